@@ -1,0 +1,91 @@
+/* store.h - the ledger: SQLite (WAL, versioned schema) in state_dir/ledger.db.
+ *
+ * It records every managed container by name (from the moment its GPUs are reserved, before Docker
+ * is asked to create it) and every GPU lease. The slot UUID is the lease table's primary key, so
+ * a slot can never be leased twice, whatever races. Every decision is one transaction
+ * (BEGIN IMMEDIATE); the store serialises callers and is safe to use from many threads. Never hold
+ * it across a Docker call: reserve, then create, then bind or roll back.
+ *
+ * Lease states: "reserved" (container being created) -> "bound" (container exists) -> "held"
+ * (container stopped; issue #4) -> released (row deleted). */
+#pragma once
+
+#include "gpu.h"
+
+struct store;
+
+struct store_reservation_req {
+        const char *container; /* "<project>._.<user>" */
+        const char *project;
+        const char *user;      /* login name */
+        unsigned uid;
+        int n_slots;           /* 0: CPU-only (still counts as a container) */
+        /* limits; negative = unlimited */
+        double max_gpu_equivalents;
+        int64_t max_slots_per_container;
+        int64_t max_containers;
+        /* allocatable slots in the placement policy's order of preference */
+        const struct gpu_slot *const *candidates;
+        size_t n_candidates;
+};
+
+struct store_lease {
+        char *slot_uuid;
+        char *container;
+        unsigned uid;
+        char *state;     /* "reserved" | "bound" | "held" */
+        double weight;
+        int64_t since;   /* unix seconds of the last state change */
+};
+
+struct store_container {
+        char *name;
+        char *project;
+        char *user;
+        unsigned uid;
+        char *docker_id; /* NULL while reserved */
+        char *state;     /* "reserved" | "bound" */
+        int64_t created_at;
+        struct store_lease *leases;
+        size_t n_leases;
+};
+
+struct store *store_open(const char *state_dir, struct error **err);
+struct store *store_free(struct store *s);
+
+/* One transaction: checks max_containers (the user's rows in the ledger), max_slots_per_container,
+ * max_gpu_equivalents (sum of weights of the user's leases + the new ones), then takes the first
+ * n_slots free candidates and records the container row and its leases as "reserved".
+ * Refusals are DS01_ERESOURCE with a message that names the limit, the numbers, the user's
+ * containers holding them, and the fix, e.g.
+ *   "GPU quota reached: 2.0 of 2.0 GPU-equivalents in use by 'exp-a', 'exp-b' - retire one
+ *    (container-retire NAME)".
+ *   "container limit reached: 3 of 3 containers ('a', 'b', 'c') - retire one (container-retire
+ *    NAME)"
+ *   "no GPU free: all 4 GPUs are leased - try again later, or deploy with --cpu-only"
+ * A container name already in the ledger is DS01_ERR "already recorded".
+ * On success *ret_uuids is a NULL-terminated array of the leased slot UUIDs (free with
+ * store_strv_free). */
+int store_reserve(struct store *s, const struct store_reservation_req *req, char ***ret_uuids,
+                  struct error **err);
+/* reserved -> bound, recording the Docker id. */
+int store_bind(struct store *s, const char *container, const char *docker_id, struct error **err);
+/* Deletes the container row and releases its leases (rollback of a reservation, or removal).
+ * *ret_released (optional) gets the released slot UUIDs. Unknown container: 0, nothing released. */
+int store_forget(struct store *s, const char *container, char ***ret_released, struct error **err);
+/* Records a container found in Docker but missing from the ledger (start-up reconciliation), with
+ * leases on the given slots as "bound". A slot already leased to another container is skipped and
+ * reported in *ret_conflicts (NULL-terminated, optional). */
+int store_adopt(struct store *s, const char *container, const char *project, const char *user,
+                unsigned uid, const char *docker_id, int64_t created_at,
+                const struct gpu_slot *const *slots, size_t n_slots, char ***ret_conflicts,
+                struct error **err);
+/* Containers (with their leases) of uid, or of everyone when uid < 0. */
+int store_list(struct store *s, int64_t uid, struct store_container **ret, size_t *ret_n,
+               struct error **err);
+/* One container by name; 0 and *ret filled, or DS01_ENOTFOUND. */
+int store_get(struct store *s, const char *container, struct store_container *ret,
+              struct error **err);
+void store_container_release(struct store_container *c);
+void store_containers_free(struct store_container *v, size_t n);
+void store_strv_free(char **v);

@@ -1,0 +1,70 @@
+/* proto.h - the CLI <-> ds01d protocol (version PROTO_VERSION).
+ *
+ * Transport: a SOCK_SEQPACKET unix socket. The daemon identifies the caller by SO_PEERCRED and
+ * SO_PEERGROUPS; nothing in a message is trusted for identity.
+ *
+ * Framing: every datagram starts with one byte: 'M' (more fragments follow) or 'E' (last
+ * fragment), then up to PROTO_FRAGMENT bytes of UTF-8 JSON text. A message is the concatenation
+ * of its fragments. Requests must fit one datagram (PROTO_MAX_REQUEST); responses may be split
+ * (bounded by PROTO_MAX_RESPONSE). A file descriptor may travel with the last fragment of a
+ * response (SCM_RIGHTS): that is how an interactive exec or a log stream is handed to the CLI,
+ * so the user never gets the Docker socket itself.
+ *
+ * Request:  {"v":1, "method":"container.deploy", "params":{...}}
+ * Response: {"v":1, "ok":true,  "result":{...}, "notices":["..."]}
+ *           {"v":1, "ok":false, "error":{"code":N, "message":"..."}}
+ * where N is an exit code of DESIGN §3.4 (enum ds01_code).
+ *
+ * Methods (params -> result). NAME is a project ("my-project") or, for admins, a full container
+ * name ("my-project._.alice"). A name that is not the caller's answers "not found".
+ *   daemon.ping        {}                                        -> {version, instance, api}
+ *   container.deploy   {project, image?, gpus?(int, default 1), cpu_only?(bool),
+ *                       cmd?([str]), start?(bool, default true)}  -> {container, existed(bool),
+ *                                                                   state, image, gpus:[uuid]}
+ *   container.start    {name}                                   -> {container, state, started}
+ *   container.stop     {name, timeout_s?}                       -> {container, state}
+ *   container.remove   {name, force?}                           -> {container, released:[uuid]}
+ *   container.retire   {name}                                   -> {container, released:[uuid],
+ *                                                                   workspace}
+ *   container.list     {all?(bool), user?(admin only)}          -> {containers:[{name, project,
+ *                       user, uid, state, status, image, gpus:[{uuid,name,slot}], created_at,
+ *                       started_at, finished_at, workspace}]}
+ *   container.exec     {name, tty(bool), cmd?([str]), rows?, cols?, start?(bool)}
+ *                                                               -> {exec_id} + fd (raw stream)
+ *   container.resize   {exec_id, rows, cols}                    -> {}
+ *   container.exec_status {exec_id}                             -> {running(bool), exit_code}
+ *   container.logs     {name, follow?(bool), tail?(int, -1 = all)} -> {tty(bool)} + fd
+ *   limits.get         {}                                       -> {user, group, limits:{...},
+ *                                                                   usage:{gpu_equivalents,
+ *                                                                   containers, gpus:[...]}}
+ */
+#pragma once
+
+#include "../shared/error.h"
+
+#include <jansson.h>
+
+#define PROTO_VERSION 1
+#define PROTO_MAX_REQUEST (64 * 1024)
+#define PROTO_FRAGMENT (60 * 1024)
+#define PROTO_MAX_RESPONSE (16 * 1024 * 1024)
+#define PROTO_DEFAULT_SOCKET "/run/ds01/ds01.sock"
+
+/* Sends one message (fragmented as needed); pass_fd >= 0 travels with the last fragment. */
+int proto_send(int sock, const char *data, size_t len, int pass_fd, struct error **err);
+/* Sends a JSON value as one message. */
+int proto_send_json(int sock, const json_t *msg, int pass_fd, struct error **err);
+/* Receives one message of at most max bytes. *ret_fd is a received descriptor (close-on-exec) or
+ * -1. Returns 0, or -1 with err set; a clean EOF before any fragment returns 1. */
+int proto_recv(int sock, size_t max, char **ret_data, size_t *ret_len, int *ret_fd,
+               struct error **err);
+/* Receives and parses one JSON object message. Same returns as proto_recv. */
+int proto_recv_json(int sock, size_t max, json_t **ret_msg, int *ret_fd, struct error **err);
+
+/* Client side: connect to path ($DS01_SOCKET or PROTO_DEFAULT_SOCKET when NULL). */
+int proto_connect(const char *path, struct error **err);
+/* One round trip. On {"ok":false} sets err from the error object and returns -1. On success
+ * *ret_result is the result object (a new reference), *ret_fd a passed fd or -1, and notices
+ * (if any, a new reference or NULL) in *ret_notices when that pointer is non-NULL. */
+int proto_call(int sock, const char *method, json_t *params /* stolen, may be NULL */,
+               json_t **ret_result, int *ret_fd, json_t **ret_notices, struct error **err);

@@ -1,0 +1,61 @@
+#include "names.h"
+
+#include <stdio.h>
+
+static bool is_lower_alnum(char c)
+{
+        return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
+}
+
+int names_check_project(const char *p, struct error **err)
+{
+        if (!p || !*p)
+                return error_set(err, DS01_EUSAGE,
+                                 "missing project name: give one, e.g. 'container-deploy my-project'");
+        size_t n = strlen(p);
+        if (n > NAMES_PROJECT_MAX)
+                return error_set(err, DS01_EUSAGE,
+                                 "project name is %zu characters long: use at most %d (lower-case "
+                                 "letters, digits, '-' and '_')",
+                                 n, NAMES_PROJECT_MAX);
+        bool ok = is_lower_alnum(p[0]);
+        for (size_t i = 1; ok && i < n; i++)
+                ok = is_lower_alnum(p[i]) || p[i] == '-' || p[i] == '_';
+        if (!ok)
+                return error_set(err, DS01_EUSAGE,
+                                 "invalid project name '%.80s': use lower-case letters, digits, "
+                                 "'-' and '_', starting with a letter or digit (e.g. 'my-project')",
+                                 p);
+        return 0;
+}
+
+char *names_user_part(const char *login, unsigned uid)
+{
+        bool ok = login && is_lower_alnum(login[0]) && strlen(login) <= 32;
+        for (const char *c = login; ok && *c; c++)
+                ok = is_lower_alnum(*c) || *c == '_' || *c == '.' || *c == '-';
+        /* "._." inside a login would make the container name ambiguous. */
+        if (ok && strstr(login, NAMES_SEPARATOR))
+                ok = false;
+        return ok ? xstrdup(login) : xasprintf("u%u", uid);
+}
+
+char *names_container(const char *project, const char *user_part)
+{
+        return xasprintf("%s" NAMES_SEPARATOR "%s", project, user_part);
+}
+
+int names_split_container(const char *s, char **ret_project, char **ret_user_part)
+{
+        const char *sep = s ? strstr(s, NAMES_SEPARATOR) : NULL;
+        if (!sep || sep == s || !sep[3])
+                return -1;
+        *ret_project = xstrndup(s, (size_t)(sep - s));
+        *ret_user_part = xstrdup(sep + 3);
+        return 0;
+}
+
+char *names_user_image(unsigned uid, const char *project)
+{
+        return xasprintf("ds01-%u/%s:latest", uid, project);
+}

@@ -1,0 +1,20 @@
+/* names.h - the naming contract (DESIGN §3.5): project names, the user part of container names,
+ * container names "<project>._.<user>" and per-user image names. Shared by CLI and daemon. */
+#pragma once
+
+#include "error.h"
+
+#define NAMES_PROJECT_MAX 63
+#define NAMES_SEPARATOR "._."
+
+/* [a-z0-9][a-z0-9_-]{0,62}. On failure err says what is wrong and what a valid name looks like
+ * (code DS01_EUSAGE). */
+int names_check_project(const char *project, struct error **err);
+/* The login name when it matches [a-z0-9][a-z0-9_.-]* (and is at most 32 chars), else "u<uid>". */
+char *names_user_part(const char *login, unsigned uid);
+/* "<project>._.<userpart>" */
+char *names_container(const char *project, const char *user_part);
+/* Splits "<project>._.<user>" into its parts. 0 on success, -1 if s is not of that form. */
+int names_split_container(const char *s, char **ret_project, char **ret_user_part);
+/* "ds01-<uid>/<project>:latest" */
+char *names_user_image(unsigned uid, const char *project);

@@ -1,0 +1,78 @@
+#include "strbuf.h"
+
+#include <stdio.h>
+
+void strbuf_init(struct strbuf *sb)
+{
+        sb->buf = NULL;
+        sb->len = sb->cap = 0;
+}
+
+void strbuf_release(struct strbuf *sb)
+{
+        free(sb->buf);
+        strbuf_init(sb);
+}
+
+static void grow(struct strbuf *sb, size_t extra)
+{
+        if (sb->len + extra + 1 <= sb->cap)
+                return;
+        size_t cap = sb->cap ? sb->cap : 64;
+        while (cap < sb->len + extra + 1)
+                cap *= 2;
+        sb->buf = xrealloc(sb->buf, cap);
+        sb->cap = cap;
+}
+
+void strbuf_add(struct strbuf *sb, const void *data, size_t n)
+{
+        grow(sb, n);
+        memcpy(sb->buf + sb->len, data, n);
+        sb->len += n;
+        sb->buf[sb->len] = '\0';
+}
+
+void strbuf_adds(struct strbuf *sb, const char *s)
+{
+        strbuf_add(sb, s, strlen(s));
+}
+
+void strbuf_addc(struct strbuf *sb, char c)
+{
+        strbuf_add(sb, &c, 1);
+}
+
+void strbuf_addf(struct strbuf *sb, const char *fmt, ...)
+{
+        va_list ap, ap2;
+        va_start(ap, fmt);
+        va_copy(ap2, ap);
+        int n = vsnprintf(NULL, 0, fmt, ap);
+        va_end(ap);
+        if (n > 0) {
+                grow(sb, (size_t)n);
+                vsnprintf(sb->buf + sb->len, (size_t)n + 1, fmt, ap2);
+                sb->len += (size_t)n;
+        }
+        va_end(ap2);
+}
+
+void strbuf_reset(struct strbuf *sb)
+{
+        sb->len = 0;
+        if (sb->buf)
+                sb->buf[0] = '\0';
+}
+
+const char *strbuf_str(const struct strbuf *sb)
+{
+        return sb->buf ? sb->buf : "";
+}
+
+char *strbuf_detach(struct strbuf *sb)
+{
+        char *s = sb->buf ? sb->buf : xstrdup("");
+        strbuf_init(sb);
+        return s;
+}

@@ -1,0 +1,24 @@
+/* strbuf.h - a growable string buffer for anything whose size a user controls. */
+#pragma once
+
+#include "util.h"
+
+struct strbuf {
+        char *buf; /* always NUL-terminated once anything was added */
+        size_t len;
+        size_t cap;
+};
+
+#define STRBUF_INIT {NULL, 0, 0}
+
+void strbuf_init(struct strbuf *sb);
+void strbuf_release(struct strbuf *sb);
+void strbuf_add(struct strbuf *sb, const void *data, size_t n);
+void strbuf_adds(struct strbuf *sb, const char *s);
+void strbuf_addc(struct strbuf *sb, char c);
+void strbuf_addf(struct strbuf *sb, const char *fmt, ...) _printf_(2, 3);
+void strbuf_reset(struct strbuf *sb);
+/* The string (never NULL); ownership stays with sb. */
+const char *strbuf_str(const struct strbuf *sb);
+/* Hands the buffer to the caller (never NULL) and resets sb. */
+char *strbuf_detach(struct strbuf *sb);
