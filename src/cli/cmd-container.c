@@ -1,1 +1,466 @@
-/* placeholder: being written */
+/* cmd-container.c - the container verbs that are one request and one answer: deploy, retire,
+ * start, stop, remove, list, logs; and `ds01 version`. */
+#include "client.h"
+#include "cmd.h"
+#include "output.h"
+
+#include "../proto/proto.h"
+#include "../shared/names.h"
+#include "../shared/parse.h"
+#include "../shared/strbuf.h"
+
+#include <stdio.h>
+
+#define MAX_GPUS 64
+
+/* "GPU-a, GPU-b" from an array of uuids or of {uuid, ...} objects. */
+static char *join_gpus(const json_t *gpus)
+{
+        struct strbuf sb = STRBUF_INIT;
+        size_t i;
+        json_t *g;
+        json_array_foreach(gpus, i, g)
+        {
+                const char *uuid = json_is_object(g) ? cli_jstr(g, "uuid", "?")
+                                                     : json_string_value(g);
+                if (i > 0)
+                        strbuf_adds(&sb, ", ");
+                strbuf_adds(&sb, uuid ? uuid : "?");
+        }
+        return strbuf_detach(&sb);
+}
+
+static char *join_words(char *const *words, size_t n)
+{
+        struct strbuf sb = STRBUF_INIT;
+        for (size_t i = 0; i < n; i++) {
+                if (i > 0)
+                        strbuf_addc(&sb, ' ');
+                strbuf_adds(&sb, words[i]);
+        }
+        return strbuf_detach(&sb);
+}
+
+int cmd_version(const struct cli_command *cmd, int argc, char **argv)
+{
+        bool json = false;
+        const struct cli_option opts[] = {
+                {"json", 0, CLI_OPT_FLAG, &json, NULL},
+                {NULL, 0, CLI_OPT_FLAG, NULL, NULL},
+        };
+        _cleanup_(cli_args_release) struct cli_args a = {0};
+        int r = cli_parse(cmd, argc, argv, opts, &a);
+        if (r != CLI_CONTINUE)
+                return r;
+        if ((r = cli_want_positional(cmd, &a, 0, 0)) != CLI_CONTINUE)
+                return r;
+
+        if (!json) {
+                printf("ds01 %s (protocol %d)\n", DS01_VERSION, PROTO_VERSION);
+                fflush(stdout);
+        }
+        json_t *res = NULL;
+        r = client_oneshot(cmd->name, "daemon.ping", NULL, &res, NULL);
+        if (r != 0)
+                return r;
+        if (json) {
+                json_t *doc = json_pack("{s:{s:s, s:i}, s:O}", "cli", "version", DS01_VERSION,
+                                        "api", PROTO_VERSION, "daemon", res);
+                output_json(doc);
+                json_decref(doc);
+        } else {
+                json_t *api = json_object_get(res, "api");
+                printf("ds01d %s (instance %s, protocol %lld)\n", cli_jstr(res, "version", "?"),
+                       cli_jstr(res, "instance", "?"), (long long)json_integer_value(api));
+        }
+        json_decref(res);
+        return 0;
+}
+
+static void print_deployed(const char *project, const json_t *res, char *const *cmd_argv,
+                           size_t n_cmd)
+{
+        const json_t *gpus = json_object_get(res, "gpus");
+        size_t n = json_array_size(gpus);
+        _cleanup_free_ char *list = join_gpus(gpus);
+        printf("Deployed '%s' (container %s) ", project, cli_jstr(res, "container", project));
+        if (n == 0)
+                printf("without a GPU (CPU only)\n");
+        else
+                printf("with %zu GPU%s: %s\n", n, n == 1 ? "" : "s", list);
+        printf("  image:     %s\n", cli_jstr(res, "image", "?"));
+        const char *ws = cli_jstr(res, "workspace", NULL);
+        if (ws)
+                printf("  workspace: %s -> /workspace\n", ws);
+        if (n_cmd > 0) {
+                _cleanup_free_ char *line = join_words(cmd_argv, n_cmd);
+                printf("  command:   %s\n", line);
+                printf("  output:    container-logs %s --follow\n", project);
+        }
+        printf("  shell:     container-run %s\n", project);
+        printf("  when done: container-retire %s\n", project);
+}
+
+int cmd_deploy(const struct cli_command *cmd, int argc, char **argv)
+{
+        const char *image = NULL, *gpus_arg = NULL;
+        bool cpu_only = false, open = false, background = false, json = false;
+        int gpus_seen = 0;
+        const struct cli_option opts[] = {
+                {"image", 0, CLI_OPT_VALUE, &image, NULL},
+                {"gpus", 0, CLI_OPT_VALUE, &gpus_arg, &gpus_seen},
+                {"gpu", 0, CLI_OPT_VALUE, &gpus_arg, &gpus_seen},
+                {"num-gpus", 0, CLI_OPT_VALUE, &gpus_arg, &gpus_seen},
+                {"cpu-only", 0, CLI_OPT_FLAG, &cpu_only, NULL},
+                {"no-gpu", 0, CLI_OPT_FLAG, &cpu_only, NULL},
+                {"open", 0, CLI_OPT_FLAG, &open, NULL},
+                {"background", 0, CLI_OPT_FLAG, &background, NULL},
+                {"json", 0, CLI_OPT_FLAG, &json, NULL},
+                {NULL, 0, CLI_OPT_FLAG, NULL, NULL},
+        };
+        _cleanup_(cli_args_release) struct cli_args a = {0};
+        int r = cli_parse(cmd, argc, argv, opts, &a);
+        if (r != CLI_CONTINUE)
+                return r;
+        if ((r = cli_want_positional(cmd, &a, 1, 1)) != CLI_CONTINUE)
+                return r;
+        const char *project = a.pos[0];
+
+        _cleanup_error_ struct error *err = NULL;
+        if (names_check_project(project, &err) < 0)
+                return cli_usage_error(cmd, "%s", err->message);
+        if (image && !*image)
+                return cli_usage_error(cmd, "--image needs an image name");
+        if (open && background)
+                return cli_usage_error(cmd, "--open and --background do not go together");
+        if (open && json)
+                return cli_usage_error(cmd, "--json and --open do not go together");
+        if (gpus_seen > 0 && cpu_only)
+                return cli_usage_error(cmd, "--gpus and --cpu-only do not go together");
+        if (a.rest && a.n_rest == 0)
+                return cli_usage_error(cmd, "no command after '--'");
+        int64_t n_gpus = 1;
+        if (gpus_arg && parse_int64(gpus_arg, 0, MAX_GPUS, &n_gpus) < 0)
+                return cli_usage_error(cmd, "the number of GPUs must be 0..%d, not '%s'",
+                                       MAX_GPUS, gpus_arg);
+        if (cpu_only)
+                n_gpus = 0;
+
+        json_t *params = json_pack("{s:s, s:I, s:b}", "project", project, "gpus",
+                                   (json_int_t)n_gpus, "cpu_only", n_gpus == 0);
+        if (image)
+                json_object_set_new(params, "image", json_string(image));
+        if (a.rest) {
+                json_t *words = json_array();
+                for (size_t i = 0; i < a.n_rest; i++)
+                        json_array_append_new(words, json_string(a.rest[i]));
+                json_object_set_new(params, "cmd", words);
+        }
+
+        _cleanup_client_ struct client c = CLIENT_INIT;
+        if (client_open(&c, &err) < 0) {
+                json_decref(params);
+                return output_error(cmd->name, err);
+        }
+        json_t *res = NULL;
+        if (client_call(&c, "container.deploy", params, &res, NULL, &err) < 0)
+                return output_error(cmd->name, err);
+
+        if (json)
+                output_json(res);
+        else if (cli_jbool(res, "existed")) {
+                if (!open)
+                        printf("'%s' already has a container (%s); open a shell with: "
+                               "container-run %s\n",
+                               project, cli_jstr(res, "state", "unknown state"), project);
+        } else
+                print_deployed(project, res, a.rest, a.n_rest);
+        json_decref(res);
+        fflush(stdout);
+        if (!open)
+                return 0;
+        return session_run(cmd, &c, project, NULL, 0, true);
+}
+
+/* The verbs that take just NAME (and maybe an option of their own) and answer one line:
+ * parse, then call with {name, ...}; --json prints the result instead of the line. */
+struct verb {
+        struct cli_args args;
+        const char *name;
+        bool json;
+};
+
+static void verb_release(struct verb *v)
+{
+        cli_args_release(&v->args);
+}
+
+static int verb_parse(const struct cli_command *cmd, int argc, char **argv,
+                      const struct cli_option *extra, struct verb *v)
+{
+        struct cli_option opts[8];
+        size_t n = 0;
+        for (; extra && extra[n].name && n < ARRAY_SIZE(opts) - 2; n++)
+                opts[n] = extra[n];
+        opts[n++] = (struct cli_option){"json", 0, CLI_OPT_FLAG, &v->json, NULL};
+        opts[n] = (struct cli_option){NULL, 0, CLI_OPT_FLAG, NULL, NULL};
+
+        int r = cli_parse(cmd, argc, argv, opts, &v->args);
+        if (r == CLI_CONTINUE)
+                r = cli_want_positional(cmd, &v->args, 1, 1);
+        if (r == CLI_CONTINUE)
+                r = cli_check_name(cmd, v->args.pos[0]);
+        if (r == CLI_CONTINUE && v->args.rest)
+                r = cli_usage_error(cmd, "a command after '--' is for container-run");
+        if (r == CLI_CONTINUE)
+                v->name = v->args.pos[0];
+        return r;
+}
+
+/* Returns CLI_CONTINUE with *ret_result to print, or the exit code (0 once --json printed). */
+static int verb_call(const struct cli_command *cmd, const struct verb *v, const char *method,
+                     json_t *params, json_t **ret_result)
+{
+        json_object_set_new(params, "name", json_string(v->name));
+        json_t *res = NULL;
+        int r = client_oneshot(cmd->name, method, params, &res, NULL);
+        if (r != 0)
+                return r;
+        if (v->json) {
+                output_json(res);
+                json_decref(res);
+                return 0;
+        }
+        *ret_result = res;
+        return CLI_CONTINUE;
+}
+
+int cmd_retire(const struct cli_command *cmd, int argc, char **argv)
+{
+        _cleanup_(verb_release) struct verb v = {0};
+        json_t *res = NULL;
+        int r = verb_parse(cmd, argc, argv, NULL, &v);
+        if (r == CLI_CONTINUE)
+                r = verb_call(cmd, &v, "container.retire", json_object(), &res);
+        if (r != CLI_CONTINUE)
+                return r;
+        const json_t *rel = json_object_get(res, "released");
+        size_t n = json_array_size(rel);
+        _cleanup_free_ char *list = join_gpus(rel);
+        printf("Retired '%s': container %s removed, ", v.name, cli_jstr(res, "container", v.name));
+        if (n == 0)
+                printf("no GPU was held");
+        else
+                printf("GPU%s released (%s)", n == 1 ? "" : "s", list);
+        const char *ws = cli_jstr(res, "workspace", NULL);
+        if (ws)
+                printf(", workspace kept at %s", ws);
+        printf("\n");
+        json_decref(res);
+        return 0;
+}
+
+int cmd_start(const struct cli_command *cmd, int argc, char **argv)
+{
+        _cleanup_(verb_release) struct verb v = {0};
+        json_t *res = NULL;
+        int r = verb_parse(cmd, argc, argv, NULL, &v);
+        if (r == CLI_CONTINUE)
+                r = verb_call(cmd, &v, "container.start", json_object(), &res);
+        if (r != CLI_CONTINUE)
+                return r;
+        const char *container = cli_jstr(res, "container", v.name);
+        if (json_is_false(json_object_get(res, "started")))
+                printf("'%s' is already running (container %s)\n", v.name, container);
+        else
+                printf("Started '%s' (container %s); open a shell with: container-run %s\n",
+                       v.name, container, v.name);
+        json_decref(res);
+        return 0;
+}
+
+int cmd_stop(const struct cli_command *cmd, int argc, char **argv)
+{
+        const char *timeout = NULL;
+        const struct cli_option extra[] = {
+                {"timeout", 't', CLI_OPT_VALUE, &timeout, NULL},
+                {NULL, 0, CLI_OPT_FLAG, NULL, NULL},
+        };
+        _cleanup_(verb_release) struct verb v = {0};
+        int r = verb_parse(cmd, argc, argv, extra, &v);
+        if (r != CLI_CONTINUE)
+                return r;
+        int64_t secs = -1;
+        if (timeout && (parse_duration(timeout, &secs) < 0 || secs > 3600))
+                return cli_usage_error(cmd, "--timeout wants seconds (0..3600, or e.g. 2m), not "
+                                            "'%s'",
+                                       timeout);
+        json_t *params = json_object();
+        if (timeout)
+                json_object_set_new(params, "timeout_s", json_integer(secs));
+        json_t *res = NULL;
+        if ((r = verb_call(cmd, &v, "container.stop", params, &res)) != CLI_CONTINUE)
+                return r;
+        printf("Stopped '%s' (container %s); resume it with container-start %s, or free its "
+               "GPUs with container-retire %s\n",
+               v.name, cli_jstr(res, "container", v.name), v.name, v.name);
+        json_decref(res);
+        return 0;
+}
+
+int cmd_remove(const struct cli_command *cmd, int argc, char **argv)
+{
+        bool force = false;
+        const struct cli_option extra[] = {
+                {"force", 'f', CLI_OPT_FLAG, &force, NULL},
+                {NULL, 0, CLI_OPT_FLAG, NULL, NULL},
+        };
+        _cleanup_(verb_release) struct verb v = {0};
+        json_t *res = NULL;
+        int r = verb_parse(cmd, argc, argv, extra, &v);
+        if (r == CLI_CONTINUE)
+                r = verb_call(cmd, &v, "container.remove", json_pack("{s:b}", "force", force),
+                              &res);
+        if (r != CLI_CONTINUE)
+                return r;
+        const json_t *rel = json_object_get(res, "released");
+        size_t n = json_array_size(rel);
+        _cleanup_free_ char *list = join_gpus(rel);
+        printf("Removed container %s", cli_jstr(res, "container", v.name));
+        if (n > 0)
+                printf(", GPU%s released (%s)", n == 1 ? "" : "s", list);
+        printf("; the workspace is untouched\n");
+        json_decref(res);
+        return 0;
+}
+
+static const char *state_colour(const char *state)
+{
+        if (streq(state, "running"))
+                return OUTPUT_GREEN;
+        if (streq(state, "dead") || streq(state, "removing"))
+                return OUTPUT_RED;
+        return OUTPUT_YELLOW;
+}
+
+/* "2: 0, 1:0" (count, then slot names or short uuids), or "-". */
+static char *gpus_cell(const json_t *gpus)
+{
+        size_t n = json_array_size(gpus);
+        if (n == 0)
+                return xstrdup("-");
+        struct strbuf sb = STRBUF_INIT;
+        strbuf_addf(&sb, "%zu:", n);
+        size_t i;
+        json_t *g;
+        json_array_foreach(gpus, i, g)
+        {
+                char buf[32];
+                strbuf_addf(&sb, "%s%s", i ? "," : " ", output_short_gpu(g, buf));
+        }
+        return strbuf_detach(&sb);
+}
+
+int cmd_list(const struct cli_command *cmd, int argc, char **argv)
+{
+        bool all = false, json = false;
+        const struct cli_option opts[] = {
+                {"all", 'a', CLI_OPT_FLAG, &all, NULL},
+                {"json", 0, CLI_OPT_FLAG, &json, NULL},
+                {NULL, 0, CLI_OPT_FLAG, NULL, NULL},
+        };
+        _cleanup_(cli_args_release) struct cli_args a = {0};
+        int r = cli_parse(cmd, argc, argv, opts, &a);
+        if (r == CLI_CONTINUE)
+                r = cli_want_positional(cmd, &a, 0, 0);
+        if (r != CLI_CONTINUE)
+                return r;
+
+        json_t *res = NULL;
+        r = client_oneshot(cmd->name, "container.list", json_pack("{s:b}", "all", all), &res,
+                           NULL);
+        if (r != 0)
+                return r;
+        if (json) {
+                output_json(res);
+                json_decref(res);
+                return 0;
+        }
+        const json_t *list = json_object_get(res, "containers");
+        if (json_array_size(list) == 0) {
+                printf("No containers. Deploy one with: container-deploy NAME\n");
+                json_decref(res);
+                return 0;
+        }
+        static const char *const headers[] = {"NAME", "STATE", "GPUS", "IMAGE", "UPTIME",
+                                              "CREATED"};
+        _cleanup_table_ struct table *t = table_new(ARRAY_SIZE(headers), headers);
+        int64_t now = now_s();
+        size_t i;
+        json_t *c;
+        json_array_foreach(list, i, c)
+        {
+                const char *name = all ? cli_jstr(c, "name", "?")
+                                       : cli_jstr(c, "project", cli_jstr(c, "name", "?"));
+                const char *state = cli_jstr(c, "state", "?");
+                _cleanup_free_ char *gpus = gpus_cell(json_object_get(c, "gpus"));
+                char up[32] = "-", age[48] = "-";
+                int64_t started = cli_jtime(c, "started_at"), created = cli_jtime(c, "created_at");
+                if (streq(state, "running") && started > 0)
+                        format_duration(now - started, up);
+                if (created > 0) {
+                        char d[32];
+                        snprintf(age, sizeof(age), "%s ago", format_duration(now - created, d));
+                }
+                const char *cells[] = {name, state, gpus, cli_jstr(c, "image", "-"), up, age};
+                table_add_row(t, cells);
+                table_set_colour(t, 1, state_colour(state));
+        }
+        table_print(t, stdout, output_colour());
+        json_decref(res);
+        return 0;
+}
+
+int cmd_logs(const struct cli_command *cmd, int argc, char **argv)
+{
+        bool follow = false;
+        const char *tail = NULL;
+        const struct cli_option opts[] = {
+                {"follow", 'f', CLI_OPT_FLAG, &follow, NULL},
+                {"tail", 'n', CLI_OPT_VALUE, &tail, NULL},
+                {NULL, 0, CLI_OPT_FLAG, NULL, NULL},
+        };
+        _cleanup_(cli_args_release) struct cli_args a = {0};
+        int r = cli_parse(cmd, argc, argv, opts, &a);
+        if (r == CLI_CONTINUE)
+                r = cli_want_positional(cmd, &a, 1, 1);
+        if (r == CLI_CONTINUE)
+                r = cli_check_name(cmd, a.pos[0]);
+        if (r != CLI_CONTINUE)
+                return r;
+        int64_t n_tail = -1;
+        if (tail && !streq(tail, "all") && parse_int64(tail, 0, 10000000, &n_tail) < 0)
+                return cli_usage_error(cmd, "--tail wants a number of lines or 'all', not '%s'",
+                                       tail);
+
+        json_t *res = NULL;
+        int fd = -1;
+        r = client_oneshot(cmd->name, "container.logs",
+                           json_pack("{s:s, s:b, s:I}", "name", a.pos[0], "follow", follow, "tail",
+                                     (json_int_t)n_tail),
+                           &res, &fd);
+        if (r != 0)
+                return r;
+        bool tty = cli_jbool(res, "tty");
+        json_decref(res);
+        if (fd < 0) {
+                fprintf(stderr, "%s: the daemon sent no log stream\n", cmd->name);
+                return 1;
+        }
+        _cleanup_error_ struct error *err = NULL;
+        r = session_copy_stream(fd, !tty, &err);
+        close(fd);
+        if (r < 0)
+                return output_error(cmd->name, err);
+        return 0;
+}

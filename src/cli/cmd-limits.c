@@ -1,1 +1,162 @@
-/* placeholder: being written */
+/* cmd-limits.c - check-limits: the caller's effective limits and what of them is in use. */
+#include "client.h"
+#include "cmd.h"
+#include "output.h"
+
+#include "../shared/strbuf.h"
+
+#include <math.h>
+#include <stdio.h>
+
+/* "2.0", "0.43", "1.5": GPU-equivalents as people read them. */
+static void add_number(struct strbuf *sb, double v)
+{
+        if (fabs(v * 10 - round(v * 10)) < 1e-9)
+                strbuf_addf(sb, "%.1f", v);
+        else
+                strbuf_addf(sb, "%.2f", v);
+}
+
+/* A limit's value: null or negative is unlimited. */
+static char *limit_text(const char *key, const json_t *v)
+{
+        struct strbuf sb = STRBUF_INIT;
+        bool hours = strlen(key) > 2 && streq(key + strlen(key) - 2, "_h");
+        switch (json_typeof(v)) {
+        case JSON_NULL:
+                strbuf_adds(&sb, "unlimited");
+                break;
+        case JSON_INTEGER:
+                if (json_integer_value(v) < 0)
+                        strbuf_adds(&sb, "unlimited");
+                else
+                        strbuf_addf(&sb, "%lld%s", (long long)json_integer_value(v),
+                                    hours ? " h" : "");
+                break;
+        case JSON_REAL:
+                if (json_real_value(v) < 0) {
+                        strbuf_adds(&sb, "unlimited");
+                } else {
+                        strbuf_addf(&sb, "%g", json_real_value(v));
+                        if (hours) {
+                                char d[32];
+                                strbuf_addf(&sb, " h (%s)",
+                                            format_duration((int64_t)llround(json_real_value(v) *
+                                                                             3600),
+                                                            d));
+                        }
+                }
+                break;
+        case JSON_TRUE:
+                strbuf_adds(&sb, "yes");
+                break;
+        case JSON_FALSE:
+                strbuf_adds(&sb, "no");
+                break;
+        case JSON_STRING:
+                strbuf_adds(&sb, json_string_value(v));
+                break;
+        case JSON_OBJECT:
+        case JSON_ARRAY: {
+                _cleanup_free_ char *s = json_dumps(v, JSON_COMPACT);
+                strbuf_adds(&sb, s ? s : "?");
+                break;
+        }
+        }
+        return strbuf_detach(&sb);
+}
+
+/* "1.0 of 2.0" / "1 of 3" / "1 (no limit)". */
+static char *usage_text(const json_t *used, const json_t *max)
+{
+        struct strbuf sb = STRBUF_INIT;
+        add_number(&sb, json_number_value(used));
+        if (json_is_integer(used) && (json_is_integer(max) || !max)) {
+                strbuf_reset(&sb);
+                strbuf_addf(&sb, "%lld", (long long)json_integer_value(used));
+        }
+        if (!json_is_number(max) || json_number_value(max) < 0) {
+                strbuf_adds(&sb, " (unlimited)");
+        } else {
+                strbuf_adds(&sb, " of ");
+                if (json_is_integer(max))
+                        strbuf_addf(&sb, "%lld", (long long)json_integer_value(max));
+                else
+                        add_number(&sb, json_number_value(max));
+        }
+        return strbuf_detach(&sb);
+}
+
+int cmd_check_limits(const struct cli_command *cmd, int argc, char **argv)
+{
+        bool json = false;
+        const struct cli_option opts[] = {
+                {"json", 0, CLI_OPT_FLAG, &json, NULL},
+                {NULL, 0, CLI_OPT_FLAG, NULL, NULL},
+        };
+        _cleanup_(cli_args_release) struct cli_args a = {0};
+        int r = cli_parse(cmd, argc, argv, opts, &a);
+        if (r == CLI_CONTINUE)
+                r = cli_want_positional(cmd, &a, 0, 0);
+        if (r != CLI_CONTINUE)
+                return r;
+
+        json_t *res = NULL;
+        if ((r = client_oneshot(cmd->name, "limits.get", NULL, &res, NULL)) != 0)
+                return r;
+        if (json) {
+                output_json(res);
+                json_decref(res);
+                return 0;
+        }
+        const json_t *limits = json_object_get(res, "limits");
+        const json_t *usage = json_object_get(res, "usage");
+
+        printf("User:  %s\nGroup: %s\n\nIn use\n", cli_jstr(res, "user", "?"),
+               cli_jstr(res, "group", "?"));
+        _cleanup_free_ char *gpu_eq =
+                usage_text(json_object_get(usage, "gpu_equivalents"),
+                           json_object_get(limits, "max_gpu_equivalents"));
+        _cleanup_free_ char *containers =
+                usage_text(json_object_get(usage, "containers"),
+                           json_object_get(limits, "max_containers_per_user"));
+        printf("  %-17s %s\n", "GPU-equivalents", gpu_eq);
+        printf("  %-17s %s\n", "containers", containers);
+        const json_t *gpus = json_object_get(usage, "gpus");
+        if (json_array_size(gpus) > 0) {
+                struct strbuf sb = STRBUF_INIT;
+                size_t i;
+                json_t *g;
+                json_array_foreach(gpus, i, g)
+                {
+                        const char *uuid =
+                                json_is_object(g) ? cli_jstr(g, "uuid", "?") : json_string_value(g);
+                        const char *owner = json_is_object(g) ? cli_jstr(g, "container", NULL)
+                                                              : NULL;
+                        strbuf_addf(&sb, "%s%s", i ? ", " : "", uuid ? uuid : "?");
+                        if (owner)
+                                strbuf_addf(&sb, " (%s)", owner);
+                }
+                printf("  %-17s %s\n", "GPUs", strbuf_str(&sb));
+                strbuf_release(&sb);
+        }
+
+        if (json_object_size(limits) > 0) {
+                size_t width = 0;
+                const char *key;
+                json_t *v;
+                json_object_foreach((json_t *)limits, key, v)
+                {
+                        if (strlen(key) > width)
+                                width = strlen(key);
+                }
+                printf("\nLimits\n");
+                json_object_foreach((json_t *)limits, key, v)
+                {
+                        _cleanup_free_ char *text = limit_text(key, v);
+                        printf("  %-*s  %s\n", (int)width, key, text);
+                }
+        }
+        json_decref(res);
+        return 0;
+}

@@ -1,1 +1,207 @@
-int main(void) { return 0; }
+/* main.c - the multi-call entry point: `container-deploy ARGS` (a symlink), `container deploy
+ * ARGS`, `ds01 container deploy ARGS` and `ds01 container-deploy ARGS` all run the same row of
+ * the command table. */
+#include "cmd.h"
+
+#include <errno.h>
+#include <libgen.h>
+#include <signal.h>
+
+#define DEPLOY_HELP                                                                                \
+        "Creates a container for project NAME with its workspace ~/workspace/NAME mounted at\n"    \
+        "/workspace and N GPUs from the pool, and starts it.\n"                                    \
+        "\n"                                                                                       \
+        "Options:\n"                                                                               \
+        "  --image IMG        a local image (default: your project image, else the site's)\n"      \
+        "  --gpus N           number of GPUs, 0..64 (default 1); also --gpu N, --num-gpus N\n"     \
+        "  --cpu-only         no GPU (same as --gpus 0)\n"                                         \
+        "  --background       leave it running in the background (default)\n"                     \
+        "  --open             open a shell in it right away (like container-run)\n"                \
+        "  --json             print the result as JSON\n"                                          \
+        "  -- CMD...          run CMD as the main process (a batch run) instead of a shell\n"      \
+        "\n"                                                                                       \
+        "Examples:\n"                                                                              \
+        "  container-deploy my-project --gpus 2 --open\n"                                          \
+        "  container-deploy train-1 --image ds01/base:latest -- python3 train.py\n"
+
+static const struct cli_command commands[] = {
+        {"container-deploy", cmd_deploy,
+         "NAME [--image IMG] [--gpus N | --cpu-only] [--open | --background] [--json] [-- "
+         "CMD...]",
+         "Create and start a container for a project, with GPUs", DEPLOY_HELP},
+        {"container-retire", cmd_retire, "NAME",
+         "Stop and remove a container and release its GPUs; the workspace stays",
+         "Example:\n  container-retire my-project\n"},
+        {"container-run", cmd_run, "NAME [-- CMD...]",
+         "Start a container if needed, then open a shell (or run CMD) in it",
+         "Without a terminal on stdin, CMD runs non-interactively: its output is streamed and\n"
+         "container-run exits with its exit code.\n\n"
+         "Examples:\n  container-run my-project\n  container-run my-project -- python3 "
+         "train.py\n"},
+        {"container-attach", cmd_attach, "NAME [-- CMD...]",
+         "Open a shell (or run CMD) in a running container",
+         "Example:\n  container-attach my-project\n"},
+        {"container-start", cmd_start, "NAME", "Start a stopped container",
+         "Example:\n  container-start my-project\n"},
+        {"container-stop", cmd_stop, "NAME [--timeout S]",
+         "Stop a container (it keeps its GPUs for a while)",
+         "Options:\n  --timeout S   seconds to wait before killing it (default: the daemon's)\n\n"
+         "Example:\n  container-stop my-project --timeout 30\n"},
+        {"container-remove", cmd_remove, "NAME [--force]", "Remove a container and free its GPUs",
+         "Options:\n  -f, --force   remove it even when it is running\n\n"
+         "Example:\n  container-remove my-project --force\n"},
+        {"container-list", cmd_list, "[--all] [--json]", "List your containers",
+         "Options:\n  -a, --all   every user's containers (administrators)\n"
+         "  --json      print the result as JSON\n\n"
+         "Example:\n  container-list\n"},
+        {"container-logs", cmd_logs, "NAME [--follow] [--tail N]", "Show a container's output",
+         "Options:\n  -f, --follow   keep printing new output\n"
+         "  --tail N       only the last N lines (default: all)\n\n"
+         "Example:\n  container-logs my-project --tail 100 -f\n"},
+        {"check-limits", cmd_check_limits, "[--json]", "Show your limits and current usage",
+         "Options:\n  --json   print the result as JSON\n\nExample:\n  check-limits\n"},
+        {"version", cmd_version, "", "Show the versions of ds01 and of the running daemon",
+         "Exits 1 when the daemon cannot be reached.\n\nExample:\n  ds01 version\n"},
+};
+
+/* Other spellings users bring from DS01. */
+static const struct {
+        const char *alias;
+        const char *name;
+} aliases[] = {
+        {"get-limits", "check-limits"},
+        {"ds01-version", "version"},
+};
+
+const struct cli_command *cli_find(const char *name)
+{
+        for (size_t i = 0; i < ARRAY_SIZE(aliases); i++)
+                if (streq(name, aliases[i].alias))
+                        name = aliases[i].name;
+        for (size_t i = 0; i < ARRAY_SIZE(commands); i++)
+                if (streq(name, commands[i].name))
+                        return &commands[i];
+        return NULL;
+}
+
+/* "container" + "deploy" -> the container-deploy row; NULL if there is none. */
+static const struct cli_command *find_noun_verb(const char *noun, const char *verb)
+{
+        if (!verb || verb[0] == '-')
+                return NULL;
+        _cleanup_free_ char *name = xasprintf("%s-%s", noun, verb);
+        return cli_find(name);
+}
+
+static bool is_noun(const char *word)
+{
+        size_t n = strlen(word);
+        for (size_t i = 0; i < ARRAY_SIZE(commands); i++)
+                if (strncmp(commands[i].name, word, n) == 0 && commands[i].name[n] == '-')
+                        return true;
+        return streq(word, "get"); /* "get limits" */
+}
+
+static void list_commands(FILE *f, const char *noun)
+{
+        size_t n = noun ? strlen(noun) : 0;
+        if (!noun)
+                fprintf(f, "Usage: ds01 COMMAND [ARGS...]   (or the command's own name, e.g. "
+                           "container-deploy)\n\n");
+        fprintf(f, "Commands:\n");
+        for (size_t i = 0; i < ARRAY_SIZE(commands); i++) {
+                const struct cli_command *c = &commands[i];
+                if (noun && !(strncmp(c->name, noun, n) == 0 && c->name[n] == '-'))
+                        continue;
+                fprintf(f, "  %-18s %s\n", c->name, c->summary);
+        }
+        fprintf(f, "\n'COMMAND --help' shows a command's options; 'container deploy' is the same as "
+                   "'container-deploy'.\n");
+}
+
+static int run_command(const struct cli_command *cmd, int argc, char **argv)
+{
+        /* The command sees its canonical name as argv[0], for messages. */
+        argv[0] = (char *)cmd->name;
+        return cmd->run(cmd, argc, argv);
+}
+
+/* `container VERB ARGS` or `check limits`: argv[0] is the noun. */
+static int run_noun(const char *noun, int argc, char **argv)
+{
+        const char *verb = argc > 1 ? argv[1] : NULL;
+        const struct cli_command *cmd = find_noun_verb(noun, verb);
+        if (cmd)
+                return run_command(cmd, argc - 1, argv + 1);
+        if (verb && (streq(verb, "-h") || streq(verb, "--help") || streq(verb, "help"))) {
+                list_commands(stdout, noun);
+                return 0;
+        }
+        if (verb)
+                fprintf(stderr, "%s: unknown command '%s %s'\n", noun, noun, verb);
+        else
+                fprintf(stderr, "%s: which one?\n", noun);
+        list_commands(stderr, streq(noun, "get") ? "check" : noun);
+        return CLI_EXIT_USAGE;
+}
+
+static int run_ds01(int argc, char **argv)
+{
+        if (argc < 2) {
+                list_commands(stderr, NULL);
+                return CLI_EXIT_USAGE;
+        }
+        const char *word = argv[1];
+        if (streq(word, "-h") || streq(word, "--help")) {
+                list_commands(stdout, NULL);
+                return 0;
+        }
+        if (streq(word, "--version")) {
+                printf("ds01 %s\n", DS01_VERSION);
+                return 0;
+        }
+        if (streq(word, "help")) {
+                const struct cli_command *cmd = NULL;
+                if (argc > 3)
+                        cmd = find_noun_verb(argv[2], argv[3]);
+                if (!cmd && argc > 2)
+                        cmd = cli_find(argv[2]);
+                if (cmd)
+                        cli_print_help(cmd, stdout);
+                else
+                        list_commands(stdout, NULL);
+                return 0;
+        }
+        const struct cli_command *cmd = cli_find(word);
+        if (cmd)
+                return run_command(cmd, argc - 1, argv + 1);
+        if (is_noun(word))
+                return run_noun(streq(word, "get") ? "check" : word, argc - 1, argv + 1);
+        fprintf(stderr, "ds01: unknown command '%s' (see 'ds01 -h')\n", word);
+        return CLI_EXIT_USAGE;
+}
+
+int main(int argc, char **argv)
+{
+        /* A reader that goes away (`container-logs x | head`) must not kill us mid-session with
+         * the terminal in raw mode; writes then fail with EPIPE instead. */
+        signal(SIGPIPE, SIG_IGN);
+        if (argc < 1 || !argv[0])
+                return CLI_EXIT_USAGE;
+
+        _cleanup_free_ char *copy = xstrdup(argv[0]);
+        const char *base = basename(copy);
+        const struct cli_command *cmd = cli_find(base);
+        int r;
+        if (cmd)
+                r = run_command(cmd, argc, argv);
+        else if (is_noun(base))
+                r = run_noun(streq(base, "get") ? "check" : base, argc, argv);
+        else
+                r = run_ds01(argc, argv);
+        if (fflush(stdout) != 0 && errno != EPIPE && r == 0) {
+                fprintf(stderr, "%s: writing the output failed\n", base);
+                r = 1;
+        }
+        return r;
+}

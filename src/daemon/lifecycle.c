@@ -1,1 +1,1253 @@
-/* placeholder: being written */
+/* lifecycle.c - deploy/start/stop/remove/retire/list/exec/logs orchestration. */
+#include "lifecycle.h"
+
+#include "../shared/log.h"
+#include "../shared/names.h"
+#include "../shared/strbuf.h"
+#include "pool.h"
+#include "workspace.h"
+
+#include <errno.h>
+#include <grp.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <sys/socket.h>
+
+#define EXEC_MAX_PER_UID 64
+#define EXEC_MAX_AGE_S (7 * 86400)
+
+void caller_release(struct caller *c)
+{
+        free(c->gids);
+        free(c->login);
+        free(c->user_part);
+        memset(c, 0, sizeof(*c));
+}
+
+/* ---- small helpers ---------------------------------------------------------------------- */
+
+static const char *jstr(const json_t *o, const char *key)
+{
+        return json_string_value(json_object_get(o, key));
+}
+
+static const char *label(const json_t *inspect, const char *key)
+{
+        return jstr(json_object_get(json_object_get(inspect, "Config"), "Labels"), key);
+}
+
+static json_t *strv_to_json(char **v)
+{
+        json_t *a = json_array();
+        for (size_t i = 0; v && v[i]; i++)
+                json_array_append_new(a, json_string(v[i]));
+        return a;
+}
+
+static char *strv_join(char **v, const char *sep)
+{
+        struct strbuf sb = STRBUF_INIT;
+        for (size_t i = 0; v && v[i]; i++) {
+                if (i)
+                        strbuf_adds(&sb, sep);
+                strbuf_adds(&sb, v[i]);
+        }
+        return strbuf_detach(&sb);
+}
+
+/* Serialises operations on one container name (deploy vs retire of the same project, two
+ * deploys racing): the second waits for nothing and is told to retry. */
+static int busy_acquire(struct ds01d *d, const char *name, struct error **err)
+{
+        pthread_mutex_lock(&d->busy_lock);
+        for (size_t i = 0; i < d->n_busy; i++)
+                if (streq(d->busy[i], name)) {
+                        pthread_mutex_unlock(&d->busy_lock);
+                        return error_set(err, DS01_ERR,
+                                         "another operation on '%s' is in progress - try again "
+                                         "in a moment",
+                                         name);
+                }
+        d->busy = xrealloc(d->busy, (d->n_busy + 1) * sizeof(*d->busy));
+        d->busy[d->n_busy++] = xstrdup(name);
+        pthread_mutex_unlock(&d->busy_lock);
+        return 0;
+}
+
+static void busy_release(struct ds01d *d, const char *name)
+{
+        pthread_mutex_lock(&d->busy_lock);
+        for (size_t i = 0; i < d->n_busy; i++)
+                if (streq(d->busy[i], name)) {
+                        free(d->busy[i]);
+                        d->busy[i] = d->busy[--d->n_busy];
+                        break;
+                }
+        pthread_mutex_unlock(&d->busy_lock);
+}
+
+static void audit_denied(struct ds01d *d, const struct caller *c, const char *action,
+                         const char *target)
+{
+        log_notice("auth.denied: %s (uid %u) tried to %s '%s'", c->login, (unsigned)c->uid,
+                   action, target);
+        events_log(d->events, "auth.denied", c->login,
+                   json_pack("{s:s, s:s, s:I}", "action", action, "container", target, "uid",
+                             (json_int_t)c->uid));
+}
+
+static int not_found(const char *what, struct error **err)
+{
+        return error_set(err, DS01_ENOTFOUND,
+                         "no container '%s' - container-list shows yours, container-deploy %s "
+                         "creates one",
+                         what, what);
+}
+
+/* The container a request names. NAME is a project of the caller, or (admins, and callers
+ * naming their own) a full "<project>._.<user>" name. Someone else's container is "not found"
+ * and audited. *ret_inspect is Docker's inspect of it, or NULL when Docker has no such
+ * container but the ledger does (ret_name is still set). */
+static int resolve_target(struct ds01d *d, const struct caller *c, const char *name,
+                          const char *action, char **ret_name, json_t **ret_inspect,
+                          struct error **err)
+{
+        _cleanup_free_ char *container = NULL;
+        _cleanup_free_ char *project = NULL, *user_part = NULL;
+        if (names_split_container(name, &project, &user_part) == 0) {
+                if (names_check_project(project, err) < 0)
+                        return -1;
+                if (!streq(user_part, c->user_part) && !c->admin) {
+                        audit_denied(d, c, action, name);
+                        return not_found(name, err);
+                }
+                container = xstrdup(name);
+        } else {
+                if (names_check_project(name, err) < 0)
+                        return -1;
+                container = names_container(name, c->user_part);
+        }
+
+        struct error *derr = NULL;
+        json_t *inspect = docker_container_inspect(d->docker, container, &derr);
+        if (!inspect) {
+                bool missing = derr->code == DS01_ENOTFOUND;
+                if (!missing) {
+                        error_set(err, derr->code, "%s", derr->message);
+                        error_free(derr);
+                        return -1;
+                }
+                error_free(derr);
+                struct store_container sc;
+                if (store_get(d->store, container, &sc, NULL) == 0) {
+                        bool mine = sc.uid == c->uid || c->admin;
+                        store_container_release(&sc);
+                        if (mine) {
+                                *ret_name = TAKE_PTR(container);
+                                *ret_inspect = NULL;
+                                return 0;
+                        }
+                }
+                return not_found(name, err);
+        }
+        /* Only containers this daemon manages; and only the caller's own unless admin. */
+        const char *inst = label(inspect, "ds01.instance");
+        const char *managed = label(inspect, "ds01.managed");
+        if (!inst || !streq(inst, d->cfg->instance) || !streq_ptr(managed, "true")) {
+                json_decref(inspect);
+                return not_found(name, err);
+        }
+        const char *uid_label = label(inspect, "ds01.uid");
+        _cleanup_free_ char *mine = xasprintf("%u", (unsigned)c->uid);
+        if (!c->admin && !streq_ptr(uid_label, mine)) {
+                json_decref(inspect);
+                audit_denied(d, c, action, name);
+                return not_found(name, err);
+        }
+        *ret_name = TAKE_PTR(container);
+        *ret_inspect = inspect;
+        return 0;
+}
+
+static const char *inspect_state(const json_t *inspect)
+{
+        const char *s = jstr(json_object_get(inspect, "State"), "Status");
+        return s ? s : "unknown";
+}
+
+/* Unix time from Docker's RFC 3339 nano timestamps; 0 for "0001-01-01T00:00:00Z". */
+static int64_t parse_docker_time(const char *s)
+{
+        if (!s || startswith(s, "0001-"))
+                return 0;
+        struct tm tm;
+        memset(&tm, 0, sizeof(tm));
+        const char *end = strptime(s, "%Y-%m-%dT%H:%M:%S", &tm);
+        if (!end)
+                return 0;
+        return (int64_t)timegm(&tm);
+}
+
+static const char *inspect_workspace(const json_t *inspect)
+{
+        json_t *mounts = json_object_get(inspect, "Mounts");
+        size_t i;
+        json_t *m;
+        json_array_foreach(mounts, i, m)
+        {
+                if (streq_ptr(jstr(m, "Destination"), "/workspace"))
+                        return jstr(m, "Source");
+        }
+        return NULL;
+}
+
+/* The user's passwd entry, for operations on another user's behalf (admin, reconcile). */
+static int lookup_uid(uid_t uid, gid_t *ret_gid, char **ret_login)
+{
+        struct passwd pw, *res = NULL;
+        char buf[4096];
+        if (getpwuid_r(uid, &pw, buf, sizeof(buf), &res) != 0 || !res)
+                return -1;
+        *ret_gid = pw.pw_gid;
+        *ret_login = xstrdup(pw.pw_name);
+        return 0;
+}
+
+/* ---- deploy ------------------------------------------------------------------------------ */
+
+static bool image_ref_ok(const char *ref)
+{
+        size_t n = strlen(ref);
+        if (n == 0 || n > 255 || ref[0] == '-')
+                return false;
+        for (const char *p = ref; *p; p++)
+                if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+                      (*p >= '0' && *p <= '9') || strchr("._-/:@", *p)))
+                        return false;
+        return true;
+}
+
+/* --image, else the project's own image, else images.default (DESIGN §3.5). Another user's
+ * per-user image is refused: it may hold their files. */
+static int choose_image(struct ds01d *d, const struct caller *c, const char *project,
+                        const char *requested, char **ret_image, struct error **err)
+{
+        struct error *ierr = NULL;
+        json_t *img;
+        if (requested) {
+                if (!image_ref_ok(requested))
+                        return error_set(err, DS01_EUSAGE,
+                                         "invalid image name '%.80s' - give a local image such as "
+                                         "'ds01/base:latest' (image-list shows yours)",
+                                         requested);
+                unsigned owner;
+                if (sscanf(requested, "ds01-%u/", &owner) == 1 && owner != c->uid && !c->admin)
+                        return error_set(err, DS01_EPERM,
+                                         "image '%s' belongs to another user - use your own "
+                                         "(ds01-%u/<project>) or a shared image",
+                                         requested, (unsigned)c->uid);
+                img = docker_image_inspect(d->docker, requested, &ierr);
+                if (!img) {
+                        int code = ierr->code;
+                        error_free(ierr);
+                        return error_set(err, code == DS01_ENOTFOUND ? DS01_ENOTFOUND : DS01_ERR,
+                                         "image '%s' is not on this server - build it with "
+                                         "image-create, or pick one that 'docker images' lists "
+                                         "(ds01 pulls nothing)",
+                                         requested);
+                }
+                json_decref(img);
+                *ret_image = xstrdup(requested);
+                return 0;
+        }
+        _cleanup_free_ char *own = names_user_image(c->uid, project);
+        img = docker_image_inspect(d->docker, own, &ierr);
+        if (img) {
+                json_decref(img);
+                *ret_image = TAKE_PTR(own);
+                return 0;
+        }
+        ierr = error_free(ierr);
+        img = docker_image_inspect(d->docker, d->cfg->image_default, &ierr);
+        if (!img) {
+                error_free(ierr);
+                return error_set(err, DS01_ERR,
+                                 "the default image '%s' is missing - an administrator creates it "
+                                 "with 'make up' (or set images.default in ds01.yaml)",
+                                 d->cfg->image_default);
+        }
+        json_decref(img);
+        *ret_image = xstrdup(d->cfg->image_default);
+        return 0;
+}
+
+static json_t *build_spec(struct ds01d *d, const struct caller *c, const struct limit_set *ls,
+                          const char *project, const char *image, const char *workspace,
+                          char **uuids, const json_t *cmd)
+{
+        char ts[32];
+        _cleanup_free_ char *gpus = strv_join(uuids, ",");
+        size_t n_gpus = 0;
+        while (uuids && uuids[n_gpus])
+                n_gpus++;
+
+        json_t *env = json_array();
+        json_array_append_new(env, json_string("HOME=/workspace"));
+        json_array_append_new(env, json_sprintf("USER=%s", c->login));
+        json_array_append_new(env, json_sprintf("LOGNAME=%s", c->login));
+        json_array_append_new(env, json_sprintf("DS01_PROJECT=%s", project));
+        json_array_append_new(env, json_string("CUDA_DEVICE_ORDER=PCI_BUS_ID"));
+        /* A container never sees a GPU it does not lease: "void" hides every device from the
+         * NVIDIA runtime, and an empty CUDA_VISIBLE_DEVICES hides them from CUDA. */
+        json_array_append_new(env, json_sprintf("NVIDIA_VISIBLE_DEVICES=%s",
+                                                n_gpus ? gpus : "void"));
+        json_array_append_new(env, json_sprintf("CUDA_VISIBLE_DEVICES=%s", gpus));
+
+        _cleanup_free_ char *slots = NULL;
+        {
+                struct strbuf sb = STRBUF_INIT;
+                for (size_t i = 0; i < n_gpus; i++) {
+                        const struct gpu_slot *s = gpu_inventory_find(d->inv, uuids[i]);
+                        if (i)
+                                strbuf_addc(&sb, ',');
+                        if (s && s->parent_uuid)
+                                strbuf_addf(&sb, "%d.%s", s->gpu_index, s->profile);
+                        else if (s)
+                                strbuf_addf(&sb, "%d", s->gpu_index);
+                }
+                slots = strbuf_detach(&sb);
+        }
+        json_t *labels = json_pack(
+                "{s:s, s:s, s:s, s:o, s:s, s:s, s:s, s:s, s:s}", "ds01.managed", "true",
+                "ds01.instance", d->cfg->instance, "ds01.user", c->login, "ds01.uid",
+                json_sprintf("%u", (unsigned)c->uid), "ds01.project", project, "ds01.interface",
+                "orchestration", "ds01.created_at", format_iso8601(now_s(), ts), "ds01.gpu.uuids",
+                gpus, "ds01.gpu.slots", slots);
+
+        json_t *mounts = json_pack("[{s:s, s:s, s:s, s:b}, {s:s, s:s, s:s, s:b}]", "Type", "bind",
+                                   "Source", workspace, "Target", "/workspace", "ReadOnly", 0,
+                                   "Type", "bind", "Source", d->init_path, "Target",
+                                   "/.ds01/init", "ReadOnly", 1);
+
+        json_t *host = json_pack(
+                "{s:o, s:[s], s:[s], s:b, s:s, s:{s:s}, s:{s:s, s:{s:s, s:s}}}", "Mounts", mounts,
+                "SecurityOpt", "no-new-privileges", "CapDrop", "ALL", "Privileged", 0,
+                "NetworkMode", "bridge", "RestartPolicy", "Name", "no", "LogConfig", "Type",
+                "json-file", "Config", "max-size", "10m", "max-file", "3");
+        if (ls->max_cpus > 0) {
+                /* Docker refuses more CPUs than the host has: a group's 32 on a smaller machine
+                 * means "all of them". */
+                double cpus = ls->max_cpus;
+                long online = sysconf(_SC_NPROCESSORS_ONLN);
+                if (online > 0 && cpus > (double)online)
+                        cpus = (double)online;
+                json_object_set_new(host, "NanoCpus", json_integer((json_int_t)(cpus * 1e9)));
+        }
+        if (ls->memory > 0) {
+                json_object_set_new(host, "Memory", json_integer(ls->memory));
+                int64_t swap = ls->memory_swap;
+                if (swap >= 0 && swap < ls->memory)
+                        swap = ls->memory;
+                json_object_set_new(host, "MemorySwap", json_integer(swap < 0 ? -1 : swap));
+        }
+        if (ls->shm_size > 0)
+                json_object_set_new(host, "ShmSize", json_integer(ls->shm_size));
+        if (ls->pids_limit > 0)
+                json_object_set_new(host, "PidsLimit", json_integer(ls->pids_limit));
+        if (n_gpus && gpu_inventory_is_real(d->inv))
+                json_object_set_new(host, "DeviceRequests",
+                                    json_pack("[{s:s, s:o, s:[[s]]}]", "Driver", "nvidia",
+                                              "DeviceIDs", strv_to_json(uuids), "Capabilities",
+                                              "gpu"));
+
+        _cleanup_free_ char *user = xasprintf("%u:%u", (unsigned)c->uid, (unsigned)c->gid);
+        json_t *entry_cmd = json_array();
+        if (cmd && json_array_size(cmd) > 0) {
+                json_array_append_new(entry_cmd, json_string("--"));
+                json_array_extend(entry_cmd, (json_t *)cmd);
+        }
+        return json_pack("{s:s, s:s, s:s, s:s, s:[s], s:o, s:o, s:o, s:b, s:b, s:o}", "Image",
+                         image, "User", user, "WorkingDir", "/workspace",
+                         "Hostname", project, "Entrypoint", "/.ds01/init", "Cmd", entry_cmd, "Env",
+                         env, "Labels", labels, "Tty", 0, "OpenStdin", 0, "HostConfig", host);
+}
+
+static json_t *gpus_json(struct ds01d *d, char **uuids)
+{
+        json_t *a = json_array();
+        for (size_t i = 0; uuids && uuids[i]; i++) {
+                const struct gpu_slot *s = gpu_inventory_find(d->inv, uuids[i]);
+                json_t *g = json_pack("{s:s}", "uuid", uuids[i]);
+                if (s) {
+                        json_object_set_new(g, "name", json_string(s->name));
+                        json_object_set_new(g, "index", json_integer(s->gpu_index));
+                        json_object_set_new(g, "weight", json_real(s->weight));
+                        if (s->profile)
+                                json_object_set_new(g, "profile", json_string(s->profile));
+                }
+                json_array_append_new(a, g);
+        }
+        return a;
+}
+
+/* Reserve GPUs for a new container: the one step a cluster backend (Slurm) would replace. */
+static int lifecycle_reserve_gpus(struct ds01d *d, const struct caller *c,
+                                  const struct limit_set *ls, const char *container,
+                                  const char *project, int n_gpus, char ***ret_uuids,
+                                  struct error **err)
+{
+        const struct gpu_slot **cands = NULL;
+        struct pool_request preq = {.n_slots = n_gpus};
+        size_t n_cands = pool_candidates(d->inv, ls, &preq, &cands);
+        struct store_reservation_req req = {
+                .container = container,
+                .project = project,
+                .user = c->login,
+                .uid = c->uid,
+                .n_slots = n_gpus,
+                .max_gpu_equivalents = ls->max_gpu_equivalents,
+                .max_slots_per_container = ls->max_gpu_slots_per_container,
+                .max_containers = ls->max_containers_per_user,
+                .candidates = cands,
+                .n_candidates = n_cands,
+        };
+        int r = store_reserve(d->store, &req, ret_uuids, err);
+        free(cands);
+        return r;
+}
+
+static void resolve_limits(struct ds01d *d, const struct caller *c, struct limit_set *ret)
+{
+        limits_resolve(d->limits, c->login, c->gids, c->n_gids, ret);
+}
+
+static json_t *existing_result(const char *container, const json_t *inspect, const char *project)
+{
+        const char *uu = inspect ? jstr(json_object_get(json_object_get(inspect, "Config"),
+                                                        "Labels"),
+                                        "ds01.gpu.uuids")
+                                 : NULL;
+        json_t *gpus = json_array();
+        if (uu && *uu) {
+                _cleanup_free_ char *copy = xstrdup(uu);
+                char *save = NULL;
+                for (char *t = strtok_r(copy, ",", &save); t; t = strtok_r(NULL, ",", &save))
+                        json_array_append_new(gpus, json_string(t));
+        }
+        const char *ws = inspect ? inspect_workspace(inspect) : NULL;
+        return json_pack("{s:s, s:s, s:b, s:s, s:s, s:o, s:s}", "container", container, "project",
+                         project, "existed", 1, "state",
+                         inspect ? inspect_state(inspect) : "unknown", "image",
+                         inspect ? jstr(json_object_get(inspect, "Config"), "Image") : "",
+                         "gpus", gpus, "workspace", ws ? ws : "");
+}
+
+int lifecycle_deploy(struct ds01d *d, const struct caller *c, json_t *params, json_t **ret_result,
+                     struct error **err)
+{
+        const char *project = jstr(params, "project");
+        const char *image_req = jstr(params, "image");
+        json_t *jg = json_object_get(params, "gpus");
+        bool cpu_only = json_is_true(json_object_get(params, "cpu_only"));
+        json_t *cmd = json_object_get(params, "cmd");
+        json_t *jstart = json_object_get(params, "start");
+        bool start = !jstart || json_is_true(jstart);
+        int n_gpus = jg ? (int)json_integer_value(jg) : 1;
+        if (cpu_only)
+                n_gpus = 0;
+        if (cpu_only && jg && json_integer_value(jg) > 0)
+                return error_set(err, DS01_EUSAGE,
+                                 "--cpu-only and --gpus %d contradict each other - give one",
+                                 (int)json_integer_value(jg));
+        if (names_check_project(project, err) < 0)
+                return -1;
+
+        _cleanup_free_ char *container = names_container(project, c->user_part);
+        if (busy_acquire(d, container, err) < 0)
+                return -1;
+
+        int r = -1;
+        struct limit_set ls;
+        memset(&ls, 0, sizeof(ls));
+        bool have_limits = false;
+        char **uuids = NULL;
+        _cleanup_free_ char *image = NULL, *workspace = NULL, *id = NULL;
+        json_t *spec = NULL;
+        bool reserved = false, created = false;
+
+        /* A project has one container: say so instead of failing. */
+        struct error *ierr = NULL;
+        json_t *inspect = docker_container_inspect(d->docker, container, &ierr);
+        if (inspect) {
+                if (!streq_ptr(label(inspect, "ds01.instance"), d->cfg->instance)) {
+                        json_decref(inspect);
+                        error_set(err, DS01_ERR,
+                                  "a container named '%s' exists but ds01 does not manage it - "
+                                  "choose another project name",
+                                  container);
+                        goto out;
+                }
+                *ret_result = existing_result(container, inspect, project);
+                json_decref(inspect);
+                r = 0;
+                goto out;
+        }
+        if (ierr->code != DS01_ENOTFOUND) {
+                error_set(err, ierr->code, "%s", ierr->message);
+                error_free(ierr);
+                goto out;
+        }
+        ierr = error_free(ierr);
+        struct store_container sc;
+        if (store_get(d->store, container, &sc, NULL) == 0) {
+                /* In the ledger but not in Docker: a leftover of a crash; reconcile it now. */
+                store_container_release(&sc);
+                char **rel = NULL;
+                if (store_forget(d->store, container, &rel, err) < 0)
+                        goto out;
+                if (rel && rel[0])
+                        events_log(d->events, "gpu.release", c->login,
+                                   json_pack("{s:s, s:o, s:s}", "container", container, "gpus",
+                                             strv_to_json(rel), "reason",
+                                             "container vanished from docker"));
+                store_strv_free(rel);
+        }
+
+        resolve_limits(d, c, &ls);
+        have_limits = true;
+        if (choose_image(d, c, project, image_req, &image, err) < 0)
+                goto out;
+        if (workspace_prepare(d->cfg->workspace_root, project, c->uid, c->gid, true, &workspace,
+                              err) < 0)
+                goto out;
+
+        if (lifecycle_reserve_gpus(d, c, &ls, container, project, n_gpus, &uuids, err) < 0) {
+                if ((*err)->code == DS01_ERESOURCE)
+                        events_log(d->events, "gpu.reject", c->login,
+                                   json_pack("{s:s, s:i, s:s}", "container", container,
+                                             "requested", n_gpus, "reason", (*err)->message));
+                goto out;
+        }
+        reserved = true;
+
+        spec = build_spec(d, c, &ls, project, image, workspace, uuids, cmd);
+        if (docker_container_create(d->docker, container, spec, &id, err) < 0) {
+                error_wrap(err, "creating container '%s'", container);
+                goto out;
+        }
+        created = true;
+        if (store_bind(d->store, container, id, err) < 0)
+                goto out;
+        if (start && docker_container_start(d->docker, id, err) < 0) {
+                error_wrap(err, "starting container '%s'", container);
+                goto out;
+        }
+
+        char ts[32];
+        events_log(d->events, "container.create", c->login,
+                   json_pack("{s:s, s:s, s:s, s:s, s:o, s:s}", "container", container, "project",
+                             project, "image", image, "interface", "orchestration", "gpus",
+                             strv_to_json(uuids), "created_at", format_iso8601(now_s(), ts)));
+        if (uuids && uuids[0])
+                events_log(d->events, "gpu.allocate", c->login,
+                           json_pack("{s:s, s:o}", "container", container, "gpus",
+                                     strv_to_json(uuids)));
+        log_info("deployed %s for %s (uid %u): image %s, %d GPU(s)", container, c->login,
+                 (unsigned)c->uid, image, n_gpus);
+        *ret_result = json_pack("{s:s, s:s, s:b, s:s, s:s, s:o, s:s}", "container", container,
+                                "project", project, "existed", 0, "state",
+                                start ? "running" : "created", "image", image, "gpus",
+                                gpus_json(d, uuids), "workspace", workspace);
+        r = 0;
+out:
+        if (r < 0) {
+                /* Roll back: nothing half-done survives a failed deploy. */
+                if (created) {
+                        struct error *rerr = NULL;
+                        if (docker_container_remove(d->docker, id ? id : container, true, &rerr) < 0)
+                                log_error("rolling back %s: %s", container, rerr->message);
+                        error_free(rerr);
+                }
+                if (reserved) {
+                        struct error *rerr = NULL;
+                        if (store_forget(d->store, container, NULL, &rerr) < 0)
+                                log_error("rolling back the lease of %s: %s", container,
+                                          rerr->message);
+                        error_free(rerr);
+                }
+        }
+        store_strv_free(uuids);
+        json_decref(spec);
+        if (have_limits)
+                limit_set_release(&ls);
+        busy_release(d, container);
+        return r;
+}
+
+/* ---- start / stop / remove / retire -------------------------------------------------------- */
+
+/* The owner of a managed container as the labels say (an admin may act on someone else's). */
+static int container_owner(const json_t *inspect, uid_t *ret_uid)
+{
+        const char *s = label(inspect, "ds01.uid");
+        unsigned u;
+        if (!s || sscanf(s, "%u", &u) != 1)
+                return -1;
+        *ret_uid = u;
+        return 0;
+}
+
+int lifecycle_start(struct ds01d *d, const struct caller *c, json_t *params, json_t **ret_result,
+                    struct error **err)
+{
+        _cleanup_free_ char *name = NULL;
+        json_t *inspect = NULL;
+        if (resolve_target(d, c, jstr(params, "name"), "start", &name, &inspect, err) < 0)
+                return -1;
+        if (!inspect)
+                return not_found(jstr(params, "name"), err);
+        int r = -1;
+        if (busy_acquire(d, name, err) < 0)
+                goto out;
+        bool running = json_is_true(json_object_get(json_object_get(inspect, "State"), "Running"));
+        if (!running) {
+                /* The workspace is mounted again at every start: check it again. */
+                uid_t owner;
+                gid_t gid;
+                _cleanup_free_ char *login = NULL, *ws = NULL;
+                const char *project = label(inspect, "ds01.project");
+                if (container_owner(inspect, &owner) < 0 || lookup_uid(owner, &gid, &login) < 0 ||
+                    !project) {
+                        error_set(err, DS01_ERR, "container '%s' has no valid owner labels", name);
+                        goto unbusy;
+                }
+                if (workspace_prepare(d->cfg->workspace_root, project, owner, gid, true, &ws, err) <
+                    0)
+                        goto unbusy;
+                if (docker_container_start(d->docker, name, err) < 0) {
+                        error_wrap(err, "starting '%s'", name);
+                        goto unbusy;
+                }
+                events_log(d->events, "container.started", c->login,
+                           json_pack("{s:s}", "container", name));
+        }
+        *ret_result = json_pack("{s:s, s:s, s:b}", "container", name, "state", "running", "started",
+                                !running);
+        r = 0;
+unbusy:
+        busy_release(d, name);
+out:
+        json_decref(inspect);
+        return r;
+}
+
+int lifecycle_stop(struct ds01d *d, const struct caller *c, json_t *params, json_t **ret_result,
+                   struct error **err)
+{
+        _cleanup_free_ char *name = NULL;
+        json_t *inspect = NULL;
+        if (resolve_target(d, c, jstr(params, "name"), "stop", &name, &inspect, err) < 0)
+                return -1;
+        if (!inspect)
+                return not_found(jstr(params, "name"), err);
+        json_t *jt = json_object_get(params, "timeout_s");
+        int timeout = jt ? (int)json_integer_value(jt) : 10;
+        int r = -1;
+        if (busy_acquire(d, name, err) < 0)
+                goto out;
+        if (docker_container_stop(d->docker, name, timeout, err) < 0) {
+                error_wrap(err, "stopping '%s'", name);
+                goto unbusy;
+        }
+        events_log(d->events, "container.stopped", c->login,
+                   json_pack("{s:s, s:s}", "container", name, "by", "user"));
+        *ret_result = json_pack("{s:s, s:s}", "container", name, "state", "exited");
+        r = 0;
+unbusy:
+        busy_release(d, name);
+out:
+        json_decref(inspect);
+        return r;
+}
+
+/* Removes the container (if Docker still has it) and releases its ledger record. */
+static int remove_and_release(struct ds01d *d, const struct caller *c, const char *name,
+                              const json_t *inspect, const char *reason, char ***ret_released,
+                              struct error **err)
+{
+        if (inspect && docker_container_remove(d->docker, name, true, err) < 0) {
+                if ((*err)->code != DS01_ENOTFOUND)
+                        return error_wrap(err, "removing '%s'", name);
+                *err = error_free(*err);
+        }
+        char **rel = NULL;
+        if (store_forget(d->store, name, &rel, err) < 0)
+                return -1;
+        const char *owner = inspect ? label(inspect, "ds01.user") : NULL;
+        events_log(d->events, "container.remove", owner ? owner : c->login,
+                   json_pack("{s:s, s:s, s:s}", "container", name, "reason", reason, "by",
+                             c->login));
+        if (rel && rel[0])
+                events_log(d->events, "gpu.release", owner ? owner : c->login,
+                           json_pack("{s:s, s:o, s:s}", "container", name, "gpus",
+                                     strv_to_json(rel), "reason", reason));
+        *ret_released = rel;
+        return 0;
+}
+
+int lifecycle_remove(struct ds01d *d, const struct caller *c, json_t *params, json_t **ret_result,
+                     struct error **err)
+{
+        _cleanup_free_ char *name = NULL;
+        json_t *inspect = NULL;
+        if (resolve_target(d, c, jstr(params, "name"), "remove", &name, &inspect, err) < 0)
+                return -1;
+        int r = -1;
+        if (busy_acquire(d, name, err) < 0)
+                goto out;
+        bool force = json_is_true(json_object_get(params, "force"));
+        if (inspect && !force &&
+            json_is_true(json_object_get(json_object_get(inspect, "State"), "Running"))) {
+                const char *p = label(inspect, "ds01.project");
+                error_set(err, DS01_ERR,
+                          "'%s' is running - stop it first (container-stop %s), retire it "
+                          "(container-retire %s) or use --force",
+                          p ? p : name, p ? p : name, p ? p : name);
+                goto unbusy;
+        }
+        char **rel = NULL;
+        if (remove_and_release(d, c, name, inspect, "removed", &rel, err) < 0)
+                goto unbusy;
+        *ret_result = json_pack("{s:s, s:o}", "container", name, "released", strv_to_json(rel));
+        store_strv_free(rel);
+        r = 0;
+unbusy:
+        busy_release(d, name);
+out:
+        json_decref(inspect);
+        return r;
+}
+
+int lifecycle_retire(struct ds01d *d, const struct caller *c, json_t *params, json_t **ret_result,
+                     struct error **err)
+{
+        _cleanup_free_ char *name = NULL;
+        json_t *inspect = NULL;
+        _cleanup_free_ char *workspace = NULL;
+        if (resolve_target(d, c, jstr(params, "name"), "retire", &name, &inspect, err) < 0)
+                return -1;
+        int r = -1;
+        if (busy_acquire(d, name, err) < 0)
+                goto out;
+        /* Stop first so the main process gets SIGTERM (ds01-init exits at once), then remove. */
+        if (inspect &&
+            json_is_true(json_object_get(json_object_get(inspect, "State"), "Running")) &&
+            docker_container_stop(d->docker, name, 10, err) < 0) {
+                if ((*err)->code != DS01_ENOTFOUND) {
+                        error_wrap(err, "stopping '%s'", name);
+                        goto unbusy;
+                }
+                *err = error_free(*err);
+        }
+        const char *ws = inspect ? inspect_workspace(inspect) : NULL;
+        workspace = ws ? xstrdup(ws) : NULL;
+        char **rel = NULL;
+        if (remove_and_release(d, c, name, inspect, "retired", &rel, err) < 0)
+                goto unbusy;
+        *ret_result = json_pack("{s:s, s:o, s:s}", "container", name, "released",
+                                strv_to_json(rel), "workspace", workspace ? workspace : "");
+        store_strv_free(rel);
+        r = 0;
+unbusy:
+        busy_release(d, name);
+out:
+        json_decref(inspect);
+        return r;
+}
+
+/* ---- list ------------------------------------------------------------------------------- */
+
+static json_t *leases_json(struct ds01d *d, const struct store_container *sc)
+{
+        json_t *a = json_array();
+        for (size_t i = 0; sc && i < sc->n_leases; i++) {
+                const struct store_lease *l = &sc->leases[i];
+                const struct gpu_slot *s = gpu_inventory_find(d->inv, l->slot_uuid);
+                json_t *g = json_pack("{s:s, s:s, s:f, s:I}", "uuid", l->slot_uuid, "lease",
+                                      l->state, "weight", l->weight, "since", (json_int_t)l->since);
+                if (s) {
+                        json_object_set_new(g, "name", json_string(s->name));
+                        json_object_set_new(g, "index", json_integer(s->gpu_index));
+                        if (s->profile)
+                                json_object_set_new(g, "profile", json_string(s->profile));
+                }
+                json_array_append_new(a, g);
+        }
+        return a;
+}
+
+int lifecycle_list(struct ds01d *d, const struct caller *c, json_t *params, json_t **ret_result,
+                   struct error **err)
+{
+        bool all = json_is_true(json_object_get(params, "all")) && c->admin;
+        _cleanup_free_ char *filter = xasprintf("ds01.instance=%s", d->cfg->instance);
+        json_t *list = docker_container_list(d->docker, filter, true, err);
+        if (!list)
+                return -1;
+        struct store_container *rows = NULL;
+        size_t n_rows = 0;
+        if (store_list(d->store, all ? -1 : (int64_t)c->uid, &rows, &n_rows, err) < 0) {
+                json_decref(list);
+                return -1;
+        }
+        _cleanup_free_ char *mine = xasprintf("%u", (unsigned)c->uid);
+        json_t *out = json_array();
+        size_t i;
+        json_t *e;
+        json_array_foreach(list, i, e)
+        {
+                json_t *labels = json_object_get(e, "Labels");
+                if (!streq_ptr(jstr(labels, "ds01.managed"), "true"))
+                        continue;
+                if (!all && !streq_ptr(jstr(labels, "ds01.uid"), mine))
+                        continue;
+                const char *id = jstr(e, "Id");
+                json_t *names = json_object_get(e, "Names");
+                const char *nm = json_string_value(json_array_get(names, 0));
+                if (!id || !nm)
+                        continue;
+                if (nm[0] == '/')
+                        nm++;
+                const struct store_container *sc = NULL;
+                for (size_t k = 0; k < n_rows; k++)
+                        if (streq(rows[k].name, nm))
+                                sc = &rows[k];
+                json_t *ins = docker_container_inspect(d->docker, id, NULL);
+                const json_t *st = json_object_get(ins, "State");
+                const char *ws = ins ? inspect_workspace(ins) : NULL;
+                int64_t started = st ? parse_docker_time(jstr(st, "StartedAt")) : 0;
+                int64_t finished = st ? parse_docker_time(jstr(st, "FinishedAt")) : 0;
+                const char *uid_s = jstr(labels, "ds01.uid");
+                json_t *row = json_pack(
+                        "{s:s, s:s, s:s, s:I, s:s, s:s, s:s, s:o, s:I, s:I, s:I, s:s}", "name", nm,
+                        "project", jstr(labels, "ds01.project") ? jstr(labels, "ds01.project") : "",
+                        "user", jstr(labels, "ds01.user") ? jstr(labels, "ds01.user") : "", "uid",
+                        (json_int_t)(uid_s ? strtoll(uid_s, NULL, 10) : -1), "state",
+                        jstr(e, "State") ? jstr(e, "State") : "unknown", "status",
+                        jstr(e, "Status") ? jstr(e, "Status") : "", "image",
+                        jstr(e, "Image") ? jstr(e, "Image") : "", "gpus", leases_json(d, sc),
+                        "created_at", (json_int_t)json_integer_value(json_object_get(e, "Created")),
+                        "started_at", (json_int_t)started, "finished_at", (json_int_t)finished,
+                        "workspace", ws ? ws : "");
+                if (st)
+                        json_object_set_new(row, "exit_code",
+                                            json_integer(json_integer_value(
+                                                    json_object_get(st, "ExitCode"))));
+                json_array_append_new(out, row);
+                json_decref(ins);
+        }
+        store_containers_free(rows, n_rows);
+        json_decref(list);
+        *ret_result = json_pack("{s:o}", "containers", out);
+        return 0;
+}
+
+/* ---- exec, resize, logs ------------------------------------------------------------------- */
+
+static void exec_remember(struct ds01d *d, const char *id, uid_t uid)
+{
+        int64_t now = now_s();
+        pthread_mutex_lock(&d->exec_lock);
+        size_t per_uid = 0;
+        for (size_t i = 0; i < d->n_execs;) {
+                struct exec_entry *x = &d->execs[i];
+                if (now - x->created > EXEC_MAX_AGE_S) {
+                        free(x->id);
+                        *x = d->execs[--d->n_execs];
+                        continue;
+                }
+                per_uid += x->uid == uid;
+                i++;
+        }
+        if (per_uid >= EXEC_MAX_PER_UID) {
+                /* Forget this user's oldest: resize/status of a very old session stop working. */
+                size_t oldest = (size_t)-1;
+                for (size_t i = 0; i < d->n_execs; i++)
+                        if (d->execs[i].uid == uid &&
+                            (oldest == (size_t)-1 ||
+                             d->execs[i].created < d->execs[oldest].created))
+                                oldest = i;
+                free(d->execs[oldest].id);
+                d->execs[oldest] = d->execs[--d->n_execs];
+        }
+        d->execs = xrealloc(d->execs, (d->n_execs + 1) * sizeof(*d->execs));
+        d->execs[d->n_execs++] = (struct exec_entry){xstrdup(id), uid, now};
+        pthread_mutex_unlock(&d->exec_lock);
+}
+
+static int exec_check(struct ds01d *d, const struct caller *c, const char *id, struct error **err)
+{
+        bool ok = false;
+        pthread_mutex_lock(&d->exec_lock);
+        for (size_t i = 0; i < d->n_execs; i++)
+                if (streq(d->execs[i].id, id))
+                        ok = d->execs[i].uid == c->uid || c->admin;
+        pthread_mutex_unlock(&d->exec_lock);
+        if (!ok)
+                return error_set(err, DS01_ENOTFOUND, "no session '%.80s'", id);
+        return 0;
+}
+
+static bool term_ok(const char *t)
+{
+        size_t n = strlen(t);
+        if (n == 0 || n > 64)
+                return false;
+        for (; *t; t++)
+                if (!((*t >= 'a' && *t <= 'z') || (*t >= 'A' && *t <= 'Z') ||
+                      (*t >= '0' && *t <= '9') || strchr("-_.+", *t)))
+                        return false;
+        return true;
+}
+
+int lifecycle_exec(struct ds01d *d, const struct caller *c, json_t *params, json_t **ret_result,
+                   int *ret_fd, struct error **err)
+{
+        _cleanup_free_ char *name = NULL;
+        json_t *inspect = NULL;
+        if (resolve_target(d, c, jstr(params, "name"), "exec", &name, &inspect, err) < 0)
+                return -1;
+        if (!inspect)
+                return not_found(jstr(params, "name"), err);
+        int r = -1;
+        bool tty = json_is_true(json_object_get(params, "tty"));
+        bool start = json_is_true(json_object_get(params, "start"));
+        json_t *cmd = json_object_get(params, "cmd");
+        const char *term = jstr(params, "term");
+        _cleanup_free_ char *exec_id = NULL;
+        json_t *spec = NULL;
+        bool running = json_is_true(json_object_get(json_object_get(inspect, "State"), "Running"));
+        if (!running) {
+                const char *p = label(inspect, "ds01.project");
+                if (!start) {
+                        error_set(err, DS01_ERR,
+                                  "'%s' is not running - container-run %s starts it and opens a "
+                                  "shell",
+                                  p ? p : name, p ? p : name);
+                        goto out;
+                }
+                json_t *sp = json_pack("{s:s}", "name", name);
+                json_t *res = NULL;
+                int k = lifecycle_start(d, c, sp, &res, err);
+                json_decref(sp);
+                json_decref(res);
+                if (k < 0)
+                        goto out;
+        }
+        /* The session runs as the container's owner (also when an admin opens it). */
+        const char *user = jstr(json_object_get(inspect, "Config"), "User");
+        json_t *env = json_array();
+        json_array_append_new(env, json_sprintf("TERM=%s", term && term_ok(term) ? term
+                                                                : tty ? "xterm"
+                                                                      : "dumb"));
+        json_t *argv;
+        if (cmd && json_array_size(cmd) > 0)
+                argv = json_deep_copy(cmd);
+        else
+                argv = json_pack("[s, s, s]", "/bin/sh", "-c",
+                                 "if command -v bash >/dev/null 2>&1; then exec bash -l; fi; "
+                                 "exec sh -l");
+        spec = json_pack("{s:b, s:b, s:b, s:b, s:s, s:s, s:o, s:o}", "AttachStdin", 1,
+                         "AttachStdout", 1, "AttachStderr", 1, "Tty", tty, "User",
+                         user ? user : "65534:65534", "WorkingDir", "/workspace", "Env", env,
+                         "Cmd", argv);
+        if (docker_exec_create(d->docker, name, spec, &exec_id, err) < 0) {
+                error_wrap(err, "opening a session in '%s'", name);
+                goto out;
+        }
+        int fd = -1;
+        if (docker_exec_start_stream(d->docker, exec_id, tty, &fd, err) < 0) {
+                error_wrap(err, "opening a session in '%s'", name);
+                goto out;
+        }
+        exec_remember(d, exec_id, c->uid);
+        *ret_fd = fd;
+        *ret_result = json_pack("{s:s, s:s, s:b}", "exec_id", exec_id, "container", name, "tty",
+                                tty);
+        r = 0;
+out:
+        json_decref(spec);
+        json_decref(inspect);
+        return r;
+}
+
+int lifecycle_resize(struct ds01d *d, const struct caller *c, json_t *params, json_t **ret_result,
+                     struct error **err)
+{
+        const char *id = jstr(params, "exec_id");
+        if (exec_check(d, c, id, err) < 0)
+                return -1;
+        int rows = (int)json_integer_value(json_object_get(params, "rows"));
+        int cols = (int)json_integer_value(json_object_get(params, "cols"));
+        if (docker_exec_resize(d->docker, id, rows, cols, err) < 0)
+                return -1;
+        *ret_result = json_object();
+        return 0;
+}
+
+int lifecycle_exec_status(struct ds01d *d, const struct caller *c, json_t *params,
+                          json_t **ret_result, struct error **err)
+{
+        const char *id = jstr(params, "exec_id");
+        if (exec_check(d, c, id, err) < 0)
+                return -1;
+        json_t *x = docker_exec_inspect(d->docker, id, err);
+        if (!x)
+                return -1;
+        bool running = json_is_true(json_object_get(x, "Running"));
+        json_t *code = json_object_get(x, "ExitCode");
+        *ret_result = json_pack("{s:b, s:I}", "running", running, "exit_code",
+                                (json_int_t)(json_is_integer(code) ? json_integer_value(code) : -1));
+        json_decref(x);
+        return 0;
+}
+
+int lifecycle_logs(struct ds01d *d, const struct caller *c, json_t *params, json_t **ret_result,
+                   int *ret_fd, struct error **err)
+{
+        _cleanup_free_ char *name = NULL;
+        json_t *inspect = NULL;
+        if (resolve_target(d, c, jstr(params, "name"), "logs", &name, &inspect, err) < 0)
+                return -1;
+        if (!inspect)
+                return not_found(jstr(params, "name"), err);
+        bool follow = json_is_true(json_object_get(params, "follow"));
+        json_t *jt = json_object_get(params, "tail");
+        int64_t tail = jt ? json_integer_value(jt) : -1;
+        bool tty = json_is_true(json_object_get(json_object_get(inspect, "Config"), "Tty"));
+        json_decref(inspect);
+        int fd = -1;
+        if (docker_logs_stream(d->docker, name, follow, tail, &fd, err) < 0)
+                return error_wrap(err, "reading the logs of '%s'", name);
+        *ret_fd = fd;
+        *ret_result = json_pack("{s:b}", "tty", tty);
+        return 0;
+}
+
+/* ---- limits ----------------------------------------------------------------------------- */
+
+static json_t *num_or_null(double v)
+{
+        return v < 0 ? json_null() : json_real(v);
+}
+
+static json_t *int_or_null(int64_t v)
+{
+        return v < 0 ? json_null() : json_integer(v);
+}
+
+int lifecycle_limits(struct ds01d *d, const struct caller *c, json_t *params, json_t **ret_result,
+                     struct error **err)
+{
+        (void)params;
+        struct limit_set ls;
+        resolve_limits(d, c, &ls);
+        struct store_container *rows = NULL;
+        size_t n = 0;
+        if (store_list(d->store, (int64_t)c->uid, &rows, &n, err) < 0) {
+                limit_set_release(&ls);
+                return -1;
+        }
+        double used = 0;
+        size_t slots = 0;
+        json_t *held = json_array();
+        for (size_t i = 0; i < n; i++)
+                for (size_t k = 0; k < rows[i].n_leases; k++) {
+                        used += rows[i].leases[k].weight;
+                        slots++;
+                        json_array_append_new(held,
+                                              json_pack("{s:s, s:s, s:f}", "container",
+                                                        rows[i].name, "uuid",
+                                                        rows[i].leases[k].slot_uuid, "weight",
+                                                        rows[i].leases[k].weight));
+                }
+        const struct limit_policies *p = &ls.policies;
+        json_t *lim = json_pack(
+                "{s:o, s:o, s:b, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o}",
+                "max_gpu_equivalents", num_or_null(ls.max_gpu_equivalents),
+                "max_gpu_slots_per_container", int_or_null(ls.max_gpu_slots_per_container),
+                "allow_full_gpu", ls.allow_full_gpu, "max_cpus",
+                ls.max_cpus > 0 ? json_real(ls.max_cpus) : json_null(), "memory",
+                int_or_null(ls.memory), "memory_swap", int_or_null(ls.memory_swap), "shm_size",
+                int_or_null(ls.shm_size), "pids_limit", int_or_null(ls.pids_limit),
+                "max_containers_per_user", int_or_null(ls.max_containers_per_user),
+                "max_runtime_h", num_or_null(ls.max_runtime_h), "idle_timeout_h",
+                num_or_null(ls.idle_timeout_h), "gpu_hold_after_stop_h",
+                num_or_null(ls.gpu_hold_after_stop_h), "container_hold_after_stop_h",
+                num_or_null(ls.container_hold_after_stop_h));
+        json_object_set_new(lim, "policies",
+                            json_pack("{s:f, s:f, s:I, s:f, s:f, s:I}", "gpu_idle_threshold",
+                                      p->gpu_idle_threshold, "cpu_idle_threshold",
+                                      p->cpu_idle_threshold, "network_idle_threshold",
+                                      (json_int_t)p->network_idle_threshold, "grace_period_m",
+                                      p->grace_period_m, "keepalive_max_duration_h",
+                                      p->keepalive_max_duration_h, "sigterm_grace_s",
+                                      (json_int_t)p->sigterm_grace_s));
+        *ret_result = json_pack("{s:s, s:I, s:s, s:b, s:o, s:{s:f, s:I, s:I, s:o}}", "user",
+                                c->login, "uid", (json_int_t)c->uid, "group",
+                                ls.group ? ls.group : "", "overridden", ls.overridden, "limits",
+                                lim, "usage", "gpu_equivalents", used, "gpu_slots",
+                                (json_int_t)slots, "containers", (json_int_t)n, "gpus", held);
+        store_containers_free(rows, n);
+        limit_set_release(&ls);
+        return 0;
+}
+
+/* ---- start-up reconciliation --------------------------------------------------------------- */
+
+static void split_csv(const char *s, char ***ret, size_t *ret_n)
+{
+        char **v = NULL;
+        size_t n = 0;
+        if (s && *s) {
+                _cleanup_free_ char *copy = xstrdup(s);
+                char *save = NULL;
+                for (char *t = strtok_r(copy, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+                        v = xrealloc(v, (n + 2) * sizeof(*v));
+                        v[n++] = xstrdup(t);
+                        v[n] = NULL;
+                }
+        }
+        *ret = v;
+        *ret_n = n;
+}
+
+int lifecycle_reconcile(struct ds01d *d, struct error **err)
+{
+        _cleanup_free_ char *filter = xasprintf("ds01.instance=%s", d->cfg->instance);
+        json_t *list = docker_container_list(d->docker, filter, true, err);
+        if (!list)
+                return error_wrap(err, "listing containers for reconciliation");
+        struct store_container *rows = NULL;
+        size_t n_rows = 0;
+        if (store_list(d->store, -1, &rows, &n_rows, err) < 0) {
+                json_decref(list);
+                return -1;
+        }
+        size_t fixed = 0;
+
+        /* 1. Ledger rows whose container Docker does not have: roll back / release. Rows still
+         *    "reserved" whose container does exist (a crash between create and bind): bind. */
+        for (size_t k = 0; k < n_rows; k++) {
+                const char *docker_id = NULL;
+                size_t i;
+                json_t *e;
+                json_array_foreach(list, i, e)
+                {
+                        const char *nm = json_string_value(json_array_get(
+                                json_object_get(e, "Names"), 0));
+                        if (nm && nm[0] == '/' && streq(nm + 1, rows[k].name))
+                                docker_id = jstr(e, "Id");
+                }
+                if (docker_id) {
+                        if (streq(rows[k].state, "reserved")) {
+                                struct error *e2 = NULL;
+                                if (store_bind(d->store, rows[k].name, docker_id, &e2) < 0)
+                                        log_error("reconcile: binding %s: %s", rows[k].name,
+                                                  e2->message);
+                                error_free(e2);
+                                log_notice("reconcile: %s was created but not recorded; bound",
+                                           rows[k].name);
+                                fixed++;
+                        }
+                        continue;
+                }
+                char **rel = NULL;
+                struct error *e2 = NULL;
+                if (store_forget(d->store, rows[k].name, &rel, &e2) < 0) {
+                        log_error("reconcile: releasing %s: %s", rows[k].name, e2->message);
+                        error_free(e2);
+                        continue;
+                }
+                const char *why = streq(rows[k].state, "reserved")
+                                          ? "reservation whose container was never created"
+                                          : "container no longer exists";
+                log_notice("reconcile: released %s (%s)", rows[k].name, why);
+                events_log(d->events, "gpu.release", rows[k].user,
+                           json_pack("{s:s, s:o, s:s}", "container", rows[k].name, "gpus",
+                                     strv_to_json(rel), "reason", why));
+                store_strv_free(rel);
+                fixed++;
+        }
+
+        /* 2. Managed containers missing from the ledger: re-lease from their labels. */
+        size_t i;
+        json_t *e;
+        json_array_foreach(list, i, e)
+        {
+                json_t *labels = json_object_get(e, "Labels");
+                const char *nm = json_string_value(json_array_get(json_object_get(e, "Names"), 0));
+                if (!nm || !streq_ptr(jstr(labels, "ds01.managed"), "true"))
+                        continue;
+                if (nm[0] == '/')
+                        nm++;
+                bool known = false;
+                for (size_t k = 0; k < n_rows; k++)
+                        known |= streq(rows[k].name, nm);
+                if (known)
+                        continue;
+                const char *uid_s = jstr(labels, "ds01.uid");
+                unsigned uid;
+                if (!uid_s || sscanf(uid_s, "%u", &uid) != 1) {
+                        log_warning("reconcile: %s has no valid ds01.uid label; left alone", nm);
+                        continue;
+                }
+                char **uuids = NULL;
+                size_t n_uuids = 0;
+                split_csv(jstr(labels, "ds01.gpu.uuids"), &uuids, &n_uuids);
+                const struct gpu_slot **slots = xcalloc(n_uuids + 1, sizeof(*slots));
+                size_t n_slots = 0;
+                for (size_t u = 0; u < n_uuids; u++) {
+                        const struct gpu_slot *s = gpu_inventory_find(d->inv, uuids[u]);
+                        if (s)
+                                slots[n_slots++] = s;
+                        else
+                                log_warning("reconcile: %s names GPU %s, which this server does "
+                                            "not have",
+                                            nm, uuids[u]);
+                }
+                char **conflicts = NULL;
+                struct error *e2 = NULL;
+                const char *user = jstr(labels, "ds01.user");
+                const char *project = jstr(labels, "ds01.project");
+                if (store_adopt(d->store, nm, project ? project : "", user ? user : "", uid,
+                                jstr(e, "Id"), json_integer_value(json_object_get(e, "Created")),
+                                slots, n_slots, &conflicts, &e2) < 0) {
+                        log_error("reconcile: adopting %s: %s", nm, e2->message);
+                        error_free(e2);
+                } else {
+                        log_notice("reconcile: adopted %s with %zu GPU(s) from its labels", nm,
+                                   n_slots);
+                        events_log(d->events, "gpu.allocate", user,
+                                   json_pack("{s:s, s:o, s:s}", "container", nm, "gpus",
+                                             strv_to_json(uuids), "reason",
+                                             "re-leased from labels at start-up"));
+                        for (size_t q = 0; conflicts && conflicts[q]; q++) {
+                                log_warning("reconcile: %s claims GPU %s, which is leased to "
+                                            "another container; flagged",
+                                            nm, conflicts[q]);
+                                events_log(d->events, "gpu.conflict", user,
+                                           json_pack("{s:s, s:s}", "container", nm, "gpu",
+                                                     conflicts[q]));
+                        }
+                        fixed++;
+                }
+                store_strv_free(conflicts);
+                store_strv_free(uuids);
+                free(slots);
+        }
+        store_containers_free(rows, n_rows);
+        json_decref(list);
+        log_info("reconciled ledger with docker: %zu correction(s)", fixed);
+        return 0;
+}

@@ -1,1 +1,325 @@
-int main(void) { return 0; }
+/* ds01d - the ds01 daemon: owns the Docker socket, the GPU ledger and the audit log, and serves
+ * the CLI on a unix socket. Runs in the foreground, logging to stderr (DESIGN §3.1). */
+#include "../shared/log.h"
+#include "../shared/strbuf.h"
+#include "lifecycle.h"
+#include "rpc.h"
+
+#include <curl/curl.h>
+#include <errno.h>
+#include <getopt.h>
+#include <grp.h>
+#include <libgen.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <sys/signalfd.h>
+#include <sys/stat.h>
+
+#define DEFAULT_CONFIG "/etc/ds01/ds01.yaml"
+
+static void usage(FILE *f)
+{
+        fprintf(f, "Usage: ds01d [--config FILE] [--debug]\n"
+                   "\n"
+                   "The ds01 daemon. Runs in the foreground and logs to stderr.\n"
+                   "Without --config it reads " DEFAULT_CONFIG " if present, else it runs on\n"
+                   "embedded defaults (4 simulated A100 GPUs, DS01's default limits).\n"
+                   "\n"
+                   "  -c, --config FILE   settings file (ds01.yaml)\n"
+                   "  -d, --debug         log every request\n"
+                   "  -V, --version       print the version\n"
+                   "  -h, --help          this text\n"
+                   "Signals: SIGTERM/SIGINT stop cleanly; SIGHUP reloads the settings and limits.\n");
+}
+
+static gid_t lookup_gid(const char *group)
+{
+        struct group gr, *res = NULL;
+        char buf[8192];
+        if (!group || !*group || getgrnam_r(group, &gr, buf, sizeof(buf), &res) != 0 || !res)
+                return (gid_t)-1;
+        return gr.gr_gid;
+}
+
+/* ds01-init: init_path, else beside ds01d, else ../libexec/ds01/ beside it. */
+static char *find_init(const struct config *c, struct error **err)
+{
+        if (c->init_path) {
+                if (access(c->init_path, X_OK) < 0) {
+                        error_set_errno(err, errno, "init_path %s", c->init_path);
+                        return NULL;
+                }
+                return xstrdup(c->init_path);
+        }
+        char self[4096];
+        ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+        if (n <= 0) {
+                error_set_errno(err, errno, "reading /proc/self/exe");
+                return NULL;
+        }
+        self[n] = '\0';
+        const char *dir = dirname(self);
+        for (int i = 0; i < 2; i++) {
+                char *p = i == 0 ? xasprintf("%s/ds01-init", dir)
+                                 : xasprintf("%s/../libexec/ds01/ds01-init", dir);
+                char *real = realpath(p, NULL);
+                free(p);
+                if (real && access(real, X_OK) == 0)
+                        return real;
+                free(real);
+        }
+        error_set(err, DS01_ERR,
+                  "cannot find ds01-init beside %s or in ../libexec/ds01/ - reinstall ds01 (make "
+                  "install) or set init_path in ds01.yaml",
+                  dir);
+        return NULL;
+}
+
+static void log_unused_keys(const struct limits *l, const char *file)
+{
+        const char *const *keys = limits_unused_keys(l);
+        if (!keys || !keys[0])
+                return;
+        struct strbuf sb = STRBUF_INIT;
+        for (size_t i = 0; keys[i]; i++) {
+                if (i)
+                        strbuf_adds(&sb, ", ");
+                strbuf_adds(&sb, keys[i]);
+        }
+        log_notice("%s: these keys are accepted for DS01 compatibility but have no effect in "
+                   "ds01: %s",
+                   file, strbuf_str(&sb));
+        strbuf_release(&sb);
+}
+
+static struct limits *load_limits(const struct config *c, struct error **err)
+{
+        struct limits *l = limits_load(c->limits_file, err);
+        if (!l)
+                return NULL;
+        struct stat st;
+        if (stat(c->limits_file, &st) < 0)
+                log_info("no limits file at %s: every user gets DS01's default limits",
+                         c->limits_file);
+        else
+                log_unused_keys(l, c->limits_file);
+        return l;
+}
+
+/* SIGHUP: parse and validate everything first, then swap under the write lock. A failure keeps
+ * the running configuration. */
+static void reload(struct ds01d *d, const char *config_path)
+{
+        struct error *err = NULL;
+        struct config *c = config_load(config_path, &err);
+        struct limits *l = c ? load_limits(c, &err) : NULL;
+        if (!c || !l) {
+                log_error("reload failed, keeping the running configuration: %s", err->message);
+                error_free(err);
+                config_free(c);
+                return;
+        }
+        static const struct {
+                const char *key;
+                size_t off;
+        } fixed[] = {
+                {"instance", offsetof(struct config, instance)},
+                {"socket", offsetof(struct config, socket)},
+                {"state_dir", offsetof(struct config, state_dir)},
+                {"log_dir", offsetof(struct config, log_dir)},
+                {"docker_socket", offsetof(struct config, docker_socket)},
+        };
+        for (size_t i = 0; i < ARRAY_SIZE(fixed); i++) {
+                const char *a = *(char **)((char *)d->cfg + fixed[i].off);
+                const char *b = *(char **)((char *)c + fixed[i].off);
+                if (!streq_ptr(a, b)) {
+                        log_error("reload failed, keeping the running configuration: changing "
+                                  "'%s' needs a restart of ds01d",
+                                  fixed[i].key);
+                        config_free(c);
+                        limits_free(l);
+                        return;
+                }
+        }
+        pthread_rwlock_wrlock(&d->lock);
+        struct config *old_c = d->cfg;
+        struct limits *old_l = d->limits;
+        d->cfg = c;
+        d->limits = l;
+        d->admin_gid = lookup_gid(c->admin_group);
+        pthread_rwlock_unlock(&d->lock);
+        config_free(old_c);
+        limits_free(old_l);
+        log_notice("reloaded %s and %s", c->source, c->limits_file);
+}
+
+int main(int argc, char **argv)
+{
+        static const struct option opts[] = {
+                {"config", required_argument, NULL, 'c'},
+                {"debug", no_argument, NULL, 'd'},
+                {"version", no_argument, NULL, 'V'},
+                {"help", no_argument, NULL, 'h'},
+                {0},
+        };
+        const char *config_path = NULL;
+        int o;
+        while ((o = getopt_long(argc, argv, "c:dVh", opts, NULL)) != -1) {
+                switch (o) {
+                case 'c':
+                        config_path = optarg;
+                        break;
+                case 'd':
+                        log_set_max_level(LOG_DEBUG_);
+                        break;
+                case 'V':
+                        printf("ds01d %s\n", DS01_VERSION);
+                        return 0;
+                case 'h':
+                        usage(stdout);
+                        return 0;
+                default:
+                        usage(stderr);
+                        return 2;
+                }
+        }
+        if (optind < argc) {
+                fprintf(stderr, "ds01d: unexpected argument '%s'\n", argv[optind]);
+                usage(stderr);
+                return 2;
+        }
+        if (!config_path && access(DEFAULT_CONFIG, F_OK) == 0)
+                config_path = DEFAULT_CONFIG;
+        if (geteuid() != 0)
+                log_warning("ds01d is not running as root: creating workspaces for other users "
+                            "and reading their credentials will fail");
+
+        /* Signals are handled by the main loop only (signalfd); every thread inherits the mask. */
+        sigset_t mask;
+        sigemptyset(&mask);
+        sigaddset(&mask, SIGTERM);
+        sigaddset(&mask, SIGINT);
+        sigaddset(&mask, SIGHUP);
+        sigprocmask(SIG_BLOCK, &mask, NULL);
+        signal(SIGPIPE, SIG_IGN);
+        curl_global_init(CURL_GLOBAL_ALL);
+
+        struct error *err = NULL;
+        struct ds01d d;
+        memset(&d, 0, sizeof(d));
+        pthread_rwlock_init(&d.lock, NULL);
+        pthread_mutex_init(&d.busy_lock, NULL);
+        pthread_mutex_init(&d.exec_lock, NULL);
+        struct rpc_server *srv = NULL;
+        int sfd = -1, rc = 1;
+
+        d.cfg = config_load(config_path, &err);
+        if (!d.cfg)
+                goto fail;
+        log_info("ds01d %s starting: config %s, instance '%s'", DS01_VERSION, d.cfg->source,
+                 d.cfg->instance);
+        d.limits = load_limits(d.cfg, &err);
+        if (!d.limits)
+                goto fail;
+        d.admin_gid = lookup_gid(d.cfg->admin_group);
+        d.inv = gpu_inventory_load(d.cfg, &err);
+        if (!d.inv)
+                goto fail;
+        {
+                const struct gpu_slot *slots;
+                size_t n = gpu_inventory_slots(d.inv, &slots), alloc = 0;
+                for (size_t i = 0; i < n; i++)
+                        alloc += slots[i].allocatable;
+                log_info("GPUs: %s backend, %zu allocatable slot(s)%s",
+                         gpu_inventory_backend(d.inv), alloc,
+                         streq(d.cfg->gpu_backend, "auto") && !gpu_inventory_is_real(d.inv)
+                                 ? " (gpus.backend auto: NVML not loaded, using the simulated "
+                                   "inventory)"
+                                 : "");
+        }
+        d.init_path = find_init(d.cfg, &err);
+        if (!d.init_path)
+                goto fail;
+        d.events = events_open(d.cfg->log_dir, &err);
+        if (!d.events)
+                goto fail;
+        d.store = store_open(d.cfg->state_dir, &err);
+        if (!d.store)
+                goto fail;
+        d.docker = docker_new(d.cfg->docker_socket, &err);
+        if (!d.docker) {
+                error_wrap(&err, "connecting to Docker at %s (is dockerd running?)",
+                           d.cfg->docker_socket);
+                goto fail;
+        }
+        log_info("docker %s, API %s", docker_server_version(d.docker),
+                 docker_api_version(d.docker));
+        if (lifecycle_reconcile(&d, &err) < 0)
+                goto fail;
+        srv = rpc_server_new(&d, &err);
+        if (!srv)
+                goto fail;
+        sfd = signalfd(-1, &mask, SFD_CLOEXEC);
+        if (sfd < 0) {
+                error_set_errno(&err, errno, "signalfd");
+                goto fail;
+        }
+        events_log(d.events, "system.startup", NULL,
+                   json_pack("{s:s, s:s, s:s}", "version", DS01_VERSION, "instance",
+                             d.cfg->instance, "gpu_backend", gpu_inventory_backend(d.inv)));
+        log_notice("ready: listening on %s", d.cfg->socket);
+
+        for (;;) {
+                struct pollfd pfd[2] = {{sfd, POLLIN, 0}, {rpc_server_fd(srv), POLLIN, 0}};
+                if (poll(pfd, 2, -1) < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        error_set_errno(&err, errno, "poll");
+                        goto fail;
+                }
+                if (pfd[1].revents & POLLIN)
+                        rpc_server_accept(srv);
+                if (pfd[0].revents & POLLIN) {
+                        struct signalfd_siginfo si;
+                        if (read(sfd, &si, sizeof(si)) != sizeof(si))
+                                continue;
+                        if (si.ssi_signo == SIGHUP) {
+                                reload(&d, config_path);
+                                continue;
+                        }
+                        log_notice("signal %d: stopping", (int)si.ssi_signo);
+                        break;
+                }
+        }
+        rc = 0;
+        goto out;
+fail:
+        log_error("ds01d: %s", err ? err->message : "start-up failed");
+        error_free(err);
+out:
+        size_t busy = srv ? rpc_server_stop(srv, 5000) : 0;
+        if (sfd >= 0)
+                close(sfd);
+        if (d.events)
+                events_log(d.events, "system.shutdown", NULL, NULL);
+        /* Connection threads that outlived the grace period still use the state: leave it to
+         * the kernel rather than free it under them. */
+        if (busy == 0) {
+                d.docker = docker_free(d.docker);
+                d.store = store_free(d.store);
+                d.events = events_free(d.events);
+                d.inv = gpu_inventory_free(d.inv);
+                d.limits = limits_free(d.limits);
+                d.cfg = config_free(d.cfg);
+                free(d.init_path);
+                for (size_t i = 0; i < d.n_busy; i++)
+                        free(d.busy[i]);
+                free(d.busy);
+                for (size_t i = 0; i < d.n_execs; i++)
+                        free(d.execs[i].id);
+                free(d.execs);
+                curl_global_cleanup();
+        }
+        return rc;
+}

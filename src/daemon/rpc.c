@@ -1,1 +1,594 @@
-/* placeholder: being written */
+#include "rpc.h"
+
+#include "../proto/proto.h"
+#include "../shared/log.h"
+#include "../shared/names.h"
+
+#include <errno.h>
+#include <grp.h>
+#include <poll.h>
+#include <pwd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+
+/* ---- the method table --------------------------------------------------------------------- */
+
+enum param_type { P_STRING, P_INT, P_BOOL, P_STRV };
+
+struct param_spec {
+        const char *name;
+        enum param_type type;
+        bool required;
+        int64_t min, max; /* P_INT: value bounds; P_STRING: length bounds; P_STRV: item count */
+};
+
+typedef int (*handler_fn)(struct ds01d *d, const struct caller *c, json_t *params,
+                          json_t **ret_result, struct error **err);
+typedef int (*fd_handler_fn)(struct ds01d *d, const struct caller *c, json_t *params,
+                             json_t **ret_result, int *ret_fd, struct error **err);
+
+enum { M_ADMIN = 1 << 0 };
+
+struct method {
+        const char *name;
+        handler_fn handler;
+        fd_handler_fn fd_handler;
+        unsigned flags;
+        struct param_spec params[8];
+};
+
+#define NAME_PARAM {"name", P_STRING, true, 1, 255}
+
+static int handle_ping(struct ds01d *d, const struct caller *c, json_t *params,
+                       json_t **ret_result, struct error **err);
+
+static const struct method methods[] = {
+        {"daemon.ping", handle_ping, NULL, 0, {{0}}},
+        {"container.deploy",
+         lifecycle_deploy,
+         NULL,
+         0,
+         {{"project", P_STRING, true, 0, 255},
+          {"image", P_STRING, false, 1, 255},
+          {"gpus", P_INT, false, 0, 64},
+          {"cpu_only", P_BOOL, false, 0, 0},
+          {"cmd", P_STRV, false, 1, 256},
+          {"start", P_BOOL, false, 0, 0}}},
+        {"container.start", lifecycle_start, NULL, 0, {NAME_PARAM}},
+        {"container.stop",
+         lifecycle_stop,
+         NULL,
+         0,
+         {NAME_PARAM, {"timeout_s", P_INT, false, 0, 600}}},
+        {"container.remove", lifecycle_remove, NULL, 0, {NAME_PARAM, {"force", P_BOOL, false, 0, 0}}},
+        {"container.retire", lifecycle_retire, NULL, 0, {NAME_PARAM}},
+        {"container.list",
+         lifecycle_list,
+         NULL,
+         0,
+         {{"all", P_BOOL, false, 0, 0}, {"user", P_STRING, false, 1, 64}}},
+        {"container.exec",
+         NULL,
+         lifecycle_exec,
+         0,
+         {NAME_PARAM,
+          {"tty", P_BOOL, false, 0, 0},
+          {"cmd", P_STRV, false, 1, 256},
+          {"rows", P_INT, false, 0, 10000},
+          {"cols", P_INT, false, 0, 10000},
+          {"start", P_BOOL, false, 0, 0},
+          {"term", P_STRING, false, 1, 64}}},
+        {"container.resize",
+         lifecycle_resize,
+         NULL,
+         0,
+         {{"exec_id", P_STRING, true, 1, 128},
+          {"rows", P_INT, true, 1, 10000},
+          {"cols", P_INT, true, 1, 10000}}},
+        {"container.exec_status",
+         lifecycle_exec_status,
+         NULL,
+         0,
+         {{"exec_id", P_STRING, true, 1, 128}}},
+        {"container.logs",
+         NULL,
+         lifecycle_logs,
+         0,
+         {NAME_PARAM, {"follow", P_BOOL, false, 0, 0}, {"tail", P_INT, false, -1, 1000000}}},
+        {"limits.get", lifecycle_limits, NULL, 0, {{0}}},
+};
+
+#define STRV_MAX_ITEM 4096
+#define STRV_MAX_TOTAL (32 * 1024)
+
+static int check_param(const struct param_spec *p, json_t *v, struct error **err)
+{
+        switch (p->type) {
+        case P_STRING: {
+                if (!json_is_string(v))
+                        return error_set(err, DS01_EUSAGE, "parameter '%s' must be a string",
+                                         p->name);
+                size_t n = json_string_length(v);
+                if ((int64_t)n < p->min || (int64_t)n > p->max)
+                        return error_set(err, DS01_EUSAGE,
+                                         "parameter '%s' must be %lld to %lld characters long",
+                                         p->name, (long long)p->min, (long long)p->max);
+                if (strlen(json_string_value(v)) != n)
+                        return error_set(err, DS01_EUSAGE, "parameter '%s' contains a NUL byte",
+                                         p->name);
+                return 0;
+        }
+        case P_INT: {
+                if (!json_is_integer(v))
+                        return error_set(err, DS01_EUSAGE, "parameter '%s' must be an integer",
+                                         p->name);
+                json_int_t x = json_integer_value(v);
+                if (x < p->min || x > p->max)
+                        return error_set(err, DS01_EUSAGE, "parameter '%s' must be %lld to %lld",
+                                         p->name, (long long)p->min, (long long)p->max);
+                return 0;
+        }
+        case P_BOOL:
+                if (!json_is_boolean(v))
+                        return error_set(err, DS01_EUSAGE, "parameter '%s' must be true or false",
+                                         p->name);
+                return 0;
+        case P_STRV: {
+                if (!json_is_array(v))
+                        return error_set(err, DS01_EUSAGE, "parameter '%s' must be a list",
+                                         p->name);
+                size_t n = json_array_size(v), total = 0;
+                if ((int64_t)n < p->min || (int64_t)n > p->max)
+                        return error_set(err, DS01_EUSAGE,
+                                         "parameter '%s' must have %lld to %lld items", p->name,
+                                         (long long)p->min, (long long)p->max);
+                size_t i;
+                json_t *s;
+                json_array_foreach(v, i, s)
+                {
+                        if (!json_is_string(s) ||
+                            strlen(json_string_value(s)) != json_string_length(s) ||
+                            json_string_length(s) > STRV_MAX_ITEM)
+                                return error_set(err, DS01_EUSAGE,
+                                                 "parameter '%s' item %zu must be a string of at "
+                                                 "most %d bytes without NUL",
+                                                 p->name, i, STRV_MAX_ITEM);
+                        total += json_string_length(s);
+                }
+                if (total > STRV_MAX_TOTAL)
+                        return error_set(err, DS01_EUSAGE, "parameter '%s' is too long", p->name);
+                return 0;
+        }
+        }
+        return error_set(err, DS01_EUSAGE, "parameter '%s' has an unknown type", p->name);
+}
+
+int rpc_validate(const char *method, json_t *params, bool admin, struct error **err)
+{
+        const struct method *m = NULL;
+        int idx = -1;
+        for (size_t i = 0; i < ARRAY_SIZE(methods); i++)
+                if (streq(methods[i].name, method)) {
+                        m = &methods[i];
+                        idx = (int)i;
+                }
+        if (!m)
+                return error_set(err, DS01_EUSAGE,
+                                 "unknown method '%.64s' - the CLI and daemon versions differ; "
+                                 "use the ds01 that came with this ds01d",
+                                 method);
+        if ((m->flags & M_ADMIN) && !admin)
+                return error_set(err, DS01_EPERM, "'%s' is for administrators", method);
+        if (!json_is_object(params))
+                return error_set(err, DS01_EUSAGE, "params must be an object");
+        const char *key;
+        json_t *v;
+        json_object_foreach(params, key, v)
+        {
+                const struct param_spec *p = NULL;
+                for (size_t i = 0; i < ARRAY_SIZE(m->params) && m->params[i].name; i++)
+                        if (streq(m->params[i].name, key))
+                                p = &m->params[i];
+                if (!p)
+                        return error_set(err, DS01_EUSAGE, "unknown parameter '%.64s' for %s", key,
+                                         method);
+                if (json_is_null(v) && !p->required)
+                        continue;
+                if (check_param(p, v, err) < 0)
+                        return -1;
+        }
+        for (size_t i = 0; i < ARRAY_SIZE(m->params) && m->params[i].name; i++)
+                if (m->params[i].required && !json_object_get(params, m->params[i].name))
+                        return error_set(err, DS01_EUSAGE, "missing parameter '%s' for %s",
+                                         m->params[i].name, method);
+        return idx;
+}
+
+static int handle_ping(struct ds01d *d, const struct caller *c, json_t *params,
+                       json_t **ret_result, struct error **err)
+{
+        (void)params;
+        (void)err;
+        *ret_result = json_pack("{s:s, s:s, s:s, s:i, s:s, s:s, s:b}", "version", DS01_VERSION,
+                                "instance", d->cfg->instance, "docker_api",
+                                docker_api_version(d->docker), "protocol", PROTO_VERSION,
+                                "gpu_backend", gpu_inventory_backend(d->inv), "user", c->login,
+                                "admin", c->admin);
+        return 0;
+}
+
+/* ---- connections ------------------------------------------------------------------------- */
+
+struct uid_count {
+        uid_t uid;
+        unsigned n;
+};
+
+struct rpc_server {
+        struct ds01d *d;
+        int fd;
+        char *path;
+        pthread_mutex_t lock;
+        pthread_cond_t cond;
+        int conns[RPC_MAX_CONNECTIONS]; /* fds of live connections, -1 free */
+        size_t n_conns;
+        struct uid_count uids[RPC_MAX_CONNECTIONS];
+        size_t n_uids;
+        bool stopping;
+};
+
+struct conn {
+        struct rpc_server *srv;
+        int fd;
+        int slot;
+        struct caller caller;
+};
+
+static int caller_identify(struct ds01d *d, int fd, struct caller *ret, struct error **err)
+{
+        struct ucred cred;
+        socklen_t len = sizeof(cred);
+        if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0)
+                return error_set_errno(err, errno, "SO_PEERCRED");
+        memset(ret, 0, sizeof(*ret));
+        ret->uid = cred.uid;
+        ret->gid = cred.gid;
+        ret->pid = cred.pid;
+
+        /* SO_PEERGROUPS: the supplementary groups the kernel recorded at connect(). */
+        socklen_t glen = 64 * sizeof(gid_t);
+        for (int tries = 0; tries < 4; tries++) {
+                gid_t *g = xmalloc(glen ? glen : sizeof(gid_t));
+                socklen_t l = glen;
+                if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, g, &l) == 0) {
+                        ret->gids = g;
+                        ret->n_gids = l / sizeof(gid_t);
+                        break;
+                }
+                free(g);
+                if (errno != ERANGE)
+                        return error_set_errno(err, errno, "SO_PEERGROUPS");
+                glen = l > glen ? l : glen * 2;
+        }
+
+        struct passwd pw, *res = NULL;
+        char buf[4096];
+        if (getpwuid_r(ret->uid, &pw, buf, sizeof(buf), &res) == 0 && res)
+                ret->login = xstrdup(pw.pw_name);
+        else
+                ret->login = xasprintf("u%u", (unsigned)ret->uid);
+        ret->user_part = names_user_part(ret->login, ret->uid);
+        ret->admin = ret->uid == 0;
+        if (!ret->admin && d->admin_gid != (gid_t)-1) {
+                ret->admin = ret->gid == d->admin_gid;
+                for (size_t i = 0; i < ret->n_gids; i++)
+                        ret->admin |= ret->gids[i] == d->admin_gid;
+        }
+        return 0;
+}
+
+static json_t *error_response(const struct error *e)
+{
+        return json_pack("{s:i, s:b, s:{s:i, s:s}}", "v", PROTO_VERSION, "ok", 0, "error", "code",
+                         e->code, "message", e->message);
+}
+
+/* One request: parse, validate, dispatch. Returns the response; *ret_fd a fd to pass. */
+static json_t *serve_one(struct conn *cn, json_t *req, int *ret_fd)
+{
+        struct ds01d *d = cn->srv->d;
+        struct error *err = NULL;
+        json_t *result = NULL, *resp = NULL;
+        *ret_fd = -1;
+
+        json_t *v = json_object_get(req, "v");
+        const char *method = json_string_value(json_object_get(req, "method"));
+        json_t *params = json_object_get(req, "params");
+        if (!json_is_integer(v) || json_integer_value(v) != PROTO_VERSION) {
+                error_set(&err, DS01_EUSAGE,
+                          "protocol version mismatch (daemon speaks %d) - use the ds01 CLI that "
+                          "came with this ds01d",
+                          PROTO_VERSION);
+                goto out;
+        }
+        if (!method) {
+                error_set(&err, DS01_EUSAGE, "request without a method");
+                goto out;
+        }
+        json_t *empty = NULL;
+        if (!params)
+                params = empty = json_object();
+        pthread_rwlock_rdlock(&d->lock);
+        int idx = rpc_validate(method, params, cn->caller.admin, &err);
+        if (idx >= 0) {
+                const struct method *m = &methods[idx];
+                int64_t t0 = mono_ms();
+                int r = m->handler ? m->handler(d, &cn->caller, params, &result, &err)
+                                   : m->fd_handler(d, &cn->caller, params, &result, ret_fd, &err);
+                if (r < 0 && !err)
+                        error_set(&err, DS01_ERR, "%s failed", method);
+                log_debug("%s by %s: %s in %lld ms", method, cn->caller.login,
+                          r < 0 ? "error" : "ok", (long long)(mono_ms() - t0));
+        }
+        pthread_rwlock_unlock(&d->lock);
+        json_decref(empty);
+out:
+        if (err) {
+                resp = error_response(err);
+                if (*ret_fd >= 0)
+                        close(*ret_fd);
+                *ret_fd = -1;
+        } else
+                resp = json_pack("{s:i, s:b, s:o}", "v", PROTO_VERSION, "ok", 1, "result",
+                                 result ? result : json_object());
+        error_free(err);
+        return resp;
+}
+
+static void uid_release(struct rpc_server *s, uid_t uid)
+{
+        for (size_t i = 0; i < s->n_uids; i++)
+                if (s->uids[i].uid == uid) {
+                        if (--s->uids[i].n == 0)
+                                s->uids[i] = s->uids[--s->n_uids];
+                        return;
+                }
+}
+
+static void *conn_thread(void *arg)
+{
+        struct conn *cn = arg;
+        for (;;) {
+                json_t *req = NULL;
+                struct error *err = NULL;
+                int r = proto_recv_json(cn->fd, PROTO_MAX_REQUEST, &req, NULL, &err);
+                if (r == 1)
+                        break;
+                if (r < 0) {
+                        /* A malformed message gets an answer; a dead socket just ends. */
+                        if (err->code == DS01_EUSAGE) {
+                                json_t *resp = error_response(err);
+                                proto_send_json(cn->fd, resp, -1, NULL);
+                                json_decref(resp);
+                        }
+                        error_free(err);
+                        break;
+                }
+                int fd = -1;
+                json_t *resp = serve_one(cn, req, &fd);
+                json_decref(req);
+                struct error *serr = NULL;
+                r = proto_send_json(cn->fd, resp, fd, &serr);
+                error_free(serr);
+                json_decref(resp);
+                if (fd >= 0)
+                        close(fd);
+                if (r < 0)
+                        break;
+        }
+        struct rpc_server *s = cn->srv;
+        pthread_mutex_lock(&s->lock);
+        s->conns[cn->slot] = -1;
+        s->n_conns--;
+        uid_release(s, cn->caller.uid);
+        close(cn->fd);
+        pthread_cond_broadcast(&s->cond);
+        pthread_mutex_unlock(&s->lock);
+        caller_release(&cn->caller);
+        free(cn);
+        return NULL;
+}
+
+static void refuse(int fd, int code, const char *msg)
+{
+        struct error e = {code, (char *)msg};
+        json_t *resp = error_response(&e);
+        proto_send_json(fd, resp, -1, NULL);
+        json_decref(resp);
+}
+
+void rpc_server_accept(struct rpc_server *s)
+{
+        int fd = accept4(s->fd, NULL, NULL, SOCK_CLOEXEC);
+        if (fd < 0) {
+                if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
+                        log_warning("accept: %s", strerror(errno));
+                return;
+        }
+        struct conn *cn = xzalloc(sizeof(*cn));
+        cn->srv = s;
+        cn->fd = fd;
+        struct error *err = NULL;
+        if (caller_identify(s->d, fd, &cn->caller, &err) < 0) {
+                log_warning("rejecting a connection: %s", err->message);
+                error_free(err);
+                close(fd);
+                free(cn);
+                return;
+        }
+        /* A stuck client must not hold a thread forever while sending a request. */
+        struct timeval tv = {.tv_sec = 30};
+        setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+
+        pthread_mutex_lock(&s->lock);
+        int64_t per_uid_max = s->d->cfg->max_requests_per_uid;
+        struct uid_count *uc = NULL;
+        for (size_t i = 0; i < s->n_uids; i++)
+                if (s->uids[i].uid == cn->caller.uid)
+                        uc = &s->uids[i];
+        const char *why = NULL;
+        if (s->stopping)
+                why = "ds01d is shutting down - try again in a moment";
+        else if (s->n_conns >= RPC_MAX_CONNECTIONS)
+                why = "ds01d is at its connection limit - try again in a moment";
+        else if (uc && (int64_t)uc->n >= per_uid_max)
+                why = "too many requests in flight for your user (close some container-run "
+                      "sessions or wait for running commands)";
+        if (why) {
+                pthread_mutex_unlock(&s->lock);
+                refuse(fd, DS01_ERESOURCE, why);
+                close(fd);
+                caller_release(&cn->caller);
+                free(cn);
+                return;
+        }
+        if (!uc) {
+                uc = &s->uids[s->n_uids++];
+                uc->uid = cn->caller.uid;
+                uc->n = 0;
+        }
+        uc->n++;
+        for (int i = 0; i < RPC_MAX_CONNECTIONS; i++)
+                if (s->conns[i] < 0) {
+                        cn->slot = i;
+                        break;
+                }
+        s->conns[cn->slot] = fd;
+        s->n_conns++;
+        pthread_mutex_unlock(&s->lock);
+
+        pthread_attr_t attr;
+        pthread_attr_init(&attr);
+        pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+        pthread_attr_setstacksize(&attr, 256 * 1024);
+        pthread_t t;
+        int r = pthread_create(&t, &attr, conn_thread, cn);
+        pthread_attr_destroy(&attr);
+        if (r != 0) {
+                log_error("cannot start a connection thread: %s", strerror(r));
+                refuse(fd, DS01_ERR, "ds01d cannot serve this request now");
+                pthread_mutex_lock(&s->lock);
+                s->conns[cn->slot] = -1;
+                s->n_conns--;
+                uid_release(s, cn->caller.uid);
+                pthread_mutex_unlock(&s->lock);
+                close(fd);
+                caller_release(&cn->caller);
+                free(cn);
+        }
+}
+
+struct rpc_server *rpc_server_new(struct ds01d *d, struct error **err)
+{
+        const char *path = d->cfg->socket;
+        struct sockaddr_un sa = {.sun_family = AF_UNIX};
+        if (strlen(path) >= sizeof(sa.sun_path)) {
+                error_set(err, DS01_ERR, "socket path too long: %s", path);
+                return NULL;
+        }
+        strcpy(sa.sun_path, path);
+        _cleanup_free_ char *dir = xstrdup(path);
+        char *slash = strrchr(dir, '/');
+        if (slash && slash != dir) {
+                *slash = '\0';
+                if (mkdir(dir, 0755) < 0 && errno != EEXIST) {
+                        error_set_errno(err, errno, "creating %s", dir);
+                        return NULL;
+                }
+        }
+        /* A stale socket from a previous run is replaced; anything else at that path is not. */
+        struct stat st;
+        if (lstat(path, &st) == 0) {
+                if (!S_ISSOCK(st.st_mode)) {
+                        error_set(err, DS01_ERR, "%s exists and is not a socket - remove it", path);
+                        return NULL;
+                }
+                int probe = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+                if (probe >= 0 && connect(probe, (struct sockaddr *)&sa, sizeof(sa)) == 0) {
+                        close(probe);
+                        error_set(err, DS01_ERR,
+                                  "another ds01d is already serving %s - stop it first, or give "
+                                  "this one its own socket",
+                                  path);
+                        return NULL;
+                }
+                if (probe >= 0)
+                        close(probe);
+                unlink(path);
+        }
+        int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+        if (fd < 0) {
+                error_set_errno(err, errno, "creating the socket");
+                return NULL;
+        }
+        mode_t old = umask(0);
+        int r = bind(fd, (struct sockaddr *)&sa, sizeof(sa));
+        umask(old);
+        if (r < 0 || chmod(path, 0666) < 0 || listen(fd, 128) < 0) {
+                error_set_errno(err, errno, "listening on %s", path);
+                close(fd);
+                return NULL;
+        }
+        struct rpc_server *s = xzalloc(sizeof(*s));
+        s->d = d;
+        s->fd = fd;
+        s->path = xstrdup(path);
+        for (int i = 0; i < RPC_MAX_CONNECTIONS; i++)
+                s->conns[i] = -1;
+        pthread_mutex_init(&s->lock, NULL);
+        pthread_cond_init(&s->cond, NULL);
+        return s;
+}
+
+int rpc_server_fd(const struct rpc_server *s)
+{
+        return s->fd;
+}
+
+size_t rpc_server_stop(struct rpc_server *s, int timeout_ms)
+{
+        close(s->fd);
+        unlink(s->path);
+        pthread_mutex_lock(&s->lock);
+        s->stopping = true;
+        /* Wake every connection thread: its recv() returns EOF and it ends. A request being
+         * handled finishes first (its Docker call is not interrupted). */
+        for (int i = 0; i < RPC_MAX_CONNECTIONS; i++)
+                if (s->conns[i] >= 0)
+                        shutdown(s->conns[i], SHUT_RD);
+        struct timespec deadline;
+        clock_gettime(CLOCK_REALTIME, &deadline);
+        deadline.tv_sec += timeout_ms / 1000;
+        deadline.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
+        if (deadline.tv_nsec >= 1000000000L) {
+                deadline.tv_sec++;
+                deadline.tv_nsec -= 1000000000L;
+        }
+        while (s->n_conns > 0)
+                if (pthread_cond_timedwait(&s->cond, &s->lock, &deadline) == ETIMEDOUT)
+                        break;
+        size_t left = s->n_conns;
+        pthread_mutex_unlock(&s->lock);
+        if (left > 0) {
+                /* Threads still inside a handler keep using the daemon's state: leave the
+                 * server (and the caller must leave the state) allocated; the process exits. */
+                log_warning("%zu connection(s) still busy at shutdown", left);
+                return left;
+        }
+        pthread_mutex_destroy(&s->lock);
+        pthread_cond_destroy(&s->cond);
+        free(s->path);
+        free(s);
+        return 0;
+}

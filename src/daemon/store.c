@@ -1,1 +1,979 @@
-/* placeholder: being written */
+/* store.c - the ledger (see store.h): one SQLite connection in WAL mode, serialised by a mutex.
+ *
+ * Every public function is one transaction: take the mutex, BEGIN (IMMEDIATE when it writes), do
+ * the work in a *_locked helper that only returns 0 or -1, then COMMIT, or ROLLBACK on any
+ * failure, and drop the mutex. All SQL is constant text in one table below, prepared once at
+ * open; every value reaches SQLite as a bound parameter. */
+#include "store.h"
+
+#include <assert.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <math.h>
+#include <pthread.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <strings.h>
+#include <sys/stat.h>
+
+#include "../shared/strbuf.h"
+
+/* The schema this code reads and writes (PRAGMA user_version). A database written by a newer
+ * ds01d is refused rather than guessed at. */
+#define STORE_SCHEMA_VERSION  1
+#define STORE_BUSY_TIMEOUT_MS 5000
+/* GPU-equivalents are sums of sevenths: compare them with a little slack. */
+#define STORE_EPSILON 1e-9
+/* Refusal messages name at most this many containers. */
+#define STORE_MAX_NAMES_LISTED 8
+
+/* migrations[v] takes the schema from version v to v + 1. Only ever append. */
+static const char *const migrations[STORE_SCHEMA_VERSION] = {
+    /* 0 -> 1 */
+    "CREATE TABLE containers ("
+    "  name TEXT PRIMARY KEY,"
+    "  project TEXT NOT NULL,"
+    "  user TEXT NOT NULL,"
+    "  uid INTEGER NOT NULL,"
+    "  docker_id TEXT,"
+    "  state TEXT NOT NULL CHECK (state IN ('reserved', 'bound')),"
+    "  created_at INTEGER NOT NULL"
+    ") STRICT;"
+    "CREATE INDEX containers_by_uid ON containers (uid);"
+    /* The slot UUID is the primary key: a slot can never be leased twice. */
+    "CREATE TABLE leases ("
+    "  slot_uuid TEXT PRIMARY KEY,"
+    "  container TEXT NOT NULL REFERENCES containers (name) ON DELETE CASCADE,"
+    "  uid INTEGER NOT NULL,"
+    "  state TEXT NOT NULL CHECK (state IN ('reserved', 'bound', 'held')),"
+    "  weight REAL NOT NULL CHECK (weight >= 0),"
+    "  since INTEGER NOT NULL,"    /* last state change */
+    "  leased_at INTEGER NOT NULL" /* first reserved, for lease_history */
+    ") STRICT;"
+    "CREATE INDEX leases_by_container ON leases (container);"
+    "CREATE INDEX leases_by_uid ON leases (uid);"
+    /* Released leases, appended by store_forget, for accounting. */
+    "CREATE TABLE lease_history ("
+    "  id INTEGER PRIMARY KEY,"
+    "  slot_uuid TEXT NOT NULL,"
+    "  container TEXT NOT NULL,"
+    "  uid INTEGER NOT NULL,"
+    "  weight REAL NOT NULL,"
+    "  leased_at INTEGER NOT NULL,"
+    "  released_at INTEGER NOT NULL"
+    ") STRICT;"
+    "CREATE INDEX lease_history_by_uid ON lease_history (uid, released_at);",
+};
+
+enum stmt_id {
+        S_BEGIN,
+        S_BEGIN_IMMEDIATE,
+        S_COMMIT,
+        S_ROLLBACK,
+        S_CONTAINER_EXISTS,
+        S_USER_CONTAINERS,
+        S_USER_HOLDINGS,
+        S_LEASE_EXISTS,
+        S_INSERT_CONTAINER,
+        S_INSERT_LEASE,
+        S_BIND_CONTAINER,
+        S_BIND_LEASES,
+        S_CONTAINER_LEASE_UUIDS,
+        S_ARCHIVE_LEASES,
+        S_DELETE_CONTAINER,
+        S_LIST_CONTAINERS,
+        S_GET_CONTAINER,
+        S_CONTAINER_LEASES,
+        _S_MAX,
+};
+
+#define CONTAINER_COLUMNS "name, project, user, uid, docker_id, state, created_at"
+
+static const struct {
+        const char *sql;
+        const char *what; /* for error messages: "<what> failed: <sqlite message>" */
+} statements[_S_MAX] = {
+    [S_BEGIN] = {"BEGIN", "starting a transaction"},
+    [S_BEGIN_IMMEDIATE] = {"BEGIN IMMEDIATE", "starting a transaction"},
+    [S_COMMIT] = {"COMMIT", "committing"},
+    [S_ROLLBACK] = {"ROLLBACK", "rolling back"},
+    [S_CONTAINER_EXISTS] = {"SELECT 1 FROM containers WHERE name = ?1", "looking up the container"},
+    [S_USER_CONTAINERS] = {"SELECT project FROM containers WHERE uid = ?1 "
+                           "ORDER BY created_at, name",
+                           "counting the user's containers"},
+    [S_USER_HOLDINGS] = {"SELECT c.project, sum(l.weight) FROM leases l "
+                         "JOIN containers c ON c.name = l.container "
+                         "WHERE l.uid = ?1 GROUP BY c.name ORDER BY min(c.created_at), c.name",
+                         "summing the user's GPU leases"},
+    [S_LEASE_EXISTS] = {"SELECT 1 FROM leases WHERE slot_uuid = ?1", "looking up a lease"},
+    [S_INSERT_CONTAINER] = {"INSERT INTO containers (" CONTAINER_COLUMNS ") "
+                            "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                            "recording the container"},
+    [S_INSERT_LEASE] = {"INSERT INTO leases "
+                        "(slot_uuid, container, uid, state, weight, since, leased_at) "
+                        "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                        "recording a lease"},
+    [S_BIND_CONTAINER] = {"UPDATE containers SET docker_id = ?2, state = 'bound' "
+                          "WHERE name = ?1",
+                          "binding the container"},
+    [S_BIND_LEASES] = {"UPDATE leases SET state = 'bound', since = ?2 "
+                       "WHERE container = ?1 AND state <> 'bound'",
+                       "binding the leases"},
+    [S_CONTAINER_LEASE_UUIDS] = {"SELECT slot_uuid FROM leases WHERE container = ?1 "
+                                 "ORDER BY rowid",
+                                 "listing the container's leases"},
+    [S_ARCHIVE_LEASES] = {"INSERT INTO lease_history "
+                          "(slot_uuid, container, uid, weight, leased_at, released_at) "
+                          "SELECT slot_uuid, container, uid, weight, leased_at, ?2 "
+                          "FROM leases WHERE container = ?1 ORDER BY rowid",
+                          "archiving the leases"},
+    [S_DELETE_CONTAINER] = {"DELETE FROM containers WHERE name = ?1", "deleting the container"},
+    [S_LIST_CONTAINERS] = {"SELECT " CONTAINER_COLUMNS " FROM containers "
+                           "WHERE ?1 < 0 OR uid = ?1 ORDER BY created_at, name",
+                           "listing containers"},
+    [S_GET_CONTAINER] = {"SELECT " CONTAINER_COLUMNS " FROM containers WHERE name = ?1",
+                         "reading the container"},
+    [S_CONTAINER_LEASES] = {"SELECT slot_uuid, container, uid, state, weight, since "
+                            "FROM leases WHERE container = ?1 ORDER BY rowid",
+                            "reading the container's leases"},
+};
+
+struct store {
+        char *path;
+        sqlite3 *db;
+        /* Serialises every use of db and stmts: a transaction spans many calls. */
+        pthread_mutex_t lock;
+        sqlite3_stmt *stmts[_S_MAX];
+};
+
+/* A growable NULL-terminated string vector. */
+struct strv {
+        char **v;
+        size_t n;
+        size_t cap;
+};
+
+static void strv_push(struct strv *sv, const char *s)
+{
+        if (sv->n + 2 > sv->cap) {
+                sv->cap = sv->cap ? sv->cap * 2 : 8;
+                sv->v = xrealloc(sv->v, sv->cap * sizeof(char *));
+        }
+        sv->v[sv->n++] = xstrdup(s);
+        sv->v[sv->n] = NULL;
+}
+
+static bool strv_contains(const struct strv *sv, const char *s)
+{
+        for (size_t i = 0; i < sv->n; i++)
+                if (streq(sv->v[i], s))
+                        return true;
+        return false;
+}
+
+/* Hands out the vector (never NULL: an empty one is just {NULL}). */
+static char **strv_take(struct strv *sv)
+{
+        char **v = sv->v ? sv->v : xcalloc(1, sizeof(char *));
+        *sv = (struct strv){0};
+        return v;
+}
+
+static void strv_release(struct strv *sv)
+{
+        store_strv_free(sv->v);
+        *sv = (struct strv){0};
+}
+#define _cleanup_strv_ _cleanup_(strv_release)
+
+void store_strv_free(char **v)
+{
+        if (!v)
+                return;
+        for (char **p = v; *p; p++)
+                free(*p);
+        free(v);
+}
+
+/* "'a', 'b', 'c'", at most STORE_MAX_NAMES_LISTED of them, then "and N more". */
+static char *quoted_list(const struct strv *sv)
+{
+        struct strbuf sb = STRBUF_INIT;
+        for (size_t i = 0; i < sv->n && i < STORE_MAX_NAMES_LISTED; i++)
+                strbuf_addf(&sb, "%s'%s'", i ? ", " : "", sv->v[i]);
+        if (sv->n > STORE_MAX_NAMES_LISTED)
+                strbuf_addf(&sb, " and %zu more", sv->n - STORE_MAX_NAMES_LISTED);
+        return strbuf_detach(&sb);
+}
+
+/* GPU-equivalents for people: "2.0", "0.43", "1.5". */
+static const char *format_ge(double v, char buf[static 32])
+{
+        snprintf(buf, 32, "%.2f", v);
+        size_t n = strlen(buf);
+        while (n > 2 && buf[n - 1] == '0' && buf[n - 2] != '.')
+                buf[--n] = '\0';
+        return buf;
+}
+
+static const char *plural(int64_t n)
+{
+        return n == 1 ? "" : "s";
+}
+
+/* ---- SQLite plumbing ---- */
+
+static int db_fail(struct store *s, struct error **err, const char *what)
+{
+        return error_set(err, DS01_ERR, "ledger %s: %s failed: %s", s->path, what,
+                         sqlite3_errmsg(s->db));
+}
+
+/* Binds parameters ?1.. by type: 't' const char * (NULL binds NULL), 'i' int64_t, 'd' double. */
+static int bind_v(sqlite3_stmt *st, const char *types, va_list ap)
+{
+        int rc = SQLITE_OK;
+        for (int i = 0; types[i] && rc == SQLITE_OK; i++) {
+                switch (types[i]) {
+                case 't': {
+                        const char *v = va_arg(ap, const char *);
+                        rc = v ? sqlite3_bind_text(st, i + 1, v, -1, SQLITE_TRANSIENT)
+                               : sqlite3_bind_null(st, i + 1);
+                        break;
+                }
+                case 'i':
+                        rc = sqlite3_bind_int64(st, i + 1, va_arg(ap, int64_t));
+                        break;
+                case 'd':
+                        rc = sqlite3_bind_double(st, i + 1, va_arg(ap, double));
+                        break;
+                default:
+                        assert(!"unknown bind type");
+                        return SQLITE_MISUSE;
+                }
+        }
+        return rc;
+}
+
+/* The prepared statement id, reset and bound, ready to step; NULL (err set) if binding failed. */
+static sqlite3_stmt *query(struct store *s, struct error **err, enum stmt_id id, const char *types,
+                           ...)
+{
+        sqlite3_stmt *st = s->stmts[id];
+        sqlite3_reset(st);
+        sqlite3_clear_bindings(st);
+        va_list ap;
+        va_start(ap, types);
+        int rc = bind_v(st, types, ap);
+        va_end(ap);
+        if (rc != SQLITE_OK) {
+                db_fail(s, err, statements[id].what);
+                return NULL;
+        }
+        return st;
+}
+
+/* 1: a row is ready, 0: done, -1: error (err set). */
+static int step(struct store *s, sqlite3_stmt *st, enum stmt_id id, struct error **err)
+{
+        int rc = sqlite3_step(st);
+        if (rc == SQLITE_ROW)
+                return 1;
+        if (rc == SQLITE_DONE)
+                return 0;
+        return db_fail(s, err, statements[id].what);
+}
+
+/* Runs a statement that returns no rows. */
+static int exec(struct store *s, struct error **err, enum stmt_id id, const char *types, ...)
+{
+        sqlite3_stmt *st = s->stmts[id];
+        sqlite3_reset(st);
+        sqlite3_clear_bindings(st);
+        va_list ap;
+        va_start(ap, types);
+        int rc = bind_v(st, types, ap);
+        va_end(ap);
+        if (rc == SQLITE_OK)
+                rc = sqlite3_step(st);
+        if (rc != SQLITE_DONE)
+                return db_fail(s, err, statements[id].what);
+        sqlite3_reset(st);
+        return 0;
+}
+
+static char *column_strdup(sqlite3_stmt *st, int col)
+{
+        const unsigned char *t = sqlite3_column_text(st, col);
+        return t ? xstrdup((const char *)t) : NULL;
+}
+
+static const char *column_str(sqlite3_stmt *st, int col)
+{
+        const unsigned char *t = sqlite3_column_text(st, col);
+        return t ? (const char *)t : "";
+}
+
+static int tx_begin(struct store *s, bool write, struct error **err)
+{
+        pthread_mutex_lock(&s->lock);
+        if (exec(s, err, write ? S_BEGIN_IMMEDIATE : S_BEGIN, "") < 0) {
+                pthread_mutex_unlock(&s->lock);
+                return -1;
+        }
+        return 0;
+}
+
+/* Commits when r >= 0, else rolls back; returns 0 or -1. Always drops the lock. */
+static int tx_end(struct store *s, int r, struct error **err)
+{
+        /* Finish every statement first, so none holds the transaction open. */
+        for (size_t i = 0; i < _S_MAX; i++)
+                sqlite3_reset(s->stmts[i]);
+        if (r >= 0 && exec(s, err, S_COMMIT, "") < 0)
+                r = -1;
+        if (r < 0 && !sqlite3_get_autocommit(s->db)) {
+                sqlite3_reset(s->stmts[S_ROLLBACK]);
+                (void)sqlite3_step(s->stmts[S_ROLLBACK]);
+                sqlite3_reset(s->stmts[S_ROLLBACK]);
+        }
+        pthread_mutex_unlock(&s->lock);
+        return r < 0 ? -1 : 0;
+}
+
+/* ---- opening and migrating ---- */
+
+/* mkdir -p; the last component (the state directory itself) is created 0700. */
+static int make_state_dir(const char *dir, struct error **err)
+{
+        _cleanup_free_ char *p = xstrdup(dir);
+        for (char *c = p + 1; *c; c++) {
+                if (*c != '/')
+                        continue;
+                *c = '\0';
+                if (mkdir(p, 0755) < 0 && errno != EEXIST)
+                        return error_set_errno(err, -errno, "creating %s", p);
+                *c = '/';
+        }
+        if (mkdir(p, 0700) < 0 && errno != EEXIST)
+                return error_set_errno(err, -errno, "creating state directory %s", p);
+        struct stat st;
+        if (stat(p, &st) < 0)
+                return error_set_errno(err, -errno, "state directory %s", p);
+        if (!S_ISDIR(st.st_mode))
+                return error_set(err, DS01_ERR, "state directory %s is not a directory", p);
+        return 0;
+}
+
+/* Creates the database file 0600 ourselves, so it never exists with looser permissions
+ * (SQLite gives the -wal and -shm files the same mode). */
+static int make_db_file(const char *path, struct error **err)
+{
+        _cleanup_close_ int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+        if (fd < 0)
+                return error_set_errno(err, -errno, "opening ledger %s", path);
+        struct stat st;
+        if (fstat(fd, &st) < 0)
+                return error_set_errno(err, -errno, "ledger %s", path);
+        if (!S_ISREG(st.st_mode))
+                return error_set(err, DS01_ERR, "ledger %s is not a regular file", path);
+        if ((st.st_mode & 0077) && fchmod(fd, 0600) < 0)
+                return error_set_errno(err, -errno, "making ledger %s private", path);
+        return 0;
+}
+
+/* Runs one constant statement and returns its first column as an integer (or text in
+ * ret_text), for PRAGMAs. */
+static int pragma(struct store *s, const char *sql, int64_t *ret_int, char **ret_text,
+                  struct error **err)
+{
+        sqlite3_stmt *st = NULL;
+        int rc = sqlite3_prepare_v2(s->db, sql, -1, &st, NULL);
+        if (rc == SQLITE_OK)
+                rc = sqlite3_step(st);
+        if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+                db_fail(s, err, sql);
+                sqlite3_finalize(st);
+                return -1;
+        }
+        if (ret_int)
+                *ret_int = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
+        if (ret_text)
+                *ret_text = rc == SQLITE_ROW ? column_strdup(st, 0) : NULL;
+        sqlite3_finalize(st);
+        return 0;
+}
+
+static int exec_sql(struct store *s, const char *sql, const char *what, struct error **err)
+{
+        if (sqlite3_exec(s->db, sql, NULL, NULL, NULL) != SQLITE_OK)
+                return db_fail(s, err, what);
+        return 0;
+}
+
+static int check_version(struct store *s, int64_t version, struct error **err)
+{
+        if (version > STORE_SCHEMA_VERSION)
+                return error_set(err, DS01_ERR,
+                                 "ledger %s has schema version %" PRId64
+                                 ", newer than this ds01d understands (%d): it was written by a "
+                                 "newer ds01d - run that version, or restore a backup of the "
+                                 "ledger",
+                                 s->path, version, STORE_SCHEMA_VERSION);
+        if (version < 0)
+                return error_set(err, DS01_ERR, "ledger %s has an invalid schema version %" PRId64,
+                                 s->path, version);
+        return 0;
+}
+
+static int configure(struct store *s, struct error **err)
+{
+        sqlite3_extended_result_codes(s->db, 1);
+        sqlite3_busy_timeout(s->db, STORE_BUSY_TIMEOUT_MS);
+        sqlite3_db_config(s->db, SQLITE_DBCONFIG_DEFENSIVE, 1, NULL);
+        sqlite3_db_config(s->db, SQLITE_DBCONFIG_TRUSTED_SCHEMA, 0, NULL);
+
+        /* Refuse a newer schema before changing anything in the file. */
+        int64_t version;
+        if (pragma(s, "PRAGMA user_version", &version, NULL, err) < 0 ||
+            check_version(s, version, err) < 0)
+                return -1;
+
+        _cleanup_free_ char *mode = NULL;
+        if (pragma(s, "PRAGMA journal_mode = WAL", NULL, &mode, err) < 0)
+                return -1;
+        if (!mode || strcasecmp(mode, "wal") != 0)
+                return error_set(err, DS01_ERR,
+                                 "ledger %s: cannot switch to WAL journaling (got '%s'): is the "
+                                 "state directory on a local file system?",
+                                 s->path, mode ? mode : "");
+        /* FULL: a committed lease survives a power cut; commits are rare and small. */
+        if (exec_sql(s, "PRAGMA synchronous = FULL", "setting synchronous", err) < 0 ||
+            exec_sql(s, "PRAGMA foreign_keys = ON", "enabling foreign keys", err) < 0)
+                return -1;
+        int64_t fk;
+        if (pragma(s, "PRAGMA foreign_keys", &fk, NULL, err) < 0)
+                return -1;
+        if (fk != 1)
+                return error_set(err, DS01_ERR,
+                                 "ledger %s: this SQLite cannot enforce foreign keys", s->path);
+        return 0;
+}
+
+/* Brings the schema up to STORE_SCHEMA_VERSION in one transaction. */
+static int migrate(struct store *s, struct error **err)
+{
+        if (exec_sql(s, "BEGIN IMMEDIATE", "starting the migration", err) < 0)
+                return -1;
+        int64_t version;
+        int r = pragma(s, "PRAGMA user_version", &version, NULL, err);
+        if (r >= 0)
+                r = check_version(s, version, err);
+        for (int64_t v = version; r >= 0 && v < STORE_SCHEMA_VERSION; v++) {
+                _cleanup_free_ char *what =
+                    xasprintf("migrating the schema from version %" PRId64, v);
+                r = exec_sql(s, migrations[v], what, err);
+        }
+        if (r >= 0 && version < STORE_SCHEMA_VERSION) {
+                /* A constant, not user data: PRAGMAs take no bound parameters. */
+                _cleanup_free_ char *sql =
+                    xasprintf("PRAGMA user_version = %d", STORE_SCHEMA_VERSION);
+                r = exec_sql(s, sql, "recording the schema version", err);
+        }
+        if (r >= 0)
+                r = exec_sql(s, "COMMIT", "committing the migration", err);
+        if (r < 0 && !sqlite3_get_autocommit(s->db))
+                sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+        return r;
+}
+
+static int prepare_statements(struct store *s, struct error **err)
+{
+        for (size_t i = 0; i < _S_MAX; i++)
+                if (sqlite3_prepare_v3(s->db, statements[i].sql, -1, SQLITE_PREPARE_PERSISTENT,
+                                       &s->stmts[i], NULL) != SQLITE_OK)
+                        return error_set(err, DS01_ERR, "ledger %s: preparing '%s': %s", s->path,
+                                         statements[i].sql, sqlite3_errmsg(s->db));
+        return 0;
+}
+
+struct store *store_open(const char *state_dir, struct error **err)
+{
+        assert(state_dir);
+        if (make_state_dir(state_dir, err) < 0)
+                return NULL;
+        _cleanup_free_ char *path = xasprintf("%s/ledger.db", state_dir);
+        if (make_db_file(path, err) < 0)
+                return NULL;
+
+        struct store *s = xzalloc(sizeof(*s));
+        s->path = TAKE_PTR(path);
+        pthread_mutex_init(&s->lock, NULL);
+        /* NOMUTEX: s->lock already serialises every use of the connection. */
+        int rc = sqlite3_open_v2(s->path, &s->db,
+                                 SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_NOFOLLOW,
+                                 NULL);
+        if (rc != SQLITE_OK) {
+                error_set(err, DS01_ERR, "opening ledger %s: %s", s->path,
+                          s->db ? sqlite3_errmsg(s->db) : sqlite3_errstr(rc));
+                return store_free(s);
+        }
+        if (configure(s, err) < 0 || migrate(s, err) < 0 || prepare_statements(s, err) < 0)
+                return store_free(s);
+        return s;
+}
+
+struct store *store_free(struct store *s)
+{
+        if (!s)
+                return NULL;
+        for (size_t i = 0; i < _S_MAX; i++)
+                sqlite3_finalize(s->stmts[i]);
+        sqlite3_close(s->db);
+        pthread_mutex_destroy(&s->lock);
+        free(s->path);
+        free(s);
+        return NULL;
+}
+
+/* ---- decisions ---- */
+
+static int row_exists(struct store *s, enum stmt_id id, const char *key, struct error **err)
+{
+        sqlite3_stmt *st = query(s, err, id, "t", key);
+        if (!st)
+                return -1;
+        return step(s, st, id, err);
+}
+
+static int check_container_limit(struct store *s, const struct store_reservation_req *req,
+                                 struct error **err)
+{
+        if (req->max_containers < 0)
+                return 0;
+        sqlite3_stmt *st = query(s, err, S_USER_CONTAINERS, "i", (int64_t)req->uid);
+        if (!st)
+                return -1;
+        _cleanup_strv_ struct strv projects = {0};
+        int r;
+        while ((r = step(s, st, S_USER_CONTAINERS, err)) > 0)
+                strv_push(&projects, column_str(st, 0));
+        if (r < 0)
+                return -1;
+        if ((int64_t)projects.n < req->max_containers)
+                return 0;
+        if (projects.n == 0)
+                return error_set(err, DS01_ERESOURCE,
+                                 "container limit reached: your group may not run containers - "
+                                 "ask an administrator");
+        _cleanup_free_ char *list = quoted_list(&projects);
+        return error_set(err, DS01_ERESOURCE,
+                         "container limit reached: %zu of %" PRId64
+                         " containers in use (%s) - retire one (container-retire NAME) first",
+                         projects.n, req->max_containers, list);
+}
+
+static int check_slots_per_container(const struct store_reservation_req *req, struct error **err)
+{
+        int64_t max = req->max_slots_per_container;
+        if (max < 0 || req->n_slots <= max)
+                return 0;
+        if (max == 0)
+                return error_set(err, DS01_ERESOURCE,
+                                 "containers in your group may not have GPUs; you asked for %d - "
+                                 "deploy with --cpu-only",
+                                 req->n_slots);
+        return error_set(err, DS01_ERESOURCE,
+                         "a container may have at most %" PRId64
+                         " GPU%s in your group; you asked for %d - ask for fewer (--gpus %" PRId64
+                         ")",
+                         max, plural(max), req->n_slots, max);
+}
+
+/* need: the GPU-equivalents the request would add. */
+static int check_quota(struct store *s, const struct store_reservation_req *req, double need,
+                       struct error **err)
+{
+        double quota = req->max_gpu_equivalents;
+        if (quota < 0 || need <= STORE_EPSILON)
+                return 0;
+        sqlite3_stmt *st = query(s, err, S_USER_HOLDINGS, "i", (int64_t)req->uid);
+        if (!st)
+                return -1;
+        _cleanup_strv_ struct strv holders = {0};
+        double held = 0;
+        int r;
+        while ((r = step(s, st, S_USER_HOLDINGS, err)) > 0) {
+                double w = sqlite3_column_double(st, 1);
+                held += w;
+                if (w > STORE_EPSILON)
+                        strv_push(&holders, column_str(st, 0));
+        }
+        if (r < 0)
+                return -1;
+        if (held + need <= quota + STORE_EPSILON)
+                return 0;
+
+        char b_held[32], b_quota[32], b_need[32];
+        format_ge(quota, b_quota);
+        format_ge(need, b_need);
+        if (holders.n == 0) {
+                if (quota <= STORE_EPSILON)
+                        return error_set(err, DS01_ERESOURCE,
+                                         "your group has no GPU quota; you asked for %s "
+                                         "GPU-equivalents - deploy with --cpu-only",
+                                         b_need);
+                return error_set(err, DS01_ERESOURCE,
+                                 "asked for %s GPU-equivalents but your quota is %s - ask for "
+                                 "fewer GPUs",
+                                 b_need, b_quota);
+        }
+        format_ge(held, b_held);
+        _cleanup_free_ char *list = quoted_list(&holders);
+        _cleanup_free_ char *asking = held + STORE_EPSILON < quota
+                                          ? xasprintf(", and you asked for %s more", b_need)
+                                          : xstrdup("");
+        return error_set(err, DS01_ERESOURCE,
+                         "GPU quota reached: %s of %s GPU-equivalents in use by %s%s - retire one "
+                         "(container-retire NAME), or ask for fewer GPUs",
+                         b_held, b_quota, list, asking);
+}
+
+static int insert_lease(struct store *s, const char *uuid, const char *container, unsigned uid,
+                        const char *state, double weight, int64_t since, int64_t leased_at,
+                        struct error **err)
+{
+        return exec(s, err, S_INSERT_LEASE, "ttitdii", uuid, container, (int64_t)uid, state, weight,
+                    since, leased_at);
+}
+
+static int reserve_locked(struct store *s, const struct store_reservation_req *req,
+                          struct strv *ret_uuids, struct error **err)
+{
+        int r = row_exists(s, S_CONTAINER_EXISTS, req->container, err);
+        if (r < 0)
+                return -1;
+        if (r > 0)
+                return error_set(err, DS01_ERR, "container '%s' is already recorded in the ledger",
+                                 req->container);
+        if (check_container_limit(s, req, err) < 0 || check_slots_per_container(req, err) < 0)
+                return -1;
+
+        /* Take the first n_slots free candidates, in the policy's order; count the leased ones
+         * and note the cheapest slot, for the messages below. */
+        _cleanup_strv_ struct strv seen = {0}; /* candidates may repeat: count each once */
+        _cleanup_free_ const struct gpu_slot **picked =
+            xcalloc((size_t)req->n_slots + 1, sizeof(*picked));
+        size_t n_picked = 0, n_leased = 0;
+        double weight = 0, cheapest = INFINITY;
+        for (size_t i = 0; req->n_slots > 0 && i < req->n_candidates; i++) {
+                const struct gpu_slot *c = req->candidates[i];
+                if (strv_contains(&seen, c->uuid))
+                        continue;
+                strv_push(&seen, c->uuid);
+                cheapest = fmin(cheapest, c->weight);
+                r = row_exists(s, S_LEASE_EXISTS, c->uuid, err);
+                if (r < 0)
+                        return -1;
+                if (r > 0)
+                        n_leased++;
+                else if (n_picked < (size_t)req->n_slots) {
+                        picked[n_picked++] = c;
+                        weight += c->weight;
+                }
+        }
+
+        /* Quota first: when it would be exceeded whichever slots were free, waiting for a free
+         * GPU cannot help. A missing slot costs at least the cheapest candidate. */
+        size_t missing = (size_t)req->n_slots - n_picked;
+        double need = weight + (missing && isfinite(cheapest) ? (double)missing * cheapest : 0);
+        if (check_quota(s, req, need, err) < 0)
+                return -1;
+        if (missing) {
+                if (seen.n == 0)
+                        return error_set(err, DS01_ERESOURCE,
+                                         "no GPU free: there is no GPU you may use on this "
+                                         "server - deploy with --cpu-only");
+                if (n_picked == 0)
+                        return error_set(err, DS01_ERESOURCE,
+                                         "no GPU free: %zu of %zu GPUs are leased - try again "
+                                         "later, or deploy with --cpu-only",
+                                         n_leased, seen.n);
+                return error_set(err, DS01_ERESOURCE,
+                                 "not enough GPUs free: you asked for %d but %zu of %zu GPUs are "
+                                 "leased - try again later, ask for fewer GPUs, or deploy with "
+                                 "--cpu-only",
+                                 req->n_slots, n_leased, seen.n);
+        }
+
+        int64_t now = now_s();
+        if (exec(s, err, S_INSERT_CONTAINER, "tttitti", req->container, req->project, req->user,
+                 (int64_t)req->uid, (const char *)NULL, "reserved", now) < 0)
+                return -1;
+        for (size_t i = 0; i < n_picked; i++) {
+                if (insert_lease(s, picked[i]->uuid, req->container, req->uid, "reserved",
+                                 picked[i]->weight, now, now, err) < 0)
+                        return -1;
+                strv_push(ret_uuids, picked[i]->uuid);
+        }
+        return 0;
+}
+
+int store_reserve(struct store *s, const struct store_reservation_req *req, char ***ret_uuids,
+                  struct error **err)
+{
+        assert(s && req && req->container && req->project && req->user && ret_uuids);
+        if (req->n_slots < 0 || (req->n_candidates > 0 && !req->candidates))
+                return error_set(err, DS01_ERR, "reserving '%s': invalid request for %d GPUs",
+                                 req->container, req->n_slots);
+        _cleanup_strv_ struct strv uuids = {0};
+        if (tx_begin(s, true, err) < 0)
+                return -1;
+        if (tx_end(s, reserve_locked(s, req, &uuids, err), err) < 0)
+                return -1;
+        *ret_uuids = strv_take(&uuids);
+        return 0;
+}
+
+static int bind_locked(struct store *s, const char *container, const char *docker_id,
+                       struct error **err)
+{
+        if (exec(s, err, S_BIND_CONTAINER, "tt", container, docker_id) < 0)
+                return -1;
+        if (sqlite3_changes(s->db) == 0)
+                return error_set(err, DS01_ENOTFOUND, "container '%s' is not in the ledger",
+                                 container);
+        return exec(s, err, S_BIND_LEASES, "ti", container, now_s());
+}
+
+int store_bind(struct store *s, const char *container, const char *docker_id, struct error **err)
+{
+        assert(s && container && docker_id);
+        if (tx_begin(s, true, err) < 0)
+                return -1;
+        return tx_end(s, bind_locked(s, container, docker_id, err), err);
+}
+
+static int forget_locked(struct store *s, const char *container, struct strv *ret_released,
+                         struct error **err)
+{
+        sqlite3_stmt *st = query(s, err, S_CONTAINER_LEASE_UUIDS, "t", container);
+        if (!st)
+                return -1;
+        int r;
+        while ((r = step(s, st, S_CONTAINER_LEASE_UUIDS, err)) > 0)
+                strv_push(ret_released, column_str(st, 0));
+        if (r < 0)
+                return -1;
+        if (exec(s, err, S_ARCHIVE_LEASES, "ti", container, now_s()) < 0)
+                return -1;
+        /* ON DELETE CASCADE removes the leases. */
+        return exec(s, err, S_DELETE_CONTAINER, "t", container);
+}
+
+int store_forget(struct store *s, const char *container, char ***ret_released, struct error **err)
+{
+        assert(s && container);
+        _cleanup_strv_ struct strv released = {0};
+        if (tx_begin(s, true, err) < 0)
+                return -1;
+        if (tx_end(s, forget_locked(s, container, &released, err), err) < 0)
+                return -1;
+        if (ret_released)
+                *ret_released = strv_take(&released);
+        return 0;
+}
+
+static int adopt_locked(struct store *s, const char *container, const char *project,
+                        const char *user, unsigned uid, const char *docker_id, int64_t created_at,
+                        const struct gpu_slot *const *slots, size_t n_slots,
+                        struct strv *ret_conflicts, struct error **err)
+{
+        int r = row_exists(s, S_CONTAINER_EXISTS, container, err);
+        if (r < 0)
+                return -1;
+        if (r > 0)
+                return error_set(err, DS01_ERR, "container '%s' is already recorded in the ledger",
+                                 container);
+        int64_t now = now_s();
+        if (exec(s, err, S_INSERT_CONTAINER, "tttitti", container, project, user, (int64_t)uid,
+                 docker_id, "bound", created_at) < 0)
+                return -1;
+        for (size_t i = 0; i < n_slots; i++) {
+                /* Also catches a slot listed twice: the first listing took it. */
+                r = row_exists(s, S_LEASE_EXISTS, slots[i]->uuid, err);
+                if (r < 0)
+                        return -1;
+                if (r > 0) {
+                        strv_push(ret_conflicts, slots[i]->uuid);
+                        continue;
+                }
+                if (insert_lease(s, slots[i]->uuid, container, uid, "bound", slots[i]->weight, now,
+                                 created_at > 0 ? created_at : now, err) < 0)
+                        return -1;
+        }
+        return 0;
+}
+
+int store_adopt(struct store *s, const char *container, const char *project, const char *user,
+                unsigned uid, const char *docker_id, int64_t created_at,
+                const struct gpu_slot *const *slots, size_t n_slots, char ***ret_conflicts,
+                struct error **err)
+{
+        assert(s && container && project && user && (slots || n_slots == 0));
+        _cleanup_strv_ struct strv conflicts = {0};
+        if (tx_begin(s, true, err) < 0)
+                return -1;
+        if (tx_end(s,
+                   adopt_locked(s, container, project, user, uid, docker_id, created_at, slots,
+                                n_slots, &conflicts, err),
+                   err) < 0)
+                return -1;
+        if (ret_conflicts)
+                *ret_conflicts = strv_take(&conflicts);
+        return 0;
+}
+
+/* ---- reading ---- */
+
+static int load_leases(struct store *s, struct store_container *c, struct error **err)
+{
+        sqlite3_stmt *st = query(s, err, S_CONTAINER_LEASES, "t", c->name);
+        if (!st)
+                return -1;
+        size_t cap = 0;
+        int r;
+        while ((r = step(s, st, S_CONTAINER_LEASES, err)) > 0) {
+                if (c->n_leases == cap) {
+                        cap = cap ? cap * 2 : 4;
+                        c->leases = xrealloc(c->leases, cap * sizeof(*c->leases));
+                }
+                c->leases[c->n_leases++] = (struct store_lease){
+                    .slot_uuid = column_strdup(st, 0),
+                    .container = column_strdup(st, 1),
+                    .uid = (unsigned)sqlite3_column_int64(st, 2),
+                    .state = column_strdup(st, 3),
+                    .weight = sqlite3_column_double(st, 4),
+                    .since = sqlite3_column_int64(st, 5),
+                };
+        }
+        return r < 0 ? -1 : 0;
+}
+
+/* Fills c from a row of CONTAINER_COLUMNS, then its leases. c owns what it got even on failure. */
+static int load_container(struct store *s, sqlite3_stmt *st, struct store_container *c,
+                          struct error **err)
+{
+        *c = (struct store_container){
+            .name = column_strdup(st, 0),
+            .project = column_strdup(st, 1),
+            .user = column_strdup(st, 2),
+            .uid = (unsigned)sqlite3_column_int64(st, 3),
+            .docker_id = column_strdup(st, 4),
+            .state = column_strdup(st, 5),
+            .created_at = sqlite3_column_int64(st, 6),
+        };
+        return load_leases(s, c, err);
+}
+
+struct container_vec {
+        struct store_container *v;
+        size_t n;
+};
+
+static void container_vec_release(struct container_vec *cv)
+{
+        store_containers_free(cv->v, cv->n);
+        *cv = (struct container_vec){0};
+}
+
+static int list_locked(struct store *s, int64_t uid, struct container_vec *ret, struct error **err)
+{
+        sqlite3_stmt *st = query(s, err, S_LIST_CONTAINERS, "i", uid);
+        if (!st)
+                return -1;
+        size_t cap = 0;
+        int r;
+        while ((r = step(s, st, S_LIST_CONTAINERS, err)) > 0) {
+                if (ret->n == cap) {
+                        cap = cap ? cap * 2 : 8;
+                        ret->v = xrealloc(ret->v, cap * sizeof(*ret->v));
+                }
+                if (load_container(s, st, &ret->v[ret->n++], err) < 0)
+                        return -1;
+        }
+        return r < 0 ? -1 : 0;
+}
+
+int store_list(struct store *s, int64_t uid, struct store_container **ret, size_t *ret_n,
+               struct error **err)
+{
+        assert(s && ret && ret_n);
+        _cleanup_(container_vec_release) struct container_vec cv = {0};
+        if (tx_begin(s, false, err) < 0)
+                return -1;
+        if (tx_end(s, list_locked(s, uid, &cv, err), err) < 0)
+                return -1;
+        *ret = TAKE_PTR(cv.v);
+        *ret_n = cv.n;
+        cv.n = 0;
+        return 0;
+}
+
+static int get_locked(struct store *s, const char *container, struct store_container *c,
+                      struct error **err)
+{
+        sqlite3_stmt *st = query(s, err, S_GET_CONTAINER, "t", container);
+        if (!st)
+                return -1;
+        int r = step(s, st, S_GET_CONTAINER, err);
+        if (r < 0)
+                return -1;
+        if (r == 0)
+                return error_set(err, DS01_ENOTFOUND, "container '%s' is not in the ledger",
+                                 container);
+        return load_container(s, st, c, err);
+}
+
+int store_get(struct store *s, const char *container, struct store_container *ret,
+              struct error **err)
+{
+        assert(s && container && ret);
+        struct store_container c = {0};
+        if (tx_begin(s, false, err) < 0)
+                return -1;
+        if (tx_end(s, get_locked(s, container, &c, err), err) < 0) {
+                store_container_release(&c);
+                return -1;
+        }
+        *ret = c;
+        return 0;
+}
+
+void store_container_release(struct store_container *c)
+{
+        if (!c)
+                return;
+        free(c->name);
+        free(c->project);
+        free(c->user);
+        free(c->docker_id);
+        free(c->state);
+        for (size_t i = 0; i < c->n_leases; i++) {
+                free(c->leases[i].slot_uuid);
+                free(c->leases[i].container);
+                free(c->leases[i].state);
+        }
+        free(c->leases);
+        *c = (struct store_container){0};
+}
+
+void store_containers_free(struct store_container *v, size_t n)
+{
+        if (!v)
+                return;
+        for (size_t i = 0; i < n; i++)
+                store_container_release(&v[i]);
+        free(v);
+}

@@ -1,1 +1,156 @@
-/* placeholder: being written */
+#include "workspace.h"
+
+#include "../shared/strbuf.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pwd.h>
+#include <sys/stat.h>
+
+static char *user_home(uid_t uid, struct error **err)
+{
+        struct passwd pw, *res = NULL;
+        char buf[4096];
+        int r = getpwuid_r(uid, &pw, buf, sizeof(buf), &res);
+        if (r != 0 || !res) {
+                error_set(err, DS01_ERR,
+                          "uid %u has no passwd entry, so it has no home directory for its "
+                          "workspace",
+                          (unsigned)uid);
+                return NULL;
+        }
+        if (pw.pw_dir[0] != '/') {
+                error_set(err, DS01_ERR, "home directory of uid %u is not absolute: %s",
+                          (unsigned)uid, pw.pw_dir);
+                return NULL;
+        }
+        return xstrdup(pw.pw_dir);
+}
+
+/* Walks `path` component by component from "/", never following a symlink. Components with
+ * index < user_from must be root-owned; those from user_from on must be owned by uid. Missing
+ * components from create_from on are created (0700, owned by uid:gid). */
+static int walk(const char *path, size_t user_from, size_t create_from, uid_t uid, gid_t gid,
+                bool create, struct error **err)
+{
+        _cleanup_close_ int dirfd = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
+        if (dirfd < 0)
+                return error_set_errno(err, errno, "opening /");
+        _cleanup_free_ char *copy = xstrdup(path);
+        struct strbuf sofar = STRBUF_INIT;
+        char *save = NULL;
+        size_t idx = 0;
+        int r = 0;
+        for (char *comp = strtok_r(copy, "/", &save); comp; comp = strtok_r(NULL, "/", &save),
+                  idx++) {
+                strbuf_addc(&sofar, '/');
+                strbuf_adds(&sofar, comp);
+                const char *here = strbuf_str(&sofar);
+                if (streq(comp, ".") || streq(comp, "..")) {
+                        r = error_set(err, DS01_EPERM, "workspace path %s contains '%s'", path,
+                                      comp);
+                        break;
+                }
+                struct stat st;
+                if (fstatat(dirfd, comp, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+                        if (errno != ENOENT || !create || idx < create_from) {
+                                r = error_set_errno(err, errno, "workspace path %s", here);
+                                break;
+                        }
+                        if (mkdirat(dirfd, comp, 0700) < 0 && errno != EEXIST) {
+                                r = error_set_errno(err, errno, "creating workspace %s", here);
+                                break;
+                        }
+                        if (fchownat(dirfd, comp, uid, gid, AT_SYMLINK_NOFOLLOW) < 0) {
+                                r = error_set_errno(err, errno, "giving %s to uid %u", here,
+                                                    (unsigned)uid);
+                                break;
+                        }
+                        if (fstatat(dirfd, comp, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+                                r = error_set_errno(err, errno, "workspace path %s", here);
+                                break;
+                        }
+                }
+                if (S_ISLNK(st.st_mode)) {
+                        r = error_set(err, DS01_EPERM,
+                                      "workspace path %s is a symlink; ds01 mounts only real "
+                                      "directories - replace it with a directory (mv it away and "
+                                      "mkdir %s)",
+                                      here, here);
+                        break;
+                }
+                if (!S_ISDIR(st.st_mode)) {
+                        r = error_set(err, DS01_EPERM,
+                                      "workspace path %s is not a directory - move it away so "
+                                      "ds01 can create the workspace",
+                                      here);
+                        break;
+                }
+                if (idx < user_from) {
+                        bool open_to_others = (st.st_mode & 0002) && !(st.st_mode & S_ISVTX);
+                        if (st.st_uid != 0 || open_to_others) {
+                                r = error_set(err, DS01_EPERM,
+                                              "workspace path %s must be owned by root and not "
+                                              "writable by others - ask an administrator to fix it",
+                                              here);
+                                break;
+                        }
+                } else if (st.st_uid != uid) {
+                        r = error_set(err, DS01_EPERM,
+                                      "workspace path %s is owned by uid %u, not by you (uid %u) - "
+                                      "ds01 mounts only directories you own",
+                                      here, (unsigned)st.st_uid, (unsigned)uid);
+                        break;
+                }
+                int next = openat(dirfd, comp, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+                if (next < 0) {
+                        r = error_set_errno(err, errno, "opening %s", here);
+                        break;
+                }
+                close(dirfd);
+                dirfd = next;
+        }
+        strbuf_release(&sofar);
+        return r;
+}
+
+static size_t count_components(const char *p)
+{
+        size_t n = 0;
+        for (const char *c = p; *c; c++)
+                if (*c != '/' && (c == p || c[-1] == '/'))
+                        n++;
+        return n;
+}
+
+int workspace_prepare(const char *workspace_root, const char *project, uid_t uid, gid_t gid,
+                      bool create, char **ret_path, struct error **err)
+{
+        _cleanup_free_ char *base = NULL; /* the user's own directory */
+        _cleanup_free_ char *path = NULL;
+        size_t user_from, create_from;
+        if (streq(workspace_root, "home")) {
+                base = user_home(uid, err);
+                if (!base)
+                        return -1;
+                path = xasprintf("%s/workspace/%s", base, project);
+                user_from = count_components(base) - 1; /* the home directory itself */
+                create_from = user_from + 1;            /* ~/workspace */
+        } else {
+                struct passwd pw, *res = NULL;
+                char buf[4096];
+                if (getpwuid_r(uid, &pw, buf, sizeof(buf), &res) != 0 || !res)
+                        return error_set(err, DS01_ERR, "uid %u has no passwd entry",
+                                         (unsigned)uid);
+                base = xasprintf("%s/%s", workspace_root, pw.pw_name);
+                path = xasprintf("%s/%s", base, project);
+                user_from = count_components(workspace_root);
+                create_from = user_from;
+        }
+        if (uid == 0)
+                user_from = (size_t)-1; /* root's own workspace: everything root-owned */
+        if (walk(path, user_from, create_from, uid, gid, create, err) < 0)
+                return -1;
+        *ret_path = TAKE_PTR(path);
+        return 0;
+}

@@ -1,1 +1,588 @@
-int main(void) { return 0; }
+/* test-store.c - the ledger: reservations, limits, races, persistence, schema versions. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <ftw.h>
+#include <pthread.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <sys/stat.h>
+
+#include "daemon/store.h"
+#include "shared/error.h"
+
+struct fixture {
+        char dir[64];
+        char *state_dir; /* dir/state: store_open creates it */
+        struct store *store;
+        struct gpu_slot slots[8];
+        const struct gpu_slot *candidates[8];
+        size_t n_slots;
+        /* strings the requests point to, freed at teardown */
+        pthread_mutex_t lock;
+        char *strings[64];
+        size_t n_strings;
+};
+
+static void set_slots(struct fixture *f, size_t n, const double *weights)
+{
+        assert_true(n <= ARRAY_SIZE(f->slots));
+        for (size_t i = 0; i < f->n_slots; i++)
+                free(f->slots[i].uuid);
+        for (size_t i = 0; i < n; i++) {
+                f->slots[i] = (struct gpu_slot){
+                    .uuid = xasprintf("GPU-%04zu", i),
+                    .gpu_index = (int)i,
+                    .weight = weights ? weights[i] : 1.0,
+                    .allocatable = true,
+                };
+                f->candidates[i] = &f->slots[i];
+        }
+        f->n_slots = n;
+}
+
+static int setup(void **state)
+{
+        struct fixture *f = xzalloc(sizeof(*f));
+        strcpy(f->dir, "/tmp/ds01-test-store-XXXXXX");
+        assert_non_null(mkdtemp(f->dir));
+        f->state_dir = xasprintf("%s/state", f->dir);
+        _cleanup_error_ struct error *err = NULL;
+        f->store = store_open(f->state_dir, &err);
+        assert_null(err);
+        assert_non_null(f->store);
+        set_slots(f, 4, NULL);
+        pthread_mutex_init(&f->lock, NULL);
+        *state = f;
+        return 0;
+}
+
+static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+        (void)st, (void)flag, (void)ftw;
+        return remove(path);
+}
+
+static int teardown(void **state)
+{
+        struct fixture *f = *state;
+        f->store = store_free(f->store);
+        set_slots(f, 0, NULL);
+        assert_int_equal(nftw(f->dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS), 0);
+        for (size_t i = 0; i < f->n_strings; i++)
+                free(f->strings[i]);
+        pthread_mutex_destroy(&f->lock);
+        free(f->state_dir);
+        free(f);
+        return 0;
+}
+
+/* A request with no limits for container "<project>._.<user>" over all fixture slots. */
+static struct store_reservation_req req_for(struct fixture *f, const char *container, unsigned uid,
+                                            int n_slots)
+{
+        char *project = xstrndup(container, strcspn(container, "."));
+        pthread_mutex_lock(&f->lock);
+        assert_true(f->n_strings < ARRAY_SIZE(f->strings));
+        f->strings[f->n_strings++] = project;
+        pthread_mutex_unlock(&f->lock);
+        return (struct store_reservation_req){
+            .container = container,
+            .project = project,
+            .user = "alice",
+            .uid = uid,
+            .n_slots = n_slots,
+            .max_gpu_equivalents = -1,
+            .max_slots_per_container = -1,
+            .max_containers = -1,
+            .candidates = f->candidates,
+            .n_candidates = f->n_slots,
+        };
+}
+
+static size_t strv_length(char **v)
+{
+        size_t n = 0;
+        while (v && v[n])
+                n++;
+        return n;
+}
+
+/* Reserves and expects success; returns the leased uuids. */
+static char **reserve_ok(struct fixture *f, const struct store_reservation_req *req)
+{
+        _cleanup_error_ struct error *err = NULL;
+        char **uuids = NULL;
+        int r = store_reserve(f->store, req, &uuids, &err);
+        if (err)
+                print_error("store_reserve(%s): %s\n", req->container, err->message);
+        assert_int_equal(r, 0);
+        assert_non_null(uuids);
+        assert_int_equal(strv_length(uuids), (size_t)req->n_slots);
+        return uuids;
+}
+
+/* Reserves and expects a refusal with code and a message containing want. */
+static void reserve_fails(struct fixture *f, const struct store_reservation_req *req, int code,
+                          const char *want)
+{
+        _cleanup_error_ struct error *err = NULL;
+        char **uuids = NULL;
+        assert_int_equal(store_reserve(f->store, req, &uuids, &err), -1);
+        assert_null(uuids);
+        assert_non_null(err);
+        if (!strstr(err->message, want))
+                print_error("message: %s\nwanted:  %s\n", err->message, want);
+        assert_int_equal(err->code, code);
+        assert_non_null(strstr(err->message, want));
+}
+
+static void reserve_drop(struct fixture *f, const struct store_reservation_req *req)
+{
+        store_strv_free(reserve_ok(f, req));
+}
+
+static void test_round_trip(void **state)
+{
+        struct fixture *f = *state;
+        _cleanup_error_ struct error *err = NULL;
+        struct store_reservation_req req = req_for(f, "exp._.alice", 1000, 2);
+        char **uuids = reserve_ok(f, &req);
+        assert_string_equal(uuids[0], "GPU-0000");
+        assert_string_equal(uuids[1], "GPU-0001");
+        store_strv_free(uuids);
+
+        struct store_container c;
+        assert_int_equal(store_get(f->store, "exp._.alice", &c, &err), 0);
+        assert_string_equal(c.name, "exp._.alice");
+        assert_string_equal(c.project, "exp");
+        assert_string_equal(c.user, "alice");
+        assert_int_equal(c.uid, 1000);
+        assert_null(c.docker_id);
+        assert_string_equal(c.state, "reserved");
+        assert_true(c.created_at > 0);
+        assert_int_equal(c.n_leases, 2);
+        assert_string_equal(c.leases[0].slot_uuid, "GPU-0000");
+        assert_string_equal(c.leases[0].container, "exp._.alice");
+        assert_string_equal(c.leases[0].state, "reserved");
+        assert_int_equal(c.leases[0].uid, 1000);
+        assert_true(c.leases[0].weight == 1.0);
+        store_container_release(&c);
+
+        assert_int_equal(store_bind(f->store, "exp._.alice", "d0c4e7", &err), 0);
+        assert_int_equal(store_get(f->store, "exp._.alice", &c, &err), 0);
+        assert_string_equal(c.state, "bound");
+        assert_string_equal(c.docker_id, "d0c4e7");
+        assert_int_equal(c.n_leases, 2);
+        assert_string_equal(c.leases[0].state, "bound");
+        assert_string_equal(c.leases[1].state, "bound");
+        store_container_release(&c);
+
+        /* A name already in the ledger is not reserved twice. */
+        reserve_fails(f, &req, DS01_ERR, "already recorded");
+
+        char **released = NULL;
+        assert_int_equal(store_forget(f->store, "exp._.alice", &released, &err), 0);
+        assert_int_equal(strv_length(released), 2);
+        assert_string_equal(released[0], "GPU-0000");
+        assert_string_equal(released[1], "GPU-0001");
+        store_strv_free(released);
+        assert_int_equal(store_get(f->store, "exp._.alice", &c, &err), -1);
+        assert_int_equal(err->code, DS01_ENOTFOUND);
+        err = error_free(err);
+
+        /* The released leases went to the history, for accounting. */
+        _cleanup_free_ char *path = xasprintf("%s/ledger.db", f->state_dir);
+        sqlite3 *db = NULL;
+        sqlite3_stmt *st = NULL;
+        assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+        assert_int_equal(sqlite3_prepare_v2(db,
+                                            "SELECT count(*), min(released_at >= leased_at) "
+                                            "FROM lease_history WHERE container = 'exp._.alice'",
+                                            -1, &st, NULL),
+                         SQLITE_OK);
+        assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+        assert_int_equal(sqlite3_column_int(st, 0), 2);
+        assert_int_equal(sqlite3_column_int(st, 1), 1);
+        sqlite3_finalize(st);
+        sqlite3_close(db);
+
+        /* Unknown: success, nothing released. */
+        assert_int_equal(store_forget(f->store, "nope._.alice", &released, &err), 0);
+        assert_int_equal(strv_length(released), 0);
+        store_strv_free(released);
+        assert_int_equal(store_forget(f->store, "nope._.alice", NULL, &err), 0);
+        assert_null(err);
+}
+
+static void test_bind_unknown(void **state)
+{
+        struct fixture *f = *state;
+        _cleanup_error_ struct error *err = NULL;
+        assert_int_equal(store_bind(f->store, "ghost._.alice", "abc", &err), -1);
+        assert_int_equal(err->code, DS01_ENOTFOUND);
+        assert_non_null(strstr(err->message, "ghost._.alice"));
+}
+
+static void test_ledger_private(void **state)
+{
+        struct fixture *f = *state;
+        struct stat st;
+        assert_int_equal(stat(f->state_dir, &st), 0);
+        assert_int_equal(st.st_mode & 07777, 0700);
+        _cleanup_free_ char *db = xasprintf("%s/ledger.db", f->state_dir);
+        assert_int_equal(stat(db, &st), 0);
+        assert_int_equal(st.st_mode & 07777, 0600);
+}
+
+static void test_double_lease_impossible(void **state)
+{
+        struct fixture *f = *state;
+        set_slots(f, 1, NULL);
+        struct store_reservation_req a = req_for(f, "a._.alice", 1000, 1);
+        struct store_reservation_req b = req_for(f, "b._.bob", 1001, 1);
+        reserve_drop(f, &a);
+        reserve_fails(f, &b, DS01_ERESOURCE,
+                      "no GPU free: 1 of 1 GPUs are leased - try again later, or deploy with "
+                      "--cpu-only");
+        /* The refused container left nothing behind. */
+        struct store_container c;
+        _cleanup_error_ struct error *err = NULL;
+        assert_int_equal(store_get(f->store, "b._.bob", &c, &err), -1);
+        assert_int_equal(err->code, DS01_ENOTFOUND);
+}
+
+static void test_forget_releases(void **state)
+{
+        struct fixture *f = *state;
+        set_slots(f, 1, NULL);
+        struct store_reservation_req a = req_for(f, "a._.alice", 1000, 1);
+        struct store_reservation_req b = req_for(f, "b._.bob", 1001, 1);
+        reserve_drop(f, &a);
+        reserve_fails(f, &b, DS01_ERESOURCE, "no GPU free");
+        _cleanup_error_ struct error *err = NULL;
+        assert_int_equal(store_forget(f->store, "a._.alice", NULL, &err), 0);
+        char **uuids = reserve_ok(f, &b);
+        assert_string_equal(uuids[0], "GPU-0000");
+        store_strv_free(uuids);
+}
+
+static void test_quota_weights(void **state)
+{
+        struct fixture *f = *state;
+        /* MIG slices: 3g, 3g, 1g, 1g of a 7-slice GPU. */
+        const double w[] = {3.0 / 7, 3.0 / 7, 1.0 / 7, 1.0 / 7};
+        set_slots(f, 4, w);
+        const char *names[] = {"exp-a._.alice", "exp-b._.alice", "exp-c._.alice"};
+        for (size_t i = 0; i < 3; i++) {
+                struct store_reservation_req req = req_for(f, names[i], 1000, 1);
+                req.max_gpu_equivalents = 1.0;
+                req.candidates = &f->candidates[i];
+                req.n_candidates = 1;
+                reserve_drop(f, &req);
+        }
+        /* 3/7 + 3/7 + 1/7 == 1.0 exactly fits; one more 1/7 does not. */
+        struct store_reservation_req req = req_for(f, "exp-d._.alice", 1000, 1);
+        req.max_gpu_equivalents = 1.0;
+        reserve_fails(f, &req, DS01_ERESOURCE,
+                      "GPU quota reached: 1.0 of 1.0 GPU-equivalents in use by 'exp-a', 'exp-b', "
+                      "'exp-c' - retire one (container-retire NAME), or ask for fewer GPUs");
+
+        /* Another user is not affected by alice's leases. */
+        struct store_reservation_req bob = req_for(f, "x._.bob", 1001, 1);
+        bob.max_gpu_equivalents = 1.0;
+        reserve_drop(f, &bob);
+}
+
+static void test_quota_messages(void **state)
+{
+        struct fixture *f = *state;
+        /* Nothing held, asking for more than the quota. */
+        struct store_reservation_req req = req_for(f, "big._.alice", 1000, 3);
+        req.max_gpu_equivalents = 2.0;
+        reserve_fails(f, &req, DS01_ERESOURCE,
+                      "asked for 3.0 GPU-equivalents but your quota is 2.0 - ask for fewer GPUs");
+
+        /* Quota full: names the holders. */
+        struct store_reservation_req a = req_for(f, "exp-a._.alice", 1000, 1);
+        struct store_reservation_req b = req_for(f, "exp-b._.alice", 1000, 1);
+        a.max_gpu_equivalents = b.max_gpu_equivalents = 2.0;
+        reserve_drop(f, &a);
+        reserve_drop(f, &b);
+        struct store_reservation_req c = req_for(f, "exp-c._.alice", 1000, 1);
+        c.max_gpu_equivalents = 2.0;
+        reserve_fails(f, &c, DS01_ERESOURCE,
+                      "GPU quota reached: 2.0 of 2.0 GPU-equivalents in use by 'exp-a', 'exp-b' - "
+                      "retire one (container-retire NAME), or ask for fewer GPUs");
+
+        /* A CPU-only container is still allowed at full quota. */
+        struct store_reservation_req cpu = req_for(f, "cpu._.alice", 1000, 0);
+        cpu.max_gpu_equivalents = 2.0;
+        reserve_drop(f, &cpu);
+
+        /* Quota is checked before availability: waiting would not help. */
+        set_slots(f, 2, NULL);
+        c = req_for(f, "exp-c._.alice", 1000, 1);
+        c.max_gpu_equivalents = 2.0;
+        reserve_fails(f, &c, DS01_ERESOURCE, "GPU quota reached");
+}
+
+static void test_container_limit(void **state)
+{
+        struct fixture *f = *state;
+        const char *names[] = {"a._.alice", "b._.alice", "c._.alice"};
+        for (size_t i = 0; i < 3; i++) {
+                struct store_reservation_req req = req_for(f, names[i], 1000, i == 0 ? 1 : 0);
+                req.max_containers = 3;
+                reserve_drop(f, &req);
+        }
+        struct store_reservation_req req = req_for(f, "d._.alice", 1000, 0);
+        req.max_containers = 3;
+        reserve_fails(f, &req, DS01_ERESOURCE,
+                      "container limit reached: 3 of 3 containers in use ('a', 'b', 'c') - retire "
+                      "one (container-retire NAME) first");
+        /* Counted per uid. */
+        struct store_reservation_req bob = req_for(f, "d._.bob", 1001, 0);
+        bob.max_containers = 3;
+        reserve_drop(f, &bob);
+        /* Retiring one makes room. */
+        _cleanup_error_ struct error *err = NULL;
+        assert_int_equal(store_forget(f->store, "b._.alice", NULL, &err), 0);
+        reserve_drop(f, &req);
+}
+
+static void test_slots_per_container(void **state)
+{
+        struct fixture *f = *state;
+        struct store_reservation_req req = req_for(f, "exp._.alice", 1000, 3);
+        req.max_slots_per_container = 2;
+        reserve_fails(f, &req, DS01_ERESOURCE,
+                      "a container may have at most 2 GPUs in your group; you asked for 3 - ask "
+                      "for fewer (--gpus 2)");
+        req.n_slots = 2;
+        reserve_drop(f, &req);
+}
+
+static void test_cpu_only(void **state)
+{
+        struct fixture *f = *state;
+        set_slots(f, 1, NULL);
+        struct store_reservation_req cpu = req_for(f, "cpu._.alice", 1000, 0);
+        cpu.max_containers = 2;
+        reserve_drop(f, &cpu);
+
+        _cleanup_error_ struct error *err = NULL;
+        struct store_container c;
+        assert_int_equal(store_get(f->store, "cpu._.alice", &c, &err), 0);
+        assert_int_equal(c.n_leases, 0);
+        store_container_release(&c);
+
+        /* It holds no GPU: the only slot is still free for someone else ... */
+        struct store_reservation_req bob = req_for(f, "gpu._.bob", 1001, 1);
+        reserve_drop(f, &bob);
+        /* ... but it counts as one of alice's containers. */
+        struct store_reservation_req two = req_for(f, "two._.alice", 1000, 0);
+        two.max_containers = 2;
+        reserve_drop(f, &two);
+        struct store_reservation_req three = req_for(f, "three._.alice", 1000, 0);
+        three.max_containers = 2;
+        reserve_fails(f, &three, DS01_ERESOURCE,
+                      "container limit reached: 2 of 2 containers in use ('cpu', 'two')");
+}
+
+static void test_persistence(void **state)
+{
+        struct fixture *f = *state;
+        struct store_reservation_req req = req_for(f, "keep._.alice", 1000, 1);
+        reserve_drop(f, &req);
+        _cleanup_error_ struct error *err = NULL;
+        assert_int_equal(store_bind(f->store, "keep._.alice", "cafe", &err), 0);
+
+        f->store = store_free(f->store);
+        f->store = store_open(f->state_dir, &err);
+        assert_null(err);
+        assert_non_null(f->store);
+
+        struct store_container *v = NULL;
+        size_t n = 0;
+        assert_int_equal(store_list(f->store, -1, &v, &n, &err), 0);
+        assert_int_equal(n, 1);
+        assert_string_equal(v[0].name, "keep._.alice");
+        assert_string_equal(v[0].docker_id, "cafe");
+        assert_string_equal(v[0].state, "bound");
+        assert_int_equal(v[0].n_leases, 1);
+        assert_string_equal(v[0].leases[0].slot_uuid, "GPU-0000");
+        store_containers_free(v, n);
+
+        /* The lease survived too: the next reservation gets the next slot. */
+        struct store_reservation_req next = req_for(f, "next._.bob", 1001, 1);
+        char **uuids = reserve_ok(f, &next);
+        assert_string_equal(uuids[0], "GPU-0001");
+        store_strv_free(uuids);
+}
+
+static void test_list_by_uid(void **state)
+{
+        struct fixture *f = *state;
+        struct store_reservation_req a = req_for(f, "a._.alice", 1000, 1);
+        struct store_reservation_req b = req_for(f, "b._.bob", 1001, 2);
+        reserve_drop(f, &a);
+        reserve_drop(f, &b);
+        _cleanup_error_ struct error *err = NULL;
+        struct store_container *v = NULL;
+        size_t n = 0;
+        assert_int_equal(store_list(f->store, 1001, &v, &n, &err), 0);
+        assert_int_equal(n, 1);
+        assert_string_equal(v[0].name, "b._.bob");
+        assert_int_equal(v[0].n_leases, 2);
+        store_containers_free(v, n);
+        assert_int_equal(store_list(f->store, 4242, &v, &n, &err), 0);
+        assert_int_equal(n, 0);
+        store_containers_free(v, n);
+        assert_int_equal(store_list(f->store, -1, &v, &n, &err), 0);
+        assert_int_equal(n, 2);
+        store_containers_free(v, n);
+}
+
+struct race {
+        struct fixture *f;
+        char name[32];
+        int rc;
+        int code;
+        char **uuids;
+};
+
+static void *race_reserve(void *arg)
+{
+        struct race *r = arg;
+        struct error *err = NULL;
+        struct store_reservation_req req = req_for(r->f, r->name, 2000, 1);
+        r->rc = store_reserve(r->f->store, &req, &r->uuids, &err);
+        r->code = err ? err->code : 0;
+        error_free(err);
+        return NULL;
+}
+
+static void test_concurrent_reservations(void **state)
+{
+        struct fixture *f = *state;
+        struct race races[8];
+        pthread_t threads[8];
+        for (size_t i = 0; i < 8; i++) {
+                races[i] = (struct race){.f = f};
+                snprintf(races[i].name, sizeof(races[i].name), "r%zu._.alice", i);
+                assert_int_equal(pthread_create(&threads[i], NULL, race_reserve, &races[i]), 0);
+        }
+        int ok = 0;
+        bool taken[4] = {false};
+        for (size_t i = 0; i < 8; i++) {
+                assert_int_equal(pthread_join(threads[i], NULL), 0);
+                if (races[i].rc == 0) {
+                        ok++;
+                        assert_int_equal(strv_length(races[i].uuids), 1);
+                        int idx = -1;
+                        assert_int_equal(sscanf(races[i].uuids[0], "GPU-%d", &idx), 1);
+                        assert_in_range(idx, 0, 3);
+                        assert_false(taken[idx]);
+                        taken[idx] = true;
+                        store_strv_free(races[i].uuids);
+                } else {
+                        assert_int_equal(races[i].code, DS01_ERESOURCE);
+                        assert_null(races[i].uuids);
+                }
+        }
+        assert_int_equal(ok, 4);
+
+        _cleanup_error_ struct error *err = NULL;
+        struct store_container *v = NULL;
+        size_t n = 0;
+        assert_int_equal(store_list(f->store, -1, &v, &n, &err), 0);
+        assert_int_equal(n, 4);
+        store_containers_free(v, n);
+}
+
+static void test_adopt(void **state)
+{
+        struct fixture *f = *state;
+        struct store_reservation_req a = req_for(f, "a._.alice", 1000, 1);
+        reserve_drop(f, &a); /* takes GPU-0000 */
+
+        _cleanup_error_ struct error *err = NULL;
+        const struct gpu_slot *slots[] = {&f->slots[0], &f->slots[2]};
+        char **conflicts = NULL;
+        assert_int_equal(store_adopt(f->store, "found._.bob", "found", "bob", 1001, "beef", 1234,
+                                     slots, 2, &conflicts, &err),
+                         0);
+        assert_int_equal(strv_length(conflicts), 1);
+        assert_string_equal(conflicts[0], "GPU-0000");
+        store_strv_free(conflicts);
+
+        struct store_container c;
+        assert_int_equal(store_get(f->store, "found._.bob", &c, &err), 0);
+        assert_string_equal(c.state, "bound");
+        assert_string_equal(c.docker_id, "beef");
+        assert_int_equal(c.created_at, 1234);
+        assert_int_equal(c.uid, 1001);
+        assert_int_equal(c.n_leases, 1);
+        assert_string_equal(c.leases[0].slot_uuid, "GPU-0002");
+        assert_string_equal(c.leases[0].state, "bound");
+        store_container_release(&c);
+
+        /* No conflicts: an empty list. */
+        const struct gpu_slot *free_slot[] = {&f->slots[3]};
+        assert_int_equal(store_adopt(f->store, "more._.bob", "more", "bob", 1001, "f00d", 1235,
+                                     free_slot, 1, &conflicts, &err),
+                         0);
+        assert_int_equal(strv_length(conflicts), 0);
+        store_strv_free(conflicts);
+
+        /* Adopting a recorded name is refused. */
+        assert_int_equal(
+            store_adopt(f->store, "a._.alice", "a", "alice", 1000, "x", 1, NULL, 0, NULL, &err),
+            -1);
+        assert_int_equal(err->code, DS01_ERR);
+        assert_non_null(strstr(err->message, "already recorded"));
+}
+
+static void test_newer_schema_refused(void **state)
+{
+        struct fixture *f = *state;
+        f->store = store_free(f->store);
+
+        _cleanup_free_ char *path = xasprintf("%s/ledger.db", f->state_dir);
+        sqlite3 *db = NULL;
+        assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+        assert_int_equal(sqlite3_exec(db, "PRAGMA user_version = 99", NULL, NULL, NULL), SQLITE_OK);
+        sqlite3_close(db);
+
+        _cleanup_error_ struct error *err = NULL;
+        assert_null(store_open(f->state_dir, &err));
+        assert_non_null(err);
+        assert_non_null(strstr(err->message, "schema version 99"));
+        assert_non_null(strstr(err->message, "newer"));
+}
+
+int main(void)
+{
+        const struct CMUnitTest tests[] = {
+            cmocka_unit_test_setup_teardown(test_round_trip, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_bind_unknown, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_ledger_private, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_double_lease_impossible, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_forget_releases, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_quota_weights, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_quota_messages, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_container_limit, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_slots_per_container, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_cpu_only, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_persistence, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_list_by_uid, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_concurrent_reservations, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_adopt, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_newer_schema_refused, setup, teardown),
+        };
+        return cmocka_run_group_tests(tests, NULL, NULL);
+}

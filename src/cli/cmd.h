@@ -1,0 +1,99 @@
+/* cmd.h - the CLI's command table and the shared option parser.
+ *
+ * Every user command is one row {name, run, usage, summary, help}; argv[0] (or the first
+ * arguments of `ds01`) selects the row, like git-<cmd>. Each run() parses its own arguments with
+ * cli_parse() from a small table of options, so every command accepts the same forms:
+ * "--opt V", "--opt=V", "-o V", flags, "-h"/"--help", and "--" before a command line. */
+#pragma once
+
+#include "../shared/error.h"
+
+#include <jansson.h>
+#include <stdio.h>
+
+struct cli_command {
+        const char *name; /* "container-deploy" */
+        int (*run)(const struct cli_command *cmd, int argc, char **argv);
+        const char *usage;   /* synopsis after the name: "NAME [--gpus N]" */
+        const char *summary; /* one line for `ds01 -h` */
+        const char *help;    /* options and an example, printed by -h */
+};
+
+enum cli_opt_type {
+        CLI_OPT_FLAG,  /* target is bool * */
+        CLI_OPT_VALUE, /* target is const char ** (points into argv) */
+};
+
+struct cli_option {
+        const char *name; /* long name without "--" */
+        char short_name;  /* 0: none */
+        enum cli_opt_type type;
+        void *target;
+        int *seen; /* optional: incremented each time the option is given */
+};
+
+struct cli_args {
+        char **pos; /* positional arguments, in order (pointers into argv) */
+        size_t n_pos;
+        char **rest; /* the words after "--"; NULL when there was no "--" */
+        size_t n_rest;
+};
+
+/* cli_parse() and friends return CLI_CONTINUE to go on, anything else is the exit code. */
+#define CLI_CONTINUE (-1)
+#define CLI_EXIT_USAGE 2
+
+/* Parses argv[1..] (argv[0] is the command name). opts ends with a {NULL} row. Prints the help
+ * and returns 0 for -h/--help; prints "NAME: problem" and returns 2 for a usage error. */
+int cli_parse(const struct cli_command *cmd, int argc, char **argv, const struct cli_option *opts,
+              struct cli_args *ret);
+void cli_args_release(struct cli_args *a);
+/* Requires exactly min..max positional arguments ("NAME"); prints and returns 2 otherwise. */
+int cli_want_positional(const struct cli_command *cmd, const struct cli_args *a, size_t min,
+                        size_t max);
+/* Prints "NAME: message" and a hint to stderr; returns 2. */
+int cli_usage_error(const struct cli_command *cmd, const char *fmt, ...) _printf_(2, 3);
+void cli_print_help(const struct cli_command *cmd, FILE *f);
+/* A container NAME as users type it: a project or "proj._.user". Non-empty, < 256 bytes, no
+ * '/'. Returns CLI_CONTINUE or 2 (after printing). */
+int cli_check_name(const struct cli_command *cmd, const char *name);
+
+/* The command table (main.c). */
+const struct cli_command *cli_find(const char *name);
+
+/* Small accessors for result objects; absent or mistyped members give the default. */
+static inline const char *cli_jstr(const json_t *o, const char *key, const char *def)
+{
+        const char *s = json_string_value(json_object_get(o, key));
+        return s ? s : def;
+}
+static inline bool cli_jbool(const json_t *o, const char *key)
+{
+        return json_is_true(json_object_get(o, key));
+}
+/* A time member: unix seconds (integer) or an ISO 8601 string. 0 when absent or unset. */
+int64_t cli_jtime(const json_t *o, const char *key);
+
+/* Commands (cmd-*.c). */
+int cmd_version(const struct cli_command *cmd, int argc, char **argv);
+int cmd_deploy(const struct cli_command *cmd, int argc, char **argv);
+int cmd_retire(const struct cli_command *cmd, int argc, char **argv);
+int cmd_start(const struct cli_command *cmd, int argc, char **argv);
+int cmd_stop(const struct cli_command *cmd, int argc, char **argv);
+int cmd_remove(const struct cli_command *cmd, int argc, char **argv);
+int cmd_list(const struct cli_command *cmd, int argc, char **argv);
+int cmd_logs(const struct cli_command *cmd, int argc, char **argv);
+int cmd_run(const struct cli_command *cmd, int argc, char **argv);
+int cmd_attach(const struct cli_command *cmd, int argc, char **argv);
+int cmd_check_limits(const struct cli_command *cmd, int argc, char **argv);
+
+struct client;
+/* cmd-session.c: the session of container-run/attach on connection c (container.exec, then the
+ * stream pump, then container.exec_status). cmd_argv is NULL for a login shell. Returns the exit
+ * code: the command's own, or an error's. */
+int session_run(const struct cli_command *cmd, struct client *c, const char *name,
+                char *const *cmd_argv, size_t n_cmd, bool start);
+/* Copies a log or exec stream from fd to stdout until EOF; with demux, Docker's multiplexed
+ * frames go to stdout (stream 1) or stderr (stream 2). A reader that went away (EPIPE) ends it
+ * quietly. */
+int session_copy_stream(int fd, bool demux, struct error **err);

@@ -1,0 +1,89 @@
+/* lifecycle.h - what a user's request does: deploy, start, stop, remove, retire, list, exec, logs,
+ * limits. Each function is straight-line blocking code run on the caller's connection thread:
+ * authorise the target, reserve in the ledger, ask Docker, bind or roll back, log the event.
+ *
+ * Backend seam (DESIGN §8): everything that decides *who gets which GPU when* goes through
+ * lifecycle_reserve_gpus(); a Slurm backend replaces that one step, not the rest. */
+#pragma once
+
+#include "config.h"
+#include "docker.h"
+#include "events.h"
+#include "gpu.h"
+#include "limits.h"
+#include "store.h"
+
+#include <jansson.h>
+#include <pthread.h>
+#include <sys/types.h>
+
+/* The daemon's state, shared by every thread. cfg and limits are swapped by reload under `lock`
+ * (write); requests hold it for reading. The other members live as long as the daemon. */
+struct ds01d {
+        pthread_rwlock_t lock;
+        struct config *cfg;
+        struct limits *limits;
+        struct gpu_inventory *inv;
+        struct store *store;
+        struct docker *docker;
+        struct events *events;
+        char *init_path;      /* host path of ds01-init, mounted at /.ds01/init */
+        gid_t admin_gid;      /* gid of cfg->admin_group, or (gid_t)-1 */
+
+        pthread_mutex_t busy_lock; /* container names with an operation in progress */
+        char **busy;
+        size_t n_busy;
+
+        pthread_mutex_t exec_lock; /* exec ids handed out, and to whom */
+        struct exec_entry *execs;
+        size_t n_execs;
+};
+
+struct exec_entry {
+        char *id;
+        uid_t uid;
+        int64_t created;
+};
+
+/* Who is asking: from SO_PEERCRED / SO_PEERGROUPS, never from the message. */
+struct caller {
+        uid_t uid;
+        gid_t gid;
+        pid_t pid;
+        gid_t *gids;
+        size_t n_gids;
+        char *login;     /* passwd name, or "u<uid>" */
+        char *user_part; /* the user part of container names */
+        bool admin;      /* root or a member of the admin group */
+};
+
+void caller_release(struct caller *c);
+
+/* Handlers: params were validated by the method table (types, bounds); handlers validate
+ * meaning. On success *ret_result is a new object; *ret_fd (where present) a descriptor to pass. */
+int lifecycle_deploy(struct ds01d *d, const struct caller *c, json_t *params, json_t **ret_result,
+                     struct error **err);
+int lifecycle_start(struct ds01d *d, const struct caller *c, json_t *params, json_t **ret_result,
+                    struct error **err);
+int lifecycle_stop(struct ds01d *d, const struct caller *c, json_t *params, json_t **ret_result,
+                   struct error **err);
+int lifecycle_remove(struct ds01d *d, const struct caller *c, json_t *params, json_t **ret_result,
+                     struct error **err);
+int lifecycle_retire(struct ds01d *d, const struct caller *c, json_t *params, json_t **ret_result,
+                     struct error **err);
+int lifecycle_list(struct ds01d *d, const struct caller *c, json_t *params, json_t **ret_result,
+                   struct error **err);
+int lifecycle_exec(struct ds01d *d, const struct caller *c, json_t *params, json_t **ret_result,
+                   int *ret_fd, struct error **err);
+int lifecycle_resize(struct ds01d *d, const struct caller *c, json_t *params, json_t **ret_result,
+                     struct error **err);
+int lifecycle_exec_status(struct ds01d *d, const struct caller *c, json_t *params,
+                          json_t **ret_result, struct error **err);
+int lifecycle_logs(struct ds01d *d, const struct caller *c, json_t *params, json_t **ret_result,
+                   int *ret_fd, struct error **err);
+int lifecycle_limits(struct ds01d *d, const struct caller *c, json_t *params, json_t **ret_result,
+                     struct error **err);
+
+/* Start-up reconciliation of the ledger with Docker (DESIGN §1). Logs and records an event for
+ * every correction. */
+int lifecycle_reconcile(struct ds01d *d, struct error **err);

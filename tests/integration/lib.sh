@@ -1,0 +1,622 @@
+# shellcheck shell=bash
+# tests/integration/lib.sh - shared helpers for the integration tests (sourced, not executed).
+#
+# Every test-*.sh runs as root from the repository root with DS01_BUILD=<dir with ds01d, ds01,
+# ds01-init>, starts its own ds01d (own instance label, socket, state, log dir) against the
+# machine's one dockerd, creates real Unix users, and cleans up everything it created from an
+# EXIT trap, even when it fails. Exit status: 0 pass, 1 fail, 77 skip.
+#
+#   . "$(dirname "$0")/lib.sh"
+#   ds01_setup                      # $T, $BIN, $INSTANCE, image, ds01.yaml, limits, trap
+#   ds01_start_daemon
+#   A=$(ds01_user "it$$a")          # real Unix user, removed at exit
+#   assert_exit 0 as_user "$A" container-deploy proj --json
+#   assert_jq "deploy reports a container" '.container == "proj._.'"$A"'"' "$OUT"
+#   ds01_done                       # prints the summary, exits 0 or 1
+#
+# Environment knobs (set before ds01_setup):
+#   DS01_GPUS=N         number of simulated A100s written to ds01.yaml (default 4)
+#   DS01_CONFIG_EXTRA   raw YAML lines appended to ds01.yaml (top-level keys)
+#   DS01_KEEP=1         keep $T (config, logs, state) after the test for inspection
+#
+# After `capture CMD...` / `assert_exit CODE CMD...`: $OUT (stdout), $ERR (stderr), $RC.
+
+set -u
+
+DS01_IMAGE=ds01-test/busybox:latest
+DS01_TEST=$(basename "$0" .sh)
+DS01_TEST=${DS01_TEST#test-}
+DS01_PASSED=0
+DS01_FAILED=0
+DS01_PID=
+T=
+OUT=
+ERR=
+RC=0
+_DS01_NCAP=0
+
+# ---------------------------------------------------------------------------------------------
+# Reporting
+
+note() { printf '# %s\n' "$*"; }
+
+# Indents a block of text as TAP diagnostics (at most $2 lines, default 40).
+_ds01_indent() {
+	local max=${2:-40}
+	printf '%s\n' "$1" | head -n "$max" | sed 's/^/#   /'
+}
+
+ok() {
+	DS01_PASSED=$((DS01_PASSED + 1))
+	printf 'ok - %s\n' "$*"
+}
+
+# not_ok DESC [DETAILS]: records a failed assertion and continues.
+not_ok() {
+	DS01_FAILED=$((DS01_FAILED + 1))
+	printf 'not ok - %s\n' "$1"
+	if [ $# -gt 1 ] && [ -n "$2" ]; then
+		_ds01_indent "$2" 60
+	fi
+}
+
+# Prints the last lines of the daemon log (stderr) as diagnostics.
+daemon_log_tail() {
+	local n=${1:-30}
+	if [ -n "$T" ] && [ -s "$T/ds01d.log" ]; then
+		note "--- last $n lines of $T/ds01d.log ---"
+		tail -n "$n" "$T/ds01d.log" | sed 's/^/#   /'
+	fi
+}
+
+# fail MSG: a fatal failure; prints context and the daemon log tail, then exits 1 (cleanup runs).
+fail() {
+	not_ok "$*"
+	if [ -n "$OUT$ERR" ]; then
+		note "last command: rc=$RC"
+		[ -n "$OUT" ] && _ds01_indent "stdout: $OUT" 20
+		[ -n "$ERR" ] && _ds01_indent "stderr: $ERR" 20
+	fi
+	daemon_log_tail 40
+	exit 1
+}
+
+skip_test() {
+	note "SKIP: $*"
+	exit 77
+}
+
+# ds01_done: summary line and exit status (1 if any assertion failed).
+ds01_done() {
+	note "$DS01_TEST: $DS01_PASSED passed, $DS01_FAILED failed"
+	if [ "$DS01_FAILED" -gt 0 ]; then
+		daemon_log_tail 30
+		exit 1
+	fi
+	exit 0
+}
+
+# ---------------------------------------------------------------------------------------------
+# Running commands
+
+# capture CMD...: runs CMD (a program or shell function), sets OUT, ERR (trailing newlines
+# stripped) and RC. Never fails itself.
+capture() {
+	_DS01_NCAP=$((_DS01_NCAP + 1))
+	local o="${T:-/tmp}/.cap.$$.$_DS01_NCAP.out" e="${T:-/tmp}/.cap.$$.$_DS01_NCAP.err"
+	"$@" >"$o" 2>"$e"
+	RC=$?
+	OUT=$(cat "$o")
+	ERR=$(cat "$e")
+	rm -f "$o" "$e"
+	return 0
+}
+
+# Describes the last captured command's result for diagnostics.
+_ds01_last() {
+	printf 'rc=%s\nstdout: %s\nstderr: %s' "$RC" "$(printf '%s' "$OUT" | head -c 2000)" \
+		"$(printf '%s' "$ERR" | head -c 2000)"
+}
+
+user_uid() { id -u "$1"; }
+user_gid() { id -g "$1"; }
+user_home() { getent passwd "$1" | cut -d: -f6; }
+
+# as_user USER CMD...: runs CMD as USER (real uid/gid, supplementary groups) with a clean
+# environment whose PATH starts with $BIN (so `container-deploy` etc. are the copies under test)
+# and DS01_SOCKET pointing at this test's daemon. Returns CMD's exit status. A terminal on stdin
+# is replaced by /dev/null so `container-run NAME -- CMD` is always the non-interactive path.
+as_user() {
+	local u=$1
+	shift
+	local uid gid home
+	uid=$(id -u "$u") || return 125
+	gid=$(id -g "$u") || return 125
+	home=$(user_home "$u")
+	local -a cmd=(setpriv --reuid="$uid" --regid="$gid" --init-groups
+		env -i PATH="$BIN:/usr/bin:/bin" HOME="$home" USER="$u" LOGNAME="$u"
+		LANG=C.UTF-8 TERM="${TERM:-dumb}" DS01_SOCKET="$SOCK" "$@")
+	if [ -t 0 ]; then
+		(cd / && "${cmd[@]}") </dev/null
+	else
+		(cd / && "${cmd[@]}")
+	fi
+}
+
+# The full setpriv command line for USER as one shell-quoted string (for tmux, sh -c, ...).
+as_user_cmdline() {
+	local u=$1
+	shift
+	local uid gid home
+	uid=$(id -u "$u")
+	gid=$(id -g "$u")
+	home=$(user_home "$u")
+	local s
+	s=$(printf '%q ' setpriv --reuid="$uid" --regid="$gid" --init-groups env -i \
+		PATH="$BIN:/usr/bin:/bin" HOME="$home" USER="$u" LOGNAME="$u" LANG=C.UTF-8 \
+		TERM=xterm-256color DS01_SOCKET="$SOCK" "$@")
+	printf '(cd / && exec %s)' "$s"
+}
+
+# as_root CMD...: the CLI as root (an admin) against this test's daemon.
+as_root() {
+	(cd / && env -i PATH="$BIN:/usr/sbin:/usr/bin:/sbin:/bin" HOME=/root USER=root LOGNAME=root \
+		LANG=C.UTF-8 DS01_SOCKET="$SOCK" "$@")
+}
+
+# ---------------------------------------------------------------------------------------------
+# Assertions (each prints one "ok -" / "not ok -" line)
+
+assert_eq() { # EXPECTED ACTUAL DESC
+	if [ "$1" = "$2" ]; then
+		ok "$3"
+	else
+		not_ok "$3" "expected: '$1'
+actual:   '$2'"
+	fi
+}
+
+assert_ne() { # UNEXPECTED ACTUAL DESC
+	if [ "$1" != "$2" ]; then
+		ok "$3"
+	else
+		not_ok "$3" "value must not be '$1'"
+	fi
+}
+
+assert_contains() { # HAYSTACK NEEDLE DESC
+	case "$1" in
+	*"$2"*) ok "$3" ;;
+	*) not_ok "$3" "'$2' not found in:
+$(printf '%s' "$1" | head -c 3000)" ;;
+	esac
+}
+
+assert_not_contains() { # HAYSTACK NEEDLE DESC
+	case "$1" in
+	*"$2"*) not_ok "$3" "'$2' unexpectedly found in:
+$(printf '%s' "$1" | head -c 3000)" ;;
+	*) ok "$3" ;;
+	esac
+}
+
+# Case-insensitive extended regex match.
+assert_match() { # TEXT ERE DESC
+	if printf '%s' "$1" | grep -Eqi -- "$2"; then
+		ok "$3"
+	else
+		not_ok "$3" "/$2/ does not match:
+$(printf '%s' "$1" | head -c 3000)"
+	fi
+}
+
+# _ds01_code_ok RC SPEC: SPEC is "N", "N|M|..." or "!N" (anything but N).
+_ds01_code_ok() {
+	local rc=$1 spec=$2 c
+	if [ "${spec#!}" != "$spec" ]; then
+		[ "$rc" != "${spec#!}" ]
+		return
+	fi
+	local IFS='|'
+	for c in $spec; do
+		[ "$rc" = "$c" ] && return 0
+	done
+	return 1
+}
+
+# assert_exit CODE [-m DESC] CMD...: runs CMD via capture (OUT/ERR/RC are set afterwards) and
+# checks its exit status against CODE ("3", "1|4", "!0").
+assert_exit() {
+	local code=$1 desc=
+	shift
+	if [ "${1:-}" = "-m" ]; then
+		desc=$2
+		shift 2
+	fi
+	[ -n "$desc" ] || desc="exit $code: $*"
+	capture "$@"
+	if _ds01_code_ok "$RC" "$code"; then
+		ok "$desc"
+		return 0
+	fi
+	not_ok "$desc" "command: $*
+expected exit $code, $(_ds01_last)"
+	return 1
+}
+
+# assert_ok DESC CMD...: CMD (captured) exits 0.
+assert_ok() {
+	local desc=$1
+	shift
+	assert_exit 0 -m "$desc" "$@"
+}
+
+# assert_jq DESC FILTER JSON: `jq -e FILTER` on JSON is true.
+assert_jq() {
+	local desc=$1 filter=$2 json=$3
+	if printf '%s' "$json" | jq -e "$filter" >/dev/null 2>&1; then
+		ok "$desc"
+	else
+		not_ok "$desc" "jq -e '$filter' is false/invalid on:
+$(printf '%s' "$json" | head -c 3000)"
+	fi
+}
+
+# jqr FILTER JSON: prints `jq -r FILTER` (empty on invalid JSON).
+jqr() { printf '%s' "$2" | jq -r "$1" 2>/dev/null; }
+
+# wait_for SECONDS CMD...: polls CMD every 0.2 s until it exits 0; returns 1 on timeout.
+wait_for() {
+	local secs=$1
+	shift
+	local end=$((SECONDS + secs))
+	while :; do
+		"$@" >/dev/null 2>&1 && return 0
+		[ "$SECONDS" -ge "$end" ] && return 1
+		sleep 0.2
+	done
+}
+
+# ---------------------------------------------------------------------------------------------
+# Docker helpers (only ever this test's instance)
+
+instance_containers() { docker ps -aq --filter "label=ds01.instance=$INSTANCE"; }
+instance_container_count() { instance_containers | grep -c . ; }
+# Exact-name lookup among this instance's containers; prints the id or nothing.
+docker_id() {
+	docker ps -aq --filter "label=ds01.instance=$INSTANCE" --filter "name=^/$1\$"
+}
+docker_exists() { [ -n "$(docker_id "$1")" ]; }
+# docker_state NAME: running / exited / created / "" (absent).
+docker_state() {
+	local id
+	id=$(docker_id "$1")
+	[ -n "$id" ] || return 1
+	docker inspect -f '{{.State.Status}}' "$id"
+}
+docker_json() { docker inspect "$1" | jq '.[0]'; }
+
+assert_no_container() { # NAME DESC
+	if docker_exists "$1"; then
+		not_ok "$2" "container $1 still exists: $(docker ps -a --filter "name=^/$1\$" --format '{{.Names}} {{.Status}}')"
+	else
+		ok "$2"
+	fi
+}
+
+assert_instance_empty() { # DESC
+	local ids
+	ids=$(instance_containers)
+	if [ -z "$ids" ]; then
+		ok "$1"
+	else
+		not_ok "$1" "containers left: $(docker ps -a --filter "label=ds01.instance=$INSTANCE" --format '{{.Names}} {{.Status}}')"
+	fi
+}
+
+# ---------------------------------------------------------------------------------------------
+# CLI JSON helpers
+
+# list_json USER: container-list --json as USER (sets OUT/ERR/RC; prints nothing).
+list_json() { capture as_user "$1" container-list --json; }
+
+# container_entry USER PROJECT: prints the container-list entry of PROJECT (or nothing).
+container_entry() {
+	local j
+	j=$(as_user "$1" container-list --json 2>/dev/null) || return 1
+	printf '%s' "$j" | jq -c --arg p "$2" '.containers[]? | select(.project == $p)'
+}
+
+# container_gpus USER PROJECT: the leased uuids, comma-separated (list order).
+container_gpus() {
+	container_entry "$1" "$2" | jq -r '[.gpus[]? | if type == "object" then .uuid else . end] | join(",")'
+}
+
+# usage_gpueq USER: check-limits --json .usage.gpu_equivalents
+usage_gpueq() {
+	as_user "$1" check-limits --json 2>/dev/null | jq -r '.usage.gpu_equivalents'
+}
+
+# ---------------------------------------------------------------------------------------------
+# Events (log_dir/events.jsonl, one JSON object per line)
+
+EVENTS=
+
+# events_query JQ_SELECT: prints matching events (compact), e.g.
+#   events_query '.event_type == "gpu.allocate" and .user == "bob"'
+events_query() {
+	[ -f "$EVENTS" ] || return 0
+	jq -c "select($1)" "$EVENTS" 2>/dev/null
+}
+
+# events_count TYPE [USER]
+events_count() {
+	local f='.event_type == $t'
+	[ $# -gt 1 ] && f="$f and .user == \$u"
+	[ -f "$EVENTS" ] || { echo 0; return; }
+	jq -c --arg t "$1" --arg u "${2:-}" "select($f)" "$EVENTS" 2>/dev/null | grep -c .
+}
+
+# assert_event TYPE [USER]: at least one event of TYPE (by USER) in events.jsonl.
+assert_event() {
+	local n
+	n=$(events_count "$@")
+	if [ "${n:-0}" -gt 0 ]; then
+		ok "event $1${2:+ by $2} logged"
+	else
+		not_ok "event $1${2:+ by $2} logged" "events.jsonl ($EVENTS):
+$(tail -n 20 "$EVENTS" 2>/dev/null)"
+	fi
+}
+
+# ---------------------------------------------------------------------------------------------
+# Setup, daemon, users, cleanup
+
+_ds01_cleanup() {
+	local rc=$?
+	trap - EXIT INT TERM
+	set +e
+	if [ -n "$T" ] && [ -f "$T/.tmux" ]; then
+		local s
+		while read -r s; do
+			tmux kill-session -t "$s" >/dev/null 2>&1
+		done <"$T/.tmux"
+	fi
+	if [ -n "$DS01_PID" ] && kill -0 "$DS01_PID" 2>/dev/null; then
+		kill -TERM "$DS01_PID" 2>/dev/null
+		local i
+		for i in $(seq 1 50); do
+			kill -0 "$DS01_PID" 2>/dev/null || break
+			sleep 0.2
+		done
+		if kill -0 "$DS01_PID" 2>/dev/null; then
+			note "cleanup: ds01d ($DS01_PID) ignored SIGTERM for 10 s; killing it"
+			kill -KILL "$DS01_PID" 2>/dev/null
+			[ "$rc" -eq 0 ] && rc=1
+		fi
+		wait "$DS01_PID" 2>/dev/null
+	fi
+	if [ -n "${INSTANCE:-}" ]; then
+		docker ps -aq --filter "label=ds01.instance=$INSTANCE" | xargs -r docker rm -f >/dev/null 2>&1
+	fi
+	if [ -n "$T" ] && [ -f "$T/.users" ]; then
+		local u
+		while read -r u; do
+			[ -n "$u" ] || continue
+			id "$u" >/dev/null 2>&1 || continue
+			userdel -f -r "$u" >/dev/null 2>&1
+			getent group "$u" >/dev/null 2>&1 && groupdel "$u" >/dev/null 2>&1
+		done <"$T/.users"
+	fi
+	if [ -n "$T" ] && [ -d "$T" ]; then
+		if [ "${DS01_KEEP:-0}" = 1 ]; then
+			note "kept $T"
+		else
+			rm -rf "$T"
+		fi
+	fi
+	if [ "$rc" -eq 0 ] && [ "$DS01_FAILED" -gt 0 ]; then
+		rc=1
+	fi
+	exit "$rc"
+}
+
+# Builds ds01-test/busybox:latest from the host's static busybox unless it exists.
+ds01_ensure_image() {
+	docker image inspect "$DS01_IMAGE" >/dev/null 2>&1 && return 0
+	(
+		flock 9
+		docker image inspect "$DS01_IMAGE" >/dev/null 2>&1 && exit 0
+		local bb root
+		bb=$(command -v busybox) || { echo "busybox not installed (apt-get install busybox-static)" >&2; exit 1; }
+		root=$(mktemp -d /tmp/ds01-it-rootfs.XXXXXX)
+		mkdir -p "$root/bin" "$root/tmp" "$root/etc" "$root/workspace"
+		chmod 1777 "$root/tmp"
+		cp "$bb" "$root/bin/busybox"
+		local n
+		for n in $("$root/bin/busybox" --list); do
+			[ "$n" = busybox ] && continue
+			[ -e "$root/bin/$n" ] || ln -s busybox "$root/bin/$n"
+		done
+		printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/false\n' >"$root/etc/passwd"
+		printf 'root:x:0:\nnogroup:x:65534:\n' >"$root/etc/group"
+		tar -C "$root" -c . | docker import --change 'ENV PATH=/bin' - "$DS01_IMAGE" >/dev/null
+		local st=$?
+		rm -rf "$root"
+		exit $st
+	) 9>/tmp/ds01-it-image.lock || return 1
+}
+
+# ds01_write_config [NGPUS]: (re)writes $T/ds01.yaml (default $DS01_GPUS or 4 simulated A100s).
+ds01_write_config() {
+	local n=${1:-${DS01_GPUS:-4}} i
+	{
+		printf 'instance: %s\n' "$INSTANCE"
+		printf 'socket: %s\n' "$SOCK"
+		printf 'state_dir: %s\n' "$T/state"
+		printf 'log_dir: %s\n' "$T/log"
+		printf 'limits_file: %s\n' "$DS01_LIMITS"
+		printf 'workspace_root: home\n'
+		printf 'metrics_listen: "off"\n'
+		printf 'images:\n  default: %s\n' "$DS01_IMAGE"
+		printf 'gpus:\n  backend: simulated\n  simulated:\n'
+		for ((i = 0; i < n; i++)); do
+			printf '    - { name: "NVIDIA A100-SXM4-40GB", memory_mib: 40960 }\n'
+		done
+		if [ -n "${DS01_CONFIG_EXTRA:-}" ]; then
+			printf '%s\n' "$DS01_CONFIG_EXTRA"
+		fi
+	} >"$DS01_CONFIG"
+}
+
+# ds01_write_limits: the default test limits (student: 2.0 gpueq, 2 slots/container,
+# 3 containers, 1 CPU, 256m memory and swap, 64m shm, 256 pids). Tests may overwrite
+# $DS01_LIMITS afterwards.
+ds01_write_limits() {
+	cat >"$DS01_LIMITS" <<'EOF'
+defaults:
+  max_gpu_equivalents: 2.0
+  max_gpu_slots_per_container: 2
+  allow_full_gpu: true
+  max_cpus: 1
+  memory: 256m
+  memory_swap: 256m
+  shm_size: 64m
+  pids_limit: 256
+  max_containers_per_user: 3
+default_group: student
+groups:
+  student:
+    allow_full_gpu: true
+    max_gpu_equivalents: 2.0
+    max_gpu_slots_per_container: 2
+    max_containers_per_user: 3
+    max_cpus: 1
+    memory: 256m
+    memory_swap: 256m
+    shm_size: 64m
+    pids_limit: 256
+EOF
+}
+
+ds01_setup() {
+	[ "$(id -u)" -eq 0 ] || { echo "integration tests must run as root" >&2; exit 1; }
+	local tool
+	for tool in docker jq setpriv useradd userdel flock; do
+		command -v "$tool" >/dev/null 2>&1 || { echo "required tool missing: $tool" >&2; exit 1; }
+	done
+	if ! docker info >/dev/null 2>&1; then
+		echo "FATAL: 'docker info' fails: the machine's dockerd is not answering (the runner starts it)" >&2
+		docker info 2>&1 | tail -n 5 >&2
+		exit 1
+	fi
+	if [ -z "${DS01_BUILD:-}" ]; then
+		echo "DS01_BUILD is not set (absolute path of the build dir with ds01d, ds01, ds01-init)" >&2
+		exit 1
+	fi
+	local b
+	for b in ds01d ds01 ds01-init; do
+		[ -x "$DS01_BUILD/$b" ] || { echo "FATAL: $DS01_BUILD/$b missing or not executable" >&2; exit 1; }
+	done
+
+	INSTANCE=$(printf 'ds01-it-%s-%s' "$DS01_TEST" "$$" | tr 'A-Z' 'a-z' | tr -c 'a-z0-9_.\n-' '-')
+	T=$(mktemp -d "/tmp/ds01-it-$DS01_TEST.XXXXXX") || exit 1
+	chmod 755 "$T"
+	trap _ds01_cleanup EXIT
+	trap 'exit 130' INT
+	trap 'exit 143' TERM
+
+	BIN=$T/bin
+	SOCK=$T/run/ds01.sock
+	DS01_CONFIG=$T/ds01.yaml
+	DS01_LIMITS=$T/etc/resource-limits.yaml
+	EVENTS=$T/log/events.jsonl
+	DAEMON_LOG=$T/ds01d.log
+	mkdir -p "$BIN" "$T/run" "$T/state" "$T/log" "$T/etc"
+	chmod 755 "$BIN" "$T/run" "$T/etc"
+	for b in ds01d ds01 ds01-init; do
+		install -m 755 "$DS01_BUILD/$b" "$BIN/$b"
+	done
+	local c
+	for c in container-deploy container-retire container-run container-attach container-start \
+		container-stop container-remove container-list container-stats container-logs \
+		container-keepalive check-limits; do
+		ln -s ds01 "$BIN/$c"
+	done
+	: >"$T/.users"
+	: >"$T/.tmux"
+
+	ds01_ensure_image || { echo "FATAL: cannot build $DS01_IMAGE" >&2; exit 1; }
+	ds01_write_limits
+	ds01_write_config
+	note "test $DS01_TEST: T=$T instance=$INSTANCE build=$DS01_BUILD"
+}
+
+# ds01_start_daemon: starts ds01d in the background (log appended to $T/ds01d.log) and waits up
+# to 10 s for `ds01 version` to answer; fails the test (fatal) otherwise.
+ds01_start_daemon() {
+	echo "=== ds01d start $(date +%T.%N) ===" >>"$DAEMON_LOG"
+	"$BIN/ds01d" --config "$DS01_CONFIG" >>"$DAEMON_LOG" 2>&1 </dev/null &
+	DS01_PID=$!
+	local i
+	for i in $(seq 1 100); do
+		if ! kill -0 "$DS01_PID" 2>/dev/null; then
+			wait "$DS01_PID"
+			local st=$?
+			DS01_PID=
+			fail "ds01d exited during start-up (status $st)"
+		fi
+		if DS01_SOCKET=$SOCK "$BIN/ds01" version >/dev/null 2>&1; then
+			return 0
+		fi
+		sleep 0.1
+	done
+	capture env DS01_SOCKET="$SOCK" "$BIN/ds01" version
+	fail "ds01d did not answer 'ds01 version' within 10 s"
+}
+
+# ds01_stop_daemon [DESC]: SIGTERM, then asserts the daemon exited (status 0) within 10 s.
+ds01_stop_daemon() {
+	local desc=${1:-ds01d exits cleanly within 10 s of SIGTERM}
+	[ -n "$DS01_PID" ] || { not_ok "$desc" "daemon not running"; return 1; }
+	kill -TERM "$DS01_PID" 2>/dev/null
+	local i
+	for i in $(seq 1 100); do
+		kill -0 "$DS01_PID" 2>/dev/null || break
+		sleep 0.1
+	done
+	if kill -0 "$DS01_PID" 2>/dev/null; then
+		kill -KILL "$DS01_PID" 2>/dev/null
+		wait "$DS01_PID" 2>/dev/null
+		DS01_PID=
+		not_ok "$desc" "still running after 10 s; killed"
+		return 1
+	fi
+	wait "$DS01_PID"
+	local st=$?
+	DS01_PID=
+	if [ "$st" -eq 0 ]; then
+		ok "$desc"
+	else
+		not_ok "$desc" "exit status $st"
+	fi
+}
+
+# ds01_daemon_alive: the daemon process is still running.
+ds01_daemon_alive() { [ -n "$DS01_PID" ] && kill -0 "$DS01_PID" 2>/dev/null; }
+
+# ds01_user NAME: creates Unix user NAME (home, bash), records it for removal, prints NAME.
+# Keep NAME short (<= 32) and [a-z0-9][a-z0-9_.-]*, e.g. "it$$a".
+ds01_user() {
+	local u=$1
+	if id "$u" >/dev/null 2>&1; then
+		echo "user $u already exists; refusing to reuse it" >&2
+		exit 1
+	fi
+	useradd -m -s /bin/bash "$u" >/dev/null 2>&1 || { echo "useradd $u failed" >&2; exit 1; }
+	echo "$u" >>"$T/.users"
+	printf '%s\n' "$u"
+}
+
+# ds01_tmux_session NAME: records a tmux session for cleanup.
+ds01_tmux_session() { echo "$1" >>"$T/.tmux"; }

@@ -1,0 +1,79 @@
+#!/usr/bin/env bash
+# The ledger and Docker labels survive a daemon restart: SIGTERM exits cleanly and quickly and
+# leaves containers running; after a restart the list shows them with their GPUs, a container
+# removed behind the daemon's back frees its GPU (reconcile), leases still block double
+# allocation, retire releases. A SIGHUP with a broken ds01.yaml keeps the daemon running on the
+# last good config and logs the error.
+DS01_GPUS=2
+. "$(dirname "$0")/lib.sh"
+ds01_setup
+ds01_start_daemon
+
+A=$(ds01_user "it$$a") || fail "cannot create user"
+B=$(ds01_user "it$$b") || fail "cannot create user"
+
+assert_exit 0 -m "A: deploy r1" as_user "$A" container-deploy r1
+assert_exit 0 -m "A: deploy r2" as_user "$A" container-deploy r2
+U1=$(container_gpus "$A" r1)
+U2=$(container_gpus "$A" r2)
+assert_ne "$U1" "$U2" "r1 and r2 have different GPUs"
+
+start=$SECONDS
+ds01_stop_daemon "SIGTERM: ds01d exits with status 0"
+[ $((SECONDS - start)) -le 5 ] && ok "SIGTERM exit took <= 5 s" || not_ok "SIGTERM exit took <= 5 s" "$((SECONDS - start)) s"
+assert_eq running "$(docker_state "r1._.$A")" "r1 keeps running while the daemon is down"
+
+# behind the daemon's back
+docker rm -f "$(docker_id "r2._.$A")" >/dev/null 2>&1
+
+ds01_start_daemon
+ok "ds01d restarted with the same config"
+E=$(container_entry "$A" r1)
+assert_jq "after restart: r1 listed running" '.state == "running"' "$E"
+assert_eq "$U1" "$(container_gpus "$A" r1)" "after restart: r1 keeps its GPU ($U1)"
+assert_eq "" "$(container_entry "$A" r2)" "after restart: r2 (removed while down) is not listed"
+assert_eq 1 "$(usage_gpueq "$A")" "after restart: A holds 1.0 GPU-equivalent (r2's lease reconciled away)"
+
+assert_exit 0 -m "B: deploy rb gets the GPU freed by reconciling r2" as_user "$B" container-deploy rb
+assert_eq "$U2" "$(container_gpus "$B" rb)" "rb has r2's old GPU"
+assert_exit 3 -m "A: deploy r3 refused: no GPU free (r1's lease survived the restart)" as_user "$A" container-deploy r3
+assert_no_container "r3._.$A" "no container left for r3"
+
+assert_exit 0 -m "A: retire r1 after the restart" as_user "$A" container-retire r1
+assert_no_container "r1._.$A" "r1 gone"
+assert_eq 0 "$(usage_gpueq "$A")" "A holds nothing"
+assert_exit 0 -m "A: deploy r3 now gets r1's GPU" as_user "$A" container-deploy r3
+assert_eq "$U1" "$(container_gpus "$A" r3)" "r3 has r1's old GPU"
+
+# SIGHUP with a broken config
+cp "$DS01_CONFIG" "$T/ds01.yaml.good"
+echo 'bogus_key: 1' >>"$DS01_CONFIG"
+kill -HUP "$DS01_PID"
+sleep 1
+ds01_daemon_alive && ok "SIGHUP with a broken ds01.yaml: daemon keeps running" ||
+	fail "daemon died on SIGHUP with a broken config"
+assert_ok "daemon answers ds01 version after the failed reload" as_user "$A" ds01 version
+list_json "$A"
+assert_jq "container-list works after the failed reload" 'any(.containers[]; .project == "r3")' "$OUT"
+assert_match "$(cat "$DAEMON_LOG")" 'bogus_key' "the daemon log names the bad key"
+cp "$T/ds01.yaml.good" "$DS01_CONFIG"
+kill -HUP "$DS01_PID"
+sleep 0.5
+ds01_daemon_alive && ok "SIGHUP with the good config: daemon keeps running" || fail "daemon died on SIGHUP"
+assert_ok "daemon answers after the good reload" as_user "$A" ds01 version
+
+# broken limits file on SIGHUP: last good limits stay in force
+cp "$DS01_LIMITS" "$T/limits.good"
+printf 'groups:\n  student:\n    max_gpu_equivalents: [oops\n' >"$DS01_LIMITS"
+kill -HUP "$DS01_PID"
+sleep 1
+ds01_daemon_alive && ok "SIGHUP with a broken limits file: daemon keeps running" || fail "daemon died on a broken limits file"
+capture as_user "$A" check-limits --json
+assert_jq "last good limits still in force" '.limits.max_gpu_equivalents == 2' "$OUT"
+cp "$T/limits.good" "$DS01_LIMITS"
+
+assert_exit 0 -m "A: retire r3" as_user "$A" container-retire r3
+assert_exit 0 -m "B: retire rb" as_user "$B" container-retire rb
+ds01_stop_daemon "final SIGTERM: clean exit"
+assert_instance_empty "nothing left in Docker"
+ds01_done

@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# Quota and resource refusals exit 3 and leave nothing behind (no container, no lease):
+# slots per container, GPU-equivalents per user (message names the holders), container count,
+# and no GPU free (2 simulated GPUs) when another user holds them.
+DS01_GPUS=2
+. "$(dirname "$0")/lib.sh"
+ds01_setup
+ds01_start_daemon
+
+A=$(ds01_user "it$$a") || fail "cannot create user"
+B=$(ds01_user "it$$b") || fail "cannot create user"
+
+# 1. --gpus 3 > max_gpu_slots_per_container 2
+assert_exit 3 -m "A: deploy q3 --gpus 3 exceeds 2 GPUs per container (exit 3)" \
+	as_user "$A" container-deploy q3 --gpus 3
+assert_match "$ERR$OUT" '2' "the message states the per-container limit"
+assert_no_container "q3._.$A" "no container left for q3"
+assert_eq 0 "$(usage_gpueq "$A")" "A holds 0 GPU-equivalents after the refusal"
+
+# 2. 2.0 GPU-equivalents in use -> a third GPU is refused, naming the holders
+assert_exit 0 -m "A: deploy qa (1 GPU)" as_user "$A" container-deploy qa
+assert_exit 0 -m "A: deploy qb (1 GPU)" as_user "$A" container-deploy qb
+assert_eq 2 "$(usage_gpueq "$A")" "A holds 2 GPU-equivalents"
+assert_exit 3 -m "A: deploy qc beyond 2.0 GPU-equivalents (exit 3)" as_user "$A" container-deploy qc
+assert_contains "$ERR$OUT" qa "quota message names holding project qa"
+assert_contains "$ERR$OUT" qb "quota message names holding project qb"
+assert_match "$ERR$OUT" 'quota|equivalent' "message says it is the GPU quota"
+assert_no_container "qc._.$A" "no container left for qc"
+assert_event gpu.reject "$A"
+
+# 3. no GPU free: A holds both GPUs, B asks for one
+assert_exit 3 -m "B: deploy qd while A holds every GPU (exit 3)" as_user "$B" container-deploy qd
+assert_match "$ERR$OUT" 'no gpu|available|free|busy|in use' "message says no GPU is free"
+assert_no_container "qd._.$B" "no container left for qd"
+assert_eq 0 "$(usage_gpueq "$B")" "B holds nothing after the refusal"
+
+# the refusals leaked nothing: a freed GPU goes to B
+assert_exit 0 -m "A: retire qa" as_user "$A" container-retire qa
+assert_exit 0 -m "B: deploy qd now that a GPU is free" as_user "$B" container-deploy qd
+assert_eq 1 "$(usage_gpueq "$B")" "B holds 1 GPU-equivalent"
+assert_ne "$(container_gpus "$A" qb)" "$(container_gpus "$B" qd)" "A's and B's containers have different GPUs"
+
+# 4. container count: B has qd, two CPU-only ones make 3, a fourth is refused
+assert_exit 0 -m "B: deploy c1 --cpu-only" as_user "$B" container-deploy c1 --cpu-only
+assert_exit 0 -m "B: deploy c2 --cpu-only" as_user "$B" container-deploy c2 --cpu-only
+assert_exit 3 -m "B: 4th container c3 --cpu-only exceeds max_containers_per_user 3 (exit 3)" \
+	as_user "$B" container-deploy c3 --cpu-only
+assert_match "$ERR$OUT" 'container' "message is about the container count"
+assert_no_container "c3._.$B" "no container left for c3"
+capture as_user "$B" check-limits --json
+assert_jq "check-limits B: 3 containers, 1.0 gpueq, group student" \
+	'.usage.containers == 3 and .usage.gpu_equivalents == 1 and .group == "student"' "$OUT"
+assert_jq "check-limits B: limits reported" \
+	'.limits.max_gpu_equivalents == 2 and .limits.max_containers_per_user == 3 and .limits.max_gpu_slots_per_container == 2' "$OUT"
+
+# 5. after everything is retired, one deploy can take both GPUs: no lease leaked
+for x in "$A qb" "$B qd" "$B c1" "$B c2"; do
+	set -- $x
+	assert_exit 0 -m "$1: retire $2" as_user "$1" container-retire "$2"
+done
+assert_instance_empty "all containers gone"
+assert_exit 0 -m "A: deploy qz --gpus 2 (all GPUs: nothing leaked)" as_user "$A" container-deploy qz --gpus 2
+assert_eq 2 "$(container_entry "$A" qz | jq '.gpus | length')" "qz has both GPUs"
+assert_exit 0 -m "A: retire qz" as_user "$A" container-retire qz
+assert_instance_empty "nothing left in Docker"
+ds01_done
