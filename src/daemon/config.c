@@ -12,12 +12,12 @@
 #include <stddef.h>
 #include <sys/un.h>
 
-#define CONFIG_MAX_SIMULATED 64
-#define SUN_PATH_MAX sizeof(((struct sockaddr_un){0}).sun_path)
-#define CONFIG_MAX_MIG 7 /* compute slices per GPU */
-#define DEFAULT_SIM_NAME "NVIDIA A100-SXM4-40GB"
+#define CONFIG_MAX_SIMULATED   64
+#define SUN_PATH_MAX           sizeof(((struct sockaddr_un){0}).sun_path)
+#define CONFIG_MAX_MIG         7 /* compute slices per GPU */
+#define DEFAULT_SIM_NAME       "NVIDIA A100-SXM4-40GB"
 #define DEFAULT_SIM_MEMORY_MIB 40960
-#define DEFAULT_SIM_COUNT 4
+#define DEFAULT_SIM_COUNT      4
 
 static void sim_gpu_release(struct config_sim_gpu *g)
 {
@@ -164,10 +164,10 @@ static int mig_profile_slices(const char *s)
 /* --- the schema ------------------------------------------------------------------------------ */
 
 enum key_type {
-        KEY_STRING,   /* any non-empty string without spaces */
-        KEY_PATH,     /* absolute path */
-        KEY_INT,      /* integer in [min, max] */
-        KEY_SPECIAL,  /* handled by a section parser */
+        KEY_STRING,  /* any non-empty string without spaces */
+        KEY_PATH,    /* absolute path */
+        KEY_INT,     /* integer in [min, max] */
+        KEY_SPECIAL, /* handled by a section parser */
 };
 
 struct key_def {
@@ -184,23 +184,25 @@ static int parse_gpus(const struct yamldoc *d, const struct yamldoc_node *v, str
 static int parse_images(const struct yamldoc *d, const struct yamldoc_node *v, struct config *c,
                         struct error **err);
 
-#define STR(n, t) {#n, t, offsetof(struct config, n), 0, 0, NULL}
+#define STR(n, t)                                                                                  \
+        {                                                                                          \
+#n, t, offsetof(struct config, n), 0, 0, NULL                                      \
+        }
 static const struct key_def top_keys[] = {
-        STR(instance, KEY_STRING),
-        STR(socket, KEY_PATH),
-        STR(state_dir, KEY_PATH),
-        STR(log_dir, KEY_PATH),
-        STR(docker_socket, KEY_PATH),
-        STR(limits_file, KEY_PATH),
-        STR(workspace_root, KEY_STRING),
-        STR(metrics_listen, KEY_STRING),
-        {"sample_interval_s", KEY_INT, offsetof(struct config, sample_interval_s), 1, 3600, NULL},
-        {"gpus", KEY_SPECIAL, 0, 0, 0, parse_gpus},
-        {"images", KEY_SPECIAL, 0, 0, 0, parse_images},
-        STR(admin_group, KEY_STRING),
-        STR(init_path, KEY_PATH),
-        {"max_requests_per_uid", KEY_INT, offsetof(struct config, max_requests_per_uid), 1, 1024,
-         NULL},
+    STR(instance, KEY_STRING),
+    STR(socket, KEY_PATH),
+    STR(state_dir, KEY_PATH),
+    STR(log_dir, KEY_PATH),
+    STR(docker_socket, KEY_PATH),
+    STR(limits_file, KEY_PATH),
+    STR(workspace_root, KEY_STRING),
+    STR(metrics_listen, KEY_STRING),
+    {"sample_interval_s", KEY_INT, offsetof(struct config, sample_interval_s), 1, 3600, NULL},
+    {"gpus", KEY_SPECIAL, 0, 0, 0, parse_gpus},
+    {"images", KEY_SPECIAL, 0, 0, 0, parse_images},
+    STR(admin_group, KEY_STRING),
+    STR(init_path, KEY_PATH),
+    {"max_requests_per_uid", KEY_INT, offsetof(struct config, max_requests_per_uid), 1, 1024, NULL},
 };
 #undef STR
 
@@ -247,8 +249,8 @@ static int parse_mig(const struct yamldoc *d, const struct yamldoc_node *v, cons
                 return -1;
         if (v->n > CONFIG_MAX_MIG)
                 return yamldoc_error(d, v->line, err,
-                                     "%s lists %zu MIG instances; a GPU has at most %d", what,
-                                     v->n, CONFIG_MAX_MIG);
+                                     "%s lists %zu MIG instances; a GPU has at most %d", what, v->n,
+                                     CONFIG_MAX_MIG);
         g->mig = xcalloc(v->n ? v->n : 1, sizeof(*g->mig));
         int slices = 0;
         for (size_t i = 0; i < v->n; i++) {
@@ -315,8 +317,8 @@ static int parse_sim_gpu(const struct yamldoc *d, const struct yamldoc_node *v, 
         return 0;
 }
 
-static int parse_simulated(const struct yamldoc *d, const struct yamldoc_node *v,
-                           struct config *c, struct error **err)
+static int parse_simulated(const struct yamldoc *d, const struct yamldoc_node *v, struct config *c,
+                           struct error **err)
 {
         free_simulated(c);
         if (yamldoc_is_null(v))
@@ -361,8 +363,7 @@ static int parse_gpus(const struct yamldoc *d, const struct yamldoc_node *v, str
                 } else if (streq(p->key, "nvml_library")) {
                         if (yamldoc_is_null(p->value))
                                 continue;
-                        if (set_string(d, p->value, "gpus.nvml_library", &c->nvml_library, err) <
-                            0)
+                        if (set_string(d, p->value, "gpus.nvml_library", &c->nvml_library, err) < 0)
                                 return -1;
                         /* A soname (dlopen searches the system paths) or an absolute path: never
                          * relative to whatever directory the daemon was started in. */
@@ -394,20 +395,18 @@ static int parse_images(const struct yamldoc *d, const struct yamldoc_node *v, s
                 if (streq(p->key, "default")) {
                         if (yamldoc_is_null(p->value))
                                 continue;
-                        if (set_string(d, p->value, "images.default", &c->image_default, err) <
-                            0)
+                        if (set_string(d, p->value, "images.default", &c->image_default, err) < 0)
                                 return -1;
                 } else if (streq(p->key, "frameworks")) {
                         /* Accepted and checked, not used yet: name -> image. */
                         if (yamldoc_is_null(p->value))
                                 continue;
-                        if (yamldoc_expect(d, p->value, YAMLDOC_MAP, "images.frameworks", err) <
-                            0)
+                        if (yamldoc_expect(d, p->value, YAMLDOC_MAP, "images.frameworks", err) < 0)
                                 return -1;
                         for (size_t j = 0; j < p->value->n; j++) {
                                 const struct yamldoc_pair *f = &p->value->pairs[j];
                                 _cleanup_free_ char *what =
-                                        xasprintf("images.frameworks.%s", f->key);
+                                    xasprintf("images.frameworks.%s", f->key);
                                 const char *s;
                                 if (yamldoc_get_string(d, f->value, what, &s, err) < 0)
                                         return -1;
@@ -436,7 +435,7 @@ static int parse_top_key(const struct yamldoc *d, const struct yamldoc_pair *p, 
                         }
                         return 0;
                 }
-                char **field = (char **)((char *)c + k->offset);
+                char **field = (char **)(void *)((char *)c + k->offset);
                 switch (k->type) {
                 case KEY_STRING:
                         return set_string(d, p->value, k->name, field, err);
@@ -444,7 +443,7 @@ static int parse_top_key(const struct yamldoc *d, const struct yamldoc_pair *p, 
                         return set_path(d, p->value, k->name, field, err);
                 case KEY_INT:
                         return yamldoc_get_int64(d, p->value, k->name, k->min, k->max,
-                                                 (int64_t *)((char *)c + k->offset), err);
+                                                 (int64_t *)(void *)((char *)c + k->offset), err);
                 case KEY_SPECIAL:
                         break;
                 }

@@ -711,3 +711,27 @@ int docker_logs_stream(struct docker *d, const char *container_id, bool follow, 
         _cleanup_free_ char *what = xasprintf("reading the logs of %s", container_id);
         return open_stream(d, req, 200, 200, what, ret_fd, err);
 }
+
+int docker_events_stream(struct docker *d, const char *label_filter, int64_t since,
+                         int *ret_fd, struct error **err)
+{
+        json_t *f = json_pack("{s:[s], s:[s, s, s]}", "type", "container", "event", "destroy",
+                              "die", "start");
+        if (label_filter)
+                json_object_set_new(f, "label", json_pack("[s]", label_filter));
+        char *s = json_dumps(f, JSON_COMPACT);
+        json_decref(f);
+        if (!s)
+                return error_set(err, DS01_ERR, "cannot encode the event filter");
+        _cleanup_free_ char *e = url_escape(s);
+        free(s);
+        struct strbuf path = STRBUF_INIT;
+        strbuf_addf(&path, "GET %s/events?filters=%s", d->prefix, e);
+        if (since > 0)
+                strbuf_addf(&path, "&since=%lld", (long long)since);
+        strbuf_adds(&path, " HTTP/1.0\r\nHost: docker\r\n\r\n");
+        int r = open_stream(d, strbuf_str(&path), 200, 200, "following Docker's events", ret_fd,
+                            err);
+        strbuf_release(&path);
+        return r;
+}

@@ -9,6 +9,7 @@
 
 #include <errno.h>
 #include <grp.h>
+#include <poll.h>
 #include <pwd.h>
 #include <stdio.h>
 #include <sys/socket.h>
@@ -98,6 +99,11 @@ static void audit_denied(struct ds01d *d, const struct caller *c, const char *ac
 
 static int not_found(const char *what, struct error **err)
 {
+        /* For a full name, the hint names only the project part: that is what deploy takes. */
+        _cleanup_free_ char *project = NULL, *user_part = NULL;
+        if (names_split_container(what, &project, &user_part) == 0)
+                return error_set(err, DS01_ENOTFOUND,
+                                 "no container '%s' - container-list shows yours", what);
         return error_set(err, DS01_ENOTFOUND,
                          "no container '%s' - container-list shows yours, container-deploy %s "
                          "creates one",
@@ -1122,7 +1128,54 @@ static void split_csv(const char *s, char ***ret, size_t *ret_n)
         *ret_n = n;
 }
 
-int lifecycle_reconcile(struct ds01d *d, struct error **err)
+static bool is_busy(struct ds01d *d, const char *name)
+{
+        bool busy = false;
+        pthread_mutex_lock(&d->busy_lock);
+        for (size_t i = 0; i < d->n_busy; i++)
+                busy |= streq(d->busy[i], name);
+        pthread_mutex_unlock(&d->busy_lock);
+        return busy;
+}
+
+void lifecycle_on_destroyed(struct ds01d *d, const char *name, const char *docker_id)
+{
+        /* A request on this name (retire, a new deploy) owns it for now; it finishes quickly. */
+        for (int i = 0; i < 200 && busy_acquire(d, name, NULL) < 0; i++)
+                poll(NULL, 0, 25);
+        struct store_container sc;
+        if (store_get(d->store, name, &sc, NULL) < 0)
+                goto out; /* already released (retire, remove) */
+        bool same = sc.docker_id && streq(sc.docker_id, docker_id);
+        char *user = xstrdup(sc.user ? sc.user : "");
+        store_container_release(&sc);
+        if (same) {
+                char **rel = NULL;
+                struct error *err = NULL;
+                if (store_forget(d->store, name, &rel, &err) < 0) {
+                        log_error("releasing %s after Docker destroyed it: %s", name,
+                                  err->message);
+                        error_free(err);
+                } else {
+                        log_notice("%s was removed outside ds01; released its ledger record",
+                                   name);
+                        events_log(d->events, "container.remove", user,
+                                   json_pack("{s:s, s:s}", "container", name, "reason",
+                                             "removed outside ds01"));
+                        if (rel && rel[0])
+                                events_log(d->events, "gpu.release", user,
+                                           json_pack("{s:s, s:o, s:s}", "container", name, "gpus",
+                                                     strv_to_json(rel), "reason",
+                                                     "container removed outside ds01"));
+                }
+                store_strv_free(rel);
+        }
+        free(user);
+out:
+        busy_release(d, name);
+}
+
+int lifecycle_reconcile(struct ds01d *d, bool startup, struct error **err)
 {
         _cleanup_free_ char *filter = xasprintf("ds01.instance=%s", d->cfg->instance);
         json_t *list = docker_container_list(d->docker, filter, true, err);
@@ -1140,6 +1193,8 @@ int lifecycle_reconcile(struct ds01d *d, struct error **err)
          *    "reserved" whose container does exist (a crash between create and bind): bind. */
         for (size_t k = 0; k < n_rows; k++) {
                 const char *docker_id = NULL;
+                if (!startup && (streq(rows[k].state, "reserved") || is_busy(d, rows[k].name)))
+                        continue;
                 size_t i;
                 json_t *e;
                 json_array_foreach(list, i, e)
@@ -1194,7 +1249,7 @@ int lifecycle_reconcile(struct ds01d *d, struct error **err)
                 bool known = false;
                 for (size_t k = 0; k < n_rows; k++)
                         known |= streq(rows[k].name, nm);
-                if (known)
+                if (known || (!startup && is_busy(d, nm)))
                         continue;
                 const char *uid_s = jstr(labels, "ds01.uid");
                 unsigned uid;

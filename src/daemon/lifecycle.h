@@ -84,6 +84,12 @@ int lifecycle_logs(struct ds01d *d, const struct caller *c, json_t *params, json
 int lifecycle_limits(struct ds01d *d, const struct caller *c, json_t *params, json_t **ret_result,
                      struct error **err);
 
-/* Start-up reconciliation of the ledger with Docker (DESIGN §1). Logs and records an event for
- * every correction. */
-int lifecycle_reconcile(struct ds01d *d, struct error **err);
+/* Reconciliation of the ledger with Docker (DESIGN §1). Logs and records an event for every
+ * correction. At start-up (startup true) everything is checked; at run time (after the event
+ * stream was lost) rows still "reserved" and containers with a request in progress are left to
+ * that request. */
+int lifecycle_reconcile(struct ds01d *d, bool startup, struct error **err);
+
+/* Docker destroyed container `name` (id docker_id), by whatever means: release its ledger record
+ * if it is that container's (not a newer one of the same name). */
+void lifecycle_on_destroyed(struct ds01d *d, const char *name, const char *docker_id);

@@ -17,16 +17,16 @@
 #include <time.h>
 
 #define LIMITS_MAX_GROUPS 256
-#define LIMITS_MAX_LOGIN 256
-#define MAX_HOURS 1e6 /* a century is 876600 h */
+#define LIMITS_MAX_LOGIN  256
+#define MAX_HOURS         1e6 /* a century is 876600 h */
 
 /* --- the schema -------------------------------------------------------------------------- */
 
 enum field_type {
-        F_DOUBLE, /* number, null = -1 */
-        F_INT,    /* whole number, null = -1 */
-        F_SIZE,   /* docker size, null = -1 */
-        F_BOOL,   /* true/false, never null */
+        F_DOUBLE,   /* number, null = -1 */
+        F_INT,      /* whole number, null = -1 */
+        F_SIZE,     /* docker size, null = -1 */
+        F_BOOL,     /* true/false, never null */
         F_FRACTION, /* number in (0, 1), never null */
         F_PERCENT,  /* number, never null */
         F_COUNT,    /* whole number, never null */
@@ -39,70 +39,77 @@ struct field {
         double max;
 };
 
-#define LS(n, t, m) {#n, t, offsetof(struct limit_set, n), m}
+#define LS(n, t, m)                                                                                \
+        {                                                                                          \
+#n, t, offsetof(struct limit_set, n), m                                            \
+        }
 static const struct field value_fields[] = {
-        LS(max_gpu_equivalents, F_DOUBLE, 1e6),
-        LS(max_gpu_slots_per_container, F_INT, 1e6),
-        LS(allow_full_gpu, F_BOOL, 0),
-        LS(max_cpus, F_DOUBLE, 1e5),
-        LS(memory, F_SIZE, 0),
-        LS(memory_swap, F_SIZE, 0),
-        LS(shm_size, F_SIZE, 0),
-        LS(pids_limit, F_INT, 1e9),
-        LS(max_containers_per_user, F_INT, 1e6),
-        LS(max_runtime_h, F_DOUBLE, MAX_HOURS),
-        LS(idle_timeout_h, F_DOUBLE, MAX_HOURS),
-        LS(gpu_hold_after_stop_h, F_DOUBLE, MAX_HOURS),
-        LS(container_hold_after_stop_h, F_DOUBLE, MAX_HOURS),
+    LS(max_gpu_equivalents, F_DOUBLE, 1e6),
+    LS(max_gpu_slots_per_container, F_INT, 1e6),
+    LS(allow_full_gpu, F_BOOL, 0),
+    LS(max_cpus, F_DOUBLE, 1e5),
+    LS(memory, F_SIZE, 0),
+    LS(memory_swap, F_SIZE, 0),
+    LS(shm_size, F_SIZE, 0),
+    LS(pids_limit, F_INT, 1e9),
+    LS(max_containers_per_user, F_INT, 1e6),
+    LS(max_runtime_h, F_DOUBLE, MAX_HOURS),
+    LS(idle_timeout_h, F_DOUBLE, MAX_HOURS),
+    LS(gpu_hold_after_stop_h, F_DOUBLE, MAX_HOURS),
+    LS(container_hold_after_stop_h, F_DOUBLE, MAX_HOURS),
 };
 #undef LS
 #define N_VALUE_FIELDS ARRAY_SIZE(value_fields)
 
-#define LP(n, t, m) {#n, t, offsetof(struct limit_policies, n), m}
+#define LP(n, t, m)                                                                                \
+        {                                                                                          \
+#n, t, offsetof(struct limit_policies, n), m                                       \
+        }
 static const struct field policy_fields[] = {
-        LP(gpu_idle_threshold, F_PERCENT, 100),
-        LP(cpu_idle_threshold, F_PERCENT, 1e5),
-        LP(network_idle_threshold, F_COUNT, 1e15),
-        LP(grace_period_m, F_DOUBLE, 60 * MAX_HOURS),
-        LP(keepalive_max_duration_h, F_DOUBLE, MAX_HOURS),
-        LP(sigterm_grace_s, F_COUNT, 86400),
-        LP(created_container_timeout_m, F_DOUBLE, 60 * MAX_HOURS),
-        LP(idle_warn_1, F_FRACTION, 1),
-        LP(idle_warn_2, F_FRACTION, 1),
-        LP(runtime_warn_1, F_FRACTION, 1),
-        LP(runtime_warn_2, F_FRACTION, 1),
+    LP(gpu_idle_threshold, F_PERCENT, 100),
+    LP(cpu_idle_threshold, F_PERCENT, 1e5),
+    LP(network_idle_threshold, F_COUNT, 1e15),
+    LP(grace_period_m, F_DOUBLE, 60 * MAX_HOURS),
+    LP(keepalive_max_duration_h, F_DOUBLE, MAX_HOURS),
+    LP(sigterm_grace_s, F_COUNT, 86400),
+    LP(created_container_timeout_m, F_DOUBLE, 60 * MAX_HOURS),
+    LP(idle_warn_1, F_FRACTION, 1),
+    LP(idle_warn_2, F_FRACTION, 1),
+    LP(runtime_warn_1, F_FRACTION, 1),
+    LP(runtime_warn_2, F_FRACTION, 1),
 };
 #undef LP
 #define N_POLICY_FIELDS ARRAY_SIZE(policy_fields)
+_Static_assert(N_VALUE_FIELDS <= 32 && N_POLICY_FIELDS <= 32, "struct layer uses 32-bit masks");
 
 /* DS01's old names, read as the new ones. */
 static const struct {
         const char *alias, *name;
 } value_aliases[] = {
-        {"max_gpu_slots", "max_gpu_equivalents"},
-        {"max_gpus_per_user", "max_gpu_equivalents"},
-        {"max_mig_instances", "max_gpu_equivalents"},
-        {"max_gpus_per_container", "max_gpu_slots_per_container"},
-        {"max_mig_per_container", "max_gpu_slots_per_container"},
-        {"cpus", "max_cpus"},
+    {"max_gpu_slots", "max_gpu_equivalents"},
+    {"max_gpus_per_user", "max_gpu_equivalents"},
+    {"max_mig_instances", "max_gpu_equivalents"},
+    {"max_gpus_per_container", "max_gpu_slots_per_container"},
+    {"max_mig_per_container", "max_gpu_slots_per_container"},
+    {"cpus", "max_cpus"},
 };
 
 /* Keys DS01 files have that ds01 accepts and does not act on. */
 static const char *const unused_value_keys[] = {
-        "max_tasks",     "priority",      "storage_tmp",       "gpu_memory",   "io_read_bps",
-        "io_write_bps",  "ulimit_nofile", "storage_workspace", "storage_data", NULL,
+    "max_tasks",    "priority",      "storage_tmp",       "gpu_memory",   "io_read_bps",
+    "io_write_bps", "ulimit_nofile", "storage_workspace", "storage_data", NULL,
 };
 static const char *const unused_policy_keys[] = {
-        "high_demand_threshold",
-        "high_demand_idle_reduction",
-        "idle_detection_window",
-        "gpu_hold_after_manual_stop_m",
-        NULL,
+    "high_demand_threshold",
+    "high_demand_idle_reduction",
+    "idle_detection_window",
+    "gpu_hold_after_manual_stop_m",
+    NULL,
 };
 /* Whole top-level sections: listed by their name. */
 static const char *const unused_sections[] = {
-        "gpu_allocation", "container_types", "monitoring", "bare_metal_access",
-        "access_control", "advanced",        "wizard",     NULL,
+    "gpu_allocation", "container_types", "monitoring", "bare_metal_access",
+    "access_control", "advanced",        "wizard",     NULL,
 };
 
 static bool in_list(const char *const *list, const char *s)
@@ -167,33 +174,33 @@ static void layer_merge(struct layer *dst, const struct layer *src)
 static void builtin_defaults(struct limit_set *s)
 {
         *s = (struct limit_set){
-                .max_gpu_equivalents = 1.0,
-                .max_gpu_slots_per_container = 1,
-                .allow_full_gpu = true,
-                .max_cpus = 32,
-                .memory = 32LL << 30,
-                .memory_swap = 32LL << 30,
-                .shm_size = 16LL << 30,
-                .pids_limit = 4096,
-                .max_containers_per_user = 3,
-                .max_runtime_h = 24,
-                .idle_timeout_h = 0.5,
-                .gpu_hold_after_stop_h = 0.25,
-                .container_hold_after_stop_h = 0.5,
-                .policies =
-                        {
-                                .gpu_idle_threshold = 5,
-                                .cpu_idle_threshold = 2.0,
-                                .network_idle_threshold = 1048576,
-                                .grace_period_m = 30,
-                                .keepalive_max_duration_h = 24,
-                                .sigterm_grace_s = 60,
-                                .created_container_timeout_m = 30,
-                                .idle_warn_1 = 0.80,
-                                .idle_warn_2 = 0.95,
-                                .runtime_warn_1 = 0.75,
-                                .runtime_warn_2 = 0.90,
-                        },
+            .max_gpu_equivalents = 1.0,
+            .max_gpu_slots_per_container = 1,
+            .allow_full_gpu = true,
+            .max_cpus = 32,
+            .memory = 32LL << 30,
+            .memory_swap = 32LL << 30,
+            .shm_size = 16LL << 30,
+            .pids_limit = 4096,
+            .max_containers_per_user = 3,
+            .max_runtime_h = 24,
+            .idle_timeout_h = 0.5,
+            .gpu_hold_after_stop_h = 0.25,
+            .container_hold_after_stop_h = 0.5,
+            .policies =
+                {
+                    .gpu_idle_threshold = 5,
+                    .cpu_idle_threshold = 2.0,
+                    .network_idle_threshold = 1048576,
+                    .grace_period_m = 30,
+                    .keepalive_max_duration_h = 24,
+                    .sigterm_grace_s = 60,
+                    .created_container_timeout_m = 30,
+                    .idle_warn_1 = 0.80,
+                    .idle_warn_2 = 0.95,
+                    .runtime_warn_1 = 0.75,
+                    .runtime_warn_2 = 0.90,
+                },
         };
 }
 
@@ -460,10 +467,9 @@ static int parse_policies(const struct loader *ld, const struct yamldoc_node *n,
                         memcpy(&x, (char *)&out->p + policy_fields[a].offset, sizeof(x));
                         memcpy(&y, (char *)&out->p + policy_fields[b].offset, sizeof(y));
                         if (x >= y)
-                                return yamldoc_error(ld->d, n->line, err,
-                                                     "%s: %s (%g) must be smaller than %s (%g)",
-                                                     where, policy_fields[a].name, x,
-                                                     policy_fields[b].name, y);
+                                return yamldoc_error(
+                                    ld->d, n->line, err, "%s: %s (%g) must be smaller than %s (%g)",
+                                    where, policy_fields[a].name, x, policy_fields[b].name, y);
                 }
         }
         return 0;
@@ -520,11 +526,11 @@ static int parse_values(const struct loader *ld, const struct yamldoc_node *n, c
                 if (f < N_VALUE_FIELDS) {
                         if (out->set & (1u << f))
                                 return yamldoc_error(
-                                        ld->d, p->line, err,
-                                        "'%s' and '%s' (line %u) set the same limit in %s ('%s' "
-                                        "is DS01's old name for '%s'); remove one",
-                                        p->key, set_as[f], set_line[f], where,
-                                        name == p->key ? set_as[f] : p->key, name);
+                                    ld->d, p->line, err,
+                                    "'%s' and '%s' (line %u) set the same limit in %s ('%s' "
+                                    "is DS01's old name for '%s'); remove one",
+                                    p->key, set_as[f], set_line[f], where,
+                                    name == p->key ? set_as[f] : p->key, name);
                         if (parse_field(ld, &value_fields[f], p, what, &out->v, err) < 0)
                                 return -1;
                         out->set |= 1u << f;
@@ -572,7 +578,7 @@ static int parse_values(const struct loader *ld, const struct yamldoc_node *n, c
                         continue;
                 }
 
-                const char *known[N_VALUE_FIELDS + 4];
+                const char *known[N_VALUE_FIELDS + 5];
                 size_t k = 0;
                 for (size_t j = 0; j < N_VALUE_FIELDS; j++)
                         known[k++] = value_fields[j].name;
@@ -698,8 +704,8 @@ static int parse_overrides(struct loader *ld, const struct yamldoc_node *n, cons
                                              p->key, where);
                 _cleanup_free_ char *uwhere = xasprintf("%s.%s", where, p->key);
                 struct layer layer = {0};
-                if (parse_values(ld, p->value, uwhere, "user_overrides.*", SECTION_OVERRIDE,
-                                 &layer, NULL, err) < 0)
+                if (parse_values(ld, p->value, uwhere, "user_overrides.*", SECTION_OVERRIDE, &layer,
+                                 NULL, err) < 0)
                         return -1;
                 layer_merge(&get_override(ld->l, p->key)->layer, &layer);
         }
@@ -719,7 +725,8 @@ static int load_overrides_file(struct loader *ld, struct error **err)
         sub.d = d;
         const struct yamldoc_node *root = d->root;
         /* Also accept the inline spelling, wrapped in `user_overrides:`. */
-        if (root->kind == YAMLDOC_MAP && root->n == 1 && streq(root->pairs[0].key, "user_overrides"))
+        if (root->kind == YAMLDOC_MAP && root->n == 1 &&
+            streq(root->pairs[0].key, "user_overrides"))
                 root = root->pairs[0].value;
         return parse_overrides(&sub, root, "user-overrides.yaml", err);
 }
@@ -803,8 +810,8 @@ static int parse_exemption(const struct loader *ld, const struct yamldoc_node *n
                         if (yamldoc_get_string(d, v, what, &s, err) < 0)
                                 return -1;
                         if (!login_valid(s))
-                                return yamldoc_error(d, v->line, err, "invalid login '%s' in %s",
-                                                     s, what);
+                                return yamldoc_error(d, v->line, err, "invalid login '%s' in %s", s,
+                                                     what);
                         free(e->user);
                         e->user = xstrdup(s);
                 } else if (streq(p->key, "exempt_from")) {
@@ -812,7 +819,7 @@ static int parse_exemption(const struct loader *ld, const struct yamldoc_node *n
                         size_t cnt = v && v->kind == YAMLDOC_SEQ ? v->n : 1;
                         for (size_t j = 0; j < cnt; j++) {
                                 const struct yamldoc_node *item =
-                                        v && v->kind == YAMLDOC_SEQ ? v->items[j] : v;
+                                    v && v->kind == YAMLDOC_SEQ ? v->items[j] : v;
                                 const char *s;
                                 if (yamldoc_get_string(d, item, what, &s, err) < 0)
                                         return -1;
@@ -886,8 +893,8 @@ static int load_exemptions_file(struct loader *ld, struct error **err)
                 if (yamldoc_expect(d, v, YAMLDOC_SEQ, "exemptions", err) < 0)
                         return -1;
                 struct limits *l = ld->l;
-                l->exemptions = xrealloc(l->exemptions,
-                                         (l->n_exemptions + v->n + 1) * sizeof(*l->exemptions));
+                l->exemptions =
+                    xrealloc(l->exemptions, (l->n_exemptions + v->n + 1) * sizeof(*l->exemptions));
                 for (size_t j = 0; j < v->n; j++) {
                         struct exemption *e = &l->exemptions[l->n_exemptions++];
                         *e = (struct exemption){0};
@@ -899,9 +906,9 @@ static int load_exemptions_file(struct loader *ld, struct error **err)
 }
 
 static const char *const top_keys[] = {
-        "defaults",   "default_group", "groups",          "user_overrides", "policies",
-        "enforcement", "gpu_allocation", "container_types", "monitoring",   "bare_metal_access",
-        "access_control", NULL,
+    "defaults",   "default_group",     "groups",         "user_overrides",
+    "policies",   "enforcement",       "gpu_allocation", "container_types",
+    "monitoring", "bare_metal_access", "access_control", NULL,
 };
 
 static int parse_top(struct loader *ld, struct error **err)
@@ -938,7 +945,7 @@ static int parse_top(struct loader *ld, struct error **err)
                         if (v && v->kind == YAMLDOC_MAP) {
                                 for (size_t j = 0; j < v->n; j++) {
                                         _cleanup_free_ char *path =
-                                                xasprintf("enforcement.%s", v->pairs[j].key);
+                                            xasprintf("enforcement.%s", v->pairs[j].key);
                                         note_unused(l, path);
                                 }
                         } else {
@@ -947,7 +954,7 @@ static int parse_top(struct loader *ld, struct error **err)
                 } else if (in_list(unused_sections, p->key)) {
                         note_unused(l, p->key);
                 } else {
-                        return yamldoc_unknown_key(d, p, d->file, top_keys, err);
+                        return yamldoc_unknown_key(d, p, "the limits file", top_keys, err);
                 }
                 if (r < 0)
                         return -1;
@@ -1081,8 +1088,7 @@ void limits_resolve(const struct limits *l, const char *user, const gid_t *gids,
         assert(user);
         const struct limit_group *g = NULL;
         for (size_t i = 0; i < l->n_groups && !g; i++)
-                if (is_member(&l->groups[i], user) ||
-                    in_unix_group(&l->groups[i], gids, n_gids))
+                if (is_member(&l->groups[i], user) || in_unix_group(&l->groups[i], gids, n_gids))
                         g = &l->groups[i];
         if (!g)
                 g = &l->groups[l->default_group];

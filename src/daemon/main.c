@@ -4,6 +4,7 @@
 #include "../shared/strbuf.h"
 #include "lifecycle.h"
 #include "rpc.h"
+#include "watch.h"
 
 #include <curl/curl.h>
 #include <errno.h>
@@ -120,20 +121,17 @@ static void reload(struct ds01d *d, const char *config_path)
                 config_free(c);
                 return;
         }
-        static const struct {
-                const char *key;
-                size_t off;
+        const struct {
+                const char *key, *running, *loaded;
         } fixed[] = {
-                {"instance", offsetof(struct config, instance)},
-                {"socket", offsetof(struct config, socket)},
-                {"state_dir", offsetof(struct config, state_dir)},
-                {"log_dir", offsetof(struct config, log_dir)},
-                {"docker_socket", offsetof(struct config, docker_socket)},
+                {"instance", d->cfg->instance, c->instance},
+                {"socket", d->cfg->socket, c->socket},
+                {"state_dir", d->cfg->state_dir, c->state_dir},
+                {"log_dir", d->cfg->log_dir, c->log_dir},
+                {"docker_socket", d->cfg->docker_socket, c->docker_socket},
         };
         for (size_t i = 0; i < ARRAY_SIZE(fixed); i++) {
-                const char *a = *(char **)((char *)d->cfg + fixed[i].off);
-                const char *b = *(char **)((char *)c + fixed[i].off);
-                if (!streq_ptr(a, b)) {
+                if (!streq_ptr(fixed[i].running, fixed[i].loaded)) {
                         log_error("reload failed, keeping the running configuration: changing "
                                   "'%s' needs a restart of ds01d",
                                   fixed[i].key);
@@ -212,6 +210,7 @@ int main(int argc, char **argv)
         pthread_mutex_init(&d.busy_lock, NULL);
         pthread_mutex_init(&d.exec_lock, NULL);
         struct rpc_server *srv = NULL;
+        struct watch *watch = NULL;
         int sfd = -1, rc = 1;
 
         d.cfg = config_load(config_path, &err);
@@ -255,7 +254,11 @@ int main(int argc, char **argv)
         }
         log_info("docker %s, API %s", docker_server_version(d.docker),
                  docker_api_version(d.docker));
-        if (lifecycle_reconcile(&d, &err) < 0)
+        int64_t reconciled_at = now_s();
+        if (lifecycle_reconcile(&d, true, &err) < 0)
+                goto fail;
+        watch = watch_start(&d, reconciled_at, &err);
+        if (!watch)
                 goto fail;
         srv = rpc_server_new(&d, &err);
         if (!srv)
@@ -297,8 +300,9 @@ int main(int argc, char **argv)
 fail:
         log_error("ds01d: %s", err ? err->message : "start-up failed");
         error_free(err);
-out:
+out:;
         size_t busy = srv ? rpc_server_stop(srv, 5000) : 0;
+        watch = watch_stop(watch);
         if (sfd >= 0)
                 close(sfd);
         if (d.events)

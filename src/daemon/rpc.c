@@ -99,8 +99,9 @@ static const struct method methods[] = {
         {"limits.get", lifecycle_limits, NULL, 0, {{0}}},
 };
 
-#define STRV_MAX_ITEM 4096
-#define STRV_MAX_TOTAL (32 * 1024)
+/* Bounded by the request size (PROTO_MAX_REQUEST) anyway; per item as long as that allows. */
+#define STRV_MAX_ITEM (48 * 1024)
+#define STRV_MAX_TOTAL (56 * 1024)
 
 static int check_param(const struct param_spec *p, json_t *v, struct error **err)
 {
@@ -212,7 +213,7 @@ static int handle_ping(struct ds01d *d, const struct caller *c, json_t *params,
         (void)err;
         *ret_result = json_pack("{s:s, s:s, s:s, s:i, s:s, s:s, s:b}", "version", DS01_VERSION,
                                 "instance", d->cfg->instance, "docker_api",
-                                docker_api_version(d->docker), "protocol", PROTO_VERSION,
+                                docker_api_version(d->docker), "api", PROTO_VERSION,
                                 "gpu_backend", gpu_inventory_backend(d->inv), "user", c->login,
                                 "admin", c->admin);
         return 0;

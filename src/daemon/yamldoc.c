@@ -16,7 +16,7 @@ int yamldoc_read_file(const char *path, char **ret, size_t *ret_len, struct erro
         /* O_NONBLOCK so a FIFO cannot hang us; it has no effect on regular files. */
         _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
         if (fd < 0) {
-                if (errno == ENOENT)
+                if (errno == ENOENT || errno == ENOTDIR)
                         return -ENOENT;
                 int e = -errno;
                 error_set_errno(err, e, "cannot open %s", path);
@@ -121,8 +121,7 @@ static bool is_null_scalar(const yaml_node_t *yn)
                streq(v, "Null") || streq(v, "NULL");
 }
 
-static struct yamldoc_node *convert(struct converter *c, int id, unsigned depth,
-                                    struct error **err)
+static struct yamldoc_node *convert(struct converter *c, int id, unsigned depth, struct error **err)
 {
         yaml_node_t *yn = yaml_document_get_node(c->ydoc, id);
         if (!yn) {
@@ -152,8 +151,8 @@ static struct yamldoc_node *convert(struct converter *c, int id, unsigned depth,
                         n->kind = YAMLDOC_NULL;
                 } else {
                         n->kind = YAMLDOC_SCALAR;
-                        n->scalar = xstrndup((const char *)yn->data.scalar.value,
-                                             yn->data.scalar.length);
+                        n->scalar =
+                            xstrndup((const char *)yn->data.scalar.value, yn->data.scalar.length);
                         if (strlen(n->scalar) != yn->data.scalar.length) {
                                 yamldoc_error(c->doc, line, err, "NUL byte in a string");
                                 return node_free(n);
@@ -235,7 +234,7 @@ static int parser_error(const char *path, const yaml_parser_t *p, struct error *
 {
         const char *problem = p->problem ? p->problem : "invalid YAML";
         if (p->context)
-                return error_set(err, DS01_EUSAGE, "%s:%zu: %s %s (line %zu)", path,
+                return error_set(err, DS01_EUSAGE, "%s:%zu: %s (%s started at line %zu)", path,
                                  p->problem_mark.line + 1, problem, p->context,
                                  p->context_mark.line + 1);
         return error_set(err, DS01_EUSAGE, "%s:%zu: %s", path, p->problem_mark.line + 1, problem);
@@ -275,9 +274,9 @@ int yamldoc_load(const char *path, struct yamldoc **ret, struct error **err)
         } else {
                 size_t nodes = (size_t)(ydoc.nodes.top - ydoc.nodes.start);
                 struct converter c = {
-                        .doc = d,
-                        .ydoc = &ydoc,
-                        .seen = xcalloc(nodes + 1, sizeof(bool)),
+                    .doc = d,
+                    .ydoc = &ydoc,
+                    .seen = xcalloc(nodes + 1, sizeof(bool)),
                 };
                 d->root = convert(&c, 1, 0, err);
                 free(c.seen);
@@ -433,8 +432,9 @@ int yamldoc_get_double(const struct yamldoc *d, const struct yamldoc_node *n, co
         if (need_scalar(d, n, what, "a number", err) < 0)
                 return -1;
         if (parse_double(n->scalar, min, max, ret) < 0)
-                return yamldoc_error(d, n->line, err, "'%s' must be a number from %g to %g, not '%s'",
-                                     what, min, max, n->scalar);
+                return yamldoc_error(d, n->line, err,
+                                     "'%s' must be a number from %g to %g, not '%s'", what, min,
+                                     max, n->scalar);
         return 0;
 }
 

@@ -10,7 +10,7 @@
 #include "../shared/error.h"
 
 #define YAMLDOC_MAX_FILE_SIZE (1024 * 1024)
-#define YAMLDOC_MAX_DEPTH 64
+#define YAMLDOC_MAX_DEPTH     64
 
 enum yamldoc_kind {
         YAMLDOC_NULL,
@@ -23,11 +23,11 @@ struct yamldoc_pair;
 
 struct yamldoc_node {
         enum yamldoc_kind kind;
-        unsigned line;                /* 1-based line where the node starts */
-        char *scalar;                 /* YAMLDOC_SCALAR: the text, never NULL */
-        size_t n;                     /* YAMLDOC_SEQ: items; YAMLDOC_MAP: pairs */
-        struct yamldoc_node **items;  /* YAMLDOC_SEQ */
-        struct yamldoc_pair *pairs;   /* YAMLDOC_MAP, in file order */
+        unsigned line;               /* 1-based line where the node starts */
+        char *scalar;                /* YAMLDOC_SCALAR: the text, never NULL */
+        size_t n;                    /* YAMLDOC_SEQ: items; YAMLDOC_MAP: pairs */
+        struct yamldoc_node **items; /* YAMLDOC_SEQ */
+        struct yamldoc_pair *pairs;  /* YAMLDOC_MAP, in file order */
 };
 
 struct yamldoc_pair {
@@ -57,7 +57,7 @@ static inline void yamldoc_freep(struct yamldoc **d)
 
 /* "FILE:LINE: message" with DS01_EUSAGE; returns -1. */
 int yamldoc_error(const struct yamldoc *d, unsigned line, struct error **err, const char *fmt, ...)
-        _printf_(4, 5);
+    _printf_(4, 5);
 
 /* "a mapping", "a list", "a string", "null": for messages. */
 const char *yamldoc_kind_name(const struct yamldoc_node *n);

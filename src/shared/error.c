@@ -3,6 +3,8 @@
 #include <errno.h>
 #include <stdio.h>
 
+static int error_vset(struct error **err, int code, const char *fmt, va_list ap) _printf_(3, 0);
+
 static int error_vset(struct error **err, int code, const char *fmt, va_list ap)
 {
         if (!err || *err)

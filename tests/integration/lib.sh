@@ -448,6 +448,7 @@ ds01_ensure_image() {
 }
 
 # ds01_write_config [NGPUS]: (re)writes $T/ds01.yaml (default $DS01_GPUS or 4 simulated A100s).
+# shellcheck disable=SC2120 # tests may pass NGPUS
 ds01_write_config() {
 	local n=${1:-${DS01_GPUS:-4}} i
 	{
@@ -605,15 +606,17 @@ ds01_stop_daemon() {
 # ds01_daemon_alive: the daemon process is still running.
 ds01_daemon_alive() { [ -n "$DS01_PID" ] && kill -0 "$DS01_PID" 2>/dev/null; }
 
-# ds01_user NAME: creates Unix user NAME (home, bash), records it for removal, prints NAME.
-# Keep NAME short (<= 32) and [a-z0-9][a-z0-9_.-]*, e.g. "it$$a".
+# ds01_user NAME [USERADD_OPTION...]: creates Unix user NAME (home, bash), records it for
+# removal, prints NAME. Keep NAME short (<= 32) and [a-z0-9][a-z0-9_.-]*, e.g. "it$$a"
+# (other names need --badname).
 ds01_user() {
 	local u=$1
+	shift
 	if id "$u" >/dev/null 2>&1; then
 		echo "user $u already exists; refusing to reuse it" >&2
 		exit 1
 	fi
-	useradd -m -s /bin/bash "$u" >/dev/null 2>&1 || { echo "useradd $u failed" >&2; exit 1; }
+	useradd -m -s /bin/bash "$@" "$u" >/dev/null 2>&1 || { echo "useradd $u failed" >&2; exit 1; }
 	echo "$u" >>"$T/.users"
 	printf '%s\n' "$u"
 }

@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # The ledger and Docker labels survive a daemon restart: SIGTERM exits cleanly and quickly and
 # leaves containers running; after a restart the list shows them with their GPUs, a container
-# removed behind the daemon's back frees its GPU (reconcile), leases still block double
-# allocation, retire releases. A SIGHUP with a broken ds01.yaml keeps the daemon running on the
-# last good config and logs the error.
+# deleted while the daemon was down frees its GPU (reconcile at start-up), leases still block
+# double allocation, retire releases. A SIGHUP with a broken ds01.yaml or limits file keeps the daemon
+# running on the last good config and logs the error.
 DS01_GPUS=2
 . "$(dirname "$0")/lib.sh"
 ds01_setup
@@ -23,7 +23,7 @@ ds01_stop_daemon "SIGTERM: ds01d exits with status 0"
 [ $((SECONDS - start)) -le 5 ] && ok "SIGTERM exit took <= 5 s" || not_ok "SIGTERM exit took <= 5 s" "$((SECONDS - start)) s"
 assert_eq running "$(docker_state "r1._.$A")" "r1 keeps running while the daemon is down"
 
-# behind the daemon's back
+# deleted while the daemon is down
 docker rm -f "$(docker_id "r2._.$A")" >/dev/null 2>&1
 
 ds01_start_daemon
@@ -62,15 +62,16 @@ sleep 0.5
 ds01_daemon_alive && ok "SIGHUP with the good config: daemon keeps running" || fail "daemon died on SIGHUP"
 assert_ok "daemon answers after the good reload" as_user "$A" ds01 version
 
-# broken limits file on SIGHUP: last good limits stay in force
+# broken limits file on SIGHUP: the last good limits stay in force
 cp "$DS01_LIMITS" "$T/limits.good"
 printf 'groups:\n  student:\n    max_gpu_equivalents: [oops\n' >"$DS01_LIMITS"
 kill -HUP "$DS01_PID"
 sleep 1
 ds01_daemon_alive && ok "SIGHUP with a broken limits file: daemon keeps running" || fail "daemon died on a broken limits file"
 capture as_user "$A" check-limits --json
-assert_jq "last good limits still in force" '.limits.max_gpu_equivalents == 2' "$OUT"
+assert_jq "last good limits still in force" '.limits.max_gpu_equivalents == 2 and .limits.memory == 268435456' "$OUT"
 cp "$T/limits.good" "$DS01_LIMITS"
+kill -HUP "$DS01_PID"
 
 assert_exit 0 -m "A: retire r3" as_user "$A" container-retire r3
 assert_exit 0 -m "B: retire rb" as_user "$B" container-retire rb

@@ -63,6 +63,8 @@ assert_jq "root sees A's iso" "any(.containers[]; .name == \"$CA\")" "$OUT"
 assert_jq "root sees B's bee and iso" \
 	"any(.containers[]; .name == \"bee._.$B\") and any(.containers[]; .name == \"iso._.$B\")" "$OUT"
 
+assert_exit 0 -m "root: container-logs $CA (admin, full name)" as_root container-logs "$CA"
+assert_exit 4 -m "root: container-logs iso (no project of root's own) -> 4" as_root container-logs "iso._.nosuchuser"
 assert_exit 0 -m "A: retire iso" as_user "$A" container-retire iso
 assert_exit 0 -m "B: retire iso" as_user "$B" container-retire iso
 assert_exit 0 -m "B: retire bee" as_user "$B" container-retire bee

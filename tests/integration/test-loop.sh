@@ -39,6 +39,14 @@ assert_not_contains "$OUT" to-stderr "CMD's stderr is not mixed into stdout"
 capture sh -c "printf 'piped-in\n' | $(as_user_cmdline "$A" container-run "$P" -- cat)"
 assert_contains "$OUT" piped-in "container-run forwards stdin to CMD"
 
+capture as_user "$A" container-run "$P" -- sh -c 'head -c 1000000 /dev/zero | tr "\\0" a'
+assert_eq 1000000 "${#OUT}" "1 MB of output streams through complete"
+capture sh -c "head -c 500000 /dev/zero | $(as_user_cmdline "$A" container-run "$P" -- wc -c)"
+assert_eq 500000 "$(tr -d ' ' <<<"$OUT")" "500 kB of stdin reaches CMD complete"
+assert_exit 137 -m "a CMD killed by SIGKILL exits 137" as_user "$A" container-run "$P" -- sh -c 'kill -9 $$'
+assert_exit '126|127' -m "a missing command exits 126/127" as_user "$A" container-run "$P" -- /no/such/cmd
+assert_eq 666 "$(stat -c %a "$SOCK")" "the socket is mode 0666 (authorisation is by peer credentials)"
+
 # --- list -----------------------------------------------------------------------------------
 list_json "$A"
 assert_eq 0 "$RC" "container-list --json exits 0"
@@ -95,6 +103,13 @@ assert_jq "deploy --json reports existed=true" ".existed == true and .container 
 assert_eq 1 "$(instance_container_count)" "still exactly one container"
 capture as_user "$A" check-limits --json
 assert_jq "re-deploying did not take another GPU" '.usage.gpu_equivalents == 1' "$OUT"
+
+# --- multi-call forms ------------------------------------------------------------------------
+assert_exit 0 -m "'ds01 container list --json' works" as_user "$A" ds01 container list --json
+assert_jq "'ds01 container list' lists $P" "any(.containers[]; .name == \"$C\")" "$OUT"
+assert_exit 0 -m "'ds01 container-list --json' works" as_user "$A" ds01 container-list --json
+assert_jq "'ds01 container-list' lists $P" "any(.containers[]; .name == \"$C\")" "$OUT"
+assert_exit 0 -m "'ds01 container run $P -- true' works" as_user "$A" ds01 container run "$P" -- true
 
 assert_exit 0 -m "final retire" as_user "$A" container-retire "$P"
 assert_instance_empty "nothing left in Docker"

@@ -62,5 +62,44 @@ assert_instance_empty "all containers gone"
 assert_exit 0 -m "A: deploy qz --gpus 2 (all GPUs: nothing leaked)" as_user "$A" container-deploy qz --gpus 2
 assert_eq 2 "$(container_entry "$A" qz | jq '.gpus | length')" "qz has both GPUs"
 assert_exit 0 -m "A: retire qz" as_user "$A" container-retire qz
+
+# 6. races: concurrent deploys never over-allocate
+# par_deploy USER PROJECT ARGS...: a deploy in the background; rc in $T/rc.PROJECT
+PIDS=()
+par_deploy() {
+	local u=$1 p=$2
+	shift 2
+	( as_user "$u" container-deploy "$p" "$@" >"$T/out.$p" 2>&1; echo $? >"$T/rc.$p" ) &
+	PIDS+=($!)
+}
+par_wait() { local pid; for pid in "${PIDS[@]}"; do wait "$pid"; done; PIDS=(); }
+count_rc() { # CODE PROJECTS...
+	local c=$1 n=0 p
+	shift
+	for p in "$@"; do [ "$(cat "$T/rc.$p" 2>/dev/null)" = "$c" ] && n=$((n + 1)); done
+	echo "$n"
+}
+for p in ra1 ra2 ra3 rb1 rb2 rb3; do
+	case $p in ra*) par_deploy "$A" "$p" ;; *) par_deploy "$B" "$p" ;; esac
+done
+par_wait
+assert_eq 2 "$(count_rc 0 ra1 ra2 ra3 rb1 rb2 rb3)" "6 concurrent 1-GPU deploys on 2 GPUs: exactly 2 succeed"
+assert_eq 4 "$(count_rc 3 ra1 ra2 ra3 rb1 rb2 rb3)" "the other 4 exit 3"
+assert_eq 2 "$(instance_container_count)" "exactly 2 containers exist"
+U=$( { container_gpus "$A" ra1; container_gpus "$A" ra2; container_gpus "$A" ra3
+	container_gpus "$B" rb1; container_gpus "$B" rb2; container_gpus "$B" rb3; } | grep . | sort)
+assert_eq 2 "$(printf '%s\n' "$U" | grep -c .)" "2 leases in the lists"
+assert_eq 2 "$(printf '%s\n' "$U" | sort -u | grep -c .)" "the 2 leases are on distinct GPUs"
+for p in ra1 ra2 ra3; do as_user "$A" container-retire "$p" >/dev/null 2>&1; done
+for p in rb1 rb2 rb3; do as_user "$B" container-retire "$p" >/dev/null 2>&1; done
+assert_instance_empty "race containers retired"
+assert_eq 0 "$(usage_gpueq "$A")" "A holds nothing after the race"
+assert_eq 0 "$(usage_gpueq "$B")" "B holds nothing after the race"
+
+for p in rc1 rc2 rc3 rc4 rc5 rc6; do par_deploy "$A" "$p" --cpu-only; done
+par_wait
+assert_eq 3 "$(count_rc 0 rc1 rc2 rc3 rc4 rc5 rc6)" "6 concurrent --cpu-only deploys: exactly 3 (the container limit) succeed"
+assert_eq 3 "$(instance_container_count)" "exactly 3 containers exist"
+for p in rc1 rc2 rc3 rc4 rc5 rc6; do as_user "$A" container-retire "$p" >/dev/null 2>&1; done
 assert_instance_empty "nothing left in Docker"
 ds01_done

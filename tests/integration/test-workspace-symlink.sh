@@ -10,7 +10,6 @@ A=$(ds01_user "it$$a") || fail "cannot create user"
 B=$(ds01_user "it$$b") || fail "cannot create user"
 C=$(ds01_user "it$$c") || fail "cannot create user"
 HA=$(user_home "$A")
-HB=$(user_home "$B")
 HC=$(user_home "$C")
 ETC_BEFORE=$(stat -c '%u:%g %a' /etc)
 

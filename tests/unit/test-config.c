@@ -192,15 +192,14 @@ static void test_partial_and_empty(void **state)
 static void test_unknown_key(void **state)
 {
         (void)state;
-        expect_error("instance: ds01\n\nsokcet: /run/x.sock\n", "ds01.yaml:3:",
-                     "unknown key 'sokcet'", "did you mean 'socket'", "known keys:",
-                     "sample_interval_s", NULL);
+        expect_error("instance: ds01\n\nsokcet: /run/x.sock\n",
+                     "ds01.yaml:3:", "unknown key 'sokcet'", "did you mean 'socket'",
+                     "known keys:", "sample_interval_s", NULL);
         expect_error("gpus:\n  backend: auto\n  simulate: []\n", ":3:", "unknown key 'simulate'",
                      "in gpus", "simulated", NULL);
         expect_error("gpus:\n  simulated:\n    - name: X\n      memory_mib: 1\n      uuid: G\n",
                      ":5:", "unknown key 'uuid'", "gpus.simulated[0]", "memory_mib", NULL);
-        expect_error("images:\n  defualt: x\n", ":2:", "'defualt'", "did you mean 'default'",
-                     NULL);
+        expect_error("images:\n  defualt: x\n", ":2:", "'defualt'", "did you mean 'default'", NULL);
         expect_error("foo: 1\n", ":1:", "unknown key 'foo' in ds01.yaml (known keys: instance",
                      NULL);
 }
@@ -219,12 +218,11 @@ static void test_wrong_type(void **state)
         expect_error("gpus: [a]\n", ":1:", "gpus must be a mapping, not a list", NULL);
         expect_error("gpus:\n  simulated: {name: x}\n", ":2:", "must be a list", NULL);
         expect_error("gpus:\n  simulated:\n    - \"A100\"\n", ":3:", "must be a mapping", NULL);
-        expect_error("gpus:\n  backend: cuda\n", ":2:", "auto, nvml or simulated", "'cuda'",
-                     NULL);
-        expect_error("gpus:\n  simulated:\n    - {name: X, memory_mib: lots}\n", ":3:",
-                     "memory_mib", NULL);
-        expect_error("images:\n  frameworks:\n    pytorch: [a]\n", ":3:",
-                     "images.frameworks.pytorch", NULL);
+        expect_error("gpus:\n  backend: cuda\n", ":2:", "auto, nvml or simulated", "'cuda'", NULL);
+        expect_error("gpus:\n  simulated:\n    - {name: X, memory_mib: lots}\n",
+                     ":3:", "memory_mib", NULL);
+        expect_error("images:\n  frameworks:\n    pytorch: [a]\n",
+                     ":3:", "images.frameworks.pytorch", NULL);
         expect_error("- a\n- b\n", ":1:", "must be a mapping", NULL);
 }
 
@@ -247,8 +245,8 @@ static void test_bad_values(void **state)
         expect_error("gpus:\n  nvml_library: ./fake.so\n", ":2:", "nvml_library", NULL);
         expect_error("gpus:\n  simulated:\n    - {name: X, memory_mib: 1, mig: [8g.40gb]}\n",
                      ":3:", "bad MIG profile '8g.40gb'", NULL);
-        expect_error("gpus:\n  simulated:\n    - {name: X, memory_mib: 1, mig: [3g]}\n", ":3:",
-                     "bad MIG profile", NULL);
+        expect_error("gpus:\n  simulated:\n    - {name: X, memory_mib: 1, mig: [3g]}\n",
+                     ":3:", "bad MIG profile", NULL);
         expect_error("gpus:\n  simulated:\n    - {name: X, memory_mib: 1, mig: [0g.5gb]}\n",
                      ":3:", "bad MIG profile", NULL);
         expect_error("gpus:\n  simulated:\n    - {name: X, memory_mib: 1, mig: [4g.20gb, "
@@ -274,8 +272,7 @@ static void test_yaml_errors(void **state)
                      "line 1", NULL);
         expect_error("instance: [unclosed\n", "ds01.yaml:", NULL);
         expect_error("a: &x ds01\ninstance: *x\n", ":1:", "aliases are not supported", NULL);
-        expect_error("instance: ds01\n---\ninstance: ds02\n", ":3:", "second YAML document",
-                     NULL);
+        expect_error("instance: ds01\n---\ninstance: ds02\n", ":3:", "second YAML document", NULL);
         /* Deep nesting is bounded. */
         _cleanup_(strbuf_release) struct strbuf sb = STRBUF_INIT;
         strbuf_adds(&sb, "gpus: ");
@@ -317,15 +314,11 @@ static void test_too_large(void **state)
 int main(void)
 {
         const struct CMUnitTest tests[] = {
-                cmocka_unit_test(test_embedded_defaults),
-                cmocka_unit_test(test_full_file),
-                cmocka_unit_test(test_partial_and_empty),
-                cmocka_unit_test(test_unknown_key),
-                cmocka_unit_test(test_wrong_type),
-                cmocka_unit_test(test_bad_values),
-                cmocka_unit_test(test_yaml_errors),
-                cmocka_unit_test(test_missing_file),
-                cmocka_unit_test(test_too_large),
+            cmocka_unit_test(test_embedded_defaults), cmocka_unit_test(test_full_file),
+            cmocka_unit_test(test_partial_and_empty), cmocka_unit_test(test_unknown_key),
+            cmocka_unit_test(test_wrong_type),        cmocka_unit_test(test_bad_values),
+            cmocka_unit_test(test_yaml_errors),       cmocka_unit_test(test_missing_file),
+            cmocka_unit_test(test_too_large),
         };
         return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -1,0 +1,79 @@
+# ds01 — front end for meson/ninja.  The real build description is meson.build.
+#
+#   make                  build build/ds01d, build/ds01, build/ds01-init (and the unit tests)
+#   make install          install into $(DESTDIR)$(PREFIX) with the command symlinks
+#   make uninstall        remove what install put there
+#   make up               (root) deps, build, install, dockerd, base image, start ds01d
+#   make check            (root) deps, build, unit + integration tests; last line "N passed, N failed"
+#   make test             unit tests only (meson test)
+#   make format-check     clang-format --dry-run --Werror over src/ tests/unit/ fuzz/
+#   make format           clang-format -i over the same files
+#   make clean            remove build/
+
+PREFIX    ?= /usr/local
+DESTDIR   ?=
+BUILDDIR  := build
+MESON     ?= meson
+NINJA     ?= ninja
+MESONFLAGS ?=
+CLANG_FORMAT ?= clang-format
+
+SBINDIR    = $(DESTDIR)$(PREFIX)/sbin
+BINDIR     = $(DESTDIR)$(PREFIX)/bin
+LIBEXECDIR = $(DESTDIR)$(PREFIX)/libexec/ds01
+
+# Names the multi-call ds01 answers to (argv[0] selects the command).
+COMMANDS = container-deploy container-retire container-run container-attach container-start \
+	   container-stop container-remove container-list container-logs container-stats \
+	   container-keepalive check-limits image-create image-update image-list image-delete \
+	   gpu-queue container
+
+PROGRAMS = $(BUILDDIR)/ds01d $(BUILDDIR)/ds01 $(BUILDDIR)/ds01-init
+
+FORMAT_DIRS = src tests/unit fuzz
+
+.PHONY: all build install uninstall up check test format-check format clean
+
+all: build
+
+$(BUILDDIR)/build.ninja:
+	$(MESON) setup $(MESONFLAGS) $(BUILDDIR)
+
+build: $(BUILDDIR)/build.ninja
+	$(NINJA) -C $(BUILDDIR)
+
+install: build
+	install -d $(SBINDIR) $(BINDIR) $(LIBEXECDIR)
+	install -m 0755 $(BUILDDIR)/ds01d $(SBINDIR)/ds01d
+	install -m 0755 $(BUILDDIR)/ds01 $(BINDIR)/ds01
+	install -m 0755 $(BUILDDIR)/ds01-init $(LIBEXECDIR)/ds01-init
+	cd $(BINDIR) && for c in $(COMMANDS); do ln -sfn ds01 $$c; done
+
+uninstall:
+	rm -f $(SBINDIR)/ds01d $(BINDIR)/ds01 $(LIBEXECDIR)/ds01-init
+	-rmdir $(LIBEXECDIR) 2>/dev/null
+	for c in $(COMMANDS); do \
+		if [ -L $(BINDIR)/$$c ] && [ "$$(readlink $(BINDIR)/$$c)" = ds01 ]; then rm -f $(BINDIR)/$$c; fi; \
+	done
+
+up:
+	bash scripts/up.sh
+
+check:
+	bash scripts/check.sh
+
+test: build
+	$(MESON) test -C $(BUILDDIR) --print-errorlogs
+
+format-check:
+	@files=$$(find $(FORMAT_DIRS) -type f \( -name '*.c' -o -name '*.h' \) 2>/dev/null | sort); \
+	if [ -z "$$files" ]; then echo "format-check: no files"; exit 0; fi; \
+	$(CLANG_FORMAT) --dry-run --Werror $$files && \
+	echo "format-check: $$(echo "$$files" | wc -l) files clean"
+
+format:
+	@files=$$(find $(FORMAT_DIRS) -type f \( -name '*.c' -o -name '*.h' \) 2>/dev/null | sort); \
+	[ -z "$$files" ] || $(CLANG_FORMAT) -i $$files
+
+clean:
+	rm -rf $(BUILDDIR)

@@ -1,0 +1,200 @@
+#!/bin/bash
+# Run every ds01 test (as root): packages, dockerd, build in build/, the unit tests
+# (meson test), then every tests/integration/test-*.sh against the real dockerd.
+#
+#   scripts/check.sh [NAME...]     NAME limits the integration tests (test-NAME.sh or NAME)
+#
+# Integration test contract: an executable bash script, run as root from the repo root with
+# DS01_BUILD=<absolute build dir>, stdin /dev/null, a 600 s timeout; exit 0 = pass,
+# 77 = skip, anything else = fail.  Output goes to build/integration-logs/NAME.log.
+#
+# The very last line printed is "N passed, N failed" (", N skipped" only if any were);
+# the exit status is non-zero if anything failed.
+set -uo pipefail
+DS01_PROG=check.sh
+HERE=$(dirname "$(readlink -f "$0")")
+# shellcheck source=scripts/lib.sh
+. "$HERE/lib.sh"
+cd "$HERE/.." || exit 1
+REPO=$(pwd)
+
+BUILD=$REPO/build
+ITEST_TIMEOUT=${DS01_TEST_TIMEOUT:-600}
+LOGDIR=$BUILD/integration-logs
+
+passed=0
+failed=0
+skipped=0
+failures=()
+
+summary() {
+	echo
+	echo "==> summary"
+	if [ ${#failures[@]} -gt 0 ]; then
+		printf '  FAILED: %s\n' "${failures[@]}"
+	fi
+	local line="$passed passed, $failed failed"
+	[ "$skipped" -gt 0 ] && line="$line, $skipped skipped"
+	echo "$line"
+}
+
+finish() {
+	summary
+	[ "$failed" -eq 0 ] && exit 0
+	exit 1
+}
+
+step() { printf '\n==> %s\n' "$*"; }
+ms_since() { echo $((($(date +%s%N) - $1) / 1000000)); }
+fmt_s() { printf '%d.%01d s' $(($1 / 1000)) $((($1 % 1000) / 100)); }
+
+if [ "$(id -u)" -ne 0 ]; then
+	ds01_log "error: must be run as root (the tests create Unix users and talk to dockerd)"
+	failed=1
+	failures+=("not run as root")
+	finish
+fi
+t_all=$(date +%s%N)
+
+step "packages"
+if ! bash "$HERE/deps.sh"; then
+	failed=1
+	failures+=("scripts/deps.sh")
+	finish
+fi
+
+step "docker engine"
+if ! (ds01_ensure_dockerd); then
+	failed=1
+	failures+=("dockerd not available")
+	finish
+fi
+
+step "build ($BUILD)"
+t=$(date +%s%N)
+if ! make --no-print-directory build; then
+	failed=1
+	failures+=("build (make)")
+	finish
+fi
+echo "build: $(fmt_s "$(ms_since "$t")")"
+
+# ---------------------------------------------------------------- unit tests
+step "unit tests (meson test)"
+t=$(date +%s%N)
+TESTLOG=$BUILD/meson-logs/testlog.json
+rm -f "$TESTLOG"
+meson test -C "$BUILD" --print-errorlogs </dev/null
+mrc=$?
+echo "unit tests: $(fmt_s "$(ms_since "$t")"), meson test exit $mrc"
+
+# One JSON object per line: {"name": ..., "result": "OK" | "FAIL" | "SKIP" | ...}
+count_results() {
+	if command -v jq >/dev/null 2>&1; then
+		jq -r '[.name, .result] | @tsv' "$TESTLOG"
+	else
+		python3 -c '
+import json, sys
+for line in open(sys.argv[1]):
+    line = line.strip()
+    if line:
+        r = json.loads(line)
+        print("%s\t%s" % (r.get("name"), r.get("result")))' "$TESTLOG"
+	fi
+}
+unit_seen=0
+if [ -s "$TESTLOG" ]; then
+	while IFS=$'\t' read -r name result; do
+		[ -n "$name" ] || continue
+		unit_seen=$((unit_seen + 1))
+		case "$result" in
+		OK | EXPECTEDFAIL) passed=$((passed + 1)) ;;
+		SKIP) skipped=$((skipped + 1)) ;;
+		*)
+			failed=$((failed + 1))
+			failures+=("unit/$name ($result)")
+			;;
+		esac
+	done < <(count_results)
+fi
+if [ "$mrc" -ne 0 ] && [ "$unit_seen" -eq 0 ]; then
+	# meson test failed before running anything (e.g. rebuild error): count it once
+	failed=$((failed + 1))
+	failures+=("unit tests (meson test exit $mrc, no results)")
+elif [ "$mrc" -ne 0 ] && [ ${#failures[@]} -eq 0 ]; then
+	failed=$((failed + 1))
+	failures+=("unit tests (meson test exit $mrc)")
+fi
+
+# ---------------------------------------------------------------- integration tests
+step "integration tests (tests/integration/test-*.sh)"
+mkdir -p "$LOGDIR"
+tests=()
+if [ -d tests/integration ]; then
+	while IFS= read -r f; do
+		tests+=("$f")
+	done < <(find tests/integration -maxdepth 1 -type f -name 'test-*.sh' | LC_ALL=C sort)
+fi
+if [ $# -gt 0 ]; then
+	sel=()
+	for f in "${tests[@]}"; do
+		b=${f##*/}
+		b=${b%.sh}
+		for want in "$@"; do
+			want=${want##*/}
+			want=${want%.sh}
+			if [ "$b" = "$want" ] || [ "$b" = "test-$want" ]; then
+				sel+=("$f")
+				break
+			fi
+		done
+	done
+	tests=("${sel[@]}")
+fi
+if [ ${#tests[@]} -eq 0 ]; then
+	echo "no integration tests"
+fi
+
+for f in "${tests[@]}"; do
+	name=${f##*/}
+	name=${name%.sh}
+	log=$LOGDIR/$name.log
+	t=$(date +%s%N)
+	if [ -x "$f" ]; then
+		cmd=("$REPO/$f")
+	else
+		cmd=(bash "$REPO/$f")
+	fi
+	# timeout runs the test in its own process group and kills all of it on expiry
+	DS01_BUILD=$BUILD timeout -k 15 "$ITEST_TIMEOUT" "${cmd[@]}" </dev/null >"$log" 2>&1
+	rc=$?
+	dur=$(fmt_s "$(ms_since "$t")")
+	case "$rc" in
+	0)
+		passed=$((passed + 1))
+		printf '  PASS  %-40s %s\n' "$name" "$dur"
+		;;
+	77)
+		skipped=$((skipped + 1))
+		printf '  SKIP  %-40s %s  %s\n' "$name" "$dur" "$(tail -n 1 "$log" 2>/dev/null)"
+		;;
+	*)
+		failed=$((failed + 1))
+		why="exit $rc"
+		[ "$rc" -eq 124 ] || [ "$rc" -eq 137 ] && why="timed out after ${ITEST_TIMEOUT} s"
+		failures+=("$name ($why)")
+		printf '  FAIL  %-40s %s  (%s)\n' "$name" "$dur" "$why"
+		lines=$(wc -l <"$log")
+		echo "  ---- $log ($lines lines) ----"
+		if [ "$lines" -gt 400 ]; then
+			echo "  [... first $((lines - 400)) lines omitted ...]"
+		fi
+		tail -n 400 "$log" | sed 's/^/  | /'
+		echo "  ---- end of $name ----"
+		;;
+	esac
+done
+
+echo
+echo "total time: $(fmt_s "$(ms_since "$t_all")")"
+finish

@@ -1,0 +1,38 @@
+# shellcheck shell=bash
+# Shared helpers for the ds01 scripts (sourced, not executed).
+
+ds01_log() { printf '%s: %s\n' "${DS01_PROG:-${0##*/}}" "$*" >&2; }
+ds01_die() {
+	ds01_log "error: $*"
+	exit 1
+}
+
+ds01_need_root() {
+	[ "$(id -u)" -eq 0 ] || ds01_die "must be run as root (try: sudo $0 $*)"
+}
+
+# Start the machine's one dockerd if `docker info` fails; wait up to 30 s.
+# Never starts a second engine (see MACHINE-NOTES: a --bridge=none dockerd deletes docker0).
+ds01_ensure_dockerd() {
+	if docker info >/dev/null 2>&1; then
+		return 0
+	fi
+	command -v dockerd >/dev/null 2>&1 || ds01_die "dockerd not found (install docker.io: scripts/deps.sh)"
+	command -v docker >/dev/null 2>&1 || ds01_die "docker client not found (install docker.io: scripts/deps.sh)"
+	if pgrep -x dockerd >/dev/null 2>&1; then
+		ds01_log "dockerd is running but not answering yet; waiting"
+	else
+		ds01_log "starting dockerd (log: /var/log/dockerd.log)"
+		nohup dockerd >/var/log/dockerd.log 2>&1 </dev/null &
+	fi
+	local i
+	for i in $(seq 1 300); do
+		if docker info >/dev/null 2>&1; then
+			ds01_log "dockerd is up ($((i / 10)).$((i % 10)) s)"
+			return 0
+		fi
+		sleep 0.1
+	done
+	tail -n 20 /var/log/dockerd.log >&2 2>/dev/null || true
+	ds01_die "dockerd did not answer 'docker info' within 30 s (see /var/log/dockerd.log)"
+}
