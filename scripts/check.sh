@@ -1,12 +1,14 @@
 #!/bin/bash
-# Run every ds01 test (as root): packages, dockerd, build in build/, the unit tests
-# (meson test), then every tests/integration/test-*.sh against the real dockerd.
+# Run every ds01 test (as root): packages, dockerd, then three passes -- a plain build in
+# build/, AddressSanitizer+UBSan in build-asan/, ThreadSanitizer in build-tsan/ -- each running
+# the unit tests (meson test) and every tests/integration/test-*.sh against the real dockerd;
+# finally clang-format. DS01_CHECK_SANITIZE=0 runs the plain pass only.
 #
 #   scripts/check.sh [NAME...]     NAME limits the integration tests (test-NAME.sh or NAME)
 #
 # Integration test contract: an executable bash script, run as root from the repo root with
 # DS01_BUILD=<absolute build dir>, stdin /dev/null, a 600 s timeout; exit 0 = pass,
-# 77 = skip, anything else = fail.  Output goes to build/integration-logs/NAME.log.
+# 77 = skip, anything else = fail.  Output goes to <build>/integration-logs/NAME.log.
 #
 # The very last line printed is "N passed, N failed" (", N skipped" only if any were);
 # the exit status is non-zero if anything failed.
@@ -18,9 +20,7 @@ HERE=$(dirname "$(readlink -f "$0")")
 cd "$HERE/.." || exit 1
 REPO=$(pwd)
 
-BUILD=$REPO/build
 ITEST_TIMEOUT=${DS01_TEST_TIMEOUT:-600}
-LOGDIR=$BUILD/integration-logs
 
 passed=0
 failed=0
@@ -70,28 +70,10 @@ if ! (ds01_ensure_dockerd); then
 	finish
 fi
 
-step "build ($BUILD)"
-t=$(date +%s%N)
-if ! make --no-print-directory build; then
-	failed=1
-	failures+=("build (make)")
-	finish
-fi
-echo "build: $(fmt_s "$(ms_since "$t")")"
-
-# ---------------------------------------------------------------- unit tests
-step "unit tests (meson test)"
-t=$(date +%s%N)
-TESTLOG=$BUILD/meson-logs/testlog.json
-rm -f "$TESTLOG"
-meson test -C "$BUILD" --print-errorlogs </dev/null
-mrc=$?
-echo "unit tests: $(fmt_s "$(ms_since "$t")"), meson test exit $mrc"
-
 # One JSON object per line: {"name": ..., "result": "OK" | "FAIL" | "SKIP" | ...}
 count_results() {
 	if command -v jq >/dev/null 2>&1; then
-		jq -r '[.name, .result] | @tsv' "$TESTLOG"
+		jq -r '[.name, .result] | @tsv' "$1"
 	else
 		python3 -c '
 import json, sys
@@ -99,36 +81,95 @@ for line in open(sys.argv[1]):
     line = line.strip()
     if line:
         r = json.loads(line)
-        print("%s\t%s" % (r.get("name"), r.get("result")))' "$TESTLOG"
+        print("%s\t%s" % (r.get("name"), r.get("result")))' "$1"
 	fi
 }
-unit_seen=0
-if [ -s "$TESTLOG" ]; then
-	while IFS=$'\t' read -r name result; do
-		[ -n "$name" ] || continue
-		unit_seen=$((unit_seen + 1))
-		case "$result" in
-		OK | EXPECTEDFAIL) passed=$((passed + 1)) ;;
-		SKIP) skipped=$((skipped + 1)) ;;
+
+# One pass: build into $1 with meson flags $3, run the unit tests and every integration test
+# against that build. Results are counted under the label $2 ("" for the plain build).
+run_pass() {
+	local build=$1 label=$2 mesonflags=$3
+	local pfx=${label:+$label/}
+	local logdir=$build/integration-logs testlog=$build/meson-logs/testlog.json
+	local t name result f rc dur why lines log unit_seen=0 mrc unit_failed=0
+
+	step "${label:-plain} build ($build)"
+	t=$(date +%s%N)
+	if ! make --no-print-directory build BUILDDIR="$build" MESONFLAGS="$mesonflags"; then
+		failed=$((failed + 1))
+		failures+=("${pfx}build (make)")
+		return
+	fi
+	echo "build: $(fmt_s "$(ms_since "$t")")"
+
+	step "${label:-plain} unit tests (meson test)"
+	t=$(date +%s%N)
+	rm -f "$testlog"
+	meson test -C "$build" --print-errorlogs </dev/null
+	mrc=$?
+	echo "unit tests: $(fmt_s "$(ms_since "$t")"), meson test exit $mrc"
+	if [ -s "$testlog" ]; then
+		while IFS=$'\t' read -r name result; do
+			[ -n "$name" ] || continue
+			unit_seen=$((unit_seen + 1))
+			case "$result" in
+			OK | EXPECTEDFAIL) passed=$((passed + 1)) ;;
+			SKIP) skipped=$((skipped + 1)) ;;
+			*)
+				failed=$((failed + 1))
+				unit_failed=$((unit_failed + 1))
+				failures+=("${pfx}unit/$name ($result)")
+				;;
+			esac
+		done < <(count_results "$testlog")
+	fi
+	if [ "$mrc" -ne 0 ] && [ "$unit_failed" -eq 0 ]; then
+		# meson test failed without a failing test (e.g. a rebuild error): count it once
+		failed=$((failed + 1))
+		failures+=("${pfx}unit tests (meson test exit $mrc, $unit_seen results)")
+	fi
+
+	step "${label:-plain} integration tests (tests/integration/test-*.sh)"
+	mkdir -p "$logdir"
+	if [ ${#tests[@]} -eq 0 ]; then
+		echo "no integration tests"
+	fi
+	for f in "${tests[@]}"; do
+		name=${f##*/}
+		name=${name%.sh}
+		log=$logdir/$name.log
+		t=$(date +%s%N)
+		# timeout runs the test in its own process group and kills all of it on expiry
+		DS01_BUILD=$build timeout -k 15 "$ITEST_TIMEOUT" bash "$REPO/$f" </dev/null >"$log" 2>&1
+		rc=$?
+		dur=$(fmt_s "$(ms_since "$t")")
+		case "$rc" in
+		0)
+			passed=$((passed + 1))
+			printf '  PASS  %-40s %s\n' "$pfx$name" "$dur"
+			;;
+		77)
+			skipped=$((skipped + 1))
+			printf '  SKIP  %-40s %s  %s\n' "$pfx$name" "$dur" "$(tail -n 1 "$log" 2>/dev/null)"
+			;;
 		*)
 			failed=$((failed + 1))
-			failures+=("unit/$name ($result)")
+			why="exit $rc"
+			[ "$rc" -eq 124 ] || [ "$rc" -eq 137 ] && why="timed out after ${ITEST_TIMEOUT} s"
+			failures+=("$pfx$name ($why)")
+			printf '  FAIL  %-40s %s  (%s)\n' "$pfx$name" "$dur" "$why"
+			lines=$(wc -l <"$log")
+			echo "  ---- $log ($lines lines) ----"
+			if [ "$lines" -gt 400 ]; then
+				echo "  [... first $((lines - 400)) lines omitted ...]"
+			fi
+			tail -n 400 "$log" | sed 's/^/  | /'
+			echo "  ---- end of $pfx$name ----"
 			;;
 		esac
-	done < <(count_results)
-fi
-if [ "$mrc" -ne 0 ] && [ "$unit_seen" -eq 0 ]; then
-	# meson test failed before running anything (e.g. rebuild error): count it once
-	failed=$((failed + 1))
-	failures+=("unit tests (meson test exit $mrc, no results)")
-elif [ "$mrc" -ne 0 ] && [ ${#failures[@]} -eq 0 ]; then
-	failed=$((failed + 1))
-	failures+=("unit tests (meson test exit $mrc)")
-fi
+	done
+}
 
-# ---------------------------------------------------------------- integration tests
-step "integration tests (tests/integration/test-*.sh)"
-mkdir -p "$LOGDIR"
 tests=()
 if [ -d tests/integration ]; then
 	while IFS= read -r f; do
@@ -151,49 +192,22 @@ if [ $# -gt 0 ]; then
 	done
 	tests=("${sel[@]}")
 fi
-if [ ${#tests[@]} -eq 0 ]; then
-	echo "no integration tests"
+
+run_pass "$REPO/build" "" ""
+# The same suite with AddressSanitizer + UBSan and with ThreadSanitizer (DESIGN §6): a sanitizer
+# report in a unit test or in a daemon's log fails that test. DS01_CHECK_SANITIZE=0 skips them.
+if [ "${DS01_CHECK_SANITIZE:-1}" != 0 ]; then
+	run_pass "$REPO/build-asan" asan "-Db_sanitize=address,undefined -Db_lundef=false"
+	run_pass "$REPO/build-tsan" tsan "-Db_sanitize=thread -Db_lundef=false"
 fi
 
-for f in "${tests[@]}"; do
-	name=${f##*/}
-	name=${name%.sh}
-	log=$LOGDIR/$name.log
-	t=$(date +%s%N)
-	if [ -x "$f" ]; then
-		cmd=("$REPO/$f")
-	else
-		cmd=(bash "$REPO/$f")
-	fi
-	# timeout runs the test in its own process group and kills all of it on expiry
-	DS01_BUILD=$BUILD timeout -k 15 "$ITEST_TIMEOUT" "${cmd[@]}" </dev/null >"$log" 2>&1
-	rc=$?
-	dur=$(fmt_s "$(ms_since "$t")")
-	case "$rc" in
-	0)
-		passed=$((passed + 1))
-		printf '  PASS  %-40s %s\n' "$name" "$dur"
-		;;
-	77)
-		skipped=$((skipped + 1))
-		printf '  SKIP  %-40s %s  %s\n' "$name" "$dur" "$(tail -n 1 "$log" 2>/dev/null)"
-		;;
-	*)
-		failed=$((failed + 1))
-		why="exit $rc"
-		[ "$rc" -eq 124 ] || [ "$rc" -eq 137 ] && why="timed out after ${ITEST_TIMEOUT} s"
-		failures+=("$name ($why)")
-		printf '  FAIL  %-40s %s  (%s)\n' "$name" "$dur" "$why"
-		lines=$(wc -l <"$log")
-		echo "  ---- $log ($lines lines) ----"
-		if [ "$lines" -gt 400 ]; then
-			echo "  [... first $((lines - 400)) lines omitted ...]"
-		fi
-		tail -n 400 "$log" | sed 's/^/  | /'
-		echo "  ---- end of $name ----"
-		;;
-	esac
-done
+step "format (clang-format)"
+if make --no-print-directory format-check; then
+	passed=$((passed + 1))
+else
+	failed=$((failed + 1))
+	failures+=("format-check (run 'make format')")
+fi
 
 echo
 echo "total time: $(fmt_s "$(ms_since "$t_all")")"

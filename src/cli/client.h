@@ -11,7 +11,10 @@ struct client {
         int sock; /* -1 when closed */
 };
 
-#define CLIENT_INIT {-1}
+#define CLIENT_INIT                                                                                \
+        {                                                                                          \
+                -1                                                                                 \
+        }
 
 /* Connects to $DS01_SOCKET or the default socket. */
 int client_open(struct client *c, struct error **err);

@@ -19,10 +19,9 @@ static char *join_gpus(const json_t *gpus)
         struct strbuf sb = STRBUF_INIT;
         size_t i;
         json_t *g;
-        json_array_foreach(gpus, i, g)
-        {
-                const char *uuid = json_is_object(g) ? cli_jstr(g, "uuid", "?")
-                                                     : json_string_value(g);
+        json_array_foreach (gpus, i, g) {
+                const char *uuid =
+                    json_is_object(g) ? cli_jstr(g, "uuid", "?") : json_string_value(g);
                 if (i > 0)
                         strbuf_adds(&sb, ", ");
                 strbuf_adds(&sb, uuid ? uuid : "?");
@@ -45,8 +44,8 @@ int cmd_version(const struct cli_command *cmd, int argc, char **argv)
 {
         bool json = false;
         const struct cli_option opts[] = {
-                {"json", 0, CLI_OPT_FLAG, &json, NULL},
-                {NULL, 0, CLI_OPT_FLAG, NULL, NULL},
+            {"json", 0, CLI_OPT_FLAG, &json, NULL},
+            {NULL, 0, CLI_OPT_FLAG, NULL, NULL},
         };
         _cleanup_(cli_args_release) struct cli_args a = {0};
         int r = cli_parse(cmd, argc, argv, opts, &a);
@@ -107,16 +106,16 @@ int cmd_deploy(const struct cli_command *cmd, int argc, char **argv)
         bool cpu_only = false, open = false, background = false, json = false;
         int gpus_seen = 0;
         const struct cli_option opts[] = {
-                {"image", 0, CLI_OPT_VALUE, &image, NULL},
-                {"gpus", 0, CLI_OPT_VALUE, &gpus_arg, &gpus_seen},
-                {"gpu", 0, CLI_OPT_VALUE, &gpus_arg, &gpus_seen},
-                {"num-gpus", 0, CLI_OPT_VALUE, &gpus_arg, &gpus_seen},
-                {"cpu-only", 0, CLI_OPT_FLAG, &cpu_only, NULL},
-                {"no-gpu", 0, CLI_OPT_FLAG, &cpu_only, NULL},
-                {"open", 0, CLI_OPT_FLAG, &open, NULL},
-                {"background", 0, CLI_OPT_FLAG, &background, NULL},
-                {"json", 0, CLI_OPT_FLAG, &json, NULL},
-                {NULL, 0, CLI_OPT_FLAG, NULL, NULL},
+            {"image", 0, CLI_OPT_VALUE, &image, NULL},
+            {"gpus", 0, CLI_OPT_VALUE, &gpus_arg, &gpus_seen},
+            {"gpu", 0, CLI_OPT_VALUE, &gpus_arg, &gpus_seen},
+            {"num-gpus", 0, CLI_OPT_VALUE, &gpus_arg, &gpus_seen},
+            {"cpu-only", 0, CLI_OPT_FLAG, &cpu_only, NULL},
+            {"no-gpu", 0, CLI_OPT_FLAG, &cpu_only, NULL},
+            {"open", 0, CLI_OPT_FLAG, &open, NULL},
+            {"background", 0, CLI_OPT_FLAG, &background, NULL},
+            {"json", 0, CLI_OPT_FLAG, &json, NULL},
+            {NULL, 0, CLI_OPT_FLAG, NULL, NULL},
         };
         _cleanup_(cli_args_release) struct cli_args a = {0};
         int r = cli_parse(cmd, argc, argv, opts, &a);
@@ -141,8 +140,8 @@ int cmd_deploy(const struct cli_command *cmd, int argc, char **argv)
                 return cli_usage_error(cmd, "no command after '--'");
         int64_t n_gpus = 1;
         if (gpus_arg && parse_int64(gpus_arg, 0, MAX_GPUS, &n_gpus) < 0)
-                return cli_usage_error(cmd, "the number of GPUs must be 0..%d, not '%s'",
-                                       MAX_GPUS, gpus_arg);
+                return cli_usage_error(cmd, "the number of GPUs must be 0..%d, not '%s'", MAX_GPUS,
+                                       gpus_arg);
         if (cpu_only)
                 n_gpus = 0;
 
@@ -273,8 +272,8 @@ int cmd_start(const struct cli_command *cmd, int argc, char **argv)
         if (json_is_false(json_object_get(res, "started")))
                 printf("'%s' is already running (container %s)\n", v.name, container);
         else
-                printf("Started '%s' (container %s); open a shell with: container-run %s\n",
-                       v.name, container, v.name);
+                printf("Started '%s' (container %s); open a shell with: container-run %s\n", v.name,
+                       container, v.name);
         json_decref(res);
         return 0;
 }
@@ -283,8 +282,8 @@ int cmd_stop(const struct cli_command *cmd, int argc, char **argv)
 {
         const char *timeout = NULL;
         const struct cli_option extra[] = {
-                {"timeout", 't', CLI_OPT_VALUE, &timeout, NULL},
-                {NULL, 0, CLI_OPT_FLAG, NULL, NULL},
+            {"timeout", 't', CLI_OPT_VALUE, &timeout, NULL},
+            {NULL, 0, CLI_OPT_FLAG, NULL, NULL},
         };
         _cleanup_(verb_release) struct verb v = {0};
         int r = verb_parse(cmd, argc, argv, extra, &v);
@@ -292,8 +291,9 @@ int cmd_stop(const struct cli_command *cmd, int argc, char **argv)
                 return r;
         int64_t secs = -1;
         if (timeout && (parse_duration(timeout, &secs) < 0 || secs > 3600))
-                return cli_usage_error(cmd, "--timeout wants seconds (0..3600, or e.g. 2m), not "
-                                            "'%s'",
+                return cli_usage_error(cmd,
+                                       "--timeout wants seconds (0..3600, or e.g. 2m), not "
+                                       "'%s'",
                                        timeout);
         json_t *params = json_object();
         if (timeout)
@@ -312,8 +312,8 @@ int cmd_remove(const struct cli_command *cmd, int argc, char **argv)
 {
         bool force = false;
         const struct cli_option extra[] = {
-                {"force", 'f', CLI_OPT_FLAG, &force, NULL},
-                {NULL, 0, CLI_OPT_FLAG, NULL, NULL},
+            {"force", 'f', CLI_OPT_FLAG, &force, NULL},
+            {NULL, 0, CLI_OPT_FLAG, NULL, NULL},
         };
         _cleanup_(verb_release) struct verb v = {0};
         json_t *res = NULL;
@@ -353,8 +353,7 @@ static char *gpus_cell(const json_t *gpus)
         strbuf_addf(&sb, "%zu:", n);
         size_t i;
         json_t *g;
-        json_array_foreach(gpus, i, g)
-        {
+        json_array_foreach (gpus, i, g) {
                 char buf[32];
                 strbuf_addf(&sb, "%s%s", i ? "," : " ", output_short_gpu(g, buf));
         }
@@ -365,9 +364,9 @@ int cmd_list(const struct cli_command *cmd, int argc, char **argv)
 {
         bool all = false, json = false;
         const struct cli_option opts[] = {
-                {"all", 'a', CLI_OPT_FLAG, &all, NULL},
-                {"json", 0, CLI_OPT_FLAG, &json, NULL},
-                {NULL, 0, CLI_OPT_FLAG, NULL, NULL},
+            {"all", 'a', CLI_OPT_FLAG, &all, NULL},
+            {"json", 0, CLI_OPT_FLAG, &json, NULL},
+            {NULL, 0, CLI_OPT_FLAG, NULL, NULL},
         };
         _cleanup_(cli_args_release) struct cli_args a = {0};
         int r = cli_parse(cmd, argc, argv, opts, &a);
@@ -377,8 +376,7 @@ int cmd_list(const struct cli_command *cmd, int argc, char **argv)
                 return r;
 
         json_t *res = NULL;
-        r = client_oneshot(cmd->name, "container.list", json_pack("{s:b}", "all", all), &res,
-                           NULL);
+        r = client_oneshot(cmd->name, "container.list", json_pack("{s:b}", "all", all), &res, NULL);
         if (r != 0)
                 return r;
         if (json) {
@@ -392,14 +390,13 @@ int cmd_list(const struct cli_command *cmd, int argc, char **argv)
                 json_decref(res);
                 return 0;
         }
-        static const char *const headers[] = {"NAME", "STATE", "GPUS", "IMAGE", "UPTIME",
-                                              "CREATED"};
+        static const char *const headers[] = {"NAME",  "STATE",  "GPUS",
+                                              "IMAGE", "UPTIME", "CREATED"};
         _cleanup_table_ struct table *t = table_new(ARRAY_SIZE(headers), headers);
         int64_t now = now_s();
         size_t i;
         json_t *c;
-        json_array_foreach(list, i, c)
-        {
+        json_array_foreach (list, i, c) {
                 const char *name = all ? cli_jstr(c, "name", "?")
                                        : cli_jstr(c, "project", cli_jstr(c, "name", "?"));
                 const char *state = cli_jstr(c, "state", "?");
@@ -426,9 +423,9 @@ int cmd_logs(const struct cli_command *cmd, int argc, char **argv)
         bool follow = false;
         const char *tail = NULL;
         const struct cli_option opts[] = {
-                {"follow", 'f', CLI_OPT_FLAG, &follow, NULL},
-                {"tail", 'n', CLI_OPT_VALUE, &tail, NULL},
-                {NULL, 0, CLI_OPT_FLAG, NULL, NULL},
+            {"follow", 'f', CLI_OPT_FLAG, &follow, NULL},
+            {"tail", 'n', CLI_OPT_VALUE, &tail, NULL},
+            {NULL, 0, CLI_OPT_FLAG, NULL, NULL},
         };
         _cleanup_(cli_args_release) struct cli_args a = {0};
         int r = cli_parse(cmd, argc, argv, opts, &a);

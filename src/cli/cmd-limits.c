@@ -37,13 +37,13 @@ static char *limit_text(const char *key, const json_t *v)
                 if (json_real_value(v) < 0) {
                         strbuf_adds(&sb, "unlimited");
                 } else {
-                        strbuf_addf(&sb, "%g", json_real_value(v));
+                        double x = json_real_value(v);
+                        strbuf_addf(&sb, x == floor(x) && x < 1e9 ? "%.1f" : "%g", x);
                         if (hours) {
                                 char d[32];
                                 strbuf_addf(&sb, " h (%s)",
-                                            format_duration((int64_t)llround(json_real_value(v) *
-                                                                             3600),
-                                                            d));
+                                            format_duration(
+                                                (int64_t)llround(json_real_value(v) * 3600), d));
                         }
                 }
                 break;
@@ -87,12 +87,51 @@ static char *usage_text(const json_t *used, const json_t *max)
         return strbuf_detach(&sb);
 }
 
+/* Docker sizes in bytes as people write them: "32g", "512m". */
+static bool is_size_key(const char *key)
+{
+        return streq(key, "memory") || streq(key, "memory_swap") || streq(key, "shm_size") ||
+               startswith(key, "storage_");
+}
+
+static char *size_text(int64_t v)
+{
+        static const char units[] = "kmgt";
+        int u = -1;
+        while (u < 3 && v >= 1024 && v % 1024 == 0) {
+                v /= 1024;
+                u++;
+        }
+        return u < 0 ? xasprintf("%lld", (long long)v)
+                     : xasprintf("%lld%c", (long long)v, units[u]);
+}
+
+/* One row per limit; nested objects (policies) become "policies.key" rows. */
+static void add_limits(struct table *t, const char *prefix, const json_t *obj)
+{
+        const char *key;
+        json_t *v;
+        json_object_foreach ((json_t *)obj, key, v) {
+                _cleanup_free_ char *name = prefix ? xasprintf("%s.%s", prefix, key) : xstrdup(key);
+                if (json_is_object(v)) {
+                        add_limits(t, name, v);
+                        continue;
+                }
+                _cleanup_free_ char *text =
+                    json_is_integer(v) && json_integer_value(v) >= 0 && is_size_key(key)
+                        ? size_text(json_integer_value(v))
+                        : limit_text(key, v);
+                _cleanup_free_ char *label = xasprintf("  %s", name);
+                table_add_row(t, (const char *const[]){label, text});
+        }
+}
+
 int cmd_check_limits(const struct cli_command *cmd, int argc, char **argv)
 {
         bool json = false;
         const struct cli_option opts[] = {
-                {"json", 0, CLI_OPT_FLAG, &json, NULL},
-                {NULL, 0, CLI_OPT_FLAG, NULL, NULL},
+            {"json", 0, CLI_OPT_FLAG, &json, NULL},
+            {NULL, 0, CLI_OPT_FLAG, NULL, NULL},
         };
         _cleanup_(cli_args_release) struct cli_args a = {0};
         int r = cli_parse(cmd, argc, argv, opts, &a);
@@ -114,12 +153,11 @@ int cmd_check_limits(const struct cli_command *cmd, int argc, char **argv)
 
         printf("User:  %s\nGroup: %s\n\nIn use\n", cli_jstr(res, "user", "?"),
                cli_jstr(res, "group", "?"));
-        _cleanup_free_ char *gpu_eq =
-                usage_text(json_object_get(usage, "gpu_equivalents"),
-                           json_object_get(limits, "max_gpu_equivalents"));
+        _cleanup_free_ char *gpu_eq = usage_text(json_object_get(usage, "gpu_equivalents"),
+                                                 json_object_get(limits, "max_gpu_equivalents"));
         _cleanup_free_ char *containers =
-                usage_text(json_object_get(usage, "containers"),
-                           json_object_get(limits, "max_containers_per_user"));
+            usage_text(json_object_get(usage, "containers"),
+                       json_object_get(limits, "max_containers_per_user"));
         printf("  %-17s %s\n", "GPU-equivalents", gpu_eq);
         printf("  %-17s %s\n", "containers", containers);
         const json_t *gpus = json_object_get(usage, "gpus");
@@ -127,12 +165,11 @@ int cmd_check_limits(const struct cli_command *cmd, int argc, char **argv)
                 struct strbuf sb = STRBUF_INIT;
                 size_t i;
                 json_t *g;
-                json_array_foreach(gpus, i, g)
-                {
+                json_array_foreach (gpus, i, g) {
                         const char *uuid =
-                                json_is_object(g) ? cli_jstr(g, "uuid", "?") : json_string_value(g);
-                        const char *owner = json_is_object(g) ? cli_jstr(g, "container", NULL)
-                                                              : NULL;
+                            json_is_object(g) ? cli_jstr(g, "uuid", "?") : json_string_value(g);
+                        const char *owner =
+                            json_is_object(g) ? cli_jstr(g, "container", NULL) : NULL;
                         strbuf_addf(&sb, "%s%s", i ? ", " : "", uuid ? uuid : "?");
                         if (owner)
                                 strbuf_addf(&sb, " (%s)", owner);
@@ -142,20 +179,10 @@ int cmd_check_limits(const struct cli_command *cmd, int argc, char **argv)
         }
 
         if (json_object_size(limits) > 0) {
-                size_t width = 0;
-                const char *key;
-                json_t *v;
-                json_object_foreach((json_t *)limits, key, v)
-                {
-                        if (strlen(key) > width)
-                                width = strlen(key);
-                }
                 printf("\nLimits\n");
-                json_object_foreach((json_t *)limits, key, v)
-                {
-                        _cleanup_free_ char *text = limit_text(key, v);
-                        printf("  %-*s  %s\n", (int)width, key, text);
-                }
+                _cleanup_table_ struct table *t = table_new(2, NULL);
+                add_limits(t, NULL, limits);
+                table_print(t, stdout, false);
         }
         json_decref(res);
         return 0;

@@ -19,7 +19,7 @@
 
 #define EXEC_STATUS_WAIT_MS 2000
 #define EXEC_STATUS_STEP_MS 20
-#define PUMP_BUF (64 * 1024)
+#define PUMP_BUF            (64 * 1024)
 
 /* The terminal as we found it; restored at exit, on fatal signals and after the session. */
 static struct termios saved_termios;
@@ -103,8 +103,8 @@ static int send_resize(struct client *c, const char *exec_id, struct error **err
                 return 0;
         json_t *res = NULL;
         if (client_call(c, "container.resize",
-                        json_pack("{s:s, s:i, s:i}", "exec_id", exec_id, "rows", (int)rows,
-                                  "cols", (int)cols),
+                        json_pack("{s:s, s:i, s:i}", "exec_id", exec_id, "rows", (int)rows, "cols",
+                                  (int)cols),
                         &res, NULL, err) < 0)
                 return -1;
         json_decref(res);
@@ -127,8 +127,7 @@ static void sink_write(struct sink *s, int fd, const char *data, size_t n)
 
 static void demux_out(void *userdata, int stream, const char *data, size_t n)
 {
-        sink_write(userdata, stream == 2 || stream == 3 ? STDERR_FILENO : STDOUT_FILENO, data,
-                   n);
+        sink_write(userdata, stream == 2 || stream == 3 ? STDERR_FILENO : STDOUT_FILENO, data, n);
 }
 
 int session_copy_stream(int fd, bool demux, struct error **err)
@@ -169,9 +168,9 @@ struct pump {
         bool stdin_open;
         struct demux dm;
         struct sink sink;
-        char *in;       /* stdin bytes not yet written to the stream */
-        size_t in_len;  /* bytes in `in` */
-        size_t in_off;  /* bytes of `in` already written */
+        char *in;      /* stdin bytes not yet written to the stream */
+        size_t in_len; /* bytes in `in` */
+        size_t in_off; /* bytes of `in` already written */
         char *out;
 };
 
@@ -193,7 +192,7 @@ static int pump_run(struct pump *p, struct client *c, const char *exec_id, struc
                 nfds_t n = 0;
                 int i_stdin = -1, i_winch = -1;
                 pfd[n++] = (struct pollfd){
-                        .fd = p->fd, .events = POLLIN | (p->in_off < p->in_len ? POLLOUT : 0)};
+                    .fd = p->fd, .events = POLLIN | (p->in_off < p->in_len ? POLLOUT : 0)};
                 if (p->stdin_open && p->in_off == p->in_len) {
                         i_stdin = (int)n;
                         pfd[n++] = (struct pollfd){.fd = STDIN_FILENO, .events = POLLIN};
@@ -272,8 +271,8 @@ static int wait_exit_code(const struct cli_command *cmd, struct client *c, const
         _cleanup_error_ struct error *err = NULL;
         for (int waited = 0;; waited += EXEC_STATUS_STEP_MS) {
                 json_t *res = NULL;
-                if (client_call(c, "container.exec_status",
-                                json_pack("{s:s}", "exec_id", exec_id), &res, NULL, &err) < 0)
+                if (client_call(c, "container.exec_status", json_pack("{s:s}", "exec_id", exec_id),
+                                &res, NULL, &err) < 0)
                         return output_error(cmd->name, err);
                 bool running = cli_jbool(res, "running");
                 json_t *code = json_object_get(res, "exit_code");
@@ -297,6 +296,9 @@ int session_run(const struct cli_command *cmd, struct client *c, const char *nam
         bool tty = isatty(STDIN_FILENO) && isatty(STDOUT_FILENO);
         json_t *params = json_pack("{s:s, s:b, s:b}", "name", name, "tty", tty, "start", start);
         unsigned rows, cols;
+        const char *term = getenv("TERM");
+        if (tty && term && *term && strlen(term) <= 64)
+                json_object_set_new(params, "term", json_string(term));
         if (tty && window_size(&rows, &cols)) {
                 json_object_set_new(params, "rows", json_integer(rows));
                 json_object_set_new(params, "cols", json_integer(cols));

@@ -40,7 +40,7 @@ struct cli_args {
 };
 
 /* cli_parse() and friends return CLI_CONTINUE to go on, anything else is the exit code. */
-#define CLI_CONTINUE (-1)
+#define CLI_CONTINUE   (-1)
 #define CLI_EXIT_USAGE 2
 
 /* Parses argv[1..] (argv[0] is the command name). opts ends with a {NULL} row. Prints the help

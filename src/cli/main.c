@@ -4,6 +4,7 @@
 #include "cmd.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <libgen.h>
 #include <signal.h>
 
@@ -15,7 +16,7 @@
         "  --image IMG        a local image (default: your project image, else the site's)\n"      \
         "  --gpus N           number of GPUs, 0..64 (default 1); also --gpu N, --num-gpus N\n"     \
         "  --cpu-only         no GPU (same as --gpus 0)\n"                                         \
-        "  --background       leave it running in the background (default)\n"                     \
+        "  --background       leave it running in the background (default)\n"                      \
         "  --open             open a shell in it right away (like container-run)\n"                \
         "  --json             print the result as JSON\n"                                          \
         "  -- CMD...          run CMD as the main process (a batch run) instead of a shell\n"      \
@@ -25,43 +26,43 @@
         "  container-deploy train-1 --image ds01/base:latest -- python3 train.py\n"
 
 static const struct cli_command commands[] = {
-        {"container-deploy", cmd_deploy,
-         "NAME [--image IMG] [--gpus N | --cpu-only] [--open | --background] [--json] [-- "
-         "CMD...]",
-         "Create and start a container for a project, with GPUs", DEPLOY_HELP},
-        {"container-retire", cmd_retire, "NAME",
-         "Stop and remove a container and release its GPUs; the workspace stays",
-         "Example:\n  container-retire my-project\n"},
-        {"container-run", cmd_run, "NAME [-- CMD...]",
-         "Start a container if needed, then open a shell (or run CMD) in it",
-         "Without a terminal on stdin, CMD runs non-interactively: its output is streamed and\n"
-         "container-run exits with its exit code.\n\n"
-         "Examples:\n  container-run my-project\n  container-run my-project -- python3 "
-         "train.py\n"},
-        {"container-attach", cmd_attach, "NAME [-- CMD...]",
-         "Open a shell (or run CMD) in a running container",
-         "Example:\n  container-attach my-project\n"},
-        {"container-start", cmd_start, "NAME", "Start a stopped container",
-         "Example:\n  container-start my-project\n"},
-        {"container-stop", cmd_stop, "NAME [--timeout S]",
-         "Stop a container (it keeps its GPUs for a while)",
-         "Options:\n  --timeout S   seconds to wait before killing it (default: the daemon's)\n\n"
-         "Example:\n  container-stop my-project --timeout 30\n"},
-        {"container-remove", cmd_remove, "NAME [--force]", "Remove a container and free its GPUs",
-         "Options:\n  -f, --force   remove it even when it is running\n\n"
-         "Example:\n  container-remove my-project --force\n"},
-        {"container-list", cmd_list, "[--all] [--json]", "List your containers",
-         "Options:\n  -a, --all   every user's containers (administrators)\n"
-         "  --json      print the result as JSON\n\n"
-         "Example:\n  container-list\n"},
-        {"container-logs", cmd_logs, "NAME [--follow] [--tail N]", "Show a container's output",
-         "Options:\n  -f, --follow   keep printing new output\n"
-         "  --tail N       only the last N lines (default: all)\n\n"
-         "Example:\n  container-logs my-project --tail 100 -f\n"},
-        {"check-limits", cmd_check_limits, "[--json]", "Show your limits and current usage",
-         "Options:\n  --json   print the result as JSON\n\nExample:\n  check-limits\n"},
-        {"version", cmd_version, "", "Show the versions of ds01 and of the running daemon",
-         "Exits 1 when the daemon cannot be reached.\n\nExample:\n  ds01 version\n"},
+    {"container-deploy", cmd_deploy,
+     "NAME [--image IMG] [--gpus N | --cpu-only] [--open | --background] [--json] [-- "
+     "CMD...]",
+     "Create and start a container for a project, with GPUs", DEPLOY_HELP},
+    {"container-retire", cmd_retire, "NAME",
+     "Stop and remove a container and release its GPUs; the workspace stays",
+     "Example:\n  container-retire my-project\n"},
+    {"container-run", cmd_run, "NAME [-- CMD...]",
+     "Start a container if needed, then open a shell (or run CMD) in it",
+     "Without a terminal on stdin, CMD runs non-interactively: its output is streamed and\n"
+     "container-run exits with its exit code.\n\n"
+     "Examples:\n  container-run my-project\n  container-run my-project -- python3 "
+     "train.py\n"},
+    {"container-attach", cmd_attach, "NAME [-- CMD...]",
+     "Open a shell (or run CMD) in a running container",
+     "Example:\n  container-attach my-project\n"},
+    {"container-start", cmd_start, "NAME", "Start a stopped container",
+     "Example:\n  container-start my-project\n"},
+    {"container-stop", cmd_stop, "NAME [--timeout S]",
+     "Stop a container (it keeps its GPUs for a while)",
+     "Options:\n  --timeout S   seconds to wait before killing it (default: the daemon's)\n\n"
+     "Example:\n  container-stop my-project --timeout 30\n"},
+    {"container-remove", cmd_remove, "NAME [--force]", "Remove a container and free its GPUs",
+     "Options:\n  -f, --force   remove it even when it is running\n\n"
+     "Example:\n  container-remove my-project --force\n"},
+    {"container-list", cmd_list, "[--all] [--json]", "List your containers",
+     "Options:\n  -a, --all   every user's containers (administrators)\n"
+     "  --json      print the result as JSON\n\n"
+     "Example:\n  container-list\n"},
+    {"container-logs", cmd_logs, "NAME [--follow] [--tail N]", "Show a container's output",
+     "Options:\n  -f, --follow   keep printing new output\n"
+     "  --tail N       only the last N lines (default: all)\n\n"
+     "Example:\n  container-logs my-project --tail 100 -f\n"},
+    {"check-limits", cmd_check_limits, "[--json]", "Show your limits and current usage",
+     "Options:\n  --json   print the result as JSON\n\nExample:\n  check-limits\n"},
+    {"version", cmd_version, "", "Show the versions of ds01 and of the running daemon",
+     "Exits 1 when the daemon cannot be reached.\n\nExample:\n  ds01 version\n"},
 };
 
 /* Other spellings users bring from DS01. */
@@ -69,9 +70,29 @@ static const struct {
         const char *alias;
         const char *name;
 } aliases[] = {
-        {"get-limits", "check-limits"},
-        {"ds01-version", "version"},
+    {"get-limits", "check-limits"},
+    {"ds01-version", "version"},
 };
+
+/* DS01 commands that later versions of ds01 bring back (issues #4-#6): their names answer with
+ * a clear message rather than "unknown command". */
+static const char *const planned[] = {
+    "container-stats", "container-keepalive", "image-create", "image-update",
+    "image-list",      "image-delete",        "gpu-queue",
+};
+
+static int not_yet(const char *name)
+{
+        for (size_t i = 0; i < ARRAY_SIZE(planned); i++)
+                if (streq(name, planned[i])) {
+                        fprintf(stderr,
+                                "%s: not available in this version of ds01 (%s) yet - see "
+                                "'ds01 -h' for the commands it has\n",
+                                name, DS01_VERSION);
+                        return 1;
+                }
+        return -1;
+}
 
 const struct cli_command *cli_find(const char *name)
 {
@@ -115,8 +136,9 @@ static void list_commands(FILE *f, const char *noun)
                         continue;
                 fprintf(f, "  %-18s %s\n", c->name, c->summary);
         }
-        fprintf(f, "\n'COMMAND --help' shows a command's options; 'container deploy' is the same as "
-                   "'container-deploy'.\n");
+        fprintf(f,
+                "\n'COMMAND --help' shows a command's options; 'container deploy' is the same as "
+                "'container-deploy'.\n");
 }
 
 static int run_command(const struct cli_command *cmd, int argc, char **argv)
@@ -137,9 +159,13 @@ static int run_noun(const char *noun, int argc, char **argv)
                 list_commands(stdout, noun);
                 return 0;
         }
-        if (verb)
+        if (verb) {
+                _cleanup_free_ char *full = xasprintf("%s-%s", noun, verb);
+                int r = not_yet(full);
+                if (r >= 0)
+                        return r;
                 fprintf(stderr, "%s: unknown command '%s %s'\n", noun, noun, verb);
-        else
+        } else
                 fprintf(stderr, "%s: which one?\n", noun);
         list_commands(stderr, streq(noun, "get") ? "check" : noun);
         return CLI_EXIT_USAGE;
@@ -177,6 +203,9 @@ static int run_ds01(int argc, char **argv)
                 return run_command(cmd, argc - 1, argv + 1);
         if (is_noun(word))
                 return run_noun(streq(word, "get") ? "check" : word, argc - 1, argv + 1);
+        int r = not_yet(word);
+        if (r >= 0)
+                return r;
         fprintf(stderr, "ds01: unknown command '%s' (see 'ds01 -h')\n", word);
         return CLI_EXIT_USAGE;
 }
@@ -188,6 +217,12 @@ int main(int argc, char **argv)
         signal(SIGPIPE, SIG_IGN);
         if (argc < 1 || !argv[0])
                 return CLI_EXIT_USAGE;
+        /* With fd 0, 1 or 2 closed, the daemon's socket would take its number and be read as
+         * stdin or written as output. */
+        for (int fd = 0; fd < 3; fd++)
+                if (fcntl(fd, F_GETFD) < 0 &&
+                    open("/dev/null", fd == 0 ? O_RDONLY : O_WRONLY) != fd)
+                        return 1;
 
         _cleanup_free_ char *copy = xstrdup(argv[0]);
         const char *base = basename(copy);
@@ -197,7 +232,7 @@ int main(int argc, char **argv)
                 r = run_command(cmd, argc, argv);
         else if (is_noun(base))
                 r = run_noun(streq(base, "get") ? "check" : base, argc, argv);
-        else
+        else if ((r = not_yet(base)) < 0)
                 r = run_ds01(argc, argv);
         if (fflush(stdout) != 0 && errno != EPIPE && r == 0) {
                 fprintf(stderr, "%s: writing the output failed\n", base);

@@ -97,8 +97,7 @@ int cli_parse(const struct cli_command *cmd, int argc, char **argv, const struct
                                 apply(o, argv[++i]);
                         } else {
                                 cli_args_release(&a);
-                                return cli_usage_error(cmd, "option '--%s' needs a value",
-                                                       o->name);
+                                return cli_usage_error(cmd, "option '--%s' needs a value", o->name);
                         }
                         continue;
                 }
@@ -145,10 +144,9 @@ int cli_want_positional(const struct cli_command *cmd, const struct cli_args *a,
         if (a->n_pos < min)
                 return cli_usage_error(cmd, "missing NAME");
         if (a->n_pos > max)
-                return cli_usage_error(cmd, "unexpected argument '%s'%s", a->pos[max],
-                                       !a->rest && strstr(cmd->usage, "-- CMD")
-                                               ? " (put a command after '--')"
-                                               : "");
+                return cli_usage_error(
+                    cmd, "unexpected argument '%s'%s", a->pos[max],
+                    !a->rest && strstr(cmd->usage, "-- CMD") ? " (put a command after '--')" : "");
         return CLI_CONTINUE;
 }
 

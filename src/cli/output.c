@@ -33,8 +33,7 @@ void output_notices(const json_t *notices)
         if (!json_is_array(notices))
                 return;
         fflush(stdout);
-        json_array_foreach(notices, i, n)
-        {
+        json_array_foreach (notices, i, n) {
                 const char *s = json_string_value(n);
                 if (s)
                         fprintf(stderr, "note: %s\n", s);
@@ -81,8 +80,9 @@ int64_t cli_jtime(const json_t *o, const char *key)
 
 struct table {
         size_t n_cols;
-        size_t n_rows; /* including the header row */
-        char **cells;  /* n_rows * n_cols */
+        size_t n_rows; /* including the header row, if any */
+        bool has_header;
+        char **cells; /* n_rows * n_cols */
         const char **colours;
 };
 
@@ -90,7 +90,10 @@ struct table *table_new(size_t n_cols, const char *const *headers)
 {
         struct table *t = xzalloc(sizeof(*t));
         t->n_cols = n_cols;
-        table_add_row(t, headers);
+        if (headers) {
+                table_add_row(t, headers);
+                t->has_header = true;
+        }
         return t;
 }
 
@@ -120,7 +123,7 @@ void table_add_row(struct table *t, const char *const *cells)
 
 void table_set_colour(struct table *t, size_t col, const char *colour)
 {
-        if (t->n_rows > 1 && col < t->n_cols)
+        if (t->n_rows > (t->has_header ? 1u : 0u) && col < t->n_cols)
                 t->colours[(t->n_rows - 1) * t->n_cols + col] = colour;
 }
 
@@ -147,7 +150,7 @@ void table_print(const struct table *t, FILE *f, bool colour)
                 for (size_t c = 0; c < t->n_cols; c++) {
                         const char *s = t->cells[r * t->n_cols + c];
                         const char *col = colour ? t->colours[r * t->n_cols + c] : NULL;
-                        if (r == 0 && colour)
+                        if (r == 0 && t->has_header && colour)
                                 col = OUTPUT_BOLD;
                         bool last = c + 1 == t->n_cols;
                         fprintf(f, "%s%s%s", col ? col : "", s, col ? OUTPUT_RESET : "");

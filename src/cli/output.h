@@ -7,11 +7,11 @@
 #include <jansson.h>
 #include <stdio.h>
 
-#define OUTPUT_GREEN "\033[32m"
+#define OUTPUT_GREEN  "\033[32m"
 #define OUTPUT_YELLOW "\033[33m"
-#define OUTPUT_RED "\033[31m"
-#define OUTPUT_BOLD "\033[1m"
-#define OUTPUT_RESET "\033[0m"
+#define OUTPUT_RED    "\033[31m"
+#define OUTPUT_BOLD   "\033[1m"
+#define OUTPUT_RESET  "\033[0m"
 
 /* stdout is a terminal and NO_COLOR is unset or empty. */
 bool output_colour(void);
@@ -25,6 +25,7 @@ void output_notices(const json_t *notices);
 const char *output_short_gpu(const json_t *gpu, char buf[static 32]);
 
 struct table;
+/* headers: n_cols titles, or NULL for a table without a header row. */
 struct table *table_new(size_t n_cols, const char *const *headers);
 struct table *table_free(struct table *t);
 /* Appends a row of n_cols cells (copied). */

@@ -13,24 +13,24 @@ struct config_sim_gpu {
 };
 
 struct config {
-        char *source;          /* the file read, or "(embedded defaults)" */
-        char *instance;        /* "ds01": [a-z0-9][a-z0-9_.-]{0,62} */
-        char *socket;          /* "/run/ds01/ds01.sock" */
-        char *state_dir;       /* "/var/lib/ds01" */
-        char *log_dir;         /* "/var/log/ds01" */
-        char *docker_socket;   /* "/var/run/docker.sock" */
-        char *limits_file;     /* "/etc/ds01/resource-limits.yaml" */
-        char *workspace_root;  /* "home", or an absolute DIR (then DIR/<user>/<project>) */
-        char *metrics_listen;  /* "127.0.0.1:9101" or "off" */
+        char *source;              /* the file read, or "(embedded defaults)" */
+        char *instance;            /* "ds01": [a-z0-9][a-z0-9_.-]{0,62} */
+        char *socket;              /* "/run/ds01/ds01.sock" */
+        char *state_dir;           /* "/var/lib/ds01" */
+        char *log_dir;             /* "/var/log/ds01" */
+        char *docker_socket;       /* "/var/run/docker.sock" */
+        char *limits_file;         /* "/etc/ds01/resource-limits.yaml" */
+        char *workspace_root;      /* "home", or an absolute DIR (then DIR/<user>/<project>) */
+        char *metrics_listen;      /* "127.0.0.1:9101" or "off" */
         int64_t sample_interval_s; /* 60; 1..3600 */
-        char *gpu_backend;     /* "auto" | "nvml" | "simulated" */
-        char *nvml_library;    /* "libnvidia-ml.so.1" */
+        char *gpu_backend;         /* "auto" | "nvml" | "simulated" */
+        char *nvml_library;        /* "libnvidia-ml.so.1" */
         struct config_sim_gpu *simulated; /* default: 4 x A100-SXM4-40GB, 40960 MiB, no MIG */
         size_t n_simulated;
-        char *image_default;   /* images.default: "ds01/base:latest" */
-        char *admin_group;     /* admin_group: "ds01-admin" (root is always admin) */
-        char *init_path;       /* init_path: NULL = find ds01-init beside ds01d or in
-                                * ../libexec/ds01/ */
+        char *image_default;          /* images.default: "ds01/base:latest" */
+        char *admin_group;            /* admin_group: "ds01-admin" (root is always admin) */
+        char *init_path;              /* init_path: NULL = find ds01-init beside ds01d or in
+                                       * ../libexec/ds01/ */
         int64_t max_requests_per_uid; /* max_requests_per_uid: 16; requests in flight per uid */
 };
 

@@ -712,8 +712,8 @@ int docker_logs_stream(struct docker *d, const char *container_id, bool follow, 
         return open_stream(d, req, 200, 200, what, ret_fd, err);
 }
 
-int docker_events_stream(struct docker *d, const char *label_filter, int64_t since,
-                         int *ret_fd, struct error **err)
+int docker_events_stream(struct docker *d, const char *label_filter, int64_t since, int *ret_fd,
+                         struct error **err)
 {
         json_t *f = json_pack("{s:[s], s:[s, s, s]}", "type", "container", "event", "destroy",
                               "die", "start");
@@ -730,8 +730,8 @@ int docker_events_stream(struct docker *d, const char *label_filter, int64_t sin
         if (since > 0)
                 strbuf_addf(&path, "&since=%lld", (long long)since);
         strbuf_adds(&path, " HTTP/1.0\r\nHost: docker\r\n\r\n");
-        int r = open_stream(d, strbuf_str(&path), 200, 200, "following Docker's events", ret_fd,
-                            err);
+        int r =
+            open_stream(d, strbuf_str(&path), 200, 200, "following Docker's events", ret_fd, err);
         strbuf_release(&path);
         return r;
 }

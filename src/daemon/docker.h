@@ -63,8 +63,8 @@ int docker_logs_stream(struct docker *d, const char *container_id, bool follow, 
 /* GET /events as HTTP/1.0 (ends at EOF): container destroy/die/start events of containers with
  * label_filter ("ds01.instance=x"; NULL for all), from unix time `since` (0: from now on). The fd
  * carries one JSON object per line. */
-int docker_events_stream(struct docker *d, const char *label_filter, int64_t since,
-                         int *ret_fd, struct error **err);
+int docker_events_stream(struct docker *d, const char *label_filter, int64_t since, int *ret_fd,
+                         struct error **err);
 
 /* Pure helpers, unit-tested. */
 /* Docker's error text from a response body ({"message": "..."}), or "HTTP <status>". */

@@ -68,8 +68,9 @@ void events_log(struct events *ev, const char *type, const char *user, json_t *d
                 /* Keep appends atomic (PIPE_BUF-sized lines, as DS01 does). */
                 size_t orig = strlen(line);
                 free(line);
-                json_object_set_new(o, "details", json_pack("{s:b, s:I}", "truncated", 1,
-                                                              "original_size", (json_int_t)orig));
+                json_object_set_new(
+                    o, "details",
+                    json_pack("{s:b, s:I}", "truncated", 1, "original_size", (json_int_t)orig));
                 line = json_dumps(o, JSON_COMPACT);
         }
         json_decref(details);

@@ -11,8 +11,8 @@ struct gpu_slot {
         char *profile;     /* MIG profile "3g.20gb", NULL for a whole GPU */
         int gpu_index;     /* physical GPU index, for display only */
         int64_t memory_mib;
-        double weight;     /* GPU-equivalents: 1.0 whole GPU, slices/7 for MIG */
-        bool allocatable;  /* false for a MIG-enabled GPU itself (its instances are the slots) */
+        double weight;    /* GPU-equivalents: 1.0 whole GPU, slices/7 for MIG */
+        bool allocatable; /* false for a MIG-enabled GPU itself (its instances are the slots) */
 };
 
 struct gpu_inventory;

@@ -15,7 +15,7 @@
 #include <sys/socket.h>
 
 #define EXEC_MAX_PER_UID 64
-#define EXEC_MAX_AGE_S (7 * 86400)
+#define EXEC_MAX_AGE_S   (7 * 86400)
 
 void caller_release(struct caller *c)
 {
@@ -90,8 +90,8 @@ static void busy_release(struct ds01d *d, const char *name)
 static void audit_denied(struct ds01d *d, const struct caller *c, const char *action,
                          const char *target)
 {
-        log_notice("auth.denied: %s (uid %u) tried to %s '%s'", c->login, (unsigned)c->uid,
-                   action, target);
+        log_notice("auth.denied: %s (uid %u) tried to %s '%s'", c->login, (unsigned)c->uid, action,
+                   target);
         events_log(d->events, "auth.denied", c->login,
                    json_pack("{s:s, s:s, s:I}", "action", action, "container", target, "uid",
                              (json_int_t)c->uid));
@@ -199,8 +199,7 @@ static const char *inspect_workspace(const json_t *inspect)
         json_t *mounts = json_object_get(inspect, "Mounts");
         size_t i;
         json_t *m;
-        json_array_foreach(mounts, i, m)
-        {
+        json_array_foreach (mounts, i, m) {
                 if (streq_ptr(jstr(m, "Destination"), "/workspace"))
                         return jstr(m, "Source");
         }
@@ -305,8 +304,8 @@ static json_t *build_spec(struct ds01d *d, const struct caller *c, const struct 
         json_array_append_new(env, json_string("CUDA_DEVICE_ORDER=PCI_BUS_ID"));
         /* A container never sees a GPU it does not lease: "void" hides every device from the
          * NVIDIA runtime, and an empty CUDA_VISIBLE_DEVICES hides them from CUDA. */
-        json_array_append_new(env, json_sprintf("NVIDIA_VISIBLE_DEVICES=%s",
-                                                n_gpus ? gpus : "void"));
+        json_array_append_new(env,
+                              json_sprintf("NVIDIA_VISIBLE_DEVICES=%s", n_gpus ? gpus : "void"));
         json_array_append_new(env, json_sprintf("CUDA_VISIBLE_DEVICES=%s", gpus));
 
         _cleanup_free_ char *slots = NULL;
@@ -323,23 +322,23 @@ static json_t *build_spec(struct ds01d *d, const struct caller *c, const struct 
                 }
                 slots = strbuf_detach(&sb);
         }
-        json_t *labels = json_pack(
-                "{s:s, s:s, s:s, s:o, s:s, s:s, s:s, s:s, s:s}", "ds01.managed", "true",
-                "ds01.instance", d->cfg->instance, "ds01.user", c->login, "ds01.uid",
-                json_sprintf("%u", (unsigned)c->uid), "ds01.project", project, "ds01.interface",
-                "orchestration", "ds01.created_at", format_iso8601(now_s(), ts), "ds01.gpu.uuids",
-                gpus, "ds01.gpu.slots", slots);
+        json_t *labels =
+            json_pack("{s:s, s:s, s:s, s:o, s:s, s:s, s:s, s:s, s:s}", "ds01.managed", "true",
+                      "ds01.instance", d->cfg->instance, "ds01.user", c->login, "ds01.uid",
+                      json_sprintf("%u", (unsigned)c->uid), "ds01.project", project,
+                      "ds01.interface", "orchestration", "ds01.created_at",
+                      format_iso8601(now_s(), ts), "ds01.gpu.uuids", gpus, "ds01.gpu.slots", slots);
 
-        json_t *mounts = json_pack("[{s:s, s:s, s:s, s:b}, {s:s, s:s, s:s, s:b}]", "Type", "bind",
-                                   "Source", workspace, "Target", "/workspace", "ReadOnly", 0,
-                                   "Type", "bind", "Source", d->init_path, "Target",
-                                   "/.ds01/init", "ReadOnly", 1);
+        json_t *mounts =
+            json_pack("[{s:s, s:s, s:s, s:b}, {s:s, s:s, s:s, s:b}]", "Type", "bind", "Source",
+                      workspace, "Target", "/workspace", "ReadOnly", 0, "Type", "bind", "Source",
+                      d->init_path, "Target", "/.ds01/init", "ReadOnly", 1);
 
-        json_t *host = json_pack(
-                "{s:o, s:[s], s:[s], s:b, s:s, s:{s:s}, s:{s:s, s:{s:s, s:s}}}", "Mounts", mounts,
-                "SecurityOpt", "no-new-privileges", "CapDrop", "ALL", "Privileged", 0,
-                "NetworkMode", "bridge", "RestartPolicy", "Name", "no", "LogConfig", "Type",
-                "json-file", "Config", "max-size", "10m", "max-file", "3");
+        json_t *host =
+            json_pack("{s:o, s:[s], s:[s], s:b, s:s, s:{s:s}, s:{s:s, s:{s:s, s:s}}}", "Mounts",
+                      mounts, "SecurityOpt", "no-new-privileges", "CapDrop", "ALL", "Privileged", 0,
+                      "NetworkMode", "bridge", "RestartPolicy", "Name", "no", "LogConfig", "Type",
+                      "json-file", "Config", "max-size", "10m", "max-file", "3");
         if (ls->max_cpus > 0) {
                 /* Docker refuses more CPUs than the host has: a group's 32 on a smaller machine
                  * means "all of them". */
@@ -373,9 +372,9 @@ static json_t *build_spec(struct ds01d *d, const struct caller *c, const struct 
                 json_array_extend(entry_cmd, (json_t *)cmd);
         }
         return json_pack("{s:s, s:s, s:s, s:s, s:[s], s:o, s:o, s:o, s:b, s:b, s:o}", "Image",
-                         image, "User", user, "WorkingDir", "/workspace",
-                         "Hostname", project, "Entrypoint", "/.ds01/init", "Cmd", entry_cmd, "Env",
-                         env, "Labels", labels, "Tty", 0, "OpenStdin", 0, "HostConfig", host);
+                         image, "User", user, "WorkingDir", "/workspace", "Hostname", project,
+                         "Entrypoint", "/.ds01/init", "Cmd", entry_cmd, "Env", env, "Labels",
+                         labels, "Tty", 0, "OpenStdin", 0, "HostConfig", host);
 }
 
 static json_t *gpus_json(struct ds01d *d, char **uuids)
@@ -406,16 +405,16 @@ static int lifecycle_reserve_gpus(struct ds01d *d, const struct caller *c,
         struct pool_request preq = {.n_slots = n_gpus};
         size_t n_cands = pool_candidates(d->inv, ls, &preq, &cands);
         struct store_reservation_req req = {
-                .container = container,
-                .project = project,
-                .user = c->login,
-                .uid = c->uid,
-                .n_slots = n_gpus,
-                .max_gpu_equivalents = ls->max_gpu_equivalents,
-                .max_slots_per_container = ls->max_gpu_slots_per_container,
-                .max_containers = ls->max_containers_per_user,
-                .candidates = cands,
-                .n_candidates = n_cands,
+            .container = container,
+            .project = project,
+            .user = c->login,
+            .uid = c->uid,
+            .n_slots = n_gpus,
+            .max_gpu_equivalents = ls->max_gpu_equivalents,
+            .max_slots_per_container = ls->max_gpu_slots_per_container,
+            .max_containers = ls->max_containers_per_user,
+            .candidates = cands,
+            .n_candidates = n_cands,
         };
         int r = store_reserve(d->store, &req, ret_uuids, err);
         free(cands);
@@ -429,10 +428,10 @@ static void resolve_limits(struct ds01d *d, const struct caller *c, struct limit
 
 static json_t *existing_result(const char *container, const json_t *inspect, const char *project)
 {
-        const char *uu = inspect ? jstr(json_object_get(json_object_get(inspect, "Config"),
-                                                        "Labels"),
-                                        "ds01.gpu.uuids")
-                                 : NULL;
+        const char *uu = inspect
+                             ? jstr(json_object_get(json_object_get(inspect, "Config"), "Labels"),
+                                    "ds01.gpu.uuids")
+                             : NULL;
         json_t *gpus = json_array();
         if (uu && *uu) {
                 _cleanup_free_ char *copy = xstrdup(uu);
@@ -444,8 +443,8 @@ static json_t *existing_result(const char *container, const json_t *inspect, con
         return json_pack("{s:s, s:s, s:b, s:s, s:s, s:o, s:s}", "container", container, "project",
                          project, "existed", 1, "state",
                          inspect ? inspect_state(inspect) : "unknown", "image",
-                         inspect ? jstr(json_object_get(inspect, "Config"), "Image") : "",
-                         "gpus", gpus, "workspace", ws ? ws : "");
+                         inspect ? jstr(json_object_get(inspect, "Config"), "Image") : "", "gpus",
+                         gpus, "workspace", ws ? ws : "");
 }
 
 int lifecycle_deploy(struct ds01d *d, const struct caller *c, json_t *params, json_t **ret_result,
@@ -530,8 +529,8 @@ int lifecycle_deploy(struct ds01d *d, const struct caller *c, json_t *params, js
         if (lifecycle_reserve_gpus(d, c, &ls, container, project, n_gpus, &uuids, err) < 0) {
                 if ((*err)->code == DS01_ERESOURCE)
                         events_log(d->events, "gpu.reject", c->login,
-                                   json_pack("{s:s, s:i, s:s}", "container", container,
-                                             "requested", n_gpus, "reason", (*err)->message));
+                                   json_pack("{s:s, s:i, s:s}", "container", container, "requested",
+                                             n_gpus, "reason", (*err)->message));
                 goto out;
         }
         reserved = true;
@@ -555,22 +554,23 @@ int lifecycle_deploy(struct ds01d *d, const struct caller *c, json_t *params, js
                              project, "image", image, "interface", "orchestration", "gpus",
                              strv_to_json(uuids), "created_at", format_iso8601(now_s(), ts)));
         if (uuids && uuids[0])
-                events_log(d->events, "gpu.allocate", c->login,
-                           json_pack("{s:s, s:o}", "container", container, "gpus",
-                                     strv_to_json(uuids)));
+                events_log(
+                    d->events, "gpu.allocate", c->login,
+                    json_pack("{s:s, s:o}", "container", container, "gpus", strv_to_json(uuids)));
         log_info("deployed %s for %s (uid %u): image %s, %d GPU(s)", container, c->login,
                  (unsigned)c->uid, image, n_gpus);
-        *ret_result = json_pack("{s:s, s:s, s:b, s:s, s:s, s:o, s:s}", "container", container,
-                                "project", project, "existed", 0, "state",
-                                start ? "running" : "created", "image", image, "gpus",
-                                gpus_json(d, uuids), "workspace", workspace);
+        *ret_result =
+            json_pack("{s:s, s:s, s:b, s:s, s:s, s:o, s:s}", "container", container, "project",
+                      project, "existed", 0, "state", start ? "running" : "created", "image", image,
+                      "gpus", gpus_json(d, uuids), "workspace", workspace);
         r = 0;
 out:
         if (r < 0) {
                 /* Roll back: nothing half-done survives a failed deploy. */
                 if (created) {
                         struct error *rerr = NULL;
-                        if (docker_container_remove(d->docker, id ? id : container, true, &rerr) < 0)
+                        if (docker_container_remove(d->docker, id ? id : container, true, &rerr) <
+                            0)
                                 log_error("rolling back %s: %s", container, rerr->message);
                         error_free(rerr);
                 }
@@ -690,9 +690,9 @@ static int remove_and_release(struct ds01d *d, const struct caller *c, const cha
         if (store_forget(d->store, name, &rel, err) < 0)
                 return -1;
         const char *owner = inspect ? label(inspect, "ds01.user") : NULL;
-        events_log(d->events, "container.remove", owner ? owner : c->login,
-                   json_pack("{s:s, s:s, s:s}", "container", name, "reason", reason, "by",
-                             c->login));
+        events_log(
+            d->events, "container.remove", owner ? owner : c->login,
+            json_pack("{s:s, s:s, s:s}", "container", name, "reason", reason, "by", c->login));
         if (rel && rel[0])
                 events_log(d->events, "gpu.release", owner ? owner : c->login,
                            json_pack("{s:s, s:o, s:s}", "container", name, "gpus",
@@ -760,8 +760,8 @@ int lifecycle_retire(struct ds01d *d, const struct caller *c, json_t *params, js
         char **rel = NULL;
         if (remove_and_release(d, c, name, inspect, "retired", &rel, err) < 0)
                 goto unbusy;
-        *ret_result = json_pack("{s:s, s:o, s:s}", "container", name, "released",
-                                strv_to_json(rel), "workspace", workspace ? workspace : "");
+        *ret_result = json_pack("{s:s, s:o, s:s}", "container", name, "released", strv_to_json(rel),
+                                "workspace", workspace ? workspace : "");
         store_strv_free(rel);
         r = 0;
 unbusy:
@@ -810,8 +810,7 @@ int lifecycle_list(struct ds01d *d, const struct caller *c, json_t *params, json
         json_t *out = json_array();
         size_t i;
         json_t *e;
-        json_array_foreach(list, i, e)
-        {
+        json_array_foreach (list, i, e) {
                 json_t *labels = json_object_get(e, "Labels");
                 if (!streq_ptr(jstr(labels, "ds01.managed"), "true"))
                         continue;
@@ -835,20 +834,20 @@ int lifecycle_list(struct ds01d *d, const struct caller *c, json_t *params, json
                 int64_t finished = st ? parse_docker_time(jstr(st, "FinishedAt")) : 0;
                 const char *uid_s = jstr(labels, "ds01.uid");
                 json_t *row = json_pack(
-                        "{s:s, s:s, s:s, s:I, s:s, s:s, s:s, s:o, s:I, s:I, s:I, s:s}", "name", nm,
-                        "project", jstr(labels, "ds01.project") ? jstr(labels, "ds01.project") : "",
-                        "user", jstr(labels, "ds01.user") ? jstr(labels, "ds01.user") : "", "uid",
-                        (json_int_t)(uid_s ? strtoll(uid_s, NULL, 10) : -1), "state",
-                        jstr(e, "State") ? jstr(e, "State") : "unknown", "status",
-                        jstr(e, "Status") ? jstr(e, "Status") : "", "image",
-                        jstr(e, "Image") ? jstr(e, "Image") : "", "gpus", leases_json(d, sc),
-                        "created_at", (json_int_t)json_integer_value(json_object_get(e, "Created")),
-                        "started_at", (json_int_t)started, "finished_at", (json_int_t)finished,
-                        "workspace", ws ? ws : "");
+                    "{s:s, s:s, s:s, s:I, s:s, s:s, s:s, s:o, s:I, s:I, s:I, s:s}", "name", nm,
+                    "project", jstr(labels, "ds01.project") ? jstr(labels, "ds01.project") : "",
+                    "user", jstr(labels, "ds01.user") ? jstr(labels, "ds01.user") : "", "uid",
+                    (json_int_t)(uid_s ? strtoll(uid_s, NULL, 10) : -1), "state",
+                    jstr(e, "State") ? jstr(e, "State") : "unknown", "status",
+                    jstr(e, "Status") ? jstr(e, "Status") : "", "image",
+                    jstr(e, "Image") ? jstr(e, "Image") : "", "gpus", leases_json(d, sc),
+                    "created_at", (json_int_t)json_integer_value(json_object_get(e, "Created")),
+                    "started_at", (json_int_t)started, "finished_at", (json_int_t)finished,
+                    "workspace", ws ? ws : "");
                 if (st)
-                        json_object_set_new(row, "exit_code",
-                                            json_integer(json_integer_value(
-                                                    json_object_get(st, "ExitCode"))));
+                        json_object_set_new(
+                            row, "exit_code",
+                            json_integer(json_integer_value(json_object_get(st, "ExitCode"))));
                 json_array_append_new(out, row);
                 json_decref(ins);
         }
@@ -954,8 +953,8 @@ int lifecycle_exec(struct ds01d *d, const struct caller *c, json_t *params, json
         const char *user = jstr(json_object_get(inspect, "Config"), "User");
         json_t *env = json_array();
         json_array_append_new(env, json_sprintf("TERM=%s", term && term_ok(term) ? term
-                                                                : tty ? "xterm"
-                                                                      : "dumb"));
+                                                           : tty                 ? "xterm"
+                                                                                 : "dumb"));
         json_t *argv;
         if (cmd && json_array_size(cmd) > 0)
                 argv = json_deep_copy(cmd);
@@ -963,10 +962,10 @@ int lifecycle_exec(struct ds01d *d, const struct caller *c, json_t *params, json
                 argv = json_pack("[s, s, s]", "/bin/sh", "-c",
                                  "if command -v bash >/dev/null 2>&1; then exec bash -l; fi; "
                                  "exec sh -l");
-        spec = json_pack("{s:b, s:b, s:b, s:b, s:s, s:s, s:o, s:o}", "AttachStdin", 1,
-                         "AttachStdout", 1, "AttachStderr", 1, "Tty", tty, "User",
-                         user ? user : "65534:65534", "WorkingDir", "/workspace", "Env", env,
-                         "Cmd", argv);
+        spec =
+            json_pack("{s:b, s:b, s:b, s:b, s:s, s:s, s:o, s:o}", "AttachStdin", 1, "AttachStdout",
+                      1, "AttachStderr", 1, "Tty", tty, "User", user ? user : "65534:65534",
+                      "WorkingDir", "/workspace", "Env", env, "Cmd", argv);
         if (docker_exec_create(d->docker, name, spec, &exec_id, err) < 0) {
                 error_wrap(err, "opening a session in '%s'", name);
                 goto out;
@@ -978,8 +977,8 @@ int lifecycle_exec(struct ds01d *d, const struct caller *c, json_t *params, json
         }
         exec_remember(d, exec_id, c->uid);
         *ret_fd = fd;
-        *ret_result = json_pack("{s:s, s:s, s:b}", "exec_id", exec_id, "container", name, "tty",
-                                tty);
+        *ret_result =
+            json_pack("{s:s, s:s, s:b}", "exec_id", exec_id, "container", name, "tty", tty);
         r = 0;
 out:
         json_decref(spec);
@@ -1012,8 +1011,9 @@ int lifecycle_exec_status(struct ds01d *d, const struct caller *c, json_t *param
                 return -1;
         bool running = json_is_true(json_object_get(x, "Running"));
         json_t *code = json_object_get(x, "ExitCode");
-        *ret_result = json_pack("{s:b, s:I}", "running", running, "exit_code",
-                                (json_int_t)(json_is_integer(code) ? json_integer_value(code) : -1));
+        *ret_result =
+            json_pack("{s:b, s:I}", "running", running, "exit_code",
+                      (json_int_t)(json_is_integer(code) ? json_integer_value(code) : -1));
         json_decref(x);
         return 0;
 }
@@ -1071,39 +1071,36 @@ int lifecycle_limits(struct ds01d *d, const struct caller *c, json_t *params, js
                 for (size_t k = 0; k < rows[i].n_leases; k++) {
                         used += rows[i].leases[k].weight;
                         slots++;
-                        json_array_append_new(held,
-                                              json_pack("{s:s, s:s, s:f}", "container",
-                                                        rows[i].name, "uuid",
-                                                        rows[i].leases[k].slot_uuid, "weight",
-                                                        rows[i].leases[k].weight));
+                        json_array_append_new(held, json_pack("{s:s, s:s, s:f}", "container",
+                                                              rows[i].name, "uuid",
+                                                              rows[i].leases[k].slot_uuid, "weight",
+                                                              rows[i].leases[k].weight));
                 }
         const struct limit_policies *p = &ls.policies;
         json_t *lim = json_pack(
-                "{s:o, s:o, s:b, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o}",
-                "max_gpu_equivalents", num_or_null(ls.max_gpu_equivalents),
-                "max_gpu_slots_per_container", int_or_null(ls.max_gpu_slots_per_container),
-                "allow_full_gpu", ls.allow_full_gpu, "max_cpus",
-                ls.max_cpus > 0 ? json_real(ls.max_cpus) : json_null(), "memory",
-                int_or_null(ls.memory), "memory_swap", int_or_null(ls.memory_swap), "shm_size",
-                int_or_null(ls.shm_size), "pids_limit", int_or_null(ls.pids_limit),
-                "max_containers_per_user", int_or_null(ls.max_containers_per_user),
-                "max_runtime_h", num_or_null(ls.max_runtime_h), "idle_timeout_h",
-                num_or_null(ls.idle_timeout_h), "gpu_hold_after_stop_h",
-                num_or_null(ls.gpu_hold_after_stop_h), "container_hold_after_stop_h",
-                num_or_null(ls.container_hold_after_stop_h));
-        json_object_set_new(lim, "policies",
-                            json_pack("{s:f, s:f, s:I, s:f, s:f, s:I}", "gpu_idle_threshold",
-                                      p->gpu_idle_threshold, "cpu_idle_threshold",
-                                      p->cpu_idle_threshold, "network_idle_threshold",
-                                      (json_int_t)p->network_idle_threshold, "grace_period_m",
-                                      p->grace_period_m, "keepalive_max_duration_h",
-                                      p->keepalive_max_duration_h, "sigterm_grace_s",
-                                      (json_int_t)p->sigterm_grace_s));
-        *ret_result = json_pack("{s:s, s:I, s:s, s:b, s:o, s:{s:f, s:I, s:I, s:o}}", "user",
-                                c->login, "uid", (json_int_t)c->uid, "group",
-                                ls.group ? ls.group : "", "overridden", ls.overridden, "limits",
-                                lim, "usage", "gpu_equivalents", used, "gpu_slots",
-                                (json_int_t)slots, "containers", (json_int_t)n, "gpus", held);
+            "{s:o, s:o, s:b, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o}",
+            "max_gpu_equivalents", num_or_null(ls.max_gpu_equivalents),
+            "max_gpu_slots_per_container", int_or_null(ls.max_gpu_slots_per_container),
+            "allow_full_gpu", ls.allow_full_gpu, "max_cpus",
+            ls.max_cpus > 0 ? json_real(ls.max_cpus) : json_null(), "memory",
+            int_or_null(ls.memory), "memory_swap", int_or_null(ls.memory_swap), "shm_size",
+            int_or_null(ls.shm_size), "pids_limit", int_or_null(ls.pids_limit),
+            "max_containers_per_user", int_or_null(ls.max_containers_per_user), "max_runtime_h",
+            num_or_null(ls.max_runtime_h), "idle_timeout_h", num_or_null(ls.idle_timeout_h),
+            "gpu_hold_after_stop_h", num_or_null(ls.gpu_hold_after_stop_h),
+            "container_hold_after_stop_h", num_or_null(ls.container_hold_after_stop_h));
+        json_object_set_new(
+            lim, "policies",
+            json_pack("{s:f, s:f, s:I, s:f, s:f, s:I}", "gpu_idle_threshold", p->gpu_idle_threshold,
+                      "cpu_idle_threshold", p->cpu_idle_threshold, "network_idle_threshold",
+                      (json_int_t)p->network_idle_threshold, "grace_period_m", p->grace_period_m,
+                      "keepalive_max_duration_h", p->keepalive_max_duration_h, "sigterm_grace_s",
+                      (json_int_t)p->sigterm_grace_s));
+        *ret_result =
+            json_pack("{s:s, s:I, s:s, s:b, s:o, s:{s:f, s:I, s:I, s:o}}", "user", c->login, "uid",
+                      (json_int_t)c->uid, "group", ls.group ? ls.group : "", "overridden",
+                      ls.overridden, "limits", lim, "usage", "gpu_equivalents", used, "gpu_slots",
+                      (json_int_t)slots, "containers", (json_int_t)n, "gpus", held);
         store_containers_free(rows, n);
         limit_set_release(&ls);
         return 0;
@@ -1153,12 +1150,10 @@ void lifecycle_on_destroyed(struct ds01d *d, const char *name, const char *docke
                 char **rel = NULL;
                 struct error *err = NULL;
                 if (store_forget(d->store, name, &rel, &err) < 0) {
-                        log_error("releasing %s after Docker destroyed it: %s", name,
-                                  err->message);
+                        log_error("releasing %s after Docker destroyed it: %s", name, err->message);
                         error_free(err);
                 } else {
-                        log_notice("%s was removed outside ds01; released its ledger record",
-                                   name);
+                        log_notice("%s was removed outside ds01; released its ledger record", name);
                         events_log(d->events, "container.remove", user,
                                    json_pack("{s:s, s:s}", "container", name, "reason",
                                              "removed outside ds01"));
@@ -1197,10 +1192,9 @@ int lifecycle_reconcile(struct ds01d *d, bool startup, struct error **err)
                         continue;
                 size_t i;
                 json_t *e;
-                json_array_foreach(list, i, e)
-                {
-                        const char *nm = json_string_value(json_array_get(
-                                json_object_get(e, "Names"), 0));
+                json_array_foreach (list, i, e) {
+                        const char *nm =
+                            json_string_value(json_array_get(json_object_get(e, "Names"), 0));
                         if (nm && nm[0] == '/' && streq(nm + 1, rows[k].name))
                                 docker_id = jstr(e, "Id");
                 }
@@ -1225,8 +1219,8 @@ int lifecycle_reconcile(struct ds01d *d, bool startup, struct error **err)
                         continue;
                 }
                 const char *why = streq(rows[k].state, "reserved")
-                                          ? "reservation whose container was never created"
-                                          : "container no longer exists";
+                                      ? "reservation whose container was never created"
+                                      : "container no longer exists";
                 log_notice("reconcile: released %s (%s)", rows[k].name, why);
                 events_log(d->events, "gpu.release", rows[k].user,
                            json_pack("{s:s, s:o, s:s}", "container", rows[k].name, "gpus",
@@ -1238,8 +1232,7 @@ int lifecycle_reconcile(struct ds01d *d, bool startup, struct error **err)
         /* 2. Managed containers missing from the ledger: re-lease from their labels. */
         size_t i;
         json_t *e;
-        json_array_foreach(list, i, e)
-        {
+        json_array_foreach (list, i, e) {
                 json_t *labels = json_object_get(e, "Labels");
                 const char *nm = json_string_value(json_array_get(json_object_get(e, "Names"), 0));
                 if (!nm || !streq_ptr(jstr(labels, "ds01.managed"), "true"))
@@ -1291,9 +1284,9 @@ int lifecycle_reconcile(struct ds01d *d, bool startup, struct error **err)
                                 log_warning("reconcile: %s claims GPU %s, which is leased to "
                                             "another container; flagged",
                                             nm, conflicts[q]);
-                                events_log(d->events, "gpu.conflict", user,
-                                           json_pack("{s:s, s:s}", "container", nm, "gpu",
-                                                     conflicts[q]));
+                                events_log(
+                                    d->events, "gpu.conflict", user,
+                                    json_pack("{s:s, s:s}", "container", nm, "gpu", conflicts[q]));
                         }
                         fixed++;
                 }

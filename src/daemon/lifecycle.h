@@ -27,8 +27,8 @@ struct ds01d {
         struct store *store;
         struct docker *docker;
         struct events *events;
-        char *init_path;      /* host path of ds01-init, mounted at /.ds01/init */
-        gid_t admin_gid;      /* gid of cfg->admin_group, or (gid_t)-1 */
+        char *init_path; /* host path of ds01-init, mounted at /.ds01/init */
+        gid_t admin_gid; /* gid of cfg->admin_group, or (gid_t)-1 */
 
         pthread_mutex_t busy_lock; /* container names with an operation in progress */
         char **busy;

@@ -17,17 +17,17 @@
 
 /* Unlimited / null values are negative. */
 struct limit_policies {
-        double gpu_idle_threshold;      /* % (5) */
-        double cpu_idle_threshold;      /* % (2.0) */
-        int64_t network_idle_threshold; /* bytes per sample interval (1048576) */
-        double grace_period_m;          /* 30 */
-        double keepalive_max_duration_h;/* 24 */
-        int64_t sigterm_grace_s;        /* 60 */
+        double gpu_idle_threshold;          /* % (5) */
+        double cpu_idle_threshold;          /* % (2.0) */
+        int64_t network_idle_threshold;     /* bytes per sample interval (1048576) */
+        double grace_period_m;              /* 30 */
+        double keepalive_max_duration_h;    /* 24 */
+        int64_t sigterm_grace_s;            /* 60 */
         double created_container_timeout_m; /* 30 */
-        double idle_warn_1;             /* fraction of idle timeout for the 1st warning (0.80) */
-        double idle_warn_2;             /* 2nd warning (0.95) */
-        double runtime_warn_1;          /* 0.75 */
-        double runtime_warn_2;          /* 0.90 */
+        double idle_warn_1;    /* fraction of idle timeout for the 1st warning (0.80) */
+        double idle_warn_2;    /* 2nd warning (0.95) */
+        double runtime_warn_1; /* 0.75 */
+        double runtime_warn_2; /* 0.90 */
 };
 
 struct limit_set {
@@ -37,16 +37,16 @@ struct limit_set {
         double max_gpu_equivalents;          /* < 0: unlimited */
         int64_t max_gpu_slots_per_container; /* < 0: unlimited */
         bool allow_full_gpu;
-        double max_cpus;                     /* <= 0: unlimited */
-        int64_t memory;                      /* bytes; < 0: unlimited */
-        int64_t memory_swap;                 /* bytes; < 0: unlimited */
-        int64_t shm_size;                    /* bytes; < 0: docker default */
-        int64_t pids_limit;                  /* < 0: unlimited */
-        int64_t max_containers_per_user;     /* < 0: unlimited */
-        double max_runtime_h;                /* < 0: none */
-        double idle_timeout_h;               /* < 0: none */
-        double gpu_hold_after_stop_h;        /* < 0: indefinite */
-        double container_hold_after_stop_h;  /* < 0: never removed */
+        double max_cpus;                    /* <= 0: unlimited */
+        int64_t memory;                     /* bytes; < 0: unlimited */
+        int64_t memory_swap;                /* bytes; < 0: unlimited */
+        int64_t shm_size;                   /* bytes; < 0: docker default */
+        int64_t pids_limit;                 /* < 0: unlimited */
+        int64_t max_containers_per_user;    /* < 0: unlimited */
+        double max_runtime_h;               /* < 0: none */
+        double idle_timeout_h;              /* < 0: none */
+        double gpu_hold_after_stop_h;       /* < 0: indefinite */
+        double container_hold_after_stop_h; /* < 0: never removed */
         struct limit_policies policies;
 };
 

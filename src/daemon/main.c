@@ -21,17 +21,18 @@
 
 static void usage(FILE *f)
 {
-        fprintf(f, "Usage: ds01d [--config FILE] [--debug]\n"
-                   "\n"
-                   "The ds01 daemon. Runs in the foreground and logs to stderr.\n"
-                   "Without --config it reads " DEFAULT_CONFIG " if present, else it runs on\n"
-                   "embedded defaults (4 simulated A100 GPUs, DS01's default limits).\n"
-                   "\n"
-                   "  -c, --config FILE   settings file (ds01.yaml)\n"
-                   "  -d, --debug         log every request\n"
-                   "  -V, --version       print the version\n"
-                   "  -h, --help          this text\n"
-                   "Signals: SIGTERM/SIGINT stop cleanly; SIGHUP reloads the settings and limits.\n");
+        fprintf(f,
+                "Usage: ds01d [--config FILE] [--debug]\n"
+                "\n"
+                "The ds01 daemon. Runs in the foreground and logs to stderr.\n"
+                "Without --config it reads " DEFAULT_CONFIG " if present, else it runs on\n"
+                "embedded defaults (4 simulated A100 GPUs, DS01's default limits).\n"
+                "\n"
+                "  -c, --config FILE   settings file (ds01.yaml)\n"
+                "  -d, --debug         log every request\n"
+                "  -V, --version       print the version\n"
+                "  -h, --help          this text\n"
+                "Signals: SIGTERM/SIGINT stop cleanly; SIGHUP reloads the settings and limits.\n");
 }
 
 static gid_t lookup_gid(const char *group)
@@ -124,11 +125,11 @@ static void reload(struct ds01d *d, const char *config_path)
         const struct {
                 const char *key, *running, *loaded;
         } fixed[] = {
-                {"instance", d->cfg->instance, c->instance},
-                {"socket", d->cfg->socket, c->socket},
-                {"state_dir", d->cfg->state_dir, c->state_dir},
-                {"log_dir", d->cfg->log_dir, c->log_dir},
-                {"docker_socket", d->cfg->docker_socket, c->docker_socket},
+            {"instance", d->cfg->instance, c->instance},
+            {"socket", d->cfg->socket, c->socket},
+            {"state_dir", d->cfg->state_dir, c->state_dir},
+            {"log_dir", d->cfg->log_dir, c->log_dir},
+            {"docker_socket", d->cfg->docker_socket, c->docker_socket},
         };
         for (size_t i = 0; i < ARRAY_SIZE(fixed); i++) {
                 if (!streq_ptr(fixed[i].running, fixed[i].loaded)) {
@@ -155,11 +156,11 @@ static void reload(struct ds01d *d, const char *config_path)
 int main(int argc, char **argv)
 {
         static const struct option opts[] = {
-                {"config", required_argument, NULL, 'c'},
-                {"debug", no_argument, NULL, 'd'},
-                {"version", no_argument, NULL, 'V'},
-                {"help", no_argument, NULL, 'h'},
-                {0},
+            {"config", required_argument, NULL, 'c'},
+            {"debug", no_argument, NULL, 'd'},
+            {"version", no_argument, NULL, 'V'},
+            {"help", no_argument, NULL, 'h'},
+            {0},
         };
         const char *config_path = NULL;
         int o;
@@ -233,9 +234,9 @@ int main(int argc, char **argv)
                 log_info("GPUs: %s backend, %zu allocatable slot(s)%s",
                          gpu_inventory_backend(d.inv), alloc,
                          streq(d.cfg->gpu_backend, "auto") && !gpu_inventory_is_real(d.inv)
-                                 ? " (gpus.backend auto: NVML not loaded, using the simulated "
-                                   "inventory)"
-                                 : "");
+                             ? " (gpus.backend auto: NVML not loaded, using the simulated "
+                               "inventory)"
+                             : "");
         }
         d.init_path = find_init(d.cfg, &err);
         if (!d.init_path)

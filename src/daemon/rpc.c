@@ -38,69 +38,68 @@ struct method {
         struct param_spec params[8];
 };
 
-#define NAME_PARAM {"name", P_STRING, true, 1, 255}
+#define NAME_PARAM                                                                                 \
+        {                                                                                          \
+                "name", P_STRING, true, 1, 255                                                     \
+        }
 
-static int handle_ping(struct ds01d *d, const struct caller *c, json_t *params,
-                       json_t **ret_result, struct error **err);
+static int handle_ping(struct ds01d *d, const struct caller *c, json_t *params, json_t **ret_result,
+                       struct error **err);
 
 static const struct method methods[] = {
-        {"daemon.ping", handle_ping, NULL, 0, {{0}}},
-        {"container.deploy",
-         lifecycle_deploy,
-         NULL,
-         0,
-         {{"project", P_STRING, true, 0, 255},
-          {"image", P_STRING, false, 1, 255},
-          {"gpus", P_INT, false, 0, 64},
-          {"cpu_only", P_BOOL, false, 0, 0},
-          {"cmd", P_STRV, false, 1, 256},
-          {"start", P_BOOL, false, 0, 0}}},
-        {"container.start", lifecycle_start, NULL, 0, {NAME_PARAM}},
-        {"container.stop",
-         lifecycle_stop,
-         NULL,
-         0,
-         {NAME_PARAM, {"timeout_s", P_INT, false, 0, 600}}},
-        {"container.remove", lifecycle_remove, NULL, 0, {NAME_PARAM, {"force", P_BOOL, false, 0, 0}}},
-        {"container.retire", lifecycle_retire, NULL, 0, {NAME_PARAM}},
-        {"container.list",
-         lifecycle_list,
-         NULL,
-         0,
-         {{"all", P_BOOL, false, 0, 0}, {"user", P_STRING, false, 1, 64}}},
-        {"container.exec",
-         NULL,
-         lifecycle_exec,
-         0,
-         {NAME_PARAM,
-          {"tty", P_BOOL, false, 0, 0},
-          {"cmd", P_STRV, false, 1, 256},
-          {"rows", P_INT, false, 0, 10000},
-          {"cols", P_INT, false, 0, 10000},
-          {"start", P_BOOL, false, 0, 0},
-          {"term", P_STRING, false, 1, 64}}},
-        {"container.resize",
-         lifecycle_resize,
-         NULL,
-         0,
-         {{"exec_id", P_STRING, true, 1, 128},
-          {"rows", P_INT, true, 1, 10000},
-          {"cols", P_INT, true, 1, 10000}}},
-        {"container.exec_status",
-         lifecycle_exec_status,
-         NULL,
-         0,
-         {{"exec_id", P_STRING, true, 1, 128}}},
-        {"container.logs",
-         NULL,
-         lifecycle_logs,
-         0,
-         {NAME_PARAM, {"follow", P_BOOL, false, 0, 0}, {"tail", P_INT, false, -1, 1000000}}},
-        {"limits.get", lifecycle_limits, NULL, 0, {{0}}},
+    {"daemon.ping", handle_ping, NULL, 0, {{0}}},
+    {"container.deploy",
+     lifecycle_deploy,
+     NULL,
+     0,
+     {{"project", P_STRING, true, 0, 255},
+      {"image", P_STRING, false, 1, 255},
+      {"gpus", P_INT, false, 0, 64},
+      {"cpu_only", P_BOOL, false, 0, 0},
+      {"cmd", P_STRV, false, 1, 256},
+      {"start", P_BOOL, false, 0, 0}}},
+    {"container.start", lifecycle_start, NULL, 0, {NAME_PARAM}},
+    {"container.stop", lifecycle_stop, NULL, 0, {NAME_PARAM, {"timeout_s", P_INT, false, 0, 600}}},
+    {"container.remove", lifecycle_remove, NULL, 0, {NAME_PARAM, {"force", P_BOOL, false, 0, 0}}},
+    {"container.retire", lifecycle_retire, NULL, 0, {NAME_PARAM}},
+    {"container.list",
+     lifecycle_list,
+     NULL,
+     0,
+     {{"all", P_BOOL, false, 0, 0}, {"user", P_STRING, false, 1, 64}}},
+    {"container.exec",
+     NULL,
+     lifecycle_exec,
+     0,
+     {NAME_PARAM,
+      {"tty", P_BOOL, false, 0, 0},
+      {"cmd", P_STRV, false, 1, 256},
+      {"rows", P_INT, false, 0, 10000},
+      {"cols", P_INT, false, 0, 10000},
+      {"start", P_BOOL, false, 0, 0},
+      {"term", P_STRING, false, 1, 64}}},
+    {"container.resize",
+     lifecycle_resize,
+     NULL,
+     0,
+     {{"exec_id", P_STRING, true, 1, 128},
+      {"rows", P_INT, true, 1, 10000},
+      {"cols", P_INT, true, 1, 10000}}},
+    {"container.exec_status",
+     lifecycle_exec_status,
+     NULL,
+     0,
+     {{"exec_id", P_STRING, true, 1, 128}}},
+    {"container.logs",
+     NULL,
+     lifecycle_logs,
+     0,
+     {NAME_PARAM, {"follow", P_BOOL, false, 0, 0}, {"tail", P_INT, false, -1, 1000000}}},
+    {"limits.get", lifecycle_limits, NULL, 0, {{0}}},
 };
 
 /* Bounded by the request size (PROTO_MAX_REQUEST) anyway; per item as long as that allows. */
-#define STRV_MAX_ITEM (48 * 1024)
+#define STRV_MAX_ITEM  (48 * 1024)
 #define STRV_MAX_TOTAL (56 * 1024)
 
 static int check_param(const struct param_spec *p, json_t *v, struct error **err)
@@ -146,8 +145,7 @@ static int check_param(const struct param_spec *p, json_t *v, struct error **err
                                          (long long)p->min, (long long)p->max);
                 size_t i;
                 json_t *s;
-                json_array_foreach(v, i, s)
-                {
+                json_array_foreach (v, i, s) {
                         if (!json_is_string(s) ||
                             strlen(json_string_value(s)) != json_string_length(s) ||
                             json_string_length(s) > STRV_MAX_ITEM)
@@ -185,8 +183,7 @@ int rpc_validate(const char *method, json_t *params, bool admin, struct error **
                 return error_set(err, DS01_EUSAGE, "params must be an object");
         const char *key;
         json_t *v;
-        json_object_foreach(params, key, v)
-        {
+        json_object_foreach (params, key, v) {
                 const struct param_spec *p = NULL;
                 for (size_t i = 0; i < ARRAY_SIZE(m->params) && m->params[i].name; i++)
                         if (streq(m->params[i].name, key))
@@ -206,16 +203,15 @@ int rpc_validate(const char *method, json_t *params, bool admin, struct error **
         return idx;
 }
 
-static int handle_ping(struct ds01d *d, const struct caller *c, json_t *params,
-                       json_t **ret_result, struct error **err)
+static int handle_ping(struct ds01d *d, const struct caller *c, json_t *params, json_t **ret_result,
+                       struct error **err)
 {
         (void)params;
         (void)err;
         *ret_result = json_pack("{s:s, s:s, s:s, s:i, s:s, s:s, s:b}", "version", DS01_VERSION,
                                 "instance", d->cfg->instance, "docker_api",
-                                docker_api_version(d->docker), "api", PROTO_VERSION,
-                                "gpu_backend", gpu_inventory_backend(d->inv), "user", c->login,
-                                "admin", c->admin);
+                                docker_api_version(d->docker), "api", PROTO_VERSION, "gpu_backend",
+                                gpu_inventory_backend(d->inv), "user", c->login, "admin", c->admin);
         return 0;
 }
 

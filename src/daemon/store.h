@@ -17,9 +17,9 @@ struct store;
 struct store_reservation_req {
         const char *container; /* "<project>._.<user>" */
         const char *project;
-        const char *user;      /* login name */
+        const char *user; /* login name */
         unsigned uid;
-        int n_slots;           /* 0: CPU-only (still counts as a container) */
+        int n_slots; /* 0: CPU-only (still counts as a container) */
         /* limits; negative = unlimited */
         double max_gpu_equivalents;
         int64_t max_slots_per_container;
@@ -33,9 +33,9 @@ struct store_lease {
         char *slot_uuid;
         char *container;
         unsigned uid;
-        char *state;     /* "reserved" | "bound" | "held" */
+        char *state; /* "reserved" | "bound" | "held" */
         double weight;
-        int64_t since;   /* unix seconds of the last state change */
+        int64_t since; /* unix seconds of the last state change */
 };
 
 struct store_container {

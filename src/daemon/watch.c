@@ -13,9 +13,9 @@ struct watch {
         struct ds01d *d;
         pthread_t thread;
         pthread_mutex_t lock;
-        int fd;           /* the current stream, -1 between connections */
+        int fd; /* the current stream, -1 between connections */
         bool stop;
-        int64_t since;    /* last event time seen (seconds) */
+        int64_t since; /* last event time seen (seconds) */
 };
 
 static bool stopping(struct watch *w)
@@ -32,7 +32,7 @@ static void handle_event(struct watch *w, json_t *ev)
         json_t *actor = json_object_get(ev, "Actor");
         const char *id = json_string_value(json_object_get(actor, "ID"));
         const char *name =
-                json_string_value(json_object_get(json_object_get(actor, "Attributes"), "name"));
+            json_string_value(json_object_get(json_object_get(actor, "Attributes"), "name"));
         json_int_t t = json_integer_value(json_object_get(ev, "time"));
         if (t > w->since)
                 w->since = t;

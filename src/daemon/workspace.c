@@ -41,8 +41,8 @@ static int walk(const char *path, size_t user_from, size_t create_from, uid_t ui
         char *save = NULL;
         size_t idx = 0;
         int r = 0;
-        for (char *comp = strtok_r(copy, "/", &save); comp; comp = strtok_r(NULL, "/", &save),
-                  idx++) {
+        for (char *comp = strtok_r(copy, "/", &save); comp;
+             comp = strtok_r(NULL, "/", &save), idx++) {
                 strbuf_addc(&sofar, '/');
                 strbuf_adds(&sofar, comp);
                 const char *here = strbuf_str(&sofar);

@@ -95,7 +95,8 @@ int proto_recv(int sock, size_t max, char **ret_data, size_t *ret_len, int *ret_
                                 r = 1;
                                 goto out;
                         }
-                        error_set(err, DS01_ERR, "the ds01 socket closed in the middle of a message");
+                        error_set(err, DS01_ERR,
+                                  "the ds01 socket closed in the middle of a message");
                         goto out;
                 }
                 if (mh.msg_flags & MSG_TRUNC || (size_t)k > PROTO_FRAGMENT + 1 ||

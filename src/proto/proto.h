@@ -44,10 +44,10 @@
 
 #include <jansson.h>
 
-#define PROTO_VERSION 1
-#define PROTO_MAX_REQUEST (64 * 1024)
-#define PROTO_FRAGMENT (60 * 1024)
-#define PROTO_MAX_RESPONSE (16 * 1024 * 1024)
+#define PROTO_VERSION        1
+#define PROTO_MAX_REQUEST    (64 * 1024)
+#define PROTO_FRAGMENT       (60 * 1024)
+#define PROTO_MAX_RESPONSE   (16 * 1024 * 1024)
 #define PROTO_DEFAULT_SOCKET "/run/ds01/ds01.sock"
 
 /* Sends one message (fragmented as needed); pass_fd >= 0 travels with the last fragment. */

@@ -9,15 +9,15 @@
 
 enum ds01_code {
         DS01_OK = 0,
-        DS01_ERR = 1,         /* general error */
-        DS01_EUSAGE = 2,      /* bad arguments or names */
-        DS01_ERESOURCE = 3,   /* no GPU free, quota reached */
-        DS01_ENOTFOUND = 4,   /* no such container/project (also: someone else's) */
-        DS01_EPERM = 5,       /* permission denied */
+        DS01_ERR = 1,       /* general error */
+        DS01_EUSAGE = 2,    /* bad arguments or names */
+        DS01_ERESOURCE = 3, /* no GPU free, quota reached */
+        DS01_ENOTFOUND = 4, /* no such container/project (also: someone else's) */
+        DS01_EPERM = 5,     /* permission denied */
 };
 
 struct error {
-        int code;       /* enum ds01_code */
+        int code; /* enum ds01_code */
         char *message;
 };
 

@@ -10,8 +10,9 @@ static bool is_lower_alnum(char c)
 int names_check_project(const char *p, struct error **err)
 {
         if (!p || !*p)
-                return error_set(err, DS01_EUSAGE,
-                                 "missing project name: give one, e.g. 'container-deploy my-project'");
+                return error_set(
+                    err, DS01_EUSAGE,
+                    "missing project name: give one, e.g. 'container-deploy my-project'");
         size_t n = strlen(p);
         if (n > NAMES_PROJECT_MAX)
                 return error_set(err, DS01_EUSAGE,

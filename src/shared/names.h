@@ -5,7 +5,7 @@
 #include "error.h"
 
 #define NAMES_PROJECT_MAX 63
-#define NAMES_SEPARATOR "._."
+#define NAMES_SEPARATOR   "._."
 
 /* [a-z0-9][a-z0-9_-]{0,62}. On failure err says what is wrong and what a valid name looks like
  * (code DS01_EUSAGE). */

@@ -9,7 +9,10 @@ struct strbuf {
         size_t cap;
 };
 
-#define STRBUF_INIT {NULL, 0, 0}
+#define STRBUF_INIT                                                                                \
+        {                                                                                          \
+                NULL, 0, 0                                                                         \
+        }
 
 void strbuf_init(struct strbuf *sb);
 void strbuf_release(struct strbuf *sb);

@@ -106,9 +106,11 @@ char *format_duration(int64_t s, char buf[static 32])
         if (s < 0)
                 s = 0;
         if (s >= 86400)
-                snprintf(buf, 32, "%lldd%lldh", (long long)(s / 86400), (long long)(s % 86400 / 3600));
+                snprintf(buf, 32, "%lldd%lldh", (long long)(s / 86400),
+                         (long long)(s % 86400 / 3600));
         else if (s >= 3600)
-                snprintf(buf, 32, "%lldh%02lldm", (long long)(s / 3600), (long long)(s % 3600 / 60));
+                snprintf(buf, 32, "%lldh%02lldm", (long long)(s / 3600),
+                         (long long)(s % 3600 / 60));
         else if (s >= 60)
                 snprintf(buf, 32, "%lldm", (long long)(s / 60));
         else

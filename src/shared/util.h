@@ -11,10 +11,10 @@
 
 #define DS01_VERSION "0.1.0"
 
-#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+#define ARRAY_SIZE(a)  (sizeof(a) / sizeof((a)[0]))
 #define _printf_(a, b) __attribute__((format(printf, a, b)))
-#define _noreturn_ __attribute__((noreturn))
-#define _unused_ __attribute__((unused))
+#define _noreturn_     __attribute__((noreturn))
+#define _unused_       __attribute__((unused))
 
 /* Out-of-memory aborts: callers never check these. */
 void *xmalloc(size_t n);
@@ -35,8 +35,8 @@ static inline void closep(int *fd)
         if (*fd >= 0)
                 close(*fd);
 }
-#define _cleanup_(f) __attribute__((cleanup(f)))
-#define _cleanup_free_ _cleanup_(freep)
+#define _cleanup_(f)    __attribute__((cleanup(f)))
+#define _cleanup_free_  _cleanup_(freep)
 #define _cleanup_close_ _cleanup_(closep)
 
 /* Move ownership out of a cleanup variable. */

@@ -396,6 +396,14 @@ _ds01_cleanup() {
 		fi
 		wait "$DS01_PID" 2>/dev/null
 	fi
+	# A sanitizer build (make check-sanitize) reports memory errors, leaks and undefined
+	# behaviour in the daemon's log: any report fails the test.
+	if [ -n "$T" ] && [ -f "$T/ds01d.log" ] &&
+		grep -qE 'ERROR: (Address|Leak|Thread)Sanitizer|WARNING: ThreadSanitizer|runtime error:' "$T/ds01d.log"; then
+		note "cleanup: sanitizer report in the daemon log:"
+		grep -E -A30 'ERROR: (Address|Leak|Thread)Sanitizer|WARNING: ThreadSanitizer|runtime error:' "$T/ds01d.log" | head -80 | sed 's/^/#   /'
+		rc=1
+	fi
 	if [ -n "${INSTANCE:-}" ]; then
 		docker ps -aq --filter "label=ds01.instance=$INSTANCE" | xargs -r docker rm -f >/dev/null 2>&1
 	fi
