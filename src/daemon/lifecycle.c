@@ -426,25 +426,22 @@ static void resolve_limits(struct ds01d *d, const struct caller *c, struct limit
         limits_resolve(d->limits, c->login, c->gids, c->n_gids, ret);
 }
 
-static json_t *existing_result(const char *container, const json_t *inspect, const char *project)
+static void split_csv(const char *s, char ***ret, size_t *ret_n);
+
+static json_t *existing_result(struct ds01d *d, const char *container, const json_t *inspect,
+                               const char *project)
 {
-        const char *uu = inspect
-                             ? jstr(json_object_get(json_object_get(inspect, "Config"), "Labels"),
-                                    "ds01.gpu.uuids")
-                             : NULL;
-        json_t *gpus = json_array();
-        if (uu && *uu) {
-                _cleanup_free_ char *copy = xstrdup(uu);
-                char *save = NULL;
-                for (char *t = strtok_r(copy, ",", &save); t; t = strtok_r(NULL, ",", &save))
-                        json_array_append_new(gpus, json_string(t));
-        }
-        const char *ws = inspect ? inspect_workspace(inspect) : NULL;
-        return json_pack("{s:s, s:s, s:b, s:s, s:s, s:o, s:s}", "container", container, "project",
-                         project, "existed", 1, "state",
-                         inspect ? inspect_state(inspect) : "unknown", "image",
-                         inspect ? jstr(json_object_get(inspect, "Config"), "Image") : "", "gpus",
-                         gpus, "workspace", ws ? ws : "");
+        char **uuids = NULL;
+        size_t n = 0;
+        split_csv(label(inspect, "ds01.gpu.uuids"), &uuids, &n);
+        const char *ws = inspect_workspace(inspect);
+        const char *image = jstr(json_object_get(inspect, "Config"), "Image");
+        json_t *r =
+            json_pack("{s:s, s:s, s:b, s:s, s:s, s:o, s:s}", "container", container, "project",
+                      project, "existed", 1, "state", inspect_state(inspect), "image",
+                      image ? image : "", "gpus", gpus_json(d, uuids), "workspace", ws ? ws : "");
+        store_strv_free(uuids);
+        return r;
 }
 
 int lifecycle_deploy(struct ds01d *d, const struct caller *c, json_t *params, json_t **ret_result,
@@ -492,7 +489,7 @@ int lifecycle_deploy(struct ds01d *d, const struct caller *c, json_t *params, js
                                   container);
                         goto out;
                 }
-                *ret_result = existing_result(container, inspect, project);
+                *ret_result = existing_result(d, container, inspect, project);
                 json_decref(inspect);
                 r = 0;
                 goto out;

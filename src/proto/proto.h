@@ -17,26 +17,36 @@
  *
  * Methods (params -> result). NAME is a project ("my-project") or, for admins, a full container
  * name ("my-project._.alice"). A name that is not the caller's answers "not found".
- *   daemon.ping        {}                                        -> {version, instance, api}
- *   container.deploy   {project, image?, gpus?(int, default 1), cpu_only?(bool),
- *                       cmd?([str]), start?(bool, default true)}  -> {container, existed(bool),
- *                                                                   state, image, gpus:[uuid]}
- *   container.start    {name}                                   -> {container, state, started}
- *   container.stop     {name, timeout_s?}                       -> {container, state}
- *   container.remove   {name, force?}                           -> {container, released:[uuid]}
- *   container.retire   {name}                                   -> {container, released:[uuid],
- *                                                                   workspace}
- *   container.list     {all?(bool), user?(admin only)}          -> {containers:[{name, project,
- *                       user, uid, state, status, image, gpus:[{uuid,name,slot}], created_at,
- *                       started_at, finished_at, workspace}]}
- *   container.exec     {name, tty(bool), cmd?([str]), rows?, cols?, start?(bool)}
- *                                                               -> {exec_id} + fd (raw stream)
- *   container.resize   {exec_id, rows, cols}                    -> {}
- *   container.exec_status {exec_id}                             -> {running(bool), exit_code}
- *   container.logs     {name, follow?(bool), tail?(int, -1 = all)} -> {tty(bool)} + fd
- *   limits.get         {}                                       -> {user, group, limits:{...},
- *                                                                   usage:{gpu_equivalents,
- *                                                                   containers, gpus:[...]}}
+ *   daemon.ping        {} -> {version, instance, api (= PROTO_VERSION), docker_api,
+ *                      gpu_backend, user, admin}
+ *   container.deploy   {project, image?, gpus? (int 0..64, default 1), cpu_only? (bool),
+ *                      cmd? ([str]), start? (bool, default true)}
+ *                      -> {container, project, existed (bool), state, image, workspace,
+ *                          gpus: [{uuid, name, index, weight, profile?}]}
+ *                      (existed: true when the project already had a container; gpus are then
+ *                      plain uuid strings from its labels)
+ *   container.start    {name} -> {container, state, started (false if it was running)}
+ *   container.stop     {name, timeout_s?} -> {container, state}
+ *   container.remove   {name, force?} -> {container, released: [uuid]}
+ *   container.retire   {name} -> {container, released: [uuid], workspace}
+ *   container.list     {all? (bool; admins: everyone's)}
+ *                      -> {containers: [{name, project, user, uid, state, status, image,
+ *                          gpus: [{uuid, lease, weight, since, name, index, profile?}],
+ *                          created_at, started_at, finished_at (unix seconds; 0 = never),
+ *                          exit_code, workspace}]}
+ *   container.exec     {name, tty (bool), cmd? ([str]), rows?, cols?, start? (bool), term?}
+ *                      -> {exec_id, container, tty} + fd (the raw exec stream)
+ *   container.resize   {exec_id, rows, cols} -> {}
+ *   container.exec_status {exec_id} -> {running (bool), exit_code}
+ *   container.logs     {name, follow? (bool), tail? (int, -1 = all)} -> {tty (bool)} + fd
+ *   limits.get         {} -> {user, uid, group, overridden (bool),
+ *                      limits: {max_gpu_equivalents, max_gpu_slots_per_container,
+ *                          allow_full_gpu, max_cpus, memory, memory_swap, shm_size (bytes),
+ *                          pids_limit, max_containers_per_user, max_runtime_h, idle_timeout_h,
+ *                          gpu_hold_after_stop_h, container_hold_after_stop_h (null =
+ *                          unlimited), policies: {...}},
+ *                      usage: {gpu_equivalents, gpu_slots, containers,
+ *                          gpus: [{container, uuid, weight}]}}
  */
 #pragma once
 
