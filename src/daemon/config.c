@@ -51,6 +51,7 @@ struct config *config_free(struct config *c)
         free(c->metrics_listen);
         free(c->gpu_backend);
         free(c->nvml_library);
+        free(c->docker_devices);
         free_simulated(c);
         free(c->image_default);
         free(c->admin_group);
@@ -79,6 +80,7 @@ static struct config *config_defaults(void)
         c->sample_interval_s = 60;
         c->gpu_backend = xstrdup("auto");
         c->nvml_library = xstrdup("libnvidia-ml.so.1");
+        c->docker_devices = xstrdup("auto");
         c->n_simulated = DEFAULT_SIM_COUNT;
         c->simulated = xcalloc(DEFAULT_SIM_COUNT, sizeof(*c->simulated));
         for (size_t i = 0; i < DEFAULT_SIM_COUNT; i++) {
@@ -206,7 +208,8 @@ static const struct key_def top_keys[] = {
 };
 #undef STR
 
-static const char *const gpus_names[] = {"backend", "nvml_library", "simulated", NULL};
+static const char *const gpus_names[] = {"backend", "nvml_library", "simulated", "docker_devices",
+                                         NULL};
 static const char *const sim_names[] = {"name", "memory_mib", "mig", NULL};
 static const char *const images_names[] = {"default", "frameworks", NULL};
 
@@ -376,6 +379,19 @@ static int parse_gpus(const struct yamldoc *d, const struct yamldoc_node *v, str
                 } else if (streq(p->key, "simulated")) {
                         if (parse_simulated(d, p->value, c, err) < 0)
                                 return -1;
+                } else if (streq(p->key, "docker_devices")) {
+                        if (yamldoc_is_null(p->value))
+                                continue;
+                        const char *s;
+                        if (yamldoc_get_string(d, p->value, "gpus.docker_devices", &s, err) < 0)
+                                return -1;
+                        if (!streq(s, "auto") && !streq(s, "device-requests") && !streq(s, "env"))
+                                return yamldoc_error(d, p->value->line, err,
+                                                     "'gpus.docker_devices' must be auto, "
+                                                     "device-requests or env, not '%s'",
+                                                     s);
+                        free(c->docker_devices);
+                        c->docker_devices = xstrdup(s);
                 } else {
                         return yamldoc_unknown_key(d, p, "gpus", gpus_names, err);
                 }

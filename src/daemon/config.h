@@ -25,6 +25,11 @@ struct config {
         int64_t sample_interval_s; /* 60; 1..3600 */
         char *gpu_backend;         /* "auto" | "nvml" | "simulated" */
         char *nvml_library;        /* "libnvidia-ml.so.1" */
+        /* gpus.docker_devices: how real GPUs reach a container. "device-requests": HostConfig.
+         * DeviceRequests with the UUIDs (several MIG instances: the NVIDIA runtime and
+         * NVIDIA_VISIBLE_DEVICES); "env": only NVIDIA_VISIBLE_DEVICES, for hosts whose default
+         * runtime is nvidia; "auto" (default): device-requests with NVML, env when simulated. */
+        char *docker_devices;
         struct config_sim_gpu *simulated; /* default: 4 x A100-SXM4-40GB, 40960 MiB, no MIG */
         size_t n_simulated;
         char *image_default;          /* images.default: "ds01/base:latest" */

@@ -7,6 +7,7 @@
 #include "gpu.h"
 
 #include "../shared/log.h"
+#include "nvml.h"
 
 #include <stdio.h>
 
@@ -23,6 +24,14 @@ static void slot_release(struct gpu_slot *s)
         free(s->parent_uuid);
         free(s->name);
         free(s->profile);
+        free(s->pci_bus_id);
+}
+
+void gpu_slots_free(struct gpu_slot *v, size_t n)
+{
+        for (size_t i = 0; v && i < n; i++)
+                slot_release(&v[i]);
+        free(v);
 }
 
 /* "3g.20gb" -> 3 compute slices; 0 if malformed. */
@@ -49,6 +58,8 @@ static struct gpu_slot *add_slot(struct gpu_inventory *inv)
         inv->slots = xrealloc(inv->slots, (inv->n + 1) * sizeof(*inv->slots));
         struct gpu_slot *s = &inv->slots[inv->n++];
         memset(s, 0, sizeof(*s));
+        s->numa_node = -1;
+        s->link_group = -1;
         return s;
 }
 
@@ -81,28 +92,67 @@ static void load_simulated(struct gpu_inventory *inv, const struct config *c)
         }
 }
 
-struct gpu_inventory *gpu_inventory_load(const struct config *c, struct error **err)
+int gpu_backend_open(const struct config *c, struct nvml **ret_nvml, char **ret_note,
+                     struct error **err)
+{
+        *ret_nvml = NULL;
+        *ret_note = NULL;
+        if (streq(c->gpu_backend, "simulated"))
+                return 0;
+        struct error *nerr = NULL;
+        struct nvml *n = nvml_open(c->nvml_library, &nerr);
+        if (n) {
+                *ret_nvml = n;
+                return 0;
+        }
+        if (streq(c->gpu_backend, "nvml")) {
+                error_set(err, nerr->code, "%s (gpus.backend is 'nvml' in %s)", nerr->message,
+                          c->source);
+                error_free(nerr);
+                return -1;
+        }
+        *ret_note = xasprintf("gpus.backend auto: NVML not available (%s); using the simulated "
+                              "inventory",
+                              nerr->message);
+        error_free(nerr);
+        return 0;
+}
+
+struct gpu_inventory *gpu_inventory_scan(const struct config *c, struct nvml *nvml,
+                                         struct error **err)
 {
         struct gpu_inventory *inv = xzalloc(sizeof(*inv));
-        if (streq(c->gpu_backend, "nvml")) {
-                error_set(err, DS01_ERR,
-                          "gpus.backend is 'nvml' but the NVML backend is not available in this "
-                          "build yet - use 'auto' or 'simulated' in %s",
-                          c->source);
+        if (!nvml) {
+                load_simulated(inv, c);
+                return inv;
+        }
+        inv->backend = "nvml";
+        inv->real = true;
+        if (nvml_scan(nvml, &inv->slots, &inv->n, err) < 0) {
+                error_wrap(err, "scanning GPUs with NVML");
                 return gpu_inventory_free(inv);
         }
-        /* "auto": NVML when it loads (issue #3); until then the simulated inventory. */
-        load_simulated(inv, c);
         return inv;
+}
+
+bool gpu_inventory_same(const struct gpu_inventory *a, const struct gpu_inventory *b)
+{
+        if (a->n != b->n || a->real != b->real)
+                return false;
+        for (size_t i = 0; i < a->n; i++) {
+                const struct gpu_slot *x = &a->slots[i], *y = &b->slots[i];
+                if (!streq(x->uuid, y->uuid) || x->allocatable != y->allocatable ||
+                    !streq_ptr(x->profile, y->profile))
+                        return false;
+        }
+        return true;
 }
 
 struct gpu_inventory *gpu_inventory_free(struct gpu_inventory *inv)
 {
         if (!inv)
                 return NULL;
-        for (size_t i = 0; i < inv->n; i++)
-                slot_release(&inv->slots[i]);
-        free(inv->slots);
+        gpu_slots_free(inv->slots, inv->n);
         free(inv);
         return NULL;
 }

@@ -13,16 +13,34 @@ struct gpu_slot {
         int64_t memory_mib;
         double weight;    /* GPU-equivalents: 1.0 whole GPU, slices/7 for MIG */
         bool allocatable; /* false for a MIG-enabled GPU itself (its instances are the slots) */
+        int numa_node;    /* -1: unknown */
+        int link_group;   /* GPUs joined by NVLink share a group id; -1: unknown */
+        unsigned minor;   /* /dev/nvidia<minor> */
+        char *pci_bus_id; /* "00000000:07:00.0", NULL if unknown */
 };
 
-struct gpu_inventory;
+/* Frees an array of n slots (as nvml_scan returns). */
+void gpu_slots_free(struct gpu_slot *v, size_t n);
 
-struct gpu_inventory *gpu_inventory_load(const struct config *c, struct error **err);
+struct gpu_inventory;
+struct nvml;
+
+/* Opens the backend gpus.backend names. "nvml": NVML must load (else a clear error); "auto": NVML
+ * if it loads, else the simulated inventory, and *ret_note says so; "simulated": no NVML.
+ * *ret_nvml is the open NVML (NULL when simulated); the caller closes it with nvml_close. */
+int gpu_backend_open(const struct config *c, struct nvml **ret_nvml, char **ret_note,
+                     struct error **err);
+/* A snapshot of the inventory: from NVML when nvml is non-NULL (a fresh scan, so a MIG
+ * reconfiguration shows), else from gpus.simulated. Immutable once made. */
+struct gpu_inventory *gpu_inventory_scan(const struct config *c, struct nvml *nvml,
+                                         struct error **err);
 struct gpu_inventory *gpu_inventory_free(struct gpu_inventory *inv);
 /* All slots, allocatable or not, in a stable order. */
 size_t gpu_inventory_slots(const struct gpu_inventory *inv, const struct gpu_slot **ret);
 const struct gpu_slot *gpu_inventory_find(const struct gpu_inventory *inv, const char *uuid);
 /* "simulated" or "nvml" */
 const char *gpu_inventory_backend(const struct gpu_inventory *inv);
-/* true when devices must reach containers through DeviceRequests (real hardware). */
+/* true when the slots are real devices (NVML). */
 bool gpu_inventory_is_real(const struct gpu_inventory *inv);
+/* true when a and b list the same slots (uuid, allocatable, profile) in the same order. */
+bool gpu_inventory_same(const struct gpu_inventory *a, const struct gpu_inventory *b);

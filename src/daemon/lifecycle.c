@@ -286,9 +286,12 @@ static int choose_image(struct ds01d *d, const struct caller *c, const char *pro
         return 0;
 }
 
+/* The whole container spec, from the owner's limits and the leased slots. gpu_request is what
+ * the user asked for ("2", "mig:3g.20gb", "0"), kept as a label so a re-lease after a hold can
+ * ask for the same. */
 static json_t *build_spec(struct ds01d *d, const struct caller *c, const struct limit_set *ls,
                           const char *project, const char *image, const char *workspace,
-                          char **uuids, const json_t *cmd)
+                          char **uuids, const json_t *cmd, const char *gpu_request)
 {
         char ts[32];
         _cleanup_free_ char *gpus = strv_join(uuids, ",");
@@ -328,6 +331,7 @@ static json_t *build_spec(struct ds01d *d, const struct caller *c, const struct 
                       json_sprintf("%u", (unsigned)c->uid), "ds01.project", project,
                       "ds01.interface", "orchestration", "ds01.created_at",
                       format_iso8601(now_s(), ts), "ds01.gpu.uuids", gpus, "ds01.gpu.slots", slots);
+        json_object_set_new(labels, "ds01.gpu.request", json_string(gpu_request));
 
         json_t *mounts =
             json_pack("[{s:s, s:s, s:s, s:b}, {s:s, s:s, s:s, s:b}]", "Type", "bind", "Source",
@@ -359,11 +363,25 @@ static json_t *build_spec(struct ds01d *d, const struct caller *c, const struct 
                 json_object_set_new(host, "ShmSize", json_integer(ls->shm_size));
         if (ls->pids_limit > 0)
                 json_object_set_new(host, "PidsLimit", json_integer(ls->pids_limit));
-        if (n_gpus && gpu_inventory_is_real(d->inv))
-                json_object_set_new(host, "DeviceRequests",
-                                    json_pack("[{s:s, s:o, s:[[s]]}]", "Driver", "nvidia",
-                                              "DeviceIDs", strv_to_json(uuids), "Capabilities",
-                                              "gpu"));
+        const char *mode = d->cfg->docker_devices;
+        bool device_requests = streq(mode, "device-requests") ||
+                               (streq(mode, "auto") && gpu_inventory_is_real(d->inv));
+        if (n_gpus && device_requests) {
+                size_t n_mig = 0;
+                for (size_t i = 0; i < n_gpus; i++) {
+                        const struct gpu_slot *s = gpu_inventory_find(d->inv, uuids[i]);
+                        n_mig += s && s->parent_uuid;
+                }
+                if (n_mig > 1)
+                        /* Several MIG instances: the NVIDIA runtime reads them from
+                         * NVIDIA_VISIBLE_DEVICES (a DeviceRequest takes one MIG device). */
+                        json_object_set_new(host, "Runtime", json_string("nvidia"));
+                else
+                        json_object_set_new(host, "DeviceRequests",
+                                            json_pack("[{s:s, s:o, s:[[s]]}]", "Driver", "nvidia",
+                                                      "DeviceIDs", strv_to_json(uuids),
+                                                      "Capabilities", "gpu"));
+        }
 
         _cleanup_free_ char *user = xasprintf("%u:%u", (unsigned)c->uid, (unsigned)c->gid);
         json_t *entry_cmd = json_array();
@@ -395,26 +413,36 @@ static json_t *gpus_json(struct ds01d *d, char **uuids)
         return a;
 }
 
-/* Reserve GPUs for a new container: the one step a cluster backend (Slurm) would replace. */
+/* Reserve GPUs for a container: the one step a cluster backend (Slurm) would replace.
+ * existing: the container is already in the ledger (a re-lease after its hold expired). */
 static int lifecycle_reserve_gpus(struct ds01d *d, const struct caller *c,
                                   const struct limit_set *ls, const char *container,
-                                  const char *project, int n_gpus, char ***ret_uuids,
-                                  struct error **err)
+                                  const char *project, struct pool_request *preq, bool existing,
+                                  char ***ret_uuids, struct error **err)
 {
         const struct gpu_slot **cands = NULL;
-        struct pool_request preq = {.n_slots = n_gpus};
-        size_t n_cands = pool_candidates(d->inv, ls, &preq, &cands);
+        struct error *perr = NULL;
+        size_t n_cands = pool_candidates(d->inv, ls, preq, &cands, &perr);
+        if (perr) {
+                free(cands);
+                error_set(err, perr->code, "%s", perr->message);
+                error_free(perr);
+                return -1;
+        }
         struct store_reservation_req req = {
             .container = container,
             .project = project,
             .user = c->login,
             .uid = c->uid,
-            .n_slots = n_gpus,
+            .n_slots = preq->n_slots,
             .max_gpu_equivalents = ls->max_gpu_equivalents,
             .max_slots_per_container = ls->max_gpu_slots_per_container,
             .max_containers = ls->max_containers_per_user,
             .candidates = cands,
             .n_candidates = n_cands,
+            .pick = pool_pick,
+            .pick_ctx = preq,
+            .existing = existing,
         };
         int r = store_reserve(d->store, &req, ret_uuids, err);
         free(cands);
@@ -461,8 +489,18 @@ int lifecycle_deploy(struct ds01d *d, const struct caller *c, json_t *params, js
                 return error_set(err, DS01_EUSAGE,
                                  "--cpu-only and --gpus %d contradict each other - give one",
                                  (int)json_integer_value(jg));
+        const char *mig = jstr(params, "mig");
+        int mig_slices, mig_mem;
+        if (mig && cpu_only)
+                return error_set(err, DS01_EUSAGE,
+                                 "--cpu-only and --mig %s contradict each other - give one", mig);
+        if (mig && pool_parse_profile(mig, &mig_slices, &mig_mem, err) < 0)
+                return -1;
         if (names_check_project(project, err) < 0)
                 return -1;
+        struct pool_request preq = {.n_slots = n_gpus, .mig_profile = mig};
+        _cleanup_free_ char *gpu_request =
+            mig ? xasprintf("mig:%s:%d", mig, n_gpus) : xasprintf("%d", n_gpus);
 
         _cleanup_free_ char *container = names_container(project, c->user_part);
         if (busy_acquire(d, container, err) < 0)
@@ -523,7 +561,7 @@ int lifecycle_deploy(struct ds01d *d, const struct caller *c, json_t *params, js
                               err) < 0)
                 goto out;
 
-        if (lifecycle_reserve_gpus(d, c, &ls, container, project, n_gpus, &uuids, err) < 0) {
+        if (lifecycle_reserve_gpus(d, c, &ls, container, project, &preq, false, &uuids, err) < 0) {
                 if ((*err)->code == DS01_ERESOURCE)
                         events_log(d->events, "gpu.reject", c->login,
                                    json_pack("{s:s, s:i, s:s}", "container", container, "requested",
@@ -532,7 +570,7 @@ int lifecycle_deploy(struct ds01d *d, const struct caller *c, json_t *params, js
         }
         reserved = true;
 
-        spec = build_spec(d, c, &ls, project, image, workspace, uuids, cmd);
+        spec = build_spec(d, c, &ls, project, image, workspace, uuids, cmd, gpu_request);
         if (docker_container_create(d->docker, container, spec, &id, err) < 0) {
                 error_wrap(err, "creating container '%s'", container);
                 goto out;
@@ -600,11 +638,173 @@ static int container_owner(const json_t *inspect, uid_t *ret_uid)
         return 0;
 }
 
+/* The owner of a container as a caller (uid, gid, login, groups), for work done on their behalf:
+ * an admin's start, a re-lease, the monitor. */
+static int owner_of(const json_t *inspect, struct caller *ret)
+{
+        uid_t uid;
+        memset(ret, 0, sizeof(*ret));
+        if (container_owner(inspect, &uid) < 0 || lookup_uid(uid, &ret->gid, &ret->login) < 0)
+                return -1;
+        ret->uid = uid;
+        ret->user_part = names_user_part(ret->login, uid);
+        int n = 64;
+        ret->gids = xcalloc((size_t)n, sizeof(gid_t));
+        if (getgrouplist(ret->login, ret->gid, ret->gids, &n) < 0) {
+                ret->gids = xrealloc(ret->gids, (size_t)n * sizeof(gid_t));
+                if (getgrouplist(ret->login, ret->gid, ret->gids, &n) < 0)
+                        n = 0;
+        }
+        ret->n_gids = (size_t)(n > 0 ? n : 0);
+        return 0;
+}
+
+/* "2" -> 2 GPUs; "mig:3g.20gb:1" -> 1 MIG instance of 3g.20gb or larger. */
+static void parse_gpu_request(const char *s, struct pool_request *ret, char **ret_profile)
+{
+        memset(ret, 0, sizeof(*ret));
+        *ret_profile = NULL;
+        if (!s)
+                return;
+        if (startswith(s, "mig:")) {
+                const char *p = s + 4, *colon = strrchr(p, ':');
+                if (colon) {
+                        *ret_profile = xstrndup(p, (size_t)(colon - p));
+                        ret->mig_profile = *ret_profile;
+                        ret->n_slots = (int)strtol(colon + 1, NULL, 10);
+                }
+                return;
+        }
+        ret->n_slots = (int)strtol(s, NULL, 10);
+}
+
+static json_t *spec_cmd(const json_t *inspect)
+{
+        /* Cmd is ["--", CMD...] for a batch container, [] for a session. */
+        json_t *cmd = json_object_get(json_object_get(inspect, "Config"), "Cmd");
+        json_t *out = json_array();
+        size_t i;
+        json_t *v;
+        json_array_foreach (cmd, i, v) {
+                if (i == 0 && streq_ptr(json_string_value(v), "--"))
+                        continue;
+                json_array_append(out, v);
+        }
+        return out;
+}
+
+/* Leases GPUs again for a stopped container whose hold expired, preferring the slots it had.
+ * Same slots: they are bound to the container as it is. Other slots: the container is recreated
+ * on them (its devices are fixed at creation); /workspace is kept, the container's own files
+ * are not, and *ret_notice says so. */
+static int relet_gpus(struct ds01d *d, const struct caller *owner, json_t *inspect,
+                      const char *name, char **ret_notice, struct error **err)
+{
+        char **old = NULL, **got = NULL;
+        size_t n_old = 0;
+        split_csv(label(inspect, "ds01.gpu.uuids"), &old, &n_old);
+        _cleanup_free_ char *profile = NULL;
+        struct pool_request preq;
+        const char *request = label(inspect, "ds01.gpu.request");
+        parse_gpu_request(request, &preq, &profile);
+        if (!request)
+                preq.n_slots = (int)n_old;
+        const char *project = label(inspect, "ds01.project");
+        struct limit_set ls;
+        limits_resolve(d->limits, owner->login, owner->gids, owner->n_gids, &ls);
+        int r = -1;
+        json_t *spec = NULL;
+        _cleanup_free_ char *new_id = NULL, *workspace = NULL, *list = NULL;
+
+        /* 1. The slots it had, if all of them are free and still exist. */
+        const struct gpu_slot **prev = xcalloc(n_old + 1, sizeof(*prev));
+        size_t n_prev = 0;
+        for (size_t i = 0; i < n_old; i++) {
+                const struct gpu_slot *sl = gpu_inventory_find(d->inv, old[i]);
+                if (sl && sl->allocatable)
+                        prev[n_prev++] = sl;
+        }
+        struct store_reservation_req req = {
+            .container = name,
+            .project = project ? project : "",
+            .user = owner->login,
+            .uid = owner->uid,
+            .n_slots = preq.n_slots,
+            .max_gpu_equivalents = ls.max_gpu_equivalents,
+            .max_slots_per_container = ls.max_gpu_slots_per_container,
+            .max_containers = ls.max_containers_per_user,
+            .candidates = prev,
+            .n_candidates = n_prev,
+            .existing = true,
+        };
+        struct error *e1 = NULL;
+        if (n_prev == n_old && (size_t)preq.n_slots == n_old &&
+            store_reserve(d->store, &req, &got, &e1) == 0) {
+                free(prev);
+                if (store_bind(d->store, name, jstr(inspect, "Id"), err) < 0)
+                        goto fail;
+                r = 0;
+                goto out;
+        }
+        free(prev);
+        if (e1 && e1->code != DS01_ERESOURCE) {
+                error_set(err, e1->code, "%s", e1->message);
+                error_free(e1);
+                goto out;
+        }
+        error_free(e1);
+
+        /* 2. Any slots, by the placement policy; the container is recreated on them. */
+        if (lifecycle_reserve_gpus(d, owner, &ls, name, project ? project : "", &preq, true, &got,
+                                   err) < 0)
+                goto out;
+        const char *image = jstr(json_object_get(inspect, "Config"), "Image");
+        if (!image || !project ||
+            workspace_prepare(d->cfg->workspace_root, project, owner->uid, owner->gid, true,
+                              &workspace, err) < 0) {
+                error_set(err, DS01_ERR, "cannot recreate '%s': its labels are incomplete", name);
+                goto fail;
+        }
+        json_t *cmd = spec_cmd(inspect);
+        spec =
+            build_spec(d, owner, &ls, project, image, workspace, got, cmd, request ? request : "1");
+        json_decref(cmd);
+        if (docker_container_remove(d->docker, name, true, err) < 0 ||
+            docker_container_create(d->docker, name, spec, &new_id, err) < 0) {
+                error_wrap(err, "recreating '%s' on a free GPU", name);
+                goto fail;
+        }
+        if (store_bind(d->store, name, new_id, err) < 0)
+                goto fail;
+        list = strv_join(got, ", ");
+        *ret_notice = xasprintf("the GPU hold of '%s' had expired and its GPU was taken, so it was "
+                                "recreated on %s: /workspace is kept, changes elsewhere in the "
+                                "container are not",
+                                project, list);
+        r = 0;
+        goto out;
+fail:
+        store_release_leases(d->store, name, NULL, NULL);
+out:
+        if (r == 0)
+                events_log(d->events, "gpu.allocate", owner->login,
+                           json_pack("{s:s, s:o, s:s}", "container", name, "gpus",
+                                     strv_to_json(got), "reason",
+                                     new_id ? "re-leased after the hold (recreated)"
+                                            : "re-leased after the hold"));
+        json_decref(spec);
+        store_strv_free(old);
+        store_strv_free(got);
+        limit_set_release(&ls);
+        return r;
+}
+
 int lifecycle_start(struct ds01d *d, const struct caller *c, json_t *params, json_t **ret_result,
                     struct error **err)
 {
-        _cleanup_free_ char *name = NULL;
+        _cleanup_free_ char *name = NULL, *notice = NULL;
         json_t *inspect = NULL;
+        struct caller owner = {0};
         if (resolve_target(d, c, jstr(params, "name"), "start", &name, &inspect, err) < 0)
                 return -1;
         if (!inspect)
@@ -615,31 +815,42 @@ int lifecycle_start(struct ds01d *d, const struct caller *c, json_t *params, jso
         bool running = json_is_true(json_object_get(json_object_get(inspect, "State"), "Running"));
         if (!running) {
                 /* The workspace is mounted again at every start: check it again. */
-                uid_t owner;
-                gid_t gid;
-                _cleanup_free_ char *login = NULL, *ws = NULL;
+                _cleanup_free_ char *ws = NULL;
                 const char *project = label(inspect, "ds01.project");
-                if (container_owner(inspect, &owner) < 0 || lookup_uid(owner, &gid, &login) < 0 ||
-                    !project) {
+                if (owner_of(inspect, &owner) < 0 || !project) {
                         error_set(err, DS01_ERR, "container '%s' has no valid owner labels", name);
                         goto unbusy;
                 }
-                if (workspace_prepare(d->cfg->workspace_root, project, owner, gid, true, &ws, err) <
-                    0)
+                if (workspace_prepare(d->cfg->workspace_root, project, owner.uid, owner.gid, true,
+                                      &ws, err) < 0)
+                        goto unbusy;
+                /* Its GPUs: still held (same devices), or released after the hold (lease
+                 * again, maybe elsewhere). */
+                struct store_container sc;
+                if (store_get(d->store, name, &sc, err) < 0)
+                        goto unbusy;
+                bool needs_gpus = sc.n_leases == 0 && label(inspect, "ds01.gpu.uuids") &&
+                                  *label(inspect, "ds01.gpu.uuids");
+                store_container_release(&sc);
+                if (needs_gpus && relet_gpus(d, &owner, inspect, name, &notice, err) < 0)
                         goto unbusy;
                 if (docker_container_start(d->docker, name, err) < 0) {
                         error_wrap(err, "starting '%s'", name);
                         goto unbusy;
                 }
+                store_unhold(d->store, name, NULL);
                 events_log(d->events, "container.started", c->login,
                            json_pack("{s:s}", "container", name));
         }
         *ret_result = json_pack("{s:s, s:s, s:b}", "container", name, "state", "running", "started",
                                 !running);
+        if (notice)
+                json_object_set_new(*ret_result, "notices", json_pack("[s]", notice));
         r = 0;
 unbusy:
         busy_release(d, name);
 out:
+        caller_release(&owner);
         json_decref(inspect);
         return r;
 }
@@ -662,6 +873,7 @@ int lifecycle_stop(struct ds01d *d, const struct caller *c, json_t *params, json
                 error_wrap(err, "stopping '%s'", name);
                 goto unbusy;
         }
+        store_hold(d->store, name, NULL);
         events_log(d->events, "container.stopped", c->login,
                    json_pack("{s:s, s:s}", "container", name, "by", "user"));
         *ret_result = json_pack("{s:s, s:s}", "container", name, "state", "exited");
@@ -927,7 +1139,7 @@ int lifecycle_exec(struct ds01d *d, const struct caller *c, json_t *params, json
         json_t *cmd = json_object_get(params, "cmd");
         const char *term = jstr(params, "term");
         _cleanup_free_ char *exec_id = NULL;
-        json_t *spec = NULL;
+        json_t *spec = NULL, *start_notices = NULL;
         bool running = json_is_true(json_object_get(json_object_get(inspect, "State"), "Running"));
         if (!running) {
                 const char *p = label(inspect, "ds01.project");
@@ -942,8 +1154,15 @@ int lifecycle_exec(struct ds01d *d, const struct caller *c, json_t *params, json
                 json_t *res = NULL;
                 int k = lifecycle_start(d, c, sp, &res, err);
                 json_decref(sp);
+                if (res)
+                        start_notices = json_incref(json_object_get(res, "notices"));
                 json_decref(res);
                 if (k < 0)
+                        goto out;
+                /* A recreate (re-lease after the hold) changed the container. */
+                json_decref(inspect);
+                inspect = docker_container_inspect(d->docker, name, err);
+                if (!inspect)
                         goto out;
         }
         /* The session runs as the container's owner (also when an admin opens it). */
@@ -976,8 +1195,11 @@ int lifecycle_exec(struct ds01d *d, const struct caller *c, json_t *params, json
         *ret_fd = fd;
         *ret_result =
             json_pack("{s:s, s:s, s:b}", "exec_id", exec_id, "container", name, "tty", tty);
+        if (start_notices)
+                json_object_set(*ret_result, "notices", start_notices);
         r = 0;
 out:
+        json_decref(start_notices);
         json_decref(spec);
         json_decref(inspect);
         return r;
@@ -1294,5 +1516,261 @@ int lifecycle_reconcile(struct ds01d *d, bool startup, struct error **err)
         store_containers_free(rows, n_rows);
         json_decref(list);
         log_info("reconciled ledger with docker: %zu correction(s)", fixed);
+        return 0;
+}
+
+/* ---- Docker events: die / start ----------------------------------------------------------- */
+
+void lifecycle_on_died(struct ds01d *d, const char *name, const char *docker_id)
+{
+        struct store_container sc;
+        if (store_get(d->store, name, &sc, NULL) < 0)
+                return;
+        bool same = sc.docker_id && streq(sc.docker_id, docker_id);
+        store_container_release(&sc);
+        if (!same)
+                return;
+        int n = store_hold(d->store, name, NULL);
+        if (n > 0)
+                log_info("%s stopped: holding its %d GPU lease(s)", name, n);
+}
+
+void lifecycle_on_started(struct ds01d *d, const char *name, const char *docker_id)
+{
+        struct store_container sc;
+        if (store_get(d->store, name, &sc, NULL) < 0)
+                return;
+        bool same = sc.docker_id && streq(sc.docker_id, docker_id);
+        store_container_release(&sc);
+        if (same)
+                store_unhold(d->store, name, NULL);
+}
+
+/* ---- holds -------------------------------------------------------------------------------- */
+
+void lifecycle_sweep_holds(struct ds01d *d)
+{
+        struct store_container *rows = NULL;
+        size_t n = 0;
+        struct error *err = NULL;
+        if (store_list(d->store, -1, &rows, &n, &err) < 0) {
+                log_error("hold sweep: %s", err->message);
+                error_free(err);
+                return;
+        }
+        int64_t now = now_s();
+        for (size_t i = 0; i < n; i++) {
+                const struct store_container *sc = &rows[i];
+                int64_t held_since = 0;
+                for (size_t k = 0; k < sc->n_leases; k++)
+                        if (streq(sc->leases[k].state, "held") &&
+                            (held_since == 0 || sc->leases[k].since < held_since))
+                                held_since = sc->leases[k].since;
+                if (held_since == 0)
+                        continue;
+                /* The owner's limits decide the hold; a deleted account gets the defaults. */
+                struct caller owner = {0};
+                gid_t gid;
+                _cleanup_free_ char *login = NULL;
+                if (lookup_uid(sc->uid, &gid, &login) == 0) {
+                        int ng = 64;
+                        owner.gids = xcalloc((size_t)ng, sizeof(gid_t));
+                        if (getgrouplist(login, gid, owner.gids, &ng) < 0)
+                                ng = 0;
+                        owner.n_gids = (size_t)ng;
+                }
+                struct limit_set ls;
+                limits_resolve(d->limits, login ? login : sc->user, owner.gids, owner.n_gids, &ls);
+                double hold_h = ls.gpu_hold_after_stop_h;
+                limit_set_release(&ls);
+                free(owner.gids);
+                if (hold_h < 0 || (double)(now - held_since) < hold_h * 3600.0)
+                        continue;
+                if (is_busy(d, sc->name))
+                        continue;
+                char **rel = NULL;
+                if (store_release_leases(d->store, sc->name, &rel, &err) < 0) {
+                        log_error("releasing the held GPUs of %s: %s", sc->name, err->message);
+                        err = error_free(err);
+                        continue;
+                }
+                char buf[32];
+                size_t n_rel = 0;
+                while (rel && rel[n_rel])
+                        n_rel++;
+                log_notice("%s: GPU hold of %s after stop expired; released %zu GPU(s)", sc->name,
+                           format_duration((int64_t)(hold_h * 3600), buf), n_rel);
+                events_log(d->events, "gpu.release", sc->user,
+                           json_pack("{s:s, s:o, s:s, s:f}", "container", sc->name, "gpus",
+                                     strv_to_json(rel), "reason", "hold after stop expired",
+                                     "gpu_hold_after_stop_h", hold_h));
+                store_strv_free(rel);
+        }
+        store_containers_free(rows, n);
+}
+
+/* ---- GPU administration --------------------------------------------------------------------- */
+
+int lifecycle_rescan(struct ds01d *d, json_t **ret_result, struct error **err)
+{
+        /* Scan without the lock (NVML may take a while), swap under it. */
+        pthread_rwlock_rdlock(&d->lock);
+        struct gpu_inventory *inv = gpu_inventory_scan(d->cfg, d->nvml, err);
+        pthread_rwlock_unlock(&d->lock);
+        if (!inv)
+                return -1;
+        pthread_rwlock_wrlock(&d->lock);
+        bool same = gpu_inventory_same(d->inv, inv);
+        struct gpu_inventory *old = d->inv;
+        d->inv = inv;
+        pthread_rwlock_unlock(&d->lock);
+
+        json_t *added = json_array(), *removed = json_array(), *orphaned = json_array();
+        if (!same) {
+                const struct gpu_slot *a, *b;
+                size_t na = gpu_inventory_slots(old, &a), nb = gpu_inventory_slots(inv, &b);
+                for (size_t i = 0; i < nb; i++)
+                        if (!gpu_inventory_find(old, b[i].uuid) ||
+                            gpu_inventory_find(old, b[i].uuid)->allocatable != b[i].allocatable)
+                                json_array_append_new(added, json_string(b[i].uuid));
+                for (size_t i = 0; i < na; i++)
+                        if (!gpu_inventory_find(inv, a[i].uuid))
+                                json_array_append_new(removed, json_string(a[i].uuid));
+                /* Leases on slots that no longer exist stay until their container goes: the
+                 * running work is not touched; they are flagged. */
+                struct store_container *rows = NULL;
+                size_t n = 0;
+                if (store_list(d->store, -1, &rows, &n, NULL) == 0) {
+                        for (size_t i = 0; i < n; i++)
+                                for (size_t k = 0; k < rows[i].n_leases; k++)
+                                        if (!gpu_inventory_find(inv, rows[i].leases[k].slot_uuid)) {
+                                                json_array_append_new(
+                                                    orphaned, json_pack("{s:s, s:s}", "uuid",
+                                                                        rows[i].leases[k].slot_uuid,
+                                                                        "container", rows[i].name));
+                                                log_warning("GPU %s leased to %s is gone from the "
+                                                            "inventory after a rescan",
+                                                            rows[i].leases[k].slot_uuid,
+                                                            rows[i].name);
+                                        }
+                        store_containers_free(rows, n);
+                }
+                log_notice("GPU inventory changed: %zu slot(s) new or changed, %zu gone",
+                           json_array_size(added), json_array_size(removed));
+                events_log(d->events, "gpu.inventory_changed", NULL,
+                           json_pack("{s:O, s:O, s:O}", "added", added, "removed", removed,
+                                     "orphaned_leases", orphaned));
+        }
+        gpu_inventory_free(old);
+        const struct gpu_slot *slots;
+        size_t ns = gpu_inventory_slots(inv, &slots), alloc = 0;
+        for (size_t i = 0; i < ns; i++)
+                alloc += slots[i].allocatable;
+        if (ret_result)
+                *ret_result = json_pack("{s:b, s:o, s:o, s:o, s:I}", "changed", !same, "added",
+                                        added, "removed", removed, "orphaned_leases", orphaned,
+                                        "allocatable", (json_int_t)alloc);
+        else {
+                json_decref(added);
+                json_decref(removed);
+                json_decref(orphaned);
+        }
+        return 0;
+}
+
+int lifecycle_gpus(struct ds01d *d, const struct caller *c, json_t *params, json_t **ret_result,
+                   struct error **err)
+{
+        (void)c;
+        (void)params;
+        struct store_container *rows = NULL;
+        size_t n = 0;
+        struct store_drain *drains = NULL;
+        size_t n_drains = 0;
+        if (store_list(d->store, -1, &rows, &n, err) < 0)
+                return -1;
+        if (store_drains(d->store, &drains, &n_drains, err) < 0) {
+                store_containers_free(rows, n);
+                return -1;
+        }
+        int64_t now = now_s();
+        const struct gpu_slot *slots;
+        size_t ns = gpu_inventory_slots(d->inv, &slots);
+        json_t *out = json_array();
+        for (size_t i = 0; i < ns; i++) {
+                const struct gpu_slot *sl = &slots[i];
+                json_t *o =
+                    json_pack("{s:s, s:s, s:i, s:f, s:I, s:b}", "uuid", sl->uuid, "name", sl->name,
+                              "index", sl->gpu_index, "weight", sl->weight, "memory_mib",
+                              (json_int_t)sl->memory_mib, "allocatable", sl->allocatable);
+                if (sl->parent_uuid)
+                        json_object_set_new(o, "parent", json_string(sl->parent_uuid));
+                if (sl->profile)
+                        json_object_set_new(o, "profile", json_string(sl->profile));
+                if (sl->numa_node >= 0)
+                        json_object_set_new(o, "numa_node", json_integer(sl->numa_node));
+                if (sl->link_group >= 0)
+                        json_object_set_new(o, "link_group", json_integer(sl->link_group));
+                for (size_t k = 0; k < n_drains; k++)
+                        if (streq(drains[k].slot_uuid, sl->uuid) ||
+                            streq_ptr(drains[k].slot_uuid, sl->parent_uuid))
+                                json_object_set_new(o, "drained",
+                                                    json_pack("{s:s, s:s, s:I}", "by", drains[k].by,
+                                                              "reason", drains[k].reason, "since",
+                                                              (json_int_t)drains[k].since));
+                for (size_t r = 0; r < n; r++)
+                        for (size_t k = 0; k < rows[r].n_leases; k++) {
+                                const struct store_lease *l = &rows[r].leases[k];
+                                if (!streq(l->slot_uuid, sl->uuid))
+                                        continue;
+                                json_object_set_new(
+                                    o, "lease",
+                                    json_pack("{s:s, s:s, s:I, s:s, s:s, s:I, s:I}", "container",
+                                              rows[r].name, "user", rows[r].user, "uid",
+                                              (json_int_t)rows[r].uid, "project", rows[r].project,
+                                              "state", l->state, "since", (json_int_t)l->since,
+                                              "age_s", (json_int_t)(now - l->since)));
+                        }
+                json_array_append_new(out, o);
+        }
+        /* Leases whose slot is not in the inventory any more (MIG change, vanished GPU). */
+        json_t *orphans = json_array();
+        for (size_t r = 0; r < n; r++)
+                for (size_t k = 0; k < rows[r].n_leases; k++)
+                        if (!gpu_inventory_find(d->inv, rows[r].leases[k].slot_uuid))
+                                json_array_append_new(orphans,
+                                                      json_pack("{s:s, s:s, s:s}", "uuid",
+                                                                rows[r].leases[k].slot_uuid,
+                                                                "container", rows[r].name, "state",
+                                                                rows[r].leases[k].state));
+        *ret_result = json_pack("{s:s, s:o, s:o}", "backend", gpu_inventory_backend(d->inv),
+                                "slots", out, "orphaned_leases", orphans);
+        store_containers_free(rows, n);
+        store_drains_free(drains, n_drains);
+        return 0;
+}
+
+int lifecycle_drain(struct ds01d *d, const struct caller *c, json_t *params, json_t **ret_result,
+                    struct error **err)
+{
+        const char *uuid = jstr(params, "uuid");
+        bool undrain = json_is_true(json_object_get(params, "undrain"));
+        const struct gpu_slot *sl = gpu_inventory_find(d->inv, uuid);
+        if (!sl)
+                return error_set(err, DS01_ENOTFOUND,
+                                 "no GPU or MIG instance '%s' on this server - 'ds01 gpus' lists "
+                                 "them",
+                                 uuid);
+        const char *reason = jstr(params, "reason");
+        int r = undrain ? store_undrain(d->store, uuid, err)
+                        : store_drain(d->store, uuid, c->login, reason ? reason : "", err);
+        if (r < 0)
+                return -1;
+        events_log(d->events, undrain ? "gpu.undrain" : "gpu.drain", c->login,
+                   json_pack("{s:s, s:s, s:b}", "gpu", uuid, "reason", reason ? reason : "",
+                             "changed", r > 0));
+        log_notice("%s %s GPU %s", c->login, undrain ? "undrained" : "drained", uuid);
+        *ret_result =
+            json_pack("{s:s, s:b, s:b}", "uuid", uuid, "drained", !undrain, "changed", r > 0);
         return 0;
 }

@@ -23,7 +23,8 @@ struct ds01d {
         pthread_rwlock_t lock;
         struct config *cfg;
         struct limits *limits;
-        struct gpu_inventory *inv;
+        struct gpu_inventory *inv; /* swapped by lifecycle_rescan under `lock` (write) */
+        struct nvml *nvml;         /* NULL with the simulated backend */
         struct store *store;
         struct docker *docker;
         struct events *events;
@@ -89,6 +90,23 @@ int lifecycle_limits(struct ds01d *d, const struct caller *c, json_t *params, js
  * stream was lost) rows still "reserved" and containers with a request in progress are left to
  * that request. */
 int lifecycle_reconcile(struct ds01d *d, bool startup, struct error **err);
+
+/* Docker saw container `name` (id docker_id) stop / start: its leases become held / bound. */
+void lifecycle_on_died(struct ds01d *d, const char *name, const char *docker_id);
+void lifecycle_on_started(struct ds01d *d, const char *name, const char *docker_id);
+
+/* Releases held leases whose gpu_hold_after_stop_h (the owner's limits) has passed. Call with
+ * the read lock held. */
+void lifecycle_sweep_holds(struct ds01d *d);
+
+/* Scans the GPUs again and swaps the inventory. Call WITHOUT holding d->lock. *ret_result
+ * (optional): {changed, added, removed, orphaned_leases, allocatable}. */
+int lifecycle_rescan(struct ds01d *d, json_t **ret_result, struct error **err);
+/* Admin: every slot with its lease, owner, state, age and drain; {uuid, reason?, undrain?}. */
+int lifecycle_gpus(struct ds01d *d, const struct caller *c, json_t *params, json_t **ret_result,
+                   struct error **err);
+int lifecycle_drain(struct ds01d *d, const struct caller *c, json_t *params, json_t **ret_result,
+                    struct error **err);
 
 /* Docker destroyed container `name` (id docker_id), by whatever means: release its ledger record
  * if it is that container's (not a newer one of the same name). */

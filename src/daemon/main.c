@@ -3,7 +3,9 @@
 #include "../shared/log.h"
 #include "../shared/strbuf.h"
 #include "lifecycle.h"
+#include "nvml.h"
 #include "rpc.h"
+#include "monitor.h"
 #include "watch.h"
 
 #include <curl/curl.h>
@@ -212,6 +214,7 @@ int main(int argc, char **argv)
         pthread_mutex_init(&d.exec_lock, NULL);
         struct rpc_server *srv = NULL;
         struct watch *watch = NULL;
+        struct monitor *monitor = NULL;
         int sfd = -1, rc = 1;
 
         d.cfg = config_load(config_path, &err);
@@ -223,7 +226,14 @@ int main(int argc, char **argv)
         if (!d.limits)
                 goto fail;
         d.admin_gid = lookup_gid(d.cfg->admin_group);
-        d.inv = gpu_inventory_load(d.cfg, &err);
+        {
+                _cleanup_free_ char *note = NULL;
+                if (gpu_backend_open(d.cfg, &d.nvml, &note, &err) < 0)
+                        goto fail;
+                if (note)
+                        log_notice("%s", note);
+        }
+        d.inv = gpu_inventory_scan(d.cfg, d.nvml, &err);
         if (!d.inv)
                 goto fail;
         {
@@ -231,12 +241,9 @@ int main(int argc, char **argv)
                 size_t n = gpu_inventory_slots(d.inv, &slots), alloc = 0;
                 for (size_t i = 0; i < n; i++)
                         alloc += slots[i].allocatable;
-                log_info("GPUs: %s backend, %zu allocatable slot(s)%s",
-                         gpu_inventory_backend(d.inv), alloc,
-                         streq(d.cfg->gpu_backend, "auto") && !gpu_inventory_is_real(d.inv)
-                             ? " (gpus.backend auto: NVML not loaded, using the simulated "
-                               "inventory)"
-                             : "");
+                log_info("GPUs: %s backend%s%s, %zu allocatable slot(s)",
+                         gpu_inventory_backend(d.inv), d.nvml ? ", driver " : "",
+                         d.nvml ? nvml_driver_version(d.nvml) : "", alloc);
         }
         d.init_path = find_init(d.cfg, &err);
         if (!d.init_path)
@@ -260,6 +267,9 @@ int main(int argc, char **argv)
                 goto fail;
         watch = watch_start(&d, reconciled_at, &err);
         if (!watch)
+                goto fail;
+        monitor = monitor_start(&d, &err);
+        if (!monitor)
                 goto fail;
         srv = rpc_server_new(&d, &err);
         if (!srv)
@@ -304,6 +314,7 @@ fail:
 out:;
         size_t busy = srv ? rpc_server_stop(srv, 5000) : 0;
         watch = watch_stop(watch);
+        monitor = monitor_stop(monitor);
         if (sfd >= 0)
                 close(sfd);
         if (d.events)
@@ -315,6 +326,7 @@ out:;
                 d.store = store_free(d.store);
                 d.events = events_free(d.events);
                 d.inv = gpu_inventory_free(d.inv);
+                d.nvml = nvml_close(d.nvml);
                 d.limits = limits_free(d.limits);
                 d.cfg = config_free(d.cfg);
                 free(d.init_path);

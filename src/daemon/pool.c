@@ -1,32 +1,177 @@
 #include "pool.h"
 
-static int by_weight_then_index(const void *a, const void *b)
+#include <stdio.h>
+
+int pool_parse_profile(const char *profile, int *ret_slices, int *ret_memory_gb, struct error **err)
 {
-        const struct gpu_slot *x = *(const struct gpu_slot *const *)a;
-        const struct gpu_slot *y = *(const struct gpu_slot *const *)b;
-        if (x->weight != y->weight)
-                return x->weight < y->weight ? -1 : 1;
-        return x->gpu_index - y->gpu_index;
+        int slices = 0, mem = 0, n = 0;
+        if (profile && sscanf(profile, "%dg%n", &slices, &n) == 1 && slices >= 1 && slices <= 7) {
+                const char *rest = profile + n;
+                int m = 0;
+                if (*rest == '\0' || (sscanf(rest, ".%dgb%n", &mem, &m) == 1 && rest[m] == '\0' &&
+                                      mem > 0 && mem <= 1024)) {
+                        *ret_slices = slices;
+                        *ret_memory_gb = mem;
+                        return 0;
+                }
+        }
+        return error_set(err, DS01_EUSAGE,
+                         "invalid MIG profile '%.40s' - give one like '3g.20gb' or '1g' "
+                         "(1 to 7 compute slices; 'ds01 gpus' lists this server's)",
+                         profile ? profile : "");
+}
+
+static bool fits_profile(const struct gpu_slot *s, int slices, int mem_gb)
+{
+        int ss = 0, sm = 0;
+        if (!s->profile || pool_parse_profile(s->profile, &ss, &sm, NULL) < 0)
+                return false;
+        if (sm == 0 && s->memory_mib > 0)
+                sm = (int)((s->memory_mib + 1023) / 1024);
+        return ss >= slices && sm >= mem_gb;
 }
 
 size_t pool_candidates(const struct gpu_inventory *inv, const struct limit_set *ls,
-                       const struct pool_request *req, const struct gpu_slot ***ret)
+                       const struct pool_request *req, const struct gpu_slot ***ret,
+                       struct error **err)
 {
-        (void)req;
         const struct gpu_slot *slots;
         size_t n = gpu_inventory_slots(inv, &slots);
         const struct gpu_slot **v = xcalloc(n + 1, sizeof(*v));
-        size_t k = 0;
-        bool want_full = ls->allow_full_gpu;
+        size_t k = 0, n_full = 0, n_mig = 0;
         for (size_t i = 0; i < n; i++) {
                 if (!slots[i].allocatable)
                         continue;
-                bool full = slots[i].parent_uuid == NULL;
-                if (full == want_full)
+                if (slots[i].parent_uuid)
+                        n_mig++;
+                else
+                        n_full++;
+        }
+        int slices = 0, mem = 0;
+        if (req->mig_profile) {
+                if (pool_parse_profile(req->mig_profile, &slices, &mem, err) < 0)
+                        goto out;
+                for (size_t i = 0; i < n; i++)
+                        if (slots[i].allocatable && slots[i].parent_uuid &&
+                            fits_profile(&slots[i], slices, mem))
+                                v[k++] = &slots[i];
+                if (k == 0 && req->n_slots > 0)
+                        error_set(err, DS01_ERESOURCE,
+                                  "no MIG instance of %s or larger exists on this server - 'ds01 "
+                                  "gpus' lists its GPUs; ask for another profile, or --gpus N%s",
+                                  req->mig_profile,
+                                  ls->allow_full_gpu ? "" : " (MIG slices only in your group)");
+                goto out;
+        }
+        bool whole = ls->allow_full_gpu && n_full > 0;
+        for (size_t i = 0; i < n; i++) {
+                if (!slots[i].allocatable)
+                        continue;
+                if ((slots[i].parent_uuid == NULL) == whole)
                         v[k++] = &slots[i];
         }
-        if (!want_full)
-                qsort(v, k, sizeof(*v), by_weight_then_index);
+        if (k == 0 && req->n_slots > 0)
+                error_set(err, DS01_ERESOURCE, "%s - deploy with --cpu-only",
+                          !ls->allow_full_gpu && n_full > 0
+                              ? "your group may use MIG slices only, and this server has no "
+                                "MIG instances"
+                              : "this server has no GPU that can be leased");
+out:
         *ret = v;
         return k;
+}
+
+/* Lower is better. */
+static int cmp_wear(const struct store_free_slot *a, const struct store_free_slot *b)
+{
+        if (a->leased_s != b->leased_s)
+                return a->leased_s < b->leased_s ? -1 : 1;
+        if (a->last_released != b->last_released)
+                return a->last_released < b->last_released ? -1 : 1;
+        return a->slot->gpu_index - b->slot->gpu_index;
+}
+
+static int cmp_fit(const struct store_free_slot *a, const struct store_free_slot *b)
+{
+        if (a->slot->weight != b->slot->weight)
+                return a->slot->weight < b->slot->weight ? -1 : 1;
+        if (a->slot->memory_mib != b->slot->memory_mib)
+                return a->slot->memory_mib < b->slot->memory_mib ? -1 : 1;
+        return cmp_wear(a, b);
+}
+
+/* Sorts idx[0..n) by cmp over free_slots (insertion sort: inventories are small). */
+static void sort_idx(const struct store_free_slot *f, size_t *idx, size_t n,
+                     int (*cmp)(const struct store_free_slot *, const struct store_free_slot *))
+{
+        for (size_t i = 1; i < n; i++) {
+                size_t x = idx[i], j = i;
+                while (j > 0 && cmp(&f[x], &f[idx[j - 1]]) < 0) {
+                        idx[j] = idx[j - 1];
+                        j--;
+                }
+                idx[j] = x;
+        }
+}
+
+/* The topology group of a whole GPU: its NVLink group, else its NUMA node, else one group. */
+static int group_of(const struct gpu_slot *s, bool by_link)
+{
+        return by_link ? s->link_group : s->numa_node;
+}
+
+size_t pool_pick(const struct store_free_slot *f, size_t n_free, size_t n, void *ctx,
+                 size_t *ret_idx)
+{
+        (void)ctx;
+        if (n == 0 || n_free == 0)
+                return 0;
+        size_t *idx = xcalloc(n_free, sizeof(*idx));
+        for (size_t i = 0; i < n_free; i++)
+                idx[i] = i;
+        bool mig = f[0].slot->parent_uuid != NULL;
+        sort_idx(f, idx, n_free, mig ? cmp_fit : cmp_wear);
+        size_t take = n < n_free ? n : n_free;
+
+        if (!mig && n > 1 && n <= n_free) {
+                /* Keep the request on one NVLink group (else NUMA node) when topology is known
+                 * for every free GPU. */
+                bool link = true, numa = true;
+                for (size_t i = 0; i < n_free; i++) {
+                        link &= f[i].slot->link_group >= 0;
+                        numa &= f[i].slot->numa_node >= 0;
+                }
+                if (link || numa) {
+                        bool by_link = link;
+                        int best_group = -1;
+                        int64_t best_wear = 0;
+                        for (size_t i = 0; i < n_free; i++) {
+                                int g = group_of(f[idx[i]].slot, by_link);
+                                /* the n least worn members of group g, in wear order */
+                                size_t members = 0;
+                                int64_t wear = 0;
+                                for (size_t j = 0; j < n_free && members < n; j++)
+                                        if (group_of(f[idx[j]].slot, by_link) == g) {
+                                                members++;
+                                                wear += f[idx[j]].leased_s;
+                                        }
+                                if (members == n && (best_group < 0 || wear < best_wear)) {
+                                        best_group = g;
+                                        best_wear = wear;
+                                }
+                        }
+                        if (best_group >= 0) {
+                                size_t k = 0;
+                                for (size_t j = 0; j < n_free && k < n; j++)
+                                        if (group_of(f[idx[j]].slot, by_link) == best_group)
+                                                ret_idx[k++] = idx[j];
+                                free(idx);
+                                return k;
+                        }
+                }
+        }
+        for (size_t i = 0; i < take; i++)
+                ret_idx[i] = idx[i];
+        free(idx);
+        return take;
 }

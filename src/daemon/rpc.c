@@ -28,7 +28,10 @@ typedef int (*handler_fn)(struct ds01d *d, const struct caller *c, json_t *param
 typedef int (*fd_handler_fn)(struct ds01d *d, const struct caller *c, json_t *params,
                              json_t **ret_result, int *ret_fd, struct error **err);
 
-enum { M_ADMIN = 1 << 0 };
+enum {
+        M_ADMIN = 1 << 0,
+        M_NO_LOCK = 1 << 1, /* the handler takes d->lock itself (it swaps state) */
+};
 
 struct method {
         const char *name;
@@ -45,6 +48,8 @@ struct method {
 
 static int handle_ping(struct ds01d *d, const struct caller *c, json_t *params, json_t **ret_result,
                        struct error **err);
+static int handle_rescan(struct ds01d *d, const struct caller *c, json_t *params,
+                         json_t **ret_result, struct error **err);
 
 static const struct method methods[] = {
     {"daemon.ping", handle_ping, NULL, 0, {{0}}},
@@ -55,6 +60,7 @@ static const struct method methods[] = {
      {{"project", P_STRING, true, 0, 255},
       {"image", P_STRING, false, 1, 255},
       {"gpus", P_INT, false, 0, 64},
+      {"mig", P_STRING, false, 1, 32},
       {"cpu_only", P_BOOL, false, 0, 0},
       {"cmd", P_STRV, false, 1, 256},
       {"start", P_BOOL, false, 0, 0}}},
@@ -92,6 +98,15 @@ static const struct method methods[] = {
      0,
      {NAME_PARAM, {"follow", P_BOOL, false, 0, 0}, {"tail", P_INT, false, -1, 1000000}}},
     {"limits.get", lifecycle_limits, NULL, 0, {{0}}},
+    {"gpu.list", lifecycle_gpus, NULL, M_ADMIN, {{0}}},
+    {"gpu.rescan", handle_rescan, NULL, M_ADMIN | M_NO_LOCK, {{0}}},
+    {"gpu.drain",
+     lifecycle_drain,
+     NULL,
+     M_ADMIN,
+     {{"uuid", P_STRING, true, 1, 128},
+      {"reason", P_STRING, false, 0, 200},
+      {"undrain", P_BOOL, false, 0, 0}}},
 };
 
 /* Bounded by the request size (PROTO_MAX_REQUEST) anyway; per item as long as that allows. */
@@ -211,6 +226,14 @@ static int handle_ping(struct ds01d *d, const struct caller *c, json_t *params, 
         return 0;
 }
 
+static int handle_rescan(struct ds01d *d, const struct caller *c, json_t *params,
+                         json_t **ret_result, struct error **err)
+{
+        (void)params;
+        log_notice("GPU rescan requested by %s", c->login);
+        return lifecycle_rescan(d, ret_result, err);
+}
+
 /* ---- connections ------------------------------------------------------------------------- */
 
 struct uid_count {
@@ -273,10 +296,13 @@ static int caller_identify(struct ds01d *d, int fd, struct caller *ret, struct e
                 ret->login = xasprintf("u%u", (unsigned)ret->uid);
         ret->user_part = names_user_part(ret->login, ret->uid);
         ret->admin = ret->uid == 0;
-        if (!ret->admin && d->admin_gid != (gid_t)-1) {
-                ret->admin = ret->gid == d->admin_gid;
+        pthread_rwlock_rdlock(&d->lock);
+        gid_t admin_gid = d->admin_gid;
+        pthread_rwlock_unlock(&d->lock);
+        if (!ret->admin && admin_gid != (gid_t)-1) {
+                ret->admin = ret->gid == admin_gid;
                 for (size_t i = 0; i < ret->n_gids; i++)
-                        ret->admin |= ret->gids[i] == d->admin_gid;
+                        ret->admin |= ret->gids[i] == admin_gid;
         }
         return 0;
 }
@@ -312,19 +338,22 @@ static json_t *serve_one(struct conn *cn, json_t *req, int *ret_fd)
         json_t *empty = NULL;
         if (!params)
                 params = empty = json_object();
-        pthread_rwlock_rdlock(&d->lock);
         int idx = rpc_validate(method, params, cn->caller.admin, &err);
         if (idx >= 0) {
                 const struct method *m = &methods[idx];
+                bool lock = !(m->flags & M_NO_LOCK);
                 int64_t t0 = mono_ms();
+                if (lock)
+                        pthread_rwlock_rdlock(&d->lock);
                 int r = m->handler ? m->handler(d, &cn->caller, params, &result, &err)
                                    : m->fd_handler(d, &cn->caller, params, &result, ret_fd, &err);
+                if (lock)
+                        pthread_rwlock_unlock(&d->lock);
                 if (r < 0 && !err)
                         error_set(&err, DS01_ERR, "%s failed", method);
                 log_debug("%s by %s: %s in %lld ms", method, cn->caller.login,
                           r < 0 ? "error" : "ok", (long long)(mono_ms() - t0));
         }
-        pthread_rwlock_unlock(&d->lock);
         json_decref(empty);
 out:
         if (err) {
@@ -332,9 +361,17 @@ out:
                 if (*ret_fd >= 0)
                         close(*ret_fd);
                 *ret_fd = -1;
-        } else
+        } else {
                 resp = json_pack("{s:i, s:b, s:o}", "v", PROTO_VERSION, "ok", 1, "result",
                                  result ? result : json_object());
+                /* A handler's "notices" go to the envelope, where every CLI command shows them. */
+                json_t *res = json_object_get(resp, "result");
+                json_t *notices = json_object_get(res, "notices");
+                if (json_is_array(notices)) {
+                        json_object_set(resp, "notices", notices);
+                        json_object_del(res, "notices");
+                }
+        }
         error_free(err);
         return resp;
 }
@@ -424,8 +461,10 @@ void rpc_server_accept(struct rpc_server *s)
         struct timeval tv = {.tv_sec = 30};
         setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
 
-        pthread_mutex_lock(&s->lock);
+        pthread_rwlock_rdlock(&s->d->lock);
         int64_t per_uid_max = s->d->cfg->max_requests_per_uid;
+        pthread_rwlock_unlock(&s->d->lock);
+        pthread_mutex_lock(&s->lock);
         struct uid_count *uc = NULL;
         for (size_t i = 0; i < s->n_uids; i++)
                 if (s->uids[i].uid == cn->caller.uid)

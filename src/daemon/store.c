@@ -21,7 +21,7 @@
 
 /* The schema this code reads and writes (PRAGMA user_version). A database written by a newer
  * ds01d is refused rather than guessed at. */
-#define STORE_SCHEMA_VERSION  1
+#define STORE_SCHEMA_VERSION  2
 #define STORE_BUSY_TIMEOUT_MS 5000
 /* GPU-equivalents are sums of sevenths: compare them with a little slack. */
 #define STORE_EPSILON 1e-9
@@ -64,6 +64,14 @@ static const char *const migrations[STORE_SCHEMA_VERSION] = {
     "  released_at INTEGER NOT NULL"
     ") STRICT;"
     "CREATE INDEX lease_history_by_uid ON lease_history (uid, released_at);",
+    /* 1 -> 2: drained slots; per-slot history for the wear-spreading policy */
+    "CREATE TABLE drains ("
+    "  slot_uuid TEXT PRIMARY KEY,"
+    "  drained_by TEXT NOT NULL,"
+    "  reason TEXT NOT NULL,"
+    "  since INTEGER NOT NULL"
+    ") STRICT;"
+    "CREATE INDEX lease_history_by_slot ON lease_history (slot_uuid, released_at);",
 };
 
 enum stmt_id {
@@ -85,6 +93,14 @@ enum stmt_id {
         S_LIST_CONTAINERS,
         S_GET_CONTAINER,
         S_CONTAINER_LEASES,
+        S_IS_DRAINED,
+        S_SLOT_USAGE,
+        S_HOLD_LEASES,
+        S_UNHOLD_LEASES,
+        S_DELETE_LEASES,
+        S_INSERT_DRAIN,
+        S_DELETE_DRAIN,
+        S_LIST_DRAINS,
         _S_MAX,
 };
 
@@ -137,6 +153,24 @@ static const struct {
     [S_CONTAINER_LEASES] = {"SELECT slot_uuid, container, uid, state, weight, since "
                             "FROM leases WHERE container = ?1 ORDER BY rowid",
                             "reading the container's leases"},
+    [S_IS_DRAINED] = {"SELECT 1 FROM drains WHERE slot_uuid = ?1", "looking up a drain"},
+    [S_SLOT_USAGE] = {"SELECT coalesce(sum(released_at - leased_at), 0), "
+                      "coalesce(max(released_at), 0) FROM lease_history WHERE slot_uuid = ?1",
+                      "reading a slot's history"},
+    [S_HOLD_LEASES] = {"UPDATE leases SET state = 'held', since = ?2 "
+                       "WHERE container = ?1 AND state = 'bound'",
+                       "holding the leases"},
+    [S_UNHOLD_LEASES] = {"UPDATE leases SET state = 'bound', since = ?2 "
+                         "WHERE container = ?1 AND state = 'held'",
+                         "resuming the leases"},
+    [S_DELETE_LEASES] = {"DELETE FROM leases WHERE container = ?1", "releasing the leases"},
+    [S_INSERT_DRAIN] = {"INSERT INTO drains (slot_uuid, drained_by, reason, since) "
+                        "VALUES (?1, ?2, ?3, ?4) ON CONFLICT (slot_uuid) DO NOTHING",
+                        "draining a slot"},
+    [S_DELETE_DRAIN] = {"DELETE FROM drains WHERE slot_uuid = ?1", "undraining a slot"},
+    [S_LIST_DRAINS] = {"SELECT slot_uuid, drained_by, reason, since FROM drains "
+                       "ORDER BY slot_uuid",
+                       "listing drained slots"},
 };
 
 struct store {
@@ -648,74 +682,119 @@ static int insert_lease(struct store *s, const char *uuid, const char *container
                     since, leased_at);
 }
 
+static size_t pick_first(const struct store_free_slot *free_, size_t n_free, size_t n, void *ctx,
+                         size_t *ret_idx)
+{
+        (void)free_;
+        (void)ctx;
+        size_t k = n < n_free ? n : n_free;
+        for (size_t i = 0; i < k; i++)
+                ret_idx[i] = i;
+        return k;
+}
+
 static int reserve_locked(struct store *s, const struct store_reservation_req *req,
                           struct strv *ret_uuids, struct error **err)
 {
         int r = row_exists(s, S_CONTAINER_EXISTS, req->container, err);
         if (r < 0)
                 return -1;
-        if (r > 0)
+        if (r > 0 && !req->existing)
                 return error_set(err, DS01_ERR, "container '%s' is already recorded in the ledger",
                                  req->container);
-        if (check_container_limit(s, req, err) < 0 || check_slots_per_container(req, err) < 0)
+        if (r == 0 && req->existing)
+                return error_set(err, DS01_ENOTFOUND, "container '%s' is not in the ledger",
+                                 req->container);
+        if ((!req->existing && check_container_limit(s, req, err) < 0) ||
+            check_slots_per_container(req, err) < 0)
                 return -1;
 
-        /* Take the first n_slots free candidates, in the policy's order; count the leased ones
-         * and note the cheapest slot, for the messages below. */
+        /* The free candidates (not leased, not drained) with their history, for the policy;
+         * count the others and note the cheapest usable slot, for the messages below. */
         _cleanup_strv_ struct strv seen = {0}; /* candidates may repeat: count each once */
-        _cleanup_free_ const struct gpu_slot **picked =
-            xcalloc((size_t)req->n_slots + 1, sizeof(*picked));
-        size_t n_picked = 0, n_leased = 0;
-        double weight = 0, cheapest = INFINITY;
+        _cleanup_free_ struct store_free_slot *free_ =
+            xcalloc(req->n_candidates + 1, sizeof(*free_));
+        size_t n_free = 0, n_leased = 0, n_drained = 0;
+        double cheapest = INFINITY;
         for (size_t i = 0; req->n_slots > 0 && i < req->n_candidates; i++) {
                 const struct gpu_slot *c = req->candidates[i];
                 if (strv_contains(&seen, c->uuid))
                         continue;
                 strv_push(&seen, c->uuid);
+                r = row_exists(s, S_IS_DRAINED, c->uuid, err);
+                if (r < 0)
+                        return -1;
+                if (r > 0) {
+                        n_drained++;
+                        continue;
+                }
                 cheapest = fmin(cheapest, c->weight);
                 r = row_exists(s, S_LEASE_EXISTS, c->uuid, err);
                 if (r < 0)
                         return -1;
-                if (r > 0)
+                if (r > 0) {
                         n_leased++;
-                else if (n_picked < (size_t)req->n_slots) {
-                        picked[n_picked++] = c;
-                        weight += c->weight;
+                        continue;
                 }
+                sqlite3_stmt *st = query(s, err, S_SLOT_USAGE, "t", c->uuid);
+                if (!st || step(s, st, S_SLOT_USAGE, err) < 0)
+                        return -1;
+                free_[n_free++] = (struct store_free_slot){
+                    .slot = c,
+                    .leased_s = sqlite3_column_int64(st, 0),
+                    .last_released = sqlite3_column_int64(st, 1),
+                };
         }
+        _cleanup_free_ size_t *idx = xcalloc((size_t)req->n_slots + 1, sizeof(*idx));
+        store_pick_fn pick = req->pick ? req->pick : pick_first;
+        size_t n_picked = req->n_slots > 0 && n_free > 0
+                              ? pick(free_, n_free, (size_t)req->n_slots, req->pick_ctx, idx)
+                              : 0;
+        if (n_picked > (size_t)req->n_slots)
+                n_picked = (size_t)req->n_slots;
+        double weight = 0;
+        for (size_t i = 0; i < n_picked; i++)
+                weight += free_[idx[i]].slot->weight;
 
         /* Quota first: when it would be exceeded whichever slots were free, waiting for a free
          * GPU cannot help. A missing slot costs at least the cheapest candidate. */
+        size_t usable = seen.n - n_drained;
         size_t missing = (size_t)req->n_slots - n_picked;
         double need = weight + (missing && isfinite(cheapest) ? (double)missing * cheapest : 0);
         if (check_quota(s, req, need, err) < 0)
                 return -1;
         if (missing) {
-                if (seen.n == 0)
+                _cleanup_free_ char *drained =
+                    n_drained ? xasprintf(" (%zu more drained for maintenance)", n_drained)
+                              : xstrdup("");
+                if (usable == 0)
                         return error_set(err, DS01_ERESOURCE,
                                          "no GPU free: there is no GPU you may use on this "
-                                         "server - deploy with --cpu-only");
+                                         "server%s - deploy with --cpu-only",
+                                         drained);
                 if (n_picked == 0)
                         return error_set(err, DS01_ERESOURCE,
-                                         "no GPU free: %zu of %zu GPUs are leased - try again "
+                                         "no GPU free: %zu of %zu GPUs are leased%s - try again "
                                          "later, or deploy with --cpu-only",
-                                         n_leased, seen.n);
+                                         n_leased, usable, drained);
                 return error_set(err, DS01_ERESOURCE,
                                  "not enough GPUs free: you asked for %d but %zu of %zu GPUs are "
-                                 "leased - try again later, ask for fewer GPUs, or deploy with "
+                                 "leased%s - try again later, ask for fewer GPUs, or deploy with "
                                  "--cpu-only",
-                                 req->n_slots, n_leased, seen.n);
+                                 req->n_slots, n_leased, usable, drained);
         }
 
         int64_t now = now_s();
-        if (exec(s, err, S_INSERT_CONTAINER, "tttitti", req->container, req->project, req->user,
+        if (!req->existing &&
+            exec(s, err, S_INSERT_CONTAINER, "tttitti", req->container, req->project, req->user,
                  (int64_t)req->uid, (const char *)NULL, "reserved", now) < 0)
                 return -1;
         for (size_t i = 0; i < n_picked; i++) {
-                if (insert_lease(s, picked[i]->uuid, req->container, req->uid, "reserved",
-                                 picked[i]->weight, now, now, err) < 0)
+                const struct gpu_slot *c = free_[idx[i]].slot;
+                if (insert_lease(s, c->uuid, req->container, req->uid, "reserved", c->weight, now,
+                                 now, err) < 0)
                         return -1;
-                strv_push(ret_uuids, picked[i]->uuid);
+                strv_push(ret_uuids, c->uuid);
         }
         return 0;
 }
@@ -783,6 +862,137 @@ int store_forget(struct store *s, const char *container, char ***ret_released, s
         if (ret_released)
                 *ret_released = strv_take(&released);
         return 0;
+}
+
+static int changes_locked(struct store *s, enum stmt_id id, const char *container,
+                          struct error **err)
+{
+        if (exec(s, err, id, "ti", container, now_s()) < 0)
+                return -1;
+        return sqlite3_changes(s->db);
+}
+
+static int update_leases(struct store *s, enum stmt_id id, const char *container,
+                         struct error **err)
+{
+        assert(s && container);
+        if (tx_begin(s, true, err) < 0)
+                return -1;
+        int n = changes_locked(s, id, container, err);
+        if (tx_end(s, n < 0 ? -1 : 0, err) < 0)
+                return -1;
+        return n;
+}
+
+int store_hold(struct store *s, const char *container, struct error **err)
+{
+        return update_leases(s, S_HOLD_LEASES, container, err);
+}
+
+int store_unhold(struct store *s, const char *container, struct error **err)
+{
+        return update_leases(s, S_UNHOLD_LEASES, container, err);
+}
+
+static int release_leases_locked(struct store *s, const char *container, struct strv *ret_released,
+                                 struct error **err)
+{
+        sqlite3_stmt *st = query(s, err, S_CONTAINER_LEASE_UUIDS, "t", container);
+        if (!st)
+                return -1;
+        int r;
+        while ((r = step(s, st, S_CONTAINER_LEASE_UUIDS, err)) > 0)
+                strv_push(ret_released, column_str(st, 0));
+        if (r < 0 || exec(s, err, S_ARCHIVE_LEASES, "ti", container, now_s()) < 0)
+                return -1;
+        return exec(s, err, S_DELETE_LEASES, "t", container);
+}
+
+int store_release_leases(struct store *s, const char *container, char ***ret_released,
+                         struct error **err)
+{
+        assert(s && container);
+        _cleanup_strv_ struct strv released = {0};
+        if (tx_begin(s, true, err) < 0)
+                return -1;
+        if (tx_end(s, release_leases_locked(s, container, &released, err), err) < 0)
+                return -1;
+        if (ret_released)
+                *ret_released = strv_take(&released);
+        return 0;
+}
+
+int store_drain(struct store *s, const char *slot_uuid, const char *by, const char *reason,
+                struct error **err)
+{
+        assert(s && slot_uuid && by && reason);
+        if (tx_begin(s, true, err) < 0)
+                return -1;
+        int r = exec(s, err, S_INSERT_DRAIN, "ttti", slot_uuid, by, reason, now_s());
+        int n = r < 0 ? -1 : sqlite3_changes(s->db);
+        if (tx_end(s, r, err) < 0)
+                return -1;
+        return n;
+}
+
+int store_undrain(struct store *s, const char *slot_uuid, struct error **err)
+{
+        assert(s && slot_uuid);
+        if (tx_begin(s, true, err) < 0)
+                return -1;
+        int r = exec(s, err, S_DELETE_DRAIN, "t", slot_uuid);
+        int n = r < 0 ? -1 : sqlite3_changes(s->db);
+        if (tx_end(s, r, err) < 0)
+                return -1;
+        return n;
+}
+
+static int drains_locked(struct store *s, struct store_drain **v, size_t *n, struct error **err)
+{
+        sqlite3_stmt *st = query(s, err, S_LIST_DRAINS, "");
+        if (!st)
+                return -1;
+        size_t cap = 0;
+        int r;
+        while ((r = step(s, st, S_LIST_DRAINS, err)) > 0) {
+                if (*n == cap) {
+                        cap = cap ? cap * 2 : 8;
+                        *v = xrealloc(*v, cap * sizeof(**v));
+                }
+                (*v)[(*n)++] = (struct store_drain){
+                    .slot_uuid = column_strdup(st, 0),
+                    .by = column_strdup(st, 1),
+                    .reason = column_strdup(st, 2),
+                    .since = sqlite3_column_int64(st, 3),
+                };
+        }
+        return r < 0 ? -1 : 0;
+}
+
+int store_drains(struct store *s, struct store_drain **ret, size_t *ret_n, struct error **err)
+{
+        assert(s && ret && ret_n);
+        struct store_drain *v = NULL;
+        size_t n = 0;
+        if (tx_begin(s, false, err) < 0)
+                return -1;
+        if (tx_end(s, drains_locked(s, &v, &n, err), err) < 0) {
+                store_drains_free(v, n);
+                return -1;
+        }
+        *ret = v;
+        *ret_n = n;
+        return 0;
+}
+
+void store_drains_free(struct store_drain *v, size_t n)
+{
+        for (size_t i = 0; v && i < n; i++) {
+                free(v[i].slot_uuid);
+                free(v[i].by);
+                free(v[i].reason);
+        }
+        free(v);
 }
 
 static int adopt_locked(struct store *s, const char *container, const char *project,

@@ -14,6 +14,18 @@
 
 struct store;
 
+/* A free slot as the placement policy sees it inside the reservation transaction. */
+struct store_free_slot {
+        const struct gpu_slot *slot;
+        int64_t leased_s;      /* total seconds it was leased (released leases) */
+        int64_t last_released; /* unix time its last lease ended; 0 = never */
+};
+
+/* The placement policy: choose up to n of the free slots; write their indices to ret_idx and
+ * return how many were chosen (fewer than n means the request cannot be met). */
+typedef size_t (*store_pick_fn)(const struct store_free_slot *free, size_t n_free, size_t n,
+                                void *ctx, size_t *ret_idx);
+
 struct store_reservation_req {
         const char *container; /* "<project>._.<user>" */
         const char *project;
@@ -24,9 +36,22 @@ struct store_reservation_req {
         double max_gpu_equivalents;
         int64_t max_slots_per_container;
         int64_t max_containers;
-        /* allocatable slots in the placement policy's order of preference */
+        /* the slots this request may use (allocatable, within the user's limits) */
         const struct gpu_slot *const *candidates;
         size_t n_candidates;
+        /* chooses among the free candidates; NULL: the first n in candidate order */
+        store_pick_fn pick;
+        void *pick_ctx;
+        /* true: lease slots for a container already in the ledger (a start after its hold
+         * expired); the container limit is not checked again. */
+        bool existing;
+};
+
+struct store_drain {
+        char *slot_uuid;
+        char *by;
+        char *reason;
+        int64_t since;
 };
 
 struct store_lease {
@@ -68,7 +93,7 @@ struct store *store_free(struct store *s);
  * store_strv_free). */
 int store_reserve(struct store *s, const struct store_reservation_req *req, char ***ret_uuids,
                   struct error **err);
-/* reserved -> bound, recording the Docker id. */
+/* reserved -> bound, recording the Docker id. (Drained slots are never chosen.) */
 int store_bind(struct store *s, const char *container, const char *docker_id, struct error **err);
 /* Deletes the container row and releases its leases (rollback of a reservation, or removal).
  * *ret_released (optional) gets the released slot UUIDs. Unknown container: 0, nothing released. */
@@ -80,6 +105,23 @@ int store_adopt(struct store *s, const char *container, const char *project, con
                 unsigned uid, const char *docker_id, int64_t created_at,
                 const struct gpu_slot *const *slots, size_t n_slots, char ***ret_conflicts,
                 struct error **err);
+/* The container stopped: its bound leases become "held" (since = now). Returns how many. */
+int store_hold(struct store *s, const char *container, struct error **err);
+/* The container started again: its held leases become "bound". Returns how many. */
+int store_unhold(struct store *s, const char *container, struct error **err);
+/* Releases the container's leases but keeps its row (a hold expired; the stopped container
+ * stays). *ret_released (optional) gets the slot UUIDs. */
+int store_release_leases(struct store *s, const char *container, char ***ret_released,
+                         struct error **err);
+
+/* Drained slots get no new leases; existing leases are untouched. drain returns 1 if newly
+ * drained, 0 if it already was; undrain 1 if it was drained, 0 if not. */
+int store_drain(struct store *s, const char *slot_uuid, const char *by, const char *reason,
+                struct error **err);
+int store_undrain(struct store *s, const char *slot_uuid, struct error **err);
+int store_drains(struct store *s, struct store_drain **ret, size_t *ret_n, struct error **err);
+void store_drains_free(struct store_drain *v, size_t n);
+
 /* Containers (with their leases) of uid, or of everyone when uid < 0. */
 int store_list(struct store *s, int64_t uid, struct store_container **ret, size_t *ret_n,
                struct error **err);

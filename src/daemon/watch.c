@@ -38,11 +38,14 @@ static void handle_event(struct watch *w, json_t *ev)
                 w->since = t;
         if (!action || !id || !name)
                 return;
-        if (streq(action, "destroy")) {
-                pthread_rwlock_rdlock(&w->d->lock);
+        pthread_rwlock_rdlock(&w->d->lock);
+        if (streq(action, "destroy"))
                 lifecycle_on_destroyed(w->d, name, id);
-                pthread_rwlock_unlock(&w->d->lock);
-        }
+        else if (streq(action, "die"))
+                lifecycle_on_died(w->d, name, id);
+        else if (streq(action, "start"))
+                lifecycle_on_started(w->d, name, id);
+        pthread_rwlock_unlock(&w->d->lock);
 }
 
 /* Reads newline-terminated JSON objects until EOF or stop. */

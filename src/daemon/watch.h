@@ -1,7 +1,8 @@
 /* watch.h - follows Docker's event stream so the ledger hears about containers that change
  * outside a ds01 request: a managed container destroyed by anyone releases its GPUs within a
- * second. After a lost connection (dockerd restart) it resumes from the last event it saw and
- * reconciles, so nothing in the gap is missed. (die/start feed the hold rules of issue #4.) */
+ * second; one that stops holds them ("held"); one that starts again binds them. After a lost
+ * connection (dockerd restart) it resumes from the last event it saw and reconciles, so nothing
+ * in the gap is missed. */
 #pragma once
 
 #include "lifecycle.h"
