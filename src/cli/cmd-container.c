@@ -102,7 +102,7 @@ static void print_deployed(const char *project, const json_t *res, char *const *
 
 int cmd_deploy(const struct cli_command *cmd, int argc, char **argv)
 {
-        const char *image = NULL, *gpus_arg = NULL;
+        const char *image = NULL, *gpus_arg = NULL, *mig = NULL;
         bool cpu_only = false, open = false, background = false, json = false;
         int gpus_seen = 0;
         const struct cli_option opts[] = {
@@ -110,6 +110,7 @@ int cmd_deploy(const struct cli_command *cmd, int argc, char **argv)
             {"gpus", 0, CLI_OPT_VALUE, &gpus_arg, &gpus_seen},
             {"gpu", 0, CLI_OPT_VALUE, &gpus_arg, &gpus_seen},
             {"num-gpus", 0, CLI_OPT_VALUE, &gpus_arg, &gpus_seen},
+            {"mig", 0, CLI_OPT_VALUE, &mig, NULL},
             {"cpu-only", 0, CLI_OPT_FLAG, &cpu_only, NULL},
             {"no-gpu", 0, CLI_OPT_FLAG, &cpu_only, NULL},
             {"open", 0, CLI_OPT_FLAG, &open, NULL},
@@ -136,6 +137,10 @@ int cmd_deploy(const struct cli_command *cmd, int argc, char **argv)
                 return cli_usage_error(cmd, "--json and --open do not go together");
         if (gpus_seen > 0 && cpu_only)
                 return cli_usage_error(cmd, "--gpus and --cpu-only do not go together");
+        if (mig && cpu_only)
+                return cli_usage_error(cmd, "--mig and --cpu-only do not go together");
+        if (mig && (!*mig || strlen(mig) > 32))
+                return cli_usage_error(cmd, "--mig needs a MIG profile such as 3g.20gb");
         if (a.rest && a.n_rest == 0)
                 return cli_usage_error(cmd, "no command after '--'");
         int64_t n_gpus = 1;
@@ -149,6 +154,8 @@ int cmd_deploy(const struct cli_command *cmd, int argc, char **argv)
                                    (json_int_t)n_gpus, "cpu_only", n_gpus == 0);
         if (image)
                 json_object_set_new(params, "image", json_string(image));
+        if (mig)
+                json_object_set_new(params, "mig", json_string(mig));
         if (a.rest) {
                 json_t *words = json_array();
                 for (size_t i = 0; i < a.n_rest; i++)

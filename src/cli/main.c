@@ -16,6 +16,7 @@
         "  --image IMG        a local image (default: your project image, else the site's)\n"      \
         "  --gpus N           number of GPUs, 0..64 (default 1); also --gpu N, --num-gpus N\n"     \
         "  --cpu-only         no GPU (same as --gpus 0)\n"                                         \
+        "  --mig PROFILE      a MIG instance of PROFILE (e.g. 3g.20gb) or the next larger one\n"   \
         "  --background       leave it running in the background (default)\n"                      \
         "  --open             open a shell in it right away (like container-run)\n"                \
         "  --json             print the result as JSON\n"                                          \
@@ -27,8 +28,8 @@
 
 static const struct cli_command commands[] = {
     {"container-deploy", cmd_deploy,
-     "NAME [--image IMG] [--gpus N | --cpu-only] [--open | --background] [--json] [-- "
-     "CMD...]",
+     "NAME [--image IMG] [--gpus N | --mig PROFILE | --cpu-only] [--open | --background] [--json] "
+     "[-- CMD...]",
      "Create and start a container for a project, with GPUs", DEPLOY_HELP},
     {"container-retire", cmd_retire, "NAME",
      "Stop and remove a container and release its GPUs; the workspace stays",
@@ -61,6 +62,16 @@ static const struct cli_command commands[] = {
      "Example:\n  container-logs my-project --tail 100 -f\n"},
     {"check-limits", cmd_check_limits, "[--json]", "Show your limits and current usage",
      "Options:\n  --json   print the result as JSON\n\nExample:\n  check-limits\n"},
+    {"gpus", cmd_gpus, "[--json] [--rescan]",
+     "Every GPU slot: model, lease, owner, container, state, age (administrators)",
+     "Options:\n  --rescan   scan the GPUs again first (after a MIG change)\n"
+     "  --json     print the result as JSON\n\nExample:\n  ds01 gpus\n"},
+    {"gpu-drain", cmd_gpu_drain, "UUID [--reason TEXT]",
+     "Stop new leases on a GPU or MIG instance; running work is untouched (administrators)",
+     "Options:\n  --reason TEXT   why (shown in 'ds01 gpus')\n\n"
+     "Example:\n  ds01 gpu drain GPU-5a11d000-0000-4000-8000-000000000002 --reason 'MIG change'\n"},
+    {"gpu-undrain", cmd_gpu_drain, "UUID", "Let a drained GPU be leased again (administrators)",
+     "Example:\n  ds01 gpu undrain GPU-5a11d000-0000-4000-8000-000000000002\n"},
     {"version", cmd_version, "", "Show the versions of ds01 and of the running daemon",
      "Exits 1 when the daemon cannot be reached.\n\nExample:\n  ds01 version\n"},
 };
