@@ -96,8 +96,7 @@ typedef nvml_return_t (*nvml_dev_processes_fn)(nvml_device_t, unsigned int *, vo
 typedef nvml_return_t (*nvml_dev_affinity_fn)(nvml_device_t, unsigned int, unsigned long *,
                                               unsigned int);
 typedef nvml_return_t (*nvml_dev_link_state_fn)(nvml_device_t, unsigned int, unsigned int *);
-typedef nvml_return_t (*nvml_dev_link_pci_fn)(nvml_device_t, unsigned int,
-                                              struct nvml_pci_info *);
+typedef nvml_return_t (*nvml_dev_link_pci_fn)(nvml_device_t, unsigned int, struct nvml_pci_info *);
 
 struct nvml {
         void *dl;
@@ -265,7 +264,8 @@ static uint64_t pci_info_key(const struct nvml_pci_info *p)
                (uint64_t)(p->device & 0x1f) << 8 | (uint64_t)1 << 31;
 }
 
-static int get_uuid(struct nvml *n, nvml_device_t d, char buf[static NVML_DEVICE_UUID_V2_BUFFER_SIZE])
+static int get_uuid(struct nvml *n, nvml_device_t d,
+                    char buf[static NVML_DEVICE_UUID_V2_BUFFER_SIZE])
 {
         nvml_return_t r = n->uuid(d, buf, NVML_DEVICE_UUID_V2_BUFFER_SIZE);
         buf[NVML_DEVICE_UUID_V2_BUFFER_SIZE - 1] = '\0';
@@ -470,22 +470,21 @@ static int scan_mig(struct nvml *n, nvml_device_t parent, const struct gpu_slot 
                         memory_mib = (int64_t)attr.memory_size_mb;
 
                 struct gpu_slot s = {
-                        .uuid = xstrdup(uuid),
-                        .parent_uuid = xstrdup(p->uuid),
-                        .name = name[0] && strstr(name, "MIG ")
-                                        ? xstrdup(name)
-                                        : xasprintf("%s MIG %s", p->name,
-                                                    profile ? profile : "unknown"),
-                        .profile = profile,
-                        .gpu_index = p->gpu_index,
-                        .memory_mib = memory_mib,
-                        /* Slices of this GPU's MIG slots: 7 on A100/H100, so 3g -> 3/7. */
-                        .weight = (double)slices / slices_total,
-                        .allocatable = true,
-                        .numa_node = p->numa_node,
-                        .link_group = p->link_group,
-                        .minor = p->minor,
-                        .pci_bus_id = p->pci_bus_id ? xstrdup(p->pci_bus_id) : NULL,
+                    .uuid = xstrdup(uuid),
+                    .parent_uuid = xstrdup(p->uuid),
+                    .name = name[0] && strstr(name, "MIG ")
+                                ? xstrdup(name)
+                                : xasprintf("%s MIG %s", p->name, profile ? profile : "unknown"),
+                    .profile = profile,
+                    .gpu_index = p->gpu_index,
+                    .memory_mib = memory_mib,
+                    /* Slices of this GPU's MIG slots: 7 on A100/H100, so 3g -> 3/7. */
+                    .weight = (double)slices / slices_total,
+                    .allocatable = true,
+                    .numa_node = p->numa_node,
+                    .link_group = p->link_group,
+                    .minor = p->minor,
+                    .pci_bus_id = p->pci_bus_id ? xstrdup(p->pci_bus_id) : NULL,
                 };
                 if (s.weight > 1.0)
                         s.weight = 1.0;
@@ -554,16 +553,16 @@ int nvml_scan(struct nvml *n, struct gpu_slot **ret, size_t *ret_n, struct error
                 mig[i] = mig_enabled(n, d);
 
                 struct gpu_slot s = {
-                        .uuid = xstrdup(uuid),
-                        .name = xstrdup(name),
-                        .gpu_index = (int)i,
-                        .memory_mib = (int64_t)(mem.total / (1024 * 1024)),
-                        .weight = 1.0,
-                        .allocatable = !mig[i],
-                        .numa_node = numa_node_of(n, d),
-                        .link_group = -1,
-                        .minor = minor,
-                        .pci_bus_id = have_pci && p.bus_id[0] ? xstrdup(p.bus_id) : NULL,
+                    .uuid = xstrdup(uuid),
+                    .name = xstrdup(name),
+                    .gpu_index = (int)i,
+                    .memory_mib = (int64_t)(mem.total / (1024 * 1024)),
+                    .weight = 1.0,
+                    .allocatable = !mig[i],
+                    .numa_node = numa_node_of(n, d),
+                    .link_group = -1,
+                    .minor = minor,
+                    .pci_bus_id = have_pci && p.bus_id[0] ? xstrdup(p.bus_id) : NULL,
                 };
                 slots_append(&v, &count, &cap, &s);
         }
@@ -655,13 +654,12 @@ static int find_device(struct nvml *n, const char *uuid, nvml_device_t *ret, boo
                 }
         }
         error_set(err, DS01_ENOTFOUND,
-                  "no GPU or MIG device %s on this machine (removed, or MIG reconfigured?)",
-                  uuid);
+                  "no GPU or MIG device %s on this machine (removed, or MIG reconfigured?)", uuid);
         return -ENOENT;
 }
 
-int nvml_utilization(struct nvml *n, const char *uuid, unsigned *ret_gpu_pct,
-                     unsigned *ret_mem_pct, struct error **err)
+int nvml_utilization(struct nvml *n, const char *uuid, unsigned *ret_gpu_pct, unsigned *ret_mem_pct,
+                     struct error **err)
 {
         nvml_device_t d;
         bool is_mig;
@@ -712,8 +710,7 @@ static size_t process_stride(const unsigned char *buf, unsigned got)
 
 #define MAX_PROCESSES 4096
 
-int nvml_processes(struct nvml *n, const char *uuid, pid_t **ret, size_t *ret_n,
-                   struct error **err)
+int nvml_processes(struct nvml *n, const char *uuid, pid_t **ret, size_t *ret_n, struct error **err)
 {
         nvml_device_t d;
         bool is_mig;
@@ -745,8 +742,8 @@ int nvml_processes(struct nvml *n, const char *uuid, pid_t **ret, size_t *ret_n,
                         break;
                 if (got > want + 8)
                         got = want + 8;
-                size_t stride = n->processes_v3 ? process_stride(buf, got)
-                                                : sizeof(struct nvml_process_info);
+                size_t stride =
+                    n->processes_v3 ? process_stride(buf, got) : sizeof(struct nvml_process_info);
                 pid_t *pids = xcalloc(got + 1, sizeof(*pids));
                 size_t n_pids = 0;
                 for (unsigned i = 0; i < got; i++) {
