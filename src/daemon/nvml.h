@@ -23,7 +23,8 @@ const char *nvml_driver_version(const struct nvml *n);
 /* Scans every device now (a MIG reconfiguration shows up on the next scan). Fills *ret (n slots,
  * free with gpu_slots_free): per physical GPU one slot (uuid "GPU-...", allocatable unless MIG
  * mode is on), and when MIG is on one slot per MIG device (uuid "MIG-...", parent_uuid, profile
- * "3g.20gb" from the device name or its attributes, weight = GPU-instance slices / 7,
+ * "3g.20gb" from the device name or its attributes, weight = GPU-instance slices / the
+ * GPU's MIG slot count (7 on A100/H100),
  * allocatable). numa_node (-1 unknown), link_group (GPUs joined by NVLink share the smallest
  * index of their group; -1 unknown), minor number, PCI bus id are filled where the driver says. */
 int nvml_scan(struct nvml *n, struct gpu_slot **ret, size_t *ret_n, struct error **err);

@@ -565,6 +565,114 @@ static void test_newer_schema_refused(void **state)
         assert_non_null(strstr(err->message, "newer"));
 }
 
+/* Lease life after binding: held on stop, bound again on start, released after the hold while
+ * the container stays, then leased again for the existing container. */
+static void test_hold_release_relet(void **state)
+{
+        struct fixture *f = *state;
+        set_slots(f, 2, NULL);
+        struct store_reservation_req req = req_for(f, "p._.alice", 1000, 1);
+        char **uuids = reserve_ok(f, &req);
+        assert_int_equal(store_bind(f->store, "p._.alice", "id1", NULL), 0);
+        assert_int_equal(store_hold(f->store, "p._.alice", NULL), 1);
+        assert_int_equal(store_hold(f->store, "p._.alice", NULL), 0); /* already held */
+        struct store_container c;
+        assert_int_equal(store_get(f->store, "p._.alice", &c, NULL), 0);
+        assert_string_equal(c.leases[0].state, "held");
+        store_container_release(&c);
+        assert_int_equal(store_unhold(f->store, "p._.alice", NULL), 1);
+        assert_int_equal(store_hold(f->store, "p._.alice", NULL), 1);
+
+        char **rel = NULL;
+        assert_int_equal(store_release_leases(f->store, "p._.alice", &rel, NULL), 0);
+        assert_int_equal(strv_length(rel), 1);
+        assert_string_equal(rel[0], uuids[0]);
+        assert_int_equal(store_get(f->store, "p._.alice", &c, NULL), 0);
+        assert_int_equal(c.n_leases, 0); /* the container stays, without its GPU */
+        store_container_release(&c);
+
+        /* Someone else takes that slot; the re-lease of the existing container gets the other. */
+        struct store_reservation_req other = req_for(f, "q._.bob", 1001, 1);
+        other.candidates = f->candidates;
+        other.n_candidates = 1;
+        char **got = reserve_ok(f, &other);
+        assert_string_equal(got[0], uuids[0]);
+        struct store_reservation_req again = req_for(f, "p._.alice", 1000, 1);
+        again.existing = true;
+        again.max_containers = 1; /* not checked again for an existing container */
+        char **second = reserve_ok(f, &again);
+        assert_string_not_equal(second[0], uuids[0]);
+        /* existing=false for a known container, and existing=true for an unknown one, refuse. */
+        reserve_fails(f, &req, DS01_ERR, "already recorded");
+        struct store_reservation_req ghost = req_for(f, "ghost._.alice", 1000, 1);
+        ghost.existing = true;
+        reserve_fails(f, &ghost, DS01_ENOTFOUND, "not in the ledger");
+        store_strv_free(uuids);
+        store_strv_free(rel);
+        store_strv_free(got);
+        store_strv_free(second);
+}
+
+/* A drained slot is never chosen, and is named in the refusal; undrain frees it again. */
+static void test_drain(void **state)
+{
+        struct fixture *f = *state;
+        set_slots(f, 2, NULL);
+        assert_int_equal(store_drain(f->store, "GPU-0000", "root", "MIG change", NULL), 1);
+        assert_int_equal(store_drain(f->store, "GPU-0000", "root", "again", NULL), 0);
+        struct store_reservation_req a = req_for(f, "a._.alice", 1000, 1);
+        char **ua = reserve_ok(f, &a);
+        assert_string_equal(ua[0], "GPU-0001");
+        struct store_reservation_req b = req_for(f, "b._.alice", 1000, 1);
+        reserve_fails(f, &b, DS01_ERESOURCE, "1 more drained");
+        struct store_drain *dv = NULL;
+        size_t dn = 0;
+        assert_int_equal(store_drains(f->store, &dv, &dn, NULL), 0);
+        assert_int_equal(dn, 1);
+        assert_string_equal(dv[0].reason, "MIG change");
+        store_drains_free(dv, dn);
+        assert_int_equal(store_undrain(f->store, "GPU-0000", NULL), 1);
+        assert_int_equal(store_undrain(f->store, "GPU-0000", NULL), 0);
+        char **ub = reserve_ok(f, &b);
+        assert_string_equal(ub[0], "GPU-0000");
+        store_strv_free(ua);
+        store_strv_free(ub);
+}
+
+/* The policy sees only free slots and chooses among them. */
+static size_t pick_last(const struct store_free_slot *free_slots, size_t n_free, size_t n,
+                        void *ctx, size_t *ret_idx)
+{
+        (void)free_slots;
+        *(size_t *)ctx = n_free;
+        size_t k = 0;
+        for (size_t i = n_free; i > 0 && k < n; i--)
+                ret_idx[k++] = i - 1;
+        return k;
+}
+
+static void test_pick_callback(void **state)
+{
+        struct fixture *f = *state;
+        set_slots(f, 4, NULL);
+        struct store_reservation_req a = req_for(f, "a._.alice", 1000, 1);
+        size_t seen = 0;
+        a.pick = pick_last;
+        a.pick_ctx = &seen;
+        char **ua = reserve_ok(f, &a);
+        assert_int_equal(seen, 4);
+        assert_string_equal(ua[0], "GPU-0003");
+        struct store_reservation_req b = req_for(f, "b._.alice", 1000, 2);
+        b.pick = pick_last;
+        b.pick_ctx = &seen;
+        char **ub = reserve_ok(f, &b);
+        assert_int_equal(seen, 3); /* GPU-0003 is leased: not offered */
+        assert_string_equal(ub[0], "GPU-0002");
+        assert_string_equal(ub[1], "GPU-0001");
+        store_strv_free(ua);
+        store_strv_free(ub);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -583,6 +691,9 @@ int main(void)
             cmocka_unit_test_setup_teardown(test_concurrent_reservations, setup, teardown),
             cmocka_unit_test_setup_teardown(test_adopt, setup, teardown),
             cmocka_unit_test_setup_teardown(test_newer_schema_refused, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_hold_release_relet, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_drain, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_pick_callback, setup, teardown),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,180 @@
+/* test-pool.c - the placement policy: profiles, candidates, best fit, wear, topology. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "daemon/pool.h"
+#include "shared/error.h"
+
+static struct gpu_slot whole(int index, int numa, int link)
+{
+        return (struct gpu_slot){.uuid = xasprintf("GPU-%d", index),
+                                 .name = (char *)"A100",
+                                 .gpu_index = index,
+                                 .memory_mib = 40960,
+                                 .weight = 1.0,
+                                 .allocatable = true,
+                                 .numa_node = numa,
+                                 .link_group = link};
+}
+
+static struct gpu_slot mig(int gpu, int k, const char *profile, int slices, int64_t mem)
+{
+        return (struct gpu_slot){.uuid = xasprintf("MIG-%d-%d", gpu, k),
+                                 .parent_uuid = (char *)"GPU-parent",
+                                 .name = (char *)"A100 MIG",
+                                 .profile = (char *)profile,
+                                 .gpu_index = gpu,
+                                 .memory_mib = mem,
+                                 .weight = slices / 7.0,
+                                 .allocatable = true,
+                                 .numa_node = -1,
+                                 .link_group = -1};
+}
+
+static void test_parse_profile(void **state)
+{
+        (void)state;
+        int s, m;
+        struct error *err = NULL;
+        assert_int_equal(pool_parse_profile("3g.20gb", &s, &m, NULL), 0);
+        assert_int_equal(s, 3);
+        assert_int_equal(m, 20);
+        assert_int_equal(pool_parse_profile("1g", &s, &m, NULL), 0);
+        assert_int_equal(s, 1);
+        assert_int_equal(m, 0);
+        const char *bad[] = {"", "0g", "8g", "3g.", "3g.20", "3g.20gbx", "g", "3x", "-1g"};
+        for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
+                assert_int_equal(pool_parse_profile(bad[i], &s, &m, &err), -1);
+                assert_int_equal(err->code, DS01_EUSAGE);
+                assert_non_null(strstr(err->message, "3g.20gb"));
+                err = error_free(err);
+        }
+}
+
+static void test_best_fit(void **state)
+{
+        (void)state;
+        struct gpu_slot s[] = {mig(0, 0, "3g.20gb", 3, 19968), mig(0, 1, "2g.10gb", 2, 9984),
+                               mig(0, 2, "1g.5gb", 1, 4864), mig(1, 0, "1g.10gb", 1, 9984)};
+        struct store_free_slot f[4];
+        for (size_t i = 0; i < 4; i++)
+                f[i] = (struct store_free_slot){.slot = &s[i]};
+        size_t idx[4];
+        struct pool_request req = {.n_slots = 1};
+        /* The smallest free instance: 1g.5gb before 1g.10gb (less memory). */
+        assert_int_equal(pool_pick(f, 4, 1, &req, idx), 1);
+        assert_string_equal(f[idx[0]].slot->uuid, "MIG-0-2");
+        /* Without the 1g slices, the 2g is the best fit, not the 3g. */
+        assert_int_equal(pool_pick(f, 2, 1, &req, idx), 1);
+        assert_string_equal(f[idx[0]].slot->uuid, "MIG-0-1");
+        for (size_t i = 0; i < 4; i++)
+                free(s[i].uuid);
+}
+
+static void test_wear_spreading(void **state)
+{
+        (void)state;
+        struct gpu_slot s[] = {whole(0, -1, -1), whole(1, -1, -1), whole(2, -1, -1)};
+        struct store_free_slot f[] = {
+            {.slot = &s[0], .leased_s = 5000, .last_released = 100},
+            {.slot = &s[1], .leased_s = 10, .last_released = 300},
+            {.slot = &s[2], .leased_s = 10, .last_released = 200},
+        };
+        size_t idx[3];
+        struct pool_request req = {.n_slots = 1};
+        /* Least worn first; of equally worn, the one free the longest (coolest). */
+        assert_int_equal(pool_pick(f, 3, 1, &req, idx), 1);
+        assert_string_equal(f[idx[0]].slot->uuid, "GPU-2");
+        assert_int_equal(pool_pick(f, 3, 3, &req, idx), 3);
+        assert_string_equal(f[idx[2]].slot->uuid, "GPU-0");
+        for (size_t i = 0; i < 3; i++)
+                free(s[i].uuid);
+}
+
+static void test_topology(void **state)
+{
+        (void)state;
+        /* Two NVLink groups: {0,1} and {2,3}. GPU 1 is busy (not in the free list), so a request
+         * for two must take 2 and 3 even though 0 is the least worn. */
+        struct gpu_slot s[] = {whole(0, 0, 0), whole(2, 1, 2), whole(3, 1, 2)};
+        struct store_free_slot f[] = {
+            {.slot = &s[0], .leased_s = 0},
+            {.slot = &s[1], .leased_s = 50},
+            {.slot = &s[2], .leased_s = 60},
+        };
+        size_t idx[3];
+        struct pool_request req = {.n_slots = 2};
+        assert_int_equal(pool_pick(f, 3, 2, &req, idx), 2);
+        assert_string_equal(f[idx[0]].slot->uuid, "GPU-2");
+        assert_string_equal(f[idx[1]].slot->uuid, "GPU-3");
+        /* Three cannot fit one group: spread over the least worn. */
+        assert_int_equal(pool_pick(f, 3, 3, &req, idx), 3);
+        assert_string_equal(f[idx[0]].slot->uuid, "GPU-0");
+        /* NUMA only (no NVLink info): the same grouping by node. */
+        for (size_t i = 0; i < 3; i++)
+                s[i].link_group = -1;
+        assert_int_equal(pool_pick(f, 3, 2, &req, idx), 2);
+        assert_int_equal(f[idx[0]].slot->numa_node, 1);
+        assert_int_equal(f[idx[1]].slot->numa_node, 1);
+        for (size_t i = 0; i < 3; i++)
+                free(s[i].uuid);
+}
+
+static void test_candidates(void **state)
+{
+        (void)state;
+        struct config *c = config_load(NULL, NULL);
+        assert_non_null(c);
+        /* Replace the default inventory: one whole GPU and one with two MIG instances. */
+        for (size_t i = 0; i < c->n_simulated; i++)
+                free(c->simulated[i].name);
+        free(c->simulated);
+        c->simulated = xcalloc(2, sizeof(*c->simulated));
+        c->n_simulated = 2;
+        c->simulated[0] = (struct config_sim_gpu){.name = xstrdup("A100"), .memory_mib = 40960};
+        char **profiles = xcalloc(2, sizeof(char *));
+        profiles[0] = xstrdup("3g.20gb");
+        profiles[1] = xstrdup("1g.5gb");
+        c->simulated[1] = (struct config_sim_gpu){
+            .name = xstrdup("A100"), .memory_mib = 40960, .mig = profiles, .n_mig = 2};
+        struct gpu_inventory *inv = gpu_inventory_scan(c, NULL, NULL);
+        assert_non_null(inv);
+        struct limit_set ls = {.allow_full_gpu = true};
+        const struct gpu_slot **v = NULL;
+        struct error *err = NULL;
+        struct pool_request req = {.n_slots = 1};
+        assert_int_equal(pool_candidates(inv, &ls, &req, &v, &err), 1);
+        assert_null(v[0]->parent_uuid);
+        free(v);
+        ls.allow_full_gpu = false; /* MIG only */
+        assert_int_equal(pool_candidates(inv, &ls, &req, &v, &err), 2);
+        assert_non_null(v[0]->parent_uuid);
+        assert_non_null(v[1]->parent_uuid);
+        free(v);
+        req.mig_profile = "2g";
+        assert_int_equal(pool_candidates(inv, &ls, &req, &v, &err), 1);
+        assert_string_equal(v[0]->profile, "3g.20gb");
+        free(v);
+        req.mig_profile = "4g";
+        assert_int_equal(pool_candidates(inv, &ls, &req, &v, &err), 0);
+        assert_non_null(err);
+        assert_int_equal(err->code, DS01_ERESOURCE);
+        assert_non_null(strstr(err->message, "4g"));
+        err = error_free(err);
+        free(v);
+        gpu_inventory_free(inv);
+        config_free(c);
+}
+
+int main(void)
+{
+        const struct CMUnitTest tests[] = {
+            cmocka_unit_test(test_parse_profile),  cmocka_unit_test(test_best_fit),
+            cmocka_unit_test(test_wear_spreading), cmocka_unit_test(test_topology),
+            cmocka_unit_test(test_candidates),
+        };
+        return cmocka_run_group_tests(tests, NULL, NULL);
+}
