@@ -635,15 +635,25 @@ static int check_quota(struct store *s, const struct store_reservation_req *req,
         sqlite3_stmt *st = query(s, err, S_USER_HOLDINGS, "i", (int64_t)req->uid);
         if (!st)
                 return -1;
+        /* Which container holds how much: "'exp-a' (1.0), 'exp-b' (0.43)". */
         _cleanup_strv_ struct strv holders = {0};
+        struct strbuf held_by = STRBUF_INIT;
         double held = 0;
         int r;
         while ((r = step(s, st, S_USER_HOLDINGS, err)) > 0) {
                 double w = sqlite3_column_double(st, 1);
                 held += w;
-                if (w > STORE_EPSILON)
+                if (w > STORE_EPSILON) {
+                        char b[32];
                         strv_push(&holders, column_str(st, 0));
+                        if (holders.n <= STORE_MAX_NAMES_LISTED)
+                                strbuf_addf(&held_by, "%s'%s' (%s)", holders.n > 1 ? ", " : "",
+                                            column_str(st, 0), format_ge(w, b));
+                }
         }
+        if (holders.n > STORE_MAX_NAMES_LISTED)
+                strbuf_addf(&held_by, " and %zu more", holders.n - STORE_MAX_NAMES_LISTED);
+        _cleanup_free_ char *list = strbuf_detach(&held_by);
         if (r < 0)
                 return -1;
         if (held + need <= quota + STORE_EPSILON)
@@ -664,7 +674,6 @@ static int check_quota(struct store *s, const struct store_reservation_req *req,
                                  b_need, b_quota);
         }
         format_ge(held, b_held);
-        _cleanup_free_ char *list = quoted_list(&holders);
         _cleanup_free_ char *asking = held + STORE_EPSILON < quota
                                           ? xasprintf(", and you asked for %s more", b_need)
                                           : xstrdup("");

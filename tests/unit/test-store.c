@@ -288,8 +288,9 @@ static void test_quota_weights(void **state)
         struct store_reservation_req req = req_for(f, "exp-d._.alice", 1000, 1);
         req.max_gpu_equivalents = 1.0;
         reserve_fails(f, &req, DS01_ERESOURCE,
-                      "GPU quota reached: 1.0 of 1.0 GPU-equivalents in use by 'exp-a', 'exp-b', "
-                      "'exp-c' - retire one (container-retire NAME), or ask for fewer GPUs");
+                      "GPU quota reached: 1.0 of 1.0 GPU-equivalents in use by 'exp-a' (0.43), "
+                      "'exp-b' (0.43), 'exp-c' (0.14) - retire one (container-retire NAME), or "
+                      "ask for fewer GPUs");
 
         /* Another user is not affected by alice's leases. */
         struct store_reservation_req bob = req_for(f, "x._.bob", 1001, 1);
@@ -315,8 +316,8 @@ static void test_quota_messages(void **state)
         struct store_reservation_req c = req_for(f, "exp-c._.alice", 1000, 1);
         c.max_gpu_equivalents = 2.0;
         reserve_fails(f, &c, DS01_ERESOURCE,
-                      "GPU quota reached: 2.0 of 2.0 GPU-equivalents in use by 'exp-a', 'exp-b' - "
-                      "retire one (container-retire NAME), or ask for fewer GPUs");
+                      "GPU quota reached: 2.0 of 2.0 GPU-equivalents in use by 'exp-a' (1.0), "
+                      "'exp-b' (1.0) - retire one (container-retire NAME), or ask for fewer GPUs");
 
         /* A CPU-only container is still allowed at full quota. */
         struct store_reservation_req cpu = req_for(f, "cpu._.alice", 1000, 0);
