@@ -397,8 +397,8 @@ int cmd_list(const struct cli_command *cmd, int argc, char **argv)
                 json_decref(res);
                 return 0;
         }
-        static const char *const headers[] = {"NAME",  "STATE",  "GPUS",
-                                              "IMAGE", "UPTIME", "CREATED"};
+        static const char *const headers[] = {"NAME",   "STATE", "GPUS",      "IMAGE",
+                                              "UPTIME", "IDLE",  "IDLE-STOP", "RUNTIME-LEFT"};
         _cleanup_table_ struct table *t = table_new(ARRAY_SIZE(headers), headers);
         int64_t now = now_s();
         size_t i;
@@ -416,7 +416,33 @@ int cmd_list(const struct cli_command *cmd, int argc, char **argv)
                         char d[32];
                         snprintf(age, sizeof(age), "%s ago", format_duration(now - created, d));
                 }
-                const char *cells[] = {name, state, gpus, cli_jstr(c, "image", "-"), up, age};
+                (void)age;
+                /* The idle and runtime clocks (from the daemon's last sample). */
+                char idle[32] = "-", idle_left[48] = "-", run_left[32] = "-";
+                json_t *ka = json_object_get(c, "keepalive");
+                if (json_is_integer(json_object_get(c, "idle_s")))
+                        format_duration(json_integer_value(json_object_get(c, "idle_s")), idle);
+                if (ka && streq(state, "running")) {
+                        char d[32];
+                        snprintf(idle_left, sizeof(idle_left), "kept (%s)",
+                                 format_duration(
+                                     json_integer_value(json_object_get(ka, "until")) - now, d));
+                } else if (json_is_integer(json_object_get(c, "idle_left_s"))) {
+                        char d[32];
+                        snprintf(idle_left, sizeof(idle_left), "in %s",
+                                 format_duration(
+                                     json_integer_value(json_object_get(c, "idle_left_s")), d));
+                } else if (streq(state, "running") &&
+                           json_is_null(json_object_get(c, "idle_timeout_s")))
+                        snprintf(idle_left, sizeof(idle_left), "never");
+                if (json_is_integer(json_object_get(c, "runtime_left_s")))
+                        format_duration(json_integer_value(json_object_get(c, "runtime_left_s")),
+                                        run_left);
+                else if (streq(state, "running") &&
+                         json_is_null(json_object_get(c, "runtime_limit_s")))
+                        snprintf(run_left, sizeof(run_left), "unlimited");
+                const char *cells[] = {name, state, gpus,      cli_jstr(c, "image", "-"),
+                                       up,   idle,  idle_left, run_left};
                 table_add_row(t, cells);
                 table_set_colour(t, 1, state_colour(state));
         }

@@ -60,6 +60,14 @@ static const struct cli_command commands[] = {
      "Options:\n  -f, --follow   keep printing new output\n"
      "  --tail N       only the last N lines (default: all)\n\n"
      "Example:\n  container-logs my-project --tail 100 -f\n"},
+    {"container-keepalive", cmd_keepalive, "NAME DURATION|off",
+     "Keep a container from being stopped for being idle, for a while (bounded by policy)",
+     "DURATION is like 90m, 2h or 1h30m, at most your group's keepalive_max_duration_h.\n"
+     "Touching ~/workspace/NAME/.keep-alive does the same. The runtime limit still applies.\n\n"
+     "Examples:\n  container-keepalive my-project 4h\n  container-keepalive my-project off\n"},
+    {"inbox", cmd_inbox, "[--limit N] [--json]",
+     "Warnings and stops ds01 sent you (each is also shown once with your next command)",
+     "Example:\n  ds01 inbox\n"},
     {"check-limits", cmd_check_limits, "[--json]", "Show your limits and current usage",
      "Options:\n  --json   print the result as JSON\n\nExample:\n  check-limits\n"},
     {"gpus", cmd_gpus, "[--json] [--rescan]",
@@ -88,8 +96,7 @@ static const struct {
 /* DS01 commands that later versions of ds01 bring back (issues #4-#6): their names answer with
  * a clear message rather than "unknown command". */
 static const char *const planned[] = {
-    "container-stats", "container-keepalive", "image-create", "image-update",
-    "image-list",      "image-delete",        "gpu-queue",
+    "container-stats", "image-create", "image-update", "image-list", "image-delete", "gpu-queue",
 };
 
 static int not_yet(const char *name)

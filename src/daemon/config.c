@@ -52,6 +52,7 @@ struct config *config_free(struct config *c)
         free(c->gpu_backend);
         free(c->nvml_library);
         free(c->docker_devices);
+        free(c->webhook_url);
         free_simulated(c);
         free(c->image_default);
         free(c->admin_group);
@@ -185,6 +186,8 @@ static int parse_gpus(const struct yamldoc *d, const struct yamldoc_node *v, str
                       struct error **err);
 static int parse_images(const struct yamldoc *d, const struct yamldoc_node *v, struct config *c,
                         struct error **err);
+static int parse_notify(const struct yamldoc *d, const struct yamldoc_node *v, struct config *c,
+                        struct error **err);
 
 #define STR(n, t)                                                                                  \
         {                                                                                          \
@@ -202,6 +205,7 @@ static const struct key_def top_keys[] = {
     {"sample_interval_s", KEY_INT, offsetof(struct config, sample_interval_s), 1, 3600, NULL},
     {"gpus", KEY_SPECIAL, 0, 0, 0, parse_gpus},
     {"images", KEY_SPECIAL, 0, 0, 0, parse_images},
+    {"notify", KEY_SPECIAL, 0, 0, 0, parse_notify},
     STR(admin_group, KEY_STRING),
     STR(init_path, KEY_PATH),
     {"max_requests_per_uid", KEY_INT, offsetof(struct config, max_requests_per_uid), 1, 1024, NULL},
@@ -430,6 +434,34 @@ static int parse_images(const struct yamldoc *d, const struct yamldoc_node *v, s
                 } else {
                         return yamldoc_unknown_key(d, p, "images", images_names, err);
                 }
+        }
+        return 0;
+}
+
+static int parse_notify(const struct yamldoc *d, const struct yamldoc_node *v, struct config *c,
+                        struct error **err)
+{
+        static const char *const names[] = {"webhook_url", NULL};
+        if (yamldoc_is_null(v))
+                return 0;
+        if (yamldoc_expect(d, v, YAMLDOC_MAP, "notify", err) < 0)
+                return -1;
+        for (size_t i = 0; i < v->n; i++) {
+                const struct yamldoc_pair *p = &v->pairs[i];
+                if (!streq(p->key, "webhook_url"))
+                        return yamldoc_unknown_key(d, p, "notify", names, err);
+                free(c->webhook_url);
+                c->webhook_url = NULL;
+                if (yamldoc_is_null(p->value))
+                        continue;
+                if (set_string(d, p->value, "notify.webhook_url", &c->webhook_url, err) < 0)
+                        return -1;
+                if (!startswith(c->webhook_url, "http://") &&
+                    !startswith(c->webhook_url, "https://"))
+                        return yamldoc_error(d, p->value->line, err,
+                                             "'notify.webhook_url' must be an http:// or https:// "
+                                             "URL, not '%s'",
+                                             c->webhook_url);
         }
         return 0;
 }

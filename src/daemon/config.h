@@ -33,6 +33,7 @@ struct config {
         struct config_sim_gpu *simulated; /* default: 4 x A100-SXM4-40GB, 40960 MiB, no MIG */
         size_t n_simulated;
         char *image_default;          /* images.default: "ds01/base:latest" */
+        char *webhook_url;            /* notify.webhook_url: NULL = none */
         char *admin_group;            /* admin_group: "ds01-admin" (root is always admin) */
         char *init_path;              /* init_path: NULL = find ds01-init beside ds01d or in
                                        * ../libexec/ds01/ */

@@ -4,6 +4,8 @@
 #include "../shared/log.h"
 #include "../shared/names.h"
 #include "../shared/strbuf.h"
+#include "monitor.h"
+#include "notify.h"
 #include "pool.h"
 #include "workspace.h"
 
@@ -627,24 +629,14 @@ out:
 
 /* ---- start / stop / remove / retire -------------------------------------------------------- */
 
-/* The owner of a managed container as the labels say (an admin may act on someone else's). */
-static int container_owner(const json_t *inspect, uid_t *ret_uid)
-{
-        const char *s = label(inspect, "ds01.uid");
-        unsigned u;
-        if (!s || sscanf(s, "%u", &u) != 1)
-                return -1;
-        *ret_uid = u;
-        return 0;
-}
-
 /* The owner of a container as a caller (uid, gid, login, groups), for work done on their behalf:
  * an admin's start, a re-lease, the monitor. */
-static int owner_of(const json_t *inspect, struct caller *ret)
+int lifecycle_owner(const json_t *labels, struct caller *ret)
 {
-        uid_t uid;
         memset(ret, 0, sizeof(*ret));
-        if (container_owner(inspect, &uid) < 0 || lookup_uid(uid, &ret->gid, &ret->login) < 0)
+        const char *s = jstr(labels, "ds01.uid");
+        unsigned uid;
+        if (!s || sscanf(s, "%u", &uid) != 1 || lookup_uid(uid, &ret->gid, &ret->login) < 0)
                 return -1;
         ret->uid = uid;
         ret->user_part = names_user_part(ret->login, uid);
@@ -657,6 +649,11 @@ static int owner_of(const json_t *inspect, struct caller *ret)
         }
         ret->n_gids = (size_t)(n > 0 ? n : 0);
         return 0;
+}
+
+static int owner_of(const json_t *inspect, struct caller *ret)
+{
+        return lifecycle_owner(json_object_get(json_object_get(inspect, "Config"), "Labels"), ret);
 }
 
 /* "2" -> 2 GPUs; "mig:3g.20gb:1" -> 1 MIG instance of 3g.20gb or larger. */
@@ -1057,6 +1054,14 @@ int lifecycle_list(struct ds01d *d, const struct caller *c, json_t *params, json
                         json_object_set_new(
                             row, "exit_code",
                             json_integer(json_integer_value(json_object_get(st, "ExitCode"))));
+                if (sc && sc->keepalive_until > now_s())
+                        json_object_set_new(row, "keepalive",
+                                            json_pack("{s:I, s:s}", "until",
+                                                      (json_int_t)sc->keepalive_until, "source",
+                                                      "command"));
+                /* idle and runtime clocks as the monitor saw them at its last tick */
+                if (streq_ptr(jstr(e, "State"), "running"))
+                        monitor_describe(d->monitor, id, row);
                 json_array_append_new(out, row);
                 json_decref(ins);
         }
@@ -1068,7 +1073,7 @@ int lifecycle_list(struct ds01d *d, const struct caller *c, json_t *params, json
 
 /* ---- exec, resize, logs ------------------------------------------------------------------- */
 
-static void exec_remember(struct ds01d *d, const char *id, uid_t uid)
+static void exec_remember(struct ds01d *d, const char *id, const char *container, uid_t uid)
 {
         int64_t now = now_s();
         pthread_mutex_lock(&d->exec_lock);
@@ -1077,6 +1082,7 @@ static void exec_remember(struct ds01d *d, const char *id, uid_t uid)
                 struct exec_entry *x = &d->execs[i];
                 if (now - x->created > EXEC_MAX_AGE_S) {
                         free(x->id);
+                        free(x->container);
                         *x = d->execs[--d->n_execs];
                         continue;
                 }
@@ -1092,10 +1098,12 @@ static void exec_remember(struct ds01d *d, const char *id, uid_t uid)
                              d->execs[i].created < d->execs[oldest].created))
                                 oldest = i;
                 free(d->execs[oldest].id);
+                free(d->execs[oldest].container);
                 d->execs[oldest] = d->execs[--d->n_execs];
         }
         d->execs = xrealloc(d->execs, (d->n_execs + 1) * sizeof(*d->execs));
-        d->execs[d->n_execs++] = (struct exec_entry){xstrdup(id), uid, now};
+        d->execs[d->n_execs++] =
+            (struct exec_entry){xstrdup(id), xstrdup(container), uid, now, false};
         pthread_mutex_unlock(&d->exec_lock);
 }
 
@@ -1191,7 +1199,7 @@ int lifecycle_exec(struct ds01d *d, const struct caller *c, json_t *params, json
                 error_wrap(err, "opening a session in '%s'", name);
                 goto out;
         }
-        exec_remember(d, exec_id, c->uid);
+        exec_remember(d, exec_id, name, c->uid);
         *ret_fd = fd;
         *ret_result =
             json_pack("{s:s, s:s, s:b}", "exec_id", exec_id, "container", name, "tty", tty);
@@ -1773,4 +1781,235 @@ int lifecycle_drain(struct ds01d *d, const struct caller *c, json_t *params, jso
         *ret_result =
             json_pack("{s:s, s:b, s:b}", "uuid", uuid, "drained", !undrain, "changed", r > 0);
         return 0;
+}
+
+/* ---- enforcement actions (the monitor decides, these act) ---------------------------------- */
+
+void lifecycle_notify(struct ds01d *d, const struct caller *owner, const char *container,
+                      const char *project, const char *workspace, const char *event,
+                      const char *text, const json_t *details)
+{
+        struct error *err = NULL;
+        if (store_inbox_add(d->store, owner->uid, container, event, text, &err) < 0) {
+                log_error("inbox of %s: %s", owner->login, err->message);
+                error_free(err);
+        }
+        struct notify_msg m = {
+            .uid = owner->uid,
+            .gid = owner->gid,
+            .login = owner->login,
+            .container = container,
+            .project = project,
+            .workspace = workspace,
+            .event = event,
+            .text = text,
+            .details = details,
+        };
+        if (d->notify)
+                notify_send(d->notify, &m);
+}
+
+int lifecycle_enforce_stop(struct ds01d *d, const char *id, const char *event, const char *text,
+                           json_t *evidence)
+{
+        int r = -1;
+        struct error *err = NULL;
+        struct caller owner = {0};
+        _cleanup_free_ char *name = NULL;
+        json_t *inspect = docker_container_inspect(d->docker, id, &err);
+        if (!inspect)
+                goto out;
+        const char *inst = label(inspect, "ds01.instance");
+        if (!streq_ptr(inst, d->cfg->instance) ||
+            !streq_ptr(label(inspect, "ds01.managed"), "true"))
+                goto out; /* never touch what this daemon does not manage */
+        const char *nm = jstr(inspect, "Name");
+        if (!nm)
+                goto out;
+        if (nm[0] == '/')
+                nm++;
+        name = xstrdup(nm);
+        if (lifecycle_owner(json_object_get(json_object_get(inspect, "Config"), "Labels"), &owner) <
+            0)
+                goto out;
+        if (busy_acquire(d, name, &err) < 0)
+                goto out;
+        struct limit_set ls;
+        limits_resolve(d->limits, owner.login, owner.gids, owner.n_gids, &ls);
+        int grace = (int)(ls.policies.sigterm_grace_s >= 0 ? ls.policies.sigterm_grace_s : 60);
+        limit_set_release(&ls);
+        /* SIGTERM, `grace` seconds, then SIGKILL: Docker's stop does exactly that. */
+        if (docker_container_stop(d->docker, id, grace, &err) < 0) {
+                busy_release(d, name);
+                goto out;
+        }
+        char **rel = NULL;
+        if (store_release_leases(d->store, name, &rel, &err) < 0) {
+                log_error("%s: releasing its GPUs after %s: %s", name, event, err->message);
+                err = error_free(err);
+        }
+        busy_release(d, name);
+        json_object_set_new(evidence, "gpus_released", strv_to_json(rel));
+        json_object_set_new(evidence, "container", json_string(name));
+        json_object_set_new(evidence, "sigterm_grace_s", json_integer(grace));
+        events_log(d->events, event, owner.login, json_incref(evidence));
+        if (rel && rel[0])
+                events_log(d->events, "gpu.release", owner.login,
+                           json_pack("{s:s, s:o, s:s}", "container", name, "gpus",
+                                     strv_to_json(rel), "reason", event));
+        store_strv_free(rel);
+        const char *project = label(inspect, "ds01.project");
+        lifecycle_notify(d, &owner, name, project ? project : name, inspect_workspace(inspect),
+                         streq(event, "maintenance.idle_kill") ? "idle_stop" : "runtime_stop", text,
+                         evidence);
+        log_notice("%s: stopped (%s)", name, event);
+        r = 0;
+out:
+        if (err) {
+                log_error("enforcing %s on %.12s: %s", event, id, err->message);
+                error_free(err);
+        }
+        caller_release(&owner);
+        json_decref(inspect);
+        json_decref(evidence);
+        return r;
+}
+
+int lifecycle_cleanup_remove(struct ds01d *d, const char *id, const char *reason)
+{
+        struct error *err = NULL;
+        _cleanup_free_ char *name = NULL;
+        json_t *inspect = docker_container_inspect(d->docker, id, &err);
+        int r = -1;
+        if (!inspect)
+                goto out;
+        if (!streq_ptr(label(inspect, "ds01.instance"), d->cfg->instance) ||
+            !streq_ptr(label(inspect, "ds01.managed"), "true") ||
+            json_is_true(json_object_get(json_object_get(inspect, "State"), "Running")))
+                goto out;
+        const char *nm = jstr(inspect, "Name");
+        if (!nm)
+                goto out;
+        name = xstrdup(nm[0] == '/' ? nm + 1 : nm);
+        if (busy_acquire(d, name, &err) < 0)
+                goto out;
+        struct caller sys = {.login = (char *)"ds01d"};
+        char **rel = NULL;
+        r = remove_and_release(d, &sys, name, inspect, reason, &rel, &err);
+        busy_release(d, name);
+        store_strv_free(rel);
+        if (r == 0)
+                log_notice("%s: removed (%s)", name, reason);
+out:
+        if (err) {
+                log_error("cleaning up %.12s: %s", id, err->message);
+                error_free(err);
+        }
+        json_decref(inspect);
+        return r;
+}
+
+/* ---- keep-alive and inbox ---------------------------------------------------------------------
+ */
+
+int lifecycle_keepalive(struct ds01d *d, const struct caller *c, json_t *params,
+                        json_t **ret_result, struct error **err)
+{
+        _cleanup_free_ char *name = NULL;
+        json_t *inspect = NULL;
+        struct caller owner = {0};
+        if (resolve_target(d, c, jstr(params, "name"), "keepalive", &name, &inspect, err) < 0)
+                return -1;
+        int r = -1;
+        if (!inspect) {
+                not_found(jstr(params, "name"), err);
+                goto out;
+        }
+        if (owner_of(inspect, &owner) < 0) {
+                error_set(err, DS01_ERR, "container '%s' has no valid owner labels", name);
+                goto out;
+        }
+        struct limit_set ls;
+        limits_resolve(d->limits, owner.login, owner.gids, owner.n_gids, &ls);
+        double max_h = ls.policies.keepalive_max_duration_h;
+        limit_set_release(&ls);
+        bool off = json_is_true(json_object_get(params, "off"));
+        json_int_t secs = json_integer_value(json_object_get(params, "seconds"));
+        char b1[32], b2[32];
+        const char *project = label(inspect, "ds01.project");
+        if (!off && (max_h <= 0 || (double)secs > max_h * 3600.0)) {
+                error_set(err, DS01_EUSAGE,
+                          "a keep-alive of %s is longer than your group allows (%s, "
+                          "keepalive_max_duration_h) - ask for at most %s, e.g. "
+                          "container-keepalive %s %s",
+                          format_duration(secs, b1), format_duration((int64_t)(max_h * 3600), b2),
+                          b2, project ? project : name, b2);
+                goto out;
+        }
+        if (!off && secs <= 0) {
+                error_set(err, DS01_EUSAGE, "give a duration such as 2h, or 'off'");
+                goto out;
+        }
+        int64_t until = off ? 0 : now_s() + secs;
+        if (store_set_keepalive(d->store, name, until, err) < 0)
+                goto out;
+        char ts[32];
+        events_log(d->events, "container.keepalive", c->login,
+                   json_pack("{s:s, s:o}", "container", name, "until",
+                             off ? json_null() : json_string(format_iso8601(until, ts))));
+        *ret_result = json_pack("{s:s, s:I, s:I}", "container", name, "until", (json_int_t)until,
+                                "max_s", (json_int_t)(max_h * 3600));
+        r = 0;
+out:
+        caller_release(&owner);
+        json_decref(inspect);
+        return r;
+}
+
+static json_t *inbox_json(const struct store_inbox_msg *v, size_t n)
+{
+        json_t *a = json_array();
+        char ts[32];
+        for (size_t i = 0; i < n; i++)
+                json_array_append_new(a, json_pack("{s:I, s:s, s:s, s:s, s:s}", "id",
+                                                   (json_int_t)v[i].id, "container", v[i].container,
+                                                   "event", v[i].event, "message", v[i].message,
+                                                   "time", format_iso8601(v[i].created_at, ts)));
+        return a;
+}
+
+int lifecycle_inbox(struct ds01d *d, const struct caller *c, json_t *params, json_t **ret_result,
+                    struct error **err)
+{
+        json_t *jl = json_object_get(params, "limit");
+        struct store_inbox_msg *v = NULL;
+        size_t n = 0;
+        /* Listing marks everything shown, so it does not pop up again with the next command. */
+        struct store_inbox_msg *unseen = NULL;
+        size_t n_unseen = 0;
+        if (store_inbox_take(d->store, c->uid, &unseen, &n_unseen, err) < 0)
+                return -1;
+        store_inbox_free(unseen, n_unseen);
+        if (store_inbox_list(d->store, c->uid, jl ? json_integer_value(jl) : 50, &v, &n, err) < 0)
+                return -1;
+        *ret_result = json_pack("{s:o}", "messages", inbox_json(v, n));
+        store_inbox_free(v, n);
+        return 0;
+}
+
+json_t *lifecycle_inbox_notices(struct ds01d *d, uid_t uid)
+{
+        struct store_inbox_msg *v = NULL;
+        size_t n = 0;
+        if (store_inbox_take(d->store, uid, &v, &n, NULL) < 0 || n == 0) {
+                store_inbox_free(v, n);
+                return NULL;
+        }
+        json_t *a = json_array();
+        char ts[32];
+        for (size_t i = 0; i < n; i++)
+                json_array_append_new(
+                    a, json_sprintf("[%s] %s", format_iso8601(v[i].created_at, ts), v[i].message));
+        store_inbox_free(v, n);
+        return a;
 }

@@ -25,6 +25,8 @@ struct ds01d {
         struct limits *limits;
         struct gpu_inventory *inv; /* swapped by lifecycle_rescan under `lock` (write) */
         struct nvml *nvml;         /* NULL with the simulated backend */
+        struct notify *notify;     /* terminals, alerts file, webhook */
+        struct monitor *monitor;   /* sampling and enforcement (the activity it saw) */
         struct store *store;
         struct docker *docker;
         struct events *events;
@@ -42,8 +44,10 @@ struct ds01d {
 
 struct exec_entry {
         char *id;
+        char *container; /* the container it runs in */
         uid_t uid;
         int64_t created;
+        bool ended; /* seen finished by the monitor */
 };
 
 /* Who is asking: from SO_PEERCRED / SO_PEERGROUPS, never from the message. */
@@ -107,6 +111,29 @@ int lifecycle_gpus(struct ds01d *d, const struct caller *c, json_t *params, json
                    struct error **err);
 int lifecycle_drain(struct ds01d *d, const struct caller *c, json_t *params, json_t **ret_result,
                     struct error **err);
+
+/* container-keepalive: {name, seconds | off}, bounded by keepalive_max_duration_h. */
+int lifecycle_keepalive(struct ds01d *d, const struct caller *c, json_t *params,
+                        json_t **ret_result, struct error **err);
+/* ds01 inbox: the caller's newest messages ({limit?}). */
+int lifecycle_inbox(struct ds01d *d, const struct caller *c, json_t *params, json_t **ret_result,
+                    struct error **err);
+/* The caller's inbox messages not shown yet (marked shown now), as notice strings; NULL if none. */
+json_t *lifecycle_inbox_notices(struct ds01d *d, uid_t uid);
+
+/* The container's owner (from its ds01.uid label) as a caller, with their groups. */
+int lifecycle_owner(const json_t *labels, struct caller *ret);
+/* Tells the owner: inbox, terminals, the workspace's .ds01-alerts, webhook. */
+void lifecycle_notify(struct ds01d *d, const struct caller *owner, const char *container,
+                      const char *project, const char *workspace, const char *event,
+                      const char *text, const json_t *details);
+/* Enforcement: stops managed container `id` (SIGTERM, the owner's sigterm_grace_s, SIGKILL),
+ * releases its GPUs, logs `event` ("maintenance.idle_kill" / "maintenance.runtime_kill") with
+ * evidence (stolen) and tells the owner `text`. */
+int lifecycle_enforce_stop(struct ds01d *d, const char *id, const char *event, const char *text,
+                           json_t *evidence);
+/* Removes a stopped (or never started) managed container and its ledger record. */
+int lifecycle_cleanup_remove(struct ds01d *d, const char *id, const char *reason);
 
 /* Docker destroyed container `name` (id docker_id), by whatever means: release its ledger record
  * if it is that container's (not a newer one of the same name). */

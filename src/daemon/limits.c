@@ -1123,3 +1123,18 @@ const char *const *limits_groups(const struct limits *l)
 {
         return (const char *const *)l->group_names;
 }
+
+const char *limits_exemption(const struct limits *l, const char *user, enum limits_rule rule,
+                             int64_t now)
+{
+        unsigned want = rule == LIMITS_IDLE ? EXEMPT_IDLE : EXEMPT_RUNTIME;
+        for (size_t i = 0; l && user && i < l->n_exemptions; i++) {
+                const struct exemption *e = &l->exemptions[i];
+                if (!(e->exempt_from & want) || !streq(e->user, user))
+                        continue;
+                if (e->expires_on >= 0 && e->expires_on <= now)
+                        continue;
+                return e->reason && *e->reason ? e->reason : "exempt (lifecycle-exemptions.yaml)";
+        }
+        return NULL;
+}

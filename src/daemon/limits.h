@@ -62,6 +62,14 @@ void limits_resolve(const struct limits *l, const char *user, const gid_t *gids,
                     struct limit_set *ret);
 void limit_set_release(struct limit_set *s);
 
+enum limits_rule { LIMITS_IDLE, LIMITS_RUNTIME };
+
+/* lifecycle-exemptions.yaml: the reason `user` is exempt from the idle timeout or the runtime cap
+ * at time `now` (an exemption whose expires_on has passed no longer applies), or NULL. The string
+ * belongs to l. */
+const char *limits_exemption(const struct limits *l, const char *user, enum limits_rule rule,
+                             int64_t now);
+
 /* Dotted key paths present in the file(s) that ds01 accepts but does not act on
  * ("access_control", "gpu_allocation", "enforcement.cgroup_driver", ...), NULL-terminated. */
 const char *const *limits_unused_keys(const struct limits *l);

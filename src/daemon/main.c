@@ -6,6 +6,7 @@
 #include "nvml.h"
 #include "rpc.h"
 #include "monitor.h"
+#include "notify.h"
 #include "watch.h"
 
 #include <curl/curl.h>
@@ -268,9 +269,15 @@ int main(int argc, char **argv)
         watch = watch_start(&d, reconciled_at, &err);
         if (!watch)
                 goto fail;
+        d.notify = notify_new(d.cfg->webhook_url, &err);
+        if (!d.notify)
+                goto fail;
         monitor = monitor_start(&d, &err);
         if (!monitor)
                 goto fail;
+        pthread_rwlock_wrlock(&d.lock);
+        d.monitor = monitor;
+        pthread_rwlock_unlock(&d.lock);
         srv = rpc_server_new(&d, &err);
         if (!srv)
                 goto fail;
@@ -314,17 +321,21 @@ fail:
 out:;
         size_t busy = srv ? rpc_server_stop(srv, 5000) : 0;
         watch = watch_stop(watch);
-        monitor = monitor_stop(monitor);
+        /* Connection threads that outlived the grace period still use the state (the monitor's
+         * too, through container-list): leave all of it to the kernel then. */
+        if (busy == 0) {
+                d.monitor = NULL;
+                monitor = monitor_stop(monitor);
+        }
         if (sfd >= 0)
                 close(sfd);
         if (d.events)
                 events_log(d.events, "system.shutdown", NULL, NULL);
-        /* Connection threads that outlived the grace period still use the state: leave it to
-         * the kernel rather than free it under them. */
         if (busy == 0) {
                 d.docker = docker_free(d.docker);
                 d.store = store_free(d.store);
                 d.events = events_free(d.events);
+                d.notify = notify_free(d.notify);
                 d.inv = gpu_inventory_free(d.inv);
                 d.nvml = nvml_close(d.nvml);
                 d.limits = limits_free(d.limits);
@@ -334,7 +345,7 @@ out:;
                         free(d.busy[i]);
                 free(d.busy);
                 for (size_t i = 0; i < d.n_execs; i++)
-                        free(d.execs[i].id);
+                        free(d.execs[i].id), free(d.execs[i].container);
                 free(d.execs);
                 curl_global_cleanup();
         }

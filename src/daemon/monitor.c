@@ -1,19 +1,545 @@
 #include "monitor.h"
 
 #include "../shared/log.h"
+#include "nvml.h"
+#include "sampler.h"
 
 #include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <sys/stat.h>
 #include <time.h>
+
+#define WINDOW 64 /* samples kept per container for the evidence */
+
+struct activity {
+        char *id;
+        char *name;
+        char *state; /* Docker's state at the last tick */
+        bool seen;
+
+        /* running */
+        pid_t pid;
+        struct sampler_cgroup cg;
+        bool have_cg;
+        bool have_sample;
+        uint64_t last_cpu_ns, last_net;
+        int64_t last_mono_ms;
+        int64_t started_at;  /* unix */
+        int64_t last_active; /* unix: last activity, or the end of the start-up grace */
+        int idle_warned, runtime_warned;
+        bool stopping;
+        char *workspace;
+        double cpu_pct, gpu_pct; /* gpu_pct < 0: unknown */
+        int64_t net_delta;
+        bool session;
+        struct {
+                double cpu, gpu;
+                int64_t net;
+        } win[WINDOW];
+        size_t win_n, win_pos;
+
+        /* what the rules said at the last tick, for container-list (-1: no such rule) */
+        int64_t idle_timeout_s, runtime_limit_s, runtime_s, keepalive_until;
+        const char *keepalive_source;
+
+        /* stopped */
+        int64_t finished_at, created;
+};
 
 struct monitor {
         struct ds01d *d;
         pthread_t thread;
-        pthread_mutex_t lock;
+        pthread_mutex_t lock; /* stop, cond */
         pthread_cond_t cond;
         bool stop;
+        pthread_mutex_t act_lock; /* acts */
+        struct activity *acts;
+        size_t n_acts;
+        pthread_mutex_t stops_lock;
+        unsigned stops_running;
 };
 
-static void tick(struct monitor *m)
+static void activity_release(struct activity *a)
+{
+        free(a->id);
+        free(a->name);
+        free(a->state);
+        free(a->workspace);
+        sampler_cgroup_release(&a->cg);
+}
+
+static struct activity *activity_find(struct monitor *m, const char *id)
+{
+        for (size_t i = 0; i < m->n_acts; i++)
+                if (streq(m->acts[i].id, id))
+                        return &m->acts[i];
+        return NULL;
+}
+
+static const char *jstr(const json_t *o, const char *key)
+{
+        return json_string_value(json_object_get(o, key));
+}
+
+static int64_t docker_time(const char *s)
+{
+        if (!s || startswith(s, "0001-"))
+                return 0;
+        struct tm tm;
+        memset(&tm, 0, sizeof(tm));
+        if (!strptime(s, "%Y-%m-%dT%H:%M:%S", &tm))
+                return 0;
+        return (int64_t)timegm(&tm);
+}
+
+static char *clock_text(int64_t t, char buf[static 64])
+{
+        time_t tt = (time_t)t;
+        struct tm tm;
+        gmtime_r(&tt, &tm);
+        strftime(buf, 64, "%H:%M:%S UTC", &tm);
+        return buf;
+}
+
+/* ---- one container's signals ------------------------------------------------------------ */
+
+/* Inspects a container whose state changed: pid, start time, workspace, cgroup. */
+static void refresh(struct monitor *m, struct activity *a, const struct limit_set *ls)
+{
+        json_t *ins = docker_container_inspect(m->d->docker, a->id, NULL);
+        if (!ins)
+                return;
+        json_t *st = json_object_get(ins, "State");
+        a->pid = (pid_t)json_integer_value(json_object_get(st, "Pid"));
+        a->started_at = docker_time(jstr(st, "StartedAt"));
+        a->finished_at = docker_time(jstr(st, "FinishedAt"));
+        a->created = docker_time(jstr(ins, "Created"));
+        free(a->workspace);
+        a->workspace = NULL;
+        size_t i;
+        json_t *mnt;
+        json_array_foreach (json_object_get(ins, "Mounts"), i, mnt) {
+                if (streq_ptr(jstr(mnt, "Destination"), "/workspace") && jstr(mnt, "Source"))
+                        a->workspace = xstrdup(jstr(mnt, "Source"));
+        }
+        json_decref(ins);
+        sampler_cgroup_release(&a->cg);
+        a->have_cg = false;
+        a->have_sample = false;
+        a->idle_warned = 0;
+        double grace_s = ls->policies.grace_period_m > 0 ? ls->policies.grace_period_m * 60 : 0;
+        a->last_active = a->started_at + (int64_t)grace_s;
+        if (a->pid > 0) {
+                struct error *err = NULL;
+                if (sampler_cgroup_find(a->pid, &a->cg, &err) == 0)
+                        a->have_cg = true;
+                else {
+                        log_warning("%s: no CPU counter: %s", a->name, err->message);
+                        error_free(err);
+                }
+        }
+}
+
+/* Whether a container-run/attach session into this container is still open. */
+static bool session_open(struct ds01d *d, const char *name)
+{
+        char **ids = NULL;
+        size_t n = 0;
+        pthread_mutex_lock(&d->exec_lock);
+        for (size_t i = 0; i < d->n_execs; i++)
+                if (d->execs[i].container && streq(d->execs[i].container, name) &&
+                    !d->execs[i].ended) {
+                        ids = xrealloc(ids, (n + 1) * sizeof(*ids));
+                        ids[n++] = xstrdup(d->execs[i].id);
+                }
+        pthread_mutex_unlock(&d->exec_lock);
+        bool open = false;
+        for (size_t i = 0; i < n; i++) {
+                json_t *x = docker_exec_inspect(d->docker, ids[i], NULL);
+                bool running = json_is_true(json_object_get(x, "Running"));
+                json_decref(x);
+                open |= running;
+                if (!running) {
+                        pthread_mutex_lock(&d->exec_lock);
+                        for (size_t k = 0; k < d->n_execs; k++)
+                                if (streq(d->execs[k].id, ids[i]))
+                                        d->execs[k].ended = true;
+                        pthread_mutex_unlock(&d->exec_lock);
+                }
+                free(ids[i]);
+        }
+        free(ids);
+        return open;
+}
+
+/* Utilisation of the container's leased whole GPUs (max); -1 when none is measurable. */
+static double gpu_utilisation(struct ds01d *d, const struct store_container *sc)
+{
+        double best = -1;
+        for (size_t k = 0; d->nvml && sc && k < sc->n_leases; k++) {
+                unsigned g, mem;
+                if (nvml_utilization(d->nvml, sc->leases[k].slot_uuid, &g, &mem, NULL) == 0)
+                        best = fmax(best, (double)g);
+        }
+        return best;
+}
+
+static void sample(struct monitor *m, struct activity *a, const struct store_container *sc)
+{
+        uint64_t cpu = 0, net = 0;
+        bool have_cpu = a->have_cg && sampler_cpu_ns(&a->cg, &cpu, NULL) == 0;
+        bool have_net = a->pid > 0 && sampler_net_bytes(a->pid, &net, NULL) == 0;
+        int64_t mono = mono_ms();
+        if (a->have_sample && mono > a->last_mono_ms) {
+                double wall_ns = (double)(mono - a->last_mono_ms) * 1e6;
+                a->cpu_pct = have_cpu && cpu >= a->last_cpu_ns
+                                 ? (double)(cpu - a->last_cpu_ns) * 100.0 / wall_ns
+                                 : 0;
+                a->net_delta = have_net && net >= a->last_net ? (int64_t)(net - a->last_net) : 0;
+        } else {
+                a->cpu_pct = 0;
+                a->net_delta = 0;
+        }
+        a->gpu_pct = gpu_utilisation(m->d, sc);
+        a->session = session_open(m->d, a->name);
+        if (a->have_sample) {
+                a->win[a->win_pos].cpu = a->cpu_pct;
+                a->win[a->win_pos].gpu = a->gpu_pct;
+                a->win[a->win_pos].net = a->net_delta;
+                a->win_pos = (a->win_pos + 1) % WINDOW;
+                if (a->win_n < WINDOW)
+                        a->win_n++;
+        }
+        a->last_cpu_ns = cpu;
+        a->last_net = net;
+        a->last_mono_ms = mono;
+        a->have_sample = true;
+}
+
+/* ---- rules ---------------------------------------------------------------------------------- */
+
+struct stop_job {
+        struct monitor *m;
+        char *id;
+        char *event;
+        char *text;
+        json_t *evidence;
+};
+
+static void *stop_thread(void *arg)
+{
+        struct stop_job *j = arg;
+        struct ds01d *d = j->m->d;
+        pthread_rwlock_rdlock(&d->lock);
+        lifecycle_enforce_stop(d, j->id, j->event, j->text, j->evidence);
+        pthread_rwlock_unlock(&d->lock);
+        pthread_mutex_lock(&j->m->stops_lock);
+        j->m->stops_running--;
+        pthread_mutex_unlock(&j->m->stops_lock);
+        free(j->id);
+        free(j->event);
+        free(j->text);
+        free(j);
+        return NULL;
+}
+
+/* Stops in a thread of its own: a container that ignores SIGTERM takes its grace period, and the
+ * other containers' clocks must not wait for it. */
+static void start_stop(struct monitor *m, struct activity *a, const char *event, char *text,
+                       json_t *evidence)
+{
+        struct stop_job *j = xzalloc(sizeof(*j));
+        *j = (struct stop_job){m, xstrdup(a->id), xstrdup(event), text, evidence};
+        a->stopping = true;
+        pthread_mutex_lock(&m->stops_lock);
+        m->stops_running++;
+        pthread_mutex_unlock(&m->stops_lock);
+        pthread_attr_t attr;
+        pthread_attr_init(&attr);
+        pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+        pthread_t t;
+        if (pthread_create(&t, &attr, stop_thread, j) != 0) {
+                log_error("%s: cannot start the stop thread; stopping inline", a->name);
+                stop_thread(j);
+        }
+        pthread_attr_destroy(&attr);
+}
+
+static json_t *evidence(const struct activity *a, int64_t now)
+{
+        double cpu = 0, gpu = 0;
+        int64_t net = 0;
+        size_t gpu_n = 0;
+        for (size_t i = 0; i < a->win_n; i++) {
+                cpu += a->win[i].cpu;
+                net += a->win[i].net;
+                if (a->win[i].gpu >= 0) {
+                        gpu += a->win[i].gpu;
+                        gpu_n++;
+                }
+        }
+        char ts[32];
+        json_t *e = json_pack(
+            "{s:s, s:I, s:f, s:I, s:I}", "last_activity", format_iso8601(a->last_active, ts),
+            "idle_s", (json_int_t)(now - a->last_active), "cpu_avg_pct",
+            a->win_n ? cpu / (double)a->win_n : 0.0, "net_avg_bytes",
+            (json_int_t)(a->win_n ? net / (int64_t)a->win_n : 0), "samples", (json_int_t)a->win_n);
+        json_object_set_new(e, "gpu_avg_pct",
+                            gpu_n ? json_real(gpu / (double)gpu_n) : json_string("unknown"));
+        return e;
+}
+
+/* A keep-alive that holds now: container-keepalive, else a fresh .keep-alive file. */
+static int64_t keepalive(const struct activity *a, const struct store_container *sc,
+                         const struct limit_set *ls, int64_t now, const char **ret_source)
+{
+        *ret_source = NULL;
+        if (sc && sc->keepalive_until > now) {
+                *ret_source = "command";
+                return sc->keepalive_until;
+        }
+        double max_h = ls->policies.keepalive_max_duration_h;
+        if (!a->workspace || max_h <= 0)
+                return 0;
+        _cleanup_free_ char *path = xasprintf("%s/.keep-alive", a->workspace);
+        struct stat st;
+        if (lstat(path, &st) < 0 || !S_ISREG(st.st_mode))
+                return 0;
+        int64_t until = (int64_t)st.st_mtime + (int64_t)(max_h * 3600);
+        if (until <= now)
+                return 0;
+        *ret_source = "file";
+        return until;
+}
+
+static void tell(struct monitor *m, const json_t *labels, const struct activity *a,
+                 const char *event, const char *text)
+{
+        struct caller owner;
+        if (lifecycle_owner(labels, &owner) < 0)
+                return;
+        const char *project = jstr(labels, "ds01.project");
+        lifecycle_notify(m->d, &owner, a->name, project ? project : a->name, a->workspace, event,
+                         text, NULL);
+        events_log(m->d->events,
+                   streq(event, "idle_warning") ? "maintenance.idle_warning"
+                                                : "maintenance.runtime_warning",
+                   owner.login, json_pack("{s:s, s:s}", "container", a->name, "message", text));
+        caller_release(&owner);
+}
+
+static void rule_runtime(struct monitor *m, struct activity *a, const json_t *labels,
+                         const struct store_container *sc, const struct limit_set *ls, int64_t now)
+{
+        a->runtime_limit_s = -1;
+        a->runtime_s = sc ? now - sc->created_at : now - a->created;
+        const char *user = jstr(labels, "ds01.user");
+        if (ls->max_runtime_h < 0 || limits_exemption(m->d->limits, user, LIMITS_RUNTIME, now))
+                return;
+        int64_t cap = (int64_t)llround(ls->max_runtime_h * 3600);
+        a->runtime_limit_s = cap;
+        const char *project = jstr(labels, "ds01.project");
+        char b1[32], b2[32], c[64];
+        if (a->runtime_s >= cap) {
+                if (a->runtime_warned < 2 && cap > 0)
+                        goto warn2; /* the warnings come first, each in its own tick */
+                json_t *e =
+                    json_pack("{s:I, s:I, s:f}", "runtime_s", (json_int_t)a->runtime_s, "limit_s",
+                              (json_int_t)cap, "max_runtime_h", ls->max_runtime_h);
+                char *text = xasprintf(
+                    "'%s' reached its maximum runtime of %s (max_runtime_h) and was stopped; its "
+                    "GPUs were released. Your files in /workspace are kept. Retire it with "
+                    "container-retire %s",
+                    project, format_duration(cap, b1), project);
+                start_stop(m, a, "maintenance.runtime_kill", text, e);
+                return;
+        }
+warn2:
+        if (a->runtime_s >= (int64_t)(ls->policies.runtime_warn_2 * (double)cap) &&
+            a->runtime_warned == 1) {
+                a->runtime_warned = 2;
+        } else if (a->runtime_s >= (int64_t)(ls->policies.runtime_warn_1 * (double)cap) &&
+                   a->runtime_warned == 0) {
+                a->runtime_warned = 1;
+        } else
+                return;
+        int64_t at = now + (cap - a->runtime_s);
+        char b3[32];
+        _cleanup_free_ char *text = xasprintf(
+            "'%s' has run for %s of its %s limit (max_runtime_h): it will be stopped at %s (in "
+            "%s) and its GPUs released. Save your work; keep-alive does not extend this. When "
+            "done: container-retire %s",
+            project, format_duration(a->runtime_s, b1), format_duration(cap, b2), clock_text(at, c),
+            format_duration(cap - a->runtime_s, b3), project);
+        tell(m, labels, a, "runtime_warning", text);
+}
+
+static void rule_idle(struct monitor *m, struct activity *a, const json_t *labels,
+                      const struct store_container *sc, const struct limit_set *ls, int64_t now)
+{
+        const struct limit_policies *p = &ls->policies;
+        bool active = a->cpu_pct >= p->cpu_idle_threshold ||
+                      a->net_delta >= p->network_idle_threshold ||
+                      (a->gpu_pct >= 0 && a->gpu_pct >= p->gpu_idle_threshold) || a->session;
+        if (active) {
+                a->last_active = now;
+                a->idle_warned = 0;
+        }
+        a->idle_timeout_s = -1;
+        a->keepalive_until = keepalive(a, sc, ls, now, &a->keepalive_source);
+        const char *user = jstr(labels, "ds01.user");
+        if (ls->idle_timeout_h < 0 || limits_exemption(m->d->limits, user, LIMITS_IDLE, now))
+                return;
+        int64_t timeout = (int64_t)llround(ls->idle_timeout_h * 3600);
+        a->idle_timeout_s = timeout;
+        if (a->keepalive_until > now) {
+                a->idle_warned = 0;
+                return;
+        }
+        int64_t idle = now - a->last_active;
+        if (idle < 0)
+                idle = 0; /* start-up grace */
+        const char *project = jstr(labels, "ds01.project");
+        char b1[32], b2[32], c[64];
+        if (idle >= timeout && a->idle_warned >= 2) {
+                json_t *e = evidence(a, now);
+                json_object_set_new(e, "idle_timeout_s", json_integer(timeout));
+                char *text = xasprintf(
+                    "'%s' was stopped after %s without activity (the idle timeout is %s) and its "
+                    "GPUs were released. Your files in /workspace are kept. Start it again with "
+                    "container-start %s, or retire it: container-retire %s",
+                    project, format_duration(idle, b1), format_duration(timeout, b2), project,
+                    project);
+                start_stop(m, a, "maintenance.idle_kill", text, e);
+                return;
+        }
+        if (idle >= (int64_t)(p->idle_warn_2 * (double)timeout) && a->idle_warned == 1)
+                a->idle_warned = 2;
+        else if (idle >= (int64_t)(p->idle_warn_1 * (double)timeout) && a->idle_warned == 0)
+                a->idle_warned = 1;
+        else
+                return;
+        int64_t at = now + (timeout > idle ? timeout - idle : 0);
+        _cleanup_free_ char *text = xasprintf(
+            "'%s' has been idle for %s (CPU %.1f%%, GPU %s, no network or open session): it will "
+            "be stopped at %s (in %s) and its GPUs released. To keep it: container-keepalive %s "
+            "2h (or touch ~/workspace/%s/.keep-alive). When done: container-retire %s",
+            project, format_duration(idle, b1), a->cpu_pct, a->gpu_pct >= 0 ? "busy" : "unknown",
+            clock_text(at, c), format_duration(at - now, b2), project, project, project);
+        tell(m, labels, a, "idle_warning", text);
+}
+
+static void rule_cleanup(struct monitor *m, struct activity *a, const struct limit_set *ls,
+                         int64_t now)
+{
+        struct ds01d *d = m->d;
+        char b[32];
+        if (streq(a->state, "exited") || streq(a->state, "dead")) {
+                double h = ls->container_hold_after_stop_h;
+                if (h < 0 || a->finished_at <= 0 || (double)(now - a->finished_at) < h * 3600)
+                        return;
+                _cleanup_free_ char *why =
+                    xasprintf("removed %s after it stopped (container_hold_after_stop_h)",
+                              format_duration((int64_t)(h * 3600), b));
+                lifecycle_cleanup_remove(d, a->id, why);
+        } else if (streq(a->state, "created")) {
+                double mins = ls->policies.created_container_timeout_m;
+                if (mins < 0 || a->created <= 0 || (double)(now - a->created) < mins * 60)
+                        return;
+                lifecycle_cleanup_remove(d, a->id,
+                                         "created but never started "
+                                         "(created_container_timeout_m)");
+        }
+}
+
+/* ---- the tick ---------------------------------------------------------------------------- */
+
+static void enforce(struct monitor *m)
+{
+        struct ds01d *d = m->d;
+        _cleanup_free_ char *filter = xasprintf("ds01.instance=%s", d->cfg->instance);
+        struct error *err = NULL;
+        json_t *list = docker_container_list(d->docker, filter, true, &err);
+        if (!list) {
+                log_warning("monitor: listing containers: %s", err->message);
+                error_free(err);
+                return;
+        }
+        struct store_container *rows = NULL;
+        size_t n_rows = 0;
+        if (store_list(d->store, -1, &rows, &n_rows, &err) < 0) {
+                log_warning("monitor: reading the ledger: %s", err->message);
+                error_free(err);
+                json_decref(list);
+                return;
+        }
+        int64_t now = now_s();
+        pthread_mutex_lock(&m->act_lock);
+        for (size_t i = 0; i < m->n_acts; i++)
+                m->acts[i].seen = false;
+        size_t i;
+        json_t *e;
+        json_array_foreach (list, i, e) {
+                json_t *labels = json_object_get(e, "Labels");
+                const char *id = jstr(e, "Id"), *state = jstr(e, "State");
+                const char *nm = json_string_value(json_array_get(json_object_get(e, "Names"), 0));
+                if (!id || !state || !nm || !streq_ptr(jstr(labels, "ds01.managed"), "true"))
+                        continue;
+                if (nm[0] == '/')
+                        nm++;
+                struct activity *a = activity_find(m, id);
+                if (!a) {
+                        m->acts = xrealloc(m->acts, (m->n_acts + 1) * sizeof(*m->acts));
+                        a = &m->acts[m->n_acts++];
+                        memset(a, 0, sizeof(*a));
+                        a->id = xstrdup(id);
+                        a->name = xstrdup(nm);
+                        a->idle_timeout_s = a->runtime_limit_s = -1;
+                }
+                a->seen = true;
+                struct caller owner;
+                if (lifecycle_owner(labels, &owner) < 0)
+                        continue; /* an owner without an account: left alone */
+                struct limit_set ls;
+                limits_resolve(d->limits, owner.login, owner.gids, owner.n_gids, &ls);
+                caller_release(&owner);
+                bool changed = !a->state || !streq(a->state, state);
+                if (changed) {
+                        free(a->state);
+                        a->state = xstrdup(state);
+                        refresh(m, a, &ls);
+                        if (!streq(state, "running"))
+                                a->stopping = false;
+                }
+                const struct store_container *sc = NULL;
+                for (size_t k = 0; k < n_rows; k++)
+                        if (streq(rows[k].name, nm))
+                                sc = &rows[k];
+                if (streq(state, "running")) {
+                        sample(m, a, sc);
+                        if (!a->stopping)
+                                rule_runtime(m, a, labels, sc, &ls, now);
+                        if (!a->stopping)
+                                rule_idle(m, a, labels, sc, &ls, now);
+                } else
+                        rule_cleanup(m, a, &ls, now);
+                limit_set_release(&ls);
+        }
+        for (size_t k = 0; k < m->n_acts;) {
+                if (!m->acts[k].seen) {
+                        activity_release(&m->acts[k]);
+                        m->acts[k] = m->acts[--m->n_acts];
+                        continue;
+                }
+                k++;
+        }
+        pthread_mutex_unlock(&m->act_lock);
+        store_containers_free(rows, n_rows);
+        json_decref(list);
+}
+
+void monitor_tick(struct monitor *m)
 {
         struct ds01d *d = m->d;
         if (d->nvml) {
@@ -25,7 +551,53 @@ static void tick(struct monitor *m)
         }
         pthread_rwlock_rdlock(&d->lock);
         lifecycle_sweep_holds(d);
+        enforce(m);
         pthread_rwlock_unlock(&d->lock);
+}
+
+void monitor_describe(struct monitor *m, const char *id, json_t *row)
+{
+        if (!m)
+                return;
+        pthread_mutex_lock(&m->act_lock);
+        const struct activity *a = activity_find(m, id);
+        if (a && a->state && streq(a->state, "running") && a->have_sample) {
+                int64_t now = now_s(), idle = now - a->last_active;
+                if (idle < 0)
+                        idle = 0;
+                json_object_set_new(row, "idle_s", json_integer(idle));
+                json_object_set_new(row, "idle_timeout_s",
+                                    a->idle_timeout_s >= 0 ? json_integer(a->idle_timeout_s)
+                                                           : json_null());
+                if (a->idle_timeout_s >= 0)
+                        json_object_set_new(
+                            row, "idle_left_s",
+                            json_integer(
+                                a->keepalive_until > now
+                                    ? a->keepalive_until - now
+                                    : (a->idle_timeout_s > idle ? a->idle_timeout_s - idle : 0)));
+                json_object_set_new(row, "runtime_s", json_integer(a->runtime_s));
+                json_object_set_new(row, "runtime_limit_s",
+                                    a->runtime_limit_s >= 0 ? json_integer(a->runtime_limit_s)
+                                                            : json_null());
+                if (a->runtime_limit_s >= 0)
+                        json_object_set_new(row, "runtime_left_s",
+                                            json_integer(a->runtime_limit_s > a->runtime_s
+                                                             ? a->runtime_limit_s - a->runtime_s
+                                                             : 0));
+                if (a->keepalive_until > now)
+                        json_object_set_new(row, "keepalive",
+                                            json_pack("{s:I, s:s}", "until",
+                                                      (json_int_t)a->keepalive_until, "source",
+                                                      a->keepalive_source));
+                json_object_set_new(
+                    row, "signals",
+                    json_pack("{s:f, s:I, s:o, s:b}", "cpu_pct", a->cpu_pct, "net_bytes",
+                              (json_int_t)a->net_delta, "gpu_pct",
+                              a->gpu_pct >= 0 ? json_real(a->gpu_pct) : json_string("unknown"),
+                              "session", a->session));
+        }
+        pthread_mutex_unlock(&m->act_lock);
 }
 
 static void *monitor_thread(void *arg)
@@ -44,7 +616,7 @@ static void *monitor_thread(void *arg)
                 if (m->stop)
                         break;
                 pthread_mutex_unlock(&m->lock);
-                tick(m);
+                monitor_tick(m);
                 pthread_mutex_lock(&m->lock);
         }
         pthread_mutex_unlock(&m->lock);
@@ -56,6 +628,8 @@ struct monitor *monitor_start(struct ds01d *d, struct error **err)
         struct monitor *m = xzalloc(sizeof(*m));
         m->d = d;
         pthread_mutex_init(&m->lock, NULL);
+        pthread_mutex_init(&m->act_lock, NULL);
+        pthread_mutex_init(&m->stops_lock, NULL);
         pthread_condattr_t ca;
         pthread_condattr_init(&ca);
         pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
@@ -65,6 +639,8 @@ struct monitor *monitor_start(struct ds01d *d, struct error **err)
         if (r != 0) {
                 error_set_errno(err, r, "starting the monitor thread");
                 pthread_mutex_destroy(&m->lock);
+                pthread_mutex_destroy(&m->act_lock);
+                pthread_mutex_destroy(&m->stops_lock);
                 pthread_cond_destroy(&m->cond);
                 free(m);
                 return NULL;
@@ -81,7 +657,22 @@ struct monitor *monitor_stop(struct monitor *m)
         pthread_cond_broadcast(&m->cond);
         pthread_mutex_unlock(&m->lock);
         pthread_join(m->thread, NULL);
+        /* Stops in flight finish (bounded by their grace periods) before the state goes. */
+        for (int i = 0; i < 1200; i++) {
+                pthread_mutex_lock(&m->stops_lock);
+                unsigned left = m->stops_running;
+                pthread_mutex_unlock(&m->stops_lock);
+                if (!left)
+                        break;
+                struct timespec ts = {0, 50 * 1000 * 1000};
+                nanosleep(&ts, NULL);
+        }
+        for (size_t i = 0; i < m->n_acts; i++)
+                activity_release(&m->acts[i]);
+        free(m->acts);
         pthread_mutex_destroy(&m->lock);
+        pthread_mutex_destroy(&m->act_lock);
+        pthread_mutex_destroy(&m->stops_lock);
         pthread_cond_destroy(&m->cond);
         free(m);
         return NULL;

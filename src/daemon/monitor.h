@@ -1,6 +1,20 @@
-/* monitor.h - the daemon's timer: every sample_interval_s it rescans the GPUs (NVML: a MIG
- * reconfiguration shows up without a restart) and releases GPU holds that have expired. Idle and
- * runtime enforcement (issue #4) join this loop. */
+/* monitor.h - the daemon's timer (DESIGN §5). Every sample_interval_s it:
+ *  - rescans the GPUs (NVML: a MIG reconfiguration shows up without a restart);
+ *  - samples every running managed container: CPU time from its cgroup, network bytes since the
+ *    last sample, GPU utilisation of its leased whole GPUs (MIG instances and simulated GPUs are
+ *    "unknown", never "idle"), and whether a container-run/attach session is open; the samples
+ *    stay in a rolling window in memory;
+ *  - applies the idle rule: a container is idle while every signal is under its owner's
+ *    thresholds; warnings at idle_warn_1 and idle_warn_2 of idle_timeout_h (80 % and 95 %), each
+ *    in its own tick, then the stop at 100 % (maintenance.idle_kill, GPUs released). Activity,
+ *    a fresh ~/workspace/<project>/.keep-alive, container-keepalive, or an exemption prevent it;
+ *    the clock starts after the start-up grace (grace_period_m);
+ *  - applies the runtime cap: max_runtime_h over the container's whole life in the ledger
+ *    (restarts do not reset it), warnings at runtime_warn_1/2 (75 %, 90 %), then the stop
+ *    (maintenance.runtime_kill); keep-alive never lifts it;
+ *  - releases GPU holds that expired, removes containers stopped for container_hold_after_stop_h
+ *    and those created but never started for created_container_timeout_m.
+ * Only containers labelled with this daemon's instance are ever touched. */
 #pragma once
 
 #include "lifecycle.h"
@@ -8,5 +22,10 @@
 struct monitor;
 
 struct monitor *monitor_start(struct ds01d *d, struct error **err);
-/* Stops the thread and waits for it. */
+/* Stops the thread and waits for it (and for stops it started). */
 struct monitor *monitor_stop(struct monitor *m);
+/* Adds what the last tick saw of container `id` to a container-list row: idle_s, idle_timeout_s,
+ * idle_left_s, runtime_s, runtime_limit_s, runtime_left_s, keepalive {until, source}, signals. */
+void monitor_describe(struct monitor *m, const char *id, json_t *row);
+/* Runs one tick now (tests and benchmarks). */
+void monitor_tick(struct monitor *m);

@@ -98,6 +98,12 @@ static const struct method methods[] = {
      0,
      {NAME_PARAM, {"follow", P_BOOL, false, 0, 0}, {"tail", P_INT, false, -1, 1000000}}},
     {"limits.get", lifecycle_limits, NULL, 0, {{0}}},
+    {"container.keepalive",
+     lifecycle_keepalive,
+     NULL,
+     0,
+     {NAME_PARAM, {"seconds", P_INT, false, 0, 100LL * 86400}, {"off", P_BOOL, false, 0, 0}}},
+    {"inbox.list", lifecycle_inbox, NULL, 0, {{"limit", P_INT, false, 1, 200}}},
     {"gpu.list", lifecycle_gpus, NULL, M_ADMIN, {{0}}},
     {"gpu.rescan", handle_rescan, NULL, M_ADMIN | M_NO_LOCK, {{0}}},
     {"gpu.drain",
@@ -373,6 +379,18 @@ out:
                 }
         }
         error_free(err);
+        /* Warnings and stops waiting in the caller's inbox ride along with any answer, once. */
+        if (method && !streq(method, "inbox.list") && !streq(method, "daemon.ping")) {
+                pthread_rwlock_rdlock(&d->lock);
+                json_t *inbox = lifecycle_inbox_notices(d, cn->caller.uid);
+                pthread_rwlock_unlock(&d->lock);
+                if (inbox) {
+                        json_t *notices = json_object_get(resp, "notices");
+                        if (json_is_array(notices))
+                                json_array_extend(inbox, notices);
+                        json_object_set_new(resp, "notices", inbox);
+                }
+        }
         return resp;
 }
 

@@ -21,7 +21,7 @@
 
 /* The schema this code reads and writes (PRAGMA user_version). A database written by a newer
  * ds01d is refused rather than guessed at. */
-#define STORE_SCHEMA_VERSION  2
+#define STORE_SCHEMA_VERSION  3
 #define STORE_BUSY_TIMEOUT_MS 5000
 /* GPU-equivalents are sums of sevenths: compare them with a little slack. */
 #define STORE_EPSILON 1e-9
@@ -72,6 +72,18 @@ static const char *const migrations[STORE_SCHEMA_VERSION] = {
     "  since INTEGER NOT NULL"
     ") STRICT;"
     "CREATE INDEX lease_history_by_slot ON lease_history (slot_uuid, released_at);",
+    /* 2 -> 3: container-keepalive, and the users' inbox of warnings and stops */
+    "ALTER TABLE containers ADD COLUMN keepalive_until INTEGER;"
+    "CREATE TABLE inbox ("
+    "  id INTEGER PRIMARY KEY,"
+    "  uid INTEGER NOT NULL,"
+    "  container TEXT NOT NULL,"
+    "  event TEXT NOT NULL,"
+    "  message TEXT NOT NULL,"
+    "  created_at INTEGER NOT NULL,"
+    "  shown INTEGER NOT NULL DEFAULT 0"
+    ") STRICT;"
+    "CREATE INDEX inbox_unshown ON inbox (uid, shown);",
 };
 
 enum stmt_id {
@@ -101,10 +113,16 @@ enum stmt_id {
         S_INSERT_DRAIN,
         S_DELETE_DRAIN,
         S_LIST_DRAINS,
+        S_SET_KEEPALIVE,
+        S_INBOX_ADD,
+        S_INBOX_UNSHOWN,
+        S_INBOX_MARK,
+        S_INBOX_LIST,
+        S_INBOX_TRIM,
         _S_MAX,
 };
 
-#define CONTAINER_COLUMNS "name, project, user, uid, docker_id, state, created_at"
+#define CONTAINER_COLUMNS "name, project, user, uid, docker_id, state, created_at, keepalive_until"
 
 static const struct {
         const char *sql;
@@ -123,7 +141,8 @@ static const struct {
                          "WHERE l.uid = ?1 GROUP BY c.name ORDER BY min(c.created_at), c.name",
                          "summing the user's GPU leases"},
     [S_LEASE_EXISTS] = {"SELECT 1 FROM leases WHERE slot_uuid = ?1", "looking up a lease"},
-    [S_INSERT_CONTAINER] = {"INSERT INTO containers (" CONTAINER_COLUMNS ") "
+    [S_INSERT_CONTAINER] = {"INSERT INTO containers "
+                            "(name, project, user, uid, docker_id, state, created_at) "
                             "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
                             "recording the container"},
     [S_INSERT_LEASE] = {"INSERT INTO leases "
@@ -171,6 +190,23 @@ static const struct {
     [S_LIST_DRAINS] = {"SELECT slot_uuid, drained_by, reason, since FROM drains "
                        "ORDER BY slot_uuid",
                        "listing drained slots"},
+    [S_SET_KEEPALIVE] = {"UPDATE containers SET keepalive_until = ?2 WHERE name = ?1",
+                         "setting the keep-alive"},
+    [S_INBOX_ADD] = {"INSERT INTO inbox (uid, container, event, message, created_at) "
+                     "VALUES (?1, ?2, ?3, ?4, ?5)",
+                     "adding to the inbox"},
+    [S_INBOX_UNSHOWN] = {"SELECT id, container, event, message, created_at FROM inbox "
+                         "WHERE uid = ?1 AND shown = 0 ORDER BY id",
+                         "reading the inbox"},
+    [S_INBOX_MARK] = {"UPDATE inbox SET shown = 1 WHERE uid = ?1 AND shown = 0 AND id <= ?2",
+                      "marking the inbox read"},
+    [S_INBOX_LIST] = {"SELECT id, container, event, message, created_at FROM inbox "
+                      "WHERE uid = ?1 ORDER BY id DESC LIMIT ?2",
+                      "listing the inbox"},
+    /* Keep the newest 200 messages per user. */
+    [S_INBOX_TRIM] = {"DELETE FROM inbox WHERE uid = ?1 AND id <= "
+                      "(SELECT id FROM inbox WHERE uid = ?1 ORDER BY id DESC LIMIT 1 OFFSET 200)",
+                      "trimming the inbox"},
 };
 
 struct store {
@@ -1092,6 +1128,7 @@ static int load_container(struct store *s, sqlite3_stmt *st, struct store_contai
             .docker_id = column_strdup(st, 4),
             .state = column_strdup(st, 5),
             .created_at = sqlite3_column_int64(st, 6),
+            .keepalive_until = sqlite3_column_int64(st, 7),
         };
         return load_leases(s, c, err);
 }
@@ -1194,5 +1231,126 @@ void store_containers_free(struct store_container *v, size_t n)
                 return;
         for (size_t i = 0; i < n; i++)
                 store_container_release(&v[i]);
+        free(v);
+}
+
+int store_set_keepalive(struct store *s, const char *container, int64_t until, struct error **err)
+{
+        assert(s && container);
+        if (tx_begin(s, true, err) < 0)
+                return -1;
+        int r = exec(s, err, S_SET_KEEPALIVE, "ti", container, until);
+        if (r == 0 && sqlite3_changes(s->db) == 0)
+                r = error_set(err, DS01_ENOTFOUND, "container '%s' is not in the ledger",
+                              container);
+        return tx_end(s, r, err);
+}
+
+static int inbox_add_locked(struct store *s, unsigned uid, const char *container, const char *event,
+                            const char *message, struct error **err)
+{
+        if (exec(s, err, S_INBOX_ADD, "ittti", (int64_t)uid, container, event, message, now_s()) <
+            0)
+                return -1;
+        return exec(s, err, S_INBOX_TRIM, "i", (int64_t)uid);
+}
+
+int store_inbox_add(struct store *s, unsigned uid, const char *container, const char *event,
+                    const char *message, struct error **err)
+{
+        assert(s && container && event && message);
+        if (tx_begin(s, true, err) < 0)
+                return -1;
+        return tx_end(s, inbox_add_locked(s, uid, container, event, message, err), err);
+}
+
+static int inbox_read_locked(struct store *s, enum stmt_id id, unsigned uid, int64_t limit,
+                             struct store_inbox_msg **v, size_t *n, struct error **err)
+{
+        sqlite3_stmt *st = id == S_INBOX_LIST ? query(s, err, id, "ii", (int64_t)uid, limit)
+                                              : query(s, err, id, "i", (int64_t)uid);
+        if (!st)
+                return -1;
+        size_t cap = 0;
+        int r;
+        while ((r = step(s, st, id, err)) > 0) {
+                if (*n == cap) {
+                        cap = cap ? cap * 2 : 8;
+                        *v = xrealloc(*v, cap * sizeof(**v));
+                }
+                (*v)[(*n)++] = (struct store_inbox_msg){
+                    .id = sqlite3_column_int64(st, 0),
+                    .container = column_strdup(st, 1),
+                    .event = column_strdup(st, 2),
+                    .message = column_strdup(st, 3),
+                    .created_at = sqlite3_column_int64(st, 4),
+                };
+        }
+        return r < 0 ? -1 : 0;
+}
+
+static int inbox_take_locked(struct store *s, unsigned uid, struct store_inbox_msg **v, size_t *n,
+                             struct error **err)
+{
+        if (inbox_read_locked(s, S_INBOX_UNSHOWN, uid, 0, v, n, err) < 0)
+                return -1;
+        if (*n == 0)
+                return 0;
+        return exec(s, err, S_INBOX_MARK, "ii", (int64_t)uid, (*v)[*n - 1].id);
+}
+
+int store_inbox_take(struct store *s, unsigned uid, struct store_inbox_msg **ret, size_t *ret_n,
+                     struct error **err)
+{
+        assert(s && ret && ret_n);
+        struct store_inbox_msg *v = NULL;
+        size_t n = 0;
+        /* Most requests find nothing: look first, and write only when there is something. */
+        if (tx_begin(s, false, err) < 0)
+                return -1;
+        if (tx_end(s, inbox_read_locked(s, S_INBOX_UNSHOWN, uid, 0, &v, &n, err), err) < 0) {
+                store_inbox_free(v, n);
+                return -1;
+        }
+        if (n > 0) {
+                store_inbox_free(v, n);
+                v = NULL;
+                n = 0;
+                if (tx_begin(s, true, err) < 0)
+                        return -1;
+                if (tx_end(s, inbox_take_locked(s, uid, &v, &n, err), err) < 0) {
+                        store_inbox_free(v, n);
+                        return -1;
+                }
+        }
+        *ret = v;
+        *ret_n = n;
+        return 0;
+}
+
+int store_inbox_list(struct store *s, unsigned uid, int64_t limit, struct store_inbox_msg **ret,
+                     size_t *ret_n, struct error **err)
+{
+        assert(s && ret && ret_n);
+        struct store_inbox_msg *v = NULL;
+        size_t n = 0;
+        if (tx_begin(s, false, err) < 0)
+                return -1;
+        if (tx_end(s, inbox_read_locked(s, S_INBOX_LIST, uid, limit, &v, &n, err), err) < 0) {
+                store_inbox_free(v, n);
+                return -1;
+        }
+        *ret = v;
+        *ret_n = n;
+        return 0;
+}
+
+void store_inbox_free(struct store_inbox_msg *v, size_t n)
+{
+        for (size_t i = 0; v && i < n; i++) {
+                free(v[i].container);
+                free(v[i].event);
+                free(v[i].message);
+        }
         free(v);
 }

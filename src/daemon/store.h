@@ -71,6 +71,7 @@ struct store_container {
         char *docker_id; /* NULL while reserved */
         char *state;     /* "reserved" | "bound" */
         int64_t created_at;
+        int64_t keepalive_until; /* container-keepalive: unix time, 0 = none */
         struct store_lease *leases;
         size_t n_leases;
 };
@@ -121,6 +122,27 @@ int store_drain(struct store *s, const char *slot_uuid, const char *by, const ch
 int store_undrain(struct store *s, const char *slot_uuid, struct error **err);
 int store_drains(struct store *s, struct store_drain **ret, size_t *ret_n, struct error **err);
 void store_drains_free(struct store_drain *v, size_t n);
+
+/* container-keepalive: until (unix time; 0 = off). */
+int store_set_keepalive(struct store *s, const char *container, int64_t until, struct error **err);
+
+/* The inbox: warnings and stops for a user, shown once by the next CLI command. */
+struct store_inbox_msg {
+        int64_t id;
+        char *container;
+        char *event;
+        char *message;
+        int64_t created_at;
+};
+int store_inbox_add(struct store *s, unsigned uid, const char *container, const char *event,
+                    const char *message, struct error **err);
+/* The messages not shown yet, oldest first, marked shown. */
+int store_inbox_take(struct store *s, unsigned uid, struct store_inbox_msg **ret, size_t *ret_n,
+                     struct error **err);
+/* The newest `limit` messages, shown or not, newest first. */
+int store_inbox_list(struct store *s, unsigned uid, int64_t limit, struct store_inbox_msg **ret,
+                     size_t *ret_n, struct error **err);
+void store_inbox_free(struct store_inbox_msg *v, size_t n);
 
 /* Containers (with their leases) of uid, or of everyone when uid < 0. */
 int store_list(struct store *s, int64_t uid, struct store_container **ret, size_t *ret_n,
