@@ -19,7 +19,7 @@
  * name ("my-project._.alice"). A name that is not the caller's answers "not found".
  *   daemon.ping        {} -> {version, instance, api (= PROTO_VERSION), docker_api,
  *                      gpu_backend, user, admin}
- *   container.deploy   {project, image?, gpus? (int 0..64, default 1), cpu_only? (bool),
+ *   container.deploy   {project, image?, gpus? (int 0..64, default 1), mig? (profile), cpu_only?,
  *                      cmd? ([str]), start? (bool, default true)}
  *                      -> {container, project, existed (bool), state, image, workspace,
  *                          gpus: [{uuid, name, index, weight, profile?}]}
@@ -33,12 +33,20 @@
  *                      -> {containers: [{name, project, user, uid, state, status, image,
  *                          gpus: [{uuid, lease, weight, since, name, index, profile?}],
  *                          created_at, started_at, finished_at (unix seconds; 0 = never),
- *                          exit_code, workspace}]}
+ *                          exit_code, workspace, and for running ones: idle_s, idle_timeout_s,
+ *                          idle_left_s, runtime_s, runtime_limit_s, runtime_left_s, keepalive?
+ *                          {until, source}, signals {cpu_pct, net_bytes, gpu_pct, session}}]}
  *   container.exec     {name, tty (bool), cmd? ([str]), rows?, cols?, start? (bool), term?}
  *                      -> {exec_id, container, tty} + fd (the raw exec stream)
  *   container.resize   {exec_id, rows, cols} -> {}
  *   container.exec_status {exec_id} -> {running (bool), exit_code}
  *   container.logs     {name, follow? (bool), tail? (int, -1 = all)} -> {tty (bool)} + fd
+ *   container.keepalive {name, seconds | off (bool)} -> {container, until, max_s}
+ *   inbox.list         {limit?} -> {messages: [{id, container, event, message, time}]}
+ *   gpu.list (admin)   {} -> {backend, slots: [...], orphaned_leases: [...]}
+ *   gpu.rescan (admin) {} -> {changed, added, removed, orphaned_leases, allocatable}
+ *   gpu.drain (admin)  {uuid, reason?, undrain?} -> {uuid, drained, changed}
+ *   Every answer may carry "notices": inbox messages not shown yet (then marked shown).
  *   limits.get         {} -> {user, uid, group, overridden (bool),
  *                      limits: {max_gpu_equivalents, max_gpu_slots_per_container,
  *                          allow_full_gpu, max_cpus, memory, memory_swap, shm_size (bytes),
