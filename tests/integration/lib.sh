@@ -631,3 +631,171 @@ ds01_user() {
 
 # ds01_tmux_session NAME: records a tmux session for cleanup.
 ds01_tmux_session() { echo "$1" >>"$T/.tmux"; }
+
+# ---------------------------------------------------------------------------------------------
+# GPU helpers (issue #3: MIG, drains, leases, fake NVML)
+
+# ds01_write_gpu_config GPUS_YAML: rewrites $DS01_CONFIG like ds01_write_config, but with
+# GPUS_YAML (the lines under "gpus:", already indented) as the gpus section, e.g.
+#   ds01_write_gpu_config '  backend: simulated
+#     simulated:
+#       - { name: "NVIDIA A100-SXM4-40GB", memory_mib: 40960, mig: ["3g.20gb", "1g.5gb"] }'
+# $DS01_CONFIG_EXTRA is appended as with ds01_write_config.
+ds01_write_gpu_config() {
+	{
+		printf 'instance: %s\n' "$INSTANCE"
+		printf 'socket: %s\n' "$SOCK"
+		printf 'state_dir: %s\n' "$T/state"
+		printf 'log_dir: %s\n' "$T/log"
+		printf 'limits_file: %s\n' "$DS01_LIMITS"
+		printf 'workspace_root: home\n'
+		printf 'metrics_listen: "off"\n'
+		printf 'images:\n  default: %s\n' "$DS01_IMAGE"
+		printf 'gpus:\n%s\n' "$1"
+		if [ -n "${DS01_CONFIG_EXTRA:-}" ]; then
+			printf '%s\n' "$DS01_CONFIG_EXTRA"
+		fi
+	} >"$DS01_CONFIG"
+}
+
+# ds01_write_limits_with YAML_LINES: the default test limits (ds01_write_limits) with extra
+# keys for the student group, e.g. ds01_write_limits_with '    gpu_hold_after_stop_h: 0.001'.
+# Later keys override earlier ones only where the limits parser allows duplicates; prefer
+# keys that the defaults do not set (see ds01_write_limits) or write $DS01_LIMITS yourself.
+ds01_write_limits_with() {
+	ds01_write_limits
+	printf '%s\n' "$1" >>"$DS01_LIMITS"
+}
+
+# gpus_json: `ds01 gpus --json` as root; prints the JSON (empty on failure).
+gpus_json() { as_root ds01 gpus --json 2>/dev/null; }
+
+# gpu_slot UUID: the `ds01 gpus --json` entry of slot UUID (compact), or nothing.
+gpu_slot() { gpus_json | jq -c --arg u "$1" '.slots[] | select(.uuid == $u)'; }
+
+# gpu_lease_state UUID: the lease state of slot UUID (reserved/bound/held) or "free".
+gpu_lease_state() {
+	gpus_json | jq -r --arg u "$1" '.slots[] | select(.uuid == $u) | .lease.state // "free"'
+}
+
+# gpu_profile UUID: the MIG profile of slot UUID ("" for a whole GPU).
+gpu_profile() { gpus_json | jq -r --arg u "$1" '.slots[] | select(.uuid == $u) | .profile // ""'; }
+
+# gpus_leased_count: how many slots have a lease.
+gpus_leased_count() { gpus_json | jq '[.slots[] | select(.lease != null)] | length'; }
+
+# ledger_sql SQL: runs SQL on the daemon's ledger (read-only use, please) and prints the rows.
+ledger_sql() { sqlite3 -cmd '.timeout 5000' "$T/state/ledger.db" "$1"; }
+
+# ds01_kill9_daemon: SIGKILL the daemon and reap it (no clean shutdown).
+ds01_kill9_daemon() {
+	[ -n "$DS01_PID" ] || return 0
+	kill -KILL "$DS01_PID" 2>/dev/null
+	wait "$DS01_PID" 2>/dev/null
+	DS01_PID=
+}
+
+# fake_nvml_lib: path of the fake libnvidia-ml.so.1 in $DS01_BUILD (empty if not built).
+fake_nvml_lib() {
+	local f=$DS01_BUILD/tests/fake-nvml/libnvidia-ml.so.1
+	[ -f "$f" ] && printf '%s\n' "$f"
+}
+
+# fake_nvml_write JSON: atomically replaces $FAKE_NVML_FILE (default $T/fake-nvml.json).
+fake_nvml_write() {
+	: "${FAKE_NVML_FILE:=$T/fake-nvml.json}"
+	export FAKE_NVML_FILE
+	printf '%s\n' "$1" >"$FAKE_NVML_FILE.tmp.$$" && mv -f "$FAKE_NVML_FILE.tmp.$$" "$FAKE_NVML_FILE"
+}
+
+# ---------------------------------------------------------------------------------------------
+# Lifecycle enforcement helpers (idle, runtime, holds, cleanup, notifications: DESIGN §5)
+
+# ds01_write_lifecycle_limits GROUP_KEYS [POLICY_KEYS]: writes $DS01_LIMITS like
+# ds01_write_limits, but with max_cpus 0.25 (a busy loop in a test container takes a quarter of
+# a CPU, far above the 2 % idle threshold), extra keys for the student group (GROUP_KEYS, one
+# "key: value" per line, unindented; they may repeat max_cpus/memory/... to replace them) and a
+# top-level `policies:` section (POLICY_KEYS, same format) that always has grace_period_m: 0 and
+# sigterm_grace_s: 2 unless POLICY_KEYS sets them, so the idle clock starts at container start.
+#   ds01_write_lifecycle_limits 'idle_timeout_h: 0.005' 'keepalive_max_duration_h: 24'
+ds01_write_lifecycle_limits() {
+	local gk=${1:-} pk=${2:-} l k
+	declare -A base=([allow_full_gpu]=true [max_gpu_equivalents]=2.0 [max_gpu_slots_per_container]=2
+		[max_containers_per_user]=3 [max_cpus]=0.25 [memory]=256m [memory_swap]=256m
+		[shm_size]=64m [pids_limit]=256)
+	while IFS= read -r l; do
+		[ -n "$l" ] || continue
+		base[${l%%:*}]=${l#*:}
+	done <<<"$gk"
+	{
+		printf 'defaults:\n'
+		for k in max_gpu_equivalents max_gpu_slots_per_container allow_full_gpu max_cpus memory \
+			memory_swap shm_size pids_limit max_containers_per_user; do
+			printf '  %s: %s\n' "$k" "$(echo ${base[$k]})"
+		done
+		printf 'default_group: student\ngroups:\n  student:\n'
+		for k in "${!base[@]}"; do
+			printf '    %s: %s\n' "$k" "$(echo ${base[$k]})"
+		done
+		printf 'policies:\n'
+		case "$pk" in *grace_period_m:*) ;; *) printf '  grace_period_m: 0\n' ;; esac
+		case "$pk" in *sigterm_grace_s:*) ;; *) printf '  sigterm_grace_s: 2\n' ;; esac
+		while IFS= read -r l; do
+			[ -n "$l" ] && printf '  %s\n' "$l"
+		done <<<"$pk"
+	} >"$DS01_LIMITS"
+}
+
+# iso_epoch ISO8601: prints the Unix time of an event timestamp or Docker time (empty if bad).
+iso_epoch() { [ -n "${1:-}" ] && date -d "$1" +%s 2>/dev/null; }
+
+# event_epochs JQ_SELECT: the Unix times of the matching events, one per line, in log order.
+event_epochs() {
+	local ts
+	events_query "$1" | jq -r '.timestamp' | while read -r ts; do iso_epoch "$ts"; done
+}
+
+# first_event JQ_SELECT: the first matching event (compact JSON) or nothing.
+first_event() { events_query "$1" | head -n 1; }
+
+# wait_event SECONDS JQ_SELECT: polls events.jsonl until an event matches; 1 on timeout.
+_ds01_has_event() { [ -n "$(events_query "$1" | head -n 1)" ]; }
+wait_event() { wait_for "$1" _ds01_has_event "$2"; }
+
+# docker_state_is NAME STATE: the instance's container NAME is in Docker state STATE.
+docker_state_is() { [ "$(docker_state "$1" 2>/dev/null)" = "$2" ]; }
+
+# wait_state SECONDS NAME STATE: polls Docker until NAME is in STATE; 1 on timeout.
+wait_state() { wait_for "$1" docker_state_is "$2" "$3"; }
+
+# docker_started_epoch NAME: Unix time of the container's last start (State.StartedAt).
+docker_started_epoch() {
+	local id
+	id=$(docker_id "$1")
+	[ -n "$id" ] || return 1
+	iso_epoch "$(docker inspect -f '{{.State.StartedAt}}' "$id")"
+}
+
+# docker_finished_epoch NAME: Unix time (fractional) of the container's last stop.
+docker_finished_epoch() {
+	local id
+	id=$(docker_id "$1")
+	[ -n "$id" ] || return 1
+	date -d "$(docker inspect -f '{{.State.FinishedAt}}' "$id")" +%s.%N 2>/dev/null
+}
+
+# ds01_labels_args NAME: `--label k=v` arguments for `docker create` copying the ds01.* labels
+# of this instance's container NAME, with ds01.project replaced by $2 if given (one per line).
+ds01_labels_args() {
+	local id
+	id=$(docker_id "$1")
+	[ -n "$id" ] || return 1
+	docker inspect "$id" | jq -r --arg p "${2:-}" '.[0].Config.Labels
+		| with_entries(select(.key | startswith("ds01.")))
+		| with_entries(select(.key | test("^ds01\\.(managed|instance|user|uid|gid|project|interface)$")))
+		| if $p != "" then .["ds01.project"] = $p else . end
+		| to_entries[] | "--label", "\(.key)=\(.value)"'
+}
+
+# inbox_json USER: `ds01 inbox --json` as USER (prints the JSON; marks the inbox read).
+inbox_json() { as_user "$1" ds01 inbox --json 2>/dev/null; }

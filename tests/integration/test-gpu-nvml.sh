@@ -1,0 +1,221 @@
+#!/usr/bin/env bash
+# The NVML backend against the test suite's fake libnvidia-ml.so.1 (issue #3): the inventory
+# comes from the fake's description (6 GPUs: two NVLink pairs on two NUMA nodes, one GPU with
+# MIG instances, one with MIG enabled and no instance = not allocatable); MIG deploys get the
+# instance's UUID; --gpus 2 lands on one NVLink group (and NUMA node) even when the other pair
+# is split; a MIG reconfiguration shows up at once with `ds01 gpus --rescan` and by itself
+# within ~3 s (sample_interval_s: 1); backend nvml with a missing library is a clear start-up
+# error naming it; backend auto with a missing library falls back to simulated and says so.
+DS01_CONFIG_EXTRA='sample_interval_s: 1'
+. "$(dirname "$0")/lib.sh"
+ds01_setup
+LIB=$(fake_nvml_lib) || skip_test "fake NVML not built: $DS01_BUILD/tests/fake-nvml/libnvidia-ml.so.1"
+[ -n "$LIB" ] || skip_test "fake NVML not built: $DS01_BUILD/tests/fake-nvml/libnvidia-ml.so.1"
+export FAKE_NVML_FILE=$T/fake-nvml.json
+
+G0=GPU-00000000-0000-4000-8000-000000000000
+G1=GPU-00000000-0000-4000-8000-000000000001
+G2=GPU-00000000-0000-4000-8000-000000000002
+G3=GPU-00000000-0000-4000-8000-000000000003
+G4=GPU-00000000-0000-4000-8000-000000000004
+G5=GPU-00000000-0000-4000-8000-000000000005
+M43=MIG-00000000-0004-4000-8000-000000000003
+M41=MIG-00000000-0004-4000-8000-000000000001
+M52=MIG-00000000-0005-4000-8000-000000000002
+M51=MIG-00000000-0005-4000-8000-000000000001
+BASE=$(cat <<EOF2
+{"driver_version": "550.54.15", "gpus": [
+ {"uuid": "$G0", "name": "NVIDIA A100-SXM4-40GB", "memory_mib": 40960, "minor": 0,
+  "pci_bus_id": "00000000:07:00.0", "numa_node": 0, "nvlink_peers": ["00000000:0F:00.0", "00000000:0F:00.0"]},
+ {"uuid": "$G1", "name": "NVIDIA A100-SXM4-40GB", "memory_mib": 40960, "minor": 1,
+  "pci_bus_id": "00000000:0F:00.0", "numa_node": 0, "nvlink_peers": ["00000000:07:00.0", "00000000:07:00.0"]},
+ {"uuid": "$G2", "name": "NVIDIA A100-SXM4-80GB", "memory_mib": 81920, "minor": 2,
+  "pci_bus_id": "00000000:47:00.0", "numa_node": 1, "nvlink_peers": ["00000000:4E:00.0"]},
+ {"uuid": "$G3", "name": "NVIDIA A100-SXM4-80GB", "memory_mib": 81920, "minor": 3,
+  "pci_bus_id": "00000000:4E:00.0", "numa_node": 1, "nvlink_peers": ["00000000:47:00.0"]},
+ {"uuid": "$G4", "name": "NVIDIA A100-SXM4-40GB", "memory_mib": 40960, "minor": 4,
+  "pci_bus_id": "00000000:87:00.0", "numa_node": 1, "mig_enabled": true,
+  "mig_devices": [{"uuid": "$M43", "profile": "3g.20gb", "slices": 3, "memory_mib": 19968},
+                  {"uuid": "$M41", "profile": "1g.5gb", "slices": 1, "memory_mib": 4864}]},
+ {"uuid": "$G5", "name": "NVIDIA A100-SXM4-40GB", "memory_mib": 40960, "minor": 5,
+  "pci_bus_id": "00000000:90:00.0", "numa_node": 1, "mig_enabled": true, "mig_devices": []}
+]}
+EOF2
+)
+fake_nvml_write "$BASE"
+ds01_write_gpu_config "  backend: nvml
+  nvml_library: $LIB
+  docker_devices: env"
+ds01_start_daemon
+
+A=$(ds01_user "it$$a") || fail "cannot create user"
+B=$(ds01_user "it$$b") || fail "cannot create user"
+
+# ---- 1. inventory
+capture as_root ds01 gpus --json
+assert_eq 0 "$RC" "ds01 gpus --json exits 0"
+G=$OUT
+sl() { printf '%s' "$G" | jq -c --arg u "$1" '.slots[] | select(.uuid == $u)'; }
+assert_jq "backend is nvml" '.backend == "nvml"' "$G"
+assert_jq "6 GPUs + 2 MIG instances = 8 slots" '.slots | length == 8' "$G"
+for u in $G0 $G1 $G2 $G3; do
+	assert_jq "$u: allocatable whole GPU, weight 1" '.allocatable == true and .weight == 1 and .parent == null' "$(sl "$u")"
+done
+assert_jq "G0: name, memory, index from NVML" '.name == "NVIDIA A100-SXM4-40GB" and .memory_mib == 40960 and .index == 0' "$(sl "$G0")"
+assert_jq "G2: 80 GB model" '.name == "NVIDIA A100-SXM4-80GB" and .memory_mib == 81920' "$(sl "$G2")"
+assert_jq "G4 (MIG parent) not allocatable" '.allocatable == false' "$(sl "$G4")"
+assert_jq "G5 (MIG enabled, no instances) not allocatable" '.allocatable == false' "$(sl "$G5")"
+assert_jq "MIG 3g.20gb: parent G4, weight 3/7, 19968 MiB" \
+	".allocatable == true and .parent == \"$G4\" and .profile == \"3g.20gb\" and ((.weight - 3/7) | fabs) < 0.001 and .memory_mib == 19968" "$(sl "$M43")"
+assert_jq "MIG 1g.5gb: parent G4, weight 1/7" \
+	".allocatable == true and .parent == \"$G4\" and .profile == \"1g.5gb\" and ((.weight - 1/7) | fabs) < 0.001" "$(sl "$M41")"
+assert_jq "NUMA nodes: G0, G1 on 0; G2, G3 on 1" \
+	"[.slots[] | select(.uuid == \"$G0\" or .uuid == \"$G1\") | .numa_node] == [0, 0] and [.slots[] | select(.uuid == \"$G2\" or .uuid == \"$G3\") | .numa_node] == [1, 1]" "$G"
+L0=$(jqr '.link_group' "$(sl "$G0")")
+L1=$(jqr '.link_group' "$(sl "$G1")")
+L2=$(jqr '.link_group' "$(sl "$G2")")
+L3=$(jqr '.link_group' "$(sl "$G3")")
+assert_match "$L0" '^[0-9]+$' "G0 has a link group ($L0)"
+assert_eq "$L0" "$L1" "G0 and G1 share an NVLink group"
+assert_eq "$L2" "$L3" "G2 and G3 share an NVLink group"
+assert_ne "$L0" "$L2" "the two pairs are different NVLink groups"
+capture as_root ds01 gpus
+assert_contains "$OUT" "nvml backend" "table footer names the nvml backend"
+
+# ---- 2. deploys: MIG, and --gpus 2 on one NVLink group
+assert_exit 0 -m "A: deploy n1 --mig 1g" as_user "$A" container-deploy n1 --mig 1g
+assert_eq "$M41" "$(container_gpus "$A" n1)" "n1 got the 1g.5gb instance"
+assert_contains "$(docker inspect -f '{{json .Config.Env}}' "$(docker_id "n1._.$A")")" "\"NVIDIA_VISIBLE_DEVICES=$M41\"" \
+	"n1's NVIDIA_VISIBLE_DEVICES is the MIG UUID (docker_devices: env)"
+assert_exit 0 -m "A: deploy n2 (1 GPU)" as_user "$A" container-deploy n2
+X=$(container_gpus "$A" n2)
+case "$X" in "$G0" | "$G1" | "$G2" | "$G3") ok "n2 got a whole GPU ($X)" ;; *) not_ok "n2 got a whole GPU" "got '$X'" ;; esac
+as_user "$A" container-retire n1 >/dev/null 2>&1
+assert_exit 0 -m "B: deploy p2 --gpus 2 while n2 splits one pair" as_user "$B" container-deploy p2 --gpus 2
+P=$(container_gpus "$B" p2 | tr ',' '\n' | sort | tr '\n' ' ')
+case "$X" in
+"$G0" | "$G1") WANT="$G2 $G3 " ;;
+*) WANT="$G0 $G1 " ;;
+esac
+assert_eq "$WANT" "$P" "p2 got the intact NVLink pair"
+assert_exit 0 -m "A: retire n2" as_user "$A" container-retire n2
+assert_exit 0 -m "B: retire p2" as_user "$B" container-retire p2
+for i in 1 2 3; do
+	assert_exit 0 -m "B: deploy t$i --gpus 2 (all free)" as_user "$B" container-deploy "t$i" --gpus 2
+	P=$(container_gpus "$B" "t$i" | tr ',' '\n' | sort | tr '\n' ' ')
+	case "$P" in "$G0 $G1 " | "$G2 $G3 ") ok "t$i is on one NVLink group ($P)" ;; *) not_ok "t$i is on one NVLink group" "got $P" ;; esac
+	assert_exit 0 -m "B: retire t$i" as_user "$B" container-retire "t$i"
+done
+
+# ---- 3. rescan: enable MIG with 2 instances on the free G1, picked up by --rescan
+NEW=$(printf '%s' "$BASE" | jq --arg a "$M52" --arg b "$M51" \
+	'.gpus[1].mig_enabled = true | .gpus[1].mig_devices = [{uuid: "MIG-00000000-0001-4000-8000-000000000002", profile: "2g.10gb", slices: 2, memory_mib: 9856}, {uuid: "MIG-00000000-0001-4000-8000-000000000001", profile: "1g.5gb", slices: 1, memory_mib: 4864}]')
+fake_nvml_write "$NEW"
+capture as_root ds01 gpus --rescan --json
+assert_eq 0 "$RC" "ds01 gpus --rescan exits 0"
+assert_jq "after --rescan: G1 is a MIG parent (not allocatable)" ".slots[] | select(.uuid == \"$G1\") | .allocatable == false" "$OUT"
+assert_jq "after --rescan: G1's 2g.10gb and 1g.5gb instances are slots" \
+	"[.slots[] | select(.parent == \"$G1\") | .profile] | sort == [\"1g.5gb\", \"2g.10gb\"]" "$OUT"
+assert_exit 0 -m "A: deploy r1 --mig 2g lands on the new 2g.10gb" as_user "$A" container-deploy r1 --mig 2g
+assert_eq MIG-00000000-0001-4000-8000-000000000002 "$(container_gpus "$A" r1)" "r1 is on G1's new 2g.10gb"
+assert_exit 0 -m "A: retire r1" as_user "$A" container-retire r1
+capture as_user "$A" ds01 gpus --rescan
+assert_eq 5 "$RC" "non-admin ds01 gpus --rescan exits 5"
+
+# ---- 4. a second change, picked up at a sampling tick (no --rescan)
+NEW2=$(printf '%s' "$NEW" | jq --arg a "$M52" --arg b "$M51" \
+	'.gpus[5].mig_devices = [{uuid: $a, profile: "4g.20gb", slices: 4, memory_mib: 19968}, {uuid: $b, profile: "3g.20gb", slices: 3, memory_mib: 19968}]')
+fake_nvml_write "$NEW2"
+has_g5_instances() { gpus_json | jq -e "[.slots[] | select(.parent == \"$G5\")] | length == 2" >/dev/null; }
+t0=$(date +%s%N)
+if wait_for 4 has_g5_instances; then
+	ok "G5's new MIG instances appear without --rescan ($((($(date +%s%N) - t0) / 1000000)) ms)"
+else
+	not_ok "G5's new MIG instances appear without --rescan within ~3 s" "$(gpus_json | jq -c '.slots[] | select(.uuid == "'"$G5"'" or .parent == "'"$G5"'")')"
+fi
+assert_jq "4g.20gb weighs 4/7" "((.weight - 4/7) | fabs) < 0.001 and .profile == \"4g.20gb\"" "$(gpu_slot "$M52")"
+assert_exit 0 -m "A: deploy r2 --mig 4g on G5's new instance" as_user "$A" container-deploy r2 --mig 4g
+assert_eq "$M52" "$(container_gpus "$A" r2)" "r2 is on the 4g.20gb"
+
+# ---- 5. MIG changes under leases (no drain first): flagged, and never a second lease of the
+# same silicon. r2 holds G5's 4g; G5's MIG is switched off -> r2's lease is orphaned, r2 keeps
+# running, and G5 as a whole must not be leased to anyone while r2 holds part of it.
+NEW3=$(printf '%s' "$NEW2" | jq '.gpus[5].mig_enabled = false | .gpus[5].mig_devices = []')
+fake_nvml_write "$NEW3"
+capture as_root ds01 gpus --rescan --json
+assert_jq "after MIG off on G5: r2's lease on $M52 is listed in orphaned_leases" 	"any(.orphaned_leases[]; .uuid == \"$M52\" and .container == \"r2._.$A\")" "$OUT"
+assert_eq running "$(docker_state "r2._.$A")" "r2 keeps running"
+# B takes whole GPUs until refused: none of them may be G5 while r2 still holds its slice
+for i in 1 2 3 4; do
+	capture as_user "$B" container-deploy "w$i"
+	[ "$RC" = 0 ] || break
+done
+assert_eq "" "$( (container_gpus "$B" w1; container_gpus "$B" w2; container_gpus "$B" w3) | tr ',' '\n' | grep -x "$G5")" \
+	"G5 is not leased as a whole GPU while r2 holds one of its (vanished) MIG slices"
+for i in 1 2 3 4; do as_user "$B" container-retire "w$i" >/dev/null 2>&1; done
+assert_exit 0 -m "A: retire r2" as_user "$A" container-retire r2
+assert_jq "orphaned_leases empty after r2's retire" '.orphaned_leases | length == 0' "$(gpus_json)"
+
+# MIG switched on under a whole-GPU lease: the new instances must not be leased meanwhile
+assert_exit 0 -m "A: deploy r3 --gpus 2" as_user "$A" container-deploy r3 --gpus 2
+R3=$(container_gpus "$A" r3)
+FIRST=${R3%%,*}
+IDX=$(printf '%s' "$NEW3" | jq --arg u "$FIRST" '.gpus | map(.uuid) | index($u)')
+NEW4=$(printf '%s' "$NEW3" | jq --argjson i "$IDX" '.gpus[$i].mig_enabled = true | .gpus[$i].mig_devices = [{uuid: "MIG-00000000-0009-4000-8000-000000000001", profile: "7g.40gb", slices: 7, memory_mib: 40192}]')
+fake_nvml_write "$NEW4"
+capture as_root ds01 gpus --rescan --json
+assert_eq 0 "$RC" "rescan after enabling MIG on r3's $FIRST"
+capture as_user "$B" container-deploy m7 --mig 7g
+assert_ne MIG-00000000-0009-4000-8000-000000000001 "$(container_gpus "$B" m7)" \
+	"a MIG instance of a GPU leased whole to r3 is not leased to another container"
+as_user "$B" container-retire m7 >/dev/null 2>&1
+assert_exit 0 -m "A: retire r3" as_user "$A" container-retire r3
+fake_nvml_write "$NEW3"
+as_root ds01 gpus --rescan >/dev/null 2>&1
+assert_eq 0 "$(gpus_leased_count)" "nothing leased"
+ds01_stop_daemon "ds01d stops cleanly"
+
+# ---- 6. docker_devices auto with NVML = device requests: Docker refuses here, rolled back
+if ! docker info --format '{{json .Runtimes}}' 2>/dev/null | grep -q nvidia; then
+	ds01_write_gpu_config "  backend: nvml
+  nvml_library: $LIB"
+	ds01_start_daemon
+	assert_exit 1 -m "docker_devices auto + NVML: deploy uses DeviceRequests and fails here (exit 1)" \
+		as_user "$A" container-deploy dq
+	assert_contains "$ERR$OUT" 'could not select device driver' "Docker's message is shown"
+	assert_no_container "dq._.$A" "no container left"
+	assert_eq 0 "$(ledger_sql 'SELECT count(*) FROM leases')" "no lease left"
+	ds01_stop_daemon "ds01d stops cleanly"
+fi
+
+# ---- 7. start-up with a missing library
+MISSING=$T/no-such-dir/libnvidia-ml.so.1
+ds01_write_gpu_config "  backend: nvml
+  nvml_library: $MISSING"
+capture timeout 20 "$BIN/ds01d" --config "$DS01_CONFIG"
+assert_ne 0 "$RC" "backend nvml + missing library: ds01d exits non-zero ($RC)"
+assert_ne 124 "$RC" "... at once (not after running until the timeout)"
+assert_contains "$ERR$OUT" "$MISSING" "the error names the library path"
+assert_not_contains "$ERR" "ready: listening" "it never became ready"
+
+ds01_write_gpu_config "  backend: auto
+  nvml_library: $MISSING
+  simulated:
+    - { name: \"NVIDIA A100-SXM4-40GB\", memory_mib: 40960 }"
+: >"$DAEMON_LOG"
+ds01_start_daemon
+ok "backend auto + missing library: ds01d starts"
+assert_match "$(cat "$DAEMON_LOG")" 'simulated' "the log says it fell back to the simulated inventory"
+assert_match "$(cat "$DAEMON_LOG")" 'nvml|no-such-dir' "the log says why (NVML not available)"
+assert_jq "ds01 gpus: simulated backend with the configured GPU" '.backend == "simulated" and (.slots | length == 1)' "$(gpus_json)"
+ds01_stop_daemon "ds01d (auto) stops cleanly"
+
+# driver refuses at nvmlInit: backend nvml fails, naming the cause
+ds01_write_gpu_config "  backend: nvml
+  nvml_library: $LIB"
+capture env FAKE_NVML_FAIL_INIT=1 timeout 20 "$BIN/ds01d" --config "$DS01_CONFIG"
+assert_ne 0 "$RC" "backend nvml + nvmlInit failing: ds01d exits non-zero ($RC)"
+assert_ne 124 "$RC" "... at once"
+assert_match "$ERR$OUT" 'nvml|driver' "the error is about NVML / the driver"
+assert_instance_empty "nothing left in Docker"
+ds01_done
