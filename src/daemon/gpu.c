@@ -16,6 +16,9 @@ struct gpu_inventory {
         bool real;
         struct gpu_slot *slots;
         size_t n;
+        /* the allocatable slots by kind, built once per scan for the placement policy */
+        const struct gpu_slot **whole, **mig;
+        size_t n_whole, n_mig;
 };
 
 static void slot_release(struct gpu_slot *s)
@@ -118,20 +121,53 @@ int gpu_backend_open(const struct config *c, struct nvml **ret_nvml, char **ret_
         return 0;
 }
 
+/* "3g.20gb" -> 3 slices, 20 GB, parsed once here so placement never parses strings. */
+static void parse_profiles(struct gpu_inventory *inv)
+{
+        for (size_t i = 0; i < inv->n; i++) {
+                struct gpu_slot *s = &inv->slots[i];
+                int slices = 0, gb = 0, k = 0;
+                if (!s->profile || sscanf(s->profile, "%dg%n", &slices, &k) != 1)
+                        continue;
+                if (sscanf(s->profile + k, ".%dgb", &gb) != 1 || gb <= 0)
+                        gb = s->memory_mib > 0 ? (int)((s->memory_mib + 1023) / 1024) : 0;
+                s->mig_slices = slices;
+                s->mig_memory_gb = gb;
+        }
+        inv->whole = xcalloc(inv->n + 1, sizeof(*inv->whole));
+        inv->mig = xcalloc(inv->n + 1, sizeof(*inv->mig));
+        for (size_t i = 0; i < inv->n; i++) {
+                if (!inv->slots[i].allocatable)
+                        continue;
+                if (inv->slots[i].parent_uuid)
+                        inv->mig[inv->n_mig++] = &inv->slots[i];
+                else
+                        inv->whole[inv->n_whole++] = &inv->slots[i];
+        }
+}
+
+size_t gpu_inventory_allocatable(const struct gpu_inventory *inv, bool mig,
+                                 const struct gpu_slot *const **ret)
+{
+        *ret = mig ? inv->mig : inv->whole;
+        return mig ? inv->n_mig : inv->n_whole;
+}
+
 struct gpu_inventory *gpu_inventory_scan(const struct config *c, struct nvml *nvml,
                                          struct error **err)
 {
         struct gpu_inventory *inv = xzalloc(sizeof(*inv));
         if (!nvml) {
                 load_simulated(inv, c);
-                return inv;
+        } else {
+                inv->backend = "nvml";
+                inv->real = true;
+                if (nvml_scan(nvml, &inv->slots, &inv->n, err) < 0) {
+                        error_wrap(err, "scanning GPUs with NVML");
+                        return gpu_inventory_free(inv);
+                }
         }
-        inv->backend = "nvml";
-        inv->real = true;
-        if (nvml_scan(nvml, &inv->slots, &inv->n, err) < 0) {
-                error_wrap(err, "scanning GPUs with NVML");
-                return gpu_inventory_free(inv);
-        }
+        parse_profiles(inv);
         return inv;
 }
 
@@ -153,6 +189,8 @@ struct gpu_inventory *gpu_inventory_free(struct gpu_inventory *inv)
         if (!inv)
                 return NULL;
         gpu_slots_free(inv->slots, inv->n);
+        free(inv->whole);
+        free(inv->mig);
         free(inv);
         return NULL;
 }

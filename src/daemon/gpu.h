@@ -17,6 +17,8 @@ struct gpu_slot {
         int link_group;   /* GPUs joined by NVLink share a group id; -1: unknown */
         unsigned minor;   /* /dev/nvidia<minor> */
         char *pci_bus_id; /* "00000000:07:00.0", NULL if unknown */
+        int mig_slices;   /* from profile: "3g.20gb" -> 3, 20 (0 for a whole GPU) */
+        int mig_memory_gb;
 };
 
 /* Frees an array of n slots (as nvml_scan returns). */
@@ -37,6 +39,9 @@ struct gpu_inventory *gpu_inventory_scan(const struct config *c, struct nvml *nv
 struct gpu_inventory *gpu_inventory_free(struct gpu_inventory *inv);
 /* All slots, allocatable or not, in a stable order. */
 size_t gpu_inventory_slots(const struct gpu_inventory *inv, const struct gpu_slot **ret);
+/* The allocatable MIG instances (mig) or whole GPUs, in inventory order. */
+size_t gpu_inventory_allocatable(const struct gpu_inventory *inv, bool mig,
+                                 const struct gpu_slot *const **ret);
 const struct gpu_slot *gpu_inventory_find(const struct gpu_inventory *inv, const char *uuid);
 /* "simulated" or "nvml" */
 const char *gpu_inventory_backend(const struct gpu_inventory *inv);

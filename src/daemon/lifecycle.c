@@ -602,6 +602,9 @@ int lifecycle_deploy(struct ds01d *d, const struct caller *c, json_t *params, js
                       "gpus", gpus_json(d, uuids), "workspace", workspace);
         r = 0;
 out:
+        if (r < 0 && (created || reserved))
+                log_notice("deploy of %s for %s failed and was rolled back: %s", container,
+                           c->login, *err ? (*err)->message : "?");
         if (r < 0) {
                 /* Roll back: nothing half-done survives a failed deploy. */
                 if (created) {
@@ -1414,7 +1417,7 @@ int lifecycle_reconcile(struct ds01d *d, bool startup, struct error **err)
         /* 1. Ledger rows whose container Docker does not have: roll back / release. Rows still
          *    "reserved" whose container does exist (a crash between create and bind): bind. */
         for (size_t k = 0; k < n_rows; k++) {
-                const char *docker_id = NULL;
+                const char *docker_id = NULL, *docker_state = NULL;
                 if (!startup && (streq(rows[k].state, "reserved") || is_busy(d, rows[k].name)))
                         continue;
                 size_t i;
@@ -1422,10 +1425,23 @@ int lifecycle_reconcile(struct ds01d *d, bool startup, struct error **err)
                 json_array_foreach (list, i, e) {
                         const char *nm =
                             json_string_value(json_array_get(json_object_get(e, "Names"), 0));
-                        if (nm && nm[0] == '/' && streq(nm + 1, rows[k].name))
+                        if (nm && nm[0] == '/' && streq(nm + 1, rows[k].name)) {
                                 docker_id = jstr(e, "Id");
+                                docker_state = jstr(e, "State");
+                        }
                 }
                 if (docker_id) {
+                        /* Stops and starts while nobody listened (daemon down, stream lost): the
+                         * lease follows what the container is now. */
+                        bool running = streq_ptr(docker_state, "running");
+                        int n = running ? store_unhold(d->store, rows[k].name, NULL)
+                                        : store_hold(d->store, rows[k].name, NULL);
+                        if (n > 0) {
+                                log_notice("reconcile: %s is %s; its GPU lease is now %s",
+                                           rows[k].name, docker_state ? docker_state : "?",
+                                           running ? "bound" : "held");
+                                fixed++;
+                        }
                         if (streq(rows[k].state, "reserved")) {
                                 struct error *e2 = NULL;
                                 if (store_bind(d->store, rows[k].name, docker_id, &e2) < 0)
@@ -1501,6 +1517,8 @@ int lifecycle_reconcile(struct ds01d *d, bool startup, struct error **err)
                         log_error("reconcile: adopting %s: %s", nm, e2->message);
                         error_free(e2);
                 } else {
+                        if (!streq_ptr(jstr(e, "State"), "running"))
+                                store_hold(d->store, nm, NULL);
                         log_notice("reconcile: adopted %s with %zu GPU(s) from its labels", nm,
                                    n_slots);
                         events_log(d->events, "gpu.allocate", user,

@@ -23,38 +23,26 @@ int pool_parse_profile(const char *profile, int *ret_slices, int *ret_memory_gb,
 
 static bool fits_profile(const struct gpu_slot *s, int slices, int mem_gb)
 {
-        int ss = 0, sm = 0;
-        if (!s->profile || pool_parse_profile(s->profile, &ss, &sm, NULL) < 0)
-                return false;
-        if (sm == 0 && s->memory_mib > 0)
-                sm = (int)((s->memory_mib + 1023) / 1024);
-        return ss >= slices && sm >= mem_gb;
+        return s->mig_slices >= slices && s->mig_memory_gb >= mem_gb;
 }
 
 size_t pool_candidates(const struct gpu_inventory *inv, const struct limit_set *ls,
                        const struct pool_request *req, const struct gpu_slot ***ret,
                        struct error **err)
 {
-        const struct gpu_slot *slots;
-        size_t n = gpu_inventory_slots(inv, &slots);
-        const struct gpu_slot **v = xcalloc(n + 1, sizeof(*v));
-        size_t k = 0, n_full = 0, n_mig = 0;
-        for (size_t i = 0; i < n; i++) {
-                if (!slots[i].allocatable)
-                        continue;
-                if (slots[i].parent_uuid)
-                        n_mig++;
-                else
-                        n_full++;
-        }
+        const struct gpu_slot *const *whole, *const *mig;
+        size_t n_whole = gpu_inventory_allocatable(inv, false, &whole);
+        size_t n_mig = gpu_inventory_allocatable(inv, true, &mig);
         int slices = 0, mem = 0;
+        size_t k = 0;
+        const struct gpu_slot **v;
         if (req->mig_profile) {
+                v = xmalloc((n_mig + 1) * sizeof(*v));
                 if (pool_parse_profile(req->mig_profile, &slices, &mem, err) < 0)
                         goto out;
-                for (size_t i = 0; i < n; i++)
-                        if (slots[i].allocatable && slots[i].parent_uuid &&
-                            fits_profile(&slots[i], slices, mem))
-                                v[k++] = &slots[i];
+                for (size_t i = 0; i < n_mig; i++)
+                        if (fits_profile(mig[i], slices, mem))
+                                v[k++] = mig[i];
                 if (k == 0 && req->n_slots > 0)
                         error_set(err, DS01_ERESOURCE,
                                   "no MIG instance of %s or larger exists on this server - 'ds01 "
@@ -63,16 +51,14 @@ size_t pool_candidates(const struct gpu_inventory *inv, const struct limit_set *
                                   ls->allow_full_gpu ? "" : " (MIG slices only in your group)");
                 goto out;
         }
-        bool whole = ls->allow_full_gpu && n_full > 0;
-        for (size_t i = 0; i < n; i++) {
-                if (!slots[i].allocatable)
-                        continue;
-                if ((slots[i].parent_uuid == NULL) == whole)
-                        v[k++] = &slots[i];
-        }
+        bool use_whole = ls->allow_full_gpu && n_whole > 0;
+        size_t n = use_whole ? n_whole : n_mig;
+        v = xmalloc((n + 1) * sizeof(*v));
+        memcpy(v, use_whole ? whole : mig, n * sizeof(*v));
+        k = n;
         if (k == 0 && req->n_slots > 0)
                 error_set(err, DS01_ERESOURCE, "%s - deploy with --cpu-only",
-                          !ls->allow_full_gpu && n_full > 0
+                          !ls->allow_full_gpu && n_whole > 0
                               ? "your group may use MIG slices only, and this server has no "
                                 "MIG instances"
                               : "this server has no GPU that can be leased");
@@ -100,17 +86,25 @@ static int cmp_fit(const struct store_free_slot *a, const struct store_free_slot
         return cmp_wear(a, b);
 }
 
-/* Sorts idx[0..n) by cmp over free_slots (insertion sort: inventories are small). */
-static void sort_idx(const struct store_free_slot *f, size_t *idx, size_t n,
-                     int (*cmp)(const struct store_free_slot *, const struct store_free_slot *))
+static int cmp_wear_idx(const void *a, const void *b, void *ctx)
 {
-        for (size_t i = 1; i < n; i++) {
-                size_t x = idx[i], j = i;
-                while (j > 0 && cmp(&f[x], &f[idx[j - 1]]) < 0) {
-                        idx[j] = idx[j - 1];
-                        j--;
-                }
-                idx[j] = x;
+        const struct store_free_slot *f = ctx;
+        return cmp_wear(&f[*(const size_t *)a], &f[*(const size_t *)b]);
+}
+
+/* Moves the k best of idx[0..n) (by cmp) to the front, in order: k passes of selection, since
+ * requests take one or two slots out of hundreds. */
+static void select_best(const struct store_free_slot *f, size_t *idx, size_t n, size_t k,
+                        int (*cmp)(const struct store_free_slot *, const struct store_free_slot *))
+{
+        for (size_t i = 0; i < k && i < n; i++) {
+                size_t best = i;
+                for (size_t j = i + 1; j < n; j++)
+                        if (cmp(&f[idx[j]], &f[idx[best]]) < 0)
+                                best = j;
+                size_t t = idx[i];
+                idx[i] = idx[best];
+                idx[best] = t;
         }
 }
 
@@ -130,7 +124,6 @@ size_t pool_pick(const struct store_free_slot *f, size_t n_free, size_t n, void 
         for (size_t i = 0; i < n_free; i++)
                 idx[i] = i;
         bool mig = f[0].slot->parent_uuid != NULL;
-        sort_idx(f, idx, n_free, mig ? cmp_fit : cmp_wear);
         size_t take = n < n_free ? n : n_free;
 
         if (!mig && n > 1 && n <= n_free) {
@@ -142,6 +135,8 @@ size_t pool_pick(const struct store_free_slot *f, size_t n_free, size_t n, void 
                         numa &= f[i].slot->numa_node >= 0;
                 }
                 if (link || numa) {
+                        /* Grouping looks at every free GPU in wear order. */
+                        qsort_r(idx, n_free, sizeof(*idx), cmp_wear_idx, (void *)f);
                         bool by_link = link;
                         int best_group = -1;
                         int64_t best_wear = 0;
@@ -170,6 +165,7 @@ size_t pool_pick(const struct store_free_slot *f, size_t n_free, size_t n, void 
                         }
                 }
         }
+        select_best(f, idx, n_free, take, mig ? cmp_fit : cmp_wear);
         for (size_t i = 0; i < take; i++)
                 ret_idx[i] = idx[i];
         free(idx);

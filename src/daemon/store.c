@@ -21,7 +21,7 @@
 
 /* The schema this code reads and writes (PRAGMA user_version). A database written by a newer
  * ds01d is refused rather than guessed at. */
-#define STORE_SCHEMA_VERSION  3
+#define STORE_SCHEMA_VERSION  4
 #define STORE_BUSY_TIMEOUT_MS 5000
 /* GPU-equivalents are sums of sevenths: compare them with a little slack. */
 #define STORE_EPSILON 1e-9
@@ -84,6 +84,11 @@ static const char *const migrations[STORE_SCHEMA_VERSION] = {
     "  shown INTEGER NOT NULL DEFAULT 0"
     ") STRICT;"
     "CREATE INDEX inbox_unshown ON inbox (uid, shown);",
+    /* 3 -> 4: a MIG instance's lease records its physical GPU, so the GPU cannot be leased
+     * whole while one of its instances is (and the reverse), even after a MIG change removed
+     * the instance from the inventory. */
+    "ALTER TABLE leases ADD COLUMN parent_uuid TEXT;"
+    "CREATE INDEX leases_by_parent ON leases (parent_uuid);",
 };
 
 enum stmt_id {
@@ -95,6 +100,7 @@ enum stmt_id {
         S_USER_CONTAINERS,
         S_USER_HOLDINGS,
         S_LEASE_EXISTS,
+        S_FAMILY_LEASED,
         S_INSERT_CONTAINER,
         S_INSERT_LEASE,
         S_BIND_CONTAINER,
@@ -141,13 +147,17 @@ static const struct {
                          "WHERE l.uid = ?1 GROUP BY c.name ORDER BY min(c.created_at), c.name",
                          "summing the user's GPU leases"},
     [S_LEASE_EXISTS] = {"SELECT 1 FROM leases WHERE slot_uuid = ?1", "looking up a lease"},
+    /* Leased itself, its physical GPU leased whole, or (for a GPU) one of its MIG instances. */
+    [S_FAMILY_LEASED] = {"SELECT 1 FROM leases WHERE slot_uuid = ?1 OR slot_uuid = ?2 "
+                         "OR parent_uuid = ?1 LIMIT 1",
+                         "looking up a lease"},
     [S_INSERT_CONTAINER] = {"INSERT INTO containers "
                             "(name, project, user, uid, docker_id, state, created_at) "
                             "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
                             "recording the container"},
     [S_INSERT_LEASE] = {"INSERT INTO leases "
-                        "(slot_uuid, container, uid, state, weight, since, leased_at) "
-                        "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                        "(slot_uuid, container, uid, state, weight, since, leased_at, parent_uuid) "
+                        "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
                         "recording a lease"},
     [S_BIND_CONTAINER] = {"UPDATE containers SET docker_id = ?2, state = 'bound' "
                           "WHERE name = ?1",
@@ -719,12 +729,21 @@ static int check_quota(struct store *s, const struct store_reservation_req *req,
                          b_held, b_quota, list, asking);
 }
 
-static int insert_lease(struct store *s, const char *uuid, const char *container, unsigned uid,
-                        const char *state, double weight, int64_t since, int64_t leased_at,
+static int insert_lease(struct store *s, const struct gpu_slot *slot, const char *container,
+                        unsigned uid, const char *state, int64_t since, int64_t leased_at,
                         struct error **err)
 {
-        return exec(s, err, S_INSERT_LEASE, "ttitdii", uuid, container, (int64_t)uid, state, weight,
-                    since, leased_at);
+        return exec(s, err, S_INSERT_LEASE, "ttitdiit", slot->uuid, container, (int64_t)uid, state,
+                    slot->weight, since, leased_at, slot->parent_uuid);
+}
+
+/* 1 when the slot, its physical GPU (leased whole) or one of its MIG instances is leased. */
+static int family_leased(struct store *s, const struct gpu_slot *slot, struct error **err)
+{
+        sqlite3_stmt *st = query(s, err, S_FAMILY_LEASED, "tt", slot->uuid, slot->parent_uuid);
+        if (!st)
+                return -1;
+        return step(s, st, S_FAMILY_LEASED, err);
 }
 
 static size_t pick_first(const struct store_free_slot *free_, size_t n_free, size_t n, void *ctx,
@@ -774,7 +793,7 @@ static int reserve_locked(struct store *s, const struct store_reservation_req *r
                         continue;
                 }
                 cheapest = fmin(cheapest, c->weight);
-                r = row_exists(s, S_LEASE_EXISTS, c->uuid, err);
+                r = family_leased(s, c, err);
                 if (r < 0)
                         return -1;
                 if (r > 0) {
@@ -817,6 +836,11 @@ static int reserve_locked(struct store *s, const struct store_reservation_req *r
                                          "no GPU free: there is no GPU you may use on this "
                                          "server%s - deploy with --cpu-only",
                                          drained);
+                if ((size_t)req->n_slots > usable)
+                        return error_set(err, DS01_ERESOURCE,
+                                         "you asked for %d GPUs but this server has %zu you may "
+                                         "use%s - ask for fewer",
+                                         req->n_slots, usable, drained);
                 if (n_picked == 0)
                         return error_set(err, DS01_ERESOURCE,
                                          "no GPU free: %zu of %zu GPUs are leased%s - try again "
@@ -836,8 +860,7 @@ static int reserve_locked(struct store *s, const struct store_reservation_req *r
                 return -1;
         for (size_t i = 0; i < n_picked; i++) {
                 const struct gpu_slot *c = free_[idx[i]].slot;
-                if (insert_lease(s, c->uuid, req->container, req->uid, "reserved", c->weight, now,
-                                 now, err) < 0)
+                if (insert_lease(s, c, req->container, req->uid, "reserved", now, now, err) < 0)
                         return -1;
                 strv_push(ret_uuids, c->uuid);
         }
@@ -1057,14 +1080,14 @@ static int adopt_locked(struct store *s, const char *container, const char *proj
                 return -1;
         for (size_t i = 0; i < n_slots; i++) {
                 /* Also catches a slot listed twice: the first listing took it. */
-                r = row_exists(s, S_LEASE_EXISTS, slots[i]->uuid, err);
+                r = family_leased(s, slots[i], err);
                 if (r < 0)
                         return -1;
                 if (r > 0) {
                         strv_push(ret_conflicts, slots[i]->uuid);
                         continue;
                 }
-                if (insert_lease(s, slots[i]->uuid, container, uid, "bound", slots[i]->weight, now,
+                if (insert_lease(s, slots[i], container, uid, "bound", now,
                                  created_at > 0 ? created_at : now, err) < 0)
                         return -1;
         }

@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <pwd.h>
 #include <sys/stat.h>
 
@@ -149,7 +150,13 @@ int workspace_prepare(const char *workspace_root, const char *project, uid_t uid
         }
         if (uid == 0)
                 user_from = (size_t)-1; /* root's own workspace: everything root-owned */
-        if (walk(path, user_from, create_from, uid, gid, create, err) < 0)
+        /* One at a time: between mkdirat and fchownat a directory is root's, and a concurrent
+         * check of the same path (two first deploys of one user) must not see it then. */
+        static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+        pthread_mutex_lock(&lock);
+        int r = walk(path, user_from, create_from, uid, gid, create, err);
+        pthread_mutex_unlock(&lock);
+        if (r < 0)
                 return -1;
         *ret_path = TAKE_PTR(path);
         return 0;
