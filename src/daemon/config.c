@@ -55,6 +55,11 @@ struct config *config_free(struct config *c)
         free(c->webhook_url);
         free_simulated(c);
         free(c->image_default);
+        for (size_t i = 0; i < c->n_frameworks; i++) {
+                free(c->frameworks[i].name);
+                free(c->frameworks[i].image);
+        }
+        free(c->frameworks);
         free(c->admin_group);
         free(c->init_path);
         free(c);
@@ -89,6 +94,8 @@ static struct config *config_defaults(void)
                 c->simulated[i].memory_mib = DEFAULT_SIM_MEMORY_MIB;
         }
         c->image_default = xstrdup("ds01/base:latest");
+        c->build_timeout_s = 3600;
+        c->max_context_mb = 1024;
         c->admin_group = xstrdup("ds01-admin");
         c->init_path = NULL;
         c->max_requests_per_uid = 16;
@@ -215,7 +222,8 @@ static const struct key_def top_keys[] = {
 static const char *const gpus_names[] = {"backend", "nvml_library", "simulated", "docker_devices",
                                          NULL};
 static const char *const sim_names[] = {"name", "memory_mib", "mig", NULL};
-static const char *const images_names[] = {"default", "frameworks", NULL};
+static const char *const images_names[] = {"default", "frameworks", "build_timeout_s",
+                                           "max_context_mb", NULL};
 
 static int set_string(const struct yamldoc *d, const struct yamldoc_node *v, const char *what,
                       char **field, struct error **err)
@@ -430,7 +438,21 @@ static int parse_images(const struct yamldoc *d, const struct yamldoc_node *v, s
                                 const char *s;
                                 if (yamldoc_get_string(d, f->value, what, &s, err) < 0)
                                         return -1;
+                                c->frameworks = xrealloc(c->frameworks, (c->n_frameworks + 1) *
+                                                                            sizeof(*c->frameworks));
+                                c->frameworks[c->n_frameworks++] =
+                                    (struct config_framework){xstrdup(f->key), xstrdup(s)};
                         }
+                } else if (streq(p->key, "build_timeout_s") || streq(p->key, "max_context_mb")) {
+                        if (yamldoc_is_null(p->value))
+                                continue;
+                        bool timeout = streq(p->key, "build_timeout_s");
+                        if (yamldoc_get_int64(
+                                d, p->value,
+                                timeout ? "images.build_timeout_s" : "images.max_context_mb", 1,
+                                timeout ? 86400 : 65536,
+                                timeout ? &c->build_timeout_s : &c->max_context_mb, err) < 0)
+                                return -1;
                 } else {
                         return yamldoc_unknown_key(d, p, "images", images_names, err);
                 }

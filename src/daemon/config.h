@@ -32,7 +32,16 @@ struct config {
         char *docker_devices;
         struct config_sim_gpu *simulated; /* default: 4 x A100-SXM4-40GB, 40960 MiB, no MIG */
         size_t n_simulated;
-        char *image_default;          /* images.default: "ds01/base:latest" */
+        char *image_default; /* images.default: "ds01/base:latest" */
+        /* images.frameworks: name -> base image for image-create --framework NAME (a site points
+         * them at its own mirror); "minimal" defaults to images.default. */
+        struct config_framework {
+                char *name;
+                char *image;
+        } * frameworks;
+        size_t n_frameworks;
+        int64_t build_timeout_s;      /* images.build_timeout_s: 3600 */
+        int64_t max_context_mb;       /* images.max_context_mb: 1024 */
         char *webhook_url;            /* notify.webhook_url: NULL = none */
         char *admin_group;            /* admin_group: "ds01-admin" (root is always admin) */
         char *init_path;              /* init_path: NULL = find ds01-init beside ds01d or in

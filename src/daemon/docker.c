@@ -605,9 +605,19 @@ static int stream_error(int fd, const char *head, int status, const char *what, 
         return error_set(err, status == 404 ? DS01_ENOTFOUND : DS01_ERR, "%s: %s", what, msg);
 }
 
+static int open_stream_body(struct docker *d, const char *request, int body_fd, int64_t body_len,
+                            int ok1, int ok2, const char *what, int *ret_fd, struct error **err);
+
 /* Connects, sends `request`, reads the head and checks its status against ok1/ok2. */
 static int open_stream(struct docker *d, const char *request, int ok1, int ok2, const char *what,
                        int *ret_fd, struct error **err)
+{
+        return open_stream_body(d, request, -1, 0, ok1, ok2, what, ret_fd, err);
+}
+
+/* The same with a body of body_len bytes read from body_fd after the request head. */
+static int open_stream_body(struct docker *d, const char *request, int body_fd, int64_t body_len,
+                            int ok1, int ok2, const char *what, int *ret_fd, struct error **err)
 {
         struct sockaddr_un sa = {.sun_family = AF_UNIX};
         if (strlen(d->socket_path) >= sizeof(sa.sun_path))
@@ -626,6 +636,25 @@ static int open_stream(struct docker *d, const char *request, int ok1, int ok2, 
         if (r < 0)
                 return error_set(err, DS01_ERR, "%s: sending the request to Docker: %s", what,
                                  strerror(-r));
+        if (body_fd >= 0) {
+                char *buf = xmalloc(64 * 1024);
+                int64_t left = body_len;
+                while (left > 0 && r == 0) {
+                        ssize_t k = read(body_fd, buf, left < 65536 ? (size_t)left : 65536);
+                        if (k < 0 && errno == EINTR)
+                                continue;
+                        if (k <= 0) {
+                                r = -EIO;
+                                break;
+                        }
+                        r = send_all(fd, buf, (size_t)k);
+                        left -= k;
+                }
+                free(buf);
+                if (r < 0)
+                        return error_set(err, DS01_ERR, "%s: sending the body to Docker: %s", what,
+                                         strerror(-r));
+        }
 
         /* Byte by byte up to the blank line, so not one byte of the stream is consumed. */
         set_rcvtimeo(fd, STREAM_HEAD_TIMEOUT_S);
@@ -734,4 +763,23 @@ int docker_events_stream(struct docker *d, const char *label_filter, int64_t sin
             open_stream(d, strbuf_str(&path), 200, 200, "following Docker's events", ret_fd, err);
         strbuf_release(&path);
         return r;
+}
+
+int docker_build_stream(struct docker *d, const char *query, int context_fd, int64_t context_len,
+                        int *ret_fd, struct error **err)
+{
+        /* HTTP/1.0 with a length: the answer is the JSON message stream, ending at EOF. */
+        _cleanup_free_ char *req = xasprintf("POST %s/build?%s HTTP/1.0\r\n"
+                                             "Host: docker\r\n"
+                                             "Content-Type: application/x-tar\r\n"
+                                             "Content-Length: %lld\r\n"
+                                             "\r\n",
+                                             d->prefix, query, (long long)context_len);
+        return open_stream_body(d, req, context_fd, context_len, 200, 200, "building an image",
+                                ret_fd, err);
+}
+
+char *docker_query_escape(const char *s)
+{
+        return url_escape(s);
 }

@@ -66,6 +66,14 @@ int docker_logs_stream(struct docker *d, const char *container_id, bool follow, 
 int docker_events_stream(struct docker *d, const char *label_filter, int64_t since, int *ret_fd,
                          struct error **err);
 
+/* POST /build?<query> with the context (a tar of context_len bytes read from context_fd). *ret_fd
+ * is Docker's answer: JSON messages ({"stream": ...}, {"aux": {"ID": ...}}, {"error": ...}) until
+ * EOF. Closing it cancels the build. query is already encoded (docker_query_escape). */
+int docker_build_stream(struct docker *d, const char *query, int context_fd, int64_t context_len,
+                        int *ret_fd, struct error **err);
+/* Percent-encodes a query value. */
+char *docker_query_escape(const char *s);
+
 /* Pure helpers, unit-tested. */
 /* Docker's error text from a response body ({"message": "..."}), or "HTTP <status>". */
 char *docker_error_message(long status, const char *body, size_t len);

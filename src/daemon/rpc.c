@@ -3,6 +3,7 @@
 #include "../proto/proto.h"
 #include "../shared/log.h"
 #include "../shared/names.h"
+#include "images.h"
 
 #include <errno.h>
 #include <grp.h>
@@ -27,6 +28,10 @@ typedef int (*handler_fn)(struct ds01d *d, const struct caller *c, json_t *param
                           json_t **ret_result, struct error **err);
 typedef int (*fd_handler_fn)(struct ds01d *d, const struct caller *c, json_t *params,
                              json_t **ret_result, int *ret_fd, struct error **err);
+/* A method that takes a descriptor with the request and streams progress before its answer. */
+typedef int (*stream_handler_fn)(struct ds01d *d, const struct caller *c, json_t *params, int in_fd,
+                                 int client_fd, images_progress_fn progress, void *progress_ctx,
+                                 json_t **ret_result, struct error **err);
 
 enum {
         M_ADMIN = 1 << 0,
@@ -39,6 +44,7 @@ struct method {
         fd_handler_fn fd_handler;
         unsigned flags;
         struct param_spec params[8];
+        stream_handler_fn stream_handler;
 };
 
 #define NAME_PARAM                                                                                 \
@@ -104,6 +110,27 @@ static const struct method methods[] = {
      0,
      {NAME_PARAM, {"seconds", P_INT, false, 0, 100LL * 86400}, {"off", P_BOOL, false, 0, 0}}},
     {"inbox.list", lifecycle_inbox, NULL, 0, {{"limit", P_INT, false, 1, 200}}},
+    {"image.template",
+     images_template,
+     NULL,
+     0,
+     {{"project", P_STRING, true, 0, 255},
+      {"framework", P_STRING, false, 1, 64},
+      {"packages", P_STRV, false, 0, 256},
+      {"system", P_STRV, false, 0, 256},
+      {"requirements", P_STRING, false, 1, 255}}},
+    {"image.build",
+     NULL,
+     NULL,
+     M_NO_LOCK,
+     {{"project", P_STRING, true, 0, 255}, {"nocache", P_BOOL, false, 0, 0}},
+     images_build},
+    {"image.list", images_list, NULL, 0, {{"all", P_BOOL, false, 0, 0}}},
+    {"image.delete",
+     images_delete,
+     NULL,
+     0,
+     {{"project", P_STRING, true, 1, 255}, {"force", P_BOOL, false, 0, 0}}},
     {"gpu.list", lifecycle_gpus, NULL, M_ADMIN, {{0}}},
     {"gpu.rescan", handle_rescan, NULL, M_ADMIN | M_NO_LOCK, {{0}}},
     {"gpu.drain",
@@ -320,7 +347,18 @@ static json_t *error_response(const struct error *e)
 }
 
 /* One request: parse, validate, dispatch. Returns the response; *ret_fd a fd to pass. */
-static json_t *serve_one(struct conn *cn, json_t *req, int *ret_fd)
+/* images_progress_fn for a connection: one {"v":1, "progress":X} message. */
+static int send_progress(void *ctx, json_t *progress)
+{
+        struct conn *cn = ctx;
+        json_t *msg = json_pack("{s:i, s:o}", "v", PROTO_VERSION, "progress", progress);
+        int r = proto_send_json(cn->fd, msg, -1, NULL);
+        json_decref(msg);
+        return r < 0 ? -1 : 0;
+}
+
+/* in_fd: a descriptor that came with the request (closed here); only stream methods use one. */
+static json_t *serve_one(struct conn *cn, json_t *req, int in_fd, int *ret_fd)
 {
         struct ds01d *d = cn->srv->d;
         struct error *err = NULL;
@@ -352,7 +390,10 @@ static json_t *serve_one(struct conn *cn, json_t *req, int *ret_fd)
                 if (lock)
                         pthread_rwlock_rdlock(&d->lock);
                 int r = m->handler ? m->handler(d, &cn->caller, params, &result, &err)
-                                   : m->fd_handler(d, &cn->caller, params, &result, ret_fd, &err);
+                        : m->fd_handler
+                            ? m->fd_handler(d, &cn->caller, params, &result, ret_fd, &err)
+                            : m->stream_handler(d, &cn->caller, params, in_fd, cn->fd,
+                                                send_progress, cn, &result, &err);
                 if (lock)
                         pthread_rwlock_unlock(&d->lock);
                 if (r < 0 && !err)
@@ -362,6 +403,8 @@ static json_t *serve_one(struct conn *cn, json_t *req, int *ret_fd)
         }
         json_decref(empty);
 out:
+        if (in_fd >= 0)
+                close(in_fd);
         if (err) {
                 resp = error_response(err);
                 if (*ret_fd >= 0)
@@ -410,7 +453,8 @@ static void *conn_thread(void *arg)
         for (;;) {
                 json_t *req = NULL;
                 struct error *err = NULL;
-                int r = proto_recv_json(cn->fd, PROTO_MAX_REQUEST, &req, NULL, &err);
+                int in_fd = -1;
+                int r = proto_recv_json(cn->fd, PROTO_MAX_REQUEST, &req, &in_fd, &err);
                 if (r == 1)
                         break;
                 if (r < 0) {
@@ -424,7 +468,7 @@ static void *conn_thread(void *arg)
                         break;
                 }
                 int fd = -1;
-                json_t *resp = serve_one(cn, req, &fd);
+                json_t *resp = serve_one(cn, req, in_fd, &fd);
                 json_decref(req);
                 struct error *serr = NULL;
                 r = proto_send_json(cn->fd, resp, fd, &serr);

@@ -225,3 +225,48 @@ int proto_call(int sock, const char *method, json_t *params, json_t **ret_result
         json_decref(resp);
         return 0;
 }
+
+int proto_call_stream(int sock, const char *method, json_t *params, int pass_fd,
+                      proto_progress_fn on_progress, void *userdata, json_t **ret_result,
+                      json_t **ret_notices, struct error **err)
+{
+        json_t *req = json_pack("{s:i, s:s, s:o}", "v", PROTO_VERSION, "method", method, "params",
+                                params ? params : json_object());
+        int r = proto_send_json(sock, req, pass_fd, err);
+        json_decref(req);
+        if (r < 0)
+                return -1;
+        for (;;) {
+                json_t *resp = NULL;
+                r = proto_recv_json(sock, PROTO_MAX_RESPONSE, &resp, NULL, err);
+                if (r == 1)
+                        return error_set(err, DS01_ERR, "the ds01 daemon closed the connection");
+                if (r < 0)
+                        return -1;
+                json_t *progress = json_object_get(resp, "progress");
+                if (progress) {
+                        int stop = on_progress ? on_progress(userdata, progress) : 0;
+                        json_decref(resp);
+                        if (stop)
+                                return -1;
+                        continue;
+                }
+                if (!json_is_true(json_object_get(resp, "ok"))) {
+                        json_t *e = json_object_get(resp, "error");
+                        json_int_t code = json_integer_value(json_object_get(e, "code"));
+                        const char *m = json_string_value(json_object_get(e, "message"));
+                        error_set(err, code > 0 && code <= 5 ? (int)code : DS01_ERR, "%s",
+                                  m ? m : "unknown error from the ds01 daemon");
+                        json_decref(resp);
+                        return -1;
+                }
+                json_t *res = json_object_get(resp, "result");
+                *ret_result = res ? json_incref(res) : json_object();
+                if (ret_notices) {
+                        json_t *n = json_object_get(resp, "notices");
+                        *ret_notices = n ? json_incref(n) : NULL;
+                }
+                json_decref(resp);
+                return 0;
+        }
+}

@@ -46,6 +46,20 @@
  *   gpu.list (admin)   {} -> {backend, slots: [...], orphaned_leases: [...]}
  *   gpu.rescan (admin) {} -> {changed, added, removed, orphaned_leases, allocatable}
  *   gpu.drain (admin)  {uuid, reason?, undrain?} -> {uuid, drained, changed}
+ *   image.template     {project, framework?, packages? ([str]), system? ([str]), requirements?
+ *                      (path relative to the project directory)} -> {dockerfile (text), base,
+ *                      framework}
+ *   image.build        {project, nocache? (bool)} + fd: the build context as a tar stream (the
+ *                      CLI writes it into a pipe as the user, .dockerignore honoured); answers
+ *                      with progress messages {"v":1, "progress":{...}} (each one of Docker's
+ *                      build messages: {"stream": "..."}, {"status": ...}, {"aux": ...},
+ *                      plus ds01's {"step": N, "steps": M, "text": "RUN ..."} when a step
+ *                      starts), then the final {image, id, steps, seconds}. Closing the
+ *                      connection cancels the build.
+ *   image.list         {all? (admins)} -> {images: [{image, project, uid, id, size, created,
+ *                      containers: [name]}]}
+ *   image.delete       {project (or full ds01-<uid>/<p>:latest for admins), force?} -> {image,
+ *                      deleted}
  *   Every answer may carry "notices": inbox messages not shown yet (then marked shown).
  *   limits.get         {} -> {user, uid, group, overridden (bool),
  *                      limits: {max_gpu_equivalents, max_gpu_slots_per_container,
@@ -84,5 +98,13 @@ int proto_connect(const char *path, struct error **err);
 /* One round trip. On {"ok":false} sets err from the error object and returns -1. On success
  * *ret_result is the result object (a new reference), *ret_fd a passed fd or -1, and notices
  * (if any, a new reference or NULL) in *ret_notices when that pointer is non-NULL. */
+/* A call whose answer streams: pass_fd (>= 0) travels with the request; every {"progress":X}
+ * message before the final answer is handed to on_progress (X borrowed). A non-zero return from
+ * on_progress stops reading and returns -1 with err unset (the caller cancels by closing sock). */
+typedef int (*proto_progress_fn)(void *userdata, const json_t *progress);
+int proto_call_stream(int sock, const char *method, json_t *params /* stolen */, int pass_fd,
+                      proto_progress_fn on_progress, void *userdata, json_t **ret_result,
+                      json_t **ret_notices, struct error **err);
+
 int proto_call(int sock, const char *method, json_t *params /* stolen, may be NULL */,
                json_t **ret_result, int *ret_fd, json_t **ret_notices, struct error **err);

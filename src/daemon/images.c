@@ -1,0 +1,593 @@
+#include "images.h"
+
+#include "../shared/log.h"
+#include "../shared/names.h"
+#include "../shared/strbuf.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <poll.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+
+#define TAIL_LINES 15
+#define PKG_MAX    200
+
+static const char *jstr(const json_t *o, const char *key)
+{
+        return json_string_value(json_object_get(o, key));
+}
+
+/* Package names as they may appear in a RUN line: no shell syntax. */
+static bool package_ok(const char *p)
+{
+        size_t n = strlen(p);
+        if (n == 0 || n > PKG_MAX || p[0] == '-')
+                return false;
+        for (; *p; p++)
+                if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+                      (*p >= '0' && *p <= '9') || strchr("._+=<>!~,@:/-", *p)))
+                        return false;
+        return true;
+}
+
+static int packages(const json_t *list, const char *what, struct strbuf *out, struct error **err)
+{
+        size_t i;
+        json_t *v;
+        json_array_foreach (list, i, v) {
+                const char *p = json_string_value(v);
+                if (!p || !package_ok(p))
+                        return error_set(err, DS01_EUSAGE,
+                                         "invalid %s package name '%.60s': use letters, digits and "
+                                         "._+=<>!~,@:/- only",
+                                         what, p ? p : "?");
+                strbuf_addf(out, " %s", p);
+        }
+        return 0;
+}
+
+static const char *framework_image(const struct config *c, const char *fw)
+{
+        for (size_t i = 0; i < c->n_frameworks; i++)
+                if (streq(c->frameworks[i].name, fw))
+                        return c->frameworks[i].image;
+        return streq(fw, "minimal") ? c->image_default : NULL;
+}
+
+int images_template(struct ds01d *d, const struct caller *c, json_t *params, json_t **ret_result,
+                    struct error **err)
+{
+        (void)c;
+        const char *project = jstr(params, "project");
+        const char *fw = jstr(params, "framework");
+        const char *req = jstr(params, "requirements");
+        if (names_check_project(project, err) < 0)
+                return -1;
+        if (!fw)
+                fw = "minimal";
+        const char *base = framework_image(d->cfg, fw);
+        if (!base) {
+                struct strbuf known = STRBUF_INIT;
+                strbuf_adds(&known, "minimal");
+                for (size_t i = 0; i < d->cfg->n_frameworks; i++)
+                        if (!streq(d->cfg->frameworks[i].name, "minimal"))
+                                strbuf_addf(&known, ", %s", d->cfg->frameworks[i].name);
+                error_set(err, DS01_EUSAGE,
+                          "no base image for framework '%.40s' on this server (it has: %s) - an "
+                          "administrator adds one as images.frameworks.%.40s in ds01.yaml",
+                          fw, strbuf_str(&known), fw);
+                strbuf_release(&known);
+                return -1;
+        }
+        if (req && (req[0] == '/' || strstr(req, "..") || !package_ok(req)))
+                return error_set(err, DS01_EUSAGE,
+                                 "--requirements must name a file inside the project directory");
+        struct strbuf pip = STRBUF_INIT, apt = STRBUF_INIT, df = STRBUF_INIT;
+        if (packages(json_object_get(params, "packages"), "python", &pip, err) < 0 ||
+            packages(json_object_get(params, "system"), "system", &apt, err) < 0) {
+                strbuf_release(&pip);
+                strbuf_release(&apt);
+                return -1;
+        }
+        strbuf_addf(&df,
+                    "# Dockerfile of the ds01 project '%s', written by image-create: edit freely.\n"
+                    "#   rebuild:      image-create %s\n"
+                    "#   add packages: image-update %s --add \"pkg\" / --add-system \"pkg\"\n"
+                    "# Base: framework '%s' (images.frameworks in the site's ds01.yaml).\n"
+                    "FROM %s\n\n",
+                    project, project, project, fw, base);
+        strbuf_adds(&df,
+                    "# You, inside the container (ds01 passes these when it builds): no sudo, no\n"
+                    "# root password.\n"
+                    "ARG DS01_UID=1000\n"
+                    "ARG DS01_GID=1000\n"
+                    "ARG DS01_USER=user\n"
+                    "ARG DS01_HOME=/home/user\n"
+                    "USER root\n"
+                    "RUN sh=/bin/sh; [ -x /bin/bash ] && sh=/bin/bash; \\\n"
+                    "    (grep -q \"^[^:]*:[^:]*:${DS01_GID}:\" /etc/group || \\\n"
+                    "     echo \"${DS01_USER}:x:${DS01_GID}:\" >> /etc/group) && \\\n"
+                    "    (grep -q \"^[^:]*:[^:]*:${DS01_UID}:\" /etc/passwd || \\\n"
+                    "     echo \"${DS01_USER}:x:${DS01_UID}:${DS01_GID}::${DS01_HOME}:$sh\" >> "
+                    "/etc/passwd) && \\\n"
+                    "    mkdir -p \"${DS01_HOME}\" && chown \"${DS01_UID}:${DS01_GID}\" "
+                    "\"${DS01_HOME}\"\n\n");
+        strbuf_adds(&df,
+                    "# >>> ds01 system packages (image-update --add-system edits this block)\n");
+        if (apt.len)
+                strbuf_addf(&df,
+                            "RUN apt-get update && apt-get install -y --no-install-recommends%s "
+                            "&& rm -rf /var/lib/apt/lists/*\n",
+                            strbuf_str(&apt));
+        strbuf_adds(&df, "# <<< ds01 system packages\n\n");
+        strbuf_adds(&df, "# pip may install into the image's Python (PEP 668).\n"
+                         "ENV PIP_BREAK_SYSTEM_PACKAGES=1\n");
+        strbuf_adds(&df, "# >>> ds01 python packages (image-update --add edits this block)\n");
+        if (pip.len)
+                strbuf_addf(&df, "RUN pip install --no-cache-dir%s\n", strbuf_str(&pip));
+        strbuf_adds(&df, "# <<< ds01 python packages\n");
+        if (req)
+                strbuf_addf(&df,
+                            "COPY %s /tmp/ds01-requirements.txt\n"
+                            "RUN pip install --no-cache-dir -r /tmp/ds01-requirements.txt\n",
+                            req);
+        strbuf_adds(&df, "\n# What ML tools expect; caches live in the persistent workspace.\n"
+                         "ENV PYTHONUNBUFFERED=1 \\\n"
+                         "    XDG_CACHE_HOME=/workspace/.cache \\\n"
+                         "    PIP_CACHE_DIR=/workspace/.cache/pip \\\n"
+                         "    HF_HOME=/workspace/.cache/huggingface \\\n"
+                         "    TORCH_HOME=/workspace/.cache/torch \\\n"
+                         "    MPLCONFIGDIR=/workspace/.cache/matplotlib\n"
+                         "USER ${DS01_UID}:${DS01_GID}\n"
+                         "WORKDIR /workspace\n");
+        *ret_result = json_pack("{s:s, s:s, s:s}", "dockerfile", strbuf_str(&df), "base", base,
+                                "framework", fw);
+        strbuf_release(&pip);
+        strbuf_release(&apt);
+        strbuf_release(&df);
+        return 0;
+}
+
+/* ---- build ---------------------------------------------------------------------------------- */
+
+/* Reads the context from the CLI's pipe into an unnamed root-only file (so its size is known and
+ * bounded before Docker sees it). */
+static int spool_context(const char *dir, int in, int64_t max, int *ret_fd, int64_t *ret_len,
+                         struct error **err)
+{
+        int fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+        if (fd < 0)
+                return error_set_errno(err, errno, "spooling the build context in %s", dir);
+        char *buf = xmalloc(64 * 1024);
+        int64_t len = 0;
+        int r = 0;
+        for (;;) {
+                ssize_t k = read(in, buf, 64 * 1024);
+                if (k < 0 && errno == EINTR)
+                        continue;
+                if (k < 0) {
+                        r = error_set_errno(err, errno, "reading the build context");
+                        break;
+                }
+                if (k == 0)
+                        break;
+                len += k;
+                if (len > max) {
+                        r = error_set(err, DS01_EUSAGE,
+                                      "the build context is larger than %lld MB "
+                                      "(images.max_context_mb) - list what the image does not "
+                                      "need (data, checkpoints) in .dockerignore",
+                                      (long long)(max >> 20));
+                        break;
+                }
+                if (write_all(fd, buf, (size_t)k) < 0) {
+                        r = error_set_errno(err, errno, "spooling the build context");
+                        break;
+                }
+        }
+        free(buf);
+        if (r == 0 && len == 0)
+                r = error_set(err, DS01_EUSAGE, "the build context is empty");
+        if (r < 0 || lseek(fd, 0, SEEK_SET) < 0) {
+                close(fd);
+                return r < 0 ? -1 : error_set_errno(err, errno, "rewinding the build context");
+        }
+        *ret_fd = fd;
+        *ret_len = len;
+        return 0;
+}
+
+struct build_state {
+        int step, steps;
+        char *step_text;
+        char *tail[TAIL_LINES];
+        size_t n_tail, tail_pos;
+        char *error;
+        char *image_id;
+        struct strbuf partial; /* a stream line not ended yet */
+};
+
+static void tail_add(struct build_state *b, const char *line)
+{
+        if (!*line)
+                return;
+        free(b->tail[b->tail_pos]);
+        b->tail[b->tail_pos] = xstrdup(line);
+        b->tail_pos = (b->tail_pos + 1) % TAIL_LINES;
+        if (b->n_tail < TAIL_LINES)
+                b->n_tail++;
+}
+
+/* One of Docker's messages: note steps, output, errors; forward it and any step marker. */
+static int build_message(struct build_state *b, json_t *msg, images_progress_fn progress,
+                         void *pctx)
+{
+        const char *stream = jstr(msg, "stream");
+        const char *error = jstr(msg, "error");
+        json_t *aux = json_object_get(msg, "aux");
+        if (jstr(aux, "ID")) {
+                free(b->image_id);
+                b->image_id = xstrdup(jstr(aux, "ID"));
+        }
+        if (error) {
+                free(b->error);
+                b->error = xstrdup(error);
+        }
+        int r = progress(pctx, json_incref(msg));
+        if (!stream)
+                return r;
+        strbuf_adds(&b->partial, stream);
+        char *nl;
+        while ((nl = strchr(b->partial.buf, '\n'))) {
+                *nl = '\0';
+                const char *line = b->partial.buf;
+                int n, m, k = 0;
+                if (sscanf(line, "Step %d/%d : %n", &n, &m, &k) == 2 && k > 0) {
+                        b->step = n;
+                        b->steps = m;
+                        free(b->step_text);
+                        b->step_text = xstrdup(line + k);
+                        b->n_tail = b->tail_pos = 0;
+                        if (r == 0)
+                                r = progress(pctx, json_pack("{s:i, s:i, s:s}", "step", n, "steps",
+                                                             m, "text", line + k));
+                } else
+                        tail_add(b, line);
+                size_t rest = strlen(nl + 1);
+                memmove(b->partial.buf, nl + 1, rest + 1);
+                b->partial.len = rest;
+        }
+        return r;
+}
+
+static void build_state_release(struct build_state *b)
+{
+        free(b->step_text);
+        for (size_t i = 0; i < TAIL_LINES; i++)
+                free(b->tail[i]);
+        free(b->error);
+        free(b->image_id);
+        strbuf_release(&b->partial);
+}
+
+/* The /build query: tag, build arguments (the user), labels, and the group's limits, which
+ * apply to every RUN step. */
+static char *build_query(const struct caller *c, const struct limit_set *ls, const char *project,
+                         const char *image, bool nocache)
+{
+        struct passwd pw, *pwr = NULL;
+        char pwbuf[4096];
+        const char *home = getpwuid_r(c->uid, &pw, pwbuf, sizeof(pwbuf), &pwr) == 0 && pwr
+                               ? pw.pw_dir
+                               : "/workspace";
+        _cleanup_free_ char *uid_s = xasprintf("%u", (unsigned)c->uid);
+        _cleanup_free_ char *gid_s = xasprintf("%u", (unsigned)c->gid);
+        json_t *args = json_pack("{s:s, s:s, s:s, s:s}", "DS01_UID", uid_s, "DS01_GID", gid_s,
+                                 "DS01_USER", c->user_part, "DS01_HOME", home);
+        json_t *labels =
+            json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "ds01.managed", "true", "ds01.user_id",
+                      uid_s, "ds01.group_id", gid_s, "ds01.username", c->login, "ds01.project",
+                      project, "ds01.has_user_setup", "true");
+        _cleanup_free_ char *args_s = json_dumps(args, JSON_COMPACT);
+        _cleanup_free_ char *labels_s = json_dumps(labels, JSON_COMPACT);
+        json_decref(args);
+        json_decref(labels);
+        _cleanup_free_ char *t_e = docker_query_escape(image);
+        _cleanup_free_ char *a_e = docker_query_escape(args_s);
+        _cleanup_free_ char *l_e = docker_query_escape(labels_s);
+        struct strbuf q = STRBUF_INIT;
+        strbuf_addf(&q,
+                    "t=%s&dockerfile=Dockerfile&rm=1&forcerm=1&pull=0&nocache=%d&buildargs=%s"
+                    "&labels=%s",
+                    t_e, nocache ? 1 : 0, a_e, l_e);
+        if (ls->memory > 0)
+                strbuf_addf(&q, "&memory=%lld&memswap=%lld", (long long)ls->memory,
+                            (long long)(ls->memory_swap >= ls->memory ? ls->memory_swap : -1));
+        if (ls->max_cpus > 0)
+                strbuf_addf(&q, "&cpuperiod=100000&cpuquota=%lld",
+                            (long long)llround(ls->max_cpus * 100000));
+        if (ls->shm_size > 0)
+                strbuf_addf(&q, "&shmsize=%lld", (long long)ls->shm_size);
+        return strbuf_detach(&q);
+}
+
+int images_build(struct ds01d *d, const struct caller *c, json_t *params, int context_fd,
+                 int client_fd, images_progress_fn progress, void *progress_ctx,
+                 json_t **ret_result, struct error **err)
+{
+        const char *project = jstr(params, "project");
+        bool nocache = json_is_true(json_object_get(params, "nocache"));
+        if (names_check_project(project, err) < 0)
+                return -1;
+        if (context_fd < 0)
+                return error_set(err, DS01_EUSAGE, "image.build needs the build context");
+        _cleanup_free_ char *image = names_user_image(c->uid, project);
+        int64_t t0 = mono_ms();
+
+        /* A build takes minutes: hold the configuration lock only to read what it needs, so a
+         * reload does not wait for builds. */
+        struct limit_set ls;
+        pthread_rwlock_rdlock(&d->lock);
+        limits_resolve(d->limits, c->login, c->gids, c->n_gids, &ls);
+        _cleanup_free_ char *state_dir = xstrdup(d->cfg->state_dir);
+        int64_t max_context = d->cfg->max_context_mb << 20;
+        int64_t timeout_s = d->cfg->build_timeout_s;
+        pthread_rwlock_unlock(&d->lock);
+        _cleanup_close_ int ctx = -1, stream = -1;
+        _cleanup_free_ char *query = NULL;
+        int64_t ctx_len = 0;
+        int r = -1;
+        struct build_state b = {0};
+        if (spool_context(state_dir, context_fd, max_context, &ctx, &ctx_len, err) < 0)
+                goto out;
+
+        query = build_query(c, &ls, project, image, nocache);
+        int dr = docker_build_stream(d->docker, query, ctx, ctx_len, &stream, err);
+        if (dr < 0)
+                goto out;
+        log_info("building %s for %s (%lld bytes of context)", image, c->login, (long long)ctx_len);
+
+        /* Relay Docker's messages until EOF, the client leaving, or the timeout. */
+        int64_t deadline = mono_ms() + timeout_s * 1000;
+        struct strbuf buf = STRBUF_INIT;
+        bool cancelled = false, timed_out = false;
+        char chunk[16384];
+        for (;;) {
+                int64_t left = deadline - mono_ms();
+                if (left <= 0) {
+                        timed_out = true;
+                        break;
+                }
+                struct pollfd pfd[2] = {{stream, POLLIN, 0}, {client_fd, POLLIN | POLLRDHUP, 0}};
+                int pr = poll(pfd, client_fd >= 0 ? 2 : 1, left > 1000 ? 1000 : (int)left);
+                if (pr < 0 && errno != EINTR)
+                        break;
+                if (client_fd >= 0 && (pfd[1].revents & (POLLIN | POLLHUP | POLLRDHUP | POLLERR))) {
+                        cancelled = true;
+                        break;
+                }
+                if (!(pfd[0].revents & (POLLIN | POLLHUP)))
+                        continue;
+                ssize_t k = read(stream, chunk, sizeof(chunk));
+                if (k < 0 && errno == EINTR)
+                        continue;
+                if (k <= 0)
+                        break;
+                strbuf_add(&buf, chunk, (size_t)k);
+                /* Parse every complete JSON message in the buffer. */
+                size_t off = 0;
+                while (off < buf.len) {
+                        while (off < buf.len && strchr(" \t\r\n", buf.buf[off]))
+                                off++;
+                        if (off >= buf.len)
+                                break;
+                        json_error_t je;
+                        json_t *msg =
+                            json_loadb(buf.buf + off, buf.len - off, JSON_DISABLE_EOF_CHECK, &je);
+                        if (!msg)
+                                break; /* incomplete: wait for more */
+                        off += je.position;
+                        if (build_message(&b, msg, progress, progress_ctx) != 0)
+                                cancelled = true;
+                        json_decref(msg);
+                        if (cancelled)
+                                break;
+                }
+                memmove(buf.buf, buf.buf + off, buf.len - off);
+                buf.len -= off;
+                buf.buf[buf.len] = '\0';
+                if (cancelled)
+                        break;
+        }
+        strbuf_release(&buf);
+        double secs = (double)(mono_ms() - t0) / 1000.0;
+        if (cancelled || timed_out) {
+                /* Closing Docker's connection cancels the build. */
+                close(TAKE_FD(stream));
+                error_set(err, DS01_ERR,
+                          timed_out ? "the build of %s took longer than %lld s "
+                                      "(images.build_timeout_s) and was cancelled"
+                                    : "the build of %s was cancelled",
+                          image, (long long)timeout_s);
+                events_log(d->events, "image.build", c->login,
+                           json_pack("{s:s, s:s, s:f}", "image", image, "result",
+                                     timed_out ? "timeout" : "cancelled", "seconds", secs));
+                goto out;
+        }
+        if (b.error || !b.image_id) {
+                struct strbuf m = STRBUF_INIT;
+                if (b.step)
+                        strbuf_addf(&m, "the build of %s failed at step %d/%d (%s): %s", image,
+                                    b.step, b.steps, b.step_text ? b.step_text : "?",
+                                    b.error ? b.error : "no image was produced");
+                else
+                        strbuf_addf(&m, "the build of %s failed: %s", image,
+                                    b.error ? b.error : "no image was produced");
+                if (b.n_tail) {
+                        strbuf_adds(&m, "\nlast output:");
+                        size_t start = (b.tail_pos + TAIL_LINES - b.n_tail) % TAIL_LINES;
+                        for (size_t i = 0; i < b.n_tail; i++)
+                                strbuf_addf(&m, "\n  %s", b.tail[(start + i) % TAIL_LINES]);
+                }
+                error_set(err, DS01_ERR, "%s", strbuf_str(&m));
+                strbuf_release(&m);
+                events_log(d->events, "image.build", c->login,
+                           json_pack("{s:s, s:s, s:i, s:f}", "image", image, "result", "failed",
+                                     "step", b.step, "seconds", secs));
+                goto out;
+        }
+        events_log(d->events, "image.build", c->login,
+                   json_pack("{s:s, s:s, s:s, s:i, s:f}", "image", image, "result", "ok", "id",
+                             b.image_id, "steps", b.steps, "seconds", secs));
+        log_info("built %s for %s in %.1f s", image, c->login, secs);
+        *ret_result = json_pack("{s:s, s:s, s:i, s:f}", "image", image, "id", b.image_id, "steps",
+                                b.steps, "seconds", secs);
+        r = 0;
+out:
+        build_state_release(&b);
+        limit_set_release(&ls);
+        return r;
+}
+
+/* ---- list and delete ---------------------------------------------------------------------- */
+
+/* "ds01-1000/proj:latest" -> uid 1000, project "proj"; -1 if not a per-user image. */
+static int parse_user_image(const char *tag, unsigned *ret_uid, char **ret_project)
+{
+        unsigned uid;
+        int n = 0;
+        if (sscanf(tag, "ds01-%u/%n", &uid, &n) != 1 || n == 0)
+                return -1;
+        const char *p = tag + n, *colon = strrchr(p, ':');
+        *ret_uid = uid;
+        *ret_project = colon ? xstrndup(p, (size_t)(colon - p)) : xstrdup(p);
+        return 0;
+}
+
+static json_t *users_of(json_t *containers, const char *image_id)
+{
+        json_t *a = json_array();
+        size_t i;
+        json_t *c;
+        json_array_foreach (containers, i, c) {
+                if (!streq_ptr(jstr(c, "ImageID"), image_id))
+                        continue;
+                const char *nm = json_string_value(json_array_get(json_object_get(c, "Names"), 0));
+                if (nm)
+                        json_array_append_new(a, json_string(nm[0] == '/' ? nm + 1 : nm));
+        }
+        return a;
+}
+
+int images_list(struct ds01d *d, const struct caller *c, json_t *params, json_t **ret_result,
+                struct error **err)
+{
+        bool all = json_is_true(json_object_get(params, "all")) && c->admin;
+        json_t *imgs = NULL;
+        long status = 0;
+        if (docker_request(d->docker, "GET", "/images/json", NULL, &status, &imgs, err) < 0)
+                return -1;
+        json_t *containers = docker_container_list(d->docker, NULL, true, err);
+        if (!containers || status != 200) {
+                json_decref(imgs);
+                json_decref(containers);
+                return error_set(err, DS01_ERR, "listing images failed (HTTP %ld)", status);
+        }
+        json_t *out = json_array();
+        size_t i;
+        json_t *im;
+        json_array_foreach (imgs, i, im) {
+                size_t k;
+                json_t *tag;
+                json_array_foreach (json_object_get(im, "RepoTags"), k, tag) {
+                        unsigned uid;
+                        char *project = NULL;
+                        const char *t = json_string_value(tag);
+                        if (!t || parse_user_image(t, &uid, &project) < 0)
+                                continue;
+                        if (all || uid == c->uid)
+                                json_array_append_new(
+                                    out,
+                                    json_pack("{s:s, s:s, s:I, s:s, s:I, s:I, s:o}", "image", t,
+                                              "project", project, "uid", (json_int_t)uid, "id",
+                                              jstr(im, "Id") ? jstr(im, "Id") : "", "size",
+                                              json_integer_value(json_object_get(im, "Size")),
+                                              "created",
+                                              json_integer_value(json_object_get(im, "Created")),
+                                              "containers", users_of(containers, jstr(im, "Id"))));
+                        free(project);
+                }
+        }
+        json_decref(imgs);
+        json_decref(containers);
+        *ret_result = json_pack("{s:o}", "images", out);
+        return 0;
+}
+
+int images_delete(struct ds01d *d, const struct caller *c, json_t *params, json_t **ret_result,
+                  struct error **err)
+{
+        const char *name = jstr(params, "project");
+        bool force = json_is_true(json_object_get(params, "force"));
+        _cleanup_free_ char *image = NULL;
+        unsigned uid;
+        char *project = NULL;
+        if (name && parse_user_image(name, &uid, &project) == 0) {
+                bool mine = uid == c->uid;
+                free(project);
+                if (!mine && !c->admin)
+                        return error_set(err, DS01_ENOTFOUND,
+                                         "no image '%s' of yours - image-list shows yours", name);
+                image = strchr(name, ':') ? xstrdup(name) : xasprintf("%s:latest", name);
+        } else {
+                if (names_check_project(name, err) < 0)
+                        return -1;
+                image = names_user_image(c->uid, name);
+        }
+        json_t *im = docker_image_inspect(d->docker, image, NULL);
+        if (!im)
+                return error_set(err, DS01_ENOTFOUND,
+                                 "no image '%s' - image-list shows yours, image-create builds one",
+                                 image);
+        _cleanup_free_ char *id = xstrdup(jstr(im, "Id") ? jstr(im, "Id") : "");
+        json_decref(im);
+        json_t *containers = docker_container_list(d->docker, NULL, true, err);
+        if (!containers)
+                return -1;
+        json_t *users = users_of(containers, id);
+        json_decref(containers);
+        if (json_array_size(users) > 0 && !force) {
+                _cleanup_free_ char *list = json_dumps(users, JSON_COMPACT);
+                json_decref(users);
+                return error_set(err, DS01_ERR,
+                                 "%s is used by %s - retire those first (container-retire), or "
+                                 "delete anyway with --force",
+                                 image, list);
+        }
+        _cleanup_free_ char *e = docker_query_escape(image);
+        _cleanup_free_ char *path = xasprintf("/images/%s?force=%d", e, force ? 1 : 0);
+        long status = 0;
+        json_t *body = NULL;
+        if (docker_request(d->docker, "DELETE", path, NULL, &status, &body, err) < 0) {
+                json_decref(users);
+                return -1;
+        }
+        if (status != 200) {
+                const char *m = jstr(body, "message");
+                error_set(err, status == 404 ? DS01_ENOTFOUND : DS01_ERR, "deleting %s: %s", image,
+                          m ? m : "failed");
+                json_decref(body);
+                json_decref(users);
+                return -1;
+        }
+        json_decref(body);
+        events_log(
+            d->events, "image.delete", c->login,
+            json_pack("{s:s, s:b, s:o}", "image", image, "force", force, "containers", users));
+        *ret_result = json_pack("{s:s, s:b}", "image", image, "deleted", 1);
+        return 0;
+}

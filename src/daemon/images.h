@@ -1,0 +1,23 @@
+/* images.h - per-user project images ds01-<uid>/<project>:latest (issue #5): the Dockerfile
+ * template, builds through the daemon under the user's group limits with progress streamed back,
+ * and listing and deleting one's own images. Nobody but the owner (or an admin) lists, uses or
+ * deletes a ds01-<uid>/ image. */
+#pragma once
+
+#include "lifecycle.h"
+
+/* Sends one progress message to the client; non-zero when the client is gone. */
+typedef int (*images_progress_fn)(void *ctx, json_t *progress /* stolen */);
+
+int images_template(struct ds01d *d, const struct caller *c, json_t *params, json_t **ret_result,
+                    struct error **err);
+/* context_fd: the tar stream of the build context (from the CLI, written as the user).
+ * client_fd: the caller's connection; its closing cancels the build. Called WITHOUT d->lock (it
+ * takes it briefly itself: a build lasts minutes). */
+int images_build(struct ds01d *d, const struct caller *c, json_t *params, int context_fd,
+                 int client_fd, images_progress_fn progress, void *progress_ctx,
+                 json_t **ret_result, struct error **err);
+int images_list(struct ds01d *d, const struct caller *c, json_t *params, json_t **ret_result,
+                struct error **err);
+int images_delete(struct ds01d *d, const struct caller *c, json_t *params, json_t **ret_result,
+                  struct error **err);
