@@ -213,7 +213,9 @@ struct build_state {
 
 static void tail_add(struct build_state *b, const char *line)
 {
-        if (!*line)
+        /* Docker's own bookkeeping lines are not the step's output. */
+        if (!*line || startswith(line, " ---> ") || startswith(line, "Removing intermediate") ||
+            startswith(line, "Sending build context"))
                 return;
         free(b->tail[b->tail_pos]);
         b->tail[b->tail_pos] = xstrdup(line);
