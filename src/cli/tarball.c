@@ -439,12 +439,12 @@ static int add_entry(struct tw *w, int dirfd, const char *name, struct error **e
 }
 
 /* Walks the directory dirfd (taken) whose relative path is w->path. */
-static int walk(struct tw *w, int dirfd, struct error **err)
+static int walk(struct tw *w, int fd, struct error **err)
 {
-        DIR *d = fdopendir(dirfd);
+        DIR *d = fdopendir(fd);
         if (!d) {
                 int e = errno;
-                close(dirfd);
+                close(fd);
                 return error_set_errno(err, -e, "cannot read the directory '%s'",
                                        w->path.len ? w->path.buf : ".");
         }
@@ -474,7 +474,7 @@ static int walk(struct tw *w, int dirfd, struct error **err)
                         strbuf_addc(&w->path, '/');
                 strbuf_adds(&w->path, names[i]);
                 w->elems[w->depth++] = names[i];
-                r = add_entry(w, dirfd(d), names[i], err);
+                r = add_entry(w, fd, names[i], err);
                 w->depth--;
                 w->path.len = base;
                 if (w->path.buf)

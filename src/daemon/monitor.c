@@ -82,15 +82,20 @@ static const char *jstr(const json_t *o, const char *key)
         return json_string_value(json_object_get(o, key));
 }
 
+/* Docker's RFC 3339 times, rounded up to the second: a clock started from them never ends early. */
 static int64_t docker_time(const char *s)
 {
         if (!s || startswith(s, "0001-"))
                 return 0;
         struct tm tm;
         memset(&tm, 0, sizeof(tm));
-        if (!strptime(s, "%Y-%m-%dT%H:%M:%S", &tm))
+        const char *rest = strptime(s, "%Y-%m-%dT%H:%M:%S", &tm);
+        if (!rest)
                 return 0;
-        return (int64_t)timegm(&tm);
+        int64_t t = (int64_t)timegm(&tm);
+        if (rest[0] == '.' && strspn(rest + 1, "0") < strspn(rest + 1, "0123456789"))
+                t++;
+        return t;
 }
 
 static char *clock_text(int64_t t, char buf[static 64])
@@ -128,8 +133,13 @@ static void refresh(struct monitor *m, struct activity *a, const struct limit_se
         a->have_cg = false;
         a->have_sample = false;
         a->idle_warned = 0;
+        /* The idle clock starts after the start-up grace, and never before this daemon first saw
+         * the container: after a daemon restart it cannot know what happened while it was away,
+         * so it does not guess "idle". */
         double grace_s = ls->policies.grace_period_m > 0 ? ls->policies.grace_period_m * 60 : 0;
         a->last_active = a->started_at + (int64_t)grace_s;
+        if (a->last_active < now_s())
+                a->last_active = now_s();
         if (a->pid > 0) {
                 struct error *err = NULL;
                 if (sampler_cgroup_find(a->pid, &a->cg, &err) == 0)
@@ -455,6 +465,49 @@ static void rule_cleanup(struct monitor *m, struct activity *a, const struct lim
 
 /* ---- the tick ---------------------------------------------------------------------------- */
 
+/* Effective limits by owner uid, resolved once per tick (passwd and group lookups are the
+ * expensive part of a sweep). */
+struct owner_cache {
+        struct {
+                char *uid;
+                bool ok;
+                struct limit_set ls;
+        } *v;
+        size_t n;
+};
+
+static const struct limit_set *owner_limits(struct ds01d *d, struct owner_cache *oc,
+                                            const json_t *labels)
+{
+        const char *uid = jstr(labels, "ds01.uid");
+        if (!uid)
+                return NULL;
+        for (size_t i = 0; i < oc->n; i++)
+                if (streq(oc->v[i].uid, uid))
+                        return oc->v[i].ok ? &oc->v[i].ls : NULL;
+        oc->v = xrealloc(oc->v, (oc->n + 1) * sizeof(*oc->v));
+        __typeof__(oc->v[0]) *e = &oc->v[oc->n++];
+        memset(e, 0, sizeof(*e));
+        e->uid = xstrdup(uid);
+        struct caller owner;
+        if (lifecycle_owner(labels, &owner) == 0) {
+                limits_resolve(d->limits, owner.login, owner.gids, owner.n_gids, &e->ls);
+                caller_release(&owner);
+                e->ok = true;
+        }
+        return e->ok ? &e->ls : NULL;
+}
+
+static void owner_cache_release(struct owner_cache *oc)
+{
+        for (size_t i = 0; i < oc->n; i++) {
+                free(oc->v[i].uid);
+                if (oc->v[i].ok)
+                        limit_set_release(&oc->v[i].ls);
+        }
+        free(oc->v);
+}
+
 static void enforce(struct monitor *m)
 {
         struct ds01d *d = m->d;
@@ -475,6 +528,7 @@ static void enforce(struct monitor *m)
                 return;
         }
         int64_t now = now_s();
+        struct owner_cache cache = {0};
         pthread_mutex_lock(&m->act_lock);
         for (size_t i = 0; i < m->n_acts; i++)
                 m->acts[i].seen = false;
@@ -498,12 +552,10 @@ static void enforce(struct monitor *m)
                         a->idle_timeout_s = a->runtime_limit_s = -1;
                 }
                 a->seen = true;
-                struct caller owner;
-                if (lifecycle_owner(labels, &owner) < 0)
+                const struct limit_set *lsp = owner_limits(d, &cache, labels);
+                if (!lsp)
                         continue; /* an owner without an account: left alone */
-                struct limit_set ls;
-                limits_resolve(d->limits, owner.login, owner.gids, owner.n_gids, &ls);
-                caller_release(&owner);
+                const struct limit_set ls = *lsp;
                 bool changed = !a->state || !streq(a->state, state);
                 if (changed) {
                         free(a->state);
@@ -524,8 +576,8 @@ static void enforce(struct monitor *m)
                                 rule_idle(m, a, labels, sc, &ls, now);
                 } else
                         rule_cleanup(m, a, &ls, now);
-                limit_set_release(&ls);
         }
+        owner_cache_release(&cache);
         for (size_t k = 0; k < m->n_acts;) {
                 if (!m->acts[k].seen) {
                         activity_release(&m->acts[k]);

@@ -181,12 +181,37 @@ int proto_connect(const char *path, struct error **err)
         return fd;
 }
 
+/* The daemon may refuse a connection (too many requests in flight) and close it before the
+ * request is sent: then the refusal is waiting to be read, and says more than "broken pipe". */
+static int send_request(int sock, const json_t *req, int pass_fd, struct error **err)
+{
+        struct error *serr = NULL;
+        if (proto_send_json(sock, req, pass_fd, &serr) == 0)
+                return 0;
+        json_t *resp = NULL;
+        if (proto_recv_json(sock, PROTO_MAX_RESPONSE, &resp, NULL, NULL) == 0) {
+                json_t *e = json_object_get(resp, "error");
+                const char *m = json_string_value(json_object_get(e, "message"));
+                json_int_t code = json_integer_value(json_object_get(e, "code"));
+                if (m) {
+                        error_set(err, code > 0 && code <= 5 ? (int)code : DS01_ERR, "%s", m);
+                        json_decref(resp);
+                        error_free(serr);
+                        return -1;
+                }
+                json_decref(resp);
+        }
+        error_set(err, serr->code, "%s", serr->message);
+        error_free(serr);
+        return -1;
+}
+
 int proto_call(int sock, const char *method, json_t *params, json_t **ret_result, int *ret_fd,
                json_t **ret_notices, struct error **err)
 {
         json_t *req = json_pack("{s:i, s:s, s:o}", "v", PROTO_VERSION, "method", method, "params",
                                 params ? params : json_object());
-        int r = proto_send_json(sock, req, -1, err);
+        int r = send_request(sock, req, -1, err);
         json_decref(req);
         if (r < 0)
                 return -1;
@@ -232,7 +257,7 @@ int proto_call_stream(int sock, const char *method, json_t *params, int pass_fd,
 {
         json_t *req = json_pack("{s:i, s:s, s:o}", "v", PROTO_VERSION, "method", method, "params",
                                 params ? params : json_object());
-        int r = proto_send_json(sock, req, pass_fd, err);
+        int r = send_request(sock, req, pass_fd, err);
         json_decref(req);
         if (r < 0)
                 return -1;
