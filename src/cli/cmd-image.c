@@ -72,9 +72,8 @@ static int split_packages(const char *text, const char *opt, json_t *into, struc
                         p++;
                 size_t n = (size_t)(p - s);
                 if (n > MAX_PACKAGE_LEN)
-                        return error_set(err, DS01_EUSAGE,
-                                         "%s: '%.40s...' is longer than %d bytes", opt, s,
-                                         MAX_PACKAGE_LEN);
+                        return error_set(err, DS01_EUSAGE, "%s: '%.40s...' is longer than %d bytes",
+                                         opt, s, MAX_PACKAGE_LEN);
                 for (size_t i = 0; i < n; i++)
                         if (!isalnum((unsigned char)s[i]) && !strchr(PACKAGE_CHARS, s[i]))
                                 return error_set(err, DS01_EUSAGE,
@@ -83,8 +82,8 @@ static int split_packages(const char *text, const char *opt, json_t *into, struc
                                                  opt, (int)n, s, PACKAGE_CHARS);
                 if (s[0] == '-')
                         return error_set(err, DS01_EUSAGE,
-                                         "%s: '%.*s' is an option, not a package name", opt,
-                                         (int)n, s);
+                                         "%s: '%.*s' is an option, not a package name", opt, (int)n,
+                                         s);
                 if (json_array_size(into) >= MAX_PACKAGES)
                         return error_set(err, DS01_EUSAGE, "%s: more than %d packages", opt,
                                          MAX_PACKAGES);
@@ -234,8 +233,8 @@ static char *relative_inside(const char *dir, const char *file, struct error **e
 
 /* Copies src to dir/name unless name already holds the same bytes; a different existing file is
  * replaced only with force. *ret_copied says whether anything was written. */
-static int copy_in(const char *src, const char *dir, const char *name, bool force,
-                   bool *ret_copied, struct error **err)
+static int copy_in(const char *src, const char *dir, const char *name, bool force, bool *ret_copied,
+                   struct error **err)
 {
         _cleanup_free_ char *data = NULL, *old = NULL;
         size_t len = 0, old_len = 0;
@@ -251,8 +250,8 @@ static int copy_in(const char *src, const char *dir, const char *name, bool forc
                 }
                 if (!force)
                         return error_set(err, DS01_ERR,
-                                         "%s exists and differs from %s; --force replaces it",
-                                         dst, src);
+                                         "%s exists and differs from %s; --force replaces it", dst,
+                                         src);
         }
         if (write_atomic(dir, name, data, len, err) < 0)
                 return -1;
@@ -361,10 +360,10 @@ static int on_progress(void *userdata, const json_t *p)
         const char *status = cli_jstr(p, "status", NULL);
         if (json_is_integer(step)) {
                 progress_flush(st);
-                _cleanup_free_ char *line = xasprintf(
-                    "Step %lld/%lld : %s", (long long)json_integer_value(step),
-                    (long long)json_integer_value(json_object_get(p, "steps")),
-                    cli_jstr(p, "text", ""));
+                _cleanup_free_ char *line =
+                    xasprintf("Step %lld/%lld : %s", (long long)json_integer_value(step),
+                              (long long)json_integer_value(json_object_get(p, "steps")),
+                              cli_jstr(p, "text", ""));
                 emit_line(st, line);
         } else if (stream) {
                 emit_stream(st, stream);
@@ -449,8 +448,10 @@ static int build(const struct cli_command *cmd, struct client *c, const char *pr
         sigemptyset(&sa.sa_mask);
         sigaction(SIGINT, &sa, &old);
 
-        struct progress st = {.json = json, .colour = !json && output_colour(),
-                              .context_fd = pfd[0], .line = STRBUF_INIT};
+        struct progress st = {.json = json,
+                              .colour = !json && output_colour(),
+                              .context_fd = pfd[0],
+                              .line = STRBUF_INIT};
         if (!json)
                 info(json, "Sending the build context of %s (%.1f MB) to ds01d\n", project,
                      (double)bytes / (1024 * 1024));
@@ -685,8 +686,8 @@ int cmd_image_create(const struct cli_command *cmd, int argc, char **argv)
                 }
                 info(json, "Using your existing Dockerfile (--force regenerates it)\n");
         } else {
-                if (guide && (r = guided(cmd, &fw, pkgs, sys, !packages, !system_arg)) !=
-                                 CLI_CONTINUE) {
+                if (guide &&
+                    (r = guided(cmd, &fw, pkgs, sys, !packages, !system_arg)) != CLI_CONTINUE) {
                         json_decref(params);
                         return r;
                 }
@@ -705,8 +706,9 @@ int cmd_image_create(const struct cli_command *cmd, int argc, char **argv)
                                         json_decref(params);
                                         return output_error(cmd->name, err);
                                 }
-                                info(json, "Copied %s to %s/requirements.txt (the build sees only "
-                                           "the project directory)\n",
+                                info(json,
+                                     "Copied %s to %s/requirements.txt (the build sees only "
+                                     "the project directory)\n",
                                      requirements, dir);
                                 free(rel);
                                 rel = xstrdup("requirements.txt");
@@ -737,8 +739,8 @@ int cmd_image_create(const struct cli_command *cmd, int argc, char **argv)
 
         if (no_build) {
                 if (json) {
-                        json_t *doc = json_pack("{s:s, s:s}", "project", project, "dockerfile",
-                                                df_path);
+                        json_t *doc =
+                            json_pack("{s:s, s:s}", "project", project, "dockerfile", df_path);
                         output_json(doc);
                         json_decref(doc);
                 } else
@@ -918,8 +920,8 @@ int cmd_image_update(const struct cli_command *cmd, int argc, char **argv)
         if ((!dir && err->code == DS01_ENOTFOUND) || (dir && !file_exists(path))) {
                 json_decref(pip);
                 json_decref(apt);
-                fprintf(stderr, "%s: no Dockerfile for %s - run image-create %s first\n",
-                        cmd->name, project, project);
+                fprintf(stderr, "%s: no Dockerfile for %s - run image-create %s first\n", cmd->name,
+                        project, project);
                 return DS01_ENOTFOUND;
         }
         if (!dir) {
@@ -930,8 +932,8 @@ int cmd_image_update(const struct cli_command *cmd, int argc, char **argv)
         _cleanup_free_ char *text = NULL;
         size_t len = 0, n_pip = 0, n_apt = 0;
         static const struct block py = {PY_BEGIN, PY_END, PIP_RUN, NULL, false, "python packages"};
-        static const struct block sy = {SYS_BEGIN, SYS_END, APT_RUN, APT_TAIL, true,
-                                        "system packages"};
+        static const struct block sy = {SYS_BEGIN, SYS_END, APT_RUN,
+                                        APT_TAIL,  true,    "system packages"};
         r = read_file(path, &text, &len, &err);
         if (r == 0 && memchr(text, '\0', len))
                 r = error_set(&err, DS01_ERR, "%s is not a text file", path);
@@ -946,8 +948,10 @@ int cmd_image_update(const struct cli_command *cmd, int argc, char **argv)
         if (n_pip + n_apt > 0) {
                 if (write_atomic(dir, "Dockerfile", text, strlen(text), &err) < 0)
                         return output_error(cmd->name, err);
-                info(json, "Updated %s: %zu Python and %zu system package%s added or changed\n",
-                     path, n_pip, n_apt, n_apt == 1 ? "" : "s");
+                info(json,
+                     "Updated %s: %zu Python package%s and %zu system package%s added or "
+                     "re-pinned\n",
+                     path, n_pip, n_pip == 1 ? "" : "s", n_apt, n_apt == 1 ? "" : "s");
         } else if (!rebuild) {
                 info(json,
                      "Nothing changed: the packages are in %s already (--rebuild rebuilds "
@@ -1056,15 +1060,15 @@ int cmd_image_delete(const struct cli_command *cmd, int argc, char **argv)
         bool full = strchr(project, '/') != NULL;
         _cleanup_error_ struct error *err = NULL;
         if (full && (!startswith(project, "ds01-") || strlen(project) > 255))
-                return cli_usage_error(cmd, "'%s' is not a ds01 image: give a project name or "
-                                            "ds01-<uid>/<project>:latest",
+                return cli_usage_error(cmd,
+                                       "'%s' is not a ds01 image: give a project name or "
+                                       "ds01-<uid>/<project>:latest",
                                        project);
         if (!full && names_check_project(project, &err) < 0)
                 return cli_usage_error(cmd, "%s", err->message);
         json_t *res = NULL;
         r = client_oneshot(cmd->name, "image.delete",
-                           json_pack("{s:s, s:b}", "project", project, "force", force), &res,
-                           NULL);
+                           json_pack("{s:s, s:b}", "project", project, "force", force), &res, NULL);
         if (r != 0)
                 return r;
         if (json)

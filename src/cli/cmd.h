@@ -90,6 +90,10 @@ int cmd_keepalive(const struct cli_command *cmd, int argc, char **argv);
 int cmd_inbox(const struct cli_command *cmd, int argc, char **argv);
 int cmd_gpus(const struct cli_command *cmd, int argc, char **argv);
 int cmd_gpu_drain(const struct cli_command *cmd, int argc, char **argv);
+int cmd_image_create(const struct cli_command *cmd, int argc, char **argv);
+int cmd_image_update(const struct cli_command *cmd, int argc, char **argv);
+int cmd_image_list(const struct cli_command *cmd, int argc, char **argv);
+int cmd_image_delete(const struct cli_command *cmd, int argc, char **argv);
 
 struct client;
 /* cmd-session.c: the session of container-run/attach on connection c (container.exec, then the

@@ -65,6 +65,56 @@ static const struct cli_command commands[] = {
      "DURATION is like 90m, 2h or 1h30m, at most your group's keepalive_max_duration_h.\n"
      "Touching ~/workspace/NAME/.keep-alive does the same. The runtime limit still applies.\n\n"
      "Examples:\n  container-keepalive my-project 4h\n  container-keepalive my-project off\n"},
+    {"image-create", cmd_image_create,
+     "PROJECT [--framework F] [--packages \"P...\"] [--system \"P...\"] [--requirements FILE] "
+     "[--dockerfile PATH] [--no-build] [--no-cache] [--force] [--guided] [--json]",
+     "Write a project's Dockerfile and build its image ds01-<uid>/PROJECT:latest",
+     "Writes ~/workspace/PROJECT/Dockerfile from ds01's template (or keeps yours) and builds\n"
+     "it through ds01d, under your limits. Your own Dockerfile is never overwritten without\n"
+     "--force. Files listed in ~/workspace/PROJECT/.dockerignore are not sent to the build.\n"
+     "\n"
+     "Options:\n"
+     "  --framework F         pytorch, tensorflow, jax or minimal (default)\n"
+     "  --packages \"P...\"     pip packages, separated by spaces\n"
+     "  --system \"P...\"       apt packages, separated by spaces\n"
+     "  -r, --requirements FILE  a pip requirements file (copied in if outside PROJECT)\n"
+     "  --dockerfile PATH     use this Dockerfile (copied to ~/workspace/PROJECT/Dockerfile)\n"
+     "  --no-build            only write the Dockerfile\n"
+     "  --no-cache            build every step again\n"
+     "  -f, --force           regenerate (or replace) an existing Dockerfile\n"
+     "  --guided              ask for the framework and packages\n"
+     "  --json                print the build's progress and result as JSON lines\n"
+     "\n"
+     "The build context is limited to 1024 MB (DS01_MAX_CONTEXT_MB changes it). Ctrl-C\n"
+     "cancels the build.\n"
+     "\n"
+     "Examples:\n"
+     "  image-create my-project --framework pytorch --packages \"transformers wandb\"\n"
+     "  image-create my-project --requirements requirements.txt\n"},
+    {"image-update", cmd_image_update,
+     "PROJECT [--add \"P...\"] [--add-system \"P...\"] [--rebuild] [--no-cache] [--json]",
+     "Add packages to a project's Dockerfile and rebuild its image",
+     "Edits the marked package blocks of ~/workspace/PROJECT/Dockerfile (the lines between\n"
+     "'# >>> ds01 python packages' and '# <<< ds01 python packages', and the same for system\n"
+     "packages), then rebuilds.\n\n"
+     "Options:\n"
+     "  --add \"P...\"          pip packages to add (a new pin replaces an old one)\n"
+     "  --add-system \"P...\"   apt packages to add\n"
+     "  --rebuild             rebuild even when nothing was added\n"
+     "  --no-cache            rebuild every step\n"
+     "  --json                print the build's progress and result as JSON lines\n\n"
+     "Examples:\n  image-update my-project --add \"transformers datasets\"\n"
+     "  image-update my-project --rebuild --no-cache\n"},
+    {"image-list", cmd_image_list, "[--all] [--json]",
+     "List your images: size, age, and the containers using them",
+     "Options:\n  -a, --all   every user's ds01 images (administrators)\n"
+     "  --json      print the result as JSON\n\nExample:\n  image-list\n"},
+    {"image-delete", cmd_image_delete, "PROJECT [--force] [--json]",
+     "Delete a project's image; its Dockerfile stays",
+     "Refuses while a container uses the image, unless --force.\n\n"
+     "Options:\n  -f, --force   delete it even when a container uses it\n"
+     "  --json        print the result as JSON\n\n"
+     "Example:\n  image-delete my-project\n"},
     {"inbox", cmd_inbox, "[--limit N] [--json]",
      "Warnings and stops ds01 sent you (each is also shown once with your next command)",
      "Example:\n  ds01 inbox\n"},
@@ -96,7 +146,8 @@ static const struct {
 /* DS01 commands that later versions of ds01 bring back (issues #4-#6): their names answer with
  * a clear message rather than "unknown command". */
 static const char *const planned[] = {
-    "container-stats", "image-create", "image-update", "image-list", "image-delete", "gpu-queue",
+    "container-stats",
+    "gpu-queue",
 };
 
 static int not_yet(const char *name)
