@@ -25,8 +25,8 @@ struct activity {
         bool have_sample;
         uint64_t last_cpu_ns, last_net;
         int64_t last_mono_ms;
-        int64_t started_at;  /* unix */
-        int64_t last_active; /* unix: last activity, or the end of the start-up grace */
+        int64_t started_at;     /* unix */
+        int64_t last_active_ms; /* unix ms: last activity, or the end of the start-up grace */
         int idle_warned, runtime_warned;
         bool stopping;
         char *workspace;
@@ -82,8 +82,8 @@ static const char *jstr(const json_t *o, const char *key)
         return json_string_value(json_object_get(o, key));
 }
 
-/* Docker's RFC 3339 times, rounded up to the second: a clock started from them never ends early. */
-static int64_t docker_time(const char *s)
+/* Docker's RFC 3339 times in unix milliseconds ("2026-11-28T16:36:27.123456789Z"). */
+static int64_t docker_time_ms(const char *s)
 {
         if (!s || startswith(s, "0001-"))
                 return 0;
@@ -92,10 +92,21 @@ static int64_t docker_time(const char *s)
         const char *rest = strptime(s, "%Y-%m-%dT%H:%M:%S", &tm);
         if (!rest)
                 return 0;
-        int64_t t = (int64_t)timegm(&tm);
-        if (rest[0] == '.' && strspn(rest + 1, "0") < strspn(rest + 1, "0123456789"))
-                t++;
-        return t;
+        int64_t ms = (int64_t)timegm(&tm) * 1000;
+        if (rest[0] == '.') {
+                int64_t frac = 0, digits = 0;
+                for (const char *p = rest + 1; *p >= '0' && *p <= '9' && digits < 3; p++, digits++)
+                        frac = frac * 10 + (*p - '0');
+                while (digits++ < 3)
+                        frac *= 10;
+                ms += frac;
+        }
+        return ms;
+}
+
+static int64_t docker_time(const char *s)
+{
+        return docker_time_ms(s) / 1000;
 }
 
 static char *clock_text(int64_t t, char buf[static 64])
@@ -117,7 +128,8 @@ static void refresh(struct monitor *m, struct activity *a, const struct limit_se
                 return;
         json_t *st = json_object_get(ins, "State");
         a->pid = (pid_t)json_integer_value(json_object_get(st, "Pid"));
-        a->started_at = docker_time(jstr(st, "StartedAt"));
+        int64_t started_ms = docker_time_ms(jstr(st, "StartedAt"));
+        a->started_at = started_ms / 1000;
         a->finished_at = docker_time(jstr(st, "FinishedAt"));
         a->created = docker_time(jstr(ins, "Created"));
         free(a->workspace);
@@ -137,9 +149,9 @@ static void refresh(struct monitor *m, struct activity *a, const struct limit_se
          * the container: after a daemon restart it cannot know what happened while it was away,
          * so it does not guess "idle". */
         double grace_s = ls->policies.grace_period_m > 0 ? ls->policies.grace_period_m * 60 : 0;
-        a->last_active = a->started_at + (int64_t)grace_s;
-        if (a->last_active < now_s())
-                a->last_active = now_s();
+        a->last_active_ms = started_ms + (int64_t)(grace_s * 1000);
+        if (a->last_active_ms < now_ms())
+                a->last_active_ms = now_ms();
         if (a->pid > 0) {
                 struct error *err = NULL;
                 if (sampler_cgroup_find(a->pid, &a->cg, &err) == 0)
@@ -276,7 +288,7 @@ static void start_stop(struct monitor *m, struct activity *a, const char *event,
         pthread_attr_destroy(&attr);
 }
 
-static json_t *evidence(const struct activity *a, int64_t now)
+static json_t *evidence(const struct activity *a)
 {
         double cpu = 0, gpu = 0;
         int64_t net = 0;
@@ -290,11 +302,12 @@ static json_t *evidence(const struct activity *a, int64_t now)
                 }
         }
         char ts[32];
-        json_t *e = json_pack(
-            "{s:s, s:I, s:f, s:I, s:I}", "last_activity", format_iso8601(a->last_active, ts),
-            "idle_s", (json_int_t)(now - a->last_active), "cpu_avg_pct",
-            a->win_n ? cpu / (double)a->win_n : 0.0, "net_avg_bytes",
-            (json_int_t)(a->win_n ? net / (int64_t)a->win_n : 0), "samples", (json_int_t)a->win_n);
+        json_t *e = json_pack("{s:s, s:I, s:f, s:I, s:I}", "last_activity",
+                              format_iso8601(a->last_active_ms / 1000, ts), "idle_s",
+                              (json_int_t)((now_ms() - a->last_active_ms) / 1000), "cpu_avg_pct",
+                              a->win_n ? cpu / (double)a->win_n : 0.0, "net_avg_bytes",
+                              (json_int_t)(a->win_n ? net / (int64_t)a->win_n : 0), "samples",
+                              (json_int_t)a->win_n);
         json_object_set_new(e, "gpu_avg_pct",
                             gpu_n ? json_real(gpu / (double)gpu_n) : json_string("unknown"));
         return e;
@@ -393,7 +406,7 @@ static void rule_idle(struct monitor *m, struct activity *a, const json_t *label
                       a->net_delta >= p->network_idle_threshold ||
                       (a->gpu_pct >= 0 && a->gpu_pct >= p->gpu_idle_threshold) || a->session;
         if (active) {
-                a->last_active = now;
+                a->last_active_ms = now_ms();
                 a->idle_warned = 0;
         }
         a->idle_timeout_s = -1;
@@ -407,13 +420,15 @@ static void rule_idle(struct monitor *m, struct activity *a, const json_t *label
                 a->idle_warned = 0;
                 return;
         }
-        int64_t idle = now - a->last_active;
-        if (idle < 0)
-                idle = 0; /* start-up grace */
+        /* Milliseconds, so the stop comes within one sample interval of the timeout. */
+        int64_t idle_ms = now_ms() - a->last_active_ms;
+        if (idle_ms < 0)
+                idle_ms = 0;
+        int64_t idle = idle_ms / 1000;
         const char *project = jstr(labels, "ds01.project");
         char b1[32], b2[32], c[64];
-        if (idle >= timeout && a->idle_warned >= 2) {
-                json_t *e = evidence(a, now);
+        if (idle_ms >= timeout * 1000 && a->idle_warned >= 2) {
+                json_t *e = evidence(a);
                 json_object_set_new(e, "idle_timeout_s", json_integer(timeout));
                 char *text = xasprintf(
                     "'%s' was stopped after %s without activity (the idle timeout is %s) and its "
@@ -424,9 +439,10 @@ static void rule_idle(struct monitor *m, struct activity *a, const json_t *label
                 start_stop(m, a, "maintenance.idle_kill", text, e);
                 return;
         }
-        if (idle >= (int64_t)(p->idle_warn_2 * (double)timeout) && a->idle_warned == 1)
+        if (idle_ms >= (int64_t)(p->idle_warn_2 * (double)timeout * 1000) && a->idle_warned == 1)
                 a->idle_warned = 2;
-        else if (idle >= (int64_t)(p->idle_warn_1 * (double)timeout) && a->idle_warned == 0)
+        else if (idle_ms >= (int64_t)(p->idle_warn_1 * (double)timeout * 1000) &&
+                 a->idle_warned == 0)
                 a->idle_warned = 1;
         else
                 return;
@@ -472,7 +488,7 @@ struct owner_cache {
                 char *uid;
                 bool ok;
                 struct limit_set ls;
-        } *v;
+        } * v;
         size_t n;
 };
 
@@ -614,7 +630,7 @@ void monitor_describe(struct monitor *m, const char *id, json_t *row)
         pthread_mutex_lock(&m->act_lock);
         const struct activity *a = activity_find(m, id);
         if (a && a->state && streq(a->state, "running") && a->have_sample) {
-                int64_t now = now_s(), idle = now - a->last_active;
+                int64_t now = now_s(), idle = (now_ms() - a->last_active_ms) / 1000;
                 if (idle < 0)
                         idle = 0;
                 json_object_set_new(row, "idle_s", json_integer(idle));

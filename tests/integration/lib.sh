@@ -799,3 +799,139 @@ ds01_labels_args() {
 
 # inbox_json USER: `ds01 inbox --json` as USER (prints the JSON; marks the inbox read).
 inbox_json() { as_user "$1" ds01 inbox --json 2>/dev/null; }
+
+# ---------------------------------------------------------------------------------------------
+# Image helpers (issue #5: image-create / image-update / image-list / image-delete)
+#
+#   ds01_setup
+#   ds01_image_setup                # image-* links, images.frameworks.minimal, image cleanup
+#   ds01_start_daemon
+#   A=$(ds01_image_user "it$$a")    # like ds01_user; its ds01-<uid>/* images go at exit
+#
+# Images a test builds are removed at exit (also on failure): every image labelled
+# ds01.user_id=<uid> of a user made by ds01_image_user (tagged or left dangling by a rebuild),
+# and every image labelled it.instance=$INSTANCE (put `LABEL it.instance=$INSTANCE` early in a
+# hand-written Dockerfile - see image_dockerfile - so that the intermediate images of a failed
+# or cancelled build are found too).
+
+# ds01_image_setup: call after ds01_setup, before ds01_start_daemon. Links image-create,
+# image-update, image-list and image-delete into $BIN, rewrites ds01.yaml (ds01_write_config)
+# with images.frameworks.minimal = $DS01_IMAGE plus $DS01_IMAGES_EXTRA (raw lines under
+# "images:", indented two spaces, e.g. DS01_IMAGES_EXTRA='  max_context_mb: 1'), and chains the
+# image cleanup in front of the usual EXIT cleanup.
+ds01_image_setup() {
+	local c
+	for c in image-create image-update image-list image-delete; do
+		[ -e "$BIN/$c" ] || ln -s ds01 "$BIN/$c"
+	done
+	: >>"$T/.image_uids"
+	ds01_write_image_config
+	trap _ds01_image_exit EXIT
+}
+
+# ds01_write_image_config: ds01_write_config with the images section of ds01_image_setup.
+ds01_write_image_config() {
+	ds01_write_config
+	local extra
+	extra=$(printf '  frameworks:\n    minimal: %s\n%s' "$DS01_IMAGE" "${DS01_IMAGES_EXTRA:-}")
+	awk -v extra="$extra" '{ print } /^images:$/ { print extra }' "$DS01_CONFIG" >"$DS01_CONFIG.tmp" &&
+		mv -f "$DS01_CONFIG.tmp" "$DS01_CONFIG"
+}
+
+# ds01_image_user NAME [USERADD_OPTION...]: ds01_user, and its ds01-<uid>/* images (also stale
+# ones of an earlier user with the same uid) are removed now and at exit. Prints NAME.
+ds01_image_user() {
+	local u
+	u=$(ds01_user "$@") || exit 1
+	local uid
+	uid=$(id -u "$u")
+	echo "$uid" >>"$T/.image_uids"
+	_ds01_image_rm_uid "$uid"
+	printf '%s\n' "$u"
+}
+
+# user_image USER PROJECT: ds01-<uid>/PROJECT:latest
+user_image() { printf 'ds01-%s/%s:latest\n' "$(id -u "$1")" "$2"; }
+
+# image_exists REF: docker knows image REF.
+image_exists() { docker image inspect "$1" >/dev/null 2>&1; }
+
+# image_json REF: `docker image inspect` of REF, the object (empty if absent).
+image_json() { docker image inspect "$1" 2>/dev/null | jq '.[0]'; }
+
+# image_dockerfile USER PROJECT LINES...: writes ~USER/workspace/PROJECT/Dockerfile (owned by
+# USER) as "FROM $DS01_IMAGE", "LABEL it.instance=$INSTANCE", then LINES (one per argument).
+image_dockerfile() {
+	local u=$1 p=$2
+	shift 2
+	local dir
+	dir=$(user_home "$u")/workspace/$p
+	install -d -o "$u" -g "$(id -g "$u")" -m 700 "$(user_home "$u")/workspace" "$dir"
+	{
+		printf 'FROM %s\n' "$DS01_IMAGE"
+		printf 'LABEL it.instance=%s\n' "$INSTANCE"
+		printf '%s\n' "$@"
+	} >"$dir/Dockerfile"
+	chown "$u:$(id -g "$u")" "$dir/Dockerfile"
+}
+
+# as_user_bg USER CMD...: like as_user, but in the background with $! = the CMD process itself
+# (setpriv and env exec it), for signals. stdout/stderr go where the caller redirects them.
+as_user_bg() {
+	local u=$1
+	shift
+	local uid gid home
+	uid=$(id -u "$u") || return 125
+	gid=$(id -g "$u") || return 125
+	home=$(user_home "$u")
+	(cd / && exec setpriv --reuid="$uid" --regid="$gid" --init-groups \
+		env -i PATH="$BIN:/usr/bin:/bin" HOME="$home" USER="$u" LOGNAME="$u" \
+		LANG=C.UTF-8 TERM=dumb DS01_SOCKET="$SOCK" "$@" </dev/null) &
+}
+
+# build_containers_matching TEXT: ids of running containers whose command contains TEXT (a
+# build's RUN step runs in a container of its own).
+build_containers_matching() {
+	docker ps -q --no-trunc | while read -r id; do
+		[ -n "$id" ] || continue
+		docker inspect -f '{{json .Config.Cmd}}' "$id" 2>/dev/null | grep -qF -- "$1" && echo "$id"
+	done
+}
+
+_ds01_image_rm_uid() {
+	local uid=$1 ids
+	ids=$(docker images --format '{{.Repository}}:{{.Tag}}' | grep "^ds01-$uid/")
+	# shellcheck disable=SC2086 # one reference per word
+	[ -z "$ids" ] || docker rmi -f $ids >/dev/null 2>&1
+	ids=$(docker images -aq --no-trunc --filter "label=ds01.user_id=$uid" | sort -u)
+	# shellcheck disable=SC2086
+	[ -z "$ids" ] || docker rmi -f $ids >/dev/null 2>&1
+	return 0
+}
+
+# Removes this test's images: containers first (they pin images), then the users' images, then
+# everything labelled with the instance, children before parents (a few passes).
+_ds01_image_cleanup() {
+	[ -n "${INSTANCE:-}" ] || return 0
+	docker ps -aq --filter "label=ds01.instance=$INSTANCE" | xargs -r docker rm -f >/dev/null 2>&1
+	local uid pass ids
+	if [ -n "$T" ] && [ -f "$T/.image_uids" ]; then
+		while read -r uid; do
+			[ -n "$uid" ] && _ds01_image_rm_uid "$uid"
+		done <"$T/.image_uids"
+	fi
+	for pass in 1 2 3 4 5; do
+		ids=$(docker images -aq --no-trunc --filter "label=it.instance=$INSTANCE" | sort -u)
+		[ -n "$ids" ] || break
+		# shellcheck disable=SC2086
+		docker rmi -f $ids >/dev/null 2>&1
+	done
+	return 0
+}
+
+_ds01_image_exit() {
+	local rc=$?
+	_ds01_image_cleanup
+	(exit "$rc")
+	_ds01_cleanup
+}
