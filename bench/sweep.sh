@@ -4,6 +4,7 @@
 #   bench/sweep.sh [--containers N] [--ticks K] [--precision M]     (as root, after `make`)
 #
 # Starts its own ds01d (own instance, socket, state and logs in a temp dir; sample_interval_s 1,
+# max_requests_per_uid 64 so the M deploys can all be in flight at once,
 # no webhook) and two Unix users: ds01bench (group bench, idle_timeout_h null: nothing of theirs
 # is ever stopped) and ds01prec (group prec, idle_timeout_h 0.005 = 18 s, grace_period_m 0).
 #  1. CPU per container per sweep: N (200) CPU-only containers deployed with the CLI by
@@ -144,6 +145,7 @@ limits_file: $TMP/resource-limits.yaml
 metrics_listen: "off"
 init_path: $BIN/ds01-init
 sample_interval_s: 1
+max_requests_per_uid: 64
 images:
   default: $IMAGE
 YAML
@@ -156,7 +158,7 @@ deploy_many() {
 	seq 1 "$3" | xargs -P "$4" -I{} setpriv --reuid="$uid" --regid="$gid" --init-groups \
 		env -i PATH="$BIN:/usr/bin:/bin" HOME="$home" USER="$1" LOGNAME="$1" DS01_SOCKET="$SOCK" \
 		"$BIN/container-deploy" "$2{}" --cpu-only --background --json >"$TMP/deploy-$2.out" 2>&1 ||
-		die "deploying $3 containers as $1 failed: $(tail -c 600 "$TMP/deploy-$2.out")"
+		die "deploying $3 containers as $1 failed: $(grep -v "^{\"container\"" "$TMP/deploy-$2.out" | tail -n 5)"
 }
 running_count() { # USER
 	docker ps -q --filter "label=ds01.instance=$INSTANCE" --filter "label=ds01.user=$1" | grep -c . || true
@@ -239,7 +241,7 @@ log "ds01d: $DS01_CPU s CPU over $K sweeps of $N containers ($US_PER us/containe
 
 # ---- 2. enforcement precision -----------------------------------------------------------------
 log "deploying $M idle containers as $PUSER together (idle timeout ${IDLE_S} s)..."
-deploy_many "$PUSER" p "$M" "$M"
+deploy_many "$PUSER" p "$M" "$((M < 32 ? M : 32))"
 end=$(($(date +%s) + IDLE_S + 60))
 while :; do
 	K_N=$(jq -c --arg u "$PUSER" 'select(.event_type == "maintenance.idle_kill" and .user == $u)' "$EVENTS" 2>/dev/null | grep -c . || true)
