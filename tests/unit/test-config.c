@@ -311,14 +311,33 @@ static void test_too_large(void **state)
         expect_error(strbuf_str(&sb), "too large", NULL);
 }
 
+/* The example every key is documented in must load, and say what it documents. */
+static void test_contrib_example(void **state)
+{
+        (void)state;
+        const char *dir = getenv("DS01_TESTDATA");
+        assert_non_null(dir);
+        _cleanup_free_ char *path = xasprintf("%s/../../../contrib/ds01.yaml.example", dir);
+        struct error *err = NULL;
+        struct config *c = config_load(path, &err);
+        if (!c)
+                print_error("%s\n", err->message);
+        assert_non_null(c);
+        assert_string_equal(c->instance, "ds01");
+        assert_string_equal(c->docker_devices, "auto");
+        assert_int_equal(c->build_timeout_s, 3600);
+        assert_null(c->webhook_url);
+        config_free(c);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
-            cmocka_unit_test(test_embedded_defaults), cmocka_unit_test(test_full_file),
-            cmocka_unit_test(test_partial_and_empty), cmocka_unit_test(test_unknown_key),
-            cmocka_unit_test(test_wrong_type),        cmocka_unit_test(test_bad_values),
-            cmocka_unit_test(test_yaml_errors),       cmocka_unit_test(test_missing_file),
-            cmocka_unit_test(test_too_large),
+            cmocka_unit_test(test_contrib_example), cmocka_unit_test(test_embedded_defaults),
+            cmocka_unit_test(test_full_file),       cmocka_unit_test(test_partial_and_empty),
+            cmocka_unit_test(test_unknown_key),     cmocka_unit_test(test_wrong_type),
+            cmocka_unit_test(test_bad_values),      cmocka_unit_test(test_yaml_errors),
+            cmocka_unit_test(test_missing_file),    cmocka_unit_test(test_too_large),
         };
         return cmocka_run_group_tests(tests, setup, teardown);
 }
