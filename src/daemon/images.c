@@ -10,6 +10,7 @@
 #include <poll.h>
 #include <pwd.h>
 #include <stdio.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 
@@ -135,6 +136,7 @@ int images_template(struct ds01d *d, const struct caller *c, json_t *params, jso
                             "COPY %s /tmp/ds01-requirements.txt\n"
                             "RUN pip install --no-cache-dir -r /tmp/ds01-requirements.txt\n",
                             req);
+        strbuf_addf(&df, "\nLABEL ds01.project=\"%s\" ds01.framework=\"%s\"\n", project, fw);
         strbuf_adds(&df, "\n# What ML tools expect; caches live in the persistent workspace.\n"
                          "ENV PYTHONUNBUFFERED=1 \\\n"
                          "    XDG_CACHE_HOME=/workspace/.cache \\\n"
@@ -150,6 +152,105 @@ int images_template(struct ds01d *d, const struct caller *c, json_t *params, jso
         strbuf_release(&apt);
         strbuf_release(&df);
         return 0;
+}
+
+bool images_usable_by(const json_t *img, unsigned uid)
+{
+        const char *owner =
+            jstr(json_object_get(json_object_get(img, "Config"), "Labels"), "ds01.user_id");
+        unsigned u;
+        if (owner && sscanf(owner, "%u", &u) == 1 && u != uid)
+                return false;
+        size_t i;
+        json_t *t;
+        json_array_foreach (json_object_get(img, "RepoTags"), i, t) {
+                const char *tag = json_string_value(t);
+                if (tag && startswith(tag, "docker.io/"))
+                        tag += strlen("docker.io/");
+                if (tag && sscanf(tag, "ds01-%u/", &u) == 1 && u != uid)
+                        return false;
+        }
+        return true;
+}
+
+/* The Dockerfile at the root of a spooled ustar context (NULL if absent or too large). */
+static char *context_dockerfile(int fd)
+{
+        char hdr[512];
+        off_t off = 0;
+        char *df = NULL;
+        while (pread(fd, hdr, sizeof(hdr), off) == (ssize_t)sizeof(hdr) && hdr[0]) {
+                char name[101];
+                memcpy(name, hdr, 100);
+                name[100] = '\0';
+                unsigned long long size = strtoull(hdr + 124, NULL, 8);
+                off += 512;
+                if ((hdr[156] == '0' || hdr[156] == '\0') &&
+                    (streq(name, "Dockerfile") || streq(name, "./Dockerfile")) &&
+                    size < 1024 * 1024) {
+                        df = xmalloc(size + 1);
+                        if (pread(fd, df, size, off) != (ssize_t)size) {
+                                free(df);
+                                df = NULL;
+                        } else
+                                df[size] = '\0';
+                        break;
+                }
+                off += (off_t)((size + 511) / 512 * 512);
+        }
+        return df;
+}
+
+/* Every image a Dockerfile builds from (FROM, COPY --from) must be usable by the builder: a user
+ * may not base an image on someone else's. Build stages named with AS are not images. */
+static int check_bases(struct ds01d *d, const struct caller *c, const char *df, struct error **err)
+{
+        struct strbuf stages = STRBUF_INIT;
+        strbuf_adds(&stages, " ");
+        _cleanup_free_ char *copy = xstrdup(df);
+        char *save = NULL;
+        int r = 0;
+        for (char *line = strtok_r(copy, "\n", &save); line && r == 0 && !c->admin;
+             line = strtok_r(NULL, "\n", &save)) {
+                line += strspn(line, " \t");
+                char ref[512] = "", as[8] = "", stage[256] = "";
+                bool have = false;
+                if (strncasecmp(line, "FROM", 4) == 0 && (line[4] == ' ' || line[4] == '\t')) {
+                        const char *p = line + 4;
+                        p += strspn(p, " \t");
+                        while (startswith(p, "--")) { /* --platform=... */
+                                p += strcspn(p, " \t");
+                                p += strspn(p, " \t");
+                        }
+                        have = sscanf(p, "%511s %7s %255s", ref, as, stage) >= 1;
+                        if (strcasecmp(as, "AS") == 0 && stage[0])
+                                strbuf_addf(&stages, "%s ", stage);
+                } else if (strncasecmp(line, "COPY", 4) == 0) {
+                        const char *f = strstr(line, "--from=");
+                        have = f && sscanf(f + 7, "%511s", ref) == 1;
+                }
+                if (!have)
+                        continue;
+                _cleanup_free_ char *needle = xasprintf(" %s ", ref);
+                if (strstr(strbuf_str(&stages), needle) || streq(ref, "scratch"))
+                        continue;
+                if (strchr(ref, '$')) {
+                        r = error_set(err, DS01_EUSAGE,
+                                      "the Dockerfile names its base through a build argument "
+                                      "(%.80s): write the image name itself",
+                                      ref);
+                        break;
+                }
+                json_t *img = docker_image_inspect(d->docker, ref, NULL);
+                if (img && !images_usable_by(img, c->uid))
+                        r = error_set(err, DS01_EPERM,
+                                      "the Dockerfile builds on '%.80s', which belongs to another "
+                                      "user - build on your own images or a shared one",
+                                      ref);
+                json_decref(img);
+        }
+        strbuf_release(&stages);
+        return r;
 }
 
 /* ---- build ---------------------------------------------------------------------------------- */
@@ -211,8 +312,28 @@ struct build_state {
         struct strbuf partial; /* a stream line not ended yet */
 };
 
-static void tail_add(struct build_state *b, const char *line)
+/* Docker colours a step's stderr ("\033[91m...\033[0m"): drop escape sequences. */
+static char *strip_ansi(const char *in)
 {
+        char *out = xmalloc(strlen(in) + 1), *o = out;
+        for (const char *p = in; *p; p++) {
+                if (*p == '\033' && p[1] == '[') {
+                        p += 2;
+                        while (*p && !(*p >= '@' && *p <= '~'))
+                                p++;
+                        if (!*p)
+                                break;
+                        continue;
+                }
+                *o++ = *p;
+        }
+        *o = '\0';
+        return out;
+}
+
+static void tail_add(struct build_state *b, const char *raw)
+{
+        _cleanup_free_ char *line = strip_ansi(raw);
         /* Docker's own bookkeeping lines are not the step's output. */
         if (!*line || startswith(line, " ---> ") || startswith(line, "Removing intermediate") ||
             startswith(line, "Sending build context"))
@@ -290,10 +411,10 @@ static char *build_query(const struct caller *c, const struct limit_set *ls, con
         _cleanup_free_ char *gid_s = xasprintf("%u", (unsigned)c->gid);
         json_t *args = json_pack("{s:s, s:s, s:s, s:s}", "DS01_UID", uid_s, "DS01_GID", gid_s,
                                  "DS01_USER", c->user_part, "DS01_HOME", home);
-        json_t *labels =
-            json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "ds01.managed", "true", "ds01.user_id",
-                      uid_s, "ds01.group_id", gid_s, "ds01.username", c->login, "ds01.project",
-                      project, "ds01.has_user_setup", "true");
+        /* One label: the classic builder makes each a step of its own (~0.1 s). The owner is what
+         * matters (images_usable_by); the project is in the tag. */
+        (void)project;
+        json_t *labels = json_pack("{s:s}", "ds01.user_id", uid_s);
         _cleanup_free_ char *args_s = json_dumps(args, JSON_COMPACT);
         _cleanup_free_ char *labels_s = json_dumps(labels, JSON_COMPACT);
         json_decref(args);
@@ -340,12 +461,27 @@ int images_build(struct ds01d *d, const struct caller *c, json_t *params, int co
         int64_t timeout_s = d->cfg->build_timeout_s;
         pthread_rwlock_unlock(&d->lock);
         _cleanup_close_ int ctx = -1, stream = -1;
-        _cleanup_free_ char *query = NULL;
+        _cleanup_free_ char *query = NULL, *old_id = NULL, *df = NULL;
         int64_t ctx_len = 0;
         int r = -1;
         struct build_state b = {0};
         if (spool_context(state_dir, context_fd, max_context, &ctx, &ctx_len, err) < 0)
                 goto out;
+        df = context_dockerfile(ctx);
+        if (!df) {
+                error_set(err, DS01_EUSAGE,
+                          "the build context has no Dockerfile at its top - run image-create %s "
+                          "to write one",
+                          project);
+                goto out;
+        }
+        if (check_bases(d, c, df, err) < 0)
+                goto out;
+        /* The image this build replaces: removed afterwards if nothing uses it, so rebuilds do
+         * not pile up untagged images. */
+        json_t *prev = docker_image_inspect(d->docker, image, NULL);
+        old_id = prev && jstr(prev, "Id") ? xstrdup(jstr(prev, "Id")) : NULL;
+        json_decref(prev);
 
         query = build_query(c, &ls, project, image, nocache);
         int dr = docker_build_stream(d->docker, query, ctx, ctx_len, &stream, err);
@@ -446,6 +582,14 @@ int images_build(struct ds01d *d, const struct caller *c, json_t *params, int co
                    json_pack("{s:s, s:s, s:s, s:i, s:f}", "image", image, "result", "ok", "id",
                              b.image_id, "steps", b.steps, "seconds", secs));
         log_info("built %s for %s in %.1f s", image, c->login, secs);
+        if (old_id && !streq(old_id, b.image_id)) {
+                _cleanup_free_ char *e = docker_query_escape(old_id);
+                _cleanup_free_ char *path = xasprintf("/images/%s", e);
+                long st = 0;
+                json_t *body = NULL;
+                docker_request(d->docker, "DELETE", path, NULL, &st, &body, NULL);
+                json_decref(body); /* refused while a container uses it: fine */
+        }
         *ret_result = json_pack("{s:s, s:s, s:i, s:f}", "image", image, "id", b.image_id, "steps",
                                 b.steps, "seconds", secs);
         r = 0;

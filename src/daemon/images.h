@@ -6,6 +6,16 @@
 
 #include "lifecycle.h"
 
+/* Whether uid may use image `img` (an inspect result): not when its ds01.user_id label or one
+ * of its tags ds01-<uid>/ names another user. Whatever name it was reached by (tag, id, digest,
+ * docker.io/ prefix), the image itself says whose it is. */
+bool images_usable_by(const json_t *img, unsigned uid);
+
+/* Whether uid may use image `img` (an inspect result): not when its ds01.user_id label or one
+ * of its tags ds01-<uid>/ names another user. Whatever name reached it (tag, id, digest,
+ * docker.io/ prefix), the image itself says whose it is. */
+bool images_usable_by(const json_t *img, unsigned uid);
+
 /* Sends one progress message to the client; non-zero when the client is gone. */
 typedef int (*images_progress_fn)(void *ctx, json_t *progress /* stolen */);
 

@@ -4,6 +4,7 @@
 #include "../shared/log.h"
 #include "../shared/names.h"
 #include "../shared/strbuf.h"
+#include "images.h"
 #include "monitor.h"
 #include "notify.h"
 #include "pool.h"
@@ -263,7 +264,14 @@ static int choose_image(struct ds01d *d, const struct caller *c, const char *pro
                                          "(ds01 pulls nothing)",
                                          requested);
                 }
+                /* By label and tag, whatever name reached it (an id, docker.io/...). */
+                bool usable = c->admin || images_usable_by(img, c->uid);
                 json_decref(img);
+                if (!usable)
+                        return error_set(err, DS01_EPERM,
+                                         "image '%s' belongs to another user - use your own "
+                                         "(ds01-%u/<project>) or a shared image",
+                                         requested, (unsigned)c->uid);
                 *ret_image = xstrdup(requested);
                 return 0;
         }

@@ -914,13 +914,13 @@ _ds01_image_rm_uid() {
 _ds01_image_cleanup() {
 	[ -n "${INSTANCE:-}" ] || return 0
 	docker ps -aq --filter "label=ds01.instance=$INSTANCE" | xargs -r docker rm -f >/dev/null 2>&1
-	local uid pass ids
+	local uid ids
 	if [ -n "$T" ] && [ -f "$T/.image_uids" ]; then
 		while read -r uid; do
 			[ -n "$uid" ] && _ds01_image_rm_uid "$uid"
 		done <"$T/.image_uids"
 	fi
-	for pass in 1 2 3 4 5; do
+	for _ in 1 2 3 4 5; do
 		ids=$(docker images -aq --no-trunc --filter "label=it.instance=$INSTANCE" | sort -u)
 		[ -n "$ids" ] || break
 		# shellcheck disable=SC2086

@@ -18,7 +18,7 @@ DF=$HA/workspace/p1/Dockerfile
 
 # --- the template -------------------------------------------------------------------------------
 assert_exit 0 -m "image-create p1 --no-build" as_user "$A" image-create p1 --no-build
-[ -f "$DF" ] && ok "~/workspace/p1/Dockerfile written" || fail "no $DF ($(_ds01_last))"
+[ -f "$DF" ] && ok "workspace/p1/Dockerfile written" || fail "no $DF ($(_ds01_last))"
 assert_eq "$A" "$(stat -c %U "$DF")" "the Dockerfile belongs to the user"
 df=$(cat "$DF")
 assert_contains "$df" "FROM $DS01_IMAGE" "FROM is images.frameworks.minimal"
