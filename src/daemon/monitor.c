@@ -58,6 +58,7 @@ struct monitor {
         size_t n_acts;
         pthread_mutex_t stops_lock;
         unsigned stops_running;
+        int64_t started_ms; /* when this monitor (daemon) started, unix ms */
 };
 
 static void activity_release(struct activity *a)
@@ -145,13 +146,13 @@ static void refresh(struct monitor *m, struct activity *a, const struct limit_se
         a->have_cg = false;
         a->have_sample = false;
         a->idle_warned = 0;
-        /* The idle clock starts after the start-up grace, and never before this daemon first saw
-         * the container: after a daemon restart it cannot know what happened while it was away,
-         * so it does not guess "idle". */
+        /* The idle clock starts after the start-up grace, and never before this daemon started:
+         * after a restart it cannot know what happened while it was away, so it does not guess
+         * "idle". */
         double grace_s = ls->policies.grace_period_m > 0 ? ls->policies.grace_period_m * 60 : 0;
         a->last_active_ms = started_ms + (int64_t)(grace_s * 1000);
-        if (a->last_active_ms < now_ms())
-                a->last_active_ms = now_ms();
+        if (a->last_active_ms < m->started_ms)
+                a->last_active_ms = m->started_ms;
         if (a->pid > 0) {
                 struct error *err = NULL;
                 if (sampler_cgroup_find(a->pid, &a->cg, &err) == 0)
@@ -695,6 +696,7 @@ struct monitor *monitor_start(struct ds01d *d, struct error **err)
 {
         struct monitor *m = xzalloc(sizeof(*m));
         m->d = d;
+        m->started_ms = now_ms();
         pthread_mutex_init(&m->lock, NULL);
         pthread_mutex_init(&m->act_lock, NULL);
         pthread_mutex_init(&m->stops_lock, NULL);
