@@ -1376,8 +1376,11 @@ static bool is_busy(struct ds01d *d, const char *name)
 void lifecycle_on_destroyed(struct ds01d *d, const char *name, const char *docker_id)
 {
         /* A request on this name (retire, a new deploy) owns it for now; it finishes quickly. */
-        for (int i = 0; i < 200 && busy_acquire(d, name, NULL) < 0; i++)
+        bool mine = false;
+        for (int i = 0; i < 200 && !(mine = busy_acquire(d, name, NULL) == 0); i++)
                 poll(NULL, 0, 25);
+        /* Still busy after 5 s: go ahead (the record is checked by Docker id below), but do not
+         * release what the other request holds. */
         struct store_container sc;
         if (store_get(d->store, name, &sc, NULL) < 0)
                 goto out; /* already released (retire, remove) */
@@ -1405,7 +1408,8 @@ void lifecycle_on_destroyed(struct ds01d *d, const char *name, const char *docke
         }
         free(user);
 out:
-        busy_release(d, name);
+        if (mine)
+                busy_release(d, name);
 }
 
 int lifecycle_reconcile(struct ds01d *d, bool startup, struct error **err)

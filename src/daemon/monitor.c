@@ -255,8 +255,17 @@ static void *stop_thread(void *arg)
         struct stop_job *j = arg;
         struct ds01d *d = j->m->d;
         pthread_rwlock_rdlock(&d->lock);
-        lifecycle_enforce_stop(d, j->id, j->event, j->text, j->evidence);
+        int r = lifecycle_enforce_stop(d, j->id, j->event, j->text, j->evidence);
         pthread_rwlock_unlock(&d->lock);
+        if (r < 0) {
+                /* Not stopped (Docker failed, or a request held the container): the next tick
+                 * tries again. */
+                pthread_mutex_lock(&j->m->act_lock);
+                struct activity *a = activity_find(j->m, j->id);
+                if (a)
+                        a->stopping = false;
+                pthread_mutex_unlock(&j->m->act_lock);
+        }
         pthread_mutex_lock(&j->m->stops_lock);
         j->m->stops_running--;
         pthread_mutex_unlock(&j->m->stops_lock);
