@@ -115,6 +115,13 @@ static const struct cli_command commands[] = {
      "Options:\n  -f, --force   delete it even when a container uses it\n"
      "  --json        print the result as JSON\n\n"
      "Example:\n  image-delete my-project\n"},
+    {"events", cmd_events,
+     "[--user U] [--type T] [--container C] [--since T] [--until T] [--limit N] [--json]",
+     "The audit log: your events (administrators: anyone's)",
+     "Options:\n  --type T        an event type, or a family ending in '.' (gpu.)\n"
+     "  --container C   a project or a full container name\n"
+     "  --since/--until a time (2026-11-28, 2026-11-28T10:00:00Z) or how long ago (2h)\n\n"
+     "Examples:\n  ds01 events --since 1d\n  ds01 events --type maintenance. --json\n"},
     {"inbox", cmd_inbox, "[--limit N] [--json]",
      "Warnings and stops ds01 sent you (each is also shown once with your next command)",
      "Example:\n  ds01 inbox\n"},

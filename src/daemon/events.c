@@ -8,7 +8,9 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #define EVENTS_MAX_LINE 4000
 
@@ -90,4 +92,66 @@ void events_log(struct events *ev, const char *type, const char *user, json_t *d
         pthread_mutex_unlock(&ev->lock);
 out:
         free(line);
+}
+
+static int64_t iso_to_unix(const char *s)
+{
+        struct tm tm;
+        memset(&tm, 0, sizeof(tm));
+        if (!s || !strptime(s, "%Y-%m-%dT%H:%M:%S", &tm))
+                return 0;
+        return (int64_t)timegm(&tm);
+}
+
+static bool matches(const json_t *e, const struct events_filter *f)
+{
+        const char *type = json_string_value(json_object_get(e, "event_type"));
+        const char *user = json_string_value(json_object_get(e, "user"));
+        if (f->user && !streq_ptr(user, f->user))
+                return false;
+        if (f->type && type) {
+                size_t n = strlen(f->type);
+                bool prefix = n > 0 && f->type[n - 1] == '.';
+                if (prefix ? strncmp(type, f->type, n) != 0 : !streq(type, f->type))
+                        return false;
+        } else if (f->type)
+                return false;
+        if (f->container) {
+                const char *c =
+                    json_string_value(json_object_get(json_object_get(e, "details"), "container"));
+                if (!streq_ptr(c, f->container))
+                        return false;
+        }
+        if (f->since || f->until) {
+                int64_t t = iso_to_unix(json_string_value(json_object_get(e, "timestamp")));
+                if ((f->since && t < f->since) || (f->until && t > f->until))
+                        return false;
+        }
+        return true;
+}
+
+json_t *events_query(struct events *ev, const struct events_filter *f, struct error **err)
+{
+        FILE *fp = fopen(ev->path, "re");
+        if (!fp) {
+                error_set_errno(err, errno, "reading %s", ev->path);
+                return NULL;
+        }
+        size_t limit = f->limit ? f->limit : 200;
+        json_t *ring = json_array(); /* the newest `limit` matches */
+        char *line = NULL;
+        size_t cap = 0;
+        ssize_t n;
+        while ((n = getline(&line, &cap, fp)) > 0) {
+                json_t *e = json_loadb(line, (size_t)n, 0, NULL);
+                if (e && matches(e, f)) {
+                        if (json_array_size(ring) == limit)
+                                json_array_remove(ring, 0);
+                        json_array_append(ring, e);
+                }
+                json_decref(e);
+        }
+        free(line);
+        fclose(fp);
+        return ring;
 }

@@ -3,6 +3,7 @@
 
 #include "../shared/log.h"
 #include "../shared/names.h"
+#include "../shared/parse.h"
 #include "../shared/strbuf.h"
 #include "images.h"
 #include "monitor.h"
@@ -2042,4 +2043,70 @@ json_t *lifecycle_inbox_notices(struct ds01d *d, uid_t uid)
                     a, json_sprintf("[%s] %s", format_iso8601(v[i].created_at, ts), v[i].message));
         store_inbox_free(v, n);
         return a;
+}
+
+/* ---- events -----------------------------------------------------------------------------------
+ */
+
+/* "2h" (ago), "2026-11-28", "2026-11-28T10:00:00Z" -> unix seconds; -1 if none of those. */
+static int64_t when(const char *s)
+{
+        int64_t secs;
+        if (parse_duration(s, &secs) == 0)
+                return now_s() - secs;
+        struct tm tm;
+        memset(&tm, 0, sizeof(tm));
+        const char *end = strptime(s, "%Y-%m-%dT%H:%M:%S", &tm);
+        if (!end) {
+                memset(&tm, 0, sizeof(tm));
+                end = strptime(s, "%Y-%m-%d", &tm);
+        }
+        if (!end || (*end && !streq(end, "Z")))
+                return -1;
+        return (int64_t)timegm(&tm);
+}
+
+int lifecycle_events(struct ds01d *d, const struct caller *c, json_t *params, json_t **ret_result,
+                     struct error **err)
+{
+        const char *user = jstr(params, "user");
+        const char *container = jstr(params, "container");
+        const char *since = jstr(params, "since"), *until = jstr(params, "until");
+        json_t *jl = json_object_get(params, "limit");
+        /* A user reads their own events; administrators anyone's. */
+        if (user && !streq(user, c->login) && !c->admin)
+                return error_set(err, DS01_EPERM,
+                                 "only administrators read other users' events - leave out "
+                                 "--user to see yours");
+        struct events_filter f = {
+            .user = c->admin ? user : c->login,
+            .type = jstr(params, "type"),
+            .limit = jl ? (size_t)json_integer_value(jl) : 200,
+        };
+        _cleanup_free_ char *full = NULL;
+        if (container) {
+                _cleanup_free_ char *p = NULL, *u = NULL;
+                if (names_split_container(container, &p, &u) < 0) {
+                        if (names_check_project(container, err) < 0)
+                                return -1;
+                        full = names_container(container, c->user_part);
+                } else
+                        full = xstrdup(container);
+                f.container = full;
+        }
+        if (since && (f.since = when(since)) < 0)
+                return error_set(err, DS01_EUSAGE,
+                                 "--since '%.40s': give a time (2026-11-28, "
+                                 "2026-11-28T10:00:00Z) or how long ago (2h, 30m)",
+                                 since);
+        if (until && (f.until = when(until)) < 0)
+                return error_set(err, DS01_EUSAGE,
+                                 "--until '%.40s': give a time (2026-11-28, "
+                                 "2026-11-28T10:00:00Z) or how long ago (2h, 30m)",
+                                 until);
+        json_t *list = events_query(d->events, &f, err);
+        if (!list)
+                return -1;
+        *ret_result = json_pack("{s:o}", "events", list);
+        return 0;
 }

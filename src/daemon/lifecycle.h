@@ -121,6 +121,11 @@ int lifecycle_inbox(struct ds01d *d, const struct caller *c, json_t *params, jso
 /* The caller's inbox messages not shown yet (marked shown now), as notice strings; NULL if none. */
 json_t *lifecycle_inbox_notices(struct ds01d *d, uid_t uid);
 
+/* ds01 events: {user?, type?, container?, since?, until?, limit?} -> {events: [...]}, the
+ * caller's own (administrators: anyone's). */
+int lifecycle_events(struct ds01d *d, const struct caller *c, json_t *params, json_t **ret_result,
+                     struct error **err);
+
 /* The container's owner (from its ds01.uid label) as a caller, with their groups. */
 int lifecycle_owner(const json_t *labels, struct caller *ret);
 /* Tells the owner: inbox, terminals, the workspace's .ds01-alerts, webhook. */

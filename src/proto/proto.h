@@ -60,6 +60,9 @@
  *                      containers: [name]}]}
  *   image.delete       {project (or full ds01-<uid>/<p>:latest for admins), force?} -> {image,
  *                      deleted}
+ *   events.query       {user?, type? (exact, or a family "gpu."), container?, since?, until?
+ *                      (ISO time or "2h" ago), limit? (1..5000, default 200)} -> {events: [...]}
+ *                      (the caller's own; administrators anyone's)
  *   Every answer may carry "notices": inbox messages not shown yet (then marked shown).
  *   limits.get         {} -> {user, uid, group, overridden (bool),
  *                      limits: {max_gpu_equivalents, max_gpu_slots_per_container,

@@ -1,0 +1,40 @@
+#!/bin/bash
+# ds01 events: the audit log read through the daemon; a user sees only their own events, an
+# administrator everyone's; filters by type (and family), container, time.
+. "$(dirname "$0")/lib.sh"
+ds01_setup
+ds01_start_daemon
+A=$(ds01_user "it$$ea") || fail "cannot create user"
+B=$(ds01_user "it$$eb") || fail "cannot create user"
+
+assert_exit 0 -m "A deploys eq1" as_user "$A" container-deploy eq1 --cpu-only
+assert_exit 0 -m "B deploys eq2" as_user "$B" container-deploy eq2 --cpu-only
+assert_exit 4 -m "B tries A's container (auth.denied for B)" as_user "$B" container-stop "eq1._.$A"
+
+capture as_user "$A" ds01 events --json
+assert_eq 0 "$RC" "A: ds01 events exits 0"
+assert_eq "$A" "$(jqr '[.events[].user] | unique | join(",")' "$OUT")" "A sees only A's events"
+assert_match "$(jqr '[.events[].event_type] | join(",")' "$OUT")" 'container\.create' "A sees the create of eq1"
+
+capture as_user "$B" ds01 events --json --type auth.denied
+assert_eq 1 "$(jqr '.events | length' "$OUT")" "B sees B's auth.denied"
+assert_eq "eq1._.$A" "$(jqr '.events[0].details.container' "$OUT")" "... naming A's container"
+
+capture as_user "$B" ds01 events --user "$A"
+assert_eq 5 "$RC" "B cannot read A's events (exit 5)"
+
+capture as_root ds01 events --json --type container.
+assert_eq 2 "$(jqr '[.events[] | select(.event_type == "container.create")] | length' "$OUT")" \
+	"root sees both creates with the family filter 'container.'"
+capture as_root ds01 events --json --container "eq2._.$B"
+assert_eq "$B" "$(jqr '[.events[].user] | unique | join(",")' "$OUT")" "container filter: only eq2's events"
+capture as_root ds01 events --json --since 1h --type container.create
+assert_eq 2 "$(jqr '.events | length' "$OUT")" "--since 1h includes both"
+capture as_root ds01 events --json --until 2000-01-01 --type container.create
+assert_eq 0 "$(jqr '.events | length' "$OUT")" "--until 2000-01-01 includes none"
+capture as_root ds01 events --since yesterday-ish
+assert_eq 2 "$RC" "a bad --since is a usage error"
+
+assert_exit 0 -m "A retires eq1" as_user "$A" container-retire eq1
+assert_exit 0 -m "B retires eq2" as_user "$B" container-retire eq2
+ds01_done
