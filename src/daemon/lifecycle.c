@@ -643,12 +643,11 @@ out:
 
 /* The owner of a container as a caller (uid, gid, login, groups), for work done on their behalf:
  * an admin's start, a re-lease, the monitor. */
-int lifecycle_owner(const json_t *labels, struct caller *ret)
+/* The account of uid as a caller, with its groups (getgrouplist, grown past 64 if needed). */
+static int owner_by_uid(uid_t uid, struct caller *ret)
 {
         memset(ret, 0, sizeof(*ret));
-        const char *s = jstr(labels, "ds01.uid");
-        unsigned uid;
-        if (!s || sscanf(s, "%u", &uid) != 1 || lookup_uid(uid, &ret->gid, &ret->login) < 0)
+        if (lookup_uid(uid, &ret->gid, &ret->login) < 0)
                 return -1;
         ret->uid = uid;
         ret->user_part = names_user_part(ret->login, uid);
@@ -661,6 +660,16 @@ int lifecycle_owner(const json_t *labels, struct caller *ret)
         }
         ret->n_gids = (size_t)(n > 0 ? n : 0);
         return 0;
+}
+
+int lifecycle_owner(const json_t *labels, struct caller *ret)
+{
+        memset(ret, 0, sizeof(*ret));
+        const char *s = jstr(labels, "ds01.uid");
+        unsigned uid;
+        if (!s || sscanf(s, "%u", &uid) != 1)
+                return -1;
+        return owner_by_uid(uid, ret);
 }
 
 static int owner_of(const json_t *inspect, struct caller *ret)
@@ -1608,21 +1617,14 @@ void lifecycle_sweep_holds(struct ds01d *d)
                 if (held_since == 0)
                         continue;
                 /* The owner's limits decide the hold; a deleted account gets the defaults. */
-                struct caller owner = {0};
-                gid_t gid;
-                _cleanup_free_ char *login = NULL;
-                if (lookup_uid(sc->uid, &gid, &login) == 0) {
-                        int ng = 64;
-                        owner.gids = xcalloc((size_t)ng, sizeof(gid_t));
-                        if (getgrouplist(login, gid, owner.gids, &ng) < 0)
-                                ng = 0;
-                        owner.n_gids = (size_t)ng;
-                }
+                struct caller owner;
+                bool known = owner_by_uid(sc->uid, &owner) == 0;
                 struct limit_set ls;
-                limits_resolve(d->limits, login ? login : sc->user, owner.gids, owner.n_gids, &ls);
+                limits_resolve(d->limits, known ? owner.login : sc->user, owner.gids, owner.n_gids,
+                               &ls);
                 double hold_h = ls.gpu_hold_after_stop_h;
                 limit_set_release(&ls);
-                free(owner.gids);
+                caller_release(&owner);
                 if (hold_h < 0 || (double)(now - held_since) < hold_h * 3600.0)
                         continue;
                 if (is_busy(d, sc->name))
