@@ -1,6 +1,7 @@
 #include "images.h"
 
 #include "../shared/log.h"
+#include "dockerjson.h"
 #include "../shared/names.h"
 #include "../shared/strbuf.h"
 
@@ -16,11 +17,6 @@
 
 #define TAIL_LINES 15
 #define PKG_MAX    200
-
-static const char *jstr(const json_t *o, const char *key)
-{
-        return json_string_value(json_object_get(o, key));
-}
 
 /* Package names as they may appear in a RUN line: no shell syntax. */
 static bool package_ok(const char *p)

@@ -2,11 +2,13 @@
 #include "lifecycle.h"
 
 #include "../shared/log.h"
+#include "dockerjson.h"
 #include "../shared/names.h"
 #include "../shared/parse.h"
 #include "../shared/strbuf.h"
 #include "images.h"
 #include "monitor.h"
+#include "snapshot.h"
 #include "notify.h"
 #include "pool.h"
 #include "workspace.h"
@@ -30,11 +32,6 @@ void caller_release(struct caller *c)
 }
 
 /* ---- small helpers ---------------------------------------------------------------------- */
-
-static const char *jstr(const json_t *o, const char *key)
-{
-        return json_string_value(json_object_get(o, key));
-}
 
 static const char *label(const json_t *inspect, const char *key)
 {
@@ -183,31 +180,6 @@ static const char *inspect_state(const json_t *inspect)
 {
         const char *s = jstr(json_object_get(inspect, "State"), "Status");
         return s ? s : "unknown";
-}
-
-/* Unix time from Docker's RFC 3339 nano timestamps; 0 for "0001-01-01T00:00:00Z". */
-static int64_t parse_docker_time(const char *s)
-{
-        if (!s || startswith(s, "0001-"))
-                return 0;
-        struct tm tm;
-        memset(&tm, 0, sizeof(tm));
-        const char *end = strptime(s, "%Y-%m-%dT%H:%M:%S", &tm);
-        if (!end)
-                return 0;
-        return (int64_t)timegm(&tm);
-}
-
-static const char *inspect_workspace(const json_t *inspect)
-{
-        json_t *mounts = json_object_get(inspect, "Mounts");
-        size_t i;
-        json_t *m;
-        json_array_foreach (mounts, i, m) {
-                if (streq_ptr(jstr(m, "Destination"), "/workspace"))
-                        return jstr(m, "Source");
-        }
-        return NULL;
 }
 
 /* The user's passwd entry, for operations on another user's behalf (admin, reconcile). */
@@ -473,7 +445,7 @@ static json_t *existing_result(struct ds01d *d, const char *container, const jso
         char **uuids = NULL;
         size_t n = 0;
         split_csv(label(inspect, "ds01.gpu.uuids"), &uuids, &n);
-        const char *ws = inspect_workspace(inspect);
+        const char *ws = docker_inspect_workspace(inspect);
         const char *image = jstr(json_object_get(inspect, "Config"), "Image");
         json_t *r =
             json_pack("{s:s, s:s, s:b, s:s, s:s, s:o, s:s}", "container", container, "project",
@@ -982,7 +954,7 @@ int lifecycle_retire(struct ds01d *d, const struct caller *c, json_t *params, js
                 }
                 *err = error_free(*err);
         }
-        const char *ws = inspect ? inspect_workspace(inspect) : NULL;
+        const char *ws = inspect ? docker_inspect_workspace(inspect) : NULL;
         workspace = ws ? xstrdup(ws) : NULL;
         char **rel = NULL;
         if (remove_and_release(d, c, name, inspect, "retired", &rel, err) < 0)
@@ -1000,94 +972,33 @@ out:
 
 /* ---- list ------------------------------------------------------------------------------- */
 
-static json_t *leases_json(struct ds01d *d, const struct store_container *sc)
-{
-        json_t *a = json_array();
-        for (size_t i = 0; sc && i < sc->n_leases; i++) {
-                const struct store_lease *l = &sc->leases[i];
-                const struct gpu_slot *s = gpu_inventory_find(d->inv, l->slot_uuid);
-                json_t *g = json_pack("{s:s, s:s, s:f, s:I}", "uuid", l->slot_uuid, "lease",
-                                      l->state, "weight", l->weight, "since", (json_int_t)l->since);
-                if (s) {
-                        json_object_set_new(g, "name", json_string(s->name));
-                        json_object_set_new(g, "index", json_integer(s->gpu_index));
-                        if (s->profile)
-                                json_object_set_new(g, "profile", json_string(s->profile));
-                }
-                json_array_append_new(a, g);
-        }
-        return a;
-}
-
 int lifecycle_list(struct ds01d *d, const struct caller *c, json_t *params, json_t **ret_result,
                    struct error **err)
 {
         bool all = json_is_true(json_object_get(params, "all")) && c->admin;
-        _cleanup_free_ char *filter = xasprintf("ds01.instance=%s", d->cfg->instance);
-        json_t *list = docker_container_list(d->docker, filter, true, err);
-        if (!list)
+        const struct snapshot *snap = snapshot_get(d, err);
+        if (!snap)
                 return -1;
-        struct store_container *rows = NULL;
-        size_t n_rows = 0;
-        if (store_list(d->store, all ? -1 : (int64_t)c->uid, &rows, &n_rows, err) < 0) {
-                json_decref(list);
-                return -1;
-        }
-        _cleanup_free_ char *mine = xasprintf("%u", (unsigned)c->uid);
+        int64_t now = now_s();
         json_t *out = json_array();
-        size_t i;
-        json_t *e;
-        json_array_foreach (list, i, e) {
-                json_t *labels = json_object_get(e, "Labels");
-                if (!streq_ptr(jstr(labels, "ds01.managed"), "true"))
+        for (size_t i = 0; i < snap->n; i++) {
+                const struct snap_container *sc = &snap->containers[i];
+                if (!all && sc->uid != (int64_t)c->uid)
                         continue;
-                if (!all && !streq_ptr(jstr(labels, "ds01.uid"), mine))
-                        continue;
-                const char *id = jstr(e, "Id");
-                json_t *names = json_object_get(e, "Names");
-                const char *nm = json_string_value(json_array_get(names, 0));
-                if (!id || !nm)
-                        continue;
-                if (nm[0] == '/')
-                        nm++;
-                const struct store_container *sc = NULL;
-                for (size_t k = 0; k < n_rows; k++)
-                        if (streq(rows[k].name, nm))
-                                sc = &rows[k];
-                json_t *ins = docker_container_inspect(d->docker, id, NULL);
-                const json_t *st = json_object_get(ins, "State");
-                const char *ws = ins ? inspect_workspace(ins) : NULL;
-                int64_t started = st ? parse_docker_time(jstr(st, "StartedAt")) : 0;
-                int64_t finished = st ? parse_docker_time(jstr(st, "FinishedAt")) : 0;
-                const char *uid_s = jstr(labels, "ds01.uid");
-                json_t *row = json_pack(
-                    "{s:s, s:s, s:s, s:I, s:s, s:s, s:s, s:o, s:I, s:I, s:I, s:s}", "name", nm,
-                    "project", jstr(labels, "ds01.project") ? jstr(labels, "ds01.project") : "",
-                    "user", jstr(labels, "ds01.user") ? jstr(labels, "ds01.user") : "", "uid",
-                    (json_int_t)(uid_s ? strtoll(uid_s, NULL, 10) : -1), "state",
-                    jstr(e, "State") ? jstr(e, "State") : "unknown", "status",
-                    jstr(e, "Status") ? jstr(e, "Status") : "", "image",
-                    jstr(e, "Image") ? jstr(e, "Image") : "", "gpus", leases_json(d, sc),
-                    "created_at", (json_int_t)json_integer_value(json_object_get(e, "Created")),
-                    "started_at", (json_int_t)started, "finished_at", (json_int_t)finished,
-                    "workspace", ws ? ws : "");
-                if (st)
-                        json_object_set_new(
-                            row, "exit_code",
-                            json_integer(json_integer_value(json_object_get(st, "ExitCode"))));
-                if (sc && sc->keepalive_until > now_s())
+                _cleanup_free_ char *status = snapshot_status_text(sc, now);
+                json_t *row = json_deep_copy(sc->row);
+                json_object_set_new(row, "status", json_string(status));
+                if (sc->keepalive_until > now)
                         json_object_set_new(row, "keepalive",
                                             json_pack("{s:I, s:s}", "until",
                                                       (json_int_t)sc->keepalive_until, "source",
                                                       "command"));
                 /* idle and runtime clocks as the monitor saw them at its last tick */
-                if (streq_ptr(jstr(e, "State"), "running"))
-                        monitor_describe(d->monitor, id, row);
+                if (streq(sc->state, "running"))
+                        monitor_describe(d->monitor, sc->id, row);
                 json_array_append_new(out, row);
-                json_decref(ins);
         }
-        store_containers_free(rows, n_rows);
-        json_decref(list);
+        snapshot_put(d->snap, snap);
         *ret_result = json_pack("{s:o}", "containers", out);
         return 0;
 }
@@ -1892,9 +1803,9 @@ int lifecycle_enforce_stop(struct ds01d *d, const char *id, const char *event, c
                                      strv_to_json(rel), "reason", event));
         store_strv_free(rel);
         const char *project = label(inspect, "ds01.project");
-        lifecycle_notify(d, &owner, name, project ? project : name, inspect_workspace(inspect),
-                         streq(event, "maintenance.idle_kill") ? "idle_stop" : "runtime_stop", text,
-                         evidence);
+        lifecycle_notify(
+            d, &owner, name, project ? project : name, docker_inspect_workspace(inspect),
+            streq(event, "maintenance.idle_kill") ? "idle_stop" : "runtime_stop", text, evidence);
         log_notice("%s: stopped (%s)", name, event);
         r = 0;
 out:

@@ -17,6 +17,8 @@
 #include <pthread.h>
 #include <sys/types.h>
 
+struct snapshot_cache;
+
 /* The daemon's state, shared by every thread. cfg and limits are swapped by reload under `lock`
  * (write); requests hold it for reading. The other members live as long as the daemon. */
 struct ds01d {
@@ -30,8 +32,9 @@ struct ds01d {
         struct store *store;
         struct docker *docker;
         struct events *events;
-        char *init_path; /* host path of ds01-init, mounted at /.ds01/init */
-        gid_t admin_gid; /* gid of cfg->admin_group, or (gid_t)-1 */
+        struct snapshot_cache *snap; /* the containers as last read (snapshot.h) */
+        char *init_path;             /* host path of ds01-init, mounted at /.ds01/init */
+        gid_t admin_gid;             /* gid of cfg->admin_group, or (gid_t)-1 */
 
         pthread_mutex_t busy_lock; /* container names with an operation in progress */
         char **busy;

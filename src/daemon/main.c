@@ -5,6 +5,7 @@
 #include "lifecycle.h"
 #include "nvml.h"
 #include "rpc.h"
+#include "snapshot.h"
 #include "monitor.h"
 #include "notify.h"
 #include "watch.h"
@@ -12,6 +13,7 @@
 #include <curl/curl.h>
 #include <errno.h>
 #include <getopt.h>
+#include <malloc.h>
 #include <grp.h>
 #include <libgen.h>
 #include <poll.h>
@@ -206,6 +208,9 @@ int main(int argc, char **argv)
         sigprocmask(SIG_BLOCK, &mask, NULL);
         signal(SIGPIPE, SIG_IGN);
         curl_global_init(CURL_GLOBAL_ALL);
+        /* Connection threads come and go: with one malloc arena per thread, freed memory stays
+         * spread over many arenas and the resident size grows with the peak concurrency. */
+        mallopt(M_ARENA_MAX, 2);
 
         struct error *err = NULL;
         struct ds01d d;
@@ -213,6 +218,7 @@ int main(int argc, char **argv)
         pthread_rwlock_init(&d.lock, NULL);
         pthread_mutex_init(&d.busy_lock, NULL);
         pthread_mutex_init(&d.exec_lock, NULL);
+        d.snap = snapshot_cache_new();
         struct rpc_server *srv = NULL;
         struct watch *watch = NULL;
         struct monitor *monitor = NULL;
@@ -340,6 +346,7 @@ out:;
                 d.nvml = nvml_close(d.nvml);
                 d.limits = limits_free(d.limits);
                 d.cfg = config_free(d.cfg);
+                d.snap = snapshot_cache_free(d.snap);
                 free(d.init_path);
                 for (size_t i = 0; i < d.n_busy; i++)
                         free(d.busy[i]);

@@ -1,10 +1,12 @@
 #include "monitor.h"
 
 #include "../shared/log.h"
+#include "dockerjson.h"
 #include "nvml.h"
 #include "sampler.h"
 
 #include <errno.h>
+#include <malloc.h>
 #include <math.h>
 #include <stdio.h>
 #include <sys/stat.h>
@@ -76,33 +78,6 @@ static struct activity *activity_find(struct monitor *m, const char *id)
                 if (streq(m->acts[i].id, id))
                         return &m->acts[i];
         return NULL;
-}
-
-static const char *jstr(const json_t *o, const char *key)
-{
-        return json_string_value(json_object_get(o, key));
-}
-
-/* Docker's RFC 3339 times in unix milliseconds ("2026-11-28T16:36:27.123456789Z"). */
-static int64_t docker_time_ms(const char *s)
-{
-        if (!s || startswith(s, "0001-"))
-                return 0;
-        struct tm tm;
-        memset(&tm, 0, sizeof(tm));
-        const char *rest = strptime(s, "%Y-%m-%dT%H:%M:%S", &tm);
-        if (!rest)
-                return 0;
-        int64_t ms = (int64_t)timegm(&tm) * 1000;
-        if (rest[0] == '.') {
-                int64_t frac = 0, digits = 0;
-                for (const char *p = rest + 1; *p >= '0' && *p <= '9' && digits < 3; p++, digits++)
-                        frac = frac * 10 + (*p - '0');
-                while (digits++ < 3)
-                        frac *= 10;
-                ms += frac;
-        }
-        return ms;
 }
 
 static int64_t docker_time(const char *s)
@@ -631,6 +606,8 @@ void monitor_tick(struct monitor *m)
         lifecycle_sweep_holds(d);
         enforce(m);
         pthread_rwlock_unlock(&d->lock);
+        /* hand back what request bursts freed since the last tick */
+        malloc_trim(0);
 }
 
 void monitor_describe(struct monitor *m, const char *id, json_t *row)

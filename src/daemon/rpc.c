@@ -4,6 +4,7 @@
 #include "../shared/log.h"
 #include "../shared/names.h"
 #include "images.h"
+#include "snapshot.h"
 
 #include <errno.h>
 #include <grp.h>
@@ -36,6 +37,7 @@ typedef int (*stream_handler_fn)(struct ds01d *d, const struct caller *c, json_t
 enum {
         M_ADMIN = 1 << 0,
         M_NO_LOCK = 1 << 1, /* the handler takes d->lock itself (it swaps state) */
+        M_READ = 1 << 2,    /* changes no container or lease: cached reads stay valid */
 };
 
 struct method {
@@ -58,7 +60,7 @@ static int handle_rescan(struct ds01d *d, const struct caller *c, json_t *params
                          json_t **ret_result, struct error **err);
 
 static const struct method methods[] = {
-    {"daemon.ping", handle_ping, NULL, 0, {{0}}},
+    {"daemon.ping", handle_ping, NULL, M_READ, {{0}}},
     {"container.deploy",
      lifecycle_deploy,
      NULL,
@@ -74,7 +76,7 @@ static const struct method methods[] = {
     {"container.stop", lifecycle_stop, NULL, 0, {NAME_PARAM, {"timeout_s", P_INT, false, 0, 600}}},
     {"container.remove", lifecycle_remove, NULL, 0, {NAME_PARAM, {"force", P_BOOL, false, 0, 0}}},
     {"container.retire", lifecycle_retire, NULL, 0, {NAME_PARAM}},
-    {"container.list", lifecycle_list, NULL, 0, {{"all", P_BOOL, false, 0, 0}}},
+    {"container.list", lifecycle_list, NULL, M_READ, {{"all", P_BOOL, false, 0, 0}}},
     {"container.exec",
      NULL,
      lifecycle_exec,
@@ -89,31 +91,31 @@ static const struct method methods[] = {
     {"container.resize",
      lifecycle_resize,
      NULL,
-     0,
+     M_READ,
      {{"exec_id", P_STRING, true, 1, 128},
       {"rows", P_INT, true, 1, 10000},
       {"cols", P_INT, true, 1, 10000}}},
     {"container.exec_status",
      lifecycle_exec_status,
      NULL,
-     0,
+     M_READ,
      {{"exec_id", P_STRING, true, 1, 128}}},
     {"container.logs",
      NULL,
      lifecycle_logs,
-     0,
+     M_READ,
      {NAME_PARAM, {"follow", P_BOOL, false, 0, 0}, {"tail", P_INT, false, -1, 1000000}}},
-    {"limits.get", lifecycle_limits, NULL, 0, {{0}}},
+    {"limits.get", lifecycle_limits, NULL, M_READ, {{0}}},
     {"container.keepalive",
      lifecycle_keepalive,
      NULL,
      0,
      {NAME_PARAM, {"seconds", P_INT, false, 0, 100LL * 86400}, {"off", P_BOOL, false, 0, 0}}},
-    {"inbox.list", lifecycle_inbox, NULL, 0, {{"limit", P_INT, false, 1, 200}}},
+    {"inbox.list", lifecycle_inbox, NULL, M_READ, {{"limit", P_INT, false, 1, 200}}},
     {"image.template",
      images_template,
      NULL,
-     0,
+     M_READ,
      {{"project", P_STRING, true, 0, 255},
       {"framework", P_STRING, false, 1, 64},
       {"packages", P_STRV, false, 0, 256},
@@ -125,11 +127,11 @@ static const struct method methods[] = {
      M_NO_LOCK,
      {{"project", P_STRING, true, 0, 255}, {"nocache", P_BOOL, false, 0, 0}},
      images_build},
-    {"image.list", images_list, NULL, 0, {{"all", P_BOOL, false, 0, 0}}},
+    {"image.list", images_list, NULL, M_READ, {{"all", P_BOOL, false, 0, 0}}},
     {"events.query",
      lifecycle_events,
      NULL,
-     0,
+     M_READ,
      {{"user", P_STRING, false, 1, 64},
       {"type", P_STRING, false, 1, 64},
       {"container", P_STRING, false, 1, 255},
@@ -141,7 +143,7 @@ static const struct method methods[] = {
      NULL,
      0,
      {{"project", P_STRING, true, 1, 255}, {"force", P_BOOL, false, 0, 0}}},
-    {"gpu.list", lifecycle_gpus, NULL, M_ADMIN, {{0}}},
+    {"gpu.list", lifecycle_gpus, NULL, M_ADMIN | M_READ, {{0}}},
     {"gpu.rescan", handle_rescan, NULL, M_ADMIN | M_NO_LOCK, {{0}}},
     {"gpu.drain",
      lifecycle_drain,
@@ -284,6 +286,10 @@ struct uid_count {
         unsigned n;
 };
 
+#define LOGIN_CACHE    256
+#define LOGIN_TTL_MS   30000 /* names from NSS other than files (LDAP) are re-read this often */
+#define IDLE_THREAD_MS 10000
+
 struct rpc_server {
         struct ds01d *d;
         int fd;
@@ -295,16 +301,79 @@ struct rpc_server {
         struct uid_count uids[RPC_MAX_CONNECTIONS];
         size_t n_uids;
         bool stopping;
+        /* Connection threads stay a while after their connection ends and take the next one:
+         * a thread per request would spend more on clone() than on the request. */
+        pthread_cond_t work;
+        struct conn *queue; /* accepted, waiting for an idle thread */
+        size_t n_idle, n_threads;
+        /* uid -> login (getpwuid reads /etc/passwd: too slow to repeat per connection) */
+        pthread_mutex_t names_lock;
+        struct login_entry {
+                uid_t uid;
+                char *login; /* NULL: no account */
+                int64_t at_ms;
+        } names[LOGIN_CACHE];
+        size_t n_names;
+        struct stat passwd_st;
 };
 
 struct conn {
         struct rpc_server *srv;
+        struct conn *next; /* in the queue */
         int fd;
         int slot;
         struct caller caller;
 };
 
-static int caller_identify(struct ds01d *d, int fd, struct caller *ret, struct error **err)
+/* The login name of uid (a new string), or NULL when it has no account. Cached while
+ * /etc/passwd is unchanged, for at most LOGIN_TTL_MS. */
+static char *login_of(struct rpc_server *s, uid_t uid)
+{
+        struct stat st;
+        bool have_st = stat("/etc/passwd", &st) == 0;
+        int64_t now = mono_ms();
+        char *login = NULL;
+        pthread_mutex_lock(&s->names_lock);
+        if (have_st && (st.st_ino != s->passwd_st.st_ino || st.st_size != s->passwd_st.st_size ||
+                        st.st_mtim.tv_sec != s->passwd_st.st_mtim.tv_sec ||
+                        st.st_mtim.tv_nsec != s->passwd_st.st_mtim.tv_nsec)) {
+                for (size_t i = 0; i < s->n_names; i++)
+                        free(s->names[i].login);
+                s->n_names = 0;
+                s->passwd_st = st;
+        }
+        for (size_t i = 0; i < s->n_names; i++)
+                if (s->names[i].uid == uid && now - s->names[i].at_ms < LOGIN_TTL_MS) {
+                        login = s->names[i].login ? xstrdup(s->names[i].login) : NULL;
+                        pthread_mutex_unlock(&s->names_lock);
+                        return login;
+                }
+        pthread_mutex_unlock(&s->names_lock);
+
+        struct passwd pw, *res = NULL;
+        char buf[4096];
+        if (getpwuid_r(uid, &pw, buf, sizeof(buf), &res) == 0 && res)
+                login = xstrdup(pw.pw_name);
+        pthread_mutex_lock(&s->names_lock);
+        size_t slot = s->n_names;
+        for (size_t i = 0; i < s->n_names; i++)
+                if (s->names[i].uid == uid || now - s->names[i].at_ms >= LOGIN_TTL_MS) {
+                        slot = i;
+                        break;
+                }
+        if (slot == LOGIN_CACHE)
+                slot = (size_t)(now % LOGIN_CACHE);
+        if (slot == s->n_names)
+                s->n_names++;
+        else
+                free(s->names[slot].login);
+        s->names[slot] = (struct login_entry){uid, login ? xstrdup(login) : NULL, now};
+        pthread_mutex_unlock(&s->names_lock);
+        return login;
+}
+
+/* The peer's uid, gid and pid (what the accept loop needs for its per-uid bound). */
+static int caller_peer(int fd, struct caller *ret, struct error **err)
 {
         struct ucred cred;
         socklen_t len = sizeof(cred);
@@ -314,7 +383,13 @@ static int caller_identify(struct ds01d *d, int fd, struct caller *ret, struct e
         ret->uid = cred.uid;
         ret->gid = cred.gid;
         ret->pid = cred.pid;
+        return 0;
+}
 
+/* The rest of who is asking: groups, login, admin. On the connection's thread. */
+static int caller_identify(struct rpc_server *s, int fd, struct caller *ret, struct error **err)
+{
+        struct ds01d *d = s->d;
         /* SO_PEERGROUPS: the supplementary groups the kernel recorded at connect(). */
         socklen_t glen = 64 * sizeof(gid_t);
         for (int tries = 0; tries < 4; tries++) {
@@ -331,11 +406,8 @@ static int caller_identify(struct ds01d *d, int fd, struct caller *ret, struct e
                 glen = l > glen ? l : glen * 2;
         }
 
-        struct passwd pw, *res = NULL;
-        char buf[4096];
-        if (getpwuid_r(ret->uid, &pw, buf, sizeof(buf), &res) == 0 && res)
-                ret->login = xstrdup(pw.pw_name);
-        else
+        ret->login = login_of(s, ret->uid);
+        if (!ret->login)
                 ret->login = xasprintf("u%u", (unsigned)ret->uid);
         ret->user_part = names_user_part(ret->login, ret->uid);
         ret->admin = ret->uid == 0;
@@ -406,6 +478,9 @@ static json_t *serve_one(struct conn *cn, json_t *req, int in_fd, int *ret_fd)
                                                 send_progress, cn, &result, &err);
                 if (lock)
                         pthread_rwlock_unlock(&d->lock);
+                /* Before the answer: the caller's next read must see what this did. */
+                if (!(m->flags & M_READ))
+                        snapshot_invalidate(d->snap);
                 if (r < 0 && !err)
                         error_set(&err, DS01_ERR, "%s failed", method);
                 log_debug("%s by %s: %s in %lld ms", method, cn->caller.login,
@@ -457,10 +532,14 @@ static void uid_release(struct rpc_server *s, uid_t uid)
                 }
 }
 
-static void *conn_thread(void *arg)
+static void serve_conn(struct conn *cn)
 {
-        struct conn *cn = arg;
-        for (;;) {
+        struct error *ierr = NULL;
+        if (caller_identify(cn->srv, cn->fd, &cn->caller, &ierr) < 0) {
+                log_warning("rejecting a connection: %s", ierr->message);
+                error_free(ierr);
+        }
+        for (; !ierr;) {
                 json_t *req = NULL;
                 struct error *err = NULL;
                 int in_fd = -1;
@@ -499,7 +578,34 @@ static void *conn_thread(void *arg)
         pthread_mutex_unlock(&s->lock);
         caller_release(&cn->caller);
         free(cn);
-        return NULL;
+}
+
+static void *conn_thread(void *arg)
+{
+        struct conn *cn = arg;
+        struct rpc_server *s = cn->srv;
+        for (;;) {
+                serve_conn(cn);
+                pthread_mutex_lock(&s->lock);
+                s->n_idle++;
+                struct timespec deadline;
+                clock_gettime(CLOCK_REALTIME, &deadline);
+                deadline.tv_sec += IDLE_THREAD_MS / 1000;
+                while (!s->queue && !s->stopping)
+                        if (pthread_cond_timedwait(&s->work, &s->lock, &deadline) == ETIMEDOUT)
+                                break;
+                s->n_idle--;
+                cn = s->queue;
+                if (cn)
+                        s->queue = cn->next;
+                else {
+                        s->n_threads--;
+                        pthread_cond_broadcast(&s->cond);
+                }
+                pthread_mutex_unlock(&s->lock);
+                if (!cn)
+                        return NULL;
+        }
 }
 
 static void refuse(int fd, int code, const char *msg)
@@ -522,7 +628,7 @@ void rpc_server_accept(struct rpc_server *s)
         cn->srv = s;
         cn->fd = fd;
         struct error *err = NULL;
-        if (caller_identify(s->d, fd, &cn->caller, &err) < 0) {
+        if (caller_peer(fd, &cn->caller, &err) < 0) {
                 log_warning("rejecting a connection: %s", err->message);
                 error_free(err);
                 close(fd);
@@ -570,6 +676,18 @@ void rpc_server_accept(struct rpc_server *s)
                 }
         s->conns[cn->slot] = fd;
         s->n_conns++;
+        /* An idle thread takes it if there is one not already promised to a queued one. */
+        size_t queued = 0;
+        struct conn **tail = &s->queue;
+        for (; *tail; tail = &(*tail)->next)
+                queued++;
+        if (s->n_idle > queued) {
+                *tail = cn;
+                pthread_cond_signal(&s->work);
+                pthread_mutex_unlock(&s->lock);
+                return;
+        }
+        s->n_threads++;
         pthread_mutex_unlock(&s->lock);
 
         pthread_attr_t attr;
@@ -583,6 +701,7 @@ void rpc_server_accept(struct rpc_server *s)
                 log_error("cannot start a connection thread: %s", strerror(r));
                 refuse(fd, DS01_ERR, "ds01d cannot serve this request now");
                 pthread_mutex_lock(&s->lock);
+                s->n_threads--;
                 s->conns[cn->slot] = -1;
                 s->n_conns--;
                 uid_release(s, cn->caller.uid);
@@ -652,6 +771,8 @@ struct rpc_server *rpc_server_new(struct ds01d *d, struct error **err)
                 s->conns[i] = -1;
         pthread_mutex_init(&s->lock, NULL);
         pthread_cond_init(&s->cond, NULL);
+        pthread_cond_init(&s->work, NULL);
+        pthread_mutex_init(&s->names_lock, NULL);
         return s;
 }
 
@@ -666,6 +787,7 @@ size_t rpc_server_stop(struct rpc_server *s, int timeout_ms)
         unlink(s->path);
         pthread_mutex_lock(&s->lock);
         s->stopping = true;
+        pthread_cond_broadcast(&s->work);
         /* Wake every connection thread: its recv() returns EOF and it ends. A request being
          * handled finishes first (its Docker call is not interrupted). */
         for (int i = 0; i < RPC_MAX_CONNECTIONS; i++)
@@ -679,10 +801,10 @@ size_t rpc_server_stop(struct rpc_server *s, int timeout_ms)
                 deadline.tv_sec++;
                 deadline.tv_nsec -= 1000000000L;
         }
-        while (s->n_conns > 0)
+        while (s->n_conns > 0 || s->n_threads > 0)
                 if (pthread_cond_timedwait(&s->cond, &s->lock, &deadline) == ETIMEDOUT)
                         break;
-        size_t left = s->n_conns;
+        size_t left = s->n_conns > s->n_threads ? s->n_conns : s->n_threads;
         pthread_mutex_unlock(&s->lock);
         if (left > 0) {
                 /* Threads still inside a handler keep using the daemon's state: leave the
@@ -692,6 +814,10 @@ size_t rpc_server_stop(struct rpc_server *s, int timeout_ms)
         }
         pthread_mutex_destroy(&s->lock);
         pthread_cond_destroy(&s->cond);
+        pthread_cond_destroy(&s->work);
+        pthread_mutex_destroy(&s->names_lock);
+        for (size_t i = 0; i < s->n_names; i++)
+                free(s->names[i].login);
         free(s->path);
         free(s);
         return 0;

@@ -6,6 +6,7 @@
  * open; every value reaches SQLite as a bound parameter. */
 #include "store.h"
 
+#include <stdatomic.h>
 #include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -225,6 +226,8 @@ struct store {
         /* Serialises every use of db and stmts: a transaction spans many calls. */
         pthread_mutex_t lock;
         sqlite3_stmt *stmts[_S_MAX];
+        int tx_changes;           /* sqlite3_total_changes at the start of the transaction */
+        atomic_uint_fast64_t gen; /* committed transactions that changed something */
 };
 
 /* A growable NULL-terminated string vector. */
@@ -402,6 +405,7 @@ static int tx_begin(struct store *s, bool write, struct error **err)
                 pthread_mutex_unlock(&s->lock);
                 return -1;
         }
+        s->tx_changes = sqlite3_total_changes(s->db);
         return 0;
 }
 
@@ -413,6 +417,8 @@ static int tx_end(struct store *s, int r, struct error **err)
                 sqlite3_reset(s->stmts[i]);
         if (r >= 0 && exec(s, err, S_COMMIT, "") < 0)
                 r = -1;
+        if (r >= 0 && sqlite3_total_changes(s->db) != s->tx_changes)
+                atomic_fetch_add(&s->gen, 1);
         if (r < 0 && !sqlite3_get_autocommit(s->db)) {
                 sqlite3_reset(s->stmts[S_ROLLBACK]);
                 (void)sqlite3_step(s->stmts[S_ROLLBACK]);
@@ -1376,4 +1382,9 @@ void store_inbox_free(struct store_inbox_msg *v, size_t n)
                 free(v[i].message);
         }
         free(v);
+}
+
+uint64_t store_generation(struct store *s)
+{
+        return atomic_load(&s->gen);
 }

@@ -77,6 +77,8 @@ struct store_container {
 };
 
 struct store *store_open(const char *state_dir, struct error **err);
+/* Counts committed transactions that changed something (readers cache what they read). */
+uint64_t store_generation(struct store *s);
 struct store *store_free(struct store *s);
 
 /* One transaction: checks max_containers (the user's rows in the ledger), max_slots_per_container,

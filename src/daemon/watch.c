@@ -1,5 +1,7 @@
 #include "watch.h"
 
+#include "snapshot.h"
+
 #include "../shared/log.h"
 #include "../shared/strbuf.h"
 
@@ -36,6 +38,8 @@ static void handle_event(struct watch *w, json_t *ev)
         json_int_t t = json_integer_value(json_object_get(ev, "time"));
         if (t > w->since)
                 w->since = t;
+        /* Whatever happened, container-list must not show what was before. */
+        snapshot_docker_event(w->d->snap, id);
         if (!action || !id || !name)
                 return;
         pthread_rwlock_rdlock(&w->d->lock);
@@ -123,7 +127,9 @@ static void *watch_thread(void *arg)
                         lost = false;
                 }
                 backoff_ms = 200;
+                snapshot_stream(w->d->snap, true);
                 follow(w, fd);
+                snapshot_stream(w->d->snap, false);
                 pthread_mutex_lock(&w->lock);
                 w->fd = -1;
                 pthread_mutex_unlock(&w->lock);

@@ -6,20 +6,19 @@
 
 int proto_send(int sock, const char *data, size_t len, int pass_fd, struct error **err)
 {
-        char *frag = xmalloc(PROTO_FRAGMENT + 1);
         size_t off = 0;
         int r = 0;
         do {
                 size_t n = len - off > PROTO_FRAGMENT ? PROTO_FRAGMENT : len - off;
                 bool last = off + n == len;
-                frag[0] = last ? 'E' : 'M';
-                memcpy(frag + 1, data + off, n);
-                struct iovec iov = {.iov_base = frag, .iov_len = n + 1};
+                char kind = last ? 'E' : 'M';
+                struct iovec iov[2] = {{.iov_base = &kind, .iov_len = 1},
+                                       {.iov_base = (char *)data + off, .iov_len = n}};
                 union {
                         struct cmsghdr h;
                         char buf[CMSG_SPACE(sizeof(int))];
                 } ctl;
-                struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
+                struct msghdr mh = {.msg_iov = iov, .msg_iovlen = 2};
                 if (last && pass_fd >= 0) {
                         memset(&ctl, 0, sizeof(ctl));
                         mh.msg_control = ctl.buf;
@@ -40,7 +39,6 @@ int proto_send(int sock, const char *data, size_t len, int pass_fd, struct error
                 }
                 off += n;
         } while (off < len);
-        free(frag);
         return r;
 }
 
@@ -55,7 +53,7 @@ int proto_send_json(int sock, const json_t *msg, int pass_fd, struct error **err
 int proto_recv(int sock, size_t max, char **ret_data, size_t *ret_len, int *ret_fd,
                struct error **err)
 {
-        char *frag = xmalloc(PROTO_FRAGMENT + 2);
+        char frag[PROTO_FRAGMENT + 2]; /* 60 KiB: callers run on stacks of 256 KiB or more */
         char *data = NULL;
         size_t len = 0;
         int fd = -1, r = -1;
@@ -128,7 +126,6 @@ out:
         if (fd >= 0)
                 close(fd);
         free(data);
-        free(frag);
         return r;
 }
 

@@ -1,0 +1,179 @@
+#!/bin/bash
+# RPC benchmark (issue #6): requests per second and p50/p99 latency of container-list and of
+# /metrics with 64 concurrent clients and 200 managed containers, the daemon's resident memory,
+# and the same list straight from the Docker API (what DS01 and ds01 before the snapshot did per
+# request) as the baseline.
+#
+#   bench/rpc.sh [--containers N] [--clients N] [--seconds S] [--running N]    (as root)
+#
+# BUILD=DIR picks the build dir (default build/). Creates N (200) containers with the labels ds01
+# sets, spread over 64 users (uids 61000..61063, no accounts needed: ds01d names them u<uid>),
+# starts --running (64) of them (sleep), starts its own ds01d (own instance, socket, state, logs,
+# metrics on a free loopback port) which adopts them, then runs bench-rpc:
+#   list_user:  container.list, each client thread a different user (sees its own ~3 rows), a
+#               new connection per request, as the CLI does;
+#   list_admin: container.list {all:true} as root (every row);
+#   metrics:    GET /metrics;
+#   docker:     GET /containers/json?all=1 with the instance filter on docker.sock.
+# Writes bench/results/rpc.json and prints one line. Removes everything on exit.
+set -euo pipefail
+
+NCONT=200
+CLIENTS=64
+SECS=10
+RUNNING=64
+while [ $# -gt 0 ]; do
+	case "$1" in
+	--containers) NCONT=$2; shift 2 ;;
+	--clients) CLIENTS=$2; shift 2 ;;
+	--seconds) SECS=$2; shift 2 ;;
+	--running) RUNNING=$2; shift 2 ;;
+	-h | --help) sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+	*) echo "usage: $0 [--containers N] [--clients N] [--seconds S] [--running N]" >&2; exit 2 ;;
+	esac
+done
+for v in "$NCONT" "$CLIENTS" "$SECS" "$RUNNING"; do
+	[[ "$v" =~ ^[0-9]+$ ]] || { echo "rpc.sh: options take whole numbers" >&2; exit 2; }
+done
+
+REPO=$(cd "$(dirname "$(readlink -f "$0")")/.." && pwd)
+BUILD=${BUILD:-$REPO/build}
+case "$BUILD" in /*) ;; *) BUILD=$REPO/$BUILD ;; esac
+RESULTS=$REPO/bench/results/rpc.json
+IMAGE=ds01-test/busybox:latest
+DOCKER_SOCK=${DOCKER_SOCK:-/var/run/docker.sock}
+INSTANCE=ds01-bench-rpc-$$
+USERS=64
+UID0=61000
+
+die() { echo "rpc.sh: error: $*" >&2; exit 1; }
+log() { echo "rpc.sh: $*" >&2; }
+
+[ "$(id -u)" -eq 0 ] || die "run as root (it talks to dockerd and starts ds01d)"
+for t in docker jq meson ninja xargs curl; do
+	command -v "$t" >/dev/null 2>&1 || die "$t not found (scripts/deps.sh installs it)"
+done
+docker info >/dev/null 2>&1 || die "dockerd is not answering (make up starts it)"
+
+if [ ! -f "$BUILD/build.ninja" ]; then
+	meson setup "$BUILD" "$REPO" >/dev/null || die "meson setup $BUILD failed"
+fi
+ninja -C "$BUILD" ds01d ds01-init bench/bench-rpc >/dev/null || die "ninja -C $BUILD failed"
+
+TMP=""
+DPID=""
+cleanup() {
+	set +e
+	if [ -n "$DPID" ] && kill -0 "$DPID" 2>/dev/null; then
+		kill -TERM "$DPID"
+		wait "$DPID" 2>/dev/null
+	fi
+	local ids
+	ids=$(docker ps -aq --filter "label=ds01.instance=$INSTANCE" 2>/dev/null)
+	# shellcheck disable=SC2086 # one container id per word
+	[ -z "$ids" ] || echo $ids | xargs -n 50 docker rm -f >/dev/null 2>&1
+	[ -n "$TMP" ] && rm -rf --one-file-system "$TMP"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM HUP
+
+TMP=$(mktemp -d /tmp/ds01-bench-rpc.XXXXXX)
+chmod 755 "$TMP"
+bash "$REPO/scripts/mkimage.sh" busybox "$IMAGE" >/dev/null 2>&1 ||
+	die "could not build $IMAGE (scripts/mkimage.sh busybox)"
+
+PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+{
+	printf 'instance: %s\n' "$INSTANCE"
+	printf 'socket: %s/ds01.sock\n' "$TMP"
+	printf 'state_dir: %s/state\n' "$TMP"
+	printf 'log_dir: %s/log\n' "$TMP"
+	printf 'docker_socket: %s\n' "$DOCKER_SOCK"
+	printf 'limits_file: %s/no-limits-file.yaml\n' "$TMP"
+	printf 'metrics_listen: 127.0.0.1:%s\n' "$PORT"
+	printf 'sample_interval_s: 5\n'
+	printf 'max_requests_per_uid: 256\n'
+	printf 'init_path: %s\n' "$BUILD/ds01-init"
+	printf 'images:\n  default: %s\n' "$IMAGE"
+	printf 'gpus:\n  backend: simulated\n'
+} >"$TMP/ds01.yaml"
+
+log "creating $NCONT managed containers for $USERS users, $RUNNING running"
+create_one() { # I
+	local i=$1 u=$(($1 % USERS)) cmd=/bin/true
+	[ "$i" -lt "$RUNNING" ] && cmd="sleep 100000"
+	# shellcheck disable=SC2086 # cmd is two words on purpose
+	docker create --name "br$BPID-$i._.u$((UID0 + u))" --label ds01.managed=true \
+		--label "ds01.instance=$INSTANCE" --label "ds01.user=u$((UID0 + u))" \
+		--label "ds01.uid=$((UID0 + u))" --label "ds01.project=br$BPID-$i" \
+		"$IMAGE" $cmd >/dev/null
+	[ "$i" -lt "$RUNNING" ] && docker start "br$BPID-$i._.u$((UID0 + u))" >/dev/null
+	return 0
+}
+export -f create_one
+export INSTANCE IMAGE USERS UID0 RUNNING BPID=$$
+# shellcheck disable=SC2016 # $1 is for the inner bash
+seq 0 $((NCONT - 1)) | xargs -P 4 -I{} bash -c 'create_one "$1"' _ {} || die "docker create failed"
+
+"$BUILD/ds01d" --config "$TMP/ds01.yaml" </dev/null 2>"$TMP/ds01d.log" >/dev/null &
+DPID=$!
+for _ in $(seq 1 600); do
+	grep -q 'ready: listening' "$TMP/ds01d.log" 2>/dev/null && break
+	kill -0 "$DPID" 2>/dev/null || { cat "$TMP/ds01d.log" >&2; die "ds01d exited"; }
+	sleep 0.05
+done
+grep -q 'ready: listening' "$TMP/ds01d.log" || die "ds01d did not get ready"
+sleep 6 # one monitor tick: idle clocks and samples exist
+
+BR=$BUILD/bench/bench-rpc
+SOCK=$TMP/ds01.sock
+run() { # NAME ARGS... -> $TMP/NAME.json
+	local name=$1
+	shift
+	log "$name: $CLIENTS clients, $SECS s"
+	"$BR" --clients "$CLIENTS" --seconds "$SECS" "$@" >"$TMP/$name.json" ||
+		die "$name: $(cat "$TMP/$name.json")"
+	jq -c . "$TMP/$name.json" >&2
+}
+n_all=$("$BR" --socket "$SOCK" --params '{"all":true}' --clients 1 --seconds 0.2 | jq .bytes)
+[ "$n_all" -gt 0 ] || die "container.list as root returned nothing"
+run list_user --socket "$SOCK" --uid-base "$UID0" --uids "$USERS"
+run list_admin --socket "$SOCK" --params '{"all":true}'
+run list_user_persistent --socket "$SOCK" --uid-base "$UID0" --uids "$USERS" --persistent
+metrics=null
+if curl -sf "http://127.0.0.1:$PORT/metrics" >/dev/null; then
+	run metrics --http "127.0.0.1:$PORT"
+	metrics=$(cat "$TMP/metrics.json")
+else
+	log "metrics: /metrics not served (metrics_listen off or not built); skipped"
+fi
+FILTER=$(printf '{"label":["ds01.instance=%s"]}' "$INSTANCE" | jq -sRr @uri)
+run docker --unix-http "$DOCKER_SOCK" --path "/containers/json?all=1&filters=$FILTER"
+rows=$(curl -s --unix-socket "$DOCKER_SOCK" "http://d/containers/json?all=1&filters=$FILTER" | jq length)
+[ "$rows" -eq "$NCONT" ] || die "docker lists $rows containers, expected $NCONT"
+rss_kb=$(awk '/^VmRSS/ { print $2 }' "/proc/$DPID/status")
+hwm_kb=$(awk '/^VmHWM/ { print $2 }' "/proc/$DPID/status")
+
+mkdir -p "$(dirname "$RESULTS")"
+jq -n --arg date "$(date -u +%Y-%m-%dT%H:%M:%SZ)" --argjson n "$NCONT" --argjson running "$RUNNING" \
+	--argjson users "$USERS" --argjson clients "$CLIENTS" --argjson secs "$SECS" \
+	--slurpfile lu "$TMP/list_user.json" --slurpfile la "$TMP/list_admin.json" \
+	--slurpfile lp "$TMP/list_user_persistent.json" --slurpfile dk "$TMP/docker.json" \
+	--argjson metrics "$metrics" --argjson rss "$rss_kb" --argjson hwm "$hwm_kb" \
+	--arg machine "$(nproc) cores, $(awk '/MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo), load $(cut -d' ' -f1 /proc/loadavg)" \
+	--arg docker "$(docker version -f '{{.Server.Version}}')" '
+	{date: $date, containers: $n, running: $running, users: $users, clients: $clients,
+	 seconds: $secs,
+	 list_user_rps: $lu[0].rps, list_user_p50_ms: $lu[0].p50_ms, list_user_p99_ms: $lu[0].p99_ms,
+	 list_admin_rps: $la[0].rps, list_admin_p99_ms: $la[0].p99_ms,
+	 metrics_rps: (if $metrics then $metrics.rps else null end),
+	 metrics_p99_ms: (if $metrics then $metrics.p99_ms else null end),
+	 docker_list_rps: $dk[0].rps, docker_list_p99_ms: $dk[0].p99_ms,
+	 ratio_list_user_vs_docker: ($lu[0].rps / $dk[0].rps),
+	 rss_mib: ($rss / 1024), peak_rss_mib: ($hwm / 1024),
+	 runs: {list_user: $lu[0], list_admin: $la[0], list_user_persistent: $lp[0],
+	        metrics: $metrics, docker: $dk[0]},
+	 machine: $machine, docker: $docker}' >"$RESULTS.tmp"
+mv "$RESULTS.tmp" "$RESULTS"
+jq -r '"rpc: container-list \(.list_user_rps | floor) req/s (p50 \(.list_user_p50_ms * 100 | round / 100) ms, p99 \(.list_user_p99_ms * 100 | round / 100) ms) as \(.users) users, admin all \(.list_admin_rps | floor) req/s, /metrics \(.metrics_rps // "-" | tostring) req/s, Docker list \(.docker_list_rps | floor) req/s; ds01d RSS \(.rss_mib * 10 | round / 10) MiB (peak \(.peak_rss_mib * 10 | round / 10)) with \(.containers) containers (\(.machine))"' "$RESULTS" |
+	sed "s|\$| -> ${RESULTS#"$REPO"/}|"

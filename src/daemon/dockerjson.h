@@ -1,0 +1,13 @@
+/* dockerjson.h - small readers for the Engine API's JSON, shared by the daemon's modules. */
+#pragma once
+
+#include <jansson.h>
+#include <stdint.h>
+
+/* The string member `key` of object o, or NULL. */
+const char *jstr(const json_t *o, const char *key);
+/* Docker's RFC 3339 times ("2026-11-28T16:36:27.123456789Z") in unix milliseconds; 0 for
+ * Docker's zero time ("0001-01-01T00:00:00Z"), NULL or anything unparseable. */
+int64_t docker_time_ms(const char *s);
+/* The host path mounted at /workspace in a container inspect, or NULL. */
+const char *docker_inspect_workspace(const json_t *inspect);
