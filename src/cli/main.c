@@ -116,12 +116,18 @@ static const struct cli_command commands[] = {
      "  --json        print the result as JSON\n\n"
      "Example:\n  image-delete my-project\n"},
     {"events", cmd_events,
-     "[--user U] [--type T] [--container C] [--since T] [--until T] [--limit N] [--json]",
+     "[--user U] [--type T] [--container C] [--since T] [--until T] [--limit N] [--follow] "
+     "[--json]",
      "The audit log: your events (administrators: anyone's)",
      "Options:\n  --type T        an event type, or a family ending in '.' (gpu.)\n"
      "  --container C   a project or a full container name\n"
-     "  --since/--until a time (2026-11-28, 2026-11-28T10:00:00Z) or how long ago (2h)\n\n"
-     "Examples:\n  ds01 events --since 1d\n  ds01 events --type maintenance. --json\n"},
+     "  --since/--until a time (2026-11-28, 2026-11-28T10:00:00Z) or how long ago (2h)\n"
+     "  -n, --limit N   the newest N matches (1..5000; default 200, with --follow 10 unless\n"
+     "                  --since is given)\n"
+     "  -f, --follow    then keep printing new matching events as they are written, until\n"
+     "                  Ctrl-C (exit 0); with --json one JSON object per line\n\n"
+     "Examples:\n  ds01 events --since 1d\n  ds01 events --type maintenance. --json\n"
+     "  ds01 events --follow --type gpu.\n"},
     {"inbox", cmd_inbox, "[--limit N] [--json]",
      "Warnings and stops ds01 sent you (each is also shown once with your next command)",
      "Example:\n  ds01 inbox\n"},

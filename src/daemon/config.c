@@ -99,6 +99,8 @@ static struct config *config_defaults(void)
         c->admin_group = xstrdup("ds01-admin");
         c->init_path = NULL;
         c->max_requests_per_uid = 16;
+        c->events_max_kb = 64 * 1024;
+        c->events_keep = 5;
         return c;
 }
 
@@ -216,6 +218,8 @@ static const struct key_def top_keys[] = {
     STR(admin_group, KEY_STRING),
     STR(init_path, KEY_PATH),
     {"max_requests_per_uid", KEY_INT, offsetof(struct config, max_requests_per_uid), 1, 1024, NULL},
+    {"events_max_kb", KEY_INT, offsetof(struct config, events_max_kb), 4, 4LL * 1024 * 1024, NULL},
+    {"events_keep", KEY_INT, offsetof(struct config, events_keep), 1, 100, NULL},
 };
 #undef STR
 

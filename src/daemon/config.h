@@ -47,6 +47,11 @@ struct config {
         char *init_path;              /* init_path: NULL = find ds01-init beside ds01d or in
                                        * ../libexec/ds01/ */
         int64_t max_requests_per_uid; /* max_requests_per_uid: 16; requests in flight per uid */
+        /* events.jsonl is rotated when an append would take it past events_max_kb KiB (65536 =
+         * 64 MiB; 4..4194304): events.jsonl -> .1 -> .2 ...; events_keep (5; 1..100) rotated
+         * files are kept, older ones deleted. */
+        int64_t events_max_kb;
+        int64_t events_keep;
 };
 
 /* path NULL: embedded defaults. */

@@ -1,13 +1,19 @@
 /* events.c - events.jsonl: DS01's event envelope, one line per event, appended with one write()
- * under a mutex so lines never interleave. The file is created 0600: events name users and
- * containers, so only root reads them (users get theirs through the daemon). */
+ * under a mutex so lines never interleave, and rotated by size under the same mutex. The files
+ * are created 0600: events name users and containers, so only root reads them (users get theirs
+ * through the daemon). Readers take a snapshot of every file under the mutex, then read without
+ * it. */
 #include "events.h"
 
 #include "../shared/log.h"
+#include "../shared/parse.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -16,12 +22,41 @@
 
 struct events {
         int fd;
-        char *path;
+        char *path; /* log_dir/events.jsonl; rotated files are path.1 ... path.<keep> */
         pthread_mutex_t lock;
-        bool failed; /* a write error was logged already */
+        int64_t size;      /* of the file fd writes, kept current under lock */
+        int64_t max_bytes; /* rotate before an append takes size past this */
+        int keep;
+        bool failed;        /* a write error was logged already */
+        bool rotate_failed; /* a rotation error was logged already */
 };
 
-struct events *events_open(const char *log_dir, struct error **err)
+/* A line cut short by a crash would swallow the next event: end it. */
+static void end_partial_line(const char *path)
+{
+        _cleanup_close_ int fd = open(path, O_RDWR | O_APPEND | O_CLOEXEC | O_NOFOLLOW);
+        struct stat st;
+        char last;
+        if (fd < 0 || fstat(fd, &st) < 0 || st.st_size == 0 ||
+            pread(fd, &last, 1, st.st_size - 1) != 1 || last == '\n')
+                return;
+        (void)write_all(fd, "\n", 1);
+}
+
+static int open_current(struct events *ev, int64_t *ret_size, struct error **err)
+{
+        _cleanup_close_ int fd =
+            open(ev->path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+        struct stat st;
+        if (fd < 0 || fstat(fd, &st) < 0)
+                return error_set_errno(err, errno, "opening %s", ev->path);
+        /* An existing file keeps its owner but never stays readable by others. */
+        (void)fchmod(fd, 0600);
+        *ret_size = st.st_size;
+        return TAKE_FD(fd);
+}
+
+struct events *events_open(const char *log_dir, int64_t max_bytes, int keep, struct error **err)
 {
         if (mkdir(log_dir, 0700) < 0 && errno != EEXIST) {
                 error_set_errno(err, errno, "creating log directory %s", log_dir);
@@ -29,14 +64,12 @@ struct events *events_open(const char *log_dir, struct error **err)
         }
         struct events *ev = xzalloc(sizeof(*ev));
         ev->path = xasprintf("%s/events.jsonl", log_dir);
-        ev->fd = open(ev->path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
-        if (ev->fd < 0) {
-                error_set_errno(err, errno, "opening %s", ev->path);
+        end_partial_line(ev->path);
+        ev->fd = open_current(ev, &ev->size, err);
+        if (ev->fd < 0)
                 return events_free(ev);
-        }
-        /* An existing file keeps its owner but never stays readable by others. */
-        (void)fchmod(ev->fd, 0600);
         pthread_mutex_init(&ev->lock, NULL);
+        events_set_rotation(ev, max_bytes, keep);
         return ev;
 }
 
@@ -51,6 +84,74 @@ struct events *events_free(struct events *ev)
         free(ev->path);
         free(ev);
         return NULL;
+}
+
+void events_set_rotation(struct events *ev, int64_t max_bytes, int keep)
+{
+        assert(max_bytes >= 1 && keep >= 1 && keep <= EVENTS_KEEP_MAX);
+        pthread_mutex_lock(&ev->lock);
+        ev->max_bytes = max_bytes;
+        ev->keep = keep;
+        pthread_mutex_unlock(&ev->lock);
+}
+
+static char *rotated_path(const struct events *ev, int k)
+{
+        return xasprintf("%s.%d", ev->path, k);
+}
+
+static void rotate_error(struct events *ev, const char *fmt, ...) _printf_(2, 3);
+static void rotate_error(struct events *ev, const char *fmt, ...)
+{
+        if (ev->rotate_failed)
+                return;
+        ev->rotate_failed = true;
+        va_list ap;
+        va_start(ap, fmt);
+        _cleanup_free_ char *msg = NULL;
+        if (vasprintf(&msg, fmt, ap) < 0)
+                msg = NULL;
+        va_end(ap);
+        log_error("cannot rotate %s: %s; events go on into it, further rotation errors are not "
+                  "logged",
+                  ev->path, msg ? msg : "?");
+}
+
+/* Called with ev->lock held, so no append interleaves: every line stays whole in the file it
+ * was written to. On an error events go on into the current file (no line is lost) and the next
+ * append tries again. */
+static void rotate(struct events *ev)
+{
+        /* Files beyond keep (keep was lowered) go; the oldest kept is overwritten by the shift. */
+        for (int k = ev->keep + 1; k <= EVENTS_KEEP_MAX; k++) {
+                _cleanup_free_ char *p = rotated_path(ev, k);
+                (void)unlink(p);
+        }
+        for (int k = ev->keep - 1; k >= 1; k--) {
+                _cleanup_free_ char *from = rotated_path(ev, k), *to = rotated_path(ev, k + 1);
+                if (rename(from, to) < 0 && errno != ENOENT) {
+                        rotate_error(ev, "renaming %s to %s: %s", from, to, strerror(errno));
+                        return;
+                }
+        }
+        _cleanup_free_ char *first = rotated_path(ev, 1);
+        if (rename(ev->path, first) < 0) {
+                rotate_error(ev, "renaming it to %s: %s", first, strerror(errno));
+                return;
+        }
+        _cleanup_error_ struct error *e = NULL;
+        int64_t size;
+        int fd = open_current(ev, &size, &e);
+        if (fd < 0) {
+                /* Put it back: the writer's fd stays the file named events.jsonl. */
+                (void)rename(first, ev->path);
+                rotate_error(ev, "%s", e->message);
+                return;
+        }
+        close(ev->fd);
+        ev->fd = fd;
+        ev->size = size;
+        ev->rotate_failed = false;
 }
 
 void events_log(struct events *ev, const char *type, const char *user, json_t *details)
@@ -82,13 +183,23 @@ void events_log(struct events *ev, const char *type, const char *user, json_t *d
         size_t n = strlen(line);
         line[n] = '\n';
         pthread_mutex_lock(&ev->lock);
+        if (ev->size > 0 && ev->size + (int64_t)n + 1 > ev->max_bytes)
+                rotate(ev);
         int r = write_all(ev->fd, line, n + 1);
-        if (r < 0 && !ev->failed) {
-                ev->failed = true;
-                log_error("cannot write %s: %s; further event write errors are not logged",
-                          ev->path, strerror(-r));
-        } else if (r == 0)
+        if (r == 0) {
+                ev->size += (int64_t)n + 1;
                 ev->failed = false;
+        } else {
+                struct stat st;
+                if (fstat(ev->fd, &st) == 0)
+                        ev->size = st.st_size;
+                if (!ev->failed) {
+                        ev->failed = true;
+                        log_error("cannot write %s: %s; further event write errors are not "
+                                  "logged",
+                                  ev->path, strerror(-r));
+                }
+        }
         pthread_mutex_unlock(&ev->lock);
 out:
         free(line);
@@ -130,28 +241,227 @@ static bool matches(const json_t *e, const struct events_filter *f)
         return true;
 }
 
+/* The log as it stands at one instant: every file open, oldest first, each with its size then.
+ * Taken under the writers' mutex, so no rotation falls between two opens and every size ends at
+ * a line boundary (appends are whole lines under the same mutex). */
+struct log_file {
+        int fd;
+        uint64_t ino;
+        int64_t size;
+        int64_t mtime;
+        bool rotated;
+};
+
+struct log_snapshot {
+        struct log_file f[EVENTS_KEEP_MAX + 1];
+        size_t n;
+};
+
+static void snapshot_release(struct log_snapshot *s)
+{
+        for (size_t i = 0; i < s->n; i++)
+                if (s->f[i].fd >= 0)
+                        close(s->f[i].fd);
+        s->n = 0;
+}
+
+static int snapshot_take(struct events *ev, struct log_snapshot *s, struct error **err)
+{
+        s->n = 0;
+        int r = 0;
+        pthread_mutex_lock(&ev->lock);
+        for (int k = ev->keep; k >= 0; k--) {
+                _cleanup_free_ char *p = k ? rotated_path(ev, k) : xstrdup(ev->path);
+                int fd = open(p, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+                struct stat st;
+                if (fd < 0 && errno == ENOENT)
+                        continue;
+                if (fd < 0 || fstat(fd, &st) < 0) {
+                        r = error_set_errno(err, errno, "reading %s", p);
+                        if (fd >= 0)
+                                close(fd);
+                        break;
+                }
+                s->f[s->n++] = (struct log_file){fd, (uint64_t)st.st_ino, (int64_t)st.st_size,
+                                                 (int64_t)st.st_mtime, k > 0};
+        }
+        pthread_mutex_unlock(&ev->lock);
+        if (r < 0)
+                snapshot_release(s);
+        return r;
+}
+
+/* A cursor is "<inode>:<offset>:<tag>": the end of the last line a reader was given, in the file
+ * with that inode (found among events.jsonl and its rotated files, whatever their names now).
+ * An inode is reused once its file is deleted, so <tag> - a hash of the bytes just before the
+ * offset - tells the file apart from a newer one that got the same inode. "0:0:0" is the start
+ * of an empty log. */
+#define CURSOR_TAG_BYTES 512
+
+static uint64_t cursor_tag(int fd, int64_t off)
+{
+        char buf[CURSOR_TAG_BYTES];
+        size_t n = off < CURSOR_TAG_BYTES ? (size_t)off : CURSOR_TAG_BYTES;
+        if (pread(fd, buf, n, (off_t)(off - (int64_t)n)) != (ssize_t)n)
+                return 0;
+        uint64_t h = 0xcbf29ce484222325ULL; /* FNV-1a */
+        for (size_t i = 0; i < n; i++)
+                h = (h ^ (unsigned char)buf[i]) * 0x100000001b3ULL;
+        return h;
+}
+
+static int cursor_parse(const char *s, uint64_t *ret_ino, int64_t *ret_off, uint64_t *ret_tag)
+{
+        int64_t v[2];
+        for (size_t k = 0; k < 2; k++) {
+                const char *colon = strchr(s, ':');
+                char num[24];
+                if (!colon || colon - s >= (ptrdiff_t)sizeof(num))
+                        return -EINVAL;
+                memcpy(num, s, (size_t)(colon - s));
+                num[colon - s] = '\0';
+                if (parse_int64(num, 0, INT64_MAX, &v[k]) < 0)
+                        return -EINVAL;
+                s = colon + 1;
+        }
+        size_t len = strlen(s);
+        if (len < 1 || len > 16 || strspn(s, "0123456789abcdef") != len)
+                return -EINVAL;
+        *ret_ino = (uint64_t)v[0];
+        *ret_off = v[1];
+        *ret_tag = strtoull(s, NULL, 16);
+        return 0;
+}
+
+/* The cursor for "up to offset off of file i": an offset 0 means the end of the file before. */
+static char *cursor_at(const struct log_snapshot *snap, size_t i, int64_t off)
+{
+        while (off == 0 && i > 0) {
+                i--;
+                off = snap->f[i].size;
+        }
+        if (off == 0 || i >= snap->n)
+                return xstrdup("0:0:0");
+        return xasprintf("%" PRIu64 ":%" PRId64 ":%" PRIx64, snap->f[i].ino, off,
+                         cursor_tag(snap->f[i].fd, off));
+}
+
+/* Calls fn(line, len, data) for each whole line of f from `from` up to its snapshot size, until
+ * fn returns false. Returns the offset after the last line handed to fn. */
+static int64_t read_lines(const struct log_file *f, int64_t from,
+                          bool (*fn)(const char *line, size_t len, void *data), void *data)
+{
+        int fd = fcntl(f->fd, F_DUPFD_CLOEXEC, 0);
+        FILE *fp = fd >= 0 ? fdopen(fd, "r") : NULL;
+        if (!fp) {
+                if (fd >= 0)
+                        close(fd);
+                return from;
+        }
+        int64_t pos = from;
+        if (fseeko(fp, (off_t)from, SEEK_SET) == 0) {
+                _cleanup_free_ char *line = NULL;
+                size_t cap = 0;
+                ssize_t n;
+                while (pos < f->size && (n = getline(&line, &cap, fp)) > 0) {
+                        if (pos + n > f->size) /* written after the snapshot: next time */
+                                break;
+                        pos += n;
+                        if (!fn(line, (size_t)n, data))
+                                break;
+                }
+        }
+        fclose(fp);
+        return pos;
+}
+
+struct scan {
+        const struct events_filter *f;
+        json_t *out;
+        size_t limit;   /* history: ring size; follow: most matches */
+        bool ring;      /* keep the newest `limit` (history) or stop at `limit` (follow) */
+        int64_t budget; /* follow: bytes left to read */
+        bool stopped;   /* follow: a bound was reached */
+};
+
+static bool scan_line(const char *line, size_t len, void *data)
+{
+        struct scan *sc = data;
+        json_t *e = json_loadb(line, len, 0, NULL);
+        if (e && matches(e, sc->f)) {
+                if (sc->ring && json_array_size(sc->out) == sc->limit)
+                        json_array_remove(sc->out, 0);
+                json_array_append(sc->out, e);
+        }
+        json_decref(e);
+        if (!sc->ring) {
+                sc->budget -= (int64_t)len;
+                if (json_array_size(sc->out) >= sc->limit || sc->budget <= 0) {
+                        sc->stopped = true;
+                        return false;
+                }
+        }
+        return true;
+}
+
 json_t *events_query(struct events *ev, const struct events_filter *f, struct error **err)
 {
-        FILE *fp = fopen(ev->path, "re");
-        if (!fp) {
-                error_set_errno(err, errno, "reading %s", ev->path);
+        uint64_t after_ino = 0, after_tag = 0;
+        int64_t after_off = 0;
+        if (f->after && cursor_parse(f->after, &after_ino, &after_off, &after_tag) < 0) {
+                error_set(err, DS01_EUSAGE,
+                          "bad events cursor '%.40s' - use the cursor of an earlier answer",
+                          f->after);
                 return NULL;
         }
-        size_t limit = f->limit ? f->limit : 200;
-        json_t *ring = json_array(); /* the newest `limit` matches */
-        char *line = NULL;
-        size_t cap = 0;
-        ssize_t n;
-        while ((n = getline(&line, &cap, fp)) > 0) {
-                json_t *e = json_loadb(line, (size_t)n, 0, NULL);
-                if (e && matches(e, f)) {
-                        if (json_array_size(ring) == limit)
-                                json_array_remove(ring, 0);
-                        json_array_append(ring, e);
+        _cleanup_(snapshot_release) struct log_snapshot snap;
+        if (snapshot_take(ev, &snap, err) < 0)
+                return NULL;
+        json_t *res = json_object();
+        struct scan sc = {.f = f, .out = json_array(), .ring = !f->after};
+        json_object_set_new(res, "events", sc.out);
+        /* Where this answer ends: file index and offset. */
+        size_t at = snap.n ? snap.n - 1 : 0;
+        int64_t at_off = snap.n ? snap.f[at].size : 0;
+
+        if (!f->after) {
+                sc.limit = f->limit ? f->limit : 200;
+                for (size_t i = 0; i < snap.n; i++) {
+                        /* A rotated file last written before `since` holds nothing newer. */
+                        if (f->since && snap.f[i].rotated && snap.f[i].mtime < f->since)
+                                continue;
+                        read_lines(&snap.f[i], 0, scan_line, &sc);
                 }
-                json_decref(e);
+        } else {
+                sc.limit = f->limit && f->limit < EVENTS_FOLLOW_MAX ? f->limit : EVENTS_FOLLOW_MAX;
+                sc.budget = EVENTS_FOLLOW_BYTES;
+                size_t i = 0;
+                int64_t off = 0;
+                if (after_ino != 0) {
+                        while (i < snap.n && !(snap.f[i].ino == after_ino && after_off > 0 &&
+                                               after_off <= snap.f[i].size &&
+                                               cursor_tag(snap.f[i].fd, after_off) == after_tag))
+                                i++;
+                        if (i < snap.n) {
+                                off = after_off;
+                        } else {
+                                /* Rotated away: go on from the oldest file kept. */
+                                json_object_set_new(res, "skipped", json_true());
+                                i = 0;
+                        }
+                }
+                at = i;
+                at_off = off;
+                for (; i < snap.n; i++, off = 0) {
+                        at = i;
+                        at_off = read_lines(&snap.f[i], off, scan_line, &sc);
+                        if (sc.stopped) {
+                                json_object_set_new(res, "more", json_true());
+                                break;
+                        }
+                }
         }
-        free(line);
-        fclose(fp);
-        return ring;
+        _cleanup_free_ char *cursor = cursor_at(&snap, at, at_off);
+        json_object_set_new(res, "cursor", json_string(cursor));
+        return res;
 }

@@ -1995,6 +1995,7 @@ int lifecycle_events(struct ds01d *d, const struct caller *c, json_t *params, js
             .user = c->admin ? user : c->login,
             .type = jstr(params, "type"),
             .limit = jl ? (size_t)json_integer_value(jl) : 200,
+            .after = jstr(params, "after"),
         };
         _cleanup_free_ char *full = NULL;
         if (container) {
@@ -2017,9 +2018,9 @@ int lifecycle_events(struct ds01d *d, const struct caller *c, json_t *params, js
                                  "--until '%.40s': give a time (2026-11-28, "
                                  "2026-11-28T10:00:00Z) or how long ago (2h, 30m)",
                                  until);
-        json_t *list = events_query(d->events, &f, err);
-        if (!list)
+        json_t *res = events_query(d->events, &f, err);
+        if (!res)
                 return -1;
-        *ret_result = json_pack("{s:o}", "events", list);
+        *ret_result = res;
         return 0;
 }

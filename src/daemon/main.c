@@ -153,6 +153,7 @@ static void reload(struct ds01d *d, const char *config_path)
         d->limits = l;
         d->admin_gid = lookup_gid(c->admin_group);
         pthread_rwlock_unlock(&d->lock);
+        events_set_rotation(d->events, c->events_max_kb * 1024, (int)c->events_keep);
         config_free(old_c);
         limits_free(old_l);
         log_notice("reloaded %s and %s", c->source, c->limits_file);
@@ -255,7 +256,8 @@ int main(int argc, char **argv)
         d.init_path = find_init(d.cfg, &err);
         if (!d.init_path)
                 goto fail;
-        d.events = events_open(d.cfg->log_dir, &err);
+        d.events =
+            events_open(d.cfg->log_dir, d.cfg->events_max_kb * 1024, (int)d.cfg->events_keep, &err);
         if (!d.events)
                 goto fail;
         d.store = store_open(d.cfg->state_dir, &err);

@@ -61,8 +61,18 @@
  *   image.delete       {project (or full ds01-<uid>/<p>:latest for admins), force?} -> {image,
  *                      deleted}
  *   events.query       {user?, type? (exact, or a family "gpu."), container?, since?, until?
- *                      (ISO time or "2h" ago), limit? (1..5000, default 200)} -> {events: [...]}
- *                      (the caller's own; administrators anyone's)
+ *                      (ISO time or "2h" ago), limit? (1..5000, default 200), after? (a cursor)}
+ *                      -> {events: [...] (oldest first), cursor, more?, skipped?}
+ *                      (the caller's own; administrators anyone's). Without `after`: the newest
+ *                      `limit` matches across events.jsonl and its rotated files. `cursor`
+ *                      (opaque: inode, offset, and a tag of the bytes before the offset) is
+ *                      where the log ended for this answer; with `after: cursor` the answer
+ *                      holds the matches written since, oldest first, at most min(limit, 1000)
+ *                      and 8 MiB of log read per call, continuing across rotations (the file
+ *                      is found by inode and tag, whatever its name now). more: a bound
+ *                      stopped it (ask again at once); skipped: the cursor's file was rotated
+ *                      away and the answer starts at the oldest file kept. This is how
+ *                      `ds01 events --follow` polls (short calls, no connection held).
  *   Every answer may carry "notices": inbox messages not shown yet (then marked shown).
  *   limits.get         {} -> {user, uid, group, overridden (bool),
  *                      limits: {max_gpu_equivalents, max_gpu_slots_per_container,

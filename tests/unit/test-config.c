@@ -108,6 +108,8 @@ static void test_embedded_defaults(void **state)
         assert_string_equal(c->admin_group, "ds01-admin");
         assert_null(c->init_path);
         assert_int_equal(c->max_requests_per_uid, 16);
+        assert_int_equal(c->events_max_kb, 65536);
+        assert_int_equal(c->events_keep, 5);
         assert_null(config_free(c));
         assert_null(config_free(NULL));
 }
@@ -146,6 +148,8 @@ static void test_full_file(void **state)
         assert_string_equal(c->admin_group, "lab-admins");
         assert_string_equal(c->init_path, "/usr/libexec/ds01/ds01-init");
         assert_int_equal(c->max_requests_per_uid, 32);
+        assert_int_equal(c->events_max_kb, 1024);
+        assert_int_equal(c->events_keep, 10);
         config_free(c);
 }
 
@@ -187,6 +191,8 @@ static void test_partial_and_empty(void **state)
         expect_ok("gpus:\n  simulated:\n    - {name: X, memory_mib: 1, mig: [1g.10gb+me]}\n");
         expect_ok("images:\n  frameworks: ~\n");
         expect_ok("init_path: null\n");
+        expect_ok("events_max_kb: 4\nevents_keep: 1\n");
+        expect_ok("events_max_kb: 4194304\nevents_keep: 100\n");
 }
 
 static void test_unknown_key(void **state)
@@ -214,6 +220,15 @@ static void test_wrong_type(void **state)
         expect_error("sample_interval_s: -5\n", ":1:", "sample_interval_s", NULL);
         expect_error("max_requests_per_uid: 1025\n", ":1:", "from 1 to 1024", NULL);
         expect_error("max_requests_per_uid: 0\n", ":1:", "max_requests_per_uid", NULL);
+        expect_error("\nevents_max_kb: 3\n", ":2:", "'events_max_kb'",
+                     "whole number from 4 to 4194304", "'3'", NULL);
+        expect_error("events_max_kb: 4194305\n", ":1:", "from 4 to 4194304", NULL);
+        expect_error("events_max_kb: 64M\n", ":1:", "events_max_kb", "whole number", NULL);
+        expect_error("events_keep: 0\n", ":1:", "'events_keep'", "from 1 to 100", NULL);
+        expect_error("events_keep: 101\n", ":1:", "from 1 to 100", NULL);
+        expect_error("events_keep: [1]\n", ":1:", "events_keep", NULL);
+        expect_error("event_keep: 3\n", ":1:", "unknown key 'event_keep'",
+                     "did you mean 'events_keep'", NULL);
         expect_error("socket: [a, b]\n", ":1:", "'socket' must be a string, not a list", NULL);
         expect_error("gpus: [a]\n", ":1:", "gpus must be a mapping, not a list", NULL);
         expect_error("gpus:\n  simulated: {name: x}\n", ":2:", "must be a list", NULL);
@@ -327,6 +342,8 @@ static void test_contrib_example(void **state)
         assert_string_equal(c->docker_devices, "auto");
         assert_int_equal(c->build_timeout_s, 3600);
         assert_null(c->webhook_url);
+        assert_int_equal(c->events_max_kb, 65536);
+        assert_int_equal(c->events_keep, 5);
         config_free(c);
 }
 
