@@ -4,6 +4,7 @@
 #include "dockerjson.h"
 #include "nvml.h"
 #include "sampler.h"
+#include "snapshot.h"
 
 #include <errno.h>
 #include <malloc.h>
@@ -35,6 +36,17 @@ struct activity {
         double cpu_pct, gpu_pct; /* gpu_pct < 0: unknown */
         int64_t net_delta;
         bool session;
+        /* for container-stats and /metrics (-1: unknown) */
+        int64_t sampled_ms; /* unix ms of the last sample */
+        int64_t mem_used, mem_limit, pids;
+        double rx_bps, tx_bps;
+        uint64_t last_rx, last_tx;
+        struct gpu_sample {
+                char *uuid;
+                double util_pct; /* -1: unknown (MIG, simulated) */
+                int64_t mem_used, mem_total;
+        } * gpus;
+        size_t n_gpus;
         struct {
                 double cpu, gpu;
                 int64_t net;
@@ -63,8 +75,18 @@ struct monitor {
         int64_t started_ms; /* when this monitor (daemon) started, unix ms */
 };
 
+static void gpus_clear(struct activity *a)
+{
+        for (size_t i = 0; i < a->n_gpus; i++)
+                free(a->gpus[i].uuid);
+        free(a->gpus);
+        a->gpus = NULL;
+        a->n_gpus = 0;
+}
+
 static void activity_release(struct activity *a)
 {
+        gpus_clear(a);
         free(a->id);
         free(a->name);
         free(a->state);
@@ -171,14 +193,33 @@ static bool session_open(struct ds01d *d, const char *name)
         return open;
 }
 
-/* Utilisation of the container's leased whole GPUs (max); -1 when none is measurable. */
-static double gpu_utilisation(struct ds01d *d, const struct store_container *sc)
+/* Samples each leased GPU (utilisation of whole GPUs, memory of all) and returns the highest
+ * utilisation; -1 when none is measurable. */
+static double gpu_utilisation(struct ds01d *d, struct activity *a, const struct store_container *sc)
 {
+        gpus_clear(a);
         double best = -1;
-        for (size_t k = 0; d->nvml && sc && k < sc->n_leases; k++) {
-                unsigned g, mem;
-                if (nvml_utilization(d->nvml, sc->leases[k].slot_uuid, &g, &mem, NULL) == 0)
-                        best = fmax(best, (double)g);
+        if (!sc || sc->n_leases == 0)
+                return best;
+        a->gpus = xcalloc(sc->n_leases, sizeof(*a->gpus));
+        a->n_gpus = sc->n_leases;
+        for (size_t k = 0; k < sc->n_leases; k++) {
+                struct gpu_sample *g = &a->gpus[k];
+                g->uuid = xstrdup(sc->leases[k].slot_uuid);
+                g->util_pct = -1;
+                g->mem_used = g->mem_total = -1;
+                if (!d->nvml)
+                        continue;
+                unsigned util, mem;
+                if (nvml_utilization(d->nvml, g->uuid, &util, &mem, NULL) == 0) {
+                        g->util_pct = util;
+                        best = fmax(best, (double)util);
+                }
+                uint64_t used, total;
+                if (nvml_memory(d->nvml, g->uuid, &used, &total, NULL) == 0) {
+                        g->mem_used = (int64_t)used;
+                        g->mem_total = (int64_t)total;
+                }
         }
         return best;
 }
@@ -199,7 +240,23 @@ static void sample(struct monitor *m, struct activity *a, const struct store_con
                 a->cpu_pct = 0;
                 a->net_delta = 0;
         }
-        a->gpu_pct = gpu_utilisation(m->d, sc);
+        a->gpu_pct = gpu_utilisation(m->d, a, sc);
+        uint64_t rx = 0, tx = 0, used = 0, limit = 0, pids = 0;
+        bool have_rxtx = a->pid > 0 && sampler_net_rx_tx(a->pid, &rx, &tx, NULL) == 0;
+        if (have_rxtx && a->have_sample && mono > a->last_mono_ms && rx >= a->last_rx &&
+            tx >= a->last_tx) {
+                double secs = (double)(mono - a->last_mono_ms) / 1000.0;
+                a->rx_bps = (double)(rx - a->last_rx) / secs;
+                a->tx_bps = (double)(tx - a->last_tx) / secs;
+        } else
+                a->rx_bps = a->tx_bps = have_rxtx ? 0 : -1;
+        a->last_rx = rx;
+        a->last_tx = tx;
+        bool have_mem = a->have_cg && sampler_memory(&a->cg, &used, &limit) == 0;
+        a->mem_used = have_mem ? (int64_t)used : -1;
+        a->mem_limit = have_mem ? (int64_t)limit : -1;
+        a->pids = a->have_cg && sampler_pids(&a->cg, &pids) == 0 ? (int64_t)pids : -1;
+        a->sampled_ms = now_ms();
         a->session = session_open(m->d, a->name);
         if (a->have_sample) {
                 a->win[a->win_pos].cpu = a->cpu_pct;
@@ -605,6 +662,8 @@ void monitor_tick(struct monitor *m)
         pthread_rwlock_rdlock(&d->lock);
         lifecycle_sweep_holds(d);
         enforce(m);
+        /* keeps the snapshot that /metrics reads at most one tick old */
+        snapshot_put(d->snap, snapshot_get(d, NULL));
         pthread_rwlock_unlock(&d->lock);
         /* hand back what request bursts freed since the last tick */
         malloc_trim(0);
@@ -651,6 +710,42 @@ void monitor_describe(struct monitor *m, const char *id, json_t *row)
                               (json_int_t)a->net_delta, "gpu_pct",
                               a->gpu_pct >= 0 ? json_real(a->gpu_pct) : json_string("unknown"),
                               "session", a->session));
+        }
+        pthread_mutex_unlock(&m->act_lock);
+}
+
+static json_t *maybe_int(int64_t v)
+{
+        return v >= 0 ? json_integer(v) : json_null();
+}
+
+static json_t *maybe_real(double v)
+{
+        return v >= 0 ? json_real(v) : json_null();
+}
+
+void monitor_stats(struct monitor *m, const char *id, json_t *row)
+{
+        if (!m)
+                return;
+        pthread_mutex_lock(&m->act_lock);
+        const struct activity *a = activity_find(m, id);
+        if (a && a->state && streq(a->state, "running") && a->have_sample) {
+                json_t *gpus = json_array();
+                for (size_t i = 0; i < a->n_gpus; i++)
+                        json_array_append_new(
+                            gpus, json_pack("{s:s, s:o, s:o, s:o}", "uuid", a->gpus[i].uuid,
+                                            "util_pct", maybe_real(a->gpus[i].util_pct),
+                                            "mem_used_bytes", maybe_int(a->gpus[i].mem_used),
+                                            "mem_total_bytes", maybe_int(a->gpus[i].mem_total)));
+                json_object_set_new(
+                    row, "stats",
+                    json_pack("{s:I, s:f, s:o, s:o, s:o, s:o, s:o, s:o}", "sampled_at_ms",
+                              (json_int_t)a->sampled_ms, "cpu_pct", a->cpu_pct, "mem_used_bytes",
+                              maybe_int(a->mem_used), "mem_limit_bytes",
+                              a->mem_limit > 0 ? json_integer(a->mem_limit) : json_null(), "pids",
+                              maybe_int(a->pids), "net_rx_bps", maybe_real(a->rx_bps), "net_tx_bps",
+                              maybe_real(a->tx_bps), "gpus", gpus));
         }
         pthread_mutex_unlock(&m->act_lock);
 }

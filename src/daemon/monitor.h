@@ -27,5 +27,10 @@ struct monitor *monitor_stop(struct monitor *m);
 /* Adds what the last tick saw of container `id` to a container-list row: idle_s, idle_timeout_s,
  * idle_left_s, runtime_s, runtime_limit_s, runtime_left_s, keepalive {until, source}, signals. */
 void monitor_describe(struct monitor *m, const char *id, json_t *row);
+/* Adds "stats" to a row for a running container, as the last tick measured it: {sampled_at_ms,
+ * cpu_pct, mem_used_bytes, mem_limit_bytes, pids, net_rx_bps, net_tx_bps, gpus: [{uuid,
+ * util_pct, mem_used_bytes, mem_total_bytes}]}; null where unknown (utilisation of MIG
+ * instances and simulated GPUs). Nothing for containers the monitor has not sampled. */
+void monitor_stats(struct monitor *m, const char *id, json_t *row);
 /* Runs one tick now (tests and benchmarks). */
 void monitor_tick(struct monitor *m);

@@ -689,6 +689,23 @@ int nvml_utilization(struct nvml *n, const char *uuid, unsigned *ret_gpu_pct, un
         return 0;
 }
 
+int nvml_memory(struct nvml *n, const char *uuid, uint64_t *ret_used, uint64_t *ret_total,
+                struct error **err)
+{
+        nvml_device_t d;
+        bool is_mig;
+        int k = find_device(n, uuid, &d, &is_mig, err);
+        if (k < 0)
+                return k;
+        struct nvml_memory mem;
+        nvml_return_t r = n->memory_info(d, &mem);
+        if (r != NVML_SUCCESS)
+                return nvml_fail(n, err, r, "nvmlDeviceGetMemoryInfo", uuid);
+        *ret_used = mem.used;
+        *ret_total = mem.total;
+        return 0;
+}
+
 /* Bytes per entry that nvmlDeviceGetComputeRunningProcesses_v3 wrote. R535 (CUDA 12.2) drivers
  * write a 32-byte nvmlProcessInfo_t (usedGpuCcProtectedMemory appended) through the same symbol
  * that every other driver fills with the 24-byte v2 layout. The buffer was filled with 0xff and

@@ -33,6 +33,9 @@ int nvml_scan(struct nvml *n, struct gpu_slot **ret, size_t *ret_n, struct error
  * per-instance utilisation without GPM) so callers can say "unknown" rather than "idle". */
 int nvml_utilization(struct nvml *n, const char *uuid, unsigned *ret_gpu_pct, unsigned *ret_mem_pct,
                      struct error **err);
+/* Framebuffer memory in use and in total, in bytes, of a GPU or MIG device (by uuid). */
+int nvml_memory(struct nvml *n, const char *uuid, uint64_t *ret_used, uint64_t *ret_total,
+                struct error **err);
 /* Host pids of compute processes on a GPU or MIG device (by uuid); *ret malloc'd. */
 int nvml_processes(struct nvml *n, const char *uuid, pid_t **ret, size_t *ret_n,
                    struct error **err);

@@ -118,14 +118,6 @@ void snapshot_put(struct snapshot_cache *c, const struct snapshot *s)
                 snap_free(m);
 }
 
-static bool fresh(const struct snapshot *s, struct ds01d *d)
-{
-        return s && atomic_load(&d->snap->stream_up) &&
-               s->docker_gen == atomic_load(&d->snap->docker_gen) &&
-               s->store_gen == store_generation(d->store) && s->inv == (const void *)d->inv &&
-               now_ms() - s->built_ms < SNAPSHOT_MAX_AGE_MS;
-}
-
 /* The current snapshot with a reference, or NULL. */
 static struct snapshot *take_current(struct snapshot_cache *c)
 {
@@ -135,6 +127,19 @@ static struct snapshot *take_current(struct snapshot_cache *c)
                 s->refs++;
         pthread_mutex_unlock(&c->lock);
         return s;
+}
+
+const struct snapshot *snapshot_current(struct snapshot_cache *c)
+{
+        return take_current(c);
+}
+
+static bool fresh(const struct snapshot *s, struct ds01d *d)
+{
+        return s && atomic_load(&d->snap->stream_up) &&
+               s->docker_gen == atomic_load(&d->snap->docker_gen) &&
+               s->store_gen == store_generation(d->store) && s->inv == (const void *)d->inv &&
+               now_ms() - s->built_ms < SNAPSHOT_MAX_AGE_MS;
 }
 
 static const struct snap_container *find_prev(const struct snapshot *prev, const char *id)

@@ -72,6 +72,9 @@ void snapshot_invalidate(struct snapshot_cache *c);
  * held for reading. NULL with *err when Docker or the ledger cannot be read. */
 const struct snapshot *snapshot_get(struct ds01d *d, struct error **err);
 void snapshot_put(struct snapshot_cache *c, const struct snapshot *s);
+/* The last snapshot built, however old (a reference), never rebuilding: for readers that must
+ * not wait on Docker (/metrics). The monitor refreshes it every tick. NULL before the first. */
+const struct snapshot *snapshot_current(struct snapshot_cache *c);
 
 /* Docker's "Status" text for a state and its times: "Up 5 minutes", "Exited (0) 2 hours ago". */
 char *snapshot_status_text(const struct snap_container *sc, int64_t now);
