@@ -88,8 +88,8 @@ static void busy_release(struct ds01d *d, const char *name)
         pthread_mutex_unlock(&d->busy_lock);
 }
 
-static void audit_denied(struct ds01d *d, const struct caller *c, const char *action,
-                         const char *target)
+void lifecycle_audit_denied(struct ds01d *d, const struct caller *c, const char *action,
+                            const char *target)
 {
         log_notice("auth.denied: %s (uid %u) tried to %s '%s'", c->login, (unsigned)c->uid, action,
                    target);
@@ -98,7 +98,7 @@ static void audit_denied(struct ds01d *d, const struct caller *c, const char *ac
                              (json_int_t)c->uid));
 }
 
-static int not_found(const char *what, struct error **err)
+int lifecycle_not_found(const char *what, struct error **err)
 {
         /* For a full name, the hint names only the project part: that is what deploy takes. */
         _cleanup_free_ char *project = NULL, *user_part = NULL;
@@ -125,8 +125,8 @@ static int resolve_target(struct ds01d *d, const struct caller *c, const char *n
                 if (names_check_project(project, err) < 0)
                         return -1;
                 if (!streq(user_part, c->user_part) && !c->admin) {
-                        audit_denied(d, c, action, name);
-                        return not_found(name, err);
+                        lifecycle_audit_denied(d, c, action, name);
+                        return lifecycle_not_found(name, err);
                 }
                 container = xstrdup(name);
         } else {
@@ -155,21 +155,21 @@ static int resolve_target(struct ds01d *d, const struct caller *c, const char *n
                                 return 0;
                         }
                 }
-                return not_found(name, err);
+                return lifecycle_not_found(name, err);
         }
         /* Only containers this daemon manages; and only the caller's own unless admin. */
         const char *inst = label(inspect, "ds01.instance");
         const char *managed = label(inspect, "ds01.managed");
         if (!inst || !streq(inst, d->cfg->instance) || !streq_ptr(managed, "true")) {
                 json_decref(inspect);
-                return not_found(name, err);
+                return lifecycle_not_found(name, err);
         }
         const char *uid_label = label(inspect, "ds01.uid");
         _cleanup_free_ char *mine = xasprintf("%u", (unsigned)c->uid);
         if (!c->admin && !streq_ptr(uid_label, mine)) {
                 json_decref(inspect);
-                audit_denied(d, c, action, name);
-                return not_found(name, err);
+                lifecycle_audit_denied(d, c, action, name);
+                return lifecycle_not_found(name, err);
         }
         *ret_name = TAKE_PTR(container);
         *ret_inspect = inspect;
@@ -616,7 +616,7 @@ out:
 /* The owner of a container as a caller (uid, gid, login, groups), for work done on their behalf:
  * an admin's start, a re-lease, the monitor. */
 /* The account of uid as a caller, with its groups (getgrouplist, grown past 64 if needed). */
-static int owner_by_uid(uid_t uid, struct caller *ret)
+int lifecycle_caller_for(uid_t uid, struct caller *ret)
 {
         memset(ret, 0, sizeof(*ret));
         if (lookup_uid(uid, &ret->gid, &ret->login) < 0)
@@ -641,7 +641,7 @@ int lifecycle_owner(const json_t *labels, struct caller *ret)
         unsigned uid;
         if (!s || sscanf(s, "%u", &uid) != 1)
                 return -1;
-        return owner_by_uid(uid, ret);
+        return lifecycle_caller_for(uid, ret);
 }
 
 static int owner_of(const json_t *inspect, struct caller *ret)
@@ -798,7 +798,7 @@ int lifecycle_start(struct ds01d *d, const struct caller *c, json_t *params, jso
         if (resolve_target(d, c, jstr(params, "name"), "start", &name, &inspect, err) < 0)
                 return -1;
         if (!inspect)
-                return not_found(jstr(params, "name"), err);
+                return lifecycle_not_found(jstr(params, "name"), err);
         int r = -1;
         if (busy_acquire(d, name, err) < 0)
                 goto out;
@@ -853,7 +853,7 @@ int lifecycle_stop(struct ds01d *d, const struct caller *c, json_t *params, json
         if (resolve_target(d, c, jstr(params, "name"), "stop", &name, &inspect, err) < 0)
                 return -1;
         if (!inspect)
-                return not_found(jstr(params, "name"), err);
+                return lifecycle_not_found(jstr(params, "name"), err);
         json_t *jt = json_object_get(params, "timeout_s");
         int timeout = jt ? (int)json_integer_value(jt) : 10;
         int r = -1;
@@ -1072,7 +1072,7 @@ int lifecycle_exec(struct ds01d *d, const struct caller *c, json_t *params, json
         if (resolve_target(d, c, jstr(params, "name"), "exec", &name, &inspect, err) < 0)
                 return -1;
         if (!inspect)
-                return not_found(jstr(params, "name"), err);
+                return lifecycle_not_found(jstr(params, "name"), err);
         int r = -1;
         bool tty = json_is_true(json_object_get(params, "tty"));
         bool start = json_is_true(json_object_get(params, "start"));
@@ -1185,7 +1185,7 @@ int lifecycle_logs(struct ds01d *d, const struct caller *c, json_t *params, json
         if (resolve_target(d, c, jstr(params, "name"), "logs", &name, &inspect, err) < 0)
                 return -1;
         if (!inspect)
-                return not_found(jstr(params, "name"), err);
+                return lifecycle_not_found(jstr(params, "name"), err);
         bool follow = json_is_true(json_object_get(params, "follow"));
         json_t *jt = json_object_get(params, "tail");
         int64_t tail = jt ? json_integer_value(jt) : -1;
@@ -1529,7 +1529,7 @@ void lifecycle_sweep_holds(struct ds01d *d)
                         continue;
                 /* The owner's limits decide the hold; a deleted account gets the defaults. */
                 struct caller owner;
-                bool known = owner_by_uid(sc->uid, &owner) == 0;
+                bool known = lifecycle_caller_for(sc->uid, &owner) == 0;
                 struct limit_set ls;
                 limits_resolve(d->limits, known ? owner.login : sc->user, owner.gids, owner.n_gids,
                                &ls);
@@ -1866,7 +1866,7 @@ int lifecycle_keepalive(struct ds01d *d, const struct caller *c, json_t *params,
                 return -1;
         int r = -1;
         if (!inspect) {
-                not_found(jstr(params, "name"), err);
+                lifecycle_not_found(jstr(params, "name"), err);
                 goto out;
         }
         if (owner_of(inspect, &owner) < 0) {

@@ -24,6 +24,7 @@ struct snapshot_cache;
 struct ds01d {
         pthread_rwlock_t lock;
         struct config *cfg;
+        char *config_path; /* ds01.yaml as given at start-up; NULL: embedded defaults */
         struct limits *limits;
         struct gpu_inventory *inv; /* swapped by lifecycle_rescan under `lock` (write) */
         struct nvml *nvml;         /* NULL with the simulated backend */
@@ -129,6 +130,13 @@ json_t *lifecycle_inbox_notices(struct ds01d *d, uid_t uid);
 int lifecycle_events(struct ds01d *d, const struct caller *c, json_t *params, json_t **ret_result,
                      struct error **err);
 
+/* uid as a caller, with their login and groups; -1 when uid has no account. */
+int lifecycle_caller_for(uid_t uid, struct caller *ret);
+/* "no container NAME - ..." (DS01_ENOTFOUND); returns -1. */
+int lifecycle_not_found(const char *what, struct error **err);
+/* Logs (and audits as auth.denied) a request for someone else's container. */
+void lifecycle_audit_denied(struct ds01d *d, const struct caller *c, const char *action,
+                            const char *target);
 /* The container's owner (from its ds01.uid label) as a caller, with their groups. */
 int lifecycle_owner(const json_t *labels, struct caller *ret);
 /* Tells the owner: inbox, terminals, the workspace's .ds01-alerts, webhook. */

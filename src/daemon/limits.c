@@ -1138,3 +1138,14 @@ const char *limits_exemption(const struct limits *l, const char *user, enum limi
         }
         return NULL;
 }
+
+size_t limits_group_members(const struct limits *l, const char *group, const char *const **ret)
+{
+        *ret = NULL;
+        for (size_t i = 0; l && i < l->n_groups; i++)
+                if (streq(l->groups[i].name, group)) {
+                        *ret = (const char *const *)l->groups[i].members;
+                        return l->groups[i].n_members;
+                }
+        return 0;
+}

@@ -75,3 +75,6 @@ const char *limits_exemption(const struct limits *l, const char *user, enum limi
 const char *const *limits_unused_keys(const struct limits *l);
 /* Group names in file order, NULL-terminated. */
 const char *const *limits_groups(const struct limits *l);
+/* The logins a group lists (members files and inline members, sorted; not unix_group members):
+ * *ret points into l. Returns how many; 0 for an unknown group. */
+size_t limits_group_members(const struct limits *l, const char *group, const char *const **ret);

@@ -2,6 +2,7 @@
  * the CLI on a unix socket. Runs in the foreground, logging to stderr (DESIGN §3.1). */
 #include "../shared/log.h"
 #include "../shared/strbuf.h"
+#include "admin.h"
 #include "lifecycle.h"
 #include "nvml.h"
 #include "rpc.h"
@@ -40,15 +41,6 @@ static void usage(FILE *f)
                 "Signals: SIGTERM/SIGINT stop cleanly; SIGHUP reloads the settings and limits.\n");
 }
 
-static gid_t lookup_gid(const char *group)
-{
-        struct group gr, *res = NULL;
-        char buf[8192];
-        if (!group || !*group || getgrnam_r(group, &gr, buf, sizeof(buf), &res) != 0 || !res)
-                return (gid_t)-1;
-        return gr.gr_gid;
-}
-
 /* ds01-init: init_path, else beside ds01d, else ../libexec/ds01/ beside it. */
 static char *find_init(const struct config *c, struct error **err)
 {
@@ -81,82 +73,6 @@ static char *find_init(const struct config *c, struct error **err)
                   "install) or set init_path in ds01.yaml",
                   dir);
         return NULL;
-}
-
-static void log_unused_keys(const struct limits *l, const char *file)
-{
-        const char *const *keys = limits_unused_keys(l);
-        if (!keys || !keys[0])
-                return;
-        struct strbuf sb = STRBUF_INIT;
-        for (size_t i = 0; keys[i]; i++) {
-                if (i)
-                        strbuf_adds(&sb, ", ");
-                strbuf_adds(&sb, keys[i]);
-        }
-        log_notice("%s: these keys are accepted for DS01 compatibility but have no effect in "
-                   "ds01: %s",
-                   file, strbuf_str(&sb));
-        strbuf_release(&sb);
-}
-
-static struct limits *load_limits(const struct config *c, struct error **err)
-{
-        struct limits *l = limits_load(c->limits_file, err);
-        if (!l)
-                return NULL;
-        struct stat st;
-        if (stat(c->limits_file, &st) < 0)
-                log_info("no limits file at %s: every user gets DS01's default limits",
-                         c->limits_file);
-        else
-                log_unused_keys(l, c->limits_file);
-        return l;
-}
-
-/* SIGHUP: parse and validate everything first, then swap under the write lock. A failure keeps
- * the running configuration. */
-static void reload(struct ds01d *d, const char *config_path)
-{
-        struct error *err = NULL;
-        struct config *c = config_load(config_path, &err);
-        struct limits *l = c ? load_limits(c, &err) : NULL;
-        if (!c || !l) {
-                log_error("reload failed, keeping the running configuration: %s", err->message);
-                error_free(err);
-                config_free(c);
-                return;
-        }
-        const struct {
-                const char *key, *running, *loaded;
-        } fixed[] = {
-            {"instance", d->cfg->instance, c->instance},
-            {"socket", d->cfg->socket, c->socket},
-            {"state_dir", d->cfg->state_dir, c->state_dir},
-            {"log_dir", d->cfg->log_dir, c->log_dir},
-            {"docker_socket", d->cfg->docker_socket, c->docker_socket},
-        };
-        for (size_t i = 0; i < ARRAY_SIZE(fixed); i++) {
-                if (!streq_ptr(fixed[i].running, fixed[i].loaded)) {
-                        log_error("reload failed, keeping the running configuration: changing "
-                                  "'%s' needs a restart of ds01d",
-                                  fixed[i].key);
-                        config_free(c);
-                        limits_free(l);
-                        return;
-                }
-        }
-        pthread_rwlock_wrlock(&d->lock);
-        struct config *old_c = d->cfg;
-        struct limits *old_l = d->limits;
-        d->cfg = c;
-        d->limits = l;
-        d->admin_gid = lookup_gid(c->admin_group);
-        pthread_rwlock_unlock(&d->lock);
-        events_set_rotation(d->events, c->events_max_kb * 1024, (int)c->events_keep);
-        config_free(old_c);
-        limits_free(old_l);
-        log_notice("reloaded %s and %s", c->source, c->limits_file);
 }
 
 int main(int argc, char **argv)
@@ -225,15 +141,16 @@ int main(int argc, char **argv)
         struct monitor *monitor = NULL;
         int sfd = -1, rc = 1;
 
+        d.config_path = config_path ? xstrdup(config_path) : NULL;
         d.cfg = config_load(config_path, &err);
         if (!d.cfg)
                 goto fail;
         log_info("ds01d %s starting: config %s, instance '%s'", DS01_VERSION, d.cfg->source,
                  d.cfg->instance);
-        d.limits = load_limits(d.cfg, &err);
+        d.limits = admin_load_limits(d.cfg, &err);
         if (!d.limits)
                 goto fail;
-        d.admin_gid = lookup_gid(d.cfg->admin_group);
+        d.admin_gid = admin_lookup_gid(d.cfg->admin_group);
         {
                 _cleanup_free_ char *note = NULL;
                 if (gpu_backend_open(d.cfg, &d.nvml, &note, &err) < 0)
@@ -314,7 +231,13 @@ int main(int argc, char **argv)
                         if (read(sfd, &si, sizeof(si)) != sizeof(si))
                                 continue;
                         if (si.ssi_signo == SIGHUP) {
-                                reload(&d, config_path);
+                                struct error *rerr = NULL;
+                                if (admin_reload(&d, &rerr) < 0) {
+                                        log_error("reload failed, keeping the running "
+                                                  "configuration: %s",
+                                                  rerr->message);
+                                        error_free(rerr);
+                                }
                                 continue;
                         }
                         log_notice("signal %d: stopping", (int)si.ssi_signo);
@@ -349,6 +272,7 @@ out:;
                 d.limits = limits_free(d.limits);
                 d.cfg = config_free(d.cfg);
                 d.snap = snapshot_cache_free(d.snap);
+                free(d.config_path);
                 free(d.init_path);
                 for (size_t i = 0; i < d.n_busy; i++)
                         free(d.busy[i]);

@@ -7,6 +7,7 @@
 #include "snapshot.h"
 
 #include <errno.h>
+#include <stdatomic.h>
 #include <malloc.h>
 #include <math.h>
 #include <stdio.h>
@@ -73,6 +74,7 @@ struct monitor {
         pthread_mutex_t stops_lock;
         unsigned stops_running;
         int64_t started_ms; /* when this monitor (daemon) started, unix ms */
+        _Atomic int64_t last_tick_ms, last_tick_duration_ms;
 };
 
 static void gpus_clear(struct activity *a)
@@ -649,9 +651,19 @@ static void enforce(struct monitor *m)
         json_decref(list);
 }
 
+int64_t monitor_last_tick_ms(struct monitor *m, int64_t *ret_duration_ms)
+{
+        if (!m)
+                return 0;
+        if (ret_duration_ms)
+                *ret_duration_ms = atomic_load(&m->last_tick_duration_ms);
+        return atomic_load(&m->last_tick_ms);
+}
+
 void monitor_tick(struct monitor *m)
 {
         struct ds01d *d = m->d;
+        int64_t t0 = mono_ms();
         if (d->nvml) {
                 struct error *err = NULL;
                 if (lifecycle_rescan(d, NULL, &err) < 0) {
@@ -667,6 +679,8 @@ void monitor_tick(struct monitor *m)
         pthread_rwlock_unlock(&d->lock);
         /* hand back what request bursts freed since the last tick */
         malloc_trim(0);
+        atomic_store(&m->last_tick_duration_ms, mono_ms() - t0);
+        atomic_store(&m->last_tick_ms, now_ms());
 }
 
 void monitor_describe(struct monitor *m, const char *id, json_t *row)

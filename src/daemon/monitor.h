@@ -32,5 +32,7 @@ void monitor_describe(struct monitor *m, const char *id, json_t *row);
  * util_pct, mem_used_bytes, mem_total_bytes}]}; null where unknown (utilisation of MIG
  * instances and simulated GPUs). Nothing for containers the monitor has not sampled. */
 void monitor_stats(struct monitor *m, const char *id, json_t *row);
+/* Unix ms when the last tick finished (0: none yet), and how long it took. */
+int64_t monitor_last_tick_ms(struct monitor *m, int64_t *ret_duration_ms);
 /* Runs one tick now (tests and benchmarks). */
 void monitor_tick(struct monitor *m);

@@ -3,6 +3,7 @@
 #include "../proto/proto.h"
 #include "../shared/log.h"
 #include "../shared/names.h"
+#include "admin.h"
 #include "images.h"
 #include "snapshot.h"
 
@@ -145,6 +146,15 @@ static const struct method methods[] = {
      0,
      {{"project", P_STRING, true, 1, 255}, {"force", P_BOOL, false, 0, 0}}},
     {"gpu.list", lifecycle_gpus, NULL, M_ADMIN | M_READ, {{0}}},
+    {"container.stats",
+     admin_stats,
+     NULL,
+     M_READ,
+     {{"name", P_STRING, false, 1, 255}, {"all", P_BOOL, false, 0, 0}}},
+    {"admin.status", admin_status, NULL, M_ADMIN | M_READ, {{0}}},
+    {"admin.users", admin_users, NULL, M_ADMIN | M_READ, {{"user", P_STRING, false, 1, 64}}},
+    {"admin.health", admin_health, NULL, M_ADMIN | M_READ, {{0}}},
+    {"admin.reload", admin_reload_request, NULL, M_ADMIN | M_NO_LOCK, {{0}}},
     {"gpu.rescan", handle_rescan, NULL, M_ADMIN | M_NO_LOCK, {{0}}},
     {"gpu.drain",
      lifecycle_drain,

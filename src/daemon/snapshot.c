@@ -101,6 +101,11 @@ void snapshot_stream(struct snapshot_cache *c, bool up)
                 snapshot_docker_event(c, NULL);
 }
 
+bool snapshot_stream_up(struct snapshot_cache *c)
+{
+        return atomic_load(&c->stream_up);
+}
+
 void snapshot_invalidate(struct snapshot_cache *c)
 {
         atomic_fetch_add(&c->docker_gen, 1);

@@ -65,6 +65,8 @@ struct snapshot_cache *snapshot_cache_free(struct snapshot_cache *c);
 void snapshot_docker_event(struct snapshot_cache *c, const char *id);
 /* Docker's event stream connected (true) or was lost (false). */
 void snapshot_stream(struct snapshot_cache *c, bool up);
+/* Whether Docker's event stream is connected now. */
+bool snapshot_stream_up(struct snapshot_cache *c);
 /* A state-changing request finished: the next read rebuilds. */
 void snapshot_invalidate(struct snapshot_cache *c);
 
