@@ -3,6 +3,7 @@
 #include "../shared/log.h"
 #include "nvml.h"
 #include "sampler.h"
+#include "usage.h"
 
 #include <errno.h>
 #include <math.h>
@@ -596,6 +597,8 @@ static void enforce(struct monitor *m)
                                 sc = &rows[k];
                 if (streq(state, "running")) {
                         sample(m, a, sc);
+                        usage_observe(d->usage, nm, a->gpu_pct, a->cpu_pct, a->net_delta,
+                                      a->session, &ls.policies);
                         if (!a->stopping)
                                 rule_runtime(m, a, labels, sc, &ls, now);
                         if (!a->stopping)
@@ -613,6 +616,7 @@ static void enforce(struct monitor *m)
                 k++;
         }
         pthread_mutex_unlock(&m->act_lock);
+        usage_account(d->usage, d->store, d->cfg->sample_interval_s);
         store_containers_free(rows, n_rows);
         json_decref(list);
 }

@@ -4,6 +4,7 @@
 #include "../shared/log.h"
 #include "../shared/names.h"
 #include "images.h"
+#include "usage.h"
 
 #include <errno.h>
 #include <grp.h>
@@ -141,6 +142,11 @@ static const struct method methods[] = {
      NULL,
      0,
      {{"project", P_STRING, true, 1, 255}, {"force", P_BOOL, false, 0, 0}}},
+    {"usage.report",
+     usage_report,
+     NULL,
+     0,
+     {{"month", P_STRING, false, 1, 64}, {"user", P_STRING, false, 1, 64}}},
     {"gpu.list", lifecycle_gpus, NULL, M_ADMIN, {{0}}},
     {"gpu.rescan", handle_rescan, NULL, M_ADMIN | M_NO_LOCK, {{0}}},
     {"gpu.drain",

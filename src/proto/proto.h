@@ -63,6 +63,16 @@
  *   events.query       {user?, type? (exact, or a family "gpu."), container?, since?, until?
  *                      (ISO time or "2h" ago), limit? (1..5000, default 200)} -> {events: [...]}
  *                      (the caller's own; administrators anyone's)
+ *   usage.report       {month? ("YYYY-MM", default the current UTC month), user? (login)}
+ *                      -> {month, users: [{user, uid, gpu_hours_allocated, gpu_hours_active,
+ *                          gpu_hours_idle_held, containers, enforcement_stops}],
+ *                          totals: {gpu_hours_allocated, gpu_hours_active, gpu_hours_idle_held,
+ *                          containers, enforcement_stops}}
+ *                      GPU-hours are GPU-equivalent hours (a MIG instance counts slices/7) by
+ *                      UTC day; the caller's own row (zeros when nothing was recorded);
+ *                      administrators: anyone's, and without user everyone with usage that
+ *                      month. Another user's as a non-administrator: DS01_EPERM; a bad month:
+ *                      DS01_EUSAGE; an unknown user: DS01_ENOTFOUND.
  *   Every answer may carry "notices": inbox messages not shown yet (then marked shown).
  *   limits.get         {} -> {user, uid, group, overridden (bool),
  *                      limits: {max_gpu_equivalents, max_gpu_slots_per_container,
