@@ -147,7 +147,7 @@ static void test_compute(void **state)
         assert_true(a->active_s == 0);
         store_usage_free(v, n);
 
-        /* A CPU-busy MIG container is active (fallback); a session too. */
+        /* A CPU-busy MIG container is active (the fallback on the idle signals). */
         usage_observe(u, "a2._.alice", -1, 50, 0, false, &policies);
         usage_compute(u, rows, 3, NULL, 0, t0 + 3500, 1, &v, &n);
         a = find(v, n, "2026-11-28", 1001);
@@ -158,6 +158,7 @@ static void test_compute(void **state)
         usage_compute(u, rows, 3, NULL, 0, t0 + 3500 + 600 * 1000, 5, &v, &n);
         b = find(v, n, "2026-11-28", 1002);
         assert_true(fabs(b->allocated_s - 20) < 1e-9);
+        store_usage_free(v, n);
         /* A slow tick (3 s at a 1 s interval) counts in full. */
         usage_compute(u, rows, 3, NULL, 0, t0 + 3500 + 603 * 1000, 1, &v, &n);
         b = find(v, n, "2026-11-28", 1002);
