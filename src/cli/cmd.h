@@ -89,6 +89,7 @@ int cmd_check_limits(const struct cli_command *cmd, int argc, char **argv);
 int cmd_keepalive(const struct cli_command *cmd, int argc, char **argv);
 int cmd_inbox(const struct cli_command *cmd, int argc, char **argv);
 int cmd_events(const struct cli_command *cmd, int argc, char **argv);
+int cmd_report(const struct cli_command *cmd, int argc, char **argv);
 int cmd_gpus(const struct cli_command *cmd, int argc, char **argv);
 int cmd_gpu_drain(const struct cli_command *cmd, int argc, char **argv);
 int cmd_image_create(const struct cli_command *cmd, int argc, char **argv);

@@ -128,6 +128,19 @@ static const struct cli_command commands[] = {
      "                  Ctrl-C (exit 0); with --json one JSON object per line\n\n"
      "Examples:\n  ds01 events --since 1d\n  ds01 events --type maintenance. --json\n"
      "  ds01 events --follow --type gpu.\n"},
+    {"report", cmd_report, "[--month YYYY-MM] [--user U] [--json | --csv]",
+     "GPU-hours allocated, active and idle-held per user for a month (administrators: "
+     "everyone's)",
+     "A user sees their own usage; administrators see every user's, or one with --user.\n"
+     "Hours are GPU-equivalents (a MIG instance counts slices/7), by UTC day. Active: the\n"
+     "GPU's utilisation was at or above the idle threshold (where it cannot be measured -\n"
+     "MIG, simulated GPUs - the container's CPU, network or session activity). Idle-held:\n"
+     "allocated but not active, including GPUs held by stopped containers.\n\n"
+     "Options:\n  -m, --month YYYY-MM   the month (default: the current one, UTC)\n"
+     "  -u, --user U          one user (administrators; yourself otherwise)\n"
+     "  --json                print the daemon's answer as JSON\n"
+     "  --csv                 print CSV with a header line\n\n"
+     "Examples:\n  ds01 report\n  ds01 report --month 2026-11 --csv\n"},
     {"inbox", cmd_inbox, "[--limit N] [--json]",
      "Warnings and stops ds01 sent you (each is also shown once with your next command)",
      "Example:\n  ds01 inbox\n"},

@@ -11,6 +11,7 @@
 #include "snapshot.h"
 #include "notify.h"
 #include "pool.h"
+#include "usage.h"
 #include "workspace.h"
 
 #include <errno.h>
@@ -577,6 +578,7 @@ int lifecycle_deploy(struct ds01d *d, const struct caller *c, json_t *params, js
                     json_pack("{s:s, s:o}", "container", container, "gpus", strv_to_json(uuids)));
         log_info("deployed %s for %s (uid %u): image %s, %d GPU(s)", container, c->login,
                  (unsigned)c->uid, image, n_gpus);
+        usage_count_deploy(d->store, (unsigned)c->uid, c->login, now_s());
         *ret_result =
             json_pack("{s:s, s:s, s:b, s:s, s:s, s:o, s:s}", "container", container, "project",
                       project, "existed", 0, "state", start ? "running" : "created", "image", image,
@@ -1807,6 +1809,7 @@ int lifecycle_enforce_stop(struct ds01d *d, const char *id, const char *event, c
             d, &owner, name, project ? project : name, docker_inspect_workspace(inspect),
             streq(event, "maintenance.idle_kill") ? "idle_stop" : "runtime_stop", text, evidence);
         log_notice("%s: stopped (%s)", name, event);
+        usage_count_stop(d->store, (unsigned)owner.uid, owner.login, now_s());
         r = 0;
 out:
         if (err) {

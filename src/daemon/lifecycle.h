@@ -30,6 +30,7 @@ struct ds01d {
         struct nvml *nvml;         /* NULL with the simulated backend */
         struct notify *notify;     /* terminals, alerts file, webhook */
         struct monitor *monitor;   /* sampling and enforcement (the activity it saw) */
+        struct usage *usage;       /* usage accounting (ds01 report) */
         struct store *store;
         struct docker *docker;
         struct events *events;

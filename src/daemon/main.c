@@ -10,6 +10,7 @@
 #include "monitor.h"
 #include "notify.h"
 #include "watch.h"
+#include "usage.h"
 
 #include <curl/curl.h>
 #include <errno.h>
@@ -180,6 +181,7 @@ int main(int argc, char **argv)
         d.store = store_open(d.cfg->state_dir, &err);
         if (!d.store)
                 goto fail;
+        d.usage = usage_new();
         d.docker = docker_new(d.cfg->docker_socket, &err);
         if (!d.docker) {
                 error_wrap(&err, "connecting to Docker at %s (is dockerd running?)",
@@ -265,6 +267,7 @@ out:;
         if (busy == 0) {
                 d.docker = docker_free(d.docker);
                 d.store = store_free(d.store);
+                d.usage = usage_free(d.usage);
                 d.events = events_free(d.events);
                 d.notify = notify_free(d.notify);
                 d.inv = gpu_inventory_free(d.inv);

@@ -5,6 +5,7 @@
 #include "nvml.h"
 #include "sampler.h"
 #include "snapshot.h"
+#include "usage.h"
 
 #include <errno.h>
 #include <stdatomic.h>
@@ -630,6 +631,8 @@ static void enforce(struct monitor *m)
                                 sc = &rows[k];
                 if (streq(state, "running")) {
                         sample(m, a, sc);
+                        usage_observe(d->usage, nm, a->gpu_pct, a->cpu_pct, a->net_delta,
+                                      a->session, &ls.policies);
                         if (!a->stopping)
                                 rule_runtime(m, a, labels, sc, &ls, now);
                         if (!a->stopping)
@@ -647,6 +650,7 @@ static void enforce(struct monitor *m)
                 k++;
         }
         pthread_mutex_unlock(&m->act_lock);
+        usage_account(d->usage, d->store, d->cfg->sample_interval_s);
         store_containers_free(rows, n_rows);
         json_decref(list);
 }

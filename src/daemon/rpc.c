@@ -6,6 +6,7 @@
 #include "admin.h"
 #include "images.h"
 #include "snapshot.h"
+#include "usage.h"
 
 #include <errno.h>
 #include <grp.h>
@@ -145,6 +146,11 @@ static const struct method methods[] = {
      NULL,
      0,
      {{"project", P_STRING, true, 1, 255}, {"force", P_BOOL, false, 0, 0}}},
+    {"usage.report",
+     usage_report,
+     NULL,
+     M_READ,
+     {{"month", P_STRING, false, 1, 64}, {"user", P_STRING, false, 1, 64}}},
     {"gpu.list", lifecycle_gpus, NULL, M_ADMIN | M_READ, {{0}}},
     {"container.stats",
      admin_stats,

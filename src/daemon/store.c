@@ -22,7 +22,7 @@
 
 /* The schema this code reads and writes (PRAGMA user_version). A database written by a newer
  * ds01d is refused rather than guessed at. */
-#define STORE_SCHEMA_VERSION  4
+#define STORE_SCHEMA_VERSION  5
 #define STORE_BUSY_TIMEOUT_MS 5000
 /* GPU-equivalents are sums of sevenths: compare them with a little slack. */
 #define STORE_EPSILON 1e-9
@@ -90,6 +90,20 @@ static const char *const migrations[STORE_SCHEMA_VERSION] = {
      * the instance from the inventory. */
     "ALTER TABLE leases ADD COLUMN parent_uuid TEXT;"
     "CREATE INDEX leases_by_parent ON leases (parent_uuid);",
+    /* 4 -> 5: usage accounting (ds01 report): GPU-equivalent seconds allocated and active per
+     * user per UTC day, and the day's deploys and enforcement stops. */
+    "CREATE TABLE usage ("
+    "  day TEXT NOT NULL," /* 'YYYY-MM-DD', UTC */
+    "  uid INTEGER NOT NULL,"
+    "  user TEXT NOT NULL," /* login name when last written */
+    "  allocated_s REAL NOT NULL DEFAULT 0 CHECK (allocated_s >= 0),"
+    "  active_s REAL NOT NULL DEFAULT 0 CHECK (active_s >= 0),"
+    "  containers INTEGER NOT NULL DEFAULT 0,"
+    "  enforcement_stops INTEGER NOT NULL DEFAULT 0,"
+    "  PRIMARY KEY (day, uid)"
+    ") STRICT;"
+    /* each tick reads the leases released since the previous one */
+    "CREATE INDEX lease_history_by_release ON lease_history (released_at);",
 };
 
 enum stmt_id {
@@ -126,6 +140,9 @@ enum stmt_id {
         S_INBOX_MARK,
         S_INBOX_LIST,
         S_INBOX_TRIM,
+        S_USAGE_ADD,
+        S_USAGE_MONTH,
+        S_RELEASED_SINCE,
         _S_MAX,
 };
 
@@ -180,7 +197,7 @@ static const struct {
                            "listing containers"},
     [S_GET_CONTAINER] = {"SELECT " CONTAINER_COLUMNS " FROM containers WHERE name = ?1",
                          "reading the container"},
-    [S_CONTAINER_LEASES] = {"SELECT slot_uuid, container, uid, state, weight, since "
+    [S_CONTAINER_LEASES] = {"SELECT slot_uuid, container, uid, state, weight, since, leased_at "
                             "FROM leases WHERE container = ?1 ORDER BY rowid",
                             "reading the container's leases"},
     [S_IS_DRAINED] = {"SELECT 1 FROM drains WHERE slot_uuid = ?1", "looking up a drain"},
@@ -218,6 +235,25 @@ static const struct {
     [S_INBOX_TRIM] = {"DELETE FROM inbox WHERE uid = ?1 AND id <= "
                       "(SELECT id FROM inbox WHERE uid = ?1 ORDER BY id DESC LIMIT 1 OFFSET 200)",
                       "trimming the inbox"},
+    [S_USAGE_ADD] = {"INSERT INTO usage (day, uid, user, allocated_s, active_s, containers, "
+                     "enforcement_stops) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) "
+                     "ON CONFLICT (day, uid) DO UPDATE SET user = excluded.user, "
+                     "allocated_s = allocated_s + excluded.allocated_s, "
+                     "active_s = active_s + excluded.active_s, "
+                     "containers = containers + excluded.containers, "
+                     "enforcement_stops = enforcement_stops + excluded.enforcement_stops",
+                     "recording usage"},
+    /* ?1 is 'YYYY-MM'; the user name is the one of the newest day. */
+    [S_USAGE_MONTH] = {"SELECT uid, (SELECT u2.user FROM usage u2 WHERE u2.uid = u.uid "
+                       "AND u2.day BETWEEN ?1 || '-01' AND ?1 || '-31' ORDER BY u2.day DESC "
+                       "LIMIT 1), sum(allocated_s), sum(active_s), sum(containers), "
+                       "sum(enforcement_stops) FROM usage u "
+                       "WHERE day BETWEEN ?1 || '-01' AND ?1 || '-31' AND (?2 < 0 OR uid = ?2) "
+                       "GROUP BY uid ORDER BY 2, uid",
+                       "reading the usage"},
+    [S_RELEASED_SINCE] = {"SELECT container, uid, weight, leased_at, released_at "
+                          "FROM lease_history WHERE released_at >= ?1 ORDER BY id",
+                          "reading the released leases"},
 };
 
 struct store {
@@ -1140,6 +1176,7 @@ static int load_leases(struct store *s, struct store_container *c, struct error 
                     .state = column_strdup(st, 3),
                     .weight = sqlite3_column_double(st, 4),
                     .since = sqlite3_column_int64(st, 5),
+                    .leased_at = sqlite3_column_int64(st, 6),
                 };
         }
         return r < 0 ? -1 : 0;
@@ -1387,4 +1424,137 @@ void store_inbox_free(struct store_inbox_msg *v, size_t n)
 uint64_t store_generation(struct store *s)
 {
         return atomic_load(&s->gen);
+}
+
+/* ---- usage accounting ---- */
+
+static int usage_add_locked(struct store *s, const struct store_usage *v, size_t n,
+                            struct error **err)
+{
+        for (size_t i = 0; i < n; i++) {
+                assert(v[i].user && strlen(v[i].day) == 10);
+                if (exec(s, err, S_USAGE_ADD, "titddii", v[i].day, (int64_t)v[i].uid, v[i].user,
+                         v[i].allocated_s, v[i].active_s, v[i].containers,
+                         v[i].enforcement_stops) < 0)
+                        return -1;
+        }
+        return 0;
+}
+
+int store_usage_add(struct store *s, const struct store_usage *v, size_t n, struct error **err)
+{
+        assert(s && (v || n == 0));
+        if (n == 0)
+                return 0;
+        if (tx_begin(s, true, err) < 0)
+                return -1;
+        return tx_end(s, usage_add_locked(s, v, n, err), err);
+}
+
+static int usage_month_locked(struct store *s, const char *month, int64_t uid,
+                              struct store_usage **v, size_t *n, struct error **err)
+{
+        sqlite3_stmt *st = query(s, err, S_USAGE_MONTH, "ti", month, uid);
+        if (!st)
+                return -1;
+        size_t cap = 0;
+        int r;
+        while ((r = step(s, st, S_USAGE_MONTH, err)) > 0) {
+                if (*n == cap) {
+                        cap = cap ? cap * 2 : 8;
+                        *v = xrealloc(*v, cap * sizeof(**v));
+                }
+                struct store_usage *u = &(*v)[(*n)++];
+                *u = (struct store_usage){
+                    .uid = (unsigned)sqlite3_column_int64(st, 0),
+                    .user = column_strdup(st, 1),
+                    .allocated_s = sqlite3_column_double(st, 2),
+                    .active_s = sqlite3_column_double(st, 3),
+                    .containers = sqlite3_column_int64(st, 4),
+                    .enforcement_stops = sqlite3_column_int64(st, 5),
+                };
+                if (!u->user)
+                        u->user = xasprintf("u%u", u->uid);
+        }
+        return r < 0 ? -1 : 0;
+}
+
+int store_usage_month(struct store *s, const char *month, int64_t uid, struct store_usage **ret,
+                      size_t *ret_n, struct error **err)
+{
+        assert(s && month && strlen(month) == 7 && ret && ret_n);
+        struct store_usage *v = NULL;
+        size_t n = 0;
+        if (tx_begin(s, false, err) < 0)
+                return -1;
+        if (tx_end(s, usage_month_locked(s, month, uid, &v, &n, err), err) < 0) {
+                store_usage_free(v, n);
+                return -1;
+        }
+        *ret = v;
+        *ret_n = n;
+        return 0;
+}
+
+void store_usage_free(struct store_usage *v, size_t n)
+{
+        for (size_t i = 0; v && i < n; i++)
+                free(v[i].user);
+        free(v);
+}
+
+static int released_locked(struct store *s, int64_t since, struct store_released **v, size_t *n,
+                           struct error **err)
+{
+        sqlite3_stmt *st = query(s, err, S_RELEASED_SINCE, "i", since);
+        if (!st)
+                return -1;
+        size_t cap = 0;
+        int r;
+        while ((r = step(s, st, S_RELEASED_SINCE, err)) > 0) {
+                if (*n == cap) {
+                        cap = cap ? cap * 2 : 8;
+                        *v = xrealloc(*v, cap * sizeof(**v));
+                }
+                (*v)[(*n)++] = (struct store_released){
+                    .container = column_strdup(st, 0),
+                    .uid = (unsigned)sqlite3_column_int64(st, 1),
+                    .weight = sqlite3_column_double(st, 2),
+                    .leased_at = sqlite3_column_int64(st, 3),
+                    .released_at = sqlite3_column_int64(st, 4),
+                };
+        }
+        return r < 0 ? -1 : 0;
+}
+
+int store_usage_snapshot(struct store *s, int64_t released_since, struct store_container **ret,
+                         size_t *ret_n, struct store_released **ret_rel, size_t *ret_n_rel,
+                         struct error **err)
+{
+        assert(s && ret && ret_n && ret_rel && ret_n_rel);
+        _cleanup_(container_vec_release) struct container_vec cv = {0};
+        struct store_released *rel = NULL;
+        size_t n_rel = 0;
+        if (tx_begin(s, false, err) < 0)
+                return -1;
+        int r = list_locked(s, -1, &cv, err);
+        if (r >= 0)
+                r = released_locked(s, released_since, &rel, &n_rel, err);
+        if (tx_end(s, r, err) < 0) {
+                store_released_free(rel, n_rel);
+                return -1;
+        }
+        *ret = TAKE_PTR(cv.v);
+        *ret_n = cv.n;
+        cv.n = 0;
+        *ret_rel = rel;
+        *ret_n_rel = n_rel;
+        return 0;
+}
+
+void store_released_free(struct store_released *v, size_t n)
+{
+        for (size_t i = 0; v && i < n; i++)
+                free(v[i].container);
+        free(v);
 }

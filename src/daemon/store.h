@@ -60,7 +60,8 @@ struct store_lease {
         unsigned uid;
         char *state; /* "reserved" | "bound" | "held" */
         double weight;
-        int64_t since; /* unix seconds of the last state change */
+        int64_t since;     /* unix seconds of the last state change */
+        int64_t leased_at; /* unix seconds it was first reserved */
 };
 
 struct store_container {
@@ -155,3 +156,34 @@ int store_get(struct store *s, const char *container, struct store_container *re
 void store_container_release(struct store_container *c);
 void store_containers_free(struct store_container *v, size_t n);
 void store_strv_free(char **v);
+
+/* Usage accounting (ds01 report): per user per UTC day, GPU-equivalent seconds allocated (leases
+ * bound or held) and active (the container busy), and counts of deploys and enforcement stops. */
+struct store_usage {
+        char day[11]; /* "YYYY-MM-DD" (UTC); empty in store_usage_month's sums */
+        unsigned uid;
+        char *user; /* login name */
+        double allocated_s, active_s;
+        int64_t containers, enforcement_stops;
+};
+/* Adds every row to its (day, uid) totals, all in one transaction. */
+int store_usage_add(struct store *s, const struct store_usage *v, size_t n, struct error **err);
+/* The sums over month "YYYY-MM" per user (uid, or everyone when uid < 0), ordered by user name;
+ * users without a row that month are absent. */
+int store_usage_month(struct store *s, const char *month, int64_t uid, struct store_usage **ret,
+                      size_t *ret_n, struct error **err);
+void store_usage_free(struct store_usage *v, size_t n);
+
+/* A released lease (lease_history). */
+struct store_released {
+        char *container;
+        unsigned uid;
+        double weight;
+        int64_t leased_at, released_at; /* unix seconds */
+};
+/* For the accounting tick, in one read transaction: every container with its leases (as
+ * store_list), and the leases released at or after released_since (unix seconds). */
+int store_usage_snapshot(struct store *s, int64_t released_since, struct store_container **ret,
+                         size_t *ret_n, struct store_released **ret_rel, size_t *ret_n_rel,
+                         struct error **err);
+void store_released_free(struct store_released *v, size_t n);

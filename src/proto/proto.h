@@ -73,6 +73,16 @@
  *                      stopped it (ask again at once); skipped: the cursor's file was rotated
  *                      away and the answer starts at the oldest file kept. This is how
  *                      `ds01 events --follow` polls (short calls, no connection held).
+ *   usage.report       {month? ("YYYY-MM", default the current UTC month), user? (login)}
+ *                      -> {month, users: [{user, uid, gpu_hours_allocated, gpu_hours_active,
+ *                          gpu_hours_idle_held, containers, enforcement_stops}],
+ *                          totals: {gpu_hours_allocated, gpu_hours_active, gpu_hours_idle_held,
+ *                          containers, enforcement_stops}}
+ *                      GPU-hours are GPU-equivalent hours (a MIG instance counts slices/7) by
+ *                      UTC day; the caller's own row (zeros when nothing was recorded);
+ *                      administrators: anyone's, and without user everyone with usage that
+ *                      month. Another user's as a non-administrator: DS01_EPERM; a bad month:
+ *                      DS01_EUSAGE; an unknown user: DS01_ENOTFOUND.
  *   Every answer may carry "notices": inbox messages not shown yet (then marked shown).
  *   limits.get         {} -> {user, uid, group, overridden (bool),
  *                      limits: {max_gpu_equivalents, max_gpu_slots_per_container,
