@@ -60,6 +60,15 @@ static const struct cli_command commands[] = {
      "Options:\n  -f, --follow   keep printing new output\n"
      "  --tail N       only the last N lines (default: all)\n\n"
      "Example:\n  container-logs my-project --tail 100 -f\n"},
+    {"container-stats", cmd_stats, "[NAME | --all] [--watch] [--interval S] [--json]",
+     "CPU, memory, GPU use, network, pids and time left of your running containers",
+     "From the daemon's last samples (every sample_interval_s): instant, even with many\n"
+     "containers. GPU utilisation of MIG instances and simulated GPUs is '?' (unknown).\n\n"
+     "Options:\n  -a, --all       every user's containers (administrators)\n"
+     "  -w, --watch     redraw at every new sample until Ctrl-C\n"
+     "  --interval S    redraw every S seconds (implies --watch)\n"
+     "  --json          print the result as JSON (one object per line with --watch)\n\n"
+     "Examples:\n  container-stats\n  container-stats my-project --watch\n"},
     {"container-keepalive", cmd_keepalive, "NAME DURATION|off",
      "Keep a container from being stopped for being idle, for a while (bounded by policy)",
      "DURATION is like 90m, 2h or 1h30m, at most your group's keepalive_max_duration_h.\n"
@@ -156,6 +165,25 @@ static const struct cli_command commands[] = {
      "Example:\n  ds01 gpu drain GPU-5a11d000-0000-4000-8000-000000000002 --reason 'MIG change'\n"},
     {"gpu-undrain", cmd_gpu_drain, "UUID", "Let a drained GPU be leased again (administrators)",
      "Example:\n  ds01 gpu undrain GPU-5a11d000-0000-4000-8000-000000000002\n"},
+    {"status", cmd_status, "[--json]",
+     "Every GPU slot with its owner, container, utilisation and idle time; totals and "
+     "warnings (administrators)",
+     "Warnings name GPUs held idle, GPUs held for stopped containers, drained slots still\n"
+     "leased, leases on slots that vanished, and a daemon that is not keeping up.\n\n"
+     "Example:\n  ds01 status\n"},
+    {"users", cmd_users, "[USER] [--json]",
+     "Each user's group, limits and current usage (administrators)",
+     "Users are those the groups list, and everyone with a container.\n\n"
+     "Examples:\n  ds01 users\n  ds01 users alice --json\n"},
+    {"health", cmd_health, "[--json]",
+     "Check Docker, its event stream, NVML, the ledger against Docker, the config files, "
+     "disk space and the monitor (administrators)",
+     "Exits 1 when a check fails, so it can run from cron or a probe.\n\n"
+     "Example:\n  ds01 health\n"},
+    {"reload", cmd_reload, "[--json]",
+     "Read ds01.yaml and the limits files again (administrators; same as SIGHUP)",
+     "A file with an error is refused and the running configuration stays; the error says\n"
+     "which file and line.\n\nExample:\n  ds01 reload\n"},
     {"version", cmd_version, "", "Show the versions of ds01 and of the running daemon",
      "Exits 1 when the daemon cannot be reached.\n\nExample:\n  ds01 version\n"},
 };
@@ -172,7 +200,6 @@ static const struct {
 /* DS01 commands that later versions of ds01 bring back (issues #4-#6): their names answer with
  * a clear message rather than "unknown command". */
 static const char *const planned[] = {
-    "container-stats",
     "gpu-queue",
 };
 

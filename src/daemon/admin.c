@@ -110,8 +110,12 @@ int admin_reload_request(struct ds01d *d, const struct caller *c, json_t *params
                          json_t **ret_result, struct error **err)
 {
         (void)params;
-        if (admin_reload(d, err) < 0)
+        if (admin_reload(d, err) < 0) {
+                /* a broken file is an error of the request, not of how it was asked */
+                if (err && *err)
+                        (*err)->code = DS01_ERR;
                 return -1;
+        }
         pthread_rwlock_rdlock(&d->lock);
         *ret_result =
             json_pack("{s:s, s:s}", "config", d->cfg->source, "limits_file", d->cfg->limits_file);

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Restarting THE machine's dockerd under a running ds01d (issue #3): SIGTERM dockerd (its
-# containers stop), start it again as scripts/lib.sh's ds01_ensure_dockerd does; ds01d stays up,
+# containers stop; `ds01 health` fails, issue #6), start it again as scripts/lib.sh's
+# ds01_ensure_dockerd does (health passes again); ds01d stays up,
 # container-list works, the stopped container keeps its GPU as `held` (not leaked, not doubled),
 # container-start gets it back on the same GPU, the event stream was resumed (an outside
 # `docker stop` is seen within 2 s), a new deploy works, retire frees everything.
@@ -60,6 +61,10 @@ ds01_daemon_alive && ok "ds01d alive while dockerd is down" || fail "ds01d died 
 capture as_user "$A" container-list --json
 note "container-list while dockerd is down: rc=$RC $(printf '%s' "$ERR" | head -c 200)"
 assert_match "$RC" '^[0-9]+$' "container-list answers (rc $RC) while dockerd is down, no hang"
+assert_exit 1 -m "ds01 health fails while dockerd is down" as_root ds01 health
+assert_match "$OUT" 'FAIL +docker ' "health names the docker check as failed"
+assert_exit 1 as_root ds01 health --json
+assert_jq "health --json: ok false, docker and the event stream failed" '.ok == false and ([.checks[] | select(.name == "docker" or .name == "docker_events") | .ok] == [false, false])' "$OUT"
 
 # ---- start it again, as scripts/lib.sh does
 t0=$SECONDS
@@ -68,6 +73,9 @@ ok "dockerd restarted ($((SECONDS - t0)) s)"
 
 ds01_daemon_alive && ok "ds01d still alive after the dockerd restart" || fail "ds01d died across the dockerd restart"
 wait_for 15 as_user "$A" container-list --json && ok "container-list works again" || not_ok "container-list works again" "$(as_user "$A" container-list 2>&1)"
+health_ok() { as_root ds01 health >/dev/null; }
+if wait_for 20 health_ok; then ok "ds01 health passes again once dockerd is back"; else
+	not_ok "ds01 health passes again once dockerd is back" "$(as_root ds01 health 2>&1)"; fi
 assert_eq exited "$(docker_state "r1._.$A")" "r1 was stopped by the dockerd restart"
 if wait_for 10 lease_is "$U" held; then ok "r1's GPU is held (the die during the outage was noticed)"; else
 	not_ok "r1's GPU is held" "state: $(gpu_lease_state "$U")"; fi
