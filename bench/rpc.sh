@@ -124,6 +124,7 @@ for _ in $(seq 1 600); do
 done
 grep -q 'ready: listening' "$TMP/ds01d.log" || die "ds01d did not get ready"
 sleep 6 # one monitor tick: idle clocks and samples exist
+rss_idle_kb=$(awk '/^VmRSS/ { print $2 }' "/proc/$DPID/status")
 
 BR=$BUILD/bench/bench-rpc
 SOCK=$TMP/ds01.sock
@@ -153,6 +154,13 @@ rows=$(curl -s --unix-socket "$DOCKER_SOCK" "http://d/containers/json?all=1&filt
 [ "$rows" -eq "$NCONT" ] || die "docker lists $rows containers, expected $NCONT"
 rss_kb=$(awk '/^VmRSS/ { print $2 }' "/proc/$DPID/status")
 hwm_kb=$(awk '/^VmHWM/ { print $2 }' "/proc/$DPID/status")
+log "waiting 17 s: idle connection threads end (10 s), a monitor tick trims the heap"
+sleep 17
+rss_after_kb=$(awk '/^VmRSS/ { print $2 }' "/proc/$DPID/status")
+log "list_user_at_5000: the same clients offering 5,000 requests/s in all"
+"$BR" --clients "$CLIENTS" --seconds "$SECS" --rate 5000 --socket "$SOCK" --uid-base "$UID0" \
+	--uids "$USERS" >"$TMP/list_user_rate.json" || die "list_user_at_5000: $(cat "$TMP/list_user_rate.json")"
+jq -c . "$TMP/list_user_rate.json" >&2
 
 mkdir -p "$(dirname "$RESULTS")"
 jq -n --arg date "$(date -u +%Y-%m-%dT%H:%M:%SZ)" --argjson n "$NCONT" --argjson running "$RUNNING" \
@@ -160,6 +168,8 @@ jq -n --arg date "$(date -u +%Y-%m-%dT%H:%M:%SZ)" --argjson n "$NCONT" --argjson
 	--slurpfile lu "$TMP/list_user.json" --slurpfile la "$TMP/list_admin.json" \
 	--slurpfile lp "$TMP/list_user_persistent.json" --slurpfile dk "$TMP/docker.json" \
 	--argjson metrics "$metrics" --argjson rss "$rss_kb" --argjson hwm "$hwm_kb" \
+	--argjson rss_idle "$rss_idle_kb" --argjson rss_after "$rss_after_kb" \
+	--slurpfile lr "$TMP/list_user_rate.json" \
 	--arg machine "$(nproc) cores, $(awk '/MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo), load $(cut -d' ' -f1 /proc/loadavg)" \
 	--arg docker "$(docker version -f '{{.Server.Version}}')" '
 	{date: $date, containers: $n, running: $running, users: $users, clients: $clients,
@@ -170,10 +180,14 @@ jq -n --arg date "$(date -u +%Y-%m-%dT%H:%M:%SZ)" --argjson n "$NCONT" --argjson
 	 metrics_p99_ms: (if $metrics then $metrics.p99_ms else null end),
 	 docker_list_rps: $dk[0].rps, docker_list_p99_ms: $dk[0].p99_ms,
 	 ratio_list_user_vs_docker: ($lu[0].rps / $dk[0].rps),
-	 rss_mib: ($rss / 1024), peak_rss_mib: ($hwm / 1024),
-	 runs: {list_user: $lu[0], list_admin: $la[0], list_user_persistent: $lp[0],
+	 list_user_at_5000_p50_ms: $lr[0].p50_ms, list_user_at_5000_p99_ms: $lr[0].p99_ms,
+	 list_user_at_5000_rps: $lr[0].rps,
+	 rss_mib: ($rss_after / 1024), rss_before_load_mib: ($rss_idle / 1024),
+	 rss_right_after_load_mib: ($rss / 1024), peak_rss_mib: ($hwm / 1024),
+	 runs: {list_user: $lu[0], list_user_at_5000: $lr[0], list_admin: $la[0],
+	        list_user_persistent: $lp[0],
 	        metrics: $metrics, docker: $dk[0]},
 	 machine: $machine, docker: $docker}' >"$RESULTS.tmp"
 mv "$RESULTS.tmp" "$RESULTS"
-jq -r '"rpc: container-list \(.list_user_rps | floor) req/s (p50 \(.list_user_p50_ms * 100 | round / 100) ms, p99 \(.list_user_p99_ms * 100 | round / 100) ms) as \(.users) users, admin all \(.list_admin_rps | floor) req/s, /metrics \(.metrics_rps // "-" | tostring) req/s, Docker list \(.docker_list_rps | floor) req/s; ds01d RSS \(.rss_mib * 10 | round / 10) MiB (peak \(.peak_rss_mib * 10 | round / 10)) with \(.containers) containers (\(.machine))"' "$RESULTS" |
+jq -r '"rpc: container-list \(.list_user_rps | floor) req/s (p50 \(.list_user_p50_ms * 100 | round / 100) ms, p99 \(.list_user_p99_ms * 100 | round / 100) ms) as \(.users) users; at 5,000 req/s offered p99 \(.list_user_at_5000_p99_ms * 100 | round / 100) ms; admin all \(.list_admin_rps | floor) req/s, /metrics \(.metrics_rps // "-" | tostring) req/s, Docker list \(.docker_list_rps | floor) req/s; ds01d RSS \(.rss_mib * 10 | round / 10) MiB (before load \(.rss_before_load_mib * 10 | round / 10), peak \(.peak_rss_mib * 10 | round / 10)) with \(.containers) containers (\(.machine))"' "$RESULTS" |
 	sed "s|\$| -> ${RESULTS#"$REPO"/}|"

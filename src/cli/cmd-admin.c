@@ -344,9 +344,9 @@ static const char *num_text(const json_t *v, int decimals, const char *unit, cha
 
 static void print_users(const json_t *res)
 {
-        static const char *const headers[] = {"USER",         "GROUP",      "GPU-EQ USED",
-                                              "CONTAINERS",   "RUNNING",    "MAX CONTAINERS",
-                                              "IDLE TIMEOUT", "MAX RUNTIME"};
+        static const char *const headers[] = {
+            "USER",           "GROUP",        "GPU-EQ USED", "CONTAINERS",       "RUNNING",
+            "MAX CONTAINERS", "IDLE TIMEOUT", "MAX RUNTIME", "GPU-H THIS MONTH", "IDLE-HELD"};
         _cleanup_table_ struct table *t = table_new(ARRAY_SIZE(headers), headers);
         size_t i;
         json_t *u;
@@ -368,6 +368,14 @@ static void print_users(const json_t *res)
                          lim ? num_text(json_object_get(lim, "idle_timeout_h"), 1, "h", hb) : "-");
                 snprintf(rt, sizeof(rt), "%s",
                          lim ? num_text(json_object_get(lim, "max_runtime_h"), 1, "h", hb) : "-");
+                const json_t *tm = json_object_get(u, "this_month");
+                char gh[32] = "0.00", ih[32] = "0.00";
+                if (tm) {
+                        snprintf(gh, sizeof(gh), "%.2f",
+                                 json_number_value(json_object_get(tm, "gpu_hours_allocated")));
+                        snprintf(ih, sizeof(ih), "%.2f",
+                                 json_number_value(json_object_get(tm, "gpu_hours_idle_held")));
+                }
                 const char *cells[] = {cli_jstr(u, "user", "?"),
                                        cli_jstr(u, "group", "?"),
                                        lim ? eq : "-",
@@ -375,7 +383,9 @@ static void print_users(const json_t *res)
                                        run,
                                        lim ? maxc : "-",
                                        idle,
-                                       rt};
+                                       rt,
+                                       gh,
+                                       ih};
                 table_add_row(t, cells);
         }
         table_print(t, stdout, output_colour());

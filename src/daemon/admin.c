@@ -7,6 +7,7 @@
 #include "monitor.h"
 #include "nvml.h"
 #include "snapshot.h"
+#include "usage.h"
 
 #include <errno.h>
 #include <grp.h>
@@ -428,7 +429,6 @@ static bool known_login(struct ds01d *d, const struct snapshot *snap, const char
 int admin_users(struct ds01d *d, const struct caller *c, json_t *params, json_t **ret_result,
                 struct error **err)
 {
-        (void)c;
         const char *only = jstr(params, "user");
         const struct snapshot *snap = snapshot_get(d, err);
         if (!snap)
@@ -470,9 +470,29 @@ int admin_users(struct ds01d *d, const struct caller *c, json_t *params, json_t 
         json_object_foreach (set, key, v)
                 logins[k++] = key;
         qsort(logins, n, sizeof(*logins), cmp_login);
+        /* this month's GPU-hours, from the usage ledger */
+        json_t *month = NULL;
+        json_t *mp = json_object();
+        if (usage_report(d, c, mp, &month, NULL) < 0)
+                month = NULL;
+        json_decref(mp);
         json_t *out = json_array();
-        for (size_t i = 0; i < n; i++)
-                json_array_append_new(out, user_row(d, logins[i], snap));
+        for (size_t i = 0; i < n; i++) {
+                json_t *row = user_row(d, logins[i], snap);
+                size_t j;
+                json_t *m;
+                json_array_foreach (json_object_get(month, "users"), j, m)
+                        if (streq_ptr(jstr(m, "user"), logins[i])) {
+                                json_t *copy = json_deep_copy(m);
+                                json_object_del(copy, "user");
+                                json_object_del(copy, "uid");
+                                json_object_set_new(copy, "month",
+                                                    json_string(jstr(month, "month")));
+                                json_object_set_new(row, "this_month", copy);
+                        }
+                json_array_append_new(out, row);
+        }
+        json_decref(month);
         free(logins);
         json_decref(set);
         snapshot_put(d->snap, snap);

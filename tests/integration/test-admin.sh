@@ -8,7 +8,8 @@
 #    until stopped; the table names the projects;
 #  - ds01 status: administrators only; one row per slot with owner, container, utilisation and
 #    idle time; totals; warnings for a GPU held by a stopped container and a GPU held idle;
-#  - ds01 users: each user's group, limits and usage, a members-file user without an account;
+#  - ds01 users: each user's group, limits, usage and GPU-hours this month, a members-file
+#    user without an account;
 #  - ds01 health: every check passes; a broken limits file fails the config check (exit 1);
 #  - ds01 reload: refuses the broken file with file:line and keeps the running limits; after
 #    the fix it applies the new limits (check-limits shows them).
@@ -121,6 +122,7 @@ assert_exit 0 -m "root: ds01 users --json" as_root ds01 users --json
 U=$OUT
 assert_jq "users: A in group student, 1 GPU-equivalent in use, 2 containers" '.users[] | select(.user == "'"$A"'") | .group == "student" and .usage.gpu_equivalents == 1 and .usage.containers == 2' "$U"
 assert_jq "users: B's override (idle_timeout_h 0.012)" '.users[] | select(.user == "'"$B"'") | .overridden == true and .limits.idle_timeout_h == 0.012' "$U"
+assert_jq "users: A's GPU-hours this month (train's lease) are counted" '.users[] | select(.user == "'"$A"'") | .this_month.gpu_hours_allocated > 0' "$U"
 assert_jq "users: the members-file user without an account is listed" '.users[] | select(.user == "'"$GHOST"'") | .note == "no account on this machine"' "$U"
 assert_exit 0 -m "root: ds01 users A" as_root ds01 users "$A"
 assert_contains "$OUT" "$A" "ds01 users A shows A"
