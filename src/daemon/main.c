@@ -3,6 +3,7 @@
 #include "../shared/log.h"
 #include "../shared/strbuf.h"
 #include "lifecycle.h"
+#include "metrics.h"
 #include "nvml.h"
 #include "rpc.h"
 #include "snapshot.h"
@@ -223,6 +224,7 @@ int main(int argc, char **argv)
         struct rpc_server *srv = NULL;
         struct watch *watch = NULL;
         struct monitor *monitor = NULL;
+        struct metrics *metrics = NULL;
         int sfd = -1, rc = 1;
 
         d.cfg = config_load(config_path, &err);
@@ -286,6 +288,8 @@ int main(int argc, char **argv)
         pthread_rwlock_wrlock(&d.lock);
         d.monitor = monitor;
         pthread_rwlock_unlock(&d.lock);
+        if (metrics_start(&d, &metrics, &err) < 0)
+                goto fail;
         srv = rpc_server_new(&d, &err);
         if (!srv)
                 goto fail;
@@ -315,6 +319,7 @@ int main(int argc, char **argv)
                                 continue;
                         if (si.ssi_signo == SIGHUP) {
                                 reload(&d, config_path);
+                                metrics = metrics_reload(metrics, &d);
                                 continue;
                         }
                         log_notice("signal %d: stopping", (int)si.ssi_signo);
@@ -327,6 +332,7 @@ fail:
         log_error("ds01d: %s", err ? err->message : "start-up failed");
         error_free(err);
 out:;
+        metrics = metrics_stop(metrics);
         size_t busy = srv ? rpc_server_stop(srv, 5000) : 0;
         watch = watch_stop(watch);
         /* Connection threads that outlived the grace period still use the state (the monitor's
