@@ -4,8 +4,9 @@
 set -euo pipefail
 
 BUILD_DEPS=(make gcc meson ninja-build pkg-config libc6-dev libcurl4-openssl-dev libjansson-dev
-	libyaml-dev libsqlite3-dev libcmocka-dev clang-format)
-RUN_DEPS=(docker.io busybox-static debootstrap tmux util-linux curl passwd procps jq sqlite3)
+	libyaml-dev libsqlite3-dev libmicrohttpd-dev libcmocka-dev clang-format)
+RUN_DEPS=(docker.io busybox-static debootstrap tmux util-linux curl passwd procps jq sqlite3
+	prometheus)
 
 want=("${BUILD_DEPS[@]}" "${RUN_DEPS[@]}")
 # One dpkg-query for all: packages it does not know print nothing (error on stderr).

@@ -4,6 +4,7 @@
 #include "../shared/names.h"
 #include "../shared/strbuf.h"
 #include "dockerjson.h"
+#include "metrics.h"
 #include "monitor.h"
 #include "nvml.h"
 #include "snapshot.h"
@@ -59,7 +60,19 @@ struct limits *admin_load_limits(const struct config *c, struct error **err)
 }
 
 /* Parses and validates everything first, then swaps under the write lock. */
+static int reload_locked(struct ds01d *d, struct error **err);
+
 int admin_reload(struct ds01d *d, struct error **err)
+{
+        pthread_mutex_lock(&d->reload_lock);
+        int r = reload_locked(d, err);
+        if (r == 0)
+                d->metrics = metrics_reload(d->metrics, d);
+        pthread_mutex_unlock(&d->reload_lock);
+        return r;
+}
+
+static int reload_locked(struct ds01d *d, struct error **err)
 {
         struct config *c = config_load(d->config_path, err);
         if (!c)

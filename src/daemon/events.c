@@ -6,6 +6,7 @@
 #include "events.h"
 
 #include "../shared/log.h"
+#include "counters.h"
 #include "../shared/parse.h"
 
 #include <assert.h>
@@ -178,6 +179,7 @@ void events_log(struct events *ev, const char *type, const char *user, json_t *d
         }
         json_decref(details);
         json_decref(o);
+        counters_event(type);
         if (!line || !ev)
                 goto out;
         size_t n = strlen(line);

@@ -2,6 +2,7 @@
 #include "lifecycle.h"
 
 #include "../shared/log.h"
+#include "counters.h"
 #include "dockerjson.h"
 #include "../shared/names.h"
 #include "../shared/parse.h"
@@ -1554,6 +1555,7 @@ void lifecycle_sweep_holds(struct ds01d *d)
                         n_rel++;
                 log_notice("%s: GPU hold of %s after stop expired; released %zu GPU(s)", sc->name,
                            format_duration((int64_t)(hold_h * 3600), buf), n_rel);
+                counters_action(COUNTERS_HOLD_RELEASE);
                 events_log(d->events, "gpu.release", sc->user,
                            json_pack("{s:s, s:o, s:s, s:f}", "container", sc->name, "gpus",
                                      strv_to_json(rel), "reason", "hold after stop expired",
@@ -1810,6 +1812,8 @@ int lifecycle_enforce_stop(struct ds01d *d, const char *id, const char *event, c
             streq(event, "maintenance.idle_kill") ? "idle_stop" : "runtime_stop", text, evidence);
         log_notice("%s: stopped (%s)", name, event);
         usage_count_stop(d->store, (unsigned)owner.uid, owner.login, now_s());
+        counters_action(streq(event, "maintenance.idle_kill") ? COUNTERS_IDLE_STOP
+                                                              : COUNTERS_RUNTIME_STOP);
         r = 0;
 out:
         if (err) {
@@ -1845,8 +1849,10 @@ int lifecycle_cleanup_remove(struct ds01d *d, const char *id, const char *reason
         r = remove_and_release(d, &sys, name, inspect, reason, &rel, &err);
         busy_release(d, name);
         store_strv_free(rel);
-        if (r == 0)
+        if (r == 0) {
                 log_notice("%s: removed (%s)", name, reason);
+                counters_action(COUNTERS_CLEANUP_REMOVE);
+        }
 out:
         if (err) {
                 log_error("cleaning up %.12s: %s", id, err->message);

@@ -35,6 +35,8 @@ struct ds01d {
         struct docker *docker;
         struct events *events;
         struct snapshot_cache *snap; /* the containers as last read (snapshot.h) */
+        struct metrics *metrics;     /* /metrics; moved by admin_reload */
+        pthread_mutex_t reload_lock; /* one reload at a time (SIGHUP, ds01 reload) */
         char *init_path;             /* host path of ds01-init, mounted at /.ds01/init */
         gid_t admin_gid;             /* gid of cfg->admin_group, or (gid_t)-1 */
 

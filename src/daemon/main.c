@@ -4,6 +4,7 @@
 #include "../shared/strbuf.h"
 #include "admin.h"
 #include "lifecycle.h"
+#include "metrics.h"
 #include "nvml.h"
 #include "rpc.h"
 #include "snapshot.h"
@@ -136,6 +137,7 @@ int main(int argc, char **argv)
         pthread_rwlock_init(&d.lock, NULL);
         pthread_mutex_init(&d.busy_lock, NULL);
         pthread_mutex_init(&d.exec_lock, NULL);
+        pthread_mutex_init(&d.reload_lock, NULL);
         d.snap = snapshot_cache_new();
         struct rpc_server *srv = NULL;
         struct watch *watch = NULL;
@@ -205,6 +207,8 @@ int main(int argc, char **argv)
         pthread_rwlock_wrlock(&d.lock);
         d.monitor = monitor;
         pthread_rwlock_unlock(&d.lock);
+        if (metrics_start(&d, &d.metrics, &err) < 0)
+                goto fail;
         srv = rpc_server_new(&d, &err);
         if (!srv)
                 goto fail;
@@ -252,6 +256,7 @@ fail:
         log_error("ds01d: %s", err ? err->message : "start-up failed");
         error_free(err);
 out:;
+        d.metrics = metrics_stop(d.metrics);
         size_t busy = srv ? rpc_server_stop(srv, 5000) : 0;
         watch = watch_stop(watch);
         /* Connection threads that outlived the grace period still use the state (the monitor's

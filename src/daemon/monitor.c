@@ -1,6 +1,7 @@
 #include "monitor.h"
 
 #include "../shared/log.h"
+#include "counters.h"
 #include "dockerjson.h"
 #include "nvml.h"
 #include "sampler.h"
@@ -390,6 +391,8 @@ static void tell(struct monitor *m, const json_t *labels, const struct activity 
         const char *project = jstr(labels, "ds01.project");
         lifecycle_notify(m->d, &owner, a->name, project ? project : a->name, a->workspace, event,
                          text, NULL);
+        counters_action(streq(event, "idle_warning") ? COUNTERS_IDLE_WARNING
+                                                     : COUNTERS_RUNTIME_WARNING);
         events_log(m->d->events,
                    streq(event, "idle_warning") ? "maintenance.idle_warning"
                                                 : "maintenance.runtime_warning",
@@ -668,6 +671,7 @@ void monitor_tick(struct monitor *m)
 {
         struct ds01d *d = m->d;
         int64_t t0 = mono_ms();
+        int64_t started_ns = counters_now_ns();
         if (d->nvml) {
                 struct error *err = NULL;
                 if (lifecycle_rescan(d, NULL, &err) < 0) {
@@ -681,6 +685,7 @@ void monitor_tick(struct monitor *m)
         /* keeps the snapshot that /metrics reads at most one tick old */
         snapshot_put(d->snap, snapshot_get(d, NULL));
         pthread_rwlock_unlock(&d->lock);
+        counters_sweep(counters_now_ns() - started_ns);
         /* hand back what request bursts freed since the last tick */
         malloc_trim(0);
         atomic_store(&m->last_tick_duration_ms, mono_ms() - t0);

@@ -4,6 +4,7 @@
 #include "../shared/log.h"
 #include "../shared/names.h"
 #include "admin.h"
+#include "counters.h"
 #include "images.h"
 #include "snapshot.h"
 #include "usage.h"
@@ -481,6 +482,7 @@ static json_t *serve_one(struct conn *cn, json_t *req, int in_fd, int *ret_fd)
         json_t *empty = NULL;
         if (!params)
                 params = empty = json_object();
+        int64_t started_ns = counters_now_ns();
         int idx = rpc_validate(method, params, cn->caller.admin, &err);
         if (idx >= 0) {
                 const struct method *m = &methods[idx];
@@ -503,6 +505,7 @@ static json_t *serve_one(struct conn *cn, json_t *req, int in_fd, int *ret_fd)
                 log_debug("%s by %s: %s in %lld ms", method, cn->caller.login,
                           r < 0 ? "error" : "ok", (long long)(mono_ms() - t0));
         }
+        counters_rpc(idx >= 0 ? methods[idx].name : NULL, !err, counters_now_ns() - started_ns);
         json_decref(empty);
 out:
         if (in_fd >= 0)

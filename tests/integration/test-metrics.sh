@@ -1,0 +1,224 @@
+#!/usr/bin/env bash
+# /metrics (DESIGN §3.6, README "Metrics"): a real Prometheus (the Debian package) scrapes ds01d
+# every second, and its query API must return what a known set of containers and leases means:
+#   A: a1 running (1 GPU) and a2 stopped holding its GPU   -> 2.0 GPU-equivalents, 1 held lease
+#   B: b1 running with 2 GPUs, and a refused third GPU      -> 2.0, a container.deploy error
+#   C: c1 stopped, its 3.6 s hold expires                   -> 0.0, one hold_release action
+# of 5 simulated GPUs (1 free). `promtool check metrics` accepts the exposition,
+# `promtool check rules` the shipped alert rules, which Prometheus also loads and evaluates
+# without error; the dashboard is valid JSON. /other is 404, POST is 405, and with
+# metrics_listen "off" ds01d listens on no TCP port.
+DS01_GPUS=5
+DS01_CONFIG_EXTRA='sample_interval_s: 1'
+. "$(dirname "$0")/lib.sh"
+
+command -v prometheus >/dev/null 2>&1 && command -v promtool >/dev/null 2>&1 ||
+	skip_test "prometheus/promtool not installed (scripts/deps.sh installs the Debian package)"
+command -v curl >/dev/null 2>&1 || skip_test "curl not installed"
+
+ds01_setup
+REPO=$(cd "$(dirname "$0")/../.." && pwd)
+PROM_PID=
+
+_metrics_exit() {
+	local rc=$?
+	if [ -n "$PROM_PID" ]; then
+		kill -TERM "$PROM_PID" 2>/dev/null
+		wait "$PROM_PID" 2>/dev/null
+	fi
+	(exit "$rc")
+	_ds01_cleanup
+}
+trap _metrics_exit EXIT
+
+# A free loopback TCP port (the kernel picks it; a race with another process is unlikely).
+free_port() {
+	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+MPORT=$(free_port)
+PPORT=$(free_port)
+sed -i "s/^metrics_listen: .*/metrics_listen: 127.0.0.1:$MPORT/" "$DS01_CONFIG"
+URL=http://127.0.0.1:$MPORT/metrics
+
+A=$(ds01_user "it$$a") || fail "cannot create user"
+B=$(ds01_user "it$$b") || fail "cannot create user"
+C=$(ds01_user "it$$c") || fail "cannot create user"
+cat >>"$DS01_LIMITS" <<EOF2
+user_overrides:
+  $C:
+    gpu_hold_after_stop_h: 0.001
+EOF2
+ds01_start_daemon
+
+# ---- the endpoint itself
+code() { curl -s -o /dev/null -w '%{http_code}' "$@"; }
+assert_eq 200 "$(code "$URL")" "GET /metrics answers 200"
+assert_eq 404 "$(code "http://127.0.0.1:$MPORT/other")" "GET /other answers 404"
+assert_eq 405 "$(code -X POST "$URL")" "POST /metrics answers 405"
+CT=$(curl -s -o /dev/null -w '%{content_type}' "$URL")
+assert_contains "$CT" "text/plain; version=0.0.4" "Content-Type is the Prometheus text format 0.0.4"
+assert_ne "" "$(ss -Hltn "src 127.0.0.1:$MPORT")" "ds01d listens on 127.0.0.1:$MPORT"
+assert_eq "" "$(ss -Hltn "sport = :$MPORT" | grep -v "127.0.0.1:$MPORT")" "and on no other address with that port"
+assert_not_contains "$(cat "$DAEMON_LOG")" "not a loopback address" "no non-loopback warning for 127.0.0.1"
+
+# ---- the scenario
+assert_exit 0 -m "A: deploy a1" as_user "$A" container-deploy a1
+assert_exit 0 -m "A: deploy a2" as_user "$A" container-deploy a2
+assert_exit 0 -m "A: stop a2 (its GPU is held)" as_user "$A" container-stop a2
+assert_exit 0 -m "B: deploy b1 --gpus 2" as_user "$B" container-deploy b1 --gpus 2
+assert_exit 3 -m "B: a third GPU is refused (quota)" as_user "$B" container-deploy b2
+assert_exit 0 -m "C: deploy c1" as_user "$C" container-deploy c1
+assert_exit 0 -m "C: stop c1 (hold 3.6 s)" as_user "$C" container-stop c1
+N_DEPLOY_OK=4
+
+# ---- Prometheus
+P=$T/prometheus
+mkdir -p "$P/data"
+cp "$REPO/contrib/prometheus/ds01-alerts.yml" "$P/"
+cat >"$P/prometheus.yml" <<EOF2
+global:
+  scrape_interval: 1s
+  evaluation_interval: 1s
+rule_files:
+  - ds01-alerts.yml
+scrape_configs:
+  - job_name: ds01
+    static_configs:
+      - targets: ["127.0.0.1:$MPORT"]
+EOF2
+prometheus --config.file="$P/prometheus.yml" --storage.tsdb.path="$P/data" \
+	--web.listen-address="127.0.0.1:$PPORT" --log.level=warn >"$P/prometheus.log" 2>&1 </dev/null &
+PROM_PID=$!
+API=http://127.0.0.1:$PPORT/api/v1
+prom_ready() { curl -sf "http://127.0.0.1:$PPORT/-/ready" >/dev/null; }
+wait_for 20 prom_ready || fail "prometheus not ready within 20 s: $(tail -n 20 "$P/prometheus.log")"
+ok "prometheus $(prometheus --version 2>&1 | head -n 1 | awk '{print $3}') ready on 127.0.0.1:$PPORT"
+
+# q EXPR: the value of an instant query's first sample (empty if none).
+q() {
+	curl -s --get --data-urlencode "query=$1" "$API/query" | jq -r '.data.result[0].value[1] // empty'
+}
+# q_is EXPR VALUE: the query's value equals VALUE (numerically).
+q_is() {
+	local v
+	v=$(q "$1")
+	[ -n "$v" ] && awk -v a="$v" -v b="$2" 'BEGIN { exit !(a + 0 == b + 0) }'
+}
+up_is_1() { q_is 'up{job="ds01"}' 1; }
+wait_for 20 up_is_1 || fail "prometheus did not scrape ds01d within 20 s: $(curl -s "$API/targets" | head -c 2000)"
+ok "prometheus scraped ds01d (up == 1)"
+
+# assert_q EXPR VALUE DESC: waits (up to 15 s: scrapes every second, holds expire) for the value.
+assert_q() {
+	if wait_for 15 q_is "$1" "$2"; then
+		ok "$3"
+	else
+		not_ok "$3" "query: $1
+expected: $2
+actual:   '$(q "$1")'"
+	fi
+}
+
+assert_q 'ds01_enforcement_actions_total{action="hold_release"}' 1 "C's hold expired: enforcement hold_release == 1"
+assert_q "ds01_user_gpu_equivalents{user=\"$A\"}" 2 "A holds 2 GPU-equivalents (one running, one held)"
+assert_q "ds01_user_gpu_equivalents{user=\"$B\"}" 2 "B holds 2 GPU-equivalents"
+assert_q "ds01_user_gpu_equivalents{user=\"$C\"}" 0 "C holds none after the hold expired"
+assert_q "ds01_user_gpus_allocated{user=\"$B\"}" 2 "B has 2 GPU slots"
+assert_q "ds01_user_containers_count{user=\"$A\"}" 2 "A has 2 containers"
+assert_q 'count(ds01_gpu_allocated)' 4 "4 ds01_gpu_allocated series"
+assert_q "count(ds01_gpu_allocated{user=\"$A\",interface=\"orchestration\",profile=\"full\"})" 2 \
+	"A's allocations carry DS01's labels (interface, profile=full)"
+assert_q "sum(ds01_gpu_equivalents{user=\"$B\"})" 2 "ds01_gpu_equivalents sums to B's 2"
+assert_q 'ds01_containers_total{status="running"}' 2 "2 containers running (a1, b1)"
+assert_q 'ds01_containers_total{status="stopped"}' 2 "2 containers stopped (a2, c1)"
+assert_q 'ds01_leases{state="held"}' 1 "1 held lease (a2)"
+assert_q 'ds01_leases{state="bound"}' 3 "3 bound leases (a1, b1 x2)"
+assert_q 'ds01_gpu_slots{state="free"}' 1 "1 GPU slot free"
+assert_q 'ds01_gpu_slots{state="leased"}' 4 "4 GPU slots leased"
+assert_q 'sum(ds01_gpu_slot_equivalents)' 5 "capacity: 5 GPU-equivalents"
+assert_q 'count(ds01_gpu_slot_info{mig_enabled="false"})' 5 "5 ds01_gpu_slot_info series"
+assert_q "ds01_user_group_info{user=\"$A\",group=\"student\"}" 1 "A's group is student"
+assert_q "count(ds01_slot_idle_seconds{user=\"$A\",container=\"a2._.$A\"})" 1 \
+	"the held slot of a2 has an idle time"
+assert_q "ds01_rpc_requests_total{method=\"container.deploy\",outcome=\"ok\"} >= $N_DEPLOY_OK" \
+	"$N_DEPLOY_OK" "container.deploy ok counter >= $N_DEPLOY_OK"
+V=$(q 'ds01_rpc_requests_total{method="container.deploy",outcome="error"}')
+assert_eq 1 "$V" "container.deploy error counter == 1 (B's refused deploy)"
+V=$(q 'ds01_rpc_request_duration_seconds_count{method="container.deploy"}')
+assert_eq 5 "$V" "container.deploy latency histogram counted 5 requests"
+V=$(q 'ds01_events_total{event_type="container.create"}')
+[ "${V:-0}" -ge "$N_DEPLOY_OK" ] 2>/dev/null && ok "events counter container.create >= $N_DEPLOY_OK ($V)" ||
+	not_ok "events counter container.create >= $N_DEPLOY_OK" "value: '$V'"
+assert_q 'ds01_events_total{event_type="gpu.reject"}' 1 "events counter gpu.reject == 1"
+assert_q 'count(ds01_sweep_duration_seconds_count > 0)' 1 "the sweep histogram counted sweeps"
+V=$(q 'time() - ds01_last_sweep_timestamp_seconds < 10')
+assert_ne "" "$V" "the last sweep finished within 10 s"
+V=$(q 'ds01_snapshot_age_seconds < 10')
+assert_ne "" "$V" "the snapshot is under 10 s old"
+assert_q 'ds01_exporter_info{type="ds01d"}' 1 "ds01_exporter_info{type=ds01d}"
+
+# The shipped alert rules load and evaluate without error against real series.
+rules_ok() {
+	curl -s "$API/rules" | jq -e '[.data.groups[].rules[]] | length >= 10 and all(.health == "ok")' >/dev/null
+}
+if wait_for 10 rules_ok; then ok "prometheus evaluates the shipped alert rules without error"; else
+	not_ok "prometheus evaluates the shipped alert rules without error" "$(curl -s "$API/rules" | jq -c '[.data.groups[].rules[] | {name, health, lastError}]' | head -c 3000)"
+fi
+# DS01NoGPUFree must not fire with one slot free; DS01DaemonDown not with ds01d up.
+V=$(q 'count(ALERTS{alertname=~"DS01NoGPUFree|DS01DaemonDown"})')
+assert_eq "" "$V" "no DS01NoGPUFree / DS01DaemonDown alert"
+
+# ---- the exposition passes promtool's parser and linter
+curl -s "$URL" >"$T/metrics.txt"
+capture promtool check metrics <"$T/metrics.txt"
+if [ "$RC" -eq 0 ]; then ok "promtool check metrics: clean (exit 0)"; else
+	not_ok "promtool check metrics: clean (exit 0)" "$(_ds01_last)"; fi
+capture promtool check rules "$REPO/contrib/prometheus/ds01-alerts.yml"
+[ "$RC" -eq 0 ] && ok "promtool check rules contrib/prometheus/ds01-alerts.yml" ||
+	not_ok "promtool check rules contrib/prometheus/ds01-alerts.yml" "$(_ds01_last)"
+capture promtool check config "$REPO/contrib/prometheus/prometheus.yml"
+[ "$RC" -eq 0 ] && ok "promtool check config contrib/prometheus/prometheus.yml" ||
+	not_ok "promtool check config contrib/prometheus/prometheus.yml" "$(_ds01_last)"
+assert_ok "contrib/grafana/ds01-dashboard.json is a dashboard (valid JSON with panels)" \
+	jq -e '.title and (.panels | length > 0) and all(.panels[]; .targets | length > 0)' \
+	"$REPO/contrib/grafana/ds01-dashboard.json"
+# Every metric the dashboard and the rules use is one ds01d exposes (or Prometheus' own `up`).
+missing=
+for name in $(cat "$REPO/contrib/grafana/ds01-dashboard.json" "$REPO/contrib/prometheus/ds01-alerts.yml" |
+	grep -oE 'ds01_[a-z_]+' | sort -u); do
+	case "$name" in ds01_overview | ds01_alerts) continue ;; esac
+	grep -q "^# TYPE $name " "$T/metrics.txt" && continue
+	# a histogram's series: NAME_bucket / _sum / _count
+	grep -q "^# TYPE ${name%_*} histogram" "$T/metrics.txt" && continue
+	missing="$missing $name"
+done
+assert_eq "" "$missing" "every ds01_* metric named by the dashboard and the rules is exposed"
+
+# ---- retire: the series follow
+assert_exit 0 -m "B: retire b1" as_user "$B" container-retire b1
+assert_q 'ds01_gpu_slots{state="free"}' 3 "after B's retire: 3 GPU slots free"
+assert_q "count(ds01_user_gpu_equivalents{user=\"$B\"}) or vector(0)" 0 "B's series are gone"
+
+# ---- SIGHUP moves /metrics to a changed metrics_listen, and "off" closes it
+MPORT2=$(free_port)
+sed -i "s/^metrics_listen: .*/metrics_listen: 127.0.0.1:$MPORT2/" "$DS01_CONFIG"
+kill -HUP "$DS01_PID"
+answers() { [ "$(code --max-time 2 "$1")" = 200 ]; }
+closed() { [ "$(code --max-time 2 "$1")" = 000 ]; }
+wait_for 5 answers "http://127.0.0.1:$MPORT2/metrics" && ok "after SIGHUP: /metrics on the new port" ||
+	not_ok "after SIGHUP: /metrics on the new port"
+wait_for 5 closed "$URL" && ok "after SIGHUP: the old port is closed" || not_ok "after SIGHUP: the old port is closed"
+sed -i 's/^metrics_listen: .*/metrics_listen: "off"/' "$DS01_CONFIG"
+kill -HUP "$DS01_PID"
+wait_for 5 closed "http://127.0.0.1:$MPORT2/metrics" && ok "SIGHUP with metrics_listen off: closed" ||
+	not_ok "SIGHUP with metrics_listen off: closed"
+
+# ---- metrics_listen: off opens no TCP port
+ds01_stop_daemon
+sed -i 's/^metrics_listen: .*/metrics_listen: "off"/' "$DS01_CONFIG"
+ds01_start_daemon
+assert_eq "" "$(ss -Hltnp | grep "pid=$DS01_PID,")" "metrics_listen off: ds01d listens on no TCP port"
+assert_eq 000 "$(code --max-time 2 "$URL")" "metrics_listen off: nothing answers on the old port"
+
+ds01_done
