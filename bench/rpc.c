@@ -11,7 +11,7 @@
  * K different users as it would from K people's CLIs. Without --persistent every request opens
  * its own connection, as the CLI does. HTTP mode: one connection per request (as Prometheus
  * without keep-alive would), answer read to the end, status 200 required.
- * Prints one JSON object: requests, errors, seconds, rps, p50_ms, p90_ms, p99_ms, max_ms,
+ * The first second is a warm-up that is not recorded. Prints one JSON object: requests, errors, seconds, rps, p50_ms, p90_ms, p99_ms, max_ms,
  * bytes (of the last answer). */
 #include "../src/proto/proto.h"
 #include "../src/shared/util.h"
@@ -50,7 +50,7 @@ struct client {
         char first_error[256];
 };
 
-static atomic_bool go, stop;
+static atomic_bool go, stop, recording;
 
 static double mono(void)
 {
@@ -95,9 +95,11 @@ static int one_call(struct client *c, int *sock)
                 *sock = -1;
                 return -1;
         }
-        char *s = json_dumps(result, JSON_COMPACT);
-        c->bytes = s ? strlen(s) : 0;
-        free(s);
+        if (!c->bytes) { /* the size of one answer, for the record (not per request) */
+                char *s = json_dumps(result, JSON_COMPACT);
+                c->bytes = s ? strlen(s) : 0;
+                free(s);
+        }
         json_decref(result);
         if (!c->o->persistent) {
                 close(*sock);
@@ -212,7 +214,7 @@ static void *client_thread(void *arg)
                         next += period;
                 }
                 int r = o->http || o->unix_http ? one_get(c) : one_call(c, &sock);
-                if (r == 0)
+                if (r == 0 && atomic_load(&recording))
                         record(c, (mono() - t0) * 1000.0);
         }
         if (sock >= 0)
@@ -290,8 +292,12 @@ int main(int argc, char **argv)
                 pthread_attr_destroy(&attr);
         }
         usleep(200 * 1000);
-        double t0 = mono();
+        /* A warm-up second first (threads, caches, the daemon's connection threads), not
+         * recorded. */
         atomic_store(&go, true);
+        usleep(1000 * 1000);
+        double t0 = mono();
+        atomic_store(&recording, true);
         usleep((useconds_t)(o.seconds * 1e6));
         atomic_store(&stop, true);
         for (int i = 0; i < o.clients; i++)

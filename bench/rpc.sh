@@ -138,6 +138,10 @@ run() { # NAME ARGS... -> $TMP/NAME.json
 }
 n_all=$("$BR" --socket "$SOCK" --params '{"all":true}' --clients 1 --seconds 0.2 | jq .bytes)
 [ "$n_all" -gt 0 ] || die "container.list as root returned nothing"
+log "list_user_1: one client, $SECS s (the cost of a request without contention)"
+"$BR" --clients 1 --seconds "$SECS" --socket "$SOCK" --uid-base "$UID0" --uids 1 >"$TMP/list_user_1.json" ||
+	die "list_user_1: $(cat "$TMP/list_user_1.json")"
+jq -c . "$TMP/list_user_1.json" >&2
 run list_user --socket "$SOCK" --uid-base "$UID0" --uids "$USERS"
 run list_admin --socket "$SOCK" --params '{"all":true}'
 run list_user_persistent --socket "$SOCK" --uid-base "$UID0" --uids "$USERS" --persistent
@@ -157,6 +161,8 @@ hwm_kb=$(awk '/^VmHWM/ { print $2 }' "/proc/$DPID/status")
 log "waiting 17 s: idle connection threads end (10 s), a monitor tick trims the heap"
 sleep 17
 rss_after_kb=$(awk '/^VmRSS/ { print $2 }' "/proc/$DPID/status")
+anon_after_kb=$(awk '/^RssAnon/ { print $2 }' "/proc/$DPID/status")
+file_after_kb=$(awk '/^RssFile/ { print $2 }' "/proc/$DPID/status")
 log "list_user_at_5000: the same clients offering 5,000 requests/s in all"
 "$BR" --clients "$CLIENTS" --seconds "$SECS" --rate 5000 --socket "$SOCK" --uid-base "$UID0" \
 	--uids "$USERS" >"$TMP/list_user_rate.json" || die "list_user_at_5000: $(cat "$TMP/list_user_rate.json")"
@@ -169,7 +175,8 @@ jq -n --arg date "$(date -u +%Y-%m-%dT%H:%M:%SZ)" --argjson n "$NCONT" --argjson
 	--slurpfile lp "$TMP/list_user_persistent.json" --slurpfile dk "$TMP/docker.json" \
 	--argjson metrics "$metrics" --argjson rss "$rss_kb" --argjson hwm "$hwm_kb" \
 	--argjson rss_idle "$rss_idle_kb" --argjson rss_after "$rss_after_kb" \
-	--slurpfile lr "$TMP/list_user_rate.json" \
+	--argjson anon "$anon_after_kb" --argjson file "$file_after_kb" \
+	--slurpfile lr "$TMP/list_user_rate.json" --slurpfile l1 "$TMP/list_user_1.json" \
 	--arg machine "$(nproc) cores, $(awk '/MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo), load $(cut -d' ' -f1 /proc/loadavg)" \
 	--arg docker "$(docker version -f '{{.Server.Version}}')" '
 	{date: $date, containers: $n, running: $running, users: $users, clients: $clients,
@@ -182,12 +189,15 @@ jq -n --arg date "$(date -u +%Y-%m-%dT%H:%M:%SZ)" --argjson n "$NCONT" --argjson
 	 ratio_list_user_vs_docker: ($lu[0].rps / $dk[0].rps),
 	 list_user_at_5000_p50_ms: $lr[0].p50_ms, list_user_at_5000_p99_ms: $lr[0].p99_ms,
 	 list_user_at_5000_rps: $lr[0].rps,
-	 rss_mib: ($rss_after / 1024), rss_before_load_mib: ($rss_idle / 1024),
+	 rss_mib: ($rss_after / 1024), rss_anon_mib: ($anon / 1024),
+	 rss_file_mib: ($file / 1024), rss_before_load_mib: ($rss_idle / 1024),
 	 rss_right_after_load_mib: ($rss / 1024), peak_rss_mib: ($hwm / 1024),
-	 runs: {list_user: $lu[0], list_user_at_5000: $lr[0], list_admin: $la[0],
+	 list_user_1client_rps: $l1[0].rps, list_user_1client_p50_ms: $l1[0].p50_ms,
+	 runs: {list_user_1client: $l1[0], list_user: $lu[0], list_user_at_5000: $lr[0],
+	        list_admin: $la[0],
 	        list_user_persistent: $lp[0],
 	        metrics: $metrics, docker: $dk[0]},
 	 machine: $machine, docker: $docker}' >"$RESULTS.tmp"
 mv "$RESULTS.tmp" "$RESULTS"
-jq -r '"rpc: container-list \(.list_user_rps | floor) req/s (p50 \(.list_user_p50_ms * 100 | round / 100) ms, p99 \(.list_user_p99_ms * 100 | round / 100) ms) as \(.users) users; at 5,000 req/s offered p99 \(.list_user_at_5000_p99_ms * 100 | round / 100) ms; admin all \(.list_admin_rps | floor) req/s, /metrics \(.metrics_rps // "-" | tostring) req/s, Docker list \(.docker_list_rps | floor) req/s; ds01d RSS \(.rss_mib * 10 | round / 10) MiB (before load \(.rss_before_load_mib * 10 | round / 10), peak \(.peak_rss_mib * 10 | round / 10)) with \(.containers) containers (\(.machine))"' "$RESULTS" |
+jq -r '"rpc: container-list \(.list_user_rps | floor) req/s (p50 \(.list_user_p50_ms * 100 | round / 100) ms, p99 \(.list_user_p99_ms * 100 | round / 100) ms) as \(.users) users; at 5,000 req/s offered p99 \(.list_user_at_5000_p99_ms * 100 | round / 100) ms; admin all \(.list_admin_rps | floor) req/s, /metrics \(.metrics_rps // "-" | tostring) req/s, Docker list \(.docker_list_rps | floor) req/s; ds01d RSS \(.rss_mib * 10 | round / 10) MiB (\(.rss_anon_mib * 10 | round / 10) anonymous, \(.rss_file_mib * 10 | round / 10) libraries; before load \(.rss_before_load_mib * 10 | round / 10), peak \(.peak_rss_mib * 10 | round / 10)) with \(.containers) containers (\(.machine))"' "$RESULTS" |
 	sed "s|\$| -> ${RESULTS#"$REPO"/}|"

@@ -130,6 +130,9 @@ int main(int argc, char **argv)
         /* Connection threads come and go: with one malloc arena per thread, freed memory stays
          * spread over many arenas and the resident size grows with the peak concurrency. */
         mallopt(M_ARENA_MAX, 2);
+        mallopt(
+            M_MXFAST,
+            0); /* no fastbins: tcache serves small blocks, and there is nothing to consolidate */
 
         struct error *err = NULL;
         struct ds01d d;
@@ -220,18 +223,19 @@ int main(int argc, char **argv)
         events_log(d.events, "system.startup", NULL,
                    json_pack("{s:s, s:s, s:s}", "version", DS01_VERSION, "instance",
                              d.cfg->instance, "gpu_backend", gpu_inventory_backend(d.inv)));
+        if (rpc_server_start(srv, &err) < 0)
+                goto fail;
         log_notice("ready: listening on %s", d.cfg->socket);
 
+        /* The connection threads serve the socket; this thread waits for signals. */
         for (;;) {
-                struct pollfd pfd[2] = {{sfd, POLLIN, 0}, {rpc_server_fd(srv), POLLIN, 0}};
-                if (poll(pfd, 2, -1) < 0) {
+                struct pollfd pfd[1] = {{sfd, POLLIN, 0}};
+                if (poll(pfd, 1, -1) < 0) {
                         if (errno == EINTR)
                                 continue;
                         error_set_errno(&err, errno, "poll");
                         goto fail;
                 }
-                if (pfd[1].revents & POLLIN)
-                        rpc_server_accept(srv);
                 if (pfd[0].revents & POLLIN) {
                         struct signalfd_siginfo si;
                         if (read(sfd, &si, sizeof(si)) != sizeof(si))

@@ -13,6 +13,9 @@
 #include <grp.h>
 #include <poll.h>
 #include <pwd.h>
+#include <sys/epoll.h>
+#include <sys/mman.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -319,10 +322,9 @@ struct rpc_server {
         struct uid_count uids[RPC_MAX_CONNECTIONS];
         size_t n_uids;
         bool stopping;
-        /* Connection threads stay a while after their connection ends and take the next one:
-         * a thread per request would spend more on clone() than on the request. */
-        pthread_cond_t work;
-        struct conn *queue; /* accepted, waiting for an idle thread */
+        /* Connection threads accept for themselves and stay a while after their connection
+         * ends (a thread per request would spend more on clone() than on the request). */
+        int stop_fd; /* eventfd: readable once stopping */
         size_t n_idle, n_threads;
         /* uid -> login (getpwuid reads /etc/passwd: too slow to repeat per connection) */
         pthread_mutex_t names_lock;
@@ -337,7 +339,6 @@ struct rpc_server {
 
 struct conn {
         struct rpc_server *srv;
-        struct conn *next; /* in the queue */
         int fd;
         int slot;
         struct caller caller;
@@ -600,32 +601,23 @@ static void serve_conn(struct conn *cn)
         free(cn);
 }
 
-static void *conn_thread(void *arg)
+static void *worker(void *arg);
+
+/* A new worker thread (counted in n_threads by the caller); -1 if none could start. */
+static int spawn_worker(struct rpc_server *s)
 {
-        struct conn *cn = arg;
-        struct rpc_server *s = cn->srv;
-        for (;;) {
-                serve_conn(cn);
-                pthread_mutex_lock(&s->lock);
-                s->n_idle++;
-                struct timespec deadline;
-                clock_gettime(CLOCK_REALTIME, &deadline);
-                deadline.tv_sec += IDLE_THREAD_MS / 1000;
-                while (!s->queue && !s->stopping)
-                        if (pthread_cond_timedwait(&s->work, &s->lock, &deadline) == ETIMEDOUT)
-                                break;
-                s->n_idle--;
-                cn = s->queue;
-                if (cn)
-                        s->queue = cn->next;
-                else {
-                        s->n_threads--;
-                        pthread_cond_broadcast(&s->cond);
-                }
-                pthread_mutex_unlock(&s->lock);
-                if (!cn)
-                        return NULL;
+        pthread_attr_t attr;
+        pthread_attr_init(&attr);
+        pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+        pthread_attr_setstacksize(&attr, 256 * 1024);
+        pthread_t t;
+        int r = pthread_create(&t, &attr, worker, s);
+        pthread_attr_destroy(&attr);
+        if (r != 0) {
+                log_error("cannot start a connection thread: %s", strerror(r));
+                return -1;
         }
+        return 0;
 }
 
 static void refuse(int fd, int code, const char *msg)
@@ -636,13 +628,15 @@ static void refuse(int fd, int code, const char *msg)
         json_decref(resp);
 }
 
-void rpc_server_accept(struct rpc_server *s)
+/* Accepts one connection and checks the bounds; NULL when there was none (another worker took
+ * it) or it was refused. */
+static struct conn *accept_one(struct rpc_server *s)
 {
         int fd = accept4(s->fd, NULL, NULL, SOCK_CLOEXEC);
         if (fd < 0) {
                 if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
                         log_warning("accept: %s", strerror(errno));
-                return;
+                return NULL;
         }
         struct conn *cn = xzalloc(sizeof(*cn));
         cn->srv = s;
@@ -653,7 +647,7 @@ void rpc_server_accept(struct rpc_server *s)
                 error_free(err);
                 close(fd);
                 free(cn);
-                return;
+                return NULL;
         }
         /* A stuck client must not hold a thread forever while sending a request. */
         struct timeval tv = {.tv_sec = 30};
@@ -681,7 +675,7 @@ void rpc_server_accept(struct rpc_server *s)
                 close(fd);
                 caller_release(&cn->caller);
                 free(cn);
-                return;
+                return NULL;
         }
         if (!uc) {
                 uc = &s->uids[s->n_uids++];
@@ -696,40 +690,115 @@ void rpc_server_accept(struct rpc_server *s)
                 }
         s->conns[cn->slot] = fd;
         s->n_conns++;
-        /* An idle thread takes it if there is one not already promised to a queued one. */
-        size_t queued = 0;
-        struct conn **tail = &s->queue;
-        for (; *tail; tail = &(*tail)->next)
-                queued++;
-        if (s->n_idle > queued) {
-                *tail = cn;
-                pthread_cond_signal(&s->work);
-                pthread_mutex_unlock(&s->lock);
-                return;
-        }
-        s->n_threads++;
         pthread_mutex_unlock(&s->lock);
+        return cn;
+}
 
+/* Workers accept for themselves (leader/followers): each idle one waits in its own epoll on the
+ * listening socket with EPOLLEXCLUSIVE, so the kernel wakes one per connection and no thread
+ * hands connections over. A worker that takes a connection while no other is idle starts
+ * another first, so someone is always listening; one idle for IDLE_THREAD_MS ends unless it
+ * is the last idle one. */
+/* Gives the kernel back the pages of this thread's stack below the current frame (the stack
+ * grows down): a thread that waits idle should not keep what a deep request touched, nor
+ * leave it in glibc's cache of stacks when it ends. */
+static void stack_release(void)
+{
         pthread_attr_t attr;
-        pthread_attr_init(&attr);
-        pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-        pthread_attr_setstacksize(&attr, 256 * 1024);
-        pthread_t t;
-        int r = pthread_create(&t, &attr, conn_thread, cn);
+        void *base;
+        size_t size;
+        if (pthread_getattr_np(pthread_self(), &attr) != 0)
+                return;
+        int r = pthread_attr_getstack(&attr, &base, &size);
         pthread_attr_destroy(&attr);
-        if (r != 0) {
-                log_error("cannot start a connection thread: %s", strerror(r));
-                refuse(fd, DS01_ERR, "ds01d cannot serve this request now");
+        if (r != 0)
+                return;
+        long page = sysconf(_SC_PAGESIZE);
+        char here;
+        uintptr_t low = ((uintptr_t)base + (uintptr_t)page - 1) & ~((uintptr_t)page - 1);
+        uintptr_t high = ((uintptr_t)&here - 8192) & ~((uintptr_t)page - 1);
+        if (high > low)
+                (void)madvise((void *)low, high - low, MADV_DONTNEED);
+}
+
+static void *worker(void *arg)
+{
+        struct rpc_server *s = arg;
+        int idle_ms = 0; /* waited since the last connection */
+        int ep = epoll_create1(EPOLL_CLOEXEC);
+        struct epoll_event lev = {.events = EPOLLIN | EPOLLEXCLUSIVE, .data.u32 = 0};
+        struct epoll_event sev = {.events = EPOLLIN, .data.u32 = 1};
+        if (ep < 0 || epoll_ctl(ep, EPOLL_CTL_ADD, s->fd, &lev) < 0 ||
+            epoll_ctl(ep, EPOLL_CTL_ADD, s->stop_fd, &sev) < 0) {
+                log_error("connection thread: epoll: %s", strerror(errno));
+                if (ep >= 0)
+                        close(ep);
                 pthread_mutex_lock(&s->lock);
                 s->n_threads--;
-                s->conns[cn->slot] = -1;
-                s->n_conns--;
-                uid_release(s, cn->caller.uid);
+                pthread_cond_broadcast(&s->cond);
                 pthread_mutex_unlock(&s->lock);
-                close(fd);
-                caller_release(&cn->caller);
-                free(cn);
+                return NULL;
         }
+        for (;;) {
+                pthread_mutex_lock(&s->lock);
+                s->n_idle++;
+                pthread_mutex_unlock(&s->lock);
+                struct epoll_event ev;
+                /* a first short wait; idle after it, the stack's pages go back */
+                int wait_ms = idle_ms == 0 ? 1000 : IDLE_THREAD_MS - 1000;
+                int n = epoll_wait(ep, &ev, 1, wait_ms);
+                if (n == 0 && idle_ms == 0) {
+                        stack_release();
+                        idle_ms = 1000;
+                        pthread_mutex_lock(&s->lock);
+                        s->n_idle--;
+                        pthread_mutex_unlock(&s->lock);
+                        continue;
+                }
+                pthread_mutex_lock(&s->lock);
+                s->n_idle--;
+                bool leave = s->stopping || (n == 0 && s->n_idle > 0);
+                pthread_mutex_unlock(&s->lock);
+                if (leave)
+                        break;
+                if (n <= 0 || ev.data.u32 != 0)
+                        continue;
+                idle_ms = 0;
+                struct conn *cn = accept_one(s);
+                if (!cn)
+                        continue;
+                pthread_mutex_lock(&s->lock);
+                bool more = s->n_idle == 0 && !s->stopping;
+                if (more)
+                        s->n_threads++;
+                pthread_mutex_unlock(&s->lock);
+                if (more && spawn_worker(s) < 0) {
+                        pthread_mutex_lock(&s->lock);
+                        s->n_threads--;
+                        pthread_mutex_unlock(&s->lock);
+                }
+                serve_conn(cn);
+        }
+        close(ep);
+        pthread_mutex_lock(&s->lock);
+        s->n_threads--;
+        pthread_cond_broadcast(&s->cond);
+        pthread_mutex_unlock(&s->lock);
+        return NULL;
+}
+
+int rpc_server_start(struct rpc_server *s, struct error **err)
+{
+        pthread_mutex_lock(&s->lock);
+        s->n_threads++;
+        pthread_mutex_unlock(&s->lock);
+        if (spawn_worker(s) < 0) {
+                pthread_mutex_lock(&s->lock);
+                s->n_threads--;
+                pthread_mutex_unlock(&s->lock);
+                return error_set(err, DS01_ERR, "cannot start the connection threads");
+        }
+        return 0;
 }
 
 struct rpc_server *rpc_server_new(struct ds01d *d, struct error **err)
@@ -783,31 +852,33 @@ struct rpc_server *rpc_server_new(struct ds01d *d, struct error **err)
                 close(fd);
                 return NULL;
         }
+        int stop_fd = eventfd(0, EFD_CLOEXEC);
+        if (stop_fd < 0) {
+                error_set_errno(err, errno, "eventfd");
+                close(fd);
+                return NULL;
+        }
         struct rpc_server *s = xzalloc(sizeof(*s));
         s->d = d;
         s->fd = fd;
+        s->stop_fd = stop_fd;
         s->path = xstrdup(path);
         for (int i = 0; i < RPC_MAX_CONNECTIONS; i++)
                 s->conns[i] = -1;
         pthread_mutex_init(&s->lock, NULL);
         pthread_cond_init(&s->cond, NULL);
-        pthread_cond_init(&s->work, NULL);
         pthread_mutex_init(&s->names_lock, NULL);
         return s;
 }
 
-int rpc_server_fd(const struct rpc_server *s)
-{
-        return s->fd;
-}
-
 size_t rpc_server_stop(struct rpc_server *s, int timeout_ms)
 {
-        close(s->fd);
         unlink(s->path);
         pthread_mutex_lock(&s->lock);
         s->stopping = true;
-        pthread_cond_broadcast(&s->work);
+        uint64_t one = 1;
+        if (write(s->stop_fd, &one, sizeof(one)) != sizeof(one))
+                log_warning("waking the connection threads: %s", strerror(errno));
         /* Wake every connection thread: its recv() returns EOF and it ends. A request being
          * handled finishes first (its Docker call is not interrupted). */
         for (int i = 0; i < RPC_MAX_CONNECTIONS; i++)
@@ -826,6 +897,7 @@ size_t rpc_server_stop(struct rpc_server *s, int timeout_ms)
                         break;
         size_t left = s->n_conns > s->n_threads ? s->n_conns : s->n_threads;
         pthread_mutex_unlock(&s->lock);
+        close(s->fd);
         if (left > 0) {
                 /* Threads still inside a handler keep using the daemon's state: leave the
                  * server (and the caller must leave the state) allocated; the process exits. */
@@ -834,10 +906,10 @@ size_t rpc_server_stop(struct rpc_server *s, int timeout_ms)
         }
         pthread_mutex_destroy(&s->lock);
         pthread_cond_destroy(&s->cond);
-        pthread_cond_destroy(&s->work);
         pthread_mutex_destroy(&s->names_lock);
         for (size_t i = 0; i < s->n_names; i++)
                 free(s->names[i].login);
+        close(s->stop_fd);
         free(s->path);
         free(s);
         return 0;

@@ -139,12 +139,17 @@ const struct snapshot *snapshot_current(struct snapshot_cache *c)
         return take_current(c);
 }
 
-static bool fresh(const struct snapshot *s, struct ds01d *d)
+/* Nothing is known to have changed since s was built (it may be old). */
+static bool current(const struct snapshot *s, struct ds01d *d)
 {
         return s && atomic_load(&d->snap->stream_up) &&
                s->docker_gen == atomic_load(&d->snap->docker_gen) &&
-               s->store_gen == store_generation(d->store) && s->inv == (const void *)d->inv &&
-               now_ms() - s->built_ms < SNAPSHOT_MAX_AGE_MS;
+               s->store_gen == store_generation(d->store) && s->inv == (const void *)d->inv;
+}
+
+static bool fresh(const struct snapshot *s, struct ds01d *d)
+{
+        return current(s, d) && now_ms() - s->built_ms < SNAPSHOT_MAX_AGE_MS;
 }
 
 static const struct snap_container *find_prev(const struct snapshot *prev, const char *id)
@@ -329,7 +334,13 @@ const struct snapshot *snapshot_get(struct ds01d *d, struct error **err)
         struct snapshot *s = take_current(c);
         if (fresh(s, d))
                 return s;
-        pthread_mutex_lock(&c->build_lock);
+        /* Only old, nothing known to have changed: one reader rebuilds, the others go on with
+         * this one rather than queue behind a Docker call. */
+        if (current(s, d)) {
+                if (pthread_mutex_trylock(&c->build_lock) != 0)
+                        return s;
+        } else
+                pthread_mutex_lock(&c->build_lock);
         /* Someone else may have rebuilt while this thread waited. */
         struct snapshot *again = take_current(c);
         if (again != s || !fresh(again, d)) {

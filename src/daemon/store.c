@@ -262,7 +262,13 @@ struct store {
         /* Serialises every use of db and stmts: a transaction spans many calls. */
         pthread_mutex_t lock;
         sqlite3_stmt *stmts[_S_MAX];
-        int tx_changes;           /* sqlite3_total_changes at the start of the transaction */
+        int tx_changes; /* sqlite3_total_changes at the start of the transaction */
+        bool tx_quiet;  /* this transaction changes no container or lease */
+        /* uids that may have unshown inbox messages: every request asks, almost all have
+         * none, and this answers without the database (a superset: cleared on take) */
+        pthread_mutex_t pending_lock;
+        unsigned *pending;
+        size_t n_pending;
         atomic_uint_fast64_t gen; /* committed transactions that changed something */
 };
 
@@ -453,8 +459,9 @@ static int tx_end(struct store *s, int r, struct error **err)
                 sqlite3_reset(s->stmts[i]);
         if (r >= 0 && exec(s, err, S_COMMIT, "") < 0)
                 r = -1;
-        if (r >= 0 && sqlite3_total_changes(s->db) != s->tx_changes)
+        if (r >= 0 && !s->tx_quiet && sqlite3_total_changes(s->db) != s->tx_changes)
                 atomic_fetch_add(&s->gen, 1);
+        s->tx_quiet = false;
         if (r < 0 && !sqlite3_get_autocommit(s->db)) {
                 sqlite3_reset(s->stmts[S_ROLLBACK]);
                 (void)sqlite3_step(s->stmts[S_ROLLBACK]);
@@ -620,6 +627,8 @@ static int prepare_statements(struct store *s, struct error **err)
         return 0;
 }
 
+static int pending_load_row(void *ctx, int n, char **vals, char **cols);
+
 struct store *store_open(const char *state_dir, struct error **err)
 {
         assert(state_dir);
@@ -632,6 +641,7 @@ struct store *store_open(const char *state_dir, struct error **err)
         struct store *s = xzalloc(sizeof(*s));
         s->path = TAKE_PTR(path);
         pthread_mutex_init(&s->lock, NULL);
+        pthread_mutex_init(&s->pending_lock, NULL);
         /* NOMUTEX: s->lock already serialises every use of the connection. */
         int rc = sqlite3_open_v2(s->path, &s->db,
                                  SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_NOFOLLOW,
@@ -643,6 +653,13 @@ struct store *store_open(const char *state_dir, struct error **err)
         }
         if (configure(s, err) < 0 || migrate(s, err) < 0 || prepare_statements(s, err) < 0)
                 return store_free(s);
+        char *msg = NULL;
+        if (sqlite3_exec(s->db, "SELECT DISTINCT uid FROM inbox WHERE shown = 0", pending_load_row,
+                         s, &msg) != SQLITE_OK) {
+                error_set(err, DS01_ERR, "%s: reading the inbox: %s", s->path, msg ? msg : "?");
+                sqlite3_free(msg);
+                return store_free(s);
+        }
         return s;
 }
 
@@ -654,6 +671,8 @@ struct store *store_free(struct store *s)
                 sqlite3_finalize(s->stmts[i]);
         sqlite3_close(s->db);
         pthread_mutex_destroy(&s->lock);
+        pthread_mutex_destroy(&s->pending_lock);
+        free(s->pending);
         free(s->path);
         free(s);
         return NULL;
@@ -1321,13 +1340,51 @@ static int inbox_add_locked(struct store *s, unsigned uid, const char *container
         return exec(s, err, S_INBOX_TRIM, "i", (int64_t)uid);
 }
 
+static void pending_set(struct store *s, unsigned uid, bool on)
+{
+        pthread_mutex_lock(&s->pending_lock);
+        size_t i = 0;
+        while (i < s->n_pending && s->pending[i] != uid)
+                i++;
+        if (on && i == s->n_pending) {
+                s->pending = xrealloc(s->pending, (s->n_pending + 1) * sizeof(*s->pending));
+                s->pending[s->n_pending++] = uid;
+        } else if (!on && i < s->n_pending)
+                s->pending[i] = s->pending[--s->n_pending];
+        pthread_mutex_unlock(&s->pending_lock);
+}
+
+static bool pending_has(struct store *s, unsigned uid)
+{
+        pthread_mutex_lock(&s->pending_lock);
+        bool has = false;
+        for (size_t i = 0; i < s->n_pending && !has; i++)
+                has = s->pending[i] == uid;
+        pthread_mutex_unlock(&s->pending_lock);
+        return has;
+}
+
+static int pending_load_row(void *ctx, int n, char **vals, char **cols)
+{
+        (void)cols;
+        if (n == 1 && vals[0])
+                pending_set(ctx, (unsigned)strtoul(vals[0], NULL, 10), true);
+        return 0;
+}
+
 int store_inbox_add(struct store *s, unsigned uid, const char *container, const char *event,
                     const char *message, struct error **err)
 {
         assert(s && container && event && message);
         if (tx_begin(s, true, err) < 0)
                 return -1;
-        return tx_end(s, inbox_add_locked(s, uid, container, event, message, err), err);
+        s->tx_quiet = true;
+        if (tx_end(s, inbox_add_locked(s, uid, container, event, message, err), err) < 0)
+                return -1;
+        /* after the commit: a take that cleared the flag before it reads the row, or sees the
+         * flag again */
+        pending_set(s, uid, true);
+        return 0;
 }
 
 static int inbox_read_locked(struct store *s, enum stmt_id id, unsigned uid, int64_t limit,
@@ -1371,23 +1428,20 @@ int store_inbox_take(struct store *s, unsigned uid, struct store_inbox_msg **ret
         assert(s && ret && ret_n);
         struct store_inbox_msg *v = NULL;
         size_t n = 0;
-        /* Most requests find nothing: look first, and write only when there is something. */
-        if (tx_begin(s, false, err) < 0)
-                return -1;
-        if (tx_end(s, inbox_read_locked(s, S_INBOX_UNSHOWN, uid, 0, &v, &n, err), err) < 0) {
-                store_inbox_free(v, n);
-                return -1;
+        if (!pending_has(s, uid)) {
+                *ret = NULL;
+                *ret_n = 0;
+                return 0;
         }
-        if (n > 0) {
+        /* Cleared before reading: a message committed after this read sets it again. */
+        pending_set(s, uid, false);
+        bool begun = tx_begin(s, true, err) == 0;
+        if (begun)
+                s->tx_quiet = true;
+        if (!begun || tx_end(s, inbox_take_locked(s, uid, &v, &n, err), err) < 0) {
                 store_inbox_free(v, n);
-                v = NULL;
-                n = 0;
-                if (tx_begin(s, true, err) < 0)
-                        return -1;
-                if (tx_end(s, inbox_take_locked(s, uid, &v, &n, err), err) < 0) {
-                        store_inbox_free(v, n);
-                        return -1;
-                }
+                pending_set(s, uid, true);
+                return -1;
         }
         *ret = v;
         *ret_n = n;
@@ -1448,6 +1502,7 @@ int store_usage_add(struct store *s, const struct store_usage *v, size_t n, stru
                 return 0;
         if (tx_begin(s, true, err) < 0)
                 return -1;
+        s->tx_quiet = true; /* usage rows: nothing a container snapshot shows */
         return tx_end(s, usage_add_locked(s, v, n, err), err);
 }
 

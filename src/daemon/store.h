@@ -78,7 +78,8 @@ struct store_container {
 };
 
 struct store *store_open(const char *state_dir, struct error **err);
-/* Counts committed transactions that changed something (readers cache what they read). */
+/* Counts committed transactions that changed containers or leases (readers cache what they
+ * read; usage and inbox writes do not count). */
 uint64_t store_generation(struct store *s);
 struct store *store_free(struct store *s);
 

@@ -53,12 +53,30 @@ int proto_send_json(int sock, const json_t *msg, int pass_fd, struct error **err
 int proto_recv(int sock, size_t max, char **ret_data, size_t *ret_len, int *ret_fd,
                struct error **err)
 {
-        char frag[PROTO_FRAGMENT + 2]; /* 60 KiB: callers run on stacks of 256 KiB or more */
+        char small[4096]; /* most fragments; larger ones get a full-size buffer */
+        char *big = NULL, *frag = small;
         char *data = NULL;
         size_t len = 0;
         int fd = -1, r = -1;
         for (;;) {
-                struct iovec iov = {.iov_base = frag, .iov_len = PROTO_FRAGMENT + 2};
+                /* The fragment's size first (MSG_TRUNC reports the datagram's real length),
+                 * so a short message never needs a 60 KiB buffer. */
+                char one;
+                struct iovec piov = {.iov_base = &one, .iov_len = 1};
+                struct msghdr pmh = {.msg_iov = &piov, .msg_iovlen = 1};
+                ssize_t want;
+                do
+                        want = recvmsg(sock, &pmh, MSG_PEEK | MSG_TRUNC);
+                while (want < 0 && errno == EINTR);
+                size_t cap = sizeof(small);
+                frag = small;
+                if (want > (ssize_t)sizeof(small)) {
+                        if (!big)
+                                big = xmalloc(PROTO_FRAGMENT + 2);
+                        frag = big;
+                        cap = PROTO_FRAGMENT + 2;
+                }
+                struct iovec iov = {.iov_base = frag, .iov_len = cap};
                 union {
                         struct cmsghdr h;
                         char buf[CMSG_SPACE(sizeof(int) * 4)];
@@ -126,6 +144,7 @@ out:
         if (fd >= 0)
                 close(fd);
         free(data);
+        free(big);
         return r;
 }
 
