@@ -17,6 +17,17 @@
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 
+/* A formatted message (a new string; never NULL). */
+static char *vtext(const char *fmt, va_list ap) __attribute__((format(printf, 1, 0)));
+
+static char *vtext(const char *fmt, va_list ap)
+{
+        char *text = NULL;
+        if (vasprintf(&text, fmt, ap) < 0)
+                return xstrdup("?");
+        return text;
+}
+
 /* ---- configuration -------------------------------------------------------------------------- */
 
 gid_t admin_lookup_gid(const char *name)
@@ -230,11 +241,9 @@ static void warn(json_t *warnings, const char *kind, json_t *subject, const char
 {
         va_list ap;
         va_start(ap, fmt);
-        char *text = NULL;
-        if (vasprintf(&text, fmt, ap) < 0)
-                text = NULL;
+        char *text = vtext(fmt, ap);
         va_end(ap);
-        json_t *w = json_pack("{s:s, s:s}", "kind", kind, "message", text ? text : kind);
+        json_t *w = json_pack("{s:s, s:s}", "kind", kind, "message", text);
         if (subject)
                 json_object_update(w, subject);
         json_decref(subject);
@@ -523,12 +532,10 @@ static void check(json_t *checks, const char *name, bool ok, const char *fmt, ..
 {
         va_list ap;
         va_start(ap, fmt);
-        char *text = NULL;
-        if (vasprintf(&text, fmt, ap) < 0)
-                text = NULL;
+        char *text = vtext(fmt, ap);
         va_end(ap);
-        json_array_append_new(checks, json_pack("{s:s, s:b, s:s}", "name", name, "ok", ok, "detail",
-                                                text ? text : ""));
+        json_array_append_new(checks,
+                              json_pack("{s:s, s:b, s:s}", "name", name, "ok", ok, "detail", text));
         free(text);
 }
 

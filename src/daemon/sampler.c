@@ -163,34 +163,6 @@ int sampler_cpu_ns(const struct sampler_cgroup *cg, uint64_t *ret, struct error 
         return r;
 }
 
-int sampler_net_bytes(pid_t pid, uint64_t *ret, struct error **err)
-{
-        _cleanup_free_ char *fn = xasprintf("/proc/%d/net/dev", (int)pid);
-        FILE *f = fopen(fn, "re");
-        if (!f)
-                return error_set_errno(err, errno, "reading %s", fn);
-        char *line = NULL;
-        size_t cap = 0;
-        uint64_t total = 0;
-        while (getline(&line, &cap, f) > 0) {
-                char *colon = strchr(line, ':');
-                if (!colon)
-                        continue; /* the two header lines */
-                *colon = '\0';
-                const char *ifname = line + strspn(line, " ");
-                if (streq(ifname, "lo"))
-                        continue;
-                unsigned long long rx, tx;
-                /* rx: bytes packets errs drop fifo frame compressed multicast; then tx bytes */
-                if (sscanf(colon + 1, "%llu %*u %*u %*u %*u %*u %*u %*u %llu", &rx, &tx) == 2)
-                        total += rx + tx;
-        }
-        free(line);
-        fclose(f);
-        *ret = total;
-        return 0;
-}
-
 int sampler_net_rx_tx(pid_t pid, uint64_t *ret_rx, uint64_t *ret_tx, struct error **err)
 {
         _cleanup_free_ char *fn = xasprintf("/proc/%d/net/dev", (int)pid);
@@ -288,4 +260,13 @@ int sampler_pids(const struct sampler_cgroup *cg, uint64_t *ret)
         if (!cg->pids_dir)
                 return -1;
         return read_u64(cg->pids_dir, "pids.current", ret);
+}
+
+int sampler_net_bytes(pid_t pid, uint64_t *ret, struct error **err)
+{
+        uint64_t rx, tx;
+        if (sampler_net_rx_tx(pid, &rx, &tx, err) < 0)
+                return -1;
+        *ret = rx + tx;
+        return 0;
 }

@@ -46,6 +46,21 @@
  *   gpu.list (admin)   {} -> {backend, slots: [...], orphaned_leases: [...]}
  *   gpu.rescan (admin) {} -> {changed, added, removed, orphaned_leases, allocatable}
  *   gpu.drain (admin)  {uuid, reason?, undrain?} -> {uuid, drained, changed}
+ *   container.stats    {name?, all? (admin)} -> {containers: [container-list rows + stats:
+ *                      {sampled_at_ms, cpu_pct, mem_used_bytes, mem_limit_bytes, pids,
+ *                      net_rx_bps, net_tx_bps, gpus: [{uuid, util_pct, mem_used_bytes,
+ *                      mem_total_bytes}]} (null where unknown)], sample_interval_s}; the
+ *                      caller's own, from the monitor's last samples (no Docker call)
+ *   admin.status (admin) {} -> gpu.list's answer with util_pct, mem_used_bytes, idle_s per
+ *                      leased slot, totals {slots, leased, free, drained, held, gpus_idle,
+ *                      gpu_equivalents, gpu_equivalents_leased, containers_running,
+ *                      containers_stopped, users}, warnings [{kind, message, ...}], monitor
+ *   admin.users (admin) {user?} -> {users: [limits.get's answer per user + running,
+ *                      docker_containers, this_month {gpu_hours_*, containers,
+ *                      enforcement_stops}]}; an unknown user: DS01_ENOTFOUND
+ *   admin.health (admin) {} -> {ok, checks: [{name, ok, detail}]} (docker, docker_events, nvml,
+ *                      ledger, config, disk_state, disk_log, monitor)
+ *   admin.reload (admin) {} -> {config, limits_file}; a bad file: DS01_ERR naming file:line
  *   image.template     {project, framework?, packages? ([str]), system? ([str]), requirements?
  *                      (path relative to the project directory)} -> {dockerfile (text), base,
  *                      framework}
