@@ -223,9 +223,10 @@ int main(int argc, char **argv)
         events_log(d.events, "system.startup", NULL,
                    json_pack("{s:s, s:s, s:s}", "version", DS01_VERSION, "instance",
                              d.cfg->instance, "gpu_backend", gpu_inventory_backend(d.inv)));
+        /* Before the connection threads start: from then on a reload may swap d.cfg. */
+        log_notice("ready: listening on %s", d.cfg->socket);
         if (rpc_server_start(srv, &err) < 0)
                 goto fail;
-        log_notice("ready: listening on %s", d.cfg->socket);
 
         /* The connection threads serve the socket; this thread waits for signals. */
         for (;;) {
