@@ -154,7 +154,7 @@ int admin_reload_request(struct ds01d *d, const struct caller *c, json_t *params
 static json_t *stats_row(struct ds01d *d, const struct snap_container *sc, int64_t now)
 {
         _cleanup_free_ char *status = snapshot_status_text(sc, now);
-        json_t *row = json_copy(sc->row); /* shallow: shared members are never changed */
+        json_t *row = json_deep_copy(sc->row); /* never share jansson values across threads */
         json_object_set_new(row, "status", json_string(status));
         if (streq(sc->state, "running")) {
                 monitor_describe(d->monitor, sc->id, row);

@@ -989,8 +989,9 @@ int lifecycle_list(struct ds01d *d, const struct caller *c, json_t *params, json
                 if (!all && sc->uid != (int64_t)c->uid)
                         continue;
                 _cleanup_free_ char *status = snapshot_status_text(sc, now);
-                /* shallow: the shared members are never changed (jansson's counts are atomic) */
-                json_t *row = json_copy(sc->row);
+                /* a deep copy: sharing members would let a request thread free what the
+                 * snapshot's thread created (jansson's last decref has no acquire ordering) */
+                json_t *row = json_deep_copy(sc->row);
                 json_object_set_new(row, "status", json_string(status));
                 if (sc->keepalive_until > now)
                         json_object_set_new(row, "keepalive",

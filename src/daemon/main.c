@@ -261,8 +261,11 @@ fail:
         log_error("ds01d: %s", err ? err->message : "start-up failed");
         error_free(err);
 out:;
-        d.metrics = metrics_stop(d.metrics);
         size_t busy = srv ? rpc_server_stop(srv, 5000) : 0;
+        /* After the connection threads: a `ds01 reload` may still move the metrics server. */
+        pthread_mutex_lock(&d.reload_lock);
+        d.metrics = metrics_stop(d.metrics);
+        pthread_mutex_unlock(&d.reload_lock);
         watch = watch_stop(watch);
         /* Connection threads that outlived the grace period still use the state (the monitor's
          * too, through container-list): leave all of it to the kernel then. */

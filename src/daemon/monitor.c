@@ -64,13 +64,27 @@ struct activity {
         int64_t finished_at, created;
 };
 
+/* One running container as the last tick saw it; signals and stats are immutable once
+ * published, and readers take copies of them. */
+struct view {
+        char *id;
+        int64_t last_active_ms, idle_timeout_s, runtime_limit_s, runtime_s, keepalive_until;
+        const char *keepalive_source; /* a literal */
+        json_t *signals, *stats;
+};
+
 struct monitor {
         struct ds01d *d;
         pthread_t thread;
         pthread_mutex_t lock; /* stop, cond */
         pthread_cond_t cond;
         bool stop;
-        pthread_mutex_t act_lock; /* acts */
+        pthread_mutex_t act_lock; /* acts (the monitor thread and its stop threads) */
+        /* What readers see (container-list, container-stats, status, /metrics): published at
+         * the end of each tick, so a request never waits for a sweep. */
+        pthread_mutex_t view_lock;
+        struct view *views;
+        size_t n_views;
         struct activity *acts;
         size_t n_acts;
         pthread_mutex_t stops_lock;
@@ -572,6 +586,8 @@ static void owner_cache_release(struct owner_cache *oc)
         free(oc->v);
 }
 
+static void publish_views(struct monitor *m);
+
 static void enforce(struct monitor *m)
 {
         struct ds01d *d = m->d;
@@ -652,6 +668,7 @@ static void enforce(struct monitor *m)
                 }
                 k++;
         }
+        publish_views(m);
         pthread_mutex_unlock(&m->act_lock);
         usage_account(d->usage, d->store, d->cfg->sample_interval_s);
         store_containers_free(rows, n_rows);
@@ -692,13 +709,88 @@ void monitor_tick(struct monitor *m)
         atomic_store(&m->last_tick_ms, now_ms());
 }
 
+static json_t *maybe_int(int64_t v)
+{
+        return v >= 0 ? json_integer(v) : json_null();
+}
+
+static json_t *maybe_real(double v)
+{
+        return v >= 0 ? json_real(v) : json_null();
+}
+
+static void views_free(struct view *v, size_t n)
+{
+        for (size_t i = 0; i < n; i++) {
+                free(v[i].id);
+                json_decref(v[i].signals);
+                json_decref(v[i].stats);
+        }
+        free(v);
+}
+
+/* At the end of a tick, with act_lock held. */
+static void publish_views(struct monitor *m)
+{
+        struct view *v = xcalloc(m->n_acts + 1, sizeof(*v));
+        size_t n = 0;
+        for (size_t i = 0; i < m->n_acts; i++) {
+                const struct activity *a = &m->acts[i];
+                if (!a->state || !streq(a->state, "running") || !a->have_sample)
+                        continue;
+                json_t *gpus = json_array();
+                for (size_t k = 0; k < a->n_gpus; k++)
+                        json_array_append_new(
+                            gpus, json_pack("{s:s, s:o, s:o, s:o}", "uuid", a->gpus[k].uuid,
+                                            "util_pct", maybe_real(a->gpus[k].util_pct),
+                                            "mem_used_bytes", maybe_int(a->gpus[k].mem_used),
+                                            "mem_total_bytes", maybe_int(a->gpus[k].mem_total)));
+                v[n++] = (struct view){
+                    .id = xstrdup(a->id),
+                    .last_active_ms = a->last_active_ms,
+                    .idle_timeout_s = a->idle_timeout_s,
+                    .runtime_limit_s = a->runtime_limit_s,
+                    .runtime_s = a->runtime_s,
+                    .keepalive_until = a->keepalive_until,
+                    .keepalive_source = a->keepalive_source,
+                    .signals =
+                        json_pack("{s:f, s:I, s:o, s:b}", "cpu_pct", a->cpu_pct, "net_bytes",
+                                  (json_int_t)a->net_delta, "gpu_pct",
+                                  a->gpu_pct >= 0 ? json_real(a->gpu_pct) : json_string("unknown"),
+                                  "session", a->session),
+                    .stats =
+                        json_pack("{s:I, s:f, s:o, s:o, s:o, s:o, s:o, s:o}", "sampled_at_ms",
+                                  (json_int_t)a->sampled_ms, "cpu_pct", a->cpu_pct,
+                                  "mem_used_bytes", maybe_int(a->mem_used), "mem_limit_bytes",
+                                  a->mem_limit > 0 ? json_integer(a->mem_limit) : json_null(),
+                                  "pids", maybe_int(a->pids), "net_rx_bps", maybe_real(a->rx_bps),
+                                  "net_tx_bps", maybe_real(a->tx_bps), "gpus", gpus),
+                };
+        }
+        pthread_mutex_lock(&m->view_lock);
+        struct view *old = m->views;
+        size_t n_old = m->n_views;
+        m->views = v;
+        m->n_views = n;
+        pthread_mutex_unlock(&m->view_lock);
+        views_free(old, n_old);
+}
+
+static const struct view *view_find(const struct monitor *m, const char *id)
+{
+        for (size_t i = 0; i < m->n_views; i++)
+                if (streq(m->views[i].id, id))
+                        return &m->views[i];
+        return NULL;
+}
+
 void monitor_describe(struct monitor *m, const char *id, json_t *row)
 {
         if (!m)
                 return;
-        pthread_mutex_lock(&m->act_lock);
-        const struct activity *a = activity_find(m, id);
-        if (a && a->state && streq(a->state, "running") && a->have_sample) {
+        pthread_mutex_lock(&m->view_lock);
+        const struct view *a = view_find(m, id);
+        if (a) {
                 int64_t now = now_s(), idle = (now_ms() - a->last_active_ms) / 1000;
                 if (idle < 0)
                         idle = 0;
@@ -723,54 +815,27 @@ void monitor_describe(struct monitor *m, const char *id, json_t *row)
                                                              ? a->runtime_limit_s - a->runtime_s
                                                              : 0));
                 if (a->keepalive_until > now)
-                        json_object_set_new(row, "keepalive",
-                                            json_pack("{s:I, s:s}", "until",
-                                                      (json_int_t)a->keepalive_until, "source",
-                                                      a->keepalive_source));
-                json_object_set_new(
-                    row, "signals",
-                    json_pack("{s:f, s:I, s:o, s:b}", "cpu_pct", a->cpu_pct, "net_bytes",
-                              (json_int_t)a->net_delta, "gpu_pct",
-                              a->gpu_pct >= 0 ? json_real(a->gpu_pct) : json_string("unknown"),
-                              "session", a->session));
+                        json_object_set_new(
+                            row, "keepalive",
+                            json_pack("{s:I, s:s}", "until", (json_int_t)a->keepalive_until,
+                                      "source",
+                                      a->keepalive_source ? a->keepalive_source : "command"));
+                /* a copy: jansson's final decref has no acquire ordering, so a JSON value
+                 * must never be freed by another thread than the one that last used it */
+                json_object_set_new(row, "signals", json_deep_copy(a->signals));
         }
-        pthread_mutex_unlock(&m->act_lock);
-}
-
-static json_t *maybe_int(int64_t v)
-{
-        return v >= 0 ? json_integer(v) : json_null();
-}
-
-static json_t *maybe_real(double v)
-{
-        return v >= 0 ? json_real(v) : json_null();
+        pthread_mutex_unlock(&m->view_lock);
 }
 
 void monitor_stats(struct monitor *m, const char *id, json_t *row)
 {
         if (!m)
                 return;
-        pthread_mutex_lock(&m->act_lock);
-        const struct activity *a = activity_find(m, id);
-        if (a && a->state && streq(a->state, "running") && a->have_sample) {
-                json_t *gpus = json_array();
-                for (size_t i = 0; i < a->n_gpus; i++)
-                        json_array_append_new(
-                            gpus, json_pack("{s:s, s:o, s:o, s:o}", "uuid", a->gpus[i].uuid,
-                                            "util_pct", maybe_real(a->gpus[i].util_pct),
-                                            "mem_used_bytes", maybe_int(a->gpus[i].mem_used),
-                                            "mem_total_bytes", maybe_int(a->gpus[i].mem_total)));
-                json_object_set_new(
-                    row, "stats",
-                    json_pack("{s:I, s:f, s:o, s:o, s:o, s:o, s:o, s:o}", "sampled_at_ms",
-                              (json_int_t)a->sampled_ms, "cpu_pct", a->cpu_pct, "mem_used_bytes",
-                              maybe_int(a->mem_used), "mem_limit_bytes",
-                              a->mem_limit > 0 ? json_integer(a->mem_limit) : json_null(), "pids",
-                              maybe_int(a->pids), "net_rx_bps", maybe_real(a->rx_bps), "net_tx_bps",
-                              maybe_real(a->tx_bps), "gpus", gpus));
-        }
-        pthread_mutex_unlock(&m->act_lock);
+        pthread_mutex_lock(&m->view_lock);
+        const struct view *a = view_find(m, id);
+        if (a)
+                json_object_set_new(row, "stats", json_deep_copy(a->stats)); /* see above */
+        pthread_mutex_unlock(&m->view_lock);
 }
 
 static void *monitor_thread(void *arg)
@@ -803,6 +868,7 @@ struct monitor *monitor_start(struct ds01d *d, struct error **err)
         m->started_ms = now_ms();
         pthread_mutex_init(&m->lock, NULL);
         pthread_mutex_init(&m->act_lock, NULL);
+        pthread_mutex_init(&m->view_lock, NULL);
         pthread_mutex_init(&m->stops_lock, NULL);
         pthread_condattr_t ca;
         pthread_condattr_init(&ca);
@@ -814,6 +880,7 @@ struct monitor *monitor_start(struct ds01d *d, struct error **err)
                 error_set_errno(err, r, "starting the monitor thread");
                 pthread_mutex_destroy(&m->lock);
                 pthread_mutex_destroy(&m->act_lock);
+                pthread_mutex_destroy(&m->view_lock);
                 pthread_mutex_destroy(&m->stops_lock);
                 pthread_cond_destroy(&m->cond);
                 free(m);
@@ -846,6 +913,8 @@ struct monitor *monitor_stop(struct monitor *m)
         free(m->acts);
         pthread_mutex_destroy(&m->lock);
         pthread_mutex_destroy(&m->act_lock);
+        pthread_mutex_destroy(&m->view_lock);
+        views_free(m->views, m->n_views);
         pthread_mutex_destroy(&m->stops_lock);
         pthread_cond_destroy(&m->cond);
         free(m);
