@@ -282,10 +282,12 @@ static void print_status(const json_t *res)
                        cli_jstr(w, "message", "?"));
 }
 
-/* A no-argument admin command: call, then print as JSON or with `print`. */
+/* An admin command without arguments (takes_user: [USER] / --user U): call, then print as JSON
+ * or with `print`; the exit code is exit_of's (0 without one). */
 static int simple(const struct cli_command *cmd, int argc, char **argv, const char *method,
-                  json_t *params, void (*print)(const json_t *), int (*exit_of)(const json_t *))
+                  bool takes_user, void (*print)(const json_t *), int (*exit_of)(const json_t *))
 {
+        json_t *params = json_object();
         bool json = false;
         const char *user = NULL;
         const struct cli_option opts_user[] = {
@@ -297,7 +299,6 @@ static int simple(const struct cli_command *cmd, int argc, char **argv, const ch
             {"json", 0, CLI_OPT_FLAG, &json, NULL},
             {NULL, 0, CLI_OPT_FLAG, NULL, NULL},
         };
-        bool takes_user = streq(method, "admin.users");
         _cleanup_(cli_args_release) struct cli_args a = {0};
         int r = cli_parse(cmd, argc, argv, takes_user ? opts_user : opts, &a);
         if (r != CLI_CONTINUE) {
@@ -327,7 +328,7 @@ static int simple(const struct cli_command *cmd, int argc, char **argv, const ch
 
 int cmd_status(const struct cli_command *cmd, int argc, char **argv)
 {
-        return simple(cmd, argc, argv, "admin.status", json_object(), print_status, NULL);
+        return simple(cmd, argc, argv, "admin.status", false, print_status, NULL);
 }
 
 /* ---- ds01 users -------------------------------------------------------------------------------
@@ -393,7 +394,7 @@ static void print_users(const json_t *res)
 
 int cmd_users(const struct cli_command *cmd, int argc, char **argv)
 {
-        return simple(cmd, argc, argv, "admin.users", json_object(), print_users, NULL);
+        return simple(cmd, argc, argv, "admin.users", true, print_users, NULL);
 }
 
 /* ---- ds01 health ------------------------------------------------------------------------------
@@ -419,7 +420,7 @@ static int health_exit(const json_t *res)
 
 int cmd_health(const struct cli_command *cmd, int argc, char **argv)
 {
-        return simple(cmd, argc, argv, "admin.health", json_object(), print_health, health_exit);
+        return simple(cmd, argc, argv, "admin.health", false, print_health, health_exit);
 }
 
 /* ---- ds01 reload ------------------------------------------------------------------------------
@@ -433,5 +434,5 @@ static void print_reload(const json_t *res)
 
 int cmd_reload(const struct cli_command *cmd, int argc, char **argv)
 {
-        return simple(cmd, argc, argv, "admin.reload", json_object(), print_reload, NULL);
+        return simple(cmd, argc, argv, "admin.reload", false, print_reload, NULL);
 }
