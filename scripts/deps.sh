@@ -3,7 +3,7 @@
 # Fast when everything is present: one dpkg-query, no apt.
 set -euo pipefail
 
-BUILD_DEPS=(make gcc meson ninja-build pkg-config libc6-dev libcurl4-openssl-dev libjansson-dev
+BUILD_DEPS=(make gcc meson ninja-build pkg-config libc6-dev libcurl4-gnutls-dev libjansson-dev
 	libyaml-dev libsqlite3-dev libmicrohttpd-dev libcmocka-dev clang-format)
 RUN_DEPS=(docker.io busybox-static debootstrap tmux util-linux curl passwd procps jq sqlite3
 	prometheus)
