@@ -2,7 +2,7 @@
  * (GET /metrics), from many concurrent clients.
  *
  *   bench-rpc --socket PATH [--method M] [--params JSON] [--clients N] [--seconds S]
- *             [--uid-base U --uids K] [--persistent] [--rate R]
+ *             [--uid-base U --uids K] [--persistent] [--rate R] [--trace FILE]
  *   bench-rpc --http HOST:PORT [--path /metrics] [--clients N] [--seconds S]
  *   bench-rpc --unix-http SOCKET --path /containers/json?... (the Docker API, the baseline)
  *
@@ -38,12 +38,14 @@ struct opts {
         double rate; /* offered requests/s over all clients; 0 = as fast as answers come */
         long uid_base, uids;
         bool persistent;
+        const char *trace; /* --trace FILE: "due_ms latency_ms" per request */
 };
 
 struct client {
         const struct opts *o;
         int index;
         double *lat; /* ms */
+        double *at;  /* when each request was due (s, monotonic), for --trace */
         size_t n, cap;
         size_t errors;
         size_t bytes;
@@ -59,12 +61,14 @@ static double mono(void)
         return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-static void record(struct client *c, double ms)
+static void record(struct client *c, double at, double ms)
 {
         if (c->n == c->cap) {
                 c->cap = c->cap ? c->cap * 2 : 4096;
                 c->lat = xrealloc(c->lat, c->cap * sizeof(*c->lat));
+                c->at = xrealloc(c->at, c->cap * sizeof(*c->at));
         }
+        c->at[c->n] = at;
         c->lat[c->n++] = ms;
 }
 
@@ -215,7 +219,7 @@ static void *client_thread(void *arg)
                 }
                 int r = o->http || o->unix_http ? one_get(c) : one_call(c, &sock);
                 if (r == 0 && atomic_load(&recording))
-                        record(c, (mono() - t0) * 1000.0);
+                        record(c, t0, (mono() - t0) * 1000.0);
         }
         if (sock >= 0)
                 close(sock);
@@ -247,7 +251,7 @@ int main(int argc, char **argv)
             {"path", required_argument, NULL, 'P'},    {"unix-http", required_argument, NULL, 'U'},    {"clients", required_argument, NULL, 'c'},
             {"seconds", required_argument, NULL, 't'}, {"uid-base", required_argument, NULL, 'u'},
             {"uids", required_argument, NULL, 'k'},    {"persistent", no_argument, NULL, 'K'},
-            {"rate", required_argument, NULL, 'r'},
+            {"rate", required_argument, NULL, 'r'},    {"trace", required_argument, NULL, 'T'},
             {0}};
         int ch;
         while ((ch = getopt_long(argc, argv, "", lo, NULL)) != -1) {
@@ -264,6 +268,7 @@ int main(int argc, char **argv)
                 case 'k': o.uids = atol(optarg); break;
                 case 'K': o.persistent = true; break;
                 case 'r': o.rate = atof(optarg); break;
+                case 'T': o.trace = optarg; break;
                 default: usage();
                 }
         }
@@ -303,6 +308,19 @@ int main(int argc, char **argv)
         for (int i = 0; i < o.clients; i++)
                 pthread_join(th[i], NULL);
         double elapsed = mono() - t0;
+        if (o.trace) {
+                /* every recorded request, in no particular order (sort -n to see when the
+                 * slow ones were due) */
+                FILE *f = fopen(o.trace, "w");
+                if (!f) {
+                        fprintf(stderr, "bench-rpc: %s: %s\n", o.trace, strerror(errno));
+                        return 1;
+                }
+                for (int i = 0; i < o.clients; i++)
+                        for (size_t j = 0; j < cl[i].n; j++)
+                                fprintf(f, "%.3f %.3f\n", (cl[i].at[j] - t0) * 1000.0, cl[i].lat[j]);
+                fclose(f);
+        }
         size_t n = 0, errors = 0, bytes = 0;
         const char *first_error = NULL;
         for (int i = 0; i < o.clients; i++) {

@@ -975,36 +975,45 @@ out:
 
 /* ---- list ------------------------------------------------------------------------------- */
 
-int lifecycle_list(struct ds01d *d, const struct caller *c, json_t *params, json_t **ret_result,
-                   struct error **err)
+int lifecycle_list(struct ds01d *d, const struct caller *c, json_t *params, char **ret_text,
+                   size_t *ret_len, struct error **err)
 {
         bool all = json_is_true(json_object_get(params, "all")) && c->admin;
         const struct snapshot *snap = snapshot_get(d, err);
         if (!snap)
                 return -1;
         int64_t now = now_s();
-        json_t *out = json_array();
+        /* Written as text: each row was serialised when the snapshot was built, and only its
+         * changing members (status, keepalive, the monitor's clocks) are added here. */
+        struct strbuf sb = STRBUF_INIT;
+        strbuf_adds(&sb, "{\"containers\":[");
+        bool first = true;
         for (size_t i = 0; i < snap->n; i++) {
                 const struct snap_container *sc = &snap->containers[i];
                 if (!all && sc->uid != (int64_t)c->uid)
                         continue;
+                if (!first)
+                        strbuf_addc(&sb, ',');
+                first = false;
+                strbuf_add(&sb, sc->row_text, sc->row_len);
                 _cleanup_free_ char *status = snapshot_status_text(sc, now);
-                /* a deep copy: sharing members would let a request thread free what the
-                 * snapshot's thread created (jansson's last decref has no acquire ordering) */
-                json_t *row = json_deep_copy(sc->row);
-                json_object_set_new(row, "status", json_string(status));
-                if (sc->keepalive_until > now)
-                        json_object_set_new(row, "keepalive",
-                                            json_pack("{s:I, s:s}", "until",
-                                                      (json_int_t)sc->keepalive_until, "source",
-                                                      "command"));
-                /* idle and runtime clocks as the monitor saw them at its last tick */
-                if (streq(sc->state, "running"))
-                        monitor_describe(d->monitor, sc->id, row);
-                json_array_append_new(out, row);
+                strbuf_adds(&sb, sc->row_len > 1 ? ",\"status\":" : "\"status\":");
+                strbuf_add_json_string(&sb, status);
+                /* idle and runtime clocks as the monitor saw them at its last tick; its
+                 * keepalive (file or command) wins over the ledger's */
+                bool keepalive =
+                    streq(sc->state, "running") && monitor_describe_text(d->monitor, sc->id, &sb);
+                if (!keepalive && sc->keepalive_until > now) {
+                        strbuf_adds(&sb, ",\"keepalive\":{\"until\":");
+                        strbuf_add_i64(&sb, sc->keepalive_until);
+                        strbuf_adds(&sb, ",\"source\":\"command\"}");
+                }
+                strbuf_addc(&sb, '}');
         }
         snapshot_put(d->snap, snap);
-        *ret_result = json_pack("{s:o}", "containers", out);
+        strbuf_adds(&sb, "]}");
+        *ret_len = sb.len;
+        *ret_text = strbuf_detach(&sb);
         return 0;
 }
 

@@ -83,8 +83,9 @@ int lifecycle_remove(struct ds01d *d, const struct caller *c, json_t *params, js
                      struct error **err);
 int lifecycle_retire(struct ds01d *d, const struct caller *c, json_t *params, json_t **ret_result,
                      struct error **err);
-int lifecycle_list(struct ds01d *d, const struct caller *c, json_t *params, json_t **ret_result,
-                   struct error **err);
+/* container.list, answered as JSON text ({"containers": [...]}) straight from the snapshot. */
+int lifecycle_list(struct ds01d *d, const struct caller *c, json_t *params, char **ret_text,
+                   size_t *ret_len, struct error **err);
 int lifecycle_exec(struct ds01d *d, const struct caller *c, json_t *params, json_t **ret_result,
                    int *ret_fd, struct error **err);
 int lifecycle_resize(struct ds01d *d, const struct caller *c, json_t *params, json_t **ret_result,

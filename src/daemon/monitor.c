@@ -1,6 +1,7 @@
 #include "monitor.h"
 
 #include "../shared/log.h"
+#include "../shared/strbuf.h"
 #include "counters.h"
 #include "dockerjson.h"
 #include "nvml.h"
@@ -71,6 +72,7 @@ struct view {
         int64_t last_active_ms, idle_timeout_s, runtime_limit_s, runtime_s, keepalive_until;
         const char *keepalive_source; /* a literal */
         json_t *signals, *stats;
+        char *signals_text; /* signals serialised (container-list appends it as it is) */
 };
 
 struct monitor {
@@ -725,6 +727,7 @@ static void views_free(struct view *v, size_t n)
                 free(v[i].id);
                 json_decref(v[i].signals);
                 json_decref(v[i].stats);
+                free(v[i].signals_text);
         }
         free(v);
 }
@@ -767,6 +770,9 @@ static void publish_views(struct monitor *m)
                                   "net_tx_bps", maybe_real(a->tx_bps), "gpus", gpus),
                 };
         }
+        for (size_t i = 0; i < n; i++)
+                if (!(v[i].signals_text = json_dumps(v[i].signals, JSON_COMPACT)))
+                        abort(); /* only out of memory: as xmalloc */
         pthread_mutex_lock(&m->view_lock);
         struct view *old = m->views;
         size_t n_old = m->n_views;
@@ -784,6 +790,43 @@ static const struct view *view_find(const struct monitor *m, const char *id)
         return NULL;
 }
 
+/* The idle and runtime clocks of a view now; -1 where a member is null or absent. */
+struct clocks {
+        int64_t idle_s, idle_timeout_s, idle_left_s, runtime_s, runtime_limit_s, runtime_left_s;
+        int64_t keepalive_until; /* 0: none in force */
+        const char *keepalive_source;
+};
+
+static void view_clocks(const struct view *a, struct clocks *c)
+{
+        int64_t now = now_s(), idle = (now_ms() - a->last_active_ms) / 1000;
+        if (idle < 0)
+                idle = 0;
+        *c = (struct clocks){
+            .idle_s = idle,
+            .idle_timeout_s = a->idle_timeout_s,
+            .idle_left_s = -1,
+            .runtime_s = a->runtime_s,
+            .runtime_limit_s = a->runtime_limit_s,
+            .runtime_left_s = -1,
+            .keepalive_source = a->keepalive_source ? a->keepalive_source : "command",
+        };
+        if (a->idle_timeout_s >= 0)
+                c->idle_left_s = a->keepalive_until > now   ? a->keepalive_until - now
+                                 : a->idle_timeout_s > idle ? a->idle_timeout_s - idle
+                                                            : 0;
+        if (a->runtime_limit_s >= 0)
+                c->runtime_left_s =
+                    a->runtime_limit_s > a->runtime_s ? a->runtime_limit_s - a->runtime_s : 0;
+        if (a->keepalive_until > now)
+                c->keepalive_until = a->keepalive_until;
+}
+
+static json_t *maybe_null(int64_t v)
+{
+        return v >= 0 ? json_integer(v) : json_null();
+}
+
 void monitor_describe(struct monitor *m, const char *id, json_t *row)
 {
         if (!m)
@@ -791,40 +834,70 @@ void monitor_describe(struct monitor *m, const char *id, json_t *row)
         pthread_mutex_lock(&m->view_lock);
         const struct view *a = view_find(m, id);
         if (a) {
-                int64_t now = now_s(), idle = (now_ms() - a->last_active_ms) / 1000;
-                if (idle < 0)
-                        idle = 0;
-                json_object_set_new(row, "idle_s", json_integer(idle));
-                json_object_set_new(row, "idle_timeout_s",
-                                    a->idle_timeout_s >= 0 ? json_integer(a->idle_timeout_s)
-                                                           : json_null());
-                if (a->idle_timeout_s >= 0)
-                        json_object_set_new(
-                            row, "idle_left_s",
-                            json_integer(
-                                a->keepalive_until > now
-                                    ? a->keepalive_until - now
-                                    : (a->idle_timeout_s > idle ? a->idle_timeout_s - idle : 0)));
-                json_object_set_new(row, "runtime_s", json_integer(a->runtime_s));
-                json_object_set_new(row, "runtime_limit_s",
-                                    a->runtime_limit_s >= 0 ? json_integer(a->runtime_limit_s)
-                                                            : json_null());
-                if (a->runtime_limit_s >= 0)
-                        json_object_set_new(row, "runtime_left_s",
-                                            json_integer(a->runtime_limit_s > a->runtime_s
-                                                             ? a->runtime_limit_s - a->runtime_s
-                                                             : 0));
-                if (a->keepalive_until > now)
-                        json_object_set_new(
-                            row, "keepalive",
-                            json_pack("{s:I, s:s}", "until", (json_int_t)a->keepalive_until,
-                                      "source",
-                                      a->keepalive_source ? a->keepalive_source : "command"));
+                struct clocks c;
+                view_clocks(a, &c);
+                json_object_set_new(row, "idle_s", json_integer(c.idle_s));
+                json_object_set_new(row, "idle_timeout_s", maybe_null(c.idle_timeout_s));
+                if (c.idle_left_s >= 0)
+                        json_object_set_new(row, "idle_left_s", json_integer(c.idle_left_s));
+                json_object_set_new(row, "runtime_s", json_integer(c.runtime_s));
+                json_object_set_new(row, "runtime_limit_s", maybe_null(c.runtime_limit_s));
+                if (c.runtime_left_s >= 0)
+                        json_object_set_new(row, "runtime_left_s", json_integer(c.runtime_left_s));
+                if (c.keepalive_until)
+                        json_object_set_new(row, "keepalive",
+                                            json_pack("{s:I, s:s}", "until",
+                                                      (json_int_t)c.keepalive_until, "source",
+                                                      c.keepalive_source));
                 /* a copy: jansson's final decref has no acquire ordering, so a JSON value
                  * must never be freed by another thread than the one that last used it */
                 json_object_set_new(row, "signals", json_deep_copy(a->signals));
         }
         pthread_mutex_unlock(&m->view_lock);
+}
+
+static void add_member(struct strbuf *sb, const char *key, int64_t v, bool null_if_negative)
+{
+        if (v < 0 && !null_if_negative)
+                return;
+        strbuf_addc(sb, ',');
+        strbuf_add_json_string(sb, key);
+        strbuf_addc(sb, ':');
+        if (v < 0)
+                strbuf_adds(sb, "null");
+        else
+                strbuf_add_i64(sb, v);
+}
+
+bool monitor_describe_text(struct monitor *m, const char *id, struct strbuf *sb)
+{
+        bool keepalive = false;
+        if (!m)
+                return false;
+        pthread_mutex_lock(&m->view_lock);
+        const struct view *a = view_find(m, id);
+        if (a) {
+                struct clocks c;
+                view_clocks(a, &c);
+                add_member(sb, "idle_s", c.idle_s, false);
+                add_member(sb, "idle_timeout_s", c.idle_timeout_s, true);
+                add_member(sb, "idle_left_s", c.idle_left_s, false);
+                add_member(sb, "runtime_s", c.runtime_s, false);
+                add_member(sb, "runtime_limit_s", c.runtime_limit_s, true);
+                add_member(sb, "runtime_left_s", c.runtime_left_s, false);
+                if (c.keepalive_until) {
+                        strbuf_adds(sb, ",\"keepalive\":{\"until\":");
+                        strbuf_add_i64(sb, c.keepalive_until);
+                        strbuf_adds(sb, ",\"source\":");
+                        strbuf_add_json_string(sb, c.keepalive_source);
+                        strbuf_addc(sb, '}');
+                        keepalive = true;
+                }
+                strbuf_adds(sb, ",\"signals\":");
+                strbuf_adds(sb, a->signals_text);
+        }
+        pthread_mutex_unlock(&m->view_lock);
+        return keepalive;
 }
 
 void monitor_stats(struct monitor *m, const char *id, json_t *row)

@@ -19,6 +19,8 @@
 
 #include "lifecycle.h"
 
+struct strbuf;
+
 struct monitor;
 
 struct monitor *monitor_start(struct ds01d *d, struct error **err);
@@ -27,6 +29,9 @@ struct monitor *monitor_stop(struct monitor *m);
 /* Adds what the last tick saw of container `id` to a container-list row: idle_s, idle_timeout_s,
  * idle_left_s, runtime_s, runtime_limit_s, runtime_left_s, keepalive {until, source}, signals. */
 void monitor_describe(struct monitor *m, const char *id, json_t *row);
+/* The same members as text (",\"idle_s\":3,..."), appended to sb for a row being serialised.
+ * Returns whether it added "keepalive". */
+bool monitor_describe_text(struct monitor *m, const char *id, struct strbuf *sb);
 /* Adds "stats" to a row for a running container, as the last tick measured it: {sampled_at_ms,
  * cpu_pct, mem_used_bytes, mem_limit_bytes, pids, net_rx_bps, net_tx_bps, gpus: [{uuid,
  * util_pct, mem_used_bytes, mem_total_bytes}]}; null where unknown (utilisation of MIG

@@ -2,6 +2,7 @@
 
 #include "../proto/proto.h"
 #include "../shared/log.h"
+#include "../shared/strbuf.h"
 #include "../shared/names.h"
 #include "admin.h"
 #include "counters.h"
@@ -35,6 +36,9 @@ typedef int (*handler_fn)(struct ds01d *d, const struct caller *c, json_t *param
                           json_t **ret_result, struct error **err);
 typedef int (*fd_handler_fn)(struct ds01d *d, const struct caller *c, json_t *params,
                              json_t **ret_result, int *ret_fd, struct error **err);
+/* A method whose result is already JSON text (a read answered from serialised rows). */
+typedef int (*text_handler_fn)(struct ds01d *d, const struct caller *c, json_t *params,
+                               char **ret_text, size_t *ret_len, struct error **err);
 /* A method that takes a descriptor with the request and streams progress before its answer. */
 typedef int (*stream_handler_fn)(struct ds01d *d, const struct caller *c, json_t *params, int in_fd,
                                  int client_fd, images_progress_fn progress, void *progress_ctx,
@@ -44,6 +48,9 @@ enum {
         M_ADMIN = 1 << 0,
         M_NO_LOCK = 1 << 1, /* the handler takes d->lock itself (it swaps state) */
         M_READ = 1 << 2,    /* changes no container or lease: cached reads stay valid */
+        /* answered from memory while the snapshot is fresh: never waits on Docker, so the
+         * event-loop threads answer it themselves (see "connections" below) */
+        M_QUICK = 1 << 3,
 };
 
 struct method {
@@ -53,6 +60,7 @@ struct method {
         unsigned flags;
         struct param_spec params[8];
         stream_handler_fn stream_handler;
+        text_handler_fn text_handler;
 };
 
 #define NAME_PARAM                                                                                 \
@@ -66,7 +74,7 @@ static int handle_rescan(struct ds01d *d, const struct caller *c, json_t *params
                          json_t **ret_result, struct error **err);
 
 static const struct method methods[] = {
-    {"daemon.ping", handle_ping, NULL, M_READ, {{0}}},
+    {"daemon.ping", handle_ping, NULL, M_READ | M_QUICK, {{0}}},
     {"container.deploy",
      lifecycle_deploy,
      NULL,
@@ -82,7 +90,12 @@ static const struct method methods[] = {
     {"container.stop", lifecycle_stop, NULL, 0, {NAME_PARAM, {"timeout_s", P_INT, false, 0, 600}}},
     {"container.remove", lifecycle_remove, NULL, 0, {NAME_PARAM, {"force", P_BOOL, false, 0, 0}}},
     {"container.retire", lifecycle_retire, NULL, 0, {NAME_PARAM}},
-    {"container.list", lifecycle_list, NULL, M_READ, {{"all", P_BOOL, false, 0, 0}}},
+    {"container.list",
+     NULL,
+     NULL,
+     M_READ | M_QUICK,
+     {{"all", P_BOOL, false, 0, 0}},
+     .text_handler = lifecycle_list},
     {"container.exec",
      NULL,
      lifecycle_exec,
@@ -307,9 +320,10 @@ struct uid_count {
         unsigned n;
 };
 
-#define LOGIN_CACHE    256
-#define LOGIN_TTL_MS   30000 /* names from NSS other than files (LDAP) are re-read this often */
-#define IDLE_THREAD_MS 10000
+#define LOGIN_CACHE  256
+#define LOGIN_TTL_MS 30000 /* names from NSS other than files (LDAP) are re-read this often */
+#define QUICK_MAX    4096  /* a request larger than this is never answered by an event loop */
+#define LOOP_EVENTS  16
 
 struct rpc_server {
         struct ds01d *d;
@@ -322,10 +336,9 @@ struct rpc_server {
         struct uid_count uids[RPC_MAX_CONNECTIONS];
         size_t n_uids;
         bool stopping;
-        /* Connection threads accept for themselves and stay a while after their connection
-         * ends (a thread per request would spend more on clone() than on the request). */
-        int stop_fd; /* eventfd: readable once stopping */
-        size_t n_idle, n_threads;
+        int stop_fd;      /* eventfd: readable once stopping */
+        size_t n_threads; /* event loops and connection threads, while they run */
+        size_t n_loops;
         /* uid -> login (getpwuid reads /etc/passwd: too slow to repeat per connection) */
         pthread_mutex_t names_lock;
         struct login_entry {
@@ -458,12 +471,15 @@ static int send_progress(void *ctx, json_t *progress)
         return r < 0 ? -1 : 0;
 }
 
-/* in_fd: a descriptor that came with the request (closed here); only stream methods use one. */
-static json_t *serve_one(struct conn *cn, json_t *req, int in_fd, int *ret_fd)
+/* in_fd: a descriptor that came with the request (closed here); only stream methods use one.
+ * Returns the response, serialised (*ret_len bytes); *ret_fd a fd to pass. */
+static char *serve_one(struct conn *cn, json_t *req, int in_fd, int *ret_fd, size_t *ret_len)
 {
         struct ds01d *d = cn->srv->d;
         struct error *err = NULL;
         json_t *result = NULL, *resp = NULL;
+        char *text = NULL; /* a text handler's result */
+        size_t text_len = 0;
         *ret_fd = -1;
 
         json_t *v = json_object_get(req, "v");
@@ -492,6 +508,8 @@ static json_t *serve_one(struct conn *cn, json_t *req, int in_fd, int *ret_fd)
                 if (lock)
                         pthread_rwlock_rdlock(&d->lock);
                 int r = m->handler ? m->handler(d, &cn->caller, params, &result, &err)
+                        : m->text_handler
+                            ? m->text_handler(d, &cn->caller, params, &text, &text_len, &err)
                         : m->fd_handler
                             ? m->fd_handler(d, &cn->caller, params, &result, ret_fd, &err)
                             : m->stream_handler(d, &cn->caller, params, in_fd, cn->fd,
@@ -516,7 +534,10 @@ out:
                 if (*ret_fd >= 0)
                         close(*ret_fd);
                 *ret_fd = -1;
-        } else {
+                free(text);
+                text = NULL;
+                json_decref(result);
+        } else if (!text) {
                 resp = json_pack("{s:i, s:b, s:o}", "v", PROTO_VERSION, "ok", 1, "result",
                                  result ? result : json_object());
                 /* A handler's "notices" go to the envelope, where every CLI command shows them. */
@@ -529,18 +550,42 @@ out:
         }
         error_free(err);
         /* Warnings and stops waiting in the caller's inbox ride along with any answer, once. */
+        json_t *inbox = NULL;
         if (method && !streq(method, "inbox.list") && !streq(method, "daemon.ping")) {
                 pthread_rwlock_rdlock(&d->lock);
-                json_t *inbox = lifecycle_inbox_notices(d, cn->caller.uid);
+                inbox = lifecycle_inbox_notices(d, cn->caller.uid);
                 pthread_rwlock_unlock(&d->lock);
+        }
+        if (resp) {
                 if (inbox) {
                         json_t *notices = json_object_get(resp, "notices");
                         if (json_is_array(notices))
                                 json_array_extend(inbox, notices);
                         json_object_set_new(resp, "notices", inbox);
                 }
+                char *out = json_dumps(resp, JSON_COMPACT);
+                json_decref(resp);
+                if (!out)
+                        abort(); /* only out of memory: as xmalloc */
+                *ret_len = strlen(out);
+                return out;
         }
-        return resp;
+        /* the envelope around a text result, as json_dumps would write it */
+        struct strbuf sb = STRBUF_INIT;
+        strbuf_addf(&sb, "{\"v\":%d,\"ok\":true,\"result\":", PROTO_VERSION);
+        strbuf_add(&sb, text, text_len);
+        free(text);
+        if (inbox) {
+                _cleanup_free_ char *n = json_dumps(inbox, JSON_COMPACT);
+                json_decref(inbox);
+                if (!n)
+                        abort();
+                strbuf_adds(&sb, ",\"notices\":");
+                strbuf_adds(&sb, n);
+        }
+        strbuf_addc(&sb, '}');
+        *ret_len = sb.len;
+        return strbuf_detach(&sb);
 }
 
 static void uid_release(struct rpc_server *s, uid_t uid)
@@ -553,14 +598,40 @@ static void uid_release(struct rpc_server *s, uid_t uid)
                 }
 }
 
-static void serve_conn(struct conn *cn)
+/* Ends a connection: closes it and gives back its place in the bounds. */
+static void conn_end(struct conn *cn)
 {
-        struct error *ierr = NULL;
-        if (caller_identify(cn->srv, cn->fd, &cn->caller, &ierr) < 0) {
-                log_warning("rejecting a connection: %s", ierr->message);
-                error_free(ierr);
-        }
-        for (; !ierr;) {
+        struct rpc_server *s = cn->srv;
+        pthread_mutex_lock(&s->lock);
+        s->conns[cn->slot] = -1;
+        s->n_conns--;
+        uid_release(s, cn->caller.uid);
+        close(cn->fd);
+        pthread_cond_broadcast(&s->cond);
+        pthread_mutex_unlock(&s->lock);
+        caller_release(&cn->caller);
+        free(cn);
+}
+
+/* Answers one request (taken) and sends the answer; false once the connection is unusable. */
+static bool answer(struct conn *cn, json_t *req, int in_fd)
+{
+        int fd = -1;
+        size_t len = 0;
+        _cleanup_free_ char *resp = serve_one(cn, req, in_fd, &fd, &len);
+        json_decref(req);
+        struct error *serr = NULL;
+        int r = proto_send(cn->fd, resp, len, fd, &serr);
+        error_free(serr);
+        if (fd >= 0)
+                close(fd);
+        return r == 0;
+}
+
+/* Serves the connection's requests, blocking, until the client closes it. */
+static void serve_rest(struct conn *cn)
+{
+        for (;;) {
                 json_t *req = NULL;
                 struct error *err = NULL;
                 int in_fd = -1;
@@ -577,47 +648,59 @@ static void serve_conn(struct conn *cn)
                         error_free(err);
                         break;
                 }
-                int fd = -1;
-                json_t *resp = serve_one(cn, req, in_fd, &fd);
-                json_decref(req);
-                struct error *serr = NULL;
-                r = proto_send_json(cn->fd, resp, fd, &serr);
-                error_free(serr);
-                json_decref(resp);
-                if (fd >= 0)
-                        close(fd);
-                if (r < 0)
+                if (!answer(cn, req, in_fd))
                         break;
         }
-        struct rpc_server *s = cn->srv;
-        pthread_mutex_lock(&s->lock);
-        s->conns[cn->slot] = -1;
-        s->n_conns--;
-        uid_release(s, cn->caller.uid);
-        close(cn->fd);
-        pthread_cond_broadcast(&s->cond);
-        pthread_mutex_unlock(&s->lock);
-        caller_release(&cn->caller);
-        free(cn);
 }
 
-static void *worker(void *arg);
-
-/* A new worker thread (counted in n_threads by the caller); -1 if none could start. */
-static int spawn_worker(struct rpc_server *s)
+/* Gives the kernel back the pages of this thread's stack below the current frame (the stack
+ * grows down): a thread that ends should not leave what a deep request touched in glibc's
+ * cache of stacks. */
+static void stack_release(void)
 {
+        pthread_attr_t attr;
+        void *base;
+        size_t size;
+        if (pthread_getattr_np(pthread_self(), &attr) != 0)
+                return;
+        int r = pthread_attr_getstack(&attr, &base, &size);
+        pthread_attr_destroy(&attr);
+        if (r != 0)
+                return;
+        long page = sysconf(_SC_PAGESIZE);
+        char here;
+        uintptr_t low = ((uintptr_t)base + (uintptr_t)page - 1) & ~((uintptr_t)page - 1);
+        uintptr_t high = ((uintptr_t)&here - 8192) & ~((uintptr_t)page - 1);
+        if (high > low)
+                (void)madvise((void *)low, high - low, MADV_DONTNEED);
+}
+
+static void thread_done(struct rpc_server *s)
+{
+        pthread_mutex_lock(&s->lock);
+        s->n_threads--;
+        pthread_cond_broadcast(&s->cond);
+        pthread_mutex_unlock(&s->lock);
+}
+
+static bool start_thread(struct rpc_server *s, void *(*fn)(void *), void *arg)
+{
+        pthread_mutex_lock(&s->lock);
+        s->n_threads++;
+        pthread_mutex_unlock(&s->lock);
         pthread_attr_t attr;
         pthread_attr_init(&attr);
         pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
         pthread_attr_setstacksize(&attr, 256 * 1024);
         pthread_t t;
-        int r = pthread_create(&t, &attr, worker, s);
+        int r = pthread_create(&t, &attr, fn, arg);
         pthread_attr_destroy(&attr);
         if (r != 0) {
                 log_error("cannot start a connection thread: %s", strerror(r));
-                return -1;
+                thread_done(s);
+                return false;
         }
-        return 0;
+        return true;
 }
 
 static void refuse(int fd, int code, const char *msg)
@@ -628,11 +711,13 @@ static void refuse(int fd, int code, const char *msg)
         json_decref(resp);
 }
 
-/* Accepts one connection and checks the bounds; NULL when there was none (another worker took
- * it) or it was refused. */
+/* Accepts one connection, checks the bounds and identifies the caller; NULL when there was none
+ * (another loop took it) or it was refused. */
 static struct conn *accept_one(struct rpc_server *s)
 {
         int fd = accept4(s->fd, NULL, NULL, SOCK_CLOEXEC);
+        /* (blocking: a connection handed to its own thread reads and writes it so; the loops
+         * only ever use MSG_DONTWAIT) */
         if (fd < 0) {
                 if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
                         log_warning("accept: %s", strerror(errno));
@@ -691,113 +776,218 @@ static struct conn *accept_one(struct rpc_server *s)
         s->conns[cn->slot] = fd;
         s->n_conns++;
         pthread_mutex_unlock(&s->lock);
+        if (caller_identify(s, fd, &cn->caller, &err) < 0) {
+                log_warning("rejecting a connection: %s", err->message);
+                error_free(err);
+                conn_end(cn);
+                return NULL;
+        }
         return cn;
 }
 
-/* Workers accept for themselves (leader/followers): each idle one waits in its own epoll on the
- * listening socket with EPOLLEXCLUSIVE, so the kernel wakes one per connection and no thread
- * hands connections over. A worker that takes a connection while no other is idle starts
- * another first, so someone is always listening; one idle for IDLE_THREAD_MS ends unless it
- * is the last idle one. */
-/* Gives the kernel back the pages of this thread's stack below the current frame (the stack
- * grows down): a thread that waits idle should not keep what a deep request touched, nor
- * leave it in glibc's cache of stacks when it ends. */
-static void stack_release(void)
+/* A connection an event loop passed on: with a request it read, or an answer it could not
+ * send without waiting, or neither (the next request is still in the socket). */
+struct handoff {
+        struct conn *cn;
+        json_t *req;
+        char *answer;
+        size_t answer_len;
+};
+
+static void *conn_thread(void *arg)
 {
-        pthread_attr_t attr;
-        void *base;
-        size_t size;
-        if (pthread_getattr_np(pthread_self(), &attr) != 0)
-                return;
-        int r = pthread_attr_getstack(&attr, &base, &size);
-        pthread_attr_destroy(&attr);
-        if (r != 0)
-                return;
-        long page = sysconf(_SC_PAGESIZE);
-        char here;
-        uintptr_t low = ((uintptr_t)base + (uintptr_t)page - 1) & ~((uintptr_t)page - 1);
-        uintptr_t high = ((uintptr_t)&here - 8192) & ~((uintptr_t)page - 1);
-        if (high > low)
-                (void)madvise((void *)low, high - low, MADV_DONTNEED);
+        struct handoff *h = arg;
+        struct conn *cn = h->cn;
+        struct rpc_server *s = cn->srv;
+        bool ok = true;
+        if (h->answer)
+                ok = proto_send(cn->fd, h->answer, h->answer_len, -1, NULL) == 0;
+        else if (h->req)
+                ok = answer(cn, h->req, -1);
+        free(h->answer);
+        free(h);
+        if (ok)
+                serve_rest(cn);
+        conn_end(cn);
+        stack_release();
+        thread_done(s);
+        return NULL;
 }
 
-static void *worker(void *arg)
+/* The connection goes to a thread of its own (one that may wait: on Docker, on a client that
+ * reads slowly, on an interactive session). Takes req and answer. */
+static void hand_off(struct conn *cn, json_t *req, char *answer, size_t answer_len)
+{
+        struct handoff *h = xzalloc(sizeof(*h));
+        *h = (struct handoff){cn, req, answer, answer_len};
+        if (start_thread(cn->srv, conn_thread, h))
+                return;
+        refuse(cn->fd, DS01_ERESOURCE, "ds01d cannot start a thread - try again in a moment");
+        json_decref(req);
+        free(answer);
+        free(h);
+        conn_end(cn);
+}
+
+enum { CONN_KEEP, CONN_GONE };
+
+/* A connection an event loop owns has something to read: a quick request is answered here,
+ * anything else is handed off. CONN_GONE when the loop no longer owns it. Never waits. */
+static int serve_ready(struct conn *cn)
+{
+        /* The datagram's size, kind and whether a descriptor came with it, without taking it
+         * (no control buffer: MSG_CTRUNC tells of a descriptor without receiving it). */
+        char kind;
+        struct iovec piov = {.iov_base = &kind, .iov_len = 1};
+        struct msghdr pmh = {.msg_iov = &piov, .msg_iovlen = 1};
+        ssize_t want = recvmsg(cn->fd, &pmh, MSG_PEEK | MSG_TRUNC | MSG_DONTWAIT);
+        if (want < 0 && (errno == EAGAIN || errno == EINTR))
+                return CONN_KEEP;
+        if (want <= 0) { /* the client closed it (or it broke) */
+                conn_end(cn);
+                return CONN_GONE;
+        }
+        if (kind != 'E' || want > QUICK_MAX || (pmh.msg_flags & MSG_CTRUNC)) {
+                hand_off(cn, NULL, NULL, 0);
+                return CONN_GONE;
+        }
+        char buf[QUICK_MAX];
+        ssize_t k = recv(cn->fd, buf, sizeof(buf), MSG_DONTWAIT);
+        json_t *req = k > 1 ? json_loadb(buf + 1, (size_t)k - 1, 0, NULL) : NULL;
+        if (!json_is_object(req)) {
+                if (k > 0)
+                        refuse(cn->fd, DS01_EUSAGE, "malformed protocol message");
+                json_decref(req);
+                conn_end(cn);
+                return CONN_GONE;
+        }
+        const char *method = json_string_value(json_object_get(req, "method"));
+        int idx = -1;
+        for (size_t i = 0; method && i < ARRAY_SIZE(methods) && idx < 0; i++)
+                if (streq(methods[i].name, method))
+                        idx = (int)i;
+        bool quick = idx >= 0 && (methods[idx].flags & M_QUICK);
+        if (quick) {
+                pthread_rwlock_rdlock(&cn->srv->d->lock);
+                quick = snapshot_ready(cn->srv->d);
+                pthread_rwlock_unlock(&cn->srv->d->lock);
+        }
+        if (!quick) {
+                hand_off(cn, req, NULL, 0);
+                return CONN_GONE;
+        }
+        int fd = -1;
+        size_t len = 0;
+        char *resp = serve_one(cn, req, -1, &fd, &len);
+        json_decref(req);
+        if (fd >= 0) /* quick methods pass none */
+                close(fd);
+        if (len < PROTO_FRAGMENT) {
+                char e = 'E';
+                struct iovec iov[2] = {{.iov_base = &e, .iov_len = 1},
+                                       {.iov_base = resp, .iov_len = len}};
+                struct msghdr mh = {.msg_iov = iov, .msg_iovlen = 2};
+                ssize_t sent;
+                do
+                        sent = sendmsg(cn->fd, &mh, MSG_DONTWAIT | MSG_NOSIGNAL);
+                while (sent < 0 && errno == EINTR);
+                if (sent == (ssize_t)len + 1) {
+                        free(resp);
+                        return CONN_KEEP;
+                }
+                if (sent >= 0 || (errno != EAGAIN && errno != EWOULDBLOCK)) {
+                        free(resp);
+                        conn_end(cn);
+                        return CONN_GONE;
+                }
+        }
+        hand_off(cn, NULL, resp, len); /* a large answer, or a client not reading yet */
+        return CONN_GONE;
+}
+
+/* Connections are served by a fixed set of event loops, one per CPU (at least 2). Each waits
+ * in its own epoll on the listening socket (EPOLLEXCLUSIVE: the kernel wakes one loop per
+ * connection) and on the connections it accepted. A quick request (M_QUICK: answered from
+ * memory) is answered by the loop itself, so a burst of container-list calls costs no thread
+ * and no context switch beyond the socket's; every other request, a request with a descriptor
+ * or larger than QUICK_MAX, and an answer the client is not ready to take, move the connection
+ * to a thread of its own, which serves it until it closes. A loop never waits on Docker. */
+static void *loop_thread(void *arg)
 {
         struct rpc_server *s = arg;
-        int idle_ms = 0; /* waited since the last connection */
         int ep = epoll_create1(EPOLL_CLOEXEC);
-        struct epoll_event lev = {.events = EPOLLIN | EPOLLEXCLUSIVE, .data.u32 = 0};
-        struct epoll_event sev = {.events = EPOLLIN, .data.u32 = 1};
+        struct epoll_event lev = {.events = EPOLLIN | EPOLLEXCLUSIVE, .data.ptr = NULL};
+        struct epoll_event sev = {.events = EPOLLIN, .data.ptr = &s->stop_fd};
         if (ep < 0 || epoll_ctl(ep, EPOLL_CTL_ADD, s->fd, &lev) < 0 ||
             epoll_ctl(ep, EPOLL_CTL_ADD, s->stop_fd, &sev) < 0) {
-                log_error("connection thread: epoll: %s", strerror(errno));
+                log_error("connection loop: epoll: %s", strerror(errno));
                 if (ep >= 0)
                         close(ep);
-                pthread_mutex_lock(&s->lock);
-                s->n_threads--;
-                pthread_cond_broadcast(&s->cond);
-                pthread_mutex_unlock(&s->lock);
+                thread_done(s);
                 return NULL;
         }
-        for (;;) {
-                pthread_mutex_lock(&s->lock);
-                s->n_idle++;
-                pthread_mutex_unlock(&s->lock);
-                struct epoll_event ev;
-                /* a first short wait; idle after it, the stack's pages go back */
-                int wait_ms = idle_ms == 0 ? 1000 : IDLE_THREAD_MS - 1000;
-                int n = epoll_wait(ep, &ev, 1, wait_ms);
-                if (n == 0 && idle_ms == 0) {
-                        stack_release();
-                        idle_ms = 1000;
-                        pthread_mutex_lock(&s->lock);
-                        s->n_idle--;
-                        pthread_mutex_unlock(&s->lock);
-                        continue;
-                }
-                pthread_mutex_lock(&s->lock);
-                s->n_idle--;
-                bool leave = s->stopping || (n == 0 && s->n_idle > 0);
-                pthread_mutex_unlock(&s->lock);
-                if (leave)
+        size_t owned = 0;
+        bool stopping = false;
+        while (!stopping || owned > 0) {
+                struct epoll_event evs[LOOP_EVENTS];
+                int n = epoll_wait(ep, evs, LOOP_EVENTS, -1);
+                if (n < 0 && errno != EINTR) {
+                        log_error("connection loop: epoll_wait: %s", strerror(errno));
                         break;
-                if (n <= 0 || ev.data.u32 != 0)
-                        continue;
-                idle_ms = 0;
-                struct conn *cn = accept_one(s);
-                if (!cn)
-                        continue;
-                pthread_mutex_lock(&s->lock);
-                bool more = s->n_idle == 0 && !s->stopping;
-                if (more)
-                        s->n_threads++;
-                pthread_mutex_unlock(&s->lock);
-                if (more && spawn_worker(s) < 0) {
-                        pthread_mutex_lock(&s->lock);
-                        s->n_threads--;
-                        pthread_mutex_unlock(&s->lock);
                 }
-                serve_conn(cn);
+                for (int i = 0; i < n; i++) {
+                        void *p = evs[i].data.ptr;
+                        if (p == &s->stop_fd) {
+                                /* its connections get EOF from rpc_server_stop's shutdown */
+                                stopping = true;
+                                epoll_ctl(ep, EPOLL_CTL_DEL, s->stop_fd, NULL);
+                                epoll_ctl(ep, EPOLL_CTL_DEL, s->fd, NULL);
+                                continue;
+                        }
+                        if (!p) {
+                                struct conn *cn = accept_one(s);
+                                if (!cn)
+                                        continue;
+                                struct epoll_event cev = {.events = EPOLLIN | EPOLLONESHOT,
+                                                          .data.ptr = cn};
+                                if (epoll_ctl(ep, EPOLL_CTL_ADD, cn->fd, &cev) < 0) {
+                                        log_warning("connection loop: %s", strerror(errno));
+                                        conn_end(cn);
+                                        continue;
+                                }
+                                owned++;
+                                continue;
+                        }
+                        struct conn *cn = p;
+                        int fd = cn->fd;
+                        if (serve_ready(cn) == CONN_GONE) {
+                                epoll_ctl(ep, EPOLL_CTL_DEL, fd, NULL); /* may be closed */
+                                owned--;
+                                continue;
+                        }
+                        struct epoll_event cev = {.events = EPOLLIN | EPOLLONESHOT, .data.ptr = cn};
+                        if (epoll_ctl(ep, EPOLL_CTL_MOD, fd, &cev) < 0) {
+                                log_warning("connection loop: %s", strerror(errno));
+                                epoll_ctl(ep, EPOLL_CTL_DEL, fd, NULL);
+                                conn_end(cn);
+                                owned--;
+                        }
+                }
         }
         close(ep);
-        pthread_mutex_lock(&s->lock);
-        s->n_threads--;
-        pthread_cond_broadcast(&s->cond);
-        pthread_mutex_unlock(&s->lock);
+        thread_done(s);
         return NULL;
 }
 
 int rpc_server_start(struct rpc_server *s, struct error **err)
 {
-        pthread_mutex_lock(&s->lock);
-        s->n_threads++;
-        pthread_mutex_unlock(&s->lock);
-        if (spawn_worker(s) < 0) {
-                pthread_mutex_lock(&s->lock);
-                s->n_threads--;
-                pthread_mutex_unlock(&s->lock);
+        long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+        size_t n = cpus < 2 ? 2 : cpus > 16 ? 16 : (size_t)cpus;
+        for (s->n_loops = 0; s->n_loops < n; s->n_loops++)
+                if (!start_thread(s, loop_thread, s))
+                        break;
+        if (s->n_loops == 0)
                 return error_set(err, DS01_ERR, "cannot start the connection threads");
-        }
         return 0;
 }
 

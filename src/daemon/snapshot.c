@@ -49,6 +49,7 @@ static void snap_free(struct snapshot *s)
                 }
                 free(sc->leases);
                 json_decref(sc->row);
+                free(sc->row_text);
         }
         free(s->containers);
         free(s);
@@ -304,6 +305,10 @@ static struct snapshot *build(struct ds01d *d, const struct snapshot *prev, stru
                         fill_leases(d, sc, r);
                 }
                 sc->row = base_row(sc);
+                sc->row_text = json_dumps(sc->row, JSON_COMPACT);
+                if (!sc->row_text)
+                        abort();                        /* only out of memory: as xmalloc */
+                sc->row_len = strlen(sc->row_text) - 1; /* without the '}' */
         }
         s->built_ms = now_ms();
 out:
@@ -326,6 +331,14 @@ out:
         store_containers_free(rows, n_rows);
         json_decref(list);
         return s;
+}
+
+bool snapshot_ready(struct ds01d *d)
+{
+        struct snapshot *s = take_current(d->snap);
+        bool ok = fresh(s, d);
+        snapshot_put(d->snap, s);
+        return ok;
 }
 
 const struct snapshot *snapshot_get(struct ds01d *d, struct error **err)

@@ -9,13 +9,17 @@
  *  - the ledger committed a change (store_generation: hold sweeps, reconciliation, ...);
  *  - the GPU inventory was swapped by a rescan;
  *  - Docker's event stream is down (then every read rebuilds: nothing is trusted);
- *  - it is older than SNAPSHOT_MAX_AGE_MS (a bound on anything missed).
- * Only one thread rebuilds at a time; the others wait for its result. */
+ *  - it is older than SNAPSHOT_MAX_AGE_MS (a bound on anything missed; every change to a
+ *    container comes with an event, so this is long: rebuilding on a timer would make dockerd
+ *    list every container every few seconds for nothing).
+ * Only one thread rebuilds at a time. A reader that finds the snapshot merely old is served it
+ * while another rebuilds; one that finds it out of date waits for the rebuild. The event thread
+ * rebuilds after each burst of events and the monitor at each tick, so a request seldom does. */
 #pragma once
 
 #include "lifecycle.h"
 
-#define SNAPSHOT_MAX_AGE_MS 5000
+#define SNAPSHOT_MAX_AGE_MS 60000
 
 struct snap_lease {
         char *slot_uuid;
@@ -44,6 +48,10 @@ struct snap_container {
         struct snap_lease *leases;
         size_t n_leases;
         json_t *row; /* the container-list row (without the monitor's clocks and status) */
+        /* the same row serialised, without its closing brace: a list request appends the
+         * dynamic members and '}' instead of copying and serialising the row each time */
+        char *row_text;
+        size_t row_len;
 };
 
 struct snapshot {
@@ -73,6 +81,9 @@ void snapshot_invalidate(struct snapshot_cache *c);
 /* The current snapshot (a reference: snapshot_put it), rebuilt first if stale. Call with d->lock
  * held for reading. NULL with *err when Docker or the ledger cannot be read. */
 const struct snapshot *snapshot_get(struct ds01d *d, struct error **err);
+/* Whether snapshot_get would return at once (nothing changed, not too old). With d->lock held
+ * for reading. */
+bool snapshot_ready(struct ds01d *d);
 void snapshot_put(struct snapshot_cache *c, const struct snapshot *s);
 /* The last snapshot built, however old (a reference), never rebuilding: for readers that must
  * not wait on Docker (/metrics). The monitor refreshes it every tick. NULL before the first. */

@@ -57,7 +57,17 @@ static void follow(struct watch *w, int fd)
 {
         struct strbuf line = STRBUF_INIT;
         char buf[8192];
+        bool changed = false;
         for (;;) {
+                /* Once a burst of events is over (20 ms without another), rebuild the snapshot
+                 * here, so that requests find it fresh instead of waiting on Docker's list. */
+                struct pollfd p = {.fd = fd, .events = POLLIN};
+                if (changed && poll(&p, 1, 20) == 0) {
+                        pthread_rwlock_rdlock(&w->d->lock);
+                        snapshot_put(w->d->snap, snapshot_get(w->d, NULL));
+                        pthread_rwlock_unlock(&w->d->lock);
+                        changed = false;
+                }
                 ssize_t k = read(fd, buf, sizeof(buf));
                 if (k < 0 && errno == EINTR)
                         continue;
@@ -70,8 +80,10 @@ static void follow(struct watch *w, int fd)
                                 continue;
                         }
                         json_t *ev = json_loadb(strbuf_str(&line), line.len, 0, NULL);
-                        if (ev)
+                        if (ev) {
                                 handle_event(w, ev);
+                                changed = true;
+                        }
                         json_decref(ev);
                         strbuf_reset(&line);
                 }

@@ -43,6 +43,57 @@ void strbuf_addc(struct strbuf *sb, char c)
         strbuf_add(sb, &c, 1);
 }
 
+void strbuf_add_i64(struct strbuf *sb, int64_t v)
+{
+        char tmp[24], *e = tmp + sizeof(tmp), *p = e;
+        uint64_t u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
+        do
+                *--p = (char)('0' + u % 10);
+        while ((u /= 10) != 0);
+        if (v < 0)
+                *--p = '-';
+        strbuf_add(sb, p, (size_t)(e - p));
+}
+
+void strbuf_add_json_string(struct strbuf *sb, const char *s)
+{
+        static const char hex[] = "0123456789abcdef";
+        strbuf_addc(sb, '"');
+        const char *run = s;
+        for (; *s; s++) {
+                unsigned char c = (unsigned char)*s;
+                if (c >= 0x20 && c != '"' && c != '\\')
+                        continue;
+                strbuf_add(sb, run, (size_t)(s - run));
+                run = s + 1;
+                char esc[6] = {'\\', (char)c, 0, 0, 0, 0};
+                size_t n = 2;
+                switch (c) {
+                case '"':
+                case '\\':
+                        break;
+                case '\n':
+                        esc[1] = 'n';
+                        break;
+                case '\t':
+                        esc[1] = 't';
+                        break;
+                case '\r':
+                        esc[1] = 'r';
+                        break;
+                default:
+                        esc[1] = 'u';
+                        esc[2] = esc[3] = '0';
+                        esc[4] = hex[c >> 4];
+                        esc[5] = hex[c & 15];
+                        n = 6;
+                }
+                strbuf_add(sb, esc, n);
+        }
+        strbuf_add(sb, run, (size_t)(s - run));
+        strbuf_addc(sb, '"');
+}
+
 void strbuf_addf(struct strbuf *sb, const char *fmt, ...)
 {
         va_list ap, ap2;

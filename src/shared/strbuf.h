@@ -19,6 +19,10 @@ void strbuf_release(struct strbuf *sb);
 void strbuf_add(struct strbuf *sb, const void *data, size_t n);
 void strbuf_adds(struct strbuf *sb, const char *s);
 void strbuf_addc(struct strbuf *sb, char c);
+/* A decimal integer. */
+void strbuf_add_i64(struct strbuf *sb, int64_t v);
+/* s as a JSON string, quoted and escaped (UTF-8 passes through). */
+void strbuf_add_json_string(struct strbuf *sb, const char *s);
 void strbuf_addf(struct strbuf *sb, const char *fmt, ...) _printf_(2, 3);
 void strbuf_reset(struct strbuf *sb);
 /* The string (never NULL); ownership stays with sb. */
