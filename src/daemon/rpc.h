@@ -1,9 +1,11 @@
 /* rpc.h - the CLI's socket: SOCK_SEQPACKET, callers identified by SO_PEERCRED/SO_PEERGROUPS.
  *
- * One thread per connection (threads accept for themselves and are reused), bounded in total
- * (RPC_MAX_CONNECTIONS) and per uid
- * (max_requests_per_uid): a connection may stay open for the length of an interactive session
- * (resize, exit status), so a fixed pool would let a few idle shells starve everyone. Every request
+ * Served by a fixed set of event loops (one per CPU, at least 2): a loop answers a quick request
+ * (M_QUICK: from memory, such as container-list while the snapshot is fresh) itself and hands any
+ * other connection to a thread of its own, which serves it until it closes - a connection may
+ * stay open for the length of an interactive session (resize, exit status), so a fixed pool for
+ * those would let a few idle shells starve everyone. Connections are bounded in total
+ * (RPC_MAX_CONNECTIONS) and per uid (max_requests_per_uid). Every request
  * passes through the method table: protocol version, method lookup, admin check and parameter
  * validation happen there, once, before any handler runs. */
 #pragma once
@@ -16,7 +18,7 @@ struct rpc_server;
 
 /* Binds cfg->socket (mode 0666; authorisation is by peer credentials), creating its directory. */
 struct rpc_server *rpc_server_new(struct ds01d *d, struct error **err);
-/* Starts serving: connection threads accept on their own from now on. */
+/* Starts serving: the event loops accept from now on. */
 int rpc_server_start(struct rpc_server *s, struct error **err);
 /* Stops accepting, wakes every connection and waits (up to timeout_ms) for their threads. Returns
  * how many are still busy; when 0, s is freed, else it stays allocated (the threads use it) and

@@ -1,0 +1,81 @@
+/* test-strbuf.c - the JSON writers that container.list builds its answer with: whatever a string
+ * holds, jansson must read back exactly that string; integers at their limits. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <jansson.h>
+
+#include "shared/strbuf.h"
+
+/* s written as a JSON string and read back by jansson */
+static char *round_trip(const char *s)
+{
+        struct strbuf sb = STRBUF_INIT;
+        strbuf_adds(&sb, "[");
+        strbuf_add_json_string(&sb, s);
+        strbuf_adds(&sb, "]");
+        json_error_t je;
+        json_t *v = json_loads(strbuf_str(&sb), 0, &je);
+        if (!v)
+                print_error("jansson refused %s: %s\n", strbuf_str(&sb), je.text);
+        assert_non_null(v);
+        char *back = xstrdup(json_string_value(json_array_get(v, 0)));
+        json_decref(v);
+        strbuf_release(&sb);
+        return back;
+}
+
+static void test_json_string(void **state)
+{
+        (void)state;
+        static const char *cases[] = {
+            "",
+            "Up 5 minutes",
+            "Exited (137) 2 hours ago",
+            "quote \" and backslash \\ and slash /",
+            "tab\tnewline\nreturn\rbell\a escape\x1b nul-less \x01\x1f",
+            "utf-8: caf\xc3\xa9 \xe2\x9c\x93 \xf0\x9f\x9a\x80",
+        };
+        for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+                char *back = round_trip(cases[i]);
+                assert_string_equal(back, cases[i]);
+                free(back);
+        }
+}
+
+static void test_json_string_escapes(void **state)
+{
+        (void)state;
+        struct strbuf sb = STRBUF_INIT;
+        strbuf_add_json_string(&sb, "a\"b\\c\n\x01");
+        assert_string_equal(strbuf_str(&sb), "\"a\\\"b\\\\c\\n\\u0001\"");
+        strbuf_release(&sb);
+}
+
+static void test_i64(void **state)
+{
+        (void)state;
+        static const int64_t cases[] = {0, 7, -7, 10, 1700000000, INT64_MAX, INT64_MIN};
+        static const char *want[] = {
+            "0", "7", "-7", "10", "1700000000", "9223372036854775807", "-9223372036854775808"};
+        for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+                struct strbuf sb = STRBUF_INIT;
+                strbuf_addc(&sb, 'x');
+                strbuf_add_i64(&sb, cases[i]);
+                assert_string_equal(strbuf_str(&sb) + 1, want[i]);
+                strbuf_release(&sb);
+        }
+}
+
+int main(void)
+{
+        const struct CMUnitTest tests[] = {
+            cmocka_unit_test(test_json_string),
+            cmocka_unit_test(test_json_string_escapes),
+            cmocka_unit_test(test_i64),
+        };
+        return cmocka_run_group_tests(tests, NULL, NULL);
+}
