@@ -230,16 +230,15 @@ static double gpu_utilisation(struct ds01d *d, struct activity *a, const struct 
                 g->mem_used = g->mem_total = -1;
                 if (!d->nvml)
                         continue;
-                unsigned util, mem;
-                if (nvml_utilization(d->nvml, g->uuid, &util, &mem, NULL) == 0) {
-                        g->util_pct = util;
-                        best = fmax(best, (double)util);
+                struct nvml_sample ns;
+                if (nvml_sample(d->nvml, g->uuid, &ns, NULL) < 0)
+                        continue;
+                if (ns.util_pct >= 0) {
+                        g->util_pct = ns.util_pct;
+                        best = fmax(best, (double)ns.util_pct);
                 }
-                uint64_t used, total;
-                if (nvml_memory(d->nvml, g->uuid, &used, &total, NULL) == 0) {
-                        g->mem_used = (int64_t)used;
-                        g->mem_total = (int64_t)total;
-                }
+                g->mem_used = ns.mem_used;
+                g->mem_total = ns.mem_total;
         }
         return best;
 }

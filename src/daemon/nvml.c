@@ -658,14 +658,9 @@ static int find_device(struct nvml *n, const char *uuid, nvml_device_t *ret, boo
         return -ENOENT;
 }
 
-int nvml_utilization(struct nvml *n, const char *uuid, unsigned *ret_gpu_pct, unsigned *ret_mem_pct,
-                     struct error **err)
+static int utilization_of(struct nvml *n, nvml_device_t d, bool is_mig, const char *uuid,
+                          unsigned *ret_gpu_pct, unsigned *ret_mem_pct, struct error **err)
 {
-        nvml_device_t d;
-        bool is_mig;
-        int k = find_device(n, uuid, &d, &is_mig, err);
-        if (k < 0)
-                return k;
         if (is_mig) {
                 error_set(err, DS01_ERR,
                           "%s: per-instance utilisation is not available for MIG devices", uuid);
@@ -689,6 +684,29 @@ int nvml_utilization(struct nvml *n, const char *uuid, unsigned *ret_gpu_pct, un
         return 0;
 }
 
+static int memory_of(struct nvml *n, nvml_device_t d, const char *uuid, uint64_t *ret_used,
+                     uint64_t *ret_total, struct error **err)
+{
+        struct nvml_memory mem;
+        nvml_return_t r = n->memory_info(d, &mem);
+        if (r != NVML_SUCCESS)
+                return nvml_fail(n, err, r, "nvmlDeviceGetMemoryInfo", uuid);
+        *ret_used = mem.used;
+        *ret_total = mem.total;
+        return 0;
+}
+
+int nvml_utilization(struct nvml *n, const char *uuid, unsigned *ret_gpu_pct, unsigned *ret_mem_pct,
+                     struct error **err)
+{
+        nvml_device_t d;
+        bool is_mig;
+        int k = find_device(n, uuid, &d, &is_mig, err);
+        if (k < 0)
+                return k;
+        return utilization_of(n, d, is_mig, uuid, ret_gpu_pct, ret_mem_pct, err);
+}
+
 int nvml_memory(struct nvml *n, const char *uuid, uint64_t *ret_used, uint64_t *ret_total,
                 struct error **err)
 {
@@ -697,12 +715,25 @@ int nvml_memory(struct nvml *n, const char *uuid, uint64_t *ret_used, uint64_t *
         int k = find_device(n, uuid, &d, &is_mig, err);
         if (k < 0)
                 return k;
-        struct nvml_memory mem;
-        nvml_return_t r = n->memory_info(d, &mem);
-        if (r != NVML_SUCCESS)
-                return nvml_fail(n, err, r, "nvmlDeviceGetMemoryInfo", uuid);
-        *ret_used = mem.used;
-        *ret_total = mem.total;
+        return memory_of(n, d, uuid, ret_used, ret_total, err);
+}
+
+int nvml_sample(struct nvml *n, const char *uuid, struct nvml_sample *ret, struct error **err)
+{
+        *ret = (struct nvml_sample){.util_pct = -1, .mem_used = -1, .mem_total = -1};
+        nvml_device_t d;
+        bool is_mig;
+        int k = find_device(n, uuid, &d, &is_mig, err);
+        if (k < 0)
+                return k;
+        unsigned gpu, mem;
+        if (utilization_of(n, d, is_mig, uuid, &gpu, &mem, NULL) == 0)
+                ret->util_pct = gpu;
+        uint64_t used, total;
+        if (memory_of(n, d, uuid, &used, &total, NULL) == 0) {
+                ret->mem_used = (int64_t)used;
+                ret->mem_total = (int64_t)total;
+        }
         return 0;
 }
 

@@ -36,6 +36,13 @@ int nvml_utilization(struct nvml *n, const char *uuid, unsigned *ret_gpu_pct, un
 /* Framebuffer memory in use and in total, in bytes, of a GPU or MIG device (by uuid). */
 int nvml_memory(struct nvml *n, const char *uuid, uint64_t *ret_used, uint64_t *ret_total,
                 struct error **err);
+/* Both at once, with one device lookup (the monitor's per-tick sample): -1 where a figure is not
+ * available (utilisation of a MIG instance, an old driver). Fails only when uuid is not found. */
+struct nvml_sample {
+        int util_pct;
+        int64_t mem_used, mem_total;
+};
+int nvml_sample(struct nvml *n, const char *uuid, struct nvml_sample *ret, struct error **err);
 /* Host pids of compute processes on a GPU or MIG device (by uuid); *ret malloc'd. */
 int nvml_processes(struct nvml *n, const char *uuid, pid_t **ret, size_t *ret_n,
                    struct error **err);

@@ -278,6 +278,25 @@ static void test_utilization(void **state)
             nvml_utilization(n, "GPU-00000000-dead-beef-0000-000000000000", &gpu, &mem, &err),
             -ENOENT);
         assert_int_equal(err->code, DS01_ENOTFOUND);
+        err = error_free(err);
+
+        /* nvml_sample: the same figures with one lookup; -1 for what a device lacks */
+        uint64_t used = 0, total = 0;
+        struct nvml_sample ns;
+        assert_int_equal(nvml_sample(n, GPU0, &ns, &err), 0);
+        assert_int_equal(ns.util_pct, 87);
+        assert_int_equal(nvml_memory(n, GPU0, &used, &total, NULL), 0);
+        assert_true(total > 0);
+        assert_int_equal(ns.mem_used, (int64_t)used);
+        assert_int_equal(ns.mem_total, (int64_t)total);
+        assert_int_equal(nvml_sample(n, MIG_A, &ns, &err), 0);
+        assert_int_equal(ns.util_pct, -1);
+        assert_int_equal(nvml_memory(n, MIG_A, &used, &total, NULL), 0);
+        assert_int_equal(ns.mem_total, (int64_t)total);
+        assert_int_equal(nvml_sample(n, "GPU-00000000-dead-beef-0000-000000000000", &ns, &err),
+                         -ENOENT);
+        assert_int_equal(err->code, DS01_ENOTFOUND);
+        assert_int_equal(ns.util_pct, -1);
         nvml_close(n);
 }
 
