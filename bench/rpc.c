@@ -11,8 +11,9 @@
  * K different users as it would from K people's CLIs. Without --persistent every request opens
  * its own connection, as the CLI does. HTTP mode: one connection per request (as Prometheus
  * without keep-alive would), answer read to the end, status 200 required.
- * The first second is a warm-up that is not recorded. Prints one JSON object: requests, errors, seconds, rps, p50_ms, p90_ms, p99_ms, max_ms,
- * bytes (of the last answer). */
+ * The first second is a warm-up that is not recorded. Prints one JSON object: requests, errors,
+ * seconds, rps, p50_ms, p90_ms, p99_ms, max_ms, bytes (of the last answer), and the machine's
+ * busy_pct and steal_pct (/proc/stat) while recording. */
 #include "../src/proto/proto.h"
 #include "../src/shared/util.h"
 
@@ -226,6 +227,29 @@ static void *client_thread(void *arg)
         return NULL;
 }
 
+/* The machine's CPU time so far (/proc/stat, all CPUs, in ticks): busy, steal and total. Steal is
+ * time the hypervisor gave to someone else while this VM had work to run. */
+struct cpu_ticks {
+        unsigned long long busy, steal, total;
+};
+
+static struct cpu_ticks cpu_ticks(void)
+{
+        struct cpu_ticks t = {0};
+        unsigned long long v[10] = {0};
+        FILE *f = fopen("/proc/stat", "r");
+        if (f && fscanf(f, "cpu %llu %llu %llu %llu %llu %llu %llu %llu %llu %llu", &v[0], &v[1],
+                        &v[2], &v[3], &v[4], &v[5], &v[6], &v[7], &v[8], &v[9]) >= 8) {
+                for (int i = 0; i < 8; i++)
+                        t.total += v[i];
+                t.steal = v[7];
+                t.busy = t.total - v[3] - v[4] - v[7]; /* not idle, iowait or stolen */
+        }
+        if (f)
+                fclose(f);
+        return t;
+}
+
 static int cmp_double(const void *a, const void *b)
 {
         double x = *(const double *)a, y = *(const double *)b;
@@ -302,12 +326,17 @@ int main(int argc, char **argv)
         atomic_store(&go, true);
         usleep(1000 * 1000);
         double t0 = mono();
+        struct cpu_ticks c0 = cpu_ticks();
         atomic_store(&recording, true);
         usleep((useconds_t)(o.seconds * 1e6));
         atomic_store(&stop, true);
         for (int i = 0; i < o.clients; i++)
                 pthread_join(th[i], NULL);
         double elapsed = mono() - t0;
+        struct cpu_ticks c1 = cpu_ticks();
+        double ticks = c1.total > c0.total ? (double)(c1.total - c0.total) : 1.0;
+        double steal_pct = 100.0 * (double)(c1.steal - c0.steal) / ticks;
+        double busy_pct = 100.0 * (double)(c1.busy - c0.busy) / ticks;
         if (o.trace) {
                 /* every recorded request, in no particular order (sort -n to see when the
                  * slow ones were due) */
@@ -345,6 +374,10 @@ int main(int argc, char **argv)
                                 PCT(0.50), "p90_ms", PCT(0.90), "p99_ms", PCT(0.99), "max_ms",
                                 n ? all[n - 1] : 0.0, "bytes", (json_int_t)bytes, "clients",
                                 o.clients, "target", o.socket ? o.method : o.path);
+        /* the whole machine's CPU while recording: time stolen by the hypervisor makes every
+         * latency here longer, whoever the server is */
+        json_object_set_new(out, "steal_pct", json_real(steal_pct));
+        json_object_set_new(out, "busy_pct", json_real(busy_pct));
         if (first_error)
                 json_object_set_new(out, "first_error", json_string(first_error));
         char *s = json_dumps(out, JSON_COMPACT);
