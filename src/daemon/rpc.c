@@ -703,12 +703,27 @@ static bool start_thread(struct rpc_server *s, void *(*fn)(void *), void *arg)
         return true;
 }
 
+/* Answers with an error before the connection is closed. Closing a socket with a request still
+ * unread makes the client's read fail with ECONNRESET instead of showing this answer, so the
+ * client's sending side is shut first (its request, if not sent yet, fails with EPIPE and the CLI
+ * then reads the answer) and whatever it already sent is dropped. Never waits. */
 static void refuse(int fd, int code, const char *msg)
 {
         struct error e = {code, (char *)msg};
         json_t *resp = error_response(&e);
-        proto_send_json(fd, resp, -1, NULL);
+        _cleanup_free_ char *text = json_dumps(resp, JSON_COMPACT);
         json_decref(resp);
+        if (text) {
+                char kind = 'E';
+                struct iovec iov[2] = {{.iov_base = &kind, .iov_len = 1},
+                                       {.iov_base = text, .iov_len = strlen(text)}};
+                struct msghdr mh = {.msg_iov = iov, .msg_iovlen = 2};
+                (void)sendmsg(fd, &mh, MSG_DONTWAIT | MSG_NOSIGNAL);
+        }
+        shutdown(fd, SHUT_RD);
+        char drop[64];
+        while (recv(fd, drop, sizeof(drop), MSG_DONTWAIT | MSG_TRUNC) > 0)
+                ;
 }
 
 /* Accepts one connection, checks the bounds and identifies the caller; NULL when there was none
@@ -831,9 +846,16 @@ static void hand_off(struct conn *cn, json_t *req, char *answer, size_t answer_l
 
 enum { CONN_KEEP, CONN_GONE };
 
+/* A connection leaves its loop's epoll before anyone else may close it (its descriptor number
+ * could otherwise be reused by a new connection while the loop still names it). */
+static void leave_loop(int ep, struct conn *cn)
+{
+        epoll_ctl(ep, EPOLL_CTL_DEL, cn->fd, NULL);
+}
+
 /* A connection an event loop owns has something to read: a quick request is answered here,
  * anything else is handed off. CONN_GONE when the loop no longer owns it. Never waits. */
-static int serve_ready(struct conn *cn)
+static int serve_ready(int ep, struct conn *cn)
 {
         /* The datagram's size, kind and whether a descriptor came with it, without taking it
          * (no control buffer: MSG_CTRUNC tells of a descriptor without receiving it). */
@@ -844,10 +866,12 @@ static int serve_ready(struct conn *cn)
         if (want < 0 && (errno == EAGAIN || errno == EINTR))
                 return CONN_KEEP;
         if (want <= 0) { /* the client closed it (or it broke) */
+                leave_loop(ep, cn);
                 conn_end(cn);
                 return CONN_GONE;
         }
         if (kind != 'E' || want > QUICK_MAX || (pmh.msg_flags & MSG_CTRUNC)) {
+                leave_loop(ep, cn);
                 hand_off(cn, NULL, NULL, 0);
                 return CONN_GONE;
         }
@@ -858,6 +882,7 @@ static int serve_ready(struct conn *cn)
                 if (k > 0)
                         refuse(cn->fd, DS01_EUSAGE, "malformed protocol message");
                 json_decref(req);
+                leave_loop(ep, cn);
                 conn_end(cn);
                 return CONN_GONE;
         }
@@ -873,6 +898,7 @@ static int serve_ready(struct conn *cn)
                 pthread_rwlock_unlock(&cn->srv->d->lock);
         }
         if (!quick) {
+                leave_loop(ep, cn);
                 hand_off(cn, req, NULL, 0);
                 return CONN_GONE;
         }
@@ -897,10 +923,12 @@ static int serve_ready(struct conn *cn)
                 }
                 if (sent >= 0 || (errno != EAGAIN && errno != EWOULDBLOCK)) {
                         free(resp);
+                        leave_loop(ep, cn);
                         conn_end(cn);
                         return CONN_GONE;
                 }
         }
+        leave_loop(ep, cn);
         hand_off(cn, NULL, resp, len); /* a large answer, or a client not reading yet */
         return CONN_GONE;
 }
@@ -959,16 +987,14 @@ static void *loop_thread(void *arg)
                                 continue;
                         }
                         struct conn *cn = p;
-                        int fd = cn->fd;
-                        if (serve_ready(cn) == CONN_GONE) {
-                                epoll_ctl(ep, EPOLL_CTL_DEL, fd, NULL); /* may be closed */
+                        if (serve_ready(ep, cn) == CONN_GONE) {
                                 owned--;
                                 continue;
                         }
                         struct epoll_event cev = {.events = EPOLLIN | EPOLLONESHOT, .data.ptr = cn};
-                        if (epoll_ctl(ep, EPOLL_CTL_MOD, fd, &cev) < 0) {
+                        if (epoll_ctl(ep, EPOLL_CTL_MOD, cn->fd, &cev) < 0) {
                                 log_warning("connection loop: %s", strerror(errno));
-                                epoll_ctl(ep, EPOLL_CTL_DEL, fd, NULL);
+                                leave_loop(ep, cn);
                                 conn_end(cn);
                                 owned--;
                         }
