@@ -348,12 +348,14 @@ struct rpc_server {
         } names[LOGIN_CACHE];
         size_t n_names;
         struct stat passwd_st;
+        int64_t passwd_checked_ms;
 };
 
 struct conn {
         struct rpc_server *srv;
         int fd;
         int slot;
+        bool in_loop; /* registered in its event loop's epoll */
         struct caller caller;
 };
 
@@ -362,10 +364,16 @@ struct conn {
 static char *login_of(struct rpc_server *s, uid_t uid)
 {
         struct stat st;
-        bool have_st = stat("/etc/passwd", &st) == 0;
         int64_t now = mono_ms();
         char *login = NULL;
         pthread_mutex_lock(&s->names_lock);
+        /* /etc/passwd is looked at once a second at most (a stat per connection was 3% of a
+         * container-list) */
+        bool have_st = false;
+        if (now - s->passwd_checked_ms >= 1000) {
+                s->passwd_checked_ms = now;
+                have_st = stat("/etc/passwd", &st) == 0;
+        }
         if (have_st && (st.st_ino != s->passwd_st.st_ino || st.st_size != s->passwd_st.st_size ||
                         st.st_mtim.tv_sec != s->passwd_st.st_mtim.tv_sec ||
                         st.st_mtim.tv_nsec != s->passwd_st.st_mtim.tv_nsec)) {
@@ -850,7 +858,22 @@ enum { CONN_KEEP, CONN_GONE };
  * could otherwise be reused by a new connection while the loop still names it). */
 static void leave_loop(int ep, struct conn *cn)
 {
-        epoll_ctl(ep, EPOLL_CTL_DEL, cn->fd, NULL);
+        if (cn->in_loop)
+                epoll_ctl(ep, EPOLL_CTL_DEL, cn->fd, NULL);
+        cn->in_loop = false;
+}
+
+/* Waits (in the loop's epoll) for the connection's next request; false if it had to be ended. */
+static bool arm(int ep, struct conn *cn)
+{
+        struct epoll_event ev = {.events = EPOLLIN | EPOLLONESHOT, .data.ptr = cn};
+        if (epoll_ctl(ep, cn->in_loop ? EPOLL_CTL_MOD : EPOLL_CTL_ADD, cn->fd, &ev) == 0) {
+                cn->in_loop = true;
+                return true;
+        }
+        log_warning("connection loop: %s", strerror(errno));
+        conn_end(cn); /* closing it takes it out of the epoll */
+        return false;
 }
 
 /* A connection an event loop owns has something to read: a quick request is answered here,
@@ -865,9 +888,8 @@ static int serve_ready(int ep, struct conn *cn)
         ssize_t want = recvmsg(cn->fd, &pmh, MSG_PEEK | MSG_TRUNC | MSG_DONTWAIT);
         if (want < 0 && (errno == EAGAIN || errno == EINTR))
                 return CONN_KEEP;
-        if (want <= 0) { /* the client closed it (or it broke) */
-                leave_loop(ep, cn);
-                conn_end(cn);
+        if (want <= 0) {      /* the client closed it (or it broke) */
+                conn_end(cn); /* closing it takes it out of the epoll */
                 return CONN_GONE;
         }
         if (kind != 'E' || want > QUICK_MAX || (pmh.msg_flags & MSG_CTRUNC)) {
@@ -882,8 +904,7 @@ static int serve_ready(int ep, struct conn *cn)
                 if (k > 0)
                         refuse(cn->fd, DS01_EUSAGE, "malformed protocol message");
                 json_decref(req);
-                leave_loop(ep, cn);
-                conn_end(cn);
+                conn_end(cn); /* closing it takes it out of the epoll */
                 return CONN_GONE;
         }
         const char *method = json_string_value(json_object_get(req, "method"));
@@ -972,32 +993,15 @@ static void *loop_thread(void *arg)
                                 epoll_ctl(ep, EPOLL_CTL_DEL, s->fd, NULL);
                                 continue;
                         }
-                        if (!p) {
-                                struct conn *cn = accept_one(s);
-                                if (!cn)
-                                        continue;
-                                struct epoll_event cev = {.events = EPOLLIN | EPOLLONESHOT,
-                                                          .data.ptr = cn};
-                                if (epoll_ctl(ep, EPOLL_CTL_ADD, cn->fd, &cev) < 0) {
-                                        log_warning("connection loop: %s", strerror(errno));
-                                        conn_end(cn);
-                                        continue;
-                                }
+                        /* A new connection's request is usually there by the time it is
+                         * accepted and identified: answered at once, before it is armed. */
+                        struct conn *cn = p ? p : accept_one(s);
+                        if (!cn)
+                                continue;
+                        if (!p)
                                 owned++;
-                                continue;
-                        }
-                        struct conn *cn = p;
-                        if (serve_ready(ep, cn) == CONN_GONE) {
+                        if (serve_ready(ep, cn) == CONN_GONE || !arm(ep, cn))
                                 owned--;
-                                continue;
-                        }
-                        struct epoll_event cev = {.events = EPOLLIN | EPOLLONESHOT, .data.ptr = cn};
-                        if (epoll_ctl(ep, EPOLL_CTL_MOD, cn->fd, &cev) < 0) {
-                                log_warning("connection loop: %s", strerror(errno));
-                                leave_loop(ep, cn);
-                                conn_end(cn);
-                                owned--;
-                        }
                 }
         }
         close(ep);
