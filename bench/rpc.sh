@@ -16,8 +16,9 @@
 #   metrics:    GET /metrics;
 #   docker:     GET /containers/json?all=1 with the instance filter on docker.sock;
 #   list_user_at_5000 / floor_at_5000: 5,000 requests/s offered (open loop) to ds01d, then to
-#               bench-rpc-floor (a server that does nothing: this machine's floor), three times.
-# Writes bench/results/rpc.json and prints one line. Removes everything on exit.
+#               bench-rpc-floor (a server that does nothing: this machine's floor), three times;
+#   floor_closed: list_user's closed loop against bench-rpc-floor.
+# Writes bench/results/rpc.json (and appends it to rpc-history.jsonl) and prints one line. Removes everything on exit.
 set -euo pipefail
 
 NCONT=200
@@ -184,6 +185,10 @@ for i in 1 2 3; do
 		die "floor_at_5000: $(cat "$TMP/floor_rate_$i.json")"
 	jq -c . "$TMP/floor_rate_$i.json" >&2
 done
+log "floor_closed: $CLIENTS clients as fast as answers come, on bench-rpc-floor"
+"$BR" --clients "$CLIENTS" --seconds "$SECS" --socket "$TMP/floor.sock" --uid-base "$UID0" \
+	--uids "$USERS" >"$TMP/floor_closed.json" || die "floor_closed: $(cat "$TMP/floor_closed.json")"
+jq -c . "$TMP/floor_closed.json" >&2
 kill "$FPID"
 wait "$FPID" 2>/dev/null || true
 FPID=""
@@ -199,6 +204,7 @@ jq -n --arg date "$(date -u +%Y-%m-%dT%H:%M:%SZ)" --argjson n "$NCONT" --argjson
 	--argjson rss_idle "$rss_idle_kb" --argjson rss_after "$rss_after_kb" \
 	--argjson anon "$anon_after_kb" --argjson file "$file_after_kb" \
 	--slurpfile lr "$TMP/list_user_rate.json" --slurpfile fl "$TMP/floor_rate.json" \
+	--slurpfile fc "$TMP/floor_closed.json" \
 	--slurpfile l1 "$TMP/list_user_1.json" \
 	--arg machine "$(nproc) cores, $(awk '/MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo), load $(cut -d' ' -f1 /proc/loadavg)" \
 	--arg docker "$(docker version -f '{{.Server.Version}}')" '
@@ -218,16 +224,19 @@ jq -n --arg date "$(date -u +%Y-%m-%dT%H:%M:%SZ)" --argjson n "$NCONT" --argjson
 	 floor_at_5000_p99_ms: ([$fl[0][].p99_ms] | sort | .[1]),
 	 floor_at_5000_p99_ms_runs: [$fl[0][].p99_ms],
 	 steal_pct_at_5000_runs: [$lr[0][].steal_pct],
+	 floor_closed_rps: $fc[0].rps, floor_closed_p99_ms: $fc[0].p99_ms,
 	 rss_mib: ($rss_after / 1024), rss_anon_mib: ($anon / 1024),
 	 rss_file_mib: ($file / 1024), rss_before_load_mib: ($rss_idle / 1024),
 	 rss_right_after_load_mib: ($rss / 1024), peak_rss_mib: ($hwm / 1024),
 	 list_user_1client_rps: $l1[0].rps, list_user_1client_p50_ms: $l1[0].p50_ms,
 	 runs: {list_user_1client: $l1[0], list_user: $lu[0], list_user_at_5000: $lr[0],
-	        floor_at_5000: $fl[0],
+	        floor_at_5000: $fl[0], floor_closed: $fc[0],
 	        list_admin: $la[0],
 	        list_user_persistent: $lp[0],
 	        metrics: $metrics, docker: $dk[0]},
 	 machine: $machine, docker: $docker}' >"$RESULTS.tmp"
 mv "$RESULTS.tmp" "$RESULTS"
-jq -r '"rpc: container-list \(.list_user_rps | floor) req/s (p50 \(.list_user_p50_ms * 100 | round / 100) ms, p99 \(.list_user_p99_ms * 100 | round / 100) ms) as \(.users) users; at 5,000 req/s offered p99 \(.list_user_at_5000_p99_ms * 100 | round / 100) ms (floor server \(.floor_at_5000_p99_ms * 100 | round / 100) ms, steal \(.steal_pct_at_5000_runs | map(round) | tostring) %); admin all \(.list_admin_rps | floor) req/s, /metrics \(.metrics_rps // "-" | tostring) req/s, Docker list \(.docker_list_rps | floor) req/s; ds01d RSS \(.rss_mib * 10 | round / 10) MiB (\(.rss_anon_mib * 10 | round / 10) anonymous, \(.rss_file_mib * 10 | round / 10) libraries; before load \(.rss_before_load_mib * 10 | round / 10), peak \(.peak_rss_mib * 10 | round / 10)) with \(.containers) containers (\(.machine))"' "$RESULTS" |
+# every run also as one line, so runs at different moments (and steal) can be compared
+jq -c . "$RESULTS" >>"${RESULTS%.json}-history.jsonl"
+jq -r '"rpc: container-list \(.list_user_rps | floor) req/s (p50 \(.list_user_p50_ms * 100 | round / 100) ms, p99 \(.list_user_p99_ms * 100 | round / 100) ms) as \(.users) users (floor server \(.floor_closed_rps | floor) req/s, p99 \(.floor_closed_p99_ms * 100 | round / 100) ms); at 5,000 req/s offered p99 \(.list_user_at_5000_p99_ms * 100 | round / 100) ms (floor server \(.floor_at_5000_p99_ms * 100 | round / 100) ms, steal \(.steal_pct_at_5000_runs | map(round) | tostring) %); admin all \(.list_admin_rps | floor) req/s, /metrics \(.metrics_rps // "-" | tostring) req/s, Docker list \(.docker_list_rps | floor) req/s; ds01d RSS \(.rss_mib * 10 | round / 10) MiB (\(.rss_anon_mib * 10 | round / 10) anonymous, \(.rss_file_mib * 10 | round / 10) libraries; before load \(.rss_before_load_mib * 10 | round / 10), peak \(.peak_rss_mib * 10 | round / 10)) with \(.containers) containers (\(.machine))"' "$RESULTS" |
 	sed "s|\$| -> ${RESULTS#"$REPO"/}|"

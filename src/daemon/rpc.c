@@ -757,10 +757,6 @@ static struct conn *accept_one(struct rpc_server *s)
                 free(cn);
                 return NULL;
         }
-        /* A stuck client must not hold a thread forever while sending a request. */
-        struct timeval tv = {.tv_sec = 30};
-        setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-
         pthread_rwlock_rdlock(&s->d->lock);
         int64_t per_uid_max = s->d->cfg->max_requests_per_uid;
         pthread_rwlock_unlock(&s->d->lock);
@@ -823,6 +819,10 @@ static void *conn_thread(void *arg)
         struct conn *cn = h->cn;
         struct rpc_server *s = cn->srv;
         bool ok = true;
+        /* A client that stops reading must not hold this thread forever (the loops never
+         * wait: they send with MSG_DONTWAIT). */
+        struct timeval tv = {.tv_sec = 30};
+        setsockopt(cn->fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
         if (h->answer)
                 ok = proto_send(cn->fd, h->answer, h->answer_len, -1, NULL) == 0;
         else if (h->req)
