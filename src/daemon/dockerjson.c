@@ -5,6 +5,14 @@
 #include <string.h>
 #include <time.h>
 
+char *json_text(const json_t *v)
+{
+        char *s = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+        if (!s)
+                abort();
+        return s;
+}
+
 const char *jstr(const json_t *o, const char *key)
 {
         return json_string_value(json_object_get(o, key));

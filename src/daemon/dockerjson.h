@@ -1,9 +1,12 @@
-/* dockerjson.h - small readers for the Engine API's JSON, shared by the daemon's modules. */
+/* dockerjson.h - small readers for the Engine API's JSON, shared by the daemon's modules, and
+ * the daemon's one way to serialise JSON. */
 #pragma once
 
 #include <jansson.h>
 #include <stdint.h>
 
+/* v as compact JSON text (a new string); aborts only when out of memory, as xmalloc does. */
+char *json_text(const json_t *v);
 /* The string member `key` of object o, or NULL. */
 const char *jstr(const json_t *o, const char *key);
 /* Docker's RFC 3339 times ("2026-11-28T16:36:27.123456789Z") in unix milliseconds; 0 for

@@ -1003,11 +1003,8 @@ int lifecycle_list(struct ds01d *d, const struct caller *c, json_t *params, char
                  * keepalive (file or command) wins over the ledger's */
                 bool keepalive =
                     streq(sc->state, "running") && monitor_describe_text(d->monitor, sc->id, &sb);
-                if (!keepalive && sc->keepalive_until > now) {
-                        strbuf_adds(&sb, ",\"keepalive\":{\"until\":");
-                        strbuf_add_i64(&sb, sc->keepalive_until);
-                        strbuf_adds(&sb, ",\"source\":\"command\"}");
-                }
+                if (!keepalive && sc->keepalive_until > now)
+                        monitor_keepalive_text(&sb, sc->keepalive_until, "command");
                 strbuf_addc(&sb, '}');
         }
         snapshot_put(d->snap, snap);

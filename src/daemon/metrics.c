@@ -543,7 +543,7 @@ static void *refresher_thread(void *arg)
                 /* Rebuilds only when something changed or the snapshot is older than
                  * SNAPSHOT_MAX_AGE_MS; an error leaves the last one in place. */
                 pthread_rwlock_rdlock(&m->d->lock);
-                snapshot_put(m->d->snap, snapshot_get(m->d, NULL));
+                snapshot_refresh(m->d);
                 pthread_rwlock_unlock(&m->d->lock);
                 pthread_mutex_lock(&m->lock);
         }
@@ -716,7 +716,7 @@ int metrics_start(struct ds01d *d, struct metrics **ret, struct error **err)
         /* The first scrape should find a snapshot: the monitor's first tick is a sample
          * interval away. */
         pthread_rwlock_rdlock(&d->lock);
-        snapshot_put(d->snap, snapshot_get(d, NULL));
+        snapshot_refresh(d);
         pthread_rwlock_unlock(&d->lock);
         struct metrics *m = start_on(d, addr, err);
         if (!m)

@@ -701,7 +701,7 @@ void monitor_tick(struct monitor *m)
         lifecycle_sweep_holds(d);
         enforce(m);
         /* keeps the snapshot that /metrics reads at most one tick old */
-        snapshot_put(d->snap, snapshot_get(d, NULL));
+        snapshot_refresh(d);
         pthread_rwlock_unlock(&d->lock);
         counters_sweep(counters_now_ns() - started_ns);
         /* hand back what request bursts freed since the last tick */
@@ -770,8 +770,7 @@ static void publish_views(struct monitor *m)
                 };
         }
         for (size_t i = 0; i < n; i++)
-                if (!(v[i].signals_text = json_dumps(v[i].signals, JSON_COMPACT)))
-                        abort(); /* only out of memory: as xmalloc */
+                v[i].signals_text = json_text(v[i].signals);
         pthread_mutex_lock(&m->view_lock);
         struct view *old = m->views;
         size_t n_old = m->n_views;
@@ -821,11 +820,6 @@ static void view_clocks(const struct view *a, struct clocks *c)
                 c->keepalive_until = a->keepalive_until;
 }
 
-static json_t *maybe_null(int64_t v)
-{
-        return v >= 0 ? json_integer(v) : json_null();
-}
-
 void monitor_describe(struct monitor *m, const char *id, json_t *row)
 {
         if (!m)
@@ -836,11 +830,11 @@ void monitor_describe(struct monitor *m, const char *id, json_t *row)
                 struct clocks c;
                 view_clocks(a, &c);
                 json_object_set_new(row, "idle_s", json_integer(c.idle_s));
-                json_object_set_new(row, "idle_timeout_s", maybe_null(c.idle_timeout_s));
+                json_object_set_new(row, "idle_timeout_s", maybe_int(c.idle_timeout_s));
                 if (c.idle_left_s >= 0)
                         json_object_set_new(row, "idle_left_s", json_integer(c.idle_left_s));
                 json_object_set_new(row, "runtime_s", json_integer(c.runtime_s));
-                json_object_set_new(row, "runtime_limit_s", maybe_null(c.runtime_limit_s));
+                json_object_set_new(row, "runtime_limit_s", maybe_int(c.runtime_limit_s));
                 if (c.runtime_left_s >= 0)
                         json_object_set_new(row, "runtime_left_s", json_integer(c.runtime_left_s));
                 if (c.keepalive_until)
@@ -868,6 +862,15 @@ static void add_member(struct strbuf *sb, const char *key, int64_t v, bool null_
                 strbuf_add_i64(sb, v);
 }
 
+void monitor_keepalive_text(struct strbuf *sb, int64_t until, const char *source)
+{
+        strbuf_adds(sb, ",\"keepalive\":{\"until\":");
+        strbuf_add_i64(sb, until);
+        strbuf_adds(sb, ",\"source\":");
+        strbuf_add_json_string(sb, source);
+        strbuf_addc(sb, '}');
+}
+
 bool monitor_describe_text(struct monitor *m, const char *id, struct strbuf *sb)
 {
         bool keepalive = false;
@@ -885,11 +888,7 @@ bool monitor_describe_text(struct monitor *m, const char *id, struct strbuf *sb)
                 add_member(sb, "runtime_limit_s", c.runtime_limit_s, true);
                 add_member(sb, "runtime_left_s", c.runtime_left_s, false);
                 if (c.keepalive_until) {
-                        strbuf_adds(sb, ",\"keepalive\":{\"until\":");
-                        strbuf_add_i64(sb, c.keepalive_until);
-                        strbuf_adds(sb, ",\"source\":");
-                        strbuf_add_json_string(sb, c.keepalive_source);
-                        strbuf_addc(sb, '}');
+                        monitor_keepalive_text(sb, c.keepalive_until, c.keepalive_source);
                         keepalive = true;
                 }
                 strbuf_adds(sb, ",\"signals\":");

@@ -32,6 +32,8 @@ void monitor_describe(struct monitor *m, const char *id, json_t *row);
 /* The same members as text (",\"idle_s\":3,..."), appended to sb for a row being serialised.
  * Returns whether it added "keepalive". */
 bool monitor_describe_text(struct monitor *m, const char *id, struct strbuf *sb);
+/* The member ",\"keepalive\":{\"until\":U,\"source\":S}" appended to sb. */
+void monitor_keepalive_text(struct strbuf *sb, int64_t until, const char *source);
 /* Adds "stats" to a row for a running container, as the last tick measured it: {sampled_at_ms,
  * cpu_pct, mem_used_bytes, mem_limit_bytes, pids, net_rx_bps, net_tx_bps, gpus: [{uuid,
  * util_pct, mem_used_bytes, mem_total_bytes}]}; null where unknown (utilisation of MIG

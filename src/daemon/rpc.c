@@ -6,6 +6,7 @@
 #include "../shared/names.h"
 #include "admin.h"
 #include "counters.h"
+#include "dockerjson.h"
 #include "images.h"
 #include "snapshot.h"
 #include "usage.h"
@@ -253,15 +254,19 @@ static int check_param(const struct param_spec *p, json_t *v, struct error **err
         return error_set(err, DS01_EUSAGE, "parameter '%s' has an unknown type", p->name);
 }
 
+/* The index of a method in the table, or -1. */
+static int method_find(const char *name)
+{
+        for (size_t i = 0; name && i < ARRAY_SIZE(methods); i++)
+                if (streq(methods[i].name, name))
+                        return (int)i;
+        return -1;
+}
+
 int rpc_validate(const char *method, json_t *params, bool admin, struct error **err)
 {
-        const struct method *m = NULL;
-        int idx = -1;
-        for (size_t i = 0; i < ARRAY_SIZE(methods); i++)
-                if (streq(methods[i].name, method)) {
-                        m = &methods[i];
-                        idx = (int)i;
-                }
+        int idx = method_find(method);
+        const struct method *m = idx >= 0 ? &methods[idx] : NULL;
         if (!m)
                 return error_set(err, DS01_EUSAGE,
                                  "unknown method '%.64s' - the CLI and daemon versions differ; "
@@ -571,10 +576,8 @@ out:
                                 json_array_extend(inbox, notices);
                         json_object_set_new(resp, "notices", inbox);
                 }
-                char *out = json_dumps(resp, JSON_COMPACT);
+                char *out = json_text(resp);
                 json_decref(resp);
-                if (!out)
-                        abort(); /* only out of memory: as xmalloc */
                 *ret_len = strlen(out);
                 return out;
         }
@@ -584,10 +587,8 @@ out:
         strbuf_add(&sb, text, text_len);
         free(text);
         if (inbox) {
-                _cleanup_free_ char *n = json_dumps(inbox, JSON_COMPACT);
+                _cleanup_free_ char *n = json_text(inbox);
                 json_decref(inbox);
-                if (!n)
-                        abort();
                 strbuf_adds(&sb, ",\"notices\":");
                 strbuf_adds(&sb, n);
         }
@@ -719,15 +720,9 @@ static void refuse(int fd, int code, const char *msg)
 {
         struct error e = {code, (char *)msg};
         json_t *resp = error_response(&e);
-        _cleanup_free_ char *text = json_dumps(resp, JSON_COMPACT);
+        _cleanup_free_ char *text = json_text(resp);
         json_decref(resp);
-        if (text) {
-                char kind = 'E';
-                struct iovec iov[2] = {{.iov_base = &kind, .iov_len = 1},
-                                       {.iov_base = text, .iov_len = strlen(text)}};
-                struct msghdr mh = {.msg_iov = iov, .msg_iovlen = 2};
-                (void)sendmsg(fd, &mh, MSG_DONTWAIT | MSG_NOSIGNAL);
-        }
+        (void)proto_try_send(fd, text, strlen(text));
         shutdown(fd, SHUT_RD);
         char drop[64];
         while (recv(fd, drop, sizeof(drop), MSG_DONTWAIT | MSG_TRUNC) > 0)
@@ -908,10 +903,7 @@ static int serve_ready(int ep, struct conn *cn)
                 return CONN_GONE;
         }
         const char *method = json_string_value(json_object_get(req, "method"));
-        int idx = -1;
-        for (size_t i = 0; method && i < ARRAY_SIZE(methods) && idx < 0; i++)
-                if (streq(methods[i].name, method))
-                        idx = (int)i;
+        int idx = method_find(method);
         bool quick = idx >= 0 && (methods[idx].flags & M_QUICK);
         if (quick) {
                 pthread_rwlock_rdlock(&cn->srv->d->lock);
@@ -929,25 +921,13 @@ static int serve_ready(int ep, struct conn *cn)
         json_decref(req);
         if (fd >= 0) /* quick methods pass none */
                 close(fd);
-        if (len < PROTO_FRAGMENT) {
-                char e = 'E';
-                struct iovec iov[2] = {{.iov_base = &e, .iov_len = 1},
-                                       {.iov_base = resp, .iov_len = len}};
-                struct msghdr mh = {.msg_iov = iov, .msg_iovlen = 2};
-                ssize_t sent;
-                do
-                        sent = sendmsg(cn->fd, &mh, MSG_DONTWAIT | MSG_NOSIGNAL);
-                while (sent < 0 && errno == EINTR);
-                if (sent == (ssize_t)len + 1) {
-                        free(resp);
+        int sent = proto_try_send(cn->fd, resp, len);
+        if (sent <= 0) {
+                free(resp);
+                if (sent == 0)
                         return CONN_KEEP;
-                }
-                if (sent >= 0 || (errno != EAGAIN && errno != EWOULDBLOCK)) {
-                        free(resp);
-                        leave_loop(ep, cn);
-                        conn_end(cn);
-                        return CONN_GONE;
-                }
+                conn_end(cn); /* broken; closing it takes it out of the epoll */
+                return CONN_GONE;
         }
         leave_loop(ep, cn);
         hand_off(cn, NULL, resp, len); /* a large answer, or a client not reading yet */

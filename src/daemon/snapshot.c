@@ -305,9 +305,7 @@ static struct snapshot *build(struct ds01d *d, const struct snapshot *prev, stru
                         fill_leases(d, sc, r);
                 }
                 sc->row = base_row(sc);
-                sc->row_text = json_dumps(sc->row, JSON_COMPACT);
-                if (!sc->row_text)
-                        abort();                        /* only out of memory: as xmalloc */
+                sc->row_text = json_text(sc->row);
                 sc->row_len = strlen(sc->row_text) - 1; /* without the '}' */
         }
         s->built_ms = now_ms();
@@ -331,6 +329,11 @@ out:
         store_containers_free(rows, n_rows);
         json_decref(list);
         return s;
+}
+
+void snapshot_refresh(struct ds01d *d)
+{
+        snapshot_put(d->snap, snapshot_get(d, NULL));
 }
 
 bool snapshot_ready(struct ds01d *d)

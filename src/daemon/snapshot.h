@@ -81,6 +81,9 @@ void snapshot_invalidate(struct snapshot_cache *c);
 /* The current snapshot (a reference: snapshot_put it), rebuilt first if stale. Call with d->lock
  * held for reading. NULL with *err when Docker or the ledger cannot be read. */
 const struct snapshot *snapshot_get(struct ds01d *d, struct error **err);
+/* Rebuilds the snapshot if it is stale (as snapshot_get; an error leaves the last one). With
+ * d->lock held for reading. */
+void snapshot_refresh(struct ds01d *d);
 /* Whether snapshot_get would return at once (nothing changed, not too old). With d->lock held
  * for reading. */
 bool snapshot_ready(struct ds01d *d);

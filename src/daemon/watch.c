@@ -64,7 +64,7 @@ static void follow(struct watch *w, int fd)
                 struct pollfd p = {.fd = fd, .events = POLLIN};
                 if (changed && poll(&p, 1, 20) == 0) {
                         pthread_rwlock_rdlock(&w->d->lock);
-                        snapshot_put(w->d->snap, snapshot_get(w->d, NULL));
+                        snapshot_refresh(w->d);
                         pthread_rwlock_unlock(&w->d->lock);
                         changed = false;
                 }

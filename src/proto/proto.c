@@ -42,6 +42,23 @@ int proto_send(int sock, const char *data, size_t len, int pass_fd, struct error
         return r;
 }
 
+int proto_try_send(int sock, const char *data, size_t len)
+{
+        if (len > PROTO_FRAGMENT)
+                return 1;
+        char kind = 'E';
+        struct iovec iov[2] = {{.iov_base = &kind, .iov_len = 1},
+                               {.iov_base = (char *)data, .iov_len = len}};
+        struct msghdr mh = {.msg_iov = iov, .msg_iovlen = 2};
+        ssize_t k;
+        do
+                k = sendmsg(sock, &mh, MSG_DONTWAIT | MSG_NOSIGNAL);
+        while (k < 0 && errno == EINTR);
+        if (k == (ssize_t)len + 1)
+                return 0;
+        return k < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) ? 1 : -1;
+}
+
 int proto_send_json(int sock, const json_t *msg, int pass_fd, struct error **err)
 {
         _cleanup_free_ char *s = json_dumps(msg, JSON_COMPACT);

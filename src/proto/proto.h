@@ -122,6 +122,10 @@
 
 /* Sends one message (fragmented as needed); pass_fd >= 0 travels with the last fragment. */
 int proto_send(int sock, const char *data, size_t len, int pass_fd, struct error **err);
+/* Sends a one-fragment message without waiting (MSG_DONTWAIT): 0 sent, 1 not now (the socket's
+ * buffer is full, or len needs more than one fragment: send it with proto_send), -1 the
+ * connection is broken. */
+int proto_try_send(int sock, const char *data, size_t len);
 /* Sends a JSON value as one message. */
 int proto_send_json(int sock, const json_t *msg, int pass_fd, struct error **err);
 /* Receives one message of at most max bytes. *ret_fd is a received descriptor (close-on-exec) or
