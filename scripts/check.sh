@@ -31,7 +31,13 @@ summary() {
 	echo
 	echo "==> summary"
 	if [ ${#failures[@]} -gt 0 ]; then
-		printf '  FAILED: %s\n' "${failures[@]}"
+		local f
+		for f in "${failures[@]}"; do
+			case "$f" in
+			" "*) printf '  %s\n' "$f" ;; # a failed check of the test above
+			*) printf '  FAILED: %s\n' "$f" ;;
+			esac
+		done
 	fi
 	local line="$passed passed, $failed failed"
 	[ "$skipped" -gt 0 ] && line="$line, $skipped skipped"
@@ -158,6 +164,12 @@ run_pass() {
 			[ "$rc" -eq 124 ] || [ "$rc" -eq 137 ] && why="timed out after ${ITEST_TIMEOUT} s"
 			failures+=("$pfx$name ($why)")
 			printf '  FAIL  %-40s %s  (%s)\n' "$pfx$name" "$dur" "$why"
+			# the failed checks first (and again in the summary): a long log gets cut
+			# where it is shown in part
+			while IFS= read -r f; do
+				failures+=("    $f")
+			done < <(grep -m 5 '^not ok' "$log")
+			grep -A 4 -m 5 '^not ok' "$log" | sed 's/^/  ! /'
 			lines=$(wc -l <"$log")
 			echo "  ---- $log ($lines lines) ----"
 			if [ "$lines" -gt 400 ]; then

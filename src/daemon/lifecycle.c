@@ -17,6 +17,7 @@
 
 #include <errno.h>
 #include <grp.h>
+#include <math.h>
 #include <poll.h>
 #include <pwd.h>
 #include <stdio.h>
@@ -792,6 +793,34 @@ out:
         return r;
 }
 
+/* A container whose maximum runtime is used up would only be stopped again at once: refused.
+ * The count runs from its creation (a restart does not reset it). */
+static int check_runtime_left(struct ds01d *d, const struct caller *owner, json_t *inspect,
+                              const char *name, const char *project, int64_t ledger_created_s,
+                              struct error **err)
+{
+        struct limit_set ls;
+        limits_resolve(d->limits, owner->login, owner->gids, owner->n_gids, &ls);
+        double h = ls.max_runtime_h;
+        limit_set_release(&ls);
+        if (h < 0 || limits_exemption(d->limits, owner->login, LIMITS_RUNTIME, now_s()))
+                return 0;
+        int64_t cap = (int64_t)llround(h * 3600);
+        int64_t start =
+            monitor_runtime_start_ms(docker_time_ms(jstr(inspect, "Created")), ledger_created_s);
+        int64_t ran = start > 0 ? (now_ms() - start) / 1000 : 0;
+        if (start <= 0 || ran < cap)
+                return 0;
+        char b1[32], b2[32];
+        return error_set(
+            err, DS01_ERESOURCE,
+            "'%s' has used its maximum runtime of %s (max_runtime_h; it was created %s "
+            "ago, and a restart does not reset the count), so it cannot be started "
+            "again. Your files in ~/workspace/%s are kept: container-retire %s, then "
+            "container-deploy %s for a fresh container",
+            name, format_duration(cap, b1), format_duration(ran, b2), project, project, project);
+}
+
 int lifecycle_start(struct ds01d *d, const struct caller *c, json_t *params, json_t **ret_result,
                     struct error **err)
 {
@@ -807,21 +836,27 @@ int lifecycle_start(struct ds01d *d, const struct caller *c, json_t *params, jso
                 goto out;
         bool running = json_is_true(json_object_get(json_object_get(inspect, "State"), "Running"));
         if (!running) {
-                /* The workspace is mounted again at every start: check it again. */
                 _cleanup_free_ char *ws = NULL;
                 const char *project = label(inspect, "ds01.project");
                 if (owner_of(inspect, &owner) < 0 || !project) {
                         error_set(err, DS01_ERR, "container '%s' has no valid owner labels", name);
                         goto unbusy;
                 }
-                if (workspace_prepare(d->cfg->workspace_root, project, owner.uid, owner.gid, true,
-                                      &ws, err) < 0)
-                        goto unbusy;
-                /* Its GPUs: still held (same devices), or released after the hold (lease
-                 * again, maybe elsewhere). */
                 struct store_container sc;
                 if (store_get(d->store, name, &sc, err) < 0)
                         goto unbusy;
+                if (check_runtime_left(d, &owner, inspect, name, project, sc.created_at, err) < 0) {
+                        store_container_release(&sc);
+                        goto unbusy;
+                }
+                /* The workspace is mounted again at every start: check it again. */
+                if (workspace_prepare(d->cfg->workspace_root, project, owner.uid, owner.gid, true,
+                                      &ws, err) < 0) {
+                        store_container_release(&sc);
+                        goto unbusy;
+                }
+                /* Its GPUs: still held (same devices), or released after the hold (lease
+                 * again, maybe elsewhere). */
                 bool needs_gpus = sc.n_leases == 0 && label(inspect, "ds01.gpu.uuids") &&
                                   *label(inspect, "ds01.gpu.uuids");
                 store_container_release(&sc);
@@ -1514,6 +1549,8 @@ void lifecycle_on_started(struct ds01d *d, const char *name, const char *docker_
         store_container_release(&sc);
         if (same)
                 store_unhold(d->store, name, NULL);
+        /* however it was started, its idle and runtime rules apply now */
+        monitor_wake(d->monitor);
 }
 
 /* ---- holds -------------------------------------------------------------------------------- */

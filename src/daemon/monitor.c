@@ -36,6 +36,7 @@ struct activity {
         int64_t last_active_ms; /* unix ms: last activity, or the end of the start-up grace */
         int idle_warned, runtime_warned;
         bool stopping;
+        int64_t stopped_ms; /* unix ms: when the last stop this monitor asked for was done */
         char *workspace;
         double cpu_pct, gpu_pct; /* gpu_pct < 0: unknown */
         int64_t net_delta;
@@ -62,7 +63,8 @@ struct activity {
         const char *keepalive_source;
 
         /* stopped */
-        int64_t finished_at, created;
+        int64_t finished_at;
+        int64_t created_ms; /* Docker's Created, unix ms */
 };
 
 /* One running container as the last tick saw it; signals and stats are immutable once
@@ -80,7 +82,7 @@ struct monitor {
         pthread_t thread;
         pthread_mutex_t lock; /* stop, cond */
         pthread_cond_t cond;
-        bool stop;
+        bool stop, wake;
         pthread_mutex_t act_lock; /* acts (the monitor thread and its stop threads) */
         /* What readers see (container-list, container-stats, status, /metrics): published at
          * the end of each tick, so a request never waits for a sweep. */
@@ -93,7 +95,18 @@ struct monitor {
         unsigned stops_running;
         int64_t started_ms; /* when this monitor (daemon) started, unix ms */
         _Atomic int64_t last_tick_ms, last_tick_duration_ms;
+        /* The earliest warning or stop a rule has scheduled (unix ms, 0: none): the thread wakes
+         * for it instead of waiting for the next sample interval. Written by enforce. */
+        int64_t due_ms;
+        _Atomic int64_t next_due_ms;
 };
+
+/* A rule's next warning or stop falls at t (unix ms): the tick comes then. */
+static void due_at(struct monitor *m, int64_t t, int64_t now)
+{
+        if (t > now && (m->due_ms == 0 || t < m->due_ms))
+                m->due_ms = t;
+}
 
 static void gpus_clear(struct activity *a)
 {
@@ -149,7 +162,7 @@ static void refresh(struct monitor *m, struct activity *a, const struct limit_se
         int64_t started_ms = docker_time_ms(jstr(st, "StartedAt"));
         a->started_at = started_ms / 1000;
         a->finished_at = docker_time(jstr(st, "FinishedAt"));
-        a->created = docker_time(jstr(ins, "Created"));
+        a->created_ms = docker_time_ms(jstr(ins, "Created"));
         free(a->workspace);
         a->workspace = NULL;
         size_t i;
@@ -308,15 +321,15 @@ static void *stop_thread(void *arg)
         pthread_rwlock_rdlock(&d->lock);
         int r = lifecycle_enforce_stop(d, j->id, j->event, j->text, j->evidence);
         pthread_rwlock_unlock(&d->lock);
-        if (r < 0) {
-                /* Not stopped (Docker failed, or a request held the container): the next tick
-                 * tries again. */
-                pthread_mutex_lock(&j->m->act_lock);
-                struct activity *a = activity_find(j->m, j->id);
-                if (a)
-                        a->stopping = false;
-                pthread_mutex_unlock(&j->m->act_lock);
-        }
+        /* Not stopped (Docker failed, or a request held the container): the next tick tries
+         * again. Stopped: a tick whose list shows it running again knows it was restarted. */
+        pthread_mutex_lock(&j->m->act_lock);
+        struct activity *a = activity_find(j->m, j->id);
+        if (a && r < 0)
+                a->stopping = false;
+        else if (a)
+                a->stopped_ms = now_ms();
+        pthread_mutex_unlock(&j->m->act_lock);
         pthread_mutex_lock(&j->m->stops_lock);
         j->m->stops_running--;
         pthread_mutex_unlock(&j->m->stops_lock);
@@ -335,6 +348,7 @@ static void start_stop(struct monitor *m, struct activity *a, const char *event,
         struct stop_job *j = xzalloc(sizeof(*j));
         *j = (struct stop_job){m, xstrdup(a->id), xstrdup(event), text, evidence};
         a->stopping = true;
+        a->stopped_ms = 0;
         pthread_mutex_lock(&m->stops_lock);
         m->stops_running++;
         pthread_mutex_unlock(&m->stops_lock);
@@ -415,21 +429,38 @@ static void tell(struct monitor *m, const json_t *labels, const struct activity 
         caller_release(&owner);
 }
 
-static void rule_runtime(struct monitor *m, struct activity *a, const json_t *labels,
-                         const struct store_container *sc, const struct limit_set *ls, int64_t now)
+/* The ledger's creation is the reservation, a moment before Docker created the container; when
+ * it is much older, ds01 recreated the container (a GPU hold that had expired). */
+#define RECREATED_MS 60000
+int64_t monitor_runtime_start_ms(int64_t docker_created_ms, int64_t ledger_created_s)
 {
+        int64_t ledger = ledger_created_s > 0 ? ledger_created_s * 1000 : 0;
+        if (docker_created_ms <= 0 || (ledger > 0 && ledger < docker_created_ms - RECREATED_MS))
+                return ledger;
+        return docker_created_ms;
+}
+
+static void rule_runtime(struct monitor *m, struct activity *a, const json_t *labels,
+                         const struct store_container *sc, const struct limit_set *ls, int64_t tms)
+{
+        int64_t now = tms / 1000;
         a->runtime_limit_s = -1;
-        a->runtime_s = sc ? now - sc->created_at : now - a->created;
+        int64_t start = monitor_runtime_start_ms(a->created_ms, sc ? sc->created_at : 0);
+        int64_t run_ms = start > 0 && tms > start ? tms - start : 0;
+        a->runtime_s = run_ms / 1000;
         const char *user = jstr(labels, "ds01.user");
-        if (ls->max_runtime_h < 0 || limits_exemption(m->d->limits, user, LIMITS_RUNTIME, now))
+        if (start <= 0 || ls->max_runtime_h < 0 ||
+            limits_exemption(m->d->limits, user, LIMITS_RUNTIME, now))
                 return;
         int64_t cap = (int64_t)llround(ls->max_runtime_h * 3600);
         a->runtime_limit_s = cap;
+        /* the warnings, then the stop, in milliseconds after the start */
+        const int64_t step[3] = {llround(ls->policies.runtime_warn_1 * (double)cap * 1000),
+                                 llround(ls->policies.runtime_warn_2 * (double)cap * 1000),
+                                 cap * 1000};
         const char *project = jstr(labels, "ds01.project");
-        char b1[32], b2[32], c[64];
-        if (a->runtime_s >= cap) {
-                if (a->runtime_warned < 2 && cap > 0)
-                        goto warn2; /* the warnings come first, each in its own tick */
+        char b1[32], b2[32], b3[32], c[64];
+        if (run_ms >= step[2] && (a->runtime_warned >= 2 || cap == 0)) {
                 json_t *e =
                     json_pack("{s:I, s:I, s:f}", "runtime_s", (json_int_t)a->runtime_s, "limit_s",
                               (json_int_t)cap, "max_runtime_h", ls->max_runtime_h);
@@ -441,35 +472,31 @@ static void rule_runtime(struct monitor *m, struct activity *a, const json_t *la
                 start_stop(m, a, "maintenance.runtime_kill", text, e);
                 return;
         }
-warn2:
-        if (a->runtime_s >= (int64_t)(ls->policies.runtime_warn_2 * (double)cap) &&
-            a->runtime_warned == 1) {
-                a->runtime_warned = 2;
-        } else if (a->runtime_s >= (int64_t)(ls->policies.runtime_warn_1 * (double)cap) &&
-                   a->runtime_warned == 0) {
-                a->runtime_warned = 1;
-        } else
-                return;
-        int64_t at = now + (cap - a->runtime_s);
-        char b3[32];
-        _cleanup_free_ char *text = xasprintf(
-            "'%s' has run for %s of its %s limit (max_runtime_h): it will be stopped at %s (in "
-            "%s) and its GPUs released. Save your work; keep-alive does not extend this. When "
-            "done: container-retire %s",
-            project, format_duration(a->runtime_s, b1), format_duration(cap, b2), clock_text(at, c),
-            format_duration(cap - a->runtime_s, b3), project);
-        tell(m, labels, a, "runtime_warning", text);
+        /* The warnings come first, each in its own tick, also when they are late. */
+        if (a->runtime_warned < 2 && run_ms >= step[a->runtime_warned]) {
+                a->runtime_warned++;
+                int64_t at = (start + step[2] + 999) / 1000;
+                _cleanup_free_ char *text = xasprintf(
+                    "'%s' has run for %s of its %s limit (max_runtime_h): it will be stopped at %s "
+                    "(in %s) and its GPUs released. Save your work; keep-alive does not extend "
+                    "this. When done: container-retire %s",
+                    project, format_duration(a->runtime_s, b1), format_duration(cap, b2),
+                    clock_text(at, c), format_duration(at > now ? at - now : 0, b3), project);
+                tell(m, labels, a, "runtime_warning", text);
+        }
+        due_at(m, start + step[a->runtime_warned], tms);
 }
 
 static void rule_idle(struct monitor *m, struct activity *a, const json_t *labels,
-                      const struct store_container *sc, const struct limit_set *ls, int64_t now)
+                      const struct store_container *sc, const struct limit_set *ls, int64_t tms)
 {
+        int64_t now = tms / 1000;
         const struct limit_policies *p = &ls->policies;
         bool active = a->cpu_pct >= p->cpu_idle_threshold ||
                       a->net_delta >= p->network_idle_threshold ||
                       (a->gpu_pct >= 0 && a->gpu_pct >= p->gpu_idle_threshold) || a->session;
         if (active) {
-                a->last_active_ms = now_ms();
+                a->last_active_ms = tms;
                 a->idle_warned = 0;
         }
         a->idle_timeout_s = -1;
@@ -481,16 +508,17 @@ static void rule_idle(struct monitor *m, struct activity *a, const json_t *label
         a->idle_timeout_s = timeout;
         if (a->keepalive_until > now) {
                 a->idle_warned = 0;
+                due_at(m, a->keepalive_until * 1000, tms);
                 return;
         }
-        /* Milliseconds, so the stop comes within one sample interval of the timeout. */
-        int64_t idle_ms = now_ms() - a->last_active_ms;
-        if (idle_ms < 0)
-                idle_ms = 0;
+        /* the warnings, then the stop, in milliseconds after the last activity */
+        const int64_t step[3] = {llround(p->idle_warn_1 * (double)timeout * 1000),
+                                 llround(p->idle_warn_2 * (double)timeout * 1000), timeout * 1000};
+        int64_t idle_ms = tms > a->last_active_ms ? tms - a->last_active_ms : 0;
         int64_t idle = idle_ms / 1000;
         const char *project = jstr(labels, "ds01.project");
         char b1[32], b2[32], c[64];
-        if (idle_ms >= timeout * 1000 && a->idle_warned >= 2) {
+        if (idle_ms >= step[2] && a->idle_warned >= 2) {
                 json_t *e = evidence(a);
                 json_object_set_new(e, "idle_timeout_s", json_integer(timeout));
                 char *text = xasprintf(
@@ -502,21 +530,22 @@ static void rule_idle(struct monitor *m, struct activity *a, const json_t *label
                 start_stop(m, a, "maintenance.idle_kill", text, e);
                 return;
         }
-        if (idle_ms >= (int64_t)(p->idle_warn_2 * (double)timeout * 1000) && a->idle_warned == 1)
-                a->idle_warned = 2;
-        else if (idle_ms >= (int64_t)(p->idle_warn_1 * (double)timeout * 1000) &&
-                 a->idle_warned == 0)
-                a->idle_warned = 1;
-        else
-                return;
-        int64_t at = now + (timeout > idle ? timeout - idle : 0);
-        _cleanup_free_ char *text = xasprintf(
-            "'%s' has been idle for %s (CPU %.1f%%, GPU %s, no network or open session): it will "
-            "be stopped at %s (in %s) and its GPUs released. To keep it: container-keepalive %s "
-            "2h (or touch ~/workspace/%s/.keep-alive). When done: container-retire %s",
-            project, format_duration(idle, b1), a->cpu_pct, a->gpu_pct >= 0 ? "busy" : "unknown",
-            clock_text(at, c), format_duration(at - now, b2), project, project, project);
-        tell(m, labels, a, "idle_warning", text);
+        if (a->idle_warned < 2 && idle_ms >= step[a->idle_warned]) {
+                a->idle_warned++;
+                int64_t at = now + (timeout > idle ? timeout - idle : 0);
+                char gpu_text[32] = "n/a";
+                if (a->gpu_pct >= 0)
+                        snprintf(gpu_text, sizeof(gpu_text), "%.0f%%", a->gpu_pct);
+                _cleanup_free_ char *text = xasprintf(
+                    "'%s' has been idle for %s (CPU %.1f%%, GPU %s, no network or open session): "
+                    "it will be stopped at %s (in %s) and its GPUs released. To keep it: "
+                    "container-keepalive %s 2h (or touch ~/workspace/%s/.keep-alive). When done: "
+                    "container-retire %s",
+                    project, format_duration(idle, b1), a->cpu_pct, gpu_text, clock_text(at, c),
+                    format_duration(at - now, b2), project, project, project);
+                tell(m, labels, a, "idle_warning", text);
+        }
+        due_at(m, a->last_active_ms + step[a->idle_warned], tms);
 }
 
 static void rule_cleanup(struct monitor *m, struct activity *a, const struct limit_set *ls,
@@ -534,7 +563,8 @@ static void rule_cleanup(struct monitor *m, struct activity *a, const struct lim
                 lifecycle_cleanup_remove(d, a->id, why);
         } else if (streq(a->state, "created")) {
                 double mins = ls->policies.created_container_timeout_m;
-                if (mins < 0 || a->created <= 0 || (double)(now - a->created) < mins * 60)
+                if (mins < 0 || a->created_ms <= 0 ||
+                    (double)(now - a->created_ms / 1000) < mins * 60)
                         return;
                 lifecycle_cleanup_remove(d, a->id,
                                          "created but never started "
@@ -594,6 +624,7 @@ static void enforce(struct monitor *m)
         struct ds01d *d = m->d;
         _cleanup_free_ char *filter = xasprintf("ds01.instance=%s", d->cfg->instance);
         struct error *err = NULL;
+        int64_t listed_ms = now_ms();
         json_t *list = docker_container_list(d->docker, filter, true, &err);
         if (!list) {
                 log_warning("monitor: listing containers: %s", err->message);
@@ -608,9 +639,10 @@ static void enforce(struct monitor *m)
                 json_decref(list);
                 return;
         }
-        int64_t now = now_s();
+        int64_t tms = now_ms(), now = tms / 1000;
         struct owner_cache cache = {0};
         pthread_mutex_lock(&m->act_lock);
+        m->due_ms = 0;
         for (size_t i = 0; i < m->n_acts; i++)
                 m->acts[i].seen = false;
         size_t i;
@@ -637,12 +669,15 @@ static void enforce(struct monitor *m)
                 if (!lsp)
                         continue; /* an owner without an account: left alone */
                 const struct limit_set ls = *lsp;
-                bool changed = !a->state || !streq(a->state, state);
-                if (changed) {
+                /* Running in a list made after the stop this monitor asked for: started again
+                 * (perhaps before a tick saw it stopped), and the rules apply again. */
+                bool restarted = a->stopping && a->stopped_ms > 0 && a->stopped_ms < listed_ms &&
+                                 streq(state, "running");
+                if (restarted || !a->state || !streq(a->state, state)) {
                         free(a->state);
                         a->state = xstrdup(state);
                         refresh(m, a, &ls);
-                        if (!streq(state, "running"))
+                        if (restarted || !streq(state, "running"))
                                 a->stopping = false;
                 }
                 const struct store_container *sc = NULL;
@@ -654,9 +689,9 @@ static void enforce(struct monitor *m)
                         usage_observe(d->usage, nm, a->gpu_pct, a->cpu_pct, a->net_delta,
                                       a->session, &ls.policies);
                         if (!a->stopping)
-                                rule_runtime(m, a, labels, sc, &ls, now);
+                                rule_runtime(m, a, labels, sc, &ls, tms);
                         if (!a->stopping)
-                                rule_idle(m, a, labels, sc, &ls, now);
+                                rule_idle(m, a, labels, sc, &ls, tms);
                 } else
                         rule_cleanup(m, a, &ls, now);
         }
@@ -670,6 +705,7 @@ static void enforce(struct monitor *m)
                 k++;
         }
         publish_views(m);
+        atomic_store(&m->next_due_ms, m->due_ms);
         pthread_mutex_unlock(&m->act_lock);
         usage_account(d->usage, d->store, d->cfg->sample_interval_s);
         store_containers_free(rows, n_rows);
@@ -912,24 +948,47 @@ void monitor_stats(struct monitor *m, const char *id, json_t *row)
 static void *monitor_thread(void *arg)
 {
         struct monitor *m = arg;
-        pthread_mutex_lock(&m->lock);
-        while (!m->stop) {
+        for (;;) {
+                /* The first tick comes at once: what fell due while the daemon was away is due
+                 * now. */
+                monitor_tick(m);
                 pthread_rwlock_rdlock(&m->d->lock);
                 int64_t interval = m->d->cfg->sample_interval_s;
                 pthread_rwlock_unlock(&m->d->lock);
+                /* the next sample, or sooner a warning or stop that is due */
+                int64_t wait_ms = (interval > 0 ? interval : 60) * 1000;
+                int64_t due = atomic_load(&m->next_due_ms), now = now_ms();
+                if (due > 0 && due - now < wait_ms)
+                        wait_ms = due > now ? due - now : 0;
                 struct timespec until;
                 clock_gettime(CLOCK_MONOTONIC, &until);
-                until.tv_sec += interval > 0 ? interval : 60;
-                while (!m->stop && pthread_cond_timedwait(&m->cond, &m->lock, &until) != ETIMEDOUT)
-                        ;
-                if (m->stop)
-                        break;
-                pthread_mutex_unlock(&m->lock);
-                monitor_tick(m);
+                until.tv_sec += wait_ms / 1000;
+                until.tv_nsec += (wait_ms % 1000) * 1000000;
+                if (until.tv_nsec >= 1000000000) {
+                        until.tv_sec++;
+                        until.tv_nsec -= 1000000000;
+                }
                 pthread_mutex_lock(&m->lock);
+                while (!m->stop && !m->wake &&
+                       pthread_cond_timedwait(&m->cond, &m->lock, &until) != ETIMEDOUT)
+                        ;
+                bool stop = m->stop;
+                m->wake = false;
+                pthread_mutex_unlock(&m->lock);
+                if (stop)
+                        break;
         }
-        pthread_mutex_unlock(&m->lock);
         return NULL;
+}
+
+void monitor_wake(struct monitor *m)
+{
+        if (!m)
+                return;
+        pthread_mutex_lock(&m->lock);
+        m->wake = true;
+        pthread_cond_signal(&m->cond);
+        pthread_mutex_unlock(&m->lock);
 }
 
 struct monitor *monitor_start(struct ds01d *d, struct error **err)

@@ -43,3 +43,10 @@ void monitor_stats(struct monitor *m, const char *id, json_t *row);
 int64_t monitor_last_tick_ms(struct monitor *m, int64_t *ret_duration_ms);
 /* Runs one tick now (tests and benchmarks). */
 void monitor_tick(struct monitor *m);
+/* Asks the monitor thread for a tick as soon as it can (a managed container started: its rules
+ * apply at once, not a sample interval later). */
+void monitor_wake(struct monitor *m);
+/* Where a container's runtime count starts (unix ms; 0: unknown): its creation as Docker records
+ * it, or the ledger's creation where that is much older (ds01 recreated the container, and the
+ * replacement keeps the count). */
+int64_t monitor_runtime_start_ms(int64_t docker_created_ms, int64_t ledger_created_s);
