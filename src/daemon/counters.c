@@ -78,28 +78,70 @@ void counters_rpc(const char *method, bool ok, int64_t elapsed_ns)
         pthread_mutex_unlock(&lock);
 }
 
+/* The counter of an event type, added if new (with the lock held). */
+static struct counters_event *event_slot(const char *type)
+{
+        for (size_t i = 0; i < state.n_events; i++)
+                if (streq(state.events[i].type, type))
+                        return &state.events[i];
+        if (state.n_events >= COUNTERS_MAX_EVENT_TYPES) {
+                for (size_t i = 0; i < state.n_events; i++)
+                        if (streq(state.events[i].type, "other"))
+                                return &state.events[i];
+                type = "other";
+        }
+        if (state.n_events >= ARRAY_SIZE(state.events))
+                return NULL;
+        struct counters_event *e = &state.events[state.n_events++];
+        e->type = xstrdup(type);
+        return e;
+}
+
+static void count_hour(struct counters_event *e, int64_t t)
+{
+        int64_t h = t / 3600;
+        size_t k = (size_t)(h % 24);
+        if (h < e->hour_of[k])
+                return; /* older than the day the slot counts now */
+        if (e->hour_of[k] != h) {
+                e->hour_of[k] = h;
+                e->by_hour[k] = 0;
+        }
+        e->by_hour[k]++;
+}
+
 void counters_event(const char *type)
 {
         if (!type)
                 return;
         pthread_mutex_lock(&lock);
-        struct counters_event *e = NULL;
-        for (size_t i = 0; i < state.n_events && !e; i++)
-                if (streq(state.events[i].type, type))
-                        e = &state.events[i];
-        if (!e && state.n_events >= COUNTERS_MAX_EVENT_TYPES) {
-                for (size_t i = 0; i < state.n_events && !e; i++)
-                        if (streq(state.events[i].type, "other"))
-                                e = &state.events[i];
-                type = "other";
-        }
-        if (!e && state.n_events < ARRAY_SIZE(state.events)) {
-                e = &state.events[state.n_events++];
-                e->type = xstrdup(type);
-        }
-        if (e)
+        struct counters_event *e = event_slot(type);
+        if (e) {
                 e->n++;
+                count_hour(e, now_s());
+        }
         pthread_mutex_unlock(&lock);
+}
+
+void counters_event_seen(const char *type, int64_t t)
+{
+        if (!type || t <= 0)
+                return;
+        pthread_mutex_lock(&lock);
+        struct counters_event *e = event_slot(type);
+        if (e)
+                count_hour(e, t);
+        pthread_mutex_unlock(&lock);
+}
+
+uint64_t counters_events_recent(const struct counters_event *e, int64_t now)
+{
+        int64_t h = now / 3600;
+        uint64_t n = 0;
+        for (size_t k = 0; k < 24; k++)
+                if (e->hour_of[k] > h - 24 && e->hour_of[k] <= h)
+                        n += e->by_hour[k];
+        return n;
 }
 
 void counters_action(enum counters_action a)

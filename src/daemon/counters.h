@@ -43,7 +43,11 @@ struct counters_rpc {
 
 struct counters_event {
         const char *type;
-        uint64_t n;
+        uint64_t n; /* since the daemon started */
+        /* By hour (unix hour h in hour_of[h % 24]), since the daemon started and, from the log,
+         * the day before: see counters_events_recent. */
+        uint32_t by_hour[24];
+        int64_t hour_of[24];
 };
 
 struct counters_snapshot {
@@ -64,6 +68,12 @@ int64_t counters_now_ns(void);
 void counters_rpc(const char *method, bool ok, int64_t elapsed_ns);
 /* One event written to events.jsonl. */
 void counters_event(const char *type);
+/* One event written at unix time t before the daemon started (read back from the log at
+ * start): it counts in counters_events_recent only. */
+void counters_event_seen(const char *type, int64_t t);
+/* How many events of e's type were written in the last 24 hours before now (unix seconds), to
+ * the hour: the current hour and the 23 before it. */
+uint64_t counters_events_recent(const struct counters_event *e, int64_t now);
 void counters_action(enum counters_action a);
 /* One monitor sweep finished after elapsed_ns. */
 void counters_sweep(int64_t elapsed_ns);

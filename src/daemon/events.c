@@ -406,6 +406,32 @@ static bool scan_line(const char *line, size_t len, void *data)
         return true;
 }
 
+static bool count_line(const char *line, size_t len, void *data)
+{
+        const int64_t *since = data;
+        json_t *e = json_loadb(line, len, 0, NULL);
+        int64_t t = iso_to_unix(json_string_value(json_object_get(e, "timestamp")));
+        if (t >= *since)
+                counters_event_seen(json_string_value(json_object_get(e, "event_type")), t);
+        json_decref(e);
+        return true;
+}
+
+void events_count_since(struct events *ev, int64_t since)
+{
+        struct log_snapshot snap;
+        struct error *err = NULL;
+        if (snapshot_take(ev, &snap, &err) < 0) {
+                log_warning("counting the events of the last day: %s", err->message);
+                error_free(err);
+                return;
+        }
+        for (size_t i = 0; i < snap.n; i++)
+                if (!(snap.f[i].rotated && snap.f[i].mtime < since))
+                        read_lines(&snap.f[i], 0, count_line, &since);
+        snapshot_release(&snap);
+}
+
 json_t *events_query(struct events *ev, const struct events_filter *f, struct error **err)
 {
         uint64_t after_ino = 0, after_tag = 0;

@@ -44,3 +44,6 @@ struct events_filter {
  * were lost to this reader)}. A new reference; NULL and *err on failure (a malformed cursor is
  * DS01_EUSAGE). */
 json_t *events_query(struct events *ev, const struct events_filter *f, struct error **err);
+/* Counts the events written since `since` (unix seconds) into counters_event_seen, so that
+ * ds01_events_24h_total does not start from zero when the daemon starts. */
+void events_count_since(struct events *ev, int64_t since);

@@ -200,6 +200,7 @@ int main(int argc, char **argv)
             events_open(d.cfg->log_dir, d.cfg->events_max_kb * 1024, (int)d.cfg->events_keep, &err);
         if (!d.events)
                 goto fail;
+        events_count_since(d.events, now_s() - 86400);
         d.store = store_open(d.cfg->state_dir, &err);
         if (!d.store)
                 goto fail;

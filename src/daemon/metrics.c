@@ -9,12 +9,17 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <grp.h>
 #include <microhttpd.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <pwd.h>
 #include <sys/socket.h>
+#include <signal.h>
+#include <sys/statvfs.h>
+#include <unistd.h>
+#include <utmpx.h>
 
 /* How long a user's group (passwd and group lookups) is reused between scrapes. */
 #define GROUP_CACHE_S 60
@@ -245,6 +250,43 @@ static const char *user_group(struct metrics *m, struct ds01d *d, const char *us
         return e->group;
 }
 
+/* Open remote login sessions by user: utmp's USER_PROCESS records with a remote host (sshd
+ * writes them for sessions with a terminal) whose process is alive. The file is read directly,
+ * record by record (getutxent is not thread-safe); no file: no sessions. */
+struct session_count {
+        char user[sizeof(((struct utmpx *)0)->ut_user) + 1];
+        int64_t n;
+};
+
+static size_t ssh_sessions(struct session_count **ret)
+{
+        *ret = NULL;
+        size_t n = 0;
+        int fd = open(_PATH_UTMPX, O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+                return 0;
+        struct utmpx u;
+        while (read(fd, &u, sizeof(u)) == (ssize_t)sizeof(u)) {
+                if (u.ut_type != USER_PROCESS || !u.ut_host[0] || !u.ut_user[0] || u.ut_pid <= 0 ||
+                    (kill(u.ut_pid, 0) < 0 && errno != EPERM))
+                        continue;
+                char user[sizeof(u.ut_user) + 1];
+                memcpy(user, u.ut_user, sizeof(u.ut_user));
+                user[sizeof(u.ut_user)] = 0;
+                size_t i = 0;
+                while (i < n && !streq((*ret)[i].user, user))
+                        i++;
+                if (i == n) {
+                        *ret = xrealloc(*ret, (n + 1) * sizeof(**ret));
+                        memcpy((*ret)[n].user, user, sizeof(user));
+                        (*ret)[n++].n = 0;
+                }
+                (*ret)[i].n++;
+        }
+        close(fd);
+        return n;
+}
+
 /* ---- rendering ------------------------------------------------------------------------------ */
 
 static void render_counters(struct strbuf *sb)
@@ -269,7 +311,16 @@ static void render_counters(struct strbuf *sb)
         family(sb, "ds01_events_total", "counter",
                "Events written to events.jsonl since ds01d started, by event_type.");
         for (size_t i = 0; i < c->n_events; i++)
-                sample(sb, "ds01_events_total", (double)c->events[i].n, "event_type",
+                if (c->events[i].n > 0)
+                        sample(sb, "ds01_events_total", (double)c->events[i].n, "event_type",
+                               c->events[i].type, NULL);
+        /* DS01's: a gauge, by hour, read back from the log when the daemon starts */
+        family(sb, "ds01_events_24h_total", "untyped",
+               "Events written to events.jsonl in the last 24 hours (to the hour), by event_type.");
+        int64_t now = now_s();
+        for (size_t i = 0; i < c->n_events; i++)
+                sample(sb, "ds01_events_24h_total",
+                       (double)counters_events_recent(&c->events[i], now), "event_type",
                        c->events[i].type, NULL);
 
         family(sb, "ds01_enforcement_actions_total", "counter",
@@ -277,6 +328,14 @@ static void render_counters(struct strbuf *sb)
         for (int a = 0; a < COUNTERS_N_ACTIONS; a++)
                 sample(sb, "ds01_enforcement_actions_total", (double)c->actions[a], "action",
                        counters_action_name((enum counters_action)a), NULL);
+        /* DS01's name for the stops (its other actions - OOM kills, resource warnings - are not
+         * ds01's to count) */
+        family(sb, "ds01_lifecycle_events_total", "untyped",
+               "Containers stopped by the lifecycle rules since ds01d started, by action.");
+        sample(sb, "ds01_lifecycle_events_total", (double)c->actions[COUNTERS_IDLE_STOP], "action",
+               "idle_kill", NULL);
+        sample(sb, "ds01_lifecycle_events_total", (double)c->actions[COUNTERS_RUNTIME_STOP],
+               "action", "runtime_kill", NULL);
 
         family(sb, "ds01_sweep_duration_seconds", "histogram",
                "Duration of the monitor's sweeps (sampling, idle/runtime rules, holds, cleanup).");
@@ -377,6 +436,52 @@ static void render(struct metrics *m, struct ds01d *d, struct strbuf *sb)
                 _cleanup_free_ char *tmp = NULL;
                 const char *g = user_group(m, d, users[i].user, users[i].uid, now, &tmp);
                 sample(sb, "ds01_user_group_info", 1, "user", users[i].user, "group", g, NULL);
+        }
+        struct monitor_user_usage *uu = NULL;
+        size_t n_uu = monitor_user_usage(d->monitor, &uu);
+        family(sb, "ds01_user_cpu_usage_seconds_total", "counter",
+               "CPU time of each user's managed containers since ds01d started (every run, also "
+               "of containers since removed).");
+        for (size_t i = 0; i < n_uu; i++)
+                sample(sb, "ds01_user_cpu_usage_seconds_total", uu[i].cpu_s, "user", uu[i].user,
+                       NULL);
+        family(sb, "ds01_user_memory_current_bytes", "gauge",
+               "Memory used by each user's running managed containers (page cache excluded).");
+        for (size_t i = 0; i < n_uu; i++)
+                sample(sb, "ds01_user_memory_current_bytes", (double)uu[i].mem_bytes, "user",
+                       uu[i].user, NULL);
+        monitor_user_usage_free(uu, n_uu);
+        family(sb, "ds01_group_members_total", "untyped",
+               "Logins each limits group lists (members files and inline members).");
+        const char *const *groups = limits_groups(d->limits);
+        for (size_t g = 0; groups && groups[g]; g++) {
+                const char *const *mem = NULL;
+                sample(sb, "ds01_group_members_total",
+                       (double)limits_group_members(d->limits, groups[g], &mem), "group", groups[g],
+                       NULL);
+        }
+        struct session_count *ss = NULL;
+        size_t n_ss = ssh_sessions(&ss);
+        int64_t ss_total = 0;
+        family(sb, "ds01_ssh_sessions_active", "gauge",
+               "Open remote login sessions of each user (utmp records with a remote host).");
+        for (size_t i = 0; i < n_ss; i++) {
+                sample(sb, "ds01_ssh_sessions_active", (double)ss[i].n, "user", ss[i].user, NULL);
+                ss_total += ss[i].n;
+        }
+        free(ss);
+        family(sb, "ds01_ssh_sessions_total", "untyped", "Open remote login sessions, all users.");
+        sample(sb, "ds01_ssh_sessions_total", (double)ss_total, NULL);
+        struct statvfs vfs;
+        if (statvfs(d->cfg->state_dir, &vfs) == 0) {
+                double f = (double)vfs.f_frsize;
+                family(sb, "ds01_state_disk_bytes", "gauge",
+                       "Size of the file system holding state_dir (the ledger), by type.");
+                sample(sb, "ds01_state_disk_bytes", (double)vfs.f_blocks * f, "type", "total",
+                       NULL);
+                sample(sb, "ds01_state_disk_bytes", (double)(vfs.f_blocks - vfs.f_bfree) * f,
+                       "type", "used", NULL);
+                sample(sb, "ds01_state_disk_bytes", (double)vfs.f_bavail * f, "type", "free", NULL);
         }
 
         family(sb, "ds01_gpu_slot_info", "gauge",

@@ -22,6 +22,7 @@
 struct activity {
         char *id;
         char *name;
+        char *user;  /* ds01.user */
         char *state; /* Docker's state at the last tick */
         bool seen;
 
@@ -31,6 +32,7 @@ struct activity {
         bool have_cg;
         bool have_sample;
         uint64_t last_cpu_ns, last_net;
+        uint64_t cpu_ns; /* CPU time of this run of the container, as last read */
         int64_t last_mono_ms;
         int64_t started_at;     /* unix */
         int64_t last_active_ms; /* unix ms: last activity, or the end of the start-up grace */
@@ -89,6 +91,11 @@ struct monitor {
         pthread_mutex_t view_lock;
         struct view *views;
         size_t n_views;
+        struct monitor_user_usage *usage; /* by user, at the last tick (view_lock) */
+        size_t n_usage;
+        /* CPU time of containers' earlier runs (and of containers gone), by user (act_lock) */
+        struct monitor_user_usage *carried;
+        size_t n_carried;
         struct activity *acts;
         size_t n_acts;
         pthread_mutex_t stops_lock;
@@ -117,11 +124,39 @@ static void gpus_clear(struct activity *a)
         a->n_gpus = 0;
 }
 
+static struct monitor_user_usage *usage_get(struct monitor_user_usage **v, size_t *n,
+                                            const char *user)
+{
+        for (size_t i = 0; i < *n; i++)
+                if (streq((*v)[i].user, user))
+                        return &(*v)[i];
+        *v = xrealloc(*v, (*n + 1) * sizeof(**v));
+        (*v)[*n] = (struct monitor_user_usage){.user = xstrdup(user)};
+        return &(*v)[(*n)++];
+}
+
+/* The CPU time of a run that ended (or that this monitor stops following) stays in its user's
+ * total, which is a counter. */
+static void carry_cpu(struct monitor *m, struct activity *a)
+{
+        if (a->user && a->cpu_ns > 0)
+                usage_get(&m->carried, &m->n_carried, a->user)->cpu_s += (double)a->cpu_ns / 1e9;
+        a->cpu_ns = 0;
+}
+
+void monitor_user_usage_free(struct monitor_user_usage *v, size_t n)
+{
+        for (size_t i = 0; i < n; i++)
+                free(v[i].user);
+        free(v);
+}
+
 static void activity_release(struct activity *a)
 {
         gpus_clear(a);
         free(a->id);
         free(a->name);
+        free(a->user);
         free(a->state);
         free(a->workspace);
         sampler_cgroup_release(&a->cg);
@@ -260,6 +295,8 @@ static void sample(struct monitor *m, struct activity *a, const struct store_con
 {
         uint64_t cpu = 0, net = 0;
         bool have_cpu = a->have_cg && sampler_cpu_ns(&a->cg, &cpu, NULL) == 0;
+        if (have_cpu && cpu > a->cpu_ns)
+                a->cpu_ns = cpu;
         bool have_net = a->pid > 0 && sampler_net_bytes(a->pid, &net, NULL) == 0;
         int64_t mono = mono_ms();
         if (a->have_sample && mono > a->last_mono_ms) {
@@ -662,6 +699,8 @@ static void enforce(struct monitor *m)
                         memset(a, 0, sizeof(*a));
                         a->id = xstrdup(id);
                         a->name = xstrdup(nm);
+                        const char *user = jstr(labels, "ds01.user");
+                        a->user = user ? xstrdup(user) : NULL;
                         a->idle_timeout_s = a->runtime_limit_s = -1;
                 }
                 a->seen = true;
@@ -674,6 +713,10 @@ static void enforce(struct monitor *m)
                 bool restarted = a->stopping && a->stopped_ms > 0 && a->stopped_ms < listed_ms &&
                                  streq(state, "running");
                 if (restarted || !a->state || !streq(a->state, state)) {
+                        /* A run ended: the next has a new cgroup, counting from 0 (a paused
+                         * container keeps its own). */
+                        if (!streq_ptr(a->state, "paused") && !streq(state, "paused"))
+                                carry_cpu(m, a);
                         free(a->state);
                         a->state = xstrdup(state);
                         refresh(m, a, &ls);
@@ -698,6 +741,7 @@ static void enforce(struct monitor *m)
         owner_cache_release(&cache);
         for (size_t k = 0; k < m->n_acts;) {
                 if (!m->acts[k].seen) {
+                        carry_cpu(m, &m->acts[k]);
                         activity_release(&m->acts[k]);
                         m->acts[k] = m->acts[--m->n_acts];
                         continue;
@@ -710,6 +754,23 @@ static void enforce(struct monitor *m)
         usage_account(d->usage, d->store, d->cfg->sample_interval_s);
         store_containers_free(rows, n_rows);
         json_decref(list);
+}
+
+size_t monitor_user_usage(struct monitor *m, struct monitor_user_usage **ret)
+{
+        *ret = NULL;
+        if (!m)
+                return 0;
+        pthread_mutex_lock(&m->view_lock);
+        size_t n = m->n_usage;
+        struct monitor_user_usage *v = xcalloc(n + 1, sizeof(*v));
+        for (size_t i = 0; i < n; i++) {
+                v[i] = m->usage[i];
+                v[i].user = xstrdup(m->usage[i].user);
+        }
+        pthread_mutex_unlock(&m->view_lock);
+        *ret = v;
+        return n;
 }
 
 int64_t monitor_last_tick_ms(struct monitor *m, int64_t *ret_duration_ms)
@@ -807,13 +868,32 @@ static void publish_views(struct monitor *m)
         }
         for (size_t i = 0; i < n; i++)
                 v[i].signals_text = json_text(v[i].signals);
+        /* by user: CPU of every run so far, memory of the running containers */
+        struct monitor_user_usage *u = NULL;
+        size_t n_u = 0;
+        for (size_t i = 0; i < m->n_carried; i++)
+                usage_get(&u, &n_u, m->carried[i].user)->cpu_s = m->carried[i].cpu_s;
+        for (size_t i = 0; i < m->n_acts; i++) {
+                const struct activity *a = &m->acts[i];
+                if (!a->user)
+                        continue;
+                struct monitor_user_usage *e = usage_get(&u, &n_u, a->user);
+                e->cpu_s += (double)a->cpu_ns / 1e9;
+                if (a->state && streq(a->state, "running") && a->mem_used > 0)
+                        e->mem_bytes += a->mem_used;
+        }
         pthread_mutex_lock(&m->view_lock);
         struct view *old = m->views;
         size_t n_old = m->n_views;
         m->views = v;
         m->n_views = n;
+        struct monitor_user_usage *old_u = m->usage;
+        size_t n_old_u = m->n_usage;
+        m->usage = u;
+        m->n_usage = n_u;
         pthread_mutex_unlock(&m->view_lock);
         views_free(old, n_old);
+        monitor_user_usage_free(old_u, n_old_u);
 }
 
 static const struct view *view_find(const struct monitor *m, const char *id)
@@ -1045,6 +1125,8 @@ struct monitor *monitor_stop(struct monitor *m)
         pthread_mutex_destroy(&m->act_lock);
         pthread_mutex_destroy(&m->view_lock);
         views_free(m->views, m->n_views);
+        monitor_user_usage_free(m->usage, m->n_usage);
+        monitor_user_usage_free(m->carried, m->n_carried);
         pthread_mutex_destroy(&m->stops_lock);
         pthread_cond_destroy(&m->cond);
         free(m);

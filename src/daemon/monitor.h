@@ -39,6 +39,17 @@ void monitor_keepalive_text(struct strbuf *sb, int64_t until, const char *source
  * util_pct, mem_used_bytes, mem_total_bytes}]}; null where unknown (utilisation of MIG
  * instances and simulated GPUs). Nothing for containers the monitor has not sampled. */
 void monitor_stats(struct monitor *m, const char *id, json_t *row);
+/* By user, as of the last tick: CPU time of their managed containers since this daemon started
+ * following them (every run, also of containers since removed: a counter while the daemon runs),
+ * and the memory their running containers use now. */
+struct monitor_user_usage {
+        char *user;
+        double cpu_s;
+        int64_t mem_bytes;
+};
+/* A copy in *ret (free with monitor_user_usage_free); returns how many. */
+size_t monitor_user_usage(struct monitor *m, struct monitor_user_usage **ret);
+void monitor_user_usage_free(struct monitor_user_usage *v, size_t n);
 /* Unix ms when the last tick finished (0: none yet), and how long it took. */
 int64_t monitor_last_tick_ms(struct monitor *m, int64_t *ret_duration_ms);
 /* Runs one tick now (tests and benchmarks). */

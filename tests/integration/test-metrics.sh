@@ -4,7 +4,11 @@
 #   A: a1 running (1 GPU) and a2 stopped holding its GPU   -> 2.0 GPU-equivalents, 1 held lease
 #   B: b1 running with 2 GPUs, and a refused third GPU      -> 2.0, a container.deploy error
 #   C: c1 stopped, its 3.6 s hold expires                   -> 0.0, one hold_release action
-# of 5 simulated GPUs (1 free). `promtool check metrics` accepts the exposition,
+# of 5 simulated GPUs (1 free). DS01's other families: the student group's members file lists
+# A and B; A burns CPU in a1 for 3 s (per-user CPU and memory); the state disk as df sees it;
+# events of the last 24 hours, read back from the log after a daemon restart; a remote login
+# session of A's (a utmp record as sshd writes it, for a live process; the file is restored).
+# `promtool check metrics` accepts the exposition,
 # `promtool check rules` the shipped alert rules, which Prometheus also loads and evaluates
 # without error; the dashboard is valid JSON. /other is 404, POST is 405, and with
 # metrics_listen "off" ds01d listens on no TCP port.
@@ -20,8 +24,14 @@ ds01_setup
 REPO=$(cd "$(dirname "$0")/../.." && pwd)
 PROM_PID=
 
+UTMP=/var/run/utmp UTMP_SAVED= SESSION_PID=
 _metrics_exit() {
 	local rc=$?
+	[ -z "$SESSION_PID" ] || kill "$SESSION_PID" 2>/dev/null
+	case "$UTMP_SAVED" in
+	none) rm -f "$UTMP" ;;
+	?*) cat "$UTMP_SAVED" >"$UTMP" ;;
+	esac
 	if [ -n "$PROM_PID" ]; then
 		kill -TERM "$PROM_PID" 2>/dev/null
 		wait "$PROM_PID" 2>/dev/null
@@ -49,6 +59,8 @@ user_overrides:
   $C:
     gpu_hold_after_stop_h: 0.001
 EOF2
+mkdir -p "$(dirname "$DS01_LIMITS")/groups"
+printf '# the students\n%s\n%s\n' "$A" "$B" >"$(dirname "$DS01_LIMITS")/groups/student.members"
 ds01_start_daemon
 
 # ---- the endpoint itself
@@ -158,6 +170,46 @@ V=$(q 'ds01_snapshot_age_seconds < 10')
 assert_ne "" "$V" "the snapshot is under 10 s old"
 assert_q 'ds01_exporter_info{type="ds01d"}' 1 "ds01_exporter_info{type=ds01d}"
 
+# ---- DS01's other families
+assert_q 'ds01_events_24h_total{event_type="gpu.reject"}' 1 "ds01_events_24h_total{gpu.reject} == 1"
+assert_q 'count(ds01_lifecycle_events_total{action=~"idle_kill|runtime_kill"})' 2 \
+	"ds01_lifecycle_events_total: idle_kill and runtime_kill series"
+assert_q 'sum(ds01_lifecycle_events_total)' 0 "ds01_lifecycle_events_total: no idle or runtime stop"
+assert_q 'ds01_group_members_total{group="student"}' 2 "ds01_group_members_total{student} == 2 (the members file)"
+SD=$(df -B1 --output=size "$T/state" | tail -n 1 | tr -d ' ')
+assert_q 'ds01_state_disk_bytes{type="total"}' "$SD" "ds01_state_disk_bytes{total} is df's size of state_dir ($SD)"
+assert_ne "" "$(q 'ds01_state_disk_bytes{type="used"} + ignoring(type) ds01_state_disk_bytes{type="free"} <= ignoring(type) ds01_state_disk_bytes{type="total"}')" \
+	"ds01_state_disk_bytes: used + free <= total"
+# (a 1-CPU limit, and this VM's host takes some of it: well over 1.5 s of CPU in 3 s)
+assert_exit 0 -m "A: a CPU loop in a1 for 3 s" as_user "$A" container-run a1 -- sh -c 'timeout 3 sh -c "while :; do :; done"; true'
+cpu_counted() { [ -n "$(q "ds01_user_cpu_usage_seconds_total{user=\"$A\"} > 1.5")" ]; }
+wait_for 15 cpu_counted && ok "ds01_user_cpu_usage_seconds_total{A} > 1.5 after the 3 s loop" ||
+	not_ok "ds01_user_cpu_usage_seconds_total{A} > 1.5" "value: '$(q "ds01_user_cpu_usage_seconds_total{user=\"$A\"}")'"
+assert_ne "" "$(q "ds01_user_cpu_usage_seconds_total{user=\"$B\"} < 1")" "B's idle container: under 1 CPU second"
+assert_ne "" "$(q "ds01_user_memory_current_bytes{user=\"$A\"} > 0")" "ds01_user_memory_current_bytes{A} > 0"
+assert_exit 0 -m "A: retire a1" as_user "$A" container-retire a1
+assert_q 'ds01_containers_total{status="running"}' 1 "a1 retired: 1 container running (b1)"
+assert_ne "" "$(q "ds01_user_cpu_usage_seconds_total{user=\"$A\"} > 1.5")" \
+	"a1 retired: A's CPU seconds are kept (a counter does not drop when a container goes)"
+assert_q "ds01_user_memory_current_bytes{user=\"$A\"}" 0 "a1 retired: A's containers use no memory"
+S0=$(q 'ds01_ssh_sessions_total')
+if [ -e "$UTMP" ]; then
+	UTMP_SAVED=$T/utmp.saved
+	cat "$UTMP" >"$UTMP_SAVED"
+else
+	UTMP_SAVED=none
+fi
+setpriv --reuid="$A" --regid="$(id -g "$A")" --clear-groups sleep 300 &
+SESSION_PID=$!
+printf '[7] [%05d] [ts/9] [%-8s] [pts/9       ] [10.1.2.3            ] [10.1.2.3       ] [%s]\n' \
+	"$SESSION_PID" "$A" "$(date -u +%Y-%m-%dT%H:%M:%S,000000+00:00)" | utmpdump -r 2>/dev/null >>"$UTMP"
+assert_q "ds01_ssh_sessions_active{user=\"$A\"}" 1 "a remote session of A's in utmp: ds01_ssh_sessions_active{A} == 1"
+assert_q 'ds01_ssh_sessions_total' "$((${S0:-0} + 1))" "ds01_ssh_sessions_total counts it ($((${S0:-0} + 1)))"
+kill "$SESSION_PID"
+wait "$SESSION_PID" 2>/dev/null
+SESSION_PID=
+assert_q "count(ds01_ssh_sessions_active{user=\"$A\"}) or vector(0)" 0 "its process gone: no session of A's"
+
 # The shipped alert rules load and evaluate without error against real series.
 rules_ok() {
 	curl -s "$API/rules" | jq -e '[.data.groups[].rules[]] | length >= 10 and all(.health == "ok")' >/dev/null
@@ -186,7 +238,7 @@ assert_ok "contrib/grafana/ds01-dashboard.json is a dashboard (valid JSON with p
 # Every metric the dashboard and the rules use is one ds01d exposes (or Prometheus' own `up`).
 missing=
 for name in $(cat "$REPO/contrib/grafana/ds01-dashboard.json" "$REPO/contrib/prometheus/ds01-alerts.yml" |
-	grep -oE 'ds01_[a-z_]+' | sort -u); do
+	grep -oE 'ds01_[a-z0-9_]+' | sort -u); do
 	case "$name" in ds01_overview | ds01_alerts) continue ;; esac
 	grep -q "^# TYPE $name " "$T/metrics.txt" && continue
 	# a histogram's series: NAME_bucket / _sum / _count
@@ -197,8 +249,19 @@ assert_eq "" "$missing" "every ds01_* metric named by the dashboard and the rule
 
 # ---- retire: the series follow
 assert_exit 0 -m "B: retire b1" as_user "$B" container-retire b1
-assert_q 'ds01_gpu_slots{state="free"}' 3 "after B's retire: 3 GPU slots free"
+assert_q 'ds01_gpu_slots{state="free"}' 4 "after A's and B's retires: 4 GPU slots free"
 assert_q "count(ds01_user_gpu_equivalents{user=\"$B\"}) or vector(0)" 0 "B's series are gone"
+
+# ---- a daemon restart: the 24 h counts are read back from the log (the per-start counter is not)
+ds01_stop_daemon
+ds01_start_daemon
+wait_for 20 up_is_1 || not_ok "prometheus scrapes the restarted ds01d"
+assert_q 'ds01_events_24h_total{event_type="container.create"}' "$N_DEPLOY_OK" \
+	"after a restart: ds01_events_24h_total{container.create} == $N_DEPLOY_OK, from the log"
+assert_q 'ds01_events_24h_total{event_type="gpu.reject"}' 1 "after a restart: ds01_events_24h_total{gpu.reject} == 1"
+no_create_counter() { [ -z "$(q 'ds01_events_total{event_type="container.create"}')" ]; }
+wait_for 15 no_create_counter && ok "after a restart: ds01_events_total counts from 0 (no container.create yet)" ||
+	not_ok "after a restart: ds01_events_total counts from 0" "value: '$(q 'ds01_events_total{event_type="container.create"}')'"
 
 # ---- SIGHUP moves /metrics to a changed metrics_listen, and "off" closes it
 MPORT2=$(free_port)

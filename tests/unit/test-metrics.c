@@ -136,10 +136,51 @@ static void test_counters(void **state)
         assert_has(text, "ds01_sweep_duration_seconds_bucket{le=\"0.005\"} 1\n");
         assert_has(text, "ds01_sweep_duration_seconds_count 1\n");
         assert_has(text, "ds01_last_sweep_timestamp_seconds ");
-        /* event types are bounded: the ones past the limit count as "other" */
+        /* event types are bounded: the ones past the limit count as "other" (test_events_24h
+         * took one place: 127 test types have theirs, the last 11 are "other") */
         assert_has(text, "ds01_events_total{event_type=\"test.type0\"} 1\n");
-        assert_has(text, "ds01_events_total{event_type=\"other\"} 10\n");
+        assert_has(text, "ds01_events_total{event_type=\"test.type126\"} 1\n");
+        assert_has(text, "ds01_events_total{event_type=\"other\"} 11\n");
         assert_null(strstr(text, "test.type130"));
+}
+
+static const struct counters_event *find_event(const struct counters_snapshot *c, const char *t)
+{
+        for (size_t i = 0; i < c->n_events; i++)
+                if (streq(c->events[i].type, t))
+                        return &c->events[i];
+        return NULL;
+}
+
+/* ds01_events_24h_total: the current hour and the 23 before, from the log (seen) and live. Runs
+ * before test_counters fills the table of types. */
+static void test_events_24h(void **state)
+{
+        struct fixture *f = *state;
+        int64_t now = now_s();
+        counters_event_seen("recent.a", now - 30 * 3600); /* older than a day */
+        counters_event_seen("recent.a", now - 25 * 3600); /* the slot of the hour before now */
+        counters_event_seen("recent.a", now - 3600);      /* takes that slot over */
+        counters_event_seen("recent.a", now - 25 * 3600); /* older than the slot: ignored */
+        counters_event_seen("recent.a", now - 23 * 3600);
+        counters_event("recent.a");
+        struct counters_snapshot *c = xmalloc(sizeof(*c));
+        counters_read(c);
+        const struct counters_event *e = find_event(c, "recent.a");
+        assert_non_null(e);
+        assert_int_equal(e->n, 1); /* only the live one counts since the start */
+        assert_int_equal(counters_events_recent(e, now), 3);
+        assert_int_equal(counters_events_recent(e, now + 3600), 2);      /* -23 h has left */
+        assert_int_equal(counters_events_recent(e, now + 25 * 3600), 0); /* a day later */
+        free(c);
+        _cleanup_free_ char *text = metrics_render(&f->d);
+        assert_has(text, "ds01_events_24h_total{event_type=\"recent.a\"} 3\n");
+        assert_has(text, "ds01_events_total{event_type=\"recent.a\"} 1\n");
+        assert_has(text, "ds01_lifecycle_events_total{action=\"idle_kill\"} ");
+        assert_has(text, "ds01_state_disk_bytes{type=\"total\"} ");
+        assert_has(text, "ds01_ssh_sessions_total ");
+        /* the built-in limits: one group, listing nobody */
+        assert_has(text, "ds01_group_members_total{group=\"");
 }
 
 static void test_default_loopback(void **state)
@@ -156,6 +197,7 @@ int main(void)
 {
         const struct CMUnitTest tests[] = {
             cmocka_unit_test_setup_teardown(test_inventory, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_events_24h, setup, teardown),
             cmocka_unit_test_setup_teardown(test_counters, setup, teardown),
             cmocka_unit_test(test_default_loopback),
         };
