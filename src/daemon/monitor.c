@@ -31,6 +31,7 @@ struct activity {
         struct sampler_cgroup cg;
         bool have_cg;
         bool have_sample;
+        bool measured; /* this tick's sample has rates (there was one before it) */
         uint64_t last_cpu_ns, last_net;
         uint64_t cpu_ns; /* CPU time of this run of the container, as last read */
         int64_t last_mono_ms;
@@ -107,6 +108,9 @@ struct monitor {
         int64_t due_ms;
         _Atomic int64_t next_due_ms;
 };
+
+/* How soon a warning or stop that waits for a measurement gets its sample (ms). */
+#define MEASURE_MS 5000
 
 /* A rule's next warning or stop falls at t (unix ms): the tick comes then. */
 static void due_at(struct monitor *m, int64_t t, int64_t now)
@@ -299,7 +303,8 @@ static void sample(struct monitor *m, struct activity *a, const struct store_con
                 a->cpu_ns = cpu;
         bool have_net = a->pid > 0 && sampler_net_bytes(a->pid, &net, NULL) == 0;
         int64_t mono = mono_ms();
-        if (a->have_sample && mono > a->last_mono_ms) {
+        a->measured = a->have_sample && mono > a->last_mono_ms;
+        if (a->measured) {
                 double wall_ns = (double)(mono - a->last_mono_ms) * 1e6;
                 a->cpu_pct = have_cpu && cpu >= a->last_cpu_ns
                                  ? (double)(cpu - a->last_cpu_ns) * 100.0 / wall_ns
@@ -555,6 +560,13 @@ static void rule_idle(struct monitor *m, struct activity *a, const json_t *label
         int64_t idle = idle_ms / 1000;
         const char *project = jstr(labels, "ds01.project");
         char b1[32], b2[32], c[64];
+        bool step_due = a->idle_warned >= 2 ? idle_ms >= step[2] : idle_ms >= step[a->idle_warned];
+        if (step_due && !a->measured) {
+                /* No rates in this sample (the first after a start, or after a daemon restart
+                 * that kept the clock): no warning or stop without evidence; a sample soon. */
+                due_at(m, tms + MEASURE_MS, tms);
+                return;
+        }
         if (idle_ms >= step[2] && a->idle_warned >= 2) {
                 json_t *e = evidence(a);
                 json_object_set_new(e, "idle_timeout_s", json_integer(timeout));
@@ -656,6 +668,25 @@ static void owner_cache_release(struct owner_cache *oc)
 
 static void publish_views(struct monitor *m);
 
+/* A daemon restart does not start the clocks over. The runtime warnings already given stay
+ * given. A container this monitor's predecessor saw running shortly before (within two sample
+ * intervals and 10 s: a restart, not an outage), in the same run, keeps its idle clock and idle
+ * warnings; after a longer gap the daemon cannot know what happened, and the clock starts now. */
+static void restore_clocks(struct monitor *m, struct activity *a, const struct store_container *sc)
+{
+        if (!sc || sc->clocks_at_ms <= 0)
+                return;
+        if (sc->runtime_warned > a->runtime_warned)
+                a->runtime_warned = sc->runtime_warned > 2 ? 2 : sc->runtime_warned;
+        int64_t interval = m->d->cfg->sample_interval_s > 0 ? m->d->cfg->sample_interval_s : 60;
+        if (!a->state || !streq(a->state, "running") || sc->last_active_ms <= 0 ||
+            m->started_ms - sc->clocks_at_ms > 2 * interval * 1000 + 10000 ||
+            a->started_at * 1000 > sc->clocks_at_ms || sc->last_active_ms > a->last_active_ms)
+                return;
+        a->last_active_ms = sc->last_active_ms;
+        a->idle_warned = sc->idle_warned > 2 ? 2 : sc->idle_warned;
+}
+
 static void enforce(struct monitor *m)
 {
         struct ds01d *d = m->d;
@@ -693,6 +724,7 @@ static void enforce(struct monitor *m)
                 if (nm[0] == '/')
                         nm++;
                 struct activity *a = activity_find(m, id);
+                bool first_sight = !a;
                 if (!a) {
                         m->acts = xrealloc(m->acts, (m->n_acts + 1) * sizeof(*m->acts));
                         a = &m->acts[m->n_acts++];
@@ -727,6 +759,8 @@ static void enforce(struct monitor *m)
                 for (size_t k = 0; k < n_rows; k++)
                         if (streq(rows[k].name, nm))
                                 sc = &rows[k];
+                if (first_sight)
+                        restore_clocks(m, a, sc);
                 if (streq(state, "running")) {
                         sample(m, a, sc);
                         usage_observe(d->usage, nm, a->gpu_pct, a->cpu_pct, a->net_delta,
@@ -750,7 +784,29 @@ static void enforce(struct monitor *m)
         }
         publish_views(m);
         atomic_store(&m->next_due_ms, m->due_ms);
+        struct store_clocks *clocks = xcalloc(m->n_acts + 1, sizeof(*clocks));
+        size_t n_clocks = 0;
+        for (size_t k = 0; k < m->n_acts; k++) {
+                const struct activity *a = &m->acts[k];
+                if (a->state && streq(a->state, "running"))
+                        clocks[n_clocks++] = (struct store_clocks){
+                            .container = a->name, /* copied below, before the lock goes */
+                            .last_active_ms = a->last_active_ms,
+                            .at_ms = tms,
+                            .idle_warned = a->idle_warned,
+                            .runtime_warned = a->runtime_warned,
+                        };
+        }
+        for (size_t k = 0; k < n_clocks; k++)
+                clocks[k].container = xstrdup(clocks[k].container);
         pthread_mutex_unlock(&m->act_lock);
+        if (store_save_clocks(d->store, clocks, n_clocks, &err) < 0) {
+                log_warning("monitor: recording the clocks: %s", err->message);
+                err = error_free(err);
+        }
+        for (size_t k = 0; k < n_clocks; k++)
+                free((char *)clocks[k].container);
+        free(clocks);
         usage_account(d->usage, d->store, d->cfg->sample_interval_s);
         store_containers_free(rows, n_rows);
         json_decref(list);

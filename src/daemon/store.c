@@ -22,7 +22,7 @@
 
 /* The schema this code reads and writes (PRAGMA user_version). A database written by a newer
  * ds01d is refused rather than guessed at. */
-#define STORE_SCHEMA_VERSION  5
+#define STORE_SCHEMA_VERSION  6
 #define STORE_BUSY_TIMEOUT_MS 5000
 /* GPU-equivalents are sums of sevenths: compare them with a little slack. */
 #define STORE_EPSILON 1e-9
@@ -104,6 +104,13 @@ static const char *const migrations[STORE_SCHEMA_VERSION] = {
     ") STRICT;"
     /* each tick reads the leases released since the previous one */
     "CREATE INDEX lease_history_by_release ON lease_history (released_at);",
+    /* 5 -> 6: the monitor's clocks, so that a daemon restart does not start them over: the idle
+     * clock's start (unix ms), when the monitor last saw the container running (unix ms), and
+     * the warnings already given. */
+    "ALTER TABLE containers ADD COLUMN last_active_ms INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE containers ADD COLUMN clocks_at_ms INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE containers ADD COLUMN idle_warned INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE containers ADD COLUMN runtime_warned INTEGER NOT NULL DEFAULT 0;",
 };
 
 enum stmt_id {
@@ -135,6 +142,7 @@ enum stmt_id {
         S_DELETE_DRAIN,
         S_LIST_DRAINS,
         S_SET_KEEPALIVE,
+        S_SET_CLOCKS,
         S_INBOX_ADD,
         S_INBOX_UNSHOWN,
         S_INBOX_MARK,
@@ -146,7 +154,10 @@ enum stmt_id {
         _S_MAX,
 };
 
-#define CONTAINER_COLUMNS "name, project, user, uid, docker_id, state, created_at, keepalive_until"
+#define CONTAINER_COLUMNS                                                                          \
+        "name, project, user, uid, docker_id, state, created_at, keepalive_until, "                \
+        "last_active_ms, "                                                                         \
+        "clocks_at_ms, idle_warned, runtime_warned"
 
 static const struct {
         const char *sql;
@@ -218,6 +229,9 @@ static const struct {
     [S_LIST_DRAINS] = {"SELECT slot_uuid, drained_by, reason, since FROM drains "
                        "ORDER BY slot_uuid",
                        "listing drained slots"},
+    [S_SET_CLOCKS] = {"UPDATE containers SET last_active_ms = ?2, clocks_at_ms = ?3, "
+                      "idle_warned = ?4, runtime_warned = ?5 WHERE name = ?1",
+                      "recording the monitor's clocks"},
     [S_SET_KEEPALIVE] = {"UPDATE containers SET keepalive_until = ?2 WHERE name = ?1",
                          "setting the keep-alive"},
     [S_INBOX_ADD] = {"INSERT INTO inbox (uid, container, event, message, created_at) "
@@ -1214,6 +1228,10 @@ static int load_container(struct store *s, sqlite3_stmt *st, struct store_contai
             .state = column_strdup(st, 5),
             .created_at = sqlite3_column_int64(st, 6),
             .keepalive_until = sqlite3_column_int64(st, 7),
+            .last_active_ms = sqlite3_column_int64(st, 8),
+            .clocks_at_ms = sqlite3_column_int64(st, 9),
+            .idle_warned = (int)sqlite3_column_int64(st, 10),
+            .runtime_warned = (int)sqlite3_column_int64(st, 11),
         };
         return load_leases(s, c, err);
 }
@@ -1328,6 +1346,20 @@ int store_set_keepalive(struct store *s, const char *container, int64_t until, s
         if (r == 0 && sqlite3_changes(s->db) == 0)
                 r = error_set(err, DS01_ENOTFOUND, "container '%s' is not in the ledger",
                               container);
+        return tx_end(s, r, err);
+}
+
+int store_save_clocks(struct store *s, const struct store_clocks *v, size_t n, struct error **err)
+{
+        assert(s && (v || n == 0));
+        if (n == 0)
+                return 0;
+        if (tx_begin(s, true, err) < 0)
+                return -1;
+        int r = 0;
+        for (size_t i = 0; i < n && r == 0; i++)
+                r = exec(s, err, S_SET_CLOCKS, "tiiii", v[i].container, v[i].last_active_ms,
+                         v[i].at_ms, (int64_t)v[i].idle_warned, (int64_t)v[i].runtime_warned);
         return tx_end(s, r, err);
 }
 

@@ -73,6 +73,9 @@ struct store_container {
         char *state;     /* "reserved" | "bound" */
         int64_t created_at;
         int64_t keepalive_until; /* container-keepalive: unix time, 0 = none */
+        /* the monitor's clocks as it last recorded them (store_save_clocks; 0: never) */
+        int64_t last_active_ms, clocks_at_ms;
+        int idle_warned, runtime_warned;
         struct store_lease *leases;
         size_t n_leases;
 };
@@ -127,6 +130,14 @@ int store_undrain(struct store *s, const char *slot_uuid, struct error **err);
 int store_drains(struct store *s, struct store_drain **ret, size_t *ret_n, struct error **err);
 void store_drains_free(struct store_drain *v, size_t n);
 
+/* The monitor's clocks of running containers, recorded each tick (one transaction): the idle
+ * clock's start and the warnings given, as of at_ms. A container not in the ledger is skipped. */
+struct store_clocks {
+        const char *container;
+        int64_t last_active_ms, at_ms;
+        int idle_warned, runtime_warned;
+};
+int store_save_clocks(struct store *s, const struct store_clocks *v, size_t n, struct error **err);
 /* container-keepalive: until (unix time; 0 = off). */
 int store_set_keepalive(struct store *s, const char *container, int64_t until, struct error **err);
 

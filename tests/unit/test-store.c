@@ -425,6 +425,37 @@ static void test_persistence(void **state)
         store_strv_free(uuids);
 }
 
+/* The monitor's clocks survive a reopen (a daemon restart); unknown containers are skipped. */
+static void test_clocks(void **state)
+{
+        struct fixture *f = *state;
+        struct store_reservation_req req = req_for(f, "clk._.alice", 1000, 1);
+        reserve_drop(f, &req);
+        _cleanup_error_ struct error *err = NULL;
+        assert_int_equal(store_bind(f->store, "clk._.alice", "beef", &err), 0);
+        struct store_container c;
+        assert_int_equal(store_get(f->store, "clk._.alice", &c, &err), 0);
+        assert_int_equal(c.clocks_at_ms, 0); /* never recorded */
+        assert_int_equal(c.idle_warned, 0);
+        store_container_release(&c);
+        const struct store_clocks v[] = {
+            {"clk._.alice", 1700000000123, 1700000042456, 1, 2},
+            {"gone._.bob", 1, 2, 1, 1},
+        };
+        assert_int_equal(store_save_clocks(f->store, v, 2, &err), 0);
+        assert_null(err);
+        f->store = store_free(f->store);
+        f->store = store_open(f->state_dir, &err);
+        assert_non_null(f->store);
+        assert_int_equal(store_get(f->store, "clk._.alice", &c, &err), 0);
+        assert_int_equal(c.last_active_ms, 1700000000123);
+        assert_int_equal(c.clocks_at_ms, 1700000042456);
+        assert_int_equal(c.idle_warned, 1);
+        assert_int_equal(c.runtime_warned, 2);
+        store_container_release(&c);
+        assert_int_equal(store_save_clocks(f->store, NULL, 0, &err), 0);
+}
+
 static void test_list_by_uid(void **state)
 {
         struct fixture *f = *state;
@@ -695,6 +726,7 @@ int main(void)
             cmocka_unit_test_setup_teardown(test_hold_release_relet, setup, teardown),
             cmocka_unit_test_setup_teardown(test_drain, setup, teardown),
             cmocka_unit_test_setup_teardown(test_pick_callback, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_clocks, setup, teardown),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
