@@ -168,8 +168,8 @@ run_pass() {
 			# where it is shown in part
 			while IFS= read -r f; do
 				failures+=("    $f")
-			done < <(grep -m 5 '^not ok' "$log")
-			grep -A 4 -m 5 '^not ok' "$log" | sed 's/^/  ! /'
+			done < <(grep -m 5 -E '^not ok|^# cleanup: |SUMMARY: ' "$log" | sed 's/^# *//; s/^#   *//')
+			grep -A 4 -m 5 -E '^not ok|^# cleanup: ' "$log" | sed 's/^/  ! /'
 			lines=$(wc -l <"$log")
 			echo "  ---- $log ($lines lines) ----"
 			if [ "$lines" -gt 400 ]; then

@@ -238,9 +238,12 @@ int main(int argc, char **argv)
                 error_set_errno(&err, errno, "signalfd");
                 goto fail;
         }
-        events_log(d.events, "system.startup", NULL,
-                   json_pack("{s:s, s:s, s:s}", "version", DS01_VERSION, "instance",
-                             d.cfg->instance, "gpu_backend", gpu_inventory_backend(d.inv)));
+        /* the monitor's rescans may swap d.inv from now on */
+        pthread_rwlock_rdlock(&d.lock);
+        json_t *startup = json_pack("{s:s, s:s, s:s}", "version", DS01_VERSION, "instance",
+                                    d.cfg->instance, "gpu_backend", gpu_inventory_backend(d.inv));
+        pthread_rwlock_unlock(&d.lock);
+        events_log(d.events, "system.startup", NULL, startup);
         /* Before the connection threads start: from then on a reload may swap d.cfg. */
         log_notice("ready: listening on %s", d.cfg->socket);
         if (rpc_server_start(srv, &err) < 0)
