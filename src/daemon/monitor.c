@@ -669,9 +669,10 @@ static void owner_cache_release(struct owner_cache *oc)
 static void publish_views(struct monitor *m);
 
 /* A daemon restart does not start the clocks over. The runtime warnings already given stay
- * given. A container this monitor's predecessor saw running shortly before (within two sample
- * intervals and 10 s: a restart, not an outage), in the same run, keeps its idle clock and idle
- * warnings; after a longer gap the daemon cannot know what happened, and the clock starts now. */
+ * given. A container running when the previous daemon stopped (save_clocks), shortly before (two
+ * sample intervals and 10 s: a restart, not an outage) and not restarted since, keeps its idle
+ * clock and idle warnings; after a longer gap, or a crash, the daemon cannot know what happened,
+ * and the clock starts now. */
 static void restore_clocks(struct monitor *m, struct activity *a, const struct store_container *sc)
 {
         if (!sc || sc->clocks_at_ms <= 0)
@@ -784,29 +785,7 @@ static void enforce(struct monitor *m)
         }
         publish_views(m);
         atomic_store(&m->next_due_ms, m->due_ms);
-        struct store_clocks *clocks = xcalloc(m->n_acts + 1, sizeof(*clocks));
-        size_t n_clocks = 0;
-        for (size_t k = 0; k < m->n_acts; k++) {
-                const struct activity *a = &m->acts[k];
-                if (a->state && streq(a->state, "running"))
-                        clocks[n_clocks++] = (struct store_clocks){
-                            .container = a->name, /* copied below, before the lock goes */
-                            .last_active_ms = a->last_active_ms,
-                            .at_ms = tms,
-                            .idle_warned = a->idle_warned,
-                            .runtime_warned = a->runtime_warned,
-                        };
-        }
-        for (size_t k = 0; k < n_clocks; k++)
-                clocks[k].container = xstrdup(clocks[k].container);
         pthread_mutex_unlock(&m->act_lock);
-        if (store_save_clocks(d->store, clocks, n_clocks, &err) < 0) {
-                log_warning("monitor: recording the clocks: %s", err->message);
-                err = error_free(err);
-        }
-        for (size_t k = 0; k < n_clocks; k++)
-                free((char *)clocks[k].container);
-        free(clocks);
         usage_account(d->usage, d->store, d->cfg->sample_interval_s);
         store_containers_free(rows, n_rows);
         json_decref(list);
@@ -1155,6 +1134,34 @@ struct monitor *monitor_start(struct ds01d *d, struct error **err)
         return m;
 }
 
+/* When the daemon stops: the clocks of the running containers go to the ledger, for the next
+ * daemon (restore_clocks). Not every tick: that cost a quarter of a sweep's CPU. */
+static void save_clocks(struct monitor *m)
+{
+        int64_t at = now_ms();
+        pthread_mutex_lock(&m->act_lock);
+        struct store_clocks *v = xcalloc(m->n_acts + 1, sizeof(*v));
+        size_t n = 0;
+        for (size_t k = 0; k < m->n_acts; k++) {
+                const struct activity *a = &m->acts[k];
+                if (a->state && streq(a->state, "running"))
+                        v[n++] = (struct store_clocks){
+                            .container = a->name,
+                            .last_active_ms = a->last_active_ms,
+                            .at_ms = at,
+                            .idle_warned = a->idle_warned,
+                            .runtime_warned = a->runtime_warned,
+                        };
+        }
+        struct error *err = NULL;
+        if (store_save_clocks(m->d->store, v, n, &err) < 0) {
+                log_warning("monitor: recording the clocks: %s", err->message);
+                error_free(err);
+        }
+        pthread_mutex_unlock(&m->act_lock);
+        free(v);
+}
+
 struct monitor *monitor_stop(struct monitor *m)
 {
         if (!m)
@@ -1174,6 +1181,7 @@ struct monitor *monitor_stop(struct monitor *m)
                 struct timespec ts = {0, 50 * 1000 * 1000};
                 nanosleep(&ts, NULL);
         }
+        save_clocks(m);
         for (size_t i = 0; i < m->n_acts; i++)
                 activity_release(&m->acts[i]);
         free(m->acts);

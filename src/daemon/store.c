@@ -105,8 +105,8 @@ static const char *const migrations[STORE_SCHEMA_VERSION] = {
     /* each tick reads the leases released since the previous one */
     "CREATE INDEX lease_history_by_release ON lease_history (released_at);",
     /* 5 -> 6: the monitor's clocks, so that a daemon restart does not start them over: the idle
-     * clock's start (unix ms), when the monitor last saw the container running (unix ms), and
-     * the warnings already given. */
+     * clock's start (unix ms), when they were recorded (the daemon's stop, unix ms), and the
+     * warnings already given. */
     "ALTER TABLE containers ADD COLUMN last_active_ms INTEGER NOT NULL DEFAULT 0;"
     "ALTER TABLE containers ADD COLUMN clocks_at_ms INTEGER NOT NULL DEFAULT 0;"
     "ALTER TABLE containers ADD COLUMN idle_warned INTEGER NOT NULL DEFAULT 0;"

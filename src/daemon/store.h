@@ -130,8 +130,9 @@ int store_undrain(struct store *s, const char *slot_uuid, struct error **err);
 int store_drains(struct store *s, struct store_drain **ret, size_t *ret_n, struct error **err);
 void store_drains_free(struct store_drain *v, size_t n);
 
-/* The monitor's clocks of running containers, recorded each tick (one transaction): the idle
- * clock's start and the warnings given, as of at_ms. A container not in the ledger is skipped. */
+/* The monitor's clocks of running containers, recorded when the daemon stops (one transaction):
+ * the idle clock's start and the warnings given, as of at_ms. A container not in the ledger is
+ * skipped. */
 struct store_clocks {
         const char *container;
         int64_t last_active_ms, at_ms;
