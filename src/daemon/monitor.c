@@ -1060,34 +1060,40 @@ void monitor_stats(struct monitor *m, const char *id, json_t *row)
         pthread_mutex_unlock(&m->view_lock);
 }
 
+/* A wake (a container started) brings the next tick forward, but not closer than this to the
+ * previous one: a burst of deploys does not keep the monitor sweeping. */
+#define WAKE_GAP_MS 1000
+
 static void *monitor_thread(void *arg)
 {
         struct monitor *m = arg;
         for (;;) {
                 /* The first tick comes at once: what fell due while the daemon was away is due
                  * now. */
+                int64_t t0 = mono_ms();
                 monitor_tick(m);
                 pthread_rwlock_rdlock(&m->d->lock);
                 int64_t interval = m->d->cfg->sample_interval_s;
                 pthread_rwlock_unlock(&m->d->lock);
-                /* the next sample, or sooner a warning or stop that is due */
-                int64_t wait_ms = (interval > 0 ? interval : 60) * 1000;
-                int64_t due = atomic_load(&m->next_due_ms), now = now_ms();
-                if (due > 0 && due - now < wait_ms)
-                        wait_ms = due > now ? due - now : 0;
-                struct timespec until;
-                clock_gettime(CLOCK_MONOTONIC, &until);
-                until.tv_sec += wait_ms / 1000;
-                until.tv_nsec += (wait_ms % 1000) * 1000000;
-                if (until.tv_nsec >= 1000000000) {
-                        until.tv_sec++;
-                        until.tv_nsec -= 1000000000;
-                }
+                /* the next sample, or sooner a warning or stop that is due (monotonic ms) */
+                int64_t now = mono_ms(), wait_ms = (interval > 0 ? interval : 60) * 1000;
+                int64_t due = atomic_load(&m->next_due_ms), wall = now_ms();
+                if (due > 0 && due - wall < wait_ms)
+                        wait_ms = due > wall ? due - wall : 0;
+                int64_t until = now + wait_ms;
+                bool stop = false;
                 pthread_mutex_lock(&m->lock);
-                while (!m->stop && !m->wake &&
-                       pthread_cond_timedwait(&m->cond, &m->lock, &until) != ETIMEDOUT)
-                        ;
-                bool stop = m->stop;
+                for (;;) {
+                        now = mono_ms();
+                        stop = m->stop;
+                        if (stop || now >= until || (m->wake && now >= t0 + WAKE_GAP_MS))
+                                break;
+                        int64_t next =
+                            m->wake && t0 + WAKE_GAP_MS < until ? t0 + WAKE_GAP_MS : until;
+                        struct timespec ts = {.tv_sec = (time_t)(next / 1000),
+                                              .tv_nsec = (long)(next % 1000) * 1000000};
+                        pthread_cond_timedwait(&m->cond, &m->lock, &ts);
+                }
                 m->wake = false;
                 pthread_mutex_unlock(&m->lock);
                 if (stop)
