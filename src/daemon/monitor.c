@@ -688,24 +688,34 @@ static void restore_clocks(struct monitor *m, struct activity *a, const struct s
         a->idle_warned = sc->idle_warned > 2 ? 2 : sc->idle_warned;
 }
 
+/* The labels the rules read (owner, project), from a snapshot row. */
+static json_t *row_labels(const struct snap_container *sc)
+{
+        json_t *l = json_pack("{s:s, s:s}", "ds01.user", sc->user, "ds01.project", sc->project);
+        if (sc->uid >= 0)
+                json_object_set_new(l, "ds01.uid", json_sprintf("%lld", (long long)sc->uid));
+        return l;
+}
+
 static void enforce(struct monitor *m)
 {
         struct ds01d *d = m->d;
-        _cleanup_free_ char *filter = xasprintf("ds01.instance=%s", d->cfg->instance);
         struct error *err = NULL;
-        int64_t listed_ms = now_ms();
-        json_t *list = docker_container_list(d->docker, filter, true, &err);
-        if (!list) {
+        /* The daemon's snapshot, not a Docker list of its own: Docker's events keep it current,
+         * so a quiet tick asks Docker for nothing. */
+        const struct snapshot *snap = snapshot_get(d, &err);
+        if (!snap) {
                 log_warning("monitor: listing containers: %s", err->message);
                 error_free(err);
                 return;
         }
+        int64_t listed_ms = snap->listed_ms;
         struct store_container *rows = NULL;
         size_t n_rows = 0;
         if (store_list(d->store, -1, &rows, &n_rows, &err) < 0) {
                 log_warning("monitor: reading the ledger: %s", err->message);
                 error_free(err);
-                json_decref(list);
+                snapshot_put(d->snap, snap);
                 return;
         }
         int64_t tms = now_ms(), now = tms / 1000;
@@ -714,16 +724,10 @@ static void enforce(struct monitor *m)
         m->due_ms = 0;
         for (size_t i = 0; i < m->n_acts; i++)
                 m->acts[i].seen = false;
-        size_t i;
-        json_t *e;
-        json_array_foreach (list, i, e) {
-                json_t *labels = json_object_get(e, "Labels");
-                const char *id = jstr(e, "Id"), *state = jstr(e, "State");
-                const char *nm = json_string_value(json_array_get(json_object_get(e, "Names"), 0));
-                if (!id || !state || !nm || !streq_ptr(jstr(labels, "ds01.managed"), "true"))
-                        continue;
-                if (nm[0] == '/')
-                        nm++;
+        for (size_t i = 0; i < snap->n; i++) {
+                const struct snap_container *row = &snap->containers[i];
+                const char *id = row->id, *state = row->state, *nm = row->name;
+                _cleanup_(json_decrefp) json_t *labels = row_labels(row);
                 struct activity *a = activity_find(m, id);
                 bool first_sight = !a;
                 if (!a) {
@@ -788,7 +792,7 @@ static void enforce(struct monitor *m)
         pthread_mutex_unlock(&m->act_lock);
         usage_account(d->usage, d->store, d->cfg->sample_interval_s);
         store_containers_free(rows, n_rows);
-        json_decref(list);
+        snapshot_put(d->snap, snap);
 }
 
 size_t monitor_user_usage(struct monitor *m, struct monitor_user_usage **ret)

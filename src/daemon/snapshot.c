@@ -242,10 +242,12 @@ static struct snapshot *build(struct ds01d *d, const struct snapshot *prev, stru
         struct store_container *rows = NULL;
         size_t n_rows = 0;
         _cleanup_free_ char *filter = xasprintf("ds01.instance=%s", d->cfg->instance);
+        int64_t listed_ms = now_ms();
         json_t *list = docker_container_list(d->docker, filter, true, err);
         if (!list || store_list(d->store, -1, &rows, &n_rows, err) < 0)
                 goto out;
         s = xzalloc(sizeof(*s));
+        s->listed_ms = listed_ms;
         s->refs = 1;
         s->docker_gen = docker_gen;
         s->store_gen = store_gen;

@@ -55,7 +55,8 @@ struct snap_container {
 };
 
 struct snapshot {
-        int64_t built_ms; /* unix ms */
+        int64_t built_ms;  /* unix ms */
+        int64_t listed_ms; /* unix ms: when Docker was asked for the list it holds */
         struct snap_container *containers;
         size_t n;
         /* private */
