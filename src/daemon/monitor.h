@@ -1,4 +1,6 @@
-/* monitor.h - the daemon's timer (DESIGN §5). Every sample_interval_s it:
+/* monitor.h - the daemon's timer (DESIGN §5). Every sample_interval_s, at once when the daemon
+ * starts, soon (at most once a second) after a managed container starts, and at the moment a
+ * warning or stop falls due, it works from the daemon's snapshot (no Docker list of its own):
  *  - rescans the GPUs (NVML: a MIG reconfiguration shows up without a restart);
  *  - samples every running managed container: CPU time from its cgroup, network bytes since the
  *    last sample, GPU utilisation of its leased whole GPUs (MIG instances and simulated GPUs are
@@ -6,14 +8,17 @@
  *    stay in a rolling window in memory;
  *  - applies the idle rule: a container is idle while every signal is under its owner's
  *    thresholds; warnings at idle_warn_1 and idle_warn_2 of idle_timeout_h (80 % and 95 %), each
- *    in its own tick, then the stop at 100 % (maintenance.idle_kill, GPUs released). Activity,
+ *    in its own tick, then the stop at 100 % (maintenance.idle_kill, GPUs released), never on a
+ *    sample without rates (the first after a start). Activity,
  *    a fresh ~/workspace/<project>/.keep-alive, container-keepalive, or an exemption prevent it;
  *    the clock starts after the start-up grace (grace_period_m);
- *  - applies the runtime cap: max_runtime_h over the container's whole life in the ledger
+ *  - applies the runtime cap: max_runtime_h from the container's creation, to the millisecond
  *    (restarts do not reset it), warnings at runtime_warn_1/2 (75 %, 90 %), then the stop
  *    (maintenance.runtime_kill); keep-alive never lifts it;
  *  - releases GPU holds that expired, removes containers stopped for container_hold_after_stop_h
  *    and those created but never started for created_container_timeout_m.
+ * When the daemon stops it records the idle clocks and warnings given in the ledger; the next
+ * daemon takes them back after a short restart.
  * Only containers labelled with this daemon's instance are ever touched. */
 #pragma once
 
