@@ -453,13 +453,13 @@ static int64_t keepalive(const struct activity *a, const struct store_container 
         return until;
 }
 
-static void tell(struct monitor *m, const json_t *labels, const struct activity *a,
+static void tell(struct monitor *m, const struct snap_container *row, const struct activity *a,
                  const char *event, const char *text)
 {
         struct caller owner;
-        if (lifecycle_owner(labels, &owner) < 0)
+        if (row->uid < 0 || lifecycle_caller_for((uid_t)row->uid, &owner) < 0)
                 return;
-        const char *project = jstr(labels, "ds01.project");
+        const char *project = row->project[0] ? row->project : NULL;
         lifecycle_notify(m->d, &owner, a->name, project ? project : a->name, a->workspace, event,
                          text, NULL);
         counters_action(streq(event, "idle_warning") ? COUNTERS_IDLE_WARNING
@@ -482,7 +482,7 @@ int64_t monitor_runtime_start_ms(int64_t docker_created_ms, int64_t ledger_creat
         return docker_created_ms;
 }
 
-static void rule_runtime(struct monitor *m, struct activity *a, const json_t *labels,
+static void rule_runtime(struct monitor *m, struct activity *a, const struct snap_container *row,
                          const struct store_container *sc, const struct limit_set *ls, int64_t tms)
 {
         int64_t now = tms / 1000;
@@ -490,7 +490,7 @@ static void rule_runtime(struct monitor *m, struct activity *a, const json_t *la
         int64_t start = monitor_runtime_start_ms(a->created_ms, sc ? sc->created_at : 0);
         int64_t run_ms = start > 0 && tms > start ? tms - start : 0;
         a->runtime_s = run_ms / 1000;
-        const char *user = jstr(labels, "ds01.user");
+        const char *user = row->user;
         if (start <= 0 || ls->max_runtime_h < 0 ||
             limits_exemption(m->d->limits, user, LIMITS_RUNTIME, now))
                 return;
@@ -500,7 +500,7 @@ static void rule_runtime(struct monitor *m, struct activity *a, const json_t *la
         const int64_t step[3] = {llround(ls->policies.runtime_warn_1 * (double)cap * 1000),
                                  llround(ls->policies.runtime_warn_2 * (double)cap * 1000),
                                  cap * 1000};
-        const char *project = jstr(labels, "ds01.project");
+        const char *project = row->project;
         char b1[32], b2[32], b3[32], c[64];
         if (run_ms >= step[2] && (a->runtime_warned >= 2 || cap == 0)) {
                 json_t *e =
@@ -524,12 +524,12 @@ static void rule_runtime(struct monitor *m, struct activity *a, const json_t *la
                     "this. When done: container-retire %s",
                     project, format_duration(a->runtime_s, b1), format_duration(cap, b2),
                     clock_text(at, c), format_duration(at > now ? at - now : 0, b3), project);
-                tell(m, labels, a, "runtime_warning", text);
+                tell(m, row, a, "runtime_warning", text);
         }
         due_at(m, start + step[a->runtime_warned], tms);
 }
 
-static void rule_idle(struct monitor *m, struct activity *a, const json_t *labels,
+static void rule_idle(struct monitor *m, struct activity *a, const struct snap_container *row,
                       const struct store_container *sc, const struct limit_set *ls, int64_t tms)
 {
         int64_t now = tms / 1000;
@@ -543,7 +543,7 @@ static void rule_idle(struct monitor *m, struct activity *a, const json_t *label
         }
         a->idle_timeout_s = -1;
         a->keepalive_until = keepalive(a, sc, ls, now, &a->keepalive_source);
-        const char *user = jstr(labels, "ds01.user");
+        const char *user = row->user;
         if (ls->idle_timeout_h < 0 || limits_exemption(m->d->limits, user, LIMITS_IDLE, now))
                 return;
         int64_t timeout = (int64_t)llround(ls->idle_timeout_h * 3600);
@@ -558,7 +558,7 @@ static void rule_idle(struct monitor *m, struct activity *a, const json_t *label
                                  llround(p->idle_warn_2 * (double)timeout * 1000), timeout * 1000};
         int64_t idle_ms = tms > a->last_active_ms ? tms - a->last_active_ms : 0;
         int64_t idle = idle_ms / 1000;
-        const char *project = jstr(labels, "ds01.project");
+        const char *project = row->project;
         char b1[32], b2[32], c[64];
         bool step_due = a->idle_warned >= 2 ? idle_ms >= step[2] : idle_ms >= step[a->idle_warned];
         if (step_due && !a->measured) {
@@ -592,7 +592,7 @@ static void rule_idle(struct monitor *m, struct activity *a, const json_t *label
                     "container-retire %s",
                     project, format_duration(idle, b1), a->cpu_pct, gpu_text, clock_text(at, c),
                     format_duration(at - now, b2), project, project, project);
-                tell(m, labels, a, "idle_warning", text);
+                tell(m, row, a, "idle_warning", text);
         }
         due_at(m, a->last_active_ms + step[a->idle_warned], tms);
 }
@@ -627,28 +627,26 @@ static void rule_cleanup(struct monitor *m, struct activity *a, const struct lim
  * expensive part of a sweep). */
 struct owner_cache {
         struct {
-                char *uid;
+                int64_t uid;
                 bool ok;
                 struct limit_set ls;
         } * v;
         size_t n;
 };
 
-static const struct limit_set *owner_limits(struct ds01d *d, struct owner_cache *oc,
-                                            const json_t *labels)
+static const struct limit_set *owner_limits(struct ds01d *d, struct owner_cache *oc, int64_t uid)
 {
-        const char *uid = jstr(labels, "ds01.uid");
-        if (!uid)
+        if (uid < 0)
                 return NULL;
         for (size_t i = 0; i < oc->n; i++)
-                if (streq(oc->v[i].uid, uid))
+                if (oc->v[i].uid == uid)
                         return oc->v[i].ok ? &oc->v[i].ls : NULL;
         oc->v = xrealloc(oc->v, (oc->n + 1) * sizeof(*oc->v));
         __typeof__(oc->v[0]) *e = &oc->v[oc->n++];
         memset(e, 0, sizeof(*e));
-        e->uid = xstrdup(uid);
+        e->uid = uid;
         struct caller owner;
-        if (lifecycle_owner(labels, &owner) == 0) {
+        if (lifecycle_caller_for((uid_t)uid, &owner) == 0) {
                 limits_resolve(d->limits, owner.login, owner.gids, owner.n_gids, &e->ls);
                 caller_release(&owner);
                 e->ok = true;
@@ -659,7 +657,6 @@ static const struct limit_set *owner_limits(struct ds01d *d, struct owner_cache 
 static void owner_cache_release(struct owner_cache *oc)
 {
         for (size_t i = 0; i < oc->n; i++) {
-                free(oc->v[i].uid);
                 if (oc->v[i].ok)
                         limit_set_release(&oc->v[i].ls);
         }
@@ -686,15 +683,6 @@ static void restore_clocks(struct monitor *m, struct activity *a, const struct s
                 return;
         a->last_active_ms = sc->last_active_ms;
         a->idle_warned = sc->idle_warned > 2 ? 2 : sc->idle_warned;
-}
-
-/* The labels the rules read (owner, project), from a snapshot row. */
-static json_t *row_labels(const struct snap_container *sc)
-{
-        json_t *l = json_pack("{s:s, s:s}", "ds01.user", sc->user, "ds01.project", sc->project);
-        if (sc->uid >= 0)
-                json_object_set_new(l, "ds01.uid", json_sprintf("%lld", (long long)sc->uid));
-        return l;
 }
 
 static void enforce(struct monitor *m)
@@ -727,7 +715,6 @@ static void enforce(struct monitor *m)
         for (size_t i = 0; i < snap->n; i++) {
                 const struct snap_container *row = &snap->containers[i];
                 const char *id = row->id, *state = row->state, *nm = row->name;
-                _cleanup_(json_decrefp) json_t *labels = row_labels(row);
                 struct activity *a = activity_find(m, id);
                 bool first_sight = !a;
                 if (!a) {
@@ -736,12 +723,11 @@ static void enforce(struct monitor *m)
                         memset(a, 0, sizeof(*a));
                         a->id = xstrdup(id);
                         a->name = xstrdup(nm);
-                        const char *user = jstr(labels, "ds01.user");
-                        a->user = user ? xstrdup(user) : NULL;
+                        a->user = row->user[0] ? xstrdup(row->user) : NULL;
                         a->idle_timeout_s = a->runtime_limit_s = -1;
                 }
                 a->seen = true;
-                const struct limit_set *lsp = owner_limits(d, &cache, labels);
+                const struct limit_set *lsp = owner_limits(d, &cache, row->uid);
                 if (!lsp)
                         continue; /* an owner without an account: left alone */
                 const struct limit_set ls = *lsp;
@@ -771,9 +757,9 @@ static void enforce(struct monitor *m)
                         usage_observe(d->usage, nm, a->gpu_pct, a->cpu_pct, a->net_delta,
                                       a->session, &ls.policies);
                         if (!a->stopping)
-                                rule_runtime(m, a, labels, sc, &ls, tms);
+                                rule_runtime(m, a, row, sc, &ls, tms);
                         if (!a->stopping)
-                                rule_idle(m, a, labels, sc, &ls, tms);
+                                rule_idle(m, a, row, sc, &ls, tms);
                 } else
                         rule_cleanup(m, a, &ls, now);
         }
@@ -835,9 +821,7 @@ void monitor_tick(struct monitor *m)
         }
         pthread_rwlock_rdlock(&d->lock);
         lifecycle_sweep_holds(d);
-        enforce(m);
-        /* keeps the snapshot that /metrics reads at most one tick old */
-        snapshot_refresh(d);
+        enforce(m); /* its snapshot_get also keeps the one /metrics reads at most a tick old */
         pthread_rwlock_unlock(&d->lock);
         counters_sweep(counters_now_ns() - started_ns);
         /* hand back what request bursts freed since the last tick */

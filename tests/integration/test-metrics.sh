@@ -253,9 +253,13 @@ assert_q 'ds01_gpu_slots{state="free"}' 4 "after A's and B's retires: 4 GPU slot
 assert_q "count(ds01_user_gpu_equivalents{user=\"$B\"}) or vector(0)" 0 "B's series are gone"
 
 # ---- a daemon restart: the 24 h counts are read back from the log (the per-start counter is not)
+ST0=$(q 'ds01_start_time_seconds')
 ds01_stop_daemon
+sleep 1 # (the start time has a resolution of a second)
 ds01_start_daemon
-wait_for 20 up_is_1 || not_ok "prometheus scrapes the restarted ds01d"
+restarted() { [ -n "$(q "ds01_start_time_seconds > ${ST0:-0}")" ]; }
+wait_for 20 restarted && ok "prometheus scrapes the restarted ds01d (a later ds01_start_time_seconds)" ||
+	not_ok "prometheus scrapes the restarted ds01d" "start time before: '$ST0', now: '$(q ds01_start_time_seconds)'"
 assert_q 'ds01_events_24h_total{event_type="container.create"}' "$N_DEPLOY_OK" \
 	"after a restart: ds01_events_24h_total{container.create} == $N_DEPLOY_OK, from the log"
 assert_q 'ds01_events_24h_total{event_type="gpu.reject"}' 1 "after a restart: ds01_events_24h_total{gpu.reject} == 1"
