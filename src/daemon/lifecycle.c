@@ -1612,7 +1612,20 @@ void lifecycle_sweep_holds(struct ds01d *d)
 
 /* ---- GPU administration --------------------------------------------------------------------- */
 
+static int rescan(struct ds01d *d, json_t **ret_result, struct error **err);
+
+/* One rescan at a time: each reads the inventory it installed after dropping d->lock, and a
+ * concurrent one (the monitor's tick and `ds01 gpus --rescan`) would free it as its old one. */
 int lifecycle_rescan(struct ds01d *d, json_t **ret_result, struct error **err)
+{
+        static pthread_mutex_t one = PTHREAD_MUTEX_INITIALIZER;
+        pthread_mutex_lock(&one);
+        int r = rescan(d, ret_result, err);
+        pthread_mutex_unlock(&one);
+        return r;
+}
+
+static int rescan(struct ds01d *d, json_t **ret_result, struct error **err)
 {
         /* Scan without the lock (NVML may take a while), swap under it. */
         pthread_rwlock_rdlock(&d->lock);
