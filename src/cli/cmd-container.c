@@ -147,6 +147,11 @@ int cmd_deploy(const struct cli_command *cmd, int argc, char **argv)
         if (gpus_arg && parse_int64(gpus_arg, 0, MAX_GPUS, &n_gpus) < 0)
                 return cli_usage_error(cmd, "the number of GPUs must be 0..%d, not '%s'", MAX_GPUS,
                                        gpus_arg);
+        if (mig && gpus_arg && n_gpus == 0)
+                return cli_usage_error(cmd,
+                                       "--gpus 0 asks for no GPU and --mig %s for a MIG "
+                                       "instance: drop one of them",
+                                       mig);
         if (cpu_only)
                 n_gpus = 0;
 

@@ -44,8 +44,6 @@
 #define APT_RUN   "RUN apt-get update && apt-get install -y --no-install-recommends"
 #define APT_TAIL  "&& rm -rf /var/lib/apt/lists/*"
 
-static const char *const frameworks[] = {"pytorch", "tensorflow", "jax", "minimal"};
-
 /* Informational lines go to stdout, or to stderr when stdout carries JSON. */
 _printf_(2, 3) static void info(bool json, const char *fmt, ...)
 {
@@ -160,9 +158,9 @@ static int write_atomic(const char *dir, const char *name, const char *data, siz
         return 0;
 }
 
-/* lstat path; create it (0700) when missing and create is set. A symlink is refused: ds01 never
- * follows one in a workspace. */
-static int check_dir(const char *path, bool create, struct error **err)
+/* lstat path; create it (0700) when missing and create is set (then *made, if given, is set).
+ * A symlink is refused: ds01 never follows one in a workspace. */
+static int check_dir(const char *path, bool create, bool *made, struct error **err)
 {
         struct stat st;
         if (lstat(path, &st) < 0) {
@@ -172,6 +170,8 @@ static int check_dir(const char *path, bool create, struct error **err)
                         return error_set(err, DS01_ENOTFOUND, "%s does not exist", path);
                 if (mkdir(path, 0700) < 0 && errno != EEXIST)
                         return error_set_errno(err, -errno, "cannot create %s", path);
+                if (made)
+                        *made = true;
                 if (lstat(path, &st) < 0)
                         return error_set_errno(err, -errno, "cannot use %s", path);
         }
@@ -185,8 +185,9 @@ static int check_dir(const char *path, bool create, struct error **err)
         return 0;
 }
 
-/* ~/workspace/PROJECT (created when create is set). */
-static char *project_dir(const char *project, bool create, struct error **err)
+/* ~/workspace/PROJECT (created when create is set; *made says whether this call made
+ * PROJECT's directory, so a command that fails can take it away again). */
+static char *project_dir(const char *project, bool create, bool *made, struct error **err)
 {
         const char *home = getenv("HOME");
         if (!home || home[0] != '/') {
@@ -199,7 +200,7 @@ static char *project_dir(const char *project, bool create, struct error **err)
         }
         _cleanup_free_ char *ws = xasprintf("%s/workspace", home);
         char *dir = xasprintf("%s/%s", ws, project);
-        if (check_dir(ws, create, err) < 0 || check_dir(dir, create, err) < 0) {
+        if (check_dir(ws, create, NULL, err) < 0 || check_dir(dir, create, made, err) < 0) {
                 free(dir);
                 return NULL;
         }
@@ -532,12 +533,27 @@ static char *ask(FILE *tty, const char *question)
         return line;
 }
 
+/* Which frameworks a site has is the daemon's to say (images.frameworks in ds01.yaml): the
+ * CLI checks only that the name can be one. */
+/* A project directory this command made is taken back when the command fails before it holds
+ * a Dockerfile (rmdir removes only an empty directory: nothing of the user's can go). */
+struct made_dir {
+        const char *path;
+        bool made, keep;
+};
+
+static void made_dir_undo(struct made_dir *m)
+{
+        if (m->made && !m->keep)
+                (void)rmdir(m->path);
+}
+
 static bool valid_framework(const char *f)
 {
-        for (size_t i = 0; i < ARRAY_SIZE(frameworks); i++)
-                if (streq(f, frameworks[i]))
-                        return true;
-        return false;
+        size_t n = strlen(f);
+        if (n == 0 || n > 40 || !(islower((unsigned char)f[0]) || isdigit((unsigned char)f[0])))
+                return false;
+        return strspn(f, "abcdefghijklmnopqrstuvwxyz0123456789-_.") == n;
 }
 
 /* --guided: asks for what the options did not say. The answers are owned by *ret_*. */
@@ -556,7 +572,7 @@ static int guided(const struct cli_command *cmd, char **ret_framework, json_t *p
         }
         int r = CLI_CONTINUE;
         for (int tries = 0; !*ret_framework; tries++) {
-                char *a = ask(tty, "Framework [pytorch, tensorflow, jax, minimal] (minimal): ");
+                char *a = ask(tty, "Framework, as the site names it, e.g. pytorch (minimal): ");
                 if (!a) {
                         r = 1;
                         goto out;
@@ -564,7 +580,7 @@ static int guided(const struct cli_command *cmd, char **ret_framework, json_t *p
                 if (!*a || valid_framework(a))
                         *ret_framework = *a ? a : (free(a), xstrdup("minimal"));
                 else {
-                        fprintf(tty, "  '%s' is not one of them\n", a);
+                        fprintf(tty, "  '%s' is not a framework name\n", a);
                         free(a);
                         if (tries >= 2) {
                                 r = CLI_EXIT_USAGE;
@@ -636,7 +652,7 @@ int cmd_image_create(const struct cli_command *cmd, int argc, char **argv)
                 return cli_usage_error(cmd, "%s", err->message);
         if (framework && !valid_framework(framework))
                 return cli_usage_error(cmd,
-                                       "--framework must be pytorch, tensorflow, jax or minimal, "
+                                       "--framework takes a name such as pytorch or minimal, "
                                        "not '%s'",
                                        framework);
         bool template_opts = framework || packages || system_arg || requirements || guide;
@@ -658,11 +674,13 @@ int cmd_image_create(const struct cli_command *cmd, int argc, char **argv)
         }
         _cleanup_free_ char *fw = framework ? xstrdup(framework) : NULL;
 
-        _cleanup_free_ char *dir = project_dir(project, true, &err);
+        bool made = false;
+        _cleanup_free_ char *dir = project_dir(project, true, &made, &err);
         if (!dir) {
                 json_decref(params);
                 return output_error(cmd->name, err);
         }
+        _cleanup_(made_dir_undo) struct made_dir undo = {dir, made, false};
         _cleanup_free_ char *df_path = xasprintf("%s/Dockerfile", dir);
         bool have = file_exists(df_path);
         _cleanup_client_ struct client c = CLIENT_INIT;
@@ -672,6 +690,7 @@ int cmd_image_create(const struct cli_command *cmd, int argc, char **argv)
                 bool copied = false;
                 if (copy_in(dockerfile, dir, "Dockerfile", force, &copied, &err) < 0)
                         return output_error(cmd->name, err);
+                undo.keep = true;
                 if (copied)
                         info(json, "Copied %s to %s\n", dockerfile, df_path);
         } else if (have && !force) {
@@ -732,6 +751,7 @@ int cmd_image_create(const struct cli_command *cmd, int argc, char **argv)
                         json_decref(res);
                         return output_error(cmd->name, err);
                 }
+                undo.keep = true;
                 info(json, "Wrote %s (%s, from %s)\n", df_path,
                      cli_jstr(res, "framework", fw ? fw : "minimal"), cli_jstr(res, "base", "?"));
                 json_decref(res);
@@ -915,7 +935,7 @@ int cmd_image_update(const struct cli_command *cmd, int argc, char **argv)
                 return cli_usage_error(cmd, "--add and --add-system need package names");
         }
 
-        _cleanup_free_ char *dir = project_dir(project, false, &err);
+        _cleanup_free_ char *dir = project_dir(project, false, NULL, &err);
         _cleanup_free_ char *path = dir ? xasprintf("%s/Dockerfile", dir) : NULL;
         if ((!dir && err->code == DS01_ENOTFOUND) || (dir && !file_exists(path))) {
                 json_decref(pip);
