@@ -141,8 +141,6 @@ int lifecycle_not_found(const char *what, struct error **err);
 /* Logs (and audits as auth.denied) a request for someone else's container. */
 void lifecycle_audit_denied(struct ds01d *d, const struct caller *c, const char *action,
                             const char *target);
-/* The container's owner (from its ds01.uid label) as a caller, with their groups. */
-int lifecycle_owner(const json_t *labels, struct caller *ret);
 /* Tells the owner: inbox, terminals, the workspace's .ds01-alerts, webhook. */
 void lifecycle_notify(struct ds01d *d, const struct caller *owner, const char *container,
                       const char *project, const char *workspace, const char *event,

@@ -38,7 +38,7 @@ struct snap_container {
         char *name;
         char *project;
         char *user;
-        int64_t uid; /* -1 when the label is missing */
+        int64_t uid; /* the owner, from the ledger */
         char *state; /* Docker's: running, exited, created, ... */
         char *image;
         char *workspace;
