@@ -1055,60 +1055,49 @@ int store_unhold(struct store *s, const char *container, struct error **err)
         return update_leases(s, S_UNHOLD_LEASES, container, err);
 }
 
-static int release_leases_locked(struct store *s, const char *container, struct strv *ret_released,
-                                 struct error **err)
+/* The statements of a release: every lease of the container, or only its held ones. */
+static const enum stmt_id release_all[3] = {S_CONTAINER_LEASE_UUIDS, S_ARCHIVE_LEASES,
+                                            S_DELETE_LEASES};
+static const enum stmt_id release_held[3] = {S_HELD_LEASE_UUIDS, S_ARCHIVE_HELD, S_DELETE_HELD};
+
+static int release_locked(struct store *s, const char *container, const enum stmt_id ids[3],
+                          struct strv *ret_released, struct error **err)
 {
-        sqlite3_stmt *st = query(s, err, S_CONTAINER_LEASE_UUIDS, "t", container);
+        sqlite3_stmt *st = query(s, err, ids[0], "t", container);
         if (!st)
                 return -1;
         int r;
-        while ((r = step(s, st, S_CONTAINER_LEASE_UUIDS, err)) > 0)
+        while ((r = step(s, st, ids[0], err)) > 0)
                 strv_push(ret_released, column_str(st, 0));
-        if (r < 0 || exec(s, err, S_ARCHIVE_LEASES, "ti", container, now_s()) < 0)
+        if (r < 0 || exec(s, err, ids[1], "ti", container, now_s()) < 0)
                 return -1;
-        return exec(s, err, S_DELETE_LEASES, "t", container);
+        return exec(s, err, ids[2], "t", container);
+}
+
+static int release(struct store *s, const char *container, const enum stmt_id ids[3],
+                   char ***ret_released, struct error **err)
+{
+        assert(s && container);
+        _cleanup_strv_ struct strv released = {0};
+        if (tx_begin(s, true, err) < 0)
+                return -1;
+        if (tx_end(s, release_locked(s, container, ids, &released, err), err) < 0)
+                return -1;
+        if (ret_released)
+                *ret_released = strv_take(&released);
+        return 0;
 }
 
 int store_release_leases(struct store *s, const char *container, char ***ret_released,
                          struct error **err)
 {
-        assert(s && container);
-        _cleanup_strv_ struct strv released = {0};
-        if (tx_begin(s, true, err) < 0)
-                return -1;
-        if (tx_end(s, release_leases_locked(s, container, &released, err), err) < 0)
-                return -1;
-        if (ret_released)
-                *ret_released = strv_take(&released);
-        return 0;
-}
-
-static int release_held_locked(struct store *s, const char *container, struct strv *ret_released,
-                               struct error **err)
-{
-        sqlite3_stmt *st = query(s, err, S_HELD_LEASE_UUIDS, "t", container);
-        if (!st)
-                return -1;
-        int r;
-        while ((r = step(s, st, S_HELD_LEASE_UUIDS, err)) > 0)
-                strv_push(ret_released, column_str(st, 0));
-        if (r < 0 || exec(s, err, S_ARCHIVE_HELD, "ti", container, now_s()) < 0)
-                return -1;
-        return exec(s, err, S_DELETE_HELD, "t", container);
+        return release(s, container, release_all, ret_released, err);
 }
 
 int store_release_held(struct store *s, const char *container, char ***ret_released,
                        struct error **err)
 {
-        assert(s && container);
-        _cleanup_strv_ struct strv released = {0};
-        if (tx_begin(s, true, err) < 0)
-                return -1;
-        if (tx_end(s, release_held_locked(s, container, &released, err), err) < 0)
-                return -1;
-        if (ret_released)
-                *ret_released = strv_take(&released);
-        return 0;
+        return release(s, container, release_held, ret_released, err);
 }
 
 int store_unbind(struct store *s, const char *container, struct error **err)
