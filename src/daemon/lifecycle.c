@@ -1545,8 +1545,9 @@ void lifecycle_on_started(struct ds01d *d, const char *name, const char *docker_
                 return;
         bool same = sc.docker_id && streq(sc.docker_id, docker_id);
         store_container_release(&sc);
-        if (same)
-                store_unhold(d->store, name, NULL);
+        if (!same)
+                return; /* not a container this daemon created (a build step, ...) */
+        store_unhold(d->store, name, NULL);
         /* however it was started, its idle and runtime rules apply now */
         monitor_wake(d->monitor);
 }
