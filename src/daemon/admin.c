@@ -589,25 +589,28 @@ static void check_ledger(struct ds01d *d, json_t *checks, json_t *docker_list)
                                             problems.len ? "; " : "", rows[i].name,
                                             rows[i].leases[l].slot_uuid);
         }
-        size_t k;
+        /* Containers with this instance's labels that the ledger does not record were not
+         * created by ds01 (a build step, something made behind its back): not managed, and no
+         * fault of the ledger's. Counted, so that an administrator sees them. */
+        size_t k, n_foreign = 0;
         json_t *e;
         json_array_foreach (docker_list, k, e) {
-                if (!streq_ptr(jstr(json_object_get(e, "Labels"), "ds01.managed"), "true"))
-                        continue;
                 bool known = false;
                 for (size_t i = 0; i < n && !known; i++)
                         known = streq_ptr(rows[i].docker_id, jstr(e, "Id"));
-                const char *nm = json_string_value(json_array_get(json_object_get(e, "Names"), 0));
-                if (!known && n_problems++ < 5)
-                        strbuf_addf(&problems, "%s%s is in Docker but not in the ledger",
-                                    problems.len ? "; " : "", nm ? nm + (nm[0] == '/') : "?");
+                n_foreign += !known;
         }
+        _cleanup_free_ char *foreign =
+            n_foreign ? xasprintf("; %zu container(s) carry this instance's labels but were not "
+                                  "created by ds01 (not managed, left alone)",
+                                  n_foreign)
+                      : xstrdup("");
         if (n_problems)
                 check(checks, "ledger", false,
-                      "%zu mismatch(es): %s - a restart of ds01d reconciles them", n_problems,
-                      strbuf_str(&problems));
+                      "%zu mismatch(es): %s - a restart of ds01d reconciles them%s", n_problems,
+                      strbuf_str(&problems), foreign);
         else
-                check(checks, "ledger", true, "%zu container record(s) match Docker", n);
+                check(checks, "ledger", true, "%zu container record(s) match Docker%s", n, foreign);
         strbuf_release(&problems);
         store_containers_free(rows, n);
 }

@@ -41,6 +41,27 @@ static const char *label(const json_t *inspect, const char *key)
         return jstr(json_object_get(json_object_get(inspect, "Config"), "Labels"), key);
 }
 
+/* Whether Docker's container (an inspect) is one this daemon created: the ledger records its
+ * name with this Docker id (store_records). *ret (optional) gets that record: owners come from
+ * it, never from labels, which anyone who can build an image can set. */
+static bool ledger_record(struct ds01d *d, const json_t *inspect, struct store_container *ret)
+{
+        const char *nm = jstr(inspect, "Name"), *id = jstr(inspect, "Id");
+        if (!nm || !id)
+                return false;
+        if (nm[0] == '/')
+                nm++;
+        struct store_container sc;
+        if (store_get(d->store, nm, &sc, NULL) < 0)
+                return false;
+        bool ok = store_records(&sc, nm, id);
+        if (ok && ret)
+                *ret = sc;
+        else
+                store_container_release(&sc);
+        return ok;
+}
+
 static json_t *strv_to_json(char **v)
 {
         json_t *a = json_array();
@@ -160,16 +181,16 @@ static int resolve_target(struct ds01d *d, const struct caller *c, const char *n
                 }
                 return lifecycle_not_found(name, err);
         }
-        /* Only containers this daemon manages; and only the caller's own unless admin. */
-        const char *inst = label(inspect, "ds01.instance");
-        const char *managed = label(inspect, "ds01.managed");
-        if (!inst || !streq(inst, d->cfg->instance) || !streq_ptr(managed, "true")) {
+        /* Only containers this daemon created; and only the caller's own (by the ledger's
+         * owner, not by the name) unless admin. */
+        struct store_container rec;
+        if (!ledger_record(d, inspect, &rec)) {
                 json_decref(inspect);
                 return lifecycle_not_found(name, err);
         }
-        const char *uid_label = label(inspect, "ds01.uid");
-        _cleanup_free_ char *mine = xasprintf("%u", (unsigned)c->uid);
-        if (!c->admin && !streq_ptr(uid_label, mine)) {
+        bool mine = rec.uid == (unsigned)c->uid;
+        store_container_release(&rec);
+        if (!c->admin && !mine) {
                 json_decref(inspect);
                 lifecycle_audit_denied(d, c, action, name);
                 return lifecycle_not_found(name, err);
@@ -505,11 +526,16 @@ int lifecycle_deploy(struct ds01d *d, const struct caller *c, json_t *params, js
         struct error *ierr = NULL;
         json_t *inspect = docker_container_inspect(d->docker, container, &ierr);
         if (inspect) {
-                if (!streq_ptr(label(inspect, "ds01.instance"), d->cfg->instance)) {
+                struct store_container rec;
+                bool managed = ledger_record(d, inspect, &rec);
+                bool mine = managed && rec.uid == (unsigned)c->uid;
+                if (managed)
+                        store_container_release(&rec);
+                if (!mine) {
                         json_decref(inspect);
                         error_set(err, DS01_ERR,
-                                  "a container named '%s' exists but ds01 does not manage it - "
-                                  "choose another project name",
+                                  "a container named '%s' exists but ds01 does not manage it "
+                                  "for you - choose another project name",
                                   container);
                         goto out;
                 }
@@ -638,19 +664,16 @@ int lifecycle_caller_for(uid_t uid, struct caller *ret)
         return 0;
 }
 
-int lifecycle_owner(const json_t *labels, struct caller *ret)
+/* The owner the ledger records for a container this daemon created (see ledger_record). */
+static int owner_of(struct ds01d *d, const json_t *inspect, struct caller *ret)
 {
         memset(ret, 0, sizeof(*ret));
-        const char *s = jstr(labels, "ds01.uid");
-        unsigned uid;
-        if (!s || sscanf(s, "%u", &uid) != 1)
+        struct store_container rec;
+        if (!ledger_record(d, inspect, &rec))
                 return -1;
-        return lifecycle_caller_for(uid, ret);
-}
-
-static int owner_of(const json_t *inspect, struct caller *ret)
-{
-        return lifecycle_owner(json_object_get(json_object_get(inspect, "Config"), "Labels"), ret);
+        int r = lifecycle_caller_for(rec.uid, ret);
+        store_container_release(&rec);
+        return r;
 }
 
 /* "2" -> 2 GPUs; "mig:3g.20gb:1" -> 1 MIG instance of 3g.20gb or larger. */
@@ -763,7 +786,10 @@ static int relet_gpus(struct ds01d *d, const struct caller *owner, json_t *inspe
         spec =
             build_spec(d, owner, &ls, project, image, workspace, got, cmd, request ? request : "1");
         json_decref(cmd);
+        /* From the removal until the new id is bound, the ledger records no container for the
+         * name: a crash in between leaves a reservation for the start-up reconciliation. */
         if (docker_container_remove(d->docker, name, true, err) < 0 ||
+            store_unbind(d->store, name, err) < 0 ||
             docker_container_create(d->docker, name, spec, &new_id, err) < 0) {
                 error_wrap(err, "recreating '%s' on a free GPU", name);
                 goto fail;
@@ -778,6 +804,8 @@ static int relet_gpus(struct ds01d *d, const struct caller *owner, json_t *inspe
         r = 0;
         goto out;
 fail:
+        if (new_id) /* created but not recorded: nothing would manage it */
+                docker_container_remove(d->docker, new_id, true, NULL);
         store_release_leases(d->store, name, NULL, NULL);
 out:
         if (r == 0)
@@ -838,8 +866,9 @@ int lifecycle_start(struct ds01d *d, const struct caller *c, json_t *params, jso
         if (!running) {
                 _cleanup_free_ char *ws = NULL;
                 const char *project = label(inspect, "ds01.project");
-                if (owner_of(inspect, &owner) < 0 || !project) {
-                        error_set(err, DS01_ERR, "container '%s' has no valid owner labels", name);
+                if (owner_of(d, inspect, &owner) < 0 || !project) {
+                        error_set(err, DS01_ERR, "container '%s' has no owner with an account",
+                                  name);
                         goto unbusy;
                 }
                 struct store_container sc;
@@ -855,18 +884,27 @@ int lifecycle_start(struct ds01d *d, const struct caller *c, json_t *params, jso
                         store_container_release(&sc);
                         goto unbusy;
                 }
-                /* Its GPUs: still held (same devices), or released after the hold (lease
-                 * again, maybe elsewhere). */
-                bool needs_gpus = sc.n_leases == 0 && label(inspect, "ds01.gpu.uuids") &&
-                                  *label(inspect, "ds01.gpu.uuids");
                 store_container_release(&sc);
+                /* Its GPUs: still held (same devices), or released after the hold (lease
+                 * again, maybe elsewhere). They are bound before Docker starts it: the hold
+                 * sweep releases only held leases, so either it released them first and they
+                 * are leased again here, or it finds them bound and leaves them. */
+                bool needs_gpus = false;
+                const char *had = label(inspect, "ds01.gpu.uuids");
+                if (had && *had) {
+                        if (store_unhold(d->store, name, err) < 0 ||
+                            store_get(d->store, name, &sc, err) < 0)
+                                goto unbusy;
+                        needs_gpus = sc.n_leases == 0;
+                        store_container_release(&sc);
+                }
                 if (needs_gpus && relet_gpus(d, &owner, inspect, name, &notice, err) < 0)
                         goto unbusy;
                 if (docker_container_start(d->docker, name, err) < 0) {
                         error_wrap(err, "starting '%s'", name);
+                        store_hold(d->store, name, NULL); /* stopped still: held again */
                         goto unbusy;
                 }
-                store_unhold(d->store, name, NULL);
                 events_log(d->events, "container.started", c->login,
                            json_pack("{s:s}", "container", name));
         }
@@ -1394,18 +1432,28 @@ int lifecycle_reconcile(struct ds01d *d, bool startup, struct error **err)
         size_t fixed = 0;
 
         /* 1. Ledger rows whose container Docker does not have: roll back / release. Rows still
-         *    "reserved" whose container does exist (a crash between create and bind): bind. */
+         *    "reserved" whose container does exist (a crash between create and bind): bind. A
+         *    bound row's container is the one with its Docker id; a reserved row's, the one of
+         *    its name created since the reservation with this instance's labels (only root and
+         *    ds01 name containers "<project>._.<user>"). */
         for (size_t k = 0; k < n_rows; k++) {
                 const char *docker_id = NULL, *docker_state = NULL;
-                if (!startup && (streq(rows[k].state, "reserved") || is_busy(d, rows[k].name)))
+                bool reserved = streq(rows[k].state, "reserved");
+                if (!startup && (reserved || is_busy(d, rows[k].name)))
                         continue;
                 size_t i;
                 json_t *e;
                 json_array_foreach (list, i, e) {
                         const char *nm =
                             json_string_value(json_array_get(json_object_get(e, "Names"), 0));
-                        if (nm && nm[0] == '/' && streq(nm + 1, rows[k].name)) {
-                                docker_id = jstr(e, "Id");
+                        if (!nm || nm[0] != '/' || !streq(nm + 1, rows[k].name))
+                                continue;
+                        const char *id = jstr(e, "Id");
+                        bool ours = reserved ? json_integer_value(json_object_get(e, "Created")) >=
+                                                   rows[k].created_at
+                                             : store_records(&rows[k], nm + 1, id);
+                        if (ours) {
+                                docker_id = id;
                                 docker_state = jstr(e, "State");
                         }
                 }
@@ -1421,7 +1469,7 @@ int lifecycle_reconcile(struct ds01d *d, bool startup, struct error **err)
                                            running ? "bound" : "held");
                                 fixed++;
                         }
-                        if (streq(rows[k].state, "reserved")) {
+                        if (reserved) {
                                 struct error *e2 = NULL;
                                 if (store_bind(d->store, rows[k].name, docker_id, &e2) < 0)
                                         log_error("reconcile: binding %s: %s", rows[k].name,
@@ -1440,9 +1488,8 @@ int lifecycle_reconcile(struct ds01d *d, bool startup, struct error **err)
                         error_free(e2);
                         continue;
                 }
-                const char *why = streq(rows[k].state, "reserved")
-                                      ? "reservation whose container was never created"
-                                      : "container no longer exists";
+                const char *why = reserved ? "reservation whose container was never created"
+                                           : "container no longer exists";
                 log_notice("reconcile: released %s (%s)", rows[k].name, why);
                 events_log(d->events, "gpu.release", rows[k].user,
                            json_pack("{s:s, s:o, s:s}", "container", rows[k].name, "gpus",
@@ -1451,72 +1498,23 @@ int lifecycle_reconcile(struct ds01d *d, bool startup, struct error **err)
                 fixed++;
         }
 
-        /* 2. Managed containers missing from the ledger: re-lease from their labels. */
+        /* 2. Containers with this instance's labels that the ledger does not record are not
+         *    this daemon's: a build step of an image with LABEL ds01.*, or made behind its
+         *    back. They are left alone, never adopted: labels prove nothing. */
         size_t i;
         json_t *e;
         json_array_foreach (list, i, e) {
-                json_t *labels = json_object_get(e, "Labels");
                 const char *nm = json_string_value(json_array_get(json_object_get(e, "Names"), 0));
-                if (!nm || !streq_ptr(jstr(labels, "ds01.managed"), "true"))
-                        continue;
-                if (nm[0] == '/')
-                        nm++;
+                const char *id = jstr(e, "Id");
                 bool known = false;
-                for (size_t k = 0; k < n_rows; k++)
-                        known |= streq(rows[k].name, nm);
-                if (known || (!startup && is_busy(d, nm)))
-                        continue;
-                const char *uid_s = jstr(labels, "ds01.uid");
-                unsigned uid;
-                if (!uid_s || sscanf(uid_s, "%u", &uid) != 1) {
-                        log_warning("reconcile: %s has no valid ds01.uid label; left alone", nm);
-                        continue;
-                }
-                char **uuids = NULL;
-                size_t n_uuids = 0;
-                split_csv(jstr(labels, "ds01.gpu.uuids"), &uuids, &n_uuids);
-                const struct gpu_slot **slots = xcalloc(n_uuids + 1, sizeof(*slots));
-                size_t n_slots = 0;
-                for (size_t u = 0; u < n_uuids; u++) {
-                        const struct gpu_slot *s = gpu_inventory_find(d->inv, uuids[u]);
-                        if (s)
-                                slots[n_slots++] = s;
-                        else
-                                log_warning("reconcile: %s names GPU %s, which this server does "
-                                            "not have",
-                                            nm, uuids[u]);
-                }
-                char **conflicts = NULL;
-                struct error *e2 = NULL;
-                const char *user = jstr(labels, "ds01.user");
-                const char *project = jstr(labels, "ds01.project");
-                if (store_adopt(d->store, nm, project ? project : "", user ? user : "", uid,
-                                jstr(e, "Id"), json_integer_value(json_object_get(e, "Created")),
-                                slots, n_slots, &conflicts, &e2) < 0) {
-                        log_error("reconcile: adopting %s: %s", nm, e2->message);
-                        error_free(e2);
-                } else {
-                        if (!streq_ptr(jstr(e, "State"), "running"))
-                                store_hold(d->store, nm, NULL);
-                        log_notice("reconcile: adopted %s with %zu GPU(s) from its labels", nm,
-                                   n_slots);
-                        events_log(d->events, "gpu.allocate", user,
-                                   json_pack("{s:s, s:o, s:s}", "container", nm, "gpus",
-                                             strv_to_json(uuids), "reason",
-                                             "re-leased from labels at start-up"));
-                        for (size_t q = 0; conflicts && conflicts[q]; q++) {
-                                log_warning("reconcile: %s claims GPU %s, which is leased to "
-                                            "another container; flagged",
-                                            nm, conflicts[q]);
-                                events_log(
-                                    d->events, "gpu.conflict", user,
-                                    json_pack("{s:s, s:s}", "container", nm, "gpu", conflicts[q]));
-                        }
-                        fixed++;
-                }
-                store_strv_free(conflicts);
-                store_strv_free(uuids);
-                free(slots);
+                for (size_t k = 0; k < n_rows && !known; k++)
+                        known = streq_ptr(rows[k].docker_id, id) ||
+                                (streq(rows[k].state, "reserved") && nm &&
+                                 streq(rows[k].name, nm + (nm[0] == '/')));
+                if (!known && startup)
+                        log_info("reconcile: container %.12s (%s) carries this instance's "
+                                 "labels but ds01 did not create it; not managed",
+                                 id ? id : "?", nm ? nm + (nm[0] == '/') : "?");
         }
         store_containers_free(rows, n_rows);
         json_decref(list);
@@ -1547,8 +1545,9 @@ void lifecycle_on_started(struct ds01d *d, const char *name, const char *docker_
                 return;
         bool same = sc.docker_id && streq(sc.docker_id, docker_id);
         store_container_release(&sc);
-        if (same)
-                store_unhold(d->store, name, NULL);
+        if (!same)
+                return; /* not a container this daemon created (a build step, ...) */
+        store_unhold(d->store, name, NULL);
         /* however it was started, its idle and runtime rules apply now */
         monitor_wake(d->monitor);
 }
@@ -1588,8 +1587,20 @@ void lifecycle_sweep_holds(struct ds01d *d)
                         continue;
                 if (is_busy(d, sc->name))
                         continue;
+                /* Started again (outside ds01, its event not handled yet): bound, not free. */
+                json_t *ins =
+                    sc->docker_id ? docker_container_inspect(d->docker, sc->docker_id, NULL) : NULL;
+                bool running =
+                    json_is_true(json_object_get(json_object_get(ins, "State"), "Running"));
+                json_decref(ins);
+                if (running) {
+                        store_unhold(d->store, sc->name, NULL);
+                        continue;
+                }
+                /* Only what is still held when the release commits: a start binds its leases
+                 * before it starts the container. */
                 char **rel = NULL;
-                if (store_release_leases(d->store, sc->name, &rel, &err) < 0) {
+                if (store_release_held(d->store, sc->name, &rel, &err) < 0) {
                         log_error("releasing the held GPUs of %s: %s", sc->name, err->message);
                         err = error_free(err);
                         continue;
@@ -1598,6 +1609,10 @@ void lifecycle_sweep_holds(struct ds01d *d)
                 size_t n_rel = 0;
                 while (rel && rel[n_rel])
                         n_rel++;
+                if (n_rel == 0) {
+                        store_strv_free(rel);
+                        continue;
+                }
                 log_notice("%s: GPU hold of %s after stop expired; released %zu GPU(s)", sc->name,
                            format_duration((int64_t)(hold_h * 3600), buf), n_rel);
                 counters_action(COUNTERS_HOLD_RELEASE);
@@ -1825,19 +1840,11 @@ int lifecycle_enforce_stop(struct ds01d *d, const char *id, const char *event, c
         json_t *inspect = docker_container_inspect(d->docker, id, &err);
         if (!inspect)
                 goto out;
-        const char *inst = label(inspect, "ds01.instance");
-        if (!streq_ptr(inst, d->cfg->instance) ||
-            !streq_ptr(label(inspect, "ds01.managed"), "true"))
-                goto out; /* never touch what this daemon does not manage */
+        /* never touch what this daemon did not create */
+        if (owner_of(d, inspect, &owner) < 0)
+                goto out;
         const char *nm = jstr(inspect, "Name");
-        if (!nm)
-                goto out;
-        if (nm[0] == '/')
-                nm++;
-        name = xstrdup(nm);
-        if (lifecycle_owner(json_object_get(json_object_get(inspect, "Config"), "Labels"), &owner) <
-            0)
-                goto out;
+        name = xstrdup(nm[0] == '/' ? nm + 1 : nm);
         if (busy_acquire(d, name, &err) < 0)
                 goto out;
         struct limit_set ls;
@@ -1892,13 +1899,10 @@ int lifecycle_cleanup_remove(struct ds01d *d, const char *id, const char *reason
         int r = -1;
         if (!inspect)
                 goto out;
-        if (!streq_ptr(label(inspect, "ds01.instance"), d->cfg->instance) ||
-            !streq_ptr(label(inspect, "ds01.managed"), "true") ||
+        if (!ledger_record(d, inspect, NULL) ||
             json_is_true(json_object_get(json_object_get(inspect, "State"), "Running")))
                 goto out;
         const char *nm = jstr(inspect, "Name");
-        if (!nm)
-                goto out;
         name = xstrdup(nm[0] == '/' ? nm + 1 : nm);
         if (busy_acquire(d, name, &err) < 0)
                 goto out;
@@ -1936,8 +1940,8 @@ int lifecycle_keepalive(struct ds01d *d, const struct caller *c, json_t *params,
                 lifecycle_not_found(jstr(params, "name"), err);
                 goto out;
         }
-        if (owner_of(inspect, &owner) < 0) {
-                error_set(err, DS01_ERR, "container '%s' has no valid owner labels", name);
+        if (owner_of(d, inspect, &owner) < 0) {
+                error_set(err, DS01_ERR, "container '%s' has no owner with an account", name);
                 goto out;
         }
         struct limit_set ls;

@@ -100,7 +100,8 @@ int lifecycle_limits(struct ds01d *d, const struct caller *c, json_t *params, js
 /* Reconciliation of the ledger with Docker (DESIGN §1). Logs and records an event for every
  * correction. At start-up (startup true) everything is checked; at run time (after the event
  * stream was lost) rows still "reserved" and containers with a request in progress are left to
- * that request. */
+ * that request. Containers the ledger does not record are never adopted, whatever their labels:
+ * ds01 manages only what it created (store_records). */
 int lifecycle_reconcile(struct ds01d *d, bool startup, struct error **err);
 
 /* Docker saw container `name` (id docker_id) stop / start: its leases become held / bound. */
@@ -141,8 +142,6 @@ int lifecycle_not_found(const char *what, struct error **err);
 /* Logs (and audits as auth.denied) a request for someone else's container. */
 void lifecycle_audit_denied(struct ds01d *d, const struct caller *c, const char *action,
                             const char *target);
-/* The container's owner (from its ds01.uid label) as a caller, with their groups. */
-int lifecycle_owner(const json_t *labels, struct caller *ret);
 /* Tells the owner: inbox, terminals, the workspace's .ds01-alerts, webhook. */
 void lifecycle_notify(struct ds01d *d, const struct caller *owner, const char *container,
                       const char *project, const char *workspace, const char *event,

@@ -37,6 +37,7 @@ struct activity {
         int64_t last_mono_ms;
         int64_t started_at;     /* unix */
         int64_t last_active_ms; /* unix ms: last activity, or the end of the start-up grace */
+        int64_t grace_end_ms;   /* unix ms: the idle clock starts no earlier (grace_period_m) */
         int idle_warned, runtime_warned;
         bool stopping;
         int64_t stopped_ms; /* unix ms: when the last stop this monitor asked for was done */
@@ -219,7 +220,8 @@ static void refresh(struct monitor *m, struct activity *a, const struct limit_se
          * after a restart it cannot know what happened while it was away, so it does not guess
          * "idle". */
         double grace_s = ls->policies.grace_period_m > 0 ? ls->policies.grace_period_m * 60 : 0;
-        a->last_active_ms = started_ms + (int64_t)(grace_s * 1000);
+        a->grace_end_ms = started_ms + (int64_t)(grace_s * 1000);
+        a->last_active_ms = a->grace_end_ms;
         if (a->last_active_ms < m->started_ms)
                 a->last_active_ms = m->started_ms;
         if (a->pid > 0) {
@@ -538,7 +540,9 @@ static void rule_idle(struct monitor *m, struct activity *a, const struct snap_c
                       a->net_delta >= p->network_idle_threshold ||
                       (a->gpu_pct >= 0 && a->gpu_pct >= p->gpu_idle_threshold) || a->session;
         if (active) {
-                a->last_active_ms = tms;
+                /* Activity during the grace does not end it: the clock starts after it. */
+                if (tms > a->last_active_ms)
+                        a->last_active_ms = tms > a->grace_end_ms ? tms : a->grace_end_ms;
                 a->idle_warned = 0;
         }
         a->idle_timeout_s = -1;

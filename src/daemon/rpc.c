@@ -452,9 +452,10 @@ static int caller_identify(struct rpc_server *s, int fd, struct caller *ret, str
         }
 
         ret->login = login_of(s, ret->uid);
+        /* before the stand-in login below, which may be a real user's login */
+        ret->user_part = names_user_part(ret->login, ret->uid);
         if (!ret->login)
                 ret->login = xasprintf("u%u", (unsigned)ret->uid);
-        ret->user_part = names_user_part(ret->login, ret->uid);
         ret->admin = ret->uid == 0;
         pthread_rwlock_rdlock(&d->lock);
         gid_t admin_gid = d->admin_gid;

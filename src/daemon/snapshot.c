@@ -256,21 +256,27 @@ static struct snapshot *build(struct ds01d *d, const struct snapshot *prev, stru
         size_t i;
         json_t *e;
         json_array_foreach (list, i, e) {
-                json_t *labels = json_object_get(e, "Labels");
                 const char *id = jstr(e, "Id"), *state = jstr(e, "State");
                 const char *nm = json_string_value(json_array_get(json_object_get(e, "Names"), 0));
-                if (!id || !nm || !streq_ptr(jstr(labels, "ds01.managed"), "true"))
+                if (!id || !nm)
                         continue;
                 if (nm[0] == '/')
                         nm++;
+                /* Only what the ledger records as created by this daemon; a container that merely
+                 * carries its labels (a build step of an image with LABEL ds01.*, anything made
+                 * behind ds01's back) is not managed. Owner and project come from the ledger. */
+                const struct store_container *r = NULL;
+                for (size_t k = 0; k < n_rows && !r; k++)
+                        if (store_records(&rows[k], nm, id))
+                                r = &rows[k];
+                if (!r)
+                        continue;
                 struct snap_container *sc = &s->containers[s->n++];
                 sc->id = xstrdup(id);
                 sc->name = xstrdup(nm);
-                sc->project =
-                    xstrdup(jstr(labels, "ds01.project") ? jstr(labels, "ds01.project") : "");
-                sc->user = xstrdup(jstr(labels, "ds01.user") ? jstr(labels, "ds01.user") : "");
-                const char *uid_s = jstr(labels, "ds01.uid");
-                sc->uid = uid_s ? strtoll(uid_s, NULL, 10) : -1;
+                sc->project = xstrdup(r->project);
+                sc->user = xstrdup(r->user);
+                sc->uid = r->uid;
                 sc->state = xstrdup(state ? state : "unknown");
                 sc->image = xstrdup(jstr(e, "Image") ? jstr(e, "Image") : "");
                 sc->created_at = json_integer_value(json_object_get(e, "Created"));
@@ -298,14 +304,8 @@ static struct snapshot *build(struct ds01d *d, const struct snapshot *prev, stru
                         }
                         json_decref(ins);
                 }
-                const struct store_container *r = NULL;
-                for (size_t k = 0; k < n_rows && !r; k++)
-                        if (streq(rows[k].name, nm))
-                                r = &rows[k];
-                if (r) {
-                        sc->keepalive_until = r->keepalive_until;
-                        fill_leases(d, sc, r);
-                }
+                sc->keepalive_until = r->keepalive_until;
+                fill_leases(d, sc, r);
                 sc->row = base_row(sc);
                 sc->row_text = json_text(sc->row);
                 sc->row_len = strlen(sc->row_text) - 1; /* without the '}' */

@@ -1,5 +1,7 @@
 /* snapshot.h - the daemon's view of its managed containers, kept in memory so that reads
- * (container-list, container-stats, ds01 status, /metrics) never wait on Docker.
+ * (container-list, container-stats, ds01 status, /metrics) never wait on Docker. Managed means
+ * recorded in the ledger with its Docker id (store_records); owner and project come from the
+ * ledger, never from labels (a build step carries whatever labels its Dockerfile set).
  *
  * A snapshot is immutable once published and reference-counted: a reader takes one, uses it
  * without locks, and puts it back. It is rebuilt (one Docker list, an inspect only of containers
@@ -38,7 +40,7 @@ struct snap_container {
         char *name;
         char *project;
         char *user;
-        int64_t uid; /* -1 when the label is missing */
+        int64_t uid; /* the owner, from the ledger */
         char *state; /* Docker's: running, exited, created, ... */
         char *image;
         char *workspace;

@@ -138,6 +138,10 @@ enum stmt_id {
         S_HOLD_LEASES,
         S_UNHOLD_LEASES,
         S_DELETE_LEASES,
+        S_HELD_LEASE_UUIDS,
+        S_ARCHIVE_HELD,
+        S_DELETE_HELD,
+        S_UNBIND_CONTAINER,
         S_INSERT_DRAIN,
         S_DELETE_DRAIN,
         S_LIST_DRAINS,
@@ -222,6 +226,20 @@ static const struct {
                          "WHERE container = ?1 AND state = 'held'",
                          "resuming the leases"},
     [S_DELETE_LEASES] = {"DELETE FROM leases WHERE container = ?1", "releasing the leases"},
+    /* A hold that expired releases only what is still held: a start may have bound it since. */
+    [S_ARCHIVE_HELD] = {"INSERT INTO lease_history "
+                        "(slot_uuid, container, uid, weight, leased_at, released_at) "
+                        "SELECT slot_uuid, container, uid, weight, leased_at, ?2 "
+                        "FROM leases WHERE container = ?1 AND state = 'held' ORDER BY rowid",
+                        "archiving the held leases"},
+    [S_HELD_LEASE_UUIDS] = {"SELECT slot_uuid FROM leases WHERE container = ?1 "
+                            "AND state = 'held' ORDER BY rowid",
+                            "listing the held leases"},
+    [S_DELETE_HELD] = {"DELETE FROM leases WHERE container = ?1 AND state = 'held'",
+                       "releasing the held leases"},
+    [S_UNBIND_CONTAINER] = {"UPDATE containers SET docker_id = NULL, state = 'reserved' "
+                            "WHERE name = ?1",
+                            "unbinding the container"},
     [S_INSERT_DRAIN] = {"INSERT INTO drains (slot_uuid, drained_by, reason, since) "
                         "VALUES (?1, ?2, ?3, ?4) ON CONFLICT (slot_uuid) DO NOTHING",
                         "draining a slot"},
@@ -1037,32 +1055,63 @@ int store_unhold(struct store *s, const char *container, struct error **err)
         return update_leases(s, S_UNHOLD_LEASES, container, err);
 }
 
-static int release_leases_locked(struct store *s, const char *container, struct strv *ret_released,
-                                 struct error **err)
+/* The statements of a release: every lease of the container, or only its held ones. */
+static const enum stmt_id release_all[3] = {S_CONTAINER_LEASE_UUIDS, S_ARCHIVE_LEASES,
+                                            S_DELETE_LEASES};
+static const enum stmt_id release_held[3] = {S_HELD_LEASE_UUIDS, S_ARCHIVE_HELD, S_DELETE_HELD};
+
+static int release_locked(struct store *s, const char *container, const enum stmt_id ids[3],
+                          struct strv *ret_released, struct error **err)
 {
-        sqlite3_stmt *st = query(s, err, S_CONTAINER_LEASE_UUIDS, "t", container);
+        sqlite3_stmt *st = query(s, err, ids[0], "t", container);
         if (!st)
                 return -1;
         int r;
-        while ((r = step(s, st, S_CONTAINER_LEASE_UUIDS, err)) > 0)
+        while ((r = step(s, st, ids[0], err)) > 0)
                 strv_push(ret_released, column_str(st, 0));
-        if (r < 0 || exec(s, err, S_ARCHIVE_LEASES, "ti", container, now_s()) < 0)
+        if (r < 0 || exec(s, err, ids[1], "ti", container, now_s()) < 0)
                 return -1;
-        return exec(s, err, S_DELETE_LEASES, "t", container);
+        return exec(s, err, ids[2], "t", container);
 }
 
-int store_release_leases(struct store *s, const char *container, char ***ret_released,
-                         struct error **err)
+static int release(struct store *s, const char *container, const enum stmt_id ids[3],
+                   char ***ret_released, struct error **err)
 {
         assert(s && container);
         _cleanup_strv_ struct strv released = {0};
         if (tx_begin(s, true, err) < 0)
                 return -1;
-        if (tx_end(s, release_leases_locked(s, container, &released, err), err) < 0)
+        if (tx_end(s, release_locked(s, container, ids, &released, err), err) < 0)
                 return -1;
         if (ret_released)
                 *ret_released = strv_take(&released);
         return 0;
+}
+
+int store_release_leases(struct store *s, const char *container, char ***ret_released,
+                         struct error **err)
+{
+        return release(s, container, release_all, ret_released, err);
+}
+
+int store_release_held(struct store *s, const char *container, char ***ret_released,
+                       struct error **err)
+{
+        return release(s, container, release_held, ret_released, err);
+}
+
+int store_unbind(struct store *s, const char *container, struct error **err)
+{
+        assert(s && container);
+        if (tx_begin(s, true, err) < 0)
+                return -1;
+        return tx_end(s, exec(s, err, S_UNBIND_CONTAINER, "t", container), err);
+}
+
+bool store_records(const struct store_container *c, const char *name, const char *docker_id)
+{
+        return c && c->docker_id && docker_id && streq(c->state, "bound") && streq(c->name, name) &&
+               streq(c->docker_id, docker_id);
 }
 
 int store_drain(struct store *s, const char *slot_uuid, const char *by, const char *reason,
@@ -1136,56 +1185,6 @@ void store_drains_free(struct store_drain *v, size_t n)
                 free(v[i].reason);
         }
         free(v);
-}
-
-static int adopt_locked(struct store *s, const char *container, const char *project,
-                        const char *user, unsigned uid, const char *docker_id, int64_t created_at,
-                        const struct gpu_slot *const *slots, size_t n_slots,
-                        struct strv *ret_conflicts, struct error **err)
-{
-        int r = row_exists(s, S_CONTAINER_EXISTS, container, err);
-        if (r < 0)
-                return -1;
-        if (r > 0)
-                return error_set(err, DS01_ERR, "container '%s' is already recorded in the ledger",
-                                 container);
-        int64_t now = now_s();
-        if (exec(s, err, S_INSERT_CONTAINER, "tttitti", container, project, user, (int64_t)uid,
-                 docker_id, "bound", created_at) < 0)
-                return -1;
-        for (size_t i = 0; i < n_slots; i++) {
-                /* Also catches a slot listed twice: the first listing took it. */
-                r = family_leased(s, slots[i], err);
-                if (r < 0)
-                        return -1;
-                if (r > 0) {
-                        strv_push(ret_conflicts, slots[i]->uuid);
-                        continue;
-                }
-                if (insert_lease(s, slots[i], container, uid, "bound", now,
-                                 created_at > 0 ? created_at : now, err) < 0)
-                        return -1;
-        }
-        return 0;
-}
-
-int store_adopt(struct store *s, const char *container, const char *project, const char *user,
-                unsigned uid, const char *docker_id, int64_t created_at,
-                const struct gpu_slot *const *slots, size_t n_slots, char ***ret_conflicts,
-                struct error **err)
-{
-        assert(s && container && project && user && (slots || n_slots == 0));
-        _cleanup_strv_ struct strv conflicts = {0};
-        if (tx_begin(s, true, err) < 0)
-                return -1;
-        if (tx_end(s,
-                   adopt_locked(s, container, project, user, uid, docker_id, created_at, slots,
-                                n_slots, &conflicts, err),
-                   err) < 0)
-                return -1;
-        if (ret_conflicts)
-                *ret_conflicts = strv_take(&conflicts);
-        return 0;
 }
 
 /* ---- reading ---- */

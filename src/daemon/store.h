@@ -1,10 +1,12 @@
 /* store.h - the ledger: SQLite (WAL, versioned schema) in state_dir/ledger.db.
  *
  * It records every managed container by name (from the moment its GPUs are reserved, before Docker
- * is asked to create it) and every GPU lease. The slot UUID is the lease table's primary key, so
- * a slot can never be leased twice, whatever races. Every decision is one transaction
- * (BEGIN IMMEDIATE); the store serialises callers and is safe to use from many threads. Never hold
- * it across a Docker call: reserve, then create, then bind or roll back.
+ * is asked to create it) with its Docker id once created, and every GPU lease. A container is
+ * managed only while its row records it (store_records): nothing is adopted from labels. The slot
+ * UUID is the lease table's primary key, so a slot can never be leased twice, whatever races.
+ * Every decision is one transaction (BEGIN IMMEDIATE); the store serialises callers and is safe to
+ * use from many threads. Never hold it across a Docker call: reserve, then create, then bind or
+ * roll back.
  *
  * Lease states: "reserved" (container being created) -> "bound" (container exists) -> "held"
  * (container stopped; issue #4) -> released (row deleted). */
@@ -106,21 +108,26 @@ int store_bind(struct store *s, const char *container, const char *docker_id, st
 /* Deletes the container row and releases its leases (rollback of a reservation, or removal).
  * *ret_released (optional) gets the released slot UUIDs. Unknown container: 0, nothing released. */
 int store_forget(struct store *s, const char *container, char ***ret_released, struct error **err);
-/* Records a container found in Docker but missing from the ledger (start-up reconciliation), with
- * leases on the given slots as "bound". A slot already leased to another container is skipped and
- * reported in *ret_conflicts (NULL-terminated, optional). */
-int store_adopt(struct store *s, const char *container, const char *project, const char *user,
-                unsigned uid, const char *docker_id, int64_t created_at,
-                const struct gpu_slot *const *slots, size_t n_slots, char ***ret_conflicts,
-                struct error **err);
 /* The container stopped: its bound leases become "held" (since = now). Returns how many. */
 int store_hold(struct store *s, const char *container, struct error **err);
 /* The container started again: its held leases become "bound". Returns how many. */
 int store_unhold(struct store *s, const char *container, struct error **err);
-/* Releases the container's leases but keeps its row (a hold expired; the stopped container
- * stays). *ret_released (optional) gets the slot UUIDs. */
+/* Releases all the container's leases but keeps its row (an enforcement stop; a failed
+ * re-lease). *ret_released (optional) gets the slot UUIDs. */
 int store_release_leases(struct store *s, const char *container, char ***ret_released,
                          struct error **err);
+/* A hold expired: releases the container's leases that are still "held", checked in the same
+ * transaction, and keeps its row. A start binds them first (store_unhold), so a start that won
+ * the race keeps its GPUs and one that lost finds none and leases again. */
+int store_release_held(struct store *s, const char *container, char ***ret_released,
+                       struct error **err);
+/* The container is about to be recreated (a re-lease on other GPUs): back to "reserved" with no
+ * Docker id until store_bind records the new one, as for a deploy. */
+int store_unbind(struct store *s, const char *container, struct error **err);
+/* Whether ledger row c records Docker's container (name, docker_id): bound, same name, same
+ * Docker id. The only proof that this daemon created a container: labels prove nothing (any
+ * image's LABEL, and everyone who can reach Docker, can set them). */
+bool store_records(const struct store_container *c, const char *name, const char *docker_id);
 
 /* Drained slots get no new leases; existing leases are untouched. drain returns 1 if newly
  * drained, 0 if it already was; undrain 1 if it was drained, 0 if not. */

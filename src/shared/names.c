@@ -38,7 +38,8 @@ char *names_user_part(const char *login, unsigned uid)
         /* "._." inside a login would make the container name ambiguous. */
         if (ok && strstr(login, NAMES_SEPARATOR))
                 ok = false;
-        return ok ? xstrdup(login) : xasprintf("u%u", uid);
+        /* A leading '_' is what no valid login has: a mapped name is never another user's. */
+        return ok ? xstrdup(login) : xasprintf("_u%u", uid);
 }
 
 char *names_container(const char *project, const char *user_part)

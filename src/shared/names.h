@@ -10,7 +10,8 @@
 /* [a-z0-9][a-z0-9_-]{0,62}. On failure err says what is wrong and what a valid name looks like
  * (code DS01_EUSAGE). */
 int names_check_project(const char *project, struct error **err);
-/* The login name when it matches [a-z0-9][a-z0-9_.-]* (and is at most 32 chars), else "u<uid>". */
+/* The login name when it matches [a-z0-9][a-z0-9_.-]* (and is at most 32 chars), else "_u<uid>"
+ * (login NULL: no account). Unique per uid: no valid login starts with '_'. */
 char *names_user_part(const char *login, unsigned uid);
 /* "<project>._.<userpart>" */
 char *names_container(const char *project, const char *user_part);

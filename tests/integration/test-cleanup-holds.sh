@@ -5,8 +5,9 @@
 #    container still exists;
 #  - container_hold_after_stop_h 0.004 (14.4 s): the stopped container is then removed
 #    (container.remove, reason naming container_hold_after_stop_h);
-#  - created_container_timeout_m 0.2 (12 s): a managed container created but never started (made
-#    with `docker create` and the labels ds01 puts on its containers) is removed;
+#  - created_container_timeout_m 0.2 (12 s): a managed container created but never started (a raw
+#    container.deploy with start=false) is removed; one that merely carries the labels ds01 puts
+#    on its containers (made with `docker create`) is not managed (issue 11 item 7) and stays;
 #  - nothing unmanaged is touched: plain `docker run`/`docker create`/exited containers without
 #    ds01 labels, and one with this instance's label but without ds01.managed=true, survive.
 DS01_CONFIG_EXTRA='sample_interval_s: 1'
@@ -15,7 +16,8 @@ ds01_setup
 ds01_write_lifecycle_limits 'gpu_hold_after_stop_h: 0.002
 container_hold_after_stop_h: 0.004
 idle_timeout_h: null' 'created_container_timeout_m: 0.2'
-PLAIN=(ds01-it-plain-$$ ds01-it-plaincreated-$$ ds01-it-plainexited-$$ ds01-it-unmanaged-$$)
+PLAIN=(ds01-it-plain-$$ ds01-it-plaincreated-$$ ds01-it-plainexited-$$ ds01-it-unmanaged-$$
+	ds01-it-labelled-$$)
 # Our own unmanaged containers go before the library's cleanup (keeping the exit status).
 trap '_rc=$?; docker rm -f "${PLAIN[@]}" >/dev/null 2>&1; (exit $_rc); _ds01_cleanup' EXIT
 ds01_start_daemon
@@ -39,11 +41,35 @@ assert_exit 0 -m "deploy h1 (1 GPU)" as_user "$A" container-deploy h1
 U=$(container_gpus "$A" h1)
 assert_ne "" "$U" "h1 leased a GPU"
 
-# A managed container created but never started, with h1's labels (project cnew).
-mapfile -t LBL < <(ds01_labels_args "$H1" cnew)
+# A container with h1's labels that ds01 did not create: not managed, never removed.
+mapfile -t LBL < <(ds01_labels_args "$H1" labelled)
 assert_jq "h1 carries the ds01 labels" 'length >= 8' "$(printf '%s\n' "${LBL[@]}" | jq -R . | jq -s .)"
-assert_ok "docker create $CN with the ds01 labels (never started)" \
-	docker create --name "$CN" "${LBL[@]}" "$DS01_IMAGE" sleep 300
+assert_ok "docker create ${PLAIN[4]} with the ds01 labels (never started)" \
+	docker create --name "${PLAIN[4]}" "${LBL[@]}" "$DS01_IMAGE" sleep 300
+
+# A managed container created but never started: container.deploy with start=false (the CLI
+# always starts; a raw request, as in test-rpc-server).
+cat >"$T/deploy.py" <<'PY'
+import json, socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+s.connect(sys.argv[1])
+s.send(b"E" + json.dumps({"v": 1, "method": "container.deploy",
+                          "params": {"project": sys.argv[2], "cpu_only": True,
+                                     "start": False}}).encode())
+out = b""
+while True:
+    frag = s.recv(70000)
+    if not frag:
+        break
+    out += frag[1:]
+    if frag[:1] == b"E":
+        break
+print(out.decode())
+PY
+chmod 644 "$T/deploy.py"
+assert_ok "deploy cnew with start=false (never started)" as_user "$A" python3 "$T/deploy.py" "$SOCK" cnew
+assert_jq "cnew created, not started" '.result.state == "created"' "$OUT"
+assert_eq created "$(docker_state "$CN")" "cnew is in Docker, created"
 CREATED=$(date -d "$(docker inspect -f '{{.Created}}' "$CN")" +%s.%N)
 
 # GPU hold after stop.
@@ -107,6 +133,8 @@ assert_eq created "$(docker inspect -f '{{.State.Status}}' "${PLAIN[1]}" 2>/dev/
 assert_eq exited "$(docker inspect -f '{{.State.Status}}' "${PLAIN[2]}" 2>/dev/null)" "plain exited container still there"
 assert_eq created "$(docker inspect -f '{{.State.Status}}' "${PLAIN[3]}" 2>/dev/null)" \
 	"instance-labelled container without ds01.managed still there"
+assert_eq created "$(docker inspect -f '{{.State.Status}}' "${PLAIN[4]}" 2>/dev/null)" \
+	"container with all of ds01's labels but not created by ds01 still there"
 N=$(jq -c 'select(.details.container // "" | test("^ds01-it-"))' "$EVENTS" 2>/dev/null | grep -c .)
 assert_eq 0 "$N" "no event names an unmanaged container"
 

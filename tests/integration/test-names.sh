@@ -50,20 +50,20 @@ assert_exit 0 -m "deploy a 63-char name --cpu-only" as_user "$A" container-deplo
 assert_eq running "$(docker_state "$LONG63._.$A")" "63-char project container running"
 assert_exit 0 -m "retire the 63-char project" as_user "$A" container-retire "$LONG63"
 
-# a login that is not a valid container-name part is named u<uid>
+# a login that is not a valid container-name part is named _u<uid> (no real login starts with _)
 W="It$$W"
 if useradd --badname -M -d /nonexistent-$$ "probe$$X" >/dev/null 2>&1; then
 	userdel "probe$$X" >/dev/null 2>&1
 	W=$(ds01_user "$W" --badname) || fail "cannot create user $W"
 	UW=$(user_uid "$W")
 	assert_exit 0 -m "user $W: deploy odd --cpu-only" as_user "$W" container-deploy odd --cpu-only --json
-	assert_jq "container named odd._.u$UW" ".container == \"odd._.u$UW\"" "$OUT"
-	assert_eq running "$(docker_state "odd._.u$UW")" "odd._.u$UW running"
+	assert_jq "container named odd._._u$UW" ".container == \"odd._._u$UW\"" "$OUT"
+	assert_eq running "$(docker_state "odd._._u$UW")" "odd._._u$UW running"
 	assert_exit 0 -m "user $W: run in odd" as_user "$W" container-run odd -- id -u
 	assert_eq "$UW" "$OUT" "runs as $W's uid"
 	assert_exit 0 -m "user $W: retire odd" as_user "$W" container-retire odd
 else
-	note "useradd --badname unsupported; skipping the u<uid> case"
+	note "useradd --badname unsupported; skipping the _u<uid> case"
 fi
 
 assert_ok "daemon still answers" as_user "$A" ds01 version

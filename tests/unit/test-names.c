@@ -90,18 +90,22 @@ static void test_user_part(void **state)
         assert_user_part("alice", 1000, "alice");
         assert_user_part("j.doe", 1000, "j.doe");
         assert_user_part("svc_ci-2", 1000, "svc_ci-2");
-        assert_user_part("Bob", 1001, "u1001");
-        assert_user_part("h.baker@x.lan", 1002, "u1002");
-        assert_user_part("DOMAIN\\user", 1003, "u1003");
-        assert_user_part("", 1004, "u1004");
-        assert_user_part(NULL, 1005, "u1005");
-        assert_user_part("-dash", 1006, "u1006");
-        assert_user_part("a._.b", 1007, "u1007"); /* would make the container name ambiguous */
-        assert_user_part("aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", 1008, "u1008"); /* 33 chars */
+        assert_user_part("Bob", 1001, "_u1001");
+        assert_user_part("h.baker@x.lan", 1002, "_u1002");
+        assert_user_part("DOMAIN\\user", 1003, "_u1003");
+        assert_user_part("", 1004, "_u1004");
+        assert_user_part(NULL, 1005, "_u1005");
+        assert_user_part("-dash", 1006, "_u1006");
+        assert_user_part("a._.b", 1007, "_u1007"); /* would make the container name ambiguous */
+        assert_user_part("aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", 1008, "_u1008"); /* 33 chars */
         assert_user_part("aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", 1009,
                          "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"); /* 32 chars */
         assert_user_part("bob", 0, "bob");
-        assert_user_part("X", 4294967295u, "u4294967295");
+        /* A mapped login is never what a real login maps to: "Zed" (uid 1007) and the user
+         * "u1007" get different container names. */
+        assert_user_part("u1007", 1008, "u1007");
+        assert_user_part("Zed", 1007, "_u1007");
+        assert_user_part("X", 4294967295u, "_u4294967295");
 }
 
 static void test_container_names(void **state)

@@ -536,47 +536,85 @@ static void test_concurrent_reservations(void **state)
         store_containers_free(v, n);
 }
 
-static void test_adopt(void **state)
+/* A start binds its held leases before Docker starts the container; a hold expiring at the same
+ * moment releases only what is still held, in its own transaction. Both orders, step by step:
+ * never a bound (running) container whose GPU the ledger shows free. */
+static void test_hold_expiry_race(void **state)
 {
         struct fixture *f = *state;
-        struct store_reservation_req a = req_for(f, "a._.alice", 1000, 1);
-        reserve_drop(f, &a); /* takes GPU-0000 */
+        set_slots(f, 2, NULL);
+        struct store_reservation_req req = req_for(f, "p._.alice", 1000, 1);
+        char **uuids = reserve_ok(f, &req);
+        assert_int_equal(store_bind(f->store, "p._.alice", "id1", NULL), 0);
+        assert_int_equal(store_hold(f->store, "p._.alice", NULL), 1);
 
-        _cleanup_error_ struct error *err = NULL;
-        const struct gpu_slot *slots[] = {&f->slots[0], &f->slots[2]};
-        char **conflicts = NULL;
-        assert_int_equal(store_adopt(f->store, "found._.bob", "found", "bob", 1001, "beef", 1234,
-                                     slots, 2, &conflicts, &err),
-                         0);
-        assert_int_equal(strv_length(conflicts), 1);
-        assert_string_equal(conflicts[0], "GPU-0000");
-        store_strv_free(conflicts);
-
+        /* The start wins: its lease is bound when the sweep (which saw it held) releases. */
+        assert_int_equal(store_unhold(f->store, "p._.alice", NULL), 1);
+        char **rel = NULL;
+        assert_int_equal(store_release_held(f->store, "p._.alice", &rel, NULL), 0);
+        assert_int_equal(strv_length(rel), 0);
+        store_strv_free(rel);
         struct store_container c;
-        assert_int_equal(store_get(f->store, "found._.bob", &c, &err), 0);
-        assert_string_equal(c.state, "bound");
-        assert_string_equal(c.docker_id, "beef");
-        assert_int_equal(c.created_at, 1234);
-        assert_int_equal(c.uid, 1001);
+        assert_int_equal(store_get(f->store, "p._.alice", &c, NULL), 0);
         assert_int_equal(c.n_leases, 1);
-        assert_string_equal(c.leases[0].slot_uuid, "GPU-0002");
         assert_string_equal(c.leases[0].state, "bound");
         store_container_release(&c);
+        /* nobody else can take the running container's GPU */
+        struct store_reservation_req other = req_for(f, "q._.bob", 1001, 1);
+        other.candidates = f->candidates;
+        other.n_candidates = 1;
+        reserve_fails(f, &other, DS01_ERESOURCE, "no GPU free");
 
-        /* No conflicts: an empty list. */
-        const struct gpu_slot *free_slot[] = {&f->slots[3]};
-        assert_int_equal(store_adopt(f->store, "more._.bob", "more", "bob", 1001, "f00d", 1235,
-                                     free_slot, 1, &conflicts, &err),
-                         0);
-        assert_int_equal(strv_length(conflicts), 0);
-        store_strv_free(conflicts);
+        /* The sweep wins: the start binds nothing and sees no lease, so it leases again. */
+        assert_int_equal(store_hold(f->store, "p._.alice", NULL), 1);
+        assert_int_equal(store_release_held(f->store, "p._.alice", &rel, NULL), 0);
+        assert_int_equal(strv_length(rel), 1);
+        assert_string_equal(rel[0], uuids[0]);
+        store_strv_free(rel);
+        assert_int_equal(store_unhold(f->store, "p._.alice", NULL), 0);
+        assert_int_equal(store_get(f->store, "p._.alice", &c, NULL), 0);
+        assert_int_equal(c.n_leases, 0);
+        assert_string_equal(c.state, "bound"); /* the container stays */
+        store_container_release(&c);
 
-        /* Adopting a recorded name is refused. */
-        assert_int_equal(
-            store_adopt(f->store, "a._.alice", "a", "alice", 1000, "x", 1, NULL, 0, NULL, &err),
-            -1);
-        assert_int_equal(err->code, DS01_ERR);
-        assert_non_null(strstr(err->message, "already recorded"));
+        /* Leases being created (reserved) are never released by a hold's expiry. */
+        struct store_reservation_req again = req_for(f, "p._.alice", 1000, 1);
+        again.existing = true;
+        char **got = reserve_ok(f, &again);
+        assert_int_equal(store_release_held(f->store, "p._.alice", &rel, NULL), 0);
+        assert_int_equal(strv_length(rel), 0);
+        store_strv_free(rel);
+        assert_int_equal(store_get(f->store, "p._.alice", &c, NULL), 0);
+        assert_int_equal(c.n_leases, 1);
+        store_container_release(&c);
+        store_strv_free(uuids);
+        store_strv_free(got);
+}
+
+/* Only a bound row with the same name and Docker id records a container; a recreate unbinds. */
+static void test_records(void **state)
+{
+        struct fixture *f = *state;
+        struct store_reservation_req req = req_for(f, "p._.alice", 1000, 0);
+        char **uuids = reserve_ok(f, &req);
+        struct store_container c;
+        assert_int_equal(store_get(f->store, "p._.alice", &c, NULL), 0);
+        assert_false(store_records(&c, "p._.alice", "id1")); /* reserved: no id yet */
+        store_container_release(&c);
+        assert_int_equal(store_bind(f->store, "p._.alice", "id1", NULL), 0);
+        assert_int_equal(store_get(f->store, "p._.alice", &c, NULL), 0);
+        assert_true(store_records(&c, "p._.alice", "id1"));
+        assert_false(store_records(&c, "p._.alice", "id2"));
+        assert_false(store_records(&c, "q._.alice", "id1"));
+        assert_false(store_records(&c, "p._.alice", NULL));
+        store_container_release(&c);
+        assert_int_equal(store_unbind(f->store, "p._.alice", NULL), 0);
+        assert_int_equal(store_get(f->store, "p._.alice", &c, NULL), 0);
+        assert_false(store_records(&c, "p._.alice", "id1"));
+        assert_string_equal(c.state, "reserved");
+        assert_null(c.docker_id);
+        store_container_release(&c);
+        store_strv_free(uuids);
 }
 
 static void test_newer_schema_refused(void **state)
@@ -721,7 +759,8 @@ int main(void)
             cmocka_unit_test_setup_teardown(test_persistence, setup, teardown),
             cmocka_unit_test_setup_teardown(test_list_by_uid, setup, teardown),
             cmocka_unit_test_setup_teardown(test_concurrent_reservations, setup, teardown),
-            cmocka_unit_test_setup_teardown(test_adopt, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_hold_expiry_race, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_records, setup, teardown),
             cmocka_unit_test_setup_teardown(test_newer_schema_refused, setup, teardown),
             cmocka_unit_test_setup_teardown(test_hold_release_relet, setup, teardown),
             cmocka_unit_test_setup_teardown(test_drain, setup, teardown),
