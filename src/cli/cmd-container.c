@@ -253,7 +253,11 @@ int cmd_retire(const struct cli_command *cmd, int argc, char **argv)
         const json_t *rel = json_object_get(res, "released");
         size_t n = json_array_size(rel);
         _cleanup_free_ char *list = join_gpus(rel);
-        printf("Retired '%s': container %s removed, ", v.name, cli_jstr(res, "container", v.name));
+        printf("Retired '%s': ", v.name);
+        if (cli_jbool(res, "stopped"))
+                printf("its processes got SIGTERM and up to %lld s to exit, ",
+                       (long long)json_integer_value(json_object_get(res, "sigterm_grace_s")));
+        printf("container %s removed, ", cli_jstr(res, "container", v.name));
         if (n == 0)
                 printf("no GPU was held");
         else
@@ -308,9 +312,27 @@ int cmd_stop(const struct cli_command *cmd, int argc, char **argv)
         json_t *res = NULL;
         if ((r = verb_call(cmd, &v, "container.stop", params, &res)) != CLI_CONTINUE)
                 return r;
-        printf("Stopped '%s' (container %s); resume it with container-start %s, or free its "
-               "GPUs with container-retire %s\n",
-               v.name, cli_jstr(res, "container", v.name), v.name, v.name);
+        printf("Stopped '%s' (container %s): its processes got SIGTERM and up to %lld s to "
+               "exit.\n",
+               v.name, cli_jstr(res, "container", v.name),
+               (long long)json_integer_value(json_object_get(res, "sigterm_grace_s")));
+        char b[32];
+        double ch = json_number_value(json_object_get(res, "container_hold_after_stop_h"));
+        printf("Resume it with container-start %s", v.name);
+        if (ch >= 0)
+                printf("; a stopped container is removed after %s (container_hold_after_stop_h), "
+                       "its workspace stays",
+                       format_duration((int64_t)(ch * 3600 + 0.5), b));
+        printf(".\n");
+        double gh = json_number_value(json_object_get(res, "gpu_hold_after_stop_h"));
+        if (cli_jbool(res, "gpus") && gh != 0) {
+                if (gh > 0)
+                        printf("Its GPUs stay reserved for %s (gpu_hold_after_stop_h); ",
+                               format_duration((int64_t)(gh * 3600 + 0.5), b));
+                else
+                        printf("Its GPUs stay reserved while it is stopped; ");
+                printf("container-retire %s frees them now.\n", v.name);
+        }
         json_decref(res);
         return 0;
 }

@@ -375,10 +375,14 @@ static json_t *build_spec(struct ds01d *d, const struct caller *c, const struct 
                 json_array_append_new(entry_cmd, json_string("--"));
                 json_array_extend(entry_cmd, (json_t *)cmd);
         }
-        return json_pack("{s:s, s:s, s:s, s:s, s:[s], s:o, s:o, s:o, s:b, s:b, s:o}", "Image",
-                         image, "User", user, "WorkingDir", "/workspace", "Hostname", project,
-                         "Entrypoint", "/.ds01/init", "Cmd", entry_cmd, "Env", env, "Labels",
-                         labels, "Tty", 0, "OpenStdin", 0, "HostConfig", host);
+        /* ds01-init takes SIGTERM as "stop" whatever STOPSIGNAL the image sets; a `docker stop`
+         * that does not give a timeout (dockerd's own shutdown) waits the owner's grace too. */
+        return json_pack("{s:s, s:s, s:s, s:s, s:[s], s:o, s:o, s:o, s:b, s:b, s:o, s:s, s:I}",
+                         "Image", image, "User", user, "WorkingDir", "/workspace", "Hostname",
+                         project, "Entrypoint", "/.ds01/init", "Cmd", entry_cmd, "Env", env,
+                         "Labels", labels, "Tty", 0, "OpenStdin", 0, "HostConfig", host,
+                         "StopSignal", "SIGTERM", "StopTimeout",
+                         (json_int_t)ls->policies.sigterm_grace_s);
 }
 
 static json_t *gpus_json(struct ds01d *d, char **uuids)
@@ -653,6 +657,28 @@ static int owner_of(const json_t *inspect, struct caller *ret)
         return lifecycle_owner(json_object_get(json_object_get(inspect, "Config"), "Labels"), ret);
 }
 
+/* How long a stop of this container waits after SIGTERM before Docker kills what is left: its
+ * owner's sigterm_grace_s (the default group's when the owner has no account any more). */
+static void owner_limits(struct ds01d *d, const json_t *inspect, struct limit_set *ret)
+{
+        struct caller owner;
+        if (owner_of(inspect, &owner) < 0) {
+                limits_resolve(d->limits, "", NULL, 0, ret);
+                return;
+        }
+        limits_resolve(d->limits, owner.login, owner.gids, owner.n_gids, ret);
+        caller_release(&owner);
+}
+
+static int stop_grace_s(struct ds01d *d, const json_t *inspect)
+{
+        struct limit_set ls;
+        owner_limits(d, inspect, &ls);
+        int64_t g = ls.policies.sigterm_grace_s;
+        limit_set_release(&ls);
+        return (int)(g < 0 ? 0 : g);
+}
+
 /* "2" -> 2 GPUs; "mig:3g.20gb:1" -> 1 MIG instance of 3g.20gb or larger. */
 static void parse_gpu_request(const char *s, struct pool_request *ret, char **ret_profile)
 {
@@ -892,8 +918,9 @@ int lifecycle_stop(struct ds01d *d, const struct caller *c, json_t *params, json
                 return -1;
         if (!inspect)
                 return lifecycle_not_found(jstr(params, "name"), err);
+        /* The owner's grace, unless the caller asks for another (container-stop --timeout). */
         json_t *jt = json_object_get(params, "timeout_s");
-        int timeout = jt ? (int)json_integer_value(jt) : 10;
+        int timeout = jt ? (int)json_integer_value(jt) : stop_grace_s(d, inspect);
         int r = -1;
         if (busy_acquire(d, name, err) < 0)
                 goto out;
@@ -904,7 +931,15 @@ int lifecycle_stop(struct ds01d *d, const struct caller *c, json_t *params, json
         store_hold(d->store, name, NULL);
         events_log(d->events, "container.stopped", c->login,
                    json_pack("{s:s, s:s}", "container", name, "by", "user"));
-        *ret_result = json_pack("{s:s, s:s}", "container", name, "state", "exited");
+        /* What happens next, for the CLI to say: the holds of the GPUs and of the container. */
+        struct limit_set ls;
+        owner_limits(d, inspect, &ls);
+        const char *gpus = label(inspect, "ds01.gpu.uuids");
+        *ret_result = json_pack("{s:s, s:s, s:i, s:b, s:f, s:f}", "container", name, "state",
+                                "exited", "sigterm_grace_s", timeout, "gpus", gpus && *gpus,
+                                "gpu_hold_after_stop_h", ls.gpu_hold_after_stop_h,
+                                "container_hold_after_stop_h", ls.container_hold_after_stop_h);
+        limit_set_release(&ls);
         r = 0;
 unbusy:
         busy_release(d, name);
@@ -949,14 +984,23 @@ int lifecycle_remove(struct ds01d *d, const struct caller *c, json_t *params, js
         if (busy_acquire(d, name, err) < 0)
                 goto out;
         bool force = json_is_true(json_object_get(params, "force"));
-        if (inspect && !force &&
-            json_is_true(json_object_get(json_object_get(inspect, "State"), "Running"))) {
+        bool running =
+            inspect && json_is_true(json_object_get(json_object_get(inspect, "State"), "Running"));
+        if (running && !force) {
                 const char *p = label(inspect, "ds01.project");
                 error_set(err, DS01_ERR,
                           "'%s' is running - stop it first (container-stop %s), retire it "
                           "(container-retire %s) or use --force",
                           p ? p : name, p ? p : name, p ? p : name);
                 goto unbusy;
+        }
+        /* --force stops it as every stop does, with SIGTERM and the grace, before removing. */
+        if (running && docker_container_stop(d->docker, name, stop_grace_s(d, inspect), err) < 0) {
+                if ((*err)->code != DS01_ENOTFOUND) {
+                        error_wrap(err, "stopping '%s'", name);
+                        goto unbusy;
+                }
+                *err = error_free(*err);
         }
         char **rel = NULL;
         if (remove_and_release(d, c, name, inspect, "removed", &rel, err) < 0)
@@ -982,10 +1026,11 @@ int lifecycle_retire(struct ds01d *d, const struct caller *c, json_t *params, js
         int r = -1;
         if (busy_acquire(d, name, err) < 0)
                 goto out;
-        /* Stop first so the main process gets SIGTERM (ds01-init exits at once), then remove. */
-        if (inspect &&
-            json_is_true(json_object_get(json_object_get(inspect, "State"), "Running")) &&
-            docker_container_stop(d->docker, name, 10, err) < 0) {
+        /* Stop first, so every process gets SIGTERM and the owner's grace, then remove. */
+        int grace = inspect ? stop_grace_s(d, inspect) : 0;
+        bool running =
+            inspect && json_is_true(json_object_get(json_object_get(inspect, "State"), "Running"));
+        if (running && docker_container_stop(d->docker, name, grace, err) < 0) {
                 if ((*err)->code != DS01_ENOTFOUND) {
                         error_wrap(err, "stopping '%s'", name);
                         goto unbusy;
@@ -997,8 +1042,9 @@ int lifecycle_retire(struct ds01d *d, const struct caller *c, json_t *params, js
         char **rel = NULL;
         if (remove_and_release(d, c, name, inspect, "retired", &rel, err) < 0)
                 goto unbusy;
-        *ret_result = json_pack("{s:s, s:o, s:s}", "container", name, "released", strv_to_json(rel),
-                                "workspace", workspace ? workspace : "");
+        *ret_result = json_pack("{s:s, s:o, s:s, s:b, s:i}", "container", name, "released",
+                                strv_to_json(rel), "workspace", workspace ? workspace : "",
+                                "stopped", running, "sigterm_grace_s", grace);
         store_strv_free(rel);
         r = 0;
 unbusy:
@@ -1840,11 +1886,9 @@ int lifecycle_enforce_stop(struct ds01d *d, const char *id, const char *event, c
                 goto out;
         if (busy_acquire(d, name, &err) < 0)
                 goto out;
-        struct limit_set ls;
-        limits_resolve(d->limits, owner.login, owner.gids, owner.n_gids, &ls);
-        int grace = (int)(ls.policies.sigterm_grace_s >= 0 ? ls.policies.sigterm_grace_s : 60);
-        limit_set_release(&ls);
-        /* SIGTERM, `grace` seconds, then SIGKILL: Docker's stop does exactly that. */
+        int grace = stop_grace_s(d, inspect);
+        /* SIGTERM to every process, `grace` seconds, then SIGKILL: Docker's stop and
+         * ds01-init do exactly that. */
         if (docker_container_stop(d->docker, id, grace, &err) < 0) {
                 busy_release(d, name);
                 goto out;
