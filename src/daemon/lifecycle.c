@@ -1097,7 +1097,8 @@ int lifecycle_list(struct ds01d *d, const struct caller *c, json_t *params, char
 
 /* ---- exec, resize, logs ------------------------------------------------------------------- */
 
-static void exec_remember(struct ds01d *d, const char *id, const char *container, uid_t uid)
+static void exec_remember(struct ds01d *d, const char *id, const char *container, uid_t uid,
+                          uint64_t conn)
 {
         int64_t now = now_s();
         pthread_mutex_lock(&d->exec_lock);
@@ -1127,7 +1128,18 @@ static void exec_remember(struct ds01d *d, const char *id, const char *container
         }
         d->execs = xrealloc(d->execs, (d->n_execs + 1) * sizeof(*d->execs));
         d->execs[d->n_execs++] =
-            (struct exec_entry){xstrdup(id), xstrdup(container), uid, now, false};
+            (struct exec_entry){xstrdup(id), xstrdup(container), uid, now, conn, false};
+        pthread_mutex_unlock(&d->exec_lock);
+}
+
+void lifecycle_conn_closed(struct ds01d *d, uint64_t conn)
+{
+        if (!conn)
+                return;
+        pthread_mutex_lock(&d->exec_lock);
+        for (size_t i = 0; i < d->n_execs; i++)
+                if (d->execs[i].conn == conn)
+                        d->execs[i].ended = true;
         pthread_mutex_unlock(&d->exec_lock);
 }
 
@@ -1223,7 +1235,7 @@ int lifecycle_exec(struct ds01d *d, const struct caller *c, json_t *params, json
                 error_wrap(err, "opening a session in '%s'", name);
                 goto out;
         }
-        exec_remember(d, exec_id, name, c->uid);
+        exec_remember(d, exec_id, name, c->uid, c->conn);
         *ret_fd = fd;
         *ret_result =
             json_pack("{s:s, s:s, s:b}", "exec_id", exec_id, "container", name, "tty", tty);
