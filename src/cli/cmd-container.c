@@ -429,6 +429,12 @@ int cmd_list(const struct cli_command *cmd, int argc, char **argv)
                 const char *name = all ? cli_jstr(c, "name", "?")
                                        : cli_jstr(c, "project", cli_jstr(c, "name", "?"));
                 const char *state = cli_jstr(c, "state", "?");
+                /* how an exited container ended: "exited (127)" */
+                _cleanup_free_ char *state_cell =
+                    streq(state, "exited") && json_is_integer(json_object_get(c, "exit_code"))
+                        ? xasprintf("exited (%lld)",
+                                    (long long)json_integer_value(json_object_get(c, "exit_code")))
+                        : xstrdup(state);
                 _cleanup_free_ char *gpus = gpus_cell(json_object_get(c, "gpus"));
                 char up[32] = "-", age[48] = "-";
                 int64_t started = cli_jtime(c, "started_at"), created = cli_jtime(c, "created_at");
@@ -463,8 +469,8 @@ int cmd_list(const struct cli_command *cmd, int argc, char **argv)
                 else if (streq(state, "running") &&
                          json_is_null(json_object_get(c, "runtime_limit_s")))
                         snprintf(run_left, sizeof(run_left), "unlimited");
-                const char *cells[] = {name, state, gpus,      cli_jstr(c, "image", "-"),
-                                       up,   idle,  idle_left, run_left};
+                const char *cells[] = {name, state_cell, gpus,      cli_jstr(c, "image", "-"),
+                                       up,   idle,       idle_left, run_left};
                 table_add_row(t, cells);
                 table_set_colour(t, 1, state_colour(state));
         }

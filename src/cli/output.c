@@ -23,7 +23,7 @@ int output_error(const char *cmd, const struct error *e)
 {
         fflush(stdout);
         fprintf(stderr, "%s: %s\n", cmd, e && e->message ? e->message : "unknown error");
-        return e && e->code > 0 && e->code <= 5 ? e->code : DS01_ERR;
+        return e && error_code_known(e->code) ? e->code : DS01_ERR;
 }
 
 void output_notices(const json_t *notices)

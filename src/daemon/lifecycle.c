@@ -462,6 +462,59 @@ static json_t *existing_result(struct ds01d *d, const char *container, const jso
         return r;
 }
 
+/* A batch command that cannot start (not in the image, not runnable) makes ds01-init exit at
+ * once with 127 or 126, as a shell would; once the command runs, ds01-init names itself
+ * "ds01-init:run". Waits for one or the other (or CMD_START_WAIT_MS), so that a mistyped command
+ * fails its deploy instead of being reported as deployed. */
+#define CMD_START_WAIT_MS 5000
+static int check_cmd_started(struct ds01d *d, const char *id, const json_t *cmd, const char *image,
+                             struct error **err)
+{
+        const char *name = json_string_value(json_array_get(cmd, 0));
+        int64_t deadline = mono_ms() + CMD_START_WAIT_MS;
+        pid_t pid = 0;
+        for (int delay_ms = 2;; delay_ms = delay_ms < 50 ? delay_ms * 2 : 50) {
+                if (pid <= 0) {
+                        json_t *ins = docker_container_inspect(d->docker, id, err);
+                        if (!ins)
+                                return -1;
+                        json_t *st = json_object_get(ins, "State");
+                        bool running = json_is_true(json_object_get(st, "Running"));
+                        json_int_t code = json_integer_value(json_object_get(st, "ExitCode"));
+                        pid = (pid_t)json_integer_value(json_object_get(st, "Pid"));
+                        json_decref(ins);
+                        if (!running && code == DS01_ECMDNOTFOUND)
+                                return error_set(err, DS01_ECMDNOTFOUND,
+                                                 "cannot run '%s': there is no such command in "
+                                                 "image %s (exit 127) - check its spelling, or "
+                                                 "give its full path; nothing was deployed",
+                                                 name, image);
+                        if (!running && code == DS01_ECMDNOEXEC)
+                                return error_set(err, DS01_ECMDNOEXEC,
+                                                 "cannot run '%s' in a container of image %s: "
+                                                 "it is not an executable file (exit 126) - check "
+                                                 "the path and its permissions; nothing was "
+                                                 "deployed",
+                                                 name, image);
+                        if (!running)
+                                return 0; /* it ran, and is done already */
+                }
+                /* /proc of the host: the pid is Docker's, never a path a user chose */
+                _cleanup_free_ char *path = xasprintf("/proc/%d/comm", (int)pid);
+                char comm[32] = "";
+                FILE *f = fopen(path, "re");
+                if (f) {
+                        if (!fgets(comm, sizeof(comm), f))
+                                comm[0] = '\0';
+                        fclose(f);
+                } else
+                        pid = 0; /* gone: ask Docker how it ended */
+                if (startswith(comm, "ds01-init:run") || mono_ms() >= deadline)
+                        return 0;
+                usleep((useconds_t)delay_ms * 1000);
+        }
+}
+
 int lifecycle_deploy(struct ds01d *d, const struct caller *c, json_t *params, json_t **ret_result,
                      struct error **err)
 {
@@ -572,6 +625,8 @@ int lifecycle_deploy(struct ds01d *d, const struct caller *c, json_t *params, js
                 error_wrap(err, "starting container '%s'", container);
                 goto out;
         }
+        if (start && json_array_size(cmd) > 0 && check_cmd_started(d, id, cmd, image, err) < 0)
+                goto out;
 
         char ts[32];
         events_log(d->events, "container.create", c->login,
