@@ -481,11 +481,12 @@ int cmd_list(const struct cli_command *cmd, int argc, char **argv)
 
 int cmd_logs(const struct cli_command *cmd, int argc, char **argv)
 {
-        bool follow = false;
+        bool follow = false, raw = false;
         const char *tail = NULL;
         const struct cli_option opts[] = {
             {"follow", 'f', CLI_OPT_FLAG, &follow, NULL},
             {"tail", 'n', CLI_OPT_VALUE, &tail, NULL},
+            {"raw", 0, CLI_OPT_FLAG, &raw, NULL},
             {NULL, 0, CLI_OPT_FLAG, NULL, NULL},
         };
         _cleanup_(cli_args_release) struct cli_args a = {0};
@@ -516,7 +517,7 @@ int cmd_logs(const struct cli_command *cmd, int argc, char **argv)
                 return 1;
         }
         _cleanup_error_ struct error *err = NULL;
-        r = session_copy_stream(fd, !tty, &err);
+        r = session_copy_stream(fd, !tty, raw, &err);
         close(fd);
         if (r < 0)
                 return output_error(cmd->name, err);
