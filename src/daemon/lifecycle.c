@@ -15,13 +15,16 @@
 #include "usage.h"
 #include "workspace.h"
 
+#include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <grp.h>
 #include <math.h>
 #include <poll.h>
 #include <pwd.h>
 #include <stdio.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 
 #define EXEC_MAX_PER_UID 64
 #define EXEC_MAX_AGE_S   (7 * 86400)
@@ -272,6 +275,45 @@ static int choose_image(struct ds01d *d, const struct caller *c, const char *pro
         return 0;
 }
 
+/* The /etc/passwd of the owner's containers. Without an entry for their uid, shells greet users
+ * as "I have no name!" and tools that ask who they are fail. The image's own file cannot be read
+ * without touching the container's file system, so each container gets this one, mounted
+ * read-only over it: root, nobody and the owner (home /workspace). It is written by root in the
+ * daemon's own state directory (never a path a user can reach), rewritten at each use; NULL
+ * (logged) when it cannot be, and the container keeps the image's. */
+static char *passwd_file(struct ds01d *d, const struct caller *c)
+{
+        /* a login name from NSS is used as it is only if it cannot break the file's format */
+        const char *name = c->login;
+        for (const char *p = name; *p; p++)
+                if (!(isalnum((unsigned char)*p) || strchr("._-", *p)))
+                        name = c->user_part;
+        _cleanup_free_ char *dir = xasprintf("%s/passwd", d->cfg->state_dir);
+        _cleanup_free_ char *path = xasprintf("%s/%u", dir, (unsigned)c->uid);
+        _cleanup_free_ char *tmp = xasprintf("%s/.%u.XXXXXX", dir, (unsigned)c->uid);
+        _cleanup_free_ char *text =
+            xasprintf("root:x:0:0:root:/root:/bin/sh\n"
+                      "nobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n"
+                      "%s:x:%u:%u:%s:/workspace:/bin/sh\n",
+                      name, (unsigned)c->uid, (unsigned)c->gid, name);
+        if (mkdir(dir, 0755) < 0 && errno != EEXIST)
+                goto fail;
+        int fd = mkostemp(tmp, O_CLOEXEC);
+        if (fd < 0)
+                goto fail;
+        bool ok = fchmod(fd, 0644) == 0 && write_all(fd, text, strlen(text)) == 0;
+        close(fd);
+        if (!ok || rename(tmp, path) < 0) {
+                unlink(tmp);
+                goto fail;
+        }
+        return TAKE_PTR(path);
+fail:
+        log_warning("cannot write %s (the container keeps the image's /etc/passwd): %s", path,
+                    strerror(errno));
+        return NULL;
+}
+
 /* The whole container spec, from the owner's limits and the leased slots. gpu_request is what
  * the user asked for ("2", "mig:3g.20gb", "0"), kept as a label so a re-lease after a hold can
  * ask for the same. */
@@ -323,6 +365,11 @@ static json_t *build_spec(struct ds01d *d, const struct caller *c, const struct 
             json_pack("[{s:s, s:s, s:s, s:b}, {s:s, s:s, s:s, s:b}]", "Type", "bind", "Source",
                       workspace, "Target", "/workspace", "ReadOnly", 0, "Type", "bind", "Source",
                       d->init_path, "Target", "/.ds01/init", "ReadOnly", 1);
+        _cleanup_free_ char *passwd = passwd_file(d, c);
+        if (passwd)
+                json_array_append_new(mounts,
+                                      json_pack("{s:s, s:s, s:s, s:b}", "Type", "bind", "Source",
+                                                passwd, "Target", "/etc/passwd", "ReadOnly", 1));
 
         json_t *host =
             json_pack("{s:o, s:[s], s:[s], s:b, s:s, s:{s:s}, s:{s:s, s:{s:s, s:s}}}", "Mounts",

@@ -28,6 +28,18 @@ ready() { [ -e "$HA/workspace/$1/ready-$2" ]; }
 now() { date +%s.%N; }
 took() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1f", b - a }'; }
 between() { awk -v x="$1" -v lo="$2" -v hi="$3" 'BEGIN { exit !(x >= lo && x <= hi) }'; }
+# timed_stop PROJECT LO HI DESC: container-stop takes between LO and HI seconds.
+timed_stop() {
+	local t0 d
+	t0=$(now)
+	assert_exit 0 -m "container-stop $1" as_user "$A" container-stop "$1"
+	d=$(took "$t0" "$(now)")
+	if between "$d" "$2" "$3"; then
+		ok "$4 ($d s)"
+	else
+		not_ok "$4" "took $d s"
+	fi
+}
 
 # --- an idle stop of a batch command (its clock runs while the rest of the test does) -------
 assert_exit 0 -m "deploy idle (a batch command that saves on TERM)" \
@@ -68,14 +80,7 @@ tmux new-session -d -s "$S" -x 120 -y 40 \
 	"$(as_user_cmdline "$A" container-run shells); echo \"RUN-EXITED=\$?\"; sleep 60" ||
 	fail "tmux new-session failed"
 wait_for 15 pane_has '[$#] ?$' || not_ok "an interactive shell prompt appears" "$(pane)"
-t0=$(now)
-assert_exit 0 -m "container-stop shells" as_user "$A" container-stop shells
-d=$(took "$t0" "$(now)")
-if between "$d" 0 2.5; then
-	ok "a container of idle shells (sleep, interactive sh) stops in $d s (grace 6 s)"
-else
-	not_ok "a container of idle shells stops in well under the 6 s grace" "took $d s"
-fi
+timed_stop shells 0 2.5 "a container of idle shells (sleep, interactive sh) stops in well under the 6 s grace"
 tmux kill-session -t "$S" 2>/dev/null
 
 # --- a process that ignores TERM is killed after the grace, not before ----------------------
@@ -83,14 +88,7 @@ assert_exit 0 -m "deploy deaf" as_user "$A" container-deploy deaf --cpu-only
 assert_exit 0 -m "a process ignoring TERM in deaf" as_user "$A" container-attach deaf -- \
 	sh -c '(trap "" TERM; : > /workspace/ready-x; exec sleep 1000) >/dev/null 2>&1 &'
 wait_for 10 ready deaf x || fail "the TERM-ignoring process did not start"
-t0=$(now)
-assert_exit 0 -m "container-stop deaf" as_user "$A" container-stop deaf
-d=$(took "$t0" "$(now)")
-if between "$d" 5.5 9; then
-	ok "a process ignoring TERM was killed after the 6 s grace ($d s)"
-else
-	not_ok "a process ignoring TERM is killed after the 6 s grace, not before" "took $d s"
-fi
+timed_stop deaf 5.5 9 "a process ignoring TERM is killed after the 6 s grace, not before"
 assert_eq exited "$(docker_state "deaf._.$A")" "deaf is stopped"
 
 # --- the idle stop ------------------------------------------------------------------------------
