@@ -233,7 +233,8 @@ static void refresh(struct monitor *m, struct activity *a, const struct limit_se
         }
 }
 
-/* Whether a container-run/attach session into this container is still open. */
+/* Whether a container-run/attach session into this container is still open: its command runs
+ * and its client is still connected (lifecycle_conn_closed ends it when the client goes). */
 static bool session_open(struct ds01d *d, const char *name)
 {
         char **ids = NULL;
