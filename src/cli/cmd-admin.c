@@ -277,9 +277,11 @@ static void print_status(const json_t *res)
                (long long)json_integer_value(json_object_get(tot, "users")));
         json_t *w;
         bool colour = output_colour();
-        json_array_foreach (json_object_get(res, "warnings"), i, w)
+        json_array_foreach (json_object_get(res, "warnings"), i, w) {
+                _cleanup_free_ char *text = term_safe(cli_jstr(w, "message", "?"));
                 printf("%swarning:%s %s\n", colour ? OUTPUT_YELLOW : "", colour ? OUTPUT_RESET : "",
-                       cli_jstr(w, "message", "?"));
+                       text);
+        }
 }
 
 /* An admin command without arguments (takes_user: [USER] / --user U): call, then print as JSON

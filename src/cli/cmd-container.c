@@ -258,7 +258,11 @@ int cmd_retire(const struct cli_command *cmd, int argc, char **argv)
         const json_t *rel = json_object_get(res, "released");
         size_t n = json_array_size(rel);
         _cleanup_free_ char *list = join_gpus(rel);
-        printf("Retired '%s': container %s removed, ", v.name, cli_jstr(res, "container", v.name));
+        printf("Retired '%s': ", v.name);
+        if (cli_jbool(res, "stopped"))
+                printf("its processes got SIGTERM and up to %lld s to exit, ",
+                       (long long)json_integer_value(json_object_get(res, "sigterm_grace_s")));
+        printf("container %s removed, ", cli_jstr(res, "container", v.name));
         if (n == 0)
                 printf("no GPU was held");
         else
@@ -313,9 +317,27 @@ int cmd_stop(const struct cli_command *cmd, int argc, char **argv)
         json_t *res = NULL;
         if ((r = verb_call(cmd, &v, "container.stop", params, &res)) != CLI_CONTINUE)
                 return r;
-        printf("Stopped '%s' (container %s); resume it with container-start %s, or free its "
-               "GPUs with container-retire %s\n",
-               v.name, cli_jstr(res, "container", v.name), v.name, v.name);
+        printf("Stopped '%s' (container %s): its processes got SIGTERM and up to %lld s to "
+               "exit.\n",
+               v.name, cli_jstr(res, "container", v.name),
+               (long long)json_integer_value(json_object_get(res, "sigterm_grace_s")));
+        char b[32];
+        double ch = json_number_value(json_object_get(res, "container_hold_after_stop_h"));
+        printf("Resume it with container-start %s", v.name);
+        if (ch >= 0)
+                printf("; a stopped container is removed after %s (container_hold_after_stop_h), "
+                       "its workspace stays",
+                       format_duration((int64_t)(ch * 3600 + 0.5), b));
+        printf(".\n");
+        double gh = json_number_value(json_object_get(res, "gpu_hold_after_stop_h"));
+        if (cli_jbool(res, "gpus") && gh != 0) {
+                if (gh > 0)
+                        printf("Its GPUs stay reserved for %s (gpu_hold_after_stop_h); ",
+                               format_duration((int64_t)(gh * 3600 + 0.5), b));
+                else
+                        printf("Its GPUs stay reserved while it is stopped; ");
+                printf("container-retire %s frees them now.\n", v.name);
+        }
         json_decref(res);
         return 0;
 }
@@ -412,6 +434,12 @@ int cmd_list(const struct cli_command *cmd, int argc, char **argv)
                 const char *name = all ? cli_jstr(c, "name", "?")
                                        : cli_jstr(c, "project", cli_jstr(c, "name", "?"));
                 const char *state = cli_jstr(c, "state", "?");
+                /* how an exited container ended: "exited (127)" */
+                _cleanup_free_ char *state_cell =
+                    streq(state, "exited") && json_is_integer(json_object_get(c, "exit_code"))
+                        ? xasprintf("exited (%lld)",
+                                    (long long)json_integer_value(json_object_get(c, "exit_code")))
+                        : xstrdup(state);
                 _cleanup_free_ char *gpus = gpus_cell(json_object_get(c, "gpus"));
                 char up[32] = "-", age[48] = "-";
                 int64_t started = cli_jtime(c, "started_at"), created = cli_jtime(c, "created_at");
@@ -446,8 +474,8 @@ int cmd_list(const struct cli_command *cmd, int argc, char **argv)
                 else if (streq(state, "running") &&
                          json_is_null(json_object_get(c, "runtime_limit_s")))
                         snprintf(run_left, sizeof(run_left), "unlimited");
-                const char *cells[] = {name, state, gpus,      cli_jstr(c, "image", "-"),
-                                       up,   idle,  idle_left, run_left};
+                const char *cells[] = {name, state_cell, gpus,      cli_jstr(c, "image", "-"),
+                                       up,   idle,       idle_left, run_left};
                 table_add_row(t, cells);
                 table_set_colour(t, 1, state_colour(state));
         }
@@ -458,11 +486,12 @@ int cmd_list(const struct cli_command *cmd, int argc, char **argv)
 
 int cmd_logs(const struct cli_command *cmd, int argc, char **argv)
 {
-        bool follow = false;
+        bool follow = false, raw = false;
         const char *tail = NULL;
         const struct cli_option opts[] = {
             {"follow", 'f', CLI_OPT_FLAG, &follow, NULL},
             {"tail", 'n', CLI_OPT_VALUE, &tail, NULL},
+            {"raw", 0, CLI_OPT_FLAG, &raw, NULL},
             {NULL, 0, CLI_OPT_FLAG, NULL, NULL},
         };
         _cleanup_(cli_args_release) struct cli_args a = {0};
@@ -493,7 +522,7 @@ int cmd_logs(const struct cli_command *cmd, int argc, char **argv)
                 return 1;
         }
         _cleanup_error_ struct error *err = NULL;
-        r = session_copy_stream(fd, !tty, &err);
+        r = session_copy_stream(fd, !tty, raw, &err);
         close(fd);
         if (r < 0)
                 return output_error(cmd->name, err);

@@ -92,7 +92,8 @@ int cmd_inbox(const struct cli_command *cmd, int argc, char **argv)
                 /* Oldest first reads like a log. */
                 for (size_t i = json_array_size(msgs); i > 0; i--) {
                         json_t *m = json_array_get(msgs, i - 1);
-                        printf("%s  %s\n", cli_jstr(m, "time", "?"), cli_jstr(m, "message", ""));
+                        _cleanup_free_ char *text = term_safe(cli_jstr(m, "message", ""));
+                        printf("%s  %s\n", cli_jstr(m, "time", "?"), text);
                 }
         }
         json_decref(res);

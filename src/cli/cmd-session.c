@@ -7,6 +7,7 @@
 #include "output.h"
 
 #include "../shared/stream.h"
+#include "../shared/strbuf.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -114,15 +115,38 @@ static int send_resize(struct client *c, const char *exec_id, struct error **err
 /* Output of the stream; a failed write (EPIPE: the reader went away) is remembered. */
 struct sink {
         int error; /* negative errno of the first failed write */
+        /* by fd (1 stdout, 2 stderr): shown through term_filter (container-logs to a terminal) */
+        bool filter[3];
+        struct term_filter f[3];
 };
 
 static void sink_write(struct sink *s, int fd, const char *data, size_t n)
 {
         if (s->error)
                 return;
-        int r = write_all(fd, data, n);
+        struct strbuf sb = STRBUF_INIT;
+        if (s->filter[fd]) {
+                term_filter(&s->f[fd], data, n, &sb);
+                data = sb.buf;
+                n = sb.len;
+        }
+        int r = n ? write_all(fd, data, n) : 0;
+        strbuf_release(&sb);
         if (r < 0)
                 s->error = r;
+}
+
+/* What the filters still hold, at the end of the stream. */
+static void sink_end(struct sink *s)
+{
+        for (int fd = 1; fd <= 2; fd++)
+                if (s->filter[fd]) {
+                        struct strbuf sb = STRBUF_INIT;
+                        term_filter_end(&s->f[fd], &sb);
+                        s->filter[fd] = false;
+                        sink_write(s, fd, sb.buf ? sb.buf : "", sb.len);
+                        strbuf_release(&sb);
+                }
 }
 
 static void demux_out(void *userdata, int stream, const char *data, size_t n)
@@ -130,11 +154,15 @@ static void demux_out(void *userdata, int stream, const char *data, size_t n)
         sink_write(userdata, stream == 2 || stream == 3 ? STDERR_FILENO : STDOUT_FILENO, data, n);
 }
 
-int session_copy_stream(int fd, bool demux, struct error **err)
+int session_copy_stream(int fd, bool demux, bool raw, struct error **err)
 {
         _cleanup_free_ char *buf = xmalloc(PUMP_BUF);
         struct demux dm;
         struct sink sink = {0};
+        for (int k = 1; k <= 2; k++) {
+                sink.filter[k] = !raw && isatty(k);
+                sink.f[k] = (struct term_filter)TERM_FILTER_INIT;
+        }
         demux_init(&dm);
         fflush(stdout);
         for (;;) {
@@ -149,8 +177,10 @@ int session_copy_stream(int fd, bool demux, struct error **err)
                         }
                         return error_set_errno(err, errno, "reading the container's output");
                 }
-                if (k == 0)
+                if (k == 0) {
+                        sink_end(&sink);
                         return 0;
+                }
                 if (!demux)
                         sink_write(&sink, STDOUT_FILENO, buf, (size_t)k);
                 else if (demux_feed(&dm, buf, (size_t)k, demux_out, &sink) < 0)

@@ -109,6 +109,7 @@ struct client;
 int session_run(const struct cli_command *cmd, struct client *c, const char *name,
                 char *const *cmd_argv, size_t n_cmd, bool start);
 /* Copies a log or exec stream from fd to stdout until EOF; with demux, Docker's multiplexed
- * frames go to stdout (stream 1) or stderr (stream 2). A reader that went away (EPIPE) ends it
- * quietly. */
-int session_copy_stream(int fd, bool demux, struct error **err);
+ * frames go to stdout (stream 1) or stderr (stream 2). Unless raw, what goes to a terminal
+ * passes term_filter (a container's escape sequences are shown, not obeyed); a pipe gets the
+ * bytes as they are. A reader that went away (EPIPE) ends it quietly. */
+int session_copy_stream(int fd, bool demux, bool raw, struct error **err);

@@ -56,9 +56,11 @@ static const struct cli_command commands[] = {
      "Options:\n  -a, --all   every user's containers (administrators)\n"
      "  --json      print the result as JSON\n\n"
      "Example:\n  container-list\n"},
-    {"container-logs", cmd_logs, "NAME [--follow] [--tail N]", "Show a container's output",
+    {"container-logs", cmd_logs, "NAME [--follow] [--tail N] [--raw]", "Show a container's output",
      "Options:\n  -f, --follow   keep printing new output\n"
-     "  --tail N       only the last N lines (default: all)\n\n"
+     "  --tail N       only the last N lines (default: all)\n"
+     "  --raw          the bytes as they are, escape sequences included (a pipe always gets\n"
+     "                 them so; to a terminal, control characters are shown as ^X)\n\n"
      "Example:\n  container-logs my-project --tail 100 -f\n"},
     {"container-stats", cmd_stats, "[NAME | --all] [--watch] [--interval S] [--json]",
      "CPU, memory, GPU use, network, pids and time left of your running containers",

@@ -22,8 +22,9 @@ void output_json(const json_t *v)
 int output_error(const char *cmd, const struct error *e)
 {
         fflush(stdout);
-        fprintf(stderr, "%s: %s\n", cmd, e && e->message ? e->message : "unknown error");
-        return e && e->code > 0 && e->code <= 5 ? e->code : DS01_ERR;
+        _cleanup_free_ char *msg = term_safe(e && e->message ? e->message : "unknown error");
+        fprintf(stderr, "%s: %s\n", cmd, msg);
+        return e && error_code_known(e->code) ? e->code : DS01_ERR;
 }
 
 void output_notices(const json_t *notices)
@@ -35,8 +36,9 @@ void output_notices(const json_t *notices)
         fflush(stdout);
         json_array_foreach (notices, i, n) {
                 const char *s = json_string_value(n);
-                if (s)
-                        fprintf(stderr, "note: %s\n", s);
+                _cleanup_free_ char *safe = s ? term_safe(s) : NULL;
+                if (safe)
+                        fprintf(stderr, "note: %s\n", safe);
         }
 }
 
@@ -115,7 +117,7 @@ void table_add_row(struct table *t, const char *const *cells)
         t->cells = xrealloc(t->cells, n * sizeof(char *));
         t->colours = xrealloc(t->colours, n * sizeof(char *));
         for (size_t c = 0; c < t->n_cols; c++) {
-                t->cells[t->n_rows * t->n_cols + c] = xstrdup(cells[c] ? cells[c] : "");
+                t->cells[t->n_rows * t->n_cols + c] = term_safe(cells[c] ? cells[c] : "");
                 t->colours[t->n_rows * t->n_cols + c] = NULL;
         }
         t->n_rows++;

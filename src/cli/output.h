@@ -3,6 +3,7 @@
 #pragma once
 
 #include "../shared/error.h"
+#include "../shared/termsafe.h"
 
 #include <jansson.h>
 #include <stdio.h>

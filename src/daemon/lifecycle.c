@@ -15,13 +15,16 @@
 #include "usage.h"
 #include "workspace.h"
 
+#include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <grp.h>
 #include <math.h>
 #include <poll.h>
 #include <pwd.h>
 #include <stdio.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 
 #define EXEC_MAX_PER_UID 64
 #define EXEC_MAX_AGE_S   (7 * 86400)
@@ -293,6 +296,45 @@ static int choose_image(struct ds01d *d, const struct caller *c, const char *pro
         return 0;
 }
 
+/* The /etc/passwd of the owner's containers. Without an entry for their uid, shells greet users
+ * as "I have no name!" and tools that ask who they are fail. The image's own file cannot be read
+ * without touching the container's file system, so each container gets this one, mounted
+ * read-only over it: root, nobody and the owner (home /workspace). It is written by root in the
+ * daemon's own state directory (never a path a user can reach), rewritten at each use; NULL
+ * (logged) when it cannot be, and the container keeps the image's. */
+static char *passwd_file(struct ds01d *d, const struct caller *c)
+{
+        /* a login name from NSS is used as it is only if it cannot break the file's format */
+        const char *name = c->login;
+        for (const char *p = name; *p; p++)
+                if (!(isalnum((unsigned char)*p) || strchr("._-", *p)))
+                        name = c->user_part;
+        _cleanup_free_ char *dir = xasprintf("%s/passwd", d->cfg->state_dir);
+        _cleanup_free_ char *path = xasprintf("%s/%u", dir, (unsigned)c->uid);
+        _cleanup_free_ char *tmp = xasprintf("%s/.%u.XXXXXX", dir, (unsigned)c->uid);
+        _cleanup_free_ char *text =
+            xasprintf("root:x:0:0:root:/root:/bin/sh\n"
+                      "nobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n"
+                      "%s:x:%u:%u:%s:/workspace:/bin/sh\n",
+                      name, (unsigned)c->uid, (unsigned)c->gid, name);
+        if (mkdir(dir, 0755) < 0 && errno != EEXIST)
+                goto fail;
+        int fd = mkostemp(tmp, O_CLOEXEC);
+        if (fd < 0)
+                goto fail;
+        bool ok = fchmod(fd, 0644) == 0 && write_all(fd, text, strlen(text)) == 0;
+        close(fd);
+        if (!ok || rename(tmp, path) < 0) {
+                unlink(tmp);
+                goto fail;
+        }
+        return TAKE_PTR(path);
+fail:
+        log_warning("cannot write %s (the container keeps the image's /etc/passwd): %s", path,
+                    strerror(errno));
+        return NULL;
+}
+
 /* The whole container spec, from the owner's limits and the leased slots. gpu_request is what
  * the user asked for ("2", "mig:3g.20gb", "0"), kept as a label so a re-lease after a hold can
  * ask for the same. */
@@ -344,6 +386,11 @@ static json_t *build_spec(struct ds01d *d, const struct caller *c, const struct 
             json_pack("[{s:s, s:s, s:s, s:b}, {s:s, s:s, s:s, s:b}]", "Type", "bind", "Source",
                       workspace, "Target", "/workspace", "ReadOnly", 0, "Type", "bind", "Source",
                       d->init_path, "Target", "/.ds01/init", "ReadOnly", 1);
+        _cleanup_free_ char *passwd = passwd_file(d, c);
+        if (passwd)
+                json_array_append_new(mounts,
+                                      json_pack("{s:s, s:s, s:s, s:b}", "Type", "bind", "Source",
+                                                passwd, "Target", "/etc/passwd", "ReadOnly", 1));
 
         json_t *host =
             json_pack("{s:o, s:[s], s:[s], s:b, s:s, s:{s:s}, s:{s:s, s:{s:s, s:s}}}", "Mounts",
@@ -396,10 +443,14 @@ static json_t *build_spec(struct ds01d *d, const struct caller *c, const struct 
                 json_array_append_new(entry_cmd, json_string("--"));
                 json_array_extend(entry_cmd, (json_t *)cmd);
         }
-        return json_pack("{s:s, s:s, s:s, s:s, s:[s], s:o, s:o, s:o, s:b, s:b, s:o}", "Image",
-                         image, "User", user, "WorkingDir", "/workspace", "Hostname", project,
-                         "Entrypoint", "/.ds01/init", "Cmd", entry_cmd, "Env", env, "Labels",
-                         labels, "Tty", 0, "OpenStdin", 0, "HostConfig", host);
+        /* ds01-init takes SIGTERM as "stop" whatever STOPSIGNAL the image sets; a `docker stop`
+         * that does not give a timeout (dockerd's own shutdown) waits the owner's grace too. */
+        return json_pack("{s:s, s:s, s:s, s:s, s:[s], s:o, s:o, s:o, s:b, s:b, s:o, s:s, s:I}",
+                         "Image", image, "User", user, "WorkingDir", "/workspace", "Hostname",
+                         project, "Entrypoint", "/.ds01/init", "Cmd", entry_cmd, "Env", env,
+                         "Labels", labels, "Tty", 0, "OpenStdin", 0, "HostConfig", host,
+                         "StopSignal", "SIGTERM", "StopTimeout",
+                         (json_int_t)ls->policies.sigterm_grace_s);
 }
 
 static json_t *gpus_json(struct ds01d *d, char **uuids)
@@ -477,6 +528,59 @@ static json_t *existing_result(struct ds01d *d, const char *container, const jso
                       image ? image : "", "gpus", gpus_json(d, uuids), "workspace", ws ? ws : "");
         store_strv_free(uuids);
         return r;
+}
+
+/* A batch command that cannot start (not in the image, not runnable) makes ds01-init exit at
+ * once with 127 or 126, as a shell would; once the command runs, ds01-init names itself
+ * "ds01-init:run". Waits for one or the other (or CMD_START_WAIT_MS), so that a mistyped command
+ * fails its deploy instead of being reported as deployed. */
+#define CMD_START_WAIT_MS 5000
+static int check_cmd_started(struct ds01d *d, const char *id, const json_t *cmd, const char *image,
+                             struct error **err)
+{
+        const char *name = json_string_value(json_array_get(cmd, 0));
+        int64_t deadline = mono_ms() + CMD_START_WAIT_MS;
+        pid_t pid = 0;
+        for (int delay_ms = 2;; delay_ms = delay_ms < 50 ? delay_ms * 2 : 50) {
+                if (pid <= 0) {
+                        json_t *ins = docker_container_inspect(d->docker, id, err);
+                        if (!ins)
+                                return -1;
+                        json_t *st = json_object_get(ins, "State");
+                        bool running = json_is_true(json_object_get(st, "Running"));
+                        json_int_t code = json_integer_value(json_object_get(st, "ExitCode"));
+                        pid = (pid_t)json_integer_value(json_object_get(st, "Pid"));
+                        json_decref(ins);
+                        if (!running && code == DS01_ECMDNOTFOUND)
+                                return error_set(err, DS01_ECMDNOTFOUND,
+                                                 "cannot run '%s': there is no such command in "
+                                                 "image %s (exit 127) - check its spelling, or "
+                                                 "give its full path; nothing was deployed",
+                                                 name, image);
+                        if (!running && code == DS01_ECMDNOEXEC)
+                                return error_set(err, DS01_ECMDNOEXEC,
+                                                 "cannot run '%s' in a container of image %s: "
+                                                 "it is not an executable file (exit 126) - check "
+                                                 "the path and its permissions; nothing was "
+                                                 "deployed",
+                                                 name, image);
+                        if (!running)
+                                return 0; /* it ran, and is done already */
+                }
+                /* /proc of the host: the pid is Docker's, never a path a user chose */
+                _cleanup_free_ char *path = xasprintf("/proc/%d/comm", (int)pid);
+                char comm[32] = "";
+                FILE *f = fopen(path, "re");
+                if (f) {
+                        if (!fgets(comm, sizeof(comm), f))
+                                comm[0] = '\0';
+                        fclose(f);
+                } else
+                        pid = 0; /* gone: ask Docker how it ended */
+                if (startswith(comm, "ds01-init:run") || mono_ms() >= deadline)
+                        return 0;
+                usleep((useconds_t)delay_ms * 1000);
+        }
 }
 
 int lifecycle_deploy(struct ds01d *d, const struct caller *c, json_t *params, json_t **ret_result,
@@ -594,6 +698,8 @@ int lifecycle_deploy(struct ds01d *d, const struct caller *c, json_t *params, js
                 error_wrap(err, "starting container '%s'", container);
                 goto out;
         }
+        if (start && json_array_size(cmd) > 0 && check_cmd_started(d, id, cmd, image, err) < 0)
+                goto out;
 
         char ts[32];
         events_log(d->events, "container.create", c->login,
@@ -674,6 +780,28 @@ static int owner_of(struct ds01d *d, const json_t *inspect, struct caller *ret)
         int r = lifecycle_caller_for(rec.uid, ret);
         store_container_release(&rec);
         return r;
+}
+
+/* How long a stop of this container waits after SIGTERM before Docker kills what is left: its
+ * owner's sigterm_grace_s (the default group's when the owner has no account any more). */
+static void owner_limits(struct ds01d *d, const json_t *inspect, struct limit_set *ret)
+{
+        struct caller owner;
+        if (owner_of(inspect, &owner) < 0) {
+                limits_resolve(d->limits, "", NULL, 0, ret);
+                return;
+        }
+        limits_resolve(d->limits, owner.login, owner.gids, owner.n_gids, ret);
+        caller_release(&owner);
+}
+
+static int stop_grace_s(struct ds01d *d, const json_t *inspect)
+{
+        struct limit_set ls;
+        owner_limits(d, inspect, &ls);
+        int64_t g = ls.policies.sigterm_grace_s;
+        limit_set_release(&ls);
+        return (int)(g < 0 ? 0 : g);
 }
 
 /* "2" -> 2 GPUs; "mig:3g.20gb:1" -> 1 MIG instance of 3g.20gb or larger. */
@@ -930,8 +1058,9 @@ int lifecycle_stop(struct ds01d *d, const struct caller *c, json_t *params, json
                 return -1;
         if (!inspect)
                 return lifecycle_not_found(jstr(params, "name"), err);
+        /* The owner's grace, unless the caller asks for another (container-stop --timeout). */
         json_t *jt = json_object_get(params, "timeout_s");
-        int timeout = jt ? (int)json_integer_value(jt) : 10;
+        int timeout = jt ? (int)json_integer_value(jt) : stop_grace_s(d, inspect);
         int r = -1;
         if (busy_acquire(d, name, err) < 0)
                 goto out;
@@ -942,7 +1071,15 @@ int lifecycle_stop(struct ds01d *d, const struct caller *c, json_t *params, json
         store_hold(d->store, name, NULL);
         events_log(d->events, "container.stopped", c->login,
                    json_pack("{s:s, s:s}", "container", name, "by", "user"));
-        *ret_result = json_pack("{s:s, s:s}", "container", name, "state", "exited");
+        /* What happens next, for the CLI to say: the holds of the GPUs and of the container. */
+        struct limit_set ls;
+        owner_limits(d, inspect, &ls);
+        const char *gpus = label(inspect, "ds01.gpu.uuids");
+        *ret_result = json_pack("{s:s, s:s, s:i, s:b, s:f, s:f}", "container", name, "state",
+                                "exited", "sigterm_grace_s", timeout, "gpus", gpus && *gpus,
+                                "gpu_hold_after_stop_h", ls.gpu_hold_after_stop_h,
+                                "container_hold_after_stop_h", ls.container_hold_after_stop_h);
+        limit_set_release(&ls);
         r = 0;
 unbusy:
         busy_release(d, name);
@@ -987,14 +1124,23 @@ int lifecycle_remove(struct ds01d *d, const struct caller *c, json_t *params, js
         if (busy_acquire(d, name, err) < 0)
                 goto out;
         bool force = json_is_true(json_object_get(params, "force"));
-        if (inspect && !force &&
-            json_is_true(json_object_get(json_object_get(inspect, "State"), "Running"))) {
+        bool running =
+            inspect && json_is_true(json_object_get(json_object_get(inspect, "State"), "Running"));
+        if (running && !force) {
                 const char *p = label(inspect, "ds01.project");
                 error_set(err, DS01_ERR,
                           "'%s' is running - stop it first (container-stop %s), retire it "
                           "(container-retire %s) or use --force",
                           p ? p : name, p ? p : name, p ? p : name);
                 goto unbusy;
+        }
+        /* --force stops it as every stop does, with SIGTERM and the grace, before removing. */
+        if (running && docker_container_stop(d->docker, name, stop_grace_s(d, inspect), err) < 0) {
+                if ((*err)->code != DS01_ENOTFOUND) {
+                        error_wrap(err, "stopping '%s'", name);
+                        goto unbusy;
+                }
+                *err = error_free(*err);
         }
         char **rel = NULL;
         if (remove_and_release(d, c, name, inspect, "removed", &rel, err) < 0)
@@ -1020,10 +1166,11 @@ int lifecycle_retire(struct ds01d *d, const struct caller *c, json_t *params, js
         int r = -1;
         if (busy_acquire(d, name, err) < 0)
                 goto out;
-        /* Stop first so the main process gets SIGTERM (ds01-init exits at once), then remove. */
-        if (inspect &&
-            json_is_true(json_object_get(json_object_get(inspect, "State"), "Running")) &&
-            docker_container_stop(d->docker, name, 10, err) < 0) {
+        /* Stop first, so every process gets SIGTERM and the owner's grace, then remove. */
+        int grace = inspect ? stop_grace_s(d, inspect) : 0;
+        bool running =
+            inspect && json_is_true(json_object_get(json_object_get(inspect, "State"), "Running"));
+        if (running && docker_container_stop(d->docker, name, grace, err) < 0) {
                 if ((*err)->code != DS01_ENOTFOUND) {
                         error_wrap(err, "stopping '%s'", name);
                         goto unbusy;
@@ -1035,8 +1182,9 @@ int lifecycle_retire(struct ds01d *d, const struct caller *c, json_t *params, js
         char **rel = NULL;
         if (remove_and_release(d, c, name, inspect, "retired", &rel, err) < 0)
                 goto unbusy;
-        *ret_result = json_pack("{s:s, s:o, s:s}", "container", name, "released", strv_to_json(rel),
-                                "workspace", workspace ? workspace : "");
+        *ret_result = json_pack("{s:s, s:o, s:s, s:b, s:i}", "container", name, "released",
+                                strv_to_json(rel), "workspace", workspace ? workspace : "",
+                                "stopped", running, "sigterm_grace_s", grace);
         store_strv_free(rel);
         r = 0;
 unbusy:
@@ -1089,7 +1237,8 @@ int lifecycle_list(struct ds01d *d, const struct caller *c, json_t *params, char
 
 /* ---- exec, resize, logs ------------------------------------------------------------------- */
 
-static void exec_remember(struct ds01d *d, const char *id, const char *container, uid_t uid)
+static void exec_remember(struct ds01d *d, const char *id, const char *container, uid_t uid,
+                          uint64_t conn)
 {
         int64_t now = now_s();
         pthread_mutex_lock(&d->exec_lock);
@@ -1119,7 +1268,18 @@ static void exec_remember(struct ds01d *d, const char *id, const char *container
         }
         d->execs = xrealloc(d->execs, (d->n_execs + 1) * sizeof(*d->execs));
         d->execs[d->n_execs++] =
-            (struct exec_entry){xstrdup(id), xstrdup(container), uid, now, false};
+            (struct exec_entry){xstrdup(id), xstrdup(container), uid, now, conn, false};
+        pthread_mutex_unlock(&d->exec_lock);
+}
+
+void lifecycle_conn_closed(struct ds01d *d, uint64_t conn)
+{
+        if (!conn)
+                return;
+        pthread_mutex_lock(&d->exec_lock);
+        for (size_t i = 0; i < d->n_execs; i++)
+                if (d->execs[i].conn == conn)
+                        d->execs[i].ended = true;
         pthread_mutex_unlock(&d->exec_lock);
 }
 
@@ -1215,7 +1375,7 @@ int lifecycle_exec(struct ds01d *d, const struct caller *c, json_t *params, json
                 error_wrap(err, "opening a session in '%s'", name);
                 goto out;
         }
-        exec_remember(d, exec_id, name, c->uid);
+        exec_remember(d, exec_id, name, c->uid, c->conn);
         *ret_fd = fd;
         *ret_result =
             json_pack("{s:s, s:s, s:b}", "exec_id", exec_id, "container", name, "tty", tty);
@@ -1847,11 +2007,9 @@ int lifecycle_enforce_stop(struct ds01d *d, const char *id, const char *event, c
         name = xstrdup(nm[0] == '/' ? nm + 1 : nm);
         if (busy_acquire(d, name, &err) < 0)
                 goto out;
-        struct limit_set ls;
-        limits_resolve(d->limits, owner.login, owner.gids, owner.n_gids, &ls);
-        int grace = (int)(ls.policies.sigterm_grace_s >= 0 ? ls.policies.sigterm_grace_s : 60);
-        limit_set_release(&ls);
-        /* SIGTERM, `grace` seconds, then SIGKILL: Docker's stop does exactly that. */
+        int grace = stop_grace_s(d, inspect);
+        /* SIGTERM to every process, `grace` seconds, then SIGKILL: Docker's stop and
+         * ds01-init do exactly that. */
         if (docker_container_stop(d->docker, id, grace, &err) < 0) {
                 busy_release(d, name);
                 goto out;

@@ -54,7 +54,10 @@ struct exec_entry {
         char *container; /* the container it runs in */
         uid_t uid;
         int64_t created;
-        bool ended; /* seen finished by the monitor */
+        uint64_t conn; /* the connection that opened it (struct caller's conn) */
+        /* Seen finished by the monitor, or the connection that opened it closed: either way
+         * no one is at the other end any more, and it no longer counts as a session. */
+        bool ended;
 };
 
 /* Who is asking: from SO_PEERCRED / SO_PEERGROUPS, never from the message. */
@@ -67,9 +70,14 @@ struct caller {
         char *login;     /* passwd name, or "u<uid>" */
         char *user_part; /* the user part of container names */
         bool admin;      /* root or a member of the admin group */
+        uint64_t conn;   /* which connection asks (unique while the daemon runs); 0: none */
 };
 
 void caller_release(struct caller *c);
+
+/* The connection `conn` closed: the sessions it opened end (its client is gone, even when the
+ * commands it started go on running). */
+void lifecycle_conn_closed(struct ds01d *d, uint64_t conn);
 
 /* Handlers: params were validated by the method table (types, bounds); handlers validate
  * meaning. On success *ret_result is a new object; *ret_fd (where present) a descriptor to pass. */

@@ -235,7 +235,8 @@ static void refresh(struct monitor *m, struct activity *a, const struct limit_se
         }
 }
 
-/* Whether a container-run/attach session into this container is still open. */
+/* Whether a container-run/attach session into this container is still open: its command runs
+ * and its client is still connected (lifecycle_conn_closed ends it when the client goes). */
 static bool session_open(struct ds01d *d, const char *name)
 {
         char **ids = NULL;
@@ -473,6 +474,31 @@ static void tell(struct monitor *m, const struct snap_container *row, const stru
         caller_release(&owner);
 }
 
+/* What an enforced stop will do to the container, for the warnings before it. */
+static char *stop_will_text(const struct snap_container *row, const struct limit_set *ls)
+{
+        return xasprintf("its processes get SIGTERM and %lld s to save their work, then are "
+                         "killed%s",
+                         (long long)ls->policies.sigterm_grace_s,
+                         row->n_leases ? ", and its GPUs are released" : "");
+}
+
+/* What an enforced stop did, and what happens next, for the notice after it. */
+static char *stop_done_text(const struct snap_container *row, const struct limit_set *ls)
+{
+        char b[32];
+        _cleanup_free_ char *removal =
+            ls->container_hold_after_stop_h < 0
+                ? xstrdup("")
+                : xasprintf("; the stopped container itself is removed after %s "
+                            "(container_hold_after_stop_h)",
+                            format_duration(llround(ls->container_hold_after_stop_h * 3600), b));
+        return xasprintf("its processes got SIGTERM and up to %lld s to save their work%s. Your "
+                         "files in /workspace are kept%s",
+                         (long long)ls->policies.sigterm_grace_s,
+                         row->n_leases ? ", and its GPUs were released" : "", removal);
+}
+
 /* The ledger's creation is the reservation, a moment before Docker created the container; when
  * it is much older, ds01 recreated the container (a GPU hold that had expired). */
 #define RECREATED_MS 60000
@@ -508,11 +534,10 @@ static void rule_runtime(struct monitor *m, struct activity *a, const struct sna
                 json_t *e =
                     json_pack("{s:I, s:I, s:f}", "runtime_s", (json_int_t)a->runtime_s, "limit_s",
                               (json_int_t)cap, "max_runtime_h", ls->max_runtime_h);
-                char *text = xasprintf(
-                    "'%s' reached its maximum runtime of %s (max_runtime_h) and was stopped; its "
-                    "GPUs were released. Your files in /workspace are kept. Retire it with "
-                    "container-retire %s",
-                    project, format_duration(cap, b1), project);
+                _cleanup_free_ char *done = stop_done_text(row, ls);
+                char *text = xasprintf("'%s' reached its maximum runtime of %s (max_runtime_h) "
+                                       "and was stopped: %s. Retire it with container-retire %s",
+                                       project, format_duration(cap, b1), done, project);
                 start_stop(m, a, "maintenance.runtime_kill", text, e);
                 return;
         }
@@ -520,12 +545,13 @@ static void rule_runtime(struct monitor *m, struct activity *a, const struct sna
         if (a->runtime_warned < 2 && run_ms >= step[a->runtime_warned]) {
                 a->runtime_warned++;
                 int64_t at = (start + step[2] + 999) / 1000;
+                _cleanup_free_ char *will = stop_will_text(row, ls);
                 _cleanup_free_ char *text = xasprintf(
                     "'%s' has run for %s of its %s limit (max_runtime_h): it will be stopped at %s "
-                    "(in %s) and its GPUs released. Save your work; keep-alive does not extend "
-                    "this. When done: container-retire %s",
+                    "(in %s): %s. Save your work; keep-alive does not extend this. When done: "
+                    "container-retire %s",
                     project, format_duration(a->runtime_s, b1), format_duration(cap, b2),
-                    clock_text(at, c), format_duration(at > now ? at - now : 0, b3), project);
+                    clock_text(at, c), format_duration(at > now ? at - now : 0, b3), will, project);
                 tell(m, row, a, "runtime_warning", text);
         }
         due_at(m, start + step[a->runtime_warned], tms);
@@ -574,11 +600,11 @@ static void rule_idle(struct monitor *m, struct activity *a, const struct snap_c
         if (idle_ms >= step[2] && a->idle_warned >= 2) {
                 json_t *e = evidence(a);
                 json_object_set_new(e, "idle_timeout_s", json_integer(timeout));
+                _cleanup_free_ char *done = stop_done_text(row, ls);
                 char *text = xasprintf(
-                    "'%s' was stopped after %s without activity (the idle timeout is %s) and its "
-                    "GPUs were released. Your files in /workspace are kept. Start it again with "
-                    "container-start %s, or retire it: container-retire %s",
-                    project, format_duration(idle, b1), format_duration(timeout, b2), project,
+                    "'%s' was stopped after %s without activity (the idle timeout is %s): %s. "
+                    "Start it again with container-start %s, or retire it: container-retire %s",
+                    project, format_duration(idle, b1), format_duration(timeout, b2), done, project,
                     project);
                 start_stop(m, a, "maintenance.idle_kill", text, e);
                 return;
@@ -586,16 +612,18 @@ static void rule_idle(struct monitor *m, struct activity *a, const struct snap_c
         if (a->idle_warned < 2 && idle_ms >= step[a->idle_warned]) {
                 a->idle_warned++;
                 int64_t at = now + (timeout > idle ? timeout - idle : 0);
-                char gpu_text[32] = "n/a";
-                if (a->gpu_pct >= 0)
-                        snprintf(gpu_text, sizeof(gpu_text), "%.0f%%", a->gpu_pct);
+                char gpu_text[32] = "";
+                if (row->n_leases)
+                        snprintf(gpu_text, sizeof(gpu_text), ", GPU %.0f%%", a->gpu_pct);
+                if (row->n_leases && a->gpu_pct < 0)
+                        snprintf(gpu_text, sizeof(gpu_text), ", GPU n/a");
+                _cleanup_free_ char *will = stop_will_text(row, ls);
                 _cleanup_free_ char *text = xasprintf(
-                    "'%s' has been idle for %s (CPU %.1f%%, GPU %s, no network or open session): "
-                    "it will be stopped at %s (in %s) and its GPUs released. To keep it: "
-                    "container-keepalive %s 2h (or touch ~/workspace/%s/.keep-alive). When done: "
-                    "container-retire %s",
+                    "'%s' has been idle for %s (CPU %.1f%%%s, no network or open session): it "
+                    "will be stopped at %s (in %s): %s. To keep it: container-keepalive %s 2h "
+                    "(or touch ~/workspace/%s/.keep-alive). When done: container-retire %s",
                     project, format_duration(idle, b1), a->cpu_pct, gpu_text, clock_text(at, c),
-                    format_duration(at - now, b2), project, project, project);
+                    format_duration(at - now, b2), will, project, project, project);
                 tell(m, row, a, "idle_warning", text);
         }
         due_at(m, a->last_active_ms + step[a->idle_warned], tms);

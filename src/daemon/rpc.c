@@ -17,6 +17,7 @@
 #include <pwd.h>
 #include <sys/epoll.h>
 #include <sys/mman.h>
+#include <stdatomic.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -612,6 +613,9 @@ static void uid_release(struct rpc_server *s, uid_t uid)
 static void conn_end(struct conn *cn)
 {
         struct rpc_server *s = cn->srv;
+        /* Its container-run/attach sessions no longer count as activity (item 15 of issue 11:
+         * a client killed with its session open must not keep the container from idling). */
+        lifecycle_conn_closed(s->d, cn->caller.conn);
         pthread_mutex_lock(&s->lock);
         s->conns[cn->slot] = -1;
         s->n_conns--;
@@ -753,6 +757,8 @@ static struct conn *accept_one(struct rpc_server *s)
                 free(cn);
                 return NULL;
         }
+        static _Atomic uint64_t next_conn;
+        cn->caller.conn = ++next_conn;
         pthread_rwlock_rdlock(&s->d->lock);
         int64_t per_uid_max = s->d->cfg->max_requests_per_uid;
         pthread_rwlock_unlock(&s->d->lock);

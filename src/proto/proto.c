@@ -227,7 +227,7 @@ static int send_request(int sock, const json_t *req, int pass_fd, struct error *
                 const char *m = json_string_value(json_object_get(e, "message"));
                 json_int_t code = json_integer_value(json_object_get(e, "code"));
                 if (m) {
-                        error_set(err, code > 0 && code <= 5 ? (int)code : DS01_ERR, "%s", m);
+                        error_set(err, error_code_known(code) ? (int)code : DS01_ERR, "%s", m);
                         json_decref(resp);
                         error_free(serr);
                         return -1;
@@ -259,7 +259,7 @@ int proto_call(int sock, const char *method, json_t *params, json_t **ret_result
                 json_t *e = json_object_get(resp, "error");
                 json_int_t code = json_integer_value(json_object_get(e, "code"));
                 const char *m = json_string_value(json_object_get(e, "message"));
-                error_set(err, code > 0 && code <= 5 ? (int)code : DS01_ERR, "%s",
+                error_set(err, error_code_known(code) ? (int)code : DS01_ERR, "%s",
                           m ? m : "unknown error from the ds01 daemon");
                 if (fd >= 0)
                         close(fd);
@@ -313,7 +313,7 @@ int proto_call_stream(int sock, const char *method, json_t *params, int pass_fd,
                         json_t *e = json_object_get(resp, "error");
                         json_int_t code = json_integer_value(json_object_get(e, "code"));
                         const char *m = json_string_value(json_object_get(e, "message"));
-                        error_set(err, code > 0 && code <= 5 ? (int)code : DS01_ERR, "%s",
+                        error_set(err, error_code_known(code) ? (int)code : DS01_ERR, "%s",
                                   m ? m : "unknown error from the ds01 daemon");
                         json_decref(resp);
                         return -1;

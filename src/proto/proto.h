@@ -24,11 +24,16 @@
  *                      -> {container, project, existed (bool), state, image, workspace,
  *                          gpus: [{uuid, name, index, weight, profile?}]}
  *                      (existed: true when the project already had a container; gpus are then
- *                      plain uuid strings from its labels)
+ *                      plain uuid strings from its labels; a cmd that cannot start fails the
+ *                      deploy with code 127 (not found) or 126 (not runnable), as shells exit)
  *   container.start    {name} -> {container, state, started (false if it was running)}
- *   container.stop     {name, timeout_s?} -> {container, state}
+ *   container.stop     {name, timeout_s? (default: the owner's sigterm_grace_s)}
+ *                      -> {container, state, sigterm_grace_s, gpus (bool: it holds some),
+ *                          gpu_hold_after_stop_h, container_hold_after_stop_h}
  *   container.remove   {name, force?} -> {container, released: [uuid]}
- *   container.retire   {name} -> {container, released: [uuid], workspace}
+ *   container.retire   {name} -> {container, released: [uuid], workspace, stopped (bool: it
+ *                          was running), sigterm_grace_s}
+ *                      (every stop: SIGTERM to every process, the grace, then SIGKILL)
  *   container.list     {all? (bool; admins: everyone's)}
  *                      -> {containers: [{name, project, user, uid, state, status, image,
  *                          gpus: [{uuid, lease, weight, since, name, index, profile?}],

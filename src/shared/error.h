@@ -14,7 +14,17 @@ enum ds01_code {
         DS01_ERESOURCE = 3, /* no GPU free, quota reached */
         DS01_ENOTFOUND = 4, /* no such container/project (also: someone else's) */
         DS01_EPERM = 5,     /* permission denied */
+        /* a command (container-deploy NAME -- CMD) cannot start: as shells exit */
+        DS01_ECMDNOEXEC = 126,   /* found, but not runnable */
+        DS01_ECMDNOTFOUND = 127, /* not found */
 };
+
+/* Whether code is one of enum ds01_code's errors (a code from the wire is checked before use). */
+static inline bool error_code_known(long long code)
+{
+        return (code >= DS01_ERR && code <= DS01_EPERM) || code == DS01_ECMDNOEXEC ||
+               code == DS01_ECMDNOTFOUND;
+}
 
 struct error {
         int code; /* enum ds01_code */

@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# Issue 11 item 27 (the papercuts in sessions and stops): inside a container the user has a
+# name (a passwd entry for their uid, home /workspace: no "I have no name!" prompt), and
+# /etc/passwd there is read-only; the idle warning and stop notice of a CPU-only container do
+# not talk about GPUs (a GPU container's do), and stop notices and container-stop say that a
+# stopped container is removed after container_hold_after_stop_h.
+DS01_CONFIG_EXTRA='sample_interval_s: 1'
+. "$(dirname "$0")/lib.sh"
+ds01_setup
+ds01_write_lifecycle_limits $'idle_timeout_h: 0.004\ncontainer_hold_after_stop_h: 2'
+ds01_start_daemon
+
+A=$(ds01_user "it$$a") || fail "cannot create user"
+ev_for() { printf '.event_type == "%s" and .details.container == "%s"' "$1" "$2"; }
+
+assert_exit 0 -m "deploy cpu (CPU only)" as_user "$A" container-deploy cpu --cpu-only
+assert_exit 0 -m "deploy gpu (1 GPU)" as_user "$A" container-deploy gpu
+
+assert_exit 0 -m "id -un in the container" as_user "$A" container-attach cpu -- id -un
+assert_eq "$A" "$OUT" "the user has their login name inside the container"
+assert_exit 0 -m "the passwd entry" as_user "$A" container-attach cpu -- sh -c 'grep "^$(id -un):" /etc/passwd'
+assert_contains "$OUT" ":/workspace:" "its home is /workspace"
+capture as_user "$A" container-attach cpu -- sh -c 'echo x >> /etc/passwd'
+assert_ne 0 "$RC" "/etc/passwd cannot be written from inside"
+
+for p in cpu gpu; do
+	wait_event 30 "$(ev_for maintenance.idle_kill "$p._.$A")" ||
+		not_ok "$p was idle-stopped" "$(tail -n 5 "$EVENTS")"
+done
+CW=$(first_event "$(ev_for maintenance.idle_warning "cpu._.$A")" | jq -r '.details.message')
+CK=$(inbox_json "$A" | jq -r --arg c "cpu._.$A" '.messages[] | select(.container == $c and (.message | test("was stopped"))) | .message')
+GK=$(inbox_json "$A" | jq -r --arg c "gpu._.$A" '.messages[] | select(.container == $c and (.message | test("was stopped"))) | .message')
+note "cpu warning: $CW"
+note "cpu stop: $CK"
+assert_not_contains "$CW" "GPU" "the CPU-only idle warning does not talk about GPUs"
+assert_not_contains "$CK" "GPU" "the CPU-only stop notice does not talk about GPUs"
+assert_contains "$GK" "GPUs were released" "the GPU container's stop notice says its GPUs were released"
+assert_contains "$CK" "removed after 2h00m (container_hold_after_stop_h)" \
+	"the stop notice says when the stopped container is removed"
+
+assert_exit 0 -m "start cpu again" as_user "$A" container-start cpu
+assert_exit 0 -m "container-stop cpu" as_user "$A" container-stop cpu
+assert_not_contains "$OUT" "GPU" "container-stop of a CPU-only container does not talk about GPUs"
+assert_contains "$OUT" "removed after 2h00m (container_hold_after_stop_h)" \
+	"container-stop says when the stopped container is removed"
+
+for p in cpu gpu; do
+	as_user "$A" container-retire "$p" >/dev/null 2>&1
+done
+assert_instance_empty "nothing left in Docker"
+ds01_done
