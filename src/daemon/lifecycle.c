@@ -787,7 +787,7 @@ static int owner_of(struct ds01d *d, const json_t *inspect, struct caller *ret)
 static void owner_limits(struct ds01d *d, const json_t *inspect, struct limit_set *ret)
 {
         struct caller owner;
-        if (owner_of(inspect, &owner) < 0) {
+        if (owner_of(d, inspect, &owner) < 0) {
                 limits_resolve(d->limits, "", NULL, 0, ret);
                 return;
         }
