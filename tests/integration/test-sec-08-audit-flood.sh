@@ -3,26 +3,16 @@
 # (container.stop of B's container, and of 1000 made-up names of B's) as fast as the socket
 # takes them for 3 s. events.jsonl and ds01d.log grow by a few KB only: the first denial of
 # each (user, action, name) is written at once, repeats are counted and written as one
-# auth.denied event with a count at the end of audit_window_s (2 s here), a user's distinct
-# names beyond 16 share one entry, and requests beyond A's rate are refused with "rate limited
-# ... retry in N s" before they cost anything. Meanwhile B's container-list is answered
-# promptly. ds01d.log itself is rotated by size (log_max_kb: a file prefilled past it moves to
-# ds01d.log.1 and the daemon goes on in a new ds01d.log).
-DS01_CONFIG_EXTRA='audit_window_s: 2
-log_max_kb: 8
-log_keep: 2'
+# auth.denied event with a count at the end of audit_window_s (default 60 s; written at the
+# latest when the daemon stops), a user's distinct names beyond 16 share one entry, and requests
+# beyond A's rate are refused with "rate limited ... retry in N s" before they cost anything.
+# Meanwhile B's container-list is answered promptly. The flood runs on the default settings.
+# Then ds01d.log's rotation by size: restarted with log_max_kb: 8, a log prefilled past it moves
+# to ds01d.log.1 and the daemon goes on in a new ds01d.log.
 . "$(dirname "$0")/lib.sh"
 command -v python3 >/dev/null 2>&1 || skip_test "python3 not installed"
 ds01_setup
-
-# ds01d.log prefilled to just under log_max_kb: the daemon's first lines take it past.
-for i in $(seq 1 120); do printf '<6>filler line %03d of the previous run, padded past seventy bytes..........\n' "$i"; done >>"$DAEMON_LOG"
 ds01_start_daemon
-wait_for 5 test -f "$DAEMON_LOG.1" && ok "ds01d.log past log_max_kb was rotated to ds01d.log.1" ||
-	not_ok "ds01d.log past log_max_kb was rotated to ds01d.log.1" "$(ls -la "$T")"
-assert_eq 120 "$(grep -c '^<6>filler line' "$DAEMON_LOG.1" 2>/dev/null)" "ds01d.log.1 holds the old lines"
-assert_eq 0 "$(grep -c '^<6>filler line' "$DAEMON_LOG")" "the new ds01d.log starts afresh"
-assert_eq "$DAEMON_LOG" "$(readlink "/proc/$DS01_PID/fd/2")" "the daemon writes the new ds01d.log"
 
 A=$(ds01_user "it$$a") || fail "cannot create user"
 B=$(ds01_user "it$$b") || fail "cannot create user"
@@ -85,11 +75,13 @@ note "flood: $TOTAL requests, $LIMITED rate limited"
 SAMPLE=$(cat "$T"/flood/*.json | jq -rs 'map(.sample) | map(select(. != "")) | .[0] // ""')
 assert_match "$SAMPLE" 'rate limited.*retry in [0-9]+ s' "the refusal says 'rate limited ... retry in N s'"
 
-# The windows of 2 s end: the repeats are written as counted events.
+assert_exit 0 -m "A's own commands work again once the flood stops" as_user "$A" container-list
+assert_exit 0 -m "B retires v1" as_user "$B" container-retire v1
+# The windows still open are written when the daemon stops.
+ds01_stop_daemon
 has_count() { [ "$(events_query '.event_type == "auth.denied" and .user == "'"$A"'" and (.details.count // 0) > 1' | grep -c .)" -gt 0 ]; }
-wait_for 10 has_count && ok "repeated denials are written as auth.denied with a count" ||
+has_count && ok "repeated denials are written as auth.denied with a count" ||
 	not_ok "repeated denials are written as auth.denied with a count" "$(tail -n 5 "$EVENTS")"
-sleep 2.5 # the last window (2 s) ends
 EV1=$(stat -c %s "$EVENTS")
 LOG1=$(cat "$DAEMON_LOG" "$DAEMON_LOG".[0-9] 2>/dev/null | wc -c)
 note "events.jsonl grew by $((EV1 - EV0)) bytes, ds01d.log by $((LOG1 - LOG0)) bytes"
@@ -100,6 +92,17 @@ note "events.jsonl grew by $((EV1 - EV0)) bytes, ds01d.log by $((LOG1 - LOG0)) b
 SUM=$(events_query '.event_type == "auth.denied" and .user == "'"$A"'" and .details.container == "v1._.'"$B"'"' | jq -s 'map(.details.count // 1) | add')
 [ "${SUM:-0}" -gt 100 ] && ok "the counts add up to the denials of v1._.$B ($SUM)" ||
 	not_ok "the counts add up to the denials of v1._.$B" "sum $SUM"
-assert_exit 0 -m "A's own commands work again once the flood stops" as_user "$A" container-list
-assert_exit 0 -m "B retires v1" as_user "$B" container-retire v1
+
+# ds01d.log prefilled to just under log_max_kb: the restarted daemon's first lines take it past.
+printf 'log_max_kb: 8\nlog_keep: 2\n' >>"$DS01_CONFIG"
+for i in $(seq 1 120); do printf '<6>filler line %03d of the previous run, padded past seventy bytes..........\n' "$i"; done >>"$DAEMON_LOG"
+ds01_start_daemon
+wait_for 5 test -f "$DAEMON_LOG.1" && ok "ds01d.log past log_max_kb was rotated to ds01d.log.1" ||
+	not_ok "ds01d.log past log_max_kb was rotated to ds01d.log.1" "$(ls -la "$T")"
+assert_eq 120 "$(grep -c '^<6>filler line' "$DAEMON_LOG.1" 2>/dev/null)" "ds01d.log.1 holds the old lines"
+assert_eq 0 "$(grep -c '^<6>filler line' "$DAEMON_LOG")" "the new ds01d.log starts afresh"
+assert_eq "$DAEMON_LOG" "$(readlink "/proc/$DS01_PID/fd/2")" "the daemon writes the new ds01d.log"
+assert_exit 4 -m "a denial after the rotation" as_user "$A" container-stop "v1._.$B"
+wait_for 5 grep -q "tried to stop 'v1._.$B'" "$DAEMON_LOG" && ok "is logged in the new ds01d.log" ||
+	not_ok "is logged in the new ds01d.log"
 ds01_done
