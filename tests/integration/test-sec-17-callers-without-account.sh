@@ -7,7 +7,6 @@
 # refusal is audited (auth.denied, action "connect"). The user's normal session still works.
 UNUSED1=64$((RANDOM % 900 + 100))1
 UNUSED2=64$((RANDOM % 900 + 100))2
-DS01_CONFIG_EXTRA="service_uids: [$UNUSED2]"
 . "$(dirname "$0")/lib.sh"
 command -v unshare >/dev/null 2>&1 || skip_test "unshare (util-linux) not installed"
 ds01_setup
@@ -41,7 +40,11 @@ assert_contains "$ERR" "no account" "the refusal says the uid has no account"
 assert_contains "$ERR" "service_uids" "and how an administrator allows a service account"
 assert_exit '!0' -m "uid $UNUSED1 cannot deploy" no_account "$UNUSED1" container-deploy svc --cpu-only
 assert_instance_empty "nothing was deployed for the uid without an account"
+assert_exit '!0' -m "uid $UNUSED2 (no passwd entry) is refused too" no_account "$UNUSED2" container-list
+printf 'service_uids: [%s]\n' "$UNUSED2" >>"$DS01_CONFIG"
+assert_exit 0 -m "ds01 reload with service_uids: [$UNUSED2]" as_root ds01 reload
 assert_exit 0 -m "uid $UNUSED2 (listed in service_uids) is served" no_account "$UNUSED2" container-list --json
+assert_exit '!0' -m "uid $UNUSED1 (not listed) is still refused" no_account "$UNUSED1" container-list
 
 denied_connect() { [ "$(events_query '.event_type == "auth.denied" and .details.action == "connect" and .details.container == "'"$1"'"' | grep -c .)" -gt 0 ]; }
 wait_for 5 denied_connect "(user namespace)" && ok "the user-namespace refusal is audited" ||
