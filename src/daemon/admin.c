@@ -127,7 +127,7 @@ static int reload_locked(struct ds01d *d, struct error **err)
         d->admin_gid = admin_lookup_gid(c->admin_group);
         pthread_rwlock_unlock(&d->lock);
         events_set_rotation(d->events, c->events_max_kb * 1024, (int)c->events_keep);
-        audit_set_window(d->audit, c->audit_window_s);
+        audit_configure(d->audit, c->audit_window_s, c->audit_names_per_uid);
         log_set_rotation(c->log_max_kb * 1024, (int)c->log_keep);
         config_free(old_c);
         limits_free(old_l);

@@ -8,7 +8,6 @@
 #include <time.h>
 
 #define AUDIT_MAX_ENTRIES 4096 /* keys counted at once, all users */
-#define AUDIT_MAX_PER_UID 16   /* distinct (action, target) of one uid in a window */
 #define AUDIT_OTHER       "*"  /* the target a uid's further targets are counted under */
 
 struct denial {
@@ -25,6 +24,7 @@ struct audit {
         pthread_t thread;
         bool has_thread, stop;
         int64_t window_ms;
+        size_t names_per_uid; /* distinct (action, target) of one uid in a window */
         struct denial *v;
         size_t n;
         int64_t dropped; /* denials not counted: the table was full */
@@ -114,11 +114,12 @@ static void *flusher(void *arg)
         return NULL;
 }
 
-struct audit *audit_new(struct events *ev, int64_t window_s)
+struct audit *audit_new(struct events *ev, int64_t window_s, int64_t names_per_uid)
 {
         struct audit *a = xzalloc(sizeof(*a));
         a->ev = ev;
         a->window_ms = window_s * 1000;
+        a->names_per_uid = (size_t)names_per_uid;
         a->v = xcalloc(AUDIT_MAX_ENTRIES, sizeof(*a->v));
         pthread_mutex_init(&a->lock, NULL);
         pthread_condattr_t ca;
@@ -151,10 +152,11 @@ struct audit *audit_free(struct audit *a)
         return NULL;
 }
 
-void audit_set_window(struct audit *a, int64_t window_s)
+void audit_configure(struct audit *a, int64_t window_s, int64_t names_per_uid)
 {
         pthread_mutex_lock(&a->lock);
         a->window_ms = window_s * 1000;
+        a->names_per_uid = (size_t)names_per_uid;
         pthread_mutex_unlock(&a->lock);
 }
 
@@ -176,7 +178,7 @@ void audit_denied(struct audit *a, uid_t uid, const char *login, const char *act
                 else if (streq(x->target, AUDIT_OTHER))
                         other = x;
         }
-        if (!e && mine >= AUDIT_MAX_PER_UID) {
+        if (!e && mine >= a->names_per_uid) {
                 e = other;
                 target = AUDIT_OTHER;
         }

@@ -108,6 +108,7 @@ static struct config *config_defaults(void)
         c->requests_per_s_per_uid = 100;
         c->request_burst_per_uid = 600;
         c->audit_window_s = 60;
+        c->audit_names_per_uid = 16;
         return c;
 }
 
@@ -236,6 +237,7 @@ static const struct key_def top_keys[] = {
     {"request_burst_per_uid", KEY_INT, offsetof(struct config, request_burst_per_uid), 1, 10000000,
      NULL},
     {"audit_window_s", KEY_INT, offsetof(struct config, audit_window_s), 1, 3600, NULL},
+    {"audit_names_per_uid", KEY_INT, offsetof(struct config, audit_names_per_uid), 1, 100000, NULL},
     {"service_uids", KEY_SPECIAL, 0, 0, 0, parse_service_uids},
     STR(metrics_token_file, KEY_PATH),
 };

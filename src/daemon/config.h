@@ -61,8 +61,11 @@ struct config {
         int64_t requests_per_s_per_uid;
         int64_t request_burst_per_uid;
         /* Denied requests of one (uid, action, target) are written to events.jsonl and the log
-         * once, then counted and written as one event per audit_window_s (60; 1..3600). */
+         * once, then counted and written as one event per audit_window_s (60; 1..3600); a
+         * uid's first audit_names_per_uid (16; 1..100000) targets in a window are itemised, the
+         * rest counted together. */
         int64_t audit_window_s;
+        int64_t audit_names_per_uid;
         /* service_uids: uids without a passwd entry that may still use ds01 (ranges lo..hi);
          * every other caller needs an account. */
         struct config_uid_range {

@@ -203,7 +203,7 @@ int main(int argc, char **argv)
         if (!d.events)
                 goto fail;
         events_count_since(d.events, now_s() - 86400);
-        d.audit = audit_new(d.events, d.cfg->audit_window_s);
+        d.audit = audit_new(d.events, d.cfg->audit_window_s, d.cfg->audit_names_per_uid);
         d.store = store_open(d.cfg->state_dir, &err);
         if (!d.store)
                 goto fail;

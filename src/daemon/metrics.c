@@ -25,18 +25,18 @@
 /* How long a user's group (passwd and group lookups) is reused between scrapes. */
 #define GROUP_CACHE_S 60
 /* Bounds on what one scrape costs: distinct users remembered, concurrent connections. */
-#define GROUP_CACHE_MAX   1024
-#define MAX_CONNECTIONS   32
-#define CONN_TIMEOUT_S    10
+#define GROUP_CACHE_MAX 1024
+#define MAX_CONNECTIONS 32
+#define CONN_TIMEOUT_S  10
 /* A connection has this long from its start, or from the end of its previous request, to send
  * a whole request and take the answer; then it is shut. MHD's own timeout restarts with every
  * byte, so a client sending one byte a second would otherwise keep its place for ever. */
 #define REQUEST_DEADLINE_MS 3000
 #define WATCH_MS            250
 /* Connections from one remote address (loopback excepted: every local user shares it). */
-#define PER_ADDRESS_MAX 4
-#define TOKEN_MIN       16
-#define TOKEN_MAX       4096
+#define PER_ADDRESS_MAX   4
+#define TOKEN_MIN         16
+#define TOKEN_MAX         4096
 #define CONTENT_TYPE      "text/plain; version=0.0.4; charset=utf-8"
 #define INTERFACE_DEFAULT "orchestration" /* the ds01.interface label every ds01 container has */
 
@@ -49,9 +49,9 @@ struct group_entry {
 
 /* A connection as the deadline watch sees it (MHD's socket context). */
 struct mconn {
-        int fd;               /* a duplicate of MHD's: shutting it down ends MHD's too, and it
-                                 cannot be a reused descriptor number */
-        int64_t since_ms;     /* when its clock started; 0 once shut */
+        int fd;           /* a duplicate of MHD's: shutting it down ends MHD's too, and it
+                             cannot be a reused descriptor number */
+        int64_t since_ms; /* when its clock started; 0 once shut */
         struct sockaddr_storage addr;
         bool loopback;
 };
@@ -496,8 +496,8 @@ static void render(struct metrics *m, struct ds01d *d, struct strbuf *sb, bool p
                "Open remote login sessions of each user (utmp records with a remote host).");
         for (size_t i = 0; i < n_ss; i++) {
                 if (personal)
-                        sample(sb, "ds01_ssh_sessions_active", (double)ss[i].n, "user",
-                               ss[i].user, NULL);
+                        sample(sb, "ds01_ssh_sessions_active", (double)ss[i].n, "user", ss[i].user,
+                               NULL);
                 ss_total += ss[i].n;
         }
         free(ss);
@@ -749,9 +749,8 @@ static int authorised(struct metrics *m, struct MHD_Connection *conn)
         char tok[TOKEN_MAX + 1];
         _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
         struct stat st;
-        ssize_t n = fd >= 0 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode)
-                        ? read(fd, tok, TOKEN_MAX)
-                        : -1;
+        ssize_t n =
+            fd >= 0 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode) ? read(fd, tok, TOKEN_MAX) : -1;
         while (n > 0 && (tok[n - 1] == '\n' || tok[n - 1] == '\r' || tok[n - 1] == ' '))
                 n--;
         if (n < TOKEN_MIN) {
@@ -796,8 +795,8 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
         if (auth < 0) {
                 static const char msg[] = "wrong token: send the one in metrics_token_file "
                                           "(ds01.yaml), or none for the aggregate series\n";
-                struct MHD_Response *r = MHD_create_response_from_buffer(
-                    strlen(msg), (void *)msg, MHD_RESPMEM_PERSISTENT);
+                struct MHD_Response *r = MHD_create_response_from_buffer(strlen(msg), (void *)msg,
+                                                                         MHD_RESPMEM_PERSISTENT);
                 MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "text/plain");
                 MHD_add_response_header(r, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer");
                 enum MHD_Result ret = MHD_queue_response(conn, MHD_HTTP_UNAUTHORIZED, r);
@@ -829,7 +828,7 @@ static enum MHD_Result accept_policy(void *cls, const struct sockaddr *addr, soc
                 same += len <= sizeof(m->conns[i]->addr) &&
                         memcmp(&m->conns[i]->addr, addr,
                                addr->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6)
-                                                            : sizeof(struct sockaddr_in)) == 0;
+                                                           : sizeof(struct sockaddr_in)) == 0;
         pthread_mutex_unlock(&m->lock);
         return same < PER_ADDRESS_MAX ? MHD_YES : MHD_NO;
 }
@@ -850,9 +849,8 @@ static void notify_connection(void *cls, struct MHD_Connection *conn, void **ctx
                 c->since_ms = mono_ms();
                 if (ai && ai->client_addr) {
                         memcpy(&c->addr, ai->client_addr,
-                               ai->client_addr->sa_family == AF_INET6
-                                   ? sizeof(struct sockaddr_in6)
-                                   : sizeof(struct sockaddr_in));
+                               ai->client_addr->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6)
+                                                                      : sizeof(struct sockaddr_in));
                         c->loopback = is_loopback(ai->client_addr);
                 }
                 *ctx = c;

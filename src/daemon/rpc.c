@@ -163,7 +163,7 @@ static const struct method methods[] = {
       {"since", P_STRING, false, 1, 64},
       {"until", P_STRING, false, 1, 64},
       {"limit", P_INT, false, 1, 5000},
-      {"after", P_STRING, false, 3, 64}}},
+      {"after", P_STRING, false, 3, 128}}},
     {"image.delete",
      images_delete,
      NULL,
