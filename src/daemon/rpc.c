@@ -1113,8 +1113,10 @@ static void sweep_silent(struct rpc_server *s)
                     !atomic_compare_exchange_strong(&cn->waiting_ms, &since, 0))
                         continue;
                 /* (closed only under s->lock: the descriptor is still this connection's) */
-                refuse(s->conns[i], DS01_EUSAGE,
-                       "no request within 5 s of connecting: ds01d closed the connection");
+                _cleanup_free_ char *msg =
+                    xasprintf("no request within %d s of connecting: ds01d closed the connection",
+                              FIRST_REQUEST_MS / 1000);
+                refuse(s->conns[i], DS01_EUSAGE, msg);
                 shutdown(s->conns[i], SHUT_RDWR);
         }
         pthread_mutex_unlock(&s->lock);
