@@ -11,6 +11,9 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <linux/inet_diag.h>
+#include <linux/netlink.h>
+#include <linux/sock_diag.h>
 #include <microhttpd.h>
 #include <netdb.h>
 #include <netinet/in.h>
@@ -33,8 +36,10 @@
  * byte, so a client sending one byte a second would otherwise keep its place for ever. */
 #define REQUEST_DEADLINE_MS 3000
 #define WATCH_MS            250
-/* Connections from one remote address (loopback excepted: every local user shares it). */
+/* Connections from one remote address (loopback excepted: every local user shares it), and from
+ * one local user (root excepted) over loopback. */
 #define PER_ADDRESS_MAX   4
+#define PER_UID_MAX       4
 #define TOKEN_MIN         16
 #define TOKEN_MAX         4096
 #define CONTENT_TYPE      "text/plain; version=0.0.4; charset=utf-8"
@@ -54,6 +59,7 @@ struct mconn {
         int64_t since_ms; /* when its clock started; 0 once shut */
         struct sockaddr_storage addr;
         bool loopback;
+        int64_t uid; /* loopback: the local user at the other end; -1 unknown */
 };
 
 struct metrics {
@@ -833,7 +839,62 @@ static enum MHD_Result accept_policy(void *cls, const struct sockaddr *addr, soc
         return same < PER_ADDRESS_MAX ? MHD_YES : MHD_NO;
 }
 
-/* MHD_OPTION_NOTIFY_CONNECTION: the watch's view of each connection. */
+/* The uid owning the client's end of a loopback TCP connection, from the kernel's socket table
+ * (NETLINK_SOCK_DIAG, an exact lookup by address and ports); -1 when it cannot be told. */
+static int64_t loopback_peer_uid(int fd)
+{
+        struct sockaddr_storage self, peer;
+        socklen_t sl = sizeof(self), pl = sizeof(peer);
+        if (getsockname(fd, (struct sockaddr *)&self, &sl) < 0 ||
+            getpeername(fd, (struct sockaddr *)&peer, &pl) < 0 || self.ss_family != peer.ss_family)
+                return -1;
+        struct {
+                struct nlmsghdr nlh;
+                struct inet_diag_req_v2 r;
+        } req = {
+            .nlh = {.nlmsg_len = sizeof(req),
+                    .nlmsg_type = SOCK_DIAG_BY_FAMILY,
+                    .nlmsg_flags = NLM_F_REQUEST},
+            .r = {.sdiag_family = (uint8_t)peer.ss_family,
+                  .sdiag_protocol = IPPROTO_TCP,
+                  .idiag_states = ~0U},
+        };
+        struct inet_diag_sockid *id = &req.r.id;
+        id->idiag_cookie[0] = id->idiag_cookie[1] = INET_DIAG_NOCOOKIE;
+        /* the client's socket: its source is our peer, its destination us */
+        if (peer.ss_family == AF_INET) {
+                const struct sockaddr_in *p = (const void *)&peer, *s = (const void *)&self;
+                id->idiag_sport = p->sin_port;
+                id->idiag_dport = s->sin_port;
+                memcpy(id->idiag_src, &p->sin_addr, sizeof(p->sin_addr));
+                memcpy(id->idiag_dst, &s->sin_addr, sizeof(s->sin_addr));
+        } else if (peer.ss_family == AF_INET6) {
+                const struct sockaddr_in6 *p = (const void *)&peer, *s = (const void *)&self;
+                id->idiag_sport = p->sin6_port;
+                id->idiag_dport = s->sin6_port;
+                memcpy(id->idiag_src, &p->sin6_addr, sizeof(p->sin6_addr));
+                memcpy(id->idiag_dst, &s->sin6_addr, sizeof(s->sin6_addr));
+        } else {
+                return -1;
+        }
+        _cleanup_close_ int nl = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
+        struct timeval tv = {.tv_usec = 200000};
+        if (nl < 0 || setsockopt(nl, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) < 0 ||
+            send(nl, &req, sizeof(req), 0) != (ssize_t)sizeof(req))
+                return -1;
+        union {
+                struct nlmsghdr h;
+                char buf[1024];
+        } ans;
+        ssize_t n = recv(nl, &ans, sizeof(ans), 0);
+        if (n < (ssize_t)NLMSG_LENGTH(sizeof(struct inet_diag_msg)) ||
+            !NLMSG_OK(&ans.h, (size_t)n) || ans.h.nlmsg_type != SOCK_DIAG_BY_FAMILY)
+                return -1;
+        return ((const struct inet_diag_msg *)NLMSG_DATA(&ans.h))->idiag_uid;
+}
+
+/* MHD_OPTION_NOTIFY_CONNECTION: the watch's view of each connection. A local user past
+ * PER_UID_MAX loopback connections has the new one shut at once. */
 static void notify_connection(void *cls, struct MHD_Connection *conn, void **ctx,
                               enum MHD_ConnectionNotificationCode what)
 {
@@ -847,6 +908,7 @@ static void notify_connection(void *cls, struct MHD_Connection *conn, void **ctx
                 c = xzalloc(sizeof(*c));
                 c->fd = fi ? fcntl(fi->connect_fd, F_DUPFD_CLOEXEC, 0) : -1;
                 c->since_ms = mono_ms();
+                c->uid = -1;
                 if (ai && ai->client_addr) {
                         memcpy(&c->addr, ai->client_addr,
                                ai->client_addr->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6)
@@ -854,7 +916,16 @@ static void notify_connection(void *cls, struct MHD_Connection *conn, void **ctx
                         c->loopback = is_loopback(ai->client_addr);
                 }
                 *ctx = c;
+                if (c->loopback && c->fd >= 0)
+                        c->uid = loopback_peer_uid(c->fd);
                 pthread_mutex_lock(&m->lock);
+                size_t same = 0;
+                for (size_t i = 0; i < m->n_conns && c->uid > 0; i++)
+                        same += m->conns[i]->uid == c->uid && m->conns[i]->since_ms;
+                if (same >= PER_UID_MAX) {
+                        shutdown(c->fd, SHUT_RDWR);
+                        c->since_ms = 0;
+                }
                 if (m->n_conns < ARRAY_SIZE(m->conns))
                         m->conns[m->n_conns++] = c;
                 pthread_cond_signal(&m->cond); /* the watch starts */
