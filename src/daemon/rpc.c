@@ -892,7 +892,9 @@ static struct conn *accept_one(struct rpc_server *s)
         }
         int in_ns = peer_in_our_userns(s, fd, cn->caller.pid);
         if (in_ns != 1) {
-                _cleanup_free_ char *who = xasprintf("u%u", (unsigned)cn->caller.uid);
+                _cleanup_free_ char *who = login_of(s, cn->caller.uid);
+                if (!who)
+                        who = xasprintf("u%u", (unsigned)cn->caller.uid);
                 audit_denied(s->d->audit, cn->caller.uid, who, "connect",
                              in_ns ? "(unverifiable process)" : "(user namespace)");
                 refuse(fd, DS01_EPERM,

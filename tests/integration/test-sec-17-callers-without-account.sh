@@ -46,8 +46,8 @@ assert_exit 0 -m "ds01 reload with service_uids: [$UNUSED2]" as_root ds01 reload
 assert_exit 0 -m "uid $UNUSED2 (listed in service_uids) is served" no_account "$UNUSED2" container-list --json
 assert_exit '!0' -m "uid $UNUSED1 (not listed) is still refused" no_account "$UNUSED1" container-list
 
-denied_connect() { [ "$(events_query '.event_type == "auth.denied" and .details.action == "connect" and .details.container == "'"$1"'"' | grep -c .)" -gt 0 ]; }
-wait_for 5 denied_connect "(user namespace)" && ok "the user-namespace refusal is audited" ||
+denied_connect() { [ "$(events_query '.event_type == "auth.denied" and .details.action == "connect" and .details.container == "'"$1"'"'"${2:+ and .user == \"$2\"}" | grep -c .)" -gt 0 ]; }
+wait_for 5 denied_connect "(user namespace)" "$A" && ok "the user-namespace refusal is audited (under A's name)" ||
 	not_ok "the user-namespace refusal is audited" "$(tail -n 5 "$EVENTS")"
 wait_for 5 denied_connect "(no account)" && ok "the no-account refusal is audited" ||
 	not_ok "the no-account refusal is audited" "$(tail -n 5 "$EVENTS")"
