@@ -7,7 +7,8 @@
 #   bench/rpc.sh [--containers N] [--clients N] [--seconds S] [--running N]    (as root)
 #
 # BUILD=DIR picks the build dir (default build/). Creates N (200) containers with the labels ds01
-# sets, spread over 64 users (uids 61000..61063, no accounts needed: ds01d names them u<uid>),
+# sets, spread over 64 users (uids 61000..61063, no accounts needed: service_uids lets them in
+# and ds01d names them u<uid>; no request rate limit, which this load would exceed),
 # starts --running (64) of them (sleep), starts its own ds01d (own instance, socket, state, logs,
 # metrics on a free loopback port) which adopts them, then runs bench-rpc:
 #   list_user:  container.list, each client thread a different user (sees its own ~3 rows), a
@@ -98,6 +99,8 @@ PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); pr
 	printf 'metrics_listen: 127.0.0.1:%s\n' "$PORT"
 	printf 'sample_interval_s: 5\n'
 	printf 'max_requests_per_uid: 256\n'
+	printf 'service_uids: ["%s-%s"]\n' "$UID0" "$((UID0 + USERS - 1))"
+	printf 'requests_per_s_per_uid: 0\n'
 	printf 'init_path: %s\n' "$BUILD/ds01-init"
 	printf 'images:\n  default: %s\n' "$IMAGE"
 	printf 'gpus:\n  backend: simulated\n'

@@ -1,5 +1,7 @@
 #include "admin.h"
 
+#include "audit.h"
+
 #include "../shared/log.h"
 #include "../shared/names.h"
 #include "../shared/strbuf.h"
@@ -125,6 +127,8 @@ static int reload_locked(struct ds01d *d, struct error **err)
         d->admin_gid = admin_lookup_gid(c->admin_group);
         pthread_rwlock_unlock(&d->lock);
         events_set_rotation(d->events, c->events_max_kb * 1024, (int)c->events_keep);
+        audit_configure(d->audit, c->audit_window_s, c->audit_names_per_uid);
+        log_set_rotation(c->log_max_kb * 1024, (int)c->log_keep);
         config_free(old_c);
         limits_free(old_l);
         log_notice("reloaded %s and %s", c->source, c->limits_file);
@@ -175,7 +179,8 @@ int admin_stats(struct ds01d *d, const struct caller *c, json_t *params, json_t 
         if (name) {
                 _cleanup_free_ char *project = NULL, *user_part = NULL;
                 if (names_split_container(name, &project, &user_part) == 0) {
-                        if (names_check_project(project, err) < 0)
+                        if (names_check_project(project, err) < 0 ||
+                            names_check_user_part(user_part, err) < 0)
                                 return -1;
                         want = xstrdup(name);
                 } else {

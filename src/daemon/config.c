@@ -62,6 +62,8 @@ struct config *config_free(struct config *c)
         free(c->frameworks);
         free(c->admin_group);
         free(c->init_path);
+        free(c->service_uids);
+        free(c->metrics_token_file);
         free(c);
         return NULL;
 }
@@ -101,6 +103,12 @@ static struct config *config_defaults(void)
         c->max_requests_per_uid = 16;
         c->events_max_kb = 64 * 1024;
         c->events_keep = 5;
+        c->log_max_kb = 16 * 1024;
+        c->log_keep = 3;
+        c->requests_per_s_per_uid = 100;
+        c->request_burst_per_uid = 600;
+        c->audit_window_s = 60;
+        c->audit_names_per_uid = 16;
         return c;
 }
 
@@ -197,6 +205,8 @@ static int parse_images(const struct yamldoc *d, const struct yamldoc_node *v, s
                         struct error **err);
 static int parse_notify(const struct yamldoc *d, const struct yamldoc_node *v, struct config *c,
                         struct error **err);
+static int parse_service_uids(const struct yamldoc *d, const struct yamldoc_node *v,
+                              struct config *c, struct error **err);
 
 #define STR(n, t)                                                                                  \
         {                                                                                          \
@@ -220,6 +230,16 @@ static const struct key_def top_keys[] = {
     {"max_requests_per_uid", KEY_INT, offsetof(struct config, max_requests_per_uid), 1, 1024, NULL},
     {"events_max_kb", KEY_INT, offsetof(struct config, events_max_kb), 4, 4LL * 1024 * 1024, NULL},
     {"events_keep", KEY_INT, offsetof(struct config, events_keep), 1, 100, NULL},
+    {"log_max_kb", KEY_INT, offsetof(struct config, log_max_kb), 0, 4LL * 1024 * 1024, NULL},
+    {"log_keep", KEY_INT, offsetof(struct config, log_keep), 1, 100, NULL},
+    {"requests_per_s_per_uid", KEY_INT, offsetof(struct config, requests_per_s_per_uid), 0, 1000000,
+     NULL},
+    {"request_burst_per_uid", KEY_INT, offsetof(struct config, request_burst_per_uid), 1, 10000000,
+     NULL},
+    {"audit_window_s", KEY_INT, offsetof(struct config, audit_window_s), 1, 3600, NULL},
+    {"audit_names_per_uid", KEY_INT, offsetof(struct config, audit_names_per_uid), 1, 100000, NULL},
+    {"service_uids", KEY_SPECIAL, 0, 0, 0, parse_service_uids},
+    STR(metrics_token_file, KEY_PATH),
 };
 #undef STR
 
@@ -460,6 +480,38 @@ static int parse_images(const struct yamldoc *d, const struct yamldoc_node *v, s
                 } else {
                         return yamldoc_unknown_key(d, p, "images", images_names, err);
                 }
+        }
+        return 0;
+}
+
+/* service_uids: [990, "61000-61063"]: single uids and ranges. */
+static int parse_service_uids(const struct yamldoc *d, const struct yamldoc_node *v,
+                              struct config *c, struct error **err)
+{
+        free(c->service_uids);
+        c->service_uids = NULL;
+        c->n_service_uids = 0;
+        if (yamldoc_is_null(v))
+                return 0;
+        if (yamldoc_expect(d, v, YAMLDOC_SEQ, "service_uids", err) < 0)
+                return -1;
+        c->service_uids = xcalloc(v->n ? v->n : 1, sizeof(*c->service_uids));
+        for (size_t i = 0; i < v->n; i++) {
+                const char *s;
+                if (yamldoc_get_string(d, v->items[i], "service_uids", &s, err) < 0)
+                        return -1;
+                _cleanup_free_ char *lo = xstrdup(s);
+                char *dash = strchr(lo, '-');
+                if (dash)
+                        *dash = '\0';
+                struct config_uid_range *r = &c->service_uids[c->n_service_uids];
+                if (parse_int64(lo, 1, UINT32_MAX - 1, &r->lo) < 0 ||
+                    parse_int64(dash ? dash + 1 : lo, r->lo, UINT32_MAX - 1, &r->hi) < 0)
+                        return yamldoc_error(d, v->items[i]->line, err,
+                                             "service_uids: '%s' is not a uid or a range of "
+                                             "uids (e.g. 990 or \"61000-61063\")",
+                                             s);
+                c->n_service_uids++;
         }
         return 0;
 }

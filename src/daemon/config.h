@@ -52,6 +52,29 @@ struct config {
          * files are kept, older ones deleted. */
         int64_t events_max_kb;
         int64_t events_keep;
+        /* ds01d.log (stderr, when a regular file) is rotated past log_max_kb KiB (16384; 0 =
+         * never), keeping log_keep (3; 1..100) old files. */
+        int64_t log_max_kb;
+        int64_t log_keep;
+        /* Requests each uid may make: a token bucket of request_burst_per_uid (600) filled at
+         * requests_per_s_per_uid (100) a second; 0 = unlimited. */
+        int64_t requests_per_s_per_uid;
+        int64_t request_burst_per_uid;
+        /* Denied requests of one (uid, action, target) are written to events.jsonl and the log
+         * once, then counted and written as one event per audit_window_s (60; 1..3600); a
+         * uid's first audit_names_per_uid (16; 1..100000) targets in a window are itemised, the
+         * rest counted together. */
+        int64_t audit_window_s;
+        int64_t audit_names_per_uid;
+        /* service_uids: uids without a passwd entry that may still use ds01 (ranges lo..hi);
+         * every other caller needs an account. */
+        struct config_uid_range {
+                int64_t lo, hi;
+        } * service_uids;
+        size_t n_service_uids;
+        /* metrics_token_file: a file holding the bearer token that gets per-user series from
+         * /metrics (NULL: nobody gets them; anonymous scrapes get aggregates). */
+        char *metrics_token_file;
 };
 
 /* path NULL: embedded defaults. */

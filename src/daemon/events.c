@@ -15,7 +15,9 @@
 #include <inttypes.h>
 #include <pthread.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <time.h>
 
@@ -30,7 +32,68 @@ struct events {
         int keep;
         bool failed;        /* a write error was logged already */
         bool rotate_failed; /* a rotation error was logged already */
+        uint64_t key[2];    /* seals cursors (log_dir/events.key, kept across restarts) */
 };
+
+/* ---- the cursor key ------------------------------------------------------------------------ */
+
+/* SipHash-2-4 of (a, b, c, d) under key k: a keyed pseudo-random function, so a cursor reveals
+ * nothing of the offsets it holds and cannot be forged. */
+#define ROTL(x, b) (uint64_t)(((x) << (b)) | ((x) >> (64 - (b))))
+#define SIPROUND                                                                                   \
+        do {                                                                                       \
+                v0 += v1, v1 = ROTL(v1, 13), v1 ^= v0, v0 = ROTL(v0, 32);                          \
+                v2 += v3, v3 = ROTL(v3, 16), v3 ^= v2;                                             \
+                v0 += v3, v3 = ROTL(v3, 21), v3 ^= v0;                                             \
+                v2 += v1, v1 = ROTL(v1, 17), v1 ^= v2, v2 = ROTL(v2, 32);                          \
+        } while (0)
+
+static uint64_t prf(const uint64_t k[2], uint64_t a, uint64_t b, uint64_t c, uint64_t d)
+{
+        uint64_t v0 = 0x736f6d6570736575ULL ^ k[0], v1 = 0x646f72616e646f6dULL ^ k[1];
+        uint64_t v2 = 0x6c7967656e657261ULL ^ k[0], v3 = 0x7465646279746573ULL ^ k[1];
+        const uint64_t m[5] = {a, b, c, d, 32ULL << 56}; /* 32 bytes, length in the last */
+        for (size_t i = 0; i < 5; i++) {
+                v3 ^= m[i];
+                SIPROUND;
+                SIPROUND;
+                v0 ^= m[i];
+        }
+        v2 ^= 0xff;
+        SIPROUND;
+        SIPROUND;
+        SIPROUND;
+        SIPROUND;
+        return v0 ^ v1 ^ v2 ^ v3;
+}
+#undef SIPROUND
+#undef ROTL
+
+/* The key in log_dir/events.key (root's, 0600), made on first use. A new key (the file lost)
+ * only makes cursors handed out before unusable. */
+static void load_key(struct events *ev, const char *log_dir)
+{
+        _cleanup_free_ char *path = xasprintf("%s/events.key", log_dir);
+        int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+        if (fd >= 0 && read(fd, ev->key, sizeof(ev->key)) == (ssize_t)sizeof(ev->key)) {
+                close(fd);
+                return;
+        }
+        if (fd >= 0)
+                close(fd);
+        if (getrandom(ev->key, sizeof(ev->key), 0) != (ssize_t)sizeof(ev->key)) {
+                log_error("events: no random bytes for the cursor key: %s", strerror(errno));
+                ev->key[0] = (uint64_t)now_ms() ^ (uint64_t)getpid() << 32;
+        }
+        (void)unlink(path);
+        fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+        if (fd < 0 || write_all(fd, ev->key, sizeof(ev->key)) != 0)
+                log_warning("events: cannot keep the cursor key in %s (cursors end with the "
+                            "daemon): %s",
+                            path, strerror(errno));
+        if (fd >= 0)
+                close(fd);
+}
 
 /* A line cut short by a crash would swallow the next event: end it. */
 static void end_partial_line(const char *path)
@@ -71,6 +134,7 @@ struct events *events_open(const char *log_dir, int64_t max_bytes, int keep, str
                 return events_free(ev);
         pthread_mutex_init(&ev->lock, NULL);
         events_set_rotation(ev, max_bytes, keep);
+        load_key(ev, log_dir);
         return ev;
 }
 
@@ -293,11 +357,13 @@ static int snapshot_take(struct events *ev, struct log_snapshot *s, struct error
         return r;
 }
 
-/* A cursor is "<inode>:<offset>:<tag>": the end of the last line a reader was given, in the file
- * with that inode (found among events.jsonl and its rotated files, whatever their names now).
- * An inode is reused once its file is deleted, so <tag> - a hash of the bytes just before the
- * offset - tells the file apart from a newer one that got the same inode. "0:0:0" is the start
- * of an empty log. */
+/* A cursor holds the end of the last line a reader was given: the inode of its file (found among
+ * events.jsonl and its rotated files, whatever their names now) and the offset in it. An inode is
+ * reused once its file is deleted, so a hash of the bytes just before the offset (the tag) tells
+ * the file apart from a newer one that got the same inode. Inode 0, offset 0 is the start of an
+ * empty log. Sealed as "<nonce>:<inode'>:<offset'>:<mac>" (hex): inode and offset masked with
+ * PRF(key, nonce), the mac PRF(key, nonce, inode, offset ^ tag), so a user learns nothing from it
+ * (the offset would be the size of everyone's log: others' activity) and cannot make one up. */
 #define CURSOR_TAG_BYTES 512
 
 static uint64_t cursor_tag(int fd, int64_t off)
@@ -312,40 +378,58 @@ static uint64_t cursor_tag(int fd, int64_t off)
         return h;
 }
 
-static int cursor_parse(const char *s, uint64_t *ret_ino, int64_t *ret_off, uint64_t *ret_tag)
+#define PRF_INO 1
+#define PRF_OFF 2
+#define PRF_MAC 3
+
+static char *cursor_seal(const struct events *ev, uint64_t ino, int64_t off, uint64_t tag)
 {
-        int64_t v[2];
-        for (size_t k = 0; k < 2; k++) {
-                const char *colon = strchr(s, ':');
-                char num[24];
-                if (!colon || colon - s >= (ptrdiff_t)sizeof(num))
+        static atomic_uint_fast64_t counter;
+        uint64_t nonce = prf(ev->key, 0, (uint64_t)now_ms(), atomic_fetch_add(&counter, 1), 0);
+        return xasprintf("%016" PRIx64 ":%016" PRIx64 ":%016" PRIx64 ":%016" PRIx64, nonce,
+                         ino ^ prf(ev->key, PRF_INO, nonce, 0, 0),
+                         (uint64_t)off ^ prf(ev->key, PRF_OFF, nonce, 0, 0),
+                         prf(ev->key, PRF_MAC, nonce, ino, (uint64_t)off ^ tag));
+}
+
+/* Unseals a cursor; the tag is not in it: *ret_mac is checked against the file's (mac_ok). */
+static int cursor_parse(const struct events *ev, const char *s, uint64_t *ret_ino, int64_t *ret_off,
+                        uint64_t *ret_nonce, uint64_t *ret_mac)
+{
+        uint64_t v[4];
+        for (size_t k = 0; k < 4; k++) {
+                if (strspn(s, "0123456789abcdef") != 16 || s[16] != (k < 3 ? ':' : '\0'))
                         return -EINVAL;
-                memcpy(num, s, (size_t)(colon - s));
-                num[colon - s] = '\0';
-                if (parse_int64(num, 0, INT64_MAX, &v[k]) < 0)
-                        return -EINVAL;
-                s = colon + 1;
+                v[k] = strtoull(s, NULL, 16);
+                s += 17;
         }
-        size_t len = strlen(s);
-        if (len < 1 || len > 16 || strspn(s, "0123456789abcdef") != len)
+        *ret_nonce = v[0];
+        *ret_ino = v[1] ^ prf(ev->key, PRF_INO, v[0], 0, 0);
+        uint64_t off = v[2] ^ prf(ev->key, PRF_OFF, v[0], 0, 0);
+        if (off > INT64_MAX)
                 return -EINVAL;
-        *ret_ino = (uint64_t)v[0];
-        *ret_off = v[1];
-        *ret_tag = strtoull(s, NULL, 16);
+        *ret_off = (int64_t)off;
+        *ret_mac = v[3];
         return 0;
 }
 
+static bool mac_ok(const struct events *ev, uint64_t nonce, uint64_t ino, int64_t off, uint64_t tag,
+                   uint64_t mac)
+{
+        return prf(ev->key, PRF_MAC, nonce, ino, (uint64_t)off ^ tag) == mac;
+}
+
 /* The cursor for "up to offset off of file i": an offset 0 means the end of the file before. */
-static char *cursor_at(const struct log_snapshot *snap, size_t i, int64_t off)
+static char *cursor_at(const struct events *ev, const struct log_snapshot *snap, size_t i,
+                       int64_t off)
 {
         while (off == 0 && i > 0) {
                 i--;
                 off = snap->f[i].size;
         }
         if (off == 0 || i >= snap->n)
-                return xstrdup("0:0:0");
-        return xasprintf("%" PRIu64 ":%" PRId64 ":%" PRIx64, snap->f[i].ino, off,
-                         cursor_tag(snap->f[i].fd, off));
+                return cursor_seal(ev, 0, 0, 0);
+        return cursor_seal(ev, snap->f[i].ino, off, cursor_tag(snap->f[i].fd, off));
 }
 
 /* Calls fn(line, len, data) for each whole line of f from `from` up to its snapshot size, until
@@ -379,6 +463,9 @@ static int64_t read_lines(const struct log_file *f, int64_t from,
 
 struct scan {
         const struct events_filter *f;
+        /* `"key":"value"` texts a matching line must hold (as events_log writes them), looked
+         * for before a line is parsed: most lines of a busy log are other users'. */
+        char *needles[3];
         json_t *out;
         size_t limit;   /* history: ring size; follow: most matches */
         bool ring;      /* keep the newest `limit` (history) or stop at `limit` (follow) */
@@ -386,10 +473,40 @@ struct scan {
         bool stopped;   /* follow: a bound was reached */
 };
 
+/* `"key":<value as JSON>`, or NULL for no value. */
+static char *needle(const char *key, const char *value)
+{
+        if (!value)
+                return NULL;
+        json_t *v = json_string(value);
+        _cleanup_free_ char *text = v ? json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT) : NULL;
+        json_decref(v);
+        return text ? xasprintf("\"%s\":%s", key, text) : NULL;
+}
+
+static void scan_needles(struct scan *sc, const struct events_filter *f)
+{
+        size_t n = f->type ? strlen(f->type) : 0;
+        sc->needles[0] = needle("user", f->user);
+        /* (a type prefix "gpu." matches several values: no needle) */
+        sc->needles[1] = n && f->type[n - 1] != '.' ? needle("event_type", f->type) : NULL;
+        sc->needles[2] = needle("container", f->container);
+}
+
+static void scan_release(struct scan *sc)
+{
+        for (size_t i = 0; i < ARRAY_SIZE(sc->needles); i++)
+                free(sc->needles[i]);
+}
+
 static bool scan_line(const char *line, size_t len, void *data)
 {
         struct scan *sc = data;
-        json_t *e = json_loadb(line, len, 0, NULL);
+        bool maybe = true;
+        for (size_t i = 0; i < ARRAY_SIZE(sc->needles) && maybe; i++)
+                maybe = !sc->needles[i] ||
+                        memmem(line, len, sc->needles[i], strlen(sc->needles[i])) != NULL;
+        json_t *e = maybe ? json_loadb(line, len, 0, NULL) : NULL;
         if (e && matches(e, sc->f)) {
                 if (sc->ring && json_array_size(sc->out) == sc->limit)
                         json_array_remove(sc->out, 0);
@@ -434,9 +551,10 @@ void events_count_since(struct events *ev, int64_t since)
 
 json_t *events_query(struct events *ev, const struct events_filter *f, struct error **err)
 {
-        uint64_t after_ino = 0, after_tag = 0;
+        uint64_t after_ino = 0, after_nonce = 0, after_mac = 0;
         int64_t after_off = 0;
-        if (f->after && cursor_parse(f->after, &after_ino, &after_off, &after_tag) < 0) {
+        if (f->after &&
+            cursor_parse(ev, f->after, &after_ino, &after_off, &after_nonce, &after_mac) < 0) {
                 error_set(err, DS01_EUSAGE,
                           "bad events cursor '%.40s' - use the cursor of an earlier answer",
                           f->after);
@@ -446,19 +564,33 @@ json_t *events_query(struct events *ev, const struct events_filter *f, struct er
         if (snapshot_take(ev, &snap, err) < 0)
                 return NULL;
         json_t *res = json_object();
+        if (f->after && after_ino == 0 && !mac_ok(ev, after_nonce, 0, 0, 0, after_mac)) {
+                error_set(err, DS01_EUSAGE,
+                          "bad events cursor '%.40s' - use the cursor of an earlier answer",
+                          f->after);
+                return NULL;
+        }
         struct scan sc = {.f = f, .out = json_array(), .ring = !f->after};
+        scan_needles(&sc, f);
         json_object_set_new(res, "events", sc.out);
         /* Where this answer ends: file index and offset. */
         size_t at = snap.n ? snap.n - 1 : 0;
         int64_t at_off = snap.n ? snap.f[at].size : 0;
 
         if (!f->after) {
-                sc.limit = f->limit ? f->limit : 200;
-                for (size_t i = 0; i < snap.n; i++) {
+                /* Newest file first, each file's newest matches before the older files': the
+                 * scan stops at the file that completes `limit`. */
+                size_t limit = f->limit ? f->limit : 200;
+                for (size_t i = snap.n; i-- > 0 && json_array_size(sc.out) < limit;) {
                         /* A rotated file last written before `since` holds nothing newer. */
                         if (f->since && snap.f[i].rotated && snap.f[i].mtime < f->since)
-                                continue;
+                                break;
+                        json_t *newer = sc.out; /* res's, until replaced */
+                        sc.out = json_array();
+                        sc.limit = limit - json_array_size(newer);
                         read_lines(&snap.f[i], 0, scan_line, &sc);
+                        json_array_extend(sc.out, newer);
+                        json_object_set_new(res, "events", sc.out);
                 }
         } else {
                 sc.limit = f->limit && f->limit < EVENTS_FOLLOW_MAX ? f->limit : EVENTS_FOLLOW_MAX;
@@ -466,9 +598,11 @@ json_t *events_query(struct events *ev, const struct events_filter *f, struct er
                 size_t i = 0;
                 int64_t off = 0;
                 if (after_ino != 0) {
-                        while (i < snap.n && !(snap.f[i].ino == after_ino && after_off > 0 &&
-                                               after_off <= snap.f[i].size &&
-                                               cursor_tag(snap.f[i].fd, after_off) == after_tag))
+                        while (i < snap.n &&
+                               !(snap.f[i].ino == after_ino && after_off > 0 &&
+                                 after_off <= snap.f[i].size &&
+                                 mac_ok(ev, after_nonce, after_ino, after_off,
+                                        cursor_tag(snap.f[i].fd, after_off), after_mac)))
                                 i++;
                         if (i < snap.n) {
                                 off = after_off;
@@ -489,7 +623,8 @@ json_t *events_query(struct events *ev, const struct events_filter *f, struct er
                         }
                 }
         }
-        _cleanup_free_ char *cursor = cursor_at(&snap, at, at_off);
+        scan_release(&sc);
+        _cleanup_free_ char *cursor = cursor_at(ev, &snap, at, at_off);
         json_object_set_new(res, "cursor", json_string(cursor));
         return res;
 }

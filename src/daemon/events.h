@@ -5,7 +5,10 @@
  * Rotation by size: when an append would take events.jsonl past max_bytes, events.jsonl.(k)
  * becomes .(k+1) (the oldest beyond `keep` is deleted), events.jsonl becomes events.jsonl.1 and
  * a new events.jsonl is started - all under the writers' mutex, so no line is split or lost.
- * Queries read events.jsonl.<keep> ... .1 then events.jsonl, oldest first. */
+ * A history query reads events.jsonl, then .1, .2 ... until it has `limit` matches, and looks
+ * for the filter's user, type and container in a line's text before it parses it; a cursor query
+ * reads on from its cursor, oldest first. Cursors are sealed with a key in log_dir/events.key
+ * (root's): they show no offset or size (others' activity) and cannot be made up. */
 #pragma once
 
 #include "../shared/error.h"

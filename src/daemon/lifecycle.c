@@ -1,6 +1,8 @@
 /* lifecycle.c - deploy/start/stop/remove/retire/list/exec/logs orchestration. */
 #include "lifecycle.h"
 
+#include "audit.h"
+
 #include "../shared/log.h"
 #include "counters.h"
 #include "dockerjson.h"
@@ -118,11 +120,7 @@ static void busy_release(struct ds01d *d, const char *name)
 void lifecycle_audit_denied(struct ds01d *d, const struct caller *c, const char *action,
                             const char *target)
 {
-        log_notice("auth.denied: %s (uid %u) tried to %s '%s'", c->login, (unsigned)c->uid, action,
-                   target);
-        events_log(d->events, "auth.denied", c->login,
-                   json_pack("{s:s, s:s, s:I}", "action", action, "container", target, "uid",
-                             (json_int_t)c->uid));
+        audit_denied(d->audit, c->uid, c->login, action, target);
 }
 
 int lifecycle_not_found(const char *what, struct error **err)
@@ -149,7 +147,8 @@ static int resolve_target(struct ds01d *d, const struct caller *c, const char *n
         _cleanup_free_ char *container = NULL;
         _cleanup_free_ char *project = NULL, *user_part = NULL;
         if (names_split_container(name, &project, &user_part) == 0) {
-                if (names_check_project(project, err) < 0)
+                if (names_check_project(project, err) < 0 ||
+                    names_check_user_part(user_part, err) < 0)
                         return -1;
                 if (!streq(user_part, c->user_part) && !c->admin) {
                         lifecycle_audit_denied(d, c, action, name);
@@ -2233,8 +2232,11 @@ int lifecycle_events(struct ds01d *d, const struct caller *c, json_t *params, js
                         if (names_check_project(container, err) < 0)
                                 return -1;
                         full = names_container(container, c->user_part);
-                } else
+                } else if (names_check_project(p, err) < 0 || names_check_user_part(u, err) < 0) {
+                        return -1;
+                } else {
                         full = xstrdup(container);
+                }
                 f.container = full;
         }
         if (since && (f.since = when(since)) < 0)

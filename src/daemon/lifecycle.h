@@ -34,6 +34,7 @@ struct ds01d {
         struct store *store;
         struct docker *docker;
         struct events *events;
+        struct audit *audit;         /* auth.denied, aggregated (audit.h) */
         struct snapshot_cache *snap; /* the containers as last read (snapshot.h) */
         struct metrics *metrics;     /* /metrics; moved by admin_reload */
         pthread_mutex_t reload_lock; /* one reload at a time (SIGHUP, ds01 reload) */

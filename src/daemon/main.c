@@ -3,6 +3,7 @@
 #include "../shared/log.h"
 #include "../shared/strbuf.h"
 #include "admin.h"
+#include "audit.h"
 #include "lifecycle.h"
 #include "metrics.h"
 #include "nvml.h"
@@ -168,6 +169,7 @@ int main(int argc, char **argv)
         d.cfg = config_load(config_path, &err);
         if (!d.cfg)
                 goto fail;
+        log_set_rotation(d.cfg->log_max_kb * 1024, (int)d.cfg->log_keep);
         log_info("ds01d %s starting: config %s, instance '%s'", DS01_VERSION, d.cfg->source,
                  d.cfg->instance);
         d.limits = admin_load_limits(d.cfg, &err);
@@ -201,6 +203,7 @@ int main(int argc, char **argv)
         if (!d.events)
                 goto fail;
         events_count_since(d.events, now_s() - 86400);
+        d.audit = audit_new(d.events, d.cfg->audit_window_s, d.cfg->audit_names_per_uid);
         d.store = store_open(d.cfg->state_dir, &err);
         if (!d.store)
                 goto fail;
@@ -302,6 +305,7 @@ out:;
                 d.docker = docker_free(d.docker);
                 d.store = store_free(d.store);
                 d.usage = usage_free(d.usage);
+                d.audit = audit_free(d.audit);
                 d.events = events_free(d.events);
                 d.notify = notify_free(d.notify);
                 d.inv = gpu_inventory_free(d.inv);

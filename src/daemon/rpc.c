@@ -5,6 +5,7 @@
 #include "../shared/strbuf.h"
 #include "../shared/names.h"
 #include "admin.h"
+#include "audit.h"
 #include "counters.h"
 #include "dockerjson.h"
 #include "images.h"
@@ -15,10 +16,13 @@
 #include <grp.h>
 #include <poll.h>
 #include <pwd.h>
-#include <sys/epoll.h>
-#include <sys/mman.h>
 #include <stdatomic.h>
+#include <sys/epoll.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/eventfd.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -159,7 +163,7 @@ static const struct method methods[] = {
       {"since", P_STRING, false, 1, 64},
       {"until", P_STRING, false, 1, 64},
       {"limit", P_INT, false, 1, 5000},
-      {"after", P_STRING, false, 3, 64}}},
+      {"after", P_STRING, false, 3, 128}}},
     {"image.delete",
      images_delete,
      NULL,
@@ -326,10 +330,28 @@ struct uid_count {
         unsigned n;
 };
 
+/* Linux 6.5 and 6.11; older headers lack them (older kernels answer ENOPROTOOPT / ENOTTY). */
+#ifndef SO_PEERPIDFD
+#define SO_PEERPIDFD 77
+#endif
+#ifndef PIDFD_GET_USER_NAMESPACE
+#define PIDFD_GET_USER_NAMESPACE _IO(0xFF, 9)
+#endif
+
 #define LOGIN_CACHE  256
 #define LOGIN_TTL_MS 30000 /* names from NSS other than files (LDAP) are re-read this often */
 #define QUICK_MAX    4096  /* a request larger than this is never answered by an event loop */
 #define LOOP_EVENTS  16
+/* A connection must send its first request within this long: one that never does would hold
+ * a place in the bounds for nothing. */
+#define FIRST_REQUEST_MS 5000
+#define SWEEP_MS         1000
+/* Places only root may take once the others are full (root can always look at what is
+ * going on). */
+#define ROOT_RESERVE 32
+/* Per-uid request buckets remembered (uids beyond share the least recently used ones). */
+#define RATE_BUCKETS 1024
+#define RATE_PROBE   16
 
 struct rpc_server {
         struct ds01d *d;
@@ -338,7 +360,9 @@ struct rpc_server {
         pthread_mutex_t lock;
         pthread_cond_t cond;
         int conns[RPC_MAX_CONNECTIONS]; /* fds of live connections, -1 free */
+        struct conn *slot_conn[RPC_MAX_CONNECTIONS];
         size_t n_conns;
+        atomic_llong swept_ms; /* when a loop last looked for connections without a request */
         struct uid_count uids[RPC_MAX_CONNECTIONS];
         size_t n_uids;
         bool stopping;
@@ -355,6 +379,15 @@ struct rpc_server {
         size_t n_names;
         struct stat passwd_st;
         int64_t passwd_checked_ms;
+        struct stat userns; /* ds01d's own user namespace: callers must be in it */
+        /* per-uid token buckets (requests_per_s_per_uid, request_burst_per_uid) */
+        pthread_mutex_t rate_lock;
+        struct rate_bucket {
+                uid_t uid;
+                bool used;
+                double tokens;
+                int64_t at_ms;
+        } rate[RATE_BUCKETS];
 };
 
 struct conn {
@@ -363,6 +396,7 @@ struct conn {
         int slot;
         bool in_loop; /* registered in its event loop's epoll */
         struct caller caller;
+        atomic_llong waiting_ms; /* accepted at (monotonic ms); 0 once a request came */
 };
 
 /* The login name of uid (a new string), or NULL when it has no account. Cached while
@@ -432,7 +466,53 @@ static int caller_peer(int fd, struct caller *ret, struct error **err)
         return 0;
 }
 
-/* The rest of who is asking: groups, login, admin. On the connection's thread. */
+/* Whether the peer is in ds01d's user namespace: 1 yes, 0 no, -1 it cannot be told (the process
+ * is gone). A process in a user namespace of its own could otherwise reach the socket as any of
+ * its subordinate uids, each a caller with fresh limits. The namespace comes from a pidfd the
+ * kernel took at connect() (SO_PEERPIDFD, Linux 6.5; PIDFD_GET_USER_NAMESPACE, 6.11), so no
+ * pid can be recycled in between. On older kernels the pid is looked up in /proc: with a pidfd,
+ * the process is checked to be alive after the lookup (then the pid was not reused); without
+ * one (before 6.5) a process that exits and whose pid is reused by a process in another
+ * namespace between connect() and the lookup could be judged by that process - it could only
+ * be refused wrongly or let in as the uid the kernel already vouched for. */
+static int peer_in_our_userns(struct rpc_server *s, int fd, pid_t pid)
+{
+        int pidfd = -1, r = -1;
+        socklen_t len = sizeof(pidfd);
+        if (getsockopt(fd, SOL_SOCKET, SO_PEERPIDFD, &pidfd, &len) < 0)
+                pidfd = -1;
+        struct stat st;
+        int ns = pidfd >= 0 ? ioctl(pidfd, PIDFD_GET_USER_NAMESPACE, 0) : -1;
+        if (ns >= 0) {
+                if (fstat(ns, &st) == 0)
+                        r = st.st_dev == s->userns.st_dev && st.st_ino == s->userns.st_ino;
+                close(ns);
+        }
+        if (r < 0 && pid > 0) {
+                char path[64];
+                snprintf(path, sizeof(path), "/proc/%d/ns/user", (int)pid);
+                if (stat(path, &st) == 0 &&
+                    (pidfd < 0 || syscall(SYS_pidfd_send_signal, pidfd, 0, NULL, 0) == 0))
+                        r = st.st_dev == s->userns.st_dev && st.st_ino == s->userns.st_ino;
+        }
+        if (pidfd >= 0)
+                close(pidfd);
+        return r;
+}
+
+static bool service_uid(struct ds01d *d, uid_t uid)
+{
+        bool ok = false;
+        pthread_rwlock_rdlock(&d->lock);
+        for (size_t i = 0; i < d->cfg->n_service_uids && !ok; i++)
+                ok = (int64_t)uid >= d->cfg->service_uids[i].lo &&
+                     (int64_t)uid <= d->cfg->service_uids[i].hi;
+        pthread_rwlock_unlock(&d->lock);
+        return ok;
+}
+
+/* The rest of who is asking: groups, login, admin. On the connection's thread. A uid without an
+ * account (and not in service_uids) is refused with DS01_EPERM. */
 static int caller_identify(struct rpc_server *s, int fd, struct caller *ret, struct error **err)
 {
         struct ds01d *d = s->d;
@@ -453,6 +533,13 @@ static int caller_identify(struct rpc_server *s, int fd, struct caller *ret, str
         }
 
         ret->login = login_of(s, ret->uid);
+        if (!ret->login && !service_uid(d, ret->uid))
+                return error_set(err, DS01_EPERM,
+                                 "uid %u has no account on this host (no passwd entry): ds01 "
+                                 "serves users with an account - if this is a service account, "
+                                 "ask an administrator to list the uid in service_uids in "
+                                 "ds01.yaml",
+                                 (unsigned)ret->uid);
         /* before the stand-in login below, which may be a real user's login */
         ret->user_part = names_user_part(ret->login, ret->uid);
         if (!ret->login)
@@ -486,6 +573,44 @@ static int send_progress(void *ctx, json_t *progress)
         return r < 0 ? -1 : 0;
 }
 
+/* Takes one request from uid's bucket: 0 when it may go on, else the milliseconds until it may.
+ * Root is never limited. */
+static int64_t rate_take(struct rpc_server *s, uid_t uid)
+{
+        if (uid == 0)
+                return 0;
+        pthread_rwlock_rdlock(&s->d->lock);
+        double rate = (double)s->d->cfg->requests_per_s_per_uid;
+        double burst = (double)s->d->cfg->request_burst_per_uid;
+        pthread_rwlock_unlock(&s->d->lock);
+        if (rate <= 0)
+                return 0;
+        int64_t now = mono_ms(), wait = 0;
+        pthread_mutex_lock(&s->rate_lock);
+        struct rate_bucket *b = NULL, *oldest = NULL;
+        for (size_t k = 0; k < RATE_PROBE && !b; k++) {
+                struct rate_bucket *x = &s->rate[((size_t)uid + k) % RATE_BUCKETS];
+                if (x->used && x->uid == uid)
+                        b = x;
+                else if (!oldest || !x->used || (oldest->used && x->at_ms < oldest->at_ms))
+                        oldest = x;
+        }
+        if (!b) {
+                b = oldest;
+                *b = (struct rate_bucket){uid, true, burst, now};
+        }
+        b->tokens += (double)(now - b->at_ms) * rate / 1000.0;
+        if (b->tokens > burst)
+                b->tokens = burst;
+        b->at_ms = now;
+        if (b->tokens >= 1)
+                b->tokens -= 1;
+        else
+                wait = (int64_t)((1 - b->tokens) * 1000.0 / rate) + 1;
+        pthread_mutex_unlock(&s->rate_lock);
+        return wait;
+}
+
 /* in_fd: a descriptor that came with the request (closed here); only stream methods use one.
  * Returns the response, serialised (*ret_len bytes); *ret_fd a fd to pass. */
 static char *serve_one(struct conn *cn, json_t *req, int in_fd, int *ret_fd, size_t *ret_len)
@@ -509,6 +634,17 @@ static char *serve_one(struct conn *cn, json_t *req, int in_fd, int *ret_fd, siz
         }
         if (!method) {
                 error_set(&err, DS01_EUSAGE, "request without a method");
+                goto out;
+        }
+        int64_t wait_ms = rate_take(cn->srv, cn->caller.uid);
+        if (wait_ms > 0) {
+                /* Counted, not itemised: a flood must not flood the audit log either. */
+                audit_denied(d->audit, cn->caller.uid, cn->caller.login,
+                             "exceed the request rate with", "requests_per_s_per_uid");
+                error_set(&err, DS01_ERESOURCE,
+                          "rate limited: your user sent more requests than ds01d takes per "
+                          "second - retry in %lld s",
+                          (long long)((wait_ms + 999) / 1000));
                 goto out;
         }
         json_t *empty = NULL;
@@ -618,6 +754,7 @@ static void conn_end(struct conn *cn)
         lifecycle_conn_closed(s->d, cn->caller.conn);
         pthread_mutex_lock(&s->lock);
         s->conns[cn->slot] = -1;
+        s->slot_conn[cn->slot] = NULL;
         s->n_conns--;
         uid_release(s, cn->caller.uid);
         close(cn->fd);
@@ -759,6 +896,23 @@ static struct conn *accept_one(struct rpc_server *s)
         }
         static _Atomic uint64_t next_conn;
         cn->caller.conn = ++next_conn;
+        int in_ns = peer_in_our_userns(s, fd, cn->caller.pid);
+        if (in_ns != 1) {
+                _cleanup_free_ char *who = login_of(s, cn->caller.uid);
+                if (!who)
+                        who = xasprintf("u%u", (unsigned)cn->caller.uid);
+                audit_denied(s->d->audit, cn->caller.uid, who, "connect",
+                             in_ns ? "(unverifiable process)" : "(user namespace)");
+                refuse(fd, DS01_EPERM,
+                       in_ns ? "ds01d could not check the process that connected (it exited?) - "
+                               "run the command again"
+                             : "ds01 cannot be used from inside a user namespace (unshare -U, "
+                               "rootless containers): each uid there would count as a user of "
+                               "its own - run the command in your normal login session");
+                close(fd);
+                free(cn);
+                return NULL;
+        }
         pthread_rwlock_rdlock(&s->d->lock);
         int64_t per_uid_max = s->d->cfg->max_requests_per_uid;
         pthread_rwlock_unlock(&s->d->lock);
@@ -770,7 +924,8 @@ static struct conn *accept_one(struct rpc_server *s)
         const char *why = NULL;
         if (s->stopping)
                 why = "ds01d is shutting down - try again in a moment";
-        else if (s->n_conns >= RPC_MAX_CONNECTIONS)
+        else if (s->n_conns >= RPC_MAX_CONNECTIONS ||
+                 (s->n_conns >= RPC_MAX_CONNECTIONS - ROOT_RESERVE && cn->caller.uid != 0))
                 why = "ds01d is at its connection limit - try again in a moment";
         else if (uc && (int64_t)uc->n >= per_uid_max)
                 why = "too many requests in flight for your user (close some container-run "
@@ -795,10 +950,18 @@ static struct conn *accept_one(struct rpc_server *s)
                         break;
                 }
         s->conns[cn->slot] = fd;
+        s->slot_conn[cn->slot] = cn;
+        atomic_store(&cn->waiting_ms, mono_ms());
         s->n_conns++;
         pthread_mutex_unlock(&s->lock);
         if (caller_identify(s, fd, &cn->caller, &err) < 0) {
-                log_warning("rejecting a connection: %s", err->message);
+                if (err->code == DS01_EPERM) {
+                        _cleanup_free_ char *who = xasprintf("u%u", (unsigned)cn->caller.uid);
+                        audit_denied(s->d->audit, cn->caller.uid, who, "connect", "(no account)");
+                        refuse(fd, err->code, err->message);
+                } else {
+                        log_warning("rejecting a connection: %s", err->message);
+                }
                 error_free(err);
                 conn_end(cn);
                 return NULL;
@@ -894,6 +1057,7 @@ static int serve_ready(int ep, struct conn *cn)
                 conn_end(cn); /* closing it takes it out of the epoll */
                 return CONN_GONE;
         }
+        atomic_store(&cn->waiting_ms, 0); /* a datagram is a whole request */
         if (kind != 'E' || want > QUICK_MAX || (pmh.msg_flags & MSG_CTRUNC)) {
                 leave_loop(ep, cn);
                 hand_off(cn, NULL, NULL, 0);
@@ -941,6 +1105,31 @@ static int serve_ready(int ep, struct conn *cn)
         return CONN_GONE;
 }
 
+/* Ends the connections that sent no request within FIRST_REQUEST_MS of being accepted (their
+ * loop sees the end and lets them go). At most once per SWEEP_MS, by whichever loop is due. */
+static void sweep_silent(struct rpc_server *s)
+{
+        int64_t now = mono_ms();
+        long long last = atomic_load(&s->swept_ms);
+        if (now - last < SWEEP_MS || !atomic_compare_exchange_strong(&s->swept_ms, &last, now))
+                return;
+        pthread_mutex_lock(&s->lock);
+        for (int i = 0; i < RPC_MAX_CONNECTIONS; i++) {
+                struct conn *cn = s->slot_conn[i];
+                long long since = cn ? atomic_load(&cn->waiting_ms) : 0;
+                if (!since || now - since < FIRST_REQUEST_MS ||
+                    !atomic_compare_exchange_strong(&cn->waiting_ms, &since, 0))
+                        continue;
+                /* (closed only under s->lock: the descriptor is still this connection's) */
+                _cleanup_free_ char *msg =
+                    xasprintf("no request within %d s of connecting: ds01d closed the connection",
+                              FIRST_REQUEST_MS / 1000);
+                refuse(s->conns[i], DS01_EUSAGE, msg);
+                shutdown(s->conns[i], SHUT_RDWR);
+        }
+        pthread_mutex_unlock(&s->lock);
+}
+
 /* Connections are served by a fixed set of event loops, one per CPU (at least 2). Each waits
  * in its own epoll on the listening socket (EPOLLEXCLUSIVE: the kernel wakes one loop per
  * connection) and on the connections it accepted. A quick request (M_QUICK: answered from
@@ -966,7 +1155,9 @@ static void *loop_thread(void *arg)
         bool stopping = false;
         while (!stopping || owned > 0) {
                 struct epoll_event evs[LOOP_EVENTS];
-                int n = epoll_wait(ep, evs, LOOP_EVENTS, -1);
+                int n = epoll_wait(ep, evs, LOOP_EVENTS, SWEEP_MS);
+                if (!stopping)
+                        sweep_silent(s);
                 if (n < 0 && errno != EINTR) {
                         log_error("connection loop: epoll_wait: %s", strerror(errno));
                         break;
@@ -1075,6 +1266,17 @@ struct rpc_server *rpc_server_new(struct ds01d *d, struct error **err)
         pthread_mutex_init(&s->lock, NULL);
         pthread_cond_init(&s->cond, NULL);
         pthread_mutex_init(&s->names_lock, NULL);
+        pthread_mutex_init(&s->rate_lock, NULL);
+        if (stat("/proc/self/ns/user", &s->userns) < 0)
+                log_warning("cannot read ds01d's user namespace: %s", strerror(errno));
+        /* Up to RPC_MAX_CONNECTIONS connections, each a descriptor (a session holds two). */
+        struct rlimit rl;
+        if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < 4 * RPC_MAX_CONNECTIONS &&
+            rl.rlim_cur < rl.rlim_max) {
+                rl.rlim_cur =
+                    rl.rlim_max < 4 * RPC_MAX_CONNECTIONS ? rl.rlim_max : 4 * RPC_MAX_CONNECTIONS;
+                (void)setrlimit(RLIMIT_NOFILE, &rl);
+        }
         return s;
 }
 
@@ -1114,6 +1316,7 @@ size_t rpc_server_stop(struct rpc_server *s, int timeout_ms)
         pthread_mutex_destroy(&s->lock);
         pthread_cond_destroy(&s->cond);
         pthread_mutex_destroy(&s->names_lock);
+        pthread_mutex_destroy(&s->rate_lock);
         for (size_t i = 0; i < s->n_names; i++)
                 free(s->names[i].login);
         close(s->stop_fd);

@@ -5,14 +5,17 @@
  * other connection to a thread of its own, which serves it until it closes - a connection may
  * stay open for the length of an interactive session (resize, exit status), so a fixed pool for
  * those would let a few idle shells starve everyone. Connections are bounded in total
- * (RPC_MAX_CONNECTIONS) and per uid (max_requests_per_uid). Every request
+ * (RPC_MAX_CONNECTIONS, the last few for root only) and per uid (max_requests_per_uid); a
+ * connection that sends no request within 5 s is closed, and each uid's requests are rate
+ * limited (requests_per_s_per_uid). Callers must have an account (or be in service_uids) and be
+ * in ds01d's user namespace. Every request
  * passes through the method table: protocol version, method lookup, admin check and parameter
  * validation happen there, once, before any handler runs. */
 #pragma once
 
 #include "lifecycle.h"
 
-#define RPC_MAX_CONNECTIONS 256
+#define RPC_MAX_CONNECTIONS 1024
 
 struct rpc_server;
 

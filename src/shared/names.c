@@ -30,16 +30,40 @@ int names_check_project(const char *p, struct error **err)
         return 0;
 }
 
-char *names_user_part(const char *login, unsigned uid)
+/* The one rule for user parts: what names_user_part gives and names_check_user_part takes. */
+static bool user_part_valid(const char *u)
 {
-        bool ok = login && is_lower_alnum(login[0]) && strlen(login) <= 32;
-        for (const char *c = login; ok && *c; c++)
+        bool ok = u && is_lower_alnum(u[0]) && strlen(u) <= NAMES_USER_MAX;
+        for (const char *c = u; ok && *c; c++)
                 ok = is_lower_alnum(*c) || *c == '_' || *c == '.' || *c == '-';
         /* "._." inside a login would make the container name ambiguous. */
-        if (ok && strstr(login, NAMES_SEPARATOR))
-                ok = false;
+        return ok && !strstr(u, NAMES_SEPARATOR);
+}
+
+/* "_u<uid>": the stand-in for a login that cannot be a user part. */
+static bool user_part_mapped(const char *u)
+{
+        size_t n = strlen(u);
+        return n > 2 && n <= NAMES_USER_MAX && u[0] == '_' && u[1] == 'u' &&
+               strspn(u + 2, "0123456789") == n - 2;
+}
+
+char *names_user_part(const char *login, unsigned uid)
+{
         /* A leading '_' is what no valid login has: a mapped name is never another user's. */
-        return ok ? xstrdup(login) : xasprintf("_u%u", uid);
+        return user_part_valid(login) ? xstrdup(login) : xasprintf("_u%u", uid);
+}
+
+int names_check_user_part(const char *u, struct error **err)
+{
+        if (user_part_valid(u) || user_part_mapped(u))
+                return 0;
+        /* Not echoed: the part may hold anything (control characters included). */
+        return error_set(err, DS01_EUSAGE,
+                         "invalid container name: the part after '" NAMES_SEPARATOR
+                         "' must be a user name (lower-case letters, digits, '_', '.' and '-', at "
+                         "most %d characters), e.g. 'my-project" NAMES_SEPARATOR "alice'",
+                         NAMES_USER_MAX);
 }
 
 char *names_container(const char *project, const char *user_part)

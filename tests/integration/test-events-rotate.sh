@@ -5,7 +5,8 @@
 #
 # Cheap events: a user naming someone else's container (container-stop x._.other) is refused
 # and audited as auth.denied with details.container = the name, which numbers each event.
-DS01_CONFIG_EXTRA=$'events_max_kb: 4\nevents_keep: 3'
+# (audit_names_per_uid: each made-up name is itemised, as a site that wants every name would)
+DS01_CONFIG_EXTRA=$'events_max_kb: 4\nevents_keep: 3\naudit_names_per_uid: 100000'
 . "$(dirname "$0")/lib.sh"
 ds01_setup
 ds01_start_daemon
@@ -211,6 +212,6 @@ assert_eq "" "$(tags "$F/fs.out" | tr ' ' '\n' | sort | uniq -d)" "... and showe
 # --- the cursor in an answer ---------------------------------------------------------------
 capture as_user "$A" ds01 events --json
 cur=$(jqr .cursor "$OUT")
-assert_match "$cur" '^[0-9]+:[0-9]+:[0-9a-f]+$' "an events answer carries a cursor"
+assert_match "$cur" '^[0-9a-f]{16}(:[0-9a-f]{16}){3}$' "an events answer carries a (sealed) cursor"
 
 ds01_done

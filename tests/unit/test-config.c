@@ -344,6 +344,11 @@ static void test_contrib_example(void **state)
         assert_null(c->webhook_url);
         assert_int_equal(c->events_max_kb, 65536);
         assert_int_equal(c->events_keep, 5);
+        assert_int_equal(c->requests_per_s_per_uid, 100);
+        assert_int_equal(c->audit_names_per_uid, 16);
+        assert_int_equal(c->log_max_kb, 16384);
+        assert_null(c->metrics_token_file);
+        assert_int_equal(c->n_service_uids, 0);
         config_free(c);
 }
 

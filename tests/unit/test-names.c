@@ -108,6 +108,44 @@ static void test_user_part(void **state)
         assert_user_part("X", 4294967295u, "_u4294967295");
 }
 
+/* The user part of a full name a caller gives: exactly what names_user_part can produce. */
+static void test_user_part_check(void **state)
+{
+        (void)state;
+        const char *good[] = {"alice",
+                              "j.doe",
+                              "svc_ci-2",
+                              "u1001",
+                              "a",
+                              "_u1001",
+                              "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"};
+        const char *bad[] = {"",
+                             "Bob",
+                             "x\n<3>FORGED",
+                             "x\r",
+                             "x\033]0;t\a",
+                             "a._.b",
+                             "-dash",
+                             "_u",
+                             "_ux1",
+                             "_alice",
+                             "h@x",
+                             "a b",
+                             "DOMAIN\\user",
+                             "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"};
+        for (size_t i = 0; i < ARRAY_SIZE(good); i++)
+                assert_int_equal(names_check_user_part(good[i], NULL), 0);
+        for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
+                struct error *err = NULL;
+                assert_int_equal(names_check_user_part(bad[i], &err), -1);
+                assert_int_equal(err->code, DS01_EUSAGE);
+                /* never echoed: it may hold control characters */
+                assert_null(strchr(err->message, '\n'));
+                assert_null(strstr(err->message, "FORGED"));
+                error_free(err);
+        }
+}
+
 static void test_container_names(void **state)
 {
         (void)state;
@@ -150,6 +188,7 @@ int main(void)
             cmocka_unit_test(test_project_valid),    cmocka_unit_test(test_project_invalid),
             cmocka_unit_test(test_project_messages), cmocka_unit_test(test_user_part),
             cmocka_unit_test(test_container_names),  cmocka_unit_test(test_user_image),
+            cmocka_unit_test(test_user_part_check),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
