@@ -5,6 +5,9 @@
 
 #include "../shared/error.h"
 
+#include <stdbool.h>
+#include <stdint.h>
+
 struct config_sim_gpu {
         char *name;         /* "NVIDIA A100-SXM4-40GB" */
         int64_t memory_mib; /* 40960 */
@@ -52,8 +55,18 @@ struct config {
          * files are kept, older ones deleted. */
         int64_t events_max_kb;
         int64_t events_keep;
+        /* network.pool: the IPv4 range ("10.213.0.0/16") the per-user and per-user build
+         * networks take their subnets from, network.subnet_prefix (26) bits each (network.h). */
+        char *network_pool;
+        int64_t network_subnet_prefix;
+        /* network.require_isolation (true): refuse to start unless dockerd keeps its bridge
+         * networks apart (network_check_isolation). */
+        bool network_require_isolation;
 };
 
 /* path NULL: embedded defaults. */
 struct config *config_load(const char *path, struct error **err);
 struct config *config_free(struct config *c);
+/* "A.B.C.D/N": *ret_base (host byte order; host bits must be zero) and *ret_bits; -1 if
+ * malformed. */
+int config_parse_ipv4_cidr(const char *s, uint32_t *ret_base, int *ret_bits);

@@ -5,6 +5,7 @@
 #include "admin.h"
 #include "lifecycle.h"
 #include "metrics.h"
+#include "network.h"
 #include "nvml.h"
 #include "rpc.h"
 #include "snapshot.h"
@@ -213,6 +214,10 @@ int main(int argc, char **argv)
         }
         log_info("docker %s, API %s", docker_server_version(d.docker),
                  docker_api_version(d.docker));
+        if (d.cfg->network_require_isolation && network_check_isolation(&err) < 0)
+                goto fail;
+        d.net = network_new(d.docker);
+        network_sweep(d.net, d.cfg, true); /* what a crash or a killed build left */
         int64_t reconciled_at = now_s();
         if (lifecycle_reconcile(&d, true, &err) < 0)
                 goto fail;
@@ -299,6 +304,7 @@ out:;
         if (d.events)
                 events_log(d.events, "system.shutdown", NULL, NULL);
         if (busy == 0) {
+                d.net = network_free(d.net);
                 d.docker = docker_free(d.docker);
                 d.store = store_free(d.store);
                 d.usage = usage_free(d.usage);

@@ -406,6 +406,8 @@ _ds01_cleanup() {
 	fi
 	if [ -n "${INSTANCE:-}" ]; then
 		docker ps -aq --filter "label=ds01.instance=$INSTANCE" | xargs -r docker rm -f >/dev/null 2>&1
+		# the per-user networks (containers and builds) the daemon made, once nothing is on them
+		docker network ls -q --filter "label=ds01.instance=$INSTANCE" | xargs -r docker network rm >/dev/null 2>&1
 	fi
 	if [ -n "$T" ] && [ -f "$T/.users" ]; then
 		local u
