@@ -613,16 +613,20 @@ static int validate(const struct yamldoc *d, struct config *c, struct error **er
                                      c->metrics_listen);
         uint32_t base;
         int bits;
+        const struct yamldoc_node *net = yamldoc_map_get(d->root, "network");
+#define NET_LINE(key)                                                                              \
+        ((p = yamldoc_map_get_pair(net, key)) ? p->value->line : LINE_OF("network"))
         if (config_parse_ipv4_cidr(c->network_pool, &base, &bits) < 0 || bits < 8 || bits > 29)
-                return yamldoc_error(d, LINE_OF("network"), err,
+                return yamldoc_error(d, NET_LINE("pool"), err,
                                      "'network.pool' must be an IPv4 range A.B.C.D/N with N from "
                                      "8 to 29 and no host bits set (e.g. 10.213.0.0/16), not '%s'",
                                      c->network_pool);
         if (c->network_subnet_prefix < bits)
-                return yamldoc_error(d, LINE_OF("network"), err,
+                return yamldoc_error(d, NET_LINE("subnet_prefix"), err,
                                      "'network.subnet_prefix' (%lld) must be at least the pool's "
                                      "prefix (/%d): each user's subnet is a part of the pool",
                                      (long long)c->network_subnet_prefix, bits);
+#undef NET_LINE
 #undef LINE_OF
         return 0;
 }
