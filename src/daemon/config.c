@@ -614,8 +614,7 @@ static int validate(const struct yamldoc *d, struct config *c, struct error **er
         uint32_t base;
         int bits;
         const struct yamldoc_node *net = yamldoc_map_get(d->root, "network");
-#define NET_LINE(key)                                                                              \
-        ((p = yamldoc_map_get_pair(net, key)) ? p->value->line : LINE_OF("network"))
+#define NET_LINE(key) ((p = yamldoc_map_get_pair(net, key)) ? p->value->line : LINE_OF("network"))
         if (config_parse_ipv4_cidr(c->network_pool, &base, &bits) < 0 || bits < 8 || bits > 29)
                 return yamldoc_error(d, NET_LINE("pool"), err,
                                      "'network.pool' must be an IPv4 range A.B.C.D/N with N from "

@@ -505,6 +505,19 @@ json_t *docker_network_list(struct docker *d, const char *label_filter, struct e
         return list_by_label(d, "/networks", '?', label_filter, "network", err);
 }
 
+int docker_network_connect(struct docker *d, const char *name, const char *container, bool connect,
+                           struct error **err)
+{
+        _cleanup_free_ char *e = url_escape(name);
+        _cleanup_free_ char *path =
+            xasprintf("/networks/%s/%s", e, connect ? "connect" : "disconnect");
+        json_t *body = connect ? json_pack("{s:s}", "Container", container)
+                               : json_pack("{s:s, s:b}", "Container", container, "Force", 1);
+        int r = request_ok(d, "POST", path, body, REQUEST_TIMEOUT_S, 0, NULL, err);
+        json_decref(body);
+        return r;
+}
+
 /* ---- exec ---- */
 
 int docker_exec_create(struct docker *d, const char *container_id, const json_t *spec,

@@ -47,6 +47,9 @@ int docker_network_create(struct docker *d, const json_t *spec, char **ret_id, s
 json_t *docker_network_inspect(struct docker *d, const char *name, struct error **err);
 int docker_network_remove(struct docker *d, const char *name, struct error **err);
 json_t *docker_network_list(struct docker *d, const char *label_filter, struct error **err);
+/* POST /networks/{name}/connect or /disconnect {"Container": id} (disconnect with Force). */
+int docker_network_connect(struct docker *d, const char *name, const char *container, bool connect,
+                           struct error **err);
 
 int docker_exec_create(struct docker *d, const char *container_id, const json_t *spec,
                        char **ret_exec_id, struct error **err);

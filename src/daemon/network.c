@@ -321,6 +321,62 @@ int network_acquire(struct network *n, const struct config *cfg, uid_t uid, enum
         return r;
 }
 
+/* ---- adopt ---- */
+
+/* Connects first, then leaves the bridge: a running container always has a network. */
+static int move(struct network *n, const struct config *cfg, const char *id, uid_t uid,
+                char **ret_net, struct error **err)
+{
+        if (network_acquire(n, cfg, uid, NETWORK_CONTAINERS, ret_net, err) < 0)
+                return -1;
+        int r = docker_network_connect(n->docker, *ret_net, id, true, err);
+        if (r == 0)
+                r = docker_network_connect(n->docker, "bridge", id, false, err);
+        network_release(n, *ret_net);
+        return r;
+}
+
+void network_adopt(struct network *n, const struct config *cfg)
+{
+        _cleanup_free_ char *filter = xasprintf("ds01.instance=%s", cfg->instance);
+        struct error *err = NULL;
+        json_t *list = docker_container_list(n->docker, filter, true, &err);
+        if (!list) {
+                log_warning("moving containers off Docker's default bridge: %s", err->message);
+                error_free(err);
+                return;
+        }
+        size_t i;
+        json_t *c;
+        json_array_foreach (list, i, c) {
+                const json_t *nets =
+                    json_object_get(json_object_get(c, "NetworkSettings"), "Networks");
+                const char *id = jstr(c, "Id");
+                const char *uid_s = jstr(json_object_get(c, "Labels"), "ds01.uid");
+                unsigned uid;
+                char end;
+                if (!id || !json_object_get(nets, "bridge"))
+                        continue;
+                if (!uid_s || sscanf(uid_s, "%u%c", &uid, &end) != 1) {
+                        log_warning("container %.12s is on Docker's default bridge and has no "
+                                    "ds01.uid label: left there",
+                                    id);
+                        continue;
+                }
+                _cleanup_free_ char *net = NULL;
+                if (move(n, cfg, id, (uid_t)uid, &net, &err) < 0) {
+                        log_error("container %.12s of uid %u stays on Docker's default bridge, "
+                                  "where other users' containers reach it: %s",
+                                  id, uid, err->message);
+                        err = error_free(err);
+                        continue;
+                }
+                log_notice("moved container %.12s of uid %u from Docker's default bridge to %s", id,
+                           uid, net);
+        }
+        json_decref(list);
+}
+
 /* ---- sweep ---- */
 
 /* Every network name a container (any, of any instance) is on or will join when started. */

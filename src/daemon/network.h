@@ -43,6 +43,11 @@ int network_acquire(struct network *n, const struct config *cfg, uid_t uid, enum
                     char **ret_name, struct error **err);
 void network_release(struct network *n, const char *name);
 
+/* Moves cfg's instance's containers that are on Docker's default bridge (made before ds01 had
+ * per-user networks) to their owner's network, running or not. Run at start, before serving.
+ * Failures are logged; the container stays where it was. */
+void network_adopt(struct network *n, const struct config *cfg);
+
 /* Removes cfg's instance's networks that nothing uses. Not `now`: at most once a minute (the
  * monitor calls it every tick). Failures are logged. */
 void network_sweep(struct network *n, const struct config *cfg, bool now);

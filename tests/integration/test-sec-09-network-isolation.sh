@@ -4,7 +4,8 @@
 # from a batch container; A's second container fetches it (a user's containers reach each
 # other); B's container and a RUN step of B's image build cannot. Each user's containers share
 # one ds01-labelled network (<instance>-u<uid>) with a subnet from network.pool (default
-# 10.213.0.0/16, /26 each); a restart removes the networks nothing uses any more.
+# 10.213.0.0/16, /26 each). At start ds01d moves containers still on Docker's default bridge
+# (made before this) to their owner's network and removes the networks nothing uses any more.
 . "$(dirname "$0")/lib.sh"
 ds01_setup
 ds01_image_setup
@@ -69,9 +70,17 @@ assert_match "$GOT" 'rc=[0-9]' "the build's RUN step ran its probe"
 assert_not_contains "$GOT" "$SECRET" "B's image build cannot read A's web server"
 
 # --- networks go when nothing uses them ----------------------------------------------------------
+# --- an upgrade moves containers off the default bridge -----------------------------------------
+# A container made before per-user networks: put A's "mine" back on Docker's default bridge.
 assert_exit 0 -m "B: retire probe" as_user "$B" container-retire probe
 ds01_stop_daemon
+docker network connect bridge "mine._.$A" && docker network disconnect "$NA" "mine._.$A" ||
+	fail "cannot move mine._.$A to the default bridge"
 ds01_start_daemon
+assert_eq "$NA" "$(docker inspect "mine._.$A" | jq -r '.[0].NetworkSettings.Networks | keys | join(",")')" \
+	"at start, ds01d moves a container on the default bridge to its owner's network"
+wait_for 10 fetched "$A" mine && ok "A's moved container reads A's web server again" ||
+	not_ok "A's moved container reads A's web server again" "$(_ds01_last)"
 wait_for 10 sh -c "! docker network inspect $NB >/dev/null 2>&1" &&
 	ok "B's network is removed once B has no container" ||
 	not_ok "B's network is removed once B has no container"

@@ -275,13 +275,12 @@ static void test_bad_values(void **state)
         expect_error("gpus:\n  simulated:\n    - {memory_mib: 1}\n", ":3:", "has no name", NULL);
         expect_error("gpus:\n  simulated:\n    - {name: X}\n", ":3:", "has no memory_mib", NULL);
 
-        expect_error("network:\n  pool: 10.213.0.1/16\n", ":2:", "network.pool", "host bits",
-                     NULL);
+        expect_error("network:\n  pool: 10.213.0.1/16\n", ":2:", "network.pool", "host bits", NULL);
         expect_error("network:\n  pool: 10.213.0.0\n", ":2:", "network.pool", NULL);
         expect_error("network:\n  pool: 10.300.0.0/16\n", ":2:", "network.pool", NULL);
         expect_error("network:\n  pool: 10.0.0.0/30\n", ":2:", "network.pool", NULL);
-        expect_error("network:\n  pool: 10.213.0.0/24\n  subnet_prefix: 20\n", ":3:",
-                     "network.subnet_prefix", "pool's prefix", NULL);
+        expect_error("network:\n  pool: 10.213.0.0/24\n  subnet_prefix: 20\n",
+                     ":3:", "network.subnet_prefix", "pool's prefix", NULL);
         expect_error("network:\n  subnet_prefix: 30\n", ":2:", "network.subnet_prefix", NULL);
         expect_error("network:\n  require_isolation: maybe\n", ":2:", "require_isolation", NULL);
         expect_error("network:\n  pools: 10.0.0.0/8\n", ":2:", "unknown key 'pools'", NULL);

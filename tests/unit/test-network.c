@@ -27,9 +27,8 @@ static void test_free_subnet(void **state)
         assert_int_equal(got, IP(10, 213, 0, 0));
 
         /* Taken subnets, of any size and alignment, are skipped. */
-        const uint32_t used[][2] = {{IP(10, 213, 0, 0), 26},
-                                    {IP(10, 213, 0, 64), 28},
-                                    {IP(172, 17, 0, 0), 16}};
+        const uint32_t used[][2] = {
+            {IP(10, 213, 0, 0), 26}, {IP(10, 213, 0, 64), 28}, {IP(172, 17, 0, 0), 16}};
         assert_int_equal(network_free_subnet(IP(10, 213, 0, 0), 16, 26, used, 3, &got), 0);
         assert_int_equal(got, IP(10, 213, 0, 128));
 
