@@ -60,7 +60,8 @@ struct config {
         char *network_pool;
         int64_t network_subnet_prefix;
         /* network.require_isolation (true): refuse to start unless dockerd keeps its bridge
-         * networks apart (network_check_isolation). */
+         * networks apart (network_check_isolation) and the host's users can be kept out of
+         * them (network_firewall_start); false skips both. */
         bool network_require_isolation;
 };
 

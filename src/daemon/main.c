@@ -214,9 +214,10 @@ int main(int argc, char **argv)
         }
         log_info("docker %s, API %s", docker_server_version(d.docker),
                  docker_api_version(d.docker));
-        if (d.cfg->network_require_isolation && network_check_isolation(&err) < 0)
-                goto fail;
         d.net = network_new(d.docker);
+        if (d.cfg->network_require_isolation &&
+            (network_check_isolation(&err) < 0 || network_firewall_start(d.net, d.cfg, &err) < 0))
+                goto fail;
         network_adopt(d.net, d.cfg);       /* containers made before per-user networks */
         network_sweep(d.net, d.cfg, true); /* what a crash or a killed build left */
         int64_t reconciled_at = now_s();

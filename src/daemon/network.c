@@ -28,6 +28,7 @@ struct network {
         struct holder *held;
         size_t n_held;
         int64_t last_sweep_ms;
+        bool firewall; /* network_firewall_start() ran: keep the host rules in step */
 };
 
 struct network *network_new(struct docker *docker)
@@ -86,8 +87,9 @@ int network_free_subnet(uint32_t base, int bits, int prefix, const uint32_t (*us
 
 /* ---- isolation ---- */
 
-/* Runs iptables with args (argv[0] is replaced); its exit status, or -1 if none could run. */
-static int run_iptables(char *argv[])
+/* Runs iptables with argv[1..] (argv[0] is set here); its exit status, or -1 if none could
+ * run. Output goes to /dev/null: callers say what failed. */
+static int run_iptables(const char *argv[])
 {
         static const char *const paths[] = {"/usr/sbin/iptables", "/sbin/iptables",
                                             "/usr/bin/iptables", "/bin/iptables"};
@@ -101,8 +103,8 @@ static int run_iptables(char *argv[])
                 posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
                 posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
                 pid_t pid;
-                argv[0] = (char *)paths[i];
-                int r = posix_spawn(&pid, paths[i], &fa, NULL, argv, envp);
+                argv[0] = paths[i];
+                int r = posix_spawn(&pid, paths[i], &fa, NULL, (char *const *)argv, envp);
                 posix_spawn_file_actions_destroy(&fa);
                 if (r != 0)
                         continue;
@@ -117,7 +119,7 @@ static int run_iptables(char *argv[])
 
 int network_check_isolation(struct error **err)
 {
-        char *argv[] = {NULL, "-w", "10", "-n", "-L", "DOCKER-ISOLATION-STAGE-1", NULL};
+        const char *argv[] = {NULL, "-w", "10", "-n", "-L", "DOCKER-ISOLATION-STAGE-1", NULL};
         int r = run_iptables(argv);
         if (r == 0)
                 return 0;
@@ -126,9 +128,134 @@ int network_check_isolation(struct error **err)
                          "Docker's DOCKER-ISOLATION iptables rules, users' containers reach each "
                          "other. Run dockerd with iptables management on (the default; not "
                          "--iptables=false), or set network.require_isolation: false in ds01.yaml "
-                         "if the site isolates the ds01-* bridge networks itself",
+                         "if the site isolates ds01's bridge networks (label ds01.instance) itself",
                          r < 0 ? "no iptables command in /usr/sbin, /sbin, /usr/bin or /bin"
                                : "the iptables chain DOCKER-ISOLATION-STAGE-1 does not exist");
+}
+
+/* ---- the host's other users ----
+ *
+ * A container's bridge address is reachable from the host itself, where every local user has a
+ * shell. Locally made connections into a ds01 bridge are allowed only from root (Docker's
+ * proxies, administrators) and from the network's owner; replies to connections the containers
+ * made stay allowed. The rules live in a chain of this instance's own, DS01-<hash of the
+ * instance>, that OUTPUT jumps to first (the jump carries the comment "ds01:<instance>"). They
+ * stay while ds01d is down: the containers do too. */
+
+static void fw_chain(const char *instance, char buf[static 16])
+{
+        uint32_t h = 2166136261u; /* FNV-1a */
+        for (const unsigned char *p = (const unsigned char *)instance; *p; p++)
+                h = (h ^ *p) * 16777619u;
+        snprintf(buf, 16, "DS01-%08x", h);
+}
+
+/* Docker names a network's bridge br-<first 12 of its id> unless the network says otherwise. */
+static char *fw_bridge(const json_t *net)
+{
+        const char *named = jstr(json_object_get(net, "Options"), "com.docker.network.bridge.name");
+        const char *id = jstr(net, "Id");
+        if (named && *named)
+                return xstrdup(named);
+        return id && strlen(id) >= 12 ? xasprintf("br-%.12s", id) : NULL;
+}
+
+/* Adds (or, with add false, deletes) the rules of one network. */
+static int fw_rules(const char *chain, const char *bridge, uid_t uid, bool add)
+{
+        char uid_s[16];
+        snprintf(uid_s, sizeof(uid_s), "%u", (unsigned)uid);
+        const char *op = add ? "-A" : "-D";
+        const char *rules[][8] = {
+            {"-m", "conntrack", "--ctstate", "ESTABLISHED,RELATED", "-j", "RETURN", NULL},
+            {"-m", "owner", "--uid-owner", "0", "-j", "RETURN", NULL},
+            {"-m", "owner", "--uid-owner", uid_s, "-j", "RETURN", NULL},
+            {"-j", "REJECT", NULL},
+        };
+        int bad = 0;
+        for (size_t i = 0; i < ARRAY_SIZE(rules); i++) {
+                const char *argv[16] = {NULL, "-w", "10", op, chain, "-o", bridge};
+                size_t k = 7;
+                for (size_t j = 0; rules[i][j]; j++)
+                        argv[k++] = rules[i][j];
+                argv[k] = NULL;
+                bad |= run_iptables(argv) != 0;
+        }
+        return bad ? -1 : 0;
+}
+
+/* The owner uid of one of our networks (its ds01.uid label), or -1. */
+static int64_t fw_owner(const json_t *net)
+{
+        const char *s = jstr(json_object_get(net, "Labels"), "ds01.uid");
+        unsigned uid;
+        char end;
+        return s && sscanf(s, "%u%c", &uid, &end) == 1 ? (int64_t)uid : -1;
+}
+
+/* Rules for a network just made; on failure the network is removed again. */
+static int fw_protect(struct network *n, const struct config *cfg, const char *name, uid_t uid,
+                      struct error **err)
+{
+        if (!n->firewall)
+                return 0;
+        char chain[16];
+        fw_chain(cfg->instance, chain);
+        json_t *net = docker_network_inspect(n->docker, name, NULL);
+        _cleanup_free_ char *bridge = net ? fw_bridge(net) : NULL;
+        json_decref(net);
+        if (bridge && fw_rules(chain, bridge, uid, true) == 0)
+                return 0;
+        if (bridge)
+                fw_rules(chain, bridge, uid, false);
+        docker_network_remove(n->docker, name, NULL);
+        return error_set(err, DS01_ERR,
+                         "cannot add the iptables rules that keep other local users out of "
+                         "network %s (chain %s) - see 'iptables -S %s'",
+                         name, chain, chain);
+}
+
+int network_firewall_start(struct network *n, const struct config *cfg, struct error **err)
+{
+        char chain[16];
+        fw_chain(cfg->instance, chain);
+        _cleanup_free_ char *comment = xasprintf("ds01:%s", cfg->instance);
+        const char *create[] = {NULL, "-w", "10", "-N", chain, NULL};
+        const char *flush[] = {NULL, "-w", "10", "-F", chain, NULL};
+        const char *check[] = {NULL,      "-w",        "10",    "-C", "OUTPUT", "-m",
+                               "comment", "--comment", comment, "-j", chain,    NULL};
+        const char *jump[] = {NULL,      "-w",        "10",    "-I", "OUTPUT", "1", "-m",
+                              "comment", "--comment", comment, "-j", chain,    NULL};
+        run_iptables(create); /* fails when it exists: fine */
+        if (run_iptables(flush) != 0 || (run_iptables(check) != 0 && run_iptables(jump) != 0))
+                return error_set(err, DS01_ERR,
+                                 "cannot set up the iptables chain %s that keeps local users out "
+                                 "of other users' containers (is iptables usable by root here?)",
+                                 chain);
+        _cleanup_free_ char *filter = xasprintf("ds01.instance=%s", cfg->instance);
+        json_t *nets = docker_network_list(n->docker, filter, err);
+        if (!nets)
+                return error_wrap(err, "listing ds01's networks");
+        size_t i;
+        json_t *net;
+        int r = 0;
+        json_array_foreach (nets, i, net) {
+                /* the list omits Options: inspect for the bridge's name */
+                json_t *full = docker_network_inspect(n->docker, jstr(net, "Id"), NULL);
+                _cleanup_free_ char *bridge = full ? fw_bridge(full) : NULL;
+                int64_t uid = fw_owner(net);
+                json_decref(full);
+                if (bridge && uid >= 0 && fw_rules(chain, bridge, (uid_t)uid, true) < 0) {
+                        r = error_set(err, DS01_ERR,
+                                      "cannot add the iptables rules of network %s (chain %s)",
+                                      jstr(net, "Name"), chain);
+                        break;
+                }
+        }
+        json_decref(nets);
+        if (r == 0)
+                n->firewall = true;
+        return r;
 }
 
 /* ---- holders ---- */
@@ -263,10 +390,11 @@ static int create(struct network *n, const struct config *cfg, const char *name,
                 int cr = docker_network_create(n->docker, spec, &id, &cerr);
                 json_decref(spec);
                 if (cr == 0) {
-                        log_info("created network %s (%u.%u.%u.%u/%d) for uid %u", name,
-                                 subnet >> 24, (subnet >> 16) & 255, (subnet >> 8) & 255,
-                                 subnet & 255, prefix, (unsigned)uid);
-                        r = 0;
+                        r = fw_protect(n, cfg, name, uid, err);
+                        if (r == 0)
+                                log_info("created network %s (%u.%u.%u.%u/%d) for uid %u", name,
+                                         subnet >> 24, (subnet >> 16) & 255, (subnet >> 8) & 255,
+                                         subnet & 255, prefix, (unsigned)uid);
                         break;
                 }
                 /* Made meanwhile by someone else (another daemon with this instance)? */
@@ -420,11 +548,20 @@ void network_sweep(struct network *n, const struct config *cfg, bool now)
                 const char *name = jstr(net, "Name");
                 if (!name || is_held(n, name) || in_use(containers, name))
                         continue;
+                json_t *full = docker_network_inspect(n->docker, name, NULL);
+                _cleanup_free_ char *bridge = full ? fw_bridge(full) : NULL;
+                json_decref(full);
                 /* Docker refuses while an endpoint remains (a build step starting): kept. */
                 if (docker_network_remove(n->docker, name, &err) < 0) {
                         log_debug("network sweep: keeping %s: %s", name, err->message);
                         err = error_free(err);
                         continue;
+                }
+                int64_t uid = fw_owner(net);
+                if (n->firewall && bridge && uid >= 0) {
+                        char chain[16];
+                        fw_chain(cfg->instance, chain);
+                        fw_rules(chain, bridge, (uid_t)uid, false);
                 }
                 log_info("removed network %s: nothing uses it", name);
         }

@@ -5,7 +5,8 @@
  * <instance>-u<uid>-build, so a build (root, with Docker's default capabilities, NET_RAW
  * included) sees neither containers nor other users' builds. Docker keeps separate bridge
  * networks apart with its iptables rules (the DOCKER-ISOLATION chains); network_check_isolation()
- * checks at start that it does. Subnets are carved from ds01.yaml's network.pool, network.
+ * checks at start that it does. From the host, only root and a network's owner may connect into
+ * it (network_firewall_start). Subnets are carved from ds01.yaml's network.pool, network.
  * subnet_prefix bits each, skipping every subnet another Docker network holds.
  *
  * A network is created when first needed and removed by network_sweep() once nothing uses it:
@@ -35,6 +36,12 @@ struct network *network_free(struct network *n);
 /* 0 when dockerd isolates its bridge networks with iptables (its DOCKER-ISOLATION-STAGE-1 chain
  * exists); otherwise -1 with an error naming the fix. */
 int network_check_isolation(struct error **err);
+
+/* Keeps the host's local users out of ds01's networks: only root and a network's owner may
+ * connect into it from the host (iptables chain DS01-<hash of the instance>, jumped to from
+ * OUTPUT). Rebuilds the rules of every network of cfg's instance; from then on networks get
+ * theirs when made and lose them when removed. -1 with an error when iptables cannot. */
+int network_firewall_start(struct network *n, const struct config *cfg, struct error **err);
 
 /* The network of `uid` for `use`, created (with a free subnet of cfg's pool) if missing, and held
  * until network_release(): *ret_name is its name, for HostConfig.NetworkMode or a build's

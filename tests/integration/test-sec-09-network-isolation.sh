@@ -2,7 +2,8 @@
 # Issue 11, item 9: containers of different users do not reach each other over the network, and
 # image builds (root, NET_RAW) run on a network of their own. User A serves a secret with httpd
 # from a batch container; A's second container fetches it (a user's containers reach each
-# other); B's container and a RUN step of B's image build cannot. Each user's containers share
+# other); B's container, a RUN step of B's image build and B on the host cannot (root and A on
+# the host can). Each user's containers share
 # one ds01-labelled network (<instance>-u<uid>) with a subnet from network.pool (default
 # 10.213.0.0/16, /26 each). At start ds01d moves containers still on Docker's default bridge
 # (made before this) to their owner's network and removes the networks nothing uses any more.
@@ -46,6 +47,20 @@ fetch "$B" probe
 assert_not_contains "$OUT" "$SECRET" "B's container cannot read A's web server"
 assert_ne 0 "$RC" "B's connection to A's container fails"
 
+# From the host: root and A (the owner) may connect to A's container, B may not.
+# host_fetch USER: the same GET as USER on the host (bash's /dev/tcp).
+host_fetch() {
+	capture as_user "$1" timeout 5 bash -c \
+		"exec 3<>/dev/tcp/$IP/8080 && printf 'GET /index.html HTTP/1.0\r\n\r\n' >&3 && cat <&3"
+}
+host_fetch "$A"
+assert_contains "$OUT" "$SECRET" "A reads A's web server from the host"
+capture timeout 5 bash -c "exec 3<>/dev/tcp/$IP/8080 && printf 'GET /index.html HTTP/1.0\r\n\r\n' >&3 && cat <&3"
+assert_contains "$OUT" "$SECRET" "root reads A's web server from the host"
+host_fetch "$B"
+assert_not_contains "$OUT" "$SECRET" "B cannot read A's web server from the host"
+assert_ne 0 "$RC" "B's connection from the host to A's container fails"
+
 # --- the networks ----------------------------------------------------------------------------------
 NA="$INSTANCE-u$UA"
 NB="$INSTANCE-u$UB"
@@ -88,4 +103,8 @@ docker network inspect "$NA" >/dev/null 2>&1 && ok "A's network stays while A ha
 	not_ok "A's network stays while A has containers"
 n=$(docker network ls -q --filter "label=ds01.instance=$INSTANCE" --filter "label=ds01.network=builds" | grep -c .)
 assert_eq 0 "$n" "no build network is left after the builds"
+host_fetch "$B"
+assert_not_contains "$OUT" "$SECRET" "after the restart, B still cannot read A's web server from the host"
+host_fetch "$A"
+assert_contains "$OUT" "$SECRET" "after the restart, A still reads it"
 ds01_done
