@@ -526,6 +526,9 @@ static int parse_network(const struct yamldoc *d, const struct yamldoc_node *v, 
                 return -1;
         for (size_t i = 0; i < v->n; i++) {
                 const struct yamldoc_pair *p = &v->pairs[i];
+                if (!streq(p->key, "pool") && !streq(p->key, "subnet_prefix") &&
+                    !streq(p->key, "require_isolation"))
+                        return yamldoc_unknown_key(d, p, "network", names, err);
                 if (yamldoc_is_null(p->value))
                         continue;
                 if (streq(p->key, "pool")) {
@@ -535,12 +538,9 @@ static int parse_network(const struct yamldoc *d, const struct yamldoc_node *v, 
                         if (yamldoc_get_int64(d, p->value, "network.subnet_prefix", 16, 29,
                                               &c->network_subnet_prefix, err) < 0)
                                 return -1;
-                } else if (streq(p->key, "require_isolation")) {
-                        if (yamldoc_get_bool(d, p->value, "network.require_isolation",
-                                             &c->network_require_isolation, err) < 0)
-                                return -1;
-                } else {
-                        return yamldoc_unknown_key(d, p, "network", names, err);
+                } else if (yamldoc_get_bool(d, p->value, "network.require_isolation",
+                                            &c->network_require_isolation, err) < 0) {
+                        return -1;
                 }
         }
         return 0;

@@ -284,6 +284,7 @@ static void test_bad_values(void **state)
         expect_error("network:\n  subnet_prefix: 30\n", ":2:", "network.subnet_prefix", NULL);
         expect_error("network:\n  require_isolation: maybe\n", ":2:", "require_isolation", NULL);
         expect_error("network:\n  pools: 10.0.0.0/8\n", ":2:", "unknown key 'pools'", NULL);
+        expect_error("network:\n  pools: null\n", ":2:", "unknown key 'pools'", NULL);
         expect_ok("network:\n  pool: 172.30.0.0/20\n  subnet_prefix: 28\n  require_isolation: "
                   "false\n");
 
