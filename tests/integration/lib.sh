@@ -23,6 +23,10 @@
 
 set -u
 
+# ds01_remove_instance_network
+# shellcheck source=scripts/lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/../../scripts/lib.sh"
+
 DS01_IMAGE=ds01-test/busybox:latest
 DS01_TEST=$(basename "$0" .sh)
 DS01_TEST=${DS01_TEST#test-}
@@ -406,16 +410,7 @@ _ds01_cleanup() {
 	fi
 	if [ -n "${INSTANCE:-}" ]; then
 		docker ps -aq --filter "label=ds01.instance=$INSTANCE" | xargs -r docker rm -f >/dev/null 2>&1
-		# the per-user networks (containers and builds) the daemon made, once nothing is on them
-		docker network ls -q --filter "label=ds01.instance=$INSTANCE" | xargs -r docker network rm >/dev/null 2>&1
-		# and the iptables chain that keeps the host's users out of them (jump comment ds01:<instance>)
-		local chain
-		chain=$(iptables -w 10 -S OUTPUT 2>/dev/null | sed -n "s/^-A OUTPUT -m comment --comment \"\{0,1\}ds01:$INSTANCE\"\{0,1\} -j \(DS01-[0-9a-f]*\)\$/\1/p" | head -n 1)
-		if [ -n "$chain" ]; then
-			iptables -w 10 -D OUTPUT -m comment --comment "ds01:$INSTANCE" -j "$chain" >/dev/null 2>&1
-			iptables -w 10 -F "$chain" >/dev/null 2>&1
-			iptables -w 10 -X "$chain" >/dev/null 2>&1
-		fi
+		ds01_remove_instance_network "$INSTANCE" # its per-user networks and their iptables chain
 	fi
 	if [ -n "$T" ] && [ -f "$T/.users" ]; then
 		local u
