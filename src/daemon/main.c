@@ -218,8 +218,8 @@ int main(int argc, char **argv)
         if (d.cfg->network_require_isolation &&
             (network_check_isolation(&err) < 0 || network_firewall_start(d.net, d.cfg, &err) < 0))
                 goto fail;
-        network_adopt(d.net, d.cfg);       /* containers made before per-user networks */
-        network_sweep(d.net, d.cfg, true); /* what a crash or a killed build left */
+        network_adopt(d.net, d.cfg, d.store); /* containers made before per-user networks */
+        network_sweep(d.net, d.cfg, true);    /* what a crash or a killed build left */
         int64_t reconciled_at = now_s();
         if (lifecycle_reconcile(&d, true, &err) < 0)
                 goto fail;

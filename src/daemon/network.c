@@ -464,7 +464,18 @@ static int move(struct network *n, const struct config *cfg, const char *id, uid
         return r;
 }
 
-void network_adopt(struct network *n, const struct config *cfg)
+/* The ledger knows the container (the first of its Docker names, without the '/'). */
+static bool in_ledger(struct store *store, const json_t *c)
+{
+        const char *name = json_string_value(json_array_get(json_object_get(c, "Names"), 0));
+        struct store_container sc;
+        if (!name || name[0] != '/' || store_get(store, name + 1, &sc, NULL) < 0)
+                return false;
+        store_container_release(&sc);
+        return true;
+}
+
+void network_adopt(struct network *n, const struct config *cfg, struct store *store)
 {
         _cleanup_free_ char *filter = xasprintf("ds01.instance=%s", cfg->instance);
         struct error *err = NULL;
@@ -483,7 +494,7 @@ void network_adopt(struct network *n, const struct config *cfg)
                 const char *uid_s = jstr(json_object_get(c, "Labels"), "ds01.uid");
                 unsigned uid;
                 char end;
-                if (!id || !json_object_get(nets, "bridge"))
+                if (!id || !json_object_get(nets, "bridge") || !in_ledger(store, c))
                         continue;
                 if (!uid_s || sscanf(uid_s, "%u%c", &uid, &end) != 1) {
                         log_warning("container %.12s is on Docker's default bridge and has no "

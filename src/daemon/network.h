@@ -19,6 +19,7 @@
 
 #include "config.h"
 #include "docker.h"
+#include "store.h"
 
 #include <stdbool.h>
 #include <sys/types.h>
@@ -51,9 +52,10 @@ int network_acquire(struct network *n, const struct config *cfg, uid_t uid, enum
 void network_release(struct network *n, const char *name);
 
 /* Moves cfg's instance's containers that are on Docker's default bridge (made before ds01 had
- * per-user networks) to their owner's network, running or not. Run at start, before serving.
- * Failures are logged; the container stays where it was. */
-void network_adopt(struct network *n, const struct config *cfg);
+ * per-user networks) to their owner's network, running or not: only those the ledger knows (a
+ * build's container may carry any label). Run at start, before serving. Failures are logged;
+ * the container stays where it was. */
+void network_adopt(struct network *n, const struct config *cfg, struct store *store);
 
 /* Removes cfg's instance's networks that nothing uses. Not `now`: at most once a minute (the
  * monitor calls it every tick). Failures are logged. */
