@@ -184,10 +184,10 @@ static int fw_rules(const char *chain, const char *bridge, uid_t uid, bool add)
         return bad ? -1 : 0;
 }
 
-/* The owner uid of one of our networks (its ds01.uid label), or -1. */
-static int64_t fw_owner(const json_t *net)
+/* The owner uid of one of our networks or containers (its ds01.uid label), or -1. */
+static int64_t label_uid(const json_t *obj)
 {
-        const char *s = jstr(json_object_get(net, "Labels"), "ds01.uid");
+        const char *s = jstr(json_object_get(obj, "Labels"), "ds01.uid");
         unsigned uid;
         char end;
         return s && sscanf(s, "%u%c", &uid, &end) == 1 ? (int64_t)uid : -1;
@@ -243,7 +243,7 @@ int network_firewall_start(struct network *n, const struct config *cfg, struct e
                 /* the list omits Options: inspect for the bridge's name */
                 json_t *full = docker_network_inspect(n->docker, jstr(net, "Id"), NULL);
                 _cleanup_free_ char *bridge = full ? fw_bridge(full) : NULL;
-                int64_t uid = fw_owner(net);
+                int64_t uid = label_uid(net);
                 json_decref(full);
                 if (bridge && uid >= 0 && fw_rules(chain, bridge, (uid_t)uid, true) < 0) {
                         r = error_set(err, DS01_ERR,
@@ -491,12 +491,10 @@ void network_adopt(struct network *n, const struct config *cfg, struct store *st
                 const json_t *nets =
                     json_object_get(json_object_get(c, "NetworkSettings"), "Networks");
                 const char *id = jstr(c, "Id");
-                const char *uid_s = jstr(json_object_get(c, "Labels"), "ds01.uid");
-                unsigned uid;
-                char end;
+                int64_t uid = label_uid(c);
                 if (!id || !json_object_get(nets, "bridge") || !in_ledger(store, c))
                         continue;
-                if (!uid_s || sscanf(uid_s, "%u%c", &uid, &end) != 1) {
+                if (uid < 0) {
                         log_warning("container %.12s is on Docker's default bridge and has no "
                                     "ds01.uid label: left there",
                                     id);
@@ -506,12 +504,12 @@ void network_adopt(struct network *n, const struct config *cfg, struct store *st
                 if (move(n, cfg, id, (uid_t)uid, &net, &err) < 0) {
                         log_error("container %.12s of uid %u stays on Docker's default bridge, "
                                   "where other users' containers reach it: %s",
-                                  id, uid, err->message);
+                                  id, (unsigned)uid, err->message);
                         err = error_free(err);
                         continue;
                 }
                 log_notice("moved container %.12s of uid %u from Docker's default bridge to %s", id,
-                           uid, net);
+                           (unsigned)uid, net);
         }
         json_decref(list);
 }
@@ -568,7 +566,7 @@ void network_sweep(struct network *n, const struct config *cfg, bool now)
                         err = error_free(err);
                         continue;
                 }
-                int64_t uid = fw_owner(net);
+                int64_t uid = label_uid(net);
                 if (n->firewall && bridge && uid >= 0) {
                         char chain[16];
                         fw_chain(cfg->instance, chain);
