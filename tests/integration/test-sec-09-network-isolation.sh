@@ -3,10 +3,10 @@
 # image builds (root, NET_RAW) run on a network of their own. User A serves a secret with httpd
 # from a batch container; A's second container fetches it (a user's containers reach each
 # other); B's container, a RUN step of B's image build and B on the host cannot (root and A on
-# the host can). Each user's containers share
-# one ds01-labelled network (<instance>-u<uid>) with a subnet from network.pool (default
-# 10.213.0.0/16, /26 each). At start ds01d moves containers still on Docker's default bridge
-# (made before this) to their owner's network and removes the networks nothing uses any more.
+# the host can). Each user's containers share one ds01-labelled network (<instance>-u<uid>) with
+# a subnet from network.pool (default 10.213.0.0/16, /26 each). At start ds01d moves containers
+# still on Docker's default bridge (made before this) to their owner's network and removes the
+# networks nothing uses any more.
 . "$(dirname "$0")/lib.sh"
 ds01_setup
 ds01_image_setup
@@ -48,16 +48,16 @@ assert_not_contains "$OUT" "$SECRET" "B's container cannot read A's web server"
 assert_ne 0 "$RC" "B's connection to A's container fails"
 
 # From the host: root and A (the owner) may connect to A's container, B may not.
-# host_fetch USER: the same GET as USER on the host (bash's /dev/tcp).
+# host_fetch as_user USER | as_root: the same GET on the host (bash's /dev/tcp), as USER or root.
 host_fetch() {
-	capture as_user "$1" timeout 5 bash -c \
+	capture "$@" timeout 5 bash -c \
 		"exec 3<>/dev/tcp/$IP/8080 && printf 'GET /index.html HTTP/1.0\r\n\r\n' >&3 && cat <&3"
 }
-host_fetch "$A"
+host_fetch as_user "$A"
 assert_contains "$OUT" "$SECRET" "A reads A's web server from the host"
-capture timeout 5 bash -c "exec 3<>/dev/tcp/$IP/8080 && printf 'GET /index.html HTTP/1.0\r\n\r\n' >&3 && cat <&3"
+host_fetch as_root
 assert_contains "$OUT" "$SECRET" "root reads A's web server from the host"
-host_fetch "$B"
+host_fetch as_user "$B"
 assert_not_contains "$OUT" "$SECRET" "B cannot read A's web server from the host"
 assert_ne 0 "$RC" "B's connection from the host to A's container fails"
 
@@ -84,8 +84,7 @@ note "the build's RUN got: $(printf '%s' "$GOT" | tr '\n' ' ' | head -c 200)"
 assert_match "$GOT" 'rc=[0-9]' "the build's RUN step ran its probe"
 assert_not_contains "$GOT" "$SECRET" "B's image build cannot read A's web server"
 
-# --- networks go when nothing uses them ----------------------------------------------------------
-# --- an upgrade moves containers off the default bridge -----------------------------------------
+# --- a restart: containers move off the default bridge, unused networks go ---------------------
 # A container made before per-user networks: put A's "mine" back on Docker's default bridge.
 assert_exit 0 -m "B: retire probe" as_user "$B" container-retire probe
 ds01_stop_daemon
@@ -103,8 +102,8 @@ docker network inspect "$NA" >/dev/null 2>&1 && ok "A's network stays while A ha
 	not_ok "A's network stays while A has containers"
 n=$(docker network ls -q --filter "label=ds01.instance=$INSTANCE" --filter "label=ds01.network=builds" | grep -c .)
 assert_eq 0 "$n" "no build network is left after the builds"
-host_fetch "$B"
+host_fetch as_user "$B"
 assert_not_contains "$OUT" "$SECRET" "after the restart, B still cannot read A's web server from the host"
-host_fetch "$A"
+host_fetch as_user "$A"
 assert_contains "$OUT" "$SECRET" "after the restart, A still reads it"
 ds01_done
