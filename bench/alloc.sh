@@ -31,6 +31,8 @@ done
 [[ "$RUNS" =~ ^[1-9][0-9]*$ ]] || { echo "alloc.sh: --runs needs a positive integer" >&2; exit 2; }
 
 REPO=$(cd "$(dirname "$(readlink -f "$0")")/.." && pwd)
+# shellcheck source=scripts/lib.sh
+. "$REPO/scripts/lib.sh" # ds01_remove_instance_network
 BUILD=${BUILD:-$REPO/build}
 case "$BUILD" in /*) ;; *) BUILD=$REPO/$BUILD ;; esac
 RESULTS=$REPO/bench/results/alloc.json
@@ -68,6 +70,7 @@ cleanup() {
 	ids=$(docker ps -aq --filter "label=ds01.instance=$INSTANCE" 2>/dev/null)
 	# shellcheck disable=SC2086 # one container id per word
 	[ -z "$ids" ] || echo $ids | xargs -n 50 docker rm -f >/dev/null 2>&1
+	ds01_remove_instance_network "$INSTANCE"
 	[ -n "$TMP" ] && rm -rf --one-file-system "$TMP"
 }
 stop_daemon() {
@@ -161,7 +164,7 @@ t0=$(date +%s%N)
 create_one() { # I: one container with the labels ds01d sets; GPU labels on the first NGPUS
 	local i=$1 u=$(($1 % 50)) uuids=""
 	[ "$i" -lt "$NGPUS" ] && uuids=$(printf 'GPU-5a11d000-0000-4000-8000-%012d' "$i")
-	docker create --name "ba$BPID-$i._.bench$u" --label ds01.managed=true \
+	docker create --network none --name "ba$BPID-$i._.bench$u" --label ds01.managed=true \
 		--label "ds01.instance=$INSTANCE" --label "ds01.user=bench$u" \
 		--label "ds01.uid=$((20000 + u))" --label "ds01.project=ba$BPID-$i" \
 		--label "ds01.gpu.uuids=$uuids" "$IMAGE" /bin/true >/dev/null

@@ -30,6 +30,8 @@ done
 [[ "$ROUNDS" =~ ^[1-9][0-9]*$ ]] || { echo "build.sh: --rounds needs a positive integer" >&2; exit 2; }
 
 REPO=$(cd "$(dirname "$(readlink -f "$0")")/.." && pwd)
+# shellcheck source=scripts/lib.sh
+. "$REPO/scripts/lib.sh" # ds01_remove_instance_network
 BUILD=${DS01_BUILD:-$REPO/build}
 RESULTS=$REPO/bench/results/build.json
 IMAGE=ds01-test/busybox:latest
@@ -76,6 +78,7 @@ cleanup() {
 		wait "$DPID" 2>/dev/null
 	fi
 	docker ps -aq --filter "label=ds01.instance=$INSTANCE" | xargs -r docker rm -f >/dev/null 2>&1
+	ds01_remove_instance_network "$INSTANCE"
 	rm_images
 	# anything left of a round cut short (a tag moved, an interrupted build)
 	local ids

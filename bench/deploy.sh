@@ -26,6 +26,8 @@ done
 [[ "$ROUNDS" =~ ^[1-9][0-9]*$ ]] || { echo "deploy.sh: --rounds needs a positive integer" >&2; exit 2; }
 
 REPO=$(cd "$(dirname "$(readlink -f "$0")")/.." && pwd)
+# shellcheck source=scripts/lib.sh
+. "$REPO/scripts/lib.sh" # ds01_remove_instance_network
 BUILD=${DS01_BUILD:-$REPO/build}
 RESULTS=$REPO/bench/results/deploy.json
 IMAGE=ds01-test/busybox:latest
@@ -71,6 +73,7 @@ cleanup() {
 		docker ps -aq --filter "label=ds01.instance=$BARE_INSTANCE") 2>/dev/null | sort -u)
 	# shellcheck disable=SC2086 # one container id per word
 	[ -z "$ids" ] || docker rm -f $ids >/dev/null 2>&1
+	ds01_remove_instance_network "$INSTANCE"
 	if [ "$USER_CREATED" -eq 1 ]; then
 		pkill -KILL -u "$BUSER" 2>/dev/null
 		userdel -r "$BUSER" >/dev/null 2>&1 || log "warning: userdel -r $BUSER failed"

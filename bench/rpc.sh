@@ -41,6 +41,8 @@ for v in "$NCONT" "$CLIENTS" "$SECS" "$RUNNING"; do
 done
 
 REPO=$(cd "$(dirname "$(readlink -f "$0")")/.." && pwd)
+# shellcheck source=scripts/lib.sh
+. "$REPO/scripts/lib.sh" # ds01_remove_instance_network
 BUILD=${BUILD:-$REPO/build}
 case "$BUILD" in /*) ;; *) BUILD=$REPO/$BUILD ;; esac
 RESULTS=$REPO/bench/results/rpc.json
@@ -78,6 +80,7 @@ cleanup() {
 	ids=$(docker ps -aq --filter "label=ds01.instance=$INSTANCE" 2>/dev/null)
 	# shellcheck disable=SC2086 # one container id per word
 	[ -z "$ids" ] || echo $ids | xargs -n 50 docker rm -f >/dev/null 2>&1
+	ds01_remove_instance_network "$INSTANCE"
 	[ -n "$TMP" ] && rm -rf --one-file-system "$TMP"
 }
 trap cleanup EXIT
@@ -111,7 +114,7 @@ create_one() { # I
 	local i=$1 u=$(($1 % USERS)) cmd=/bin/true
 	[ "$i" -lt "$RUNNING" ] && cmd="sleep 100000"
 	# shellcheck disable=SC2086 # cmd is two words on purpose
-	docker create --name "br$BPID-$i._.u$((UID0 + u))" --label ds01.managed=true \
+	docker create --network none --name "br$BPID-$i._.u$((UID0 + u))" --label ds01.managed=true \
 		--label "ds01.instance=$INSTANCE" --label "ds01.user=u$((UID0 + u))" \
 		--label "ds01.uid=$((UID0 + u))" --label "ds01.project=br$BPID-$i" \
 		"$IMAGE" $cmd >/dev/null

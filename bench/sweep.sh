@@ -39,6 +39,8 @@ for v in "$N" "$K" "$M"; do
 done
 
 REPO=$(cd "$(dirname "$(readlink -f "$0")")/.." && pwd)
+# shellcheck source=scripts/lib.sh
+. "$REPO/scripts/lib.sh" # ds01_remove_instance_network
 BUILD=${DS01_BUILD:-$REPO/build}
 RESULTS=$REPO/bench/results/sweep.json
 IMAGE=ds01-test/busybox:latest
@@ -81,6 +83,7 @@ cleanup() {
 		wait "$DPID" 2>/dev/null
 	fi
 	docker ps -aq --filter "label=ds01.instance=$INSTANCE" 2>/dev/null | xargs -r -n 20 -P 4 docker rm -f >/dev/null 2>&1
+	ds01_remove_instance_network "$INSTANCE"
 	local u
 	for u in "${USERS[@]}"; do
 		pkill -KILL -u "$u" 2>/dev/null

@@ -36,3 +36,22 @@ ds01_ensure_dockerd() {
 	tail -n 20 /var/log/dockerd.log >&2 2>/dev/null || true
 	ds01_die "dockerd did not answer 'docker info' within 30 s (see /var/log/dockerd.log)"
 }
+
+# ds01_remove_instance_network INSTANCE: removes what a ds01d of INSTANCE made for its per-user
+# networks (src/daemon/network.h), for tests and benchmarks once the instance's containers are
+# gone: the Docker networks labelled ds01.instance=INSTANCE, and the iptables chain that keeps
+# the host's users out of them (OUTPUT jumps to it with the comment "ds01:INSTANCE").
+ds01_remove_instance_network() {
+	local inst=$1 chain
+	docker network ls -q --filter "label=ds01.instance=$inst" 2>/dev/null |
+		xargs -r docker network rm >/dev/null 2>&1
+	command -v iptables >/dev/null 2>&1 || return 0
+	chain=$(iptables -w 10 -S OUTPUT 2>/dev/null |
+		awk -v c="ds01:$inst" '$1 == "-A" && $2 == "OUTPUT" && $5 == "--comment" &&
+			($6 == c || $6 == "\"" c "\"") && $7 == "-j" { print $8; exit }')
+	[ -n "$chain" ] || return 0
+	iptables -w 10 -D OUTPUT -m comment --comment "ds01:$inst" -j "$chain" >/dev/null 2>&1
+	iptables -w 10 -F "$chain" >/dev/null 2>&1
+	iptables -w 10 -X "$chain" >/dev/null 2>&1
+	return 0
+}

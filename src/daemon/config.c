@@ -10,6 +10,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <sys/un.h>
 
 #define CONFIG_MAX_SIMULATED   64
@@ -64,6 +65,7 @@ struct config *config_free(struct config *c)
         free(c->init_path);
         free(c->service_uids);
         free(c->metrics_token_file);
+        free(c->network_pool);
         free(c);
         return NULL;
 }
@@ -109,6 +111,9 @@ static struct config *config_defaults(void)
         c->request_burst_per_uid = 600;
         c->audit_window_s = 60;
         c->audit_names_per_uid = 16;
+        c->network_pool = xstrdup("10.213.0.0/16");
+        c->network_subnet_prefix = 26;
+        c->network_require_isolation = true;
         return c;
 }
 
@@ -207,6 +212,8 @@ static int parse_notify(const struct yamldoc *d, const struct yamldoc_node *v, s
                         struct error **err);
 static int parse_service_uids(const struct yamldoc *d, const struct yamldoc_node *v,
                               struct config *c, struct error **err);
+static int parse_network(const struct yamldoc *d, const struct yamldoc_node *v, struct config *c,
+                         struct error **err);
 
 #define STR(n, t)                                                                                  \
         {                                                                                          \
@@ -225,6 +232,7 @@ static const struct key_def top_keys[] = {
     {"gpus", KEY_SPECIAL, 0, 0, 0, parse_gpus},
     {"images", KEY_SPECIAL, 0, 0, 0, parse_images},
     {"notify", KEY_SPECIAL, 0, 0, 0, parse_notify},
+    {"network", KEY_SPECIAL, 0, 0, 0, parse_network},
     STR(admin_group, KEY_STRING),
     STR(init_path, KEY_PATH),
     {"max_requests_per_uid", KEY_INT, offsetof(struct config, max_requests_per_uid), 1, 1024, NULL},
@@ -544,6 +552,52 @@ static int parse_notify(const struct yamldoc *d, const struct yamldoc_node *v, s
         return 0;
 }
 
+int config_parse_ipv4_cidr(const char *s, uint32_t *ret_base, int *ret_bits)
+{
+        unsigned a, b, c, d, n;
+        char end;
+        if (sscanf(s, "%u.%u.%u.%u/%u%c", &a, &b, &c, &d, &n, &end) != 5 || a > 255 || b > 255 ||
+            c > 255 || d > 255 || n > 32 || !isdigit((unsigned char)s[0]))
+                return -1;
+        uint32_t base = (a << 24) | (b << 16) | (c << 8) | d;
+        uint32_t mask = n ? ~0u << (32 - n) : 0;
+        if (base & ~mask)
+                return -1; /* host bits set: "10.213.0.1/16" is not a range */
+        *ret_base = base;
+        *ret_bits = (int)n;
+        return 0;
+}
+
+static int parse_network(const struct yamldoc *d, const struct yamldoc_node *v, struct config *c,
+                         struct error **err)
+{
+        static const char *const names[] = {"pool", "subnet_prefix", "require_isolation", NULL};
+        if (yamldoc_is_null(v))
+                return 0;
+        if (yamldoc_expect(d, v, YAMLDOC_MAP, "network", err) < 0)
+                return -1;
+        for (size_t i = 0; i < v->n; i++) {
+                const struct yamldoc_pair *p = &v->pairs[i];
+                if (!streq(p->key, "pool") && !streq(p->key, "subnet_prefix") &&
+                    !streq(p->key, "require_isolation"))
+                        return yamldoc_unknown_key(d, p, "network", names, err);
+                if (yamldoc_is_null(p->value))
+                        continue;
+                if (streq(p->key, "pool")) {
+                        if (set_string(d, p->value, "network.pool", &c->network_pool, err) < 0)
+                                return -1;
+                } else if (streq(p->key, "subnet_prefix")) {
+                        if (yamldoc_get_int64(d, p->value, "network.subnet_prefix", 16, 29,
+                                              &c->network_subnet_prefix, err) < 0)
+                                return -1;
+                } else if (yamldoc_get_bool(d, p->value, "network.require_isolation",
+                                            &c->network_require_isolation, err) < 0) {
+                        return -1;
+                }
+        }
+        return 0;
+}
+
 static int parse_top_key(const struct yamldoc *d, const struct yamldoc_pair *p, struct config *c,
                          struct error **err)
 {
@@ -609,6 +663,21 @@ static int validate(const struct yamldoc *d, struct config *c, struct error **er
                                      "'metrics_listen' must be HOST:PORT (e.g. 127.0.0.1:9101) or "
                                      "\"off\", not '%s'",
                                      c->metrics_listen);
+        uint32_t base;
+        int bits;
+        const struct yamldoc_node *net = yamldoc_map_get(d->root, "network");
+#define NET_LINE(key) ((p = yamldoc_map_get_pair(net, key)) ? p->value->line : LINE_OF("network"))
+        if (config_parse_ipv4_cidr(c->network_pool, &base, &bits) < 0 || bits < 8 || bits > 29)
+                return yamldoc_error(d, NET_LINE("pool"), err,
+                                     "'network.pool' must be an IPv4 range A.B.C.D/N with N from "
+                                     "8 to 29 and no host bits set (e.g. 10.213.0.0/16), not '%s'",
+                                     c->network_pool);
+        if (c->network_subnet_prefix < bits)
+                return yamldoc_error(d, NET_LINE("subnet_prefix"), err,
+                                     "'network.subnet_prefix' (%lld) must be at least the pool's "
+                                     "prefix (/%d): each user's subnet is a part of the pool",
+                                     (long long)c->network_subnet_prefix, bits);
+#undef NET_LINE
 #undef LINE_OF
         return 0;
 }

@@ -5,6 +5,9 @@
 
 #include "../shared/error.h"
 
+#include <stdbool.h>
+#include <stdint.h>
+
 struct config_sim_gpu {
         char *name;         /* "NVIDIA A100-SXM4-40GB" */
         int64_t memory_mib; /* 40960 */
@@ -75,8 +78,19 @@ struct config {
         /* metrics_token_file: a file holding the bearer token that gets per-user series from
          * /metrics (NULL: nobody gets them; anonymous scrapes get aggregates). */
         char *metrics_token_file;
+        /* network.pool: the IPv4 range ("10.213.0.0/16") the per-user and per-user build
+         * networks take their subnets from, network.subnet_prefix (26) bits each (network.h). */
+        char *network_pool;
+        int64_t network_subnet_prefix;
+        /* network.require_isolation (true): refuse to start unless dockerd keeps its bridge
+         * networks apart (network_check_isolation) and the host's users can be kept out of
+         * them (network_firewall_start); false skips both. */
+        bool network_require_isolation;
 };
 
 /* path NULL: embedded defaults. */
 struct config *config_load(const char *path, struct error **err);
 struct config *config_free(struct config *c);
+/* "A.B.C.D/N": *ret_base (host byte order; host bits must be zero) and *ret_bits; -1 if
+ * malformed. */
+int config_parse_ipv4_cidr(const char *s, uint32_t *ret_base, int *ret_bits);

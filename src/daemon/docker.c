@@ -435,33 +435,41 @@ json_t *docker_container_inspect(struct docker *d, const char *id, struct error 
         return request_json(d, "GET", path, NULL, err);
 }
 
-json_t *docker_container_list(struct docker *d, const char *label_filter, bool all,
-                              struct error **err)
+/* GET <path><sep>filters={"label":[label_filter]} (no filter when NULL): a JSON array. */
+static json_t *list_by_label(struct docker *d, const char *path, char sep, const char *label_filter,
+                             const char *what, struct error **err)
 {
-        struct strbuf path = STRBUF_INIT;
-        strbuf_addf(&path, "/containers/json?all=%d", all ? 1 : 0);
+        struct strbuf full = STRBUF_INIT;
+        strbuf_adds(&full, path);
         if (label_filter) {
                 json_t *f = json_pack("{s:[s]}", "label", label_filter);
                 char *s = f ? json_dumps(f, JSON_COMPACT) : NULL;
                 json_decref(f);
                 if (!s) {
-                        strbuf_release(&path);
+                        strbuf_release(&full);
                         error_set(err, DS01_ERR, "cannot encode the label filter '%s'",
                                   label_filter);
                         return NULL;
                 }
                 _cleanup_free_ char *e = url_escape(s);
                 free(s);
-                strbuf_addf(&path, "&filters=%s", e);
+                strbuf_addf(&full, "%cfilters=%s", sep, e);
         }
-        json_t *j = request_json(d, "GET", strbuf_str(&path), NULL, err);
-        strbuf_release(&path);
+        json_t *j = request_json(d, "GET", strbuf_str(&full), NULL, err);
+        strbuf_release(&full);
         if (j && !json_is_array(j)) {
                 json_decref(j);
-                error_set(err, DS01_ERR, "unexpected answer from Docker to a container list");
+                error_set(err, DS01_ERR, "unexpected answer from Docker to a %s list", what);
                 return NULL;
         }
         return j;
+}
+
+json_t *docker_container_list(struct docker *d, const char *label_filter, bool all,
+                              struct error **err)
+{
+        return list_by_label(d, all ? "/containers/json?all=1" : "/containers/json?all=0", '&',
+                             label_filter, "container", err);
 }
 
 json_t *docker_image_inspect(struct docker *d, const char *ref, struct error **err)
@@ -469,6 +477,45 @@ json_t *docker_image_inspect(struct docker *d, const char *ref, struct error **e
         _cleanup_free_ char *e = url_escape(ref);
         _cleanup_free_ char *path = xasprintf("/images/%s/json", e);
         return request_json(d, "GET", path, NULL, err);
+}
+
+/* ---- networks ---- */
+
+int docker_network_create(struct docker *d, const json_t *spec, char **ret_id, struct error **err)
+{
+        return request_id(d, "/networks/create", spec, ret_id, err);
+}
+
+json_t *docker_network_inspect(struct docker *d, const char *name, struct error **err)
+{
+        _cleanup_free_ char *e = url_escape(name);
+        _cleanup_free_ char *path = xasprintf("/networks/%s", e);
+        return request_json(d, "GET", path, NULL, err);
+}
+
+int docker_network_remove(struct docker *d, const char *name, struct error **err)
+{
+        _cleanup_free_ char *e = url_escape(name);
+        _cleanup_free_ char *path = xasprintf("/networks/%s", e);
+        return request_ok(d, "DELETE", path, NULL, REQUEST_TIMEOUT_S, 0, NULL, err);
+}
+
+json_t *docker_network_list(struct docker *d, const char *label_filter, struct error **err)
+{
+        return list_by_label(d, "/networks", '?', label_filter, "network", err);
+}
+
+int docker_network_connect(struct docker *d, const char *name, const char *container, bool connect,
+                           struct error **err)
+{
+        _cleanup_free_ char *e = url_escape(name);
+        _cleanup_free_ char *path =
+            xasprintf("/networks/%s/%s", e, connect ? "connect" : "disconnect");
+        json_t *body = connect ? json_pack("{s:s}", "Container", container)
+                               : json_pack("{s:s, s:b}", "Container", container, "Force", 1);
+        int r = request_ok(d, "POST", path, body, REQUEST_TIMEOUT_S, 0, NULL, err);
+        json_decref(body);
+        return r;
 }
 
 /* ---- exec ---- */

@@ -39,6 +39,18 @@ json_t *docker_container_list(struct docker *d, const char *label_filter, bool a
                               struct error **err);
 json_t *docker_image_inspect(struct docker *d, const char *ref, struct error **err);
 
+/* Networks: POST /networks/create (spec as the Engine API takes it; *ret_id its Id), GET
+ * /networks/{name or id}, DELETE /networks/{name or id}, GET /networks?filters={"label":[..]}
+ * (label_filter may be NULL). Docker answers 409 to a create whose name exists and 403 to one
+ * whose subnet overlaps another network's: both DS01_ERR here. */
+int docker_network_create(struct docker *d, const json_t *spec, char **ret_id, struct error **err);
+json_t *docker_network_inspect(struct docker *d, const char *name, struct error **err);
+int docker_network_remove(struct docker *d, const char *name, struct error **err);
+json_t *docker_network_list(struct docker *d, const char *label_filter, struct error **err);
+/* POST /networks/{name}/connect or /disconnect {"Container": id} (disconnect with Force). */
+int docker_network_connect(struct docker *d, const char *name, const char *container, bool connect,
+                           struct error **err);
+
 int docker_exec_create(struct docker *d, const char *container_id, const json_t *spec,
                        char **ret_exec_id, struct error **err);
 json_t *docker_exec_inspect(struct docker *d, const char *exec_id, struct error **err);

@@ -2,6 +2,7 @@
 
 #include "../shared/log.h"
 #include "dockerjson.h"
+#include "network.h"
 #include "../shared/names.h"
 #include "../shared/strbuf.h"
 
@@ -457,7 +458,7 @@ int images_build(struct ds01d *d, const struct caller *c, json_t *params, int co
         int64_t timeout_s = d->cfg->build_timeout_s;
         pthread_rwlock_unlock(&d->lock);
         _cleanup_close_ int ctx = -1, stream = -1;
-        _cleanup_free_ char *query = NULL, *old_id = NULL, *df = NULL;
+        _cleanup_free_ char *query = NULL, *old_id = NULL, *df = NULL, *net = NULL;
         int64_t ctx_len = 0;
         int r = -1;
         struct build_state b = {0};
@@ -479,7 +480,16 @@ int images_build(struct ds01d *d, const struct caller *c, json_t *params, int co
         old_id = prev && jstr(prev, "Id") ? xstrdup(jstr(prev, "Id")) : NULL;
         json_decref(prev);
 
-        query = build_query(c, &ls, project, image, nocache);
+        /* RUN steps on the user's build network (network.h), not beside anyone's containers. */
+        pthread_rwlock_rdlock(&d->lock);
+        int nr = network_acquire(d->net, d->cfg, c->uid, NETWORK_BUILDS, &net, err);
+        pthread_rwlock_unlock(&d->lock);
+        if (nr < 0)
+                goto out;
+        char *q = build_query(c, &ls, project, image, nocache), *net_e = docker_query_escape(net);
+        query = xasprintf("%s&networkmode=%s", q, net_e);
+        free(q);
+        free(net_e);
         int dr = docker_build_stream(d->docker, query, ctx, ctx_len, &stream, err);
         if (dr < 0)
                 goto out;
@@ -590,6 +600,7 @@ int images_build(struct ds01d *d, const struct caller *c, json_t *params, int co
                                 b.steps, "seconds", secs);
         r = 0;
 out:
+        network_release(d->net, net);
         build_state_release(&b);
         limit_set_release(&ls);
         return r;

@@ -11,6 +11,7 @@
 #include "../shared/strbuf.h"
 #include "images.h"
 #include "monitor.h"
+#include "network.h"
 #include "snapshot.h"
 #include "notify.h"
 #include "pool.h"
@@ -380,6 +381,8 @@ static json_t *build_spec(struct ds01d *d, const struct caller *c, const struct 
                       "ds01.interface", "orchestration", "ds01.created_at",
                       format_iso8601(now_s(), ts), "ds01.gpu.uuids", gpus, "ds01.gpu.slots", slots);
         json_object_set_new(labels, "ds01.gpu.request", json_string(gpu_request));
+        /* The owner's own network (network.h): never another user's containers. */
+        _cleanup_free_ char *net = network_name(d->cfg->instance, c->uid, NETWORK_CONTAINERS);
 
         json_t *mounts =
             json_pack("[{s:s, s:s, s:s, s:b}, {s:s, s:s, s:s, s:b}]", "Type", "bind", "Source",
@@ -394,7 +397,7 @@ static json_t *build_spec(struct ds01d *d, const struct caller *c, const struct 
         json_t *host =
             json_pack("{s:o, s:[s], s:[s], s:b, s:s, s:{s:s}, s:{s:s, s:{s:s, s:s}}}", "Mounts",
                       mounts, "SecurityOpt", "no-new-privileges", "CapDrop", "ALL", "Privileged", 0,
-                      "NetworkMode", "bridge", "RestartPolicy", "Name", "no", "LogConfig", "Type",
+                      "NetworkMode", net, "RestartPolicy", "Name", "no", "LogConfig", "Type",
                       "json-file", "Config", "max-size", "10m", "max-file", "3");
         if (ls->max_cpus > 0) {
                 /* Docker refuses more CPUs than the host has: a group's 32 on a smaller machine
@@ -621,7 +624,7 @@ int lifecycle_deploy(struct ds01d *d, const struct caller *c, json_t *params, js
         memset(&ls, 0, sizeof(ls));
         bool have_limits = false;
         char **uuids = NULL;
-        _cleanup_free_ char *image = NULL, *workspace = NULL, *id = NULL;
+        _cleanup_free_ char *image = NULL, *workspace = NULL, *id = NULL, *net = NULL;
         json_t *spec = NULL;
         bool reserved = false, created = false;
 
@@ -685,6 +688,8 @@ int lifecycle_deploy(struct ds01d *d, const struct caller *c, json_t *params, js
         }
         reserved = true;
 
+        if (network_acquire(d->net, d->cfg, c->uid, NETWORK_CONTAINERS, &net, err) < 0)
+                goto out;
         spec = build_spec(d, c, &ls, project, image, workspace, uuids, cmd, gpu_request);
         if (docker_container_create(d->docker, container, spec, &id, err) < 0) {
                 error_wrap(err, "creating container '%s'", container);
@@ -738,6 +743,7 @@ out:
                         error_free(rerr);
                 }
         }
+        network_release(d->net, net); /* the container, if any, now keeps it */
         store_strv_free(uuids);
         json_decref(spec);
         if (have_limits)
@@ -858,7 +864,7 @@ static int relet_gpus(struct ds01d *d, const struct caller *owner, json_t *inspe
         limits_resolve(d->limits, owner->login, owner->gids, owner->n_gids, &ls);
         int r = -1;
         json_t *spec = NULL;
-        _cleanup_free_ char *new_id = NULL, *workspace = NULL, *list = NULL;
+        _cleanup_free_ char *new_id = NULL, *workspace = NULL, *list = NULL, *net = NULL;
 
         /* 1. The slots it had, if all of them are free and still exist. */
         const struct gpu_slot **prev = xcalloc(n_old + 1, sizeof(*prev));
@@ -909,6 +915,8 @@ static int relet_gpus(struct ds01d *d, const struct caller *owner, json_t *inspe
                 error_set(err, DS01_ERR, "cannot recreate '%s': its labels are incomplete", name);
                 goto fail;
         }
+        if (network_acquire(d->net, d->cfg, owner->uid, NETWORK_CONTAINERS, &net, err) < 0)
+                goto fail;
         json_t *cmd = spec_cmd(inspect);
         spec =
             build_spec(d, owner, &ls, project, image, workspace, got, cmd, request ? request : "1");
@@ -941,6 +949,7 @@ out:
                                      strv_to_json(got), "reason",
                                      new_id ? "re-leased after the hold (recreated)"
                                             : "re-leased after the hold"));
+        network_release(d->net, net);
         json_decref(spec);
         store_strv_free(old);
         store_strv_free(got);

@@ -18,6 +18,7 @@
 #include <sys/types.h>
 
 struct snapshot_cache;
+struct network;
 
 /* The daemon's state, shared by every thread. cfg and limits are swapped by reload under `lock`
  * (write); requests hold it for reading. The other members live as long as the daemon. */
@@ -33,6 +34,7 @@ struct ds01d {
         struct usage *usage;       /* usage accounting (ds01 report) */
         struct store *store;
         struct docker *docker;
+        struct network *net; /* per-user Docker networks (network.h) */
         struct events *events;
         struct audit *audit;         /* auth.denied, aggregated (audit.h) */
         struct snapshot_cache *snap; /* the containers as last read (snapshot.h) */

@@ -6,6 +6,7 @@
 #include "audit.h"
 #include "lifecycle.h"
 #include "metrics.h"
+#include "network.h"
 #include "nvml.h"
 #include "rpc.h"
 #include "snapshot.h"
@@ -216,6 +217,12 @@ int main(int argc, char **argv)
         }
         log_info("docker %s, API %s", docker_server_version(d.docker),
                  docker_api_version(d.docker));
+        d.net = network_new(d.docker);
+        if (d.cfg->network_require_isolation &&
+            (network_check_isolation(&err) < 0 || network_firewall_start(d.net, d.cfg, &err) < 0))
+                goto fail;
+        network_adopt(d.net, d.cfg, d.store); /* containers made before per-user networks */
+        network_sweep(d.net, d.cfg, true);    /* what a crash or a killed build left */
         int64_t reconciled_at = now_s();
         if (lifecycle_reconcile(&d, true, &err) < 0)
                 goto fail;
@@ -302,6 +309,7 @@ out:;
         if (d.events)
                 events_log(d.events, "system.shutdown", NULL, NULL);
         if (busy == 0) {
+                d.net = network_free(d.net);
                 d.docker = docker_free(d.docker);
                 d.store = store_free(d.store);
                 d.usage = usage_free(d.usage);

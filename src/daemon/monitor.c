@@ -4,6 +4,7 @@
 #include "../shared/strbuf.h"
 #include "counters.h"
 #include "dockerjson.h"
+#include "network.h"
 #include "nvml.h"
 #include "sampler.h"
 #include "snapshot.h"
@@ -853,6 +854,7 @@ void monitor_tick(struct monitor *m)
         }
         pthread_rwlock_rdlock(&d->lock);
         lifecycle_sweep_holds(d);
+        network_sweep(d->net, d->cfg, false);
         enforce(m); /* its snapshot_get also keeps the one /metrics reads at most a tick old */
         pthread_rwlock_unlock(&d->lock);
         counters_sweep(counters_now_ns() - started_ns);

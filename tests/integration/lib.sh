@@ -23,6 +23,10 @@
 
 set -u
 
+# ds01_remove_instance_network
+# shellcheck source=scripts/lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/../../scripts/lib.sh"
+
 DS01_IMAGE=ds01-test/busybox:latest
 DS01_TEST=$(basename "$0" .sh)
 DS01_TEST=${DS01_TEST#test-}
@@ -406,6 +410,7 @@ _ds01_cleanup() {
 	fi
 	if [ -n "${INSTANCE:-}" ]; then
 		docker ps -aq --filter "label=ds01.instance=$INSTANCE" | xargs -r docker rm -f >/dev/null 2>&1
+		ds01_remove_instance_network "$INSTANCE" # its per-user networks and their iptables chain
 	fi
 	if [ -n "$T" ] && [ -f "$T/.users" ]; then
 		local u

@@ -110,6 +110,9 @@ static void test_embedded_defaults(void **state)
         assert_int_equal(c->max_requests_per_uid, 16);
         assert_int_equal(c->events_max_kb, 65536);
         assert_int_equal(c->events_keep, 5);
+        assert_string_equal(c->network_pool, "10.213.0.0/16");
+        assert_int_equal(c->network_subnet_prefix, 26);
+        assert_true(c->network_require_isolation);
         assert_null(config_free(c));
         assert_null(config_free(NULL));
 }
@@ -272,6 +275,19 @@ static void test_bad_values(void **state)
         expect_error("gpus:\n  simulated:\n    - {memory_mib: 1}\n", ":3:", "has no name", NULL);
         expect_error("gpus:\n  simulated:\n    - {name: X}\n", ":3:", "has no memory_mib", NULL);
 
+        expect_error("network:\n  pool: 10.213.0.1/16\n", ":2:", "network.pool", "host bits", NULL);
+        expect_error("network:\n  pool: 10.213.0.0\n", ":2:", "network.pool", NULL);
+        expect_error("network:\n  pool: 10.300.0.0/16\n", ":2:", "network.pool", NULL);
+        expect_error("network:\n  pool: 10.0.0.0/30\n", ":2:", "network.pool", NULL);
+        expect_error("network:\n  pool: 10.213.0.0/24\n  subnet_prefix: 20\n",
+                     ":3:", "network.subnet_prefix", "pool's prefix", NULL);
+        expect_error("network:\n  subnet_prefix: 30\n", ":2:", "network.subnet_prefix", NULL);
+        expect_error("network:\n  require_isolation: maybe\n", ":2:", "require_isolation", NULL);
+        expect_error("network:\n  pools: 10.0.0.0/8\n", ":2:", "unknown key 'pools'", NULL);
+        expect_error("network:\n  pools: null\n", ":2:", "unknown key 'pools'", NULL);
+        expect_ok("network:\n  pool: 172.30.0.0/20\n  subnet_prefix: 28\n  require_isolation: "
+                  "false\n");
+
         /* At most 64 simulated GPUs. */
         _cleanup_(strbuf_release) struct strbuf sb = STRBUF_INIT;
         strbuf_adds(&sb, "gpus:\n  simulated:\n");
@@ -349,6 +365,8 @@ static void test_contrib_example(void **state)
         assert_int_equal(c->log_max_kb, 16384);
         assert_null(c->metrics_token_file);
         assert_int_equal(c->n_service_uids, 0);
+        assert_string_equal(c->network_pool, "10.213.0.0/16");
+        assert_int_equal(c->network_subnet_prefix, 26);
         config_free(c);
 }
 
