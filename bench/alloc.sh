@@ -1,17 +1,19 @@
 #!/bin/bash
 # Allocation benchmark (issue #3): placement + quota decisions per second on a simulated inventory
 # of 1,024 slots (half MIG) and 1,000 users, durable reservations per second through the ledger,
-# and the time ds01d takes at start-up to reconcile 200 managed containers it finds in Docker.
+# and the time ds01d takes at start-up to reconcile 200 managed containers it finds in Docker and
+# in its ledger.
 #
 #   bench/alloc.sh [--containers N] [--runs N] [--seconds S]     (as root)
 #
 # BUILD=DIR picks the build dir (default build/; set up with meson if missing). Runs
 # BUILD/bench/bench-alloc, then creates N (200) containers with the labels ds01 sets
 # (ds01.managed, ds01.instance=ds01-bench-alloc-<pid>, ds01.user, ds01.uid, ds01.project,
-# ds01.gpu.uuids), created not started, and starts its own ds01d (own socket, state, logs) with
-# an empty ledger: reconcile_ms = time from the log line before reconcile ("docker X, API Y")
-# to "reconciled ledger with docker: N correction(s)", median over --runs (3) starts, each with a
-# fresh ledger; the same with 0 containers is the baseline. Writes bench/results/alloc.json and
+# ds01.gpu.uuids), created not started, records them in a ledger as ds01d does when it creates
+# them (bound, with their GPU leases), and starts its own ds01d (own socket, state, logs) on a
+# copy of that ledger: reconcile_ms = time from the log line before reconcile ("docker X, API Y")
+# to "reconciled ledger with docker: 0 correction(s)", median over --runs (3) starts, each with a
+# fresh copy; an empty ledger and no containers is the baseline. Writes bench/results/alloc.json and
 # prints one line. Removes the containers, daemon and temp dir on exit, also on failure.
 set -euo pipefail
 
@@ -116,9 +118,13 @@ write_config() { # STATE_DIR
 # Starts ds01d with a fresh, empty ledger, waits for "ready", stops it. Each stderr line is
 # stamped (perl, microseconds) as it arrives. Sets: rec_ms (reconcile), ready_ms (process start
 # to ready), corrections.
-reconcile_run() { # TAG
+reconcile_run() { # TAG [LEDGER]: a start on a fresh state dir (with a copy of LEDGER)
 	local state=$TMP/state-$1 stamped=$TMP/ds01d-$1.log t0 up=0
 	rm -rf "$state"
+	if [ -n "${2:-}" ]; then
+		mkdir -m 0700 "$state"
+		cp "$2" "$state/ledger.db"
+	fi
 	write_config "$state"
 	t0=$(perl -MTime::HiRes=time -e 'printf "%.6f", time')
 	"$BUILD/ds01d" --config "$TMP/ds01.yaml" </dev/null 2> >(perl -MTime::HiRes=time -ne \
@@ -179,11 +185,20 @@ have=$(docker ps -aq --filter "label=ds01.instance=$INSTANCE" | wc -l)
 [ "$have" -eq "$NCONT" ] || die "created $have containers, expected $NCONT"
 log "created $NCONT containers in $create_ms ms"
 
-log "ds01d start with $NCONT containers and an empty ledger ($RUNS runs)"
+# ds01d manages only what its ledger records: the containers go into a ledger (the baseline's,
+# checkpointed) as if ds01d had deployed them, the first NGPUS with their GPU leases (held: the
+# containers are not running).
+cp "$TMP/state-base1/ledger.db" "$TMP/seeded.db"
+sqlite3 "$TMP/seeded.db" 'PRAGMA wal_checkpoint(TRUNCATE);' >/dev/null
+docker ps -aq --no-trunc --filter "label=ds01.instance=$INSTANCE" |
+	xargs docker inspect -f '{{slice .Name 1}} {{.Id}} {{index .Config.Labels "ds01.uid"}} {{index .Config.Labels "ds01.gpu.uuids"}}' |
+	ds01_ledger_seed "$TMP/seeded.db" held || die "could not seed the ledger"
+
+log "ds01d start with $NCONT containers recorded in its ledger ($RUNS runs)"
 full_rec=() full_ready=()
 for r in $(seq 1 "$RUNS"); do
-	reconcile_run "full$r"
-	[ "$corrections" = "$NCONT" ] || die "reconciled $corrections containers, expected $NCONT"
+	reconcile_run "full$r" "$TMP/seeded.db"
+	[ "$corrections" = 0 ] || die "reconciled $corrections containers, expected 0"
 	full_rec+=("$rec_ms") full_ready+=("$ready_ms")
 done
 

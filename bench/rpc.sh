@@ -8,9 +8,10 @@
 #
 # BUILD=DIR picks the build dir (default build/). Creates N (200) containers with the labels ds01
 # sets, spread over 64 users (uids 61000..61063, no accounts needed: service_uids lets them in
-# and ds01d names them u<uid>; no request rate limit, which this load would exceed),
-# starts --running (64) of them (sleep), starts its own ds01d (own instance, socket, state, logs,
-# metrics on a free loopback port) which adopts them, then runs bench-rpc:
+# and ds01d names them _u<uid>; no request rate limit, which this load would exceed),
+# starts --running (64) of them (sleep), records them in the ledger of its own ds01d (own
+# instance, socket, state, logs, metrics on a free loopback port; ds01d manages only containers
+# its ledger records), starts that ds01d, then runs bench-rpc:
 #   list_user:  container.list, each client thread a different user (sees its own ~3 rows), a
 #               new connection per request, as the CLI does;
 #   list_admin: container.list {all:true} as root (every row);
@@ -42,7 +43,7 @@ done
 
 REPO=$(cd "$(dirname "$(readlink -f "$0")")/.." && pwd)
 # shellcheck source=scripts/lib.sh
-. "$REPO/scripts/lib.sh" # ds01_remove_instance_network
+. "$REPO/scripts/lib.sh" # ds01_remove_instance_network, ds01_ledger_seed
 BUILD=${BUILD:-$REPO/build}
 case "$BUILD" in /*) ;; *) BUILD=$REPO/$BUILD ;; esac
 RESULTS=$REPO/bench/results/rpc.json
@@ -114,11 +115,11 @@ create_one() { # I
 	local i=$1 u=$(($1 % USERS)) cmd=/bin/true
 	[ "$i" -lt "$RUNNING" ] && cmd="sleep 100000"
 	# shellcheck disable=SC2086 # cmd is two words on purpose
-	docker create --network none --name "br$BPID-$i._.u$((UID0 + u))" --label ds01.managed=true \
+	docker create --network none --name "br$BPID-$i._._u$((UID0 + u))" --label ds01.managed=true \
 		--label "ds01.instance=$INSTANCE" --label "ds01.user=u$((UID0 + u))" \
 		--label "ds01.uid=$((UID0 + u))" --label "ds01.project=br$BPID-$i" \
 		"$IMAGE" $cmd >/dev/null
-	[ "$i" -lt "$RUNNING" ] && docker start "br$BPID-$i._.u$((UID0 + u))" >/dev/null
+	[ "$i" -lt "$RUNNING" ] && docker start "br$BPID-$i._._u$((UID0 + u))" >/dev/null
 	return 0
 }
 export -f create_one
@@ -126,14 +127,25 @@ export INSTANCE IMAGE USERS UID0 RUNNING BPID=$$
 # shellcheck disable=SC2016 # $1 is for the inner bash
 seq 0 $((NCONT - 1)) | xargs -P 4 -I{} bash -c 'create_one "$1"' _ {} || die "docker create failed"
 
-"$BUILD/ds01d" --config "$TMP/ds01.yaml" </dev/null 2>"$TMP/ds01d.log" >/dev/null &
-DPID=$!
-for _ in $(seq 1 600); do
-	grep -q 'ready: listening' "$TMP/ds01d.log" 2>/dev/null && break
-	kill -0 "$DPID" 2>/dev/null || { cat "$TMP/ds01d.log" >&2; die "ds01d exited"; }
-	sleep 0.05
-done
-grep -q 'ready: listening' "$TMP/ds01d.log" || die "ds01d did not get ready"
+start_daemon() {
+	"$BUILD/ds01d" --config "$TMP/ds01.yaml" </dev/null 2>>"$TMP/ds01d.log" >/dev/null &
+	DPID=$!
+	for _ in $(seq 1 600); do
+		grep -q 'ready: listening' "$TMP/ds01d.log" 2>/dev/null && break
+		kill -0 "$DPID" 2>/dev/null || { cat "$TMP/ds01d.log" >&2; die "ds01d exited"; }
+		sleep 0.05
+	done
+	grep -q 'ready: listening' "$TMP/ds01d.log" || die "ds01d did not get ready"
+}
+# ds01d manages only what its ledger records: a first start makes the ledger, the containers
+# go into it as if ds01d had deployed them, and the measured daemon starts on that ledger.
+start_daemon
+kill -TERM "$DPID" && wait "$DPID" 2>/dev/null
+: >"$TMP/ds01d.log"
+docker ps -aq --no-trunc --filter "label=ds01.instance=$INSTANCE" |
+	xargs docker inspect -f '{{slice .Name 1}} {{.Id}} {{index .Config.Labels "ds01.uid"}}' |
+	ds01_ledger_seed "$TMP/state/ledger.db" || die "could not seed the ledger"
+start_daemon
 sleep 6 # one monitor tick: idle clocks and samples exist
 rss_idle_kb=$(awk '/^VmRSS/ { print $2 }' "/proc/$DPID/status")
 

@@ -55,3 +55,25 @@ ds01_remove_instance_network() {
 	iptables -w 10 -X "$chain" >/dev/null 2>&1
 	return 0
 }
+
+# ds01_ledger_seed DB [LEASE_STATE]: records the containers read from stdin, one
+# "NAME DOCKER_ID UID [SLOT]" per line (NAME = PROJECT._.USER), in the ledger DB (made by a ds01d
+# that has run and stopped) as bound, with a whole-GPU lease on SLOT when given (LEASE_STATE:
+# bound, the default, for running containers; held for stopped ones): what ds01d records when it
+# creates a container itself. ds01d manages only containers its ledger records, so a benchmark that makes
+# many containers with `docker create` seeds the ledger with them.
+ds01_ledger_seed() {
+	local db=$1 lstate=${2:-bound} name id uid slot now
+	now=$(date +%s)
+	{
+		echo 'BEGIN;'
+		while read -r name id uid slot; do
+			[ -n "$name" ] || continue
+			printf "INSERT INTO containers (name, project, user, uid, docker_id, state, created_at) VALUES ('%s', '%s', '%s', %d, '%s', 'bound', %d);\n" \
+				"$name" "${name%%._.*}" "${name##*._.}" "$uid" "$id" "$now"
+			[ -z "$slot" ] || printf "INSERT INTO leases (slot_uuid, container, uid, state, weight, since, leased_at) VALUES ('%s', '%s', %d, '%s', 1.0, %d, %d);\n" \
+				"$slot" "$name" "$uid" "$lstate" "$now" "$now"
+		done
+		echo 'COMMIT;'
+	} | sqlite3 -cmd '.timeout 5000' "$db"
+}
