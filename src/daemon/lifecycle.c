@@ -544,7 +544,7 @@ int lifecycle_deploy(struct ds01d *d, const struct caller *c, json_t *params, js
         if (choose_image(d, c, project, image_req, &image, err) < 0)
                 goto out;
         if (workspace_prepare(d->cfg->workspace_root, project, c->uid, c->gid, true, &workspace,
-                              err) < 0)
+                              NULL, err) < 0)
                 goto out;
 
         if (lifecycle_reserve_gpus(d, c, &ls, container, project, &preq, false, &uuids, err) < 0) {
@@ -755,7 +755,7 @@ static int relet_gpus(struct ds01d *d, const struct caller *owner, json_t *inspe
         const char *image = jstr(json_object_get(inspect, "Config"), "Image");
         if (!image || !project ||
             workspace_prepare(d->cfg->workspace_root, project, owner->uid, owner->gid, true,
-                              &workspace, err) < 0) {
+                              &workspace, NULL, err) < 0) {
                 error_set(err, DS01_ERR, "cannot recreate '%s': its labels are incomplete", name);
                 goto fail;
         }
@@ -851,7 +851,7 @@ int lifecycle_start(struct ds01d *d, const struct caller *c, json_t *params, jso
                 }
                 /* The workspace is mounted again at every start: check it again. */
                 if (workspace_prepare(d->cfg->workspace_root, project, owner.uid, owner.gid, true,
-                                      &ws, err) < 0) {
+                                      &ws, NULL, err) < 0) {
                         store_container_release(&sc);
                         goto unbusy;
                 }

@@ -1,5 +1,7 @@
 #include "workspace.h"
 
+#include "userpath.h"
+
 #include "../shared/strbuf.h"
 
 #include <errno.h>
@@ -28,9 +30,29 @@ static char *user_home(uid_t uid, struct error **err)
         return xstrdup(pw.pw_dir);
 }
 
-/* Walks `path` component by component from "/", never following a symlink. Components with
- * index < user_from must be root-owned; those from user_from on must be owned by uid. Missing
- * components from create_from on are created (0700, owned by uid:gid). */
+/* Creates the missing component comp in dirfd: as the user where the parent is theirs (no chown,
+ * and their permissions decide), else (a root-owned parent no one else can write) as root, then
+ * given to the user through the fd of what was just made. */
+static int create_component(int dirfd, const char *comp, bool parent_is_users, uid_t uid, gid_t gid)
+{
+        if (parent_is_users) {
+                int r = userpath_mkdir_as(dirfd, comp, 0700, uid, gid);
+                return r == -EEXIST ? 0 : r;
+        }
+        if (mkdirat(dirfd, comp, 0700) < 0)
+                return errno == EEXIST ? 0 : -errno;
+        _cleanup_close_ int fd = userpath_step(dirfd, comp, false);
+        if (fd < 0)
+                return fd;
+        if (fchownat(fd, "", uid, gid, AT_EMPTY_PATH) < 0)
+                return -errno;
+        return 0;
+}
+
+/* Walks `path` component by component from "/" (userpath_step: no symlinks, no magic links, no
+ * mount crossings below the user's own directory). Components with index < user_from must be
+ * root-owned; those from user_from on must be owned by uid. Missing components from create_from
+ * on are created (0700, owned by uid:gid). Returns an O_PATH fd of the last one. */
 static int walk(const char *path, size_t user_from, size_t create_from, uid_t uid, gid_t gid,
                 bool create, struct error **err)
 {
@@ -52,32 +74,41 @@ static int walk(const char *path, size_t user_from, size_t create_from, uid_t ui
                                       comp);
                         break;
                 }
-                struct stat st;
-                if (fstatat(dirfd, comp, &st, AT_SYMLINK_NOFOLLOW) < 0) {
-                        if (errno != ENOENT || !create || idx < create_from) {
-                                r = error_set_errno(err, errno, "workspace path %s", here);
+                bool below_user = user_from != (size_t)-1 && idx > user_from;
+                int next = userpath_step(dirfd, comp, below_user);
+                if (next == -ENOENT && create && idx >= create_from) {
+                        int c = create_component(dirfd, comp, below_user, uid, gid);
+                        if (c < 0) {
+                                r = error_set_errno(err, c, "creating workspace %s", here);
                                 break;
                         }
-                        if (mkdirat(dirfd, comp, 0700) < 0 && errno != EEXIST) {
-                                r = error_set_errno(err, errno, "creating workspace %s", here);
-                                break;
-                        }
-                        if (fchownat(dirfd, comp, uid, gid, AT_SYMLINK_NOFOLLOW) < 0) {
-                                r = error_set_errno(err, errno, "giving %s to uid %u", here,
-                                                    (unsigned)uid);
-                                break;
-                        }
-                        if (fstatat(dirfd, comp, &st, AT_SYMLINK_NOFOLLOW) < 0) {
-                                r = error_set_errno(err, errno, "workspace path %s", here);
-                                break;
-                        }
+                        next = userpath_step(dirfd, comp, below_user);
                 }
-                if (S_ISLNK(st.st_mode)) {
+                if (next == -ELOOP) {
                         r = error_set(err, DS01_EPERM,
                                       "workspace path %s is a symlink; ds01 mounts only real "
                                       "directories - replace it with a directory (mv it away and "
                                       "mkdir %s)",
                                       here, here);
+                        break;
+                }
+                if (next == -EXDEV) {
+                        r = error_set(err, DS01_EPERM,
+                                      "workspace path %s is a mount point; ds01 does not cross "
+                                      "mounts inside your directory - use a plain directory, or "
+                                      "ask an administrator to set workspace_root to that disk",
+                                      here);
+                        break;
+                }
+                if (next < 0) {
+                        r = error_set_errno(err, next, "workspace path %s", here);
+                        break;
+                }
+                close(dirfd);
+                dirfd = next;
+                struct stat st;
+                if (fstat(dirfd, &st) < 0) {
+                        r = error_set_errno(err, errno, "workspace path %s", here);
                         break;
                 }
                 if (!S_ISDIR(st.st_mode)) {
@@ -102,17 +133,18 @@ static int walk(const char *path, size_t user_from, size_t create_from, uid_t ui
                                       "ds01 mounts only directories you own",
                                       here, (unsigned)st.st_uid, (unsigned)uid);
                         break;
+                } else if (idx == user_from) {
+                        if (userpath_on_fuse(dirfd)) {
+                                r = error_set(err, DS01_EPERM,
+                                              "workspace path %s is on a FUSE file system (or "
+                                              "cannot be checked); ds01 does not mount those",
+                                              here);
+                                break;
+                        }
                 }
-                int next = openat(dirfd, comp, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-                if (next < 0) {
-                        r = error_set_errno(err, errno, "opening %s", here);
-                        break;
-                }
-                close(dirfd);
-                dirfd = next;
         }
         strbuf_release(&sofar);
-        return r;
+        return r < 0 ? -1 : TAKE_FD(dirfd);
 }
 
 static size_t count_components(const char *p)
@@ -125,7 +157,7 @@ static size_t count_components(const char *p)
 }
 
 int workspace_prepare(const char *workspace_root, const char *project, uid_t uid, gid_t gid,
-                      bool create, char **ret_path, struct error **err)
+                      bool create, char **ret_path, int *ret_fd, struct error **err)
 {
         _cleanup_free_ char *base = NULL; /* the user's own directory */
         _cleanup_free_ char *path = NULL;
@@ -150,14 +182,19 @@ int workspace_prepare(const char *workspace_root, const char *project, uid_t uid
         }
         if (uid == 0)
                 user_from = (size_t)-1; /* root's own workspace: everything root-owned */
-        /* One at a time: between mkdirat and fchownat a directory is root's, and a concurrent
-         * check of the same path (two first deploys of one user) must not see it then. */
+        /* One at a time: between mkdirat and fchownat a directory under workspace_root is root's,
+         * and a concurrent check of the same path (two first deploys of one user) must not see it
+         * then. */
         static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
         pthread_mutex_lock(&lock);
-        int r = walk(path, user_from, create_from, uid, gid, create, err);
+        int fd = walk(path, user_from, create_from, uid, gid, create, err);
         pthread_mutex_unlock(&lock);
-        if (r < 0)
+        if (fd < 0)
                 return -1;
+        if (ret_fd)
+                *ret_fd = fd;
+        else
+                close(fd);
         *ret_path = TAKE_PTR(path);
         return 0;
 }

@@ -1,0 +1,240 @@
+#include "userpath.h"
+
+#include "../shared/strbuf.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/magic.h>
+#include <linux/openat2.h>
+#include <stdio.h>
+#include <sys/fsuid.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#ifndef FUSE_SUPER_MAGIC
+#define FUSE_SUPER_MAGIC 0x65735546
+#endif
+
+/* 0: unknown, 1: the kernel has openat2, -1: it has not (ENOSYS, or a seccomp filter's EPERM). */
+static int have_openat2;
+
+static int step_fallback(int dirfd, const char *name, bool same_fs)
+{
+        int fd = openat(dirfd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+        if (fd < 0)
+                return -errno;
+        struct stat st, parent;
+        if (fstat(fd, &st) < 0 || fstat(dirfd, &parent) < 0) {
+                int e = errno;
+                close(fd);
+                return -e;
+        }
+        int r = 0;
+        if (S_ISLNK(st.st_mode))
+                r = -ELOOP;
+        else if (same_fs && st.st_dev != parent.st_dev)
+                r = -EXDEV;
+        if (r < 0) {
+                close(fd);
+                return r;
+        }
+        return fd;
+}
+
+int userpath_step(int dirfd, const char *name, bool same_fs)
+{
+        if (!*name || strchr(name, '/') || streq(name, ".") || streq(name, ".."))
+                return -EINVAL;
+        if (have_openat2 >= 0) {
+                struct open_how how = {
+                    .flags = O_PATH | O_NOFOLLOW | O_CLOEXEC,
+                    .resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS |
+                               (same_fs ? RESOLVE_NO_XDEV : 0),
+                };
+                long fd = syscall(SYS_openat2, dirfd, name, &how, sizeof(how));
+                if (fd >= 0) {
+                        have_openat2 = 1;
+                        /* O_PATH | O_NOFOLLOW opens a final symlink itself: refuse it here. */
+                        struct stat st;
+                        if (fstat((int)fd, &st) < 0 || S_ISLNK(st.st_mode)) {
+                                int e = S_ISLNK(st.st_mode) ? ELOOP : errno;
+                                close((int)fd);
+                                return -e;
+                        }
+                        return (int)fd;
+                }
+                if (errno != ENOSYS && !(errno == EPERM && have_openat2 == 0))
+                        return -errno;
+                have_openat2 = -1;
+        }
+        return step_fallback(dirfd, name, same_fs);
+}
+
+bool userpath_on_fuse(int fd)
+{
+        struct statfs sfs;
+        return fstatfs(fd, &sfs) < 0 || sfs.f_type == FUSE_SUPER_MAGIC;
+}
+
+static bool trusted_dir(const struct stat *st)
+{
+        return st->st_uid == 0 && (!(st->st_mode & 0002) || (st->st_mode & S_ISVTX));
+}
+
+int userpath_open_dir(const char *path, uid_t uid, struct error **err)
+{
+        if (path[0] != '/')
+                return error_set(err, DS01_ERR, "%s is not an absolute path", path);
+        _cleanup_close_ int dirfd = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
+        if (dirfd < 0)
+                return error_set_errno(err, errno, "opening /");
+        _cleanup_free_ char *copy = xstrdup(path);
+        struct strbuf sofar = STRBUF_INIT;
+        bool in_user = false; /* past the anchor: the user's own part of the path */
+        struct stat st;
+        if (fstat(dirfd, &st) < 0)
+                return error_set_errno(err, errno, "stat /");
+        in_user = uid == 0;
+        char *save = NULL;
+        int r = 0;
+        for (char *comp = strtok_r(copy, "/", &save); comp; comp = strtok_r(NULL, "/", &save)) {
+                strbuf_addc(&sofar, '/');
+                strbuf_adds(&sofar, comp);
+                const char *here = strbuf_str(&sofar);
+                int fd = userpath_step(dirfd, comp, in_user && uid != 0);
+                if (fd < 0) {
+                        if (fd == -ELOOP)
+                                r = error_set(err, DS01_EPERM,
+                                              "%s is a symlink; ds01 follows no link in your "
+                                              "files - replace it with a real directory",
+                                              here);
+                        else if (fd == -EXDEV)
+                                r = error_set(err, DS01_EPERM,
+                                              "%s is a mount point; ds01 does not cross mounts "
+                                              "inside your files - ask an administrator to set "
+                                              "workspace_root to a directory on that disk",
+                                              here);
+                        else
+                                r = error_set_errno(err, -fd, "opening %s", here);
+                        break;
+                }
+                close(dirfd);
+                dirfd = fd;
+                if (fstat(dirfd, &st) < 0) {
+                        r = error_set_errno(err, errno, "stat %s", here);
+                        break;
+                }
+                if (!S_ISDIR(st.st_mode)) {
+                        r = error_set(err, DS01_EPERM, "%s is not a directory", here);
+                        break;
+                }
+                if (!in_user && st.st_uid == uid) {
+                        if (userpath_on_fuse(dirfd)) {
+                                r = error_set(err, DS01_EPERM,
+                                              "%s is on a FUSE file system (or cannot be "
+                                              "checked); ds01 does not use such directories",
+                                              here);
+                                break;
+                        }
+                        in_user = true;
+                } else if (!in_user && !trusted_dir(&st)) {
+                        r = error_set(err, DS01_EPERM,
+                                      "%s must be owned by root and not writable by others - "
+                                      "ask an administrator to fix it",
+                                      here);
+                        break;
+                } else if (in_user && st.st_uid != uid) {
+                        r = error_set(err, DS01_EPERM,
+                                      "%s is owned by uid %u, not by uid %u; ds01 uses only "
+                                      "directories their user owns",
+                                      here, (unsigned)st.st_uid, (unsigned)uid);
+                        break;
+                }
+        }
+        if (r == 0 && !in_user)
+                r = error_set(err, DS01_EPERM, "%s is not owned by uid %u", path, (unsigned)uid);
+        strbuf_release(&sofar);
+        return r < 0 ? -1 : TAKE_FD(dirfd);
+}
+
+/* What a file in a user's directory must be before the daemon writes or reads it. */
+static int check_file(const struct stat *st, const char *name, uid_t uid, struct error **err)
+{
+        if (!S_ISREG(st->st_mode))
+                return error_set(err, DS01_EPERM, "%s is not a regular file; not opening it", name);
+        if (st->st_nlink != 1)
+                return error_set(err, DS01_EPERM,
+                                 "%s has %ju links; ds01 opens only files with a single link", name,
+                                 (uintmax_t)st->st_nlink);
+        if (st->st_uid != uid)
+                return error_set(err, DS01_EPERM, "%s is owned by uid %u, not by uid %u", name,
+                                 (unsigned)st->st_uid, (unsigned)uid);
+        return 0;
+}
+
+/* Creates name exclusively: the fd is the file just made, never one planted under the name, so
+ * it is the only kind of file ever chowned. The fd, -1 with err, or -2 when it exists. */
+static int create_file(int dirfd, const char *name, int flags, uid_t uid, gid_t gid,
+                       struct error **err)
+{
+        _cleanup_close_ int fd =
+            openat(dirfd, name,
+                   flags | O_CREAT | O_EXCL | O_NOFOLLOW | O_NOCTTY | O_NONBLOCK | O_CLOEXEC, 0600);
+        if (fd < 0 && errno == EEXIST)
+                return -2;
+        if (fd < 0)
+                return error_set_errno(err, errno, "creating %s", name);
+        if (fchown(fd, uid, gid) < 0)
+                return error_set_errno(err, errno, "giving %s to uid %u", name, (unsigned)uid);
+        return TAKE_FD(fd);
+}
+
+int userpath_open_file(int dirfd, const char *name, int flags, uid_t uid, gid_t gid,
+                       struct error **err)
+{
+        int pfd = userpath_step(dirfd, name, true);
+        if (pfd == -ENOENT && (flags & O_CREAT)) {
+                int fd = create_file(dirfd, name, flags, uid, gid, err);
+                if (fd != -2)
+                        return fd;
+                pfd = userpath_step(dirfd, name, true); /* created meanwhile: check that */
+        }
+        if (pfd == -ENOENT)
+                return -ENOENT;
+        if (pfd == -ELOOP)
+                return error_set(err, DS01_EPERM, "%s is a symlink; not following it", name);
+        if (pfd == -EXDEV)
+                return error_set(err, DS01_EPERM, "%s is a mount point; not crossing it", name);
+        if (pfd < 0)
+                return error_set_errno(err, -pfd, "opening %s", name);
+        _cleanup_close_ int path_fd = pfd;
+        struct stat st;
+        if (fstat(path_fd, &st) < 0)
+                return error_set_errno(err, errno, "stat %s", name);
+        if (check_file(&st, name, uid, err) < 0)
+                return -1;
+        /* Reopen the inode just checked, not the name (which may have changed since). */
+        char proc[64];
+        snprintf(proc, sizeof(proc), "/proc/self/fd/%d", path_fd);
+        _cleanup_close_ int fd = open(proc, (flags & ~(O_CREAT | O_EXCL | O_TRUNC | O_NOFOLLOW)) |
+                                                O_NOCTTY | O_NONBLOCK | O_CLOEXEC);
+        if (fd < 0)
+                return error_set_errno(err, errno, "opening %s", name);
+        struct stat again;
+        if (fstat(fd, &again) < 0 || again.st_ino != st.st_ino || again.st_dev != st.st_dev)
+                return error_set(err, DS01_EPERM, "%s changed while it was opened", name);
+        return TAKE_FD(fd);
+}
+
+int userpath_mkdir_as(int dirfd, const char *name, mode_t mode, uid_t uid, gid_t gid)
+{
+        /* setfsuid/setfsgid are per thread: only this mkdirat runs as the user. */
+        gid_t old_gid = (gid_t)setfsgid(gid);
+        uid_t old_uid = (uid_t)setfsuid(uid);
+        int r = mkdirat(dirfd, name, mode) < 0 ? -errno : 0;
+        setfsuid(old_uid);
+        setfsgid(old_gid);
+        return r;
+}
