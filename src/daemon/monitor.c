@@ -206,12 +206,8 @@ static void refresh(struct monitor *m, struct activity *a, const struct limit_se
         a->created_ms = docker_time_ms(jstr(ins, "Created"));
         free(a->workspace);
         a->workspace = NULL;
-        size_t i;
-        json_t *mnt;
-        json_array_foreach (json_object_get(ins, "Mounts"), i, mnt) {
-                if (streq_ptr(jstr(mnt, "Destination"), "/workspace") && jstr(mnt, "Source"))
-                        a->workspace = xstrdup(jstr(mnt, "Source"));
-        }
+        const char *ws = docker_inspect_workspace(ins);
+        a->workspace = ws ? xstrdup(ws) : NULL;
         json_decref(ins);
         sampler_cgroup_release(&a->cg);
         a->have_cg = false;
@@ -433,7 +429,9 @@ static json_t *evidence(const struct activity *a)
 }
 
 /* A fresh .keep-alive in the workspace of uid: until when it holds (0: none). It counts from
- * min(mtime, now), so a file touched into the future holds no longer than one touched now. The
+ * min(mtime, ctime, now): a file touched into the future (touch -d 2099-01-01 sets the mtime;
+ * the ctime, which no user can set, is the moment of the touch) holds no longer than one touched
+ * now, and keeps no container for 72 years. The
  * file is opened as userpath.h allows (no links, no mounts, a regular file of the user's); it
  * is only fstat'ed, never read. */
 static int64_t keepalive_file(const char *workspace, int64_t uid, double max_h, int64_t now)
@@ -448,7 +446,11 @@ static int64_t keepalive_file(const char *workspace, int64_t uid, double max_h, 
         struct stat st;
         if (fd < 0 || fstat(fd, &st) < 0)
                 return 0;
-        int64_t touched = (int64_t)st.st_mtime < now ? (int64_t)st.st_mtime : now;
+        int64_t touched = now;
+        if ((int64_t)st.st_mtime < touched)
+                touched = (int64_t)st.st_mtime;
+        if ((int64_t)st.st_ctime < touched)
+                touched = (int64_t)st.st_ctime;
         int64_t until = touched + (int64_t)(max_h * 3600);
         return until > now ? until : 0;
 }

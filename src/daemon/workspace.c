@@ -2,12 +2,16 @@
 
 #include "userpath.h"
 
+#include "../shared/log.h"
 #include "../shared/strbuf.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <pwd.h>
+#include <stdio.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 
 static char *user_home(uid_t uid, struct error **err)
@@ -197,4 +201,86 @@ int workspace_prepare(const char *workspace_root, const char *project, uid_t uid
                 close(fd);
         *ret_path = TAKE_PTR(path);
         return 0;
+}
+
+/* ---- pins ---- */
+
+#define PINS_DIR "workspaces"
+
+static char *pin_path(const char *state_dir, const char *container)
+{
+        return xasprintf("%s/" PINS_DIR "/%s", state_dir, container);
+}
+
+char *workspace_pin_prepare(const char *state_dir, const char *container, struct error **err)
+{
+        _cleanup_free_ char *dir = xasprintf("%s/" PINS_DIR, state_dir);
+        if (mkdir(dir, 0700) < 0 && errno != EEXIST) {
+                error_set_errno(err, errno, "creating %s", dir);
+                return NULL;
+        }
+        struct stat st;
+        if (lstat(dir, &st) < 0 || !S_ISDIR(st.st_mode) || st.st_uid != geteuid() ||
+            (st.st_mode & 0077)) {
+                error_set(err, DS01_ERR, "%s must be a directory of ds01d's, mode 0700", dir);
+                return NULL;
+        }
+        char *pin = pin_path(state_dir, container);
+        if (mkdir(pin, 0700) < 0 && errno != EEXIST) {
+                error_set_errno(err, errno, "creating %s", pin);
+                free(pin);
+                return NULL;
+        }
+        return pin;
+}
+
+int workspace_pin(const char *state_dir, const char *container, int fd, struct error **err)
+{
+        _cleanup_free_ char *pin = workspace_pin_prepare(state_dir, container, err);
+        if (!pin)
+                return -1;
+        umount2(pin, MNT_DETACH | UMOUNT_NOFOLLOW); /* a leftover of a crash */
+        /* The source is the directory fd itself (the magic link of our own fd, which names the
+         * inode the walk checked), never the user's path. No MS_REC: mounts inside it stay out. */
+        char src[64];
+        snprintf(src, sizeof(src), "/proc/self/fd/%d", fd);
+        if (mount(src, pin, NULL, MS_BIND, NULL) < 0)
+                return error_set_errno(err, errno, "pinning the workspace of %s on %s", container,
+                                       pin);
+        return 0;
+}
+
+void workspace_unpin(const char *state_dir, const char *container)
+{
+        _cleanup_free_ char *pin = pin_path(state_dir, container);
+        if (umount2(pin, MNT_DETACH | UMOUNT_NOFOLLOW) < 0 && errno != EINVAL && errno != ENOENT)
+                log_warning("unpinning the workspace of %s (%s): %m", container, pin);
+}
+
+void workspace_pin_remove(const char *state_dir, const char *container)
+{
+        workspace_unpin(state_dir, container);
+        _cleanup_free_ char *pin = pin_path(state_dir, container);
+        /* rmdir, never a recursive removal: were it still a mount, the user's files are below. */
+        if (rmdir(pin) < 0 && errno != ENOENT)
+                log_warning("removing %s: %m", pin);
+}
+
+void workspace_pins_sweep(const char *state_dir, bool (*exists)(const char *container, void *ctx),
+                          void *ctx)
+{
+        _cleanup_free_ char *dir = xasprintf("%s/" PINS_DIR, state_dir);
+        DIR *dp = opendir(dir);
+        if (!dp)
+                return;
+        struct dirent *de;
+        while ((de = readdir(dp))) {
+                if (de->d_name[0] == '.')
+                        continue;
+                /* No start is in progress while the daemon starts: every pin is a leftover. */
+                workspace_unpin(state_dir, de->d_name);
+                if (!exists(de->d_name, ctx))
+                        workspace_pin_remove(state_dir, de->d_name);
+        }
+        closedir(dp);
 }

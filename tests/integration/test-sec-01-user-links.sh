@@ -51,10 +51,10 @@ as_user "$A" unshare -Urm sh -c "
 	mkdir -p '$HA/nsroot/ns1' && : >'$HA/nsroot/ns1/.ds01-alerts' &&
 	mount --bind '$T/pub/ns' '$HA/nsroot/ns1/.ds01-alerts' && echo \$\$ >'$NSREADY' &&
 	exec sleep 120" &
-NSPID=$!
 if wait_for 10 test -s "$NSREADY"; then
 	ok "A: bind mount of a root file inside the user's own namespace"
 	IN=$(cat "$NSREADY")
+	NSPID=$IN
 	assert_exit 0 -m "A: ~/workspace -> /proc/$IN/root$HA/nsroot" as_user "$A" sh -c \
 		"mv '$HA/workspace' '$HA/workspace.real' && ln -s /proc/$IN/root$HA/nsroot '$HA/workspace'"
 else
@@ -66,8 +66,9 @@ WB=$HB/workspace
 as_user "$B" ln -s "$T/pub/lnk" "$WB/lnk1/.ds01-alerts"
 as_user "$B" mkfifo "$WB/fifo1/.ds01-alerts"
 # a reader on the FIFO, so an open for writing would succeed (and one for reading block)
-as_user "$B" sh -c "exec 3<>'$WB/fifo1/.ds01-alerts'; exec sleep 120" &
-READER=$!
+as_user "$B" sh -c "echo \$\$ >'$HB/reader.pid'; exec 3<>'$WB/fifo1/.ds01-alerts'; exec sleep 120" &
+wait_for 5 test -s "$HB/reader.pid"
+READER=$(cat "$HB/reader.pid")
 touch "$T/pub/ka"
 as_user "$B" ln -s "$T/pub/ka" "$WB/ka1/.keep-alive"
 as_user "$B" mkfifo "$WB/ka2/.keep-alive"
