@@ -191,12 +191,16 @@ static void notify_terminals(const struct notify_msg *m)
         size_t n_written = 0;
         for (size_t i = 0; i < n; i++) {
                 _cleanup_free_ char *path = paths[i];
-                _cleanup_close_ int fd =
-                    open(path, O_WRONLY | O_NOCTTY | O_NONBLOCK | O_CLOEXEC | O_NOFOLLOW);
-                if (fd < 0)
-                        continue; /* logged out since utmp was written, or not ours to open */
+                /* O_PATH first: a device is opened for writing only once it shows itself a
+                 * terminal of the user's (opening some devices has effects of its own). */
+                _cleanup_close_ int pfd = open(path, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+                if (pfd < 0)
+                        continue; /* logged out since utmp was written */
                 struct stat st;
-                if (fstat(fd, &st) < 0 || !S_ISCHR(st.st_mode) || st.st_uid != m->uid)
+                if (fstat(pfd, &st) < 0 || !S_ISCHR(st.st_mode) || st.st_uid != m->uid)
+                        continue;
+                _cleanup_close_ int fd = userpath_reopen(pfd, O_WRONLY);
+                if (fd < 0)
                         continue;
                 bool seen = false;
                 for (size_t j = 0; j < n_written; j++)

@@ -215,17 +215,19 @@ int userpath_open_file(int dirfd, const char *name, int flags, uid_t uid, gid_t 
                 return error_set_errno(err, errno, "stat %s", name);
         if (check_file(&st, name, uid, err) < 0)
                 return -1;
-        /* Reopen the inode just checked, not the name (which may have changed since). */
+        int fd = userpath_reopen(path_fd, flags & ~(O_CREAT | O_EXCL | O_TRUNC));
+        if (fd < 0)
+                return error_set_errno(err, fd, "opening %s", name);
+        return fd;
+}
+
+int userpath_reopen(int path_fd, int flags)
+{
+        /* The inode the O_PATH fd holds, not a name (which may have changed since the check). */
         char proc[64];
         snprintf(proc, sizeof(proc), "/proc/self/fd/%d", path_fd);
-        _cleanup_close_ int fd = open(proc, (flags & ~(O_CREAT | O_EXCL | O_TRUNC | O_NOFOLLOW)) |
-                                                O_NOCTTY | O_NONBLOCK | O_CLOEXEC);
-        if (fd < 0)
-                return error_set_errno(err, errno, "opening %s", name);
-        struct stat again;
-        if (fstat(fd, &again) < 0 || again.st_ino != st.st_ino || again.st_dev != st.st_dev)
-                return error_set(err, DS01_EPERM, "%s changed while it was opened", name);
-        return TAKE_FD(fd);
+        int fd = open(proc, (flags & ~O_NOFOLLOW) | O_NOCTTY | O_NONBLOCK | O_CLOEXEC);
+        return fd < 0 ? -errno : fd;
 }
 
 int userpath_mkdir_as(int dirfd, const char *name, mode_t mode, uid_t uid, gid_t gid)

@@ -44,3 +44,8 @@ int userpath_open_file(int dirfd, const char *name, int flags, uid_t uid, gid_t 
 /* mkdirat(dirfd, name, mode) with the file-system uid and gid of the user, so the directory is
  * theirs from the start and the user's own permissions decide. 0 or -errno. */
 int userpath_mkdir_as(int dirfd, const char *name, mode_t mode, uid_t uid, gid_t gid);
+
+/* Opens for I/O (flags; O_NOCTTY | O_NONBLOCK | O_CLOEXEC added) the inode an O_PATH fd holds,
+ * once fstat has shown it is what the caller wants: through /proc/self/fd, never by name. The
+ * fd or -errno. */
+int userpath_reopen(int path_fd, int flags);
