@@ -942,6 +942,29 @@ static int check_runtime_left(struct ds01d *d, const struct caller *owner, json_
             name, format_duration(cap, b1), format_duration(ran, b2), project, project, project);
 }
 
+/* A container made before pins (workspace.h) has the user's path as its mount source: started,
+ * Docker would follow whatever that path is then. Refused, with the way out. */
+static int check_pinned(struct ds01d *d, const json_t *inspect, const char *name,
+                        const char *project, struct error **err)
+{
+        _cleanup_free_ char *pin = workspace_pin_prepare(d->cfg->state_dir, name, err);
+        if (!pin)
+                return -1;
+        size_t i;
+        json_t *m;
+        json_array_foreach (json_object_get(inspect, "Mounts"), i, m) {
+                if (streq_ptr(jstr(m, "Destination"), "/workspace") &&
+                    !streq_ptr(jstr(m, "Source"), pin))
+                        return error_set(err, DS01_ERR,
+                                         "'%s' was created by an older ds01 that mounted the "
+                                         "workspace by its path, which is not safe to start - "
+                                         "container-retire %s, then container-deploy %s (your "
+                                         "files in /workspace are kept)",
+                                         project, project, project);
+        }
+        return 0;
+}
+
 int lifecycle_start(struct ds01d *d, const struct caller *c, json_t *params, json_t **ret_result,
                     struct error **err)
 {
@@ -973,7 +996,8 @@ int lifecycle_start(struct ds01d *d, const struct caller *c, json_t *params, jso
                 }
                 /* The workspace is mounted again at every start: check it again. */
                 if (workspace_prepare(d->cfg->workspace_root, project, owner.uid, owner.gid, true,
-                                      &ws, &ws_fd, err) < 0) {
+                                      &ws, &ws_fd, err) < 0 ||
+                    check_pinned(d, inspect, name, project, err) < 0) {
                         store_container_release(&sc);
                         goto unbusy;
                 }

@@ -83,6 +83,53 @@ static bool trusted_dir(const struct stat *st)
         return st->st_uid == 0 && (!(st->st_mode & 0002) || (st->st_mode & S_ISVTX));
 }
 
+int userpath_step_error(int r, const char *shown, struct error **err)
+{
+        if (r == -ELOOP)
+                return error_set(err, DS01_EPERM,
+                                 "%s is a symlink; ds01 follows no link in your files - replace "
+                                 "it with a real directory (mv it away and mkdir %s)",
+                                 shown, shown);
+        if (r == -EXDEV)
+                return error_set(err, DS01_EPERM,
+                                 "%s is a mount point; ds01 does not cross mounts inside your "
+                                 "files - use a plain directory, or ask an administrator to set "
+                                 "workspace_root to that disk",
+                                 shown);
+        return error_set_errno(err, r, "opening %s", shown);
+}
+
+int userpath_check_dir(int fd, const char *shown, enum userpath_part part, uid_t uid,
+                       struct error **err)
+{
+        struct stat st;
+        if (fstat(fd, &st) < 0)
+                return error_set_errno(err, errno, "stat %s", shown);
+        if (!S_ISDIR(st.st_mode))
+                return error_set(err, DS01_EPERM,
+                                 "%s is not a directory - move it away so ds01 can use the path",
+                                 shown);
+        if (part == USERPATH_ROOTS) {
+                if (!trusted_dir(&st))
+                        return error_set(err, DS01_EPERM,
+                                         "%s must be owned by root and not writable by others - "
+                                         "ask an administrator to fix it",
+                                         shown);
+                return 0;
+        }
+        if (st.st_uid != uid)
+                return error_set(err, DS01_EPERM,
+                                 "%s is owned by uid %u, not by uid %u - ds01 uses only "
+                                 "directories their user owns",
+                                 shown, (unsigned)st.st_uid, (unsigned)uid);
+        if (part == USERPATH_ANCHOR && userpath_on_fuse(fd))
+                return error_set(err, DS01_EPERM,
+                                 "%s is on a FUSE file system (or cannot be checked); ds01 does "
+                                 "not use such directories",
+                                 shown);
+        return 0;
+}
+
 int userpath_open_dir(const char *path, uid_t uid, struct error **err)
 {
         if (path[0] != '/')
@@ -92,11 +139,7 @@ int userpath_open_dir(const char *path, uid_t uid, struct error **err)
                 return error_set_errno(err, errno, "opening /");
         _cleanup_free_ char *copy = xstrdup(path);
         struct strbuf sofar = STRBUF_INIT;
-        bool in_user = false; /* past the anchor: the user's own part of the path */
-        struct stat st;
-        if (fstat(dirfd, &st) < 0)
-                return error_set_errno(err, errno, "stat /");
-        in_user = uid == 0;
+        bool in_user = uid == 0; /* past the anchor: the user's own part of the path */
         char *save = NULL;
         int r = 0;
         for (char *comp = strtok_r(copy, "/", &save); comp; comp = strtok_r(NULL, "/", &save)) {
@@ -105,53 +148,23 @@ int userpath_open_dir(const char *path, uid_t uid, struct error **err)
                 const char *here = strbuf_str(&sofar);
                 int fd = userpath_step(dirfd, comp, in_user && uid != 0);
                 if (fd < 0) {
-                        if (fd == -ELOOP)
-                                r = error_set(err, DS01_EPERM,
-                                              "%s is a symlink; ds01 follows no link in your "
-                                              "files - replace it with a real directory",
-                                              here);
-                        else if (fd == -EXDEV)
-                                r = error_set(err, DS01_EPERM,
-                                              "%s is a mount point; ds01 does not cross mounts "
-                                              "inside your files - ask an administrator to set "
-                                              "workspace_root to a directory on that disk",
-                                              here);
-                        else
-                                r = error_set_errno(err, -fd, "opening %s", here);
+                        r = userpath_step_error(fd, here, err);
                         break;
                 }
                 close(dirfd);
                 dirfd = fd;
+                struct stat st;
                 if (fstat(dirfd, &st) < 0) {
                         r = error_set_errno(err, errno, "stat %s", here);
                         break;
                 }
-                if (!S_ISDIR(st.st_mode)) {
-                        r = error_set(err, DS01_EPERM, "%s is not a directory", here);
+                enum userpath_part part = in_user            ? USERPATH_USERS
+                                          : st.st_uid == uid ? USERPATH_ANCHOR
+                                                             : USERPATH_ROOTS;
+                r = userpath_check_dir(dirfd, here, part, uid, err);
+                if (r < 0)
                         break;
-                }
-                if (!in_user && st.st_uid == uid) {
-                        if (userpath_on_fuse(dirfd)) {
-                                r = error_set(err, DS01_EPERM,
-                                              "%s is on a FUSE file system (or cannot be "
-                                              "checked); ds01 does not use such directories",
-                                              here);
-                                break;
-                        }
-                        in_user = true;
-                } else if (!in_user && !trusted_dir(&st)) {
-                        r = error_set(err, DS01_EPERM,
-                                      "%s must be owned by root and not writable by others - "
-                                      "ask an administrator to fix it",
-                                      here);
-                        break;
-                } else if (in_user && st.st_uid != uid) {
-                        r = error_set(err, DS01_EPERM,
-                                      "%s is owned by uid %u, not by uid %u; ds01 uses only "
-                                      "directories their user owns",
-                                      here, (unsigned)st.st_uid, (unsigned)uid);
-                        break;
-                }
+                in_user = in_user || part == USERPATH_ANCHOR;
         }
         if (r == 0 && !in_user)
                 r = error_set(err, DS01_EPERM, "%s is not owned by uid %u", path, (unsigned)uid);

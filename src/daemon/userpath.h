@@ -27,6 +27,20 @@ int userpath_step(int dirfd, const char *name, bool same_fs);
  * and serves, which can hang whoever reads it. */
 bool userpath_on_fuse(int fd);
 
+/* The refusal for userpath_step's result r < 0 on the path `shown`: -1 with err (DS01_EPERM
+ * for a symlink or a mount crossing, naming the fix). */
+int userpath_step_error(int r, const char *shown, struct error **err);
+
+/* Which part of a path a directory is in: above the user's (root's, not writable by others
+ * unless sticky), the anchor (the user's own top directory: theirs, not on FUSE), or below it
+ * (theirs). */
+enum userpath_part { USERPATH_ROOTS, USERPATH_ANCHOR, USERPATH_USERS };
+
+/* Checks the directory fd (shown as `shown`) for its part of the path; -1 with err (DS01_EPERM
+ * naming the fix) when it does not qualify. */
+int userpath_check_dir(int fd, const char *shown, enum userpath_part part, uid_t uid,
+                       struct error **err);
+
 /* Opens the directory `path` (absolute) of uid as an O_PATH fd. From "/", components must be
  * directories owned by root and not writable by others (unless sticky) up to the first owned by
  * uid (the anchor: the user's home or own directory, which may be a mount but not FUSE); from

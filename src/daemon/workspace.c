@@ -88,64 +88,18 @@ static int walk(const char *path, size_t user_from, size_t create_from, uid_t ui
                         }
                         next = userpath_step(dirfd, comp, below_user);
                 }
-                if (next == -ELOOP) {
-                        r = error_set(err, DS01_EPERM,
-                                      "workspace path %s is a symlink; ds01 mounts only real "
-                                      "directories - replace it with a directory (mv it away and "
-                                      "mkdir %s)",
-                                      here, here);
-                        break;
-                }
-                if (next == -EXDEV) {
-                        r = error_set(err, DS01_EPERM,
-                                      "workspace path %s is a mount point; ds01 does not cross "
-                                      "mounts inside your directory - use a plain directory, or "
-                                      "ask an administrator to set workspace_root to that disk",
-                                      here);
-                        break;
-                }
                 if (next < 0) {
-                        r = error_set_errno(err, next, "workspace path %s", here);
+                        r = userpath_step_error(next, here, err);
                         break;
                 }
                 close(dirfd);
                 dirfd = next;
-                struct stat st;
-                if (fstat(dirfd, &st) < 0) {
-                        r = error_set_errno(err, errno, "workspace path %s", here);
+                enum userpath_part part = idx < user_from    ? USERPATH_ROOTS
+                                          : idx == user_from ? USERPATH_ANCHOR
+                                                             : USERPATH_USERS;
+                r = userpath_check_dir(dirfd, here, part, uid, err);
+                if (r < 0)
                         break;
-                }
-                if (!S_ISDIR(st.st_mode)) {
-                        r = error_set(err, DS01_EPERM,
-                                      "workspace path %s is not a directory - move it away so "
-                                      "ds01 can create the workspace",
-                                      here);
-                        break;
-                }
-                if (idx < user_from) {
-                        bool open_to_others = (st.st_mode & 0002) && !(st.st_mode & S_ISVTX);
-                        if (st.st_uid != 0 || open_to_others) {
-                                r = error_set(err, DS01_EPERM,
-                                              "workspace path %s must be owned by root and not "
-                                              "writable by others - ask an administrator to fix it",
-                                              here);
-                                break;
-                        }
-                } else if (st.st_uid != uid) {
-                        r = error_set(err, DS01_EPERM,
-                                      "workspace path %s is owned by uid %u, not by you (uid %u) - "
-                                      "ds01 mounts only directories you own",
-                                      here, (unsigned)st.st_uid, (unsigned)uid);
-                        break;
-                } else if (idx == user_from) {
-                        if (userpath_on_fuse(dirfd)) {
-                                r = error_set(err, DS01_EPERM,
-                                              "workspace path %s is on a FUSE file system (or "
-                                              "cannot be checked); ds01 does not mount those",
-                                              here);
-                                break;
-                        }
-                }
         }
         strbuf_release(&sofar);
         return r < 0 ? -1 : TAKE_FD(dirfd);
