@@ -17,9 +17,30 @@
 #define FUSE_SUPER_MAGIC 0x65735546
 #endif
 
-/* 0: unknown, 1: the kernel has openat2, -1: it has not (ENOSYS, or a seccomp filter's EPERM). */
+/* 0: unknown, 1: the kernel has openat2, -1: it has not (ENOSYS, or a seccomp filter's EPERM).
+ * The unit test of the fallback builds this file with USERPATH_NO_OPENAT2. */
+#ifdef USERPATH_NO_OPENAT2
+static int have_openat2 = -1;
+#else
 static int have_openat2;
+#endif
 
+/* The mount id of fd (name_to_handle_at fills it even when the handle does not fit, and on
+ * kernels without openat2 or statx's STATX_MNT_ID); -errno where the file system has no handles. */
+static int mount_id(int fd, int *ret)
+{
+        struct {
+                struct file_handle fh;
+                unsigned char space[MAX_HANDLE_SZ];
+        } h;
+        h.fh.handle_bytes = MAX_HANDLE_SZ;
+        if (name_to_handle_at(fd, "", &h.fh, ret, AT_EMPTY_PATH) < 0 && errno != EOVERFLOW)
+                return -errno;
+        return 0;
+}
+
+/* The same checks as openat2's RESOLVE flags, one component at a time: O_NOFOLLOW (a final
+ * symlink is opened as itself and refused), and for mounts the device and the mount id. */
 static int step_fallback(int dirfd, const char *name, bool same_fs)
 {
         int fd = openat(dirfd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
@@ -36,6 +57,11 @@ static int step_fallback(int dirfd, const char *name, bool same_fs)
                 r = -ELOOP;
         else if (same_fs && st.st_dev != parent.st_dev)
                 r = -EXDEV;
+        else if (same_fs) {
+                int a, b;
+                if (mount_id(fd, &a) == 0 && mount_id(dirfd, &b) == 0 && a != b)
+                        r = -EXDEV; /* a bind mount from the same file system */
+        }
         if (r < 0) {
                 close(fd);
                 return r;
