@@ -24,7 +24,7 @@ stop_helpers() {
 	[ -n "$READER" ] && kill "$READER" 2>/dev/null
 	NSPID= READER=
 }
-trap 'stop_helpers; _ds01_cleanup' EXIT
+trap '_rc=$?; stop_helpers; (exit $_rc); _ds01_cleanup' EXIT
 
 # Root's files, in a directory users can search but not write (made by this test, never a real
 # system file).

@@ -13,7 +13,7 @@ command -v cc >/dev/null 2>&1 || { note "no C compiler: skipped"; exit 77; }
 A=$(ds01_user "it$$a") || fail "cannot create user"
 HA=$(user_home "$A")
 XPID=
-trap '[ -n "$XPID" ] && kill "$XPID" 2>/dev/null; _ds01_cleanup' EXIT
+trap '_rc=$?; [ -n "$XPID" ] && kill "$XPID" 2>/dev/null; (exit $_rc); _ds01_cleanup' EXIT
 
 # Root's secret, in a directory the user cannot even enter.
 mkdir -m 700 "$T/priv"
@@ -70,6 +70,7 @@ while [ "$i" -lt 20 ] && [ "$SECONDS" -lt "$END" ]; do
 	[ "$RC" -eq 0 ] || { not_ok "retire swp (round $i)" "$ERR"; break; }
 done
 kill "$XPID" 2>/dev/null
+wait 2>/dev/null # the as_user job around it
 XPID=
 note "$i rounds: $deployed deployed, $refused refused (symlink seen), $leaked with the secret, $mine with the user's files"
 

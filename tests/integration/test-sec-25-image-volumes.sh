@@ -12,7 +12,7 @@ A=$(ds01_user "it$$a") || fail "cannot create user"
 UA=$(user_uid "$A")
 HA=$(user_home "$A")
 IMG_OK="ds01-$UA/vols:latest" IMG_WS="ds01-$UA/wsvol:latest"
-trap 'docker rmi -f "$IMG_OK" "$IMG_WS" >/dev/null 2>&1; _ds01_cleanup' EXIT
+trap '_rc=$?; docker rmi -f "$IMG_OK" "$IMG_WS" >/dev/null 2>&1; (exit $_rc); _ds01_cleanup' EXIT
 
 # The user's own images (tag and label), built here from the test image.
 build() { # TAG VOLUME-LINE
