@@ -46,6 +46,7 @@ W=$HA/workspace
 as_user "$A" sh -c "mkdir -p '$W/swp' && echo mine >'$W/swp/MINE.txt' && ln -s '$T/priv/secret' '$W/swp.alt'" ||
 	fail "cannot set up the workspace"
 as_user "$A" sh -c "echo \$\$ >'$HA/xchg.pid'; exec '$T/xchg' '$W/swp' '$W/swp.alt'" &
+XJOB=$!
 wait_for 5 test -s "$HA/xchg.pid"
 XPID=$(cat "$HA/xchg.pid")
 sleep 0.2
@@ -70,7 +71,7 @@ while [ "$i" -lt 20 ] && [ "$SECONDS" -lt "$END" ]; do
 	[ "$RC" -eq 0 ] || { not_ok "retire swp (round $i)" "$ERR"; break; }
 done
 kill "$XPID" 2>/dev/null
-wait 2>/dev/null # the as_user job around it
+wait "$XJOB" 2>/dev/null # the as_user job around it
 XPID=
 note "$i rounds: $deployed deployed, $refused refused (symlink seen), $leaked with the secret, $mine with the user's files"
 
