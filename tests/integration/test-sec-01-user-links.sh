@@ -18,11 +18,11 @@ ds01_start_daemon
 A=$(ds01_user "it$$a") || fail "cannot create user"
 B=$(ds01_user "it$$b") || fail "cannot create user"
 HA=$(user_home "$A") HB=$(user_home "$B")
-NSPID= READER=
+NSPID='' READER=''
 stop_helpers() {
 	[ -n "$NSPID" ] && kill "$NSPID" 2>/dev/null
 	[ -n "$READER" ] && kill "$READER" 2>/dev/null
-	NSPID= READER=
+	NSPID='' READER=''
 }
 trap '_rc=$?; stop_helpers; (exit $_rc); _ds01_cleanup' EXIT
 
@@ -96,7 +96,7 @@ assert_eq "p" "$(stat -c %A "$WB/fifo1/.ds01-alerts" | cut -c1)" "B: the FIFO is
 
 stop_helpers
 [ -L "$HA/workspace" ] && as_user "$A" sh -c "rm '$HA/workspace' && mv '$HA/workspace.real' '$HA/workspace'"
-for p in ns1; do as_user "$A" container-retire "$p" >/dev/null 2>&1; done
+as_user "$A" container-retire ns1 >/dev/null 2>&1
 for p in lnk1 fifo1 ka1 ka2; do as_user "$B" container-retire "$p" >/dev/null 2>&1; done
 assert_instance_empty "nothing left in Docker"
 ds01_done
