@@ -74,7 +74,8 @@ static const struct cli_command commands[] = {
     {"container-keepalive", cmd_keepalive, "NAME DURATION|off",
      "Keep a container from being stopped for being idle, for a while (bounded by policy)",
      "DURATION is like 90m, 2h or 1h30m, at most your group's keepalive_max_duration_h.\n"
-     "Touching ~/workspace/NAME/.keep-alive does the same. The runtime limit still applies.\n\n"
+     "Touching ~/workspace/NAME/.keep-alive keeps it for keepalive_max_duration_h from the touch\n"
+     "(a time in the future counts as now). The runtime limit still applies.\n\n"
      "Examples:\n  container-keepalive my-project 4h\n  container-keepalive my-project off\n"},
     {"image-create", cmd_image_create,
      "PROJECT [--framework F] [--packages \"P...\"] [--system \"P...\"] [--requirements FILE] "

@@ -41,6 +41,10 @@ int64_t docker_time_ms(const char *s)
 
 const char *docker_inspect_workspace(const json_t *inspect)
 {
+        const char *label = jstr(json_object_get(json_object_get(inspect, "Config"), "Labels"),
+                                 DOCKER_WORKSPACE_LABEL);
+        if (label)
+                return label;
         size_t i;
         json_t *m;
         json_array_foreach (json_object_get(inspect, "Mounts"), i, m) {

@@ -337,10 +337,11 @@ fail:
 
 /* The whole container spec, from the owner's limits and the leased slots. gpu_request is what
  * the user asked for ("2", "mig:3g.20gb", "0"), kept as a label so a re-lease after a hold can
- * ask for the same. */
+ * ask for the same. /workspace is mounted from pin (workspace.h); workspace, the user's path, is
+ * a label to show. */
 static json_t *build_spec(struct ds01d *d, const struct caller *c, const struct limit_set *ls,
                           const char *project, const char *image, const char *workspace,
-                          char **uuids, const json_t *cmd, const char *gpu_request)
+                          const char *pin, char **uuids, const json_t *cmd, const char *gpu_request)
 {
         char ts[32];
         _cleanup_free_ char *gpus = strv_join(uuids, ",");
@@ -383,11 +384,12 @@ static json_t *build_spec(struct ds01d *d, const struct caller *c, const struct 
         json_object_set_new(labels, "ds01.gpu.request", json_string(gpu_request));
         /* The owner's own network (network.h): never another user's containers. */
         _cleanup_free_ char *net = network_name(d->cfg->instance, c->uid, NETWORK_CONTAINERS);
+        json_object_set_new(labels, DOCKER_WORKSPACE_LABEL, json_string(workspace));
 
         json_t *mounts =
-            json_pack("[{s:s, s:s, s:s, s:b}, {s:s, s:s, s:s, s:b}]", "Type", "bind", "Source",
-                      workspace, "Target", "/workspace", "ReadOnly", 0, "Type", "bind", "Source",
-                      d->init_path, "Target", "/.ds01/init", "ReadOnly", 1);
+            json_pack("[{s:s, s:s, s:s, s:b}, {s:s, s:s, s:s, s:b}]", "Type", "bind", "Source", pin,
+                      "Target", "/workspace", "ReadOnly", 0, "Type", "bind", "Source", d->init_path,
+                      "Target", "/.ds01/init", "ReadOnly", 1);
         _cleanup_free_ char *passwd = passwd_file(d, c);
         if (passwd)
                 json_array_append_new(mounts,
@@ -585,6 +587,104 @@ static int check_cmd_started(struct ds01d *d, const char *id, const json_t *cmd,
         }
 }
 
+/* path as Docker cleans it (filepath.Clean): no ".", "..", or repeated or trailing slashes. */
+static char *clean_path(const char *path)
+{
+        _cleanup_free_ char *copy = xstrdup(path);
+        char **parts = NULL;
+        size_t n = 0;
+        char *save = NULL;
+        for (char *t = strtok_r(copy, "/", &save); t; t = strtok_r(NULL, "/", &save)) {
+                if (streq(t, "."))
+                        continue;
+                if (streq(t, "..")) {
+                        n -= n > 0;
+                        continue;
+                }
+                parts = xrealloc(parts, (n + 1) * sizeof(*parts));
+                parts[n++] = t;
+        }
+        struct strbuf sb = STRBUF_INIT;
+        for (size_t i = 0; i < n; i++) {
+                strbuf_addc(&sb, '/');
+                strbuf_adds(&sb, parts[i]);
+        }
+        free(parts);
+        if (n == 0)
+                strbuf_addc(&sb, '/');
+        return strbuf_detach(&sb);
+}
+
+/* The VOLUMEs of an image (Config.Volumes). One below /workspace is refused: Docker would mount
+ * an empty anonymous volume over that part of the workspace (hiding the user's files there),
+ * leave a root-owned directory in the workspace, and delete what was written there with the
+ * container. /workspace itself is the workspace mount. Others are anonymous volumes that go
+ * with the container (docker rm -v): returned in *ret_volumes, so the user is told. */
+static int image_volumes(struct ds01d *d, const char *image, json_t **ret_volumes,
+                         struct error **err)
+{
+        *ret_volumes = json_array();
+        json_t *img = docker_image_inspect(d->docker, image, err);
+        if (!img)
+                return -1;
+        const char *path;
+        json_t *v;
+        int r = 0;
+        json_object_foreach (json_object_get(json_object_get(img, "Config"), "Volumes"), path, v) {
+                _cleanup_free_ char *clean = clean_path(path);
+                if (streq(clean, "/workspace"))
+                        continue;
+                if (startswith(clean, "/workspace/")) {
+                        r = error_set(err, DS01_ERR,
+                                      "image '%s' declares VOLUME %s, inside /workspace: Docker "
+                                      "would hide your files there under an empty volume that is "
+                                      "deleted with the container - remove that VOLUME line and "
+                                      "rebuild (everything under /workspace is kept anyway)",
+                                      image, path);
+                        break;
+                }
+                json_array_append_new(*ret_volumes, json_string(clean));
+        }
+        json_decref(img);
+        return r;
+}
+
+/* The notice of a container with image VOLUMEs outside /workspace, or NULL. */
+static json_t *volumes_notice(const json_t *volumes, bool retired)
+{
+        if (json_array_size(volumes) == 0)
+                return NULL;
+        struct strbuf sb = STRBUF_INIT;
+        size_t i;
+        json_t *v;
+        json_array_foreach (volumes, i, v) {
+                if (i)
+                        strbuf_adds(&sb, ", ");
+                strbuf_adds(&sb, json_string_value(v));
+        }
+        json_t *n = json_sprintf(
+            retired ? "the files in %s (the image's VOLUME) were deleted with the container; only "
+                      "/workspace is kept"
+                    : "the image declares VOLUME %s: files there live in a Docker volume that is "
+                      "deleted when the container is retired or recreated - keep what you need "
+                      "in /workspace",
+            strbuf_str(&sb));
+        strbuf_release(&sb);
+        return n;
+}
+
+/* Starts a container with its workspace directory ws_fd on its pin for the time of the start:
+ * Docker mounts what ds01 opened and checked, never a path the user can swap. */
+static int start_pinned(struct ds01d *d, const char *container, const char *id, int ws_fd,
+                        struct error **err)
+{
+        if (workspace_pin(d->cfg->state_dir, container, ws_fd, err) < 0)
+                return -1;
+        int r = docker_container_start(d->docker, id, err);
+        workspace_unpin(d->cfg->state_dir, container);
+        return r;
+}
+
 int lifecycle_deploy(struct ds01d *d, const struct caller *c, json_t *params, json_t **ret_result,
                      struct error **err)
 {
@@ -624,8 +724,9 @@ int lifecycle_deploy(struct ds01d *d, const struct caller *c, json_t *params, js
         memset(&ls, 0, sizeof(ls));
         bool have_limits = false;
         char **uuids = NULL;
-        _cleanup_free_ char *image = NULL, *workspace = NULL, *id = NULL, *net = NULL;
-        json_t *spec = NULL;
+        _cleanup_free_ char *image = NULL, *workspace = NULL, *id = NULL, *net = NULL, *pin = NULL;
+        _cleanup_close_ int ws_fd = -1;
+        json_t *spec = NULL, *volumes = NULL;
         bool reserved = false, created = false;
 
         /* A project has one container: say so instead of failing. */
@@ -675,8 +776,13 @@ int lifecycle_deploy(struct ds01d *d, const struct caller *c, json_t *params, js
         have_limits = true;
         if (choose_image(d, c, project, image_req, &image, err) < 0)
                 goto out;
+        if (image_volumes(d, image, &volumes, err) < 0)
+                goto out;
         if (workspace_prepare(d->cfg->workspace_root, project, c->uid, c->gid, true, &workspace,
-                              err) < 0)
+                              &ws_fd, err) < 0)
+                goto out;
+        pin = workspace_pin_prepare(d->cfg->state_dir, container, err);
+        if (!pin)
                 goto out;
 
         if (lifecycle_reserve_gpus(d, c, &ls, container, project, &preq, false, &uuids, err) < 0) {
@@ -690,7 +796,7 @@ int lifecycle_deploy(struct ds01d *d, const struct caller *c, json_t *params, js
 
         if (network_acquire(d->net, d->cfg, c->uid, NETWORK_CONTAINERS, &net, err) < 0)
                 goto out;
-        spec = build_spec(d, c, &ls, project, image, workspace, uuids, cmd, gpu_request);
+        spec = build_spec(d, c, &ls, project, image, workspace, pin, uuids, cmd, gpu_request);
         if (docker_container_create(d->docker, container, spec, &id, err) < 0) {
                 error_wrap(err, "creating container '%s'", container);
                 goto out;
@@ -698,7 +804,7 @@ int lifecycle_deploy(struct ds01d *d, const struct caller *c, json_t *params, js
         created = true;
         if (store_bind(d->store, container, id, err) < 0)
                 goto out;
-        if (start && docker_container_start(d->docker, id, err) < 0) {
+        if (start && start_pinned(d, container, id, ws_fd, err) < 0) {
                 error_wrap(err, "starting container '%s'", container);
                 goto out;
         }
@@ -721,6 +827,10 @@ int lifecycle_deploy(struct ds01d *d, const struct caller *c, json_t *params, js
             json_pack("{s:s, s:s, s:b, s:s, s:s, s:o, s:s}", "container", container, "project",
                       project, "existed", 0, "state", start ? "running" : "created", "image", image,
                       "gpus", gpus_json(d, uuids), "workspace", workspace);
+        json_object_set(*ret_result, "volumes", volumes);
+        json_t *notice = volumes_notice(volumes, false);
+        if (notice)
+                json_object_set_new(*ret_result, "notices", json_pack("[o]", notice));
         r = 0;
 out:
         if (r < 0 && (created || reserved))
@@ -742,10 +852,13 @@ out:
                                           rerr->message);
                         error_free(rerr);
                 }
+                if (pin)
+                        workspace_pin_remove(d->cfg->state_dir, container);
         }
         network_release(d->net, net); /* the container, if any, now keeps it */
         store_strv_free(uuids);
         json_decref(spec);
+        json_decref(volumes);
         if (have_limits)
                 limit_set_release(&ls);
         busy_release(d, container);
@@ -864,7 +977,8 @@ static int relet_gpus(struct ds01d *d, const struct caller *owner, json_t *inspe
         limits_resolve(d->limits, owner->login, owner->gids, owner->n_gids, &ls);
         int r = -1;
         json_t *spec = NULL;
-        _cleanup_free_ char *new_id = NULL, *workspace = NULL, *list = NULL, *net = NULL;
+        _cleanup_free_ char *new_id = NULL, *workspace = NULL, *list = NULL, *net = NULL,
+                            *pin = NULL;
 
         /* 1. The slots it had, if all of them are free and still exist. */
         const struct gpu_slot **prev = xcalloc(n_old + 1, sizeof(*prev));
@@ -911,15 +1025,23 @@ static int relet_gpus(struct ds01d *d, const struct caller *owner, json_t *inspe
         const char *image = jstr(json_object_get(inspect, "Config"), "Image");
         if (!image || !project ||
             workspace_prepare(d->cfg->workspace_root, project, owner->uid, owner->gid, true,
-                              &workspace, err) < 0) {
+                              &workspace, NULL, err) < 0) {
                 error_set(err, DS01_ERR, "cannot recreate '%s': its labels are incomplete", name);
                 goto fail;
         }
         if (network_acquire(d->net, d->cfg, owner->uid, NETWORK_CONTAINERS, &net, err) < 0)
                 goto fail;
+        pin = workspace_pin_prepare(d->cfg->state_dir, name, err);
+        if (!pin)
+                goto fail;
+        json_t *volumes = NULL;
+        int vr = image_volumes(d, image, &volumes, err);
+        json_decref(volumes);
+        if (vr < 0)
+                goto fail;
         json_t *cmd = spec_cmd(inspect);
-        spec =
-            build_spec(d, owner, &ls, project, image, workspace, got, cmd, request ? request : "1");
+        spec = build_spec(d, owner, &ls, project, image, workspace, pin, got, cmd,
+                          request ? request : "1");
         json_decref(cmd);
         /* From the removal until the new id is bound, the ledger records no container for the
          * name: a crash in between leaves a reservation for the start-up reconciliation. */
@@ -985,6 +1107,29 @@ static int check_runtime_left(struct ds01d *d, const struct caller *owner, json_
             name, format_duration(cap, b1), format_duration(ran, b2), project, project, project);
 }
 
+/* A container made before pins (workspace.h) has the user's path as its mount source: started,
+ * Docker would follow whatever that path is then. Refused, with the way out. */
+static int check_pinned(struct ds01d *d, const json_t *inspect, const char *name,
+                        const char *project, struct error **err)
+{
+        _cleanup_free_ char *pin = workspace_pin_prepare(d->cfg->state_dir, name, err);
+        if (!pin)
+                return -1;
+        size_t i;
+        json_t *m;
+        json_array_foreach (json_object_get(inspect, "Mounts"), i, m) {
+                if (streq_ptr(jstr(m, "Destination"), "/workspace") &&
+                    !streq_ptr(jstr(m, "Source"), pin))
+                        return error_set(err, DS01_ERR,
+                                         "'%s' was created by an older ds01 that mounted the "
+                                         "workspace by its path, which is not safe to start - "
+                                         "container-retire %s, then container-deploy %s (your "
+                                         "files in /workspace are kept)",
+                                         project, project, project);
+        }
+        return 0;
+}
+
 int lifecycle_start(struct ds01d *d, const struct caller *c, json_t *params, json_t **ret_result,
                     struct error **err)
 {
@@ -1001,6 +1146,7 @@ int lifecycle_start(struct ds01d *d, const struct caller *c, json_t *params, jso
         bool running = json_is_true(json_object_get(json_object_get(inspect, "State"), "Running"));
         if (!running) {
                 _cleanup_free_ char *ws = NULL;
+                _cleanup_close_ int ws_fd = -1;
                 const char *project = label(inspect, "ds01.project");
                 if (owner_of(d, inspect, &owner) < 0 || !project) {
                         error_set(err, DS01_ERR, "container '%s' has no owner with an account",
@@ -1016,7 +1162,8 @@ int lifecycle_start(struct ds01d *d, const struct caller *c, json_t *params, jso
                 }
                 /* The workspace is mounted again at every start: check it again. */
                 if (workspace_prepare(d->cfg->workspace_root, project, owner.uid, owner.gid, true,
-                                      &ws, err) < 0) {
+                                      &ws, &ws_fd, err) < 0 ||
+                    check_pinned(d, inspect, name, project, err) < 0) {
                         store_container_release(&sc);
                         goto unbusy;
                 }
@@ -1036,7 +1183,7 @@ int lifecycle_start(struct ds01d *d, const struct caller *c, json_t *params, jso
                 }
                 if (needs_gpus && relet_gpus(d, &owner, inspect, name, &notice, err) < 0)
                         goto unbusy;
-                if (docker_container_start(d->docker, name, err) < 0) {
+                if (start_pinned(d, name, name, ws_fd, err) < 0) {
                         error_wrap(err, "starting '%s'", name);
                         store_hold(d->store, name, NULL); /* stopped still: held again */
                         goto unbusy;
@@ -1106,6 +1253,7 @@ static int remove_and_release(struct ds01d *d, const struct caller *c, const cha
                         return error_wrap(err, "removing '%s'", name);
                 *err = error_free(*err);
         }
+        workspace_pin_remove(d->cfg->state_dir, name);
         char **rel = NULL;
         if (store_forget(d->store, name, &rel, err) < 0)
                 return -1;
@@ -1163,6 +1311,19 @@ out:
         return r;
 }
 
+/* The anonymous volumes of a container (its image's VOLUMEs), which docker rm -v deletes. */
+static json_t *inspect_volumes(const json_t *inspect)
+{
+        json_t *out = json_array();
+        size_t i;
+        json_t *m;
+        json_array_foreach (json_object_get(inspect, "Mounts"), i, m) {
+                if (streq_ptr(jstr(m, "Type"), "volume") && jstr(m, "Destination"))
+                        json_array_append_new(out, json_string(jstr(m, "Destination")));
+        }
+        return out;
+}
+
 int lifecycle_retire(struct ds01d *d, const struct caller *c, json_t *params, json_t **ret_result,
                      struct error **err)
 {
@@ -1187,12 +1348,19 @@ int lifecycle_retire(struct ds01d *d, const struct caller *c, json_t *params, js
         }
         const char *ws = inspect ? docker_inspect_workspace(inspect) : NULL;
         workspace = ws ? xstrdup(ws) : NULL;
+        json_t *volumes = inspect_volumes(inspect);
         char **rel = NULL;
-        if (remove_and_release(d, c, name, inspect, "retired", &rel, err) < 0)
+        if (remove_and_release(d, c, name, inspect, "retired", &rel, err) < 0) {
+                json_decref(volumes);
                 goto unbusy;
-        *ret_result = json_pack("{s:s, s:o, s:s, s:b, s:i}", "container", name, "released",
-                                strv_to_json(rel), "workspace", workspace ? workspace : "",
-                                "stopped", running, "sigterm_grace_s", grace);
+        }
+        *ret_result =
+            json_pack("{s:s, s:o, s:s, s:o, s:b, s:i}", "container", name, "released",
+                      strv_to_json(rel), "workspace", workspace ? workspace : "", "volumes_deleted",
+                      volumes, "stopped", running, "sigterm_grace_s", grace);
+        json_t *notice = volumes_notice(volumes, true);
+        if (notice)
+                json_object_set_new(*ret_result, "notices", json_pack("[o]", notice));
         store_strv_free(rel);
         r = 0;
 unbusy:
@@ -1563,6 +1731,7 @@ void lifecycle_on_destroyed(struct ds01d *d, const char *name, const char *docke
         if (same) {
                 char **rel = NULL;
                 struct error *err = NULL;
+                workspace_pin_remove(d->cfg->state_dir, name);
                 if (store_forget(d->store, name, &rel, &err) < 0) {
                         log_error("releasing %s after Docker destroyed it: %s", name, err->message);
                         error_free(err);
@@ -1583,6 +1752,19 @@ void lifecycle_on_destroyed(struct ds01d *d, const char *name, const char *docke
 out:
         if (mine)
                 busy_release(d, name);
+}
+
+/* Whether container (a name) is in list, Docker's container list. */
+static bool in_docker_list(const char *container, void *list)
+{
+        size_t i;
+        json_t *e;
+        json_array_foreach ((json_t *)list, i, e) {
+                const char *nm = json_string_value(json_array_get(json_object_get(e, "Names"), 0));
+                if (nm && nm[0] == '/' && streq(nm + 1, container))
+                        return true;
+        }
+        return false;
 }
 
 int lifecycle_reconcile(struct ds01d *d, bool startup, struct error **err)
@@ -1685,6 +1867,8 @@ int lifecycle_reconcile(struct ds01d *d, bool startup, struct error **err)
                                  id ? id : "?", nm ? nm + (nm[0] == '/') : "?");
         }
         store_containers_free(rows, n_rows);
+        if (startup)
+                workspace_pins_sweep(d->cfg->state_dir, in_docker_list, list);
         json_decref(list);
         log_info("reconciled ledger with docker: %zu correction(s)", fixed);
         return 0;

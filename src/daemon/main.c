@@ -133,8 +133,8 @@ int main(int argc, char **argv)
         if (!config_path && access(DEFAULT_CONFIG, F_OK) == 0)
                 config_path = DEFAULT_CONFIG;
         if (geteuid() != 0)
-                log_warning("ds01d is not running as root: creating workspaces for other users "
-                            "and reading their credentials will fail");
+                log_warning("ds01d is not running as root: creating workspaces for other users, "
+                            "pinning them for Docker and reading their credentials will fail");
 
         /* Signals are handled by the main loop only (signalfd); every thread inherits the mask. */
         sigset_t mask;

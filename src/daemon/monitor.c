@@ -9,8 +9,10 @@
 #include "sampler.h"
 #include "snapshot.h"
 #include "usage.h"
+#include "userpath.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdatomic.h>
 #include <malloc.h>
 #include <math.h>
@@ -206,12 +208,8 @@ static void refresh(struct monitor *m, struct activity *a, const struct limit_se
         a->created_ms = docker_time_ms(jstr(ins, "Created"));
         free(a->workspace);
         a->workspace = NULL;
-        size_t i;
-        json_t *mnt;
-        json_array_foreach (json_object_get(ins, "Mounts"), i, mnt) {
-                if (streq_ptr(jstr(mnt, "Destination"), "/workspace") && jstr(mnt, "Source"))
-                        a->workspace = xstrdup(jstr(mnt, "Source"));
-        }
+        const char *ws = docker_inspect_workspace(ins);
+        a->workspace = ws ? xstrdup(ws) : NULL;
         json_decref(ins);
         sampler_cgroup_release(&a->cg);
         a->have_cg = false;
@@ -434,26 +432,47 @@ static json_t *evidence(const struct activity *a)
         return e;
 }
 
+/* A fresh .keep-alive in the workspace of uid: until when it holds (0: none). It counts from
+ * min(mtime, ctime, now): a file touched into the future (touch -d 2099-01-01 sets the mtime;
+ * the ctime, which no user can set, is the moment of the touch) holds no longer than one touched
+ * now, and keeps no container for 72 years. The
+ * file is opened as userpath.h allows (no links, no mounts, a regular file of the user's); it
+ * is only fstat'ed, never read. */
+static int64_t keepalive_file(const char *workspace, int64_t uid, double max_h, int64_t now)
+{
+        if (!workspace || !*workspace || uid < 0 || max_h <= 0)
+                return 0;
+        struct error *err = NULL;
+        _cleanup_close_ int dfd = userpath_open_dir(workspace, (uid_t)uid, &err);
+        _cleanup_close_ int fd =
+            dfd < 0 ? -1 : userpath_open_file(dfd, ".keep-alive", O_RDONLY, (uid_t)uid, 0, &err);
+        error_free(err);
+        struct stat st;
+        if (fd < 0 || fstat(fd, &st) < 0)
+                return 0;
+        int64_t touched = now;
+        if ((int64_t)st.st_mtime < touched)
+                touched = (int64_t)st.st_mtime;
+        if ((int64_t)st.st_ctime < touched)
+                touched = (int64_t)st.st_ctime;
+        int64_t until = touched + (int64_t)(max_h * 3600);
+        return until > now ? until : 0;
+}
+
 /* A keep-alive that holds now: container-keepalive, else a fresh .keep-alive file. */
-static int64_t keepalive(const struct activity *a, const struct store_container *sc,
-                         const struct limit_set *ls, int64_t now, const char **ret_source)
+static int64_t keepalive(const struct activity *a, const struct snap_container *row,
+                         const struct store_container *sc, const struct limit_set *ls, int64_t now,
+                         const char **ret_source)
 {
         *ret_source = NULL;
         if (sc && sc->keepalive_until > now) {
                 *ret_source = "command";
                 return sc->keepalive_until;
         }
-        double max_h = ls->policies.keepalive_max_duration_h;
-        if (!a->workspace || max_h <= 0)
-                return 0;
-        _cleanup_free_ char *path = xasprintf("%s/.keep-alive", a->workspace);
-        struct stat st;
-        if (lstat(path, &st) < 0 || !S_ISREG(st.st_mode))
-                return 0;
-        int64_t until = (int64_t)st.st_mtime + (int64_t)(max_h * 3600);
-        if (until <= now)
-                return 0;
-        *ret_source = "file";
+        int64_t until =
+            keepalive_file(a->workspace, row->uid, ls->policies.keepalive_max_duration_h, now);
+        if (until > 0)
+                *ret_source = "file";
         return until;
 }
 
@@ -573,7 +592,7 @@ static void rule_idle(struct monitor *m, struct activity *a, const struct snap_c
                 a->idle_warned = 0;
         }
         a->idle_timeout_s = -1;
-        a->keepalive_until = keepalive(a, sc, ls, now, &a->keepalive_source);
+        a->keepalive_until = keepalive(a, row, sc, ls, now, &a->keepalive_source);
         const char *user = row->user;
         if (ls->idle_timeout_h < 0 || limits_exemption(m->d->limits, user, LIMITS_IDLE, now))
                 return;
@@ -622,7 +641,8 @@ static void rule_idle(struct monitor *m, struct activity *a, const struct snap_c
                 _cleanup_free_ char *text = xasprintf(
                     "'%s' has been idle for %s (CPU %.1f%%%s, no network or open session): it "
                     "will be stopped at %s (in %s): %s. To keep it: container-keepalive %s 2h "
-                    "(or touch ~/workspace/%s/.keep-alive). When done: container-retire %s",
+                    "(or touch ~/workspace/%s/.keep-alive: that holds for "
+                    "keepalive_max_duration_h from the touch). When done: container-retire %s",
                     project, format_duration(idle, b1), a->cpu_pct, gpu_text, clock_text(at, c),
                     format_duration(at - now, b2), will, project, project, project);
                 tell(m, row, a, "idle_warning", text);

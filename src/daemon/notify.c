@@ -8,8 +8,10 @@
  * Everything written on the user's behalf is checked after open() against the fd (fstat), never
  * against the path: ttys must be character devices owned by the user; the alerts file must be a
  * regular file with one link, owned by the user, inside a workspace the user owns, and is never
- * reached through a symlink. */
+ * reached through a symlink, a magic link or a mount (userpath.h). */
 #include "notify.h"
+
+#include "userpath.h"
 
 #include "../shared/log.h"
 #include "../shared/strbuf.h"
@@ -189,12 +191,16 @@ static void notify_terminals(const struct notify_msg *m)
         size_t n_written = 0;
         for (size_t i = 0; i < n; i++) {
                 _cleanup_free_ char *path = paths[i];
-                _cleanup_close_ int fd =
-                    open(path, O_WRONLY | O_NOCTTY | O_NONBLOCK | O_CLOEXEC | O_NOFOLLOW);
-                if (fd < 0)
-                        continue; /* logged out since utmp was written, or not ours to open */
+                /* O_PATH first: a device is opened for writing only once it shows itself a
+                 * terminal of the user's (opening some devices has effects of its own). */
+                _cleanup_close_ int pfd = open(path, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+                if (pfd < 0)
+                        continue; /* logged out since utmp was written */
                 struct stat st;
-                if (fstat(fd, &st) < 0 || !S_ISCHR(st.st_mode) || st.st_uid != m->uid)
+                if (fstat(pfd, &st) < 0 || !S_ISCHR(st.st_mode) || st.st_uid != m->uid)
+                        continue;
+                _cleanup_close_ int fd = userpath_reopen(pfd, O_WRONLY);
+                if (fd < 0)
                         continue;
                 bool seen = false;
                 for (size_t j = 0; j < n_written; j++)
@@ -214,64 +220,29 @@ static void notify_terminals(const struct notify_msg *m)
 static void notify_alerts_file(struct notify *n, const struct notify_msg *m)
 {
         const char *ws = m->workspace;
+        struct error *err = NULL;
 
-        _cleanup_close_ int dfd = open(ws, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        /* Nothing on the way is followed, and only a regular file of the user's is opened:
+         * userpath.h. */
+        _cleanup_close_ int dfd = userpath_open_dir(ws, m->uid, &err);
         if (dfd < 0) {
-                warn_once(n, "ws-open", ws, "cannot open workspace %s: %m; no alerts file there",
-                          ws);
+                warn_once(n, "ws-open", ws, "not writing the alerts file of workspace %s: %s", ws,
+                          err->message);
+                error_free(err);
+                return;
+        }
+        _cleanup_close_ int fd = userpath_open_file(dfd, ALERTS_FILE, O_WRONLY | O_APPEND | O_CREAT,
+                                                    m->uid, m->gid, &err);
+        if (fd < 0) {
+                warn_once(n, "alerts-open", ws, "not writing %s/" ALERTS_FILE ": %s", ws,
+                          err ? err->message : "it vanished");
+                error_free(err);
                 return;
         }
         struct stat st;
-        if (fstat(dfd, &st) < 0) {
-                warn_once(n, "ws-stat", ws, "cannot stat workspace %s: %m", ws);
-                return;
-        }
-        if (st.st_uid != m->uid) {
-                warn_once(n, "ws-owner", ws,
-                          "workspace %s is owned by uid %u, not by its user %s (uid %u); "
-                          "not writing its alerts file",
-                          ws, (unsigned)st.st_uid, m->login ? m->login : "?", (unsigned)m->uid);
-                return;
-        }
-
-        _cleanup_close_ int fd =
-            openat(dfd, ALERTS_FILE,
-                   O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK, 0600);
-        if (fd < 0) {
-                if (errno == ELOOP)
-                        warn_once(n, "alerts-symlink", ws,
-                                  "%s/" ALERTS_FILE " is a symlink; not following it", ws);
-                else
-                        warn_once(n, "alerts-open", ws, "cannot open %s/" ALERTS_FILE ": %m", ws);
-                return;
-        }
         if (fstat(fd, &st) < 0) {
                 warn_once(n, "alerts-stat", ws, "cannot stat %s/" ALERTS_FILE ": %m", ws);
                 return;
-        }
-        if (!S_ISREG(st.st_mode) || st.st_nlink != 1) {
-                warn_once(n, "alerts-kind", ws,
-                          "%s/" ALERTS_FILE " is not a regular file with a single link; "
-                          "not writing it",
-                          ws);
-                return;
-        }
-        if (st.st_uid != m->uid) {
-                if (st.st_uid == geteuid() && st.st_size == 0) {
-                        /* We just created it: hand it to the user. */
-                        if (fchown(fd, m->uid, m->gid) < 0) {
-                                warn_once(n, "alerts-chown", ws,
-                                          "cannot give %s/" ALERTS_FILE " to uid %u: %m", ws,
-                                          (unsigned)m->uid);
-                                return;
-                        }
-                } else {
-                        warn_once(n, "alerts-owner", ws,
-                                  "%s/" ALERTS_FILE " is owned by uid %u, not by uid %u; "
-                                  "not writing it",
-                                  ws, (unsigned)st.st_uid, (unsigned)m->uid);
-                        return;
-                }
         }
         if (st.st_size > ALERTS_MAX_BYTES) {
                 warn_once(n, "alerts-full", ws,

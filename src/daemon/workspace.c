@@ -1,11 +1,17 @@
 #include "workspace.h"
 
+#include "userpath.h"
+
+#include "../shared/log.h"
 #include "../shared/strbuf.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <pwd.h>
+#include <stdio.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 
 static char *user_home(uid_t uid, struct error **err)
@@ -28,9 +34,29 @@ static char *user_home(uid_t uid, struct error **err)
         return xstrdup(pw.pw_dir);
 }
 
-/* Walks `path` component by component from "/", never following a symlink. Components with
- * index < user_from must be root-owned; those from user_from on must be owned by uid. Missing
- * components from create_from on are created (0700, owned by uid:gid). */
+/* Creates the missing component comp in dirfd: as the user where the parent is theirs (no chown,
+ * and their permissions decide), else (a root-owned parent no one else can write) as root, then
+ * given to the user through the fd of what was just made. */
+static int create_component(int dirfd, const char *comp, bool parent_is_users, uid_t uid, gid_t gid)
+{
+        if (parent_is_users) {
+                int r = userpath_mkdir_as(dirfd, comp, 0700, uid, gid);
+                return r == -EEXIST ? 0 : r;
+        }
+        if (mkdirat(dirfd, comp, 0700) < 0)
+                return errno == EEXIST ? 0 : -errno;
+        _cleanup_close_ int fd = userpath_step(dirfd, comp, false);
+        if (fd < 0)
+                return fd;
+        if (fchownat(fd, "", uid, gid, AT_EMPTY_PATH) < 0)
+                return -errno;
+        return 0;
+}
+
+/* Walks `path` component by component from "/" (userpath_step: no symlinks, no magic links, no
+ * mount crossings below the user's own directory). Components with index < user_from must be
+ * root-owned; those from user_from on must be owned by uid. Missing components from create_from
+ * on are created (0700, owned by uid:gid). Returns an O_PATH fd of the last one. */
 static int walk(const char *path, size_t user_from, size_t create_from, uid_t uid, gid_t gid,
                 bool create, struct error **err)
 {
@@ -52,67 +78,31 @@ static int walk(const char *path, size_t user_from, size_t create_from, uid_t ui
                                       comp);
                         break;
                 }
-                struct stat st;
-                if (fstatat(dirfd, comp, &st, AT_SYMLINK_NOFOLLOW) < 0) {
-                        if (errno != ENOENT || !create || idx < create_from) {
-                                r = error_set_errno(err, errno, "workspace path %s", here);
+                bool below_user = user_from != (size_t)-1 && idx > user_from;
+                int next = userpath_step(dirfd, comp, below_user);
+                if (next == -ENOENT && create && idx >= create_from) {
+                        int c = create_component(dirfd, comp, below_user, uid, gid);
+                        if (c < 0) {
+                                r = error_set_errno(err, c, "creating workspace %s", here);
                                 break;
                         }
-                        if (mkdirat(dirfd, comp, 0700) < 0 && errno != EEXIST) {
-                                r = error_set_errno(err, errno, "creating workspace %s", here);
-                                break;
-                        }
-                        if (fchownat(dirfd, comp, uid, gid, AT_SYMLINK_NOFOLLOW) < 0) {
-                                r = error_set_errno(err, errno, "giving %s to uid %u", here,
-                                                    (unsigned)uid);
-                                break;
-                        }
-                        if (fstatat(dirfd, comp, &st, AT_SYMLINK_NOFOLLOW) < 0) {
-                                r = error_set_errno(err, errno, "workspace path %s", here);
-                                break;
-                        }
+                        next = userpath_step(dirfd, comp, below_user);
                 }
-                if (S_ISLNK(st.st_mode)) {
-                        r = error_set(err, DS01_EPERM,
-                                      "workspace path %s is a symlink; ds01 mounts only real "
-                                      "directories - replace it with a directory (mv it away and "
-                                      "mkdir %s)",
-                                      here, here);
-                        break;
-                }
-                if (!S_ISDIR(st.st_mode)) {
-                        r = error_set(err, DS01_EPERM,
-                                      "workspace path %s is not a directory - move it away so "
-                                      "ds01 can create the workspace",
-                                      here);
-                        break;
-                }
-                if (idx < user_from) {
-                        bool open_to_others = (st.st_mode & 0002) && !(st.st_mode & S_ISVTX);
-                        if (st.st_uid != 0 || open_to_others) {
-                                r = error_set(err, DS01_EPERM,
-                                              "workspace path %s must be owned by root and not "
-                                              "writable by others - ask an administrator to fix it",
-                                              here);
-                                break;
-                        }
-                } else if (st.st_uid != uid) {
-                        r = error_set(err, DS01_EPERM,
-                                      "workspace path %s is owned by uid %u, not by you (uid %u) - "
-                                      "ds01 mounts only directories you own",
-                                      here, (unsigned)st.st_uid, (unsigned)uid);
-                        break;
-                }
-                int next = openat(dirfd, comp, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
                 if (next < 0) {
-                        r = error_set_errno(err, errno, "opening %s", here);
+                        r = userpath_step_error(next, here, err);
                         break;
                 }
                 close(dirfd);
                 dirfd = next;
+                enum userpath_part part = idx < user_from    ? USERPATH_ROOTS
+                                          : idx == user_from ? USERPATH_ANCHOR
+                                                             : USERPATH_USERS;
+                r = userpath_check_dir(dirfd, here, part, uid, err);
+                if (r < 0)
+                        break;
         }
         strbuf_release(&sofar);
-        return r;
+        return r < 0 ? -1 : TAKE_FD(dirfd);
 }
 
 static size_t count_components(const char *p)
@@ -125,7 +115,7 @@ static size_t count_components(const char *p)
 }
 
 int workspace_prepare(const char *workspace_root, const char *project, uid_t uid, gid_t gid,
-                      bool create, char **ret_path, struct error **err)
+                      bool create, char **ret_path, int *ret_fd, struct error **err)
 {
         _cleanup_free_ char *base = NULL; /* the user's own directory */
         _cleanup_free_ char *path = NULL;
@@ -150,14 +140,101 @@ int workspace_prepare(const char *workspace_root, const char *project, uid_t uid
         }
         if (uid == 0)
                 user_from = (size_t)-1; /* root's own workspace: everything root-owned */
-        /* One at a time: between mkdirat and fchownat a directory is root's, and a concurrent
-         * check of the same path (two first deploys of one user) must not see it then. */
+        /* One at a time: between mkdirat and fchownat a directory under workspace_root is root's,
+         * and a concurrent check of the same path (two first deploys of one user) must not see it
+         * then. */
         static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
         pthread_mutex_lock(&lock);
-        int r = walk(path, user_from, create_from, uid, gid, create, err);
+        int fd = walk(path, user_from, create_from, uid, gid, create, err);
         pthread_mutex_unlock(&lock);
-        if (r < 0)
+        if (fd < 0)
                 return -1;
+        if (ret_fd)
+                *ret_fd = fd;
+        else
+                close(fd);
         *ret_path = TAKE_PTR(path);
         return 0;
+}
+
+/* ---- pins ---- */
+
+#define PINS_DIR "workspaces"
+
+static char *pin_path(const char *state_dir, const char *container)
+{
+        return xasprintf("%s/" PINS_DIR "/%s", state_dir, container);
+}
+
+char *workspace_pin_prepare(const char *state_dir, const char *container, struct error **err)
+{
+        _cleanup_free_ char *dir = xasprintf("%s/" PINS_DIR, state_dir);
+        if (mkdir(dir, 0700) < 0 && errno != EEXIST) {
+                error_set_errno(err, errno, "creating %s", dir);
+                return NULL;
+        }
+        struct stat st;
+        if (lstat(dir, &st) < 0 || !S_ISDIR(st.st_mode) || st.st_uid != geteuid() ||
+            (st.st_mode & 0077)) {
+                error_set(err, DS01_ERR, "%s must be a directory of ds01d's, mode 0700", dir);
+                return NULL;
+        }
+        char *pin = pin_path(state_dir, container);
+        if (mkdir(pin, 0700) < 0 && errno != EEXIST) {
+                error_set_errno(err, errno, "creating %s", pin);
+                free(pin);
+                return NULL;
+        }
+        return pin;
+}
+
+int workspace_pin(const char *state_dir, const char *container, int fd, struct error **err)
+{
+        _cleanup_free_ char *pin = workspace_pin_prepare(state_dir, container, err);
+        if (!pin)
+                return -1;
+        umount2(pin, MNT_DETACH | UMOUNT_NOFOLLOW); /* a leftover of a crash */
+        /* The source is the directory fd itself (the magic link of our own fd, which names the
+         * inode the walk checked), never the user's path. No MS_REC: mounts inside it stay out. */
+        char src[64];
+        snprintf(src, sizeof(src), "/proc/self/fd/%d", fd);
+        if (mount(src, pin, NULL, MS_BIND, NULL) < 0)
+                return error_set_errno(err, errno, "pinning the workspace of %s on %s", container,
+                                       pin);
+        return 0;
+}
+
+void workspace_unpin(const char *state_dir, const char *container)
+{
+        _cleanup_free_ char *pin = pin_path(state_dir, container);
+        if (umount2(pin, MNT_DETACH | UMOUNT_NOFOLLOW) < 0 && errno != EINVAL && errno != ENOENT)
+                log_warning("unpinning the workspace of %s (%s): %m", container, pin);
+}
+
+void workspace_pin_remove(const char *state_dir, const char *container)
+{
+        workspace_unpin(state_dir, container);
+        _cleanup_free_ char *pin = pin_path(state_dir, container);
+        /* rmdir, never a recursive removal: were it still a mount, the user's files are below. */
+        if (rmdir(pin) < 0 && errno != ENOENT)
+                log_warning("removing %s: %m", pin);
+}
+
+void workspace_pins_sweep(const char *state_dir, bool (*exists)(const char *container, void *ctx),
+                          void *ctx)
+{
+        _cleanup_free_ char *dir = xasprintf("%s/" PINS_DIR, state_dir);
+        DIR *dp = opendir(dir);
+        if (!dp)
+                return;
+        struct dirent *de;
+        while ((de = readdir(dp))) {
+                if (de->d_name[0] == '.')
+                        continue;
+                /* No start is in progress while the daemon starts: every pin is a leftover. */
+                workspace_unpin(state_dir, de->d_name);
+                if (!exists(de->d_name, ctx))
+                        workspace_pin_remove(state_dir, de->d_name);
+        }
+        closedir(dp);
 }

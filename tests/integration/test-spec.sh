@@ -39,8 +39,11 @@ check_spec() {
 	assert_jq "$c: NanoCpus 1e9" '.HostConfig.NanoCpus == 1000000000' "$j"
 	assert_jq "$c: ShmSize 64m" '.HostConfig.ShmSize == 67108864' "$j"
 	assert_jq "$c: Entrypoint is /.ds01/init" '(.Config.Entrypoint // [])[0] == "/.ds01/init"' "$j"
-	assert_jq "$c: /workspace is a bind of ~/workspace/$p" \
-		"any(.Mounts[]?; .Destination == \"/workspace\" and .Source == \"$HA/workspace/$p\" and .RW == true)" "$j"
+	# Docker gets the container's pin, never the user's path (workspace.h); the label says which
+	# workspace is pinned there at each start.
+	assert_jq "$c: /workspace is a bind of its pin, for ~/workspace/$p (label ds01.workspace)" \
+		"any(.Mounts[]?; .Destination == \"/workspace\" and .Source == \"$T/state/workspaces/$c\" and .RW == true)
+		 and .Config.Labels[\"ds01.workspace\"] == \"$HA/workspace/$p\"" "$j"
 	assert_jq "$c: the init is mounted read-only" \
 		'any(.Mounts[]?; (.Destination | startswith("/.ds01")) and .RW == false)' "$j"
 	assert_jq "$c: docker socket not mounted" \
