@@ -96,6 +96,8 @@ static struct config *config_defaults(void)
         c->image_default = xstrdup("ds01/base:latest");
         c->build_timeout_s = 3600;
         c->max_context_mb = 1024;
+        c->max_builds_per_user = 1;
+        c->max_spool_mb = 4096;
         c->admin_group = xstrdup("ds01-admin");
         c->init_path = NULL;
         c->max_requests_per_uid = 16;
@@ -226,8 +228,9 @@ static const struct key_def top_keys[] = {
 static const char *const gpus_names[] = {"backend", "nvml_library", "simulated", "docker_devices",
                                          NULL};
 static const char *const sim_names[] = {"name", "memory_mib", "mig", NULL};
-static const char *const images_names[] = {"default", "frameworks", "build_timeout_s",
-                                           "max_context_mb", NULL};
+static const char *const images_names[] = {
+    "default",      "frameworks", "build_timeout_s", "max_context_mb", "max_builds_per_user",
+    "max_spool_mb", NULL};
 
 static int set_string(const struct yamldoc *d, const struct yamldoc_node *v, const char *what,
                       char **field, struct error **err)
@@ -456,6 +459,16 @@ static int parse_images(const struct yamldoc *d, const struct yamldoc_node *v, s
                                 timeout ? "images.build_timeout_s" : "images.max_context_mb", 1,
                                 timeout ? 86400 : 65536,
                                 timeout ? &c->build_timeout_s : &c->max_context_mb, err) < 0)
+                                return -1;
+                } else if (streq(p->key, "max_builds_per_user")) {
+                        if (!yamldoc_is_null(p->value) &&
+                            yamldoc_get_int64(d, p->value, "images.max_builds_per_user", 1, 64,
+                                              &c->max_builds_per_user, err) < 0)
+                                return -1;
+                } else if (streq(p->key, "max_spool_mb")) {
+                        if (!yamldoc_is_null(p->value) &&
+                            yamldoc_get_int64(d, p->value, "images.max_spool_mb", 1, 1048576,
+                                              &c->max_spool_mb, err) < 0)
                                 return -1;
                 } else {
                         return yamldoc_unknown_key(d, p, "images", images_names, err);

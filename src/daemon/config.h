@@ -42,6 +42,9 @@ struct config {
         size_t n_frameworks;
         int64_t build_timeout_s;      /* images.build_timeout_s: 3600 */
         int64_t max_context_mb;       /* images.max_context_mb: 1024 */
+        int64_t max_builds_per_user;  /* images.max_builds_per_user: 1; builds at once per user */
+        int64_t max_spool_mb;         /* images.max_spool_mb: 4096; contexts being received,
+                                       * all users together (on state_dir's file system) */
         char *webhook_url;            /* notify.webhook_url: NULL = none */
         char *admin_group;            /* admin_group: "ds01-admin" (root is always admin) */
         char *init_path;              /* init_path: NULL = find ds01-init beside ds01d or in

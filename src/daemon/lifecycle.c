@@ -272,6 +272,20 @@ static int choose_image(struct ds01d *d, const struct caller *c, const char *pro
         return 0;
 }
 
+/* Docker gives a container its image's labels under its own: a ds01.* label of the image that
+ * ds01 does not set itself is blanked, so no image (whoever wrote its Dockerfile) puts ds01's
+ * labels on a container. */
+static void blank_image_labels(struct ds01d *d, const char *image, json_t *labels)
+{
+        json_t *img = docker_image_inspect(d->docker, image, NULL);
+        const char *k;
+        json_t *v;
+        json_object_foreach (json_object_get(json_object_get(img, "Config"), "Labels"), k, v)
+                if (strncmp(k, "ds01.", 5) == 0 && !json_object_get(labels, k))
+                        json_object_set_new(labels, k, json_string(""));
+        json_decref(img);
+}
+
 /* The whole container spec, from the owner's limits and the leased slots. gpu_request is what
  * the user asked for ("2", "mig:3g.20gb", "0"), kept as a label so a re-lease after a hold can
  * ask for the same. */
@@ -318,6 +332,7 @@ static json_t *build_spec(struct ds01d *d, const struct caller *c, const struct 
                       "ds01.interface", "orchestration", "ds01.created_at",
                       format_iso8601(now_s(), ts), "ds01.gpu.uuids", gpus, "ds01.gpu.slots", slots);
         json_object_set_new(labels, "ds01.gpu.request", json_string(gpu_request));
+        blank_image_labels(d, image, labels);
 
         json_t *mounts =
             json_pack("[{s:s, s:s, s:s, s:b}, {s:s, s:s, s:s, s:b}]", "Type", "bind", "Source",
