@@ -245,7 +245,8 @@ static int choose_image(struct ds01d *d, const struct caller *c, const char *pro
                 json_decref(img);
                 if (!usable)
                         return error_set(err, DS01_EPERM,
-                                         "image '%s' belongs to another user - use your own "
+                                         "image '%s' belongs to another user, or to nobody ds01 "
+                                         "knows (an unnamed build layer) - use your own "
                                          "(ds01-%u/<project>) or a shared image",
                                          requested, (unsigned)c->uid);
                 *ret_image = xstrdup(requested);
