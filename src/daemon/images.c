@@ -6,6 +6,7 @@
 #include "../shared/names.h"
 #include "../shared/strbuf.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
@@ -262,12 +263,17 @@ static int build_slot_take(const struct caller *c, int64_t max, struct error **e
         return r;
 }
 
-static void build_slot_give(const struct caller *c)
+static void build_cgroup_remove(uid_t uid);
+
+/* The user's last build gone, their build cgroup goes too: under the lock, so a build that
+ * took a slot meanwhile (and made the cgroup again) keeps it. */
+static void build_slot_give(const struct caller *c, bool cgroup)
 {
         pthread_mutex_lock(&builds_lock);
         for (size_t i = 0; i < sizeof(builds) / sizeof(builds[0]); i++)
                 if (builds[i].n > 0 && builds[i].uid == c->uid) {
-                        builds[i].n--;
+                        if (--builds[i].n == 0 && cgroup)
+                                build_cgroup_remove(c->uid);
                         break;
                 }
         pthread_mutex_unlock(&builds_lock);
@@ -546,6 +552,7 @@ static char *build_cgroup(struct ds01d *d, uid_t uid, const struct limit_set *ls
         _cleanup_free_ char *mine = xasprintf("%s/u%u", top, (unsigned)uid);
         if (v2)
                 cg_write("/sys/fs/cgroup/cgroup.subtree_control", "+pids");
+        pthread_mutex_lock(&builds_lock); /* against build_slot_give's removal */
         (void)mkdir(top, 0755);
         if (v2) {
                 _cleanup_free_ char *sc = xasprintf("%s/cgroup.subtree_control", top);
@@ -553,11 +560,32 @@ static char *build_cgroup(struct ds01d *d, uid_t uid, const struct limit_set *ls
         }
         (void)mkdir(mine, 0755);
         _cleanup_free_ char *pm = xasprintf("%s/pids.max", mine);
-        if (!cg_write(pm, max)) {
+        bool ok = cg_write(pm, max);
+        pthread_mutex_unlock(&builds_lock);
+        if (!ok) {
                 log_warning("image builds get no pids limit: cannot write %s: %m", pm);
                 return NULL;
         }
         return xasprintf("/ds01-builds/u%u", (unsigned)uid);
+}
+
+/* Removes the user's build cgroup once their builds are done (a busy one stays: rmdir fails),
+ * in every v1 hierarchy Docker made it in. */
+static void build_cgroup_remove(uid_t uid)
+{
+        DIR *dir = opendir("/sys/fs/cgroup");
+        struct dirent *e;
+        while (dir && (e = readdir(dir))) {
+                if (e->d_name[0] == '.')
+                        continue;
+                _cleanup_free_ char *p =
+                    xasprintf("/sys/fs/cgroup/%s/ds01-builds/u%u", e->d_name, (unsigned)uid);
+                (void)rmdir(p);
+        }
+        if (dir)
+                closedir(dir);
+        _cleanup_free_ char *v2 = xasprintf("/sys/fs/cgroup/ds01-builds/u%u", (unsigned)uid);
+        (void)rmdir(v2);
 }
 
 /* The /build query: tag, build arguments (the user), labels, and the group's limits, which
@@ -769,7 +797,7 @@ int images_build(struct ds01d *d, const struct caller *c, json_t *params, int co
 out:
         spool_account(-spooled, 0);
         if (slot)
-                build_slot_give(c);
+                build_slot_give(c, cgroup != NULL);
         build_state_release(&b);
         limit_set_release(&ls);
         return r;
