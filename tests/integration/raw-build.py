@@ -77,7 +77,7 @@ def hold(project, n, seconds):
         os.set_blocking(w, False)
         try:
             os.write(w, b"\0" * (1 << 20))
-        except BlockingIOError:
+        except OSError:  # full (held), or closed by a refusal
             pass
         conns.append((s, w))
     answers = ["held"] * n
