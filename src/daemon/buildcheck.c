@@ -528,13 +528,18 @@ static int check_label_key(struct parse *ps, const char *key, size_t n)
         const char *s = k.buf ? k.buf : "";
         s = ltrim(s);
         bool bad = strncmp(s, "ds01.", 5) == 0 || strchr(s, '$');
+        /* Dockerfiles written by image-create before ds01 labelled images itself have one. */
+        bool legacy = streq(s, "ds01.project") || streq(s, "ds01.framework");
         int r = 0;
         if (bad)
                 r = error_set(ps->err, DS01_EUSAGE,
                               "the Dockerfile sets the label '%.*s': labels starting with ds01. "
                               "are ds01's own (and keys may not come from variables) - remove "
-                              "it; ds01 labels the image itself",
-                              (int)(n > 80 ? 80 : n), key);
+                              "it; ds01 labels the image itself%s",
+                              (int)(n > 80 ? 80 : n), key,
+                              legacy ? " (delete the line 'LABEL ds01.project=... "
+                                       "ds01.framework=...' that older image-create wrote)"
+                                     : "");
         strbuf_release(&k);
         return r;
 }
