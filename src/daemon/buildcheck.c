@@ -207,11 +207,10 @@ int buildcheck_context(const char *buf, size_t len, char **ret_dockerfile, struc
                 if (memcmp(h, zero, BLOCK) == 0)
                         break; /* the end, as for Go (a non-zero block after it: Docker fails) */
                 uint64_t size;
-                if (!checksum_ok(h) ||
-                    memcmp(h + 257,
-                           "ustar\0"
-                           "00",
-                           8) != 0 ||
+                /* ustar's magic and version; not star's trailer (Go reads a shorter prefix). */
+                static const char magic[8] = {'u', 's', 't', 'a', 'r', '\0', '0', '0'};
+                if (!checksum_ok(h) || memcmp(h + 257, magic, 8) != 0 ||
+                    memcmp(h + 508, "tar", 4) == 0 ||
                     !octal_field((const char *)h + 124, 12, &size)) {
                         r = context_refuse(err, "has a header that is not ustar or PAX");
                         break;
