@@ -23,7 +23,7 @@ BASE_ID=$(docker image inspect -f '{{.Id}}' "$DS01_IMAGE")
 A_IDS=$(docker history -q --no-trunc "$IMG" | grep -v '<missing>' | grep -vxF "$BASE_ID")
 LAYER=$(printf '%s\n' "$A_IDS" | sed -n 2p)
 [ -n "$LAYER" ] || fail "A's build left no intermediate layer to try"
-note "A's image and layers: $(printf '%s ' $A_IDS)"
+note "A's image and layers: $(printf '%s\n' "$A_IDS" | tr '\n' ' ')"
 
 # try REF: B's deploy with --image REF is refused, or its container's image is none of A's and
 # it cannot read /secret.

@@ -12,7 +12,14 @@ ds01_start_daemon
 B=$(ds01_image_user "it$$b") || fail "cannot create user B"
 cp "$(dirname "$0")/raw-build.py" "$T/raw-build.py"
 chmod 755 "$T/raw-build.py"
-spools() { ls -l "/proc/$DS01_PID/fd" 2>/dev/null | grep -- "$T/state/" | grep -c "(deleted)"; }
+# spool_fds: ds01d's descriptors of unnamed files in the state directory (spooled contexts).
+spool_fds() {
+	local f
+	for f in /proc/"$DS01_PID"/fd/*; do
+		case $(readlink "$f" 2>/dev/null) in "$T/state/"*"(deleted)") echo "$f" ;; esac
+	done
+}
+spools() { spool_fds | grep -c .; }
 as_user_bg "$B" env RAW_BUILD_LINGER=20 /usr/bin/python3 "$T/raw-build.py" hold held 4 3 \
 	>"$T/hold.out" 2>&1
 pid=$!
@@ -26,7 +33,7 @@ assert_eq 3 "$(grep -c max_builds_per_user "$T/hold.out")" \
 no_spool() { [ "$(spools)" -eq 0 ]; }
 wait_for 5 no_spool && ok "the spool is gone within 5 s of the hang-up (pipes still open)" ||
 	not_ok "the spool is gone within 5 s of the hang-up (pipes still open)" \
-		"$(ls -l "/proc/$DS01_PID/fd" | grep -- "$T/state/")"
+		"$(spool_fds)"
 kill -0 "$pid" 2>/dev/null && ok "the client still holds its pipes" || not_ok "the client still holds its pipes"
 image_dockerfile "$B" after "RUN true"
 assert_exit 0 -m "B: the next build works" as_user "$B" image-create after
