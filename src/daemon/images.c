@@ -664,9 +664,10 @@ int images_build(struct ds01d *d, const struct caller *c, json_t *params, int co
         if (build_slot_take(c, max_builds, err) < 0)
                 goto out;
         slot = true;
-        if (spool_context(state_dir, context_fd, client_fd, &lim, &ctx, &ctx_len, &spooled, err) <
-                0 ||
-            context_dockerfile(ctx, ctx_len, &df, err) < 0 || check_bases(d, c, df, err) < 0)
+        int sr =
+            spool_context(state_dir, context_fd, client_fd, &lim, &ctx, &ctx_len, &spooled, err);
+        if (sr < 0 || context_dockerfile(ctx, ctx_len, &df, err) < 0 ||
+            check_bases(d, c, df, err) < 0)
                 goto out;
         /* The image this build replaces: removed afterwards if nothing uses it, so rebuilds do
          * not pile up untagged images. */

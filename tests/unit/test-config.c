@@ -341,6 +341,8 @@ static void test_contrib_example(void **state)
         assert_string_equal(c->instance, "ds01");
         assert_string_equal(c->docker_devices, "auto");
         assert_int_equal(c->build_timeout_s, 3600);
+        assert_int_equal(c->max_builds_per_user, 1);
+        assert_int_equal(c->max_spool_mb, 4096);
         assert_null(c->webhook_url);
         assert_int_equal(c->events_max_kb, 65536);
         assert_int_equal(c->events_keep, 5);
