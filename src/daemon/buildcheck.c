@@ -619,12 +619,33 @@ static int dispatch(struct parse *ps, const char *cmd, const char *rest, char **
         return 0;
 }
 
+/* The instruction word as Go's strings.ToLower sees it: beside ASCII, U+0130 (dotted I) and
+ * U+212A (Kelvin sign) become i and k ("ONBU\u0130LD" is ONBUILD). */
+static char *fold_instruction(const char *s, size_t n)
+{
+        struct strbuf o = STRBUF_INIT;
+        for (size_t i = 0; i < n; i++) {
+                if (i + 1 < n && (unsigned char)s[i] == 0xc4 && (unsigned char)s[i + 1] == 0xb0) {
+                        strbuf_addc(&o, 'i');
+                        i++;
+                } else if (i + 2 < n && (unsigned char)s[i] == 0xe2 &&
+                           (unsigned char)s[i + 1] == 0x84 && (unsigned char)s[i + 2] == 0xaa) {
+                        strbuf_addc(&o, 'k');
+                        i += 2;
+                } else
+                        strbuf_addc(&o, s[i]);
+        }
+        if (!o.buf)
+                strbuf_adds(&o, "");
+        return strbuf_detach(&o);
+}
+
 /* One logical line: the instruction, its builder flags, its arguments. */
 static int instruction(struct parse *ps, const char *line)
 {
         const char *s = ltrim(line);
         size_t cl = strcspn(s, " \t\v\f\r");
-        _cleanup_free_ char *cmd = xstrndup(s, cl);
+        _cleanup_free_ char *cmd = fold_instruction(s, cl);
         const char *rest = s + cl;
         rest += strspn(rest, " \t\v\f\r");
         char **flags = NULL;

@@ -186,8 +186,11 @@ bool images_usable_by(const json_t *img, unsigned uid)
 
 /* Every image a Dockerfile reads (FROM, COPY --from, RUN --mount from=) must be usable by the
  * builder: a user may not base an image on someone else's. The names are those Docker may
- * resolve (buildcheck.h); a name that resolves to nothing here is pulled or fails. */
-static int check_bases(struct ds01d *d, const struct caller *c, const char *df, struct error **err)
+ * resolve (buildcheck.h); a name that resolves to nothing here is pulled or fails. A base's
+ * ONBUILD triggers run in this build: they are checked the same way (one level: a trigger
+ * cannot be FROM, so what it reads runs no triggers). */
+static int check_bases_depth(struct ds01d *d, const struct caller *c, const char *df, int depth,
+                             struct error **err)
 {
         char **refs = NULL;
         if (buildcheck_dockerfile(df, &refs, err) < 0)
@@ -213,10 +216,26 @@ static int check_bases(struct ds01d *d, const struct caller *c, const char *df, 
                                       "user or to nobody ds01 knows (an unnamed layer) - build "
                                       "on your own images or a shared one",
                                       ref);
+                json_t *onbuild = json_object_get(json_object_get(img, "Config"), "OnBuild");
+                if (r == 0 && depth == 0 && json_array_size(onbuild) > 0) {
+                        struct strbuf t = STRBUF_INIT;
+                        size_t k;
+                        json_t *v;
+                        json_array_foreach (onbuild, k, v)
+                                if (json_is_string(v))
+                                        strbuf_addf(&t, "%s\n", json_string_value(v));
+                        r = check_bases_depth(d, c, strbuf_str(&t), depth + 1, err);
+                        strbuf_release(&t);
+                }
                 json_decref(img);
         }
         buildcheck_refs_free(refs);
         return r;
+}
+
+static int check_bases(struct ds01d *d, const struct caller *c, const char *df, struct error **err)
+{
+        return check_bases_depth(d, c, df, 0, err);
 }
 
 /* ---- build ---------------------------------------------------------------------------------- */

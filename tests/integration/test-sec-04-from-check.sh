@@ -3,8 +3,9 @@
 # context names it. User B tries the three reported bypasses of the FROM check against A's image
 # holding a secret file: FROM "quoted", FROM \ + newline + name, and a context tar (sent by a
 # raw client, without the CLI) with two Dockerfile entries (the check read the first, Docker
-# built the last). Each is refused with a message naming the problem, and the secret is never
-# printed. A raw client's plain context still builds (the refusals are not the client's fault).
+# built the last); and variants (escape directive, COPY --from='quoted', a base's ONBUILD
+# trigger). Each is refused with a message naming the problem, and the secret is never printed.
+# A raw client's plain context still builds (the refusals are not the client's fault).
 . "$(dirname "$0")/lib.sh"
 ds01_setup
 ds01_image_setup
@@ -47,6 +48,17 @@ P=copyfrom
 image_dockerfile "$B" $P
 DFB "FROM $DS01_IMAGE" "LABEL it.instance=$INSTANCE" "COPY --from='$IMG' /secret /s" "RUN cat /s"
 attack $P "COPY --from='quoted'"
+
+# A base whose ONBUILD trigger reads A's image (made by root here, as an image built before
+# ds01 checked triggers could be): the trigger runs in B's build, so it is checked too.
+TRIG=ds01-test/trigger:$INSTANCE
+printf 'FROM %s\nLABEL it.instance=%s\nONBUILD COPY --from=%s /secret /s\n' \
+	"$DS01_IMAGE" "$INSTANCE" "$IMG" | docker build -q -t "$TRIG" - >/dev/null || fail "cannot build $TRIG"
+P=onbuild
+image_dockerfile "$B" $P
+DFB "FROM $TRIG" "LABEL it.instance=$INSTANCE" "RUN cat /s"
+attack $P "a base's ONBUILD COPY --from"
+docker rmi -f "$TRIG" >/dev/null 2>&1
 
 # --- two Dockerfile entries in a context sent without the CLI ---------------------------------
 cp "$(dirname "$0")/raw-build.py" "$T/raw-build.py"

@@ -261,6 +261,7 @@ static void test_dockerfile_refused(void **state)
         df_refused("FROM ba*se\n", "not an image name");
         df_refused("FROM base\nONBUILD COPY --from=other /a /b\n", "ONBUILD");
         df_refused("FROM base\nonbuild FROM x\n", "ONBUILD");
+        df_refused("FROM base\nONBU\xc4\xb0LD COPY --from=other /a /b\n", "ONBUILD");
 }
 
 static void test_dockerfile_labels(void **state)
