@@ -44,6 +44,7 @@ struct config *config_free(struct config *c)
         free(c->instance);
         free(c->socket);
         free(c->state_dir);
+        free(c->spool_dir);
         free(c->log_dir);
         free(c->docker_socket);
         free(c->limits_file);
@@ -228,9 +229,14 @@ static const struct key_def top_keys[] = {
 static const char *const gpus_names[] = {"backend", "nvml_library", "simulated", "docker_devices",
                                          NULL};
 static const char *const sim_names[] = {"name", "memory_mib", "mig", NULL};
-static const char *const images_names[] = {
-    "default",      "frameworks", "build_timeout_s", "max_context_mb", "max_builds_per_user",
-    "max_spool_mb", NULL};
+static const char *const images_names[] = {"default",
+                                           "frameworks",
+                                           "build_timeout_s",
+                                           "max_context_mb",
+                                           "max_builds_per_user",
+                                           "max_spool_mb",
+                                           "spool_dir",
+                                           NULL};
 
 static int set_string(const struct yamldoc *d, const struct yamldoc_node *v, const char *what,
                       char **field, struct error **err)
@@ -464,6 +470,10 @@ static int parse_images(const struct yamldoc *d, const struct yamldoc_node *v, s
                         if (!yamldoc_is_null(p->value) &&
                             yamldoc_get_int64(d, p->value, "images.max_builds_per_user", 1, 64,
                                               &c->max_builds_per_user, err) < 0)
+                                return -1;
+                } else if (streq(p->key, "spool_dir")) {
+                        if (!yamldoc_is_null(p->value) &&
+                            set_path(d, p->value, "images.spool_dir", &c->spool_dir, err) < 0)
                                 return -1;
                 } else if (streq(p->key, "max_spool_mb")) {
                         if (!yamldoc_is_null(p->value) &&

@@ -242,7 +242,7 @@ static int check_bases(struct ds01d *d, const struct caller *c, const char *df, 
 
 /* Builds in flight per uid, and the bytes of context spooled by all of them: a user builds
  * images.max_builds_per_user at a time, and spooled contexts stay under images.max_spool_mb
- * together (they lie on the state directory's file system, beside the ledger). */
+ * together (in images.spool_dir, by default the state directory, beside the ledger). */
 static pthread_mutex_t builds_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct build_slot {
         uid_t uid;
@@ -310,8 +310,8 @@ static bool spool_account(int64_t k, int64_t max)
         return ok;
 }
 
-/* Free space a spool leaves to others on the state file system: counted as unprivileged
- * writers see it, so root's writes never eat the blocks reserved for it and the ledger. */
+/* Free space a spool leaves to others on its file system (the ledger's, by default): counted
+ * as unprivileged writers see it, so root's writes never eat the blocks reserved for root. */
 #define SPOOL_RESERVE (512LL << 20)
 
 static bool spool_room(int fd, int64_t more)
@@ -669,7 +669,8 @@ int images_build(struct ds01d *d, const struct caller *c, json_t *params, int co
         struct limit_set ls;
         pthread_rwlock_rdlock(&d->lock);
         limits_resolve(d->limits, c->login, c->gids, c->n_gids, &ls);
-        _cleanup_free_ char *state_dir = xstrdup(d->cfg->state_dir);
+        _cleanup_free_ char *spool_dir =
+            xstrdup(d->cfg->spool_dir ? d->cfg->spool_dir : d->cfg->state_dir);
         struct spool_limits lim = {d->cfg->max_context_mb << 20, d->cfg->max_spool_mb << 20};
         int64_t timeout_s = d->cfg->build_timeout_s;
         int64_t max_builds = d->cfg->max_builds_per_user;
@@ -684,7 +685,7 @@ int images_build(struct ds01d *d, const struct caller *c, json_t *params, int co
                 goto out;
         slot = true;
         int sr =
-            spool_context(state_dir, context_fd, client_fd, &lim, &ctx, &ctx_len, &spooled, err);
+            spool_context(spool_dir, context_fd, client_fd, &lim, &ctx, &ctx_len, &spooled, err);
         if (sr < 0 || context_dockerfile(ctx, ctx_len, &df, err) < 0 ||
             check_bases(d, c, df, err) < 0)
                 goto out;
