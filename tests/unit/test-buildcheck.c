@@ -267,7 +267,8 @@ static void test_dockerfile_refused(void **state)
 static void test_dockerfile_labels(void **state)
 {
         (void)state;
-        refs_ok("FROM base\nLABEL a=b c=\"ds01.x\" description=\"uses ds01.yaml\"\n");
+        buildcheck_refs_free(
+            refs_ok("FROM base\nLABEL a=b c=\"ds01.x\" description=\"uses ds01.yaml\"\n"));
         df_refused("FROM base\nLABEL ds01.managed=true\n", "ds01.managed");
         df_refused("FROM base\nLABEL a=1 \\\n  ds01.uid=1005\n", "ds01.uid");
         df_refused("FROM base\nLABEL \"ds01.managed\"=true\n", "ds01.managed");
