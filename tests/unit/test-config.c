@@ -253,6 +253,11 @@ static void test_bad_values(void **state)
                      "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\n",
                      ":1:", "instance", NULL);
         expect_error("\n\nstate_dir: var/lib/ds01\n", ":3:", "state_dir", "absolute path", NULL);
+        expect_error("images:\n  max_builds_per_user: 0\n", ":2:", "images.max_builds_per_user",
+                     NULL);
+        expect_error("images:\n  max_context_mb: 70000\n", ":2:", "images.max_context_mb", NULL);
+        expect_error("images:\n  spool_dir: spool\n", ":2:", "images.spool_dir", "absolute path",
+                     NULL);
         expect_error("log_dir: \"/var/log/my logs\"\n", ":1:", "log_dir", NULL);
         expect_error("workspace_root: homes\n", ":1:", "workspace_root", "\"home\"", NULL);
         expect_error("metrics_listen: 9101\n", ":1:", "metrics_listen", "HOST:PORT", NULL);
