@@ -550,6 +550,28 @@ static bool cg_write(const char *path, const char *value)
         return ok;
 }
 
+/* A cancelled build's containers may outlive it (Docker removes them after the connection
+ * closes), and so its cgroup: the cgroups of users with no build in flight go now. Called with
+ * builds_lock held. */
+static void build_cgroup_sweep(const char *top)
+{
+        DIR *dir = opendir(top);
+        struct dirent *e;
+        while (dir && (e = readdir(dir))) {
+                unsigned uid;
+                char end;
+                if (sscanf(e->d_name, "u%u%c", &uid, &end) != 1)
+                        continue;
+                bool busy = false;
+                for (size_t i = 0; i < sizeof(builds) / sizeof(builds[0]); i++)
+                        busy |= builds[i].n > 0 && builds[i].uid == uid;
+                if (!busy)
+                        build_cgroup_remove(uid);
+        }
+        if (dir)
+                closedir(dir);
+}
+
 static char *build_cgroup(struct ds01d *d, uid_t uid, const struct limit_set *ls)
 {
         if (ls->pids_limit <= 0)
@@ -572,6 +594,7 @@ static char *build_cgroup(struct ds01d *d, uid_t uid, const struct limit_set *ls
         if (v2)
                 cg_write("/sys/fs/cgroup/cgroup.subtree_control", "+pids");
         pthread_mutex_lock(&builds_lock); /* against build_slot_give's removal */
+        build_cgroup_sweep(top);
         (void)mkdir(top, 0755);
         if (v2) {
                 _cleanup_free_ char *sc = xasprintf("%s/cgroup.subtree_control", top);
