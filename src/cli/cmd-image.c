@@ -848,6 +848,13 @@ static int edit_block(char **text, const struct block *b, const json_t *add, con
                 size_t n = strlen(line);
                 if (b->tail)
                         line[n - strlen(b->tail)] = '\0';
+                /* Specs with shell characters are single-quoted ('scipy<2'); a package name
+                 * has no quote of its own. */
+                char *o = line;
+                for (const char *q = line; *q; q++)
+                        if (*q != '\'')
+                                *o++ = *q;
+                *o = '\0';
                 _cleanup_error_ struct error *e = NULL;
                 if (split_packages(line + strlen(b->run), b->what, words, &e) < 0) {
                         json_decref(words);
@@ -882,8 +889,10 @@ static int edit_block(char **text, const struct block *b, const json_t *add, con
                 const char *cut_s = run_s ? run_s : estart, *cut_e = run_s ? run_e : estart;
                 strbuf_add(&sb, t, (size_t)(cut_s - t));
                 strbuf_adds(&sb, b->run);
-                json_array_foreach (words, i, w)
-                        strbuf_addf(&sb, " %s", json_string_value(w));
+                json_array_foreach (words, i, w) {
+                        strbuf_addc(&sb, ' ');
+                        strbuf_add_shell_word(&sb, json_string_value(w));
+                }
                 if (b->tail)
                         strbuf_addf(&sb, " %s", b->tail);
                 strbuf_addc(&sb, '\n');

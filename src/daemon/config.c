@@ -45,6 +45,7 @@ struct config *config_free(struct config *c)
         free(c->instance);
         free(c->socket);
         free(c->state_dir);
+        free(c->spool_dir);
         free(c->log_dir);
         free(c->docker_socket);
         free(c->limits_file);
@@ -100,6 +101,8 @@ static struct config *config_defaults(void)
         c->image_default = xstrdup("ds01/base:latest");
         c->build_timeout_s = 3600;
         c->max_context_mb = 1024;
+        c->max_builds_per_user = 1;
+        c->max_spool_mb = 4096;
         c->admin_group = xstrdup("ds01-admin");
         c->init_path = NULL;
         c->max_requests_per_uid = 16;
@@ -254,8 +257,14 @@ static const struct key_def top_keys[] = {
 static const char *const gpus_names[] = {"backend", "nvml_library", "simulated", "docker_devices",
                                          NULL};
 static const char *const sim_names[] = {"name", "memory_mib", "mig", NULL};
-static const char *const images_names[] = {"default", "frameworks", "build_timeout_s",
-                                           "max_context_mb", NULL};
+static const char *const images_names[] = {"default",
+                                           "frameworks",
+                                           "build_timeout_s",
+                                           "max_context_mb",
+                                           "max_builds_per_user",
+                                           "max_spool_mb",
+                                           "spool_dir",
+                                           NULL};
 
 static int set_string(const struct yamldoc *d, const struct yamldoc_node *v, const char *what,
                       char **field, struct error **err)
@@ -443,6 +452,29 @@ static int parse_gpus(const struct yamldoc *d, const struct yamldoc_node *v, str
         return 0;
 }
 
+/* The integer keys of images: (1..max). */
+struct image_int {
+        const char *key;
+        int64_t max;
+        int64_t *field;
+};
+
+static bool image_int(struct config *c, const char *key, struct image_int *ret)
+{
+        const struct image_int keys[] = {
+            {"build_timeout_s", 86400, &c->build_timeout_s},
+            {"max_context_mb", 65536, &c->max_context_mb},
+            {"max_builds_per_user", 64, &c->max_builds_per_user},
+            {"max_spool_mb", 1048576, &c->max_spool_mb},
+        };
+        for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
+                if (streq(keys[i].key, key)) {
+                        *ret = keys[i];
+                        return true;
+                }
+        return false;
+}
+
 static int parse_images(const struct yamldoc *d, const struct yamldoc_node *v, struct config *c,
                         struct error **err)
 {
@@ -452,6 +484,7 @@ static int parse_images(const struct yamldoc *d, const struct yamldoc_node *v, s
                 return -1;
         for (size_t i = 0; i < v->n; i++) {
                 const struct yamldoc_pair *p = &v->pairs[i];
+                struct image_int k;
                 if (streq(p->key, "default")) {
                         if (yamldoc_is_null(p->value))
                                 continue;
@@ -475,15 +508,14 @@ static int parse_images(const struct yamldoc *d, const struct yamldoc_node *v, s
                                 c->frameworks[c->n_frameworks++] =
                                     (struct config_framework){xstrdup(f->key), xstrdup(s)};
                         }
-                } else if (streq(p->key, "build_timeout_s") || streq(p->key, "max_context_mb")) {
-                        if (yamldoc_is_null(p->value))
-                                continue;
-                        bool timeout = streq(p->key, "build_timeout_s");
-                        if (yamldoc_get_int64(
-                                d, p->value,
-                                timeout ? "images.build_timeout_s" : "images.max_context_mb", 1,
-                                timeout ? 86400 : 65536,
-                                timeout ? &c->build_timeout_s : &c->max_context_mb, err) < 0)
+                } else if (image_int(c, p->key, &k)) {
+                        _cleanup_free_ char *what = xasprintf("images.%s", k.key);
+                        if (!yamldoc_is_null(p->value) &&
+                            yamldoc_get_int64(d, p->value, what, 1, k.max, k.field, err) < 0)
+                                return -1;
+                } else if (streq(p->key, "spool_dir")) {
+                        if (!yamldoc_is_null(p->value) &&
+                            set_path(d, p->value, "images.spool_dir", &c->spool_dir, err) < 0)
                                 return -1;
                 } else {
                         return yamldoc_unknown_key(d, p, "images", images_names, err);

@@ -43,12 +43,17 @@ struct config {
                 char *image;
         } * frameworks;
         size_t n_frameworks;
-        int64_t build_timeout_s;      /* images.build_timeout_s: 3600 */
-        int64_t max_context_mb;       /* images.max_context_mb: 1024 */
-        char *webhook_url;            /* notify.webhook_url: NULL = none */
-        char *admin_group;            /* admin_group: "ds01-admin" (root is always admin) */
-        char *init_path;              /* init_path: NULL = find ds01-init beside ds01d or in
-                                       * ../libexec/ds01/ */
+        int64_t build_timeout_s;     /* images.build_timeout_s: 3600 */
+        int64_t max_context_mb;      /* images.max_context_mb: 1024 */
+        int64_t max_builds_per_user; /* images.max_builds_per_user: 1; builds at once per user */
+        int64_t max_spool_mb;        /* images.max_spool_mb: 4096; contexts being received,
+                                      * all users together (in spool_dir) */
+        char *spool_dir;   /* images.spool_dir: where contexts are received; NULL = state_dir (a
+                            * file system of its own keeps them off the ledger's) */
+        char *webhook_url; /* notify.webhook_url: NULL = none */
+        char *admin_group; /* admin_group: "ds01-admin" (root is always admin) */
+        char *init_path;   /* init_path: NULL = find ds01-init beside ds01d or in
+                            * ../libexec/ds01/ */
         int64_t max_requests_per_uid; /* max_requests_per_uid: 16; requests in flight per uid */
         /* events.jsonl is rotated when an append would take it past events_max_kb KiB (65536 =
          * 64 MiB; 4..4194304): events.jsonl -> .1 -> .2 ...; events_keep (5; 1..100) rotated

@@ -1,11 +1,13 @@
 #include "images.h"
 
 #include "../shared/log.h"
+#include "buildcheck.h"
 #include "dockerjson.h"
 #include "network.h"
 #include "../shared/names.h"
 #include "../shared/strbuf.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
@@ -14,10 +16,18 @@
 #include <stdio.h>
 #include <strings.h>
 #include <sys/socket.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 
 #define TAIL_LINES 15
-#define PKG_MAX    200
+/* The most kept of one line of build output, of Docker's error, and of a message not parsed
+ * yet: the output is the user's, and a line need not end. */
+#define LINE_MAX_KEPT   1024
+#define MSG_MAX         (1 << 20)
+#define SPOOL_TIMEOUT_S 600
+#define SPOOL_IDLE_S    30
+#define PKG_MAX         200
 
 /* Package names as they may appear in a RUN line: no shell syntax. */
 static bool package_ok(const char *p)
@@ -43,7 +53,8 @@ static int packages(const json_t *list, const char *what, struct strbuf *out, st
                                          "invalid %s package name '%.60s': use letters, digits and "
                                          "._+=<>!~,@:/- only",
                                          what, p ? p : "?");
-                strbuf_addf(out, " %s", p);
+                strbuf_addc(out, ' ');
+                strbuf_add_shell_word(out, p); /* "scipy<2" is no redirection */
         }
         return 0;
 }
@@ -133,7 +144,6 @@ int images_template(struct ds01d *d, const struct caller *c, json_t *params, jso
                             "COPY %s /tmp/ds01-requirements.txt\n"
                             "RUN pip install --no-cache-dir -r /tmp/ds01-requirements.txt\n",
                             req);
-        strbuf_addf(&df, "\nLABEL ds01.project=\"%s\" ds01.framework=\"%s\"\n", project, fw);
         strbuf_adds(&df, "\n# What ML tools expect; caches live in the persistent workspace.\n"
                          "ENV PYTHONUNBUFFERED=1 \\\n"
                          "    XDG_CACHE_HOME=/workspace/.cache \\\n"
@@ -156,7 +166,8 @@ bool images_usable_by(const json_t *img, unsigned uid)
         const char *owner =
             jstr(json_object_get(json_object_get(img, "Config"), "Labels"), "ds01.user_id");
         unsigned u;
-        if (owner && sscanf(owner, "%u", &u) == 1 && u != uid)
+        bool own = owner && sscanf(owner, "%u", &u) == 1 && u == uid;
+        if (owner && !own)
                 return false;
         size_t i;
         json_t *t;
@@ -167,74 +178,35 @@ bool images_usable_by(const json_t *img, unsigned uid)
                 if (tag && sscanf(tag, "ds01-%u/", &u) == 1 && u != uid)
                         return false;
         }
-        return true;
+        /* An image nobody named (a build's intermediate layer, a replaced image) says nothing
+         * about whose files it holds: only its owner's label makes it usable. A tag or a pulled
+         * digest is given by ds01 or an administrator. */
+        return own || json_array_size(json_object_get(img, "RepoTags")) > 0 ||
+               json_array_size(json_object_get(img, "RepoDigests")) > 0;
 }
 
-/* The Dockerfile at the root of a spooled ustar context (NULL if absent or too large). */
-static char *context_dockerfile(int fd)
+/* Every image a Dockerfile reads (FROM, COPY --from, RUN --mount from=) must be usable by the
+ * builder: a user may not base an image on someone else's. The names are those Docker may
+ * resolve (buildcheck.h); a name that resolves to nothing here is pulled or fails. A base's
+ * ONBUILD triggers run in this build: they are checked the same way (one level: a trigger
+ * cannot be FROM, so what it reads runs no triggers). */
+static int check_bases_depth(struct ds01d *d, const struct caller *c, const char *df, int depth,
+                             struct error **err)
 {
-        char hdr[512];
-        off_t off = 0;
-        char *df = NULL;
-        while (pread(fd, hdr, sizeof(hdr), off) == (ssize_t)sizeof(hdr) && hdr[0]) {
-                char name[101];
-                memcpy(name, hdr, 100);
-                name[100] = '\0';
-                unsigned long long size = strtoull(hdr + 124, NULL, 8);
-                off += 512;
-                if ((hdr[156] == '0' || hdr[156] == '\0') &&
-                    (streq(name, "Dockerfile") || streq(name, "./Dockerfile")) &&
-                    size < 1024 * 1024) {
-                        df = xmalloc(size + 1);
-                        if (pread(fd, df, size, off) != (ssize_t)size) {
-                                free(df);
-                                df = NULL;
-                        } else
-                                df[size] = '\0';
-                        break;
-                }
-                off += (off_t)((size + 511) / 512 * 512);
-        }
-        return df;
-}
-
-/* Every image a Dockerfile builds from (FROM, COPY --from) must be usable by the builder: a user
- * may not base an image on someone else's. Build stages named with AS are not images. */
-static int check_bases(struct ds01d *d, const struct caller *c, const char *df, struct error **err)
-{
-        struct strbuf stages = STRBUF_INIT;
-        strbuf_adds(&stages, " ");
-        _cleanup_free_ char *copy = xstrdup(df);
-        char *save = NULL;
+        char **refs = NULL;
+        if (buildcheck_dockerfile(df, &refs, err) < 0)
+                return -1;
         int r = 0;
-        for (char *line = strtok_r(copy, "\n", &save); line && r == 0 && !c->admin;
-             line = strtok_r(NULL, "\n", &save)) {
-                line += strspn(line, " \t");
-                char ref[512] = "", as[8] = "", stage[256] = "";
-                bool have = false;
-                if (strncasecmp(line, "FROM", 4) == 0 && (line[4] == ' ' || line[4] == '\t')) {
-                        const char *p = line + 4;
-                        p += strspn(p, " \t");
-                        while (startswith(p, "--")) { /* --platform=... */
-                                p += strcspn(p, " \t");
-                                p += strspn(p, " \t");
-                        }
-                        have = sscanf(p, "%511s %7s %255s", ref, as, stage) >= 1;
-                        if (strcasecmp(as, "AS") == 0 && stage[0])
-                                strbuf_addf(&stages, "%s ", stage);
-                } else if (strncasecmp(line, "COPY", 4) == 0) {
-                        const char *f = strstr(line, "--from=");
-                        have = f && sscanf(f + 7, "%511s", ref) == 1;
-                }
-                if (!have)
+        for (size_t i = 0; refs[i] && r == 0 && !c->admin; i++) {
+                const char *ref = refs[i];
+                const char *name = startswith(ref, "docker.io/") ? ref + strlen("docker.io/") : ref;
+                unsigned owner;
+                if (streq(ref, "scratch"))
                         continue;
-                _cleanup_free_ char *needle = xasprintf(" %s ", ref);
-                if (strstr(strbuf_str(&stages), needle) || streq(ref, "scratch"))
-                        continue;
-                if (strchr(ref, '$')) {
-                        r = error_set(err, DS01_EUSAGE,
-                                      "the Dockerfile names its base through a build argument "
-                                      "(%.80s): write the image name itself",
+                if (sscanf(name, "ds01-%u/", &owner) == 1 && owner != c->uid) {
+                        r = error_set(err, DS01_EPERM,
+                                      "the Dockerfile builds on '%.80s', which belongs to another "
+                                      "user - build on your own images or a shared one",
                                       ref);
                         break;
                 }
@@ -242,30 +214,163 @@ static int check_bases(struct ds01d *d, const struct caller *c, const char *df, 
                 if (img && !images_usable_by(img, c->uid))
                         r = error_set(err, DS01_EPERM,
                                       "the Dockerfile builds on '%.80s', which belongs to another "
-                                      "user - build on your own images or a shared one",
+                                      "user or to nobody ds01 knows (an unnamed layer) - build "
+                                      "on your own images or a shared one",
                                       ref);
+                json_t *onbuild = json_object_get(json_object_get(img, "Config"), "OnBuild");
+                if (r == 0 && depth == 0 && json_array_size(onbuild) > 0) {
+                        struct strbuf t = STRBUF_INIT;
+                        size_t k;
+                        json_t *v;
+                        json_array_foreach (onbuild, k, v)
+                                if (json_is_string(v))
+                                        strbuf_addf(&t, "%s\n", json_string_value(v));
+                        r = check_bases_depth(d, c, strbuf_str(&t), depth + 1, err);
+                        strbuf_release(&t);
+                }
                 json_decref(img);
         }
-        strbuf_release(&stages);
+        buildcheck_refs_free(refs);
         return r;
+}
+
+static int check_bases(struct ds01d *d, const struct caller *c, const char *df, struct error **err)
+{
+        return check_bases_depth(d, c, df, 0, err);
 }
 
 /* ---- build ---------------------------------------------------------------------------------- */
 
+/* Builds in flight per uid, and the bytes of context spooled by all of them: a user builds
+ * images.max_builds_per_user at a time, and spooled contexts stay under images.max_spool_mb
+ * together (in images.spool_dir, by default the state directory, beside the ledger). */
+static pthread_mutex_t builds_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct build_slot {
+        uid_t uid;
+        int n;
+} builds[64];
+static int64_t spooled_total;
+
+static int build_slot_take(const struct caller *c, int64_t max, struct error **err)
+{
+        pthread_mutex_lock(&builds_lock);
+        struct build_slot *s = NULL, *free_s = NULL;
+        for (size_t i = 0; i < sizeof(builds) / sizeof(builds[0]); i++) {
+                if (builds[i].n > 0 && builds[i].uid == c->uid)
+                        s = &builds[i];
+                else if (builds[i].n == 0 && !free_s)
+                        free_s = &builds[i];
+        }
+        int r = 0;
+        if (s && s->n >= max)
+                r = error_set(err, DS01_ERESOURCE,
+                              "you have %d image build(s) running already "
+                              "(images.max_builds_per_user: %lld) - wait for it to finish, or "
+                              "cancel it with Ctrl-C",
+                              s->n, (long long)max);
+        else if (!s && !free_s)
+                r = error_set(err, DS01_ERESOURCE,
+                              "too many image builds are running on this server - try again in "
+                              "a few minutes");
+        else {
+                if (!s) {
+                        s = free_s;
+                        s->uid = c->uid;
+                }
+                s->n++;
+        }
+        pthread_mutex_unlock(&builds_lock);
+        return r;
+}
+
+static void build_cgroup_remove(uid_t uid);
+
+/* The user's last build gone, their build cgroup goes too: under the lock, so a build that
+ * took a slot meanwhile (and made the cgroup again) keeps it. */
+static void build_slot_give(const struct caller *c, bool cgroup)
+{
+        pthread_mutex_lock(&builds_lock);
+        for (size_t i = 0; i < sizeof(builds) / sizeof(builds[0]); i++)
+                if (builds[i].n > 0 && builds[i].uid == c->uid) {
+                        if (--builds[i].n == 0 && cgroup)
+                                build_cgroup_remove(c->uid);
+                        break;
+                }
+        pthread_mutex_unlock(&builds_lock);
+}
+
+/* Accounts k more spooled bytes against the total (k < 0 gives back); false when that would
+ * pass max. */
+static bool spool_account(int64_t k, int64_t max)
+{
+        pthread_mutex_lock(&builds_lock);
+        bool ok = k <= 0 || spooled_total + k <= max;
+        if (ok)
+                spooled_total += k;
+        pthread_mutex_unlock(&builds_lock);
+        return ok;
+}
+
+/* Free space a spool leaves to others on its file system (the ledger's, by default): counted
+ * as unprivileged writers see it, so root's writes never eat the blocks reserved for root. */
+#define SPOOL_RESERVE (512LL << 20)
+
+static bool spool_room(int fd, int64_t more)
+{
+        struct statvfs sv;
+        if (fstatvfs(fd, &sv) < 0)
+                return true;
+        return (int64_t)sv.f_bavail * (int64_t)sv.f_frsize >= more + SPOOL_RESERVE;
+}
+
+struct spool_limits {
+        int64_t max;       /* bytes of one context */
+        int64_t max_total; /* bytes of all spooled contexts */
+};
+
+static int spool_fail(struct error **err, const char *why)
+{
+        return error_set(err, DS01_EUSAGE, "the build context was not received: %s", why);
+}
+
 /* Reads the context from the CLI's pipe into an unnamed root-only file (so its size is known and
- * bounded before Docker sees it). */
-static int spool_context(const char *dir, int in, int64_t max, int *ret_fd, int64_t *ret_len,
-                         struct error **err)
+ * bounded before Docker sees it). The upload ends within SPOOL_TIMEOUT_S, stalls at most
+ * SPOOL_IDLE_S, and stops as soon as the client hangs up. *ret_accounted: the bytes added to
+ * spooled_total (the caller gives them back). */
+static int spool_context(const char *dir, int in, int client_fd, const struct spool_limits *lim,
+                         int *ret_fd, int64_t *ret_len, int64_t *ret_accounted, struct error **err)
 {
         int fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
         if (fd < 0)
                 return error_set_errno(err, errno, "spooling the build context in %s", dir);
         char *buf = xmalloc(64 * 1024);
-        int64_t len = 0;
+        int64_t len = 0, t_end = mono_ms() + SPOOL_TIMEOUT_S * 1000, t_idle = 0;
         int r = 0;
         for (;;) {
+                int64_t now = mono_ms();
+                if (t_idle == 0)
+                        t_idle = now + SPOOL_IDLE_S * 1000;
+                if (now >= t_end || now >= t_idle) {
+                        r = spool_fail(err, now >= t_end ? "it took longer than the time allowed"
+                                                         : "nothing arrived for too long");
+                        break;
+                }
+                int64_t left = (t_end < t_idle ? t_end : t_idle) - now;
+                struct pollfd pfd[2] = {{in, POLLIN, 0}, {client_fd, POLLIN | POLLRDHUP, 0}};
+                int pr = poll(pfd, client_fd >= 0 ? 2 : 1, left > 1000 ? 1000 : (int)left);
+                if (pr < 0 && errno != EINTR) {
+                        r = error_set_errno(err, errno, "reading the build context");
+                        break;
+                }
+                if (client_fd >= 0 && pr > 0 &&
+                    (pfd[1].revents & (POLLIN | POLLHUP | POLLRDHUP | POLLERR))) {
+                        r = spool_fail(err, "the client went away");
+                        break;
+                }
+                if (pr <= 0 || !(pfd[0].revents & (POLLIN | POLLHUP | POLLERR)))
+                        continue;
                 ssize_t k = read(in, buf, 64 * 1024);
-                if (k < 0 && errno == EINTR)
+                if (k < 0 && (errno == EINTR || errno == EAGAIN))
                         continue;
                 if (k < 0) {
                         r = error_set_errno(err, errno, "reading the build context");
@@ -273,13 +378,28 @@ static int spool_context(const char *dir, int in, int64_t max, int *ret_fd, int6
                 }
                 if (k == 0)
                         break;
+                t_idle = 0;
                 len += k;
-                if (len > max) {
+                if (len > lim->max) {
                         r = error_set(err, DS01_EUSAGE,
                                       "the build context is larger than %lld MB "
                                       "(images.max_context_mb) - list what the image does not "
                                       "need (data, checkpoints) in .dockerignore",
-                                      (long long)(max >> 20));
+                                      (long long)(lim->max >> 20));
+                        break;
+                }
+                if (!spool_account(k, lim->max_total)) {
+                        r = error_set(err, DS01_ERESOURCE,
+                                      "the build contexts being received take all the room "
+                                      "this server gives them (images.max_spool_mb) - try again "
+                                      "in a few minutes");
+                        break;
+                }
+                *ret_accounted += k;
+                if (((len - k) >> 24) != (len >> 24) && !spool_room(fd, 16LL << 20)) {
+                        r = error_set(err, DS01_ERESOURCE,
+                                      "the disk that holds ds01's state is nearly full, so the "
+                                      "build context was not kept - tell an administrator");
                         break;
                 }
                 if (write_all(fd, buf, (size_t)k) < 0) {
@@ -297,6 +417,17 @@ static int spool_context(const char *dir, int in, int64_t max, int *ret_fd, int6
         *ret_fd = fd;
         *ret_len = len;
         return 0;
+}
+
+/* The one Dockerfile of the spooled context, checked (buildcheck.h). */
+static int context_dockerfile(int fd, int64_t len, char **ret, struct error **err)
+{
+        void *m = mmap(NULL, (size_t)len, PROT_READ, MAP_PRIVATE, fd, 0);
+        if (m == MAP_FAILED)
+                return error_set_errno(err, errno, "reading the build context");
+        int r = buildcheck_context(m, (size_t)len, ret, err);
+        munmap(m, (size_t)len);
+        return r;
 }
 
 struct build_state {
@@ -342,6 +473,24 @@ static void tail_add(struct build_state *b, const char *raw)
                 b->n_tail++;
 }
 
+/* One whole line of a step's output: a step marker, or output for the tail. */
+static int stream_line(struct build_state *b, const char *line, images_progress_fn progress,
+                       void *pctx)
+{
+        int n, m, k = 0;
+        if (sscanf(line, "Step %d/%d : %n", &n, &m, &k) == 2 && k > 0) {
+                b->step = n;
+                b->steps = m;
+                free(b->step_text);
+                b->step_text = xstrdup(line + k);
+                b->n_tail = b->tail_pos = 0;
+                return progress(
+                    pctx, json_pack("{s:i, s:i, s:s}", "step", n, "steps", m, "text", line + k));
+        }
+        tail_add(b, line);
+        return 0;
+}
+
 /* One of Docker's messages: note steps, output, errors; forward it and any step marker. */
 static int build_message(struct build_state *b, json_t *msg, images_progress_fn progress,
                          void *pctx)
@@ -351,35 +500,26 @@ static int build_message(struct build_state *b, json_t *msg, images_progress_fn 
         json_t *aux = json_object_get(msg, "aux");
         if (jstr(aux, "ID")) {
                 free(b->image_id);
-                b->image_id = xstrdup(jstr(aux, "ID"));
+                b->image_id = xstrndup(jstr(aux, "ID"), LINE_MAX_KEPT);
         }
         if (error) {
                 free(b->error);
-                b->error = xstrdup(error);
+                b->error = xstrndup(error, LINE_MAX_KEPT);
         }
         int r = progress(pctx, json_incref(msg));
-        if (!stream)
-                return r;
-        strbuf_adds(&b->partial, stream);
-        char *nl;
-        while ((nl = strchr(b->partial.buf, '\n'))) {
-                *nl = '\0';
-                const char *line = b->partial.buf;
-                int n, m, k = 0;
-                if (sscanf(line, "Step %d/%d : %n", &n, &m, &k) == 2 && k > 0) {
-                        b->step = n;
-                        b->steps = m;
-                        free(b->step_text);
-                        b->step_text = xstrdup(line + k);
-                        b->n_tail = b->tail_pos = 0;
-                        if (r == 0)
-                                r = progress(pctx, json_pack("{s:i, s:i, s:s}", "step", n, "steps",
-                                                             m, "text", line + k));
-                } else
-                        tail_add(b, line);
-                size_t rest = strlen(nl + 1);
-                memmove(b->partial.buf, nl + 1, rest + 1);
-                b->partial.len = rest;
+        /* Of a line that does not end, only its first LINE_MAX_KEPT bytes are kept. */
+        for (const char *p = stream; p && *p;) {
+                size_t n = strcspn(p, "\n");
+                size_t room = b->partial.len < LINE_MAX_KEPT ? LINE_MAX_KEPT - b->partial.len : 0;
+                strbuf_add(&b->partial, p, n < room ? n : room);
+                p += n;
+                if (*p != '\n')
+                        break;
+                p++;
+                int lr = stream_line(b, strbuf_str(&b->partial), progress, pctx);
+                if (r == 0)
+                        r = lr;
+                strbuf_reset(&b->partial);
         }
         return r;
 }
@@ -394,10 +534,107 @@ static void build_state_release(struct build_state *b)
         strbuf_release(&b->partial);
 }
 
+/* ---- build cgroups ---------------------------------------------------------------------- */
+
+/* Docker's /build takes no pids limit: a build's containers are put under a cgroup of the
+ * user's own, ds01-builds/u<uid>, whose pids.max is the group's pids_limit (a fork bomb in a
+ * RUN step stops there). Docker creates the containers' cgroups below it with the cgroupfs
+ * driver; with the systemd driver the parent would have to be a slice, and builds get no pids
+ * limit (logged). Returns the cgroupparent for the query, or NULL. */
+static bool cg_write(const char *path, const char *value)
+{
+        int fd = open(path, O_WRONLY | O_CLOEXEC | O_NOFOLLOW);
+        if (fd < 0)
+                return false;
+        bool ok = write_all(fd, value, strlen(value)) == 0;
+        close(fd);
+        return ok;
+}
+
+/* A cancelled build's containers may outlive it (Docker removes them after the connection
+ * closes), and so its cgroup: the cgroups of users with no build in flight go now. Called with
+ * builds_lock held. */
+static void build_cgroup_sweep(const char *top)
+{
+        DIR *dir = opendir(top);
+        struct dirent *e;
+        while (dir && (e = readdir(dir))) {
+                unsigned uid;
+                char end;
+                if (sscanf(e->d_name, "u%u%c", &uid, &end) != 1)
+                        continue;
+                bool busy = false;
+                for (size_t i = 0; i < sizeof(builds) / sizeof(builds[0]); i++)
+                        busy |= builds[i].n > 0 && builds[i].uid == uid;
+                if (!busy)
+                        build_cgroup_remove(uid);
+        }
+        if (dir)
+                closedir(dir);
+}
+
+static char *build_cgroup(struct ds01d *d, uid_t uid, const struct limit_set *ls)
+{
+        if (ls->pids_limit <= 0)
+                return NULL;
+        json_t *info = NULL;
+        long st = 0;
+        if (docker_request(d->docker, "GET", "/info", NULL, &st, &info, NULL) < 0 || st != 200 ||
+            !streq_ptr(jstr(info, "CgroupDriver"), "cgroupfs")) {
+                log_warning("image builds get no pids limit: Docker's cgroup driver is not "
+                            "cgroupfs");
+                json_decref(info);
+                return NULL;
+        }
+        json_decref(info);
+        _cleanup_free_ char *max = xasprintf("%lld", (long long)ls->pids_limit);
+        bool v2 = access("/sys/fs/cgroup/cgroup.controllers", F_OK) == 0;
+        const char *root = v2 ? "/sys/fs/cgroup" : "/sys/fs/cgroup/pids";
+        _cleanup_free_ char *top = xasprintf("%s/ds01-builds", root);
+        _cleanup_free_ char *mine = xasprintf("%s/u%u", top, (unsigned)uid);
+        if (v2)
+                cg_write("/sys/fs/cgroup/cgroup.subtree_control", "+pids");
+        pthread_mutex_lock(&builds_lock); /* against build_slot_give's removal */
+        build_cgroup_sweep(top);
+        (void)mkdir(top, 0755);
+        if (v2) {
+                _cleanup_free_ char *sc = xasprintf("%s/cgroup.subtree_control", top);
+                cg_write(sc, "+pids");
+        }
+        (void)mkdir(mine, 0755);
+        _cleanup_free_ char *pm = xasprintf("%s/pids.max", mine);
+        bool ok = cg_write(pm, max);
+        pthread_mutex_unlock(&builds_lock);
+        if (!ok) {
+                log_warning("image builds get no pids limit: cannot write %s: %m", pm);
+                return NULL;
+        }
+        return xasprintf("/ds01-builds/u%u", (unsigned)uid);
+}
+
+/* Removes the user's build cgroup once their builds are done (a busy one stays: rmdir fails),
+ * in every v1 hierarchy Docker made it in. */
+static void build_cgroup_remove(uid_t uid)
+{
+        DIR *dir = opendir("/sys/fs/cgroup");
+        struct dirent *e;
+        while (dir && (e = readdir(dir))) {
+                if (e->d_name[0] == '.')
+                        continue;
+                _cleanup_free_ char *p =
+                    xasprintf("/sys/fs/cgroup/%s/ds01-builds/u%u", e->d_name, (unsigned)uid);
+                (void)rmdir(p);
+        }
+        if (dir)
+                closedir(dir);
+        _cleanup_free_ char *v2 = xasprintf("/sys/fs/cgroup/ds01-builds/u%u", (unsigned)uid);
+        (void)rmdir(v2);
+}
+
 /* The /build query: tag, build arguments (the user), labels, and the group's limits, which
  * apply to every RUN step. */
 static char *build_query(const struct caller *c, const struct limit_set *ls, const char *project,
-                         const char *image, bool nocache)
+                         const char *image, bool nocache, const char *cgroup)
 {
         struct passwd pw, *pwr = NULL;
         char pwbuf[4096];
@@ -408,10 +645,9 @@ static char *build_query(const struct caller *c, const struct limit_set *ls, con
         _cleanup_free_ char *gid_s = xasprintf("%u", (unsigned)c->gid);
         json_t *args = json_pack("{s:s, s:s, s:s, s:s}", "DS01_UID", uid_s, "DS01_GID", gid_s,
                                  "DS01_USER", c->user_part, "DS01_HOME", home);
-        /* One label: the classic builder makes each a step of its own (~0.1 s). The owner is what
-         * matters (images_usable_by); the project is in the tag. */
-        (void)project;
-        json_t *labels = json_pack("{s:s}", "ds01.user_id", uid_s);
+        /* The only ds01.* labels an image has (a Dockerfile may set none: buildcheck.h). The
+         * owner is what matters (images_usable_by). */
+        json_t *labels = json_pack("{s:s, s:s}", "ds01.user_id", uid_s, "ds01.project", project);
         _cleanup_free_ char *args_s = json_dumps(args, JSON_COMPACT);
         _cleanup_free_ char *labels_s = json_dumps(labels, JSON_COMPACT);
         json_decref(args);
@@ -432,6 +668,10 @@ static char *build_query(const struct caller *c, const struct limit_set *ls, con
                             (long long)llround(ls->max_cpus * 100000));
         if (ls->shm_size > 0)
                 strbuf_addf(&q, "&shmsize=%lld", (long long)ls->shm_size);
+        if (cgroup) {
+                _cleanup_free_ char *cg_e = docker_query_escape(cgroup);
+                strbuf_addf(&q, "&cgroupparent=%s", cg_e);
+        }
         return strbuf_detach(&q);
 }
 
@@ -453,26 +693,25 @@ int images_build(struct ds01d *d, const struct caller *c, json_t *params, int co
         struct limit_set ls;
         pthread_rwlock_rdlock(&d->lock);
         limits_resolve(d->limits, c->login, c->gids, c->n_gids, &ls);
-        _cleanup_free_ char *state_dir = xstrdup(d->cfg->state_dir);
-        int64_t max_context = d->cfg->max_context_mb << 20;
+        _cleanup_free_ char *spool_dir =
+            xstrdup(d->cfg->spool_dir ? d->cfg->spool_dir : d->cfg->state_dir);
+        struct spool_limits lim = {d->cfg->max_context_mb << 20, d->cfg->max_spool_mb << 20};
         int64_t timeout_s = d->cfg->build_timeout_s;
+        int64_t max_builds = d->cfg->max_builds_per_user;
         pthread_rwlock_unlock(&d->lock);
         _cleanup_close_ int ctx = -1, stream = -1;
-        _cleanup_free_ char *query = NULL, *old_id = NULL, *df = NULL, *net = NULL;
-        int64_t ctx_len = 0;
+        _cleanup_free_ char *query = NULL, *old_id = NULL, *df = NULL, *net = NULL, *cgroup = NULL;
+        int64_t ctx_len = 0, spooled = 0;
         int r = -1;
+        bool slot = false;
         struct build_state b = {0};
-        if (spool_context(state_dir, context_fd, max_context, &ctx, &ctx_len, err) < 0)
+        if (build_slot_take(c, max_builds, err) < 0)
                 goto out;
-        df = context_dockerfile(ctx);
-        if (!df) {
-                error_set(err, DS01_EUSAGE,
-                          "the build context has no Dockerfile at its top - run image-create %s "
-                          "to write one",
-                          project);
-                goto out;
-        }
-        if (check_bases(d, c, df, err) < 0)
+        slot = true;
+        int sr =
+            spool_context(spool_dir, context_fd, client_fd, &lim, &ctx, &ctx_len, &spooled, err);
+        if (sr < 0 || context_dockerfile(ctx, ctx_len, &df, err) < 0 ||
+            check_bases(d, c, df, err) < 0)
                 goto out;
         /* The image this build replaces: removed afterwards if nothing uses it, so rebuilds do
          * not pile up untagged images. */
@@ -480,17 +719,23 @@ int images_build(struct ds01d *d, const struct caller *c, json_t *params, int co
         old_id = prev && jstr(prev, "Id") ? xstrdup(jstr(prev, "Id")) : NULL;
         json_decref(prev);
 
+        cgroup = build_cgroup(d, c->uid, &ls);
         /* RUN steps on the user's build network (network.h), not beside anyone's containers. */
         pthread_rwlock_rdlock(&d->lock);
         int nr = network_acquire(d->net, d->cfg, c->uid, NETWORK_BUILDS, &net, err);
         pthread_rwlock_unlock(&d->lock);
         if (nr < 0)
                 goto out;
-        char *q = build_query(c, &ls, project, image, nocache), *net_e = docker_query_escape(net);
+        char *q = build_query(c, &ls, project, image, nocache, cgroup),
+             *net_e = docker_query_escape(net);
         query = xasprintf("%s&networkmode=%s", q, net_e);
         free(q);
         free(net_e);
         int dr = docker_build_stream(d->docker, query, ctx, ctx_len, &stream, err);
+        /* Docker has the context now: the spool goes. */
+        close(TAKE_FD(ctx));
+        spool_account(-spooled, 0);
+        spooled = 0;
         if (dr < 0)
                 goto out;
         log_info("building %s for %s (%lld bytes of context)", image, c->login, (long long)ctx_len);
@@ -544,6 +789,11 @@ int images_build(struct ds01d *d, const struct caller *c, json_t *params, int co
                 memmove(buf.buf, buf.buf + off, buf.len - off);
                 buf.len -= off;
                 buf.buf[buf.len] = '\0';
+                if (buf.len > MSG_MAX) { /* Docker splits output: not one of its messages */
+                        free(b.error);
+                        b.error = xstrdup("Docker sent a message ds01 could not read");
+                        break;
+                }
                 if (cancelled)
                         break;
         }
@@ -601,6 +851,9 @@ int images_build(struct ds01d *d, const struct caller *c, json_t *params, int co
         r = 0;
 out:
         network_release(d->net, net);
+        spool_account(-spooled, 0);
+        if (slot)
+                build_slot_give(c, cgroup != NULL);
         build_state_release(&b);
         limit_set_release(&ls);
         return r;

@@ -7,13 +7,10 @@
 #include "lifecycle.h"
 
 /* Whether uid may use image `img` (an inspect result): not when its ds01.user_id label or one
- * of its tags ds01-<uid>/ names another user. Whatever name it was reached by (tag, id, digest,
- * docker.io/ prefix), the image itself says whose it is. */
-bool images_usable_by(const json_t *img, unsigned uid);
-
-/* Whether uid may use image `img` (an inspect result): not when its ds01.user_id label or one
- * of its tags ds01-<uid>/ names another user. Whatever name reached it (tag, id, digest,
- * docker.io/ prefix), the image itself says whose it is. */
+ * of its tags ds01-<uid>/ names another user, nor when it has no tag, no pulled digest and not
+ * uid's label (a build's intermediate layer, reached by an id prefix: nobody can say whose files
+ * it holds). Whatever name reached it (tag, id, prefix, digest, docker.io/ prefix), the image
+ * itself says whose it is. */
 bool images_usable_by(const json_t *img, unsigned uid);
 
 /* Sends one progress message to the client; non-zero when the client is gone. */
@@ -21,7 +18,11 @@ typedef int (*images_progress_fn)(void *ctx, json_t *progress /* stolen */);
 
 int images_template(struct ds01d *d, const struct caller *c, json_t *params, json_t **ret_result,
                     struct error **err);
-/* context_fd: the tar stream of the build context (from the CLI, written as the user).
+/* context_fd: the tar stream of the build context (from the CLI, written as the user), spooled
+ * under images.max_context_mb and images.max_spool_mb, within 10 min and 30 s without data, until
+ * the client hangs up; then checked (buildcheck.h: one Dockerfile, no other user's image, no
+ * ds01.* label). A user runs images.max_builds_per_user builds at once; each gets the group's
+ * memory, CPU and (cgroupfs driver) pids limits.
  * client_fd: the caller's connection; its closing cancels the build. Called WITHOUT d->lock (it
  * takes it briefly itself: a build lasts minutes). */
 int images_build(struct ds01d *d, const struct caller *c, json_t *params, int context_fd,

@@ -269,7 +269,8 @@ static int choose_image(struct ds01d *d, const struct caller *c, const char *pro
                 json_decref(img);
                 if (!usable)
                         return error_set(err, DS01_EPERM,
-                                         "image '%s' belongs to another user - use your own "
+                                         "image '%s' belongs to another user, or to nobody ds01 "
+                                         "knows (an unnamed build layer) - use your own "
                                          "(ds01-%u/<project>) or a shared image",
                                          requested, (unsigned)c->uid);
                 *ret_image = xstrdup(requested);
@@ -335,6 +336,20 @@ fail:
         return NULL;
 }
 
+/* Docker gives a container its image's labels under its own: a ds01.* label of the image that
+ * ds01 does not set itself is blanked, so no image (whoever wrote its Dockerfile) puts ds01's
+ * labels on a container. */
+static void blank_image_labels(struct ds01d *d, const char *image, json_t *labels)
+{
+        json_t *img = docker_image_inspect(d->docker, image, NULL);
+        const char *k;
+        json_t *v;
+        json_object_foreach (json_object_get(json_object_get(img, "Config"), "Labels"), k, v)
+                if (strncmp(k, "ds01.", 5) == 0 && !json_object_get(labels, k))
+                        json_object_set_new(labels, k, json_string(""));
+        json_decref(img);
+}
+
 /* The whole container spec, from the owner's limits and the leased slots. gpu_request is what
  * the user asked for ("2", "mig:3g.20gb", "0"), kept as a label so a re-lease after a hold can
  * ask for the same. /workspace is mounted from pin (workspace.h); workspace, the user's path, is
@@ -385,6 +400,7 @@ static json_t *build_spec(struct ds01d *d, const struct caller *c, const struct 
         /* The owner's own network (network.h): never another user's containers. */
         _cleanup_free_ char *net = network_name(d->cfg->instance, c->uid, NETWORK_CONTAINERS);
         json_object_set_new(labels, DOCKER_WORKSPACE_LABEL, json_string(workspace));
+        blank_image_labels(d, image, labels);
 
         json_t *mounts =
             json_pack("[{s:s, s:s, s:s, s:b}, {s:s, s:s, s:s, s:b}]", "Type", "bind", "Source", pin,

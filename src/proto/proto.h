@@ -75,7 +75,8 @@
  *                      build messages: {"stream": "..."}, {"status": ...}, {"aux": ...},
  *                      plus ds01's {"step": N, "steps": M, "text": "RUN ..."} when a step
  *                      starts), then the final {image, id, steps, seconds}. Closing the
- *                      connection cancels the build.
+ *                      connection cancels the build (also while the context is sent). One
+ *                      build per user at a time (images.max_builds_per_user): DS01_ERESOURCE.
  *   image.list         {all? (admins)} -> {images: [{image, project, uid, id, size, created,
  *                      containers: [name]}]}
  *   image.delete       {project (or full ds01-<uid>/<p>:latest for admins), force?} -> {image,

@@ -1,5 +1,6 @@
 #include "strbuf.h"
 
+#include <ctype.h>
 #include <stdio.h>
 
 void strbuf_init(struct strbuf *sb)
@@ -53,6 +54,25 @@ void strbuf_add_i64(struct strbuf *sb, int64_t v)
         if (v < 0)
                 *--p = '-';
         strbuf_add(sb, p, (size_t)(e - p));
+}
+
+void strbuf_add_shell_word(struct strbuf *sb, const char *s)
+{
+        bool plain = *s != '\0';
+        for (const char *p = s; *p && plain; p++)
+                plain = isalnum((unsigned char)*p) || strchr("._+=,@:/-%", *p);
+        if (plain) {
+                strbuf_adds(sb, s);
+                return;
+        }
+        strbuf_addc(sb, '\'');
+        for (const char *p = s; *p; p++) {
+                if (*p == '\'')
+                        strbuf_adds(sb, "'\\''");
+                else
+                        strbuf_addc(sb, *p);
+        }
+        strbuf_addc(sb, '\'');
 }
 
 void strbuf_add_json_string(struct strbuf *sb, const char *s)

@@ -23,6 +23,9 @@ void strbuf_addc(struct strbuf *sb, char c);
 void strbuf_add_i64(struct strbuf *sb, int64_t v);
 /* s as a JSON string, quoted and escaped (UTF-8 passes through). */
 void strbuf_add_json_string(struct strbuf *sb, const char *s);
+/* s as one shell word: as it is when the shell reads it literally, else in single quotes
+ * (a ' inside is written '\''). For package specs in RUN lines ("scipy<2"). */
+void strbuf_add_shell_word(struct strbuf *sb, const char *s);
 void strbuf_addf(struct strbuf *sb, const char *fmt, ...) _printf_(2, 3);
 void strbuf_reset(struct strbuf *sb);
 /* The string (never NULL); ownership stays with sb. */

@@ -256,6 +256,11 @@ static void test_bad_values(void **state)
                      "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\n",
                      ":1:", "instance", NULL);
         expect_error("\n\nstate_dir: var/lib/ds01\n", ":3:", "state_dir", "absolute path", NULL);
+        expect_error("images:\n  max_builds_per_user: 0\n", ":2:", "images.max_builds_per_user",
+                     NULL);
+        expect_error("images:\n  max_context_mb: 70000\n", ":2:", "images.max_context_mb", NULL);
+        expect_error("images:\n  spool_dir: spool\n", ":2:", "images.spool_dir", "absolute path",
+                     NULL);
         expect_error("log_dir: \"/var/log/my logs\"\n", ":1:", "log_dir", NULL);
         expect_error("workspace_root: homes\n", ":1:", "workspace_root", "\"home\"", NULL);
         expect_error("metrics_listen: 9101\n", ":1:", "metrics_listen", "HOST:PORT", NULL);
@@ -357,6 +362,8 @@ static void test_contrib_example(void **state)
         assert_string_equal(c->instance, "ds01");
         assert_string_equal(c->docker_devices, "auto");
         assert_int_equal(c->build_timeout_s, 3600);
+        assert_int_equal(c->max_builds_per_user, 1);
+        assert_int_equal(c->max_spool_mb, 4096);
         assert_null(c->webhook_url);
         assert_int_equal(c->events_max_kb, 65536);
         assert_int_equal(c->events_keep, 5);
