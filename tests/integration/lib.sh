@@ -637,6 +637,10 @@ ds01_user() {
 # ds01_tmux_session NAME: records a tmux session for cleanup.
 ds01_tmux_session() { echo "$1" >>"$T/.tmux"; }
 
+# pane: the last 200 lines of tmux session $S (the test's terminal); pane_has ERE: they match.
+pane() { tmux capture-pane -p -t "$S" -S -200 2>/dev/null; }
+pane_has() { pane | grep -Eq -- "$1"; }
+
 # ---------------------------------------------------------------------------------------------
 # GPU helpers (issue #3: MIG, drains, leases, fake NVML)
 

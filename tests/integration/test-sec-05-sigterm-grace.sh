@@ -73,8 +73,6 @@ wait "$ATT" 2>/dev/null
 assert_exit 0 -m "deploy shells" as_user "$A" container-deploy shells --cpu-only
 assert_exit 0 -m "a detached sleep in shells" \
 	as_user "$A" container-attach shells -- sh -c 'sleep 1000 >/dev/null 2>&1 &'
-pane() { tmux capture-pane -p -t "$S" -S -200 2>/dev/null; }
-pane_has() { pane | grep -Eq -- "$1"; }
 ds01_tmux_session "$S"
 tmux new-session -d -s "$S" -x 120 -y 40 \
 	"$(as_user_cmdline "$A" container-run shells); echo \"RUN-EXITED=\$?\"; sleep 60" ||

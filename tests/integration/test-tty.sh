@@ -16,8 +16,6 @@ export TMUX_TMPDIR=$T/tmux   # a private tmux server, removed with $T
 
 assert_exit 0 -m "A: deploy tty1 --cpu-only" as_user "$A" container-deploy tty1 --cpu-only
 
-pane() { tmux capture-pane -p -t "$S" -S -200 2>/dev/null; }
-pane_has() { pane | grep -Eq -- "$1"; }
 
 ds01_tmux_session "$S"
 tmux new-session -d -s "$S" -x 120 -y 40 \
