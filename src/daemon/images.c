@@ -473,6 +473,30 @@ static void tail_add(struct build_state *b, const char *raw)
                 b->n_tail++;
 }
 
+/* What the output of a failed step says about the network: pip and apt print these when they
+ * cannot reach their index or mirror (builds here often have no way out). NULL when none. */
+static const char *build_hint(const struct build_state *b)
+{
+        static const char *const unreachable[] = {
+            "No matching distribution found",
+            "Failed to establish a new connection",
+            "Temporary failure in name resolution",
+            "Network is unreachable",
+            "Could not resolve",
+            "Temporary failure resolving",
+        };
+        for (size_t i = 0; i < b->n_tail; i++)
+                for (size_t k = 0; k < ARRAY_SIZE(unreachable); k++)
+                        if (b->tail[i] && strstr(b->tail[i], unreachable[k]))
+                                return "the step could not reach its package index or mirror: "
+                                       "this server's builds may have no access to it - ask an "
+                                       "administrator for the local mirror to use (pip's "
+                                       "--index-url, apt's sources), or copy the packages into "
+                                       "the project and install them from there (pip install "
+                                       "--no-index --find-links DIR)";
+        return NULL;
+}
+
 /* One whole line of a step's output: a step marker, or output for the tail. */
 static int stream_line(struct build_state *b, const char *line, images_progress_fn progress,
                        void *pctx)
@@ -827,6 +851,9 @@ int images_build(struct ds01d *d, const struct caller *c, json_t *params, int co
                         for (size_t i = 0; i < b.n_tail; i++)
                                 strbuf_addf(&m, "\n  %s", b.tail[(start + i) % TAIL_LINES]);
                 }
+                const char *hint = build_hint(&b);
+                if (hint)
+                        strbuf_addf(&m, "\nhint: %s", hint);
                 error_set(err, DS01_ERR, "%s", strbuf_str(&m));
                 strbuf_release(&m);
                 events_log(d->events, "image.build", c->login,

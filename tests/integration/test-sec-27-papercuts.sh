@@ -39,6 +39,16 @@ assert_exit 0 -m "image-create fw3 --framework rapids --no-build" \
 assert_contains "$(cat "$HA/workspace/fw3/Dockerfile" 2>/dev/null)" "FROM $DS01_IMAGE" \
 	"the Dockerfile builds on the site's rapids image"
 
+# a pip install that cannot reach the index says so. pip is not in the test image: a stand-in
+# prints what pip 23 prints without a route to PyPI, and fails as it does.
+image_dockerfile "$A" pipnet \
+	"RUN printf '#!/bin/sh\\necho \"WARNING: Retrying after connection broken by NewConnectionError: Failed to establish a new connection: [Errno 101] Network is unreachable\" >&2\\necho \"ERROR: Could not find a version that satisfies the requirement numpy (from versions: none)\" >&2\\necho \"ERROR: No matching distribution found for numpy\" >&2\\nexit 1\\n' >/bin/pip && chmod 755 /bin/pip" \
+	"RUN pip install --no-cache-dir numpy"
+assert_exit 1 -m "image-create pipnet: the pip step fails" as_user "$A" image-create pipnet
+assert_contains "$ERR$OUT" "No matching distribution found for numpy" "the failure shows pip's last lines"
+assert_match "$ERR$OUT" "hint: .*package index or mirror" "...and says the index could not be reached"
+assert_contains "$ERR$OUT" "--find-links" "...and how to install without it"
+
 # -h names no framework the site may not have
 assert_exit 0 -m "image-create -h" as_user "$A" image-create -h
 assert_not_contains "$OUT" "pytorch, tensorflow, jax or minimal" "-h does not list DS01's four frameworks as given"
