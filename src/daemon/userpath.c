@@ -213,21 +213,25 @@ static int check_file(const struct stat *st, const char *name, uid_t uid, struct
         return 0;
 }
 
-/* Creates name exclusively: the fd is the file just made, never one planted under the name, so
- * it is the only kind of file ever chowned. The fd, -1 with err, or -2 when it exists. */
+/* Creates name exclusively, with the user's file-system ids (setfsuid/setfsgid are per thread):
+ * the file is born the user's, so nothing is ever chowned, and a concurrent open of the same
+ * name never finds a file that is still root's. The fd, -1 with err, or -2 when it exists. */
 static int create_file(int dirfd, const char *name, int flags, uid_t uid, gid_t gid,
                        struct error **err)
 {
-        _cleanup_close_ int fd =
+        gid_t old_gid = (gid_t)setfsgid(gid);
+        uid_t old_uid = (uid_t)setfsuid(uid);
+        int fd =
             openat(dirfd, name,
                    flags | O_CREAT | O_EXCL | O_NOFOLLOW | O_NOCTTY | O_NONBLOCK | O_CLOEXEC, 0600);
-        if (fd < 0 && errno == EEXIST)
+        int e = errno;
+        setfsuid(old_uid);
+        setfsgid(old_gid);
+        if (fd < 0 && e == EEXIST)
                 return -2;
         if (fd < 0)
-                return error_set_errno(err, errno, "creating %s", name);
-        if (fchown(fd, uid, gid) < 0)
-                return error_set_errno(err, errno, "giving %s to uid %u", name, (unsigned)uid);
-        return TAKE_FD(fd);
+                return error_set_errno(err, e, "creating %s", name);
+        return fd;
 }
 
 int userpath_open_file(int dirfd, const char *name, int flags, uid_t uid, gid_t gid,

@@ -6,9 +6,9 @@
  * RESOLVE_NO_MAGICLINKS | RESOLVE_NO_XDEV; on kernels without openat2, O_NOFOLLOW and an st_dev
  * check), and opens it O_PATH, so nothing is opened for I/O before fstat has shown what it is.
  * Only regular files and directories are accepted; a file is then reopened through its own fd,
- * so a FIFO, a device node or a socket is never opened at all and nothing can block. A file is
- * chowned only right after this module created it with O_CREAT | O_EXCL; a directory is created
- * with the user's file-system credentials, so it needs no chown.
+ * so a FIFO, a device node or a socket is never opened at all and nothing can block. Files
+ * (O_CREAT | O_EXCL) and directories are created with the user's file-system credentials, so
+ * they are born the user's and nothing is ever chowned.
  *
  * No state and no locks: callable from any thread. */
 #pragma once
