@@ -5,7 +5,8 @@ set -euo pipefail
 
 BUILD_DEPS=(make gcc meson ninja-build pkg-config libc6-dev libcurl4-gnutls-dev libjansson-dev
 	libyaml-dev libsqlite3-dev libmicrohttpd-dev libcmocka-dev clang-format)
-RUN_DEPS=(docker.io busybox-static debootstrap tmux util-linux curl passwd procps jq sqlite3
+RUN_DEPS=(docker.io iptables busybox-static debootstrap tmux util-linux bsdutils curl passwd procps jq sqlite3
+	python3
 	prometheus)
 
 want=("${BUILD_DEPS[@]}" "${RUN_DEPS[@]}")
