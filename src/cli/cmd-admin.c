@@ -348,8 +348,9 @@ static const char *num_text(const json_t *v, int decimals, const char *unit, cha
 static void print_users(const json_t *res)
 {
         static const char *const headers[] = {
-            "USER",           "GROUP",        "GPU-EQ USED", "CONTAINERS",       "RUNNING",
-            "MAX CONTAINERS", "IDLE TIMEOUT", "MAX RUNTIME", "GPU-H THIS MONTH", "IDLE-HELD"};
+            "USER",           "GROUP",  "GPU-EQ USED",  "CONTAINERS",  "RUNNING",
+            "MAX CONTAINERS", "BUILDS", "IDLE TIMEOUT", "MAX RUNTIME", "GPU-H THIS MONTH",
+            "IDLE-HELD"};
         _cleanup_table_ struct table *t = table_new(ARRAY_SIZE(headers), headers);
         size_t i;
         json_t *u;
@@ -366,6 +367,10 @@ static void print_users(const json_t *res)
                          (long long)json_integer_value(json_object_get(u, "running")));
                 snprintf(maxc, sizeof(maxc), "%s",
                          num_text(json_object_get(lim, "max_containers_per_user"), 0, "", b));
+                char builds[64];
+                snprintf(builds, sizeof(builds), "%lld / %s",
+                         (long long)json_integer_value(json_object_get(use, "builds")),
+                         num_text(json_object_get(lim, "max_builds_per_user"), 0, "", b));
                 char hb[32];
                 snprintf(idle, sizeof(idle), "%s",
                          lim ? num_text(json_object_get(lim, "idle_timeout_h"), 1, "h", hb) : "-");
@@ -385,6 +390,7 @@ static void print_users(const json_t *res)
                                        lim ? cont : "-",
                                        run,
                                        lim ? maxc : "-",
+                                       lim ? builds : "-",
                                        idle,
                                        rt,
                                        gh,

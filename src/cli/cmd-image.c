@@ -1066,6 +1066,19 @@ int cmd_image_list(const struct cli_command *cmd, int argc, char **argv)
                 strbuf_release(&used);
         }
         table_print(t, stdout, output_colour());
+        /* The total a build is refused at (images.max_images_mb_per_user), older daemons none. */
+        const json_t *disk = json_object_get(res, "disk");
+        if (disk) {
+                char used[16], max[16];
+                format_size(json_integer_value(json_object_get(disk, "used")), used);
+                const json_t *m = json_object_get(disk, "max");
+                if (json_is_integer(m))
+                        printf("\nYour images take %s of the %s this server allows you "
+                               "(image-delete PROJECT frees room).\n",
+                               used, format_size(json_integer_value(m), max));
+                else
+                        printf("\nYour images take %s.\n", used);
+        }
         json_decref(res);
         return 0;
 }

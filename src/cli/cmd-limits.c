@@ -160,6 +160,11 @@ int cmd_check_limits(const struct cli_command *cmd, int argc, char **argv)
                        json_object_get(limits, "max_containers_per_user"));
         printf("  %-17s %s\n", "GPU-equivalents", gpu_eq);
         printf("  %-17s %s\n", "containers", containers);
+        /* Builds run under the same memory and CPU limits as a container, each. */
+        _cleanup_free_ char *builds = usage_text(json_object_get(usage, "builds"),
+                                                 json_object_get(limits, "max_builds_per_user"));
+        printf("  %-17s %s (each under the memory and max_cpus limits below)\n", "image builds",
+               builds);
         const json_t *gpus = json_object_get(usage, "gpus");
         if (json_array_size(gpus) > 0) {
                 struct strbuf sb = STRBUF_INIT;

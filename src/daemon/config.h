@@ -48,6 +48,9 @@ struct config {
         int64_t max_builds_per_user; /* images.max_builds_per_user: 1; builds at once per user */
         int64_t max_spool_mb;        /* images.max_spool_mb: 4096; contexts being received,
                                       * all users together (in spool_dir) */
+        /* images.max_images_mb_per_user: 51200; a user's images together (Docker's sizes), over
+         * which their builds are refused; 0 = no limit */
+        int64_t max_images_mb_per_user;
         char *spool_dir;   /* images.spool_dir: where contexts are received; NULL = state_dir (a
                             * file system of its own keeps them off the ledger's) */
         char *webhook_url; /* notify.webhook_url: NULL = none */

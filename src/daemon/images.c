@@ -283,6 +283,69 @@ static int build_slot_take(const struct caller *c, int64_t max, struct error **e
         return r;
 }
 
+int images_builds_running(unsigned uid)
+{
+        int n = 0;
+        pthread_mutex_lock(&builds_lock);
+        for (size_t i = 0; i < sizeof(builds) / sizeof(builds[0]); i++)
+                if (builds[i].n > 0 && builds[i].uid == uid)
+                        n = builds[i].n;
+        pthread_mutex_unlock(&builds_lock);
+        return n;
+}
+
+/* The bytes uid's images take: the Size of each image in Docker's list (one entry per id)
+ * that carries the owner label every build sets. Base layers they share are counted in each:
+ * what matters is that one user cannot fill the disk, not an exact count. */
+static int64_t user_images_bytes(const json_t *imgs, unsigned uid)
+{
+        _cleanup_free_ char *uid_s = xasprintf("%u", uid);
+        int64_t total = 0;
+        size_t i;
+        json_t *im;
+        json_array_foreach ((json_t *)imgs, i, im) {
+                const char *owner = jstr(json_object_get(im, "Labels"), "ds01.user_id");
+                if (streq_ptr(owner, uid_s))
+                        total += json_integer_value(json_object_get(im, "Size"));
+        }
+        return total;
+}
+
+static json_t *list_images(struct ds01d *d, struct error **err)
+{
+        json_t *imgs = NULL;
+        long status = 0;
+        if (docker_request(d->docker, "GET", "/images/json", NULL, &status, &imgs, err) < 0)
+                return NULL;
+        if (status != 200 || !json_is_array(imgs)) {
+                json_decref(imgs);
+                error_set(err, DS01_ERR, "listing images failed (HTTP %ld)", status);
+                return NULL;
+        }
+        return imgs;
+}
+
+/* A build is refused while the user's images take max_mb or more (0: no limit), so one user
+ * cannot fill the disk Docker shares with the ledger. */
+static int check_images_disk(struct ds01d *d, const struct caller *c, int64_t max_mb,
+                             struct error **err)
+{
+        if (max_mb <= 0)
+                return 0;
+        json_t *imgs = list_images(d, err);
+        if (!imgs)
+                return -1;
+        int64_t used = user_images_bytes(imgs, c->uid);
+        json_decref(imgs);
+        if (used < max_mb << 20)
+                return 0;
+        return error_set(err, DS01_ERESOURCE,
+                         "your images take %.1f MB, at or over the %lld MB this server allows "
+                         "you (images.max_images_mb_per_user) - delete some with image-delete "
+                         "PROJECT (image-list shows them), then build again",
+                         (double)used / (1 << 20), (long long)max_mb);
+}
+
 static void build_cgroup_remove(uid_t uid);
 
 /* The user's last build gone, their build cgroup goes too: under the lock, so a build that
@@ -722,6 +785,7 @@ int images_build(struct ds01d *d, const struct caller *c, json_t *params, int co
         struct spool_limits lim = {d->cfg->max_context_mb << 20, d->cfg->max_spool_mb << 20};
         int64_t timeout_s = d->cfg->build_timeout_s;
         int64_t max_builds = d->cfg->max_builds_per_user;
+        int64_t max_images_mb = d->cfg->max_images_mb_per_user;
         pthread_rwlock_unlock(&d->lock);
         _cleanup_close_ int ctx = -1, stream = -1;
         _cleanup_free_ char *query = NULL, *old_id = NULL, *df = NULL, *net = NULL, *cgroup = NULL;
@@ -732,6 +796,8 @@ int images_build(struct ds01d *d, const struct caller *c, json_t *params, int co
         if (build_slot_take(c, max_builds, err) < 0)
                 goto out;
         slot = true;
+        if (check_images_disk(d, c, max_images_mb, err) < 0)
+                goto out;
         int sr =
             spool_context(spool_dir, context_fd, client_fd, &lim, &ctx, &ctx_len, &spooled, err);
         if (sr < 0 || context_dockerfile(ctx, ctx_len, &df, err) < 0 ||
@@ -920,15 +986,13 @@ int images_list(struct ds01d *d, const struct caller *c, json_t *params, json_t 
                 struct error **err)
 {
         bool all = json_is_true(json_object_get(params, "all")) && c->admin;
-        json_t *imgs = NULL;
-        long status = 0;
-        if (docker_request(d->docker, "GET", "/images/json", NULL, &status, &imgs, err) < 0)
+        json_t *imgs = list_images(d, err);
+        if (!imgs)
                 return -1;
         json_t *containers = docker_container_list(d->docker, NULL, true, err);
-        if (!containers || status != 200) {
+        if (!containers) {
                 json_decref(imgs);
-                json_decref(containers);
-                return error_set(err, DS01_ERR, "listing images failed (HTTP %ld)", status);
+                return -1;
         }
         json_t *out = json_array();
         size_t i;
@@ -955,9 +1019,12 @@ int images_list(struct ds01d *d, const struct caller *c, json_t *params, json_t 
                         free(project);
                 }
         }
+        int64_t max_mb = d->cfg->max_images_mb_per_user;
+        json_t *disk = json_pack("{s:I, s:o}", "used", (json_int_t)user_images_bytes(imgs, c->uid),
+                                 "max", max_mb > 0 ? json_integer(max_mb << 20) : json_null());
         json_decref(imgs);
         json_decref(containers);
-        *ret_result = json_pack("{s:o}", "images", out);
+        *ret_result = json_pack("{s:o, s:o}", "images", out, "disk", disk);
         return 0;
 }
 

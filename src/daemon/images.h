@@ -22,12 +22,16 @@ int images_template(struct ds01d *d, const struct caller *c, json_t *params, jso
  * under images.max_context_mb and images.max_spool_mb, within 10 min and 30 s without data, until
  * the client hangs up; then checked (buildcheck.h: one Dockerfile, no other user's image, no
  * ds01.* label). A user runs images.max_builds_per_user builds at once; each gets the group's
- * memory, CPU and (cgroupfs driver) pids limits.
+ * memory, CPU and (cgroupfs driver) pids limits. A build is refused (DS01_ERESOURCE) while the
+ * user's images take images.max_images_mb_per_user or more.
  * client_fd: the caller's connection; its closing cancels the build. Called WITHOUT d->lock (it
  * takes it briefly itself: a build lasts minutes). */
 int images_build(struct ds01d *d, const struct caller *c, json_t *params, int context_fd,
                  int client_fd, images_progress_fn progress, void *progress_ctx,
                  json_t **ret_result, struct error **err);
+/* The image builds uid has in flight now (check-limits' usage). Takes only the builds' own lock. */
+int images_builds_running(unsigned uid);
+/* images.list gives the caller's total ("disk": used and max bytes) beside the images. */
 int images_list(struct ds01d *d, const struct caller *c, json_t *params, json_t **ret_result,
                 struct error **err);
 int images_delete(struct ds01d *d, const struct caller *c, json_t *params, json_t **ret_result,

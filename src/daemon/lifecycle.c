@@ -1684,6 +1684,9 @@ int lifecycle_limits(struct ds01d *d, const struct caller *c, json_t *params, js
             num_or_null(ls.max_runtime_h), "idle_timeout_h", num_or_null(ls.idle_timeout_h),
             "gpu_hold_after_stop_h", num_or_null(ls.gpu_hold_after_stop_h),
             "container_hold_after_stop_h", num_or_null(ls.container_hold_after_stop_h));
+        /* Each build runs under memory and max_cpus above; this many at once. */
+        json_object_set_new(lim, "max_builds_per_user",
+                            json_integer((json_int_t)d->cfg->max_builds_per_user));
         json_object_set_new(
             lim, "policies",
             json_pack("{s:f, s:f, s:I, s:f, s:f, s:I}", "gpu_idle_threshold", p->gpu_idle_threshold,
@@ -1691,11 +1694,11 @@ int lifecycle_limits(struct ds01d *d, const struct caller *c, json_t *params, js
                       (json_int_t)p->network_idle_threshold, "grace_period_m", p->grace_period_m,
                       "keepalive_max_duration_h", p->keepalive_max_duration_h, "sigterm_grace_s",
                       (json_int_t)p->sigterm_grace_s));
-        *ret_result =
-            json_pack("{s:s, s:I, s:s, s:b, s:o, s:{s:f, s:I, s:I, s:o}}", "user", c->login, "uid",
-                      (json_int_t)c->uid, "group", ls.group ? ls.group : "", "overridden",
-                      ls.overridden, "limits", lim, "usage", "gpu_equivalents", used, "gpu_slots",
-                      (json_int_t)slots, "containers", (json_int_t)n, "gpus", held);
+        *ret_result = json_pack(
+            "{s:s, s:I, s:s, s:b, s:o, s:{s:f, s:I, s:I, s:o, s:i}}", "user", c->login, "uid",
+            (json_int_t)c->uid, "group", ls.group ? ls.group : "", "overridden", ls.overridden,
+            "limits", lim, "usage", "gpu_equivalents", used, "gpu_slots", (json_int_t)slots,
+            "containers", (json_int_t)n, "gpus", held, "builds", images_builds_running(c->uid));
         store_containers_free(rows, n);
         limit_set_release(&ls);
         return 0;

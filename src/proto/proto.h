@@ -76,9 +76,11 @@
  *                      plus ds01's {"step": N, "steps": M, "text": "RUN ..."} when a step
  *                      starts), then the final {image, id, steps, seconds}. Closing the
  *                      connection cancels the build (also while the context is sent). One
- *                      build per user at a time (images.max_builds_per_user): DS01_ERESOURCE.
+ *                      build per user at a time (images.max_builds_per_user), and none while
+ *                      the user's images take images.max_images_mb_per_user: DS01_ERESOURCE.
  *   image.list         {all? (admins)} -> {images: [{image, project, uid, id, size, created,
- *                      containers: [name]}]}
+ *                      containers: [name]}], disk: {used, max (bytes; null = no limit): the
+ *                      caller's images against images.max_images_mb_per_user}}
  *   image.delete       {project (or full ds01-<uid>/<p>:latest for admins), force?} -> {image,
  *                      deleted}
  *   events.query       {user?, type? (exact, or a family "gpu."), container?, since?, until?
@@ -110,9 +112,10 @@
  *                          allow_full_gpu, max_cpus, memory, memory_swap, shm_size (bytes),
  *                          pids_limit, max_containers_per_user, max_runtime_h, idle_timeout_h,
  *                          gpu_hold_after_stop_h, container_hold_after_stop_h (null =
- *                          unlimited), policies: {...}},
+ *                          unlimited), max_builds_per_user, policies: {...}},
  *                      usage: {gpu_equivalents, gpu_slots, containers,
- *                          gpus: [{container, uuid, weight}]}}
+ *                          gpus: [{container, uuid, weight}], builds (image builds running;
+ *                          each under memory and max_cpus)}}
  */
 #pragma once
 

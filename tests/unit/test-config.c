@@ -259,6 +259,8 @@ static void test_bad_values(void **state)
         expect_error("images:\n  max_builds_per_user: 0\n", ":2:", "images.max_builds_per_user",
                      NULL);
         expect_error("images:\n  max_context_mb: 70000\n", ":2:", "images.max_context_mb", NULL);
+        expect_error("images:\n  max_images_mb_per_user: -1\n",
+                     ":2:", "images.max_images_mb_per_user", NULL);
         expect_error("images:\n  spool_dir: spool\n", ":2:", "images.spool_dir", "absolute path",
                      NULL);
         expect_error("log_dir: \"/var/log/my logs\"\n", ":1:", "log_dir", NULL);
@@ -364,6 +366,7 @@ static void test_contrib_example(void **state)
         assert_int_equal(c->build_timeout_s, 3600);
         assert_int_equal(c->max_builds_per_user, 1);
         assert_int_equal(c->max_spool_mb, 4096);
+        assert_int_equal(c->max_images_mb_per_user, 51200);
         assert_null(c->webhook_url);
         assert_int_equal(c->events_max_kb, 65536);
         assert_int_equal(c->events_keep, 5);
