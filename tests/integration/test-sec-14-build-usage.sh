@@ -7,6 +7,7 @@
 #    shows the total against the cap; image-delete makes room and the build works again.
 . "$(dirname "$0")/lib.sh"
 ds01_setup
+# shellcheck disable=SC2034 # read by ds01_image_setup (lib.sh)
 DS01_IMAGES_EXTRA='  max_images_mb_per_user: 1'
 ds01_image_setup
 ds01_start_daemon
