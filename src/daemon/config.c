@@ -454,22 +454,22 @@ static int parse_gpus(const struct yamldoc *d, const struct yamldoc_node *v, str
         return 0;
 }
 
-/* The integer keys of images: (min..max). */
+/* The integer keys of images: (1..max), or (0..max) where 0 means no limit. */
 struct image_int {
         const char *key;
-        int64_t min, max;
+        int64_t max;
         int64_t *field;
+        bool zero_ok;
 };
 
 static bool image_int(struct config *c, const char *key, struct image_int *ret)
 {
         const struct image_int keys[] = {
-            {"build_timeout_s", 1, 86400, &c->build_timeout_s},
-            {"max_context_mb", 1, 65536, &c->max_context_mb},
-            {"max_builds_per_user", 1, 64, &c->max_builds_per_user},
-            {"max_spool_mb", 1, 1048576, &c->max_spool_mb},
-            {"max_images_mb_per_user", 0, INT64_C(1) << 30,
-             &c->max_images_mb_per_user}, /* 0: none */
+            {"build_timeout_s", 86400, &c->build_timeout_s},
+            {"max_context_mb", 65536, &c->max_context_mb},
+            {"max_builds_per_user", 64, &c->max_builds_per_user},
+            {"max_spool_mb", 1048576, &c->max_spool_mb},
+            {"max_images_mb_per_user", INT64_C(1) << 30, &c->max_images_mb_per_user, true},
         };
         for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
                 if (streq(keys[i].key, key)) {
@@ -515,7 +515,8 @@ static int parse_images(const struct yamldoc *d, const struct yamldoc_node *v, s
                 } else if (image_int(c, p->key, &k)) {
                         _cleanup_free_ char *what = xasprintf("images.%s", k.key);
                         if (!yamldoc_is_null(p->value) &&
-                            yamldoc_get_int64(d, p->value, what, k.min, k.max, k.field, err) < 0)
+                            yamldoc_get_int64(d, p->value, what, k.zero_ok ? 0 : 1, k.max, k.field,
+                                              err) < 0)
                                 return -1;
                 } else if (streq(p->key, "spool_dir")) {
                         if (!yamldoc_is_null(p->value) &&

@@ -1694,11 +1694,13 @@ int lifecycle_limits(struct ds01d *d, const struct caller *c, json_t *params, js
                       (json_int_t)p->network_idle_threshold, "grace_period_m", p->grace_period_m,
                       "keepalive_max_duration_h", p->keepalive_max_duration_h, "sigterm_grace_s",
                       (json_int_t)p->sigterm_grace_s));
-        *ret_result = json_pack(
-            "{s:s, s:I, s:s, s:b, s:o, s:{s:f, s:I, s:I, s:o, s:i}}", "user", c->login, "uid",
-            (json_int_t)c->uid, "group", ls.group ? ls.group : "", "overridden", ls.overridden,
-            "limits", lim, "usage", "gpu_equivalents", used, "gpu_slots", (json_int_t)slots,
-            "containers", (json_int_t)n, "gpus", held, "builds", images_builds_running(c->uid));
+        *ret_result =
+            json_pack("{s:s, s:I, s:s, s:b, s:o, s:{s:f, s:I, s:I, s:o}}", "user", c->login, "uid",
+                      (json_int_t)c->uid, "group", ls.group ? ls.group : "", "overridden",
+                      ls.overridden, "limits", lim, "usage", "gpu_equivalents", used, "gpu_slots",
+                      (json_int_t)slots, "containers", (json_int_t)n, "gpus", held);
+        json_object_set_new(json_object_get(*ret_result, "usage"), "builds",
+                            json_integer(images_builds_running(c->uid)));
         store_containers_free(rows, n);
         limit_set_release(&ls);
         return 0;

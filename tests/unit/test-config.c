@@ -189,6 +189,7 @@ static void test_partial_and_empty(void **state)
         expect_ok("metrics_listen: \"off\"\n");
         expect_ok("metrics_listen: off\n"); /* the bool spelling is a string here */
         expect_ok("instance: a\n");
+        expect_ok("images:\n  max_images_mb_per_user: 0\n"); /* no limit */
         expect_ok("instance: test-1.x_y\n");
         expect_ok("gpus:\n  simulated:\n    - {name: X, memory_mib: 1, mig: [7g.40gb]}\n");
         expect_ok("gpus:\n  simulated:\n    - {name: X, memory_mib: 1, mig: [1g.10gb+me]}\n");
