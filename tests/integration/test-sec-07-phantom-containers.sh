@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Issue 11 item 7: only containers ds01 created (recorded in its ledger with their Docker id) are
-# managed. An attacker who can only use ds01 commands builds an image whose Dockerfile sets
-# `LABEL ds01.managed=true ds01.instance=<this instance> ds01.uid=<victim> ...` before a slow RUN
-# (a build step runs in a container carrying the image's labels so far); root also creates and
+# managed. An attacker who can only use ds01 commands builds, with a slow RUN, on a tagged image
+# that carries `ds01.managed=true ds01.instance=<this instance> ds01.uid=<victim> ...` (a build
+# step runs in a container carrying the image's labels; a Dockerfile's own LABEL ds01.* is refused
+# since, see test-sec-07-image-labels, so the labels come from a base here); root also creates and
 # starts a container with the victim's labels and a "<project>._.<victim>" name with `docker
 # create`, before the daemon starts (start-up reconciliation) and while it runs. With a short idle
 # timeout, none of them ever shows in the victim's container-list, `ds01 status`, /metrics, the
@@ -27,6 +28,7 @@ _sec07_exit() {
 	local rc=$?
 	[ -z "${BUILD_PID:-}" ] || kill "$BUILD_PID" 2>/dev/null
 	docker rm -f "${FORGED[@]}" >/dev/null 2>&1
+	docker rmi -f "${BASE:-none}" >/dev/null 2>&1
 	(exit "$rc")
 	_ds01_image_exit
 }
@@ -43,11 +45,17 @@ ds01_start_daemon
 assert_ok "root: docker create + start ${FORGED[1]} with the victim's ds01 labels (daemon up)" \
 	forge "${FORGED[1]}"
 
-# The attacker's build: the forged labels, then a RUN that stays 20 s.
+# The attacker's build: a base with the forged labels (made by root: any tagged image is a
+# usable base), then a RUN that stays 20 s.
+BASE="ds01-it-sec07-$$/labelled:latest"
+printf 'FROM %s\nLABEL it.instance=%s ds01.managed=true ds01.instance=%s ds01.uid=%s ds01.user=%s ds01.project="%s"\n' \
+	"$DS01_IMAGE" "$INSTANCE" "$INSTANCE" "$VUID" "$V" "$BAIT" | docker build -q -t "$BASE" - >/dev/null ||
+	fail "root: docker build of the labelled base"
 MARK="sec07-$$-slow"
-image_dockerfile "$M" trap \
-	"LABEL ds01.managed=true ds01.instance=$INSTANCE ds01.uid=$VUID ds01.user=$V ds01.project=\"$BAIT\"" \
-	"RUN sleep 20 && echo $MARK"
+HM=$(user_home "$M")
+install -d -o "$M" -g "$(id -g "$M")" -m 700 "$HM/workspace" "$HM/workspace/trap"
+printf 'FROM %s\nRUN sleep 20 && echo %s\n' "$BASE" "$MARK" >"$HM/workspace/trap/Dockerfile"
+chown "$M:$(id -g "$M")" "$HM/workspace/trap/Dockerfile"
 as_user_bg "$M" image-create trap >"$T/build.out" 2>&1
 BUILD_PID=$!
 has_build() { [ -n "$(build_containers_matching "$MARK")" ]; }
