@@ -64,7 +64,10 @@ for i in $(seq 1 "$KILLS"); do
 	b1=$!
 	op "$u2" "$p2" &
 	b2=$!
-	sleep "0.$(printf '%03d' $((RANDOM % 300)))"
+	# 0.1-0.9 s: the CLIs need time to start before they reach the daemon (on a loaded machine
+	# that alone took past a shorter window, and every op met a dead daemon); a deploy takes
+	# about 0.5-1 s, so most kills still land inside an operation.
+	sleep "0.$(printf '%03d' $((100 + RANDOM % 800)))"
 	ds01_kill9_daemon
 	wait "$b1" "$b2"
 	ds01_start_daemon
