@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdatomic.h>
 #include <linux/magic.h>
 #include <linux/openat2.h>
 #include <stdio.h>
@@ -18,11 +19,12 @@
 #endif
 
 /* 0: unknown, 1: the kernel has openat2, -1: it has not (ENOSYS, or a seccomp filter's EPERM).
- * The unit test of the fallback builds this file with USERPATH_NO_OPENAT2. */
+ * Atomic: any thread may learn it first (each learns the same answer). The unit test of the
+ * fallback builds this file with USERPATH_NO_OPENAT2. */
 #ifdef USERPATH_NO_OPENAT2
-static int have_openat2 = -1;
+static _Atomic int have_openat2 = -1;
 #else
-static int have_openat2;
+static _Atomic int have_openat2;
 #endif
 
 /* The mount id of fd (name_to_handle_at fills it even when the handle does not fit, and on
