@@ -200,7 +200,11 @@ spec_from_inspect() { # CONTAINER
 			CpuShares, Memory, MemorySwap, ShmSize, PidsLimit, SecurityOpt, CapDrop, CapAdd,
 			NetworkMode, Init, DeviceRequests, Devices, ReadonlyRootfs, Ulimits, RestartPolicy,
 			GroupAdd, IpcMode, CgroupParent, LogConfig, OomKillDisable}
-			| with_entries(select(.value != null and .value != [] and .value != {} and .value != "")))
+			| with_entries(select(.value != null and .value != [] and .value != {} and .value != ""))
+			# ds01d mounts the workspace from a pin that exists only while it starts the
+			# container: the bare API gets the workspace itself
+			| .Mounts |= map(if .Target == "/workspace"
+				then .Source = $c.Config.Labels["ds01.workspace"] else . end))
 	} | with_entries(select(.value != null))'
 }
 
