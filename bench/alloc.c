@@ -1,4 +1,4 @@
-/* bench/alloc.c - how fast ds01 decides GPU allocations (issue #3, DESIGN §9).
+/* bench/alloc.c - how fast ds01 decides GPU allocations (issue #3).
  *
  *   bench-alloc [--seconds S] [--durable-seconds S] [--occupancy F] [--seed N] [--dir DIR]
  *

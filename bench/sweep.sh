@@ -1,5 +1,5 @@
 #!/bin/bash
-# Cost and precision of the lifecycle monitor's sweep (DESIGN §5).
+# Cost and precision of the lifecycle monitor's sweep.
 #
 #   bench/sweep.sh [--containers N] [--ticks K] [--precision M]     (as root, after `make`)
 #

@@ -206,7 +206,7 @@ if [ $# -gt 0 ]; then
 fi
 
 run_pass "$REPO/build" "" ""
-# The same suite with AddressSanitizer + UBSan and with ThreadSanitizer (DESIGN §6): a sanitizer
+# The same suite with AddressSanitizer + UBSan and with ThreadSanitizer: a sanitizer
 # report in a unit test or in a daemon's log fails that test. DS01_CHECK_SANITIZE=0 skips them.
 if [ "${DS01_CHECK_SANITIZE:-1}" != 0 ]; then
 	run_pass "$REPO/build-asan" asan "-Db_sanitize=address,undefined -Db_lundef=false"

@@ -1,4 +1,4 @@
-/* config.c - ds01.yaml (DESIGN §3.2): a bounded schema, every key optional, errors with file:line
+/* config.c - ds01.yaml: a bounded schema, every key optional, errors with file:line
  * that name the fix. */
 #include "config.h"
 

@@ -1,4 +1,4 @@
-/* config.h - ds01.yaml, the daemon settings file (DESIGN §3.2). Every key is optional; a missing
+/* config.h - ds01.yaml, the daemon settings file. Every key is optional; a missing
  * file path (NULL) gives the embedded defaults. Unknown keys and wrong types are errors that name
  * file:line and the fix. */
 #pragma once

@@ -235,7 +235,7 @@ static bool image_ref_ok(const char *ref)
         return true;
 }
 
-/* --image, else the project's own image, else images.default (DESIGN §3.5). Another user's
+/* --image, else the project's own image, else images.default. Another user's
  * per-user image is refused: it may hold their files. */
 static int choose_image(struct ds01d *d, const struct caller *c, const char *project,
                         const char *requested, char **ret_image, struct error **err)

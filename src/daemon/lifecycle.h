@@ -2,7 +2,7 @@
  * limits. Each function is straight-line blocking code run on the caller's connection thread:
  * authorise the target, reserve in the ledger, ask Docker, bind or roll back, log the event.
  *
- * Backend seam (DESIGN §8): everything that decides *who gets which GPU when* goes through
+ * Backend seam: everything that decides *who gets which GPU when* goes through
  * lifecycle_reserve_gpus(); a Slurm backend replaces that one step, not the rest. */
 #pragma once
 
@@ -108,7 +108,7 @@ int lifecycle_logs(struct ds01d *d, const struct caller *c, json_t *params, json
 int lifecycle_limits(struct ds01d *d, const struct caller *c, json_t *params, json_t **ret_result,
                      struct error **err);
 
-/* Reconciliation of the ledger with Docker (DESIGN §1). Logs and records an event for every
+/* Reconciliation of the ledger with Docker. Logs and records an event for every
  * correction. At start-up (startup true) everything is checked; at run time (after the event
  * stream was lost) rows still "reserved" and containers with a request in progress are left to
  * that request. Containers the ledger does not record are never adopted, whatever their labels:

@@ -1,4 +1,4 @@
-/* limits.h - DS01's resource-limits.yaml (DESIGN §3.3, reference §3.2-3.4) and the effective
+/* limits.h - DS01's resource-limits.yaml and the effective
  * limits of one user: defaults ⊕ group ⊕ user override, where the override inherits from the
  * user's group (DS01 drops the group layer; we do not).
  *

@@ -1,5 +1,5 @@
 /* ds01d - the ds01 daemon: owns the Docker socket, the GPU ledger and the audit log, and serves
- * the CLI on a unix socket. Runs in the foreground, logging to stderr (DESIGN §3.1). */
+ * the CLI on a unix socket. Runs in the foreground, logging to stderr. */
 #include "../shared/log.h"
 #include "../shared/strbuf.h"
 #include "admin.h"

@@ -1,4 +1,4 @@
-/* metrics.h - /metrics on metrics_listen (DESIGN §3.6): the Prometheus text format, rendered
+/* metrics.h - /metrics on metrics_listen: the Prometheus text format, rendered
  * from what the daemon already keeps in memory - the last container snapshot (snapshot.h), the
  * GPU inventory, the monitor's samples, the counters (counters.h) - and never by asking Docker
  * inside a request. A scrape wakes a helper thread that refreshes the snapshot in the background

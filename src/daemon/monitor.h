@@ -1,4 +1,4 @@
-/* monitor.h - the daemon's timer (DESIGN §5). Every sample_interval_s, at once when the daemon
+/* monitor.h - the daemon's timer. Every sample_interval_s, at once when the daemon
  * starts, soon (at most once a second) after a managed container starts, and at the moment a
  * warning or stop falls due, it works from the daemon's snapshot (no Docker list of its own):
  *  - rescans the GPUs (NVML: a MIG reconfiguration shows up without a restart);

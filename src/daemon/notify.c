@@ -1,4 +1,4 @@
-/* notify.c - warnings and stops reach the user where they are (DESIGN §5).
+/* notify.c - warnings and stops reach the user where they are.
  *
  * Terminals and the alerts file are written synchronously by the caller, but never block: ttys
  * are opened O_NONBLOCK (a full or stuck terminal drops the line) and the alerts file is a local

@@ -1,4 +1,4 @@
-/* notify.h - warnings and stops reach the user where they are (DESIGN §5):
+/* notify.h - warnings and stops reach the user where they are:
  *  - every terminal the user has open on the host (utmp USER_PROCESS entries; only a tty device
  *    owned by that user is written, non-blocking, so a stuck terminal cannot stall the daemon);
  *  - a line appended to <workspace>/.ds01-alerts (visible as /workspace/.ds01-alerts), created

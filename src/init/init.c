@@ -1,4 +1,4 @@
-/* ds01-init - PID 1 of every ds01 container (DESIGN §3.5).
+/* ds01-init - PID 1 of every ds01 container.
  *
  * Mounted read-only at /.ds01/init and linked statically, so it runs in any image.
  *  - No arguments: a session container. Sleep and reap every child (orphans of exec'd shells).

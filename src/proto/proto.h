@@ -13,7 +13,7 @@
  * Request:  {"v":1, "method":"container.deploy", "params":{...}}
  * Response: {"v":1, "ok":true,  "result":{...}, "notices":["..."]}
  *           {"v":1, "ok":false, "error":{"code":N, "message":"..."}}
- * where N is an exit code of DESIGN §3.4 (enum ds01_code).
+ * where N is an exit code (enum ds01_code, error.h).
  *
  * Methods (params -> result). NAME is a project ("my-project") or, for admins, a full container
  * name ("my-project._.alice"). A name that is not the caller's answers "not found".

@@ -1,4 +1,4 @@
-/* names.h - the naming contract (DESIGN §3.5): project names, the user part of container names,
+/* names.h - the naming contract: project names, the user part of container names,
  * container names "<project>._.<user>" and per-user image names. Shared by CLI and daemon. */
 #pragma once
 

@@ -718,7 +718,7 @@ fake_nvml_write() {
 }
 
 # ---------------------------------------------------------------------------------------------
-# Lifecycle enforcement helpers (idle, runtime, holds, cleanup, notifications: DESIGN §5)
+# Lifecycle enforcement helpers (idle, runtime, holds, cleanup, notifications)
 
 # ds01_write_lifecycle_limits GROUP_KEYS [POLICY_KEYS]: writes $DS01_LIMITS like
 # ds01_write_limits, but with max_cpus 0.25 (a busy loop in a test container takes a quarter of

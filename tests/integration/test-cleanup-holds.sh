@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Holds and cleanup (DESIGN §5), sample_interval_s 1:
+# Holds and cleanup, sample_interval_s 1:
 #  - gpu_hold_after_stop_h 0.002 (7.2 s): after container-stop the GPU lease is held (ds01 gpus,
 #    check-limits usage 1), then released (gpu.release "hold after stop expired") while the
 #    container still exists;

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The daemon follows Docker's event stream (DESIGN §1): a managed container removed behind its
+# The daemon follows Docker's event stream: a managed container removed behind its
 # back (docker rm -f) frees its GPU lease within seconds, without a restart; a container that
 # dies (docker kill) shows as exited in container-list.
 DS01_GPUS=2

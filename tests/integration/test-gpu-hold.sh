@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# GPU leases across stops (issue #3, DESIGN §4): container-stop and an outside `docker stop`
+# GPU leases across stops (issue #3): container-stop and an outside `docker stop`
 # make the lease `held`, container-start / `docker start` make it `bound` again on the same GPU;
 # a batch container that exits by itself is held too. With gpu_hold_after_stop_h 0.001 (3.6 s)
 # the monitor releases the lease after the hold (gpu.release "hold after stop expired") while

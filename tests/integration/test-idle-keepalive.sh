@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Keep-alive against the idle stop (DESIGN §5), idle_timeout_h 0.005 (18 s), sample_interval_s 1:
+# Keep-alive against the idle stop, idle_timeout_h 0.005 (18 s), sample_interval_s 1:
 #  - a fresh ~/workspace/P/.keep-alive prevents the stop (container-list: keepalive.source file);
 #    removing it lets the stop come (warnings first);
 #  - a stale one (mtime 2 days ago, keepalive_max_duration_h 24) does not prevent it;

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Idle enforcement (DESIGN §5): with idle_timeout_h 0.005 (18 s) and sample_interval_s 1 an idle
+# Idle enforcement: with idle_timeout_h 0.005 (18 s) and sample_interval_s 1 an idle
 # container gets maintenance.idle_warning at 80 % and then at 95 % (separate ticks, both before
 # the stop), is stopped within one sample interval (+ slack) of 18 s idle, its GPU is released
 # (gpu.release, check-limits usage 0) and maintenance.idle_kill carries the evidence. In the

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# /metrics (DESIGN §3.6, README "Metrics"): a real Prometheus (the Debian package) scrapes ds01d
+# /metrics (README "Metrics"): a real Prometheus (the Debian package) scrapes ds01d
 # every second, and its query API must return what a known set of containers and leases means:
 #   A: a1 running (1 GPU) and a2 stopped holding its GPU   -> 2.0 GPU-equivalents, 1 held lease
 #   B: b1 running with 2 GPUs, and a refused third GPU      -> 2.0, a container.deploy error

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Notification channels (DESIGN §5): the two idle warnings and the idle stop of a container
+# Notification channels: the two idle warnings and the idle stop of a container
 # (idle_timeout_h 0.005 = 18 s, sample_interval_s 1) reach
 #  - the inbox: the user's next command (container-list) prints them as "note:" lines on stderr,
 #    exactly once; `ds01 inbox --json` lists them {id, container, event, message, time};

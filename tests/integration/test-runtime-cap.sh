@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Runtime cap (DESIGN §5): max_runtime_h 0.01 (36 s) on busy containers (CPU loops, so the idle
+# Runtime cap: max_runtime_h 0.01 (36 s) on busy containers (CPU loops, so the idle
 # rule never applies): maintenance.runtime_warning at 75 % and 90 %, then maintenance.runtime_kill
 # at 36 s after creation -- not before, and not a sample interval late: with the default
 # sample_interval_s of 60 the monitor wakes for each warning and for the stop; a keep-alive
