@@ -12,7 +12,7 @@ ds01_need_root() {
 }
 
 # Start the machine's one dockerd if `docker info` fails; wait up to 30 s.
-# Never starts a second engine (see MACHINE-NOTES: a --bridge=none dockerd deletes docker0).
+# Never starts a second engine (a --bridge=none dockerd in the host network namespace deletes docker0).
 ds01_ensure_dockerd() {
 	if docker info >/dev/null 2>&1; then
 		return 0

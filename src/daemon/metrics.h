@@ -4,7 +4,7 @@
  * inside a request. A scrape wakes a helper thread that refreshes the snapshot in the background
  * (a Docker list only when something changed), so the next scrape is current.
  *
- * Names and labels of DS01's exporter are kept (reference §7.2) so existing dashboards work; the
+ * Names and labels of DS01's exporter are kept so existing dashboards work; the
  * full list is in README.md ("Metrics"). */
 #pragma once
 
