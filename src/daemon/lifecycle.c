@@ -236,9 +236,11 @@ static bool image_ref_ok(const char *ref)
 }
 
 /* --image, else the project's own image, else images.default. Another user's
- * per-user image is refused: it may hold their files. */
+ * per-user image is refused: it may hold their files. *ret_img is Docker's inspect of it (one
+ * inspect serves the ownership check, the VOLUME check and the labels). */
 static int choose_image(struct ds01d *d, const struct caller *c, const char *project,
-                        const char *requested, char **ret_image, struct error **err)
+                        const char *requested, char **ret_image, json_t **ret_img,
+                        struct error **err)
 {
         struct error *ierr = NULL;
         json_t *img;
@@ -266,21 +268,23 @@ static int choose_image(struct ds01d *d, const struct caller *c, const char *pro
                 }
                 /* By label and tag, whatever name reached it (an id, docker.io/...). */
                 bool usable = c->admin || images_usable_by(img, c->uid);
-                json_decref(img);
-                if (!usable)
+                if (!usable) {
+                        json_decref(img);
                         return error_set(err, DS01_EPERM,
                                          "image '%s' belongs to another user, or to nobody ds01 "
                                          "knows (an unnamed build layer) - use your own "
                                          "(ds01-%u/<project>) or a shared image",
                                          requested, (unsigned)c->uid);
+                }
                 *ret_image = xstrdup(requested);
+                *ret_img = img;
                 return 0;
         }
         _cleanup_free_ char *own = names_user_image(c->uid, project);
         img = docker_image_inspect(d->docker, own, &ierr);
         if (img) {
-                json_decref(img);
                 *ret_image = TAKE_PTR(own);
+                *ret_img = img;
                 return 0;
         }
         ierr = error_free(ierr);
@@ -292,8 +296,8 @@ static int choose_image(struct ds01d *d, const struct caller *c, const char *pro
                                  "with 'make up' (or set images.default in ds01.yaml)",
                                  d->cfg->image_default);
         }
-        json_decref(img);
         *ret_image = xstrdup(d->cfg->image_default);
+        *ret_img = img;
         return 0;
 }
 
@@ -339,15 +343,13 @@ fail:
 /* Docker gives a container its image's labels under its own: a ds01.* label of the image that
  * ds01 does not set itself is blanked, so no image (whoever wrote its Dockerfile) puts ds01's
  * labels on a container. */
-static void blank_image_labels(struct ds01d *d, const char *image, json_t *labels)
+static void blank_image_labels(const json_t *img, json_t *labels)
 {
-        json_t *img = docker_image_inspect(d->docker, image, NULL);
         const char *k;
         json_t *v;
         json_object_foreach (json_object_get(json_object_get(img, "Config"), "Labels"), k, v)
                 if (strncmp(k, "ds01.", 5) == 0 && !json_object_get(labels, k))
                         json_object_set_new(labels, k, json_string(""));
-        json_decref(img);
 }
 
 /* The whole container spec, from the owner's limits and the leased slots. gpu_request is what
@@ -355,8 +357,9 @@ static void blank_image_labels(struct ds01d *d, const char *image, json_t *label
  * ask for the same. /workspace is mounted from pin (workspace.h); workspace, the user's path, is
  * a label to show. */
 static json_t *build_spec(struct ds01d *d, const struct caller *c, const struct limit_set *ls,
-                          const char *project, const char *image, const char *workspace,
-                          const char *pin, char **uuids, const json_t *cmd, const char *gpu_request)
+                          const char *project, const char *image, const json_t *img,
+                          const char *workspace, const char *pin, char **uuids, const json_t *cmd,
+                          const char *gpu_request)
 {
         char ts[32];
         _cleanup_free_ char *gpus = strv_join(uuids, ",");
@@ -400,7 +403,7 @@ static json_t *build_spec(struct ds01d *d, const struct caller *c, const struct 
         /* The owner's own network (network.h): never another user's containers. */
         _cleanup_free_ char *net = network_name(d->cfg->instance, c->uid, NETWORK_CONTAINERS);
         json_object_set_new(labels, DOCKER_WORKSPACE_LABEL, json_string(workspace));
-        blank_image_labels(d, image, labels);
+        blank_image_labels(img, labels);
 
         json_t *mounts =
             json_pack("[{s:s, s:s, s:s, s:b}, {s:s, s:s, s:s, s:b}]", "Type", "bind", "Source", pin,
@@ -636,13 +639,10 @@ static char *clean_path(const char *path)
  * leave a root-owned directory in the workspace, and delete what was written there with the
  * container. /workspace itself is the workspace mount. Others are anonymous volumes that go
  * with the container (docker rm -v): returned in *ret_volumes, so the user is told. */
-static int image_volumes(struct ds01d *d, const char *image, json_t **ret_volumes,
+static int image_volumes(const json_t *img, const char *image, json_t **ret_volumes,
                          struct error **err)
 {
         *ret_volumes = json_array();
-        json_t *img = docker_image_inspect(d->docker, image, err);
-        if (!img)
-                return -1;
         const char *path;
         json_t *v;
         int r = 0;
@@ -661,7 +661,6 @@ static int image_volumes(struct ds01d *d, const char *image, json_t **ret_volume
                 }
                 json_array_append_new(*ret_volumes, json_string(clean));
         }
-        json_decref(img);
         return r;
 }
 
@@ -742,7 +741,7 @@ int lifecycle_deploy(struct ds01d *d, const struct caller *c, json_t *params, js
         char **uuids = NULL;
         _cleanup_free_ char *image = NULL, *workspace = NULL, *id = NULL, *net = NULL, *pin = NULL;
         _cleanup_close_ int ws_fd = -1;
-        json_t *spec = NULL, *volumes = NULL;
+        json_t *spec = NULL, *volumes = NULL, *img = NULL;
         bool reserved = false, created = false;
 
         /* A project has one container: say so instead of failing. */
@@ -790,9 +789,9 @@ int lifecycle_deploy(struct ds01d *d, const struct caller *c, json_t *params, js
 
         resolve_limits(d, c, &ls);
         have_limits = true;
-        if (choose_image(d, c, project, image_req, &image, err) < 0)
+        if (choose_image(d, c, project, image_req, &image, &img, err) < 0)
                 goto out;
-        if (image_volumes(d, image, &volumes, err) < 0)
+        if (image_volumes(img, image, &volumes, err) < 0)
                 goto out;
         if (workspace_prepare(d->cfg->workspace_root, project, c->uid, c->gid, true, &workspace,
                               &ws_fd, err) < 0)
@@ -812,7 +811,7 @@ int lifecycle_deploy(struct ds01d *d, const struct caller *c, json_t *params, js
 
         if (network_acquire(d->net, d->cfg, c->uid, NETWORK_CONTAINERS, &net, err) < 0)
                 goto out;
-        spec = build_spec(d, c, &ls, project, image, workspace, pin, uuids, cmd, gpu_request);
+        spec = build_spec(d, c, &ls, project, image, img, workspace, pin, uuids, cmd, gpu_request);
         if (docker_container_create(d->docker, container, spec, &id, err) < 0) {
                 error_wrap(err, "creating container '%s'", container);
                 goto out;
@@ -875,6 +874,7 @@ out:
         store_strv_free(uuids);
         json_decref(spec);
         json_decref(volumes);
+        json_decref(img);
         if (have_limits)
                 limit_set_release(&ls);
         busy_release(d, container);
@@ -992,7 +992,7 @@ static int relet_gpus(struct ds01d *d, const struct caller *owner, json_t *inspe
         struct limit_set ls;
         limits_resolve(d->limits, owner->login, owner->gids, owner->n_gids, &ls);
         int r = -1;
-        json_t *spec = NULL;
+        json_t *spec = NULL, *img = NULL;
         _cleanup_free_ char *new_id = NULL, *workspace = NULL, *list = NULL, *net = NULL,
                             *pin = NULL;
 
@@ -1050,13 +1050,16 @@ static int relet_gpus(struct ds01d *d, const struct caller *owner, json_t *inspe
         pin = workspace_pin_prepare(d->cfg->state_dir, name, err);
         if (!pin)
                 goto fail;
+        img = docker_image_inspect(d->docker, image, err);
+        if (!img)
+                goto fail;
         json_t *volumes = NULL;
-        int vr = image_volumes(d, image, &volumes, err);
+        int vr = image_volumes(img, image, &volumes, err);
         json_decref(volumes);
         if (vr < 0)
                 goto fail;
         json_t *cmd = spec_cmd(inspect);
-        spec = build_spec(d, owner, &ls, project, image, workspace, pin, got, cmd,
+        spec = build_spec(d, owner, &ls, project, image, img, workspace, pin, got, cmd,
                           request ? request : "1");
         json_decref(cmd);
         /* From the removal until the new id is bound, the ledger records no container for the
@@ -1089,6 +1092,7 @@ out:
                                             : "re-leased after the hold"));
         network_release(d->net, net);
         json_decref(spec);
+        json_decref(img);
         store_strv_free(old);
         store_strv_free(got);
         limit_set_release(&ls);

@@ -35,6 +35,7 @@ watch_leases() {
 watch_leases &
 WATCHER=$!
 
+FAILED0=$DS01_FAILED
 for i in $(seq 1 "$ROUNDS"); do
 	t0=$(date +%s.%N)
 	capture as_user "$A" container-stop race
@@ -54,7 +55,8 @@ for i in $(seq 1 "$ROUNDS"); do
 done
 touch "$T/watch.stop"
 wait "$WATCHER"
-ok "$ROUNDS rounds of stop / wait / start done"
+assert_eq "$FAILED0" "$DS01_FAILED" \
+	"$ROUNDS rounds of stop / wait / start, each stop and start working and ending as it should"
 assert_eq "" "$(cat "$T/faults")" "the ledger never showed the running container without a lease"
 N=$(events_query '.event_type == "gpu.release" and .details.reason == "hold after stop expired"' | grep -c .)
 note "$N of $ROUNDS holds expired before the start"
