@@ -49,25 +49,10 @@ assert_ok "docker create ${PLAIN[4]} with the ds01 labels (never started)" \
 
 # A managed container created but never started: container.deploy with start=false (the CLI
 # always starts; a raw request, as in test-rpc-server).
-cat >"$T/deploy.py" <<'PY'
-import json, socket, sys
-s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-s.connect(sys.argv[1])
-s.send(b"E" + json.dumps({"v": 1, "method": "container.deploy",
-                          "params": {"project": sys.argv[2], "cpu_only": True,
-                                     "start": False}}).encode())
-out = b""
-while True:
-    frag = s.recv(70000)
-    if not frag:
-        break
-    out += frag[1:]
-    if frag[:1] == b"E":
-        break
-print(out.decode())
-PY
-chmod 644 "$T/deploy.py"
-assert_ok "deploy cnew with start=false (never started)" as_user "$A" python3 "$T/deploy.py" "$SOCK" cnew
+cp "$(dirname "$0")/raw-rpc.py" "$T/raw-rpc.py"
+chmod 755 "$T/raw-rpc.py"
+assert_ok "deploy cnew with start=false (never started)" as_user "$A" /usr/bin/python3 "$T/raw-rpc.py" \
+	call container.deploy '{"project": "cnew", "cpu_only": true, "start": false}'
 assert_jq "cnew created, not started" '.result.state == "created"' "$OUT"
 assert_eq created "$(docker_state "$CN")" "cnew is in Docker, created"
 CREATED=$(date -d "$(docker inspect -f '{{.Created}}' "$CN")" +%s.%N)

@@ -61,8 +61,8 @@ attack $P "a base's ONBUILD COPY --from"
 docker rmi -f "$TRIG" >/dev/null 2>&1
 
 # --- two Dockerfile entries in a context sent without the CLI ---------------------------------
-cp "$(dirname "$0")/raw-build.py" "$T/raw-build.py"
-chmod 755 "$T/raw-build.py"
+cp "$(dirname "$0")/raw-rpc.py" "$T/raw-rpc.py"
+chmod 755 "$T/raw-rpc.py"
 /usr/bin/python3 - "$T" "$DS01_IMAGE" "$IMG" "$INSTANCE" <<'PY'
 import io, sys, tarfile
 t, base, victim, inst = sys.argv[1:]
@@ -79,13 +79,13 @@ tar(f"{t}/one.tar", [("Dockerfile", benign)])
 PY
 chmod 644 "$T/two.tar" "$T/one.tar"
 assert_exit '!0' -m "B: a raw build with two Dockerfile entries is refused" \
-	as_user "$B" /usr/bin/python3 "$T/raw-build.py" send twotar "$T/two.tar"
+	as_user "$B" /usr/bin/python3 "$T/raw-rpc.py" send twotar "$T/two.tar"
 assert_not_contains "$OUT$ERR" "$SECRET" "two Dockerfiles: A's secret is not printed"
 assert_contains "$OUT" "more than one Dockerfile" "two Dockerfiles: the refusal names the problem"
 image_exists "$(user_image "$B" twotar)" && not_ok "two Dockerfiles: no image for B" ||
 	ok "two Dockerfiles: no image for B"
 assert_exit 0 -m "B: the same raw client's plain context builds" \
-	as_user "$B" /usr/bin/python3 "$T/raw-build.py" send onetar "$T/one.tar"
+	as_user "$B" /usr/bin/python3 "$T/raw-rpc.py" send onetar "$T/one.tar"
 image_exists "$(user_image "$B" onetar)" && ok "B's plain raw build made its image" ||
 	not_ok "B's plain raw build made its image"
 ds01_done

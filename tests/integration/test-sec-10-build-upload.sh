@@ -10,8 +10,8 @@ ds01_image_setup
 ds01_start_daemon
 
 B=$(ds01_image_user "it$$b") || fail "cannot create user B"
-cp "$(dirname "$0")/raw-build.py" "$T/raw-build.py"
-chmod 755 "$T/raw-build.py"
+cp "$(dirname "$0")/raw-rpc.py" "$T/raw-rpc.py"
+chmod 755 "$T/raw-rpc.py"
 # spool_fds: ds01d's descriptors of unnamed files in the state directory (spooled contexts).
 spool_fds() {
 	local f
@@ -20,7 +20,7 @@ spool_fds() {
 	done
 }
 spools() { spool_fds | grep -c .; }
-as_user_bg "$B" env RAW_BUILD_LINGER=20 /usr/bin/python3 "$T/raw-build.py" hold held 4 3 \
+as_user_bg "$B" env RAW_BUILD_LINGER=20 /usr/bin/python3 "$T/raw-rpc.py" hold held 4 3 \
 	>"$T/hold.out" 2>&1
 pid=$!
 has_spool() { [ "$(spools)" -ge 1 ]; }

@@ -1,10 +1,12 @@
 #!/usr/bin/python3
-"""raw-build.py - image.build as a hostile client sends it (src/proto/proto.h): no CLI.
+"""raw-rpc.py - requests as a raw client sends them (src/proto/proto.h): no CLI.
 
-  raw-build.py send PROJECT TARFILE
+  raw-rpc.py call METHOD PARAMS_JSON
+      one request; prints the answer (JSON); exits 0 if it says ok.
+  raw-rpc.py send PROJECT TARFILE
       the tar as the build context; prints each progress message and the answer (JSON lines);
       exits 0 if the build succeeded.
-  raw-build.py hold PROJECT N SECONDS
+  raw-rpc.py hold PROJECT N SECONDS
       N requests at once, each with a pipe that gets 1 MiB and then stays open; after SECONDS
       the connections hang up (the pipes stay open). Prints, per request, the answer if one
       came before the hang-up, else "held".
@@ -23,6 +25,14 @@ def connect():
     s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
     s.connect(os.environ["DS01_SOCKET"])
     return s
+
+
+def call(method, params):
+    s = connect()
+    s.send(b"E" + json.dumps({"v": 1, "method": method, "params": json.loads(params)}).encode())
+    m = next(messages(s), None)
+    print(json.dumps(m), flush=True)
+    return 0 if m and m.get("ok") else 1
 
 
 def request(s, project, fd):
@@ -100,6 +110,8 @@ def hold(project, n, seconds):
 
 
 if __name__ == "__main__":
+    if sys.argv[1] == "call":
+        sys.exit(call(sys.argv[2], sys.argv[3]))
     if sys.argv[1] == "send":
         sys.exit(send(sys.argv[2], sys.argv[3]))
     if sys.argv[1] == "hold":
