@@ -20,6 +20,24 @@
 #   DS01_KEEP=1         keep $T (config, logs, state) after the test for inspection
 #
 # After `capture CMD...` / `assert_exit CODE CMD...`: $OUT (stdout), $ERR (stderr), $RC.
+#
+# Every test declares, in a comment line of its own near the top, what it is and what it needs
+# (scripts/check.sh reads it to choose the passes and schedule tests side by side):
+#
+#   # ds01-test: kind=functional|security|stress [threads] [needs=RES[,RES...]] budget=SECONDS
+#
+#   kind=functional  a feature as a user sees it; runs in the plain and the ASan+UBSan pass
+#   kind=security    an attack of the security review; plain and ASan+UBSan
+#   kind=stress      many operations at once; plain (full counts) and ASan+UBSan (stress_count)
+#   threads          also run under ThreadSanitizer (races between daemon threads matter here)
+#   needs=           shared machine state the test changes; tests that need the same thing never
+#                    run at the same time: utmp (rewrites the login records), dockerd (restarts
+#                    the engine: runs alone, after everything else), cpu (saturates the CPUs)
+#   budget=          seconds the test takes in the plain pass on a 2-core machine (reported)
+#
+# $DS01_PASS is plain, asan or tsan (the runner sets it). Assert strict timing only under
+# `if strict_timing; then ...` (sanitizers slow everything down); size stress loops with
+# `stress_count N`.
 
 set -u
 
@@ -269,16 +287,43 @@ $(printf '%s' "$json" | head -c 3000)"
 # jqr FILTER JSON: prints `jq -r FILTER` (empty on invalid JSON).
 jqr() { printf '%s' "$2" | jq -r "$1" 2>/dev/null; }
 
-# wait_for SECONDS CMD...: polls CMD every 0.2 s until it exits 0; returns 1 on timeout.
+# now_ms: the time in milliseconds (Unix epoch).
+now_ms() {
+	local t=${EPOCHREALTIME/./}
+	echo $((10#${t:0:13}))
+}
+
+# wait_for SECONDS CMD...: polls CMD every 0.1 s until it exits 0; returns 1 on timeout.
+# SECONDS may have a fraction (1.5); the deadline is kept in milliseconds, and CMD always gets
+# one last try at the deadline.
 wait_for() {
-	local secs=$1
+	local secs=$1 whole frac=000
 	shift
-	local end=$((SECONDS + secs))
+	whole=${secs%%.*}
+	[ "$whole" != "$secs" ] && frac=$(printf '%-3.3s' "${secs#*.}" | tr ' ' 0) # "1.5" -> 500
+	local end=$(($(now_ms) + 10#${whole:-0} * 1000 + 10#$frac))
 	while :; do
 		"$@" >/dev/null 2>&1 && return 0
-		[ "$SECONDS" -ge "$end" ] && return 1
-		sleep 0.2
+		[ "$(now_ms)" -ge "$end" ] && break
+		sleep 0.1
 	done
+	"$@" >/dev/null 2>&1
+}
+
+# strict_timing: true in the plain pass only; sanitizer builds run several times slower, so
+# tight timing assertions (a stop within 1 s of its deadline) are made only where they mean
+# something.
+DS01_PASS=${DS01_PASS:-plain}
+strict_timing() { [ "$DS01_PASS" = plain ]; }
+
+# stress_count N: N in the plain pass, a quarter of it (at least 1) under a sanitizer.
+stress_count() {
+	if strict_timing; then
+		echo "$1"
+	else
+		local n=$(($1 / 4))
+		echo $((n > 0 ? n : 1))
+	fi
 }
 
 # ---------------------------------------------------------------------------------------------
