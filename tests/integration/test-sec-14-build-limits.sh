@@ -24,7 +24,7 @@ kill -INT "$pid"
 wait "$pid"
 no_build() { ! has_build; }
 wait_for 15 no_build && ok "the first build is gone" || not_ok "the first build is gone"
-assert_exit '!0' -m "B: the build runs once the first has ended (its RUN fails on purpose)" \
+assert_exit 1 -m "B: the build runs once the first has ended (its RUN fails on purpose)" \
 	as_user "$B" image-create mem
 assert_contains "$OUT$ERR" "268435456" "the build's RUN sees the group's 256 MB memory limit"
 ds01_done

@@ -10,11 +10,14 @@ ds01_start_daemon
 B=$(ds01_image_user "it$$b") || fail "cannot create user B"
 image_dockerfile "$B" bomb \
 	'RUN i=0; while [ $i -lt 400 ]; do sleep 20 & i=$((i+1)); done; echo "FORKED=$i"; exit 1'
-t0=$SECONDS
-assert_exit '!0' -m "B: the forking build fails" as_user "$B" image-create bomb
+t0=$(now_ms)
+assert_exit 1 -m "B: the forking build fails (exit 1)" as_user "$B" image-create bomb
 assert_not_contains "$OUT$ERR" "FORKED=400" "the RUN step could not start 400 processes"
 assert_match "$OUT$ERR" "can.t fork|Resource temporarily unavailable" "a fork failed"
 note "$(grep -m1 -i "fork" <<<"$OUT$ERR")"
-[ $((SECONDS - t0)) -le 20 ] && ok "the build ended within 20 s" ||
-	not_ok "the build ended within 20 s" "$((SECONDS - t0)) s"
+# bounded, not fast: the point is that the forks fail rather than pile up (a loaded machine
+# running tests side by side takes 20 s and more for the 256 forks)
+d=$(($(now_ms) - t0))
+[ "$d" -le 60000 ] && ok "the build ended within 60 s ($d ms)" ||
+	not_ok "the build ended within 60 s" "$d ms"
 ds01_done

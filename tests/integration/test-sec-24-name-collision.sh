@@ -31,7 +31,7 @@ assert_eq running "$(docker_state "same._.$U")" "$U's container running"
 assert_exit 0 -m "$Z: write a file in /workspace" as_user "$Z" container-run same -- sh -c 'echo zed-secret > /workspace/zfile'
 assert_exit 0 -m "$U: run id -u in same" as_user "$U" container-run same -- id -u
 assert_eq "$UU" "$OUT" "$U's session runs as $U's uid"
-assert_exit '!0' -m "$U: $Z's file is not in $U's /workspace" as_user "$U" container-run same -- cat /workspace/zfile
+assert_exit 1 -m "$U: $Z's file is not in $U's /workspace" as_user "$U" container-run same -- cat /workspace/zfile
 assert_exit 0 -m "$Z: run id -u in same" as_user "$Z" container-run same -- id -u
 assert_eq "$UZ" "$OUT" "$Z's session runs as $Z's uid"
 

@@ -36,7 +36,7 @@ assert_match "$OUT$ERR" "/data .*deleted with the container; only /workspace is 
 assert_eq y "$(cat "$HA/workspace/vp/f" 2>/dev/null)" "the workspace file is kept"
 
 # --- VOLUME /workspace/cache: refused, nothing left in the workspace ---------------------------
-assert_exit '!0' -m "deploy wp --image $IMG_WS (VOLUME /workspace/cache) is refused" \
+assert_exit 1 -m "deploy wp --image $IMG_WS (VOLUME /workspace/cache) is refused" \
 	as_user "$A" container-deploy wp --image "$IMG_WS" --cpu-only
 assert_match "$ERR" "VOLUME /workspace/cache" "the refusal names the VOLUME line"
 assert_match "$ERR" "remove that VOLUME line" "the refusal says what to do"

@@ -20,7 +20,7 @@ assert_no_container "p0._.$A" "nothing deployed"
 
 # a framework the site lacks: refused by the daemon with the site's list, nothing left behind
 [ -e "$HA/workspace/fw1" ] && fail "fw1 exists before the test"
-assert_exit '!0' -m "image-create fw1 --framework pytorch (the site has none)" \
+assert_exit 2 -m "image-create fw1 --framework pytorch (the site has none)" \
 	as_user "$A" image-create fw1 --framework pytorch --no-build
 assert_contains "$ERR" "rapids" "the refusal lists the frameworks the site has"
 [ -e "$HA/workspace/fw1" ] && not_ok "no empty ~/workspace/fw1 left behind" "$(ls -la "$HA/workspace/fw1")" ||
@@ -28,7 +28,7 @@ assert_contains "$ERR" "rapids" "the refusal lists the frameworks the site has"
 
 # an existing project directory is never taken away, even when empty
 as_user "$A" mkdir -p "$HA/workspace/fw2"
-assert_exit '!0' -m "image-create fw2 --framework pytorch (existing empty dir)" \
+assert_exit 2 -m "image-create fw2 --framework pytorch (existing empty dir)" \
 	as_user "$A" image-create fw2 --framework pytorch --no-build
 [ -d "$HA/workspace/fw2" ] && ok "the user's own (empty) fw2 directory stays" ||
 	not_ok "the user's own (empty) fw2 directory stays"
