@@ -357,8 +357,9 @@ start_job() {
 		meson test -C "$b" --print-errorlogs </dev/null >"$b/unit-tests.log" 2>&1 &
 	else
 		mkdir -p "$b/integration-logs"
-		# timeout runs the test in its own process group and kills all of it on expiry
-		DS01_BUILD=$b DS01_PASS=$p timeout -k 15 "$ITEST_TIMEOUT" bash "$REPO/${J_FILE[id]}" \
+		# timeout runs the test in its own process group and signals all of it on expiry: TERM,
+		# then KILL a minute later if the test's cleanup has not finished by then
+		DS01_BUILD=$b DS01_PASS=$p timeout -k 60 "$ITEST_TIMEOUT" bash "$REPO/${J_FILE[id]}" \
 			</dev/null >"$b/integration-logs/${J_NAME[id]}.log" 2>&1 &
 	fi
 	RUNNING[$!]=$id

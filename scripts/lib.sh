@@ -153,6 +153,7 @@ ds01_sweep_stale_tests() {
 	local u inst ids
 	while IFS=: read -r u _; do
 		ds01_stale_test_user "$u" || continue
+		id -u "$u" >/dev/null 2>&1 || continue # its test removed it as it ended
 		echo "sweep: user $u (uid $(id -u "$u")): its test is gone"
 		ds01_remove_test_user "$u"
 	done < <(getent passwd)
