@@ -4,7 +4,10 @@
 #   make install          install into $(DESTDIR)$(PREFIX) with the command symlinks
 #   make uninstall        remove what install put there
 #   make up               (root) deps, build, install, dockerd, base image, start ds01d
-#   make check            (root) deps, build, unit + integration tests; last line "N passed, N failed"
+#   make check            (root) deps, build, unit + integration tests in three passes (plain,
+#                         ASan+UBSan, TSan); last line "N passed, N failed"
+#   make check TESTS="loop quota"       the same with only those integration tests
+#   make check-plain      (root) the plain pass only (DS01_CHECK_SANITIZE=0)
 #   make test             unit tests only (meson test)
 #   make format-check     clang-format --dry-run --Werror over src/ tests/unit/ fuzz/
 #   make format           clang-format -i over the same files
@@ -17,6 +20,8 @@ MESON     ?= meson
 NINJA     ?= ninja
 MESONFLAGS ?=
 CLANG_FORMAT ?= clang-format
+# integration tests for check / check-plain (names as scripts/check.sh takes them; empty: all)
+TESTS     ?=
 
 SBINDIR    = $(DESTDIR)$(PREFIX)/sbin
 BINDIR     = $(DESTDIR)$(PREFIX)/bin
@@ -32,7 +37,7 @@ PROGRAMS = $(BUILDDIR)/ds01d $(BUILDDIR)/ds01 $(BUILDDIR)/ds01-init
 
 FORMAT_DIRS = src tests/unit fuzz
 
-.PHONY: all build install uninstall up check test format-check format clean
+.PHONY: all build install uninstall up check check-plain test format-check format clean
 
 all: build
 
@@ -60,7 +65,10 @@ up:
 	bash scripts/up.sh
 
 check:
-	bash scripts/check.sh
+	bash scripts/check.sh $(TESTS)
+
+check-plain:
+	DS01_CHECK_SANITIZE=0 bash scripts/check.sh $(TESTS)
 
 test: build
 	$(MESON) test -C $(BUILDDIR) --print-errorlogs

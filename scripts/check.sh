@@ -1,14 +1,38 @@
 #!/bin/bash
-# Run every ds01 test (as root): packages, dockerd, then three passes -- a plain build in
-# build/, AddressSanitizer+UBSan in build-asan/, ThreadSanitizer in build-tsan/ -- each running
-# the unit tests (meson test) and every tests/integration/test-*.sh against the real dockerd;
-# finally clang-format. DS01_CHECK_SANITIZE=0 runs the plain pass only.
+# Run every ds01 test (as root): packages, dockerd, the suite's fixtures, then three passes -- a
+# plain build in build/, AddressSanitizer+UBSan in build-asan/, ThreadSanitizer in build-tsan/ --
+# each running the unit tests (meson test) and its integration tests (tests/integration/test-*.sh)
+# against the real dockerd; finally clang-format.
 #
 #   scripts/check.sh [NAME...]     NAME limits the integration tests (test-NAME.sh or NAME)
 #
+# Environment:
+#   DS01_CHECK_SANITIZE=0   the plain pass only
+#   DS01_CHECK_JOBS=N       integration tests at once (default: 2 per CPU; 1 runs them in turn)
+#   DS01_CHECK_SKIP=NAME..  deselect tests (space or comma separated; reported as skipped)
+#   DS01_TEST_TIMEOUT=S     a test's time limit (default 600 s)
+#
+# Which test runs where comes from its tag line (see tests/integration/lib.sh):
+#   # ds01-test: kind=functional|security|stress [threads] [needs=RES,...] budget=SECONDS
+# The plain pass runs every test; ASan+UBSan every functional, security and stress test (stress
+# tests size their loops with stress_count); TSan the tests tagged threads. $DS01_PASS tells a
+# test its pass. A test without a valid tag line fails without running.
+#
+# Scheduling: the three passes' tests share one pool of DS01_CHECK_JOBS, longest budget first.
+# The plain build comes first; the ASan and TSan builds (niced: the tests, which mostly wait,
+# keep the CPU they want) compile while plain tests run, and their tests join the pool when built. Tests
+# with a resource in common (needs=utmp, needs=cpu, ...) never run at the same time; a test that
+# needs=dockerd runs alone, after everything else. Each test's output goes to
+# <build>/integration-logs/NAME.log and its result line (PASS/FAIL/SKIP, time, budget) is
+# printed when it ends; a failed test's checks and log follow its line, whole.
+#
+# Before the passes: the test image (ds01-test/busybox) is built once, and what killed tests
+# left behind (users it<PID>..., containers, networks, iptables chains, images of test instances
+# whose pid is gone) is removed; nothing of a live process is touched.
+#
 # Integration test contract: an executable bash script, run as root from the repo root with
-# DS01_BUILD=<absolute build dir>, stdin /dev/null, a 600 s timeout; exit 0 = pass,
-# 77 = skip, anything else = fail.  Output goes to <build>/integration-logs/NAME.log.
+# DS01_BUILD=<absolute build dir> and DS01_PASS=plain|asan|tsan, stdin /dev/null, a time limit;
+# exit 0 = pass, 77 = skip (its output says why), anything else = fail.
 #
 # The very last line printed is "N passed, N failed" (", N skipped" only if any were);
 # the exit status is non-zero if anything failed.
@@ -21,22 +45,35 @@ cd "$HERE/.." || exit 1
 REPO=$(pwd)
 
 ITEST_TIMEOUT=${DS01_TEST_TIMEOUT:-600}
+NCPU=$(nproc 2>/dev/null || echo 2)
+JOBS=${DS01_CHECK_JOBS:-$((NCPU * 2))}
+[[ $JOBS =~ ^[1-9][0-9]*$ ]] || JOBS=1
+SANITIZE=${DS01_CHECK_SANITIZE:-1}
+# Budgets are plain-pass seconds; a sanitizer pass may take this much longer (tenths).
+SAN_BUDGET_X10=16
 
 passed=0
 failed=0
 skipped=0
 failures=()
+over_budget=()
 
 summary() {
 	echo
 	echo "==> summary"
+	local f
 	if [ ${#failures[@]} -gt 0 ]; then
-		local f
 		for f in "${failures[@]}"; do
 			case "$f" in
 			" "*) printf '  %s\n' "$f" ;; # a failed check of the test above
 			*) printf '  FAILED: %s\n' "$f" ;;
 			esac
+		done
+	fi
+	if [ ${#over_budget[@]} -gt 0 ]; then
+		echo "  over budget (a sanitizer pass may take ${SAN_BUDGET_X10%?}.${SAN_BUDGET_X10#?}x):"
+		for f in "${over_budget[@]}"; do
+			printf '    %s\n' "$f"
 		done
 	fi
 	local line="$passed passed, $failed failed"
@@ -51,7 +88,7 @@ finish() {
 }
 
 step() { printf '\n==> %s\n' "$*"; }
-ms_since() { echo $((($(date +%s%N) - $1) / 1000000)); }
+now_ms() { echo $(($(date +%s%N) / 1000000)); }
 fmt_s() { printf '%d.%01d s' $(($1 / 1000)) $((($1 % 1000) / 100)); }
 
 if [ "$(id -u)" -ne 0 ]; then
@@ -60,7 +97,7 @@ if [ "$(id -u)" -ne 0 ]; then
 	failures+=("not run as root")
 	finish
 fi
-t_all=$(date +%s%N)
+t_all=$(now_ms)
 
 step "packages"
 if ! bash "$HERE/deps.sh"; then
@@ -75,6 +112,277 @@ if ! (ds01_ensure_dockerd); then
 	failures+=("dockerd not available")
 	finish
 fi
+
+step "fixtures"
+# Leftovers of killed tests (a later test whose pid is the same would trip over its user).
+ds01_sweep_stale_tests
+if ds01_ensure_busybox_image ds01-test/busybox:latest; then
+	echo "test image: ds01-test/busybox:latest"
+else
+	failed=1
+	failures+=("the test image ds01-test/busybox:latest cannot be built")
+	finish
+fi
+
+# ---- the tests and their tags ----------------------------------------------------------------
+
+tests=()
+if [ -d tests/integration ]; then
+	while IFS= read -r f; do
+		tests+=("$f")
+	done < <(find tests/integration -maxdepth 1 -type f -name 'test-*.sh' | LC_ALL=C sort)
+fi
+if [ $# -gt 0 ]; then
+	sel=()
+	for want in "$@"; do
+		want=${want##*/}
+		want=${want%.sh}
+		found=0
+		for f in "${tests[@]}"; do
+			b=${f##*/}
+			b=${b%.sh}
+			if [ "$b" = "$want" ] || [ "$b" = "test-$want" ]; then
+				sel+=("$f")
+				found=1
+				break
+			fi
+		done
+		if [ "$found" -eq 0 ]; then
+			failed=$((failed + 1))
+			failures+=("no test named '$want' (tests/integration/test-*.sh)")
+		fi
+	done
+	tests=("${sel[@]}")
+fi
+
+declare -A T_KIND T_THREADS T_NEEDS T_BUDGET T_SKIP
+skip_list=" $(printf '%s' "${DS01_CHECK_SKIP:-}" | tr ',' ' ') "
+
+# read_tag FILE NAME: fills T_* for NAME; returns 1 with $tag_error saying what is wrong.
+read_tag() {
+	local f=$1 name=$2 line w kind= threads=0 needs= budget=
+	line=$(grep -m 1 '^# ds01-test:' "$f")
+	if [ -z "$line" ]; then
+		tag_error="no tag line: add '# ds01-test: kind=functional|security|stress [threads] [needs=RES,...] budget=SECONDS' after its leading comment (see tests/integration/lib.sh)"
+		return 1
+	fi
+	for w in ${line#\# ds01-test:}; do
+		case "$w" in
+		kind=functional | kind=security | kind=stress) kind=${w#kind=} ;;
+		threads) threads=1 ;;
+		needs=?*) needs=${w#needs=} ;;
+		budget=*)
+			budget=${w#budget=}
+			[[ $budget =~ ^[1-9][0-9]*$ ]] || {
+				tag_error="tag line: budget '$budget' is not a whole number of seconds: $line"
+				return 1
+			}
+			;;
+		*)
+			tag_error="tag line: unknown word '$w': $line"
+			return 1
+			;;
+		esac
+	done
+	[ -n "$kind" ] || { tag_error="tag line: no kind=functional|security|stress: $line"; return 1; }
+	[ -n "$budget" ] || { tag_error="tag line: no budget=SECONDS: $line"; return 1; }
+	T_KIND[$name]=$kind
+	T_THREADS[$name]=$threads
+	T_NEEDS[$name]=$needs
+	T_BUDGET[$name]=$budget
+}
+
+runnable=()
+for f in "${tests[@]}"; do
+	name=${f##*/}
+	name=${name%.sh}
+	if ! read_tag "$f" "$name"; then
+		failed=$((failed + 1))
+		failures+=("$name: $tag_error")
+		printf '  FAIL  %-42s %s\n' "$name" "$tag_error"
+		continue
+	fi
+	case "$skip_list" in
+	*" $name "* | *" ${name#test-} "*) T_SKIP[$name]=1 ;;
+	esac
+	runnable+=("$f")
+done
+
+# pass_runs PASS NAME: the pass runs the test.
+pass_runs() {
+	case "$1" in
+	plain) return 0 ;;
+	asan) case "${T_KIND[$2]}" in functional | security | stress) return 0 ;; esac ;;
+	tsan) [ "${T_THREADS[$2]}" = 1 ] && return 0 ;;
+	esac
+	return 1
+}
+
+# ---- the job pool ----------------------------------------------------------------------------
+# A job is one integration test in one pass, or one pass's unit tests. J_* are indexed by job id.
+
+PASSES=(plain)
+[ "$SANITIZE" != 0 ] && PASSES+=(asan tsan)
+declare -A P_BUILD P_FLAGS P_T0 P_T1 P_SUM P_N
+P_BUILD=([plain]=$REPO/build [asan]=$REPO/build-asan [tsan]=$REPO/build-tsan)
+P_FLAGS=([plain]="" [asan]="-Db_sanitize=address,undefined -Db_lundef=false"
+	[tsan]="-Db_sanitize=thread -Db_lundef=false")
+
+J_KIND=() J_PASS=() J_NAME=() J_FILE=() J_NEEDS=() J_EST=() J_BUDGET=() J_T0=()
+pending=()                # job ids not started, longest first
+declare -A RUNNING=()     # pid -> job id
+declare -A BUSY=()        # resource -> job id
+alone=                    # the job id running alone (needs=dockerd)
+max_running=0
+busy_ms=0                 # sum of test durations (for the mean number at once)
+pool_t0=
+prep_pid=                 # the build running in the background
+prep_pass=
+prep_t0=
+prep_queue=()             # passes still to build
+
+label() { [ "$1" = plain ] && printf '%s' "$2" || printf '%s/%s' "$1" "$2"; }
+
+# add_job KIND PASS NAME FILE: queues a job, keeping `pending` longest first (unit tests first).
+add_job() {
+	local id=${#J_KIND[@]} est budget=0
+	J_KIND[id]=$1 J_PASS[id]=$2 J_NAME[id]=$3 J_FILE[id]=$4 J_NEEDS[id]=
+	if [ "$1" = unit ]; then
+		est=1000000000
+	else
+		budget=$((T_BUDGET[$3] * 10))
+		[ "$2" = plain ] || budget=$((budget * SAN_BUDGET_X10 / 10))
+		budget=$(((budget + 9) / 10))
+		est=$budget
+		J_NEEDS[id]=${T_NEEDS[$3]}
+		# needs=dockerd runs last: below every other job
+		case ",${J_NEEDS[id]}," in *,dockerd,*) est=-1 ;; esac
+	fi
+	J_EST[id]=$est J_BUDGET[id]=$budget
+	local i out=() placed=0
+	for i in "${pending[@]}"; do
+		if [ "$placed" -eq 0 ] && [ "${J_EST[i]}" -lt "$est" ]; then
+			out+=("$id")
+			placed=1
+		fi
+		out+=("$i")
+	done
+	[ "$placed" -eq 1 ] || out+=("$id")
+	pending=("${out[@]}")
+}
+
+# queue_pass PASS: its unit tests and the integration tests it runs (DS01_CHECK_SKIP ones are
+# reported as skipped here).
+queue_pass() {
+	local p=$1 f name n=0
+	add_job unit "$p" "unit tests" ""
+	for f in "${runnable[@]}"; do
+		name=${f##*/}
+		name=${name%.sh}
+		pass_runs "$p" "$name" || continue
+		if [ -n "${T_SKIP[$name]:-}" ]; then
+			skipped=$((skipped + 1))
+			printf '  SKIP  %-42s deselected by DS01_CHECK_SKIP\n' "$(label "$p" "$name")"
+			continue
+		fi
+		add_job test "$p" "$name" "$f"
+		n=$((n + 1))
+	done
+	P_N[$p]=$n
+	echo "  ${p}: $n integration tests queued"
+}
+
+# start_prep: builds the next pass in the background, niced: the tests running meanwhile keep
+# most of the CPUs they want, and spend most of their time waiting anyway.
+start_prep() {
+	[ -z "$prep_pid" ] && [ ${#prep_queue[@]} -gt 0 ] || return 0
+	prep_pass=${prep_queue[0]}
+	prep_queue=("${prep_queue[@]:1}")
+	local b=${P_BUILD[$prep_pass]}
+	mkdir -p "$b"
+	prep_t0=$(now_ms)
+	echo "  ${prep_pass} build ($b) started"
+	nice -n 10 make --no-print-directory build BUILDDIR="$b" MESONFLAGS="${P_FLAGS[$prep_pass]}" \
+		</dev/null >"${P_BUILD[plain]}/check-build-$prep_pass.log" 2>&1 &
+	prep_pid=$!
+}
+
+# end_prep RC: the build of $prep_pass ended.
+end_prep() {
+	local rc=$1 p=$prep_pass log=${P_BUILD[plain]}/check-build-$prep_pass.log
+	prep_pid=
+	if [ "$rc" -eq 0 ]; then
+		echo "  ${p} build: $(fmt_s $(($(now_ms) - prep_t0)))"
+		rm -f "$log"
+		queue_pass "$p"
+	else
+		failed=$((failed + 1))
+		failures+=("$(label "$p" build) (make exit $rc): its tests did not run")
+		echo "  FAIL  ${p} build (make exit $rc); the last lines of its output:"
+		tail -n 60 "$log" | sed 's/^/  | /'
+		rm -f "$log"
+	fi
+	start_prep
+}
+
+# can_start ID: its resources are free (and nothing runs alone).
+can_start() {
+	local id=$1 r
+	[ -z "$alone" ] || return 1
+	case ",${J_NEEDS[id]}," in
+	*,dockerd,*)
+		# alone and last: no other job running, waiting or still to be built
+		[ ${#RUNNING[@]} -eq 0 ] && [ -z "$prep_pid" ] && [ ${#prep_queue[@]} -eq 0 ] || return 1
+		local i
+		for i in "${pending[@]}"; do
+			case ",${J_NEEDS[i]}," in *,dockerd,*) ;; *) return 1 ;; esac
+		done
+		return 0
+		;;
+	esac
+	local IFS=,
+	for r in ${J_NEEDS[id]}; do
+		[ -z "${BUSY[$r]:-}" ] || return 1
+	done
+	return 0
+}
+
+start_job() {
+	local id=$1 p=${J_PASS[$1]} b r
+	b=${P_BUILD[$p]}
+	J_T0[id]=$(now_ms)
+	[ -n "${P_T0[$p]:-}" ] || P_T0[$p]=${J_T0[id]}
+	if [ "${J_KIND[id]}" = unit ]; then
+		rm -f "$b/meson-logs/testlog.json"
+		meson test -C "$b" --print-errorlogs </dev/null >"$b/unit-tests.log" 2>&1 &
+	else
+		mkdir -p "$b/integration-logs"
+		# timeout runs the test in its own process group and signals all of it on expiry: TERM,
+		# then KILL a minute later if the test's cleanup has not finished by then
+		DS01_BUILD=$b DS01_PASS=$p timeout -k 60 "$ITEST_TIMEOUT" bash "$REPO/${J_FILE[id]}" \
+			</dev/null >"$b/integration-logs/${J_NAME[id]}.log" 2>&1 &
+	fi
+	RUNNING[$!]=$id
+	local IFS=,
+	for r in ${J_NEEDS[id]}; do
+		BUSY[$r]=$id
+	done
+	case ",${J_NEEDS[id]}," in *,dockerd,*) alone=$id ;; esac
+	[ ${#RUNNING[@]} -le "$max_running" ] || max_running=${#RUNNING[@]}
+}
+
+# start_ready: starts pending jobs in order while slots and resources allow.
+start_ready() {
+	local id rest=()
+	for id in "${pending[@]}"; do
+		if [ ${#RUNNING[@]} -lt "$JOBS" ] && can_start "$id"; then
+			start_job "$id"
+		else
+			rest+=("$id")
+		fi
+	done
+	pending=("${rest[@]}")
+}
 
 # One JSON object per line: {"name": ..., "result": "OK" | "FAIL" | "SKIP" | ...}
 count_results() {
@@ -91,127 +399,184 @@ for line in open(sys.argv[1]):
 	fi
 }
 
-# One pass: build into $1 with meson flags $3, run the unit tests and every integration test
-# against that build. Results are counted under the label $2 ("" for the plain build).
-run_pass() {
-	local build=$1 label=$2 mesonflags=$3
-	local pfx=${label:+$label/}
-	local logdir=$build/integration-logs testlog=$build/meson-logs/testlog.json
-	local t name result f rc dur why lines log unit_seen=0 mrc unit_failed=0
-
-	step "${label:-plain} build ($build)"
-	t=$(date +%s%N)
-	if ! make --no-print-directory build BUILDDIR="$build" MESONFLAGS="$mesonflags"; then
-		failed=$((failed + 1))
-		failures+=("${pfx}build (make)")
-		return
-	fi
-	echo "build: $(fmt_s "$(ms_since "$t")")"
-
-	step "${label:-plain} unit tests (meson test)"
-	t=$(date +%s%N)
-	rm -f "$testlog"
-	meson test -C "$build" --print-errorlogs </dev/null
-	mrc=$?
-	echo "unit tests: $(fmt_s "$(ms_since "$t")"), meson test exit $mrc"
+end_unit() {
+	local id=$1 rc=$2 dur=$3 p=${J_PASS[$1]} b name result seen=0 nf=0 np=0
+	b=${P_BUILD[$p]}
+	local testlog=$b/meson-logs/testlog.json
 	if [ -s "$testlog" ]; then
 		while IFS=$'\t' read -r name result; do
 			[ -n "$name" ] || continue
-			unit_seen=$((unit_seen + 1))
+			seen=$((seen + 1))
 			case "$result" in
-			OK | EXPECTEDFAIL) passed=$((passed + 1)) ;;
+			OK | EXPECTEDFAIL) passed=$((passed + 1)) np=$((np + 1)) ;;
 			SKIP) skipped=$((skipped + 1)) ;;
 			*)
 				failed=$((failed + 1))
-				unit_failed=$((unit_failed + 1))
-				failures+=("${pfx}unit/$name ($result)")
+				nf=$((nf + 1))
+				failures+=("$(label "$p" "unit/$name") ($result)")
 				;;
 			esac
 		done < <(count_results "$testlog")
 	fi
-	if [ "$mrc" -ne 0 ] && [ "$unit_failed" -eq 0 ]; then
+	if [ "$rc" -ne 0 ] && [ "$nf" -eq 0 ]; then
 		# meson test failed without a failing test (e.g. a rebuild error): count it once
 		failed=$((failed + 1))
-		failures+=("${pfx}unit tests (meson test exit $mrc, $unit_seen results)")
+		nf=1
+		failures+=("$(label "$p" "unit tests") (meson test exit $rc, $seen results)")
 	fi
-
-	step "${label:-plain} integration tests (tests/integration/test-*.sh)"
-	mkdir -p "$logdir"
-	if [ ${#tests[@]} -eq 0 ]; then
-		echo "no integration tests"
+	if [ "$nf" -eq 0 ]; then
+		printf '  PASS  %-42s %s (%d tests)\n' "$(label "$p" "unit tests")" "$(fmt_s "$dur")" "$np"
+	else
+		printf '  FAIL  %-42s %s (%d passed, %d failed)\n' "$(label "$p" "unit tests")" "$(fmt_s "$dur")" "$np" "$nf"
+		tail -n 200 "$b/unit-tests.log" | sed 's/^/  | /'
+		echo "  ---- end of $(label "$p" "unit tests") ----"
 	fi
-	for f in "${tests[@]}"; do
-		name=${f##*/}
-		name=${name%.sh}
-		log=$logdir/$name.log
-		t=$(date +%s%N)
-		# timeout runs the test in its own process group and kills all of it on expiry
-		DS01_BUILD=$build timeout -k 15 "$ITEST_TIMEOUT" bash "$REPO/$f" </dev/null >"$log" 2>&1
-		rc=$?
-		dur=$(fmt_s "$(ms_since "$t")")
-		case "$rc" in
-		0)
-			passed=$((passed + 1))
-			printf '  PASS  %-40s %s\n' "$pfx$name" "$dur"
-			;;
-		77)
-			skipped=$((skipped + 1))
-			printf '  SKIP  %-40s %s  %s\n' "$pfx$name" "$dur" "$(tail -n 1 "$log" 2>/dev/null)"
-			;;
-		*)
-			failed=$((failed + 1))
-			why="exit $rc"
-			[ "$rc" -eq 124 ] || [ "$rc" -eq 137 ] && why="timed out after ${ITEST_TIMEOUT} s"
-			failures+=("$pfx$name ($why)")
-			printf '  FAIL  %-40s %s  (%s)\n' "$pfx$name" "$dur" "$why"
-			# the failed checks first (and again in the summary): a long log gets cut
-			# where it is shown in part
-			while IFS= read -r f; do
-				failures+=("    $f")
-			done < <(grep -m 5 -E '^not ok|^# cleanup: |SUMMARY: ' "$log" | sed 's/^# *//; s/^#   *//')
-			grep -A 4 -m 5 -E '^not ok|^# cleanup: ' "$log" | sed 's/^/  ! /'
-			lines=$(wc -l <"$log")
-			echo "  ---- $log ($lines lines) ----"
-			if [ "$lines" -gt 400 ]; then
-				echo "  [... first $((lines - 400)) lines omitted ...]"
-			fi
-			tail -n 400 "$log" | sed 's/^/  | /'
-			echo "  ---- end of $pfx$name ----"
-			;;
-		esac
-	done
 }
 
-tests=()
-if [ -d tests/integration ]; then
-	while IFS= read -r f; do
-		tests+=("$f")
-	done < <(find tests/integration -maxdepth 1 -type f -name 'test-*.sh' | LC_ALL=C sort)
-fi
-if [ $# -gt 0 ]; then
-	sel=()
-	for f in "${tests[@]}"; do
-		b=${f##*/}
-		b=${b%.sh}
-		for want in "$@"; do
-			want=${want##*/}
-			want=${want%.sh}
-			if [ "$b" = "$want" ] || [ "$b" = "test-$want" ]; then
-				sel+=("$f")
-				break
-			fi
-		done
-	done
-	tests=("${sel[@]}")
-fi
+end_test() {
+	local id=$1 rc=$2 dur=$3 p=${J_PASS[$1]} name=${J_NAME[$1]} lbl why lines log f btxt
+	lbl=$(label "$p" "$name")
+	log=${P_BUILD[$p]}/integration-logs/$name.log
+	P_SUM[$p]=$((${P_SUM[$p]:-0} + dur))
+	busy_ms=$((busy_ms + dur))
+	btxt=$(printf '%7s / %3d s' "$(fmt_s "$dur")" "${J_BUDGET[id]}")
+	if [ "$rc" -ne 77 ] && [ "$dur" -gt $((J_BUDGET[id] * 1000)) ]; then
+		btxt="$btxt  OVER BUDGET"
+		over_budget+=("$(printf '%-42s %s' "$lbl" "$(fmt_s "$dur") > ${J_BUDGET[id]} s")")
+	fi
+	case "$rc" in
+	0)
+		passed=$((passed + 1))
+		printf '  PASS  %-42s %s\n' "$lbl" "$btxt"
+		;;
+	77)
+		skipped=$((skipped + 1))
+		why=$(grep -m 1 -E '^# *SKIP' "$log" 2>/dev/null || tail -n 1 "$log" 2>/dev/null)
+		printf '  SKIP  %-42s %s  %s\n' "$lbl" "$(fmt_s "$dur")" "${why:-(no reason given)}"
+		;;
+	*)
+		failed=$((failed + 1))
+		why="exit $rc"
+		[ "$rc" -eq 124 ] || [ "$rc" -eq 137 ] && why="timed out after ${ITEST_TIMEOUT} s"
+		failures+=("$lbl ($why)")
+		printf '  FAIL  %-42s %s  (%s)\n' "$lbl" "$btxt" "$why"
+		# the failed checks first (and again in the summary): a long log gets cut
+		# where it is shown in part
+		while IFS= read -r f; do
+			failures+=("    $f")
+		done < <(grep -m 5 -E '^not ok|^# cleanup: |SUMMARY: ' "$log" | sed 's/^# *//; s/^#   *//')
+		grep -A 4 -m 5 -E '^not ok|^# cleanup: ' "$log" | sed 's/^/  ! /'
+		lines=$(wc -l <"$log")
+		echo "  ---- $log ($lines lines) ----"
+		if [ "$lines" -gt 400 ]; then
+			echo "  [... first $((lines - 400)) lines omitted ...]"
+		fi
+		tail -n 400 "$log" | sed 's/^/  | /'
+		echo "  ---- end of $lbl ----"
+		;;
+	esac
+}
 
-run_pass "$REPO/build" "" ""
-# The same suite with AddressSanitizer + UBSan and with ThreadSanitizer: a sanitizer
-# report in a unit test or in a daemon's log fails that test. DS01_CHECK_SANITIZE=0 skips them.
-if [ "${DS01_CHECK_SANITIZE:-1}" != 0 ]; then
-	run_pass "$REPO/build-asan" asan "-Db_sanitize=address,undefined -Db_lundef=false"
-	run_pass "$REPO/build-tsan" tsan "-Db_sanitize=thread -Db_lundef=false"
+# end_job PID RC: bookkeeping and the result of the job that ended.
+end_job() {
+	local pid=$1 rc=$2 id r dur
+	id=${RUNNING[$pid]}
+	unset "RUNNING[$pid]"
+	local IFS=,
+	for r in ${J_NEEDS[id]}; do
+		unset "BUSY[$r]"
+	done
+	IFS=$' \t\n'
+	[ "$alone" != "$id" ] || alone=
+	dur=$(($(now_ms) - J_T0[id]))
+	P_T1[${J_PASS[id]}]=$(now_ms)
+	if [ "${J_KIND[id]}" = unit ]; then
+		end_unit "$id" "$rc" "$dur"
+	else
+		end_test "$id" "$rc" "$dur"
+	fi
+}
+
+# child_running PID: PID is a running child of this shell (bash reaps an ended child at once, and
+# its pid may then be another process's: `wait -n` would miss a job that ended before it).
+child_running() {
+	local stat rest
+	stat=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
+	rest=${stat##*) }
+	set -- $rest
+	[ "$1" != Z ] && [ "$1" != X ] && [ "$2" = "$$" ]
+}
+
+# reap_ended: handles every job (and the build) that has ended; 1 if none had.
+reap_ended() {
+	local pid rc any=1
+	for pid in "${!RUNNING[@]}"; do
+		child_running "$pid" && continue
+		wait "$pid"
+		rc=$?
+		end_job "$pid" "$rc"
+		any=0
+	done
+	if [ -n "$prep_pid" ] && ! child_running "$prep_pid"; then
+		wait "$prep_pid"
+		rc=$?
+		end_prep "$rc"
+		any=0
+	fi
+	return $any
+}
+
+# Ctrl-C / SIGTERM: stop the running tests (their cleanup runs), then the summary.
+interrupted() {
+	trap - INT TERM
+	echo
+	echo "==> interrupted: stopping ${#RUNNING[@]} running jobs"
+	local pid
+	for pid in "${!RUNNING[@]}" $prep_pid; do
+		kill -TERM "$pid" 2>/dev/null
+	done
+	wait
+	failed=$((failed + 1))
+	failures+=("interrupted")
+	finish
+}
+trap interrupted INT TERM
+
+step "plain build (${P_BUILD[plain]})"
+t=$(now_ms)
+if ! make --no-print-directory build BUILDDIR="${P_BUILD[plain]}" MESONFLAGS=""; then
+	failed=$((failed + 1))
+	failures+=("build (make)")
+	finish
 fi
+echo "build: $(fmt_s $(($(now_ms) - t)))"
+
+step "tests (${PASSES[*]}; up to $JOBS at once)"
+pool_t0=$(now_ms)
+queue_pass plain
+prep_queue=("${PASSES[@]:1}")
+start_prep
+while :; do
+	start_ready
+	if [ ${#RUNNING[@]} -eq 0 ] && [ -z "$prep_pid" ]; then
+		[ ${#pending[@]} -eq 0 ] && break
+		# cannot happen (a job that can never start): report instead of spinning
+		for id in "${pending[@]}"; do
+			failed=$((failed + 1))
+			failures+=("$(label "${J_PASS[id]}" "${J_NAME[id]}") (never scheduled: needs=${J_NEEDS[id]})")
+		done
+		break
+	fi
+	reap_ended || sleep 0.25
+done
+pool_ms=$(($(now_ms) - pool_t0))
+
+echo
+echo "tests: $(fmt_s "$pool_ms") wall; up to $max_running at once (DS01_CHECK_JOBS=$JOBS), $((busy_ms / (pool_ms > 0 ? pool_ms : 1))).$(((busy_ms * 10 / (pool_ms > 0 ? pool_ms : 1)) % 10)) on average"
+for p in "${PASSES[@]}"; do
+	[ -n "${P_T0[$p]:-}" ] || continue
+	echo "  $p: ${P_N[$p]:-0} integration tests, $(fmt_s "${P_SUM[$p]:-0}") of test time, from +$(fmt_s $((P_T0[$p] - pool_t0))) to +$(fmt_s $((P_T1[$p] - pool_t0)))"
+done
 
 step "format (clang-format)"
 if make --no-print-directory format-check; then
@@ -222,5 +587,5 @@ else
 fi
 
 echo
-echo "total time: $(fmt_s "$(ms_since "$t_all")")"
+echo "total time: $(fmt_s $(($(now_ms) - t_all)))"
 finish

@@ -77,3 +77,107 @@ ds01_ledger_seed() {
 		echo 'COMMIT;'
 	} | sqlite3 -cmd '.timeout 5000' "$db"
 }
+
+# ds01_ensure_busybox_image NAME: builds the test image NAME (ds01-test/busybox:latest) from the
+# host's static busybox unless it exists: /bin with busybox and its applets, /etc/passwd and
+# /etc/group with root and nobody, /tmp, /workspace, PATH=/bin. Serialised with a lock, so
+# tests started side by side build it once.
+ds01_ensure_busybox_image() {
+	local image=$1
+	docker image inspect "$image" >/dev/null 2>&1 && return 0
+	(
+		flock 9
+		docker image inspect "$image" >/dev/null 2>&1 && exit 0
+		bb=$(command -v busybox) || { echo "busybox not installed (apt-get install busybox-static)" >&2; exit 1; }
+		root=$(mktemp -d /tmp/ds01-it-rootfs.XXXXXX)
+		mkdir -p "$root/bin" "$root/tmp" "$root/etc" "$root/workspace"
+		chmod 1777 "$root/tmp"
+		cp "$bb" "$root/bin/busybox"
+		for n in $("$root/bin/busybox" --list); do
+			[ "$n" = busybox ] && continue
+			[ -e "$root/bin/$n" ] || ln -s busybox "$root/bin/$n"
+		done
+		printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/false\n' >"$root/etc/passwd"
+		printf 'root:x:0:\nnogroup:x:65534:\n' >"$root/etc/group"
+		tar -C "$root" -c . | docker import --change 'ENV PATH=/bin' - "$image" >/dev/null
+		st=$?
+		rm -rf "$root"
+		exit $st
+	) 9>/tmp/ds01-it-image.lock || return 1
+}
+
+# Integration tests (tests/integration) name what they make after their own pid: users
+# it<PID>a, It<PID>W, Zit<PID>, probe<PID>X; Docker instances ds01-it-<test>-<PID> (containers,
+# networks, the iptables chain, images labelled it.instance or tagged :<instance>) and containers
+# named ds01-it-<what>-<PID>. A test killed before its cleanup
+# ran leaves them behind; they are stale once no process has that pid (other test runs share the
+# machine, so nothing of a live pid is touched).
+
+# ds01_stale_test_user NAME [PID]: NAME is a test user whose test's pid is gone (or is PID: the
+# caller's own pid, which its dead owner had before it).
+ds01_stale_test_user() {
+	[[ $1 =~ ^(it|It|Zit|probe)([0-9]+)([A-Za-z][A-Za-z0-9]*)?$ ]] || return 1
+	local pid=${BASH_REMATCH[2]}
+	if [ -n "${2:-}" ]; then
+		[ "$pid" = "$2" ]
+	else
+		[ ! -e "/proc/$pid" ]
+	fi
+}
+
+# ds01_remove_test_user NAME: removes the user, its group, its home, its images (ds01-<uid>/*
+# and those labelled ds01.user_id=<uid>) and its build cgroup.
+ds01_remove_test_user() {
+	local u=$1 uid ids
+	uid=$(id -u "$u" 2>/dev/null) || return 0
+	ids=$(docker images --format '{{.Repository}}:{{.Tag}}' 2>/dev/null | grep "^ds01-$uid/")
+	# shellcheck disable=SC2086 # one reference per word
+	[ -z "$ids" ] || docker rmi -f $ids >/dev/null 2>&1
+	ids=$(docker images -aq --no-trunc --filter "label=ds01.user_id=$uid" 2>/dev/null | sort -u)
+	# shellcheck disable=SC2086
+	[ -z "$ids" ] || docker rmi -f $ids >/dev/null 2>&1
+	rmdir /sys/fs/cgroup/*/ds01-builds/u"$uid" /sys/fs/cgroup/ds01-builds/u"$uid" 2>/dev/null
+	userdel -f -r "$u" >/dev/null 2>&1
+	getent group "$u" >/dev/null 2>&1 && groupdel "$u" >/dev/null 2>&1
+	return 0
+}
+
+# ds01_stale_instance INSTANCE: INSTANCE is a test's (ds01-it-<test>-<PID>) and PID is gone.
+ds01_stale_instance() {
+	[[ $1 =~ ^ds01-it-.*-([0-9]+)$ ]] && [ ! -e "/proc/${BASH_REMATCH[1]}" ]
+}
+
+# ds01_sweep_stale_tests: removes what killed integration tests left behind (see above) and
+# prints one line per thing removed.
+ds01_sweep_stale_tests() {
+	local u inst ids
+	while IFS=: read -r u _; do
+		ds01_stale_test_user "$u" || continue
+		id -u "$u" >/dev/null 2>&1 || continue # its test removed it as it ended
+		echo "sweep: user $u (uid $(id -u "$u")): its test is gone"
+		ds01_remove_test_user "$u"
+	done < <(getent passwd)
+	{
+		docker ps -a --format '{{.Label "ds01.instance"}}' 2>/dev/null
+		docker ps -a --format '{{.Names}}' 2>/dev/null # test-cleanup-holds' ds01-it-plain-<PID>
+		docker network ls --format '{{.Label "ds01.instance"}}' 2>/dev/null
+		docker images --format '{{.Label "it.instance"}}' 2>/dev/null
+		docker images --format '{{.Tag}}' 2>/dev/null
+		command -v iptables >/dev/null 2>&1 &&
+			iptables -w 10 -S OUTPUT 2>/dev/null | grep -o '"\{0,1\}ds01:ds01-it-[^" ]*' | sed 's/^"\{0,1\}ds01://'
+	} | grep -E '^ds01-it-.*-[0-9]+$' | sort -u | while read -r inst; do
+		ds01_stale_instance "$inst" || continue
+		echo "sweep: instance $inst: its test is gone"
+		docker ps -aq --filter "label=ds01.instance=$inst" | xargs -r docker rm -f >/dev/null 2>&1
+		docker ps -aq --filter "name=^/$inst\$" | xargs -r docker rm -f >/dev/null 2>&1
+		ds01_remove_instance_network "$inst"
+		for _ in 1 2 3; do # children before parents
+			ids=$( (docker images -aq --no-trunc --filter "label=it.instance=$inst"
+				docker images --format '{{.Repository}}:{{.Tag}}' | grep -F ":$inst") 2>/dev/null | sort -u)
+			[ -n "$ids" ] || break
+			# shellcheck disable=SC2086
+			docker rmi -f $ids >/dev/null 2>&1
+		done
+	done
+	return 0
+}

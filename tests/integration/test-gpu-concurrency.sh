@@ -6,6 +6,7 @@
 # exactly 8 GPUs leased by 8 successful deploys, every failure exits 3 (or 1 with a clear
 # "try again" message); retiring everything frees all 8 GPUs and leaves Docker empty.
 # Most attempts fail fast (quota / no GPU free / no MIG slice) so this stays quick.
+# ds01-test: kind=stress threads needs=cpu budget=30
 DS01_GPUS=8
 NUSERS=20
 . "$(dirname "$0")/lib.sh"

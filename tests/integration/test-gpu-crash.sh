@@ -6,6 +6,7 @@
 # is in the ledger with its labelled GPUs leased to it (or flagged with a gpu.conflict event),
 # every ledger container exists in Docker, no lease without a container, no slot twice, no
 # reservation left; then everything retires through the CLI and every GPU is free.
+# ds01-test: kind=stress threads budget=68
 DS01_GPUS=4
 KILLS=${DS01_CRASH_KILLS:-50}
 . "$(dirname "$0")/lib.sh"

@@ -7,6 +7,7 @@
 # `docker stop` is seen within 2 s), a new deploy works, retire frees everything.
 # It stops every container on the machine, so it only runs with CI=true or
 # DS01_TEST_DOCKERD_RESTART=1; dockerd is started again on every exit path.
+# ds01-test: kind=functional needs=dockerd budget=13
 if [ "${CI:-}" != true ] && [ "${DS01_TEST_DOCKERD_RESTART:-0}" != 1 ]; then
 	echo "# SKIP: restarts the machine's dockerd (stops every container); set CI=true or DS01_TEST_DOCKERD_RESTART=1"
 	exit 77

@@ -5,6 +5,7 @@
 # 18 s after the restart, and is not warned twice. After a longer outage (over two sample
 # intervals + 10 s) the daemon cannot know what happened while it was away: the clock starts
 # again at its start, so the container is not stopped at once.
+# ds01-test: kind=functional budget=56
 DS01_CONFIG_EXTRA='sample_interval_s: 1'
 . "$(dirname "$0")/lib.sh"
 ds01_setup

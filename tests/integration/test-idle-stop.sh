@@ -5,6 +5,7 @@
 # (gpu.release, check-limits usage 0) and maintenance.idle_kill carries the evidence. In the
 # same daemon a container burning CPU is never warned or stopped, and a container that becomes
 # busy after its first warning is not stopped (activity resets the clock).
+# ds01-test: kind=functional budget=31
 DS01_CONFIG_EXTRA='sample_interval_s: 1'
 . "$(dirname "$0")/lib.sh"
 ds01_setup

@@ -8,6 +8,7 @@
 #    text/event/user/container/project/host/timestamp (and the evidence for the stop);
 #  - the user's terminal: a pty held by a helper, registered in utmp as a USER_PROCESS of the
 #    user (the utmp entry, and /var/run/utmp if this test created it, are removed at exit).
+# ds01-test: kind=functional threads needs=utmp budget=23
 DS01_CONFIG_EXTRA='sample_interval_s: 1'
 . "$(dirname "$0")/lib.sh"
 command -v python3 >/dev/null 2>&1 || skip_test "python3 not installed (webhook listener)"

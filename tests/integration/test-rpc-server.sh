@@ -4,6 +4,7 @@
 # once; those connections count against their owner's bound and are given back when the client
 # goes away. Requests too large for an event loop, malformed messages and many requests on one
 # kept-open connection all get their answers.
+# ds01-test: kind=functional threads budget=4
 . "$(dirname "$0")/lib.sh"
 command -v python3 >/dev/null 2>&1 || skip_test "python3 not installed"
 ds01_setup

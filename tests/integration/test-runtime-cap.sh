@@ -8,6 +8,7 @@
 # (container-start is refused with the reason; a `docker start` behind ds01's back is stopped
 # again at once). The loops exit on SIGTERM, so Docker's FinishedAt is when the stop was asked
 # for.
+# ds01-test: kind=functional budget=42
 DS01_CONFIG_EXTRA='sample_interval_s: 60'
 . "$(dirname "$0")/lib.sh"
 ds01_setup

@@ -9,6 +9,7 @@
 #      .keep-alive is a symlink to a fresh root-owned file and a FIFO (ka1, ka2).
 # The root files stay root's and unchanged, no keep-alive is honoured, and the monitor does not
 # stall: every container is stopped on time for idleness.
+# ds01-test: kind=security budget=17
 DS01_CONFIG_EXTRA='sample_interval_s: 1'
 . "$(dirname "$0")/lib.sh"
 ds01_setup

@@ -5,6 +5,7 @@
 # again. A deploy may be refused (the check saw the symlink), but no container ever has the
 # root-only directory at /workspace: Docker mounts the directory ds01d opened and checked, not
 # the path.
+# ds01-test: kind=security budget=14
 . "$(dirname "$0")/lib.sh"
 ds01_setup
 ds01_start_daemon

@@ -7,6 +7,7 @@
 # a subnet from network.pool (default 10.213.0.0/16, /26 each). At start ds01d moves containers
 # still on Docker's default bridge (made before this) to their owner's network and removes the
 # networks nothing uses any more.
+# ds01-test: kind=security budget=17
 . "$(dirname "$0")/lib.sh"
 ds01_setup
 ds01_image_setup

@@ -3,6 +3,7 @@
 # now, so it holds no longer than keepalive_max_duration_h (here 18 s against a 7 s idle
 # timeout): the container is kept while that lasts, then stopped for idleness. A fresh
 # .keep-alive still keeps a container, and container-list shows the real end of the keep-alive.
+# ds01-test: kind=security budget=24
 DS01_CONFIG_EXTRA='sample_interval_s: 1'
 . "$(dirname "$0")/lib.sh"
 ds01_setup

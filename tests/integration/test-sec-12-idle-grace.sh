@@ -4,6 +4,7 @@
 # container that burns CPU for its first 3 s and then sleeps gets its first idle warning at
 # start + 12 + 0.8 x 7.2 s (~17.8 s) and is stopped at start + 12 + 7.2 s (~19.2 s), not 7.2 s
 # after its last activity (~10 s after the start, as before the fix).
+# ds01-test: kind=security budget=22
 DS01_CONFIG_EXTRA='sample_interval_s: 1'
 . "$(dirname "$0")/lib.sh"
 ds01_setup

@@ -4,6 +4,7 @@
 # goes on running in the container). The container must still be idle-stopped on time
 # (idle_timeout_h 0.004 = 14.4 s): before the fix signals.session stayed true for ever. In the
 # same daemon a container whose attach client stays connected is not stopped.
+# ds01-test: kind=security threads budget=21
 DS01_CONFIG_EXTRA='sample_interval_s: 1'
 . "$(dirname "$0")/lib.sh"
 ds01_setup

@@ -8,6 +8,7 @@
 # 5 s (with a message saying so). So a scrape (curl, 8 s timeout; Prometheus' default is 10 s)
 # gets its answer, another user's CLI works throughout, and A's own CLI works again once its idle
 # connections are gone.
+# ds01-test: kind=security threads budget=23
 . "$(dirname "$0")/lib.sh"
 command -v python3 >/dev/null 2>&1 || skip_test "python3 not installed"
 command -v curl >/dev/null 2>&1 || skip_test "curl not installed"

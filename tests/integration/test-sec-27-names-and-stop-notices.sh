@@ -4,6 +4,7 @@
 # /etc/passwd there is read-only; the idle warning and stop notice of a CPU-only container do
 # not talk about GPUs (a GPU container's do), and stop notices and container-stop say that a
 # stopped container is removed after container_hold_after_stop_h.
+# ds01-test: kind=security budget=20
 DS01_CONFIG_EXTRA='sample_interval_s: 1'
 . "$(dirname "$0")/lib.sh"
 ds01_setup

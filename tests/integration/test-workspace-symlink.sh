@@ -2,6 +2,7 @@
 # The daemon (root) never follows a user's symlinks or adopts someone else's directory when it
 # prepares a workspace: ~/workspace/NAME -> /etc, ~/workspace -> /etc, a dangling symlink, and a
 # workspace directory owned by another user are all refused (exit 5 or 1) with nothing created.
+# ds01-test: kind=functional budget=4
 . "$(dirname "$0")/lib.sh"
 ds01_setup
 ds01_start_daemon
