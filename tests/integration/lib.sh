@@ -839,6 +839,21 @@ daemon_log_mark() {
 }
 daemon_log_after() { tail -n +"$(($1 + 1))" "$DAEMON_LOG" 2>/dev/null; }
 
+# wait_daemon_log SECONDS MARK TEXT: waits until a line after line MARK of the daemon log
+# contains TEXT (a fixed string); 1 on timeout.
+_ds01_log_has() { daemon_log_after "$1" | grep -qF -- "$2"; }
+wait_daemon_log() { wait_for "$1" _ds01_log_has "$2" "$3"; }
+
+# assert_line TEXT LINE DESC: LINE is one whole line of TEXT (e.g. of daemon_log_after).
+assert_line() {
+	if printf '%s\n' "$1" | grep -qFx -- "$2"; then
+		ok "$3"
+	else
+		not_ok "$3" "no line '$2' in:
+$(printf '%s' "$1" | tail -c 3000)"
+	fi
+}
+
 # ds01d_once SECONDS [VAR=VALUE...]: runs ds01d --config $DS01_CONFIG in the foreground, with
 # the environment VARs added, for at most SECONDS (for a start-up that must fail). Its output
 # is appended to the daemon log (where the cleanup looks for sanitizer reports); RC is its

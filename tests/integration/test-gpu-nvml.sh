@@ -49,16 +49,6 @@ user_overrides:
 EOF2
 ds01_start_daemon
 
-# assert_line TEXT LINE DESC: LINE is one whole line of TEXT.
-assert_line() {
-	if printf '%s\n' "$1" | grep -qFx -- "$2"; then
-		ok "$3"
-	else
-		not_ok "$3" "no line '$2' in:
-$(printf '%s' "$1" | head -c 3000)"
-	fi
-}
-
 # ---- 1. inventory
 capture as_root ds01 gpus --json
 assert_eq 0 "$RC" "ds01 gpus --json exits 0"
