@@ -94,16 +94,23 @@ cli_connected() {
 }
 armed() { cli_connected || { ! kill -0 "$1" 2>/dev/null && ! kill -0 "$2" 2>/dev/null; }; }
 
-# outcome N: done, refused, cut (the daemon died during it), down (it found the daemon dead)
-# or bad (anything else: the user would not know what happened).
+# outcome N BEFORE BESIDE: done, refused, cut (the daemon died during it), down (it found the
+# daemon dead) or bad (anything else: the user would not know what happened, or was told
+# something false). BEFORE is the snapshot the operation was chosen from, BESIDE the project
+# the same user deployed at the same time (if any): a quota refusal may name only those.
 outcome() {
-	local u rc verb err
+	local u rc verb err h
 	read -r u rc verb _ <"$T/op.$1"
-	err=$(cat "$T/op.$1.err")
+	err=$(<"$T/op.$1.err")
 	case "$rc:$verb:$err" in
-	0:*) echo done ;;
-	3:container-deploy:*"no GPU free"* | 3:container-deploy:*"not enough GPUs free"* | \
-		3:container-deploy:*quota* | 3:container-start:*"no GPU free"* | 3:container-start:*quota*)
+	0:*) echo "done" ;;
+	3:container-deploy:*"no GPU free: "* | 3:container-deploy:*"not enough GPUs free: "* | \
+		3:container-start:*"no GPU free: "*)
+		echo refused ;;
+	3:container-deploy:*"GPU quota reached: "* | 3:container-start:*"GPU quota reached: "*)
+		for h in $(printf '%s' "$err" | grep -o "'[^']*' (" | tr -d "'( "); do
+			[ "$h" = "$3" ] || [ -n "$(state_in "$2" "$h._.$u")" ] || { echo bad; return; }
+		done
 		echo refused ;;
 	"1:$verb:$verb: the ds01 daemon closed the connection") echo cut ;;
 	"1:$verb:$verb: cannot reach the ds01 daemon at $SOCK: Connection refused"*) echo down ;;
@@ -140,6 +147,7 @@ for i in $(seq 1 "$KILLS"); do
 	p1=p$((RANDOM % 3))
 	p2=p$((RANDOM % 3))
 	[ "$u1:$p1" = "$u2:$p2" ] && p2=p$(((${p1#p} + 1) % 3))
+	BEFORE=$SNAP
 	c1=$(pick "$(state_in "$SNAP" "$p1._.$u1")" "$p1")
 	c2=$(pick "$(state_in "$SNAP" "$p2._.$u2")" "$p2")
 	# shellcheck disable=SC2086 # the command's words
@@ -157,11 +165,13 @@ for i in $(seq 1 "$KILLS"); do
 	ds01_start_daemon
 	SNAP=$(snapshot)
 	for k in $((n + 1)) $((n + 2)); do
-		o=$(outcome "$k")
+		beside=
+		[ "$u1" = "$u2" ] && beside=$([ "$k" = $((n + 1)) ] && echo "$p2" || echo "$p1")
+		o=$(outcome "$k" "$BEFORE" "$beside")
 		N_OUT[$o]=$((N_OUT[$o] + 1))
 		[ "$o" = bad ] && BAD_OPS="$BAD_OPS
 $(cat "$T/op.$k"): $(cat "$T/op.$k.err")"
-		if [ "$o" = done ]; then
+		if [ "$o" = "done" ]; then
 			x=$(check_done "$k" "$SNAP")
 			[ -z "$x" ] || LOST="$LOST
 $x"
@@ -170,7 +180,7 @@ $x"
 	n=$((n + 2))
 done
 note "$KILLS kills in $(($(now_ms) - t0)) ms; $n operations: ${N_OUT[done]} done, ${N_OUT[refused]} refused (3), ${N_OUT[cut]} cut off by the kill, ${N_OUT[down]} found the daemon dead, ${N_OUT[bad]} other"
-assert_eq "" "$BAD_OPS" "every operation: done, refused (3: GPUs or quota) or 'the daemon closed the connection' / 'cannot reach' (1)"
+assert_eq "" "$BAD_OPS" "every operation: done, refused (3: no GPU free, or a quota held by the user's own containers) or 'the daemon closed the connection' / 'cannot reach' (1)"
 assert_eq "" "$LOST" "every operation reported done is there after the kill -9 and the restart"
 [ "${N_OUT[cut]}" -gt 0 ] && ok "kills cut off operations in flight (${N_OUT[cut]})" ||
 	not_ok "kills cut off operations in flight" "no operation was cut off: the kills missed them"
