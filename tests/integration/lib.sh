@@ -904,6 +904,113 @@ fake_nvml_write() {
 	printf '%s\n' "$1" >"$FAKE_NVML_FILE.tmp.$$" && mv -f "$FAKE_NVML_FILE.tmp.$$" "$FAKE_NVML_FILE"
 }
 
+# The fake NVML machine (tests/fake-nvml/README.md has the description's format):
+#
+#   fake_nvml_use                          # $NVML_LIB, $FAKE_NVML_FILE; fatal if not built
+#   fake_nvml_write "$(fake_nvml_inventory 3)"
+#   fake_nvml_config                       # ds01.yaml: backend nvml on the fake, devices env
+#   ds01_start_daemon
+#   fake_nvml_util "$(fake_nvml_uuid 1)" 90   # GPU 1 busy from the next sample on
+#
+# fake_nvml_use: sets NVML_LIB to this build's fake libnvidia-ml.so.1 and exports
+# FAKE_NVML_FILE=$T/fake-nvml.json (the daemon inherits it). The build always makes the fake
+# (tests/fake-nvml/meson.build), so a missing one is a broken build: a failure, not a skip.
+fake_nvml_use() {
+	NVML_LIB=$(fake_nvml_lib)
+	[ -n "$NVML_LIB" ] ||
+		fail "fake NVML not built: $DS01_BUILD/tests/fake-nvml/libnvidia-ml.so.1 (every build makes it)"
+	FAKE_NVML_FILE=$T/fake-nvml.json
+	export FAKE_NVML_FILE
+}
+
+# fake_nvml_uuid I: the UUID of GPU I of fake_nvml_inventory (GPU-00000000-0000-4000-8000-
+# followed by I in 12 digits).
+fake_nvml_uuid() { printf 'GPU-00000000-0000-4000-8000-%012d\n' "$1"; }
+
+# fake_nvml_inventory N [FILTER [JQ_OPTION...]]: prints a description of N GPUs. GPU i is an
+# "NVIDIA A100-SXM4-40GB" with 40960 MiB, uuid $(fake_nvml_uuid i), minor i, pci_bus_id
+# 00000000:<16+i in hex>:00.0, 0 % utilisation, no processes, no NUMA node, no NVLink, MIG
+# off; driver 550.54.15. The jq FILTER (JQ_OPTIONs such as --arg NAME VALUE go to jq) then
+# shapes the machine, e.g. an NVLink pair and a MIG GPU:
+#   fake_nvml_inventory 3 '.gpus[0].nvlink_peers = [.gpus[1].pci_bus_id]
+#     | .gpus[1].nvlink_peers = [.gpus[0].pci_bus_id]
+#     | .gpus[2] += {mig_enabled: true, mig_devices: [{uuid: $m, profile: "3g.20gb"}]}' \
+#     --arg m MIG-00000000-0002-4000-8000-000000000000
+fake_nvml_inventory() {
+	local n=$1 filter=${2:-.} i gpus=
+	shift $(($# < 2 ? $# : 2))
+	for ((i = 0; i < n; i++)); do
+		gpus+=$(printf '%s{"uuid": "%s", "name": "NVIDIA A100-SXM4-40GB", "memory_mib": 40960, "minor": %d, "pci_bus_id": "00000000:%02X:00.0", "utilization": {"gpu": 0, "memory": 0}}' \
+			"${gpus:+, }" "$(fake_nvml_uuid "$i")" "$i" $((16 + i)))
+	done
+	printf '{"driver_version": "550.54.15", "gpus": [%s]}' "$gpus" | jq "$@" "$filter"
+}
+
+# fake_nvml_edit FILTER [JQ_OPTION...]: applies the jq FILTER to the current description and
+# replaces it atomically; the daemon sees the change at its next scan (sample_interval_s, or
+# `ds01 gpus --rescan`). Returns 1 (and changes nothing) when jq fails.
+fake_nvml_edit() {
+	local filter=$1 new
+	shift
+	new=$(jq "$@" "$filter" "$FAKE_NVML_FILE") || return 1
+	fake_nvml_write "$new"
+}
+
+# fake_nvml_util UUID PCT: GPU UUID reports PCT % utilisation, every other GPU 0 %.
+fake_nvml_util() {
+	fake_nvml_edit '.gpus[] |= (.utilization.gpu = (if .uuid == $u then $p else 0 end))' \
+		--arg u "$1" --argjson p "$2"
+}
+
+# fake_nvml_config [DOCKER_DEVICES]: ds01_write_gpu_config with backend nvml on $NVML_LIB
+# (fake_nvml_use first) and gpus.docker_devices DOCKER_DEVICES: default env (the containers
+# get NVIDIA_VISIBLE_DEVICES; this dockerd has no NVIDIA runtime), "" for the daemon's
+# default (auto: device requests with NVML).
+fake_nvml_config() {
+	local dev=${1-env}
+	ds01_write_gpu_config "  backend: nvml
+  nvml_library: $NVML_LIB${dev:+
+  docker_devices: $dev}"
+}
+
+# daemon_log_mark: the daemon log's line count now; daemon_log_after N: the lines after line
+# N. Never truncate the log (the cleanup scans all of it for sanitizer reports): remember the
+# count, then look only at what follows.
+daemon_log_mark() {
+	if [ -f "$DAEMON_LOG" ]; then wc -l <"$DAEMON_LOG"; else echo 0; fi
+}
+daemon_log_after() { tail -n +"$(($1 + 1))" "$DAEMON_LOG" 2>/dev/null; }
+
+# wait_daemon_log SECONDS MARK TEXT: waits until a line after line MARK of the daemon log
+# contains TEXT (a fixed string); 1 on timeout.
+_ds01_log_has() { daemon_log_after "$1" | grep -qF -- "$2"; }
+wait_daemon_log() { wait_for "$1" _ds01_log_has "$2" "$3"; }
+
+# assert_line TEXT LINE DESC: LINE is one whole line of TEXT (e.g. of daemon_log_after).
+assert_line() {
+	if printf '%s\n' "$1" | grep -qFx -- "$2"; then
+		ok "$3"
+	else
+		not_ok "$3" "no line '$2' in:
+$(printf '%s' "$1" | tail -c 3000)"
+	fi
+}
+
+# ds01d_once SECONDS [VAR=VALUE...]: runs ds01d --config $DS01_CONFIG in the foreground, with
+# the environment VARs added, for at most SECONDS (for a start-up that must fail). Its output
+# is appended to the daemon log (where the cleanup looks for sanitizer reports); RC is its
+# exit status (124: still running at the deadline), OUT what it wrote, ERR empty.
+ds01d_once() {
+	local secs=$1 mark
+	shift
+	echo "=== ds01d once $(date +%T.%N) ===" >>"$DAEMON_LOG"
+	mark=$(daemon_log_mark)
+	env "$@" timeout "$secs" "$BIN/ds01d" --config "$DS01_CONFIG" >>"$DAEMON_LOG" 2>&1 </dev/null
+	RC=$?
+	OUT=$(daemon_log_after "$mark")
+	ERR=
+}
+
 # ---------------------------------------------------------------------------------------------
 # Lifecycle enforcement helpers (idle, runtime, holds, cleanup, notifications)
 

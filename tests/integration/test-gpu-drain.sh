@@ -34,17 +34,22 @@ START1=$(docker inspect -f '{{.State.StartedAt}}' "$CID")
 # non-admins: exit 5 for everything admin
 assert_exit 5 -m "B (non-admin): ds01 gpus exits 5" as_user "$B" ds01 gpus
 assert_exit 5 -m "B (non-admin): ds01 gpus --json exits 5" as_user "$B" ds01 gpus --json
+assert_eq "gpus: 'gpu.list' is for administrators" "$ERR" "the refusal says gpus is for administrators"
 assert_exit 5 -m "B (non-admin): ds01 gpu drain exits 5" as_user "$B" ds01 gpu drain "$X" --reason nope
+assert_eq "gpu-drain: 'gpu.drain' is for administrators" "$ERR" "the refusal says drain is for administrators"
 assert_exit 5 -m "B (non-admin): ds01 gpu undrain exits 5" as_user "$B" ds01 gpu undrain "$X"
+assert_eq "gpu-undrain: 'gpu.drain' is for administrators" "$ERR" "the refusal says undrain is for administrators"
 assert_jq "B's failed drain changed nothing" '.drained == null' "$(gpu_slot "$X")"
 
 # drain the leased GPU X and a free one Y
 assert_exit 0 -m "root: drain d1's GPU $X" as_root ds01 gpu drain "$X" --reason "MIG change"
 Y=$(for u in $ALL; do [ "$u" != "$X" ] && echo "$u"; done | head -n 1)
 assert_exit 0 -m "root: drain free GPU $Y" as_root ds01 gpu drain "$Y" --reason maintenance
-assert_exit '!0' -m "root: drain an unknown UUID fails" as_root ds01 gpu drain GPU-00000000-dead-beef-0000-000000000000
-assert_match "$ERR" 'GPU-00000000-dead-beef|unknown|not found|no such' "the message names the unknown slot"
+assert_exit 4 -m "root: drain an unknown UUID: not found (4)" as_root ds01 gpu drain GPU-00000000-dead-beef-0000-000000000000
+assert_eq "gpu-drain: no GPU or MIG instance 'GPU-00000000-dead-beef-0000-000000000000' on this server - 'ds01 gpus' lists them" \
+	"$ERR" "the message names the unknown slot"
 assert_exit 2 -m "root: drain without a UUID is a usage error" as_root ds01 gpu drain
+assert_contains "$ERR" "gpu-drain: missing NAME" "the usage error says what is missing"
 
 G=$(gpus_json)
 assert_jq "gpus --json: X drained (by root, reason 'MIG change', since)" \
@@ -53,8 +58,10 @@ assert_jq "gpus --json: X still leased to d1 (bound)" \
 	".slots[] | select(.uuid == \"$X\") | .lease.state == \"bound\" and .lease.container == \"d1._.$A\"" "$G"
 assert_jq "gpus --json: Y drained (maintenance), no lease" \
 	".slots[] | select(.uuid == \"$Y\") | .drained.reason == \"maintenance\" and .lease == null" "$G"
-capture as_root ds01 gpus
-assert_contains "$OUT" drained "ds01 gpus table shows 'drained'"
+assert_exit 0 -m "ds01 gpus (table) exits 0" as_root ds01 gpus
+assert_match "$(printf '%s\n' "$OUT" | grep -F "$Y")" ' drained( |$)' "ds01 gpus table: the free drained GPU's row says 'drained'"
+# a drained GPU that is leased shows its lease state (in yellow on a terminal): no word for it
+assert_match "$(printf '%s\n' "$OUT" | grep -F "$X")" ' bound( |$)' "ds01 gpus table: the leased drained GPU's row says 'bound'"
 
 # d1 untouched
 assert_eq running "$(docker_state "d1._.$A")" "d1 still running on the drained GPU"
@@ -67,6 +74,8 @@ Z=$(for u in $ALL; do [ "$u" != "$X" ] && [ "$u" != "$Y" ] && echo "$u"; done)
 assert_exit 0 -m "B: deploy e1 (one GPU left)" as_user "$B" container-deploy e1
 assert_eq "$Z" "$(container_gpus "$B" e1)" "e1 got the only undrained free GPU"
 assert_exit 3 -m "A: deploy d2 refused: every undrained GPU is leased (exit 3)" as_user "$A" container-deploy d2
+assert_eq "container-deploy: no GPU free: 1 of 1 GPUs are leased (2 more drained for maintenance) - try again later, or deploy with --cpu-only" \
+	"$ERR" "the refusal counts the leased and the drained GPUs"
 assert_no_container "d2._.$A" "no container for d2"
 assert_exit 3 -m "B: deploy e2 refused too" as_user "$B" container-deploy e2
 assert_eq free "$(gpu_lease_state "$Y")" "drained GPU Y never leased"

@@ -57,8 +57,7 @@ assert_jq "MIG memory from the profile (3g.20gb: 20 GiB)" \
 	'all(.slots[] | select(.profile == "3g.20gb"); .memory_mib == 20480)' "$G"
 assert_jq "nothing leased, nothing orphaned" \
 	'all(.slots[]; .lease == null) and (.orphaned_leases | length == 0)' "$G"
-capture as_root ds01 gpus
-assert_eq 0 "$RC" "ds01 gpus (table) exits 0"
+assert_exit 0 -m "ds01 gpus (table) exits 0" as_root ds01 gpus
 assert_contains "$OUT" "MIG parent" "table marks MIG parents"
 assert_contains "$OUT" "3g.20gb" "table shows MIG profiles"
 
@@ -95,17 +94,17 @@ capture as_user "$B" check-limits --json
 assert_jq "B's usage is 1.0 GPU-equivalents" '(.usage.gpu_equivalents - 1 | fabs) < 0.001' "$OUT"
 assert_jq "B's quota is 1.0 (user override)" '.limits.max_gpu_equivalents == 1' "$OUT"
 assert_exit 3 -m "B: deploy q4 --mig 1g beyond 1.0 (a 1g is still free) exits 3" as_user "$B" container-deploy q4 --mig 1g
-assert_match "$ERR$OUT" 'quota|equivalent' "refusal names the GPU quota"
-for p in q1 q2 q3; do
-	assert_contains "$ERR$OUT" "$p" "refusal names holder $p"
-done
+assert_eq "container-deploy: GPU quota reached: 1.0 of 1.0 GPU-equivalents in use by 'q1' (0.43), 'q2' (0.43), 'q3' (0.14) - retire one (container-retire NAME), or ask for fewer GPUs" \
+	"$ERR" "the refusal names the GPU quota and each holder with its weight"
 assert_no_container "q4._.$B" "no container for q4"
 assert_event gpu.reject "$B"
 assert_exit 0 -m "B: retire q3" as_user "$B" container-retire q3
 assert_exit 0 -m "B: deploy q4 --mig 1g fits again" as_user "$B" container-deploy q4 --mig 1g
 assert_exit 3 -m "B: deploy q5 --gpus 1 (whole GPU 1.0 over quota) exits 3" as_user "$B" container-deploy q5 --gpus 1
+assert_contains "$ERR" "GPU quota reached: 1.0 of 1.0 GPU-equivalents in use by" "the refusal names the GPU quota"
+assert_no_container "q5._.$B" "no container for q5"
 for p in q1 q2 q4; do
-	as_user "$B" container-retire "$p" >/dev/null 2>&1
+	assert_exit 0 -m "B: retire $p" as_user "$B" container-retire "$p"
 done
 
 # ---- 4. allow_full_gpu: false -> MIG slices only, even with GPU 0 free
@@ -120,8 +119,8 @@ assert_eq free "$(gpu_lease_state "$WHOLE")" "GPU 0 still free"
 for u in $PARENTS; do
 	assert_eq free "$(gpu_lease_state "$u")" "MIG parent $u never leased"
 done
-as_user "$C" container-retire m1 >/dev/null 2>&1
-as_user "$C" container-retire m2 >/dev/null 2>&1
+assert_exit 0 -m "C: retire m1" as_user "$C" container-retire m1
+assert_exit 0 -m "C: retire m2" as_user "$C" container-retire m2
 assert_exit 0 -m "C: deploy m3 --gpus 2 gets two MIG slices" as_user "$C" container-deploy m3 --gpus 2
 UU=$(container_gpus "$C" m3)
 assert_eq 2 "$(printf '%s' "$UU" | tr ',' '\n' | grep -c '^MIG-')" "m3 has 2 MIG slices ($UU)"
@@ -135,14 +134,21 @@ assert_jq "C's usage is the sum of the two slices' weights (2/7 for two 1g)" '(.
 assert_exit 0 -m "C: retire m3" as_user "$C" container-retire m3
 
 # ---- 5. invalid profiles: usage errors, nothing created
-for bad in 9g bogus 0g.5gb 8g ""; do
+for bad in 9g bogus 0g.5gb 8g; do
 	assert_exit 2 -m "A: deploy bad --mig '$bad' exits 2" as_user "$A" container-deploy bad --mig "$bad"
+	assert_eq "container-deploy: invalid MIG profile '$bad' - give one like '3g.20gb' or '1g' (1 to 7 compute slices; 'ds01 gpus' lists this server's)" \
+		"$ERR" "--mig '$bad': the message says what a profile looks like"
 	assert_no_container "bad._.$A" "no container for --mig '$bad'"
 done
+assert_exit 2 -m "A: deploy bad --mig '' exits 2" as_user "$A" container-deploy bad --mig ""
+assert_contains "$ERR" "container-deploy: --mig needs a MIG profile such as 3g.20gb" "--mig '': the message asks for a profile"
+assert_no_container "bad._.$A" "no container for --mig ''"
 assert_exit 2 -m "--mig together with --cpu-only exits 2" as_user "$A" container-deploy bad --mig 1g --cpu-only
+assert_contains "$ERR" "container-deploy: --mig and --cpu-only do not go together" "the message names the clash"
 for big in 4g 3g.999gb 7g.40gb; do
 	assert_exit 3 -m "--mig $big (well-formed, but no such slice here) exits 3" as_user "$A" container-deploy bad --mig "$big"
-	assert_match "$ERR" 'no MIG instance|larger|profile' "the message says no slice of $big or larger exists"
+	assert_eq "container-deploy: no MIG instance of $big or larger exists on this server - 'ds01 gpus' lists its GPUs; ask for another profile, or --gpus N" \
+		"$ERR" "the message says no slice of $big or larger exists"
 	assert_no_container "bad._.$A" "no container for --mig $big"
 done
 

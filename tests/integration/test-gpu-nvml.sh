@@ -10,47 +10,44 @@
 DS01_CONFIG_EXTRA='sample_interval_s: 1'
 . "$(dirname "$0")/lib.sh"
 ds01_setup
-LIB=$(fake_nvml_lib) || skip_test "fake NVML not built: $DS01_BUILD/tests/fake-nvml/libnvidia-ml.so.1"
-[ -n "$LIB" ] || skip_test "fake NVML not built: $DS01_BUILD/tests/fake-nvml/libnvidia-ml.so.1"
-export FAKE_NVML_FILE=$T/fake-nvml.json
+fake_nvml_use
 
-G0=GPU-00000000-0000-4000-8000-000000000000
-G1=GPU-00000000-0000-4000-8000-000000000001
-G2=GPU-00000000-0000-4000-8000-000000000002
-G3=GPU-00000000-0000-4000-8000-000000000003
-G4=GPU-00000000-0000-4000-8000-000000000004
-G5=GPU-00000000-0000-4000-8000-000000000005
+G0=$(fake_nvml_uuid 0)
+G1=$(fake_nvml_uuid 1)
+G2=$(fake_nvml_uuid 2)
+G3=$(fake_nvml_uuid 3)
+G4=$(fake_nvml_uuid 4)
+G5=$(fake_nvml_uuid 5)
 M43=MIG-00000000-0004-4000-8000-000000000003
 M41=MIG-00000000-0004-4000-8000-000000000001
 M52=MIG-00000000-0005-4000-8000-000000000002
 M51=MIG-00000000-0005-4000-8000-000000000001
-BASE=$(cat <<EOF2
-{"driver_version": "550.54.15", "gpus": [
- {"uuid": "$G0", "name": "NVIDIA A100-SXM4-40GB", "memory_mib": 40960, "minor": 0,
-  "pci_bus_id": "00000000:07:00.0", "numa_node": 0, "nvlink_peers": ["00000000:0F:00.0", "00000000:0F:00.0"]},
- {"uuid": "$G1", "name": "NVIDIA A100-SXM4-40GB", "memory_mib": 40960, "minor": 1,
-  "pci_bus_id": "00000000:0F:00.0", "numa_node": 0, "nvlink_peers": ["00000000:07:00.0", "00000000:07:00.0"]},
- {"uuid": "$G2", "name": "NVIDIA A100-SXM4-80GB", "memory_mib": 81920, "minor": 2,
-  "pci_bus_id": "00000000:47:00.0", "numa_node": 1, "nvlink_peers": ["00000000:4E:00.0"]},
- {"uuid": "$G3", "name": "NVIDIA A100-SXM4-80GB", "memory_mib": 81920, "minor": 3,
-  "pci_bus_id": "00000000:4E:00.0", "numa_node": 1, "nvlink_peers": ["00000000:47:00.0"]},
- {"uuid": "$G4", "name": "NVIDIA A100-SXM4-40GB", "memory_mib": 40960, "minor": 4,
-  "pci_bus_id": "00000000:87:00.0", "numa_node": 1, "mig_enabled": true,
-  "mig_devices": [{"uuid": "$M43", "profile": "3g.20gb", "slices": 3, "memory_mib": 19968},
-                  {"uuid": "$M41", "profile": "1g.5gb", "slices": 1, "memory_mib": 4864}]},
- {"uuid": "$G5", "name": "NVIDIA A100-SXM4-40GB", "memory_mib": 40960, "minor": 5,
-  "pci_bus_id": "00000000:90:00.0", "numa_node": 1, "mig_enabled": true, "mig_devices": []}
-]}
-EOF2
-)
-fake_nvml_write "$BASE"
-ds01_write_gpu_config "  backend: nvml
-  nvml_library: $LIB
-  docker_devices: env"
-ds01_start_daemon
+# G0+G1 (NUMA 0, two links between them) and G2+G3 (NUMA 1, 80 GB) are NVLink pairs; G4 has a
+# 3g and a 1g instance; G5 has MIG on and no instance.
+fake_nvml_write "$(fake_nvml_inventory 6 '
+	.gpus[2,3] += {name: "NVIDIA A100-SXM4-80GB", memory_mib: 81920}
+	| .gpus[0,1].numa_node = 0 | .gpus[2,3,4,5].numa_node = 1
+	| .gpus[0].nvlink_peers = [.gpus[1].pci_bus_id, .gpus[1].pci_bus_id]
+	| .gpus[1].nvlink_peers = [.gpus[0].pci_bus_id, .gpus[0].pci_bus_id]
+	| .gpus[2].nvlink_peers = [.gpus[3].pci_bus_id]
+	| .gpus[3].nvlink_peers = [.gpus[2].pci_bus_id]
+	| .gpus[4] += {mig_enabled: true, mig_devices: [
+		{uuid: $m43, profile: "3g.20gb", slices: 3, memory_mib: 19968},
+		{uuid: $m41, profile: "1g.5gb", slices: 1, memory_mib: 4864}]}
+	| .gpus[5] += {mig_enabled: true, mig_devices: []}' --arg m43 "$M43" --arg m41 "$M41")" ||
+	fail "cannot write the fake NVML description"
+fake_nvml_config env
 
 A=$(ds01_user "it$$a") || fail "cannot create user"
 B=$(ds01_user "it$$b") || fail "cannot create user"
+# B may take every whole GPU (section 5 fills them)
+cat >>"$DS01_LIMITS" <<EOF2
+user_overrides:
+  $B:
+    max_gpu_equivalents: 4.0
+    max_containers_per_user: 5
+EOF2
+ds01_start_daemon
 
 # ---- 1. inventory
 capture as_root ds01 gpus --json
@@ -80,7 +77,7 @@ assert_match "$L0" '^[0-9]+$' "G0 has a link group ($L0)"
 assert_eq "$L0" "$L1" "G0 and G1 share an NVLink group"
 assert_eq "$L2" "$L3" "G2 and G3 share an NVLink group"
 assert_ne "$L0" "$L2" "the two pairs are different NVLink groups"
-capture as_root ds01 gpus
+assert_exit 0 -m "ds01 gpus (table) exits 0" as_root ds01 gpus
 assert_contains "$OUT" "nvml backend" "table footer names the nvml backend"
 
 # ---- 2. deploys: MIG, and --gpus 2 on one NVLink group
@@ -91,7 +88,7 @@ assert_contains "$(docker inspect -f '{{json .Config.Env}}' "$(docker_id "n1._.$
 assert_exit 0 -m "A: deploy n2 (1 GPU)" as_user "$A" container-deploy n2
 X=$(container_gpus "$A" n2)
 case "$X" in "$G0" | "$G1" | "$G2" | "$G3") ok "n2 got a whole GPU ($X)" ;; *) not_ok "n2 got a whole GPU" "got '$X'" ;; esac
-as_user "$A" container-retire n1 >/dev/null 2>&1
+assert_exit 0 -m "A: retire n1" as_user "$A" container-retire n1
 assert_exit 0 -m "B: deploy p2 --gpus 2 while n2 splits one pair" as_user "$B" container-deploy p2 --gpus 2
 P=$(container_gpus "$B" p2 | tr ',' '\n' | sort | tr '\n' ' ')
 case "$X" in
@@ -109,9 +106,10 @@ for i in 1 2 3; do
 done
 
 # ---- 3. rescan: enable MIG with 2 instances on the free G1, picked up by --rescan
-NEW=$(printf '%s' "$BASE" | jq --arg a "$M52" --arg b "$M51" \
-	'.gpus[1].mig_enabled = true | .gpus[1].mig_devices = [{uuid: "MIG-00000000-0001-4000-8000-000000000002", profile: "2g.10gb", slices: 2, memory_mib: 9856}, {uuid: "MIG-00000000-0001-4000-8000-000000000001", profile: "1g.5gb", slices: 1, memory_mib: 4864}]')
-fake_nvml_write "$NEW"
+fake_nvml_edit '.gpus[1] += {mig_enabled: true, mig_devices: [
+	{uuid: "MIG-00000000-0001-4000-8000-000000000002", profile: "2g.10gb", slices: 2, memory_mib: 9856},
+	{uuid: "MIG-00000000-0001-4000-8000-000000000001", profile: "1g.5gb", slices: 1, memory_mib: 4864}]}' ||
+	fail "cannot edit the fake NVML description"
 capture as_root ds01 gpus --rescan --json
 assert_eq 0 "$RC" "ds01 gpus --rescan exits 0"
 assert_jq "after --rescan: G1 is a MIG parent (not allocatable)" ".slots[] | select(.uuid == \"$G1\") | .allocatable == false" "$OUT"
@@ -124,9 +122,9 @@ capture as_user "$A" ds01 gpus --rescan
 assert_eq 5 "$RC" "non-admin ds01 gpus --rescan exits 5"
 
 # ---- 4. a second change, picked up at a sampling tick (no --rescan)
-NEW2=$(printf '%s' "$NEW" | jq --arg a "$M52" --arg b "$M51" \
-	'.gpus[5].mig_devices = [{uuid: $a, profile: "4g.20gb", slices: 4, memory_mib: 19968}, {uuid: $b, profile: "3g.20gb", slices: 3, memory_mib: 19968}]')
-fake_nvml_write "$NEW2"
+fake_nvml_edit '.gpus[5].mig_devices = [{uuid: $a, profile: "4g.20gb", slices: 4, memory_mib: 19968},
+	{uuid: $b, profile: "3g.20gb", slices: 3, memory_mib: 19968}]' --arg a "$M52" --arg b "$M51" ||
+	fail "cannot edit the fake NVML description"
 has_g5_instances() { gpus_json | jq -e "[.slots[] | select(.parent == \"$G5\")] | length == 2" >/dev/null; }
 t0=$(date +%s%N)
 if wait_for 4 has_g5_instances; then
@@ -141,19 +139,26 @@ assert_eq "$M52" "$(container_gpus "$A" r2)" "r2 is on the 4g.20gb"
 # ---- 5. MIG changes under leases (no drain first): flagged, and never a second lease of the
 # same silicon. r2 holds G5's 4g; G5's MIG is switched off -> r2's lease is orphaned, r2 keeps
 # running, and G5 as a whole must not be leased to anyone while r2 holds part of it.
-NEW3=$(printf '%s' "$NEW2" | jq '.gpus[5].mig_enabled = false | .gpus[5].mig_devices = []')
-fake_nvml_write "$NEW3"
-capture as_root ds01 gpus --rescan --json
+fake_nvml_edit '.gpus[5] += {mig_enabled: false, mig_devices: []}' || fail "cannot edit the fake NVML description"
+assert_exit 0 -m "ds01 gpus --rescan after MIG off on G5" as_root ds01 gpus --rescan --json
 assert_jq "after MIG off on G5: r2's lease on $M52 is listed in orphaned_leases" 	"any(.orphaned_leases[]; .uuid == \"$M52\" and .container == \"r2._.$A\")" "$OUT"
 assert_eq running "$(docker_state "r2._.$A")" "r2 keeps running"
-# B takes whole GPUs until refused: none of them may be G5 while r2 still holds its slice
-for i in 1 2 3 4; do
-	capture as_user "$B" container-deploy "w$i"
-	[ "$RC" = 0 ] || break
+# B takes whole GPUs until refused: G0, G2 and G3, and then none, since G5 is the only other
+# whole GPU and r2 still holds a slice of it (G1 and G4 are MIG parents)
+for i in 1 2 3; do
+	assert_exit 0 -m "B: deploy w$i (a whole GPU)" as_user "$B" container-deploy "w$i"
 done
-assert_eq "" "$( (container_gpus "$B" w1; container_gpus "$B" w2; container_gpus "$B" w3) | tr ',' '\n' | grep -x "$G5")" \
-	"G5 is not leased as a whole GPU while r2 holds one of its (vanished) MIG slices"
-for i in 1 2 3 4; do as_user "$B" container-retire "w$i" >/dev/null 2>&1; done
+assert_eq "$G0 $G2 $G3 " "$(for i in 1 2 3; do container_gpus "$B" "w$i"; done | sort | tr '\n' ' ')" \
+	"w1-w3 hold G0, G2 and G3"
+assert_exit 3 -m "B: deploy w4 refused: no whole GPU free (G5 is part-leased to r2)" \
+	as_user "$B" container-deploy w4
+assert_eq "container-deploy: no GPU free: 4 of 4 GPUs are leased - try again later, or deploy with --cpu-only" \
+	"$ERR" "the refusal counts G5 among the 4 leased whole GPUs"
+assert_no_container "w4._.$B" "no container for w4"
+assert_eq free "$(gpu_lease_state "$G5")" "G5 is not leased as a whole GPU while r2 holds one of its (vanished) MIG slices"
+for i in 1 2 3; do
+	assert_exit 0 -m "B: retire w$i" as_user "$B" container-retire "w$i"
+done
 assert_exit 0 -m "A: retire r2" as_user "$A" container-retire r2
 assert_jq "orphaned_leases empty after r2's retire" '.orphaned_leases | length == 0' "$(gpus_json)"
 
@@ -161,25 +166,31 @@ assert_jq "orphaned_leases empty after r2's retire" '.orphaned_leases | length =
 assert_exit 0 -m "A: deploy r3 --gpus 2" as_user "$A" container-deploy r3 --gpus 2
 R3=$(container_gpus "$A" r3)
 FIRST=${R3%%,*}
-IDX=$(printf '%s' "$NEW3" | jq --arg u "$FIRST" '.gpus | map(.uuid) | index($u)')
-NEW4=$(printf '%s' "$NEW3" | jq --argjson i "$IDX" '.gpus[$i].mig_enabled = true | .gpus[$i].mig_devices = [{uuid: "MIG-00000000-0009-4000-8000-000000000001", profile: "7g.40gb", slices: 7, memory_mib: 40192}]')
-fake_nvml_write "$NEW4"
-capture as_root ds01 gpus --rescan --json
-assert_eq 0 "$RC" "rescan after enabling MIG on r3's $FIRST"
-capture as_user "$B" container-deploy m7 --mig 7g
-assert_ne MIG-00000000-0009-4000-8000-000000000001 "$(container_gpus "$B" m7)" \
+fake_nvml_edit '(.gpus[] | select(.uuid == $u)) += {mig_enabled: true, mig_devices: [
+	{uuid: "MIG-00000000-0009-4000-8000-000000000001", profile: "7g.40gb", slices: 7, memory_mib: 40192}]}' \
+	--arg u "$FIRST" || fail "cannot edit the fake NVML description"
+assert_exit 0 -m "rescan after enabling MIG on r3's $FIRST" as_root ds01 gpus --rescan --json
+assert_jq "the 7g.40gb instance on $FIRST is in the inventory" \
+	'any(.slots[]; .uuid == "MIG-00000000-0009-4000-8000-000000000001" and .parent == "'"$FIRST"'")' "$OUT"
+assert_exit 3 -m "B: deploy m7 --mig 7g refused: the only 7g is on a GPU leased whole to r3" \
+	as_user "$B" container-deploy m7 --mig 7g
+assert_eq "container-deploy: no GPU free: 1 of 1 GPUs are leased - try again later, or deploy with --cpu-only" \
+	"$ERR" "the refusal counts the 7g as leased"
+assert_no_container "m7._.$B" "no container for m7"
+assert_eq free "$(gpu_lease_state MIG-00000000-0009-4000-8000-000000000001)" \
 	"a MIG instance of a GPU leased whole to r3 is not leased to another container"
-as_user "$B" container-retire m7 >/dev/null 2>&1
 assert_exit 0 -m "A: retire r3" as_user "$A" container-retire r3
-fake_nvml_write "$NEW3"
-as_root ds01 gpus --rescan >/dev/null 2>&1
+fake_nvml_edit '(.gpus[] | select(.uuid == $u)) |= del(.mig_enabled, .mig_devices)' --arg u "$FIRST" ||
+	fail "cannot edit the fake NVML description"
+assert_exit 0 -m "rescan after MIG off on $FIRST again" as_root ds01 gpus --rescan
 assert_eq 0 "$(gpus_leased_count)" "nothing leased"
 ds01_stop_daemon "ds01d stops cleanly"
 
 # ---- 6. docker_devices auto with NVML = device requests: Docker refuses here, rolled back
-if ! docker info --format '{{json .Runtimes}}' 2>/dev/null | grep -q nvidia; then
-	ds01_write_gpu_config "  backend: nvml
-  nvml_library: $LIB"
+if docker info --format '{{json .Runtimes}}' 2>/dev/null | grep -q nvidia; then
+	note "SKIP section 6: this dockerd has the nvidia runtime, so a device request would not fail here"
+else
+	fake_nvml_config ""
 	ds01_start_daemon
 	assert_exit 1 -m "docker_devices auto + NVML: deploy uses DeviceRequests and fails here (exit 1)" \
 		as_user "$A" container-deploy dq
@@ -189,34 +200,38 @@ if ! docker info --format '{{json .Runtimes}}' 2>/dev/null | grep -q nvidia; the
 	ds01_stop_daemon "ds01d stops cleanly"
 fi
 
-# ---- 7. start-up with a missing library
+# ---- 7. start-up with a missing library: ds01d runs in the foreground, its output appended to
+# the daemon log (the cleanup scans all of it for sanitizer reports)
 MISSING=$T/no-such-dir/libnvidia-ml.so.1
+DLERR="$MISSING: cannot open shared object file: No such file or directory"
 ds01_write_gpu_config "  backend: nvml
   nvml_library: $MISSING"
-capture timeout 20 "$BIN/ds01d" --config "$DS01_CONFIG"
-assert_ne 0 "$RC" "backend nvml + missing library: ds01d exits non-zero ($RC)"
-assert_ne 124 "$RC" "... at once (not after running until the timeout)"
-assert_contains "$ERR$OUT" "$MISSING" "the error names the library path"
-assert_not_contains "$ERR" "ready: listening" "it never became ready"
+ds01d_once 20
+assert_eq 1 "$RC" "backend nvml + missing library: ds01d exits 1 at once"
+assert_line "$OUT" "<3>ds01d: cannot load $MISSING: $DLERR - install the NVIDIA driver, or set gpus.backend: simulated (gpus.backend is 'nvml' in $DS01_CONFIG)" \
+	"the error names the library, why it failed and the config key"
+assert_not_contains "$OUT" "ready: listening" "it never became ready"
 
 ds01_write_gpu_config "  backend: auto
   nvml_library: $MISSING
   simulated:
     - { name: \"NVIDIA A100-SXM4-40GB\", memory_mib: 40960 }"
-: >"$DAEMON_LOG"
+MARK=$(daemon_log_mark)
 ds01_start_daemon
-ok "backend auto + missing library: ds01d starts"
-assert_match "$(cat "$DAEMON_LOG")" 'simulated' "the log says it fell back to the simulated inventory"
-assert_match "$(cat "$DAEMON_LOG")" 'nvml|no-such-dir' "the log says why (NVML not available)"
-assert_jq "ds01 gpus: simulated backend with the configured GPU" '.backend == "simulated" and (.slots | length == 1)' "$(gpus_json)"
+STARTUP=$(daemon_log_after "$MARK")
+assert_line "$STARTUP" "<5>gpus.backend auto: NVML not available (cannot load $MISSING: $DLERR - install the NVIDIA driver, or set gpus.backend: simulated); using the simulated inventory" \
+	"backend auto + missing library: the log says it fell back to the simulated inventory, and why"
+assert_line "$STARTUP" "<6>GPUs: simulated backend, 1 allocatable slot(s)" "the log names the simulated backend and its one GPU"
+assert_exit 0 -m "backend auto + missing library: ds01d serves ds01 gpus" as_root ds01 gpus --json
+assert_jq "ds01 gpus: simulated backend with the configured GPU" '.backend == "simulated" and (.slots | length == 1)' "$OUT"
 ds01_stop_daemon "ds01d (auto) stops cleanly"
 
 # driver refuses at nvmlInit: backend nvml fails, naming the cause
-ds01_write_gpu_config "  backend: nvml
-  nvml_library: $LIB"
-capture env FAKE_NVML_FAIL_INIT=1 timeout 20 "$BIN/ds01d" --config "$DS01_CONFIG"
-assert_ne 0 "$RC" "backend nvml + nvmlInit failing: ds01d exits non-zero ($RC)"
-assert_ne 124 "$RC" "... at once"
-assert_match "$ERR$OUT" 'nvml|driver' "the error is about NVML / the driver"
+fake_nvml_config env
+ds01d_once 20 FAKE_NVML_FAIL_INIT=1
+assert_eq 1 "$RC" "backend nvml + nvmlInit failing: ds01d exits 1 at once"
+assert_line "$OUT" "<3>ds01d: cannot initialise NVML from $NVML_LIB: Driver Not Loaded (NVML error 9) - check that the NVIDIA kernel driver is loaded (nvidia-smi), or set gpus.backend: simulated (gpus.backend is 'nvml' in $DS01_CONFIG)" \
+	"the error gives NVML's reason and code and what to check"
+assert_not_contains "$OUT" "ready: listening" "it never became ready"
 assert_instance_empty "nothing left in Docker"
 ds01_done
