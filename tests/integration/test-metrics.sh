@@ -254,7 +254,10 @@ capture promtool check rules "$REPO/contrib/prometheus/ds01-alerts.yml"
 [ "$RC" -eq 0 ] && ok "promtool check rules contrib/prometheus/ds01-alerts.yml" ||
 	not_ok "promtool check rules contrib/prometheus/ds01-alerts.yml" "$(_ds01_last)"
 # (its token file is the site's: this test's stands in for it)
+# (promtool accepts an empty file: the copy must have the shipped scrape job in it)
 sed "s#/etc/ds01/metrics.token#$TOKEN_FILE#" "$REPO/contrib/prometheus/prometheus.yml" >"$P/shipped.yml"
+assert_ok "contrib/prometheus/prometheus.yml has a scrape job with this test's token file" \
+	grep -q "credentials_file: $TOKEN_FILE" "$P/shipped.yml"
 capture promtool check config "$P/shipped.yml"
 [ "$RC" -eq 0 ] && ok "promtool check config contrib/prometheus/prometheus.yml" ||
 	not_ok "promtool check config contrib/prometheus/prometheus.yml" "$(_ds01_last)"
@@ -262,9 +265,13 @@ assert_ok "contrib/grafana/ds01-dashboard.json is a dashboard (valid JSON with p
 	jq -e '.title and (.panels | length > 0) and all(.panels[]; .targets | length > 0)' \
 	"$REPO/contrib/grafana/ds01-dashboard.json"
 # Every metric the dashboard and the rules use is one ds01d exposes (or Prometheus' own `up`).
+# (an unreadable file would name no metric at all: at least ten are named)
+NAMED=$(cat "$REPO/contrib/grafana/ds01-dashboard.json" "$REPO/contrib/prometheus/ds01-alerts.yml" |
+	grep -oE 'ds01_[a-z0-9_]+' | sort -u)
+[ "$(grep -c . <<<"$NAMED")" -ge 10 ] && ok "the dashboard and the rules name $(grep -c . <<<"$NAMED") ds01_* names" ||
+	not_ok "the dashboard and the rules name at least 10 ds01_* names" "$NAMED"
 missing=
-for name in $(cat "$REPO/contrib/grafana/ds01-dashboard.json" "$REPO/contrib/prometheus/ds01-alerts.yml" |
-	grep -oE 'ds01_[a-z0-9_]+' | sort -u); do
+for name in $NAMED; do
 	case "$name" in ds01_overview | ds01_alerts) continue ;; esac
 	grep -q "^# TYPE $name " "$T/metrics.txt" && continue
 	# a histogram's series: NAME_bucket / _sum / _count
