@@ -14,8 +14,9 @@ B=$(ds01_user "it$$b") || fail "cannot create user"
 assert_exit 0 -m "A: deploy ev1" as_user "$A" container-deploy ev1
 assert_exit 0 -m "A: deploy ev2" as_user "$A" container-deploy ev2
 U1=$(container_gpus "$A" ev1)
+assert_match "$U1" '^GPU-' "ev1 has a GPU ($U1)"
 
-docker rm -f "$(docker_id "ev1._.$A")" >/dev/null 2>&1
+assert_ok "docker rm -f ev1._.$A (behind ds01's back)" docker rm -f "$(docker_id "ev1._.$A")"
 a_one() { [ "$(usage_gpueq "$A")" = 1 ]; }
 if wait_for 5 a_one; then
 	ok "docker rm -f of a managed container frees its GPU within 5 s"
@@ -26,7 +27,7 @@ assert_eq "" "$(container_entry "$A" ev1)" "ev1 no longer listed"
 assert_exit 0 -m "B: deploy evb takes the freed GPU" as_user "$B" container-deploy evb
 assert_eq "$U1" "$(container_gpus "$B" evb)" "evb has ev1's old GPU"
 
-docker kill "$(docker_id "ev2._.$A")" >/dev/null 2>&1
+assert_ok "docker kill ev2._.$A (behind ds01's back)" docker kill "$(docker_id "ev2._.$A")"
 ev2_exited() { container_entry "$A" ev2 | jq -e '.state == "exited"' >/dev/null; }
 if wait_for 5 ev2_exited; then
 	ok "a killed container shows as exited within 5 s"

@@ -10,9 +10,10 @@ ds01_start_daemon
 
 A=$(ds01_user "it$$a") || fail "cannot create user"
 
-assert_exit '1|4' -m "deploy --image does-not-exist:latest fails (exit 1 or 4)" \
+MISSING="container-deploy: image 'does-not-exist:latest' is not on this server - build it with image-create, or pick one that 'docker images' lists (ds01 pulls nothing)"
+assert_exit 4 -m "deploy --image does-not-exist:latest fails: not found (exit 4)" \
 	as_user "$A" container-deploy bad --image does-not-exist:latest
-assert_contains "$ERR$OUT" "does-not-exist" "the error names the image"
+assert_eq "$MISSING" "$ERR" "the error names the image and says ds01 pulls nothing"
 assert_no_container "bad._.$A" "no container left"
 assert_instance_empty "nothing of this instance in Docker"
 capture as_user "$A" check-limits --json
@@ -21,8 +22,9 @@ assert_jq "check-limits: usage.gpu_equivalents == 0 and no containers" \
 list_json "$A"
 assert_jq "container-list is empty" '(.containers | length) == 0' "$OUT"
 
-assert_exit '1|4' -m "deploy --gpus 2 --image does-not-exist:latest fails" \
+assert_exit 4 -m "deploy --gpus 2 --image does-not-exist:latest fails (exit 4)" \
 	as_user "$A" container-deploy bad2 --gpus 2 --image does-not-exist:latest
+assert_eq "$MISSING" "$ERR" "...with the same message"
 assert_no_container "bad2._.$A" "no container left"
 assert_eq 0 "$(usage_gpueq "$A")" "usage.gpu_equivalents == 0 after the 2-GPU failure"
 

@@ -35,7 +35,8 @@ assert_exit 0 -m "image-create p1 --no-build again" as_user "$A" image-create p1
 assert_contains "$(cat "$DF")" "# my own edit $$" "a second image-create keeps the user's edit"
 assert_exit 1 -m "image-create p1 --packages numpy on an existing Dockerfile -> 1" \
 	as_user "$A" image-create p1 --no-build --packages numpy
-assert_match "$ERR" "force|image-update" "the refusal names --force / image-update"
+assert_eq "image-create: $DF exists already; add packages to it with image-update p1 --add '...' (or --add-system), or regenerate it with --force (your edits are lost)" \
+	"$ERR" "the refusal names image-update and --force"
 assert_contains "$(cat "$DF")" "# my own edit $$" "...and the edit is still there"
 assert_exit 0 -m "image-create p1 --no-build --force" as_user "$A" image-create p1 --no-build --force
 assert_not_contains "$(cat "$DF")" "# my own edit $$" "--force regenerates the Dockerfile"
@@ -92,8 +93,9 @@ assert_contains "$OUT" "$IMG" "the table names the image"
 assert_contains "$OUT" "p1._.$A" "the table names the container"
 
 assert_exit 1 -m "image-delete p1 while p1._.$A uses it -> 1" as_user "$A" image-delete p1
-assert_match "$ERR" "used by" "the refusal says 'used by'"
-assert_contains "$ERR" "--force" "the refusal mentions --force"
+# (the container list is shown as Docker's JSON array today; either form names the container)
+assert_match "$ERR" "^image-delete: $IMG is used by \\[?\"?p1\\._\\.$A\"?\\]? - retire those first \\(container-retire\\), or delete anyway with --force\$" \
+	"the refusal names the container using it (p1._.$A), container-retire and --force"
 image_exists "$IMG" && ok "the image is still there" || not_ok "the image is still there"
 
 assert_exit 0 -m "container-retire p1" as_user "$A" container-retire p1
@@ -106,14 +108,25 @@ assert_jq "image-list no longer shows it" '[.images[] | select(.image == "'"$IMG
 assert_event image.delete "$A"
 
 # --- bad input ----------------------------------------------------------------------------------
+USAGE_IC="$(as_user "$A" image-create --help | head -n 1)
+Try 'image-create --help' for more."
+assert_match "$USAGE_IC" '^Usage: image-create PROJECT ' "(image-create's usage line)"
 assert_exit 2 -m "image-create p2 --packages 'x; rm -rf /' -> 2" \
 	as_user "$A" image-create p2 --no-build --packages 'x; rm -rf /'
+assert_eq "image-create: --packages: 'x;' is not a package name (letters, digits and ._+=<>!~,@:/- only)
+$USAGE_IC" "$ERR" "...naming the bad package"
 assert_exit 2 -m "image-create p2 --system 'curl\$(id)' -> 2" \
 	as_user "$A" image-create p2 --no-build --system 'curl$(id)'
+assert_eq "image-create: --system: 'curl\$(id)' is not a package name (letters, digits and ._+=<>!~,@:/- only)
+$USAGE_IC" "$ERR" "...naming the bad package"
 assert_exit 2 -m "image-create p2 --packages '--index-url=http://x' -> 2" \
 	as_user "$A" image-create p2 --no-build --packages '--index-url=http://x'
+assert_eq "image-create: --packages: '--index-url=http://x' is an option, not a package name
+$USAGE_IC" "$ERR" "...saying it is an option, not a package"
 [ -e "$HA/workspace/p2/Dockerfile" ] && not_ok "no Dockerfile written for p2" || ok "no Dockerfile written for p2"
 assert_exit 2 -m "image-create 'Bad_Name' -> 2" as_user "$A" image-create Bad_Name --no-build
+assert_eq "image-create: invalid project name 'Bad_Name': use lower-case letters, digits, '-' and '_', starting with a letter or digit (e.g. 'my-project')
+$USAGE_IC" "$ERR" "...saying the project name is invalid"
 
 assert_instance_empty "nothing left in Docker"
 ds01_done

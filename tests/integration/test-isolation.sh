@@ -12,8 +12,15 @@ B=$(ds01_user "it$$b") || fail "cannot create user"
 CA="iso._.$A"
 
 assert_exit 0 -m "A: deploy iso" as_user "$A" container-deploy iso
-assert_exit 0 -m "A: write a secret into /workspace" \
-	as_user "$A" container-run iso -- sh -c 'echo top-secret-a > /workspace/secret.txt; (echo started > /proc/1/fd/1) 2>/dev/null; true'
+# A's secret file, and a line in its container's log (what PID 1 writes to stdout is the log).
+LOGLINE=a-log-line-$$
+assert_exit 0 -m "A: write a secret into /workspace and a line into iso's log" \
+	as_user "$A" container-run iso -- sh -c "echo top-secret-a > /workspace/secret.txt && echo $LOGLINE > /proc/1/fd/1"
+assert_eq "" "$ERR" "...without an error"
+log_has_line() { [ "$(as_user "$A" container-logs iso 2>&1)" = "$LOGLINE" ]; }
+wait_for 5 log_has_line
+assert_exit 0 -m "A: container-logs iso" as_user "$A" container-logs iso
+assert_eq "$LOGLINE" "$OUT" "A's log has the line (so B's not seeing it means something)"
 assert_exit 0 -m "B: deploy own project bee --cpu-only" as_user "$B" container-deploy bee --cpu-only
 
 list_json "$B"
@@ -30,19 +37,20 @@ assert_exit 4 -m "B: container-retire $CA -> 4" as_user "$B" container-retire "$
 assert_exit 4 -m "B: container-remove $CA -> 4" as_user "$B" container-remove "$CA"
 assert_exit 4 -m "B: container-start $CA -> 4" as_user "$B" container-start "$CA"
 assert_exit 4 -m "B: container-logs $CA -> 4" as_user "$B" container-logs "$CA"
-assert_not_contains "$OUT" started "B gets none of A's logs"
+assert_eq "" "$OUT" "B gets none of A's logs (nothing on stdout)"
+assert_eq "container-logs: no container '$CA' - container-list shows yours" "$ERR" \
+	"...only 'no container' on stderr"
 assert_exit 4 -m "B: container-run $CA -- cat /workspace/secret.txt -> 4" \
 	as_user "$B" container-run "$CA" -- cat /workspace/secret.txt
-assert_not_contains "$OUT$ERR" top-secret-a "B does not get A's file"
-capture as_user "$B" container-list --all --json
-if [ "$RC" = 5 ]; then
-	ok "B: container-list --all refused for a non-admin (exit 5)"
-elif [ "$RC" = 0 ]; then
-	assert_not_contains "$OUT" "$A" "B: container-list --all shows none of A's containers"
-else
-	not_ok "B: container-list --all exits 0 (own only) or 5" "$(_ds01_last)"
-fi
+assert_eq "" "$OUT" "B does not get A's file (nothing on stdout)"
+assert_eq "container-run: no container '$CA' - container-list shows yours" "$ERR" \
+	"...only 'no container' on stderr"
+# README: --all shows everyone's to admins; anyone else gets their own list.
+assert_exit 0 -m "B: container-list --all --json (not an admin) exits 0" as_user "$B" container-list --all --json
+assert_jq "B: container-list --all lists only B's bee" "[.containers[].name] == [\"bee._.$B\"]" "$OUT"
 assert_exit 4 -m "B: container-run iso (B has no such project) -> 4" as_user "$B" container-run iso -- true
+assert_eq "container-run: no container 'iso' - container-list shows yours, container-deploy iso creates one" \
+	"$ERR" "...saying B has no container iso"
 
 assert_eq running "$(docker_state "$CA")" "A's container is still running in Docker"
 assert_jq "A still sees iso running" '.state == "running"' "$(container_entry "$A" iso)"
@@ -53,8 +61,11 @@ assert_eq 0 "$(events_count auth.denied "$A")" "no auth.denied charged to A"
 
 # B's project of the same name is B's own, with B's own workspace
 assert_exit 0 -m "B: deploy its own iso --cpu-only" as_user "$B" container-deploy iso --cpu-only
-assert_exit '!0' -m "B's /workspace has no A secret" as_user "$B" container-run iso -- cat /workspace/secret.txt
-assert_not_contains "$OUT" top-secret-a "B's iso does not see A's workspace"
+assert_exit 1 -m "B: cat /workspace/secret.txt in B's own iso fails (exit 1: cat's own)" \
+	as_user "$B" container-run iso -- cat /workspace/secret.txt
+assert_eq "" "$OUT" "B's iso does not see A's workspace (nothing printed)"
+assert_eq "cat: can't open '/workspace/secret.txt': No such file or directory" "$ERR" \
+	"...because there is no such file in B's /workspace"
 assert_eq "$(user_uid "$B")" "$(stat -c %u "$(user_home "$B")/workspace/iso" 2>/dev/null)" "B's workspace is owned by B"
 
 # root/admin
@@ -65,6 +76,7 @@ assert_jq "root sees B's bee and iso" \
 	"any(.containers[]; .name == \"bee._.$B\") and any(.containers[]; .name == \"iso._.$B\")" "$OUT"
 
 assert_exit 0 -m "root: container-logs $CA (admin, full name)" as_root container-logs "$CA"
+assert_eq "$LOGLINE" "$OUT" "root gets A's log line"
 assert_exit 4 -m "root: container-logs iso (no project of root's own) -> 4" as_root container-logs "iso._.nosuchuser"
 assert_exit 0 -m "A: retire iso" as_user "$A" container-retire iso
 assert_exit 0 -m "B: retire iso" as_user "$B" container-retire iso

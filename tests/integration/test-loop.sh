@@ -38,14 +38,21 @@ assert_contains "$OUT" to-stdout "CMD's stdout reaches the caller's stdout"
 assert_contains "$ERR" to-stderr "CMD's stderr reaches the caller's stderr"
 assert_not_contains "$OUT" to-stderr "CMD's stderr is not mixed into stdout"
 capture sh -c "printf 'piped-in\n' | $(as_user_cmdline "$A" container-run "$P" -- cat)"
-assert_contains "$OUT" piped-in "container-run forwards stdin to CMD"
+assert_eq 0 "$RC" "container-run -- cat with stdin from a pipe exits 0"
+assert_eq piped-in "$OUT" "container-run forwards stdin to CMD"
 
 capture as_user "$A" container-run "$P" -- sh -c 'head -c 1000000 /dev/zero | tr "\\0" a'
+assert_eq 0 "$RC" "container-run printing 1 MB exits 0"
 assert_eq 1000000 "${#OUT}" "1 MB of output streams through complete"
+assert_eq "" "$(tr -d a <<<"$OUT")" "...and it is all the 'a's CMD printed"
 capture sh -c "head -c 500000 /dev/zero | $(as_user_cmdline "$A" container-run "$P" -- wc -c)"
+assert_eq 0 "$RC" "container-run -- wc -c with 500 kB on stdin exits 0"
 assert_eq 500000 "$(tr -d ' ' <<<"$OUT")" "500 kB of stdin reaches CMD complete"
 assert_exit 137 -m "a CMD killed by SIGKILL exits 137" as_user "$A" container-run "$P" -- sh -c 'kill -9 $$'
+# (Docker 20.10's exec reports a missing file as 126 and puts its message in the exec's output;
+# a shell would say 127 on stderr)
 assert_exit '126|127' -m "a missing command exits 126/127" as_user "$A" container-run "$P" -- /no/such/cmd
+assert_match "$OUT$ERR" '/no/such/cmd.*no such file or directory' "...saying the command does not exist"
 assert_eq 666 "$(stat -c %a "$SOCK")" "the socket is mode 0666 (authorisation is by peer credentials)"
 
 # --- list -----------------------------------------------------------------------------------
@@ -98,7 +105,8 @@ assert_eq loop-data "$OUT" "cat /workspace/loop-file.txt prints the data written
 
 # --- deploying an existing project --------------------------------------------------------------
 assert_exit 0 -m "deploying an existing project exits 0" as_user "$A" container-deploy "$P"
-assert_match "$OUT$ERR" 'already|exist' "it says the project already has a container"
+assert_eq "'$P' already has a container (running); open a shell with: container-run $P" "$OUT" \
+	"it says the project already has a container, and how to open a shell in it"
 assert_exit 0 -m "deploy --json of an existing project" as_user "$A" container-deploy "$P" --json
 assert_jq "deploy --json reports existed=true" ".existed == true and .container == \"$C\"" "$OUT"
 assert_eq 1 "$(instance_container_count)" "still exactly one container"

@@ -6,12 +6,15 @@
 #  - ~/workspace/P/.ds01-alerts: one line each, owned by the user, mode 0600;
 #  - the webhook (notify.webhook_url, a python3 listener on 127.0.0.1): a JSON POST each with
 #    text/event/user/container/project/host/timestamp (and the evidence for the stop);
-#  - the user's terminal: a pty held by a helper, registered in utmp as a USER_PROCESS of the
-#    user (the utmp entry, and /var/run/utmp if this test created it, are removed at exit).
+#  - the user's terminal: a tmux session the user started (tmux registers each pane in utmp
+#    as the user's login through utempter, as terminal emulators do); its screen shows the
+#    three "*** ds01: ... ***" lines. (/var/run/utmp, if this test created it, goes at exit.)
 # ds01-test: kind=functional threads needs=utmp budget=23
 DS01_CONFIG_EXTRA='sample_interval_s: 1'
 . "$(dirname "$0")/lib.sh"
-command -v python3 >/dev/null 2>&1 || skip_test "python3 not installed (webhook listener)"
+# Every channel is checked: a missing tool fails the test (scripts/deps.sh installs them).
+command -v python3 >/dev/null 2>&1 || fail "python3 is not installed (the webhook listener; scripts/deps.sh installs it)"
+command -v tmux >/dev/null 2>&1 || fail "tmux is not installed (the user's terminal; scripts/deps.sh installs it)"
 ds01_setup
 ds01_write_lifecycle_limits 'idle_timeout_h: 0.005'
 
@@ -21,8 +24,11 @@ N1="n1._.$A"
 HELPERS=()
 UTMP=/var/run/utmp
 UTMP_CREATED=0
+TSOCK=
 _notify_cleanup() {
 	local p
+	# the user's tmux server (its pane's utmp entry becomes a DEAD_PROCESS)
+	[ -z "$TSOCK" ] || as_user "$A" tmux -S "$TSOCK" kill-server >/dev/null 2>&1
 	for p in "${HELPERS[@]}"; do
 		kill -TERM "$p" 2>/dev/null
 	done
@@ -69,73 +75,30 @@ notify:
   webhook_url: http://127.0.0.1:$PORT/hook"
 ds01_write_config
 
-# --- a terminal of the user: a pty in utmp ----------------------------------------------------
-cat >"$T/term.py" <<'PY'
-# term.py USER OUTFILE: opens a pty, gives the slave to USER, registers it in utmp as USER's
-# login (USER_PROCESS), copies what arrives to OUTFILE; on SIGTERM marks the entry DEAD_PROCESS.
-import ctypes, os, pty, pwd, signal, struct, sys, time
-user, out = sys.argv[1], sys.argv[2]
-class Tv(ctypes.Structure):
-    _fields_ = [("sec", ctypes.c_int32), ("usec", ctypes.c_int32)]
-class Utmpx(ctypes.Structure):
-    _fields_ = [("ut_type", ctypes.c_short), ("ut_pid", ctypes.c_int), ("ut_line", ctypes.c_char * 32),
-                ("ut_id", ctypes.c_char * 4), ("ut_user", ctypes.c_char * 32),
-                ("ut_host", ctypes.c_char * 256), ("e_term", ctypes.c_short), ("e_exit", ctypes.c_short),
-                ("ut_session", ctypes.c_int32), ("ut_tv", Tv), ("ut_addr_v6", ctypes.c_int32 * 4),
-                ("reserved", ctypes.c_char * 20)]
-assert ctypes.sizeof(Utmpx) == 384
-libc = ctypes.CDLL("libc.so.6", use_errno=True)
-libc.pututxline.restype = ctypes.c_void_p
-master, slave = pty.openpty()
-name = os.ttyname(slave)
-pw = pwd.getpwnam(user)
-os.fchown(slave, pw.pw_uid, pw.pw_gid)
-os.fchmod(slave, 0o620)
-line = name[len("/dev/"):].encode()
-def put(kind):
-    u = Utmpx()
-    u.ut_type = kind
-    u.ut_pid = os.getpid()
-    u.ut_line = line
-    u.ut_id = line[-4:]
-    u.ut_user = user.encode() if kind == 7 else b""
-    u.ut_host = b"ds01-it"
-    t = time.time()
-    u.ut_tv = Tv(int(t), int((t % 1) * 1e6))
-    libc.setutxent()
-    r = libc.pututxline(ctypes.byref(u))
-    libc.endutxent()
-    return r
-if not put(7):  # USER_PROCESS
-    sys.stderr.write("pututxline failed: errno %d\n" % ctypes.get_errno())
-    sys.exit(3)
-def bye(*a):
-    put(8)  # DEAD_PROCESS
-    os._exit(0)
-signal.signal(signal.SIGTERM, bye)
-with open(out + ".tty", "w") as f:
-    f.write(name)
-while True:
-    try:
-        data = os.read(master, 4096)
-    except OSError:
-        time.sleep(0.1)
-        continue
-    with open(out, "ab") as f:
-        f.write(data)
-PY
-TERMINAL=0
+# --- a terminal of the user: a tmux session of theirs -----------------------------------------
+# tmux (built with libutempter, as Debian's is) records each pane in utmp as a USER_PROCESS of
+# the user who runs it, on the pane's pty, which the user owns: the daemon finds the user's
+# terminals exactly that way. utempter writes /var/run/utmp as group utmp.
 if [ ! -e "$UTMP" ]; then
-	: >"$UTMP" && chmod 664 "$UTMP" && UTMP_CREATED=1
+	install -m 664 -o root -g utmp /dev/null "$UTMP" || fail "cannot create $UTMP"
+	UTMP_CREATED=1
 fi
-python3 "$T/term.py" "$A" "$T/tty.out" >"$T/term.log" 2>&1 &
-HELPERS+=($!)
-if wait_for 5 test -s "$T/tty.out.tty"; then
-	TERMINAL=1
-	note "terminal of $A: $(cat "$T/tty.out.tty") registered in $UTMP"
+install -d -o "$A" -g "$(user_gid "$A")" -m 700 "$T/tmux-a"
+TSOCK=$T/tmux-a/sock
+assert_ok "A starts a tmux session (a shell on a terminal of A's)" \
+	as_user "$A" tmux -S "$TSOCK" new-session -d -s notify -x 250 -y 50 'bash --norc --noprofile -i'
+capture as_user "$A" tmux -S "$TSOCK" display-message -p -t notify '#{pane_tty}'
+PTY=$OUT
+assert_match "$PTY" '^/dev/pts/[0-9]+$' "the session's pane has a pty ($PTY)"
+assert_eq "$A" "$(stat -c %U "$PTY" 2>/dev/null)" "...owned by A"
+a_logged_in() { who | awk -v u="$A" -v l="${PTY#/dev/}" '$1 == u && $2 == l { f = 1 } END { exit !f }'; }
+if wait_for 5 a_logged_in; then
+	ok "utmp has A's login on ${PTY#/dev/} (who lists it)"
 else
-	note "no utmp terminal for $A (the terminal channel is not checked): $(cat "$T/term.log")"
+	fail "utmp has no login of A's on ${PTY#/dev/}: the terminal channel cannot be checked: $(who)"
 fi
+# screen: what the user sees in the pane (wrapped lines joined).
+screen() { as_user "$A" tmux -S "$TSOCK" capture-pane -p -J -t notify -S -500; }
 
 ds01_start_daemon
 
@@ -191,12 +154,16 @@ assert_jq "webhook: the stop carries the evidence (idle_s, idle_timeout_s 18)" \
 	'.[2].details.idle_timeout_s == 18 and .[2].details.idle_s >= 18' "$HOOKS"
 assert_eq "/hook application/json" "$(head -n 1 "$T/hook/paths" 2>/dev/null)" "webhook: POST to /hook, Content-Type application/json"
 
-# Terminal.
-if [ "$TERMINAL" = 1 ]; then
-	TT=$(tr -d '\r' <"$T/tty.out" 2>/dev/null)
-	assert_eq 3 "$(printf '%s\n' "$TT" | grep -c '^\*\*\* ds01: ')" "the user's terminal got 3 '*** ds01:' lines"
-	assert_contains "$TT" "container-keepalive n1" "the terminal lines say how to prevent the stop"
-fi
+# Terminal: the three messages are on A's screen, each as "*** <the webhook's text> ***".
+three_on_screen() { [ "$(screen | grep -c '^\*\*\* ds01: ')" = 3 ]; }
+wait_for 5 three_on_screen
+SCREEN=$(screen)
+assert_eq 3 "$(grep -c '^\*\*\* ds01: ' <<<"$SCREEN")" "A's terminal shows 3 '*** ds01: ' lines"
+assert_eq "$(jq -r '.[] | "*** \(.text) ***"' <<<"$HOOKS" | sort)" \
+	"$(grep '^\*\*\* ds01: ' <<<"$SCREEN" | sed 's/[[:space:]]*$//' | sort)" \
+	"A's terminal shows the 2 warnings and the stop, one '*** ds01: ... ***' line each"
+assert_eq 2 "$(grep -c '^\*\*\* ds01: .*will be stopped.*container-keepalive n1' <<<"$SCREEN")" \
+	"...the warnings on the terminal say how to prevent the stop"
 
 assert_exit 0 -m "retire n1" as_user "$A" container-retire n1
 assert_instance_empty "nothing left in Docker"

@@ -14,7 +14,9 @@ B=$(ds01_user "it$$b") || fail "cannot create user"
 # 1. --gpus 3 > max_gpu_slots_per_container 2
 assert_exit 3 -m "A: deploy q3 --gpus 3 exceeds 2 GPUs per container (exit 3)" \
 	as_user "$A" container-deploy q3 --gpus 3
-assert_match "$ERR$OUT" '2' "the message states the per-container limit"
+assert_eq "container-deploy: a container may have at most 2 GPUs in your group; you asked for 3 - ask for fewer (--gpus 2)" \
+	"$ERR" "the message states the per-container limit (2) and the 3 asked for"
+assert_eq "" "$OUT" "nothing on stdout"
 assert_no_container "q3._.$A" "no container left for q3"
 assert_eq 0 "$(usage_gpueq "$A")" "A holds 0 GPU-equivalents after the refusal"
 
@@ -23,15 +25,15 @@ assert_exit 0 -m "A: deploy qa (1 GPU)" as_user "$A" container-deploy qa
 assert_exit 0 -m "A: deploy qb (1 GPU)" as_user "$A" container-deploy qb
 assert_eq 2 "$(usage_gpueq "$A")" "A holds 2 GPU-equivalents"
 assert_exit 3 -m "A: deploy qc beyond 2.0 GPU-equivalents (exit 3)" as_user "$A" container-deploy qc
-assert_contains "$ERR$OUT" qa "quota message names holding project qa"
-assert_contains "$ERR$OUT" qb "quota message names holding project qb"
-assert_match "$ERR$OUT" 'quota|equivalent' "message says it is the GPU quota"
+assert_eq "container-deploy: GPU quota reached: 2.0 of 2.0 GPU-equivalents in use by 'qa' (1.0), 'qb' (1.0) - retire one (container-retire NAME), or ask for fewer GPUs" \
+	"$ERR" "the message is the GPU quota (2.0 of 2.0) and names the holders qa and qb"
 assert_no_container "qc._.$A" "no container left for qc"
 assert_event gpu.reject "$A"
 
 # 3. no GPU free: A holds both GPUs, B asks for one
 assert_exit 3 -m "B: deploy qd while A holds every GPU (exit 3)" as_user "$B" container-deploy qd
-assert_match "$ERR$OUT" 'no gpu|available|free|busy|in use' "message says no GPU is free"
+assert_eq "container-deploy: no GPU free: 2 of 2 GPUs are leased - try again later, or deploy with --cpu-only" \
+	"$ERR" "the message says no GPU is free (2 of 2 leased)"
 assert_no_container "qd._.$B" "no container left for qd"
 assert_eq 0 "$(usage_gpueq "$B")" "B holds nothing after the refusal"
 
@@ -46,7 +48,11 @@ assert_exit 0 -m "B: deploy c1 --cpu-only" as_user "$B" container-deploy c1 --cp
 assert_exit 0 -m "B: deploy c2 --cpu-only" as_user "$B" container-deploy c2 --cpu-only
 assert_exit 3 -m "B: 4th container c3 --cpu-only exceeds max_containers_per_user 3 (exit 3)" \
 	as_user "$B" container-deploy c3 --cpu-only
-assert_match "$ERR$OUT" 'container' "message is about the container count"
+# (the list is in creation order; containers created within the same second go by name)
+assert_eq "container-deploy: container limit reached: 3 of 3 containers in use (LIST) - retire one (container-retire NAME) first" \
+	"$(sed -E "s/\(('[a-z0-9]+'(, )?)+\)/(LIST)/" <<<"$ERR")" "the message is the container limit (3 of 3)"
+assert_eq "'c1' 'c2' 'qd'" "$(grep -oE "'[a-z0-9]+'" <<<"$ERR" | sort | paste -sd' ')" \
+	"...and names B's three containers"
 assert_no_container "c3._.$B" "no container left for c3"
 capture as_user "$B" check-limits --json
 assert_jq "check-limits B: 3 containers, 1.0 gpueq, group student" \

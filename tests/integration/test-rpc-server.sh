@@ -6,7 +6,7 @@
 # kept-open connection all get their answers.
 # ds01-test: kind=functional threads budget=4
 . "$(dirname "$0")/lib.sh"
-command -v python3 >/dev/null 2>&1 || skip_test "python3 not installed"
+command -v python3 >/dev/null 2>&1 || fail "python3 is not installed (the raw protocol client; scripts/deps.sh installs it)"
 ds01_setup
 ds01_start_daemon
 
@@ -72,15 +72,19 @@ sleep 0.5
 t0=$(date +%s%N)
 capture as_user "$A" timeout 10 container-list
 ms=$((($(date +%s%N) - t0) / 1000000))
+assert_eq 0 "$RC" "A: container-list exits 0 while B stalls 16 connections (124: it hung)"
 assert_contains "$OUT" "rs1" "A: container-list answers while B stalls 16 connections"
 [ "$ms" -lt 5000 ] && ok "A: ... within 5 s ($ms ms)" || not_ok "A: ... within 5 s" "$ms ms"
 assert_exit 0 -m "root: daemon answers ds01 status meanwhile" as_root timeout 10 ds01 status
 assert_exit 3 -m "B: a 17th connection is refused (bound per user)" as_user "$B" timeout 10 container-list
-assert_contains "$ERR" "too many requests" "B: the refusal says why"
+assert_eq "container-list: too many requests in flight for your user (close some container-run sessions or wait for running commands)" \
+	"$ERR" "B: the refusal says why"
 
 # B goes away: every one of its connections is given back.
+STALL_PID_=$STALL_PID
 exec {STALL[1]}>&-
-wait "$STALL_PID" 2>/dev/null
+wait "$STALL_PID_"
+assert_eq 0 "$?" "B's stalling client exits 0 once its stdin closes (it held every connection)"
 back() { as_user "$B" container-list >/dev/null 2>&1; }
 if wait_for 10 back; then ok "B: lists again once its stalled client is gone"; else
 	capture as_user "$B" container-list
@@ -93,6 +97,7 @@ capture as_user "$A" timeout 10 python3 "$T/raw.py" "$SOCK" malformed
 assert_jq "a malformed message gets an error answer" \
 	'.ok == false and .error.code == 2 and (.error.message | test("malformed"))' "$OUT"
 capture as_user "$A" timeout 20 python3 "$T/raw.py" "$SOCK" persist 200
+assert_eq 0 "$RC" "A: the kept-open client exits 0"
 assert_eq "200 ['rs1']" "$OUT" "A: 200 requests on one kept-open connection, each answered"
 
 assert_exit 0 -m "A: retire rs1" as_user "$A" container-retire rs1

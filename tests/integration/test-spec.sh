@@ -29,6 +29,7 @@ check_spec() {
 	assert_jq "$c: label ds01.project" ".Config.Labels[\"ds01.project\"] == \"$p\"" "$j"
 	assert_jq "$c: not privileged" '.HostConfig.Privileged == false' "$j"
 	assert_jq "$c: no added capabilities" '(.HostConfig.CapAdd // []) | length == 0' "$j"
+	assert_jq "$c: every capability dropped (CapDrop is [\"ALL\"])" '.HostConfig.CapDrop == ["ALL"]' "$j"
 	assert_jq "$c: security opt no-new-privileges" \
 		'(.HostConfig.SecurityOpt // []) | any(startswith("no-new-privileges") and (endswith(":false") | not))' "$j"
 	assert_jq "$c: network mode is not host" '.HostConfig.NetworkMode != "host"' "$j"
@@ -82,6 +83,23 @@ check_spec() {
 	assert_match "$(sed -n 1p <<<"$OUT")" '^/\.ds01/init( |$)' "$c: PID 1 is /.ds01/init"
 	assert_eq "cvd=$( [ "$n" -gt 0 ] && echo "$luuids")" "$(sed -n 2p <<<"$OUT" | sed 's/^\(cvd=\)void$/\1/')" \
 		"$c: CUDA_VISIBLE_DEVICES inside the container"
+
+	# The capability sets as the kernel holds them, for PID 1 and for a process container-run
+	# starts: all empty, the bounding set too (a non-root process has no effective capabilities
+	# anyway; only an empty bounding set shows that nothing can ever be gained), and
+	# no_new_privs set.
+	local caps
+	caps="CapInh:	0000000000000000
+CapPrm:	0000000000000000
+CapEff:	0000000000000000
+CapBnd:	0000000000000000
+CapAmb:	0000000000000000"
+	assert_exit 0 -m "$c: container-run reads /proc/1/status and /proc/self/status" \
+		as_user "$A" container-run "$p" -- sh -c 'grep -E "^(Cap|NoNewPrivs)" /proc/1/status; echo --; grep -E "^(Cap|NoNewPrivs)" /proc/self/status'
+	assert_eq "$caps
+NoNewPrivs:	1" "$(sed -n '1,/^--$/p' <<<"$OUT" | grep -v '^--$')" "$c: PID 1 has no capabilities in any set (CapBnd 0) and no_new_privs"
+	assert_eq "$caps
+NoNewPrivs:	1" "$(sed -n '/^--$/,$p' <<<"$OUT" | grep -v '^--$')" "$c: a container-run process has no capabilities in any set (CapBnd 0) and no_new_privs"
 }
 
 assert_exit 0 -m "deploy spec1 (default: 1 GPU)" as_user "$A" container-deploy spec1 --json

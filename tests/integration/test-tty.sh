@@ -4,7 +4,7 @@
 # status 0 and leaves the session container running.
 # ds01-test: kind=functional threads needs=utmp budget=5
 . "$(dirname "$0")/lib.sh"
-command -v tmux >/dev/null 2>&1 || skip_test "tmux not installed"
+command -v tmux >/dev/null 2>&1 || fail "tmux is not installed (the terminal; scripts/deps.sh installs it)"
 ds01_setup
 ds01_start_daemon
 
@@ -22,7 +22,6 @@ ds01_tmux_session "$S"
 tmux new-session -d -s "$S" -x 120 -y 40 \
 	"$(as_user_cmdline "$A" container-run tty1); echo \"RUN-EXITED=\$?\"; sleep 120" ||
 	fail "tmux new-session failed"
-sleep 1
 if ! wait_for 15 pane_has '[$#] ?$'; then
 	not_ok "a shell prompt appears" "$(pane)"
 else
@@ -34,16 +33,18 @@ if wait_for 10 pane_has '^42[[:space:]]*$'; then
 else
 	not_ok "the shell runs commands (prints 42)" "$(pane)"
 fi
-tmux send-keys -t "$S" 'echo "pwd=$(pwd)"; echo "size=$(stty size)"; [ -t 0 ] && echo "tty=yes"' Enter
-wait_for 10 pane_has '^tty=yes' || true
+# What the commands print is matched as whole lines: the typed command line itself is echoed on
+# the terminal too, and has "tty=yes" in it.
+tmux send-keys -t "$S" 'echo "pwd=$(pwd)"; echo "size=$(stty size)"; [ -t 0 ] && echo "tty=y""es"' Enter
+wait_for 10 pane_has '^tty=yes[[:space:]]*$'
 P=$(pane)
-assert_contains "$P" "pwd=/workspace" "the shell starts in /workspace"
-assert_contains "$P" "size=40 120" "the tty has the terminal's size (40 rows, 120 cols)"
-assert_contains "$P" "tty=yes" "stdin is a terminal inside"
+assert_match "$P" '^pwd=/workspace[[:space:]]*$' "the shell starts in /workspace"
+assert_match "$P" '^size=40 120[[:space:]]*$' "the tty has the terminal's size (40 rows, 120 cols)"
+assert_match "$P" '^tty=yes[[:space:]]*$' "stdin is a terminal inside"
 tmux resize-window -t "$S" -x 100 -y 30 2>/dev/null
 sleep 0.5
 tmux send-keys -t "$S" 'echo "size2=$(stty size)"' Enter
-if wait_for 10 pane_has '^size2=30 100'; then
+if wait_for 10 pane_has '^size2=30 100[[:space:]]*$'; then
 	ok "a terminal resize reaches the container tty (30 100)"
 else
 	not_ok "a terminal resize reaches the container tty (30 100)" "$(pane | grep size2)"
