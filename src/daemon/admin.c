@@ -381,9 +381,10 @@ int admin_status(struct ds01d *d, const struct caller *c, json_t *params, json_t
         json_object_set_new(gl, "totals", totals);
         json_object_set_new(gl, "warnings", warnings);
         json_object_set_new(gl, "monitor",
-                            json_pack("{s:I, s:I, s:I}", "last_tick", (json_int_t)(last / 1000),
-                                      "tick_ms", (json_int_t)dur, "interval_s",
-                                      (json_int_t)interval));
+                            json_pack("{s:I, s:I, s:I, s:I}", "last_tick",
+                                      (json_int_t)(last / 1000), "tick_ms", (json_int_t)dur,
+                                      "interval_s", (json_int_t)interval, "ticks",
+                                      (json_int_t)monitor_ticks(d->monitor)));
         *ret_result = gl;
         return 0;
 }

@@ -89,6 +89,7 @@ static struct config *config_defaults(void)
         c->workspace_root = xstrdup("home");
         c->metrics_listen = xstrdup("127.0.0.1:9101");
         c->sample_interval_s = 60;
+        c->restart_gap_s = 10;
         c->gpu_backend = xstrdup("auto");
         c->nvml_library = xstrdup("libnvidia-ml.so.1");
         c->docker_devices = xstrdup("auto");
@@ -233,6 +234,7 @@ static const struct key_def top_keys[] = {
     STR(workspace_root, KEY_STRING),
     STR(metrics_listen, KEY_STRING),
     {"sample_interval_s", KEY_INT, offsetof(struct config, sample_interval_s), 1, 3600, NULL},
+    {"restart_gap_s", KEY_INT, offsetof(struct config, restart_gap_s), 0, 3600, NULL},
     {"gpus", KEY_SPECIAL, 0, 0, 0, parse_gpus},
     {"images", KEY_SPECIAL, 0, 0, 0, parse_images},
     {"notify", KEY_SPECIAL, 0, 0, 0, parse_notify},

@@ -28,6 +28,9 @@ struct config {
         int64_t sample_interval_s; /* 60; 1..3600 */
         char *gpu_backend;         /* "auto" | "nvml" | "simulated" */
         char *nvml_library;        /* "libnvidia-ml.so.1" */
+        /* How long ds01d may be down (beyond two sample_interval_s) and still count as
+         * restarted, keeping the idle clocks and warnings it recorded (monitor.h): 10; 0..3600. */
+        int64_t restart_gap_s;
         /* gpus.docker_devices: how real GPUs reach a container. "device-requests": HostConfig.
          * DeviceRequests with the UUIDs (several MIG instances: the NVIDIA runtime and
          * NVIDIA_VISIBLE_DEVICES); "env": only NVIDIA_VISIBLE_DEVICES, for hosts whose default

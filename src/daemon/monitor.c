@@ -107,6 +107,7 @@ struct monitor {
         unsigned stops_running;
         int64_t started_ms; /* when this monitor (daemon) started, unix ms */
         _Atomic int64_t last_tick_ms, last_tick_duration_ms;
+        _Atomic uint64_t ticks; /* ticks finished (monitor_ticks) */
         /* The earliest warning or stop a rule has scheduled (unix ms, 0: none): the thread wakes
          * for it instead of waiting for the next sample interval. Written by enforce. */
         int64_t due_ms;
@@ -720,9 +721,9 @@ static void publish_views(struct monitor *m);
 
 /* A daemon restart does not start the clocks over. The runtime warnings already given stay
  * given. A container running when the previous daemon stopped (save_clocks), shortly before (two
- * sample intervals and 10 s: a restart, not an outage) and not restarted since, keeps its idle
- * clock and idle warnings; after a longer gap, or a crash, the daemon cannot know what happened,
- * and the clock starts now. */
+ * sample intervals and restart_gap_s: a restart, not an outage) and not restarted since, keeps
+ * its idle clock and idle warnings; after a longer gap, or a crash, the daemon cannot know what
+ * happened, and the clock starts now. */
 static void restore_clocks(struct monitor *m, struct activity *a, const struct store_container *sc)
 {
         if (!sc || sc->clocks_at_ms <= 0)
@@ -731,7 +732,7 @@ static void restore_clocks(struct monitor *m, struct activity *a, const struct s
                 a->runtime_warned = sc->runtime_warned > 2 ? 2 : sc->runtime_warned;
         int64_t interval = m->d->cfg->sample_interval_s > 0 ? m->d->cfg->sample_interval_s : 60;
         if (!a->state || !streq(a->state, "running") || sc->last_active_ms <= 0 ||
-            m->started_ms - sc->clocks_at_ms > 2 * interval * 1000 + 10000 ||
+            m->started_ms - sc->clocks_at_ms > (2 * interval + m->d->cfg->restart_gap_s) * 1000 ||
             a->started_at * 1000 > sc->clocks_at_ms || sc->last_active_ms > a->last_active_ms)
                 return;
         a->last_active_ms = sc->last_active_ms;
@@ -882,6 +883,12 @@ void monitor_tick(struct monitor *m)
         malloc_trim(0);
         atomic_store(&m->last_tick_duration_ms, mono_ms() - t0);
         atomic_store(&m->last_tick_ms, now_ms());
+        atomic_fetch_add(&m->ticks, 1);
+}
+
+uint64_t monitor_ticks(struct monitor *m)
+{
+        return m ? atomic_load(&m->ticks) : 0;
 }
 
 static json_t *maybe_int(int64_t v)

@@ -18,7 +18,8 @@
  *  - releases GPU holds that expired, removes containers stopped for container_hold_after_stop_h
  *    and those created but never started for created_container_timeout_m.
  * When the daemon stops it records the idle clocks and warnings given in the ledger; the next
- * daemon takes them back after a short restart.
+ * daemon takes them back after a short restart (down at most two sample intervals and
+ * restart_gap_s).
  * Only containers labelled with this daemon's instance are ever touched. */
 #pragma once
 
@@ -57,6 +58,10 @@ size_t monitor_user_usage(struct monitor *m, struct monitor_user_usage **ret);
 void monitor_user_usage_free(struct monitor_user_usage *v, size_t n);
 /* Unix ms when the last tick finished (0: none yet), and how long it took. */
 int64_t monitor_last_tick_ms(struct monitor *m, int64_t *ret_duration_ms);
+/* How many ticks have finished since the monitor started: a count that grows by one with each,
+ * for whoever must know that a tick began and ended after some moment (last_tick is in whole
+ * seconds in `ds01 status`; two ticks can finish within one). */
+uint64_t monitor_ticks(struct monitor *m);
 /* Runs one tick now (tests and benchmarks). */
 void monitor_tick(struct monitor *m);
 /* Asks the monitor thread for a tick as soon as it can (a managed container started: its rules

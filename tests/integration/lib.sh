@@ -1079,6 +1079,63 @@ docker_started_epoch() {
 	iso_epoch "$(docker inspect -f '{{.State.StartedAt}}' "$id")"
 }
 
+# docker_started_at NAME: Unix time (fractional) of the container's last start.
+docker_started_at() {
+	local id
+	id=$(docker_id "$1")
+	[ -n "$id" ] || return 1
+	date -d "$(docker inspect -f '{{.State.StartedAt}}' "$id")" +%s.%N 2>/dev/null
+}
+
+# now_s: the time in fractional Unix seconds (for deadlines computed with awk).
+now_s() { echo "$EPOCHREALTIME"; }
+
+# secs_since EPOCH: fractional seconds from EPOCH (fractional) to now, one decimal.
+secs_since() { awk -v a="$1" -v n="$EPOCHREALTIME" 'BEGIN { printf "%.1f", n - a }'; }
+
+# monitor_ticks: how many ticks the daemon's monitor has finished since the daemon started
+# (`ds01 status --json` .monitor.ticks, as root); fails when the daemon does not answer.
+monitor_ticks() { as_root ds01 status --json 2>/dev/null | jq -er '.monitor.ticks | numbers'; }
+
+_ds01_ticks_reach() {
+	local n
+	n=$(monitor_ticks) && [ "$n" -ge "$1" ]
+}
+
+# wait_ticks_total N [SECONDS]: waits until the running daemon has finished N ticks in all (right
+# after ds01_start_daemon: its start-up tick is the first). 1 on timeout (default 30 s).
+wait_ticks_total() { wait_for "${2:-30}" _ds01_ticks_reach "$1"; }
+
+# wait_tick [N] [SECONDS]: waits until N (default 1) more monitor ticks have finished. A tick
+# under way at the call counts, so `wait_tick 2` is the first to guarantee a whole tick (samples,
+# rules, the warnings they give) that began after the call. 1 on timeout; SECONDS defaults to N
+# sample intervals + 10 s. Waiting on the tick, not the clock: a slow daemon (a sanitizer, a
+# loaded machine) is waited for, a fast one is not.
+wait_tick() {
+	local n=${1:-1} secs=${2:-} s t0 iv
+	s=$(as_root ds01 status --json 2>/dev/null)
+	t0=$(jqr '.monitor.ticks | numbers' "$s")
+	iv=$(jqr '.monitor.interval_s | numbers' "$s")
+	if [ -z "$t0" ] || [ -z "$iv" ]; then
+		note "wait_tick: no tick count from ds01 status --json"
+		return 1
+	fi
+	[ -n "$secs" ] || secs=$((n * iv + 10))
+	wait_for "$secs" _ds01_ticks_reach $((t0 + n)) && return 0
+	note "wait_tick: $n tick(s) after $t0 not finished within $secs s (now $(monitor_ticks))"
+	return 1
+}
+
+# wait_tick_after EPOCH: waits until EPOCH (fractional Unix seconds) has passed and then for a
+# whole monitor tick that began after it: whatever a rule does at EPOCH has been decided (the
+# warnings it gives are in events.jsonl; a stop it starts may still be under way). 1 on timeout.
+wait_tick_after() {
+	local d
+	d=$(awk -v e="$1" -v n="$EPOCHREALTIME" 'BEGIN { d = e - n; printf "%.3f", (d > 0 ? d : 0) }')
+	sleep "$d"
+	wait_tick 2
+}
+
 # docker_finished_epoch NAME: Unix time (fractional) of the container's last stop.
 docker_finished_epoch() {
 	local id

@@ -96,6 +96,7 @@ static void test_embedded_defaults(void **state)
         assert_string_equal(c->workspace_root, "home");
         assert_string_equal(c->metrics_listen, "127.0.0.1:9101");
         assert_int_equal(c->sample_interval_s, 60);
+        assert_int_equal(c->restart_gap_s, 10);
         assert_string_equal(c->gpu_backend, "auto");
         assert_string_equal(c->nvml_library, "libnvidia-ml.so.1");
         assert_int_equal(c->n_simulated, 4);
@@ -135,6 +136,7 @@ static void test_full_file(void **state)
         assert_string_equal(c->workspace_root, "/srv/workspaces");
         assert_string_equal(c->metrics_listen, "[::1]:9102");
         assert_int_equal(c->sample_interval_s, 5);
+        assert_int_equal(c->restart_gap_s, 30);
         assert_string_equal(c->gpu_backend, "simulated");
         assert_string_equal(c->nvml_library, "/opt/fake/libnvidia-ml.so.1");
         assert_int_equal(c->n_simulated, 3);
@@ -189,6 +191,7 @@ static void test_partial_and_empty(void **state)
         expect_ok("metrics_listen: \"off\"\n");
         expect_ok("metrics_listen: off\n"); /* the bool spelling is a string here */
         expect_ok("instance: a\n");
+        expect_ok("restart_gap_s: 0\n"); /* two sample intervals, nothing more */
         expect_ok("images:\n  max_images_mb_per_user: 0\n"); /* no limit */
         expect_ok("instance: test-1.x_y\n");
         expect_ok("gpus:\n  simulated:\n    - {name: X, memory_mib: 1, mig: [7g.40gb]}\n");
@@ -222,6 +225,10 @@ static void test_wrong_type(void **state)
         expect_error("sample_interval_s: 0\n", ":1:", "from 1 to 3600", NULL);
         expect_error("sample_interval_s: 3601\n", ":1:", "from 1 to 3600", NULL);
         expect_error("sample_interval_s: -5\n", ":1:", "sample_interval_s", NULL);
+        expect_error("restart_gap_s: 3601\n", ":1:", "'restart_gap_s'",
+                     "whole number from 0 to 3600", NULL);
+        expect_error("restart_gap_s: -1\n", ":1:", "restart_gap_s", "from 0 to 3600", NULL);
+        expect_error("restart_gap_s: 1.5\n", ":1:", "restart_gap_s", "whole number", NULL);
         expect_error("max_requests_per_uid: 1025\n", ":1:", "from 1 to 1024", NULL);
         expect_error("max_requests_per_uid: 0\n", ":1:", "max_requests_per_uid", NULL);
         expect_error("\nevents_max_kb: 3\n", ":2:", "'events_max_kb'",
@@ -364,6 +371,7 @@ static void test_contrib_example(void **state)
         assert_non_null(c);
         assert_string_equal(c->instance, "ds01");
         assert_string_equal(c->docker_devices, "auto");
+        assert_int_equal(c->restart_gap_s, 10);
         assert_int_equal(c->build_timeout_s, 3600);
         assert_int_equal(c->max_builds_per_user, 1);
         assert_int_equal(c->max_spool_mb, 4096);
