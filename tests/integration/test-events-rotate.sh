@@ -18,12 +18,67 @@ LOG=$T/log
 F=$T/follow
 mkdir -p "$F" && chmod 777 "$F"
 
-# deny USER TAG...: one auth.denied event per TAG, by USER, naming container TAG._.$OTHER.
+# deny USER TAG...: one auth.denied event per TAG, by USER, naming container TAG._.$OTHER: the
+# request container-stop TAG._.$OTHER sends, one connection each, in order, each answered "no
+# such container" (exit code 4) before the next. One client process for all of them: a CLI per
+# event made this test a minute long on a loaded machine; the CLI's own stop is tested elsewhere.
+cat >"$T/deny.py" <<'PY'
+import json, os, socket, sys
+other, bad = sys.argv[1], 0
+for tag in sys.argv[2:]:
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    s.connect(os.environ["DS01_SOCKET"])
+    s.send(b"E" + json.dumps({"v": 1, "method": "container.stop",
+                              "params": {"name": tag + "._." + other}}).encode())
+    data = b""
+    while True:
+        frag = s.recv(70000)
+        if not frag:
+            break
+        data += frag[1:]
+        if frag[:1] == b"E":
+            break
+    s.close()
+    try:
+        code = json.loads(data).get("error", {}).get("code")
+    except ValueError:
+        code = None
+    if code != 4:
+        print("%s: answer %r" % (tag, data[:300]), file=sys.stderr)
+        bad += 1
+sys.exit(1 if bad else 0)
+PY
+chmod 644 "$T/deny.py"
+: >"$T/deny.err"
 deny() {
-	local u=$1 t
+	local u=$1
 	shift
-	for t in "$@"; do
-		as_user "$u" container-stop "$t._.$OTHER" >/dev/null 2>&1
+	as_user "$u" python3 "$T/deny.py" "$OTHER" "$@" 2>>"$T/deny.err" ||
+		echo "deny $u $*: not every request was refused as not found" >>"$T/deny.err"
+}
+
+# deny_shown USER FOLLOWER... -- TAG...: deny, 12 at a time, and each dozen shown by every
+# FOLLOWER (see follower) before the next. A follower asks every 0.5 s, and the log keeps only
+# about 60 events (events_keep 3 files of 4 KiB): one client could rotate events away before a
+# follower asked (as a stopped follower sees below). Two users at once leave at most 24 events
+# unread, and every dozen still crosses a rotation while a follower reads.
+deny_shown() {
+	local u=$1 f
+	shift
+	local -a fs=()
+	while [ "$1" != -- ]; do
+		fs+=("$1")
+		shift
+	done
+	shift
+	while [ $# -gt 0 ]; do
+		local -a chunk=("${@:1:12}")
+		shift "${#chunk[@]}"
+		deny "$u" "${chunk[@]}"
+		for f in "${fs[@]}"; do
+			wait_for 10 has_line "$F/$f.out" "\"${chunk[-1]}\\._" ||
+				echo "follower $f did not show ${chunk[-1]} within 10 s" >>"$T/deny.err"
+		done
 	done
 }
 
@@ -93,9 +148,11 @@ has_line() { grep -q -- "$2" "$1"; }
 
 # --- history that will be rotated away, then a time mark ----------------------------------
 deny "$A" $(seqtags p 1 25)
-sleep 2
-MARK=$(date -u +%Y-%m-%dT%H:%M:%SZ)
-sleep 1
+# Event times and --since are whole seconds: MARK is the next second; the p events are older,
+# and every event from here on is written when MARK has come.
+MARK_S=$(($(date +%s) + 1))
+MARK=$(date -u -d "@$MARK_S" +%Y-%m-%dT%H:%M:%SZ)
+sleep "$(awk -v m="$MARK_S" -v n="$(date +%s.%N)" 'BEGIN { d = m - n + 0.01; printf "%.3f", d > 0 ? d : 0 }')"
 
 # --- followers, each started after a marker it shows as its history -------------------------
 deny "$A" m0
@@ -116,9 +173,9 @@ wait_for 10 has_line "$F/fs.out" "m0\._" || fail "the stopped follower did not s
 kill -STOP "$(cat "$F/fs.pid")"
 
 # --- phase 1: A and B at once, a few rotations --------------------------------------------
-deny "$A" $(seqtags a 1 30) &
+deny_shown "$A" fa fr -- $(seqtags a 1 30) &
 J=$!
-deny "$B" $(seqtags b 1 10)
+deny_shown "$B" fb fr -- $(seqtags b 1 10)
 wait "$J"
 
 assert_ok "the daemon is alive after rotations" as_root ds01 version
@@ -159,9 +216,9 @@ assert_eq "a28 a29 a30" "$(printf '%s\n' "$OUT" | table_tags)" \
 	"--limit 3 gives the newest three (table output)"
 
 # --- phase 2: more than events_keep files hold ---------------------------------------------
-deny "$A" $(seqtags c 1 70) &
+deny_shown "$A" fa fr -- $(seqtags c 1 70) &
 J=$!
-deny "$B" $(seqtags d 1 30)
+deny_shown "$B" fb fr -- $(seqtags d 1 30)
 wait "$J"
 deny "$A" z1
 rotated=$(ls "$LOG" | grep -c '^events\.jsonl\.[0-9]*$')
@@ -209,6 +266,8 @@ assert_match "$(cat "$F/fs.err")" "rotated past the last event shown" \
 	"the woken follower says events were rotated away before it could show them"
 assert_eq "" "$(tags "$F/fs.out" | tr ' ' '\n' | grep -E '^a1$')" "... it could not show a1 (rotated away)"
 assert_eq "" "$(tags "$F/fs.out" | tr ' ' '\n' | sort | uniq -d)" "... and showed no event twice"
+
+assert_eq "" "$(cat "$T/deny.err")" "every denied request was answered 'not found' (code 4), each dozen shown in time"
 
 # --- the cursor in an answer ---------------------------------------------------------------
 capture as_user "$A" ds01 events --json

@@ -8,12 +8,15 @@
 #   B: .ds01-alerts is a symlink to a root-owned file (lnk1), a FIFO with a reader (fifo1), and
 #      .keep-alive is a symlink to a fresh root-owned file and a FIFO (ka1, ka2).
 # The root files stay root's and unchanged, no keep-alive is honoured, and the monitor does not
-# stall: every container is stopped on time for idleness.
+# stall: every container is stopped on time for idleness. B's traps are in place before B's
+# containers start, A's right after ns1 starts, before its first warning.
 # ds01-test: kind=security budget=17
 DS01_CONFIG_EXTRA='sample_interval_s: 1'
 . "$(dirname "$0")/lib.sh"
 ds01_setup
-ds01_write_lifecycle_limits $'idle_timeout_h: 0.003\nmax_containers_per_user: 5' 'keepalive_max_duration_h: 1'
+# idle_timeout_h 0.002 (7.2 s: the first warning at 5.8 s); 10.8 s under a sanitizer
+if strict_timing; then IDLE_H=0.002; else IDLE_H=0.003; fi
+ds01_write_lifecycle_limits "idle_timeout_h: $IDLE_H"$'\nmax_containers_per_user: 5' 'keepalive_max_duration_h: 1'
 ds01_start_daemon
 
 A=$(ds01_user "it$$a") || fail "cannot create user"
@@ -41,10 +44,22 @@ root_file_ok() { # FILE DESC
 	assert_eq "0 0 600 $(date -d 2020-01-01 +%s)" "$s" "$2"
 }
 
-assert_exit 0 -m "A: deploy ns1" as_user "$A" container-deploy ns1 --cpu-only
+# --- B: links and FIFOs in the workspaces, made before the containers ------------------------
+WB=$HB/workspace
+assert_ok "B: makes the four workspaces" as_user "$B" mkdir -p "$WB/lnk1" "$WB/fifo1" "$WB/ka1" "$WB/ka2"
+assert_ok "B: lnk1/.ds01-alerts -> a root file" as_user "$B" ln -s "$T/pub/lnk" "$WB/lnk1/.ds01-alerts"
+assert_ok "B: fifo1/.ds01-alerts is a FIFO" as_user "$B" mkfifo "$WB/fifo1/.ds01-alerts"
+# a reader on the FIFO, so an open for writing would succeed (and one for reading block)
+as_user "$B" sh -c "echo \$\$ >'$HB/reader.pid'; exec 3<>'$WB/fifo1/.ds01-alerts'; exec sleep 120" &
+wait_for 5 test -s "$HB/reader.pid" || fail "B's FIFO reader did not start"
+READER=$(cat "$HB/reader.pid")
+touch "$T/pub/ka"
+assert_ok "B: ka1/.keep-alive -> a fresh root file" as_user "$B" ln -s "$T/pub/ka" "$WB/ka1/.keep-alive"
+assert_ok "B: ka2/.keep-alive is a FIFO" as_user "$B" mkfifo "$WB/ka2/.keep-alive"
 for p in lnk1 fifo1 ka1 ka2; do
 	assert_exit 0 -m "B: deploy $p" as_user "$B" container-deploy "$p" --cpu-only
 done
+assert_exit 0 -m "A: deploy ns1" as_user "$A" container-deploy ns1 --cpu-only
 
 # --- A: ~/workspace through /proc/PID/root of the user's own mount namespace -----------------
 NSREADY=$HA/nsready
@@ -63,19 +78,7 @@ else
 	note "A: unshare -Urm does not work for a plain user here: the namespace attack is not covered"
 fi
 
-# --- B: links and FIFOs in the workspace -----------------------------------------------------
-WB=$HB/workspace
-as_user "$B" ln -s "$T/pub/lnk" "$WB/lnk1/.ds01-alerts"
-as_user "$B" mkfifo "$WB/fifo1/.ds01-alerts"
-# a reader on the FIFO, so an open for writing would succeed (and one for reading block)
-as_user "$B" sh -c "echo \$\$ >'$HB/reader.pid'; exec 3<>'$WB/fifo1/.ds01-alerts'; exec sleep 120" &
-wait_for 5 test -s "$HB/reader.pid"
-READER=$(cat "$HB/reader.pid")
-touch "$T/pub/ka"
-as_user "$B" ln -s "$T/pub/ka" "$WB/ka1/.keep-alive"
-as_user "$B" mkfifo "$WB/ka2/.keep-alive"
-
-# --- every one stopped on time for idleness (11 s) ------------------------------------------
+# --- every one stopped on time for idleness ---------------------------------------------------
 START=$SECONDS
 for c in "ns1._.$A" "lnk1._.$B" "fifo1._.$B" "ka1._.$B" "ka2._.$B"; do
 	if wait_event 30 ".event_type == \"maintenance.idle_kill\" and .details.container == \"$c\""; then
@@ -91,9 +94,16 @@ W=$(events_query ".event_type == \"maintenance.idle_warning\"" | grep -c .)
 	not_ok "idle warnings were sent" "$W"
 
 root_file_ok "$T/pub/ns" "A: the root file bind-mounted in the user's namespace is still root's and unchanged"
+if [ -L "$HA/workspace" ]; then
+	# An alert written before the swap would be in the real workspace: then the attack was late.
+	assert_ok "A: no alert reached ns1's real workspace (the swap came before the first warning)" \
+		test ! -e "$HA/workspace.real/ns1/.ds01-alerts"
+fi
 root_file_ok "$T/pub/lnk" "B: the root file behind the .ds01-alerts symlink is still root's and unchanged"
 assert_eq "0" "$(stat -c %u "$T/pub/ka")" "B: the root file behind the .keep-alive symlink is still root's"
 assert_eq "p" "$(stat -c %A "$WB/fifo1/.ds01-alerts" | cut -c1)" "B: the FIFO is still a FIFO"
+assert_ok "B: the links and the keep-alive FIFO stayed in place" sh -c \
+	"test -L '$WB/lnk1/.ds01-alerts' && test -L '$WB/ka1/.keep-alive' && test -p '$WB/ka2/.keep-alive'"
 
 stop_helpers
 [ -L "$HA/workspace" ] && as_user "$A" sh -c "rm '$HA/workspace' && mv '$HA/workspace.real' '$HA/workspace'"

@@ -47,7 +47,8 @@ assert_ok "root: docker create + start ${FORGED[1]} with the victim's ds01 label
 	forge "${FORGED[1]}"
 
 # The attacker's build: a base with the forged labels (made by root: any tagged image is a
-# usable base), then a RUN that stays 20 s.
+# usable base), then a RUN that stays 120 s (the build is cancelled at the end; it must outlast
+# the idle stop below on a loaded machine).
 BASE="ds01-it-sec07-$$/labelled:latest"
 printf 'FROM %s\nLABEL it.instance=%s ds01.managed=true ds01.instance=%s ds01.uid=%s ds01.user=%s ds01.project="%s"\n' \
 	"$DS01_IMAGE" "$INSTANCE" "$INSTANCE" "$VUID" "$V" "$BAIT" | docker build -q -t "$BASE" - >/dev/null ||
@@ -55,7 +56,7 @@ printf 'FROM %s\nLABEL it.instance=%s ds01.managed=true ds01.instance=%s ds01.ui
 MARK="sec07-$$-slow"
 HM=$(user_home "$M")
 install -d -o "$M" -g "$(id -g "$M")" -m 700 "$HM/workspace" "$HM/workspace/trap"
-printf 'FROM %s\nRUN sleep 20 && echo %s\n' "$BASE" "$MARK" >"$HM/workspace/trap/Dockerfile"
+printf 'FROM %s\nRUN sleep 120 && echo %s\n' "$BASE" "$MARK" >"$HM/workspace/trap/Dockerfile"
 chown "$M:$(id -g "$M")" "$HM/workspace/trap/Dockerfile"
 as_user_bg "$M" image-create trap >"$T/build.out" 2>&1
 BUILD_PID=$!
@@ -78,10 +79,10 @@ assert_ok "the attacker's build step is still running" has_build
 list_json "$V"
 assert_jq "victim's container-list: only real" '[.containers[].name] == ["'"$REAL"'"]' "$OUT"
 assert_not_contains "$OUT" "URGENT" "victim's container-list never shows the bait"
-capture as_root container-list --all --json
+assert_exit 0 -m "root: container-list --all --json" as_root container-list --all --json
 assert_not_contains "$OUT" "URGENT" "container-list --all never shows the bait"
 assert_not_contains "$OUT" "forged$$" "container-list --all never shows root's forged containers"
-capture as_root ds01 status --json
+assert_exit 0 -m "root: ds01 status --json" as_root ds01 status --json
 assert_not_contains "$OUT$ERR" "URGENT" "ds01 status never shows the bait"
 assert_not_contains "$OUT" "forged$$" "ds01 status never shows root's forged containers"
 MET=$(curl -s "http://127.0.0.1:$MPORT/metrics")
@@ -102,7 +103,7 @@ for f in "${FORGED[@]}"; do
 done
 assert_exit 4 -m "victim: container-stop of root's forged container: not found" \
 	as_user "$V" container-stop "${FORGED[1]}"
-assert_exit '!0' -m "victim: deploy forged$$a: the name is taken by a container ds01 does not manage" \
+assert_exit 1 -m "victim: deploy forged$$a: the name is taken by a container ds01 does not manage" \
 	as_user "$V" container-deploy "forged$$a"
 assert_contains "$ERR" "does not manage" "the refusal says ds01 does not manage that container"
 

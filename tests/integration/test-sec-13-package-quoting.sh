@@ -29,6 +29,7 @@ args=$(docker run --rm --pull never --network none --entrypoint cat "$IMG" /pip-
 assert_eq "$(printf 'install\n--no-cache-dir\nnumpy>=1.20\nscipy<2')" "$args" \
 	"pip got the two specs as two arguments"
 files=$(docker run --rm --pull never --network none --entrypoint sh "$IMG" -c 'ls -a / /workspace 2>/dev/null')
+assert_match "$files" '^bin$' "the image's / can be listed (it has bin)"
 assert_not_contains "$files" "=1.20" "no file named =1.20 was written"
 assert_match "$(printf '%s\n' "$files" | grep -cx 2)" '^0$' "no file named 2 was written"
 assert_exit 0 -m "A: image-update p1 --add 'scipy<3' (re-pins, rebuilds)" \

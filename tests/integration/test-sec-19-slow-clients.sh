@@ -42,6 +42,7 @@ for _ in range(n):
         connect()
     except OSError:
         pass
+open(out + ".ready", "w").close()  # all n are open (or refused): the test goes on
 end = time.monotonic() + seconds
 last_tick = 0
 while time.monotonic() < end:
@@ -60,6 +61,8 @@ while time.monotonic() < end:
             stats["lifetimes"].append(round(time.monotonic() - t0, 2))
             sel.unregister(s)
             s.close()
+    if mode == "rpc" and not opened:
+        break  # the server closed every one: nothing left to wait for
     if mode == "http" and time.monotonic() - last_tick >= 1:
         last_tick = time.monotonic()
         for _ in range(n - len(opened)):  # the ones the server closed, once a second
@@ -81,10 +84,10 @@ PY
 chmod 644 "$T/slow.py"
 mkdir -p "$T/slow" && chmod 777 "$T/slow"
 
-# ---- /metrics: 40 slow connections for 12 s (longer than the scrape's timeout)
-as_user "$A" python3 "$T/slow.py" http "$MPORT" 40 12 "$T/slow/http.json" &
+# ---- /metrics: 40 slow connections for 9 s (longer than the 8 s no connection may live)
+as_user "$A" python3 "$T/slow.py" http "$MPORT" 40 9 "$T/slow/http.json" &
 SLOW=$!
-sleep 1.5
+wait_for 10 test -e "$T/slow/http.json.ready" || fail "the slow /metrics client did not start"
 t0=$(date +%s%N)
 capture curl -s -m 8 -o "$T/scrape.txt" -w '%{http_code}' "$URL"
 ms=$((($(date +%s%N) - t0) / 1000000))
@@ -104,10 +107,11 @@ awk -v a="$MAXLIFE" -v b="$OLDEST" 'BEGIN { exit !(a < 8 && b < 8) }' &&
 	ok "no slow /metrics connection lived 8 s (longest ${MAXLIFE} s)" ||
 	not_ok "no slow /metrics connection lived 8 s" "longest closed ${MAXLIFE} s, oldest open ${OLDEST} s"
 
-# ---- the socket: 40 connections of A's that never send a request, for 8 s
+# ---- the socket: 40 connections of A's that never send a request, for 8 s at most (the client
+# ends when the daemon has closed all of them)
 as_user "$A" python3 "$T/slow.py" rpc "$SOCK" 40 8 "$T/slow/rpc.json" &
 SLOW=$!
-sleep 1
+wait_for 10 test -e "$T/slow/rpc.json.ready" || fail "the idle socket client did not start"
 assert_exit 0 -m "B's container-list works while A holds idle connections" as_user "$B" container-list
 assert_exit 0 -m "B's check-limits works too" as_user "$B" check-limits
 a_works() { as_user "$A" container-list >/dev/null 2>&1; }
