@@ -1062,6 +1062,16 @@ static int relet_gpus(struct ds01d *d, const struct caller *owner, json_t *inspe
         spec = build_spec(d, owner, &ls, project, image, img, workspace, pin, got, cmd,
                           request ? request : "1");
         json_decref(cmd);
+        /* The replacement keeps the runtime count of the container it replaces (which may itself
+         * be a replacement): recorded before that one goes, so a crash cannot lose it. */
+        struct store_container sc;
+        if (store_get(d->store, name, &sc, err) < 0)
+                goto fail;
+        int64_t from = monitor_runtime_start_ms(docker_time_ms(jstr(inspect, "Created")),
+                                                sc.created_at, sc.runtime_from_ms);
+        store_container_release(&sc);
+        if (from > 0 && store_set_runtime_from(d->store, name, from, err) < 0)
+                goto fail;
         /* From the removal until the new id is bound, the ledger records no container for the
          * name: a crash in between leaves a reservation for the start-up reconciliation. */
         if (docker_container_remove(d->docker, name, true, err) < 0 ||
@@ -1102,8 +1112,8 @@ out:
 /* A container whose maximum runtime is used up would only be stopped again at once: refused.
  * The count runs from its creation (a restart does not reset it). */
 static int check_runtime_left(struct ds01d *d, const struct caller *owner, json_t *inspect,
-                              const char *name, const char *project, int64_t ledger_created_s,
-                              struct error **err)
+                              const char *name, const char *project,
+                              const struct store_container *sc, struct error **err)
 {
         struct limit_set ls;
         limits_resolve(d->limits, owner->login, owner->gids, owner->n_gids, &ls);
@@ -1112,8 +1122,8 @@ static int check_runtime_left(struct ds01d *d, const struct caller *owner, json_
         if (h < 0 || limits_exemption(d->limits, owner->login, LIMITS_RUNTIME, now_s()))
                 return 0;
         int64_t cap = (int64_t)llround(h * 3600);
-        int64_t start =
-            monitor_runtime_start_ms(docker_time_ms(jstr(inspect, "Created")), ledger_created_s);
+        int64_t start = monitor_runtime_start_ms(docker_time_ms(jstr(inspect, "Created")),
+                                                 sc->created_at, sc->runtime_from_ms);
         int64_t ran = start > 0 ? (now_ms() - start) / 1000 : 0;
         if (start <= 0 || ran < cap)
                 return 0;
@@ -1176,7 +1186,7 @@ int lifecycle_start(struct ds01d *d, const struct caller *c, json_t *params, jso
                 struct store_container sc;
                 if (store_get(d->store, name, &sc, err) < 0)
                         goto unbusy;
-                if (check_runtime_left(d, &owner, inspect, name, project, sc.created_at, err) < 0) {
+                if (check_runtime_left(d, &owner, inspect, name, project, &sc, err) < 0) {
                         store_container_release(&sc);
                         goto unbusy;
                 }

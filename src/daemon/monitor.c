@@ -521,10 +521,14 @@ static char *stop_done_text(const struct snap_container *row, const struct limit
 }
 
 /* The ledger's creation is the reservation, a moment before Docker created the container; when
- * it is much older, ds01 recreated the container (a GPU hold that had expired). */
+ * it is much older, an older ds01 recreated the container (a GPU hold that had expired) without
+ * recording runtime_from_ms. */
 #define RECREATED_MS 60000
-int64_t monitor_runtime_start_ms(int64_t docker_created_ms, int64_t ledger_created_s)
+int64_t monitor_runtime_start_ms(int64_t docker_created_ms, int64_t ledger_created_s,
+                                 int64_t runtime_from_ms)
 {
+        if (runtime_from_ms > 0)
+                return runtime_from_ms;
         int64_t ledger = ledger_created_s > 0 ? ledger_created_s * 1000 : 0;
         if (docker_created_ms <= 0 || (ledger > 0 && ledger < docker_created_ms - RECREATED_MS))
                 return ledger;
@@ -536,7 +540,8 @@ static void rule_runtime(struct monitor *m, struct activity *a, const struct sna
 {
         int64_t now = tms / 1000;
         a->runtime_limit_s = -1;
-        int64_t start = monitor_runtime_start_ms(a->created_ms, sc ? sc->created_at : 0);
+        int64_t start = monitor_runtime_start_ms(a->created_ms, sc ? sc->created_at : 0,
+                                                 sc ? sc->runtime_from_ms : 0);
         int64_t run_ms = start > 0 && tms > start ? tms - start : 0;
         a->runtime_s = run_ms / 1000;
         const char *user = row->user;

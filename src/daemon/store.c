@@ -22,7 +22,7 @@
 
 /* The schema this code reads and writes (PRAGMA user_version). A database written by a newer
  * ds01d is refused rather than guessed at. */
-#define STORE_SCHEMA_VERSION  6
+#define STORE_SCHEMA_VERSION  7
 #define STORE_BUSY_TIMEOUT_MS 5000
 /* GPU-equivalents are sums of sevenths: compare them with a little slack. */
 #define STORE_EPSILON 1e-9
@@ -111,6 +111,9 @@ static const char *const migrations[STORE_SCHEMA_VERSION] = {
     "ALTER TABLE containers ADD COLUMN clocks_at_ms INTEGER NOT NULL DEFAULT 0;"
     "ALTER TABLE containers ADD COLUMN idle_warned INTEGER NOT NULL DEFAULT 0;"
     "ALTER TABLE containers ADD COLUMN runtime_warned INTEGER NOT NULL DEFAULT 0;",
+    /* 6 -> 7: where the runtime count of a container that ds01 recreated on another GPU starts
+     * (unix ms; 0: its own Docker creation), so the replacement keeps the count exactly. */
+    "ALTER TABLE containers ADD COLUMN runtime_from_ms INTEGER NOT NULL DEFAULT 0;",
 };
 
 enum stmt_id {
@@ -146,6 +149,7 @@ enum stmt_id {
         S_DELETE_DRAIN,
         S_LIST_DRAINS,
         S_SET_KEEPALIVE,
+        S_SET_RUNTIME_FROM,
         S_SET_CLOCKS,
         S_INBOX_ADD,
         S_INBOX_UNSHOWN,
@@ -161,7 +165,7 @@ enum stmt_id {
 #define CONTAINER_COLUMNS                                                                          \
         "name, project, user, uid, docker_id, state, created_at, keepalive_until, "                \
         "last_active_ms, "                                                                         \
-        "clocks_at_ms, idle_warned, runtime_warned"
+        "clocks_at_ms, idle_warned, runtime_warned, runtime_from_ms"
 
 static const struct {
         const char *sql;
@@ -252,6 +256,8 @@ static const struct {
                       "recording the monitor's clocks"},
     [S_SET_KEEPALIVE] = {"UPDATE containers SET keepalive_until = ?2 WHERE name = ?1",
                          "setting the keep-alive"},
+    [S_SET_RUNTIME_FROM] = {"UPDATE containers SET runtime_from_ms = ?2 WHERE name = ?1",
+                            "recording the runtime count's start"},
     [S_INBOX_ADD] = {"INSERT INTO inbox (uid, container, event, message, created_at) "
                      "VALUES (?1, ?2, ?3, ?4, ?5)",
                      "adding to the inbox"},
@@ -1231,6 +1237,7 @@ static int load_container(struct store *s, sqlite3_stmt *st, struct store_contai
             .clocks_at_ms = sqlite3_column_int64(st, 9),
             .idle_warned = (int)sqlite3_column_int64(st, 10),
             .runtime_warned = (int)sqlite3_column_int64(st, 11),
+            .runtime_from_ms = sqlite3_column_int64(st, 12),
         };
         return load_leases(s, c, err);
 }
@@ -1342,6 +1349,19 @@ int store_set_keepalive(struct store *s, const char *container, int64_t until, s
         if (tx_begin(s, true, err) < 0)
                 return -1;
         int r = exec(s, err, S_SET_KEEPALIVE, "ti", container, until);
+        if (r == 0 && sqlite3_changes(s->db) == 0)
+                r = error_set(err, DS01_ENOTFOUND, "container '%s' is not in the ledger",
+                              container);
+        return tx_end(s, r, err);
+}
+
+int store_set_runtime_from(struct store *s, const char *container, int64_t from_ms,
+                           struct error **err)
+{
+        assert(s && container);
+        if (tx_begin(s, true, err) < 0)
+                return -1;
+        int r = exec(s, err, S_SET_RUNTIME_FROM, "ti", container, from_ms);
         if (r == 0 && sqlite3_changes(s->db) == 0)
                 r = error_set(err, DS01_ENOTFOUND, "container '%s' is not in the ledger",
                               container);

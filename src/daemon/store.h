@@ -78,6 +78,9 @@ struct store_container {
         /* the monitor's clocks as it last recorded them (store_save_clocks; 0: never) */
         int64_t last_active_ms, clocks_at_ms;
         int idle_warned, runtime_warned;
+        /* a container ds01 recreated on another GPU: where its runtime count starts, that of
+         * the container it replaced (unix ms; 0: its own Docker creation) */
+        int64_t runtime_from_ms;
         struct store_lease *leases;
         size_t n_leases;
 };
@@ -146,6 +149,10 @@ struct store_clocks {
         int idle_warned, runtime_warned;
 };
 int store_save_clocks(struct store *s, const struct store_clocks *v, size_t n, struct error **err);
+/* Before ds01 recreates a container: the replacement's runtime count starts at from_ms (unix
+ * ms), where the replaced one's started. */
+int store_set_runtime_from(struct store *s, const char *container, int64_t from_ms,
+                           struct error **err);
 /* container-keepalive: until (unix time; 0 = off). */
 int store_set_keepalive(struct store *s, const char *container, int64_t until, struct error **err);
 

@@ -437,7 +437,13 @@ static void test_clocks(void **state)
         assert_int_equal(store_get(f->store, "clk._.alice", &c, &err), 0);
         assert_int_equal(c.clocks_at_ms, 0); /* never recorded */
         assert_int_equal(c.idle_warned, 0);
+        assert_int_equal(c.runtime_from_ms, 0); /* its own Docker creation */
         store_container_release(&c);
+        /* the start of the runtime count a recreated container keeps */
+        assert_int_equal(store_set_runtime_from(f->store, "clk._.alice", 1699999999987, &err), 0);
+        assert_int_equal(store_set_runtime_from(f->store, "gone._.bob", 1, &err), -1);
+        assert_int_equal(err->code, DS01_ENOTFOUND);
+        err = error_free(err);
         const struct store_clocks v[] = {
             {"clk._.alice", 1700000000123, 1700000042456, 1, 2},
             {"gone._.bob", 1, 2, 1, 1},
@@ -452,6 +458,7 @@ static void test_clocks(void **state)
         assert_int_equal(c.clocks_at_ms, 1700000042456);
         assert_int_equal(c.idle_warned, 1);
         assert_int_equal(c.runtime_warned, 2);
+        assert_int_equal(c.runtime_from_ms, 1699999999987);
         store_container_release(&c);
         assert_int_equal(store_save_clocks(f->store, NULL, 0, &err), 0);
 }
