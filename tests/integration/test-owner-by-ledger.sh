@@ -41,8 +41,11 @@ assert_eq running "$(docker_state "$C")" "the old account's container is still r
 list_json "$A"
 assert_jq "new $A's container-list is empty" '(.containers | length) == 0' "$OUT"
 N=$(events_query ".event_type == \"auth.denied\" and .user == \"$A\"" | grep -c .)
-[ "${N:-0}" -ge 1 ] && ok "the refusals are audited (auth.denied by $A: $N)" ||
+if [ "${N:-0}" -ge 1 ]; then
+	ok "the refusals are audited (auth.denied by $A: $N)"
+else
 	not_ok "the refusals are audited (auth.denied by $A)" "$(tail -n 5 "$EVENTS")"
+fi
 
 capture as_root container-list --all --json
 assert_jq "root sees $C owned by uid $UA" \
