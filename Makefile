@@ -11,6 +11,8 @@
 #   make test             unit tests only (meson test)
 #   make format-check     clang-format --dry-run --Werror over src/ tests/unit/ fuzz/
 #   make format           clang-format -i over the same files
+#   make mutation         (root) deliberate defects in a copy of the tree, each must fail a test
+#                         (tests/mutation/README.md; not part of check; MUTATION_ARGS="04a --full")
 #   make clean            remove build/
 
 PREFIX    ?= /usr/local
@@ -85,3 +87,7 @@ format:
 
 clean:
 	rm -rf $(BUILDDIR)
+
+.PHONY: mutation
+mutation:
+	bash tests/mutation/run.sh $(MUTATION_ARGS)
