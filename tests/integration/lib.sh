@@ -377,10 +377,12 @@ assert_ok() {
 	assert_exit 0 -m "$desc" "$@"
 }
 
-# assert_jq DESC FILTER JSON: `jq -e FILTER` on JSON is true.
+# assert_jq DESC FILTER JSON: JSON holds at least one value and `jq -e FILTER` on it is true.
 assert_jq() {
-	local desc=$1 filter=$2 json=$3
-	if printf '%s' "$json" | jq -e "$filter" >/dev/null 2>&1; then
+	local desc=$1 filter=$2 json=$3 n
+	# jq -e exits 0 on empty input: no JSON at all (a failed command) must not pass
+	n=$(printf '%s' "$json" | jq -n '[inputs] | length' 2>/dev/null)
+	if [ "${n:-0}" -gt 0 ] && printf '%s' "$json" | jq -e "$filter" >/dev/null 2>&1; then
 		ok "$desc"
 	else
 		not_ok "$desc" "jq -e '$filter' is false/invalid on:
