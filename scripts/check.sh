@@ -18,11 +18,13 @@
 # tests size their loops with stress_count); TSan the tests tagged threads. $DS01_PASS tells a
 # test its pass. A test without a valid tag line fails without running.
 #
-# Scheduling: the three passes' tests share one pool of DS01_CHECK_JOBS, longest budget first.
-# The plain build comes first; the ASan and TSan builds (niced: the tests, which mostly wait,
-# keep the CPU they want) compile while plain tests run, and their tests join the pool when built. Tests
-# with a resource in common (needs=utmp, needs=cpu, ...) never run at the same time; a test that
-# needs=dockerd runs alone, after everything else. Each test's output goes to
+# Scheduling: the three passes' integration tests share one pool of DS01_CHECK_JOBS slots. The
+# plain build comes first; beside the pool, one at a time, the ASan and TSan builds (niced: the
+# tests, which mostly wait, keep the CPU they want) and then each pass's unit tests; a pass's
+# integration tests join the pool when it is built. Tests with a resource in common
+# (needs=utmp, needs=cpu, ...) never run at the same time, so the longest chain of them starts
+# first, and otherwise the longest budget; a test that needs=dockerd runs alone, after
+# everything else. The schedule is kept in build/check-schedule.tsv. Each test's output goes to
 # <build>/integration-logs/NAME.log and its result line (PASS/FAIL/SKIP, time, budget) is
 # printed when it ends; a failed test's checks and log follow its line, whole.
 #
@@ -221,7 +223,8 @@ pass_runs() {
 }
 
 # ---- the job pool ----------------------------------------------------------------------------
-# A job is one integration test in one pass, or one pass's unit tests. J_* are indexed by job id.
+# A job is one integration test in one pass; J_* are indexed by job id. Builds and unit tests run
+# one at a time beside the pool ("prep"), not in its slots.
 
 PASSES=(plain)
 [ "$SANITIZE" != 0 ] && PASSES+=(asan tsan)
@@ -230,54 +233,68 @@ P_BUILD=([plain]=$REPO/build [asan]=$REPO/build-asan [tsan]=$REPO/build-tsan)
 P_FLAGS=([plain]="" [asan]="-Db_sanitize=address,undefined -Db_lundef=false"
 	[tsan]="-Db_sanitize=thread -Db_lundef=false")
 
-J_KIND=() J_PASS=() J_NAME=() J_FILE=() J_NEEDS=() J_EST=() J_BUDGET=() J_T0=()
-pending=()                # job ids not started, longest first
+J_PASS=() J_NAME=() J_FILE=() J_NEEDS=() J_EST=() J_BUDGET=() J_T0=()
+pending=()                # job ids not started, highest priority first (order_pending)
 declare -A RUNNING=()     # pid -> job id
 declare -A BUSY=()        # resource -> job id
 alone=                    # the job id running alone (needs=dockerd)
 max_running=0
 busy_ms=0                 # sum of test durations (for the mean number at once)
 pool_t0=
-prep_pid=                 # the build running in the background
-prep_pass=
+prep_pid=                 # the build or unit-test run going on beside the pool
+prep_item=                # build:PASS or unit:PASS
 prep_t0=
-prep_queue=()             # passes still to build
+prep_queue=()             # what is still to build or unit-test
 
 label() { [ "$1" = plain ] && printf '%s' "$2" || printf '%s/%s' "$1" "$2"; }
 
-# add_job KIND PASS NAME FILE: queues a job, keeping `pending` longest first (unit tests first).
+# add_job PASS NAME FILE: queues a test.
 add_job() {
-	local id=${#J_KIND[@]} est budget=0
-	J_KIND[id]=$1 J_PASS[id]=$2 J_NAME[id]=$3 J_FILE[id]=$4 J_NEEDS[id]=
-	if [ "$1" = unit ]; then
-		est=1000000000
-	else
-		budget=$((T_BUDGET[$3] * 10))
-		[ "$2" = plain ] || budget=$((budget * SAN_BUDGET_X10 / 10))
-		budget=$(((budget + 9) / 10))
-		est=$budget
-		J_NEEDS[id]=${T_NEEDS[$3]}
-		# needs=dockerd runs last: below every other job
-		case ",${J_NEEDS[id]}," in *,dockerd,*) est=-1 ;; esac
-	fi
+	local id=${#J_PASS[@]} est budget
+	J_PASS[id]=$1 J_NAME[id]=$2 J_FILE[id]=$3 J_NEEDS[id]=${T_NEEDS[$2]}
+	budget=$((T_BUDGET[$2] * 10))
+	[ "$1" = plain ] || budget=$((budget * SAN_BUDGET_X10 / 10))
+	budget=$(((budget + 9) / 10))
+	est=$budget
+	# needs=dockerd runs last: below every other job
+	case ",${J_NEEDS[id]}," in *,dockerd,*) est=-1 ;; esac
 	J_EST[id]=$est J_BUDGET[id]=$budget
-	local i out=() placed=0
-	for i in "${pending[@]}"; do
-		if [ "$placed" -eq 0 ] && [ "${J_EST[i]}" -lt "$est" ]; then
-			out+=("$id")
-			placed=1
-		fi
-		out+=("$i")
-	done
-	[ "$placed" -eq 1 ] || out+=("$id")
-	pending=("${out[@]}")
+	pending+=("$id")
 }
 
-# queue_pass PASS: its unit tests and the integration tests it runs (DS01_CHECK_SKIP ones are
-# reported as skipped here).
+# order_pending: sorts `pending` by priority, highest first. A job's priority is its expected
+# time, or, if it needs a resource, the expected time of all the pending jobs that need that
+# resource (they run one after another: the longest such chain should start first).
+order_pending() {
+	local id r
+	declare -A chain=()
+	for id in "${pending[@]}"; do
+		[ "${J_EST[id]}" -gt 0 ] || continue
+		local IFS=,
+		for r in ${J_NEEDS[id]}; do
+			chain[$r]=$((${chain[$r]:-0} + J_EST[id]))
+		done
+		IFS=$' \t\n'
+	done
+	local lines=() p
+	for id in "${pending[@]}"; do
+		p=${J_EST[id]}
+		if [ "$p" -gt 0 ]; then
+			local IFS=,
+			for r in ${J_NEEDS[id]}; do
+				[ "${chain[$r]}" -le "$p" ] || p=${chain[$r]}
+			done
+			IFS=$' \t\n'
+		fi
+		lines+=("$p $id")
+	done
+	[ ${#lines[@]} -gt 0 ] || return 0
+	mapfile -t pending < <(printf '%s\n' "${lines[@]}" | sort -s -k1,1nr | cut -d' ' -f2)
+}
+
+# queue_pass PASS: the integration tests it runs (DS01_CHECK_SKIP ones are reported as skipped).
 queue_pass() {
 	local p=$1 f name n=0
-	add_job unit "$p" "unit tests" ""
 	for f in "${runnable[@]}"; do
 		name=${f##*/}
 		name=${name%.sh}
@@ -287,43 +304,63 @@ queue_pass() {
 			printf '  SKIP  %-42s deselected by DS01_CHECK_SKIP\n' "$(label "$p" "$name")"
 			continue
 		fi
-		add_job test "$p" "$name" "$f"
+		add_job "$p" "$name" "$f"
 		n=$((n + 1))
 	done
+	order_pending
 	P_N[$p]=$n
 	echo "  ${p}: $n integration tests queued"
 }
 
-# start_prep: builds the next pass in the background, niced: the tests running meanwhile keep
-# most of the CPUs they want, and spend most of their time waiting anyway.
+# start_prep: the next build (niced: the tests running meanwhile keep the CPU they want, and spend
+# most of their time waiting anyway) or unit-test run (meson test), in the background.
 start_prep() {
 	[ -z "$prep_pid" ] && [ ${#prep_queue[@]} -gt 0 ] || return 0
-	prep_pass=${prep_queue[0]}
+	prep_item=${prep_queue[0]}
 	prep_queue=("${prep_queue[@]:1}")
-	local b=${P_BUILD[$prep_pass]}
-	mkdir -p "$b"
+	local p=${prep_item#*:} b
+	b=${P_BUILD[$p]}
 	prep_t0=$(now_ms)
-	echo "  ${prep_pass} build ($b) started"
-	nice -n 10 make --no-print-directory build BUILDDIR="$b" MESONFLAGS="${P_FLAGS[$prep_pass]}" \
-		</dev/null >"${P_BUILD[plain]}/check-build-$prep_pass.log" 2>&1 &
+	case "$prep_item" in
+	build:*)
+		echo "  $p build ($b) started"
+		nice -n 10 make --no-print-directory build BUILDDIR="$b" MESONFLAGS="${P_FLAGS[$p]}" \
+			</dev/null >"${P_BUILD[plain]}/check-build-$p.log" 2>&1 &
+		;;
+	unit:*)
+		rm -f "$b/meson-logs/testlog.json"
+		meson test -C "$b" --print-errorlogs </dev/null >"$b/unit-tests.log" 2>&1 &
+		;;
+	esac
 	prep_pid=$!
 }
 
-# end_prep RC: the build of $prep_pass ended.
+# end_prep RC: the build or unit-test run $prep_item ended.
 end_prep() {
-	local rc=$1 p=$prep_pass log=${P_BUILD[plain]}/check-build-$prep_pass.log
+	local rc=$1 p=${prep_item#*:} log=${P_BUILD[plain]}/check-build-${prep_item#*:}.log
 	prep_pid=
-	if [ "$rc" -eq 0 ]; then
-		echo "  ${p} build: $(fmt_s $(($(now_ms) - prep_t0)))"
-		rm -f "$log"
-		queue_pass "$p"
-	else
-		failed=$((failed + 1))
-		failures+=("$(label "$p" build) (make exit $rc): its tests did not run")
-		echo "  FAIL  ${p} build (make exit $rc); the last lines of its output:"
-		tail -n 60 "$log" | sed 's/^/  | /'
-		rm -f "$log"
-	fi
+	case "$prep_item" in
+	build:*)
+		if [ "$rc" -eq 0 ]; then
+			echo "  $p build: $(fmt_s $(($(now_ms) - prep_t0)))"
+			rm -f "$log"
+			queue_pass "$p"
+		else
+			failed=$((failed + 1))
+			failures+=("$(label "$p" build) (make exit $rc): its tests did not run")
+			echo "  FAIL  $p build (make exit $rc); the last lines of its output:"
+			tail -n 60 "$log" | sed 's/^/  | /'
+			rm -f "$log"
+			# nor its unit tests
+			local q rest=()
+			for q in "${prep_queue[@]}"; do
+				[ "$q" = "unit:$p" ] || rest+=("$q")
+			done
+			prep_queue=("${rest[@]}")
+		fi
+		;;
+	unit:*) end_unit "$p" "$rc" $(($(now_ms) - prep_t0)) ;;
+	esac
 	start_prep
 }
 
@@ -354,16 +391,11 @@ start_job() {
 	b=${P_BUILD[$p]}
 	J_T0[id]=$(now_ms)
 	[ -n "${P_T0[$p]:-}" ] || P_T0[$p]=${J_T0[id]}
-	if [ "${J_KIND[id]}" = unit ]; then
-		rm -f "$b/meson-logs/testlog.json"
-		meson test -C "$b" --print-errorlogs </dev/null >"$b/unit-tests.log" 2>&1 &
-	else
-		mkdir -p "$b/integration-logs"
-		# timeout runs the test in its own process group and signals all of it on expiry: TERM,
-		# then KILL a minute later if the test's cleanup has not finished by then
-		DS01_BUILD=$b DS01_PASS=$p timeout -k 60 "$ITEST_TIMEOUT" bash "$REPO/${J_FILE[id]}" \
-			</dev/null >"$b/integration-logs/${J_NAME[id]}.log" 2>&1 &
-	fi
+	mkdir -p "$b/integration-logs"
+	# timeout runs the test in its own process group and signals all of it on expiry: TERM,
+	# then KILL a minute later if the test's cleanup has not finished by then
+	DS01_BUILD=$b DS01_PASS=$p timeout -k 60 "$ITEST_TIMEOUT" bash "$REPO/${J_FILE[id]}" \
+		</dev/null >"$b/integration-logs/${J_NAME[id]}.log" 2>&1 &
 	RUNNING[$!]=$id
 	local IFS=,
 	for r in ${J_NEEDS[id]}; do
@@ -375,15 +407,18 @@ start_job() {
 
 # start_ready: starts pending jobs in order while slots and resources allow.
 start_ready() {
-	local id rest=()
+	local id rest=() started=0
+	[ ${#RUNNING[@]} -lt "$JOBS" ] || return 0
 	for id in "${pending[@]}"; do
 		if [ ${#RUNNING[@]} -lt "$JOBS" ] && can_start "$id"; then
 			start_job "$id"
+			started=1
 		else
 			rest+=("$id")
 		fi
 	done
 	pending=("${rest[@]}")
+	[ "$started" -eq 0 ] || order_pending
 }
 
 # One JSON object per line: {"name": ..., "result": "OK" | "FAIL" | "SKIP" | ...}
@@ -401,8 +436,9 @@ for line in open(sys.argv[1]):
 	fi
 }
 
+# end_unit PASS RC MS: the results of a pass's unit tests.
 end_unit() {
-	local id=$1 rc=$2 dur=$3 p=${J_PASS[$1]} b name result seen=0 nf=0 np=0
+	local p=$1 rc=$2 dur=$3 b name result seen=0 nf=0 np=0
 	b=${P_BUILD[$p]}
 	local testlog=$b/meson-logs/testlog.json
 	if [ -s "$testlog" ]; then
@@ -492,11 +528,9 @@ end_job() {
 	[ "$alone" != "$id" ] || alone=
 	dur=$(($(now_ms) - J_T0[id]))
 	P_T1[${J_PASS[id]}]=$(now_ms)
-	if [ "${J_KIND[id]}" = unit ]; then
-		end_unit "$id" "$rc" "$dur"
-	else
-		end_test "$id" "$rc" "$dur"
-	fi
+	printf '%s\t%s\t%d\t%d\t%s\t%s\n' "${J_PASS[id]}" "${J_NAME[id]}" $((J_T0[id] - pool_t0)) \
+		$((J_T0[id] - pool_t0 + dur)) "$rc" "${J_NEEDS[id]}" >>"$SCHEDULE"
+	end_test "$id" "$rc" "$dur"
 }
 
 # child_running PID: PID is a running child of this shell (bash reaps an ended child at once, and
@@ -555,8 +589,18 @@ echo "build: $(fmt_s $(($(now_ms) - t)))"
 
 step "tests (${PASSES[*]}; up to $JOBS at once)"
 pool_t0=$(now_ms)
+# when each job ran (ms from the start of the pool): pass, name, start, end, exit status, needs
+SCHEDULE=${P_BUILD[plain]}/check-schedule.tsv
+: >"$SCHEDULE"
 queue_pass plain
-prep_queue=("${PASSES[@]:1}")
+# the sanitizer builds first (their tests are the longer ones), then the unit tests
+prep_queue=()
+for p in "${PASSES[@]:1}"; do
+	prep_queue+=("build:$p")
+done
+for p in "${PASSES[@]}"; do
+	prep_queue+=("unit:$p")
+done
 start_prep
 while :; do
 	start_ready
@@ -574,7 +618,7 @@ done
 pool_ms=$(($(now_ms) - pool_t0))
 
 echo
-echo "tests: $(fmt_s "$pool_ms") wall; up to $max_running at once (DS01_CHECK_JOBS=$JOBS), $((busy_ms / (pool_ms > 0 ? pool_ms : 1))).$(((busy_ms * 10 / (pool_ms > 0 ? pool_ms : 1)) % 10)) on average"
+echo "tests: $(fmt_s "$pool_ms") wall (the schedule: $SCHEDULE); up to $max_running at once (DS01_CHECK_JOBS=$JOBS), $((busy_ms / (pool_ms > 0 ? pool_ms : 1))).$(((busy_ms * 10 / (pool_ms > 0 ? pool_ms : 1)) % 10)) on average"
 for p in "${PASSES[@]}"; do
 	[ -n "${P_T0[$p]:-}" ] || continue
 	echo "  $p: ${P_N[$p]:-0} integration tests, $(fmt_s "${P_SUM[$p]:-0}") of test time, from +$(fmt_s $((P_T0[$p] - pool_t0))) to +$(fmt_s $((P_T1[$p] - pool_t0)))"

@@ -1246,9 +1246,12 @@ as_user_bg() {
 	uid=$(id -u "$u") || return 125
 	gid=$(id -g "$u") || return 125
 	home=$(user_home "$u")
+	# the sanitizers' options too: ASan's and TSan's reports land in $T/san; a UBSan halt (exit
+	# 86, report on stderr) is seen by whoever waits for $!
 	(cd / && exec setpriv --reuid="$uid" --regid="$gid" --init-groups \
 		env -i PATH="$BIN:/usr/bin:/bin" HOME="$home" USER="$u" LOGNAME="$u" \
-		LANG=C.UTF-8 TERM=dumb DS01_SOCKET="$SOCK" "$@" </dev/null) &
+		LANG=C.UTF-8 TERM=dumb DS01_SOCKET="$SOCK" "$(_ds01_san_env ASAN_OPTIONS)" \
+		"$(_ds01_san_env UBSAN_OPTIONS)" "$(_ds01_san_env TSAN_OPTIONS)" "$@" </dev/null) &
 }
 
 # build_containers_matching TEXT: ids of running containers whose command contains TEXT (a
