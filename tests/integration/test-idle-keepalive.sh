@@ -92,10 +92,10 @@ assert_jq "list: kfile idle_s > $TO (idle, only the keep-alive holds it)" ".idle
 
 # Lifting the keep-alives lets the (overdue) stops come: two warnings in two ticks, then the stop.
 declare -A LIFT
-LIFT[kcmd]=$(now_s)
 assert_exit 0 -m "container-keepalive kcmd off" as_user "$A" container-keepalive kcmd off
-LIFT[kfile]=$(now_s)
+LIFT[kcmd]=$(now_s)
 assert_exit 0 -m "rm ~/workspace/kfile/.keep-alive" as_user "$A" rm "$HA/workspace/kfile/.keep-alive"
+LIFT[kfile]=$(now_s)
 for p in kcmd kfile; do
 	if wait_event 15 "$(ev_for maintenance.idle_kill "$p._.$A")"; then
 		ok "$p stopped once its keep-alive is gone"
@@ -106,7 +106,8 @@ for p in kcmd kfile; do
 	wait_state 5 "$p._.$A" exited
 	assert_eq exited "$(docker_state "$p._.$A")" "$p exited"
 	if strict_timing; then
-		# the next three ticks (a second apart): a warning, a warning, the stop
+		# the next three ticks (a second apart): a warning, a warning, the stop (from when the
+		# keep-alive was surely gone)
 		d=$(awk -v f="$(docker_finished_epoch "$p._.$A")" -v l="${LIFT[$p]}" 'BEGIN { printf "%.2f", f - l }')
 		awk -v d="$d" 'BEGIN { exit !(d <= 4) }' && ok "$p stopped within 4 s of losing its keep-alive ($d s)" ||
 			not_ok "$p stopped within 4 s of losing its keep-alive (three ticks)" "$d s"
