@@ -520,9 +520,10 @@ static char *stop_done_text(const struct snap_container *row, const struct limit
                          row->n_leases ? ", and its GPUs were released" : "", removal);
 }
 
-/* The ledger's creation is the reservation, a moment before Docker created the container; when
- * it is much older, an older ds01 recreated the container (a GPU hold that had expired) without
- * recording runtime_from_ms. */
+/* The ledger's creation is the reservation, before Docker created the container (by seconds, or
+ * by minutes on a loaded machine: never a reason to count from it). Only for a container recorded
+ * before runtime_from_ms existed (-1) does a much older ledger creation mean that an older ds01
+ * recreated it (a GPU hold that had expired). */
 #define RECREATED_MS 60000
 int64_t monitor_runtime_start_ms(int64_t docker_created_ms, int64_t ledger_created_s,
                                  int64_t runtime_from_ms)
@@ -530,7 +531,8 @@ int64_t monitor_runtime_start_ms(int64_t docker_created_ms, int64_t ledger_creat
         if (runtime_from_ms > 0)
                 return runtime_from_ms;
         int64_t ledger = ledger_created_s > 0 ? ledger_created_s * 1000 : 0;
-        if (docker_created_ms <= 0 || (ledger > 0 && ledger < docker_created_ms - RECREATED_MS))
+        if (docker_created_ms <= 0 ||
+            (runtime_from_ms < 0 && ledger > 0 && ledger < docker_created_ms - RECREATED_MS))
                 return ledger;
         return docker_created_ms;
 }

@@ -68,8 +68,8 @@ void monitor_tick(struct monitor *m);
  * apply at once, not a sample interval later). */
 void monitor_wake(struct monitor *m);
 /* Where a container's runtime count starts (unix ms; 0: unknown): the start the ledger recorded
- * when ds01 recreated the container (runtime_from_ms: the replacement keeps the count), else its
- * creation as Docker records it, or the ledger's creation where that is much older (recreated
- * by a ds01 that did not record runtime_from_ms). */
+ * when ds01 recreated the container (runtime_from_ms > 0: the replacement keeps the count), else
+ * its creation as Docker records it; for a container recorded before runtime_from_ms existed
+ * (-1), the ledger's creation where that is much older (an older ds01 recreated it). */
 int64_t monitor_runtime_start_ms(int64_t docker_created_ms, int64_t ledger_created_s,
                                  int64_t runtime_from_ms);

@@ -112,8 +112,11 @@ static const char *const migrations[STORE_SCHEMA_VERSION] = {
     "ALTER TABLE containers ADD COLUMN idle_warned INTEGER NOT NULL DEFAULT 0;"
     "ALTER TABLE containers ADD COLUMN runtime_warned INTEGER NOT NULL DEFAULT 0;",
     /* 6 -> 7: where the runtime count of a container that ds01 recreated on another GPU starts
-     * (unix ms; 0: its own Docker creation), so the replacement keeps the count exactly. */
-    "ALTER TABLE containers ADD COLUMN runtime_from_ms INTEGER NOT NULL DEFAULT 0;",
+     * (unix ms; 0: its own Docker creation), so the replacement keeps the count exactly. Rows
+     * from before get -1: unknown (an older ds01 may have recreated the container without
+     * recording it). */
+    "ALTER TABLE containers ADD COLUMN runtime_from_ms INTEGER NOT NULL DEFAULT 0;"
+    "UPDATE containers SET runtime_from_ms = -1;",
 };
 
 enum stmt_id {

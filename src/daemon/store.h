@@ -79,7 +79,8 @@ struct store_container {
         int64_t last_active_ms, clocks_at_ms;
         int idle_warned, runtime_warned;
         /* a container ds01 recreated on another GPU: where its runtime count starts, that of
-         * the container it replaced (unix ms; 0: its own Docker creation) */
+         * the container it replaced (unix ms; 0: its own Docker creation; -1: recorded before
+         * ds01 kept this, unknown) */
         int64_t runtime_from_ms;
         struct store_lease *leases;
         size_t n_leases;

@@ -56,11 +56,22 @@ clock() { date -u -d "@$(awk -v t="$1" 'BEGIN { printf "%d", int((t * 1000 + 999
 LOOP='trap "exit 0" TERM; while :; do :; done'
 RD="rd._.$D" RB="rb._.$B" RF="rf._.$F" RI="ic._.$C"
 
+# The four deploys at once (the timeline starts after them, at the reload).
 T0=$(now)
-assert_exit 0 -m "D: deploy rd (busy)" as_user "$D" container-deploy rd --cpu-only -- sh -c "$LOOP"
-assert_exit 0 -m "F: deploy rf (busy)" as_user "$F" container-deploy rf --cpu-only -- sh -c "$LOOP"
-assert_exit 0 -m "B: deploy rb (busy)" as_user "$B" container-deploy rb --cpu-only -- sh -c "$LOOP"
-assert_exit 0 -m "C: deploy ic (idle)" as_user "$C" container-deploy ic --cpu-only
+as_user "$D" container-deploy rd --cpu-only -- sh -c "$LOOP" >"$T/deploy-rd" 2>&1 &
+P1=$!
+as_user "$F" container-deploy rf --cpu-only -- sh -c "$LOOP" >"$T/deploy-rf" 2>&1 &
+P2=$!
+as_user "$B" container-deploy rb --cpu-only -- sh -c "$LOOP" >"$T/deploy-rb" 2>&1 &
+P3=$!
+as_user "$C" container-deploy ic --cpu-only >"$T/deploy-ic" 2>&1 &
+P4=$!
+for x in "$P1 D rd (busy)" "$P2 F rf (busy)" "$P3 B rb (busy)" "$P4 C ic (idle)"; do
+	set -- $x
+	wait "$1"
+	st=$?
+	[ "$st" -eq 0 ] && ok "$2: deploy $3 $4" || not_ok "$2: deploy $3 $4" "exit $st: $(cat "$T/deploy-$3")"
+done
 CD=$(created_epoch "$RD") CB=$(created_epoch "$RB") CF=$(created_epoch "$RF") SC=$(started_epoch "$RI")
 for x in "$CD" "$CB" "$CF" "$SC"; do
 	case $x in [0-9]*.[0-9]*) ;; *) fail "cannot read the containers' creation times ($CD $CB $CF $SC)" ;; esac

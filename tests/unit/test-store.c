@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <sys/stat.h>
 
+#include "daemon/monitor.h"
 #include "daemon/store.h"
 #include "shared/error.h"
 
@@ -642,6 +643,57 @@ static void test_newer_schema_refused(void **state)
         assert_non_null(strstr(err->message, "newer"));
 }
 
+/* Containers recorded before schema 7 may have been recreated by a ds01 that did not record
+ * where their runtime count started: the migration marks them unknown (-1); new ones get 0 (their
+ * own Docker creation). */
+static void test_runtime_from_migration(void **state)
+{
+        struct fixture *f = *state;
+        struct store_reservation_req req = req_for(f, "old._.alice", 1000, 1);
+        reserve_drop(f, &req);
+        f->store = store_free(f->store);
+
+        _cleanup_free_ char *path = xasprintf("%s/ledger.db", f->state_dir);
+        sqlite3 *db = NULL;
+        assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+        assert_int_equal(sqlite3_exec(db,
+                                      "ALTER TABLE containers DROP COLUMN runtime_from_ms;"
+                                      "PRAGMA user_version = 6",
+                                      NULL, NULL, NULL),
+                         SQLITE_OK);
+        sqlite3_close(db);
+
+        _cleanup_error_ struct error *err = NULL;
+        f->store = store_open(f->state_dir, &err);
+        assert_non_null(f->store);
+        struct store_container c;
+        assert_int_equal(store_get(f->store, "old._.alice", &c, &err), 0);
+        assert_int_equal(c.runtime_from_ms, -1);
+        store_container_release(&c);
+        req = req_for(f, "new._.alice", 1000, 1);
+        reserve_drop(f, &req);
+        assert_int_equal(store_get(f->store, "new._.alice", &c, &err), 0);
+        assert_int_equal(c.runtime_from_ms, 0);
+        store_container_release(&c);
+}
+
+/* Where the runtime count starts, from what the ledger records (monitor_runtime_start_ms). */
+static void test_runtime_start(void **state)
+{
+        (void)state;
+        const int64_t docker = 1700000100123, ledger_s = 1700000000; /* 100 s apart */
+        /* recreated: the replaced container's start, whatever Docker says */
+        assert_int_equal(monitor_runtime_start_ms(docker, ledger_s, 1699999000456), 1699999000456);
+        /* recorded since schema 7: Docker's creation, however long after the reservation (a
+         * deploy that took minutes on a loaded machine is no recreation) */
+        assert_int_equal(monitor_runtime_start_ms(docker, ledger_s, 0), docker);
+        /* recorded before (-1): a much older reservation means an older ds01 recreated it */
+        assert_int_equal(monitor_runtime_start_ms(docker, ledger_s, -1), ledger_s * 1000);
+        assert_int_equal(monitor_runtime_start_ms(docker, 1700000090, -1), docker);
+        /* Docker's creation unknown: the ledger's */
+        assert_int_equal(monitor_runtime_start_ms(0, ledger_s, 0), ledger_s * 1000);
+}
+
 /* Lease life after binding: held on stop, bound again on start, released after the hold while
  * the container stays, then leased again for the existing container. */
 static void test_hold_release_relet(void **state)
@@ -769,6 +821,8 @@ int main(void)
             cmocka_unit_test_setup_teardown(test_hold_expiry_race, setup, teardown),
             cmocka_unit_test_setup_teardown(test_records, setup, teardown),
             cmocka_unit_test_setup_teardown(test_newer_schema_refused, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_runtime_from_migration, setup, teardown),
+            cmocka_unit_test(test_runtime_start),
             cmocka_unit_test_setup_teardown(test_hold_release_relet, setup, teardown),
             cmocka_unit_test_setup_teardown(test_drain, setup, teardown),
             cmocka_unit_test_setup_teardown(test_pick_callback, setup, teardown),
