@@ -93,6 +93,8 @@ done
 # ---- the copy, and a check that every mutation still applies ---------------------------------
 step "copy of the tree ($COPY)"
 mkdir -p "$WORK" "$LOGS"
+exec 9>"$WORK/.lock"
+flock -n 9 || ds01_die "another mutation run is using $WORK"
 "${MUTATE[@]}" sync "$REPO" "$COPY" || ds01_die "cannot copy the tree to $COPY"
 
 declare -A VERDICT=() WHY=() RAN=()
