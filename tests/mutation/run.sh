@@ -9,9 +9,10 @@
 #
 #   NAME         only these mutations (file name, with or without .mut, or a prefix: 04a)
 #   --full       run every test a mutation names to its end (default: a test is stopped at its
-#                first "not ok", and a mutation's later tests are not run once one caught it)
-#   --baseline   first run every named test against the unmutated copy: a test that fails
-#                there proves nothing, and a mutation it "caught" counts as not caught
+#                first failed check that matches the mutation's expect:, and a mutation's later
+#                tests are not run once one caught it)
+#   --baseline   first run every named test against the unmutated copy: a check that fails
+#                there proves nothing, and a catch by that same check does not count
 #   --dir DIR    the mutations in DIR/*.mut instead of tests/mutation/mutations (to try one
 #                out, or to prove a new check can fail, without adding it to the set)
 #
