@@ -17,7 +17,8 @@
 A mutation file (tests/mutation/mutations/NN-slug.mut):
 
   # One or more comment lines: the defect, as a user would see it.
-  tests: unit:store gpu-concurrency
+  tests: unit:store daemon-restart
+  expect: test_double_lease_impossible|no GPU free
   file: src/daemon/store.c
   find:
                   if (r > 0) {
@@ -26,7 +27,11 @@ A mutation file (tests/mutation/mutations/NN-slug.mut):
                   if (0 && r > 0) {
                           n_leased++;
 
-`file:`, `find:` and `replace:` start a line; everything up to the next marker line is the
+`tests:` names the tests to run, fastest first ("unit:NAME" is a meson unit test, any other
+NAME tests/integration/test-NAME.sh). `expect:` (optional) is an extended regular expression
+that a failed check ("not ok - ..." or cmocka's "[  FAILED  ] test_...") must match to count
+as catching the defect; without it any failure counts. `file:`, `find:` and `replace:` start a
+line; everything up to the next marker line is the
 text. Several file/find/replace groups may follow (a `file:` stays in force for the next
 find). The find text must occur exactly once in the file; whitespace runs match any whitespace
 (re-indentation, re-wrapping by clang-format), everything else must match exactly. The replace
@@ -41,9 +46,6 @@ import shutil
 import subprocess
 import sys
 
-MARKERS = ("file:", "find:", "replace:", "tests:")
-
-
 class MutationError(Exception):
     pass
 
@@ -52,7 +54,7 @@ def parse(path):
     """Returns {name, description, tests, groups: [(file, find, replace)]}."""
     with open(path, encoding="utf-8") as f:
         lines = f.read().split("\n")
-    desc, tests, groups = [], None, []
+    desc, tests, groups, expect = [], None, [], ""
     cur_file = None
     field = None  # "find" or "replace" while collecting text
     find_lines, repl_lines = [], []
@@ -81,6 +83,8 @@ def parse(path):
         started = True
         if line.startswith("tests:") and field is None:
             tests = line[len("tests:"):].split()
+        elif line.startswith("expect:") and field is None:
+            expect = line[len("expect:"):].strip()
         elif line.startswith("file:"):
             close_group()
             field = None
@@ -106,7 +110,8 @@ def parse(path):
     name = os.path.basename(path)
     if name.endswith(".mut"):
         name = name[:-4]
-    return {"name": name, "description": " ".join(desc), "tests": tests, "groups": groups}
+    return {"name": name, "description": " ".join(desc), "tests": tests, "expect": expect,
+            "groups": groups}
 
 
 def pattern(find):
@@ -235,6 +240,7 @@ def main(argv):
             print("MUT_NAME=%s" % shlex.quote(m["name"]))
             print("MUT_DESC=%s" % shlex.quote(m["description"]))
             print("MUT_TESTS=(%s)" % " ".join(shlex.quote(t) for t in m["tests"]))
+            print("MUT_EXPECT=%s" % shlex.quote(m["expect"]))
             print("MUT_FILES=(%s)" % " ".join(shlex.quote(f) for f in files))
         elif len(argv) == 4 and argv[1] in ("check", "apply"):
             new = plan(argv[2], argv[3])

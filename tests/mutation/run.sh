@@ -9,9 +9,10 @@
 #
 #   NAME         only these mutations (file name, with or without .mut, or a prefix: 04a)
 #   --full       run every test a mutation names to its end (default: a test is stopped at its
-#                first "not ok", and a mutation's later tests are not run once one caught it)
-#   --baseline   first run every named test against the unmutated copy: a test that fails
-#                there proves nothing, and a mutation it "caught" counts as not caught
+#                first failed check that matches the mutation's expect:, and a mutation's later
+#                tests are not run once one caught it)
+#   --baseline   first run every named test against the unmutated copy: a check that fails
+#                there proves nothing, and a catch by that same check does not count
 #   --dir DIR    the mutations in DIR/*.mut instead of tests/mutation/mutations (to try one
 #                out, or to prove a new check can fail, without adding it to the set)
 #
@@ -93,6 +94,8 @@ done
 # ---- the copy, and a check that every mutation still applies ---------------------------------
 step "copy of the tree ($COPY)"
 mkdir -p "$WORK" "$LOGS"
+exec 9>"$WORK/.lock"
+flock -n 9 || ds01_die "another mutation run is using $WORK"
 "${MUTATE[@]}" sync "$REPO" "$COPY" || ds01_die "cannot copy the tree to $COPY"
 
 declare -A VERDICT=() WHY=() RAN=()
@@ -152,11 +155,20 @@ done
 UNIT_TESTS=$(meson test -C "$COPY/build" --no-rebuild --list 2>/dev/null | sed 's/^ds01://; s/^[^ ]* \/ //')
 
 # ---- running one test ------------------------------------------------------------------------
-# run_test SPEC LOG STOP_EARLY: sets TR (pass, fail, skip, missing), TWHY (the first failed check,
-# or why it did not run) and TSECS.
+# failed_checks LOG: the failed checks a test printed, one a line: "not ok - ..." (integration)
+# or "[  FAILED  ] test_..." (cmocka).
+failed_checks() { grep -E '^not ok|^\[  FAILED  \] test' "$1" 2>/dev/null; }
+# A check with the digits blanked (user names and times differ from run to run).
+norm() { sed 's/[0-9][0-9]*/N/g'; }
+
+# run_test SPEC LOG STOP_EARLY EXPECT: runs one test. EXPECT (an ERE, or empty for any) is what
+# a failed check must match to count as a catch. Sets TR: pass, caught, other (failed, but not
+# at a check matching EXPECT), skip or missing; TWHY (the catching check, or what happened),
+# TCHECK (the catching check as printed) and TSECS.
 run_test() {
-	local spec=$1 log=$2 early=$3 t rc pid child stopped=0
-	TR='' TWHY=''
+	local spec=$1 log=$2 early=$3 expect=$4 t rc pid child stopped=0 re more
+	TR='' TWHY='' TCHECK=''
+	re="^(not ok - |\[  FAILED  \] ).*(${expect:-.})"
 	t=$(date +%s%N)
 	case "$spec" in
 	unit:*)
@@ -168,20 +180,6 @@ run_test() {
 		fi
 		meson test -C "$COPY/build" --no-rebuild --print-errorlogs "$u" </dev/null >"$log" 2>&1
 		rc=$?
-		if [ "$rc" -eq 0 ]; then
-			TR=pass
-		else
-			TR=fail
-			# cmocka: "[  FAILED  ] test_x" and "[   LINE   ] --- file.c:123: error: ..."
-			TWHY=$(grep -m 1 '^\[  FAILED  \] test' "$log")
-			if [ -n "$TWHY" ]; then
-				local at
-				at=$(grep -m 1 '^\[   LINE   \]' "$log" | sed 's/^\[   LINE   \] --- //; s/: error.*//')
-				TWHY="$TWHY${at:+ ($at)}"
-			fi
-			TWHY=${TWHY:-$(grep -m 1 -E '^not ok|FAIL' "$log")}
-			TWHY=${TWHY:-meson test exit $rc}
-		fi
 		;;
 	*)
 		local f=tests/integration/test-${spec#test-}.sh
@@ -195,7 +193,7 @@ run_test() {
 			exec timeout -k 15 "$TEST_TIMEOUT" bash "$f") </dev/null >"$log" 2>&1 &
 		pid=$!
 		while kill -0 "$pid" 2>/dev/null; do
-			if [ "$early" = 1 ] && grep -q '^not ok' "$log" 2>/dev/null; then
+			if [ "$early" = 1 ] && grep -qE "$re" "$log" 2>/dev/null; then
 				# Caught: stop the test (its TERM trap exits 143 and its EXIT trap cleans up)
 				child=$(cat "/proc/$pid/task/$pid/children" 2>/dev/null)
 				for c in $child; do kill -TERM "$c" 2>/dev/null; done
@@ -206,37 +204,54 @@ run_test() {
 		done
 		wait "$pid"
 		rc=$?
-		case "$rc" in
-		0) TR=pass ;;
-		77) TR=skip TWHY="skipped: $(tail -n 1 "$log")" ;;
-		*)
-			TR=fail
-			TWHY=$(grep -m 1 '^not ok' "$log")
-			local more
-			more=$(($(grep -c '^not ok' "$log") - 1))
-			[ "$more" -gt 0 ] && TWHY="$TWHY (and $more more)"
-			[ "$stopped" = 1 ] && TWHY="$TWHY (test stopped there)"
-			if [ -z "$TWHY" ]; then
-				TWHY="exit $rc: $(tail -n 1 "$log")"
-				[ "$rc" -eq 124 ] || [ "$rc" -eq 137 ] && TWHY="timed out after $TEST_TIMEOUT s"
-			fi
-			;;
-		esac
 		;;
 	esac
 	TSECS=$((($(ms_since "$t") + 500) / 1000))
+	case "$rc" in
+	0) TR=pass ;;
+	77) TR=skip TWHY="skipped: $(tail -n 1 "$log")" ;;
+	*)
+		TCHECK=$(grep -m 1 -E "$re" "$log")
+		more=$(($(failed_checks "$log" | grep -c .) - 1))
+		if [ -n "$TCHECK" ]; then
+			TR=caught TWHY=$TCHECK
+			# cmocka names the line: "[   LINE   ] --- ../tests/unit/test-x.c:123: error: ..."
+			case "$spec" in unit:*)
+				local at
+				at=$(grep -m 1 '^\[   LINE   \]' "$log" | sed 's/^\[   LINE   \] --- //; s/: error.*//')
+				TWHY="$TWHY${at:+ ($at)}"
+				;;
+			esac
+		elif [ -z "$expect" ]; then
+			TR=caught TWHY="exit $rc: $(tail -n 1 "$log")"
+			[ "$rc" -eq 124 ] || [ "$rc" -eq 137 ] && TWHY="timed out after $TEST_TIMEOUT s"
+			TCHECK=$TWHY
+		else
+			TR=other
+			TWHY="failed (exit $rc), but no failed check matches expect: $expect"
+			[ "$more" -ge 0 ] && TWHY="$TWHY; first: $(failed_checks "$log" | head -n 1)"
+			more=0
+		fi
+		[ "$more" -gt 0 ] && TWHY="$TWHY (and $more more failed)"
+		[ "$stopped" = 1 ] && TWHY="$TWHY (stopped there)"
+		;;
+	esac
 }
 
 # ---- baseline --------------------------------------------------------------------------------
-declare -A BASE=()
+declare -A BASE=() BASEFAIL=()
 if [ "$baseline" = 1 ]; then
 	step "baseline: the named tests against the unmodified build"
 	mkdir -p "$LOGS/baseline"
 	for f in "${runnable[@]}"; do
 		for spec in $(tests_of "$f"); do
 			[ -n "${BASE[$spec]:-}" ] && continue
-			run_test "$spec" "$LOGS/baseline/${spec//[:\/]/-}.log" 0
+			run_test "$spec" "$LOGS/baseline/${spec//[:\/]/-}.log" 0 ""
 			BASE[$spec]=$TR
+			# what failed without a mutation: the same check failing with one proves nothing
+			BASEFAIL[$spec]=$(failed_checks "$LOGS/baseline/${spec//[:\/]/-}.log" | norm)
+			[ "$TR" = caught ] && [ -z "${BASEFAIL[$spec]}" ] && BASEFAIL[$spec]="*"
+			[ "$TR" = caught ] && TR=fail
 			printf '  %-8s %-32s %4d s  %s\n' "$TR" "$spec" "$TSECS" "$TWHY"
 		done
 	done
@@ -287,14 +302,15 @@ for f in "${runnable[@]}"; do
 		if [ -n "$caught" ] && [ "$full" = 0 ]; then
 			break
 		fi
-		run_test "$spec" "$LOGS/$b/${spec//[:\/]/-}.log" $((1 - full))
+		run_test "$spec" "$LOGS/$b/${spec//[:\/]/-}.log" $((1 - full)) "$MUT_EXPECT"
 		r=$TR
-		if [ "$r" = fail ] && [ "${BASE[$spec]:-pass}" != pass ]; then
-			r="fail-also-unmutated"
+		if [ "$r" = caught ] && { [ "${BASEFAIL[$spec]:-}" = "*" ] ||
+			grep -qxF -- "$(norm <<<"$TCHECK")" <<<"${BASEFAIL[$spec]:-}"; }; then
+			r=other TWHY="$TWHY - but it fails without the mutation too (--baseline)"
 		fi
 		printf '  %-8s %-32s %4d s  %s\n' "$r" "$spec" "$TSECS" "$TWHY"
 		ran+=("$spec:$r:${TSECS}s")
-		if [ "$r" = fail ]; then
+		if [ "$r" = caught ]; then
 			[ -n "$caught" ] || { caught=$spec WHY[$b]=$TWHY; }
 		elif [ "$r" != pass ] && [ -z "$caught" ]; then
 			WHY[$b]="${WHY[$b]:+${WHY[$b]}; }$spec: $TWHY"
