@@ -126,11 +126,17 @@ fake_nvml_edit '.gpus[5].mig_devices = [{uuid: $a, profile: "4g.20gb", slices: 4
 	{uuid: $b, profile: "3g.20gb", slices: 3, memory_mib: 19968}]' --arg a "$M52" --arg b "$M51" ||
 	fail "cannot edit the fake NVML description"
 has_g5_instances() { gpus_json | jq -e "[.slots[] | select(.parent == \"$G5\")] | length == 2" >/dev/null; }
-t0=$(date +%s%N)
-if wait_for 4 has_g5_instances; then
-	ok "G5's new MIG instances appear without --rescan ($((($(date +%s%N) - t0) / 1000000)) ms)"
+t0=$(now_ms)
+if wait_for 15 has_g5_instances; then
+	dt=$(($(now_ms) - t0))
+	ok "G5's new MIG instances appear without --rescan ($dt ms)"
+	# the monitor scans at every tick (sample_interval_s: 1); sanitizer builds tick slower
+	if strict_timing; then
+		[ "$dt" -le 4000 ] && ok "... within ~3 s ($dt ms <= 4000 ms)" ||
+			not_ok "... within ~3 s" "$dt ms > 4000 ms"
+	fi
 else
-	not_ok "G5's new MIG instances appear without --rescan within ~3 s" "$(gpus_json | jq -c '.slots[] | select(.uuid == "'"$G5"'" or .parent == "'"$G5"'")')"
+	not_ok "G5's new MIG instances appear without --rescan" "after 15 s: $(gpus_json | jq -c '.slots[] | select(.uuid == "'"$G5"'" or .parent == "'"$G5"'")')"
 fi
 assert_jq "4g.20gb weighs 4/7" "((.weight - 4/7) | fabs) < 0.001 and .profile == \"4g.20gb\"" "$(gpu_slot "$M52")"
 assert_exit 0 -m "A: deploy r2 --mig 4g on G5's new instance" as_user "$A" container-deploy r2 --mig 4g
