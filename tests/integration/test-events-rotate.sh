@@ -152,7 +152,7 @@ deny "$A" $(seqtags p 1 25)
 # and every event from here on is written when MARK has come.
 MARK_S=$(($(date +%s) + 1))
 MARK=$(date -u -d "@$MARK_S" +%Y-%m-%dT%H:%M:%SZ)
-sleep "$(awk -v m="$MARK_S" -v n="$(date +%s.%N)" 'BEGIN { d = m - n + 0.01; printf "%.3f", d > 0 ? d : 0 }')"
+sleep "$(awk -v m="$MARK_S" -v n="$(date +%s.%N)" 'BEGIN { d = m - n + 0.01; printf "%.3f", (d > 0 ? d : 0) }')"
 
 # --- followers, each started after a marker it shows as its history -------------------------
 deny "$A" m0
