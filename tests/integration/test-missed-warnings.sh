@@ -17,7 +17,7 @@
 #      on return (after a measured sample), each once, naming the stop at N+40, which comes then
 #      (the idle clock was not started over by the restart).
 # The users' inboxes hold each warning once.
-# ds01-test: kind=functional budget=60
+# ds01-test: kind=functional threads budget=90
 DS01_CONFIG_EXTRA='sample_interval_s: 5'
 . "$(dirname "$0")/lib.sh"
 ds01_setup
