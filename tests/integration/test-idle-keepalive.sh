@@ -6,7 +6,7 @@
 #  - `container-keepalive P 5m` prevents it (keepalive.source command), `... off` lets it stop;
 #  - `container-keepalive P 48h` over keepalive_max_duration_h -> exit 2 naming the maximum;
 #    another user's container -> exit 4.
-# ds01-test: kind=functional budget=30
+# ds01-test: kind=functional budget=20
 DS01_CONFIG_EXTRA='sample_interval_s: 1'
 . "$(dirname "$0")/lib.sh"
 ds01_setup

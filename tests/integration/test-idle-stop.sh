@@ -7,7 +7,7 @@
 # daemon a container burning CPU is never warned or stopped, and a container that becomes busy
 # after its first warning is not stopped (activity resets the clock). The rule is proportional:
 # a short timeout tests what a long one does.
-# ds01-test: kind=functional threads budget=30
+# ds01-test: kind=functional threads budget=20
 DS01_CONFIG_EXTRA='sample_interval_s: 1'
 . "$(dirname "$0")/lib.sh"
 ds01_setup

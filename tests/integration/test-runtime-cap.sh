@@ -8,7 +8,7 @@
 # the container (container-start is refused with the reason; a `docker start` behind ds01's back
 # is stopped again at once). The loops exit on SIGTERM, so Docker's FinishedAt is when the stop
 # was asked for. The rule is proportional: a short cap tests what a long one does.
-# ds01-test: kind=functional budget=35
+# ds01-test: kind=functional budget=25
 DS01_CONFIG_EXTRA='sample_interval_s: 60'
 . "$(dirname "$0")/lib.sh"
 ds01_setup

@@ -4,7 +4,7 @@
 # container that burns CPU for its first 1-2 s and then sleeps gets its first idle warning at
 # start + 6 + 0.8 x 4 s (9.2 s) and is stopped at start + 6 + 4 s (10 s), not 4 s after its last
 # activity (~6 s after the start, as before the fix).
-# ds01-test: kind=security budget=20
+# ds01-test: kind=security budget=15
 DS01_CONFIG_EXTRA='sample_interval_s: 1'
 . "$(dirname "$0")/lib.sh"
 ds01_setup
