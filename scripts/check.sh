@@ -8,7 +8,7 @@
 #
 # Environment:
 #   DS01_CHECK_SANITIZE=0   the plain pass only
-#   DS01_CHECK_JOBS=N       integration tests at once (default: 2 per CPU; 1 runs them in turn)
+#   DS01_CHECK_JOBS=N       integration tests at once (default: 1 per CPU; 1 runs them in turn)
 #   DS01_CHECK_SKIP=NAME..  deselect tests (space or comma separated; reported as skipped)
 #   DS01_TEST_TIMEOUT=S     a test's time limit (default 600 s)
 #
@@ -48,7 +48,7 @@ REPO=$(pwd)
 
 ITEST_TIMEOUT=${DS01_TEST_TIMEOUT:-600}
 NCPU=$(nproc 2>/dev/null || echo 2)
-JOBS=${DS01_CHECK_JOBS:-$((NCPU * 2))}
+JOBS=${DS01_CHECK_JOBS:-$NCPU}
 [[ $JOBS =~ ^[1-9][0-9]*$ ]] || JOBS=1
 SANITIZE=${DS01_CHECK_SANITIZE:-1}
 # Budgets are plain-pass seconds; a sanitizer pass may take this much longer (tenths).
