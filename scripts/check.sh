@@ -9,6 +9,8 @@
 # Environment:
 #   DS01_CHECK_SANITIZE=0   the plain pass only
 #   DS01_CHECK_JOBS=N       integration tests at once (default: 1 per CPU; 1 runs them in turn)
+#   DS01_CHECK_MAXLOAD=L    start no further test while the load average is L or more and one
+#                           is running (default: 4 per CPU; other runs may share the machine)
 #   DS01_CHECK_SKIP=NAME..  deselect tests (space or comma separated; reported as skipped)
 #   DS01_TEST_TIMEOUT=S     a test's time limit (default 600 s)
 #
@@ -50,6 +52,9 @@ ITEST_TIMEOUT=${DS01_TEST_TIMEOUT:-600}
 NCPU=$(nproc 2>/dev/null || echo 2)
 JOBS=${DS01_CHECK_JOBS:-$NCPU}
 [[ $JOBS =~ ^[1-9][0-9]*$ ]] || JOBS=1
+MAXLOAD=${DS01_CHECK_MAXLOAD:-$((NCPU * 4))}
+[[ $MAXLOAD =~ ^[1-9][0-9]*$ ]] || MAXLOAD=$((NCPU * 4))
+throttled=0 # start_ready calls that waited for the load to drop
 SANITIZE=${DS01_CHECK_SANITIZE:-1}
 # Budgets are plain-pass seconds; a sanitizer pass may take this much longer (tenths).
 SAN_BUDGET_X10=16
@@ -405,10 +410,23 @@ start_job() {
 	[ ${#RUNNING[@]} -le "$max_running" ] || max_running=${#RUNNING[@]}
 }
 
-# start_ready: starts pending jobs in order while slots and resources allow.
+# overloaded: the machine's load (1-minute average) is over MAXLOAD: other test runs or builds
+# share it. Starting more tests then only slows every test down and makes timing checks fail.
+overloaded() {
+	local l
+	read -r l _ </proc/loadavg || return 1
+	[ "${l%%.*}" -ge "$MAXLOAD" ]
+}
+
+# start_ready: starts pending jobs in order while slots and resources allow (and, once one is
+# running, while the machine is not overloaded).
 start_ready() {
 	local id rest=() started=0
 	[ ${#RUNNING[@]} -lt "$JOBS" ] || return 0
+	if [ ${#RUNNING[@]} -gt 0 ] && overloaded; then
+		throttled=$((throttled + 1))
+		return 0
+	fi
 	for id in "${pending[@]}"; do
 		if [ ${#RUNNING[@]} -lt "$JOBS" ] && can_start "$id"; then
 			start_job "$id"
@@ -619,6 +637,7 @@ pool_ms=$(($(now_ms) - pool_t0))
 
 echo
 echo "tests: $(fmt_s "$pool_ms") wall (the schedule: $SCHEDULE); up to $max_running at once (DS01_CHECK_JOBS=$JOBS), $((busy_ms / (pool_ms > 0 ? pool_ms : 1))).$(((busy_ms * 10 / (pool_ms > 0 ? pool_ms : 1)) % 10)) on average"
+[ "$throttled" -eq 0 ] || echo "  the machine's load average reached $MAXLOAD (DS01_CHECK_MAXLOAD): new tests waited about $((throttled / 4)) s in all"
 for p in "${PASSES[@]}"; do
 	[ -n "${P_T0[$p]:-}" ] || continue
 	echo "  $p: ${P_N[$p]:-0} integration tests, $(fmt_s "${P_SUM[$p]:-0}") of test time, from +$(fmt_s $((P_T0[$p] - pool_t0))) to +$(fmt_s $((P_T1[$p] - pool_t0)))"
