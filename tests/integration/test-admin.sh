@@ -13,7 +13,7 @@
 #  - ds01 health: every check passes; a broken limits file fails the config check (exit 1);
 #  - ds01 reload: refuses the broken file with file:line and keeps the running limits; after
 #    the fix it applies the new limits (check-limits shows them).
-# ds01-test: kind=functional budget=30
+# ds01-test: kind=functional budget=20
 DS01_CONFIG_EXTRA='sample_interval_s: 1'
 . "$(dirname "$0")/lib.sh"
 ds01_setup
