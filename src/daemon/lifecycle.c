@@ -87,23 +87,45 @@ static char *strv_join(char **v, const char *sep)
         return strbuf_detach(&sb);
 }
 
-/* Serialises operations on one container name (deploy vs retire of the same project, two
- * deploys racing): the second waits for nothing and is told to retry. */
-static int busy_acquire(struct ds01d *d, const char *name, struct error **err)
+static bool busy_has(struct ds01d *d, const char *name)
 {
-        pthread_mutex_lock(&d->busy_lock);
         for (size_t i = 0; i < d->n_busy; i++)
-                if (streq(d->busy[i], name)) {
-                        pthread_mutex_unlock(&d->busy_lock);
-                        return error_set(err, DS01_ERR,
-                                         "another operation on '%s' is in progress - try again "
-                                         "in a moment",
-                                         name);
-                }
+                if (streq(d->busy[i], name))
+                        return true;
+        return false;
+}
+
+/* Serialises operations on one container name (deploy vs retire of the same project, two
+ * deploys racing, a user's retire while the monitor stops the container). The second waits up
+ * to wait_s for the first to finish - a user's stop or retire arriving during an idle stop
+ * should do its work, not fail - and is told to retry after that. */
+static int busy_acquire_wait(struct ds01d *d, const char *name, int wait_s, struct error **err)
+{
+        struct timespec until;
+        clock_gettime(CLOCK_MONOTONIC, &until);
+        until.tv_sec += wait_s;
+        pthread_mutex_lock(&d->busy_lock);
+        int w = 0;
+        bool waited = false;
+        while (busy_has(d, name) && w == 0 && (waited = true))
+                w = wait_s > 0 ? pthread_cond_timedwait(&d->busy_done, &d->busy_lock, &until)
+                               : ETIMEDOUT;
+        if (busy_has(d, name)) {
+                pthread_mutex_unlock(&d->busy_lock);
+                return error_set(err, DS01_ERR,
+                                 "another operation on '%s' is in progress - try again "
+                                 "in a moment",
+                                 name);
+        }
         d->busy = xrealloc(d->busy, (d->n_busy + 1) * sizeof(*d->busy));
         d->busy[d->n_busy++] = xstrdup(name);
         pthread_mutex_unlock(&d->busy_lock);
-        return 0;
+        return waited;
+}
+
+static int busy_acquire(struct ds01d *d, const char *name, struct error **err)
+{
+        return busy_acquire_wait(d, name, 0, err) < 0 ? -1 : 0;
 }
 
 static void busy_release(struct ds01d *d, const char *name)
@@ -115,6 +137,7 @@ static void busy_release(struct ds01d *d, const char *name)
                         d->busy[i] = d->busy[--d->n_busy];
                         break;
                 }
+        pthread_cond_broadcast(&d->busy_done);
         pthread_mutex_unlock(&d->busy_lock);
 }
 
@@ -1160,19 +1183,49 @@ static int check_pinned(struct ds01d *d, const json_t *inspect, const char *name
         return 0;
 }
 
+/* How long a user's verb waits for another operation on the same container (an idle stop
+ * with its grace, another of the user's own requests) before it gives up. */
+#define USER_VERB_WAIT_S 60
+
+/* resolve_target, then the container's operation slot, waiting for one in progress. What
+ * was resolved before a wait may have changed during it, so it is resolved again. A
+ * container that must exist in Docker (need_docker) and does not is "not found". On success
+ * the caller owns the slot: busy_release(d, *ret_name). */
+static int acquire_target(struct ds01d *d, const struct caller *c, const char *name,
+                          const char *action, bool need_docker, char **ret_name,
+                          json_t **ret_inspect, struct error **err)
+{
+        if (resolve_target(d, c, name, action, ret_name, ret_inspect, err) < 0)
+                return -1;
+        int w = busy_acquire_wait(d, *ret_name, USER_VERB_WAIT_S, err);
+        if (w == 1) {
+                _cleanup_free_ char *held = TAKE_PTR(*ret_name);
+                json_decref(TAKE_PTR(*ret_inspect));
+                if (resolve_target(d, c, name, action, ret_name, ret_inspect, err) < 0) {
+                        busy_release(d, held);
+                        return -1;
+                }
+        }
+        if (w >= 0 && (*ret_inspect || !need_docker))
+                return 0;
+        if (w >= 0) {
+                busy_release(d, *ret_name);
+                lifecycle_not_found(name, err);
+        }
+        free(TAKE_PTR(*ret_name));
+        json_decref(TAKE_PTR(*ret_inspect));
+        return -1;
+}
+
 int lifecycle_start(struct ds01d *d, const struct caller *c, json_t *params, json_t **ret_result,
                     struct error **err)
 {
         _cleanup_free_ char *name = NULL, *notice = NULL;
         json_t *inspect = NULL;
         struct caller owner = {0};
-        if (resolve_target(d, c, jstr(params, "name"), "start", &name, &inspect, err) < 0)
+        if (acquire_target(d, c, jstr(params, "name"), "start", true, &name, &inspect, err) < 0)
                 return -1;
-        if (!inspect)
-                return lifecycle_not_found(jstr(params, "name"), err);
         int r = -1;
-        if (busy_acquire(d, name, err) < 0)
-                goto out;
         bool running = json_is_true(json_object_get(json_object_get(inspect, "State"), "Running"));
         if (!running) {
                 _cleanup_free_ char *ws = NULL;
@@ -1228,7 +1281,6 @@ int lifecycle_start(struct ds01d *d, const struct caller *c, json_t *params, jso
         r = 0;
 unbusy:
         busy_release(d, name);
-out:
         caller_release(&owner);
         json_decref(inspect);
         return r;
@@ -1239,16 +1291,12 @@ int lifecycle_stop(struct ds01d *d, const struct caller *c, json_t *params, json
 {
         _cleanup_free_ char *name = NULL;
         json_t *inspect = NULL;
-        if (resolve_target(d, c, jstr(params, "name"), "stop", &name, &inspect, err) < 0)
+        if (acquire_target(d, c, jstr(params, "name"), "stop", true, &name, &inspect, err) < 0)
                 return -1;
-        if (!inspect)
-                return lifecycle_not_found(jstr(params, "name"), err);
         /* The owner's grace, unless the caller asks for another (container-stop --timeout). */
         json_t *jt = json_object_get(params, "timeout_s");
         int timeout = jt ? (int)json_integer_value(jt) : stop_grace_s(d, inspect);
         int r = -1;
-        if (busy_acquire(d, name, err) < 0)
-                goto out;
         if (docker_container_stop(d->docker, name, timeout, err) < 0) {
                 error_wrap(err, "stopping '%s'", name);
                 goto unbusy;
@@ -1268,7 +1316,6 @@ int lifecycle_stop(struct ds01d *d, const struct caller *c, json_t *params, json
         r = 0;
 unbusy:
         busy_release(d, name);
-out:
         json_decref(inspect);
         return r;
 }
@@ -1304,11 +1351,9 @@ int lifecycle_remove(struct ds01d *d, const struct caller *c, json_t *params, js
 {
         _cleanup_free_ char *name = NULL;
         json_t *inspect = NULL;
-        if (resolve_target(d, c, jstr(params, "name"), "remove", &name, &inspect, err) < 0)
+        if (acquire_target(d, c, jstr(params, "name"), "remove", false, &name, &inspect, err) < 0)
                 return -1;
         int r = -1;
-        if (busy_acquire(d, name, err) < 0)
-                goto out;
         bool force = json_is_true(json_object_get(params, "force"));
         bool running =
             inspect && json_is_true(json_object_get(json_object_get(inspect, "State"), "Running"));
@@ -1336,7 +1381,6 @@ int lifecycle_remove(struct ds01d *d, const struct caller *c, json_t *params, js
         r = 0;
 unbusy:
         busy_release(d, name);
-out:
         json_decref(inspect);
         return r;
 }
@@ -1360,11 +1404,9 @@ int lifecycle_retire(struct ds01d *d, const struct caller *c, json_t *params, js
         _cleanup_free_ char *name = NULL;
         json_t *inspect = NULL;
         _cleanup_free_ char *workspace = NULL;
-        if (resolve_target(d, c, jstr(params, "name"), "retire", &name, &inspect, err) < 0)
+        if (acquire_target(d, c, jstr(params, "name"), "retire", false, &name, &inspect, err) < 0)
                 return -1;
         int r = -1;
-        if (busy_acquire(d, name, err) < 0)
-                goto out;
         /* Stop first, so every process gets SIGTERM and the owner's grace, then remove. */
         int grace = inspect ? stop_grace_s(d, inspect) : 0;
         bool running =
@@ -1395,7 +1437,6 @@ int lifecycle_retire(struct ds01d *d, const struct caller *c, json_t *params, js
         r = 0;
 unbusy:
         busy_release(d, name);
-out:
         json_decref(inspect);
         return r;
 }
@@ -1752,9 +1793,7 @@ static bool is_busy(struct ds01d *d, const char *name)
 void lifecycle_on_destroyed(struct ds01d *d, const char *name, const char *docker_id)
 {
         /* A request on this name (retire, a new deploy) owns it for now; it finishes quickly. */
-        bool mine = false;
-        for (int i = 0; i < 200 && !(mine = busy_acquire(d, name, NULL) == 0); i++)
-                poll(NULL, 0, 25);
+        bool mine = busy_acquire_wait(d, name, 5, NULL) >= 0;
         /* Still busy after 5 s: go ahead (the record is checked by Docker id below), but do not
          * release what the other request holds. */
         struct store_container sc;

@@ -44,6 +44,7 @@ struct ds01d {
         gid_t admin_gid;             /* gid of cfg->admin_group, or (gid_t)-1 */
 
         pthread_mutex_t busy_lock; /* container names with an operation in progress */
+        pthread_cond_t busy_done;  /* signalled when one of them finishes */
         char **busy;
         size_t n_busy;
 

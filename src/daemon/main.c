@@ -158,6 +158,11 @@ int main(int argc, char **argv)
         memset(&d, 0, sizeof(d));
         pthread_rwlock_init(&d.lock, NULL);
         pthread_mutex_init(&d.busy_lock, NULL);
+        pthread_condattr_t ca;
+        pthread_condattr_init(&ca);
+        pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+        pthread_cond_init(&d.busy_done, &ca);
+        pthread_condattr_destroy(&ca);
         pthread_mutex_init(&d.exec_lock, NULL);
         pthread_mutex_init(&d.reload_lock, NULL);
         d.snap = snapshot_cache_new();

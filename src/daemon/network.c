@@ -296,6 +296,28 @@ void network_release(struct network *n, const char *name)
         pthread_mutex_unlock(&n->lock);
 }
 
+/* Removes one of our networks (by id: a name may be ambiguous) with its host rules. Docker
+ * refuses while an endpoint remains (a container, a build step starting). */
+static int remove_net(struct network *n, const struct config *cfg, const json_t *net,
+                      struct error **err)
+{
+        const char *id = jstr(net, "Id");
+        if (!id)
+                return error_set(err, DS01_ERR, "a network without an Id");
+        json_t *full = docker_network_inspect(n->docker, id, NULL);
+        _cleanup_free_ char *bridge = full ? fw_bridge(full) : NULL;
+        json_decref(full);
+        if (docker_network_remove(n->docker, id, err) < 0)
+                return -1;
+        int64_t uid = label_uid(net);
+        if (n->firewall && bridge && uid >= 0) {
+                char chain[16];
+                fw_chain(cfg->instance, chain);
+                fw_rules(chain, bridge, (uid_t)uid, false);
+        }
+        return 0;
+}
+
 /* ---- create ---- */
 
 /* An existing network of this name is ours only with our labels: anything else (made by hand,
@@ -424,6 +446,51 @@ static int create(struct network *n, const struct config *cfg, const char *name,
         return r;
 }
 
+static int by_created(const void *a, const void *b)
+{
+        const char *ca = jstr(*(json_t *const *)a, "Created");
+        const char *cb = jstr(*(json_t *const *)b, "Created");
+        return strcmp(ca ? ca : "", cb ? cb : "");
+}
+
+/* Docker's duplicate check races: two creates of one name at once (a daemon killed during a
+ * deploy and its successor) both succeed, and every later use of the name is "ambiguous".
+ * Keeps one of our networks of that name - one in use if any is - and removes the others
+ * (newest first). Returns how many of that name are left. */
+static size_t dedupe(struct network *n, const struct config *cfg, const char *name)
+{
+        _cleanup_free_ char *filter = xasprintf("ds01.instance=%s", cfg->instance);
+        struct error *err = NULL;
+        json_t *nets = docker_network_list(n->docker, filter, &err);
+        if (!nets) {
+                log_warning("listing networks to mend %s: %s", name, err->message);
+                error_free(err);
+                return 0;
+        }
+        json_t **same = NULL;
+        size_t n_same = 0, i;
+        json_t *net;
+        json_array_foreach (nets, i, net)
+                if (streq_ptr(jstr(net, "Name"), name)) {
+                        same = xrealloc(same, (n_same + 1) * sizeof(*same));
+                        same[n_same++] = net;
+                }
+        qsort(same, n_same, sizeof(*same), by_created);
+        size_t left = n_same;
+        for (size_t k = n_same; k-- > 0 && left > 1;) {
+                if (remove_net(n, cfg, same[k], &err) < 0) {
+                        err = error_free(err); /* in use: the one to keep */
+                        continue;
+                }
+                log_warning("removed a duplicate Docker network %s (%s)", name,
+                            jstr(same[k], "Id"));
+                left--;
+        }
+        free(same);
+        json_decref(nets);
+        return left;
+}
+
 int network_acquire(struct network *n, const struct config *cfg, uid_t uid, enum network_use use,
                     char **ret_name, struct error **err)
 {
@@ -432,6 +499,10 @@ int network_acquire(struct network *n, const struct config *cfg, uid_t uid, enum
         struct error *ierr = NULL;
         int r;
         json_t *net = docker_network_inspect(n->docker, name, &ierr);
+        if (!net && ierr->code != DS01_ENOTFOUND && dedupe(n, cfg, name) == 1) {
+                ierr = error_free(ierr);
+                net = docker_network_inspect(n->docker, name, &ierr);
+        }
         if (net)
                 r = check_ours(net, name, cfg->instance, uid, err);
         else if (ierr->code == DS01_ENOTFOUND)
@@ -557,20 +628,10 @@ void network_sweep(struct network *n, const struct config *cfg, bool now)
                 const char *name = jstr(net, "Name");
                 if (!name || is_held(n, name) || in_use(containers, name))
                         continue;
-                json_t *full = docker_network_inspect(n->docker, name, NULL);
-                _cleanup_free_ char *bridge = full ? fw_bridge(full) : NULL;
-                json_decref(full);
-                /* Docker refuses while an endpoint remains (a build step starting): kept. */
-                if (docker_network_remove(n->docker, name, &err) < 0) {
+                if (remove_net(n, cfg, net, &err) < 0) {
                         log_debug("network sweep: keeping %s: %s", name, err->message);
                         err = error_free(err);
                         continue;
-                }
-                int64_t uid = label_uid(net);
-                if (n->firewall && bridge && uid >= 0) {
-                        char chain[16];
-                        fw_chain(cfg->instance, chain);
-                        fw_rules(chain, bridge, (uid_t)uid, false);
                 }
                 log_info("removed network %s: nothing uses it", name);
         }
