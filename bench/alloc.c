@@ -23,11 +23,11 @@
  *     directory is reported beside it.
  *
  * Prints one JSON object on stdout; bench/alloc.sh adds the start-up reconcile measurement. */
-#include "../src/daemon/config.h"
-#include "../src/daemon/gpu.h"
-#include "../src/daemon/limits.h"
-#include "../src/daemon/pool.h"
-#include "../src/daemon/store.h"
+#include "../src/daemon/config/config.h"
+#include "../src/daemon/gpus/gpu.h"
+#include "../src/daemon/config/limits.h"
+#include "../src/daemon/gpus/pool.h"
+#include "../src/daemon/ledger/store.h"
 #include "../src/shared/util.h"
 
 #include <assert.h>

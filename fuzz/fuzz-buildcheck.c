@@ -1,6 +1,6 @@
 /* fuzz-buildcheck.c - a build context as a user sends it: the tar reader, then the Dockerfile
  * reader over the input itself (a Dockerfile is any text). */
-#include "../src/daemon/buildcheck.h"
+#include "../src/daemon/images/buildcheck.h"
 
 #include <stdint.h>
 #include <stdlib.h>

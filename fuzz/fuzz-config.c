@@ -1,5 +1,5 @@
 /* fuzz-config.c - ds01.yaml as an administrator might (mis)write it. */
-#include "../src/daemon/config.h"
+#include "../src/daemon/config/config.h"
 
 #include <stdint.h>
 #include <stdio.h>

@@ -1,5 +1,5 @@
 /* fuzz-limits.c - resource-limits.yaml, then resolution for a user, as the daemon does. */
-#include "../src/daemon/limits.h"
+#include "../src/daemon/config/limits.h"
 
 #include <stdint.h>
 #include <stdio.h>

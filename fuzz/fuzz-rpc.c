@@ -1,6 +1,6 @@
 /* fuzz-rpc.c - a request as the daemon receives it: JSON parse, envelope checks and the method
  * table's parameter validation (the code that runs before any handler). */
-#include "../src/daemon/rpc.h"
+#include "../src/daemon/requests/rpc.h"
 
 #include <stdint.h>
 

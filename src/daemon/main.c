@@ -1,19 +1,19 @@
 /* ds01d - the ds01 daemon: owns the Docker socket, the GPU ledger and the audit log, and serves
  * the CLI on a unix socket. Runs in the foreground, logging to stderr. */
-#include "../shared/log.h"
-#include "../shared/strbuf.h"
-#include "admin.h"
-#include "audit.h"
-#include "lifecycle.h"
-#include "metrics.h"
-#include "network.h"
-#include "nvml.h"
-#include "rpc.h"
-#include "snapshot.h"
-#include "monitor.h"
-#include "notify.h"
-#include "watch.h"
-#include "usage.h"
+#include "shared/log.h"
+#include "shared/strbuf.h"
+#include "daemon/requests/admin.h"
+#include "daemon/observe/audit.h"
+#include "daemon/containers/lifecycle.h"
+#include "daemon/observe/metrics.h"
+#include "daemon/containers/network.h"
+#include "daemon/gpus/nvml.h"
+#include "daemon/requests/rpc.h"
+#include "daemon/observe/snapshot.h"
+#include "daemon/rules/monitor.h"
+#include "daemon/observe/notify.h"
+#include "daemon/docker/watch.h"
+#include "daemon/observe/usage.h"
 
 #include <curl/curl.h>
 #include <dlfcn.h>

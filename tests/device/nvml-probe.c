@@ -4,8 +4,8 @@
  * for all whole GPUs. Prints what ds01 sees and exits non-zero if anything fails. Built and run
  * by tests/device/run.sh on a machine with a GPU; the test suite runs the same code against the
  * fake NVML. */
-#include "daemon/nvml.h"
-#include "daemon/pool.h"
+#include "daemon/gpus/nvml.h"
+#include "daemon/gpus/pool.h"
 
 #include <stdio.h>
 

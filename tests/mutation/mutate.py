@@ -19,7 +19,7 @@ A mutation file (tests/mutation/mutations/NN-slug.mut):
   # One or more comment lines: the defect, as a user would see it.
   tests: unit:store daemon-restart
   expect: test_double_lease_impossible|no GPU free
-  file: src/daemon/store.c
+  file: src/daemon/ledger/store.c
   find:
                   if (r > 0) {
                           n_leased++;

@@ -9,7 +9,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "daemon/buildcheck.h"
+#include "daemon/images/buildcheck.h"
 #include "shared/strbuf.h"
 
 /* ---- tar ---------------------------------------------------------------------------------- */

@@ -5,7 +5,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include "daemon/config.h"
+#include "daemon/config/config.h"
 #include "shared/strbuf.h"
 
 #include <errno.h>

@@ -1,6 +1,6 @@
 /* test-docker.c - the Docker client's pure parts, its stream handling against a scripted fake
  * engine, and (when a dockerd is reachable) a few read-only calls against the real one. */
-#include "daemon/docker.h"
+#include "daemon/docker/docker.h"
 #include "shared/strbuf.h"
 #include "shared/stream.h"
 

@@ -6,7 +6,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include "daemon/limits.h"
+#include "daemon/config/limits.h"
 
 #include <grp.h>
 #include <stdio.h>

@@ -7,13 +7,13 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include "daemon/config.h"
-#include "daemon/counters.h"
-#include "daemon/gpu.h"
-#include "daemon/limits.h"
-#include "daemon/metrics.h"
-#include "daemon/snapshot.h"
-#include "daemon/store.h"
+#include "daemon/config/config.h"
+#include "daemon/observe/counters.h"
+#include "daemon/gpus/gpu.h"
+#include "daemon/config/limits.h"
+#include "daemon/observe/metrics.h"
+#include "daemon/observe/snapshot.h"
+#include "daemon/ledger/store.h"
 #include "shared/util.h"
 
 #include <stdio.h>

@@ -1,7 +1,7 @@
 /* test-notify.c - the alerts file (written only where it is safe to) and the webhook (against a
  * tiny HTTP server on 127.0.0.1). Terminals need a logged-in user and are left to integration
  * tests. The tests run as root, so a workspace can be handed to a made-up uid. */
-#include "daemon/notify.h"
+#include "daemon/observe/notify.h"
 #include "shared/strbuf.h"
 
 #include <arpa/inet.h>

@@ -8,7 +8,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include "daemon/nvml.h"
+#include "daemon/gpus/nvml.h"
 #include "shared/error.h"
 
 #include <errno.h>

@@ -5,7 +5,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include "daemon/pool.h"
+#include "daemon/gpus/pool.h"
 #include "shared/error.h"
 
 static struct gpu_slot whole(int index, int numa, int link)

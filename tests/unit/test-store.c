@@ -11,8 +11,8 @@
 #include <stdio.h>
 #include <sys/stat.h>
 
-#include "daemon/monitor.h"
-#include "daemon/store.h"
+#include "daemon/rules/monitor.h"
+#include "daemon/ledger/store.h"
 #include "shared/error.h"
 
 struct fixture {

@@ -10,7 +10,7 @@
 #include <math.h>
 #include <stdio.h>
 
-#include "daemon/usage.h"
+#include "daemon/observe/usage.h"
 #include "shared/error.h"
 
 #define DAY_MS (86400LL * 1000)

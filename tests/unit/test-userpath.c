@@ -1,7 +1,7 @@
 /* test-userpath.c - opens in user-controlled places: symlinks, /proc magic links, FIFOs, device
  * nodes, hard links, files of others and mount crossings are refused; files are created only
  * exclusively. Runs as root (it hands directories to a made-up uid); skipped otherwise. */
-#include "daemon/userpath.h"
+#include "daemon/containers/userpath.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -1,0 +1,80 @@
+/* limits.h - DS01's resource-limits.yaml and the effective
+ * limits of one user: defaults ⊕ group ⊕ user override, where the override inherits from the
+ * user's group (DS01 drops the group layer; we do not).
+ *
+ * Files read, all beside the limits file: resource-limits.yaml itself, groups/<g>.members (one
+ * login per line, '#' comments), user-overrides.yaml ({user: {key: value, policies: {...}}}) and
+ * lifecycle-exemptions.yaml. Group membership: members files ∪ inline `members:` ∪ unix group
+ * (`groups.<g>.unix_group: NAME`); the first group in file order wins; else `default_group`.
+ * A missing limits file means built-in defaults (DS01's `defaults:` values, one group
+ * "student"). Unknown keys and bad values are errors with file:line. Keys that DS01 files have but
+ * ds01 does not use are accepted and reported by limits_unused_keys(). */
+#pragma once
+
+#include "shared/error.h"
+
+#include <sys/types.h>
+
+/* Unlimited / null values are negative. */
+struct limit_policies {
+        double gpu_idle_threshold;          /* % (5) */
+        double cpu_idle_threshold;          /* % (2.0) */
+        int64_t network_idle_threshold;     /* bytes per sample interval (1048576) */
+        double grace_period_m;              /* 30 */
+        double keepalive_max_duration_h;    /* 24 */
+        int64_t sigterm_grace_s;            /* 60 */
+        double created_container_timeout_m; /* 30 */
+        double idle_warn_1;    /* fraction of idle timeout for the 1st warning (0.80) */
+        double idle_warn_2;    /* 2nd warning (0.95) */
+        double runtime_warn_1; /* 0.75 */
+        double runtime_warn_2; /* 0.90 */
+};
+
+struct limit_set {
+        char *user;
+        char *group;                         /* the group whose values apply */
+        bool overridden;                     /* a user override applied on top of the group */
+        double max_gpu_equivalents;          /* < 0: unlimited */
+        int64_t max_gpu_slots_per_container; /* < 0: unlimited */
+        bool allow_full_gpu;
+        double max_cpus;                    /* <= 0: unlimited */
+        int64_t memory;                     /* bytes; < 0: unlimited */
+        int64_t memory_swap;                /* bytes; < 0: unlimited */
+        int64_t shm_size;                   /* bytes; < 0: docker default */
+        int64_t pids_limit;                 /* < 0: unlimited */
+        int64_t max_containers_per_user;    /* < 0: unlimited */
+        double max_runtime_h;               /* < 0: none */
+        double idle_timeout_h;              /* < 0: none */
+        double gpu_hold_after_stop_h;       /* < 0: indefinite */
+        double container_hold_after_stop_h; /* < 0: never removed */
+        struct limit_policies policies;
+};
+
+struct limits;
+
+/* path NULL or a file that does not exist: built-in defaults. */
+struct limits *limits_load(const char *path, struct error **err);
+struct limits *limits_free(struct limits *l);
+
+/* Effective limits for login `user` whose groups are gids[0..n_gids). Fills *ret (release with
+ * limit_set_release). Never fails for an unknown user: they get the default group. */
+void limits_resolve(const struct limits *l, const char *user, const gid_t *gids, size_t n_gids,
+                    struct limit_set *ret);
+void limit_set_release(struct limit_set *s);
+
+enum limits_rule { LIMITS_IDLE, LIMITS_RUNTIME };
+
+/* lifecycle-exemptions.yaml: the reason `user` is exempt from the idle timeout or the runtime cap
+ * at time `now` (an exemption whose expires_on has passed no longer applies), or NULL. The string
+ * belongs to l. */
+const char *limits_exemption(const struct limits *l, const char *user, enum limits_rule rule,
+                             int64_t now);
+
+/* Dotted key paths present in the file(s) that ds01 accepts but does not act on
+ * ("access_control", "gpu_allocation", "enforcement.cgroup_driver", ...), NULL-terminated. */
+const char *const *limits_unused_keys(const struct limits *l);
+/* Group names in file order, NULL-terminated. */
+const char *const *limits_groups(const struct limits *l);
+/* The logins a group lists (members files and inline members, sorted; not unix_group members):
+ * *ret points into l. Returns how many; 0 for an unknown group. */
+size_t limits_group_members(const struct limits *l, const char *group, const char *const **ret);

@@ -1,0 +1,1152 @@
+/* metrics.c - see metrics.h. */
+#include "daemon/observe/metrics.h"
+
+#include "shared/log.h"
+#include "shared/strbuf.h"
+#include "daemon/observe/counters.h"
+#include "daemon/rules/monitor.h"
+#include "daemon/observe/snapshot.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <linux/inet_diag.h>
+#include <linux/netlink.h>
+#include <linux/sock_diag.h>
+#include <microhttpd.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <pwd.h>
+#include <sys/socket.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <unistd.h>
+#include <utmpx.h>
+
+/* How long a user's group (passwd and group lookups) is reused between scrapes. */
+#define GROUP_CACHE_S 60
+/* Bounds on what one scrape costs: distinct users remembered, concurrent connections. */
+#define GROUP_CACHE_MAX 1024
+#define MAX_CONNECTIONS 32
+#define CONN_TIMEOUT_S  10
+/* A connection has this long from its start, or from the end of its previous request, to send
+ * a whole request and take the answer; then it is shut. MHD's own timeout restarts with every
+ * byte, so a client sending one byte a second would otherwise keep its place for ever. */
+#define REQUEST_DEADLINE_MS 3000
+#define WATCH_MS            250
+/* Connections from one remote address (loopback excepted: every local user shares it), and from
+ * one local user (root excepted) over loopback. */
+#define PER_ADDRESS_MAX   4
+#define PER_UID_MAX       4
+#define TOKEN_MIN         16
+#define TOKEN_MAX         4096
+#define CONTENT_TYPE      "text/plain; version=0.0.4; charset=utf-8"
+#define INTERFACE_DEFAULT "orchestration" /* the ds01.interface label every ds01 container has */
+
+struct group_entry {
+        int64_t uid;
+        char *user;
+        char *group;
+        int64_t expires;
+};
+
+/* A connection as the deadline watch sees it (MHD's socket context). */
+struct mconn {
+        int fd;           /* a duplicate of MHD's: shutting it down ends MHD's too, and it
+                             cannot be a reused descriptor number */
+        int64_t since_ms; /* when its clock started; 0 once shut */
+        struct sockaddr_storage addr;
+        bool loopback;
+        int64_t uid; /* loopback: the local user at the other end; -1 unknown */
+};
+
+struct metrics {
+        struct ds01d *d;
+        struct MHD_Daemon *mhd;
+        char *listen;
+        int64_t started_s;
+
+        /* the background snapshot refresh, woken by each scrape */
+        pthread_t refresher;
+        pthread_mutex_t lock;
+        pthread_cond_t cond;
+        bool want_refresh, stop;
+
+        /* connections, under `lock` (MHD's thread adds and removes, the refresher shuts) */
+        struct mconn *conns[MAX_CONNECTIONS + 1];
+        size_t n_conns;
+        bool token_warned;
+
+        /* user -> limits group; used by MHD's one thread only */
+        struct group_entry *groups;
+        size_t n_groups;
+};
+
+/* ---- Prometheus text format ------------------------------------------------------------------ */
+
+static void family(struct strbuf *sb, const char *name, const char *type, const char *help)
+{
+        strbuf_addf(sb, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+/* A label value, escaped as the text format wants (backslash, quote, newline). */
+static void label_value(struct strbuf *sb, const char *v)
+{
+        strbuf_addc(sb, '"');
+        for (const char *p = v ? v : ""; *p; p++) {
+                if (*p == '\\' || *p == '"')
+                        strbuf_addc(sb, '\\'), strbuf_addc(sb, *p);
+                else if (*p == '\n')
+                        strbuf_adds(sb, "\\n");
+                else
+                        strbuf_addc(sb, *p);
+        }
+        strbuf_addc(sb, '"');
+}
+
+/* name{k1="v1",...} value: labels are NULL-terminated key, value pairs. */
+static void sample_v(struct strbuf *sb, const char *name, double value, va_list ap)
+{
+        strbuf_adds(sb, name);
+        const char *k = va_arg(ap, const char *);
+        if (k) {
+                strbuf_addc(sb, '{');
+                for (bool first = true; k; k = va_arg(ap, const char *), first = false) {
+                        if (!first)
+                                strbuf_addc(sb, ',');
+                        strbuf_adds(sb, k);
+                        strbuf_addc(sb, '=');
+                        label_value(sb, va_arg(ap, const char *));
+                }
+                strbuf_addc(sb, '}');
+        }
+        if (value == (double)(int64_t)value && value > -1e15 && value < 1e15)
+                strbuf_addf(sb, " %lld\n", (long long)value);
+        else
+                strbuf_addf(sb, " %.9g\n", value);
+}
+
+static void sample(struct strbuf *sb, const char *name, double value, ...)
+{
+        va_list ap;
+        va_start(ap, value);
+        sample_v(sb, name, value, ap);
+        va_end(ap);
+}
+
+/* One histogram's series; label_key/label_value (optional) name the series. */
+static void histogram(struct strbuf *sb, const char *name, const struct counters_hist *h,
+                      const char *key, const char *value)
+{
+        _cleanup_free_ char *bucket = xasprintf("%s_bucket", name);
+        _cleanup_free_ char *sum = xasprintf("%s_sum", name);
+        _cleanup_free_ char *count = xasprintf("%s_count", name);
+        uint64_t cum = 0;
+        char le[32];
+        for (size_t i = 0; i <= h->n_bounds; i++) {
+                cum += h->counts[i];
+                if (i < h->n_bounds)
+                        snprintf(le, sizeof(le), "%g", h->bounds[i]);
+                else
+                        snprintf(le, sizeof(le), "+Inf");
+                if (key)
+                        sample(sb, bucket, (double)cum, key, value, "le", le, NULL);
+                else
+                        sample(sb, bucket, (double)cum, "le", le, NULL);
+        }
+        sample(sb, sum, h->sum, key, value, NULL);
+        sample(sb, count, (double)h->count, key, value, NULL);
+}
+
+/* ---- what the daemon holds ----------------------------------------------------------------- */
+
+/* DS01's slot names: "<gpu index>" for a whole GPU, "<gpu index>.<n>" for its n-th MIG
+ * instance (inventory order), so a MIG slot's name is stable while the layout is. */
+struct slot_name {
+        const struct gpu_slot *slot;
+        char name[32];
+        int mig_ordinal;  /* -1 for a whole GPU */
+        bool mig_enabled; /* a whole GPU with MIG instances */
+};
+
+static struct slot_name *slot_names(const struct gpu_slot *slots, size_t n)
+{
+        struct slot_name *v = xcalloc(n ? n : 1, sizeof(*v));
+        for (size_t i = 0; i < n; i++) {
+                v[i].slot = &slots[i];
+                v[i].mig_ordinal = -1;
+                if (!slots[i].parent_uuid) {
+                        snprintf(v[i].name, sizeof(v[i].name), "%d", slots[i].gpu_index);
+                        continue;
+                }
+                int k = 0;
+                for (size_t j = 0; j < i; j++)
+                        k += streq_ptr(slots[j].parent_uuid, slots[i].parent_uuid);
+                v[i].mig_ordinal = k;
+                snprintf(v[i].name, sizeof(v[i].name), "%d.%d", slots[i].gpu_index, k);
+                for (size_t j = 0; j < n; j++)
+                        if (streq(slots[j].uuid, slots[i].parent_uuid))
+                                v[j].mig_enabled = true;
+        }
+        return v;
+}
+
+static const struct slot_name *slot_find(const struct slot_name *v, size_t n, const char *uuid)
+{
+        for (size_t i = 0; i < n; i++)
+                if (streq(v[i].slot->uuid, uuid))
+                        return &v[i];
+        return NULL;
+}
+
+static const char *lease_slot_name(const struct slot_name *v, size_t n, const struct snap_lease *l)
+{
+        const struct slot_name *s = slot_find(v, n, l->slot_uuid);
+        return s ? s->name : l->slot_uuid;
+}
+
+static const char *lease_profile(const struct snap_lease *l)
+{
+        return l->profile ? l->profile : "full";
+}
+
+struct user_sum {
+        const char *user;
+        int64_t uid;
+        int64_t gpus, containers;
+        double gpueq;
+};
+
+static struct user_sum *user_get(struct user_sum **v, size_t *n, const struct snap_container *sc)
+{
+        const char *u = sc->user ? sc->user : "unknown";
+        for (size_t i = 0; i < *n; i++)
+                if (streq((*v)[i].user, u))
+                        return &(*v)[i];
+        *v = xrealloc(*v, (*n + 1) * sizeof(**v));
+        (*v)[*n] = (struct user_sum){.user = u, .uid = sc->uid};
+        return &(*v)[(*n)++];
+}
+
+/* The limits group of a user: defaults ⊕ group membership from the members files, inline
+ * members and Unix groups (so the user's groups are looked up, and cached). */
+static const char *user_group(struct metrics *m, struct ds01d *d, const char *user, int64_t uid,
+                              int64_t now, char **ret_tmp)
+{
+        *ret_tmp = NULL;
+        struct group_entry *e = NULL;
+        for (size_t i = 0; m && i < m->n_groups && !e; i++)
+                if (streq(m->groups[i].user, user) && m->groups[i].uid == uid)
+                        e = &m->groups[i];
+        if (e && e->expires > now)
+                return e->group;
+
+        gid_t *gids = NULL;
+        int n = 0;
+        struct passwd pw, *res = NULL;
+        char buf[4096];
+        if (uid >= 0 && getpwuid_r((uid_t)uid, &pw, buf, sizeof(buf), &res) == 0 && res) {
+                n = 64;
+                gids = xcalloc((size_t)n, sizeof(gid_t));
+                if (getgrouplist(pw.pw_name, pw.pw_gid, gids, &n) < 0) {
+                        gids = xrealloc(gids, (size_t)n * sizeof(gid_t));
+                        if (getgrouplist(pw.pw_name, pw.pw_gid, gids, &n) < 0)
+                                n = 0;
+                }
+        }
+        struct limit_set ls;
+        limits_resolve(d->limits, user, gids, (size_t)(n > 0 ? n : 0), &ls);
+        free(gids);
+        char *group = xstrdup(ls.group ? ls.group : "");
+        limit_set_release(&ls);
+        if (!m) {
+                *ret_tmp = group;
+                return group;
+        }
+        if (!e && m->n_groups < GROUP_CACHE_MAX) {
+                m->groups = xrealloc(m->groups, (m->n_groups + 1) * sizeof(*m->groups));
+                e = &m->groups[m->n_groups++];
+                *e = (struct group_entry){.uid = uid, .user = xstrdup(user)};
+        }
+        if (!e) {
+                *ret_tmp = group;
+                return group;
+        }
+        free(e->group);
+        e->group = group;
+        e->expires = now + GROUP_CACHE_S;
+        return e->group;
+}
+
+/* Open remote login sessions by user: utmp's USER_PROCESS records with a remote host (sshd
+ * writes them for sessions with a terminal) whose process is alive. The file is read directly,
+ * record by record (getutxent is not thread-safe); no file: no sessions. */
+struct session_count {
+        char user[sizeof(((struct utmpx *)0)->ut_user) + 1];
+        int64_t n;
+};
+
+static size_t ssh_sessions(struct session_count **ret)
+{
+        *ret = NULL;
+        size_t n = 0;
+        int fd = open(_PATH_UTMPX, O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+                return 0;
+        struct utmpx u;
+        while (read(fd, &u, sizeof(u)) == (ssize_t)sizeof(u)) {
+                if (u.ut_type != USER_PROCESS || !u.ut_host[0] || !u.ut_user[0] || u.ut_pid <= 0 ||
+                    (kill(u.ut_pid, 0) < 0 && errno != EPERM))
+                        continue;
+                char user[sizeof(u.ut_user) + 1];
+                memcpy(user, u.ut_user, sizeof(u.ut_user));
+                user[sizeof(u.ut_user)] = 0;
+                size_t i = 0;
+                while (i < n && !streq((*ret)[i].user, user))
+                        i++;
+                if (i == n) {
+                        *ret = xrealloc(*ret, (n + 1) * sizeof(**ret));
+                        memcpy((*ret)[n].user, user, sizeof(user));
+                        (*ret)[n++].n = 0;
+                }
+                (*ret)[i].n++;
+        }
+        close(fd);
+        return n;
+}
+
+/* ---- rendering ------------------------------------------------------------------------------ */
+
+static void render_counters(struct strbuf *sb)
+{
+        struct counters_snapshot *c = xmalloc(sizeof(*c));
+        counters_read(c);
+
+        family(sb, "ds01_rpc_requests_total", "counter",
+               "Requests served on the daemon socket, by method and outcome.");
+        for (size_t i = 0; i < c->n_rpc; i++) {
+                sample(sb, "ds01_rpc_requests_total", (double)c->rpc[i].ok, "method",
+                       c->rpc[i].method, "outcome", "ok", NULL);
+                sample(sb, "ds01_rpc_requests_total", (double)c->rpc[i].error, "method",
+                       c->rpc[i].method, "outcome", "error", NULL);
+        }
+        family(sb, "ds01_rpc_request_duration_seconds", "histogram",
+               "Time from a request's validation to its answer, by method.");
+        for (size_t i = 0; i < c->n_rpc; i++)
+                histogram(sb, "ds01_rpc_request_duration_seconds", &c->rpc[i].latency, "method",
+                          c->rpc[i].method);
+
+        family(sb, "ds01_events_total", "counter",
+               "Events written to events.jsonl since ds01d started, by event_type.");
+        for (size_t i = 0; i < c->n_events; i++)
+                if (c->events[i].n > 0)
+                        sample(sb, "ds01_events_total", (double)c->events[i].n, "event_type",
+                               c->events[i].type, NULL);
+        /* DS01's: a gauge, by hour, read back from the log when the daemon starts */
+        family(sb, "ds01_events_24h_total", "untyped",
+               "Events written to events.jsonl in the last 24 hours (to the hour), by event_type.");
+        int64_t now = now_s();
+        for (size_t i = 0; i < c->n_events; i++)
+                sample(sb, "ds01_events_24h_total",
+                       (double)counters_events_recent(&c->events[i], now), "event_type",
+                       c->events[i].type, NULL);
+
+        family(sb, "ds01_enforcement_actions_total", "counter",
+               "Lifecycle enforcement actions taken since ds01d started, by action.");
+        for (int a = 0; a < COUNTERS_N_ACTIONS; a++)
+                sample(sb, "ds01_enforcement_actions_total", (double)c->actions[a], "action",
+                       counters_action_name((enum counters_action)a), NULL);
+        /* DS01's name for the stops (its other actions - OOM kills, resource warnings - are not
+         * ds01's to count) */
+        family(sb, "ds01_lifecycle_events_total", "untyped",
+               "Containers stopped by the lifecycle rules since ds01d started, by action.");
+        sample(sb, "ds01_lifecycle_events_total", (double)c->actions[COUNTERS_IDLE_STOP], "action",
+               "idle_kill", NULL);
+        sample(sb, "ds01_lifecycle_events_total", (double)c->actions[COUNTERS_RUNTIME_STOP],
+               "action", "runtime_kill", NULL);
+
+        family(sb, "ds01_sweep_duration_seconds", "histogram",
+               "Duration of the monitor's sweeps (sampling, idle/runtime rules, holds, cleanup).");
+        histogram(sb, "ds01_sweep_duration_seconds", &c->sweep, NULL, NULL);
+        if (c->last_sweep_ms > 0) {
+                family(sb, "ds01_last_sweep_timestamp_seconds", "gauge",
+                       "Unix time at which the monitor's last sweep finished.");
+                sample(sb, "ds01_last_sweep_timestamp_seconds", (double)c->last_sweep_ms / 1000.0,
+                       NULL);
+        }
+        free(c);
+}
+
+/* personal: the series that name users and containers (for authorised scrapers only). */
+static void render(struct metrics *m, struct ds01d *d, struct strbuf *sb, bool personal)
+{
+        int64_t now = now_s();
+        const struct snapshot *snap = snapshot_current(d->snap);
+
+        pthread_rwlock_rdlock(&d->lock);
+        const struct gpu_slot *slots;
+        size_t n_slots = gpu_inventory_slots(d->inv, &slots);
+        struct slot_name *names = slot_names(slots, n_slots);
+        size_t n_snap = snap ? snap->n : 0;
+
+        family(sb, "ds01_exporter_info", "gauge", "The exporter: ds01d's version.");
+        sample(sb, "ds01_exporter_info", 1, "version", DS01_VERSION, "type", "ds01d", NULL);
+        family(sb, "ds01_start_time_seconds", "gauge", "Unix time at which ds01d started.");
+        sample(sb, "ds01_start_time_seconds", m ? (double)m->started_s : (double)now, NULL);
+
+        /* ---- DS01's families */
+        /* (only the series that name no user or container when !personal) */
+        size_t n_personal = personal ? n_snap : 0;
+        family(sb, "ds01_gpu_allocated", "gauge",
+               "1 for each GPU slot leased to a container (reserved, bound or held).");
+        for (size_t i = 0; i < n_personal; i++) {
+                const struct snap_container *sc = &snap->containers[i];
+                for (size_t k = 0; k < sc->n_leases; k++)
+                        sample(sb, "ds01_gpu_allocated", 1, "gpu_slot",
+                               lease_slot_name(names, n_slots, &sc->leases[k]), "container",
+                               sc->name, "user", sc->user, "interface", INTERFACE_DEFAULT,
+                               "profile", lease_profile(&sc->leases[k]), NULL);
+        }
+        family(sb, "ds01_gpu_equivalents", "gauge",
+               "GPU-equivalents of each leased slot (1 for a whole GPU, slices/7 for MIG).");
+        for (size_t i = 0; i < n_personal; i++) {
+                const struct snap_container *sc = &snap->containers[i];
+                for (size_t k = 0; k < sc->n_leases; k++)
+                        sample(sb, "ds01_gpu_equivalents", sc->leases[k].weight, "gpu_slot",
+                               lease_slot_name(names, n_slots, &sc->leases[k]), "user", sc->user,
+                               "interface", INTERFACE_DEFAULT, "profile",
+                               lease_profile(&sc->leases[k]), NULL);
+        }
+
+        int64_t running = 0, stopped = 0;
+        struct user_sum *users = NULL;
+        size_t n_users = 0;
+        int64_t leases_by_state[3] = {0}; /* reserved, bound, held */
+        static const char *const lease_states[3] = {"reserved", "bound", "held"};
+        for (size_t i = 0; i < n_snap; i++) {
+                const struct snap_container *sc = &snap->containers[i];
+                if (streq_ptr(sc->state, "running"))
+                        running++;
+                else
+                        stopped++;
+                struct user_sum *u = user_get(&users, &n_users, sc);
+                u->containers++;
+                for (size_t k = 0; k < sc->n_leases; k++) {
+                        u->gpus++;
+                        u->gpueq += sc->leases[k].weight;
+                        for (int s = 0; s < 3; s++)
+                                leases_by_state[s] +=
+                                    streq_ptr(sc->leases[k].state, lease_states[s]);
+                }
+        }
+        /* DS01's names for two gauges end in _total and _count, which the text format's
+         * conventions keep for counters and histograms: "untyped" keeps the names (so DS01's
+         * dashboards work) and promtool's linter content. */
+        family(sb, "ds01_containers_total", "untyped",
+               "Managed containers by status (running, or stopped: exited, created, ...).");
+        sample(sb, "ds01_containers_total", (double)running, "status", "running", "interface",
+               INTERFACE_DEFAULT, NULL);
+        sample(sb, "ds01_containers_total", (double)stopped, "status", "stopped", "interface",
+               INTERFACE_DEFAULT, NULL);
+        if (!personal)
+                n_users = 0;
+        family(sb, "ds01_user_gpus_allocated", "gauge", "GPU slots leased by each user.");
+        for (size_t i = 0; i < n_users; i++)
+                sample(sb, "ds01_user_gpus_allocated", (double)users[i].gpus, "user", users[i].user,
+                       NULL);
+        family(sb, "ds01_user_gpu_equivalents", "gauge",
+               "GPU-equivalents leased by each user (what max_gpu_equivalents limits).");
+        for (size_t i = 0; i < n_users; i++)
+                sample(sb, "ds01_user_gpu_equivalents", users[i].gpueq, "user", users[i].user,
+                       NULL);
+        family(sb, "ds01_user_containers_count", "untyped", "Managed containers of each user.");
+        for (size_t i = 0; i < n_users; i++)
+                sample(sb, "ds01_user_containers_count", (double)users[i].containers, "user",
+                       users[i].user, NULL);
+        family(sb, "ds01_user_group_info", "gauge",
+               "1 for each user with a container, labelled with their limits group.");
+        for (size_t i = 0; i < n_users; i++) {
+                _cleanup_free_ char *tmp = NULL;
+                const char *g = user_group(m, d, users[i].user, users[i].uid, now, &tmp);
+                sample(sb, "ds01_user_group_info", 1, "user", users[i].user, "group", g, NULL);
+        }
+        struct monitor_user_usage *uu = NULL;
+        size_t n_uu = personal ? monitor_user_usage(d->monitor, &uu) : 0;
+        family(sb, "ds01_user_cpu_usage_seconds_total", "counter",
+               "CPU time of each user's managed containers since ds01d started (every run, also "
+               "of containers since removed).");
+        for (size_t i = 0; i < n_uu; i++)
+                sample(sb, "ds01_user_cpu_usage_seconds_total", uu[i].cpu_s, "user", uu[i].user,
+                       NULL);
+        family(sb, "ds01_user_memory_current_bytes", "gauge",
+               "Memory used by each user's running managed containers (page cache excluded).");
+        for (size_t i = 0; i < n_uu; i++)
+                sample(sb, "ds01_user_memory_current_bytes", (double)uu[i].mem_bytes, "user",
+                       uu[i].user, NULL);
+        monitor_user_usage_free(uu, n_uu);
+        family(sb, "ds01_group_members_total", "untyped",
+               "Logins each limits group lists (members files and inline members).");
+        const char *const *groups = limits_groups(d->limits);
+        for (size_t g = 0; groups && groups[g]; g++) {
+                const char *const *mem = NULL;
+                sample(sb, "ds01_group_members_total",
+                       (double)limits_group_members(d->limits, groups[g], &mem), "group", groups[g],
+                       NULL);
+        }
+        struct session_count *ss = NULL;
+        size_t n_ss = ssh_sessions(&ss);
+        int64_t ss_total = 0;
+        family(sb, "ds01_ssh_sessions_active", "gauge",
+               "Open remote login sessions of each user (utmp records with a remote host).");
+        for (size_t i = 0; i < n_ss; i++) {
+                if (personal)
+                        sample(sb, "ds01_ssh_sessions_active", (double)ss[i].n, "user", ss[i].user,
+                               NULL);
+                ss_total += ss[i].n;
+        }
+        free(ss);
+        family(sb, "ds01_ssh_sessions_total", "untyped", "Open remote login sessions, all users.");
+        sample(sb, "ds01_ssh_sessions_total", (double)ss_total, NULL);
+        struct statvfs vfs;
+        if (statvfs(d->cfg->state_dir, &vfs) == 0) {
+                double f = (double)vfs.f_frsize;
+                family(sb, "ds01_state_disk_bytes", "gauge",
+                       "Size of the file system holding state_dir (the ledger), by type.");
+                sample(sb, "ds01_state_disk_bytes", (double)vfs.f_blocks * f, "type", "total",
+                       NULL);
+                sample(sb, "ds01_state_disk_bytes", (double)(vfs.f_blocks - vfs.f_bfree) * f,
+                       "type", "used", NULL);
+                sample(sb, "ds01_state_disk_bytes", (double)vfs.f_bavail * f, "type", "free", NULL);
+        }
+
+        family(sb, "ds01_gpu_slot_info", "gauge",
+               "1 for each allocatable slot: its GPU index, slot name and physical GPU UUID.");
+        for (size_t i = 0; i < n_slots; i++) {
+                const struct gpu_slot *s = names[i].slot;
+                if (!s->allocatable)
+                        continue;
+                char gpu[16];
+                snprintf(gpu, sizeof(gpu), "%d", s->gpu_index);
+                sample(sb, "ds01_gpu_slot_info", 1, "gpu", gpu, "slot", names[i].name, "gpu_uuid",
+                       s->parent_uuid ? s->parent_uuid : s->uuid, "mig_enabled",
+                       s->parent_uuid ? "true" : "false", NULL);
+        }
+        family(sb, "ds01_mig_slot_info", "gauge",
+               "1 for each MIG instance: its GPU, instance number, slot name and MIG UUID.");
+        for (size_t i = 0; i < n_slots; i++) {
+                const struct gpu_slot *s = names[i].slot;
+                if (!s->parent_uuid)
+                        continue;
+                char gpu[16], gi[16];
+                snprintf(gpu, sizeof(gpu), "%d", s->gpu_index);
+                snprintf(gi, sizeof(gi), "%d", names[i].mig_ordinal);
+                sample(sb, "ds01_mig_slot_info", 1, "gpu", gpu, "gpu_i_id", gi, "slot",
+                       names[i].name, "mig_uuid", s->uuid, NULL);
+        }
+
+        /* ---- ours: capacity */
+        struct store_drain *drains = NULL;
+        size_t n_drains = 0;
+        struct error *err = NULL;
+        if (store_drains(d->store, &drains, &n_drains, &err) < 0)
+                err = error_free(err); /* shown as no drains; the ledger logs its own trouble */
+        int64_t n_state[3] = {0};      /* free, leased, drained */
+        double eq_state[3] = {0};
+        for (size_t i = 0; i < n_slots; i++) {
+                const struct gpu_slot *s = names[i].slot;
+                if (!s->allocatable)
+                        continue;
+                int st = 0;
+                for (size_t c = 0; c < n_snap && !st; c++)
+                        for (size_t k = 0; k < snap->containers[c].n_leases && !st; k++)
+                                if (streq(snap->containers[c].leases[k].slot_uuid, s->uuid))
+                                        st = 1;
+                for (size_t k = 0; k < n_drains && !st; k++)
+                        if (streq(drains[k].slot_uuid, s->uuid) ||
+                            streq_ptr(drains[k].slot_uuid, s->parent_uuid))
+                                st = 2;
+                n_state[st]++;
+                eq_state[st] += s->weight;
+        }
+        store_drains_free(drains, n_drains);
+        static const char *const slot_states[3] = {"free", "leased", "drained"};
+        family(sb, "ds01_gpu_slots", "gauge",
+               "Allocatable GPU slots by state: free, leased (any lease state) or drained (and "
+               "not leased).");
+        for (int s = 0; s < 3; s++)
+                sample(sb, "ds01_gpu_slots", (double)n_state[s], "state", slot_states[s], NULL);
+        family(sb, "ds01_gpu_slot_equivalents", "gauge",
+               "GPU-equivalents of the allocatable slots by state (free, leased, drained).");
+        for (int s = 0; s < 3; s++)
+                sample(sb, "ds01_gpu_slot_equivalents", eq_state[s], "state", slot_states[s], NULL);
+        family(sb, "ds01_leases", "gauge", "GPU leases by state (reserved, bound, held).");
+        for (int s = 0; s < 3; s++)
+                sample(sb, "ds01_leases", (double)leases_by_state[s], "state", lease_states[s],
+                       NULL);
+
+        /* ---- ours: per leased slot, from the monitor's last samples */
+        struct strbuf util = STRBUF_INIT, mem = STRBUF_INIT, idle = STRBUF_INIT;
+        for (size_t i = 0; i < n_personal; i++) {
+                const struct snap_container *sc = &snap->containers[i];
+                if (!sc->n_leases)
+                        continue;
+                bool run = streq_ptr(sc->state, "running");
+                json_t *row = json_object();
+                if (run && d->monitor) {
+                        monitor_describe(d->monitor, sc->id, row);
+                        monitor_stats(d->monitor, sc->id, row);
+                }
+                json_t *gpus = json_object_get(json_object_get(row, "stats"), "gpus");
+                json_t *idle_s = json_object_get(row, "idle_s");
+                for (size_t k = 0; k < sc->n_leases; k++) {
+                        const struct snap_lease *l = &sc->leases[k];
+                        const char *slot = lease_slot_name(names, n_slots, l);
+#define SLOT_LABELS                                                                                \
+        "gpu_slot", slot, "slot_uuid", l->slot_uuid, "container", sc->name, "user", sc->user,      \
+            "profile", lease_profile(l), NULL
+                        size_t gi;
+                        json_t *g;
+                        json_array_foreach (gpus, gi, g) {
+                                if (!streq_ptr(json_string_value(json_object_get(g, "uuid")),
+                                               l->slot_uuid))
+                                        continue;
+                                json_t *u = json_object_get(g, "util_pct");
+                                if (json_is_number(u))
+                                        sample(&util, "ds01_slot_utilization_percent",
+                                               json_number_value(u), SLOT_LABELS);
+                                json_t *mu = json_object_get(g, "mem_used_bytes");
+                                if (json_is_number(mu))
+                                        sample(&mem, "ds01_slot_memory_used_bytes",
+                                               json_number_value(mu), SLOT_LABELS);
+                        }
+                        /* A running container: idle as the monitor measures it; a stopped one
+                         * holding its GPU: idle since it stopped. */
+                        if (run && json_is_integer(idle_s))
+                                sample(&idle, "ds01_slot_idle_seconds",
+                                       (double)json_integer_value(idle_s), SLOT_LABELS);
+                        else if (!run && streq_ptr(l->state, "held") && l->since > 0)
+                                sample(&idle, "ds01_slot_idle_seconds",
+                                       (double)(now > l->since ? now - l->since : 0), SLOT_LABELS);
+#undef SLOT_LABELS
+                }
+                json_decref(row);
+        }
+        pthread_rwlock_unlock(&d->lock);
+        family(sb, "ds01_slot_utilization_percent", "gauge",
+               "GPU utilisation of a leased slot at the last sample (whole GPUs with NVML only; "
+               "absent where unknown).");
+        strbuf_adds(sb, strbuf_str(&util));
+        family(sb, "ds01_slot_memory_used_bytes", "gauge",
+               "GPU memory used on a leased slot at the last sample (absent where unknown).");
+        strbuf_adds(sb, strbuf_str(&mem));
+        family(sb, "ds01_slot_idle_seconds", "gauge",
+               "How long the container holding a slot has been idle (running), or stopped "
+               "(held lease).");
+        strbuf_adds(sb, strbuf_str(&idle));
+        strbuf_release(&util);
+        strbuf_release(&mem);
+        strbuf_release(&idle);
+
+        if (snap) {
+                family(sb, "ds01_snapshot_age_seconds", "gauge",
+                       "Age of the container snapshot these metrics were rendered from.");
+                int64_t age = now_ms() - snap->built_ms;
+                sample(sb, "ds01_snapshot_age_seconds", (double)(age > 0 ? age : 0) / 1000.0, NULL);
+        }
+        render_counters(sb);
+
+        free(users);
+        free(names);
+        snapshot_put(d->snap, snap);
+}
+
+char *metrics_render(struct ds01d *d)
+{
+        struct strbuf sb = STRBUF_INIT;
+        render(NULL, d, &sb, true);
+        return strbuf_detach(&sb);
+}
+
+/* ---- the snapshot refresh ------------------------------------------------------------------- */
+
+/* Shuts the connections past REQUEST_DEADLINE_MS (MHD then sees them end and closes them). Under
+ * m->lock. */
+static void watch_deadlines(struct metrics *m)
+{
+        int64_t now = mono_ms();
+        for (size_t i = 0; i < m->n_conns; i++) {
+                struct mconn *c = m->conns[i];
+                if (c->since_ms && now - c->since_ms > REQUEST_DEADLINE_MS) {
+                        shutdown(c->fd, SHUT_RDWR);
+                        c->since_ms = 0;
+                }
+        }
+}
+
+static void *refresher_thread(void *arg)
+{
+        struct metrics *m = arg;
+        pthread_mutex_lock(&m->lock);
+        for (;;) {
+                while (!m->stop && !m->want_refresh) {
+                        /* (the deadlines are looked at every WATCH_MS while anyone is connected) */
+                        if (m->n_conns == 0) {
+                                pthread_cond_wait(&m->cond, &m->lock);
+                                continue;
+                        }
+                        struct timespec ts;
+                        clock_gettime(CLOCK_REALTIME, &ts);
+                        ts.tv_nsec += WATCH_MS * 1000000L;
+                        if (ts.tv_nsec >= 1000000000L) {
+                                ts.tv_sec++;
+                                ts.tv_nsec -= 1000000000L;
+                        }
+                        pthread_cond_timedwait(&m->cond, &m->lock, &ts);
+                        watch_deadlines(m);
+                }
+                if (m->stop)
+                        break;
+                m->want_refresh = false;
+                pthread_mutex_unlock(&m->lock);
+                /* Rebuilds only when something changed or the snapshot is older than
+                 * SNAPSHOT_MAX_AGE_MS; an error leaves the last one in place. */
+                pthread_rwlock_rdlock(&m->d->lock);
+                snapshot_refresh(m->d);
+                pthread_rwlock_unlock(&m->d->lock);
+                pthread_mutex_lock(&m->lock);
+        }
+        pthread_mutex_unlock(&m->lock);
+        return NULL;
+}
+
+/* ---- HTTP ----------------------------------------------------------------------------------- */
+
+static enum MHD_Result respond(struct MHD_Connection *conn, unsigned status, char *body,
+                               const char *content_type, const char *allow)
+{
+        struct MHD_Response *r =
+            MHD_create_response_from_buffer(strlen(body), body, MHD_RESPMEM_MUST_FREE);
+        MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, content_type);
+        if (allow)
+                MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, allow);
+        enum MHD_Result ret = MHD_queue_response(conn, status, r);
+        MHD_destroy_response(r);
+        return ret;
+}
+
+/* Who may see the per-user series: a scraper presenting the token in metrics_token_file as
+ * "Authorization: Bearer <token>". 1 authorised, 0 anonymous (no header), -1 a header with a
+ * wrong token (or no token configured). */
+static int authorised(struct metrics *m, struct MHD_Connection *conn)
+{
+        const char *h = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Authorization");
+        if (!h)
+                return 0;
+        pthread_rwlock_rdlock(&m->d->lock);
+        _cleanup_free_ char *path =
+            m->d->cfg->metrics_token_file ? xstrdup(m->d->cfg->metrics_token_file) : NULL;
+        pthread_rwlock_unlock(&m->d->lock);
+        if (!path || strncasecmp(h, "Bearer ", 7) != 0)
+                return -1;
+        h += 7;
+        /* Read at each authorised scrape: a new token takes effect without a reload. */
+        char tok[TOKEN_MAX + 1];
+        _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+        struct stat st;
+        ssize_t n =
+            fd >= 0 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode) ? read(fd, tok, TOKEN_MAX) : -1;
+        while (n > 0 && (tok[n - 1] == '\n' || tok[n - 1] == '\r' || tok[n - 1] == ' '))
+                n--;
+        if (n < TOKEN_MIN) {
+                if (!m->token_warned)
+                        log_warning("metrics: %s is missing or holds no token of at least %d "
+                                    "characters: no scrape gets the per-user series",
+                                    path, TOKEN_MIN);
+                m->token_warned = true;
+                return -1;
+        }
+        if (st.st_mode & S_IROTH && !m->token_warned) {
+                log_warning("metrics: %s is readable by every user: anyone can read the token "
+                            "(chmod 0640, group of the Prometheus user)",
+                            path);
+                m->token_warned = true;
+        }
+        /* compared in constant time */
+        size_t hl = strlen(h);
+        unsigned char diff = hl != (size_t)n;
+        for (size_t i = 0; i < (size_t)n; i++)
+                diff |= (unsigned char)tok[i] ^ (unsigned char)(i < hl ? h[i] : 0);
+        return diff == 0 ? 1 : -1;
+}
+
+static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char *url,
+                              const char *method, const char *version, const char *upload_data,
+                              size_t *upload_data_size, void **con_cls)
+{
+        (void)version;
+        (void)upload_data;
+        (void)upload_data_size;
+        (void)con_cls;
+        struct metrics *m = cls;
+        if (!streq(url, "/metrics"))
+                return respond(conn, MHD_HTTP_NOT_FOUND,
+                               xstrdup("not found: ds01d serves /metrics only\n"), "text/plain",
+                               NULL);
+        if (!streq(method, MHD_HTTP_METHOD_GET) && !streq(method, MHD_HTTP_METHOD_HEAD))
+                return respond(conn, MHD_HTTP_METHOD_NOT_ALLOWED,
+                               xstrdup("method not allowed: use GET\n"), "text/plain", "GET, HEAD");
+        int auth = authorised(m, conn);
+        if (auth < 0) {
+                static const char msg[] = "wrong token: send the one in metrics_token_file "
+                                          "(ds01.yaml), or none for the aggregate series\n";
+                struct MHD_Response *r = MHD_create_response_from_buffer(strlen(msg), (void *)msg,
+                                                                         MHD_RESPMEM_PERSISTENT);
+                MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "text/plain");
+                MHD_add_response_header(r, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer");
+                enum MHD_Result ret = MHD_queue_response(conn, MHD_HTTP_UNAUTHORIZED, r);
+                MHD_destroy_response(r);
+                return ret;
+        }
+        struct strbuf sb = STRBUF_INIT;
+        render(m, m->d, &sb, auth == 1);
+        pthread_mutex_lock(&m->lock);
+        m->want_refresh = true;
+        pthread_cond_signal(&m->cond);
+        pthread_mutex_unlock(&m->lock);
+        return respond(conn, MHD_HTTP_OK, strbuf_detach(&sb), CONTENT_TYPE, NULL);
+}
+
+/* ---- start and stop ------------------------------------------------------------------------- */
+
+static bool is_loopback(const struct sockaddr *sa);
+
+/* MHD_OPTION_APC: a remote address gets at most PER_ADDRESS_MAX connections. */
+static enum MHD_Result accept_policy(void *cls, const struct sockaddr *addr, socklen_t len)
+{
+        struct metrics *m = cls;
+        if (is_loopback(addr))
+                return MHD_YES;
+        size_t same = 0;
+        pthread_mutex_lock(&m->lock);
+        for (size_t i = 0; i < m->n_conns; i++)
+                same += len <= sizeof(m->conns[i]->addr) &&
+                        memcmp(&m->conns[i]->addr, addr,
+                               addr->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6)
+                                                           : sizeof(struct sockaddr_in)) == 0;
+        pthread_mutex_unlock(&m->lock);
+        return same < PER_ADDRESS_MAX ? MHD_YES : MHD_NO;
+}
+
+/* The uid owning the client's end of a loopback TCP connection, from the kernel's socket table
+ * (NETLINK_SOCK_DIAG, an exact lookup by address and ports); -1 when it cannot be told. */
+static int64_t loopback_peer_uid(int fd)
+{
+        struct sockaddr_storage self, peer;
+        socklen_t sl = sizeof(self), pl = sizeof(peer);
+        if (getsockname(fd, (struct sockaddr *)&self, &sl) < 0 ||
+            getpeername(fd, (struct sockaddr *)&peer, &pl) < 0 || self.ss_family != peer.ss_family)
+                return -1;
+        struct {
+                struct nlmsghdr nlh;
+                struct inet_diag_req_v2 r;
+        } req = {
+            .nlh = {.nlmsg_len = sizeof(req),
+                    .nlmsg_type = SOCK_DIAG_BY_FAMILY,
+                    .nlmsg_flags = NLM_F_REQUEST},
+            .r = {.sdiag_family = (uint8_t)peer.ss_family,
+                  .sdiag_protocol = IPPROTO_TCP,
+                  .idiag_states = ~0U},
+        };
+        struct inet_diag_sockid *id = &req.r.id;
+        id->idiag_cookie[0] = id->idiag_cookie[1] = INET_DIAG_NOCOOKIE;
+        /* the client's socket: its source is our peer, its destination us */
+        if (peer.ss_family == AF_INET) {
+                const struct sockaddr_in *p = (const void *)&peer, *s = (const void *)&self;
+                id->idiag_sport = p->sin_port;
+                id->idiag_dport = s->sin_port;
+                memcpy(id->idiag_src, &p->sin_addr, sizeof(p->sin_addr));
+                memcpy(id->idiag_dst, &s->sin_addr, sizeof(s->sin_addr));
+        } else if (peer.ss_family == AF_INET6) {
+                const struct sockaddr_in6 *p = (const void *)&peer, *s = (const void *)&self;
+                id->idiag_sport = p->sin6_port;
+                id->idiag_dport = s->sin6_port;
+                memcpy(id->idiag_src, &p->sin6_addr, sizeof(p->sin6_addr));
+                memcpy(id->idiag_dst, &s->sin6_addr, sizeof(s->sin6_addr));
+        } else {
+                return -1;
+        }
+        _cleanup_close_ int nl = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
+        struct timeval tv = {.tv_usec = 200000};
+        if (nl < 0 || setsockopt(nl, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) < 0 ||
+            send(nl, &req, sizeof(req), 0) != (ssize_t)sizeof(req))
+                return -1;
+        union {
+                struct nlmsghdr h;
+                char buf[1024];
+        } ans;
+        ssize_t n = recv(nl, &ans, sizeof(ans), 0);
+        if (n < (ssize_t)NLMSG_LENGTH(sizeof(struct inet_diag_msg)) ||
+            !NLMSG_OK(&ans.h, (size_t)n) || ans.h.nlmsg_type != SOCK_DIAG_BY_FAMILY)
+                return -1;
+        return ((const struct inet_diag_msg *)NLMSG_DATA(&ans.h))->idiag_uid;
+}
+
+/* MHD_OPTION_NOTIFY_CONNECTION: the watch's view of each connection. A local user past
+ * PER_UID_MAX loopback connections has the new one shut at once. */
+static void notify_connection(void *cls, struct MHD_Connection *conn, void **ctx,
+                              enum MHD_ConnectionNotificationCode what)
+{
+        struct metrics *m = cls;
+        struct mconn *c = *ctx;
+        if (what == MHD_CONNECTION_NOTIFY_STARTED) {
+                const union MHD_ConnectionInfo *fi =
+                    MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+                const union MHD_ConnectionInfo *ai =
+                    MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+                c = xzalloc(sizeof(*c));
+                c->fd = fi ? fcntl(fi->connect_fd, F_DUPFD_CLOEXEC, 0) : -1;
+                c->since_ms = mono_ms();
+                c->uid = -1;
+                if (ai && ai->client_addr) {
+                        memcpy(&c->addr, ai->client_addr,
+                               ai->client_addr->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6)
+                                                                      : sizeof(struct sockaddr_in));
+                        c->loopback = is_loopback(ai->client_addr);
+                }
+                *ctx = c;
+                if (c->loopback && c->fd >= 0)
+                        c->uid = loopback_peer_uid(c->fd);
+                pthread_mutex_lock(&m->lock);
+                size_t same = 0;
+                for (size_t i = 0; i < m->n_conns && c->uid > 0; i++)
+                        same += m->conns[i]->uid == c->uid && m->conns[i]->since_ms;
+                if (same >= PER_UID_MAX) {
+                        shutdown(c->fd, SHUT_RDWR);
+                        c->since_ms = 0;
+                }
+                if (m->n_conns < ARRAY_SIZE(m->conns))
+                        m->conns[m->n_conns++] = c;
+                pthread_cond_signal(&m->cond); /* the watch starts */
+                pthread_mutex_unlock(&m->lock);
+                return;
+        }
+        if (!c)
+                return;
+        pthread_mutex_lock(&m->lock);
+        for (size_t i = 0; i < m->n_conns; i++)
+                if (m->conns[i] == c)
+                        m->conns[i] = m->conns[--m->n_conns];
+        pthread_mutex_unlock(&m->lock);
+        if (c->fd >= 0)
+                close(c->fd);
+        free(c);
+        *ctx = NULL;
+}
+
+/* MHD_OPTION_NOTIFY_COMPLETED: a request was answered; the next one's clock starts. */
+static void request_done(void *cls, struct MHD_Connection *conn, void **con_cls,
+                         enum MHD_RequestTerminationCode toe)
+{
+        (void)con_cls;
+        (void)toe;
+        struct metrics *m = cls;
+        const union MHD_ConnectionInfo *si =
+            MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+        struct mconn *c = si ? si->socket_context : NULL;
+        if (!c)
+                return;
+        pthread_mutex_lock(&m->lock);
+        if (c->since_ms)
+                c->since_ms = mono_ms();
+        pthread_mutex_unlock(&m->lock);
+}
+
+static bool is_loopback(const struct sockaddr *sa)
+{
+        if (sa->sa_family == AF_INET)
+                return (ntohl(((const struct sockaddr_in *)(const void *)sa)->sin_addr.s_addr) >>
+                        24) == 127;
+        if (sa->sa_family == AF_INET6)
+                return IN6_IS_ADDR_LOOPBACK(
+                    &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr);
+        return false;
+}
+
+/* A listening socket on exactly HOST:PORT ("127.0.0.1:9101", "[::1]:9101", "localhost:9101"). */
+static int listen_on(const char *addr, bool *ret_loopback, struct error **err)
+{
+        const char *colon = strrchr(addr, ':');
+        if (!colon || colon == addr)
+                return error_set(err, DS01_EUSAGE, "metrics_listen '%s' is not HOST:PORT", addr);
+        _cleanup_free_ char *host = xstrndup(addr, (size_t)(colon - addr));
+        size_t hl = strlen(host);
+        if (hl >= 2 && host[0] == '[' && host[hl - 1] == ']') {
+                memmove(host, host + 1, hl - 2);
+                host[hl - 2] = '\0';
+        }
+        struct addrinfo hints = {.ai_family = AF_UNSPEC,
+                                 .ai_socktype = SOCK_STREAM,
+                                 .ai_flags = AI_NUMERICSERV | AI_PASSIVE},
+                        *res = NULL;
+        int r = getaddrinfo(host, colon + 1, &hints, &res);
+        if (r != 0)
+                return error_set(err, DS01_ERR,
+                                 "metrics_listen '%s': cannot resolve '%s': %s - use an address "
+                                 "such as 127.0.0.1:9101",
+                                 addr, host, gai_strerror(r));
+        int fd = -1, last_errno = 0;
+        for (struct addrinfo *ai = res; ai && fd < 0; ai = ai->ai_next) {
+                fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol);
+                if (fd < 0) {
+                        last_errno = errno;
+                        continue;
+                }
+                int one = 1;
+                setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+                if (ai->ai_family == AF_INET6)
+                        setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+                if (bind(fd, ai->ai_addr, ai->ai_addrlen) < 0 || listen(fd, 64) < 0) {
+                        last_errno = errno;
+                        close(fd);
+                        fd = -1;
+                        continue;
+                }
+                *ret_loopback = is_loopback(ai->ai_addr);
+        }
+        freeaddrinfo(res);
+        if (fd < 0)
+                return error_set_errno(err, last_errno,
+                                       "cannot listen on metrics_listen %s - choose a free port "
+                                       "or set metrics_listen: off",
+                                       addr);
+        return fd;
+}
+
+static struct metrics *start_on(struct ds01d *d, const char *addr, struct error **err)
+{
+        bool loopback = false;
+        int fd = listen_on(addr, &loopback, err);
+        if (fd < 0)
+                return NULL;
+        struct metrics *m = xzalloc(sizeof(*m));
+        m->d = d;
+        m->listen = xstrdup(addr);
+        m->started_s = now_s();
+        pthread_mutex_init(&m->lock, NULL);
+        pthread_cond_init(&m->cond, NULL);
+        int r = pthread_create(&m->refresher, NULL, refresher_thread, m);
+        if (r != 0) {
+                close(fd);
+                error_set_errno(err, r, "starting the metrics refresh thread");
+                goto fail;
+        }
+        /* One internal thread serves every connection: scrapes are rendered one at a time,
+         * from memory, so that is plenty, and it bounds what scrapes can cost. */
+        m->mhd = MHD_start_daemon(
+            MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL, 0, accept_policy, m, handle, m,
+            MHD_OPTION_LISTEN_SOCKET, fd, MHD_OPTION_CONNECTION_LIMIT, (unsigned)MAX_CONNECTIONS,
+            MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)CONN_TIMEOUT_S, MHD_OPTION_NOTIFY_CONNECTION,
+            notify_connection, m, MHD_OPTION_NOTIFY_COMPLETED, request_done, m, MHD_OPTION_END);
+        if (!m->mhd) {
+                close(fd);
+                error_set(err, DS01_ERR, "starting the metrics server on %s failed", addr);
+                pthread_mutex_lock(&m->lock);
+                m->stop = true;
+                pthread_cond_signal(&m->cond);
+                pthread_mutex_unlock(&m->lock);
+                pthread_join(m->refresher, NULL);
+                goto fail;
+        }
+        if (loopback)
+                log_info("metrics: serving /metrics on http://%s/metrics", addr);
+        else
+                log_notice("metrics: serving /metrics on %s, which is not a loopback address: "
+                           "anyone who reaches it sees the aggregate series (per-user ones need "
+                           "the metrics_token_file token)",
+                           addr);
+        return m;
+fail:
+        pthread_mutex_destroy(&m->lock);
+        pthread_cond_destroy(&m->cond);
+        free(m->listen);
+        free(m);
+        return NULL;
+}
+
+int metrics_start(struct ds01d *d, struct metrics **ret, struct error **err)
+{
+        pthread_rwlock_rdlock(&d->lock);
+        _cleanup_free_ char *addr = xstrdup(d->cfg->metrics_listen);
+        pthread_rwlock_unlock(&d->lock);
+        *ret = NULL;
+        if (streq(addr, "off")) {
+                log_info("metrics: off (metrics_listen: off)");
+                return 0;
+        }
+        /* The first scrape should find a snapshot: the monitor's first tick is a sample
+         * interval away. */
+        pthread_rwlock_rdlock(&d->lock);
+        snapshot_refresh(d);
+        pthread_rwlock_unlock(&d->lock);
+        struct metrics *m = start_on(d, addr, err);
+        if (!m)
+                return -1;
+        *ret = m;
+        return 0;
+}
+
+struct metrics *metrics_stop(struct metrics *m)
+{
+        if (!m)
+                return NULL;
+        MHD_stop_daemon(m->mhd);
+        pthread_mutex_lock(&m->lock);
+        m->stop = true;
+        pthread_cond_signal(&m->cond);
+        pthread_mutex_unlock(&m->lock);
+        pthread_join(m->refresher, NULL);
+        pthread_mutex_destroy(&m->lock);
+        pthread_cond_destroy(&m->cond);
+        for (size_t i = 0; i < m->n_groups; i++) {
+                free(m->groups[i].user);
+                free(m->groups[i].group);
+        }
+        free(m->groups);
+        free(m->listen);
+        free(m);
+        return NULL;
+}
+
+struct metrics *metrics_reload(struct metrics *m, struct ds01d *d)
+{
+        pthread_rwlock_rdlock(&d->lock);
+        _cleanup_free_ char *addr = xstrdup(d->cfg->metrics_listen);
+        pthread_rwlock_unlock(&d->lock);
+        _cleanup_free_ char *old = xstrdup(m ? m->listen : "off");
+        if (streq(addr, old))
+                return m;
+        /* Free the old address first: the new one may be the same port on another host part. */
+        m = metrics_stop(m);
+        if (streq(addr, "off")) {
+                log_notice("metrics: stopped (metrics_listen: off)");
+                return NULL;
+        }
+        struct error *err = NULL;
+        m = start_on(d, addr, &err);
+        if (m)
+                return m;
+        log_error("metrics: %s", err->message);
+        err = error_free(err);
+        if (streq(old, "off"))
+                return NULL;
+        m = start_on(d, old, &err);
+        if (!m) {
+                log_error("metrics: off: %s", err->message);
+                error_free(err);
+        } else {
+                log_notice("metrics: still on %s", old);
+        }
+        return m;
+}

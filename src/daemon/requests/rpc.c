@@ -1,0 +1,1326 @@
+#include "daemon/requests/rpc.h"
+
+#include "proto/proto.h"
+#include "shared/log.h"
+#include "shared/strbuf.h"
+#include "shared/names.h"
+#include "daemon/requests/admin.h"
+#include "daemon/observe/audit.h"
+#include "daemon/observe/counters.h"
+#include "daemon/docker/dockerjson.h"
+#include "daemon/images/images.h"
+#include "daemon/observe/snapshot.h"
+#include "daemon/observe/usage.h"
+
+#include <errno.h>
+#include <grp.h>
+#include <poll.h>
+#include <pwd.h>
+#include <stdatomic.h>
+#include <sys/epoll.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/eventfd.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+
+/* ---- the method table --------------------------------------------------------------------- */
+
+enum param_type { P_STRING, P_INT, P_BOOL, P_STRV };
+
+struct param_spec {
+        const char *name;
+        enum param_type type;
+        bool required;
+        int64_t min, max; /* P_INT: value bounds; P_STRING: length bounds; P_STRV: item count */
+};
+
+typedef int (*handler_fn)(struct ds01d *d, const struct caller *c, json_t *params,
+                          json_t **ret_result, struct error **err);
+typedef int (*fd_handler_fn)(struct ds01d *d, const struct caller *c, json_t *params,
+                             json_t **ret_result, int *ret_fd, struct error **err);
+/* A method whose result is already JSON text (a read answered from serialised rows). */
+typedef int (*text_handler_fn)(struct ds01d *d, const struct caller *c, json_t *params,
+                               char **ret_text, size_t *ret_len, struct error **err);
+/* A method that takes a descriptor with the request and streams progress before its answer. */
+typedef int (*stream_handler_fn)(struct ds01d *d, const struct caller *c, json_t *params, int in_fd,
+                                 int client_fd, images_progress_fn progress, void *progress_ctx,
+                                 json_t **ret_result, struct error **err);
+
+enum {
+        M_ADMIN = 1 << 0,
+        M_NO_LOCK = 1 << 1, /* the handler takes d->lock itself (it swaps state) */
+        M_READ = 1 << 2,    /* changes no container or lease: cached reads stay valid */
+        /* answered from memory while the snapshot is fresh: never waits on Docker, so the
+         * event-loop threads answer it themselves (see "connections" below) */
+        M_QUICK = 1 << 3,
+};
+
+struct method {
+        const char *name;
+        handler_fn handler;
+        fd_handler_fn fd_handler;
+        unsigned flags;
+        struct param_spec params[8];
+        stream_handler_fn stream_handler;
+        text_handler_fn text_handler;
+};
+
+#define NAME_PARAM                                                                                 \
+        {                                                                                          \
+                "name", P_STRING, true, 1, 255                                                     \
+        }
+
+static int handle_ping(struct ds01d *d, const struct caller *c, json_t *params, json_t **ret_result,
+                       struct error **err);
+static int handle_rescan(struct ds01d *d, const struct caller *c, json_t *params,
+                         json_t **ret_result, struct error **err);
+
+static const struct method methods[] = {
+    {"daemon.ping", handle_ping, NULL, M_READ | M_QUICK, {{0}}},
+    {"container.deploy",
+     lifecycle_deploy,
+     NULL,
+     0,
+     {{"project", P_STRING, true, 0, 255},
+      {"image", P_STRING, false, 1, 255},
+      {"gpus", P_INT, false, 0, 64},
+      {"mig", P_STRING, false, 1, 32},
+      {"cpu_only", P_BOOL, false, 0, 0},
+      {"cmd", P_STRV, false, 1, 256},
+      {"start", P_BOOL, false, 0, 0}}},
+    {"container.start", lifecycle_start, NULL, 0, {NAME_PARAM}},
+    {"container.stop", lifecycle_stop, NULL, 0, {NAME_PARAM, {"timeout_s", P_INT, false, 0, 600}}},
+    {"container.remove", lifecycle_remove, NULL, 0, {NAME_PARAM, {"force", P_BOOL, false, 0, 0}}},
+    {"container.retire", lifecycle_retire, NULL, 0, {NAME_PARAM}},
+    {"container.list",
+     NULL,
+     NULL,
+     M_READ | M_QUICK,
+     {{"all", P_BOOL, false, 0, 0}},
+     .text_handler = lifecycle_list},
+    {"container.exec",
+     NULL,
+     lifecycle_exec,
+     0,
+     {NAME_PARAM,
+      {"tty", P_BOOL, false, 0, 0},
+      {"cmd", P_STRV, false, 1, 256},
+      {"rows", P_INT, false, 0, 10000},
+      {"cols", P_INT, false, 0, 10000},
+      {"start", P_BOOL, false, 0, 0},
+      {"term", P_STRING, false, 1, 64}}},
+    {"container.resize",
+     lifecycle_resize,
+     NULL,
+     M_READ,
+     {{"exec_id", P_STRING, true, 1, 128},
+      {"rows", P_INT, true, 1, 10000},
+      {"cols", P_INT, true, 1, 10000}}},
+    {"container.exec_status",
+     lifecycle_exec_status,
+     NULL,
+     M_READ,
+     {{"exec_id", P_STRING, true, 1, 128}}},
+    {"container.logs",
+     NULL,
+     lifecycle_logs,
+     M_READ,
+     {NAME_PARAM, {"follow", P_BOOL, false, 0, 0}, {"tail", P_INT, false, -1, 1000000}}},
+    {"limits.get", lifecycle_limits, NULL, M_READ, {{0}}},
+    {"container.keepalive",
+     lifecycle_keepalive,
+     NULL,
+     0,
+     {NAME_PARAM, {"seconds", P_INT, false, 0, 100LL * 86400}, {"off", P_BOOL, false, 0, 0}}},
+    {"inbox.list", lifecycle_inbox, NULL, M_READ, {{"limit", P_INT, false, 1, 200}}},
+    {"image.template",
+     images_template,
+     NULL,
+     M_READ,
+     {{"project", P_STRING, true, 0, 255},
+      {"framework", P_STRING, false, 1, 64},
+      {"packages", P_STRV, false, 0, 256},
+      {"system", P_STRV, false, 0, 256},
+      {"requirements", P_STRING, false, 1, 255}}},
+    {"image.build",
+     NULL,
+     NULL,
+     M_NO_LOCK,
+     {{"project", P_STRING, true, 0, 255}, {"nocache", P_BOOL, false, 0, 0}},
+     images_build},
+    {"image.list", images_list, NULL, M_READ, {{"all", P_BOOL, false, 0, 0}}},
+    {"events.query",
+     lifecycle_events,
+     NULL,
+     M_READ,
+     {{"user", P_STRING, false, 1, 64},
+      {"type", P_STRING, false, 1, 64},
+      {"container", P_STRING, false, 1, 255},
+      {"since", P_STRING, false, 1, 64},
+      {"until", P_STRING, false, 1, 64},
+      {"limit", P_INT, false, 1, 5000},
+      {"after", P_STRING, false, 3, 128}}},
+    {"image.delete",
+     images_delete,
+     NULL,
+     0,
+     {{"project", P_STRING, true, 1, 255}, {"force", P_BOOL, false, 0, 0}}},
+    {"usage.report",
+     usage_report,
+     NULL,
+     M_READ,
+     {{"month", P_STRING, false, 1, 64}, {"user", P_STRING, false, 1, 64}}},
+    {"gpu.list", lifecycle_gpus, NULL, M_ADMIN | M_READ, {{0}}},
+    {"container.stats",
+     admin_stats,
+     NULL,
+     M_READ,
+     {{"name", P_STRING, false, 1, 255}, {"all", P_BOOL, false, 0, 0}}},
+    {"admin.status", admin_status, NULL, M_ADMIN | M_READ, {{0}}},
+    {"admin.users", admin_users, NULL, M_ADMIN | M_READ, {{"user", P_STRING, false, 1, 64}}},
+    {"admin.health", admin_health, NULL, M_ADMIN | M_READ, {{0}}},
+    {"admin.reload", admin_reload_request, NULL, M_ADMIN | M_NO_LOCK, {{0}}},
+    {"gpu.rescan", handle_rescan, NULL, M_ADMIN | M_NO_LOCK, {{0}}},
+    {"gpu.drain",
+     lifecycle_drain,
+     NULL,
+     M_ADMIN,
+     {{"uuid", P_STRING, true, 1, 128},
+      {"reason", P_STRING, false, 0, 200},
+      {"undrain", P_BOOL, false, 0, 0}}},
+};
+
+/* Bounded by the request size (PROTO_MAX_REQUEST) anyway; per item as long as that allows. */
+#define STRV_MAX_ITEM  (48 * 1024)
+#define STRV_MAX_TOTAL (56 * 1024)
+
+static int check_param(const struct param_spec *p, json_t *v, struct error **err)
+{
+        switch (p->type) {
+        case P_STRING: {
+                if (!json_is_string(v))
+                        return error_set(err, DS01_EUSAGE, "parameter '%s' must be a string",
+                                         p->name);
+                size_t n = json_string_length(v);
+                if ((int64_t)n < p->min || (int64_t)n > p->max)
+                        return error_set(err, DS01_EUSAGE,
+                                         "parameter '%s' must be %lld to %lld characters long",
+                                         p->name, (long long)p->min, (long long)p->max);
+                if (strlen(json_string_value(v)) != n)
+                        return error_set(err, DS01_EUSAGE, "parameter '%s' contains a NUL byte",
+                                         p->name);
+                return 0;
+        }
+        case P_INT: {
+                if (!json_is_integer(v))
+                        return error_set(err, DS01_EUSAGE, "parameter '%s' must be an integer",
+                                         p->name);
+                json_int_t x = json_integer_value(v);
+                if (x < p->min || x > p->max)
+                        return error_set(err, DS01_EUSAGE, "parameter '%s' must be %lld to %lld",
+                                         p->name, (long long)p->min, (long long)p->max);
+                return 0;
+        }
+        case P_BOOL:
+                if (!json_is_boolean(v))
+                        return error_set(err, DS01_EUSAGE, "parameter '%s' must be true or false",
+                                         p->name);
+                return 0;
+        case P_STRV: {
+                if (!json_is_array(v))
+                        return error_set(err, DS01_EUSAGE, "parameter '%s' must be a list",
+                                         p->name);
+                size_t n = json_array_size(v), total = 0;
+                if ((int64_t)n < p->min || (int64_t)n > p->max)
+                        return error_set(err, DS01_EUSAGE,
+                                         "parameter '%s' must have %lld to %lld items", p->name,
+                                         (long long)p->min, (long long)p->max);
+                size_t i;
+                json_t *s;
+                json_array_foreach (v, i, s) {
+                        if (!json_is_string(s) ||
+                            strlen(json_string_value(s)) != json_string_length(s) ||
+                            json_string_length(s) > STRV_MAX_ITEM)
+                                return error_set(err, DS01_EUSAGE,
+                                                 "parameter '%s' item %zu must be a string of at "
+                                                 "most %d bytes without NUL",
+                                                 p->name, i, STRV_MAX_ITEM);
+                        total += json_string_length(s);
+                }
+                if (total > STRV_MAX_TOTAL)
+                        return error_set(err, DS01_EUSAGE, "parameter '%s' is too long", p->name);
+                return 0;
+        }
+        }
+        return error_set(err, DS01_EUSAGE, "parameter '%s' has an unknown type", p->name);
+}
+
+/* The index of a method in the table, or -1. */
+static int method_find(const char *name)
+{
+        for (size_t i = 0; name && i < ARRAY_SIZE(methods); i++)
+                if (streq(methods[i].name, name))
+                        return (int)i;
+        return -1;
+}
+
+int rpc_validate(const char *method, json_t *params, bool admin, struct error **err)
+{
+        int idx = method_find(method);
+        const struct method *m = idx >= 0 ? &methods[idx] : NULL;
+        if (!m)
+                return error_set(err, DS01_EUSAGE,
+                                 "unknown method '%.64s' - the CLI and daemon versions differ; "
+                                 "use the ds01 that came with this ds01d",
+                                 method);
+        if ((m->flags & M_ADMIN) && !admin)
+                return error_set(err, DS01_EPERM, "'%s' is for administrators", method);
+        if (!json_is_object(params))
+                return error_set(err, DS01_EUSAGE, "params must be an object");
+        const char *key;
+        json_t *v;
+        json_object_foreach (params, key, v) {
+                const struct param_spec *p = NULL;
+                for (size_t i = 0; i < ARRAY_SIZE(m->params) && m->params[i].name; i++)
+                        if (streq(m->params[i].name, key))
+                                p = &m->params[i];
+                if (!p)
+                        return error_set(err, DS01_EUSAGE, "unknown parameter '%.64s' for %s", key,
+                                         method);
+                if (json_is_null(v) && !p->required)
+                        continue;
+                if (check_param(p, v, err) < 0)
+                        return -1;
+        }
+        for (size_t i = 0; i < ARRAY_SIZE(m->params) && m->params[i].name; i++)
+                if (m->params[i].required && !json_object_get(params, m->params[i].name))
+                        return error_set(err, DS01_EUSAGE, "missing parameter '%s' for %s",
+                                         m->params[i].name, method);
+        return idx;
+}
+
+static int handle_ping(struct ds01d *d, const struct caller *c, json_t *params, json_t **ret_result,
+                       struct error **err)
+{
+        (void)params;
+        (void)err;
+        *ret_result = json_pack("{s:s, s:s, s:s, s:i, s:s, s:s, s:b}", "version", DS01_VERSION,
+                                "instance", d->cfg->instance, "docker_api",
+                                docker_api_version(d->docker), "api", PROTO_VERSION, "gpu_backend",
+                                gpu_inventory_backend(d->inv), "user", c->login, "admin", c->admin);
+        return 0;
+}
+
+static int handle_rescan(struct ds01d *d, const struct caller *c, json_t *params,
+                         json_t **ret_result, struct error **err)
+{
+        (void)params;
+        log_notice("GPU rescan requested by %s", c->login);
+        return lifecycle_rescan(d, ret_result, err);
+}
+
+/* ---- connections ------------------------------------------------------------------------- */
+
+struct uid_count {
+        uid_t uid;
+        unsigned n;
+};
+
+/* Linux 6.5 and 6.11; older headers lack them (older kernels answer ENOPROTOOPT / ENOTTY). */
+#ifndef SO_PEERPIDFD
+#define SO_PEERPIDFD 77
+#endif
+#ifndef PIDFD_GET_USER_NAMESPACE
+#define PIDFD_GET_USER_NAMESPACE _IO(0xFF, 9)
+#endif
+
+#define LOGIN_CACHE  256
+#define LOGIN_TTL_MS 30000 /* names from NSS other than files (LDAP) are re-read this often */
+#define QUICK_MAX    4096  /* a request larger than this is never answered by an event loop */
+#define LOOP_EVENTS  16
+/* A connection must send its first request within this long: one that never does would hold
+ * a place in the bounds for nothing. */
+#define FIRST_REQUEST_MS 5000
+#define SWEEP_MS         1000
+/* Places only root may take once the others are full (root can always look at what is
+ * going on). */
+#define ROOT_RESERVE 32
+/* Per-uid request buckets remembered (uids beyond share the least recently used ones). */
+#define RATE_BUCKETS 1024
+#define RATE_PROBE   16
+
+struct rpc_server {
+        struct ds01d *d;
+        int fd;
+        char *path;
+        pthread_mutex_t lock;
+        pthread_cond_t cond;
+        int conns[RPC_MAX_CONNECTIONS]; /* fds of live connections, -1 free */
+        struct conn *slot_conn[RPC_MAX_CONNECTIONS];
+        size_t n_conns;
+        atomic_llong swept_ms; /* when a loop last looked for connections without a request */
+        struct uid_count uids[RPC_MAX_CONNECTIONS];
+        size_t n_uids;
+        bool stopping;
+        int stop_fd;      /* eventfd: readable once stopping */
+        size_t n_threads; /* event loops and connection threads, while they run */
+        size_t n_loops;
+        /* uid -> login (getpwuid reads /etc/passwd: too slow to repeat per connection) */
+        pthread_mutex_t names_lock;
+        struct login_entry {
+                uid_t uid;
+                char *login; /* NULL: no account */
+                int64_t at_ms;
+        } names[LOGIN_CACHE];
+        size_t n_names;
+        struct stat passwd_st;
+        int64_t passwd_checked_ms;
+        struct stat userns; /* ds01d's own user namespace: callers must be in it */
+        /* per-uid token buckets (requests_per_s_per_uid, request_burst_per_uid) */
+        pthread_mutex_t rate_lock;
+        struct rate_bucket {
+                uid_t uid;
+                bool used;
+                double tokens;
+                int64_t at_ms;
+        } rate[RATE_BUCKETS];
+};
+
+struct conn {
+        struct rpc_server *srv;
+        int fd;
+        int slot;
+        bool in_loop; /* registered in its event loop's epoll */
+        struct caller caller;
+        atomic_llong waiting_ms; /* accepted at (monotonic ms); 0 once a request came */
+};
+
+/* The login name of uid (a new string), or NULL when it has no account. Cached while
+ * /etc/passwd is unchanged, for at most LOGIN_TTL_MS. */
+static char *login_of(struct rpc_server *s, uid_t uid)
+{
+        struct stat st;
+        int64_t now = mono_ms();
+        char *login = NULL;
+        pthread_mutex_lock(&s->names_lock);
+        /* /etc/passwd is looked at once a second at most (a stat per connection was 3% of a
+         * container-list) */
+        bool have_st = false;
+        if (now - s->passwd_checked_ms >= 1000) {
+                s->passwd_checked_ms = now;
+                have_st = stat("/etc/passwd", &st) == 0;
+        }
+        if (have_st && (st.st_ino != s->passwd_st.st_ino || st.st_size != s->passwd_st.st_size ||
+                        st.st_mtim.tv_sec != s->passwd_st.st_mtim.tv_sec ||
+                        st.st_mtim.tv_nsec != s->passwd_st.st_mtim.tv_nsec)) {
+                for (size_t i = 0; i < s->n_names; i++)
+                        free(s->names[i].login);
+                s->n_names = 0;
+                s->passwd_st = st;
+        }
+        for (size_t i = 0; i < s->n_names; i++)
+                if (s->names[i].uid == uid && now - s->names[i].at_ms < LOGIN_TTL_MS) {
+                        login = s->names[i].login ? xstrdup(s->names[i].login) : NULL;
+                        pthread_mutex_unlock(&s->names_lock);
+                        return login;
+                }
+        pthread_mutex_unlock(&s->names_lock);
+
+        struct passwd pw, *res = NULL;
+        char buf[4096];
+        if (getpwuid_r(uid, &pw, buf, sizeof(buf), &res) == 0 && res)
+                login = xstrdup(pw.pw_name);
+        pthread_mutex_lock(&s->names_lock);
+        size_t slot = s->n_names;
+        for (size_t i = 0; i < s->n_names; i++)
+                if (s->names[i].uid == uid || now - s->names[i].at_ms >= LOGIN_TTL_MS) {
+                        slot = i;
+                        break;
+                }
+        if (slot == LOGIN_CACHE)
+                slot = (size_t)(now % LOGIN_CACHE);
+        if (slot == s->n_names)
+                s->n_names++;
+        else
+                free(s->names[slot].login);
+        s->names[slot] = (struct login_entry){uid, login ? xstrdup(login) : NULL, now};
+        pthread_mutex_unlock(&s->names_lock);
+        return login;
+}
+
+/* The peer's uid, gid and pid (what the accept loop needs for its per-uid bound). */
+static int caller_peer(int fd, struct caller *ret, struct error **err)
+{
+        struct ucred cred;
+        socklen_t len = sizeof(cred);
+        if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0)
+                return error_set_errno(err, errno, "SO_PEERCRED");
+        memset(ret, 0, sizeof(*ret));
+        ret->uid = cred.uid;
+        ret->gid = cred.gid;
+        ret->pid = cred.pid;
+        return 0;
+}
+
+/* Whether the peer is in ds01d's user namespace: 1 yes, 0 no, -1 it cannot be told (the process
+ * is gone). A process in a user namespace of its own could otherwise reach the socket as any of
+ * its subordinate uids, each a caller with fresh limits. The namespace comes from a pidfd the
+ * kernel took at connect() (SO_PEERPIDFD, Linux 6.5; PIDFD_GET_USER_NAMESPACE, 6.11), so no
+ * pid can be recycled in between. On older kernels the pid is looked up in /proc: with a pidfd,
+ * the process is checked to be alive after the lookup (then the pid was not reused); without
+ * one (before 6.5) a process that exits and whose pid is reused by a process in another
+ * namespace between connect() and the lookup could be judged by that process - it could only
+ * be refused wrongly or let in as the uid the kernel already vouched for. */
+static int peer_in_our_userns(struct rpc_server *s, int fd, pid_t pid)
+{
+        int pidfd = -1, r = -1;
+        socklen_t len = sizeof(pidfd);
+        if (getsockopt(fd, SOL_SOCKET, SO_PEERPIDFD, &pidfd, &len) < 0)
+                pidfd = -1;
+        struct stat st;
+        int ns = pidfd >= 0 ? ioctl(pidfd, PIDFD_GET_USER_NAMESPACE, 0) : -1;
+        if (ns >= 0) {
+                if (fstat(ns, &st) == 0)
+                        r = st.st_dev == s->userns.st_dev && st.st_ino == s->userns.st_ino;
+                close(ns);
+        }
+        if (r < 0 && pid > 0) {
+                char path[64];
+                snprintf(path, sizeof(path), "/proc/%d/ns/user", (int)pid);
+                if (stat(path, &st) == 0 &&
+                    (pidfd < 0 || syscall(SYS_pidfd_send_signal, pidfd, 0, NULL, 0) == 0))
+                        r = st.st_dev == s->userns.st_dev && st.st_ino == s->userns.st_ino;
+        }
+        if (pidfd >= 0)
+                close(pidfd);
+        return r;
+}
+
+static bool service_uid(struct ds01d *d, uid_t uid)
+{
+        bool ok = false;
+        pthread_rwlock_rdlock(&d->lock);
+        for (size_t i = 0; i < d->cfg->n_service_uids && !ok; i++)
+                ok = (int64_t)uid >= d->cfg->service_uids[i].lo &&
+                     (int64_t)uid <= d->cfg->service_uids[i].hi;
+        pthread_rwlock_unlock(&d->lock);
+        return ok;
+}
+
+/* The rest of who is asking: groups, login, admin. On the connection's thread. A uid without an
+ * account (and not in service_uids) is refused with DS01_EPERM. */
+static int caller_identify(struct rpc_server *s, int fd, struct caller *ret, struct error **err)
+{
+        struct ds01d *d = s->d;
+        /* SO_PEERGROUPS: the supplementary groups the kernel recorded at connect(). */
+        socklen_t glen = 64 * sizeof(gid_t);
+        for (int tries = 0; tries < 4; tries++) {
+                gid_t *g = xmalloc(glen ? glen : sizeof(gid_t));
+                socklen_t l = glen;
+                if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, g, &l) == 0) {
+                        ret->gids = g;
+                        ret->n_gids = l / sizeof(gid_t);
+                        break;
+                }
+                free(g);
+                if (errno != ERANGE)
+                        return error_set_errno(err, errno, "SO_PEERGROUPS");
+                glen = l > glen ? l : glen * 2;
+        }
+
+        ret->login = login_of(s, ret->uid);
+        if (!ret->login && !service_uid(d, ret->uid))
+                return error_set(err, DS01_EPERM,
+                                 "uid %u has no account on this host (no passwd entry): ds01 "
+                                 "serves users with an account - if this is a service account, "
+                                 "ask an administrator to list the uid in service_uids in "
+                                 "ds01.yaml",
+                                 (unsigned)ret->uid);
+        /* before the stand-in login below, which may be a real user's login */
+        ret->user_part = names_user_part(ret->login, ret->uid);
+        if (!ret->login)
+                ret->login = xasprintf("u%u", (unsigned)ret->uid);
+        ret->admin = ret->uid == 0;
+        pthread_rwlock_rdlock(&d->lock);
+        gid_t admin_gid = d->admin_gid;
+        pthread_rwlock_unlock(&d->lock);
+        if (!ret->admin && admin_gid != (gid_t)-1) {
+                ret->admin = ret->gid == admin_gid;
+                for (size_t i = 0; i < ret->n_gids; i++)
+                        ret->admin |= ret->gids[i] == admin_gid;
+        }
+        return 0;
+}
+
+static json_t *error_response(const struct error *e)
+{
+        return json_pack("{s:i, s:b, s:{s:i, s:s}}", "v", PROTO_VERSION, "ok", 0, "error", "code",
+                         e->code, "message", e->message);
+}
+
+/* One request: parse, validate, dispatch. Returns the response; *ret_fd a fd to pass. */
+/* images_progress_fn for a connection: one {"v":1, "progress":X} message. */
+static int send_progress(void *ctx, json_t *progress)
+{
+        struct conn *cn = ctx;
+        json_t *msg = json_pack("{s:i, s:o}", "v", PROTO_VERSION, "progress", progress);
+        int r = proto_send_json(cn->fd, msg, -1, NULL);
+        json_decref(msg);
+        return r < 0 ? -1 : 0;
+}
+
+/* Takes one request from uid's bucket: 0 when it may go on, else the milliseconds until it may.
+ * Root is never limited. */
+static int64_t rate_take(struct rpc_server *s, uid_t uid)
+{
+        if (uid == 0)
+                return 0;
+        pthread_rwlock_rdlock(&s->d->lock);
+        double rate = (double)s->d->cfg->requests_per_s_per_uid;
+        double burst = (double)s->d->cfg->request_burst_per_uid;
+        pthread_rwlock_unlock(&s->d->lock);
+        if (rate <= 0)
+                return 0;
+        int64_t now = mono_ms(), wait = 0;
+        pthread_mutex_lock(&s->rate_lock);
+        struct rate_bucket *b = NULL, *oldest = NULL;
+        for (size_t k = 0; k < RATE_PROBE && !b; k++) {
+                struct rate_bucket *x = &s->rate[((size_t)uid + k) % RATE_BUCKETS];
+                if (x->used && x->uid == uid)
+                        b = x;
+                else if (!oldest || !x->used || (oldest->used && x->at_ms < oldest->at_ms))
+                        oldest = x;
+        }
+        if (!b) {
+                b = oldest;
+                *b = (struct rate_bucket){uid, true, burst, now};
+        }
+        b->tokens += (double)(now - b->at_ms) * rate / 1000.0;
+        if (b->tokens > burst)
+                b->tokens = burst;
+        b->at_ms = now;
+        if (b->tokens >= 1)
+                b->tokens -= 1;
+        else
+                wait = (int64_t)((1 - b->tokens) * 1000.0 / rate) + 1;
+        pthread_mutex_unlock(&s->rate_lock);
+        return wait;
+}
+
+/* in_fd: a descriptor that came with the request (closed here); only stream methods use one.
+ * Returns the response, serialised (*ret_len bytes); *ret_fd a fd to pass. */
+static char *serve_one(struct conn *cn, json_t *req, int in_fd, int *ret_fd, size_t *ret_len)
+{
+        struct ds01d *d = cn->srv->d;
+        struct error *err = NULL;
+        json_t *result = NULL, *resp = NULL;
+        char *text = NULL; /* a text handler's result */
+        size_t text_len = 0;
+        *ret_fd = -1;
+
+        json_t *v = json_object_get(req, "v");
+        const char *method = json_string_value(json_object_get(req, "method"));
+        json_t *params = json_object_get(req, "params");
+        if (!json_is_integer(v) || json_integer_value(v) != PROTO_VERSION) {
+                error_set(&err, DS01_EUSAGE,
+                          "protocol version mismatch (daemon speaks %d) - use the ds01 CLI that "
+                          "came with this ds01d",
+                          PROTO_VERSION);
+                goto out;
+        }
+        if (!method) {
+                error_set(&err, DS01_EUSAGE, "request without a method");
+                goto out;
+        }
+        int64_t wait_ms = rate_take(cn->srv, cn->caller.uid);
+        if (wait_ms > 0) {
+                /* Counted, not itemised: a flood must not flood the audit log either. */
+                audit_denied(d->audit, cn->caller.uid, cn->caller.login,
+                             "exceed the request rate with", "requests_per_s_per_uid");
+                error_set(&err, DS01_ERESOURCE,
+                          "rate limited: your user sent more requests than ds01d takes per "
+                          "second - retry in %lld s",
+                          (long long)((wait_ms + 999) / 1000));
+                goto out;
+        }
+        json_t *empty = NULL;
+        if (!params)
+                params = empty = json_object();
+        int64_t started_ns = counters_now_ns();
+        int idx = rpc_validate(method, params, cn->caller.admin, &err);
+        if (idx >= 0) {
+                const struct method *m = &methods[idx];
+                bool lock = !(m->flags & M_NO_LOCK);
+                int64_t t0 = mono_ms();
+                if (lock)
+                        pthread_rwlock_rdlock(&d->lock);
+                int r = m->handler ? m->handler(d, &cn->caller, params, &result, &err)
+                        : m->text_handler
+                            ? m->text_handler(d, &cn->caller, params, &text, &text_len, &err)
+                        : m->fd_handler
+                            ? m->fd_handler(d, &cn->caller, params, &result, ret_fd, &err)
+                            : m->stream_handler(d, &cn->caller, params, in_fd, cn->fd,
+                                                send_progress, cn, &result, &err);
+                if (lock)
+                        pthread_rwlock_unlock(&d->lock);
+                /* Before the answer: the caller's next read must see what this did. */
+                if (!(m->flags & M_READ))
+                        snapshot_invalidate(d->snap);
+                if (r < 0 && !err)
+                        error_set(&err, DS01_ERR, "%s failed", method);
+                log_debug("%s by %s: %s in %lld ms", method, cn->caller.login,
+                          r < 0 ? "error" : "ok", (long long)(mono_ms() - t0));
+        }
+        counters_rpc(idx >= 0 ? methods[idx].name : NULL, !err, counters_now_ns() - started_ns);
+        json_decref(empty);
+out:
+        if (in_fd >= 0)
+                close(in_fd);
+        if (err) {
+                resp = error_response(err);
+                if (*ret_fd >= 0)
+                        close(*ret_fd);
+                *ret_fd = -1;
+                free(text);
+                text = NULL;
+                json_decref(result);
+        } else if (!text) {
+                resp = json_pack("{s:i, s:b, s:o}", "v", PROTO_VERSION, "ok", 1, "result",
+                                 result ? result : json_object());
+                /* A handler's "notices" go to the envelope, where every CLI command shows them. */
+                json_t *res = json_object_get(resp, "result");
+                json_t *notices = json_object_get(res, "notices");
+                if (json_is_array(notices)) {
+                        json_object_set(resp, "notices", notices);
+                        json_object_del(res, "notices");
+                }
+        }
+        error_free(err);
+        /* Warnings and stops waiting in the caller's inbox ride along with any answer, once. */
+        json_t *inbox = NULL;
+        if (method && !streq(method, "inbox.list") && !streq(method, "daemon.ping")) {
+                pthread_rwlock_rdlock(&d->lock);
+                inbox = lifecycle_inbox_notices(d, cn->caller.uid);
+                pthread_rwlock_unlock(&d->lock);
+        }
+        if (resp) {
+                if (inbox) {
+                        json_t *notices = json_object_get(resp, "notices");
+                        if (json_is_array(notices))
+                                json_array_extend(inbox, notices);
+                        json_object_set_new(resp, "notices", inbox);
+                }
+                char *out = json_text(resp);
+                json_decref(resp);
+                *ret_len = strlen(out);
+                return out;
+        }
+        /* the envelope around a text result, as json_dumps would write it */
+        struct strbuf sb = STRBUF_INIT;
+        strbuf_addf(&sb, "{\"v\":%d,\"ok\":true,\"result\":", PROTO_VERSION);
+        strbuf_add(&sb, text, text_len);
+        free(text);
+        if (inbox) {
+                _cleanup_free_ char *n = json_text(inbox);
+                json_decref(inbox);
+                strbuf_adds(&sb, ",\"notices\":");
+                strbuf_adds(&sb, n);
+        }
+        strbuf_addc(&sb, '}');
+        *ret_len = sb.len;
+        return strbuf_detach(&sb);
+}
+
+static void uid_release(struct rpc_server *s, uid_t uid)
+{
+        for (size_t i = 0; i < s->n_uids; i++)
+                if (s->uids[i].uid == uid) {
+                        if (--s->uids[i].n == 0)
+                                s->uids[i] = s->uids[--s->n_uids];
+                        return;
+                }
+}
+
+/* Ends a connection: closes it and gives back its place in the bounds. */
+static void conn_end(struct conn *cn)
+{
+        struct rpc_server *s = cn->srv;
+        /* Its container-run/attach sessions no longer count as activity (item 15 of issue 11:
+         * a client killed with its session open must not keep the container from idling). */
+        lifecycle_conn_closed(s->d, cn->caller.conn);
+        pthread_mutex_lock(&s->lock);
+        s->conns[cn->slot] = -1;
+        s->slot_conn[cn->slot] = NULL;
+        s->n_conns--;
+        uid_release(s, cn->caller.uid);
+        close(cn->fd);
+        pthread_cond_broadcast(&s->cond);
+        pthread_mutex_unlock(&s->lock);
+        caller_release(&cn->caller);
+        free(cn);
+}
+
+/* Answers one request (taken) and sends the answer; false once the connection is unusable. */
+static bool answer(struct conn *cn, json_t *req, int in_fd)
+{
+        int fd = -1;
+        size_t len = 0;
+        _cleanup_free_ char *resp = serve_one(cn, req, in_fd, &fd, &len);
+        json_decref(req);
+        struct error *serr = NULL;
+        int r = proto_send(cn->fd, resp, len, fd, &serr);
+        error_free(serr);
+        if (fd >= 0)
+                close(fd);
+        return r == 0;
+}
+
+/* Serves the connection's requests, blocking, until the client closes it. */
+static void serve_rest(struct conn *cn)
+{
+        for (;;) {
+                json_t *req = NULL;
+                struct error *err = NULL;
+                int in_fd = -1;
+                int r = proto_recv_json(cn->fd, PROTO_MAX_REQUEST, &req, &in_fd, &err);
+                if (r == 1)
+                        break;
+                if (r < 0) {
+                        /* A malformed message gets an answer; a dead socket just ends. */
+                        if (err->code == DS01_EUSAGE) {
+                                json_t *resp = error_response(err);
+                                proto_send_json(cn->fd, resp, -1, NULL);
+                                json_decref(resp);
+                        }
+                        error_free(err);
+                        break;
+                }
+                if (!answer(cn, req, in_fd))
+                        break;
+        }
+}
+
+/* Gives the kernel back the pages of this thread's stack below the current frame (the stack
+ * grows down): a thread that ends should not leave what a deep request touched in glibc's
+ * cache of stacks. */
+static void stack_release(void)
+{
+        pthread_attr_t attr;
+        void *base;
+        size_t size;
+        if (pthread_getattr_np(pthread_self(), &attr) != 0)
+                return;
+        int r = pthread_attr_getstack(&attr, &base, &size);
+        pthread_attr_destroy(&attr);
+        if (r != 0)
+                return;
+        long page = sysconf(_SC_PAGESIZE);
+        char here;
+        uintptr_t low = ((uintptr_t)base + (uintptr_t)page - 1) & ~((uintptr_t)page - 1);
+        uintptr_t high = ((uintptr_t)&here - 8192) & ~((uintptr_t)page - 1);
+        if (high > low)
+                (void)madvise((void *)low, high - low, MADV_DONTNEED);
+}
+
+static void thread_done(struct rpc_server *s)
+{
+        pthread_mutex_lock(&s->lock);
+        s->n_threads--;
+        pthread_cond_broadcast(&s->cond);
+        pthread_mutex_unlock(&s->lock);
+}
+
+static bool start_thread(struct rpc_server *s, void *(*fn)(void *), void *arg)
+{
+        pthread_mutex_lock(&s->lock);
+        s->n_threads++;
+        pthread_mutex_unlock(&s->lock);
+        pthread_attr_t attr;
+        pthread_attr_init(&attr);
+        pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+        pthread_attr_setstacksize(&attr, 256 * 1024);
+        pthread_t t;
+        int r = pthread_create(&t, &attr, fn, arg);
+        pthread_attr_destroy(&attr);
+        if (r != 0) {
+                log_error("cannot start a connection thread: %s", strerror(r));
+                thread_done(s);
+                return false;
+        }
+        return true;
+}
+
+/* Answers with an error before the connection is closed. Closing a socket with a request still
+ * unread makes the client's read fail with ECONNRESET instead of showing this answer, so the
+ * client's sending side is shut first (its request, if not sent yet, fails with EPIPE and the CLI
+ * then reads the answer) and whatever it already sent is dropped. Never waits. */
+static void refuse(int fd, int code, const char *msg)
+{
+        struct error e = {code, (char *)msg};
+        json_t *resp = error_response(&e);
+        _cleanup_free_ char *text = json_text(resp);
+        json_decref(resp);
+        (void)proto_try_send(fd, text, strlen(text));
+        shutdown(fd, SHUT_RD);
+        char drop[64];
+        while (recv(fd, drop, sizeof(drop), MSG_DONTWAIT | MSG_TRUNC) > 0)
+                ;
+}
+
+/* Accepts one connection, checks the bounds and identifies the caller; NULL when there was none
+ * (another loop took it) or it was refused. */
+static struct conn *accept_one(struct rpc_server *s)
+{
+        int fd = accept4(s->fd, NULL, NULL, SOCK_CLOEXEC);
+        /* (blocking: a connection handed to its own thread reads and writes it so; the loops
+         * only ever use MSG_DONTWAIT) */
+        if (fd < 0) {
+                if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
+                        log_warning("accept: %s", strerror(errno));
+                return NULL;
+        }
+        struct conn *cn = xzalloc(sizeof(*cn));
+        cn->srv = s;
+        cn->fd = fd;
+        struct error *err = NULL;
+        if (caller_peer(fd, &cn->caller, &err) < 0) {
+                log_warning("rejecting a connection: %s", err->message);
+                error_free(err);
+                close(fd);
+                free(cn);
+                return NULL;
+        }
+        static _Atomic uint64_t next_conn;
+        cn->caller.conn = ++next_conn;
+        int in_ns = peer_in_our_userns(s, fd, cn->caller.pid);
+        if (in_ns != 1) {
+                _cleanup_free_ char *who = login_of(s, cn->caller.uid);
+                if (!who)
+                        who = xasprintf("u%u", (unsigned)cn->caller.uid);
+                audit_denied(s->d->audit, cn->caller.uid, who, "connect",
+                             in_ns ? "(unverifiable process)" : "(user namespace)");
+                refuse(fd, DS01_EPERM,
+                       in_ns ? "ds01d could not check the process that connected (it exited?) - "
+                               "run the command again"
+                             : "ds01 cannot be used from inside a user namespace (unshare -U, "
+                               "rootless containers): each uid there would count as a user of "
+                               "its own - run the command in your normal login session");
+                close(fd);
+                free(cn);
+                return NULL;
+        }
+        pthread_rwlock_rdlock(&s->d->lock);
+        int64_t per_uid_max = s->d->cfg->max_requests_per_uid;
+        pthread_rwlock_unlock(&s->d->lock);
+        pthread_mutex_lock(&s->lock);
+        struct uid_count *uc = NULL;
+        for (size_t i = 0; i < s->n_uids; i++)
+                if (s->uids[i].uid == cn->caller.uid)
+                        uc = &s->uids[i];
+        const char *why = NULL;
+        if (s->stopping)
+                why = "ds01d is shutting down - try again in a moment";
+        else if (s->n_conns >= RPC_MAX_CONNECTIONS ||
+                 (s->n_conns >= RPC_MAX_CONNECTIONS - ROOT_RESERVE && cn->caller.uid != 0))
+                why = "ds01d is at its connection limit - try again in a moment";
+        else if (uc && (int64_t)uc->n >= per_uid_max)
+                why = "too many requests in flight for your user (close some container-run "
+                      "sessions or wait for running commands)";
+        if (why) {
+                pthread_mutex_unlock(&s->lock);
+                refuse(fd, DS01_ERESOURCE, why);
+                close(fd);
+                caller_release(&cn->caller);
+                free(cn);
+                return NULL;
+        }
+        if (!uc) {
+                uc = &s->uids[s->n_uids++];
+                uc->uid = cn->caller.uid;
+                uc->n = 0;
+        }
+        uc->n++;
+        for (int i = 0; i < RPC_MAX_CONNECTIONS; i++)
+                if (s->conns[i] < 0) {
+                        cn->slot = i;
+                        break;
+                }
+        s->conns[cn->slot] = fd;
+        s->slot_conn[cn->slot] = cn;
+        atomic_store(&cn->waiting_ms, mono_ms());
+        s->n_conns++;
+        pthread_mutex_unlock(&s->lock);
+        if (caller_identify(s, fd, &cn->caller, &err) < 0) {
+                if (err->code == DS01_EPERM) {
+                        _cleanup_free_ char *who = xasprintf("u%u", (unsigned)cn->caller.uid);
+                        audit_denied(s->d->audit, cn->caller.uid, who, "connect", "(no account)");
+                        refuse(fd, err->code, err->message);
+                } else {
+                        log_warning("rejecting a connection: %s", err->message);
+                }
+                error_free(err);
+                conn_end(cn);
+                return NULL;
+        }
+        return cn;
+}
+
+/* A connection an event loop passed on: with a request it read, or an answer it could not
+ * send without waiting, or neither (the next request is still in the socket). */
+struct handoff {
+        struct conn *cn;
+        json_t *req;
+        char *answer;
+        size_t answer_len;
+};
+
+static void *conn_thread(void *arg)
+{
+        struct handoff *h = arg;
+        struct conn *cn = h->cn;
+        struct rpc_server *s = cn->srv;
+        bool ok = true;
+        /* A client that stops reading must not hold this thread forever (the loops never
+         * wait: they send with MSG_DONTWAIT). */
+        struct timeval tv = {.tv_sec = 30};
+        setsockopt(cn->fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+        if (h->answer)
+                ok = proto_send(cn->fd, h->answer, h->answer_len, -1, NULL) == 0;
+        else if (h->req)
+                ok = answer(cn, h->req, -1);
+        free(h->answer);
+        free(h);
+        if (ok)
+                serve_rest(cn);
+        conn_end(cn);
+        stack_release();
+        thread_done(s);
+        return NULL;
+}
+
+/* The connection goes to a thread of its own (one that may wait: on Docker, on a client that
+ * reads slowly, on an interactive session). Takes req and answer. */
+static void hand_off(struct conn *cn, json_t *req, char *answer, size_t answer_len)
+{
+        struct handoff *h = xzalloc(sizeof(*h));
+        *h = (struct handoff){cn, req, answer, answer_len};
+        if (start_thread(cn->srv, conn_thread, h))
+                return;
+        refuse(cn->fd, DS01_ERESOURCE, "ds01d cannot start a thread - try again in a moment");
+        json_decref(req);
+        free(answer);
+        free(h);
+        conn_end(cn);
+}
+
+enum { CONN_KEEP, CONN_GONE };
+
+/* A connection leaves its loop's epoll before anyone else may close it (its descriptor number
+ * could otherwise be reused by a new connection while the loop still names it). */
+static void leave_loop(int ep, struct conn *cn)
+{
+        if (cn->in_loop)
+                epoll_ctl(ep, EPOLL_CTL_DEL, cn->fd, NULL);
+        cn->in_loop = false;
+}
+
+/* Waits (in the loop's epoll) for the connection's next request; false if it had to be ended. */
+static bool arm(int ep, struct conn *cn)
+{
+        struct epoll_event ev = {.events = EPOLLIN | EPOLLONESHOT, .data.ptr = cn};
+        if (epoll_ctl(ep, cn->in_loop ? EPOLL_CTL_MOD : EPOLL_CTL_ADD, cn->fd, &ev) == 0) {
+                cn->in_loop = true;
+                return true;
+        }
+        log_warning("connection loop: %s", strerror(errno));
+        conn_end(cn); /* closing it takes it out of the epoll */
+        return false;
+}
+
+/* A connection an event loop owns has something to read: a quick request is answered here,
+ * anything else is handed off. CONN_GONE when the loop no longer owns it. Never waits. */
+static int serve_ready(int ep, struct conn *cn)
+{
+        /* The datagram's size, kind and whether a descriptor came with it, without taking it
+         * (no control buffer: MSG_CTRUNC tells of a descriptor without receiving it). */
+        char kind;
+        struct iovec piov = {.iov_base = &kind, .iov_len = 1};
+        struct msghdr pmh = {.msg_iov = &piov, .msg_iovlen = 1};
+        ssize_t want = recvmsg(cn->fd, &pmh, MSG_PEEK | MSG_TRUNC | MSG_DONTWAIT);
+        if (want < 0 && (errno == EAGAIN || errno == EINTR))
+                return CONN_KEEP;
+        if (want <= 0) {      /* the client closed it (or it broke) */
+                conn_end(cn); /* closing it takes it out of the epoll */
+                return CONN_GONE;
+        }
+        atomic_store(&cn->waiting_ms, 0); /* a datagram is a whole request */
+        if (kind != 'E' || want > QUICK_MAX || (pmh.msg_flags & MSG_CTRUNC)) {
+                leave_loop(ep, cn);
+                hand_off(cn, NULL, NULL, 0);
+                return CONN_GONE;
+        }
+        char buf[QUICK_MAX];
+        ssize_t k = recv(cn->fd, buf, sizeof(buf), MSG_DONTWAIT);
+        json_t *req = k > 1 ? json_loadb(buf + 1, (size_t)k - 1, 0, NULL) : NULL;
+        if (!json_is_object(req)) {
+                if (k > 0)
+                        refuse(cn->fd, DS01_EUSAGE, "malformed protocol message");
+                json_decref(req);
+                conn_end(cn); /* closing it takes it out of the epoll */
+                return CONN_GONE;
+        }
+        const char *method = json_string_value(json_object_get(req, "method"));
+        int idx = method_find(method);
+        bool quick = idx >= 0 && (methods[idx].flags & M_QUICK);
+        if (quick) {
+                pthread_rwlock_rdlock(&cn->srv->d->lock);
+                quick = snapshot_ready(cn->srv->d);
+                pthread_rwlock_unlock(&cn->srv->d->lock);
+        }
+        if (!quick) {
+                leave_loop(ep, cn);
+                hand_off(cn, req, NULL, 0);
+                return CONN_GONE;
+        }
+        int fd = -1;
+        size_t len = 0;
+        char *resp = serve_one(cn, req, -1, &fd, &len);
+        json_decref(req);
+        if (fd >= 0) /* quick methods pass none */
+                close(fd);
+        int sent = proto_try_send(cn->fd, resp, len);
+        if (sent <= 0) {
+                free(resp);
+                if (sent == 0)
+                        return CONN_KEEP;
+                conn_end(cn); /* broken; closing it takes it out of the epoll */
+                return CONN_GONE;
+        }
+        leave_loop(ep, cn);
+        hand_off(cn, NULL, resp, len); /* a large answer, or a client not reading yet */
+        return CONN_GONE;
+}
+
+/* Ends the connections that sent no request within FIRST_REQUEST_MS of being accepted (their
+ * loop sees the end and lets them go). At most once per SWEEP_MS, by whichever loop is due. */
+static void sweep_silent(struct rpc_server *s)
+{
+        int64_t now = mono_ms();
+        long long last = atomic_load(&s->swept_ms);
+        if (now - last < SWEEP_MS || !atomic_compare_exchange_strong(&s->swept_ms, &last, now))
+                return;
+        pthread_mutex_lock(&s->lock);
+        for (int i = 0; i < RPC_MAX_CONNECTIONS; i++) {
+                struct conn *cn = s->slot_conn[i];
+                long long since = cn ? atomic_load(&cn->waiting_ms) : 0;
+                if (!since || now - since < FIRST_REQUEST_MS ||
+                    !atomic_compare_exchange_strong(&cn->waiting_ms, &since, 0))
+                        continue;
+                /* (closed only under s->lock: the descriptor is still this connection's) */
+                _cleanup_free_ char *msg =
+                    xasprintf("no request within %d s of connecting: ds01d closed the connection",
+                              FIRST_REQUEST_MS / 1000);
+                refuse(s->conns[i], DS01_EUSAGE, msg);
+                shutdown(s->conns[i], SHUT_RDWR);
+        }
+        pthread_mutex_unlock(&s->lock);
+}
+
+/* Connections are served by a fixed set of event loops, one per CPU (at least 2). Each waits
+ * in its own epoll on the listening socket (EPOLLEXCLUSIVE: the kernel wakes one loop per
+ * connection) and on the connections it accepted. A quick request (M_QUICK: answered from
+ * memory) is answered by the loop itself, so a burst of container-list calls costs no thread
+ * and no context switch beyond the socket's; every other request, a request with a descriptor
+ * or larger than QUICK_MAX, and an answer the client is not ready to take, move the connection
+ * to a thread of its own, which serves it until it closes. A loop never waits on Docker. */
+static void *loop_thread(void *arg)
+{
+        struct rpc_server *s = arg;
+        int ep = epoll_create1(EPOLL_CLOEXEC);
+        struct epoll_event lev = {.events = EPOLLIN | EPOLLEXCLUSIVE, .data.ptr = NULL};
+        struct epoll_event sev = {.events = EPOLLIN, .data.ptr = &s->stop_fd};
+        if (ep < 0 || epoll_ctl(ep, EPOLL_CTL_ADD, s->fd, &lev) < 0 ||
+            epoll_ctl(ep, EPOLL_CTL_ADD, s->stop_fd, &sev) < 0) {
+                log_error("connection loop: epoll: %s", strerror(errno));
+                if (ep >= 0)
+                        close(ep);
+                thread_done(s);
+                return NULL;
+        }
+        size_t owned = 0;
+        bool stopping = false;
+        while (!stopping || owned > 0) {
+                struct epoll_event evs[LOOP_EVENTS];
+                int n = epoll_wait(ep, evs, LOOP_EVENTS, SWEEP_MS);
+                if (!stopping)
+                        sweep_silent(s);
+                if (n < 0 && errno != EINTR) {
+                        log_error("connection loop: epoll_wait: %s", strerror(errno));
+                        break;
+                }
+                for (int i = 0; i < n; i++) {
+                        void *p = evs[i].data.ptr;
+                        if (p == &s->stop_fd) {
+                                /* its connections get EOF from rpc_server_stop's shutdown */
+                                stopping = true;
+                                epoll_ctl(ep, EPOLL_CTL_DEL, s->stop_fd, NULL);
+                                epoll_ctl(ep, EPOLL_CTL_DEL, s->fd, NULL);
+                                continue;
+                        }
+                        /* A new connection's request is usually there by the time it is
+                         * accepted and identified: answered at once, before it is armed. */
+                        struct conn *cn = p ? p : accept_one(s);
+                        if (!cn)
+                                continue;
+                        if (!p)
+                                owned++;
+                        if (serve_ready(ep, cn) == CONN_GONE || !arm(ep, cn))
+                                owned--;
+                }
+        }
+        close(ep);
+        thread_done(s);
+        return NULL;
+}
+
+int rpc_server_start(struct rpc_server *s, struct error **err)
+{
+        long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+        size_t n = cpus < 2 ? 2 : cpus > 16 ? 16 : (size_t)cpus;
+        for (s->n_loops = 0; s->n_loops < n; s->n_loops++)
+                if (!start_thread(s, loop_thread, s))
+                        break;
+        if (s->n_loops == 0)
+                return error_set(err, DS01_ERR, "cannot start the connection threads");
+        return 0;
+}
+
+struct rpc_server *rpc_server_new(struct ds01d *d, struct error **err)
+{
+        const char *path = d->cfg->socket;
+        struct sockaddr_un sa = {.sun_family = AF_UNIX};
+        if (strlen(path) >= sizeof(sa.sun_path)) {
+                error_set(err, DS01_ERR, "socket path too long: %s", path);
+                return NULL;
+        }
+        strcpy(sa.sun_path, path);
+        _cleanup_free_ char *dir = xstrdup(path);
+        char *slash = strrchr(dir, '/');
+        if (slash && slash != dir) {
+                *slash = '\0';
+                if (mkdir(dir, 0755) < 0 && errno != EEXIST) {
+                        error_set_errno(err, errno, "creating %s", dir);
+                        return NULL;
+                }
+        }
+        /* A stale socket from a previous run is replaced; anything else at that path is not. */
+        struct stat st;
+        if (lstat(path, &st) == 0) {
+                if (!S_ISSOCK(st.st_mode)) {
+                        error_set(err, DS01_ERR, "%s exists and is not a socket - remove it", path);
+                        return NULL;
+                }
+                int probe = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+                if (probe >= 0 && connect(probe, (struct sockaddr *)&sa, sizeof(sa)) == 0) {
+                        close(probe);
+                        error_set(err, DS01_ERR,
+                                  "another ds01d is already serving %s - stop it first, or give "
+                                  "this one its own socket",
+                                  path);
+                        return NULL;
+                }
+                if (probe >= 0)
+                        close(probe);
+                unlink(path);
+        }
+        int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+        if (fd < 0) {
+                error_set_errno(err, errno, "creating the socket");
+                return NULL;
+        }
+        mode_t old = umask(0);
+        int r = bind(fd, (struct sockaddr *)&sa, sizeof(sa));
+        umask(old);
+        if (r < 0 || chmod(path, 0666) < 0 || listen(fd, 128) < 0) {
+                error_set_errno(err, errno, "listening on %s", path);
+                close(fd);
+                return NULL;
+        }
+        int stop_fd = eventfd(0, EFD_CLOEXEC);
+        if (stop_fd < 0) {
+                error_set_errno(err, errno, "eventfd");
+                close(fd);
+                return NULL;
+        }
+        struct rpc_server *s = xzalloc(sizeof(*s));
+        s->d = d;
+        s->fd = fd;
+        s->stop_fd = stop_fd;
+        s->path = xstrdup(path);
+        for (int i = 0; i < RPC_MAX_CONNECTIONS; i++)
+                s->conns[i] = -1;
+        pthread_mutex_init(&s->lock, NULL);
+        pthread_cond_init(&s->cond, NULL);
+        pthread_mutex_init(&s->names_lock, NULL);
+        pthread_mutex_init(&s->rate_lock, NULL);
+        if (stat("/proc/self/ns/user", &s->userns) < 0)
+                log_warning("cannot read ds01d's user namespace: %s", strerror(errno));
+        /* Up to RPC_MAX_CONNECTIONS connections, each a descriptor (a session holds two). */
+        struct rlimit rl;
+        if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < 4 * RPC_MAX_CONNECTIONS &&
+            rl.rlim_cur < rl.rlim_max) {
+                rl.rlim_cur =
+                    rl.rlim_max < 4 * RPC_MAX_CONNECTIONS ? rl.rlim_max : 4 * RPC_MAX_CONNECTIONS;
+                (void)setrlimit(RLIMIT_NOFILE, &rl);
+        }
+        return s;
+}
+
+size_t rpc_server_stop(struct rpc_server *s, int timeout_ms)
+{
+        unlink(s->path);
+        pthread_mutex_lock(&s->lock);
+        s->stopping = true;
+        uint64_t one = 1;
+        if (write(s->stop_fd, &one, sizeof(one)) != sizeof(one))
+                log_warning("waking the connection threads: %s", strerror(errno));
+        /* Wake every connection thread: its recv() returns EOF and it ends. A request being
+         * handled finishes first (its Docker call is not interrupted). */
+        for (int i = 0; i < RPC_MAX_CONNECTIONS; i++)
+                if (s->conns[i] >= 0)
+                        shutdown(s->conns[i], SHUT_RD);
+        struct timespec deadline;
+        clock_gettime(CLOCK_REALTIME, &deadline);
+        deadline.tv_sec += timeout_ms / 1000;
+        deadline.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
+        if (deadline.tv_nsec >= 1000000000L) {
+                deadline.tv_sec++;
+                deadline.tv_nsec -= 1000000000L;
+        }
+        while (s->n_conns > 0 || s->n_threads > 0)
+                if (pthread_cond_timedwait(&s->cond, &s->lock, &deadline) == ETIMEDOUT)
+                        break;
+        size_t left = s->n_conns > s->n_threads ? s->n_conns : s->n_threads;
+        pthread_mutex_unlock(&s->lock);
+        close(s->fd);
+        if (left > 0) {
+                /* Threads still inside a handler keep using the daemon's state: leave the
+                 * server (and the caller must leave the state) allocated; the process exits. */
+                log_warning("%zu connection(s) still busy at shutdown", left);
+                return left;
+        }
+        pthread_mutex_destroy(&s->lock);
+        pthread_cond_destroy(&s->cond);
+        pthread_mutex_destroy(&s->names_lock);
+        pthread_mutex_destroy(&s->rate_lock);
+        for (size_t i = 0; i < s->n_names; i++)
+                free(s->names[i].login);
+        close(s->stop_fd);
+        free(s->path);
+        free(s);
+        return 0;
+}
