@@ -4,7 +4,11 @@
 #include "shared/strbuf.h"
 #include "daemon/requests/admin.h"
 #include "daemon/observe/audit.h"
-#include "daemon/containers/lifecycle.h"
+#include "daemon/ds01d.h"
+#include "daemon/requests/caller.h"
+#include "daemon/containers/oplock.h"
+#include "daemon/containers/reconcile.h"
+#include "daemon/containers/sessions.h"
 #include "daemon/observe/metrics.h"
 #include "daemon/containers/network.h"
 #include "daemon/gpus/nvml.h"
@@ -157,13 +161,8 @@ int main(int argc, char **argv)
         struct ds01d d;
         memset(&d, 0, sizeof(d));
         pthread_rwlock_init(&d.lock, NULL);
-        pthread_mutex_init(&d.busy_lock, NULL);
-        pthread_condattr_t ca;
-        pthread_condattr_init(&ca);
-        pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-        pthread_cond_init(&d.busy_done, &ca);
-        pthread_condattr_destroy(&ca);
-        pthread_mutex_init(&d.exec_lock, NULL);
+        d.ops = oplocks_new();
+        d.execs = sessions_registry_new();
         pthread_mutex_init(&d.reload_lock, NULL);
         d.snap = snapshot_cache_new();
         struct rpc_server *srv = NULL;
@@ -229,7 +228,7 @@ int main(int argc, char **argv)
         network_adopt(d.net, d.cfg, d.store); /* containers made before per-user networks */
         network_sweep(d.net, d.cfg, true);    /* what a crash or a killed build left */
         int64_t reconciled_at = now_s();
-        if (lifecycle_reconcile(&d, true, &err) < 0)
+        if (reconcile_ledger(&d, true, &err) < 0)
                 goto fail;
         watch = watch_start(&d, reconciled_at, &err);
         if (!watch)
@@ -328,12 +327,8 @@ out:;
                 d.snap = snapshot_cache_free(d.snap);
                 free(d.config_path);
                 free(d.init_path);
-                for (size_t i = 0; i < d.n_busy; i++)
-                        free(d.busy[i]);
-                free(d.busy);
-                for (size_t i = 0; i < d.n_execs; i++)
-                        free(d.execs[i].id), free(d.execs[i].container);
-                free(d.execs);
+                d.ops = oplocks_free(d.ops);
+                d.execs = sessions_registry_free(d.execs);
                 curl_global_cleanup();
         }
         return rc;

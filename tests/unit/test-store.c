@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 
 #include "daemon/rules/monitor.h"
+#include "daemon/rules/rules.h"
 #include "daemon/ledger/store.h"
 #include "shared/error.h"
 
@@ -683,15 +684,15 @@ static void test_runtime_start(void **state)
         (void)state;
         const int64_t docker = 1700000100123, ledger_s = 1700000000; /* 100 s apart */
         /* recreated: the replaced container's start, whatever Docker says */
-        assert_int_equal(monitor_runtime_start_ms(docker, ledger_s, 1699999000456), 1699999000456);
+        assert_int_equal(rules_runtime_start_ms(docker, ledger_s, 1699999000456), 1699999000456);
         /* recorded since schema 7: Docker's creation, however long after the reservation (a
          * deploy that took minutes on a loaded machine is no recreation) */
-        assert_int_equal(monitor_runtime_start_ms(docker, ledger_s, 0), docker);
+        assert_int_equal(rules_runtime_start_ms(docker, ledger_s, 0), docker);
         /* recorded before (-1): a much older reservation means an older ds01 recreated it */
-        assert_int_equal(monitor_runtime_start_ms(docker, ledger_s, -1), ledger_s * 1000);
-        assert_int_equal(monitor_runtime_start_ms(docker, 1700000090, -1), docker);
+        assert_int_equal(rules_runtime_start_ms(docker, ledger_s, -1), ledger_s * 1000);
+        assert_int_equal(rules_runtime_start_ms(docker, 1700000090, -1), docker);
         /* Docker's creation unknown: the ledger's */
-        assert_int_equal(monitor_runtime_start_ms(0, ledger_s, 0), ledger_s * 1000);
+        assert_int_equal(rules_runtime_start_ms(0, ledger_s, 0), ledger_s * 1000);
 }
 
 /* Lease life after binding: held on stop, bound again on start, released after the hold while

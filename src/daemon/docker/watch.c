@@ -1,4 +1,5 @@
 #include "daemon/docker/watch.h"
+#include "daemon/containers/reconcile.h"
 
 #include "daemon/observe/snapshot.h"
 
@@ -44,11 +45,11 @@ static void handle_event(struct watch *w, json_t *ev)
                 return;
         pthread_rwlock_rdlock(&w->d->lock);
         if (streq(action, "destroy"))
-                lifecycle_on_destroyed(w->d, name, id);
+                reconcile_on_destroyed(w->d, name, id);
         else if (streq(action, "die"))
-                lifecycle_on_died(w->d, name, id);
+                reconcile_on_died(w->d, name, id);
         else if (streq(action, "start"))
-                lifecycle_on_started(w->d, name, id);
+                reconcile_on_started(w->d, name, id);
         pthread_rwlock_unlock(&w->d->lock);
 }
 
@@ -130,7 +131,7 @@ static void *watch_thread(void *arg)
                         log_notice("Docker's event stream is back; reconciling");
                         pthread_rwlock_rdlock(&w->d->lock);
                         struct error *rerr = NULL;
-                        if (lifecycle_reconcile(w->d, false, &rerr) < 0) {
+                        if (reconcile_ledger(w->d, false, &rerr) < 0) {
                                 log_error("reconciling after the event stream came back: %s",
                                           rerr->message);
                                 error_free(rerr);

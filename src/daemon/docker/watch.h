@@ -5,7 +5,8 @@
  * in the gap is missed. */
 #pragma once
 
-#include "daemon/containers/lifecycle.h"
+#include "daemon/ds01d.h"
+#include "daemon/requests/caller.h"
 
 struct watch;
 

@@ -4,7 +4,8 @@
  * deletes a ds01-<uid>/ image. */
 #pragma once
 
-#include "daemon/containers/lifecycle.h"
+#include "daemon/ds01d.h"
+#include "daemon/requests/caller.h"
 
 /* Whether uid may use image `img` (an inspect result): not when its ds01.user_id label or one
  * of its tags ds01-<uid>/ names another user, nor when it has no tag, no pulled digest and not

@@ -8,7 +8,8 @@
  * full list is in README.md ("Metrics"). */
 #pragma once
 
-#include "daemon/containers/lifecycle.h"
+#include "daemon/ds01d.h"
+#include "daemon/requests/caller.h"
 
 struct metrics;
 

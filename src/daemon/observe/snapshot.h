@@ -19,7 +19,8 @@
  * rebuilds after each burst of events and the monitor at each tick, so a request seldom does. */
 #pragma once
 
-#include "daemon/containers/lifecycle.h"
+#include "daemon/ds01d.h"
+#include "daemon/requests/caller.h"
 
 #define SNAPSHOT_MAX_AGE_MS 60000
 

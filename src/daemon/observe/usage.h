@@ -19,7 +19,8 @@
  * the two days. Each tick's additions are one ledger transaction. */
 #pragma once
 
-#include "daemon/containers/lifecycle.h"
+#include "daemon/ds01d.h"
+#include "daemon/requests/caller.h"
 #include "daemon/config/limits.h"
 #include "daemon/ledger/store.h"
 

@@ -1,4 +1,7 @@
 #include "daemon/requests/admin.h"
+#include "daemon/observe/queries.h"
+#include "daemon/gpus/gpuadmin.h"
+#include "daemon/requests/access.h"
 
 #include "daemon/observe/audit.h"
 
@@ -214,8 +217,8 @@ int admin_stats(struct ds01d *d, const struct caller *c, json_t *params, json_t 
         if (want && !found) {
                 json_decref(out);
                 if (denied)
-                        lifecycle_audit_denied(d, c, "see the stats of", name);
-                return lifecycle_not_found(name, err);
+                        access_denied(d, c, "see the stats of", name);
+                return access_not_found(name, err);
         }
         json_t *res = json_pack("{s:o, s:i}", "containers", out, "sample_interval_s",
                                 (int)d->cfg->sample_interval_s);
@@ -271,7 +274,7 @@ int admin_status(struct ds01d *d, const struct caller *c, json_t *params, json_t
 {
         (void)params;
         json_t *gl = NULL;
-        if (lifecycle_gpus(d, c, NULL, &gl, err) < 0)
+        if (gpuadmin_list(d, c, NULL, &gl, err) < 0)
                 return -1;
         const struct snapshot *snap = snapshot_get(d, err);
         if (!snap) {
@@ -405,9 +408,9 @@ static json_t *user_row(struct ds01d *d, const char *login, const struct snapsho
         json_t *row = NULL;
         struct caller who;
         if (getpwnam_r(login, &pw, buf, sizeof(buf), &res) == 0 && res &&
-            lifecycle_caller_for(res->pw_uid, &who) == 0) {
+            caller_for(res->pw_uid, &who) == 0) {
                 struct error *err = NULL;
-                if (lifecycle_limits(d, &who, NULL, &row, &err) < 0) {
+                if (queries_limits(d, &who, NULL, &row, &err) < 0) {
                         row = json_pack("{s:s, s:s}", "user", login, "error", err->message);
                         error_free(err);
                 }

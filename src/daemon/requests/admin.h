@@ -6,7 +6,8 @@
  * purpose, because "is it reachable now" is its question. */
 #pragma once
 
-#include "daemon/containers/lifecycle.h"
+#include "daemon/ds01d.h"
+#include "daemon/requests/caller.h"
 
 /* container.stats {name?, all?}: {containers: [{name, project, user, state, status, gpus,
  * stats{...}, idle_s, idle_left_s, runtime_left_s, ...}]} for the caller's containers (all:

@@ -1,4 +1,10 @@
 #include "daemon/requests/rpc.h"
+#include "daemon/gpus/gpuadmin.h"
+#include "daemon/rules/keepalive.h"
+#include "daemon/observe/queries.h"
+#include "daemon/containers/sessions.h"
+#include "daemon/containers/verbs.h"
+#include "daemon/containers/deploy.h"
 
 #include "proto/proto.h"
 #include "shared/log.h"
@@ -82,7 +88,7 @@ static int handle_rescan(struct ds01d *d, const struct caller *c, json_t *params
 static const struct method methods[] = {
     {"daemon.ping", handle_ping, NULL, M_READ | M_QUICK, {{0}}},
     {"container.deploy",
-     lifecycle_deploy,
+     container_deploy,
      NULL,
      0,
      {{"project", P_STRING, true, 0, 255},
@@ -92,19 +98,19 @@ static const struct method methods[] = {
       {"cpu_only", P_BOOL, false, 0, 0},
       {"cmd", P_STRV, false, 1, 256},
       {"start", P_BOOL, false, 0, 0}}},
-    {"container.start", lifecycle_start, NULL, 0, {NAME_PARAM}},
-    {"container.stop", lifecycle_stop, NULL, 0, {NAME_PARAM, {"timeout_s", P_INT, false, 0, 600}}},
-    {"container.remove", lifecycle_remove, NULL, 0, {NAME_PARAM, {"force", P_BOOL, false, 0, 0}}},
-    {"container.retire", lifecycle_retire, NULL, 0, {NAME_PARAM}},
+    {"container.start", container_start, NULL, 0, {NAME_PARAM}},
+    {"container.stop", container_stop, NULL, 0, {NAME_PARAM, {"timeout_s", P_INT, false, 0, 600}}},
+    {"container.remove", container_remove, NULL, 0, {NAME_PARAM, {"force", P_BOOL, false, 0, 0}}},
+    {"container.retire", container_retire, NULL, 0, {NAME_PARAM}},
     {"container.list",
      NULL,
      NULL,
      M_READ | M_QUICK,
      {{"all", P_BOOL, false, 0, 0}},
-     .text_handler = lifecycle_list},
+     .text_handler = queries_containers},
     {"container.exec",
      NULL,
-     lifecycle_exec,
+     sessions_exec,
      0,
      {NAME_PARAM,
       {"tty", P_BOOL, false, 0, 0},
@@ -114,29 +120,29 @@ static const struct method methods[] = {
       {"start", P_BOOL, false, 0, 0},
       {"term", P_STRING, false, 1, 64}}},
     {"container.resize",
-     lifecycle_resize,
+     sessions_resize,
      NULL,
      M_READ,
      {{"exec_id", P_STRING, true, 1, 128},
       {"rows", P_INT, true, 1, 10000},
       {"cols", P_INT, true, 1, 10000}}},
     {"container.exec_status",
-     lifecycle_exec_status,
+     sessions_exec_status,
      NULL,
      M_READ,
      {{"exec_id", P_STRING, true, 1, 128}}},
     {"container.logs",
      NULL,
-     lifecycle_logs,
+     sessions_logs,
      M_READ,
      {NAME_PARAM, {"follow", P_BOOL, false, 0, 0}, {"tail", P_INT, false, -1, 1000000}}},
-    {"limits.get", lifecycle_limits, NULL, M_READ, {{0}}},
+    {"limits.get", queries_limits, NULL, M_READ, {{0}}},
     {"container.keepalive",
-     lifecycle_keepalive,
+     keepalive_set,
      NULL,
      0,
      {NAME_PARAM, {"seconds", P_INT, false, 0, 100LL * 86400}, {"off", P_BOOL, false, 0, 0}}},
-    {"inbox.list", lifecycle_inbox, NULL, M_READ, {{"limit", P_INT, false, 1, 200}}},
+    {"inbox.list", queries_inbox, NULL, M_READ, {{"limit", P_INT, false, 1, 200}}},
     {"image.template",
      images_template,
      NULL,
@@ -154,7 +160,7 @@ static const struct method methods[] = {
      images_build},
     {"image.list", images_list, NULL, M_READ, {{"all", P_BOOL, false, 0, 0}}},
     {"events.query",
-     lifecycle_events,
+     queries_events,
      NULL,
      M_READ,
      {{"user", P_STRING, false, 1, 64},
@@ -174,7 +180,7 @@ static const struct method methods[] = {
      NULL,
      M_READ,
      {{"month", P_STRING, false, 1, 64}, {"user", P_STRING, false, 1, 64}}},
-    {"gpu.list", lifecycle_gpus, NULL, M_ADMIN | M_READ, {{0}}},
+    {"gpu.list", gpuadmin_list, NULL, M_ADMIN | M_READ, {{0}}},
     {"container.stats",
      admin_stats,
      NULL,
@@ -186,7 +192,7 @@ static const struct method methods[] = {
     {"admin.reload", admin_reload_request, NULL, M_ADMIN | M_NO_LOCK, {{0}}},
     {"gpu.rescan", handle_rescan, NULL, M_ADMIN | M_NO_LOCK, {{0}}},
     {"gpu.drain",
-     lifecycle_drain,
+     gpuadmin_drain,
      NULL,
      M_ADMIN,
      {{"uuid", P_STRING, true, 1, 128},
@@ -320,7 +326,7 @@ static int handle_rescan(struct ds01d *d, const struct caller *c, json_t *params
 {
         (void)params;
         log_notice("GPU rescan requested by %s", c->login);
-        return lifecycle_rescan(d, ret_result, err);
+        return gpuadmin_rescan(d, ret_result, err);
 }
 
 /* ---- connections ------------------------------------------------------------------------- */
@@ -704,7 +710,7 @@ out:
         json_t *inbox = NULL;
         if (method && !streq(method, "inbox.list") && !streq(method, "daemon.ping")) {
                 pthread_rwlock_rdlock(&d->lock);
-                inbox = lifecycle_inbox_notices(d, cn->caller.uid);
+                inbox = queries_inbox_notices(d, cn->caller.uid);
                 pthread_rwlock_unlock(&d->lock);
         }
         if (resp) {
@@ -751,7 +757,7 @@ static void conn_end(struct conn *cn)
         struct rpc_server *s = cn->srv;
         /* Its container-run/attach sessions no longer count as activity (item 15 of issue 11:
          * a client killed with its session open must not keep the container from idling). */
-        lifecycle_conn_closed(s->d, cn->caller.conn);
+        sessions_conn_closed(s->d, cn->caller.conn);
         pthread_mutex_lock(&s->lock);
         s->conns[cn->slot] = -1;
         s->slot_conn[cn->slot] = NULL;

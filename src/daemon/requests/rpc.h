@@ -13,7 +13,8 @@
  * validation happen there, once, before any handler runs. */
 #pragma once
 
-#include "daemon/containers/lifecycle.h"
+#include "daemon/ds01d.h"
+#include "daemon/requests/caller.h"
 
 #define RPC_MAX_CONNECTIONS 1024
 

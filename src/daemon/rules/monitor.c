@@ -1,4 +1,9 @@
 #include "daemon/rules/monitor.h"
+#include "daemon/gpus/leases.h"
+#include "daemon/gpus/gpuadmin.h"
+#include "daemon/rules/rules.h"
+#include "daemon/rules/enforce.h"
+#include "daemon/containers/sessions.h"
 
 #include "shared/log.h"
 #include "shared/strbuf.h"
@@ -235,39 +240,6 @@ static void refresh(struct monitor *m, struct activity *a, const struct limit_se
         }
 }
 
-/* Whether a container-run/attach session into this container is still open: its command runs
- * and its client is still connected (lifecycle_conn_closed ends it when the client goes). */
-static bool session_open(struct ds01d *d, const char *name)
-{
-        char **ids = NULL;
-        size_t n = 0;
-        pthread_mutex_lock(&d->exec_lock);
-        for (size_t i = 0; i < d->n_execs; i++)
-                if (d->execs[i].container && streq(d->execs[i].container, name) &&
-                    !d->execs[i].ended) {
-                        ids = xrealloc(ids, (n + 1) * sizeof(*ids));
-                        ids[n++] = xstrdup(d->execs[i].id);
-                }
-        pthread_mutex_unlock(&d->exec_lock);
-        bool open = false;
-        for (size_t i = 0; i < n; i++) {
-                json_t *x = docker_exec_inspect(d->docker, ids[i], NULL);
-                bool running = json_is_true(json_object_get(x, "Running"));
-                json_decref(x);
-                open |= running;
-                if (!running) {
-                        pthread_mutex_lock(&d->exec_lock);
-                        for (size_t k = 0; k < d->n_execs; k++)
-                                if (streq(d->execs[k].id, ids[i]))
-                                        d->execs[k].ended = true;
-                        pthread_mutex_unlock(&d->exec_lock);
-                }
-                free(ids[i]);
-        }
-        free(ids);
-        return open;
-}
-
 /* Samples each leased GPU (utilisation of whole GPUs, memory of all) and returns the highest
  * utilisation; -1 when none is measurable. */
 static double gpu_utilisation(struct ds01d *d, struct activity *a, const struct store_container *sc)
@@ -334,7 +306,7 @@ static void sample(struct monitor *m, struct activity *a, const struct store_con
         a->mem_limit = have_mem ? (int64_t)limit : -1;
         a->pids = a->have_cg && sampler_pids(&a->cg, &pids) == 0 ? (int64_t)pids : -1;
         a->sampled_ms = now_ms();
-        a->session = session_open(m->d, a->name);
+        a->session = sessions_open(m->d, a->name);
         if (a->have_sample) {
                 a->win[a->win_pos].cpu = a->cpu_pct;
                 a->win[a->win_pos].gpu = a->gpu_pct;
@@ -364,7 +336,7 @@ static void *stop_thread(void *arg)
         struct stop_job *j = arg;
         struct ds01d *d = j->m->d;
         pthread_rwlock_rdlock(&d->lock);
-        int r = lifecycle_enforce_stop(d, j->id, j->event, j->text, j->evidence);
+        int r = enforce_stop(d, j->id, j->event, j->text, j->evidence);
         pthread_rwlock_unlock(&d->lock);
         /* Not stopped (Docker failed, or a request held the container): the next tick tries
          * again. Stopped: a tick whose list shows it running again knows it was restarted. */
@@ -481,11 +453,11 @@ static void tell(struct monitor *m, const struct snap_container *row, const stru
                  const char *event, const char *text)
 {
         struct caller owner;
-        if (row->uid < 0 || lifecycle_caller_for((uid_t)row->uid, &owner) < 0)
+        if (row->uid < 0 || caller_for((uid_t)row->uid, &owner) < 0)
                 return;
         const char *project = row->project[0] ? row->project : NULL;
-        lifecycle_notify(m->d, &owner, a->name, project ? project : a->name, a->workspace, event,
-                         text, NULL);
+        enforce_notify(m->d, &owner, a->name, project ? project : a->name, a->workspace, event,
+                       text, NULL);
         counters_action(streq(event, "idle_warning") ? COUNTERS_IDLE_WARNING
                                                      : COUNTERS_RUNTIME_WARNING);
         events_log(m->d->events,
@@ -520,30 +492,13 @@ static char *stop_done_text(const struct snap_container *row, const struct limit
                          row->n_leases ? ", and its GPUs were released" : "", removal);
 }
 
-/* The ledger's creation is the reservation, before Docker created the container (by seconds, or
- * by minutes on a loaded machine: never a reason to count from it). Only for a container recorded
- * before runtime_from_ms existed (-1) does a much older ledger creation mean that an older ds01
- * recreated it (a GPU hold that had expired). */
-#define RECREATED_MS 60000
-int64_t monitor_runtime_start_ms(int64_t docker_created_ms, int64_t ledger_created_s,
-                                 int64_t runtime_from_ms)
-{
-        if (runtime_from_ms > 0)
-                return runtime_from_ms;
-        int64_t ledger = ledger_created_s > 0 ? ledger_created_s * 1000 : 0;
-        if (docker_created_ms <= 0 ||
-            (runtime_from_ms < 0 && ledger > 0 && ledger < docker_created_ms - RECREATED_MS))
-                return ledger;
-        return docker_created_ms;
-}
-
 static void rule_runtime(struct monitor *m, struct activity *a, const struct snap_container *row,
                          const struct store_container *sc, const struct limit_set *ls, int64_t tms)
 {
         int64_t now = tms / 1000;
         a->runtime_limit_s = -1;
-        int64_t start = monitor_runtime_start_ms(a->created_ms, sc ? sc->created_at : 0,
-                                                 sc ? sc->runtime_from_ms : 0);
+        int64_t start = rules_runtime_start_ms(a->created_ms, sc ? sc->created_at : 0,
+                                               sc ? sc->runtime_from_ms : 0);
         int64_t run_ms = start > 0 && tms > start ? tms - start : 0;
         a->runtime_s = run_ms / 1000;
         const char *user = row->user;
@@ -670,15 +625,15 @@ static void rule_cleanup(struct monitor *m, struct activity *a, const struct lim
                 _cleanup_free_ char *why =
                     xasprintf("removed %s after it stopped (container_hold_after_stop_h)",
                               format_duration((int64_t)(h * 3600), b));
-                lifecycle_cleanup_remove(d, a->id, why);
+                enforce_cleanup_remove(d, a->id, why);
         } else if (streq(a->state, "created")) {
                 double mins = ls->policies.created_container_timeout_m;
                 if (mins < 0 || a->created_ms <= 0 ||
                     (double)(now - a->created_ms / 1000) < mins * 60)
                         return;
-                lifecycle_cleanup_remove(d, a->id,
-                                         "created but never started "
-                                         "(created_container_timeout_m)");
+                enforce_cleanup_remove(d, a->id,
+                                       "created but never started "
+                                       "(created_container_timeout_m)");
         }
 }
 
@@ -707,7 +662,7 @@ static const struct limit_set *owner_limits(struct ds01d *d, struct owner_cache 
         memset(e, 0, sizeof(*e));
         e->uid = uid;
         struct caller owner;
-        if (lifecycle_caller_for((uid_t)uid, &owner) == 0) {
+        if (caller_for((uid_t)uid, &owner) == 0) {
                 limits_resolve(d->limits, owner.login, owner.gids, owner.n_gids, &e->ls);
                 caller_release(&owner);
                 e->ok = true;
@@ -875,13 +830,13 @@ void monitor_tick(struct monitor *m)
         int64_t started_ns = counters_now_ns();
         if (d->nvml) {
                 struct error *err = NULL;
-                if (lifecycle_rescan(d, NULL, &err) < 0) {
+                if (gpuadmin_rescan(d, NULL, &err) < 0) {
                         log_warning("GPU rescan failed: %s", err->message);
                         error_free(err);
                 }
         }
         pthread_rwlock_rdlock(&d->lock);
-        lifecycle_sweep_holds(d);
+        leases_sweep_holds(d);
         network_sweep(d->net, d->cfg, false);
         enforce(m); /* its snapshot_get also keeps the one /metrics reads at most a tick old */
         pthread_rwlock_unlock(&d->lock);

@@ -23,7 +23,8 @@
  * Only containers labelled with this daemon's instance are ever touched. */
 #pragma once
 
-#include "daemon/containers/lifecycle.h"
+#include "daemon/ds01d.h"
+#include "daemon/requests/caller.h"
 
 struct strbuf;
 
@@ -67,9 +68,3 @@ void monitor_tick(struct monitor *m);
 /* Asks the monitor thread for a tick as soon as it can (a managed container started: its rules
  * apply at once, not a sample interval later). */
 void monitor_wake(struct monitor *m);
-/* Where a container's runtime count starts (unix ms; 0: unknown): the start the ledger recorded
- * when ds01 recreated the container (runtime_from_ms > 0: the replacement keeps the count), else
- * its creation as Docker records it; for a container recorded before runtime_from_ms existed
- * (-1), the ledger's creation where that is much older (an older ds01 recreated it). */
-int64_t monitor_runtime_start_ms(int64_t docker_created_ms, int64_t ledger_created_s,
-                                 int64_t runtime_from_ms);

@@ -1,0 +1,349 @@
+/* deploy.c - container-deploy: a project's container, from request to running (see deploy.h). */
+#include "daemon/containers/deploy.h"
+
+#include "daemon/containers/managed.h"
+#include "daemon/containers/network.h"
+#include "daemon/containers/oplock.h"
+#include "daemon/containers/spec.h"
+#include "daemon/containers/volumes.h"
+#include "daemon/containers/workspace.h"
+#include "daemon/docker/dockerjson.h"
+#include "daemon/gpus/leases.h"
+#include "daemon/gpus/pool.h"
+#include "daemon/images/images.h"
+#include "daemon/observe/usage.h"
+#include "shared/log.h"
+#include "shared/names.h"
+#include "shared/strv.h"
+
+#include <stdio.h>
+#include <unistd.h>
+
+static bool image_ref_ok(const char *ref)
+{
+        size_t n = strlen(ref);
+        if (n == 0 || n > 255 || ref[0] == '-')
+                return false;
+        for (const char *p = ref; *p; p++)
+                if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+                      (*p >= '0' && *p <= '9') || strchr("._-/:@", *p)))
+                        return false;
+        return true;
+}
+
+/* --image, else the project's own image, else images.default. Another user's
+ * per-user image is refused: it may hold their files. *ret_img is Docker's inspect of it (one
+ * inspect serves the ownership check, the VOLUME check and the labels). */
+static int choose_image(struct ds01d *d, const struct caller *c, const char *project,
+                        const char *requested, char **ret_image, json_t **ret_img,
+                        struct error **err)
+{
+        struct error *ierr = NULL;
+        json_t *img;
+        if (requested) {
+                if (!image_ref_ok(requested))
+                        return error_set(err, DS01_EUSAGE,
+                                         "invalid image name '%.80s' - give a local image such as "
+                                         "'ds01/base:latest' (image-list shows yours)",
+                                         requested);
+                unsigned owner;
+                if (sscanf(requested, "ds01-%u/", &owner) == 1 && owner != c->uid && !c->admin)
+                        return error_set(err, DS01_EPERM,
+                                         "image '%s' belongs to another user - use your own "
+                                         "(ds01-%u/<project>) or a shared image",
+                                         requested, (unsigned)c->uid);
+                img = docker_image_inspect(d->docker, requested, &ierr);
+                if (!img) {
+                        int code = ierr->code;
+                        error_free(ierr);
+                        return error_set(err, code == DS01_ENOTFOUND ? DS01_ENOTFOUND : DS01_ERR,
+                                         "image '%s' is not on this server - build it with "
+                                         "image-create, or pick one that 'docker images' lists "
+                                         "(ds01 pulls nothing)",
+                                         requested);
+                }
+                /* By label and tag, whatever name reached it (an id, docker.io/...). */
+                bool usable = c->admin || images_usable_by(img, c->uid);
+                if (!usable) {
+                        json_decref(img);
+                        return error_set(err, DS01_EPERM,
+                                         "image '%s' belongs to another user, or to nobody ds01 "
+                                         "knows (an unnamed build layer) - use your own "
+                                         "(ds01-%u/<project>) or a shared image",
+                                         requested, (unsigned)c->uid);
+                }
+                *ret_image = xstrdup(requested);
+                *ret_img = img;
+                return 0;
+        }
+        _cleanup_free_ char *own = names_user_image(c->uid, project);
+        img = docker_image_inspect(d->docker, own, &ierr);
+        if (img) {
+                *ret_image = TAKE_PTR(own);
+                *ret_img = img;
+                return 0;
+        }
+        ierr = error_free(ierr);
+        img = docker_image_inspect(d->docker, d->cfg->image_default, &ierr);
+        if (!img) {
+                error_free(ierr);
+                return error_set(err, DS01_ERR,
+                                 "the default image '%s' is missing - an administrator creates it "
+                                 "with 'make up' (or set images.default in ds01.yaml)",
+                                 d->cfg->image_default);
+        }
+        *ret_image = xstrdup(d->cfg->image_default);
+        *ret_img = img;
+        return 0;
+}
+
+static json_t *existing_result(struct ds01d *d, const char *container, const json_t *inspect,
+                               const char *project)
+{
+        char **uuids = NULL;
+        size_t n = 0;
+        strv_split_csv(managed_label(inspect, "ds01.gpu.uuids"), &uuids, &n);
+        const char *ws = docker_inspect_workspace(inspect);
+        const char *image = jstr(json_object_get(inspect, "Config"), "Image");
+        json_t *r =
+            json_pack("{s:s, s:s, s:b, s:s, s:s, s:o, s:s}", "container", container, "project",
+                      project, "existed", 1, "state", managed_state(inspect), "image",
+                      image ? image : "", "gpus", leases_json(d, uuids), "workspace", ws ? ws : "");
+        store_strv_free(uuids);
+        return r;
+}
+
+/* A batch command that cannot start (not in the image, not runnable) makes ds01-init exit at
+ * once with 127 or 126, as a shell would; once the command runs, ds01-init names itself
+ * "ds01-init:run". Waits for one or the other (or CMD_START_WAIT_MS), so that a mistyped command
+ * fails its deploy instead of being reported as deployed. */
+#define CMD_START_WAIT_MS 5000
+static int check_cmd_started(struct ds01d *d, const char *id, const json_t *cmd, const char *image,
+                             struct error **err)
+{
+        const char *name = json_string_value(json_array_get(cmd, 0));
+        int64_t deadline = mono_ms() + CMD_START_WAIT_MS;
+        pid_t pid = 0;
+        for (int delay_ms = 2;; delay_ms = delay_ms < 50 ? delay_ms * 2 : 50) {
+                if (pid <= 0) {
+                        json_t *ins = docker_container_inspect(d->docker, id, err);
+                        if (!ins)
+                                return -1;
+                        json_t *st = json_object_get(ins, "State");
+                        bool running = json_is_true(json_object_get(st, "Running"));
+                        json_int_t code = json_integer_value(json_object_get(st, "ExitCode"));
+                        pid = (pid_t)json_integer_value(json_object_get(st, "Pid"));
+                        json_decref(ins);
+                        if (!running && code == DS01_ECMDNOTFOUND)
+                                return error_set(err, DS01_ECMDNOTFOUND,
+                                                 "cannot run '%s': there is no such command in "
+                                                 "image %s (exit 127) - check its spelling, or "
+                                                 "give its full path; nothing was deployed",
+                                                 name, image);
+                        if (!running && code == DS01_ECMDNOEXEC)
+                                return error_set(err, DS01_ECMDNOEXEC,
+                                                 "cannot run '%s' in a container of image %s: "
+                                                 "it is not an executable file (exit 126) - check "
+                                                 "the path and its permissions; nothing was "
+                                                 "deployed",
+                                                 name, image);
+                        if (!running)
+                                return 0; /* it ran, and is done already */
+                }
+                /* /proc of the host: the pid is Docker's, never a path a user chose */
+                _cleanup_free_ char *path = xasprintf("/proc/%d/comm", (int)pid);
+                char comm[32] = "";
+                FILE *f = fopen(path, "re");
+                if (f) {
+                        if (!fgets(comm, sizeof(comm), f))
+                                comm[0] = '\0';
+                        fclose(f);
+                } else
+                        pid = 0; /* gone: ask Docker how it ended */
+                if (startswith(comm, "ds01-init:run") || mono_ms() >= deadline)
+                        return 0;
+                usleep((useconds_t)delay_ms * 1000);
+        }
+}
+
+int container_deploy(struct ds01d *d, const struct caller *c, json_t *params, json_t **ret_result,
+                     struct error **err)
+{
+        const char *project = jstr(params, "project");
+        const char *image_req = jstr(params, "image");
+        json_t *jg = json_object_get(params, "gpus");
+        bool cpu_only = json_is_true(json_object_get(params, "cpu_only"));
+        json_t *cmd = json_object_get(params, "cmd");
+        json_t *jstart = json_object_get(params, "start");
+        bool start = !jstart || json_is_true(jstart);
+        int n_gpus = jg ? (int)json_integer_value(jg) : 1;
+        if (cpu_only)
+                n_gpus = 0;
+        if (cpu_only && jg && json_integer_value(jg) > 0)
+                return error_set(err, DS01_EUSAGE,
+                                 "--cpu-only and --gpus %d contradict each other - give one",
+                                 (int)json_integer_value(jg));
+        const char *mig = jstr(params, "mig");
+        int mig_slices, mig_mem;
+        if (mig && cpu_only)
+                return error_set(err, DS01_EUSAGE,
+                                 "--cpu-only and --mig %s contradict each other - give one", mig);
+        if (mig && pool_parse_profile(mig, &mig_slices, &mig_mem, err) < 0)
+                return -1;
+        if (names_check_project(project, err) < 0)
+                return -1;
+        struct pool_request preq = {.n_slots = n_gpus, .mig_profile = mig};
+        _cleanup_free_ char *gpu_request =
+            mig ? xasprintf("mig:%s:%d", mig, n_gpus) : xasprintf("%d", n_gpus);
+
+        _cleanup_free_ char *container = names_container(project, c->user_part);
+        if (oplock_acquire(d->ops, container, err) < 0)
+                return -1;
+
+        int r = -1;
+        struct limit_set ls;
+        memset(&ls, 0, sizeof(ls));
+        bool have_limits = false;
+        char **uuids = NULL;
+        _cleanup_free_ char *image = NULL, *workspace = NULL, *id = NULL, *net = NULL, *pin = NULL;
+        _cleanup_close_ int ws_fd = -1;
+        json_t *spec = NULL, *volumes = NULL, *img = NULL;
+        bool reserved = false, created = false;
+
+        /* A project has one container: say so instead of failing. */
+        struct error *ierr = NULL;
+        json_t *inspect = docker_container_inspect(d->docker, container, &ierr);
+        if (inspect) {
+                struct store_container rec;
+                bool managed = managed_record(d, inspect, &rec);
+                bool mine = managed && rec.uid == (unsigned)c->uid;
+                if (managed)
+                        store_container_release(&rec);
+                if (!mine) {
+                        json_decref(inspect);
+                        error_set(err, DS01_ERR,
+                                  "a container named '%s' exists but ds01 does not manage it "
+                                  "for you - choose another project name",
+                                  container);
+                        goto out;
+                }
+                *ret_result = existing_result(d, container, inspect, project);
+                json_decref(inspect);
+                r = 0;
+                goto out;
+        }
+        if (ierr->code != DS01_ENOTFOUND) {
+                error_set(err, ierr->code, "%s", ierr->message);
+                error_free(ierr);
+                goto out;
+        }
+        ierr = error_free(ierr);
+        struct store_container sc;
+        if (store_get(d->store, container, &sc, NULL) == 0) {
+                /* In the ledger but not in Docker: a leftover of a crash; reconcile it now. */
+                store_container_release(&sc);
+                char **rel = NULL;
+                if (store_forget(d->store, container, &rel, err) < 0)
+                        goto out;
+                if (rel && rel[0])
+                        events_log(d->events, "gpu.release", c->login,
+                                   json_pack("{s:s, s:o, s:s}", "container", container, "gpus",
+                                             strv_to_json(rel), "reason",
+                                             "container vanished from docker"));
+                store_strv_free(rel);
+        }
+
+        caller_limits(d, c, &ls);
+        have_limits = true;
+        if (choose_image(d, c, project, image_req, &image, &img, err) < 0)
+                goto out;
+        if (volumes_of_image(img, image, &volumes, err) < 0)
+                goto out;
+        if (workspace_prepare(d->cfg->workspace_root, project, c->uid, c->gid, true, &workspace,
+                              &ws_fd, err) < 0)
+                goto out;
+        pin = workspace_pin_prepare(d->cfg->state_dir, container, err);
+        if (!pin)
+                goto out;
+
+        if (leases_reserve(d, c, &ls, container, project, &preq, false, &uuids, err) < 0) {
+                if ((*err)->code == DS01_ERESOURCE)
+                        events_log(d->events, "gpu.reject", c->login,
+                                   json_pack("{s:s, s:i, s:s}", "container", container, "requested",
+                                             n_gpus, "reason", (*err)->message));
+                goto out;
+        }
+        reserved = true;
+
+        if (network_acquire(d->net, d->cfg, c->uid, NETWORK_CONTAINERS, &net, err) < 0)
+                goto out;
+        spec = spec_create_body_of(d, c, &ls, project, image, img, workspace, pin, uuids, cmd,
+                                   gpu_request);
+        if (docker_container_create(d->docker, container, spec, &id, err) < 0) {
+                error_wrap(err, "creating container '%s'", container);
+                goto out;
+        }
+        created = true;
+        if (store_bind(d->store, container, id, err) < 0)
+                goto out;
+        if (start && managed_start_pinned(d, container, id, ws_fd, err) < 0) {
+                error_wrap(err, "starting container '%s'", container);
+                goto out;
+        }
+        if (start && json_array_size(cmd) > 0 && check_cmd_started(d, id, cmd, image, err) < 0)
+                goto out;
+
+        char ts[32];
+        events_log(d->events, "container.create", c->login,
+                   json_pack("{s:s, s:s, s:s, s:s, s:o, s:s}", "container", container, "project",
+                             project, "image", image, "interface", "orchestration", "gpus",
+                             strv_to_json(uuids), "created_at", format_iso8601(now_s(), ts)));
+        if (uuids && uuids[0])
+                events_log(
+                    d->events, "gpu.allocate", c->login,
+                    json_pack("{s:s, s:o}", "container", container, "gpus", strv_to_json(uuids)));
+        log_info("deployed %s for %s (uid %u): image %s, %d GPU(s)", container, c->login,
+                 (unsigned)c->uid, image, n_gpus);
+        usage_count_deploy(d->store, (unsigned)c->uid, c->login, now_s());
+        *ret_result =
+            json_pack("{s:s, s:s, s:b, s:s, s:s, s:o, s:s}", "container", container, "project",
+                      project, "existed", 0, "state", start ? "running" : "created", "image", image,
+                      "gpus", leases_json(d, uuids), "workspace", workspace);
+        json_object_set(*ret_result, "volumes", volumes);
+        json_t *notice = volumes_notice(volumes, false);
+        if (notice)
+                json_object_set_new(*ret_result, "notices", json_pack("[o]", notice));
+        r = 0;
+out:
+        if (r < 0 && (created || reserved))
+                log_notice("deploy of %s for %s failed and was rolled back: %s", container,
+                           c->login, *err ? (*err)->message : "?");
+        if (r < 0) {
+                /* Roll back: nothing half-done survives a failed deploy. */
+                if (created) {
+                        struct error *rerr = NULL;
+                        if (docker_container_remove(d->docker, id ? id : container, true, &rerr) <
+                            0)
+                                log_error("rolling back %s: %s", container, rerr->message);
+                        error_free(rerr);
+                }
+                if (reserved) {
+                        struct error *rerr = NULL;
+                        if (store_forget(d->store, container, NULL, &rerr) < 0)
+                                log_error("rolling back the lease of %s: %s", container,
+                                          rerr->message);
+                        error_free(rerr);
+                }
+                if (pin)
+                        workspace_pin_remove(d->cfg->state_dir, container);
+        }
+        network_release(d->net, net); /* the container, if any, now keeps it */
+        store_strv_free(uuids);
+        json_decref(spec);
+        json_decref(volumes);
+        json_decref(img);
+        if (have_limits)
+                limit_set_release(&ls);
+        oplock_release(d->ops, container);
+        return r;
+}

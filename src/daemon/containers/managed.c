@@ -1,0 +1,99 @@
+/* managed.c - a managed container as Docker and the ledger describe it (see managed.h). */
+#include "daemon/containers/managed.h"
+
+#include "daemon/containers/workspace.h"
+#include "daemon/docker/dockerjson.h"
+#include "daemon/ledger/store.h"
+
+const char *managed_label(const json_t *inspect, const char *key)
+{
+        return jstr(json_object_get(json_object_get(inspect, "Config"), "Labels"), key);
+}
+
+/* Whether Docker's container (an inspect) is one this daemon created: the ledger records its
+ * name with this Docker id (store_records). *ret (optional) gets that record: owners come from
+ * it, never from labels, which anyone who can build an image can set. */
+bool managed_record(struct ds01d *d, const json_t *inspect, struct store_container *ret)
+{
+        const char *nm = jstr(inspect, "Name"), *id = jstr(inspect, "Id");
+        if (!nm || !id)
+                return false;
+        if (nm[0] == '/')
+                nm++;
+        struct store_container sc;
+        if (store_get(d->store, nm, &sc, NULL) < 0)
+                return false;
+        bool ok = store_records(&sc, nm, id);
+        if (ok && ret)
+                *ret = sc;
+        else
+                store_container_release(&sc);
+        return ok;
+}
+
+const char *managed_state(const json_t *inspect)
+{
+        const char *s = jstr(json_object_get(inspect, "State"), "Status");
+        return s ? s : "unknown";
+}
+
+/* The owner the ledger records for a container this daemon created (see ledger_record). */
+int managed_owner(struct ds01d *d, const json_t *inspect, struct caller *ret)
+{
+        memset(ret, 0, sizeof(*ret));
+        struct store_container rec;
+        if (!managed_record(d, inspect, &rec))
+                return -1;
+        int r = caller_for(rec.uid, ret);
+        store_container_release(&rec);
+        return r;
+}
+
+/* How long a stop of this container waits after SIGTERM before Docker kills what is left: its
+ * owner's sigterm_grace_s (the default group's when the owner has no account any more). */
+void managed_owner_limits(struct ds01d *d, const json_t *inspect, struct limit_set *ret)
+{
+        struct caller owner;
+        if (managed_owner(d, inspect, &owner) < 0) {
+                limits_resolve(d->limits, "", NULL, 0, ret);
+                return;
+        }
+        limits_resolve(d->limits, owner.login, owner.gids, owner.n_gids, ret);
+        caller_release(&owner);
+}
+
+int managed_grace_s(struct ds01d *d, const json_t *inspect)
+{
+        struct limit_set ls;
+        managed_owner_limits(d, inspect, &ls);
+        int64_t g = ls.policies.sigterm_grace_s;
+        limit_set_release(&ls);
+        return (int)(g < 0 ? 0 : g);
+}
+
+json_t *managed_cmd(const json_t *inspect)
+{
+        /* Cmd is ["--", CMD...] for a batch container, [] for a session. */
+        json_t *cmd = json_object_get(json_object_get(inspect, "Config"), "Cmd");
+        json_t *out = json_array();
+        size_t i;
+        json_t *v;
+        json_array_foreach (cmd, i, v) {
+                if (i == 0 && streq_ptr(json_string_value(v), "--"))
+                        continue;
+                json_array_append(out, v);
+        }
+        return out;
+}
+
+/* Starts a container with its workspace directory ws_fd on its pin for the time of the start:
+ * Docker mounts what ds01 opened and checked, never a path the user can swap. */
+int managed_start_pinned(struct ds01d *d, const char *container, const char *id, int ws_fd,
+                         struct error **err)
+{
+        if (workspace_pin(d->cfg->state_dir, container, ws_fd, err) < 0)
+                return -1;
+        int r = docker_container_start(d->docker, id, err);
+        workspace_unpin(d->cfg->state_dir, container);
+        return r;
+}

@@ -1,0 +1,30 @@
+/* managed.h - a managed container as Docker and the ledger describe it: its labels, whether
+ * this daemon created it (the ledger, never the labels, says so), its owner, its state, the
+ * owner's grace, its batch command; and the one way to start it (on its workspace pin). */
+#pragma once
+
+#include "daemon/ds01d.h"
+#include "daemon/requests/caller.h"
+
+/* The value of label `key` of a container (an inspect), or NULL. */
+const char *managed_label(const json_t *inspect, const char *key);
+/* Whether Docker's container (an inspect) is one this daemon created: the ledger records its
+ * name with this Docker id. *ret (optional) gets that record. */
+bool managed_record(struct ds01d *d, const json_t *inspect, struct store_container *ret);
+/* Docker's State.Status, or "unknown". */
+const char *managed_state(const json_t *inspect);
+/* The owner the ledger records, as a caller; -1 when the container is not ours or the owner has
+ * no account. */
+int managed_owner(struct ds01d *d, const json_t *inspect, struct caller *ret);
+/* The owner's limits (the default group's when the owner has no account any more). */
+void managed_owner_limits(struct ds01d *d, const json_t *inspect, struct limit_set *ret);
+/* How long a stop waits after SIGTERM before Docker kills what is left: the owner's
+ * sigterm_grace_s. */
+int managed_grace_s(struct ds01d *d, const json_t *inspect);
+/* The batch command the container was created with (a new array; [] for a session container). */
+json_t *managed_cmd(const json_t *inspect);
+/* Starts container `id` (named `container`) with its workspace directory ws_fd on its pin for
+ * the time of the start: Docker mounts what ds01 opened and checked, never a path the user can
+ * swap (workspace.h). */
+int managed_start_pinned(struct ds01d *d, const char *container, const char *id, int ws_fd,
+                         struct error **err);

@@ -1,0 +1,189 @@
+/* spec.c - the Docker create body of a managed container (see spec.h). */
+#include "daemon/containers/spec.h"
+
+#include "daemon/containers/network.h"
+#include "daemon/docker/dockerjson.h"
+#include "shared/log.h"
+#include "shared/strbuf.h"
+#include "shared/strv.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* The /etc/passwd of the owner's containers. Without an entry for their uid, shells greet users
+ * as "I have no name!" and tools that ask who they are fail. The image's own file cannot be read
+ * without touching the container's file system, so each container gets this one, mounted
+ * read-only over it: root, nobody and the owner (home /workspace). It is written by root in the
+ * daemon's own state directory (never a path a user can reach), rewritten at each use; NULL
+ * (logged) when it cannot be, and the container keeps the image's. */
+char *spec_passwd_file(struct ds01d *d, const struct caller *c)
+{
+        /* a login name from NSS is used as it is only if it cannot break the file's format */
+        const char *name = c->login;
+        for (const char *p = name; *p; p++)
+                if (!(isalnum((unsigned char)*p) || strchr("._-", *p)))
+                        name = c->user_part;
+        _cleanup_free_ char *dir = xasprintf("%s/passwd", d->cfg->state_dir);
+        _cleanup_free_ char *path = xasprintf("%s/%u", dir, (unsigned)c->uid);
+        _cleanup_free_ char *tmp = xasprintf("%s/.%u.XXXXXX", dir, (unsigned)c->uid);
+        _cleanup_free_ char *text =
+            xasprintf("root:x:0:0:root:/root:/bin/sh\n"
+                      "nobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n"
+                      "%s:x:%u:%u:%s:/workspace:/bin/sh\n",
+                      name, (unsigned)c->uid, (unsigned)c->gid, name);
+        if (mkdir(dir, 0755) < 0 && errno != EEXIST)
+                goto fail;
+        int fd = mkostemp(tmp, O_CLOEXEC);
+        if (fd < 0)
+                goto fail;
+        bool ok = fchmod(fd, 0644) == 0 && write_all(fd, text, strlen(text)) == 0;
+        close(fd);
+        if (!ok || rename(tmp, path) < 0) {
+                unlink(tmp);
+                goto fail;
+        }
+        return TAKE_PTR(path);
+fail:
+        log_warning("cannot write %s (the container keeps the image's /etc/passwd): %s", path,
+                    strerror(errno));
+        return NULL;
+}
+
+/* Docker gives a container its image's labels under its own: a ds01.* label of the image that
+ * ds01 does not set itself is blanked, so no image (whoever wrote its Dockerfile) puts ds01's
+ * labels on a container. */
+static void blank_image_labels(const json_t *img, json_t *labels)
+{
+        const char *k;
+        json_t *v;
+        json_object_foreach (json_object_get(json_object_get(img, "Config"), "Labels"), k, v)
+                if (strncmp(k, "ds01.", 5) == 0 && !json_object_get(labels, k))
+                        json_object_set_new(labels, k, json_string(""));
+}
+
+/* The whole container spec, from the owner's limits and the leased slots. gpu_request is what
+ * the user asked for ("2", "mig:3g.20gb", "0"), kept as a label so a re-lease after a hold can
+ * ask for the same. /workspace is mounted from pin (workspace.h); workspace, the user's path, is
+ * a label to show. */
+json_t *spec_create_body_of(struct ds01d *d, const struct caller *c, const struct limit_set *ls,
+                            const char *project, const char *image, const json_t *img,
+                            const char *workspace, const char *pin, char **uuids, const json_t *cmd,
+                            const char *gpu_request)
+{
+        char ts[32];
+        _cleanup_free_ char *gpus = strv_join(uuids, ",");
+        size_t n_gpus = 0;
+        while (uuids && uuids[n_gpus])
+                n_gpus++;
+
+        json_t *env = json_array();
+        json_array_append_new(env, json_string("HOME=/workspace"));
+        json_array_append_new(env, json_sprintf("USER=%s", c->login));
+        json_array_append_new(env, json_sprintf("LOGNAME=%s", c->login));
+        json_array_append_new(env, json_sprintf("DS01_PROJECT=%s", project));
+        json_array_append_new(env, json_string("CUDA_DEVICE_ORDER=PCI_BUS_ID"));
+        /* A container never sees a GPU it does not lease: "void" hides every device from the
+         * NVIDIA runtime, and an empty CUDA_VISIBLE_DEVICES hides them from CUDA. */
+        json_array_append_new(env,
+                              json_sprintf("NVIDIA_VISIBLE_DEVICES=%s", n_gpus ? gpus : "void"));
+        json_array_append_new(env, json_sprintf("CUDA_VISIBLE_DEVICES=%s", gpus));
+
+        _cleanup_free_ char *slots = NULL;
+        {
+                struct strbuf sb = STRBUF_INIT;
+                for (size_t i = 0; i < n_gpus; i++) {
+                        const struct gpu_slot *s = gpu_inventory_find(d->inv, uuids[i]);
+                        if (i)
+                                strbuf_addc(&sb, ',');
+                        if (s && s->parent_uuid)
+                                strbuf_addf(&sb, "%d.%s", s->gpu_index, s->profile);
+                        else if (s)
+                                strbuf_addf(&sb, "%d", s->gpu_index);
+                }
+                slots = strbuf_detach(&sb);
+        }
+        json_t *labels =
+            json_pack("{s:s, s:s, s:s, s:o, s:s, s:s, s:s, s:s, s:s}", "ds01.managed", "true",
+                      "ds01.instance", d->cfg->instance, "ds01.user", c->login, "ds01.uid",
+                      json_sprintf("%u", (unsigned)c->uid), "ds01.project", project,
+                      "ds01.interface", "orchestration", "ds01.created_at",
+                      format_iso8601(now_s(), ts), "ds01.gpu.uuids", gpus, "ds01.gpu.slots", slots);
+        json_object_set_new(labels, "ds01.gpu.request", json_string(gpu_request));
+        /* The owner's own network (network.h): never another user's containers. */
+        _cleanup_free_ char *net = network_name(d->cfg->instance, c->uid, NETWORK_CONTAINERS);
+        json_object_set_new(labels, DOCKER_WORKSPACE_LABEL, json_string(workspace));
+        blank_image_labels(img, labels);
+
+        json_t *mounts =
+            json_pack("[{s:s, s:s, s:s, s:b}, {s:s, s:s, s:s, s:b}]", "Type", "bind", "Source", pin,
+                      "Target", "/workspace", "ReadOnly", 0, "Type", "bind", "Source", d->init_path,
+                      "Target", "/.ds01/init", "ReadOnly", 1);
+        _cleanup_free_ char *passwd = spec_passwd_file(d, c);
+        if (passwd)
+                json_array_append_new(mounts,
+                                      json_pack("{s:s, s:s, s:s, s:b}", "Type", "bind", "Source",
+                                                passwd, "Target", "/etc/passwd", "ReadOnly", 1));
+
+        json_t *host =
+            json_pack("{s:o, s:[s], s:[s], s:b, s:s, s:{s:s}, s:{s:s, s:{s:s, s:s}}}", "Mounts",
+                      mounts, "SecurityOpt", "no-new-privileges", "CapDrop", "ALL", "Privileged", 0,
+                      "NetworkMode", net, "RestartPolicy", "Name", "no", "LogConfig", "Type",
+                      "json-file", "Config", "max-size", "10m", "max-file", "3");
+        if (ls->max_cpus > 0) {
+                /* Docker refuses more CPUs than the host has: a group's 32 on a smaller machine
+                 * means "all of them". */
+                double cpus = ls->max_cpus;
+                long online = sysconf(_SC_NPROCESSORS_ONLN);
+                if (online > 0 && cpus > (double)online)
+                        cpus = (double)online;
+                json_object_set_new(host, "NanoCpus", json_integer((json_int_t)(cpus * 1e9)));
+        }
+        if (ls->memory > 0) {
+                json_object_set_new(host, "Memory", json_integer(ls->memory));
+                int64_t swap = ls->memory_swap;
+                if (swap >= 0 && swap < ls->memory)
+                        swap = ls->memory;
+                json_object_set_new(host, "MemorySwap", json_integer(swap < 0 ? -1 : swap));
+        }
+        if (ls->shm_size > 0)
+                json_object_set_new(host, "ShmSize", json_integer(ls->shm_size));
+        if (ls->pids_limit > 0)
+                json_object_set_new(host, "PidsLimit", json_integer(ls->pids_limit));
+        const char *mode = d->cfg->docker_devices;
+        bool device_requests = streq(mode, "device-requests") ||
+                               (streq(mode, "auto") && gpu_inventory_is_real(d->inv));
+        if (n_gpus && device_requests) {
+                size_t n_mig = 0;
+                for (size_t i = 0; i < n_gpus; i++) {
+                        const struct gpu_slot *s = gpu_inventory_find(d->inv, uuids[i]);
+                        n_mig += s && s->parent_uuid;
+                }
+                if (n_mig > 1)
+                        /* Several MIG instances: the NVIDIA runtime reads them from
+                         * NVIDIA_VISIBLE_DEVICES (a DeviceRequest takes one MIG device). */
+                        json_object_set_new(host, "Runtime", json_string("nvidia"));
+                else
+                        json_object_set_new(host, "DeviceRequests",
+                                            json_pack("[{s:s, s:o, s:[[s]]}]", "Driver", "nvidia",
+                                                      "DeviceIDs", strv_to_json(uuids),
+                                                      "Capabilities", "gpu"));
+        }
+
+        _cleanup_free_ char *user = xasprintf("%u:%u", (unsigned)c->uid, (unsigned)c->gid);
+        json_t *entry_cmd = json_array();
+        if (cmd && json_array_size(cmd) > 0) {
+                json_array_append_new(entry_cmd, json_string("--"));
+                json_array_extend(entry_cmd, (json_t *)cmd);
+        }
+        /* ds01-init takes SIGTERM as "stop" whatever STOPSIGNAL the image sets; a `docker stop`
+         * that does not give a timeout (dockerd's own shutdown) waits the owner's grace too. */
+        return json_pack("{s:s, s:s, s:s, s:s, s:[s], s:o, s:o, s:o, s:b, s:b, s:o, s:s, s:I}",
+                         "Image", image, "User", user, "WorkingDir", "/workspace", "Hostname",
+                         project, "Entrypoint", "/.ds01/init", "Cmd", entry_cmd, "Env", env,
+                         "Labels", labels, "Tty", 0, "OpenStdin", 0, "HostConfig", host,
+                         "StopSignal", "SIGTERM", "StopTimeout",
+                         (json_int_t)ls->policies.sigterm_grace_s);
+}

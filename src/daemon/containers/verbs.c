@@ -1,0 +1,412 @@
+/* verbs.c - container-start, -stop, -remove, -retire (see verbs.h). */
+#include "daemon/containers/verbs.h"
+
+#include "daemon/containers/managed.h"
+#include "daemon/containers/network.h"
+#include "daemon/containers/oplock.h"
+#include "daemon/containers/spec.h"
+#include "daemon/containers/volumes.h"
+#include "daemon/containers/workspace.h"
+#include "daemon/docker/dockerjson.h"
+#include "daemon/gpus/leases.h"
+#include "daemon/requests/access.h"
+#include "daemon/rules/rules.h"
+#include "shared/log.h"
+#include "shared/parse.h"
+#include "shared/strv.h"
+
+#include <math.h>
+
+/* Recreates stopped container `name` on the slots `got` (leased to it already), with the spec
+ * it had otherwise. The replacement keeps the runtime count of the container it replaces. */
+static int recreate(struct ds01d *d, const struct caller *owner, const json_t *inspect,
+                    const char *name, const struct limit_set *ls, char **got, struct error **err)
+{
+        const char *project = managed_label(inspect, "ds01.project");
+        const char *request = managed_label(inspect, "ds01.gpu.request");
+        const char *image = jstr(json_object_get(inspect, "Config"), "Image");
+        _cleanup_free_ char *new_id = NULL, *workspace = NULL, *net = NULL, *pin = NULL;
+        json_t *spec = NULL, *img = NULL;
+        int r = -1;
+        if (!image || !project ||
+            workspace_prepare(d->cfg->workspace_root, project, owner->uid, owner->gid, true,
+                              &workspace, NULL, err) < 0) {
+                error_set(err, DS01_ERR, "cannot recreate '%s': its labels are incomplete", name);
+                goto out;
+        }
+        if (network_acquire(d->net, d->cfg, owner->uid, NETWORK_CONTAINERS, &net, err) < 0)
+                goto out;
+        pin = workspace_pin_prepare(d->cfg->state_dir, name, err);
+        if (!pin)
+                goto out;
+        img = docker_image_inspect(d->docker, image, err);
+        if (!img)
+                goto out;
+        json_t *volumes = NULL;
+        int vr = volumes_of_image(img, image, &volumes, err);
+        json_decref(volumes);
+        if (vr < 0)
+                goto out;
+        json_t *cmd = managed_cmd(inspect);
+        spec = spec_create_body_of(d, owner, ls, project, image, img, workspace, pin, got, cmd,
+                                   request ? request : "1");
+        json_decref(cmd);
+        /* Recorded before the old container goes, so a crash cannot lose the count. */
+        struct store_container sc;
+        if (store_get(d->store, name, &sc, err) < 0)
+                goto out;
+        int64_t from = rules_runtime_start_ms(docker_time_ms(jstr(inspect, "Created")),
+                                              sc.created_at, sc.runtime_from_ms);
+        store_container_release(&sc);
+        if (from > 0 && store_set_runtime_from(d->store, name, from, err) < 0)
+                goto out;
+        /* From the removal until the new id is bound, the ledger records no container for the
+         * name: a crash in between leaves a reservation for the start-up reconciliation. */
+        if (docker_container_remove(d->docker, name, true, err) < 0 ||
+            store_unbind(d->store, name, err) < 0 ||
+            docker_container_create(d->docker, name, spec, &new_id, err) < 0) {
+                error_wrap(err, "recreating '%s' on a free GPU", name);
+                goto out;
+        }
+        r = store_bind(d->store, name, new_id, err);
+out:
+        if (r < 0 && new_id) /* created but not recorded: nothing would manage it */
+                docker_container_remove(d->docker, new_id, true, NULL);
+        network_release(d->net, net);
+        json_decref(spec);
+        json_decref(img);
+        return r;
+}
+
+/* Leases GPUs again for a stopped container whose hold expired, preferring the slots it had.
+ * Same slots: they are bound to the container as it is (leases_relet). Other slots: the
+ * container is recreated on them (its devices are fixed at creation); /workspace is kept, the
+ * container's own files are not, and *ret_notice says so. */
+static int relet_gpus(struct ds01d *d, const struct caller *owner, json_t *inspect,
+                      const char *name, char **ret_notice, struct error **err)
+{
+        struct limit_set ls;
+        limits_resolve(d->limits, owner->login, owner->gids, owner->n_gids, &ls);
+        char **got = NULL;
+        bool same = false;
+        int r = leases_relet(d, owner, inspect, name, &ls, &got, &same, err);
+        if (r == 0 && !same) {
+                r = recreate(d, owner, inspect, name, &ls, got, err);
+                if (r < 0)
+                        store_release_leases(d->store, name, NULL, NULL);
+        }
+        if (r == 0 && !same) {
+                _cleanup_free_ char *list = strv_join(got, ", ");
+                const char *project = managed_label(inspect, "ds01.project");
+                *ret_notice = xasprintf("the GPU hold of '%s' had expired and its GPU was taken, "
+                                        "so it was recreated on %s: /workspace is kept, changes "
+                                        "elsewhere in the container are not",
+                                        project ? project : name, list);
+        }
+        if (r == 0)
+                events_log(d->events, "gpu.allocate", owner->login,
+                           json_pack("{s:s, s:o, s:s}", "container", name, "gpus",
+                                     strv_to_json(got), "reason",
+                                     same ? "re-leased after the hold"
+                                          : "re-leased after the hold (recreated)"));
+        store_strv_free(got);
+        limit_set_release(&ls);
+        return r;
+}
+
+/* A container whose maximum runtime is used up would only be stopped again at once: refused.
+ * The count runs from its creation (a restart does not reset it). */
+static int check_runtime_left(struct ds01d *d, const struct caller *owner, json_t *inspect,
+                              const char *name, const char *project,
+                              const struct store_container *sc, struct error **err)
+{
+        struct limit_set ls;
+        limits_resolve(d->limits, owner->login, owner->gids, owner->n_gids, &ls);
+        double h = ls.max_runtime_h;
+        limit_set_release(&ls);
+        if (h < 0 || limits_exemption(d->limits, owner->login, LIMITS_RUNTIME, now_s()))
+                return 0;
+        int64_t cap = (int64_t)llround(h * 3600);
+        int64_t start = rules_runtime_start_ms(docker_time_ms(jstr(inspect, "Created")),
+                                               sc->created_at, sc->runtime_from_ms);
+        int64_t ran = start > 0 ? (now_ms() - start) / 1000 : 0;
+        if (start <= 0 || ran < cap)
+                return 0;
+        char b1[32], b2[32];
+        return error_set(
+            err, DS01_ERESOURCE,
+            "'%s' has used its maximum runtime of %s (max_runtime_h; it was created %s "
+            "ago, and a restart does not reset the count), so it cannot be started "
+            "again. Your files in ~/workspace/%s are kept: container-retire %s, then "
+            "container-deploy %s for a fresh container",
+            name, format_duration(cap, b1), format_duration(ran, b2), project, project, project);
+}
+
+/* A container made before pins (workspace.h) has the user's path as its mount source: started,
+ * Docker would follow whatever that path is then. Refused, with the way out. */
+static int check_pinned(struct ds01d *d, const json_t *inspect, const char *name,
+                        const char *project, struct error **err)
+{
+        _cleanup_free_ char *pin = workspace_pin_prepare(d->cfg->state_dir, name, err);
+        if (!pin)
+                return -1;
+        size_t i;
+        json_t *m;
+        json_array_foreach (json_object_get(inspect, "Mounts"), i, m) {
+                if (streq_ptr(jstr(m, "Destination"), "/workspace") &&
+                    !streq_ptr(jstr(m, "Source"), pin))
+                        return error_set(err, DS01_ERR,
+                                         "'%s' was created by an older ds01 that mounted the "
+                                         "workspace by its path, which is not safe to start - "
+                                         "container-retire %s, then container-deploy %s (your "
+                                         "files in /workspace are kept)",
+                                         project, project, project);
+        }
+        return 0;
+}
+
+/* How long a user's verb waits for another operation on the same container (an idle stop
+ * with its grace, another of the user's own requests) before it gives up. */
+#define USER_VERB_WAIT_S 60
+
+/* resolve_target, then the container's operation slot, waiting for one in progress. What
+ * was resolved before a wait may have changed during it, so it is resolved again. A
+ * container that must exist in Docker (need_docker) and does not is "not found". On success
+ * the caller owns the slot: oplock_release(d->ops, *ret_name). */
+static int acquire_target(struct ds01d *d, const struct caller *c, const char *name,
+                          const char *action, bool need_docker, char **ret_name,
+                          json_t **ret_inspect, struct error **err)
+{
+        if (access_container(d, c, name, action, ret_name, ret_inspect, err) < 0)
+                return -1;
+        int w = oplock_acquire_wait(d->ops, *ret_name, USER_VERB_WAIT_S, err);
+        if (w == 1) {
+                _cleanup_free_ char *held = TAKE_PTR(*ret_name);
+                json_decref(TAKE_PTR(*ret_inspect));
+                if (access_container(d, c, name, action, ret_name, ret_inspect, err) < 0) {
+                        oplock_release(d->ops, held);
+                        return -1;
+                }
+        }
+        if (w >= 0 && (*ret_inspect || !need_docker))
+                return 0;
+        if (w >= 0) {
+                oplock_release(d->ops, *ret_name);
+                access_not_found(name, err);
+        }
+        free(TAKE_PTR(*ret_name));
+        json_decref(TAKE_PTR(*ret_inspect));
+        return -1;
+}
+
+int container_start(struct ds01d *d, const struct caller *c, json_t *params, json_t **ret_result,
+                    struct error **err)
+{
+        _cleanup_free_ char *name = NULL, *notice = NULL;
+        json_t *inspect = NULL;
+        struct caller owner = {0};
+        if (acquire_target(d, c, jstr(params, "name"), "start", true, &name, &inspect, err) < 0)
+                return -1;
+        int r = -1;
+        bool running = json_is_true(json_object_get(json_object_get(inspect, "State"), "Running"));
+        if (!running) {
+                _cleanup_free_ char *ws = NULL;
+                _cleanup_close_ int ws_fd = -1;
+                const char *project = managed_label(inspect, "ds01.project");
+                if (managed_owner(d, inspect, &owner) < 0 || !project) {
+                        error_set(err, DS01_ERR, "container '%s' has no owner with an account",
+                                  name);
+                        goto unbusy;
+                }
+                struct store_container sc;
+                if (store_get(d->store, name, &sc, err) < 0)
+                        goto unbusy;
+                if (check_runtime_left(d, &owner, inspect, name, project, &sc, err) < 0) {
+                        store_container_release(&sc);
+                        goto unbusy;
+                }
+                /* The workspace is mounted again at every start: check it again. */
+                if (workspace_prepare(d->cfg->workspace_root, project, owner.uid, owner.gid, true,
+                                      &ws, &ws_fd, err) < 0 ||
+                    check_pinned(d, inspect, name, project, err) < 0) {
+                        store_container_release(&sc);
+                        goto unbusy;
+                }
+                store_container_release(&sc);
+                /* Its GPUs: still held (same devices), or released after the hold (lease
+                 * again, maybe elsewhere). They are bound before Docker starts it: the hold
+                 * sweep releases only held leases, so either it released them first and they
+                 * are leased again here, or it finds them bound and leaves them. */
+                bool needs_gpus = false;
+                const char *had = managed_label(inspect, "ds01.gpu.uuids");
+                if (had && *had) {
+                        if (store_unhold(d->store, name, err) < 0 ||
+                            store_get(d->store, name, &sc, err) < 0)
+                                goto unbusy;
+                        needs_gpus = sc.n_leases == 0;
+                        store_container_release(&sc);
+                }
+                if (needs_gpus && relet_gpus(d, &owner, inspect, name, &notice, err) < 0)
+                        goto unbusy;
+                if (managed_start_pinned(d, name, name, ws_fd, err) < 0) {
+                        error_wrap(err, "starting '%s'", name);
+                        store_hold(d->store, name, NULL); /* stopped still: held again */
+                        goto unbusy;
+                }
+                events_log(d->events, "container.started", c->login,
+                           json_pack("{s:s}", "container", name));
+        }
+        *ret_result = json_pack("{s:s, s:s, s:b}", "container", name, "state", "running", "started",
+                                !running);
+        if (notice)
+                json_object_set_new(*ret_result, "notices", json_pack("[s]", notice));
+        r = 0;
+unbusy:
+        oplock_release(d->ops, name);
+        caller_release(&owner);
+        json_decref(inspect);
+        return r;
+}
+
+int container_stop(struct ds01d *d, const struct caller *c, json_t *params, json_t **ret_result,
+                   struct error **err)
+{
+        _cleanup_free_ char *name = NULL;
+        json_t *inspect = NULL;
+        if (acquire_target(d, c, jstr(params, "name"), "stop", true, &name, &inspect, err) < 0)
+                return -1;
+        /* The owner's grace, unless the caller asks for another (container-stop --timeout). */
+        json_t *jt = json_object_get(params, "timeout_s");
+        int timeout = jt ? (int)json_integer_value(jt) : managed_grace_s(d, inspect);
+        int r = -1;
+        if (docker_container_stop(d->docker, name, timeout, err) < 0) {
+                error_wrap(err, "stopping '%s'", name);
+                goto unbusy;
+        }
+        store_hold(d->store, name, NULL);
+        events_log(d->events, "container.stopped", c->login,
+                   json_pack("{s:s, s:s}", "container", name, "by", "user"));
+        /* What happens next, for the CLI to say: the holds of the GPUs and of the container. */
+        struct limit_set ls;
+        managed_owner_limits(d, inspect, &ls);
+        const char *gpus = managed_label(inspect, "ds01.gpu.uuids");
+        *ret_result = json_pack("{s:s, s:s, s:i, s:b, s:f, s:f}", "container", name, "state",
+                                "exited", "sigterm_grace_s", timeout, "gpus", gpus && *gpus,
+                                "gpu_hold_after_stop_h", ls.gpu_hold_after_stop_h,
+                                "container_hold_after_stop_h", ls.container_hold_after_stop_h);
+        limit_set_release(&ls);
+        r = 0;
+unbusy:
+        oplock_release(d->ops, name);
+        json_decref(inspect);
+        return r;
+}
+
+/* Removes the container (if Docker still has it) and releases its ledger record. */
+int container_remove_and_release(struct ds01d *d, const struct caller *c, const char *name,
+                                 const json_t *inspect, const char *reason, char ***ret_released,
+                                 struct error **err)
+{
+        if (inspect && docker_container_remove(d->docker, name, true, err) < 0) {
+                if ((*err)->code != DS01_ENOTFOUND)
+                        return error_wrap(err, "removing '%s'", name);
+                *err = error_free(*err);
+        }
+        workspace_pin_remove(d->cfg->state_dir, name);
+        char **rel = NULL;
+        if (store_forget(d->store, name, &rel, err) < 0)
+                return -1;
+        const char *owner = inspect ? managed_label(inspect, "ds01.user") : NULL;
+        events_log(
+            d->events, "container.remove", owner ? owner : c->login,
+            json_pack("{s:s, s:s, s:s}", "container", name, "reason", reason, "by", c->login));
+        if (rel && rel[0])
+                events_log(d->events, "gpu.release", owner ? owner : c->login,
+                           json_pack("{s:s, s:o, s:s}", "container", name, "gpus",
+                                     strv_to_json(rel), "reason", reason));
+        *ret_released = rel;
+        return 0;
+}
+
+int container_remove(struct ds01d *d, const struct caller *c, json_t *params, json_t **ret_result,
+                     struct error **err)
+{
+        _cleanup_free_ char *name = NULL;
+        json_t *inspect = NULL;
+        if (acquire_target(d, c, jstr(params, "name"), "remove", false, &name, &inspect, err) < 0)
+                return -1;
+        int r = -1;
+        bool force = json_is_true(json_object_get(params, "force"));
+        bool running =
+            inspect && json_is_true(json_object_get(json_object_get(inspect, "State"), "Running"));
+        if (running && !force) {
+                const char *p = managed_label(inspect, "ds01.project");
+                error_set(err, DS01_ERR,
+                          "'%s' is running - stop it first (container-stop %s), retire it "
+                          "(container-retire %s) or use --force",
+                          p ? p : name, p ? p : name, p ? p : name);
+                goto unbusy;
+        }
+        /* --force stops it as every stop does, with SIGTERM and the grace, before removing. */
+        if (running &&
+            docker_container_stop(d->docker, name, managed_grace_s(d, inspect), err) < 0) {
+                if ((*err)->code != DS01_ENOTFOUND) {
+                        error_wrap(err, "stopping '%s'", name);
+                        goto unbusy;
+                }
+                *err = error_free(*err);
+        }
+        char **rel = NULL;
+        if (container_remove_and_release(d, c, name, inspect, "removed", &rel, err) < 0)
+                goto unbusy;
+        *ret_result = json_pack("{s:s, s:o}", "container", name, "released", strv_to_json(rel));
+        store_strv_free(rel);
+        r = 0;
+unbusy:
+        oplock_release(d->ops, name);
+        json_decref(inspect);
+        return r;
+}
+
+int container_retire(struct ds01d *d, const struct caller *c, json_t *params, json_t **ret_result,
+                     struct error **err)
+{
+        _cleanup_free_ char *name = NULL;
+        json_t *inspect = NULL;
+        _cleanup_free_ char *workspace = NULL;
+        if (acquire_target(d, c, jstr(params, "name"), "retire", false, &name, &inspect, err) < 0)
+                return -1;
+        int r = -1;
+        /* Stop first, so every process gets SIGTERM and the owner's grace, then remove. */
+        int grace = inspect ? managed_grace_s(d, inspect) : 0;
+        bool running =
+            inspect && json_is_true(json_object_get(json_object_get(inspect, "State"), "Running"));
+        if (running && docker_container_stop(d->docker, name, grace, err) < 0) {
+                if ((*err)->code != DS01_ENOTFOUND) {
+                        error_wrap(err, "stopping '%s'", name);
+                        goto unbusy;
+                }
+                *err = error_free(*err);
+        }
+        const char *ws = inspect ? docker_inspect_workspace(inspect) : NULL;
+        workspace = ws ? xstrdup(ws) : NULL;
+        json_t *volumes = volumes_of_container(inspect);
+        char **rel = NULL;
+        if (container_remove_and_release(d, c, name, inspect, "retired", &rel, err) < 0) {
+                json_decref(volumes);
+                goto unbusy;
+        }
+        *ret_result =
+            json_pack("{s:s, s:o, s:s, s:o, s:b, s:i}", "container", name, "released",
+                      strv_to_json(rel), "workspace", workspace ? workspace : "", "volumes_deleted",
+                      volumes, "stopped", running, "sigterm_grace_s", grace);
+        json_t *notice = volumes_notice(volumes, true);
+        if (notice)
+                json_object_set_new(*ret_result, "notices", json_pack("[o]", notice));
+        store_strv_free(rel);
+        r = 0;
+unbusy:
+        oplock_release(d->ops, name);
+        json_decref(inspect);
+        return r;
+}

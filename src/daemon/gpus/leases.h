@@ -1,0 +1,27 @@
+/* leases.h - GPU leases of containers: which slots a request may get (placement, pool.h), the
+ * reservation in the ledger, a re-lease after a hold expired, and the hold expiry itself.
+ *
+ * Backend seam: everything that decides who gets which GPU when goes through leases_reserve()
+ * and leases_relet(); a cluster scheduler replaces these, not the container verbs. */
+#pragma once
+
+#include "daemon/ds01d.h"
+#include "daemon/gpus/pool.h"
+#include "daemon/requests/caller.h"
+
+/* Reserves GPUs for `container` in the ledger, within the owner's limits ls. existing: the
+ * container is in the ledger already (a re-lease after its hold). *ret_uuids the slots. */
+int leases_reserve(struct ds01d *d, const struct caller *c, const struct limit_set *ls,
+                   const char *container, const char *project, struct pool_request *preq,
+                   bool existing, char ***ret_uuids, struct error **err);
+/* Leases GPUs again for stopped container `name` (inspect) whose hold expired: the slots it had
+ * if they are all free (*ret_same true: bound to it as it is), else any by the placement policy
+ * (*ret_same false: the caller recreates the container on them, or releases them). */
+int leases_relet(struct ds01d *d, const struct caller *owner, const json_t *inspect,
+                 const char *name, const struct limit_set *ls, char ***ret_got, bool *ret_same,
+                 struct error **err);
+/* Releases held leases whose gpu_hold_after_stop_h (the owner's limits) has passed. Call with
+ * d->lock held for reading. */
+void leases_sweep_holds(struct ds01d *d);
+/* The slots as the user sees them: [{uuid, name, index, weight, profile?}]. */
+json_t *leases_json(struct ds01d *d, char **uuids);
