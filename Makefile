@@ -1,7 +1,8 @@
 # ds01 — front end for meson/ninja.  The real build description is meson.build.
 #
 #   make                  build build/ds01d, build/ds01, build/ds01-init (and the unit tests)
-#   make install          install into $(DESTDIR)$(PREFIX) with the command symlinks
+#   make install          install into $(DESTDIR)$(PREFIX) with the command symlinks, and the
+#                         systemd unit ds01d.service where systemd runs (SYSTEMD_UNITDIR below)
 #   make uninstall        remove what install put there
 #   make up               (root) deps, build, install, dockerd, base image, start ds01d
 #   make check            (root) deps, build, unit + integration tests in three passes (plain,
@@ -29,6 +30,14 @@ SBINDIR    = $(DESTDIR)$(PREFIX)/sbin
 BINDIR     = $(DESTDIR)$(PREFIX)/bin
 LIBEXECDIR = $(DESTDIR)$(PREFIX)/libexec/ds01
 
+# Where install puts contrib/systemd/ds01d.service: /etc/systemd/system when systemd runs this
+# machine (/run/systemd/system exists), else nowhere. SYSTEMD_UNITDIR=DIR installs it into
+# $(DESTDIR)DIR anyway (a package build), SYSTEMD_UNITDIR= never. systemctl daemon-reload runs
+# only when systemd runs and DESTDIR is empty.
+SYSTEMD_UNITDIR ?= $(shell [ -d /run/systemd/system ] && echo /etc/systemd/system)
+UNIT       = ds01d.service
+SYSTEMD_RUNNING = [ -z "$(DESTDIR)" ] && [ -d /run/systemd/system ]
+
 # Names the multi-call ds01 answers to (argv[0] selects the command).
 COMMANDS = container-deploy container-retire container-run container-attach container-start \
 	   container-stop container-remove container-list container-logs container-stats \
@@ -55,8 +64,22 @@ install: build
 	install -m 0755 $(BUILDDIR)/ds01 $(BINDIR)/ds01
 	install -m 0755 $(BUILDDIR)/ds01-init $(LIBEXECDIR)/ds01-init
 	cd $(BINDIR) && for c in $(COMMANDS); do ln -sfn ds01 $$c; done
+ifneq ($(SYSTEMD_UNITDIR),)
+	install -d $(DESTDIR)$(SYSTEMD_UNITDIR)
+	sed 's|^ExecStart=/usr/local/sbin/ds01d|ExecStart=$(PREFIX)/sbin/ds01d|' \
+		contrib/systemd/$(UNIT) >$(DESTDIR)$(SYSTEMD_UNITDIR)/$(UNIT).tmp
+	chmod 0644 $(DESTDIR)$(SYSTEMD_UNITDIR)/$(UNIT).tmp
+	mv -f $(DESTDIR)$(SYSTEMD_UNITDIR)/$(UNIT).tmp $(DESTDIR)$(SYSTEMD_UNITDIR)/$(UNIT)
+	if $(SYSTEMD_RUNNING); then systemctl daemon-reload; fi
+endif
 
 uninstall:
+ifneq ($(SYSTEMD_UNITDIR),)
+	if $(SYSTEMD_RUNNING) && [ -f $(SYSTEMD_UNITDIR)/$(UNIT) ]; then \
+		systemctl disable --now $(UNIT) || true; fi
+	rm -f $(DESTDIR)$(SYSTEMD_UNITDIR)/$(UNIT)
+	if $(SYSTEMD_RUNNING); then systemctl daemon-reload; fi
+endif
 	rm -f $(SBINDIR)/ds01d $(BINDIR)/ds01 $(LIBEXECDIR)/ds01-init
 	-rmdir $(LIBEXECDIR) 2>/dev/null
 	for c in $(COMMANDS); do \
