@@ -1,6 +1,6 @@
 /* fuzz-rpc.c - a request as the daemon receives it: JSON parse, envelope checks and the method
  * table's parameter validation (the code that runs before any handler). */
-#include "../src/daemon/requests/rpc.h"
+#include "daemon/requests/methods.h"
 
 #include <stdint.h>
 
@@ -17,7 +17,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         json_t *params = json_object_get(req, "params");
         if (method && params) {
                 struct error *err = NULL;
-                rpc_validate(method, params, size % 2, &err);
+                methods_validate(method, params, &err);
                 error_free(err);
         }
         json_decref(req);

@@ -22,10 +22,10 @@ assert_exit 0 -m "B: ds01 events --type auth.denied" as_user "$B" ds01 events --
 assert_eq 1 "$(jqr '.events | length' "$OUT")" "B sees B's auth.denied"
 assert_eq "eq1._.$A" "$(jqr '.events[0].details.container' "$OUT")" "... naming A's container"
 
-assert_exit 5 -m "B cannot read A's events (exit 5)" as_user "$B" ds01 events --user "$A"
+assert_exit 4 -m "B cannot read A's events (exit 4, as for no such user)" as_user "$B" ds01 events --user "$A"
 assert_eq "" "$OUT" "...and gets none of them"
-assert_eq "events: only administrators read other users' events - leave out --user to see yours" \
-	"$ERR" "...being told only administrators may"
+assert_eq "events: no user '$A' whose records you may read - leave out --user to see your own" \
+	"$ERR" "...being told there is no such user for them"
 
 assert_exit 0 -m "root: ds01 events --type container." as_root ds01 events --json --type container.
 assert_eq 2 "$(jqr '[.events[] | select(.event_type == "container.create")] | length' "$OUT")" \

@@ -45,9 +45,9 @@ assert_exit 4 -m "B: container-run $CA -- cat /workspace/secret.txt -> 4" \
 assert_eq "" "$OUT" "B does not get A's file (nothing on stdout)"
 assert_eq "container-run: no container '$CA' - container-list shows yours" "$ERR" \
 	"...only 'no container' on stderr"
-# README: --all shows everyone's to admins; anyone else gets their own list.
-assert_exit 0 -m "B: container-list --all --json (not an admin) exits 0" as_user "$B" container-list --all --json
-assert_jq "B: container-list --all lists only B's bee" "[.containers[].name] == [\"bee._.$B\"]" "$OUT"
+# README: --all shows everyone's to admins; anyone else is refused (exit 5).
+assert_exit 5 -m "B: container-list --all (not an admin) -> 5" as_user "$B" container-list --all --json
+assert_eq "" "$OUT" "...and lists nothing"
 assert_exit 4 -m "B: container-run iso (B has no such project) -> 4" as_user "$B" container-run iso -- true
 assert_eq "container-run: no container 'iso' - container-list shows yours, container-deploy iso creates one" \
 	"$ERR" "...saying B has no container iso"

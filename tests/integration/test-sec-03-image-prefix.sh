@@ -35,18 +35,18 @@ try() {
 		local id
 		id=$(docker inspect -f '{{.Image}}' "$p._.$B" 2>/dev/null)
 		if printf '%s\n' "$A_IDS" | grep -qxF "$id"; then
-			not_ok "B: --image $ref is refused (exit 4 not found / 5 another user's), or none of A's" "ran A's image $id"
+			not_ok "B: --image $ref is refused (exit 4: not found, or another user's), or none of A's" "ran A's image $id"
 		else
-			ok "B: --image $ref is refused (exit 4 not found / 5 another user's), or none of A's"
+			ok "B: --image $ref is refused (exit 4: not found, or another user's), or none of A's"
 		fi
 		capture as_user "$B" container-run "$p" -- cat /secret
 		assert_not_contains "$OUT" "$SECRET" "B: --image $ref does not read A's secret"
 		as_user "$B" container-retire "$p" >/dev/null 2>&1
-	elif { [ "$RC" = 4 ] && [[ "$ERR" == *"image '$ref' is not on this server"* ]]; } ||
-		{ [ "$RC" = 5 ] && [[ "$ERR" == *"image '$ref' belongs to another user"* ]]; }; then
-		ok "B: --image $ref is refused (exit 4 not found / 5 another user's), or none of A's"
+	elif [ "$RC" = 4 ] && { [[ "$ERR" == *"image '$ref' is not on this server"* ]] ||
+		[[ "$ERR" == *"no image '$ref' of yours - it belongs to another user"* ]]; }; then
+		ok "B: --image $ref is refused (exit 4: not found, or another user's), or none of A's"
 	else
-		not_ok "B: --image $ref is refused (exit 4 not found / 5 another user's), or none of A's" "$(_ds01_last)"
+		not_ok "B: --image $ref is refused (exit 4: not found, or another user's), or none of A's" "$(_ds01_last)"
 	fi
 }
 i=0
@@ -58,7 +58,7 @@ for id in $A_IDS; do
 	short=${id#sha256:}
 	try "${short:0:12}" $((i++))
 done
-assert_exit 5 -m "B: --image <A's layer> is refused (exit 5)" \
+assert_exit 4 -m "B: --image <A's layer> is refused (exit 4, as a missing image)" \
 	as_user "$B" container-deploy q --cpu-only --image "${LAYER#sha256:}"
 assert_contains "$ERR" "another user" "the refusal says whose it may be"
 assert_exit 0 -m "B: --image <the site image> is usable" \

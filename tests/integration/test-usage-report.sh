@@ -128,8 +128,8 @@ assert_contains "$OUT" "ALLOCATED" "the table has a header"
 assert_match "$OUT" "^$A +[0-9]+\.[0-9]{2} +[0-9]+\.[0-9]{2} +[0-9]+\.[0-9]{2} +1 +0" "the table has A's row, hours to 2 decimals"
 assert_not_contains "$OUT" "$B" "A's table does not show B"
 
-assert_exit 5 -m "A: report --user B is permission denied (exit 5)" report_as "$A" --user "$B"
-assert_contains "$ERR" "administrators" "the refusal says only administrators see others"
+assert_exit 4 -m "A: report --user B is refused as for no such user (exit 4)" report_as "$A" --user "$B"
+assert_contains "$ERR" "no user '$B' whose records you may read" "the refusal says so"
 assert_exit 0 -m "A: report --user A (themselves) is fine" report_as "$A" --user "$A" --json
 assert_jq "... and shows A's row" ".users | length == 1 and .[0].user == \"$A\"" "$OUT"
 assert_exit 2 -m "A: report --month 2026-13 is a usage error (exit 2)" report_as "$A" --month 2026-13

@@ -12,6 +12,7 @@
 #include "daemon/gpus/pool.h"
 #include "daemon/images/images.h"
 #include "daemon/observe/usage.h"
+#include "daemon/requests/access.h"
 #include "shared/log.h"
 #include "shared/names.h"
 #include "shared/strv.h"
@@ -46,12 +47,8 @@ static int choose_image(struct ds01d *d, const struct caller *c, const char *pro
                                          "invalid image name '%.80s' - give a local image such as "
                                          "'ds01/base:latest' (image-list shows yours)",
                                          requested);
-                unsigned owner;
-                if (sscanf(requested, "ds01-%u/", &owner) == 1 && owner != c->uid && !c->admin)
-                        return error_set(err, DS01_EPERM,
-                                         "image '%s' belongs to another user - use your own "
-                                         "(ds01-%u/<project>) or a shared image",
-                                         requested, (unsigned)c->uid);
+                if (access_image(d, c, "deploy", requested, err) < 0)
+                        return -1;
                 img = docker_image_inspect(d->docker, requested, &ierr);
                 if (!img) {
                         int code = ierr->code;
@@ -66,10 +63,11 @@ static int choose_image(struct ds01d *d, const struct caller *c, const char *pro
                 bool usable = c->admin || images_usable_by(img, c->uid);
                 if (!usable) {
                         json_decref(img);
-                        return error_set(err, DS01_EPERM,
-                                         "image '%s' belongs to another user, or to nobody ds01 "
-                                         "knows (an unnamed build layer) - use your own "
-                                         "(ds01-%u/<project>) or a shared image",
+                        access_denied(d, c, "deploy", requested);
+                        return error_set(err, DS01_ENOTFOUND,
+                                         "no image '%s' of yours - it belongs to another user, or "
+                                         "to nobody ds01 knows (an unnamed build layer); use your "
+                                         "own (ds01-%u/<project>) or a shared image",
                                          requested, (unsigned)c->uid);
                 }
                 *ret_image = xstrdup(requested);

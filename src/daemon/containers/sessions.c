@@ -245,7 +245,7 @@ int sessions_resize(struct ds01d *d, const struct caller *c, json_t *params, jso
                     struct error **err)
 {
         const char *id = jstr(params, "exec_id");
-        if (access_exec(d, c, id, err) < 0)
+        if (access_exec(d, c, "resize", id, err) < 0)
                 return -1;
         int rows = (int)json_integer_value(json_object_get(params, "rows"));
         int cols = (int)json_integer_value(json_object_get(params, "cols"));
@@ -259,7 +259,7 @@ int sessions_exec_status(struct ds01d *d, const struct caller *c, json_t *params
                          json_t **ret_result, struct error **err)
 {
         const char *id = jstr(params, "exec_id");
-        if (access_exec(d, c, id, err) < 0)
+        if (access_exec(d, c, "exec_status", id, err) < 0)
                 return -1;
         json_t *x = docker_exec_inspect(d->docker, id, err);
         if (!x)

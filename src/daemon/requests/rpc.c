@@ -1,4 +1,5 @@
 #include "daemon/requests/rpc.h"
+#include "daemon/requests/methods.h"
 #include "daemon/gpus/gpuadmin.h"
 #include "daemon/rules/keepalive.h"
 #include "daemon/observe/queries.h"
@@ -32,302 +33,6 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
-
-/* ---- the method table --------------------------------------------------------------------- */
-
-enum param_type { P_STRING, P_INT, P_BOOL, P_STRV };
-
-struct param_spec {
-        const char *name;
-        enum param_type type;
-        bool required;
-        int64_t min, max; /* P_INT: value bounds; P_STRING: length bounds; P_STRV: item count */
-};
-
-typedef int (*handler_fn)(struct ds01d *d, const struct caller *c, json_t *params,
-                          json_t **ret_result, struct error **err);
-typedef int (*fd_handler_fn)(struct ds01d *d, const struct caller *c, json_t *params,
-                             json_t **ret_result, int *ret_fd, struct error **err);
-/* A method whose result is already JSON text (a read answered from serialised rows). */
-typedef int (*text_handler_fn)(struct ds01d *d, const struct caller *c, json_t *params,
-                               char **ret_text, size_t *ret_len, struct error **err);
-/* A method that takes a descriptor with the request and streams progress before its answer. */
-typedef int (*stream_handler_fn)(struct ds01d *d, const struct caller *c, json_t *params, int in_fd,
-                                 int client_fd, images_progress_fn progress, void *progress_ctx,
-                                 json_t **ret_result, struct error **err);
-
-enum {
-        M_ADMIN = 1 << 0,
-        M_NO_LOCK = 1 << 1, /* the handler takes d->lock itself (it swaps state) */
-        M_READ = 1 << 2,    /* changes no container or lease: cached reads stay valid */
-        /* answered from memory while the snapshot is fresh: never waits on Docker, so the
-         * event-loop threads answer it themselves (see "connections" below) */
-        M_QUICK = 1 << 3,
-};
-
-struct method {
-        const char *name;
-        handler_fn handler;
-        fd_handler_fn fd_handler;
-        unsigned flags;
-        struct param_spec params[8];
-        stream_handler_fn stream_handler;
-        text_handler_fn text_handler;
-};
-
-#define NAME_PARAM                                                                                 \
-        {                                                                                          \
-                "name", P_STRING, true, 1, 255                                                     \
-        }
-
-static int handle_ping(struct ds01d *d, const struct caller *c, json_t *params, json_t **ret_result,
-                       struct error **err);
-static int handle_rescan(struct ds01d *d, const struct caller *c, json_t *params,
-                         json_t **ret_result, struct error **err);
-
-static const struct method methods[] = {
-    {"daemon.ping", handle_ping, NULL, M_READ | M_QUICK, {{0}}},
-    {"container.deploy",
-     container_deploy,
-     NULL,
-     0,
-     {{"project", P_STRING, true, 0, 255},
-      {"image", P_STRING, false, 1, 255},
-      {"gpus", P_INT, false, 0, 64},
-      {"mig", P_STRING, false, 1, 32},
-      {"cpu_only", P_BOOL, false, 0, 0},
-      {"cmd", P_STRV, false, 1, 256},
-      {"start", P_BOOL, false, 0, 0}}},
-    {"container.start", container_start, NULL, 0, {NAME_PARAM}},
-    {"container.stop", container_stop, NULL, 0, {NAME_PARAM, {"timeout_s", P_INT, false, 0, 600}}},
-    {"container.remove", container_remove, NULL, 0, {NAME_PARAM, {"force", P_BOOL, false, 0, 0}}},
-    {"container.retire", container_retire, NULL, 0, {NAME_PARAM}},
-    {"container.list",
-     NULL,
-     NULL,
-     M_READ | M_QUICK,
-     {{"all", P_BOOL, false, 0, 0}},
-     .text_handler = queries_containers},
-    {"container.exec",
-     NULL,
-     sessions_exec,
-     0,
-     {NAME_PARAM,
-      {"tty", P_BOOL, false, 0, 0},
-      {"cmd", P_STRV, false, 1, 256},
-      {"rows", P_INT, false, 0, 10000},
-      {"cols", P_INT, false, 0, 10000},
-      {"start", P_BOOL, false, 0, 0},
-      {"term", P_STRING, false, 1, 64}}},
-    {"container.resize",
-     sessions_resize,
-     NULL,
-     M_READ,
-     {{"exec_id", P_STRING, true, 1, 128},
-      {"rows", P_INT, true, 1, 10000},
-      {"cols", P_INT, true, 1, 10000}}},
-    {"container.exec_status",
-     sessions_exec_status,
-     NULL,
-     M_READ,
-     {{"exec_id", P_STRING, true, 1, 128}}},
-    {"container.logs",
-     NULL,
-     sessions_logs,
-     M_READ,
-     {NAME_PARAM, {"follow", P_BOOL, false, 0, 0}, {"tail", P_INT, false, -1, 1000000}}},
-    {"limits.get", queries_limits, NULL, M_READ, {{0}}},
-    {"container.keepalive",
-     keepalive_set,
-     NULL,
-     0,
-     {NAME_PARAM, {"seconds", P_INT, false, 0, 100LL * 86400}, {"off", P_BOOL, false, 0, 0}}},
-    {"inbox.list", queries_inbox, NULL, M_READ, {{"limit", P_INT, false, 1, 200}}},
-    {"image.template",
-     images_template,
-     NULL,
-     M_READ,
-     {{"project", P_STRING, true, 0, 255},
-      {"framework", P_STRING, false, 1, 64},
-      {"packages", P_STRV, false, 0, 256},
-      {"system", P_STRV, false, 0, 256},
-      {"requirements", P_STRING, false, 1, 255}}},
-    {"image.build",
-     NULL,
-     NULL,
-     M_NO_LOCK,
-     {{"project", P_STRING, true, 0, 255}, {"nocache", P_BOOL, false, 0, 0}},
-     images_build},
-    {"image.list", images_list, NULL, M_READ, {{"all", P_BOOL, false, 0, 0}}},
-    {"events.query",
-     queries_events,
-     NULL,
-     M_READ,
-     {{"user", P_STRING, false, 1, 64},
-      {"type", P_STRING, false, 1, 64},
-      {"container", P_STRING, false, 1, 255},
-      {"since", P_STRING, false, 1, 64},
-      {"until", P_STRING, false, 1, 64},
-      {"limit", P_INT, false, 1, 5000},
-      {"after", P_STRING, false, 3, 128}}},
-    {"image.delete",
-     images_delete,
-     NULL,
-     0,
-     {{"project", P_STRING, true, 1, 255}, {"force", P_BOOL, false, 0, 0}}},
-    {"usage.report",
-     usage_report,
-     NULL,
-     M_READ,
-     {{"month", P_STRING, false, 1, 64}, {"user", P_STRING, false, 1, 64}}},
-    {"gpu.list", gpuadmin_list, NULL, M_ADMIN | M_READ, {{0}}},
-    {"container.stats",
-     admin_stats,
-     NULL,
-     M_READ,
-     {{"name", P_STRING, false, 1, 255}, {"all", P_BOOL, false, 0, 0}}},
-    {"admin.status", admin_status, NULL, M_ADMIN | M_READ, {{0}}},
-    {"admin.users", admin_users, NULL, M_ADMIN | M_READ, {{"user", P_STRING, false, 1, 64}}},
-    {"admin.health", admin_health, NULL, M_ADMIN | M_READ, {{0}}},
-    {"admin.reload", admin_reload_request, NULL, M_ADMIN | M_NO_LOCK, {{0}}},
-    {"gpu.rescan", handle_rescan, NULL, M_ADMIN | M_NO_LOCK, {{0}}},
-    {"gpu.drain",
-     gpuadmin_drain,
-     NULL,
-     M_ADMIN,
-     {{"uuid", P_STRING, true, 1, 128},
-      {"reason", P_STRING, false, 0, 200},
-      {"undrain", P_BOOL, false, 0, 0}}},
-};
-
-/* Bounded by the request size (PROTO_MAX_REQUEST) anyway; per item as long as that allows. */
-#define STRV_MAX_ITEM  (48 * 1024)
-#define STRV_MAX_TOTAL (56 * 1024)
-
-static int check_param(const struct param_spec *p, json_t *v, struct error **err)
-{
-        switch (p->type) {
-        case P_STRING: {
-                if (!json_is_string(v))
-                        return error_set(err, DS01_EUSAGE, "parameter '%s' must be a string",
-                                         p->name);
-                size_t n = json_string_length(v);
-                if ((int64_t)n < p->min || (int64_t)n > p->max)
-                        return error_set(err, DS01_EUSAGE,
-                                         "parameter '%s' must be %lld to %lld characters long",
-                                         p->name, (long long)p->min, (long long)p->max);
-                if (strlen(json_string_value(v)) != n)
-                        return error_set(err, DS01_EUSAGE, "parameter '%s' contains a NUL byte",
-                                         p->name);
-                return 0;
-        }
-        case P_INT: {
-                if (!json_is_integer(v))
-                        return error_set(err, DS01_EUSAGE, "parameter '%s' must be an integer",
-                                         p->name);
-                json_int_t x = json_integer_value(v);
-                if (x < p->min || x > p->max)
-                        return error_set(err, DS01_EUSAGE, "parameter '%s' must be %lld to %lld",
-                                         p->name, (long long)p->min, (long long)p->max);
-                return 0;
-        }
-        case P_BOOL:
-                if (!json_is_boolean(v))
-                        return error_set(err, DS01_EUSAGE, "parameter '%s' must be true or false",
-                                         p->name);
-                return 0;
-        case P_STRV: {
-                if (!json_is_array(v))
-                        return error_set(err, DS01_EUSAGE, "parameter '%s' must be a list",
-                                         p->name);
-                size_t n = json_array_size(v), total = 0;
-                if ((int64_t)n < p->min || (int64_t)n > p->max)
-                        return error_set(err, DS01_EUSAGE,
-                                         "parameter '%s' must have %lld to %lld items", p->name,
-                                         (long long)p->min, (long long)p->max);
-                size_t i;
-                json_t *s;
-                json_array_foreach (v, i, s) {
-                        if (!json_is_string(s) ||
-                            strlen(json_string_value(s)) != json_string_length(s) ||
-                            json_string_length(s) > STRV_MAX_ITEM)
-                                return error_set(err, DS01_EUSAGE,
-                                                 "parameter '%s' item %zu must be a string of at "
-                                                 "most %d bytes without NUL",
-                                                 p->name, i, STRV_MAX_ITEM);
-                        total += json_string_length(s);
-                }
-                if (total > STRV_MAX_TOTAL)
-                        return error_set(err, DS01_EUSAGE, "parameter '%s' is too long", p->name);
-                return 0;
-        }
-        }
-        return error_set(err, DS01_EUSAGE, "parameter '%s' has an unknown type", p->name);
-}
-
-/* The index of a method in the table, or -1. */
-static int method_find(const char *name)
-{
-        for (size_t i = 0; name && i < ARRAY_SIZE(methods); i++)
-                if (streq(methods[i].name, name))
-                        return (int)i;
-        return -1;
-}
-
-int rpc_validate(const char *method, json_t *params, bool admin, struct error **err)
-{
-        int idx = method_find(method);
-        const struct method *m = idx >= 0 ? &methods[idx] : NULL;
-        if (!m)
-                return error_set(err, DS01_EUSAGE,
-                                 "unknown method '%.64s' - the CLI and daemon versions differ; "
-                                 "use the ds01 that came with this ds01d",
-                                 method);
-        if ((m->flags & M_ADMIN) && !admin)
-                return error_set(err, DS01_EPERM, "'%s' is for administrators", method);
-        if (!json_is_object(params))
-                return error_set(err, DS01_EUSAGE, "params must be an object");
-        const char *key;
-        json_t *v;
-        json_object_foreach (params, key, v) {
-                const struct param_spec *p = NULL;
-                for (size_t i = 0; i < ARRAY_SIZE(m->params) && m->params[i].name; i++)
-                        if (streq(m->params[i].name, key))
-                                p = &m->params[i];
-                if (!p)
-                        return error_set(err, DS01_EUSAGE, "unknown parameter '%.64s' for %s", key,
-                                         method);
-                if (json_is_null(v) && !p->required)
-                        continue;
-                if (check_param(p, v, err) < 0)
-                        return -1;
-        }
-        for (size_t i = 0; i < ARRAY_SIZE(m->params) && m->params[i].name; i++)
-                if (m->params[i].required && !json_object_get(params, m->params[i].name))
-                        return error_set(err, DS01_EUSAGE, "missing parameter '%s' for %s",
-                                         m->params[i].name, method);
-        return idx;
-}
-
-static int handle_ping(struct ds01d *d, const struct caller *c, json_t *params, json_t **ret_result,
-                       struct error **err)
-{
-        (void)params;
-        (void)err;
-        *ret_result = json_pack("{s:s, s:s, s:s, s:i, s:s, s:s, s:b}", "version", DS01_VERSION,
-                                "instance", d->cfg->instance, "docker_api",
-                                docker_api_version(d->docker), "api", PROTO_VERSION, "gpu_backend",
-                                gpu_inventory_backend(d->inv), "user", c->login, "admin", c->admin);
-        return 0;
-}
-
-static int handle_rescan(struct ds01d *d, const struct caller *c, json_t *params,
-                         json_t **ret_result, struct error **err)
-{
-        (void)params;
-        log_notice("GPU rescan requested by %s", c->login);
-        return gpuadmin_rescan(d, ret_result, err);
-}
 
 /* ---- connections ------------------------------------------------------------------------- */
 
@@ -657,31 +362,22 @@ static char *serve_one(struct conn *cn, json_t *req, int in_fd, int *ret_fd, siz
         if (!params)
                 params = empty = json_object();
         int64_t started_ns = counters_now_ns();
-        int idx = rpc_validate(method, params, cn->caller.admin, &err);
+        int idx = methods_find(method, &err);
         if (idx >= 0) {
-                const struct method *m = &methods[idx];
-                bool lock = !(m->flags & M_NO_LOCK);
+                struct method_io io = {.in_fd = in_fd,
+                                       .client_fd = cn->fd,
+                                       .progress = send_progress,
+                                       .progress_ctx = cn};
                 int64_t t0 = mono_ms();
-                if (lock)
-                        pthread_rwlock_rdlock(&d->lock);
-                int r = m->handler ? m->handler(d, &cn->caller, params, &result, &err)
-                        : m->text_handler
-                            ? m->text_handler(d, &cn->caller, params, &text, &text_len, &err)
-                        : m->fd_handler
-                            ? m->fd_handler(d, &cn->caller, params, &result, ret_fd, &err)
-                            : m->stream_handler(d, &cn->caller, params, in_fd, cn->fd,
-                                                send_progress, cn, &result, &err);
-                if (lock)
-                        pthread_rwlock_unlock(&d->lock);
-                /* Before the answer: the caller's next read must see what this did. */
-                if (!(m->flags & M_READ))
-                        snapshot_invalidate(d->snap);
-                if (r < 0 && !err)
-                        error_set(&err, DS01_ERR, "%s failed", method);
+                int r = methods_call(d, &cn->caller, idx, params, &io, &err);
+                result = io.result;
+                text = io.text;
+                text_len = io.text_len;
+                *ret_fd = io.out_fd;
                 log_debug("%s by %s: %s in %lld ms", method, cn->caller.login,
                           r < 0 ? "error" : "ok", (long long)(mono_ms() - t0));
         }
-        counters_rpc(idx >= 0 ? methods[idx].name : NULL, !err, counters_now_ns() - started_ns);
+        counters_rpc(idx >= 0 ? methods_name(idx) : NULL, !err, counters_now_ns() - started_ns);
         json_decref(empty);
 out:
         if (in_fd >= 0)
@@ -1080,8 +776,7 @@ static int serve_ready(int ep, struct conn *cn)
                 return CONN_GONE;
         }
         const char *method = json_string_value(json_object_get(req, "method"));
-        int idx = method_find(method);
-        bool quick = idx >= 0 && (methods[idx].flags & M_QUICK);
+        bool quick = methods_quick(method);
         if (quick) {
                 pthread_rwlock_rdlock(&cn->srv->d->lock);
                 quick = snapshot_ready(cn->srv->d);

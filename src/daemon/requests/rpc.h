@@ -9,8 +9,8 @@
  * connection that sends no request within 5 s is closed, and each uid's requests are rate
  * limited (requests_per_s_per_uid). Callers must have an account (or be in service_uids) and be
  * in ds01d's user namespace. Every request
- * passes through the method table: protocol version, method lookup, admin check and parameter
- * validation happen there, once, before any handler runs. */
+ * passes through the method table (methods.h): method lookup, parameter validation and
+ * authorisation (access.h) happen there, once, before any handler runs. */
 #pragma once
 
 #include "daemon/ds01d.h"
@@ -28,7 +28,3 @@ int rpc_server_start(struct rpc_server *s, struct error **err);
  * how many are still busy; when 0, s is freed, else it stays allocated (the threads use it) and
  * the daemon's state must not be freed either. */
 size_t rpc_server_stop(struct rpc_server *s, int timeout_ms);
-
-/* Exposed for the fuzz target and unit tests: validates params of `method` against the table.
- * Returns the handler index or -1 with err (DS01_EUSAGE). */
-int rpc_validate(const char *method, json_t *params, bool admin, struct error **err);
