@@ -2,7 +2,9 @@
  * the CLI on a unix socket. Runs in the foreground, logging to stderr. */
 #include "shared/log.h"
 #include "shared/strbuf.h"
-#include "daemon/requests/admin.h"
+#include "daemon/config/reload.h"
+#include "daemon/observe/rows.h"
+#include "daemon/observe/status.h"
 #include "daemon/observe/audit.h"
 #include "daemon/ds01d.h"
 #include "daemon/requests/caller.h"
@@ -177,10 +179,10 @@ int main(int argc, char **argv)
         log_set_rotation(d.cfg->log_max_kb * 1024, (int)d.cfg->log_keep);
         log_info("ds01d %s starting: config %s, instance '%s'", DS01_VERSION, d.cfg->source,
                  d.cfg->instance);
-        d.limits = admin_load_limits(d.cfg, &err);
+        d.limits = reload_load_limits(d.cfg, &err);
         if (!d.limits)
                 goto fail;
-        d.admin_gid = admin_lookup_gid(d.cfg->admin_group);
+        d.admin_gid = reload_lookup_gid(d.cfg->admin_group);
         {
                 _cleanup_free_ char *note = NULL;
                 if (gpu_backend_open(d.cfg, &d.nvml, &note, &err) < 0)
@@ -278,7 +280,7 @@ int main(int argc, char **argv)
                                 continue;
                         if (si.ssi_signo == SIGHUP) {
                                 struct error *rerr = NULL;
-                                if (admin_reload(&d, &rerr) < 0) {
+                                if (reload_config(&d, &rerr) < 0) {
                                         log_error("reload failed, keeping the running "
                                                   "configuration: %s",
                                                   rerr->message);

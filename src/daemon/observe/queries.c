@@ -12,45 +12,6 @@
 
 #include <time.h>
 
-int queries_containers(struct ds01d *d, const struct caller *c, json_t *params, char **ret_text,
-                       size_t *ret_len, struct error **err)
-{
-        bool all = json_is_true(json_object_get(params, "all")) && c->admin;
-        const struct snapshot *snap = snapshot_get(d, err);
-        if (!snap)
-                return -1;
-        int64_t now = now_s();
-        /* Written as text: each row was serialised when the snapshot was built, and only its
-         * changing members (status, keepalive, the monitor's clocks) are added here. */
-        struct strbuf sb = STRBUF_INIT;
-        strbuf_adds(&sb, "{\"containers\":[");
-        bool first = true;
-        for (size_t i = 0; i < snap->n; i++) {
-                const struct snap_container *sc = &snap->containers[i];
-                if (!all && sc->uid != (int64_t)c->uid)
-                        continue;
-                if (!first)
-                        strbuf_addc(&sb, ',');
-                first = false;
-                strbuf_add(&sb, sc->row_text, sc->row_len);
-                _cleanup_free_ char *status = snapshot_status_text(sc, now);
-                strbuf_adds(&sb, sc->row_len > 1 ? ",\"status\":" : "\"status\":");
-                strbuf_add_json_string(&sb, status);
-                /* idle and runtime clocks as the monitor saw them at its last tick; its
-                 * keepalive (file or command) wins over the ledger's */
-                bool keepalive =
-                    streq(sc->state, "running") && monitor_describe_text(d->monitor, sc->id, &sb);
-                if (!keepalive && sc->keepalive_until > now)
-                        monitor_keepalive_text(&sb, sc->keepalive_until, "command");
-                strbuf_addc(&sb, '}');
-        }
-        snapshot_put(d->snap, snap);
-        strbuf_adds(&sb, "]}");
-        *ret_len = sb.len;
-        *ret_text = strbuf_detach(&sb);
-        return 0;
-}
-
 static json_t *num_or_null(double v)
 {
         return v < 0 ? json_null() : json_real(v);

@@ -1,13 +1,10 @@
-/* queries.h - a user's reads: container-list, check-limits, the inbox and `ds01 events`. Each
+/* queries.h - a user's reads: check-limits, the inbox and `ds01 events`. Each
  * answers the caller's own (administrators: anyone's where the method allows). */
 #pragma once
 
 #include "daemon/ds01d.h"
 #include "daemon/requests/caller.h"
 
-/* container.list {all?}, answered as JSON text ({"containers": [...]}) from the snapshot. */
-int queries_containers(struct ds01d *d, const struct caller *c, json_t *params, char **ret_text,
-                       size_t *ret_len, struct error **err);
 /* check-limits: {user, uid, group, overridden, limits, usage}. */
 int queries_limits(struct ds01d *d, const struct caller *c, json_t *params, json_t **ret_result,
                    struct error **err);

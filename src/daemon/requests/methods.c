@@ -1,16 +1,18 @@
 /* methods.c - the RPC method table and dispatch (see methods.h). */
 #include "daemon/requests/methods.h"
 
+#include "daemon/config/reload.h"
 #include "daemon/containers/deploy.h"
 #include "daemon/containers/sessions.h"
 #include "daemon/containers/verbs.h"
 #include "daemon/gpus/gpuadmin.h"
 #include "daemon/observe/counters.h"
 #include "daemon/observe/queries.h"
+#include "daemon/observe/rows.h"
 #include "daemon/observe/snapshot.h"
+#include "daemon/observe/status.h"
 #include "daemon/observe/usage.h"
 #include "daemon/requests/access.h"
-#include "daemon/requests/admin.h"
 #include "daemon/rules/keepalive.h"
 #include "proto/proto.h"
 #include "shared/log.h"
@@ -102,7 +104,7 @@ static const struct method methods[] = {
      NULL,
      M_READ | M_QUICK,
      {{"all", P_BOOL, false, 0, 0}},
-     .text_handler = queries_containers},
+     .text_handler = rows_list},
     {"container.exec",
      NULL,
      sessions_exec,
@@ -185,20 +187,20 @@ static const struct method methods[] = {
      .target = TARGET_USER},
     {"gpu.list", gpuadmin_list, NULL, M_ADMIN | M_READ, {{0}}},
     {"container.stats",
-     admin_stats,
+     rows_stats,
      NULL,
      M_READ,
      {{"name", P_STRING, false, 1, 255}, {"all", P_BOOL, false, 0, 0}},
      .target = TARGET_CONTAINER},
-    {"admin.status", admin_status, NULL, M_ADMIN | M_READ, {{0}}},
+    {"admin.status", status_report, NULL, M_ADMIN | M_READ, {{0}}},
     {"admin.users",
-     admin_users,
+     status_users,
      NULL,
      M_ADMIN | M_READ,
      {{"user", P_STRING, false, 1, 64}},
      .target = TARGET_USER},
-    {"admin.health", admin_health, NULL, M_ADMIN | M_READ, {{0}}},
-    {"admin.reload", admin_reload_request, NULL, M_ADMIN | M_NO_LOCK, {{0}}},
+    {"admin.health", status_health, NULL, M_ADMIN | M_READ, {{0}}},
+    {"admin.reload", reload_request, NULL, M_ADMIN | M_NO_LOCK, {{0}}},
     {"gpu.rescan", handle_rescan, NULL, M_ADMIN | M_NO_LOCK, {{0}}},
     {"gpu.drain",
      gpuadmin_drain,

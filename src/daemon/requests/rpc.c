@@ -1,23 +1,26 @@
+/* rpc.c - the CLI's socket: connections, peer credentials, bounds and rate limits (see rpc.h). */
 #include "daemon/requests/rpc.h"
-#include "daemon/requests/methods.h"
-#include "daemon/gpus/gpuadmin.h"
-#include "daemon/rules/keepalive.h"
-#include "daemon/observe/queries.h"
+
+#include "daemon/config/reload.h"
+#include "daemon/containers/deploy.h"
 #include "daemon/containers/sessions.h"
 #include "daemon/containers/verbs.h"
-#include "daemon/containers/deploy.h"
-
-#include "proto/proto.h"
-#include "shared/log.h"
-#include "shared/strbuf.h"
-#include "shared/names.h"
-#include "daemon/requests/admin.h"
+#include "daemon/docker/dockerjson.h"
+#include "daemon/gpus/gpuadmin.h"
+#include "daemon/images/images.h"
 #include "daemon/observe/audit.h"
 #include "daemon/observe/counters.h"
-#include "daemon/docker/dockerjson.h"
-#include "daemon/images/images.h"
+#include "daemon/observe/queries.h"
+#include "daemon/observe/rows.h"
 #include "daemon/observe/snapshot.h"
+#include "daemon/observe/status.h"
 #include "daemon/observe/usage.h"
+#include "daemon/requests/methods.h"
+#include "daemon/rules/keepalive.h"
+#include "proto/proto.h"
+#include "shared/log.h"
+#include "shared/names.h"
+#include "shared/strbuf.h"
 
 #include <errno.h>
 #include <grp.h>
@@ -25,13 +28,13 @@
 #include <pwd.h>
 #include <stdatomic.h>
 #include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
-#include <sys/eventfd.h>
 #include <sys/resource.h>
-#include <sys/syscall.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/un.h>
 
 /* ---- connections ------------------------------------------------------------------------- */

@@ -1,24 +1,22 @@
-#include "daemon/requests/admin.h"
-#include "daemon/observe/queries.h"
+/* status.c - what the machine is doing, for administrators: ds01 status, users, health (see
+ * status.h). */
+#include "daemon/observe/status.h"
+
+#include "daemon/docker/dockerjson.h"
 #include "daemon/gpus/gpuadmin.h"
-#include "daemon/requests/access.h"
-
-#include "daemon/observe/audit.h"
-
+#include "daemon/gpus/nvml.h"
+#include "daemon/observe/queries.h"
+#include "daemon/observe/snapshot.h"
+#include "daemon/observe/usage.h"
+#include "daemon/rules/monitor.h"
 #include "shared/log.h"
 #include "shared/names.h"
 #include "shared/strbuf.h"
-#include "daemon/docker/dockerjson.h"
-#include "daemon/observe/metrics.h"
-#include "daemon/rules/monitor.h"
-#include "daemon/gpus/nvml.h"
-#include "daemon/observe/snapshot.h"
-#include "daemon/observe/usage.h"
 
 #include <errno.h>
-#include <grp.h>
-#include <stdarg.h>
 #include <pwd.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 
@@ -32,202 +30,6 @@ static char *vtext(const char *fmt, va_list ap)
                 return xstrdup("?");
         return text;
 }
-
-/* ---- configuration -------------------------------------------------------------------------- */
-
-gid_t admin_lookup_gid(const char *name)
-{
-        struct group gr, *res = NULL;
-        char buf[8192];
-        if (!name || !*name || getgrnam_r(name, &gr, buf, sizeof(buf), &res) != 0 || !res)
-                return (gid_t)-1;
-        return gr.gr_gid;
-}
-
-static void log_unused_keys(const struct limits *l, const char *file)
-{
-        const char *const *keys = limits_unused_keys(l);
-        if (!keys || !keys[0])
-                return;
-        struct strbuf sb = STRBUF_INIT;
-        for (size_t i = 0; keys[i]; i++) {
-                if (i)
-                        strbuf_adds(&sb, ", ");
-                strbuf_adds(&sb, keys[i]);
-        }
-        log_notice("%s: these keys are accepted for DS01 compatibility but have no effect in "
-                   "ds01: %s",
-                   file, strbuf_str(&sb));
-        strbuf_release(&sb);
-}
-
-struct limits *admin_load_limits(const struct config *c, struct error **err)
-{
-        struct limits *l = limits_load(c->limits_file, err);
-        if (!l)
-                return NULL;
-        struct stat st;
-        if (stat(c->limits_file, &st) < 0)
-                log_info("no limits file at %s: every user gets DS01's default limits",
-                         c->limits_file);
-        else
-                log_unused_keys(l, c->limits_file);
-        return l;
-}
-
-/* Parses and validates everything first, then swaps under the write lock. */
-static int reload_locked(struct ds01d *d, struct error **err);
-
-int admin_reload(struct ds01d *d, struct error **err)
-{
-        pthread_mutex_lock(&d->reload_lock);
-        int r = reload_locked(d, err);
-        if (r == 0)
-                d->metrics = metrics_reload(d->metrics, d);
-        pthread_mutex_unlock(&d->reload_lock);
-        return r;
-}
-
-static int reload_locked(struct ds01d *d, struct error **err)
-{
-        struct config *c = config_load(d->config_path, err);
-        if (!c)
-                return -1;
-        struct limits *l = admin_load_limits(c, err);
-        if (!l) {
-                config_free(c);
-                return -1;
-        }
-        pthread_rwlock_rdlock(&d->lock);
-        const struct {
-                const char *key, *running, *loaded;
-        } fixed[] = {
-            {"instance", d->cfg->instance, c->instance},
-            {"socket", d->cfg->socket, c->socket},
-            {"state_dir", d->cfg->state_dir, c->state_dir},
-            {"log_dir", d->cfg->log_dir, c->log_dir},
-            {"docker_socket", d->cfg->docker_socket, c->docker_socket},
-        };
-        const char *bad = NULL;
-        for (size_t i = 0; i < ARRAY_SIZE(fixed) && !bad; i++)
-                if (!streq_ptr(fixed[i].running, fixed[i].loaded))
-                        bad = fixed[i].key;
-        pthread_rwlock_unlock(&d->lock);
-        if (bad) {
-                error_set(err, DS01_ERR,
-                          "changing '%s' needs a restart of ds01d (the running configuration "
-                          "stays)",
-                          bad);
-                config_free(c);
-                limits_free(l);
-                return -1;
-        }
-        pthread_rwlock_wrlock(&d->lock);
-        struct config *old_c = d->cfg;
-        struct limits *old_l = d->limits;
-        d->cfg = c;
-        d->limits = l;
-        d->admin_gid = admin_lookup_gid(c->admin_group);
-        pthread_rwlock_unlock(&d->lock);
-        events_set_rotation(d->events, c->events_max_kb * 1024, (int)c->events_keep);
-        audit_configure(d->audit, c->audit_window_s, c->audit_names_per_uid);
-        log_set_rotation(c->log_max_kb * 1024, (int)c->log_keep);
-        config_free(old_c);
-        limits_free(old_l);
-        log_notice("reloaded %s and %s", c->source, c->limits_file);
-        return 0;
-}
-
-int admin_reload_request(struct ds01d *d, const struct caller *c, json_t *params,
-                         json_t **ret_result, struct error **err)
-{
-        (void)params;
-        if (admin_reload(d, err) < 0) {
-                /* a broken file is an error of the request, not of how it was asked */
-                if (err && *err)
-                        (*err)->code = DS01_ERR;
-                return -1;
-        }
-        pthread_rwlock_rdlock(&d->lock);
-        *ret_result =
-            json_pack("{s:s, s:s}", "config", d->cfg->source, "limits_file", d->cfg->limits_file);
-        pthread_rwlock_unlock(&d->lock);
-        events_log(d->events, "config.reload", c->login, NULL);
-        return 0;
-}
-
-/* ---- container-stats ------------------------------------------------------------------------ */
-
-static json_t *stats_row(struct ds01d *d, const struct snap_container *sc, int64_t now)
-{
-        _cleanup_free_ char *status = snapshot_status_text(sc, now);
-        json_t *row = json_deep_copy(sc->row); /* never share jansson values across threads */
-        json_object_set_new(row, "status", json_string(status));
-        if (streq(sc->state, "running")) {
-                monitor_describe(d->monitor, sc->id, row);
-                monitor_stats(d->monitor, sc->id, row);
-        }
-        return row;
-}
-
-int admin_stats(struct ds01d *d, const struct caller *c, json_t *params, json_t **ret_result,
-                struct error **err)
-{
-        const char *name = jstr(params, "name");
-        bool all = json_is_true(json_object_get(params, "all"));
-        if (all && !c->admin)
-                return error_set(err, DS01_EPERM,
-                                 "--all shows every user's containers: administrators only");
-        _cleanup_free_ char *want = NULL;
-        if (name) {
-                _cleanup_free_ char *project = NULL, *user_part = NULL;
-                if (names_split_container(name, &project, &user_part) == 0) {
-                        if (names_check_project(project, err) < 0 ||
-                            names_check_user_part(user_part, err) < 0)
-                                return -1;
-                        want = xstrdup(name);
-                } else {
-                        if (names_check_project(name, err) < 0)
-                                return -1;
-                        want = names_container(name, c->user_part);
-                }
-        }
-        const struct snapshot *snap = snapshot_get(d, err);
-        if (!snap)
-                return -1;
-        int64_t now = now_s();
-        json_t *out = json_array();
-        bool found = false, denied = false;
-        for (size_t i = 0; i < snap->n; i++) {
-                const struct snap_container *sc = &snap->containers[i];
-                bool mine = sc->uid == (int64_t)c->uid;
-                if (want) {
-                        if (!streq(sc->name, want))
-                                continue;
-                        if (!mine && !c->admin) {
-                                denied = true;
-                                continue;
-                        }
-                        found = true;
-                } else if (!mine && !all)
-                        continue;
-                json_array_append_new(out, stats_row(d, sc, now));
-        }
-        snapshot_put(d->snap, snap);
-        if (want && !found) {
-                json_decref(out);
-                if (denied)
-                        access_denied(d, c, "see the stats of", name);
-                return access_not_found(name, err);
-        }
-        json_t *res = json_pack("{s:o, s:i}", "containers", out, "sample_interval_s",
-                                (int)d->cfg->sample_interval_s);
-        *ret_result = res;
-        return 0;
-}
-
-/* ---- ds01 status ------------------------------------------------------------------------------
- */
 
 /* The snapshot's container holding lease `uuid`, or NULL. */
 static const struct snap_container *holder(const struct snapshot *snap, const char *uuid,
@@ -269,8 +71,8 @@ static int64_t idle_warn_after(int64_t idle_timeout_s)
         return after;
 }
 
-int admin_status(struct ds01d *d, const struct caller *c, json_t *params, json_t **ret_result,
-                 struct error **err)
+int status_report(struct ds01d *d, const struct caller *c, json_t *params, json_t **ret_result,
+                  struct error **err)
 {
         (void)params;
         json_t *gl = NULL;
@@ -392,9 +194,6 @@ int admin_status(struct ds01d *d, const struct caller *c, json_t *params, json_t
         return 0;
 }
 
-/* ---- ds01 users -------------------------------------------------------------------------------
- */
-
 static void add_login(json_t *set, const char *login)
 {
         if (login && *login)
@@ -457,8 +256,8 @@ static bool known_login(struct ds01d *d, const struct snapshot *snap, const char
         return false;
 }
 
-int admin_users(struct ds01d *d, const struct caller *c, json_t *params, json_t **ret_result,
-                struct error **err)
+int status_users(struct ds01d *d, const struct caller *c, json_t *params, json_t **ret_result,
+                 struct error **err)
 {
         const char *only = jstr(params, "user");
         const struct snapshot *snap = snapshot_get(d, err);
@@ -530,9 +329,6 @@ int admin_users(struct ds01d *d, const struct caller *c, json_t *params, json_t 
         *ret_result = json_pack("{s:o}", "users", out);
         return 0;
 }
-
-/* ---- ds01 health ------------------------------------------------------------------------------
- */
 
 static void check(json_t *checks, const char *name, bool ok, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
@@ -624,8 +420,8 @@ static void check_ledger(struct ds01d *d, json_t *checks, json_t *docker_list)
         store_containers_free(rows, n);
 }
 
-int admin_health(struct ds01d *d, const struct caller *c, json_t *params, json_t **ret_result,
-                 struct error **err)
+int status_health(struct ds01d *d, const struct caller *c, json_t *params, json_t **ret_result,
+                  struct error **err)
 {
         (void)c;
         (void)params;
