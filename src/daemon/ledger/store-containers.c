@@ -1,0 +1,188 @@
+/* store-containers.c - the ledger's container rows: reads, keep-alive, runtime start, clocks. */
+#include "daemon/ledger/store-internal.h"
+
+#include <assert.h>
+
+static int load_leases(struct store *s, struct store_container *c, struct error **err)
+{
+        sqlite3_stmt *st = store_query(s, err, S_CONTAINER_LEASES, "t", c->name);
+        if (!st)
+                return -1;
+        size_t cap = 0;
+        int r;
+        while ((r = store_step(s, st, S_CONTAINER_LEASES, err)) > 0) {
+                if (c->n_leases == cap) {
+                        cap = cap ? cap * 2 : 4;
+                        c->leases = xrealloc(c->leases, cap * sizeof(*c->leases));
+                }
+                c->leases[c->n_leases++] = (struct store_lease){
+                    .slot_uuid = store_column_strdup(st, 0),
+                    .container = store_column_strdup(st, 1),
+                    .uid = (unsigned)sqlite3_column_int64(st, 2),
+                    .state = store_column_strdup(st, 3),
+                    .weight = sqlite3_column_double(st, 4),
+                    .since = sqlite3_column_int64(st, 5),
+                    .leased_at = sqlite3_column_int64(st, 6),
+                };
+        }
+        return r < 0 ? -1 : 0;
+}
+
+/* Fills c from a row of CONTAINER_COLUMNS (store.c), then its leases. c owns what it got even on
+ * failure. */
+static int load_container(struct store *s, sqlite3_stmt *st, struct store_container *c,
+                          struct error **err)
+{
+        *c = (struct store_container){
+            .name = store_column_strdup(st, 0),
+            .project = store_column_strdup(st, 1),
+            .user = store_column_strdup(st, 2),
+            .uid = (unsigned)sqlite3_column_int64(st, 3),
+            .docker_id = store_column_strdup(st, 4),
+            .state = store_column_strdup(st, 5),
+            .created_at = sqlite3_column_int64(st, 6),
+            .keepalive_until = sqlite3_column_int64(st, 7),
+            .last_active_ms = sqlite3_column_int64(st, 8),
+            .clocks_at_ms = sqlite3_column_int64(st, 9),
+            .idle_warned = (int)sqlite3_column_int64(st, 10),
+            .runtime_warned = (int)sqlite3_column_int64(st, 11),
+            .runtime_from_ms = sqlite3_column_int64(st, 12),
+        };
+        return load_leases(s, c, err);
+}
+
+void store_container_vec_release(struct store_container_vec *cv)
+{
+        store_containers_free(cv->v, cv->n);
+        *cv = (struct store_container_vec){0};
+}
+
+int store_list_locked(struct store *s, int64_t uid, struct store_container_vec *ret,
+                      struct error **err)
+{
+        sqlite3_stmt *st = store_query(s, err, S_LIST_CONTAINERS, "i", uid);
+        if (!st)
+                return -1;
+        size_t cap = 0;
+        int r;
+        while ((r = store_step(s, st, S_LIST_CONTAINERS, err)) > 0) {
+                if (ret->n == cap) {
+                        cap = cap ? cap * 2 : 8;
+                        ret->v = xrealloc(ret->v, cap * sizeof(*ret->v));
+                }
+                if (load_container(s, st, &ret->v[ret->n++], err) < 0)
+                        return -1;
+        }
+        return r < 0 ? -1 : 0;
+}
+
+int store_list(struct store *s, int64_t uid, struct store_container **ret, size_t *ret_n,
+               struct error **err)
+{
+        assert(s && ret && ret_n);
+        _cleanup_(store_container_vec_release) struct store_container_vec cv = {0};
+        if (store_tx_begin(s, false, err) < 0)
+                return -1;
+        if (store_tx_end(s, store_list_locked(s, uid, &cv, err), err) < 0)
+                return -1;
+        *ret = TAKE_PTR(cv.v);
+        *ret_n = cv.n;
+        cv.n = 0;
+        return 0;
+}
+
+static int get_locked(struct store *s, const char *container, struct store_container *c,
+                      struct error **err)
+{
+        sqlite3_stmt *st = store_query(s, err, S_GET_CONTAINER, "t", container);
+        if (!st)
+                return -1;
+        int r = store_step(s, st, S_GET_CONTAINER, err);
+        if (r < 0)
+                return -1;
+        if (r == 0)
+                return error_set(err, DS01_ENOTFOUND, "container '%s' is not in the ledger",
+                                 container);
+        return load_container(s, st, c, err);
+}
+
+int store_get(struct store *s, const char *container, struct store_container *ret,
+              struct error **err)
+{
+        assert(s && container && ret);
+        struct store_container c = {0};
+        if (store_tx_begin(s, false, err) < 0)
+                return -1;
+        if (store_tx_end(s, get_locked(s, container, &c, err), err) < 0) {
+                store_container_release(&c);
+                return -1;
+        }
+        *ret = c;
+        return 0;
+}
+
+void store_container_release(struct store_container *c)
+{
+        if (!c)
+                return;
+        free(c->name);
+        free(c->project);
+        free(c->user);
+        free(c->docker_id);
+        free(c->state);
+        for (size_t i = 0; i < c->n_leases; i++) {
+                free(c->leases[i].slot_uuid);
+                free(c->leases[i].container);
+                free(c->leases[i].state);
+        }
+        free(c->leases);
+        *c = (struct store_container){0};
+}
+
+void store_containers_free(struct store_container *v, size_t n)
+{
+        if (!v)
+                return;
+        for (size_t i = 0; i < n; i++)
+                store_container_release(&v[i]);
+        free(v);
+}
+
+int store_set_keepalive(struct store *s, const char *container, int64_t until, struct error **err)
+{
+        assert(s && container);
+        if (store_tx_begin(s, true, err) < 0)
+                return -1;
+        int r = store_exec(s, err, S_SET_KEEPALIVE, "ti", container, until);
+        if (r == 0 && sqlite3_changes(s->db) == 0)
+                r = error_set(err, DS01_ENOTFOUND, "container '%s' is not in the ledger",
+                              container);
+        return store_tx_end(s, r, err);
+}
+
+int store_set_runtime_from(struct store *s, const char *container, int64_t from_ms,
+                           struct error **err)
+{
+        assert(s && container);
+        if (store_tx_begin(s, true, err) < 0)
+                return -1;
+        int r = store_exec(s, err, S_SET_RUNTIME_FROM, "ti", container, from_ms);
+        if (r == 0 && sqlite3_changes(s->db) == 0)
+                r = error_set(err, DS01_ENOTFOUND, "container '%s' is not in the ledger",
+                              container);
+        return store_tx_end(s, r, err);
+}
+
+int store_save_clocks(struct store *s, const struct store_clocks *v, size_t n, struct error **err)
+{
+        assert(s && (v || n == 0));
+        if (n == 0)
+                return 0;
+        if (store_tx_begin(s, true, err) < 0)
+                return -1;
+        int r = 0;
+        for (size_t i = 0; i < n && r == 0; i++)
+                r = store_exec(s, err, S_SET_CLOCKS, "tiiii", v[i].container, v[i].last_active_ms,
+                               v[i].at_ms, (int64_t)v[i].idle_warned, (int64_t)v[i].runtime_warned);
+        return store_tx_end(s, r, err);
+}
