@@ -12,7 +12,6 @@
 #include <sys/stat.h>
 
 #include "daemon/rules/monitor.h"
-#include "daemon/rules/rules.h"
 #include "daemon/ledger/store.h"
 #include "shared/error.h"
 
@@ -678,23 +677,6 @@ static void test_runtime_from_migration(void **state)
         store_container_release(&c);
 }
 
-/* Where the runtime count starts, from what the ledger records (monitor_runtime_start_ms). */
-static void test_runtime_start(void **state)
-{
-        (void)state;
-        const int64_t docker = 1700000100123, ledger_s = 1700000000; /* 100 s apart */
-        /* recreated: the replaced container's start, whatever Docker says */
-        assert_int_equal(rules_runtime_start_ms(docker, ledger_s, 1699999000456), 1699999000456);
-        /* recorded since schema 7: Docker's creation, however long after the reservation (a
-         * deploy that took minutes on a loaded machine is no recreation) */
-        assert_int_equal(rules_runtime_start_ms(docker, ledger_s, 0), docker);
-        /* recorded before (-1): a much older reservation means an older ds01 recreated it */
-        assert_int_equal(rules_runtime_start_ms(docker, ledger_s, -1), ledger_s * 1000);
-        assert_int_equal(rules_runtime_start_ms(docker, 1700000090, -1), docker);
-        /* Docker's creation unknown: the ledger's */
-        assert_int_equal(rules_runtime_start_ms(0, ledger_s, 0), ledger_s * 1000);
-}
-
 /* Lease life after binding: held on stop, bound again on start, released after the hold while
  * the container stays, then leased again for the existing container. */
 static void test_hold_release_relet(void **state)
@@ -823,7 +805,7 @@ int main(void)
             cmocka_unit_test_setup_teardown(test_records, setup, teardown),
             cmocka_unit_test_setup_teardown(test_newer_schema_refused, setup, teardown),
             cmocka_unit_test_setup_teardown(test_runtime_from_migration, setup, teardown),
-            cmocka_unit_test(test_runtime_start),
+
             cmocka_unit_test_setup_teardown(test_hold_release_relet, setup, teardown),
             cmocka_unit_test_setup_teardown(test_drain, setup, teardown),
             cmocka_unit_test_setup_teardown(test_pick_callback, setup, teardown),

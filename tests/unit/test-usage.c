@@ -23,21 +23,6 @@ static const struct limit_policies policies = {
     .network_idle_threshold = 1048576,
 };
 
-static void test_is_active(void **state)
-{
-        (void)state;
-        /* Known utilisation decides alone. */
-        assert_true(usage_is_active(90, 0, 0, false, &policies));
-        assert_true(usage_is_active(5, 0, 0, false, &policies));
-        assert_false(usage_is_active(4.9, 0, 0, false, &policies));
-        assert_false(usage_is_active(0, 100, 1 << 30, true, &policies));
-        /* Unknown: the monitor's idle signals. */
-        assert_false(usage_is_active(-1, 1.9, 1048575, false, &policies));
-        assert_true(usage_is_active(-1, 2.0, 0, false, &policies));
-        assert_true(usage_is_active(-1, 0, 1048576, false, &policies));
-        assert_true(usage_is_active(-1, 0, 0, true, &policies));
-}
-
 static void test_split_days(void **state)
 {
         (void)state;
@@ -294,8 +279,9 @@ static void test_month_valid(void **state)
 int main(void)
 {
         const struct CMUnitTest tests[] = {
-            cmocka_unit_test(test_is_active),   cmocka_unit_test(test_split_days),
-            cmocka_unit_test(test_compute),     cmocka_unit_test(test_store),
+            cmocka_unit_test(test_split_days),
+            cmocka_unit_test(test_compute),
+            cmocka_unit_test(test_store),
             cmocka_unit_test(test_month_valid),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);

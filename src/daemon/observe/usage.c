@@ -1,6 +1,8 @@
 /* usage.c - usage accounting and the usage.report method (see usage.h). */
 #include "daemon/observe/usage.h"
 
+#include "daemon/rules/rules.h"
+
 #include "shared/log.h"
 #include "shared/parse.h"
 
@@ -53,22 +55,13 @@ struct usage *usage_free(struct usage *u)
         return NULL;
 }
 
-bool usage_is_active(double gpu_pct, double cpu_pct, int64_t net_delta, bool session,
-                     const struct limit_policies *p)
-{
-        if (gpu_pct >= 0)
-                return gpu_pct >= p->gpu_idle_threshold;
-        /* Unknown utilisation (MIG, simulated): the monitor's idle verdict of this tick. */
-        return cpu_pct >= p->cpu_idle_threshold || net_delta >= p->network_idle_threshold ||
-               session;
-}
-
 void usage_observe(struct usage *u, const char *container, double gpu_pct, double cpu_pct,
                    int64_t net_delta, bool session, const struct limit_policies *p)
 {
         if (!u)
                 return;
-        bool active = usage_is_active(gpu_pct, cpu_pct, net_delta, session, p);
+        struct rules_sample sample = {cpu_pct, net_delta, gpu_pct, session};
+        bool active = rules_gpu_active(p, &sample);
         pthread_mutex_lock(&u->lock);
         for (size_t i = 0; i < u->n_obs; i++)
                 if (streq(u->obs[i].container, container)) {

@@ -33,9 +33,6 @@ struct usage *usage_free(struct usage *u);
  * of this tick and its owner's thresholds. gpu_pct < 0: utilisation unknown. */
 void usage_observe(struct usage *u, const char *container, double gpu_pct, double cpu_pct,
                    int64_t net_delta, bool session, const struct limit_policies *p);
-/* Whether a container counts as active (see the top of this file). */
-bool usage_is_active(double gpu_pct, double cpu_pct, int64_t net_delta, bool session,
-                     const struct limit_policies *p);
 
 /* The additions of one tick at now_ms (unix ms): the ledger's containers `rows` with their
  * leases, the leases released since the previous tick `rel`, and the containers observed since

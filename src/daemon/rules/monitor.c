@@ -507,13 +507,14 @@ static void rule_runtime(struct monitor *m, struct activity *a, const struct sna
                 return;
         int64_t cap = (int64_t)llround(ls->max_runtime_h * 3600);
         a->runtime_limit_s = cap;
-        /* the warnings, then the stop, in milliseconds after the start */
-        const int64_t step[3] = {llround(ls->policies.runtime_warn_1 * (double)cap * 1000),
-                                 llround(ls->policies.runtime_warn_2 * (double)cap * 1000),
-                                 cap * 1000};
+        struct rules_clock clock = {
+            start, cap, ls->policies.runtime_warn_1, ls->policies.runtime_warn_2, a->runtime_warned,
+            true};
+        int64_t due;
+        enum rules_verdict v = rules_runtime(&clock, tms, &due);
         const char *project = row->project;
         char b1[32], b2[32], b3[32], c[64];
-        if (run_ms >= step[2] && (a->runtime_warned >= 2 || cap == 0)) {
+        if (v == RULES_STOP) {
                 json_t *e =
                     json_pack("{s:I, s:I, s:f}", "runtime_s", (json_int_t)a->runtime_s, "limit_s",
                               (json_int_t)cap, "max_runtime_h", ls->max_runtime_h);
@@ -524,10 +525,9 @@ static void rule_runtime(struct monitor *m, struct activity *a, const struct sna
                 start_stop(m, a, "maintenance.runtime_kill", text, e);
                 return;
         }
-        /* The warnings come first, each in its own tick, also when they are late. */
-        if (a->runtime_warned < 2 && run_ms >= step[a->runtime_warned]) {
+        if (v == RULES_WARN) {
                 a->runtime_warned++;
-                int64_t at = (start + step[2] + 999) / 1000;
+                int64_t at = (start + cap * 1000 + 999) / 1000;
                 _cleanup_free_ char *will = stop_will_text(row, ls);
                 _cleanup_free_ char *text = xasprintf(
                     "'%s' has run for %s of its %s limit (max_runtime_h): it will be stopped at %s "
@@ -536,8 +536,10 @@ static void rule_runtime(struct monitor *m, struct activity *a, const struct sna
                     project, format_duration(a->runtime_s, b1), format_duration(cap, b2),
                     clock_text(at, c), format_duration(at > now ? at - now : 0, b3), will, project);
                 tell(m, row, a, "runtime_warning", text);
+                clock.warned = a->runtime_warned;
+                rules_runtime(&clock, tms, &due);
         }
-        due_at(m, start + step[a->runtime_warned], tms);
+        due_at(m, due, tms);
 }
 
 static void rule_idle(struct monitor *m, struct activity *a, const struct snap_container *row,
@@ -545,10 +547,8 @@ static void rule_idle(struct monitor *m, struct activity *a, const struct snap_c
 {
         int64_t now = tms / 1000;
         const struct limit_policies *p = &ls->policies;
-        bool active = a->cpu_pct >= p->cpu_idle_threshold ||
-                      a->net_delta >= p->network_idle_threshold ||
-                      (a->gpu_pct >= 0 && a->gpu_pct >= p->gpu_idle_threshold) || a->session;
-        if (active) {
+        struct rules_sample sample = {a->cpu_pct, a->net_delta, a->gpu_pct, a->session};
+        if (rules_active(p, &sample)) {
                 /* Activity during the grace does not end it: the clock starts after it. */
                 if (tms > a->last_active_ms)
                         a->last_active_ms = tms > a->grace_end_ms ? tms : a->grace_end_ms;
@@ -566,21 +566,21 @@ static void rule_idle(struct monitor *m, struct activity *a, const struct snap_c
                 due_at(m, a->keepalive_until * 1000, tms);
                 return;
         }
-        /* the warnings, then the stop, in milliseconds after the last activity */
-        const int64_t step[3] = {llround(p->idle_warn_1 * (double)timeout * 1000),
-                                 llround(p->idle_warn_2 * (double)timeout * 1000), timeout * 1000};
+        struct rules_clock clock = {a->last_active_ms, timeout,        p->idle_warn_1,
+                                    p->idle_warn_2,    a->idle_warned, a->measured};
+        int64_t due;
+        enum rules_verdict v = rules_idle(&clock, tms, &due);
         int64_t idle_ms = tms > a->last_active_ms ? tms - a->last_active_ms : 0;
         int64_t idle = idle_ms / 1000;
         const char *project = row->project;
         char b1[32], b2[32], c[64];
-        bool step_due = a->idle_warned >= 2 ? idle_ms >= step[2] : idle_ms >= step[a->idle_warned];
-        if (step_due && !a->measured) {
+        if (v == RULES_MEASURE) {
                 /* No rates in this sample (the first after a start, or after a daemon restart
                  * that kept the clock): no warning or stop without evidence; a sample soon. */
                 due_at(m, tms + MEASURE_MS, tms);
                 return;
         }
-        if (idle_ms >= step[2] && a->idle_warned >= 2) {
+        if (v == RULES_STOP) {
                 json_t *e = evidence(a);
                 json_object_set_new(e, "idle_timeout_s", json_integer(timeout));
                 _cleanup_free_ char *done = stop_done_text(row, ls);
@@ -592,7 +592,7 @@ static void rule_idle(struct monitor *m, struct activity *a, const struct snap_c
                 start_stop(m, a, "maintenance.idle_kill", text, e);
                 return;
         }
-        if (a->idle_warned < 2 && idle_ms >= step[a->idle_warned]) {
+        if (v == RULES_WARN) {
                 a->idle_warned++;
                 int64_t at = now + (timeout > idle ? timeout - idle : 0);
                 char gpu_text[32] = "";
@@ -609,8 +609,10 @@ static void rule_idle(struct monitor *m, struct activity *a, const struct snap_c
                     project, format_duration(idle, b1), a->cpu_pct, gpu_text, clock_text(at, c),
                     format_duration(at - now, b2), will, project, project, project);
                 tell(m, row, a, "idle_warning", text);
+                clock.warned = a->idle_warned;
+                rules_idle(&clock, tms, &due);
         }
-        due_at(m, a->last_active_ms + step[a->idle_warned], tms);
+        due_at(m, due, tms);
 }
 
 static void rule_cleanup(struct monitor *m, struct activity *a, const struct limit_set *ls,

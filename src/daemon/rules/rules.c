@@ -1,6 +1,8 @@
 /* rules.c - the idle and runtime rules as decisions on numbers (see rules.h). */
 #include "daemon/rules/rules.h"
 
+#include <math.h>
+
 /* The ledger's creation is the reservation, before Docker created the container (by seconds, or
  * by minutes on a loaded machine: never a reason to count from it). Only for a container recorded
  * before runtime_from_ms existed (-1) does a much older ledger creation mean that an older ds01
@@ -16,4 +18,51 @@ int64_t rules_runtime_start_ms(int64_t docker_created_ms, int64_t ledger_created
             (runtime_from_ms < 0 && ledger > 0 && ledger < docker_created_ms - RECREATED_MS))
                 return ledger;
         return docker_created_ms;
+}
+
+bool rules_active(const struct limit_policies *p, const struct rules_sample *s)
+{
+        return s->cpu_pct >= p->cpu_idle_threshold || s->net_delta >= p->network_idle_threshold ||
+               (s->gpu_pct >= 0 && s->gpu_pct >= p->gpu_idle_threshold) || s->session;
+}
+
+bool rules_gpu_active(const struct limit_policies *p, const struct rules_sample *s)
+{
+        if (s->gpu_pct >= 0)
+                return s->gpu_pct >= p->gpu_idle_threshold;
+        return rules_active(p, s);
+}
+
+/* The three steps of a clock, in ms after its start. */
+static void steps(const struct rules_clock *c, int64_t step[3])
+{
+        step[0] = llround(c->warn_1 * (double)c->limit_s * 1000);
+        step[1] = llround(c->warn_2 * (double)c->limit_s * 1000);
+        step[2] = c->limit_s * 1000;
+}
+
+enum rules_verdict rules_idle(const struct rules_clock *c, int64_t now_ms, int64_t *ret_due_ms)
+{
+        int64_t step[3];
+        steps(c, step);
+        int w = c->warned < 2 ? c->warned : 2;
+        int64_t idle_ms = now_ms > c->since_ms ? now_ms - c->since_ms : 0;
+        *ret_due_ms = c->since_ms + step[w];
+        if (idle_ms < step[w])
+                return RULES_NONE;
+        if (!c->measured)
+                return RULES_MEASURE;
+        return w >= 2 ? RULES_STOP : RULES_WARN;
+}
+
+enum rules_verdict rules_runtime(const struct rules_clock *c, int64_t now_ms, int64_t *ret_due_ms)
+{
+        int64_t step[3];
+        steps(c, step);
+        int w = c->warned < 2 ? c->warned : 2;
+        int64_t run_ms = now_ms > c->since_ms ? now_ms - c->since_ms : 0;
+        *ret_due_ms = c->since_ms + step[w];
+        if (run_ms >= step[2] && (w >= 2 || c->limit_s == 0))
+                return RULES_STOP;
+        return run_ms >= step[w] && w < 2 ? RULES_WARN : RULES_NONE;
 }

@@ -12,3 +12,45 @@
  * (-1), the ledger's creation where that is much older (an older ds01 recreated it). */
 int64_t rules_runtime_start_ms(int64_t docker_created_ms, int64_t ledger_created_s,
                                int64_t runtime_from_ms);
+
+#include "daemon/config/limits.h"
+
+#include <stdbool.h>
+
+/* What the monitor measured of a container in one tick. */
+struct rules_sample {
+        double cpu_pct;    /* of one CPU, over the sample interval */
+        int64_t net_delta; /* bytes sent and received over the interval */
+        double gpu_pct;    /* highest utilisation of its GPUs; < 0: unknown (MIG, simulated) */
+        bool session;      /* a container-run/attach session is open */
+};
+
+/* The one definition of "active": the container is in use, and its idle clock starts over.
+ * Any of CPU, network, a known GPU utilisation over the owner's threshold, or an open session. */
+bool rules_active(const struct limit_policies *p, const struct rules_sample *s);
+/* Whether its GPUs count as used (usage accounting: GPU-hours active vs held idle): a known
+ * GPU utilisation decides; unknown, the container's rules_active verdict does. */
+bool rules_gpu_active(const struct limit_policies *p, const struct rules_sample *s);
+
+/* What a clock (idle or runtime) calls for now. */
+enum rules_verdict {
+        RULES_NONE,    /* nothing yet; look again at *ret_due_ms */
+        RULES_MEASURE, /* a step is due but this tick has no rates: sample again first */
+        RULES_WARN,    /* the next warning (warned + 1) */
+        RULES_STOP,    /* the enforced stop */
+};
+
+/* A clock with two warnings and a stop: at warn_1 and warn_2 of the limit after `since`, then at
+ * the limit. Each warning comes in a tick of its own, also when late; the stop only after both. */
+struct rules_clock {
+        int64_t since_ms; /* the last activity (idle), the runtime's start (runtime) */
+        int64_t limit_s;  /* the idle timeout, the maximum runtime */
+        double warn_1, warn_2;
+        int warned;    /* warnings given so far (0-2) */
+        bool measured; /* this tick's sample has rates (idle only: no verdict without evidence) */
+};
+
+/* The idle rule at now_ms: *ret_due_ms is when the next step falls due. */
+enum rules_verdict rules_idle(const struct rules_clock *c, int64_t now_ms, int64_t *ret_due_ms);
+/* The runtime rule at now_ms (a limit of 0 stops at once, without warnings). */
+enum rules_verdict rules_runtime(const struct rules_clock *c, int64_t now_ms, int64_t *ret_due_ms);
