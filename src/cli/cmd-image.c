@@ -11,6 +11,7 @@
 #include "tarball.h"
 
 #include "../proto/proto.h"
+#include "../shared/dockerfile.h"
 #include "../shared/names.h"
 #include "../shared/parse.h"
 #include "../shared/strbuf.h"
@@ -34,15 +35,6 @@
 #define PACKAGE_CHARS   "._+=<>!~,@:/-"
 /* The tar child's exit status when the daemon stopped reading (it then says nothing). */
 #define CHILD_READER_GONE 10
-
-/* The marked blocks of the generated Dockerfile (the daemon's template writes them). */
-#define PY_BEGIN  "# >>> ds01 python packages"
-#define PY_END    "# <<< ds01 python packages"
-#define SYS_BEGIN "# >>> ds01 system packages"
-#define SYS_END   "# <<< ds01 system packages"
-#define PIP_RUN   "RUN pip install --no-cache-dir"
-#define APT_RUN   "RUN apt-get update && apt-get install -y --no-install-recommends"
-#define APT_TAIL  "&& rm -rf /var/lib/apt/lists/*"
 
 /* Informational lines go to stdout, or to stderr when stdout carries JSON. */
 _printf_(2, 3) static void info(bool json, const char *fmt, ...)
@@ -960,9 +952,12 @@ int cmd_image_update(const struct cli_command *cmd, int argc, char **argv)
         }
         _cleanup_free_ char *text = NULL;
         size_t len = 0, n_pip = 0, n_apt = 0;
-        static const struct block py = {PY_BEGIN, PY_END, PIP_RUN, NULL, false, "python packages"};
-        static const struct block sy = {SYS_BEGIN, SYS_END, APT_RUN,
-                                        APT_TAIL,  true,    "system packages"};
+        static const struct block py = {
+            DOCKERFILE_PY_BEGIN, DOCKERFILE_PY_END, DOCKERFILE_PIP_RUN, NULL, false,
+            "python packages"};
+        static const struct block sy = {
+            DOCKERFILE_SYS_BEGIN, DOCKERFILE_SYS_END, DOCKERFILE_APT_RUN, DOCKERFILE_APT_TAIL, true,
+            "system packages"};
         r = read_file(path, &text, &len, &err);
         if (r == 0 && memchr(text, '\0', len))
                 r = error_set(&err, DS01_ERR, "%s is not a text file", path);

@@ -3,6 +3,8 @@
  * the command table. */
 #include "cmd.h"
 
+#include "../shared/dockerfile.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
@@ -109,7 +111,7 @@ static const struct cli_command commands[] = {
      "PROJECT [--add \"P...\"] [--add-system \"P...\"] [--rebuild] [--no-cache] [--json]",
      "Add packages to a project's Dockerfile and rebuild its image",
      "Edits the marked package blocks of ~/workspace/PROJECT/Dockerfile (the lines between\n"
-     "'# >>> ds01 python packages' and '# <<< ds01 python packages', and the same for system\n"
+     "'" DOCKERFILE_PY_BEGIN "' and '" DOCKERFILE_PY_END "', and the same for system\n"
      "packages), then rebuilds.\n\n"
      "Options:\n"
      "  --add \"P...\"          pip packages to add (a new pin replaces an old one)\n"

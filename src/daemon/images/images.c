@@ -6,6 +6,7 @@
 #include "daemon/containers/network.h"
 #include "shared/names.h"
 #include "shared/strbuf.h"
+#include "shared/dockerfile.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -125,24 +126,21 @@ int images_template(struct ds01d *d, const struct caller *c, json_t *params, jso
                     "/etc/passwd) && \\\n"
                     "    mkdir -p \"${DS01_HOME}\" && chown \"${DS01_UID}:${DS01_GID}\" "
                     "\"${DS01_HOME}\"\n\n");
-        strbuf_adds(&df,
-                    "# >>> ds01 system packages (image-update --add-system edits this block)\n");
+        strbuf_adds(&df, DOCKERFILE_SYS_BEGIN " (image-update --add-system edits this block)\n");
         if (apt.len)
-                strbuf_addf(&df,
-                            "RUN apt-get update && apt-get install -y --no-install-recommends%s "
-                            "&& rm -rf /var/lib/apt/lists/*\n",
+                strbuf_addf(&df, DOCKERFILE_APT_RUN "%s " DOCKERFILE_APT_TAIL "\n",
                             strbuf_str(&apt));
-        strbuf_adds(&df, "# <<< ds01 system packages\n\n");
+        strbuf_adds(&df, DOCKERFILE_SYS_END "\n\n");
         strbuf_adds(&df, "# pip may install into the image's Python (PEP 668).\n"
                          "ENV PIP_BREAK_SYSTEM_PACKAGES=1\n");
-        strbuf_adds(&df, "# >>> ds01 python packages (image-update --add edits this block)\n");
+        strbuf_adds(&df, DOCKERFILE_PY_BEGIN " (image-update --add edits this block)\n");
         if (pip.len)
-                strbuf_addf(&df, "RUN pip install --no-cache-dir%s\n", strbuf_str(&pip));
-        strbuf_adds(&df, "# <<< ds01 python packages\n");
+                strbuf_addf(&df, DOCKERFILE_PIP_RUN "%s\n", strbuf_str(&pip));
+        strbuf_adds(&df, DOCKERFILE_PY_END "\n");
         if (req)
                 strbuf_addf(&df,
-                            "COPY %s /tmp/ds01-requirements.txt\n"
-                            "RUN pip install --no-cache-dir -r /tmp/ds01-requirements.txt\n",
+                            "COPY %s /tmp/ds01-requirements.txt\n" DOCKERFILE_PIP_RUN
+                            " -r /tmp/ds01-requirements.txt\n",
                             req);
         strbuf_adds(&df, "\n# What ML tools expect; caches live in the persistent workspace.\n"
                          "ENV PYTHONUNBUFFERED=1 \\\n"
