@@ -83,9 +83,11 @@ static const struct cli_command commands[] = {
      "PROJECT [--framework F] [--packages \"P...\"] [--system \"P...\"] [--requirements FILE] "
      "[--dockerfile PATH] [--no-build] [--no-cache] [--force] [--guided] [--json]",
      "Write a project's Dockerfile and build its image ds01-<uid>/PROJECT:latest",
-     "Writes ~/workspace/PROJECT/Dockerfile from ds01's template (or keeps yours) and builds\n"
-     "it through ds01d, under your limits. Your own Dockerfile is never overwritten without\n"
-     "--force. Files listed in ~/workspace/PROJECT/.dockerignore are not sent to the build.\n"
+     "Writes Dockerfile in the project's workspace (~/workspace/PROJECT, unless the site sets\n"
+     "workspace_root: the directory the project's containers mount at /workspace) from ds01's\n"
+     "template (or keeps yours) and builds it through ds01d, under your limits. Your own\n"
+     "Dockerfile is never overwritten without --force. Files listed in the workspace's\n"
+     ".dockerignore are not sent to the build.\n"
      "\n"
      "Options:\n"
      "  --framework F         the base image: minimal (default), or a framework this site\n"
@@ -94,7 +96,7 @@ static const struct cli_command commands[] = {
      "  --packages \"P...\"     pip packages, separated by spaces\n"
      "  --system \"P...\"       apt packages, separated by spaces\n"
      "  -r, --requirements FILE  a pip requirements file (copied in if outside PROJECT)\n"
-     "  --dockerfile PATH     use this Dockerfile (copied to ~/workspace/PROJECT/Dockerfile)\n"
+     "  --dockerfile PATH     use this Dockerfile (copied into the project's workspace)\n"
      "  --no-build            only write the Dockerfile\n"
      "  --no-cache            build every step again\n"
      "  -f, --force           regenerate (or replace) an existing Dockerfile\n"
@@ -110,7 +112,7 @@ static const struct cli_command commands[] = {
     {"image-update", cmd_image_update,
      "PROJECT [--add \"P...\"] [--add-system \"P...\"] [--rebuild] [--no-cache] [--json]",
      "Add packages to a project's Dockerfile and rebuild its image",
-     "Edits the marked package blocks of ~/workspace/PROJECT/Dockerfile (the lines between\n"
+     "Edits the marked package blocks of the project's Dockerfile (the lines between\n"
      "'" DOCKERFILE_PY_BEGIN "' and '" DOCKERFILE_PY_END "', and the same for system\n"
      "packages), then rebuilds.\n\n"
      "Options:\n"
