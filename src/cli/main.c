@@ -10,29 +10,14 @@
 #include <libgen.h>
 #include <signal.h>
 
-#define DEPLOY_HELP                                                                                \
-        "Creates a container for project NAME with its workspace ~/workspace/NAME mounted at\n"    \
-        "/workspace and N GPUs from the pool, and starts it.\n"                                    \
-        "\n"                                                                                       \
-        "Options:\n"                                                                               \
-        "  --image IMG        a local image (default: your project image, else the site's)\n"      \
-        "  --gpus N           number of GPUs, 0..64 (default 1); also --gpu N, --num-gpus N\n"     \
-        "  --cpu-only         no GPU (same as --gpus 0)\n"                                         \
-        "  --mig PROFILE      a MIG instance of PROFILE (e.g. 3g.20gb) or the next larger one\n"   \
-        "  --background       leave it running in the background (default)\n"                      \
-        "  --open             open a shell in it right away (like container-run)\n"                \
-        "  --json             print the result as JSON\n"                                          \
-        "  -- CMD...          run CMD as the main process (a batch run) instead of a shell\n"      \
-        "\n"                                                                                       \
-        "Examples:\n"                                                                              \
-        "  container-deploy my-project --gpus 2 --open\n"                                          \
-        "  container-deploy train-1 --image ds01/base:latest -- python3 train.py\n"
-
 static const struct cli_command commands[] = {
-    {"container-deploy", cmd_deploy,
-     "NAME [--image IMG] [--gpus N | --mig PROFILE | --cpu-only] [--open | --background] [--json] "
-     "[-- CMD...]",
-     "Create and start a container for a project, with GPUs", DEPLOY_HELP},
+    {"container-deploy", cmd_deploy, "NAME",
+     "Create and start a container for a project, with GPUs",
+     "Creates a container for project NAME with its workspace ~/workspace/NAME mounted at\n"
+     "/workspace and N GPUs from the pool, and starts it.\n",
+     .options = cmd_deploy_options,
+     .examples = "  container-deploy my-project --gpus 2 --open\n"
+                 "  container-deploy train-1 --image ds01/base:latest -- python3 train.py\n"},
     {"container-retire", cmd_retire, "NAME",
      "Stop and remove a container and release its GPUs; the workspace stays",
      "Example:\n  container-retire my-project\n"},
