@@ -11,7 +11,9 @@
 
 #include <stdio.h>
 
-#define MAX_GPUS 64
+#define MAX_GPUS      64
+#define STRINGIFY_(x) #x
+#define STRINGIFY(x)  STRINGIFY_(x)
 
 /* "GPU-a, GPU-b" from an array of uuids or of {uuid, ...} objects. */
 static char *join_gpus(const json_t *gpus)
@@ -100,28 +102,45 @@ static void print_deployed(const char *project, const json_t *res, char *const *
         printf("  when done: container-retire %s\n", project);
 }
 
+/* container-deploy's options: what it parses, its usage line and its help (cmd.h). */
+struct deploy_args {
+        const char *image, *gpus, *mig;
+        bool cpu_only, open, background, json;
+};
+
+#define DEPLOY_FIELD(f) .offset = offsetof(struct deploy_args, f)
+const struct cli_option cmd_deploy_options[] = {
+    {"image", 0, CLI_OPT_VALUE, DEPLOY_FIELD(image), .arg = "IMG",
+     .help = "a local image (default: your project image, else the site's)"},
+    {"gpus", 0, CLI_OPT_VALUE, DEPLOY_FIELD(gpus), .arg = "N", .group = 1,
+     .help = "number of GPUs, 0.." STRINGIFY(MAX_GPUS) " (default 1)"},
+    {"gpu", 0, CLI_OPT_VALUE, DEPLOY_FIELD(gpus), .arg = "N"},
+    {"num-gpus", 0, CLI_OPT_VALUE, DEPLOY_FIELD(gpus), .arg = "N"},
+    {"mig", 0, CLI_OPT_VALUE, DEPLOY_FIELD(mig), .arg = "PROFILE", .group = 1,
+     .help = "a MIG instance of PROFILE (e.g. 3g.20gb) or the next larger one"},
+    {"cpu-only", 0, CLI_OPT_FLAG, DEPLOY_FIELD(cpu_only), .group = 1,
+     .help = "no GPU (same as --gpus 0)"},
+    {"no-gpu", 0, CLI_OPT_FLAG, DEPLOY_FIELD(cpu_only)},
+    {"open", 0, CLI_OPT_FLAG, DEPLOY_FIELD(open), .group = 2,
+     .help = "open a shell in it right away (like container-run)"},
+    {"background", 0, CLI_OPT_FLAG, DEPLOY_FIELD(background), .group = 2,
+     .help = "leave it running in the background (default)"},
+    {"json", 0, CLI_OPT_FLAG, DEPLOY_FIELD(json), .help = "print the result as JSON"},
+    {"--", 0, CLI_OPT_REST, .arg = "CMD...",
+     .help = "run CMD as the main process (a batch run) instead of a shell"},
+    {NULL, 0, CLI_OPT_FLAG, NULL, NULL},
+};
+#undef DEPLOY_FIELD
+
 int cmd_deploy(const struct cli_command *cmd, int argc, char **argv)
 {
-        const char *image = NULL, *gpus_arg = NULL, *mig = NULL;
-        bool cpu_only = false, open = false, background = false, json = false;
-        int gpus_seen = 0;
-        const struct cli_option opts[] = {
-            {"image", 0, CLI_OPT_VALUE, &image, NULL},
-            {"gpus", 0, CLI_OPT_VALUE, &gpus_arg, &gpus_seen},
-            {"gpu", 0, CLI_OPT_VALUE, &gpus_arg, &gpus_seen},
-            {"num-gpus", 0, CLI_OPT_VALUE, &gpus_arg, &gpus_seen},
-            {"mig", 0, CLI_OPT_VALUE, &mig, NULL},
-            {"cpu-only", 0, CLI_OPT_FLAG, &cpu_only, NULL},
-            {"no-gpu", 0, CLI_OPT_FLAG, &cpu_only, NULL},
-            {"open", 0, CLI_OPT_FLAG, &open, NULL},
-            {"background", 0, CLI_OPT_FLAG, &background, NULL},
-            {"json", 0, CLI_OPT_FLAG, &json, NULL},
-            {NULL, 0, CLI_OPT_FLAG, NULL, NULL},
-        };
+        struct deploy_args o = {0};
         _cleanup_(cli_args_release) struct cli_args a = {0};
-        int r = cli_parse(cmd, argc, argv, opts, &a);
+        int r = cli_parse_args(cmd, argc, argv, &o, &a);
         if (r != CLI_CONTINUE)
                 return r;
+        const char *image = o.image, *gpus_arg = o.gpus, *mig = o.mig;
+        bool cpu_only = o.cpu_only, open = o.open, background = o.background, json = o.json;
         if ((r = cli_want_positional(cmd, &a, 1, 1)) != CLI_CONTINUE)
                 return r;
         const char *project = a.pos[0];
@@ -135,7 +154,7 @@ int cmd_deploy(const struct cli_command *cmd, int argc, char **argv)
                 return cli_usage_error(cmd, "--open and --background do not go together");
         if (open && json)
                 return cli_usage_error(cmd, "--json and --open do not go together");
-        if (gpus_seen > 0 && cpu_only)
+        if (gpus_arg && cpu_only)
                 return cli_usage_error(cmd, "--gpus and --cpu-only do not go together");
         if (mig && cpu_only)
                 return cli_usage_error(cmd, "--mig and --cpu-only do not go together");

@@ -1,5 +1,6 @@
 /* cmd-image.c - image-create, image-update, image-list and image-delete: a project's environment
- * as the image ds01-<uid>/<project>:latest, built by ds01d from ~/workspace/<project>/Dockerfile.
+ * as the image ds01-<uid>/<project>:latest, built by ds01d from the Dockerfile in the project's
+ * workspace (ds01d says where that is: image.project).
  *
  * The CLI runs as the user, so everything that touches the user's files happens here: writing
  * the Dockerfile (from the daemon's template), editing its package blocks, and reading the
@@ -11,6 +12,7 @@
 #include "tarball.h"
 
 #include "../proto/proto.h"
+#include "../shared/dockerfile.h"
 #include "../shared/names.h"
 #include "../shared/parse.h"
 #include "../shared/strbuf.h"
@@ -20,7 +22,6 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <poll.h>
-#include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <sys/socket.h>
@@ -34,15 +35,6 @@
 #define PACKAGE_CHARS   "._+=<>!~,@:/-"
 /* The tar child's exit status when the daemon stopped reading (it then says nothing). */
 #define CHILD_READER_GONE 10
-
-/* The marked blocks of the generated Dockerfile (the daemon's template writes them). */
-#define PY_BEGIN  "# >>> ds01 python packages"
-#define PY_END    "# <<< ds01 python packages"
-#define SYS_BEGIN "# >>> ds01 system packages"
-#define SYS_END   "# <<< ds01 system packages"
-#define PIP_RUN   "RUN pip install --no-cache-dir"
-#define APT_RUN   "RUN apt-get update && apt-get install -y --no-install-recommends"
-#define APT_TAIL  "&& rm -rf /var/lib/apt/lists/*"
 
 /* Informational lines go to stdout, or to stderr when stdout carries JSON. */
 _printf_(2, 3) static void info(bool json, const char *fmt, ...)
@@ -158,22 +150,15 @@ static int write_atomic(const char *dir, const char *name, const char *data, siz
         return 0;
 }
 
-/* lstat path; create it (0700) when missing and create is set (then *made, if given, is set).
- * A symlink is refused: ds01 never follows one in a workspace. */
-static int check_dir(const char *path, bool create, bool *made, struct error **err)
+/* lstat path, as the user: DS01_ENOTFOUND when missing; a symlink is refused, since ds01 never
+ * follows one in a workspace. */
+static int check_dir(const char *path, struct error **err)
 {
         struct stat st;
         if (lstat(path, &st) < 0) {
                 if (errno != ENOENT)
                         return error_set_errno(err, -errno, "cannot use %s", path);
-                if (!create)
-                        return error_set(err, DS01_ENOTFOUND, "%s does not exist", path);
-                if (mkdir(path, 0700) < 0 && errno != EEXIST)
-                        return error_set_errno(err, -errno, "cannot create %s", path);
-                if (made)
-                        *made = true;
-                if (lstat(path, &st) < 0)
-                        return error_set_errno(err, -errno, "cannot use %s", path);
+                return error_set(err, DS01_ENOTFOUND, "%s does not exist", path);
         }
         if (S_ISLNK(st.st_mode))
                 return error_set(err, DS01_EPERM,
@@ -185,26 +170,38 @@ static int check_dir(const char *path, bool create, bool *made, struct error **e
         return 0;
 }
 
-/* ~/workspace/PROJECT (created when create is set; *made says whether this call made
- * PROJECT's directory, so a command that fails can take it away again). */
-static char *project_dir(const char *project, bool create, bool *made, struct error **err)
+/* PROJECT's directory, as ds01d says: the site's workspace_root decides where it is
+ * (~/workspace/PROJECT or DIR/<user>/PROJECT), and a container of the project mounts the same
+ * one. With create, ds01d makes it as a deploy would, and *made says whether this call made it,
+ * so a command that fails can take it away again. A framework given is checked against the
+ * server's; *ret_frameworks (when not NULL) gets their names. The directory is not looked at:
+ * check_dir() does that, as the user. */
+static char *project_dir(struct client *c, const char *project, bool create, const char *framework,
+                         bool *made, json_t **ret_frameworks, struct error **err)
 {
-        const char *home = getenv("HOME");
-        if (!home || home[0] != '/') {
-                struct passwd *pw = getpwuid(getuid());
-                home = pw ? pw->pw_dir : NULL;
-        }
-        if (!home || home[0] != '/') {
-                error_set(err, DS01_ERR, "cannot find your home directory (set HOME)");
+        json_t *params = json_pack("{s:s, s:b}", "project", project, "create", create);
+        if (framework)
+                json_object_set_new(params, "framework", json_string(framework));
+        json_t *res = NULL;
+        if (c->sock < 0 && client_open(c, err) < 0) {
+                json_decref(params);
                 return NULL;
         }
-        _cleanup_free_ char *ws = xasprintf("%s/workspace", home);
-        char *dir = xasprintf("%s/%s", ws, project);
-        if (check_dir(ws, create, NULL, err) < 0 || check_dir(dir, create, made, err) < 0) {
-                free(dir);
+        if (client_call(c, "image.project", params, &res, NULL, err) < 0)
+                return NULL;
+        const char *dir = cli_jstr(res, "dir", NULL);
+        if (!dir || dir[0] != '/') {
+                json_decref(res);
+                error_set(err, DS01_ERR, "ds01d named no directory for %s", project);
                 return NULL;
         }
-        return dir;
+        char *ret = xstrdup(dir);
+        if (made)
+                *made = json_is_true(json_object_get(res, "created"));
+        if (ret_frameworks)
+                *ret_frameworks = json_incref(json_object_get(res, "frameworks"));
+        json_decref(res);
+        return ret;
 }
 
 static bool file_exists(const char *path)
@@ -533,8 +530,6 @@ static char *ask(FILE *tty, const char *question)
         return line;
 }
 
-/* Which frameworks a site has is the daemon's to say (images.frameworks in ds01.yaml): the
- * CLI checks only that the name can be one. */
 /* A project directory this command made is taken back when the command fails before it holds
  * a Dockerfile (rmdir removes only an empty directory: nothing of the user's can go). */
 struct made_dir {
@@ -548,17 +543,20 @@ static void made_dir_undo(struct made_dir *m)
                 (void)rmdir(m->path);
 }
 
-static bool valid_framework(const char *f)
+/* Which frameworks a site has is ds01d's to say (images.frameworks in ds01.yaml). */
+static bool has_framework(const json_t *frameworks, const char *f)
 {
-        size_t n = strlen(f);
-        if (n == 0 || n > 40 || !(islower((unsigned char)f[0]) || isdigit((unsigned char)f[0])))
-                return false;
-        return strspn(f, "abcdefghijklmnopqrstuvwxyz0123456789-_.") == n;
+        size_t i;
+        json_t *v;
+        json_array_foreach (frameworks, i, v)
+                if (streq_ptr(json_string_value(v), f))
+                        return true;
+        return false;
 }
 
 /* --guided: asks for what the options did not say. The answers are owned by *ret_*. */
-static int guided(const struct cli_command *cmd, char **ret_framework, json_t *packages,
-                  json_t *system_pkgs, bool ask_packages, bool ask_system)
+static int guided(const struct cli_command *cmd, const json_t *frameworks, char **ret_framework,
+                  json_t *packages, json_t *system_pkgs, bool ask_packages, bool ask_system)
 {
         if (!isatty(STDIN_FILENO))
                 return cli_usage_error(cmd, "--guided asks questions and needs a terminal");
@@ -571,16 +569,23 @@ static int guided(const struct cli_command *cmd, char **ret_framework, json_t *p
                 return cli_usage_error(cmd, "--guided asks questions and needs a terminal");
         }
         int r = CLI_CONTINUE;
+        struct strbuf q = STRBUF_INIT;
+        strbuf_adds(&q, "Framework, one of");
+        size_t n;
+        json_t *name;
+        json_array_foreach (frameworks, n, name)
+                strbuf_addf(&q, "%s %s", n ? "," : "", json_string_value(name));
+        strbuf_adds(&q, " (minimal): ");
         for (int tries = 0; !*ret_framework; tries++) {
-                char *a = ask(tty, "Framework, as the site names it, e.g. pytorch (minimal): ");
+                char *a = ask(tty, strbuf_str(&q));
                 if (!a) {
                         r = 1;
                         goto out;
                 }
-                if (!*a || valid_framework(a))
+                if (!*a || has_framework(frameworks, a))
                         *ret_framework = *a ? a : (free(a), xstrdup("minimal"));
                 else {
-                        fprintf(tty, "  '%s' is not a framework name\n", a);
+                        fprintf(tty, "  this server has no framework '%s'\n", a);
                         free(a);
                         if (tries >= 2) {
                                 r = CLI_EXIT_USAGE;
@@ -616,6 +621,7 @@ static int guided(const struct cli_command *cmd, char **ret_framework, json_t *p
                 }
         }
 out:
+        strbuf_release(&q);
         fclose(tty);
         return r;
 }
@@ -650,11 +656,8 @@ int cmd_image_create(const struct cli_command *cmd, int argc, char **argv)
         _cleanup_error_ struct error *err = NULL;
         if (names_check_project(project, &err) < 0)
                 return cli_usage_error(cmd, "%s", err->message);
-        if (framework && !valid_framework(framework))
-                return cli_usage_error(cmd,
-                                       "--framework takes a name such as pytorch or minimal, "
-                                       "not '%s'",
-                                       framework);
+        if (framework && !*framework)
+                return cli_usage_error(cmd, "--framework needs a name");
         bool template_opts = framework || packages || system_arg || requirements || guide;
         if (dockerfile && template_opts)
                 return cli_usage_error(cmd, "--dockerfile brings its own Dockerfile: it does not "
@@ -675,15 +678,20 @@ int cmd_image_create(const struct cli_command *cmd, int argc, char **argv)
         _cleanup_free_ char *fw = framework ? xstrdup(framework) : NULL;
 
         bool made = false;
-        _cleanup_free_ char *dir = project_dir(project, true, &made, &err);
+        _cleanup_client_ struct client c = CLIENT_INIT;
+        _cleanup_(json_decrefp) json_t *frameworks = NULL;
+        _cleanup_free_ char *dir = project_dir(&c, project, true, fw, &made, &frameworks, &err);
         if (!dir) {
                 json_decref(params);
                 return output_error(cmd->name, err);
         }
         _cleanup_(made_dir_undo) struct made_dir undo = {dir, made, false};
+        if (check_dir(dir, &err) < 0) {
+                json_decref(params);
+                return output_error(cmd->name, err);
+        }
         _cleanup_free_ char *df_path = xasprintf("%s/Dockerfile", dir);
         bool have = file_exists(df_path);
-        _cleanup_client_ struct client c = CLIENT_INIT;
 
         if (dockerfile) {
                 json_decref(params);
@@ -705,8 +713,8 @@ int cmd_image_create(const struct cli_command *cmd, int argc, char **argv)
                 }
                 info(json, "Using your existing Dockerfile (--force regenerates it)\n");
         } else {
-                if (guide &&
-                    (r = guided(cmd, &fw, pkgs, sys, !packages, !system_arg)) != CLI_CONTINUE) {
+                if (guide && (r = guided(cmd, frameworks, &fw, pkgs, sys, !packages,
+                                         !system_arg)) != CLI_CONTINUE) {
                         json_decref(params);
                         return r;
                 }
@@ -735,10 +743,6 @@ int cmd_image_create(const struct cli_command *cmd, int argc, char **argv)
                         json_object_set_new(params, "requirements", json_string(rel));
                 }
                 json_t *res = NULL;
-                if (client_open(&c, &err) < 0) {
-                        json_decref(params);
-                        return output_error(cmd->name, err);
-                }
                 if (client_call(&c, "image.template", params, &res, NULL, &err) < 0)
                         return output_error(cmd->name, err);
                 const char *text = cli_jstr(res, "dockerfile", NULL);
@@ -944,25 +948,30 @@ int cmd_image_update(const struct cli_command *cmd, int argc, char **argv)
                 return cli_usage_error(cmd, "--add and --add-system need package names");
         }
 
-        _cleanup_free_ char *dir = project_dir(project, false, NULL, &err);
+        _cleanup_client_ struct client c = CLIENT_INIT;
+        _cleanup_free_ char *dir = project_dir(&c, project, false, NULL, NULL, NULL, &err);
+        int dr = dir ? check_dir(dir, &err) : -1;
         _cleanup_free_ char *path = dir ? xasprintf("%s/Dockerfile", dir) : NULL;
-        if ((!dir && err->code == DS01_ENOTFOUND) || (dir && !file_exists(path))) {
+        if ((dir && dr < 0 && err->code == DS01_ENOTFOUND) || (dr == 0 && !file_exists(path))) {
                 json_decref(pip);
                 json_decref(apt);
                 fprintf(stderr, "%s: no Dockerfile for %s - run image-create %s first\n", cmd->name,
                         project, project);
                 return DS01_ENOTFOUND;
         }
-        if (!dir) {
+        if (dr < 0) {
                 json_decref(pip);
                 json_decref(apt);
                 return output_error(cmd->name, err);
         }
         _cleanup_free_ char *text = NULL;
         size_t len = 0, n_pip = 0, n_apt = 0;
-        static const struct block py = {PY_BEGIN, PY_END, PIP_RUN, NULL, false, "python packages"};
-        static const struct block sy = {SYS_BEGIN, SYS_END, APT_RUN,
-                                        APT_TAIL,  true,    "system packages"};
+        static const struct block py = {
+            DOCKERFILE_PY_BEGIN, DOCKERFILE_PY_END, DOCKERFILE_PIP_RUN, NULL, false,
+            "python packages"};
+        static const struct block sy = {
+            DOCKERFILE_SYS_BEGIN, DOCKERFILE_SYS_END, DOCKERFILE_APT_RUN, DOCKERFILE_APT_TAIL, true,
+            "system packages"};
         r = read_file(path, &text, &len, &err);
         if (r == 0 && memchr(text, '\0', len))
                 r = error_set(&err, DS01_ERR, "%s is not a text file", path);
@@ -988,7 +997,6 @@ int cmd_image_update(const struct cli_command *cmd, int argc, char **argv)
                      path);
                 return 0;
         }
-        _cleanup_client_ struct client c = CLIENT_INIT;
         return build(cmd, &c, project, dir, no_cache, json);
 }
 
@@ -1109,18 +1117,25 @@ int cmd_image_delete(const struct cli_command *cmd, int argc, char **argv)
         if (!full && names_check_project(project, &err) < 0)
                 return cli_usage_error(cmd, "%s", err->message);
         json_t *res = NULL;
-        r = client_oneshot(cmd->name, "image.delete",
-                           json_pack("{s:s, s:b}", "project", project, "force", force), &res, NULL);
-        if (r != 0)
-                return r;
+        _cleanup_client_ struct client c = CLIENT_INIT;
+        if (client_open(&c, &err) < 0 ||
+            client_call(&c, "image.delete",
+                        json_pack("{s:s, s:b}", "project", project, "force", force), &res, NULL,
+                        &err) < 0)
+                return output_error(cmd->name, err);
         if (json)
                 output_json(res);
         else if (full)
                 printf("Deleted %s\n", cli_jstr(res, "image", project));
         else {
                 _cleanup_free_ char *def = names_user_image((unsigned)getuid(), project);
-                printf("Deleted %s; ~/workspace/%s/Dockerfile is kept\n",
-                       cli_jstr(res, "image", def), project);
+                _cleanup_error_ struct error *e = NULL;
+                _cleanup_free_ char *dir = project_dir(&c, project, false, NULL, NULL, NULL, &e);
+                if (dir)
+                        printf("Deleted %s; %s/Dockerfile is kept\n", cli_jstr(res, "image", def),
+                               dir);
+                else
+                        printf("Deleted %s\n", cli_jstr(res, "image", def));
         }
         json_decref(res);
         return 0;

@@ -3,7 +3,11 @@
  * Every user command is one row {name, run, usage, summary, help}; argv[0] (or the first
  * arguments of `ds01`) selects the row, like git-<cmd>. Each run() parses its own arguments with
  * cli_parse() from a small table of options, so every command accepts the same forms:
- * "--opt V", "--opt=V", "-o V", flags, "-h"/"--help", and "--" before a command line. */
+ * "--opt V", "--opt=V", "-o V", flags, "-h"/"--help", and "--" before a command line.
+ *
+ * A row may carry its command's option table (`options`): then that one table is what the
+ * command parses (cli_parse_args()) and what its usage line and the options part of its help
+ * are made from, so an option is defined once. */
 #pragma once
 
 #include "../shared/error.h"
@@ -11,17 +15,24 @@
 #include <jansson.h>
 #include <stdio.h>
 
+struct cli_option;
+
 struct cli_command {
         const char *name; /* "container-deploy" */
         int (*run)(const struct cli_command *cmd, int argc, char **argv);
-        const char *usage;   /* synopsis after the name: "NAME [--gpus N]" */
+        /* synopsis after the name: "NAME [--gpus N]"; with options, only what precedes them */
+        const char *usage;
         const char *summary; /* one line for `ds01 -h` */
-        const char *help;    /* options and an example, printed by -h */
+        /* printed by -h: options and an example; with options, what the command does */
+        const char *help;
+        const struct cli_option *options; /* NULL: usage and help say it all */
+        const char *examples;             /* with options: printed after them */
 };
 
 enum cli_opt_type {
         CLI_OPT_FLAG,  /* target is bool * */
         CLI_OPT_VALUE, /* target is const char ** (points into argv) */
+        CLI_OPT_REST,  /* not an option: what the words after "--" are, for the help */
 };
 
 struct cli_option {
@@ -30,6 +41,12 @@ struct cli_option {
         enum cli_opt_type type;
         void *target;
         int *seen; /* optional: incremented each time the option is given */
+        /* A row of a command's own table (struct cli_command.options) has no target: it names
+         * its field in the struct the command parses into, and says how it reads in the help. */
+        size_t offset;
+        const char *arg;  /* the value's placeholder: "N" */
+        const char *help; /* one line; NULL: an alias, listed with the option of its field */
+        int group;        /* > 0: alternatives, shown together as [--a | --b] */
 };
 
 struct cli_args {
@@ -47,6 +64,9 @@ struct cli_args {
  * and returns 0 for -h/--help; prints "NAME: problem" and returns 2 for a usage error. */
 int cli_parse(const struct cli_command *cmd, int argc, char **argv, const struct cli_option *opts,
               struct cli_args *ret);
+/* The same with the command's own table (cmd->options), filling the struct at args. */
+int cli_parse_args(const struct cli_command *cmd, int argc, char **argv, void *args,
+                   struct cli_args *ret);
 void cli_args_release(struct cli_args *a);
 /* Requires exactly min..max positional arguments ("NAME"); prints and returns 2 otherwise. */
 int cli_want_positional(const struct cli_command *cmd, const struct cli_args *a, size_t min,
@@ -77,6 +97,7 @@ int64_t cli_jtime(const json_t *o, const char *key);
 /* Commands (cmd-*.c). */
 int cmd_version(const struct cli_command *cmd, int argc, char **argv);
 int cmd_deploy(const struct cli_command *cmd, int argc, char **argv);
+extern const struct cli_option cmd_deploy_options[];
 int cmd_retire(const struct cli_command *cmd, int argc, char **argv);
 int cmd_start(const struct cli_command *cmd, int argc, char **argv);
 int cmd_stop(const struct cli_command *cmd, int argc, char **argv);

@@ -3,34 +3,21 @@
  * the command table. */
 #include "cmd.h"
 
+#include "../shared/dockerfile.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
 #include <signal.h>
 
-#define DEPLOY_HELP                                                                                \
-        "Creates a container for project NAME with its workspace ~/workspace/NAME mounted at\n"    \
-        "/workspace and N GPUs from the pool, and starts it.\n"                                    \
-        "\n"                                                                                       \
-        "Options:\n"                                                                               \
-        "  --image IMG        a local image (default: your project image, else the site's)\n"      \
-        "  --gpus N           number of GPUs, 0..64 (default 1); also --gpu N, --num-gpus N\n"     \
-        "  --cpu-only         no GPU (same as --gpus 0)\n"                                         \
-        "  --mig PROFILE      a MIG instance of PROFILE (e.g. 3g.20gb) or the next larger one\n"   \
-        "  --background       leave it running in the background (default)\n"                      \
-        "  --open             open a shell in it right away (like container-run)\n"                \
-        "  --json             print the result as JSON\n"                                          \
-        "  -- CMD...          run CMD as the main process (a batch run) instead of a shell\n"      \
-        "\n"                                                                                       \
-        "Examples:\n"                                                                              \
-        "  container-deploy my-project --gpus 2 --open\n"                                          \
-        "  container-deploy train-1 --image ds01/base:latest -- python3 train.py\n"
-
 static const struct cli_command commands[] = {
-    {"container-deploy", cmd_deploy,
-     "NAME [--image IMG] [--gpus N | --mig PROFILE | --cpu-only] [--open | --background] [--json] "
-     "[-- CMD...]",
-     "Create and start a container for a project, with GPUs", DEPLOY_HELP},
+    {"container-deploy", cmd_deploy, "NAME",
+     "Create and start a container for a project, with GPUs",
+     "Creates a container for project NAME with its workspace ~/workspace/NAME mounted at\n"
+     "/workspace and N GPUs from the pool, and starts it.\n",
+     .options = cmd_deploy_options,
+     .examples = "  container-deploy my-project --gpus 2 --open\n"
+                 "  container-deploy train-1 --image ds01/base:latest -- python3 train.py\n"},
     {"container-retire", cmd_retire, "NAME",
      "Stop and remove a container and release its GPUs; the workspace stays",
      "Example:\n  container-retire my-project\n"},
@@ -81,9 +68,11 @@ static const struct cli_command commands[] = {
      "PROJECT [--framework F] [--packages \"P...\"] [--system \"P...\"] [--requirements FILE] "
      "[--dockerfile PATH] [--no-build] [--no-cache] [--force] [--guided] [--json]",
      "Write a project's Dockerfile and build its image ds01-<uid>/PROJECT:latest",
-     "Writes ~/workspace/PROJECT/Dockerfile from ds01's template (or keeps yours) and builds\n"
-     "it through ds01d, under your limits. Your own Dockerfile is never overwritten without\n"
-     "--force. Files listed in ~/workspace/PROJECT/.dockerignore are not sent to the build.\n"
+     "Writes Dockerfile in the project's workspace (~/workspace/PROJECT, unless the site sets\n"
+     "workspace_root: the directory the project's containers mount at /workspace) from ds01's\n"
+     "template (or keeps yours) and builds it through ds01d, under your limits. Your own\n"
+     "Dockerfile is never overwritten without --force. Files listed in the workspace's\n"
+     ".dockerignore are not sent to the build.\n"
      "\n"
      "Options:\n"
      "  --framework F         the base image: minimal (default), or a framework this site\n"
@@ -92,7 +81,7 @@ static const struct cli_command commands[] = {
      "  --packages \"P...\"     pip packages, separated by spaces\n"
      "  --system \"P...\"       apt packages, separated by spaces\n"
      "  -r, --requirements FILE  a pip requirements file (copied in if outside PROJECT)\n"
-     "  --dockerfile PATH     use this Dockerfile (copied to ~/workspace/PROJECT/Dockerfile)\n"
+     "  --dockerfile PATH     use this Dockerfile (copied into the project's workspace)\n"
      "  --no-build            only write the Dockerfile\n"
      "  --no-cache            build every step again\n"
      "  -f, --force           regenerate (or replace) an existing Dockerfile\n"
@@ -108,8 +97,8 @@ static const struct cli_command commands[] = {
     {"image-update", cmd_image_update,
      "PROJECT [--add \"P...\"] [--add-system \"P...\"] [--rebuild] [--no-cache] [--json]",
      "Add packages to a project's Dockerfile and rebuild its image",
-     "Edits the marked package blocks of ~/workspace/PROJECT/Dockerfile (the lines between\n"
-     "'# >>> ds01 python packages' and '# <<< ds01 python packages', and the same for system\n"
+     "Edits the marked package blocks of the project's Dockerfile (the lines between\n"
+     "'" DOCKERFILE_PY_BEGIN "' and '" DOCKERFILE_PY_END "', and the same for system\n"
      "packages), then rebuilds.\n\n"
      "Options:\n"
      "  --add \"P...\"          pip packages to add (a new pin replaces an old one)\n"

@@ -2,13 +2,79 @@
  * flags, -h/--help, positional arguments anywhere, and "--" before a command line. */
 #include "cmd.h"
 
+#include "../shared/strbuf.h"
+
 #include <stdarg.h>
+
+/* "--gpus N", "--open", "-- CMD..." */
+static void add_option(struct strbuf *sb, const struct cli_option *o)
+{
+        if (o->type == CLI_OPT_REST)
+                strbuf_adds(sb, "--");
+        else
+                strbuf_addf(sb, "--%s", o->name);
+        if (o->arg)
+                strbuf_addf(sb, " %s", o->arg);
+}
+
+/* The synopsis after the command's name: usage, then each listed option of its table, the
+ * alternatives of one group in one bracket. */
+static char *usage_line(const struct cli_command *cmd)
+{
+        struct strbuf sb = STRBUF_INIT;
+        strbuf_adds(&sb, cmd->usage);
+        for (const struct cli_option *o = cmd->options; o && o->name; o++) {
+                if (!o->help)
+                        continue;
+                bool first = true;
+                for (const struct cli_option *p = cmd->options; o->group && p < o && first; p++)
+                        first = !(p->help && p->group == o->group);
+                if (!first)
+                        continue;
+                strbuf_adds(&sb, " [");
+                add_option(&sb, o);
+                for (const struct cli_option *p = o + 1; o->group && p->name; p++)
+                        if (p->help && p->group == o->group) {
+                                strbuf_adds(&sb, " | ");
+                                add_option(&sb, p);
+                        }
+                strbuf_addc(&sb, ']');
+        }
+        return strbuf_detach(&sb);
+}
+
+/* "  --gpus N           number of GPUs ...; also --gpu N, --num-gpus N": one line per listed
+ * option, with the aliases of its field. */
+static void print_options(const struct cli_option *opts, FILE *f)
+{
+        fprintf(f, "\nOptions:\n");
+        for (const struct cli_option *o = opts; o->name; o++) {
+                if (!o->help)
+                        continue;
+                _cleanup_(strbuf_release) struct strbuf left = STRBUF_INIT, text = STRBUF_INIT;
+                add_option(&left, o);
+                strbuf_adds(&text, o->help);
+                const char *sep = "; also ";
+                for (const struct cli_option *p = opts; p->name; p++)
+                        if (!p->help && p->type == o->type && p->offset == o->offset) {
+                                strbuf_adds(&text, sep);
+                                add_option(&text, p);
+                                sep = ", ";
+                        }
+                fprintf(f, "  %-18s %s\n", strbuf_str(&left), strbuf_str(&text));
+        }
+}
 
 void cli_print_help(const struct cli_command *cmd, FILE *f)
 {
-        fprintf(f, "Usage: %s %s\n\n%s.\n", cmd->name, cmd->usage, cmd->summary);
+        _cleanup_free_ char *usage = usage_line(cmd);
+        fprintf(f, "Usage: %s %s\n\n%s.\n", cmd->name, usage, cmd->summary);
         if (cmd->help && *cmd->help)
                 fprintf(f, "\n%s", cmd->help);
+        if (cmd->options)
+                print_options(cmd->options, f);
+        if (cmd->examples)
+                fprintf(f, "\nExamples:\n%s", cmd->examples);
 }
 
 int cli_usage_error(const struct cli_command *cmd, const char *fmt, ...)
@@ -17,8 +83,9 @@ int cli_usage_error(const struct cli_command *cmd, const char *fmt, ...)
         va_start(ap, fmt);
         _cleanup_free_ char *m = xvasprintf(fmt, ap);
         va_end(ap);
+        _cleanup_free_ char *usage = usage_line(cmd);
         fprintf(stderr, "%s: %s\nUsage: %s %s\nTry '%s --help' for more.\n", cmd->name, m,
-                cmd->name, cmd->usage, cmd->name);
+                cmd->name, usage, cmd->name);
         return CLI_EXIT_USAGE;
 }
 
@@ -26,7 +93,8 @@ static const struct cli_option *find_long(const struct cli_option *opts, const c
                                           size_t len)
 {
         for (const struct cli_option *o = opts; o && o->name; o++)
-                if (strlen(o->name) == len && strncmp(o->name, name, len) == 0)
+                if (o->type != CLI_OPT_REST && strlen(o->name) == len &&
+                    strncmp(o->name, name, len) == 0)
                         return o;
         return NULL;
 }
@@ -34,17 +102,19 @@ static const struct cli_option *find_long(const struct cli_option *opts, const c
 static const struct cli_option *find_short(const struct cli_option *opts, char c)
 {
         for (const struct cli_option *o = opts; o && o->name; o++)
-                if (o->short_name && o->short_name == c)
+                if (o->type != CLI_OPT_REST && o->short_name && o->short_name == c)
                         return o;
         return NULL;
 }
 
-static void apply(const struct cli_option *o, const char *value)
+/* Sets the option's target: its own pointer, or its field in the struct at base. */
+static void apply(const struct cli_option *o, void *base, const char *value)
 {
+        void *target = o->target ? o->target : (char *)base + o->offset;
         if (o->type == CLI_OPT_FLAG)
-                *(bool *)o->target = true;
+                *(bool *)target = true;
         else
-                *(const char **)o->target = value;
+                *(const char **)target = value;
         if (o->seen)
                 (*o->seen)++;
 }
@@ -56,8 +126,8 @@ void cli_args_release(struct cli_args *a)
         memset(a, 0, sizeof(*a));
 }
 
-int cli_parse(const struct cli_command *cmd, int argc, char **argv, const struct cli_option *opts,
-              struct cli_args *ret)
+static int parse(const struct cli_command *cmd, int argc, char **argv,
+                 const struct cli_option *opts, void *base, struct cli_args *ret)
 {
         struct cli_args a = {.pos = xcalloc((size_t)argc + 1, sizeof(char *))};
         bool dashdash = false;
@@ -90,11 +160,11 @@ int cli_parse(const struct cli_command *cmd, int argc, char **argv, const struct
                                         return cli_usage_error(cmd, "option '--%s' takes no value",
                                                                o->name);
                                 }
-                                apply(o, NULL);
+                                apply(o, base, NULL);
                         } else if (eq) {
-                                apply(o, eq + 1);
+                                apply(o, base, eq + 1);
                         } else if (i + 1 < argc) {
-                                apply(o, argv[++i]);
+                                apply(o, base, argv[++i]);
                         } else {
                                 cli_args_release(&a);
                                 return cli_usage_error(cmd, "option '--%s' needs a value", o->name);
@@ -111,13 +181,13 @@ int cli_parse(const struct cli_command *cmd, int argc, char **argv, const struct
                                         return cli_usage_error(cmd, "unknown option '-%c'", *p);
                                 }
                                 if (o->type == CLI_OPT_FLAG) {
-                                        apply(o, NULL);
+                                        apply(o, base, NULL);
                                         continue;
                                 }
                                 if (p[1]) {
-                                        apply(o, p + 1);
+                                        apply(o, base, p + 1);
                                 } else if (i + 1 < argc) {
-                                        apply(o, argv[++i]);
+                                        apply(o, base, argv[++i]);
                                 } else {
                                         cli_args_release(&a);
                                         return cli_usage_error(cmd, "option '-%c' needs a value",
@@ -138,15 +208,29 @@ int cli_parse(const struct cli_command *cmd, int argc, char **argv, const struct
         return CLI_CONTINUE;
 }
 
+int cli_parse(const struct cli_command *cmd, int argc, char **argv, const struct cli_option *opts,
+              struct cli_args *ret)
+{
+        return parse(cmd, argc, argv, opts, NULL, ret);
+}
+
+int cli_parse_args(const struct cli_command *cmd, int argc, char **argv, void *args,
+                   struct cli_args *ret)
+{
+        return parse(cmd, argc, argv, cmd->options, args, ret);
+}
+
 int cli_want_positional(const struct cli_command *cmd, const struct cli_args *a, size_t min,
                         size_t max)
 {
         if (a->n_pos < min)
                 return cli_usage_error(cmd, "missing NAME");
-        if (a->n_pos > max)
+        if (a->n_pos > max) {
+                _cleanup_free_ char *usage = usage_line(cmd);
                 return cli_usage_error(
                     cmd, "unexpected argument '%s'%s", a->pos[max],
-                    !a->rest && strstr(cmd->usage, "-- CMD") ? " (put a command after '--')" : "");
+                    !a->rest && strstr(usage, "-- CMD") ? " (put a command after '--')" : "");
+        }
         return CLI_CONTINUE;
 }
 

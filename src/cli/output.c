@@ -1,6 +1,8 @@
 #include "output.h"
 #include "cmd.h"
 
+#include "../shared/timestamp.h"
+
 #include <time.h>
 
 bool output_colour(void)
@@ -68,16 +70,8 @@ int64_t cli_jtime(const json_t *o, const char *key)
                 return json_integer_value(v) > 0 ? json_integer_value(v) : 0;
         if (json_is_real(v))
                 return json_real_value(v) > 0 ? (int64_t)json_real_value(v) : 0;
-        const char *s = json_string_value(v);
-        if (!s)
-                return 0;
         /* Docker spells times "2026-11-28T15:46:43.123456789Z"; unset ones are year 0001. */
-        struct tm tm = {0};
-        const char *end = strptime(s, "%Y-%m-%dT%H:%M:%S", &tm);
-        if (!end)
-                return 0;
-        time_t t = timegm(&tm);
-        return t > 0 ? (int64_t)t : 0;
+        return timestamp_ms_or_zero(json_string_value(v)) / 1000;
 }
 
 struct table {

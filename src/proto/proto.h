@@ -69,6 +69,11 @@
  *   image.template     {project, framework?, packages? ([str]), system? ([str]), requirements?
  *                      (path relative to the project directory)} -> {dockerfile (text), base,
  *                      framework}
+ *   image.project      {project, create? (bool), framework?} -> {project, dir (the project's
+ *                      directory: ~/workspace/<project> or workspace_root/<user>/<project>,
+ *                      what a container of the project mounts), created (bool: this call made
+ *                      it), frameworks: [name] ("minimal" first)}; create makes the directory
+ *                      as a deploy does; a framework the server lacks: DS01_EUSAGE
  *   image.build        {project, nocache? (bool)} + fd: the build context as a tar stream (the
  *                      CLI writes it into a pipe as the user, .dockerignore honoured); answers
  *                      with progress messages {"v":1, "progress":{...}} (each one of Docker's

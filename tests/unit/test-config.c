@@ -389,6 +389,91 @@ static void test_contrib_example(void **state)
         config_free(c);
 }
 
+static struct config *load_text(const char *text)
+{
+        _cleanup_error_ struct error *err = NULL;
+        struct config *c = config_load(write_yaml(text), &err);
+        if (!c)
+                fail_msg("refused: %s\n%s", err->message, text);
+        return c;
+}
+
+static void assert_reload(const char *key, enum config_reload want, enum config_apply want_step)
+{
+        enum config_apply step = (enum config_apply) - 1;
+        int r = config_key_reload(key, &step);
+        if (r != (int)want)
+                fail_msg("%s: reload %d, expected %d", key, r, (int)want);
+        assert_int_equal(step, want_step);
+}
+
+/* What a reload does with a key is the table's to say: the five a reload refuses to change
+ * (admin.c's reload), the ones it applies and with which step, the ones read once at start. */
+static void test_reload_rules(void **state)
+{
+        (void)state;
+        const char *restart[] = {"instance", "socket", "state_dir", "log_dir", "docker_socket"};
+        for (size_t i = 0; i < ARRAY_SIZE(restart); i++)
+                assert_reload(restart[i], CONFIG_RELOAD_RESTART, CONFIG_APPLY_NONE);
+        assert_reload("admin_group", CONFIG_RELOAD_APPLY, CONFIG_APPLY_ADMIN_GROUP);
+        assert_reload("events_max_kb", CONFIG_RELOAD_APPLY, CONFIG_APPLY_EVENTS_ROTATION);
+        assert_reload("events_keep", CONFIG_RELOAD_APPLY, CONFIG_APPLY_EVENTS_ROTATION);
+        assert_reload("log_max_kb", CONFIG_RELOAD_APPLY, CONFIG_APPLY_LOG_ROTATION);
+        assert_reload("log_keep", CONFIG_RELOAD_APPLY, CONFIG_APPLY_LOG_ROTATION);
+        assert_reload("audit_window_s", CONFIG_RELOAD_APPLY, CONFIG_APPLY_AUDIT);
+        assert_reload("audit_names_per_uid", CONFIG_RELOAD_APPLY, CONFIG_APPLY_AUDIT);
+        assert_reload("metrics_listen", CONFIG_RELOAD_APPLY, CONFIG_APPLY_METRICS);
+        assert_reload("gpus.backend", CONFIG_RELOAD_START, CONFIG_APPLY_NONE);
+        assert_reload("notify.webhook_url", CONFIG_RELOAD_START, CONFIG_APPLY_NONE);
+        assert_reload("images.max_context_mb", CONFIG_RELOAD_LIVE, CONFIG_APPLY_NONE);
+        assert_reload("gpus.simulated", CONFIG_RELOAD_LIVE, CONFIG_APPLY_NONE);
+        assert_int_equal(config_key_reload("gpus", NULL), -ENOENT); /* a section, not a key */
+        assert_int_equal(config_key_reload("max_context_mb", NULL), -ENOENT);
+        assert_int_equal(config_key_reload("nope", NULL), -ENOENT);
+        assert_int_equal(config_key_reload(NULL, NULL), -ENOENT);
+
+        struct config *a = config_load(NULL, NULL);
+        struct config *b = load_text("socket: /run/other.sock\n"
+                                     "events_keep: 7\n"
+                                     "admin_group: staff\n"
+                                     "notify:\n  webhook_url: https://hooks.example/x\n"
+                                     "images:\n  max_context_mb: 10\n");
+        assert_string_equal(config_changed(a, b, CONFIG_RELOAD_RESTART), "socket");
+        assert_string_equal(config_changed(a, b, CONFIG_RELOAD_START), "notify.webhook_url");
+        assert_string_equal(config_changed(a, b, CONFIG_RELOAD_LIVE), "images.max_context_mb");
+        assert_string_equal(config_changed(a, b, CONFIG_RELOAD_APPLY), "admin_group");
+        assert_int_equal(config_apply_steps(a, b),
+                         CONFIG_APPLY_EVENTS_ROTATION | CONFIG_APPLY_ADMIN_GROUP);
+        for (int how = CONFIG_RELOAD_LIVE; how <= CONFIG_RELOAD_START; how++)
+                assert_null(config_changed(b, b, (enum config_reload)how));
+        assert_int_equal(config_apply_steps(b, b), 0);
+        struct config *c = load_text("network:\n  require_isolation: false\n");
+        assert_string_equal(config_changed(a, c, CONFIG_RELOAD_START), "network.require_isolation");
+        config_free(c);
+        config_free(b);
+        config_free(a);
+}
+
+/* contrib/ds01.yaml.example shows each key with the table's default. */
+static void test_contrib_example_defaults(void **state)
+{
+        (void)state;
+        const char *dir = getenv("DS01_TESTDATA");
+        assert_non_null(dir);
+        _cleanup_free_ char *path = xasprintf("%s/../../../contrib/ds01.yaml.example", dir);
+        _cleanup_error_ struct error *err = NULL;
+        struct config *ex = config_load(path, &err);
+        assert_non_null(ex);
+        struct config *def = config_load(NULL, NULL);
+        for (int how = CONFIG_RELOAD_LIVE; how <= CONFIG_RELOAD_START; how++) {
+                const char *k = config_changed(def, ex, (enum config_reload)how);
+                if (k)
+                        fail_msg("contrib/ds01.yaml.example: %s is not the default", k);
+        }
+        config_free(def);
+        config_free(ex);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -397,6 +482,7 @@ int main(void)
             cmocka_unit_test(test_unknown_key),     cmocka_unit_test(test_wrong_type),
             cmocka_unit_test(test_bad_values),      cmocka_unit_test(test_yaml_errors),
             cmocka_unit_test(test_missing_file),    cmocka_unit_test(test_too_large),
+            cmocka_unit_test(test_reload_rules),    cmocka_unit_test(test_contrib_example_defaults),
         };
         return cmocka_run_group_tests(tests, setup, teardown);
 }

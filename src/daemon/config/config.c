@@ -1,5 +1,11 @@
 /* config.c - ds01.yaml: a bounded schema, every key optional, errors with file:line
- * that name the fix. */
+ * that name the fix.
+ *
+ * Each key is one row of `keys` below: its type and field, its default, its bounds, and what a
+ * reload does with it (config.h). config_defaults(), the parser, the list of known keys in an
+ * "unknown key" message, config_free() and the reload comparisons all read the table; a new
+ * key is a field in struct config and a row here (and a line in contrib/ds01.yaml.example,
+ * which a unit test holds to the defaults). */
 #include "daemon/config/config.h"
 
 #include "daemon/config/yamldoc.h"
@@ -7,6 +13,7 @@
 #include "shared/parse.h"
 #include "shared/strbuf.h"
 
+#include <assert.h>
 #include <ctype.h>
 #include <errno.h>
 #include <stddef.h>
@@ -19,108 +26,6 @@
 #define DEFAULT_SIM_NAME       "NVIDIA A100-SXM4-40GB"
 #define DEFAULT_SIM_MEMORY_MIB 40960
 #define DEFAULT_SIM_COUNT      4
-
-static void sim_gpu_release(struct config_sim_gpu *g)
-{
-        free(g->name);
-        for (size_t i = 0; i < g->n_mig; i++)
-                free(g->mig[i]);
-        free(g->mig);
-}
-
-static void free_simulated(struct config *c)
-{
-        for (size_t i = 0; i < c->n_simulated; i++)
-                sim_gpu_release(&c->simulated[i]);
-        free(c->simulated);
-        c->simulated = NULL;
-        c->n_simulated = 0;
-}
-
-struct config *config_free(struct config *c)
-{
-        if (!c)
-                return NULL;
-        free(c->source);
-        free(c->instance);
-        free(c->socket);
-        free(c->state_dir);
-        free(c->spool_dir);
-        free(c->log_dir);
-        free(c->docker_socket);
-        free(c->limits_file);
-        free(c->workspace_root);
-        free(c->metrics_listen);
-        free(c->gpu_backend);
-        free(c->nvml_library);
-        free(c->docker_devices);
-        free(c->webhook_url);
-        free_simulated(c);
-        free(c->image_default);
-        for (size_t i = 0; i < c->n_frameworks; i++) {
-                free(c->frameworks[i].name);
-                free(c->frameworks[i].image);
-        }
-        free(c->frameworks);
-        free(c->admin_group);
-        free(c->init_path);
-        free(c->service_uids);
-        free(c->metrics_token_file);
-        free(c->network_pool);
-        free(c);
-        return NULL;
-}
-
-static void configp_free(struct config **c)
-{
-        config_free(*c);
-}
-
-static struct config *config_defaults(void)
-{
-        struct config *c = xzalloc(sizeof(*c));
-        c->source = xstrdup("(embedded defaults)");
-        c->instance = xstrdup("ds01");
-        c->socket = xstrdup("/run/ds01/ds01.sock");
-        c->state_dir = xstrdup("/var/lib/ds01");
-        c->log_dir = xstrdup("/var/log/ds01");
-        c->docker_socket = xstrdup("/var/run/docker.sock");
-        c->limits_file = xstrdup("/etc/ds01/resource-limits.yaml");
-        c->workspace_root = xstrdup("home");
-        c->metrics_listen = xstrdup("127.0.0.1:9101");
-        c->sample_interval_s = 60;
-        c->restart_gap_s = 10;
-        c->gpu_backend = xstrdup("auto");
-        c->nvml_library = xstrdup("libnvidia-ml.so.1");
-        c->docker_devices = xstrdup("auto");
-        c->n_simulated = DEFAULT_SIM_COUNT;
-        c->simulated = xcalloc(DEFAULT_SIM_COUNT, sizeof(*c->simulated));
-        for (size_t i = 0; i < DEFAULT_SIM_COUNT; i++) {
-                c->simulated[i].name = xstrdup(DEFAULT_SIM_NAME);
-                c->simulated[i].memory_mib = DEFAULT_SIM_MEMORY_MIB;
-        }
-        c->image_default = xstrdup("ds01/base:latest");
-        c->build_timeout_s = 3600;
-        c->max_context_mb = 1024;
-        c->max_builds_per_user = 1;
-        c->max_spool_mb = 4096;
-        c->max_images_mb_per_user = 51200;
-        c->admin_group = xstrdup("ds01-admin");
-        c->init_path = NULL;
-        c->max_requests_per_uid = 16;
-        c->events_max_kb = 64 * 1024;
-        c->events_keep = 5;
-        c->log_max_kb = 16 * 1024;
-        c->log_keep = 3;
-        c->requests_per_s_per_uid = 100;
-        c->request_burst_per_uid = 600;
-        c->audit_window_s = 60;
-        c->audit_names_per_uid = 16;
-        c->network_pool = xstrdup("10.213.0.0/16");
-        c->network_subnet_prefix = 26;
-        c->network_require_isolation = true;
-        return c;
-}
 
 /* --- value checks ------------------------------------------------------------------------ */
 
@@ -191,85 +96,6 @@ static int mig_profile_slices(const char *s)
         return s[0] - '0';
 }
 
-/* --- the schema ------------------------------------------------------------------------------ */
-
-enum key_type {
-        KEY_STRING,  /* any non-empty string without spaces */
-        KEY_PATH,    /* absolute path */
-        KEY_INT,     /* integer in [min, max] */
-        KEY_SPECIAL, /* handled by a section parser */
-};
-
-struct key_def {
-        const char *name;
-        enum key_type type;
-        size_t offset;
-        int64_t min, max;
-        int (*parse)(const struct yamldoc *d, const struct yamldoc_node *v, struct config *c,
-                     struct error **err);
-};
-
-static int parse_gpus(const struct yamldoc *d, const struct yamldoc_node *v, struct config *c,
-                      struct error **err);
-static int parse_images(const struct yamldoc *d, const struct yamldoc_node *v, struct config *c,
-                        struct error **err);
-static int parse_notify(const struct yamldoc *d, const struct yamldoc_node *v, struct config *c,
-                        struct error **err);
-static int parse_service_uids(const struct yamldoc *d, const struct yamldoc_node *v,
-                              struct config *c, struct error **err);
-static int parse_network(const struct yamldoc *d, const struct yamldoc_node *v, struct config *c,
-                         struct error **err);
-
-#define STR(n, t)                                                                                  \
-        {                                                                                          \
-#n, t, offsetof(struct config, n), 0, 0, NULL                                      \
-        }
-static const struct key_def top_keys[] = {
-    STR(instance, KEY_STRING),
-    STR(socket, KEY_PATH),
-    STR(state_dir, KEY_PATH),
-    STR(log_dir, KEY_PATH),
-    STR(docker_socket, KEY_PATH),
-    STR(limits_file, KEY_PATH),
-    STR(workspace_root, KEY_STRING),
-    STR(metrics_listen, KEY_STRING),
-    {"sample_interval_s", KEY_INT, offsetof(struct config, sample_interval_s), 1, 3600, NULL},
-    {"restart_gap_s", KEY_INT, offsetof(struct config, restart_gap_s), 0, 3600, NULL},
-    {"gpus", KEY_SPECIAL, 0, 0, 0, parse_gpus},
-    {"images", KEY_SPECIAL, 0, 0, 0, parse_images},
-    {"notify", KEY_SPECIAL, 0, 0, 0, parse_notify},
-    {"network", KEY_SPECIAL, 0, 0, 0, parse_network},
-    STR(admin_group, KEY_STRING),
-    STR(init_path, KEY_PATH),
-    {"max_requests_per_uid", KEY_INT, offsetof(struct config, max_requests_per_uid), 1, 1024, NULL},
-    {"events_max_kb", KEY_INT, offsetof(struct config, events_max_kb), 4, 4LL * 1024 * 1024, NULL},
-    {"events_keep", KEY_INT, offsetof(struct config, events_keep), 1, 100, NULL},
-    {"log_max_kb", KEY_INT, offsetof(struct config, log_max_kb), 0, 4LL * 1024 * 1024, NULL},
-    {"log_keep", KEY_INT, offsetof(struct config, log_keep), 1, 100, NULL},
-    {"requests_per_s_per_uid", KEY_INT, offsetof(struct config, requests_per_s_per_uid), 0, 1000000,
-     NULL},
-    {"request_burst_per_uid", KEY_INT, offsetof(struct config, request_burst_per_uid), 1, 10000000,
-     NULL},
-    {"audit_window_s", KEY_INT, offsetof(struct config, audit_window_s), 1, 3600, NULL},
-    {"audit_names_per_uid", KEY_INT, offsetof(struct config, audit_names_per_uid), 1, 100000, NULL},
-    {"service_uids", KEY_SPECIAL, 0, 0, 0, parse_service_uids},
-    STR(metrics_token_file, KEY_PATH),
-};
-#undef STR
-
-static const char *const gpus_names[] = {"backend", "nvml_library", "simulated", "docker_devices",
-                                         NULL};
-static const char *const sim_names[] = {"name", "memory_mib", "mig", NULL};
-static const char *const images_names[] = {"default",
-                                           "frameworks",
-                                           "build_timeout_s",
-                                           "max_context_mb",
-                                           "max_builds_per_user",
-                                           "max_spool_mb",
-                                           "max_images_mb_per_user",
-                                           "spool_dir",
-                                           NULL};
-
 static int set_string(const struct yamldoc *d, const struct yamldoc_node *v, const char *what,
                       char **field, struct error **err)
 {
@@ -298,6 +124,36 @@ static int set_path(const struct yamldoc *d, const struct yamldoc_node *v, const
         free(*field);
         *field = xstrdup(s);
         return 0;
+}
+
+/* --- keys with a structure of their own ------------------------------------------------- */
+
+static void sim_gpu_release(struct config_sim_gpu *g)
+{
+        free(g->name);
+        for (size_t i = 0; i < g->n_mig; i++)
+                free(g->mig[i]);
+        free(g->mig);
+}
+
+static void free_simulated(struct config *c)
+{
+        for (size_t i = 0; i < c->n_simulated; i++)
+                sim_gpu_release(&c->simulated[i]);
+        free(c->simulated);
+        c->simulated = NULL;
+        c->n_simulated = 0;
+}
+
+/* gpus.simulated's default: four A100-SXM4-40GB, no MIG. */
+static void default_simulated(struct config *c)
+{
+        c->n_simulated = DEFAULT_SIM_COUNT;
+        c->simulated = xcalloc(DEFAULT_SIM_COUNT, sizeof(*c->simulated));
+        for (size_t i = 0; i < DEFAULT_SIM_COUNT; i++) {
+                c->simulated[i].name = xstrdup(DEFAULT_SIM_NAME);
+                c->simulated[i].memory_mib = DEFAULT_SIM_MEMORY_MIB;
+        }
 }
 
 static int parse_mig(const struct yamldoc *d, const struct yamldoc_node *v, const char *what,
@@ -333,6 +189,9 @@ static int parse_mig(const struct yamldoc *d, const struct yamldoc_node *v, cons
         }
         return 0;
 }
+
+/* The keys of one gpus.simulated entry (a list item, not a config key of its own). */
+static const char *const sim_names[] = {"name", "memory_mib", "mig", NULL};
 
 static int parse_sim_gpu(const struct yamldoc *d, const struct yamldoc_node *v, size_t idx,
                          struct config_sim_gpu *g, struct error **err)
@@ -398,137 +257,37 @@ static int parse_simulated(const struct yamldoc *d, const struct yamldoc_node *v
         return 0;
 }
 
-static int parse_gpus(const struct yamldoc *d, const struct yamldoc_node *v, struct config *c,
-                      struct error **err)
+/* images.frameworks: NAME -> base image of image-create --framework NAME. */
+static int parse_frameworks(const struct yamldoc *d, const struct yamldoc_node *v, struct config *c,
+                            struct error **err)
 {
         if (yamldoc_is_null(v))
                 return 0;
-        if (yamldoc_expect(d, v, YAMLDOC_MAP, "gpus", err) < 0)
+        if (yamldoc_expect(d, v, YAMLDOC_MAP, "images.frameworks", err) < 0)
                 return -1;
-        for (size_t i = 0; i < v->n; i++) {
-                const struct yamldoc_pair *p = &v->pairs[i];
-                if (streq(p->key, "backend")) {
-                        if (yamldoc_is_null(p->value))
-                                continue;
-                        const char *s;
-                        if (yamldoc_get_string(d, p->value, "gpus.backend", &s, err) < 0)
-                                return -1;
-                        if (!streq(s, "auto") && !streq(s, "nvml") && !streq(s, "simulated"))
-                                return yamldoc_error(d, p->value->line, err,
-                                                     "'gpus.backend' must be auto, nvml or "
-                                                     "simulated, not '%s'",
-                                                     s);
-                        free(c->gpu_backend);
-                        c->gpu_backend = xstrdup(s);
-                } else if (streq(p->key, "nvml_library")) {
-                        if (yamldoc_is_null(p->value))
-                                continue;
-                        if (set_string(d, p->value, "gpus.nvml_library", &c->nvml_library, err) < 0)
-                                return -1;
-                        /* A soname (dlopen searches the system paths) or an absolute path: never
-                         * relative to whatever directory the daemon was started in. */
-                        if (strchr(c->nvml_library, '/') && c->nvml_library[0] != '/')
-                                return yamldoc_error(d, p->value->line, err,
-                                                     "'gpus.nvml_library' must be a library "
-                                                     "name (libnvidia-ml.so.1) or an absolute "
-                                                     "path, not '%s'",
-                                                     c->nvml_library);
-                } else if (streq(p->key, "simulated")) {
-                        if (parse_simulated(d, p->value, c, err) < 0)
-                                return -1;
-                } else if (streq(p->key, "docker_devices")) {
-                        if (yamldoc_is_null(p->value))
-                                continue;
-                        const char *s;
-                        if (yamldoc_get_string(d, p->value, "gpus.docker_devices", &s, err) < 0)
-                                return -1;
-                        if (!streq(s, "auto") && !streq(s, "device-requests") && !streq(s, "env"))
-                                return yamldoc_error(d, p->value->line, err,
-                                                     "'gpus.docker_devices' must be auto, "
-                                                     "device-requests or env, not '%s'",
-                                                     s);
-                        free(c->docker_devices);
-                        c->docker_devices = xstrdup(s);
-                } else {
-                        return yamldoc_unknown_key(d, p, "gpus", gpus_names, err);
-                }
+        for (size_t j = 0; j < v->n; j++) {
+                const struct yamldoc_pair *f = &v->pairs[j];
+                _cleanup_free_ char *what = xasprintf("images.frameworks.%s", f->key);
+                const char *s;
+                if (yamldoc_get_string(d, f->value, what, &s, err) < 0)
+                        return -1;
+                c->frameworks =
+                    xrealloc(c->frameworks, (c->n_frameworks + 1) * sizeof(*c->frameworks));
+                c->frameworks[c->n_frameworks++] =
+                    (struct config_framework){xstrdup(f->key), xstrdup(s)};
         }
         return 0;
 }
 
-/* The integer keys of images: (1..max), or (0..max) where 0 means no limit. */
-struct image_int {
-        const char *key;
-        int64_t max;
-        int64_t *field;
-        bool zero_ok;
-};
-
-static bool image_int(struct config *c, const char *key, struct image_int *ret)
+static void free_frameworks(struct config *c)
 {
-        const struct image_int keys[] = {
-            {"build_timeout_s", 86400, &c->build_timeout_s},
-            {"max_context_mb", 65536, &c->max_context_mb},
-            {"max_builds_per_user", 64, &c->max_builds_per_user},
-            {"max_spool_mb", 1048576, &c->max_spool_mb},
-            {"max_images_mb_per_user", INT64_C(1) << 30, &c->max_images_mb_per_user, true},
-        };
-        for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
-                if (streq(keys[i].key, key)) {
-                        *ret = keys[i];
-                        return true;
-                }
-        return false;
-}
-
-static int parse_images(const struct yamldoc *d, const struct yamldoc_node *v, struct config *c,
-                        struct error **err)
-{
-        if (yamldoc_is_null(v))
-                return 0;
-        if (yamldoc_expect(d, v, YAMLDOC_MAP, "images", err) < 0)
-                return -1;
-        for (size_t i = 0; i < v->n; i++) {
-                const struct yamldoc_pair *p = &v->pairs[i];
-                struct image_int k;
-                if (streq(p->key, "default")) {
-                        if (yamldoc_is_null(p->value))
-                                continue;
-                        if (set_string(d, p->value, "images.default", &c->image_default, err) < 0)
-                                return -1;
-                } else if (streq(p->key, "frameworks")) {
-                        /* Accepted and checked, not used yet: name -> image. */
-                        if (yamldoc_is_null(p->value))
-                                continue;
-                        if (yamldoc_expect(d, p->value, YAMLDOC_MAP, "images.frameworks", err) < 0)
-                                return -1;
-                        for (size_t j = 0; j < p->value->n; j++) {
-                                const struct yamldoc_pair *f = &p->value->pairs[j];
-                                _cleanup_free_ char *what =
-                                    xasprintf("images.frameworks.%s", f->key);
-                                const char *s;
-                                if (yamldoc_get_string(d, f->value, what, &s, err) < 0)
-                                        return -1;
-                                c->frameworks = xrealloc(c->frameworks, (c->n_frameworks + 1) *
-                                                                            sizeof(*c->frameworks));
-                                c->frameworks[c->n_frameworks++] =
-                                    (struct config_framework){xstrdup(f->key), xstrdup(s)};
-                        }
-                } else if (image_int(c, p->key, &k)) {
-                        _cleanup_free_ char *what = xasprintf("images.%s", k.key);
-                        if (!yamldoc_is_null(p->value) &&
-                            yamldoc_get_int64(d, p->value, what, k.zero_ok ? 0 : 1, k.max, k.field,
-                                              err) < 0)
-                                return -1;
-                } else if (streq(p->key, "spool_dir")) {
-                        if (!yamldoc_is_null(p->value) &&
-                            set_path(d, p->value, "images.spool_dir", &c->spool_dir, err) < 0)
-                                return -1;
-                } else {
-                        return yamldoc_unknown_key(d, p, "images", images_names, err);
-                }
+        for (size_t i = 0; i < c->n_frameworks; i++) {
+                free(c->frameworks[i].name);
+                free(c->frameworks[i].image);
         }
-        return 0;
+        free(c->frameworks);
+        c->frameworks = NULL;
+        c->n_frameworks = 0;
 }
 
 /* service_uids: [990, "61000-61063"]: single uids and ranges. */
@@ -563,33 +322,418 @@ static int parse_service_uids(const struct yamldoc *d, const struct yamldoc_node
         return 0;
 }
 
-static int parse_notify(const struct yamldoc *d, const struct yamldoc_node *v, struct config *c,
-                        struct error **err)
+static void free_service_uids(struct config *c)
 {
-        static const char *const names[] = {"webhook_url", NULL};
-        if (yamldoc_is_null(v))
-                return 0;
-        if (yamldoc_expect(d, v, YAMLDOC_MAP, "notify", err) < 0)
+        free(c->service_uids);
+        c->service_uids = NULL;
+        c->n_service_uids = 0;
+}
+
+/* A soname (dlopen searches the system paths) or an absolute path: never relative to whatever
+ * directory the daemon was started in. */
+static int check_nvml_library(const struct yamldoc *d, const struct yamldoc_node *v,
+                              const char *what, const char *value, struct error **err)
+{
+        if (strchr(value, '/') && value[0] != '/')
+                return yamldoc_error(d, v->line, err,
+                                     "'%s' must be a library name (libnvidia-ml.so.1) or an "
+                                     "absolute path, not '%s'",
+                                     what, value);
+        return 0;
+}
+
+static int check_webhook_url(const struct yamldoc *d, const struct yamldoc_node *v,
+                             const char *what, const char *value, struct error **err)
+{
+        if (!startswith(value, "http://") && !startswith(value, "https://"))
+                return yamldoc_error(d, v->line, err,
+                                     "'%s' must be an http:// or https:// URL, not '%s'", what,
+                                     value);
+        return 0;
+}
+
+/* --- the key table ------------------------------------------------------------------------ */
+
+enum key_type {
+        KEY_STRING,  /* char *: a non-empty string without spaces */
+        KEY_PATH,    /* char *: an absolute path */
+        KEY_ENUM,    /* char *: one of choices */
+        KEY_INT,     /* int64_t in [min, max] */
+        KEY_BOOL,    /* bool */
+        KEY_SECTION, /* a mapping whose keys are the rows named "<section>.<key>" */
+        KEY_CUSTOM,  /* parse(), init() and release() of its own */
+};
+
+struct key_def {
+        const char *name; /* "sample_interval_s", "images.max_context_mb" */
+        enum key_type type;
+        size_t offset; /* of the field in struct config */
+        const char *def_str;
+        int64_t def_int; /* KEY_INT, KEY_BOOL */
+        int64_t min, max;
+        enum config_reload reload;
+        enum config_apply apply; /* CONFIG_RELOAD_APPLY: the step that applies it */
+        const char *const *choices;
+        /* KEY_STRING: a rule beyond "non-empty, no spaces", checked once the value is set */
+        int (*check)(const struct yamldoc *d, const struct yamldoc_node *v, const char *what,
+                     const char *value, struct error **err);
+        /* KEY_CUSTOM: called for the key's node, null included */
+        int (*parse)(const struct yamldoc *d, const struct yamldoc_node *v, struct config *c,
+                     struct error **err);
+        void (*init)(struct config *c);    /* KEY_CUSTOM: the default; NULL: none */
+        void (*release)(struct config *c); /* KEY_CUSTOM */
+};
+
+#define FIELD(f) .offset = offsetof(struct config, f)
+#define STRING(k, f, def, rl)                                                                      \
+        {                                                                                          \
+                .name = k, .type = KEY_STRING, FIELD(f), .def_str = def,                           \
+                .reload = CONFIG_RELOAD_##rl                                                       \
+        }
+#define PATH(k, f, def, rl)                                                                        \
+        {                                                                                          \
+                .name = k, .type = KEY_PATH, FIELD(f), .def_str = def,                             \
+                .reload = CONFIG_RELOAD_##rl                                                       \
+        }
+#define ENUM(k, f, def, ch, rl)                                                                    \
+        {                                                                                          \
+                .name = k, .type = KEY_ENUM, FIELD(f), .def_str = def, .choices = ch,              \
+                .reload = CONFIG_RELOAD_##rl                                                       \
+        }
+#define INT(k, f, def, lo, hi, rl)                                                                 \
+        {                                                                                          \
+                .name = k, .type = KEY_INT, FIELD(f), .def_int = def, .min = lo, .max = hi,        \
+                .reload = CONFIG_RELOAD_##rl                                                       \
+        }
+#define INT_APPLIED(k, f, def, lo, hi, step)                                                       \
+        {                                                                                          \
+                .name = k, .type = KEY_INT, FIELD(f), .def_int = def, .min = lo, .max = hi,        \
+                .reload = CONFIG_RELOAD_APPLY, .apply = CONFIG_APPLY_##step                        \
+        }
+#define STRING_APPLIED(k, f, def, step)                                                            \
+        {                                                                                          \
+                .name = k, .type = KEY_STRING, FIELD(f), .def_str = def,                           \
+                .reload = CONFIG_RELOAD_APPLY, .apply = CONFIG_APPLY_##step                        \
+        }
+#define BOOL(k, f, def, rl)                                                                        \
+        {                                                                                          \
+                .name = k, .type = KEY_BOOL, FIELD(f), .def_int = def,                             \
+                .reload = CONFIG_RELOAD_##rl                                                       \
+        }
+#define SECTION(k)                                                                                 \
+        {                                                                                          \
+                .name = k, .type = KEY_SECTION                                                     \
+        }
+#define CUSTOM(k, p, i, r)                                                                         \
+        {                                                                                          \
+                .name = k, .type = KEY_CUSTOM, .parse = p, .init = i, .release = r,                \
+                .reload = CONFIG_RELOAD_LIVE                                                       \
+        }
+
+static const char *const gpu_backends[] = {"auto", "nvml", "simulated", NULL};
+static const char *const docker_devices_modes[] = {"auto", "device-requests", "env", NULL};
+
+/* In the order "known keys" lists them. LIVE: read where used (the next use sees a reload);
+ * APPLY: a reload runs the named step; RESTART: a reload that changes it is refused; START: read
+ * once at start-up (see enum config_reload). */
+static const struct key_def keys[] = {
+    STRING("instance", instance, "ds01", RESTART),
+    PATH("socket", socket, "/run/ds01/ds01.sock", RESTART),
+    PATH("state_dir", state_dir, "/var/lib/ds01", RESTART),
+    PATH("log_dir", log_dir, "/var/log/ds01", RESTART),
+    PATH("docker_socket", docker_socket, "/var/run/docker.sock", RESTART),
+    PATH("limits_file", limits_file, "/etc/ds01/resource-limits.yaml", LIVE), /* each reload */
+    STRING("workspace_root", workspace_root, "home", LIVE),
+    STRING_APPLIED("metrics_listen", metrics_listen, "127.0.0.1:9101", METRICS),
+    INT("sample_interval_s", sample_interval_s, 60, 1, 3600, LIVE),
+    INT("restart_gap_s", restart_gap_s, 10, 0, 3600, LIVE),
+    SECTION("gpus"),
+    ENUM("gpus.backend", gpu_backend, "auto", gpu_backends, START),
+    {.name = "gpus.nvml_library",
+     .type = KEY_STRING,
+     FIELD(nvml_library),
+     .def_str = "libnvidia-ml.so.1",
+     .check = check_nvml_library,
+     .reload = CONFIG_RELOAD_START},
+    CUSTOM("gpus.simulated", parse_simulated, default_simulated, free_simulated), /* rescan */
+    ENUM("gpus.docker_devices", docker_devices, "auto", docker_devices_modes, LIVE),
+    SECTION("images"),
+    STRING("images.default", image_default, "ds01/base:latest", LIVE),
+    CUSTOM("images.frameworks", parse_frameworks, NULL, free_frameworks),
+    INT("images.build_timeout_s", build_timeout_s, 3600, 1, 86400, LIVE),
+    INT("images.max_context_mb", max_context_mb, 1024, 1, 65536, LIVE),
+    INT("images.max_builds_per_user", max_builds_per_user, 1, 1, 64, LIVE),
+    INT("images.max_spool_mb", max_spool_mb, 4096, 1, 1048576, LIVE),
+    INT("images.max_images_mb_per_user", max_images_mb_per_user, 51200, 0, INT64_C(1) << 30,
+        LIVE), /* 0: no limit */
+    PATH("images.spool_dir", spool_dir, NULL, LIVE),
+    SECTION("notify"),
+    {.name = "notify.webhook_url",
+     .type = KEY_STRING,
+     FIELD(webhook_url),
+     .check = check_webhook_url,
+     .reload = CONFIG_RELOAD_START},
+    SECTION("network"),
+    STRING("network.pool", network_pool, "10.213.0.0/16", LIVE), /* networks made from then on */
+    INT("network.subnet_prefix", network_subnet_prefix, 26, 16, 29, LIVE),
+    BOOL("network.require_isolation", network_require_isolation, true, START),
+    STRING_APPLIED("admin_group", admin_group, "ds01-admin", ADMIN_GROUP),
+    PATH("init_path", init_path, NULL, START), /* NULL: beside ds01d or ../libexec/ds01/ */
+    INT("max_requests_per_uid", max_requests_per_uid, 16, 1, 1024, LIVE),
+    INT_APPLIED("events_max_kb", events_max_kb, 64 * 1024, 4, 4LL * 1024 * 1024, EVENTS_ROTATION),
+    INT_APPLIED("events_keep", events_keep, 5, 1, 100, EVENTS_ROTATION),
+    INT_APPLIED("log_max_kb", log_max_kb, 16 * 1024, 0, 4LL * 1024 * 1024, LOG_ROTATION),
+    INT_APPLIED("log_keep", log_keep, 3, 1, 100, LOG_ROTATION),
+    INT("requests_per_s_per_uid", requests_per_s_per_uid, 100, 0, 1000000, LIVE),
+    INT("request_burst_per_uid", request_burst_per_uid, 600, 1, 10000000, LIVE),
+    INT_APPLIED("audit_window_s", audit_window_s, 60, 1, 3600, AUDIT),
+    INT_APPLIED("audit_names_per_uid", audit_names_per_uid, 16, 1, 100000, AUDIT),
+    CUSTOM("service_uids", parse_service_uids, NULL, free_service_uids),
+    PATH("metrics_token_file", metrics_token_file, NULL, LIVE), /* read at each scrape */
+};
+
+#undef FIELD
+#undef STRING
+#undef PATH
+#undef ENUM
+#undef INT
+#undef INT_APPLIED
+#undef STRING_APPLIED
+#undef BOOL
+#undef SECTION
+#undef CUSTOM
+
+static void *field_of(struct config *c, const struct key_def *k)
+{
+        return (char *)c + k->offset;
+}
+
+static const void *cfield_of(const struct config *c, const struct key_def *k)
+{
+        return (const char *)c + k->offset;
+}
+
+/* key's name inside section (NULL: the top level), or NULL when it is not one of its keys. */
+static const char *key_in(const char *name, const char *section)
+{
+        if (!section)
+                return strchr(name, '.') ? NULL : name;
+        size_t n = strlen(section);
+        return strncmp(name, section, n) == 0 && name[n] == '.' ? name + n + 1 : NULL;
+}
+
+static const struct key_def *find_key(const char *name)
+{
+        for (size_t i = 0; i < ARRAY_SIZE(keys); i++)
+                if (streq(keys[i].name, name))
+                        return &keys[i];
+        return NULL;
+}
+
+static struct config *config_defaults(void)
+{
+        struct config *c = xzalloc(sizeof(*c));
+        c->source = xstrdup("(embedded defaults)");
+        for (size_t i = 0; i < ARRAY_SIZE(keys); i++) {
+                const struct key_def *k = &keys[i];
+                /* Only a value the table can compare may be refused or applied by a reload. */
+                assert(k->type != KEY_CUSTOM || k->reload == CONFIG_RELOAD_LIVE);
+                assert((k->reload == CONFIG_RELOAD_APPLY) == (k->apply != CONFIG_APPLY_NONE));
+                void *f = field_of(c, k);
+                switch (k->type) {
+                case KEY_STRING:
+                case KEY_PATH:
+                case KEY_ENUM:
+                        *(char **)f = k->def_str ? xstrdup(k->def_str) : NULL;
+                        break;
+                case KEY_INT:
+                        *(int64_t *)f = k->def_int;
+                        break;
+                case KEY_BOOL:
+                        *(bool *)f = k->def_int != 0;
+                        break;
+                case KEY_CUSTOM:
+                        if (k->init)
+                                k->init(c);
+                        break;
+                case KEY_SECTION:
+                        break;
+                }
+        }
+        return c;
+}
+
+struct config *config_free(struct config *c)
+{
+        if (!c)
+                return NULL;
+        for (size_t i = 0; i < ARRAY_SIZE(keys); i++) {
+                const struct key_def *k = &keys[i];
+                switch (k->type) {
+                case KEY_STRING:
+                case KEY_PATH:
+                case KEY_ENUM:
+                        free(*(char **)field_of(c, k));
+                        break;
+                case KEY_CUSTOM:
+                        k->release(c);
+                        break;
+                case KEY_INT:
+                case KEY_BOOL:
+                case KEY_SECTION:
+                        break;
+                }
+        }
+        free(c->source);
+        free(c);
+        return NULL;
+}
+
+static void configp_free(struct config **c)
+{
+        config_free(*c);
+}
+
+/* --- parsing by the table ------------------------------------------------------------------ */
+
+static int parse_map(const struct yamldoc *d, const struct yamldoc_node *v, struct config *c,
+                     const char *section, struct error **err);
+
+static int set_enum(const struct yamldoc *d, const struct yamldoc_node *v, const struct key_def *k,
+                    char **field, struct error **err)
+{
+        const char *s;
+        if (yamldoc_get_string(d, v, k->name, &s, err) < 0)
                 return -1;
-        for (size_t i = 0; i < v->n; i++) {
-                const struct yamldoc_pair *p = &v->pairs[i];
-                if (!streq(p->key, "webhook_url"))
-                        return yamldoc_unknown_key(d, p, "notify", names, err);
-                free(c->webhook_url);
-                c->webhook_url = NULL;
-                if (yamldoc_is_null(p->value))
-                        continue;
-                if (set_string(d, p->value, "notify.webhook_url", &c->webhook_url, err) < 0)
+        for (size_t i = 0; k->choices[i]; i++)
+                if (streq(k->choices[i], s)) {
+                        free(*field);
+                        *field = xstrdup(s);
+                        return 0;
+                }
+        _cleanup_(strbuf_release) struct strbuf sb = STRBUF_INIT;
+        for (size_t i = 0; k->choices[i]; i++)
+                strbuf_addf(&sb, "%s%s",
+                            i == 0              ? ""
+                            : k->choices[i + 1] ? ", "
+                                                : " or ",
+                            k->choices[i]);
+        return yamldoc_error(d, v->line, err, "'%s' must be %s, not '%s'", k->name, strbuf_str(&sb),
+                             s);
+}
+
+static int parse_value(const struct yamldoc *d, const struct key_def *k,
+                       const struct yamldoc_node *v, struct config *c, struct error **err)
+{
+        if (k->type == KEY_SECTION) {
+                if (yamldoc_is_null(v))
+                        return 0;
+                if (yamldoc_expect(d, v, YAMLDOC_MAP, k->name, err) < 0)
                         return -1;
-                if (!startswith(c->webhook_url, "http://") &&
-                    !startswith(c->webhook_url, "https://"))
-                        return yamldoc_error(d, p->value->line, err,
-                                             "'notify.webhook_url' must be an http:// or https:// "
-                                             "URL, not '%s'",
-                                             c->webhook_url);
+                return parse_map(d, v, c, k->name, err);
+        }
+        if (k->type == KEY_CUSTOM)
+                return k->parse(d, v, c, err);
+        if (yamldoc_is_null(v))
+                return 0; /* null keeps the default */
+        void *f = field_of(c, k);
+        switch (k->type) {
+        case KEY_STRING:
+                if (set_string(d, v, k->name, f, err) < 0)
+                        return -1;
+                return k->check ? k->check(d, v, k->name, *(char **)f, err) : 0;
+        case KEY_PATH:
+                return set_path(d, v, k->name, f, err);
+        case KEY_ENUM:
+                return set_enum(d, v, k, f, err);
+        case KEY_INT:
+                return yamldoc_get_int64(d, v, k->name, k->min, k->max, f, err);
+        case KEY_BOOL:
+                return yamldoc_get_bool(d, v, k->name, f, err);
+        case KEY_SECTION:
+        case KEY_CUSTOM:
+                break;
         }
         return 0;
 }
+
+/* The keys of a mapping: the top level (section NULL) or a section's. */
+static int parse_map(const struct yamldoc *d, const struct yamldoc_node *v, struct config *c,
+                     const char *section, struct error **err)
+{
+        for (size_t i = 0; i < v->n; i++) {
+                const struct yamldoc_pair *p = &v->pairs[i];
+                const struct key_def *k = NULL;
+                for (size_t j = 0; j < ARRAY_SIZE(keys) && !k; j++)
+                        if (streq_ptr(key_in(keys[j].name, section), p->key))
+                                k = &keys[j];
+                if (!k) {
+                        const char *names[ARRAY_SIZE(keys) + 1];
+                        size_t n = 0;
+                        for (size_t j = 0; j < ARRAY_SIZE(keys); j++)
+                                if (key_in(keys[j].name, section))
+                                        names[n++] = key_in(keys[j].name, section);
+                        names[n] = NULL;
+                        return yamldoc_unknown_key(d, p, section ? section : "ds01.yaml", names,
+                                                   err);
+                }
+                if (parse_value(d, k, p->value, c, err) < 0)
+                        return -1;
+        }
+        return 0;
+}
+
+/* --- reload -------------------------------------------------------------------------------- */
+
+static bool same_value(const struct key_def *k, const struct config *a, const struct config *b)
+{
+        const void *fa = cfield_of(a, k), *fb = cfield_of(b, k);
+        switch (k->type) {
+        case KEY_STRING:
+        case KEY_PATH:
+        case KEY_ENUM:
+                return streq_ptr(*(char *const *)fa, *(char *const *)fb);
+        case KEY_INT:
+                return *(const int64_t *)fa == *(const int64_t *)fb;
+        case KEY_BOOL:
+                return *(const bool *)fa == *(const bool *)fb;
+        case KEY_SECTION:
+        case KEY_CUSTOM:
+                break;
+        }
+        return true; /* LIVE by construction (config_defaults asserts it) */
+}
+
+int config_key_reload(const char *key, enum config_apply *ret_apply)
+{
+        const struct key_def *k = key ? find_key(key) : NULL;
+        if (!k || k->type == KEY_SECTION)
+                return -ENOENT;
+        if (ret_apply)
+                *ret_apply = k->apply;
+        return (int)k->reload;
+}
+
+const char *config_changed(const struct config *running, const struct config *loaded,
+                           enum config_reload how)
+{
+        for (size_t i = 0; i < ARRAY_SIZE(keys); i++)
+                if (keys[i].type != KEY_SECTION && keys[i].reload == how &&
+                    !same_value(&keys[i], running, loaded))
+                        return keys[i].name;
+        return NULL;
+}
+
+unsigned config_apply_steps(const struct config *running, const struct config *loaded)
+{
+        unsigned steps = 0;
+        for (size_t i = 0; i < ARRAY_SIZE(keys); i++)
+                if (keys[i].reload == CONFIG_RELOAD_APPLY && !same_value(&keys[i], running, loaded))
+                        steps |= keys[i].apply;
+        return steps;
+}
+
+/* --- whole-file rules and loading ---------------------------------------------------------- */
 
 int config_parse_ipv4_cidr(const char *s, uint32_t *ret_base, int *ret_bits)
 {
@@ -605,74 +749,6 @@ int config_parse_ipv4_cidr(const char *s, uint32_t *ret_base, int *ret_bits)
         *ret_base = base;
         *ret_bits = (int)n;
         return 0;
-}
-
-static int parse_network(const struct yamldoc *d, const struct yamldoc_node *v, struct config *c,
-                         struct error **err)
-{
-        static const char *const names[] = {"pool", "subnet_prefix", "require_isolation", NULL};
-        if (yamldoc_is_null(v))
-                return 0;
-        if (yamldoc_expect(d, v, YAMLDOC_MAP, "network", err) < 0)
-                return -1;
-        for (size_t i = 0; i < v->n; i++) {
-                const struct yamldoc_pair *p = &v->pairs[i];
-                if (!streq(p->key, "pool") && !streq(p->key, "subnet_prefix") &&
-                    !streq(p->key, "require_isolation"))
-                        return yamldoc_unknown_key(d, p, "network", names, err);
-                if (yamldoc_is_null(p->value))
-                        continue;
-                if (streq(p->key, "pool")) {
-                        if (set_string(d, p->value, "network.pool", &c->network_pool, err) < 0)
-                                return -1;
-                } else if (streq(p->key, "subnet_prefix")) {
-                        if (yamldoc_get_int64(d, p->value, "network.subnet_prefix", 16, 29,
-                                              &c->network_subnet_prefix, err) < 0)
-                                return -1;
-                } else if (yamldoc_get_bool(d, p->value, "network.require_isolation",
-                                            &c->network_require_isolation, err) < 0) {
-                        return -1;
-                }
-        }
-        return 0;
-}
-
-static int parse_top_key(const struct yamldoc *d, const struct yamldoc_pair *p, struct config *c,
-                         struct error **err)
-{
-        for (size_t i = 0; i < ARRAY_SIZE(top_keys); i++) {
-                const struct key_def *k = &top_keys[i];
-                if (!streq(k->name, p->key))
-                        continue;
-                if (k->type == KEY_SPECIAL)
-                        return k->parse(d, p->value, c, err);
-                /* null: keep the default (init_path: null means "find it"). */
-                if (yamldoc_is_null(p->value)) {
-                        if (streq(k->name, "init_path")) {
-                                free(c->init_path);
-                                c->init_path = NULL;
-                        }
-                        return 0;
-                }
-                char **field = (char **)(void *)((char *)c + k->offset);
-                switch (k->type) {
-                case KEY_STRING:
-                        return set_string(d, p->value, k->name, field, err);
-                case KEY_PATH:
-                        return set_path(d, p->value, k->name, field, err);
-                case KEY_INT:
-                        return yamldoc_get_int64(d, p->value, k->name, k->min, k->max,
-                                                 (int64_t *)(void *)((char *)c + k->offset), err);
-                case KEY_SPECIAL:
-                        break;
-                }
-                return 0;
-        }
-        const char *names[ARRAY_SIZE(top_keys) + 1];
-        for (size_t i = 0; i < ARRAY_SIZE(top_keys); i++)
-                names[i] = top_keys[i].name;
-        names[ARRAY_SIZE(top_keys)] = NULL;
-        return yamldoc_unknown_key(d, p, "ds01.yaml", names, err);
 }
 
 /* Checks that need more than one key's value, or a value's meaning. */
@@ -745,9 +821,8 @@ struct config *config_load(const char *path, struct error **err)
                 return TAKE_PTR(c); /* an empty file: all defaults */
         if (yamldoc_expect(d, d->root, YAMLDOC_MAP, "ds01.yaml", err) < 0)
                 return NULL;
-        for (size_t i = 0; i < d->root->n; i++)
-                if (parse_top_key(d, &d->root->pairs[i], c, err) < 0)
-                        return NULL;
+        if (parse_map(d, d->root, c, NULL, err) < 0)
+                return NULL;
         if (validate(d, c, err) < 0)
                 return NULL;
         return TAKE_PTR(c);

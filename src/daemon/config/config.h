@@ -1,6 +1,8 @@
 /* config.h - ds01.yaml, the daemon settings file. Every key is optional; a missing
  * file path (NULL) gives the embedded defaults. Unknown keys and wrong types are errors that name
- * file:line and the fix. */
+ * file:line and the fix. Each key's default, bounds and what a reload does with it live in one
+ * place, the key table in config.c (contrib/ds01.yaml.example shows every key with its default);
+ * the comments below say what a field means. */
 #pragma once
 
 #include "shared/error.h"
@@ -17,28 +19,28 @@ struct config_sim_gpu {
 
 struct config {
         char *source;              /* the file read, or "(embedded defaults)" */
-        char *instance;            /* "ds01": [a-z0-9][a-z0-9_.-]{0,62} */
-        char *socket;              /* "/run/ds01/ds01.sock" */
-        char *state_dir;           /* "/var/lib/ds01" */
-        char *log_dir;             /* "/var/log/ds01" */
-        char *docker_socket;       /* "/var/run/docker.sock" */
-        char *limits_file;         /* "/etc/ds01/resource-limits.yaml" */
+        char *instance;            /* [a-z0-9][a-z0-9_.-]{0,62}: labels, networks, metrics */
+        char *socket;              /* the CLI's unix socket */
+        char *state_dir;           /* the ledger, pins, the default spool */
+        char *log_dir;             /* events.jsonl */
+        char *docker_socket;       /* dockerd's API socket */
+        char *limits_file;         /* resource-limits.yaml */
         char *workspace_root;      /* "home", or an absolute DIR (then DIR/<user>/<project>) */
-        char *metrics_listen;      /* "127.0.0.1:9101" or "off" */
-        int64_t sample_interval_s; /* 60; 1..3600 */
+        char *metrics_listen;      /* HOST:PORT of /metrics, or "off" */
+        int64_t sample_interval_s; /* seconds between the monitor's samples */
         char *gpu_backend;         /* "auto" | "nvml" | "simulated" */
-        char *nvml_library;        /* "libnvidia-ml.so.1" */
+        char *nvml_library;        /* a soname or an absolute path */
         /* How long ds01d may be down (beyond two sample_interval_s) and still count as
-         * restarted, keeping the idle clocks and warnings it recorded (monitor.h): 10; 0..3600. */
+         * restarted, keeping the idle clocks and warnings it recorded (monitor.h). */
         int64_t restart_gap_s;
         /* gpus.docker_devices: how real GPUs reach a container. "device-requests": HostConfig.
          * DeviceRequests with the UUIDs (several MIG instances: the NVIDIA runtime and
          * NVIDIA_VISIBLE_DEVICES); "env": only NVIDIA_VISIBLE_DEVICES, for hosts whose default
          * runtime is nvidia; "auto" (default): device-requests with NVML, env when simulated. */
         char *docker_devices;
-        struct config_sim_gpu *simulated; /* default: 4 x A100-SXM4-40GB, 40960 MiB, no MIG */
+        struct config_sim_gpu *simulated; /* gpus.simulated: the simulated backend's GPUs */
         size_t n_simulated;
-        char *image_default; /* images.default: "ds01/base:latest" */
+        char *image_default; /* images.default: deploy's image when the project has none */
         /* images.frameworks: name -> base image for image-create --framework NAME (a site points
          * them at its own mirror); "minimal" defaults to images.default. */
         struct config_framework {
@@ -46,38 +48,36 @@ struct config {
                 char *image;
         } * frameworks;
         size_t n_frameworks;
-        int64_t build_timeout_s;     /* images.build_timeout_s: 3600 */
-        int64_t max_context_mb;      /* images.max_context_mb: 1024 */
-        int64_t max_builds_per_user; /* images.max_builds_per_user: 1; builds at once per user */
-        int64_t max_spool_mb;        /* images.max_spool_mb: 4096; contexts being received,
-                                      * all users together (in spool_dir) */
-        /* images.max_images_mb_per_user: 51200; a user's images together (Docker's sizes), over
-         * which their builds are refused; 0 = no limit */
+        int64_t build_timeout_s;     /* images.build_timeout_s */
+        int64_t max_context_mb;      /* images.max_context_mb: one build's context */
+        int64_t max_builds_per_user; /* images.max_builds_per_user: builds at once per user */
+        int64_t max_spool_mb;        /* images.max_spool_mb: contexts being received, all users
+                                      * together (in spool_dir) */
+        /* images.max_images_mb_per_user: a user's images together (Docker's sizes), over which
+         * their builds are refused; 0 = no limit */
         int64_t max_images_mb_per_user;
         char *spool_dir;   /* images.spool_dir: where contexts are received; NULL = state_dir (a
                             * file system of its own keeps them off the ledger's) */
         char *webhook_url; /* notify.webhook_url: NULL = none */
-        char *admin_group; /* admin_group: "ds01-admin" (root is always admin) */
+        char *admin_group; /* admin_group (root is always admin) */
         char *init_path;   /* init_path: NULL = find ds01-init beside ds01d or in
                             * ../libexec/ds01/ */
-        int64_t max_requests_per_uid; /* max_requests_per_uid: 16; requests in flight per uid */
-        /* events.jsonl is rotated when an append would take it past events_max_kb KiB (65536 =
-         * 64 MiB; 4..4194304): events.jsonl -> .1 -> .2 ...; events_keep (5; 1..100) rotated
-         * files are kept, older ones deleted. */
+        int64_t max_requests_per_uid; /* requests in flight per uid */
+        /* events.jsonl is rotated when an append would take it past events_max_kb KiB:
+         * events.jsonl -> .1 -> .2 ...; events_keep rotated files are kept, older ones deleted. */
         int64_t events_max_kb;
         int64_t events_keep;
-        /* ds01d.log (stderr, when a regular file) is rotated past log_max_kb KiB (16384; 0 =
-         * never), keeping log_keep (3; 1..100) old files. */
+        /* ds01d.log (stderr, when a regular file) is rotated past log_max_kb KiB (0 = never),
+         * keeping log_keep old files. */
         int64_t log_max_kb;
         int64_t log_keep;
-        /* Requests each uid may make: a token bucket of request_burst_per_uid (600) filled at
-         * requests_per_s_per_uid (100) a second; 0 = unlimited. */
+        /* Requests each uid may make: a token bucket of request_burst_per_uid filled at
+         * requests_per_s_per_uid a second; 0 = unlimited. */
         int64_t requests_per_s_per_uid;
         int64_t request_burst_per_uid;
         /* Denied requests of one (uid, action, target) are written to events.jsonl and the log
-         * once, then counted and written as one event per audit_window_s (60; 1..3600); a
-         * uid's first audit_names_per_uid (16; 1..100000) targets in a window are itemised, the
-         * rest counted together. */
+         * once, then counted and written as one event per audit_window_s; a uid's first
+         * audit_names_per_uid targets in a window are itemised, the rest counted together. */
         int64_t audit_window_s;
         int64_t audit_names_per_uid;
         /* service_uids: uids without a passwd entry that may still use ds01 (ranges lo..hi);
@@ -89,11 +89,11 @@ struct config {
         /* metrics_token_file: a file holding the bearer token that gets per-user series from
          * /metrics (NULL: nobody gets them; anonymous scrapes get aggregates). */
         char *metrics_token_file;
-        /* network.pool: the IPv4 range ("10.213.0.0/16") the per-user and per-user build
-         * networks take their subnets from, network.subnet_prefix (26) bits each (network.h). */
+        /* network.pool: the IPv4 range the per-user and per-user build networks take their
+         * subnets from, network.subnet_prefix bits each (network.h). */
         char *network_pool;
         int64_t network_subnet_prefix;
-        /* network.require_isolation (true): refuse to start unless dockerd keeps its bridge
+        /* network.require_isolation: refuse to start unless dockerd keeps its bridge
          * networks apart (network_check_isolation) and the host's users can be kept out of
          * them (network_firewall_start); false skips both. */
         bool network_require_isolation;
@@ -101,6 +101,36 @@ struct config {
 
 /* path NULL: embedded defaults. */
 struct config *config_load(const char *path, struct error **err);
+
+/* What a reload (`ds01 reload`, SIGHUP) does with a key whose value changed. */
+enum config_reload {
+        CONFIG_RELOAD_LIVE,    /* read where it is used: the next use sees the new value */
+        CONFIG_RELOAD_APPLY,   /* the reload runs the key's step (enum config_apply) */
+        CONFIG_RELOAD_RESTART, /* a reload that changes it is refused; only a restart does */
+        CONFIG_RELOAD_START,   /* read once at start-up: the reload takes the file, and the
+                                * running daemon keeps the old value until it restarts */
+};
+
+/* The steps a reload runs to apply CONFIG_RELOAD_APPLY keys (bits). */
+enum config_apply {
+        CONFIG_APPLY_NONE = 0,
+        CONFIG_APPLY_ADMIN_GROUP = 1 << 0,     /* admin_group: look the gid up again */
+        CONFIG_APPLY_EVENTS_ROTATION = 1 << 1, /* events_max_kb, events_keep */
+        CONFIG_APPLY_LOG_ROTATION = 1 << 2,    /* log_max_kb, log_keep */
+        CONFIG_APPLY_AUDIT = 1 << 3,           /* audit_window_s, audit_names_per_uid */
+        CONFIG_APPLY_METRICS = 1 << 4,         /* metrics_listen: move the /metrics server */
+};
+
+/* What a reload does with key (dotted: "images.max_context_mb"), and in *ret_apply (when not
+ * NULL) its step; -ENOENT for a key ds01.yaml does not have. */
+int config_key_reload(const char *key, enum config_apply *ret_apply);
+/* The first key, in the table's order, whose reload is `how` and whose value differs between
+ * running and loaded; NULL when none does. A reload refuses a file for which
+ * config_changed(running, loaded, CONFIG_RELOAD_RESTART) names a key. */
+const char *config_changed(const struct config *running, const struct config *loaded,
+                           enum config_reload how);
+/* The apply steps (enum config_apply bits) of the keys whose values differ. */
+unsigned config_apply_steps(const struct config *running, const struct config *loaded);
 struct config *config_free(struct config *c);
 /* "A.B.C.D/N": *ret_base (host byte order; host bits must be zero) and *ret_bits; -1 if
  * malformed. */

@@ -7,6 +7,7 @@
 
 #include "shared/parse.h"
 #include "shared/strbuf.h"
+#include "shared/timestamp.h"
 
 #include <assert.h>
 #include <ctype.h>
@@ -731,66 +732,6 @@ static int load_overrides_file(struct loader *ld, struct error **err)
         return parse_overrides(&sub, root, "user-overrides.yaml", err);
 }
 
-/* "2026-03-01", "2026-03-01T12:00[:00[.123]]" with "Z", "+01:00" or "+0100"; no zone = UTC. */
-static int parse_iso8601(const char *s, int64_t *ret)
-{
-        struct tm tm = {0};
-        int n = 0;
-        if (sscanf(s, "%4d-%2d-%2d%n", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &n) != 3 || n != 10)
-                return -EINVAL;
-        const char *p = s + n;
-        int64_t offset = 0;
-        if (*p == 'T' || *p == 't' || *p == ' ') {
-                p++;
-                n = 0;
-                if (sscanf(p, "%2d:%2d%n", &tm.tm_hour, &tm.tm_min, &n) != 2 || n != 5)
-                        return -EINVAL;
-                p += n;
-                if (*p == ':') {
-                        n = 0;
-                        if (sscanf(p, ":%2d%n", &tm.tm_sec, &n) != 1 || n != 3)
-                                return -EINVAL;
-                        p += n;
-                        if (*p == '.') {
-                                p++;
-                                if (!isdigit((unsigned char)*p))
-                                        return -EINVAL;
-                                while (isdigit((unsigned char)*p))
-                                        p++;
-                        }
-                }
-                if (*p == 'Z' || *p == 'z') {
-                        p++;
-                } else if (*p == '+' || *p == '-') {
-                        int sign = *p == '-' ? -1 : 1, oh, om;
-                        p++;
-                        n = 0;
-                        if (sscanf(p, "%2d:%2d%n", &oh, &om, &n) == 2 && n == 5)
-                                p += n;
-                        else if (sscanf(p, "%2d%2d%n", &oh, &om, &n) == 2 && n == 4)
-                                p += n;
-                        else
-                                return -EINVAL;
-                        if (oh > 23 || om > 59)
-                                return -EINVAL;
-                        offset = sign * (oh * 3600 + om * 60);
-                }
-        }
-        if (*p)
-                return -EINVAL;
-        if (tm.tm_mon < 1 || tm.tm_mon > 12 || tm.tm_mday < 1 || tm.tm_mday > 31 ||
-            tm.tm_hour > 23 || tm.tm_min > 59 || tm.tm_sec > 60)
-                return -EINVAL;
-        int mon = tm.tm_mon, mday = tm.tm_mday;
-        tm.tm_year -= 1900;
-        tm.tm_mon -= 1;
-        time_t t = timegm(&tm);
-        if (t == (time_t)-1 || tm.tm_mon != mon - 1 || tm.tm_mday != mday)
-                return -EINVAL; /* 2026-02-30 */
-        *ret = (int64_t)t - offset;
-        return 0;
-}
-
 static int parse_exemption(const struct loader *ld, const struct yamldoc_node *n, size_t idx,
                            struct exemption *e, struct error **err)
 {
@@ -847,7 +788,7 @@ static int parse_exemption(const struct loader *ld, const struct yamldoc_node *n
                         const char *s;
                         if (yamldoc_get_string(d, v, what, &s, err) < 0)
                                 return -1;
-                        if (parse_iso8601(s, &e->expires_on) < 0)
+                        if (timestamp_parse(s, &e->expires_on) < 0)
                                 return yamldoc_error(d, v->line, err,
                                                      "'%s' must be an ISO-8601 date or time "
                                                      "(2026-03-01 or 2026-03-01T18:00:00Z) or "

@@ -114,30 +114,44 @@ static size_t count_components(const char *p)
         return n;
 }
 
+/* Where uid's project lives, and from which path component on the user owns (user_from) and
+ * ds01 may create (create_from) what is missing. */
+static char *locate(const char *workspace_root, const char *project, uid_t uid, size_t *user_from,
+                    size_t *create_from, struct error **err)
+{
+        if (streq(workspace_root, "home")) {
+                _cleanup_free_ char *home = user_home(uid, err);
+                if (!home)
+                        return NULL;
+                *user_from = count_components(home) - 1; /* the home directory itself */
+                *create_from = *user_from + 1;           /* ~/workspace */
+                return xasprintf("%s/workspace/%s", home, project);
+        }
+        struct passwd pw, *res = NULL;
+        char buf[4096];
+        if (getpwuid_r(uid, &pw, buf, sizeof(buf), &res) != 0 || !res) {
+                error_set(err, DS01_ERR, "uid %u has no passwd entry", (unsigned)uid);
+                return NULL;
+        }
+        *user_from = count_components(workspace_root);
+        *create_from = *user_from;
+        return xasprintf("%s/%s/%s", workspace_root, pw.pw_name, project);
+}
+
+char *workspace_path(const char *workspace_root, const char *project, uid_t uid, struct error **err)
+{
+        size_t user_from, create_from;
+        return locate(workspace_root, project, uid, &user_from, &create_from, err);
+}
+
 int workspace_prepare(const char *workspace_root, const char *project, uid_t uid, gid_t gid,
                       bool create, char **ret_path, int *ret_fd, struct error **err)
 {
-        _cleanup_free_ char *base = NULL; /* the user's own directory */
-        _cleanup_free_ char *path = NULL;
         size_t user_from, create_from;
-        if (streq(workspace_root, "home")) {
-                base = user_home(uid, err);
-                if (!base)
-                        return -1;
-                path = xasprintf("%s/workspace/%s", base, project);
-                user_from = count_components(base) - 1; /* the home directory itself */
-                create_from = user_from + 1;            /* ~/workspace */
-        } else {
-                struct passwd pw, *res = NULL;
-                char buf[4096];
-                if (getpwuid_r(uid, &pw, buf, sizeof(buf), &res) != 0 || !res)
-                        return error_set(err, DS01_ERR, "uid %u has no passwd entry",
-                                         (unsigned)uid);
-                base = xasprintf("%s/%s", workspace_root, pw.pw_name);
-                path = xasprintf("%s/%s", base, project);
-                user_from = count_components(workspace_root);
-                create_from = user_from;
-        }
+        _cleanup_free_ char *path =
+            locate(workspace_root, project, uid, &user_from, &create_from, err);
+        if (!path)
+                return -1;
         if (uid == 0)
                 user_from = (size_t)-1; /* root's own workspace: everything root-owned */
         /* One at a time: between mkdirat and fchownat a directory under workspace_root is root's,

@@ -25,6 +25,11 @@
 int workspace_prepare(const char *workspace_root, const char *project, uid_t uid, gid_t gid,
                       bool create, char **ret_path, int *ret_fd, struct error **err);
 
+/* The path of uid's workspace for project, as workspace_prepare() would check it, without
+ * looking at it: what to show a user. NULL with err when uid has no passwd entry. */
+char *workspace_path(const char *workspace_root, const char *project, uid_t uid,
+                     struct error **err);
+
 /* Creates (if missing) the container's pin directory; returns its path, the bind source to give
  * Docker, or NULL with err. */
 char *workspace_pin_prepare(const char *state_dir, const char *container, struct error **err);

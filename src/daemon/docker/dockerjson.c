@@ -1,9 +1,7 @@
 #include "daemon/docker/dockerjson.h"
 
+#include "shared/timestamp.h"
 #include "shared/util.h"
-
-#include <string.h>
-#include <time.h>
 
 char *json_text(const json_t *v)
 {
@@ -20,23 +18,7 @@ const char *jstr(const json_t *o, const char *key)
 
 int64_t docker_time_ms(const char *s)
 {
-        if (!s || startswith(s, "0001-"))
-                return 0;
-        struct tm tm;
-        memset(&tm, 0, sizeof(tm));
-        const char *rest = strptime(s, "%Y-%m-%dT%H:%M:%S", &tm);
-        if (!rest)
-                return 0;
-        int64_t ms = (int64_t)timegm(&tm) * 1000;
-        if (rest[0] == '.') {
-                int64_t frac = 0, digits = 0;
-                for (const char *p = rest + 1; *p >= '0' && *p <= '9' && digits < 3; p++, digits++)
-                        frac = frac * 10 + (*p - '0');
-                while (digits++ < 3)
-                        frac *= 10;
-                ms += frac;
-        }
-        return ms;
+        return timestamp_ms_or_zero(s);
 }
 
 const char *docker_inspect_workspace(const json_t *inspect)

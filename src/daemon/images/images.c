@@ -4,8 +4,10 @@
 #include "daemon/images/buildcheck.h"
 #include "daemon/docker/dockerjson.h"
 #include "daemon/containers/network.h"
+#include "daemon/containers/workspace.h"
 #include "shared/names.h"
 #include "shared/strbuf.h"
+#include "shared/dockerfile.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -59,12 +61,59 @@ static int packages(const json_t *list, const char *what, struct strbuf *out, st
         return 0;
 }
 
-static const char *framework_image(const struct config *c, const char *fw)
+/* The base image of framework fw (images.frameworks.NAME; "minimal" is images.default unless
+ * the site names one). An unknown framework is a usage error that lists the server's. */
+static const char *framework_image(const struct config *c, const char *fw, struct error **err)
 {
         for (size_t i = 0; i < c->n_frameworks; i++)
                 if (streq(c->frameworks[i].name, fw))
                         return c->frameworks[i].image;
-        return streq(fw, "minimal") ? c->image_default : NULL;
+        if (streq(fw, "minimal"))
+                return c->image_default;
+        struct strbuf known = STRBUF_INIT;
+        strbuf_adds(&known, "minimal");
+        for (size_t i = 0; i < c->n_frameworks; i++)
+                if (!streq(c->frameworks[i].name, "minimal"))
+                        strbuf_addf(&known, ", %s", c->frameworks[i].name);
+        error_set(err, DS01_EUSAGE,
+                  "no base image for framework '%.40s' on this server (it has: %s) - an "
+                  "administrator adds one as images.frameworks.%.40s in ds01.yaml",
+                  fw, strbuf_str(&known), fw);
+        strbuf_release(&known);
+        return NULL;
+}
+
+int images_project(struct ds01d *d, const struct caller *c, json_t *params, json_t **ret_result,
+                   struct error **err)
+{
+        const char *project = jstr(params, "project");
+        const char *fw = jstr(params, "framework");
+        bool create = json_is_true(json_object_get(params, "create"));
+        const struct config *cfg = d->cfg;
+        if (names_check_project(project, err) < 0 || (fw && !framework_image(cfg, fw, err)))
+                return -1;
+        _cleanup_free_ char *dir = workspace_path(cfg->workspace_root, project, c->uid, err);
+        if (!dir)
+                return -1;
+        /* Only for the CLI to take back, as the user, an empty directory it asked for and did not
+         * use: the checks are workspace_prepare()'s. */
+        struct stat st;
+        bool existed = lstat(dir, &st) == 0;
+        if (create) {
+                free(dir);
+                dir = NULL;
+                if (workspace_prepare(cfg->workspace_root, project, c->uid, c->gid, true, &dir,
+                                      NULL, err) < 0)
+                        return -1;
+        }
+        json_t *names = json_array();
+        json_array_append_new(names, json_string("minimal"));
+        for (size_t i = 0; i < cfg->n_frameworks; i++)
+                if (!streq(cfg->frameworks[i].name, "minimal"))
+                        json_array_append_new(names, json_string(cfg->frameworks[i].name));
+        *ret_result = json_pack("{s:s, s:s, s:b, s:o}", "project", project, "dir", dir, "created",
+                                create && !existed, "frameworks", names);
+        return 0;
 }
 
 int images_template(struct ds01d *d, const struct caller *c, json_t *params, json_t **ret_result,
@@ -78,20 +127,9 @@ int images_template(struct ds01d *d, const struct caller *c, json_t *params, jso
                 return -1;
         if (!fw)
                 fw = "minimal";
-        const char *base = framework_image(d->cfg, fw);
-        if (!base) {
-                struct strbuf known = STRBUF_INIT;
-                strbuf_adds(&known, "minimal");
-                for (size_t i = 0; i < d->cfg->n_frameworks; i++)
-                        if (!streq(d->cfg->frameworks[i].name, "minimal"))
-                                strbuf_addf(&known, ", %s", d->cfg->frameworks[i].name);
-                error_set(err, DS01_EUSAGE,
-                          "no base image for framework '%.40s' on this server (it has: %s) - an "
-                          "administrator adds one as images.frameworks.%.40s in ds01.yaml",
-                          fw, strbuf_str(&known), fw);
-                strbuf_release(&known);
+        const char *base = framework_image(d->cfg, fw, err);
+        if (!base)
                 return -1;
-        }
         if (req && (req[0] == '/' || strstr(req, "..") || !package_ok(req)))
                 return error_set(err, DS01_EUSAGE,
                                  "--requirements must name a file inside the project directory");
@@ -125,24 +163,21 @@ int images_template(struct ds01d *d, const struct caller *c, json_t *params, jso
                     "/etc/passwd) && \\\n"
                     "    mkdir -p \"${DS01_HOME}\" && chown \"${DS01_UID}:${DS01_GID}\" "
                     "\"${DS01_HOME}\"\n\n");
-        strbuf_adds(&df,
-                    "# >>> ds01 system packages (image-update --add-system edits this block)\n");
+        strbuf_adds(&df, DOCKERFILE_SYS_BEGIN " (image-update --add-system edits this block)\n");
         if (apt.len)
-                strbuf_addf(&df,
-                            "RUN apt-get update && apt-get install -y --no-install-recommends%s "
-                            "&& rm -rf /var/lib/apt/lists/*\n",
+                strbuf_addf(&df, DOCKERFILE_APT_RUN "%s " DOCKERFILE_APT_TAIL "\n",
                             strbuf_str(&apt));
-        strbuf_adds(&df, "# <<< ds01 system packages\n\n");
+        strbuf_adds(&df, DOCKERFILE_SYS_END "\n\n");
         strbuf_adds(&df, "# pip may install into the image's Python (PEP 668).\n"
                          "ENV PIP_BREAK_SYSTEM_PACKAGES=1\n");
-        strbuf_adds(&df, "# >>> ds01 python packages (image-update --add edits this block)\n");
+        strbuf_adds(&df, DOCKERFILE_PY_BEGIN " (image-update --add edits this block)\n");
         if (pip.len)
-                strbuf_addf(&df, "RUN pip install --no-cache-dir%s\n", strbuf_str(&pip));
-        strbuf_adds(&df, "# <<< ds01 python packages\n");
+                strbuf_addf(&df, DOCKERFILE_PIP_RUN "%s\n", strbuf_str(&pip));
+        strbuf_adds(&df, DOCKERFILE_PY_END "\n");
         if (req)
                 strbuf_addf(&df,
-                            "COPY %s /tmp/ds01-requirements.txt\n"
-                            "RUN pip install --no-cache-dir -r /tmp/ds01-requirements.txt\n",
+                            "COPY %s /tmp/ds01-requirements.txt\n" DOCKERFILE_PIP_RUN
+                            " -r /tmp/ds01-requirements.txt\n",
                             req);
         strbuf_adds(&df, "\n# What ML tools expect; caches live in the persistent workspace.\n"
                          "ENV PYTHONUNBUFFERED=1 \\\n"

@@ -17,6 +17,12 @@ bool images_usable_by(const json_t *img, unsigned uid);
 /* Sends one progress message to the client; non-zero when the client is gone. */
 typedef int (*images_progress_fn)(void *ctx, json_t *progress /* stolen */);
 
+/* Where the caller's project lives (workspace_root decides; the containers mount the same
+ * directory), and the server's frameworks: what the CLI, which writes the Dockerfile as the user,
+ * must not guess. With create, the directory is made as a deploy makes it (workspace.h). A
+ * framework given that the server lacks is a usage error naming those it has. */
+int images_project(struct ds01d *d, const struct caller *c, json_t *params, json_t **ret_result,
+                   struct error **err);
 int images_template(struct ds01d *d, const struct caller *c, json_t *params, json_t **ret_result,
                     struct error **err);
 /* context_fd: the tar stream of the build context (from the CLI, written as the user), spooled

@@ -8,6 +8,7 @@
 #include "shared/log.h"
 #include "daemon/observe/counters.h"
 #include "shared/parse.h"
+#include "shared/timestamp.h"
 
 #include <assert.h>
 #include <errno.h>
@@ -271,15 +272,6 @@ out:
         free(line);
 }
 
-static int64_t iso_to_unix(const char *s)
-{
-        struct tm tm;
-        memset(&tm, 0, sizeof(tm));
-        if (!s || !strptime(s, "%Y-%m-%dT%H:%M:%S", &tm))
-                return 0;
-        return (int64_t)timegm(&tm);
-}
-
 static bool matches(const json_t *e, const struct events_filter *f)
 {
         const char *type = json_string_value(json_object_get(e, "event_type"));
@@ -300,7 +292,8 @@ static bool matches(const json_t *e, const struct events_filter *f)
                         return false;
         }
         if (f->since || f->until) {
-                int64_t t = iso_to_unix(json_string_value(json_object_get(e, "timestamp")));
+                int64_t t =
+                    timestamp_ms_or_zero(json_string_value(json_object_get(e, "timestamp"))) / 1000;
                 if ((f->since && t < f->since) || (f->until && t > f->until))
                         return false;
         }
@@ -527,7 +520,7 @@ static bool count_line(const char *line, size_t len, void *data)
 {
         const int64_t *since = data;
         json_t *e = json_loadb(line, len, 0, NULL);
-        int64_t t = iso_to_unix(json_string_value(json_object_get(e, "timestamp")));
+        int64_t t = timestamp_ms_or_zero(json_string_value(json_object_get(e, "timestamp"))) / 1000;
         if (t >= *since)
                 counters_event_seen(json_string_value(json_object_get(e, "event_type")), t);
         json_decref(e);
