@@ -1,16 +1,18 @@
 /* ds01d.h - the daemon's context, shared by every thread, and the rules for touching it.
  *
  * Every module takes a struct ds01d *: it is how a request handler reaches the ledger, Docker,
- * the configuration and the other services. It owns nothing by itself; main.c builds it and
- * frees it. docs/architecture.md ("Threads and locks") has the whole lock order.
+ * the configuration and the other services. main.c builds the root context and frees it.
+ * docs/architecture.md ("Threads and locks") has the whole lock order.
  *
- * Locking:
- * - `lock` (rwlock) guards cfg, limits, inv and admin_gid. Request handlers and the monitor
- *   hold it for reading; reload (reload.h) and a GPU rescan (gpuadmin.h) take it for writing
- *   only to swap a pointer.
- * - The other members are set once at start-up and are thread-safe themselves (each has its
- *   own lock inside, a leaf in the lock order).
- * - reload_lock serialises reloads (SIGHUP and `ds01 reload`); it is taken before `lock`. */
+ * Two kinds of context:
+ * - the root (main.c's): the services, set once at start-up; its cfg, limits, inv and gen are
+ *   NULL once the daemon runs, because those change;
+ * - a view (ds01d_pin, generation.h): a copy of the root with the current generation of cfg,
+ *   limits, inv and admin_gid pinned in it. Every request, monitor tick, Docker event and
+ *   scrape works on a view of its own, taken once at its start, and holds no lock while it
+ *   waits on Docker, NVML, the disk or the network. Threads keep the root, never a view.
+ * The services themselves are thread-safe, each with its own lock inside (a leaf in the lock
+ * order). */
 #pragma once
 
 #include "daemon/config/config.h"
@@ -28,27 +30,30 @@ struct snapshot_cache;
 struct network;
 struct oplocks;
 struct exec_registry;
+struct generations;
+struct generation;
 
 struct ds01d {
-        pthread_rwlock_t lock;
-        struct config *cfg;
-        char *config_path; /* ds01.yaml as given at start-up; NULL: embedded defaults */
+        struct generations *gens; /* where the current generation is published */
+        struct generation *gen;   /* a view's pinned generation; NULL in the root */
+        struct config *cfg;       /* the pinned generation's parts (views only) */
         struct limits *limits;
-        struct gpu_inventory *inv; /* swapped by gpuadmin_rescan under `lock` (write) */
-        struct nvml *nvml;         /* NULL with the simulated backend */
-        struct notify *notify;     /* terminals, alerts file, webhook */
-        struct monitor *monitor;   /* sampling and enforcement (the activity it saw) */
-        struct usage *usage;       /* usage accounting (ds01 report) */
+        struct gpu_inventory *inv;
+        gid_t admin_gid;         /* gid of cfg->admin_group, or (gid_t)-1 */
+        char *config_path;       /* ds01.yaml as given at start-up; NULL: embedded defaults */
+        struct nvml *nvml;       /* NULL with the simulated backend */
+        struct notify *notify;   /* terminals, alerts file, webhook */
+        struct monitor *monitor; /* sampling and enforcement (the activity it saw) */
+        struct usage *usage;     /* usage accounting (ds01 report) */
         struct store *store;
         struct docker *docker;
         struct network *net; /* per-user Docker networks (network.h) */
         struct events *events;
         struct audit *audit;         /* auth.denied, aggregated (audit.h) */
         struct snapshot_cache *snap; /* the containers as last read (snapshot.h) */
-        struct metrics *metrics;     /* /metrics; moved by reload */
-        pthread_mutex_t reload_lock; /* one reload at a time (SIGHUP, ds01 reload) */
+        struct metrics **metrics;    /* main's /metrics server (moved by reload, one at a time) */
+        struct ds01d *root;          /* the root context (itself in the root) */
         char *init_path;             /* host path of ds01-init, mounted at /.ds01/init */
-        gid_t admin_gid;             /* gid of cfg->admin_group, or (gid_t)-1 */
         struct oplocks *ops;         /* one operation per container name (oplock.h) */
         struct exec_registry *execs; /* exec sessions handed out, and to whom (sessions.h) */
 };

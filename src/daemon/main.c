@@ -2,6 +2,7 @@
  * the CLI on a unix socket. Runs in the foreground, logging to stderr. */
 #include "shared/log.h"
 #include "shared/strbuf.h"
+#include "daemon/config/generation.h"
 #include "daemon/config/reload.h"
 #include "daemon/observe/rows.h"
 #include "daemon/observe/status.h"
@@ -160,12 +161,14 @@ int main(int argc, char **argv)
             0); /* no fastbins: tcache serves small blocks, and there is nothing to consolidate */
 
         struct error *err = NULL;
-        struct ds01d d;
+        struct ds01d d, v; /* the root, and start-up's view */
+        struct metrics *metrics = NULL;
         memset(&d, 0, sizeof(d));
-        pthread_rwlock_init(&d.lock, NULL);
+        memset(&v, 0, sizeof(v));
+        d.root = &d;
+        d.metrics = &metrics;
         d.ops = oplocks_new();
         d.execs = sessions_registry_new();
-        pthread_mutex_init(&d.reload_lock, NULL);
         d.snap = snapshot_cache_new();
         struct rpc_server *srv = NULL;
         struct watch *watch = NULL;
@@ -229,22 +232,27 @@ int main(int argc, char **argv)
                 goto fail;
         network_adopt(d.net, d.cfg, d.store); /* containers made before per-user networks */
         network_sweep(d.net, d.cfg, true);    /* what a crash or a killed build left */
+        d.notify = notify_new(d.cfg->webhook_url, &err);
+        if (!d.notify)
+                goto fail;
+        /* From here on threads run: config, limits and inventory are read through views of
+         * their generation (generation.h), never through the root. */
+        d.gens = generations_new(d.cfg, d.limits, d.inv, d.admin_gid);
+        d.cfg = NULL;
+        d.limits = NULL;
+        d.inv = NULL;
+        d.admin_gid = (gid_t)-1;
+        ds01d_pin(&d, &v);
         int64_t reconciled_at = now_s();
-        if (reconcile_ledger(&d, true, &err) < 0)
+        if (reconcile_ledger(&v, true, &err) < 0)
+                goto fail;
+        monitor = monitor_start(&d, &err); /* sets d.monitor before its thread runs */
+        if (!monitor)
                 goto fail;
         watch = watch_start(&d, reconciled_at, &err);
         if (!watch)
                 goto fail;
-        d.notify = notify_new(d.cfg->webhook_url, &err);
-        if (!d.notify)
-                goto fail;
-        monitor = monitor_start(&d, &err);
-        if (!monitor)
-                goto fail;
-        pthread_rwlock_wrlock(&d.lock);
-        d.monitor = monitor;
-        pthread_rwlock_unlock(&d.lock);
-        if (metrics_start(&d, &d.metrics, &err) < 0)
+        if (metrics_start(&d, &metrics, &err) < 0)
                 goto fail;
         srv = rpc_server_new(&d, &err);
         if (!srv)
@@ -254,14 +262,11 @@ int main(int argc, char **argv)
                 error_set_errno(&err, errno, "signalfd");
                 goto fail;
         }
-        /* the monitor's rescans may swap d.inv from now on */
-        pthread_rwlock_rdlock(&d.lock);
         json_t *startup = json_pack("{s:s, s:s, s:s}", "version", DS01_VERSION, "instance",
-                                    d.cfg->instance, "gpu_backend", gpu_inventory_backend(d.inv));
-        pthread_rwlock_unlock(&d.lock);
+                                    v.cfg->instance, "gpu_backend", gpu_inventory_backend(v.inv));
         events_log(d.events, "system.startup", NULL, startup);
-        /* Before the connection threads start: from then on a reload may swap d.cfg. */
-        log_notice("ready: listening on %s", d.cfg->socket);
+        log_notice("ready: listening on %s", v.cfg->socket);
+        ds01d_unpin(&v);
         if (rpc_server_start(srv, &err) < 0)
                 goto fail;
 
@@ -299,16 +304,16 @@ fail:
         error_free(err);
 out:;
         size_t busy = srv ? rpc_server_stop(srv, 5000) : 0;
+        ds01d_unpin(&v); /* start-up's view, when start-up failed */
         /* After the connection threads: a `ds01 reload` may still move the metrics server. */
-        pthread_mutex_lock(&d.reload_lock);
-        d.metrics = metrics_stop(d.metrics);
-        pthread_mutex_unlock(&d.reload_lock);
+        reload_stop();
+        metrics = metrics_stop(metrics);
         watch = watch_stop(watch);
         /* Connection threads that outlived the grace period still use the state (the monitor's
          * too, through container-list): leave all of it to the kernel then. */
         if (busy == 0) {
+                monitor = monitor_stop(monitor); /* joins its thread */
                 d.monitor = NULL;
-                monitor = monitor_stop(monitor);
         }
         if (sfd >= 0)
                 close(sfd);
@@ -322,10 +327,11 @@ out:;
                 d.audit = audit_free(d.audit);
                 d.events = events_free(d.events);
                 d.notify = notify_free(d.notify);
-                d.inv = gpu_inventory_free(d.inv);
-                d.nvml = nvml_close(d.nvml);
+                d.inv = gpu_inventory_free(d.inv); /* set only when start-up failed early */
                 d.limits = limits_free(d.limits);
                 d.cfg = config_free(d.cfg);
+                d.gens = generations_free(d.gens);
+                d.nvml = nvml_close(d.nvml);
                 d.snap = snapshot_cache_free(d.snap);
                 free(d.config_path);
                 free(d.init_path);

@@ -11,6 +11,7 @@
 #include "daemon/observe/counters.h"
 #include "daemon/gpus/gpu.h"
 #include "daemon/config/limits.h"
+#include "daemon/config/generation.h"
 #include "daemon/observe/metrics.h"
 #include "daemon/observe/snapshot.h"
 #include "daemon/ledger/store.h"
@@ -43,7 +44,6 @@ static int setup(void **state)
         fclose(fp);
         struct error *err = NULL;
         struct ds01d *d = &f->d;
-        pthread_rwlock_init(&d->lock, NULL);
         d->cfg = config_load(cfg, &err);
         assert_non_null(d->cfg);
         d->limits = limits_load(NULL, &err);
@@ -53,6 +53,9 @@ static int setup(void **state)
         d->store = store_open(d->cfg->state_dir, &err);
         assert_non_null(d->store);
         d->snap = snapshot_cache_new();
+        /* the fixture is a view of its own generation, as a request's is */
+        d->root = d;
+        d->gens = generations_new(d->cfg, d->limits, d->inv, (gid_t)-1);
         *state = f;
         return 0;
 }
@@ -63,10 +66,7 @@ static int teardown(void **state)
         struct ds01d *d = &f->d;
         snapshot_cache_free(d->snap);
         store_free(d->store);
-        gpu_inventory_free(d->inv);
-        limits_free(d->limits);
-        config_free(d->cfg);
-        pthread_rwlock_destroy(&d->lock);
+        generations_free(d->gens); /* with cfg, limits and inv */
         _cleanup_free_ char *cmd = xasprintf("rm -rf '%s'", f->dir);
         assert_int_equal(system(cmd), 0);
         free(f);

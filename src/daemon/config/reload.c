@@ -1,6 +1,8 @@
 /* reload.c - ds01.yaml and the limits files read again and swapped in (see reload.h). */
 #include "daemon/config/reload.h"
 
+#include "daemon/config/generation.h"
+
 #include "daemon/gpus/nvml.h"
 #include "daemon/observe/audit.h"
 #include "daemon/observe/metrics.h"
@@ -11,6 +13,7 @@
 #include "shared/strbuf.h"
 
 #include <grp.h>
+#include <pthread.h>
 #include <pwd.h>
 #include <sys/stat.h>
 
@@ -57,13 +60,26 @@ struct limits *reload_load_limits(const struct config *c, struct error **err)
 /* Parses and validates everything first, then swaps under the write lock. */
 static int reload_locked(struct ds01d *d, struct error **err);
 
+/* One reload at a time (SIGHUP and `ds01 reload`): each compares with the generation current
+ * when it starts, and the /metrics server moves once. */
+static pthread_mutex_t one = PTHREAD_MUTEX_INITIALIZER;
+
+void reload_stop(void)
+{
+        pthread_mutex_lock(&one); /* never given back: the daemon is stopping */
+}
+
 int reload_config(struct ds01d *d, struct error **err)
 {
-        pthread_mutex_lock(&d->reload_lock);
-        int r = reload_locked(d, err);
-        if (r == 0)
-                d->metrics = metrics_reload(d->metrics, d);
-        pthread_mutex_unlock(&d->reload_lock);
+        pthread_mutex_lock(&one);
+        struct ds01d v;
+        ds01d_pin(d, &v);
+        int r = reload_locked(&v, err);
+        ds01d_unpin(&v);
+        if (r == 0) {
+                *d->metrics = metrics_reload(*d->metrics, d->root);
+        }
+        pthread_mutex_unlock(&one);
         return r;
 }
 
@@ -77,7 +93,6 @@ static int reload_locked(struct ds01d *d, struct error **err)
                 config_free(c);
                 return -1;
         }
-        pthread_rwlock_rdlock(&d->lock);
         const struct {
                 const char *key, *running, *loaded;
         } fixed[] = {
@@ -91,7 +106,6 @@ static int reload_locked(struct ds01d *d, struct error **err)
         for (size_t i = 0; i < ARRAY_SIZE(fixed) && !bad; i++)
                 if (!streq_ptr(fixed[i].running, fixed[i].loaded))
                         bad = fixed[i].key;
-        pthread_rwlock_unlock(&d->lock);
         if (bad) {
                 error_set(err, DS01_ERR,
                           "changing '%s' needs a restart of ds01d (the running configuration "
@@ -101,18 +115,12 @@ static int reload_locked(struct ds01d *d, struct error **err)
                 limits_free(l);
                 return -1;
         }
-        pthread_rwlock_wrlock(&d->lock);
-        struct config *old_c = d->cfg;
-        struct limits *old_l = d->limits;
-        d->cfg = c;
-        d->limits = l;
-        d->admin_gid = reload_lookup_gid(c->admin_group);
-        pthread_rwlock_unlock(&d->lock);
+        generations_publish(
+            d->gens, &(struct generation_change){
+                         .cfg = c, .admin_gid = reload_lookup_gid(c->admin_group), .limits = l});
         events_set_rotation(d->events, c->events_max_kb * 1024, (int)c->events_keep);
         audit_configure(d->audit, c->audit_window_s, c->audit_names_per_uid);
         log_set_rotation(c->log_max_kb * 1024, (int)c->log_keep);
-        config_free(old_c);
-        limits_free(old_l);
         log_notice("reloaded %s and %s", c->source, c->limits_file);
         return 0;
 }
@@ -127,10 +135,11 @@ int reload_request(struct ds01d *d, const struct caller *c, json_t *params, json
                         (*err)->code = DS01_ERR;
                 return -1;
         }
-        pthread_rwlock_rdlock(&d->lock);
+        struct ds01d v; /* the generation just published */
+        ds01d_pin(d, &v);
         *ret_result =
-            json_pack("{s:s, s:s}", "config", d->cfg->source, "limits_file", d->cfg->limits_file);
-        pthread_rwlock_unlock(&d->lock);
+            json_pack("{s:s, s:s}", "config", v.cfg->source, "limits_file", v.cfg->limits_file);
+        ds01d_unpin(&v);
         events_log(d->events, "config.reload", c->login, NULL);
         return 0;
 }

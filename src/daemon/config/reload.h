@@ -8,10 +8,12 @@
 #include "daemon/requests/caller.h"
 
 /* Reads ds01.yaml (d->config_path) and the limits files again and swaps them in; on any error
- * the running configuration stays and *err says why. Call WITHOUT d->lock (takes reload_lock,
- * then d->lock for writing only to swap). */
+ * the running configuration stays and *err says why. One reload at a time; the new config and
+ * limits are published as a new generation (generation.h), so no request waits for it. */
 int reload_config(struct ds01d *d, struct error **err);
-/* admin.reload (takes d->lock itself): {config, limits_file, changed}. */
+/* No reload from now on (the daemon is stopping: the /metrics server must stay put). */
+void reload_stop(void);
+/* admin.reload: {config, limits_file}. */
 int reload_request(struct ds01d *d, const struct caller *c, json_t *params, json_t **ret_result,
                    struct error **err);
 /* The limits file of c (logs the DS01 keys ds01 does not use). */

@@ -14,7 +14,7 @@ char *spec_passwd_file(struct ds01d *d, const struct caller *c);
  * kept as a label so a re-lease after a hold can ask for the same; /workspace is mounted from
  * pin (workspace.h); workspace, the user's path, is a label to show; img is Docker's inspect of
  * the image (its ds01.* labels are blanked); cmd a batch command (NULL or [] for none). Call
- * with d->lock held (reads cfg and inv). */
+ * with a view (generation.h): reads its cfg and inv. */
 json_t *spec_create_body_of(struct ds01d *d, const struct caller *c, const struct limit_set *ls,
                             const char *project, const char *image, const json_t *img,
                             const char *workspace, const char *pin, char **uuids, const json_t *cmd,

@@ -1,4 +1,5 @@
 #include "daemon/docker/watch.h"
+#include "daemon/config/generation.h"
 #include "daemon/containers/reconcile.h"
 
 #include "daemon/observe/snapshot.h"
@@ -43,14 +44,15 @@ static void handle_event(struct watch *w, json_t *ev)
         snapshot_docker_event(w->d->snap, id);
         if (!action || !id || !name)
                 return;
-        pthread_rwlock_rdlock(&w->d->lock);
+        struct ds01d v;
+        ds01d_pin(w->d, &v);
         if (streq(action, "destroy"))
-                reconcile_on_destroyed(w->d, name, id);
+                reconcile_on_destroyed(&v, name, id);
         else if (streq(action, "die"))
-                reconcile_on_died(w->d, name, id);
+                reconcile_on_died(&v, name, id);
         else if (streq(action, "start"))
-                reconcile_on_started(w->d, name, id);
-        pthread_rwlock_unlock(&w->d->lock);
+                reconcile_on_started(&v, name, id);
+        ds01d_unpin(&v);
 }
 
 /* Reads newline-terminated JSON objects until EOF or stop. */
@@ -64,9 +66,10 @@ static void follow(struct watch *w, int fd)
                  * here, so that requests find it fresh instead of waiting on Docker's list. */
                 struct pollfd p = {.fd = fd, .events = POLLIN};
                 if (changed && poll(&p, 1, 20) == 0) {
-                        pthread_rwlock_rdlock(&w->d->lock);
-                        snapshot_refresh(w->d);
-                        pthread_rwlock_unlock(&w->d->lock);
+                        struct ds01d v;
+                        ds01d_pin(w->d, &v);
+                        snapshot_refresh(&v);
+                        ds01d_unpin(&v);
                         changed = false;
                 }
                 ssize_t k = read(fd, buf, sizeof(buf));
@@ -99,9 +102,10 @@ static void *watch_thread(void *arg)
         unsigned backoff_ms = 200;
         while (!stopping(w)) {
                 _cleanup_free_ char *filter = NULL;
-                pthread_rwlock_rdlock(&w->d->lock);
-                filter = xasprintf("ds01.instance=%s", w->d->cfg->instance);
-                pthread_rwlock_unlock(&w->d->lock);
+                struct ds01d v;
+                ds01d_pin(w->d, &v);
+                filter = xasprintf("ds01.instance=%s", v.cfg->instance);
+                ds01d_unpin(&v);
                 struct error *err = NULL;
                 int fd = -1;
                 if (docker_events_stream(w->d->docker, filter, w->since, &fd, &err) < 0) {
@@ -129,14 +133,15 @@ static void *watch_thread(void *arg)
                         /* Events Docker dropped while it was away (its buffer does not survive
                          * a restart): catch up from Docker's current state. */
                         log_notice("Docker's event stream is back; reconciling");
-                        pthread_rwlock_rdlock(&w->d->lock);
+                        struct ds01d rv;
+                        ds01d_pin(w->d, &rv);
                         struct error *rerr = NULL;
-                        if (reconcile_ledger(w->d, false, &rerr) < 0) {
+                        if (reconcile_ledger(&rv, false, &rerr) < 0) {
                                 log_error("reconciling after the event stream came back: %s",
                                           rerr->message);
                                 error_free(rerr);
                         }
-                        pthread_rwlock_unlock(&w->d->lock);
+                        ds01d_unpin(&rv);
                         lost = false;
                 }
                 backoff_ms = 200;

@@ -2,38 +2,21 @@
  */
 #include "daemon/gpus/gpuadmin.h"
 
+#include "daemon/config/generation.h"
 #include "daemon/docker/dockerjson.h"
 #include "shared/log.h"
 
 #include <pthread.h>
 
-static int rescan(struct ds01d *d, json_t **ret_result, struct error **err);
-
-/* One rescan at a time: each reads the inventory it installed after dropping d->lock, and a
- * concurrent one (the monitor's tick and `ds01 gpus --rescan`) would free it as its old one. */
-int gpuadmin_rescan(struct ds01d *d, json_t **ret_result, struct error **err)
-{
-        static pthread_mutex_t one = PTHREAD_MUTEX_INITIALIZER;
-        pthread_mutex_lock(&one);
-        int r = rescan(d, ret_result, err);
-        pthread_mutex_unlock(&one);
-        return r;
-}
-
+/* Scans with NVML (or the simulated inventory) and compares with the inventory pinned in d,
+ * which stays valid throughout; publishes a new generation only when something changed. */
 static int rescan(struct ds01d *d, json_t **ret_result, struct error **err)
 {
-        /* Scan without the lock (NVML may take a while), swap under it. */
-        pthread_rwlock_rdlock(&d->lock);
         struct gpu_inventory *inv = gpu_inventory_scan(d->cfg, d->nvml, err);
-        pthread_rwlock_unlock(&d->lock);
         if (!inv)
                 return -1;
-        pthread_rwlock_wrlock(&d->lock);
-        bool same = gpu_inventory_same(d->inv, inv);
-        struct gpu_inventory *old = d->inv;
-        d->inv = inv;
-        pthread_rwlock_unlock(&d->lock);
-
+        const struct gpu_inventory *old = d->inv;
+        bool same = gpu_inventory_same(old, inv);
         json_t *added = json_array(), *removed = json_array(), *orphaned = json_array();
         if (!same) {
                 const struct gpu_slot *a, *b;
@@ -64,17 +47,21 @@ static int rescan(struct ds01d *d, json_t **ret_result, struct error **err)
                                         }
                         store_containers_free(rows, n);
                 }
+        }
+        const struct gpu_slot *slots;
+        size_t ns = gpu_inventory_slots(inv, &slots), alloc = 0;
+        for (size_t i = 0; i < ns; i++)
+                alloc += slots[i].allocatable;
+        if (same)
+                gpu_inventory_free(inv);
+        else {
+                generations_publish(d->gens, &(struct generation_change){.inv = inv});
                 log_notice("GPU inventory changed: %zu slot(s) new or changed, %zu gone",
                            json_array_size(added), json_array_size(removed));
                 events_log(d->events, "gpu.inventory_changed", NULL,
                            json_pack("{s:O, s:O, s:O}", "added", added, "removed", removed,
                                      "orphaned_leases", orphaned));
         }
-        gpu_inventory_free(old);
-        const struct gpu_slot *slots;
-        size_t ns = gpu_inventory_slots(inv, &slots), alloc = 0;
-        for (size_t i = 0; i < ns; i++)
-                alloc += slots[i].allocatable;
         if (ret_result)
                 *ret_result = json_pack("{s:b, s:o, s:o, s:o, s:I}", "changed", !same, "added",
                                         added, "removed", removed, "orphaned_leases", orphaned,
@@ -85,6 +72,21 @@ static int rescan(struct ds01d *d, json_t **ret_result, struct error **err)
                 json_decref(orphaned);
         }
         return 0;
+}
+
+/* One rescan at a time: two at once (the monitor's tick and `ds01 gpus --rescan`) would both
+ * compare with the same inventory. Each compares with the generation current when it starts
+ * (a fresh view: d may have been pinned before the other's publish). */
+int gpuadmin_rescan(struct ds01d *d, json_t **ret_result, struct error **err)
+{
+        static pthread_mutex_t one = PTHREAD_MUTEX_INITIALIZER;
+        pthread_mutex_lock(&one);
+        struct ds01d v;
+        ds01d_pin(d, &v);
+        int r = rescan(&v, ret_result, err);
+        ds01d_unpin(&v);
+        pthread_mutex_unlock(&one);
+        return r;
 }
 
 int gpuadmin_list(struct ds01d *d, const struct caller *c, json_t *params, json_t **ret_result,

@@ -21,7 +21,7 @@ int leases_relet(struct ds01d *d, const struct caller *owner, const json_t *insp
                  const char *name, const struct limit_set *ls, char ***ret_got, bool *ret_same,
                  struct error **err);
 /* Releases held leases whose gpu_hold_after_stop_h (the owner's limits) has passed. Call with
- * d->lock held for reading. */
+ * a view (generation.h). */
 void leases_sweep_holds(struct ds01d *d);
 /* The slots as the user sees them: [{uuid, name, index, weight, profile?}]. */
 json_t *leases_json(struct ds01d *d, char **uuids);

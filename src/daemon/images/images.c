@@ -810,10 +810,9 @@ int images_build(struct ds01d *d, const struct caller *c, json_t *params, int co
         _cleanup_free_ char *image = names_user_image(c->uid, project);
         int64_t t0 = mono_ms();
 
-        /* A build takes minutes: hold the configuration lock only to read what it needs, so a
-         * reload does not wait for builds. */
+        /* d is this request's view (generation.h): a reload during the build does not wait for
+         * it, and the build goes on with the configuration it started with. */
         struct limit_set ls;
-        pthread_rwlock_rdlock(&d->lock);
         limits_resolve(d->limits, c->login, c->gids, c->n_gids, &ls);
         _cleanup_free_ char *spool_dir =
             xstrdup(d->cfg->spool_dir ? d->cfg->spool_dir : d->cfg->state_dir);
@@ -821,7 +820,6 @@ int images_build(struct ds01d *d, const struct caller *c, json_t *params, int co
         int64_t timeout_s = d->cfg->build_timeout_s;
         int64_t max_builds = d->cfg->max_builds_per_user;
         int64_t max_images_mb = d->cfg->max_images_mb_per_user;
-        pthread_rwlock_unlock(&d->lock);
         _cleanup_close_ int ctx = -1, stream = -1;
         _cleanup_free_ char *query = NULL, *old_id = NULL, *df = NULL, *net = NULL, *cgroup = NULL;
         int64_t ctx_len = 0, spooled = 0;
@@ -846,9 +844,7 @@ int images_build(struct ds01d *d, const struct caller *c, json_t *params, int co
 
         cgroup = build_cgroup(d, c->uid, &ls);
         /* RUN steps on the user's build network (network.h), not beside anyone's containers. */
-        pthread_rwlock_rdlock(&d->lock);
         int nr = network_acquire(d->net, d->cfg, c->uid, NETWORK_BUILDS, &net, err);
-        pthread_rwlock_unlock(&d->lock);
         if (nr < 0)
                 goto out;
         char *q = build_query(c, &ls, project, image, nocache, cgroup),

@@ -31,8 +31,8 @@ int images_template(struct ds01d *d, const struct caller *c, json_t *params, jso
  * ds01.* label). A user runs images.max_builds_per_user builds at once; each gets the group's
  * memory, CPU and (cgroupfs driver) pids limits. A build is refused (DS01_ERESOURCE) while the
  * user's images take images.max_images_mb_per_user or more.
- * client_fd: the caller's connection; its closing cancels the build. Called WITHOUT d->lock (it
- * takes it briefly itself: a build lasts minutes). */
+ * client_fd: the caller's connection; its closing cancels the build. d is the request's view
+ * (generation.h): the build keeps the configuration it started with. */
 int images_build(struct ds01d *d, const struct caller *c, json_t *params, int context_fd,
                  int client_fd, images_progress_fn progress, void *progress_ctx,
                  json_t **ret_result, struct error **err);

@@ -45,5 +45,5 @@ struct metrics {
 
 /* The exposition into sb. m: the server (its start time, its group cache) or NULL (metrics_render:
  * no cache). personal: the series that name users and containers (for authorised scrapers only).
- * Takes d->lock for reading itself. */
+ * Pins a generation of its own (generation.h). */
 void metrics_render_into(struct metrics *m, struct ds01d *d, struct strbuf *sb, bool personal);

@@ -1,5 +1,6 @@
 /* metrics-server.c - /metrics over HTTP: listener, connection bounds, token, snapshot refresh. */
 #include "daemon/observe/metrics-internal.h"
+#include "daemon/config/generation.h"
 
 #include "shared/log.h"
 #include "daemon/observe/snapshot.h"
@@ -84,9 +85,10 @@ static void *refresher_thread(void *arg)
                 pthread_mutex_unlock(&m->lock);
                 /* Rebuilds only when something changed or the snapshot is older than
                  * SNAPSHOT_MAX_AGE_MS; an error leaves the last one in place. */
-                pthread_rwlock_rdlock(&m->d->lock);
-                snapshot_refresh(m->d);
-                pthread_rwlock_unlock(&m->d->lock);
+                struct ds01d v;
+                ds01d_pin(m->d, &v);
+                snapshot_refresh(&v);
+                ds01d_unpin(&v);
                 pthread_mutex_lock(&m->lock);
         }
         pthread_mutex_unlock(&m->lock);
@@ -116,10 +118,11 @@ static int authorised(struct metrics *m, struct MHD_Connection *conn)
         const char *h = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Authorization");
         if (!h)
                 return 0;
-        pthread_rwlock_rdlock(&m->d->lock);
+        struct ds01d v;
+        ds01d_pin(m->d, &v);
         _cleanup_free_ char *path =
-            m->d->cfg->metrics_token_file ? xstrdup(m->d->cfg->metrics_token_file) : NULL;
-        pthread_rwlock_unlock(&m->d->lock);
+            v.cfg->metrics_token_file ? xstrdup(v.cfg->metrics_token_file) : NULL;
+        ds01d_unpin(&v);
         if (!path || strncasecmp(h, "Bearer ", 7) != 0)
                 return -1;
         h += 7;
@@ -449,19 +452,19 @@ fail:
 
 int metrics_start(struct ds01d *d, struct metrics **ret, struct error **err)
 {
-        pthread_rwlock_rdlock(&d->lock);
-        _cleanup_free_ char *addr = xstrdup(d->cfg->metrics_listen);
-        pthread_rwlock_unlock(&d->lock);
+        struct ds01d v;
+        ds01d_pin(d, &v);
+        _cleanup_free_ char *addr = xstrdup(v.cfg->metrics_listen);
         *ret = NULL;
         if (streq(addr, "off")) {
                 log_info("metrics: off (metrics_listen: off)");
+                ds01d_unpin(&v);
                 return 0;
         }
         /* The first scrape should find a snapshot: the monitor's first tick is a sample
          * interval away. */
-        pthread_rwlock_rdlock(&d->lock);
-        snapshot_refresh(d);
-        pthread_rwlock_unlock(&d->lock);
+        snapshot_refresh(&v);
+        ds01d_unpin(&v);
         struct metrics *m = start_on(d, addr, err);
         if (!m)
                 return -1;
@@ -493,9 +496,10 @@ struct metrics *metrics_stop(struct metrics *m)
 
 struct metrics *metrics_reload(struct metrics *m, struct ds01d *d)
 {
-        pthread_rwlock_rdlock(&d->lock);
-        _cleanup_free_ char *addr = xstrdup(d->cfg->metrics_listen);
-        pthread_rwlock_unlock(&d->lock);
+        struct ds01d v;
+        ds01d_pin(d, &v);
+        _cleanup_free_ char *addr = xstrdup(v.cfg->metrics_listen);
+        ds01d_unpin(&v);
         _cleanup_free_ char *old = xstrdup(m ? m->listen : "off");
         if (streq(addr, old))
                 return m;

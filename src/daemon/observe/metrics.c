@@ -2,6 +2,8 @@
  * inventory, the monitor, the counters. The server is metrics-server.c. */
 #include "daemon/observe/metrics-internal.h"
 
+#include "daemon/config/generation.h"
+
 #include "daemon/observe/counters.h"
 #include "daemon/rules/monitor.h"
 #include "daemon/observe/snapshot.h"
@@ -322,7 +324,10 @@ void metrics_render_into(struct metrics *m, struct ds01d *d, struct strbuf *sb, 
         int64_t now = now_s();
         const struct snapshot *snap = snapshot_current(d->snap);
 
-        pthread_rwlock_rdlock(&d->lock);
+        /* this render's generation (the caller may hold the root context) */
+        struct ds01d view;
+        ds01d_pin(d, &view);
+        d = &view;
         const struct gpu_slot *slots;
         size_t n_slots = gpu_inventory_slots(d->inv, &slots);
         struct slot_name *names = slot_names(slots, n_slots);
@@ -570,7 +575,7 @@ void metrics_render_into(struct metrics *m, struct ds01d *d, struct strbuf *sb, 
                 }
                 json_decref(row);
         }
-        pthread_rwlock_unlock(&d->lock);
+        ds01d_unpin(&view);
         family(sb, "ds01_slot_utilization_percent", "gauge",
                "GPU utilisation of a leased slot at the last sample (whole GPUs with NVML only; "
                "absent where unknown).");

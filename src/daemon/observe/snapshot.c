@@ -1,5 +1,7 @@
 #include "daemon/observe/snapshot.h"
 
+#include "daemon/config/generation.h"
+
 #include "shared/log.h"
 #include "daemon/docker/dockerjson.h"
 
@@ -145,7 +147,7 @@ static bool current(const struct snapshot *s, struct ds01d *d)
 {
         return s && atomic_load(&d->snap->stream_up) &&
                s->docker_gen == atomic_load(&d->snap->docker_gen) &&
-               s->store_gen == store_generation(d->store) && s->inv == (const void *)d->inv;
+               s->store_gen == store_generation(d->store) && s->config_gen == ds01d_generation(d);
 }
 
 static bool fresh(const struct snapshot *s, struct ds01d *d)
@@ -251,7 +253,7 @@ static struct snapshot *build(struct ds01d *d, const struct snapshot *prev, stru
         s->refs = 1;
         s->docker_gen = docker_gen;
         s->store_gen = store_gen;
-        s->inv = d->inv;
+        s->config_gen = ds01d_generation(d);
         s->containers = xcalloc(json_array_size(list) + 1, sizeof(*s->containers));
         size_t i;
         json_t *e;

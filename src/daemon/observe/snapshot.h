@@ -65,7 +65,7 @@ struct snapshot {
         /* private */
         int refs;
         uint64_t docker_gen, store_gen;
-        const void *inv;
+        uint64_t config_gen; /* the generation (generation.h) it was built with: its inventory */
 };
 
 struct snapshot_cache;
@@ -82,14 +82,13 @@ bool snapshot_stream_up(struct snapshot_cache *c);
 /* A state-changing request finished: the next read rebuilds. */
 void snapshot_invalidate(struct snapshot_cache *c);
 
-/* The current snapshot (a reference: snapshot_put it), rebuilt first if stale. Call with d->lock
- * held for reading. NULL with *err when Docker or the ledger cannot be read. */
+/* The current snapshot (a reference: snapshot_put it), rebuilt first if stale. d is a view
+ * (generation.h). NULL with *err when Docker or the ledger cannot be read. */
 const struct snapshot *snapshot_get(struct ds01d *d, struct error **err);
-/* Rebuilds the snapshot if it is stale (as snapshot_get; an error leaves the last one). With
- * d->lock held for reading. */
+/* Rebuilds the snapshot if it is stale (as snapshot_get; an error leaves the last one). d is a
+ * view. */
 void snapshot_refresh(struct ds01d *d);
-/* Whether snapshot_get would return at once (nothing changed, not too old). With d->lock held
- * for reading. */
+/* Whether snapshot_get would return at once (nothing changed, not too old). d is a view. */
 bool snapshot_ready(struct ds01d *d);
 void snapshot_put(struct snapshot_cache *c, const struct snapshot *s);
 /* The last snapshot built, however old (a reference), never rebuilding: for readers that must

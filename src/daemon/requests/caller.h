@@ -26,5 +26,5 @@ struct caller {
 void caller_release(struct caller *c);
 /* uid as a caller, with their login and groups; -1 when uid has no account. */
 int caller_for(uid_t uid, struct caller *ret);
-/* The caller's effective limits (their group's, with overrides). Call with d->lock held. */
+/* The caller's effective limits (their group's, with overrides), from the view d. */
 void caller_limits(struct ds01d *d, const struct caller *c, struct limit_set *ret);

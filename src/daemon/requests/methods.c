@@ -2,6 +2,7 @@
 #include "daemon/requests/methods.h"
 
 #include "daemon/config/reload.h"
+#include "daemon/config/generation.h"
 #include "daemon/containers/deploy.h"
 #include "daemon/containers/sessions.h"
 #include "daemon/containers/verbs.h"
@@ -42,8 +43,7 @@ typedef int (*stream_handler_fn)(struct ds01d *d, const struct caller *c, json_t
 
 enum {
         M_ADMIN = 1 << 0,
-        M_NO_LOCK = 1 << 1, /* the handler takes d->lock itself (it swaps state) */
-        M_READ = 1 << 2,    /* changes no container or lease: cached reads stay valid */
+        M_READ = 1 << 2, /* changes no container or lease: cached reads stay valid */
         /* answered from memory while the snapshot is fresh: never waits on Docker, so the
          * event-loop threads answer it themselves (see "connections" below) */
         M_QUICK = 1 << 3,
@@ -164,7 +164,7 @@ static const struct method methods[] = {
     {"image.build",
      NULL,
      NULL,
-     M_NO_LOCK,
+     0,
      {{"project", P_STRING, true, 0, 255}, {"nocache", P_BOOL, false, 0, 0}},
      images_build},
     {"image.list", images_list, NULL, M_READ, {{"all", P_BOOL, false, 0, 0}}},
@@ -207,8 +207,8 @@ static const struct method methods[] = {
      {{"user", P_STRING, false, 1, 64}},
      .target = TARGET_USER},
     {"admin.health", status_health, NULL, M_ADMIN | M_READ, {{0}}},
-    {"admin.reload", reload_request, NULL, M_ADMIN | M_NO_LOCK, {{0}}},
-    {"gpu.rescan", handle_rescan, NULL, M_ADMIN | M_NO_LOCK, {{0}}},
+    {"admin.reload", reload_request, NULL, M_ADMIN, {{0}}},
+    {"gpu.rescan", handle_rescan, NULL, M_ADMIN, {{0}}},
     {"gpu.drain",
      gpuadmin_drain,
      NULL,
@@ -377,20 +377,20 @@ int methods_call(struct ds01d *d, const struct caller *c, int idx, json_t *param
         io->out_fd = -1;
         if (methods_validate(m->name, params, err) < 0)
                 return -1;
-        bool lock = !(m->flags & M_NO_LOCK);
-        if (lock)
-                pthread_rwlock_rdlock(&d->lock);
+        /* The request's generation, taken once: no lock is held while the handler runs. */
+        struct ds01d view;
+        ds01d_pin(d, &view);
         struct access_rule rule = {m->name, m->flags & M_ADMIN, m->target};
-        int r = access_authorise(d, c, &rule, params, err);
+        int r = access_authorise(&view, c, &rule, params, err);
         if (r == 0)
-                r = m->handler        ? m->handler(d, c, params, &io->result, err)
-                    : m->text_handler ? m->text_handler(d, c, params, &io->text, &io->text_len, err)
+                r = m->handler ? m->handler(&view, c, params, &io->result, err)
+                    : m->text_handler
+                        ? m->text_handler(&view, c, params, &io->text, &io->text_len, err)
                     : m->fd_handler
-                        ? m->fd_handler(d, c, params, &io->result, &io->out_fd, err)
-                        : m->stream_handler(d, c, params, io->in_fd, io->client_fd, io->progress,
-                                            io->progress_ctx, &io->result, err);
-        if (lock)
-                pthread_rwlock_unlock(&d->lock);
+                        ? m->fd_handler(&view, c, params, &io->result, &io->out_fd, err)
+                        : m->stream_handler(&view, c, params, io->in_fd, io->client_fd,
+                                            io->progress, io->progress_ctx, &io->result, err);
+        ds01d_unpin(&view);
         /* Before the answer: the caller's next read must see what this did. */
         if (!(m->flags & M_READ))
                 snapshot_invalidate(d->snap);

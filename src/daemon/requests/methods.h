@@ -5,8 +5,9 @@
  * result, JSON text, a descriptor, or a stream). Adding a method is adding a row to the table
  * in methods.c; docs/architecture.md ("Adding an RPC method") walks through it.
  *
- * Locking: methods_call holds d->lock for reading around the handler unless the method swaps
- * state itself (reload, rescan, builds). */
+ * Locking: none held around a handler. methods_call pins the current generation of config,
+ * limits and inventory in a view of the daemon context (generation.h) and passes the view: the
+ * handler reads those for as long as it runs, whatever it waits on. */
 #pragma once
 
 #include "daemon/ds01d.h"

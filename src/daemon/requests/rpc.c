@@ -1,6 +1,7 @@
 /* rpc.c - the CLI's socket: connections, peer credentials, bounds and rate limits (see rpc.h). */
 #include "daemon/requests/rpc.h"
 
+#include "daemon/config/generation.h"
 #include "daemon/config/reload.h"
 #include "daemon/containers/deploy.h"
 #include "daemon/containers/sessions.h"
@@ -217,11 +218,12 @@ static int peer_in_our_userns(struct rpc_server *s, int fd, pid_t pid)
 static bool service_uid(struct ds01d *d, uid_t uid)
 {
         bool ok = false;
-        pthread_rwlock_rdlock(&d->lock);
-        for (size_t i = 0; i < d->cfg->n_service_uids && !ok; i++)
-                ok = (int64_t)uid >= d->cfg->service_uids[i].lo &&
-                     (int64_t)uid <= d->cfg->service_uids[i].hi;
-        pthread_rwlock_unlock(&d->lock);
+        struct ds01d v;
+        ds01d_pin(d, &v);
+        for (size_t i = 0; i < v.cfg->n_service_uids && !ok; i++)
+                ok = (int64_t)uid >= v.cfg->service_uids[i].lo &&
+                     (int64_t)uid <= v.cfg->service_uids[i].hi;
+        ds01d_unpin(&v);
         return ok;
 }
 
@@ -259,9 +261,10 @@ static int caller_identify(struct rpc_server *s, int fd, struct caller *ret, str
         if (!ret->login)
                 ret->login = xasprintf("u%u", (unsigned)ret->uid);
         ret->admin = ret->uid == 0;
-        pthread_rwlock_rdlock(&d->lock);
-        gid_t admin_gid = d->admin_gid;
-        pthread_rwlock_unlock(&d->lock);
+        struct ds01d v;
+        ds01d_pin(d, &v);
+        gid_t admin_gid = v.admin_gid;
+        ds01d_unpin(&v);
         if (!ret->admin && admin_gid != (gid_t)-1) {
                 ret->admin = ret->gid == admin_gid;
                 for (size_t i = 0; i < ret->n_gids; i++)
@@ -293,10 +296,11 @@ static int64_t rate_take(struct rpc_server *s, uid_t uid)
 {
         if (uid == 0)
                 return 0;
-        pthread_rwlock_rdlock(&s->d->lock);
-        double rate = (double)s->d->cfg->requests_per_s_per_uid;
-        double burst = (double)s->d->cfg->request_burst_per_uid;
-        pthread_rwlock_unlock(&s->d->lock);
+        struct ds01d v;
+        ds01d_pin(s->d, &v);
+        double rate = (double)v.cfg->requests_per_s_per_uid;
+        double burst = (double)v.cfg->request_burst_per_uid;
+        ds01d_unpin(&v);
         if (rate <= 0)
                 return 0;
         int64_t now = mono_ms(), wait = 0;
@@ -408,9 +412,7 @@ out:
         /* Warnings and stops waiting in the caller's inbox ride along with any answer, once. */
         json_t *inbox = NULL;
         if (method && !streq(method, "inbox.list") && !streq(method, "daemon.ping")) {
-                pthread_rwlock_rdlock(&d->lock);
                 inbox = queries_inbox_notices(d, cn->caller.uid);
-                pthread_rwlock_unlock(&d->lock);
         }
         if (resp) {
                 if (inbox) {
@@ -618,9 +620,10 @@ static struct conn *accept_one(struct rpc_server *s)
                 free(cn);
                 return NULL;
         }
-        pthread_rwlock_rdlock(&s->d->lock);
-        int64_t per_uid_max = s->d->cfg->max_requests_per_uid;
-        pthread_rwlock_unlock(&s->d->lock);
+        struct ds01d v;
+        ds01d_pin(s->d, &v);
+        int64_t per_uid_max = v.cfg->max_requests_per_uid;
+        ds01d_unpin(&v);
         pthread_mutex_lock(&s->lock);
         struct uid_count *uc = NULL;
         for (size_t i = 0; i < s->n_uids; i++)
@@ -781,9 +784,10 @@ static int serve_ready(int ep, struct conn *cn)
         const char *method = json_string_value(json_object_get(req, "method"));
         bool quick = methods_quick(method);
         if (quick) {
-                pthread_rwlock_rdlock(&cn->srv->d->lock);
-                quick = snapshot_ready(cn->srv->d);
-                pthread_rwlock_unlock(&cn->srv->d->lock);
+                struct ds01d v;
+                ds01d_pin(cn->srv->d, &v);
+                quick = snapshot_ready(&v);
+                ds01d_unpin(&v);
         }
         if (!quick) {
                 leave_loop(ep, cn);
@@ -905,7 +909,10 @@ int rpc_server_start(struct rpc_server *s, struct error **err)
 
 struct rpc_server *rpc_server_new(struct ds01d *d, struct error **err)
 {
-        const char *path = d->cfg->socket;
+        struct ds01d v;
+        ds01d_pin(d, &v);
+        _cleanup_free_ char *path = xstrdup(v.cfg->socket);
+        ds01d_unpin(&v);
         struct sockaddr_un sa = {.sun_family = AF_UNIX};
         if (strlen(path) >= sizeof(sa.sun_path)) {
                 error_set(err, DS01_ERR, "socket path too long: %s", path);

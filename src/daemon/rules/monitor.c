@@ -1,4 +1,8 @@
+/* monitor.c - the timer: each tick samples the managed containers and applies the lifecycle
+ * rules to them (see monitor.h). */
 #include "daemon/rules/monitor.h"
+
+#include "daemon/config/generation.h"
 #include "daemon/gpus/leases.h"
 #include "daemon/gpus/gpuadmin.h"
 #include "daemon/rules/rules.h"
@@ -334,10 +338,10 @@ struct stop_job {
 static void *stop_thread(void *arg)
 {
         struct stop_job *j = arg;
-        struct ds01d *d = j->m->d;
-        pthread_rwlock_rdlock(&d->lock);
-        int r = enforce_stop(d, j->id, j->event, j->text, j->evidence);
-        pthread_rwlock_unlock(&d->lock);
+        struct ds01d v;
+        ds01d_pin(j->m->d, &v);
+        int r = enforce_stop(&v, j->id, j->event, j->text, j->evidence);
+        ds01d_unpin(&v);
         /* Not stopped (Docker failed, or a request held the container): the next tick tries
          * again. Stopped: a tick whose list shows it running again knows it was restarted. */
         pthread_mutex_lock(&j->m->act_lock);
@@ -492,8 +496,9 @@ static char *stop_done_text(const struct snap_container *row, const struct limit
                          row->n_leases ? ", and its GPUs were released" : "", removal);
 }
 
-static void rule_runtime(struct monitor *m, struct activity *a, const struct snap_container *row,
-                         const struct store_container *sc, const struct limit_set *ls, int64_t tms)
+static void rule_runtime(struct monitor *m, struct ds01d *d, struct activity *a,
+                         const struct snap_container *row, const struct store_container *sc,
+                         const struct limit_set *ls, int64_t tms)
 {
         int64_t now = tms / 1000;
         a->runtime_limit_s = -1;
@@ -503,7 +508,7 @@ static void rule_runtime(struct monitor *m, struct activity *a, const struct sna
         a->runtime_s = run_ms / 1000;
         const char *user = row->user;
         if (start <= 0 || ls->max_runtime_h < 0 ||
-            limits_exemption(m->d->limits, user, LIMITS_RUNTIME, now))
+            limits_exemption(d->limits, user, LIMITS_RUNTIME, now))
                 return;
         int64_t cap = (int64_t)llround(ls->max_runtime_h * 3600);
         a->runtime_limit_s = cap;
@@ -542,8 +547,9 @@ static void rule_runtime(struct monitor *m, struct activity *a, const struct sna
         due_at(m, due, tms);
 }
 
-static void rule_idle(struct monitor *m, struct activity *a, const struct snap_container *row,
-                      const struct store_container *sc, const struct limit_set *ls, int64_t tms)
+static void rule_idle(struct monitor *m, struct ds01d *d, struct activity *a,
+                      const struct snap_container *row, const struct store_container *sc,
+                      const struct limit_set *ls, int64_t tms)
 {
         int64_t now = tms / 1000;
         const struct limit_policies *p = &ls->policies;
@@ -557,7 +563,7 @@ static void rule_idle(struct monitor *m, struct activity *a, const struct snap_c
         a->idle_timeout_s = -1;
         a->keepalive_until = keepalive(a, row, sc, ls, now, &a->keepalive_source);
         const char *user = row->user;
-        if (ls->idle_timeout_h < 0 || limits_exemption(m->d->limits, user, LIMITS_IDLE, now))
+        if (ls->idle_timeout_h < 0 || limits_exemption(d->limits, user, LIMITS_IDLE, now))
                 return;
         int64_t timeout = (int64_t)llround(ls->idle_timeout_h * 3600);
         a->idle_timeout_s = timeout;
@@ -615,10 +621,9 @@ static void rule_idle(struct monitor *m, struct activity *a, const struct snap_c
         due_at(m, due, tms);
 }
 
-static void rule_cleanup(struct monitor *m, struct activity *a, const struct limit_set *ls,
+static void rule_cleanup(struct ds01d *d, struct activity *a, const struct limit_set *ls,
                          int64_t now)
 {
-        struct ds01d *d = m->d;
         char b[32];
         if (streq(a->state, "exited") || streq(a->state, "dead")) {
                 double h = ls->container_hold_after_stop_h;
@@ -688,24 +693,24 @@ static void publish_views(struct monitor *m);
  * sample intervals and restart_gap_s: a restart, not an outage) and not restarted since, keeps
  * its idle clock and idle warnings; after a longer gap, or a crash, the daemon cannot know what
  * happened, and the clock starts now. */
-static void restore_clocks(struct monitor *m, struct activity *a, const struct store_container *sc)
+static void restore_clocks(struct monitor *m, struct ds01d *d, struct activity *a,
+                           const struct store_container *sc)
 {
         if (!sc || sc->clocks_at_ms <= 0)
                 return;
         if (sc->runtime_warned > a->runtime_warned)
                 a->runtime_warned = sc->runtime_warned > 2 ? 2 : sc->runtime_warned;
-        int64_t interval = m->d->cfg->sample_interval_s > 0 ? m->d->cfg->sample_interval_s : 60;
+        int64_t interval = d->cfg->sample_interval_s > 0 ? d->cfg->sample_interval_s : 60;
         if (!a->state || !streq(a->state, "running") || sc->last_active_ms <= 0 ||
-            m->started_ms - sc->clocks_at_ms > (2 * interval + m->d->cfg->restart_gap_s) * 1000 ||
+            m->started_ms - sc->clocks_at_ms > (2 * interval + d->cfg->restart_gap_s) * 1000 ||
             a->started_at * 1000 > sc->clocks_at_ms || sc->last_active_ms > a->last_active_ms)
                 return;
         a->last_active_ms = sc->last_active_ms;
         a->idle_warned = sc->idle_warned > 2 ? 2 : sc->idle_warned;
 }
 
-static void enforce(struct monitor *m)
+static void enforce(struct monitor *m, struct ds01d *d)
 {
-        struct ds01d *d = m->d;
         struct error *err = NULL;
         /* The daemon's snapshot, not a Docker list of its own: Docker's events keep it current,
          * so a quiet tick asks Docker for nothing. */
@@ -769,17 +774,17 @@ static void enforce(struct monitor *m)
                         if (streq(rows[k].name, nm))
                                 sc = &rows[k];
                 if (first_sight)
-                        restore_clocks(m, a, sc);
+                        restore_clocks(m, d, a, sc);
                 if (streq(state, "running")) {
                         sample(m, a, sc);
                         usage_observe(d->usage, nm, a->gpu_pct, a->cpu_pct, a->net_delta,
                                       a->session, &ls.policies);
                         if (!a->stopping)
-                                rule_runtime(m, a, row, sc, &ls, tms);
+                                rule_runtime(m, d, a, row, sc, &ls, tms);
                         if (!a->stopping)
-                                rule_idle(m, a, row, sc, &ls, tms);
+                                rule_idle(m, d, a, row, sc, &ls, tms);
                 } else
-                        rule_cleanup(m, a, &ls, now);
+                        rule_cleanup(d, a, &ls, now);
         }
         owner_cache_release(&cache);
         for (size_t k = 0; k < m->n_acts;) {
@@ -837,11 +842,13 @@ void monitor_tick(struct monitor *m)
                         error_free(err);
                 }
         }
-        pthread_rwlock_rdlock(&d->lock);
-        leases_sweep_holds(d);
-        network_sweep(d->net, d->cfg, false);
-        enforce(m); /* its snapshot_get also keeps the one /metrics reads at most a tick old */
-        pthread_rwlock_unlock(&d->lock);
+        /* this tick's generation: a reload or rescan meanwhile applies from the next tick */
+        struct ds01d v;
+        ds01d_pin(d, &v);
+        leases_sweep_holds(&v);
+        network_sweep(v.net, v.cfg, false);
+        enforce(m, &v); /* its snapshot_get also keeps the one /metrics reads at most a tick old */
+        ds01d_unpin(&v);
         counters_sweep(counters_now_ns() - started_ns);
         /* hand back what request bursts freed since the last tick */
         malloc_trim(0);
@@ -1085,9 +1092,10 @@ static void *monitor_thread(void *arg)
                  * now. */
                 int64_t t0 = mono_ms();
                 monitor_tick(m);
-                pthread_rwlock_rdlock(&m->d->lock);
-                int64_t interval = m->d->cfg->sample_interval_s;
-                pthread_rwlock_unlock(&m->d->lock);
+                struct ds01d v;
+                ds01d_pin(m->d, &v);
+                int64_t interval = v.cfg->sample_interval_s;
+                ds01d_unpin(&v);
                 /* the next sample, or sooner a warning or stop that is due (monotonic ms) */
                 int64_t now = mono_ms(), wait_ms = (interval > 0 ? interval : 60) * 1000;
                 int64_t due = atomic_load(&m->next_due_ms), wall = now_ms();
@@ -1129,6 +1137,7 @@ struct monitor *monitor_start(struct ds01d *d, struct error **err)
 {
         struct monitor *m = xzalloc(sizeof(*m));
         m->d = d;
+        d->monitor = m; /* before the thread runs: it pins views of d */
         m->started_ms = now_ms();
         pthread_mutex_init(&m->lock, NULL);
         pthread_mutex_init(&m->act_lock, NULL);
@@ -1148,6 +1157,7 @@ struct monitor *monitor_start(struct ds01d *d, struct error **err)
                 pthread_mutex_destroy(&m->stops_lock);
                 pthread_cond_destroy(&m->cond);
                 free(m);
+                d->monitor = NULL;
                 return NULL;
         }
         return m;
