@@ -11,7 +11,7 @@
 #include "daemon/requests/caller.h"
 #include "daemon/containers/oplock.h"
 #include "daemon/containers/reconcile.h"
-#include "daemon/containers/sessions.h"
+#include "daemon/containers/execs.h"
 #include "daemon/observe/metrics.h"
 #include "daemon/containers/network.h"
 #include "daemon/gpus/nvml.h"
@@ -168,7 +168,7 @@ int main(int argc, char **argv)
         d.root = &d;
         d.metrics = &metrics;
         d.ops = oplocks_new();
-        d.execs = sessions_registry_new();
+        d.execs = execs_new();
         d.snap = snapshot_cache_new();
         struct rpc_server *srv = NULL;
         struct watch *watch = NULL;
@@ -336,7 +336,7 @@ out:;
                 free(d.config_path);
                 free(d.init_path);
                 d.ops = oplocks_free(d.ops);
-                d.execs = sessions_registry_free(d.execs);
+                d.execs = execs_free(d.execs);
                 curl_global_cleanup();
         }
         return rc;

@@ -7,7 +7,7 @@ cd "$(dirname "$0")/../.."
 out=${OUT:-device-out}
 mkdir -p "$out"
 cc -std=gnu17 -O2 -D_GNU_SOURCE -Wall -Wextra -Isrc -o "$out/nvml-probe" tests/device/nvml-probe.c \
-	src/daemon/gpus/nvml.c src/daemon/gpus/gpu.c src/daemon/gpus/pool.c src/shared/util.c src/shared/error.c \
+	src/daemon/gpus/slot.c src/daemon/gpus/nvml.c src/daemon/gpus/gpu.c src/daemon/gpus/pool.c src/shared/util.c src/shared/error.c \
 	src/shared/strbuf.c src/shared/log.c -ldl -lpthread -lm 2>&1 | tee "$out/build.log"
 nvidia-smi -L > "$out/nvidia-smi.txt" 2>&1 || true
 nvidia-smi --query-gpu=uuid,name,memory.total,pci.bus_id --format=csv >> "$out/nvidia-smi.txt" 2>&1 || true

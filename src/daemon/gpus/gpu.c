@@ -21,22 +21,6 @@ struct gpu_inventory {
         size_t n_whole, n_mig;
 };
 
-static void slot_release(struct gpu_slot *s)
-{
-        free(s->uuid);
-        free(s->parent_uuid);
-        free(s->name);
-        free(s->profile);
-        free(s->pci_bus_id);
-}
-
-void gpu_slots_free(struct gpu_slot *v, size_t n)
-{
-        for (size_t i = 0; v && i < n; i++)
-                slot_release(&v[i]);
-        free(v);
-}
-
 /* "3g.20gb" -> 3 compute slices; 0 if malformed. */
 static int mig_slices(const char *profile)
 {

@@ -5,7 +5,8 @@
  * Tests load a fake libnvidia-ml.so.1 (tests/fake-nvml/) through exactly this code. */
 #pragma once
 
-#include "daemon/gpus/gpu.h"
+#include "daemon/gpus/slot.h"
+#include "shared/error.h"
 
 #include <sys/types.h>
 

@@ -2,7 +2,7 @@
 #include "daemon/requests/access.h"
 
 #include "daemon/containers/managed.h"
-#include "daemon/containers/sessions.h"
+#include "daemon/containers/execs.h"
 #include "daemon/docker/dockerjson.h"
 #include "daemon/observe/audit.h"
 #include "shared/names.h"
@@ -97,7 +97,7 @@ int access_exec(struct ds01d *d, const struct caller *c, const char *action, con
                 struct error **err)
 {
         uid_t owner;
-        if (!sessions_owner(d, id, &owner))
+        if (!execs_owner(d, id, &owner))
                 return error_set(err, DS01_ENOTFOUND, "no session '%.80s'", id);
         if (owner != c->uid && !c->admin) {
                 access_denied(d, c, action, id);

@@ -4,7 +4,7 @@
 #include "daemon/config/generation.h"
 #include "daemon/config/reload.h"
 #include "daemon/containers/deploy.h"
-#include "daemon/containers/sessions.h"
+#include "daemon/containers/execs.h"
 #include "daemon/containers/verbs.h"
 #include "daemon/docker/dockerjson.h"
 #include "daemon/gpus/gpuadmin.h"
@@ -458,7 +458,7 @@ static void conn_end(struct conn *cn)
         struct rpc_server *s = cn->srv;
         /* Its container-run/attach sessions no longer count as activity (item 15 of issue 11:
          * a client killed with its session open must not keep the container from idling). */
-        sessions_conn_closed(s->d, cn->caller.conn);
+        execs_conn_closed(s->d, cn->caller.conn);
         pthread_mutex_lock(&s->lock);
         s->conns[cn->slot] = -1;
         s->slot_conn[cn->slot] = NULL;

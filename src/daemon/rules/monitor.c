@@ -7,7 +7,7 @@
 #include "daemon/gpus/gpuadmin.h"
 #include "daemon/rules/rules.h"
 #include "daemon/rules/enforce.h"
-#include "daemon/containers/sessions.h"
+#include "daemon/containers/execs.h"
 
 #include "shared/log.h"
 #include "shared/strbuf.h"
@@ -310,7 +310,7 @@ static void sample(struct monitor *m, struct activity *a, const struct store_con
         a->mem_limit = have_mem ? (int64_t)limit : -1;
         a->pids = a->have_cg && sampler_pids(&a->cg, &pids) == 0 ? (int64_t)pids : -1;
         a->sampled_ms = now_ms();
-        a->session = sessions_open(m->d, a->name);
+        a->session = execs_open(m->d, a->name);
         if (a->have_sample) {
                 a->win[a->win_pos].cpu = a->cpu_pct;
                 a->win[a->win_pos].gpu = a->gpu_pct;
