@@ -1,6 +1,8 @@
 /* network.c - per-user Docker networks for containers and builds (see network.h). */
 #include "daemon/containers/network.h"
 
+#include "daemon/containers/oplock.h"
+
 #include "daemon/docker/dockerjson.h"
 
 #include "shared/log.h"
@@ -24,7 +26,8 @@ struct holder {
 
 struct network {
         struct docker *docker;
-        pthread_mutex_t lock; /* networks created/removed, holders, last_sweep_ms */
+        struct oplocks *names; /* one create or remove at a time per network name */
+        pthread_mutex_t lock;  /* holders, last_sweep_ms; never held across a Docker call */
         struct holder *held;
         size_t n_held;
         int64_t last_sweep_ms;
@@ -35,6 +38,7 @@ struct network *network_new(struct docker *docker)
 {
         struct network *n = xzalloc(sizeof(*n));
         n->docker = docker;
+        n->names = oplocks_new();
         pthread_mutex_init(&n->lock, NULL);
         return n;
 }
@@ -45,6 +49,7 @@ struct network *network_free(struct network *n)
                 for (size_t i = 0; i < n->n_held; i++)
                         free(n->held[i].name);
                 free(n->held);
+                n->names = oplocks_free(n->names);
                 pthread_mutex_destroy(&n->lock);
                 free(n);
         }
@@ -495,7 +500,9 @@ int network_acquire(struct network *n, const struct config *cfg, uid_t uid, enum
                     char **ret_name, struct error **err)
 {
         _cleanup_free_ char *name = network_name(cfg->instance, uid, use);
-        pthread_mutex_lock(&n->lock);
+        /* The name, not the whole module: other users' deploys do not wait for this one's. */
+        if (oplock_acquire_wait(n->names, name, 60, err) < 0)
+                return -1;
         struct error *ierr = NULL;
         int r;
         json_t *net = docker_network_inspect(n->docker, name, &ierr);
@@ -512,9 +519,12 @@ int network_acquire(struct network *n, const struct config *cfg, uid_t uid, enum
                               ierr->message);
         json_decref(net);
         error_free(ierr);
-        if (r == 0)
+        if (r == 0) {
+                pthread_mutex_lock(&n->lock);
                 hold(n, name);
-        pthread_mutex_unlock(&n->lock);
+                pthread_mutex_unlock(&n->lock);
+        }
+        oplock_release(n->names, name);
         if (r == 0)
                 *ret_name = TAKE_PTR(name);
         return r;
@@ -602,15 +612,25 @@ static bool in_use(const json_t *containers, const char *name)
         return false;
 }
 
+/* Whether a container is on `name` now, as Docker says (when it cannot say: yes). */
+static bool used_now(struct network *n, const char *name)
+{
+        json_t *now = docker_container_list(n->docker, NULL, true, NULL);
+        bool used = !now || in_use(now, name);
+        json_decref(now);
+        return used;
+}
+
 void network_sweep(struct network *n, const struct config *cfg, bool now)
 {
         pthread_mutex_lock(&n->lock);
         int64_t t = mono_ms();
-        if (!now && n->last_sweep_ms && t - n->last_sweep_ms < SWEEP_INTERVAL_MS) {
-                pthread_mutex_unlock(&n->lock);
+        bool skip = !now && n->last_sweep_ms && t - n->last_sweep_ms < SWEEP_INTERVAL_MS;
+        if (!skip)
+                n->last_sweep_ms = t;
+        pthread_mutex_unlock(&n->lock);
+        if (skip)
                 return;
-        }
-        n->last_sweep_ms = t;
         _cleanup_free_ char *filter = xasprintf("ds01.instance=%s", cfg->instance);
         struct error *err = NULL;
         json_t *nets = docker_network_list(n->docker, filter, &err);
@@ -619,23 +639,31 @@ void network_sweep(struct network *n, const struct config *cfg, bool now)
                 log_warning("network sweep: %s", err->message);
                 error_free(err);
                 json_decref(nets);
-                pthread_mutex_unlock(&n->lock);
                 return;
         }
         size_t i;
         json_t *net;
         json_array_foreach (nets, i, net) {
                 const char *name = jstr(net, "Name");
-                if (!name || is_held(n, name) || in_use(containers, name))
+                if (!name || in_use(containers, name))
                         continue;
-                if (remove_net(n, cfg, net, &err) < 0) {
-                        log_debug("network sweep: keeping %s: %s", name, err->message);
-                        err = error_free(err);
+                /* A deploy or build creating it now has its name: left to them. */
+                if (oplock_acquire(n->names, name, NULL) < 0)
                         continue;
+                pthread_mutex_lock(&n->lock);
+                bool held = is_held(n, name);
+                pthread_mutex_unlock(&n->lock);
+                /* Not held now, but a deploy may have made a container on it (and let go) since
+                 * the list above: ask Docker again before removing. */
+                if (!held && !used_now(n, name)) {
+                        if (remove_net(n, cfg, net, &err) < 0) {
+                                log_debug("network sweep: keeping %s: %s", name, err->message);
+                                err = error_free(err);
+                        } else
+                                log_info("removed network %s: nothing uses it", name);
                 }
-                log_info("removed network %s: nothing uses it", name);
+                oplock_release(n->names, name);
         }
         json_decref(containers);
         json_decref(nets);
-        pthread_mutex_unlock(&n->lock);
 }

@@ -13,8 +13,10 @@
  * no container (running or stopped: a stopped one needs its network to start again) and no
  * deploy or build holding it (network_acquire .. network_release).
  *
- * Locking: one mutex, held across the Docker calls that create and remove networks, so a sweep
- * never removes a network between its acquire and the container create that uses it. */
+ * Locking: a network's creation or removal takes its name's operation slot (oplock.h), so a
+ * sweep never removes a network between its acquire and the container create that uses it,
+ * and one user's deploy never waits for another's Docker calls. A mutex guards the holders and
+ * is never held across a Docker call. */
 #pragma once
 
 #include "daemon/config/config.h"
