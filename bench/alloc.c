@@ -12,7 +12,7 @@
  * (a) In memory: per decision, a random user and request (half `--gpus 1|2`, half
  *     `--mig 1g.5gb|2g.10gb|3g.20gb`): pool_candidates() for the user's limits, the free
  *     candidates with their wear history from an in-memory lease table, pool_pick(), then the
- *     quota arithmetic of store.c (the user's leased weights + the request vs the quota; a
+ *     quota arithmetic of ledger/store-leases.c (the user's leased weights + the request vs the quota; a
  *     missing slot costs the cheapest candidate) and, when granted, the leases. Random containers
  *     are released (outside the timed part) to keep ~70 % of the slots leased. Each decision is
  *     timed on its own (CLOCK_MONOTONIC); decisions_per_s = decisions / time inside decisions.
@@ -50,7 +50,7 @@
 #define N_SLOTS        (N_WHOLE + N_MIG_GPUS * 4)
 #define N_USERS        1000
 #define USER_MAX_CONTS 16 /* 2.0 GPU-equivalents / (1/7) = 14 containers at most */
-#define QUOTA_EPSILON  1e-9 /* as store.c */
+#define QUOTA_EPSILON  1e-9 /* as ledger/store-leases.c */
 
 static const char *const mig_layout[] = {"3g.20gb", "2g.10gb", "1g.5gb", "1g.5gb"};
 static const char *const mig_requests[] = {"1g.5gb", "2g.10gb", "3g.20gb"};
