@@ -1,7 +1,7 @@
 /* pool.h - the placement policy: which slots a request may use, and which of the free ones it
- * gets. The ledger (ledger/store-leases.c) calls pool_pick inside its reservation transaction with the slots
- * that are free at that instant, so the policy needs no lock of its own and two racing requests
- * can never be given the same slot.
+ * gets. The ledger (ledger/store-leases.c) calls pool_pick inside its reservation transaction
+ * with the slots that are free at that instant, so the policy needs no lock of its own and two
+ * racing requests can never be given the same slot.
  *
  * The policy:
  *  - MIG: best fit. A request for a profile ("--mig 2g.10gb") may use any MIG instance with at
