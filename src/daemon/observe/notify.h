@@ -7,8 +7,8 @@
  *  - the webhook notify.webhook_url, if set: a JSON POST (Slack/Teams/Matrix bridges take
  *    {"text": ...}) sent by a background thread from a bounded queue, so the caller (the sampling
  *    loop) never waits for the network.
- * The inbox in the ledger is the caller's job (ledger/store-inbox.c). Nothing here fails the caller: problems
- * are logged once per cause. */
+ * The inbox in the ledger is the caller's job (ledger/store-inbox.c). Nothing here fails the
+ * caller: problems are logged once per cause. */
 #pragma once
 
 #include "shared/error.h"
