@@ -93,19 +93,8 @@ static int reload_locked(struct ds01d *d, struct error **err)
                 config_free(c);
                 return -1;
         }
-        const struct {
-                const char *key, *running, *loaded;
-        } fixed[] = {
-            {"instance", d->cfg->instance, c->instance},
-            {"socket", d->cfg->socket, c->socket},
-            {"state_dir", d->cfg->state_dir, c->state_dir},
-            {"log_dir", d->cfg->log_dir, c->log_dir},
-            {"docker_socket", d->cfg->docker_socket, c->docker_socket},
-        };
-        const char *bad = NULL;
-        for (size_t i = 0; i < ARRAY_SIZE(fixed) && !bad; i++)
-                if (!streq_ptr(fixed[i].running, fixed[i].loaded))
-                        bad = fixed[i].key;
+        /* the keys only a restart changes (the config table says which) */
+        const char *bad = config_changed(d->cfg, c, CONFIG_RELOAD_RESTART);
         if (bad) {
                 error_set(err, DS01_ERR,
                           "changing '%s' needs a restart of ds01d (the running configuration "
@@ -115,12 +104,22 @@ static int reload_locked(struct ds01d *d, struct error **err)
                 limits_free(l);
                 return -1;
         }
-        generations_publish(
-            d->gens, &(struct generation_change){
-                         .cfg = c, .admin_gid = reload_lookup_gid(c->admin_group), .limits = l});
-        events_set_rotation(d->events, c->events_max_kb * 1024, (int)c->events_keep);
-        audit_configure(d->audit, c->audit_window_s, c->audit_names_per_uid);
-        log_set_rotation(c->log_max_kb * 1024, (int)c->log_keep);
+        unsigned steps = config_apply_steps(d->cfg, c);
+        const char *later = config_changed(d->cfg, c, CONFIG_RELOAD_START);
+        if (later)
+                log_notice("'%s' changed: it takes effect when ds01d restarts", later);
+        generations_publish(d->gens, &(struct generation_change){
+                                         .cfg = c,
+                                         .admin_gid = reload_lookup_gid(c->admin_group),
+                                         .limits = l,
+                                     });
+        /* the apply steps of what changed (the /metrics server moves in reload_config) */
+        if (steps & CONFIG_APPLY_EVENTS_ROTATION)
+                events_set_rotation(d->events, c->events_max_kb * 1024, (int)c->events_keep);
+        if (steps & CONFIG_APPLY_AUDIT)
+                audit_configure(d->audit, c->audit_window_s, c->audit_names_per_uid);
+        if (steps & CONFIG_APPLY_LOG_ROTATION)
+                log_set_rotation(c->log_max_kb * 1024, (int)c->log_keep);
         log_notice("reloaded %s and %s", c->source, c->limits_file);
         return 0;
 }

@@ -133,13 +133,15 @@ static int check_runtime_left(struct ds01d *d, const struct caller *owner, json_
         if (start <= 0 || ran < cap)
                 return 0;
         char b1[32], b2[32];
+        const char *ws = docker_inspect_workspace(inspect);
         return error_set(
             err, DS01_ERESOURCE,
             "'%s' has used its maximum runtime of %s (max_runtime_h; it was created %s "
             "ago, and a restart does not reset the count), so it cannot be started "
-            "again. Your files in ~/workspace/%s are kept: container-retire %s, then "
+            "again. Your files in %s are kept: container-retire %s, then "
             "container-deploy %s for a fresh container",
-            name, format_duration(cap, b1), format_duration(ran, b2), project, project, project);
+            name, format_duration(cap, b1), format_duration(ran, b2),
+            ws && *ws ? ws : "its workspace", project, project);
 }
 
 /* A container made before pins (workspace.h) has the user's path as its mount source: started,

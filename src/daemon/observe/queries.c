@@ -9,6 +9,7 @@
 #include "shared/names.h"
 #include "shared/parse.h"
 #include "shared/strbuf.h"
+#include "shared/timestamp.h"
 
 #include <time.h>
 
@@ -135,16 +136,7 @@ static int64_t when(const char *s)
         int64_t secs;
         if (parse_duration(s, &secs) == 0)
                 return now_s() - secs;
-        struct tm tm;
-        memset(&tm, 0, sizeof(tm));
-        const char *end = strptime(s, "%Y-%m-%dT%H:%M:%S", &tm);
-        if (!end) {
-                memset(&tm, 0, sizeof(tm));
-                end = strptime(s, "%Y-%m-%d", &tm);
-        }
-        if (!end || (*end && !streq(end, "Z")))
-                return -1;
-        return (int64_t)timegm(&tm);
+        return timestamp_parse(s, &secs) == 0 ? secs : -1;
 }
 
 int queries_events(struct ds01d *d, const struct caller *c, json_t *params, json_t **ret_result,

@@ -313,11 +313,11 @@ void monitor_rule_idle(struct monitor *m, struct ds01d *d, struct activity *a,
                 _cleanup_free_ char *text = xasprintf(
                     "'%s' has been idle for %s (CPU %.1f%%%s, no network or open session): it "
                     "will be stopped at %s (in %s): %s. To keep it: container-keepalive %s 2h "
-                    "(or touch ~/workspace/%s/.keep-alive: that holds for "
+                    "(or touch %s/.keep-alive: that holds for "
                     "keepalive_max_duration_h from the touch). When done: container-retire %s",
                     project, format_duration(idle, b1), a->cpu_pct, gpu_text,
                     monitor_clock_text(at, c), format_duration(at - now, b2), will, project,
-                    project, project);
+                    a->workspace && *a->workspace ? a->workspace : "its workspace", project);
                 tell(m, row, a, "idle_warning", text);
                 clock.warned = a->idle_warned;
                 rules_idle(&clock, tms, &due);

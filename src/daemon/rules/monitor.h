@@ -10,8 +10,8 @@
  *    thresholds; warnings at idle_warn_1 and idle_warn_2 of idle_timeout_h (80 % and 95 %), each
  *    in its own tick, then the stop at 100 % (maintenance.idle_kill, GPUs released), never on a
  *    sample without rates (the first after a start). Activity,
- *    a fresh ~/workspace/<project>/.keep-alive, container-keepalive, or an exemption prevent it;
- *    the clock starts after the start-up grace (grace_period_m);
+ *    a fresh .keep-alive in the project's workspace, container-keepalive, or an exemption prevent
+ * it; the clock starts after the start-up grace (grace_period_m);
  *  - applies the runtime cap: max_runtime_h from the container's creation, to the millisecond
  *    (restarts do not reset it), warnings at runtime_warn_1/2 (75 %, 90 %), then the stop
  *    (maintenance.runtime_kill); keep-alive never lifts it;
