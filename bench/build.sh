@@ -180,7 +180,7 @@ chown -R "$BUID:$BGID" "$PROJ"
 tar -C "$PROJ" -cf "$TMP/ctx.tar" .
 
 # --- the bare builds ---------------------------------------------------------------------------
-# ds01d's query (src/daemon/images.c build_query), rebuilt here with this user's values.
+# ds01d's query (src/daemon/images/images-build.c build_query), rebuilt here with this user's values.
 BAREQ_QUERY=$(jq -rn --arg t "$BAREQ_TAG" --arg uid "$BUID" --arg gid "$BGID" --arg u "$BUSER" \
 	--arg home "$BHOME" --arg pid "$$" --argjson ncpu "$NCPU" '
 	def q: tostring | @uri;
