@@ -1,7 +1,7 @@
 /* dockerfile.h - the marked package blocks of a project's Dockerfile, the contract between the
  * daemon, whose template writes them (daemon/images/images.c), and image-update in the CLI,
- * which finds them by their marker lines and rewrites the one RUN line between. A marker line starts with
- * its marker; what follows it on the line is a comment for the user. */
+ * which finds them by their marker lines and rewrites the one RUN line between. A marker line
+ * starts with its marker; what follows it on the line is a comment for the user. */
 #pragma once
 
 #define DOCKERFILE_SYS_BEGIN "# >>> ds01 system packages"
