@@ -64,26 +64,37 @@ static void blank_image_labels(const json_t *img, json_t *labels)
                         json_object_set_new(labels, k, json_string(""));
 }
 
-/* The whole container spec, from the owner's limits and the leased slots. gpu_request is what
- * the user asked for ("2", "mig:3g.20gb", "0"), kept as a label so a re-lease after a hold can
- * ask for the same. /workspace is mounted from pin (workspace.h); workspace, the user's path, is
- * a label to show. */
-json_t *spec_create_body_of(struct ds01d *d, const struct caller *c, const struct limit_set *ls,
-                            const char *project, const char *image, const json_t *img,
-                            const char *workspace, const char *pin, char **uuids, const json_t *cmd,
-                            const char *gpu_request)
+/* The ds01.gpu.slots label: "<gpu index>" for a whole GPU, "<gpu index>.<profile>" for a MIG
+ * instance, in lease order. */
+static char *slots_label(const struct spec_input *in, size_t n_gpus)
 {
+        struct strbuf sb = STRBUF_INIT;
+        for (size_t i = 0; i < n_gpus; i++) {
+                const struct gpu_slot *s = gpu_inventory_find(in->inv, in->uuids[i]);
+                if (i)
+                        strbuf_addc(&sb, ',');
+                if (s && s->parent_uuid)
+                        strbuf_addf(&sb, "%d.%s", s->gpu_index, s->profile);
+                else if (s)
+                        strbuf_addf(&sb, "%d", s->gpu_index);
+        }
+        return strbuf_detach(&sb);
+}
+
+json_t *spec_create_body(const struct spec_input *in)
+{
+        const struct limit_set *ls = in->limits;
         char ts[32];
-        _cleanup_free_ char *gpus = strv_join(uuids, ",");
+        _cleanup_free_ char *gpus = strv_join(in->uuids, ",");
         size_t n_gpus = 0;
-        while (uuids && uuids[n_gpus])
+        while (in->uuids && in->uuids[n_gpus])
                 n_gpus++;
 
         json_t *env = json_array();
         json_array_append_new(env, json_string("HOME=/workspace"));
-        json_array_append_new(env, json_sprintf("USER=%s", c->login));
-        json_array_append_new(env, json_sprintf("LOGNAME=%s", c->login));
-        json_array_append_new(env, json_sprintf("DS01_PROJECT=%s", project));
+        json_array_append_new(env, json_sprintf("USER=%s", in->login));
+        json_array_append_new(env, json_sprintf("LOGNAME=%s", in->login));
+        json_array_append_new(env, json_sprintf("DS01_PROJECT=%s", in->project));
         json_array_append_new(env, json_string("CUDA_DEVICE_ORDER=PCI_BUS_ID"));
         /* A container never sees a GPU it does not lease: "void" hides every device from the
          * NVIDIA runtime, and an empty CUDA_VISIBLE_DEVICES hides them from CUDA. */
@@ -91,41 +102,27 @@ json_t *spec_create_body_of(struct ds01d *d, const struct caller *c, const struc
                               json_sprintf("NVIDIA_VISIBLE_DEVICES=%s", n_gpus ? gpus : "void"));
         json_array_append_new(env, json_sprintf("CUDA_VISIBLE_DEVICES=%s", gpus));
 
-        _cleanup_free_ char *slots = NULL;
-        {
-                struct strbuf sb = STRBUF_INIT;
-                for (size_t i = 0; i < n_gpus; i++) {
-                        const struct gpu_slot *s = gpu_inventory_find(d->inv, uuids[i]);
-                        if (i)
-                                strbuf_addc(&sb, ',');
-                        if (s && s->parent_uuid)
-                                strbuf_addf(&sb, "%d.%s", s->gpu_index, s->profile);
-                        else if (s)
-                                strbuf_addf(&sb, "%d", s->gpu_index);
-                }
-                slots = strbuf_detach(&sb);
-        }
-        json_t *labels =
-            json_pack("{s:s, s:s, s:s, s:o, s:s, s:s, s:s, s:s, s:s}", "ds01.managed", "true",
-                      "ds01.instance", d->cfg->instance, "ds01.user", c->login, "ds01.uid",
-                      json_sprintf("%u", (unsigned)c->uid), "ds01.project", project,
-                      "ds01.interface", "orchestration", "ds01.created_at",
-                      format_iso8601(now_s(), ts), "ds01.gpu.uuids", gpus, "ds01.gpu.slots", slots);
-        json_object_set_new(labels, "ds01.gpu.request", json_string(gpu_request));
+        _cleanup_free_ char *slots = slots_label(in, n_gpus);
+        json_t *labels = json_pack("{s:s, s:s, s:s, s:o, s:s, s:s, s:s, s:s, s:s}", "ds01.managed",
+                                   "true", "ds01.instance", in->instance, "ds01.user", in->login,
+                                   "ds01.uid", json_sprintf("%u", (unsigned)in->uid),
+                                   "ds01.project", in->project, "ds01.interface", "orchestration",
+                                   "ds01.created_at", format_iso8601(in->created_at, ts),
+                                   "ds01.gpu.uuids", gpus, "ds01.gpu.slots", slots);
+        json_object_set_new(labels, "ds01.gpu.request", json_string(in->gpu_request));
         /* The owner's own network (network.h): never another user's containers. */
-        _cleanup_free_ char *net = network_name(d->cfg->instance, c->uid, NETWORK_CONTAINERS);
-        json_object_set_new(labels, DOCKER_WORKSPACE_LABEL, json_string(workspace));
-        blank_image_labels(img, labels);
+        _cleanup_free_ char *net = network_name(in->instance, in->uid, NETWORK_CONTAINERS);
+        json_object_set_new(labels, DOCKER_WORKSPACE_LABEL, json_string(in->workspace));
+        blank_image_labels(in->image_inspect, labels);
 
         json_t *mounts =
-            json_pack("[{s:s, s:s, s:s, s:b}, {s:s, s:s, s:s, s:b}]", "Type", "bind", "Source", pin,
-                      "Target", "/workspace", "ReadOnly", 0, "Type", "bind", "Source", d->init_path,
-                      "Target", "/.ds01/init", "ReadOnly", 1);
-        _cleanup_free_ char *passwd = spec_passwd_file(d, c);
-        if (passwd)
-                json_array_append_new(mounts,
-                                      json_pack("{s:s, s:s, s:s, s:b}", "Type", "bind", "Source",
-                                                passwd, "Target", "/etc/passwd", "ReadOnly", 1));
+            json_pack("[{s:s, s:s, s:s, s:b}, {s:s, s:s, s:s, s:b}]", "Type", "bind", "Source",
+                      in->pin, "Target", "/workspace", "ReadOnly", 0, "Type", "bind", "Source",
+                      in->init_path, "Target", "/.ds01/init", "ReadOnly", 1);
+        if (in->passwd_path)
+                json_array_append_new(mounts, json_pack("{s:s, s:s, s:s, s:b}", "Type", "bind",
+                                                        "Source", in->passwd_path, "Target",
+                                                        "/etc/passwd", "ReadOnly", 1));
 
         json_t *host =
             json_pack("{s:o, s:[s], s:[s], s:b, s:s, s:{s:s}, s:{s:s, s:{s:s, s:s}}}", "Mounts",
@@ -136,9 +133,8 @@ json_t *spec_create_body_of(struct ds01d *d, const struct caller *c, const struc
                 /* Docker refuses more CPUs than the host has: a group's 32 on a smaller machine
                  * means "all of them". */
                 double cpus = ls->max_cpus;
-                long online = sysconf(_SC_NPROCESSORS_ONLN);
-                if (online > 0 && cpus > (double)online)
-                        cpus = (double)online;
+                if (in->host_cpus > 0 && cpus > (double)in->host_cpus)
+                        cpus = (double)in->host_cpus;
                 json_object_set_new(host, "NanoCpus", json_integer((json_int_t)(cpus * 1e9)));
         }
         if (ls->memory > 0) {
@@ -152,13 +148,13 @@ json_t *spec_create_body_of(struct ds01d *d, const struct caller *c, const struc
                 json_object_set_new(host, "ShmSize", json_integer(ls->shm_size));
         if (ls->pids_limit > 0)
                 json_object_set_new(host, "PidsLimit", json_integer(ls->pids_limit));
-        const char *mode = d->cfg->docker_devices;
-        bool device_requests = streq(mode, "device-requests") ||
-                               (streq(mode, "auto") && gpu_inventory_is_real(d->inv));
+        const char *mode = in->docker_devices;
+        bool device_requests =
+            streq(mode, "device-requests") || (streq(mode, "auto") && in->inventory_real);
         if (n_gpus && device_requests) {
                 size_t n_mig = 0;
                 for (size_t i = 0; i < n_gpus; i++) {
-                        const struct gpu_slot *s = gpu_inventory_find(d->inv, uuids[i]);
+                        const struct gpu_slot *s = gpu_inventory_find(in->inv, in->uuids[i]);
                         n_mig += s && s->parent_uuid;
                 }
                 if (n_mig > 1)
@@ -168,22 +164,53 @@ json_t *spec_create_body_of(struct ds01d *d, const struct caller *c, const struc
                 else
                         json_object_set_new(host, "DeviceRequests",
                                             json_pack("[{s:s, s:o, s:[[s]]}]", "Driver", "nvidia",
-                                                      "DeviceIDs", strv_to_json(uuids),
+                                                      "DeviceIDs", strv_to_json(in->uuids),
                                                       "Capabilities", "gpu"));
         }
 
-        _cleanup_free_ char *user = xasprintf("%u:%u", (unsigned)c->uid, (unsigned)c->gid);
+        _cleanup_free_ char *user = xasprintf("%u:%u", (unsigned)in->uid, (unsigned)in->gid);
         json_t *entry_cmd = json_array();
-        if (cmd && json_array_size(cmd) > 0) {
+        if (in->cmd && json_array_size(in->cmd) > 0) {
                 json_array_append_new(entry_cmd, json_string("--"));
-                json_array_extend(entry_cmd, (json_t *)cmd);
+                json_array_extend(entry_cmd, (json_t *)in->cmd);
         }
         /* ds01-init takes SIGTERM as "stop" whatever STOPSIGNAL the image sets; a `docker stop`
          * that does not give a timeout (dockerd's own shutdown) waits the owner's grace too. */
         return json_pack("{s:s, s:s, s:s, s:s, s:[s], s:o, s:o, s:o, s:b, s:b, s:o, s:s, s:I}",
-                         "Image", image, "User", user, "WorkingDir", "/workspace", "Hostname",
-                         project, "Entrypoint", "/.ds01/init", "Cmd", entry_cmd, "Env", env,
+                         "Image", in->image, "User", user, "WorkingDir", "/workspace", "Hostname",
+                         in->project, "Entrypoint", "/.ds01/init", "Cmd", entry_cmd, "Env", env,
                          "Labels", labels, "Tty", 0, "OpenStdin", 0, "HostConfig", host,
                          "StopSignal", "SIGTERM", "StopTimeout",
                          (json_int_t)ls->policies.sigterm_grace_s);
+}
+
+json_t *spec_create_body_of(struct ds01d *d, const struct caller *c, const struct limit_set *ls,
+                            const char *project, const char *image, const json_t *img,
+                            const char *workspace, const char *pin, char **uuids, const json_t *cmd,
+                            const char *gpu_request)
+{
+        _cleanup_free_ char *passwd = spec_passwd_file(d, c);
+        struct spec_input in = {
+            .uid = c->uid,
+            .gid = c->gid,
+            .login = c->login,
+            .limits = ls,
+            .instance = d->cfg->instance,
+            .project = project,
+            .image = image,
+            .image_inspect = img,
+            .workspace = workspace,
+            .pin = pin,
+            .init_path = d->init_path,
+            .passwd_path = passwd,
+            .uuids = uuids,
+            .inv = d->inv,
+            .docker_devices = d->cfg->docker_devices,
+            .inventory_real = gpu_inventory_is_real(d->inv),
+            .cmd = cmd,
+            .gpu_request = gpu_request,
+            .created_at = now_s(),
+            .host_cpus = sysconf(_SC_NPROCESSORS_ONLN),
+        };
+        return spec_create_body(&in);
 }

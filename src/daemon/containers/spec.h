@@ -1,20 +1,55 @@
 /* spec.h - the Docker create body of a managed container: what it runs as, what it mounts, what
  * it may see (its GPUs only), its limits and labels. Everything a container is allowed is
- * decided here, in one function, from the owner's limits and the leased slots. */
+ * decided here, in one pure function of its inputs (spec_create_body), so that what a user's
+ * safety depends on is unit-tested without dockerd (tests/unit/test-spec.c). */
 #pragma once
 
 #include "daemon/ds01d.h"
 #include "daemon/requests/caller.h"
 
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+/* Everything the create body depends on; spec_create_body reads nothing else (no clock, no
+ * host, no daemon state). Strings are borrowed. */
+struct spec_input {
+        /* the owner: the container runs as uid:gid, on the owner's network, labelled with login */
+        uid_t uid;
+        gid_t gid;
+        const char *login;
+        const struct limit_set *limits; /* the owner's effective limits (caller_limits) */
+        const char *instance;           /* the config's instance (labels, network name) */
+        const char *project;
+        const char *image;
+        const json_t *image_inspect; /* Docker's inspect of image: its ds01.* labels are blanked */
+        const char *workspace;       /* the user's path of /workspace, a label to show */
+        const char *pin;             /* the host path mounted at /workspace (workspace.h) */
+        const char *init_path;       /* the host path of ds01-init, mounted at /.ds01/init */
+        const char *passwd_path;     /* mounted at /etc/passwd; NULL: the image's is kept */
+        char **uuids;                /* the leased slots (NULL or empty: no GPU) */
+        const struct gpu_inventory *inv; /* where the slots are looked up (index, MIG profile) */
+        const char *docker_devices;      /* the config's docker_devices mode */
+        bool inventory_real;             /* the slots are real devices (NVML): "auto" uses them */
+        const json_t *cmd;               /* a batch command (NULL or [] for none) */
+        /* what the user asked for ("2", "mig:3g.20gb:1", "0"), kept as a label so a re-lease
+         * after a hold can ask for the same */
+        const char *gpu_request;
+        int64_t created_at; /* unix seconds, the ds01.created_at label */
+        long host_cpus;     /* CPUs online; NanoCpus never asks for more (<= 0: unknown) */
+};
+
+/* The whole create body (a new reference), from in alone. */
+json_t *spec_create_body(const struct spec_input *in);
+
 /* The /etc/passwd of the owner's containers (root, nobody, the owner with home /workspace),
  * written by root in the daemon's state directory and mounted read-only; NULL (logged) when it
  * cannot be written, and the container keeps the image's. */
 char *spec_passwd_file(struct ds01d *d, const struct caller *c);
-/* The whole create body. gpu_request is what the user asked for ("2", "mig:3g.20gb:1", "0"),
- * kept as a label so a re-lease after a hold can ask for the same; /workspace is mounted from
- * pin (workspace.h); workspace, the user's path, is a label to show; img is Docker's inspect of
- * the image (its ds01.* labels are blanked); cmd a batch command (NULL or [] for none). Call
- * with a view (generation.h): reads its cfg and inv. */
+/* spec_create_body with its inputs gathered for owner c: the view's instance, docker_devices
+ * and inventory, the daemon's init path, c's passwd file (written now), the clock and the
+ * host's CPUs. Call with a view (generation.h). */
 json_t *spec_create_body_of(struct ds01d *d, const struct caller *c, const struct limit_set *ls,
                             const char *project, const char *image, const json_t *img,
                             const char *workspace, const char *pin, char **uuids, const json_t *cmd,
