@@ -151,6 +151,9 @@ sample_interval_s: 1
 max_requests_per_uid: 64
 images:
   default: $IMAGE
+# one user's 200 containers share their network: a /23 holds 509 (the default /26, 61)
+network:
+  subnet_prefix: 23
 YAML
 cd /
 
