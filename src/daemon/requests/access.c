@@ -130,8 +130,12 @@ static int check_container(struct ds01d *d, const struct caller *c, const char *
                            const char *name, struct error **err)
 {
         _cleanup_free_ char *project = NULL, *user_part = NULL;
-        if (!name || c->admin || names_split_container(name, &project, &user_part) < 0 ||
-            streq(user_part, c->user_part))
+        if (!name || names_split_container(name, &project, &user_part) < 0)
+                return 0;
+        /* a malformed name is a usage error, for anyone, before it is anyone's */
+        if (names_check_project(project, err) < 0 || names_check_user_part(user_part, err) < 0)
+                return -1;
+        if (c->admin || streq(user_part, c->user_part))
                 return 0;
         access_denied(d, c, action, name);
         return access_not_found(name, err);
