@@ -8,14 +8,14 @@
 #include "shared/names.h"
 #include "shared/strbuf.h"
 
-static json_t *stats_row(struct ds01d *d, const struct snap_container *sc, int64_t now)
+json_t *rows_stats_row(const struct snap_container *sc, struct monitor *m, int64_t now)
 {
         _cleanup_free_ char *status = snapshot_status_text(sc, now);
         json_t *row = json_deep_copy(sc->row); /* never share jansson values across threads */
         json_object_set_new(row, "status", json_string(status));
         if (streq(sc->state, "running")) {
-                monitor_describe(d->monitor, sc->id, row);
-                monitor_stats(d->monitor, sc->id, row);
+                monitor_describe(m, sc->id, row);
+                monitor_stats(m, sc->id, row);
         }
         return row;
 }
@@ -58,7 +58,7 @@ int rows_stats(struct ds01d *d, const struct caller *c, json_t *params, json_t *
                         found = true;
                 } else if (!mine && !all)
                         continue;
-                json_array_append_new(out, stats_row(d, sc, now));
+                json_array_append_new(out, rows_stats_row(sc, d->monitor, now));
         }
         snapshot_put(d->snap, snap);
         if (want && !found) {
@@ -73,6 +73,35 @@ int rows_stats(struct ds01d *d, const struct caller *c, json_t *params, json_t *
         return 0;
 }
 
+void rows_render_list(const struct snapshot *snap, struct monitor *m, int64_t uid, int64_t now,
+                      struct strbuf *sb)
+{
+        /* Written as text: each row was serialised when the snapshot was built, and only its
+         * changing members (status, keepalive, the monitor's clocks) are added here. */
+        strbuf_adds(sb, "{\"containers\":[");
+        bool first = true;
+        for (size_t i = 0; i < snap->n; i++) {
+                const struct snap_container *sc = &snap->containers[i];
+                if (uid >= 0 && sc->uid != uid)
+                        continue;
+                if (!first)
+                        strbuf_addc(sb, ',');
+                first = false;
+                strbuf_add(sb, sc->row_text, sc->row_len);
+                _cleanup_free_ char *status = snapshot_status_text(sc, now);
+                strbuf_adds(sb, sc->row_len > 1 ? ",\"status\":" : "\"status\":");
+                strbuf_add_json_string(sb, status);
+                /* idle and runtime clocks as the monitor saw them at its last tick; its
+                 * keepalive (file or command) wins over the ledger's */
+                bool keepalive =
+                    streq(sc->state, "running") && monitor_describe_text(m, sc->id, sb);
+                if (!keepalive && sc->keepalive_until > now)
+                        monitor_keepalive_text(sb, sc->keepalive_until, "command");
+                strbuf_addc(sb, '}');
+        }
+        strbuf_adds(sb, "]}");
+}
+
 int rows_list(struct ds01d *d, const struct caller *c, json_t *params, char **ret_text,
               size_t *ret_len, struct error **err)
 {
@@ -80,33 +109,9 @@ int rows_list(struct ds01d *d, const struct caller *c, json_t *params, char **re
         const struct snapshot *snap = snapshot_get(d, err);
         if (!snap)
                 return -1;
-        int64_t now = now_s();
-        /* Written as text: each row was serialised when the snapshot was built, and only its
-         * changing members (status, keepalive, the monitor's clocks) are added here. */
         struct strbuf sb = STRBUF_INIT;
-        strbuf_adds(&sb, "{\"containers\":[");
-        bool first = true;
-        for (size_t i = 0; i < snap->n; i++) {
-                const struct snap_container *sc = &snap->containers[i];
-                if (!all && sc->uid != (int64_t)c->uid)
-                        continue;
-                if (!first)
-                        strbuf_addc(&sb, ',');
-                first = false;
-                strbuf_add(&sb, sc->row_text, sc->row_len);
-                _cleanup_free_ char *status = snapshot_status_text(sc, now);
-                strbuf_adds(&sb, sc->row_len > 1 ? ",\"status\":" : "\"status\":");
-                strbuf_add_json_string(&sb, status);
-                /* idle and runtime clocks as the monitor saw them at its last tick; its
-                 * keepalive (file or command) wins over the ledger's */
-                bool keepalive =
-                    streq(sc->state, "running") && monitor_describe_text(d->monitor, sc->id, &sb);
-                if (!keepalive && sc->keepalive_until > now)
-                        monitor_keepalive_text(&sb, sc->keepalive_until, "command");
-                strbuf_addc(&sb, '}');
-        }
+        rows_render_list(snap, d->monitor, all ? -1 : (int64_t)c->uid, now_s(), &sb);
         snapshot_put(d->snap, snap);
-        strbuf_adds(&sb, "]}");
         *ret_len = sb.len;
         *ret_text = strbuf_detach(&sb);
         return 0;
