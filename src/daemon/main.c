@@ -303,6 +303,8 @@ fail:
         log_error("ds01d: %s", err ? err->message : "start-up failed");
         error_free(err);
 out:;
+        /* First: a stopping daemon starts no idle or runtime stop (one in flight finishes). */
+        monitor_halt(monitor);
         size_t busy = srv ? rpc_server_stop(srv, 5000) : 0;
         ds01d_unpin(&v); /* start-up's view, when start-up failed */
         /* After the connection threads: a `ds01 reload` may still move the metrics server. */

@@ -83,6 +83,7 @@ struct view {
 struct monitor {
         struct ds01d *d;
         pthread_t thread;
+        bool halted; /* the thread was joined (monitor_halt); only the stopping thread looks */
         pthread_mutex_t lock; /* stop, cond */
         pthread_cond_t cond;
         bool stop, wake;

@@ -552,15 +552,23 @@ static void save_clocks(struct monitor *m)
         free(v);
 }
 
-struct monitor *monitor_stop(struct monitor *m)
+void monitor_halt(struct monitor *m)
 {
-        if (!m)
-                return NULL;
+        if (!m || m->halted)
+                return;
         pthread_mutex_lock(&m->lock);
         m->stop = true;
         pthread_cond_broadcast(&m->cond);
         pthread_mutex_unlock(&m->lock);
         pthread_join(m->thread, NULL);
+        m->halted = true;
+}
+
+struct monitor *monitor_stop(struct monitor *m)
+{
+        if (!m)
+                return NULL;
+        monitor_halt(m);
         /* Stops in flight finish (bounded by their grace periods) before the state goes. */
         for (int i = 0; i < 1200; i++) {
                 pthread_mutex_lock(&m->stops_lock);

@@ -31,6 +31,9 @@ struct strbuf;
 struct monitor;
 
 struct monitor *monitor_start(struct ds01d *d, struct error **err);
+/* No tick from now on (ds01d is stopping: no new warning or stop starts; one in flight
+ * finishes). Readers may still use m until monitor_stop. Idempotent. */
+void monitor_halt(struct monitor *m);
 /* Stops the thread and waits for it (and for stops it started). */
 struct monitor *monitor_stop(struct monitor *m);
 /* Adds what the last tick saw of container `id` to a container-list row: idle_s, idle_timeout_s,
