@@ -22,7 +22,9 @@ assert_contains "$OUT" old-owner-line "the line is in rec's log"
 
 # The login goes to a new account with an unused uid (useradd would reuse $UA if it were the
 # highest).
-userdel "$A" >/dev/null 2>&1 || fail "userdel $A failed"
+# The account goes while its container still runs (its processes have the old uid: userdel
+# would refuse whenever it sees one of them, hence -f).
+userdel -f "$A" 2>"$T/userdel.err" || fail "userdel -f $A failed: $(cat "$T/userdel.err")"
 NEW=$((UA + 1000))
 while getent passwd "$NEW" >/dev/null; do NEW=$((NEW + 1)); done
 useradd -M -d "/home/$A" -s /bin/bash -u "$NEW" "$A" >/dev/null 2>&1 ||
