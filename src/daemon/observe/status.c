@@ -6,6 +6,7 @@
 #include "daemon/gpus/gpuadmin.h"
 #include "daemon/gpus/nvml.h"
 #include "daemon/observe/queries.h"
+#include "daemon/observe/rows.h"
 #include "daemon/observe/snapshot.h"
 #include "daemon/observe/usage.h"
 #include "daemon/rules/monitor.h"
@@ -120,9 +121,8 @@ int status_report(struct ds01d *d, const struct caller *c, json_t *params, json_
                 }
                 if (!sc || !streq(sc->state, "running"))
                         continue;
-                json_t *row = json_object();
-                monitor_describe(d->monitor, sc->id, row);
-                monitor_stats(d->monitor, sc->id, row);
+                /* the container's row as container-stats shows it (rows.h) */
+                json_t *row = rows_stats_row(sc, d->monitor, now_s());
                 json_t *idle = json_object_get(row, "idle_s");
                 if (idle)
                         json_object_set(s, "idle_s", idle);
