@@ -160,6 +160,16 @@ user_uid() { id -u "$1"; }
 user_gid() { id -g "$1"; }
 user_home() { getent passwd "$1" | cut -d: -f6; }
 
+# deploy_deaf USER PROJECT: deploys PROJECT (CPU only) with a process that ignores SIGTERM in it,
+# and waits until that process runs: its stop takes the whole grace. Fatal on failure.
+deploy_deaf() {
+	assert_exit 0 -m "$1: deploy $2" as_user "$1" container-deploy "$2" --cpu-only
+	assert_exit 0 -m "a process ignoring TERM in $2" as_user "$1" container-attach "$2" -- \
+		sh -c '(trap "" TERM; : > /workspace/ready; exec sleep 1000) >/dev/null 2>&1 &'
+	wait_for 10 test -e "$(user_home "$1")/workspace/$2/ready" ||
+		fail "the TERM-ignoring process in $2 did not start"
+}
+
 # as_user USER CMD...: runs CMD as USER (real uid/gid, supplementary groups) with a clean
 # environment whose PATH starts with $BIN (so `container-deploy` etc. are the copies under test)
 # and DS01_SOCKET pointing at this test's daemon. Returns CMD's exit status. A terminal on stdin

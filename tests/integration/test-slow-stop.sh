@@ -16,11 +16,7 @@ ds01_start_daemon
 
 A=$(ds01_user "it$$a") || fail "cannot create user A"
 B=$(ds01_user "it$$b") || fail "cannot create user B"
-HA=$(user_home "$A")
-assert_exit 0 -m "A: deploy deaf" as_user "$A" container-deploy deaf --cpu-only
-assert_exit 0 -m "a process ignoring TERM in deaf" as_user "$A" container-attach deaf -- \
-	sh -c '(trap "" TERM; : > /workspace/ready; exec sleep 1000) >/dev/null 2>&1 &'
-wait_for 10 test -e "$HA/workspace/deaf/ready" || fail "the TERM-ignoring process did not start"
+deploy_deaf "$A" deaf
 
 T0=$(now_ms)
 as_user_bg "$A" container-stop deaf --timeout 120 >"$T/stop.out"
