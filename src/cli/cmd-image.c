@@ -8,6 +8,7 @@
  * whose read end travels to the daemon with the image.build request. */
 #include "client.h"
 #include "cmd.h"
+#include "image-build.h"
 #include "output.h"
 #include "tarball.h"
 
@@ -31,19 +32,7 @@
 #define MAX_FILE_BYTES  (1024 * 1024) /* a Dockerfile or requirements file */
 #define MAX_PACKAGES    200
 #define MAX_PACKAGE_LEN 200
-#define MAX_CONTEXT_MB  (1024 * 1024) /* the most DS01_MAX_CONTEXT_MB may ask for */
 #define PACKAGE_CHARS   "._+=<>!~,@:/-"
-/* The tar child's exit status when the daemon stopped reading (it then says nothing). */
-#define CHILD_READER_GONE 10
-
-/* Informational lines go to stdout, or to stderr when stdout carries JSON. */
-_printf_(2, 3) static void info(bool json, const char *fmt, ...)
-{
-        va_list ap;
-        va_start(ap, fmt);
-        vfprintf(json ? stderr : stdout, fmt, ap);
-        va_end(ap);
-}
 
 /* ---- packages ----------------------------------------------------------------------------- */
 
@@ -257,260 +246,6 @@ static int copy_in(const char *src, const char *dir, const char *name, bool forc
         return 0;
 }
 
-/* ---- the build ---------------------------------------------------------------------------- */
-
-static volatile sig_atomic_t build_cancelled;
-static volatile int build_sock = -1;
-static volatile pid_t build_child = -1;
-
-/* Ctrl-C: hanging up makes the daemon cancel the build; the tar child goes too. Only
- * async-signal-safe calls here. */
-static void on_sigint(int sig)
-{
-        (void)sig;
-        build_cancelled = 1;
-        if (build_sock >= 0)
-                shutdown(build_sock, SHUT_RDWR);
-        if (build_child > 0)
-                kill(build_child, SIGTERM);
-}
-
-struct progress {
-        bool json;
-        bool colour;
-        int context_fd; /* our copy of the pipe's read end, closed once the daemon has it */
-        int64_t last_step;
-        struct strbuf line; /* a stream line not finished yet */
-};
-
-/* "Step 3/7 : RUN ..." -> 3; 0 for other lines. */
-static int64_t step_number(const char *line)
-{
-        if (!startswith(line, "Step "))
-                return 0;
-        char *end = NULL;
-        errno = 0;
-        long long n = strtoll(line + 5, &end, 10);
-        if (errno != 0 || end == line + 5 || *end != '/' || n <= 0)
-                return 0;
-        return n;
-}
-
-static void emit_line(struct progress *st, const char *line)
-{
-        int64_t n = step_number(line);
-        if (n > 0) {
-                if (n == st->last_step) /* ds01's step message said it already */
-                        return;
-                st->last_step = n;
-                printf("%s%s%s\n", st->colour ? OUTPUT_BOLD : "", line,
-                       st->colour ? OUTPUT_RESET : "");
-        } else if (st->colour &&
-                   (startswith(line, " ---> ") || startswith(line, "Removing intermediate"))) {
-                printf("\033[2m%s%s\n", line, OUTPUT_RESET);
-        } else {
-                printf("%s\n", line);
-        }
-}
-
-static void emit_stream(struct progress *st, const char *text)
-{
-        for (const char *p = text; *p;) {
-                const char *nl = strchr(p, '\n');
-                if (!nl) {
-                        strbuf_adds(&st->line, p);
-                        if (st->line.len > 64 * 1024) { /* no newline in sight: show it */
-                                emit_line(st, st->line.buf);
-                                strbuf_reset(&st->line);
-                        }
-                        return;
-                }
-                strbuf_add(&st->line, p, (size_t)(nl - p));
-                emit_line(st, strbuf_str(&st->line));
-                strbuf_reset(&st->line);
-                p = nl + 1;
-        }
-}
-
-static void progress_flush(struct progress *st)
-{
-        if (st->line.len > 0)
-                emit_line(st, st->line.buf);
-        strbuf_reset(&st->line);
-        fflush(stdout);
-}
-
-static int on_progress(void *userdata, const json_t *p)
-{
-        struct progress *st = userdata;
-        if (st->context_fd >= 0) {
-                close(st->context_fd);
-                st->context_fd = -1;
-        }
-        if (st->json) {
-                json_dumpf(p, stdout, JSON_COMPACT);
-                putchar('\n');
-                fflush(stdout);
-                return 0;
-        }
-        json_t *step = json_object_get(p, "step");
-        const char *stream = cli_jstr(p, "stream", NULL);
-        const char *status = cli_jstr(p, "status", NULL);
-        if (json_is_integer(step)) {
-                progress_flush(st);
-                _cleanup_free_ char *line =
-                    xasprintf("Step %lld/%lld : %s", (long long)json_integer_value(step),
-                              (long long)json_integer_value(json_object_get(p, "steps")),
-                              cli_jstr(p, "text", ""));
-                emit_line(st, line);
-        } else if (stream) {
-                emit_stream(st, stream);
-        } else if (status) {
-                /* Pull progress ("Downloading [==>  ]") repeats many times a second: only the
-                 * lines without a running counter are worth a line each. */
-                json_t *detail = json_object_get(p, "progressDetail");
-                if (json_object_get(detail, "current"))
-                        return 0;
-                progress_flush(st);
-                const char *id = cli_jstr(p, "id", NULL);
-                printf("%s%s%s\n", id ? id : "", id ? ": " : "", status);
-        }
-        /* "aux" (the image id) and "error" (the final answer carries it) are not shown. */
-        fflush(stdout);
-        return 0;
-}
-
-static int64_t context_cap(const struct cli_command *cmd, int *ret_code)
-{
-        const char *env = getenv("DS01_MAX_CONTEXT_MB");
-        int64_t mb = TARBALL_DEFAULT_MAX_BYTES / (1024 * 1024);
-        if (env && *env && parse_int64(env, 1, MAX_CONTEXT_MB, &mb) < 0) {
-                *ret_code = cli_usage_error(cmd, "DS01_MAX_CONTEXT_MB must be 1..%d, not '%s'",
-                                            MAX_CONTEXT_MB, env);
-                return -1;
-        }
-        return mb * 1024 * 1024;
-}
-
-/* Builds ds01-<uid>/project:latest from dir on connection c (opened here when closed). Returns
- * the exit code. */
-static int build(const struct cli_command *cmd, struct client *c, const char *project,
-                 const char *dir, bool nocache, bool json)
-{
-        _cleanup_error_ struct error *err = NULL;
-        int code = 0;
-        int64_t cap = context_cap(cmd, &code);
-        if (cap < 0)
-                return code;
-        /* Walk once without writing: a context over the cap fails here, before the daemon
-         * starts anything. */
-        int64_t bytes = 0;
-        if (tarball_write(dir, -1, cap, &bytes, &err) < 0)
-                return output_error(cmd->name, err);
-        if (c->sock < 0 && client_open(c, &err) < 0)
-                return output_error(cmd->name, err);
-
-        int pfd[2];
-        if (pipe2(pfd, O_CLOEXEC) < 0) {
-                error_set_errno(&err, -errno, "cannot create a pipe");
-                return output_error(cmd->name, err);
-        }
-        fflush(stdout);
-        fflush(stderr);
-        pid_t pid = fork();
-        if (pid < 0) {
-                error_set_errno(&err, -errno, "cannot start the build context writer");
-                close(pfd[0]);
-                close(pfd[1]);
-                return output_error(cmd->name, err);
-        }
-        if (pid == 0) {
-                signal(SIGINT, SIG_DFL);
-                close(pfd[0]);
-                close(c->sock); /* only the parent may hang up on the daemon */
-                struct error *e = NULL;
-                if (tarball_write(dir, pfd[1], cap, NULL, &e) == 0)
-                        _exit(0);
-                struct pollfd pf = {.fd = pfd[1], .events = POLLOUT};
-                if (poll(&pf, 1, 0) == 1 && (pf.revents & POLLERR))
-                        _exit(CHILD_READER_GONE); /* the daemon's answer says why */
-                fprintf(stderr, "%s: %s\n", cmd->name, e->message);
-                _exit(e->code > 0 && e->code <= 5 ? e->code : 1);
-        }
-        close(pfd[1]);
-
-        build_cancelled = 0;
-        build_sock = c->sock;
-        build_child = pid;
-        struct sigaction sa = {.sa_handler = on_sigint}, old;
-        sigemptyset(&sa.sa_mask);
-        sigaction(SIGINT, &sa, &old);
-
-        struct progress st = {.json = json,
-                              .colour = !json && output_colour(),
-                              .context_fd = pfd[0],
-                              .line = STRBUF_INIT};
-        if (!json)
-                info(json, "Sending the build context of %s (%.1f MB) to ds01d\n", project,
-                     (double)bytes / (1024 * 1024));
-        json_t *res = NULL, *notices = NULL;
-        int r = proto_call_stream(c->sock, "image.build",
-                                  json_pack("{s:s, s:b}", "project", project, "nocache", nocache),
-                                  pfd[0], on_progress, &st, &res, &notices, &err);
-        sigaction(SIGINT, &old, NULL);
-        build_sock = -1;
-        build_child = -1;
-        progress_flush(&st);
-        strbuf_release(&st.line);
-        if (st.context_fd >= 0)
-                close(st.context_fd);
-        output_notices(notices);
-        json_decref(notices);
-
-        if (build_cancelled) {
-                client_close(c);
-                kill(pid, SIGTERM);
-        }
-        int status = 0;
-        while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
-                ;
-        int child = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-        if (build_cancelled) {
-                json_decref(res);
-                fprintf(stderr, "build cancelled\n");
-                return 130;
-        }
-        if (r < 0) {
-                if (child >= 1 && child <= 5) /* it said why; the daemon only saw a bad stream */
-                        return child;
-                return output_error(cmd->name, err);
-        }
-        if (child != 0) {
-                json_decref(res);
-                fprintf(stderr,
-                        "%s: the build context was not sent completely; run the command again\n",
-                        cmd->name);
-                return child >= 1 && child <= 5 ? child : 1;
-        }
-        if (json) {
-                json_dumpf(res, stdout, JSON_COMPACT);
-                putchar('\n');
-        } else {
-                _cleanup_free_ char *def = names_user_image((unsigned)getuid(), project);
-                const char *id = cli_jstr(res, "id", "?");
-                if (startswith(id, "sha256:"))
-                        id += 7;
-                json_t *secs = json_object_get(res, "seconds");
-                printf("Built %s (%.12s, %lld steps, %.1f s). Deploy it with: container-deploy "
-                       "%s\n",
-                       cli_jstr(res, "image", def), id,
-                       (long long)json_integer_value(json_object_get(res, "steps")),
-                       json_number_value(secs), project);
-        }
-        json_decref(res);
-        return 0;
-}
-
 /* ---- image-create ------------------------------------------------------------------------- */
 
 /* One answer from the terminal; NULL at EOF. */
@@ -700,7 +435,7 @@ int cmd_image_create(const struct cli_command *cmd, int argc, char **argv)
                         return output_error(cmd->name, err);
                 undo.keep = true;
                 if (copied)
-                        info(json, "Copied %s to %s\n", dockerfile, df_path);
+                        output_info(json, "Copied %s to %s\n", dockerfile, df_path);
         } else if (have && !force) {
                 json_decref(params);
                 if (template_opts) {
@@ -711,7 +446,7 @@ int cmd_image_create(const struct cli_command *cmd, int argc, char **argv)
                                 cmd->name, df_path, project);
                         return 1;
                 }
-                info(json, "Using your existing Dockerfile (--force regenerates it)\n");
+                output_info(json, "Using your existing Dockerfile (--force regenerates it)\n");
         } else {
                 if (guide && (r = guided(cmd, frameworks, &fw, pkgs, sys, !packages,
                                          !system_arg)) != CLI_CONTINUE) {
@@ -733,10 +468,10 @@ int cmd_image_create(const struct cli_command *cmd, int argc, char **argv)
                                         json_decref(params);
                                         return output_error(cmd->name, err);
                                 }
-                                info(json,
-                                     "Copied %s to %s/requirements.txt (the build sees only "
-                                     "the project directory)\n",
-                                     requirements, dir);
+                                output_info(json,
+                                            "Copied %s to %s/requirements.txt (the build sees only "
+                                            "the project directory)\n",
+                                            requirements, dir);
                                 free(rel);
                                 rel = xstrdup("requirements.txt");
                         }
@@ -756,8 +491,9 @@ int cmd_image_create(const struct cli_command *cmd, int argc, char **argv)
                         return output_error(cmd->name, err);
                 }
                 undo.keep = true;
-                info(json, "Wrote %s (%s, from %s)\n", df_path,
-                     cli_jstr(res, "framework", fw ? fw : "minimal"), cli_jstr(res, "base", "?"));
+                output_info(json, "Wrote %s (%s, from %s)\n", df_path,
+                            cli_jstr(res, "framework", fw ? fw : "minimal"),
+                            cli_jstr(res, "base", "?"));
                 json_decref(res);
         }
 
@@ -771,7 +507,7 @@ int cmd_image_create(const struct cli_command *cmd, int argc, char **argv)
                         printf("Build it with: image-create %s\n", project);
                 return 0;
         }
-        return build(cmd, &c, project, dir, no_cache, json);
+        return image_build(cmd, &c, project, dir, no_cache, json);
 }
 
 /* ---- image-update ------------------------------------------------------------------------- */
@@ -986,18 +722,18 @@ int cmd_image_update(const struct cli_command *cmd, int argc, char **argv)
         if (n_pip + n_apt > 0) {
                 if (write_atomic(dir, "Dockerfile", text, strlen(text), &err) < 0)
                         return output_error(cmd->name, err);
-                info(json,
-                     "Updated %s: %zu Python package%s and %zu system package%s added or "
-                     "re-pinned\n",
-                     path, n_pip, n_pip == 1 ? "" : "s", n_apt, n_apt == 1 ? "" : "s");
+                output_info(json,
+                            "Updated %s: %zu Python package%s and %zu system package%s added or "
+                            "re-pinned\n",
+                            path, n_pip, n_pip == 1 ? "" : "s", n_apt, n_apt == 1 ? "" : "s");
         } else if (!rebuild) {
-                info(json,
-                     "Nothing changed: the packages are in %s already (--rebuild rebuilds "
-                     "anyway)\n",
-                     path);
+                output_info(json,
+                            "Nothing changed: the packages are in %s already (--rebuild rebuilds "
+                            "anyway)\n",
+                            path);
                 return 0;
         }
-        return build(cmd, &c, project, dir, no_cache, json);
+        return image_build(cmd, &c, project, dir, no_cache, json);
 }
 
 /* ---- image-list, image-delete ------------------------------------------------------------- */

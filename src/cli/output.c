@@ -156,3 +156,11 @@ void table_print(const struct table *t, FILE *f, bool colour)
                 fputc('\n', f);
         }
 }
+
+void output_info(bool json, const char *fmt, ...)
+{
+        va_list ap;
+        va_start(ap, fmt);
+        vfprintf(json ? stderr : stdout, fmt, ap);
+        va_end(ap);
+}

@@ -40,3 +40,6 @@ static inline void table_freep(struct table **t)
         table_free(*t);
 }
 #define _cleanup_table_ _cleanup_(table_freep)
+
+/* Informational lines go to stdout, or to stderr when stdout carries JSON. */
+_printf_(2, 3) void output_info(bool json, const char *fmt, ...);
