@@ -432,6 +432,15 @@ wait_for() {
 	"$@" >/dev/null 2>&1
 }
 
+# wait_started PID FILE: waits for a helper the test started in the background (a listener, an
+# attacker) to write FILE. A loaded CI machine can take many seconds to start python3, so the
+# wait is long (60 s) but ends at once if the helper has died: 0 when FILE is there, 1 if not.
+wait_started() {
+	local pid=$1 file=$2
+	wait_for 60 sh -c 'test -s "$1" || ! kill -0 "$2"' _ "$file" "$pid"
+	test -s "$file"
+}
+
 # strict_timing: true in the plain pass only; sanitizer builds run several times slower, so
 # tight timing assertions (a stop within 1 s of its deadline) are made only where they mean
 # something.

@@ -68,7 +68,7 @@ s.serve_forever()
 PY
 python3 "$T/hook.py" "$T/hook" >"$T/hook.log" 2>&1 &
 HELPERS+=($!)
-wait_for 10 test -s "$T/hook/port" || fail "the webhook listener did not start: $(cat "$T/hook.log")"
+wait_started "${HELPERS[-1]}" "$T/hook/port" || fail "the webhook listener did not start: $(cat "$T/hook.log")"
 PORT=$(cat "$T/hook/port")
 DS01_CONFIG_EXTRA="sample_interval_s: 1
 notify:

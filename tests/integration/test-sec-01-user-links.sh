@@ -51,7 +51,7 @@ assert_ok "B: lnk1/.ds01-alerts -> a root file" as_user "$B" ln -s "$T/pub/lnk" 
 assert_ok "B: fifo1/.ds01-alerts is a FIFO" as_user "$B" mkfifo "$WB/fifo1/.ds01-alerts"
 # a reader on the FIFO, so an open for writing would succeed (and one for reading block)
 as_user "$B" sh -c "echo \$\$ >'$HB/reader.pid'; exec 3<>'$WB/fifo1/.ds01-alerts'; exec sleep 120" &
-wait_for 5 test -s "$HB/reader.pid" || fail "B's FIFO reader did not start"
+wait_started $! "$HB/reader.pid" || fail "B's FIFO reader did not start"
 READER=$(cat "$HB/reader.pid")
 touch "$T/pub/ka"
 assert_ok "B: ka1/.keep-alive -> a fresh root file" as_user "$B" ln -s "$T/pub/ka" "$WB/ka1/.keep-alive"
@@ -67,7 +67,7 @@ as_user "$A" unshare -Urm sh -c "
 	mkdir -p '$HA/nsroot/ns1' && : >'$HA/nsroot/ns1/.ds01-alerts' &&
 	mount --bind '$T/pub/ns' '$HA/nsroot/ns1/.ds01-alerts' && echo \$\$ >'$NSREADY' &&
 	exec sleep 120" &
-if wait_for 10 test -s "$NSREADY"; then
+if wait_started $! "$NSREADY"; then
 	ok "A: bind mount of a root file inside the user's own namespace"
 	IN=$(cat "$NSREADY")
 	NSPID=$IN

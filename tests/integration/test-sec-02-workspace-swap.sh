@@ -49,7 +49,7 @@ as_user "$A" sh -c "mkdir -p '$W/swp' && echo mine >'$W/swp/MINE.txt' && ln -s '
 	fail "cannot set up the workspace"
 as_user "$A" sh -c "echo \$\$ >'$HA/xchg.pid'; exec '$T/xchg' '$W/swp' '$W/swp.alt'" &
 XJOB=$!
-wait_for 5 test -s "$HA/xchg.pid"
+wait_started "$XJOB" "$HA/xchg.pid"
 XPID=$(cat "$HA/xchg.pid")
 sleep 0.2
 kill -0 "$XPID" 2>/dev/null && ok "the attacker swaps ~/workspace/swp and a symlink to a root-only directory" ||

@@ -42,7 +42,7 @@ for _ in range(n):
         connect()
     except OSError:
         pass
-open(out + ".ready", "w").close()  # all n are open (or refused): the test goes on
+open(out + ".ready", "w").write("1")  # all n are open (or refused): the test goes on
 end = time.monotonic() + seconds
 last_tick = 0
 while time.monotonic() < end:
@@ -87,7 +87,7 @@ mkdir -p "$T/slow" && chmod 777 "$T/slow"
 # ---- /metrics: 40 slow connections for 9 s (longer than the 8 s no connection may live)
 as_user "$A" python3 "$T/slow.py" http "$MPORT" 40 9 "$T/slow/http.json" &
 SLOW=$!
-wait_for 10 test -e "$T/slow/http.json.ready" || fail "the slow /metrics client did not start"
+wait_started "$SLOW" "$T/slow/http.json.ready" || fail "the slow /metrics client did not start"
 t0=$(date +%s%N)
 capture curl -s -m 8 -o "$T/scrape.txt" -w '%{http_code}' "$URL"
 ms=$((($(date +%s%N) - t0) / 1000000))
@@ -111,7 +111,7 @@ awk -v a="$MAXLIFE" -v b="$OLDEST" 'BEGIN { exit !(a < 8 && b < 8) }' &&
 # ends when the daemon has closed all of them)
 as_user "$A" python3 "$T/slow.py" rpc "$SOCK" 40 8 "$T/slow/rpc.json" &
 SLOW=$!
-wait_for 10 test -e "$T/slow/rpc.json.ready" || fail "the idle socket client did not start"
+wait_started "$SLOW" "$T/slow/rpc.json.ready" || fail "the idle socket client did not start"
 assert_exit 0 -m "B's container-list works while A holds idle connections" as_user "$B" container-list
 assert_exit 0 -m "B's check-limits works too" as_user "$B" check-limits
 a_works() { as_user "$A" container-list >/dev/null 2>&1; }
