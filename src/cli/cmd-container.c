@@ -98,6 +98,7 @@ static void print_deployed(const char *project, const json_t *res, char *const *
                 printf("  command:   %s\n", line);
                 printf("  output:    container-logs %s --follow\n", project);
         }
+        print_port_lines(json_object_get(res, "ports"));
         printf("  shell:     container-run %s\n", project);
         printf("  when done: container-retire %s\n", project);
 }
@@ -105,6 +106,7 @@ static void print_deployed(const char *project, const json_t *res, char *const *
 /* container-deploy's options: what it parses, its usage line and its help (cmd.h). */
 struct deploy_args {
         const char *image, *gpus, *mig;
+        struct cli_list ports;
         bool cpu_only, open, background, json;
 };
 
@@ -125,6 +127,8 @@ const struct cli_option cmd_deploy_options[] = {
      .help = "open a shell in it right away (like container-run)"},
     {"background", 0, CLI_OPT_FLAG, DEPLOY_FIELD(background), .group = 2,
      .help = "leave it running in the background (default)"},
+    {"port", 'p', CLI_OPT_LIST, DEPLOY_FIELD(ports), .arg = "PORT",
+     .help = "publish PORT (Jupyter, TensorBoard) to you alone; repeat for more"},
     {"json", 0, CLI_OPT_FLAG, DEPLOY_FIELD(json), .help = "print the result as JSON"},
     {"--", 0, CLI_OPT_REST, .arg = "CMD...",
      .help = "run CMD as the main process (a batch run) instead of a shell"},
@@ -173,6 +177,14 @@ int cmd_deploy(const struct cli_command *cmd, int argc, char **argv)
                                        mig);
         if (cpu_only)
                 n_gpus = 0;
+        if (o.ports.over || o.ports.n > NAMES_PORTS_MAX)
+                return cli_usage_error(cmd, "a container may publish at most %d ports",
+                                       NAMES_PORTS_MAX);
+        for (size_t i = 0; i < o.ports.n; i++) {
+                int port;
+                if (names_parse_port(o.ports.v[i], &port, &err) < 0)
+                        return cli_usage_error(cmd, "--port: %s", err->message);
+        }
 
         json_t *params = json_pack("{s:s, s:I, s:b}", "project", project, "gpus",
                                    (json_int_t)n_gpus, "cpu_only", n_gpus == 0);
@@ -180,6 +192,12 @@ int cmd_deploy(const struct cli_command *cmd, int argc, char **argv)
                 json_object_set_new(params, "image", json_string(image));
         if (mig)
                 json_object_set_new(params, "mig", json_string(mig));
+        if (o.ports.n > 0) {
+                json_t *ports = json_array();
+                for (size_t i = 0; i < o.ports.n; i++)
+                        json_array_append_new(ports, json_string(o.ports.v[i]));
+                json_object_set_new(params, "ports", ports);
+        }
         if (a.rest) {
                 json_t *words = json_array();
                 for (size_t i = 0; i < a.n_rest; i++)
@@ -413,6 +431,19 @@ static char *gpus_cell(const json_t *gpus)
         return strbuf_detach(&sb);
 }
 
+/* "8888,6006", or "-" */
+static char *ports_cell(const json_t *ports)
+{
+        struct strbuf sb = STRBUF_INIT;
+        size_t i;
+        const json_t *p;
+        json_array_foreach (ports, i, p)
+                strbuf_addf(&sb, "%s%lld", i ? "," : "", (long long)json_integer_value(p));
+        if (sb.len == 0)
+                strbuf_adds(&sb, "-");
+        return strbuf_detach(&sb);
+}
+
 int cmd_list(const struct cli_command *cmd, int argc, char **argv)
 {
         bool all = false, json = false;
@@ -443,8 +474,9 @@ int cmd_list(const struct cli_command *cmd, int argc, char **argv)
                 json_decref(res);
                 return 0;
         }
-        static const char *const headers[] = {"NAME",   "STATE", "GPUS",      "IMAGE",
-                                              "UPTIME", "IDLE",  "IDLE-STOP", "RUNTIME-LEFT"};
+        static const char *const headers[] = {"NAME",  "STATE",     "GPUS",
+                                              "PORTS", "IMAGE",     "UPTIME",
+                                              "IDLE",  "IDLE-STOP", "RUNTIME-LEFT"};
         _cleanup_table_ struct table *t = table_new(ARRAY_SIZE(headers), headers);
         int64_t now = now_s();
         size_t i;
@@ -493,8 +525,10 @@ int cmd_list(const struct cli_command *cmd, int argc, char **argv)
                 else if (streq(state, "running") &&
                          json_is_null(json_object_get(c, "runtime_limit_s")))
                         snprintf(run_left, sizeof(run_left), "unlimited");
-                const char *cells[] = {name, state_cell, gpus,      cli_jstr(c, "image", "-"),
-                                       up,   idle,       idle_left, run_left};
+                _cleanup_free_ char *ports = ports_cell(json_object_get(c, "ports"));
+                const char *cells[] = {
+                    name, state_cell, gpus,      ports,   cli_jstr(c, "image", "-"),
+                    up,   idle,       idle_left, run_left};
                 table_add_row(t, cells);
                 table_set_colour(t, 1, state_colour(state));
         }

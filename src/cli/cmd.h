@@ -33,6 +33,15 @@ enum cli_opt_type {
         CLI_OPT_FLAG,  /* target is bool * */
         CLI_OPT_VALUE, /* target is const char ** (points into argv) */
         CLI_OPT_REST,  /* not an option: what the words after "--" are, for the help */
+        CLI_OPT_LIST,  /* target is struct cli_list *: each use adds a value */
+};
+
+/* The values of a repeatable option, in order (pointers into argv). */
+#define CLI_LIST_MAX 16
+struct cli_list {
+        const char *v[CLI_LIST_MAX];
+        size_t n;
+        bool over; /* given more than CLI_LIST_MAX times */
 };
 
 struct cli_option {
@@ -107,6 +116,9 @@ int cmd_logs(const struct cli_command *cmd, int argc, char **argv);
 int cmd_run(const struct cli_command *cmd, int argc, char **argv);
 int cmd_attach(const struct cli_command *cmd, int argc, char **argv);
 int cmd_check_limits(const struct cli_command *cmd, int argc, char **argv);
+int cmd_port(const struct cli_command *cmd, int argc, char **argv);
+/* The lines that tell a user how to reach a published port from their laptop. */
+void print_port_lines(const json_t *ports);
 int cmd_keepalive(const struct cli_command *cmd, int argc, char **argv);
 int cmd_inbox(const struct cli_command *cmd, int argc, char **argv);
 int cmd_events(const struct cli_command *cmd, int argc, char **argv);

@@ -58,6 +58,14 @@ static const struct cli_command commands[] = {
      "  --interval S    redraw every S seconds (implies --watch)\n"
      "  --json          print the result as JSON (one object per line with --watch)\n\n"
      "Examples:\n  container-stats\n  container-stats my-project --watch\n"},
+    {"container-port", cmd_port, "NAME [add PORT | remove PORT | list] [--json]",
+     "Publish a service of a container (Jupyter, TensorBoard) to you alone",
+     "ds01d serves each published port as a Unix socket only you (and root) can open, and\n"
+     "relays it to the port in the container. The command prints the ssh line for your laptop.\n"
+     "The service in the container must listen on 0.0.0.0 (not 127.0.0.1).\n"
+     "Ports go with the container: retiring it removes them.\n\n"
+     "Examples:\n  container-port my-project add 8888\n  container-port my-project list\n"
+     "  container-port my-project remove 8888\n"},
     {"container-keepalive", cmd_keepalive, "NAME DURATION|off",
      "Keep a container from being stopped for being idle, for a while (bounded by policy)",
      "DURATION is like 90m, 2h or 1h30m, at most your group's keepalive_max_duration_h.\n"

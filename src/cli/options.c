@@ -111,10 +111,17 @@ static const struct cli_option *find_short(const struct cli_option *opts, char c
 static void apply(const struct cli_option *o, void *base, const char *value)
 {
         void *target = o->target ? o->target : (char *)base + o->offset;
-        if (o->type == CLI_OPT_FLAG)
+        if (o->type == CLI_OPT_FLAG) {
                 *(bool *)target = true;
-        else
+        } else if (o->type == CLI_OPT_LIST) {
+                struct cli_list *l = target;
+                if (l->n < CLI_LIST_MAX)
+                        l->v[l->n++] = value;
+                else
+                        l->over = true;
+        } else {
                 *(const char **)target = value;
+        }
         if (o->seen)
                 (*o->seen)++;
 }

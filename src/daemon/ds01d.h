@@ -30,6 +30,7 @@ struct snapshot_cache;
 struct network;
 struct oplocks;
 struct exec_registry;
+struct relay;
 struct generations;
 struct generation;
 
@@ -56,4 +57,5 @@ struct ds01d {
         char *init_path;             /* host path of ds01-init, mounted at /.ds01/init */
         struct oplocks *ops;         /* one operation per container name (oplock.h) */
         struct exec_registry *execs; /* exec sessions handed out, and to whom (sessions.h) */
+        struct relay *relay;         /* published ports' sockets and connections (relay.h) */
 };

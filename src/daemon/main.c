@@ -21,6 +21,8 @@
 #include "daemon/observe/notify.h"
 #include "daemon/docker/watch.h"
 #include "daemon/observe/usage.h"
+#include "daemon/ports/ports.h"
+#include "daemon/ports/relay.h"
 
 #include <curl/curl.h>
 #include <dlfcn.h>
@@ -227,6 +229,7 @@ int main(int argc, char **argv)
         log_info("docker %s, API %s", docker_server_version(d.docker),
                  docker_api_version(d.docker));
         d.net = network_new(d.docker);
+        d.relay = relay_new(d.docker, d.audit, d.cfg->ports_dir);
         if (d.cfg->network_require_isolation &&
             (network_check_isolation(&err) < 0 || network_firewall_start(d.net, d.cfg, &err) < 0))
                 goto fail;
@@ -246,6 +249,7 @@ int main(int argc, char **argv)
         int64_t reconciled_at = now_s();
         if (reconcile_ledger(&v, true, &err) < 0)
                 goto fail;
+        ports_restore(&v);
         monitor = monitor_start(&d, &err); /* sets d.monitor before its thread runs */
         if (!monitor)
                 goto fail;
@@ -322,6 +326,7 @@ out:;
         if (d.events)
                 events_log(d.events, "system.shutdown", NULL, NULL);
         if (busy == 0) {
+                d.relay = relay_free(d.relay); /* before Docker: its threads inspect */
                 d.net = network_free(d.net);
                 d.docker = docker_free(d.docker);
                 d.store = store_free(d.store);

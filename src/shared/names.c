@@ -85,3 +85,25 @@ char *names_user_image(unsigned uid, const char *project)
 {
         return xasprintf("ds01-%u/%s:latest", uid, project);
 }
+
+int names_parse_port(const char *s, int *ret, struct error **err)
+{
+        int v = 0;
+        bool ok = s && s[0] >= '1' && s[0] <= '9' && strlen(s) <= 5;
+        for (const char *c = s; ok && *c; c++) {
+                ok = *c >= '0' && *c <= '9';
+                v = v * 10 + (*c - '0');
+        }
+        if (!ok || v > 65535)
+                return error_set(err, DS01_EUSAGE,
+                                 "'%.20s' is not a port: give a number from 1 to 65535, such as "
+                                 "8888 (Jupyter) or 6006 (TensorBoard)",
+                                 s ? s : "");
+        *ret = v;
+        return 0;
+}
+
+char *names_port_socket(const char *project, int port)
+{
+        return xasprintf("%s.%d", project, port);
+}

@@ -23,3 +23,11 @@ char *names_container(const char *project, const char *user_part);
 int names_split_container(const char *s, char **ret_project, char **ret_user_part);
 /* "ds01-<uid>/<project>:latest" */
 char *names_user_image(unsigned uid, const char *project);
+
+/* Published service ports (container-port): at most this many per container. */
+#define NAMES_PORTS_MAX 16
+/* A TCP port as a user writes it: decimal 1..65535, nothing else. On failure err says what is
+ * wrong and what to give (DS01_EUSAGE). */
+int names_parse_port(const char *s, int *ret, struct error **err);
+/* The file name of a published port's socket in the owner's ports directory: "<project>.<port>" */
+char *names_port_socket(const char *project, int port);

@@ -654,6 +654,7 @@ ds01_write_config() {
 	{
 		printf 'instance: %s\n' "$INSTANCE"
 		printf 'socket: %s\n' "$SOCK"
+		printf 'ports_dir: %s\n' "$T/run/ports"
 		printf 'state_dir: %s\n' "$T/state"
 		printf 'log_dir: %s\n' "$T/log"
 		printf 'limits_file: %s\n' "$DS01_LIMITS"
@@ -741,7 +742,7 @@ ds01_setup() {
 	local c
 	for c in container-deploy container-retire container-run container-attach container-start \
 		container-stop container-remove container-list container-stats container-logs \
-		container-keepalive check-limits; do
+		container-keepalive container-port check-limits; do
 		ln -s ds01 "$BIN/$c"
 	done
 	: >"$T/.users"
@@ -862,6 +863,7 @@ ds01_write_gpu_config() {
 	{
 		printf 'instance: %s\n' "$INSTANCE"
 		printf 'socket: %s\n' "$SOCK"
+		printf 'ports_dir: %s\n' "$T/run/ports"
 		printf 'state_dir: %s\n' "$T/state"
 		printf 'log_dir: %s\n' "$T/log"
 		printf 'limits_file: %s\n' "$DS01_LIMITS"

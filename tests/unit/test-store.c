@@ -658,6 +658,7 @@ static void test_runtime_from_migration(void **state)
         assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
         assert_int_equal(sqlite3_exec(db,
                                       "ALTER TABLE containers DROP COLUMN runtime_from_ms;"
+                                      "DROP TABLE ports;"
                                       "PRAGMA user_version = 6",
                                       NULL, NULL, NULL),
                          SQLITE_OK);
@@ -785,6 +786,51 @@ static void test_pick_callback(void **state)
         store_strv_free(ub);
 }
 
+
+/* Published ports: added and removed once each, at most NAMES_PORTS_MAX, listed ascending with
+ * the container's row, and gone with it. */
+static void test_ports(void **state)
+{
+        struct fixture *f = *state;
+        struct error *err = NULL;
+        struct store_reservation_req req = req_for(f, "nb._.alice", 1000, 0);
+        reserve_drop(f, &req);
+        assert_int_equal(store_port_add(f->store, "nb._.alice", 8888, &err), 0);
+        assert_int_equal(store_port_add(f->store, "nb._.alice", 6006, &err), 0);
+        assert_int_equal(store_port_add(f->store, "nb._.alice", 8888, &err), -1);
+        assert_int_equal(err->code, DS01_ERR);
+        assert_non_null(strstr(err->message, "already published"));
+        err = error_free(err);
+        assert_int_equal(store_port_add(f->store, "gone._.alice", 8888, &err), -1);
+        assert_int_equal(err->code, DS01_ENOTFOUND);
+        err = error_free(err);
+
+        struct store_container c;
+        assert_int_equal(store_get(f->store, "nb._.alice", &c, &err), 0);
+        assert_int_equal(c.n_ports, 2);
+        assert_int_equal(c.ports[0], 6006);
+        assert_int_equal(c.ports[1], 8888);
+        store_container_release(&c);
+
+        for (int p = 1; p <= NAMES_PORTS_MAX - 2; p++)
+                assert_int_equal(store_port_add(f->store, "nb._.alice", 10000 + p, &err), 0);
+        assert_int_equal(store_port_add(f->store, "nb._.alice", 20000, &err), -1);
+        assert_int_equal(err->code, DS01_EUSAGE);
+        err = error_free(err);
+
+        assert_int_equal(store_port_remove(f->store, "nb._.alice", 8888, &err), 0);
+        assert_int_equal(store_port_remove(f->store, "nb._.alice", 8888, &err), -1);
+        assert_int_equal(err->code, DS01_ENOTFOUND);
+        err = error_free(err);
+
+        /* the ports go with the row */
+        assert_int_equal(store_forget(f->store, "nb._.alice", NULL, &err), 0);
+        reserve_drop(f, &req);
+        assert_int_equal(store_get(f->store, "nb._.alice", &c, &err), 0);
+        assert_int_equal(c.n_ports, 0);
+        store_container_release(&c);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -810,6 +856,7 @@ int main(void)
             cmocka_unit_test_setup_teardown(test_drain, setup, teardown),
             cmocka_unit_test_setup_teardown(test_pick_callback, setup, teardown),
             cmocka_unit_test_setup_teardown(test_clocks, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_ports, setup, teardown),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -439,6 +439,7 @@ static const char *const docker_devices_modes[] = {"auto", "device-requests", "e
 static const struct key_def keys[] = {
     STRING("instance", instance, "ds01", RESTART),
     PATH("socket", socket, "/run/ds01/ds01.sock", RESTART),
+    PATH("ports_dir", ports_dir, "/run/ds01/ports", RESTART),
     PATH("state_dir", state_dir, "/var/lib/ds01", RESTART),
     PATH("log_dir", log_dir, "/var/log/ds01", RESTART),
     PATH("docker_socket", docker_socket, "/var/run/docker.sock", RESTART),

@@ -12,6 +12,8 @@
 #include "daemon/gpus/pool.h"
 #include "daemon/images/images.h"
 #include "daemon/observe/usage.h"
+#include "daemon/ports/ports.h"
+#include "daemon/ports/relay.h"
 #include "daemon/requests/access.h"
 #include "shared/log.h"
 #include "shared/names.h"
@@ -190,6 +192,10 @@ int container_deploy(struct ds01d *d, const struct caller *c, json_t *params, js
                 return -1;
         if (names_check_project(project, err) < 0)
                 return -1;
+        int ports[NAMES_PORTS_MAX];
+        size_t n_ports;
+        if (ports_parse_request(json_object_get(params, "ports"), ports, &n_ports, err) < 0)
+                return -1;
         struct pool_request preq = {.n_slots = n_gpus, .mig_profile = mig};
         _cleanup_free_ char *gpu_request =
             mig ? xasprintf("mig:%s:%d", mig, n_gpus) : xasprintf("%d", n_gpus);
@@ -223,6 +229,14 @@ int container_deploy(struct ds01d *d, const struct caller *c, json_t *params, js
                                   "a container named '%s' exists but ds01 does not manage it "
                                   "for you - choose another project name",
                                   container);
+                        goto out;
+                }
+                if (n_ports > 0) {
+                        json_decref(inspect);
+                        error_set(err, DS01_EUSAGE,
+                                  "'%s' already has a container: publish a port of it with "
+                                  "container-port %s add PORT",
+                                  project, project);
                         goto out;
                 }
                 *ret_result = existing_result(d, container, inspect, project);
@@ -290,6 +304,8 @@ int container_deploy(struct ds01d *d, const struct caller *c, json_t *params, js
         }
         if (start && json_array_size(cmd) > 0 && check_cmd_started(d, id, cmd, image, err) < 0)
                 goto out;
+        if (ports_publish(d, container, c->uid, ports, n_ports, err) < 0)
+                goto out;
 
         char ts[32];
         events_log(d->events, "container.create", c->login,
@@ -308,6 +324,7 @@ int container_deploy(struct ds01d *d, const struct caller *c, json_t *params, js
                       project, "existed", 0, "state", start ? "running" : "created", "image", image,
                       "gpus", leases_json(d, uuids), "workspace", workspace);
         json_object_set(*ret_result, "volumes", volumes);
+        json_object_set_new(*ret_result, "ports", ports_json(d, container, ports, n_ports));
         json_t *notice = volumes_notice(volumes, false);
         if (notice)
                 json_object_set_new(*ret_result, "notices", json_pack("[o]", notice));
@@ -327,6 +344,7 @@ out:
                 }
                 if (reserved) {
                         struct error *rerr = NULL;
+                        relay_close(d->relay, container, 0);
                         if (store_forget(d->store, container, NULL, &rerr) < 0)
                                 log_error("rolling back the lease of %s: %s", container,
                                           rerr->message);

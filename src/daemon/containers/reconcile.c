@@ -1,6 +1,7 @@
 /* reconcile.c - the ledger kept in step with Docker: at start-up, and on Docker's events (see
  * reconcile.h). */
 #include "daemon/containers/reconcile.h"
+#include "daemon/ports/relay.h"
 
 #include "daemon/containers/oplock.h"
 #include "daemon/containers/workspace.h"
@@ -29,6 +30,7 @@ void reconcile_on_destroyed(struct ds01d *d, const char *name, const char *docke
                         log_error("releasing %s after Docker destroyed it: %s", name, err->message);
                         error_free(err);
                 } else {
+                        relay_close(d->relay, name, 0);
                         log_notice("%s was removed outside ds01; released its ledger record", name);
                         events_log(d->events, "container.remove", user,
                                    json_pack("{s:s, s:s}", "container", name, "reason",

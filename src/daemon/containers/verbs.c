@@ -1,6 +1,8 @@
 /* verbs.c - container-start, -stop, -remove, -retire (see verbs.h). */
 #include "daemon/containers/verbs.h"
 
+#include "daemon/ports/relay.h"
+
 #include "daemon/containers/managed.h"
 #include "daemon/containers/network.h"
 #include "daemon/containers/oplock.h"
@@ -171,13 +173,8 @@ static int check_pinned(struct ds01d *d, const json_t *inspect, const char *name
  * with its grace, another of the user's own requests) before it gives up. */
 #define USER_VERB_WAIT_S 60
 
-/* resolve_target, then the container's operation slot, waiting for one in progress. What
- * was resolved before a wait may have changed during it, so it is resolved again. A
- * container that must exist in Docker (need_docker) and does not is "not found". On success
- * the caller owns the slot: oplock_release(d->ops, *ret_name). */
-static int acquire_target(struct ds01d *d, const struct caller *c, const char *name,
-                          const char *action, bool need_docker, char **ret_name,
-                          json_t **ret_inspect, struct error **err)
+int verbs_acquire(struct ds01d *d, const struct caller *c, const char *name, const char *action,
+                  bool need_docker, char **ret_name, json_t **ret_inspect, struct error **err)
 {
         if (access_container(d, c, name, action, ret_name, ret_inspect, err) < 0)
                 return -1;
@@ -207,7 +204,7 @@ int container_start(struct ds01d *d, const struct caller *c, json_t *params, jso
         _cleanup_free_ char *name = NULL, *notice = NULL;
         json_t *inspect = NULL;
         struct caller owner = {0};
-        if (acquire_target(d, c, jstr(params, "name"), "start", true, &name, &inspect, err) < 0)
+        if (verbs_acquire(d, c, jstr(params, "name"), "start", true, &name, &inspect, err) < 0)
                 return -1;
         int r = -1;
         bool running = json_is_true(json_object_get(json_object_get(inspect, "State"), "Running"));
@@ -275,7 +272,7 @@ int container_stop(struct ds01d *d, const struct caller *c, json_t *params, json
 {
         _cleanup_free_ char *name = NULL;
         json_t *inspect = NULL;
-        if (acquire_target(d, c, jstr(params, "name"), "stop", true, &name, &inspect, err) < 0)
+        if (verbs_acquire(d, c, jstr(params, "name"), "stop", true, &name, &inspect, err) < 0)
                 return -1;
         /* The owner's grace, unless the caller asks for another (container-stop --timeout). */
         json_t *jt = json_object_get(params, "timeout_s");
@@ -318,6 +315,7 @@ int container_remove_and_release(struct ds01d *d, const struct caller *c, const 
         char **rel = NULL;
         if (store_forget(d->store, name, &rel, err) < 0)
                 return -1;
+        relay_close(d->relay, name, 0); /* its published ports went with the row */
         const char *owner = inspect ? managed_label(inspect, "ds01.user") : NULL;
         events_log(
             d->events, "container.remove", owner ? owner : c->login,
@@ -335,7 +333,7 @@ int container_remove(struct ds01d *d, const struct caller *c, json_t *params, js
 {
         _cleanup_free_ char *name = NULL;
         json_t *inspect = NULL;
-        if (acquire_target(d, c, jstr(params, "name"), "remove", false, &name, &inspect, err) < 0)
+        if (verbs_acquire(d, c, jstr(params, "name"), "remove", false, &name, &inspect, err) < 0)
                 return -1;
         int r = -1;
         bool force = json_is_true(json_object_get(params, "force"));
@@ -376,7 +374,7 @@ int container_retire(struct ds01d *d, const struct caller *c, json_t *params, js
         _cleanup_free_ char *name = NULL;
         json_t *inspect = NULL;
         _cleanup_free_ char *workspace = NULL;
-        if (acquire_target(d, c, jstr(params, "name"), "retire", false, &name, &inspect, err) < 0)
+        if (verbs_acquire(d, c, jstr(params, "name"), "retire", false, &name, &inspect, err) < 0)
                 return -1;
         int r = -1;
         /* Stop first, so every process gets SIGTERM and the owner's grace, then remove. */

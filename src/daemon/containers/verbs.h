@@ -7,6 +7,13 @@
 #include "daemon/ds01d.h"
 #include "daemon/requests/caller.h"
 
+/* The container a user's verb names (access_container), and its operation slot, waiting for an
+ * operation in progress; what was resolved before a wait may have changed during it, so it is
+ * resolved again. A container that must exist in Docker (need_docker) and does not is "not
+ * found". On success the caller owns the slot: oplock_release(d->ops, *ret_name). */
+int verbs_acquire(struct ds01d *d, const struct caller *c, const char *name, const char *action,
+                  bool need_docker, char **ret_name, json_t **ret_inspect, struct error **err);
+
 /* params {name} (stop: timeout_s?; remove: force?). */
 int container_start(struct ds01d *d, const struct caller *c, json_t *params, json_t **ret_result,
                     struct error **err);

@@ -2,6 +2,7 @@
 #include "daemon/ledger/store-internal.h"
 
 #include <assert.h>
+#include <inttypes.h>
 
 static int load_leases(struct store *s, struct store_container *c, struct error **err)
 {
@@ -48,6 +49,12 @@ static int load_container(struct store *s, sqlite3_stmt *st, struct store_contai
             .runtime_warned = (int)sqlite3_column_int64(st, 11),
             .runtime_from_ms = sqlite3_column_int64(st, 12),
         };
+        /* "8888,6006" (ascending), or NULL */
+        for (const char *p = store_column_str(st, 13); *p && c->n_ports < NAMES_PORTS_MAX;) {
+                char *end;
+                c->ports[c->n_ports++] = (int)strtol(p, &end, 10);
+                p = *end == ',' ? end + 1 : end + strlen(end);
+        }
         return load_leases(s, c, err);
 }
 
@@ -185,4 +192,52 @@ int store_save_clocks(struct store *s, const struct store_clocks *v, size_t n, s
                 r = store_exec(s, err, S_SET_CLOCKS, "tiiii", v[i].container, v[i].last_active_ms,
                                v[i].at_ms, (int64_t)v[i].idle_warned, (int64_t)v[i].runtime_warned);
         return store_tx_end(s, r, err);
+}
+
+static int port_add_locked(struct store *s, const char *container, int port, struct error **err)
+{
+        sqlite3_stmt *st = store_query(s, err, S_CONTAINER_EXISTS, "t", container);
+        int r = st ? store_step(s, st, S_CONTAINER_EXISTS, err) : -1;
+        if (r <= 0)
+                return r < 0 ? -1
+                             : error_set(err, DS01_ENOTFOUND, "container '%s' is not in the ledger",
+                                         container);
+        st = store_query(s, err, S_PORT_COUNT, "ti", container, (int64_t)port);
+        if (!st || store_step(s, st, S_PORT_COUNT, err) <= 0)
+                return error_set(err, DS01_ERR, "counting the ports of '%s' failed", container);
+        int64_t n = sqlite3_column_int64(st, 0), same = sqlite3_column_int64(st, 1);
+        if (same > 0)
+                return error_set(err, DS01_ERR, "port %d is already published", port);
+        if (n >= NAMES_PORTS_MAX)
+                return error_set(err, DS01_EUSAGE,
+                                 "%" PRId64 " ports are published already, the most a container "
+                                 "may have: remove one first (container-port NAME remove PORT)",
+                                 n);
+        return store_exec(s, err, S_PORT_ADD, "tii", container, (int64_t)port, now_s());
+}
+
+int store_port_add(struct store *s, const char *container, int port, struct error **err)
+{
+        assert(s && container);
+        if (store_tx_begin(s, true, err) < 0)
+                return -1;
+        return store_tx_end(s, port_add_locked(s, container, port, err), err);
+}
+
+static int port_remove_locked(struct store *s, const char *container, int port, struct error **err)
+{
+        int before = sqlite3_total_changes(s->db);
+        if (store_exec(s, err, S_PORT_REMOVE, "ti", container, (int64_t)port) < 0)
+                return -1;
+        if (sqlite3_total_changes(s->db) == before)
+                return error_set(err, DS01_ENOTFOUND, "port %d is not published", port);
+        return 0;
+}
+
+int store_port_remove(struct store *s, const char *container, int port, struct error **err)
+{
+        assert(s && container);
+        if (store_tx_begin(s, true, err) < 0)
+                return -1;
+        return store_tx_end(s, port_remove_locked(s, container, port, err), err);
 }

@@ -64,6 +64,9 @@ enum stmt_id {
         S_USAGE_ADD,
         S_USAGE_MONTH,
         S_RELEASED_SINCE,
+        S_PORT_COUNT,
+        S_PORT_ADD,
+        S_PORT_REMOVE,
         _S_MAX,
 };
 

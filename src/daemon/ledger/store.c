@@ -15,7 +15,7 @@
 
 /* The schema this code reads and writes (PRAGMA user_version). A database written by a newer
  * ds01d is refused rather than guessed at. */
-#define STORE_SCHEMA_VERSION  7
+#define STORE_SCHEMA_VERSION  8
 #define STORE_BUSY_TIMEOUT_MS 5000
 
 /* migrations[v] takes the schema from version v to v + 1. Only ever append. */
@@ -106,12 +106,21 @@ static const char *const migrations[STORE_SCHEMA_VERSION] = {
      * recording it). */
     "ALTER TABLE containers ADD COLUMN runtime_from_ms INTEGER NOT NULL DEFAULT 0;"
     "UPDATE containers SET runtime_from_ms = -1;",
+    /* 7 -> 8: published service ports (container-port); they go with the container's row */
+    "CREATE TABLE ports ("
+    "  container TEXT NOT NULL REFERENCES containers (name) ON DELETE CASCADE,"
+    "  port INTEGER NOT NULL CHECK (port BETWEEN 1 AND 65535),"
+    "  added_at INTEGER NOT NULL,"
+    "  PRIMARY KEY (container, port)"
+    ") STRICT;",
 };
 
 #define CONTAINER_COLUMNS                                                                          \
         "name, project, user, uid, docker_id, state, created_at, keepalive_until, "                \
         "last_active_ms, "                                                                         \
-        "clocks_at_ms, idle_warned, runtime_warned, runtime_from_ms"
+        "clocks_at_ms, idle_warned, runtime_warned, runtime_from_ms, "                             \
+        "(SELECT group_concat(port) FROM (SELECT port FROM ports p "                               \
+        "WHERE p.container = containers.name ORDER BY port))"
 
 static const struct {
         const char *sql;
@@ -160,6 +169,12 @@ static const struct {
     [S_LIST_CONTAINERS] = {"SELECT " CONTAINER_COLUMNS " FROM containers "
                            "WHERE ?1 < 0 OR uid = ?1 ORDER BY created_at, name",
                            "listing containers"},
+    [S_PORT_COUNT] = {"SELECT count(*), sum(port = ?2) FROM ports WHERE container = ?1",
+                      "counting the container's ports"},
+    [S_PORT_ADD] = {"INSERT INTO ports (container, port, added_at) VALUES (?1, ?2, ?3)",
+                    "publishing the port"},
+    [S_PORT_REMOVE] = {"DELETE FROM ports WHERE container = ?1 AND port = ?2",
+                       "unpublishing the port"},
     [S_GET_CONTAINER] = {"SELECT " CONTAINER_COLUMNS " FROM containers WHERE name = ?1",
                          "reading the container"},
     [S_CONTAINER_LEASES] = {"SELECT slot_uuid, container, uid, state, weight, since, leased_at "

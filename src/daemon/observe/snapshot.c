@@ -198,6 +198,10 @@ static json_t *base_row(const struct snap_container *sc)
                       leases_row(sc), "created_at", (json_int_t)sc->created_at, "started_at",
                       (json_int_t)sc->started_at, "finished_at", (json_int_t)sc->finished_at,
                       "workspace", sc->workspace, "exit_code", (json_int_t)sc->exit_code);
+        json_t *ports = json_array();
+        for (size_t i = 0; i < sc->n_ports; i++)
+                json_array_append_new(ports, json_integer(sc->ports[i]));
+        json_object_set_new(row, "ports", ports);
         return row;
 }
 
@@ -307,6 +311,8 @@ static struct snapshot *build(struct ds01d *d, const struct snapshot *prev, stru
                         json_decref(ins);
                 }
                 sc->keepalive_until = r->keepalive_until;
+                memcpy(sc->ports, r->ports, sizeof(sc->ports));
+                sc->n_ports = r->n_ports;
                 fill_leases(d, sc, r);
                 sc->row = base_row(sc);
                 sc->row_text = json_text(sc->row);

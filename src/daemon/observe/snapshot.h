@@ -47,7 +47,9 @@ struct snap_container {
         char *workspace;
         int64_t created_at, started_at, finished_at; /* unix seconds; 0 = never */
         int64_t exit_code;
-        int64_t keepalive_until; /* container-keepalive, 0 = none */
+        int64_t keepalive_until;    /* container-keepalive, 0 = none */
+        int ports[NAMES_PORTS_MAX]; /* published (container-port), ascending */
+        size_t n_ports;
         struct snap_lease *leases;
         size_t n_leases;
         json_t *row; /* the container-list row (without the monitor's clocks and status) */

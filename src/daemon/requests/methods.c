@@ -13,6 +13,7 @@
 #include "daemon/observe/snapshot.h"
 #include "daemon/observe/status.h"
 #include "daemon/observe/usage.h"
+#include "daemon/ports/ports.h"
 #include "daemon/requests/access.h"
 #include "daemon/rules/keepalive.h"
 #include "proto/proto.h"
@@ -83,7 +84,8 @@ static const struct method methods[] = {
       {"mig", P_STRING, false, 1, 32},
       {"cpu_only", P_BOOL, false, 0, 0},
       {"cmd", P_STRV, false, 1, 256},
-      {"start", P_BOOL, false, 0, 0}},
+      {"start", P_BOOL, false, 0, 0},
+      {"ports", P_STRV, false, 0, NAMES_PORTS_MAX}},
      .target = TARGET_IMAGE},
     {"container.start", container_start, NULL, 0, {NAME_PARAM}, .target = TARGET_CONTAINER},
     {"container.stop",
@@ -143,6 +145,12 @@ static const struct method methods[] = {
      NULL,
      0,
      {NAME_PARAM, {"seconds", P_INT, false, 0, 100LL * 86400}, {"off", P_BOOL, false, 0, 0}},
+     .target = TARGET_CONTAINER},
+    {"container.port",
+     ports_handle,
+     NULL,
+     0,
+     {NAME_PARAM, {"action", P_STRING, true, 1, 16}, {"port", P_STRING, false, 1, 16}},
      .target = TARGET_CONTAINER},
     {"inbox.list", queries_inbox, NULL, M_READ, {{"limit", P_INT, false, 1, 200}}},
     {"image.template",
