@@ -38,7 +38,7 @@ static char *usage_line(const struct cli_command *cmd)
                                 strbuf_adds(&sb, " | ");
                                 add_option(&sb, p);
                         }
-                strbuf_addc(&sb, ']');
+                strbuf_adds(&sb, o->type == CLI_OPT_LIST ? "]..." : "]");
         }
         return strbuf_detach(&sb);
 }

@@ -786,7 +786,6 @@ static void test_pick_callback(void **state)
         store_strv_free(ub);
 }
 
-
 /* Published ports: added and removed once each, at most NAMES_PORTS_MAX, listed ascending with
  * the container's row, and gone with it. */
 static void test_ports(void **state)
