@@ -98,6 +98,9 @@ static void print_deployed(const char *project, const json_t *res, char *const *
                 printf("  command:   %s\n", line);
                 printf("  output:    container-logs %s --follow\n", project);
         }
+        const json_t *data = json_object_get(res, "data");
+        for (size_t i = 0; i < json_array_size(data); i++)
+                printf("  data:      %s (read-only)\n", json_string_value(json_array_get(data, i)));
         print_port_lines(json_object_get(res, "ports"));
         printf("  shell:     container-run %s\n", project);
         printf("  when done: container-retire %s\n", project);
@@ -106,7 +109,7 @@ static void print_deployed(const char *project, const json_t *res, char *const *
 /* container-deploy's options: what it parses, its usage line and its help (cmd.h). */
 struct deploy_args {
         const char *image, *gpus, *mig;
-        struct cli_list ports;
+        struct cli_list ports, data;
         bool cpu_only, open, background, json;
 };
 
@@ -129,6 +132,8 @@ const struct cli_option cmd_deploy_options[] = {
      .help = "leave it running in the background (default)"},
     {"port", 'p', CLI_OPT_LIST, DEPLOY_FIELD(ports), .arg = "PORT",
      .help = "publish PORT (Jupyter, TensorBoard) to you alone; repeat for more"},
+    {"data", 0, CLI_OPT_LIST, DEPLOY_FIELD(data), .arg = "NAME",
+     .help = "mount the site's dataset NAME read-only at /data/NAME; repeat for more"},
     {"json", 0, CLI_OPT_FLAG, DEPLOY_FIELD(json), .help = "print the result as JSON"},
     {"--", 0, CLI_OPT_REST, .arg = "CMD...",
      .help = "run CMD as the main process (a batch run) instead of a shell"},
@@ -177,6 +182,8 @@ int cmd_deploy(const struct cli_command *cmd, int argc, char **argv)
                                        mig);
         if (cpu_only)
                 n_gpus = 0;
+        if (o.data.over)
+                return cli_usage_error(cmd, "--data is given more than %d times", CLI_LIST_MAX);
         if (o.ports.over || o.ports.n > NAMES_PORTS_MAX)
                 return cli_usage_error(cmd, "a container may publish at most %d ports",
                                        NAMES_PORTS_MAX);
@@ -192,6 +199,12 @@ int cmd_deploy(const struct cli_command *cmd, int argc, char **argv)
                 json_object_set_new(params, "image", json_string(image));
         if (mig)
                 json_object_set_new(params, "mig", json_string(mig));
+        if (o.data.n > 0) {
+                json_t *data = json_array();
+                for (size_t i = 0; i < o.data.n; i++)
+                        json_array_append_new(data, json_string(o.data.v[i]));
+                json_object_set_new(params, "data", data);
+        }
         if (o.ports.n > 0) {
                 json_t *ports = json_array();
                 for (size_t i = 0; i < o.ports.n; i++)

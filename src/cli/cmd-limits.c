@@ -183,6 +183,17 @@ int cmd_check_limits(const struct cli_command *cmd, int argc, char **argv)
                 strbuf_release(&sb);
         }
 
+        const json_t *data = json_object_get(res, "datasets");
+        if (json_array_size(data) > 0) {
+                printf("\nDatasets (container-deploy NAME --data DATASET: read-only at "
+                       "/data/DATASET)\n");
+                size_t i;
+                const json_t *ds;
+                json_array_foreach (data, i, ds)
+                        printf("  %-17s %s\n", cli_jstr(ds, "name", "?"),
+                               cli_jstr(ds, "path", "?"));
+        }
+
         if (json_object_size(limits) > 0) {
                 printf("\nLimits\n");
                 _cleanup_table_ struct table *t = table_new(2, NULL);

@@ -39,3 +39,10 @@ void strv_split_csv(const char *s, char ***ret, size_t *ret_n)
         *ret = v;
         *ret_n = n;
 }
+
+void strv_free(char **v)
+{
+        for (size_t i = 0; v && v[i]; i++)
+                free(v[i]);
+        free(v);
+}

@@ -426,6 +426,27 @@ static void test_cmd(void **state)
         json_decref(cmd);
 }
 
+/* A shared dataset is read-only at /data/NAME, named in a label for a recreation. */
+static void test_datasets(void **state)
+{
+        struct fixture *f = *state;
+        const struct dataset_mount data[] = {{"imagenet", "/srv/data/imagenet"},
+                                             {"coco", "/srv/coco"}};
+        f->in.data = data;
+        f->in.n_data = 2;
+        json_t *b = spec_create_body(&f->in);
+        json_t *m = json_object_get(host_of(b), "Mounts");
+        assert_int_equal(json_array_size(m), 5);
+        assert_mount(json_array_get(m, 3), "/srv/data/imagenet", "/data/imagenet", true);
+        assert_mount(json_array_get(m, 4), "/srv/coco", "/data/coco", true);
+        assert_string_equal(jstr(json_object_get(b, "Labels"), "ds01.data"), "imagenet,coco");
+        json_decref(b);
+        f->in.n_data = 0;
+        b = spec_create_body(&f->in);
+        assert_null(json_object_get(json_object_get(b, "Labels"), "ds01.data"));
+        json_decref(b);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -435,6 +456,7 @@ int main(void)
             cmocka_unit_test_setup_teardown(test_gpus, setup, teardown),
             cmocka_unit_test_setup_teardown(test_limits, setup, teardown),
             cmocka_unit_test_setup_teardown(test_cmd, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_datasets, setup, teardown),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

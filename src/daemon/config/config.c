@@ -12,6 +12,7 @@
 
 #include "shared/parse.h"
 #include "shared/strbuf.h"
+#include "shared/strv.h"
 
 #include <assert.h>
 #include <ctype.h>
@@ -290,6 +291,90 @@ static void free_frameworks(struct config *c)
         c->n_frameworks = 0;
 }
 
+static void free_datasets(struct config *c)
+{
+        for (size_t i = 0; i < c->n_datasets; i++) {
+                free(c->datasets[i].name);
+                free(c->datasets[i].path);
+                strv_free(c->datasets[i].groups);
+        }
+        free(c->datasets);
+        c->datasets = NULL;
+        c->n_datasets = 0;
+}
+
+/* A dataset's name is a path component ds01 makes (/data/NAME): [a-z0-9][a-z0-9_.-]{0,62}. */
+static bool dataset_name_ok(const char *s)
+{
+        size_t n = strlen(s);
+        bool ok =
+            n > 0 && n <= 63 && ((s[0] >= 'a' && s[0] <= 'z') || (s[0] >= '0' && s[0] <= '9'));
+        for (size_t i = 1; ok && i < n; i++)
+                ok = (s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9') || s[i] == '_' ||
+                     s[i] == '.' || s[i] == '-';
+        return ok && !strstr(s, "..");
+}
+
+static int parse_dataset(const struct yamldoc *d, const struct yamldoc_pair *p,
+                         struct config_dataset *ds, struct error **err)
+{
+        static const char *const known[] = {"path", "groups", NULL};
+        _cleanup_free_ char *what = xasprintf("datasets.%s", p->key);
+        if (!dataset_name_ok(p->key))
+                return yamldoc_error(d, p->value->line, err,
+                                     "%s: a dataset's name is lower-case letters, digits, '_', "
+                                     "'.' and '-' (it becomes /data/NAME)",
+                                     what);
+        if (yamldoc_expect(d, p->value, YAMLDOC_MAP, what, err) < 0)
+                return -1;
+        ds->name = xstrdup(p->key);
+        for (size_t k = 0; k < p->value->n; k++) {
+                const struct yamldoc_pair *f = &p->value->pairs[k];
+                if (!streq(f->key, "path") && !streq(f->key, "groups"))
+                        return yamldoc_unknown_key(d, f, what, known, err);
+        }
+        const char *path;
+        if (yamldoc_get_string(d, yamldoc_map_get(p->value, "path"), what, &path, err) < 0)
+                return -1;
+        if (path[0] != '/' || strstr(path, "/../") || strstr(path, "/./") || strstr(path, "//"))
+                return yamldoc_error(d, p->value->line, err,
+                                     "%s.path must be an absolute path without '.', '..' or "
+                                     "'//', not '%s'",
+                                     what, path);
+        ds->path = xstrdup(path);
+        const struct yamldoc_node *g = yamldoc_map_get(p->value, "groups");
+        if (yamldoc_is_null(g))
+                return 0;
+        if (yamldoc_expect(d, g, YAMLDOC_SEQ, what, err) < 0)
+                return -1;
+        ds->groups = xcalloc(g->n + 1, sizeof(char *));
+        for (size_t k = 0; k < g->n; k++) {
+                const char *name;
+                if (yamldoc_get_string(d, g->items[k], what, &name, err) < 0)
+                        return -1;
+                ds->groups[k] = xstrdup(name);
+        }
+        return 0;
+}
+
+/* datasets: NAME: {path: /srv/data/NAME, groups: [researcher]} */
+static int parse_datasets(const struct yamldoc *d, const struct yamldoc_node *v, struct config *c,
+                          struct error **err)
+{
+        free_datasets(c);
+        if (yamldoc_is_null(v))
+                return 0;
+        if (yamldoc_expect(d, v, YAMLDOC_MAP, "datasets", err) < 0)
+                return -1;
+        c->datasets = xcalloc(v->n ? v->n : 1, sizeof(*c->datasets));
+        for (size_t i = 0; i < v->n; i++) {
+                c->n_datasets = i + 1;
+                if (parse_dataset(d, &v->pairs[i], &c->datasets[i], err) < 0)
+                        return -1;
+        }
+        return 0;
+}
+
 /* service_uids: [990, "61000-61063"]: single uids and ranges. */
 static int parse_service_uids(const struct yamldoc *d, const struct yamldoc_node *v,
                               struct config *c, struct error **err)
@@ -490,6 +575,7 @@ static const struct key_def keys[] = {
     INT_APPLIED("audit_window_s", audit_window_s, 60, 1, 3600, AUDIT),
     INT_APPLIED("audit_names_per_uid", audit_names_per_uid, 16, 1, 100000, AUDIT),
     CUSTOM("service_uids", parse_service_uids, NULL, free_service_uids),
+    CUSTOM("datasets", parse_datasets, NULL, free_datasets),    /* read at each deploy */
     PATH("metrics_token_file", metrics_token_file, NULL, LIVE), /* read at each scrape */
 };
 

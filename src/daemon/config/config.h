@@ -87,6 +87,14 @@ struct config {
                 int64_t lo, hi;
         } * service_uids;
         size_t n_service_uids;
+        /* datasets: read-only data an administrator offers, NAME -> {path, groups}; a user names
+         * one (container-deploy --data NAME) and gets it at /data/NAME */
+        struct config_dataset {
+                char *name;
+                char *path;    /* absolute, as written */
+                char **groups; /* the ds01 groups that may use it (NULL-terminated); NULL: all */
+        } * datasets;
+        size_t n_datasets;
         /* metrics_token_file: a file holding the bearer token that gets per-user series from
          * /metrics (NULL: nobody gets them; anonymous scrapes get aggregates). */
         char *metrics_token_file;

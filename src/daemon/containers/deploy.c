@@ -213,6 +213,8 @@ int container_deploy(struct ds01d *d, const struct caller *c, json_t *params, js
         _cleanup_close_ int ws_fd = -1;
         json_t *spec = NULL, *volumes = NULL, *img = NULL;
         bool reserved = false, created = false;
+        struct dataset_mount *data = NULL;
+        size_t n_data = 0;
 
         /* A project has one container: say so instead of failing. */
         struct error *ierr = NULL;
@@ -229,6 +231,15 @@ int container_deploy(struct ds01d *d, const struct caller *c, json_t *params, js
                                   "a container named '%s' exists but ds01 does not manage it "
                                   "for you - choose another project name",
                                   container);
+                        goto out;
+                }
+                if (json_array_size(json_object_get(params, "data")) > 0) {
+                        json_decref(inspect);
+                        error_set(err, DS01_EUSAGE,
+                                  "'%s' already has a container: datasets are mounted when it is "
+                                  "made - retire it (container-retire %s; the workspace stays) "
+                                  "and deploy again with --data",
+                                  project, project);
                         goto out;
                 }
                 if (n_ports > 0) {
@@ -267,6 +278,9 @@ int container_deploy(struct ds01d *d, const struct caller *c, json_t *params, js
 
         caller_limits(d, c, &ls);
         have_limits = true;
+        if (datasets_resolve(d->cfg, ls.group, json_object_get(params, "data"), &data, &n_data,
+                             err) < 0)
+                goto out;
         if (choose_image(d, c, project, image_req, &image, &img, err) < 0)
                 goto out;
         if (volumes_of_image(img, image, &volumes, err) < 0)
@@ -290,7 +304,7 @@ int container_deploy(struct ds01d *d, const struct caller *c, json_t *params, js
         if (network_acquire(d->net, d->cfg, c->uid, NETWORK_CONTAINERS, &net, err) < 0)
                 goto out;
         spec = spec_create_body_of(d, c, &ls, project, image, img, workspace, pin, uuids, cmd,
-                                   gpu_request);
+                                   gpu_request, data, n_data);
         if (docker_container_create(d->docker, container, spec, &id, err) < 0) {
                 error_wrap(err, "creating container '%s'", container);
                 goto out;
@@ -325,6 +339,10 @@ int container_deploy(struct ds01d *d, const struct caller *c, json_t *params, js
                       "gpus", leases_json(d, uuids), "workspace", workspace);
         json_object_set(*ret_result, "volumes", volumes);
         json_object_set_new(*ret_result, "ports", ports_json(d, container, ports, n_ports));
+        json_t *jdata = json_array();
+        for (size_t i = 0; i < n_data; i++)
+                json_array_append_new(jdata, json_sprintf("/data/%s", data[i].name));
+        json_object_set_new(*ret_result, "data", jdata);
         json_t *notice = volumes_notice(volumes, false);
         if (notice)
                 json_object_set_new(*ret_result, "notices", json_pack("[o]", notice));
@@ -355,6 +373,7 @@ out:
         }
         network_release(d->net, net); /* the container, if any, now keeps it */
         store_strv_free(uuids);
+        free(data);
         json_decref(spec);
         json_decref(volumes);
         json_decref(img);

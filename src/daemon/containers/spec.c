@@ -124,6 +124,20 @@ json_t *spec_create_body(const struct spec_input *in)
                                                         "Source", in->passwd_path, "Target",
                                                         "/etc/passwd", "ReadOnly", 1));
 
+        /* Shared datasets, read-only; the names go in a label so a recreation asks for them again
+         */
+        struct strbuf data = STRBUF_INIT;
+        for (size_t i = 0; i < in->n_data; i++) {
+                _cleanup_free_ char *target = xasprintf("/data/%s", in->data[i].name);
+                json_array_append_new(mounts,
+                                      json_pack("{s:s, s:s, s:s, s:b}", "Type", "bind", "Source",
+                                                in->data[i].path, "Target", target, "ReadOnly", 1));
+                strbuf_addf(&data, "%s%s", i ? "," : "", in->data[i].name);
+        }
+        if (in->n_data)
+                json_object_set_new(labels, "ds01.data", json_string(data.buf));
+        strbuf_release(&data);
+
         json_t *host =
             json_pack("{s:o, s:[s], s:[s], s:b, s:s, s:{s:s}, s:{s:s, s:{s:s, s:s}}}", "Mounts",
                       mounts, "SecurityOpt", "no-new-privileges", "CapDrop", "ALL", "Privileged", 0,
@@ -187,7 +201,8 @@ json_t *spec_create_body(const struct spec_input *in)
 json_t *spec_create_body_of(struct ds01d *d, const struct caller *c, const struct limit_set *ls,
                             const char *project, const char *image, const json_t *img,
                             const char *workspace, const char *pin, char **uuids, const json_t *cmd,
-                            const char *gpu_request)
+                            const char *gpu_request, const struct dataset_mount *data,
+                            size_t n_data)
 {
         _cleanup_free_ char *passwd = spec_passwd_file(d, c);
         struct spec_input in = {
@@ -209,6 +224,8 @@ json_t *spec_create_body_of(struct ds01d *d, const struct caller *c, const struc
             .inventory_real = gpu_inventory_is_real(d->inv),
             .cmd = cmd,
             .gpu_request = gpu_request,
+            .data = data,
+            .n_data = n_data,
             .created_at = now_s(),
             .host_cpus = sysconf(_SC_NPROCESSORS_ONLN),
         };

@@ -4,6 +4,7 @@
  * safety depends on is unit-tested without dockerd (tests/unit/test-spec.c). */
 #pragma once
 
+#include "daemon/containers/datasets.h"
 #include "daemon/ds01d.h"
 #include "daemon/requests/caller.h"
 
@@ -36,6 +37,8 @@ struct spec_input {
         /* what the user asked for ("2", "mig:3g.20gb:1", "0"), kept as a label so a re-lease
          * after a hold can ask for the same */
         const char *gpu_request;
+        const struct dataset_mount *data; /* mounted read-only at /data/<name> */
+        size_t n_data;
         int64_t created_at; /* unix seconds, the ds01.created_at label */
         long host_cpus;     /* CPUs online; NanoCpus never asks for more (<= 0: unknown) */
 };
@@ -53,4 +56,5 @@ char *spec_passwd_file(struct ds01d *d, const struct caller *c);
 json_t *spec_create_body_of(struct ds01d *d, const struct caller *c, const struct limit_set *ls,
                             const char *project, const char *image, const json_t *img,
                             const char *workspace, const char *pin, char **uuids, const json_t *cmd,
-                            const char *gpu_request);
+                            const char *gpu_request, const struct dataset_mount *data,
+                            size_t n_data);

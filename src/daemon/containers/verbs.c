@@ -49,10 +49,28 @@ static int recreate(struct ds01d *d, const struct caller *owner, const json_t *i
         json_decref(volumes);
         if (vr < 0)
                 goto out;
+        /* the datasets it had, asked for again: the site may have withdrawn one since */
+        char **names = NULL;
+        size_t n_names = 0;
+        strv_split_csv(managed_label(inspect, "ds01.data"), &names, &n_names);
+        json_t *jnames = strv_to_json(names);
+        strv_free(names);
+        struct dataset_mount *data = NULL;
+        size_t n_data = 0;
+        vr = datasets_resolve(d->cfg, ls->group, jnames, &data, &n_data, err);
+        json_decref(jnames);
+        if (vr < 0) {
+                error_wrap(err,
+                           "'%s' cannot be recreated with its datasets (retire it and deploy "
+                           "again)",
+                           name);
+                goto out;
+        }
         json_t *cmd = managed_cmd(inspect);
         spec = spec_create_body_of(d, owner, ls, project, image, img, workspace, pin, got, cmd,
-                                   request ? request : "1");
+                                   request ? request : "1", data, n_data);
         json_decref(cmd);
+        free(data);
         /* Recorded before the old container goes, so a crash cannot lose the count. */
         struct store_container sc;
         if (store_get(d->store, name, &sc, err) < 0)

@@ -5,6 +5,8 @@
  * below, prepared once at open; every value reaches SQLite as a bound parameter. */
 #include "daemon/ledger/store-internal.h"
 
+#include "shared/strv.h"
+
 #include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -257,11 +259,7 @@ static const struct {
 
 void store_strv_free(char **v)
 {
-        if (!v)
-                return;
-        for (char **p = v; *p; p++)
-                free(*p);
-        free(v);
+        strv_free(v);
 }
 
 /* ---- SQLite plumbing ---- */

@@ -2,6 +2,8 @@
  */
 #include "daemon/observe/queries.h"
 
+#include "daemon/containers/datasets.h"
+
 #include "daemon/docker/dockerjson.h"
 #include "daemon/images/images.h"
 #include "daemon/observe/snapshot.h"
@@ -77,6 +79,7 @@ int queries_limits(struct ds01d *d, const struct caller *c, json_t *params, json
                       (json_int_t)slots, "containers", (json_int_t)n, "gpus", held);
         json_object_set_new(json_object_get(*ret_result, "usage"), "builds",
                             json_integer(images_builds_running(c->uid)));
+        json_object_set_new(*ret_result, "datasets", datasets_for_group(d->cfg, ls.group));
         store_containers_free(rows, n);
         limit_set_release(&ls);
         return 0;

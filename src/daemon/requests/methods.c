@@ -3,6 +3,7 @@
 
 #include "daemon/config/reload.h"
 #include "daemon/config/generation.h"
+#include "daemon/containers/datasets.h"
 #include "daemon/containers/deploy.h"
 #include "daemon/containers/sessions.h"
 #include "daemon/containers/verbs.h"
@@ -55,7 +56,7 @@ struct method {
         handler_fn handler;
         fd_handler_fn fd_handler;
         unsigned flags;
-        struct param_spec params[8];
+        struct param_spec params[10];
         stream_handler_fn stream_handler;
         text_handler_fn text_handler;
         /* What the method acts on: access_authorise checks it before the handler runs. */
@@ -85,7 +86,8 @@ static const struct method methods[] = {
       {"cpu_only", P_BOOL, false, 0, 0},
       {"cmd", P_STRV, false, 1, 256},
       {"start", P_BOOL, false, 0, 0},
-      {"ports", P_STRV, false, 0, NAMES_PORTS_MAX}},
+      {"ports", P_STRV, false, 0, NAMES_PORTS_MAX},
+      {"data", P_STRV, false, 0, DATASETS_MAX}},
      .target = TARGET_IMAGE},
     {"container.start", container_start, NULL, 0, {NAME_PARAM}, .target = TARGET_CONTAINER},
     {"container.stop",
