@@ -41,7 +41,7 @@ SYSTEMD_RUNNING = [ -z "$(DESTDIR)" ] && [ -d /run/systemd/system ]
 # Names the multi-call ds01 answers to (argv[0] selects the command).
 COMMANDS = container-deploy container-retire container-run container-attach container-start \
 	   container-stop container-remove container-list container-logs container-stats \
-	   container-keepalive container-port check-limits image-create image-update image-list image-delete \
+	   container-keepalive container-port container-top check-limits image-create image-update image-list image-delete \
 	   gpu-queue container
 
 PROGRAMS = $(BUILDDIR)/ds01d $(BUILDDIR)/ds01 $(BUILDDIR)/ds01-init

@@ -117,6 +117,7 @@ int cmd_run(const struct cli_command *cmd, int argc, char **argv);
 int cmd_attach(const struct cli_command *cmd, int argc, char **argv);
 int cmd_check_limits(const struct cli_command *cmd, int argc, char **argv);
 int cmd_port(const struct cli_command *cmd, int argc, char **argv);
+int cmd_top(const struct cli_command *cmd, int argc, char **argv);
 /* The lines that tell a user how to reach a published port from their laptop. */
 void print_port_lines(const json_t *ports);
 int cmd_keepalive(const struct cli_command *cmd, int argc, char **argv);

@@ -58,6 +58,11 @@ static const struct cli_command commands[] = {
      "  --interval S    redraw every S seconds (implies --watch)\n"
      "  --json          print the result as JSON (one object per line with --watch)\n\n"
      "Examples:\n  container-stats\n  container-stats my-project --watch\n"},
+    {"container-top", cmd_top, "NAME [--json]",
+     "The processes running in a container, with their CPU and how long they have run",
+     "Shows whether training started in a shell that is gone (nohup, setsid, tmux) still runs,\n"
+     "before you retire the container. PIDs are as the container sees them.\n\n"
+     "Example:\n  container-top my-project\n"},
     {"container-port", cmd_port, "NAME [add PORT | remove PORT | list] [--json]",
      "Publish a service of a container (Jupyter, TensorBoard) to you alone",
      "ds01d serves each published port as a Unix socket only you (and root) can open, and\n"

@@ -44,6 +44,7 @@ ROWS=(
 	"container.exec_status|{\"exec_id\":\"$EXEC\"}|4|$EXEC"
 	"container.logs|{\"name\":\"$A1\"}|4|$A1"
 	"container.keepalive|{\"name\":\"$A1\",\"seconds\":60}|4|$A1"
+	"container.top|{\"name\":\"$A1\"}|4|$A1"
 	"container.port|{\"name\":\"$A1\",\"action\":\"add\",\"port\":\"8888\"}|4|$A1"
 	"container.stats|{\"name\":\"$A1\"}|4|$A1"
 	"image.delete|{\"project\":\"$AIMG\"}|4|$AIMG"

@@ -435,6 +435,14 @@ json_t *docker_container_inspect(struct docker *d, const char *id, struct error 
         return request_json(d, "GET", path, NULL, err);
 }
 
+json_t *docker_container_top(struct docker *d, const char *id, const char *ps_args,
+                             struct error **err)
+{
+        _cleanup_free_ char *e = url_escape(id), *a = url_escape(ps_args);
+        _cleanup_free_ char *path = xasprintf("/containers/%s/top?ps_args=%s", e, a);
+        return request_json(d, "GET", path, NULL, err);
+}
+
 /* GET <path><sep>filters={"label":[label_filter]} (no filter when NULL): a JSON array. */
 static json_t *list_by_label(struct docker *d, const char *path, char sep, const char *label_filter,
                              const char *what, struct error **err)

@@ -37,6 +37,9 @@ json_t *docker_container_inspect(struct docker *d, const char *id, struct error 
 /* GET /containers/json?all=..&filters={"label":[label_filter]} ; label_filter may be NULL. */
 json_t *docker_container_list(struct docker *d, const char *label_filter, bool all,
                               struct error **err);
+/* GET /containers/{id}/top?ps_args=..: {"Titles": [...], "Processes": [[...]]} (host pids). */
+json_t *docker_container_top(struct docker *d, const char *id, const char *ps_args,
+                             struct error **err);
 json_t *docker_image_inspect(struct docker *d, const char *ref, struct error **err);
 
 /* Networks: POST /networks/create (spec as the Engine API takes it; *ret_id its Id), GET

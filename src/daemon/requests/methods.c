@@ -9,6 +9,7 @@
 #include "daemon/containers/verbs.h"
 #include "daemon/gpus/gpuadmin.h"
 #include "daemon/observe/counters.h"
+#include "daemon/observe/processes.h"
 #include "daemon/observe/queries.h"
 #include "daemon/observe/rows.h"
 #include "daemon/observe/snapshot.h"
@@ -148,6 +149,7 @@ static const struct method methods[] = {
      0,
      {NAME_PARAM, {"seconds", P_INT, false, 0, 100LL * 86400}, {"off", P_BOOL, false, 0, 0}},
      .target = TARGET_CONTAINER},
+    {"container.top", processes_top, NULL, M_READ, {NAME_PARAM}, .target = TARGET_CONTAINER},
     {"container.port",
      ports_handle,
      NULL,
