@@ -112,7 +112,7 @@ build_base() {
 	command -v debootstrap >/dev/null 2>&1 || return 1
 	mirror=$(debian_mirror)
 	ds01_log "debootstrap bookworm from $mirror (about 30-40 s)"
-	if ! debootstrap --variant=minbase --include=bash,ca-certificates,procps,python3,python3-pip,python3-venv \
+	if ! debootstrap --variant=minbase --include=bash,ca-certificates,procps,python3,python3-pip,python3-venv,git,openssh-client,tmux,less \
 		bookworm "$rootfs" "$mirror" >"$ROOT/debootstrap.log" 2>&1; then
 		tail -n 15 "$ROOT/debootstrap.log" >&2 || true
 		[ -f "$rootfs/debootstrap/debootstrap.log" ] && tail -n 15 "$rootfs/debootstrap/debootstrap.log" >&2
