@@ -32,6 +32,12 @@ void print_port_lines(const json_t *ports)
                 printf("  port %d: only you can reach it. From your laptop:\n", port);
                 printf("    ssh -N -L %d:%s %s@%s\n", port, sock, me, host);
                 printf("    then open http://localhost:%d\n", port);
+                json_int_t tcp = json_integer_value(json_object_get(p, "tcp"));
+                if (tcp > 0)
+                        printf("    also on this server at 127.0.0.1:%lld, for you alone (VS Code "
+                               "Remote-SSH: forward port %lld; or ssh -N -L %d:127.0.0.1:%lld "
+                               "%s@%s)\n",
+                               (long long)tcp, (long long)tcp, port, (long long)tcp, me, host);
         }
         if (json_array_size(ports) > 0)
                 printf("  (in the container the service must listen on 0.0.0.0, e.g. "
@@ -41,9 +47,10 @@ void print_port_lines(const json_t *ports)
 
 int cmd_port(const struct cli_command *cmd, int argc, char **argv)
 {
-        bool json = false;
+        bool json = false, tcp = false;
         const struct cli_option opts[] = {
             {"json", 0, CLI_OPT_FLAG, &json, NULL},
+            {"tcp", 0, CLI_OPT_FLAG, &tcp, NULL},
             {NULL, 0, CLI_OPT_FLAG, NULL, NULL},
         };
         _cleanup_(cli_args_release) struct cli_args a = {0};
@@ -69,9 +76,13 @@ int cmd_port(const struct cli_command *cmd, int argc, char **argv)
         if (!list && names_parse_port(a.pos[2], &port, &err) < 0)
                 return cli_usage_error(cmd, "%s", err->message);
 
+        if (tcp && !streq(action, "add"))
+                return cli_usage_error(cmd, "--tcp goes with add");
         json_t *params = json_pack("{s:s, s:s}", "name", a.pos[0], "action", action);
         if (!list)
                 json_object_set_new(params, "port", json_string(a.pos[2]));
+        if (tcp)
+                json_object_set_new(params, "tcp", json_true());
         json_t *res = NULL;
         r = client_oneshot(cmd->name, "container.port", params, &res, NULL);
         if (r != 0)

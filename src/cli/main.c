@@ -63,11 +63,13 @@ static const struct cli_command commands[] = {
      "Shows whether training started in a shell that is gone (nohup, setsid, tmux) still runs,\n"
      "before you retire the container. PIDs are as the container sees them.\n\n"
      "Example:\n  container-top my-project\n"},
-    {"container-port", cmd_port, "NAME [add PORT | remove PORT | list] [--json]",
+    {"container-port", cmd_port, "NAME [add PORT [--tcp] | remove PORT | list] [--json]",
      "Publish a service of a container (Jupyter, TensorBoard) to you alone",
      "ds01d serves each published port as a Unix socket only you (and root) can open, and\n"
      "relays it to the port in the container. The command prints the ssh line for your laptop.\n"
      "The service in the container must listen on 0.0.0.0 (not 127.0.0.1).\n"
+     "--tcp also serves it on a loopback TCP port of the server, for editors that forward only\n"
+     "TCP ports (VS Code Remote-SSH); only your connections are relayed there.\n"
      "Ports go with the container: retiring it removes them.\n\n"
      "Examples:\n  container-port my-project add 8888\n  container-port my-project list\n"
      "  container-port my-project remove 8888\n"},

@@ -12,7 +12,13 @@
 #    published (exit 1), removing one that is not (exit 4); nothing is left half-done;
 #  - container-list shows the ports; add/remove on a running container; ports survive a daemon
 #    restart; retire removes the sockets.
-# ds01-test: kind=security threads budget=40
+#  - container-port add PORT --tcp also serves it on a loopback TCP port: A's connections are
+#    relayed, B's are closed and audited (the uid from the kernel's socket table); it comes back
+#    on the same port after a restart and goes with remove.
+# ds01-test: kind=security threads budget=45
+TCP_FROM=$((21000 + RANDOM % 4000)) # tests run in parallel: each its own small range
+DS01_CONFIG_EXTRA="ports_tcp_from: $TCP_FROM
+ports_tcp_to: $((TCP_FROM + 30))"
 . "$(dirname "$0")/lib.sh"
 command -v /usr/sbin/sshd >/dev/null 2>&1 || fail "openssh-server is not installed (scripts/deps.sh installs it)"
 command -v ssh >/dev/null 2>&1 || fail "the ssh client is not installed (scripts/deps.sh installs it)"
@@ -50,7 +56,7 @@ assert_eq "socket $A 600" "$(stat -c '%F %U %a' "$SOCK_A" | sed 's/^socket /sock
 assert_eq "root 711" "$(stat -c '%U %a' "$PDIR/$A")" "A's ports directory is root's, mode 0711"
 
 as_user "$A" container-attach web -- sh -c \
-	'echo hello-from-web >/workspace/index.html; httpd -p 0.0.0.0:8888 -h /workspace' ||
+	'echo hello-from-web >/workspace/index.html; httpd -p 0.0.0.0:8888 -h /workspace; httpd -p 0.0.0.0:9001 -h /workspace' ||
 	fail "cannot start httpd in the container"
 wait_for 10 as_user "$A" curl -sf --unix-socket "$SOCK_A" http://web/index.html
 capture as_user "$A" curl -sS --max-time 10 --unix-socket "$SOCK_A" http://web/index.html
@@ -169,6 +175,26 @@ assert_exit 0 -m "container-port web remove 9000" as_user "$A" container-port we
 assert_event container.port.add "$A"
 assert_event container.port.remove "$A"
 
+# --- a loopback TCP port for editors that forward only TCP -----------------------------------------
+capture as_user "$A" container-port web add 9001 --tcp
+assert_eq 0 "$RC" "container-port web add 9001 --tcp"
+TP=$(jq -r '.ports[] | select(.port == 9001) | .tcp' <<<"$(as_user "$A" container-port web list --json)")
+assert_match "$TP" '^[0-9]+$' "9001 is also on a loopback TCP port ($TP)"
+[ "$TP" -ge "$TCP_FROM" ] && [ "$TP" -le $((TCP_FROM + 30)) ] && ok "from ports_tcp_from..ports_tcp_to" ||
+	not_ok "from ports_tcp_from..ports_tcp_to" "$TP"
+assert_contains "$OUT" "127.0.0.1:$TP" "the command prints the loopback address"
+wait_for 10 as_user "$A" curl -sf "http://127.0.0.1:$TP/index.html"
+capture as_user "$A" curl -sS --max-time 10 "http://127.0.0.1:$TP/index.html"
+assert_eq "hello-from-web" "$OUT" "A fetches the page through 127.0.0.1:$TP"
+capture as_user "$B" curl -sS --max-time 5 "http://127.0.0.1:$TP/index.html"
+assert_ne 0 "$RC" "B's connection to 127.0.0.1:$TP gets nothing"
+assert_not_contains "$OUT" "hello-from-web" "(no page for B)"
+wait_for 5 sh -c "jq -c 'select(.event_type == \"auth.denied\" and .details.action == \"port.connect\" and .details.container == \"web._.$A:9001\")' '$EVENTS' | grep -q ."
+[ -n "$(events_query '.event_type == "auth.denied" and .details.action == "port.connect" and .user == "'"$B"'" and .details.container == "web._.'"$A"':9001"')" ] &&
+	ok "B's TCP connection is audited (auth.denied port.connect web._.$A:9001)" ||
+	not_ok "B's TCP connection is audited" "$(tail -n 5 "$EVENTS")"
+assert_exit 2 -m "--tcp goes with add only" as_user "$A" container-port web remove 9001 --tcp
+
 # --- a daemon restart keeps them -----------------------------------------------------------------
 ds01_stop_daemon
 ds01_start_daemon
@@ -176,6 +202,12 @@ ds01_start_daemon
 wait_for 10 as_user "$A" curl -sf --unix-socket "$SOCK_A" http://web/index.html
 capture as_user "$A" curl -sS --max-time 10 --unix-socket "$SOCK_A" http://web/index.html
 assert_eq "hello-from-web" "$OUT" "and the page comes through it"
+wait_for 10 as_user "$A" curl -sf "http://127.0.0.1:$TP/index.html"
+capture as_user "$A" curl -sS --max-time 10 "http://127.0.0.1:$TP/index.html"
+assert_eq "hello-from-web" "$OUT" "and through the same loopback port, $TP"
+assert_exit 0 -m "container-port web remove 9001" as_user "$A" container-port web remove 9001
+capture as_user "$A" curl -sS --max-time 5 "http://127.0.0.1:$TP/index.html"
+assert_eq 7 "$RC" "127.0.0.1:$TP is closed once 9001 is removed (curl: couldn't connect)"
 
 # --- retire removes them -----------------------------------------------------------------------------
 assert_exit 0 -m "retire web" as_user "$A" container-retire web

@@ -525,6 +525,8 @@ static const struct key_def keys[] = {
     STRING("instance", instance, "ds01", RESTART),
     PATH("socket", socket, "/run/ds01/ds01.sock", RESTART),
     PATH("ports_dir", ports_dir, "/run/ds01/ports", RESTART),
+    INT("ports_tcp_from", ports_tcp_from, 20000, 1024, 65535, LIVE), /* container-port --tcp */
+    INT("ports_tcp_to", ports_tcp_to, 20999, 1024, 65535, LIVE),
     PATH("state_dir", state_dir, "/var/lib/ds01", RESTART),
     PATH("log_dir", log_dir, "/var/log/ds01", RESTART),
     PATH("docker_socket", docker_socket, "/var/run/docker.sock", RESTART),

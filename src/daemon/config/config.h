@@ -18,16 +18,18 @@ struct config_sim_gpu {
 };
 
 struct config {
-        char *source;         /* the file read, or "(embedded defaults)" */
-        char *instance;       /* [a-z0-9][a-z0-9_.-]{0,62}: labels, networks, metrics */
-        char *socket;         /* the CLI's unix socket */
-        char *ports_dir;      /* published ports' sockets: <ports_dir>/<user>/<project>.<port> */
-        char *state_dir;      /* the ledger, pins, the default spool */
-        char *log_dir;        /* events.jsonl */
-        char *docker_socket;  /* dockerd's API socket */
-        char *limits_file;    /* resource-limits.yaml */
-        char *workspace_root; /* "home", or an absolute DIR (then DIR/<user>/<project>) */
-        char *metrics_listen; /* HOST:PORT of /metrics, or "off" */
+        char *source;    /* the file read, or "(embedded defaults)" */
+        char *instance;  /* [a-z0-9][a-z0-9_.-]{0,62}: labels, networks, metrics */
+        char *socket;    /* the CLI's unix socket */
+        char *ports_dir; /* published ports' sockets: <ports_dir>/<user>/<project>.<port> */
+        /* the loopback TCP ports container-port --tcp hands out: ports_tcp_from..ports_tcp_to */
+        int64_t ports_tcp_from, ports_tcp_to;
+        char *state_dir;           /* the ledger, pins, the default spool */
+        char *log_dir;             /* events.jsonl */
+        char *docker_socket;       /* dockerd's API socket */
+        char *limits_file;         /* resource-limits.yaml */
+        char *workspace_root;      /* "home", or an absolute DIR (then DIR/<user>/<project>) */
+        char *metrics_listen;      /* HOST:PORT of /metrics, or "off" */
         int64_t sample_interval_s; /* seconds between the monitor's samples */
         char *gpu_backend;         /* "auto" | "nvml" | "simulated" */
         char *nvml_library;        /* a soname or an absolute path */

@@ -338,7 +338,7 @@ int container_deploy(struct ds01d *d, const struct caller *c, json_t *params, js
                       project, "existed", 0, "state", start ? "running" : "created", "image", image,
                       "gpus", leases_json(d, uuids), "workspace", workspace);
         json_object_set(*ret_result, "volumes", volumes);
-        json_object_set_new(*ret_result, "ports", ports_json(d, container, ports, n_ports));
+        json_object_set_new(*ret_result, "ports", ports_json(d, container, ports, NULL, n_ports));
         json_t *jdata = json_array();
         for (size_t i = 0; i < n_data; i++)
                 json_array_append_new(jdata, json_sprintf("/data/%s", data[i].name));

@@ -49,10 +49,11 @@ static int load_container(struct store *s, sqlite3_stmt *st, struct store_contai
             .runtime_warned = (int)sqlite3_column_int64(st, 11),
             .runtime_from_ms = sqlite3_column_int64(st, 12),
         };
-        /* "8888,6006" (ascending), or NULL */
+        /* "6006:0,8888:20001" (port:tcp, ascending), or NULL */
         for (const char *p = store_column_str(st, 13); *p && c->n_ports < NAMES_PORTS_MAX;) {
                 char *end;
-                c->ports[c->n_ports++] = (int)strtol(p, &end, 10);
+                c->ports[c->n_ports] = (int)strtol(p, &end, 10);
+                c->tcp_ports[c->n_ports++] = *end == ':' ? (int)strtol(end + 1, &end, 10) : 0;
                 p = *end == ',' ? end + 1 : end + strlen(end);
         }
         return load_leases(s, c, err);
@@ -194,7 +195,8 @@ int store_save_clocks(struct store *s, const struct store_clocks *v, size_t n, s
         return store_tx_end(s, r, err);
 }
 
-static int port_add_locked(struct store *s, const char *container, int port, struct error **err)
+static int port_add_locked(struct store *s, const char *container, int port, int tcp,
+                           struct error **err)
 {
         sqlite3_stmt *st = store_query(s, err, S_CONTAINER_EXISTS, "t", container);
         int r = st ? store_step(s, st, S_CONTAINER_EXISTS, err) : -1;
@@ -213,15 +215,16 @@ static int port_add_locked(struct store *s, const char *container, int port, str
                                  "%" PRId64 " ports are published already, the most a container "
                                  "may have: remove one first (container-port NAME remove PORT)",
                                  n);
-        return store_exec(s, err, S_PORT_ADD, "tii", container, (int64_t)port, now_s());
+        return store_exec(s, err, S_PORT_ADD, "tiii", container, (int64_t)port, now_s(),
+                          (int64_t)tcp);
 }
 
-int store_port_add(struct store *s, const char *container, int port, struct error **err)
+int store_port_add(struct store *s, const char *container, int port, int tcp, struct error **err)
 {
         assert(s && container);
         if (store_tx_begin(s, true, err) < 0)
                 return -1;
-        return store_tx_end(s, port_add_locked(s, container, port, err), err);
+        return store_tx_end(s, port_add_locked(s, container, port, tcp, err), err);
 }
 
 static int port_remove_locked(struct store *s, const char *container, int port, struct error **err)

@@ -113,6 +113,7 @@ static const char *const migrations[STORE_SCHEMA_VERSION] = {
     "  container TEXT NOT NULL REFERENCES containers (name) ON DELETE CASCADE,"
     "  port INTEGER NOT NULL CHECK (port BETWEEN 1 AND 65535),"
     "  added_at INTEGER NOT NULL,"
+    "  tcp INTEGER NOT NULL DEFAULT 0 CHECK (tcp BETWEEN 0 AND 65535)," /* loopback; 0: none */
     "  PRIMARY KEY (container, port)"
     ") STRICT;",
 };
@@ -121,7 +122,7 @@ static const char *const migrations[STORE_SCHEMA_VERSION] = {
         "name, project, user, uid, docker_id, state, created_at, keepalive_until, "                \
         "last_active_ms, "                                                                         \
         "clocks_at_ms, idle_warned, runtime_warned, runtime_from_ms, "                             \
-        "(SELECT group_concat(port) FROM (SELECT port FROM ports p "                               \
+        "(SELECT group_concat(port || ':' || tcp) FROM (SELECT port, tcp FROM ports p "            \
         "WHERE p.container = containers.name ORDER BY port))"
 
 static const struct {
@@ -173,7 +174,7 @@ static const struct {
                            "listing containers"},
     [S_PORT_COUNT] = {"SELECT count(*), sum(port = ?2) FROM ports WHERE container = ?1",
                       "counting the container's ports"},
-    [S_PORT_ADD] = {"INSERT INTO ports (container, port, added_at) VALUES (?1, ?2, ?3)",
+    [S_PORT_ADD] = {"INSERT INTO ports (container, port, added_at, tcp) VALUES (?1, ?2, ?3, ?4)",
                     "publishing the port"},
     [S_PORT_REMOVE] = {"DELETE FROM ports WHERE container = ?1 AND port = ?2",
                        "unpublishing the port"},

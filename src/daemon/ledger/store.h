@@ -83,8 +83,9 @@ struct store_container {
          * the container it replaced (unix ms; 0: its own Docker creation; -1: recorded before
          * ds01 kept this, unknown) */
         int64_t runtime_from_ms;
-        /* published service ports (container-port), ascending */
-        int ports[NAMES_PORTS_MAX];
+        /* published service ports (container-port), ascending, and the loopback TCP port of each
+         * (0: none) */
+        int ports[NAMES_PORTS_MAX], tcp_ports[NAMES_PORTS_MAX];
         size_t n_ports;
         struct store_lease *leases;
         size_t n_leases;
@@ -159,9 +160,10 @@ int store_save_clocks(struct store *s, const struct store_clocks *v, size_t n, s
 int store_set_runtime_from(struct store *s, const char *container, int64_t from_ms,
                            struct error **err);
 /* container-keepalive: until (unix time; 0 = off). */
-/* Publishes a port of a container in the ledger (container-port add). DS01_ENOTFOUND: no such
- * row; DS01_ERR: already published; DS01_EUSAGE: the container has NAMES_PORTS_MAX already. */
-int store_port_add(struct store *s, const char *container, int port, struct error **err);
+/* Publishes a port of a container in the ledger (container-port add), served also on loopback
+ * TCP port tcp (0: not). DS01_ENOTFOUND: no such row; DS01_ERR: already published; DS01_EUSAGE:
+ * the container has NAMES_PORTS_MAX already. */
+int store_port_add(struct store *s, const char *container, int port, int tcp, struct error **err);
 /* Unpublishes it; DS01_ENOTFOUND when it was not published. */
 int store_port_remove(struct store *s, const char *container, int port, struct error **err);
 int store_set_keepalive(struct store *s, const char *container, int64_t until, struct error **err);

@@ -32,7 +32,8 @@ int ports_parse_request(const json_t *ports, int ret[NAMES_PORTS_MAX], size_t *r
         return 0;
 }
 
-json_t *ports_json(struct ds01d *d, const char *container, const int *ports, size_t n)
+json_t *ports_json(struct ds01d *d, const char *container, const int *ports, const int *tcp,
+                   size_t n)
 {
         _cleanup_free_ char *project = NULL, *user_part = NULL;
         json_t *a = json_array();
@@ -41,21 +42,34 @@ json_t *ports_json(struct ds01d *d, const char *container, const int *ports, siz
         for (size_t i = 0; i < n; i++) {
                 _cleanup_free_ char *sock =
                     relay_socket_path(d->relay, user_part, project, ports[i]);
-                json_array_append_new(a, json_pack("{s:i, s:s}", "port", ports[i], "socket", sock));
+                json_t *p = json_pack("{s:i, s:s}", "port", ports[i], "socket", sock);
+                if (tcp && tcp[i] > 0)
+                        json_object_set_new(p, "tcp", json_integer(tcp[i]));
+                json_array_append_new(a, p);
         }
         return a;
 }
 
-/* Records and serves one port; on failure neither. */
-static int publish_one(struct ds01d *d, const char *container, uid_t uid, int port,
+/* Records and serves one port (with tcp, on a loopback TCP port too); on failure neither. */
+static int publish_one(struct ds01d *d, const char *container, uid_t uid, int port, bool tcp,
                        struct error **err)
 {
         _cleanup_free_ char *project = NULL, *user_part = NULL;
         if (names_split_container(container, &project, &user_part) < 0)
                 return error_set(err, DS01_ERR, "'%s' is not a container name", container);
-        if (store_port_add(d->store, container, port, err) < 0)
+        /* before binding anything: a rollback below closes whatever serves this port */
+        if (relay_serving(d->relay, container, port))
+                return error_set(err, DS01_ERR, "port %d is already published", port);
+        int tcp_port = 0;
+        if (tcp && relay_listen_tcp(d->relay, container, uid, port, (int)d->cfg->ports_tcp_from,
+                                    (int)d->cfg->ports_tcp_to, &tcp_port, err) < 0)
                 return -1;
+        if (store_port_add(d->store, container, port, tcp_port, err) < 0) {
+                relay_close(d->relay, container, port);
+                return -1;
+        }
         if (relay_listen(d->relay, container, project, user_part, uid, port, err) < 0) {
+                relay_close(d->relay, container, port);
                 struct error *e2 = NULL;
                 if (store_port_remove(d->store, container, port, &e2) < 0)
                         log_error("rolling back port %d of %s: %s", port, container, e2->message);
@@ -78,7 +92,7 @@ int ports_publish(struct ds01d *d, const char *container, uid_t uid, const int *
                   struct error **err)
 {
         for (size_t i = 0; i < n; i++) {
-                if (publish_one(d, container, uid, ports[i], err) < 0) {
+                if (publish_one(d, container, uid, ports[i], false, err) < 0) {
                         while (i-- > 0)
                                 unpublish_one(d, container, ports[i]);
                         return -1;
@@ -92,7 +106,7 @@ static json_t *result(struct ds01d *d, const char *container, const char *projec
         struct store_container rec;
         json_t *ports = NULL;
         if (store_get(d->store, container, &rec, NULL) == 0) {
-                ports = ports_json(d, container, rec.ports, rec.n_ports);
+                ports = ports_json(d, container, rec.ports, rec.tcp_ports, rec.n_ports);
                 store_container_release(&rec);
         }
         return json_pack("{s:s, s:s, s:o}", "container", container, "project", project, "ports",
@@ -101,14 +115,14 @@ static json_t *result(struct ds01d *d, const char *container, const char *projec
 
 /* add or remove, with the container's operation slot held. */
 static int change(struct ds01d *d, const struct caller *c, const char *name, bool add, int port,
-                  const json_t *inspect, struct error **err)
+                  bool tcp, const json_t *inspect, struct error **err)
 {
         struct store_container rec;
         if (!managed_record(d, inspect, &rec))
                 return access_not_found(name, err);
         uid_t owner = (uid_t)rec.uid;
         store_container_release(&rec);
-        if (add && publish_one(d, name, owner, port, err) < 0)
+        if (add && publish_one(d, name, owner, port, tcp, err) < 0)
                 return -1;
         if (!add) {
                 if (store_port_remove(d->store, name, port, err) < 0)
@@ -150,7 +164,8 @@ int ports_handle(struct ds01d *d, const struct caller *c, json_t *params, json_t
                 if (verbs_acquire(d, c, jstr(params, "name"), "port", true, &name, &inspect, err) <
                     0)
                         return -1;
-                r = change(d, c, name, add, port, inspect, err);
+                r = change(d, c, name, add, port, json_is_true(json_object_get(params, "tcp")),
+                           inspect, err);
                 oplock_release(d->ops, name);
         }
         if (r == 0 && names_split_container(name, &project, &user_part) == 0)
@@ -174,13 +189,18 @@ void ports_restore(struct ds01d *d)
                 if (!rows[i].docker_id ||
                     names_split_container(rows[i].name, &project, &user_part) < 0)
                         continue;
-                for (size_t k = 0; k < rows[i].n_ports; k++)
+                for (size_t k = 0; k < rows[i].n_ports; k++) {
+                        int tcp = rows[i].tcp_ports[k];
                         if (relay_listen(d->relay, rows[i].name, project, user_part,
-                                         (uid_t)rows[i].uid, rows[i].ports[k], &err) < 0) {
+                                         (uid_t)rows[i].uid, rows[i].ports[k], &err) < 0 ||
+                            (tcp > 0 &&
+                             relay_listen_tcp(d->relay, rows[i].name, (uid_t)rows[i].uid,
+                                              rows[i].ports[k], tcp, tcp, &tcp, &err) < 0)) {
                                 log_error("serving port %d of %s: %s", rows[i].ports[k],
                                           rows[i].name, err->message);
                                 err = error_free(err);
                         }
+                }
         }
         store_containers_free(rows, n);
 }

@@ -11,8 +11,9 @@
 
 #include <jansson.h>
 
-/* container.port: params {name, action: "add"|"remove"|"list", port?}. The result is
- * {container, project, ports: [{port, socket}]}, the container's ports after the change. */
+/* container.port: params {name, action: "add"|"remove"|"list", port?, tcp?}. The result is
+ * {container, project, ports: [{port, socket, tcp?}]}, the container's ports after the change;
+ * tcp: the loopback TCP port it is also served on (add with tcp true). */
 int ports_handle(struct ds01d *d, const struct caller *c, json_t *params, json_t **ret_result,
                  struct error **err);
 /* A deploy's "ports" parameter (decimal strings), checked before anything is made: *ret gets
@@ -23,7 +24,8 @@ int ports_parse_request(const json_t *ports, int ret[NAMES_PORTS_MAX], size_t *r
  * is left published. */
 int ports_publish(struct ds01d *d, const char *container, uid_t uid, const int *ports, size_t n,
                   struct error **err);
-/* [{port, socket}] of a container's ports, for a result. */
-json_t *ports_json(struct ds01d *d, const char *container, const int *ports, size_t n);
+/* [{port, socket, tcp?}] of a container's ports, for a result (tcp may be NULL: none). */
+json_t *ports_json(struct ds01d *d, const char *container, const int *ports, const int *tcp,
+                   size_t n);
 /* At start-up: serves every port the ledger records for a container Docker has. */
 void ports_restore(struct ds01d *d);

@@ -6,6 +6,9 @@
 #include "shared/names.h"
 
 #include <arpa/inet.h>
+#include <linux/inet_diag.h>
+#include <linux/netlink.h>
+#include <linux/sock_diag.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -30,8 +33,9 @@ struct conn {
 };
 
 struct listener {
-        char *container, *path;
+        char *container, *path; /* path: NULL for a loopback TCP listener */
         int port;
+        int tcp_port; /* > 0: a loopback TCP listener on this port */
         uid_t uid;
         int fd;
         bool closing;
@@ -284,16 +288,76 @@ static void refuse_stranger(struct relay *r, struct listener *l, uid_t uid)
         audit_denied(r->audit, uid, p ? p->pw_name : NULL, "port.connect", target);
 }
 
+/* The uid owning the other end of loopback TCP connection fd (the kernel's socket table, by
+ * the exact addresses and ports, NETLINK_SOCK_DIAG); -1 when it is not there (closed since). */
+static int64_t tcp_peer_uid(int fd)
+{
+        struct sockaddr_in me, peer;
+        socklen_t l1 = sizeof(me), l2 = sizeof(peer);
+        if (getsockname(fd, (struct sockaddr *)&me, &l1) < 0 ||
+            getpeername(fd, (struct sockaddr *)&peer, &l2) < 0 || peer.sin_family != AF_INET)
+                return -1;
+        int nl = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
+        if (nl < 0)
+                return -1;
+        struct {
+                struct nlmsghdr h;
+                struct inet_diag_req_v2 r;
+        } req = {
+            .h = {.nlmsg_len = sizeof(req),
+                  .nlmsg_type = SOCK_DIAG_BY_FAMILY,
+                  .nlmsg_flags = NLM_F_REQUEST},
+            .r = {.sdiag_family = AF_INET,
+                  .sdiag_protocol = IPPROTO_TCP,
+                  .idiag_states = ~0U,
+                  .id = {.idiag_sport = peer.sin_port,
+                         .idiag_dport = me.sin_port,
+                         .idiag_src = {peer.sin_addr.s_addr},
+                         .idiag_dst = {me.sin_addr.s_addr},
+                         .idiag_cookie = {INET_DIAG_NOCOOKIE, INET_DIAG_NOCOOKIE}}},
+        };
+        int64_t uid = -1;
+        long buf[1024];
+        ssize_t n = -1;
+        if (send(nl, &req, sizeof(req), 0) == (ssize_t)sizeof(req))
+                n = recv(nl, buf, sizeof(buf), 0);
+        for (struct nlmsghdr *h = (struct nlmsghdr *)buf; n > 0 && NLMSG_OK(h, (size_t)n);
+             h = NLMSG_NEXT(h, n)) {
+                if (h->nlmsg_type != SOCK_DIAG_BY_FAMILY ||
+                    h->nlmsg_len < NLMSG_LENGTH(sizeof(struct inet_diag_msg)))
+                        break;
+                const struct inet_diag_msg *m = NLMSG_DATA(h);
+                if (m->id.idiag_sport == peer.sin_port && m->id.idiag_dport == me.sin_port &&
+                    m->id.idiag_src[0] == peer.sin_addr.s_addr)
+                        uid = m->idiag_uid;
+                break;
+        }
+        close(nl);
+        return uid;
+}
+
+/* Who is on the other end of accepted connection fd: SO_PEERCRED for the Unix socket, the
+ * kernel's socket table for loopback TCP. -1: unknown. */
+static int64_t peer_uid(const struct listener *l, int fd)
+{
+        if (l->tcp_port > 0)
+                return tcp_peer_uid(fd);
+        struct ucred cred;
+        socklen_t len = sizeof(cred);
+        if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0 || len != sizeof(cred))
+                return -1;
+        return cred.uid;
+}
+
 /* One accepted connection: the owner's (or root's) gets a thread, anyone else is refused. */
 static void take(struct listener *l, int fd)
 {
         struct relay *r = l->relay;
-        struct ucred cred;
-        socklen_t len = sizeof(cred);
-        if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0 ||
-            (cred.uid != l->uid && cred.uid != 0)) {
-                /* the socket's mode keeps others out; this only runs if that was undone */
-                refuse_stranger(r, l, len == sizeof(cred) ? cred.uid : (uid_t)-1);
+        int64_t uid = peer_uid(l, fd);
+        if (uid != (int64_t)l->uid && uid != 0) {
+                /* a Unix socket's mode keeps others out (this runs if that was undone); a TCP
+                 * port is open to every local user, and this is what keeps them out */
+                refuse_stranger(r, l, (uid_t)uid);
                 close(fd);
                 return;
         }
@@ -385,10 +449,10 @@ static int bind_socket(const char *path, uid_t uid, struct error **err)
         return fd;
 }
 
-static struct listener *find(struct relay *r, const char *container, int port)
+static struct listener *find(struct relay *r, const char *container, int port, bool tcp)
 {
         for (struct listener *l = r->listeners; l; l = l->next)
-                if (streq(l->container, container) && l->port == port)
+                if (streq(l->container, container) && l->port == port && (l->tcp_port > 0) == tcp)
                         return l;
         return NULL;
 }
@@ -396,7 +460,7 @@ static struct listener *find(struct relay *r, const char *container, int port)
 bool relay_serving(struct relay *r, const char *container, int port)
 {
         pthread_mutex_lock(&r->lock);
-        bool yes = find(r, container, port) != NULL;
+        bool yes = find(r, container, port, false) != NULL;
         pthread_mutex_unlock(&r->lock);
         return yes;
 }
@@ -418,7 +482,7 @@ int relay_listen(struct relay *r, const char *container, const char *project, co
                                .relay = r};
         pthread_mutex_lock(&r->lock);
         /* two requests for one port: the oplock of the container serialises them, but be sure */
-        if (find(r, container, port)) {
+        if (find(r, container, port, false)) {
                 pthread_mutex_unlock(&r->lock);
                 listener_unref(l);
                 return 0;
@@ -441,6 +505,69 @@ int relay_listen(struct relay *r, const char *container, const char *project, co
         return 0;
 }
 
+/* A listening socket on 127.0.0.1:port; -1 (errno set) if it cannot be had. */
+static int bind_loopback(int port)
+{
+        int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), one = 1;
+        struct sockaddr_in sa = {.sin_family = AF_INET,
+                                 .sin_port = htons((uint16_t)port),
+                                 .sin_addr = {htonl(INADDR_LOOPBACK)}};
+        /* a restart rebinds the port its connections left in TIME_WAIT */
+        if (fd >= 0)
+                setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+        if (fd >= 0 && bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0 && listen(fd, 64) == 0)
+                return fd;
+        int e = errno;
+        if (fd >= 0)
+                close(fd);
+        errno = e;
+        return -1;
+}
+
+int relay_listen_tcp(struct relay *r, const char *container, uid_t uid, int port, int from, int to,
+                     int *tcp_port, struct error **err)
+{
+        struct listener *l = xzalloc(sizeof(*l));
+        *l = (struct listener){.container = xstrdup(container),
+                               .port = port,
+                               .uid = uid,
+                               .refs = 1,
+                               .relay = r,
+                               .fd = -1};
+        pthread_mutex_lock(&r->lock);
+        if (find(r, container, port, true)) {
+                pthread_mutex_unlock(&r->lock);
+                listener_unref(l);
+                return 0;
+        }
+        int first = *tcp_port > 0 ? *tcp_port : from, last = *tcp_port > 0 ? *tcp_port : to;
+        for (int p = first; p <= last && l->fd < 0; p++) {
+                bool ours = false; /* another of ours holds it (a restart rebinds in turn) */
+                for (struct listener *o = r->listeners; o && !ours; o = o->next)
+                        ours = o->tcp_port == p;
+                if (!ours && (l->fd = bind_loopback(p)) >= 0)
+                        l->tcp_port = p;
+        }
+        if (l->fd < 0 || !spawn(r, acceptor_main, l, &l->acceptor)) {
+                if (l->fd >= 0)
+                        close(l->fd);
+                pthread_mutex_unlock(&r->lock);
+                listener_unref(l);
+                return *tcp_port > 0 ? error_set(err, DS01_ERR, "cannot listen on 127.0.0.1:%d: %s",
+                                                 *tcp_port, strerror(errno))
+                                     : error_set(err, DS01_ERR,
+                                                 "no loopback port free in %d-%d (ports_tcp_from, "
+                                                 "ports_tcp_to) - ask an administrator",
+                                                 from, to);
+        }
+        l->next = r->listeners;
+        r->listeners = l;
+        *tcp_port = l->tcp_port;
+        pthread_mutex_unlock(&r->lock);
+        log_info("serving port %d of %s on 127.0.0.1:%d", port, container, l->tcp_port);
+        return 0;
+}
+
 /* Unlinks l (r->lock held): no new connection, the ones open are cut; the caller joins its
  * acceptor. */
 static void stop_listener(struct relay *r, struct listener *l)
@@ -451,7 +578,8 @@ static void stop_listener(struct relay *r, struct listener *l)
                         break;
                 }
         l->closing = true;
-        unlink(l->path);
+        if (l->path)
+                unlink(l->path);
         shutdown(l->fd, SHUT_RDWR); /* accept() returns EINVAL */
         for (struct conn *c = l->conns; c; c = c->next) {
                 shutdown(c->client, SHUT_RDWR);
@@ -482,7 +610,11 @@ void relay_close(struct relay *r, const char *container, int port)
                 pthread_mutex_unlock(&r->lock);
                 if (!l)
                         return;
-                log_info("no longer serving port %d of %s", l->port, container);
+                if (l->tcp_port > 0)
+                        log_info("no longer serving port %d of %s on 127.0.0.1:%d", l->port,
+                                 container, l->tcp_port);
+                else
+                        log_info("no longer serving port %d of %s", l->port, container);
                 join_listener(r, l);
         }
 }

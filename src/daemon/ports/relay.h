@@ -40,8 +40,13 @@ char *relay_socket_path(const struct relay *r, const char *user_part, const char
  * relay_socket_path, a socket only uid (and root) may open. Serving it already: 0. */
 int relay_listen(struct relay *r, const char *container, const char *project, const char *user_part,
                  uid_t uid, int port, struct error **err);
-/* Stops serving container's port (0: all its ports): removes the socket and ends the
- * connections through it. */
+/* Also serves container's port on 127.0.0.1:*tcp_port, for editors that forward only TCP: the
+ * kernel's socket table says whose each connection is, and only uid's (and root's) are relayed.
+ * *tcp_port 0: the first free port of from..to, written back. Serving it already: 0. */
+int relay_listen_tcp(struct relay *r, const char *container, uid_t uid, int port, int from, int to,
+                     int *tcp_port, struct error **err);
+/* Stops serving container's port (0: all its ports), on its socket and on loopback TCP: removes the
+ * socket and ends the connections through it. */
 void relay_close(struct relay *r, const char *container, int port);
 /* Whether container's port is served. */
 bool relay_serving(struct relay *r, const char *container, int port);
