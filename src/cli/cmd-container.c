@@ -594,3 +594,36 @@ int cmd_logs(const struct cli_command *cmd, int argc, char **argv)
                 return output_error(cmd->name, err);
         return 0;
 }
+
+/* container-top: what is still running in a container (training that outlived the shell that
+ * started it, a notebook server), with its CPU and how long it has run. */
+int cmd_top(const struct cli_command *cmd, int argc, char **argv)
+{
+        _cleanup_(verb_release) struct verb v = {0};
+        int r = verb_parse(cmd, argc, argv, NULL, &v);
+        json_t *res = NULL;
+        if (r == CLI_CONTINUE)
+                r = verb_call(cmd, &v, "container.top", json_object(), &res);
+        if (r != CLI_CONTINUE)
+                return r;
+        static const char *const headers[] = {"PID", "CPU%", "CPU-TIME", "RUNNING", "COMMAND"};
+        _cleanup_table_ struct table *t = table_new(ARRAY_SIZE(headers), headers);
+        size_t i;
+        json_t *p;
+        json_array_foreach (json_object_get(res, "processes"), i, p) {
+                char pid[24], pct[24], cpu[32], run[32];
+                snprintf(pid, sizeof(pid), "%lld",
+                         (long long)json_integer_value(json_object_get(p, "pid")));
+                snprintf(pct, sizeof(pct), "%.1f",
+                         json_real_value(json_object_get(p, "cpu_percent")));
+                format_duration(json_integer_value(json_object_get(p, "cpu_s")), cpu);
+                format_duration(json_integer_value(json_object_get(p, "elapsed_s")), run);
+                const char *cells[] = {pid, pct, cpu, run, cli_jstr(p, "command", "?")};
+                table_add_row(t, cells);
+        }
+        table_print(t, stdout, output_colour());
+        printf("(CPU%% is the average since each process started. Processes started with nohup, "
+               "setsid or in tmux keep running after you leave; container-retire stops them.)\n");
+        json_decref(res);
+        return 0;
+}
