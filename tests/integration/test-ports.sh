@@ -11,7 +11,8 @@
 #  - bad input: port 0, 70000, "80a", twice, on a container that exists (exit 2), a port already
 #    published (exit 1), removing one that is not (exit 4); nothing is left half-done;
 #  - container-list shows the ports; add/remove on a running container; ports survive a daemon
-#    restart; retire removes the sockets.
+#    restart; removing a port ends the connections through it; a stopped container's socket
+#    answers nothing; retire removes the sockets.
 #  - container-port add PORT --tcp also serves it on a loopback TCP port: A's connections are
 #    relayed, B's are closed and audited (the uid from the kernel's socket table); it comes back
 #    on the same port after a restart and goes with remove.
@@ -205,9 +206,39 @@ assert_eq "hello-from-web" "$OUT" "and the page comes through it"
 wait_for 10 as_user "$A" curl -sf "http://127.0.0.1:$TP/index.html"
 capture as_user "$A" curl -sS --max-time 10 "http://127.0.0.1:$TP/index.html"
 assert_eq "hello-from-web" "$OUT" "and through the same loopback port, $TP"
+# a connection open through 9001's socket (httpd waits 60 s for the request): removing the port
+# ends it
+cat >"$T/hold.py" <<'PY'
+import socket, sys, time
+s = socket.socket(socket.AF_UNIX)
+s.connect(sys.argv[1])
+open(sys.argv[2] + ".tmp", "w").write("open")
+import os; os.rename(sys.argv[2] + ".tmp", sys.argv[2])
+s.settimeout(50)
+try:
+    data = s.recv(1)
+except OSError:
+    data = b"?"
+open(sys.argv[3], "w").write("eof" if data == b"" else "data")
+PY
+chmod 644 "$T/hold.py"
+mkdir -m 777 "$T/hold"
+as_user "$A" python3 "$T/hold.py" "$PDIR/$A/web.9001" "$T/hold/open" "$T/hold/end" 2>"$T/hold.err" &
+HELPERS+=($!)
+wait_started "${HELPERS[-1]}" "$T/hold/open" || fail "the held connection did not open: $(cat "$T/hold.err")"
+t0=$(now_ms)
 assert_exit 0 -m "container-port web remove 9001" as_user "$A" container-port web remove 9001
+wait_for 10 test -s "$T/hold/end"
+assert_eq "eof" "$(cat "$T/hold/end" 2>/dev/null)" "removing 9001 ended the connection open through it ($(($(now_ms) - t0)) ms)"
+[ -e "$PDIR/$A/web.9001" ] && not_ok "web.9001's socket is gone" || ok "web.9001's socket is gone"
 capture as_user "$A" curl -sS --max-time 5 "http://127.0.0.1:$TP/index.html"
 assert_eq 7 "$RC" "127.0.0.1:$TP is closed once 9001 is removed (curl: couldn't connect)"
+
+# --- a stopped container: its socket stays, a connection is closed at once -----------------------
+assert_exit 0 -m "stop web" as_user "$A" container-stop web --timeout 2
+[ -S "$SOCK_A" ] && ok "a stopped container keeps its socket" || not_ok "a stopped container keeps its socket"
+capture as_user "$A" curl -sS --max-time 10 --unix-socket "$SOCK_A" http://web/index.html
+assert_match "$RC" '^(52|56)$' "a request to a stopped container's port gets no reply, at once (curl $RC)"
 
 # --- retire removes them -----------------------------------------------------------------------------
 assert_exit 0 -m "retire web" as_user "$A" container-retire web
