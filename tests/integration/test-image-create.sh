@@ -84,6 +84,12 @@ assert_eq "$UA" "$OUT" "inside, the user has their uid"
 assert_exit 0 -m "container-run p1 -- sh -c 'echo \$PYTHONUNBUFFERED \$XDG_CACHE_HOME'" \
 	as_user "$A" container-run p1 -- sh -c 'echo $PYTHONUNBUFFERED $XDG_CACHE_HOME'
 assert_eq "1 /workspace/.cache" "$OUT" "the image's environment reaches the container"
+# Jupyter, if the user installs it, listens where container-port reaches it, token untouched
+assert_exit 0 -m "container-run p1 -- cat /etc/jupyter/jupyter_server_config.py" \
+	as_user "$A" container-run p1 -- cat /etc/jupyter/jupyter_server_config.py
+assert_contains "$OUT" "c.ServerApp.ip = '0.0.0.0'" "the image's Jupyter listens on the container's network"
+assert_contains "$OUT" "c.ServerApp.open_browser = False" "and opens no browser"
+assert_not_contains "$OUT" "token" "and keeps Jupyter's own random token"
 
 assert_exit 0 -m "image-list --json" as_user "$A" image-list --json
 assert_jq "image-list shows $IMG used by p1._.$A" \

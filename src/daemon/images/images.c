@@ -162,6 +162,21 @@ int images_template(struct ds01d *d, const struct caller *c, json_t *params, jso
                             "COPY %s /tmp/ds01-requirements.txt\n" DOCKERFILE_PIP_RUN
                             " -r /tmp/ds01-requirements.txt\n",
                             req);
+        /* Jupyter's defaults inside a ds01 container: reachable from the host through a
+         * published port (container-port), so on every interface of the container; no
+         * browser; the token stays Jupyter's random one (this sets none, so never an empty one) */
+        strbuf_adds(
+            &df,
+            "\n# If you install Jupyter: it listens on the container's network, where\n"
+            "# container-port NAME add 8888 reaches it, with its own random token\n"
+            "# (see its output). Never set an empty token: ds01 publishes to you alone,\n"
+            "# but the token also guards against your other containers.\n"
+            "RUN mkdir -p /etc/jupyter && \\\n"
+            "    for f in jupyter_server_config.py jupyter_notebook_config.py; do \\\n"
+            "      printf '%s\\n' \"c = get_config()\" \"c.ServerApp.ip = '0.0.0.0'\" \\\n"
+            "        \"c.ServerApp.port = 8888\" \"c.ServerApp.open_browser = False\" \\\n"
+            "        \"c.NotebookApp.ip = '0.0.0.0'\" \"c.NotebookApp.open_browser = False\" \\\n"
+            "        > /etc/jupyter/$f; done\n");
         strbuf_adds(&df, "\n# What ML tools expect; caches live in the persistent workspace.\n"
                          "ENV PYTHONUNBUFFERED=1 \\\n"
                          "    XDG_CACHE_HOME=/workspace/.cache \\\n"
