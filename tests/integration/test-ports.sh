@@ -126,7 +126,7 @@ wait_for 20 sh -c "ss -ltn 2>/dev/null | grep -q '127.0.0.1:$SP ' || (echo >/dev
 ssh_forward() {
 	local u=$1 lp=$2 spec=$3
 	as_user "$u" ssh -N -o BatchMode=yes -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null \
-		-o ExitOnForwardFailure=yes -p "$SP" -L "$lp:${spec#*:}" "$u@127.0.0.1" >>"$SD/client.log" 2>&1 &
+		-o ExitOnForwardFailure=yes -p "$SP" -L "$lp:${spec#*:}" "$u@127.0.0.1" >>"$SD/client-$u.log" 2>&1 &
 	HELPERS+=($!)
 }
 SPEC=$(awk '{print $4}' <<<"$LINE") # 8888:SOCKET
@@ -142,6 +142,9 @@ wait_for 10 sh -c "(echo >/dev/tcp/127.0.0.1/$LPB) 2>/dev/null"
 capture curl -sS --max-time 5 "http://127.0.0.1:$LPB/index.html"
 assert_ne 0 "$RC" "B's ssh -L to A's socket gets no page"
 assert_not_contains "$OUT" "hello-from-web" "nothing of A's page reaches B"
+# and not because B never got in: sshd let B log in and refused the forwarding to A's socket
+wait_for 5 grep -q "open failed" "$SD/client-$B.log" && ok "B was logged in, and sshd could not open A's socket for B" ||
+	not_ok "B was logged in, and sshd could not open A's socket for B" "$(cat "$SD/client-$B.log")"
 
 # --- bad input --------------------------------------------------------------------------------------
 for bad in 0 70000 80a -1; do

@@ -794,13 +794,13 @@ static void test_ports(void **state)
         struct error *err = NULL;
         struct store_reservation_req req = req_for(f, "nb._.alice", 1000, 0);
         reserve_drop(f, &req);
-        assert_int_equal(store_port_add(f->store, "nb._.alice", 8888, 0, &err), 0);
-        assert_int_equal(store_port_add(f->store, "nb._.alice", 6006, 0, &err), 0);
-        assert_int_equal(store_port_add(f->store, "nb._.alice", 8888, 0, &err), -1);
+        assert_int_equal(store_port_add(f->store, "nb._.alice", 8888, &err), 0);
+        assert_int_equal(store_port_add(f->store, "nb._.alice", 6006, &err), 0);
+        assert_int_equal(store_port_add(f->store, "nb._.alice", 8888, &err), -1);
         assert_int_equal(err->code, DS01_ERR);
         assert_non_null(strstr(err->message, "already published"));
         err = error_free(err);
-        assert_int_equal(store_port_add(f->store, "gone._.alice", 8888, 0, &err), -1);
+        assert_int_equal(store_port_add(f->store, "gone._.alice", 8888, &err), -1);
         assert_int_equal(err->code, DS01_ENOTFOUND);
         err = error_free(err);
 
@@ -813,13 +813,14 @@ static void test_ports(void **state)
         store_container_release(&c);
 
         for (int p = 1; p <= NAMES_PORTS_MAX - 2; p++)
-                assert_int_equal(store_port_add(f->store, "nb._.alice", 10000 + p, 0, &err), 0);
-        assert_int_equal(store_port_add(f->store, "nb._.alice", 20000, 0, &err), -1);
+                assert_int_equal(store_port_add(f->store, "nb._.alice", 10000 + p, &err), 0);
+        assert_int_equal(store_port_add(f->store, "nb._.alice", 20000, &err), -1);
         assert_int_equal(err->code, DS01_EUSAGE);
         err = error_free(err);
 
         assert_int_equal(store_port_remove(f->store, "nb._.alice", 8888, &err), 0);
-        assert_int_equal(store_port_add(f->store, "nb._.alice", 8888, 20001, &err), 0);
+        assert_int_equal(store_port_add(f->store, "nb._.alice", 8888, &err), 0);
+        assert_int_equal(store_port_set_tcp(f->store, "nb._.alice", 8888, 20001, &err), 0);
         assert_int_equal(store_get(f->store, "nb._.alice", &c, &err), 0);
         assert_int_equal(c.ports[c.n_ports - 1], 10014);
         for (size_t i = 0; i < c.n_ports; i++)

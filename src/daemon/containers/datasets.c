@@ -10,6 +10,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+char *datasets_target(const char *name)
+{
+        return xasprintf("/data/%s", name);
+}
+
 static bool group_may(const struct config_dataset *ds, const char *group)
 {
         if (!ds->groups)

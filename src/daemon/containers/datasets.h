@@ -12,7 +12,10 @@
 
 #define DATASETS_MAX 16 /* per container */
 
-/* A dataset to mount at /data/<name>; strings borrowed from the configuration. */
+/* Where dataset `name` is in a container: "/data/<name>". */
+char *datasets_target(const char *name);
+
+/* A dataset to mount at datasets_target(name); strings borrowed from the configuration. */
 struct dataset_mount {
         const char *name;
         const char *path;

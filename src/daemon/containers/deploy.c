@@ -340,8 +340,10 @@ int container_deploy(struct ds01d *d, const struct caller *c, json_t *params, js
         json_object_set(*ret_result, "volumes", volumes);
         json_object_set_new(*ret_result, "ports", ports_json(d, container, ports, NULL, n_ports));
         json_t *jdata = json_array();
-        for (size_t i = 0; i < n_data; i++)
-                json_array_append_new(jdata, json_sprintf("/data/%s", data[i].name));
+        for (size_t i = 0; i < n_data; i++) {
+                _cleanup_free_ char *target = datasets_target(data[i].name);
+                json_array_append_new(jdata, json_string(target));
+        }
         json_object_set_new(*ret_result, "data", jdata);
         json_t *notice = volumes_notice(volumes, false);
         if (notice)

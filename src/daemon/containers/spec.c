@@ -128,7 +128,7 @@ json_t *spec_create_body(const struct spec_input *in)
          */
         struct strbuf data = STRBUF_INIT;
         for (size_t i = 0; i < in->n_data; i++) {
-                _cleanup_free_ char *target = xasprintf("/data/%s", in->data[i].name);
+                _cleanup_free_ char *target = datasets_target(in->data[i].name);
                 json_array_append_new(mounts,
                                       json_pack("{s:s, s:s, s:s, s:b}", "Type", "bind", "Source",
                                                 in->data[i].path, "Target", target, "ReadOnly", 1));

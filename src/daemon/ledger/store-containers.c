@@ -195,8 +195,7 @@ int store_save_clocks(struct store *s, const struct store_clocks *v, size_t n, s
         return store_tx_end(s, r, err);
 }
 
-static int port_add_locked(struct store *s, const char *container, int port, int tcp,
-                           struct error **err)
+static int port_add_locked(struct store *s, const char *container, int port, struct error **err)
 {
         sqlite3_stmt *st = store_query(s, err, S_CONTAINER_EXISTS, "t", container);
         int r = st ? store_step(s, st, S_CONTAINER_EXISTS, err) : -1;
@@ -215,16 +214,26 @@ static int port_add_locked(struct store *s, const char *container, int port, int
                                  "%" PRId64 " ports are published already, the most a container "
                                  "may have: remove one first (container-port NAME remove PORT)",
                                  n);
-        return store_exec(s, err, S_PORT_ADD, "tiii", container, (int64_t)port, now_s(),
-                          (int64_t)tcp);
+        return store_exec(s, err, S_PORT_ADD, "tii", container, (int64_t)port, now_s());
 }
 
-int store_port_add(struct store *s, const char *container, int port, int tcp, struct error **err)
+int store_port_add(struct store *s, const char *container, int port, struct error **err)
 {
         assert(s && container);
         if (store_tx_begin(s, true, err) < 0)
                 return -1;
-        return store_tx_end(s, port_add_locked(s, container, port, tcp, err), err);
+        return store_tx_end(s, port_add_locked(s, container, port, err), err);
+}
+
+int store_port_set_tcp(struct store *s, const char *container, int port, int tcp,
+                       struct error **err)
+{
+        assert(s && container);
+        if (store_tx_begin(s, true, err) < 0)
+                return -1;
+        return store_tx_end(
+            s, store_exec(s, err, S_PORT_SET_TCP, "tii", container, (int64_t)port, (int64_t)tcp),
+            err);
 }
 
 static int port_remove_locked(struct store *s, const char *container, int port, struct error **err)

@@ -67,6 +67,7 @@ enum stmt_id {
         S_PORT_COUNT,
         S_PORT_ADD,
         S_PORT_REMOVE,
+        S_PORT_SET_TCP,
         _S_MAX,
 };
 

@@ -174,10 +174,12 @@ static const struct {
                            "listing containers"},
     [S_PORT_COUNT] = {"SELECT count(*), sum(port = ?2) FROM ports WHERE container = ?1",
                       "counting the container's ports"},
-    [S_PORT_ADD] = {"INSERT INTO ports (container, port, added_at, tcp) VALUES (?1, ?2, ?3, ?4)",
+    [S_PORT_ADD] = {"INSERT INTO ports (container, port, added_at) VALUES (?1, ?2, ?3)",
                     "publishing the port"},
     [S_PORT_REMOVE] = {"DELETE FROM ports WHERE container = ?1 AND port = ?2",
                        "unpublishing the port"},
+    [S_PORT_SET_TCP] = {"UPDATE ports SET tcp = ?3 WHERE container = ?1 AND port = ?2",
+                        "recording the port's loopback TCP port"},
     [S_GET_CONTAINER] = {"SELECT " CONTAINER_COLUMNS " FROM containers WHERE name = ?1",
                          "reading the container"},
     [S_CONTAINER_LEASES] = {"SELECT slot_uuid, container, uid, state, weight, since, leased_at "

@@ -160,10 +160,12 @@ int store_save_clocks(struct store *s, const struct store_clocks *v, size_t n, s
 int store_set_runtime_from(struct store *s, const char *container, int64_t from_ms,
                            struct error **err);
 /* container-keepalive: until (unix time; 0 = off). */
-/* Publishes a port of a container in the ledger (container-port add), served also on loopback
- * TCP port tcp (0: not). DS01_ENOTFOUND: no such row; DS01_ERR: already published; DS01_EUSAGE:
- * the container has NAMES_PORTS_MAX already. */
-int store_port_add(struct store *s, const char *container, int port, int tcp, struct error **err);
+/* Publishes a port of a container in the ledger (container-port add). DS01_ENOTFOUND: no such
+ * row; DS01_ERR: already published; DS01_EUSAGE: the container has NAMES_PORTS_MAX already. */
+int store_port_add(struct store *s, const char *container, int port, struct error **err);
+/* Records the loopback TCP port a published port is also served on (0: none). */
+int store_port_set_tcp(struct store *s, const char *container, int port, int tcp,
+                       struct error **err);
 /* Unpublishes it; DS01_ENOTFOUND when it was not published. */
 int store_port_remove(struct store *s, const char *container, int port, struct error **err);
 int store_set_keepalive(struct store *s, const char *container, int64_t until, struct error **err);

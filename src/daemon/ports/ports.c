@@ -50,25 +50,21 @@ json_t *ports_json(struct ds01d *d, const char *container, const int *ports, con
         return a;
 }
 
-/* Records and serves one port (with tcp, on a loopback TCP port too); on failure neither. */
+/* Records and serves one port (with tcp, on a loopback TCP port too); on failure neither. The
+ * ledger's row comes first: it is what says a port is published already. */
 static int publish_one(struct ds01d *d, const char *container, uid_t uid, int port, bool tcp,
                        struct error **err)
 {
         _cleanup_free_ char *project = NULL, *user_part = NULL;
         if (names_split_container(container, &project, &user_part) < 0)
                 return error_set(err, DS01_ERR, "'%s' is not a container name", container);
-        /* before binding anything: a rollback below closes whatever serves this port */
-        if (relay_serving(d->relay, container, port))
-                return error_set(err, DS01_ERR, "port %d is already published", port);
+        if (store_port_add(d->store, container, port, err) < 0)
+                return -1;
         int tcp_port = 0;
-        if (tcp && relay_listen_tcp(d->relay, container, uid, port, (int)d->cfg->ports_tcp_from,
-                                    (int)d->cfg->ports_tcp_to, &tcp_port, err) < 0)
-                return -1;
-        if (store_port_add(d->store, container, port, tcp_port, err) < 0) {
-                relay_close(d->relay, container, port);
-                return -1;
-        }
-        if (relay_listen(d->relay, container, project, user_part, uid, port, err) < 0) {
+        if (relay_listen(d->relay, container, project, user_part, uid, port, err) < 0 ||
+            (tcp && (relay_listen_tcp(d->relay, container, uid, port, (int)d->cfg->ports_tcp_from,
+                                      (int)d->cfg->ports_tcp_to, &tcp_port, err) < 0 ||
+                     store_port_set_tcp(d->store, container, port, tcp_port, err) < 0))) {
                 relay_close(d->relay, container, port);
                 struct error *e2 = NULL;
                 if (store_port_remove(d->store, container, port, &e2) < 0)
@@ -101,16 +97,16 @@ int ports_publish(struct ds01d *d, const char *container, uid_t uid, const int *
         return 0;
 }
 
-static json_t *result(struct ds01d *d, const char *container, const char *project)
+/* The container's ports as the ledger has them now. */
+static int result(struct ds01d *d, const char *container, json_t **ret, struct error **err)
 {
         struct store_container rec;
-        json_t *ports = NULL;
-        if (store_get(d->store, container, &rec, NULL) == 0) {
-                ports = ports_json(d, container, rec.ports, rec.tcp_ports, rec.n_ports);
-                store_container_release(&rec);
-        }
-        return json_pack("{s:s, s:s, s:o}", "container", container, "project", project, "ports",
-                         ports ? ports : json_array());
+        if (store_get(d->store, container, &rec, err) < 0)
+                return -1;
+        *ret = json_pack("{s:s, s:s, s:o}", "container", container, "project", rec.project, "ports",
+                         ports_json(d, container, rec.ports, rec.tcp_ports, rec.n_ports));
+        store_container_release(&rec);
+        return 0;
 }
 
 /* add or remove, with the container's operation slot held. */
@@ -150,7 +146,7 @@ int ports_handle(struct ds01d *d, const struct caller *c, json_t *params, json_t
         if (port_s && names_parse_port(port_s, &port, err) < 0)
                 return -1;
 
-        _cleanup_free_ char *name = NULL, *project = NULL, *user_part = NULL;
+        _cleanup_free_ char *name = NULL;
         json_t *inspect = NULL;
         int r = -1;
         if (!add && !remove) { /* a read: no need to wait for an operation in progress */
@@ -168,8 +164,8 @@ int ports_handle(struct ds01d *d, const struct caller *c, json_t *params, json_t
                            inspect, err);
                 oplock_release(d->ops, name);
         }
-        if (r == 0 && names_split_container(name, &project, &user_part) == 0)
-                *ret_result = result(d, name, project);
+        if (r == 0)
+                r = result(d, name, ret_result, err);
         json_decref(inspect);
         return r;
 }

@@ -281,10 +281,10 @@ static bool spawn(struct relay *r, void *(*fn)(void *), void *arg, pthread_t *re
 
 static void refuse_stranger(struct relay *r, struct listener *l, uid_t uid)
 {
-        char buf[1024], target[64];
+        char buf[1024];
         struct passwd pw, *p = NULL;
         getpwuid_r(uid, &pw, buf, sizeof(buf), &p);
-        snprintf(target, sizeof(target), "%s:%d", l->container, l->port);
+        _cleanup_free_ char *target = xasprintf("%s:%d", l->container, l->port);
         audit_denied(r->audit, uid, p ? p->pw_name : NULL, "port.connect", target);
 }
 
@@ -457,52 +457,53 @@ static struct listener *find(struct relay *r, const char *container, int port, b
         return NULL;
 }
 
-bool relay_serving(struct relay *r, const char *container, int port)
+static struct listener *new_listener(struct relay *r, const char *container, uid_t uid, int port)
 {
-        pthread_mutex_lock(&r->lock);
-        bool yes = find(r, container, port, false) != NULL;
-        pthread_mutex_unlock(&r->lock);
-        return yes;
+        struct listener *l = xzalloc(sizeof(*l));
+        *l = (struct listener){.container = xstrdup(container),
+                               .port = port,
+                               .uid = uid,
+                               .fd = -1,
+                               .refs = 1,
+                               .relay = r};
+        return l;
+}
+
+/* Starts l's acceptor and links it (r->lock held, l->fd listening); on failure closes l->fd,
+ * removes its socket and frees l. */
+static int start_listener(struct relay *r, struct listener *l, struct error **err)
+{
+        if (!spawn(r, acceptor_main, l, &l->acceptor)) {
+                if (l->path)
+                        unlink(l->path);
+                close(l->fd);
+                listener_unref(l);
+                return error_set(err, DS01_ERR, "cannot start a thread for port %d", l->port);
+        }
+        l->next = r->listeners;
+        r->listeners = l;
+        return 0;
 }
 
 int relay_listen(struct relay *r, const char *container, const char *project, const char *user_part,
                  uid_t uid, int port, struct error **err)
 {
-        if (relay_serving(r, container, port))
-                return 0;
         _cleanup_free_ char *udir = xasprintf("%s/%s", r->dir, user_part);
         if (make_dir(r->dir, 0755, err) < 0 || make_dir(udir, 0711, err) < 0)
                 return -1;
-        struct listener *l = xzalloc(sizeof(*l));
-        *l = (struct listener){.container = xstrdup(container),
-                               .path = relay_socket_path(r, user_part, project, port),
-                               .port = port,
-                               .uid = uid,
-                               .refs = 1,
-                               .relay = r};
+        struct listener *l = new_listener(r, container, uid, port);
+        l->path = relay_socket_path(r, user_part, project, port);
         pthread_mutex_lock(&r->lock);
-        /* two requests for one port: the oplock of the container serialises them, but be sure */
-        if (find(r, container, port, false)) {
-                pthread_mutex_unlock(&r->lock);
+        int rc = 0;
+        if (find(r, container, port, false)) /* served already (a restart's second try) */
                 listener_unref(l);
-                return 0;
-        }
-        l->fd = bind_socket(l->path, uid, err);
-        if (l->fd < 0 || !spawn(r, acceptor_main, l, &l->acceptor)) {
-                if (l->fd >= 0) {
-                        error_set(err, DS01_ERR, "cannot start a thread for %s", l->path);
-                        unlink(l->path);
-                        close(l->fd);
-                }
-                pthread_mutex_unlock(&r->lock);
+        else if ((l->fd = bind_socket(l->path, uid, err)) < 0) {
                 listener_unref(l);
-                return -1;
-        }
-        l->next = r->listeners;
-        r->listeners = l;
+                rc = -1;
+        } else if ((rc = start_listener(r, l, err)) == 0)
+                log_info("serving port %d of %s at %s", port, container, l->path);
         pthread_mutex_unlock(&r->lock);
-        log_info("serving port %d of %s at %s", port, container, l->path);
-        return 0;
+        return rc;
 }
 
 /* A listening socket on 127.0.0.1:port; -1 (errno set) if it cannot be had. */
@@ -524,23 +525,9 @@ static int bind_loopback(int port)
         return -1;
 }
 
-int relay_listen_tcp(struct relay *r, const char *container, uid_t uid, int port, int from, int to,
-                     int *tcp_port, struct error **err)
+/* Binds the first loopback port of first..last that none of ours holds (r->lock held). */
+static int bind_free_loopback(struct relay *r, struct listener *l, int first, int last)
 {
-        struct listener *l = xzalloc(sizeof(*l));
-        *l = (struct listener){.container = xstrdup(container),
-                               .port = port,
-                               .uid = uid,
-                               .refs = 1,
-                               .relay = r,
-                               .fd = -1};
-        pthread_mutex_lock(&r->lock);
-        if (find(r, container, port, true)) {
-                pthread_mutex_unlock(&r->lock);
-                listener_unref(l);
-                return 0;
-        }
-        int first = *tcp_port > 0 ? *tcp_port : from, last = *tcp_port > 0 ? *tcp_port : to;
         for (int p = first; p <= last && l->fd < 0; p++) {
                 bool ours = false; /* another of ours holds it (a restart rebinds in turn) */
                 for (struct listener *o = r->listeners; o && !ours; o = o->next)
@@ -548,24 +535,32 @@ int relay_listen_tcp(struct relay *r, const char *container, uid_t uid, int port
                 if (!ours && (l->fd = bind_loopback(p)) >= 0)
                         l->tcp_port = p;
         }
-        if (l->fd < 0 || !spawn(r, acceptor_main, l, &l->acceptor)) {
-                if (l->fd >= 0)
-                        close(l->fd);
-                pthread_mutex_unlock(&r->lock);
+        return l->fd;
+}
+
+int relay_listen_tcp(struct relay *r, const char *container, uid_t uid, int port, int from, int to,
+                     int *tcp_port, struct error **err)
+{
+        struct listener *l = new_listener(r, container, uid, port);
+        pthread_mutex_lock(&r->lock);
+        int rc = 0;
+        if (find(r, container, port, true)) {
                 listener_unref(l);
-                return *tcp_port > 0 ? error_set(err, DS01_ERR, "cannot listen on 127.0.0.1:%d: %s",
-                                                 *tcp_port, strerror(errno))
-                                     : error_set(err, DS01_ERR,
-                                                 "no loopback port free in %d-%d (ports_tcp_from, "
-                                                 "ports_tcp_to) - ask an administrator",
-                                                 from, to);
+        } else if (bind_free_loopback(r, l, *tcp_port > 0 ? *tcp_port : from,
+                                      *tcp_port > 0 ? *tcp_port : to) < 0) {
+                rc = *tcp_port > 0 ? error_set(err, DS01_ERR, "cannot listen on 127.0.0.1:%d: %s",
+                                               *tcp_port, strerror(errno))
+                                   : error_set(err, DS01_ERR,
+                                               "no loopback port free in %d-%d (ports_tcp_from, "
+                                               "ports_tcp_to) - ask an administrator",
+                                               from, to);
+                listener_unref(l);
+        } else if ((rc = start_listener(r, l, err)) == 0) {
+                *tcp_port = l->tcp_port;
+                log_info("serving port %d of %s on 127.0.0.1:%d", port, container, l->tcp_port);
         }
-        l->next = r->listeners;
-        r->listeners = l;
-        *tcp_port = l->tcp_port;
         pthread_mutex_unlock(&r->lock);
-        log_info("serving port %d of %s on 127.0.0.1:%d", port, container, l->tcp_port);
-        return 0;
+        return rc;
 }
 
 /* Unlinks l (r->lock held): no new connection, the ones open are cut; the caller joins its
@@ -598,12 +593,15 @@ static void join_listener(struct relay *r, struct listener *l)
         pthread_mutex_unlock(&r->lock);
 }
 
-void relay_close(struct relay *r, const char *container, int port)
+/* Stops every listener of container's port (container NULL: all; port 0: every port) and joins
+ * its acceptor. */
+static void close_matching(struct relay *r, const char *container, int port)
 {
         for (;;) {
                 pthread_mutex_lock(&r->lock);
                 struct listener *l = r->listeners;
-                while (l && !(streq(l->container, container) && (port == 0 || l->port == port)))
+                while (l && container &&
+                       !(streq(l->container, container) && (port == 0 || l->port == port)))
                         l = l->next;
                 if (l)
                         stop_listener(r, l);
@@ -612,27 +610,23 @@ void relay_close(struct relay *r, const char *container, int port)
                         return;
                 if (l->tcp_port > 0)
                         log_info("no longer serving port %d of %s on 127.0.0.1:%d", l->port,
-                                 container, l->tcp_port);
+                                 l->container, l->tcp_port);
                 else
-                        log_info("no longer serving port %d of %s", l->port, container);
+                        log_info("no longer serving port %d of %s", l->port, l->container);
                 join_listener(r, l);
         }
+}
+
+void relay_close(struct relay *r, const char *container, int port)
+{
+        close_matching(r, container, port);
 }
 
 struct relay *relay_free(struct relay *r)
 {
         if (!r)
                 return NULL;
-        for (;;) {
-                pthread_mutex_lock(&r->lock);
-                struct listener *l = r->listeners;
-                if (l)
-                        stop_listener(r, l);
-                pthread_mutex_unlock(&r->lock);
-                if (!l)
-                        break;
-                join_listener(r, l);
-        }
+        close_matching(r, NULL, 0);
         pthread_mutex_lock(&r->lock);
         while (r->threads > 0)
                 pthread_cond_wait(&r->idle, &r->lock);

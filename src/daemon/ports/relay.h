@@ -37,7 +37,8 @@ struct relay *relay_free(struct relay *r);
 char *relay_socket_path(const struct relay *r, const char *user_part, const char *project,
                         int port);
 /* Starts serving container's port (container: "<project>._.<user_part>", owned by uid) at
- * relay_socket_path, a socket only uid (and root) may open. Serving it already: 0. */
+ * relay_socket_path, a socket only uid (and root) may open. Serving it already: 0. The
+ * directories on the way are made (root's) when missing. */
 int relay_listen(struct relay *r, const char *container, const char *project, const char *user_part,
                  uid_t uid, int port, struct error **err);
 /* Also serves container's port on 127.0.0.1:*tcp_port, for editors that forward only TCP: the
@@ -48,5 +49,3 @@ int relay_listen_tcp(struct relay *r, const char *container, uid_t uid, int port
 /* Stops serving container's port (0: all its ports), on its socket and on loopback TCP: removes the
  * socket and ends the connections through it. */
 void relay_close(struct relay *r, const char *container, int port);
-/* Whether container's port is served. */
-bool relay_serving(struct relay *r, const char *container, int port);
