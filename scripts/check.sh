@@ -528,6 +528,7 @@ end_test() {
 			echo "  [... first $((lines - 400)) lines omitted ...]"
 		fi
 		tail -n 400 "$log" | sed 's/^/  | /'
+		[ ! -s "$log.stuck" ] || sed 's/^/  | /' "$log.stuck"
 		echo "  ---- end of $lbl ----"
 		;;
 	esac
@@ -537,7 +538,7 @@ end_test() {
 end_job() {
 	local pid=$1 rc=$2 id r dur
 	id=${RUNNING[$pid]}
-	unset "RUNNING[$pid]"
+	unset "RUNNING[$pid]" "STUCK[$pid]"
 	local IFS=,
 	for r in ${J_NEEDS[id]}; do
 		unset "BUSY[$r]"
@@ -559,6 +560,34 @@ child_running() {
 	rest=${stat##*) }
 	set -- $rest
 	[ "$1" != Z ] && [ "$1" != X ] && [ "$2" = "$$" ]
+}
+
+# watch_stuck: for each job 20 s short of its time limit, once, what it is doing into
+# <log>.stuck (the failure report shows it; the test's own log is still being written): its
+# processes, and the threads of each ds01d among them (gdb, where installed).
+declare -A STUCK=()
+watch_stuck() {
+	local pid id
+	for pid in "${!RUNNING[@]}"; do
+		id=${RUNNING[$pid]}
+		[ -z "${STUCK[$pid]:-}" ] || continue
+		[ $(($(now_ms) - J_T0[id])) -ge $(((ITEST_TIMEOUT - 20) * 1000)) ] || continue
+		STUCK[$pid]=1
+		dump_stuck "$pid" >"${P_BUILD[${J_PASS[id]}]}/integration-logs/${J_NAME[id]}.log.stuck" 2>&1
+	done
+}
+
+# dump_stuck PGID: the processes of a job (timeout makes each its own process group).
+dump_stuck() {
+	local pids d
+	pids=$(pgrep -d, -g "$1")
+	echo "# ---- 20 s before the time limit: the test's processes ----"
+	[ -z "$pids" ] || ps -o pid,ppid,etimes,stat,wchan:24,args --forest -p "$pids"
+	command -v gdb >/dev/null 2>&1 || return 0
+	for d in $(pgrep -g "$1" -x ds01d); do
+		echo "# ---- ds01d $d: its threads ----"
+		timeout 60 gdb -p "$d" -batch -nx -ex 'thread apply all bt' 2>&1 | grep -E '^(Thread|#)'
+	done
 }
 
 # reap_ended: handles every job (and the build) that has ended; 1 if none had.
@@ -631,6 +660,7 @@ while :; do
 		done
 		break
 	fi
+	watch_stuck
 	reap_ended || sleep 0.25
 done
 pool_ms=$(($(now_ms) - pool_t0))

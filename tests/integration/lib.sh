@@ -726,7 +726,7 @@ ds01_setup() {
 	chmod 755 "$T"
 	trap _ds01_cleanup EXIT
 	trap 'exit 130' INT
-	trap 'exit 143' TERM
+	trap _ds01_on_term TERM
 
 	BIN=$T/bin
 	SOCK=$T/run/ds01.sock
@@ -753,6 +753,17 @@ ds01_setup() {
 	ds01_write_limits
 	ds01_write_config
 	note "test $DS01_TEST: T=$T instance=$INSTANCE build=$DS01_BUILD"
+}
+
+# _ds01_on_term: the TERM trap (check.sh's time limit sends it): says what the test was doing
+# (bash gives a trap the command but not its line; the calls that led to it have theirs).
+_ds01_on_term() {
+	local i calls=
+	for ((i = 1; i < ${#FUNCNAME[@]} - 1; i++)); do
+		calls="$calls ${FUNCNAME[i]} (line ${BASH_LINENO[i]})"
+	done
+	note "stopped by SIGTERM (the time limit?) in: $BASH_COMMAND${calls:+; called from$calls}"
+	exit 143
 }
 
 # ds01_start_daemon: starts ds01d in the background (log appended to $T/ds01d.log) and waits up
