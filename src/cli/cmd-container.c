@@ -101,6 +101,9 @@ static void print_deployed(const char *project, const json_t *res, char *const *
         const json_t *data = json_object_get(res, "data");
         for (size_t i = 0; i < json_array_size(data); i++)
                 printf("  data:      %s (read-only)\n", json_string_value(json_array_get(data, i)));
+        if (cli_jbool(res, "ssh"))
+                printf("  ssh:       ~/.ssh and ~/.gitconfig (read-only) in %s\n",
+                       cli_jstr(res, "home", "your home"));
         print_port_lines(json_object_get(res, "ports"));
         printf("  shell:     container-run %s\n", project);
         printf("  when done: container-retire %s\n", project);
@@ -110,7 +113,7 @@ static void print_deployed(const char *project, const json_t *res, char *const *
 struct deploy_args {
         const char *image, *gpus, *mig;
         struct cli_list ports, data;
-        bool cpu_only, open, background, json;
+        bool cpu_only, open, background, json, ssh, no_ssh;
 };
 
 #define DEPLOY_FIELD(f) .offset = offsetof(struct deploy_args, f)
@@ -134,6 +137,10 @@ const struct cli_option cmd_deploy_options[] = {
      .help = "publish PORT (Jupyter, TensorBoard) to you alone; repeat for more"},
     {"data", 0, CLI_OPT_LIST, DEPLOY_FIELD(data), .arg = "NAME",
      .help = "mount the site's dataset NAME read-only at /data/NAME; repeat for more"},
+    {"ssh", 0, CLI_OPT_FLAG, DEPLOY_FIELD(ssh), .group = 3,
+     .help = "mount your ~/.ssh and ~/.gitconfig read-only (git over SSH inside)"},
+    {"no-ssh", 0, CLI_OPT_FLAG, DEPLOY_FIELD(no_ssh), .group = 3,
+     .help = "do not, where the site mounts them by default"},
     {"json", 0, CLI_OPT_FLAG, DEPLOY_FIELD(json), .help = "print the result as JSON"},
     {"--", 0, CLI_OPT_REST, .arg = "CMD...",
      .help = "run CMD as the main process (a batch run) instead of a shell"},
@@ -167,6 +174,8 @@ int cmd_deploy(const struct cli_command *cmd, int argc, char **argv)
                 return cli_usage_error(cmd, "--gpus and --cpu-only do not go together");
         if (mig && cpu_only)
                 return cli_usage_error(cmd, "--mig and --cpu-only do not go together");
+        if (o.ssh && o.no_ssh)
+                return cli_usage_error(cmd, "--ssh and --no-ssh do not go together");
         if (mig && (!*mig || strlen(mig) > 32))
                 return cli_usage_error(cmd, "--mig needs a MIG profile such as 3g.20gb");
         if (a.rest && a.n_rest == 0)
@@ -199,6 +208,8 @@ int cmd_deploy(const struct cli_command *cmd, int argc, char **argv)
                 json_object_set_new(params, "image", json_string(image));
         if (mig)
                 json_object_set_new(params, "mig", json_string(mig));
+        if (o.ssh || o.no_ssh)
+                json_object_set_new(params, "ssh", json_boolean(o.ssh));
         if (o.data.n > 0) {
                 json_t *data = json_array();
                 for (size_t i = 0; i < o.data.n; i++)

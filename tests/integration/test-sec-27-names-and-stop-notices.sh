@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Issue 11 item 27 (the papercuts in sessions and stops): inside a container the user has a
-# name (a passwd entry for their uid, home /workspace: no "I have no name!" prompt), and
+# name (a passwd entry for their uid, home /home/<user>: no "I have no name!" prompt), and
 # /etc/passwd there is read-only; the idle warning and stop notice of a CPU-only container do
 # not talk about GPUs (a GPU container's do), and stop notices and container-stop say that a
 # stopped container is removed after container_hold_after_stop_h.
@@ -28,7 +28,7 @@ assert_exit 0 -m "B: deploy shell (CPU only)" as_user "$B" container-deploy shel
 assert_exit 0 -m "id -un in the container" as_user "$B" container-attach shell -- id -un
 assert_eq "$B" "$OUT" "the user has their login name inside the container"
 assert_exit 0 -m "the passwd entry" as_user "$B" container-attach shell -- sh -c 'grep "^$(id -un):" /etc/passwd'
-assert_contains "$OUT" ":/workspace:" "its home is /workspace"
+assert_contains "$OUT" ":/home/$B:" "its home is /home/$B (test-ssh-keys checks the rest)"
 capture as_user "$B" container-attach shell -- sh -c 'echo x >> /etc/passwd'
 assert_eq 1 "$RC" "/etc/passwd cannot be written from inside (the shell's exit status 1)"
 assert_match "$ERR" "can't create /etc/passwd: (Permission denied|Read-only file system)" \

@@ -78,6 +78,7 @@ static int setup(void **state)
                                     .pin = "/var/lib/ds01/pins/proj._.alice",
                                     .init_path = "/usr/libexec/ds01/ds01-init",
                                     .passwd_path = "/var/lib/ds01/passwd/1234",
+                                    .home = "/home/alice",
                                     .uuids = NULL,
                                     .inv = f->inv,
                                     .docker_devices = "device-requests",
@@ -235,7 +236,7 @@ static void test_labels(void **state)
         assert_string_equal(label(b, "ds01.keepalive_until"), "");
         assert_null(json_object_get(json_object_get(b, "Labels"), "org.example.note"));
         assert_string_equal(env(b, "USER"), "alice");
-        assert_string_equal(env(b, "HOME"), "/workspace");
+        assert_string_equal(env(b, "HOME"), "/home/alice");
         assert_string_equal(env(b, "DS01_PROJECT"), "proj");
         assert_string_equal(jstr(b, "Image"), "ds01-1234/proj");
         assert_string_equal(jstr(b, "Hostname"), "proj");
@@ -447,6 +448,28 @@ static void test_datasets(void **state)
         json_decref(b);
 }
 
+/* --ssh: ~/.ssh and ~/.gitconfig, read-only, from the pin, in the owner's home; the label says
+ * so for a recreation and each start. */
+static void test_ssh(void **state)
+{
+        struct fixture *f = *state;
+        f->in.ssh_pin = "/var/lib/ds01/ssh/proj._.alice";
+        json_t *b = spec_create_body(&f->in);
+        json_t *m = json_object_get(host_of(b), "Mounts");
+        assert_int_equal(json_array_size(m), 5);
+        assert_mount(json_array_get(m, 3), "/var/lib/ds01/ssh/proj._.alice/ssh", "/home/alice/.ssh",
+                     true);
+        assert_mount(json_array_get(m, 4), "/var/lib/ds01/ssh/proj._.alice/gitconfig",
+                     "/home/alice/.gitconfig", true);
+        assert_string_equal(label(b, "ds01.ssh"), "true");
+        json_decref(b);
+        f->in.ssh_pin = NULL;
+        b = spec_create_body(&f->in);
+        assert_int_equal(json_array_size(json_object_get(host_of(b), "Mounts")), 3);
+        assert_null(json_object_get(json_object_get(b, "Labels"), "ds01.ssh"));
+        json_decref(b);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -457,6 +480,7 @@ int main(void)
             cmocka_unit_test_setup_teardown(test_limits, setup, teardown),
             cmocka_unit_test_setup_teardown(test_cmd, setup, teardown),
             cmocka_unit_test_setup_teardown(test_datasets, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_ssh, setup, teardown),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -262,6 +262,7 @@ static const struct key_def keys[] = {
     INT_APPLIED("audit_names_per_uid", audit_names_per_uid, 16, 1, 100000, AUDIT),
     CUSTOM("service_uids", parse_service_uids, NULL, free_service_uids),
     CUSTOM("datasets", parse_datasets, NULL, free_datasets),    /* read at each deploy */
+    BOOL("ssh_keys", ssh_keys, false, LIVE),                    /* read at each deploy */
     PATH("metrics_token_file", metrics_token_file, NULL, LIVE), /* read at each scrape */
 };
 

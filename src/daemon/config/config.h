@@ -97,6 +97,9 @@ struct config {
                 char **groups; /* the ds01 groups that may use it (NULL-terminated); NULL: all */
         } * datasets;
         size_t n_datasets;
+        /* ssh_keys: every deploy mounts the user's ~/.ssh and ~/.gitconfig as --ssh does
+         * (sshkeys.h), where the user has a ~/.ssh; --no-ssh opts out. */
+        bool ssh_keys;
         /* metrics_token_file: a file holding the bearer token that gets per-user series from
          * /metrics (NULL: nobody gets them; anonymous scrapes get aggregates). */
         char *metrics_token_file;

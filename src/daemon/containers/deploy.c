@@ -5,6 +5,7 @@
 #include "daemon/containers/network.h"
 #include "daemon/containers/oplock.h"
 #include "daemon/containers/spec.h"
+#include "daemon/containers/sshkeys.h"
 #include "daemon/containers/volumes.h"
 #include "daemon/containers/workspace.h"
 #include "daemon/docker/dockerjson.h"
@@ -166,6 +167,32 @@ static int check_cmd_started(struct ds01d *d, const char *id, const json_t *cmd,
         }
 }
 
+/* --ssh (jssh true), or the site's ssh_keys (jssh absent): *ssh says whether the container
+ * mounts the caller's ~/.ssh and ~/.gitconfig, checked now and prepared for. A site default
+ * passes over a user without ~/.ssh; an explicit --ssh is refused without one. */
+static int prepare_ssh(struct ds01d *d, const struct caller *c, const char *container,
+                       const json_t *jssh, bool *ssh, struct error **err)
+{
+        *ssh = jssh ? json_is_true(jssh) : d->cfg->ssh_keys;
+        if (!*ssh)
+                return 0;
+        struct sshkeys keys;
+        struct error *kerr = NULL;
+        int r = sshkeys_open(c->uid, c->gid, &keys, &kerr);
+        sshkeys_close(&keys);
+        if (r < 0 && !jssh && kerr->code == DS01_EUSAGE) {
+                error_free(kerr);
+                *ssh = false;
+                return 0;
+        }
+        if (r < 0) {
+                error_set(err, kerr->code, "%s", kerr->message);
+                error_free(kerr);
+                return -1;
+        }
+        return sshkeys_pin_prepare(d->cfg->state_dir, container, err);
+}
+
 int container_deploy(struct ds01d *d, const struct caller *c, json_t *params, json_t **ret_result,
                      struct error **err)
 {
@@ -176,6 +203,8 @@ int container_deploy(struct ds01d *d, const struct caller *c, json_t *params, js
         json_t *cmd = json_object_get(params, "cmd");
         json_t *jstart = json_object_get(params, "start");
         bool start = !jstart || json_is_true(jstart);
+        json_t *jssh = json_object_get(params, "ssh"); /* absent: the site's ssh_keys */
+        bool ssh = false;
         int n_gpus = jg ? (int)json_integer_value(jg) : 1;
         if (cpu_only)
                 n_gpus = 0;
@@ -233,13 +262,18 @@ int container_deploy(struct ds01d *d, const struct caller *c, json_t *params, js
                                   container);
                         goto out;
                 }
-                if (json_array_size(json_object_get(params, "data")) > 0) {
+                /* what is mounted when a container is made cannot be added to one */
+                const char *made_with = json_array_size(json_object_get(params, "data")) > 0
+                                            ? "--data"
+                                        : json_is_true(jssh) ? "--ssh"
+                                                             : NULL;
+                if (made_with) {
                         json_decref(inspect);
                         error_set(err, DS01_EUSAGE,
-                                  "'%s' already has a container: datasets are mounted when it is "
+                                  "'%s' already has a container, and %s is mounted when one is "
                                   "made - retire it (container-retire %s; the workspace stays) "
-                                  "and deploy again with --data",
-                                  project, project);
+                                  "and deploy again with %s",
+                                  project, made_with, project, made_with);
                         goto out;
                 }
                 if (n_ports > 0) {
@@ -289,7 +323,7 @@ int container_deploy(struct ds01d *d, const struct caller *c, json_t *params, js
                               &ws_fd, err) < 0)
                 goto out;
         pin = workspace_pin_prepare(d->cfg->state_dir, container, err);
-        if (!pin)
+        if (!pin || prepare_ssh(d, c, container, jssh, &ssh, err) < 0)
                 goto out;
 
         if (leases_reserve(d, c, &ls, container, project, &preq, false, &uuids, err) < 0) {
@@ -304,15 +338,15 @@ int container_deploy(struct ds01d *d, const struct caller *c, json_t *params, js
         if (network_acquire(d->net, d->cfg, c->uid, NETWORK_CONTAINERS, &net, err) < 0)
                 goto out;
         spec = spec_create_body_of(d, c, &ls, project, image, img, workspace, pin, uuids, cmd,
-                                   gpu_request, data, n_data);
+                                   gpu_request, data, n_data, ssh);
         if (docker_container_create(d->docker, container, spec, &id, err) < 0) {
                 error_wrap(err, "creating container '%s'", container);
                 goto out;
         }
         created = true;
-        if (store_bind(d->store, container, id, err) < 0)
+        if (managed_make_home(d, c, id, err) < 0 || store_bind(d->store, container, id, err) < 0)
                 goto out;
-        if (start && managed_start_pinned(d, container, id, ws_fd, err) < 0) {
+        if (start && managed_start_pinned(d, c, container, id, ws_fd, ssh, err) < 0) {
                 error_wrap(err, "starting container '%s'", container);
                 goto out;
         }
@@ -345,6 +379,10 @@ int container_deploy(struct ds01d *d, const struct caller *c, json_t *params, js
                 json_array_append_new(jdata, json_string(target));
         }
         json_object_set_new(*ret_result, "data", jdata);
+        char *home = spec_home(c);
+        json_object_set_new(*ret_result, "home", json_string(home));
+        free(home);
+        json_object_set_new(*ret_result, "ssh", json_boolean(ssh));
         json_t *notice = volumes_notice(volumes, false);
         if (notice)
                 json_object_set_new(*ret_result, "notices", json_pack("[o]", notice));
@@ -371,7 +409,7 @@ out:
                         error_free(rerr);
                 }
                 if (pin)
-                        workspace_pin_remove(d->cfg->state_dir, container);
+                        managed_pins_remove(d, container);
         }
         network_release(d->net, net); /* the container, if any, now keeps it */
         store_strv_free(uuids);

@@ -1,6 +1,8 @@
 /* managed.c - a managed container as Docker and the ledger describe it (see managed.h). */
 #include "daemon/containers/managed.h"
 
+#include "daemon/containers/spec.h"
+#include "daemon/containers/sshkeys.h"
 #include "daemon/containers/workspace.h"
 #include "daemon/docker/dockerjson.h"
 #include "daemon/ledger/store.h"
@@ -86,14 +88,37 @@ json_t *managed_cmd(const json_t *inspect)
         return out;
 }
 
-/* Starts a container with its workspace directory ws_fd on its pin for the time of the start:
- * Docker mounts what ds01 opened and checked, never a path the user can swap. */
-int managed_start_pinned(struct ds01d *d, const char *container, const char *id, int ws_fd,
-                         struct error **err)
+/* Starts a container with its workspace directory ws_fd (and --ssh's files) on its pins for the
+ * time of the start: Docker mounts what ds01 opened and checked, never a path the user can
+ * swap. */
+int managed_start_pinned(struct ds01d *d, const struct caller *owner, const char *container,
+                         const char *id, int ws_fd, bool ssh, struct error **err)
 {
-        if (workspace_pin(d->cfg->state_dir, container, ws_fd, err) < 0)
+        struct sshkeys keys = SSHKEYS_INIT;
+        if (ssh && (sshkeys_open(owner->uid, owner->gid, &keys, err) < 0 ||
+                    sshkeys_pin(d->cfg->state_dir, container, &keys, err) < 0)) {
+                sshkeys_close(&keys);
                 return -1;
-        int r = docker_container_start(d->docker, id, err);
+        }
+        sshkeys_close(&keys); /* the binds hold what they need */
+        int r = workspace_pin(d->cfg->state_dir, container, ws_fd, err);
+        if (r == 0)
+                r = docker_container_start(d->docker, id, err);
         workspace_unpin(d->cfg->state_dir, container);
+        if (ssh)
+                sshkeys_unpin(d->cfg->state_dir, container);
         return r;
+}
+
+int managed_make_home(struct ds01d *d, const struct caller *owner, const char *id,
+                      struct error **err)
+{
+        _cleanup_free_ char *home = spec_home(owner);
+        return docker_container_mkdir(d->docker, id, home, owner->uid, owner->gid, 0700, err);
+}
+
+void managed_pins_remove(struct ds01d *d, const char *container)
+{
+        workspace_pin_remove(d->cfg->state_dir, container);
+        sshkeys_pin_remove(d->cfg->state_dir, container);
 }

@@ -25,6 +25,12 @@ int managed_grace_s(struct ds01d *d, const json_t *inspect);
 json_t *managed_cmd(const json_t *inspect);
 /* Starts container `id` (named `container`) with its workspace directory ws_fd on its pin for
  * the time of the start: Docker mounts what ds01 opened and checked, never a path the user can
- * swap (workspace.h). */
-int managed_start_pinned(struct ds01d *d, const char *container, const char *id, int ws_fd,
-                         struct error **err);
+ * swap (workspace.h). ssh: the owner's ~/.ssh and ~/.gitconfig too, opened and checked now
+ * (sshkeys.h). */
+int managed_start_pinned(struct ds01d *d, const struct caller *owner, const char *container,
+                         const char *id, int ws_fd, bool ssh, struct error **err);
+/* Makes the owner's home directory (spec_home) in a container just created: theirs, mode 0700. */
+int managed_make_home(struct ds01d *d, const struct caller *owner, const char *id,
+                      struct error **err);
+/* Removes the pins of a container that is gone (workspace.h, sshkeys.h). */
+void managed_pins_remove(struct ds01d *d, const char *container);

@@ -3,7 +3,9 @@
 #include "daemon/containers/reconcile.h"
 #include "daemon/ports/relay.h"
 
+#include "daemon/containers/managed.h"
 #include "daemon/containers/oplock.h"
+#include "daemon/containers/sshkeys.h"
 #include "daemon/containers/workspace.h"
 #include "daemon/docker/dockerjson.h"
 #include "daemon/rules/monitor.h"
@@ -25,7 +27,7 @@ void reconcile_on_destroyed(struct ds01d *d, const char *name, const char *docke
         if (same) {
                 char **rel = NULL;
                 struct error *err = NULL;
-                workspace_pin_remove(d->cfg->state_dir, name);
+                managed_pins_remove(d, name);
                 if (store_forget(d->store, name, &rel, &err) < 0) {
                         log_error("releasing %s after Docker destroyed it: %s", name, err->message);
                         error_free(err);
@@ -162,8 +164,10 @@ int reconcile_ledger(struct ds01d *d, bool startup, struct error **err)
                                  id ? id : "?", nm ? nm + (nm[0] == '/') : "?");
         }
         store_containers_free(rows, n_rows);
-        if (startup)
+        if (startup) {
                 workspace_pins_sweep(d->cfg->state_dir, in_docker_list, list);
+                sshkeys_pins_sweep(d->cfg->state_dir, in_docker_list, list);
+        }
         json_decref(list);
         log_info("reconciled ledger with docker: %zu correction(s)", fixed);
         return 0;

@@ -2,8 +2,10 @@
 #include "daemon/containers/spec.h"
 
 #include "daemon/containers/network.h"
+#include "daemon/containers/sshkeys.h"
 #include "daemon/docker/dockerjson.h"
 #include "shared/log.h"
+#include "shared/names.h"
 #include "shared/strbuf.h"
 #include "shared/strv.h"
 
@@ -13,27 +15,40 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+/* The owner's name inside: the login name from NSS as it is, unless it could break the passwd
+ * file's format or a path (then the container-name part). */
+static const char *inside_name(const struct caller *c)
+{
+        for (const char *p = c->login; *p; p++)
+                if (!(isalnum((unsigned char)*p) || strchr("._-", *p)))
+                        return c->user_part;
+        return c->login[0] == '.' || !c->login[0] ? c->user_part : c->login;
+}
+
+char *spec_home(const struct caller *c)
+{
+        return xasprintf("/home/%s", inside_name(c));
+}
+
 /* The /etc/passwd of the owner's containers. Without an entry for their uid, shells greet users
- * as "I have no name!" and tools that ask who they are fail. The image's own file cannot be read
- * without touching the container's file system, so each container gets this one, mounted
- * read-only over it: root, nobody and the owner (home /workspace). It is written by root in the
- * daemon's own state directory (never a path a user can reach), rewritten at each use; NULL
- * (logged) when it cannot be, and the container keeps the image's. */
+ * as "I have no name!" and tools that ask who they are fail (OpenSSH finds ~/.ssh through it,
+ * not through $HOME). The image's own file cannot be read without touching the container's file
+ * system, so each container gets this one, mounted read-only over it: root, nobody and the owner
+ * (home spec_home). It is written by root in the daemon's own state directory (never a path a
+ * user can reach), rewritten at each use; NULL (logged) when it cannot be, and the container
+ * keeps the image's. */
 char *spec_passwd_file(struct ds01d *d, const struct caller *c)
 {
-        /* a login name from NSS is used as it is only if it cannot break the file's format */
-        const char *name = c->login;
-        for (const char *p = name; *p; p++)
-                if (!(isalnum((unsigned char)*p) || strchr("._-", *p)))
-                        name = c->user_part;
+        const char *name = inside_name(c);
+        _cleanup_free_ char *home = spec_home(c);
         _cleanup_free_ char *dir = xasprintf("%s/passwd", d->cfg->state_dir);
         _cleanup_free_ char *path = xasprintf("%s/%u", dir, (unsigned)c->uid);
         _cleanup_free_ char *tmp = xasprintf("%s/.%u.XXXXXX", dir, (unsigned)c->uid);
         _cleanup_free_ char *text =
             xasprintf("root:x:0:0:root:/root:/bin/sh\n"
                       "nobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n"
-                      "%s:x:%u:%u:%s:/workspace:/bin/sh\n",
-                      name, (unsigned)c->uid, (unsigned)c->gid, name);
+                      "%s:x:%u:%u:%s:%s:/bin/sh\n",
+                      name, (unsigned)c->uid, (unsigned)c->gid, name, home);
         if (mkdir(dir, 0755) < 0 && errno != EEXIST)
                 goto fail;
         int fd = mkostemp(tmp, O_CLOEXEC);
@@ -91,7 +106,7 @@ json_t *spec_create_body(const struct spec_input *in)
                 n_gpus++;
 
         json_t *env = json_array();
-        json_array_append_new(env, json_string("HOME=/workspace"));
+        json_array_append_new(env, json_sprintf("HOME=%s", in->home));
         json_array_append_new(env, json_sprintf("USER=%s", in->login));
         json_array_append_new(env, json_sprintf("LOGNAME=%s", in->login));
         json_array_append_new(env, json_sprintf("DS01_PROJECT=%s", in->project));
@@ -123,6 +138,21 @@ json_t *spec_create_body(const struct spec_input *in)
                 json_array_append_new(mounts, json_pack("{s:s, s:s, s:s, s:b}", "Type", "bind",
                                                         "Source", in->passwd_path, "Target",
                                                         "/etc/passwd", "ReadOnly", 1));
+
+        /* --ssh: the owner's ~/.ssh and ~/.gitconfig, read-only, from their pin (sshkeys.h) */
+        if (in->ssh_pin) {
+                _cleanup_free_ char *src_ssh = sshkeys_pin_source(in->ssh_pin, SSHKEYS_DIR);
+                _cleanup_free_ char *src_git = sshkeys_pin_source(in->ssh_pin, SSHKEYS_GITCONFIG);
+                _cleanup_free_ char *dst_ssh = xasprintf("%s/.ssh", in->home);
+                _cleanup_free_ char *dst_git = xasprintf("%s/.gitconfig", in->home);
+                json_array_append_new(mounts,
+                                      json_pack("{s:s, s:s, s:s, s:b}", "Type", "bind", "Source",
+                                                src_ssh, "Target", dst_ssh, "ReadOnly", 1));
+                json_array_append_new(mounts,
+                                      json_pack("{s:s, s:s, s:s, s:b}", "Type", "bind", "Source",
+                                                src_git, "Target", dst_git, "ReadOnly", 1));
+                json_object_set_new(labels, SSHKEYS_LABEL, json_string("true"));
+        }
 
         /* Shared datasets, read-only; the names go in a label so a recreation asks for them again
          */
@@ -202,9 +232,12 @@ json_t *spec_create_body_of(struct ds01d *d, const struct caller *c, const struc
                             const char *project, const char *image, const json_t *img,
                             const char *workspace, const char *pin, char **uuids, const json_t *cmd,
                             const char *gpu_request, const struct dataset_mount *data,
-                            size_t n_data)
+                            size_t n_data, bool ssh)
 {
         _cleanup_free_ char *passwd = spec_passwd_file(d, c);
+        _cleanup_free_ char *home = spec_home(c);
+        _cleanup_free_ char *container = names_container(project, c->user_part);
+        _cleanup_free_ char *ssh_pin = ssh ? sshkeys_pin_path(d->cfg->state_dir, container) : NULL;
         struct spec_input in = {
             .uid = c->uid,
             .gid = c->gid,
@@ -218,6 +251,8 @@ json_t *spec_create_body_of(struct ds01d *d, const struct caller *c, const struc
             .pin = pin,
             .init_path = d->init_path,
             .passwd_path = passwd,
+            .home = home,
+            .ssh_pin = ssh_pin,
             .uuids = uuids,
             .inv = d->inv,
             .docker_devices = d->cfg->docker_devices,

@@ -29,6 +29,8 @@ struct spec_input {
         const char *pin;             /* the host path mounted at /workspace (workspace.h) */
         const char *init_path;       /* the host path of ds01-init, mounted at /.ds01/init */
         const char *passwd_path;     /* mounted at /etc/passwd; NULL: the image's is kept */
+        const char *home;            /* the owner's home inside (spec_home): $HOME */
+        const char *ssh_pin;         /* --ssh: the container's sshkeys pin; NULL: none */
         char **uuids;                /* the leased slots (NULL or empty: no GPU) */
         const struct gpu_inventory *inv; /* where the slots are looked up (index, MIG profile) */
         const char *docker_devices;      /* the config's docker_devices mode */
@@ -46,15 +48,19 @@ struct spec_input {
 /* The whole create body (a new reference), from in alone. */
 json_t *spec_create_body(const struct spec_input *in);
 
-/* The /etc/passwd of the owner's containers (root, nobody, the owner with home /workspace),
+/* The owner's home directory inside their containers, /home/<name> (a new string). Not a mount:
+ * ds01d makes it in each new container, the owner's, so it lives as long as the container. */
+char *spec_home(const struct caller *c);
+/* The /etc/passwd of the owner's containers (root, nobody, the owner with home spec_home),
  * written by root in the daemon's state directory and mounted read-only; NULL (logged) when it
  * cannot be written, and the container keeps the image's. */
 char *spec_passwd_file(struct ds01d *d, const struct caller *c);
 /* spec_create_body with its inputs gathered for owner c: the view's instance, docker_devices
  * and inventory, the daemon's init path, c's passwd file (written now), the clock and the
- * host's CPUs. Call with a view (generation.h). */
+ * host's CPUs; ssh: mount c's ~/.ssh and ~/.gitconfig from the container's pin (--ssh). Call with a
+ * view (generation.h). */
 json_t *spec_create_body_of(struct ds01d *d, const struct caller *c, const struct limit_set *ls,
                             const char *project, const char *image, const json_t *img,
                             const char *workspace, const char *pin, char **uuids, const json_t *cmd,
                             const char *gpu_request, const struct dataset_mount *data,
-                            size_t n_data);
+                            size_t n_data, bool ssh);

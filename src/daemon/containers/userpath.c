@@ -3,6 +3,7 @@
 #include "shared/strbuf.h"
 
 #include <errno.h>
+#include <pwd.h>
 #include <fcntl.h>
 #include <stdatomic.h>
 #include <linux/magic.h>
@@ -284,4 +285,22 @@ int userpath_mkdir_as(int dirfd, const char *name, mode_t mode, uid_t uid, gid_t
         setfsuid(old_uid);
         setfsgid(old_gid);
         return r;
+}
+
+char *userpath_home(uid_t uid, struct error **err)
+{
+        struct passwd pw, *res = NULL;
+        char buf[4096];
+        int r = getpwuid_r(uid, &pw, buf, sizeof(buf), &res);
+        if (r != 0 || !res) {
+                error_set(err, DS01_ERR, "uid %u has no passwd entry, so it has no home directory",
+                          (unsigned)uid);
+                return NULL;
+        }
+        if (pw.pw_dir[0] != '/') {
+                error_set(err, DS01_ERR, "home directory of uid %u is not absolute: %s",
+                          (unsigned)uid, pw.pw_dir);
+                return NULL;
+        }
+        return xstrdup(pw.pw_dir);
 }

@@ -63,3 +63,7 @@ int userpath_mkdir_as(int dirfd, const char *name, mode_t mode, uid_t uid, gid_t
  * once fstat has shown it is what the caller wants: through /proc/self/fd, never by name. The
  * fd or -errno. */
 int userpath_reopen(int path_fd, int flags);
+
+/* The home directory of uid from its passwd entry (a new string), or NULL with err when it has
+ * none or it is not absolute. A path to open with the functions above, never to follow. */
+char *userpath_home(uid_t uid, struct error **err);

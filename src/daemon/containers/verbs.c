@@ -7,6 +7,7 @@
 #include "daemon/containers/network.h"
 #include "daemon/containers/oplock.h"
 #include "daemon/containers/spec.h"
+#include "daemon/containers/sshkeys.h"
 #include "daemon/containers/volumes.h"
 #include "daemon/containers/workspace.h"
 #include "daemon/docker/dockerjson.h"
@@ -38,8 +39,9 @@ static int recreate(struct ds01d *d, const struct caller *owner, const json_t *i
         }
         if (network_acquire(d->net, d->cfg, owner->uid, NETWORK_CONTAINERS, &net, err) < 0)
                 goto out;
+        bool ssh = streq_ptr(managed_label(inspect, SSHKEYS_LABEL), "true");
         pin = workspace_pin_prepare(d->cfg->state_dir, name, err);
-        if (!pin)
+        if (!pin || (ssh && sshkeys_pin_prepare(d->cfg->state_dir, name, err) < 0))
                 goto out;
         img = docker_image_inspect(d->docker, image, err);
         if (!img)
@@ -68,7 +70,7 @@ static int recreate(struct ds01d *d, const struct caller *owner, const json_t *i
         }
         json_t *cmd = managed_cmd(inspect);
         spec = spec_create_body_of(d, owner, ls, project, image, img, workspace, pin, got, cmd,
-                                   request ? request : "1", data, n_data);
+                                   request ? request : "1", data, n_data, ssh);
         json_decref(cmd);
         free(data);
         /* Recorded before the old container goes, so a crash cannot lose the count. */
@@ -84,7 +86,8 @@ static int recreate(struct ds01d *d, const struct caller *owner, const json_t *i
          * name: a crash in between leaves a reservation for the start-up reconciliation. */
         if (docker_container_remove(d->docker, name, true, err) < 0 ||
             store_unbind(d->store, name, err) < 0 ||
-            docker_container_create(d->docker, name, spec, &new_id, err) < 0) {
+            docker_container_create(d->docker, name, spec, &new_id, err) < 0 ||
+            managed_make_home(d, owner, new_id, err) < 0) {
                 error_wrap(err, "recreating '%s' on a free GPU", name);
                 goto out;
         }
@@ -265,7 +268,8 @@ int container_start(struct ds01d *d, const struct caller *c, json_t *params, jso
                 }
                 if (needs_gpus && relet_gpus(d, &owner, inspect, name, &notice, err) < 0)
                         goto unbusy;
-                if (managed_start_pinned(d, name, name, ws_fd, err) < 0) {
+                bool ssh = streq_ptr(managed_label(inspect, SSHKEYS_LABEL), "true");
+                if (managed_start_pinned(d, &owner, name, name, ws_fd, ssh, err) < 0) {
                         error_wrap(err, "starting '%s'", name);
                         store_hold(d->store, name, NULL); /* stopped still: held again */
                         goto unbusy;
@@ -329,7 +333,7 @@ int container_remove_and_release(struct ds01d *d, const struct caller *c, const 
                         return error_wrap(err, "removing '%s'", name);
                 *err = error_free(*err);
         }
-        workspace_pin_remove(d->cfg->state_dir, name);
+        managed_pins_remove(d, name);
         char **rel = NULL;
         if (store_forget(d->store, name, &rel, err) < 0)
                 return -1;

@@ -1,38 +1,17 @@
 #include "daemon/containers/workspace.h"
 
+#include "daemon/containers/pins.h"
 #include "daemon/containers/userpath.h"
 
 #include "shared/log.h"
 #include "shared/strbuf.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <pwd.h>
 #include <stdio.h>
-#include <sys/mount.h>
 #include <sys/stat.h>
-
-static char *user_home(uid_t uid, struct error **err)
-{
-        struct passwd pw, *res = NULL;
-        char buf[4096];
-        int r = getpwuid_r(uid, &pw, buf, sizeof(buf), &res);
-        if (r != 0 || !res) {
-                error_set(err, DS01_ERR,
-                          "uid %u has no passwd entry, so it has no home directory for its "
-                          "workspace",
-                          (unsigned)uid);
-                return NULL;
-        }
-        if (pw.pw_dir[0] != '/') {
-                error_set(err, DS01_ERR, "home directory of uid %u is not absolute: %s",
-                          (unsigned)uid, pw.pw_dir);
-                return NULL;
-        }
-        return xstrdup(pw.pw_dir);
-}
 
 /* Creates the missing component comp in dirfd: as the user where the parent is theirs (no chown,
  * and their permissions decide), else (a root-owned parent no one else can write) as root, then
@@ -120,7 +99,7 @@ static char *locate(const char *workspace_root, const char *project, uid_t uid, 
                     size_t *create_from, struct error **err)
 {
         if (streq(workspace_root, "home")) {
-                _cleanup_free_ char *home = user_home(uid, err);
+                _cleanup_free_ char *home = userpath_home(uid, err);
                 if (!home)
                         return NULL;
                 *user_from = count_components(home) - 1; /* the home directory itself */
@@ -171,28 +150,20 @@ int workspace_prepare(const char *workspace_root, const char *project, uid_t uid
         return 0;
 }
 
-/* ---- pins ---- */
+/* ---- pins (pins.h) ---- */
 
-#define PINS_DIR "workspaces"
+#define PINS_KIND "workspaces"
 
 static char *pin_path(const char *state_dir, const char *container)
 {
-        return xasprintf("%s/" PINS_DIR "/%s", state_dir, container);
+        return xasprintf("%s/" PINS_KIND "/%s", state_dir, container);
 }
 
 char *workspace_pin_prepare(const char *state_dir, const char *container, struct error **err)
 {
-        _cleanup_free_ char *dir = xasprintf("%s/" PINS_DIR, state_dir);
-        if (mkdir(dir, 0700) < 0 && errno != EEXIST) {
-                error_set_errno(err, errno, "creating %s", dir);
+        _cleanup_free_ char *dir = pins_dir(state_dir, PINS_KIND, err);
+        if (!dir)
                 return NULL;
-        }
-        struct stat st;
-        if (lstat(dir, &st) < 0 || !S_ISDIR(st.st_mode) || st.st_uid != geteuid() ||
-            (st.st_mode & 0077)) {
-                error_set(err, DS01_ERR, "%s must be a directory of ds01d's, mode 0700", dir);
-                return NULL;
-        }
         char *pin = pin_path(state_dir, container);
         if (mkdir(pin, 0700) < 0 && errno != EEXIST) {
                 error_set_errno(err, errno, "creating %s", pin);
@@ -207,22 +178,13 @@ int workspace_pin(const char *state_dir, const char *container, int fd, struct e
         _cleanup_free_ char *pin = workspace_pin_prepare(state_dir, container, err);
         if (!pin)
                 return -1;
-        umount2(pin, MNT_DETACH | UMOUNT_NOFOLLOW); /* a leftover of a crash */
-        /* The source is the directory fd itself (the magic link of our own fd, which names the
-         * inode the walk checked), never the user's path. No MS_REC: mounts inside it stay out. */
-        char src[64];
-        snprintf(src, sizeof(src), "/proc/self/fd/%d", fd);
-        if (mount(src, pin, NULL, MS_BIND, NULL) < 0)
-                return error_set_errno(err, errno, "pinning the workspace of %s on %s", container,
-                                       pin);
-        return 0;
+        return pins_bind(pin, fd, "the workspace", err);
 }
 
 void workspace_unpin(const char *state_dir, const char *container)
 {
         _cleanup_free_ char *pin = pin_path(state_dir, container);
-        if (umount2(pin, MNT_DETACH | UMOUNT_NOFOLLOW) < 0 && errno != EINVAL && errno != ENOENT)
-                log_warning("unpinning the workspace of %s (%s): %m", container, pin);
+        pins_unbind(pin);
 }
 
 void workspace_pin_remove(const char *state_dir, const char *container)
@@ -237,18 +199,5 @@ void workspace_pin_remove(const char *state_dir, const char *container)
 void workspace_pins_sweep(const char *state_dir, bool (*exists)(const char *container, void *ctx),
                           void *ctx)
 {
-        _cleanup_free_ char *dir = xasprintf("%s/" PINS_DIR, state_dir);
-        DIR *dp = opendir(dir);
-        if (!dp)
-                return;
-        struct dirent *de;
-        while ((de = readdir(dp))) {
-                if (de->d_name[0] == '.')
-                        continue;
-                /* No start is in progress while the daemon starts: every pin is a leftover. */
-                workspace_unpin(state_dir, de->d_name);
-                if (!exists(de->d_name, ctx))
-                        workspace_pin_remove(state_dir, de->d_name);
-        }
-        closedir(dp);
+        pins_sweep(state_dir, PINS_KIND, workspace_unpin, workspace_pin_remove, exists, ctx);
 }

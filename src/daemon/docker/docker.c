@@ -153,34 +153,45 @@ static size_t body_write(char *ptr, size_t size, size_t nmemb, void *userdata)
         return n;
 }
 
+/* A request's body: JSON, or bytes of another type (a tar archive). */
+struct req_body {
+        const json_t *json;
+        const char *type; /* without json: the Content-Type of data */
+        const void *data;
+        size_t len;
+};
+
 /* Performs one request on a fresh handle. path is the full path ("/version" or "/v1.41/...").
  * On completion (any status) fills *ret_status and *ret_body (the raw body, possibly empty). */
-static int request_raw(struct docker *d, const char *method, const char *path, const json_t *body,
-                       long timeout_s, long *ret_status, struct strbuf *ret_body,
-                       struct error **err)
+static int request_raw(struct docker *d, const char *method, const char *path,
+                       const struct req_body *body, long timeout_s, long *ret_status,
+                       struct strbuf *ret_body, struct error **err)
 {
         pthread_once(&curl_once, curl_init_once);
         if (curl_init_result != CURLE_OK)
                 return error_set(err, DS01_ERR, "cannot initialise libcurl: %s",
                                  curl_easy_strerror(curl_init_result));
 
+        _cleanup_free_ char *json =
+            body && body->json ? json_dumps(body->json, JSON_COMPACT) : NULL;
+        if (body && body->json && !json)
+                return error_set(err, DS01_ERR, "cannot encode the request body for %s %s", method,
+                                 path);
+        const char *payload = json ? json : body ? body->data : NULL;
+        size_t payload_len = json ? strlen(json) : body ? body->len : 0;
+        _cleanup_free_ char *ctype =
+            payload ? xasprintf("Content-Type: %s", json ? "application/json" : body->type) : NULL;
+
         CURL *c = curl_easy_init();
         if (!c)
                 return error_set(err, DS01_ERR, "cannot create a libcurl handle");
 
         _cleanup_free_ char *url = xasprintf("http://docker%s", path);
-        _cleanup_free_ char *payload = body ? json_dumps(body, JSON_COMPACT) : NULL;
-        if (body && !payload) {
-                curl_easy_cleanup(c);
-                return error_set(err, DS01_ERR, "cannot encode the request body for %s %s", method,
-                                 path);
-        }
-
         struct curl_slist *headers = NULL;
         /* curl would wait for "100 Continue" on larger bodies: pointless on a local socket. */
         headers = curl_slist_append(headers, "Expect:");
-        if (payload)
-                headers = curl_slist_append(headers, "Content-Type: application/json");
+        if (ctype)
+                headers = curl_slist_append(headers, ctype);
 
         struct body_sink sink = {.sb = STRBUF_INIT};
         char errbuf[CURL_ERROR_SIZE] = "";
@@ -205,8 +216,7 @@ static int request_raw(struct docker *d, const char *method, const char *path, c
                         curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
                 if (payload) {
                         curl_easy_setopt(c, CURLOPT_POSTFIELDS, payload);
-                        curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE,
-                                         (curl_off_t)strlen(payload));
+                        curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)payload_len);
                 } else if (streq(method, "POST")) {
                         /* A bodyless POST: an empty string with size 0, never NULL (NULL makes
                          * curl send a chunked body that Docker rejects). */
@@ -257,7 +267,8 @@ int docker_request(struct docker *d, const char *method, const char *path, const
         _cleanup_free_ char *full = xasprintf("%s%s", d->prefix, path);
         struct strbuf sb = STRBUF_INIT;
         long status;
-        if (request_raw(d, method, full, body, REQUEST_TIMEOUT_S, &status, &sb, err) < 0)
+        if (request_raw(d, method, full, &(struct req_body){.json = body}, REQUEST_TIMEOUT_S,
+                        &status, &sb, err) < 0)
                 return -1;
         if (ret_status)
                 *ret_status = status;
@@ -269,8 +280,9 @@ int docker_request(struct docker *d, const char *method, const char *path, const
 
 /* A versioned request that must succeed: the parsed body (or NULL for an empty one) in *ret_json.
  * Any status outside 2xx (and outside ok_extra, if non-zero) becomes an error. */
-static int request_ok(struct docker *d, const char *method, const char *path, const json_t *body,
-                      long timeout_s, long ok_extra, json_t **ret_json, struct error **err)
+static int request_ok_body(struct docker *d, const char *method, const char *path,
+                           const struct req_body *body, long timeout_s, long ok_extra,
+                           json_t **ret_json, struct error **err)
 {
         _cleanup_free_ char *full = xasprintf("%s%s", d->prefix, path);
         struct strbuf sb = STRBUF_INIT;
@@ -287,6 +299,14 @@ static int request_ok(struct docker *d, const char *method, const char *path, co
         _cleanup_free_ char *msg = docker_error_message(status, sb.buf, sb.len);
         strbuf_release(&sb);
         return error_set(err, status == 404 ? DS01_ENOTFOUND : DS01_ERR, "%s", msg);
+}
+
+/* request_ok_body with a JSON body (or none). */
+static int request_ok(struct docker *d, const char *method, const char *path, const json_t *body,
+                      long timeout_s, long ok_extra, json_t **ret_json, struct error **err)
+{
+        return request_ok_body(d, method, path, &(struct req_body){.json = body}, timeout_s,
+                               ok_extra, ret_json, err);
 }
 
 /* A versioned request whose 2xx answer must be a JSON object or array. */
@@ -433,6 +453,48 @@ json_t *docker_container_inspect(struct docker *d, const char *id, struct error 
         _cleanup_free_ char *e = url_escape(id);
         _cleanup_free_ char *path = xasprintf("/containers/%s/json", e);
         return request_json(d, "GET", path, NULL, err);
+}
+
+/* A tar archive of one directory entry, `name` ("home/ann/"), owned by uid:gid with mode: a
+ * ustar header and the two zero blocks that end an archive. 0, or -1 when name is too long. */
+static int tar_dir_entry(char out[3 * 512], const char *name, uid_t uid, gid_t gid, mode_t mode)
+{
+        memset(out, 0, 3 * 512);
+        if (strlen(name) >= 100)
+                return -1;
+        memcpy(out, name, strlen(name));
+        snprintf(out + 100, 8, "%07o", (unsigned)(mode & 07777));
+        snprintf(out + 108, 8, "%07o", (unsigned)uid & 07777777);
+        snprintf(out + 116, 8, "%07o", (unsigned)gid & 07777777);
+        snprintf(out + 124, 12, "%011o", 0u);
+        snprintf(out + 136, 12, "%011llo", (unsigned long long)time(NULL));
+        memset(out + 148, ' ', 8); /* the checksum counts its own field as spaces */
+        out[156] = '5';            /* a directory */
+        memcpy(out + 257, "ustar", 6);
+        memcpy(out + 263, "00", 2);
+        unsigned sum = 0;
+        for (int i = 0; i < 512; i++)
+                sum += (unsigned char)out[i];
+        snprintf(out + 148, 8, "%06o", sum); /* six digits, NUL, and the space already there */
+        out[155] = ' ';
+        return 0;
+}
+
+int docker_container_mkdir(struct docker *d, const char *id, const char *dir, uid_t uid, gid_t gid,
+                           mode_t mode, struct error **err)
+{
+        char tar[3 * 512];
+        _cleanup_free_ char *name = xasprintf("%s/", dir[0] == '/' ? dir + 1 : dir);
+        if (tar_dir_entry(tar, name, uid, gid, mode) < 0)
+                return error_set(err, DS01_ERR, "the directory name '%s' is too long", dir);
+        _cleanup_free_ char *e = url_escape(id);
+        /* noOverwriteDirNonDir: a file of the image's by that name is an error, not replaced */
+        _cleanup_free_ char *path =
+            xasprintf("/containers/%s/archive?path=/&noOverwriteDirNonDir=1", e);
+        struct req_body body = {.type = "application/x-tar", .data = tar, .len = sizeof(tar)};
+        if (request_ok_body(d, "PUT", path, &body, REQUEST_TIMEOUT_S, 0, NULL, err) < 0)
+                return error_wrap(err, "making %s in the container", dir);
+        return 0;
 }
 
 json_t *docker_container_top(struct docker *d, const char *id, const char *ps_args,

@@ -10,6 +10,7 @@
 #include "shared/error.h"
 
 #include <jansson.h>
+#include <sys/types.h>
 
 struct docker;
 
@@ -34,6 +35,11 @@ int docker_container_start(struct docker *d, const char *id, struct error **err)
 int docker_container_stop(struct docker *d, const char *id, int timeout_s, struct error **err);
 int docker_container_remove(struct docker *d, const char *id, bool force, struct error **err);
 json_t *docker_container_inspect(struct docker *d, const char *id, struct error **err);
+/* PUT /containers/{id}/archive: creates directory dir (absolute) in a container's file system,
+ * owned by uid:gid with mode, through a one-entry tar archive; Docker resolves the path inside
+ * the container. For a container that is created but not yet started. */
+int docker_container_mkdir(struct docker *d, const char *id, const char *dir, uid_t uid, gid_t gid,
+                           mode_t mode, struct error **err);
 /* GET /containers/json?all=..&filters={"label":[label_filter]} ; label_filter may be NULL. */
 json_t *docker_container_list(struct docker *d, const char *label_filter, bool all,
                               struct error **err);

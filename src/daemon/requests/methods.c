@@ -57,7 +57,7 @@ struct method {
         handler_fn handler;
         fd_handler_fn fd_handler;
         unsigned flags;
-        struct param_spec params[10];
+        struct param_spec params[12];
         stream_handler_fn stream_handler;
         text_handler_fn text_handler;
         /* What the method acts on: access_authorise checks it before the handler runs. */
@@ -88,7 +88,8 @@ static const struct method methods[] = {
       {"cmd", P_STRV, false, 1, 256},
       {"start", P_BOOL, false, 0, 0},
       {"ports", P_STRV, false, 0, NAMES_PORTS_MAX},
-      {"data", P_STRV, false, 0, DATASETS_MAX}},
+      {"data", P_STRV, false, 0, DATASETS_MAX},
+      {"ssh", P_BOOL, false, 0, 0}},
      .target = TARGET_IMAGE},
     {"container.start", container_start, NULL, 0, {NAME_PARAM}, .target = TARGET_CONTAINER},
     {"container.stop",
