@@ -5,6 +5,8 @@
 #                                         falls back to the busybox image if debootstrap fails
 #   mkimage.sh busybox [NAME] [--force]   tiny test image from /bin/busybox
 #                                         (default ds01-test/busybox:latest)
+#   mkimage.sh tools   [NAME] [--force]   busybox plus this host's git and ssh clients
+#                                         (default ds01-test/tools:latest)
 #
 # Both do nothing if NAME already exists, unless --force.
 set -euo pipefail
@@ -13,7 +15,7 @@ DS01_PROG=mkimage.sh
 . "$(dirname "$(readlink -f "$0")")/lib.sh"
 
 usage() {
-	sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'
+	sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'
 	exit 2
 }
 
@@ -39,6 +41,7 @@ done
 case "$kind" in
 base) name=${name:-ds01/base:latest} ;;
 busybox) name=${name:-ds01-test/busybox:latest} ;;
+tools) name=${name:-ds01-test/tools:latest} ;;
 *) usage ;;
 esac
 case "$name" in
@@ -85,7 +88,14 @@ debian_mirror() {
 }
 
 build_busybox() {
-	local target=$1 rootfs="$ROOT/rootfs" bb n
+	busybox_rootfs
+	tar -C "$ROOT/rootfs" -c . | docker import --change 'ENV PATH=/bin' --change 'CMD ["/bin/sh"]' \
+		- "$1" >/dev/null
+}
+
+# busybox_rootfs: $ROOT/rootfs with busybox and its applets, /etc/passwd and /etc/group.
+busybox_rootfs() {
+	local rootfs="$ROOT/rootfs" bb n
 	bb=$(command -v busybox || true)
 	[ -x /bin/busybox ] && bb=/bin/busybox
 	[ -n "$bb" ] || ds01_die "busybox not found (install busybox-static)"
@@ -103,8 +113,26 @@ build_busybox() {
 	chmod 700 "$rootfs/root"
 	echo 'root:x:0:0:root:/root:/bin/sh' >"$rootfs/etc/passwd"
 	echo 'root:x:0:' >"$rootfs/etc/group"
-	tar -C "$rootfs" -c . | docker import --change 'ENV PATH=/bin' --change 'CMD ["/bin/sh"]' \
-		- "$target" >/dev/null
+}
+
+# build_tools NAME: the busybox image plus this host's git and OpenSSH client with the libraries
+# they load (a test image: git over SSH inside, in seconds and offline).
+build_tools() {
+	local rootfs="$ROOT/rootfs" f
+	busybox_rootfs
+	for f in /usr/bin/git /usr/bin/ssh; do
+		[ -x "$f" ] || ds01_die "$f not found (scripts/deps.sh installs git and openssh-client)"
+	done
+	mkdir -p "$rootfs/usr/bin" "$rootfs/usr/lib/git-core"
+	cp /usr/bin/git /usr/bin/ssh "$rootfs/usr/bin/"
+	cp /usr/bin/git "$rootfs/usr/lib/git-core/git" # git runs its builtins from its exec path
+	# the dynamic loader and every library either loads, at the same paths
+	for f in $({ ldd /usr/bin/git && ldd /usr/bin/ssh; } | grep -o '/[^ :]*' | sort -u); do
+		mkdir -p "$rootfs$(dirname "$f")"
+		cp -L "$f" "$rootfs$f"
+	done
+	tar -C "$rootfs" -c . | docker import --change 'ENV PATH=/usr/bin:/bin' --change 'CMD ["/bin/sh"]' \
+		- "$1" >/dev/null
 }
 
 build_base() {
@@ -131,6 +159,9 @@ start=$(date +%s%N)
 case "$kind" in
 busybox)
 	build_busybox "$name"
+	;;
+tools)
+	build_tools "$name"
 	;;
 base)
 	if ! build_base "$name"; then

@@ -2,6 +2,7 @@
 #include "tarball.h"
 
 #include "../shared/strbuf.h"
+#include "../shared/tarheader.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -10,13 +11,10 @@
 #include <stdio.h>
 #include <sys/stat.h>
 
-#define BLOCK            512
 #define WBUF_SIZE        (256 * 1024)
 #define MAX_IGNORE_BYTES (1024 * 1024)
 #define MAX_DEPTH        256
 #define MAX_LINK         (64 * 1024)
-#define USTAR_NAME_MAX   100
-#define OCTAL11_MAX      077777777777LL /* the largest number an 11-digit octal field holds */
 
 /* ---- .dockerignore ------------------------------------------------------------------------ */
 
@@ -235,41 +233,23 @@ static int tw_add(struct tw *w, const void *data, size_t n, struct error **err)
 
 static int tw_pad(struct tw *w, uint64_t size, struct error **err)
 {
-        static const unsigned char zeros[BLOCK];
-        size_t rest = (size_t)(size % BLOCK);
-        return rest ? tw_add(w, zeros, BLOCK - rest, err) : 0;
-}
-
-static void octal(char *field, size_t width, uint64_t v)
-{
-        /* width - 1 digits and a NUL. */
-        snprintf(field, width, "%0*llo", (int)width - 1, (unsigned long long)v);
+        static const unsigned char zeros[TAR_BLOCK];
+        size_t rest = (size_t)(size % TAR_BLOCK);
+        return rest ? tw_add(w, zeros, TAR_BLOCK - rest, err) : 0;
 }
 
 static int write_header(struct tw *w, const char *name, char type, unsigned mode, uint64_t size,
                         int64_t mtime, const char *link, struct error **err)
 {
-        unsigned char h[BLOCK] = {0};
-        char *c = (char *)h;
         /* Callers pass names and links that fit (or a PAX record carries the real one). */
-        memcpy(c, name, strnlen(name, USTAR_NAME_MAX));
-        octal(c + 100, 8, mode & 07777);
-        octal(c + 108, 8, 0);
-        octal(c + 116, 8, 0);
-        octal(c + 124, 12, size > OCTAL11_MAX ? 0 : size);
-        octal(c + 136, 12, mtime < 0 ? 0 : mtime > OCTAL11_MAX ? OCTAL11_MAX : (uint64_t)mtime);
-        c[156] = type;
-        if (link)
-                memcpy(c + 157, link, strnlen(link, USTAR_NAME_MAX));
-        memcpy(c + 257, "ustar", 6);
-        memcpy(c + 263, "00", 2);
-        memset(c + 148, ' ', 8);
-        unsigned sum = 0;
-        for (size_t i = 0; i < BLOCK; i++)
-                sum += h[i];
-        snprintf(c + 148, 8, "%06o", sum & 0777777);
-        c[155] = ' ';
-        return tw_add(w, h, BLOCK, err);
+        unsigned char h[TAR_BLOCK];
+        tar_header_format(h, &(struct tar_header){.name = name,
+                                                  .type = type,
+                                                  .mode = mode,
+                                                  .size = size,
+                                                  .mtime = mtime,
+                                                  .link = link});
+        return tw_add(w, h, TAR_BLOCK, err);
 }
 
 /* One PAX record "LEN key=value\n", where LEN counts itself. */
@@ -294,13 +274,13 @@ static int write_entry(struct tw *w, const char *name, char type, unsigned mode,
                        int64_t mtime, const char *link, struct error **err)
 {
         size_t nlen = strlen(name), llen = link ? strlen(link) : 0;
-        if (nlen > USTAR_NAME_MAX || llen > USTAR_NAME_MAX || size > OCTAL11_MAX) {
+        if (nlen > TAR_NAME_MAX || llen > TAR_NAME_MAX || size > TAR_OCTAL_MAX) {
                 struct strbuf pax = STRBUF_INIT;
-                if (nlen > USTAR_NAME_MAX)
+                if (nlen > TAR_NAME_MAX)
                         pax_record(&pax, "path", name, nlen);
-                if (llen > USTAR_NAME_MAX)
+                if (llen > TAR_NAME_MAX)
                         pax_record(&pax, "linkpath", link, llen);
-                if (size > OCTAL11_MAX) {
+                if (size > TAR_OCTAL_MAX) {
                         char s[32];
                         int k = snprintf(s, sizeof(s), "%llu", (unsigned long long)size);
                         pax_record(&pax, "size", s, (size_t)k);
@@ -547,14 +527,14 @@ int tarball_write(const char *root, int fd, int64_t max_bytes, int64_t *ret_byte
         if (r == 0)
                 r = walk(&w, TAKE_FD(rootfd), err);
         if (r == 0 && fd >= 0) {
-                static const unsigned char zeros[2 * BLOCK];
+                static const unsigned char zeros[2 * TAR_BLOCK];
                 r = tw_add(&w, zeros, sizeof(zeros), err);
                 if (r == 0)
                         r = tw_flush(&w, err);
         } else if (r < 0 && fd >= 0) {
                 /* Not a header (bad checksum): a reader fails instead of seeing an archive that
                  * merely ends early. Best effort: the reader may be gone. */
-                unsigned char poison[BLOCK];
+                unsigned char poison[TAR_BLOCK];
                 memset(poison, 'X', sizeof(poison));
                 w.len = 0;
                 (void)write_all(fd, poison, sizeof(poison));

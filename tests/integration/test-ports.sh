@@ -16,7 +16,7 @@
 #  - container-port add PORT --tcp also serves it on a loopback TCP port: A's connections are
 #    relayed, B's are closed and audited (the uid from the kernel's socket table); it comes back
 #    on the same port after a restart and goes with remove.
-# ds01-test: kind=security threads budget=45
+# ds01-test: kind=security threads needs=sshd budget=45
 TCP_FROM=$((21000 + RANDOM % 4000)) # tests run in parallel: each its own small range
 DS01_CONFIG_EXTRA="ports_tcp_from: $TCP_FROM
 ports_tcp_to: $((TCP_FROM + 30))"

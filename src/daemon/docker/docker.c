@@ -6,6 +6,7 @@
 #include "daemon/docker/docker.h"
 
 #include "shared/strbuf.h"
+#include "shared/tarheader.h"
 
 #include <curl/curl.h>
 #include <errno.h>
@@ -455,38 +456,20 @@ json_t *docker_container_inspect(struct docker *d, const char *id, struct error 
         return request_json(d, "GET", path, NULL, err);
 }
 
-/* A tar archive of one directory entry, `name` ("home/ann/"), owned by uid:gid with mode: a
- * ustar header and the two zero blocks that end an archive. 0, or -1 when name is too long. */
-static int tar_dir_entry(char out[3 * 512], const char *name, uid_t uid, gid_t gid, mode_t mode)
-{
-        memset(out, 0, 3 * 512);
-        if (strlen(name) >= 100)
-                return -1;
-        memcpy(out, name, strlen(name));
-        snprintf(out + 100, 8, "%07o", (unsigned)(mode & 07777));
-        snprintf(out + 108, 8, "%07o", (unsigned)uid & 07777777);
-        snprintf(out + 116, 8, "%07o", (unsigned)gid & 07777777);
-        snprintf(out + 124, 12, "%011o", 0u);
-        snprintf(out + 136, 12, "%011llo", (unsigned long long)time(NULL));
-        memset(out + 148, ' ', 8); /* the checksum counts its own field as spaces */
-        out[156] = '5';            /* a directory */
-        memcpy(out + 257, "ustar", 6);
-        memcpy(out + 263, "00", 2);
-        unsigned sum = 0;
-        for (int i = 0; i < 512; i++)
-                sum += (unsigned char)out[i];
-        snprintf(out + 148, 8, "%06o", sum); /* six digits, NUL, and the space already there */
-        out[155] = ' ';
-        return 0;
-}
-
 int docker_container_mkdir(struct docker *d, const char *id, const char *dir, uid_t uid, gid_t gid,
                            mode_t mode, struct error **err)
 {
-        char tar[3 * 512];
+        /* a one-entry archive: the directory's header and the two zero blocks that end it */
+        unsigned char tar[3 * TAR_BLOCK] = {0};
         _cleanup_free_ char *name = xasprintf("%s/", dir[0] == '/' ? dir + 1 : dir);
-        if (tar_dir_entry(tar, name, uid, gid, mode) < 0)
+        if (strlen(name) > TAR_NAME_MAX)
                 return error_set(err, DS01_ERR, "the directory name '%s' is too long", dir);
+        tar_header_format(tar, &(struct tar_header){.name = name,
+                                                    .type = '5',
+                                                    .mode = mode,
+                                                    .mtime = time(NULL),
+                                                    .uid = uid,
+                                                    .gid = gid});
         _cleanup_free_ char *e = url_escape(id);
         /* noOverwriteDirNonDir: a file of the image's by that name is an error, not replaced */
         _cleanup_free_ char *path =
