@@ -7,6 +7,8 @@
 #                                         (default ds01-test/busybox:latest)
 #   mkimage.sh tools   [NAME] [--force]   busybox plus this host's git and ssh clients
 #                                         (default ds01-test/tools:latest)
+#   mkimage.sh jupyter [NAME] [--force]   the base image plus Debian's Jupyter Notebook
+#                                         (default ds01-test/jupyter:latest)
 #
 # Both do nothing if NAME already exists, unless --force.
 set -euo pipefail
@@ -15,7 +17,7 @@ DS01_PROG=mkimage.sh
 . "$(dirname "$(readlink -f "$0")")/lib.sh"
 
 usage() {
-	sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'
+	sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'
 	exit 2
 }
 
@@ -42,6 +44,7 @@ case "$kind" in
 base) name=${name:-ds01/base:latest} ;;
 busybox) name=${name:-ds01-test/busybox:latest} ;;
 tools) name=${name:-ds01-test/tools:latest} ;;
+jupyter) name=${name:-ds01-test/jupyter:latest} ;;
 *) usage ;;
 esac
 case "$name" in
@@ -135,8 +138,12 @@ build_tools() {
 		- "$1" >/dev/null
 }
 
+# build_base NAME [PACKAGE...]: Debian minbase with the base image's packages, and then the
+# given ones, which apt installs in the new root (debootstrap's own resolver cannot place
+# packages with deep dependencies, such as Jupyter's).
 build_base() {
 	local target=$1 rootfs="$ROOT/rootfs" mirror
+	shift
 	command -v debootstrap >/dev/null 2>&1 || return 1
 	mirror=$(debian_mirror)
 	ds01_log "debootstrap bookworm from $mirror (about 30-40 s)"
@@ -145,6 +152,19 @@ build_base() {
 		tail -n 15 "$ROOT/debootstrap.log" >&2 || true
 		[ -f "$rootfs/debootstrap/debootstrap.log" ] && tail -n 15 "$rootfs/debootstrap/debootstrap.log" >&2
 		return 1
+	fi
+	if [ $# -gt 0 ]; then
+		ds01_log "installing $* in it"
+		cp /etc/resolv.conf "$rootfs/etc/resolv.conf"
+		mount -t proc proc "$rootfs/proc"
+		if ! chroot "$rootfs" sh -c 'apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "$@"' \
+			sh "$@" >"$ROOT/apt.log" 2>&1; then
+			umount -l "$rootfs/proc"
+			tail -n 15 "$ROOT/apt.log" >&2
+			return 1
+		fi
+		umount -l "$rootfs/proc"
+		: >"$rootfs/etc/resolv.conf"
 	fi
 	rm -rf "$rootfs"/var/cache/apt/archives/*.deb "$rootfs"/var/cache/apt/*.bin \
 		"$rootfs"/var/lib/apt/lists/* "$rootfs"/var/log/apt/* "$rootfs"/var/log/dpkg.log \
@@ -162,6 +182,9 @@ busybox)
 	;;
 tools)
 	build_tools "$name"
+	;;
+jupyter)
+	build_base "$name" jupyter-notebook || ds01_die "debootstrap failed: no $name"
 	;;
 base)
 	if ! build_base "$name"; then

@@ -251,7 +251,7 @@ int cmd_deploy(const struct cli_command *cmd, int argc, char **argv)
         fflush(stdout);
         if (!open)
                 return 0;
-        return session_run(cmd, &c, project, NULL, 0, true);
+        return session_run(cmd, &c, project, NULL, 0, true, true);
 }
 
 /* The verbs that take just NAME (and maybe an option of their own) and answer one line:

@@ -18,27 +18,31 @@ static void server_name(char *buf, size_t len)
         buf[len - 1] = '\0';
 }
 
-void print_port_lines(const json_t *ports)
+void print_port_access(const json_t *p, const char *path)
 {
         char host[256];
         server_name(host, sizeof(host));
         struct passwd *pw = getpwuid(getuid());
         const char *me = pw ? pw->pw_name : "USER";
+        int port = (int)json_integer_value(json_object_get(p, "port"));
+        const char *sock = cli_jstr(p, "socket", "?");
+        printf("  port %d: only you can reach it. From your laptop:\n", port);
+        printf("    ssh -N -L %d:%s %s@%s\n", port, sock, me, host);
+        printf("    then open http://localhost:%d%s\n", port, path ? path : "");
+        json_int_t tcp = json_integer_value(json_object_get(p, "tcp"));
+        if (tcp > 0)
+                printf("    also on this server at 127.0.0.1:%lld, for you alone (VS Code "
+                       "Remote-SSH: forward port %lld; or ssh -N -L %d:127.0.0.1:%lld "
+                       "%s@%s)\n",
+                       (long long)tcp, (long long)tcp, port, (long long)tcp, me, host);
+}
+
+void print_port_lines(const json_t *ports)
+{
         size_t i;
         const json_t *p;
-        json_array_foreach (ports, i, p) {
-                int port = (int)json_integer_value(json_object_get(p, "port"));
-                const char *sock = cli_jstr(p, "socket", "?");
-                printf("  port %d: only you can reach it. From your laptop:\n", port);
-                printf("    ssh -N -L %d:%s %s@%s\n", port, sock, me, host);
-                printf("    then open http://localhost:%d\n", port);
-                json_int_t tcp = json_integer_value(json_object_get(p, "tcp"));
-                if (tcp > 0)
-                        printf("    also on this server at 127.0.0.1:%lld, for you alone (VS Code "
-                               "Remote-SSH: forward port %lld; or ssh -N -L %d:127.0.0.1:%lld "
-                               "%s@%s)\n",
-                               (long long)tcp, (long long)tcp, port, (long long)tcp, me, host);
-        }
+        json_array_foreach (ports, i, p)
+                print_port_access(p, NULL);
         if (json_array_size(ports) > 0)
                 printf("  (in the container the service must listen on 0.0.0.0, e.g. "
                        "jupyter lab --ip=0.0.0.0 --port=%d)\n",

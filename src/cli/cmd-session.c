@@ -320,10 +320,10 @@ static int wait_exit_code(const struct cli_command *cmd, struct client *c, const
 }
 
 int session_run(const struct cli_command *cmd, struct client *c, const char *name,
-                char *const *cmd_argv, size_t n_cmd, bool start)
+                char *const *cmd_argv, size_t n_cmd, bool start, bool tty_ok)
 {
         _cleanup_error_ struct error *err = NULL;
-        bool tty = isatty(STDIN_FILENO) && isatty(STDOUT_FILENO);
+        bool tty = tty_ok && isatty(STDIN_FILENO) && isatty(STDOUT_FILENO);
         json_t *params = json_pack("{s:s, s:b, s:b}", "name", name, "tty", tty, "start", start);
         unsigned rows, cols;
         const char *term = getenv("TERM");
@@ -398,7 +398,7 @@ static int run_or_attach(const struct cli_command *cmd, int argc, char **argv, b
         _cleanup_error_ struct error *err = NULL;
         if (client_open(&c, &err) < 0)
                 return output_error(cmd->name, err);
-        return session_run(cmd, &c, a.pos[0], a.rest, a.n_rest, start);
+        return session_run(cmd, &c, a.pos[0], a.rest, a.n_rest, start, true);
 }
 
 int cmd_run(const struct cli_command *cmd, int argc, char **argv)

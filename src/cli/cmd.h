@@ -117,9 +117,13 @@ int cmd_run(const struct cli_command *cmd, int argc, char **argv);
 int cmd_attach(const struct cli_command *cmd, int argc, char **argv);
 int cmd_check_limits(const struct cli_command *cmd, int argc, char **argv);
 int cmd_port(const struct cli_command *cmd, int argc, char **argv);
+int cmd_jupyter(const struct cli_command *cmd, int argc, char **argv);
 int cmd_top(const struct cli_command *cmd, int argc, char **argv);
 /* The lines that tell a user how to reach a published port from their laptop. */
 void print_port_lines(const json_t *ports);
+/* Those of one port (an element of container.port's "ports"), the URL to open ending in path
+ * (NULL: "/"). */
+void print_port_access(const json_t *port, const char *path);
 int cmd_keepalive(const struct cli_command *cmd, int argc, char **argv);
 int cmd_inbox(const struct cli_command *cmd, int argc, char **argv);
 int cmd_events(const struct cli_command *cmd, int argc, char **argv);
@@ -138,10 +142,11 @@ int cmd_image_delete(const struct cli_command *cmd, int argc, char **argv);
 
 struct client;
 /* cmd-session.c: the session of container-run/attach on connection c (container.exec, then the
- * stream pump, then container.exec_status). cmd_argv is NULL for a login shell. Returns the exit
- * code: the command's own, or an error's. */
+ * stream pump, then container.exec_status). cmd_argv is NULL for a login shell. With tty_ok, a
+ * terminal on stdin and stdout gets a TTY session; without, the command's output is streamed
+ * as it is. Returns the exit code: the command's own, or an error's. */
 int session_run(const struct cli_command *cmd, struct client *c, const char *name,
-                char *const *cmd_argv, size_t n_cmd, bool start);
+                char *const *cmd_argv, size_t n_cmd, bool start, bool tty_ok);
 /* Copies a log or exec stream from fd to stdout until EOF; with demux, Docker's multiplexed
  * frames go to stdout (stream 1) or stderr (stream 2). Unless raw, what goes to a terminal
  * passes term_filter (a container's escape sequences are shown, not obeyed); a pipe gets the

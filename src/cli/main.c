@@ -159,6 +159,15 @@ static const struct cli_command commands[] = {
      "  --json                print the daemon's answer as JSON\n"
      "  --csv                 print CSV with a header line\n\n"
      "Examples:\n  ds01 report\n  ds01 report --month 2026-11 --csv\n"},
+    {"jupyter", cmd_jupyter, "NAME [--port PORT]",
+     "Start Jupyter in a container and print how to open it from your laptop",
+     "Publishes PORT (default 8888) of the container to you alone (as container-port add),\n"
+     "starts Jupyter Lab (or the classic Notebook) in the background inside with a new token,\n"
+     "waits until it answers, and prints the ssh line for your laptop and the URL with the\n"
+     "token. Jupyter must be installed in the container's image (image-create --packages\n"
+     "jupyterlab). It keeps running when the command ends, until the container stops.\n\n"
+     "Options:\n  -p, --port PORT   the port (default 8888)\n\n"
+     "Example:\n  ds01 jupyter my-project\n"},
     {"inbox", cmd_inbox, "[--limit N] [--json]",
      "Warnings and stops ds01 sent you (each is also shown once with your next command)",
      "Example:\n  ds01 inbox\n"},

@@ -613,7 +613,11 @@ _ds01_cleanup() {
 		if [ "${DS01_KEEP:-0}" = 1 ]; then
 			note "kept $T"
 		else
-			rm -rf "$T"
+			# A daemon killed in the middle of a start leaves a pin bound (a user's workspace
+			# under $T/state): undo it, and never let the removal cross into a mount.
+			awk -v d="$T/" 'index($2, d) == 1 { print $2 }' /proc/self/mounts | sort -r |
+				while read -r m; do umount -l "$m"; done
+			rm -rf --one-file-system "$T"
 		fi
 	fi
 	if [ "$rc" -eq 0 ] && [ "$DS01_FAILED" -gt 0 ]; then
