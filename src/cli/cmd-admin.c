@@ -55,9 +55,9 @@ static const char *secs_text(const json_t *v, char buf[static 32])
 
 static void print_stats(const json_t *res, bool all)
 {
-        static const char *const headers[] = {"CONTAINER", "STATE",   "CPU",       "MEMORY",
-                                              "GPU",       "GPU MEM", "NET IN",    "NET OUT",
-                                              "PIDS",      "IDLE",    "IDLE STOP", "RUNTIME LEFT"};
+        static const char *const headers[] = {
+            "CONTAINER", "STATE", "CPU",  "MEMORY",    "GPU",          "GPU MEM", "NET IN",
+            "NET OUT",   "PIDS",  "IDLE", "IDLE STOP", "RUNTIME LEFT", "PORTS"};
         _cleanup_table_ struct table *t = table_new(ARRAY_SIZE(headers), headers);
         size_t i;
         json_t *c;
@@ -109,6 +109,7 @@ static void print_stats(const json_t *res, bool all)
                 else
                         secs_text(json_object_get(c, "idle_left_s"), istop);
                 secs_text(json_object_get(c, "runtime_left_s"), rleft);
+                _cleanup_free_ char *ports = output_ports_cell(json_object_get(c, "ports"));
                 const char *name = all ? cli_jstr(c, "name", "?")
                                        : cli_jstr(c, "project", cli_jstr(c, "name", "?"));
                 const char *cells[] = {name,
@@ -122,7 +123,8 @@ static void print_stats(const json_t *res, bool all)
                                        pids,
                                        idle,
                                        istop,
-                                       rleft};
+                                       rleft,
+                                       ports};
                 table_add_row(t, cells);
                 n++;
         }

@@ -455,19 +455,6 @@ static char *gpus_cell(const json_t *gpus)
         return strbuf_detach(&sb);
 }
 
-/* "8888,6006", or "-" */
-static char *ports_cell(const json_t *ports)
-{
-        struct strbuf sb = STRBUF_INIT;
-        size_t i;
-        const json_t *p;
-        json_array_foreach (ports, i, p)
-                strbuf_addf(&sb, "%s%lld", i ? "," : "", (long long)json_integer_value(p));
-        if (sb.len == 0)
-                strbuf_adds(&sb, "-");
-        return strbuf_detach(&sb);
-}
-
 int cmd_list(const struct cli_command *cmd, int argc, char **argv)
 {
         bool all = false, json = false;
@@ -549,7 +536,7 @@ int cmd_list(const struct cli_command *cmd, int argc, char **argv)
                 else if (streq(state, "running") &&
                          json_is_null(json_object_get(c, "runtime_limit_s")))
                         snprintf(run_left, sizeof(run_left), "unlimited");
-                _cleanup_free_ char *ports = ports_cell(json_object_get(c, "ports"));
+                _cleanup_free_ char *ports = output_ports_cell(json_object_get(c, "ports"));
                 const char *cells[] = {
                     name, state_cell, gpus,      ports,   cli_jstr(c, "image", "-"),
                     up,   idle,       idle_left, run_left};

@@ -164,3 +164,15 @@ void output_info(bool json, const char *fmt, ...)
         vfprintf(json ? stderr : stdout, fmt, ap);
         va_end(ap);
 }
+
+char *output_ports_cell(const json_t *ports)
+{
+        struct strbuf sb = STRBUF_INIT;
+        size_t i;
+        const json_t *p;
+        json_array_foreach (ports, i, p)
+                strbuf_addf(&sb, "%s%lld", i ? "," : "", (long long)json_integer_value(p));
+        if (sb.len == 0)
+                strbuf_adds(&sb, "-");
+        return strbuf_detach(&sb);
+}

@@ -24,6 +24,8 @@ int output_error(const char *cmd, const struct error *e);
 void output_notices(const json_t *notices);
 /* "GPU-1a2b3c4d" from a long uuid, for tables; the slot name when one is given. */
 const char *output_short_gpu(const json_t *gpu, char buf[static 32]);
+/* A container's published ports for a table cell, "8888,6006" or "-" (a new string). */
+char *output_ports_cell(const json_t *ports);
 
 struct table;
 /* headers: n_cols titles, or NULL for a table without a header row. */

@@ -172,6 +172,9 @@ assert_eq "[8888,9000]" "$(jq -c '.containers[] | select(.project == "web") | .p
 	"container-list --json shows ports [8888,9000]"
 capture as_user "$A" container-list
 assert_match "$OUT" 'web +running +- +8888,9000' "container-list shows the PORTS column"
+capture as_user "$A" container-stats web
+assert_match "$OUT" 'PORTS' "container-stats has a PORTS column"
+assert_match "$OUT" '8888,9000 *$' "... which shows 8888,9000"
 capture as_user "$A" container-port web
 assert_contains "$OUT" "8888:$SOCK_A" "container-port web lists 8888"
 assert_exit 0 -m "container-port web remove 9000" as_user "$A" container-port web remove 9000
