@@ -559,11 +559,7 @@ int cmd_logs(const struct cli_command *cmd, int argc, char **argv)
             {NULL, 0, CLI_OPT_FLAG, NULL, NULL},
         };
         _cleanup_(cli_args_release) struct cli_args a = {0};
-        int r = cli_parse(cmd, argc, argv, opts, &a);
-        if (r == CLI_CONTINUE)
-                r = cli_want_positional(cmd, &a, 1, 1);
-        if (r == CLI_CONTINUE)
-                r = cli_check_name(cmd, a.pos[0]);
+        int r = cli_parse_name(cmd, argc, argv, opts, &a);
         if (r != CLI_CONTINUE)
                 return r;
         int64_t n_tail = -1;

@@ -384,11 +384,7 @@ int session_run(const struct cli_command *cmd, struct client *c, const char *nam
 static int run_or_attach(const struct cli_command *cmd, int argc, char **argv, bool start)
 {
         _cleanup_(cli_args_release) struct cli_args a = {0};
-        int r = cli_parse(cmd, argc, argv, NULL, &a);
-        if (r == CLI_CONTINUE)
-                r = cli_want_positional(cmd, &a, 1, 1);
-        if (r == CLI_CONTINUE)
-                r = cli_check_name(cmd, a.pos[0]);
+        int r = cli_parse_name(cmd, argc, argv, NULL, &a);
         if (r == CLI_CONTINUE && a.rest && a.n_rest == 0)
                 r = cli_usage_error(cmd, "no command after '--'");
         if (r != CLI_CONTINUE)

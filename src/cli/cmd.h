@@ -86,6 +86,9 @@ void cli_print_help(const struct cli_command *cmd, FILE *f);
 /* A container NAME as users type it: a project or "proj._.user". Non-empty, < 256 bytes, no
  * '/'. Returns CLI_CONTINUE or 2 (after printing). */
 int cli_check_name(const struct cli_command *cmd, const char *name);
+/* cli_parse for a command about one container: exactly one positional NAME, checked. */
+int cli_parse_name(const struct cli_command *cmd, int argc, char **argv,
+                   const struct cli_option *opts, struct cli_args *ret);
 
 /* The command table (main.c). */
 const struct cli_command *cli_find(const char *name);

@@ -254,3 +254,14 @@ int cli_check_name(const struct cli_command *cmd, const char *name)
                                        name);
         return CLI_CONTINUE;
 }
+
+int cli_parse_name(const struct cli_command *cmd, int argc, char **argv,
+                   const struct cli_option *opts, struct cli_args *ret)
+{
+        int r = cli_parse(cmd, argc, argv, opts, ret);
+        if (r == CLI_CONTINUE)
+                r = cli_want_positional(cmd, ret, 1, 1);
+        if (r == CLI_CONTINUE)
+                r = cli_check_name(cmd, ret->pos[0]);
+        return r;
+}

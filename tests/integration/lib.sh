@@ -594,6 +594,7 @@ _ds01_cleanup() {
 		fi
 		DS01_PID=
 	fi
+	_ds01_sshd_stop
 	# Sanitizer reports of the daemon (its leaks are reported as it exits, above) and the CLI.
 	_ds01_san_scan || rc=1
 	if [ -n "${INSTANCE:-}" ]; then
@@ -757,6 +758,54 @@ ds01_setup() {
 	ds01_write_limits
 	ds01_write_config
 	note "test $DS01_TEST: T=$T instance=$INSTANCE build=$DS01_BUILD"
+}
+
+# free_port [ADDR]: a TCP port nothing listens on at ADDR (default 127.0.0.1) just now.
+free_port() {
+	python3 -c 'import socket, sys; s = socket.socket(); s.bind((sys.argv[1], 0)); print(s.getsockname()[1])' \
+		"${1:-127.0.0.1}"
+}
+
+# ds01_sshd ADDR [CONFIG LINE...]: starts a real OpenSSH server (sshd -D) listening on ADDR at a
+# free port, SSHD_PORT, with its files in SSHD_DIR=$T/sshd: a host key (hostkey, hostkey.pub),
+# keys/<user> (put a user's public key there to let them in by key) and the log (log). Public
+# key logins only, no PAM. Waits until it accepts connections; fatal if it does not. The
+# cleanup stops it.
+SSHD_PID=
+SSHD_RUN_MADE=0
+ds01_sshd() {
+	local addr=$1 line
+	shift
+	command -v /usr/sbin/sshd >/dev/null 2>&1 || fail "openssh-server is not installed (scripts/deps.sh installs it)"
+	SSHD_DIR=$T/sshd
+	mkdir -p "$SSHD_DIR/keys"
+	ssh-keygen -q -t ed25519 -N '' -f "$SSHD_DIR/hostkey" || fail "ssh-keygen (sshd's host key)"
+	chmod 755 "$SSHD_DIR" "$SSHD_DIR/keys"
+	SSHD_PORT=$(free_port "$addr")
+	{
+		printf '%s\n' "Port $SSHD_PORT" "ListenAddress $addr" "HostKey $SSHD_DIR/hostkey" \
+			"PidFile $SSHD_DIR/pid" "AuthorizedKeysFile $SSHD_DIR/keys/%u" "UsePAM no" \
+			"# the keys are under /tmp (world-writable), which StrictModes refuses" \
+			"StrictModes no" "PasswordAuthentication no" "KbdInteractiveAuthentication no" \
+			"LogLevel VERBOSE"
+		for line in "$@"; do printf '%s\n' "$line"; done
+	} >"$SSHD_DIR/config"
+	# its privilege separation directory; tests that start sshd say needs=sshd (one at a time)
+	[ -d /run/sshd ] || { mkdir -p /run/sshd && SSHD_RUN_MADE=1; }
+	/usr/sbin/sshd -D -e -f "$SSHD_DIR/config" >"$SSHD_DIR/log" 2>&1 &
+	SSHD_PID=$!
+	wait_for 20 bash -c "(echo >/dev/tcp/$addr/$SSHD_PORT) 2>/dev/null || ! kill -0 $SSHD_PID" &&
+		kill -0 "$SSHD_PID" 2>/dev/null || fail "sshd did not start: $(cat "$SSHD_DIR/log")"
+}
+
+# _ds01_sshd_stop: the cleanup's part for ds01_sshd.
+_ds01_sshd_stop() {
+	[ -n "$SSHD_PID" ] || return 0
+	kill -TERM "$SSHD_PID" 2>/dev/null
+	wait "$SSHD_PID" 2>/dev/null
+	SSHD_PID=
+	[ "$SSHD_RUN_MADE" = 1 ] && rmdir /run/sshd 2>/dev/null
+	return 0
 }
 
 # _ds01_on_term: the TERM trap (check.sh's time limit sends it): says what the test was doing

@@ -8,7 +8,6 @@
 # deployed without --ssh fails (no key).
 # ds01-test: kind=functional needs=sshd budget=20
 . "$(dirname "$0")/lib.sh"
-command -v /usr/sbin/sshd >/dev/null 2>&1 || fail "openssh-server is not installed (scripts/deps.sh installs it)"
 command -v git >/dev/null 2>&1 || fail "git is not installed (scripts/deps.sh installs it)"
 ds01_setup
 "$(dirname "$0")/../../scripts/mkimage.sh" tools >/dev/null || fail "cannot build the test image ds01-test/tools"
@@ -18,14 +17,6 @@ ds01_start_daemon
 
 A=$(ds01_user "it$$a" -p '*') || fail "cannot create user" # '*': no password, not locked (sshd)
 HA=$(user_home "$A")
-SD=$T/sshd
-SSHD_PID=
-SSHD_RUN_MADE=0
-_git_cleanup() {
-	[ -z "$SSHD_PID" ] || { kill -TERM "$SSHD_PID" 2>/dev/null; wait "$SSHD_PID" 2>/dev/null; }
-	[ "$SSHD_RUN_MADE" = 1 ] && rmdir /run/sshd 2>/dev/null
-}
-trap '_rc=$?; _git_cleanup; (exit $_rc); _ds01_cleanup' EXIT
 
 # A's key, identity and repository (with one commit), made as A on the host
 as_user "$A" sh -c 'mkdir -m 700 ~/.ssh && ssh-keygen -q -t ed25519 -N "" -f ~/.ssh/id_ed25519 &&
@@ -40,31 +31,11 @@ GW=$(docker inspect -f '{{range .NetworkSettings.Networks}}{{.Gateway}}{{end}}' 
 [ -n "$GW" ] || fail "A's network has no gateway address"
 
 # the git server: sshd on the gateway of A's network, A's key authorised
-mkdir -p "$SD/keys"
-ssh-keygen -q -t ed25519 -N '' -f "$SD/hostkey" || fail "ssh-keygen (host key)"
-cp "$HA/.ssh/id_ed25519.pub" "$SD/keys/$A"
-chmod 755 "$SD" "$SD/keys" && chmod 644 "$SD/keys/$A"
-SP=$((22000 + RANDOM % 8000))
-cat >"$SD/config" <<EOF
-Port $SP
-ListenAddress $GW
-HostKey $SD/hostkey
-PidFile $SD/pid
-AuthorizedKeysFile $SD/keys/%u
-UsePAM no
-# the keys are under /tmp (world-writable), which StrictModes refuses
-StrictModes no
-PasswordAuthentication no
-KbdInteractiveAuthentication no
-LogLevel VERBOSE
-EOF
-[ -d /run/sshd ] || { mkdir -p /run/sshd && SSHD_RUN_MADE=1; }
-/usr/sbin/sshd -D -e -f "$SD/config" >"$SD/log" 2>&1 &
-SSHD_PID=$!
-wait_for 20 bash -c "(echo >/dev/tcp/$GW/$SP) 2>/dev/null || ! kill -0 $SSHD_PID" &&
-	kill -0 "$SSHD_PID" 2>/dev/null || fail "sshd did not start: $(cat "$SD/log")"
+ds01_sshd "$GW"
+cp "$HA/.ssh/id_ed25519.pub" "$SSHD_DIR/keys/$A" && chmod 644 "$SSHD_DIR/keys/$A"
+SP=$SSHD_PORT
 # what a user does once: the server's host key in ~/.ssh/known_hosts
-as_user "$A" sh -c "echo '[$GW]:$SP $(cut -d' ' -f1-2 "$SD/hostkey.pub")' >> ~/.ssh/known_hosts" ||
+as_user "$A" sh -c "echo '[$GW]:$SP $(cut -d' ' -f1-2 "$SSHD_DIR/hostkey.pub")' >> ~/.ssh/known_hosts" ||
 	fail "cannot write A's known_hosts"
 URL="ssh://$A@$GW:$SP$HA/repo.git"
 
@@ -79,7 +50,7 @@ assert_eq 0 "$RC" "A commits and pushes from inside"
 assert_eq "Ann Example <ann@example.org>|from the container" \
 	"$(as_user "$A" git --git-dir="$HA/repo.git" log -1 --format='%an <%ae>|%s' "$BRANCH")" \
 	"the server's repository has A's commit, under A's git identity"
-assert_match "$(cat "$SD/log")" "Accepted publickey for $A from $GW|Accepted publickey for $A from [0-9.]+" \
+assert_match "$(cat "$SSHD_DIR/log")" "Accepted publickey for $A from $GW|Accepted publickey for $A from [0-9.]+" \
 	"sshd logged A in with A's key"
 assert_eq "$(user_uid "$A")" "$(stat -c %u "$HA/workspace/g/clone/README")" "the clone in the workspace is A's"
 

@@ -45,11 +45,6 @@ _metrics_exit() {
 }
 trap _metrics_exit EXIT
 
-# A free loopback TCP port (the kernel picks it; a race with another process is unlikely).
-free_port() {
-	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
-
 MPORT=$(free_port)
 PPORT=$(free_port)
 sed -i "s/^metrics_listen: .*/metrics_listen: 127.0.0.1:$MPORT/" "$DS01_CONFIG"

@@ -21,7 +21,6 @@ TCP_FROM=$((21000 + RANDOM % 4000)) # tests run in parallel: each its own small 
 DS01_CONFIG_EXTRA="ports_tcp_from: $TCP_FROM
 ports_tcp_to: $((TCP_FROM + 30))"
 . "$(dirname "$0")/lib.sh"
-command -v /usr/sbin/sshd >/dev/null 2>&1 || fail "openssh-server is not installed (scripts/deps.sh installs it)"
 command -v ssh >/dev/null 2>&1 || fail "the ssh client is not installed (scripts/deps.sh installs it)"
 ds01_setup
 ds01_start_daemon
@@ -33,7 +32,6 @@ HB=$(user_home "$B")
 PDIR=$T/run/ports
 SOCK_A=$PDIR/$A/web.8888
 HELPERS=()
-SSHD_RUN_MADE=0
 _ports_cleanup() {
 	local p
 	# the ssh clients run under as_user's subshell: end them by owner
@@ -41,10 +39,8 @@ _ports_cleanup() {
 	pkill -TERM -u "$B" -x ssh 2>/dev/null
 	for p in "${HELPERS[@]}"; do kill -TERM "$p" 2>/dev/null; done
 	for p in "${HELPERS[@]}"; do wait "$p" 2>/dev/null; done
-	[ "$SSHD_RUN_MADE" = 1 ] && rmdir /run/sshd 2>/dev/null
 }
 trap '_rc=$?; _ports_cleanup; (exit $_rc); _ds01_cleanup' EXIT
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 
 # --- deploy with a port -------------------------------------------------------------------------
 capture as_user "$A" container-deploy web --cpu-only --port 8888
@@ -90,37 +86,15 @@ wait_for 5 sh -c "jq -c 'select(.event_type == \"auth.denied\" and .details.acti
 chmod 600 "$SOCK_A"
 
 # --- the printed line through a real sshd ----------------------------------------------------------
-SD=$T/sshd
-mkdir -p "$SD/keys"
-ssh-keygen -q -t ed25519 -N '' -f "$SD/hostkey" || fail "ssh-keygen (host key)"
+ds01_sshd 127.0.0.1 "AllowStreamLocalForwarding yes"
+SD=$SSHD_DIR
+SP=$SSHD_PORT
 for u in "$A" "$B"; do
 	h=$(user_home "$u")
 	as_user "$u" sh -c "mkdir -p '$h/.ssh' && ssh-keygen -q -t ed25519 -N '' -f '$h/.ssh/id_ed25519'" ||
 		fail "ssh-keygen for $u"
-	cp "$h/.ssh/id_ed25519.pub" "$SD/keys/$u"
+	cp "$h/.ssh/id_ed25519.pub" "$SD/keys/$u" && chmod 644 "$SD/keys/$u"
 done
-chmod 755 "$SD" "$SD/keys"
-chmod 644 "$SD"/keys/*
-SP=$(free_port)
-cat >"$SD/config" <<EOF
-Port $SP
-ListenAddress 127.0.0.1
-HostKey $SD/hostkey
-PidFile $SD/pid
-AuthorizedKeysFile $SD/keys/%u
-UsePAM no
-# the keys are under /tmp (world-writable), which StrictModes refuses
-StrictModes no
-PasswordAuthentication no
-KbdInteractiveAuthentication no
-AllowStreamLocalForwarding yes
-LogLevel VERBOSE
-EOF
-[ -d /run/sshd ] || { mkdir -p /run/sshd && SSHD_RUN_MADE=1; }
-/usr/sbin/sshd -D -e -f "$SD/config" >"$SD/log" 2>&1 &
-HELPERS+=($!)
-wait_for 20 sh -c "ss -ltn 2>/dev/null | grep -q '127.0.0.1:$SP ' || (echo >/dev/tcp/127.0.0.1/$SP) 2>/dev/null" ||
-	fail "sshd did not start: $(cat "$SD/log")"
 
 # ssh_forward USER LOCALPORT SPEC: runs the laptop line as USER with the test's port and server
 ssh_forward() {

@@ -9,7 +9,6 @@
 . "$(dirname "$0")/lib.sh"
 command -v curl >/dev/null 2>&1 || skip_test "curl not installed"
 ds01_setup
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 MPORT=$(free_port)
 sed -i "s/^metrics_listen: .*/metrics_listen: 127.0.0.1:$MPORT/" "$DS01_CONFIG"
 URL=http://127.0.0.1:$MPORT/metrics
