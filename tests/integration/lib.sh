@@ -760,6 +760,11 @@ ds01_setup() {
 	note "test $DS01_TEST: T=$T instance=$INSTANCE build=$DS01_BUILD"
 }
 
+# ACTIVE_LOOP: a container command (for sh -c) that keeps the container active for the idle
+# rule without taking a core (tests run side by side on two): a spin of about 25 ms every 0.2 s,
+# some 10 % of a CPU, five times the default cpu_idle_threshold of 2 %. SIGTERM ends it at once.
+ACTIVE_LOOP='trap "exit 0" TERM; while :; do i=0; while [ $i -lt 20000 ]; do i=$((i + 1)); done; sleep 0.2; done'
+
 # free_port [ADDR]: a TCP port nothing listens on at ADDR (default 127.0.0.1) just now.
 free_port() {
 	python3 -c 'import socket, sys; s = socket.socket(); s.bind((sys.argv[1], 0)); print(s.getsockname()[1])' \

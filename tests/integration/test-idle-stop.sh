@@ -22,8 +22,8 @@ nev() { events_query "$(ev_for "$1" "$2")" | grep -c .; }
 
 # busy1 and wake1 first: a container start holds up the monitor's tick while Docker starts it
 # (the snapshot inspects the new container), so no deploy falls on idle1's deadlines.
-assert_exit 0 -m "deploy busy1 -- a CPU loop (batch)" \
-	as_user "$A" container-deploy busy1 --cpu-only -- sh -c 'while :; do :; done'
+assert_exit 0 -m "deploy busy1 -- an active loop (batch)" \
+	as_user "$A" container-deploy busy1 --cpu-only -- sh -c "$ACTIVE_LOOP"
 # wake1 becomes busy as soon as its first warning reaches it (/workspace/.ds01-alerts, written
 # as the warning is given), whatever the test is doing then. It looks five times a second
 # without a process per look (read -t on a FIFO nobody writes, [ is built in): idle, far under
@@ -31,7 +31,7 @@ assert_exit 0 -m "deploy busy1 -- a CPU loop (batch)" \
 # first warning (80 %) and the stop.
 assert_exit 0 -m "deploy wake1 (idle until its first warning, then a CPU loop)" \
 	as_user "$A" container-deploy wake1 --cpu-only -- sh -c 'mkfifo /tmp/f; exec 3<>/tmp/f
-	while [ ! -e /workspace/.ds01-alerts ]; do read -t 0.2 x <&3; done; while :; do :; done'
+	while [ ! -e /workspace/.ds01-alerts ]; do read -t 0.2 x <&3; done; '"$ACTIVE_LOOP"
 assert_exit 0 -m "deploy idle1 (1 GPU, idle shell)" as_user "$A" container-deploy idle1
 STARTED=$(docker_started_at "$IDLE")
 [ -n "$STARTED" ] || fail "no StartedAt for $IDLE"

@@ -53,7 +53,7 @@ at_least() { [ "$(awk -v t="$1" -v s="$2" -v n="$(now)" 'BEGIN { print (n - t >=
 in_range() { [ "$(awk -v x="$1" -v lo="$2" -v hi="$3" 'BEGIN { print (x >= lo && x <= hi) }')" = 1 ]; }
 # clock EPOCH: HH:MM:SS (UTC) of the whole second at or after EPOCH, as the warnings round it.
 clock() { date -u -d "@$(awk -v t="$1" 'BEGIN { printf "%d", int((t * 1000 + 999) / 1000) }')" +%H:%M:%S; }
-LOOP='trap "exit 0" TERM; while :; do :; done'
+LOOP=$ACTIVE_LOOP
 RD="rd._.$D" RB="rb._.$B" RF="rf._.$F" RI="ic._.$C"
 
 # The four deploys at once (the timeline starts after them, at the reload).

@@ -23,7 +23,7 @@ R1="rt1._.$A" R2="rt2._.$A"
 ev_for() { printf '.event_type == "%s" and .details.container == "%s"' "$1" "$2"; }
 nev() { events_query "$(ev_for "$1" "$2")" | grep -c .; }
 created_epoch() { date -d "$(docker inspect -f '{{.Created}}' "$(docker_id "$1")")" +%s.%N; }
-LOOP='trap "exit 0" TERM; while :; do :; done'
+LOOP=$ACTIVE_LOOP
 # list_shows USER PROJECT JQ: the project's container-list row (as of the last tick) matches JQ.
 list_shows() { container_entry "$1" "$2" | jq -e "$3" >/dev/null; }
 

@@ -29,7 +29,7 @@ lease_is() { [ "$(gpu_lease_state "$1")" = "$2" ]; }
 sampled() { container_entry "$A" rc | jq -e '.runtime_limit_s == 36' >/dev/null; }
 
 assert_exit 0 -m "deploy rc (1 GPU) -- a CPU loop that exits on SIGTERM" \
-	as_user "$A" container-deploy rc --gpus 1 -- sh -c 'trap "exit 0" TERM; while :; do :; done'
+	as_user "$A" container-deploy rc --gpus 1 -- sh -c "$ACTIVE_LOOP"
 ID0=$(docker_id "$R")
 C0=$(created_epoch "$ID0")
 U0=$(container_gpus "$A" rc)
