@@ -95,7 +95,6 @@ finish() {
 }
 
 step() { printf '\n==> %s\n' "$*"; }
-now_ms() { echo $(($(date +%s%N) / 1000000)); }
 fmt_s() { printf '%d.%01d s' $(($1 / 1000)) $((($1 % 1000) / 100)); }
 
 if [ "$(id -u)" -ne 0 ]; then
@@ -567,11 +566,12 @@ child_running() {
 # processes, and the threads of each ds01d among them (gdb, where installed).
 declare -A STUCK=()
 watch_stuck() {
-	local pid id
+	local pid id now
+	now=$(now_ms)
 	for pid in "${!RUNNING[@]}"; do
 		id=${RUNNING[$pid]}
 		[ -z "${STUCK[$pid]:-}" ] || continue
-		[ $(($(now_ms) - J_T0[id])) -ge $(((ITEST_TIMEOUT - 20) * 1000)) ] || continue
+		[ $((now - J_T0[id])) -ge $(((ITEST_TIMEOUT - 20) * 1000)) ] || continue
 		STUCK[$pid]=1
 		dump_stuck "$pid" >"${P_BUILD[${J_PASS[id]}]}/integration-logs/${J_NAME[id]}.log.stuck" 2>&1
 	done

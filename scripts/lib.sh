@@ -7,6 +7,12 @@ ds01_die() {
 	exit 1
 }
 
+# now_ms: the time in milliseconds (Unix epoch), without starting a process.
+now_ms() {
+	local t=${EPOCHREALTIME/./}
+	echo $((10#${t:0:13}))
+}
+
 ds01_need_root() {
 	[ "$(id -u)" -eq 0 ] || ds01_die "must be run as root (try: sudo $0 $*)"
 }

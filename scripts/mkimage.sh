@@ -10,7 +10,7 @@
 #   mkimage.sh jupyter [NAME] [--force]   the base image plus Debian's Jupyter Notebook
 #                                         (default ds01-test/jupyter:latest)
 #
-# Both do nothing if NAME already exists, unless --force.
+# Each does nothing if NAME already exists, unless --force.
 set -euo pipefail
 DS01_PROG=mkimage.sh
 # shellcheck source=scripts/lib.sh
@@ -184,7 +184,7 @@ tools)
 	build_tools "$name"
 	;;
 jupyter)
-	build_base "$name" jupyter-notebook || ds01_die "debootstrap failed: no $name"
+	build_base "$name" jupyter-notebook || ds01_die "cannot build $name (debootstrap or apt failed)"
 	;;
 base)
 	if ! build_base "$name"; then

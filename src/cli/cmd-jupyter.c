@@ -169,7 +169,7 @@ int cmd_jupyter(const struct cli_command *cmd, int argc, char **argv)
         if (r == 0) {
                 printf("Jupyter runs in '%s' on port %d (its log: /tmp/ds01-jupyter-%d.log in the "
                        "container; it stops with the container, or with: container-run %s -- "
-                       "pkill -f port=%d).\n",
+                       "pkill -f 'jupyter.*--port=%d').\n",
                        name, port, port, name, port);
                 _cleanup_free_ char *path = xasprintf("/?token=%s", token);
                 print_port_access(p, path);

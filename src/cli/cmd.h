@@ -124,8 +124,8 @@ int cmd_jupyter(const struct cli_command *cmd, int argc, char **argv);
 int cmd_top(const struct cli_command *cmd, int argc, char **argv);
 /* The lines that tell a user how to reach a published port from their laptop. */
 void print_port_lines(const json_t *ports);
-/* Those of one port (an element of container.port's "ports"), the URL to open ending in path
- * (NULL: "/"). */
+/* Those of one port (an element of container.port's "ports"); path (NULL: none) is appended to
+ * the URL to open. */
 void print_port_access(const json_t *port, const char *path);
 int cmd_keepalive(const struct cli_command *cmd, int argc, char **argv);
 int cmd_inbox(const struct cli_command *cmd, int argc, char **argv);

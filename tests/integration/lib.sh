@@ -403,11 +403,7 @@ $(printf '%s' "$json" | head -c 3000)"
 # jqr FILTER JSON: prints `jq -r FILTER` (empty on invalid JSON).
 jqr() { printf '%s' "$2" | jq -r "$1" 2>/dev/null; }
 
-# now_ms: the time in milliseconds (Unix epoch).
-now_ms() {
-	local t=${EPOCHREALTIME/./}
-	echo $((10#${t:0:13}))
-}
+# now_ms: scripts/lib.sh
 
 # wait_for SECONDS CMD...: polls CMD every 0.1 s until it exits 0; returns 1 on timeout.
 # SECONDS may have a fraction (1.5); the deadline is kept in milliseconds, and CMD always gets

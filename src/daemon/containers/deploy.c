@@ -167,25 +167,22 @@ static int check_cmd_started(struct ds01d *d, const char *id, const json_t *cmd,
         }
 }
 
-/* --ssh (jssh true), or the site's ssh_keys (jssh absent): *ssh says whether the container
- * mounts the caller's ~/.ssh and ~/.gitconfig, checked now and prepared for. A site default
- * passes over a user without ~/.ssh; an explicit --ssh is refused without one. */
+/* --ssh (jssh true), or the site's ssh_keys (jssh absent): whether the container mounts the
+ * caller's ~/.ssh and ~/.gitconfig; if so they are opened into *keys (for the start) and the pin
+ * is made. A site default passes over a user without ~/.ssh; an explicit --ssh is refused. */
 static int prepare_ssh(struct ds01d *d, const struct caller *c, const char *container,
-                       const json_t *jssh, bool *ssh, struct error **err)
+                       const json_t *jssh, struct sshkeys *keys, bool *ssh, struct error **err)
 {
         *ssh = jssh ? json_is_true(jssh) : d->cfg->ssh_keys;
         if (!*ssh)
                 return 0;
-        struct sshkeys keys;
         struct error *kerr = NULL;
-        int r = sshkeys_open(c->uid, c->gid, &keys, &kerr);
-        sshkeys_close(&keys);
-        if (r < 0 && !jssh && kerr->code == DS01_EUSAGE) {
-                error_free(kerr);
+        if (sshkeys_open(c->uid, c->gid, keys, &kerr) < 0) {
                 *ssh = false;
-                return 0;
-        }
-        if (r < 0) {
+                if (!jssh && kerr->code == DS01_EUSAGE) {
+                        error_free(kerr);
+                        return 0;
+                }
                 error_set(err, kerr->code, "%s", kerr->message);
                 error_free(kerr);
                 return -1;
@@ -205,6 +202,7 @@ int container_deploy(struct ds01d *d, const struct caller *c, json_t *params, js
         bool start = !jstart || json_is_true(jstart);
         json_t *jssh = json_object_get(params, "ssh"); /* absent: the site's ssh_keys */
         bool ssh = false;
+        struct sshkeys keys = SSHKEYS_INIT;
         int n_gpus = jg ? (int)json_integer_value(jg) : 1;
         if (cpu_only)
                 n_gpus = 0;
@@ -323,7 +321,7 @@ int container_deploy(struct ds01d *d, const struct caller *c, json_t *params, js
                               &ws_fd, err) < 0)
                 goto out;
         pin = workspace_pin_prepare(d->cfg->state_dir, container, err);
-        if (!pin || prepare_ssh(d, c, container, jssh, &ssh, err) < 0)
+        if (!pin || prepare_ssh(d, c, container, jssh, &keys, &ssh, err) < 0)
                 goto out;
 
         if (leases_reserve(d, c, &ls, container, project, &preq, false, &uuids, err) < 0) {
@@ -346,7 +344,7 @@ int container_deploy(struct ds01d *d, const struct caller *c, json_t *params, js
         created = true;
         if (managed_make_home(d, c, id, err) < 0 || store_bind(d->store, container, id, err) < 0)
                 goto out;
-        if (start && managed_start_pinned(d, c, container, id, ws_fd, ssh, err) < 0) {
+        if (start && managed_start_pinned(d, container, id, ws_fd, ssh ? &keys : NULL, err) < 0) {
                 error_wrap(err, "starting container '%s'", container);
                 goto out;
         }
@@ -411,6 +409,7 @@ out:
                 if (pin)
                         managed_pins_remove(d, container);
         }
+        sshkeys_close(&keys);
         network_release(d->net, net); /* the container, if any, now keeps it */
         store_strv_free(uuids);
         free(data);

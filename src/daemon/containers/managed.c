@@ -91,21 +91,16 @@ json_t *managed_cmd(const json_t *inspect)
 /* Starts a container with its workspace directory ws_fd (and --ssh's files) on its pins for the
  * time of the start: Docker mounts what ds01 opened and checked, never a path the user can
  * swap. */
-int managed_start_pinned(struct ds01d *d, const struct caller *owner, const char *container,
-                         const char *id, int ws_fd, bool ssh, struct error **err)
+int managed_start_pinned(struct ds01d *d, const char *container, const char *id, int ws_fd,
+                         const struct sshkeys *keys, struct error **err)
 {
-        struct sshkeys keys = SSHKEYS_INIT;
-        if (ssh && (sshkeys_open(owner->uid, owner->gid, &keys, err) < 0 ||
-                    sshkeys_pin(d->cfg->state_dir, container, &keys, err) < 0)) {
-                sshkeys_close(&keys);
+        if (keys && sshkeys_pin(d->cfg->state_dir, container, keys, err) < 0)
                 return -1;
-        }
-        sshkeys_close(&keys); /* the binds hold what they need */
         int r = workspace_pin(d->cfg->state_dir, container, ws_fd, err);
         if (r == 0)
                 r = docker_container_start(d->docker, id, err);
         workspace_unpin(d->cfg->state_dir, container);
-        if (ssh)
+        if (keys)
                 sshkeys_unpin(d->cfg->state_dir, container);
         return r;
 }

@@ -6,6 +6,8 @@
 #include "daemon/ds01d.h"
 #include "daemon/requests/caller.h"
 
+struct sshkeys;
+
 /* The value of label `key` of a container (an inspect), or NULL. */
 const char *managed_label(const json_t *inspect, const char *key);
 /* Whether Docker's container (an inspect) is one this daemon created: the ledger records its
@@ -25,10 +27,10 @@ int managed_grace_s(struct ds01d *d, const json_t *inspect);
 json_t *managed_cmd(const json_t *inspect);
 /* Starts container `id` (named `container`) with its workspace directory ws_fd on its pin for
  * the time of the start: Docker mounts what ds01 opened and checked, never a path the user can
- * swap (workspace.h). ssh: the owner's ~/.ssh and ~/.gitconfig too, opened and checked now
- * (sshkeys.h). */
-int managed_start_pinned(struct ds01d *d, const struct caller *owner, const char *container,
-                         const char *id, int ws_fd, bool ssh, struct error **err);
+ * swap (workspace.h). keys (NULL: none) are the owner's ~/.ssh and ~/.gitconfig for a container
+ * made with --ssh, opened by the caller as ws_fd is (sshkeys_open). */
+int managed_start_pinned(struct ds01d *d, const char *container, const char *id, int ws_fd,
+                         const struct sshkeys *keys, struct error **err);
 /* Makes the owner's home directory (spec_home) in a container just created: theirs, mode 0700. */
 int managed_make_home(struct ds01d *d, const struct caller *owner, const char *id,
                       struct error **err);

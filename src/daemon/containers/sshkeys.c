@@ -24,29 +24,28 @@ int sshkeys_open(uid_t uid, gid_t gid, struct sshkeys *k, struct error **err)
         _cleanup_free_ char *home = userpath_home(uid, err);
         if (!home)
                 return -1;
-        _cleanup_free_ char *ssh = xasprintf("%s/.ssh", home);
-        struct stat st;
-        if (lstat(ssh, &st) < 0 && errno == ENOENT)
+        _cleanup_close_ int home_fd = userpath_open_dir(home, uid, err);
+        if (home_fd < 0)
+                return error_wrap(err, "--ssh");
+        _cleanup_free_ char *shown = xasprintf("%s/.ssh", home);
+        _cleanup_close_ int ssh = userpath_step(home_fd, ".ssh", true);
+        if (ssh == -ENOENT)
                 return error_set(err, DS01_EUSAGE,
                                  "--ssh mounts your ~/.ssh, and %s does not exist - make a key "
                                  "with ssh-keygen (or deploy without --ssh)",
-                                 ssh);
-        k->ssh_fd = userpath_open_dir(ssh, uid, err);
-        if (k->ssh_fd < 0)
-                return error_wrap(err, "--ssh");
-        _cleanup_close_ int home_fd = userpath_open_dir(home, uid, err);
-        if (home_fd < 0) {
-                sshkeys_close(k);
+                                 shown);
+        if (ssh < 0) {
+                userpath_step_error(ssh, shown, err);
                 return error_wrap(err, "--ssh");
         }
-        _cleanup_close_ int f = userpath_open_file(home_fd, ".gitconfig", O_RDONLY, uid, gid, err);
-        if (f == -ENOENT)
-                return 0; /* no git identity: the container gets an empty ~/.gitconfig */
-        if (f < 0) {
-                sshkeys_close(k);
+        if (userpath_check_dir(ssh, shown, USERPATH_USERS, uid, err) < 0)
+                return error_wrap(err, "--ssh");
+        _cleanup_close_ int git =
+            userpath_open_file(home_fd, ".gitconfig", O_RDONLY, uid, gid, err);
+        if (git < 0 && git != -ENOENT) /* absent: the container gets an empty ~/.gitconfig */
                 return error_wrap(err, "--ssh (~/.gitconfig)");
-        }
-        k->gitconfig_fd = TAKE_FD(f);
+        k->ssh_fd = TAKE_FD(ssh);
+        k->gitconfig_fd = git < 0 ? -1 : TAKE_FD(git);
         return 0;
 }
 

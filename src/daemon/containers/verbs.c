@@ -232,6 +232,8 @@ int container_start(struct ds01d *d, const struct caller *c, json_t *params, jso
         if (!running) {
                 _cleanup_free_ char *ws = NULL;
                 _cleanup_close_ int ws_fd = -1;
+                _cleanup_(sshkeys_close) struct sshkeys keys = SSHKEYS_INIT;
+                bool ssh = streq_ptr(managed_label(inspect, SSHKEYS_LABEL), "true");
                 const char *project = managed_label(inspect, "ds01.project");
                 if (managed_owner(d, inspect, &owner) < 0 || !project) {
                         error_set(err, DS01_ERR, "container '%s' has no owner with an account",
@@ -245,10 +247,12 @@ int container_start(struct ds01d *d, const struct caller *c, json_t *params, jso
                         store_container_release(&sc);
                         goto unbusy;
                 }
-                /* The workspace is mounted again at every start: check it again. */
+                /* The workspace (and --ssh's files) are mounted again at every start: check
+                 * them again. */
                 if (workspace_prepare(d->cfg->workspace_root, project, owner.uid, owner.gid, true,
                                       &ws, &ws_fd, err) < 0 ||
-                    check_pinned(d, inspect, name, project, err) < 0) {
+                    check_pinned(d, inspect, name, project, err) < 0 ||
+                    (ssh && sshkeys_open(owner.uid, owner.gid, &keys, err) < 0)) {
                         store_container_release(&sc);
                         goto unbusy;
                 }
@@ -268,8 +272,7 @@ int container_start(struct ds01d *d, const struct caller *c, json_t *params, jso
                 }
                 if (needs_gpus && relet_gpus(d, &owner, inspect, name, &notice, err) < 0)
                         goto unbusy;
-                bool ssh = streq_ptr(managed_label(inspect, SSHKEYS_LABEL), "true");
-                if (managed_start_pinned(d, &owner, name, name, ws_fd, ssh, err) < 0) {
+                if (managed_start_pinned(d, name, name, ws_fd, ssh ? &keys : NULL, err) < 0) {
                         error_wrap(err, "starting '%s'", name);
                         store_hold(d->store, name, NULL); /* stopped still: held again */
                         goto unbusy;
