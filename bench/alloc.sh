@@ -101,6 +101,7 @@ write_config() { # STATE_DIR
 	{
 		printf 'instance: %s\n' "$INSTANCE"
 		printf 'socket: %s/ds01.sock\n' "$TMP"
+		printf 'docker_api_socket: "off"\n'
 		printf 'state_dir: %s\n' "$1"
 		printf 'log_dir: %s/log\n' "$TMP"
 		printf 'docker_socket: %s\n' "$DOCKER_SOCK"

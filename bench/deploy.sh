@@ -122,6 +122,7 @@ YAML
 cat >"$TMP/ds01.yaml" <<YAML
 instance: $INSTANCE
 socket: $SOCK
+docker_api_socket: "off"
 state_dir: $TMP/state
 log_dir: $TMP/log
 docker_socket: $DOCKER_SOCK

@@ -80,6 +80,7 @@ YAML
 cat >"$TMP/ds01.yaml" <<YAML
 instance: $INSTANCE
 socket: $SOCK
+docker_api_socket: "off"
 ports_dir: $TMP/run/ports
 state_dir: $TMP/state
 log_dir: $TMP/log

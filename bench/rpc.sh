@@ -96,6 +96,7 @@ PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); pr
 {
 	printf 'instance: %s\n' "$INSTANCE"
 	printf 'socket: %s/ds01.sock\n' "$TMP"
+	printf 'docker_api_socket: "off"\n'
 	printf 'state_dir: %s/state\n' "$TMP"
 	printf 'log_dir: %s/log\n' "$TMP"
 	printf 'docker_socket: %s\n' "$DOCKER_SOCK"

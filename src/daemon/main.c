@@ -13,6 +13,7 @@
 #include "daemon/containers/reconcile.h"
 #include "daemon/containers/execs.h"
 #include "daemon/observe/metrics.h"
+#include "daemon/dockerapi/endpoint.h"
 #include "daemon/containers/network.h"
 #include "daemon/gpus/nvml.h"
 #include "daemon/requests/rpc.h"
@@ -165,6 +166,7 @@ int main(int argc, char **argv)
         struct error *err = NULL;
         struct ds01d d, v; /* the root, and start-up's view */
         struct metrics *metrics = NULL;
+        struct dapi *dapi = NULL;
         memset(&d, 0, sizeof(d));
         memset(&v, 0, sizeof(v));
         d.root = &d;
@@ -258,8 +260,10 @@ int main(int argc, char **argv)
                 goto fail;
         if (metrics_start(&d, &metrics, &err) < 0)
                 goto fail;
-        srv = rpc_server_new(&d, &err);
+        srv = rpc_server_new(&d, &err); /* first: it refuses to run beside another ds01d */
         if (!srv)
+                goto fail;
+        if (dapi_start(&d, &dapi, &err) < 0)
                 goto fail;
         sfd = signalfd(-1, &mask, SFD_CLOEXEC);
         if (sfd < 0) {
@@ -314,6 +318,7 @@ out:;
         /* After the connection threads: a `ds01 reload` may still move the metrics server. */
         reload_stop();
         metrics = metrics_stop(metrics);
+        dapi = dapi_stop(dapi); /* its threads run requests: before the state they use goes */
         watch = watch_stop(watch);
         /* Connection threads that outlived the grace period still use the state (the monitor's
          * too, through container-list): leave all of it to the kernel then. */

@@ -183,7 +183,8 @@ as_user() {
 	home=$(user_home "$u")
 	local -a cmd=(setpriv --reuid="$uid" --regid="$gid" --init-groups
 		env -i PATH="$BIN:/usr/bin:/bin" HOME="$home" USER="$u" LOGNAME="$u"
-		LANG=C.UTF-8 TERM="${TERM:-dumb}" DS01_SOCKET="$SOCK" "$(_ds01_san_env ASAN_OPTIONS)"
+		LANG=C.UTF-8 TERM="${TERM:-dumb}" DS01_SOCKET="$SOCK" DOCKER_HOST="unix://$DOCKER_API_SOCK"
+		"$(_ds01_san_env ASAN_OPTIONS)"
 		"$(_ds01_san_env UBSAN_OPTIONS)" "$(_ds01_san_env TSAN_OPTIONS)" "$@")
 	local rc
 	if [ -t 0 ]; then
@@ -207,7 +208,8 @@ as_user_cmdline() {
 	local s
 	s=$(printf '%q ' setpriv --reuid="$uid" --regid="$gid" --init-groups env -i \
 		PATH="$BIN:/usr/bin:/bin" HOME="$home" USER="$u" LOGNAME="$u" LANG=C.UTF-8 \
-		TERM=xterm-256color DS01_SOCKET="$SOCK" "$(_ds01_san_env ASAN_OPTIONS)" \
+		TERM=xterm-256color DS01_SOCKET="$SOCK" DOCKER_HOST="unix://$DOCKER_API_SOCK" \
+		"$(_ds01_san_env ASAN_OPTIONS)" \
 		"$(_ds01_san_env UBSAN_OPTIONS)" "$(_ds01_san_env TSAN_OPTIONS)" "$@")
 	# sh syntax (tmux and sh -c run it); exit 86 is noted for the cleanup as in as_user
 	local note
@@ -656,6 +658,7 @@ ds01_write_config() {
 		printf 'instance: %s\n' "$INSTANCE"
 		printf 'socket: %s\n' "$SOCK"
 		printf 'ports_dir: %s\n' "$T/run/ports"
+		printf 'docker_api_socket: %s\n' "$DOCKER_API_SOCK"
 		printf 'state_dir: %s\n' "$T/state"
 		printf 'log_dir: %s\n' "$T/log"
 		printf 'limits_file: %s\n' "$DS01_LIMITS"
@@ -731,6 +734,7 @@ ds01_setup() {
 
 	BIN=$T/bin
 	SOCK=$T/run/ds01.sock
+	DOCKER_API_SOCK=$T/run/docker.sock # the users' Docker endpoint (as_user's DOCKER_HOST)
 	DS01_CONFIG=$T/ds01.yaml
 	DS01_LIMITS=$T/etc/resource-limits.yaml
 	EVENTS=$T/log/events.jsonl
@@ -929,6 +933,7 @@ ds01_write_gpu_config() {
 		printf 'instance: %s\n' "$INSTANCE"
 		printf 'socket: %s\n' "$SOCK"
 		printf 'ports_dir: %s\n' "$T/run/ports"
+		printf 'docker_api_socket: %s\n' "$DOCKER_API_SOCK"
 		printf 'state_dir: %s\n' "$T/state"
 		printf 'log_dir: %s\n' "$T/log"
 		printf 'limits_file: %s\n' "$DS01_LIMITS"

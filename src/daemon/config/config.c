@@ -209,6 +209,7 @@ static const struct key_def keys[] = {
     STRING("instance", instance, "ds01", RESTART),
     PATH("socket", socket, "/run/ds01/ds01.sock", RESTART),
     PATH("ports_dir", ports_dir, "/run/ds01/ports", RESTART),
+    STRING("docker_api_socket", docker_api_socket, "/run/ds01/docker.sock", RESTART),
     INT("ports_tcp_from", ports_tcp_from, 20000, 1024, 65535, LIVE), /* container-port --tcp */
     INT("ports_tcp_to", ports_tcp_to, 20999, 1024, 65535, LIVE),
     PATH("state_dir", state_dir, "/var/lib/ds01", RESTART),
@@ -539,6 +540,12 @@ static int validate(const struct yamldoc *d, struct config *c, struct error **er
                                      "'socket' is too long for a unix socket path (at most %zu "
                                      "bytes)",
                                      SUN_PATH_MAX - 1);
+        if (!streq(c->docker_api_socket, "off") &&
+            (!path_valid(c->docker_api_socket) || strlen(c->docker_api_socket) >= SUN_PATH_MAX))
+                return yamldoc_error(d, LINE_OF("docker_api_socket"), err,
+                                     "'docker_api_socket' must be an absolute unix socket path "
+                                     "(shorter than %zu bytes) or \"off\", not '%s'",
+                                     SUN_PATH_MAX, c->docker_api_socket);
         if (strlen(c->docker_socket) >= SUN_PATH_MAX)
                 return yamldoc_error(d, LINE_OF("docker_socket"), err,
                                      "'docker_socket' is too long for a unix socket path");

@@ -18,10 +18,11 @@ struct config_sim_gpu {
 };
 
 struct config {
-        char *source;    /* the file read, or "(embedded defaults)" */
-        char *instance;  /* [a-z0-9][a-z0-9_.-]{0,62}: labels, networks, metrics */
-        char *socket;    /* the CLI's unix socket */
-        char *ports_dir; /* published ports' sockets: <ports_dir>/<user>/<project>.<port> */
+        char *source;            /* the file read, or "(embedded defaults)" */
+        char *instance;          /* [a-z0-9][a-z0-9_.-]{0,62}: labels, networks, metrics */
+        char *socket;            /* the CLI's unix socket */
+        char *ports_dir;         /* published ports' sockets: <ports_dir>/<user>/<project>.<port> */
+        char *docker_api_socket; /* the users' Docker API endpoint (dockerapi/), or "off" */
         /* the loopback TCP ports container-port --tcp hands out: ports_tcp_from..ports_tcp_to */
         int64_t ports_tcp_from, ports_tcp_to;
         char *state_dir;           /* the ledger, pins, the default spool */

@@ -92,6 +92,16 @@ int docker_events_stream(struct docker *d, const char *label_filter, int64_t sin
  * EOF. Closing it cancels the build. query is already encoded (docker_query_escape). */
 int docker_build_stream(struct docker *d, const char *query, int context_fd, int64_t context_len,
                         int *ret_fd, struct error **err);
+/* The Docker API endpoint's way through (dockerapi/): sends `request` (a whole HTTP/1.x request
+ * head, the caller's responsibility) and body_len bytes of body on a fresh connection and reads
+ * the response head. *ret_status its status (any), *ret_head the head (to free), *ret_fd the
+ * connection at the first byte of the body (HTTP/1.0 requests: the body ends at EOF; an upgraded
+ * connection: the raw stream both ways). -1 only when Docker cannot be reached or answers no
+ * HTTP. */
+int docker_forward(struct docker *d, const char *request, const void *body, size_t body_len,
+                   int *ret_status, char **ret_head, int *ret_fd, struct error **err);
+/* The value of header `name` in a response head (case-insensitive; a new string), or NULL. */
+char *docker_head_header(const char *head, const char *name);
 /* Percent-encodes a query value. */
 char *docker_query_escape(const char *s);
 

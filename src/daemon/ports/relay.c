@@ -123,7 +123,7 @@ static void half_events(const struct half *h, struct pollfd *p, nfds_t *n)
                 p[(*n)++] = (struct pollfd){.fd = h->from, .events = POLLIN};
 }
 
-static void relay_bytes(int client, int upstream)
+void relay_bytes(int client, int upstream)
 {
         struct half h[2] = {{.from = client, .to = upstream, .pipe = {-1, -1}},
                             {.from = upstream, .to = client, .pipe = {-1, -1}}};

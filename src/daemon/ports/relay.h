@@ -49,3 +49,7 @@ int relay_listen_tcp(struct relay *r, const char *container, uid_t uid, int port
 /* Stops serving container's port (0: all its ports), on its socket and on loopback TCP: removes the
  * socket and ends the connections through it. */
 void relay_close(struct relay *r, const char *container, int port);
+/* Moves bytes both ways between two connected, non-blocking sockets with splice(2), passing each
+ * side's half-close on, until both directions are done or one breaks. Closes neither. Also the
+ * Docker API endpoint's relay of hijacked streams (dockerapi/forward.c). */
+void relay_bytes(int client, int upstream);

@@ -1,0 +1,59 @@
+/* forward.h - the Docker API endpoint's way to dockerd and back: a checked request passed on
+ * (its path rewritten to the resolved object), Docker's answer streamed to the client as it
+ * comes (logs --follow, stats, wait), or read whole to be filtered; and hijacked streams (exec
+ * start, attach) relayed both ways.
+ *
+ * Locking: each forwarded request has a connection of its own to dockerd; a mutex (a leaf)
+ * guards the list of open hijacked streams. */
+#pragma once
+
+#include "daemon/ds01d.h"
+#include "shared/strbuf.h"
+
+#include <jansson.h>
+#include <microhttpd.h>
+#include <stdbool.h>
+
+/* A request as it goes to Docker. */
+struct dapi_request {
+        const char *method;
+        const char *version; /* the client's API version, "" for none */
+        char *path;          /* "/containers/<id>/logs" */
+        struct strbuf query; /* "a=1&b=2", encoded; empty for none */
+        const char *content_type;
+        const char *body;
+        size_t body_len;
+        bool upgrade; /* ask Docker to hijack the connection (exec start, attach) */
+};
+
+/* The query of conn, re-encoded, with `drop` (a key, or NULL) left out. */
+void dapi_query_of(struct MHD_Connection *conn, const char *drop, struct strbuf *ret);
+/* Adds key=value (encoded) to a query. */
+void dapi_query_add(struct strbuf *q, const char *key, const char *value);
+void dapi_request_release(struct dapi_request *r);
+
+/* Passes r on and streams Docker's answer (status, headers that matter, body) to conn as it
+ * comes; a client that hangs up ends it. */
+enum MHD_Result dapi_forward(struct ds01d *v, struct MHD_Connection *conn, int client_fd,
+                             const struct dapi_request *r);
+/* Passes r on and reads Docker's answer whole: *ret_status, *ret_json (NULL when not JSON).
+ * A bounded body (64 MiB). */
+int dapi_forward_json(struct ds01d *v, const struct dapi_request *r, int *ret_status,
+                      json_t **ret_json, struct error **err);
+/* Passes r on (r->upgrade) and, once Docker has hijacked its connection, switches conn to the
+ * raw stream and relays bytes both ways until both ends are done. on_open/on_close (may be NULL)
+ * run when the stream is up and when it has ended (exec sessions are counted while open). */
+enum MHD_Result dapi_hijack(struct ds01d *v, struct MHD_Connection *conn,
+                            const struct dapi_request *r, void (*on_close)(void *), void *ctx);
+
+/* Ends every hijacked stream (the daemon is stopping); none opens after this. */
+void dapi_streams_end(void);
+
+/* Every answer's headers: what clients read in negotiation (Api-Version, Ostype, ...). */
+void dapi_common_headers(struct ds01d *v, struct MHD_Response *resp);
+/* An answer with a JSON body (takes body). */
+enum MHD_Result dapi_reply_json(struct ds01d *v, struct MHD_Connection *conn, unsigned status,
+                                json_t *body);
+/* {"message": msg}: what the docker CLI prints after "Error response from daemon:". */
+enum MHD_Result dapi_reply_message(struct ds01d *v, struct MHD_Connection *conn, unsigned status,
+                                   const char *msg);
