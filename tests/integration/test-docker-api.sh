@@ -107,9 +107,9 @@ capture as_user "$A" container-list --json
 assert_not_contains "$OUT" "other._.$A" "container-list agrees: other is gone"
 
 # what ds01 does not offer: refused, with what to use instead
-capture as_user "$A" docker run --rm ds01-test/busybox:latest true
-assert_ne 0 "$RC" "docker run is refused (for now)"
-assert_contains "$ERR" "container-deploy" "the refusal names container-deploy"
+capture as_user "$A" docker network create mynet
+assert_ne 0 "$RC" "docker network create is refused"
+assert_contains "$ERR" "private network" "the refusal says each user has a private network"
 capture as_user "$A" docker volume ls
 assert_contains "$ERR" "/workspace" "docker volume ls: the refusal points at the workspace"
 capture as_user "$A" docker system prune -f

@@ -185,8 +185,9 @@ static void test_confinement(void **state)
             "ShmSize",       "PidsLimit",   "DeviceRequests", "Runtime"};
         assert_true(only_keys(h, host_keys, ARRAY_SIZE(host_keys)));
         static const char *const top_keys[] = {
-            "Image",  "User", "WorkingDir", "Hostname",   "Entrypoint", "Cmd",        "Env",
-            "Labels", "Tty",  "OpenStdin",  "HostConfig", "StopSignal", "StopTimeout"};
+            "Image",      "User",       "WorkingDir",  "Hostname",  "Entrypoint",
+            "Cmd",        "Env",        "Labels",      "Tty",       "OpenStdin",
+            "HostConfig", "StopSignal", "StopTimeout", "StdinOnce", "AttachStdin"};
         assert_true(only_keys(b, top_keys, ARRAY_SIZE(top_keys)));
 
         json_t *m = json_object_get(h, "Mounts");
@@ -470,6 +471,61 @@ static void test_ssh(void **state)
         json_decref(b);
 }
 
+/* A container made through the Docker API endpoint: the client's environment (ds01's own
+ * variables are never theirs), labels (never over ds01's), terminal, working directory, --rm and
+ * more mount points of the same workspace pin; its interface label. */
+static void test_docker_extras(void **state)
+{
+        struct fixture *f = *state;
+        json_t *j =
+            json_pack("{s:s, s:[s, s], s:{s:s}, s:b, s:b, s:b, s:s, s:[s], s:s}", "interface",
+                      "devcontainer", "env", "A=1", "HOME=/evil", "labels",
+                      "devcontainer.local_folder", "/x", "tty", 1, "open_stdin", 1, "auto_remove",
+                      1, "workdir", "/workspaces/p", "targets", "/workspaces/p", "workspace", "p");
+        struct deploy_extras x;
+        struct error *err = NULL;
+        assert_int_equal(extras_parse(j, &x, &err), 0);
+        f->in.extras = &x;
+        json_t *b = spec_create_body(&f->in);
+        json_t *env = json_object_get(b, "Env");
+        assert_string_equal(json_string_value(json_array_get(env, 0)), "A=1");
+        size_t i;
+        json_t *v;
+        json_array_foreach (env, i, v)
+                assert_false(streq(json_string_value(v), "HOME=/evil"));
+        assert_string_equal(label(b, "ds01.interface"), "devcontainer");
+        assert_string_equal(label(b, "devcontainer.local_folder"), "/x");
+        assert_string_equal(label(b, "ds01.workspace_project"), "p");
+        assert_true(json_is_true(json_object_get(b, "Tty")));
+        assert_true(json_is_true(json_object_get(b, "OpenStdin")));
+        assert_string_equal(jstr(b, "WorkingDir"), "/workspaces/p");
+        assert_true(json_is_true(json_object_get(host_of(b), "AutoRemove")));
+        json_t *m = json_object_get(host_of(b), "Mounts");
+        assert_mount(json_array_get(m, 0), f->in.pin, "/workspace", false);
+        assert_mount(json_array_get(m, 2), f->in.pin, "/workspaces/p", false);
+        json_decref(b);
+        extras_release(&x);
+        f->in.extras = NULL;
+        json_decref(j);
+
+        /* What no client may have */
+        static const char *const bad[] = {"{\"labels\": {\"ds01.user\": \"x\"}}",
+                                          "{\"targets\": [\"/\"]}",
+                                          "{\"targets\": [\"/etc/passwd\"]}",
+                                          "{\"targets\": [\"/a/../workspace\"]}",
+                                          "{\"interface\": \"orchestration\"}",
+                                          "{\"workdir\": \"rel\"}",
+                                          "{\"workspace\": \"../x\"}",
+                                          "{\"unknown\": 1}"};
+        for (size_t k = 0; k < ARRAY_SIZE(bad); k++) {
+                json_t *bj = json_loads(bad[k], 0, NULL);
+                assert_non_null(bj);
+                assert_int_equal(extras_parse(bj, &x, &err), -1);
+                err = error_free(err);
+                json_decref(bj);
+        }
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -481,6 +537,7 @@ int main(void)
             cmocka_unit_test_setup_teardown(test_cmd, setup, teardown),
             cmocka_unit_test_setup_teardown(test_datasets, setup, teardown),
             cmocka_unit_test_setup_teardown(test_ssh, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_docker_extras, setup, teardown),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

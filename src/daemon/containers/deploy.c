@@ -1,5 +1,6 @@
 /* deploy.c - container-deploy: a project's container, from request to running (see deploy.h). */
 #include "daemon/containers/deploy.h"
+#include "daemon/containers/extras.h"
 
 #include "daemon/containers/managed.h"
 #include "daemon/containers/network.h"
@@ -223,13 +224,26 @@ int container_deploy(struct ds01d *d, const struct caller *c, json_t *params, js
         size_t n_ports;
         if (ports_parse_request(json_object_get(params, "ports"), ports, &n_ports, err) < 0)
                 return -1;
+        struct deploy_extras extras = {0}, *x = NULL;
+        json_t *jx = json_object_get(params, "docker");
+        if (jx) {
+                if (extras_parse(jx, &extras, err) < 0)
+                        return -1;
+                x = &extras;
+        }
+        /* the project whose workspace is /workspace: the container's own, or one a Docker
+         * client bound */
+        const char *ws_project = x && x->workspace ? x->workspace : project;
         struct pool_request preq = {.n_slots = n_gpus, .mig_profile = mig};
         _cleanup_free_ char *gpu_request =
             mig ? xasprintf("mig:%s:%d", mig, n_gpus) : xasprintf("%d", n_gpus);
 
         _cleanup_free_ char *container = names_container(project, c->user_part);
-        if (oplock_acquire(d->ops, container, err) < 0)
+        if (oplock_acquire(d->ops, container, err) < 0) {
+                if (x)
+                        extras_release(x);
                 return -1;
+        }
 
         int r = -1;
         struct limit_set ls;
@@ -317,7 +331,7 @@ int container_deploy(struct ds01d *d, const struct caller *c, json_t *params, js
                 goto out;
         if (volumes_of_image(img, image, &volumes, err) < 0)
                 goto out;
-        if (workspace_prepare(d->cfg->workspace_root, project, c->uid, c->gid, true, &workspace,
+        if (workspace_prepare(d->cfg->workspace_root, ws_project, c->uid, c->gid, true, &workspace,
                               &ws_fd, err) < 0)
                 goto out;
         pin = workspace_pin_prepare(d->cfg->state_dir, container, err);
@@ -336,7 +350,7 @@ int container_deploy(struct ds01d *d, const struct caller *c, json_t *params, js
         if (network_acquire(d->net, d->cfg, c->uid, NETWORK_CONTAINERS, &net, err) < 0)
                 goto out;
         spec = spec_create_body_of(d, c, &ls, project, image, img, workspace, pin, uuids, cmd,
-                                   gpu_request, data, n_data, ssh);
+                                   gpu_request, data, n_data, ssh, x);
         if (docker_container_create(d->docker, container, spec, &id, err) < 0) {
                 error_wrap(err, "creating container '%s'", container);
                 goto out;
@@ -356,8 +370,9 @@ int container_deploy(struct ds01d *d, const struct caller *c, json_t *params, js
         char ts[32];
         events_log(d->events, "container.create", c->login,
                    json_pack("{s:s, s:s, s:s, s:s, s:o, s:s}", "container", container, "project",
-                             project, "image", image, "interface", "orchestration", "gpus",
-                             strv_to_json(uuids), "created_at", format_iso8601(now_s(), ts)));
+                             project, "image", image, "interface",
+                             x ? x->interface : "orchestration", "gpus", strv_to_json(uuids),
+                             "created_at", format_iso8601(now_s(), ts)));
         if (uuids && uuids[0])
                 events_log(
                     d->events, "gpu.allocate", c->login,
@@ -370,6 +385,7 @@ int container_deploy(struct ds01d *d, const struct caller *c, json_t *params, js
                       project, "existed", 0, "state", start ? "running" : "created", "image", image,
                       "gpus", leases_json(d, uuids), "workspace", workspace);
         json_object_set(*ret_result, "volumes", volumes);
+        json_object_set_new(*ret_result, "id", json_string(id));
         json_object_set_new(*ret_result, "ports", ports_json(d, container, ports, NULL, n_ports));
         json_t *jdata = json_array();
         for (size_t i = 0; i < n_data; i++) {
@@ -410,6 +426,8 @@ out:
                         managed_pins_remove(d, container);
         }
         sshkeys_close(&keys);
+        if (x)
+                extras_release(x);
         network_release(d->net, net); /* the container, if any, now keeps it */
         store_strv_free(uuids);
         free(data);

@@ -12,6 +12,12 @@ const char *managed_label(const json_t *inspect, const char *key)
         return jstr(json_object_get(json_object_get(inspect, "Config"), "Labels"), key);
 }
 
+const char *managed_workspace_project(const json_t *inspect)
+{
+        const char *ws = managed_label(inspect, SPEC_WORKSPACE_PROJECT_LABEL);
+        return ws ? ws : managed_label(inspect, "ds01.project");
+}
+
 /* Whether Docker's container (an inspect) is one this daemon created: the ledger records its
  * name with this Docker id (store_records). *ret (optional) gets that record: owners come from
  * it, never from labels, which anyone who can build an image can set. */

@@ -10,6 +10,9 @@ struct sshkeys;
 
 /* The value of label `key` of a container (an inspect), or NULL. */
 const char *managed_label(const json_t *inspect, const char *key);
+/* The project whose workspace the container mounts: its own, or the one a Docker client bound
+ * (the ds01.workspace_project label, spec.h). */
+const char *managed_workspace_project(const json_t *inspect);
 /* Whether Docker's container (an inspect) is one this daemon created: the ledger records its
  * name with this Docker id. *ret (optional) gets that record. */
 bool managed_record(struct ds01d *d, const json_t *inspect, struct store_container *ret);

@@ -105,7 +105,9 @@ json_t *spec_create_body(const struct spec_input *in)
         while (in->uuids && in->uuids[n_gpus])
                 n_gpus++;
 
-        json_t *env = json_array();
+        const struct deploy_extras *x = in->extras;
+        /* A Docker client's variables first; ds01's own (extras_env_reserved) are never theirs. */
+        json_t *env = x && x->env ? json_deep_copy(x->env) : json_array();
         json_array_append_new(env, json_sprintf("HOME=%s", in->home));
         json_array_append_new(env, json_sprintf("USER=%s", in->login));
         json_array_append_new(env, json_sprintf("LOGNAME=%s", in->login));
@@ -129,11 +131,24 @@ json_t *spec_create_body(const struct spec_input *in)
         _cleanup_free_ char *net = network_name(in->instance, in->uid, NETWORK_CONTAINERS);
         json_object_set_new(labels, DOCKER_WORKSPACE_LABEL, json_string(in->workspace));
         blank_image_labels(in->image_inspect, labels);
+        if (x) {
+                json_object_update_missing(labels, x->labels); /* never over ds01.* */
+                json_object_set_new(labels, "ds01.interface", json_string(x->interface));
+                if (x->workspace && !streq(x->workspace, in->project))
+                        json_object_set_new(labels, SPEC_WORKSPACE_PROJECT_LABEL,
+                                            json_string(x->workspace));
+        }
 
         json_t *mounts =
             json_pack("[{s:s, s:s, s:s, s:b}, {s:s, s:s, s:s, s:b}]", "Type", "bind", "Source",
                       in->pin, "Target", "/workspace", "ReadOnly", 0, "Type", "bind", "Source",
                       in->init_path, "Target", "/.ds01/init", "ReadOnly", 1);
+        size_t i_target;
+        json_t *more;
+        json_array_foreach (x ? x->targets : NULL, i_target, more)
+                json_array_append_new(mounts,
+                                      json_pack("{s:s, s:s, s:O, s:b}", "Type", "bind", "Source",
+                                                in->pin, "Target", more, "ReadOnly", 0));
         if (in->passwd_path)
                 json_array_append_new(mounts, json_pack("{s:s, s:s, s:s, s:b}", "Type", "bind",
                                                         "Source", in->passwd_path, "Target",
@@ -173,6 +188,8 @@ json_t *spec_create_body(const struct spec_input *in)
                       mounts, "SecurityOpt", "no-new-privileges", "CapDrop", "ALL", "Privileged", 0,
                       "NetworkMode", net, "RestartPolicy", "Name", "no", "LogConfig", "Type",
                       "json-file", "Config", "max-size", "10m", "max-file", "3");
+        if (x && x->auto_remove)
+                json_object_set_new(host, "AutoRemove", json_true());
         if (ls->max_cpus > 0) {
                 /* Docker refuses more CPUs than the host has: a group's 32 on a smaller machine
                  * means "all of them". */
@@ -220,10 +237,14 @@ json_t *spec_create_body(const struct spec_input *in)
         }
         /* ds01-init takes SIGTERM as "stop" whatever STOPSIGNAL the image sets; a `docker stop`
          * that does not give a timeout (dockerd's own shutdown) waits the owner's grace too. */
-        return json_pack("{s:s, s:s, s:s, s:s, s:[s], s:o, s:o, s:o, s:b, s:b, s:o, s:s, s:I}",
-                         "Image", in->image, "User", user, "WorkingDir", "/workspace", "Hostname",
-                         in->project, "Entrypoint", "/.ds01/init", "Cmd", entry_cmd, "Env", env,
-                         "Labels", labels, "Tty", 0, "OpenStdin", 0, "HostConfig", host,
+        bool open_stdin = x && x->open_stdin;
+        return json_pack("{s:s, s:s, s:s, s:s, s:[s], s:o, s:o, s:o, s:b, s:b, s:b, s:b, s:o, s:s, "
+                         "s:I}",
+                         "Image", in->image, "User", user, "WorkingDir",
+                         x && x->workdir ? x->workdir : "/workspace", "Hostname", in->project,
+                         "Entrypoint", "/.ds01/init", "Cmd", entry_cmd, "Env", env, "Labels",
+                         labels, "Tty", x && x->tty, "OpenStdin", open_stdin, "StdinOnce",
+                         x && x->stdin_once, "AttachStdin", open_stdin, "HostConfig", host,
                          "StopSignal", "SIGTERM", "StopTimeout",
                          (json_int_t)ls->policies.sigterm_grace_s);
 }
@@ -232,7 +253,7 @@ json_t *spec_create_body_of(struct ds01d *d, const struct caller *c, const struc
                             const char *project, const char *image, const json_t *img,
                             const char *workspace, const char *pin, char **uuids, const json_t *cmd,
                             const char *gpu_request, const struct dataset_mount *data,
-                            size_t n_data, bool ssh)
+                            size_t n_data, bool ssh, const struct deploy_extras *extras)
 {
         _cleanup_free_ char *passwd = spec_passwd_file(d, c);
         _cleanup_free_ char *home = spec_home(c);
@@ -262,6 +283,7 @@ json_t *spec_create_body_of(struct ds01d *d, const struct caller *c, const struc
             .data = data,
             .n_data = n_data,
             .created_at = now_s(),
+            .extras = extras,
             .host_cpus = sysconf(_SC_NPROCESSORS_ONLN),
         };
         return spec_create_body(&in);

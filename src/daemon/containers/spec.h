@@ -4,6 +4,7 @@
  * safety depends on is unit-tested without dockerd (tests/unit/test-spec.c). */
 #pragma once
 
+#include "daemon/containers/extras.h"
 #include "daemon/containers/datasets.h"
 #include "daemon/ds01d.h"
 #include "daemon/requests/caller.h"
@@ -41,9 +42,14 @@ struct spec_input {
         const char *gpu_request;
         const struct dataset_mount *data; /* mounted read-only at /data/<name> */
         size_t n_data;
-        int64_t created_at; /* unix seconds, the ds01.created_at label */
-        long host_cpus;     /* CPUs online; NanoCpus never asks for more (<= 0: unknown) */
+        int64_t created_at;                 /* unix seconds, the ds01.created_at label */
+        const struct deploy_extras *extras; /* made through the Docker API endpoint; or NULL */
+        long host_cpus; /* CPUs online; NanoCpus never asks for more (<= 0: unknown) */
 };
+
+/* A container whose /workspace is another project's workspace (a Docker client bound
+ * ~/workspace/P into a container of another name) records that project here. */
+#define SPEC_WORKSPACE_PROJECT_LABEL "ds01.workspace_project"
 
 /* The whole create body (a new reference), from in alone. */
 json_t *spec_create_body(const struct spec_input *in);
@@ -63,4 +69,4 @@ json_t *spec_create_body_of(struct ds01d *d, const struct caller *c, const struc
                             const char *project, const char *image, const json_t *img,
                             const char *workspace, const char *pin, char **uuids, const json_t *cmd,
                             const char *gpu_request, const struct dataset_mount *data,
-                            size_t n_data, bool ssh);
+                            size_t n_data, bool ssh, const struct deploy_extras *extras);

@@ -26,13 +26,14 @@ static int recreate(struct ds01d *d, const struct caller *owner, const json_t *i
                     const char *name, const struct limit_set *ls, char **got, struct error **err)
 {
         const char *project = managed_label(inspect, "ds01.project");
+        const char *ws_project = managed_workspace_project(inspect);
         const char *request = managed_label(inspect, "ds01.gpu.request");
         const char *image = jstr(json_object_get(inspect, "Config"), "Image");
         _cleanup_free_ char *new_id = NULL, *workspace = NULL, *net = NULL, *pin = NULL;
         json_t *spec = NULL, *img = NULL;
         int r = -1;
         if (!image || !project ||
-            workspace_prepare(d->cfg->workspace_root, project, owner->uid, owner->gid, true,
+            workspace_prepare(d->cfg->workspace_root, ws_project, owner->uid, owner->gid, true,
                               &workspace, NULL, err) < 0) {
                 error_set(err, DS01_ERR, "cannot recreate '%s': its labels are incomplete", name);
                 goto out;
@@ -69,8 +70,11 @@ static int recreate(struct ds01d *d, const struct caller *owner, const json_t *i
                 goto out;
         }
         json_t *cmd = managed_cmd(inspect);
+        struct deploy_extras extras, *x = extras_of_inspect(inspect, &extras) ? &extras : NULL;
         spec = spec_create_body_of(d, owner, ls, project, image, img, workspace, pin, got, cmd,
-                                   request ? request : "1", data, n_data, ssh);
+                                   request ? request : "1", data, n_data, ssh, x);
+        if (x)
+                extras_release(x);
         json_decref(cmd);
         free(data);
         /* Recorded before the old container goes, so a crash cannot lose the count. */
@@ -249,8 +253,8 @@ int container_start(struct ds01d *d, const struct caller *c, json_t *params, jso
                 }
                 /* The workspace (and --ssh's files) are mounted again at every start: check
                  * them again. */
-                if (workspace_prepare(d->cfg->workspace_root, project, owner.uid, owner.gid, true,
-                                      &ws, &ws_fd, err) < 0 ||
+                if (workspace_prepare(d->cfg->workspace_root, managed_workspace_project(inspect),
+                                      owner.uid, owner.gid, true, &ws, &ws_fd, err) < 0 ||
                     check_pinned(d, inspect, name, project, err) < 0 ||
                     (ssh && sshkeys_open(owner.uid, owner.gid, &keys, err) < 0)) {
                         store_container_release(&sc);

@@ -4,6 +4,8 @@
 
 #include "daemon/config/generation.h"
 #include "daemon/containers/execs.h"
+#include "daemon/containers/workspace.h"
+#include "daemon/dockerapi/create.h"
 #include "daemon/docker/dockerjson.h"
 #include "daemon/dockerapi/forward.h"
 #include "daemon/dockerapi/objects.h"
@@ -22,6 +24,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -217,8 +220,10 @@ static void request_for(const struct call *k, const char *path, struct dapi_requ
         ret->body_len = k->req->body.len;
 }
 
-/* A ds01 method on the caller's behalf, as the CLI would call it; 0 or -1 with *err. */
-static int call_method(const struct call *k, const char *method, json_t *params, struct error **err)
+/* A ds01 method on the caller's behalf, as the CLI would call it; 0 or -1 with *err.
+ * *ret_result (may be NULL) its result. */
+static int call_method(const struct call *k, const char *method, json_t *params,
+                       json_t **ret_result, struct error **err)
 {
         int idx = methods_find(method, err);
         if (idx < 0) {
@@ -228,6 +233,8 @@ static int call_method(const struct call *k, const char *method, json_t *params,
         struct method_io io = {.in_fd = -1, .client_fd = -1, .out_fd = -1};
         int r = methods_call(k->v->root, k->c, idx, params, &io, err);
         json_decref(params);
+        if (ret_result && r == 0)
+                *ret_result = json_incref(io.result);
         json_decref(io.result);
         free(io.text);
         if (io.out_fd >= 0)
@@ -392,7 +399,7 @@ static int verb(struct call *k, const char *method, const struct dapi_container 
                 bool force = f && (streq(f, "1") || streq(f, "true") || streq(f, "True"));
                 json_object_set_new(params, "force", json_boolean(force));
         }
-        return call_method(k, method, params, err);
+        return call_method(k, method, params, NULL, err);
 }
 
 static enum MHD_Result container_verb(struct call *k, const struct dapi_container *ct)
@@ -412,6 +419,85 @@ static enum MHD_Result container_verb(struct call *k, const struct dapi_containe
         if (r < 0)
                 return reply_error(k->v, k->conn, err);
         return reply_empty(k->v, k->conn, MHD_HTTP_NO_CONTENT);
+}
+
+/* The caller's workspace root, where their project directories are ("/home/alice/workspace"). */
+static char *workspace_dir(struct call *k, struct error **err)
+{
+        _cleanup_free_ char *one = workspace_path(k->v->cfg->workspace_root, "p", k->c->uid, err);
+        if (!one)
+                return NULL;
+        one[strlen(one) - 2] = '\0';
+        return TAKE_PTR(one);
+}
+
+static char *generated_name(void)
+{
+        unsigned char b[3] = {0};
+        if (getrandom(b, sizeof(b), 0) != sizeof(b))
+                b[0] = (unsigned char)getpid();
+        return xasprintf("docker-%02x%02x%02x", b[0], b[1], b[2]);
+}
+
+static enum MHD_Result created(struct call *k, json_t *result)
+{
+        if (json_is_true(json_object_get(result, "existed"))) {
+                const char *name = jstr(result, "container");
+                const char *project = jstr(result, "project");
+                _cleanup_free_ char *msg = xasprintf(
+                    "Conflict. The container name \"/%s\" is already in use: ds01 keeps one "
+                    "container per project - use it (docker start %s, docker exec %s ...) or "
+                    "retire it first (container-retire %s; the workspace stays)",
+                    name, project, project, project);
+                json_decref(result);
+                return dapi_reply_message(k->v, k->conn, MHD_HTTP_CONFLICT, msg);
+        }
+        json_t *warnings = json_array();
+        size_t i;
+        json_t *n;
+        json_array_foreach (json_object_get(result, "notices"), i, n) {
+                const char *text = json_is_string(n) ? json_string_value(n) : jstr(n, "message");
+                if (text)
+                        json_array_append_new(warnings, json_string(text));
+        }
+        json_t *body =
+            json_pack("{s:O, s:o}", "Id", json_object_get(result, "id"), "Warnings", warnings);
+        json_decref(result);
+        return dapi_reply_json(k->v, k->conn, MHD_HTTP_CREATED, body);
+}
+
+static enum MHD_Result create(struct call *k)
+{
+        struct error *err = NULL;
+        json_t *body = json_loadb(k->req->body.buf, k->req->body.len, 0, NULL);
+        const char *image = jstr(body, "Image");
+        json_t *img = image ? docker_image_inspect(k->v->docker, image, NULL) : NULL;
+        json_t *params = NULL, *result = NULL;
+        _cleanup_free_ char *ws = NULL, *gen = generated_name();
+        if (image && !img) {
+                error_set(&err, DS01_ENOTFOUND, "No such image: %s", image);
+        } else if (!img || dapi_check_image(k->v, k->c, image, img, &err) == 0) {
+                ws = workspace_dir(k, &err);
+                struct dapi_create_in in = {
+                    .body = body,
+                    .name = MHD_lookup_connection_value(k->conn, MHD_GET_ARGUMENT_KIND, "name"),
+                    .c = k->c,
+                    .workspace_dir = ws,
+                    .image = img,
+                    .generated_name = gen,
+                };
+                params = ws ? dapi_create_params(&in, &err) : NULL;
+        }
+        json_decref(img);
+        json_decref(body);
+        if (!params) {
+                if (err->code == DS01_EPERM)
+                        access_denied(k->v, k->c, "docker-api.create", err->message);
+                return reply_error(k->v, k->conn, err);
+        }
+        if (call_method(k, "container.deploy", params, &result, &err) < 0)
+                return reply_error(k->v, k->conn, err);
+        return created(k, result);
 }
 
 static enum MHD_Result exec_create(struct call *k, const struct dapi_container *ct)
@@ -550,6 +636,8 @@ static enum MHD_Result dispatch(struct call *k)
                 return info(k);
         if (op == DAPI_CONTAINER_LIST)
                 return list_containers(k);
+        if (op == DAPI_CONTAINER_CREATE)
+                return create(k);
         if (op == DAPI_IMAGE_LIST)
                 return list_images(k);
         if (op == DAPI_IMAGE_INSPECT)

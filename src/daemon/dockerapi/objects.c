@@ -3,6 +3,7 @@
 #include "daemon/dockerapi/objects.h"
 
 #include "daemon/docker/dockerjson.h"
+#include "daemon/dockerapi/create.h"
 #include "daemon/images/images.h"
 #include "daemon/requests/access.h"
 #include "shared/names.h"
@@ -169,26 +170,6 @@ char *dapi_filters_with_label(const char *filters, const char *label, struct err
         return s;
 }
 
-/* Whether an exec's "User" ("", "name", "uid", "name:group", "uid:gid") is the caller. */
-static bool user_is_caller(const char *user, const struct caller *c)
-{
-        if (!user || !*user)
-                return true;
-        _cleanup_free_ char *u = xstrdup(user);
-        char *colon = strchr(u, ':');
-        if (colon)
-                *colon = '\0';
-        char uid_s[16];
-        snprintf(uid_s, sizeof(uid_s), "%u", (unsigned)c->uid);
-        bool me = streq(u, uid_s) || streq_ptr(u, c->login);
-        if (me && colon) {
-                char gid_s[16];
-                snprintf(gid_s, sizeof(gid_s), "%u", (unsigned)c->gid);
-                me = streq(colon + 1, gid_s); /* a group by name is not checked: refused */
-        }
-        return me;
-}
-
 json_t *dapi_exec_body(const char *body, size_t len, const struct caller *c, struct error **err)
 {
         json_t *b = json_loadb(body ? body : "", len, 0, NULL);
@@ -203,7 +184,7 @@ json_t *dapi_exec_body(const char *body, size_t len, const struct caller *c, str
                 error_set(err, DS01_EUSAGE, "invalid exec request: 'User' must be a string");
                 return NULL;
         }
-        if (!user_is_caller(json_string_value(user), c)) {
+        if (!dapi_user_is_caller(json_string_value(user), c)) {
                 error_set(err, DS01_EPERM,
                           "commands in your containers run as you (%s) on ds01: '--user %s' is "
                           "not available",

@@ -7,10 +7,6 @@
 
 #define NOT_HERE "this Docker API call is not available through ds01's Docker endpoint"
 
-static const char *const REFUSE_CREATE =
-    "creating containers through the Docker API is not available on ds01 yet: deploy with "
-    "'container-deploy PROJECT' (it gets a GPU, your workspace and your limits), then use docker "
-    "exec, logs, inspect, stop and start on it";
 static const char *const REFUSE_BUILD =
     "docker build is not available through ds01's Docker endpoint: build your project's image "
     "with 'image-create PROJECT' or 'image-update PROJECT'";
@@ -152,7 +148,7 @@ static enum dapi_op route(const char *m, const char *p, struct dapi_route *r)
         if (streq(p, "/containers/json") && get)
                 return DAPI_CONTAINER_LIST;
         if (streq(p, "/containers/create"))
-                return refuse(r, REFUSE_CREATE);
+                return streq(m, "POST") ? DAPI_CONTAINER_CREATE : refuse(r, REFUSE_DEFAULT);
         if (streq(p, "/containers/prune") || streq(p, "/images/prune") ||
             streq(p, "/volumes/prune") || streq(p, "/networks/prune") || streq(p, "/build/prune") ||
             streq(p, "/system/prune"))

@@ -10,12 +10,13 @@
 #include <stdbool.h>
 
 enum dapi_op {
-        DAPI_REFUSE,         /* refusal: the message */
-        DAPI_NO_SUCH,        /* GET of an object kind ds01 does not offer: "No such object" */
-        DAPI_PING,           /* GET/HEAD /_ping: answered here */
-        DAPI_VERSION,        /* GET /version: Docker's */
-        DAPI_INFO,           /* GET /info: Docker's, with the caller's own counts */
-        DAPI_CONTAINER_LIST, /* GET /containers/json: the caller's managed containers only */
+        DAPI_REFUSE,           /* refusal: the message */
+        DAPI_NO_SUCH,          /* GET of an object kind ds01 does not offer: "No such object" */
+        DAPI_PING,             /* GET/HEAD /_ping: answered here */
+        DAPI_VERSION,          /* GET /version: Docker's */
+        DAPI_INFO,             /* GET /info: Docker's, with the caller's own counts */
+        DAPI_CONTAINER_LIST,   /* GET /containers/json: the caller's managed containers only */
+        DAPI_CONTAINER_CREATE, /* POST /containers/create: a ds01 deploy (create.h) */
         DAPI_CONTAINER_READ, /* inspect, logs, top, stats, changes, archive (GET/HEAD): passed on */
         DAPI_CONTAINER_POST, /* kill, wait, resize: passed on */
         DAPI_CONTAINER_START, /* ds01's container.start (the workspace is pinned at start) */

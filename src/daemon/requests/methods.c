@@ -23,7 +23,7 @@
 
 #include <unistd.h>
 
-enum param_type { P_STRING, P_INT, P_BOOL, P_STRV };
+enum param_type { P_STRING, P_INT, P_BOOL, P_STRV, P_OBJECT };
 
 struct param_spec {
         const char *name;
@@ -89,7 +89,8 @@ static const struct method methods[] = {
       {"start", P_BOOL, false, 0, 0},
       {"ports", P_STRV, false, 0, NAMES_PORTS_MAX},
       {"data", P_STRV, false, 0, DATASETS_MAX},
-      {"ssh", P_BOOL, false, 0, 0}},
+      {"ssh", P_BOOL, false, 0, 0},
+      {"docker", P_OBJECT, false, 0, 0}}, /* the Docker API endpoint's extras (extras.h) */
      .target = TARGET_IMAGE},
     {"container.start", container_start, NULL, 0, {NAME_PARAM}, .target = TARGET_CONTAINER},
     {"container.stop",
@@ -268,6 +269,11 @@ static int check_param(const struct param_spec *p, json_t *v, struct error **err
         case P_BOOL:
                 if (!json_is_boolean(v))
                         return error_set(err, DS01_EUSAGE, "parameter '%s' must be true or false",
+                                         p->name);
+                return 0;
+        case P_OBJECT: /* its keys are checked by the handler's parser */
+                if (!json_is_object(v))
+                        return error_set(err, DS01_EUSAGE, "parameter '%s' must be an object",
                                          p->name);
                 return 0;
         case P_STRV: {
