@@ -504,8 +504,11 @@ static enum MHD_Result exec_create(struct call *k, const struct dapi_container *
 {
         struct error *err = NULL;
         json_t *body = dapi_exec_body(k->req->body.buf, k->req->body.len, k->c, &err);
-        if (!body)
+        if (!body) {
+                if (err->code == DS01_EPERM)
+                        access_denied(k->v, k->c, "docker-api.exec", err->message);
                 return reply_error(k->v, k->conn, err);
+        }
         _cleanup_free_ char *text = json_dumps(body, JSON_COMPACT);
         json_decref(body);
         _cleanup_free_ char *path = xasprintf("/containers/%s/exec", ct->id);

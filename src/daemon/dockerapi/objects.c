@@ -170,6 +170,24 @@ char *dapi_filters_with_label(const char *filters, const char *label, struct err
         return s;
 }
 
+/* Whether Docker (Go's encoding/json) reads key as the field `name` (ASCII): it matches names
+ * case-insensitively, with U+017F (long s) as 's' and U+212A (Kelvin) as 'k'. */
+static bool go_field_is(const char *key, const char *name)
+{
+        for (; *name; name++) {
+                char n = (char)(*name | 0x20);
+                if (n == 's' && startswith(key, "\xc5\xbf"))
+                        key += 2;
+                else if (n == 'k' && startswith(key, "\xe2\x84\xaa"))
+                        key += 3;
+                else if (*key && (char)(*key | 0x20) == n)
+                        key++;
+                else
+                        return false;
+        }
+        return !*key;
+}
+
 json_t *dapi_exec_body(const char *body, size_t len, const struct caller *c, struct error **err)
 {
         json_t *b = json_loadb(body ? body : "", len, 0, NULL);
@@ -177,6 +195,21 @@ json_t *dapi_exec_body(const char *body, size_t len, const struct caller *c, str
                 json_decref(b);
                 error_set(err, DS01_EUSAGE, "invalid exec request: a JSON object is expected");
                 return NULL;
+        }
+        /* Docker takes the last of "User" and "user" (or "USER"...): only "User" is checked and
+         * rewritten here, so another spelling of it or of "Privileged" would win over ours. */
+        const char *key;
+        json_t *value;
+        json_object_foreach (b, key, value) {
+                if ((go_field_is(key, "User") && !streq(key, "User")) ||
+                    (go_field_is(key, "Privileged") && !streq(key, "Privileged"))) {
+                        error_set(err, DS01_EUSAGE,
+                                  "invalid exec request: '%s' is read by Docker as 'User' or "
+                                  "'Privileged': spell it so",
+                                  key);
+                        json_decref(b);
+                        return NULL;
+                }
         }
         json_t *user = json_object_get(b, "User");
         if (user && !json_is_string(user)) {

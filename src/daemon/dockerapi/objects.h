@@ -43,5 +43,6 @@ int dapi_check_image(struct ds01d *v, const struct caller *c, const char *ref, c
 char *dapi_filters_with_label(const char *filters, const char *label, struct error **err);
 /* Checks and rewrites an exec create body (POST /containers/ID/exec) for the caller: the
  * command runs as them ("User" is theirs or empty; root and other users are refused, EPERM),
- * never privileged. The new body, or NULL with *err. Pure. */
+ * never privileged; another spelling of either key that Docker would read as it ("user",
+ * "PRIVILEGED") is refused (EUSAGE). The new body, or NULL with *err. Pure. */
 json_t *dapi_exec_body(const char *body, size_t len, const struct caller *c, struct error **err);
