@@ -72,14 +72,15 @@ attempt "-p 8080:80" "container-port" docker run --rm -p 8080:80 "$IMG" true
 attempt "a ds01.user label" "ds01" docker run --rm --label "ds01.user=$B" "$IMG" true
 attempt "a ds01.managed label" "ds01" docker run --rm --label ds01.managed=false "$IMG" true
 attempt "--volumes-from B's" "--volumes-from" docker run --rm --volumes-from "theirs._.$B" "$IMG" true
-attempt "B's image" "No such image" docker run --rm "$BIMG" true
+attempt "B's image" "Unable to find image" docker run --rm "$BIMG" true
 attempt "exec -u 0" "run as you" docker exec -u 0 mine id
 attempt "exec --privileged" "privileged" docker exec --privileged mine id
 attempt "cp into a container" "workspace" sh -c "echo x >/tmp/cp-$$ && docker cp /tmp/cp-$$ mine:/tmp/x"
 attempt "B's container by name" "No such container" docker exec "theirs._.$B" cat /workspace/secret
 attempt "B's container by id prefix" "No such container" docker exec "${BID:0:10}" cat /workspace/secret
 attempt "B's container logs" "No such container" docker logs "${BID:0:12}"
-attempt "B's container removed" "No such container" docker rm -f "theirs._.$B"
+attempt "B's container stopped" "No such container" docker stop "$BID"
+as_user "$A" sh -c "printf 'FROM %s\n' '$IMG' >~/workspace/mine/Dockerfile"
 attempt "a build with --network host" "image-create" env DOCKER_BUILDKIT=0 docker build --network host -t x "$HA/workspace/mine"
 attempt "docker pull" "image-create" docker pull busybox
 attempt "swarm init" "swarm" docker swarm init

@@ -34,6 +34,14 @@ static int refuse(struct error **err, const char *option, const char *instead)
                          instead ? ": " : "", instead ? instead : "");
 }
 
+/* The same for an option with its value ("--network host"). */
+static int refuse_value(struct error **err, const char *option, const char *value,
+                        const char *instead)
+{
+        _cleanup_free_ char *o = xasprintf("%s %.80s", option, value ? value : "");
+        return refuse(err, o, instead);
+}
+
 static bool set_nonempty(const json_t *v)
 {
         return (json_is_array(v) && json_array_size(v) > 0) ||
@@ -93,17 +101,19 @@ static int check_host(const json_t *h, struct error **err)
                                             {"UTSMode", "--uts"},
                                             {"UsernsMode", "--userns"},
                                             {"CgroupnsMode", "--cgroupns"}};
-        for (size_t i = 0; i < ARRAY_SIZE(ns); i++)
-                if (shares_namespace(json_object_get(h, ns[i][0])) ||
-                    (streq(ns[i][0], "UsernsMode") && set_nonempty(json_object_get(h, ns[i][0]))))
-                        return refuse(err, ns[i][1], "containers have their own namespaces");
+        for (size_t i = 0; i < ARRAY_SIZE(ns); i++) {
+                const json_t *v = json_object_get(h, ns[i][0]);
+                if (shares_namespace(v) || (streq(ns[i][0], "UsernsMode") && set_nonempty(v)))
+                        return refuse_value(err, ns[i][1], json_string_value(v),
+                                            "containers have their own namespaces");
+        }
         const char *net = json_string_value(json_object_get(h, "NetworkMode"));
         if (net && *net && !streq(net, "default") && !streq(net, "bridge"))
-                return refuse(err, "--network",
-                              "each user's containers share a private network of their own");
+                return refuse_value(err, "--network", net,
+                                    "each user's containers share a private network of their own");
         const char *rt = json_string_value(json_object_get(h, "Runtime"));
         if (rt && *rt && !streq(rt, "runc"))
-                return refuse(err, "--runtime", "ask for GPUs with --gpus N");
+                return refuse_value(err, "--runtime", rt, "ask for GPUs with --gpus N");
         const char *restart =
             json_string_value(json_object_get(json_object_get(h, "RestartPolicy"), "Name"));
         if (restart && *restart && !streq(restart, "no"))

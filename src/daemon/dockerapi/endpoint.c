@@ -334,7 +334,7 @@ static enum MHD_Result inspect_image(struct call *k)
         struct dapi_request r;
         request_for(k, path, &r);
         /* The name is re-encoded for the request line: it may hold '/' and ':' but no spaces. */
-        if (strpbrk(k->route.object, " \t\r\n?#%")) {
+        if (strpbrk(k->route.object, " \t\r\n?#%") || strstr(k->route.object, "..")) {
                 dapi_request_release(&r);
                 struct error *err = NULL;
                 error_set(&err, DS01_ENOTFOUND, "No such image: %s", k->route.object);
@@ -495,8 +495,12 @@ static enum MHD_Result create(struct call *k)
                         access_denied(k->v, k->c, "docker-api.create", err->message);
                 return reply_error(k->v, k->conn, err);
         }
-        if (call_method(k, "container.deploy", params, &result, &err) < 0)
+        if (call_method(k, "container.deploy", params, &result, &err) < 0) {
+                /* what the deploy itself refuses (a workspace that is a link, a ds01 label) */
+                if (err->code == DS01_EPERM)
+                        access_denied(k->v, k->c, "docker-api.create", err->message);
                 return reply_error(k->v, k->conn, err);
+        }
         return created(k, result);
 }
 
@@ -537,11 +541,16 @@ static void session_closed(void *cls)
 }
 
 static enum MHD_Result hijacked(struct call *k, const char *path, const struct dapi_container *ct,
-                                const char *exec_id)
+                                const char *exec_id, const char *body)
 {
         struct dapi_request r;
         request_for(k, path, &r);
         r.upgrade = true;
+        if (body) {
+                r.body = body;
+                r.body_len = strlen(body);
+                r.content_type = "application/json";
+        }
         struct session *s = NULL;
         if (exec_id) {
                 s = xzalloc(sizeof(*s));
@@ -554,13 +563,16 @@ static enum MHD_Result hijacked(struct call *k, const char *path, const struct d
         return ret;
 }
 
-/* Detach: true asks for no stream: an ordinary answer. */
-static bool exec_detached(const struct call *k)
+/* An exec start's body as Docker gets it: only Detach and Tty, read here, so that ds01 and
+ * Docker cannot disagree on whether a stream follows (Go would also read "detach"). */
+static char *exec_start_body(const struct call *k, bool *ret_detach)
 {
         json_t *b = json_loadb(k->req->body.buf, k->req->body.len, 0, NULL);
-        bool detach = json_is_true(json_object_get(b, "Detach"));
+        *ret_detach = json_is_true(json_object_get(b, "Detach"));
+        bool tty = json_is_true(json_object_get(b, "Tty"));
         json_decref(b);
-        return detach;
+        return xasprintf("{\"Detach\":%s,\"Tty\":%s}", *ret_detach ? "true" : "false",
+                         tty ? "true" : "false");
 }
 
 static enum MHD_Result on_container(struct call *k)
@@ -575,7 +587,7 @@ static enum MHD_Result on_container(struct call *k)
                 ret = container_passed_on(k, &ct);
         } else if (op == DAPI_CONTAINER_ATTACH) {
                 _cleanup_free_ char *path = xasprintf("/containers/%s/attach", ct.id);
-                ret = hijacked(k, path, &ct, NULL);
+                ret = hijacked(k, path, &ct, NULL, NULL);
         } else if (op == DAPI_EXEC_CREATE) {
                 ret = exec_create(k, &ct);
         } else {
@@ -597,12 +609,20 @@ static enum MHD_Result on_exec(struct call *k)
                 return reply_error(k->v, k->conn, err);
         }
         _cleanup_free_ char *path = xasprintf("/exec/%s%s", k->route.object, k->route.rest);
+        bool detach = false;
+        _cleanup_free_ char *body =
+            k->route.op == DAPI_EXEC_START ? exec_start_body(k, &detach) : NULL;
         enum MHD_Result ret;
-        if (k->route.op == DAPI_EXEC_START && !exec_detached(k)) {
-                ret = hijacked(k, path, &ct, k->route.object);
+        if (body && !detach) {
+                ret = hijacked(k, path, &ct, k->route.object, body);
         } else {
                 struct dapi_request r;
                 request_for(k, path, &r);
+                if (body) {
+                        r.body = body;
+                        r.body_len = strlen(body);
+                        r.content_type = "application/json";
+                }
                 ret = dapi_forward(k->v, k->conn, k->dc->fd, &r);
                 dapi_request_release(&r);
         }
@@ -623,7 +643,11 @@ static enum MHD_Result dispatch(struct call *k)
 {
         enum dapi_op op = k->route.op;
         if (op == DAPI_REFUSE) {
-                _cleanup_free_ char *what = xasprintf("%s %s", k->method, k->url);
+                struct strbuf q;
+                dapi_query_of(k->conn, NULL, &q);
+                _cleanup_free_ char *what =
+                    xasprintf("%s %s%s%.200s", k->method, k->url, q.len ? "?" : "", q.buf);
+                strbuf_release(&q);
                 audit_denied(k->v->audit, k->c->uid, k->c->login, "docker-api", what);
                 return dapi_reply_message(k->v, k->conn, MHD_HTTP_FORBIDDEN, k->route.refusal);
         }
