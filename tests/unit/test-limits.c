@@ -293,7 +293,6 @@ static void test_ds01_unused_keys(void **state)
             "enforcement.aggregate_limits",
             "enforcement.cgroup_driver",
             "gpu_allocation",
-            "container_types",
             "monitoring",
             "bare_metal_access",
             "access_control",
@@ -314,6 +313,37 @@ static void test_ds01_unused_keys(void **state)
                 for (size_t j = 0; j < n; j++)
                         assert_string_not_equal(unused[j], unused[n]); /* each once */
         assert_int_equal(n, ARRAY_SIZE(want));
+        limits_free(l);
+}
+
+/* container_types: a Docker-made container's interface replaces the owner's idle timeout,
+ * runtime cap (null: exempt) and grace; a deploy's ("orchestration") keeps the owner's. */
+static void test_container_types(void **state)
+{
+        (void)state;
+        struct limits *l = load_ds01();
+        struct limit_set ls, base;
+        limits_resolve(l, "nobody-in-particular", NULL, 0, &base);
+        limits_resolve(l, "nobody-in-particular", NULL, 0, &ls);
+        limits_apply_interface(l, "devcontainer", &ls);
+        assert_true(ls.idle_timeout_h < 0);
+        assert_true(ls.max_runtime_h == 168);
+        assert_int_equal(ls.policies.sigterm_grace_s, 30);
+        limit_set_release(&ls);
+        limits_resolve(l, "nobody-in-particular", NULL, 0, &ls);
+        limits_apply_interface(l, "compose", &ls);
+        assert_true(ls.idle_timeout_h == 0.5);
+        assert_true(ls.max_runtime_h == 72);
+        assert_int_equal(ls.policies.sigterm_grace_s, 45);
+        limit_set_release(&ls);
+        limits_resolve(l, "nobody-in-particular", NULL, 0, &ls);
+        limits_apply_interface(l, "orchestration", &ls);
+        limits_apply_interface(l, NULL, &ls);
+        assert_true(ls.idle_timeout_h == base.idle_timeout_h);
+        assert_true(ls.max_runtime_h == base.max_runtime_h);
+        assert_int_equal(ls.policies.sigterm_grace_s, base.policies.sigterm_grace_s);
+        limit_set_release(&ls);
+        limit_set_release(&base);
         limits_free(l);
 }
 
@@ -608,6 +638,7 @@ int main(void)
             T(test_ds01_overrides_inherit_group),
             T(test_ds01_unused_keys),
             T(test_unknown_keys),
+            T(test_container_types),
             T(test_bad_values),
             T(test_values_parse),
             T(test_default_group),

@@ -48,6 +48,15 @@ enum {
         EXEMPT_RUNTIME = 1 << 1,
 };
 
+/* container_types.<name>: a Docker-made container's lifecycle (limits-types.c) */
+struct limit_type {
+        char *name; /* devcontainer, compose, docker, api, unknown */
+        bool has_idle, has_runtime, has_grace;
+        double idle_timeout_h; /* -1: exempt (null) */
+        double max_runtime_h;  /* -1: exempt (null) */
+        int64_t sigterm_grace_s;
+};
+
 struct exemption {
         char *user;
         unsigned exempt_from; /* EXEMPT_* */
@@ -69,7 +78,9 @@ struct limits {
         size_t n_exemptions;
         char **unused; /* NULL-terminated */
         size_t n_unused;
-        char **group_names; /* NULL-terminated */
+        char **group_names;       /* NULL-terminated */
+        struct limit_type *types; /* container_types */
+        size_t n_types;
 };
 
 /* --- the schema and layers (limits-schema.c) ----------------------------------------------- */
@@ -107,6 +118,10 @@ int limits_parse_values(const struct loader *ld, const struct yamldoc_node *n, c
 /* A `policies:` mapping (global, a group's or an override's), into out. */
 int limits_parse_policies(const struct loader *ld, const struct yamldoc_node *n, const char *where,
                           const char *unused_prefix, struct layer *out, struct error **err);
+
+/* `container_types:` (limits-types.c). */
+int limits_parse_types(struct loader *ld, const struct yamldoc_node *n, struct error **err);
+void limits_types_free(struct limits *l);
 
 /* --- resolution (limits.c) ----------------------------------------------------------------- */
 

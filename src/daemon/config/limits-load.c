@@ -282,8 +282,8 @@ static int load_exemptions_file(struct loader *ld, struct error **err)
 
 /* Whole top-level sections: listed by their name. */
 static const char *const unused_sections[] = {
-    "gpu_allocation", "container_types", "monitoring", "bare_metal_access",
-    "access_control", "advanced",        "wizard",     NULL,
+    "gpu_allocation", "monitoring", "bare_metal_access", "access_control", "advanced",
+    "wizard",         NULL,
 };
 
 static const char *const top_keys[] = {
@@ -319,6 +319,8 @@ static int parse_top(struct loader *ld, struct error **err)
                         l->default_group_line = v->line;
                 } else if (streq(p->key, "groups")) {
                         r = parse_groups(ld, v, err);
+                } else if (streq(p->key, "container_types")) {
+                        r = limits_parse_types(ld, v, err);
                 } else if (streq(p->key, "user_overrides")) {
                         r = parse_overrides(ld, v, "user_overrides", err);
                 } else if (streq(p->key, "enforcement")) {

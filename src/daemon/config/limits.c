@@ -25,6 +25,7 @@ struct limits *limits_free(struct limits *l)
                 free(g->unix_group);
         }
         free(l->groups);
+        limits_types_free(l);
         free(l->default_group_name);
         for (size_t i = 0; i < l->n_overrides; i++)
                 free(l->overrides[i].user);

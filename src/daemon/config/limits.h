@@ -61,6 +61,10 @@ struct limits *limits_free(struct limits *l);
 void limits_resolve(const struct limits *l, const char *user, const gid_t *gids, size_t n_gids,
                     struct limit_set *ret);
 void limit_set_release(struct limit_set *s);
+/* A container made through the Docker API endpoint: its interface's container_types values
+ * (idle timeout, runtime cap - -1 when the type is exempt - and SIGTERM grace) replace the
+ * owner's in ls. Other interfaces ("orchestration", NULL) change nothing. */
+void limits_apply_interface(const struct limits *l, const char *interface, struct limit_set *ls);
 
 enum limits_rule { LIMITS_IDLE, LIMITS_RUNTIME };
 

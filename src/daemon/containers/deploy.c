@@ -323,6 +323,8 @@ int container_deploy(struct ds01d *d, const struct caller *c, json_t *params, js
         }
 
         caller_limits(d, c, &ls);
+        if (x) /* the Docker interface's lifecycle: its grace is in the create body */
+                limits_apply_interface(d->limits, x->interface, &ls);
         have_limits = true;
         if (datasets_resolve(d->cfg, ls.group, json_object_get(params, "data"), &data, &n_data,
                              err) < 0)

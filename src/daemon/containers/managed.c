@@ -67,6 +67,7 @@ void managed_owner_limits(struct ds01d *d, const json_t *inspect, struct limit_s
                 return;
         }
         limits_resolve(d->limits, owner.login, owner.gids, owner.n_gids, ret);
+        limits_apply_interface(d->limits, managed_label(inspect, "ds01.interface"), ret);
         caller_release(&owner);
 }
 

@@ -114,6 +114,7 @@ static int relet_gpus(struct ds01d *d, const struct caller *owner, json_t *inspe
 {
         struct limit_set ls;
         limits_resolve(d->limits, owner->login, owner->gids, owner->n_gids, &ls);
+        limits_apply_interface(d->limits, managed_label(inspect, "ds01.interface"), &ls);
         char **got = NULL;
         bool same = false;
         int r = leases_relet(d, owner, inspect, name, &ls, &got, &same, err);
@@ -149,6 +150,7 @@ static int check_runtime_left(struct ds01d *d, const struct caller *owner, json_
 {
         struct limit_set ls;
         limits_resolve(d->limits, owner->login, owner->gids, owner->n_gids, &ls);
+        limits_apply_interface(d->limits, managed_label(inspect, "ds01.interface"), &ls);
         double h = ls.max_runtime_h;
         limit_set_release(&ls);
         if (h < 0 || limits_exemption(d->limits, owner->login, LIMITS_RUNTIME, now_s()))

@@ -41,6 +41,7 @@ static void snap_free(struct snapshot *s)
                 free(sc->user);
                 free(sc->state);
                 free(sc->image);
+                free(sc->interface);
                 free(sc->workspace);
                 for (size_t k = 0; k < sc->n_leases; k++) {
                         free(sc->leases[k].slot_uuid);
@@ -285,6 +286,8 @@ static struct snapshot *build(struct ds01d *d, const struct snapshot *prev, stru
                 sc->uid = r->uid;
                 sc->state = xstrdup(state ? state : "unknown");
                 sc->image = xstrdup(jstr(e, "Image") ? jstr(e, "Image") : "");
+                const char *iface = jstr(json_object_get(e, "Labels"), "ds01.interface");
+                sc->interface = xstrdup(iface ? iface : "orchestration");
                 sc->created_at = json_integer_value(json_object_get(e, "Created"));
                 /* Start/finish times, exit code and workspace need an inspect: reuse the last
                  * one unless the container is new, changed state, or Docker reported it. */

@@ -44,6 +44,7 @@ struct snap_container {
         int64_t uid; /* the owner, from the ledger */
         char *state; /* Docker's: running, exited, created, ... */
         char *image;
+        char *interface; /* ds01.interface: "orchestration" (a deploy), docker, compose, ... */
         char *workspace;
         int64_t created_at, started_at, finished_at; /* unix seconds; 0 = never */
         int64_t exit_code;

@@ -232,26 +232,31 @@ static void sample(struct monitor *m, struct activity *a, const struct store_con
 struct owner_cache {
         struct {
                 int64_t uid;
+                const char *interface; /* the row's: valid for the tick */
                 bool ok;
                 struct limit_set ls;
         } * v;
         size_t n;
 };
 
-static const struct limit_set *owner_limits(struct ds01d *d, struct owner_cache *oc, int64_t uid)
+/* The owner's limits for a container of `interface` (container_types may change its clocks). */
+static const struct limit_set *owner_limits(struct ds01d *d, struct owner_cache *oc, int64_t uid,
+                                            const char *interface)
 {
         if (uid < 0)
                 return NULL;
         for (size_t i = 0; i < oc->n; i++)
-                if (oc->v[i].uid == uid)
+                if (oc->v[i].uid == uid && streq_ptr(oc->v[i].interface, interface))
                         return oc->v[i].ok ? &oc->v[i].ls : NULL;
         oc->v = xrealloc(oc->v, (oc->n + 1) * sizeof(*oc->v));
         __typeof__(oc->v[0]) *e = &oc->v[oc->n++];
         memset(e, 0, sizeof(*e));
         e->uid = uid;
+        e->interface = interface;
         struct caller owner;
         if (caller_for((uid_t)uid, &owner) == 0) {
                 limits_resolve(d->limits, owner.login, owner.gids, owner.n_gids, &e->ls);
+                limits_apply_interface(d->limits, interface, &e->ls);
                 caller_release(&owner);
                 e->ok = true;
         }
@@ -329,7 +334,7 @@ static void enforce(struct monitor *m, struct ds01d *d)
                         a->idle_timeout_s = a->runtime_limit_s = -1;
                 }
                 a->seen = true;
-                const struct limit_set *lsp = owner_limits(d, &cache, row->uid);
+                const struct limit_set *lsp = owner_limits(d, &cache, row->uid, row->interface);
                 if (!lsp)
                         continue; /* an owner without an account: left alone */
                 const struct limit_set ls = *lsp;
