@@ -81,6 +81,16 @@ cleanup() {
 	fi
 	docker ps -aq --filter "label=ds01.instance=$INSTANCE" 2>/dev/null | xargs -r -n 20 -P 4 docker rm -f >/dev/null 2>&1
 	ds01_remove_instance_network "$INSTANCE"
+	local left
+	for _ in 1 2 3 4 5; do
+		left=$(docker network ls -q --filter "label=ds01.instance=$INSTANCE" 2>/dev/null)
+		[ -z "$left" ] && break
+		sleep 2
+		ds01_remove_instance_network "$INSTANCE"
+	done
+	# Docker 20.10 can keep a stale endpoint count after many parallel removals ("has active
+	# endpoints" with no container on it); only a dockerd restart clears that: say so.
+	[ -z "$left" ] || log "warning: Docker would not remove network(s) $(echo $left) of $INSTANCE: $(docker network rm $left 2>&1 | tail -n 1)"
 	if [ "$MADE_USER" = 1 ]; then
 		pkill -KILL -u "$BUSER" 2>/dev/null
 		userdel -r "$BUSER" >/dev/null 2>&1 || log "warning: userdel -r $BUSER failed"
