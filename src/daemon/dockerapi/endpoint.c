@@ -248,10 +248,14 @@ static enum MHD_Result list_containers(struct call *k)
         request_for(k, "/containers/json", &r);
         strbuf_release(&r.query);
         dapi_query_of(k->conn, "filters", &r.query);
+        /* Docker lists this daemon's containers labelled with the caller's uid (the spec sets
+         * both); the ledger then has the last word on whose each is. */
         _cleanup_free_ char *label = xasprintf("ds01.instance=%s", k->v->cfg->instance);
+        _cleanup_free_ char *uid_label = xasprintf("ds01.uid=%u", (unsigned)k->c->uid);
         struct error *err = NULL;
-        _cleanup_free_ char *filters = dapi_filters_with_label(
+        _cleanup_free_ char *f1 = dapi_filters_with_label(
             MHD_lookup_connection_value(k->conn, MHD_GET_ARGUMENT_KIND, "filters"), label, &err);
+        _cleanup_free_ char *filters = f1 ? dapi_filters_with_label(f1, uid_label, &err) : NULL;
         if (!filters) {
                 dapi_request_release(&r);
                 return reply_error(k->v, k->conn, err);
@@ -259,12 +263,20 @@ static enum MHD_Result list_containers(struct call *k)
         dapi_query_add(&r.query, "filters", filters);
         int status;
         json_t *list = NULL;
-        int rc = dapi_forward_json(k->v, &r, &status, &list, &err);
+        struct strbuf raw;
+        int rc = dapi_forward_json(k->v, &r, &status, &list, &raw, &err);
         dapi_request_release(&r);
         if (rc < 0)
                 return reply_error(k->v, k->conn, err);
+        size_t n = json_array_size(list);
         if (json_is_array(list))
                 dapi_filter_containers(k->v, k->c, list);
+        if (json_is_array(list) && json_array_size(list) == n) {
+                /* nothing removed: Docker's bytes as they came, not written out again */
+                json_decref(list);
+                return dapi_reply_raw(k->v, k->conn, (unsigned)status, &raw);
+        }
+        strbuf_release(&raw);
         return dapi_reply_json(k->v, k->conn, (unsigned)status, list);
 }
 
@@ -300,7 +312,7 @@ static enum MHD_Result info(struct call *k)
         int status;
         json_t *body = NULL;
         struct error *err = NULL;
-        int rc = dapi_forward_json(k->v, &r, &status, &body, &err);
+        int rc = dapi_forward_json(k->v, &r, &status, &body, NULL, &err);
         dapi_request_release(&r);
         if (rc < 0)
                 return reply_error(k->v, k->conn, err);
@@ -319,7 +331,7 @@ static enum MHD_Result list_images(struct call *k)
         int status;
         json_t *list = NULL;
         struct error *err = NULL;
-        int rc = dapi_forward_json(k->v, &r, &status, &list, &err);
+        int rc = dapi_forward_json(k->v, &r, &status, &list, NULL, &err);
         dapi_request_release(&r);
         if (rc < 0)
                 return reply_error(k->v, k->conn, err);
@@ -343,7 +355,7 @@ static enum MHD_Result inspect_image(struct call *k)
         int status;
         json_t *img = NULL;
         struct error *err = NULL;
-        int rc = dapi_forward_json(k->v, &r, &status, &img, &err);
+        int rc = dapi_forward_json(k->v, &r, &status, &img, NULL, &err);
         dapi_request_release(&r);
         if (rc < 0)
                 return reply_error(k->v, k->conn, err);

@@ -136,6 +136,19 @@ enum MHD_Result dapi_reply_json(struct ds01d *v, struct MHD_Connection *conn, un
         return ret;
 }
 
+enum MHD_Result dapi_reply_raw(struct ds01d *v, struct MHD_Connection *conn, unsigned status,
+                               struct strbuf *body)
+{
+        size_t n = body->len;
+        struct MHD_Response *resp =
+            MHD_create_response_from_buffer(n, strbuf_detach(body), MHD_RESPMEM_MUST_FREE);
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+        dapi_common_headers(v, resp);
+        enum MHD_Result ret = MHD_queue_response(conn, status, resp);
+        MHD_destroy_response(resp);
+        return ret;
+}
+
 enum MHD_Result dapi_reply_message(struct ds01d *v, struct MHD_Connection *conn, unsigned status,
                                    const char *msg)
 {
@@ -221,7 +234,7 @@ enum MHD_Result dapi_forward(struct ds01d *v, struct MHD_Connection *conn, int c
 }
 
 int dapi_forward_json(struct ds01d *v, const struct dapi_request *r, int *ret_status,
-                      json_t **ret_json, struct error **err)
+                      json_t **ret_json, struct strbuf *ret_raw, struct error **err)
 {
         int fd;
         _cleanup_free_ char *head = NULL;
@@ -243,7 +256,10 @@ int dapi_forward_json(struct ds01d *v, const struct dapi_request *r, int *ret_st
         }
         close(fd);
         *ret_json = json_loadb(body.buf, body.len, 0, NULL);
-        strbuf_release(&body);
+        if (ret_raw)
+                *ret_raw = body;
+        else
+                strbuf_release(&body);
         return 0;
 }
 

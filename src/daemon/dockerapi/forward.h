@@ -36,10 +36,13 @@ void dapi_request_release(struct dapi_request *r);
  * comes; a client that hangs up ends it. */
 enum MHD_Result dapi_forward(struct ds01d *v, struct MHD_Connection *conn, int client_fd,
                              const struct dapi_request *r);
-/* Passes r on and reads Docker's answer whole: *ret_status, *ret_json (NULL when not JSON).
- * A bounded body (64 MiB). */
+/* Passes r on and reads Docker's answer whole: *ret_status, *ret_json (NULL when not JSON),
+ * *ret_raw (may be NULL) the bytes as Docker sent them. A bounded body (64 MiB). */
 int dapi_forward_json(struct ds01d *v, const struct dapi_request *r, int *ret_status,
-                      json_t **ret_json, struct error **err);
+                      json_t **ret_json, struct strbuf *ret_raw, struct error **err);
+/* An answer of raw JSON bytes (takes body's buffer). */
+enum MHD_Result dapi_reply_raw(struct ds01d *v, struct MHD_Connection *conn, unsigned status,
+                               struct strbuf *body);
 /* Passes r on (r->upgrade) and, once Docker has hijacked its connection, switches conn to the
  * raw stream and relays bytes both ways until both ends are done. on_open/on_close (may be NULL)
  * run when the stream is up and when it has ended (exec sessions are counted while open). */
