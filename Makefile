@@ -29,6 +29,8 @@ TESTS     ?=
 SBINDIR    = $(DESTDIR)$(PREFIX)/sbin
 BINDIR     = $(DESTDIR)$(PREFIX)/bin
 LIBEXECDIR = $(DESTDIR)$(PREFIX)/libexec/ds01
+# contrib/profile.d/ds01-docker.sh: users' `docker` uses ds01's Docker API endpoint
+PROFILEDIR ?= /etc/profile.d
 
 # Where install puts contrib/systemd/ds01d.service: /etc/systemd/system when systemd runs this
 # machine (/run/systemd/system exists), else nowhere. SYSTEMD_UNITDIR=DIR installs it into
@@ -64,6 +66,8 @@ install: build
 	install -m 0755 $(BUILDDIR)/ds01 $(BINDIR)/ds01
 	install -m 0755 $(BUILDDIR)/ds01-init $(LIBEXECDIR)/ds01-init
 	cd $(BINDIR) && for c in $(COMMANDS); do ln -sfn ds01 $$c; done
+	install -d $(DESTDIR)$(PROFILEDIR)
+	install -m 0644 contrib/profile.d/ds01-docker.sh $(DESTDIR)$(PROFILEDIR)/ds01-docker.sh
 ifneq ($(SYSTEMD_UNITDIR),)
 	install -d $(DESTDIR)$(SYSTEMD_UNITDIR)
 	sed 's|^ExecStart=/usr/local/sbin/ds01d|ExecStart=$(PREFIX)/sbin/ds01d|' \
@@ -81,6 +85,7 @@ ifneq ($(SYSTEMD_UNITDIR),)
 	if $(SYSTEMD_RUNNING); then systemctl daemon-reload; fi
 endif
 	rm -f $(SBINDIR)/ds01d $(BINDIR)/ds01 $(LIBEXECDIR)/ds01-init
+	rm -f $(DESTDIR)$(PROFILEDIR)/ds01-docker.sh
 	-rmdir $(LIBEXECDIR) 2>/dev/null
 	for c in $(COMMANDS); do \
 		if [ -L $(BINDIR)/$$c ] && [ "$$(readlink $(BINDIR)/$$c)" = ds01 ]; then rm -f $(BINDIR)/$$c; fi; \
