@@ -90,6 +90,9 @@ static void check_route(const char *method, const char *path)
         case DAPI_CONTAINER_LIST:
                 check(streq(p, "/containers/json") && get);
                 break;
+        case DAPI_BUILD:
+                check(streq(p, "/build") && post && !r.object);
+                break;
         case DAPI_CONTAINER_CREATE:
                 check(streq(p, "/containers/create") && post && !r.object);
                 break;

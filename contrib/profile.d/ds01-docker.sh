@@ -7,7 +7,11 @@ if [ -z "${DOCKER_HOST:-}" ] && [ -z "${DOCKER_CONTEXT:-}" ] && [ "$(id -u)" != 
 	[ -S "$ds01_docker_sock" ]; then
 	case " $(id -Gn 2>/dev/null) " in
 	*" docker "*) ;; # the real socket is theirs already
-	*) export DOCKER_HOST="unix://$ds01_docker_sock" ;;
+	*)
+		export DOCKER_HOST="unix://$ds01_docker_sock"
+		# the endpoint builds as image-create does, with the classic builder
+		[ -n "${DOCKER_BUILDKIT:-}" ] || export DOCKER_BUILDKIT=0
+		;;
 	esac
 fi
 unset ds01_docker_sock

@@ -5,6 +5,7 @@
 #include "daemon/config/generation.h"
 #include "daemon/containers/execs.h"
 #include "daemon/containers/workspace.h"
+#include "daemon/dockerapi/build.h"
 #include "daemon/dockerapi/create.h"
 #include "daemon/docker/dockerjson.h"
 #include "daemon/dockerapi/forward.h"
@@ -58,6 +59,8 @@ struct dconn {
 struct dreq {
         struct strbuf body;
         bool too_big;
+        struct dapi_build *build; /* POST /build: its context goes to the build as it comes */
+        struct error *build_err;  /* ... or why no build started */
 };
 
 /* ---- connections ---- */
@@ -686,6 +689,29 @@ static enum MHD_Result dispatch(struct call *k)
         return on_container(k);
 }
 
+/* POST /build: the build starts before its body arrives, which streams into it (a context of
+ * up to images.max_context_mb is never held in memory). */
+static void maybe_start_build(struct dapi *e, struct MHD_Connection *conn, const char *method,
+                              const char *url, struct dreq *req)
+{
+        struct dapi_route route;
+        dapi_route(method, url, &route);
+        struct dconn *dc = conn_of(conn);
+        if (route.op == DAPI_BUILD && dc && !dc->refusal) {
+                _cleanup_free_ char *project = NULL;
+                bool nocache = false;
+                struct ds01d v;
+                ds01d_pin(e->d, &v);
+                if (dapi_build_params(conn, &dc->caller, &project, &nocache, &req->build_err) == 0)
+                        req->build =
+                            dapi_build_start(&v, &dc->caller, project, nocache, &req->build_err);
+                else if (req->build_err->code == DS01_EPERM)
+                        access_denied(&v, &dc->caller, "docker-api.build", req->build_err->message);
+                ds01d_unpin(&v);
+        }
+        dapi_route_release(&route);
+}
+
 static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char *url,
                               const char *method, const char *version, const char *upload_data,
                               size_t *upload_data_size, void **con_cls)
@@ -698,10 +724,15 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
                 req->body = (struct strbuf)STRBUF_INIT;
                 strbuf_adds(&req->body, "");
                 *con_cls = req;
+                maybe_start_build(e, conn, method, url, req);
                 return MHD_YES;
         }
         if (*upload_data_size > 0) {
-                if (req->body.len + *upload_data_size > MAX_BODY)
+                if (req->build)
+                        dapi_build_feed(req->build, upload_data, *upload_data_size);
+                else if (req->build_err)
+                        ; /* a refused build's context: dropped */
+                else if (req->body.len + *upload_data_size > MAX_BODY)
                         req->too_big = true;
                 else
                         strbuf_add(&req->body, upload_data, *upload_data_size);
@@ -717,6 +748,10 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
         if (!k.dc || k.dc->refusal) {
                 ret = dapi_reply_message(&v, conn, MHD_HTTP_FORBIDDEN,
                                          k.dc ? k.dc->refusal : "who connected is not known");
+        } else if (req->build_err) {
+                ret = reply_error(&v, conn, TAKE_PTR(req->build_err));
+        } else if (req->build) {
+                ret = dapi_build_respond(TAKE_PTR(req->build), &v, conn);
         } else if (req->too_big) {
                 ret = dapi_reply_message(&v, conn, MHD_HTTP_CONTENT_TOO_LARGE,
                                          "request body too large for ds01's Docker endpoint");
@@ -738,6 +773,8 @@ static void request_done(void *cls, struct MHD_Connection *conn, void **con_cls,
         (void)toe;
         struct dreq *req = *con_cls;
         if (req) {
+                dapi_build_abort(req->build);
+                error_free(req->build_err);
                 strbuf_release(&req->body);
                 free(req);
                 *con_cls = NULL;

@@ -8,8 +8,8 @@
 #define NOT_HERE "this Docker API call is not available through ds01's Docker endpoint"
 
 static const char *const REFUSE_BUILD =
-    "docker build is not available through ds01's Docker endpoint: build your project's image "
-    "with 'image-create PROJECT' or 'image-update PROJECT'";
+    "BuildKit builds are not available through ds01's Docker endpoint: use the classic builder "
+    "(DOCKER_BUILDKIT=0 docker build -t PROJECT .), or image-create PROJECT / image-update PROJECT";
 static const char *const REFUSE_PULL =
     "pulling, pushing, tagging and importing images is for the administrators on ds01: ask them "
     "for a site image, or build your own with 'image-create PROJECT'";
@@ -159,6 +159,8 @@ static enum dapi_op route(const char *m, const char *p, struct dapi_route *r)
                 return exec_route(m, r);
         if (streq(p, "/images/json") && get)
                 return DAPI_IMAGE_LIST;
+        if (streq(p, "/build") && streq(m, "POST"))
+                return DAPI_BUILD;
         if (streq(p, "/build") || startswith(p, "/build/") || streq(p, "/session"))
                 return refuse(r, REFUSE_BUILD);
         if (startswith(p, "/images/"))

@@ -27,6 +27,7 @@ enum dapi_op {
         DAPI_EXEC_CREATE,      /* checked: never another user, never privileged */
         DAPI_EXEC_START,       /* hijacked stream */
         DAPI_EXEC_READ,        /* GET /exec/ID/json, POST /exec/ID/resize: passed on */
+        DAPI_BUILD,            /* POST /build: image-create's build (build.h) */
         DAPI_IMAGE_LIST,       /* the caller's own ds01-<uid>/ images and the site's */
         DAPI_IMAGE_INSPECT,
 };
