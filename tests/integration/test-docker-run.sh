@@ -73,6 +73,15 @@ assert_eq 0 "$RC" "docker create ($ERR)"
 assert_eq created "$(docker_state "later._.$A")" "created, not started"
 capture as_user "$A" docker start -a later
 assert_eq from-later "$OUT" "docker start -a runs it and shows its output"
+# wait, kill, attach: as docker passes them on
+assert_exit 0 -m "docker run -d a ticker" as_user "$A" docker run -d --name tick "$IMG" \
+	sh -c 'trap "exit 9" TERM; while :; do echo tick; sleep 0.2; done'
+capture as_user "$A" timeout -s INT 3 docker attach --no-stdin --sig-proxy=false tick
+assert_contains "$OUT" "tick" "docker attach shows the container's output as it comes"
+assert_exit 0 -m "docker kill -s TERM tick" as_user "$A" docker kill -s TERM tick
+capture as_user "$A" docker wait tick
+assert_eq 9 "$OUT" "docker wait gives its exit status"
+assert_exit 0 -m "container-retire tick" as_user "$A" container-retire tick
 assert_exit 0 -m "container-retire web" as_user "$A" container-retire web
 assert_exit 0 -m "container-retire later" as_user "$A" container-retire later
 ds01_done
