@@ -117,25 +117,6 @@ void dapi_common_headers(struct ds01d *v, struct MHD_Response *resp)
         MHD_add_response_header(resp, "Server", server);
 }
 
-enum MHD_Result dapi_reply_json(struct ds01d *v, struct MHD_Connection *conn, unsigned status,
-                                json_t *body)
-{
-        char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
-        json_decref(body);
-        if (!text)
-                text = xstrdup("{}");
-        size_t n = strlen(text);
-        text = xrealloc(text, n + 2);
-        strcpy(text + n, "\n");
-        struct MHD_Response *resp =
-            MHD_create_response_from_buffer(n + 1, text, MHD_RESPMEM_MUST_FREE);
-        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
-        dapi_common_headers(v, resp);
-        enum MHD_Result ret = MHD_queue_response(conn, status, resp);
-        MHD_destroy_response(resp);
-        return ret;
-}
-
 enum MHD_Result dapi_reply_raw(struct ds01d *v, struct MHD_Connection *conn, unsigned status,
                                struct strbuf *body)
 {
@@ -147,6 +128,18 @@ enum MHD_Result dapi_reply_raw(struct ds01d *v, struct MHD_Connection *conn, uns
         enum MHD_Result ret = MHD_queue_response(conn, status, resp);
         MHD_destroy_response(resp);
         return ret;
+}
+
+enum MHD_Result dapi_reply_json(struct ds01d *v, struct MHD_Connection *conn, unsigned status,
+                                json_t *body)
+{
+        char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
+        json_decref(body);
+        struct strbuf sb = STRBUF_INIT;
+        strbuf_adds(&sb, text ? text : "{}");
+        strbuf_addc(&sb, '\n');
+        free(text);
+        return dapi_reply_raw(v, conn, status, &sb);
 }
 
 enum MHD_Result dapi_reply_message(struct ds01d *v, struct MHD_Connection *conn, unsigned status,
