@@ -1,6 +1,7 @@
 /* create.c - a Docker create request read as a ds01 deploy (see create.h). */
 #include "daemon/dockerapi/create.h"
 
+#include "daemon/containers/extras.h"
 #include "shared/names.h"
 #include "shared/util.h"
 
@@ -389,6 +390,14 @@ json_t *dapi_create_params(const struct dapi_create_in *in, struct error **err)
                 json_object_set_new(extras, "workdir", json_string(wd));
         if (ws)
                 json_object_set_new(extras, "workspace", json_string(ws));
+        /* What the deploy checks of them (a ds01.* label, a target over ds01's mounts, a relative
+         * working directory) is refused here, before the call, naming it. */
+        struct deploy_extras checked;
+        if (extras_parse(extras, &checked, err) < 0) {
+                json_decref(extras);
+                goto fail;
+        }
+        extras_release(&checked);
         params = json_pack("{s:s, s:O, s:o, s:b, s:o}", "project", project, "image",
                            json_object_get(b, "Image"), "cmd", cmd, "start", 0, "docker", extras);
         cmd = NULL;
