@@ -250,26 +250,28 @@ static json_t *str_slice(const json_t *v, bool *present, struct error **err)
         return json_deep_copy(v);
 }
 
-/* Docker's rule: the client's entrypoint replaces the image's and drops the image's Cmd; the
- * client's Cmd replaces the image's. --entrypoint "" clears it. */
+/* Docker's rule (daemon/commit.go merge, then create.go): a client's entrypoint replaces the
+ * image's and drops the image's Cmd; an empty client Cmd ([] as null) is the image's; an empty
+ * entrypoint ([]) keeps the image's Cmd and drops its entrypoint, null keeps both; --entrypoint ""
+ * ([""]) clears it, the image's Cmd with it. */
 static json_t *command(const json_t *cfg, const json_t *image, struct error **err)
 {
         const json_t *icfg = json_object_get(image, "Config");
-        bool has_ep, has_cmd, dummy;
+        bool has_ep, dummy;
         json_t *ep = str_slice(json_object_get(cfg, "Entrypoint"), &has_ep, err);
-        json_t *cmd = ep ? str_slice(json_object_get(cfg, "Cmd"), &has_cmd, err) : NULL;
+        json_t *cmd = ep ? str_slice(json_object_get(cfg, "Cmd"), &dummy, err) : NULL;
         if (!cmd) {
                 json_decref(ep);
                 return NULL;
         }
-        if (json_array_size(ep) == 1 && streq(json_string_value(json_array_get(ep, 0)), ""))
-                json_array_clear(ep);
-        if (!has_ep) {
-                json_decref(ep);
-                ep = str_slice(json_object_get(icfg, "Entrypoint"), &dummy, err);
-                if (!has_cmd) {
+        if (json_array_size(ep) == 0) {
+                if (json_array_size(cmd) == 0) {
                         json_decref(cmd);
                         cmd = str_slice(json_object_get(icfg, "Cmd"), &dummy, err);
+                }
+                if (!has_ep) {
+                        json_decref(ep);
+                        ep = str_slice(json_object_get(icfg, "Entrypoint"), &dummy, err);
                 }
         }
         if (!ep || !cmd) {
@@ -277,6 +279,8 @@ static json_t *command(const json_t *cfg, const json_t *image, struct error **er
                 json_decref(cmd);
                 return NULL;
         }
+        if (json_array_size(ep) == 1 && streq(json_string_value(json_array_get(ep, 0)), ""))
+                json_array_clear(ep);
         json_array_extend(ep, cmd);
         json_decref(cmd);
         if (json_array_size(ep) == 0 || json_array_size(ep) > 256) {
