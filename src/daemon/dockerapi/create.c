@@ -283,11 +283,12 @@ static json_t *command(const json_t *cfg, const json_t *image, struct error **er
                 json_array_clear(ep);
         json_array_extend(ep, cmd);
         json_decref(cmd);
-        if (json_array_size(ep) == 0 || json_array_size(ep) > 256) {
+        size_t n = json_array_size(ep);
+        if (n == 0 || n > 256) {
                 json_decref(ep);
                 error_set(err, DS01_EUSAGE,
-                          json_array_size(ep) ? "the command has more than 256 words"
-                                              : "no command to run: the image has none - give one");
+                          n ? "the command has more than 256 words"
+                            : "no command to run: the image has none - give one");
                 return NULL;
         }
         return ep;
