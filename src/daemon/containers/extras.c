@@ -51,9 +51,19 @@ static bool inside_path_ok(const char *p)
         return true;
 }
 
+/* Docker cleans a mount's target (path.Clean) before it is mounted: a target with an empty or
+ * "." segment ("//.ds01", "/./workspace") is the path it cleans to, which is not compared below. */
+static bool clean_path(const char *p)
+{
+        for (const char *s = p; (s = strchr(s, '/')); s++)
+                if (s[1] == '/' || (s[1] == '.' && (s[2] == '/' || s[2] == '\0')))
+                        return false;
+        return true;
+}
+
 static bool target_ok(const char *t)
 {
-        if (!inside_path_ok(t) || streq(t, "/"))
+        if (!inside_path_ok(t) || streq(t, "/") || !clean_path(t))
                 return false;
         /* ds01's own mounts stay ds01's */
         static const char *const taken[] = {"/workspace", "/.ds01", "/etc/passwd", "/data", NULL};
@@ -130,7 +140,7 @@ static int parse_targets(const json_t *j, struct deploy_extras *e, struct error 
                         return error_set(err, DS01_EPERM,
                                          "the workspace cannot be mounted at '%.200s': give an "
                                          "absolute path of your own (not /, /workspace, /data, "
-                                         "/.ds01 or /etc/passwd; no '..')",
+                                         "/.ds01 or /etc/passwd; no '.', '..' or empty segments)",
                                          json_is_string(v) ? json_string_value(v) : "?");
                 json_array_append(e->targets, v);
         }

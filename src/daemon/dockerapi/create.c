@@ -1,6 +1,7 @@
 /* create.c - a Docker create request read as a ds01 deploy (see create.h). */
 #include "daemon/dockerapi/create.h"
 
+#include "daemon/containers/extras.h"
 #include "shared/names.h"
 #include "shared/util.h"
 
@@ -259,26 +260,28 @@ static json_t *str_slice(const json_t *v, bool *present, struct error **err)
         return json_deep_copy(v);
 }
 
-/* Docker's rule: the client's entrypoint replaces the image's and drops the image's Cmd; the
- * client's Cmd replaces the image's. --entrypoint "" clears it. */
+/* Docker's rule (daemon/commit.go merge, then create.go): a client's entrypoint replaces the
+ * image's and drops the image's Cmd; an empty client Cmd ([] as null) is the image's; an empty
+ * entrypoint ([]) keeps the image's Cmd and drops its entrypoint, null keeps both; --entrypoint ""
+ * ([""]) clears it, the image's Cmd with it. */
 static json_t *command(const json_t *cfg, const json_t *image, struct error **err)
 {
         const json_t *icfg = json_object_get(image, "Config");
-        bool has_ep, has_cmd, dummy;
+        bool has_ep, dummy;
         json_t *ep = str_slice(json_object_get(cfg, "Entrypoint"), &has_ep, err);
-        json_t *cmd = ep ? str_slice(json_object_get(cfg, "Cmd"), &has_cmd, err) : NULL;
+        json_t *cmd = ep ? str_slice(json_object_get(cfg, "Cmd"), &dummy, err) : NULL;
         if (!cmd) {
                 json_decref(ep);
                 return NULL;
         }
-        if (json_array_size(ep) == 1 && streq(json_string_value(json_array_get(ep, 0)), ""))
-                json_array_clear(ep);
-        if (!has_ep) {
-                json_decref(ep);
-                ep = str_slice(json_object_get(icfg, "Entrypoint"), &dummy, err);
-                if (!has_cmd) {
+        if (json_array_size(ep) == 0) {
+                if (json_array_size(cmd) == 0) {
                         json_decref(cmd);
                         cmd = str_slice(json_object_get(icfg, "Cmd"), &dummy, err);
+                }
+                if (!has_ep) {
+                        json_decref(ep);
+                        ep = str_slice(json_object_get(icfg, "Entrypoint"), &dummy, err);
                 }
         }
         if (!ep || !cmd) {
@@ -286,13 +289,16 @@ static json_t *command(const json_t *cfg, const json_t *image, struct error **er
                 json_decref(cmd);
                 return NULL;
         }
+        if (json_array_size(ep) == 1 && streq(json_string_value(json_array_get(ep, 0)), ""))
+                json_array_clear(ep);
         json_array_extend(ep, cmd);
         json_decref(cmd);
-        if (json_array_size(ep) == 0 || json_array_size(ep) > 256) {
+        size_t n = json_array_size(ep);
+        if (n == 0 || n > 256) {
                 json_decref(ep);
                 error_set(err, DS01_EUSAGE,
-                          json_array_size(ep) ? "the command has more than 256 words"
-                                              : "no command to run: the image has none - give one");
+                          n ? "the command has more than 256 words"
+                            : "no command to run: the image has none - give one");
                 return NULL;
         }
         return ep;
@@ -399,6 +405,14 @@ json_t *dapi_create_params(const struct dapi_create_in *in, struct error **err)
                 json_object_set_new(extras, "workdir", json_string(wd));
         if (ws)
                 json_object_set_new(extras, "workspace", json_string(ws));
+        /* What the deploy checks of them (a ds01.* label, a target over ds01's mounts, a relative
+         * working directory) is refused here, before the call, naming it. */
+        struct deploy_extras checked;
+        if (extras_parse(extras, &checked, err) < 0) {
+                json_decref(extras);
+                goto fail;
+        }
+        extras_release(&checked);
         params = json_pack("{s:s, s:O, s:o, s:b, s:o}", "project", project, "image",
                            json_object_get(b, "Image"), "cmd", cmd, "start", 0, "docker", extras);
         cmd = NULL;
