@@ -101,6 +101,9 @@ static void test_env_reserved(void **state)
             "NVIDIA_VISIBLE_DEVICES",
             "NVIDIA_DRIVER_CAPABILITIES",
             "NVIDIA_REQUIRE_CUDA",
+            "NVIDIA_MOFED",
+            "NVIDIA_NVSWITCH",
+            "NVIDIA_GDS",
         };
         json_t *env = json_array();
         for (size_t i = 0; i < ARRAY_SIZE(reserved); i++) {

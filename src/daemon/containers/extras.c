@@ -25,6 +25,10 @@ static const char *const RESERVED_ENV[] = {"HOME",
 
 bool extras_env_reserved(const char *name, size_t len)
 {
+        /* Every NVIDIA_* variable is the container toolkit's: some make it add devices
+         * (NVIDIA_MOFED, NVIDIA_NVSWITCH, NVIDIA_GDS, ...). */
+        if (len >= 7 && memcmp(name, "NVIDIA_", 7) == 0)
+                return true;
         for (size_t i = 0; RESERVED_ENV[i]; i++)
                 if (strlen(RESERVED_ENV[i]) == len && memcmp(RESERVED_ENV[i], name, len) == 0)
                         return true;
