@@ -4,7 +4,9 @@
  * the body as a container list's `filters` always comes back as an object whose label holds
  * ds01's, or EUSAGE; as an exec create body it always comes back running as the caller
  * ("uid:gid"), never privileged, with no other spelling of either key that Docker would read,
- * or is refused (EUSAGE, EPERM). "CREATE\nNAME\nBODY" (and any body routed as a create) is a
+ * or is refused (EUSAGE, EPERM); as a network create it is a view of Compose's or refused, and
+ * as a network list's filters it matches, or not, or is EUSAGE. "CREATE\nNAME\nBODY" (and any
+ * body routed as a create) is a
  * container create body with ?name=NAME (dapi_create_params): refused (EUSAGE, EPERM), or
  * container.deploy's parameters with a valid project, Docker's command, CPU only or 1..64 GPUs as
  * asked, extras the deploy takes (no ds01.* label, no reserved variable, mount points Docker
@@ -16,6 +18,7 @@
 #include "daemon/containers/extras.h"
 #include "daemon/containers/spec.h"
 #include "daemon/dockerapi/create.h"
+#include "daemon/dockerapi/networks.h"
 #include "daemon/dockerapi/objects.h"
 #include "daemon/dockerapi/routes.h"
 #include "shared/names.h"
@@ -57,15 +60,14 @@ static bool one_of(const char *s, const char *const *set)
 }
 
 /* The kinds ds01 answers "No such object" for. */
-static const char *const NO_SUCH_KINDS[] = {"/networks/", "/volumes/",  "/plugins/",
-                                            "/nodes/",    "/services/", "/tasks/",
-                                            "/secrets/",  "/configs/",  NULL};
+static const char *const NO_SUCH_KINDS[] = {"/volumes/", "/plugins/", "/nodes/",   "/services/",
+                                            "/tasks/",   "/secrets/", "/configs/", NULL};
 
 static void check_route(const char *method, const char *path)
 {
         struct dapi_route r;
         dapi_route(method, path, &r);
-        check(r.op >= DAPI_REFUSE && r.op <= DAPI_IMAGE_INSPECT);
+        check(r.op >= DAPI_REFUSE && r.op <= DAPI_NETWORK_CONNECT);
         check(dapi_op_hijacks(r.op) == (r.op == DAPI_CONTAINER_ATTACH || r.op == DAPI_EXEC_START));
 
         /* The version is what followed "/v", digits and dots only, and the rest is routed. */
@@ -157,6 +159,24 @@ static void check_route(const char *method, const char *path)
                 check(one_of(rest, exec_reads));
                 check(streq(rest, "/json") ? get : post);
                 prefix = xstrdup("/exec/");
+                break;
+        case DAPI_NETWORK_LIST:
+                check(streq(p, "/networks") && get);
+                break;
+        case DAPI_NETWORK_CREATE:
+                check(streq(p, "/networks/create") && post);
+                break;
+        case DAPI_NETWORK_INSPECT:
+                check(get && streq(rest, ""));
+                prefix = xstrdup("/networks/");
+                break;
+        case DAPI_NETWORK_REMOVE:
+                check(streq(method, "DELETE") && streq(rest, ""));
+                prefix = xstrdup("/networks/");
+                break;
+        case DAPI_NETWORK_CONNECT:
+                check(post && (streq(rest, "/connect") || streq(rest, "/disconnect")));
+                prefix = xstrdup("/networks/");
                 break;
         case DAPI_IMAGE_INSPECT: {
                 /* The one object that may hold '/': an image name (ds01-1000/p:latest). */
@@ -822,6 +842,37 @@ static void check_create(const char *name, const char *body, size_t len)
         json_decref(b);
 }
 
+/* A network create body is a view (a name Docker would take, not one of its own networks',
+ * Compose's labels) or refused (EUSAGE, EPERM); as a list's filters, it matches or not, or is
+ * EUSAGE. */
+static void check_network(const char *body, size_t len, const char *body_s)
+{
+        char *name = NULL;
+        json_t *labels = NULL;
+        struct error *err = NULL;
+        if (dapi_network_create_body(body, len, &name, &labels, &err) == 0) {
+                check(!err && name && name[0] && strlen(name) <= 128);
+                check(strspn(name, "abcdefghijklmnopqrstuvwxyz"
+                                   "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-") == strlen(name));
+                check(!streq(name, "bridge") && !streq(name, "host") && !streq(name, "none"));
+                check(json_is_object(labels));
+                check(json_string_length(json_object_get(labels, "com.docker.compose.project")) >
+                      0);
+                free(name);
+                json_decref(labels);
+        } else {
+                check(!name && !labels && err && err->message);
+                check(err->code == DS01_EUSAGE || err->code == DS01_EPERM);
+                err = error_free(err);
+        }
+        json_t *net = json_pack("{s:s, s:s, s:{s:s}}", "Name", "shop_default", "Id", "abc",
+                                "Labels", "a", "b");
+        int m = dapi_network_matches(net, body_s, &err);
+        check(m == 0 || m == 1 || (m == -1 && err && err->code == DS01_EUSAGE));
+        error_free(err);
+        json_decref(net);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
         if (size > 64 * 1024)
@@ -847,5 +898,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 check_create(path[0] ? path : NULL, body, len);
         else if (streq(method, "EXTRAS"))
                 check_extras(body, len);
+        check_network(body, len, body_s);
         return 0;
 }

@@ -3,10 +3,13 @@
  * refused and with which advice, "No such object" for kinds ds01 does not offer, malformed paths
  * refused and never a call on another object), the `filters` of a container list with ds01's
  * label added (dapi_filters_with_label), an exec create body checked and rewritten for the
- * caller (dapi_exec_body: never root, another user, another group or privileged) and a container
+ * caller (dapi_exec_body: never root, another user, another group or privileged), a container
  * create body read as a deploy (dapi_create_params: the project, command, GPUs, extras and
  * workspace a client asks for; every option that gives more refused, naming it; no other spelling
- * of a key read; the final Docker body confined whatever was sent). */
+ * of a key read; the final Docker body confined whatever was sent; on a network view or with
+ * links), and a network create read as a view of the caller's network
+ * (dapi_network_create_body: Compose's only, nothing a view cannot give) and a list's filters
+ * on views. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -15,7 +18,9 @@
 
 #include "daemon/containers/extras.h"
 #include "daemon/containers/spec.h"
+#include "daemon/docker/dockerjson.h"
 #include "daemon/dockerapi/create.h"
+#include "daemon/dockerapi/networks.h"
 #include "daemon/dockerapi/objects.h"
 #include "daemon/dockerapi/routes.h"
 #include "shared/names.h"
@@ -115,6 +120,16 @@ static const struct route_case ROUTES[] = {
     {"POST", "/build/prune", DAPI_REFUSE, NULL, NULL, NULL, "container-retire"},
     {"POST", "/session", DAPI_REFUSE, NULL, NULL, NULL, "image-create"},
 
+    /* Networks: views of the caller's own network (networks.h). */
+    {"GET", "/v1.41/networks", DAPI_NETWORK_LIST, "1.41"},
+    {"POST", "/v1.41/networks/create", DAPI_NETWORK_CREATE, "1.41"},
+    {"GET", "/networks/shop_default", DAPI_NETWORK_INSPECT, NULL, "shop_default", ""},
+    {"DELETE", "/networks/shop_default", DAPI_NETWORK_REMOVE, NULL, "shop_default", ""},
+    {"POST", "/networks/n/connect", DAPI_NETWORK_CONNECT, NULL, "n", "/connect"},
+    {"POST", "/networks/n/disconnect", DAPI_NETWORK_CONNECT, NULL, "n", "/disconnect"},
+    {"GET", "/networks/n/connect", DAPI_REFUSE, NULL, NULL, NULL, "private network"},
+    {"POST", "/networks/a/../b/connect", DAPI_REFUSE, NULL, NULL, NULL, "private network"},
+
     /* Kinds ds01 does not offer: refused with what to use, or "No such object" for inspect. */
     {"POST", "/swarm/init", DAPI_REFUSE, NULL, NULL, NULL, "swarm"},
     {"GET", "/services", DAPI_REFUSE, NULL, NULL, NULL, "swarm"},
@@ -124,17 +139,18 @@ static const struct route_case ROUTES[] = {
     {"POST", "/volumes/create", DAPI_REFUSE, NULL, NULL, NULL, "~/workspace/PROJECT"},
     {"GET", "/volumes", DAPI_REFUSE, NULL, NULL, NULL, "/workspace"},
     {"DELETE", "/volumes/v", DAPI_REFUSE, NULL, NULL, NULL, "/workspace"},
-    {"POST", "/networks/create", DAPI_REFUSE, NULL, NULL, NULL, "private network"},
-    {"GET", "/networks", DAPI_REFUSE, NULL, NULL, NULL, "private network"},
     {"GET", "/networks/", DAPI_REFUSE, NULL, NULL, NULL, "private network"},
-    {"POST", "/networks/x/connect", DAPI_REFUSE, NULL, NULL, NULL, "private network"},
+    {"GET", "/networks/create", DAPI_REFUSE, NULL, NULL, NULL, "private network"},
+    {"PUT", "/networks/create", DAPI_REFUSE, NULL, NULL, NULL, "private network"},
+    {"POST", "/networks/x/update", DAPI_REFUSE, NULL, NULL, NULL, "private network"},
+    {"GET", "/networks/x/json", DAPI_REFUSE, NULL, NULL, NULL, "private network"},
+    {"DELETE", "/networks", DAPI_REFUSE, NULL, NULL, NULL, "private network"},
     {"POST", "/system/prune", DAPI_REFUSE, NULL, NULL, NULL, "container-retire"},
     {"POST", "/volumes/prune", DAPI_REFUSE, NULL, NULL, NULL, "container-retire"},
     {"POST", "/networks/prune", DAPI_REFUSE, NULL, NULL, NULL, "container-retire"},
     {"GET", "/events", DAPI_REFUSE, NULL, NULL, NULL, "ds01 events"},
     {"GET", "/system/df", DAPI_REFUSE, NULL, NULL, NULL, "not available"},
     {"POST", "/auth", DAPI_REFUSE, NULL, NULL, NULL, "not available"},
-    {"GET", "/networks/x", DAPI_NO_SUCH, NULL, "x", ""},
     {"GET", "/v1.41/volumes/v", DAPI_NO_SUCH, "1.41", "v", ""},
     {"GET", "/plugins/p/json", DAPI_NO_SUCH, NULL, "p", "/json"},
     {"GET", "/nodes/n", DAPI_NO_SUCH, NULL, "n", ""},
@@ -264,7 +280,7 @@ static void test_route_version_length(void **state)
 static void test_hijacks(void **state)
 {
         (void)state;
-        for (int op = DAPI_REFUSE; op <= DAPI_IMAGE_INSPECT; op++)
+        for (int op = DAPI_REFUSE; op <= DAPI_NETWORK_CONNECT; op++)
                 assert_int_equal(dapi_op_hijacks((enum dapi_op)op),
                                  op == DAPI_CONTAINER_ATTACH || op == DAPI_EXEC_START);
         struct dapi_route r;
@@ -1266,6 +1282,243 @@ static void test_create_final_body(void **state)
         }
 }
 
+/* ---- networks: views of the caller's network (networks.h) ---- */
+
+#define COMPOSE_LABELS                                                                             \
+        "\"Labels\":{\"com.docker.compose.project\":\"shop\","                                     \
+        "\"com.docker.compose.network\":\"default\"}"
+
+static void check_network_ok(const char *body, const char *want_name)
+{
+        char *name = NULL;
+        json_t *labels = NULL;
+        struct error *err = NULL;
+        if (dapi_network_create_body(body, body ? strlen(body) : 0, &name, &labels, &err) < 0)
+                fail_msg("%s: refused: %s", body, err->message);
+        assert_string_equal(name, want_name);
+        assert_string_equal(jstr(labels, "com.docker.compose.project"), "shop");
+        free(name);
+        json_decref(labels);
+}
+
+static void check_network_refused(const char *body, int code, const char *why)
+{
+        char *name = (char *)"unset";
+        json_t *labels = (json_t *)1;
+        struct error *err = NULL;
+        assert_int_equal(
+            dapi_network_create_body(body, body ? strlen(body) : 0, &name, &labels, &err), -1);
+        assert_null(name);
+        assert_null(labels);
+        if (err->code != code || !strstr(err->message, why))
+                fail_msg("%s: code %d '%s', want %d '%s'", body, err->code, err->message, code,
+                         why);
+        error_free(err);
+}
+
+/* Compose's create (docker-compose 1.29) and the docker CLI's defaults, with Compose's labels,
+ * are views; anything a view cannot give is refused naming it. */
+static void test_network_create(void **state)
+{
+        (void)state;
+        check_network_ok("{\"Name\":\"shop_default\",\"CheckDuplicate\":true," COMPOSE_LABELS
+                         ",\"Attachable\":true}",
+                         "shop_default");
+        check_network_ok("{\"Name\":\"shop_back-end.1\",\"CheckDuplicate\":true,\"Driver\":"
+                         "\"bridge\",\"Scope\":\"\",\"EnableIPv6\":false,\"IPAM\":{\"Driver\":"
+                         "\"default\",\"Options\":{},\"Config\":[]},\"Internal\":false,"
+                         "\"Attachable\":false,\"Ingress\":false,\"ConfigOnly\":false,"
+                         "\"ConfigFrom\":{\"Network\":\"\"},\"Options\":{}," COMPOSE_LABELS "}",
+                         "shop_back-end.1");
+        /* not Compose's: docker network create */
+        check_network_refused("{\"Name\":\"mynet\"}", DS01_EPERM, "private network");
+        check_network_refused("{\"Name\":\"mynet\",\"Labels\":{\"com.docker.compose.project\":"
+                              "\"shop\"}}",
+                              DS01_EPERM, "private network");
+        /* what a view cannot give */
+        check_network_refused("{\"Name\":\"n\",\"Driver\":\"overlay\"," COMPOSE_LABELS "}",
+                              DS01_EPERM, "driver overlay");
+        check_network_refused("{\"Name\":\"n\",\"Driver\":\"macvlan\"," COMPOSE_LABELS "}",
+                              DS01_EPERM, "driver macvlan");
+        check_network_refused("{\"Name\":\"n\",\"Internal\":true," COMPOSE_LABELS "}", DS01_EPERM,
+                              "internal");
+        check_network_refused("{\"Name\":\"n\",\"EnableIPv6\":true," COMPOSE_LABELS "}", DS01_EPERM,
+                              "IPv6");
+        check_network_refused("{\"Name\":\"n\",\"Options\":{\"com.docker.network.bridge.name\":"
+                              "\"eth0\"}," COMPOSE_LABELS "}",
+                              DS01_EPERM, "driver options");
+        check_network_refused(
+            "{\"Name\":\"n\",\"IPAM\":{\"Config\":[{\"Subnet\":\"10.0.0.0/8\"}]}," COMPOSE_LABELS
+            "}",
+            DS01_EPERM, "subnet");
+        check_network_refused("{\"Name\":\"n\",\"IPAM\":{\"Driver\":\"dhcp\"}," COMPOSE_LABELS "}",
+                              DS01_EPERM, "IPAM driver");
+        check_network_refused("{\"Name\":\"n\",\"Ingress\":true," COMPOSE_LABELS "}", DS01_EPERM,
+                              "swarm");
+        check_network_refused("{\"Name\":\"n\",\"ConfigFrom\":{\"Network\":\"x\"}," COMPOSE_LABELS
+                              "}",
+                              DS01_EPERM, "config-only");
+        check_network_refused("{\"Name\":\"n\",\"Scope\":\"swarm\"," COMPOSE_LABELS "}", DS01_EPERM,
+                              "scope");
+        /* names */
+        check_network_refused("{\"Name\":\"bridge\"," COMPOSE_LABELS "}", DS01_EUSAGE,
+                              "invalid network name");
+        check_network_refused("{\"Name\":\"host\"," COMPOSE_LABELS "}", DS01_EUSAGE,
+                              "invalid network name");
+        check_network_refused("{\"Name\":\"-x\"," COMPOSE_LABELS "}", DS01_EUSAGE,
+                              "invalid network name");
+        check_network_refused("{\"Name\":\"a/b\"," COMPOSE_LABELS "}", DS01_EUSAGE,
+                              "invalid network name");
+        check_network_refused("{\"Name\":\"\"," COMPOSE_LABELS "}", DS01_EUSAGE,
+                              "invalid network name");
+        check_network_refused("{" COMPOSE_LABELS "}", DS01_EUSAGE, "invalid network name");
+        /* malformed */
+        check_network_refused("{\"Name\":\"n\",\"Driverx\":\"x\"," COMPOSE_LABELS "}", DS01_EUSAGE,
+                              "unknown key");
+        check_network_refused("{\"Name\":\"n\",\"Labels\":[]}", DS01_EUSAGE, "Labels");
+        check_network_refused("[]", DS01_EUSAGE, "JSON object");
+        check_network_refused(NULL, DS01_EUSAGE, "JSON object");
+}
+
+static int matches(const json_t *net, const char *filters)
+{
+        struct error *err = NULL;
+        int r = dapi_network_matches(net, filters, &err);
+        if (r < 0) {
+                assert_int_equal(err->code, DS01_EUSAGE);
+                error_free(err);
+        }
+        return r;
+}
+
+static void test_network_filters(void **state)
+{
+        (void)state;
+        json_t *net = json_pack("{s:s, s:s, s:{s:s, s:s}}", "Name", "shop_default", "Id", "abc123",
+                                "Labels", "com.docker.compose.project", "shop", "x", "");
+        assert_int_equal(matches(net, NULL), 1);
+        assert_int_equal(matches(net, ""), 1);
+        assert_int_equal(matches(net, "{}"), 1);
+        assert_int_equal(matches(net, "{\"name\":[\"shop_default\"]}"), 1);
+        assert_int_equal(matches(net, "{\"name\":[\"shop\"]}"), 1);
+        assert_int_equal(matches(net, "{\"name\":{\"other\":true,\"default\":true}}"), 1);
+        assert_int_equal(matches(net, "{\"name\":[\"other\"]}"), 0);
+        assert_int_equal(matches(net, "{\"id\":[\"abc\"]}"), 1);
+        assert_int_equal(matches(net, "{\"id\":[\"bc\"]}"), 0);
+        assert_int_equal(matches(net, "{\"label\":[\"com.docker.compose.project=shop\"]}"), 1);
+        assert_int_equal(matches(net, "{\"label\":[\"com.docker.compose.project\",\"x\"]}"), 1);
+        assert_int_equal(matches(net, "{\"label\":[\"com.docker.compose.project=other\"]}"), 0);
+        assert_int_equal(matches(net, "{\"label\":[\"x\",\"y\"]}"), 0); /* all must match */
+        assert_int_equal(matches(net, "{\"driver\":[\"bridge\"],\"type\":[\"custom\"],"
+                                      "\"scope\":[\"local\"]}"),
+                         1);
+        assert_int_equal(matches(net, "{\"driver\":[\"overlay\"]}"), 0);
+        assert_int_equal(matches(net, "{\"type\":[\"builtin\"]}"), 0);
+        assert_int_equal(matches(net, "{\"dangling\":[\"true\"]}"), -1);
+        assert_int_equal(matches(net, "{\"name\":\"x\"}"), -1);
+        assert_int_equal(matches(net, "{\"name\":[1]}"), -1);
+        assert_int_equal(matches(net, "[]"), -1);
+        json_decref(net);
+}
+
+/* ---- dapi_create_params: networks and links ---- */
+
+static json_t *create_params(const char *body, const char *view, const json_t *links,
+                             struct error **err)
+{
+        struct caller c = {
+            .uid = UID, .gid = GID, .login = (char *)"alice", .user_part = (char *)"alice"};
+        json_t *b = json_loads(body, 0, NULL);
+        assert_non_null(b);
+        json_t *img = json_pack("{s:{s:[s]}}", "Config", "Cmd", "sh");
+        struct dapi_create_in in = {.body = b,
+                                    .name = "shop_web_1",
+                                    .c = &c,
+                                    .workspace_dir = "/home/alice/workspace",
+                                    .image = img,
+                                    .generated_name = "docker-000000",
+                                    .network_view = view,
+                                    .links = links};
+        json_t *p = dapi_create_params(&in, err);
+        json_decref(b);
+        json_decref(img);
+        return p;
+}
+
+static void check_create_refused(const char *body, const char *view, const char *why)
+{
+        struct error *err = NULL;
+        json_t *p = create_params(body, view, NULL, &err);
+        if (p || err->code != DS01_EPERM || !strstr(err->message, why))
+                fail_msg("%s: %s", body, p ? "accepted" : err->message);
+        error_free(err);
+}
+
+/* Compose's create: its network is the caller's view, the service's aliases kept; its project
+ * directory is the workspace. */
+static void test_create_on_view(void **state)
+{
+        (void)state;
+        const char *compose =
+            "{\"Image\":\"img\",\"HostConfig\":{\"NetworkMode\":\"shop_default\",\"Links\":[],"
+            "\"Binds\":[],\"PortBindings\":{},\"VolumesFrom\":[],\"LogConfig\":{\"Type\":\"\","
+            "\"Config\":{}}},\"NetworkingConfig\":{\"EndpointsConfig\":{\"shop_default\":{"
+            "\"Aliases\":[\"web\"],\"IPAMConfig\":{}}}},\"Labels\":{"
+            "\"com.docker.compose.project\":\"shop\","
+            "\"com.docker.compose.project.working_dir\":\"/home/alice/workspace/shop\"}}";
+        struct error *err = NULL;
+        json_t *p = create_params(compose, "shop_default", NULL, &err);
+        if (!p)
+                fail_msg("refused: %s", err->message);
+        json_t *x = json_object_get(p, "docker");
+        assert_string_equal(jstr(x, "interface"), "compose");
+        assert_string_equal(json_string_value(json_array_get(json_object_get(x, "aliases"), 0)),
+                            "web");
+        assert_string_equal(jstr(x, "workspace"), "shop");
+        assert_null(json_object_get(x, "links"));
+        json_decref(p);
+
+        /* the same network, not one of the caller's views: refused naming it */
+        check_create_refused(compose, NULL, "--network shop_default");
+        check_create_refused(compose, "other", "--network shop_default");
+        /* what a view's endpoint cannot have */
+        check_create_refused("{\"Image\":\"i\",\"HostConfig\":{\"NetworkMode\":\"v\"},"
+                             "\"NetworkingConfig\":{\"EndpointsConfig\":{\"v\":{\"IPAMConfig\":{"
+                             "\"IPv4Address\":\"10.0.0.5\"}}}}}",
+                             "v", "--ip");
+        check_create_refused("{\"Image\":\"i\",\"HostConfig\":{\"NetworkMode\":\"v\"},"
+                             "\"NetworkingConfig\":{\"EndpointsConfig\":{\"v\":{\"MacAddress\":"
+                             "\"02:42:ac:11:00:02\"}}}}",
+                             "v", "--mac-address");
+        check_create_refused("{\"Image\":\"i\",\"HostConfig\":{\"NetworkMode\":\"v\"},"
+                             "\"NetworkingConfig\":{\"EndpointsConfig\":{\"v\":{},\"w\":{}}}}",
+                             "v", "--network w");
+        check_create_refused("{\"Image\":\"i\",\"HostConfig\":{\"NetworkMode\":\"host\"}}", "v",
+                             "--network host");
+        /* a working directory outside the caller's workspace is no workspace */
+        p = create_params("{\"Image\":\"i\",\"Labels\":{\"com.docker.compose.project.working_dir\":"
+                          "\"/home/bob/workspace/shop\"}}",
+                          NULL, NULL, &err);
+        assert_non_null(p);
+        assert_null(json_object_get(json_object_get(p, "docker"), "workspace"));
+        json_decref(p);
+}
+
+/* Links: only as the endpoint resolved them (the caller's own containers). */
+static void test_create_links(void **state)
+{
+        (void)state;
+        const char *body = "{\"Image\":\"i\",\"HostConfig\":{\"Links\":[\"web:db\"]}}";
+        check_create_refused(body, NULL, "--link");
+        json_t *links = json_pack("[s]", "shop_web_1._.alice:db");
+        struct error *err = NULL;
+        json_t *p = create_params(body, NULL, links, &err);
+        assert_non_null(p);
+        assert_true(json_equal(json_object_get(json_object_get(p, "docker"), "links"), links));
+        json_decref(p);
+        json_decref(links);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -1291,6 +1544,10 @@ int main(void)
             cmocka_unit_test(test_create_other_spellings),
             cmocka_unit_test(test_create_final_body),
             cmocka_unit_test(test_user_is_caller),
+            cmocka_unit_test(test_network_create),
+            cmocka_unit_test(test_network_filters),
+            cmocka_unit_test(test_create_on_view),
+            cmocka_unit_test(test_create_links),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -473,7 +473,8 @@ static void test_ssh(void **state)
 
 /* A container made through the Docker API endpoint: the client's environment (ds01's own
  * variables are never theirs), labels (never over ds01's), terminal, working directory, --rm and
- * more mount points of the same workspace pin; its interface label. */
+ * more mount points of the same workspace pin; its interface label; a Compose service's aliases
+ * on the owner's network and its links, kept through a recreation. */
 static void test_docker_extras(void **state)
 {
         struct fixture *f = *state;
@@ -508,6 +509,43 @@ static void test_docker_extras(void **state)
         f->in.extras = NULL;
         json_decref(j);
 
+        /* A Compose service: its aliases on the owner's network, its links */
+        j = json_pack("{s:s, s:[s, s, s], s:[s]}", "interface", "compose", "aliases", "web", "db",
+                      "web", "links", "shop_web_1._.alice:cache");
+        assert_int_equal(extras_parse(j, &x, &err), 0);
+        f->in.extras = &x;
+        b = spec_create_body(&f->in);
+        json_t *aliases =
+            json_object_get(json_object_get(json_object_get(json_object_get(b, "NetworkingConfig"),
+                                                            "EndpointsConfig"),
+                                            jstr(host_of(b), "NetworkMode")),
+                            "Aliases");
+        json_t *want = json_pack("[s, s]", "web", "db");
+        assert_true(json_equal(aliases, want)); /* once each */
+        json_decref(want);
+        want = json_pack("[s]", "shop_web_1._.alice:cache");
+        assert_true(json_equal(json_object_get(host_of(b), "Links"), want));
+        json_decref(want);
+        json_decref(b);
+        extras_release(&x);
+        f->in.extras = NULL;
+        json_decref(j);
+        /* ... read back from Docker's inspect for a recreation: not the old short id */
+        json_t *ins = json_pack("{s:s, s:{s:{s:s}}, s:{s:s, s:[s]}, s:{s:{s:{s:[s, s, s]}}}}", "Id",
+                                "0123456789abcdef", "Config", "Labels", "ds01.interface", "compose",
+                                "HostConfig", "NetworkMode", "ds01-u1500", "Links",
+                                "/shop_web_1._.alice:/shop_run._.alice/cache", "NetworkSettings",
+                                "Networks", "ds01-u1500", "Aliases", "web", "0123456789ab", "db");
+        assert_true(extras_of_inspect(ins, &x));
+        want = json_pack("[s, s]", "web", "db");
+        assert_true(json_equal(x.aliases, want));
+        json_decref(want);
+        want = json_pack("[s]", "shop_web_1._.alice:cache");
+        assert_true(json_equal(x.links, want));
+        json_decref(want);
+        extras_release(&x);
+        json_decref(ins);
+
         /* What no client may have */
         static const char *const bad[] = {"{\"labels\": {\"ds01.user\": \"x\"}}",
                                           "{\"targets\": [\"/\"]}",
@@ -516,7 +554,14 @@ static void test_docker_extras(void **state)
                                           "{\"interface\": \"orchestration\"}",
                                           "{\"workdir\": \"rel\"}",
                                           "{\"workspace\": \"../x\"}",
-                                          "{\"unknown\": 1}"};
+                                          "{\"unknown\": 1}",
+                                          "{\"aliases\": [\"-x\"]}",
+                                          "{\"aliases\": [\"a b\"]}",
+                                          "{\"aliases\": \"web\"}",
+                                          "{\"links\": [\"web:db\"]}",
+                                          "{\"links\": [\"web._.alice\"]}",
+                                          "{\"links\": [\"web._.alice:a b\"]}",
+                                          "{\"links\": [\"../x._.alice:db\"]}"};
         for (size_t k = 0; k < ARRAY_SIZE(bad); k++) {
                 json_t *bj = json_loads(bad[k], 0, NULL);
                 assert_non_null(bj);

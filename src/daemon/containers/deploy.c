@@ -191,6 +191,30 @@ static int prepare_ssh(struct ds01d *d, const struct caller *c, const char *cont
         return sshkeys_pin_prepare(d->cfg->state_dir, container, err);
 }
 
+/* A Docker client's links (extras.h) name the caller's own containers only: Docker would find
+ * any container by name, and tell whether another user's exists. */
+static int check_links(struct ds01d *d, const struct caller *c, const struct deploy_extras *x,
+                       struct error **err)
+{
+        size_t i;
+        json_t *v;
+        json_array_foreach (x ? x->links : NULL, i, v) {
+                const char *l = json_string_value(v);
+                _cleanup_free_ char *name = xstrndup(l, (size_t)(strrchr(l, ':') - l));
+                struct store_container sc;
+                bool mine = false;
+                if (store_get(d->store, name, &sc, NULL) == 0) {
+                        mine = sc.uid == (unsigned)c->uid && sc.docker_id;
+                        if (!mine)
+                                access_denied(d, c, "container.link", name);
+                        store_container_release(&sc);
+                }
+                if (!mine)
+                        return error_set(err, DS01_ENOTFOUND, "no container %s to link to", name);
+        }
+        return 0;
+}
+
 int container_deploy(struct ds01d *d, const struct caller *c, json_t *params, json_t **ret_result,
                      struct error **err)
 {
@@ -230,6 +254,10 @@ int container_deploy(struct ds01d *d, const struct caller *c, json_t *params, js
                 if (extras_parse(jx, &extras, err) < 0)
                         return -1;
                 x = &extras;
+                if (check_links(d, c, x, err) < 0) {
+                        extras_release(x);
+                        return -1;
+                }
         }
         /* the project whose workspace is /workspace: the container's own, or one a Docker
          * client bound */

@@ -4,6 +4,7 @@
 #include "shared/names.h"
 #include "shared/util.h"
 
+#include <ctype.h>
 #include <string.h>
 
 #define VALUE_MAX (64u << 10) /* one label or variable */
@@ -151,6 +152,80 @@ static int parse_targets(const json_t *j, struct deploy_extras *e, struct error 
         return 0;
 }
 
+bool extras_alias_ok(const char *s)
+{
+        size_t n = s ? strlen(s) : 0;
+        if (n == 0 || n > 128 || !isalnum((unsigned char)s[0]))
+                return false;
+        for (size_t i = 0; i < n; i++)
+                if (!isalnum((unsigned char)s[i]) && !strchr("_.-", s[i]))
+                        return false;
+        return true;
+}
+
+static int parse_aliases(const json_t *j, struct deploy_extras *e, struct error **err)
+{
+        e->aliases = json_array();
+        if (!j || json_is_null(j))
+                return 0;
+        if (!json_is_array(j) || json_array_size(j) > EXTRAS_MAX_ALIASES)
+                return error_set(err, DS01_EUSAGE, "'aliases' must be a list of at most %d names",
+                                 EXTRAS_MAX_ALIASES);
+        size_t i;
+        json_t *v;
+        json_array_foreach (j, i, v) {
+                if (!plain_string(v, 128) || !extras_alias_ok(json_string_value(v)))
+                        return error_set(err, DS01_EUSAGE,
+                                         "network alias '%.80s': use letters, digits, '_', '.' and "
+                                         "'-', starting with a letter or digit",
+                                         json_is_string(v) ? json_string_value(v) : "?");
+                bool dup = false;
+                size_t k;
+                json_t *w;
+                json_array_foreach (e->aliases, k, w)
+                        dup = dup || json_equal(v, w);
+                if (!dup)
+                        json_array_append(e->aliases, v);
+        }
+        return 0;
+}
+
+/* "<container>:<alias>": a managed container's full name (names.h), an alias. */
+static bool link_ok(const char *s)
+{
+        const char *colon = strrchr(s, ':');
+        if (!colon || !extras_alias_ok(colon + 1))
+                return false;
+        _cleanup_free_ char *name = xstrndup(s, (size_t)(colon - s));
+        const char *sep = strstr(name, NAMES_SEPARATOR);
+        if (!sep)
+                return false;
+        _cleanup_free_ char *project = xstrndup(name, (size_t)(sep - name));
+        return names_check_project(project, NULL) == 0 &&
+               names_check_user_part(sep + strlen(NAMES_SEPARATOR), NULL) == 0;
+}
+
+static int parse_links(const json_t *j, struct deploy_extras *e, struct error **err)
+{
+        e->links = json_array();
+        if (!j || json_is_null(j))
+                return 0;
+        if (!json_is_array(j) || json_array_size(j) > EXTRAS_MAX_LINKS)
+                return error_set(err, DS01_EUSAGE, "'links' must be a list of at most %d links",
+                                 EXTRAS_MAX_LINKS);
+        size_t i;
+        json_t *v;
+        json_array_foreach (j, i, v) {
+                if (!plain_string(v, 256) || !link_ok(json_string_value(v)))
+                        return error_set(err, DS01_EUSAGE,
+                                         "link '%.80s': give CONTAINER:ALIAS, the full name of a "
+                                         "container of yours",
+                                         json_is_string(v) ? json_string_value(v) : "?");
+                json_array_append(e->links, v);
+        }
+        return 0;
+}
+
 static int parse_bool(const json_t *o, const char *key, bool *ret, struct error **err)
 {
         json_t *v = json_object_get(o, key);
@@ -160,9 +235,9 @@ static int parse_bool(const json_t *o, const char *key, bool *ret, struct error 
         return 0;
 }
 
-static const char *const KNOWN[] = {"interface",  "env",        "labels",      "tty",
-                                    "open_stdin", "stdin_once", "auto_remove", "workdir",
-                                    "targets",    "workspace",  NULL};
+static const char *const KNOWN[] = {"interface",  "env",         "labels",  "tty",     "open_stdin",
+                                    "stdin_once", "auto_remove", "workdir", "targets", "workspace",
+                                    "aliases",    "links",       NULL};
 
 int extras_parse(const json_t *j, struct deploy_extras *ret, struct error **err)
 {
@@ -198,6 +273,8 @@ int extras_parse(const json_t *j, struct deploy_extras *ret, struct error **err)
         if (parse_env(json_object_get(j, "env"), ret, err) < 0 ||
             parse_labels(json_object_get(j, "labels"), ret, err) < 0 ||
             parse_targets(json_object_get(j, "targets"), ret, err) < 0 ||
+            parse_aliases(json_object_get(j, "aliases"), ret, err) < 0 ||
+            parse_links(json_object_get(j, "links"), ret, err) < 0 ||
             parse_bool(j, "tty", &ret->tty, err) < 0 ||
             parse_bool(j, "open_stdin", &ret->open_stdin, err) < 0 ||
             parse_bool(j, "stdin_once", &ret->stdin_once, err) < 0 ||
@@ -215,6 +292,8 @@ void extras_release(struct deploy_extras *e)
         json_decref(e->env);
         json_decref(e->labels);
         json_decref(e->targets);
+        json_decref(e->aliases);
+        json_decref(e->links);
         free(e->workdir);
         free(e->workspace);
         *e = (struct deploy_extras){0};
@@ -272,6 +351,37 @@ bool extras_of_inspect(const json_t *inspect, struct deploy_extras *ret)
                 if (pin && dst && !streq(dst, "/workspace") &&
                     streq_ptr(json_string_value(json_object_get(v, "Source")), pin))
                         json_array_append_new(ret->targets, json_string(dst));
+        }
+        /* its aliases on the owner's network, less the short id Docker gives every container */
+        const json_t *hc = json_object_get(inspect, "HostConfig");
+        const char *net = json_string_value(json_object_get(hc, "NetworkMode"));
+        const char *id = json_string_value(json_object_get(inspect, "Id"));
+        const json_t *aliases = json_object_get(
+            json_object_get(
+                json_object_get(json_object_get(inspect, "NetworkSettings"), "Networks"),
+                net ? net : ""),
+            "Aliases");
+        ret->aliases = json_array();
+        json_array_foreach (aliases, i, v) {
+                const char *a = json_string_value(v);
+                bool short_id = a && id && strlen(a) == 12 && startswith(id, a);
+                if (a && !short_id && extras_alias_ok(a) &&
+                    json_array_size(ret->aliases) < EXTRAS_MAX_ALIASES)
+                        json_array_append(ret->aliases, v);
+        }
+        /* its links, as Docker shows them: "/<container>:/<this one>/<alias>" */
+        ret->links = json_array();
+        json_array_foreach (json_object_get(hc, "Links"), i, v) {
+                const char *l = json_string_value(v);
+                const char *colon = l ? strchr(l, ':') : NULL;
+                const char *alias = colon ? strrchr(colon, '/') : NULL;
+                if (!alias || json_array_size(ret->links) >= EXTRAS_MAX_LINKS)
+                        continue;
+                const char *target = l[0] == '/' ? l + 1 : l;
+                _cleanup_free_ char *link =
+                    xasprintf("%.*s:%s", (int)(colon - target), target, alias + 1);
+                if (link_ok(link))
+                        json_array_append_new(ret->links, json_string(link));
         }
         return true;
 }

@@ -190,6 +190,8 @@ json_t *spec_create_body(const struct spec_input *in)
                       "json-file", "Config", "max-size", "10m", "max-file", "3");
         if (x && x->auto_remove)
                 json_object_set_new(host, "AutoRemove", json_true());
+        if (x && json_array_size(x->links) > 0)
+                json_object_set(host, "Links", x->links);
         if (ls->max_cpus > 0) {
                 /* Docker refuses more CPUs than the host has: a group's 32 on a smaller machine
                  * means "all of them". */
@@ -229,6 +231,12 @@ json_t *spec_create_body(const struct spec_input *in)
                                                       "Capabilities", "gpu"));
         }
 
+        /* A Compose service's name (and any alias its client gave) on the owner's network */
+        json_t *networking = NULL;
+        if (x && json_array_size(x->aliases) > 0)
+                networking =
+                    json_pack("{s:{s:{s:O}}}", "EndpointsConfig", net, "Aliases", x->aliases);
+
         _cleanup_free_ char *user = xasprintf("%u:%u", (unsigned)in->uid, (unsigned)in->gid);
         json_t *entry_cmd = json_array();
         if (in->cmd && json_array_size(in->cmd) > 0) {
@@ -238,15 +246,18 @@ json_t *spec_create_body(const struct spec_input *in)
         /* ds01-init takes SIGTERM as "stop" whatever STOPSIGNAL the image sets; a `docker stop`
          * that does not give a timeout (dockerd's own shutdown) waits the owner's grace too. */
         bool open_stdin = x && x->open_stdin;
-        return json_pack("{s:s, s:s, s:s, s:s, s:[s], s:o, s:o, s:o, s:b, s:b, s:b, s:b, s:o, s:s, "
-                         "s:I}",
-                         "Image", in->image, "User", user, "WorkingDir",
-                         x && x->workdir ? x->workdir : "/workspace", "Hostname", in->project,
-                         "Entrypoint", "/.ds01/init", "Cmd", entry_cmd, "Env", env, "Labels",
-                         labels, "Tty", x && x->tty, "OpenStdin", open_stdin, "StdinOnce",
-                         x && x->stdin_once, "AttachStdin", open_stdin, "HostConfig", host,
-                         "StopSignal", "SIGTERM", "StopTimeout",
-                         (json_int_t)ls->policies.sigterm_grace_s);
+        json_t *body =
+            json_pack("{s:s, s:s, s:s, s:s, s:[s], s:o, s:o, s:o, s:b, s:b, s:b, s:b, s:o, s:s, "
+                      "s:I}",
+                      "Image", in->image, "User", user, "WorkingDir",
+                      x && x->workdir ? x->workdir : "/workspace", "Hostname", in->project,
+                      "Entrypoint", "/.ds01/init", "Cmd", entry_cmd, "Env", env, "Labels", labels,
+                      "Tty", x && x->tty, "OpenStdin", open_stdin, "StdinOnce", x && x->stdin_once,
+                      "AttachStdin", open_stdin, "HostConfig", host, "StopSignal", "SIGTERM",
+                      "StopTimeout", (json_int_t)ls->policies.sigterm_grace_s);
+        if (networking)
+                json_object_set_new(body, "NetworkingConfig", networking);
+        return body;
 }
 
 json_t *spec_create_body_of(struct ds01d *d, const struct caller *c, const struct limit_set *ls,

@@ -72,7 +72,6 @@ static const struct forbidden FORBIDDEN[] = {
     {"Sysctls", "--sysctl", NULL},
     {"CgroupParent", "--cgroup-parent", NULL},
     {"VolumesFrom", "--volumes-from", "keep shared files in your workspace"},
-    {"Links", "--link", NULL},
     {"PortBindings", "-p/--publish",
      "publish a port to yourself with 'container-port NAME add PORT'"},
     {"PublishAllPorts", "-P/--publish-all", "publish a port with 'container-port NAME add PORT'"},
@@ -85,7 +84,7 @@ static const struct forbidden FORBIDDEN[] = {
     {NULL, NULL, NULL},
 };
 
-static int check_host(const json_t *h, struct error **err)
+static int check_host(const json_t *h, const char *view, struct error **err)
 {
         for (size_t i = 0; FORBIDDEN[i].key; i++) {
                 const json_t *v = json_object_get(h, FORBIDDEN[i].key);
@@ -109,7 +108,7 @@ static int check_host(const json_t *h, struct error **err)
                                             "containers have their own namespaces");
         }
         const char *net = json_string_value(json_object_get(h, "NetworkMode"));
-        if (net && *net && !streq(net, "default") && !streq(net, "bridge"))
+        if (net && *net && !streq(net, "default") && !streq(net, "bridge") && !streq_ptr(net, view))
                 return refuse_value(err, "--network", net,
                                     "each user's containers share a private network of their own");
         const char *rt = json_string_value(json_object_get(h, "Runtime"));
@@ -352,16 +351,53 @@ static int check_config(const json_t *cfg, const struct caller *c, struct error 
         return 0;
 }
 
-static int check_networking(const json_t *body, struct error **err)
+/* The endpoint on a view: its aliases, and nothing a view cannot give. */
+static int check_endpoint(const json_t *ep, json_t *aliases, struct error **err)
+{
+        if (!json_is_object(ep) && !json_is_null(ep))
+                return error_set(err, DS01_EUSAGE, "invalid create request: EndpointsConfig");
+        const json_t *ipam = json_object_get(ep, "IPAMConfig");
+        if (set_nonempty(json_object_get(ipam, "IPv4Address")) ||
+            set_nonempty(json_object_get(ipam, "IPv6Address")))
+                return refuse(err, "--ip", "ds01 gives your containers their addresses");
+        if (set_nonempty(json_object_get(ipam, "LinkLocalIPs")) ||
+            set_nonempty(json_object_get(ep, "LinkLocalIPs")))
+                return refuse(err, "--link-local-ip", NULL);
+        if (set_nonempty(json_object_get(ep, "Links")))
+                return refuse(err, "--link", NULL);
+        if (set_nonempty(json_object_get(ep, "MacAddress")))
+                return refuse(err, "--mac-address", NULL);
+        if (set_nonempty(json_object_get(ep, "DriverOpts")))
+                return refuse(err, "network driver options", NULL);
+        const json_t *a = json_object_get(ep, "Aliases");
+        if (a && !json_is_null(a) && !json_is_array(a))
+                return error_set(err, DS01_EUSAGE, "invalid create request: Aliases");
+        size_t i;
+        json_t *v;
+        json_array_foreach (a, i, v) {
+                if (!json_is_string(v))
+                        return error_set(err, DS01_EUSAGE, "invalid create request: Aliases");
+                json_array_append(aliases, v);
+        }
+        return 0;
+}
+
+static int check_networking(const json_t *body, const char *view, json_t *aliases,
+                            struct error **err)
 {
         const char *k;
         json_t *v;
         json_object_foreach (
-            json_object_get(json_object_get(body, "NetworkingConfig"), "EndpointsConfig"), k, v)
-                if (!streq(k, "bridge") && !streq(k, "default"))
-                        return refuse(
-                            err, "--network",
+            json_object_get(json_object_get(body, "NetworkingConfig"), "EndpointsConfig"), k, v) {
+                if (view && streq(k, view)) {
+                        if (check_endpoint(v, aliases, err) < 0)
+                                return -1;
+                } else if (!streq(k, "bridge") && !streq(k, "default")) {
+                        return refuse_value(
+                            err, "--network", k,
                             "each user's containers share a private network of their own");
+                }
+        }
         return 0;
 }
 
@@ -373,17 +409,31 @@ json_t *dapi_create_params(const struct dapi_create_in *in, struct error **err)
                 return NULL;
         }
         const json_t *h = json_object_get(b, "HostConfig");
-        if (check_config(b, in->c, err) < 0 || check_host(h, err) < 0 ||
-            check_networking(b, err) < 0)
+        if (set_nonempty(json_object_get(h, "Links")) && !in->links) {
+                refuse(err, "--link", NULL);
                 return NULL;
+        }
+        json_t *aliases = json_array();
+        if (check_config(b, in->c, err) < 0 || check_host(h, in->network_view, err) < 0 ||
+            check_networking(b, in->network_view, aliases, err) < 0) {
+                json_decref(aliases);
+                return NULL;
+        }
         _cleanup_free_ char *project = project_of(in, err);
-        if (!project)
+        if (!project) {
+                json_decref(aliases);
                 return NULL;
+        }
         json_t *targets = json_array();
         char *ws = NULL;
         json_t *params = NULL, *cmd = NULL;
         if (parse_mounts(h, in->workspace_dir, &ws, targets, err) < 0)
                 goto fail;
+        /* A Compose project in ~/workspace/P that binds none: its services' /workspace is P. */
+        const char *cwd = json_string_value(json_object_get(
+            json_object_get(b, "Labels"), "com.docker.compose.project.working_dir"));
+        if (!ws && cwd && workspace_of_source(cwd, in->workspace_dir, &ws, NULL) < 0)
+                ws = NULL;
         cmd = command(b, in->image, err);
         if (!cmd)
                 goto fail;
@@ -405,6 +455,10 @@ json_t *dapi_create_params(const struct dapi_create_in *in, struct error **err)
                 json_object_set_new(extras, "workdir", json_string(wd));
         if (ws)
                 json_object_set_new(extras, "workspace", json_string(ws));
+        if (json_array_size(in->links) > 0)
+                json_object_set(extras, "links", (json_t *)in->links);
+        if (json_array_size(aliases) > 0)
+                json_object_set(extras, "aliases", aliases);
         /* What the deploy checks of them (a ds01.* label, a target over ds01's mounts, a relative
          * working directory) is refused here, before the call, naming it. */
         struct deploy_extras checked;
@@ -421,6 +475,7 @@ json_t *dapi_create_params(const struct dapi_create_in *in, struct error **err)
                 params = NULL;
         }
 fail:
+        json_decref(aliases);
         json_decref(targets);
         json_decref(cmd);
         free(ws);

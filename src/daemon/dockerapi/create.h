@@ -8,7 +8,10 @@
  * container's command (the image's where the client gives none, as Docker does), its
  * environment, labels, terminal, stdin, working directory and --rm; a bind of a project
  * directory ~/workspace/P (the whole directory, at any path inside) mounts that workspace; GPUs
- * from --gpus N (no --gpus: none). Refused, naming the option: anything that would give more than
+ * from --gpus N (no --gpus: none); a network that is one of the caller's views (Compose's
+ * <project>_default) is their own network, with the aliases the client gives on it (a service's
+ * name); links (resolved by the endpoint) to the caller's own containers, as Compose's
+ * one-off containers have. Refused, naming the option: anything that would give more than
  * a deploy gives (privileged, capabilities, devices, host namespaces, security options, sysctls,
  * cgroup parents, runtimes, host paths, named or anonymous volumes, published ports, restart
  * policies, another user) - the group's CPU, memory, shm and pids limits apply whatever the
@@ -27,6 +30,11 @@ struct dapi_create_in {
         const char *workspace_dir;  /* the caller's workspace root: "/home/alice/workspace" */
         const json_t *image;        /* Docker's inspect of the body's Image (default command) */
         const char *generated_name; /* the name to use when the client gives none */
+        const char *network_view;   /* the caller's network view (networks.h) the body names, or
+                                     * NULL: the container runs on the caller's network with the
+                                     * aliases the body gives it there */
+        const json_t *links; /* HostConfig.Links resolved (dapi_resolve_links): the caller's own
+                              * containers by full name; NULL: a body with links is refused */
 };
 
 /* container.deploy's parameters for the request, or NULL with *err: DS01_EUSAGE for a malformed

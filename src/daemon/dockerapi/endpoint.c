@@ -9,6 +9,7 @@
 #include "daemon/dockerapi/create.h"
 #include "daemon/docker/dockerjson.h"
 #include "daemon/dockerapi/forward.h"
+#include "daemon/dockerapi/networks.h"
 #include "daemon/dockerapi/objects.h"
 #include "daemon/dockerapi/routes.h"
 #include "daemon/observe/audit.h"
@@ -34,10 +35,15 @@
 #define MAX_BODY        (1u << 20) /* a JSON request body (exec create) */
 #define IDLE_TIMEOUT_S  300        /* a kept-alive connection with no request */
 #define MAX_UIDS        MAX_CONNECTIONS
+/* A Docker client keeps connections open between its requests, one per path it has called in
+ * docker-py (Compose's library keeps up to 25): a uid may have this many open per request in
+ * flight that max_requests_per_uid allows. */
+#define CONNECTIONS_PER_REQUEST 4
 
 struct dapi {
         struct ds01d *d; /* the root */
         struct peers *peers;
+        struct dapi_networks *nets;
         struct MHD_Daemon *mhd;
         char *path;
         pthread_mutex_t lock;
@@ -112,7 +118,7 @@ static void identify(struct dapi *e, struct dconn *c)
         }
         struct ds01d v;
         ds01d_pin(e->d, &v);
-        int64_t max = v.cfg->max_requests_per_uid;
+        int64_t max = v.cfg->max_requests_per_uid * CONNECTIONS_PER_REQUEST;
         ds01d_unpin(&v);
         c->counted = count_uid(e, c->caller.uid, 1, max);
         if (!c->counted)
@@ -210,6 +216,7 @@ struct call {
         const char *url;
         struct dapi_route route;
         struct dreq *req;
+        struct dapi_networks *nets;
 };
 
 static void request_for(const struct call *k, const char *path, struct dapi_request *ret)
@@ -481,6 +488,19 @@ static enum MHD_Result created(struct call *k, json_t *result)
         return dapi_reply_json(k->v, k->conn, MHD_HTTP_CREATED, body);
 }
 
+/* The caller's network view (networks.h) that a create body names: its NetworkMode, or else the
+ * one network of its EndpointsConfig; NULL for none. */
+static char *network_view_of(struct call *k, const json_t *body)
+{
+        const char *mode =
+            json_string_value(json_object_get(json_object_get(body, "HostConfig"), "NetworkMode"));
+        const json_t *eps =
+            json_object_get(json_object_get(body, "NetworkingConfig"), "EndpointsConfig");
+        if ((!mode || !*mode || streq(mode, "default")) && json_object_size(eps) == 1)
+                mode = json_object_iter_key(json_object_iter((json_t *)eps));
+        return mode ? dapi_network_view(k->nets, k->c->uid, mode) : NULL;
+}
+
 static enum MHD_Result create(struct call *k)
 {
         struct error *err = NULL;
@@ -493,15 +513,24 @@ static enum MHD_Result create(struct call *k)
                 error_set(&err, DS01_ENOTFOUND, "No such image: %s", image);
         } else if (!img || dapi_check_image(k->v, k->c, image, img, &err) == 0) {
                 ws = workspace_dir(k, &err);
+                _cleanup_free_ char *view = network_view_of(k, body);
+                json_t *links =
+                    ws ? dapi_resolve_links(
+                             k->v, k->c,
+                             json_object_get(json_object_get(body, "HostConfig"), "Links"), &err)
+                       : NULL;
                 struct dapi_create_in in = {
                     .body = body,
+                    .network_view = view,
+                    .links = links,
                     .name = MHD_lookup_connection_value(k->conn, MHD_GET_ARGUMENT_KIND, "name"),
                     .c = k->c,
                     .workspace_dir = ws,
                     .image = img,
                     .generated_name = gen,
                 };
-                params = ws ? dapi_create_params(&in, &err) : NULL;
+                params = ws && links ? dapi_create_params(&in, &err) : NULL;
+                json_decref(links);
         }
         json_decref(img);
         json_decref(body);
@@ -686,6 +715,9 @@ static enum MHD_Result dispatch(struct call *k)
                 return inspect_image(k);
         if (op == DAPI_EXEC_START || op == DAPI_EXEC_READ)
                 return on_exec(k);
+        if (op >= DAPI_NETWORK_LIST && op <= DAPI_NETWORK_CONNECT)
+                return dapi_networks_call(k->nets, k->v, k->conn, k->c, &k->route, k->req->body.buf,
+                                          k->req->body.len);
         return on_container(k);
 }
 
@@ -742,8 +774,13 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
 
         struct ds01d v;
         ds01d_pin(e->d, &v);
-        struct call k = {
-            .v = &v, .conn = conn, .dc = conn_of(conn), .method = method, .url = url, .req = req};
+        struct call k = {.v = &v,
+                         .conn = conn,
+                         .dc = conn_of(conn),
+                         .method = method,
+                         .url = url,
+                         .req = req,
+                         .nets = e->nets};
         enum MHD_Result ret;
         if (!k.dc || k.dc->refusal) {
                 ret = dapi_reply_message(&v, conn, MHD_HTTP_FORBIDDEN,
@@ -841,6 +878,7 @@ int dapi_start(struct ds01d *d, struct dapi **ret, struct error **err)
         struct dapi *e = xzalloc(sizeof(*e));
         e->d = d;
         e->peers = peers_new();
+        e->nets = dapi_networks_new();
         e->path = xstrdup(path);
         pthread_mutex_init(&e->lock, NULL);
         e->mhd = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION |
@@ -871,6 +909,7 @@ struct dapi *dapi_stop(struct dapi *e)
                 unlink(e->path);
         }
         e->peers = peers_free(e->peers);
+        e->nets = dapi_networks_free(e->nets);
         pthread_mutex_destroy(&e->lock);
         free(e->path);
         free(e);

@@ -2,6 +2,7 @@
  * for the caller (see objects.h). */
 #include "daemon/dockerapi/objects.h"
 
+#include "daemon/containers/extras.h"
 #include "daemon/docker/dockerjson.h"
 #include "daemon/dockerapi/create.h"
 #include "daemon/images/images.h"
@@ -97,6 +98,48 @@ int dapi_resolve_exec(struct ds01d *v, const struct caller *c, const char *id,
         if (r < 0)
                 return error_set(err, DS01_ENOTFOUND, "No such exec instance: %s", id);
         return 0;
+}
+
+json_t *dapi_resolve_links(struct ds01d *v, const struct caller *c, const json_t *links,
+                           struct error **err)
+{
+        json_t *out = json_array();
+        if (links && !json_is_null(links) && !json_is_array(links)) {
+                json_decref(out);
+                error_set(err, DS01_EUSAGE, "invalid create request: Links must be a list");
+                return NULL;
+        }
+        size_t i;
+        json_t *l;
+        json_array_foreach (links, i, l) {
+                const char *s = json_string_value(l);
+                if (!s) {
+                        json_decref(out);
+                        error_set(err, DS01_EUSAGE,
+                                  "invalid create request: Links must be strings");
+                        return NULL;
+                }
+                /* Docker's form: "name:alias" or "name", either with a leading '/' */
+                _cleanup_free_ char *name = xstrdup(s[0] == '/' ? s + 1 : s);
+                char *alias = strchr(name, ':');
+                if (alias)
+                        *alias++ = '\0';
+                alias = alias ? alias : name;
+                alias = alias[0] == '/' ? alias + 1 : alias;
+                struct dapi_container ct = {0};
+                if (!extras_alias_ok(alias)) {
+                        json_decref(out);
+                        error_set(err, DS01_EUSAGE, "--link %.80s: invalid alias", s);
+                        return NULL;
+                }
+                if (dapi_resolve_container(v, c, name, &ct, err) < 0) {
+                        json_decref(out);
+                        return NULL;
+                }
+                json_array_append_new(out, json_sprintf("%s:%s", ct.name, alias));
+                dapi_container_release(&ct);
+        }
+        return out;
 }
 
 void dapi_filter_containers(struct ds01d *v, const struct caller *c, json_t *list)

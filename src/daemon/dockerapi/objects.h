@@ -29,6 +29,11 @@ int dapi_resolve_container(struct ds01d *v, const struct caller *c, const char *
  * DS01_ENOTFOUND ("No such exec instance"), audited. */
 int dapi_resolve_exec(struct ds01d *v, const struct caller *c, const char *id,
                       struct dapi_container *ret, struct error **err);
+/* A create body's HostConfig.Links ("name:alias" or "name") with each name resolved among the
+ * caller's containers: ["<full name>:<alias>"] (new), [] for none; NULL with *err (as
+ * dapi_resolve_container's, or DS01_EUSAGE for a malformed link). */
+json_t *dapi_resolve_links(struct ds01d *v, const struct caller *c, const json_t *links,
+                           struct error **err);
 /* Keeps in `list` (Docker's GET /containers/json answer) the caller's managed containers only. */
 void dapi_filter_containers(struct ds01d *v, const struct caller *c, json_t *list);
 /* Keeps in `list` (Docker's GET /images/json answer) the images the caller may use. */

@@ -23,7 +23,7 @@ static const char *const REFUSE_VOLUMES =
     "on the host), which outlives every container";
 static const char *const REFUSE_NETWORKS =
     "networks are ds01's on this server: each user's containers share a private network of "
-    "their own";
+    "their own (Docker Compose's networks are names for it)";
 static const char *const REFUSE_PRUNE =
     "prune is for the administrators: remove your containers with 'container-retire PROJECT'";
 static const char *const REFUSE_RENAME =
@@ -121,6 +121,17 @@ static enum dapi_op exec_route(const char *m, struct dapi_route *r)
         return refuse(r, REFUSE_DEFAULT);
 }
 
+static enum dapi_op network_route(const char *m, struct dapi_route *r)
+{
+        if (streq(r->rest, "") && streq(m, "GET"))
+                return DAPI_NETWORK_INSPECT;
+        if (streq(r->rest, "") && streq(m, "DELETE"))
+                return DAPI_NETWORK_REMOVE;
+        if (streq(m, "POST") && (streq(r->rest, "/connect") || streq(r->rest, "/disconnect")))
+                return DAPI_NETWORK_CONNECT;
+        return refuse(r, REFUSE_NETWORKS);
+}
+
 /* /images/NAME/json: NAME may hold slashes (ds01-1000/nlp:latest). */
 static enum dapi_op image_route(const char *m, const char *p, struct dapi_route *r)
 {
@@ -165,12 +176,18 @@ static enum dapi_op route(const char *m, const char *p, struct dapi_route *r)
                 return refuse(r, REFUSE_BUILD);
         if (startswith(p, "/images/"))
                 return image_route(m, p, r);
+        if (streq(p, "/networks") && get)
+                return DAPI_NETWORK_LIST;
+        if (streq(p, "/networks/create"))
+                return streq(m, "POST") ? DAPI_NETWORK_CREATE : refuse(r, REFUSE_NETWORKS);
+        if (object_path(p, "/networks/", r))
+                return network_route(m, r);
         /* `docker inspect X` asks for X as each kind in turn: kinds ds01 does not offer have no
          * X, so the client goes on to tell "No such object". */
-        if (get && (object_path(p, "/networks/", r) || object_path(p, "/volumes/", r) ||
-                    object_path(p, "/plugins/", r) || object_path(p, "/nodes/", r) ||
-                    object_path(p, "/services/", r) || object_path(p, "/tasks/", r) ||
-                    object_path(p, "/secrets/", r) || object_path(p, "/configs/", r)))
+        if (get && (object_path(p, "/volumes/", r) || object_path(p, "/plugins/", r) ||
+                    object_path(p, "/nodes/", r) || object_path(p, "/services/", r) ||
+                    object_path(p, "/tasks/", r) || object_path(p, "/secrets/", r) ||
+                    object_path(p, "/configs/", r)))
                 return DAPI_NO_SUCH;
         if (streq(p, "/events"))
                 return refuse(r, REFUSE_EVENTS);

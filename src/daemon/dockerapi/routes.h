@@ -3,8 +3,9 @@
  * unit-tested and fuzzed (fuzz/fuzz-dockerapi.c); endpoint.c acts on the answer.
  *
  * Every call that is not in the map is refused with a message that names what to use instead.
- * Calls on an object (a container, an exec session, an image) carry the object as the client
- * named it; endpoint.c resolves it for the caller before anything reaches Docker. */
+ * Networks are views of the caller's own network, answered by networks.h.
+ * Calls on an object (a container, an exec session, an image, a network) carry the object as the
+ * client named it; endpoint.c resolves it for the caller before anything reaches Docker. */
 #pragma once
 
 #include <stdbool.h>
@@ -30,6 +31,11 @@ enum dapi_op {
         DAPI_BUILD,            /* POST /build: image-create's build (build.h) */
         DAPI_IMAGE_LIST,       /* the caller's own ds01-<uid>/ images and the site's */
         DAPI_IMAGE_INSPECT,
+        DAPI_NETWORK_LIST,    /* GET /networks: the caller's views (networks.h) */
+        DAPI_NETWORK_CREATE,  /* POST /networks/create: a view, for Compose */
+        DAPI_NETWORK_INSPECT, /* GET /networks/X */
+        DAPI_NETWORK_REMOVE,  /* DELETE /networks/X */
+        DAPI_NETWORK_CONNECT, /* POST /networks/X/connect or /disconnect (rest says which) */
 };
 
 struct dapi_route {
