@@ -67,7 +67,7 @@ static void check_route(const char *method, const char *path)
 {
         struct dapi_route r;
         dapi_route(method, path, &r);
-        check(r.op >= DAPI_REFUSE && r.op <= DAPI_NETWORK_CONNECT);
+        check(r.op >= DAPI_REFUSE && r.op <= DAPI_EVENTS);
         check(dapi_op_hijacks(r.op) == (r.op == DAPI_CONTAINER_ATTACH || r.op == DAPI_EXEC_START));
 
         /* The version is what followed "/v", digits and dots only, and the rest is routed. */
@@ -177,6 +177,9 @@ static void check_route(const char *method, const char *path)
         case DAPI_NETWORK_CONNECT:
                 check(post && (streq(rest, "/connect") || streq(rest, "/disconnect")));
                 prefix = xstrdup("/networks/");
+                break;
+        case DAPI_EVENTS:
+                check(streq(p, "/events") && get);
                 break;
         case DAPI_IMAGE_INSPECT: {
                 /* The one object that may hold '/': an image name (ds01-1000/p:latest). */

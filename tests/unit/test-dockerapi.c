@@ -148,7 +148,9 @@ static const struct route_case ROUTES[] = {
     {"POST", "/system/prune", DAPI_REFUSE, NULL, NULL, NULL, "container-retire"},
     {"POST", "/volumes/prune", DAPI_REFUSE, NULL, NULL, NULL, "container-retire"},
     {"POST", "/networks/prune", DAPI_REFUSE, NULL, NULL, NULL, "container-retire"},
-    {"GET", "/events", DAPI_REFUSE, NULL, NULL, NULL, "ds01 events"},
+    {"GET", "/v1.41/events", DAPI_EVENTS, "1.41"},
+    {"POST", "/events", DAPI_REFUSE, NULL, NULL, NULL, "not available"},
+    {"GET", "/events/x", DAPI_REFUSE, NULL, NULL, NULL, "not available"},
     {"GET", "/system/df", DAPI_REFUSE, NULL, NULL, NULL, "not available"},
     {"POST", "/auth", DAPI_REFUSE, NULL, NULL, NULL, "not available"},
     {"GET", "/v1.41/volumes/v", DAPI_NO_SUCH, "1.41", "v", ""},
@@ -280,7 +282,7 @@ static void test_route_version_length(void **state)
 static void test_hijacks(void **state)
 {
         (void)state;
-        for (int op = DAPI_REFUSE; op <= DAPI_NETWORK_CONNECT; op++)
+        for (int op = DAPI_REFUSE; op <= DAPI_EVENTS; op++)
                 assert_int_equal(dapi_op_hijacks((enum dapi_op)op),
                                  op == DAPI_CONTAINER_ATTACH || op == DAPI_EXEC_START);
         struct dapi_route r;
@@ -330,8 +332,12 @@ static void test_filters(void **state)
         check_filters("{\"label\":{\"a=b\":true}}",
                       "{\"label\":{\"a=b\":true,\"" LABEL "\":true}}");
         check_filters("{\"label\":{\"" LABEL "\":false}}", "{\"label\":{\"" LABEL "\":true}}");
+        /* Docker reads all of one form or all of the other: the label in the client's */
         check_filters("{\"name\":{\"x\":true}}",
-                      "{\"name\":{\"x\":true},\"label\":[\"" LABEL "\"]}");
+                      "{\"name\":{\"x\":true},\"label\":{\"" LABEL "\":true}}");
+        check_filters("{\"event\":{\"start\":true},\"type\":[\"container\"]}",
+                      "{\"event\":{\"start\":true},\"type\":[\"container\"],\"label\":{\"" LABEL
+                      "\":true}}");
 }
 
 static void test_filters_invalid(void **state)

@@ -8,6 +8,7 @@
 #include "daemon/dockerapi/build.h"
 #include "daemon/dockerapi/create.h"
 #include "daemon/docker/dockerjson.h"
+#include "daemon/dockerapi/events.h"
 #include "daemon/dockerapi/forward.h"
 #include "daemon/dockerapi/networks.h"
 #include "daemon/dockerapi/objects.h"
@@ -683,6 +684,16 @@ static enum MHD_Result version(struct call *k)
         return ret;
 }
 
+static enum MHD_Result events(struct call *k)
+{
+        struct dapi_request r;
+        request_for(k, "/events", &r);
+        strbuf_release(&r.query);
+        dapi_query_of(k->conn, "filters", &r.query);
+        return dapi_events(k->v, k->conn, k->dc->fd, k->c, &r,
+                           MHD_lookup_connection_value(k->conn, MHD_GET_ARGUMENT_KIND, "filters"));
+}
+
 static enum MHD_Result dispatch(struct call *k)
 {
         enum dapi_op op = k->route.op;
@@ -715,6 +726,8 @@ static enum MHD_Result dispatch(struct call *k)
                 return inspect_image(k);
         if (op == DAPI_EXEC_START || op == DAPI_EXEC_READ)
                 return on_exec(k);
+        if (op == DAPI_EVENTS)
+                return events(k);
         if (op >= DAPI_NETWORK_LIST && op <= DAPI_NETWORK_CONNECT)
                 return dapi_networks_call(k->nets, k->v, k->conn, k->c, &k->route, k->req->body.buf,
                                           k->req->body.len);

@@ -226,6 +226,144 @@ enum MHD_Result dapi_forward(struct ds01d *v, struct MHD_Connection *conn, int c
         return ret;
 }
 
+/* A refused stream (a hijack, events): Docker's JSON error (small, with its Content-Length) back to
+ * the client. */
+static enum MHD_Result docker_refused(struct ds01d *v, struct MHD_Connection *conn, int fd,
+                                      int status, const char *head)
+{
+        int64_t len = content_length(head);
+        char buf[8192];
+        size_t n = 0;
+        if (len > 0 && (size_t)len < sizeof(buf)) {
+                while (n < (size_t)len) {
+                        ssize_t k = read(fd, buf + n, (size_t)len - n);
+                        if (k <= 0)
+                                break;
+                        n += (size_t)k;
+                }
+        }
+        close(fd);
+        json_t *j = json_loadb(buf, n, 0, NULL);
+        const char *msg = j ? json_string_value(json_object_get(j, "message")) : NULL;
+        enum MHD_Result ret =
+            dapi_reply_message(v, conn, (unsigned)status, msg ? msg : "Docker refused the stream");
+        json_decref(j);
+        return ret;
+}
+
+/* ---- filtered streams ---- */
+
+#define LINE_MAX_ (1u << 20) /* one event; a longer line is dropped */
+
+struct filtered {
+        struct stream s;
+        struct strbuf in;  /* read from Docker, not yet a whole line */
+        struct strbuf out; /* kept lines not yet given to the client */
+        size_t out_pos;
+        bool skipping; /* in a line too long to keep */
+        bool (*keep)(const json_t *, void *);
+        void *ctx;
+        void (*free_ctx)(void *);
+};
+
+/* The whole lines of f->in, filtered into f->out. */
+static void filter_lines(struct filtered *f)
+{
+        size_t start = 0;
+        char *nl;
+        while ((nl = memchr(f->in.buf + start, '\n', f->in.len - start))) {
+                size_t n = (size_t)(nl - (f->in.buf + start));
+                if (!f->skipping && n > 0) {
+                        json_t *j = json_loadb(f->in.buf + start, n, 0, NULL);
+                        if (j && f->keep(j, f->ctx)) {
+                                strbuf_add(&f->out, f->in.buf + start, n);
+                                strbuf_addc(&f->out, '\n');
+                        }
+                        json_decref(j);
+                }
+                f->skipping = false;
+                start += n + 1;
+        }
+        size_t rest = f->in.len - start;
+        if (rest > LINE_MAX_) {
+                f->skipping = true;
+                rest = 0;
+        }
+        memmove(f->in.buf, f->in.buf + f->in.len - rest, rest);
+        f->in.len = rest;
+        f->in.buf[rest] = '\0';
+}
+
+static ssize_t filtered_read(void *cls, uint64_t pos, char *buf, size_t max)
+{
+        struct filtered *f = cls;
+        char chunk[16384];
+        while (f->out_pos >= f->out.len) {
+                strbuf_reset(&f->out);
+                f->out_pos = 0;
+                ssize_t k = stream_read(&f->s, pos, chunk, sizeof(chunk));
+                if (k < 0)
+                        return k;
+                strbuf_add(&f->in, chunk, (size_t)k);
+                filter_lines(f);
+        }
+        size_t n = f->out.len - f->out_pos;
+        if (n > max)
+                n = max;
+        memcpy(buf, f->out.buf + f->out_pos, n);
+        f->out_pos += n;
+        return (ssize_t)n;
+}
+
+static void filtered_free(void *cls)
+{
+        struct filtered *f = cls;
+        close(f->s.fd);
+        strbuf_release(&f->in);
+        strbuf_release(&f->out);
+        if (f->free_ctx)
+                f->free_ctx(f->ctx);
+        free(f);
+}
+
+enum MHD_Result dapi_forward_filtered(struct ds01d *v, struct MHD_Connection *conn, int client_fd,
+                                      const struct dapi_request *r,
+                                      bool (*keep)(const json_t *, void *), void *ctx,
+                                      void (*free_ctx)(void *))
+{
+        int status, fd;
+        _cleanup_free_ char *head = NULL;
+        struct error *err = NULL;
+        if (send_request(v, r, &status, &head, &fd, &err) < 0) {
+                if (free_ctx)
+                        free_ctx(ctx);
+                enum MHD_Result ret = dapi_reply_message(v, conn, 502, err->message);
+                error_free(err);
+                return ret;
+        }
+        if (status != 200) {
+                if (free_ctx)
+                        free_ctx(ctx);
+                return docker_refused(v, conn, fd, status, head);
+        }
+        struct filtered *f = xzalloc(sizeof(*f));
+        f->s = (struct stream){.fd = fd, .client_fd = client_fd};
+        f->in = (struct strbuf)STRBUF_INIT;
+        f->out = (struct strbuf)STRBUF_INIT;
+        strbuf_adds(&f->in, "");
+        strbuf_adds(&f->out, "");
+        f->keep = keep;
+        f->ctx = ctx;
+        f->free_ctx = free_ctx;
+        struct MHD_Response *resp = MHD_create_response_from_callback(
+            MHD_SIZE_UNKNOWN, STREAM_SIZE, filtered_read, f, filtered_free);
+        pass_headers(head, resp);
+        dapi_common_headers(v, resp);
+        enum MHD_Result ret = MHD_queue_response(conn, MHD_HTTP_OK, resp);
+        MHD_destroy_response(resp);
+        return ret;
+}
+
 int dapi_forward_json(struct ds01d *v, const struct dapi_request *r, int *ret_status,
                       json_t **ret_json, struct strbuf *ret_raw, struct error **err)
 {
@@ -331,30 +469,6 @@ static void upgraded(void *cls, struct MHD_Connection *conn, void *req_cls, cons
         free(h);
 }
 
-/* A failed hijack: Docker's JSON error (small, with its Content-Length) back to the client. */
-static enum MHD_Result hijack_failed(struct ds01d *v, struct MHD_Connection *conn, int fd,
-                                     int status, const char *head)
-{
-        int64_t len = content_length(head);
-        char buf[8192];
-        size_t n = 0;
-        if (len > 0 && (size_t)len < sizeof(buf)) {
-                while (n < (size_t)len) {
-                        ssize_t k = read(fd, buf + n, (size_t)len - n);
-                        if (k <= 0)
-                                break;
-                        n += (size_t)k;
-                }
-        }
-        close(fd);
-        json_t *j = json_loadb(buf, n, 0, NULL);
-        const char *msg = j ? json_string_value(json_object_get(j, "message")) : NULL;
-        enum MHD_Result ret =
-            dapi_reply_message(v, conn, (unsigned)status, msg ? msg : "Docker refused the stream");
-        json_decref(j);
-        return ret;
-}
-
 enum MHD_Result dapi_hijack(struct ds01d *v, struct MHD_Connection *conn,
                             const struct dapi_request *r, void (*on_close)(void *), void *ctx)
 {
@@ -371,7 +485,7 @@ enum MHD_Result dapi_hijack(struct ds01d *v, struct MHD_Connection *conn,
         if (status != 101 && status != 200) {
                 if (on_close)
                         on_close(ctx);
-                return hijack_failed(v, conn, fd, status, head);
+                return docker_refused(v, conn, fd, status, head);
         }
         struct hijack *h = xzalloc(sizeof(*h));
         *h = (struct hijack){v->root, fd, on_close, ctx};

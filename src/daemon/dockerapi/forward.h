@@ -36,6 +36,15 @@ void dapi_request_release(struct dapi_request *r);
  * comes; a client that hangs up ends it. */
 enum MHD_Result dapi_forward(struct ds01d *v, struct MHD_Connection *conn, int client_fd,
                              const struct dapi_request *r);
+/* Passes r on and streams Docker's answer, a JSON object a line (GET /events), to conn as it
+ * comes, keeping the lines for which keep(object, ctx) is true (a line that is not JSON is
+ * dropped); an answer that is not 200 is passed on whole. ctx is freed with free_ctx (may be
+ * NULL) when the stream ends. keep runs after the request's view is unpinned: it may use only
+ * what ctx holds. */
+enum MHD_Result dapi_forward_filtered(struct ds01d *v, struct MHD_Connection *conn, int client_fd,
+                                      const struct dapi_request *r,
+                                      bool (*keep)(const json_t *, void *), void *ctx,
+                                      void (*free_ctx)(void *));
 /* Passes r on and reads Docker's answer whole: *ret_status, *ret_json (NULL when not JSON),
  * *ret_raw (may be NULL) the bytes as Docker sent them. A bounded body (64 MiB). */
 int dapi_forward_json(struct ds01d *v, const struct dapi_request *r, int *ret_status,

@@ -345,12 +345,12 @@ static json_t *view_json(const struct view *w)
 {
         char ts[32];
         return json_pack("{s:s, s:s, s:s, s:s, s:s, s:b, s:{s:s, s:{}, s:[]}, s:b, s:b, s:b, "
-                         "s:{s:s}, s:b, s:{}, s:{}, s:O}",
+                         "s:{s:s}, s:b, s:{}, s:{}, s:o}",
                          "Name", w->name, "Id", w->id, "Created", format_iso8601(w->created, ts),
                          "Scope", "local", "Driver", "bridge", "EnableIPv6", 0, "IPAM", "Driver",
                          "default", "Options", "Config", "Internal", 0, "Attachable", w->attachable,
                          "Ingress", 0, "ConfigFrom", "Network", "", "ConfigOnly", 0, "Containers",
-                         "Options", "Labels", w->labels);
+                         "Options", "Labels", json_deep_copy(w->labels));
 }
 
 /* The inspect of uid's view ref, or NULL. */

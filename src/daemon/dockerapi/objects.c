@@ -196,7 +196,13 @@ char *dapi_filters_with_label(const char *filters, const char *label, struct err
         }
         json_t *labels = json_object_get(f, "label");
         if (!labels) {
-                labels = json_array();
+                /* in the form of the client's other filters: Docker reads one form or the other */
+                bool maps = false;
+                const char *k;
+                json_t *v;
+                json_object_foreach (f, k, v)
+                        maps = maps || json_is_object(v);
+                labels = maps ? json_object() : json_array();
                 json_object_set_new(f, "label", labels);
         }
         if (json_is_array(labels)) {

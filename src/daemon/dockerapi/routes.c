@@ -32,9 +32,6 @@ static const char *const REFUSE_RENAME =
 static const char *const REFUSE_COPY_IN =
     "copying into a container is not available through ds01's Docker endpoint yet: put the "
     "files in ~/workspace/PROJECT on the host and they are in /workspace inside";
-static const char *const REFUSE_EVENTS =
-    "docker events is not available through ds01's Docker endpoint yet: 'ds01 events' shows "
-    "what happened to your containers";
 static const char *const REFUSE_CONTAINER_OTHER =
     NOT_HERE ": ds01 sets every container's resources, state and contents itself "
              "(container-deploy, container-stop, container-retire)";
@@ -190,7 +187,7 @@ static enum dapi_op route(const char *m, const char *p, struct dapi_route *r)
                     object_path(p, "/configs/", r)))
                 return DAPI_NO_SUCH;
         if (streq(p, "/events"))
-                return refuse(r, REFUSE_EVENTS);
+                return get ? DAPI_EVENTS : refuse(r, REFUSE_DEFAULT);
         if (startswith(p, "/swarm") || startswith(p, "/nodes") || startswith(p, "/services") ||
             startswith(p, "/tasks") || startswith(p, "/secrets") || startswith(p, "/configs"))
                 return refuse(r, REFUSE_SWARM);

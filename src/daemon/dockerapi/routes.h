@@ -36,6 +36,7 @@ enum dapi_op {
         DAPI_NETWORK_INSPECT, /* GET /networks/X */
         DAPI_NETWORK_REMOVE,  /* DELETE /networks/X */
         DAPI_NETWORK_CONNECT, /* POST /networks/X/connect or /disconnect (rest says which) */
+        DAPI_EVENTS,          /* GET /events: the caller's containers' (events.h) */
 };
 
 struct dapi_route {
