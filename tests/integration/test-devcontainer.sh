@@ -8,7 +8,7 @@
 # the same container; a configuration with remoteUser (the user's name) works once
 # updateRemoteUserUID is off; container-retire removes them. The CLI waits for the container's start with
 # `docker events`, which shows the user's own containers only.
-# ds01-test: kind=functional threads budget=40
+# ds01-test: kind=functional budget=40
 . "$(dirname "$0")/lib.sh"
 ds01_setup
 ds01_start_daemon
