@@ -28,29 +28,6 @@
 
 /* ---- answers ---- */
 
-static unsigned http_status_of(int code)
-{
-        switch (code) {
-        case DS01_EUSAGE:
-                return MHD_HTTP_BAD_REQUEST;
-        case DS01_ENOTFOUND:
-                return MHD_HTTP_NOT_FOUND;
-        case DS01_EPERM:
-                return MHD_HTTP_FORBIDDEN;
-        case DS01_ERESOURCE:
-                return MHD_HTTP_CONFLICT;
-        default:
-                return MHD_HTTP_INTERNAL_SERVER_ERROR;
-        }
-}
-
-enum MHD_Result dapi_reply_error(struct ds01d *v, struct MHD_Connection *conn, struct error *err)
-{
-        enum MHD_Result r = dapi_reply_message(v, conn, http_status_of(err->code), err->message);
-        error_free(err);
-        return r;
-}
-
 static enum MHD_Result reply_empty(struct ds01d *v, struct MHD_Connection *conn, unsigned status)
 {
         struct MHD_Response *resp =

@@ -44,5 +44,3 @@ struct call {
 
 /* Answers the request k describes, by its route. */
 enum MHD_Result dapi_call(struct call *k);
-/* err as Docker would answer it ({"message"}, with the HTTP status of its code); frees err. */
-enum MHD_Result dapi_reply_error(struct ds01d *v, struct MHD_Connection *conn, struct error *err);

@@ -66,6 +66,8 @@ void dapi_common_headers(struct ds01d *v, struct MHD_Response *resp);
 /* An answer with a JSON body (takes body). */
 enum MHD_Result dapi_reply_json(struct ds01d *v, struct MHD_Connection *conn, unsigned status,
                                 json_t *body);
+/* err as Docker would answer it ({"message"}, with the HTTP status of its code); frees err. */
+enum MHD_Result dapi_reply_error(struct ds01d *v, struct MHD_Connection *conn, struct error *err);
 /* {"message": msg}: what the docker CLI prints after "Error response from daemon:". */
 enum MHD_Result dapi_reply_message(struct ds01d *v, struct MHD_Connection *conn, unsigned status,
                                    const char *msg);

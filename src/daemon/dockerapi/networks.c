@@ -424,29 +424,6 @@ static bool remove_view(struct dapi_networks *n, uid_t uid, const char *ref)
 
 /* ---- the calls ---- */
 
-static unsigned status_of(int code)
-{
-        switch (code) {
-        case DS01_EUSAGE:
-                return MHD_HTTP_BAD_REQUEST;
-        case DS01_ENOTFOUND:
-                return MHD_HTTP_NOT_FOUND;
-        case DS01_EPERM:
-                return MHD_HTTP_FORBIDDEN;
-        case DS01_ERESOURCE:
-                return MHD_HTTP_CONFLICT;
-        default:
-                return MHD_HTTP_INTERNAL_SERVER_ERROR;
-        }
-}
-
-static enum MHD_Result reply_error(struct ds01d *v, struct MHD_Connection *conn, struct error *err)
-{
-        enum MHD_Result r = dapi_reply_message(v, conn, status_of(err->code), err->message);
-        error_free(err);
-        return r;
-}
-
 static enum MHD_Result not_found(struct ds01d *v, struct MHD_Connection *conn, const char *ref)
 {
         _cleanup_free_ char *msg = xasprintf("network %s not found", ref);
@@ -482,7 +459,7 @@ static enum MHD_Result list(struct dapi_networks *n, struct ds01d *v, struct MHD
                 if (m < 0) {
                         json_decref(all);
                         json_decref(out);
-                        return reply_error(v, conn, err);
+                        return dapi_reply_error(v, conn, err);
                 }
                 if (m)
                         json_array_append(out, w);
@@ -500,14 +477,14 @@ static enum MHD_Result create(struct dapi_networks *n, struct ds01d *v, struct M
         if (dapi_network_create_body(body, len, &name, &labels, &err) < 0) {
                 if (err->code == DS01_EPERM)
                         access_denied(v, c, "docker-api.network", err->message);
-                return reply_error(v, conn, err);
+                return dapi_reply_error(v, conn, err);
         }
         json_t *b = json_loadb(body, len, 0, NULL);
         bool attachable = json_is_true(json_object_get(b, "Attachable"));
         json_decref(b);
         char id[65];
         if (add(n, c->uid, name, labels, attachable, id, &err) < 0)
-                return reply_error(v, conn, err);
+                return dapi_reply_error(v, conn, err);
         return dapi_reply_json(v, conn, MHD_HTTP_CREATED,
                                json_pack("{s:s, s:s}", "Id", id, "Warning", ""));
 }
@@ -554,11 +531,11 @@ static enum MHD_Result connect_call(struct dapi_networks *n, struct ds01d *v,
         if (!ref) {
                 json_decref(b);
                 error_set(&err, DS01_EUSAGE, "invalid request: no Container given");
-                return reply_error(v, conn, err);
+                return dapi_reply_error(v, conn, err);
         }
         if (dapi_resolve_container(v, c, ref, &ct, &err) < 0) {
                 json_decref(b);
-                return reply_error(v, conn, err);
+                return dapi_reply_error(v, conn, err);
         }
         if (streq(r->rest, "/disconnect")) {
                 /* it stays on the caller's network, which it never leaves */
@@ -582,7 +559,7 @@ static enum MHD_Result connect_call(struct dapi_networks *n, struct ds01d *v,
         if (err) {
                 if (err->code == DS01_EPERM)
                         access_denied(v, c, "docker-api.network", err->message);
-                ret = reply_error(v, conn, err);
+                ret = dapi_reply_error(v, conn, err);
         } else {
                 ret = reply_empty(v, conn, MHD_HTTP_OK);
         }
