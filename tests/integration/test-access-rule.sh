@@ -24,7 +24,10 @@ assert_exit 0 -m "A: deploy a1 (running)" as_user "$A" container-deploy a1 --cpu
 assert_exit 0 -m "A: deploy a2" as_user "$A" container-deploy a2 --cpu-only
 assert_exit 0 -m "A: stop a2 (stopped)" as_user "$A" container-stop a2 --timeout 1
 AIMG="ds01-$UA/aimg:latest"
-docker tag "$DS01_IMAGE" "$AIMG" || fail "cannot tag A's image"
+# an image id of A's own: a tag on the shared test image would make that image A's for every test
+# running beside this one (an image is usable only when no tag says it is another user's)
+printf 'FROM %s\nLABEL ds01.user_id=%s\n' "$DS01_IMAGE" "$UA" | docker build -q -t "$AIMG" - >/dev/null ||
+	fail "cannot build A's image"
 trap_extra() { docker rmi "$AIMG" >/dev/null 2>&1; }
 as_user_bg "$A" container-run a1 -- sleep 120 >/dev/null 2>&1
 wait_for 10 sh -c "[ \"\$(docker inspect -f '{{len .ExecIDs}}' a1._.$A 2>/dev/null)\" -gt 0 ]" ||
