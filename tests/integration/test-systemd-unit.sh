@@ -151,7 +151,7 @@ unit_where_systemd_runs() {
 	if [ -d /run/systemd/system ]; then
 		[ -f "$T/plain$UNITDIR/ds01d.service" ]
 	else
-		[ ! -e "$T/plain/etc" ]
+		[ ! -e "$T/plain/etc/systemd" ]
 	fi
 }
 if unit_where_systemd_runs; then
