@@ -554,6 +554,8 @@ _ds01_cleanup() {
 	local rc=$?
 	trap - EXIT INT TERM
 	set +e
+	# a test's own leftovers (images it built, a client's state): trap_extra, when it has one
+	if declare -F trap_extra >/dev/null; then trap_extra; fi
 	if [ -n "$T" ] && [ -f "$T/.tmux" ]; then
 		local s
 		while read -r s; do

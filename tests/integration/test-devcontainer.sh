@@ -14,6 +14,10 @@ ds01_setup
 ds01_start_daemon
 A=$(ds01_user "it$$a") || fail "cannot create user A"
 B=$(ds01_user "it$$b") || fail "cannot create user B"
+# The CLI keeps state in /tmp/devcontainercli-<login>: an earlier test whose pid (and so whose
+# user names) this one reuses may have left one, owned by a uid that is gone.
+rm -rf "/tmp/devcontainercli-$A" "/tmp/devcontainercli-$B"
+trap_extra() { rm -rf "/tmp/devcontainercli-$A" "/tmp/devcontainercli-$B"; }
 DC=$(command -v devcontainer) || fail "the Dev Containers CLI is missing (scripts/deps.sh installs it)"
 note "devcontainer $("$DC" --version 2>/dev/null), node $(node --version 2>/dev/null)"
 UA=$(id -u "$A")
