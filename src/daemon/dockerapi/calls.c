@@ -28,16 +28,6 @@
 
 /* ---- answers ---- */
 
-static enum MHD_Result reply_empty(struct ds01d *v, struct MHD_Connection *conn, unsigned status)
-{
-        struct MHD_Response *resp =
-            MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
-        dapi_common_headers(v, resp);
-        enum MHD_Result r = MHD_queue_response(conn, status, resp);
-        MHD_destroy_response(resp);
-        return r;
-}
-
 static enum MHD_Result reply_ping(struct ds01d *v, struct MHD_Connection *conn)
 {
         struct MHD_Response *resp =
@@ -275,7 +265,7 @@ static enum MHD_Result container_verb(struct call *k, const struct dapi_containe
         }
         if (r < 0)
                 return dapi_reply_error(k->v, k->conn, err);
-        return reply_empty(k->v, k->conn, MHD_HTTP_NO_CONTENT);
+        return dapi_reply_empty(k->v, k->conn, MHD_HTTP_NO_CONTENT);
 }
 
 /* The caller's workspace root, where their project directories are ("/home/alice/workspace"). */

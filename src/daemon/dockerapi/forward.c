@@ -165,6 +165,16 @@ enum MHD_Result dapi_reply_error(struct ds01d *v, struct MHD_Connection *conn, s
         return r;
 }
 
+enum MHD_Result dapi_reply_empty(struct ds01d *v, struct MHD_Connection *conn, unsigned status)
+{
+        struct MHD_Response *resp =
+            MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
+        dapi_common_headers(v, resp);
+        enum MHD_Result r = MHD_queue_response(conn, status, resp);
+        MHD_destroy_response(resp);
+        return r;
+}
+
 enum MHD_Result dapi_reply_message(struct ds01d *v, struct MHD_Connection *conn, unsigned status,
                                    const char *msg)
 {

@@ -68,6 +68,8 @@ enum MHD_Result dapi_reply_json(struct ds01d *v, struct MHD_Connection *conn, un
                                 json_t *body);
 /* err as Docker would answer it ({"message"}, with the HTTP status of its code); frees err. */
 enum MHD_Result dapi_reply_error(struct ds01d *v, struct MHD_Connection *conn, struct error *err);
+/* An answer with no body (204 after a stop, a removal). */
+enum MHD_Result dapi_reply_empty(struct ds01d *v, struct MHD_Connection *conn, unsigned status);
 /* {"message": msg}: what the docker CLI prints after "Error response from daemon:". */
 enum MHD_Result dapi_reply_message(struct ds01d *v, struct MHD_Connection *conn, unsigned status,
                                    const char *msg);

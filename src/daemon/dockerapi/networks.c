@@ -430,16 +430,6 @@ static enum MHD_Result not_found(struct ds01d *v, struct MHD_Connection *conn, c
         return dapi_reply_message(v, conn, MHD_HTTP_NOT_FOUND, msg);
 }
 
-static enum MHD_Result reply_empty(struct ds01d *v, struct MHD_Connection *conn, unsigned status)
-{
-        struct MHD_Response *resp =
-            MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
-        dapi_common_headers(v, resp);
-        enum MHD_Result r = MHD_queue_response(conn, status, resp);
-        MHD_destroy_response(resp);
-        return r;
-}
-
 static enum MHD_Result list(struct dapi_networks *n, struct ds01d *v, struct MHD_Connection *conn,
                             const struct caller *c)
 {
@@ -539,7 +529,7 @@ static enum MHD_Result connect_call(struct dapi_networks *n, struct ds01d *v,
         }
         if (streq(r->rest, "/disconnect")) {
                 /* it stays on the caller's network, which it never leaves */
-                ret = reply_empty(v, conn, MHD_HTTP_OK);
+                ret = dapi_reply_empty(v, conn, MHD_HTTP_OK);
                 goto out;
         }
         const json_t *ep = json_object_get(b, "EndpointConfig");
@@ -561,7 +551,7 @@ static enum MHD_Result connect_call(struct dapi_networks *n, struct ds01d *v,
                         access_denied(v, c, "docker-api.network", err->message);
                 ret = dapi_reply_error(v, conn, err);
         } else {
-                ret = reply_empty(v, conn, MHD_HTTP_OK);
+                ret = dapi_reply_empty(v, conn, MHD_HTTP_OK);
         }
 out:
         json_decref(b);
@@ -583,8 +573,9 @@ enum MHD_Result dapi_networks_call(struct dapi_networks *n, struct ds01d *v,
                 return j ? dapi_reply_json(v, conn, MHD_HTTP_OK, j) : not_found(v, conn, r->object);
         }
         if (op == DAPI_NETWORK_REMOVE)
-                return remove_view(n, c->uid, r->object) ? reply_empty(v, conn, MHD_HTTP_NO_CONTENT)
-                                                         : not_found(v, conn, r->object);
+                return remove_view(n, c->uid, r->object)
+                           ? dapi_reply_empty(v, conn, MHD_HTTP_NO_CONTENT)
+                           : not_found(v, conn, r->object);
         if (op == DAPI_NETWORK_CONNECT)
                 return connect_call(n, v, conn, c, r, body, len);
         return dapi_reply_message(v, conn, MHD_HTTP_FORBIDDEN, REFUSE_CREATE);
