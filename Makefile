@@ -46,7 +46,7 @@ COMMANDS = container-deploy container-retire container-run container-attach cont
 	   container-keepalive container-port container-top check-limits image-create image-update image-list image-delete \
 	   gpu-queue container
 
-PROGRAMS = $(BUILDDIR)/ds01d $(BUILDDIR)/ds01 $(BUILDDIR)/ds01-init
+PROGRAMS = $(BUILDDIR)/ds01d $(BUILDDIR)/ds01 $(BUILDDIR)/ds01-init $(BUILDDIR)/ds01-cp
 
 FORMAT_DIRS = src tests/unit fuzz
 
@@ -65,6 +65,7 @@ install: build
 	install -m 0755 $(BUILDDIR)/ds01d $(SBINDIR)/ds01d
 	install -m 0755 $(BUILDDIR)/ds01 $(BINDIR)/ds01
 	install -m 0755 $(BUILDDIR)/ds01-init $(LIBEXECDIR)/ds01-init
+	install -m 0755 $(BUILDDIR)/ds01-cp $(LIBEXECDIR)/ds01-cp
 	cd $(BINDIR) && for c in $(COMMANDS); do ln -sfn ds01 $$c; done
 	install -d $(DESTDIR)$(PROFILEDIR)
 	install -m 0644 contrib/profile.d/ds01-docker.sh $(DESTDIR)$(PROFILEDIR)/ds01-docker.sh
@@ -84,7 +85,7 @@ ifneq ($(SYSTEMD_UNITDIR),)
 	rm -f $(DESTDIR)$(SYSTEMD_UNITDIR)/$(UNIT)
 	if $(SYSTEMD_RUNNING); then systemctl daemon-reload; fi
 endif
-	rm -f $(SBINDIR)/ds01d $(BINDIR)/ds01 $(LIBEXECDIR)/ds01-init
+	rm -f $(SBINDIR)/ds01d $(BINDIR)/ds01 $(LIBEXECDIR)/ds01-init $(LIBEXECDIR)/ds01-cp
 	rm -f $(DESTDIR)$(PROFILEDIR)/ds01-docker.sh
 	-rmdir $(LIBEXECDIR) 2>/dev/null
 	for c in $(COMMANDS); do \

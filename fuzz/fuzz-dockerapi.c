@@ -80,8 +80,7 @@ static void check_route(const char *method, const char *path)
                 p = path + 2 + vn;
         }
 
-        static const char *const reads[] = {"/json",    "/logs",    "/top", "/stats",
-                                            "/changes", "/archive", NULL};
+        static const char *const reads[] = {"/json", "/logs", "/top", "/stats", "/changes", NULL};
         static const char *const posts[] = {"/kill", "/wait", "/resize", NULL};
         static const char *const exec_reads[] = {"/json", "/resize", NULL};
         bool get = streq(method, "GET"), post = streq(method, "POST");
@@ -119,8 +118,15 @@ static void check_route(const char *method, const char *path)
                 check(one_of(prefix, NO_SUCH_KINDS));
                 break;
         case DAPI_CONTAINER_READ:
-                check(one_of(rest, reads) &&
-                      (get || (streq(method, "HEAD") && streq(rest, "/archive"))));
+                check(one_of(rest, reads) && get);
+                prefix = xstrdup("/containers/");
+                break;
+        case DAPI_COPY_OUT:
+                check(streq(rest, "/archive") && (get || streq(method, "HEAD")));
+                prefix = xstrdup("/containers/");
+                break;
+        case DAPI_COPY_IN:
+                check(streq(rest, "/archive") && streq(method, "PUT"));
                 prefix = xstrdup("/containers/");
                 break;
         case DAPI_CONTAINER_POST:

@@ -31,7 +31,7 @@ make || ds01_die "build failed (see above)"
 
 step "install into $PREFIX"
 make install PREFIX="$PREFIX" >/dev/null || ds01_die "make install failed"
-echo "installed $DAEMON, $CLI (+ command links), $PREFIX/libexec/ds01/ds01-init"
+echo "installed $DAEMON, $CLI (+ command links), $PREFIX/libexec/ds01/ds01-init and ds01-cp"
 
 step "docker engine"
 ds01_ensure_dockerd

@@ -55,6 +55,7 @@ struct ds01d {
         struct metrics **metrics;    /* main's /metrics server (moved by reload, one at a time) */
         struct ds01d *root;          /* the root context (itself in the root) */
         char *init_path;             /* host path of ds01-init, mounted at /.ds01/init */
+        char *cp_path;               /* ds01-cp, for docker cp (dockerapi/copy.h); NULL: none */
         struct oplocks *ops;         /* one operation per container name (oplock.h) */
         struct exec_registry *execs; /* exec sessions handed out, and to whom (sessions.h) */
         struct relay *relay;         /* published ports' sockets and connections (relay.h) */

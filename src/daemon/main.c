@@ -56,15 +56,17 @@ static void usage(FILE *f)
                 "Signals: SIGTERM/SIGINT stop cleanly; SIGHUP reloads the settings and limits.\n");
 }
 
-/* ds01-init: init_path, else beside ds01d, else ../libexec/ds01/ beside it. */
-static char *find_init(const struct config *c, struct error **err)
+/* A program of ds01's that ds01d runs (ds01-init, ds01-cp): configured (may be NULL), else
+ * beside ds01d, else ../libexec/ds01/ beside it. key names the setting in the error. */
+static char *find_helper(const char *configured, const char *name, const char *key,
+                         struct error **err)
 {
-        if (c->init_path) {
-                if (access(c->init_path, X_OK) < 0) {
-                        error_set_errno(err, errno, "init_path %s", c->init_path);
+        if (configured) {
+                if (access(configured, X_OK) < 0) {
+                        error_set_errno(err, errno, "%s %s", key, configured);
                         return NULL;
                 }
-                return xstrdup(c->init_path);
+                return xstrdup(configured);
         }
         char self[4096];
         ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
@@ -75,8 +77,8 @@ static char *find_init(const struct config *c, struct error **err)
         self[n] = '\0';
         const char *dir = dirname(self);
         for (int i = 0; i < 2; i++) {
-                char *p = i == 0 ? xasprintf("%s/ds01-init", dir)
-                                 : xasprintf("%s/../libexec/ds01/ds01-init", dir);
+                char *p = i == 0 ? xasprintf("%s/%s", dir, name)
+                                 : xasprintf("%s/../libexec/ds01/%s", dir, name);
                 char *real = realpath(p, NULL);
                 free(p);
                 if (real && access(real, X_OK) == 0)
@@ -84,9 +86,9 @@ static char *find_init(const struct config *c, struct error **err)
                 free(real);
         }
         error_set(err, DS01_ERR,
-                  "cannot find ds01-init beside %s or in ../libexec/ds01/ - reinstall ds01 (make "
-                  "install) or set init_path in ds01.yaml",
-                  dir);
+                  "cannot find %s beside %s or in ../libexec/ds01/ - reinstall ds01 (make "
+                  "install)%s%s%s",
+                  name, dir, key ? " or set " : "", key ? key : "", key ? " in ds01.yaml" : "");
         return NULL;
 }
 
@@ -209,9 +211,14 @@ int main(int argc, char **argv)
                          gpu_inventory_backend(d.inv), d.nvml ? ", driver " : "",
                          d.nvml ? nvml_driver_version(d.nvml) : "", alloc);
         }
-        d.init_path = find_init(d.cfg, &err);
+        d.init_path = find_helper(d.cfg->init_path, "ds01-init", "init_path", &err);
         if (!d.init_path)
                 goto fail;
+        d.cp_path = find_helper(NULL, "ds01-cp", NULL, &err);
+        if (!d.cp_path) { /* only docker cp needs it */
+                log_warning("docker cp through the Docker endpoint is off: %s", err->message);
+                error_free(TAKE_PTR(err));
+        }
         d.events =
             events_open(d.cfg->log_dir, d.cfg->events_max_kb * 1024, (int)d.cfg->events_keep, &err);
         if (!d.events)
@@ -347,6 +354,7 @@ out:;
                 d.snap = snapshot_cache_free(d.snap);
                 free(d.config_path);
                 free(d.init_path);
+                free(d.cp_path);
                 d.ops = oplocks_free(d.ops);
                 d.execs = execs_free(d.execs);
                 curl_global_cleanup();

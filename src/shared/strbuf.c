@@ -56,6 +56,24 @@ void strbuf_add_i64(struct strbuf *sb, int64_t v)
         strbuf_add(sb, p, (size_t)(e - p));
 }
 
+void strbuf_add_base64(struct strbuf *sb, const void *data, size_t n)
+{
+        static const char abc[] =
+            "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+        const unsigned char *p = data;
+        for (size_t i = 0; i < n; i += 3) {
+                uint32_t v = (uint32_t)p[i] << 16;
+                if (i + 1 < n)
+                        v |= (uint32_t)p[i + 1] << 8;
+                if (i + 2 < n)
+                        v |= p[i + 2];
+                strbuf_addc(sb, abc[(v >> 18) & 63]);
+                strbuf_addc(sb, abc[(v >> 12) & 63]);
+                strbuf_addc(sb, i + 1 < n ? abc[(v >> 6) & 63] : '=');
+                strbuf_addc(sb, i + 2 < n ? abc[v & 63] : '=');
+        }
+}
+
 void strbuf_add_shell_word(struct strbuf *sb, const char *s)
 {
         bool plain = *s != '\0';

@@ -2,7 +2,7 @@
 # tests/integration/lib.sh - shared helpers for the integration tests (sourced, not executed).
 #
 # Every test-*.sh runs as root from the repository root with DS01_BUILD=<dir with ds01d, ds01,
-# ds01-init>, starts its own ds01d (own instance label, socket, state, log dir) against the
+# ds01-init, ds01-cp>, starts its own ds01d (own instance label, socket, state, log dir) against the
 # machine's one dockerd, creates real Unix users, and cleans up everything it created from an
 # EXIT trap, even when it fails. Exit status: 0 pass, 1 fail, 77 skip.
 #
@@ -719,11 +719,11 @@ ds01_setup() {
 		exit 1
 	fi
 	if [ -z "${DS01_BUILD:-}" ]; then
-		echo "DS01_BUILD is not set (absolute path of the build dir with ds01d, ds01, ds01-init)" >&2
+		echo "DS01_BUILD is not set (absolute path of the build dir with ds01d, ds01, ds01-init, ds01-cp)" >&2
 		exit 1
 	fi
 	local b
-	for b in ds01d ds01 ds01-init; do
+	for b in ds01d ds01 ds01-init ds01-cp; do
 		[ -x "$DS01_BUILD/$b" ] || { echo "FATAL: $DS01_BUILD/$b missing or not executable" >&2; exit 1; }
 	done
 
@@ -743,7 +743,7 @@ ds01_setup() {
 	DAEMON_LOG=$T/ds01d.log
 	mkdir -p "$BIN" "$T/run" "$T/state" "$T/log" "$T/etc"
 	chmod 755 "$BIN" "$T/run" "$T/etc"
-	for b in ds01d ds01 ds01-init; do
+	for b in ds01d ds01 ds01-init ds01-cp; do
 		install -m 755 "$DS01_BUILD/$b" "$BIN/$b"
 	done
 	local c

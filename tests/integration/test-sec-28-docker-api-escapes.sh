@@ -2,7 +2,7 @@
 # The Docker API endpoint's escape suite: an unprivileged user with the real docker CLI tries
 # every way out that Docker itself would allow root - --privileged, host mounts (/, another
 # user's home, a symlink in the workspace pointing out), host namespaces (--pid, --network,
-# --userns host), --device, --cap-add, --security-opt, --user 0, exec -u 0, cp into a container,
+# --userns host), --device, --cap-add, --security-opt, --user 0, exec -u 0, cp onto a host path,
 # ds01's own labels, another user's container (by name and by id prefix) and image, a build with
 # --network host. Each is refused, nothing is created, and each is audited (auth.denied).
 # ds01-test: kind=security budget=70
@@ -75,7 +75,11 @@ attempt "--volumes-from B's" "--volumes-from" docker run --rm --volumes-from "th
 attempt "B's image" "Unable to find image" docker run --rm "$BIMG" true
 attempt "exec -u 0" "run as you" docker exec -u 0 mine id
 attempt "exec --privileged" "privileged" docker exec --privileged mine id
-attempt "cp into a container" "workspace" sh -c "echo x >/tmp/cp-$$ && docker cp /tmp/cp-$$ mine:/tmp/x"
+as_user "$A" ln -s /etc "$HA/workspace/mine/etc"
+attempt "cp onto the host's /etc through a link" "permission denied" sh -c "echo x >/tmp/cp-$$ && docker cp /tmp/cp-$$ mine:/workspace/etc/ds01-cp-$$"
+[ ! -e "/etc/ds01-cp-$$" ] && ok "cp: nothing reached /etc" || not_ok "cp: nothing reached /etc"
+rm -f "/etc/ds01-cp-$$" "/tmp/cp-$$"
+attempt "cp out of B's container" "No such container" docker cp "${BID:0:9}:/workspace/secret" -
 attempt "B's container by name" "No such container" docker exec "theirs._.$B" cat /workspace/secret
 attempt "B's container by id prefix" "No such container" docker exec "${BID:0:10}" cat /workspace/secret
 attempt "B's container logs" "No such container" docker logs "${BID:0:12}"

@@ -40,7 +40,6 @@ struct route_case {
         const char *refusal; /* DAPI_REFUSE: a part of the message */
 };
 
-#define WS    "~/workspace"
 #define OTHER "container-deploy"
 
 static const struct route_case ROUTES[] = {
@@ -62,8 +61,9 @@ static const struct route_case ROUTES[] = {
     {"GET", "/containers/nlp._.alice/top", DAPI_CONTAINER_READ, NULL, "nlp._.alice", "/top"},
     {"GET", "/containers/abc/stats", DAPI_CONTAINER_READ, NULL, "abc", "/stats"},
     {"GET", "/containers/abc/changes", DAPI_CONTAINER_READ, NULL, "abc", "/changes"},
-    {"GET", "/containers/abc/archive", DAPI_CONTAINER_READ, NULL, "abc", "/archive"},
-    {"HEAD", "/containers/abc/archive", DAPI_CONTAINER_READ, NULL, "abc", "/archive"},
+    {"GET", "/containers/abc/archive", DAPI_COPY_OUT, NULL, "abc", "/archive"},
+    {"HEAD", "/containers/abc/archive", DAPI_COPY_OUT, NULL, "abc", "/archive"},
+    {"POST", "/containers/abc/archive", DAPI_REFUSE, NULL, NULL, NULL, OTHER},
     {"HEAD", "/containers/abc/json", DAPI_REFUSE, NULL, NULL, NULL, OTHER},
     {"GET", "/containers/abc/export", DAPI_REFUSE, NULL, NULL, NULL, OTHER},
 
@@ -84,8 +84,9 @@ static const struct route_case ROUTES[] = {
     {"POST", "/containers/abc/update", DAPI_REFUSE, NULL, NULL, NULL, OTHER},
     {"POST", "/containers/abc/pause", DAPI_REFUSE, NULL, NULL, NULL, OTHER},
     {"POST", "/containers/abc/commit", DAPI_REFUSE, NULL, NULL, NULL, OTHER},
-    {"PUT", "/containers/x/archive", DAPI_REFUSE, NULL, NULL, NULL, WS},
-    {"PUT", "/v1.41/containers/x/archive", DAPI_REFUSE, "1.41", NULL, NULL, WS},
+    {"PUT", "/containers/x/archive", DAPI_COPY_IN, NULL, "x", "/archive"},
+    {"PUT", "/v1.41/containers/x/archive", DAPI_COPY_IN, "1.41", "x", "/archive"},
+    {"PUT", "/containers/x/json", DAPI_REFUSE, NULL, NULL, NULL, OTHER},
     {"POST", "/containers/abc/rename", DAPI_REFUSE, NULL, NULL, NULL, "retire it"},
     {"POST", "/containers/create", DAPI_CONTAINER_CREATE, NULL, NULL, NULL, NULL},
     {"POST", "/v1.41/containers/create", DAPI_CONTAINER_CREATE, "1.41", NULL, NULL, NULL},

@@ -70,12 +70,33 @@ static void test_i64(void **state)
         }
 }
 
+/* RFC 4648's test vectors, and bytes that are not text. */
+static void test_base64(void **state)
+{
+        (void)state;
+        static const char *in[] = {"", "f", "fo", "foo", "foob", "fooba", "foobar"};
+        static const char *want[] = {"",         "Zg==",     "Zm8=",    "Zm9v",
+                                     "Zm9vYg==", "Zm9vYmE=", "Zm9vYmFy"};
+        for (size_t i = 0; i < sizeof(in) / sizeof(in[0]); i++) {
+                struct strbuf sb = STRBUF_INIT;
+                strbuf_adds(&sb, "");
+                strbuf_add_base64(&sb, in[i], strlen(in[i]));
+                assert_string_equal(strbuf_str(&sb), want[i]);
+                strbuf_release(&sb);
+        }
+        struct strbuf sb = STRBUF_INIT;
+        strbuf_add_base64(&sb, "\xff\xfe\x00", 3);
+        assert_string_equal(strbuf_str(&sb), "//4A");
+        strbuf_release(&sb);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
             cmocka_unit_test(test_json_string),
             cmocka_unit_test(test_json_string_escapes),
             cmocka_unit_test(test_i64),
+            cmocka_unit_test(test_base64),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -5,6 +5,7 @@
 #include "daemon/containers/execs.h"
 #include "daemon/containers/workspace.h"
 #include "daemon/dockerapi/build.h"
+#include "daemon/dockerapi/copy.h"
 #include "daemon/dockerapi/create.h"
 #include "daemon/docker/dockerjson.h"
 #include "daemon/dockerapi/events.h"
@@ -260,8 +261,11 @@ static enum MHD_Result container_verb(struct call *k, const struct dapi_containe
                 r = verb(k, "container.stop", ct, &err);
                 if (r == 0 && op == DAPI_CONTAINER_RESTART)
                         r = verb(k, "container.start", ct, &err);
-        } else {
+        } else if (op == DAPI_CONTAINER_REMOVE) {
                 r = verb(k, "container.remove", ct, &err);
+        } else { /* an upload (PUT .../archive) is answered by endpoint.c, never here */
+                r = error_set(&err, DS01_ERR, "internal error: %s %s was not routed", k->method,
+                              k->url);
         }
         if (r < 0)
                 return dapi_reply_error(k->v, k->conn, err);
@@ -454,6 +458,8 @@ static enum MHD_Result on_container(struct call *k)
         enum MHD_Result ret;
         if (op == DAPI_CONTAINER_READ || op == DAPI_CONTAINER_POST) {
                 ret = container_passed_on(k, &ct);
+        } else if (op == DAPI_COPY_OUT) {
+                ret = dapi_copy_out(k->v, k->conn, k->c, &ct, streq(k->method, "HEAD"));
         } else if (op == DAPI_CONTAINER_ATTACH) {
                 _cleanup_free_ char *path = xasprintf("/containers/%s/attach", ct.id);
                 ret = hijacked(k, path, &ct, NULL, NULL);

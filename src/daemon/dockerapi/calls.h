@@ -6,6 +6,7 @@
 #pragma once
 
 #include "daemon/dockerapi/build.h"
+#include "daemon/dockerapi/copy.h"
 #include "daemon/dockerapi/networks.h"
 #include "daemon/dockerapi/routes.h"
 #include "daemon/requests/caller.h"
@@ -25,8 +26,9 @@ struct dconn {
 struct dreq {
         struct strbuf body;
         bool too_big;
-        struct dapi_build *build; /* POST /build: its context goes to the build as it comes */
-        struct error *build_err;  /* ... or why no build started */
+        struct dapi_build *build;     /* POST /build: its context goes to the build as it comes */
+        struct dapi_copy_in *copy_in; /* PUT .../archive: its tar goes to ds01-cp as it comes */
+        struct error *upload_err;     /* ... or why neither started (the body is dropped) */
 };
 
 /* Everything one call needs. */

@@ -5,6 +5,7 @@
 #include "daemon/config/generation.h"
 #include "daemon/dockerapi/build.h"
 #include "daemon/dockerapi/calls.h"
+#include "daemon/dockerapi/copy.h"
 #include "daemon/dockerapi/forward.h"
 #include "daemon/dockerapi/networks.h"
 #include "daemon/dockerapi/routes.h"
@@ -132,24 +133,32 @@ static struct dconn *conn_of(struct MHD_Connection *conn)
         return si ? si->socket_context : NULL;
 }
 
-/* POST /build: the build starts before its body arrives, which streams into it (a context of
- * up to images.max_context_mb is never held in memory). */
-static void maybe_start_build(struct dapi *e, struct MHD_Connection *conn, const char *method,
-                              const char *url, struct dreq *req)
+/* POST /build and PUT .../archive: the build or ds01-cp starts before the body arrives, which
+ * streams into it (a build context of up to images.max_context_mb, a tar of any size, is never
+ * held in memory). */
+static void maybe_start_upload(struct dapi *e, struct MHD_Connection *conn, const char *method,
+                               const char *url, struct dreq *req)
 {
         struct dapi_route route;
         dapi_route(method, url, &route);
         struct dconn *dc = conn_of(conn);
-        if (route.op == DAPI_BUILD && dc && !dc->refusal) {
-                _cleanup_free_ char *project = NULL;
-                bool nocache = false;
+        if ((route.op == DAPI_BUILD || route.op == DAPI_COPY_IN) && dc && !dc->refusal) {
                 struct ds01d v;
                 ds01d_pin(e->d, &v);
-                if (dapi_build_params(conn, &dc->caller, &project, &nocache, &req->build_err) == 0)
-                        req->build =
-                            dapi_build_start(&v, &dc->caller, project, nocache, &req->build_err);
-                else if (req->build_err->code == DS01_EPERM)
-                        access_denied(&v, &dc->caller, "docker-api.build", req->build_err->message);
+                if (route.op == DAPI_COPY_IN) {
+                        req->copy_in = dapi_copy_in_start(&v, conn, &dc->caller, route.object,
+                                                          &req->upload_err);
+                } else {
+                        _cleanup_free_ char *project = NULL;
+                        bool nocache = false;
+                        if (dapi_build_params(conn, &dc->caller, &project, &nocache,
+                                              &req->upload_err) == 0)
+                                req->build = dapi_build_start(&v, &dc->caller, project, nocache,
+                                                              &req->upload_err);
+                        else if (req->upload_err->code == DS01_EPERM)
+                                access_denied(&v, &dc->caller, "docker-api.build",
+                                              req->upload_err->message);
+                }
                 ds01d_unpin(&v);
         }
         dapi_route_release(&route);
@@ -167,14 +176,16 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
                 req->body = (struct strbuf)STRBUF_INIT;
                 strbuf_adds(&req->body, "");
                 *con_cls = req;
-                maybe_start_build(e, conn, method, url, req);
+                maybe_start_upload(e, conn, method, url, req);
                 return MHD_YES;
         }
         if (*upload_data_size > 0) {
                 if (req->build)
                         dapi_build_feed(req->build, upload_data, *upload_data_size);
-                else if (req->build_err)
-                        ; /* a refused build's context: dropped */
+                else if (req->copy_in)
+                        dapi_copy_in_feed(req->copy_in, upload_data, *upload_data_size);
+                else if (req->upload_err)
+                        ; /* a refused upload: dropped */
                 else if (req->body.len + *upload_data_size > MAX_BODY)
                         req->too_big = true;
                 else
@@ -196,10 +207,12 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
         if (!k.dc || k.dc->refusal) {
                 ret = dapi_reply_message(&v, conn, MHD_HTTP_FORBIDDEN,
                                          k.dc ? k.dc->refusal : "who connected is not known");
-        } else if (req->build_err) {
-                ret = dapi_reply_error(&v, conn, TAKE_PTR(req->build_err));
+        } else if (req->upload_err) {
+                ret = dapi_reply_error(&v, conn, TAKE_PTR(req->upload_err));
         } else if (req->build) {
                 ret = dapi_build_respond(TAKE_PTR(req->build), &v, conn);
+        } else if (req->copy_in) {
+                ret = dapi_copy_in_respond(TAKE_PTR(req->copy_in), &v, conn);
         } else if (req->too_big) {
                 ret = dapi_reply_message(&v, conn, MHD_HTTP_CONTENT_TOO_LARGE,
                                          "request body too large for ds01's Docker endpoint");
@@ -222,7 +235,8 @@ static void request_done(void *cls, struct MHD_Connection *conn, void **con_cls,
         struct dreq *req = *con_cls;
         if (req) {
                 dapi_build_abort(req->build);
-                error_free(req->build_err);
+                dapi_copy_in_abort(req->copy_in);
+                error_free(req->upload_err);
                 strbuf_release(&req->body);
                 free(req);
                 *con_cls = NULL;

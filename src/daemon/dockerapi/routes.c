@@ -29,9 +29,6 @@ static const char *const REFUSE_PRUNE =
 static const char *const REFUSE_RENAME =
     "renaming a container is not available through ds01's Docker endpoint yet: retire it and "
     "deploy it under the new name (your workspace stays)";
-static const char *const REFUSE_COPY_IN =
-    "copying into a container is not available through ds01's Docker endpoint yet: put the "
-    "files in ~/workspace/PROJECT on the host and they are in /workspace inside";
 static const char *const REFUSE_CONTAINER_OTHER =
     NOT_HERE ": ds01 sets every container's resources, state and contents itself "
              "(container-deploy, container-stop, container-retire)";
@@ -86,9 +83,9 @@ static enum dapi_op container_route(const char *m, struct dapi_route *r)
                     streq(rest, "/stats") || streq(rest, "/changes")))
                 return DAPI_CONTAINER_READ;
         if ((get || head) && streq(rest, "/archive"))
-                return DAPI_CONTAINER_READ;
+                return DAPI_COPY_OUT;
         if (streq(m, "PUT") && streq(rest, "/archive"))
-                return refuse(r, REFUSE_COPY_IN);
+                return DAPI_COPY_IN;
         if (!post)
                 return refuse(r, REFUSE_CONTAINER_OTHER);
         if (streq(rest, "/start"))

@@ -18,10 +18,12 @@ enum dapi_op {
         DAPI_INFO,             /* GET /info: Docker's, with the caller's own counts */
         DAPI_CONTAINER_LIST,   /* GET /containers/json: the caller's managed containers only */
         DAPI_CONTAINER_CREATE, /* POST /containers/create: a ds01 deploy (create.h) */
-        DAPI_CONTAINER_READ, /* inspect, logs, top, stats, changes, archive (GET/HEAD): passed on */
-        DAPI_CONTAINER_POST, /* kill, wait, resize: passed on */
-        DAPI_CONTAINER_START, /* ds01's container.start (the workspace is pinned at start) */
-        DAPI_CONTAINER_STOP,  /* ds01's container.stop (the owner's grace, GPU hold) */
+        DAPI_CONTAINER_READ,   /* inspect, logs, top, stats, changes: passed on */
+        DAPI_COPY_OUT,         /* HEAD/GET /containers/ID/archive: ds01-cp as the caller (copy.h) */
+        DAPI_COPY_IN,          /* PUT /containers/ID/archive: the same, the tar streamed in */
+        DAPI_CONTAINER_POST,   /* kill, wait, resize: passed on */
+        DAPI_CONTAINER_START,  /* ds01's container.start (the workspace is pinned at start) */
+        DAPI_CONTAINER_STOP,   /* ds01's container.stop (the owner's grace, GPU hold) */
         DAPI_CONTAINER_RESTART,
         DAPI_CONTAINER_REMOVE, /* ds01's container.remove (the leases go) */
         DAPI_CONTAINER_ATTACH, /* hijacked stream */
