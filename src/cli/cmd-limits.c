@@ -126,6 +126,25 @@ static void add_limits(struct table *t, const char *prefix, const json_t *obj)
         }
 }
 
+/* While the GPUs are in high demand, the idle timeout in force is shorter than the limit. */
+static void print_high_demand(const json_t *hd, const json_t *reduction)
+{
+        if (!json_is_true(json_object_get(hd, "active")))
+                return;
+        const json_t *now = json_object_get(hd, "idle_timeout_in_force_h");
+        char b[32];
+        printf("\nHigh demand: %lld of %lld GPU slots leased%s - idle timeouts are %.0f%% "
+               "shorter",
+               (long long)json_integer_value(json_object_get(hd, "leased_slots")),
+               (long long)json_integer_value(json_object_get(hd, "slots")),
+               json_integer_value(json_object_get(hd, "waiting")) > 0 ? ", requests waiting" : "",
+               json_number_value(reduction) * 100);
+        if (json_is_number(now))
+                printf(": yours is %s now",
+                       format_duration((int64_t)llround(json_number_value(now) * 3600), b));
+        printf("\n");
+}
+
 int cmd_check_limits(const struct cli_command *cmd, int argc, char **argv)
 {
         bool json = false;
@@ -193,6 +212,10 @@ int cmd_check_limits(const struct cli_command *cmd, int argc, char **argv)
                         printf("  %-17s %s\n", cli_jstr(ds, "name", "?"),
                                cli_jstr(ds, "path", "?"));
         }
+
+        print_high_demand(
+            json_object_get(res, "high_demand"),
+            json_object_get(json_object_get(limits, "policies"), "high_demand_idle_reduction"));
 
         if (json_object_size(limits) > 0) {
                 printf("\nLimits\n");

@@ -204,6 +204,9 @@ static void test_ds01_groups(void **state)
                 assert_float_equal(s.idle_timeout_h, 0.5, 1e-9);
                 assert_float_equal(s.policies.cpu_idle_threshold, 2.0, 1e-9);
                 assert_float_equal(s.policies.grace_period_m, 30, 1e-9);
+                /* DS01's file sets high demand at 80 %, idle timeouts halved */
+                assert_float_equal(s.policies.high_demand_threshold, 0.8, 1e-9);
+                assert_float_equal(s.policies.high_demand_idle_reduction, 0.5, 1e-9);
                 limit_set_release(&s);
         }
 
@@ -300,8 +303,6 @@ static void test_ds01_unused_keys(void **state)
             "groups.*.max_tasks",
             "groups.*.aggregate",
             "groups.*.policies.idle_detection_window",
-            "policies.high_demand_threshold",
-            "policies.high_demand_idle_reduction",
             "policies.idle_detection_window",
             "policies.gpu_hold_after_manual_stop_m",
         };
@@ -390,6 +391,11 @@ static void test_bad_values(void **state)
                      "smaller than idle_warn_2", NULL);
         expect_error("policies:\n  gpu_idle_threshold: 101\n", ":2:", "gpu_idle_threshold", NULL);
         expect_error("policies:\n  sigterm_grace_s: null\n", ":2:", "cannot be null", NULL);
+        expect_error("policies:\n  high_demand_threshold: 1.5\n", ":2:", "high_demand_threshold",
+                     NULL);
+        expect_error("policies:\n  high_demand_idle_reduction: 1\n", ":2:", "fraction", NULL);
+        expect_error("policies:\n  high_demand_idle_reduction: null\n", ":2:", "cannot be null",
+                     NULL);
         expect_error("defaults: {memory: 1g}\ndefaults: {memory: 2g}\n", ":2:", "duplicate key",
                      NULL);
         /* DS01's old name and the new one for the same limit. */

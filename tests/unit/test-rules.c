@@ -56,6 +56,39 @@ static void test_gpu_active(void **state)
         assert_true(gpu_active(-1, 0, 0, true));
 }
 
+/* High demand: the leased share at or over the threshold, or anyone waiting; never without a
+ * threshold. The idle timeout in force loses the reduction then, in whole seconds. */
+static void test_high_demand(void **state)
+{
+        (void)state;
+        struct limit_set ls = {
+            .idle_timeout_h = 0.5,
+            .policies = {.high_demand_threshold = 0.75, .high_demand_idle_reduction = 0.5}};
+        struct rules_demand two = {4, 2, 0}, three = {4, 3, 0}, waiting = {4, 0, 1}, none = {0};
+        assert_false(rules_high_demand(&ls.policies, &two));
+        assert_true(rules_high_demand(&ls.policies, &three)); /* 75 % is at the threshold */
+        assert_true(rules_high_demand(&ls.policies, &waiting));
+        assert_false(rules_high_demand(&ls.policies, &none)); /* no slots, no one waits */
+        int64_t full = 0;
+        assert_int_equal(rules_idle_timeout_s(&ls, &two, &full), 1800);
+        assert_int_equal(full, 1800);
+        assert_int_equal(rules_idle_timeout_s(&ls, &three, &full), 900);
+        assert_int_equal(full, 1800);
+        ls.policies.high_demand_idle_reduction = 0.25;
+        assert_int_equal(rules_idle_timeout_s(&ls, &three, NULL), 1350);
+        ls.idle_timeout_h = 0.0001; /* 0 s in whole seconds: no timeout to shorten */
+        assert_int_equal(rules_idle_timeout_s(&ls, &three, NULL), 0);
+        ls.idle_timeout_h = 0.0003; /* 1 s, never shortened below a second */
+        assert_int_equal(rules_idle_timeout_s(&ls, &three, NULL), 1);
+        ls.idle_timeout_h = -1; /* none */
+        assert_int_equal(rules_idle_timeout_s(&ls, &three, &full), -1);
+        assert_int_equal(full, -1);
+        ls.idle_timeout_h = 0.5;
+        ls.policies.high_demand_threshold = -1; /* null: never, whoever waits */
+        assert_false(rules_high_demand(&ls.policies, &waiting));
+        assert_int_equal(rules_idle_timeout_s(&ls, &waiting, NULL), 1800);
+}
+
 /* A 100 s idle timeout, warnings at 80 % and 95 %, idle since t = 1000 ms. */
 static struct rules_clock idle_clock(int warned, bool measured)
 {
@@ -140,7 +173,7 @@ int main(void)
         const struct CMUnitTest tests[] = {
             cmocka_unit_test(test_active),        cmocka_unit_test(test_gpu_active),
             cmocka_unit_test(test_idle),          cmocka_unit_test(test_runtime),
-            cmocka_unit_test(test_runtime_start),
+            cmocka_unit_test(test_runtime_start), cmocka_unit_test(test_high_demand),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -66,6 +66,8 @@ static const struct field policy_fields[] = {
     LP(idle_warn_2, F_FRACTION, 1),
     LP(runtime_warn_1, F_FRACTION, 1),
     LP(runtime_warn_2, F_FRACTION, 1),
+    LP(high_demand_threshold, F_DOUBLE, 1),
+    LP(high_demand_idle_reduction, F_FRACTION, 1),
 };
 #undef LP
 #define N_POLICY_FIELDS ARRAY_SIZE(policy_fields)
@@ -89,8 +91,6 @@ static const char *const unused_value_keys[] = {
     "io_write_bps", "ulimit_nofile", "storage_workspace", "storage_data", NULL,
 };
 static const char *const unused_policy_keys[] = {
-    "high_demand_threshold",
-    "high_demand_idle_reduction",
     "idle_detection_window",
     "gpu_hold_after_manual_stop_m",
     NULL,
@@ -176,6 +176,8 @@ void limits_builtin_defaults(struct limit_set *s)
                     .idle_warn_2 = 0.95,
                     .runtime_warn_1 = 0.75,
                     .runtime_warn_2 = 0.90,
+                    .high_demand_threshold = -1, /* DS01 acts at 0.8: a site opts in */
+                    .high_demand_idle_reduction = 0.5,
                 },
         };
 }

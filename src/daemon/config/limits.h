@@ -28,6 +28,10 @@ struct limit_policies {
         double idle_warn_2;    /* 2nd warning (0.95) */
         double runtime_warn_1; /* 0.75 */
         double runtime_warn_2; /* 0.90 */
+        /* High demand (rules_high_demand): the share of GPU slots leased at which idle timeouts
+         * shrink (0-1; < 0: never, the default), and the fraction taken off them then (0.5). */
+        double high_demand_threshold;
+        double high_demand_idle_reduction;
 };
 
 struct limit_set {

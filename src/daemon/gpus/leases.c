@@ -215,3 +215,21 @@ void leases_sweep_holds(struct ds01d *d)
         }
         store_containers_free(rows, n);
 }
+
+void leases_demand(struct ds01d *d, const struct store_container *rows, size_t n,
+                   struct rules_demand *ret)
+{
+        *ret = (struct rules_demand){0};
+        const struct gpu_slot *slots;
+        size_t n_slots = gpu_inventory_slots(d->inv, &slots);
+        for (size_t i = 0; i < n_slots; i++) {
+                if (!slots[i].allocatable)
+                        continue;
+                ret->slots++;
+                bool leased = false;
+                for (size_t c = 0; c < n && !leased; c++)
+                        for (size_t k = 0; k < rows[c].n_leases && !leased; k++)
+                                leased = streq(rows[c].leases[k].slot_uuid, slots[i].uuid);
+                ret->leased += leased;
+        }
+}

@@ -7,7 +7,9 @@
 
 #include "daemon/ds01d.h"
 #include "daemon/gpus/pool.h"
+#include "daemon/ledger/store.h"
 #include "daemon/requests/caller.h"
+#include "daemon/rules/rules.h"
 
 /* Reserves GPUs for `container` in the ledger, within the owner's limits ls. existing: the
  * container is in the ledger already (a re-lease after its hold). *ret_uuids the slots. */
@@ -23,5 +25,9 @@ int leases_relet(struct ds01d *d, const struct caller *owner, const json_t *insp
 /* Releases held leases whose gpu_hold_after_stop_h (the owner's limits) has passed. Call with
  * a view (generation.h). */
 void leases_sweep_holds(struct ds01d *d);
+/* The demand on d's GPUs from the ledger's containers (rows, n of them: all users'): the
+ * allocatable slots, and how many of them are leased. Nobody waits yet (waiting 0). */
+void leases_demand(struct ds01d *d, const struct store_container *rows, size_t n,
+                   struct rules_demand *ret);
 /* The slots as the user sees them: [{uuid, name, index, weight, profile?}]. */
 json_t *leases_json(struct ds01d *d, char **uuids);

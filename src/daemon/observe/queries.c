@@ -5,6 +5,7 @@
 #include "daemon/containers/datasets.h"
 
 #include "daemon/docker/dockerjson.h"
+#include "daemon/gpus/leases.h"
 #include "daemon/images/images.h"
 #include "daemon/observe/snapshot.h"
 #include "daemon/rules/monitor.h"
@@ -23,6 +24,25 @@ static json_t *num_or_null(double v)
 static json_t *int_or_null(int64_t v)
 {
         return v < 0 ? json_null() : json_integer(v);
+}
+
+/* check-limits' high_demand: the GPUs' demand now and the idle timeout it leaves the caller. */
+static json_t *high_demand_json(struct ds01d *d, const struct limit_set *ls)
+{
+        struct store_container *all = NULL;
+        size_t n = 0;
+        struct rules_demand dm = {0};
+        struct error *err = NULL;
+        if (store_list(d->store, -1, &all, &n, &err) < 0)
+                err = error_free(err); /* shown as no demand; the ledger logs its own trouble */
+        leases_demand(d, all, n, &dm);
+        store_containers_free(all, n);
+        int64_t now = rules_idle_timeout_s(ls, &dm, NULL);
+        return json_pack("{s:b, s:I, s:I, s:I, s:o}", "active",
+                         rules_high_demand(&ls->policies, &dm), "leased_slots",
+                         (json_int_t)dm.leased, "slots", (json_int_t)dm.slots, "waiting",
+                         (json_int_t)dm.waiting, "idle_timeout_in_force_h",
+                         now < 0 ? json_null() : json_real((double)now / 3600));
 }
 
 int queries_limits(struct ds01d *d, const struct caller *c, json_t *params, json_t **ret_result,
@@ -72,6 +92,10 @@ int queries_limits(struct ds01d *d, const struct caller *c, json_t *params, json
                       (json_int_t)p->network_idle_threshold, "grace_period_m", p->grace_period_m,
                       "keepalive_max_duration_h", p->keepalive_max_duration_h, "sigterm_grace_s",
                       (json_int_t)p->sigterm_grace_s));
+        json_t *pol = json_object_get(lim, "policies");
+        json_object_set_new(pol, "high_demand_threshold", num_or_null(p->high_demand_threshold));
+        json_object_set_new(pol, "high_demand_idle_reduction",
+                            json_real(p->high_demand_idle_reduction));
         *ret_result =
             json_pack("{s:s, s:I, s:s, s:b, s:o, s:{s:f, s:I, s:I, s:o}}", "user", c->login, "uid",
                       (json_int_t)c->uid, "group", ls.group ? ls.group : "", "overridden",
@@ -80,6 +104,7 @@ int queries_limits(struct ds01d *d, const struct caller *c, json_t *params, json
         json_object_set_new(json_object_get(*ret_result, "usage"), "builds",
                             json_integer(images_builds_running(c->uid)));
         json_object_set_new(*ret_result, "datasets", datasets_for_group(d->cfg, ls.group));
+        json_object_set_new(*ret_result, "high_demand", high_demand_json(d, &ls));
         store_containers_free(rows, n);
         limit_set_release(&ls);
         return 0;

@@ -9,6 +9,7 @@
 #pragma once
 
 #include "daemon/rules/monitor.h"
+#include "daemon/rules/rules.h"
 #include "daemon/config/limits.h"
 #include "daemon/ledger/store.h"
 #include "daemon/observe/snapshot.h"
@@ -109,6 +110,10 @@ struct monitor {
          * for it instead of waiting for the next sample interval. Written by enforce. */
         int64_t due_ms;
         _Atomic int64_t next_due_ms;
+        /* The GPUs' demand at this tick (act_lock), and whether the last tick shortened an idle
+         * timeout for it (high_demand_seen: this tick so far; high_demand: the last tick's). */
+        struct rules_demand demand;
+        bool high_demand_seen, high_demand;
 };
 
 /* How soon a warning or stop that waits for a measurement gets its sample (ms). */

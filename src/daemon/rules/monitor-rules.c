@@ -250,6 +250,19 @@ void monitor_rule_runtime(struct monitor *m, struct ds01d *d, struct activity *a
         monitor_due_at(m, due, tms);
 }
 
+/* Why an idle timeout is shorter than the owner's: "" when it is not. */
+static char *demand_text(const struct monitor *m, int64_t full, int64_t timeout)
+{
+        if (timeout >= full)
+                return xstrdup("");
+        char b[32];
+        const struct rules_demand *dm = &m->demand;
+        return xasprintf(", shortened from %s while the GPUs are in high demand: %zu of %zu "
+                         "slots leased%s",
+                         format_duration(full, b), dm->leased, dm->slots,
+                         dm->waiting ? ", requests waiting" : "");
+}
+
 void monitor_rule_idle(struct monitor *m, struct ds01d *d, struct activity *a,
                        const struct snap_container *row, const struct store_container *sc,
                        const struct limit_set *ls, int64_t tms)
@@ -268,8 +281,11 @@ void monitor_rule_idle(struct monitor *m, struct ds01d *d, struct activity *a,
         const char *user = row->user;
         if (ls->idle_timeout_h < 0 || limits_exemption(d->limits, user, LIMITS_IDLE, now))
                 return;
-        int64_t timeout = (int64_t)llround(ls->idle_timeout_h * 3600);
+        int64_t full;
+        int64_t timeout = rules_idle_timeout_s(ls, &m->demand, &full);
         a->idle_timeout_s = timeout;
+        if (timeout < full)
+                m->high_demand_seen = true;
         if (a->keepalive_until > now) {
                 a->idle_warned = 0;
                 monitor_due_at(m, a->keepalive_until * 1000, tms);
@@ -293,11 +309,12 @@ void monitor_rule_idle(struct monitor *m, struct ds01d *d, struct activity *a,
                 json_t *e = evidence(a);
                 json_object_set_new(e, "idle_timeout_s", json_integer(timeout));
                 _cleanup_free_ char *done = stop_done_text(row, ls);
+                _cleanup_free_ char *why = demand_text(m, full, timeout);
                 char *text = xasprintf(
-                    "'%s' was stopped after %s without activity (the idle timeout is %s): %s. "
+                    "'%s' was stopped after %s without activity (the idle timeout is %s%s): %s. "
                     "Start it again with container-start %s, or retire it: container-retire %s",
-                    project, format_duration(idle, b1), format_duration(timeout, b2), done, project,
-                    project);
+                    project, format_duration(idle, b1), format_duration(timeout, b2), why, done,
+                    project, project);
                 start_stop(m, a, "maintenance.idle_kill", text, e);
                 return;
         }
@@ -310,13 +327,14 @@ void monitor_rule_idle(struct monitor *m, struct ds01d *d, struct activity *a,
                 if (row->n_leases && a->gpu_pct < 0)
                         snprintf(gpu_text, sizeof(gpu_text), ", GPU n/a");
                 _cleanup_free_ char *will = stop_will_text(row, ls);
+                _cleanup_free_ char *why = demand_text(m, full, timeout);
                 _cleanup_free_ char *text = xasprintf(
                     "'%s' has been idle for %s (CPU %.1f%%%s, no network or open session): it "
-                    "will be stopped at %s (in %s): %s. To keep it: container-keepalive %s 2h "
+                    "will be stopped at %s (in %s%s): %s. To keep it: container-keepalive %s 2h "
                     "(or touch %s/.keep-alive: that holds for "
                     "keepalive_max_duration_h from the touch). When done: container-retire %s",
                     project, format_duration(idle, b1), a->cpu_pct, gpu_text,
-                    monitor_clock_text(at, c), format_duration(at - now, b2), will, project,
+                    monitor_clock_text(at, c), format_duration(at - now, b2), why, will, project,
                     a->workspace && *a->workspace ? a->workspace : "its workspace", project);
                 tell(m, row, a, "idle_warning", text);
                 clock.warned = a->idle_warned;

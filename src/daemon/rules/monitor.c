@@ -293,6 +293,24 @@ static void restore_clocks(struct monitor *m, struct ds01d *d, struct activity *
         a->idle_warned = sc->idle_warned > 2 ? 2 : sc->idle_warned;
 }
 
+/* system.high_demand (DS01's event, which it never wrote) when idle timeouts begin or cease to
+ * be shortened for the GPUs' demand. */
+static void note_high_demand(struct monitor *m, struct ds01d *d)
+{
+        if (m->high_demand_seen == m->high_demand)
+                return;
+        m->high_demand = m->high_demand_seen;
+        const struct rules_demand *dm = &m->demand;
+        log_notice("GPUs %s high demand (%zu of %zu slots leased, %zu waiting): idle timeouts are "
+                   "%s",
+                   m->high_demand ? "in" : "no longer in", dm->leased, dm->slots, dm->waiting,
+                   m->high_demand ? "shortened" : "back to normal");
+        events_log(d->events, "system.high_demand", NULL,
+                   json_pack("{s:s, s:I, s:I, s:I}", "state", m->high_demand ? "on" : "off",
+                             "leased_slots", (json_int_t)dm->leased, "slots", (json_int_t)dm->slots,
+                             "waiting", (json_int_t)dm->waiting));
+}
+
 static void enforce(struct monitor *m, struct ds01d *d)
 {
         struct error *err = NULL;
@@ -317,6 +335,8 @@ static void enforce(struct monitor *m, struct ds01d *d)
         struct owner_cache cache = {0};
         pthread_mutex_lock(&m->act_lock);
         m->due_ms = 0;
+        leases_demand(d, rows, n_rows, &m->demand);
+        m->high_demand_seen = false;
         for (size_t i = 0; i < m->n_acts; i++)
                 m->acts[i].seen = false;
         for (size_t i = 0; i < snap->n; i++) {
@@ -371,6 +391,7 @@ static void enforce(struct monitor *m, struct ds01d *d)
                         monitor_rule_cleanup(d, a, &ls, now);
         }
         owner_cache_release(&cache);
+        note_high_demand(m, d);
         for (size_t k = 0; k < m->n_acts;) {
                 if (!m->acts[k].seen) {
                         carry_cpu(m, &m->acts[k]);

@@ -33,6 +33,28 @@ bool rules_gpu_active(const struct limit_policies *p, const struct rules_sample 
         return rules_active(p, s);
 }
 
+bool rules_high_demand(const struct limit_policies *p, const struct rules_demand *dm)
+{
+        if (p->high_demand_threshold < 0)
+                return false;
+        if (dm->waiting > 0)
+                return true;
+        return dm->slots > 0 && (double)dm->leased >= p->high_demand_threshold * (double)dm->slots;
+}
+
+int64_t rules_idle_timeout_s(const struct limit_set *ls, const struct rules_demand *dm,
+                             int64_t *ret_full_s)
+{
+        int64_t full = ls->idle_timeout_h < 0 ? -1 : llround(ls->idle_timeout_h * 3600);
+        if (ret_full_s)
+                *ret_full_s = full;
+        const struct limit_policies *p = &ls->policies;
+        if (full <= 0 || !rules_high_demand(p, dm))
+                return full;
+        int64_t t = llround((double)full * (1 - p->high_demand_idle_reduction));
+        return t < 1 ? 1 : t;
+}
+
 /* The three steps of a clock, in ms after its start. */
 static void steps(const struct rules_clock *c, int64_t step[3])
 {

@@ -32,6 +32,21 @@ bool rules_active(const struct limit_policies *p, const struct rules_sample *s);
  * GPU utilisation decides; unknown, the container's rules_active verdict does. */
 bool rules_gpu_active(const struct limit_policies *p, const struct rules_sample *s);
 
+/* How much the GPUs are asked for: the allocatable slots, those leased (in any lease state),
+ * and the requests waiting for one. */
+struct rules_demand {
+        size_t slots, leased, waiting;
+};
+
+/* Whether the GPUs are in high demand for an owner whose policies are p: the leased share is at
+ * or over high_demand_threshold, or someone waits. Never with the threshold null (< 0). */
+bool rules_high_demand(const struct limit_policies *p, const struct rules_demand *dm);
+/* The idle timeout in force for limits ls (whole seconds; -1: none): idle_timeout_h, less its
+ * high_demand_idle_reduction while the GPUs are in high demand (never under one second).
+ * *ret_full_s (may be NULL): idle_timeout_h in seconds, as without demand. */
+int64_t rules_idle_timeout_s(const struct limit_set *ls, const struct rules_demand *dm,
+                             int64_t *ret_full_s);
+
 /* What a clock (idle or runtime) calls for now. */
 enum rules_verdict {
         RULES_NONE,    /* nothing yet; look again at *ret_due_ms */
