@@ -277,6 +277,11 @@ static void print_status(const json_t *res)
                (long long)json_integer_value(json_object_get(tot, "containers_running")),
                (long long)json_integer_value(json_object_get(tot, "containers_stopped")),
                (long long)json_integer_value(json_object_get(tot, "users")));
+        json_t *rv;
+        json_array_foreach (json_object_get(res, "reservations"), i, rv)
+                printf("reservation %s (%s): %zu slot(s), %s to %s\n", cli_jstr(rv, "name", "?"),
+                       cli_jstr(rv, "state", "?"), json_array_size(json_object_get(rv, "slots")),
+                       cli_jstr(rv, "start", "?"), cli_jstr(rv, "end", "?"));
         json_t *w;
         bool colour = output_colour();
         json_array_foreach (json_object_get(res, "warnings"), i, w) {

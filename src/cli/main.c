@@ -183,6 +183,30 @@ static const struct cli_command commands[] = {
      "Example:\n  ds01 gpu drain GPU-5a11d000-0000-4000-8000-000000000002 --reason 'MIG change'\n"},
     {"gpu-undrain", cmd_gpu_drain, "UUID", "Let a drained GPU be leased again (administrators)",
      "Example:\n  ds01 gpu undrain GPU-5a11d000-0000-4000-8000-000000000002\n"},
+    {"reservation-create", cmd_reservation_create,
+     "NAME --gpus N | --slots UUID,... --start T --end T --users U,... | --group G",
+     "Reserve GPU slots for some users in a window (administrators)",
+     "During the window only the members may lease the slots. Before it, nobody else's\n"
+     "container is placed on them if its runtime cap could run into the window. A slot no\n"
+     "member has leased reservation_unused_release_m (ds01.yaml) into the window is released\n"
+     "to everyone. Nothing running is ever stopped for a reservation.\n\n"
+     "Options:\n"
+     "  --gpus N          N whole GPUs that no other reservation holds in the window\n"
+     "  --slots UUID,...  these slots (GPUs or MIG instances; ds01 gpus lists them)\n"
+     "  --start T         a time (2026-12-10T09:00, UTC unless it says +01:00), now, or +2h\n"
+     "  --end T           a time, or +DURATION after the start\n"
+     "  --users U,...     the logins who may use them\n"
+     "  --group G         the users of this limits group may use them\n"
+     "  --json            print the result as JSON\n\n"
+     "Example:\n  ds01 reservation create exam --gpus 2 --start 2026-12-10T09:00 --end +8h "
+     "--group student\n"},
+    {"reservation-list", cmd_reservation_list, "[--json]",
+     "The GPU reservations that have not ended, their slots and who holds them",
+     "Administrators see the members; others see whether they are one.\n\n"
+     "Example:\n  ds01 reservation list\n"},
+    {"reservation-delete", cmd_reservation_delete, "NAME",
+     "Delete a GPU reservation: its slots are everyone's again (administrators)",
+     "Example:\n  ds01 reservation delete exam\n"},
     {"status", cmd_status, "[--json]",
      "Every GPU slot with its owner, container, utilisation and idle time; totals and "
      "warnings (administrators)",

@@ -46,3 +46,34 @@ void strv_free(char **v)
                 free(v[i]);
         free(v);
 }
+
+void strv_push(struct strv *sv, const char *s)
+{
+        if (sv->n + 2 > sv->cap) {
+                sv->cap = sv->cap ? sv->cap * 2 : 8;
+                sv->v = xrealloc(sv->v, sv->cap * sizeof(char *));
+        }
+        sv->v[sv->n++] = xstrdup(s);
+        sv->v[sv->n] = NULL;
+}
+
+bool strv_contains(const struct strv *sv, const char *s)
+{
+        for (size_t i = 0; i < sv->n; i++)
+                if (streq(sv->v[i], s))
+                        return true;
+        return false;
+}
+
+char **strv_take(struct strv *sv)
+{
+        char **v = sv->v ? sv->v : xcalloc(1, sizeof(char *));
+        *sv = (struct strv){0};
+        return v;
+}
+
+void strv_release(struct strv *sv)
+{
+        strv_free(sv->v);
+        *sv = (struct strv){0};
+}

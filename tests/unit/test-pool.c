@@ -6,6 +6,7 @@
 #include <cmocka.h>
 
 #include "daemon/gpus/pool.h"
+#include "daemon/gpus/reservations.h"
 #include "shared/error.h"
 
 static struct gpu_slot whole(int index, int numa, int link)
@@ -169,12 +170,47 @@ static void test_candidates(void **state)
         config_free(c);
 }
 
+/* Reservations: members; a non-member kept off a slot in its window unless it was released
+ * unused, and before it when the runtime cap could reach the window. */
+static void test_reservation_rule(void **state)
+{
+        (void)state;
+        char *slots[] = {"GPU-A", "GPU-B", NULL};
+        bool used[] = {true, false};
+        struct store_resv r = {.name = "exam",
+                               .start_s = 100000,
+                               .end_s = 200000,
+                               .users = "alice,bob",
+                               .group = "staff",
+                               .created_by = "root",
+                               .slots = slots,
+                               .used = used,
+                               .n_slots = 2};
+        assert_true(resv_is_member(&r, "alice", "student"));
+        assert_true(resv_is_member(&r, "bob", NULL));
+        assert_true(resv_is_member(&r, "carol", "staff"));
+        assert_false(resv_is_member(&r, "ali", "student")); /* whole logins only */
+        assert_false(resv_is_member(&r, "alicebob", "student"));
+        /* in the window: a used slot always, an unused one until release_s into it */
+        assert_true(resv_withholds(&r, 0, 1, 150000, 0));
+        assert_false(resv_withholds(&r, 1, 1, 150000, 0));
+        assert_true(resv_withholds(&r, 1, 1, 100000 + 1799, 1800));
+        assert_false(resv_withholds(&r, 1, 1, 100000 + 1800, 1800));
+        /* after it: never */
+        assert_false(resv_withholds(&r, 0, 1, 200000, 1800));
+        /* before it: when the runtime cap could reach the start; no cap always */
+        assert_true(resv_withholds(&r, 1, 24, 100000 - 3600, 1800));
+        assert_false(resv_withholds(&r, 1, 0.5, 100000 - 3600, 1800));
+        assert_false(resv_withholds(&r, 1, 1, 100000 - 3600, 1800)); /* ends as it starts */
+        assert_true(resv_withholds(&r, 1, -1, 0, 1800));
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
             cmocka_unit_test(test_parse_profile),  cmocka_unit_test(test_best_fit),
             cmocka_unit_test(test_wear_spreading), cmocka_unit_test(test_topology),
-            cmocka_unit_test(test_candidates),
+            cmocka_unit_test(test_candidates),     cmocka_unit_test(test_reservation_rule),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -659,6 +659,8 @@ static void test_runtime_from_migration(void **state)
         assert_int_equal(sqlite3_exec(db,
                                       "ALTER TABLE containers DROP COLUMN runtime_from_ms;"
                                       "DROP TABLE ports;"
+                                      "DROP TABLE reservation_slots;"
+                                      "DROP TABLE reservations;"
                                       "PRAGMA user_version = 6",
                                       NULL, NULL, NULL),
                          SQLITE_OK);
@@ -750,6 +752,72 @@ static void test_drain(void **state)
         assert_string_equal(ub[0], "GPU-0000");
         store_strv_free(ua);
         store_strv_free(ub);
+}
+
+/* Administrators' reservations: recorded with their slots, overlapping windows on a slot
+ * refused, used marks kept, deleted; the slots they keep from a requester are skipped, and the
+ * refusal names them. */
+static void test_resv(void **state)
+{
+        struct fixture *f = *state;
+        set_slots(f, 2, NULL);
+        int64_t t = now_s(); /* an add deletes the windows that ended before now */
+        char *slots[] = {"GPU-0000", NULL};
+        struct store_resv r = {.name = "exam",
+                               .start_s = t + 1000,
+                               .end_s = t + 2000,
+                               .users = "alice",
+                               .group = "",
+                               .created_by = "root",
+                               .created_at = 1,
+                               .slots = slots,
+                               .n_slots = 1};
+        assert_int_equal(store_resv_add(f->store, &r, NULL), 0);
+        _cleanup_error_ struct error *err = NULL;
+        r.name = "later";
+        r.start_s = t + 1999; /* overlaps exam by a second */
+        r.end_s = t + 3000;
+        assert_int_equal(store_resv_add(f->store, &r, &err), -1);
+        assert_int_equal(err->code, DS01_EUSAGE);
+        assert_non_null(strstr(err->message, "reserved by 'exam'"));
+        r.start_s = t + 2000; /* back to back is fine */
+        assert_int_equal(store_resv_add(f->store, &r, NULL), 0);
+        err = error_free(err);
+        assert_int_equal(store_resv_add(f->store, &r, &err), -1);
+        assert_non_null(strstr(err->message, "named 'later' exists"));
+        assert_int_equal(store_resv_mark_used(f->store, "exam", "GPU-0000", NULL), 0);
+
+        struct store_resv *v = NULL;
+        size_t n = 0;
+        assert_int_equal(store_resv_list(f->store, t + 1500, &v, &n, NULL), 0);
+        assert_int_equal(n, 2);
+        assert_string_equal(v[0].name, "exam");
+        assert_int_equal(v[0].n_slots, 1);
+        assert_string_equal(v[0].slots[0], "GPU-0000");
+        assert_null(v[0].slots[1]);
+        assert_true(v[0].used[0]);
+        assert_false(v[1].used[0]);
+        store_resv_free(v, n);
+        assert_int_equal(store_resv_list(f->store, t + 2500, &v, &n, NULL), 0);
+        assert_int_equal(n, 1); /* exam has ended */
+        assert_string_equal(v[0].name, "later");
+        store_resv_free(v, n);
+
+        /* placement skips the withheld slot and says why */
+        char *withheld[] = {"GPU-0000", NULL};
+        struct store_reservation_req a = req_for(f, "a._.bob", 1001, 1);
+        a.withheld = withheld;
+        a.withheld_why = "'later' from then to then";
+        char **ua = reserve_ok(f, &a);
+        assert_string_equal(ua[0], "GPU-0001");
+        struct store_reservation_req b = req_for(f, "b._.carol", 1002, 1);
+        b.withheld = withheld;
+        b.withheld_why = "'later' from then to then";
+        reserve_fails(f, &b, DS01_ERESOURCE, "1 more reserved: 'later' from then to then");
+        store_strv_free(ua);
+
+        assert_int_equal(store_resv_delete(f->store, "later", NULL), 1);
+        assert_int_equal(store_resv_delete(f->store, "later", NULL), 0);
 }
 
 /* The policy sees only free slots and chooses among them. */
@@ -862,6 +930,7 @@ int main(void)
 
             cmocka_unit_test_setup_teardown(test_hold_release_relet, setup, teardown),
             cmocka_unit_test_setup_teardown(test_drain, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_resv, setup, teardown),
             cmocka_unit_test_setup_teardown(test_pick_callback, setup, teardown),
             cmocka_unit_test_setup_teardown(test_clocks, setup, teardown),
             cmocka_unit_test_setup_teardown(test_ports, setup, teardown),

@@ -253,6 +253,8 @@ static const struct key_def keys[] = {
     STRING_APPLIED("admin_group", admin_group, "ds01-admin", ADMIN_GROUP),
     PATH("init_path", init_path, NULL, START), /* NULL: beside ds01d or ../libexec/ds01/ */
     INT("max_requests_per_uid", max_requests_per_uid, 16, 1, 1024, LIVE),
+    /* gpus/reservations.h: a slot no member leased this far into the window is released */
+    INT("reservation_unused_release_m", reservation_unused_release_m, 30, 0, 10080, LIVE),
     INT_APPLIED("events_max_kb", events_max_kb, 64 * 1024, 4, 4LL * 1024 * 1024, EVENTS_ROTATION),
     INT_APPLIED("events_keep", events_keep, 5, 1, 100, EVENTS_ROTATION),
     INT_APPLIED("log_max_kb", log_max_kb, 16 * 1024, 0, 4LL * 1024 * 1024, LOG_ROTATION),

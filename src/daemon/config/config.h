@@ -67,6 +67,9 @@ struct config {
         char *init_path;   /* init_path: NULL = find ds01-init beside ds01d or in
                             * ../libexec/ds01/ */
         int64_t max_requests_per_uid; /* requests in flight per uid */
+        /* A reserved slot no member has leased this many minutes into its reservation's window
+         * is everyone's until the window ends (0: at the window's start). */
+        int64_t reservation_unused_release_m;
         /* events.jsonl is rotated when an append would take it past events_max_kb KiB:
          * events.jsonl -> .1 -> .2 ...; events_keep rotated files are kept, older ones deleted. */
         int64_t events_max_kb;

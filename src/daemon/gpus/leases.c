@@ -6,6 +6,7 @@
 #include "daemon/containers/oplock.h"
 #include "daemon/docker/dockerjson.h"
 #include "daemon/gpus/pool.h"
+#include "daemon/gpus/reservations.h"
 #include "daemon/observe/counters.h"
 #include "shared/log.h"
 #include "shared/strv.h"
@@ -43,6 +44,12 @@ int leases_reserve(struct ds01d *d, const struct caller *c, const struct limit_s
                 error_free(perr);
                 return -1;
         }
+        char **withheld = NULL;
+        _cleanup_free_ char *why = NULL;
+        if (preq->n_slots > 0 && resv_withheld(d, c->login, ls, &withheld, &why, err) < 0) {
+                free(cands);
+                return -1;
+        }
         struct store_reservation_req req = {
             .container = container,
             .project = project,
@@ -57,9 +64,14 @@ int leases_reserve(struct ds01d *d, const struct caller *c, const struct limit_s
             .pick = pool_pick,
             .pick_ctx = preq,
             .existing = existing,
+            .withheld = withheld,
+            .withheld_why = why,
         };
         int r = store_reserve(d->store, &req, ret_uuids, err);
+        if (r == 0)
+                resv_note_lease(d, c->login, ls, *ret_uuids);
         free(cands);
+        strv_free(withheld);
         return r;
 }
 
@@ -121,10 +133,22 @@ int leases_relet(struct ds01d *d, const struct caller *owner, const json_t *insp
             .existing = true,
         };
         struct error *e1 = NULL;
-        if (n_prev == n_old && (size_t)preq.n_slots == n_old &&
-            store_reserve(d->store, &req, ret_got, &e1) == 0) {
+        char **withheld = NULL;
+        _cleanup_free_ char *why = NULL;
+        if (resv_withheld(d, owner->login, ls, &withheld, &why, err) < 0) {
+                free(prev);
+                goto out;
+        }
+        req.withheld = withheld;
+        req.withheld_why = why;
+        int same = n_prev == n_old && (size_t)preq.n_slots == n_old
+                       ? store_reserve(d->store, &req, ret_got, &e1)
+                       : -1;
+        strv_free(withheld);
+        if (same == 0) {
                 free(prev);
                 *ret_same = true;
+                resv_note_lease(d, owner->login, ls, *ret_got);
                 r = store_bind(d->store, name, jstr(inspect, "Id"), err);
                 if (r < 0)
                         store_release_leases(d->store, name, NULL, NULL);

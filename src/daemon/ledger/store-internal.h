@@ -3,7 +3,8 @@
  *
  * The ledger is one module in several files: store.c (opening, the schema, the SQL, the
  * transaction plumbing), store-leases.c (reservations, lease changes, drains), store-containers.c
- * (container rows), store-inbox.c and store-usage.c.
+ * (container rows), store-inbox.c, store-usage.c and store-resv.c (administrators'
+ * reservations of slots for a window).
  *
  * Every public function is one transaction: store_tx_begin takes s->lock and BEGINs (IMMEDIATE
  * when it writes), a *_locked helper does the work and returns only 0 or -1, then store_tx_end
@@ -18,6 +19,7 @@
 #include <stdatomic.h>
 
 #include "shared/error.h"
+#include "shared/strv.h"
 #include "shared/util.h"
 
 /* The prepared statements; their SQL is the table in store.c. */
@@ -68,6 +70,15 @@ enum stmt_id {
         S_PORT_ADD,
         S_PORT_REMOVE,
         S_PORT_SET_TCP,
+        S_RESV_INSERT,
+        S_RESV_SLOT_INSERT,
+        S_RESV_EXISTS,
+        S_RESV_OVERLAP,
+        S_RESV_DELETE,
+        S_RESV_PURGE,
+        S_RESV_LIST,
+        S_RESV_SLOTS,
+        S_RESV_MARK_USED,
         _S_MAX,
 };
 
@@ -86,38 +97,6 @@ struct store {
         size_t n_pending;
         atomic_uint_fast64_t gen; /* committed transactions that changed something */
 };
-
-/* A growable NULL-terminated string vector. */
-struct strv {
-        char **v;
-        size_t n;
-        size_t cap;
-};
-
-static inline void strv_push(struct strv *sv, const char *s)
-{
-        if (sv->n + 2 > sv->cap) {
-                sv->cap = sv->cap ? sv->cap * 2 : 8;
-                sv->v = xrealloc(sv->v, sv->cap * sizeof(char *));
-        }
-        sv->v[sv->n++] = xstrdup(s);
-        sv->v[sv->n] = NULL;
-}
-
-/* Hands out the vector (never NULL: an empty one is just {NULL}). */
-static inline char **strv_take(struct strv *sv)
-{
-        char **v = sv->v ? sv->v : xcalloc(1, sizeof(char *));
-        *sv = (struct strv){0};
-        return v;
-}
-
-static inline void strv_release(struct strv *sv)
-{
-        store_strv_free(sv->v);
-        *sv = (struct strv){0};
-}
-#define _cleanup_strv_ _cleanup_(strv_release)
 
 /* ---- SQLite plumbing (store.c) ---- */
 

@@ -13,14 +13,6 @@
 /* Refusal messages name at most this many containers. */
 #define STORE_MAX_NAMES_LISTED 8
 
-static bool strv_contains(const struct strv *sv, const char *s)
-{
-        for (size_t i = 0; i < sv->n; i++)
-                if (streq(sv->v[i], s))
-                        return true;
-        return false;
-}
-
 /* "'a', 'b', 'c'", at most STORE_MAX_NAMES_LISTED of them, then "and N more". */
 static char *quoted_list(const struct strv *sv)
 {
@@ -188,6 +180,29 @@ static size_t pick_first(const struct store_free_slot *free_, size_t n_free, siz
         return k;
 }
 
+static bool withheld(const struct store_reservation_req *req, const char *uuid)
+{
+        for (size_t i = 0; req->withheld && req->withheld[i]; i++)
+                if (streq(req->withheld[i], uuid))
+                        return true;
+        return false;
+}
+
+/* The slots a refusal does not count as usable, and why: " (1 more drained for maintenance, 2
+ * more reserved: 'exam' from ... to ...)", or "". */
+static char *kept_text(const struct store_reservation_req *req, size_t n_drained, size_t n_withheld)
+{
+        if (!n_drained && !n_withheld)
+                return xstrdup("");
+        _cleanup_free_ char *d =
+            n_drained ? xasprintf("%zu more drained for maintenance", n_drained) : xstrdup("");
+        _cleanup_free_ char *w =
+            n_withheld ? xasprintf("%zu more reserved: %s", n_withheld,
+                                   req->withheld_why ? req->withheld_why : "for others")
+                       : xstrdup("");
+        return xasprintf(" (%s%s%s)", d, n_drained && n_withheld ? ", " : "", w);
+}
+
 static int reserve_locked(struct store *s, const struct store_reservation_req *req,
                           struct strv *ret_uuids, struct error **err)
 {
@@ -209,7 +224,7 @@ static int reserve_locked(struct store *s, const struct store_reservation_req *r
         _cleanup_strv_ struct strv seen = {0}; /* candidates may repeat: count each once */
         _cleanup_free_ struct store_free_slot *free_ =
             xcalloc(req->n_candidates + 1, sizeof(*free_));
-        size_t n_free = 0, n_leased = 0, n_drained = 0;
+        size_t n_free = 0, n_leased = 0, n_drained = 0, n_withheld = 0;
         double cheapest = INFINITY;
         for (size_t i = 0; req->n_slots > 0 && i < req->n_candidates; i++) {
                 const struct gpu_slot *c = req->candidates[i];
@@ -221,6 +236,10 @@ static int reserve_locked(struct store *s, const struct store_reservation_req *r
                         return -1;
                 if (r > 0) {
                         n_drained++;
+                        continue;
+                }
+                if (withheld(req, c->uuid)) {
+                        n_withheld++;
                         continue;
                 }
                 cheapest = fmin(cheapest, c->weight);
@@ -253,15 +272,13 @@ static int reserve_locked(struct store *s, const struct store_reservation_req *r
 
         /* Quota first: when it would be exceeded whichever slots were free, waiting for a free
          * GPU cannot help. A missing slot costs at least the cheapest candidate. */
-        size_t usable = seen.n - n_drained;
+        size_t usable = seen.n - n_drained - n_withheld;
         size_t missing = (size_t)req->n_slots - n_picked;
         double need = weight + (missing && isfinite(cheapest) ? (double)missing * cheapest : 0);
         if (check_quota(s, req, need, err) < 0)
                 return -1;
         if (missing) {
-                _cleanup_free_ char *drained =
-                    n_drained ? xasprintf(" (%zu more drained for maintenance)", n_drained)
-                              : xstrdup("");
+                _cleanup_free_ char *drained = kept_text(req, n_drained, n_withheld);
                 if (usable == 0)
                         return error_set(err, DS01_ERESOURCE,
                                          "no GPU free: there is no GPU you may use on this "

@@ -17,7 +17,7 @@
 
 /* The schema this code reads and writes (PRAGMA user_version). A database written by a newer
  * ds01d is refused rather than guessed at. */
-#define STORE_SCHEMA_VERSION  8
+#define STORE_SCHEMA_VERSION  9
 #define STORE_BUSY_TIMEOUT_MS 5000
 
 /* migrations[v] takes the schema from version v to v + 1. Only ever append. */
@@ -116,6 +116,23 @@ static const char *const migrations[STORE_SCHEMA_VERSION] = {
     "  tcp INTEGER NOT NULL DEFAULT 0 CHECK (tcp BETWEEN 0 AND 65535)," /* loopback; 0: none */
     "  PRIMARY KEY (container, port)"
     ") STRICT;",
+    /* 8 -> 9: administrators' reservations of GPU slots for a window (gpus/reservations.h) */
+    "CREATE TABLE reservations ("
+    "  name TEXT PRIMARY KEY,"
+    "  start_s INTEGER NOT NULL,"
+    "  end_s INTEGER NOT NULL CHECK (end_s > start_s),"
+    "  users TEXT NOT NULL," /* logins, comma-separated; '' none */
+    "  grp TEXT NOT NULL,"   /* a limits group; '' none */
+    "  created_by TEXT NOT NULL,"
+    "  created_at INTEGER NOT NULL"
+    ") STRICT;"
+    "CREATE TABLE reservation_slots ("
+    "  reservation TEXT NOT NULL REFERENCES reservations (name) ON DELETE CASCADE,"
+    "  slot_uuid TEXT NOT NULL,"
+    "  used INTEGER NOT NULL DEFAULT 0," /* a member leased it in the window */
+    "  PRIMARY KEY (reservation, slot_uuid)"
+    ") STRICT;"
+    "CREATE INDEX reservation_slots_by_slot ON reservation_slots (slot_uuid);",
 };
 
 #define CONTAINER_COLUMNS                                                                          \
@@ -180,6 +197,28 @@ static const struct {
                        "unpublishing the port"},
     [S_PORT_SET_TCP] = {"UPDATE ports SET tcp = ?3 WHERE container = ?1 AND port = ?2",
                         "recording the port's loopback TCP port"},
+    [S_RESV_INSERT] = {"INSERT INTO reservations (name, start_s, end_s, users, grp, created_by, "
+                       "created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                       "recording the reservation"},
+    [S_RESV_SLOT_INSERT] =
+        {"INSERT INTO reservation_slots (reservation, slot_uuid) VALUES (?1, ?2)",
+         "recording the reservation's slot"},
+    [S_RESV_EXISTS] = {"SELECT 1 FROM reservations WHERE name = ?1", "looking up a reservation"},
+    [S_RESV_OVERLAP] = {"SELECT r.name FROM reservations r JOIN reservation_slots rs ON "
+                        "rs.reservation = r.name WHERE rs.slot_uuid = ?1 AND r.start_s < ?3 AND "
+                        "?2 < r.end_s LIMIT 1",
+                        "looking for overlapping reservations"},
+    [S_RESV_DELETE] = {"DELETE FROM reservations WHERE name = ?1", "deleting the reservation"},
+    [S_RESV_PURGE] = {"DELETE FROM reservations WHERE end_s <= ?1", "removing ended reservations"},
+    [S_RESV_LIST] = {"SELECT name, start_s, end_s, users, grp, created_by, created_at FROM "
+                     "reservations WHERE end_s > ?1 ORDER BY start_s, name",
+                     "listing reservations"},
+    [S_RESV_SLOTS] = {"SELECT slot_uuid, used FROM reservation_slots WHERE reservation = ?1 "
+                      "ORDER BY rowid",
+                      "listing a reservation's slots"},
+    [S_RESV_MARK_USED] = {"UPDATE reservation_slots SET used = 1 WHERE reservation = ?1 AND "
+                          "slot_uuid = ?2",
+                          "recording a reserved slot's use"},
     [S_GET_CONTAINER] = {"SELECT " CONTAINER_COLUMNS " FROM containers WHERE name = ?1",
                          "reading the container"},
     [S_CONTAINER_LEASES] = {"SELECT slot_uuid, container, uid, state, weight, since, leased_at "

@@ -48,6 +48,10 @@ struct store_reservation_req {
         /* true: lease slots for a container already in the ledger (a start after its hold
          * expired); the container limit is not checked again. */
         bool existing;
+        /* slots an administrators' reservation keeps from this requester (NULL-terminated, may
+         * be NULL), and why, for the refusal ("'exam' from ... to ...") */
+        char *const *withheld;
+        const char *withheld_why;
 };
 
 struct store_drain {
@@ -145,6 +149,33 @@ int store_drain(struct store *s, const char *slot_uuid, const char *by, const ch
 int store_undrain(struct store *s, const char *slot_uuid, struct error **err);
 int store_drains(struct store *s, struct store_drain **ret, size_t *ret_n, struct error **err);
 void store_drains_free(struct store_drain *v, size_t n);
+
+/* An administrator's reservation of slots for a window (gpus/reservations.h; Slurm's word, not
+ * a container's lease reservation above). */
+struct store_resv {
+        char *name;
+        int64_t start_s, end_s; /* the window [start_s, end_s), unix s */
+        char *users;            /* member logins, comma-separated; "" for none */
+        char *group;            /* member limits group; "" for none */
+        char *created_by;
+        int64_t created_at;
+        char **slots; /* its slot UUIDs, NULL-terminated */
+        bool *used;   /* per slot: a member has leased it in the window */
+        size_t n_slots;
+};
+/* Records r (slots included). DS01_EUSAGE when the name is taken or another reservation's
+ * window overlaps r's on one of its slots (naming it). */
+int store_resv_add(struct store *s, const struct store_resv *r, struct error **err);
+/* 1 deleted, 0 no such reservation, -1 error. */
+int store_resv_delete(struct store *s, const char *name, struct error **err);
+/* The reservations whose window has not ended at now, by start (ended ones are deleted when the
+ * next is added). */
+int store_resv_list(struct store *s, int64_t now, struct store_resv **ret, size_t *ret_n,
+                    struct error **err);
+/* A member leased slot_uuid of reservation name in its window. */
+int store_resv_mark_used(struct store *s, const char *name, const char *slot_uuid,
+                         struct error **err);
+void store_resv_free(struct store_resv *v, size_t n);
 
 /* The monitor's clocks of running containers, recorded when the daemon stops (one transaction):
  * the idle clock's start and the warnings given, as of at_ms. A container not in the ledger is

@@ -4,9 +4,11 @@
 
 #include "daemon/config/generation.h"
 
+#include "daemon/gpus/reservations.h"
 #include "daemon/observe/counters.h"
 #include "daemon/rules/monitor.h"
 #include "daemon/observe/snapshot.h"
+#include "shared/timestamp.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -74,6 +76,42 @@ static void sample(struct strbuf *sb, const char *name, double value, ...)
         va_start(ap, value);
         sample_v(sb, name, value, ap);
         va_end(ap);
+}
+
+/* Administrators' reservations: their slots, and the window of each. */
+static void reservation_samples(struct strbuf *sb, struct ds01d *d)
+{
+        json_t *list = resv_json(d, now_s());
+        family(sb, "ds01_reservation_slots", "gauge",
+               "Slots of each reservation not yet ended, by state (upcoming, active, released: "
+               "unused and everyone's again).");
+        family(sb, "ds01_reservation_window_seconds", "gauge",
+               "Start and end (unix time) of each reservation not yet ended.");
+        size_t i;
+        json_t *r;
+        json_array_foreach (list, i, r) {
+                const char *name = json_string_value(json_object_get(r, "name"));
+                const char *state = json_string_value(json_object_get(r, "state"));
+                size_t n = 0, released = 0, k;
+                json_t *sl;
+                json_array_foreach (json_object_get(r, "slots"), k, sl) {
+                        n++;
+                        released += json_is_true(json_object_get(sl, "released"));
+                }
+                sample(sb, "ds01_reservation_slots", (double)(n - released), "reservation", name,
+                       "state", state, NULL);
+                if (released)
+                        sample(sb, "ds01_reservation_slots", (double)released, "reservation", name,
+                               "state", "released", NULL);
+                int64_t t;
+                if (timestamp_parse(json_string_value(json_object_get(r, "start")), &t) == 0)
+                        sample(sb, "ds01_reservation_window_seconds", (double)t, "reservation",
+                               name, "edge", "start", NULL);
+                if (timestamp_parse(json_string_value(json_object_get(r, "end")), &t) == 0)
+                        sample(sb, "ds01_reservation_window_seconds", (double)t, "reservation",
+                               name, "edge", "end", NULL);
+        }
+        json_decref(list);
 }
 
 /* One histogram's series; label_key/label_value (optional) name the series. */
@@ -527,6 +565,7 @@ void metrics_render_into(struct metrics *m, struct ds01d *d, struct strbuf *sb, 
         for (int s = 0; s < 3; s++)
                 sample(sb, "ds01_leases", (double)leases_by_state[s], "state", lease_states[s],
                        NULL);
+        reservation_samples(sb, d);
 
         /* ---- ours: per leased slot, from the monitor's last samples */
         struct strbuf util = STRBUF_INIT, mem = STRBUF_INIT, idle = STRBUF_INIT;

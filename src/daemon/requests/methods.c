@@ -8,6 +8,7 @@
 #include "daemon/containers/sessions.h"
 #include "daemon/containers/verbs.h"
 #include "daemon/gpus/gpuadmin.h"
+#include "daemon/gpus/reservations.h"
 #include "daemon/observe/counters.h"
 #include "daemon/observe/processes.h"
 #include "daemon/observe/queries.h"
@@ -233,6 +234,19 @@ static const struct method methods[] = {
      {{"uuid", P_STRING, true, 1, 128},
       {"reason", P_STRING, false, 0, 200},
       {"undrain", P_BOOL, false, 0, 0}}},
+    {"reservation.create",
+     resv_create,
+     NULL,
+     M_ADMIN | M_READ, /* no container or lease changes */
+     {{"name", P_STRING, true, 1, 64},
+      {"gpus", P_INT, false, 1, 64},
+      {"slots", P_STRING, false, 1, 8192},
+      {"start", P_INT, true, 0, INT64_C(1) << 40},
+      {"end", P_INT, true, 0, INT64_C(1) << 40},
+      {"users", P_STRING, false, 0, 8192},
+      {"group", P_STRING, false, 0, 64}}},
+    {"reservation.list", resv_list, NULL, M_READ, {{0}}},
+    {"reservation.delete", resv_delete, NULL, M_ADMIN | M_READ, {{"name", P_STRING, true, 1, 64}}},
 };
 
 /* Bounded by the request size (PROTO_MAX_REQUEST) anyway; per item as long as that allows. */

@@ -1,0 +1,55 @@
+/* reservations.h - administrators' reservations of GPU slots for a window (Slurm's word; not a
+ * container's lease, which the ledger also "reserves"):
+ *
+ *   ds01 reservation create NAME --gpus N | --slots UUID,... --start T --end T
+ *                                --users U,... | --group G
+ *
+ * During the window [start, end) only the members (the logins listed, or the users whose limits
+ * group it names) may lease its slots. Before it, a non-member's container is not placed on them
+ * when its runtime cap could run into the window (a container with no cap never is). A slot no
+ * member has leased by reservation_unused_release_m minutes into the window is everyone's again
+ * until the window ends. Nothing is ever stopped for a reservation: a lease made before the
+ * reservation existed runs on (`reservation list` shows it).
+ *
+ * The ledger keeps them (store_resv_*); placement (leases.c) asks resv_withheld before its
+ * transaction, and records a member's lease with resv_note_lease.
+ * Locking: none of its own. */
+#pragma once
+
+#include "daemon/config/limits.h"
+#include "daemon/ds01d.h"
+#include "daemon/ledger/store.h"
+#include "daemon/requests/caller.h"
+
+#include <jansson.h>
+#include <stdbool.h>
+
+/* Whether login (of limits group `group`) is one of r's members. Pure. */
+bool resv_is_member(const struct store_resv *r, const char *login, const char *group);
+/* Whether slot i of r is kept from a non-member at now, whose containers may run
+ * max_runtime_h (< 0: no cap), with unused slots released release_s into the window. Pure. */
+bool resv_withholds(const struct store_resv *r, size_t i, double max_runtime_h, int64_t now,
+                    int64_t release_s);
+
+/* The slots kept from login (limits ls, exemptions of d's limits) now: a NULL-terminated list
+ * (new; empty when none) and, when there are any, *ret_why naming the first reservation and its
+ * window for a refusal ("'exam' from 2026-12-07T14:00:00Z to ..."). 0, or -1 with *err. */
+int resv_withheld(struct ds01d *d, const char *login, const struct limit_set *ls, char ***ret,
+                  char **ret_why, struct error **err);
+/* login leased uuids: those in a reservation login is a member of count as used (never
+ * released as unused). */
+void resv_note_lease(struct ds01d *d, const char *login, const struct limit_set *ls,
+                     char *const *uuids);
+
+/* reservation.create (administrators): name, gpus or slots, start, end (unix s), users, group. */
+int resv_create(struct ds01d *d, const struct caller *c, json_t *params, json_t **ret_result,
+                struct error **err);
+/* reservation.list: every reservation not yet ended, with its slots and their leases now;
+ * members are named to administrators, others see whether they are one. */
+int resv_list(struct ds01d *d, const struct caller *c, json_t *params, json_t **ret_result,
+              struct error **err);
+/* reservation.delete (administrators): name. */
+int resv_delete(struct ds01d *d, const struct caller *c, json_t *params, json_t **ret_result,
+                struct error **err);
+/* The reservations as status and /metrics show them: resv_list's administrators' view. */
+json_t *resv_json(struct ds01d *d, int64_t now);
