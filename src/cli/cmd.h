@@ -138,6 +138,7 @@ int cmd_health(const struct cli_command *cmd, int argc, char **argv);
 int cmd_reload(const struct cli_command *cmd, int argc, char **argv);
 int cmd_gpus(const struct cli_command *cmd, int argc, char **argv);
 int cmd_gpu_drain(const struct cli_command *cmd, int argc, char **argv);
+int cmd_board(const struct cli_command *cmd, int argc, char **argv);
 int cmd_reservation_create(const struct cli_command *cmd, int argc, char **argv);
 int cmd_reservation_list(const struct cli_command *cmd, int argc, char **argv);
 int cmd_reservation_delete(const struct cli_command *cmd, int argc, char **argv);

@@ -171,6 +171,14 @@ static const struct cli_command commands[] = {
     {"inbox", cmd_inbox, "[--limit N] [--json]",
      "Warnings and stops ds01 sent you (each is also shown once with your next command)",
      "Example:\n  ds01 inbox\n"},
+    {"board", cmd_board, "[--json]",
+     "The GPUs now: free by model, demand, when the next frees, reservations, your containers",
+     "Free, leased, reserved and drained slots by GPU model and MIG profile; how many are\n"
+     "leased and how many requests wait; when the next leased slot frees at the latest (a\n"
+     "running container's runtime cap, a stopped one's GPU hold); reservations; and your own\n"
+     "containers with their idle and runtime deadlines. The same board, without names, is\n"
+     "the web page /board next to /metrics. Alias: dashboard\n\n"
+     "Example:\n  ds01 board\n"},
     {"check-limits", cmd_check_limits, "[--json]", "Show your limits and current usage",
      "Options:\n  --json   print the result as JSON\n\nExample:\n  check-limits\n"},
     {"gpus", cmd_gpus, "[--json] [--rescan]",
@@ -236,6 +244,7 @@ static const struct {
         const char *name;
 } aliases[] = {
     {"get-limits", "check-limits"},
+    {"dashboard", "board"},
     {"ds01-version", "version"},
 };
 

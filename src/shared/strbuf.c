@@ -56,6 +56,31 @@ void strbuf_add_i64(struct strbuf *sb, int64_t v)
         strbuf_add(sb, p, (size_t)(e - p));
 }
 
+void strbuf_add_html(struct strbuf *sb, const char *s)
+{
+        for (; s && *s; s++) {
+                switch (*s) {
+                case '&':
+                        strbuf_adds(sb, "&amp;");
+                        break;
+                case '<':
+                        strbuf_adds(sb, "&lt;");
+                        break;
+                case '>':
+                        strbuf_adds(sb, "&gt;");
+                        break;
+                case '"':
+                        strbuf_adds(sb, "&quot;");
+                        break;
+                case '\'':
+                        strbuf_adds(sb, "&#39;");
+                        break;
+                default:
+                        strbuf_addc(sb, *s);
+                }
+        }
+}
+
 void strbuf_add_base64(struct strbuf *sb, const void *data, size_t n)
 {
         static const char abc[] =

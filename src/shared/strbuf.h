@@ -26,6 +26,8 @@ void strbuf_add_json_string(struct strbuf *sb, const char *s);
 /* s as one shell word: as it is when the shell reads it literally, else in single quotes
  * (a ' inside is written '\''). For package specs in RUN lines ("scipy<2"). */
 void strbuf_add_shell_word(struct strbuf *sb, const char *s);
+/* s with & < > " ' as HTML character references (text and attribute values of a page). */
+void strbuf_add_html(struct strbuf *sb, const char *s);
 /* n bytes in standard base64, padded (Docker's X-Docker-Container-Path-Stat header). */
 void strbuf_add_base64(struct strbuf *sb, const void *data, size_t n);
 void strbuf_addf(struct strbuf *sb, const char *fmt, ...) _printf_(2, 3);

@@ -70,6 +70,17 @@ static void test_i64(void **state)
         }
 }
 
+static void test_html(void **state)
+{
+        (void)state;
+        struct strbuf sb = STRBUF_INIT;
+        strbuf_adds(&sb, "");
+        strbuf_add_html(&sb, "<a href=\"x\">Tom & 'Jerry'</a>");
+        assert_string_equal(strbuf_str(&sb),
+                            "&lt;a href=&quot;x&quot;&gt;Tom &amp; &#39;Jerry&#39;&lt;/a&gt;");
+        strbuf_release(&sb);
+}
+
 /* RFC 4648's test vectors, and bytes that are not text. */
 static void test_base64(void **state)
 {
@@ -93,10 +104,9 @@ static void test_base64(void **state)
 int main(void)
 {
         const struct CMUnitTest tests[] = {
-            cmocka_unit_test(test_json_string),
-            cmocka_unit_test(test_json_string_escapes),
-            cmocka_unit_test(test_i64),
-            cmocka_unit_test(test_base64),
+            cmocka_unit_test(test_json_string), cmocka_unit_test(test_json_string_escapes),
+            cmocka_unit_test(test_i64),         cmocka_unit_test(test_base64),
+            cmocka_unit_test(test_html),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

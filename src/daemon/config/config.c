@@ -266,6 +266,7 @@ static const struct key_def keys[] = {
     CUSTOM("service_uids", parse_service_uids, NULL, free_service_uids),
     CUSTOM("datasets", parse_datasets, NULL, free_datasets),    /* read at each deploy */
     BOOL("ssh_keys", ssh_keys, false, LIVE),                    /* read at each deploy */
+    BOOL("board_show_users", board_show_users, false, LIVE),    /* observe/board.h */
     PATH("metrics_token_file", metrics_token_file, NULL, LIVE), /* read at each scrape */
 };
 

@@ -104,6 +104,9 @@ struct config {
         /* ssh_keys: every deploy mounts the user's ~/.ssh and ~/.gitconfig as --ssh does
          * (sshkeys.h), where the user has a ~/.ssh; --no-ssh opts out. */
         bool ssh_keys;
+        /* board_show_users: the board (observe/board.h) names who holds each GPU and who is
+         * in each reservation; false: everyone sees only their own. */
+        bool board_show_users;
         /* metrics_token_file: a file holding the bearer token that gets per-user series from
          * /metrics (NULL: nobody gets them; anonymous scrapes get aggregates). */
         char *metrics_token_file;

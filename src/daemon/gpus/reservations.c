@@ -298,7 +298,10 @@ static json_t *slots_json(struct ds01d *d, const struct store_resv *r,
         return a;
 }
 
-static json_t *list_json(struct ds01d *d, const struct caller *c, int64_t now, struct error **err)
+/* The reservations not yet ended, as c sees them (NULL: anonymous); members and holders named
+ * where names is true. */
+static json_t *list_json(struct ds01d *d, const struct caller *c, bool names, int64_t now,
+                         struct error **err)
 {
         struct store_resv *v = NULL;
         size_t n = 0;
@@ -310,7 +313,7 @@ static json_t *list_json(struct ds01d *d, const struct caller *c, int64_t now, s
                 store_resv_free(v, n);
                 return NULL;
         }
-        bool admin = !c || c->admin;
+        bool admin = names;
         struct limit_set ls = {0};
         if (c)
                 caller_limits(d, c, &ls);
@@ -337,10 +340,10 @@ static json_t *list_json(struct ds01d *d, const struct caller *c, int64_t now, s
         return a;
 }
 
-json_t *resv_json(struct ds01d *d, int64_t now)
+json_t *resv_json(struct ds01d *d, const struct caller *c, bool names, int64_t now)
 {
         struct error *err = NULL;
-        json_t *a = list_json(d, NULL, now, &err);
+        json_t *a = list_json(d, c, names, now, &err);
         if (!a) {
                 log_warning("reading the reservations: %s", err->message);
                 error_free(err);
@@ -353,7 +356,7 @@ int resv_list(struct ds01d *d, const struct caller *c, json_t *params, json_t **
               struct error **err)
 {
         (void)params;
-        json_t *a = list_json(d, c, now_s(), err);
+        json_t *a = list_json(d, c, c->admin, now_s(), err);
         if (!a)
                 return -1;
         *ret_result = json_pack("{s:o}", "reservations", a);

@@ -51,5 +51,7 @@ int resv_list(struct ds01d *d, const struct caller *c, json_t *params, json_t **
 /* reservation.delete (administrators): name. */
 int resv_delete(struct ds01d *d, const struct caller *c, json_t *params, json_t **ret_result,
                 struct error **err);
-/* The reservations as status and /metrics show them: resv_list's administrators' view. */
-json_t *resv_json(struct ds01d *d, int64_t now);
+/* The reservations not yet ended at now as c sees them (NULL: anonymous, the board's web page):
+ * members and the holders of slots named where names is true (status and /metrics: NULL,
+ * true). [] when the ledger cannot be read (logged). */
+json_t *resv_json(struct ds01d *d, const struct caller *c, bool names, int64_t now);

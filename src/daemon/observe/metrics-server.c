@@ -3,6 +3,7 @@
 #include "daemon/config/generation.h"
 
 #include "shared/log.h"
+#include "daemon/observe/board.h"
 #include "daemon/observe/snapshot.h"
 
 #include <arpa/inet.h>
@@ -31,6 +32,7 @@
 #define TOKEN_MIN       16
 #define TOKEN_MAX       4096
 #define CONTENT_TYPE    "text/plain; version=0.0.4; charset=utf-8"
+#define BOARD_REFRESH_S 30 /* how often /board reloads itself */
 
 /* A connection as the deadline watch sees it (MHD's socket context). */
 struct mconn {
@@ -156,6 +158,24 @@ static int authorised(struct metrics *m, struct MHD_Connection *conn)
         return diff == 0 ? 1 : -1;
 }
 
+/* /board: the board as everyone may see it, no names unless the site shows them (board.h). */
+static enum MHD_Result board_page(struct metrics *m, struct MHD_Connection *conn)
+{
+        struct ds01d v;
+        ds01d_pin(m->d, &v);
+        struct error *err = NULL;
+        json_t *b = board_json(&v, NULL, &err);
+        ds01d_unpin(&v);
+        if (!b) {
+                char *msg = xasprintf("the board is not available now: %s\n", err->message);
+                error_free(err);
+                return respond(conn, MHD_HTTP_SERVICE_UNAVAILABLE, msg, "text/plain", NULL);
+        }
+        char *html = board_html(b, BOARD_REFRESH_S);
+        json_decref(b);
+        return respond(conn, MHD_HTTP_OK, html, "text/html; charset=utf-8", NULL);
+}
+
 static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char *url,
                               const char *method, const char *version, const char *upload_data,
                               size_t *upload_data_size, void **con_cls)
@@ -165,13 +185,15 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
         (void)upload_data_size;
         (void)con_cls;
         struct metrics *m = cls;
-        if (!streq(url, "/metrics"))
+        if (!streq(url, "/metrics") && !streq(url, "/board"))
                 return respond(conn, MHD_HTTP_NOT_FOUND,
-                               xstrdup("not found: ds01d serves /metrics only\n"), "text/plain",
-                               NULL);
+                               xstrdup("not found: ds01d serves /metrics and /board only\n"),
+                               "text/plain", NULL);
         if (!streq(method, MHD_HTTP_METHOD_GET) && !streq(method, MHD_HTTP_METHOD_HEAD))
                 return respond(conn, MHD_HTTP_METHOD_NOT_ALLOWED,
                                xstrdup("method not allowed: use GET\n"), "text/plain", "GET, HEAD");
+        if (streq(url, "/board"))
+                return board_page(m, conn);
         int auth = authorised(m, conn);
         if (auth < 0) {
                 static const char msg[] = "wrong token: send the one in metrics_token_file "

@@ -81,7 +81,7 @@ static void sample(struct strbuf *sb, const char *name, double value, ...)
 /* Administrators' reservations: their slots, and the window of each. */
 static void reservation_samples(struct strbuf *sb, struct ds01d *d)
 {
-        json_t *list = resv_json(d, now_s());
+        json_t *list = resv_json(d, NULL, true, now_s());
         family(sb, "ds01_reservation_slots", "gauge",
                "Slots of each reservation not yet ended, by state (upcoming, active, released: "
                "unused and everyone's again).");

@@ -187,7 +187,7 @@ int status_report(struct ds01d *d, const struct caller *c, json_t *params, json_
         snapshot_put(d->snap, snap);
         json_object_set_new(gl, "totals", totals);
         json_object_set_new(gl, "warnings", warnings);
-        json_object_set_new(gl, "reservations", resv_json(d, now_s()));
+        json_object_set_new(gl, "reservations", resv_json(d, NULL, true, now_s()));
         json_object_set_new(gl, "monitor",
                             json_pack("{s:I, s:I, s:I, s:I}", "last_tick",
                                       (json_int_t)(last / 1000), "tick_ms", (json_int_t)dur,

@@ -9,6 +9,7 @@
 #include "daemon/containers/verbs.h"
 #include "daemon/gpus/gpuadmin.h"
 #include "daemon/gpus/reservations.h"
+#include "daemon/observe/board.h"
 #include "daemon/observe/counters.h"
 #include "daemon/observe/processes.h"
 #include "daemon/observe/queries.h"
@@ -246,6 +247,7 @@ static const struct method methods[] = {
       {"users", P_STRING, false, 0, 8192},
       {"group", P_STRING, false, 0, 64}}},
     {"reservation.list", resv_list, NULL, M_READ, {{0}}},
+    {"board.get", board_get, NULL, M_READ, {{0}}},
     {"reservation.delete", resv_delete, NULL, M_ADMIN | M_READ, {{"name", P_STRING, true, 1, 64}}},
 };
 

@@ -1,0 +1,119 @@
+/* cmd-board.c - `ds01 board` (DS01's `dashboard`): the GPUs as everyone may see them, and your
+ * own containers (the daemon's observe/board.h says what is on it). */
+#include "client.h"
+#include "cmd.h"
+#include "output.h"
+
+#include "../shared/strbuf.h"
+
+#include <stdio.h>
+
+static const char *const STATES[] = {"free", "leased", "reserved", "drained"};
+
+static void print_models(const json_t *models)
+{
+        static const char *const h[] = {"GPU",     "FREE",  "LEASED",       "RESERVED",
+                                        "DRAINED", "TOTAL", "NEXT FREES BY"};
+        _cleanup_table_ struct table *t = table_new(ARRAY_SIZE(h), h);
+        size_t i;
+        json_t *m;
+        json_array_foreach (models, i, m) {
+                char n[4][24], total[24], when[32] = "-";
+                for (size_t k = 0; k < 4; k++)
+                        snprintf(n[k], sizeof(n[k]), "%lld",
+                                 (long long)json_integer_value(json_object_get(m, STATES[k])));
+                snprintf(total, sizeof(total), "%lld",
+                         (long long)json_integer_value(json_object_get(m, "total")));
+                json_t *by = json_object_get(m, "next_free_by");
+                if (json_is_integer(by))
+                        format_iso8601(json_integer_value(by), when);
+                table_add_row(t, (const char *const[]){cli_jstr(m, "model", "?"), n[0], n[1], n[2],
+                                                       n[3], total, when});
+                if (json_integer_value(json_object_get(m, "free")) > 0)
+                        table_set_colour(t, 1, OUTPUT_GREEN);
+        }
+        table_print(t, stdout, output_colour());
+}
+
+static void print_mine(const json_t *mine)
+{
+        if (json_array_size(mine) == 0) {
+                printf("\nYou have no containers.\n");
+                return;
+        }
+        static const char *const h[] = {"YOUR CONTAINER", "STATE", "GPUS", "IDLE STOP IN",
+                                        "RUNTIME LEFT"};
+        _cleanup_table_ struct table *t = table_new(ARRAY_SIZE(h), h);
+        size_t i;
+        json_t *c;
+        json_array_foreach (mine, i, c) {
+                char gpus[24], idle[32] = "-", left[32] = "-";
+                snprintf(gpus, sizeof(gpus), "%zu", json_array_size(json_object_get(c, "gpus")));
+                json_t *il = json_object_get(c, "idle_left_s"),
+                       *rl = json_object_get(c, "runtime_left_s");
+                if (json_is_integer(il))
+                        format_duration(json_integer_value(il), idle);
+                if (json_is_integer(rl))
+                        format_duration(json_integer_value(rl), left);
+                table_add_row(
+                    t, (const char *const[]){cli_jstr(c, "name", "?"),
+                                             cli_jstr(c, "status", cli_jstr(c, "state", "?")), gpus,
+                                             idle, left});
+        }
+        printf("\n");
+        table_print(t, stdout, output_colour());
+}
+
+static void print_board(const json_t *b)
+{
+        char ts[32];
+        printf("GPUs on %s, as of %s\n\n", cli_jstr(b, "host", "?"),
+               format_iso8601(json_integer_value(json_object_get(b, "time")), ts));
+        print_models(json_object_get(b, "models"));
+        const json_t *dm = json_object_get(b, "demand");
+        printf("\n%lld of %lld GPU slots leased, %lld waiting%s\n",
+               (long long)json_integer_value(json_object_get(dm, "leased")),
+               (long long)json_integer_value(json_object_get(dm, "slots")),
+               (long long)json_integer_value(json_object_get(dm, "waiting")),
+               cli_jbool(dm, "high_demand") ? " - high demand: idle timeouts are shorter "
+                                              "(check-limits shows yours)"
+                                            : "");
+        const json_t *next = json_object_get(b, "next_free");
+        if (json_is_object(next))
+                printf("The next leased slot frees by %s at the latest (%s)\n",
+                       format_iso8601(json_integer_value(json_object_get(next, "at")), ts),
+                       cli_jstr(next, "name", "?"));
+        const json_t *resv = json_object_get(b, "reservations");
+        size_t i;
+        json_t *r;
+        json_array_foreach (resv, i, r)
+                printf("Reservation %s (%s%s): %zu slot(s), %s to %s\n", cli_jstr(r, "name", "?"),
+                       cli_jstr(r, "state", "?"), cli_jbool(r, "member") ? ", yours" : "",
+                       json_array_size(json_object_get(r, "slots")), cli_jstr(r, "start", "?"),
+                       cli_jstr(r, "end", "?"));
+        print_mine(json_object_get(b, "mine"));
+}
+
+int cmd_board(const struct cli_command *cmd, int argc, char **argv)
+{
+        bool json = false;
+        const struct cli_option opts[] = {
+            {"json", 0, CLI_OPT_FLAG, &json, NULL},
+            {NULL, 0, CLI_OPT_FLAG, NULL, NULL},
+        };
+        _cleanup_(cli_args_release) struct cli_args a = {0};
+        int r = cli_parse(cmd, argc, argv, opts, &a);
+        if (r == CLI_CONTINUE)
+                r = cli_want_positional(cmd, &a, 0, 0);
+        if (r != CLI_CONTINUE)
+                return r;
+        json_t *res = NULL;
+        if ((r = client_oneshot(cmd->name, "board.get", NULL, &res, NULL)) != 0)
+                return r;
+        if (json)
+                output_json(res);
+        else
+                print_board(res);
+        json_decref(res);
+        return 0;
+}
