@@ -207,6 +207,8 @@ static void test_ds01_groups(void **state)
                 /* DS01's file sets high demand at 80 %, idle timeouts halved */
                 assert_float_equal(s.policies.high_demand_threshold, 0.8, 1e-9);
                 assert_float_equal(s.policies.high_demand_idle_reduction, 0.5, 1e-9);
+                assert_int_equal(s.policies.idle_detection_window, 3);
+                assert_float_equal(s.policies.gpu_hold_after_manual_stop_m, 15, 1e-9);
                 limit_set_release(&s);
         }
 
@@ -302,9 +304,6 @@ static void test_ds01_unused_keys(void **state)
             "defaults.max_tasks",
             "groups.*.max_tasks",
             "groups.*.aggregate",
-            "groups.*.policies.idle_detection_window",
-            "policies.idle_detection_window",
-            "policies.gpu_hold_after_manual_stop_m",
         };
         for (size_t i = 0; i < ARRAY_SIZE(want); i++)
                 if (!has_key(unused, want[i]))

@@ -89,6 +89,39 @@ static void test_high_demand(void **state)
         assert_int_equal(rules_idle_timeout_s(&ls, &waiting, NULL), 1800);
 }
 
+/* idle_detection_window: a due step waits for that many idle samples in a row. */
+static void test_idle_window(void **state)
+{
+        (void)state;
+        struct rules_clock c = {1000, 100, 0.80, 0.95, 2, true, 2, 3};
+        int64_t due;
+        assert_int_equal(rules_idle(&c, 1000 + 101000, &due), RULES_MEASURE);
+        c.streak = 3;
+        assert_int_equal(rules_idle(&c, 1000 + 101000, &due), RULES_STOP);
+        c.window = 0; /* no window: the sample with rates is enough */
+        c.streak = 0;
+        assert_int_equal(rules_idle(&c, 1000 + 101000, &due), RULES_STOP);
+        c.streak = 1;
+        c.window = 5;
+        assert_int_equal(rules_idle(&c, 1000 + 50000, &due), RULES_NONE); /* not due yet */
+}
+
+/* The hold after a stop: the owner's own stop takes gpu_hold_after_manual_stop_m where set. */
+static void test_gpu_hold(void **state)
+{
+        (void)state;
+        struct limit_set ls = {.gpu_hold_after_stop_h = 0.25,
+                               .policies = {.gpu_hold_after_manual_stop_m = 5}};
+        assert_int_equal(rules_gpu_hold_s(&ls, false), 900);
+        assert_int_equal(rules_gpu_hold_s(&ls, true), 300);
+        ls.policies.gpu_hold_after_manual_stop_m = -1; /* null: the same hold */
+        assert_int_equal(rules_gpu_hold_s(&ls, true), 900);
+        ls.gpu_hold_after_stop_h = -1; /* null: until retired */
+        assert_int_equal(rules_gpu_hold_s(&ls, false), -1);
+        ls.policies.gpu_hold_after_manual_stop_m = 0; /* released at once after the owner's */
+        assert_int_equal(rules_gpu_hold_s(&ls, true), 0);
+}
+
 /* A 100 s idle timeout, warnings at 80 % and 95 %, idle since t = 1000 ms. */
 static struct rules_clock idle_clock(int warned, bool measured)
 {
@@ -174,6 +207,7 @@ int main(void)
             cmocka_unit_test(test_active),        cmocka_unit_test(test_gpu_active),
             cmocka_unit_test(test_idle),          cmocka_unit_test(test_runtime),
             cmocka_unit_test(test_runtime_start), cmocka_unit_test(test_high_demand),
+            cmocka_unit_test(test_idle_window),   cmocka_unit_test(test_gpu_hold),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -68,6 +68,8 @@ static const struct field policy_fields[] = {
     LP(runtime_warn_2, F_FRACTION, 1),
     LP(high_demand_threshold, F_DOUBLE, 1),
     LP(high_demand_idle_reduction, F_FRACTION, 1),
+    LP(idle_detection_window, F_COUNT, 1000),
+    LP(gpu_hold_after_manual_stop_m, F_DOUBLE, 60 * MAX_HOURS),
 };
 #undef LP
 #define N_POLICY_FIELDS ARRAY_SIZE(policy_fields)
@@ -91,8 +93,6 @@ static const char *const unused_value_keys[] = {
     "io_write_bps", "ulimit_nofile", "storage_workspace", "storage_data", NULL,
 };
 static const char *const unused_policy_keys[] = {
-    "idle_detection_window",
-    "gpu_hold_after_manual_stop_m",
     NULL,
 };
 
@@ -178,6 +178,8 @@ void limits_builtin_defaults(struct limit_set *s)
                     .runtime_warn_2 = 0.90,
                     .high_demand_threshold = -1, /* DS01 acts at 0.8: a site opts in */
                     .high_demand_idle_reduction = 0.5,
+                    .idle_detection_window = 1,         /* DS01's file: 3 */
+                    .gpu_hold_after_manual_stop_m = -1, /* DS01's file: 15 */
                 },
         };
 }

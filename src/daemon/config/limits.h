@@ -32,6 +32,11 @@ struct limit_policies {
          * shrink (0-1; < 0: never, the default), and the fraction taken off them then (0.5). */
         double high_demand_threshold;
         double high_demand_idle_reduction;
+        /* idle samples in a row before an idle warning or stop (DS01's idle checks in a row);
+         * 1: the one that finds the timeout passed */
+        int64_t idle_detection_window;
+        /* the GPU hold after the owner's own stop, minutes (< 0: gpu_hold_after_stop_h) */
+        double gpu_hold_after_manual_stop_m;
 };
 
 struct limit_set {

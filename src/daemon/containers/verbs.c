@@ -285,6 +285,7 @@ int container_start(struct ds01d *d, const struct caller *c, json_t *params, jso
                 }
                 events_log(d->events, "container.started", c->login,
                            json_pack("{s:s}", "container", name));
+                store_set_manual_stop(d->store, name, 0, NULL); /* a stop from now on is new */
         }
         *ret_result = json_pack("{s:s, s:s, s:b}", "container", name, "state", "running", "started",
                                 !running);
@@ -298,6 +299,13 @@ unbusy:
         return r;
 }
 
+/* The GPU hold a stop starts, in hours (-1: until retired), as the CLI reports it. */
+static double hold_h(const struct limit_set *ls, bool manual)
+{
+        int64_t s = rules_gpu_hold_s(ls, manual);
+        return s < 0 ? -1 : (double)s / 3600;
+}
+
 int container_stop(struct ds01d *d, const struct caller *c, json_t *params, json_t **ret_result,
                    struct error **err)
 {
@@ -309,7 +317,16 @@ int container_stop(struct ds01d *d, const struct caller *c, json_t *params, json
         json_t *jt = json_object_get(params, "timeout_s");
         int timeout = jt ? (int)json_integer_value(jt) : managed_grace_s(d, inspect);
         int r = -1;
+        /* The owner's own stop gets gpu_hold_after_manual_stop_m (an administrator's does not). */
+        struct store_container sc;
+        bool manual = store_get(d->store, name, &sc, NULL) == 0 && sc.uid == (unsigned)c->uid;
+        if (manual)
+                store_container_release(&sc);
+        if (manual)
+                store_set_manual_stop(d->store, name, now_s(), NULL);
         if (docker_container_stop(d->docker, name, timeout, err) < 0) {
+                if (manual)
+                        store_set_manual_stop(d->store, name, 0, NULL);
                 error_wrap(err, "stopping '%s'", name);
                 goto unbusy;
         }
@@ -322,7 +339,7 @@ int container_stop(struct ds01d *d, const struct caller *c, json_t *params, json
         const char *gpus = managed_label(inspect, "ds01.gpu.uuids");
         *ret_result = json_pack("{s:s, s:s, s:i, s:b, s:f, s:f}", "container", name, "state",
                                 "exited", "sigterm_grace_s", timeout, "gpus", gpus && *gpus,
-                                "gpu_hold_after_stop_h", ls.gpu_hold_after_stop_h,
+                                "gpu_hold_after_stop_h", hold_h(&ls, manual),
                                 "container_hold_after_stop_h", ls.container_hold_after_stop_h);
         limit_set_release(&ls);
         r = 0;

@@ -195,10 +195,10 @@ void leases_sweep_holds(struct ds01d *d)
                 struct limit_set ls;
                 limits_resolve(d->limits, known ? owner.login : sc->user, owner.gids, owner.n_gids,
                                &ls);
-                double hold_h = ls.gpu_hold_after_stop_h;
+                int64_t hold_s = rules_gpu_hold_s(&ls, sc->manual_stop_at > 0);
                 limit_set_release(&ls);
                 caller_release(&owner);
-                if (hold_h < 0 || (double)(now - held_since) < hold_h * 3600.0)
+                if (hold_s < 0 || now - held_since < hold_s)
                         continue;
                 if (oplock_held(d->ops, sc->name))
                         continue;
@@ -229,12 +229,13 @@ void leases_sweep_holds(struct ds01d *d)
                         continue;
                 }
                 log_notice("%s: GPU hold of %s after stop expired; released %zu GPU(s)", sc->name,
-                           format_duration((int64_t)(hold_h * 3600), buf), n_rel);
+                           format_duration(hold_s, buf), n_rel);
                 counters_action(COUNTERS_HOLD_RELEASE);
                 events_log(d->events, "gpu.release", sc->user,
-                           json_pack("{s:s, s:o, s:s, s:f}", "container", sc->name, "gpus",
+                           json_pack("{s:s, s:o, s:s, s:f, s:b}", "container", sc->name, "gpus",
                                      strv_to_json(rel), "reason", "hold after stop expired",
-                                     "gpu_hold_after_stop_h", hold_h));
+                                     "gpu_hold_after_stop_h", (double)hold_s / 3600,
+                                     "owner_stopped", sc->manual_stop_at > 0));
                 store_strv_free(rel);
         }
         store_containers_free(rows, n);

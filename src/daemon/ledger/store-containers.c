@@ -48,9 +48,10 @@ static int load_container(struct store *s, sqlite3_stmt *st, struct store_contai
             .idle_warned = (int)sqlite3_column_int64(st, 10),
             .runtime_warned = (int)sqlite3_column_int64(st, 11),
             .runtime_from_ms = sqlite3_column_int64(st, 12),
+            .manual_stop_at = sqlite3_column_int64(st, 13),
         };
         /* "6006:0,8888:20001" (port:tcp, ascending), or NULL */
-        for (const char *p = store_column_str(st, 13); *p && c->n_ports < NAMES_PORTS_MAX;) {
+        for (const char *p = store_column_str(st, 14); *p && c->n_ports < NAMES_PORTS_MAX;) {
                 char *end;
                 c->ports[c->n_ports] = (int)strtol(p, &end, 10);
                 c->tcp_ports[c->n_ports++] = *end == ':' ? (int)strtol(end + 1, &end, 10) : 0;
@@ -166,6 +167,14 @@ int store_set_keepalive(struct store *s, const char *container, int64_t until, s
                 r = error_set(err, DS01_ENOTFOUND, "container '%s' is not in the ledger",
                               container);
         return store_tx_end(s, r, err);
+}
+
+int store_set_manual_stop(struct store *s, const char *container, int64_t at, struct error **err)
+{
+        assert(s && container);
+        if (store_tx_begin(s, true, err) < 0)
+                return -1;
+        return store_tx_end(s, store_exec(s, err, S_SET_MANUAL_STOP, "ti", container, at), err);
 }
 
 int store_set_runtime_from(struct store *s, const char *container, int64_t from_ms,

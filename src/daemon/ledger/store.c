@@ -17,7 +17,7 @@
 
 /* The schema this code reads and writes (PRAGMA user_version). A database written by a newer
  * ds01d is refused rather than guessed at. */
-#define STORE_SCHEMA_VERSION  9
+#define STORE_SCHEMA_VERSION  10
 #define STORE_BUSY_TIMEOUT_MS 5000
 
 /* migrations[v] takes the schema from version v to v + 1. Only ever append. */
@@ -133,12 +133,15 @@ static const char *const migrations[STORE_SCHEMA_VERSION] = {
     "  PRIMARY KEY (reservation, slot_uuid)"
     ") STRICT;"
     "CREATE INDEX reservation_slots_by_slot ON reservation_slots (slot_uuid);",
+    /* 9 -> 10: when the owner last stopped the container themselves (unix s; 0: not since its
+     * last start), for gpu_hold_after_manual_stop_m */
+    "ALTER TABLE containers ADD COLUMN manual_stop_at INTEGER NOT NULL DEFAULT 0;",
 };
 
 #define CONTAINER_COLUMNS                                                                          \
         "name, project, user, uid, docker_id, state, created_at, keepalive_until, "                \
         "last_active_ms, "                                                                         \
-        "clocks_at_ms, idle_warned, runtime_warned, runtime_from_ms, "                             \
+        "clocks_at_ms, idle_warned, runtime_warned, runtime_from_ms, manual_stop_at, "             \
         "(SELECT group_concat(port || ':' || tcp) FROM (SELECT port, tcp FROM ports p "            \
         "WHERE p.container = containers.name ORDER BY port))"
 
@@ -259,6 +262,8 @@ static const struct {
     [S_SET_CLOCKS] = {"UPDATE containers SET last_active_ms = ?2, clocks_at_ms = ?3, "
                       "idle_warned = ?4, runtime_warned = ?5 WHERE name = ?1",
                       "recording the monitor's clocks"},
+    [S_SET_MANUAL_STOP] = {"UPDATE containers SET manual_stop_at = ?2 WHERE name = ?1",
+                           "recording the owner's stop"},
     [S_SET_KEEPALIVE] = {"UPDATE containers SET keepalive_until = ?2 WHERE name = ?1",
                          "setting the keep-alive"},
     [S_SET_RUNTIME_FROM] = {"UPDATE containers SET runtime_from_ms = ?2 WHERE name = ?1",

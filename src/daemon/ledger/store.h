@@ -87,6 +87,9 @@ struct store_container {
          * the container it replaced (unix ms; 0: its own Docker creation; -1: recorded before
          * ds01 kept this, unknown) */
         int64_t runtime_from_ms;
+        /* the owner's own stop (container-stop, docker stop) since the last start: unix s; 0:
+         * none (gpu_hold_after_manual_stop_m applies to its hold) */
+        int64_t manual_stop_at;
         /* published service ports (container-port), ascending, and the loopback TCP port of each
          * (0: none) */
         int ports[NAMES_PORTS_MAX], tcp_ports[NAMES_PORTS_MAX];
@@ -200,6 +203,8 @@ int store_port_set_tcp(struct store *s, const char *container, int port, int tcp
 /* Unpublishes it; DS01_ENOTFOUND when it was not published. */
 int store_port_remove(struct store *s, const char *container, int port, struct error **err);
 int store_set_keepalive(struct store *s, const char *container, int64_t until, struct error **err);
+/* The owner stopped the container at `at` (0: it started again). */
+int store_set_manual_stop(struct store *s, const char *container, int64_t at, struct error **err);
 
 /* The inbox: warnings and stops for a user, shown once by the next CLI command. */
 struct store_inbox_msg {

@@ -10,7 +10,6 @@
 #include "shared/strbuf.h"
 #include "shared/util.h"
 
-#include <math.h>
 #include <unistd.h>
 
 /* What the board reads, once per request. */
@@ -72,10 +71,10 @@ static int64_t frees_by(const struct facts *f, const struct snap_container *sc,
                         return 0;
                 struct limit_set ls;
                 caller_limits(f->d, &owner, &ls);
-                double h = ls.gpu_hold_after_stop_h;
+                int64_t hold = rules_gpu_hold_s(&ls, sc->manual_stop_at > 0);
                 limit_set_release(&ls);
                 caller_release(&owner);
-                return h < 0 ? 0 : l->since + (int64_t)llround(h * 3600);
+                return hold < 0 ? 0 : l->since + hold;
         }
         if (!streq_ptr(sc->state, "running"))
                 return 0;

@@ -96,6 +96,10 @@ int queries_limits(struct ds01d *d, const struct caller *c, json_t *params, json
         json_object_set_new(pol, "high_demand_threshold", num_or_null(p->high_demand_threshold));
         json_object_set_new(pol, "high_demand_idle_reduction",
                             json_real(p->high_demand_idle_reduction));
+        json_object_set_new(pol, "idle_detection_window",
+                            json_integer((json_int_t)p->idle_detection_window));
+        json_object_set_new(pol, "gpu_hold_after_manual_stop_m",
+                            num_or_null(p->gpu_hold_after_manual_stop_m));
         *ret_result =
             json_pack("{s:s, s:I, s:s, s:b, s:o, s:{s:f, s:I, s:I, s:o}}", "user", c->login, "uid",
                       (json_int_t)c->uid, "group", ls.group ? ls.group : "", "overridden",

@@ -314,6 +314,7 @@ static struct snapshot *build(struct ds01d *d, const struct snapshot *prev, stru
                         json_decref(ins);
                 }
                 sc->keepalive_until = r->keepalive_until;
+                sc->manual_stop_at = r->manual_stop_at;
                 memcpy(sc->ports, r->ports, sizeof(sc->ports));
                 sc->n_ports = r->n_ports;
                 fill_leases(d, sc, r);

@@ -49,6 +49,7 @@ struct snap_container {
         int64_t created_at, started_at, finished_at; /* unix seconds; 0 = never */
         int64_t exit_code;
         int64_t keepalive_until;    /* container-keepalive, 0 = none */
+        int64_t manual_stop_at;     /* the owner's own stop since the last start, 0 = none */
         int ports[NAMES_PORTS_MAX]; /* published (container-port), ascending */
         size_t n_ports;
         struct snap_lease *leases;

@@ -275,6 +275,9 @@ void monitor_rule_idle(struct monitor *m, struct ds01d *d, struct activity *a,
                 if (tms > a->last_active_ms)
                         a->last_active_ms = tms > a->grace_end_ms ? tms : a->grace_end_ms;
                 a->idle_warned = 0;
+                a->idle_streak = 0;
+        } else if (a->measured) {
+                a->idle_streak++;
         }
         a->idle_timeout_s = -1;
         a->keepalive_until = keepalive(a, row, sc, ls, now, &a->keepalive_source);
@@ -291,8 +294,9 @@ void monitor_rule_idle(struct monitor *m, struct ds01d *d, struct activity *a,
                 monitor_due_at(m, a->keepalive_until * 1000, tms);
                 return;
         }
-        struct rules_clock clock = {a->last_active_ms, timeout,        p->idle_warn_1,
-                                    p->idle_warn_2,    a->idle_warned, a->measured};
+        struct rules_clock clock = {
+            a->last_active_ms, timeout,     p->idle_warn_1, p->idle_warn_2,
+            a->idle_warned,    a->measured, a->idle_streak, p->idle_detection_window};
         int64_t due;
         enum rules_verdict v = rules_idle(&clock, tms, &due);
         int64_t idle_ms = tms > a->last_active_ms ? tms - a->last_active_ms : 0;
@@ -301,13 +305,15 @@ void monitor_rule_idle(struct monitor *m, struct ds01d *d, struct activity *a,
         char b1[32], b2[32], c[64];
         if (v == RULES_MEASURE) {
                 /* No rates in this sample (the first after a start, or after a daemon restart
-                 * that kept the clock): no warning or stop without evidence; a sample soon. */
+                 * that kept the clock), or fewer idle samples in a row than
+                 * idle_detection_window: no warning or stop without evidence; a sample soon. */
                 monitor_due_at(m, tms + MEASURE_MS, tms);
                 return;
         }
         if (v == RULES_STOP) {
                 json_t *e = evidence(a);
                 json_object_set_new(e, "idle_timeout_s", json_integer(timeout));
+                json_object_set_new(e, "idle_samples", json_integer(a->idle_streak));
                 _cleanup_free_ char *done = stop_done_text(row, ls);
                 _cleanup_free_ char *why = demand_text(m, full, timeout);
                 char *text = xasprintf(

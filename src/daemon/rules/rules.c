@@ -55,6 +55,14 @@ int64_t rules_idle_timeout_s(const struct limit_set *ls, const struct rules_dema
         return t < 1 ? 1 : t;
 }
 
+int64_t rules_gpu_hold_s(const struct limit_set *ls, bool manual)
+{
+        double m = ls->policies.gpu_hold_after_manual_stop_m;
+        if (manual && m >= 0)
+                return llround(m * 60);
+        return ls->gpu_hold_after_stop_h < 0 ? -1 : llround(ls->gpu_hold_after_stop_h * 3600);
+}
+
 /* The three steps of a clock, in ms after its start. */
 static void steps(const struct rules_clock *c, int64_t step[3])
 {
@@ -72,7 +80,7 @@ enum rules_verdict rules_idle(const struct rules_clock *c, int64_t now_ms, int64
         *ret_due_ms = c->since_ms + step[w];
         if (idle_ms < step[w])
                 return RULES_NONE;
-        if (!c->measured)
+        if (!c->measured || c->streak < c->window)
                 return RULES_MEASURE;
         return w >= 2 ? RULES_STOP : RULES_WARN;
 }

@@ -47,6 +47,10 @@ bool rules_high_demand(const struct limit_policies *p, const struct rules_demand
 int64_t rules_idle_timeout_s(const struct limit_set *ls, const struct rules_demand *dm,
                              int64_t *ret_full_s);
 
+/* The GPU hold of a stopped container in seconds (-1: until it is retired): after the owner's
+ * own stop (manual) gpu_hold_after_manual_stop_m where it is set, else gpu_hold_after_stop_h. */
+int64_t rules_gpu_hold_s(const struct limit_set *ls, bool manual);
+
 /* What a clock (idle or runtime) calls for now. */
 enum rules_verdict {
         RULES_NONE,    /* nothing yet; look again at *ret_due_ms */
@@ -63,9 +67,13 @@ struct rules_clock {
         double warn_1, warn_2;
         int warned;    /* warnings given so far (0-2) */
         bool measured; /* this tick's sample has rates (idle only: no verdict without evidence) */
+        /* idle only: idle samples in a row so far, and how many a verdict needs
+         * (idle_detection_window; 0 or 1: the one that has rates) */
+        int64_t streak, window;
 };
 
-/* The idle rule at now_ms: *ret_due_ms is when the next step falls due. */
+/* The idle rule at now_ms: *ret_due_ms is when the next step falls due. A step that is due
+ * without the evidence (a sample with rates, window idle samples in a row) is RULES_MEASURE. */
 enum rules_verdict rules_idle(const struct rules_clock *c, int64_t now_ms, int64_t *ret_due_ms);
 /* The runtime rule at now_ms (a limit of 0 stops at once, without warnings). */
 enum rules_verdict rules_runtime(const struct rules_clock *c, int64_t now_ms, int64_t *ret_due_ms);
