@@ -391,7 +391,9 @@ static void print_users(const json_t *res)
                         snprintf(ih, sizeof(ih), "%.2f",
                                  json_number_value(json_object_get(tm, "gpu_hours_idle_held")));
                 }
-                const char *cells[] = {cli_jstr(u, "user", "?"),
+                _cleanup_free_ char *who = xasprintf("%s%s", cli_jstr(u, "user", "?"),
+                                                     cli_jbool(u, "archived") ? " (archived)" : "");
+                const char *cells[] = {who,
                                        cli_jstr(u, "group", "?"),
                                        lim ? eq : "-",
                                        lim ? cont : "-",

@@ -256,6 +256,10 @@ static void test_ds01_groups(void **state)
                 assert_float_equal(s.max_gpu_equivalents, 2.0, 1e-9);
                 limit_set_release(&s);
         }
+        /* ... and archived.members says who may not deploy */
+        assert_true(limits_archived(l, "olduser"));
+        assert_false(limits_archived(l, "stranger"));
+        assert_false(limits_archived(l, "datasciencelab"));
         limits_free(l);
 }
 
@@ -513,6 +517,40 @@ static void test_membership(void **state)
         limits_free(l);
 }
 
+/* group-overrides.txt (LOGIN:GROUP) wins over members files and file order; a line naming no
+ * group of the file, or no group at all, is an error at its line. */
+static void test_group_overrides(void **state)
+{
+        (void)state;
+        write_file("groups/gpu.members", "ann\nben\n");
+        write_file("group-overrides.txt", "# forced\nben: cpu\n\neve:gpu # new\n");
+        write_file("groups/archived.members", "cid\n");
+        struct limits *l = load_text_ok("default_group: cpu\n"
+                                        "groups:\n"
+                                        "  gpu:\n"
+                                        "    max_gpu_equivalents: 3\n"
+                                        "  cpu:\n"
+                                        "    max_gpu_equivalents: 0\n");
+        struct limit_set s;
+        const char *want[][2] = {{"ann", "gpu"}, {"ben", "cpu"}, {"eve", "gpu"}, {"cid", "cpu"}};
+        for (size_t i = 0; i < ARRAY_SIZE(want); i++) {
+                resolve(l, want[i][0], &s);
+                assert_string_equal(s.group, want[i][1]);
+                limit_set_release(&s);
+        }
+        assert_true(limits_archived(l, "cid"));
+        assert_false(limits_archived(l, "ann"));
+        limits_free(l);
+
+        write_file("group-overrides.txt", "ann:gpu\nben:lab\n");
+        const char *path = write_limits("groups:\n  gpu: {}\n");
+        expect_error_at(path, "group-overrides.txt:2:", "group 'lab' of ben", NULL);
+        write_file("group-overrides.txt", "ann\n");
+        expect_error_at(path, "group-overrides.txt:1:", "not LOGIN:GROUP", NULL);
+        write_file("group-overrides.txt", "a b:gpu\n");
+        expect_error_at(path, "group-overrides.txt:1:", "invalid login 'a b'", NULL);
+}
+
 static void test_members_file_invalid(void **state)
 {
         (void)state;
@@ -649,6 +687,7 @@ int main(void)
             T(test_default_group),
             T(test_membership),
             T(test_members_file_invalid),
+            T(test_group_overrides),
             T(test_unix_group),
             T(test_overrides_inline_and_file),
             T(test_exemptions),

@@ -78,7 +78,15 @@ struct limits {
         size_t n_exemptions;
         char **unused; /* NULL-terminated */
         size_t n_unused;
-        char **group_names;       /* NULL-terminated */
+        char **group_names; /* NULL-terminated */
+        /* group-overrides.txt: logins whose group is forced, in file order */
+        struct forced_group {
+                char *user;
+                size_t group; /* index in groups */
+        } * forced;
+        size_t n_forced;
+        char **archived; /* groups/archived.members: may not deploy (sorted) */
+        size_t n_archived;
         struct limit_type *types; /* container_types */
         size_t n_types;
 };

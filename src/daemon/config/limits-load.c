@@ -36,10 +36,15 @@ static bool group_name_valid(const char *s)
         return true;
 }
 
-/* groups/<g>.members beside the limits file: one login per line, '#' comments. */
-static int load_members_file(const struct loader *ld, struct limit_group *g, struct error **err)
+/* A file beside the limits file (rel: its path under that directory) with one entry per line,
+ * '#' comments and blank lines skipped: fn(entry, path, line number, ctx, err) for each. A file
+ * that does not exist has none. */
+static int read_lines(const struct loader *ld, const char *rel,
+                      int (*fn)(char *entry, const char *path, unsigned line, void *ctx,
+                                struct error **err),
+                      void *ctx, struct error **err)
 {
-        _cleanup_free_ char *path = xasprintf("%s/groups/%s.members", ld->dir, g->name);
+        _cleanup_free_ char *path = xasprintf("%s/%s", ld->dir, rel);
         _cleanup_free_ char *buf = NULL;
         int r = yamldoc_read_file(path, &buf, NULL, err);
         if (r == -ENOENT)
@@ -62,16 +67,85 @@ static int load_members_file(const struct loader *ld, struct limit_group *g, str
                 size_t len = strlen(p);
                 while (len && isspace((unsigned char)p[len - 1]))
                         p[--len] = '\0';
-                if (!len)
-                        continue;
-                if (!limits_login_valid(p))
-                        return error_set(err, DS01_EUSAGE,
-                                         "%s:%u: invalid login '%s': one login per line, '#' "
-                                         "starts a comment",
-                                         path, line, p);
-                g->members = xrealloc(g->members, (g->n_members + 1) * sizeof(*g->members));
-                g->members[g->n_members++] = xstrdup(p);
+                if (len && fn(p, path, line, ctx, err) < 0)
+                        return -1;
         }
+        return 0;
+}
+
+static int check_login(const char *login, const char *path, unsigned line, struct error **err)
+{
+        if (limits_login_valid(login))
+                return 0;
+        return error_set(err, DS01_EUSAGE,
+                         "%s:%u: invalid login '%s': one login per line, '#' starts a comment",
+                         path, line, login);
+}
+
+/* One login of a members file, added to the list ctx (a struct login_list). */
+struct login_list {
+        char ***v;
+        size_t *n;
+};
+
+static int add_login(char *entry, const char *path, unsigned line, void *ctx, struct error **err)
+{
+        struct login_list *ll = ctx;
+        if (check_login(entry, path, line, err) < 0)
+                return -1;
+        *ll->v = xrealloc(*ll->v, (*ll->n + 1) * sizeof(**ll->v));
+        (*ll->v)[(*ll->n)++] = xstrdup(entry);
+        return 0;
+}
+
+/* groups/<g>.members beside the limits file: one login per line, '#' comments. */
+static int load_members_file(const struct loader *ld, struct limit_group *g, struct error **err)
+{
+        _cleanup_free_ char *rel = xasprintf("groups/%s.members", g->name);
+        struct login_list ll = {&g->members, &g->n_members};
+        return read_lines(ld, rel, add_login, &ll, err);
+}
+
+/* group-overrides.txt (DS01's "login:group" lines): the group a login is in, whatever the
+ * members files and unix groups say. */
+static int add_forced(char *entry, const char *path, unsigned line, void *ctx, struct error **err)
+{
+        struct limits *l = ctx;
+        char *colon = strchr(entry, ':');
+        if (!colon)
+                return error_set(err, DS01_EUSAGE,
+                                 "%s:%u: '%s' is not LOGIN:GROUP (one per line, '#' comments)",
+                                 path, line, entry);
+        *colon = '\0';
+        const char *group = colon + 1;
+        while (isspace((unsigned char)*group))
+                group++;
+        size_t n = strlen(entry);
+        while (n && isspace((unsigned char)entry[n - 1]))
+                entry[--n] = '\0';
+        if (check_login(entry, path, line, err) < 0)
+                return -1;
+        const struct limit_group *g = find_group(l, group);
+        if (!g)
+                return error_set(err, DS01_EUSAGE,
+                                 "%s:%u: group '%s' of %s is not one of the groups of %s", path,
+                                 line, group, entry, l->source);
+        l->forced = xrealloc(l->forced, (l->n_forced + 1) * sizeof(*l->forced));
+        l->forced[l->n_forced++] = (struct forced_group){xstrdup(entry), (size_t)(g - l->groups)};
+        return 0;
+}
+
+/* DS01's files beside the limits file that are not about one group's members: archived users
+ * (groups/archived.members, who may not deploy) and group-overrides.txt. */
+static int load_membership_files(const struct loader *ld, struct error **err)
+{
+        struct limits *l = ld->l;
+        struct login_list ll = {&l->archived, &l->n_archived};
+        if (read_lines(ld, "groups/archived.members", add_login, &ll, err) < 0 ||
+            read_lines(ld, "group-overrides.txt", add_forced, l, err) < 0)
+                return -1;
+        if (l->n_archived)
+                qsort(l->archived, l->n_archived, sizeof(*l->archived), limits_cmp_str);
         return 0;
 }
 
@@ -417,6 +491,8 @@ struct limits *limits_load(const char *path, struct error **err)
         if (load_overrides_file(&ld, err) < 0)
                 return NULL;
         if (load_exemptions_file(&ld, err) < 0)
+                return NULL;
+        if (load_membership_files(&ld, err) < 0)
                 return NULL;
         if (finish(&ld, err) < 0)
                 return NULL;

@@ -39,6 +39,12 @@ struct limits *limits_free(struct limits *l)
                 free(l->unused[i]);
         free(l->unused);
         free(l->group_names);
+        for (size_t i = 0; i < l->n_forced; i++)
+                free(l->forced[i].user);
+        free(l->forced);
+        for (size_t i = 0; i < l->n_archived; i++)
+                free(l->archived[i]);
+        free(l->archived);
         free(l);
         return NULL;
 }
@@ -112,6 +118,9 @@ void limits_resolve(const struct limits *l, const char *user, const gid_t *gids,
         assert(l);
         assert(user);
         const struct limit_group *g = NULL;
+        for (size_t i = 0; i < l->n_forced && !g; i++) /* group-overrides.txt first */
+                if (streq(l->forced[i].user, user))
+                        g = &l->groups[l->forced[i].group];
         for (size_t i = 0; i < l->n_groups && !g; i++)
                 if (is_member(&l->groups[i], user) || in_unix_group(&l->groups[i], gids, n_gids))
                         g = &l->groups[i];
@@ -142,6 +151,12 @@ void limit_set_release(struct limit_set *s)
 const char *const *limits_unused_keys(const struct limits *l)
 {
         return (const char *const *)l->unused;
+}
+
+bool limits_archived(const struct limits *l, const char *user)
+{
+        return bsearch(&user, l->archived, l->n_archived, sizeof(*l->archived), limits_cmp_str) !=
+               NULL;
 }
 
 const char *const *limits_groups(const struct limits *l)

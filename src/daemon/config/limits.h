@@ -3,9 +3,11 @@
  * user's group (DS01 drops the group layer; we do not).
  *
  * Files read, all beside the limits file: resource-limits.yaml itself, groups/<g>.members (one
- * login per line, '#' comments), user-overrides.yaml ({user: {key: value, policies: {...}}}) and
- * lifecycle-exemptions.yaml. Group membership: members files ∪ inline `members:` ∪ unix group
- * (`groups.<g>.unix_group: NAME`); the first group in file order wins; else `default_group`.
+ * login per line, '#' comments), user-overrides.yaml ({user: {key: value, policies: {...}}}),
+ * lifecycle-exemptions.yaml, group-overrides.txt (LOGIN:GROUP lines) and
+ * groups/archived.members. Group membership: group-overrides.txt first; else members files ∪
+ * inline `members:` ∪ unix group (`groups.<g>.unix_group: NAME`), the first group in file order
+ * winning; else `default_group`.
  * A missing limits file means built-in defaults (DS01's `defaults:` values, one group
  * "student"). Unknown keys and bad values are errors with file:line. Keys that DS01 files have but
  * ds01 does not use are accepted and reported by limits_unused_keys(). */
@@ -86,6 +88,9 @@ const char *limits_exemption(const struct limits *l, const char *user, enum limi
 /* Dotted key paths present in the file(s) that ds01 accepts but does not act on
  * ("access_control", "gpu_allocation", "enforcement.cgroup_driver", ...), NULL-terminated. */
 const char *const *limits_unused_keys(const struct limits *l);
+/* Whether user is archived (groups/archived.members beside the limits file): they may not
+ * deploy; what they have stays theirs to stop and retire. */
+bool limits_archived(const struct limits *l, const char *user);
 /* Group names in file order, NULL-terminated. */
 const char *const *limits_groups(const struct limits *l);
 /* The logins a group lists (members files and inline members, sorted; not unix_group members):

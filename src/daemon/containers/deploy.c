@@ -229,6 +229,11 @@ int container_deploy(struct ds01d *d, const struct caller *c, json_t *params, js
         bool ssh = false;
         struct sshkeys keys = SSHKEYS_INIT;
         int n_gpus = jg ? (int)json_integer_value(jg) : 1;
+        if (limits_archived(d->limits, c->login))
+                return error_set(err, DS01_EPERM,
+                                 "your account is archived on this server (groups/"
+                                 "archived.members): no new containers; you can still stop and "
+                                 "retire the ones you have - ask an administrator to restore it");
         if (cpu_only)
                 n_gpus = 0;
         if (cpu_only && jg && json_integer_value(jg) > 0)

@@ -234,6 +234,7 @@ static json_t *user_row(struct ds01d *d, const char *login, const struct snapsho
                 }
         json_object_set_new(row, "running", json_integer((json_int_t)running));
         json_object_set_new(row, "docker_containers", json_integer((json_int_t)containers));
+        json_object_set_new(row, "archived", json_boolean(limits_archived(d->limits, login)));
         return row;
 }
 
