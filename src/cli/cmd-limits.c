@@ -91,7 +91,7 @@ static char *usage_text(const json_t *used, const json_t *max)
 static bool is_size_key(const char *key)
 {
         return streq(key, "memory") || streq(key, "memory_swap") || streq(key, "shm_size") ||
-               startswith(key, "storage_");
+               startswith(key, "storage_") || startswith(key, "io_");
 }
 
 static char *size_text(int64_t v)

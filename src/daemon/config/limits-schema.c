@@ -41,6 +41,9 @@ static const struct field value_fields[] = {
     LS(memory_swap, F_SIZE, 0),
     LS(shm_size, F_SIZE, 0),
     LS(pids_limit, F_INT, 1e9),
+    LS(io_read_bps, F_SIZE, 0),
+    LS(io_write_bps, F_SIZE, 0),
+    LS(ulimit_nofile, F_INT, 1 << 20),
     LS(max_containers_per_user, F_INT, 1e6),
     LS(max_runtime_h, F_DOUBLE, MAX_HOURS),
     LS(idle_timeout_h, F_DOUBLE, MAX_HOURS),
@@ -89,8 +92,7 @@ static const struct {
 
 /* Keys DS01 files have that ds01 accepts and does not act on. */
 static const char *const unused_value_keys[] = {
-    "max_tasks",    "priority",      "storage_tmp",       "gpu_memory",   "io_read_bps",
-    "io_write_bps", "ulimit_nofile", "storage_workspace", "storage_data", NULL,
+    "max_tasks", "priority", "storage_tmp", "gpu_memory", "storage_workspace", "storage_data", NULL,
 };
 static const char *const unused_policy_keys[] = {
     NULL,
@@ -158,6 +160,9 @@ void limits_builtin_defaults(struct limit_set *s)
             .memory_swap = 32LL << 30,
             .shm_size = 16LL << 30,
             .pids_limit = 4096,
+            .io_read_bps = -1,
+            .io_write_bps = -1,
+            .ulimit_nofile = -1,
             .max_containers_per_user = 3,
             .max_runtime_h = 24,
             .idle_timeout_h = 0.5,

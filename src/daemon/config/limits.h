@@ -53,6 +53,9 @@ struct limit_set {
         int64_t memory_swap;                /* bytes; < 0: unlimited */
         int64_t shm_size;                   /* bytes; < 0: docker default */
         int64_t pids_limit;                 /* < 0: unlimited */
+        int64_t io_read_bps, io_write_bps;  /* bytes/s on the disks of Docker and the
+                                             * workspaces; < 0: unlimited */
+        int64_t ulimit_nofile;              /* open files (soft and hard); < 0: Docker's */
         int64_t max_containers_per_user;    /* < 0: unlimited */
         double max_runtime_h;               /* < 0: none */
         double idle_timeout_h;              /* < 0: none */

@@ -1,6 +1,7 @@
 /* spec.c - the Docker create body of a managed container (see spec.h). */
 #include "daemon/containers/spec.h"
 
+#include "daemon/containers/blockdev.h"
 #include "daemon/containers/network.h"
 #include "daemon/containers/sshkeys.h"
 #include "daemon/docker/dockerjson.h"
@@ -94,6 +95,27 @@ static char *slots_label(const struct spec_input *in, size_t n_gpus)
                         strbuf_addf(&sb, "%d", s->gpu_index);
         }
         return strbuf_detach(&sb);
+}
+
+/* io_read_bps / io_write_bps on each disk, ulimit_nofile as both limits. */
+static void add_io_limits(json_t *host, const struct limit_set *ls, char *const *disks)
+{
+        static const char *const keys[2] = {"BlkioDeviceReadBps", "BlkioDeviceWriteBps"};
+        const int64_t rates[2] = {ls->io_read_bps, ls->io_write_bps};
+        for (size_t k = 0; k < 2; k++) {
+                if (rates[k] <= 0 || !disks || !disks[0])
+                        continue;
+                json_t *a = json_array();
+                for (size_t i = 0; disks[i]; i++)
+                        json_array_append_new(a, json_pack("{s:s, s:I}", "Path", disks[i], "Rate",
+                                                           (json_int_t)rates[k]));
+                json_object_set_new(host, keys[k], a);
+        }
+        if (ls->ulimit_nofile > 0)
+                json_object_set_new(host, "Ulimits",
+                                    json_pack("[{s:s, s:I, s:I}]", "Name", "nofile", "Soft",
+                                              (json_int_t)ls->ulimit_nofile, "Hard",
+                                              (json_int_t)ls->ulimit_nofile));
 }
 
 json_t *spec_create_body(const struct spec_input *in)
@@ -211,6 +233,7 @@ json_t *spec_create_body(const struct spec_input *in)
                 json_object_set_new(host, "ShmSize", json_integer(ls->shm_size));
         if (ls->pids_limit > 0)
                 json_object_set_new(host, "PidsLimit", json_integer(ls->pids_limit));
+        add_io_limits(host, ls, in->io_disks);
         const char *mode = in->docker_devices;
         bool device_requests =
             streq(mode, "device-requests") || (streq(mode, "auto") && in->inventory_real);
@@ -270,6 +293,12 @@ json_t *spec_create_body_of(struct ds01d *d, const struct caller *c, const struc
         _cleanup_free_ char *home = spec_home(c);
         _cleanup_free_ char *container = names_container(project, c->user_part);
         _cleanup_free_ char *ssh_pin = ssh ? sshkeys_pin_path(d->cfg->state_dir, container) : NULL;
+        /* the disks of Docker's data and of the workspaces ("home": the users' homes) */
+        const char *roots[2] = {docker_root_dir(d->docker), streq(d->cfg->workspace_root, "home")
+                                                                ? "/home"
+                                                                : d->cfg->workspace_root};
+        char **disks =
+            ls->io_read_bps > 0 || ls->io_write_bps > 0 ? blockdev_disks(roots, 2) : NULL;
         struct spec_input in = {
             .uid = c->uid,
             .gid = c->gid,
@@ -296,6 +325,9 @@ json_t *spec_create_body_of(struct ds01d *d, const struct caller *c, const struc
             .created_at = now_s(),
             .extras = extras,
             .host_cpus = sysconf(_SC_NPROCESSORS_ONLN),
+            .io_disks = disks,
         };
-        return spec_create_body(&in);
+        json_t *body = spec_create_body(&in);
+        strv_free(disks);
+        return body;
 }

@@ -45,6 +45,8 @@ struct spec_input {
         int64_t created_at;                 /* unix seconds, the ds01.created_at label */
         const struct deploy_extras *extras; /* made through the Docker API endpoint; or NULL */
         long host_cpus; /* CPUs online; NanoCpus never asks for more (<= 0: unknown) */
+        /* the disks io_read_bps and io_write_bps limit (NULL-terminated; NULL: none) */
+        char *const *io_disks;
 };
 
 /* A container whose /workspace is another project's workspace (a Docker client bound

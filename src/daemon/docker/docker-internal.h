@@ -9,6 +9,7 @@ struct docker {
         char *api_version;    /* "1.41" */
         char *server_version; /* "20.10.24" */
         char *prefix;         /* "/v1.41" */
+        char *root_dir;       /* "/var/lib/docker" (DockerRootDir) */
 };
 
 /* Percent-encodes s for a path segment or a query value. */

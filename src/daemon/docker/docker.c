@@ -377,6 +377,14 @@ struct docker *docker_new(const char *socket_path, struct error **err)
                 return docker_free(d);
         }
         d->prefix = xasprintf("/v%s", d->api_version);
+        long st = 0;
+        json_t *info = NULL;
+        const char *root =
+            docker_request(d, "GET", "/info", NULL, &st, &info, NULL) == 0 && st == 200
+                ? json_string_value(json_object_get(info, "DockerRootDir"))
+                : NULL;
+        d->root_dir = xstrdup(root && root[0] == '/' ? root : "/var/lib/docker");
+        json_decref(info);
         return d;
 }
 
@@ -387,6 +395,7 @@ struct docker *docker_free(struct docker *d)
                 free(d->api_version);
                 free(d->server_version);
                 free(d->prefix);
+                free(d->root_dir);
                 free(d);
         }
         return NULL;
@@ -395,6 +404,11 @@ struct docker *docker_free(struct docker *d)
 const char *docker_api_version(const struct docker *d)
 {
         return d->api_version;
+}
+
+const char *docker_root_dir(const struct docker *d)
+{
+        return d->root_dir;
 }
 
 const char *docker_server_version(const struct docker *d)

@@ -20,6 +20,8 @@ struct docker *docker_free(struct docker *d);
 const char *docker_api_version(const struct docker *d);
 /* Server version string, "20.10.24" */
 const char *docker_server_version(const struct docker *d);
+/* Where Docker keeps its data (DockerRootDir), as it said when ds01d connected. */
+const char *docker_root_dir(const struct docker *d);
 
 /* A versioned request. path starts with '/', e.g. "/containers/json?all=1" (query already
  * encoded). body may be NULL. *ret_status is the HTTP status; *ret_json the parsed body or NULL if

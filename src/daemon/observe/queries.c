@@ -82,6 +82,9 @@ int queries_limits(struct ds01d *d, const struct caller *c, json_t *params, json
             num_or_null(ls.max_runtime_h), "idle_timeout_h", num_or_null(ls.idle_timeout_h),
             "gpu_hold_after_stop_h", num_or_null(ls.gpu_hold_after_stop_h),
             "container_hold_after_stop_h", num_or_null(ls.container_hold_after_stop_h));
+        json_object_set_new(lim, "io_read_bps", int_or_null(ls.io_read_bps));
+        json_object_set_new(lim, "io_write_bps", int_or_null(ls.io_write_bps));
+        json_object_set_new(lim, "ulimit_nofile", int_or_null(ls.ulimit_nofile));
         /* Each build runs under memory and max_cpus above; this many at once. */
         json_object_set_new(lim, "max_builds_per_user",
                             json_integer((json_int_t)d->cfg->max_builds_per_user));
