@@ -1,4 +1,5 @@
 #include "client.h"
+#include "cmd.h"
 #include "output.h"
 
 #include "../proto/proto.h"
@@ -45,4 +46,46 @@ int client_oneshot(const char *cmd, const char *method, json_t *params, json_t *
         if (client_call(&c, method, params, ret_result, ret_fd, &err) < 0)
                 return output_error(cmd, err);
         return 0;
+}
+
+int cli_show(const struct cli_command *cmd, int argc, char **argv, const char *method,
+             bool takes_user, void (*print)(const json_t *), int (*exit_of)(const json_t *))
+{
+        json_t *params = json_object();
+        bool json = false;
+        const char *user = NULL;
+        const struct cli_option opts_user[] = {
+            {"json", 0, CLI_OPT_FLAG, &json, NULL},
+            {"user", 'u', CLI_OPT_VALUE, &user, NULL},
+            {NULL, 0, CLI_OPT_FLAG, NULL, NULL},
+        };
+        const struct cli_option opts[] = {
+            {"json", 0, CLI_OPT_FLAG, &json, NULL},
+            {NULL, 0, CLI_OPT_FLAG, NULL, NULL},
+        };
+        _cleanup_(cli_args_release) struct cli_args a = {0};
+        int r = cli_parse(cmd, argc, argv, takes_user ? opts_user : opts, &a);
+        if (r != CLI_CONTINUE) {
+                json_decref(params);
+                return r;
+        }
+        if ((r = cli_want_positional(cmd, &a, 0, takes_user ? 1 : 0)) != CLI_CONTINUE) {
+                json_decref(params);
+                return r;
+        }
+        if (takes_user && a.n_pos)
+                user = a.pos[0];
+        if (user)
+                json_object_set_new(params, "user", json_string(user));
+        json_t *res = NULL;
+        r = client_oneshot(cmd->name, method, params, &res, NULL);
+        if (r != 0)
+                return r;
+        if (json)
+                output_json(res);
+        else
+                print(res);
+        r = exit_of ? exit_of(res) : 0;
+        json_decref(res);
+        return r;
 }

@@ -291,53 +291,9 @@ static void print_status(const json_t *res)
         }
 }
 
-/* An admin command without arguments (takes_user: [USER] / --user U): call, then print as JSON
- * or with `print`; the exit code is exit_of's (0 without one). */
-static int simple(const struct cli_command *cmd, int argc, char **argv, const char *method,
-                  bool takes_user, void (*print)(const json_t *), int (*exit_of)(const json_t *))
-{
-        json_t *params = json_object();
-        bool json = false;
-        const char *user = NULL;
-        const struct cli_option opts_user[] = {
-            {"json", 0, CLI_OPT_FLAG, &json, NULL},
-            {"user", 'u', CLI_OPT_VALUE, &user, NULL},
-            {NULL, 0, CLI_OPT_FLAG, NULL, NULL},
-        };
-        const struct cli_option opts[] = {
-            {"json", 0, CLI_OPT_FLAG, &json, NULL},
-            {NULL, 0, CLI_OPT_FLAG, NULL, NULL},
-        };
-        _cleanup_(cli_args_release) struct cli_args a = {0};
-        int r = cli_parse(cmd, argc, argv, takes_user ? opts_user : opts, &a);
-        if (r != CLI_CONTINUE) {
-                json_decref(params);
-                return r;
-        }
-        if ((r = cli_want_positional(cmd, &a, 0, takes_user ? 1 : 0)) != CLI_CONTINUE) {
-                json_decref(params);
-                return r;
-        }
-        if (takes_user && a.n_pos)
-                user = a.pos[0];
-        if (user)
-                json_object_set_new(params, "user", json_string(user));
-        json_t *res = NULL;
-        r = client_oneshot(cmd->name, method, params, &res, NULL);
-        if (r != 0)
-                return r;
-        if (json)
-                output_json(res);
-        else
-                print(res);
-        r = exit_of ? exit_of(res) : 0;
-        json_decref(res);
-        return r;
-}
-
 int cmd_status(const struct cli_command *cmd, int argc, char **argv)
 {
-        return simple(cmd, argc, argv, "admin.status", false, print_status, NULL);
+        return cli_show(cmd, argc, argv, "admin.status", false, print_status, NULL);
 }
 
 /* ---- ds01 users -------------------------------------------------------------------------------
@@ -411,7 +367,7 @@ static void print_users(const json_t *res)
 
 int cmd_users(const struct cli_command *cmd, int argc, char **argv)
 {
-        return simple(cmd, argc, argv, "admin.users", true, print_users, NULL);
+        return cli_show(cmd, argc, argv, "admin.users", true, print_users, NULL);
 }
 
 /* ---- ds01 health ------------------------------------------------------------------------------
@@ -437,7 +393,7 @@ static int health_exit(const json_t *res)
 
 int cmd_health(const struct cli_command *cmd, int argc, char **argv)
 {
-        return simple(cmd, argc, argv, "admin.health", false, print_health, health_exit);
+        return cli_show(cmd, argc, argv, "admin.health", false, print_health, health_exit);
 }
 
 /* ---- ds01 reload ------------------------------------------------------------------------------
@@ -451,5 +407,5 @@ static void print_reload(const json_t *res)
 
 int cmd_reload(const struct cli_command *cmd, int argc, char **argv)
 {
-        return simple(cmd, argc, argv, "admin.reload", false, print_reload, NULL);
+        return cli_show(cmd, argc, argv, "admin.reload", false, print_reload, NULL);
 }

@@ -96,24 +96,5 @@ static void print_board(const json_t *b)
 
 int cmd_board(const struct cli_command *cmd, int argc, char **argv)
 {
-        bool json = false;
-        const struct cli_option opts[] = {
-            {"json", 0, CLI_OPT_FLAG, &json, NULL},
-            {NULL, 0, CLI_OPT_FLAG, NULL, NULL},
-        };
-        _cleanup_(cli_args_release) struct cli_args a = {0};
-        int r = cli_parse(cmd, argc, argv, opts, &a);
-        if (r == CLI_CONTINUE)
-                r = cli_want_positional(cmd, &a, 0, 0);
-        if (r != CLI_CONTINUE)
-                return r;
-        json_t *res = NULL;
-        if ((r = client_oneshot(cmd->name, "board.get", NULL, &res, NULL)) != 0)
-                return r;
-        if (json)
-                output_json(res);
-        else
-                print_board(res);
-        json_decref(res);
-        return 0;
+        return cli_show(cmd, argc, argv, "board.get", false, print_board, NULL);
 }

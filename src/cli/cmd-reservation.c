@@ -124,45 +124,30 @@ static char *slots_text(const json_t *slots)
         return strbuf_detach(&sb);
 }
 
+static void print_list(const json_t *res)
+{
+        const json_t *list = json_object_get(res, "reservations");
+        if (json_array_size(list) == 0) {
+                printf("No reservations.\n");
+                return;
+        }
+        static const char *const h[] = {"NAME", "STATE", "START", "END", "MEMBERS", "SLOTS"};
+        _cleanup_table_ struct table *t = table_new(6, h);
+        size_t i;
+        json_t *o;
+        json_array_foreach (list, i, o) {
+                _cleanup_free_ char *m = members_text(o);
+                _cleanup_free_ char *sl = slots_text(json_object_get(o, "slots"));
+                table_add_row(t, (const char *const[]){
+                                     cli_jstr(o, "name", "?"), cli_jstr(o, "state", "?"),
+                                     cli_jstr(o, "start", "?"), cli_jstr(o, "end", "?"), m, sl});
+        }
+        table_print(t, stdout, false);
+}
+
 int cmd_reservation_list(const struct cli_command *cmd, int argc, char **argv)
 {
-        bool json = false;
-        const struct cli_option opts[] = {
-            {"json", 0, CLI_OPT_FLAG, &json, NULL},
-            {NULL, 0, CLI_OPT_FLAG, NULL, NULL},
-        };
-        _cleanup_(cli_args_release) struct cli_args a = {0};
-        int r = cli_parse(cmd, argc, argv, opts, &a);
-        if (r == CLI_CONTINUE)
-                r = cli_want_positional(cmd, &a, 0, 0);
-        if (r != CLI_CONTINUE)
-                return r;
-        json_t *res = NULL;
-        if ((r = client_oneshot(cmd->name, "reservation.list", NULL, &res, NULL)) != 0)
-                return r;
-        const json_t *list = json_object_get(res, "reservations");
-        if (json) {
-                output_json(res);
-        } else if (json_array_size(list) == 0) {
-                printf("No reservations.\n");
-        } else {
-                static const char *const h[] = {"NAME", "STATE",   "START",
-                                                "END",  "MEMBERS", "SLOTS"};
-                _cleanup_table_ struct table *t = table_new(6, h);
-                size_t i;
-                json_t *o;
-                json_array_foreach (list, i, o) {
-                        _cleanup_free_ char *m = members_text(o);
-                        _cleanup_free_ char *sl = slots_text(json_object_get(o, "slots"));
-                        table_add_row(t, (const char *const[]){cli_jstr(o, "name", "?"),
-                                                               cli_jstr(o, "state", "?"),
-                                                               cli_jstr(o, "start", "?"),
-                                                               cli_jstr(o, "end", "?"), m, sl});
-                }
-                table_print(t, stdout, false);
-        }
-        json_decref(res);
-        return 0;
+        return cli_show(cmd, argc, argv, "reservation.list", false, print_list, NULL);
 }
 
 int cmd_reservation_delete(const struct cli_command *cmd, int argc, char **argv)

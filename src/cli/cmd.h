@@ -90,6 +90,12 @@ int cli_check_name(const struct cli_command *cmd, const char *name);
 int cli_parse_name(const struct cli_command *cmd, int argc, char **argv,
                    const struct cli_option *opts, struct cli_args *ret);
 
+/* A command that only shows something (no arguments; takes_user: [USER] / --user U; --json):
+ * calls method, then prints the result as JSON or with print; the exit code is exit_of's (0
+ * without one), or the call's failure (client.c). */
+int cli_show(const struct cli_command *cmd, int argc, char **argv, const char *method,
+             bool takes_user, void (*print)(const json_t *), int (*exit_of)(const json_t *));
+
 /* The command table (main.c). */
 const struct cli_command *cli_find(const char *name);
 

@@ -234,16 +234,7 @@ int dapi_build_feed(struct dapi_build *b, const char *data, size_t n)
 static ssize_t read_msgs(void *cls, uint64_t pos, char *buf, size_t max)
 {
         (void)pos;
-        int fd = ((struct dapi_build *)cls)->msgs_r;
-        for (;;) {
-                ssize_t k = read(fd, buf, max);
-                if (k > 0)
-                        return k;
-                if (k == 0)
-                        return MHD_CONTENT_READER_END_OF_STREAM;
-                if (errno != EINTR)
-                        return MHD_CONTENT_READER_END_WITH_ERROR;
-        }
+        return dapi_read_pipe(((struct dapi_build *)cls)->msgs_r, buf, max);
 }
 
 /* The answer is done or the client is gone: the build's client hangs up with it. */

@@ -223,16 +223,7 @@ static char *stat_header(int fd)
 static ssize_t tar_read(void *cls, uint64_t pos, char *buf, size_t max)
 {
         (void)pos;
-        struct helper *h = cls;
-        for (;;) {
-                ssize_t k = read(h->out, buf, max);
-                if (k > 0)
-                        return k;
-                if (k == 0)
-                        return MHD_CONTENT_READER_END_OF_STREAM;
-                if (errno != EINTR)
-                        return MHD_CONTENT_READER_END_WITH_ERROR;
-        }
+        return dapi_read_pipe(((struct helper *)cls)->out, buf, max);
 }
 
 /* The answer is done or the client left: ds01-cp, writing to no one, stops. */

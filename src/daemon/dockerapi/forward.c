@@ -188,6 +188,19 @@ struct stream {
         int client_fd; /* the client's connection: its hang-up ends the stream */
 };
 
+ssize_t dapi_read_pipe(int fd, char *buf, size_t max)
+{
+        for (;;) {
+                ssize_t k = read(fd, buf, max);
+                if (k > 0)
+                        return k;
+                if (k == 0)
+                        return MHD_CONTENT_READER_END_OF_STREAM;
+                if (errno != EINTR)
+                        return MHD_CONTENT_READER_END_WITH_ERROR;
+        }
+}
+
 static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
 {
         (void)pos;

@@ -58,6 +58,10 @@ enum MHD_Result dapi_reply_raw(struct ds01d *v, struct MHD_Connection *conn, uns
 enum MHD_Result dapi_hijack(struct ds01d *v, struct MHD_Connection *conn,
                             const struct dapi_request *r, void (*on_close)(void *), void *ctx);
 
+/* A libmicrohttpd content reader over a pipe: up to max bytes of fd into buf, the end of the
+ * stream at EOF, an error otherwise (for answers streamed from a build or ds01-cp). */
+ssize_t dapi_read_pipe(int fd, char *buf, size_t max);
+
 /* Ends every hijacked stream (the daemon is stopping); none opens after this. */
 void dapi_streams_end(void);
 
