@@ -155,8 +155,8 @@ const char *const *limits_unused_keys(const struct limits *l)
 
 bool limits_archived(const struct limits *l, const char *user)
 {
-        return l->n_archived > 0 && bsearch(&user, l->archived, l->n_archived,
-                                            sizeof(*l->archived), limits_cmp_str) != NULL;
+        return l->n_archived > 0 && bsearch(&user, l->archived, l->n_archived, sizeof(*l->archived),
+                                            limits_cmp_str) != NULL;
 }
 
 const char *const *limits_groups(const struct limits *l)
