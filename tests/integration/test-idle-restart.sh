@@ -1,23 +1,24 @@
 #!/usr/bin/env bash
 # A daemon restart does not start the idle clock over (README "Idle and runtime enforcement"):
 # with idle_timeout_h 0.0025 (9 s), sample_interval_s 1 and restart_gap_s 2 (down at most
-# 2 x 1 + 2 = 4 s counts as a restart; under a sanitizer restart_gap_s 6, so 8 s), an idle
-# container that got its first warning (80 %, 7.2 s) before ds01d restarted is stopped at ~9 s
-# of idleness, not 9 s after the restart, and is not warned twice. After a longer outage (over
+# 2 x 1 + 2 = 4 s counts as a restart; under a sanitizer restart_gap_s 6, so 8 s, and an 18 s
+# timeout), an idle container that got its first warning (80 %, 7.2 s) before ds01d restarted
+# is stopped at ~9 s of idleness, not 9 s after the restart, and is not warned twice. After a longer outage (over
 # that gap) the daemon cannot know what happened while it was away: the clock starts again at
 # its start, so the container is not stopped at once (the old clock would stop it at the first
 # measured sample).
 # ds01-test: kind=functional budget=56
 . "$(dirname "$0")/lib.sh"
-# A sanitizer build stops and starts more slowly: it gets a wider gap (and a longer outage).
-RG=2
-strict_timing || RG=6
+# A sanitizer build stops and starts more slowly: it gets a wider gap (and a longer outage), and
+# a timeout twice as long, so that the test's stop lands between the first warning and the
+# deadline (1.8 s apart at 9 s, 3.6 s at 18 s) on a loaded machine too.
+RG=2 TOH=0.0025 TO=9 # idle_timeout_h and idle_timeout_s
+strict_timing || { RG=6 TOH=0.005 TO=18; }
 DS01_CONFIG_EXTRA="sample_interval_s: 1
 restart_gap_s: $RG"
 ds01_setup
-ds01_write_lifecycle_limits 'idle_timeout_h: 0.0025'
+ds01_write_lifecycle_limits "idle_timeout_h: $TOH"
 ds01_start_daemon
-TO=9              # idle_timeout_s
 GAP=$((2 + RG))   # 2 x sample_interval_s + restart_gap_s
 
 A=$(ds01_user "it$$a") || fail "cannot create user"

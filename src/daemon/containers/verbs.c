@@ -319,9 +319,11 @@ int container_stop(struct ds01d *d, const struct caller *c, json_t *params, json
         int r = -1;
         /* The owner's own stop gets gpu_hold_after_manual_stop_m (an administrator's does not). */
         struct store_container sc;
-        bool manual = store_get(d->store, name, &sc, NULL) == 0 && sc.uid == (unsigned)c->uid;
-        if (manual)
+        bool manual = false;
+        if (store_get(d->store, name, &sc, NULL) == 0) {
+                manual = sc.uid == (unsigned)c->uid;
                 store_container_release(&sc);
+        }
         if (manual)
                 store_set_manual_stop(d->store, name, now_s(), NULL);
         if (docker_container_stop(d->docker, name, timeout, err) < 0) {

@@ -57,10 +57,11 @@ int64_t rules_idle_timeout_s(const struct limit_set *ls, const struct rules_dema
 
 int64_t rules_gpu_hold_s(const struct limit_set *ls, bool manual)
 {
+        /* rounded up: a hold lasts at least what was set, counted in the ledger's seconds */
         double m = ls->policies.gpu_hold_after_manual_stop_m;
         if (manual && m >= 0)
-                return llround(m * 60);
-        return ls->gpu_hold_after_stop_h < 0 ? -1 : llround(ls->gpu_hold_after_stop_h * 3600);
+                return (int64_t)ceil(m * 60);
+        return ls->gpu_hold_after_stop_h < 0 ? -1 : (int64_t)ceil(ls->gpu_hold_after_stop_h * 3600);
 }
 
 /* The three steps of a clock, in ms after its start. */

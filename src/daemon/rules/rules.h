@@ -47,8 +47,9 @@ bool rules_high_demand(const struct limit_policies *p, const struct rules_demand
 int64_t rules_idle_timeout_s(const struct limit_set *ls, const struct rules_demand *dm,
                              int64_t *ret_full_s);
 
-/* The GPU hold of a stopped container in seconds (-1: until it is retired): after the owner's
- * own stop (manual) gpu_hold_after_manual_stop_m where it is set, else gpu_hold_after_stop_h. */
+/* The GPU hold of a stopped container in whole seconds, rounded up (-1: until it is retired):
+ * after the owner's own stop (manual) gpu_hold_after_manual_stop_m where it is set, else
+ * gpu_hold_after_stop_h. */
 int64_t rules_gpu_hold_s(const struct limit_set *ls, bool manual);
 
 /* What a clock (idle or runtime) calls for now. */
