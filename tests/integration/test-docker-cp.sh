@@ -111,7 +111,10 @@ assert_eq 0 "$RC" "a copy into /workspace still works ($ERR)"
 as_user "$A" rm "$WS"
 as_user "$A" ln -s /etc "$WS"
 capture as_user "$A" docker cp "$SCRATCH/in.txt" training:/workspace/ds01-cp-$$
+assert_eq 0 "$RC" "a copy into /workspace with the workspace a link to /etc works ($ERR)"
 [ ! -e "/etc/ds01-cp-$$" ] && ok "nothing reached the host's /etc" || not_ok "nothing reached the host's /etc"
+[ -e "$WS.real/ds01-cp-$$" ] && ok "... it went to the container's own workspace" ||
+	not_ok "... it went to the container's own workspace"
 rm -f "/etc/ds01-cp-$$"
 as_user "$A" rm "$WS"
 as_user "$A" mv "$WS.real" "$WS"

@@ -44,9 +44,9 @@ int leases_reserve(struct ds01d *d, const struct caller *c, const struct limit_s
                 error_free(perr);
                 return -1;
         }
-        char **withheld = NULL;
-        _cleanup_free_ char *why = NULL;
-        if (preq->n_slots > 0 && resv_withheld(d, c->login, ls, &withheld, &why, err) < 0) {
+        struct resv_check rc = {0};
+        if (preq->n_slots > 0 && resv_check(d, c->login, ls, &rc, err) < 0) {
+                resv_check_release(&rc);
                 free(cands);
                 return -1;
         }
@@ -64,14 +64,14 @@ int leases_reserve(struct ds01d *d, const struct caller *c, const struct limit_s
             .pick = pool_pick,
             .pick_ctx = preq,
             .existing = existing,
-            .withheld = withheld,
-            .withheld_why = why,
+            .withheld = rc.withheld,
+            .withheld_why = rc.why,
         };
         int r = store_reserve(d->store, &req, ret_uuids, err);
         if (r == 0)
-                resv_note_lease(d, c->login, ls, *ret_uuids);
+                resv_note_lease(d, &rc, *ret_uuids);
         free(cands);
-        strv_free(withheld);
+        resv_check_release(&rc);
         return r;
 }
 
@@ -133,22 +133,23 @@ int leases_relet(struct ds01d *d, const struct caller *owner, const json_t *insp
             .existing = true,
         };
         struct error *e1 = NULL;
-        char **withheld = NULL;
-        _cleanup_free_ char *why = NULL;
-        if (resv_withheld(d, owner->login, ls, &withheld, &why, err) < 0) {
+        struct resv_check rc = {0};
+        if (resv_check(d, owner->login, ls, &rc, err) < 0) {
+                resv_check_release(&rc);
                 free(prev);
                 goto out;
         }
-        req.withheld = withheld;
-        req.withheld_why = why;
+        req.withheld = rc.withheld;
+        req.withheld_why = rc.why;
         int same = n_prev == n_old && (size_t)preq.n_slots == n_old
                        ? store_reserve(d->store, &req, ret_got, &e1)
                        : -1;
-        strv_free(withheld);
+        if (same == 0)
+                resv_note_lease(d, &rc, *ret_got);
+        resv_check_release(&rc);
         if (same == 0) {
                 free(prev);
                 *ret_same = true;
-                resv_note_lease(d, owner->login, ls, *ret_got);
                 r = store_bind(d->store, name, jstr(inspect, "Id"), err);
                 if (r < 0)
                         store_release_leases(d->store, name, NULL, NULL);

@@ -50,58 +50,66 @@ static char *window_text(const struct store_resv *r)
                          format_iso8601(r->end_s, b));
 }
 
-int resv_withheld(struct ds01d *d, const char *login, const struct limit_set *ls, char ***ret,
-                  char **ret_why, struct error **err)
+/* How far into a window a slot no member leased is released (reservation_unused_release_m). */
+static int64_t release_s(const struct ds01d *d)
+{
+        return d->cfg->reservation_unused_release_m * 60;
+}
+
+bool resv_holds_now(const struct ds01d *d, const struct store_resv *r, size_t i, int64_t now)
+{
+        return now >= r->start_s && resv_withholds(r, i, -1, now, release_s(d));
+}
+
+int resv_check(struct ds01d *d, const char *login, const struct limit_set *ls,
+               struct resv_check *ret, struct error **err)
 {
         int64_t now = now_s();
-        struct store_resv *v = NULL;
-        size_t n = 0;
-        if (store_resv_list(d->store, now, &v, &n, err) < 0)
+        *ret = (struct resv_check){.login = login, .group = ls->group};
+        if (store_resv_list(d->store, now, &ret->v, &ret->n, err) < 0)
                 return -1;
         double cap =
             limits_exemption(d->limits, login, LIMITS_RUNTIME, now) ? -1 : ls->max_runtime_h;
-        int64_t release_s = d->cfg->reservation_unused_release_m * 60;
         struct strv out = {0};
-        char *why = NULL;
-        for (size_t i = 0; i < n; i++) {
-                if (resv_is_member(&v[i], login, ls->group))
+        for (size_t i = 0; i < ret->n; i++) {
+                const struct store_resv *r = &ret->v[i];
+                if (resv_is_member(r, login, ls->group))
                         continue;
-                for (size_t k = 0; k < v[i].n_slots; k++)
-                        if (resv_withholds(&v[i], k, cap, now, release_s)) {
-                                strv_push(&out, v[i].slots[k]);
-                                if (!why)
-                                        why = window_text(&v[i]);
+                for (size_t k = 0; k < r->n_slots; k++)
+                        if (resv_withholds(r, k, cap, now, release_s(d))) {
+                                strv_push(&out, r->slots[k]);
+                                if (!ret->why)
+                                        ret->why = window_text(r);
                         }
         }
-        store_resv_free(v, n);
-        *ret = strv_take(&out);
-        *ret_why = why;
+        ret->withheld = strv_take(&out);
         return 0;
 }
 
-void resv_note_lease(struct ds01d *d, const char *login, const struct limit_set *ls,
-                     char *const *uuids)
+void resv_note_lease(struct ds01d *d, const struct resv_check *rc, char *const *uuids)
 {
-        struct store_resv *v = NULL;
-        size_t n = 0;
         struct error *err = NULL;
-        if (!uuids || !uuids[0] || store_resv_list(d->store, now_s(), &v, &n, &err) < 0) {
-                error_free(err);
-                return;
-        }
-        for (size_t i = 0; i < n; i++) {
-                if (!resv_is_member(&v[i], login, ls->group))
+        for (size_t i = 0; uuids && i < rc->n; i++) {
+                const struct store_resv *r = &rc->v[i];
+                if (!resv_is_member(r, rc->login, rc->group))
                         continue;
-                for (size_t k = 0; k < v[i].n_slots; k++)
+                for (size_t k = 0; k < r->n_slots; k++)
                         for (size_t u = 0; uuids[u]; u++)
-                                if (!v[i].used[k] && streq(uuids[u], v[i].slots[k]) &&
-                                    store_resv_mark_used(d->store, v[i].name, v[i].slots[k], &err) <
+                                if (!r->used[k] && streq(uuids[u], r->slots[k]) &&
+                                    store_resv_mark_used(d->store, r->name, r->slots[k], &err) <
                                         0) {
-                                        log_warning("reservation %s: %s", v[i].name, err->message);
+                                        log_warning("reservation %s: %s", r->name, err->message);
                                         err = error_free(err);
                                 }
         }
-        store_resv_free(v, n);
+}
+
+void resv_check_release(struct resv_check *rc)
+{
+        strv_free(rc->withheld);
+        free(rc->why);
+        store_resv_free(rc->v, rc->n);
+        *rc = (struct resv_check){0};
 }
 
 /* ---- create ---- */
@@ -277,13 +285,12 @@ static json_t *slots_json(struct ds01d *d, const struct store_resv *r,
                           int64_t now)
 {
         json_t *a = json_array();
-        int64_t release_s = d->cfg->reservation_unused_release_m * 60;
         for (size_t k = 0; k < r->n_slots; k++) {
                 const struct gpu_slot *s = gpu_inventory_find(d->inv, r->slots[k]);
-                json_t *o = json_pack(
-                    "{s:s, s:s, s:b, s:b}", "uuid", r->slots[k], "name",
-                    s ? s->name : "(no longer on this server)", "used", r->used[k], "released",
-                    now >= r->start_s && !resv_withholds(r, k, -1, now, release_s));
+                json_t *o =
+                    json_pack("{s:s, s:s, s:b, s:b}", "uuid", r->slots[k], "name",
+                              s ? s->name : "(no longer on this server)", "used", r->used[k],
+                              "released", now >= r->start_s && !resv_holds_now(d, r, k, now));
                 for (size_t c = 0; c < n_rows; c++)
                         for (size_t l = 0; l < rows[c].n_leases; l++)
                                 if (streq(rows[c].leases[l].slot_uuid, r->slots[k])) {

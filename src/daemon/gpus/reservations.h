@@ -11,7 +11,7 @@
  * until the window ends. Nothing is ever stopped for a reservation: a lease made before the
  * reservation existed runs on (`reservation list` shows it).
  *
- * The ledger keeps them (store_resv_*); placement (leases.c) asks resv_withheld before its
+ * The ledger keeps them (store_resv_*); placement (leases.c) asks resv_check before its
  * transaction, and records a member's lease with resv_note_lease.
  * Locking: none of its own. */
 #pragma once
@@ -31,15 +31,29 @@ bool resv_is_member(const struct store_resv *r, const char *login, const char *g
 bool resv_withholds(const struct store_resv *r, size_t i, double max_runtime_h, int64_t now,
                     int64_t release_s);
 
-/* The slots kept from login (limits ls, exemptions of d's limits) now: a NULL-terminated list
- * (new; empty when none) and, when there are any, *ret_why naming the first reservation and its
- * window for a refusal ("'exam' from 2026-12-07T14:00:00Z to ..."). 0, or -1 with *err. */
-int resv_withheld(struct ds01d *d, const char *login, const struct limit_set *ls, char ***ret,
-                  char **ret_why, struct error **err);
-/* login leased uuids: those in a reservation login is a member of count as used (never
+/* Whether slot i of r is kept for its members now: in the window, and not released unused
+ * (what the board and `reservation list` show). */
+bool resv_holds_now(const struct ds01d *d, const struct store_resv *r, size_t i, int64_t now);
+
+/* What the reservations mean for one requester now, read once per placement: the slots kept
+ * from them (withheld, NULL-terminated; empty when none) and, when there are any, why (naming
+ * the first reservation and its window, for a refusal); and the reservations not yet ended,
+ * for resv_note_lease. login and group point into the caller's. */
+struct resv_check {
+        char **withheld;
+        char *why;
+        struct store_resv *v;
+        size_t n;
+        const char *login, *group;
+};
+/* Fills *ret for login with limits ls (its group, runtime cap and exemptions). 0, or -1 with
+ * *err; release with resv_check_release either way. */
+int resv_check(struct ds01d *d, const char *login, const struct limit_set *ls,
+               struct resv_check *ret, struct error **err);
+/* The requester leased uuids: those of a reservation they are a member of count as used (never
  * released as unused). */
-void resv_note_lease(struct ds01d *d, const char *login, const struct limit_set *ls,
-                     char *const *uuids);
+void resv_note_lease(struct ds01d *d, const struct resv_check *rc, char *const *uuids);
+void resv_check_release(struct resv_check *rc);
 
 /* reservation.create (administrators): name, gpus or slots, start, end (unix s), users, group. */
 int resv_create(struct ds01d *d, const struct caller *c, json_t *params, json_t **ret_result,

@@ -51,11 +51,10 @@ static bool drained(const struct facts *f, const struct gpu_slot *s)
 /* The reservation whose window keeps s from everyone else now, or NULL. */
 static const struct store_resv *reserved_by(const struct facts *f, const struct gpu_slot *s)
 {
-        int64_t release_s = f->d->cfg->reservation_unused_release_m * 60;
         for (size_t i = 0; i < f->n_resv; i++)
                 for (size_t k = 0; k < f->resv[i].n_slots; k++)
-                        if (streq(f->resv[i].slots[k], s->uuid) && f->now >= f->resv[i].start_s &&
-                            resv_withholds(&f->resv[i], k, -1, f->now, release_s))
+                        if (streq(f->resv[i].slots[k], s->uuid) &&
+                            resv_holds_now(f->d, &f->resv[i], k, f->now))
                                 return &f->resv[i];
         return NULL;
 }
