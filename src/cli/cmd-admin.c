@@ -246,8 +246,10 @@ static void print_status(const json_t *res)
                         snprintf(slot, sizeof(slot), "%lld.%s", idx, profile);
                 else
                         snprintf(slot, sizeof(slot), "%lld", idx);
+                /* "outside": a process ds01 does not manage uses it (leased to nobody) */
                 const char *state = lease                           ? cli_jstr(lease, "state", "?")
                                     : json_object_get(s, "drained") ? "drained"
+                                    : json_object_get(s, "outside") ? "outside"
                                                                     : "free";
                 const char *cells[] = {slot,
                                        cli_jstr(s, "name", "?"),
@@ -264,7 +266,8 @@ static void print_status(const json_t *res)
         table_print(t, stdout, output_colour());
         const json_t *tot = json_object_get(res, "totals");
         printf("\n%lld of %lld GPU slots leased (%.2f of %.2f GPU-equivalents), %lld free, "
-               "%lld drained, %lld held by stopped containers, %lld idle\n"
+               "%lld drained, %lld in use outside ds01, %lld held by stopped containers, %lld "
+               "idle\n"
                "%lld containers running, %lld stopped, %lld users\n",
                (long long)json_integer_value(json_object_get(tot, "leased")),
                (long long)json_integer_value(json_object_get(tot, "slots")),
@@ -272,6 +275,7 @@ static void print_status(const json_t *res)
                json_number_value(json_object_get(tot, "gpu_equivalents")),
                (long long)json_integer_value(json_object_get(tot, "free")),
                (long long)json_integer_value(json_object_get(tot, "drained")),
+               (long long)json_integer_value(json_object_get(tot, "outside")),
                (long long)json_integer_value(json_object_get(tot, "held")),
                (long long)json_integer_value(json_object_get(tot, "gpus_idle")),
                (long long)json_integer_value(json_object_get(tot, "containers_running")),
@@ -380,9 +384,15 @@ static void print_health(const json_t *res)
         json_t *c;
         json_array_foreach (json_object_get(res, "checks"), i, c) {
                 bool ok = cli_jbool(c, "ok");
-                printf("%s%-4s%s %-14s %s\n", colour ? (ok ? OUTPUT_GREEN : OUTPUT_RED) : "",
-                       ok ? "ok" : "FAIL", colour ? OUTPUT_RESET : "", cli_jstr(c, "name", "?"),
-                       cli_jstr(c, "detail", ""));
+                /* warn: a finding that is no failure of ds01 (a GPU in use outside it) */
+                bool w = ok && cli_jbool(c, "warn");
+                const char *col = !ok ? OUTPUT_RED : w ? OUTPUT_YELLOW : OUTPUT_GREEN;
+                _cleanup_free_ char *detail = term_safe(cli_jstr(c, "detail", ""));
+                printf("%s%-4s%s %-14s %s\n", colour ? col : "",
+                       !ok ? "FAIL"
+                       : w ? "warn"
+                           : "ok",
+                       colour ? OUTPUT_RESET : "", cli_jstr(c, "name", "?"), detail);
         }
 }
 

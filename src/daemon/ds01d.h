@@ -33,6 +33,7 @@ struct exec_registry;
 struct relay;
 struct generations;
 struct generation;
+struct outside;
 
 struct ds01d {
         struct generations *gens; /* where the current generation is published */
@@ -46,6 +47,7 @@ struct ds01d {
         struct notify *notify;   /* terminals, alerts file, webhook */
         struct monitor *monitor; /* sampling and enforcement (the activity it saw) */
         struct usage *usage;     /* usage accounting (ds01 report) */
+        struct outside *outside; /* GPUs busy outside ds01, as the monitor last saw them */
         struct store *store;
         struct docker *docker;
         struct network *net; /* per-user Docker networks (network.h) */

@@ -22,6 +22,7 @@
 #include "daemon/observe/notify.h"
 #include "daemon/docker/watch.h"
 #include "daemon/observe/usage.h"
+#include "daemon/gpus/outside.h"
 #include "daemon/ports/ports.h"
 #include "daemon/ports/relay.h"
 
@@ -229,6 +230,7 @@ int main(int argc, char **argv)
         if (!d.store)
                 goto fail;
         d.usage = usage_new();
+        d.outside = outside_new();
         d.docker = docker_new(d.cfg->docker_socket, &err);
         if (!d.docker) {
                 error_wrap(&err, "connecting to Docker at %s (is dockerd running?)",
@@ -343,6 +345,7 @@ out:;
                 d.docker = docker_free(d.docker);
                 d.store = store_free(d.store);
                 d.usage = usage_free(d.usage);
+                d.outside = outside_free(d.outside);
                 d.audit = audit_free(d.audit);
                 d.events = events_free(d.events);
                 d.notify = notify_free(d.notify);

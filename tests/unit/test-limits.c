@@ -303,7 +303,9 @@ static void test_ds01_unused_keys(void **state)
             "enforcement.cgroup_driver",
             "gpu_allocation",
             "monitoring",
-            "bare_metal_access",
+            "bare_metal_access.admin_group",
+            "bare_metal_access.default_grant_duration_h",
+            "bare_metal_access.state_dir",
             "access_control",
             "defaults.max_tasks",
             "groups.*.max_tasks",
@@ -317,6 +319,10 @@ static void test_ds01_unused_keys(void **state)
                 for (size_t j = 0; j < n; j++)
                         assert_string_not_equal(unused[j], unused[n]); /* each once */
         assert_int_equal(n, ARRAY_SIZE(want));
+        /* bare_metal_access.exempt_users is acted on (DS01's file lists datasciencelab) */
+        assert_true(limits_bare_metal_exempt(l, "datasciencelab"));
+        assert_false(limits_bare_metal_exempt(l, "alice"));
+        assert_false(limits_bare_metal_exempt(l, NULL));
         limits_free(l);
 }
 

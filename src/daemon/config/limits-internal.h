@@ -87,6 +87,8 @@ struct limits {
         size_t n_forced;
         char **archived; /* groups/archived.members: may not deploy (sorted) */
         size_t n_archived;
+        char **bare_metal_exempt; /* bare_metal_access.exempt_users (sorted) */
+        size_t n_bare_metal_exempt;
         struct limit_type *types; /* container_types */
         size_t n_types;
 };

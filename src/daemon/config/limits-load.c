@@ -356,9 +356,48 @@ static int load_exemptions_file(struct loader *ld, struct error **err)
 
 /* Whole top-level sections: listed by their name. */
 static const char *const unused_sections[] = {
-    "gpu_allocation", "monitoring", "bare_metal_access", "access_control", "advanced",
-    "wizard",         NULL,
+    "gpu_allocation", "monitoring", "access_control", "advanced", "wizard", NULL,
 };
+
+/* `bare_metal_access:`: exempt_users is acted on (limits_bare_metal_exempt); the other keys
+ * (admin_group, default_grant_duration_h, state_dir: DS01's grant files for its profile.d
+ * CUDA_VISIBLE_DEVICES block) have no meaning here and are listed as unused. */
+static int parse_bare_metal(struct loader *ld, const struct yamldoc_node *n, struct error **err)
+{
+        struct limits *l = ld->l;
+        const struct yamldoc *d = ld->d;
+        if (yamldoc_is_null(n))
+                return 0;
+        if (yamldoc_expect(d, n, YAMLDOC_MAP, "bare_metal_access", err) < 0)
+                return -1;
+        for (size_t i = 0; i < n->n; i++) {
+                const struct yamldoc_pair *p = &n->pairs[i];
+                if (!streq(p->key, "exempt_users")) {
+                        _cleanup_free_ char *path = xasprintf("bare_metal_access.%s", p->key);
+                        limits_note_unused(l, path);
+                        continue;
+                }
+                const struct yamldoc_node *v = p->value;
+                if (yamldoc_is_null(v))
+                        continue;
+                if (yamldoc_expect(d, v, YAMLDOC_SEQ, "bare_metal_access.exempt_users", err) < 0)
+                        return -1;
+                for (size_t j = 0; j < v->n; j++) {
+                        const char *user;
+                        if (yamldoc_get_string(d, v->items[j], "bare_metal_access.exempt_users",
+                                               &user, err) < 0)
+                                return -1;
+                        l->bare_metal_exempt =
+                            xrealloc(l->bare_metal_exempt,
+                                     (l->n_bare_metal_exempt + 1) * sizeof(*l->bare_metal_exempt));
+                        l->bare_metal_exempt[l->n_bare_metal_exempt++] = xstrdup(user);
+                }
+        }
+        if (l->n_bare_metal_exempt)
+                qsort(l->bare_metal_exempt, l->n_bare_metal_exempt, sizeof(*l->bare_metal_exempt),
+                      limits_cmp_str);
+        return 0;
+}
 
 static const char *const top_keys[] = {
     "defaults",   "default_group",     "groups",         "user_overrides",
@@ -408,6 +447,8 @@ static int parse_top(struct loader *ld, struct error **err)
                         } else {
                                 limits_note_unused(l, "enforcement");
                         }
+                } else if (streq(p->key, "bare_metal_access")) {
+                        r = parse_bare_metal(ld, v, err);
                 } else if (limits_in_list(unused_sections, p->key)) {
                         limits_note_unused(l, p->key);
                 } else {

@@ -45,6 +45,9 @@ struct limits *limits_free(struct limits *l)
         for (size_t i = 0; i < l->n_archived; i++)
                 free(l->archived[i]);
         free(l->archived);
+        for (size_t i = 0; i < l->n_bare_metal_exempt; i++)
+                free(l->bare_metal_exempt[i]);
+        free(l->bare_metal_exempt);
         free(l);
         return NULL;
 }
@@ -157,6 +160,13 @@ bool limits_archived(const struct limits *l, const char *user)
 {
         return l->n_archived > 0 && bsearch(&user, l->archived, l->n_archived, sizeof(*l->archived),
                                             limits_cmp_str) != NULL;
+}
+
+bool limits_bare_metal_exempt(const struct limits *l, const char *user)
+{
+        return l && user && l->n_bare_metal_exempt > 0 &&
+               bsearch(&user, l->bare_metal_exempt, l->n_bare_metal_exempt,
+                       sizeof(*l->bare_metal_exempt), limits_cmp_str) != NULL;
 }
 
 const char *const *limits_groups(const struct limits *l)

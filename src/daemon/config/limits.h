@@ -94,6 +94,9 @@ const char *const *limits_unused_keys(const struct limits *l);
 /* Whether user is archived (groups/archived.members beside the limits file): they may not
  * deploy; what they have stays theirs to stop and retire. */
 bool limits_archived(const struct limits *l, const char *user);
+/* Whether user is listed in bare_metal_access.exempt_users: their GPU use outside ds01 (a host
+ * process, a container ds01 does not manage) is expected and gets no warning (outside.h). */
+bool limits_bare_metal_exempt(const struct limits *l, const char *user);
 /* Group names in file order, NULL-terminated. */
 const char *const *limits_groups(const struct limits *l);
 /* The logins a group lists (members files and inline members, sorted; not unix_group members):

@@ -5,6 +5,7 @@
 #include "daemon/containers/managed.h"
 #include "daemon/containers/oplock.h"
 #include "daemon/docker/dockerjson.h"
+#include "daemon/gpus/outside.h"
 #include "daemon/gpus/pool.h"
 #include "daemon/gpus/reservations.h"
 #include "daemon/observe/counters.h"
@@ -67,7 +68,12 @@ int leases_reserve(struct ds01d *d, const struct caller *c, const struct limit_s
             .withheld = rc.withheld,
             .withheld_why = rc.why,
         };
+        _cleanup_free_ char *busy_why = NULL;
+        char **busy = outside_busy(d->outside, &busy_why);
+        req.busy = busy;
+        req.busy_why = busy_why;
         int r = store_reserve(d->store, &req, ret_uuids, err);
+        strv_free(busy);
         if (r == 0)
                 resv_note_lease(d, &rc, *ret_uuids);
         free(cands);
@@ -141,9 +147,14 @@ int leases_relet(struct ds01d *d, const struct caller *owner, const json_t *insp
         }
         req.withheld = rc.withheld;
         req.withheld_why = rc.why;
+        _cleanup_free_ char *busy_why = NULL;
+        char **busy = outside_busy(d->outside, &busy_why);
+        req.busy = busy;
+        req.busy_why = busy_why;
         int same = n_prev == n_old && (size_t)preq.n_slots == n_old
                        ? store_reserve(d->store, &req, ret_got, &e1)
                        : -1;
+        strv_free(busy);
         if (same == 0)
                 resv_note_lease(d, &rc, *ret_got);
         resv_check_release(&rc);

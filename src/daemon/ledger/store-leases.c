@@ -180,27 +180,33 @@ static size_t pick_first(const struct store_free_slot *free_, size_t n_free, siz
         return k;
 }
 
-static bool withheld(const struct store_reservation_req *req, const char *uuid)
+static bool listed(char *const *list, const char *uuid)
 {
-        for (size_t i = 0; req->withheld && req->withheld[i]; i++)
-                if (streq(req->withheld[i], uuid))
+        for (size_t i = 0; list && list[i]; i++)
+                if (streq(list[i], uuid))
                         return true;
         return false;
 }
 
 /* The slots a refusal does not count as usable, and why: " (1 more drained for maintenance, 2
- * more reserved: 'exam' from ... to ...)", or "". */
-static char *kept_text(const struct store_reservation_req *req, size_t n_drained, size_t n_withheld)
+ * more reserved: 'exam' from ... to ..., 1 more in use outside ds01: GPU 2 is used by ...)",
+ * or "". */
+static char *kept_text(const struct store_reservation_req *req, size_t n_drained, size_t n_withheld,
+                       size_t n_busy)
 {
-        if (!n_drained && !n_withheld)
+        if (!n_drained && !n_withheld && !n_busy)
                 return xstrdup("");
-        _cleanup_free_ char *d =
-            n_drained ? xasprintf("%zu more drained for maintenance", n_drained) : xstrdup("");
-        _cleanup_free_ char *w =
-            n_withheld ? xasprintf("%zu more reserved: %s", n_withheld,
-                                   req->withheld_why ? req->withheld_why : "for others")
-                       : xstrdup("");
-        return xasprintf(" (%s%s%s)", d, n_drained && n_withheld ? ", " : "", w);
+        struct strbuf sb = STRBUF_INIT;
+        if (n_drained)
+                strbuf_addf(&sb, "%zu more drained for maintenance", n_drained);
+        if (n_withheld)
+                strbuf_addf(&sb, "%s%zu more reserved: %s", sb.len ? ", " : "", n_withheld,
+                            req->withheld_why ? req->withheld_why : "for others");
+        if (n_busy)
+                strbuf_addf(&sb, "%s%zu more in use outside ds01: %s", sb.len ? ", " : "", n_busy,
+                            req->busy_why ? req->busy_why : "a process ds01 does not manage");
+        _cleanup_free_ char *kept = strbuf_detach(&sb);
+        return xasprintf(" (%s)", kept);
 }
 
 static int reserve_locked(struct store *s, const struct store_reservation_req *req,
@@ -224,7 +230,7 @@ static int reserve_locked(struct store *s, const struct store_reservation_req *r
         _cleanup_strv_ struct strv seen = {0}; /* candidates may repeat: count each once */
         _cleanup_free_ struct store_free_slot *free_ =
             xcalloc(req->n_candidates + 1, sizeof(*free_));
-        size_t n_free = 0, n_leased = 0, n_drained = 0, n_withheld = 0;
+        size_t n_free = 0, n_leased = 0, n_drained = 0, n_withheld = 0, n_busy = 0;
         double cheapest = INFINITY;
         for (size_t i = 0; req->n_slots > 0 && i < req->n_candidates; i++) {
                 const struct gpu_slot *c = req->candidates[i];
@@ -238,8 +244,12 @@ static int reserve_locked(struct store *s, const struct store_reservation_req *r
                         n_drained++;
                         continue;
                 }
-                if (withheld(req, c->uuid)) {
+                if (listed(req->withheld, c->uuid)) {
                         n_withheld++;
+                        continue;
+                }
+                if (listed(req->busy, c->uuid)) { /* never leased while it is in use outside */
+                        n_busy++;
                         continue;
                 }
                 cheapest = fmin(cheapest, c->weight);
@@ -272,23 +282,25 @@ static int reserve_locked(struct store *s, const struct store_reservation_req *r
 
         /* Quota first: when it would be exceeded whichever slots were free, waiting for a free
          * GPU cannot help. A missing slot costs at least the cheapest candidate. */
-        size_t usable = seen.n - n_drained - n_withheld;
+        size_t usable = seen.n - n_drained - n_withheld - n_busy;
         size_t missing = (size_t)req->n_slots - n_picked;
         double need = weight + (missing && isfinite(cheapest) ? (double)missing * cheapest : 0);
         if (check_quota(s, req, need, err) < 0)
                 return -1;
         if (missing) {
-                _cleanup_free_ char *drained = kept_text(req, n_drained, n_withheld);
-                if (usable == 0)
+                _cleanup_free_ char *drained = kept_text(req, n_drained, n_withheld, n_busy);
+                /* a slot in use outside ds01 is free again when that ends: not "fewer GPUs" */
+                size_t capacity = usable + n_busy;
+                if (capacity == 0)
                         return error_set(err, DS01_ERESOURCE,
                                          "no GPU free: there is no GPU you may use on this "
                                          "server%s - deploy with --cpu-only",
                                          drained);
-                if ((size_t)req->n_slots > usable)
+                if ((size_t)req->n_slots > capacity)
                         return error_set(err, DS01_ERESOURCE,
                                          "you asked for %d GPUs but this server has %zu you may "
                                          "use%s - ask for fewer",
-                                         req->n_slots, usable, drained);
+                                         req->n_slots, capacity, drained);
                 if (n_picked == 0)
                         return error_set(err, DS01_ERESOURCE,
                                          "no GPU free: %zu of %zu GPUs are leased%s - try again "

@@ -4,6 +4,7 @@
 
 #include "daemon/config/generation.h"
 
+#include "daemon/gpus/outside.h"
 #include "daemon/gpus/reservations.h"
 #include "daemon/observe/counters.h"
 #include "daemon/rules/monitor.h"
@@ -177,6 +178,52 @@ static const struct slot_name *slot_find(const struct slot_name *v, size_t n, co
                 if (streq(v[i].slot->uuid, uuid))
                         return &v[i];
         return NULL;
+}
+
+/* GPUs busy outside ds01 (outside.h), with DS01's names: how many slots, how many processes,
+ * and (personal scrapes only: it names users) one series per slot, owner and place, valued with
+ * its processes - bounded by the slots times the owners, never one series per pid. */
+static void unmanaged_samples(struct strbuf *sb, struct ds01d *d, const struct slot_name *names,
+                              size_t n_names, bool personal)
+{
+        struct outside_use *v;
+        size_t n = outside_uses(d->outside, &v);
+        size_t n_slots = 0;
+        for (size_t i = 0; i < n; i++) {
+                bool first = true;
+                for (size_t k = 0; k < i && first; k++)
+                        first = !streq(v[k].slot_uuid, v[i].slot_uuid);
+                n_slots += first;
+        }
+        family(sb, "ds01_unmanaged_gpu_count", "gauge",
+               "GPU slots in use by processes ds01 does not manage (host processes, other "
+               "containers): leased to nobody while that lasts.");
+        sample(sb, "ds01_unmanaged_gpu_count", (double)n_slots, NULL);
+        family(sb, "ds01_unmanaged_gpu_running", "gauge",
+               "Compute processes on the GPUs that ds01 does not manage.");
+        sample(sb, "ds01_unmanaged_gpu_running", (double)n, NULL);
+        family(sb, "ds01_unmanaged_gpu_use", "gauge",
+               "Processes ds01 does not manage on a GPU slot, by owner and place (host, "
+               "container, or a managed container on a slot it does not lease).");
+        for (size_t i = 0; personal && i < n; i++) {
+                bool first = true; /* one series per (slot, user, where, container) */
+                for (size_t k = 0; k < i && first; k++)
+                        first = !(streq(v[k].slot_uuid, v[i].slot_uuid) &&
+                                  streq(v[k].user, v[i].user) && streq(v[k].where, v[i].where) &&
+                                  streq_ptr(v[k].container, v[i].container));
+                if (!first)
+                        continue;
+                size_t count = 0;
+                for (size_t k = i; k < n; k++)
+                        count += streq(v[k].slot_uuid, v[i].slot_uuid) &&
+                                 streq(v[k].user, v[i].user) && streq(v[k].where, v[i].where) &&
+                                 streq_ptr(v[k].container, v[i].container);
+                const struct slot_name *sn = slot_find(names, n_names, v[i].slot_uuid);
+                sample(sb, "ds01_unmanaged_gpu_use", (double)count, "gpu_slot",
+                       sn ? sn->name : v[i].slot_uuid, "user", v[i].user, "access_type", v[i].where,
+                       "container", v[i].container ? v[i].container : "", NULL);
+        }
+        outside_uses_free(v, n);
 }
 
 static const char *lease_slot_name(const struct slot_name *v, size_t n, const struct snap_lease *l)
@@ -566,6 +613,7 @@ void metrics_render_into(struct metrics *m, struct ds01d *d, struct strbuf *sb, 
                 sample(sb, "ds01_leases", (double)leases_by_state[s], "state", lease_states[s],
                        NULL);
         reservation_samples(sb, d);
+        unmanaged_samples(sb, d, names, n_slots, personal);
 
         /* ---- ours: per leased slot, from the monitor's last samples */
         struct strbuf util = STRBUF_INIT, mem = STRBUF_INIT, idle = STRBUF_INIT;

@@ -7,6 +7,7 @@
 #include "daemon/docker/dockerjson.h"
 #include "daemon/gpus/gpuadmin.h"
 #include "daemon/gpus/nvml.h"
+#include "daemon/gpus/outside.h"
 #include "daemon/observe/queries.h"
 #include "daemon/observe/rows.h"
 #include "daemon/observe/snapshot.h"
@@ -74,6 +75,32 @@ static int64_t idle_warn_after(int64_t idle_timeout_s)
         return after;
 }
 
+/* Slot s's uses outside ds01 (outside.h), as s.outside and one warning each. Returns whether
+ * there are any. */
+static bool note_outside(json_t *s, const json_t *outside, json_t *warnings)
+{
+        json_t *mine = json_array();
+        size_t i;
+        json_t *u;
+        json_array_foreach (outside, i, u) {
+                if (!streq_ptr(jstr(u, "slot"), jstr(s, "uuid")))
+                        continue;
+                json_array_append(mine, u);
+                warn(warnings, "gpu_outside",
+                     json_pack("{s:s, s:O}", "uuid", jstr(u, "slot"), "pid",
+                               json_object_get(u, "pid")),
+                     "%s - in use outside ds01, leased to nobody while it lasts%s", jstr(u, "text"),
+                     json_is_true(json_object_get(u, "exempt")) ? " (bare_metal_access exempt)"
+                                                                : "");
+        }
+        bool any = json_array_size(mine) > 0;
+        if (any)
+                json_object_set_new(s, "outside", mine);
+        else
+                json_decref(mine);
+        return any;
+}
+
 int status_report(struct ds01d *d, const struct caller *c, json_t *params, json_t **ret_result,
                   struct error **err)
 {
@@ -87,8 +114,9 @@ int status_report(struct ds01d *d, const struct caller *c, json_t *params, json_
                 return -1;
         }
         json_t *warnings = json_array();
+        json_t *outside = outside_json(d->outside);
         double eq_total = 0, eq_leased = 0;
-        size_t n_slots = 0, n_leased = 0, n_drained = 0, n_held = 0, n_idle = 0;
+        size_t n_slots = 0, n_leased = 0, n_drained = 0, n_held = 0, n_idle = 0, n_outside = 0;
         size_t i;
         json_t *s;
         json_array_foreach (json_object_get(gl, "slots"), i, s) {
@@ -101,6 +129,7 @@ int status_report(struct ds01d *d, const struct caller *c, json_t *params, json_
                 json_t *lease = json_object_get(s, "lease");
                 bool drained = json_object_get(s, "drained") != NULL;
                 n_drained += drained;
+                n_outside += note_outside(s, outside, warnings);
                 if (!lease)
                         continue;
                 n_leased++;
@@ -183,6 +212,8 @@ int status_report(struct ds01d *d, const struct caller *c, json_t *params, json_
                       eq_leased, "containers_running", (json_int_t)running, "containers_stopped",
                       (json_int_t)stopped, "users", (json_int_t)json_object_size(users));
         json_object_set_new(totals, "gpus_idle", json_integer((json_int_t)n_idle));
+        json_object_set_new(totals, "outside", json_integer((json_int_t)n_outside));
+        json_decref(outside);
         json_decref(users);
         snapshot_put(d->snap, snap);
         json_object_set_new(gl, "totals", totals);
@@ -424,6 +455,31 @@ static void check_ledger(struct ds01d *d, json_t *checks, json_t *docker_list)
         store_containers_free(rows, n);
 }
 
+/* GPUs busy outside ds01: a finding (warn), not a failure of ds01 (ok stays true). */
+static void check_outside(struct ds01d *d, json_t *checks)
+{
+        struct outside_use *v;
+        size_t n = outside_uses(d->outside, &v);
+        if (n == 0) {
+                check(checks, "gpus_outside", true, "no GPU in use outside ds01");
+                outside_uses_free(v, n);
+                return;
+        }
+        struct strbuf sb = STRBUF_INIT;
+        for (size_t i = 0; i < n; i++) {
+                _cleanup_free_ char *t = outside_use_text(&v[i]);
+                strbuf_addf(&sb, "%s%s", i ? "; " : "", t);
+        }
+        check(checks, "gpus_outside", true,
+              "%zu process%s outside ds01, their GPUs leased to "
+              "nobody: %s",
+              n, n == 1 ? "" : "es", strbuf_str(&sb));
+        json_object_set_new(json_array_get(checks, json_array_size(checks) - 1), "warn",
+                            json_true());
+        strbuf_release(&sb);
+        outside_uses_free(v, n);
+}
+
 int status_health(struct ds01d *d, const struct caller *c, json_t *params, json_t **ret_result,
                   struct error **err)
 {
@@ -486,6 +542,8 @@ int status_health(struct ds01d *d, const struct caller *c, json_t *params, json_
 
         check_disk(checks, "disk_state", d->cfg->state_dir);
         check_disk(checks, "disk_log", d->cfg->log_dir);
+
+        check_outside(d, checks);
 
         int64_t dur = 0, last = monitor_last_tick_ms(d->monitor, &dur);
         int64_t late_ms = 3 * d->cfg->sample_interval_s * 1000 + 5000;

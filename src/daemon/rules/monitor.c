@@ -10,6 +10,7 @@
 #include "daemon/docker/dockerjson.h"
 #include "daemon/gpus/gpuadmin.h"
 #include "daemon/gpus/leases.h"
+#include "daemon/gpus/outside.h"
 #include "daemon/gpus/nvml.h"
 #include "daemon/observe/counters.h"
 #include "daemon/observe/snapshot.h"
@@ -311,6 +312,26 @@ static void note_high_demand(struct monitor *m, struct ds01d *d)
                              "waiting", (json_int_t)dm->waiting));
 }
 
+/* GPUs busy outside ds01 (outside.h): the processes on the GPUs, against the managed
+ * containers of this snapshot and the slots each leases. */
+static void scan_outside(struct ds01d *d, const struct snapshot *snap)
+{
+        struct outside_managed *mc = xcalloc(snap->n + 1, sizeof(*mc));
+        char ***slots = xcalloc(snap->n + 1, sizeof(*slots));
+        for (size_t i = 0; i < snap->n; i++) {
+                const struct snap_container *sc = &snap->containers[i];
+                slots[i] = xcalloc(sc->n_leases + 1, sizeof(**slots));
+                for (size_t k = 0; k < sc->n_leases; k++)
+                        slots[i][k] = sc->leases[k].slot_uuid; /* borrowed from snap */
+                mc[i] = (struct outside_managed){sc->id, sc->name, slots[i]};
+        }
+        outside_scan(d, mc, snap->n);
+        for (size_t i = 0; i < snap->n; i++)
+                free(slots[i]);
+        free(slots);
+        free(mc);
+}
+
 static void enforce(struct monitor *m, struct ds01d *d)
 {
         struct error *err = NULL;
@@ -404,6 +425,7 @@ static void enforce(struct monitor *m, struct ds01d *d)
         monitor_publish_views(m);
         atomic_store(&m->next_due_ms, m->due_ms);
         pthread_mutex_unlock(&m->act_lock);
+        scan_outside(d, snap);
         usage_account(d->usage, d->store, d->cfg->sample_interval_s);
         store_containers_free(rows, n_rows);
         snapshot_put(d->snap, snap);
