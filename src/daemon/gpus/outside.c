@@ -207,6 +207,22 @@ static const struct outside_managed *managed_find(const struct outside_managed *
         return NULL;
 }
 
+/* A process whose cgroup named no managed container but that has a PID namespace of its own:
+ * the managed container whose main process shares it, or NULL. */
+static const struct outside_managed *managed_by_pidns(const struct outside_managed *v, size_t n,
+                                                      const struct procowner *po)
+{
+        if (!po->own_pidns || !po->pidns[0])
+                return NULL;
+        for (size_t i = 0; i < n; i++) {
+                char ns[sizeof(po->pidns)];
+                if (v[i].pid > 0 && procowner_pidns(v[i].pid, ns, sizeof(ns)) == 0 &&
+                    streq(ns, po->pidns))
+                        return &v[i];
+        }
+        return NULL;
+}
+
 static bool leases_slot(const struct outside_managed *mc, const char *uuid)
 {
         for (size_t i = 0; mc->slots && mc->slots[i]; i++)
@@ -251,6 +267,8 @@ static void attribute(struct scan *sc, const struct gpu_slot *s, pid_t pid)
         struct outside_use u = {.pid = pid, .uid = po.uid, .gpu_index = s->gpu_index};
         const struct outside_managed *mc =
             po.container_id[0] ? managed_find(sc->managed, sc->n_managed, po.container_id) : NULL;
+        if (!mc && !po.container_id[0])
+                mc = managed_by_pidns(sc->managed, sc->n_managed, &po);
         if (mc && leases_slot(mc, s->uuid))
                 return; /* the normal case: a managed container on its own GPU */
         const struct outside_use *prev = previous(sc->old, sc->n_old, s->uuid, pid, po.uid);

@@ -31,12 +31,15 @@ struct outside;
 struct outside *outside_new(void);
 struct outside *outside_free(struct outside *o);
 
-/* A container ds01 manages, as the monitor passes it: its Docker id, name and the slots it
- * leases (NULL-terminated; any lease state). */
+/* A container ds01 manages, as the monitor passes it: its Docker id, name, the slots it leases
+ * (NULL-terminated; any lease state) and its main process on the host (0: not running or not
+ * sampled), whose PID namespace identifies its processes when their cgroup names no Docker id
+ * (another cgroup layout). */
 struct outside_managed {
         const char *id;
         const char *name;
         char *const *slots;
+        pid_t pid;
 };
 
 /* One process using a slot outside ds01. */

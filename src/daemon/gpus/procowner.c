@@ -87,8 +87,7 @@ static int read_proc(pid_t pid, const char *name, char *buf, size_t size)
         return 0;
 }
 
-/* The inode of pid's PID namespace as the kernel names it ("pid:[4026531836]"). */
-static int pidns(pid_t pid, char *buf, size_t size)
+int procowner_pidns(pid_t pid, char *buf, size_t size)
 {
         char path[64];
         snprintf(path, sizeof(path), "/proc/%d/ns/pid", (int)pid);
@@ -116,10 +115,12 @@ int procowner_read(pid_t pid, struct procowner *ret)
         ret->comm[strcspn(ret->comm, "\n")] = '\0';
         if (read_proc(pid, "cgroup", buf, sizeof(buf)) == 0)
                 procowner_container_id(buf, ret->container_id);
-        char mine[64], host[64];
+        char host[sizeof(ret->pidns)];
+        if (procowner_pidns(pid, ret->pidns, sizeof(ret->pidns)) < 0)
+                ret->pidns[0] = '\0';
         /* unknown (no permission, gone): the same as the host's, so nothing is invented */
-        ret->own_pidns = pidns(pid, mine, sizeof(mine)) == 0 && pidns(1, host, sizeof(host)) == 0 &&
-                         strcmp(mine, host) != 0;
+        ret->own_pidns = ret->pidns[0] && procowner_pidns(1, host, sizeof(host)) == 0 &&
+                         strcmp(ret->pidns, host) != 0;
         /* the process may have ended meanwhile and its pid been reused: the caller compares
          * with NVML's next list, which would no longer name it */
         return 0;

@@ -18,10 +18,14 @@ struct procowner {
         char comm[32];                           /* /proc/PID/comm, "?" when unreadable */
         char container_id[PROCOWNER_ID_LEN + 1]; /* "" when its cgroup names no container */
         bool own_pidns;                          /* a PID namespace other than PID 1's */
+        char pidns[32];                          /* "pid:[4026531836]", "" when unreadable */
 };
 
 /* Reads pid's owner. 0, or -errno (-ENOENT or -ESRCH: the process is gone). */
 int procowner_read(pid_t pid, struct procowner *ret);
+
+/* pid's PID namespace as the kernel names it ("pid:[4026531836]"). 0 or -errno. */
+int procowner_pidns(pid_t pid, char *buf, size_t size);
 
 /* The Docker container id in the text of a /proc/PID/cgroup file: a path component that is the
  * id itself (cgroupfs driver: ".../docker/<id>") or "docker-<id>.scope" (systemd driver), on

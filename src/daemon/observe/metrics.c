@@ -195,7 +195,8 @@ static void unmanaged_samples(struct strbuf *sb, struct ds01d *d, const struct s
                         first = !streq(v[k].slot_uuid, v[i].slot_uuid);
                 n_slots += first;
         }
-        family(sb, "ds01_unmanaged_gpu_count", "gauge",
+        /* untyped: DS01's name ends in _count, which the format keeps for histograms */
+        family(sb, "ds01_unmanaged_gpu_count", "untyped",
                "GPU slots in use by processes ds01 does not manage (host processes, other "
                "containers): leased to nobody while that lasts.");
         sample(sb, "ds01_unmanaged_gpu_count", (double)n_slots, NULL);

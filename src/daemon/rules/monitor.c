@@ -313,8 +313,8 @@ static void note_high_demand(struct monitor *m, struct ds01d *d)
 }
 
 /* GPUs busy outside ds01 (outside.h): the processes on the GPUs, against the managed
- * containers of this snapshot and the slots each leases. */
-static void scan_outside(struct ds01d *d, const struct snapshot *snap)
+ * containers of this snapshot, the slots each leases and its main process as sampled. */
+static void scan_outside(struct monitor *m, struct ds01d *d, const struct snapshot *snap)
 {
         struct outside_managed *mc = xcalloc(snap->n + 1, sizeof(*mc));
         char ***slots = xcalloc(snap->n + 1, sizeof(*slots));
@@ -323,8 +323,15 @@ static void scan_outside(struct ds01d *d, const struct snapshot *snap)
                 slots[i] = xcalloc(sc->n_leases + 1, sizeof(**slots));
                 for (size_t k = 0; k < sc->n_leases; k++)
                         slots[i][k] = sc->leases[k].slot_uuid; /* borrowed from snap */
-                mc[i] = (struct outside_managed){sc->id, sc->name, slots[i]};
+                mc[i] = (struct outside_managed){sc->id, sc->name, slots[i], 0};
         }
+        pthread_mutex_lock(&m->act_lock);
+        for (size_t i = 0; i < snap->n; i++) {
+                const struct activity *a = monitor_activity_find(m, snap->containers[i].id);
+                if (a && streq_ptr(a->state, "running"))
+                        mc[i].pid = a->pid;
+        }
+        pthread_mutex_unlock(&m->act_lock);
         outside_scan(d, mc, snap->n);
         for (size_t i = 0; i < snap->n; i++)
                 free(slots[i]);
@@ -425,7 +432,7 @@ static void enforce(struct monitor *m, struct ds01d *d)
         monitor_publish_views(m);
         atomic_store(&m->next_due_ms, m->due_ms);
         pthread_mutex_unlock(&m->act_lock);
-        scan_outside(d, snap);
+        scan_outside(m, d, snap);
         usage_account(d->usage, d->store, d->cfg->sample_interval_s);
         store_containers_free(rows, n_rows);
         snapshot_put(d->snap, snap);
