@@ -821,6 +821,39 @@ static void test_resv(void **state)
         assert_int_equal(store_resv_delete(f->store, "later", NULL), 0);
 }
 
+/* A slot in use outside ds01 is never leased; the refusal names the use, and counts it as a
+ * slot that will be free again (never "ask for fewer"). */
+static void test_busy_outside(void **state)
+{
+        struct fixture *f = *state;
+        set_slots(f, 2, NULL);
+        char *busy[] = {"GPU-0000", NULL};
+        const char *why = "GPU 0 is used by alice (pid 42, host process 'python')";
+        struct store_reservation_req c = req_for(f, "c._.dave", 1003, 2);
+        c.busy = busy;
+        c.busy_why = why;
+        reserve_fails(f, &c, DS01_ERESOURCE,
+                      "not enough GPUs free: you asked for 2 but 0 of 1 GPUs are leased (1 more "
+                      "in use outside ds01: GPU 0");
+        struct store_reservation_req a = req_for(f, "a._.bob", 1001, 1);
+        a.busy = busy;
+        a.busy_why = why;
+        char **ua = reserve_ok(f, &a);
+        assert_string_equal(ua[0], "GPU-0001");
+        struct store_reservation_req b = req_for(f, "b._.carol", 1002, 1);
+        b.busy = busy;
+        b.busy_why = why;
+        reserve_fails(f, &b, DS01_ERESOURCE,
+                      "no GPU free: 1 of 1 GPUs are leased (1 more in use outside ds01: GPU 0 is "
+                      "used by alice (pid 42, host process 'python'))");
+        store_strv_free(ua);
+        /* without the list the same slot is leasable */
+        struct store_reservation_req d = req_for(f, "d._.erin", 1004, 1);
+        char **ud = reserve_ok(f, &d);
+        assert_string_equal(ud[0], "GPU-0000");
+        store_strv_free(ud);
+}
+
 /* The policy sees only free slots and chooses among them. */
 static size_t pick_last(const struct store_free_slot *free_slots, size_t n_free, size_t n,
                         void *ctx, size_t *ret_idx)
@@ -932,6 +965,7 @@ int main(void)
             cmocka_unit_test_setup_teardown(test_hold_release_relet, setup, teardown),
             cmocka_unit_test_setup_teardown(test_drain, setup, teardown),
             cmocka_unit_test_setup_teardown(test_resv, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_busy_outside, setup, teardown),
             cmocka_unit_test_setup_teardown(test_pick_callback, setup, teardown),
             cmocka_unit_test_setup_teardown(test_clocks, setup, teardown),
             cmocka_unit_test_setup_teardown(test_ports, setup, teardown),
