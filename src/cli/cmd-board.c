@@ -8,18 +8,19 @@
 
 #include <stdio.h>
 
-static const char *const STATES[] = {"free", "leased", "reserved", "drained"};
+/* outside: in use by a process ds01 does not manage (leased to nobody while it lasts) */
+static const char *const STATES[] = {"free", "leased", "reserved", "drained", "outside"};
 
 static void print_models(const json_t *models)
 {
-        static const char *const h[] = {"GPU",     "FREE",  "LEASED",       "RESERVED",
-                                        "DRAINED", "TOTAL", "NEXT FREES BY"};
+        static const char *const h[] = {"GPU",     "FREE",    "LEASED", "RESERVED",
+                                        "DRAINED", "OUTSIDE", "TOTAL",  "NEXT FREES BY"};
         _cleanup_table_ struct table *t = table_new(ARRAY_SIZE(h), h);
         size_t i;
         json_t *m;
         json_array_foreach (models, i, m) {
-                char n[4][24], total[24], when[32] = "-";
-                for (size_t k = 0; k < 4; k++)
+                char n[ARRAY_SIZE(STATES)][24], total[24], when[32] = "-";
+                for (size_t k = 0; k < ARRAY_SIZE(STATES); k++)
                         snprintf(n[k], sizeof(n[k]), "%lld",
                                  (long long)json_integer_value(json_object_get(m, STATES[k])));
                 snprintf(total, sizeof(total), "%lld",
@@ -28,7 +29,7 @@ static void print_models(const json_t *models)
                 if (json_is_integer(by))
                         format_iso8601(json_integer_value(by), when);
                 table_add_row(t, (const char *const[]){cli_jstr(m, "model", "?"), n[0], n[1], n[2],
-                                                       n[3], total, when});
+                                                       n[3], n[4], total, when});
                 if (json_integer_value(json_object_get(m, "free")) > 0)
                         table_set_colour(t, 1, OUTPUT_GREEN);
         }

@@ -3,7 +3,8 @@
 # process of user A on GPU 0 is attributed to the host and to A; placement skips GPU 0 (deploys
 # land elsewhere; with the others taken the exit-3 refusal names GPU 0, A, the pid and "host
 # process"); `ds01 status`, `ds01 health` and /metrics (ds01_unmanaged_gpu_*) show it; the start
-# is logged once with the owner and A (not exempt) is warned once; the process is never killed.
+# is logged once with the owner and A (not exempt) is warned once; the process is never killed;
+# the board shows GPU 0 as "outside" (naming nobody).
 # A managed container's process on its own GPU is not flagged; on a GPU it does not lease it is
 # ("managed"). A process in a plain `docker run` container of B (bare_metal_access.exempt_users)
 # is attributed to that container by name, and B gets no warning. When A's process leaves the
@@ -93,6 +94,9 @@ assert_contains "$M" "ds01_unmanaged_gpu_use{gpu_slot=\"0\",user=\"$A\",access_t
 	"metrics: the use by slot, owner and place (with the token)"
 assert_not_contains "$(curl -s "http://127.0.0.1:$MPORT/metrics")" "ds01_unmanaged_gpu_use{" \
 	"metrics without the token name no user"
+capture as_user "$C" ds01 board --json
+assert_jq "C's board: GPU 0 is 'outside' (not free), 2 free, and names nobody" \
+	".models[0].outside == 1 and .models[0].free == 2 and (.slots[] | select(.uuid == \"$G0\") | .state == \"outside\" and .user == null)" "$OUT"
 
 # ---- 2. placement skips GPU 0
 assert_exit 0 -m "B: deploy b1" as_user "$B" container-deploy b1
@@ -162,6 +166,7 @@ PA=
 assert_exit 0 -m "A: deploy a1 now gets GPU 0" as_user "$A" container-deploy a1
 assert_eq "$G0" "$(container_gpus "$A" a1)" "a1 is on GPU 0"
 assert_jq "status: nothing in use outside ds01" '.totals.outside == 0' "$(as_root ds01 status --json)"
+assert_jq "board: nothing outside ds01" '.models[0].outside == 0' "$(as_user "$C" ds01 board --json 2>/dev/null)"
 assert_contains "$(metrics)" $'\nds01_unmanaged_gpu_count 0\n' "metrics: ds01_unmanaged_gpu_count 0"
 
 for x in "$A a1" "$B b1" "$C c1"; do

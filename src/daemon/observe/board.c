@@ -2,12 +2,14 @@
 #include "daemon/observe/board.h"
 
 #include "daemon/gpus/gpu.h"
+#include "daemon/gpus/outside.h"
 #include "daemon/gpus/reservations.h"
 #include "daemon/ledger/store.h"
 #include "daemon/observe/snapshot.h"
 #include "daemon/rules/monitor.h"
 #include "daemon/rules/rules.h"
 #include "shared/strbuf.h"
+#include "shared/strv.h"
 #include "shared/util.h"
 
 #include <unistd.h>
@@ -23,6 +25,7 @@ struct facts {
         size_t n_drains;
         struct store_resv *resv;
         size_t n_resv;
+        char **busy; /* slots in use outside ds01 (outside.h): leased to nobody */
 };
 
 /* ---- one slot ---- */
@@ -44,6 +47,14 @@ static bool drained(const struct facts *f, const struct gpu_slot *s)
         for (size_t i = 0; i < f->n_drains; i++)
                 if (streq(f->drains[i].slot_uuid, s->uuid) ||
                     streq_ptr(f->drains[i].slot_uuid, s->parent_uuid))
+                        return true;
+        return false;
+}
+
+static bool busy_outside(const struct facts *f, const struct gpu_slot *s)
+{
+        for (size_t i = 0; f->busy && f->busy[i]; i++)
+                if (streq(f->busy[i], s->uuid))
                         return true;
         return false;
 }
@@ -105,6 +116,8 @@ static json_t *slot_json(const struct facts *f, const struct gpu_slot *s, const 
                         json_object_set_new(o, "frees_by", json_integer(*ret_frees));
         } else if (drained(f, s)) {
                 *ret_state = "drained";
+        } else if (busy_outside(f, s)) {
+                *ret_state = "outside"; /* whose process: `ds01 status`, for administrators */
         } else if (r) {
                 *ret_state = "reserved";
                 json_object_set_new(o, "reservation", json_string(r->name));
@@ -124,9 +137,10 @@ static void count(json_t *groups, const struct gpu_slot *s, const char *state, i
 {
         json_t *g = json_object_get(groups, s->name);
         if (!g) {
-                g = json_pack("{s:s, s:o, s:i, s:i, s:i, s:i, s:i}", "model", s->name, "profile",
-                              s->profile ? json_string(s->profile) : json_null(), "total", 0,
-                              "free", 0, "leased", 0, "reserved", 0, "drained", 0);
+                g = json_pack("{s:s, s:o, s:i, s:i, s:i, s:i, s:i, s:i}", "model", s->name,
+                              "profile", s->profile ? json_string(s->profile) : json_null(),
+                              "total", 0, "free", 0, "leased", 0, "reserved", 0, "drained", 0,
+                              "outside", 0);
                 json_object_set_new(groups, s->name, g);
         }
         json_object_set_new(g, "total",
@@ -174,12 +188,15 @@ static void facts_release(struct facts *f)
                 snapshot_put(f->d->snap, f->snap);
         store_drains_free(f->drains, f->n_drains);
         store_resv_free(f->resv, f->n_resv);
+        strv_free(f->busy);
 }
 
 json_t *board_json(struct ds01d *d, const struct caller *c, struct error **err)
 {
         struct facts f = {
             .d = d, .c = c, .names = d->cfg->board_show_users || (c && c->admin), .now = now_s()};
+        _cleanup_free_ char *why = NULL;
+        f.busy = outside_busy(d->outside, &why);
         f.snap = snapshot_get(d, err);
         if (!f.snap || store_drains(d->store, &f.drains, &f.n_drains, err) < 0 ||
             store_resv_list(d->store, f.now, &f.resv, &f.n_resv, err) < 0) {
@@ -241,8 +258,8 @@ static void cell(struct strbuf *sb, const char *tag, const char *text)
         strbuf_addf(sb, "</%s>", tag);
 }
 
-static const char *const STATES[] = {"free", "leased", "reserved", "drained"};
-static const char *const COLOURS[] = {"#2e9e44", "#8a8f98", "#3b6fd6", "#d98a1c"};
+static const char *const STATES[] = {"free", "leased", "reserved", "drained", "outside"};
+static const char *const COLOURS[] = {"#2e9e44", "#8a8f98", "#3b6fd6", "#d98a1c", "#b0413e"};
 
 /* One bar per model: a rectangle per state, as wide as its share of the model's slots. */
 static void bars_svg(struct strbuf *sb, const json_t *models)
@@ -276,14 +293,15 @@ static void bars_svg(struct strbuf *sb, const json_t *models)
                 strbuf_addf(sb,
                             "<rect x=\"%zu\" y=\"0\" width=\"10\" height=\"10\" fill=\"%s\"/>"
                             "<text x=\"%zu\" y=\"10\">%s</text>",
-                            k * 100, COLOURS[k], k * 100 + 14, STATES[k]);
+                            k * 84, COLOURS[k], k * 84 + 14, STATES[k]);
         strbuf_adds(sb, "</g></svg>\n");
 }
 
 static void models_table(struct strbuf *sb, const json_t *models)
 {
         strbuf_adds(sb, "<table id=\"models\"><tr><th>GPU</th><th>free</th><th>leased</th>"
-                        "<th>reserved</th><th>drained</th><th>total</th><th>next frees by</th>"
+                        "<th>reserved</th><th>drained</th><th>outside "
+                        "ds01</th><th>total</th><th>next frees by</th>"
                         "</tr>\n");
         size_t i;
         const json_t *m;
