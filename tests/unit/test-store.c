@@ -830,19 +830,19 @@ static void test_busy_outside(void **state)
         char *busy[] = {"GPU-0000", NULL};
         const char *why = "GPU 0 is used by alice (pid 42, host process 'python')";
         struct store_reservation_req c = req_for(f, "c._.dave", 1003, 2);
-        c.busy = busy;
-        c.busy_why = why;
+        c.outside = busy;
+        c.outside_why = why;
         reserve_fails(f, &c, DS01_ERESOURCE,
                       "not enough GPUs free: you asked for 2 but 0 of 1 GPUs are leased (1 more "
                       "in use outside ds01: GPU 0");
         struct store_reservation_req a = req_for(f, "a._.bob", 1001, 1);
-        a.busy = busy;
-        a.busy_why = why;
+        a.outside = busy;
+        a.outside_why = why;
         char **ua = reserve_ok(f, &a);
         assert_string_equal(ua[0], "GPU-0001");
         struct store_reservation_req b = req_for(f, "b._.carol", 1002, 1);
-        b.busy = busy;
-        b.busy_why = why;
+        b.outside = busy;
+        b.outside_why = why;
         reserve_fails(f, &b, DS01_ERESOURCE,
                       "no GPU free: 1 of 1 GPUs are leased (1 more in use outside ds01: GPU 0 is "
                       "used by alice (pid 42, host process 'python'))");

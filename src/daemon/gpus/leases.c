@@ -70,8 +70,8 @@ int leases_reserve(struct ds01d *d, const struct caller *c, const struct limit_s
         };
         _cleanup_free_ char *busy_why = NULL;
         char **busy = outside_busy(d->outside, &busy_why);
-        req.busy = busy;
-        req.busy_why = busy_why;
+        req.outside = busy;
+        req.outside_why = busy_why;
         int r = store_reserve(d->store, &req, ret_uuids, err);
         strv_free(busy);
         if (r == 0)
@@ -149,8 +149,8 @@ int leases_relet(struct ds01d *d, const struct caller *owner, const json_t *insp
         req.withheld_why = rc.why;
         _cleanup_free_ char *busy_why = NULL;
         char **busy = outside_busy(d->outside, &busy_why);
-        req.busy = busy;
-        req.busy_why = busy_why;
+        req.outside = busy;
+        req.outside_why = busy_why;
         int same = n_prev == n_old && (size_t)preq.n_slots == n_old
                        ? store_reserve(d->store, &req, ret_got, &e1)
                        : -1;

@@ -192,9 +192,9 @@ static bool listed(char *const *list, const char *uuid)
  * more reserved: 'exam' from ... to ..., 1 more in use outside ds01: GPU 2 is used by ...)",
  * or "". */
 static char *kept_text(const struct store_reservation_req *req, size_t n_drained, size_t n_withheld,
-                       size_t n_busy)
+                       size_t n_outside)
 {
-        if (!n_drained && !n_withheld && !n_busy)
+        if (!n_drained && !n_withheld && !n_outside)
                 return xstrdup("");
         struct strbuf sb = STRBUF_INIT;
         if (n_drained)
@@ -202,9 +202,10 @@ static char *kept_text(const struct store_reservation_req *req, size_t n_drained
         if (n_withheld)
                 strbuf_addf(&sb, "%s%zu more reserved: %s", sb.len ? ", " : "", n_withheld,
                             req->withheld_why ? req->withheld_why : "for others");
-        if (n_busy)
-                strbuf_addf(&sb, "%s%zu more in use outside ds01: %s", sb.len ? ", " : "", n_busy,
-                            req->busy_why ? req->busy_why : "a process ds01 does not manage");
+        if (n_outside)
+                strbuf_addf(&sb, "%s%zu more in use outside ds01: %s", sb.len ? ", " : "",
+                            n_outside,
+                            req->outside_why ? req->outside_why : "a process ds01 does not manage");
         _cleanup_free_ char *kept = strbuf_detach(&sb);
         return xasprintf(" (%s)", kept);
 }
@@ -230,7 +231,7 @@ static int reserve_locked(struct store *s, const struct store_reservation_req *r
         _cleanup_strv_ struct strv seen = {0}; /* candidates may repeat: count each once */
         _cleanup_free_ struct store_free_slot *free_ =
             xcalloc(req->n_candidates + 1, sizeof(*free_));
-        size_t n_free = 0, n_leased = 0, n_drained = 0, n_withheld = 0, n_busy = 0;
+        size_t n_free = 0, n_leased = 0, n_drained = 0, n_withheld = 0, n_outside = 0;
         double cheapest = INFINITY;
         for (size_t i = 0; req->n_slots > 0 && i < req->n_candidates; i++) {
                 const struct gpu_slot *c = req->candidates[i];
@@ -248,8 +249,8 @@ static int reserve_locked(struct store *s, const struct store_reservation_req *r
                         n_withheld++;
                         continue;
                 }
-                if (listed(req->busy, c->uuid)) { /* never leased while it is in use outside */
-                        n_busy++;
+                if (listed(req->outside, c->uuid)) { /* never leased while it is in use outside */
+                        n_outside++;
                         continue;
                 }
                 cheapest = fmin(cheapest, c->weight);
@@ -282,15 +283,15 @@ static int reserve_locked(struct store *s, const struct store_reservation_req *r
 
         /* Quota first: when it would be exceeded whichever slots were free, waiting for a free
          * GPU cannot help. A missing slot costs at least the cheapest candidate. */
-        size_t usable = seen.n - n_drained - n_withheld - n_busy;
+        size_t usable = seen.n - n_drained - n_withheld - n_outside;
         size_t missing = (size_t)req->n_slots - n_picked;
         double need = weight + (missing && isfinite(cheapest) ? (double)missing * cheapest : 0);
         if (check_quota(s, req, need, err) < 0)
                 return -1;
         if (missing) {
-                _cleanup_free_ char *drained = kept_text(req, n_drained, n_withheld, n_busy);
+                _cleanup_free_ char *drained = kept_text(req, n_drained, n_withheld, n_outside);
                 /* a slot in use outside ds01 is free again when that ends: not "fewer GPUs" */
-                size_t capacity = usable + n_busy;
+                size_t capacity = usable + n_outside;
                 if (capacity == 0)
                         return error_set(err, DS01_ERESOURCE,
                                          "no GPU free: there is no GPU you may use on this "

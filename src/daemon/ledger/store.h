@@ -54,8 +54,8 @@ struct store_reservation_req {
         const char *withheld_why;
         /* slots in use outside ds01 now (outside.h; NULL-terminated, may be NULL), and whose
          * process, for the refusal ("GPU 2 is used by alice (pid 4242, host process ...)") */
-        char *const *busy;
-        const char *busy_why;
+        char *const *outside;
+        const char *outside_why;
 };
 
 struct store_drain {
