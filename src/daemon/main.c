@@ -11,6 +11,7 @@
 #include "daemon/requests/caller.h"
 #include "daemon/containers/oplock.h"
 #include "daemon/containers/reconcile.h"
+#include "daemon/containers/usercgroup.h"
 #include "daemon/containers/execs.h"
 #include "daemon/observe/metrics.h"
 #include "daemon/dockerapi/endpoint.h"
@@ -259,6 +260,7 @@ int main(int argc, char **argv)
         if (reconcile_ledger(&v, true, &err) < 0)
                 goto fail;
         ports_restore(&v);
+        usercgroup_refresh(&v); /* the limits file may have changed while ds01d was down */
         monitor = monitor_start(&d, &err); /* sets d.monitor before its thread runs */
         if (!monitor)
                 goto fail;

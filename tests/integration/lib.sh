@@ -606,6 +606,7 @@ _ds01_cleanup() {
 		while read -r u; do
 			[ -n "$u" ] || continue
 			id "$u" >/dev/null 2>&1 || continue
+			rmdir /sys/fs/cgroup/*/ds01/u"$(id -u "$u")" /sys/fs/cgroup/ds01/u"$(id -u "$u")" 2>/dev/null
 			userdel -f -r "$u" >/dev/null 2>&1
 			getent group "$u" >/dev/null 2>&1 && groupdel "$u" >/dev/null 2>&1
 		done <"$T/.users"
