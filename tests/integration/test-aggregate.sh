@@ -132,7 +132,7 @@ capture as_root ds01 users --json
 assert_jq "ds01 users shows U's tasks together" \
 	".users[] | select(.user == \"$U\") | .usage.aggregate.tasks >= 15" "$OUT"
 capture as_root ds01 users
-X
+assert_match "$OUT" "$U .* [0-9]+m / 200m" "ds01 users has U's memory against the cap"
 MET=$(curl -sf --max-time 10 -H "Authorization: Bearer $(cat "$TOKEN_FILE")" "http://127.0.0.1:$MPORT/metrics")
 assert_contains "$MET" "ds01_user_memory_max_bytes{user=\"$U\"} 209715200" "/metrics: U's memory cap"
 assert_contains "$MET" "ds01_user_tasks_max{user=\"$U\"} 40" "/metrics: U's tasks cap"
