@@ -750,7 +750,7 @@ ds01_setup() {
 	local c
 	for c in container-deploy container-retire container-run container-attach container-start \
 		container-stop container-remove container-list container-stats container-logs \
-		container-keepalive container-port container-top check-limits; do
+		container-keepalive container-port container-top check-limits gpu-queue; do
 		ln -s ds01 "$BIN/$c"
 	done
 	: >"$T/.users"

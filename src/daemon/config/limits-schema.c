@@ -49,6 +49,7 @@ static const struct field value_fields[] = {
     LS(ulimit_nofile, F_INT, 1 << 20),
     LS(max_tasks, F_INT, 1e9),
     LS(max_containers_per_user, F_INT, 1e6),
+    LS(priority, F_COUNT, 1e6),
     LS(max_runtime_h, F_DOUBLE, MAX_HOURS),
     LS(idle_timeout_h, F_DOUBLE, MAX_HOURS),
     LS(gpu_hold_after_stop_h, F_DOUBLE, MAX_HOURS),
@@ -107,7 +108,7 @@ static const struct {
 
 /* Keys DS01 files have that ds01 accepts and does not act on. */
 static const char *const unused_value_keys[] = {
-    "priority", "storage_tmp", "gpu_memory", "storage_workspace", "storage_data", NULL,
+    "storage_tmp", "gpu_memory", "storage_workspace", "storage_data", NULL,
 };
 static const char *const unused_policy_keys[] = {
     NULL,
@@ -193,6 +194,7 @@ void limits_builtin_defaults(struct limit_set *s)
                           .tasks_max = -1,
                           .gpu_limit = -1},
             .max_containers_per_user = 3,
+            .priority = 10, /* DS01: absent means 10 */
             .max_runtime_h = 24,
             .idle_timeout_h = 0.5,
             .gpu_hold_after_stop_h = 0.25,

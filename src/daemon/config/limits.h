@@ -68,7 +68,8 @@ struct limit_set {
                 int64_t tasks_max;   /* processes and threads */
                 double gpu_limit;    /* GPU-equivalents: lowers max_gpu_equivalents */
         } aggregate;
-        int64_t max_containers_per_user;    /* < 0: unlimited */
+        int64_t max_containers_per_user; /* < 0: unlimited */
+        int64_t priority; /* DS01's group priority: the user's share in the queue's fair share */
         double max_runtime_h;               /* < 0: none */
         double idle_timeout_h;              /* < 0: none */
         double gpu_hold_after_stop_h;       /* < 0: indefinite */

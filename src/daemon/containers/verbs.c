@@ -13,6 +13,7 @@
 #include "daemon/containers/workspace.h"
 #include "daemon/docker/dockerjson.h"
 #include "daemon/gpus/leases.h"
+#include "daemon/gpus/queuekick.h"
 #include "daemon/requests/access.h"
 #include "daemon/rules/rules.h"
 #include "shared/log.h"
@@ -390,6 +391,8 @@ int container_remove_and_release(struct ds01d *d, const struct caller *c, const 
                            json_pack("{s:s, s:o, s:s}", "container", name, "gpus",
                                      strv_to_json(rel), "reason", reason));
         *ret_released = rel;
+        if (rel && rel[0])
+                queuekick_ring(d->kick); /* a waiting deploy may fit now */
         return 0;
 }
 

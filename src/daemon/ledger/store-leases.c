@@ -259,6 +259,8 @@ static int reserve_locked(struct store *s, const struct store_reservation_req *r
                     .last_released = sqlite3_column_int64(st, 1),
                 };
         }
+        if (req->queue_ahead)
+                n_free = 0;
         _cleanup_free_ size_t *idx = xcalloc((size_t)req->n_slots + 1, sizeof(*idx));
         store_pick_fn pick = req->pick ? req->pick : pick_first;
         size_t n_picked = req->n_slots > 0 && n_free > 0
@@ -278,6 +280,8 @@ static int reserve_locked(struct store *s, const struct store_reservation_req *r
         if (check_quota(s, req, need, err) < 0)
                 return -1;
         if (missing) {
+                if (req->ret_busy)
+                        *req->ret_busy = usable >= (size_t)req->n_slots;
                 _cleanup_free_ char *drained = kept_text(req, n_drained, n_withheld);
                 if (usable == 0)
                         return error_set(err, DS01_ERESOURCE,

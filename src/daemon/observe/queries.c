@@ -104,6 +104,7 @@ int queries_limits(struct ds01d *d, const struct caller *c, json_t *params, json
         json_object_set_new(lim, "io_write_bps", int_or_null(ls.io_write_bps));
         json_object_set_new(lim, "ulimit_nofile", int_or_null(ls.ulimit_nofile));
         json_object_set_new(lim, "max_tasks", int_or_null(ls.max_tasks));
+        json_object_set_new(lim, "priority", json_integer((json_int_t)ls.priority));
         json_object_set_new(lim, "aggregate", aggregate_json(&ls.aggregate));
         /* Each build runs under memory and max_cpus above; this many at once. */
         json_object_set_new(lim, "max_builds_per_user",
