@@ -372,7 +372,9 @@ static void pass(struct ds01d *d)
                 if (blocked && !in_extra &&
                     !(shadow > 0 && r->cap_s >= 0 && now + r->cap_s <= shadow))
                         continue; /* it would delay the blocked request */
-                enum grant g = grant(d, r->q, now);
+                /* fewer slots free than it needs: it cannot start now (a deploy would only be
+                 * refused, at the cost of an image inspect and a workspace check) */
+                enum grant g = cap.free_now < need ? BUSY : grant(d, r->q, now);
                 if (g == GRANTED) {
                         cap.free_now -= need;
                         if (in_extra)
