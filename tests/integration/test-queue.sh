@@ -50,6 +50,11 @@ capture as_user "$C" gpu-queue --json
 assert_jq "C sees only their own request" '[.requests[].user] == ["'"$C"'"] and .waiting == 3' "$OUT"
 capture as_user "$B" gpu-queue
 assert_match "$OUT" "^2 +[0-9]+ +$B +p$B +1 " "gpu-queue prints B's position 2 and 1 GPU"
+capture as_user "$A" ds01 board --json
+assert_jq "the board shows A's place in the queue and the 3 waiting" \
+	'.queue.mine[0].position == 3 and .queue.mine[0].project == "p'"$A"'" and .demand.waiting == 3' "$OUT"
+capture as_user "$A" ds01 board
+assert_contains "$OUT" "Your deploy of p$A waits: position 3" "ds01 board prints it"
 assert_exit 5 -m "a user may not list everyone's requests" as_user "$B" gpu-queue --all
 assert_exit 5 -m "... nor move one" as_user "$B" gpu-queue move 1 1
 assert_exit 2 -m "a project waits once: a second --wait for it is refused" \

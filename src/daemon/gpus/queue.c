@@ -537,6 +537,24 @@ int queue_deploy(struct ds01d *d, const struct caller *c, json_t *params, json_t
         return queue_join(d, c, params, jg ? (int)json_integer_value(jg) : 1, ret_result, err);
 }
 
+int queue_board(struct ds01d *d, const struct caller *c, json_t *params, json_t **ret_result,
+                struct error **err)
+{
+        (void)params;
+        json_t *rows = NULL;
+        size_t waiting = 0;
+        if (listing(d, (int64_t)c->uid, &rows, &waiting, err) < 0)
+                return -1;
+        *ret_result = board_json(d, c, err);
+        if (!*ret_result) {
+                json_decref(rows);
+                return -1;
+        }
+        json_object_set_new(*ret_result, "queue",
+                            json_pack("{s:I, s:o}", "waiting", (json_int_t)waiting, "mine", rows));
+        return 0;
+}
+
 int queue_list(struct ds01d *d, const struct caller *c, json_t *params, json_t **ret_result,
                struct error **err)
 {

@@ -66,6 +66,10 @@ struct queue *queue_stop(struct queue *q);
 int queue_deploy(struct ds01d *d, const struct caller *c, json_t *params, json_t **ret_result,
                  struct error **err);
 
+/* board.get: the board (observe/board.h) for c, with c's place in the queue: {..., queue:
+ * {waiting, mine: [queue.list's rows]}}. */
+int queue_board(struct ds01d *d, const struct caller *c, json_t *params, json_t **ret_result,
+                struct error **err);
 /* gpu-queue: queue.list {all}: the caller's requests (administrators: everyone's, all: true)
  * with position and estimate, and how many wait. */
 int queue_list(struct ds01d *d, const struct caller *c, json_t *params, json_t **ret_result,

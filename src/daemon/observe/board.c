@@ -225,14 +225,6 @@ json_t *board_json(struct ds01d *d, const struct caller *c, struct error **err)
         return b;
 }
 
-int board_get(struct ds01d *d, const struct caller *c, json_t *params, json_t **ret_result,
-              struct error **err)
-{
-        (void)params;
-        *ret_result = board_json(d, c, err);
-        return *ret_result ? 0 : -1;
-}
-
 /* ---- the web page ---- */
 
 static void cell(struct strbuf *sb, const char *tag, const char *text)

@@ -619,6 +619,9 @@ void metrics_render_into(struct metrics *m, struct ds01d *d, struct strbuf *sb, 
                 sample(sb, "ds01_leases", (double)leases_by_state[s], "state", lease_states[s],
                        NULL);
         reservation_samples(sb, d);
+        family(sb, "ds01_queue_waiting", "gauge",
+               "Deploys waiting for GPUs in the queue (container-deploy --wait).");
+        sample(sb, "ds01_queue_waiting", (double)store_queue_count(d->store), NULL);
 
         /* ---- ours: per leased slot, from the monitor's last samples */
         struct strbuf util = STRBUF_INIT, mem = STRBUF_INIT, idle = STRBUF_INIT;

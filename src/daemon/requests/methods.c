@@ -261,7 +261,7 @@ static const struct method methods[] = {
      NULL,
      M_ADMIN | M_READ,
      {{"id", P_INT, true, 1, INT64_C(1) << 53}, {"position", P_INT, true, 1, 1000000}}},
-    {"board.get", board_get, NULL, M_READ, {{0}}},
+    {"board.get", queue_board, NULL, M_READ, {{0}}},
     {"reservation.delete", resv_delete, NULL, M_ADMIN | M_READ, {{"name", P_STRING, true, 1, 64}}},
 };
 
