@@ -143,6 +143,8 @@ ds01_remove_test_user() {
 	# shellcheck disable=SC2086
 	[ -z "$ids" ] || docker rmi -f $ids >/dev/null 2>&1
 	rmdir /sys/fs/cgroup/*/ds01-builds/u"$uid" /sys/fs/cgroup/ds01-builds/u"$uid" 2>/dev/null
+	# the user cgroup ds01d made for the aggregate caps (its containers are gone)
+	rmdir /sys/fs/cgroup/*/ds01/u"$uid" /sys/fs/cgroup/ds01/u"$uid" 2>/dev/null
 	userdel -f -r "$u" >/dev/null 2>&1
 	getent group "$u" >/dev/null 2>&1 && groupdel "$u" >/dev/null 2>&1
 	return 0

@@ -312,12 +312,21 @@ static const char *num_text(const json_t *v, int decimals, const char *unit, cha
         return buf;
 }
 
+/* A memory cap in MiB ("128m"), or "unlimited". */
+static const char *mem_cap(const json_t *v, char buf[static 32])
+{
+        if (!json_is_integer(v))
+                return "unlimited";
+        snprintf(buf, 32, "%.0fm", (double)json_integer_value(v) / (1 << 20));
+        return buf;
+}
+
 static void print_users(const json_t *res)
 {
         static const char *const headers[] = {
-            "USER",           "GROUP",  "GPU-EQ USED",  "CONTAINERS",  "RUNNING",
-            "MAX CONTAINERS", "BUILDS", "IDLE TIMEOUT", "MAX RUNTIME", "GPU-H THIS MONTH",
-            "IDLE-HELD"};
+            "USER",         "GROUP",          "GPU-EQ USED",      "CONTAINERS",
+            "RUNNING",      "MAX CONTAINERS", "BUILDS",           "MEMORY (ALL)",
+            "IDLE TIMEOUT", "MAX RUNTIME",    "GPU-H THIS MONTH", "IDLE-HELD"};
         _cleanup_table_ struct table *t = table_new(ARRAY_SIZE(headers), headers);
         size_t i;
         json_t *u;
@@ -338,6 +347,15 @@ static void print_users(const json_t *res)
                 snprintf(builds, sizeof(builds), "%lld / %s",
                          (long long)json_integer_value(json_object_get(use, "builds")),
                          num_text(json_object_get(lim, "max_builds_per_user"), 0, "", b));
+                char mem[64] = "-";
+                const json_t *agg = json_object_get(use, "aggregate");
+                if (json_is_object(agg))
+                        snprintf(mem, sizeof(mem), "%.0fm / %s",
+                                 (double)json_integer_value(json_object_get(agg, "memory")) /
+                                     (1 << 20),
+                                 mem_cap(json_object_get(json_object_get(lim, "aggregate"),
+                                                         "memory_max"),
+                                         a));
                 char hb[32];
                 snprintf(idle, sizeof(idle), "%s",
                          lim ? num_text(json_object_get(lim, "idle_timeout_h"), 1, "h", hb) : "-");
@@ -360,6 +378,7 @@ static void print_users(const json_t *res)
                                        run,
                                        lim ? maxc : "-",
                                        lim ? builds : "-",
+                                       mem,
                                        idle,
                                        rt,
                                        gh,

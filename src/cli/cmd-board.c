@@ -92,6 +92,15 @@ static void print_board(const json_t *b)
                        cli_jstr(r, "state", "?"), cli_jbool(r, "member") ? ", yours" : "",
                        json_array_size(json_object_get(r, "slots")), cli_jstr(r, "start", "?"),
                        cli_jstr(r, "end", "?"));
+        json_t *q;
+        json_array_foreach (json_object_get(json_object_get(b, "queue"), "mine"), i, q) {
+                const json_t *est = json_object_get(q, "estimate");
+                printf("Your deploy of %s waits: position %lld, starts %s%s\n",
+                       cli_jstr(q, "project", "?"),
+                       (long long)json_integer_value(json_object_get(q, "position")),
+                       json_is_integer(est) ? "by " : "at an unknown time",
+                       json_is_integer(est) ? format_iso8601(json_integer_value(est), ts) : "");
+        }
         print_mine(json_object_get(b, "mine"));
 }
 

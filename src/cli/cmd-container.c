@@ -113,7 +113,8 @@ static void print_deployed(const char *project, const json_t *res, char *const *
 struct deploy_args {
         const char *image, *gpus, *mig;
         struct cli_list ports, data;
-        bool cpu_only, open, background, json, ssh, no_ssh;
+        const char *max_wait;
+        bool cpu_only, open, background, json, ssh, no_ssh, wait;
 };
 
 #define DEPLOY_FIELD(f) .offset = offsetof(struct deploy_args, f)
@@ -141,6 +142,10 @@ const struct cli_option cmd_deploy_options[] = {
      .help = "mount your ~/.ssh and ~/.gitconfig read-only (git over SSH inside)"},
     {"no-ssh", 0, CLI_OPT_FLAG, DEPLOY_FIELD(no_ssh), .group = 3,
      .help = "do not, where the site mounts them by default"},
+    {"wait", 0, CLI_OPT_FLAG, DEPLOY_FIELD(wait),
+     .help = "when the GPUs are all taken, wait in the queue (gpu-queue) instead"},
+    {"max-wait", 0, CLI_OPT_VALUE, DEPLOY_FIELD(max_wait), .arg = "DUR",
+     .help = "with --wait: give up after DUR (e.g. 2h; default: wait until granted)"},
     {"json", 0, CLI_OPT_FLAG, DEPLOY_FIELD(json), .help = "print the result as JSON"},
     {"--", 0, CLI_OPT_REST, .arg = "CMD...",
      .help = "run CMD as the main process (a batch run) instead of a shell"},
@@ -180,6 +185,14 @@ int cmd_deploy(const struct cli_command *cmd, int argc, char **argv)
                 return cli_usage_error(cmd, "--mig needs a MIG profile such as 3g.20gb");
         if (a.rest && a.n_rest == 0)
                 return cli_usage_error(cmd, "no command after '--'");
+        int64_t max_wait = 0;
+        if (o.max_wait && !o.wait)
+                return cli_usage_error(cmd, "--max-wait goes with --wait");
+        if (o.max_wait && (parse_duration(o.max_wait, &max_wait) < 0 || max_wait <= 0))
+                return cli_usage_error(cmd,
+                                       "--max-wait needs a duration such as 30m or 2h, not "
+                                       "'%s'",
+                                       o.max_wait);
         int64_t n_gpus = 1;
         if (gpus_arg && parse_int64(gpus_arg, 0, MAX_GPUS, &n_gpus) < 0)
                 return cli_usage_error(cmd, "the number of GPUs must be 0..%d, not '%s'", MAX_GPUS,
@@ -222,6 +235,10 @@ int cmd_deploy(const struct cli_command *cmd, int argc, char **argv)
                         json_array_append_new(ports, json_string(o.ports.v[i]));
                 json_object_set_new(params, "ports", ports);
         }
+        if (o.wait)
+                json_object_set_new(params, "wait", json_true());
+        if (max_wait > 0)
+                json_object_set_new(params, "max_wait_s", json_integer(max_wait));
         if (a.rest) {
                 json_t *words = json_array();
                 for (size_t i = 0; i < a.n_rest; i++)
@@ -238,8 +255,12 @@ int cmd_deploy(const struct cli_command *cmd, int argc, char **argv)
         if (client_call(&c, "container.deploy", params, &res, NULL, &err) < 0)
                 return output_error(cmd->name, err);
 
+        bool queued = cli_jbool(res, "queued");
+        int64_t qid = json_integer_value(json_object_get(res, "id"));
         if (json)
                 output_json(res);
+        else if (queued)
+                queue_print_joined(project, res);
         else if (cli_jbool(res, "existed")) {
                 if (!open)
                         printf("'%s' already has a container (%s); open a shell with: "
@@ -251,6 +272,8 @@ int cmd_deploy(const struct cli_command *cmd, int argc, char **argv)
         fflush(stdout);
         if (!open)
                 return 0;
+        if (queued && (r = queue_wait(cmd, &c, project, qid)) != 0)
+                return r;
         return session_run(cmd, &c, project, NULL, 0, true, true);
 }
 

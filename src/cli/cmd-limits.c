@@ -91,7 +91,8 @@ static char *usage_text(const json_t *used, const json_t *max)
 static bool is_size_key(const char *key)
 {
         return streq(key, "memory") || streq(key, "memory_swap") || streq(key, "shm_size") ||
-               startswith(key, "storage_") || startswith(key, "io_");
+               startswith(key, "storage_") || startswith(key, "io_") || streq(key, "memory_max") ||
+               streq(key, "memory_high");
 }
 
 static char *size_text(int64_t v)
@@ -124,6 +125,29 @@ static void add_limits(struct table *t, const char *prefix, const json_t *obj)
                 _cleanup_free_ char *label = xasprintf("  %s", name);
                 table_add_row(t, (const char *const[]){label, text});
         }
+}
+
+/* "37.5m of 128m": memory in use against a cap (none: "(unlimited)"). */
+static char *bytes_of(const json_t *used, const json_t *max)
+{
+        double mib = (double)json_integer_value(used) / (1 << 20);
+        if (!json_is_integer(max))
+                return xasprintf("%.1fm (unlimited)", mib);
+        _cleanup_free_ char *cap = size_text(json_integer_value(max));
+        return xasprintf("%.1fm of %s", mib, cap);
+}
+
+/* What all the caller's containers use together, against the group's aggregate caps. */
+static void print_aggregate_use(const json_t *use, const json_t *caps)
+{
+        if (!json_is_object(use))
+                return;
+        _cleanup_free_ char *mem =
+            bytes_of(json_object_get(use, "memory"), json_object_get(caps, "memory_max"));
+        _cleanup_free_ char *tasks =
+            usage_text(json_object_get(use, "tasks"), json_object_get(caps, "tasks_max"));
+        printf("  %-17s %s\n", "memory (all)", mem);
+        printf("  %-17s %s\n", "tasks (all)", tasks);
 }
 
 /* While the GPUs are in high demand, the idle timeout in force is shorter than the limit. */
@@ -184,6 +208,8 @@ int cmd_check_limits(const struct cli_command *cmd, int argc, char **argv)
                                                  json_object_get(limits, "max_builds_per_user"));
         printf("  %-17s %s (each under the memory and max_cpus limits below)\n", "image builds",
                builds);
+        print_aggregate_use(json_object_get(usage, "aggregate"),
+                            json_object_get(limits, "aggregate"));
         const json_t *gpus = json_object_get(usage, "gpus");
         if (json_array_size(gpus) > 0) {
                 struct strbuf sb = STRBUF_INIT;

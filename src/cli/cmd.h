@@ -145,6 +145,7 @@ int cmd_reload(const struct cli_command *cmd, int argc, char **argv);
 int cmd_gpus(const struct cli_command *cmd, int argc, char **argv);
 int cmd_gpu_drain(const struct cli_command *cmd, int argc, char **argv);
 int cmd_board(const struct cli_command *cmd, int argc, char **argv);
+int cmd_gpu_queue(const struct cli_command *cmd, int argc, char **argv);
 int cmd_reservation_create(const struct cli_command *cmd, int argc, char **argv);
 int cmd_reservation_list(const struct cli_command *cmd, int argc, char **argv);
 int cmd_reservation_delete(const struct cli_command *cmd, int argc, char **argv);
@@ -154,6 +155,10 @@ int cmd_image_list(const struct cli_command *cmd, int argc, char **argv);
 int cmd_image_delete(const struct cli_command *cmd, int argc, char **argv);
 
 struct client;
+/* cmd-queue.c: what container-deploy --wait prints when its request joined the queue, and the
+ * wait of --open --wait (position and estimate, redrawn, until the request left the queue). */
+void queue_print_joined(const char *project, const json_t *res);
+int queue_wait(const struct cli_command *cmd, struct client *c, const char *project, int64_t id);
 /* cmd-session.c: the session of container-run/attach on connection c (container.exec, then the
  * stream pump, then container.exec_status). cmd_argv is NULL for a login shell. With tty_ok, a
  * terminal on stdin and stdout gets a TTY session; without, the command's output is streamed

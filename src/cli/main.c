@@ -179,6 +179,19 @@ static const struct cli_command commands[] = {
      "containers with their idle and runtime deadlines. The same board, without names, is\n"
      "the web page /board next to /metrics. Alias: dashboard\n\n"
      "Example:\n  ds01 board\n"},
+    {"gpu-queue", cmd_gpu_queue, "[--all] [--json] | leave PROJECT | cancel ID | move ID POS",
+     "Deploys waiting for GPUs: yours with position and estimate; leave one",
+     "container-deploy NAME --wait joins the queue when the GPUs are all taken. The queue is\n"
+     "ordered by priority: fair share (who used fewer GPU-hours lately, against their group's\n"
+     "priority) and time waited. A request starts no later than its estimate (the runtime caps\n"
+     "of the GPUs it waits for), often sooner.\n\n"
+     "Options and verbs:\n"
+     "  -a, --all         everyone's requests (administrators)\n"
+     "  leave PROJECT     stop waiting\n"
+     "  cancel ID         cancel anyone's request (administrators)\n"
+     "  move ID POS       put a request at position POS, 1 = first (administrators)\n"
+     "  --json            print the result as JSON\n\n"
+     "Examples:\n  gpu-queue\n  gpu-queue leave my-project\n"},
     {"check-limits", cmd_check_limits, "[--json]", "Show your limits and current usage",
      "Options:\n  --json   print the result as JSON\n\nExample:\n  check-limits\n"},
     {"gpus", cmd_gpus, "[--json] [--rescan]",
@@ -246,26 +259,8 @@ static const struct {
     {"get-limits", "check-limits"},
     {"dashboard", "board"},
     {"ds01-version", "version"},
+    {"ds01-gpu-queue", "gpu-queue"},
 };
-
-/* DS01 commands that later versions of ds01 bring back (issues #4-#6): their names answer with
- * a clear message rather than "unknown command". */
-static const char *const planned[] = {
-    "gpu-queue",
-};
-
-static int not_yet(const char *name)
-{
-        for (size_t i = 0; i < ARRAY_SIZE(planned); i++)
-                if (streq(name, planned[i])) {
-                        fprintf(stderr,
-                                "%s: not available in this version of ds01 (%s) yet - see "
-                                "'ds01 -h' for the commands it has\n",
-                                name, DS01_VERSION);
-                        return 1;
-                }
-        return -1;
-}
 
 const struct cli_command *cli_find(const char *name)
 {
@@ -332,13 +327,9 @@ static int run_noun(const char *noun, int argc, char **argv)
                 list_commands(stdout, noun);
                 return 0;
         }
-        if (verb) {
-                _cleanup_free_ char *full = xasprintf("%s-%s", noun, verb);
-                int r = not_yet(full);
-                if (r >= 0)
-                        return r;
+        if (verb)
                 fprintf(stderr, "%s: unknown command '%s %s'\n", noun, noun, verb);
-        } else
+        else
                 fprintf(stderr, "%s: which one?\n", noun);
         list_commands(stderr, streq(noun, "get") ? "check" : noun);
         return CLI_EXIT_USAGE;
@@ -376,9 +367,6 @@ static int run_ds01(int argc, char **argv)
                 return run_command(cmd, argc - 1, argv + 1);
         if (is_noun(word))
                 return run_noun(streq(word, "get") ? "check" : word, argc - 1, argv + 1);
-        int r = not_yet(word);
-        if (r >= 0)
-                return r;
         fprintf(stderr, "ds01: unknown command '%s' (see 'ds01 -h')\n", word);
         return CLI_EXIT_USAGE;
 }
@@ -405,7 +393,7 @@ int main(int argc, char **argv)
                 r = run_command(cmd, argc, argv);
         else if (is_noun(base))
                 r = run_noun(streq(base, "get") ? "check" : base, argc, argv);
-        else if ((r = not_yet(base)) < 0)
+        else
                 r = run_ds01(argc, argv);
         if (fflush(stdout) != 0 && errno != EPIPE && r == 0) {
                 fprintf(stderr, "%s: writing the output failed\n", base);

@@ -31,6 +31,7 @@ struct network;
 struct oplocks;
 struct exec_registry;
 struct relay;
+struct queuekick;
 struct generations;
 struct generation;
 struct outside;
@@ -46,6 +47,7 @@ struct ds01d {
         struct nvml *nvml;       /* NULL with the simulated backend */
         struct notify *notify;   /* terminals, alerts file, webhook */
         struct monitor *monitor; /* sampling and enforcement (the activity it saw) */
+        struct queuekick *kick;  /* rung when a waiting deploy may fit (gpus/queuekick.h) */
         struct usage *usage;     /* usage accounting (ds01 report) */
         struct outside *outside; /* GPUs busy outside ds01, as the monitor last saw them */
         struct store *store;

@@ -11,6 +11,9 @@
 #include "daemon/requests/caller.h"
 #include "daemon/containers/oplock.h"
 #include "daemon/containers/reconcile.h"
+#include "daemon/containers/usercgroup.h"
+#include "daemon/gpus/queue.h"
+#include "daemon/gpus/queuekick.h"
 #include "daemon/containers/execs.h"
 #include "daemon/observe/metrics.h"
 #include "daemon/dockerapi/endpoint.h"
@@ -176,10 +179,12 @@ int main(int argc, char **argv)
         d.metrics = &metrics;
         d.ops = oplocks_new();
         d.execs = execs_new();
+        d.kick = queuekick_new();
         d.snap = snapshot_cache_new();
         struct rpc_server *srv = NULL;
         struct watch *watch = NULL;
         struct monitor *monitor = NULL;
+        struct queue *queue = NULL;
         int sfd = -1, rc = 1;
 
         d.config_path = config_path ? xstrdup(config_path) : NULL;
@@ -261,8 +266,12 @@ int main(int argc, char **argv)
         if (reconcile_ledger(&v, true, &err) < 0)
                 goto fail;
         ports_restore(&v);
+        usercgroup_refresh(&v); /* the limits file may have changed while ds01d was down */
         monitor = monitor_start(&d, &err); /* sets d.monitor before its thread runs */
         if (!monitor)
+                goto fail;
+        queue = queue_start(&d, &err); /* rung through d.kick */
+        if (!queue)
                 goto fail;
         watch = watch_start(&d, reconciled_at, &err);
         if (!watch)
@@ -322,6 +331,7 @@ fail:
 out:;
         /* First: a stopping daemon starts no idle or runtime stop (one in flight finishes). */
         monitor_halt(monitor);
+        queue_halt(queue); /* nor a grant */
         size_t busy = srv ? rpc_server_stop(srv, 5000) : 0;
         ds01d_unpin(&v); /* start-up's view, when start-up failed */
         /* After the connection threads: a `ds01 reload` may still move the metrics server. */
@@ -332,6 +342,8 @@ out:;
         /* Connection threads that outlived the grace period still use the state (the monitor's
          * too, through container-list): leave all of it to the kernel then. */
         if (busy == 0) {
+                queue = queue_stop(queue); /* joins its thread (a grant under way ends first) */
+                d.kick = queuekick_free(d.kick);
                 monitor = monitor_stop(monitor); /* joins its thread */
                 d.monitor = NULL;
         }

@@ -606,6 +606,7 @@ _ds01_cleanup() {
 		while read -r u; do
 			[ -n "$u" ] || continue
 			id "$u" >/dev/null 2>&1 || continue
+			rmdir /sys/fs/cgroup/*/ds01/u"$(id -u "$u")" /sys/fs/cgroup/ds01/u"$(id -u "$u")" 2>/dev/null
 			userdel -f -r "$u" >/dev/null 2>&1
 			getent group "$u" >/dev/null 2>&1 && groupdel "$u" >/dev/null 2>&1
 		done <"$T/.users"
@@ -749,7 +750,7 @@ ds01_setup() {
 	local c
 	for c in container-deploy container-retire container-run container-attach container-start \
 		container-stop container-remove container-list container-stats container-logs \
-		container-keepalive container-port container-top check-limits; do
+		container-keepalive container-port container-top check-limits gpu-queue; do
 		ln -s ds01 "$BIN/$c"
 	done
 	: >"$T/.users"

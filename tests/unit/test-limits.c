@@ -293,13 +293,57 @@ static void test_ds01_overrides_inherit_group(void **state)
         limits_free(l);
 }
 
+/* groups.<g>.aggregate: the user's containers together. tasks_max falls back to max_tasks; a
+ * group without aggregate (admin, max_tasks null) has no caps; gpu_limit lowers
+ * max_gpu_equivalents; enforcement.aggregate_limits: false turns the cgroup caps off. */
+static void test_ds01_aggregate(void **state)
+{
+        (void)state;
+        struct limits *l = load_ds01();
+        struct limit_set s;
+        resolve(l, "alice", &s);
+        assert_float_equal(s.aggregate.cpu_quota, 96, 1e-9); /* "9600%" */
+        assert_int_equal(s.aggregate.memory_max, 96 * GiB);
+        assert_int_equal(s.aggregate.memory_high, 86 * GiB);
+        assert_int_equal(s.aggregate.tasks_max, 12288);
+        assert_float_equal(s.aggregate.gpu_limit, 2.0, 1e-9);
+        assert_true(limit_set_has_aggregate(&s));
+        limit_set_release(&s);
+        limits_free(l);
+
+        l = load_text_ok("defaults:\n  max_tasks: 500\n  max_gpu_equivalents: 3\n"
+                         "groups:\n  student:\n    aggregate: {gpu_limit: 1.5}\n"
+                         "  staff:\n    members: [root]\n    max_tasks: null\n");
+        resolve(l, "ann", &s);
+        assert_int_equal(s.aggregate.tasks_max, 500); /* max_tasks */
+        assert_float_equal(s.max_gpu_equivalents, 1.5, 1e-9);
+        limit_set_release(&s);
+        resolve(l, "root", &s);
+        assert_false(limit_set_has_aggregate(&s));
+        assert_float_equal(s.max_gpu_equivalents, 3, 1e-9);
+        limit_set_release(&s);
+        limits_free(l);
+
+        l = load_text_ok("enforcement: {aggregate_limits: false}\n"
+                         "groups:\n  student:\n    aggregate: {memory_max: 1g, gpu_limit: 1}\n");
+        resolve(l, "ann", &s);
+        assert_false(limit_set_has_aggregate(&s));
+        assert_float_equal(s.max_gpu_equivalents, 1, 1e-9); /* still */
+        limit_set_release(&s);
+        limits_free(l);
+
+        expect_error("groups:\n  student:\n    aggregate: {cpu_quota: 96}\n",
+                     ":3:", "percentage of one CPU such as '400%'", NULL);
+        expect_error("groups:\n  student:\n    aggregate: {memory: 1g}\n",
+                     ":3:", "unknown key 'memory'", NULL);
+}
+
 static void test_ds01_unused_keys(void **state)
 {
         (void)state;
         struct limits *l = load_ds01();
         const char *const *unused = limits_unused_keys(l);
         const char *want[] = {
-            "enforcement.aggregate_limits",
             "enforcement.cgroup_driver",
             "gpu_allocation",
             "monitoring",
@@ -307,9 +351,6 @@ static void test_ds01_unused_keys(void **state)
             "bare_metal_access.default_grant_duration_h",
             "bare_metal_access.state_dir",
             "access_control",
-            "defaults.max_tasks",
-            "groups.*.max_tasks",
-            "groups.*.aggregate",
         };
         for (size_t i = 0; i < ARRAY_SIZE(want); i++)
                 if (!has_key(unused, want[i]))
@@ -639,7 +680,10 @@ static void test_overrides_inline_and_file(void **state)
         resolve(l, "carl", &s);
         assert_false(s.overridden);
         limit_set_release(&s);
-        assert_true(has_key(limits_unused_keys(l), "user_overrides.*.aggregate"));
+        resolve(l, "ann", &s); /* an override's aggregate: the user's own caps */
+        assert_int_equal(s.aggregate.memory_max, 10 * GiB);
+        assert_int_equal(s.aggregate.tasks_max, -1);
+        limit_set_release(&s);
         limits_free(l);
 
         write_file("user-overrides.yaml", "ann:\n  max_cpus: 16\n  colour: blue\n");
@@ -685,6 +729,7 @@ int main(void)
             T(test_builtin_defaults),
             T(test_ds01_groups),
             T(test_ds01_overrides_inherit_group),
+            T(test_ds01_aggregate),
             T(test_ds01_unused_keys),
             T(test_unknown_keys),
             T(test_container_types),

@@ -6,6 +6,7 @@
 #include <cmocka.h>
 
 #include "daemon/gpus/pool.h"
+#include "daemon/gpus/queue.h"
 #include "daemon/gpus/reservations.h"
 #include "shared/error.h"
 
@@ -205,12 +206,32 @@ static void test_reservation_rule(void **state)
         assert_true(resv_withholds(&r, 1, -1, 0, 1800));
 }
 
+/* The queue's order (gpus/queue.h): Slurm's fair-share factor 2^(-U/S), and age that keeps
+ * anyone from starving behind heavier users. */
+static void test_queue_priority(void **state)
+{
+        (void)state;
+        assert_float_equal(queue_fairshare(0, 0.25), 1, 1e-12);      /* no recent use */
+        assert_float_equal(queue_fairshare(0.25, 0.25), 0.5, 1e-12); /* exactly one's share */
+        assert_float_equal(queue_fairshare(0.5, 0.25), 0.25, 1e-12); /* twice it */
+        assert_float_equal(queue_fairshare(0.1, 0), 0, 1e-12);       /* no share */
+        assert_true(queue_fairshare(0.1, 0.5) > queue_fairshare(0.1, 0.25)); /* a larger share */
+        struct queue_weights w = {.fairshare = 1000, .age = 1000, .max_age_s = 86400};
+        assert_float_equal(queue_priority(&w, 1, 0, 0), 1000, 1e-9);
+        assert_float_equal(queue_priority(&w, 0.5, 43200, 0), 1000, 1e-9);    /* half a day */
+        assert_float_equal(queue_priority(&w, 0, 10 * 86400, 0), 1000, 1e-9); /* age caps at 1 */
+        assert_float_equal(queue_priority(&w, 1, 0, -250), 750, 1e-9);        /* a move */
+        /* a heavy user who waited a day passes a light one who just came */
+        assert_true(queue_priority(&w, 0.1, 86400, 0) > queue_priority(&w, 1, 0, 0));
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
             cmocka_unit_test(test_parse_profile),  cmocka_unit_test(test_best_fit),
             cmocka_unit_test(test_wear_spreading), cmocka_unit_test(test_topology),
             cmocka_unit_test(test_candidates),     cmocka_unit_test(test_reservation_rule),
+            cmocka_unit_test(test_queue_priority),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -404,6 +404,27 @@ static void test_limits(void **state)
         json_decref(b);
 }
 
+/* Under the owner's cgroup (aggregate caps), and never more CPU than the owner's cap there:
+ * cgroup v1 refuses a child more than its parent. */
+static void test_user_cgroup(void **state)
+{
+        struct fixture *f = *state;
+        struct limit_set *ls = &f->ls;
+        json_t *b = spec_create_body(&f->in);
+        assert_false(host_has(b, "CgroupParent"));
+        json_decref(b);
+        f->in.cgroup_parent = "/ds01/u1234";
+        ls->aggregate.cpu_quota = 1.5;
+        b = spec_create_body(&f->in);
+        assert_string_equal(jstr(host_of(b), "CgroupParent"), "/ds01/u1234");
+        assert_int_equal(host_int(b, "NanoCpus"), 1500000000LL); /* max_cpus 4 */
+        json_decref(b);
+        ls->aggregate.cpu_quota = 8;
+        b = spec_create_body(&f->in);
+        assert_int_equal(host_int(b, "NanoCpus"), 4000000000LL);
+        json_decref(b);
+}
+
 /* A batch command reaches ds01-init after "--", so it cannot be taken for init's options. */
 static void test_cmd(void **state)
 {
@@ -579,6 +600,7 @@ int main(void)
             cmocka_unit_test_setup_teardown(test_no_gpus, setup, teardown),
             cmocka_unit_test_setup_teardown(test_gpus, setup, teardown),
             cmocka_unit_test_setup_teardown(test_limits, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_user_cgroup, setup, teardown),
             cmocka_unit_test_setup_teardown(test_cmd, setup, teardown),
             cmocka_unit_test_setup_teardown(test_datasets, setup, teardown),
             cmocka_unit_test_setup_teardown(test_ssh, setup, teardown),

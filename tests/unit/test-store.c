@@ -659,6 +659,7 @@ static void test_runtime_from_migration(void **state)
         assert_int_equal(sqlite3_exec(db,
                                       "ALTER TABLE containers DROP COLUMN manual_stop_at;"
                                       "ALTER TABLE containers DROP COLUMN runtime_from_ms;"
+                                      "DROP TABLE queue;"
                                       "DROP TABLE ports;"
                                       "DROP TABLE reservation_slots;"
                                       "DROP TABLE reservations;"

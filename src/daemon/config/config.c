@@ -255,6 +255,12 @@ static const struct key_def keys[] = {
     INT("max_requests_per_uid", max_requests_per_uid, 16, 1, 1024, LIVE),
     /* gpus/reservations.h: a slot no member leased this far into the window is released */
     INT("reservation_unused_release_m", reservation_unused_release_m, 30, 0, 10080, LIVE),
+    SECTION("queue"),
+    INT("queue.fairshare_half_life_d", queue_half_life_d, 7, 1, 3650, LIVE),
+    INT("queue.weight_fairshare", queue_weight_fairshare, 1000, 0, 1000000, LIVE),
+    INT("queue.weight_age", queue_weight_age, 1000, 0, 1000000, LIVE),
+    INT("queue.max_age_h", queue_max_age_h, 24, 1, 87600, LIVE),
+    INT("queue.pass_interval_s", queue_pass_interval_s, 15, 1, 3600, LIVE),
     INT_APPLIED("events_max_kb", events_max_kb, 64 * 1024, 4, 4LL * 1024 * 1024, EVENTS_ROTATION),
     INT_APPLIED("events_keep", events_keep, 5, 1, 100, EVENTS_ROTATION),
     INT_APPLIED("log_max_kb", log_max_kb, 16 * 1024, 0, 4LL * 1024 * 1024, LOG_ROTATION),

@@ -70,6 +70,12 @@ struct config {
         /* A reserved slot no member has leased this many minutes into its reservation's window
          * is everyone's until the window ends (0: at the window's start). */
         int64_t reservation_unused_release_m;
+        /* queue.*: the order of deploys waiting for GPUs (gpus/queue.h): a user's GPU-hours
+         * count half after fairshare_half_life_d days; a request's priority is weight_fairshare x
+         * its owner's fair-share factor + weight_age x its age (full after max_age_h); the queue
+         * is considered every pass_interval_s at least */
+        int64_t queue_half_life_d, queue_weight_fairshare, queue_weight_age, queue_max_age_h;
+        int64_t queue_pass_interval_s;
         /* events.jsonl is rotated when an append would take it past events_max_kb KiB:
          * events.jsonl -> .1 -> .2 ...; events_keep rotated files are kept, older ones deleted. */
         int64_t events_max_kb;

@@ -23,6 +23,7 @@
 struct layer {
         uint32_t set;  /* bit i: value_fields[i] given */
         uint32_t pset; /* bit i: policy_fields[i] given */
+        uint32_t aset; /* bit i: aggregate_fields[i] given */
         struct limit_set v;
         struct limit_policies p;
 };
@@ -85,7 +86,8 @@ struct limits {
                 size_t group; /* index in groups */
         } * forced;
         size_t n_forced;
-        char **archived; /* groups/archived.members: may not deploy (sorted) */
+        bool aggregate_off; /* enforcement.aggregate_limits: false */
+        char **archived;    /* groups/archived.members: may not deploy (sorted) */
         size_t n_archived;
         char **bare_metal_exempt; /* bare_metal_access.exempt_users (sorted) */
         size_t n_bare_metal_exempt;
@@ -125,6 +127,9 @@ enum section_kind {
 int limits_parse_values(const struct loader *ld, const struct yamldoc_node *n, const char *where,
                         const char *unused_prefix, enum section_kind kind, struct layer *out,
                         struct limit_group *g, struct error **err);
+/* An `aggregate:` mapping (a group's or an override's), into out. */
+int limits_parse_aggregate(const struct loader *ld, const struct yamldoc_node *n, const char *where,
+                           struct layer *out, struct error **err);
 /* A `policies:` mapping (global, a group's or an override's), into out. */
 int limits_parse_policies(const struct loader *ld, const struct yamldoc_node *n, const char *where,
                           const char *unused_prefix, struct layer *out, struct error **err);

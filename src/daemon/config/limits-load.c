@@ -405,6 +405,29 @@ static const char *const top_keys[] = {
     "monitoring", "bare_metal_access", "access_control", NULL,
 };
 
+/* enforcement: aggregate_limits turns the per-user cgroup caps off; the rest (cgroup_driver:
+ * ds01 asks Docker which driver it uses) is accepted and not acted on. */
+static int parse_enforcement(struct loader *ld, const struct yamldoc_node *v, struct error **err)
+{
+        if (yamldoc_is_null(v))
+                return 0;
+        if (yamldoc_expect(ld->d, v, YAMLDOC_MAP, "enforcement", err) < 0)
+                return -1;
+        for (size_t j = 0; j < v->n; j++) {
+                const struct yamldoc_pair *p = &v->pairs[j];
+                _cleanup_free_ char *path = xasprintf("enforcement.%s", p->key);
+                if (streq(p->key, "aggregate_limits")) {
+                        bool on;
+                        if (yamldoc_get_bool(ld->d, p->value, path, &on, err) < 0)
+                                return -1;
+                        ld->l->aggregate_off = !on;
+                } else {
+                        limits_note_unused(ld->l, path);
+                }
+        }
+        return 0;
+}
+
 static int parse_top(struct loader *ld, struct error **err)
 {
         struct limits *l = ld->l;
@@ -437,16 +460,7 @@ static int parse_top(struct loader *ld, struct error **err)
                 } else if (streq(p->key, "user_overrides")) {
                         r = parse_overrides(ld, v, "user_overrides", err);
                 } else if (streq(p->key, "enforcement")) {
-                        /* Systemd slice settings: ds01 applies limits per container. */
-                        if (v && v->kind == YAMLDOC_MAP) {
-                                for (size_t j = 0; j < v->n; j++) {
-                                        _cleanup_free_ char *path =
-                                            xasprintf("enforcement.%s", v->pairs[j].key);
-                                        limits_note_unused(l, path);
-                                }
-                        } else {
-                                limits_note_unused(l, "enforcement");
-                        }
+                        r = parse_enforcement(ld, v, err);
                 } else if (streq(p->key, "bare_metal_access")) {
                         r = parse_bare_metal(ld, v, err);
                 } else if (limits_in_list(unused_sections, p->key)) {

@@ -4,7 +4,9 @@
 #include "daemon/config/limits-internal.h"
 
 #include <ctype.h>
+#include <errno.h>
 #include <stddef.h>
+#include <stdlib.h>
 
 #define LIMITS_MAX_LOGIN 256
 #define MAX_HOURS        1e6 /* a century is 876600 h */
@@ -12,13 +14,14 @@
 /* --- the schema -------------------------------------------------------------------------- */
 
 enum field_type {
-        F_DOUBLE,   /* number, null = -1 */
-        F_INT,      /* whole number, null = -1 */
-        F_SIZE,     /* docker size, null = -1 */
-        F_BOOL,     /* true/false, never null */
-        F_FRACTION, /* number in (0, 1), never null */
-        F_PERCENT,  /* number, never null */
-        F_COUNT,    /* whole number, never null */
+        F_DOUBLE,    /* number, null = -1 */
+        F_INT,       /* whole number, null = -1 */
+        F_SIZE,      /* docker size, null = -1 */
+        F_BOOL,      /* true/false, never null */
+        F_FRACTION,  /* number in (0, 1), never null */
+        F_PERCENT,   /* number, never null */
+        F_COUNT,     /* whole number, never null */
+        F_CPU_QUOTA, /* systemd's CPUQuota, "9600%" (100% is one CPU), kept as CPUs; null = -1 */
 };
 
 struct field {
@@ -44,7 +47,9 @@ static const struct field value_fields[] = {
     LS(io_read_bps, F_SIZE, 0),
     LS(io_write_bps, F_SIZE, 0),
     LS(ulimit_nofile, F_INT, 1 << 20),
+    LS(max_tasks, F_INT, 1e9),
     LS(max_containers_per_user, F_INT, 1e6),
+    LS(priority, F_COUNT, 1e6),
     LS(max_runtime_h, F_DOUBLE, MAX_HOURS),
     LS(idle_timeout_h, F_DOUBLE, MAX_HOURS),
     LS(gpu_hold_after_stop_h, F_DOUBLE, MAX_HOURS),
@@ -52,6 +57,17 @@ static const struct field value_fields[] = {
 };
 #undef LS
 #define N_VALUE_FIELDS ARRAY_SIZE(value_fields)
+
+#define LA(n, t, m)                                                                                \
+        {                                                                                          \
+#n, t, offsetof(struct limit_set, aggregate.n), m                                  \
+        }
+static const struct field aggregate_fields[] = {
+    LA(cpu_quota, F_CPU_QUOTA, 1e5), LA(memory_max, F_SIZE, 0),    LA(memory_high, F_SIZE, 0),
+    LA(tasks_max, F_INT, 1e9),       LA(gpu_limit, F_DOUBLE, 1e6),
+};
+#undef LA
+#define N_AGGREGATE_FIELDS ARRAY_SIZE(aggregate_fields)
 
 #define LP(n, t, m)                                                                                \
         {                                                                                          \
@@ -92,7 +108,7 @@ static const struct {
 
 /* Keys DS01 files have that ds01 accepts and does not act on. */
 static const char *const unused_value_keys[] = {
-    "max_tasks", "priority", "storage_tmp", "gpu_memory", "storage_workspace", "storage_data", NULL,
+    "storage_tmp", "gpu_memory", "storage_workspace", "storage_data", NULL,
 };
 static const char *const unused_policy_keys[] = {
     NULL,
@@ -114,6 +130,7 @@ static void copy_field(const struct field *f, void *dst, const void *src)
         case F_DOUBLE:
         case F_FRACTION:
         case F_PERCENT:
+        case F_CPU_QUOTA:
                 memcpy((char *)dst + f->offset, (const char *)src + f->offset, sizeof(double));
                 break;
         case F_INT:
@@ -135,6 +152,9 @@ void limits_layer_apply(struct limit_set *s, const struct layer *l)
         for (size_t i = 0; i < N_POLICY_FIELDS; i++)
                 if (l->pset & (1u << i))
                         copy_field(&policy_fields[i], &s->policies, &l->p);
+        for (size_t i = 0; i < N_AGGREGATE_FIELDS; i++)
+                if (l->aset & (1u << i))
+                        copy_field(&aggregate_fields[i], s, &l->v);
 }
 
 void limits_layer_merge(struct layer *dst, const struct layer *src)
@@ -145,8 +165,12 @@ void limits_layer_merge(struct layer *dst, const struct layer *src)
         for (size_t i = 0; i < N_POLICY_FIELDS; i++)
                 if (src->pset & (1u << i))
                         copy_field(&policy_fields[i], &dst->p, &src->p);
+        for (size_t i = 0; i < N_AGGREGATE_FIELDS; i++)
+                if (src->aset & (1u << i))
+                        copy_field(&aggregate_fields[i], &dst->v, &src->v);
         dst->set |= src->set;
         dst->pset |= src->pset;
+        dst->aset |= src->aset;
 }
 
 void limits_builtin_defaults(struct limit_set *s)
@@ -163,7 +187,14 @@ void limits_builtin_defaults(struct limit_set *s)
             .io_read_bps = -1,
             .io_write_bps = -1,
             .ulimit_nofile = -1,
+            .max_tasks = -1, /* DS01's file: 32768 */
+            .aggregate = {.cpu_quota = -1,
+                          .memory_max = -1,
+                          .memory_high = -1,
+                          .tasks_max = -1,
+                          .gpu_limit = -1},
             .max_containers_per_user = 3,
+            .priority = 10, /* DS01: absent means 10 */
             .max_runtime_h = 24,
             .idle_timeout_h = 0.5,
             .gpu_hold_after_stop_h = 0.25,
@@ -214,18 +245,41 @@ bool limits_login_valid(const char *s)
 
 /* --- parsing ------------------------------------------------------------------------------- */
 
+/* "9600%" -> 96 CPUs. A bare number is refused: DS01's files give systemd's percentage, and
+ * reading 96 as CPUs or as percent would each be someone's surprise. */
+static int parse_cpu_quota(const struct yamldoc *d, const struct yamldoc_node *v, const char *what,
+                           double max_percent, void *dst, struct error **err)
+{
+        if (v->kind != YAMLDOC_SCALAR)
+                return yamldoc_error(d, v->line, err, "'%s' must be a percentage such as '400%%'",
+                                     what);
+        const char *s = v->scalar;
+        char *end = NULL;
+        errno = 0;
+        double pct = strtod(s, &end);
+        if (end == s || !streq(end, "%") || errno || !(pct > 0) || pct > max_percent)
+                return yamldoc_error(d, v->line, err,
+                                     "'%s' must be a percentage of one CPU such as '400%%' (four "
+                                     "CPUs; at most %g%%), not '%s'",
+                                     what, max_percent, s);
+        double cpus = pct / 100;
+        memcpy(dst, &cpus, sizeof(cpus));
+        return 0;
+}
+
 static int parse_field(const struct loader *ld, const struct field *f, const struct yamldoc_pair *p,
                        const char *what, void *base, struct error **err)
 {
         const struct yamldoc *d = ld->d;
         const struct yamldoc_node *v = p->value;
         void *dst = (char *)base + f->offset;
-        bool nullable = f->type == F_DOUBLE || f->type == F_INT || f->type == F_SIZE;
+        bool nullable =
+            f->type == F_DOUBLE || f->type == F_INT || f->type == F_SIZE || f->type == F_CPU_QUOTA;
         if (yamldoc_is_null(v)) {
                 if (!nullable)
                         return yamldoc_error(d, v ? v->line : p->line, err,
                                              "'%s' cannot be null; give a value", what);
-                if (f->type == F_DOUBLE) {
+                if (f->type == F_DOUBLE || f->type == F_CPU_QUOTA) {
                         double x = -1;
                         memcpy(dst, &x, sizeof(x));
                 } else {
@@ -270,6 +324,8 @@ static int parse_field(const struct loader *ld, const struct field *f, const str
                 memcpy(dst, &x, sizeof(x));
                 return 0;
         }
+        case F_CPU_QUOTA:
+                return parse_cpu_quota(d, v, what, f->max, dst, err);
         case F_BOOL: {
                 bool x;
                 if (yamldoc_get_bool(d, v, what, &x, err) < 0)
@@ -330,6 +386,34 @@ int limits_parse_policies(const struct loader *ld, const struct yamldoc_node *n,
                                     ld->d, n->line, err, "%s: %s (%g) must be smaller than %s (%g)",
                                     where, policy_fields[a].name, x, policy_fields[b].name, y);
                 }
+        }
+        return 0;
+}
+
+int limits_parse_aggregate(const struct loader *ld, const struct yamldoc_node *n, const char *where,
+                           struct layer *out, struct error **err)
+{
+        if (yamldoc_is_null(n))
+                return 0;
+        if (yamldoc_expect(ld->d, n, YAMLDOC_MAP, where, err) < 0)
+                return -1;
+        for (size_t i = 0; i < n->n; i++) {
+                const struct yamldoc_pair *p = &n->pairs[i];
+                _cleanup_free_ char *what = xasprintf("%s.%s", where, p->key);
+                size_t f;
+                for (f = 0; f < N_AGGREGATE_FIELDS; f++)
+                        if (streq(aggregate_fields[f].name, p->key))
+                                break;
+                if (f == N_AGGREGATE_FIELDS) {
+                        const char *known[N_AGGREGATE_FIELDS + 1];
+                        for (size_t j = 0; j < N_AGGREGATE_FIELDS; j++)
+                                known[j] = aggregate_fields[j].name;
+                        known[N_AGGREGATE_FIELDS] = NULL;
+                        return yamldoc_unknown_key(ld->d, p, where, known, err);
+                }
+                if (parse_field(ld, &aggregate_fields[f], p, what, &out->v, err) < 0)
+                        return -1;
+                out->aset |= 1u << f;
         }
         return 0;
 }
@@ -402,12 +486,8 @@ int limits_parse_values(const struct loader *ld, const struct yamldoc_node *n, c
                         continue;
                 }
                 if (kind != SECTION_DEFAULTS && streq(p->key, "aggregate")) {
-                        /* Per-user systemd slice caps: not enforced by ds01 (yet). */
-                        if (!yamldoc_is_null(p->value) &&
-                            yamldoc_expect(ld->d, p->value, YAMLDOC_MAP, what, err) < 0)
+                        if (limits_parse_aggregate(ld, p->value, what, out, err) < 0)
                                 return -1;
-                        _cleanup_free_ char *path = xasprintf("%s.aggregate", unused_prefix);
-                        limits_note_unused(ld->l, path);
                         continue;
                 }
                 if (kind == SECTION_GROUP && streq(p->key, "members")) {

@@ -139,6 +139,20 @@ void limits_resolve(const struct limits *l, const char *user, const gid_t *gids,
                 limits_layer_apply(ret, &o->layer);
                 ret->overridden = true;
         }
+        struct limit_aggregate *a = &ret->aggregate;
+        if (a->tasks_max < 0)
+                a->tasks_max = ret->max_tasks;
+        if (a->gpu_limit >= 0 &&
+            (ret->max_gpu_equivalents < 0 || a->gpu_limit < ret->max_gpu_equivalents))
+                ret->max_gpu_equivalents = a->gpu_limit;
+        if (l->aggregate_off)
+                a->cpu_quota = a->memory_max = a->memory_high = a->tasks_max = -1;
+}
+
+bool limit_set_has_aggregate(const struct limit_set *s)
+{
+        const struct limit_aggregate *a = &s->aggregate;
+        return a->cpu_quota > 0 || a->memory_max >= 0 || a->memory_high >= 0 || a->tasks_max >= 0;
 }
 
 void limit_set_release(struct limit_set *s)

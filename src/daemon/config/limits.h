@@ -48,15 +48,28 @@ struct limit_set {
         double max_gpu_equivalents;          /* < 0: unlimited */
         int64_t max_gpu_slots_per_container; /* < 0: unlimited */
         bool allow_full_gpu;
-        double max_cpus;                    /* <= 0: unlimited */
-        int64_t memory;                     /* bytes; < 0: unlimited */
-        int64_t memory_swap;                /* bytes; < 0: unlimited */
-        int64_t shm_size;                   /* bytes; < 0: docker default */
-        int64_t pids_limit;                 /* < 0: unlimited */
-        int64_t io_read_bps, io_write_bps;  /* bytes/s on the disks of Docker and the
-                                             * workspaces; < 0: unlimited */
-        int64_t ulimit_nofile;              /* open files (soft and hard); < 0: Docker's */
-        int64_t max_containers_per_user;    /* < 0: unlimited */
+        double max_cpus;                   /* <= 0: unlimited */
+        int64_t memory;                    /* bytes; < 0: unlimited */
+        int64_t memory_swap;               /* bytes; < 0: unlimited */
+        int64_t shm_size;                  /* bytes; < 0: docker default */
+        int64_t pids_limit;                /* < 0: unlimited */
+        int64_t io_read_bps, io_write_bps; /* bytes/s on the disks of Docker and the
+                                            * workspaces; < 0: unlimited */
+        int64_t ulimit_nofile;             /* open files (soft and hard); < 0: Docker's */
+        int64_t max_tasks; /* tasks of all the user's containers together, where aggregate gives
+                            * no tasks_max (DS01's defaults: 32768); < 0: unlimited */
+        /* groups.<g>.aggregate (an override's replaces it key by key): caps on all of a user's
+         * managed containers together, enforced by their parent cgroup (usercgroup.h); < 0:
+         * none. After limits_resolve, tasks_max includes max_tasks. */
+        struct limit_aggregate {
+                double cpu_quota;    /* CPUs; DS01 writes systemd's "9600%" (= 96) */
+                int64_t memory_max;  /* bytes: over it the kernel reclaims, then OOM-kills */
+                int64_t memory_high; /* bytes: over it the kernel reclaims hard (throttling) */
+                int64_t tasks_max;   /* processes and threads */
+                double gpu_limit;    /* GPU-equivalents: lowers max_gpu_equivalents */
+        } aggregate;
+        int64_t max_containers_per_user; /* < 0: unlimited */
+        int64_t priority; /* DS01's group priority: the user's share in the queue's fair share */
         double max_runtime_h;               /* < 0: none */
         double idle_timeout_h;              /* < 0: none */
         double gpu_hold_after_stop_h;       /* < 0: indefinite */
@@ -71,10 +84,14 @@ struct limits *limits_load(const char *path, struct error **err);
 struct limits *limits_free(struct limits *l);
 
 /* Effective limits for login `user` whose groups are gids[0..n_gids). Fills *ret (release with
- * limit_set_release). Never fails for an unknown user: they get the default group. */
+ * limit_set_release). Never fails for an unknown user: they get the default group. With
+ * `enforcement: {aggregate_limits: false}` the aggregate's cgroup caps are off (its gpu_limit
+ * still applies). */
 void limits_resolve(const struct limits *l, const char *user, const gid_t *gids, size_t n_gids,
                     struct limit_set *ret);
 void limit_set_release(struct limit_set *s);
+/* Whether s caps the user's containers together (a CPU, memory or tasks cap). */
+bool limit_set_has_aggregate(const struct limit_set *s);
 /* A container made through the Docker API endpoint: its interface's container_types values
  * (idle timeout, runtime cap - -1 when the type is exempt - and SIGTERM grace) replace the
  * owner's in ls. Other interfaces ("orchestration", NULL) change nothing. */

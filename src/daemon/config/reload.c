@@ -4,6 +4,7 @@
 #include "daemon/config/generation.h"
 
 #include "daemon/gpus/nvml.h"
+#include "daemon/containers/usercgroup.h"
 #include "daemon/observe/audit.h"
 #include "daemon/observe/metrics.h"
 #include "daemon/observe/snapshot.h"
@@ -78,6 +79,9 @@ int reload_config(struct ds01d *d, struct error **err)
         ds01d_unpin(&v);
         if (r == 0) {
                 *d->metrics = metrics_reload(*d->metrics, d->root);
+                ds01d_pin(d, &v); /* the caps of the limits just published */
+                usercgroup_refresh(&v);
+                ds01d_unpin(&v);
         }
         pthread_mutex_unlock(&one);
         return r;

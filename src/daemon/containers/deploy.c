@@ -215,9 +215,36 @@ static int check_links(struct ds01d *d, const struct caller *c, const struct dep
         return 0;
 }
 
-int container_deploy(struct ds01d *d, const struct caller *c, json_t *params, json_t **ret_result,
-                     struct error **err)
+/* The GPUs of a request that may not jump the queue: refused (busy) while others wait, else
+ * leased. */
+static int lease_gpus(struct ds01d *d, const struct caller *c, const struct limit_set *ls,
+                      const char *container, const char *project, struct pool_request *preq,
+                      bool from_queue, char ***ret_uuids, bool *ret_busy, struct error **err)
 {
+        int64_t ahead = !from_queue && preq->n_slots > 0 ? store_queue_count(d->store) : 0;
+        preq->queue_ahead = ahead > 0;
+        int r = leases_reserve(d, c, ls, container, project, preq, false, ret_uuids, ret_busy, err);
+        if (r < 0 && *ret_busy && !from_queue) {
+                _cleanup_free_ char *msg =
+                    ahead > 0
+                        ? xasprintf("%lld deploy%s wait%s for GPUs ahead of you - add --wait "
+                                    "to join the queue (gpu-queue shows it)",
+                                    (long long)ahead, ahead == 1 ? "" : "s", ahead == 1 ? "s" : "")
+                        : xasprintf("%s; or add --wait to wait for them in the queue",
+                                    (*err)->message);
+                int code = (*err)->code;
+                *err = error_free(*err);
+                error_set(err, code, "%s", msg);
+        }
+        return r;
+}
+
+int deploy_run(struct ds01d *d, const struct caller *c, json_t *params, bool from_queue,
+               bool *ret_busy, json_t **ret_result, struct error **err)
+{
+        bool busy_ = false, *busy = ret_busy ? ret_busy : &busy_;
+        *busy = false;
+        bool wait = !from_queue && json_is_true(json_object_get(params, "wait"));
         const char *project = jstr(params, "project");
         const char *image_req = jstr(params, "image");
         json_t *jg = json_object_get(params, "gpus");
@@ -373,8 +400,8 @@ int container_deploy(struct ds01d *d, const struct caller *c, json_t *params, js
         if (!pin || prepare_ssh(d, c, container, jssh, &keys, &ssh, err) < 0)
                 goto out;
 
-        if (leases_reserve(d, c, &ls, container, project, &preq, false, &uuids, err) < 0) {
-                if ((*err)->code == DS01_ERESOURCE)
+        if (lease_gpus(d, c, &ls, container, project, &preq, from_queue, &uuids, busy, err) < 0) {
+                if ((*err)->code == DS01_ERESOURCE && !from_queue && !(*busy && wait))
                         events_log(d->events, "gpu.reject", c->login,
                                    json_pack("{s:s, s:i, s:s}", "container", container, "requested",
                                              n_gpus, "reason", (*err)->message));
@@ -457,9 +484,9 @@ out:
                                           rerr->message);
                         error_free(rerr);
                 }
-                if (pin)
-                        managed_pins_remove(d, container);
         }
+        if (r < 0 && pin)
+                managed_pins_remove(d, container);
         sshkeys_close(&keys);
         if (x)
                 extras_release(x);

@@ -4,6 +4,7 @@
 #include "daemon/containers/blockdev.h"
 #include "daemon/containers/network.h"
 #include "daemon/containers/sshkeys.h"
+#include "daemon/containers/usercgroup.h"
 #include "daemon/docker/dockerjson.h"
 #include "shared/log.h"
 #include "shared/names.h"
@@ -220,6 +221,10 @@ json_t *spec_create_body(const struct spec_input *in)
                 double cpus = ls->max_cpus;
                 if (in->host_cpus > 0 && cpus > (double)in->host_cpus)
                         cpus = (double)in->host_cpus;
+                /* cgroup v1 refuses a container more CPU than its parent, the user's cap */
+                if (in->cgroup_parent && ls->aggregate.cpu_quota > 0 &&
+                    cpus > ls->aggregate.cpu_quota)
+                        cpus = ls->aggregate.cpu_quota;
                 json_object_set_new(host, "NanoCpus", json_integer((json_int_t)(cpus * 1e9)));
         }
         if (ls->memory > 0) {
@@ -234,6 +239,8 @@ json_t *spec_create_body(const struct spec_input *in)
         if (ls->pids_limit > 0)
                 json_object_set_new(host, "PidsLimit", json_integer(ls->pids_limit));
         add_io_limits(host, ls, in->io_disks);
+        if (in->cgroup_parent)
+                json_object_set_new(host, "CgroupParent", json_string(in->cgroup_parent));
         const char *mode = in->docker_devices;
         bool device_requests =
             streq(mode, "device-requests") || (streq(mode, "auto") && in->inventory_real);
@@ -299,6 +306,7 @@ json_t *spec_create_body_of(struct ds01d *d, const struct caller *c, const struc
                                                                 : d->cfg->workspace_root};
         char **disks =
             ls->io_read_bps > 0 || ls->io_write_bps > 0 ? blockdev_disks(roots, 2) : NULL;
+        _cleanup_free_ char *cgroup = usercgroup_prepare(d, c->uid, ls, false);
         struct spec_input in = {
             .uid = c->uid,
             .gid = c->gid,
@@ -326,6 +334,7 @@ json_t *spec_create_body_of(struct ds01d *d, const struct caller *c, const struc
             .extras = extras,
             .host_cpus = sysconf(_SC_NPROCESSORS_ONLN),
             .io_disks = disks,
+            .cgroup_parent = cgroup,
         };
         json_t *body = spec_create_body(&in);
         strv_free(disks);

@@ -47,6 +47,9 @@ struct spec_input {
         long host_cpus; /* CPUs online; NanoCpus never asks for more (<= 0: unknown) */
         /* the disks io_read_bps and io_write_bps limit (NULL-terminated; NULL: none) */
         char *const *io_disks;
+        /* the owner's parent cgroup, their containers' caps together (usercgroup.h); NULL:
+         * Docker's default */
+        const char *cgroup_parent;
 };
 
 /* A container whose /workspace is another project's workspace (a Docker client bound

@@ -8,10 +8,12 @@
 #include "daemon/containers/oplock.h"
 #include "daemon/containers/spec.h"
 #include "daemon/containers/sshkeys.h"
+#include "daemon/containers/usercgroup.h"
 #include "daemon/containers/volumes.h"
 #include "daemon/containers/workspace.h"
 #include "daemon/docker/dockerjson.h"
 #include "daemon/gpus/leases.h"
+#include "daemon/gpus/queuekick.h"
 #include "daemon/requests/access.h"
 #include "daemon/rules/rules.h"
 #include "shared/log.h"
@@ -225,6 +227,19 @@ int verbs_acquire(struct ds01d *d, const struct caller *c, const char *name, con
         return -1;
 }
 
+/* A container made under its owner's cgroup starts in it again: made again if it went (a
+ * reboot), with the caps in force now. */
+static void restore_user_cgroup(struct ds01d *d, const struct caller *owner, const json_t *inspect)
+{
+        const char *parent = jstr(json_object_get(inspect, "HostConfig"), "CgroupParent");
+        if (!parent || !*parent)
+                return;
+        struct limit_set ls;
+        caller_limits(d, owner, &ls);
+        free(usercgroup_prepare(d, owner->uid, &ls, true));
+        limit_set_release(&ls);
+}
+
 int container_start(struct ds01d *d, const struct caller *c, json_t *params, json_t **ret_result,
                     struct error **err)
 {
@@ -278,6 +293,7 @@ int container_start(struct ds01d *d, const struct caller *c, json_t *params, jso
                 }
                 if (needs_gpus && relet_gpus(d, &owner, inspect, name, &notice, err) < 0)
                         goto unbusy;
+                restore_user_cgroup(d, &owner, inspect);
                 if (managed_start_pinned(d, name, name, ws_fd, ssh ? &keys : NULL, err) < 0) {
                         error_wrap(err, "starting '%s'", name);
                         store_hold(d->store, name, NULL); /* stopped still: held again */
@@ -375,6 +391,8 @@ int container_remove_and_release(struct ds01d *d, const struct caller *c, const 
                            json_pack("{s:s, s:o, s:s}", "container", name, "gpus",
                                      strv_to_json(rel), "reason", reason));
         *ret_released = rel;
+        if (rel && rel[0])
+                queuekick_ring(d->kick); /* a waiting deploy may fit now */
         return 0;
 }
 

@@ -1,6 +1,7 @@
 /* gpuadmin.c - the GPUs as administrators see and steer them: rescan, list, drain (see gpuadmin.h).
  */
 #include "daemon/gpus/gpuadmin.h"
+#include "daemon/gpus/queuekick.h"
 
 #include "daemon/config/generation.h"
 #include "daemon/docker/dockerjson.h"
@@ -85,6 +86,7 @@ int gpuadmin_rescan(struct ds01d *d, json_t **ret_result, struct error **err)
         ds01d_pin(d, &v);
         int r = rescan(&v, ret_result, err);
         ds01d_unpin(&v);
+        queuekick_ring(d->kick); /* MIG instances may have come */
         pthread_mutex_unlock(&one);
         return r;
 }
@@ -181,6 +183,8 @@ int gpuadmin_drain(struct ds01d *d, const struct caller *c, json_t *params, json
                    json_pack("{s:s, s:s, s:b}", "gpu", uuid, "reason", reason ? reason : "",
                              "changed", r > 0));
         log_notice("%s %s GPU %s", c->login, undrain ? "undrained" : "drained", uuid);
+        if (undrain && r > 0)
+                queuekick_ring(d->kick);
         *ret_result =
             json_pack("{s:s, s:b, s:b}", "uuid", uuid, "drained", !undrain, "changed", r > 0);
         return 0;

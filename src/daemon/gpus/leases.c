@@ -1,6 +1,7 @@
 /* leases.c - GPU leases of containers: reserve, re-lease after a hold, hold expiry (see leases.h).
  */
 #include "daemon/gpus/leases.h"
+#include "daemon/gpus/queuekick.h"
 
 #include "daemon/containers/managed.h"
 #include "daemon/containers/oplock.h"
@@ -34,8 +35,10 @@ json_t *leases_json(struct ds01d *d, char **uuids)
  * existing: the container is already in the ledger (a re-lease after its hold expired). */
 int leases_reserve(struct ds01d *d, const struct caller *c, const struct limit_set *ls,
                    const char *container, const char *project, struct pool_request *preq,
-                   bool existing, char ***ret_uuids, struct error **err)
+                   bool existing, char ***ret_uuids, bool *ret_busy, struct error **err)
 {
+        if (ret_busy)
+                *ret_busy = false;
         const struct gpu_slot **cands = NULL;
         struct error *perr = NULL;
         size_t n_cands = pool_candidates(d->inv, ls, preq, &cands, &perr);
@@ -67,6 +70,8 @@ int leases_reserve(struct ds01d *d, const struct caller *c, const struct limit_s
             .existing = existing,
             .withheld = rc.withheld,
             .withheld_why = rc.why,
+            .ret_busy = ret_busy,
+            .queue_ahead = preq->queue_ahead,
         };
         _cleanup_free_ char *busy_why = NULL;
         char **busy = outside_busy(d->outside, &busy_why);
@@ -175,7 +180,8 @@ int leases_relet(struct ds01d *d, const struct caller *owner, const json_t *insp
         error_free(e1);
 
         /* 2. Any slots, by the placement policy; the caller recreates the container on them. */
-        r = leases_reserve(d, owner, ls, name, project ? project : "", &preq, true, ret_got, err);
+        r = leases_reserve(d, owner, ls, name, project ? project : "", &preq, true, ret_got, NULL,
+                           err);
 out:
         store_strv_free(old);
         return r;
@@ -249,6 +255,7 @@ void leases_sweep_holds(struct ds01d *d)
                                      "gpu_hold_after_stop_h", (double)hold_s / 3600,
                                      "owner_stopped", sc->manual_stop_at > 0));
                 store_strv_free(rel);
+                queuekick_ring(d->kick);
         }
         store_containers_free(rows, n);
 }
@@ -269,4 +276,5 @@ void leases_demand(struct ds01d *d, const struct store_container *rows, size_t n
                                 leased = streq(rows[c].leases[k].slot_uuid, slots[i].uuid);
                 ret->leased += leased;
         }
+        ret->waiting = (size_t)store_queue_count(d->store);
 }

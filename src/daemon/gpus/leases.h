@@ -12,10 +12,11 @@
 #include "daemon/rules/rules.h"
 
 /* Reserves GPUs for `container` in the ledger, within the owner's limits ls. existing: the
- * container is in the ledger already (a re-lease after its hold). *ret_uuids the slots. */
+ * container is in the ledger already (a re-lease after its hold). *ret_uuids the slots. On a
+ * refusal *ret_busy (optional) says whether it was only that the slots are taken now. */
 int leases_reserve(struct ds01d *d, const struct caller *c, const struct limit_set *ls,
                    const char *container, const char *project, struct pool_request *preq,
-                   bool existing, char ***ret_uuids, struct error **err);
+                   bool existing, char ***ret_uuids, bool *ret_busy, struct error **err);
 /* Leases GPUs again for stopped container `name` (inspect) whose hold expired: the slots it had
  * if they are all free (*ret_same true: bound to it as it is), else any by the placement policy
  * (*ret_same false: the caller recreates the container on them, or releases them). */
@@ -26,7 +27,7 @@ int leases_relet(struct ds01d *d, const struct caller *owner, const json_t *insp
  * a view (generation.h). */
 void leases_sweep_holds(struct ds01d *d);
 /* The demand on d's GPUs from the ledger's containers (rows, n of them: all users'): the
- * allocatable slots, and how many of them are leased. Nobody waits yet (waiting 0). */
+ * allocatable slots, how many of them are leased, and how many deploys wait (queue.h). */
 void leases_demand(struct ds01d *d, const struct store_container *rows, size_t n,
                    struct rules_demand *ret);
 /* The slots as the user sees them: [{uuid, name, index, weight, profile?}]. */

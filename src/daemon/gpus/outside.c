@@ -5,6 +5,7 @@
 #include "daemon/docker/dockerjson.h"
 #include "daemon/gpus/nvml.h"
 #include "daemon/gpus/procowner.h"
+#include "daemon/gpus/queuekick.h"
 #include "daemon/observe/notify.h"
 #include "daemon/requests/caller.h"
 #include "shared/log.h"
@@ -425,9 +426,14 @@ void outside_scan(struct ds01d *d, const struct outside_managed *managed, size_t
                 if (!previous(old, n_old, u->slot_uuid, u->pid, u->uid))
                         log_start(d, u);
         }
+        bool ended = false;
         for (size_t i = 0; i < n_old; i++)
-                if (!previous(sc.uses, sc.n_uses, old[i].slot_uuid, old[i].pid, old[i].uid))
+                if (!previous(sc.uses, sc.n_uses, old[i].slot_uuid, old[i].pid, old[i].uid)) {
                         log_end(d, &old[i]);
+                        ended = true;
+                }
+        if (ended)
+                queuekick_ring(d->kick); /* a waiting deploy may fit on that GPU now */
         outside_uses_free(old, n_old);
         outside_uses_free(gone, n_gone);
 }

@@ -25,6 +25,9 @@
 struct pool_request {
         int n_slots;             /* --gpus N (or the number of MIG instances with --mig) */
         const char *mig_profile; /* --mig PROFILE: "3g.20gb", "2g", ...; NULL: none */
+        /* others wait for GPUs (gpus/queue.h): no slot is free to this request, though its
+         * limits are checked as usual (a request that can never fit is told so) */
+        bool queue_ahead;
 };
 
 /* Checks a MIG profile as users type it: "<slices>g" or "<slices>g.<memory>gb" with slices 1..7.

@@ -1,5 +1,6 @@
 /* reservations.c - administrators' reservations of GPU slots for a window (see reservations.h). */
 #include "daemon/gpus/reservations.h"
+#include "daemon/gpus/queuekick.h"
 
 #include "daemon/gpus/gpu.h"
 #include "daemon/observe/events.h"
@@ -381,6 +382,7 @@ int resv_delete(struct ds01d *d, const struct caller *c, json_t *params, json_t 
                 return error_set(err, DS01_ENOTFOUND,
                                  "no reservation '%s' (ds01 reservation list shows them)", name);
         events_log(d->events, "reservation.delete", c->login, json_pack("{s:s}", "name", name));
+        queuekick_ring(d->kick); /* its slots are everyone's again */
         log_notice("%s deleted reservation %s", c->login, name);
         *ret_result = json_pack("{s:s}", "name", name);
         return 0;

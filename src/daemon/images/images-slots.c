@@ -2,6 +2,7 @@
  * build cgroups. */
 #include "daemon/images/images-internal.h"
 
+#include "daemon/containers/usercgroup.h"
 #include "shared/log.h"
 #include "daemon/docker/dockerjson.h"
 
@@ -194,16 +195,6 @@ int images_spool_context(const char *dir, int in, int client_fd, const struct sp
 
 /* ---- build cgroups ---------------------------------------------------------------------- */
 
-static bool cg_write(const char *path, const char *value)
-{
-        int fd = open(path, O_WRONLY | O_CLOEXEC | O_NOFOLLOW);
-        if (fd < 0)
-                return false;
-        bool ok = write_all(fd, value, strlen(value)) == 0;
-        close(fd);
-        return ok;
-}
-
 /* A cancelled build's containers may outlive it (Docker removes them after the connection
  * closes), and so its cgroup: the cgroups of users with no build in flight go now. Called with
  * builds_lock held. */
@@ -246,17 +237,17 @@ char *images_build_cgroup(struct ds01d *d, uid_t uid, const struct limit_set *ls
         _cleanup_free_ char *top = xasprintf("%s/ds01-builds", root);
         _cleanup_free_ char *mine = xasprintf("%s/u%u", top, (unsigned)uid);
         if (v2)
-                cg_write("/sys/fs/cgroup/cgroup.subtree_control", "+pids");
+                usercgroup_write("/sys/fs/cgroup/cgroup.subtree_control", "+pids");
         pthread_mutex_lock(&builds_lock); /* against images_build_slot_give's removal */
         build_cgroup_sweep(top);
         (void)mkdir(top, 0755);
         if (v2) {
                 _cleanup_free_ char *sc = xasprintf("%s/cgroup.subtree_control", top);
-                cg_write(sc, "+pids");
+                usercgroup_write(sc, "+pids");
         }
         (void)mkdir(mine, 0755);
         _cleanup_free_ char *pm = xasprintf("%s/pids.max", mine);
-        bool ok = cg_write(pm, max);
+        bool ok = usercgroup_write(pm, max);
         pthread_mutex_unlock(&builds_lock);
         if (!ok) {
                 log_warning("image builds get no pids limit: cannot write %s: %m", pm);

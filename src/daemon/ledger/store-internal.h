@@ -80,6 +80,14 @@ enum stmt_id {
         S_RESV_LIST,
         S_RESV_SLOTS,
         S_RESV_MARK_USED,
+        S_QUEUE_ADD,
+        S_QUEUE_EXISTS,
+        S_QUEUE_COUNT,
+        S_QUEUE_LIST,
+        S_QUEUE_REMOVE,
+        S_QUEUE_GRANTING,
+        S_QUEUE_BOOST,
+        S_USAGE_SINCE,
         _S_MAX,
 };
 

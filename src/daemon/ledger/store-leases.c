@@ -270,6 +270,8 @@ static int reserve_locked(struct store *s, const struct store_reservation_req *r
                     .last_released = sqlite3_column_int64(st, 1),
                 };
         }
+        if (req->queue_ahead)
+                n_free = 0;
         _cleanup_free_ size_t *idx = xcalloc((size_t)req->n_slots + 1, sizeof(*idx));
         store_pick_fn pick = req->pick ? req->pick : pick_first;
         size_t n_picked = req->n_slots > 0 && n_free > 0
@@ -289,9 +291,12 @@ static int reserve_locked(struct store *s, const struct store_reservation_req *r
         if (check_quota(s, req, need, err) < 0)
                 return -1;
         if (missing) {
-                _cleanup_free_ char *drained = kept_text(req, n_drained, n_withheld, n_outside);
-                /* a slot in use outside ds01 is free again when that ends: not "fewer GPUs" */
+                /* a slot in use outside ds01 is free again when that ends: not "fewer GPUs",
+                 * and a wait can help */
                 size_t capacity = usable + n_outside;
+                if (req->ret_busy)
+                        *req->ret_busy = capacity >= (size_t)req->n_slots;
+                _cleanup_free_ char *drained = kept_text(req, n_drained, n_withheld, n_outside);
                 if (capacity == 0)
                         return error_set(err, DS01_ERESOURCE,
                                          "no GPU free: there is no GPU you may use on this "

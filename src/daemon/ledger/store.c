@@ -17,7 +17,7 @@
 
 /* The schema this code reads and writes (PRAGMA user_version). A database written by a newer
  * ds01d is refused rather than guessed at. */
-#define STORE_SCHEMA_VERSION  10
+#define STORE_SCHEMA_VERSION  11
 #define STORE_BUSY_TIMEOUT_MS 5000
 
 /* migrations[v] takes the schema from version v to v + 1. Only ever append. */
@@ -136,6 +136,21 @@ static const char *const migrations[STORE_SCHEMA_VERSION] = {
     /* 9 -> 10: when the owner last stopped the container themselves (unix s; 0: not since its
      * last start), for gpu_hold_after_manual_stop_m */
     "ALTER TABLE containers ADD COLUMN manual_stop_at INTEGER NOT NULL DEFAULT 0;",
+    /* 10 -> 11: deploys waiting for GPUs (gpus/queue.h); a request leaves the table when it is
+     * granted, cancelled or given up */
+    "CREATE TABLE queue ("
+    "  id INTEGER PRIMARY KEY AUTOINCREMENT,"
+    "  uid INTEGER NOT NULL,"
+    "  user TEXT NOT NULL,"
+    "  project TEXT NOT NULL,"
+    "  params TEXT NOT NULL," /* the container.deploy request, JSON */
+    "  n_slots INTEGER NOT NULL CHECK (n_slots > 0),"
+    "  created_at INTEGER NOT NULL,"
+    "  expires_at INTEGER NOT NULL DEFAULT 0," /* --max-wait; 0: never */
+    "  boost REAL NOT NULL DEFAULT 0,"         /* an administrator's move */
+    "  granting INTEGER NOT NULL DEFAULT 0,"   /* a grant's deploy is under way */
+    "  UNIQUE (uid, project)"
+    ") STRICT;",
 };
 
 #define CONTAINER_COLUMNS                                                                          \
@@ -222,6 +237,22 @@ static const struct {
     [S_RESV_MARK_USED] = {"UPDATE reservation_slots SET used = 1 WHERE reservation = ?1 AND "
                           "slot_uuid = ?2",
                           "recording a reserved slot's use"},
+    [S_QUEUE_ADD] = {"INSERT INTO queue (uid, user, project, params, n_slots, created_at, "
+                     "expires_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                     "adding the request to the queue"},
+    [S_QUEUE_EXISTS] = {"SELECT 1 FROM queue WHERE uid = ?1 AND project = ?2",
+                        "looking up the queue"},
+    [S_QUEUE_COUNT] = {"SELECT count(*) FROM queue", "counting the queue"},
+    [S_QUEUE_LIST] = {"SELECT id, uid, user, project, params, n_slots, created_at, expires_at, "
+                      "boost, granting FROM queue ORDER BY id",
+                      "reading the queue"},
+    [S_QUEUE_REMOVE] = {"DELETE FROM queue WHERE id = ?1", "removing the request from the queue"},
+    [S_QUEUE_GRANTING] = {"UPDATE queue SET granting = ?2 WHERE id = ?1",
+                          "marking the request's grant"},
+    [S_QUEUE_BOOST] = {"UPDATE queue SET boost = ?2 WHERE id = ?1", "moving the request"},
+    [S_USAGE_SINCE] = {"SELECT uid, user, sum(allocated_s), day FROM usage WHERE day >= ?1 "
+                       "GROUP BY uid, day",
+                       "reading recent usage"},
     [S_GET_CONTAINER] = {"SELECT " CONTAINER_COLUMNS " FROM containers WHERE name = ?1",
                          "reading the container"},
     [S_CONTAINER_LEASES] = {"SELECT slot_uuid, container, uid, state, weight, since, leased_at "

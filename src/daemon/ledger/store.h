@@ -56,6 +56,11 @@ struct store_reservation_req {
          * process, for the refusal ("GPU 2 is used by alice (pid 4242, host process ...)") */
         char *const *outside;
         const char *outside_why;
+        /* optional: set true when the refusal is only that the slots it may use are taken now
+         * (a wait can help), false on any other refusal */
+        bool *ret_busy;
+        /* others wait for GPUs: no slot counts as free for this request (the checks still run) */
+        bool queue_ahead;
 };
 
 struct store_drain {
@@ -184,6 +189,31 @@ int store_resv_mark_used(struct store *s, const char *name, const char *slot_uui
                          struct error **err);
 void store_resv_free(struct store_resv *v, size_t n);
 
+/* A deploy waiting for GPUs (gpus/queue.h). */
+struct store_queued {
+        int64_t id;
+        unsigned uid;
+        char *user, *project;
+        char *params; /* the container.deploy request, JSON */
+        int n_slots;
+        int64_t created_at, expires_at; /* unix s; expires_at 0: never */
+        double boost;                   /* an administrator's move */
+        bool granting;                  /* a grant's deploy is under way (or was, at a crash) */
+};
+/* Adds q (id, boost and granting are ignored); *ret_id its id. DS01_EUSAGE when the user has a
+ * request for that project waiting already. */
+int store_queue_add(struct store *s, const struct store_queued *q, int64_t *ret_id,
+                    struct error **err);
+/* How many requests wait; 0 on a ledger error (logged). */
+int64_t store_queue_count(struct store *s);
+/* Every waiting request, oldest first. */
+int store_queue_list(struct store *s, struct store_queued **ret, size_t *ret_n, struct error **err);
+void store_queue_free(struct store_queued *v, size_t n);
+/* 1 removed, 0 no such request, -1 error. */
+int store_queue_remove(struct store *s, int64_t id, struct error **err);
+int store_queue_set_granting(struct store *s, int64_t id, bool granting, struct error **err);
+int store_queue_set_boost(struct store *s, int64_t id, double boost, struct error **err);
+
 /* The monitor's clocks of running containers, recorded when the daemon stops (one transaction):
  * the idle clock's start and the warnings given, as of at_ms. A container not in the ledger is
  * skipped. */
@@ -254,6 +284,10 @@ int store_usage_add(struct store *s, const struct store_usage *v, size_t n, stru
 int store_usage_month(struct store *s, const char *month, int64_t uid, struct store_usage **ret,
                       size_t *ret_n, struct error **err);
 void store_usage_free(struct store_usage *v, size_t n);
+/* GPU-equivalent seconds allocated per user per day since day ("YYYY-MM-DD"): ret[i].day, uid,
+ * user and allocated_s. */
+int store_usage_since(struct store *s, const char *day, struct store_usage **ret, size_t *ret_n,
+                      struct error **err);
 
 /* A released lease (lease_history). */
 struct store_released {

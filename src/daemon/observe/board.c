@@ -174,7 +174,8 @@ static json_t *demand_json(const struct facts *f, size_t slots, size_t leased)
                 caller_limits(f->d, f->c, &ls);
         else
                 limits_resolve(f->d->limits, "", NULL, 0, &ls); /* the default group's */
-        struct rules_demand dm = {.slots = slots, .leased = leased};
+        struct rules_demand dm = {
+            .slots = slots, .leased = leased, .waiting = (size_t)store_queue_count(f->d->store)};
         json_t *o = json_pack("{s:I, s:I, s:I, s:b}", "slots", (json_int_t)slots, "leased",
                               (json_int_t)leased, "waiting", (json_int_t)dm.waiting, "high_demand",
                               rules_high_demand(&ls.policies, &dm));
@@ -239,14 +240,6 @@ json_t *board_json(struct ds01d *d, const struct caller *c, struct error **err)
                 json_object_set_new(b, "mine", mine_json(&f));
         facts_release(&f);
         return b;
-}
-
-int board_get(struct ds01d *d, const struct caller *c, json_t *params, json_t **ret_result,
-              struct error **err)
-{
-        (void)params;
-        *ret_result = board_json(d, c, err);
-        return *ret_result ? 0 : -1;
 }
 
 /* ---- the web page ---- */

@@ -17,9 +17,6 @@
 /* The board for c (NULL: anonymous, the web page: no "mine"). NULL with *err when the
  * containers cannot be listed. */
 json_t *board_json(struct ds01d *d, const struct caller *c, struct error **err);
-/* board.get: the board for the caller. */
-int board_get(struct ds01d *d, const struct caller *c, json_t *params, json_t **ret_result,
-              struct error **err);
 /* The board as one HTML page (new string): plain HTML and inline SVG, no scripts or external
  * assets, reloading itself every refresh_s seconds. */
 char *board_html(const json_t *board, int refresh_s);

@@ -3,6 +3,7 @@
 #include "daemon/observe/metrics-internal.h"
 
 #include "daemon/config/generation.h"
+#include "daemon/containers/usercgroup.h"
 
 #include "daemon/gpus/outside.h"
 #include "daemon/gpus/reservations.h"
@@ -254,6 +255,57 @@ static struct user_sum *user_get(struct user_sum **v, size_t *n, const struct sn
         *v = xrealloc(*v, (*n + 1) * sizeof(**v));
         (*v)[*n] = (struct user_sum){.user = u, .uid = sc->uid};
         return &(*v)[(*n)++];
+}
+
+/* Each user's containers together, in their user cgroup, against the aggregate caps. */
+enum { AGG_TASKS, AGG_MEMORY_MAX, AGG_TASKS_MAX, AGG_CPU_QUOTA, N_AGG };
+struct agg_row {
+        double v[N_AGG];
+        bool has[N_AGG];
+};
+
+static void aggregate_row(struct ds01d *d, uid_t uid, struct agg_row *r)
+{
+        struct caller c;
+        if (caller_for(uid, &c) < 0)
+                return;
+        struct limit_set ls;
+        caller_limits(d, &c, &ls);
+        struct usercgroup_use use;
+        const struct limit_aggregate *a = &ls.aggregate;
+        r->has[AGG_TASKS] = usercgroup_use(d, c.uid, &use) && use.tasks >= 0;
+        r->v[AGG_TASKS] = r->has[AGG_TASKS] ? (double)use.tasks : 0;
+        r->v[AGG_MEMORY_MAX] = (double)a->memory_max, r->has[AGG_MEMORY_MAX] = a->memory_max >= 0;
+        r->v[AGG_TASKS_MAX] = (double)a->tasks_max, r->has[AGG_TASKS_MAX] = a->tasks_max >= 0;
+        r->v[AGG_CPU_QUOTA] = a->cpu_quota, r->has[AGG_CPU_QUOTA] = a->cpu_quota > 0;
+        limit_set_release(&ls);
+        caller_release(&c);
+}
+
+static void aggregate_samples(struct strbuf *sb, struct ds01d *d, const struct user_sum *users,
+                              size_t n)
+{
+        static const char *const names[N_AGG] = {"ds01_user_tasks_current",
+                                                 "ds01_user_memory_max_bytes",
+                                                 "ds01_user_tasks_max", "ds01_user_cpu_quota_cpus"};
+        static const char *const helps[N_AGG] = {
+            "Processes and threads of all of each user's containers (their user cgroup).",
+            "The memory cap of all of each user's containers together (aggregate.memory_max).",
+            "The tasks cap of all of each user's containers together (aggregate.tasks_max, or "
+            "max_tasks).",
+            "The CPU cap of all of each user's containers together, in CPUs "
+            "(aggregate.cpu_quota)."};
+        struct agg_row *rows = xcalloc(n + 1, sizeof(*rows));
+        for (size_t i = 0; i < n; i++)
+                if (users[i].uid >= 0)
+                        aggregate_row(d, (uid_t)users[i].uid, &rows[i]);
+        for (size_t k = 0; k < N_AGG; k++) {
+                family(sb, names[k], "gauge", helps[k]);
+                for (size_t i = 0; i < n; i++)
+                        if (rows[i].has[k])
+                                sample(sb, names[k], rows[i].v[k], "user", users[i].user, NULL);
+        }
+        free(rows);
 }
 
 /* The limits group of a user: defaults ⊕ group membership from the members files, inline
@@ -514,6 +566,7 @@ void metrics_render_into(struct metrics *m, struct ds01d *d, struct strbuf *sb, 
                 sample(sb, "ds01_user_memory_current_bytes", (double)uu[i].mem_bytes, "user",
                        uu[i].user, NULL);
         monitor_user_usage_free(uu, n_uu);
+        aggregate_samples(sb, d, users, n_users);
         family(sb, "ds01_group_members_total", "untyped",
                "Logins each limits group lists (members files and inline members).");
         const char *const *groups = limits_groups(d->limits);
@@ -615,6 +668,9 @@ void metrics_render_into(struct metrics *m, struct ds01d *d, struct strbuf *sb, 
                        NULL);
         reservation_samples(sb, d);
         unmanaged_samples(sb, d, names, n_slots, personal);
+        family(sb, "ds01_queue_waiting", "gauge",
+               "Deploys waiting for GPUs in the queue (container-deploy --wait).");
+        sample(sb, "ds01_queue_waiting", (double)store_queue_count(d->store), NULL);
 
         /* ---- ours: per leased slot, from the monitor's last samples */
         struct strbuf util = STRBUF_INIT, mem = STRBUF_INIT, idle = STRBUF_INIT;

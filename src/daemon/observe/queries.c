@@ -3,6 +3,7 @@
 #include "daemon/observe/queries.h"
 
 #include "daemon/containers/datasets.h"
+#include "daemon/containers/usercgroup.h"
 
 #include "daemon/docker/dockerjson.h"
 #include "daemon/gpus/leases.h"
@@ -45,6 +46,23 @@ static json_t *high_demand_json(struct ds01d *d, const struct limit_set *ls)
                          now < 0 ? json_null() : json_real((double)now / 3600));
 }
 
+json_t *aggregate_json(const struct limit_aggregate *a)
+{
+        return json_pack("{s:o, s:o, s:o, s:o, s:o}", "cpu_quota", num_or_null(a->cpu_quota),
+                         "memory_max", int_or_null(a->memory_max), "memory_high",
+                         int_or_null(a->memory_high), "tasks_max", int_or_null(a->tasks_max),
+                         "gpu_limit", num_or_null(a->gpu_limit));
+}
+
+json_t *aggregate_use_json(struct ds01d *d, uid_t uid)
+{
+        struct usercgroup_use u;
+        if (!usercgroup_use(d, uid, &u))
+                return json_null();
+        return json_pack("{s:o, s:o, s:o}", "memory", int_or_null(u.memory), "tasks",
+                         int_or_null(u.tasks), "cpu_s", num_or_null(u.cpu_s));
+}
+
 int queries_limits(struct ds01d *d, const struct caller *c, json_t *params, json_t **ret_result,
                    struct error **err)
 {
@@ -85,6 +103,9 @@ int queries_limits(struct ds01d *d, const struct caller *c, json_t *params, json
         json_object_set_new(lim, "io_read_bps", int_or_null(ls.io_read_bps));
         json_object_set_new(lim, "io_write_bps", int_or_null(ls.io_write_bps));
         json_object_set_new(lim, "ulimit_nofile", int_or_null(ls.ulimit_nofile));
+        json_object_set_new(lim, "max_tasks", int_or_null(ls.max_tasks));
+        json_object_set_new(lim, "priority", json_integer((json_int_t)ls.priority));
+        json_object_set_new(lim, "aggregate", aggregate_json(&ls.aggregate));
         /* Each build runs under memory and max_cpus above; this many at once. */
         json_object_set_new(lim, "max_builds_per_user",
                             json_integer((json_int_t)d->cfg->max_builds_per_user));
@@ -110,6 +131,8 @@ int queries_limits(struct ds01d *d, const struct caller *c, json_t *params, json
                       (json_int_t)slots, "containers", (json_int_t)n, "gpus", held);
         json_object_set_new(json_object_get(*ret_result, "usage"), "builds",
                             json_integer(images_builds_running(c->uid)));
+        json_object_set_new(json_object_get(*ret_result, "usage"), "aggregate",
+                            aggregate_use_json(d, c->uid));
         json_object_set_new(*ret_result, "datasets", datasets_for_group(d->cfg, ls.group));
         json_object_set_new(*ret_result, "high_demand", high_demand_json(d, &ls));
         store_containers_free(rows, n);

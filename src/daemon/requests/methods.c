@@ -8,6 +8,7 @@
 #include "daemon/containers/sessions.h"
 #include "daemon/containers/verbs.h"
 #include "daemon/gpus/gpuadmin.h"
+#include "daemon/gpus/queue.h"
 #include "daemon/gpus/reservations.h"
 #include "daemon/observe/board.h"
 #include "daemon/observe/counters.h"
@@ -59,7 +60,7 @@ struct method {
         handler_fn handler;
         fd_handler_fn fd_handler;
         unsigned flags;
-        struct param_spec params[12];
+        struct param_spec params[14];
         stream_handler_fn stream_handler;
         text_handler_fn text_handler;
         /* What the method acts on: access_authorise checks it before the handler runs. */
@@ -79,7 +80,7 @@ static int handle_rescan(struct ds01d *d, const struct caller *c, json_t *params
 static const struct method methods[] = {
     {"daemon.ping", handle_ping, NULL, M_READ | M_QUICK, {{0}}},
     {"container.deploy",
-     container_deploy,
+     queue_deploy,
      NULL,
      0,
      {{"project", P_STRING, true, 0, 255},
@@ -92,7 +93,9 @@ static const struct method methods[] = {
       {"ports", P_STRV, false, 0, NAMES_PORTS_MAX},
       {"data", P_STRV, false, 0, DATASETS_MAX},
       {"ssh", P_BOOL, false, 0, 0},
-      {"docker", P_OBJECT, false, 0, 0}}, /* the Docker API endpoint's extras (extras.h) */
+      {"docker", P_OBJECT, false, 0, 0}, /* the Docker API endpoint's extras (extras.h) */
+      {"wait", P_BOOL, false, 0, 0},
+      {"max_wait_s", P_INT, false, 1, 366 * 86400}},
      .target = TARGET_IMAGE},
     {"container.start", container_start, NULL, 0, {NAME_PARAM}, .target = TARGET_CONTAINER},
     {"container.stop",
@@ -247,7 +250,18 @@ static const struct method methods[] = {
       {"users", P_STRING, false, 0, 8192},
       {"group", P_STRING, false, 0, 64}}},
     {"reservation.list", resv_list, NULL, M_READ, {{0}}},
-    {"board.get", board_get, NULL, M_READ, {{0}}},
+    {"queue.list", queue_list, NULL, M_READ, {{"all", P_BOOL, false, 0, 0}}},
+    {"queue.leave",
+     queue_leave,
+     NULL,
+     M_READ, /* no container or lease changes */
+     {{"project", P_STRING, false, 1, 255}, {"id", P_INT, false, 1, INT64_C(1) << 53}}},
+    {"queue.move",
+     queue_move,
+     NULL,
+     M_ADMIN | M_READ,
+     {{"id", P_INT, true, 1, INT64_C(1) << 53}, {"position", P_INT, true, 1, 1000000}}},
+    {"board.get", queue_board, NULL, M_READ, {{0}}},
     {"reservation.delete", resv_delete, NULL, M_ADMIN | M_READ, {{"name", P_STRING, true, 1, 64}}},
 };
 

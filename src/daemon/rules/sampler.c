@@ -68,6 +68,9 @@ static char *join(const char *point, const char *root, const char *path, const c
                          streq(path, "/") ? "" : path, file);
 }
 
+static int cgroup_at(const char *v1, const char *v1_mem, const char *v1_pids, const char *v2,
+                     struct sampler_cgroup *ret, struct error **err);
+
 int sampler_cgroup_find(pid_t pid, struct sampler_cgroup *ret, struct error **err)
 {
         _cleanup_free_ char *fn = xasprintf("/proc/%d/cgroup", (int)pid);
@@ -107,6 +110,27 @@ int sampler_cgroup_find(pid_t pid, struct sampler_cgroup *ret, struct error **er
         }
         free(line);
         fclose(f);
+        return cgroup_at(v1, v1_mem, v1_pids, v2, ret, err);
+}
+
+int sampler_cgroup_at(const char *rel, struct sampler_cgroup *ret)
+{
+        return cgroup_at(rel, rel, rel, rel, ret, NULL);
+}
+
+char *sampler_cgroup_dir(const char *ctl, const char *rel)
+{
+        _cleanup_free_ char *point = NULL, *root = NULL;
+        if (find_mount(ctl, &point, &root) < 0)
+                return NULL;
+        return join(point, root, rel, "");
+}
+
+/* The counters of the cgroup at these paths (v1 per controller, or v2), as the kernel names
+ * them in /proc/<pid>/cgroup. */
+static int cgroup_at(const char *v1, const char *v1_mem, const char *v1_pids, const char *v2,
+                     struct sampler_cgroup *ret, struct error **err)
+{
         /* v1 cpuacct when the host has it (hybrid hosts put containers only there); else v2. */
         _cleanup_free_ char *point = NULL, *root = NULL;
         memset(ret, 0, sizeof(*ret));
@@ -124,8 +148,10 @@ int sampler_cgroup_find(pid_t pid, struct sampler_cgroup *ret, struct error **er
                 ret->mem_dir = join(point, root, v2, "");
                 ret->pids_dir = join(point, root, v2, "");
         } else
-                return error_set(err, DS01_ERR, "no cpuacct or cgroup2 hierarchy for pid %d",
-                                 (int)pid);
+                return error_set(err, DS01_ERR, "no cpuacct or cgroup2 hierarchy for %s",
+                                 v1   ? v1
+                                 : v2 ? v2
+                                      : "a process in no cgroup");
         if (access(ret->path, R_OK) < 0) {
                 int e = errno;
                 error_set_errno(err, e, "CPU counter %s", ret->path);

@@ -18,6 +18,12 @@ struct sampler_cgroup {
 /* Resolves the CPU counter of the cgroup that process pid is in. */
 int sampler_cgroup_find(pid_t pid, struct sampler_cgroup *ret, struct error **err);
 void sampler_cgroup_release(struct sampler_cgroup *cg);
+/* The counters of the cgroup at rel ("/ds01/u1000") in every hierarchy; -1 when there is no
+ * cpuacct or cgroup2 hierarchy, or rel has no CPU counter. */
+int sampler_cgroup_at(const char *rel, struct sampler_cgroup *ret);
+/* The directory of rel in the v1 hierarchy of controller ctl, or in the cgroup2 tree (ctl NULL),
+ * with a trailing '/'; NULL when that hierarchy is not mounted. */
+char *sampler_cgroup_dir(const char *ctl, const char *rel);
 /* CPU time used by the cgroup, in nanoseconds. */
 int sampler_cpu_ns(const struct sampler_cgroup *cg, uint64_t *ret, struct error **err);
 /* Bytes received + sent on every interface but lo of pid's network namespace. */
