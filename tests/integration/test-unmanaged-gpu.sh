@@ -8,7 +8,7 @@
 # A managed container's process on its own GPU is not flagged; on a GPU it does not lease it is
 # ("managed"). A process in a plain `docker run` container of B (bare_metal_access.exempt_users)
 # is attributed to that container by name, and B gets no warning. When A's process leaves the
-# GPU the end is logged and GPU 0 is leasable again.
+# GPU the end is logged and GPU 0 is leasable again: A's `--wait` deploy is granted it.
 # ds01-test: kind=functional threads budget=25
 DS01_CONFIG_EXTRA='sample_interval_s: 1'
 . "$(dirname "$0")/lib.sh"
@@ -110,6 +110,9 @@ assert_contains "$ERR" "1 more in use outside ds01: GPU 0 is used by $A (pid $PA
 assert_no_container "a1._.$A" "no container for a1"
 assert_eq free "$(gpu_lease_state "$G0")" "GPU 0 was leased to nobody"
 assert_ok "A's process still runs (ds01 never kills it)" kill -0 "$PA"
+assert_exit 0 -m "A: deploy a1 --wait queues (GPU 0 frees when its use ends)" \
+	as_user "$A" container-deploy a1 --wait
+assert_contains "$OUT" "waits for GPUs: position" "... told its position"
 
 # ---- 3. a managed container's process: on its own GPU normal, on another outside use
 PB=$(docker inspect -f '{{.State.Pid}}' "$(docker_id "b1._.$B")")
@@ -163,7 +166,8 @@ assert_jq "gpu.unmanaged_end: owner A, GPU 0, a duration" \
 assert_ok "A's process still runs after its use ended (ds01 never kills it)" kill -0 "$PA"
 kill "$PA"
 PA=
-assert_exit 0 -m "A: deploy a1 now gets GPU 0" as_user "$A" container-deploy a1
+wait_for 30 docker_state_is "a1._.$A" running &&
+	ok "the queue granted A's waiting a1 once the use ended" || not_ok "a1 was not granted" "$(daemon_log_tail)"
 assert_eq "$G0" "$(container_gpus "$A" a1)" "a1 is on GPU 0"
 assert_jq "status: nothing in use outside ds01" '.totals.outside == 0' "$(as_root ds01 status --json)"
 assert_jq "board: nothing outside ds01" '.models[0].outside == 0' "$(as_user "$C" ds01 board --json 2>/dev/null)"
