@@ -31,6 +31,7 @@ struct network;
 struct oplocks;
 struct exec_registry;
 struct relay;
+struct storage;
 struct generations;
 struct generation;
 
@@ -46,6 +47,7 @@ struct ds01d {
         struct notify *notify;   /* terminals, alerts file, webhook */
         struct monitor *monitor; /* sampling and enforcement (the activity it saw) */
         struct usage *usage;     /* usage accounting (ds01 report) */
+        struct storage *storage; /* workspace usage per user (storage/storage.h) */
         struct store *store;
         struct docker *docker;
         struct network *net; /* per-user Docker networks (network.h) */

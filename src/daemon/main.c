@@ -2,6 +2,7 @@
  * the CLI on a unix socket. Runs in the foreground, logging to stderr. */
 #include "shared/log.h"
 #include "shared/strbuf.h"
+#include "daemon/storage/storage.h"
 #include "daemon/config/generation.h"
 #include "daemon/config/reload.h"
 #include "daemon/observe/rows.h"
@@ -265,6 +266,8 @@ int main(int argc, char **argv)
         watch = watch_start(&d, reconciled_at, &err);
         if (!watch)
                 goto fail;
+        if (!storage_start(&d, &err)) /* sets d.storage before its thread runs */
+                goto fail;
         if (metrics_start(&d, &metrics, &err) < 0)
                 goto fail;
         srv = rpc_server_new(&d, &err); /* first: it refuses to run beside another ds01d */
@@ -320,6 +323,7 @@ fail:
 out:;
         /* First: a stopping daemon starts no idle or runtime stop (one in flight finishes). */
         monitor_halt(monitor);
+        storage_halt(d.storage); /* a walk in progress stops at its next step */
         size_t busy = srv ? rpc_server_stop(srv, 5000) : 0;
         ds01d_unpin(&v); /* start-up's view, when start-up failed */
         /* After the connection threads: a `ds01 reload` may still move the metrics server. */
@@ -343,6 +347,7 @@ out:;
                 d.docker = docker_free(d.docker);
                 d.store = store_free(d.store);
                 d.usage = usage_free(d.usage);
+                d.storage = storage_free(d.storage);
                 d.audit = audit_free(d.audit);
                 d.events = events_free(d.events);
                 d.notify = notify_free(d.notify);

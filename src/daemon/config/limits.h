@@ -57,6 +57,7 @@ struct limit_set {
                                              * workspaces; < 0: unlimited */
         int64_t ulimit_nofile;              /* open files (soft and hard); < 0: Docker's */
         int64_t max_containers_per_user;    /* < 0: unlimited */
+        int64_t storage_workspace;          /* bytes in the user's workspaces; < 0: unlimited */
         double max_runtime_h;               /* < 0: none */
         double idle_timeout_h;              /* < 0: none */
         double gpu_hold_after_stop_h;       /* < 0: indefinite */

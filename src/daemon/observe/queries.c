@@ -9,6 +9,7 @@
 #include "daemon/images/images.h"
 #include "daemon/observe/snapshot.h"
 #include "daemon/rules/monitor.h"
+#include "daemon/storage/storage.h"
 #include "shared/names.h"
 #include "shared/parse.h"
 #include "shared/strbuf.h"
@@ -85,6 +86,7 @@ int queries_limits(struct ds01d *d, const struct caller *c, json_t *params, json
         json_object_set_new(lim, "io_read_bps", int_or_null(ls.io_read_bps));
         json_object_set_new(lim, "io_write_bps", int_or_null(ls.io_write_bps));
         json_object_set_new(lim, "ulimit_nofile", int_or_null(ls.ulimit_nofile));
+        json_object_set_new(lim, "storage_workspace", int_or_null(ls.storage_workspace));
         /* Each build runs under memory and max_cpus above; this many at once. */
         json_object_set_new(lim, "max_builds_per_user",
                             json_integer((json_int_t)d->cfg->max_builds_per_user));
@@ -112,6 +114,7 @@ int queries_limits(struct ds01d *d, const struct caller *c, json_t *params, json
                             json_integer(images_builds_running(c->uid)));
         json_object_set_new(*ret_result, "datasets", datasets_for_group(d->cfg, ls.group));
         json_object_set_new(*ret_result, "high_demand", high_demand_json(d, &ls));
+        json_object_set_new(*ret_result, "storage", storage_json(d, c->uid, &ls));
         store_containers_free(rows, n);
         limit_set_release(&ls);
         return 0;
