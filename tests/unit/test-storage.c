@@ -136,6 +136,32 @@ static void test_walk_counts_blocks_once(void **state)
         assert_true(steps >= 5);
 }
 
+/* A directory swapped for a symlink to something big while the walk is inside it: the walk goes
+ * on through the fd it holds, never through the name, so the big target is never counted. */
+static void test_walk_swap_mid_walk(void **state)
+{
+        (void)state;
+        _cleanup_free_ char *ws = xasprintf("%s/ws", top), *sub = xasprintf("%s/ws/sub", top),
+                            *f = xasprintf("%s/ws/sub/f", top), *moved = xasprintf("%s/moved", top),
+                            *big = xasprintf("%s/bigdir", top),
+                            *bigf = xasprintf("%s/bigdir/f", top);
+        assert_int_equal(mkdir(ws, 0700), 0);
+        assert_int_equal(mkdir(sub, 0700), 0);
+        write_file(f, 64 << 10);
+        assert_int_equal(mkdir(big, 0700), 0);
+        write_file(bigf, 4 << 20);
+        int e = 0;
+        struct storage_walk *w = storage_walk_new(open(ws, O_PATH | O_DIRECTORY | O_CLOEXEC), &e);
+        assert_non_null(w);
+        assert_int_equal(storage_walk_step(w, 1), 0); /* "sub" seen and entered */
+        assert_int_equal(rename(sub, moved), 0);
+        assert_int_equal(symlink(big, sub), 0);
+        while (storage_walk_step(w, 1) == 0)
+                ;
+        assert_true(storage_walk_bytes(w) < (1 << 20));
+        storage_walk_free(w);
+}
+
 static void test_walk_deep_tree(void **state)
 {
         (void)state;
@@ -168,6 +194,7 @@ int main(void)
             cmocka_unit_test(test_one_warning_per_crossing),
             cmocka_unit_test(test_size_text),
             cmocka_unit_test_setup_teardown(test_walk_counts_blocks_once, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_walk_swap_mid_walk, setup, teardown),
             cmocka_unit_test_setup_teardown(test_walk_deep_tree, setup, teardown),
             cmocka_unit_test_setup_teardown(test_walk_not_a_directory, setup, teardown),
         };
