@@ -2,6 +2,7 @@
 #include "daemon/storage/quota.h"
 
 #include "daemon/containers/userpath.h"
+#include "daemon/storage/walk.h"
 
 #include "shared/strbuf.h"
 
@@ -178,21 +179,77 @@ int quota_probe(const struct quota_fs *fs, struct error **err)
                                fs->mountpoint, fs->device);
 }
 
-int quota_assign(int fd, uint32_t projid, struct error **err)
+/* Sets projid on the open fd (and PROJINHERIT on a directory). 0 or -errno. */
+static int label_fd(int rfd, uint32_t projid, bool dir)
+{
+        struct fsxattr fa;
+        if (ioctl(rfd, FS_IOC_FSGETXATTR, &fa) < 0)
+                return -errno;
+        fa.fsx_projid = projid;
+        if (dir)
+                fa.fsx_xflags |= FS_XFLAG_PROJINHERIT;
+        return ioctl(rfd, FS_IOC_FSSETXATTR, &fa) < 0 ? -errno : 0;
+}
+
+/* Labels the directory fd (an O_PATH fd is reopened through itself) with projid and
+ * FS_XFLAG_PROJINHERIT. */
+static int quota_assign(int fd, uint32_t projid, struct error **err)
 {
         int rfd = userpath_reopen(fd, O_RDONLY | O_DIRECTORY);
         if (rfd < 0)
                 return error_set_errno(err, rfd, "opening a workspace to label it");
-        struct fsxattr fa;
-        int r = ioctl(rfd, FS_IOC_FSGETXATTR, &fa);
-        if (r == 0) {
-                fa.fsx_projid = projid;
-                fa.fsx_xflags |= FS_XFLAG_PROJINHERIT;
-                r = ioctl(rfd, FS_IOC_FSSETXATTR, &fa);
-        }
-        int e = errno;
+        int r = label_fd(rfd, projid, true);
         close(rfd);
-        return r < 0 ? error_set_errno(err, e, "labelling a workspace with project %u", projid) : 0;
+        return r < 0 ? error_set_errno(err, r, "labelling a workspace with project %u", projid) : 0;
+}
+
+struct relabel {
+        uint32_t projid;
+        int first_error; /* -errno */
+};
+
+/* A walk's visitor: the entry opened beneath its directory without following anything, checked
+ * to be the same regular file or directory fstatat saw, labelled through its own fd. */
+static void relabel_entry(int dirfd, const char *name, const struct stat *st, void *ctx)
+{
+        struct relabel *rl = ctx;
+        bool dir = S_ISDIR(st->st_mode);
+        if (!dir && !S_ISREG(st->st_mode))
+                return;
+        int fd = userpath_step(dirfd, name, true);
+        if (fd < 0)
+                return; /* swapped for a link, or gone: nothing of ours to label */
+        struct stat now;
+        int r = 0;
+        if (fstat(fd, &now) == 0 && now.st_ino == st->st_ino && now.st_dev == st->st_dev) {
+                int rfd = userpath_reopen(fd, O_RDONLY | (dir ? O_DIRECTORY : 0));
+                r = rfd < 0 ? rfd : label_fd(rfd, rl->projid, dir);
+                if (rfd >= 0)
+                        close(rfd);
+        }
+        close(fd);
+        if (r < 0 && !rl->first_error)
+                rl->first_error = r;
+}
+
+int quota_assign_tree(int fd, uint32_t projid, struct error **err)
+{
+        if (quota_assign(fd, projid, err) < 0)
+                return -1;
+        int e = 0;
+        struct storage_walk *w = storage_walk_new(fcntl(fd, F_DUPFD_CLOEXEC, 3), &e);
+        if (!w)
+                return error_set_errno(err, e, "walking a workspace to label it");
+        struct relabel rl = {.projid = projid};
+        storage_walk_set_visit(w, relabel_entry, &rl);
+        while (storage_walk_step(w, 4096) == 0)
+                ;
+        storage_walk_free(w);
+        if (rl.first_error)
+                return error_set_errno(err, rl.first_error,
+                                       "labelling the files of a workspace with project %u",
+                                       projid);
+        return 0;
 }
 
 int quota_set_limit(const struct quota_fs *fs, uint32_t projid, int64_t bytes, struct error **err)

@@ -31,8 +31,10 @@ void quota_fs_release(struct quota_fs *fs);
 int quota_probe(const struct quota_fs *fs, struct error **err);
 
 /* Labels the directory fd (an O_PATH fd is reopened through itself) with project id projid and
- * FS_XFLAG_PROJINHERIT. */
-int quota_assign(int fd, uint32_t projid, struct error **err);
+ * FS_XFLAG_PROJINHERIT, and what it holds, all the way down (files and directories; links, devices,
+ * FIFOs and sockets are never opened), so what was there before setup counts too. The first
+ * failure is returned; what the walk could not reach is left as it was. */
+int quota_assign_tree(int fd, uint32_t projid, struct error **err);
 
 /* The project's block hard limit (bytes rounded up to KiB; < 0: none). */
 int quota_set_limit(const struct quota_fs *fs, uint32_t projid, int64_t bytes, struct error **err);

@@ -98,7 +98,7 @@ int storage_setup(struct ds01d *d, const struct caller *c, json_t *params, json_
                         r = -1;
         json_t *users = json_array();
         for (size_t i = 0; i < n && r == 0; i++) {
-                if (quota_assign(t[i].fd, (uint32_t)t[i].uid, err) < 0 ||
+                if (quota_assign_tree(t[i].fd, (uint32_t)t[i].uid, err) < 0 ||
                     quota_set_limit(&fs[i], (uint32_t)t[i].uid, t[i].limit, err) < 0) {
                         r = error_wrap(err, "setting up the quota of %s (%s)", t[i].login,
                                        t[i].path);

@@ -26,7 +26,15 @@ struct storage_walk {
         uint64_t bytes, entries;
         bool truncated;
         struct inode_set links;
+        storage_walk_visit_fn visit;
+        void *visit_ctx;
 };
+
+void storage_walk_set_visit(struct storage_walk *w, storage_walk_visit_fn fn, void *ctx)
+{
+        w->visit = fn;
+        w->visit_ctx = ctx;
+}
 
 /* Adds ino; false when it was there already. */
 static bool inode_set_add(struct inode_set *s, ino_t ino)
@@ -140,6 +148,8 @@ static void count_entry(struct storage_walk *w, const char *name)
         if (st.st_dev != w->dev)
                 return; /* a mount point: what is mounted there is not this tree's */
         bool dir = S_ISDIR(st.st_mode);
+        if (w->visit)
+                w->visit(dirfd(w->stack[w->depth - 1]), name, &st, w->visit_ctx);
         if (!dir && st.st_nlink > 1 && !inode_set_add(&w->links, st.st_ino))
                 return;
         w->bytes += (uint64_t)st.st_blocks * 512;

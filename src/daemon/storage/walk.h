@@ -29,6 +29,14 @@ struct storage_walk;
 struct storage_walk *storage_walk_new(int dir_fd, int *ret_errno);
 struct storage_walk *storage_walk_free(struct storage_walk *w);
 
+#include <sys/stat.h>
+
+/* Called for each entry counted (not for the root), with the directory it is in and what
+ * fstatat saw; for a directory before the walk enters it. */
+typedef void (*storage_walk_visit_fn)(int dirfd, const char *name, const struct stat *st,
+                                      void *ctx);
+void storage_walk_set_visit(struct storage_walk *w, storage_walk_visit_fn fn, void *ctx);
+
 /* Looks at up to max_entries more entries. 1: the walk is complete; 0: more to do. */
 int storage_walk_step(struct storage_walk *w, size_t max_entries);
 
