@@ -21,6 +21,9 @@
 #ifndef PRJQUOTA
 #define PRJQUOTA 2
 #endif
+/* QCMD(cmd, PRJQUOTA) without the kernel macro's signed shift (Q_GETINFO << 8 overflows int:
+ * undefined behaviour); the unsigned result converts to the int quotactl takes as GCC defines. */
+#define PRJ_QCMD(cmd) ((int)(((unsigned)(cmd) << 8) | PRJQUOTA))
 
 /* mountinfo escapes blanks in paths as \040 and so on. */
 static char *unescape(const char *s)
@@ -160,7 +163,7 @@ int quota_probe(const struct quota_fs *fs, struct error **err)
                                  "limit)",
                                  fs->mountpoint, fs->fstype);
         struct if_dqinfo info;
-        if (quotactl(QCMD(Q_GETINFO, PRJQUOTA), fs->device, 0, (caddr_t)&info) == 0)
+        if (quotactl(PRJ_QCMD(Q_GETINFO), fs->device, 0, (caddr_t)&info) == 0)
                 return 0;
         int e = errno;
         if (e == ENOSYS)
@@ -259,7 +262,7 @@ int quota_set_limit(const struct quota_fs *fs, uint32_t projid, int64_t bytes, s
             .dqb_bsoftlimit = 0,
             .dqb_valid = QIF_BLIMITS,
         };
-        if (quotactl(QCMD(Q_SETQUOTA, PRJQUOTA), fs->device, (int)projid, (caddr_t)&q) < 0)
+        if (quotactl(PRJ_QCMD(Q_SETQUOTA), fs->device, (int)projid, (caddr_t)&q) < 0)
                 return error_set_errno(err, errno, "setting the quota of project %u on %s", projid,
                                        fs->mountpoint);
         return 0;
@@ -279,7 +282,7 @@ int quota_usage(int fd, uint32_t projid, int64_t *ret_bytes)
         if (quota_fs_of(fd, "a workspace", &fs, NULL) < 0)
                 return -1;
         struct if_dqblk q;
-        r = quotactl(QCMD(Q_GETQUOTA, PRJQUOTA), fs.device, (int)projid, (caddr_t)&q);
+        r = quotactl(PRJ_QCMD(Q_GETQUOTA), fs.device, (int)projid, (caddr_t)&q);
         quota_fs_release(&fs);
         if (r < 0 || !(q.dqb_valid & QIF_SPACE))
                 return -1;
