@@ -260,13 +260,12 @@ int main(int argc, char **argv)
         if (reconcile_ledger(&v, true, &err) < 0)
                 goto fail;
         ports_restore(&v);
+        storage_new(&d);                   /* d.storage, before the monitor's thread copies d */
         monitor = monitor_start(&d, &err); /* sets d.monitor before its thread runs */
         if (!monitor)
                 goto fail;
         watch = watch_start(&d, reconciled_at, &err);
         if (!watch)
-                goto fail;
-        if (!storage_start(&d, &err)) /* sets d.storage before its thread runs */
                 goto fail;
         if (metrics_start(&d, &metrics, &err) < 0)
                 goto fail;
@@ -274,6 +273,8 @@ int main(int argc, char **argv)
         if (!srv)
                 goto fail;
         if (dapi_start(&d, &dapi, &err) < 0)
+                goto fail;
+        if (storage_start(d.storage, &err) < 0) /* last: its thread copies d */
                 goto fail;
         sfd = signalfd(-1, &mask, SFD_CLOEXEC);
         if (sfd < 0) {

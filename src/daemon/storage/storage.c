@@ -373,7 +373,7 @@ static void *thread_main(void *arg)
         return NULL;
 }
 
-struct storage *storage_start(struct ds01d *root, struct error **err)
+struct storage *storage_new(struct ds01d *root)
 {
         struct storage *s = xcalloc(1, sizeof(*s));
         s->root = root;
@@ -384,15 +384,16 @@ struct storage *storage_start(struct ds01d *root, struct error **err)
         pthread_cond_init(&s->cond, &ca);
         pthread_condattr_destroy(&ca);
         root->storage = s;
-        int r = pthread_create(&s->thread, NULL, thread_main, s);
-        if (r != 0) {
-                root->storage = NULL;
-                storage_free(s);
-                error_set_errno(err, r, "starting the storage scan");
-                return NULL;
-        }
-        s->running = true;
         return s;
+}
+
+int storage_start(struct storage *s, struct error **err)
+{
+        int r = pthread_create(&s->thread, NULL, thread_main, s);
+        if (r != 0)
+                return error_set_errno(err, r, "starting the storage scan");
+        s->running = true;
+        return 0;
 }
 
 void storage_kick(struct storage *s)

@@ -40,8 +40,10 @@ struct storage_usage {
 };
 void storage_usage_release(struct storage_usage *u);
 
-/* Starts the thread (root->storage is set before it runs). */
-struct storage *storage_start(struct ds01d *root, struct error **err);
+/* Sets root->storage: call before any thread that copies the root (ds01d_pin) runs. */
+struct storage *storage_new(struct ds01d *root);
+/* Starts the thread, which pins views of the root: call once nothing writes the root any more. */
+int storage_start(struct storage *s, struct error **err);
 /* Stops the thread and waits for it; readers may go on (storage_free frees). */
 void storage_halt(struct storage *s);
 struct storage *storage_free(struct storage *s);
