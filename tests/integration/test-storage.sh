@@ -88,6 +88,15 @@ write_mib() { # USER FILE MIB
 	as_user "$1" dd if=/dev/zero of="$2" bs=1M count="$3" status=none conv=fsync
 }
 
+# ---- the scan runs at nice 19 and the idle I/O class
+TID=$(grep -lx ds01d-storage /proc/"$DS01_PID"/task/*/comm 2>/dev/null | head -n 1 | cut -d/ -f5)
+if [ -n "$TID" ]; then
+	assert_eq 19 "$(awk '{ print $19 }' "/proc/$DS01_PID/task/$TID/stat")" "the scan thread runs at nice 19"
+	command -v ionice >/dev/null && assert_eq idle "$(ionice -p "$TID" | cut -d: -f1)" "the scan thread has the idle I/O class"
+else
+	not_ok "ds01d has a thread named ds01d-storage" "$(cat /proc/"$DS01_PID"/task/*/comm 2>&1 | sort | uniq -c)"
+fi
+
 # ---- the scan: blocks, hard links once, symlinks not followed
 wait_used "$A" "$(du_bytes "$WA")" || fail "the first scan never reported A's empty workspace ($(storage_json "$A"))"
 as_user "$A" mkdir -p "$WA/p1" "$WA/p2/deep/er" || fail "A cannot make directories"

@@ -342,6 +342,7 @@ static void pass(struct storage *s)
 /* The thread never competes with users for the CPU or the disk. */
 static void lower_priority(void)
 {
+        pthread_setname_np(pthread_self(), "ds01d-storage"); /* what top and ps -L show */
         if (setpriority(PRIO_PROCESS, (id_t)gettid(), 19) < 0)
                 log_warning("storage scan: nice 19: %m");
         /* ioprio_set(IOPRIO_WHO_PROCESS, this thread, IOPRIO_CLASS_IDLE) */
