@@ -32,6 +32,7 @@ struct oplocks;
 struct exec_registry;
 struct relay;
 struct queuekick;
+struct storage;
 struct generations;
 struct generation;
 
@@ -48,6 +49,7 @@ struct ds01d {
         struct monitor *monitor; /* sampling and enforcement (the activity it saw) */
         struct queuekick *kick;  /* rung when a waiting deploy may fit (gpus/queuekick.h) */
         struct usage *usage;     /* usage accounting (ds01 report) */
+        struct storage *storage; /* workspace usage per user (storage/storage.h) */
         struct store *store;
         struct docker *docker;
         struct network *net; /* per-user Docker networks (network.h) */

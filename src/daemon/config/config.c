@@ -219,6 +219,7 @@ static const struct key_def keys[] = {
     STRING("workspace_root", workspace_root, "home", LIVE),
     STRING_APPLIED("metrics_listen", metrics_listen, "127.0.0.1:9101", METRICS),
     INT("sample_interval_s", sample_interval_s, 60, 1, 3600, LIVE),
+    INT("storage_scan_interval_s", storage_scan_interval_s, 600, 1, 86400, LIVE),
     INT("restart_gap_s", restart_gap_s, 10, 0, 3600, LIVE),
     SECTION("gpus"),
     ENUM("gpus.backend", gpu_backend, "auto", gpu_backends, START),

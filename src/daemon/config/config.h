@@ -32,8 +32,9 @@ struct config {
         char *workspace_root;      /* "home", or an absolute DIR (then DIR/<user>/<project>) */
         char *metrics_listen;      /* HOST:PORT of /metrics, or "off" */
         int64_t sample_interval_s; /* seconds between the monitor's samples */
-        char *gpu_backend;         /* "auto" | "nvml" | "simulated" */
-        char *nvml_library;        /* a soname or an absolute path */
+        int64_t storage_scan_interval_s; /* seconds between measurements of the workspaces */
+        char *gpu_backend;               /* "auto" | "nvml" | "simulated" */
+        char *nvml_library;              /* a soname or an absolute path */
         /* How long ds01d may be down (beyond two sample_interval_s) and still count as
          * restarted, keeping the idle clocks and warnings it recorded (monitor.h). */
         int64_t restart_gap_s;

@@ -50,6 +50,7 @@ static const struct field value_fields[] = {
     LS(max_tasks, F_INT, 1e9),
     LS(max_containers_per_user, F_INT, 1e6),
     LS(priority, F_COUNT, 1e6),
+    LS(storage_workspace, F_SIZE, 0),
     LS(max_runtime_h, F_DOUBLE, MAX_HOURS),
     LS(idle_timeout_h, F_DOUBLE, MAX_HOURS),
     LS(gpu_hold_after_stop_h, F_DOUBLE, MAX_HOURS),
@@ -106,9 +107,14 @@ static const struct {
     {"cpus", "max_cpus"},
 };
 
-/* Keys DS01 files have that ds01 accepts and does not act on. */
+/* Keys DS01 files have that ds01 accepts and does not act on. storage_data: DS01 meant a
+ * per-user data directory (mlc -d DIR -> /data); ds01 has none (its datasets are shared,
+ * read-only, the administrator's), so there is nothing of a user's to measure (README). */
 static const char *const unused_value_keys[] = {
-    "storage_tmp", "gpu_memory", "storage_workspace", "storage_data", NULL,
+    "storage_tmp",
+    "gpu_memory",
+    "storage_data",
+    NULL,
 };
 static const char *const unused_policy_keys[] = {
     NULL,
@@ -195,6 +201,7 @@ void limits_builtin_defaults(struct limit_set *s)
                           .gpu_limit = -1},
             .max_containers_per_user = 3,
             .priority = 10, /* DS01: absent means 10 */
+            .storage_workspace = -1,
             .max_runtime_h = 24,
             .idle_timeout_h = 0.5,
             .gpu_hold_after_stop_h = 0.25,

@@ -7,6 +7,7 @@
 #include "daemon/observe/snapshot.h"
 #include "daemon/rules/monitor.h"
 #include "daemon/rules/rules.h"
+#include "daemon/storage/storage.h"
 #include "shared/strbuf.h"
 #include "shared/util.h"
 
@@ -219,8 +220,13 @@ json_t *board_json(struct ds01d *d, const struct caller *c, struct error **err)
                               (json_int_t)f.now, "models", models, "slots", list, "demand",
                               demand_json(&f, n_alloc, n_leased), "next_free", next, "reservations",
                               resv_json(d, c, f.names, f.now));
-        if (c)
+        if (c) {
                 json_object_set_new(b, "mine", mine_json(&f));
+                struct limit_set ls;
+                caller_limits(d, c, &ls);
+                json_object_set_new(b, "my_storage", storage_json(d, c->uid, &ls));
+                limit_set_release(&ls);
+        }
         facts_release(&f);
         return b;
 }
