@@ -38,6 +38,7 @@
  * but idle, as a share of allocated), queue wait p50 and p95 per group (from a request until
  * its grant), and Jain's fairness index of each backlogged user's busy GPU-hours against their
  * share. One JSON object on stdout (or --json FILE); --svg draws the comparison. */
+#include "../../src/daemon/config/config.h"
 #include "../../src/daemon/config/limits.h"
 #include "../../src/daemon/gpus/pool.h"
 #include "../../src/daemon/gpus/queue.h"
@@ -449,9 +450,9 @@ static int cmp_key(const void *a, const void *b)
 static double priority_of(const struct sim *s, const struct job *j, double used, double prio)
 {
         const struct user *u = &s->users[sess(s, j)->user];
-        struct queue_weights w = {.fairshare = QUEUE_WEIGHT_FAIRSHARE,
-                                  .age = QUEUE_WEIGHT_AGE,
-                                  .max_age_s = QUEUE_MAX_AGE_H * 3600};
+        struct queue_weights w = {.fairshare = QUEUE_DEFAULT_WEIGHT_FAIRSHARE,
+                                  .age = QUEUE_DEFAULT_WEIGHT_AGE,
+                                  .max_age_s = QUEUE_DEFAULT_MAX_AGE_H * 3600};
         double f = queue_fairshare(used > 0 ? u->decayed_gpu_s / used : 0,
                                    (double)s->ls[u->group].priority / prio);
         return queue_priority(&w, f, (double)(s->now - j->asked_at), 0);
@@ -535,8 +536,20 @@ static void grant_retries(struct sim *s)
 
 /* ---- one run ---- */
 
+/* Drops finished jobs (at a step's start, when no pointer into the array is held). */
+static void compact(struct sim *s)
+{
+        size_t k = 0;
+        for (size_t i = 0; i < s->n_jobs; i++)
+                if (s->jobs[i].state != J_GONE)
+                        s->jobs[k++] = s->jobs[i];
+        s->n_jobs = k;
+}
+
 static void step(struct sim *s, size_t *next_arrival)
 {
+        if (s->now % 3600 == 0)
+                compact(s);
         while (*next_arrival < s->t->n && s->t->s[*next_arrival].arrive_s <= s->now) {
                 const struct session *se = &s->t->s[*next_arrival];
                 new_job(s, (int)*next_arrival, 0, se->phases[0].busy_s, false);
@@ -563,7 +576,7 @@ static void step(struct sim *s, size_t *next_arrival)
                 grant_queue(s);
         else
                 grant_retries(s);
-        double decay = exp2(-(double)s->dt / (7.0 * DAY));
+        double decay = exp2(-(double)s->dt / (QUEUE_DEFAULT_HALF_LIFE_D * (double)DAY));
         for (size_t u = 0; u < s->t->n_users; u++)
                 s->users[u].decayed_gpu_s *= decay;
         for (size_t i = 0; i < s->n_jobs; i++) {

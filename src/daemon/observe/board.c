@@ -24,6 +24,7 @@ struct facts {
         size_t n_drains;
         struct store_resv *resv;
         size_t n_resv;
+        int64_t waiting; /* deploys in the GPU queue */
 };
 
 /* ---- one slot ---- */
@@ -71,7 +72,7 @@ static int64_t frees_by(const struct facts *f, const struct snap_container *sc,
                         return 0;
                 struct limit_set ls;
                 caller_limits(f->d, &owner, &ls);
-                int64_t hold = rules_gpu_hold_s(&ls, sc->manual_stop_at > 0);
+                int64_t hold = rules_gpu_hold_s(&ls, sc->manual_stop_at > 0, f->waiting > 0);
                 limit_set_release(&ls);
                 caller_release(&owner);
                 return hold < 0 ? 0 : l->since + hold;
@@ -162,7 +163,7 @@ static json_t *demand_json(const struct facts *f, size_t slots, size_t leased)
         else
                 limits_resolve(f->d->limits, "", NULL, 0, &ls); /* the default group's */
         struct rules_demand dm = {
-            .slots = slots, .leased = leased, .waiting = (size_t)store_queue_count(f->d->store)};
+            .slots = slots, .leased = leased, .waiting = (size_t)f->waiting};
         json_t *o = json_pack("{s:I, s:I, s:I, s:b}", "slots", (json_int_t)slots, "leased",
                               (json_int_t)leased, "waiting", (json_int_t)dm.waiting, "high_demand",
                               rules_high_demand(&ls.policies, &dm));
@@ -182,6 +183,7 @@ json_t *board_json(struct ds01d *d, const struct caller *c, struct error **err)
 {
         struct facts f = {
             .d = d, .c = c, .names = d->cfg->board_show_users || (c && c->admin), .now = now_s()};
+        f.waiting = store_queue_count(d->store);
         f.snap = snapshot_get(d, err);
         if (!f.snap || store_drains(d->store, &f.drains, &f.n_drains, err) < 0 ||
             store_resv_list(d->store, f.now, &f.resv, &f.n_resv, err) < 0) {
