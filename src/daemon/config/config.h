@@ -76,10 +76,10 @@ struct config {
          * its owner's fair-share factor + weight_age x its age (full after max_age_h); the queue
          * is considered every pass_interval_s at least */
         int64_t queue_half_life_d, queue_weight_fairshare, queue_weight_age, queue_max_age_h;
-#define QUEUE_DEFAULT_HALF_LIFE_D        7
-#define QUEUE_DEFAULT_WEIGHT_FAIRSHARE   1000
-#define QUEUE_DEFAULT_WEIGHT_AGE         3000 /* bench/sim: the tail wait of FCFS, or near */
-#define QUEUE_DEFAULT_MAX_AGE_H          6
+#define QUEUE_DEFAULT_HALF_LIFE_D      7
+#define QUEUE_DEFAULT_WEIGHT_FAIRSHARE 1000
+#define QUEUE_DEFAULT_WEIGHT_AGE       3000 /* bench/sim: the tail wait of FCFS, or near */
+#define QUEUE_DEFAULT_MAX_AGE_H        6
         int64_t queue_pass_interval_s;
         /* events.jsonl is rotated when an append would take it past events_max_kb KiB:
          * events.jsonl -> .1 -> .2 ...; events_keep rotated files are kept, older ones deleted. */

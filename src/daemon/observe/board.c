@@ -162,8 +162,7 @@ static json_t *demand_json(const struct facts *f, size_t slots, size_t leased)
                 caller_limits(f->d, f->c, &ls);
         else
                 limits_resolve(f->d->limits, "", NULL, 0, &ls); /* the default group's */
-        struct rules_demand dm = {
-            .slots = slots, .leased = leased, .waiting = (size_t)f->waiting};
+        struct rules_demand dm = {.slots = slots, .leased = leased, .waiting = (size_t)f->waiting};
         json_t *o = json_pack("{s:I, s:I, s:I, s:b}", "slots", (json_int_t)slots, "leased",
                               (json_int_t)leased, "waiting", (json_int_t)dm.waiting, "high_demand",
                               rules_high_demand(&ls.policies, &dm));
