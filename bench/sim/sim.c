@@ -29,10 +29,9 @@
  * lecture); when the work is done 60 % of users retire, the rest leave the container idle.
  * A user back from a pause whose container was stopped deploys again for the work left.
  *
- * A CSV trace (--trace FILE): one session per line, "user,group,submit_s,gpus,duration_s"
- * (the columns the public Philly and Helios job traces have: a job's submission time, GPU
- * count and run time), sorted by submit_s; a job is busy all its duration and then retired.
- * Groups are "student" or "researcher".
+ * A job trace (--trace FILE): the public Helios traces' CSV (cluster_log.csv: user, vc,
+ * gpu_num, submit_time, duration, among others; csv_trace says how they are read); a job is
+ * busy all its duration and then retired.
  *
  * Reported per policy: GPU utilisation (busy GPU-hours / capacity), idle-held GPU-hours (held
  * but idle, as a share of allocated), queue wait p50 and p95 per group (from a request until
@@ -47,6 +46,7 @@
 #include "../../src/shared/util.h"
 
 #include <getopt.h>
+#include <time.h>
 #include <jansson.h>
 #include <math.h>
 #include <stdio.h>
@@ -171,26 +171,94 @@ static int find_user(struct trace *t, const char *name, const char *group)
         return (int)t->n_users++;
 }
 
+/* The column of name in a CSV header line, or -1. */
+static int column(const char *header, const char *name)
+{
+        _cleanup_free_ char *h = xstrdup(header);
+        h[strcspn(h, "\r\n")] = '\0';
+        int k = 0;
+        char *save = NULL;
+        for (char *f = strtok_r(h, ",", &save); f; f = strtok_r(NULL, ",", &save), k++)
+                if (streq(f, name))
+                        return k;
+        return -1;
+}
+
+/* Field k of a CSV line (no quoting: the traces have none), into buf. */
+static bool field(const char *line, int k, char *buf, size_t n)
+{
+        const char *p = line;
+        for (int i = 0; i < k && p; i++)
+                p = (p = strchr(p, ',')) ? p + 1 : NULL;
+        if (!p)
+                return false;
+        size_t len = strcspn(p, ",\r\n");
+        if (len >= n)
+                return false;
+        memcpy(buf, p, len);
+        buf[len] = '\0';
+        return true;
+}
+
+/* "2020-04-01 08:30:00" -> unix seconds (UTC). */
+static bool datetime(const char *s, int64_t *ret)
+{
+        struct tm tm = {0};
+        const char *end = strptime(s, "%Y-%m-%d %H:%M:%S", &tm);
+        if (!end || *end)
+                return false;
+        *ret = (int64_t)timegm(&tm);
+        return true;
+}
+
+/* The Helios job trace's format (cluster_log.csv: a header naming the columns; user, vc,
+ * gpu_num, submit_time as a date and time, duration in seconds): each job with GPUs, its submit
+ * time counted from the first. The virtual cluster (vc) decides the group: the sum of its
+ * name's bytes, even for students, odd for researchers - the traces' vc names are anonymous,
+ * so the split is arbitrary but fixed. */
 static int csv_trace(struct trace *t, const char *path)
 {
         FILE *f = fopen(path, "re");
         if (!f)
                 return -1;
-        char line[512], user[64], group[32];
-        long long at, dur;
-        int gpus;
+        char line[1024], user[64], vc[64], gpus_s[32], submit[64], dur_s[32];
+        int cu = -1, cv = -1, cg = -1, cs = -1, cd = -1;
+        int64_t first = -1;
         while (fgets(line, sizeof(line), f)) {
-                if (line[0] == '#' || sscanf(line, "%63[^,],%31[^,],%lld,%d,%lld", user, group, &at,
-                                             &gpus, &dur) != 5)
+                if (line[0] == '#')
                         continue;
-                struct session s = {.user = find_user(t, user, group), .arrive_s = at,
-                                    .gpus = gpus < 1 ? 1 : gpus > 8 ? 8 : gpus, .retires = true};
+                if (cu < 0) { /* the header */
+                        cu = column(line, "user"), cv = column(line, "vc");
+                        cg = column(line, "gpu_num"), cs = column(line, "submit_time");
+                        cd = column(line, "duration");
+                        if (cu < 0 || cv < 0 || cg < 0 || cs < 0 || cd < 0)
+                                break;
+                        continue;
+                }
+                int64_t at;
+                if (!field(line, cu, user, sizeof(user)) || !field(line, cv, vc, sizeof(vc)) ||
+                    !field(line, cg, gpus_s, sizeof(gpus_s)) ||
+                    !field(line, cs, submit, sizeof(submit)) ||
+                    !field(line, cd, dur_s, sizeof(dur_s)) || !datetime(submit, &at))
+                        continue;
+                int gpus = atoi(gpus_s);
+                int64_t dur = strtoll(dur_s, NULL, 10);
+                if (gpus < 1 || dur < 1)
+                        continue; /* CPU-only jobs, and jobs that never ran */
+                if (first < 0)
+                        first = at;
+                unsigned sum = 0;
+                for (const char *c = vc; *c; c++)
+                        sum += (unsigned char)*c;
+                const char *group = sum % 2 ? "researcher" : "student";
+                struct session s = {.user = find_user(t, user, group), .arrive_s = at - first,
+                                    .gpus = gpus > 8 ? 8 : gpus, .retires = true};
                 s.phases = xcalloc(1, sizeof(*s.phases));
                 s.phases[0] = (struct phase){dur, -1};
                 s.n_phases = 1;
                 add_session(t, s);
-                if (at + dur > t->horizon_s)
-                        t->horizon_s = at + dur;
+                if (s.arrive_s + dur > t->horizon_s)
+                        t->horizon_s = s.arrive_s + dur;
         }
         fclose(f);
         qsort(t->s, t->n, sizeof(*t->s), cmp_arrival);
@@ -464,17 +532,21 @@ static int cmp_i64(const void *a, const void *b)
         return x < y ? -1 : x > y;
 }
 
-/* When need GPUs are free at the latest, from the runtime caps of the running jobs. */
-static int64_t shadow_of(const struct sim *s, int need)
+/* When need GPUs are free at the latest, from the runtime caps of the running jobs and the
+ * holds of the stopped ones (queue.c's capacity_when), and how many are free then
+ * (capacity_free_at). */
+static int64_t shadow_of(const struct sim *s, int need, int *ret_free_then)
 {
         int free_now = n_free(s);
+        *ret_free_then = free_now;
         if (need <= free_now)
                 return s->now;
         int64_t ends[MAX_GPUS];
         size_t n = 0;
         for (size_t i = 0; i < s->n_jobs; i++) {
                 const struct job *j = &s->jobs[i];
-                int64_t end = j->state == J_RUN    ? j->started_at + (int64_t)(limits_of(s, j)->max_runtime_h * 3600)
+                int64_t cap = (int64_t)(limits_of(s, j)->max_runtime_h * 3600);
+                int64_t end = j->state == J_RUN    ? j->started_at + cap
                               : j->state == J_HELD ? j->held_until
                                                    : -1;
                 for (int k = 0; end >= 0 && k < j->n && n < MAX_GPUS; k++)
@@ -482,7 +554,12 @@ static int64_t shadow_of(const struct sim *s, int need)
         }
         qsort(ends, n, sizeof(*ends), cmp_i64);
         size_t k = (size_t)(need - free_now);
-        return k <= n ? ends[k - 1] : INT64_MAX;
+        if (k > n)
+                return INT64_MAX;
+        int64_t t = ends[k - 1];
+        for (size_t i = 0; i < n && ends[i] <= t; i++)
+                (*ret_free_then)++;
+        return t;
 }
 
 static void grant_queue(struct sim *s)
@@ -503,17 +580,25 @@ static void grant_queue(struct sim *s)
                 }
         qsort(r, n, sizeof(*r), cmp_key);
         int64_t shadow = -1;
+        int extra = 0; /* GPUs the blocked request will not need at its shadow time */
         for (size_t i = 0; i < n; i++) {
                 struct job *j = r[i].j;
+                int need = sess(s, j)->gpus;
+                bool in_extra = shadow >= 0 && need <= extra;
                 if (shadow >= 0) {
                         int64_t cap = (int64_t)(limits_of(s, j)->max_runtime_h * 3600);
-                        if (!s->p->backfill || s->now + cap > shadow)
+                        if (!s->p->backfill || (!in_extra && s->now + cap > shadow))
                                 continue;
                 }
-                if (place(s, j))
+                if (place(s, j)) {
                         grant(s, j);
-                else if (shadow < 0)
-                        shadow = shadow_of(s, sess(s, j)->gpus);
+                        if (in_extra)
+                                extra -= need;
+                } else if (shadow < 0) {
+                        int free_then;
+                        shadow = shadow_of(s, need, &free_then);
+                        extra = free_then - need;
+                }
         }
         free(r);
 }
