@@ -33,6 +33,11 @@ assert_contains "$ERR" "--wait" "... and the refusal says --wait exists"
 assert_exit 3 -m "a request that can never fit is refused at once, even with --wait" \
 	as_user "$A" container-deploy big --gpus 3 --wait
 assert_contains "$ERR" "at most 2" "... saying why ($ERR)"
+assert_exit 3 -m "... as is a MIG profile the server does not have" \
+	as_user "$A" container-deploy mig --mig 3g.20gb --wait
+assert_contains "$ERR" "MIG" "... saying so ($ERR)"
+capture ledger_sql "SELECT count(*) FROM queue"
+assert_eq 0 "$OUT" "neither joined the queue"
 
 for u in "$A" "$B" "$C"; do
 	assert_exit 0 -m "$u waits: container-deploy --wait" as_user "$u" container-deploy "p$u" --wait
