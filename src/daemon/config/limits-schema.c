@@ -344,6 +344,15 @@ static int parse_field(const struct loader *ld, const struct field *f, const str
         return 0;
 }
 
+/* The index of key in fields[0..n), or n. */
+static size_t field_index(const struct field *fields, size_t n, const char *key)
+{
+        size_t f = 0;
+        while (f < n && !streq(fields[f].name, key))
+                f++;
+        return f;
+}
+
 int limits_parse_policies(const struct loader *ld, const struct yamldoc_node *n, const char *where,
                           const char *unused_prefix, struct layer *out, struct error **err)
 {
@@ -354,10 +363,7 @@ int limits_parse_policies(const struct loader *ld, const struct yamldoc_node *n,
         for (size_t i = 0; i < n->n; i++) {
                 const struct yamldoc_pair *p = &n->pairs[i];
                 _cleanup_free_ char *what = xasprintf("%s.%s", where, p->key);
-                size_t f;
-                for (f = 0; f < N_POLICY_FIELDS; f++)
-                        if (streq(policy_fields[f].name, p->key))
-                                break;
+                size_t f = field_index(policy_fields, N_POLICY_FIELDS, p->key);
                 if (f < N_POLICY_FIELDS) {
                         if (parse_field(ld, &policy_fields[f], p, what, &out->p, err) < 0)
                                 return -1;
@@ -407,10 +413,7 @@ int limits_parse_aggregate(const struct loader *ld, const struct yamldoc_node *n
         for (size_t i = 0; i < n->n; i++) {
                 const struct yamldoc_pair *p = &n->pairs[i];
                 _cleanup_free_ char *what = xasprintf("%s.%s", where, p->key);
-                size_t f;
-                for (f = 0; f < N_AGGREGATE_FIELDS; f++)
-                        if (streq(aggregate_fields[f].name, p->key))
-                                break;
+                size_t f = field_index(aggregate_fields, N_AGGREGATE_FIELDS, p->key);
                 if (f == N_AGGREGATE_FIELDS) {
                         const char *known[N_AGGREGATE_FIELDS + 1];
                         for (size_t j = 0; j < N_AGGREGATE_FIELDS; j++)
@@ -462,10 +465,7 @@ int limits_parse_values(const struct loader *ld, const struct yamldoc_node *n, c
                 for (size_t j = 0; j < ARRAY_SIZE(value_aliases); j++)
                         if (streq(value_aliases[j].alias, p->key))
                                 name = value_aliases[j].name;
-                size_t f;
-                for (f = 0; f < N_VALUE_FIELDS; f++)
-                        if (streq(value_fields[f].name, name))
-                                break;
+                size_t f = field_index(value_fields, N_VALUE_FIELDS, name);
                 if (f < N_VALUE_FIELDS) {
                         if (out->set & (1u << f))
                                 return yamldoc_error(
