@@ -326,7 +326,8 @@ static void print_users(const json_t *res)
         static const char *const headers[] = {
             "USER",         "GROUP",          "GPU-EQ USED",      "CONTAINERS",
             "RUNNING",      "MAX CONTAINERS", "BUILDS",           "MEMORY (ALL)",
-            "IDLE TIMEOUT", "MAX RUNTIME",    "GPU-H THIS MONTH", "IDLE-HELD"};
+            "IDLE TIMEOUT", "MAX RUNTIME",    "GPU-H THIS MONTH", "IDLE-HELD",
+            "STORAGE"};
         _cleanup_table_ struct table *t = table_new(ARRAY_SIZE(headers), headers);
         size_t i;
         json_t *u;
@@ -369,6 +370,7 @@ static void print_users(const json_t *res)
                         snprintf(ih, sizeof(ih), "%.2f",
                                  json_number_value(json_object_get(tm, "gpu_hours_idle_held")));
                 }
+                _cleanup_free_ char *storage = cli_storage_text(json_object_get(u, "storage"));
                 _cleanup_free_ char *who = xasprintf("%s%s", cli_jstr(u, "user", "?"),
                                                      cli_jbool(u, "archived") ? " (archived)" : "");
                 const char *cells[] = {who,
@@ -382,7 +384,8 @@ static void print_users(const json_t *res)
                                        idle,
                                        rt,
                                        gh,
-                                       ih};
+                                       ih,
+                                       storage};
                 table_add_row(t, cells);
         }
         table_print(t, stdout, output_colour());
@@ -437,4 +440,27 @@ static void print_reload(const json_t *res)
 int cmd_reload(const struct cli_command *cmd, int argc, char **argv)
 {
         return cli_show(cmd, argc, argv, "admin.reload", false, print_reload, NULL);
+}
+
+/* ---- ds01 storage setup -----------------------------------------------------------------------
+ */
+
+static void print_storage_setup(const json_t *res)
+{
+        size_t i;
+        json_t *u;
+        json_array_foreach (json_object_get(res, "users"), i, u) {
+                const json_t *lim = json_object_get(u, "limit_bytes");
+                printf("%s: %s is project %lld, limit %s\n", cli_jstr(u, "user", "?"),
+                       cli_jstr(u, "path", "?"),
+                       (long long)json_integer_value(json_object_get(u, "project")),
+                       json_is_integer(lim) ? "set" : "none (unlimited)");
+        }
+        printf("project quotas set up for %zu user(s)\n",
+               json_array_size(json_object_get(res, "users")));
+}
+
+int cmd_storage_setup(const struct cli_command *cmd, int argc, char **argv)
+{
+        return cli_show(cmd, argc, argv, "storage.setup", false, print_storage_setup, NULL);
 }

@@ -102,6 +102,11 @@ static void print_board(const json_t *b)
                        json_is_integer(est) ? format_iso8601(json_integer_value(est), ts) : "");
         }
         print_mine(json_object_get(b, "mine"));
+        const json_t *st = json_object_get(b, "my_storage");
+        if (st) {
+                _cleanup_free_ char *text = cli_storage_text(st);
+                printf("\nYour workspaces: %s\n", text);
+        }
 }
 
 int cmd_board(const struct cli_command *cmd, int argc, char **argv)

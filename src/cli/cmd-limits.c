@@ -150,6 +150,51 @@ static void print_aggregate_use(const json_t *use, const json_t *caps)
         printf("  %-17s %s\n", "tasks (all)", tasks);
 }
 
+static void add_bytes(struct strbuf *sb, int64_t v)
+{
+        static const char *const units[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB"};
+        double x = (double)v;
+        size_t u = 0;
+        while (x >= 1024 && u + 1 < ARRAY_SIZE(units)) {
+                x /= 1024;
+                u++;
+        }
+        strbuf_addf(sb, u ? "%.1f %s" : "%.0f %s", x, units[u]);
+}
+
+char *cli_storage_text(const json_t *st)
+{
+        const json_t *used = json_object_get(st, "used_bytes"),
+                     *max = json_object_get(st, "limit_bytes");
+        if (!json_is_integer(used))
+                return xstrdup(json_is_integer(max) ? "not measured yet" : "-");
+        struct strbuf sb = STRBUF_INIT;
+        add_bytes(&sb, json_integer_value(used));
+        if (json_is_integer(max)) {
+                strbuf_adds(&sb, " of ");
+                add_bytes(&sb, json_integer_value(max));
+                strbuf_addf(&sb, " (%lld %%)",
+                            (long long)json_integer_value(json_object_get(st, "percent")));
+        } else {
+                strbuf_adds(&sb, " (unlimited)");
+        }
+        return strbuf_detach(&sb);
+}
+
+/* check-limits' storage line, and what to do when it is full. */
+static void print_storage(const json_t *st)
+{
+        if (!st)
+                return;
+        _cleanup_free_ char *text = cli_storage_text(st);
+        printf("  %-17s %s%s%s\n", "workspace storage", text,
+               json_is_string(json_object_get(st, "path")) ? " in " : "", cli_jstr(st, "path", ""));
+        if (json_integer_value(json_object_get(st, "percent")) >= 100)
+                printf("  %-17s new containers are refused - delete files in %s, or ask an "
+                       "administrator for more\n",
+                       "", cli_jstr(st, "path", "your workspaces"));
+}
+
 /* While the GPUs are in high demand, the idle timeout in force is shorter than the limit. */
 static void print_high_demand(const json_t *hd, const json_t *reduction)
 {
@@ -210,6 +255,7 @@ int cmd_check_limits(const struct cli_command *cmd, int argc, char **argv)
                builds);
         print_aggregate_use(json_object_get(usage, "aggregate"),
                             json_object_get(limits, "aggregate"));
+        print_storage(json_object_get(res, "storage"));
         const json_t *gpus = json_object_get(usage, "gpus");
         if (json_array_size(gpus) > 0) {
                 struct strbuf sb = STRBUF_INIT;

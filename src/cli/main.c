@@ -247,6 +247,14 @@ static const struct cli_command commands[] = {
      "Read ds01.yaml and the limits files again (administrators; same as SIGHUP)",
      "A file with an error is refused and the running configuration stays; the error says\n"
      "which file and line.\n\nExample:\n  ds01 reload\n"},
+    {"storage-setup", cmd_storage_setup, "[--json]",
+     "Hard storage limits through kernel project quotas on the workspaces (administrators)",
+     "Labels every user's workspace directory with a project id (their uid) and gives the\n"
+     "project their group's storage_workspace as a hard limit. Needs ext4 or XFS with project\n"
+     "quotas on (mounted with prjquota) and a kernel with quota support; otherwise it changes\n"
+     "nothing and says what is missing. Without it ds01 measures the workspaces by a scan,\n"
+     "warns at 90 % and 100 % and refuses deploys over the limit.\n\n"
+     "Example:\n  ds01 storage setup\n"},
     {"version", cmd_version, "", "Show the versions of ds01 and of the running daemon",
      "Exits 1 when the daemon cannot be reached.\n\nExample:\n  ds01 version\n"},
 };

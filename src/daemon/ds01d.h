@@ -32,6 +32,7 @@ struct oplocks;
 struct exec_registry;
 struct relay;
 struct queuekick;
+struct storage;
 struct generations;
 struct generation;
 struct outside;
@@ -50,6 +51,7 @@ struct ds01d {
         struct queuekick *kick;  /* rung when a waiting deploy may fit (gpus/queuekick.h) */
         struct usage *usage;     /* usage accounting (ds01 report) */
         struct outside *outside; /* GPUs busy outside ds01, as the monitor last saw them */
+        struct storage *storage; /* workspace usage per user (storage/storage.h) */
         struct store *store;
         struct docker *docker;
         struct network *net; /* per-user Docker networks (network.h) */

@@ -2,6 +2,7 @@
  * the CLI on a unix socket. Runs in the foreground, logging to stderr. */
 #include "shared/log.h"
 #include "shared/strbuf.h"
+#include "daemon/storage/storage.h"
 #include "daemon/config/generation.h"
 #include "daemon/config/reload.h"
 #include "daemon/observe/rows.h"
@@ -267,6 +268,7 @@ int main(int argc, char **argv)
                 goto fail;
         ports_restore(&v);
         usercgroup_refresh(&v); /* the limits file may have changed while ds01d was down */
+        storage_new(&d);        /* d.storage, before the monitor's thread copies d */
         monitor = monitor_start(&d, &err); /* sets d.monitor before its thread runs */
         if (!monitor)
                 goto fail;
@@ -282,6 +284,8 @@ int main(int argc, char **argv)
         if (!srv)
                 goto fail;
         if (dapi_start(&d, &dapi, &err) < 0)
+                goto fail;
+        if (storage_start(d.storage, &err) < 0) /* last: its thread copies d */
                 goto fail;
         sfd = signalfd(-1, &mask, SFD_CLOEXEC);
         if (sfd < 0) {
@@ -331,7 +335,8 @@ fail:
 out:;
         /* First: a stopping daemon starts no idle or runtime stop (one in flight finishes). */
         monitor_halt(monitor);
-        queue_halt(queue); /* nor a grant */
+        queue_halt(queue);       /* nor a grant */
+        storage_halt(d.storage); /* a walk in progress stops at its next step */
         size_t busy = srv ? rpc_server_stop(srv, 5000) : 0;
         ds01d_unpin(&v); /* start-up's view, when start-up failed */
         /* After the connection threads: a `ds01 reload` may still move the metrics server. */
@@ -358,6 +363,7 @@ out:;
                 d.store = store_free(d.store);
                 d.usage = usage_free(d.usage);
                 d.outside = outside_free(d.outside);
+                d.storage = storage_free(d.storage);
                 d.audit = audit_free(d.audit);
                 d.events = events_free(d.events);
                 d.notify = notify_free(d.notify);

@@ -4,7 +4,7 @@
 # loses nothing of the queue; an administrator moves a request first; a deploy without --wait
 # does not jump the queue (and says --wait exists); leave and --max-wait end a request; a
 # request that can never fit is refused at once, not queued.
-# ds01-test: kind=functional budget=40
+# ds01-test: kind=functional budget=50
 DS01_GPUS=2
 DS01_CONFIG_EXTRA='sample_interval_s: 1
 queue:
@@ -33,6 +33,11 @@ assert_contains "$ERR" "--wait" "... and the refusal says --wait exists"
 assert_exit 3 -m "a request that can never fit is refused at once, even with --wait" \
 	as_user "$A" container-deploy big --gpus 3 --wait
 assert_contains "$ERR" "at most 2" "... saying why ($ERR)"
+assert_exit 3 -m "... as is a MIG profile the server does not have" \
+	as_user "$A" container-deploy mig --mig 3g.20gb --wait
+assert_contains "$ERR" "MIG" "... saying so ($ERR)"
+capture ledger_sql "SELECT count(*) FROM queue"
+assert_eq 0 "$OUT" "neither joined the queue"
 
 for u in "$A" "$B" "$C"; do
 	assert_exit 0 -m "$u waits: container-deploy --wait" as_user "$u" container-deploy "p$u" --wait

@@ -112,14 +112,16 @@ static void test_gpu_hold(void **state)
         (void)state;
         struct limit_set ls = {.gpu_hold_after_stop_h = 0.25,
                                .policies = {.gpu_hold_after_manual_stop_m = 5}};
-        assert_int_equal(rules_gpu_hold_s(&ls, false), 900);
-        assert_int_equal(rules_gpu_hold_s(&ls, true), 300);
+        assert_int_equal(rules_gpu_hold_s(&ls, false, false), 900);
+        assert_int_equal(rules_gpu_hold_s(&ls, false, true), 0);  /* others wait: no hold */
+        assert_int_equal(rules_gpu_hold_s(&ls, true, true), 300); /* the owner's own stop */
+        assert_int_equal(rules_gpu_hold_s(&ls, true, false), 300);
         ls.policies.gpu_hold_after_manual_stop_m = -1; /* null: the same hold */
-        assert_int_equal(rules_gpu_hold_s(&ls, true), 900);
+        assert_int_equal(rules_gpu_hold_s(&ls, true, false), 900);
         ls.gpu_hold_after_stop_h = -1; /* null: until retired */
-        assert_int_equal(rules_gpu_hold_s(&ls, false), -1);
+        assert_int_equal(rules_gpu_hold_s(&ls, false, false), -1);
         ls.policies.gpu_hold_after_manual_stop_m = 0; /* released at once after the owner's */
-        assert_int_equal(rules_gpu_hold_s(&ls, true), 0);
+        assert_int_equal(rules_gpu_hold_s(&ls, true, false), 0);
 }
 
 /* A 100 s idle timeout, warnings at 80 % and 95 %, idle since t = 1000 ms. */

@@ -32,8 +32,9 @@ struct config {
         char *workspace_root;      /* "home", or an absolute DIR (then DIR/<user>/<project>) */
         char *metrics_listen;      /* HOST:PORT of /metrics, or "off" */
         int64_t sample_interval_s; /* seconds between the monitor's samples */
-        char *gpu_backend;         /* "auto" | "nvml" | "simulated" */
-        char *nvml_library;        /* a soname or an absolute path */
+        int64_t storage_scan_interval_s; /* seconds between measurements of the workspaces */
+        char *gpu_backend;               /* "auto" | "nvml" | "simulated" */
+        char *nvml_library;              /* a soname or an absolute path */
         /* How long ds01d may be down (beyond two sample_interval_s) and still count as
          * restarted, keeping the idle clocks and warnings it recorded (monitor.h). */
         int64_t restart_gap_s;
@@ -75,6 +76,10 @@ struct config {
          * its owner's fair-share factor + weight_age x its age (full after max_age_h); the queue
          * is considered every pass_interval_s at least */
         int64_t queue_half_life_d, queue_weight_fairshare, queue_weight_age, queue_max_age_h;
+#define QUEUE_DEFAULT_HALF_LIFE_D      7
+#define QUEUE_DEFAULT_WEIGHT_FAIRSHARE 1000
+#define QUEUE_DEFAULT_WEIGHT_AGE       3000 /* bench/sim: the tail wait of FCFS, or near */
+#define QUEUE_DEFAULT_MAX_AGE_H        6
         int64_t queue_pass_interval_s;
         /* events.jsonl is rotated when an append would take it past events_max_kb KiB:
          * events.jsonl -> .1 -> .2 ...; events_keep rotated files are kept, older ones deleted. */

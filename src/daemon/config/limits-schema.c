@@ -50,6 +50,7 @@ static const struct field value_fields[] = {
     LS(max_tasks, F_INT, 1e9),
     LS(max_containers_per_user, F_INT, 1e6),
     LS(priority, F_COUNT, 1e6),
+    LS(storage_workspace, F_SIZE, 0),
     LS(max_runtime_h, F_DOUBLE, MAX_HOURS),
     LS(idle_timeout_h, F_DOUBLE, MAX_HOURS),
     LS(gpu_hold_after_stop_h, F_DOUBLE, MAX_HOURS),
@@ -106,9 +107,14 @@ static const struct {
     {"cpus", "max_cpus"},
 };
 
-/* Keys DS01 files have that ds01 accepts and does not act on. */
+/* Keys DS01 files have that ds01 accepts and does not act on. storage_data: DS01 meant a
+ * per-user data directory (mlc -d DIR -> /data); ds01 has none (its datasets are shared,
+ * read-only, the administrator's), so there is nothing of a user's to measure (README). */
 static const char *const unused_value_keys[] = {
-    "storage_tmp", "gpu_memory", "storage_workspace", "storage_data", NULL,
+    "storage_tmp",
+    "gpu_memory",
+    "storage_data",
+    NULL,
 };
 static const char *const unused_policy_keys[] = {
     NULL,
@@ -195,6 +201,7 @@ void limits_builtin_defaults(struct limit_set *s)
                           .gpu_limit = -1},
             .max_containers_per_user = 3,
             .priority = 10, /* DS01: absent means 10 */
+            .storage_workspace = -1,
             .max_runtime_h = 24,
             .idle_timeout_h = 0.5,
             .gpu_hold_after_stop_h = 0.25,
@@ -337,6 +344,15 @@ static int parse_field(const struct loader *ld, const struct field *f, const str
         return 0;
 }
 
+/* The index of key in fields[0..n), or n. */
+static size_t field_index(const struct field *fields, size_t n, const char *key)
+{
+        size_t f = 0;
+        while (f < n && !streq(fields[f].name, key))
+                f++;
+        return f;
+}
+
 int limits_parse_policies(const struct loader *ld, const struct yamldoc_node *n, const char *where,
                           const char *unused_prefix, struct layer *out, struct error **err)
 {
@@ -347,10 +363,7 @@ int limits_parse_policies(const struct loader *ld, const struct yamldoc_node *n,
         for (size_t i = 0; i < n->n; i++) {
                 const struct yamldoc_pair *p = &n->pairs[i];
                 _cleanup_free_ char *what = xasprintf("%s.%s", where, p->key);
-                size_t f;
-                for (f = 0; f < N_POLICY_FIELDS; f++)
-                        if (streq(policy_fields[f].name, p->key))
-                                break;
+                size_t f = field_index(policy_fields, N_POLICY_FIELDS, p->key);
                 if (f < N_POLICY_FIELDS) {
                         if (parse_field(ld, &policy_fields[f], p, what, &out->p, err) < 0)
                                 return -1;
@@ -400,10 +413,7 @@ int limits_parse_aggregate(const struct loader *ld, const struct yamldoc_node *n
         for (size_t i = 0; i < n->n; i++) {
                 const struct yamldoc_pair *p = &n->pairs[i];
                 _cleanup_free_ char *what = xasprintf("%s.%s", where, p->key);
-                size_t f;
-                for (f = 0; f < N_AGGREGATE_FIELDS; f++)
-                        if (streq(aggregate_fields[f].name, p->key))
-                                break;
+                size_t f = field_index(aggregate_fields, N_AGGREGATE_FIELDS, p->key);
                 if (f == N_AGGREGATE_FIELDS) {
                         const char *known[N_AGGREGATE_FIELDS + 1];
                         for (size_t j = 0; j < N_AGGREGATE_FIELDS; j++)
@@ -455,10 +465,7 @@ int limits_parse_values(const struct loader *ld, const struct yamldoc_node *n, c
                 for (size_t j = 0; j < ARRAY_SIZE(value_aliases); j++)
                         if (streq(value_aliases[j].alias, p->key))
                                 name = value_aliases[j].name;
-                size_t f;
-                for (f = 0; f < N_VALUE_FIELDS; f++)
-                        if (streq(value_fields[f].name, name))
-                                break;
+                size_t f = field_index(value_fields, N_VALUE_FIELDS, name);
                 if (f < N_VALUE_FIELDS) {
                         if (out->set & (1u << f))
                                 return yamldoc_error(

@@ -70,6 +70,7 @@ struct limit_set {
         } aggregate;
         int64_t max_containers_per_user; /* < 0: unlimited */
         int64_t priority; /* DS01's group priority: the user's share in the queue's fair share */
+        int64_t storage_workspace;          /* bytes in the user's workspaces; < 0: unlimited */
         double max_runtime_h;               /* < 0: none */
         double idle_timeout_h;              /* < 0: none */
         double gpu_hold_after_stop_h;       /* < 0: indefinite */

@@ -1,5 +1,6 @@
 /* deploy.c - container-deploy: a project's container, from request to running (see deploy.h). */
 #include "daemon/containers/deploy.h"
+#include "daemon/storage/storage.h"
 #include "daemon/containers/extras.h"
 
 #include "daemon/containers/managed.h"
@@ -386,6 +387,9 @@ int deploy_run(struct ds01d *d, const struct caller *c, json_t *params, bool fro
         if (x) /* the Docker interface's lifecycle: its grace is in the create body */
                 limits_apply_interface(d->limits, x->interface, &ls);
         have_limits = true;
+        /* over storage_workspace: the last measurement says so (storage.h) */
+        if (storage_check_deploy(d, c->uid, &ls, err) < 0)
+                goto out;
         if (datasets_resolve(d->cfg, ls.group, json_object_get(params, "data"), &data, &n_data,
                              err) < 0)
                 goto out;

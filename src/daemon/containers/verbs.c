@@ -316,9 +316,9 @@ unbusy:
 }
 
 /* The GPU hold a stop starts, in hours (-1: until retired), as the CLI reports it. */
-static double hold_h(const struct limit_set *ls, bool manual)
+static double hold_h(struct ds01d *d, const struct limit_set *ls, bool manual)
 {
-        int64_t s = rules_gpu_hold_s(ls, manual);
+        int64_t s = rules_gpu_hold_s(ls, manual, store_queue_count(d->store) > 0);
         return s < 0 ? -1 : (double)s / 3600;
 }
 
@@ -357,7 +357,7 @@ int container_stop(struct ds01d *d, const struct caller *c, json_t *params, json
         const char *gpus = managed_label(inspect, "ds01.gpu.uuids");
         *ret_result = json_pack("{s:s, s:s, s:i, s:b, s:f, s:f}", "container", name, "state",
                                 "exited", "sigterm_grace_s", timeout, "gpus", gpus && *gpus,
-                                "gpu_hold_after_stop_h", hold_h(&ls, manual),
+                                "gpu_hold_after_stop_h", hold_h(d, &ls, manual),
                                 "container_hold_after_stop_h", ls.container_hold_after_stop_h);
         limit_set_release(&ls);
         r = 0;

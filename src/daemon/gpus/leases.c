@@ -198,6 +198,7 @@ void leases_sweep_holds(struct ds01d *d)
                 return;
         }
         int64_t now = now_s();
+        bool waiting = store_queue_count(d->store) > 0; /* rules_gpu_hold_s */
         for (size_t i = 0; i < n; i++) {
                 const struct store_container *sc = &rows[i];
                 int64_t held_since = 0;
@@ -213,7 +214,7 @@ void leases_sweep_holds(struct ds01d *d)
                 struct limit_set ls;
                 limits_resolve(d->limits, known ? owner.login : sc->user, owner.gids, owner.n_gids,
                                &ls);
-                int64_t hold_s = rules_gpu_hold_s(&ls, sc->manual_stop_at > 0);
+                int64_t hold_s = rules_gpu_hold_s(&ls, sc->manual_stop_at > 0, waiting);
                 limit_set_release(&ls);
                 caller_release(&owner);
                 if (hold_s < 0 || now - held_since < hold_s)

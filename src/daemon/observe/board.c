@@ -8,6 +8,7 @@
 #include "daemon/observe/snapshot.h"
 #include "daemon/rules/monitor.h"
 #include "daemon/rules/rules.h"
+#include "daemon/storage/storage.h"
 #include "shared/strbuf.h"
 #include "shared/strv.h"
 #include "shared/util.h"
@@ -25,7 +26,8 @@ struct facts {
         size_t n_drains;
         struct store_resv *resv;
         size_t n_resv;
-        char **busy; /* slots in use outside ds01 (outside.h): leased to nobody */
+        char **busy;     /* slots in use outside ds01 (outside.h): leased to nobody */
+        int64_t waiting; /* deploys in the GPU queue */
 };
 
 /* ---- one slot ---- */
@@ -81,7 +83,7 @@ static int64_t frees_by(const struct facts *f, const struct snap_container *sc,
                         return 0;
                 struct limit_set ls;
                 caller_limits(f->d, &owner, &ls);
-                int64_t hold = rules_gpu_hold_s(&ls, sc->manual_stop_at > 0);
+                int64_t hold = rules_gpu_hold_s(&ls, sc->manual_stop_at > 0, f->waiting > 0);
                 limit_set_release(&ls);
                 caller_release(&owner);
                 return hold < 0 ? 0 : l->since + hold;
@@ -174,8 +176,7 @@ static json_t *demand_json(const struct facts *f, size_t slots, size_t leased)
                 caller_limits(f->d, f->c, &ls);
         else
                 limits_resolve(f->d->limits, "", NULL, 0, &ls); /* the default group's */
-        struct rules_demand dm = {
-            .slots = slots, .leased = leased, .waiting = (size_t)store_queue_count(f->d->store)};
+        struct rules_demand dm = {.slots = slots, .leased = leased, .waiting = (size_t)f->waiting};
         json_t *o = json_pack("{s:I, s:I, s:I, s:b}", "slots", (json_int_t)slots, "leased",
                               (json_int_t)leased, "waiting", (json_int_t)dm.waiting, "high_demand",
                               rules_high_demand(&ls.policies, &dm));
@@ -198,6 +199,7 @@ json_t *board_json(struct ds01d *d, const struct caller *c, struct error **err)
             .d = d, .c = c, .names = d->cfg->board_show_users || (c && c->admin), .now = now_s()};
         _cleanup_free_ char *why = NULL;
         f.busy = outside_busy(d->outside, &why);
+        f.waiting = store_queue_count(d->store);
         f.snap = snapshot_get(d, err);
         if (!f.snap || store_drains(d->store, &f.drains, &f.n_drains, err) < 0 ||
             store_resv_list(d->store, f.now, &f.resv, &f.n_resv, err) < 0) {
@@ -236,8 +238,13 @@ json_t *board_json(struct ds01d *d, const struct caller *c, struct error **err)
                               (json_int_t)f.now, "models", models, "slots", list, "demand",
                               demand_json(&f, n_alloc, n_leased), "next_free", next, "reservations",
                               resv_json(d, c, f.names, f.now));
-        if (c)
+        if (c) {
                 json_object_set_new(b, "mine", mine_json(&f));
+                struct limit_set ls;
+                caller_limits(d, c, &ls);
+                json_object_set_new(b, "my_storage", storage_json(d, c->uid, &ls));
+                limit_set_release(&ls);
+        }
         facts_release(&f);
         return b;
 }

@@ -10,6 +10,7 @@
 #include "daemon/observe/counters.h"
 #include "daemon/rules/monitor.h"
 #include "daemon/observe/snapshot.h"
+#include "daemon/storage/storage.h"
 #include "shared/timestamp.h"
 
 #include <errno.h>
@@ -358,6 +359,28 @@ static const char *user_group(struct metrics *m, struct ds01d *d, const char *us
         return e->group;
 }
 
+/* Workspace usage (storage.h): per user only where series may name users; the sum always. */
+static void storage_metrics(struct strbuf *sb, struct ds01d *d, bool personal)
+{
+        struct storage_usage *v = NULL;
+        size_t n = storage_list(d->storage, &v);
+        double total = 0;
+        family(sb, "ds01_user_storage_workspace_bytes", "gauge",
+               "Space each user's workspaces take (last measurement: project quota or scan).");
+        for (size_t i = 0; i < n; i++) {
+                if (v[i].bytes < 0)
+                        continue;
+                total += (double)v[i].bytes;
+                if (personal)
+                        sample(sb, "ds01_user_storage_workspace_bytes", (double)v[i].bytes, "user",
+                               v[i].login, NULL);
+        }
+        family(sb, "ds01_storage_workspaces_bytes", "gauge",
+               "Space all users' workspaces take together (last measurements).");
+        sample(sb, "ds01_storage_workspaces_bytes", total, NULL);
+        storage_usages_free(v, n);
+}
+
 /* Open remote login sessions by user: utmp's USER_PROCESS records with a remote host (sshd
  * writes them for sessions with a terminal) whose process is alive. The file is read directly,
  * record by record (getutxent is not thread-safe); no file: no sessions. */
@@ -567,6 +590,7 @@ void metrics_render_into(struct metrics *m, struct ds01d *d, struct strbuf *sb, 
                        uu[i].user, NULL);
         monitor_user_usage_free(uu, n_uu);
         aggregate_samples(sb, d, users, n_users);
+        storage_metrics(sb, d, personal);
         family(sb, "ds01_group_members_total", "untyped",
                "Logins each limits group lists (members files and inline members).");
         const char *const *groups = limits_groups(d->limits);

@@ -10,6 +10,7 @@
 #include "daemon/images/images.h"
 #include "daemon/observe/snapshot.h"
 #include "daemon/rules/monitor.h"
+#include "daemon/storage/storage.h"
 #include "shared/names.h"
 #include "shared/parse.h"
 #include "shared/strbuf.h"
@@ -106,6 +107,7 @@ int queries_limits(struct ds01d *d, const struct caller *c, json_t *params, json
         json_object_set_new(lim, "max_tasks", int_or_null(ls.max_tasks));
         json_object_set_new(lim, "priority", json_integer((json_int_t)ls.priority));
         json_object_set_new(lim, "aggregate", aggregate_json(&ls.aggregate));
+        json_object_set_new(lim, "storage_workspace", int_or_null(ls.storage_workspace));
         /* Each build runs under memory and max_cpus above; this many at once. */
         json_object_set_new(lim, "max_builds_per_user",
                             json_integer((json_int_t)d->cfg->max_builds_per_user));
@@ -135,6 +137,7 @@ int queries_limits(struct ds01d *d, const struct caller *c, json_t *params, json
                             aggregate_use_json(d, c->uid));
         json_object_set_new(*ret_result, "datasets", datasets_for_group(d->cfg, ls.group));
         json_object_set_new(*ret_result, "high_demand", high_demand_json(d, &ls));
+        json_object_set_new(*ret_result, "storage", storage_json(d, c->uid, &ls));
         store_containers_free(rows, n);
         limit_set_release(&ls);
         return 0;

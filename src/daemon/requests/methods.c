@@ -1,6 +1,7 @@
 /* methods.c - the RPC method table and dispatch (see methods.h). */
 #include "daemon/requests/methods.h"
 
+#include "daemon/storage/setup.h"
 #include "daemon/config/reload.h"
 #include "daemon/config/generation.h"
 #include "daemon/containers/datasets.h"
@@ -230,6 +231,7 @@ static const struct method methods[] = {
      .target = TARGET_USER},
     {"admin.health", status_health, NULL, M_ADMIN | M_READ, {{0}}},
     {"admin.reload", reload_request, NULL, M_ADMIN, {{0}}},
+    {"storage.setup", storage_setup, NULL, M_ADMIN | M_READ, {{0}}},
     {"gpu.rescan", handle_rescan, NULL, M_ADMIN, {{0}}},
     {"gpu.drain",
      gpuadmin_drain,

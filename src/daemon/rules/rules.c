@@ -55,8 +55,10 @@ int64_t rules_idle_timeout_s(const struct limit_set *ls, const struct rules_dema
         return t < 1 ? 1 : t;
 }
 
-int64_t rules_gpu_hold_s(const struct limit_set *ls, bool manual)
+int64_t rules_gpu_hold_s(const struct limit_set *ls, bool manual, bool queue_waiting)
 {
+        if (queue_waiting && !manual)
+                return 0; /* ds01 stopped it: its GPUs go to those waiting, now */
         /* rounded up: a hold lasts at least what was set, counted in the ledger's seconds */
         double m = ls->policies.gpu_hold_after_manual_stop_m;
         if (manual && m >= 0)
