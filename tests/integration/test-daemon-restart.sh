@@ -45,7 +45,7 @@ assert_eq 1 "$(usage_gpueq "$A")" "after restart: A holds 1.0 GPU-equivalent (r2
 assert_exit 0 -m "B: deploy rb gets the GPU freed by reconciling r2" as_user "$B" container-deploy rb
 assert_eq "$U2" "$(container_gpus "$B" rb)" "rb has r2's old GPU"
 assert_exit 3 -m "A: deploy r3 refused: no GPU free (r1's lease survived the restart)" as_user "$A" container-deploy r3
-assert_eq "container-deploy: no GPU free: 2 of 2 GPUs are leased - try again later, or deploy with --cpu-only" "$ERR" \
+assert_eq "container-deploy: no GPU free: 2 of 2 GPUs are leased - add --wait to wait in the queue for it, or deploy with --cpu-only" "$ERR" \
 	"the refusal says both GPUs are leased"
 assert_no_container "r3._.$A" "no container left for r3"
 

@@ -74,7 +74,7 @@ Z=$(for u in $ALL; do [ "$u" != "$X" ] && [ "$u" != "$Y" ] && echo "$u"; done)
 assert_exit 0 -m "B: deploy e1 (one GPU left)" as_user "$B" container-deploy e1
 assert_eq "$Z" "$(container_gpus "$B" e1)" "e1 got the only undrained free GPU"
 assert_exit 3 -m "A: deploy d2 refused: every undrained GPU is leased (exit 3)" as_user "$A" container-deploy d2
-assert_eq "container-deploy: no GPU free: 1 of 1 GPUs are leased (2 more drained for maintenance) - try again later, or deploy with --cpu-only; or add --wait to wait for them in the queue" \
+assert_eq "container-deploy: no GPU free: 1 of 1 GPUs are leased (2 more drained for maintenance) - add --wait to wait in the queue for it, or deploy with --cpu-only" \
 	"$ERR" "the refusal counts the leased and the drained GPUs"
 assert_no_container "d2._.$A" "no container for d2"
 assert_exit 3 -m "B: deploy e2 refused too" as_user "$B" container-deploy e2

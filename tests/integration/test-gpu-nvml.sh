@@ -158,7 +158,7 @@ assert_eq "$G0 $G2 $G3 " "$(for i in 1 2 3; do container_gpus "$B" "w$i"; done |
 	"w1-w3 hold G0, G2 and G3"
 assert_exit 3 -m "B: deploy w4 refused: no whole GPU free (G5 is part-leased to r2)" \
 	as_user "$B" container-deploy w4
-assert_eq "container-deploy: no GPU free: 4 of 4 GPUs are leased - try again later, or deploy with --cpu-only; or add --wait to wait for them in the queue" \
+assert_eq "container-deploy: no GPU free: 4 of 4 GPUs are leased - add --wait to wait in the queue for it, or deploy with --cpu-only" \
 	"$ERR" "the refusal counts G5 among the 4 leased whole GPUs"
 assert_no_container "w4._.$B" "no container for w4"
 assert_eq free "$(gpu_lease_state "$G5")" "G5 is not leased as a whole GPU while r2 holds one of its (vanished) MIG slices"
@@ -180,7 +180,7 @@ assert_jq "the 7g.40gb instance on $FIRST is in the inventory" \
 	'any(.slots[]; .uuid == "MIG-00000000-0009-4000-8000-000000000001" and .parent == "'"$FIRST"'")' "$OUT"
 assert_exit 3 -m "B: deploy m7 --mig 7g refused: the only 7g is on a GPU leased whole to r3" \
 	as_user "$B" container-deploy m7 --mig 7g
-assert_eq "container-deploy: no GPU free: 1 of 1 GPUs are leased - try again later, or deploy with --cpu-only; or add --wait to wait for them in the queue" \
+assert_eq "container-deploy: no GPU free: 1 of 1 GPUs are leased - add --wait to wait in the queue for it, or deploy with --cpu-only" \
 	"$ERR" "the refusal counts the 7g as leased"
 assert_no_container "m7._.$B" "no container for m7"
 assert_eq free "$(gpu_lease_state MIG-00000000-0009-4000-8000-000000000001)" \

@@ -32,7 +32,7 @@ assert_event gpu.reject "$A"
 
 # 3. no GPU free: A holds both GPUs, B asks for one
 assert_exit 3 -m "B: deploy qd while A holds every GPU (exit 3)" as_user "$B" container-deploy qd
-assert_eq "container-deploy: no GPU free: 2 of 2 GPUs are leased - try again later, or deploy with --cpu-only" \
+assert_eq "container-deploy: no GPU free: 2 of 2 GPUs are leased - add --wait to wait in the queue for it, or deploy with --cpu-only" \
 	"$ERR" "the message says no GPU is free (2 of 2 leased)"
 assert_no_container "qd._.$B" "no container left for qd"
 assert_eq 0 "$(usage_gpueq "$B")" "B holds nothing after the refusal"

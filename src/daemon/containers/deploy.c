@@ -216,8 +216,8 @@ static int check_links(struct ds01d *d, const struct caller *c, const struct dep
         return 0;
 }
 
-/* The GPUs of a request that may not jump the queue: refused (busy) while others wait, else
- * leased. */
+/* The GPUs of a request: none while others wait and it is not theirs (refused, busy, though
+ * the ledger checks its limits as usual), else leased. */
 static int lease_gpus(struct ds01d *d, const struct caller *c, const struct limit_set *ls,
                       const char *container, const char *project, struct pool_request *preq,
                       bool from_queue, char ***ret_uuids, bool *ret_busy, struct error **err)
@@ -225,17 +225,12 @@ static int lease_gpus(struct ds01d *d, const struct caller *c, const struct limi
         int64_t ahead = !from_queue && preq->n_slots > 0 ? store_queue_count(d->store) : 0;
         preq->queue_ahead = ahead > 0;
         int r = leases_reserve(d, c, ls, container, project, preq, false, ret_uuids, ret_busy, err);
-        if (r < 0 && *ret_busy && !from_queue) {
-                _cleanup_free_ char *msg =
-                    ahead > 0
-                        ? xasprintf("%lld deploy%s wait%s for GPUs ahead of you - add --wait "
-                                    "to join the queue (gpu-queue shows it)",
-                                    (long long)ahead, ahead == 1 ? "" : "s", ahead == 1 ? "s" : "")
-                        : xasprintf("%s; or add --wait to wait for them in the queue",
-                                    (*err)->message);
-                int code = (*err)->code;
+        if (r < 0 && *ret_busy && ahead > 0) { /* the GPUs may be free: say why none is given */
                 *err = error_free(*err);
-                error_set(err, code, "%s", msg);
+                error_set(err, DS01_ERESOURCE,
+                          "%lld deploy%s wait%s for GPUs ahead of you - add --wait to join the "
+                          "queue (gpu-queue shows it)",
+                          (long long)ahead, ahead == 1 ? "" : "s", ahead == 1 ? "s" : "");
         }
         return r;
 }

@@ -307,16 +307,19 @@ static int reserve_locked(struct store *s, const struct store_reservation_req *r
                                          "you asked for %d GPUs but this server has %zu you may "
                                          "use%s - ask for fewer",
                                          req->n_slots, capacity, drained);
+                /* a new container may wait in the queue (gpus/queue.h); a start after a hold
+                 * may only try again */
+                const char *wait =
+                    req->existing ? "try again later" : "add --wait to wait in the queue for it";
                 if (n_picked == 0)
                         return error_set(err, DS01_ERESOURCE,
-                                         "no GPU free: %zu of %zu GPUs are leased%s - try again "
-                                         "later, or deploy with --cpu-only",
-                                         n_leased, usable, drained);
+                                         "no GPU free: %zu of %zu GPUs are leased%s - %s, or "
+                                         "deploy with --cpu-only",
+                                         n_leased, usable, drained, wait);
                 return error_set(err, DS01_ERESOURCE,
                                  "not enough GPUs free: you asked for %d but %zu of %zu GPUs are "
-                                 "leased%s - try again later, ask for fewer GPUs, or deploy with "
-                                 "--cpu-only",
-                                 req->n_slots, n_leased, usable, drained);
+                                 "leased%s - %s, ask for fewer GPUs, or deploy with --cpu-only",
+                                 req->n_slots, n_leased, usable, drained, wait);
         }
 
         int64_t now = now_s();
