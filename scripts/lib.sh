@@ -143,8 +143,6 @@ ds01_remove_test_user() {
 	# shellcheck disable=SC2086
 	[ -z "$ids" ] || docker rmi -f $ids >/dev/null 2>&1
 	rmdir /sys/fs/cgroup/*/ds01-builds/u"$uid" /sys/fs/cgroup/ds01-builds/u"$uid" 2>/dev/null
-	# the user cgroup ds01d made for the aggregate caps (its containers are gone)
-	rmdir /sys/fs/cgroup/*/ds01/u"$uid" /sys/fs/cgroup/ds01/u"$uid" 2>/dev/null
 	userdel -f -r "$u" >/dev/null 2>&1
 	getent group "$u" >/dev/null 2>&1 && groupdel "$u" >/dev/null 2>&1
 	return 0
@@ -153,6 +151,18 @@ ds01_remove_test_user() {
 # ds01_stale_instance INSTANCE: INSTANCE is a test's (ds01-it-<test>-<PID>) and PID is gone.
 ds01_stale_instance() {
 	[[ $1 =~ ^ds01-it-.*-([0-9]+)$ ]] && [ ! -e "/proc/${BASH_REMATCH[1]}" ]
+}
+
+# ds01_remove_instance_cgroups INSTANCE: the parents of the users' cgroups a test's ds01d made
+# for the aggregate caps (/sys/fs/cgroup/[CONTROLLER/]INSTANCE/u<uid>), once their containers
+# are gone (a cgroup with a process or a child stays).
+ds01_remove_instance_cgroups() {
+	local d
+	for d in /sys/fs/cgroup/*/"$1" /sys/fs/cgroup/"$1"; do
+		[ -d "$d" ] || continue
+		rmdir "$d"/u* "$d" 2>/dev/null
+	done
+	return 0
 }
 
 # ds01_sweep_stale_tests: removes what killed integration tests left behind (see above) and
@@ -171,6 +181,7 @@ ds01_sweep_stale_tests() {
 		docker network ls --format '{{.Label "ds01.instance"}}' 2>/dev/null
 		docker images --format '{{.Label "it.instance"}}' 2>/dev/null
 		docker images --format '{{.Tag}}' 2>/dev/null
+		ls /sys/fs/cgroup/memory /sys/fs/cgroup 2>/dev/null # user cgroups' parents (aggregate caps)
 		command -v iptables >/dev/null 2>&1 &&
 			iptables -w 10 -S OUTPUT 2>/dev/null | grep -o '"\{0,1\}ds01:ds01-it-[^" ]*' | sed 's/^"\{0,1\}ds01://'
 	} | grep -E '^ds01-it-.*-[0-9]+$' | sort -u | while read -r inst; do
@@ -179,6 +190,7 @@ ds01_sweep_stale_tests() {
 		docker ps -aq --filter "label=ds01.instance=$inst" | xargs -r docker rm -f >/dev/null 2>&1
 		docker ps -aq --filter "name=^/$inst\$" | xargs -r docker rm -f >/dev/null 2>&1
 		ds01_remove_instance_network "$inst"
+		ds01_remove_instance_cgroups "$inst"
 		for _ in 1 2 3; do # children before parents
 			ids=$( (docker images -aq --no-trunc --filter "label=it.instance=$inst"
 				docker images --format '{{.Repository}}:{{.Tag}}' | grep -F ":$inst") 2>/dev/null | sort -u)

@@ -600,13 +600,13 @@ _ds01_cleanup() {
 	if [ -n "${INSTANCE:-}" ]; then
 		docker ps -aq --filter "label=ds01.instance=$INSTANCE" | xargs -r docker rm -f >/dev/null 2>&1
 		ds01_remove_instance_network "$INSTANCE" # its per-user networks and their iptables chain
+		ds01_remove_instance_cgroups "$INSTANCE" # its users' cgroups (aggregate caps)
 	fi
 	if [ -n "$T" ] && [ -f "$T/.users" ]; then
 		local u
 		while read -r u; do
 			[ -n "$u" ] || continue
 			id "$u" >/dev/null 2>&1 || continue
-			rmdir /sys/fs/cgroup/*/ds01/u"$(id -u "$u")" /sys/fs/cgroup/ds01/u"$(id -u "$u")" 2>/dev/null
 			userdel -f -r "$u" >/dev/null 2>&1
 			getent group "$u" >/dev/null 2>&1 && groupdel "$u" >/dev/null 2>&1
 		done <"$T/.users"

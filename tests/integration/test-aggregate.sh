@@ -47,12 +47,13 @@ sed -i "s/^metrics_listen: .*/metrics_listen: 127.0.0.1:$MPORT/" "$DS01_CONFIG"
 printf 'metrics_token_file: %s\n' "$TOKEN_FILE" >>"$DS01_CONFIG"
 ds01_start_daemon
 
-# The user cgroup's file FILE (v1: in CONTROLLER's hierarchy; v2: the one tree).
+# The user cgroup's file FILE (v1: in CONTROLLER's hierarchy; v2: the one tree), below the
+# instance's own parent.
 if [ -f /sys/fs/cgroup/cgroup.controllers ]; then
-	cg() { cat "/sys/fs/cgroup/ds01/u$UUID_/$2"; }
+	cg() { cat "/sys/fs/cgroup/$INSTANCE/u$UUID_/$2"; }
 	MEM_MAX=memory.max
 else
-	cg() { cat "/sys/fs/cgroup/$1/ds01/u$UUID_/$2"; }
+	cg() { cat "/sys/fs/cgroup/$1/$INSTANCE/u$UUID_/$2"; }
 	MEM_MAX=memory.limit_in_bytes
 fi
 
@@ -67,9 +68,9 @@ for c in c1 c2; do
 	assert_exit 0 -m "U: deploy $c" as_user "$U" container-deploy "$c" --cpu-only
 done
 assert_exit 0 -m "B: deploy b1" as_user "$B" container-deploy b1 --cpu-only
-assert_eq "/ds01/u$UUID_" "$(docker_json "c1._.$U" | jq -r '.HostConfig.CgroupParent')" \
+assert_eq "/$INSTANCE/u$UUID_" "$(docker_json "c1._.$U" | jq -r '.HostConfig.CgroupParent')" \
 	"U's container is made under U's cgroup"
-assert_eq "/ds01/u$UUID_" "$(docker_json "c2._.$U" | jq -r '.HostConfig.CgroupParent')" \
+assert_eq "/$INSTANCE/u$UUID_" "$(docker_json "c2._.$U" | jq -r '.HostConfig.CgroupParent')" \
 	"... both of them"
 assert_eq "" "$(docker_json "b1._.$B" | jq -r '.HostConfig.CgroupParent')" \
 	"B's container (no aggregate) is in Docker's default parent"

@@ -57,17 +57,33 @@ bool usercgroup_write(const char *path, const char *value)
         return ok;
 }
 
-/* The user's cgroup as Docker's CgroupParent names it, and as a path below each hierarchy. */
-static char *parent_name(enum driver drv, uid_t uid)
+/* The user's cgroup as Docker's CgroupParent names it, and as a path below each hierarchy:
+ * below a parent named for the instance ("ds01" by default), so that two ds01d on one host
+ * (the test suite's) never write each other's caps. systemd reads '-' in a slice's name as
+ * nesting: the instance's dashes become '_' there. */
+static char *slice_base(const char *instance)
 {
-        return drv == DRIVER_SYSTEMD ? xasprintf("ds01-u%u.slice", (unsigned)uid)
-                                     : xasprintf("/ds01/u%u", (unsigned)uid);
+        char *b = xstrdup(instance);
+        for (char *p = b; *p; p++)
+                if (*p == '-')
+                        *p = '_';
+        return b;
 }
 
-static char *rel_path(enum driver drv, uid_t uid)
+static char *parent_name(enum driver drv, const char *instance, uid_t uid)
 {
-        return drv == DRIVER_SYSTEMD ? xasprintf("/ds01.slice/ds01-u%u.slice", (unsigned)uid)
-                                     : xasprintf("/ds01/u%u", (unsigned)uid);
+        if (drv != DRIVER_SYSTEMD)
+                return xasprintf("/%s/u%u", instance, (unsigned)uid);
+        _cleanup_free_ char *b = slice_base(instance);
+        return xasprintf("%s-u%u.slice", b, (unsigned)uid);
+}
+
+static char *rel_path(enum driver drv, const char *instance, uid_t uid)
+{
+        if (drv != DRIVER_SYSTEMD)
+                return xasprintf("/%s/u%u", instance, (unsigned)uid);
+        _cleanup_free_ char *b = slice_base(instance);
+        return xasprintf("/%s.slice/%s-u%u.slice", b, b, (unsigned)uid);
 }
 
 static bool is_v2(void)
@@ -88,13 +104,14 @@ static char *num_or(int64_t v, const char *none)
         return v >= 0 ? xasprintf("%" PRId64, v) : xstrdup(none);
 }
 
-/* mkdir -p of the two levels (ds01/u<uid>) below a hierarchy's root dir. */
-static bool make_dirs(const char *ctl, uid_t uid, char **ret_dir)
+/* mkdir -p of the two levels (<instance>/u<uid>) below a hierarchy's root dir. */
+static bool make_dirs(const char *ctl, const char *instance, uid_t uid, char **ret_dir)
 {
-        _cleanup_free_ char *top = sampler_cgroup_dir(ctl, "/ds01");
+        _cleanup_free_ char *top_rel = xasprintf("/%s", instance);
+        _cleanup_free_ char *top = sampler_cgroup_dir(ctl, top_rel);
         if (!top)
                 return false;
-        _cleanup_free_ char *rel = xasprintf("/ds01/u%u", (unsigned)uid);
+        _cleanup_free_ char *rel = xasprintf("/%s/u%u", instance, (unsigned)uid);
         _cleanup_free_ char *dir = sampler_cgroup_dir(ctl, rel);
         if ((mkdir(top, 0755) < 0 && errno != EEXIST) || (mkdir(dir, 0755) < 0 && errno != EEXIST))
                 return false;
@@ -105,15 +122,17 @@ static bool make_dirs(const char *ctl, uid_t uid, char **ret_dir)
 /* cgroupfs driver, v1: the caps in each controller's hierarchy. Docker adds the container's
  * cgroup below /ds01/u<uid> in every hierarchy; the ones without a cap need no directory of
  * ours, except cpuacct, where usercgroup_use reads the CPU time. */
-static bool apply_v1(uid_t uid, const struct limit_aggregate *a, struct strbuf *why)
+static bool apply_v1(const char *instance, uid_t uid, const struct limit_aggregate *a,
+                     struct strbuf *why)
 {
         static const char *const ctls[] = {"cpu", "cpuacct", "memory", "pids"};
         char *dirs[4] = {NULL};
         bool ok = true;
         for (size_t i = 0; i < 4; i++)
-                if (!make_dirs(ctls[i], uid, &dirs[i])) {
-                        strbuf_addf(why, "%scannot make /ds01/u%u in the %s hierarchy: %s",
-                                    why->len ? "; " : "", (unsigned)uid, ctls[i], strerror(errno));
+                if (!make_dirs(ctls[i], instance, uid, &dirs[i])) {
+                        strbuf_addf(why, "%scannot make /%s/u%u in the %s hierarchy: %s",
+                                    why->len ? "; " : "", instance, (unsigned)uid, ctls[i],
+                                    strerror(errno));
                         ok = false;
                 }
         if (dirs[0]) {
@@ -138,15 +157,18 @@ static bool apply_v1(uid_t uid, const struct limit_aggregate *a, struct strbuf *
 }
 
 /* cgroupfs driver, v2: one directory; its controllers enabled from the root down. */
-static bool apply_v2(uid_t uid, const struct limit_aggregate *a, struct strbuf *why)
+static bool apply_v2(const char *instance, uid_t uid, const struct limit_aggregate *a,
+                     struct strbuf *why)
 {
         static const char *const enable[] = {"+cpu", "+memory", "+pids"};
         _cleanup_free_ char *dir = NULL;
-        if (!make_dirs(NULL, uid, &dir)) {
-                strbuf_addf(why, "cannot make /ds01/u%u: %s", (unsigned)uid, strerror(errno));
+        if (!make_dirs(NULL, instance, uid, &dir)) {
+                strbuf_addf(why, "cannot make /%s/u%u: %s", instance, (unsigned)uid,
+                            strerror(errno));
                 return false;
         }
-        const char *levels[] = {"/sys/fs/cgroup/", "/sys/fs/cgroup/ds01/", dir};
+        _cleanup_free_ char *mid = xasprintf("/sys/fs/cgroup/%s/", instance);
+        const char *levels[] = {"/sys/fs/cgroup/", mid, dir};
         for (size_t l = 0; l < 3; l++)
                 for (size_t i = 0; i < 3; i++)
                         put(why, levels[l], "cgroup.subtree_control", enable[i]);
@@ -165,10 +187,11 @@ static bool apply_v2(uid_t uid, const struct limit_aggregate *a, struct strbuf *
 }
 
 /* systemd driver: the slice's properties, through systemd (which owns the slice's files). */
-static bool apply_systemd(uid_t uid, const struct limit_aggregate *a, struct strbuf *why)
+static bool apply_systemd(const char *instance, uid_t uid, const struct limit_aggregate *a,
+                          struct strbuf *why)
 {
         static const char *const paths[] = {"/usr/bin/systemctl", "/bin/systemctl"};
-        _cleanup_free_ char *slice = parent_name(DRIVER_SYSTEMD, uid);
+        _cleanup_free_ char *slice = parent_name(DRIVER_SYSTEMD, instance, uid);
         _cleanup_free_ char *cpu = a->cpu_quota > 0
                                        ? xasprintf("CPUQuota=%.0f%%", a->cpu_quota * 100)
                                        : xstrdup("CPUQuota=");
@@ -207,12 +230,12 @@ static void warn_once(const char *msg)
         pthread_mutex_unlock(&lock);
 }
 
-static bool apply(enum driver drv, uid_t uid, const struct limit_aggregate *a)
+static bool apply(enum driver drv, const char *instance, uid_t uid, const struct limit_aggregate *a)
 {
         struct strbuf why = STRBUF_INIT;
-        bool ok = drv == DRIVER_SYSTEMD ? apply_systemd(uid, a, &why)
-                  : is_v2()             ? apply_v2(uid, a, &why)
-                                        : apply_v1(uid, a, &why);
+        bool ok = drv == DRIVER_SYSTEMD ? apply_systemd(instance, uid, a, &why)
+                  : is_v2()             ? apply_v2(instance, uid, a, &why)
+                                        : apply_v1(instance, uid, a, &why);
         if (why.len)
                 warn_once(why.buf);
         strbuf_release(&why);
@@ -228,9 +251,9 @@ char *usercgroup_prepare(struct ds01d *d, uid_t uid, const struct limit_set *ls,
                 warn_once("Docker did not say which cgroup driver it uses (GET /info)");
                 return NULL;
         }
-        if (!apply(drv, uid, &ls->aggregate))
+        if (!apply(drv, d->cfg->instance, uid, &ls->aggregate))
                 return NULL;
-        return parent_name(drv, uid);
+        return parent_name(drv, d->cfg->instance, uid);
 }
 
 /* The uids that have a user cgroup, from the memory hierarchy (v1) or the v2 tree. */
@@ -252,7 +275,7 @@ static void refresh_dir(struct ds01d *d, enum driver drv, const char *top)
                         continue; /* no account: nothing of theirs starts again */
                 struct limit_set ls;
                 caller_limits(d, &c, &ls);
-                apply(drv, c.uid, &ls.aggregate);
+                apply(drv, d->cfg->instance, c.uid, &ls.aggregate);
                 limit_set_release(&ls);
                 caller_release(&c);
         }
@@ -265,7 +288,9 @@ void usercgroup_refresh(struct ds01d *d)
         enum driver drv = driver_of(d);
         if (drv == DRIVER_UNKNOWN)
                 return;
-        const char *rel = drv == DRIVER_SYSTEMD ? "/ds01.slice" : "/ds01";
+        _cleanup_free_ char *b = slice_base(d->cfg->instance);
+        _cleanup_free_ char *rel =
+            drv == DRIVER_SYSTEMD ? xasprintf("/%s.slice", b) : xasprintf("/%s", d->cfg->instance);
         _cleanup_free_ char *top = sampler_cgroup_dir(is_v2() ? NULL : "memory", rel);
         if (top)
                 refresh_dir(d, drv, top);
@@ -276,7 +301,7 @@ bool usercgroup_use(struct ds01d *d, uid_t uid, struct usercgroup_use *ret)
         enum driver drv = driver_of(d);
         if (drv == DRIVER_UNKNOWN)
                 return false;
-        _cleanup_free_ char *rel = rel_path(drv, uid);
+        _cleanup_free_ char *rel = rel_path(drv, d->cfg->instance, uid);
         struct sampler_cgroup cg;
         if (sampler_cgroup_at(rel, &cg) < 0)
                 return false;

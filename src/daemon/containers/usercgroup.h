@@ -3,13 +3,14 @@
  * Docker makes each container's own cgroup below it (HostConfig.CgroupParent), so one user's
  * containers share the user's CPU, memory and tasks caps, and another user's never do.
  *
- * Where, by Docker's cgroup driver (asked once, from GET /info):
- *   cgroupfs: /ds01/u<uid>, made here in the unified tree (v2) or in the cpu, cpuacct, memory and
- *             pids hierarchies (v1), and the caps written into it. v1 has no memory.high: the
- *             soft limit stands in for it. In v1 a container may not have more CPU than its
+ * Where, by Docker's cgroup driver (asked once, from GET /info), below a parent named for the
+ * instance (ds01.yaml's `instance`, "ds01" by default: two ds01d on one host never share one):
+ *   cgroupfs: /<instance>/u<uid>, made here in the unified tree (v2) or in the cpu, cpuacct,
+ *             memory and pids hierarchies (v1), and the caps written into it. v1 has no
+ * memory.high: the soft limit stands in for it. In v1 a container may not have more CPU than its
  *             parent, so spec.c never gives it more than the user's cpu_quota.
- *   systemd:  the slice ds01-u<uid>.slice, its CPUQuota, MemoryMax, MemoryHigh and TasksMax set
- *             with `systemctl set-property --runtime`.
+ *   systemd:  the slice <instance>-u<uid>.slice (dashes in the instance as '_'), its CPUQuota,
+ *             MemoryMax, MemoryHigh and TasksMax set with `systemctl set-property --runtime`.
  * The cgroups stay when the user's containers go: a stopped container starts in its parent
  * again, and usercgroup_prepare writes the caps in force at every create and start;
  * usercgroup_refresh writes them into every user cgroup after a reload.
