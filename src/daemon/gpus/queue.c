@@ -358,6 +358,10 @@ static void pass(struct ds01d *d)
                 error_free(err);
                 return;
         }
+        if (o.n == 0) { /* the usual pass: nobody waits, nothing to read */
+                order_release(&o);
+                return;
+        }
         tidy(d, &o, now);
         struct capacity cap;
         capacity_load(d, &cap);
