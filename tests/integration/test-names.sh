@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Bad project names and bad flags are usage errors (exit 2) and create nothing: no container,
 # no workspace directory, no lease. The longest valid name (63 chars) works.
-# ds01-test: kind=functional budget=6
+# ds01-test: kind=functional budget=18
 . "$(dirname "$0")/lib.sh"
 ds01_setup
 ds01_start_daemon
