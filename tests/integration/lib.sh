@@ -774,6 +774,20 @@ free_port() {
 		"${1:-127.0.0.1}"
 }
 
+# ds01_metrics_listen: before ds01_start_daemon, puts the test daemon's /metrics (and /board) on
+# a free loopback port with a scrape token: sets MPORT, URL (its /metrics), TOKEN_FILE and AUTH
+# (the header a scraper with the token sends; without it the per-user series are left out).
+ds01_metrics_listen() {
+	MPORT=$(free_port)
+	sed -i "s/^metrics_listen: .*/metrics_listen: 127.0.0.1:$MPORT/" "$DS01_CONFIG"
+	URL=http://127.0.0.1:$MPORT/metrics
+	TOKEN_FILE=$T/etc/metrics.token
+	head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$TOKEN_FILE"
+	chmod 0640 "$TOKEN_FILE"
+	printf 'metrics_token_file: %s\n' "$TOKEN_FILE" >>"$DS01_CONFIG"
+	AUTH="Authorization: Bearer $(cat "$TOKEN_FILE")"
+}
+
 # ds01_sshd ADDR [CONFIG LINE...]: starts a real OpenSSH server (sshd -D) listening on ADDR at a
 # free port, SSHD_PORT, with its files in SSHD_DIR=$T/sshd: a host key (hostkey, hostkey.pub),
 # keys/<user> (put a user's public key there to let them in by key) and the log (log). Public

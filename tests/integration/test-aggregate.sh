@@ -39,12 +39,7 @@ groups:
 EOF
 }
 write_limits 128m
-MPORT=$(free_port)
-TOKEN_FILE=$T/metrics.token
-head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$TOKEN_FILE"
-chmod 600 "$TOKEN_FILE"
-sed -i "s/^metrics_listen: .*/metrics_listen: 127.0.0.1:$MPORT/" "$DS01_CONFIG"
-printf 'metrics_token_file: %s\n' "$TOKEN_FILE" >>"$DS01_CONFIG"
+ds01_metrics_listen
 ds01_start_daemon
 
 # The user cgroup's file FILE (v1: in CONTROLLER's hierarchy; v2: the one tree), below the
@@ -134,7 +129,7 @@ assert_jq "ds01 users shows U's tasks together" \
 	".users[] | select(.user == \"$U\") | .usage.aggregate.tasks >= 15" "$OUT"
 capture as_root ds01 users
 assert_match "$OUT" "$U .* [0-9]+m / 200m" "ds01 users has U's memory against the cap"
-MET=$(curl -sf --max-time 10 -H "Authorization: Bearer $(cat "$TOKEN_FILE")" "http://127.0.0.1:$MPORT/metrics")
+MET=$(curl -sf --max-time 10 -H "$AUTH" "$URL")
 assert_contains "$MET" "ds01_user_memory_max_bytes{user=\"$U\"} 209715200" "/metrics: U's memory cap"
 assert_contains "$MET" "ds01_user_tasks_max{user=\"$U\"} 40" "/metrics: U's tasks cap"
 assert_match "$MET" "ds01_user_tasks_current\\{user=\"$U\"\\} [1-9]" "/metrics: U's tasks now"

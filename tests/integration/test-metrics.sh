@@ -45,16 +45,10 @@ _metrics_exit() {
 }
 trap _metrics_exit EXIT
 
-MPORT=$(free_port)
+# /metrics on MPORT; the per-user series go to the scraper with the token (README "Metrics");
+# Prometheus sends it.
+ds01_metrics_listen
 PPORT=$(free_port)
-sed -i "s/^metrics_listen: .*/metrics_listen: 127.0.0.1:$MPORT/" "$DS01_CONFIG"
-URL=http://127.0.0.1:$MPORT/metrics
-# The per-user series go to the scraper with the token (README "Metrics"); Prometheus sends it.
-TOKEN_FILE=$T/etc/metrics.token
-head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$TOKEN_FILE"
-chmod 0640 "$TOKEN_FILE"
-printf 'metrics_token_file: %s\n' "$TOKEN_FILE" >>"$DS01_CONFIG"
-AUTH="Authorization: Bearer $(cat "$TOKEN_FILE")"
 
 A=$(ds01_user "it$$a") || fail "cannot create user"
 B=$(ds01_user "it$$b") || fail "cannot create user"

@@ -47,13 +47,7 @@ make_fs "$T/ws.img" "$WSR" || fail "cannot make the loop ext4: $(cat "$T/mount.e
 sed -i "s|^workspace_root: home\$|workspace_root: $WSR|" "$DS01_CONFIG"
 grep -qx "workspace_root: $WSR" "$DS01_CONFIG" || fail "could not set workspace_root"
 printf 'storage_scan_interval_s: 1\n' >>"$DS01_CONFIG"
-MPORT=$(free_port)
-sed -i "s/^metrics_listen: .*/metrics_listen: 127.0.0.1:$MPORT/" "$DS01_CONFIG"
-TOKEN_FILE=$T/etc/metrics.token
-head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$TOKEN_FILE"
-chmod 0640 "$TOKEN_FILE"
-printf 'metrics_token_file: %s\n' "$TOKEN_FILE" >>"$DS01_CONFIG"
-URL=http://127.0.0.1:$MPORT/metrics
+ds01_metrics_listen
 
 A=$(ds01_user "it$$a") || fail "cannot create user"
 B=$(ds01_user "it$$b") || fail "cannot create user"

@@ -21,13 +21,7 @@ G1=$(fake_nvml_uuid 1)
 G2=$(fake_nvml_uuid 2)
 fake_nvml_write "$(fake_nvml_inventory 3)" || fail "cannot write the fake NVML description"
 fake_nvml_config env
-MPORT=$(free_port)
-sed -i "s/^metrics_listen: .*/metrics_listen: 127.0.0.1:$MPORT/" "$DS01_CONFIG"
-TOKEN_FILE=$T/etc/metrics.token
-head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$TOKEN_FILE"
-chmod 0640 "$TOKEN_FILE"
-printf 'metrics_token_file: %s\n' "$TOKEN_FILE" >>"$DS01_CONFIG"
-AUTH="Authorization: Bearer $(cat "$TOKEN_FILE")"
+ds01_metrics_listen
 
 A=$(ds01_user "it$$a") || fail "cannot create user"
 B=$(ds01_user "it$$b") || fail "cannot create user"
