@@ -191,15 +191,10 @@ static int cmp_i64(const void *a, const void *b)
         return x < y ? -1 : x > y;
 }
 
-static void capacity_load(struct ds01d *d, struct capacity *cap)
+/* The capacity as a board (board.h) shows it. */
+static void capacity_of(const json_t *b, struct capacity *cap)
 {
         memset(cap, 0, sizeof(*cap));
-        struct error *err = NULL;
-        json_t *b = board_json(d, NULL, &err);
-        if (!b) {
-                error_free(err);
-                return;
-        }
         json_t *slots = json_object_get(b, "slots"), *s;
         size_t i;
         cap->ends = xcalloc(json_array_size(slots) + 1, sizeof(*cap->ends));
@@ -212,7 +207,15 @@ static void capacity_load(struct ds01d *d, struct capacity *cap)
                         cap->ends[cap->n_ends++] = json_integer_value(t);
         }
         qsort(cap->ends, cap->n_ends, sizeof(*cap->ends), cmp_i64);
+}
+
+static void capacity_load(struct ds01d *d, struct capacity *cap)
+{
+        struct error *err = NULL;
+        json_t *b = board_json(d, NULL, &err);
+        capacity_of(b, cap); /* no board (logged by the snapshot): nothing free, no ends */
         json_decref(b);
+        error_free(err);
 }
 
 /* When need slots are free at the latest: now, a lease's end, or 0 (unknown). */
@@ -462,16 +465,20 @@ static json_t *row_json(const struct ranked *r, size_t position, int64_t now)
         return o;
 }
 
-/* The queue in order with estimates; the rows of uid (everyone's when uid < 0). */
-static int listing(struct ds01d *d, int64_t uid, json_t **ret_rows, size_t *ret_waiting,
-                   struct error **err)
+/* The queue in order with estimates; the rows of uid (everyone's when uid < 0). board: the
+ * board already read for the caller, or NULL (read here). */
+static int listing(struct ds01d *d, int64_t uid, const json_t *board, json_t **ret_rows,
+                   size_t *ret_waiting, struct error **err)
 {
         int64_t now = now_s();
         struct order o;
         if (order_load(d, &o, now, err) < 0)
                 return -1;
         struct capacity cap;
-        capacity_load(d, &cap);
+        if (board)
+                capacity_of(board, &cap);
+        else
+                capacity_load(d, &cap);
         estimate(&o, &cap, now);
         json_t *rows = json_array();
         for (size_t i = 0; i < o.n; i++)
@@ -513,7 +520,7 @@ static int queue_join(struct ds01d *d, const struct caller *c, const json_t *par
                              n_slots));
         json_t *rows = NULL;
         size_t waiting = 0;
-        if (listing(d, (int64_t)c->uid, &rows, &waiting, err) < 0)
+        if (listing(d, (int64_t)c->uid, NULL, &rows, &waiting, err) < 0)
                 return -1;
         json_t *mine = json_null(), *r;
         size_t i;
@@ -547,11 +554,12 @@ int queue_board(struct ds01d *d, const struct caller *c, json_t *params, json_t 
         (void)params;
         json_t *rows = NULL;
         size_t waiting = 0;
-        if (listing(d, (int64_t)c->uid, &rows, &waiting, err) < 0)
+        *ret_result = board_json(d, c, err); /* read once: the estimates use it too */
+        if (!*ret_result)
                 return -1;
-        *ret_result = board_json(d, c, err);
-        if (!*ret_result) {
-                json_decref(rows);
+        if (listing(d, (int64_t)c->uid, *ret_result, &rows, &waiting, err) < 0) {
+                json_decref(*ret_result);
+                *ret_result = NULL;
                 return -1;
         }
         json_object_set_new(*ret_result, "queue",
@@ -565,7 +573,7 @@ int queue_list(struct ds01d *d, const struct caller *c, json_t *params, json_t *
         bool all = json_is_true(json_object_get(params, "all")); /* administrators (access.c) */
         json_t *rows = NULL;
         size_t waiting = 0;
-        if (listing(d, all ? -1 : (int64_t)c->uid, &rows, &waiting, err) < 0)
+        if (listing(d, all ? -1 : (int64_t)c->uid, NULL, &rows, &waiting, err) < 0)
                 return -1;
         *ret_result = json_pack("{s:o, s:I}", "requests", rows, "waiting", (json_int_t)waiting);
         return 0;
