@@ -13,6 +13,23 @@ now_ms() {
 	echo $((10#${t:0:13}))
 }
 
+# ds01_now: the same into NOW_MS, for loops: `$(now_ms)` forks a subshell, and on these virtual
+# machines a fork of a large shell costs milliseconds of CPU.
+ds01_now() {
+	local t=${EPOCHREALTIME/./}
+	NOW_MS=$((10#${t:0:13}))
+}
+
+# ds01_nap MS: sleeps MS milliseconds without starting a process (`read -t` on a pipe that never
+# has data, opened once: a `sleep` per poll is a fork and an exec).
+_DS01_NAP_FD=
+ds01_nap() {
+	[ -n "$_DS01_NAP_FD" ] || exec {_DS01_NAP_FD}<> <(:)
+	local s
+	printf -v s '%d.%03d' $(($1 / 1000)) $(($1 % 1000))
+	read -rt "$s" -u "$_DS01_NAP_FD" _ || :
+}
+
 ds01_need_root() {
 	[ "$(id -u)" -eq 0 ] || ds01_die "must be run as root (try: sudo $0 $*)"
 }

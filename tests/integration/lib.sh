@@ -140,14 +140,26 @@ ds01_done() {
 # stripped) and RC. Never fails itself.
 capture() {
 	_DS01_NCAP=$((_DS01_NCAP + 1))
-	local o="${T:-/tmp}/.cap.$$.$_DS01_NCAP.out" e="${T:-/tmp}/.cap.$$.$_DS01_NCAP.err"
+	local o="${T:-/tmp}/.cap.$BASHPID.$_DS01_NCAP.out" e="${T:-/tmp}/.cap.$BASHPID.$_DS01_NCAP.err"
 	"$@" >"$o" 2>"$e"
 	RC=$?
-	OUT=$(cat "$o")
-	ERR=$(cat "$e")
-	rm -f "$o" "$e"
+	_ds01_slurp OUT "$o"
+	_ds01_slurp ERR "$e"
+	# the files stay in $T, which the cleanup removes (an rm here is a process per step)
+	[ -n "${T:-}" ] || rm -f "$o" "$e"
 	_ds01_san_stderr "$ERR" "$@"
 	return 0
+}
+
+# _ds01_slurp VAR FILE: FILE into VAR as VAR=$(cat FILE) would have it (NUL bytes dropped,
+# trailing newlines too), without starting a process.
+_ds01_slurp() {
+	local -n _ds01_v=$1
+	local chunk
+	_ds01_v=
+	while IFS= read -r -d '' chunk; do _ds01_v+=$chunk; done <"$2"
+	_ds01_v+=$chunk
+	while [[ $_ds01_v == *$'\n' ]]; do _ds01_v=${_ds01_v%$'\n'}; done
 }
 
 # Describes the last captured command's result for diagnostics.
@@ -156,9 +168,21 @@ _ds01_last() {
 		"$(printf '%s' "$ERR" | head -c 2000)"
 }
 
-user_uid() { id -u "$1"; }
-user_gid() { id -g "$1"; }
-user_home() { getent passwd "$1" | cut -d: -f6; }
+# _ds01_pw USER: USER's /etc/passwd entry into PW_UID, PW_GID, PW_HOME; 1 if there is none.
+# Read with builtins at every call (a test may remove and re-add a login): as_user runs for
+# nearly every step of every test, and id/getent/cut cost it five processes.
+_ds01_pw() {
+	local n x uid gid gecos home sh
+	while IFS=: read -r n x uid gid gecos home sh; do
+		[ "$n" = "$1" ] || continue
+		PW_UID=$uid PW_GID=$gid PW_HOME=$home
+		return 0
+	done </etc/passwd
+	return 1
+}
+user_uid() { _ds01_pw "$1" && echo "$PW_UID"; }
+user_gid() { _ds01_pw "$1" && echo "$PW_GID"; }
+user_home() { _ds01_pw "$1" && echo "$PW_HOME"; }
 
 # deploy_deaf USER PROJECT: deploys PROJECT (CPU only) with a process that ignores SIGTERM in it,
 # and waits until that process runs: its stop takes the whole grace. Fatal on failure.
@@ -177,15 +201,13 @@ deploy_deaf() {
 as_user() {
 	local u=$1
 	shift
-	local uid gid home
-	uid=$(id -u "$u") || return 125
-	gid=$(id -g "$u") || return 125
-	home=$(user_home "$u")
+	_ds01_pw "$u" || return 125
+	local uid=$PW_UID gid=$PW_GID home=$PW_HOME
 	local -a cmd=(setpriv --reuid="$uid" --regid="$gid" --init-groups
 		env -i PATH="$BIN:/usr/bin:/bin" HOME="$home" USER="$u" LOGNAME="$u"
 		LANG=C.UTF-8 TERM="${TERM:-dumb}" DS01_SOCKET="$SOCK" DOCKER_HOST="unix://$DOCKER_API_SOCK"
-		"$(_ds01_san_env ASAN_OPTIONS)"
-		"$(_ds01_san_env UBSAN_OPTIONS)" "$(_ds01_san_env TSAN_OPTIONS)" "$@")
+		"ASAN_OPTIONS=${ASAN_OPTIONS:-}"
+		"UBSAN_OPTIONS=${UBSAN_OPTIONS:-}" "TSAN_OPTIONS=${TSAN_OPTIONS:-}" "$@")
 	local rc
 	if [ -t 0 ]; then
 		(cd / && "${cmd[@]}") </dev/null
@@ -201,16 +223,14 @@ as_user() {
 as_user_cmdline() {
 	local u=$1
 	shift
-	local uid gid home
-	uid=$(id -u "$u")
-	gid=$(id -g "$u")
-	home=$(user_home "$u")
+	_ds01_pw "$u" || return 125
+	local uid=$PW_UID gid=$PW_GID home=$PW_HOME
 	local s
 	s=$(printf '%q ' setpriv --reuid="$uid" --regid="$gid" --init-groups env -i \
 		PATH="$BIN:/usr/bin:/bin" HOME="$home" USER="$u" LOGNAME="$u" LANG=C.UTF-8 \
 		TERM=xterm-256color DS01_SOCKET="$SOCK" DOCKER_HOST="unix://$DOCKER_API_SOCK" \
-		"$(_ds01_san_env ASAN_OPTIONS)" \
-		"$(_ds01_san_env UBSAN_OPTIONS)" "$(_ds01_san_env TSAN_OPTIONS)" "$@")
+		"ASAN_OPTIONS=${ASAN_OPTIONS:-}" \
+		"UBSAN_OPTIONS=${UBSAN_OPTIONS:-}" "TSAN_OPTIONS=${TSAN_OPTIONS:-}" "$@")
 	# sh syntax (tmux and sh -c run it); exit 86 is noted for the cleanup as in as_user
 	local note
 	note=$(printf '%q' "exit $DS01_SAN_EXIT (the sanitizers' exit status) from: as_user_cmdline $u $*")
@@ -221,8 +241,8 @@ as_user_cmdline() {
 # as_root CMD...: the CLI as root (an admin) against this test's daemon.
 as_root() {
 	(cd / && env -i PATH="$BIN:/usr/sbin:/usr/bin:/sbin:/bin" HOME=/root USER=root LOGNAME=root \
-		LANG=C.UTF-8 DS01_SOCKET="$SOCK" "$(_ds01_san_env ASAN_OPTIONS)" \
-		"$(_ds01_san_env UBSAN_OPTIONS)" "$(_ds01_san_env TSAN_OPTIONS)" "$@")
+		LANG=C.UTF-8 DS01_SOCKET="$SOCK" "ASAN_OPTIONS=${ASAN_OPTIONS:-}" \
+		"UBSAN_OPTIONS=${UBSAN_OPTIONS:-}" "TSAN_OPTIONS=${TSAN_OPTIONS:-}" "$@")
 	local rc=$?
 	_ds01_san_exit "$rc" as_root "$@"
 	return "$rc"
@@ -235,8 +255,6 @@ as_root() {
 # error:").
 _DS01_SAN_RE='ERROR: (Address|Leak|Thread|UndefinedBehavior)Sanitizer|WARNING: ThreadSanitizer|:[0-9]+:[0-9]+: runtime error: '
 
-# _ds01_san_env NAME: "NAME=value" of an exported sanitizer option variable (for env -i).
-_ds01_san_env() { printf '%s=%s' "$1" "${!1:-}"; }
 
 # _ds01_san_no_log_path OPTIONS: OPTIONS without its log_path (the daemon's reports go to its log).
 _ds01_san_no_log_path() {
@@ -407,25 +425,32 @@ jqr() { printf '%s' "$2" | jq -r "$1" 2>/dev/null; }
 
 # now_ms: scripts/lib.sh
 
-# wait_for SECONDS CMD...: polls CMD every 0.1 s until it exits 0; returns 1 on timeout.
-# SECONDS may have a fraction (1.5); the deadline is kept in milliseconds, and CMD always gets
-# one last try at the deadline. A CMD that takes longer than 0.1 s (docker or the CLI on a loaded
-# machine) is polled only as often as it takes: tests waiting side by side would otherwise keep
-# the CPUs busy with their polling.
+# wait_for SECONDS CMD...: polls CMD until it exits 0; returns 1 on timeout. SECONDS may have a
+# fraction (1.5); the deadline is kept in milliseconds, and CMD always gets one last try at the
+# deadline. Polls come every 0.1 s at first, then less often: never more often than twice what
+# CMD takes (docker or the CLI on a loaded machine), nor than a tenth of the time waited so far
+# (at most 0.5 s apart). Tests wait side by side on two CPUs, and their polling was a large part
+# of the suite's CPU time; a check made late by a tenth of the wait changes no assertion.
+# The loop starts no process of its own (ds01_now, ds01_nap).
 wait_for() {
 	local secs=$1 whole frac=000
 	shift
 	whole=${secs%%.*}
-	[ "$whole" != "$secs" ] && frac=$(printf '%-3.3s' "${secs#*.}" | tr ' ' 0) # "1.5" -> 500
-	local end=$(($(now_ms) + 10#${whole:-0} * 1000 + 10#$frac)) t0 t1 nap
+	[ "$whole" != "$secs" ] && { frac=${secs#*.}000 && frac=${frac:0:3}; } # "1.5" -> 500
+	ds01_now
+	local start=$NOW_MS end=$((NOW_MS + 10#${whole:-0} * 1000 + 10#$frac)) t0 nap
 	while :; do
-		t0=$(now_ms)
+		t0=$NOW_MS
 		"$@" >/dev/null 2>&1 && return 0
-		t1=$(now_ms)
-		[ "$t1" -ge "$end" ] && break
-		nap=$((t1 - t0 > 100 ? t1 - t0 : 100))
-		nap=$((nap < end - t1 ? nap : end - t1))
-		sleep "$((nap / 1000)).$(printf '%03d' $((nap % 1000)))"
+		ds01_now
+		[ "$NOW_MS" -ge "$end" ] && break
+		nap=$((2 * (NOW_MS - t0)))
+		[ $(((NOW_MS - start) / 10)) -le "$nap" ] || nap=$(((NOW_MS - start) / 10))
+		[ "$nap" -ge 100 ] || nap=100
+		[ "$nap" -le 500 ] || nap=500
+		[ "$nap" -le $((end - NOW_MS)) ] || nap=$((end - NOW_MS))
+		ds01_nap "$nap"
+		ds01_now
 	done
 	"$@" >/dev/null 2>&1
 }
@@ -460,17 +485,26 @@ stress_count() {
 
 instance_containers() { docker ps -aq --filter "label=ds01.instance=$INSTANCE"; }
 instance_container_count() { instance_containers | grep -c . ; }
-# Exact-name lookup among this instance's containers; prints the id or nothing.
+# _ds01_ps NAME: this instance's container NAME (exact) as the Engine API's list shows it, a
+# JSON array. The API through curl, not the docker CLI: these are what tests poll, and a docker
+# CLI run costs several times the CPU of a curl.
+_ds01_ps() {
+	curl -sfG --unix-socket /var/run/docker.sock http://docker/containers/json \
+		--data-urlencode all=1 \
+		--data-urlencode "filters={\"label\":[\"ds01.instance=$INSTANCE\"],\"name\":[\"^/$1\$\"]}"
+}
+# docker_id NAME: the short id (as `docker ps -q`) of the instance's container NAME, or nothing.
 docker_id() {
-	docker ps -aq --filter "label=ds01.instance=$INSTANCE" --filter "name=^/$1\$"
+	local o
+	o=$(_ds01_ps "$1") || return 1
+	[[ $o =~ \"Id\":\"([0-9a-f]{12}) ]] && echo "${BASH_REMATCH[1]}"
 }
 docker_exists() { [ -n "$(docker_id "$1")" ]; }
 # docker_state NAME: running / exited / created / "" (absent).
 docker_state() {
-	local id
-	id=$(docker_id "$1")
-	[ -n "$id" ] || return 1
-	docker inspect -f '{{.State.Status}}' "$id"
+	local o
+	o=$(_ds01_ps "$1") || return 1
+	[[ $o =~ \"State\":\"([a-z]+)\" ]] && echo "${BASH_REMATCH[1]}"
 }
 docker_json() { docker inspect "$1" | jq '.[0]'; }
 
@@ -1171,9 +1205,35 @@ event_epochs() {
 # first_event JQ_SELECT: the first matching event (compact JSON) or nothing.
 first_event() { events_query "$1" | head -n 1; }
 
-# wait_event SECONDS JQ_SELECT: polls events.jsonl until an event matches; 1 on timeout.
+# wait_event SECONDS JQ_SELECT: waits until events.jsonl has an event that matches; 1 on timeout.
+# Each poll runs jq only on the lines written since the last one (read on from a descriptor
+# kept open: a jq over the whole file at every poll was most of the suite's polling), and a
+# wait that ends without a match looks at the whole file once more (a rotation moves lines to
+# events.jsonl.1).
 _ds01_has_event() { [ -n "$(events_query "$1" | head -n 1)" ]; }
-wait_event() { wait_for "$1" _ds01_has_event "$2"; }
+_DS01_EV_FD= _DS01_EV_PART=
+_ds01_new_event() {
+	local line new=
+	if [ -z "$_DS01_EV_FD" ]; then
+		[ -f "$EVENTS" ] || return 1
+		exec {_DS01_EV_FD}<"$EVENTS"
+	fi
+	while IFS= read -r -u "$_DS01_EV_FD" line; do
+		new+="$_DS01_EV_PART$line"$'\n'
+		_DS01_EV_PART=
+	done
+	_DS01_EV_PART+=$line # the end of the file: a line still being written
+	[ -n "$new" ] && [ -n "$(printf '%s' "$new" | jq -c "select($1)" 2>/dev/null | head -n 1)" ]
+}
+wait_event() {
+	local rc
+	_DS01_EV_FD= _DS01_EV_PART=
+	wait_for "$1" _ds01_new_event "$2"
+	rc=$?
+	[ -z "$_DS01_EV_FD" ] || exec {_DS01_EV_FD}<&-
+	_DS01_EV_FD=
+	[ "$rc" -eq 0 ] || _ds01_has_event "$2"
+}
 
 # docker_state_is NAME STATE: the instance's container NAME is in Docker state STATE.
 docker_state_is() { [ "$(docker_state "$1" 2>/dev/null)" = "$2" ]; }
@@ -1350,16 +1410,14 @@ image_dockerfile() {
 as_user_bg() {
 	local u=$1
 	shift
-	local uid gid home
-	uid=$(id -u "$u") || return 125
-	gid=$(id -g "$u") || return 125
-	home=$(user_home "$u")
+	_ds01_pw "$u" || return 125
+	local uid=$PW_UID gid=$PW_GID home=$PW_HOME
 	# the sanitizers' options too: ASan's and TSan's reports land in $T/san; a UBSan halt (exit
 	# 86, report on stderr) is seen by whoever waits for $!
 	(cd / && exec setpriv --reuid="$uid" --regid="$gid" --init-groups \
 		env -i PATH="$BIN:/usr/bin:/bin" HOME="$home" USER="$u" LOGNAME="$u" \
-		LANG=C.UTF-8 TERM=dumb DS01_SOCKET="$SOCK" "$(_ds01_san_env ASAN_OPTIONS)" \
-		"$(_ds01_san_env UBSAN_OPTIONS)" "$(_ds01_san_env TSAN_OPTIONS)" "$@" </dev/null) &
+		LANG=C.UTF-8 TERM=dumb DS01_SOCKET="$SOCK" "ASAN_OPTIONS=${ASAN_OPTIONS:-}" \
+		"UBSAN_OPTIONS=${UBSAN_OPTIONS:-}" "TSAN_OPTIONS=${TSAN_OPTIONS:-}" "$@" </dev/null) &
 }
 
 # build_containers_matching TEXT: ids of running containers whose command contains TEXT (a

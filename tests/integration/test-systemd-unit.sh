@@ -98,7 +98,7 @@ fi
 # Run ExecStart as systemd would: a clean environment, stdin /dev/null, output to the log.
 echo "=== ds01d from the unit's ExecStart $(date +%T.%N) ===" >>"$DAEMON_LOG"
 env -i PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
-	"$(_ds01_san_env ASAN_OPTIONS)" "$(_ds01_san_env UBSAN_OPTIONS)" "$(_ds01_san_env TSAN_OPTIONS)" \
+	"ASAN_OPTIONS=${ASAN_OPTIONS:-}" "UBSAN_OPTIONS=${UBSAN_OPTIONS:-}" "TSAN_OPTIONS=${TSAN_OPTIONS:-}" \
 	"$DEST${EXEC[0]}" "${EXEC[@]:1}" --config "$DS01_CONFIG" >>"$DAEMON_LOG" 2>&1 </dev/null &
 DS01_PID=$!
 ds01_answers() { as_root ds01 status --json >/dev/null 2>&1; }
