@@ -334,6 +334,9 @@ struct sim {
         size_t n_jobs;
         int64_t now, dt;
         double busy_gpu_s, alloc_gpu_s;
+        /* allocated but idle, by why: a pause in the work (the container kept running), the
+         * work done and the container left running, the GPU held after a stop */
+        double pause_gpu_s, left_gpu_s, hold_gpu_s;
         double *waits[2];
         size_t n_waits[2];
 };
@@ -672,7 +675,13 @@ static void step(struct sim *s, size_t *next_arrival)
                 double g = (double)j->n * (double)s->dt;
                 s->alloc_gpu_s += g;
                 u->decayed_gpu_s += g;
-                if (j->state == J_RUN && !j->pausing && !j->done) {
+                if (j->state == J_HELD)
+                        s->hold_gpu_s += g;
+                else if (j->done)
+                        s->left_gpu_s += g;
+                else if (j->pausing)
+                        s->pause_gpu_s += g;
+                else {
                         s->busy_gpu_s += g;
                         u->busy_gpu_s += g;
                 }
@@ -734,6 +743,10 @@ static json_t *run(const struct policy *p, const struct trace *t, int n_gpus)
                               s.alloc_gpu_s > 0 ? (s.alloc_gpu_s - s.busy_gpu_s) / s.alloc_gpu_s : 0,
                               "busy_gpu_h", s.busy_gpu_s / 3600, "allocated_gpu_h",
                               s.alloc_gpu_s / 3600, "fairness", jain(&s));
+        json_object_set_new(o, "idle_held_gpu_h",
+                            json_pack("{s:f, s:f, s:f}", "pauses", s.pause_gpu_s / 3600,
+                                      "left_running", s.left_gpu_s / 3600, "held_after_stop",
+                                      s.hold_gpu_s / 3600));
         json_t *p50 = json_object(), *p95 = json_object();
         for (int g = 0; g < 2; g++) {
                 json_object_set_new(p50, GROUP_NAMES[g],

@@ -33,6 +33,9 @@ jq -n --slurpfile s1 "$TMP/lab-1.json" --slurpfile sample "$TMP/sample.json" \
 	    lab_mean_over_seeds: ([$seeds[0].policies | keys[]] | map({key: ., value: (. as $p | {
 	      utilisation: mean(.policies[$p].utilisation),
 	      idle_held_share: mean(.policies[$p].idle_held_share),
+	      idle_held_gpu_h: ($seeds[0].policies[$p].idle_held_gpu_h | keys | map(. as $k |
+	        {key: $k, value: mean(.policies[$p].idle_held_gpu_h[$k])}) | from_entries),
+	      allocated_gpu_h: mean(.policies[$p].allocated_gpu_h),
 	      fairness: mean(.policies[$p].fairness),
 	      student_wait_p95_s: mean(.policies[$p].wait_p95_s.student),
 	      researcher_wait_p95_s: mean(.policies[$p].wait_p95_s.researcher)})}) | from_entries),
