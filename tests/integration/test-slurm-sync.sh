@@ -9,7 +9,7 @@
 # objects go); a site's own accounts, a QOS of ds01's prefix without ds01's description and its
 # users' associations are never touched; a user is refused (exit 5); a daemon with no
 # cluster key refuses slurm-sync and its health has no slurm line.
-# ds01-test: kind=functional needs=slurm budget=30
+# ds01-test: kind=functional needs=slurm budget=50
 . "$(dirname "$0")/lib.sh"
 
 for tool in sacctmgr slurmdbd slurmctld scontrol munge munged mariadbd mariadb mariadb-install-db; do
@@ -52,6 +52,7 @@ pid_of_file() { # FILE: the pid a daemon wrote, waiting up to 10 s for it
 	return 1
 }
 
+T0=$(now_ms)
 mkdir -p "$SL"/{db,mysqld,state,spool,log}
 chown mysql:mysql "$SL/db" "$SL/mysqld"
 chown slurm:slurm "$SL/state" "$SL/spool" "$SL/log"
@@ -66,6 +67,7 @@ DBDPORT=$(free_port)
 CTLPORT=$(free_port)
 mariadb-install-db --no-defaults --user=mysql --datadir="$SL/db" --auth-root-authentication-method=socket \
 	--skip-test-db >"$SL/log/mariadb-install.log" 2>&1 || fail "mariadb-install-db: $(tail -5 "$SL/log/mariadb-install.log")"
+note "mariadb-install-db: $(($(now_ms) - T0)) ms"
 runuser -u mysql -- mariadbd --no-defaults --datadir="$SL/db" --socket="$SL/mysqld/sock" \
 	--bind-address=127.0.0.1 --port="$DBPORT" --pid-file="$SL/mysqld/pid" \
 	--log-error="$SL/mysqld/err" </dev/null >/dev/null 2>&1 &
@@ -120,10 +122,12 @@ export SLURM_CONF=$SL/slurm.conf
 slurmdbd || fail "slurmdbd does not start: $(tail -5 "$SL/log/slurmdbd.log")"
 SLURMDBD_PID=$(pid_of_file "$SL/slurmdbd.pid") || fail "slurmdbd wrote no pid"
 wait_for 20 sacctmgr -n -P show cluster || fail "slurmdbd does not answer: $(tail -5 "$SL/log/slurmdbd.log")"
+note "slurmdbd answers: $(($(now_ms) - T0)) ms"
 sacctmgr -i add cluster "$CLUSTER" >/dev/null || fail "sacctmgr add cluster"
 slurmctld || fail "slurmctld does not start: $(tail -5 "$SL/log/slurmctld.log")"
 SLURMCTLD_PID=$(pid_of_file "$SL/slurmctld.pid") || fail "slurmctld wrote no pid"
 wait_for 20 scontrol ping || fail "slurmctld does not answer: $(tail -5 "$SL/log/slurmctld.log")"
+note "slurmctld answers: $(($(now_ms) - T0)) ms"
 ok "Slurm's accounting stack is up (MariaDB :$DBPORT, slurmdbd :$DBDPORT, slurmctld :$CTLPORT)"
 
 # The site's own: an account with a user (A), and an account and a QOS named with ds01's prefix
@@ -265,4 +269,5 @@ assert_contains "$ERR" "has no 'cluster:' key" "... saying why"
 capture as_root ds01 health --json
 assert_jq "... and health has no slurm check" '[.checks[] | select(.name == "slurm")] | length == 0' "$OUT"
 
+note "done: $(($(now_ms) - T0)) ms after the stack's start"
 ds01_done
