@@ -138,7 +138,7 @@ sacctmgr -i add account labsite cluster="$CLUSTER" Description="the lab's own" >
 	sacctmgr -i add user "$A" account=labsite cluster="$CLUSTER" >/dev/null || fail "site accounts"
 
 # --- ds01 ---------------------------------------------------------------------------------------------
-write_limits() { # STUDENT_RUNTIME_H B_GROUP WITH_OLD
+write_limits() { # STUDENT_RUNTIME_H B_GROUP WITH_OLD [D_IN_RESEARCH RESEARCH_RUNTIME_H]
 	cat >"$DS01_LIMITS" <<EOL
 defaults:
   max_gpu_equivalents: 1.0
@@ -150,9 +150,9 @@ groups:
     max_runtime_h: $1
     priority: 10
   research:
-    members: [$C$([ "$2" = research ] && printf ', %s' "$B")]
+    members: [$C$([ "$2" = research ] && printf ', %s' "$B")$([ "${4:-}" = yes ] && printf ', %s' "$D")]
     max_gpu_equivalents: 1.5
-    max_runtime_h: 24
+    max_runtime_h: ${5:-24}
     priority: 30
 EOL
 	[ "$3" = yes ] && cat >>"$DS01_LIMITS" <<EOL
@@ -165,11 +165,24 @@ EOL
 	return 0
 }
 write_limits 48 student yes
+# sacctmgr as ds01d runs it: Slurm's own, except that while $SL/fail exists the step that adds
+# user D fails (a failure in the middle of an apply, which real Slurm gives no way to order)
+mkdir -p "$SL/bin"
+cat >"$SL/bin/sacctmgr" <<EOS
+#!/bin/sh
+if [ -e "$SL/fail" ] && [ "\$2" = add ] && [ "\$3" = user ] && [ "\$4" = "name=$D" ]; then
+	echo "sacctmgr: error: injected by test-slurm-sync" >&2
+	exit 1
+fi
+exec "$(command -v sacctmgr)" "\$@"
+EOS
+chmod 755 "$SL/bin/sacctmgr"
 cat >>"$DS01_CONFIG" <<EOC
 cluster:
   backend: slurm
   name: $CLUSTER
   slurm_conf: $SL/slurm.conf
+  slurm_bin: $SL/bin
 EOC
 ds01_start_daemon
 
@@ -249,6 +262,23 @@ assert_exit 0 -m "slurm-sync after the apply" as_root ds01 slurm-sync --check
 assert_contains "$OUT" "nothing to do" "the apply converged"
 capture as_root ds01 health --json
 assert_jq "health: no drift once applied" '[.checks[] | select(.name == "slurm")][0] | (.warn // false) == false' "$OUT"
+
+# A step that fails in the middle: named, with Slurm's message and what was applied before it;
+# the next --apply finishes the work.
+write_limits 6 research no yes 12
+assert_exit 0 -m "reload (D to research, research's MaxWall)" as_root ds01 reload
+touch "$SL/fail"
+capture as_root ds01 slurm-sync --apply
+assert_eq 1 "$RC" "an apply whose step fails exits 1"
+assert_contains "$ERR" "step 2 of 2 failed (add user $D in account ds01_research on $CLUSTER)" "... naming the step"
+assert_contains "$ERR" "injected by test-slurm-sync" "... with Slurm's message"
+assert_contains "$ERR" "applied before it: change qos ds01_research" "... and what was applied before it"
+assert_eq "ds01_research|ds01: group research|gres/gpu=2|12:00:00" "$(qos_row ds01_research)" "the step before it is in Slurm"
+rm -f "$SL/fail"
+assert_exit 0 -m "slurm-sync --apply again" as_root ds01 slurm-sync --apply
+assert_contains "$OUT" "+ user $D in account ds01_research" "the second apply does only what was left"
+assert_not_contains "$OUT" "qos ds01_research" "... not the step that had succeeded"
+assert_exit 0 -m "and converges" as_root ds01 slurm-sync --check
 
 # A QOS of a group's name that ds01 did not make: refused, named, nothing applied.
 sacctmgr -i add qos ds01_newgroup Description="made by hand" >/dev/null || fail "add qos ds01_newgroup"

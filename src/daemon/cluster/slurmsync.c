@@ -51,9 +51,12 @@ static int sacctmgr(const struct config_cluster *cl, const char *flag, char *con
                 for (char *p = e; *p; p++) /* one line: its message goes into ds01's */
                         if (*p == '\n')
                                 *p = p[1] ? ' ' : '\0';
-                return error_set(err, DS01_ERR, "sacctmgr %s %s: %s%.400s",
-                                 r == -2 ? "was stopped after" : "failed:", r == -2 ? "60 s" : "",
-                                 r == -2 ? "slurmdbd does not answer; " : "", e);
+                if (r == -2)
+                        return error_set(err, DS01_ERR,
+                                         "sacctmgr was stopped after %d s: slurmdbd does not "
+                                         "answer (%.400s)",
+                                         SACCTMGR_TIMEOUT_MS / 1000, e);
+                return error_set(err, DS01_ERR, "sacctmgr exited with %d: %.400s", r, e);
         }
         if (ret_out)
                 *ret_out = TAKE_PTR(out);
