@@ -1,15 +1,19 @@
 #!/usr/bin/env bash
-# ds01 slurm-sync against a real Slurm accounting stack (no mocks): munged (started if none
-# runs), MariaDB with its own datadir and a loopback port, slurmdbd and slurmctld with their
-# files in $T (SLURM_CONF, nothing in /etc/slurm). A dry run shows the plan and changes nothing;
-# --apply writes a QOS, an account and the user associations per limits group with the limits
-# file's values; a second run finds nothing to do; after the limits file changes (a MaxWall, a
-# user moved between groups, a group removed) and a reload, `ds01 health` warns of the drift and
+# ds01 slurm-sync against a real Slurm accounting stack: munged (started if none runs), MariaDB
+# with its own datadir and a loopback port, slurmdbd and slurmctld with their files in $T
+# (SLURM_CONF, nothing in /etc/slurm). A dry run shows the plan and changes nothing; --apply
+# writes a QOS, an account and the user associations per limits group with the limits file's
+# values; a second run finds nothing to do; after the limits file changes (a MaxWall, a user
+# moved between groups, a group removed) and a reload, `ds01 health` warns of the drift and
 # `--check` exits 1; --apply converges (the user's default account follows, the removed group's
-# objects go); a site's own accounts, a QOS of ds01's prefix without ds01's description and its
-# users' associations are never touched; a user is refused (exit 5); a daemon with no
-# cluster key refuses slurm-sync and its health has no slurm line.
-# ds01-test: kind=functional needs=slurm budget=50
+# objects go) and slurmctld enforces it (a job over the new MaxWall waits on it, a user outside
+# the account cannot submit to it); a step failing mid-apply (the one stand-in: a wrapper of the
+# real sacctmgr fails one step) is named with what was applied before it, and the next --apply
+# finishes; a site's own accounts, a QOS of ds01's prefix without ds01's description and its
+# users' associations are never touched, and a wanted name the site took is refused; a user is
+# refused (exit 5); a daemon with no cluster key refuses slurm-sync and its health has no slurm
+# line.
+# ds01-test: kind=functional needs=slurm budget=55
 . "$(dirname "$0")/lib.sh"
 
 for tool in sacctmgr slurmdbd slurmctld scontrol munge munged mariadbd mariadb mariadb-install-db; do
@@ -262,6 +266,21 @@ assert_exit 0 -m "slurm-sync after the apply" as_root ds01 slurm-sync --check
 assert_contains "$OUT" "nothing to do" "the apply converged"
 capture as_root ds01 health --json
 assert_jq "health: no drift once applied" '[.checks[] | select(.name == "slurm")][0] | (.warn // false) == false' "$OUT"
+
+# Slurm enforces what ds01 wrote: A's job (student) beyond 6 h waits on the QOS's MaxWall; C
+# (research) may not use student's account.
+SBATCH=(env SLURM_CONF="$SL/slurm.conf" sbatch --parsable -p gpu -D /tmp -o /dev/null -e /dev/null)
+capture as_user "$A" "${SBATCH[@]}" -A ds01_student -q ds01_student -t 400 --wrap true
+JOB=$OUT
+if [ "$RC" -eq 0 ] && wait_for 10 sh -c "squeue -h -j '$JOB' -o %r | grep -q QOSMaxWall"; then
+	ok "slurmctld holds A's 400-minute job on ds01_student's MaxWall (6 h)"
+else
+	not_ok "slurmctld holds A's 400-minute job on ds01_student's MaxWall" "$(_ds01_last); $(squeue -h -j "$JOB" -o '%i %r' 2>&1)"
+fi
+[ -n "$JOB" ] && scancel "$JOB" 2>/dev/null
+capture as_user "$C" "${SBATCH[@]}" -A ds01_student -q ds01_student -t 10 --wrap true
+assert_ne 0 "$RC" "C (research) cannot submit to ds01_student's account"
+assert_contains "$ERR" "Invalid account" "... Slurm says the account is not theirs"
 
 # A step that fails in the middle: named, with Slurm's message and what was applied before it;
 # the next --apply finishes the work.
