@@ -256,6 +256,7 @@ int slurmplan_parse_accounts(struct slurm_state *have, const char *text, struct 
 /* An account's own association (no user) gives its settings; a user's is an association. */
 static int assoc_line(struct slurm_state *s, char **f, struct error **err)
 {
+        (void)err;
         if (*f[1]) {
                 push_assoc(&s->assocs, &s->n_assocs, f[1], f[0]);
                 return 0;
@@ -273,7 +274,6 @@ static int assoc_line(struct slurm_state *s, char **f, struct error **err)
         a->qos = xstrdup(f[3]);
         free(a->default_qos);
         a->default_qos = xstrdup(f[4]);
-        (void)err;
         return 0;
 }
 
