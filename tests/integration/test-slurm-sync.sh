@@ -12,7 +12,7 @@
 # finishes; a site's own accounts, a QOS of ds01's prefix without ds01's description and its
 # users' associations are never touched, and a wanted name the site took is refused; a user is
 # refused (exit 5); a daemon with no cluster key refuses slurm-sync and its health has no slurm
-# line.
+# line; with slurmdbd down, health fails its slurm check and slurm-sync says why.
 # ds01-test: kind=functional needs=slurm budget=55
 . "$(dirname "$0")/lib.sh"
 
@@ -307,6 +307,19 @@ capture as_root ds01 slurm-sync --apply
 assert_eq 2 "$RC" "a wanted name taken by a site's QOS is refused (exit 2)"
 assert_contains "$ERR" "QOS 'ds01_newgroup' that ds01 did not make" "... naming it"
 assert_eq "" "$(sacctmgr -n -P show assoc where account=ds01_newgroup format=Account)" "... and nothing applied"
+
+# slurmdbd down: health fails its slurm check with the reason, slurm-sync says why.
+kill -TERM "$SLURMDBD_PID"
+wait_for 10 sh -c "! kill -0 $SLURMDBD_PID 2>/dev/null" || fail "slurmdbd does not stop"
+SLURMDBD_PID=
+T1=$(now_ms)
+capture as_root ds01 health --json
+assert_jq "slurmdbd down: health's slurm check fails, saying it cannot read Slurm" \
+	'[.checks[] | select(.name == "slurm")][0] | .ok == false and (.detail | test("cannot compare Slurm"))' "$OUT"
+capture as_root ds01 slurm-sync
+assert_eq 1 "$RC" "... and slurm-sync exits 1"
+assert_contains "$ERR" "sacctmgr exited with" "... with sacctmgr's message"
+note "health and slurm-sync with slurmdbd down: $(($(now_ms) - T1)) ms"
 
 # Without the cluster key: slurm-sync is refused, health has no slurm line.
 ds01_stop_daemon "ds01d stops (to start without the cluster key)"
