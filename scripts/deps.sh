@@ -8,8 +8,10 @@ BUILD_DEPS=(make gcc meson ninja-build pkg-config libc6-dev libcurl4-gnutls-dev 
 	libyaml-dev libsqlite3-dev libmicrohttpd-dev libarchive-dev libcmocka-dev clang-format)
 RUN_DEPS=(docker.io iptables busybox-static debootstrap tmux util-linux bsdutils curl passwd procps
 	jq sqlite3 python3 prometheus iproute2 openssh-server openssh-client git docker-compose nodejs
-	gdb chromium) # gdb: check.sh shows the threads of a daemon in a test about to time out;
-	# chromium: test-board loads /board in headless Chromium
+	gdb chromium slurm-wlm slurmdbd munge mariadb-server) # gdb: check.sh shows the threads of a
+	# daemon in a test about to time out; chromium: test-board loads /board in headless Chromium;
+	# slurm-wlm, slurmdbd, munge, mariadb-server: test-slurm-sync runs Slurm's accounting (the
+	# test starts them itself; nothing is enabled)
 
 want=("${BUILD_DEPS[@]}" "${RUN_DEPS[@]}")
 # One dpkg-query for all: packages it does not know print nothing (error on stderr).

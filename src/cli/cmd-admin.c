@@ -464,3 +464,64 @@ int cmd_storage_setup(const struct cli_command *cmd, int argc, char **argv)
 {
         return cli_show(cmd, argc, argv, "storage.setup", false, print_storage_setup, NULL);
 }
+
+/* ---- ds01 slurm-sync --------------------------------------------------------------------------
+ */
+
+static void print_slurm_sync(const json_t *res)
+{
+        static const struct {
+                const char *op, *mark;
+        } marks[] = {{"add", "+"}, {"change", "~"}, {"remove", "-"}};
+        size_t i, n = json_array_size(json_object_get(res, "changes"));
+        json_t *c;
+        bool applied = cli_jbool(res, "applied");
+        json_array_foreach (json_object_get(res, "changes"), i, c) {
+                const char *op = cli_jstr(c, "op", "?"), *mark = "?";
+                for (size_t k = 0; k < ARRAY_SIZE(marks); k++)
+                        if (streq(marks[k].op, op))
+                                mark = marks[k].mark;
+                _cleanup_free_ char *what = term_safe(cli_jstr(c, "what", ""));
+                printf("%s %s\n", mark, what);
+        }
+        if (n == 0)
+                printf("Slurm matches the limits file on cluster %s: nothing to do\n",
+                       cli_jstr(res, "cluster", "?"));
+        else if (applied)
+                printf("applied %zu change(s) on cluster %s\n", n, cli_jstr(res, "cluster", "?"));
+        else
+                printf("%zu change(s) on cluster %s; nothing changed yet - run 'ds01 slurm-sync "
+                       "--apply' to make them\n",
+                       n, cli_jstr(res, "cluster", "?"));
+}
+
+int cmd_slurm_sync(const struct cli_command *cmd, int argc, char **argv)
+{
+        bool json = false, apply = false, check = false;
+        const struct cli_option opts[] = {
+            {"apply", 0, CLI_OPT_FLAG, &apply, NULL},
+            {"check", 0, CLI_OPT_FLAG, &check, NULL},
+            {"json", 0, CLI_OPT_FLAG, &json, NULL},
+            {NULL, 0, CLI_OPT_FLAG, NULL, NULL},
+        };
+        _cleanup_(cli_args_release) struct cli_args a = {0};
+        int r = cli_parse(cmd, argc, argv, opts, &a);
+        if (r != CLI_CONTINUE)
+                return r;
+        if ((r = cli_want_positional(cmd, &a, 0, 0)) != CLI_CONTINUE)
+                return r;
+        if (apply && check)
+                return cli_usage_error(cmd, "--check only looks; leave out --apply");
+        json_t *res = NULL;
+        r = client_oneshot(cmd->name, "slurm.sync", json_pack("{s:b}", "apply", apply), &res, NULL);
+        if (r != 0)
+                return r;
+        if (json)
+                output_json(res);
+        else
+                print_slurm_sync(res);
+        /* --check: drift is exit 1, as `ds01 health` with a failed check */
+        r = check && json_array_size(json_object_get(res, "changes")) > 0 ? 1 : 0;
+        json_decref(res);
+        return r;
+}

@@ -142,6 +142,7 @@ int cmd_status(const struct cli_command *cmd, int argc, char **argv);
 int cmd_users(const struct cli_command *cmd, int argc, char **argv);
 int cmd_health(const struct cli_command *cmd, int argc, char **argv);
 int cmd_reload(const struct cli_command *cmd, int argc, char **argv);
+int cmd_slurm_sync(const struct cli_command *cmd, int argc, char **argv);
 int cmd_storage_setup(const struct cli_command *cmd, int argc, char **argv);
 /* "12.5 MiB of 20.0 MiB (62 %)" from a check-limits "storage" object (cmd-limits.c). */
 char *cli_storage_text(const json_t *storage);

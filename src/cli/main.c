@@ -255,6 +255,18 @@ static const struct cli_command commands[] = {
      "nothing and says what is missing. Without it ds01 measures the workspaces by a scan,\n"
      "warns at 90 % and 100 % and refuses deploys over the limit.\n\n"
      "Example:\n  ds01 storage setup\n"},
+    {"slurm-sync", cmd_slurm_sync, "[--apply | --check] [--json]",
+     "Write Slurm's accounts, QOS and user associations from the limits file (administrators)",
+     "For a ds01 host in a Slurm cluster (ds01.yaml: cluster: {backend: slurm, name: C}).\n"
+     "For each limits group G: a QOS ds01_G (MaxTRESPerUser gres/gpu from max_gpu_equivalents,\n"
+     "MaxWall from max_runtime_h), an account ds01_G (Fairshare from priority, that QOS) and\n"
+     "its users as associations. Without --apply it shows what it would add, change and\n"
+     "remove and changes nothing; only objects ds01 made (named ds01_..., described\n"
+     "'ds01: group G') are ever changed or removed.\n\n"
+     "Options:\n  --apply   make the changes (a failed step is named; run again to finish)\n"
+     "  --check   exit 1 when Slurm differs from the limits file (for cron or a probe)\n"
+     "  --json    print the daemon's answer as JSON\n\n"
+     "Examples:\n  ds01 slurm-sync\n  ds01 slurm-sync --apply\n"},
     {"version", cmd_version, "", "Show the versions of ds01 and of the running daemon",
      "Exits 1 when the daemon cannot be reached.\n\nExample:\n  ds01 version\n"},
 };

@@ -327,3 +327,107 @@ void free_service_uids(struct config *c)
         c->service_uids = NULL;
         c->n_service_uids = 0;
 }
+
+void free_cluster(struct config *c)
+{
+        if (!c->cluster)
+                return;
+        free(c->cluster->backend);
+        free(c->cluster->name);
+        free(c->cluster->slurm_conf);
+        free(c->cluster->slurm_bin);
+        free(c->cluster->account_prefix);
+        free(c->cluster);
+        c->cluster = NULL;
+}
+
+/* A Slurm name as sacctmgr takes it on its command line: [a-z0-9_], and '-' after the first
+ * character for a cluster (ClusterName may have one); nothing a shell or sacctmgr's own
+ * "key=value,value" syntax would read as more than one word. */
+static bool slurm_word_ok(const char *s, bool dash, size_t max)
+{
+        size_t n = strlen(s);
+        bool ok = n > 0 && n <= max;
+        for (size_t i = 0; ok && i < n; i++)
+                ok = (s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9') || s[i] == '_' ||
+                     (dash && i > 0 && s[i] == '-');
+        return ok;
+}
+
+static int cluster_string(const struct yamldoc *d, const struct yamldoc_node *m, const char *key,
+                          const char **ret, struct error **err)
+{
+        const struct yamldoc_node *v = yamldoc_map_get(m, key);
+        if (yamldoc_is_null(v))
+                return 0;
+        _cleanup_free_ char *what = xasprintf("cluster.%s", key);
+        return yamldoc_get_string(d, v, what, ret, err);
+}
+
+static unsigned cluster_line(const struct yamldoc_node *m, const char *key)
+{
+        const struct yamldoc_pair *p = yamldoc_map_get_pair(m, key);
+        return p ? p->value->line : m->line;
+}
+
+/* cluster: {backend: slurm, name: NAME, slurm_conf: FILE, slurm_bin: DIR, account_prefix: P} */
+int parse_cluster(const struct yamldoc *d, const struct yamldoc_node *v, struct config *c,
+                  struct error **err)
+{
+        static const char *const known[] = {"backend",   "name",           "slurm_conf",
+                                            "slurm_bin", "account_prefix", NULL};
+        free_cluster(c);
+        if (yamldoc_is_null(v))
+                return 0;
+        if (yamldoc_expect(d, v, YAMLDOC_MAP, "cluster", err) < 0)
+                return -1;
+        for (size_t i = 0; i < v->n; i++) {
+                bool is_known = false;
+                for (size_t k = 0; known[k]; k++)
+                        is_known |= streq(known[k], v->pairs[i].key);
+                if (!is_known)
+                        return yamldoc_unknown_key(d, &v->pairs[i], "cluster", known, err);
+        }
+        const char *backend = NULL, *name = NULL, *conf = NULL, *bin = "/usr/bin",
+                   *prefix = "ds01_";
+        if (cluster_string(d, v, "backend", &backend, err) < 0 ||
+            cluster_string(d, v, "name", &name, err) < 0 ||
+            cluster_string(d, v, "slurm_conf", &conf, err) < 0 ||
+            cluster_string(d, v, "slurm_bin", &bin, err) < 0 ||
+            cluster_string(d, v, "account_prefix", &prefix, err) < 0)
+                return -1;
+        if (!backend || !streq(backend, "slurm"))
+                return yamldoc_error(
+                    d, cluster_line(v, "backend"), err,
+                    "'cluster.backend' must be slurm%s%s%s (or leave 'cluster' out "
+                    "for a single server)",
+                    backend ? ", not '" : "", backend ? backend : "", backend ? "'" : "");
+        if (!name || !slurm_word_ok(name, true, 40))
+                return yamldoc_error(d, cluster_line(v, "name"), err,
+                                     "'cluster.name' must be the ClusterName of slurm.conf "
+                                     "(lower-case letters, digits, '_' and '-', at most 40)%s%s%s",
+                                     name ? ", not '" : "", name ? name : "", name ? "'" : "");
+        if (conf && (conf[0] != '/' || strpbrk(conf, " \t\n")))
+                return yamldoc_error(
+                    d, cluster_line(v, "slurm_conf"), err,
+                    "'cluster.slurm_conf' must be the absolute path of slurm.conf, "
+                    "not '%s'",
+                    conf);
+        if (bin[0] != '/' || strpbrk(bin, " \t\n"))
+                return yamldoc_error(d, cluster_line(v, "slurm_bin"), err,
+                                     "'cluster.slurm_bin' must be the absolute directory of "
+                                     "sacctmgr (e.g. /usr/bin), not '%s'",
+                                     bin);
+        if (!slurm_word_ok(prefix, false, 24))
+                return yamldoc_error(d, cluster_line(v, "account_prefix"), err,
+                                     "'cluster.account_prefix' must be lower-case letters, digits "
+                                     "and '_' (at most 24; e.g. ds01_), not '%s'",
+                                     prefix);
+        c->cluster = xzalloc(sizeof(*c->cluster));
+        c->cluster->backend = xstrdup(backend);
+        c->cluster->name = xstrdup(name);
+        c->cluster->slurm_conf = conf ? xstrdup(conf) : NULL;
+        c->cluster->slurm_bin = xstrdup(bin);
+        c->cluster->account_prefix = xstrdup(prefix);
+        return 0;
+}

@@ -19,3 +19,6 @@ void free_service_uids(struct config *c);
 int parse_datasets(const struct yamldoc *d, const struct yamldoc_node *v, struct config *c,
                    struct error **err);
 void free_datasets(struct config *c);
+int parse_cluster(const struct yamldoc *d, const struct yamldoc_node *v, struct config *c,
+                  struct error **err);
+void free_cluster(struct config *c);

@@ -276,6 +276,7 @@ static const struct key_def keys[] = {
     BOOL("ssh_keys", ssh_keys, false, LIVE),                    /* read at each deploy */
     BOOL("board_show_users", board_show_users, false, LIVE),    /* observe/board.h */
     PATH("metrics_token_file", metrics_token_file, NULL, LIVE), /* read at each scrape */
+    CUSTOM("cluster", parse_cluster, NULL, free_cluster),       /* read at each slurm-sync */
 };
 
 #undef FIELD

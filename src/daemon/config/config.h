@@ -129,6 +129,15 @@ struct config {
          * networks apart (network_check_isolation) and the host's users can be kept out of
          * them (network_firewall_start); false skips both. */
         bool network_require_isolation;
+        /* cluster: the Slurm cluster these ds01 hosts belong to (cluster/slurmsync.h); NULL:
+         * single-server mode (the key is absent), nothing Slurm is touched. */
+        struct config_cluster {
+                char *backend;        /* "slurm" */
+                char *name;           /* Slurm's ClusterName (sacctmgr's cluster=) */
+                char *slurm_conf;     /* SLURM_CONF for Slurm's commands; NULL: Slurm's default */
+                char *slurm_bin;      /* the directory of sacctmgr (/usr/bin) */
+                char *account_prefix; /* ds01's accounts and QOS: <prefix><group> (ds01_) */
+        } * cluster;
 };
 
 /* path NULL: embedded defaults. */

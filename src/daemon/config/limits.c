@@ -213,3 +213,32 @@ size_t limits_group_members(const struct limits *l, const char *group, const cha
                 }
         return 0;
 }
+
+bool limits_group_values(const struct limits *l, const char *group, struct limit_set *ret)
+{
+        for (size_t i = 0; l && i < l->n_groups; i++)
+                if (streq(l->groups[i].name, group)) {
+                        *ret = l->groups[i].base;
+                        ret->user = ret->group = NULL;
+                        double g = ret->aggregate.gpu_limit;
+                        if (g >= 0 &&
+                            (ret->max_gpu_equivalents < 0 || g < ret->max_gpu_equivalents))
+                                ret->max_gpu_equivalents = g;
+                        return true;
+                }
+        return false;
+}
+
+size_t limits_forced_users(const struct limits *l, const char ***ret_users,
+                           const char ***ret_groups)
+{
+        const char **u = xcalloc(l->n_forced + 1, sizeof(*u));
+        const char **g = xcalloc(l->n_forced + 1, sizeof(*g));
+        for (size_t i = 0; i < l->n_forced; i++) {
+                u[i] = l->forced[i].user;
+                g[i] = l->groups[l->forced[i].group].name;
+        }
+        *ret_users = u;
+        *ret_groups = g;
+        return l->n_forced;
+}

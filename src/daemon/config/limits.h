@@ -120,3 +120,11 @@ const char *const *limits_groups(const struct limits *l);
 /* The logins a group lists (members files and inline members, sorted; not unix_group members):
  * *ret points into l. Returns how many; 0 for an unknown group. */
 size_t limits_group_members(const struct limits *l, const char *group, const char *const **ret);
+/* A group's own values (built-in ⊕ defaults ⊕ the group; no user's override), with its
+ * aggregate gpu_limit folded into max_gpu_equivalents as limits_resolve does; false for an
+ * unknown group. *ret's user and group are NULL; nothing to release. */
+bool limits_group_values(const struct limits *l, const char *group, struct limit_set *ret);
+/* The logins group-overrides.txt assigns, with their group: *ret_users[i] belongs to group
+ * (*ret_groups)[i]; the arrays are the caller's to free, the strings l's. Returns how many. */
+size_t limits_forced_users(const struct limits *l, const char ***ret_users,
+                           const char ***ret_groups);

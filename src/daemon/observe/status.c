@@ -2,6 +2,7 @@
  * status.h). */
 #include "daemon/observe/status.h"
 
+#include "daemon/cluster/slurmsync.h"
 #include "daemon/gpus/reservations.h"
 
 #include "daemon/docker/dockerjson.h"
@@ -480,6 +481,32 @@ static void check_outside(struct ds01d *d, json_t *checks)
         outside_uses_free(v, n);
 }
 
+/* cluster.backend slurm: Slurm's accounts and QOS against the limits file. Drift is a finding
+ * (warn: an administrator's `ds01 slurm-sync --apply` away); Slurm not answering fails. */
+static void check_slurm(struct ds01d *d, json_t *checks)
+{
+        size_t n = 0;
+        _cleanup_free_ char *first = NULL;
+        struct error *err = NULL;
+        if (slurmsync_drift(d, &n, &first, &err) < 0) {
+                check(checks, "slurm", false, "cannot compare Slurm's accounting with %s: %s",
+                      d->cfg->limits_file, err->message);
+                error_free(err);
+                return;
+        }
+        if (n == 0) {
+                check(checks, "slurm", true, "Slurm's accounts and QOS on %s match %s",
+                      d->cfg->cluster->name, d->cfg->limits_file);
+                return;
+        }
+        check(checks, "slurm", true,
+              "Slurm differs from %s in %zu object(s) (first: %s) - 'ds01 slurm-sync' shows "
+              "them, 'ds01 slurm-sync --apply' writes them",
+              d->cfg->limits_file, n, first);
+        json_object_set_new(json_array_get(checks, json_array_size(checks) - 1), "warn",
+                            json_true());
+}
+
 int status_health(struct ds01d *d, const struct caller *c, json_t *params, json_t **ret_result,
                   struct error **err)
 {
@@ -544,6 +571,8 @@ int status_health(struct ds01d *d, const struct caller *c, json_t *params, json_
         check_disk(checks, "disk_log", d->cfg->log_dir);
 
         check_outside(d, checks);
+        if (d->cfg->cluster)
+                check_slurm(d, checks);
 
         int64_t dur = 0, last = monitor_last_tick_ms(d->monitor, &dur);
         int64_t late_ms = 3 * d->cfg->sample_interval_s * 1000 + 5000;

@@ -2,6 +2,7 @@
 #include "daemon/requests/methods.h"
 
 #include "daemon/storage/setup.h"
+#include "daemon/cluster/slurmsync.h"
 #include "daemon/config/reload.h"
 #include "daemon/config/generation.h"
 #include "daemon/containers/datasets.h"
@@ -232,6 +233,11 @@ static const struct method methods[] = {
     {"admin.health", status_health, NULL, M_ADMIN | M_READ, {{0}}},
     {"admin.reload", reload_request, NULL, M_ADMIN, {{0}}},
     {"storage.setup", storage_setup, NULL, M_ADMIN | M_READ, {{0}}},
+    {"slurm.sync",
+     slurmsync_handle,
+     NULL,
+     M_ADMIN | M_READ, /* Slurm's accounting only: no container or lease changes */
+     {{"apply", P_BOOL, false, 0, 0}}},
     {"gpu.rescan", handle_rescan, NULL, M_ADMIN, {{0}}},
     {"gpu.drain",
      gpuadmin_drain,
