@@ -113,7 +113,7 @@ static void print_deployed(const char *project, const json_t *res, char *const *
 struct deploy_args {
         const char *image, *gpus, *mig;
         struct cli_list ports, data;
-        const char *max_wait;
+        const char *max_wait, *slurm_job;
         bool cpu_only, open, background, json, ssh, no_ssh, wait;
 };
 
@@ -130,6 +130,8 @@ const struct cli_option cmd_deploy_options[] = {
     {"cpu-only", 0, CLI_OPT_FLAG, DEPLOY_FIELD(cpu_only), .group = 1,
      .help = "no GPU (same as --gpus 0)"},
     {"no-gpu", 0, CLI_OPT_FLAG, DEPLOY_FIELD(cpu_only)},
+    {"slurm-job", 0, CLI_OPT_VALUE, DEPLOY_FIELD(slurm_job), .arg = "JOB", .group = 1,
+     .help = "in a cluster, from a job's script: the GPUs Slurm gave job JOB on this node"},
     {"open", 0, CLI_OPT_FLAG, DEPLOY_FIELD(open), .group = 2,
      .help = "open a shell in it right away (like container-run)"},
     {"background", 0, CLI_OPT_FLAG, DEPLOY_FIELD(background), .group = 2,
@@ -215,8 +217,13 @@ int cmd_deploy(const struct cli_command *cmd, int argc, char **argv)
                         return cli_usage_error(cmd, "--port: %s", err->message);
         }
 
-        json_t *params = json_pack("{s:s, s:I, s:b}", "project", project, "gpus",
-                                   (json_int_t)n_gpus, "cpu_only", n_gpus == 0);
+        if (o.slurm_job && (o.wait || gpus_arg || mig || cpu_only))
+                return cli_usage_error(cmd, "--slurm-job takes the job's GPUs: give no --gpus, "
+                                            "--mig, --cpu-only or --wait with it");
+        json_t *params = o.slurm_job
+                             ? json_pack("{s:s, s:s}", "project", project, "slurm_job", o.slurm_job)
+                             : json_pack("{s:s, s:I, s:b}", "project", project, "gpus",
+                                         (json_int_t)n_gpus, "cpu_only", n_gpus == 0);
         if (image)
                 json_object_set_new(params, "image", json_string(image));
         if (mig)

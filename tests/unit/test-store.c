@@ -657,6 +657,7 @@ static void test_runtime_from_migration(void **state)
         sqlite3 *db = NULL;
         assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
         assert_int_equal(sqlite3_exec(db,
+                                      "ALTER TABLE containers DROP COLUMN slurm_job;"
                                       "ALTER TABLE containers DROP COLUMN manual_stop_at;"
                                       "ALTER TABLE containers DROP COLUMN runtime_from_ms;"
                                       "DROP TABLE queue;"

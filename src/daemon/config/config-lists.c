@@ -9,6 +9,7 @@
 #include <ctype.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #define CONFIG_MAX_SIMULATED   64
 #define CONFIG_MAX_MIG         7 /* compute slices per GPU */
@@ -337,6 +338,7 @@ void free_cluster(struct config *c)
         free(c->cluster->slurm_conf);
         free(c->cluster->slurm_bin);
         free(c->cluster->account_prefix);
+        free(c->cluster->node);
         free(c->cluster);
         c->cluster = NULL;
 }
@@ -370,12 +372,13 @@ static unsigned cluster_line(const struct yamldoc_node *m, const char *key)
         return p ? p->value->line : m->line;
 }
 
-/* cluster: {backend: slurm, name: NAME, slurm_conf: FILE, slurm_bin: DIR, account_prefix: P} */
+/* cluster: {backend: slurm, name: NAME, slurm_conf: FILE, slurm_bin: DIR, account_prefix: P,
+ * node: NODENAME} */
 int parse_cluster(const struct yamldoc *d, const struct yamldoc_node *v, struct config *c,
                   struct error **err)
 {
-        static const char *const known[] = {"backend",   "name",           "slurm_conf",
-                                            "slurm_bin", "account_prefix", NULL};
+        static const char *const known[] = {"backend",        "name", "slurm_conf", "slurm_bin",
+                                            "account_prefix", "node", NULL};
         free_cluster(c);
         if (yamldoc_is_null(v))
                 return 0;
@@ -389,12 +392,13 @@ int parse_cluster(const struct yamldoc *d, const struct yamldoc_node *v, struct 
                         return yamldoc_unknown_key(d, &v->pairs[i], "cluster", known, err);
         }
         const char *backend = NULL, *name = NULL, *conf = NULL, *bin = "/usr/bin",
-                   *prefix = "ds01_";
+                   *prefix = "ds01_", *node = NULL;
         if (cluster_string(d, v, "backend", &backend, err) < 0 ||
             cluster_string(d, v, "name", &name, err) < 0 ||
             cluster_string(d, v, "slurm_conf", &conf, err) < 0 ||
             cluster_string(d, v, "slurm_bin", &bin, err) < 0 ||
-            cluster_string(d, v, "account_prefix", &prefix, err) < 0)
+            cluster_string(d, v, "account_prefix", &prefix, err) < 0 ||
+            cluster_string(d, v, "node", &node, err) < 0)
                 return -1;
         if (!backend || !streq(backend, "slurm"))
                 return yamldoc_error(
@@ -423,7 +427,24 @@ int parse_cluster(const struct yamldoc *d, const struct yamldoc_node *v, struct 
                                      "'cluster.account_prefix' must be lower-case letters, digits "
                                      "and '_' (at most 24; e.g. ds01_), not '%s'",
                                      prefix);
+        /* NodeName: a hostname's characters (letters, digits, '-', '_', '.') */
+        bool node_ok = !node || (*node && strlen(node) <= 64);
+        for (const char *p = node; node && node_ok && *p; p++)
+                node_ok = (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+                          (*p >= '0' && *p <= '9') || strchr("-_.", *p);
+        if (!node_ok)
+                return yamldoc_error(d, cluster_line(v, "node"), err,
+                                     "'cluster.node' must be this host's NodeName in slurm.conf "
+                                     "(letters, digits, '-', '_' and '.', at most 64), not '%s'",
+                                     node);
+        char host[256] = "";
+        if (!node) { /* the short hostname, as Slurm's NodeName usually is */
+                if (gethostname(host, sizeof(host) - 1) < 0 || !*host)
+                        snprintf(host, sizeof(host), "localhost");
+                host[strcspn(host, ".")] = '\0';
+        }
         c->cluster = xzalloc(sizeof(*c->cluster));
+        c->cluster->node = xstrdup(node ? node : host);
         c->cluster->backend = xstrdup(backend);
         c->cluster->name = xstrdup(name);
         c->cluster->slurm_conf = conf ? xstrdup(conf) : NULL;

@@ -137,6 +137,7 @@ struct config {
                 char *slurm_conf;     /* SLURM_CONF for Slurm's commands; NULL: Slurm's default */
                 char *slurm_bin;      /* the directory of sacctmgr (/usr/bin) */
                 char *account_prefix; /* ds01's accounts and QOS: <prefix><group> (ds01_) */
+                char *node;           /* this host's NodeName in slurm.conf (the short hostname) */
         } * cluster;
 };
 

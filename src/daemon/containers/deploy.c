@@ -1,5 +1,6 @@
 /* deploy.c - container-deploy: a project's container, from request to running (see deploy.h). */
 #include "daemon/containers/deploy.h"
+#include "daemon/cluster/slurmdeploy.h"
 #include "daemon/storage/storage.h"
 #include "daemon/containers/extras.h"
 
@@ -257,6 +258,20 @@ int deploy_run(struct ds01d *d, const struct caller *c, json_t *params, bool fro
                                  "your account is archived on this server (groups/"
                                  "archived.members): no new containers; you can still stop and "
                                  "retire the ones you have - ask an administrator to restore it");
+        /* cluster mode: the GPUs of the caller's Slurm job on this node, checked with Slurm */
+        json_t *jjob = json_object_get(params, "slurm_job");
+        int64_t slurm_job = 0;
+        _cleanup_free_ const struct gpu_slot **job_slots = NULL;
+        size_t n_job_slots = 0;
+        if (jjob && (jg || cpu_only || jstr(params, "mig") || wait || from_queue))
+                return error_set(err, DS01_EUSAGE,
+                                 "--slurm-job takes the job's GPUs: give no --gpus, --mig, "
+                                 "--cpu-only or --wait with it");
+        if (jjob) {
+                if (slurmdeploy_check(d, c, jjob, &slurm_job, &job_slots, &n_job_slots, err) < 0)
+                        return -1;
+                n_gpus = (int)n_job_slots;
+        }
         if (cpu_only)
                 n_gpus = 0;
         if (cpu_only && jg && json_integer_value(jg) > 0)
@@ -399,7 +414,15 @@ int deploy_run(struct ds01d *d, const struct caller *c, json_t *params, bool fro
         if (!pin || prepare_ssh(d, c, container, jssh, &keys, &ssh, err) < 0)
                 goto out;
 
-        if (lease_gpus(d, c, &ls, container, project, &preq, from_queue, &uuids, busy, err) < 0) {
+        if (slurm_job > 0) {
+                if (leases_reserve_slots(d, c, &ls, container, project, job_slots, n_job_slots,
+                                         &uuids, err) < 0)
+                        goto out;
+                reserved = true;
+                if (store_set_slurm_job(d->store, container, slurm_job, err) < 0)
+                        goto out;
+        } else if (lease_gpus(d, c, &ls, container, project, &preq, from_queue, &uuids, busy, err) <
+                   0) {
                 if ((*err)->code == DS01_ERESOURCE && !from_queue && !(*busy && wait))
                         events_log(d->events, "gpu.reject", c->login,
                                    json_pack("{s:s, s:i, s:s}", "container", container, "requested",
@@ -412,6 +435,9 @@ int deploy_run(struct ds01d *d, const struct caller *c, json_t *params, bool fro
                 goto out;
         spec = spec_create_body_of(d, c, &ls, project, image, img, workspace, pin, uuids, cmd,
                                    gpu_request, data, n_data, ssh, x);
+        if (slurm_job > 0)
+                json_object_set_new(json_object_get(spec, "Labels"), "ds01.slurm.job",
+                                    json_sprintf("%lld", (long long)slurm_job));
         if (docker_container_create(d->docker, container, spec, &id, err) < 0) {
                 error_wrap(err, "creating container '%s'", container);
                 goto out;
@@ -434,10 +460,13 @@ int deploy_run(struct ds01d *d, const struct caller *c, json_t *params, bool fro
                              project, "image", image, "interface",
                              x ? x->interface : "orchestration", "gpus", strv_to_json(uuids),
                              "created_at", format_iso8601(now_s(), ts)));
-        if (uuids && uuids[0])
-                events_log(
-                    d->events, "gpu.allocate", c->login,
-                    json_pack("{s:s, s:o}", "container", container, "gpus", strv_to_json(uuids)));
+        if (uuids && uuids[0]) {
+                json_t *ev =
+                    json_pack("{s:s, s:o}", "container", container, "gpus", strv_to_json(uuids));
+                if (slurm_job > 0)
+                        json_object_set_new(ev, "slurm_job", json_integer(slurm_job));
+                events_log(d->events, "gpu.allocate", c->login, ev);
+        }
         log_info("deployed %s for %s (uid %u): image %s, %d GPU(s)", container, c->login,
                  (unsigned)c->uid, image, n_gpus);
         usage_count_deploy(d->store, (unsigned)c->uid, c->login, now_s());
@@ -458,6 +487,8 @@ int deploy_run(struct ds01d *d, const struct caller *c, json_t *params, bool fro
         json_object_set_new(*ret_result, "home", json_string(home));
         free(home);
         json_object_set_new(*ret_result, "ssh", json_boolean(ssh));
+        if (slurm_job > 0)
+                json_object_set_new(*ret_result, "slurm_job", json_integer(slurm_job));
         json_t *notice = volumes_notice(volumes, false);
         if (notice)
                 json_object_set_new(*ret_result, "notices", json_pack("[o]", notice));

@@ -86,6 +86,62 @@ int leases_reserve(struct ds01d *d, const struct caller *c, const struct limit_s
         return r;
 }
 
+/* The container holding slot uuid in the ledger's rows, or NULL. */
+static const char *holder_of(const struct store_container *rows, size_t n, const char *uuid)
+{
+        for (size_t i = 0; i < n; i++)
+                for (size_t k = 0; k < rows[i].n_leases; k++)
+                        if (streq(rows[i].leases[k].slot_uuid, uuid))
+                                return rows[i].name;
+        return NULL;
+}
+
+int leases_reserve_slots(struct ds01d *d, const struct caller *c, const struct limit_set *ls,
+                         const char *container, const char *project,
+                         const struct gpu_slot *const *slots, size_t n, char ***ret_uuids,
+                         struct error **err)
+{
+        struct store_container *rows = NULL;
+        size_t n_rows = 0;
+        if (store_list(d->store, -1, &rows, &n_rows, err) < 0)
+                return -1;
+        for (size_t i = 0; i < n; i++) {
+                const char *h = holder_of(rows, n_rows, slots[i]->uuid);
+                if (h) {
+                        error_set(err, DS01_ERR,
+                                  "GPU %d (%s), which the scheduler gave this job, is leased to "
+                                  "container %s in ds01's ledger - the scheduler and ds01 "
+                                  "disagree; an administrator checks gres.conf and ds01 gpus",
+                                  slots[i]->gpu_index, slots[i]->uuid, h);
+                        store_containers_free(rows, n_rows);
+                        return -1;
+                }
+        }
+        store_containers_free(rows, n_rows);
+        bool busy = false;
+        struct store_reservation_req req = {
+            .container = container,
+            .project = project,
+            .user = c->login,
+            .uid = c->uid,
+            .n_slots = (int)n,
+            .max_gpu_equivalents = ls->max_gpu_equivalents,
+            .max_slots_per_container = ls->max_gpu_slots_per_container,
+            .max_containers = ls->max_containers_per_user,
+            .candidates = slots,
+            .n_candidates = n,
+            .ret_busy = &busy,
+        };
+        /* reservations (resv_check) are the scheduler's then: Slurm has its own */
+        _cleanup_free_ char *busy_why = NULL;
+        char **outside = outside_busy(d->outside, &busy_why);
+        req.outside = outside;
+        req.outside_why = busy_why;
+        int r = store_reserve(d->store, &req, ret_uuids, err);
+        strv_free(outside);
+        return r;
+}
+
 /* "2" -> 2 GPUs; "mig:3g.20gb:1" -> 1 MIG instance of 3g.20gb or larger. */
 static void parse_gpu_request(const char *s, struct pool_request *ret, char **ret_profile)
 {

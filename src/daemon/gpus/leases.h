@@ -17,6 +17,13 @@
 int leases_reserve(struct ds01d *d, const struct caller *c, const struct limit_set *ls,
                    const char *container, const char *project, struct pool_request *preq,
                    bool existing, char ***ret_uuids, bool *ret_busy, struct error **err);
+/* Reserves exactly the n slots a cluster scheduler placed the container on (a Slurm job's
+ * GPUs, cluster/slurmdeploy.h), within ls like leases_reserve; no placement and no wait queue.
+ * A slot leased to another container is a refusal naming it: ds01 and the scheduler disagree. */
+int leases_reserve_slots(struct ds01d *d, const struct caller *c, const struct limit_set *ls,
+                         const char *container, const char *project,
+                         const struct gpu_slot *const *slots, size_t n, char ***ret_uuids,
+                         struct error **err);
 /* Leases GPUs again for stopped container `name` (inspect) whose hold expired: the slots it had
  * if they are all free (*ret_same true: bound to it as it is), else any by the placement policy
  * (*ret_same false: the caller recreates the container on them, or releases them). */

@@ -49,6 +49,7 @@ static int load_container(struct store *s, sqlite3_stmt *st, struct store_contai
             .runtime_warned = (int)sqlite3_column_int64(st, 11),
             .runtime_from_ms = sqlite3_column_int64(st, 12),
             .manual_stop_at = sqlite3_column_int64(st, 13),
+            .slurm_job = sqlite3_column_int64(st, 15),
         };
         /* "6006:0,8888:20001" (port:tcp, ascending), or NULL */
         for (const char *p = store_column_str(st, 14); *p && c->n_ports < NAMES_PORTS_MAX;) {
@@ -163,6 +164,18 @@ int store_set_keepalive(struct store *s, const char *container, int64_t until, s
         if (store_tx_begin(s, true, err) < 0)
                 return -1;
         int r = store_exec(s, err, S_SET_KEEPALIVE, "ti", container, until);
+        if (r == 0 && sqlite3_changes(s->db) == 0)
+                r = error_set(err, DS01_ENOTFOUND, "container '%s' is not in the ledger",
+                              container);
+        return store_tx_end(s, r, err);
+}
+
+int store_set_slurm_job(struct store *s, const char *container, int64_t job, struct error **err)
+{
+        assert(s && container);
+        if (store_tx_begin(s, true, err) < 0)
+                return -1;
+        int r = store_exec(s, err, S_SET_SLURM_JOB, "ti", container, job);
         if (r == 0 && sqlite3_changes(s->db) == 0)
                 r = error_set(err, DS01_ENOTFOUND, "container '%s' is not in the ledger",
                               container);

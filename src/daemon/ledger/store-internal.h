@@ -57,6 +57,7 @@ enum stmt_id {
         S_LIST_DRAINS,
         S_SET_KEEPALIVE,
         S_SET_MANUAL_STOP,
+        S_SET_SLURM_JOB,
         S_SET_RUNTIME_FROM,
         S_SET_CLOCKS,
         S_INBOX_ADD,

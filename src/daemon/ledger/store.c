@@ -17,7 +17,7 @@
 
 /* The schema this code reads and writes (PRAGMA user_version). A database written by a newer
  * ds01d is refused rather than guessed at. */
-#define STORE_SCHEMA_VERSION  11
+#define STORE_SCHEMA_VERSION  12
 #define STORE_BUSY_TIMEOUT_MS 5000
 
 /* migrations[v] takes the schema from version v to v + 1. Only ever append. */
@@ -151,6 +151,9 @@ static const char *const migrations[STORE_SCHEMA_VERSION] = {
     "  granting INTEGER NOT NULL DEFAULT 0,"   /* a grant's deploy is under way */
     "  UNIQUE (uid, project)"
     ") STRICT;",
+    /* 11 -> 12: the Slurm job a container belongs to in a cluster (cluster/slurmdeploy.h); 0:
+     * none (a container of a single server) */
+    "ALTER TABLE containers ADD COLUMN slurm_job INTEGER NOT NULL DEFAULT 0;",
 };
 
 #define CONTAINER_COLUMNS                                                                          \
@@ -158,7 +161,7 @@ static const char *const migrations[STORE_SCHEMA_VERSION] = {
         "last_active_ms, "                                                                         \
         "clocks_at_ms, idle_warned, runtime_warned, runtime_from_ms, manual_stop_at, "             \
         "(SELECT group_concat(port || ':' || tcp) FROM (SELECT port, tcp FROM ports p "            \
-        "WHERE p.container = containers.name ORDER BY port))"
+        "WHERE p.container = containers.name ORDER BY port)), slurm_job"
 
 static const struct {
         const char *sql;
@@ -295,6 +298,8 @@ static const struct {
                       "recording the monitor's clocks"},
     [S_SET_MANUAL_STOP] = {"UPDATE containers SET manual_stop_at = ?2 WHERE name = ?1",
                            "recording the owner's stop"},
+    [S_SET_SLURM_JOB] = {"UPDATE containers SET slurm_job = ?2 WHERE name = ?1",
+                         "recording the container's Slurm job"},
     [S_SET_KEEPALIVE] = {"UPDATE containers SET keepalive_until = ?2 WHERE name = ?1",
                          "setting the keep-alive"},
     [S_SET_RUNTIME_FROM] = {"UPDATE containers SET runtime_from_ms = ?2 WHERE name = ?1",

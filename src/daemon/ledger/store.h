@@ -99,6 +99,8 @@ struct store_container {
         /* the owner's own stop (container-stop, docker stop) since the last start: unix s; 0:
          * none (gpu_hold_after_manual_stop_m applies to its hold) */
         int64_t manual_stop_at;
+        /* the Slurm job the container belongs to (cluster mode, cluster/slurmdeploy.h); 0: none */
+        int64_t slurm_job;
         /* published service ports (container-port), ascending, and the loopback TCP port of each
          * (0: none) */
         int ports[NAMES_PORTS_MAX], tcp_ports[NAMES_PORTS_MAX];
@@ -239,6 +241,8 @@ int store_port_remove(struct store *s, const char *container, int port, struct e
 int store_set_keepalive(struct store *s, const char *container, int64_t until, struct error **err);
 /* The owner stopped the container at `at` (0: it started again). */
 int store_set_manual_stop(struct store *s, const char *container, int64_t at, struct error **err);
+/* Records the Slurm job the container belongs to. */
+int store_set_slurm_job(struct store *s, const char *container, int64_t job, struct error **err);
 
 /* The inbox: warnings and stops for a user, shown once by the next CLI command. */
 struct store_inbox_msg {

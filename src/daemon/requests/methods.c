@@ -97,7 +97,8 @@ static const struct method methods[] = {
       {"ssh", P_BOOL, false, 0, 0},
       {"docker", P_OBJECT, false, 0, 0}, /* the Docker API endpoint's extras (extras.h) */
       {"wait", P_BOOL, false, 0, 0},
-      {"max_wait_s", P_INT, false, 1, 366 * 86400}},
+      {"max_wait_s", P_INT, false, 1, 366 * 86400},
+      {"slurm_job", P_STRING, false, 1, 10}}, /* cluster mode: cluster/slurmdeploy.h */
      .target = TARGET_IMAGE},
     {"container.start", container_start, NULL, 0, {NAME_PARAM}, .target = TARGET_CONTAINER},
     {"container.stop",

@@ -1,0 +1,161 @@
+/* slurmdeploy.c - checking a Slurm job for a deploy (see slurmdeploy.h). */
+#include "daemon/cluster/slurmdeploy.h"
+
+#include "daemon/cluster/slurmjob.h"
+#include "daemon/config/config.h"
+#include "daemon/gpus/gpu.h"
+#include "daemon/requests/access.h"
+#include "shared/spawn.h"
+
+#include <errno.h>
+#include <string.h>
+
+#define SCONTROL_TIMEOUT_MS (20 * 1000)
+#define SCONTROL_MAX_OUTPUT (1u << 20)
+
+/* `scontrol show job -d -o ID`: its stdout in *ret_out, or *ret_missing when Slurm knows no such
+ * job (finished jobs leave slurmctld after MinJobAge). */
+static int scontrol_job(const struct config_cluster *cl, int64_t id, char **ret_out,
+                        bool *ret_missing, struct error **err)
+{
+        _cleanup_free_ char *path = xasprintf("%s/scontrol", cl->slurm_bin);
+        _cleanup_free_ char *conf =
+            cl->slurm_conf ? xasprintf("SLURM_CONF=%s", cl->slurm_conf) : NULL;
+        _cleanup_free_ char *ids = xasprintf("%lld", (long long)id);
+        const char *envp[] = {"PATH=/usr/sbin:/usr/bin:/sbin:/bin", "LC_ALL=C", conf, NULL};
+        const char *argv[] = {path, "-d", "-o", "show", "job", ids, NULL};
+        _cleanup_free_ char *out = NULL, *errout = NULL;
+        *ret_missing = false;
+        int r = spawn_capture(path, argv, envp, SCONTROL_TIMEOUT_MS, SCONTROL_MAX_OUTPUT, &out,
+                              &errout);
+        if (r == -1)
+                return error_set(err, DS01_ERR,
+                                 "cannot run %s: %s - install Slurm's client commands on this "
+                                 "node or set cluster.slurm_bin in ds01.yaml",
+                                 path, strerror(errno));
+        char *e = errout && *errout ? errout : out ? out : "";
+        for (char *p = e; *p; p++) /* one line: its message goes into ds01's */
+                if (*p == '\n')
+                        *p = p[1] ? ' ' : '\0';
+        if (r != 0 && strstr(e, "Invalid job id")) {
+                *ret_missing = true;
+                return 0;
+        }
+        if (r == -2)
+                return error_set(err, DS01_ERR,
+                                 "scontrol was stopped after %d s: slurmctld does not answer - "
+                                 "try again later (%.300s)",
+                                 SCONTROL_TIMEOUT_MS / 1000, e);
+        if (r != 0)
+                return error_set(err, DS01_ERR,
+                                 "cannot ask Slurm about job %lld: scontrol exited with %d: "
+                                 "%.300s",
+                                 (long long)id, r, e);
+        *ret_out = TAKE_PTR(out);
+        return 0;
+}
+
+/* ds01's whole GPU of index idx (slurmjob.h's mapping), or NULL with err. */
+static const struct gpu_slot *slot_of_index(const struct gpu_inventory *inv, int64_t job, int idx,
+                                            const char *node, struct error **err)
+{
+        const struct gpu_slot *all;
+        size_t n = gpu_inventory_slots(inv, &all);
+        for (size_t i = 0; i < n; i++) {
+                if (all[i].parent_uuid || all[i].gpu_index != idx)
+                        continue;
+                if (!all[i].allocatable)
+                        break;
+                return &all[i];
+        }
+        error_set(err, DS01_ERR,
+                  "Slurm gave job %lld GPU %d of node %s, which ds01 does not have as a whole "
+                  "GPU (ds01 gpus lists %zu slots) - gres.conf and ds01's GPUs disagree; an "
+                  "administrator lists the node's GPUs in gres.conf in NVML's order",
+                  (long long)job, idx, node, n);
+        return NULL;
+}
+
+int slurmdeploy_check(struct ds01d *d, const struct caller *c, const json_t *job, int64_t *ret_id,
+                      const struct gpu_slot ***ret_slots, size_t *ret_n, struct error **err)
+{
+        const struct config_cluster *cl = d->cfg->cluster;
+        if (!cl)
+                return error_set(err, DS01_EUSAGE,
+                                 "this server is not in a cluster: --slurm-job needs ds01.yaml's "
+                                 "'cluster' key - deploy without it");
+        /* a number or a string of digits ($SLURM_JOB_ID) */
+        _cleanup_free_ char *text = json_is_integer(job)
+                                        ? xasprintf("%lld", (long long)json_integer_value(job))
+                                    : json_is_string(job) ? xstrdup(json_string_value(job))
+                                                          : xstrdup("");
+        int64_t id;
+        if (!slurmjob_id_valid(text, &id))
+                return error_set(err, DS01_EUSAGE,
+                                 "'%.40s' is not a Slurm job id - give the job's number "
+                                 "($SLURM_JOB_ID in the job's script)",
+                                 text);
+        _cleanup_free_ char *out = NULL;
+        bool missing;
+        if (scontrol_job(cl, id, &out, &missing, err) < 0)
+                return -1;
+        if (missing || !out || !*out)
+                return error_set(err, DS01_ENOTFOUND,
+                                 "Slurm has no job %lld (or it ended a while ago) - give the id "
+                                 "of a running job of yours (squeue --me)",
+                                 (long long)id);
+        struct slurm_job sj;
+        if (slurmjob_parse(out, &sj, err) < 0)
+                return -1;
+        int r = -1;
+        if (sj.uid < 0 || (uid_t)sj.uid != c->uid) {
+                /* as if there were none: whose jobs run is not the caller's business here */
+                _cleanup_free_ char *what = xasprintf("slurm job %lld", (long long)id);
+                access_denied(d, c, "container.deploy", what);
+                error_set(err, DS01_ENOTFOUND,
+                          "job %lld is not yours - give the id of a running job of yours "
+                          "(squeue --me)",
+                          (long long)id);
+                goto out;
+        }
+        if (!streq(sj.state, "RUNNING")) {
+                error_set(err, DS01_EUSAGE,
+                          "job %lld is %s, not RUNNING - a container is deployed from a job's "
+                          "script while the job runs",
+                          (long long)id, sj.state);
+                goto out;
+        }
+        if (!slurmjob_hostlist_contains(sj.node_list, cl->node)) {
+                error_set(err, DS01_EUSAGE,
+                          "job %lld runs on %s, not on this node (%s) - ask the ds01d of the "
+                          "job's node (run the deploy from the job's script)",
+                          (long long)id, sj.node_list ? sj.node_list : "no node", cl->node);
+                goto out;
+        }
+        int idx[SLURMJOB_MAX_GPUS];
+        int n = slurmjob_node_gpus(&sj, cl->node, idx, err);
+        if (n < 0)
+                goto out;
+        if (n == 0) {
+                error_set(err, DS01_EUSAGE,
+                          "job %lld holds no GPUs on %s - submit it with --gres=gpu:N (a "
+                          "CPU-only container needs no job: container-deploy --cpu-only)",
+                          (long long)id, cl->node);
+                goto out;
+        }
+        const struct gpu_slot **slots = xcalloc((size_t)n + 1, sizeof(*slots));
+        for (int i = 0; i < n; i++) {
+                slots[i] = slot_of_index(d->inv, id, idx[i], cl->node, err);
+                if (!slots[i]) {
+                        free(slots);
+                        goto out;
+                }
+        }
+        *ret_id = id;
+        *ret_slots = slots;
+        *ret_n = (size_t)n;
+        r = 0;
+out:
+        slurm_job_release(&sj);
+        return r;
+}
