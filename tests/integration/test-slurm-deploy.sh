@@ -1,0 +1,247 @@
+#!/usr/bin/env bash
+# A node's ds01d deploys a container for a Slurm job on exactly the job's GPUs (cluster mode,
+# item 2's building block; docs/cluster-design.md). One node on loopback: munged (started if none
+# runs), slurmctld and slurmd with their files in $T (SLURM_CONF), gres.conf over
+# /dev/fakenvidia0-3 (made here, removed at exit), and ds01d on the fake NVML with 4 GPUs and
+# `cluster: {node: ...}`. A real user's `sbatch --gres=gpu:2` job script runs
+# `container-deploy P --slurm-job $SLURM_JOB_ID` and sleeps: the container exists, is the
+# user's, holds exactly the ds01 GPUs of the job's gres indexes (SLURM_JOB_GPUS), carries the
+# ds01.slurm.job label, and the ledger row has the job id; a second user's job gets the last GPU. Placement is Slurm's: with GPU 0 held by another job in Slurm (free in ds01, ds01's own
+# pick), the job gets and the container holds indexes 1 and 2. Refused: another user naming the job (not yours, audited auth.denied), a made-up job id,
+# a job without GPUs (from its own script), a finished job, a job whose GPU ds01 leased to
+# another container (Slurm and ds01 disagree), and a daemon without the cluster key.
+# ds01-test: kind=functional needs=slurm budget=60
+. "$(dirname "$0")/lib.sh"
+
+for tool in slurmctld slurmd scontrol sbatch squeue scancel munge munged; do
+	command -v "$tool" >/dev/null 2>&1 || PATH=$PATH:/usr/sbin command -v "$tool" >/dev/null 2>&1 ||
+		skip_test "$tool is not installed (scripts/deps.sh installs slurm-wlm and munge)"
+done
+export PATH=$PATH:/usr/sbin
+ds01_setup
+A=$(ds01_user "it$$a") || fail "cannot create user A"
+B=$(ds01_user "it$$b") || fail "cannot create user B"
+
+SL=$T/slurm
+NODE=ds01n$$
+MUNGED_STARTED=0
+SLURMCTLD_PID=
+SLURMD_PID=
+FAKEDEVS=()
+trap_extra() {
+	local p
+	# the jobs first (slurmd's steps end their processes), then the daemons
+	if [ -n "$SLURMCTLD_PID" ]; then
+		scancel -u "$A" >/dev/null 2>&1
+		scancel -u "$B" >/dev/null 2>&1
+		for _ in $(seq 100); do [ -z "$(squeue -h -t R,CG 2>/dev/null)" ] && break; sleep 0.1; done
+	fi
+	for p in "$SLURMD_PID" "$SLURMCTLD_PID"; do
+		[ -n "$p" ] || continue
+		kill -TERM "$p" 2>/dev/null
+		for _ in $(seq 100); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
+		kill -KILL "$p" 2>/dev/null
+	done
+	for p in "${FAKEDEVS[@]}"; do rm -f "$p"; done
+	if [ "$MUNGED_STARTED" = 1 ] && [ -f /run/munge/munged.pid ]; then
+		kill -TERM "$(cat /run/munge/munged.pid)" 2>/dev/null
+	fi
+}
+pid_of_file() { # FILE: the pid a daemon wrote, waiting up to 10 s for it
+	local i
+	for i in $(seq 100); do
+		[ -s "$1" ] && { cat "$1"; return 0; }
+		sleep 0.1
+	done
+	return 1
+}
+
+# --- Slurm: slurmctld and slurmd on loopback, 4 fake GPUs -----------------------------------------
+mkdir -p "$SL"/{state,spool,log,jobs}
+chown slurm:slurm "$SL/state" "$SL/log"
+chmod 1777 "$SL/jobs"
+chmod 755 "$SL"
+if ! munge -n 2>/dev/null | unmunge >/dev/null 2>&1; then
+	mkdir -p /run/munge && chown munge:munge /run/munge
+	runuser -u munge -- /usr/sbin/munged || fail "munged does not start"
+	MUNGED_STARTED=1
+	munge -n | unmunge >/dev/null 2>&1 || fail "munge does not work after starting munged"
+fi
+# device nodes of our own numbers (no other test's); the character device of /dev/nvidiaN
+DEVBASE=fakenvidia$$_
+for i in 0 1 2 3; do
+	mknod -m 666 "/dev/$DEVBASE$i" c 195 "$i" || fail "mknod /dev/$DEVBASE$i"
+	FAKEDEVS+=("/dev/$DEVBASE$i")
+done
+CTLPORT=$(free_port)
+DPORT=$(free_port)
+cat >"$SL/slurm.conf" <<EOC
+ClusterName=ds01dep
+SlurmctldHost=$(hostname -s)(127.0.0.1)
+SlurmctldPort=$CTLPORT
+SlurmdPort=$DPORT
+SlurmUser=slurm
+AuthType=auth/munge
+StateSaveLocation=$SL/state
+SlurmdSpoolDir=$SL/spool
+SlurmctldPidFile=$SL/slurmctld.pid
+SlurmdPidFile=$SL/slurmd.pid
+SlurmctldLogFile=$SL/log/slurmctld.log
+SlurmdLogFile=$SL/slurmd.log
+ProctrackType=proctrack/linuxproc
+TaskPlugin=task/none
+MpiDefault=none
+ReturnToService=2
+SelectType=select/cons_tres
+SelectTypeParameters=CR_Core
+SlurmdParameters=config_overrides
+GresTypes=gpu
+MinJobAge=300
+NodeName=$NODE NodeAddr=127.0.0.1 NodeHostname=$NODE CPUs=8 RealMemory=16000 Gres=gpu:4 State=UNKNOWN
+PartitionName=gpu Nodes=$NODE Default=YES MaxTime=INFINITE State=UP
+EOC
+cat >"$SL/gres.conf" <<EOC
+AutoDetect=off
+NodeName=$NODE Name=gpu File=/dev/${DEVBASE}[0-3]
+EOC
+export SLURM_CONF=$SL/slurm.conf
+T0=$(now_ms)
+slurmctld || fail "slurmctld does not start: $(tail -5 "$SL/log/slurmctld.log")"
+SLURMCTLD_PID=$(pid_of_file "$SL/slurmctld.pid") || fail "slurmctld wrote no pid"
+wait_for 20 scontrol ping || fail "slurmctld does not answer: $(tail -5 "$SL/log/slurmctld.log")"
+slurmd -N "$NODE" || fail "slurmd does not start: $(tail -5 "$SL/slurmd.log")"
+SLURMD_PID=$(pid_of_file "$SL/slurmd.pid") || fail "slurmd wrote no pid"
+node_idle() { sinfo -h -n "$NODE" -o %t 2>/dev/null | grep -qx idle; }
+wait_for 20 node_idle || fail "node $NODE is not idle: $(sinfo -h -N 2>&1) $(tail -5 "$SL/slurmd.log")"
+ok "slurmctld and slurmd answer, node $NODE idle with gpu:4 ($(($(now_ms) - T0)) ms)"
+
+# --- ds01 on the fake NVML's 4 GPUs, in the cluster ---------------------------------------------
+fake_nvml_use
+fake_nvml_write "$(fake_nvml_inventory 4)"
+fake_nvml_config
+cat >>"$DS01_CONFIG" <<EOC
+cluster:
+  backend: slurm
+  name: ds01dep
+  slurm_conf: $SL/slurm.conf
+  slurm_bin: $(dirname "$(command -v scontrol)")
+  node: $NODE
+EOC
+ds01_start_daemon
+
+# A job script: the deploy for its job, its answer and exit status kept in $SL/jobs/NAME.*,
+# then it runs until cancelled (the container's life tied to the job is later work).
+write_job() { # NAME PROJECT
+	cat >"$SL/jobs/$1.sh" <<EOS
+#!/bin/sh
+echo "\$SLURM_JOB_GPUS" >"$SL/jobs/$1.gpus"
+container-deploy $2 --slurm-job "\$SLURM_JOB_ID" --json >"$SL/jobs/$1.out" 2>"$SL/jobs/$1.err"
+echo \$? >"$SL/jobs/$1.rc"
+exec sleep 600
+EOS
+	chmod 755 "$SL/jobs/$1.sh"
+}
+submit() { # USER NAME SBATCH_OPTION...: prints the job id
+	local u=$1 name=$2
+	shift 2
+	as_user "$u" env SLURM_CONF="$SLURM_CONF" sbatch --parsable -J "$name" -o /dev/null -D / "$@" "$SL/jobs/$name.sh" | cut -d';' -f1
+}
+job_state() { squeue -h -j "$1" -o %T 2>/dev/null; }
+has_rc() { [ -s "$SL/jobs/$1.rc" ]; }
+
+# --- B holds GPU 0 in Slurm with a job that deploys nothing: ds01's own pick would be GPU 0 ---
+cat >"$SL/jobs/hold.sh" <<EOS
+#!/bin/sh
+echo "\$SLURM_JOB_GPUS" >"$SL/jobs/hold.gpus"
+exec sleep 600
+EOS
+chmod 755 "$SL/jobs/hold.sh"
+JH=$(submit "$B" hold --gres=gpu:1)
+has_gpus() { [ -s "$SL/jobs/$1.gpus" ]; }
+wait_for 30 has_gpus hold || fail "B's holding job does not run: state $(job_state "$JH"), $(tail -3 "$SL/slurmd.log")"
+assert_eq 0 "$(cat "$SL/jobs/hold.gpus")" "B's job without a container holds gres index 0 in Slurm"
+
+# --- A's job with 2 GPUs ----------------------------------------------------------------------
+write_job ja pa
+JA=$(submit "$A" ja --gres=gpu:2)
+[ -n "$JA" ] || fail "sbatch of A's job failed"
+wait_for 30 has_rc ja || fail "A's job did not run its deploy: state $(job_state "$JA"), $(tail -3 "$SL/slurmd.log")"
+assert_eq 0 "$(cat "$SL/jobs/ja.rc")" "A's job script deploys with --slurm-job (exit 0): $(head -c 300 "$SL/jobs/ja.err")"
+CA=pa._.$A
+GA=$(cat "$SL/jobs/ja.gpus")
+note "job $JA got gres indexes $GA"
+WANT=$(for i in ${GA//,/ }; do fake_nvml_uuid "$i"; done | sort | paste -sd,)
+assert_eq 1,2 "$GA" "... Slurm gave the job 2 GPUs, indexes 1 and 2 (0 is the other job's)"
+assert_eq "$WANT" "$(jq -r '[.gpus[].uuid] | sort | join(",")' "$SL/jobs/ja.out")" \
+	"... the deploy answers exactly the ds01 GPUs of the job's gres indexes"
+assert_eq "$WANT" "$(container_gpus "$A" pa | tr ',' '\n' | sort | paste -sd,)" \
+	"... container-list shows the container with those GPUs"
+LEASED=$(gpus_json | jq -r --arg c "$CA" '[.slots[] | select(.lease.container == $c) | .uuid] | sort | join(",")')
+assert_eq "$WANT" "$LEASED" "... ds01 gpus (root) has exactly those slots leased to $CA"
+assert_eq free "$(gpu_lease_state "$(fake_nvml_uuid 0)")" "... and GPU 0, free in ds01, is not leased (placement is Slurm's)"
+assert_eq running "$(docker_state "$CA")" "... the container runs"
+assert_eq "$JA" "$(docker inspect -f '{{index .Config.Labels "ds01.slurm.job"}}' "$CA" 2>/dev/null)" \
+	"... it has the label ds01.slurm.job=$JA"
+assert_eq "$JA" "$(ledger_sql "SELECT slurm_job FROM containers WHERE name = '$CA'")" \
+	"... its ledger row records job $JA"
+assert_eq "$JA" "$(jq -r '.slurm_job' "$SL/jobs/ja.out")" "... and the answer names the job"
+
+# --- B's job with 1 GPU: the last one -----------------------------------------------------------
+write_job jb pb
+JB=$(submit "$B" jb --gres=gpu:1)
+wait_for 30 has_rc jb || fail "B's job did not run its deploy: state $(job_state "$JB")"
+assert_eq 0 "$(cat "$SL/jobs/jb.rc")" "B's job deploys too: $(head -c 300 "$SL/jobs/jb.err")"
+assert_eq 3 "$(cat "$SL/jobs/jb.gpus")" "... Slurm gave it index 3"
+assert_eq "$(fake_nvml_uuid 3)" "$(container_gpus "$B" pb)" "... and its container has ds01's GPU 3"
+assert_eq 3 "$(gpus_leased_count)" "... 3 GPUs are leased in ds01, as Slurm's jobs with containers hold them"
+
+# --- refusals ---------------------------------------------------------------------------------
+capture as_user "$B" container-deploy stolen --slurm-job "$JA"
+assert_ne 0 "$RC" "B naming A's job is refused"
+assert_contains "$ERR" "job $JA is not yours" "... saying it is not theirs"
+assert_no_container "stolen._.$B" "... and nothing is deployed"
+n=$(events_query ".event_type == \"auth.denied\" and .user == \"$B\" and .details.action == \"container.deploy\"" | grep -c .)
+assert_eq 1 "$n" "... audited as auth.denied"
+
+capture as_user "$A" container-deploy ghost --slurm-job 999999
+assert_ne 0 "$RC" "a made-up job id is refused"
+assert_contains "$ERR" "Slurm has no job 999999" "... saying Slurm has no such job"
+capture as_user "$A" container-deploy ghost --slurm-job 12abc
+assert_ne 0 "$RC" "a malformed job id is refused"
+assert_contains "$ERR" "is not a Slurm job id" "... saying so"
+
+write_job jc pc
+JC=$(submit "$A" jc)
+wait_for 30 has_rc jc || fail "A's CPU job did not run its deploy: state $(job_state "$JC")"
+assert_ne 0 "$(cat "$SL/jobs/jc.rc")" "a job without GPUs is refused, from its own script"
+assert_contains "$(cat "$SL/jobs/jc.err")" "holds no GPUs on $NODE" "... saying it holds no GPUs here"
+scancel "$JC"
+job_done() { s=$(scontrol show job "$1" 2>/dev/null | grep -o 'JobState=[A-Z]*'); [ -n "$s" ] && [ "$s" != JobState=RUNNING ] && [ "$s" != JobState=COMPLETING ]; }
+wait_for 20 job_done "$JC" || fail "job $JC did not end"
+capture as_user "$A" container-deploy late --slurm-job "$JC"
+assert_ne 0 "$RC" "a finished job is refused"
+assert_match "$ERR" "job $JC is (CANCELLED|COMPLETED), not RUNNING" "... saying it does not run"
+assert_no_container "late._.$A" "... and nothing is deployed"
+assert_no_container "pc._.$A" "... nor for the job without GPUs"
+
+# Slurm and ds01 disagree: B's GPU 3 goes free in Slurm (scancel) while ds01 still leases it to
+# B's container; a new job on it is refused, naming the container.
+scancel "$JB"
+wait_for 20 job_done "$JB" || fail "job $JB did not end"
+write_job jd pd
+JD=$(submit "$A" jd --gres=gpu:1)
+wait_for 30 has_rc jd || fail "A's second job did not run its deploy: state $(job_state "$JD")"
+assert_ne 0 "$(cat "$SL/jobs/jd.rc")" "a job whose GPUs ds01 leased to another container is refused"
+assert_contains "$(cat "$SL/jobs/jd.err")" "is leased to container pb._.$B" "... naming the container"
+assert_no_container "pd._.$A" "... and nothing is deployed"
+scancel "$JD" "$JA" "$JH"
+
+# --- without the cluster key ------------------------------------------------------------------
+ds01_stop_daemon "ds01d stops (to start without the cluster key)"
+sed -i '/^cluster:/,$d' "$DS01_CONFIG"
+ds01_start_daemon
+capture as_user "$A" container-deploy nocluster --slurm-job 5
+assert_ne 0 "$RC" "without the cluster key --slurm-job is refused"
+assert_contains "$ERR" "this server is not in a cluster" "... saying why"
+
+ds01_done
