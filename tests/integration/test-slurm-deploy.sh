@@ -10,7 +10,7 @@
 # pick), the job gets and the container holds indexes 1 and 2. Refused: another user naming the job (not yours, audited auth.denied), a made-up job id,
 # a job without GPUs (from its own script), a finished job, a job whose GPU ds01 leased to
 # another container (Slurm and ds01 disagree), and a daemon without the cluster key.
-# ds01-test: kind=functional needs=slurm budget=60
+# ds01-test: kind=functional needs=slurm budget=40
 . "$(dirname "$0")/lib.sh"
 
 for tool in slurmctld slurmd scontrol sbatch squeue scancel munge munged; do
@@ -185,6 +185,14 @@ assert_eq "$JA" "$(docker inspect -f '{{index .Config.Labels "ds01.slurm.job"}}'
 assert_eq "$JA" "$(ledger_sql "SELECT slurm_job FROM containers WHERE name = '$CA'")" \
 	"... its ledger row records job $JA"
 assert_eq "$JA" "$(jq -r '.slurm_job' "$SL/jobs/ja.out")" "... and the answer names the job"
+capture as_user "$A" container-deploy pa --slurm-job "$JA" --json
+assert_eq 0 "$RC" "deploying the same job's project again answers its container: $ERR"
+assert_jq "... (existed)" '.existed == true' "$OUT"
+assert_exit 0 as_user "$A" container-deploy plain --cpu-only --json
+capture as_user "$A" container-deploy plain --slurm-job "$JA"
+assert_ne 0 "$RC" "a project with a container not of the job is refused"
+assert_contains "$ERR" "'plain' already has a container" "... saying so"
+assert_exit 0 as_user "$A" container-retire plain
 
 # --- B's job with 1 GPU: the last one -----------------------------------------------------------
 write_job jb pb

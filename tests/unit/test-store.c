@@ -683,6 +683,28 @@ static void test_runtime_from_migration(void **state)
         store_container_release(&c);
 }
 
+/* A container of a Slurm job records the job (schema 12); others have 0; an unknown container
+ * is not found. */
+static void test_slurm_job(void **state)
+{
+        struct fixture *f = *state;
+        struct store_reservation_req req = req_for(f, "job._.alice", 1000, 1);
+        reserve_drop(f, &req);
+        req = req_for(f, "plain._.alice", 1000, 0);
+        reserve_drop(f, &req);
+        _cleanup_error_ struct error *err = NULL;
+        assert_int_equal(store_set_slurm_job(f->store, "job._.alice", 4242, &err), 0);
+        struct store_container c;
+        assert_int_equal(store_get(f->store, "job._.alice", &c, &err), 0);
+        assert_int_equal(c.slurm_job, 4242);
+        store_container_release(&c);
+        assert_int_equal(store_get(f->store, "plain._.alice", &c, &err), 0);
+        assert_int_equal(c.slurm_job, 0);
+        store_container_release(&c);
+        assert_int_equal(store_set_slurm_job(f->store, "none._.alice", 1, &err), -1);
+        assert_int_equal(err->code, DS01_ENOTFOUND);
+}
+
 /* Lease life after binding: held on stop, bound again on start, released after the hold while
  * the container stays, then leased again for the existing container. */
 static void test_hold_release_relet(void **state)
@@ -963,6 +985,7 @@ int main(void)
             cmocka_unit_test_setup_teardown(test_records, setup, teardown),
             cmocka_unit_test_setup_teardown(test_newer_schema_refused, setup, teardown),
             cmocka_unit_test_setup_teardown(test_runtime_from_migration, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_slurm_job, setup, teardown),
 
             cmocka_unit_test_setup_teardown(test_hold_release_relet, setup, teardown),
             cmocka_unit_test_setup_teardown(test_drain, setup, teardown),

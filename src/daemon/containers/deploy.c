@@ -335,6 +335,7 @@ int deploy_run(struct ds01d *d, const struct caller *c, json_t *params, bool fro
                 struct store_container rec;
                 bool managed = managed_record(d, inspect, &rec);
                 bool mine = managed && rec.uid == (unsigned)c->uid;
+                int64_t rec_job = managed ? rec.slurm_job : 0;
                 if (managed)
                         store_container_release(&rec);
                 if (!mine) {
@@ -343,6 +344,16 @@ int deploy_run(struct ds01d *d, const struct caller *c, json_t *params, bool fro
                                   "a container named '%s' exists but ds01 does not manage it "
                                   "for you - choose another project name",
                                   container);
+                        goto out;
+                }
+                if (slurm_job > 0 && rec_job != slurm_job) {
+                        json_decref(inspect);
+                        error_set(err, DS01_EUSAGE,
+                                  "'%s' already has a container%s - retire it (container-retire "
+                                  "%s; the workspace stays), or deploy another project for job "
+                                  "%lld",
+                                  project, rec_job > 0 ? ", of another Slurm job" : "", project,
+                                  (long long)slurm_job);
                         goto out;
                 }
                 /* what is mounted when a container is made cannot be added to one */
