@@ -9,8 +9,9 @@
 # ds01.slurm.job label, and the ledger row has the job id; a second user's job gets the last GPU. Placement is Slurm's: with GPU 0 held by another job in Slurm (free in ds01, ds01's own
 # pick), the job gets and the container holds indexes 1 and 2. Refused: another user naming the job (not yours, audited auth.denied), a made-up job id,
 # a job without GPUs (from its own script), a finished job, a job whose GPU ds01 leased to
-# another container (Slurm and ds01 disagree), and a daemon without the cluster key.
-# ds01-test: kind=functional needs=slurm budget=40
+# another container (Slurm and ds01 disagree), a GPU index ds01 does not have, a job on another
+# node (ds01d with another cluster.node), and a daemon without the cluster key.
+# ds01-test: kind=functional needs=slurm budget=50
 . "$(dirname "$0")/lib.sh"
 
 for tool in slurmctld slurmd scontrol sbatch squeue scancel munge munged; do
@@ -242,9 +243,31 @@ wait_for 30 has_rc jd || fail "A's second job did not run its deploy: state $(jo
 assert_ne 0 "$(cat "$SL/jobs/jd.rc")" "a job whose GPUs ds01 leased to another container is refused"
 assert_contains "$(cat "$SL/jobs/jd.err")" "is leased to container pb._.$B" "... naming the container"
 assert_no_container "pd._.$A" "... and nothing is deployed"
-scancel "$JD" "$JA" "$JH"
 
-# --- without the cluster key ------------------------------------------------------------------
+# A GPU index ds01 does not have: GPU 3 leaves ds01's inventory (B's container retired first),
+# and a job Slurm gives indexes 0 and 3 is refused.
+assert_exit 0 as_user "$B" container-retire pb
+scancel "$JD" "$JH"
+wait_for 20 job_done "$JD" && wait_for 20 job_done "$JH" || fail "jobs $JD and $JH did not end"
+fake_nvml_edit '.gpus |= .[0:3]' || fail "cannot edit the fake NVML"
+as_root ds01 gpus --rescan >/dev/null || fail "ds01 gpus --rescan"
+write_job je pe
+JE=$(submit "$A" je --gres=gpu:2)
+wait_for 30 has_rc je || fail "A's third job did not run its deploy: state $(job_state "$JE")"
+assert_eq 0,3 "$(cat "$SL/jobs/je.gpus")" "a job gets indexes 0 and 3 in Slurm"
+assert_ne 0 "$(cat "$SL/jobs/je.rc")" "... and its deploy is refused: ds01 has no GPU 3"
+assert_contains "$(cat "$SL/jobs/je.err")" "GPU 3 of node $NODE, which ds01 does not have" "... saying so"
+assert_no_container "pe._.$A" "... and nothing is deployed"
+scancel "$JE"
+
+# --- another node's ds01d; then none in a cluster ------------------------------------------------
+ds01_stop_daemon "ds01d stops (to start as another node)"
+sed -i "s/^  node: $NODE\$/  node: elsewhere/" "$DS01_CONFIG"
+ds01_start_daemon
+capture as_user "$A" container-deploy away --slurm-job "$JA"
+assert_ne 0 "$RC" "a job on another node is refused"
+assert_contains "$ERR" "job $JA runs on $NODE, not on this node (elsewhere)" "... saying where it runs"
+scancel "$JA"
 ds01_stop_daemon "ds01d stops (to start without the cluster key)"
 sed -i '/^cluster:/,$d' "$DS01_CONFIG"
 ds01_start_daemon
