@@ -215,6 +215,15 @@ static void test_config(void **state)
         assert_string_equal(c->cluster->slurm_bin, "/usr/bin");
         assert_string_equal(c->cluster->account_prefix, "ds01_");
         assert_string_equal(c->cluster->slurm_conf, "/etc/slurm/slurm.conf");
+        /* node: the short hostname unless given */
+        char host[256] = "";
+        assert_int_equal(gethostname(host, sizeof(host) - 1), 0);
+        host[strcspn(host, ".")] = '\0';
+        assert_string_equal(c->cluster->node, host);
+        config_free(c);
+        c = load_yaml("cluster:\n  backend: slurm\n  name: a\n  node: gpu-01.b_2\n", &err);
+        assert_non_null(c);
+        assert_string_equal(c->cluster->node, "gpu-01.b_2");
         config_free(c);
         static const struct {
                 const char *yaml, *msg;
@@ -230,6 +239,8 @@ static void test_config(void **state)
              "'cluster.slurm_bin' must be"},
             {"cluster:\n  backend: slurm\n  name: a\n  partiton: gpu\n", "unknown key 'partiton'"},
             {"cluster: slurm\n", "cluster must be a mapping"},
+            {"cluster:\n  backend: slurm\n  name: a\n  node: n[1-2]\n",
+             ":4: 'cluster.node' must be this host's NodeName"},
         };
         for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
                 err = NULL;
