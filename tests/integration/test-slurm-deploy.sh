@@ -248,7 +248,8 @@ assert_no_container "pd._.$A" "... and nothing is deployed"
 # and a job Slurm gives indexes 0 and 3 is refused.
 assert_exit 0 as_user "$B" container-retire pb
 scancel "$JD" "$JH"
-wait_for 20 job_done "$JD" && wait_for 20 job_done "$JH" || fail "jobs $JD and $JH did not end"
+wait_for 20 job_done "$JD" || fail "job $JD did not end"
+wait_for 20 job_done "$JH" || fail "job $JH did not end"
 fake_nvml_edit '.gpus |= .[0:3]' || fail "cannot edit the fake NVML"
 as_root ds01 gpus --rescan >/dev/null || fail "ds01 gpus --rescan"
 write_job je pe
