@@ -20,9 +20,11 @@
  *   daemon.ping        {} -> {version, instance, api (= PROTO_VERSION), docker_api,
  *                      gpu_backend, user, admin}
  *   container.deploy   {project, image?, gpus? (int 0..64, default 1), mig? (profile), cpu_only?,
- *                      cmd? ([str]), start? (bool, default true)}
+ *                      cmd? ([str]), start? (bool, default true), slurm_job? (str: a Slurm
+ *                      job id; cluster mode only, instead of gpus/mig/cpu_only/wait: the job's
+ *                      GPUs on this node, cluster/slurmdeploy.h)}
  *                      -> {container, project, existed (bool), state, image, workspace,
- *                          gpus: [{uuid, name, index, weight, profile?}]}
+ *                          gpus: [{uuid, name, index, weight, profile?}], slurm_job?}
  *                      (existed: true when the project already had a container; gpus are then
  *                      plain uuid strings from its labels; a cmd that cannot start fails the
  *                      deploy with code 127 (not found) or 126 (not runnable), as shells exit)
