@@ -87,7 +87,7 @@ static int check_free(struct ds01d *d, const char *name, const char *to, const c
         if (ports.len) {
                 error_set(err, DS01_ERESOURCE,
                           "'%s' has published ports (%s), which cannot follow a rename: remove "
-                          "the ports first (container-port %s rm PORT), rename, then publish "
+                          "the ports first (container-port %s remove PORT), rename, then publish "
                           "them again",
                           old_project, ports.buf, old_project);
                 strbuf_release(&ports);
