@@ -8,6 +8,7 @@
 # container (No such container), another user's suffix, a name in use (a container, a waiting
 # deploy), an invalid name, and a container with published ports (the message says how).
 # ds01-test: kind=functional budget=60
+DS01_GPUS=1 # training's GPU fills the server: a deploy --wait waits in the queue
 . "$(dirname "$0")/lib.sh"
 ds01_setup
 ds01_start_daemon
@@ -41,6 +42,12 @@ assert_contains "$ERR" "give the new name as PROJECT or PROJECT._.$A" \
 	"another user's suffix is refused ($ERR)"
 capture as_user "$A" docker rename training busy
 assert_contains "$ERR" "is already in use" "a name in use is refused ($ERR)"
+capture as_user "$A" container-deploy waiting --wait
+assert_contains "$OUT" "waits for GPUs" "A: container-deploy waiting --wait joins the queue ($ERR)"
+capture as_user "$A" docker rename training waiting
+assert_contains "$ERR" "in use by your deploy waiting in the GPU queue" \
+	"the name of a waiting deploy is refused ($ERR)"
+assert_exit 0 -m "A: gpu-queue leave waiting" as_user "$A" gpu-queue leave waiting
 capture as_user "$A" docker rename training "Bad Name!"
 assert_ne 0 "$RC" "an invalid name is refused"
 assert_contains "$ERR" "invalid" "the refusal says the name is invalid ($ERR)"

@@ -74,8 +74,9 @@ static int check_free(struct ds01d *d, const char *name, const char *to, const c
         if (queued)
                 return error_set(err, DS01_ERESOURCE,
                                  "Conflict. The name \"%s\" is in use by your deploy waiting in "
-                                 "the GPU queue: choose another name, or cancel that deploy",
-                                 project);
+                                 "the GPU queue: choose another name, or stop waiting first "
+                                 "(gpu-queue leave %s)",
+                                 project, project);
         if (store_get(d->store, name, &sc, err) < 0)
                 return -1;
         /* Published ports have relays and sockets by name (ports/): refused rather than moved. */

@@ -27,9 +27,9 @@
 static int recreate(struct ds01d *d, const struct caller *owner, const json_t *inspect,
                     const char *name, const struct limit_set *ls, char **got, struct error **err)
 {
-        /* The new container keeps the project label of the one it replaces (the workspace falls
-         * back to it, managed_workspace_project); its project is its name's (managed_project). */
-        const char *project = managed_label(inspect, "ds01.project");
+        /* The new container is of its name's project (a renamed one's too: managed_project), on
+         * the workspace the old one had (a renamed one's is its old project's). */
+        _cleanup_free_ char *project = managed_project(inspect);
         const char *ws_project = managed_workspace_project(inspect);
         const char *request = managed_label(inspect, "ds01.gpu.request");
         const char *image = jstr(json_object_get(inspect, "Config"), "Image");
@@ -78,6 +78,9 @@ static int recreate(struct ds01d *d, const struct caller *owner, const json_t *i
         struct deploy_extras extras, *x = extras_of_inspect(inspect, &extras) ? &extras : NULL;
         spec = spec_create_body_of(d, owner, ls, project, image, img, workspace, pin, got, cmd,
                                    request ? request : "1", data, n_data, ssh, x);
+        if (ws_project && !streq(ws_project, project))
+                json_object_set_new(json_object_get(spec, "Labels"), SPEC_WORKSPACE_PROJECT_LABEL,
+                                    json_string(ws_project));
         if (x)
                 extras_release(x);
         json_decref(cmd);
