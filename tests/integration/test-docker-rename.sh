@@ -96,10 +96,15 @@ assert_exit 0 -m "A: container-start exp2" as_user "$A" container-start exp2
 capture as_user "$A" docker exec exp2 cat /workspace/note
 assert_eq "$NOTE" "$OUT" "exp2 still mounts the workspace"
 assert_exit 0 -m "A: container-retire training (the new one)" as_user "$A" container-retire training
+assert_ok "the new training's retire left exp2's pin (the same name) in place" \
+	test -d "$PINS/training._.$A"
+assert_exit 0 -m "A: container-stop exp2 (the new training gone)" as_user "$A" container-stop exp2
+assert_exit 0 -m "A: container-start exp2" as_user "$A" container-start exp2
 
 # --- a daemon restart between the rename and the retire ------------------------------------------
 ds01_stop_daemon "SIGTERM before the restart"
 ds01_start_daemon
+assert_ok "the start-up sweep kept exp2's pin under its old name" test -d "$PINS/training._.$A"
 assert_eq "$U" "$(container_gpus "$A" exp2)" "after a restart exp2 still has its GPU"
 assert_exit 0 -m "A: container-stop exp2 after the restart" as_user "$A" container-stop exp2
 assert_exit 0 -m "A: container-start exp2 after the restart (the start-up sweep kept its pin)" \

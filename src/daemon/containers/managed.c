@@ -145,19 +145,18 @@ int managed_make_home(struct ds01d *d, const struct caller *owner, const char *i
 
 void managed_pins_remove(struct ds01d *d, const char *container, const char *pin)
 {
-        if (!streq(pin, container)) {
-                /* A renamed container's pins are under its old name, which a container deployed
-                 * since may use too (its starts pin there under that name's operation slot):
-                 * removed only when no other container has them. Left, the start-up sweep
-                 * removes them. */
-                if (oplock_acquire_wait(d->ops, pin, 5, NULL) < 0)
-                        return;
-                int users = store_pin_users(d->store, pin, NULL);
-                if (users == 0 || users == 1) /* none, or only this one (still in the ledger) */
-                        managed_pins_remove(d, pin, pin);
-                oplock_release(d->ops, pin);
+        /* A renamed container's pins are under its old name, which a container deployed since
+         * may use too (the starts of both pin there under that name's operation slot): they are
+         * removed only when no other container has them (the one going is still in the ledger,
+         * or already gone). Left, the start-up sweep removes them once unused. */
+        bool slot = !streq(pin, container);
+        if (slot && oplock_acquire_wait(d->ops, pin, 5, NULL) < 0)
                 return;
+        int users = store_pin_users(d->store, pin, NULL);
+        if (users == 0 || users == 1) {
+                workspace_pin_remove(d->cfg->state_dir, pin);
+                sshkeys_pin_remove(d->cfg->state_dir, pin);
         }
-        workspace_pin_remove(d->cfg->state_dir, pin);
-        sshkeys_pin_remove(d->cfg->state_dir, pin);
+        if (slot)
+                oplock_release(d->ops, pin);
 }
