@@ -4,7 +4,8 @@
 # lease and the ledger follow it; /workspace is still mounted after a stop and start (its pin
 # stays under the name it was created with); the old project can be deployed again; a daemon
 # restart between the rename and the retire keeps all of it; the retire frees the GPU and
-# removes the pins. Refused, each with its message and nothing changed: another user's
+# removes the pins. A rename Docker made while the daemon was down (a crash between the two
+# steps) is adopted at start-up. Refused, each with its message and nothing changed: another user's
 # container (No such container), another user's suffix, a name in use (a container, a waiting
 # deploy), an invalid name, and a container with published ports (the message says how).
 # ds01-test: kind=functional budget=60
@@ -112,12 +113,27 @@ assert_exit 0 -m "A: container-start exp2 after the restart (the start-up sweep 
 capture as_user "$A" docker exec exp2 cat /workspace/note
 assert_eq "$NOTE" "$OUT" "after the restart the file is in /workspace"
 
+# --- a crash between Docker's rename and the ledger's: the start-up reconciliation adopts Docker's
+# name (the daemon is down while Docker renames it, as after a crash in container_rename) -------
+ds01_stop_daemon "SIGTERM before the crash simulation"
+docker rename "exp2._.$A" "exp3._.$A" || fail "cannot rename in Docker"
+ds01_start_daemon
+assert_eq "$U" "$(container_gpus "$A" exp3)" "after the start-up, container-list shows exp3 with the GPU"
+assert_eq "" "$(container_entry "$A" exp2)" "and no exp2"
+assert_exit 0 -m "A: container-stop exp3" as_user "$A" container-stop exp3
+assert_exit 0 -m "A: container-start exp3 (on the pin of the name it was created with)" \
+	as_user "$A" container-start exp3
+capture as_user "$A" docker exec exp3 cat /workspace/note
+assert_eq "$NOTE" "$OUT" "exp3 mounts the workspace"
+assert_eq 1 "$(events_query ".event_type == \"container.rename\" and .details.by == \"reconcile\"" | grep -c .)" \
+	"the adoption is logged as container.rename"
+
 # --- retire ---------------------------------------------------------------------------------------
-assert_exit 0 -m "A: container-retire exp2" as_user "$A" container-retire exp2
-assert_no_container "exp2._.$A" "exp2 is gone from Docker"
+assert_exit 0 -m "A: container-retire exp3" as_user "$A" container-retire exp3
+assert_no_container "exp3._.$A" "exp3 is gone from Docker"
 assert_eq free "$(gpu_lease_state "$U")" "its GPU is free"
-assert_eq "" "$(ls -A "$PINS" 2>/dev/null | grep -E "^(training|exp2)\._\.$A$")" \
-	"no pin is left under either name"
-assert_eq 0 "$(ledger_sql "SELECT count(*) FROM containers WHERE name IN ('exp2._.$A', 'training._.$A')")" \
-	"the ledger has neither"
+assert_eq "" "$(ls -A "$PINS" 2>/dev/null | grep -E "^(training|exp2|exp3)\._\.$A$")" \
+	"no pin is left under any of its names"
+assert_eq 0 "$(ledger_sql "SELECT count(*) FROM containers WHERE name IN ('exp2._.$A', 'exp3._.$A', 'training._.$A')")" \
+	"the ledger has none of them"
 ds01_done
