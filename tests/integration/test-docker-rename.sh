@@ -36,6 +36,14 @@ assert_contains "$ERR" "remove the ports first (container-port training remove P
 	"the refusal says how (8888: $ERR)"
 assert_exit 0 -m "A: container-port training remove 8888" as_user "$A" container-port training remove 8888
 
+# an open session (container-attach's exec, as docker exec -it's) holds off the idle stop by name
+as_user_bg "$A" container-attach training -- sleep 60 >/dev/null 2>&1
+SESSION=$!
+wait_for 10 sh -c "docker top 'training._.$A' | grep -q 'sleep 60'"
+capture as_user "$A" docker rename training exp2
+assert_contains "$ERR" "has sessions open" "rename with a session open is refused ($ERR)"
+kill "$SESSION" 2>/dev/null
+wait "$SESSION" 2>/dev/null
 capture as_user "$B" docker rename "training._.$A" stolen
 assert_contains "$ERR" "No such container" "B: another user's container is No such container"
 capture as_user "$A" docker rename training "exp2._.$B"
