@@ -124,11 +124,12 @@ assert_eq "$NOTE" "$OUT" "after the restart the file is in /workspace"
 # --- a crash between Docker's rename and the ledger's: the start-up reconciliation adopts Docker's
 # name (the daemon is down while Docker renames it, as after a crash in container_rename) -------
 ds01_stop_daemon "SIGTERM before the crash simulation"
+docker stop -t 1 "exp2._.$A" >/dev/null || fail "cannot stop in Docker"
 docker rename "exp2._.$A" "exp3._.$A" || fail "cannot rename in Docker"
 ds01_start_daemon
 assert_eq "$U" "$(container_gpus "$A" exp3)" "after the start-up, container-list shows exp3 with the GPU"
 assert_eq "" "$(container_entry "$A" exp2)" "and no exp2"
-assert_exit 0 -m "A: container-stop exp3" as_user "$A" container-stop exp3
+assert_eq held "$(gpu_lease_state "$U")" "its lease follows what it is now (stopped: held)"
 assert_exit 0 -m "A: container-start exp3 (on the pin of the name it was created with)" \
 	as_user "$A" container-start exp3
 capture as_user "$A" docker exec exp3 cat /workspace/note

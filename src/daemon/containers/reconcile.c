@@ -119,6 +119,11 @@ static int adopt_rename(struct ds01d *d, const struct store_container *row, cons
                 return 0;
         }
         log_notice("reconcile: %s was renamed %s in Docker; recorded", row->name, nm + 1);
+        /* its leases follow what it is now, as for the rows found by name */
+        if (streq_ptr(jstr(e, "State"), "running"))
+                store_unhold(d->store, nm + 1, NULL);
+        else
+                store_hold(d->store, nm + 1, NULL);
         events_log(
             d->events, "container.rename", row->user,
             json_pack("{s:s, s:s, s:s}", "from", row->name, "to", nm + 1, "by", "reconcile"));
