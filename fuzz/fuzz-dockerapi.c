@@ -149,6 +149,10 @@ static void check_route(const char *method, const char *path)
                 check(streq(method, "DELETE") && streq(rest, ""));
                 prefix = xstrdup("/containers/");
                 break;
+        case DAPI_CONTAINER_RENAME:
+                check(post && streq(rest, "/rename"));
+                prefix = xstrdup("/containers/");
+                break;
         case DAPI_CONTAINER_ATTACH:
                 check(post && streq(rest, "/attach"));
                 prefix = xstrdup("/containers/");

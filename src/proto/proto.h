@@ -36,6 +36,9 @@
  *   container.retire   {name} -> {container, released: [uuid], workspace, stopped (bool: it
  *                          was running), sigterm_grace_s}
  *                      (every stop: SIGTERM to every process, the grace, then SIGKILL)
+ *   container.rename   {name, to (PROJECT or PROJECT._.<own user part>)}
+ *                      -> {container (the new name), from, project} (the Docker endpoint's
+ *                      docker rename; refusals: 2 invalid, 3 in use / ports / sessions)
  *   container.list     {all? (bool; admins: everyone's)}
  *                      -> {containers: [{name, project, user, uid, state, status, image,
  *                          gpus: [{uuid, lease, weight, since, name, index, profile?}],

@@ -658,6 +658,7 @@ static void test_runtime_from_migration(void **state)
         assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
         assert_int_equal(sqlite3_exec(db,
                                       "ALTER TABLE containers DROP COLUMN slurm_job;"
+                                      "ALTER TABLE containers DROP COLUMN pin;"
                                       "ALTER TABLE containers DROP COLUMN manual_stop_at;"
                                       "ALTER TABLE containers DROP COLUMN runtime_from_ms;"
                                       "DROP TABLE queue;"
@@ -965,6 +966,67 @@ static void test_ports(void **state)
         store_container_release(&c);
 }
 
+/* A rename moves the row, its leases and ports in one transaction; the pins stay under the name
+ * it was created with, across renames; a name in use is refused and changes nothing. */
+static void test_rename(void **state)
+{
+        struct fixture *f = *state;
+        struct error *err = NULL;
+        struct store_reservation_req req = req_for(f, "train._.alice", 1000, 1);
+        char **uuids = reserve_ok(f, &req);
+        assert_int_equal(store_bind(f->store, "train._.alice", "id1", &err), 0);
+        assert_int_equal(store_port_add(f->store, "train._.alice", 8888, &err), 0);
+        struct store_reservation_req other = req_for(f, "busy._.alice", 1000, 0);
+        reserve_drop(f, &other);
+
+        assert_int_equal(store_rename(f->store, "train._.alice", "busy._.alice", "busy", &err), -1);
+        assert_int_equal(err->code, DS01_ERESOURCE);
+        assert_non_null(strstr(err->message, "already in use"));
+        err = error_free(err);
+        assert_int_equal(store_rename(f->store, "gone._.alice", "new._.alice", "new", &err), -1);
+        assert_int_equal(err->code, DS01_ENOTFOUND);
+        err = error_free(err);
+
+        assert_int_equal(store_rename(f->store, "train._.alice", "exp2._.alice", "exp2", &err), 0);
+        struct store_container c;
+        assert_int_equal(store_get(f->store, "train._.alice", &c, &err), -1);
+        assert_int_equal(err->code, DS01_ENOTFOUND);
+        err = error_free(err);
+        assert_int_equal(store_get(f->store, "exp2._.alice", &c, &err), 0);
+        assert_string_equal(c.project, "exp2");
+        assert_string_equal(c.docker_id, "id1");
+        assert_string_equal(c.state, "bound");
+        assert_string_equal(store_pin_name(&c), "train._.alice");
+        assert_int_equal(c.n_leases, 1);
+        assert_string_equal(c.leases[0].slot_uuid, uuids[0]);
+        assert_string_equal(c.leases[0].container, "exp2._.alice");
+        assert_int_equal(c.n_ports, 1);
+        assert_int_equal(c.ports[0], 8888);
+        store_container_release(&c);
+        assert_int_equal(store_pin_users(f->store, "train._.alice", &err), 1);
+
+        /* the old name is free for a new container; renamed again, the pin stays the first */
+        struct store_reservation_req again = req_for(f, "train._.alice", 1000, 0);
+        reserve_drop(f, &again);
+        assert_int_equal(store_pin_users(f->store, "train._.alice", &err), 2);
+        assert_int_equal(store_rename(f->store, "exp2._.alice", "exp3._.alice", "exp3", &err), 0);
+        assert_int_equal(store_get(f->store, "exp3._.alice", &c, &err), 0);
+        assert_string_equal(store_pin_name(&c), "train._.alice");
+        assert_int_equal(c.n_leases, 1);
+        store_container_release(&c);
+        assert_int_equal(store_clear_pin(f->store, "exp3._.alice", &err), 0);
+        assert_int_equal(store_get(f->store, "exp3._.alice", &c, &err), 0);
+        assert_string_equal(store_pin_name(&c), "exp3._.alice");
+        store_container_release(&c);
+
+        /* the leases go with the renamed row */
+        char **rel = NULL;
+        assert_int_equal(store_forget(f->store, "exp3._.alice", &rel, &err), 0);
+        assert_int_equal(strv_length(rel), 1);
+        store_strv_free(rel);
+        store_strv_free(uuids);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -994,6 +1056,7 @@ int main(void)
             cmocka_unit_test_setup_teardown(test_pick_callback, setup, teardown),
             cmocka_unit_test_setup_teardown(test_clocks, setup, teardown),
             cmocka_unit_test_setup_teardown(test_ports, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_rename, setup, teardown),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

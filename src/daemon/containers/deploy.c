@@ -527,7 +527,7 @@ out:
                 }
         }
         if (r < 0 && pin)
-                managed_pins_remove(d, container);
+                managed_pins_remove(d, container, container);
         sshkeys_close(&keys);
         if (x)
                 extras_release(x);

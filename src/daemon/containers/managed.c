@@ -5,7 +5,9 @@
 #include "daemon/containers/sshkeys.h"
 #include "daemon/containers/workspace.h"
 #include "daemon/docker/dockerjson.h"
+#include "daemon/containers/oplock.h"
 #include "daemon/ledger/store.h"
+#include "shared/names.h"
 
 const char *managed_label(const json_t *inspect, const char *key)
 {
@@ -16,6 +18,28 @@ const char *managed_workspace_project(const json_t *inspect)
 {
         const char *ws = managed_label(inspect, SPEC_WORKSPACE_PROJECT_LABEL);
         return ws ? ws : managed_label(inspect, "ds01.project");
+}
+
+char *managed_project(const json_t *inspect)
+{
+        const char *nm = jstr(inspect, "Name");
+        char *project = NULL, *user_part = NULL;
+        if (nm && names_split_container(nm + (nm[0] == '/'), &project, &user_part) == 0) {
+                free(user_part);
+                return project;
+        }
+        const char *label = managed_label(inspect, "ds01.project");
+        return label ? xstrdup(label) : NULL;
+}
+
+char *managed_pin_name(struct ds01d *d, const char *container)
+{
+        struct store_container sc;
+        if (store_get(d->store, container, &sc, NULL) < 0)
+                return xstrdup(container);
+        char *pin = xstrdup(store_pin_name(&sc));
+        store_container_release(&sc);
+        return pin;
 }
 
 /* Whether Docker's container (an inspect) is one this daemon created: the ledger records its
@@ -98,17 +122,17 @@ json_t *managed_cmd(const json_t *inspect)
 /* Starts a container with its workspace directory ws_fd (and --ssh's files) on its pins for the
  * time of the start: Docker mounts what ds01 opened and checked, never a path the user can
  * swap. */
-int managed_start_pinned(struct ds01d *d, const char *container, const char *id, int ws_fd,
+int managed_start_pinned(struct ds01d *d, const char *pin, const char *id, int ws_fd,
                          const struct sshkeys *keys, struct error **err)
 {
-        if (keys && sshkeys_pin(d->cfg->state_dir, container, keys, err) < 0)
+        if (keys && sshkeys_pin(d->cfg->state_dir, pin, keys, err) < 0)
                 return -1;
-        int r = workspace_pin(d->cfg->state_dir, container, ws_fd, err);
+        int r = workspace_pin(d->cfg->state_dir, pin, ws_fd, err);
         if (r == 0)
                 r = docker_container_start(d->docker, id, err);
-        workspace_unpin(d->cfg->state_dir, container);
+        workspace_unpin(d->cfg->state_dir, pin);
         if (keys)
-                sshkeys_unpin(d->cfg->state_dir, container);
+                sshkeys_unpin(d->cfg->state_dir, pin);
         return r;
 }
 
@@ -119,8 +143,20 @@ int managed_make_home(struct ds01d *d, const struct caller *owner, const char *i
         return docker_container_mkdir(d->docker, id, home, owner->uid, owner->gid, 0700, err);
 }
 
-void managed_pins_remove(struct ds01d *d, const char *container)
+void managed_pins_remove(struct ds01d *d, const char *container, const char *pin)
 {
-        workspace_pin_remove(d->cfg->state_dir, container);
-        sshkeys_pin_remove(d->cfg->state_dir, container);
+        /* A renamed container's pins are under its old name, which a container deployed since
+         * may use too (the starts of both pin there under that name's operation slot): they are
+         * removed only when no other container has them (the one going is still in the ledger,
+         * or already gone). Left, the start-up sweep removes them once unused. */
+        bool slot = !streq(pin, container);
+        if (slot && oplock_acquire_wait(d->ops, pin, 5, NULL) < 0)
+                return;
+        int users = store_pin_users(d->store, pin, NULL);
+        if (users == 0 || users == 1) {
+                workspace_pin_remove(d->cfg->state_dir, pin);
+                sshkeys_pin_remove(d->cfg->state_dir, pin);
+        }
+        if (slot)
+                oplock_release(d->ops, pin);
 }

@@ -28,14 +28,24 @@ void managed_owner_limits(struct ds01d *d, const json_t *inspect, struct limit_s
 int managed_grace_s(struct ds01d *d, const json_t *inspect);
 /* The batch command the container was created with (a new array; [] for a session container). */
 json_t *managed_cmd(const json_t *inspect);
-/* Starts container `id` (named `container`) with its workspace directory ws_fd on its pin for
+/* Starts container `id` with its workspace directory ws_fd on its pins (under `pin`, the name
+ * managed_pin_name gives; the caller holds that name's operation slot) for
  * the time of the start: Docker mounts what ds01 opened and checked, never a path the user can
  * swap (workspace.h). keys (NULL: none) are the owner's ~/.ssh and ~/.gitconfig for a container
  * made with --ssh, opened by the caller as ws_fd is (sshkeys_open). */
-int managed_start_pinned(struct ds01d *d, const char *container, const char *id, int ws_fd,
+int managed_start_pinned(struct ds01d *d, const char *pin, const char *id, int ws_fd,
                          const struct sshkeys *keys, struct error **err);
 /* Makes the owner's home directory (spec_home) in a container just created: theirs, mode 0700. */
 int managed_make_home(struct ds01d *d, const struct caller *owner, const char *id,
                       struct error **err);
-/* Removes the pins of a container that is gone (workspace.h, sshkeys.h). */
-void managed_pins_remove(struct ds01d *d, const char *container);
+/* Removes the pins of a container that is going (workspace.h, sshkeys.h), named pin (its
+ * store_pin_name; call before its ledger row goes). The pins of a renamed container are
+ * removed only when no other container uses them; the caller holds container's operation
+ * slot. */
+void managed_pins_remove(struct ds01d *d, const char *container, const char *pin);
+/* The project of a container (an inspect): its name's "<project>" part, which a rename changes
+ * (the ds01.project label keeps the one it was created with); NULL if it has neither. */
+char *managed_project(const json_t *inspect);
+/* The name the pins of container are under (store_pin_name; its own name when the ledger has
+ * no row for it). */
+char *managed_pin_name(struct ds01d *d, const char *container);

@@ -10,12 +10,14 @@
 #include "daemon/docker/dockerjson.h"
 #include "daemon/rules/monitor.h"
 #include "shared/log.h"
+#include "shared/names.h"
 #include "shared/strv.h"
 
 void reconcile_on_destroyed(struct ds01d *d, const char *name, const char *docker_id)
 {
         /* A request on this name (retire, a new deploy) owns it for now; it finishes quickly. */
         bool mine = oplock_acquire_wait(d->ops, name, 5, NULL) >= 0;
+        _cleanup_free_ char *pin = NULL;
         /* Still busy after 5 s: go ahead (the record is checked by Docker id below), but do not
          * release what the other request holds. */
         struct store_container sc;
@@ -23,11 +25,12 @@ void reconcile_on_destroyed(struct ds01d *d, const char *name, const char *docke
                 goto out; /* already released (retire, remove) */
         bool same = sc.docker_id && streq(sc.docker_id, docker_id);
         char *user = xstrdup(sc.user ? sc.user : "");
+        pin = xstrdup(store_pin_name(&sc));
         store_container_release(&sc);
         if (same) {
                 char **rel = NULL;
                 struct error *err = NULL;
-                managed_pins_remove(d, name);
+                managed_pins_remove(d, name, pin);
                 if (store_forget(d->store, name, &rel, &err) < 0) {
                         log_error("releasing %s after Docker destroyed it: %s", name, err->message);
                         error_free(err);
@@ -52,7 +55,7 @@ out:
 }
 
 /* Whether container (a name) is in list, Docker's container list. */
-static bool in_docker_list(const char *container, void *list)
+static bool in_docker_list(const char *container, const json_t *list)
 {
         size_t i;
         json_t *e;
@@ -62,6 +65,69 @@ static bool in_docker_list(const char *container, void *list)
                         return true;
         }
         return false;
+}
+
+struct pins_in_use {
+        const json_t *list;
+        const struct store_container *rows;
+        size_t n_rows;
+};
+
+/* Whether pins named `pin` are a container's: one of Docker's by that name, or a renamed
+ * container whose pins are still under its old name (store_pin_name). */
+static bool pin_in_use(const char *pin, void *ctx)
+{
+        const struct pins_in_use *u = ctx;
+        for (size_t k = 0; k < u->n_rows; k++)
+                if (u->rows[k].pin && streq(u->rows[k].pin, pin))
+                        return true;
+        return in_docker_list(pin, u->list);
+}
+
+/* Docker's container with this id, or NULL. */
+static json_t *docker_by_id(json_t *list, const char *id)
+{
+        size_t i;
+        json_t *e;
+        json_array_foreach (list, i, e)
+                if (id && streq_ptr(jstr(e, "Id"), id))
+                        return e;
+        return NULL;
+}
+
+/* A bound row whose Docker container (its id) has another name: a rename (rename.c) that Docker
+ * made but the ledger did not record (a crash in between). Docker's name is the truth - the
+ * rename renames Docker first, and back if the ledger refuses - so the ledger adopts it, when it
+ * is a name of the same owner ("<project>._.<user part>" with the row's user part). At start-up
+ * only: while the daemon runs, a rename in progress holds both names' operation slots and this
+ * pass may have listed Docker before it. 1 adopted, 0 not. */
+static int adopt_rename(struct ds01d *d, const struct store_container *row, const json_t *e)
+{
+        const char *nm = json_string_value(json_array_get(json_object_get(e, "Names"), 0));
+        if (!nm || nm[0] != '/')
+                return 0;
+        _cleanup_free_ char *p = NULL, *u = NULL, *rp = NULL, *ru = NULL;
+        if (names_split_container(nm + 1, &p, &u) < 0 ||
+            names_split_container(row->name, &rp, &ru) < 0 || !streq(u, ru) ||
+            names_check_project(p, NULL) < 0)
+                return 0;
+        struct error *err = NULL;
+        if (store_rename(d->store, row->name, nm + 1, p, &err) < 0) {
+                log_error("reconcile: recording the rename of %s to %s: %s", row->name, nm + 1,
+                          err->message);
+                error_free(err);
+                return 0;
+        }
+        log_notice("reconcile: %s was renamed %s in Docker; recorded", row->name, nm + 1);
+        /* its leases follow what it is now, as for the rows found by name */
+        if (streq_ptr(jstr(e, "State"), "running"))
+                store_unhold(d->store, nm + 1, NULL);
+        else
+                store_hold(d->store, nm + 1, NULL);
+        events_log(
+            d->events, "container.rename", row->user,
+            json_pack("{s:s, s:s, s:s}", "from", row->name, "to", nm + 1, "by", "reconcile"));
+        return 1;
 }
 
 int reconcile_ledger(struct ds01d *d, bool startup, struct error **err)
@@ -103,6 +169,16 @@ int reconcile_ledger(struct ds01d *d, bool startup, struct error **err)
                                 docker_id = id;
                                 docker_state = jstr(e, "State");
                         }
+                }
+                json_t *renamed =
+                    reserved || docker_id ? NULL : docker_by_id(list, rows[k].docker_id);
+                if (renamed && !startup)
+                        continue; /* a rename in progress, or one the next start-up records */
+                if (renamed && adopt_rename(d, &rows[k], renamed) > 0) {
+                        if (!rows[k].pin) /* its pins stay under the old name: kept below */
+                                rows[k].pin = xstrdup(rows[k].name);
+                        fixed++;
+                        continue;
                 }
                 if (docker_id) {
                         /* Stops and starts while nobody listened (daemon down, stream lost): the
@@ -163,11 +239,14 @@ int reconcile_ledger(struct ds01d *d, bool startup, struct error **err)
                                  "labels but ds01 did not create it; not managed",
                                  id ? id : "?", nm ? nm + (nm[0] == '/') : "?");
         }
-        store_containers_free(rows, n_rows);
         if (startup) {
-                workspace_pins_sweep(d->cfg->state_dir, in_docker_list, list);
-                sshkeys_pins_sweep(d->cfg->state_dir, in_docker_list, list);
+                /* the rows as they were before adopt_rename: a row it renamed is listed under
+                 * its old name, which is its pin */
+                struct pins_in_use u = {.list = list, .rows = rows, .n_rows = n_rows};
+                workspace_pins_sweep(d->cfg->state_dir, pin_in_use, &u);
+                sshkeys_pins_sweep(d->cfg->state_dir, pin_in_use, &u);
         }
+        store_containers_free(rows, n_rows);
         json_decref(list);
         log_info("reconciled ledger with docker: %zu correction(s)", fixed);
         return 0;

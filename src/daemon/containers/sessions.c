@@ -40,7 +40,7 @@ int sessions_exec(struct ds01d *d, const struct caller *c, json_t *params, json_
         json_t *spec = NULL, *start_notices = NULL;
         bool running = json_is_true(json_object_get(json_object_get(inspect, "State"), "Running"));
         if (!running) {
-                const char *p = managed_label(inspect, "ds01.project");
+                _cleanup_free_ char *p = managed_project(inspect);
                 if (!start) {
                         error_set(err, DS01_ERR,
                                   "'%s' is not running - container-run %s starts it and opens a "

@@ -27,11 +27,14 @@
 static int recreate(struct ds01d *d, const struct caller *owner, const json_t *inspect,
                     const char *name, const struct limit_set *ls, char **got, struct error **err)
 {
-        const char *project = managed_label(inspect, "ds01.project");
+        /* The new container is of its name's project (a renamed one's too: managed_project), on
+         * the workspace the old one had (a renamed one's is its old project's). */
+        _cleanup_free_ char *project = managed_project(inspect);
         const char *ws_project = managed_workspace_project(inspect);
         const char *request = managed_label(inspect, "ds01.gpu.request");
         const char *image = jstr(json_object_get(inspect, "Config"), "Image");
         _cleanup_free_ char *new_id = NULL, *workspace = NULL, *net = NULL, *pin = NULL;
+        _cleanup_free_ char *old_pin = NULL;
         json_t *spec = NULL, *img = NULL;
         int r = -1;
         if (!image || !project ||
@@ -75,6 +78,9 @@ static int recreate(struct ds01d *d, const struct caller *owner, const json_t *i
         struct deploy_extras extras, *x = extras_of_inspect(inspect, &extras) ? &extras : NULL;
         spec = spec_create_body_of(d, owner, ls, project, image, img, workspace, pin, got, cmd,
                                    request ? request : "1", data, n_data, ssh, x);
+        if (ws_project && !streq(ws_project, project))
+                json_object_set_new(json_object_get(spec, "Labels"), SPEC_WORKSPACE_PROJECT_LABEL,
+                                    json_string(ws_project));
         if (x)
                 extras_release(x);
         json_decref(cmd);
@@ -98,6 +104,12 @@ static int recreate(struct ds01d *d, const struct caller *owner, const json_t *i
                 goto out;
         }
         r = store_bind(d->store, name, new_id, err);
+        /* The new container's mounts are under its own name: a renamed one's old pins go. */
+        old_pin = r == 0 ? managed_pin_name(d, name) : NULL;
+        if (old_pin && !streq(old_pin, name)) {
+                managed_pins_remove(d, name, old_pin);
+                r = store_clear_pin(d->store, name, err);
+        }
 out:
         if (r < 0 && new_id) /* created but not recorded: nothing would manage it */
                 docker_container_remove(d->docker, new_id, true, NULL);
@@ -127,7 +139,7 @@ static int relet_gpus(struct ds01d *d, const struct caller *owner, json_t *inspe
         }
         if (r == 0 && !same) {
                 _cleanup_free_ char *list = strv_join(got, ", ");
-                const char *project = managed_label(inspect, "ds01.project");
+                _cleanup_free_ char *project = managed_project(inspect);
                 *ret_notice = xasprintf("the GPU hold of '%s' had expired and its GPU was taken, "
                                         "so it was recreated on %s: /workspace is kept, changes "
                                         "elsewhere in the container are not",
@@ -177,10 +189,10 @@ static int check_runtime_left(struct ds01d *d, const struct caller *owner, json_
 
 /* A container made before pins (workspace.h) has the user's path as its mount source: started,
  * Docker would follow whatever that path is then. Refused, with the way out. */
-static int check_pinned(struct ds01d *d, const json_t *inspect, const char *name,
+static int check_pinned(struct ds01d *d, const json_t *inspect, const char *pin_name,
                         const char *project, struct error **err)
 {
-        _cleanup_free_ char *pin = workspace_pin_prepare(d->cfg->state_dir, name, err);
+        _cleanup_free_ char *pin = workspace_pin_prepare(d->cfg->state_dir, pin_name, err);
         if (!pin)
                 return -1;
         size_t i;
@@ -243,9 +255,10 @@ static void restore_user_cgroup(struct ds01d *d, const struct caller *owner, con
 int container_start(struct ds01d *d, const struct caller *c, json_t *params, json_t **ret_result,
                     struct error **err)
 {
-        _cleanup_free_ char *name = NULL, *notice = NULL;
+        _cleanup_free_ char *name = NULL, *notice = NULL, *project = NULL, *pin = NULL;
         json_t *inspect = NULL;
         struct caller owner = {0};
+        bool pin_slot = false;
         if (verbs_acquire(d, c, jstr(params, "name"), "start", true, &name, &inspect, err) < 0)
                 return -1;
         int r = -1;
@@ -255,7 +268,15 @@ int container_start(struct ds01d *d, const struct caller *c, json_t *params, jso
                 _cleanup_close_ int ws_fd = -1;
                 _cleanup_(sshkeys_close) struct sshkeys keys = SSHKEYS_INIT;
                 bool ssh = streq_ptr(managed_label(inspect, SSHKEYS_LABEL), "true");
-                const char *project = managed_label(inspect, "ds01.project");
+                project = managed_project(inspect);
+                /* A renamed container pins under its old name, which a container deployed
+                 * since may have too: its starts take that name's slot as well. */
+                pin = managed_pin_name(d, name);
+                if (!streq(pin, name)) {
+                        if (oplock_acquire_wait(d->ops, pin, USER_VERB_WAIT_S, err) < 0)
+                                goto unbusy;
+                        pin_slot = true;
+                }
                 if (managed_owner(d, inspect, &owner) < 0 || !project) {
                         error_set(err, DS01_ERR, "container '%s' has no owner with an account",
                                   name);
@@ -272,7 +293,7 @@ int container_start(struct ds01d *d, const struct caller *c, json_t *params, jso
                  * them again. */
                 if (workspace_prepare(d->cfg->workspace_root, managed_workspace_project(inspect),
                                       owner.uid, owner.gid, true, &ws, &ws_fd, err) < 0 ||
-                    check_pinned(d, inspect, name, project, err) < 0 ||
+                    check_pinned(d, inspect, pin, project, err) < 0 ||
                     (ssh && sshkeys_open(owner.uid, owner.gid, &keys, err) < 0)) {
                         store_container_release(&sc);
                         goto unbusy;
@@ -294,7 +315,7 @@ int container_start(struct ds01d *d, const struct caller *c, json_t *params, jso
                 if (needs_gpus && relet_gpus(d, &owner, inspect, name, &notice, err) < 0)
                         goto unbusy;
                 restore_user_cgroup(d, &owner, inspect);
-                if (managed_start_pinned(d, name, name, ws_fd, ssh ? &keys : NULL, err) < 0) {
+                if (managed_start_pinned(d, pin, name, ws_fd, ssh ? &keys : NULL, err) < 0) {
                         error_wrap(err, "starting '%s'", name);
                         store_hold(d->store, name, NULL); /* stopped still: held again */
                         goto unbusy;
@@ -309,6 +330,8 @@ int container_start(struct ds01d *d, const struct caller *c, json_t *params, jso
                 json_object_set_new(*ret_result, "notices", json_pack("[s]", notice));
         r = 0;
 unbusy:
+        if (pin_slot)
+                oplock_release(d->ops, pin);
         oplock_release(d->ops, name);
         caller_release(&owner);
         json_decref(inspect);
@@ -377,7 +400,8 @@ int container_remove_and_release(struct ds01d *d, const struct caller *c, const 
                         return error_wrap(err, "removing '%s'", name);
                 *err = error_free(*err);
         }
-        managed_pins_remove(d, name);
+        _cleanup_free_ char *pin = managed_pin_name(d, name);
+        managed_pins_remove(d, name, pin);
         char **rel = NULL;
         if (store_forget(d->store, name, &rel, err) < 0)
                 return -1;
@@ -408,7 +432,7 @@ int container_remove(struct ds01d *d, const struct caller *c, json_t *params, js
         bool running =
             inspect && json_is_true(json_object_get(json_object_get(inspect, "State"), "Running"));
         if (running && !force) {
-                const char *p = managed_label(inspect, "ds01.project");
+                _cleanup_free_ char *p = managed_project(inspect);
                 error_set(err, DS01_ERR,
                           "'%s' is running - stop it first (container-stop %s), retire it "
                           "(container-retire %s) or use --force",

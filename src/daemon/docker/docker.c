@@ -455,6 +455,13 @@ int docker_container_remove(struct docker *d, const char *id, bool force, struct
         return request_ok(d, "DELETE", path, NULL, REQUEST_TIMEOUT_S, 0, NULL, err);
 }
 
+int docker_container_rename(struct docker *d, const char *id, const char *name, struct error **err)
+{
+        _cleanup_free_ char *e = url_escape(id), *n = url_escape(name);
+        _cleanup_free_ char *path = xasprintf("/containers/%s/rename?name=%s", e, n);
+        return request_ok(d, "POST", path, NULL, REQUEST_TIMEOUT_S, 0, NULL, err);
+}
+
 json_t *docker_container_inspect(struct docker *d, const char *id, struct error **err)
 {
         _cleanup_free_ char *e = url_escape(id);

@@ -36,6 +36,8 @@ int docker_container_create(struct docker *d, const char *name, const json_t *sp
 int docker_container_start(struct docker *d, const char *id, struct error **err);
 int docker_container_stop(struct docker *d, const char *id, int timeout_s, struct error **err);
 int docker_container_remove(struct docker *d, const char *id, bool force, struct error **err);
+/* Docker's rename of container id (a name or an id) to name. */
+int docker_container_rename(struct docker *d, const char *id, const char *name, struct error **err);
 json_t *docker_container_inspect(struct docker *d, const char *id, struct error **err);
 /* PUT /containers/{id}/archive: creates directory dir (absolute) in a container's file system,
  * owned by uid:gid with mode, through a one-entry tar archive; Docker resolves the path inside

@@ -241,6 +241,17 @@ static int verb(struct call *k, const char *method, const struct dapi_container 
                 }
                 if (t >= 0)
                         json_object_set_new(params, "timeout_s", json_integer(t));
+        } else if (streq(method, "container.rename")) {
+                const char *to =
+                    MHD_lookup_connection_value(k->conn, MHD_GET_ARGUMENT_KIND, "name");
+                if (!to || !*to) {
+                        json_decref(params);
+                        return error_set(err, DS01_EUSAGE,
+                                         "give the new name: docker rename "
+                                         "CONTAINER NEW_NAME");
+                }
+                /* Docker's clients send "/NAME" at times, as Docker lists names */
+                json_object_set_new(params, "to", json_string(to + (to[0] == '/')));
         } else if (streq(method, "container.remove")) {
                 const char *f =
                     MHD_lookup_connection_value(k->conn, MHD_GET_ARGUMENT_KIND, "force");
@@ -263,6 +274,8 @@ static enum MHD_Result container_verb(struct call *k, const struct dapi_containe
                         r = verb(k, "container.start", ct, &err);
         } else if (op == DAPI_CONTAINER_REMOVE) {
                 r = verb(k, "container.remove", ct, &err);
+        } else if (op == DAPI_CONTAINER_RENAME) {
+                r = verb(k, "container.rename", ct, &err);
         } else { /* an upload (PUT .../archive) is answered by endpoint.c, never here */
                 r = error_set(&err, DS01_ERR, "internal error: %s %s was not routed", k->method,
                               k->url);

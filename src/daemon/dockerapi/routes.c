@@ -26,9 +26,6 @@ static const char *const REFUSE_NETWORKS =
     "their own (Docker Compose's networks are names for it)";
 static const char *const REFUSE_PRUNE =
     "prune is for the administrators: remove your containers with 'container-retire PROJECT'";
-static const char *const REFUSE_RENAME =
-    "renaming a container is not available through ds01's Docker endpoint yet: retire it and "
-    "deploy it under the new name (your workspace stays)";
 static const char *const REFUSE_CONTAINER_OTHER =
     NOT_HERE ": ds01 sets every container's resources, state and contents itself "
              "(container-deploy, container-stop, container-retire)";
@@ -101,7 +98,7 @@ static enum dapi_op container_route(const char *m, struct dapi_route *r)
         if (streq(rest, "/exec"))
                 return DAPI_EXEC_CREATE;
         if (streq(rest, "/rename"))
-                return refuse(r, REFUSE_RENAME);
+                return DAPI_CONTAINER_RENAME;
         return refuse(r, REFUSE_CONTAINER_OTHER);
 }
 

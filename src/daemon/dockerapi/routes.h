@@ -26,6 +26,7 @@ enum dapi_op {
         DAPI_CONTAINER_STOP,   /* ds01's container.stop (the owner's grace, GPU hold) */
         DAPI_CONTAINER_RESTART,
         DAPI_CONTAINER_REMOVE, /* ds01's container.remove (the leases go) */
+        DAPI_CONTAINER_RENAME, /* ds01's container.rename (rename.h): ?name= in the caller's own */
         DAPI_CONTAINER_ATTACH, /* hijacked stream */
         DAPI_EXEC_CREATE,      /* checked: never another user, never privileged */
         DAPI_EXEC_START,       /* hijacked stream */

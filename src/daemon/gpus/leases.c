@@ -174,7 +174,7 @@ int leases_relet(struct ds01d *d, const struct caller *owner, const json_t *insp
         parse_gpu_request(request, &preq, &profile);
         if (!request)
                 preq.n_slots = (int)n_old;
-        const char *project = managed_label(inspect, "ds01.project");
+        _cleanup_free_ char *project = managed_project(inspect);
         int r = -1;
         *ret_same = false;
 

@@ -49,7 +49,8 @@ static int load_container(struct store *s, sqlite3_stmt *st, struct store_contai
             .runtime_warned = (int)sqlite3_column_int64(st, 11),
             .runtime_from_ms = sqlite3_column_int64(st, 12),
             .manual_stop_at = sqlite3_column_int64(st, 13),
-            .slurm_job = sqlite3_column_int64(st, 15),
+            .pin = store_column_strdup(st, 15),
+            .slurm_job = sqlite3_column_int64(st, 16),
         };
         /* "6006:0,8888:20001" (port:tcp, ascending), or NULL */
         for (const char *p = store_column_str(st, 14); *p && c->n_ports < NAMES_PORTS_MAX;) {
@@ -140,6 +141,7 @@ void store_container_release(struct store_container *c)
         free(c->user);
         free(c->docker_id);
         free(c->state);
+        free(c->pin);
         for (size_t i = 0; i < c->n_leases; i++) {
                 free(c->leases[i].slot_uuid);
                 free(c->leases[i].container);
@@ -274,4 +276,63 @@ int store_port_remove(struct store *s, const char *container, int port, struct e
         if (store_tx_begin(s, true, err) < 0)
                 return -1;
         return store_tx_end(s, port_remove_locked(s, container, port, err), err);
+}
+
+const char *store_pin_name(const struct store_container *c)
+{
+        return c->pin ? c->pin : c->name;
+}
+
+static int rename_locked(struct store *s, const char *from, const char *to, const char *project,
+                         struct error **err)
+{
+        sqlite3_stmt *st = store_query(s, err, S_CONTAINER_EXISTS, "t", to);
+        if (!st)
+                return -1;
+        int r = store_step(s, st, S_CONTAINER_EXISTS, err);
+        if (r != 0)
+                return r < 0 ? -1
+                             : error_set(err, DS01_ERESOURCE,
+                                         "Conflict. The container name \"/%s\" is already in use",
+                                         to);
+        if (store_exec(s, err, S_RENAME_COPY, "ttt", from, to, project) < 0)
+                return -1;
+        if (sqlite3_changes(s->db) == 0)
+                return error_set(err, DS01_ENOTFOUND, "container '%s' is not in the ledger", from);
+        if (store_exec(s, err, S_RENAME_LEASES, "tt", from, to) < 0 ||
+            store_exec(s, err, S_RENAME_PORTS, "tt", from, to) < 0)
+                return -1;
+        return store_exec(s, err, S_DELETE_CONTAINER, "t", from);
+}
+
+int store_rename(struct store *s, const char *from, const char *to, const char *project,
+                 struct error **err)
+{
+        assert(s && from && to && project);
+        if (store_tx_begin(s, true, err) < 0)
+                return -1;
+        return store_tx_end(s, rename_locked(s, from, to, project, err), err);
+}
+
+int store_clear_pin(struct store *s, const char *container, struct error **err)
+{
+        assert(s && container);
+        if (store_tx_begin(s, true, err) < 0)
+                return -1;
+        return store_tx_end(s, store_exec(s, err, S_CLEAR_PIN, "t", container), err);
+}
+
+int store_pin_users(struct store *s, const char *pin, struct error **err)
+{
+        assert(s && pin);
+        if (store_tx_begin(s, false, err) < 0)
+                return -1;
+        int n = 0;
+        sqlite3_stmt *st = store_query(s, err, S_PIN_USERS, "t", pin);
+        int r = st ? store_step(s, st, S_PIN_USERS, err) : -1;
+        if (r > 0)
+                n = (int)sqlite3_column_int64(st, 0);
+        if (store_tx_end(s, r < 0 ? -1 : 0, err) < 0)
+                return -1;
+        return n;
 }

@@ -89,6 +89,11 @@ enum stmt_id {
         S_QUEUE_GRANTING,
         S_QUEUE_BOOST,
         S_USAGE_SINCE,
+        S_RENAME_COPY,
+        S_RENAME_LEASES,
+        S_RENAME_PORTS,
+        S_PIN_USERS,
+        S_CLEAR_PIN,
         _S_MAX,
 };
 

@@ -17,7 +17,7 @@
 
 /* The schema this code reads and writes (PRAGMA user_version). A database written by a newer
  * ds01d is refused rather than guessed at. */
-#define STORE_SCHEMA_VERSION  12
+#define STORE_SCHEMA_VERSION  13
 #define STORE_BUSY_TIMEOUT_MS 5000
 
 /* migrations[v] takes the schema from version v to v + 1. Only ever append. */
@@ -151,7 +151,10 @@ static const char *const migrations[STORE_SCHEMA_VERSION] = {
     "  granting INTEGER NOT NULL DEFAULT 0,"   /* a grant's deploy is under way */
     "  UNIQUE (uid, project)"
     ") STRICT;",
-    /* 11 -> 12: the Slurm job a container belongs to in a cluster (cluster/slurmdeploy.h); 0:
+    /* 11 -> 12: the name a renamed container's pins (pins.h) are under: the name Docker
+     * created it with, which its mounts keep; NULL: its own name */
+    "ALTER TABLE containers ADD COLUMN pin TEXT;",
+    /* 12 -> 13: the Slurm job a container belongs to in a cluster (cluster/slurmdeploy.h); 0:
      * none (a container of a single server) */
     "ALTER TABLE containers ADD COLUMN slurm_job INTEGER NOT NULL DEFAULT 0;",
 };
@@ -161,7 +164,7 @@ static const char *const migrations[STORE_SCHEMA_VERSION] = {
         "last_active_ms, "                                                                         \
         "clocks_at_ms, idle_warned, runtime_warned, runtime_from_ms, manual_stop_at, "             \
         "(SELECT group_concat(port || ':' || tcp) FROM (SELECT port, tcp FROM ports p "            \
-        "WHERE p.container = containers.name ORDER BY port)), slurm_job"
+        "WHERE p.container = containers.name ORDER BY port)), pin, slurm_job"
 
 static const struct {
         const char *sql;
@@ -206,6 +209,22 @@ static const struct {
                           "SELECT slot_uuid, container, uid, weight, leased_at, ?2 "
                           "FROM leases WHERE container = ?1 ORDER BY rowid",
                           "archiving the leases"},
+    [S_RENAME_COPY] = {"INSERT INTO containers (name, project, user, uid, docker_id, state, "
+                       "created_at, keepalive_until, last_active_ms, clocks_at_ms, idle_warned, "
+                       "runtime_warned, runtime_from_ms, manual_stop_at, pin, slurm_job) "
+                       "SELECT ?2, ?3, user, uid, docker_id, state, created_at, keepalive_until, "
+                       "last_active_ms, clocks_at_ms, idle_warned, runtime_warned, "
+                       "runtime_from_ms, manual_stop_at, coalesce(pin, name), slurm_job "
+                       "FROM containers "
+                       "WHERE name = ?1",
+                       "recording the container under its new name"},
+    [S_RENAME_LEASES] = {"UPDATE leases SET container = ?2 WHERE container = ?1",
+                         "moving the leases"},
+    [S_RENAME_PORTS] = {"UPDATE ports SET container = ?2 WHERE container = ?1",
+                        "moving the published ports"},
+    [S_PIN_USERS] = {"SELECT count(*) FROM containers WHERE name = ?1 OR pin = ?1",
+                     "looking up a pin's containers"},
+    [S_CLEAR_PIN] = {"UPDATE containers SET pin = NULL WHERE name = ?1", "resetting the pin"},
     [S_DELETE_CONTAINER] = {"DELETE FROM containers WHERE name = ?1", "deleting the container"},
     [S_LIST_CONTAINERS] = {"SELECT " CONTAINER_COLUMNS " FROM containers "
                            "WHERE ?1 < 0 OR uid = ?1 ORDER BY created_at, name",

@@ -105,6 +105,9 @@ struct store_container {
          * (0: none) */
         int ports[NAMES_PORTS_MAX], tcp_ports[NAMES_PORTS_MAX];
         size_t n_ports;
+        /* the name its pins (pins.h) are under when it was renamed: the name Docker created it
+         * with, which its mounts keep (NULL: its own name; store_pin_name) */
+        char *pin;
         struct store_lease *leases;
         size_t n_leases;
 };
@@ -269,6 +272,18 @@ int store_list(struct store *s, int64_t uid, struct store_container **ret, size_
 int store_get(struct store *s, const char *container, struct store_container *ret,
               struct error **err);
 void store_container_release(struct store_container *c);
+/* The name c's pins are under: c->pin, or else its name. */
+const char *store_pin_name(const struct store_container *c);
+/* Container `from` becomes `to` (of project `project`), in one transaction: its row under the
+ * new name (its pin stays the old one's, store_pin_name), its leases and published ports moved,
+ * the old row gone. Its inbox and lease history keep the old name: they are history.
+ * DS01_ERESOURCE when `to` is in the ledger already, DS01_ENOTFOUND when `from` is not. */
+int store_rename(struct store *s, const char *from, const char *to, const char *project,
+                 struct error **err);
+/* The container is under its own name again (a recreate made its Docker container anew). */
+int store_clear_pin(struct store *s, const char *container, struct error **err);
+/* How many containers are named pin or have their pins under it; -1 on error. */
+int store_pin_users(struct store *s, const char *pin, struct error **err);
 void store_containers_free(struct store_container *v, size_t n);
 void store_strv_free(char **v);
 

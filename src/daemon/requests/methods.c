@@ -7,6 +7,7 @@
 #include "daemon/config/generation.h"
 #include "daemon/containers/datasets.h"
 #include "daemon/containers/deploy.h"
+#include "daemon/containers/rename.h"
 #include "daemon/containers/sessions.h"
 #include "daemon/containers/verbs.h"
 #include "daemon/gpus/gpuadmin.h"
@@ -114,6 +115,12 @@ static const struct method methods[] = {
      {NAME_PARAM, {"force", P_BOOL, false, 0, 0}},
      .target = TARGET_CONTAINER},
     {"container.retire", container_retire, NULL, 0, {NAME_PARAM}, .target = TARGET_CONTAINER},
+    {"container.rename",
+     container_rename,
+     NULL,
+     0,
+     {NAME_PARAM, {"to", P_STRING, true, 1, 255}},
+     .target = TARGET_CONTAINER},
     {"container.list",
      NULL,
      NULL,

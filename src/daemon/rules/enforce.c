@@ -75,10 +75,11 @@ int enforce_stop(struct ds01d *d, const char *id, const char *event, const char 
                            json_pack("{s:s, s:o, s:s}", "container", name, "gpus",
                                      strv_to_json(rel), "reason", event));
         store_strv_free(rel);
-        const char *project = managed_label(inspect, "ds01.project");
+        char *project = managed_project(inspect); /* its name's: a rename changes it */
         enforce_notify(d, &owner, name, project ? project : name, docker_inspect_workspace(inspect),
                        streq(event, "maintenance.idle_kill") ? "idle_stop" : "runtime_stop", text,
                        evidence);
+        free(project);
         log_notice("%s: stopped (%s)", name, event);
         usage_count_stop(d->store, (unsigned)owner.uid, owner.login, now_s());
         counters_action(streq(event, "maintenance.idle_kill") ? COUNTERS_IDLE_STOP

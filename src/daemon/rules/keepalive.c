@@ -10,7 +10,7 @@
 int keepalive_set(struct ds01d *d, const struct caller *c, json_t *params, json_t **ret_result,
                   struct error **err)
 {
-        _cleanup_free_ char *name = NULL;
+        _cleanup_free_ char *name = NULL, *project = NULL;
         json_t *inspect = NULL;
         struct caller owner = {0};
         if (access_container(d, c, jstr(params, "name"), "keepalive", &name, &inspect, err) < 0)
@@ -31,7 +31,7 @@ int keepalive_set(struct ds01d *d, const struct caller *c, json_t *params, json_
         bool off = json_is_true(json_object_get(params, "off"));
         json_int_t secs = json_integer_value(json_object_get(params, "seconds"));
         char b1[32], b2[32];
-        const char *project = managed_label(inspect, "ds01.project");
+        project = managed_project(inspect);
         if (!off && (max_h <= 0 || (double)secs > max_h * 3600.0)) {
                 error_set(err, DS01_EUSAGE,
                           "a keep-alive of %s is longer than your group allows (%s, "

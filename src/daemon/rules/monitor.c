@@ -380,6 +380,10 @@ static void enforce(struct monitor *m, struct ds01d *d)
                         a->name = xstrdup(nm);
                         a->user = row->user[0] ? xstrdup(row->user) : NULL;
                         a->idle_timeout_s = a->runtime_limit_s = -1;
+                } else if (!streq_ptr(a->name, nm)) {
+                        /* renamed (containers/rename.c): its clocks and samples follow its id */
+                        free(a->name);
+                        a->name = xstrdup(nm);
                 }
                 a->seen = true;
                 const struct limit_set *lsp = owner_limits(d, &cache, row->uid, row->interface);
