@@ -976,6 +976,7 @@ static void test_rename(void **state)
         char **uuids = reserve_ok(f, &req);
         assert_int_equal(store_bind(f->store, "train._.alice", "id1", &err), 0);
         assert_int_equal(store_port_add(f->store, "train._.alice", 8888, &err), 0);
+        assert_int_equal(store_set_slurm_job(f->store, "train._.alice", 77, &err), 0);
         struct store_reservation_req other = req_for(f, "busy._.alice", 1000, 0);
         reserve_drop(f, &other);
 
@@ -1002,6 +1003,7 @@ static void test_rename(void **state)
         assert_string_equal(c.leases[0].container, "exp2._.alice");
         assert_int_equal(c.n_ports, 1);
         assert_int_equal(c.ports[0], 8888);
+        assert_int_equal(c.slurm_job, 77); /* a Slurm job's container stays the job's */
         store_container_release(&c);
         assert_int_equal(store_pin_users(f->store, "train._.alice", &err), 1);
 
