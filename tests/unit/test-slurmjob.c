@@ -1,5 +1,5 @@
-/* test-slurmjob.c - a Slurm job read for a deploy (cluster/slurmjob.c): scontrol's one-line
- * answer, host lists, and the GPU indexes a job holds on a node. */
+/* test-slurmjob.c - a Slurm job read for a deploy (cluster/slurmjob.c): squeue's JSON, host
+ * lists, and the GPU indexes a job holds on a node. */
 #include "daemon/cluster/slurmjob.h"
 
 #include <setjmp.h>
@@ -28,34 +28,42 @@ static void test_ids(void **state)
 static void test_hostlist(void **state)
 {
         (void)state;
-        assert_true(slurmjob_hostlist_contains("n1", "n1"));
-        assert_false(slurmjob_hostlist_contains("n1", "n10"));
-        assert_true(slurmjob_hostlist_contains("login,n[1-3,7]", "n7"));
-        assert_true(slurmjob_hostlist_contains("n[1-3,7],x", "n2"));
-        assert_false(slurmjob_hostlist_contains("n[1-3,7]", "n5"));
-        assert_true(slurmjob_hostlist_contains("gpu[01-04]", "gpu03"));
-        assert_false(slurmjob_hostlist_contains("gpu[01-04]", "gpu3"));
-        assert_true(slurmjob_hostlist_contains("r[1-2]-gpu", "r2-gpu"));
-        assert_false(slurmjob_hostlist_contains("n[1-3", "n1"));
-        assert_false(slurmjob_hostlist_contains("(null)", "n1"));
-        assert_false(slurmjob_hostlist_contains(NULL, "n1"));
+        assert_int_equal(slurmjob_hostlist_index("n1", "n1"), 0);
+        assert_int_equal(slurmjob_hostlist_index("n1", "n10"), -1);
+        assert_int_equal(slurmjob_hostlist_index("login,n[1-3,7]", "n7"), 4);
+        assert_int_equal(slurmjob_hostlist_index("n[1-3,7],x", "n2"), 1);
+        assert_int_equal(slurmjob_hostlist_index("n[1-3,7],x", "x"), 4);
+        assert_int_equal(slurmjob_hostlist_index("n[1-3,7]", "n5"), -1);
+        assert_int_equal(slurmjob_hostlist_index("gpu[01-04]", "gpu03"), 2);
+        assert_int_equal(slurmjob_hostlist_index("gpu[01-04]", "gpu3"), -1);
+        assert_int_equal(slurmjob_hostlist_index("a[1-2]-gpu,r[1-2]-gpu", "r2-gpu"), 3);
+        assert_int_equal(slurmjob_hostlist_index("n[1-3", "n1"), -1);
+        assert_int_equal(slurmjob_hostlist_index("", "n1"), -1);
+        assert_int_equal(slurmjob_hostlist_index(NULL, "n1"), -1);
 }
 
 static void test_parse(void **state)
 {
         (void)state;
+        /* squeue --json (Slurm 22.05): every job; the name cannot pass for the fields */
         const char *text =
-            "JobId=17 JobName=w UserId=alice(1001) GroupId=alice(1001) MCS_label=N/A "
-            "Priority=1 JobState=RUNNING Reason=None NodeList=n[1-2] BatchHost=n1 "
-            "TresPerNode=gres:gpu:2 Nodes=n1 CPU_IDs=0 Mem=0 GRES=gpu:2(IDX:1,3) "
-            "Nodes=n2 CPU_IDs=0-1 Mem=0 GRES=gpu:a100:1(IDX:0),gpu:v100:1(IDX:5-6) "
-            "Command=/home/alice/job.sh\n";
+            "{\"meta\": {}, \"errors\": [], \"jobs\": ["
+            "{\"job_id\": 16, \"user_id\": 0, \"job_state\": \"RUNNING\", \"nodes\": \"n1\", "
+            "\"gres_detail\": [\"gpu:4(IDX:0-3)\"]},"
+            "{\"job_id\": 17, \"name\": \"x Nodes=n1 GRES=gpu:4(IDX:0-3) UserId=root(0)\", "
+            "\"user_id\": 1001, \"job_state\": \"RUNNING\", \"nodes\": \"n[1-2]\", "
+            "\"gres_detail\": [\"gpu:2(IDX:1,3)\", \"gpu:a100:1(IDX:0),gpu:v100:1(IDX:5-6)\"]},"
+            "{\"job_id\": 18, \"user_id\": 1002, \"job_state\": \"RUNNING\", \"nodes\": \"n1\", "
+            "\"gres_detail\": [\"\"]},"
+            "{\"job_id\": 19, \"user_id\": 1002, \"job_state\": \"RUNNING\", \"nodes\": \"n1\", "
+            "\"gres_detail\": [\"gpu:2\"]},"
+            "{\"job_id\": 20, \"user_id\": 1002, \"nodes\": \"n1\", \"gres_detail\": []}"
+            "]}";
         struct slurm_job j;
         struct error *err = NULL;
-        assert_int_equal(slurmjob_parse(text, &j, &err), 0);
+        assert_int_equal(slurmjob_parse(text, 17, &j, &err), 1);
         assert_int_equal(j.id, 17);
         assert_string_equal(j.state, "RUNNING");
-        assert_string_equal(j.user, "alice");
         assert_int_equal(j.uid, 1001);
         assert_string_equal(j.node_list, "n[1-2]");
         int idx[SLURMJOB_MAX_GPUS];
@@ -68,25 +76,22 @@ static void test_parse(void **state)
         assert_int_equal(slurmjob_node_gpus(&j, "n3", idx, &err), 0);
         slurm_job_release(&j);
 
-        /* no GRES on the node; a GRES without indexes is an error */
-        assert_int_equal(
-            slurmjob_parse("JobId=3 UserId=bob(1002) JobState=RUNNING NodeList=n1 Nodes=n1 "
-                           "CPU_IDs=0 Mem=0 GRES=",
-                           &j, &err),
-            0);
+        /* no GRES on the node; a GRES without indexes is an error; a job without a field */
+        assert_int_equal(slurmjob_parse(text, 18, &j, &err), 1);
         assert_int_equal(slurmjob_node_gpus(&j, "n1", idx, &err), 0);
         slurm_job_release(&j);
-        assert_int_equal(slurmjob_parse("JobId=3 UserId=bob(1002) JobState=RUNNING NodeList=n1 "
-                                        "Nodes=n1 GRES=gpu:2",
-                                        &j, &err),
-                         0);
+        assert_int_equal(slurmjob_parse(text, 19, &j, &err), 1);
         assert_int_equal(slurmjob_node_gpus(&j, "n1", idx, &err), -1);
         assert_non_null(strstr(err->message, "IDX"));
         err = error_free(err);
         slurm_job_release(&j);
+        assert_int_equal(slurmjob_parse(text, 20, &j, &err), -1);
+        assert_non_null(strstr(err->message, "job_state"));
+        err = error_free(err);
 
-        assert_int_equal(slurmjob_parse("No jobs in the system\n", &j, &err), -1);
-        assert_non_null(strstr(err->message, "JobId"));
+        assert_int_equal(slurmjob_parse(text, 99, &j, &err), 0);
+        assert_int_equal(slurmjob_parse("JobId=3 UserId=bob(1002)", 3, &j, &err), -1);
+        assert_non_null(strstr(err->message, "no job list"));
         error_free(err);
 }
 

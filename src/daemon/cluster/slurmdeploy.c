@@ -10,30 +10,32 @@
 #include <errno.h>
 #include <string.h>
 
-#define SCONTROL_TIMEOUT_MS (20 * 1000)
-#define SCONTROL_MAX_OUTPUT (1u << 20)
+#define SQUEUE_TIMEOUT_MS (20 * 1000)
+/* Slurm 22.05's squeue --json lists every job slurmctld knows, whatever -j says: about 4 KiB a
+ * job */
+#define SQUEUE_MAX_OUTPUT (64u << 20)
 
-/* `scontrol show job -d -o ID`: its stdout in *ret_out, or *ret_missing when Slurm knows no such
- * job (finished jobs leave slurmctld after MinJobAge). */
-static int scontrol_job(const struct config_cluster *cl, int64_t id, char **ret_out,
-                        bool *ret_missing, struct error **err)
+/* `squeue --json -j ID`: its stdout in *ret_out, or *ret_missing when Slurm says it knows no
+ * such job (finished jobs leave slurmctld after MinJobAge). */
+static int squeue_job(const struct config_cluster *cl, int64_t id, char **ret_out,
+                      bool *ret_missing, struct error **err)
 {
-        _cleanup_free_ char *path = xasprintf("%s/scontrol", cl->slurm_bin);
+        _cleanup_free_ char *path = xasprintf("%s/squeue", cl->slurm_bin);
         _cleanup_free_ char *conf =
             cl->slurm_conf ? xasprintf("SLURM_CONF=%s", cl->slurm_conf) : NULL;
         _cleanup_free_ char *ids = xasprintf("%lld", (long long)id);
         const char *envp[] = {"PATH=/usr/sbin:/usr/bin:/sbin:/bin", "LC_ALL=C", conf, NULL};
-        const char *argv[] = {path, "-d", "-o", "show", "job", ids, NULL};
+        const char *argv[] = {path, "--json", "-j", ids, NULL};
         _cleanup_free_ char *out = NULL, *errout = NULL;
         *ret_missing = false;
-        int r = spawn_capture(path, argv, envp, SCONTROL_TIMEOUT_MS, SCONTROL_MAX_OUTPUT, &out,
-                              &errout);
+        int r =
+            spawn_capture(path, argv, envp, SQUEUE_TIMEOUT_MS, SQUEUE_MAX_OUTPUT, &out, &errout);
         if (r == -1)
                 return error_set(err, DS01_ERR,
                                  "cannot run %s: %s - install Slurm's client commands on this "
                                  "node or set cluster.slurm_bin in ds01.yaml",
                                  path, strerror(errno));
-        char *e = errout && *errout ? errout : out ? out : "";
+        char *e = errout && *errout ? errout : "";
         for (char *p = e; *p; p++) /* one line: its message goes into ds01's */
                 if (*p == '\n')
                         *p = p[1] ? ' ' : '\0';
@@ -43,12 +45,12 @@ static int scontrol_job(const struct config_cluster *cl, int64_t id, char **ret_
         }
         if (r == -2)
                 return error_set(err, DS01_ERR,
-                                 "scontrol was stopped after %d s: slurmctld does not answer - "
+                                 "squeue was stopped after %d s: slurmctld does not answer - "
                                  "try again later (%.300s)",
-                                 SCONTROL_TIMEOUT_MS / 1000, e);
+                                 SQUEUE_TIMEOUT_MS / 1000, e);
         if (r != 0)
                 return error_set(err, DS01_ERR,
-                                 "cannot ask Slurm about job %lld: scontrol exited with %d: "
+                                 "cannot ask Slurm about job %lld: squeue exited with %d: "
                                  "%.300s",
                                  (long long)id, r, e);
         *ret_out = TAKE_PTR(out);
@@ -97,18 +99,19 @@ int slurmdeploy_check(struct ds01d *d, const struct caller *c, const json_t *job
                                  text);
         _cleanup_free_ char *out = NULL;
         bool missing;
-        if (scontrol_job(cl, id, &out, &missing, err) < 0)
+        if (squeue_job(cl, id, &out, &missing, err) < 0)
                 return -1;
-        if (missing || !out || !*out)
+        struct slurm_job sj;
+        int found = missing ? 0 : slurmjob_parse(out, id, &sj, err);
+        if (found < 0)
+                return -1;
+        if (found == 0)
                 return error_set(err, DS01_ENOTFOUND,
                                  "Slurm has no job %lld (or it ended a while ago) - give the id "
                                  "of a running job of yours (squeue --me)",
                                  (long long)id);
-        struct slurm_job sj;
-        if (slurmjob_parse(out, &sj, err) < 0)
-                return -1;
         int r = -1;
-        if (sj.uid < 0 || (uid_t)sj.uid != c->uid) {
+        if (sj.uid < 0 || sj.uid != (int64_t)c->uid) {
                 /* as if there were none: whose jobs run is not the caller's business here */
                 _cleanup_free_ char *what = xasprintf("slurm job %lld", (long long)id);
                 access_denied(d, c, "container.deploy", what);
@@ -125,11 +128,11 @@ int slurmdeploy_check(struct ds01d *d, const struct caller *c, const json_t *job
                           (long long)id, sj.state);
                 goto out;
         }
-        if (!slurmjob_hostlist_contains(sj.node_list, cl->node)) {
+        if (slurmjob_hostlist_index(sj.node_list, cl->node) < 0) {
                 error_set(err, DS01_EUSAGE,
                           "job %lld runs on %s, not on this node (%s) - ask the ds01d of the "
                           "job's node (run the deploy from the job's script)",
-                          (long long)id, sj.node_list ? sj.node_list : "no node", cl->node);
+                          (long long)id, *sj.node_list ? sj.node_list : "no node", cl->node);
                 goto out;
         }
         int idx[SLURMJOB_MAX_GPUS];

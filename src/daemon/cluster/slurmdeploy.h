@@ -1,6 +1,6 @@
 /* slurmdeploy.h - a deploy for a Slurm job (cluster mode, docs/cluster-design.md): the job's
  * script, running as its user on the node Slurm chose, asks this node's ds01d for a container
- * with `container.deploy {slurm_job: ID}`. ds01d runs `scontrol show job -d -o ID` (argv only,
+ * with `container.deploy {slurm_job: ID}`. ds01d runs `squeue --json -j ID` (argv only,
  * a clean environment with SLURM_CONF from cluster.slurm_conf, as slurmsync.c runs sacctmgr)
  * and deploys only when the job exists, is RUNNING, is the caller's (Slurm's uid = the socket
  * peer's), runs on cluster.node and holds GPUs there. The container gets exactly those GPUs
@@ -18,6 +18,6 @@
  * Refusals: no cluster key (DS01_EUSAGE), a malformed id (DS01_EUSAGE), no such job
  * (DS01_ENOTFOUND), another user's job (DS01_ENOTFOUND, audited as auth.denied), a job not
  * running, not on this node, without GPUs here (DS01_EUSAGE), a GPU index ds01 does not have,
- * and scontrol failing (DS01_ERR). */
+ * and squeue failing (DS01_ERR). */
 int slurmdeploy_check(struct ds01d *d, const struct caller *c, const json_t *job, int64_t *ret_id,
                       const struct gpu_slot ***ret_slots, size_t *ret_n, struct error **err);

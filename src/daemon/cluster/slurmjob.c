@@ -3,6 +3,8 @@
 
 #include "shared/util.h"
 
+#include <jansson.h>
+
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,13 +14,10 @@ void slurm_job_release(struct slurm_job *j)
         if (!j)
                 return;
         free(j->state);
-        free(j->user);
         free(j->node_list);
-        for (size_t i = 0; i < j->n_allocs; i++) {
-                free(j->allocs[i].nodes);
-                free(j->allocs[i].gres);
-        }
-        free(j->allocs);
+        for (size_t i = 0; i < j->n_gres; i++)
+                free(j->gres[i]);
+        free(j->gres);
         memset(j, 0, sizeof(*j));
 }
 
@@ -39,72 +38,57 @@ bool slurmjob_id_valid(const char *s, int64_t *ret_id)
         return true;
 }
 
-/* The value of word "KEY=value" if the word is that key. */
-static const char *word_value(const char *w, size_t n, const char *key, size_t *ret_n)
+int slurmjob_parse(const char *text, int64_t id, struct slurm_job *ret, struct error **err)
 {
-        size_t k = strlen(key);
-        if (n <= k || strncmp(w, key, k) != 0 || w[k] != '=')
-                return NULL;
-        *ret_n = n - k - 1;
-        return w + k + 1;
-}
-
-int slurmjob_parse(const char *text, struct slurm_job *ret, struct error **err)
-{
-        struct slurm_job j = {.id = -1, .uid = -1};
-        const char *end = strchr(text, '\n');
-        if (!end)
-                end = text + strlen(text);
-        for (const char *p = text; p < end;) {
-                while (p < end && (*p == ' ' || *p == '\t'))
-                        p++;
-                const char *w = p;
-                while (p < end && *p != ' ' && *p != '\t')
-                        p++;
-                size_t n = (size_t)(p - w), vn;
-                const char *v;
-                if (n == 0)
-                        break;
-                if ((v = word_value(w, n, "JobId", &vn)) && j.id < 0) {
-                        _cleanup_free_ char *s = xstrndup(v, vn);
-                        if (!slurmjob_id_valid(s, &j.id))
-                                j.id = -1;
-                } else if ((v = word_value(w, n, "JobState", &vn)) && !j.state) {
-                        j.state = xstrndup(v, vn);
-                } else if ((v = word_value(w, n, "UserId", &vn)) && !j.user) {
-                        /* "alice(1001)" */
-                        const char *open = memchr(v, '(', vn);
-                        j.user = xstrndup(v, open ? (size_t)(open - v) : vn);
-                        if (open) {
-                                char *e;
-                                errno = 0;
-                                long long u = strtoll(open + 1, &e, 10);
-                                if (errno == 0 && e > open + 1 && *e == ')' && u >= 0 &&
-                                    u < 4294967295LL)
-                                        j.uid = u;
-                        }
-                } else if ((v = word_value(w, n, "NodeList", &vn)) && !j.node_list) {
-                        j.node_list = xstrndup(v, vn);
-                } else if ((v = word_value(w, n, "Nodes", &vn))) {
-                        j.allocs = xrealloc(j.allocs, (j.n_allocs + 1) * sizeof(*j.allocs));
-                        j.allocs[j.n_allocs++] =
-                            (struct slurm_job_alloc){.nodes = xstrndup(v, vn), .gres = xstrdup("")};
-                } else if ((v = word_value(w, n, "GRES", &vn)) && j.n_allocs > 0) {
-                        free(j.allocs[j.n_allocs - 1].gres);
-                        j.allocs[j.n_allocs - 1].gres = xstrndup(v, vn);
-                }
-        }
-        const char *missing = j.id < 0   ? "JobId"
-                              : !j.state ? "JobState"
-                              : !j.user  ? "UserId"
-                                         : NULL;
-        if (missing) {
-                slurm_job_release(&j);
+        json_error_t jerr;
+        json_t *root = json_loads(text, JSON_REJECT_DUPLICATES, &jerr);
+        json_t *jobs = json_object_get(root, "jobs");
+        if (!json_is_array(jobs)) {
+                json_decref(root);
                 return error_set(err, DS01_ERR,
-                                 "scontrol's answer has no %s - is this Slurm's scontrol?",
-                                 missing);
+                                 "squeue --json's answer has no job list%s%s - is this Slurm's "
+                                 "squeue (22.05 or later)?",
+                                 root ? "" : ": ", root ? "" : jerr.text);
         }
-        *ret = j;
+        size_t i;
+        json_t *job;
+        json_array_foreach (jobs, i, job) {
+                json_t *jid = json_object_get(job, "job_id");
+                if (!json_is_integer(jid) || json_integer_value(jid) != id)
+                        continue;
+                json_t *uid = json_object_get(job, "user_id");
+                const char *state = json_string_value(json_object_get(job, "job_state"));
+                const char *nodes = json_string_value(json_object_get(job, "nodes"));
+                json_t *gres = json_object_get(job, "gres_detail");
+                const char *missing = !json_is_integer(uid)  ? "user_id"
+                                      : !state               ? "job_state"
+                                      : !nodes               ? "nodes"
+                                      : !json_is_array(gres) ? "gres_detail"
+                                                             : NULL;
+                if (missing) {
+                        json_decref(root);
+                        return error_set(err, DS01_ERR,
+                                         "squeue --json's job %lld has no %s - is this Slurm's "
+                                         "squeue (22.05 or later)?",
+                                         (long long)id, missing);
+                }
+                struct slurm_job j = {
+                    .id = id,
+                    .state = xstrdup(state),
+                    .uid = json_integer_value(uid),
+                    .node_list = xstrdup(nodes),
+                    .n_gres = json_array_size(gres),
+                };
+                j.gres = xcalloc(j.n_gres + 1, sizeof(*j.gres));
+                for (size_t k = 0; k < j.n_gres; k++) {
+                        const char *g = json_string_value(json_array_get(gres, k));
+                        j.gres[k] = xstrdup(g ? g : "");
+                }
+                json_decref(root);
+                *ret = j;
+                return 1;
+        }
+        json_decref(root);
         return 0;
 }
 
@@ -122,13 +106,15 @@ static long digits(const char *s, size_t n)
         return v;
 }
 
-/* Whether range set "01-03,7" (n bytes) holds the number num (num_n bytes): its value in a
- * range, and as wide as the range's low end when that is zero-padded. */
-static bool ranges_contain(const char *r, size_t n, const char *num, size_t num_n)
+/* Where in range set "01-03,7" (n bytes) the number num (num_n bytes) is: its position in the
+ * expanded set, or -1 (*ret_count gets the set's size either way; -2: malformed). A number is
+ * in a range by value, and as wide as the range's low end when that is zero-padded. */
+static int64_t ranges_index(const char *r, size_t n, const char *num, size_t num_n,
+                            int64_t *ret_count)
 {
         long v = digits(num, num_n);
-        if (v < 0)
-                return false;
+        int64_t pos = 0;
+        *ret_count = 0;
         for (const char *p = r, *end = r + n; p < end;) {
                 const char *comma = memchr(p, ',', (size_t)(end - p));
                 const char *e = comma ? comma : end;
@@ -137,36 +123,43 @@ static bool ranges_contain(const char *r, size_t n, const char *num, size_t num_
                 long lo = digits(p, lo_n),
                      hi = dash ? digits(dash + 1, (size_t)(e - dash - 1)) : lo;
                 if (lo < 0 || hi < lo)
-                        return false;
+                        return -2;
                 bool padded = lo_n > 1 && p[0] == '0';
                 if (v >= lo && v <= hi && (!padded || num_n == lo_n))
-                        return true;
+                        return pos + (v - lo);
+                pos += hi - lo + 1;
+                *ret_count = pos;
                 p = comma ? comma + 1 : end;
         }
-        return false;
+        return -1;
 }
 
-/* Whether one item "pre[ranges]suf" or "name" names node. */
-static bool item_contains(const char *item, size_t n, const char *node)
+/* Where one item "pre[ranges]suf" or "name" names node: its position among the item's names,
+ * or -1 (*ret_count gets how many names it has), -2 when malformed. */
+static int64_t item_index(const char *item, size_t n, const char *node, int64_t *ret_count)
 {
         size_t nl = strlen(node);
+        *ret_count = 1;
         const char *open = memchr(item, '[', n);
         if (!open)
-                return nl == n && strncmp(item, node, n) == 0;
+                return nl == n && strncmp(item, node, n) == 0 ? 0 : -1;
         const char *close = memchr(open, ']', n - (size_t)(open - item));
         if (!close)
-                return false;
+                return -2;
         size_t pre = (size_t)(open - item), suf = n - (size_t)(close - item) - 1;
-        if (nl <= pre + suf || strncmp(node, item, pre) != 0 ||
-            strncmp(node + nl - suf, close + 1, suf) != 0)
-                return false;
-        return ranges_contain(open + 1, (size_t)(close - open - 1), node + pre, nl - pre - suf);
+        bool named = nl > pre + suf && strncmp(node, item, pre) == 0 &&
+                     strncmp(node + nl - suf, close + 1, suf) == 0;
+        /* a node that does not match still counts the item's names */
+        int64_t r = ranges_index(open + 1, (size_t)(close - open - 1), named ? node + pre : "",
+                                 named ? nl - pre - suf : 0, ret_count);
+        return r;
 }
 
-bool slurmjob_hostlist_contains(const char *list, const char *node)
+int64_t slurmjob_hostlist_index(const char *list, const char *node)
 {
         if (!list || !node || !*node)
-                return false;
+                return -1;
+        int64_t pos = 0;
         /* items are split at commas outside brackets */
         for (const char *p = list; *p;) {
                 const char *e = p;
@@ -175,11 +168,15 @@ bool slurmjob_hostlist_contains(const char *list, const char *node)
                         depth += *e == '[' ? 1 : *e == ']' ? -1 : 0;
                         e++;
                 }
-                if (item_contains(p, (size_t)(e - p), node))
-                        return true;
+                int64_t count, r = item_index(p, (size_t)(e - p), node, &count);
+                if (r == -2)
+                        return -1;
+                if (r >= 0)
+                        return pos + r;
+                pos += count;
                 p = *e ? e + 1 : e;
         }
-        return false;
+        return -1;
 }
 
 static int cmp_int(const void *a, const void *b)
@@ -236,10 +233,9 @@ static int gres_gpus(const char *gres, int *ret, size_t *n, struct error **err)
 int slurmjob_node_gpus(const struct slurm_job *j, const char *node, int *ret, struct error **err)
 {
         size_t n = 0;
-        for (size_t i = 0; i < j->n_allocs; i++)
-                if (slurmjob_hostlist_contains(j->allocs[i].nodes, node) &&
-                    gres_gpus(j->allocs[i].gres, ret, &n, err) < 0)
-                        return -1;
+        int64_t pos = slurmjob_hostlist_index(j->node_list, node);
+        if (pos >= 0 && (size_t)pos < j->n_gres && gres_gpus(j->gres[pos], ret, &n, err) < 0)
+                return -1;
         qsort(ret, n, sizeof(*ret), cmp_int);
         size_t k = 0; /* one index once */
         for (size_t i = 0; i < n; i++)
