@@ -159,7 +159,7 @@ ds01_remove_test_user() {
 	ids=$(docker images -aq --no-trunc --filter "label=ds01.user_id=$uid" 2>/dev/null | sort -u)
 	# shellcheck disable=SC2086
 	[ -z "$ids" ] || docker rmi -f $ids >/dev/null 2>&1
-	rmdir /sys/fs/cgroup/*/ds01-builds/u"$uid" /sys/fs/cgroup/ds01-builds/u"$uid" 2>/dev/null
+	rmdir /sys/fs/cgroup/*/*-builds/u"$uid" /sys/fs/cgroup/*-builds/u"$uid" 2>/dev/null
 	userdel -f -r "$u" >/dev/null 2>&1
 	getent group "$u" >/dev/null 2>&1 && groupdel "$u" >/dev/null 2>&1
 	return 0
@@ -171,11 +171,13 @@ ds01_stale_instance() {
 }
 
 # ds01_remove_instance_cgroups INSTANCE: the parents of the users' cgroups a test's ds01d made
-# for the aggregate caps (/sys/fs/cgroup/[CONTROLLER/]INSTANCE/u<uid>), once their containers
-# are gone (a cgroup with a process or a child stays).
+# for the aggregate caps (/sys/fs/cgroup/[CONTROLLER/]INSTANCE/u<uid>) and for builds
+# (INSTANCE-builds/u<uid>), once their containers are gone (a cgroup with a process or a child
+# stays).
 ds01_remove_instance_cgroups() {
 	local d
-	for d in /sys/fs/cgroup/*/"$1" /sys/fs/cgroup/"$1"; do
+	for d in /sys/fs/cgroup/*/"$1" /sys/fs/cgroup/"$1" /sys/fs/cgroup/*/"$1-builds" \
+		/sys/fs/cgroup/"$1-builds"; do
 		[ -d "$d" ] || continue
 		rmdir "$d"/u* "$d" 2>/dev/null
 	done

@@ -1434,7 +1434,7 @@ build_containers_matching() {
 _ds01_image_rm_uid() {
 	local uid=$1 ids
 	# the uid's build cgroup (ds01d removes it; a cancelled build's may outlive the build)
-	rmdir /sys/fs/cgroup/*/ds01-builds/u"$uid" /sys/fs/cgroup/ds01-builds/u"$uid" 2>/dev/null
+	rmdir /sys/fs/cgroup/*/*-builds/u"$uid" /sys/fs/cgroup/*-builds/u"$uid" 2>/dev/null
 	ids=$(docker images --format '{{.Repository}}:{{.Tag}}' | grep "^ds01-$uid/")
 	# shellcheck disable=SC2086 # one reference per word
 	[ -z "$ids" ] || docker rmi -f $ids >/dev/null 2>&1

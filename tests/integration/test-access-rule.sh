@@ -41,6 +41,7 @@ ROWS=(
 	"container.start|{\"name\":\"$A2\"}|4|$A2"
 	"container.stop|{\"name\":\"$A1\"}|4|$A1"
 	"container.remove|{\"name\":\"$A2\",\"force\":true}|4|$A2"
+	"container.rename|{\"name\":\"$A2\",\"to\":\"bz\"}|4|$A2"
 	"container.retire|{\"name\":\"$A1\"}|4|$A1"
 	"container.exec|{\"name\":\"$A1\",\"cmd\":[\"true\"]}|4|$A1"
 	"container.resize|{\"exec_id\":\"$EXEC\",\"rows\":10,\"cols\":10}|4|$EXEC"

@@ -12,7 +12,7 @@ LONG200=$(printf 'a%.0s' $(seq 1 200))
 LONG64=$(printf 'b%.0s' $(seq 1 64))
 LONG63=$(printf 'c%.0s' $(seq 1 63))
 
-USAGE_DEPLOY="Usage: container-deploy NAME [--image IMG] [--gpus N | --mig PROFILE | --cpu-only] [--open | --background] [--port PORT]... [--data NAME]... [--ssh | --no-ssh] [--wait] [--max-wait DUR] [--json] [-- CMD...]"
+USAGE_DEPLOY="Usage: container-deploy NAME [--image IMG] [--gpus N | --mig PROFILE | --cpu-only | --slurm-job JOB] [--open | --background] [--port PORT]... [--data NAME]... [--ssh | --no-ssh] [--wait] [--max-wait DUR] [--json] [-- CMD...]"
 # usage_is VERB MESSAGE DESC: stderr is "VERB: MESSAGE", the verb's usage line and the --help
 # pointer; nothing on stdout.
 usage_is() {

@@ -48,8 +48,9 @@ int images_spool_context(const char *dir, int in, int client_fd, const struct sp
                          int *ret_fd, int64_t *ret_len, int64_t *ret_accounted, struct error **err);
 
 /* Docker's /build takes no pids limit: a build's containers are put under a cgroup of the
- * user's own, ds01-builds/u<uid>, whose pids.max is the group's pids_limit (a fork bomb in a
- * RUN step stops there). Docker creates the containers' cgroups below it with the cgroupfs
- * driver; with the systemd driver the parent would have to be a slice, and builds get no pids
- * limit (logged). Returns the cgroupparent for the query, or NULL. */
+ * user's own, <instance>-builds/u<uid> (ds01-builds/u<uid> by default), whose pids.max is the
+ * group's pids_limit (a fork bomb in a RUN step stops there). Docker creates the containers'
+ * cgroups below it with the cgroupfs driver; with the systemd driver the parent would have to
+ * be a slice, and builds get no pids limit (logged). Returns the cgroupparent for the query, or
+ * NULL. */
 char *images_build_cgroup(struct ds01d *d, uid_t uid, const struct limit_set *ls);

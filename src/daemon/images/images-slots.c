@@ -195,6 +195,12 @@ int images_spool_context(const char *dir, int in, int client_fd, const struct sp
 
 /* ---- build cgroups ---------------------------------------------------------------------- */
 
+/* "<instance>-builds": each daemon sweeps only its own (tests run several instances side by
+ * side, and one's sweep removed another's empty cgroup before the build's first RUN step, which
+ * Docker then made again without pids.max). Set under builds_lock; the instance never changes
+ * without a restart. */
+static char builds_top[96] = "ds01-builds";
+
 /* A cancelled build's containers may outlive it (Docker removes them after the connection
  * closes), and so its cgroup: the cgroups of users with no build in flight go now. Called with
  * builds_lock held. */
@@ -234,11 +240,12 @@ char *images_build_cgroup(struct ds01d *d, uid_t uid, const struct limit_set *ls
         _cleanup_free_ char *max = xasprintf("%lld", (long long)ls->pids_limit);
         bool v2 = access("/sys/fs/cgroup/cgroup.controllers", F_OK) == 0;
         const char *root = v2 ? "/sys/fs/cgroup" : "/sys/fs/cgroup/pids";
-        _cleanup_free_ char *top = xasprintf("%s/ds01-builds", root);
-        _cleanup_free_ char *mine = xasprintf("%s/u%u", top, (unsigned)uid);
         if (v2)
                 usercgroup_write("/sys/fs/cgroup/cgroup.subtree_control", "+pids");
         pthread_mutex_lock(&builds_lock); /* against images_build_slot_give's removal */
+        snprintf(builds_top, sizeof(builds_top), "%s-builds", d->cfg->instance);
+        _cleanup_free_ char *top = xasprintf("%s/%s", root, builds_top);
+        _cleanup_free_ char *mine = xasprintf("%s/u%u", top, (unsigned)uid);
         build_cgroup_sweep(top);
         (void)mkdir(top, 0755);
         if (v2) {
@@ -253,7 +260,7 @@ char *images_build_cgroup(struct ds01d *d, uid_t uid, const struct limit_set *ls
                 log_warning("image builds get no pids limit: cannot write %s: %m", pm);
                 return NULL;
         }
-        return xasprintf("/ds01-builds/u%u", (unsigned)uid);
+        return xasprintf("/%s/u%u", builds_top, (unsigned)uid);
 }
 
 /* Removes the user's build cgroup once their builds are done (a busy one stays: rmdir fails),
@@ -266,11 +273,11 @@ static void build_cgroup_remove(uid_t uid)
                 if (e->d_name[0] == '.')
                         continue;
                 _cleanup_free_ char *p =
-                    xasprintf("/sys/fs/cgroup/%s/ds01-builds/u%u", e->d_name, (unsigned)uid);
+                    xasprintf("/sys/fs/cgroup/%s/%s/u%u", e->d_name, builds_top, (unsigned)uid);
                 (void)rmdir(p);
         }
         if (dir)
                 closedir(dir);
-        _cleanup_free_ char *v2 = xasprintf("/sys/fs/cgroup/ds01-builds/u%u", (unsigned)uid);
+        _cleanup_free_ char *v2 = xasprintf("/sys/fs/cgroup/%s/u%u", builds_top, (unsigned)uid);
         (void)rmdir(v2);
 }
