@@ -1470,3 +1470,35 @@ _ds01_image_exit() {
 	(exit "$rc")
 	_ds01_cleanup
 }
+
+# ---------------------------------------------------------------------------------------------
+# Slurm (test-slurm-*): the daemons a test starts itself, on loopback
+
+# slurm_munge_up: a working munge: munged is started if none answers, and then
+# SLURM_MUNGED_STARTED=1 (slurm_munge_down, from the test's trap_extra, stops it again).
+SLURM_MUNGED_STARTED=0
+slurm_munge_up() {
+	munge -n 2>/dev/null | unmunge >/dev/null 2>&1 && return 0
+	mkdir -p /run/munge && chown munge:munge /run/munge
+	runuser -u munge -- /usr/sbin/munged || fail "munged does not start"
+	SLURM_MUNGED_STARTED=1
+	munge -n | unmunge >/dev/null 2>&1 || fail "munge does not work after starting munged"
+}
+slurm_munge_down() {
+	[ "$SLURM_MUNGED_STARTED" = 1 ] && [ -f /run/munge/munged.pid ] || return 0
+	kill -TERM "$(cat /run/munge/munged.pid)" 2>/dev/null
+}
+
+# slurm_stop PID...: each daemon gets SIGTERM and 10 s, then SIGKILL (empty PIDs are skipped).
+slurm_stop() {
+	local p
+	for p in "$@"; do
+		[ -n "$p" ] || continue
+		kill -TERM "$p" 2>/dev/null
+		wait_for 10 eval "! kill -0 $p 2>/dev/null"
+		kill -KILL "$p" 2>/dev/null
+	done
+}
+
+# pid_of_file FILE: the pid a daemon wrote to FILE, waiting up to 10 s for it; 1 if none.
+pid_of_file() { wait_for 10 test -s "$1" && cat "$1"; }

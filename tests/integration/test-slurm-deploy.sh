@@ -25,7 +25,6 @@ B=$(ds01_user "it$$b") || fail "cannot create user B"
 
 SL=$T/slurm
 NODE=ds01n$$
-MUNGED_STARTED=0
 SLURMCTLD_PID=
 SLURMD_PID=
 FAKEDEVS=()
@@ -37,24 +36,9 @@ trap_extra() {
 		scancel -u "$B" >/dev/null 2>&1
 		for _ in $(seq 100); do [ -z "$(squeue -h -t R,CG 2>/dev/null)" ] && break; sleep 0.1; done
 	fi
-	for p in "$SLURMD_PID" "$SLURMCTLD_PID"; do
-		[ -n "$p" ] || continue
-		kill -TERM "$p" 2>/dev/null
-		for _ in $(seq 100); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
-		kill -KILL "$p" 2>/dev/null
-	done
+	slurm_stop "$SLURMD_PID" "$SLURMCTLD_PID"
 	for p in "${FAKEDEVS[@]}"; do rm -f "$p"; done
-	if [ "$MUNGED_STARTED" = 1 ] && [ -f /run/munge/munged.pid ]; then
-		kill -TERM "$(cat /run/munge/munged.pid)" 2>/dev/null
-	fi
-}
-pid_of_file() { # FILE: the pid a daemon wrote, waiting up to 10 s for it
-	local i
-	for i in $(seq 100); do
-		[ -s "$1" ] && { cat "$1"; return 0; }
-		sleep 0.1
-	done
-	return 1
+	slurm_munge_down
 }
 
 # --- Slurm: slurmctld and slurmd on loopback, 4 fake GPUs -----------------------------------------
@@ -62,12 +46,7 @@ mkdir -p "$SL"/{state,spool,log,jobs}
 chown slurm:slurm "$SL/state" "$SL/log"
 chmod 1777 "$SL/jobs"
 chmod 755 "$SL"
-if ! munge -n 2>/dev/null | unmunge >/dev/null 2>&1; then
-	mkdir -p /run/munge && chown munge:munge /run/munge
-	runuser -u munge -- /usr/sbin/munged || fail "munged does not start"
-	MUNGED_STARTED=1
-	munge -n | unmunge >/dev/null 2>&1 || fail "munge does not work after starting munged"
-fi
+slurm_munge_up
 # device nodes of our own numbers (no other test's); the character device of /dev/nvidiaN
 DEVBASE=fakenvidia$$_
 for i in 0 1 2 3; do

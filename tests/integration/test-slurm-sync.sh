@@ -30,42 +30,20 @@ D=$(ds01_user "it$$d") || fail "cannot create user D"
 # --- Slurm's accounting stack, in $T/slurm, on loopback ------------------------------------------
 SL=$T/slurm
 CLUSTER=ds01test
-MUNGED_STARTED=0
 MARIADB_PID=
 SLURMDBD_PID=
 SLURMCTLD_PID=
 # trap_extra: the cleanup stops what this test started, before $T goes
 trap_extra() {
-	local p
-	for p in "$SLURMCTLD_PID" "$SLURMDBD_PID" "$MARIADB_PID"; do
-		[ -n "$p" ] || continue
-		kill -TERM "$p" 2>/dev/null
-		for _ in $(seq 100); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
-		kill -KILL "$p" 2>/dev/null
-	done
-	if [ "$MUNGED_STARTED" = 1 ] && [ -f /run/munge/munged.pid ]; then
-		kill -TERM "$(cat /run/munge/munged.pid)" 2>/dev/null
-	fi
-}
-pid_of_file() { # FILE: the pid a daemon wrote, waiting up to 10 s for it
-	local i
-	for i in $(seq 100); do
-		[ -s "$1" ] && { cat "$1"; return 0; }
-		sleep 0.1
-	done
-	return 1
+	slurm_stop "$SLURMCTLD_PID" "$SLURMDBD_PID" "$MARIADB_PID"
+	slurm_munge_down
 }
 
 T0=$(now_ms)
 mkdir -p "$SL"/{db,mysqld,state,spool,log}
 chown mysql:mysql "$SL/db" "$SL/mysqld"
 chown slurm:slurm "$SL/state" "$SL/spool" "$SL/log"
-if ! munge -n 2>/dev/null | unmunge >/dev/null 2>&1; then
-	mkdir -p /run/munge && chown munge:munge /run/munge
-	runuser -u munge -- /usr/sbin/munged || fail "munged does not start"
-	MUNGED_STARTED=1
-	munge -n | unmunge >/dev/null 2>&1 || fail "munge does not work after starting munged"
-fi
+slurm_munge_up
 DBPORT=$(free_port)
 DBDPORT=$(free_port)
 CTLPORT=$(free_port)

@@ -31,6 +31,21 @@ json_t *leases_json(struct ds01d *d, char **uuids)
         return a;
 }
 
+/* store_reserve with the slots that something outside ds01 is using (gpus/outside.h) withheld. */
+static int reserve_beside_outside(struct ds01d *d, struct store_reservation_req *req,
+                                  char ***ret_uuids, struct error **err)
+{
+        _cleanup_free_ char *why = NULL;
+        char **busy = outside_busy(d->outside, &why);
+        req->outside = busy;
+        req->outside_why = why;
+        int r = store_reserve(d->store, req, ret_uuids, err);
+        strv_free(busy);
+        req->outside = NULL;
+        req->outside_why = NULL;
+        return r;
+}
+
 /* Reserve GPUs for a container: the one step a cluster backend (Slurm) would replace.
  * existing: the container is already in the ledger (a re-lease after its hold expired). */
 int leases_reserve(struct ds01d *d, const struct caller *c, const struct limit_set *ls,
@@ -73,12 +88,7 @@ int leases_reserve(struct ds01d *d, const struct caller *c, const struct limit_s
             .ret_busy = ret_busy,
             .queue_ahead = preq->queue_ahead,
         };
-        _cleanup_free_ char *busy_why = NULL;
-        char **busy = outside_busy(d->outside, &busy_why);
-        req.outside = busy;
-        req.outside_why = busy_why;
-        int r = store_reserve(d->store, &req, ret_uuids, err);
-        strv_free(busy);
+        int r = reserve_beside_outside(d, &req, ret_uuids, err);
         if (r == 0)
                 resv_note_lease(d, &rc, *ret_uuids);
         free(cands);
@@ -133,13 +143,7 @@ int leases_reserve_slots(struct ds01d *d, const struct caller *c, const struct l
             .ret_busy = &busy,
         };
         /* reservations (resv_check) are the scheduler's then: Slurm has its own */
-        _cleanup_free_ char *busy_why = NULL;
-        char **outside = outside_busy(d->outside, &busy_why);
-        req.outside = outside;
-        req.outside_why = busy_why;
-        int r = store_reserve(d->store, &req, ret_uuids, err);
-        strv_free(outside);
-        return r;
+        return reserve_beside_outside(d, &req, ret_uuids, err);
 }
 
 /* "2" -> 2 GPUs; "mig:3g.20gb:1" -> 1 MIG instance of 3g.20gb or larger. */
