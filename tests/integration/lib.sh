@@ -1474,19 +1474,27 @@ _ds01_image_exit() {
 # ---------------------------------------------------------------------------------------------
 # Slurm (test-slurm-*): the daemons a test starts itself, on loopback
 
-# slurm_munge_up: a working munge: munged is started if none answers, and then
-# SLURM_MUNGED_STARTED=1 (slurm_munge_down, from the test's trap_extra, stops it again).
-SLURM_MUNGED_STARTED=0
+# slurm_munge_up: the test's own munged (the machine's key, its socket in $T/munge), so no other
+# test's start or stop of a munged touches this one. Sets SLURM_MUNGE_SOCKET; a test's
+# slurm.conf and slurmdbd.conf say "AuthInfo=socket=$SLURM_MUNGE_SOCKET", and slurm.conf
+# "AccountingStoragePass=$SLURM_MUNGE_SOCKET" where slurmdbd is used (the socket for talking
+# to slurmdbd: without it sacctmgr tries the default munged). Slurm's commands, run by the
+# test's users too, then reach this munged. slurm_munge_down (from trap_extra) stops it.
+SLURM_MUNGE_SOCKET=
 slurm_munge_up() {
-	munge -n 2>/dev/null | unmunge >/dev/null 2>&1 && return 0
-	mkdir -p /run/munge && chown munge:munge /run/munge
-	runuser -u munge -- /usr/sbin/munged || fail "munged does not start"
-	SLURM_MUNGED_STARTED=1
-	munge -n | unmunge >/dev/null 2>&1 || fail "munge does not work after starting munged"
+	local d=$T/munge
+	[ -r /etc/munge/munge.key ] || fail "no /etc/munge/munge.key (scripts/deps.sh installs munge, which makes it)"
+	mkdir -p "$d" && chown munge:munge "$d" && chmod 755 "$d" || fail "cannot make $d"
+	runuser -u munge -- /usr/sbin/munged --socket="$d/socket" --pid-file="$d/munged.pid" \
+		--log-file="$d/munged.log" --seed-file="$d/munged.seed" ||
+		fail "munged does not start: $(tail -3 "$d/munged.log" 2>/dev/null)"
+	SLURM_MUNGE_SOCKET=$d/socket
+	munge -S "$SLURM_MUNGE_SOCKET" -n | unmunge -S "$SLURM_MUNGE_SOCKET" >/dev/null 2>&1 ||
+		fail "munge does not work through $SLURM_MUNGE_SOCKET: $(tail -3 "$d/munged.log")"
 }
 slurm_munge_down() {
-	[ "$SLURM_MUNGED_STARTED" = 1 ] && [ -f /run/munge/munged.pid ] || return 0
-	kill -TERM "$(cat /run/munge/munged.pid)" 2>/dev/null
+	[ -n "$SLURM_MUNGE_SOCKET" ] && [ -s "$T/munge/munged.pid" ] || return 0
+	slurm_stop "$(cat "$T/munge/munged.pid")"
 }
 
 # slurm_stop PID...: each daemon gets SIGTERM and 10 s, then SIGKILL (empty PIDs are skipped).

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # A node's ds01d deploys a container for a Slurm job on exactly the job's GPUs (cluster mode,
-# item 2's building block; docs/cluster-design.md). One node on loopback: munged (started if none
-# runs), slurmctld and slurmd with their files in $T (SLURM_CONF), gres.conf over
+# item 2's building block; docs/cluster-design.md). One node on loopback: a munged of its
+# own, slurmctld and slurmd with their files in $T (SLURM_CONF), gres.conf over
 # /dev/fakenvidia0-3 (made here, removed at exit), and ds01d on the fake NVML with 4 GPUs and
 # `cluster: {node: ...}`. A real user's `sbatch --gres=gpu:2` job script runs
 # `container-deploy P --slurm-job $SLURM_JOB_ID` and sleeps: the container exists, is the
@@ -62,6 +62,7 @@ SlurmctldPort=$CTLPORT
 SlurmdPort=$DPORT
 SlurmUser=slurm
 AuthType=auth/munge
+AuthInfo=socket=$SLURM_MUNGE_SOCKET
 StateSaveLocation=$SL/state
 SlurmdSpoolDir=$SL/spool
 SlurmctldPidFile=$SL/slurmctld.pid

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# ds01 slurm-sync against a real Slurm accounting stack: munged (started if none runs), MariaDB
+# ds01 slurm-sync against a real Slurm accounting stack: a munged of its own, MariaDB
 # with its own datadir and a loopback port, slurmdbd and slurmctld with their files in $T
 # (SLURM_CONF, nothing in /etc/slurm). A dry run shows the plan and changes nothing; --apply
 # writes a QOS, an account and the user associations per limits group with the limits file's
@@ -59,6 +59,7 @@ mariadb --no-defaults -S "$SL/mysqld/sock" -e "CREATE USER 'slurm'@'127.0.0.1' I
 	GRANT ALL ON slurm_acct.* TO 'slurm'@'127.0.0.1';" || fail "cannot create MariaDB's slurm user"
 cat >"$SL/slurmdbd.conf" <<EOC
 AuthType=auth/munge
+AuthInfo=socket=$SLURM_MUNGE_SOCKET
 DbdAddr=127.0.0.1
 DbdHost=localhost
 DbdPort=$DBDPORT
@@ -80,6 +81,7 @@ SlurmctldHost=$(hostname -s)(127.0.0.1)
 SlurmctldPort=$CTLPORT
 SlurmUser=slurm
 AuthType=auth/munge
+AuthInfo=socket=$SLURM_MUNGE_SOCKET
 StateSaveLocation=$SL/state
 SlurmdSpoolDir=$SL/spool
 SlurmctldPidFile=$SL/slurmctld.pid
@@ -94,6 +96,7 @@ GresTypes=gpu
 AccountingStorageType=accounting_storage/slurmdbd
 AccountingStorageHost=127.0.0.1
 AccountingStoragePort=$DBDPORT
+AccountingStoragePass=$SLURM_MUNGE_SOCKET
 AccountingStorageTRES=gres/gpu
 AccountingStorageEnforce=associations,limits,qos
 PriorityType=priority/multifactor
