@@ -638,8 +638,17 @@ if ! make --no-print-directory build BUILDDIR="${P_BUILD[plain]}" MESONFLAGS="";
 fi
 echo "build: $(fmt_s $(($(now_ms) - t)))"
 
+# cpu_ticks: the machine's busy and idle clock ticks so far (/proc/stat's first line; iowait
+# counts as idle), to report how busy the CPUs were while the tests ran.
+cpu_ticks() {
+	local _cpu user nice sys idle iowait irq softirq steal
+	read -r _cpu user nice sys idle iowait irq softirq steal _ </proc/stat
+	echo "$((user + nice + sys + irq + softirq + steal)) $((idle + iowait))"
+}
+
 step "tests (${PASSES[*]}; up to $JOBS at once)"
 pool_t0=$(now_ms)
+read -r cpu_busy0 cpu_idle0 < <(cpu_ticks)
 # when each job ran (ms from the start of the pool): pass, name, start, end, exit status, needs
 SCHEDULE=${P_BUILD[plain]}/check-schedule.tsv
 : >"$SCHEDULE"
@@ -668,9 +677,12 @@ while :; do
 	reap_ended || ds01_nap 250 # (no process: this loop runs for the whole suite)
 done
 pool_ms=$(($(now_ms) - pool_t0))
+read -r cpu_busy1 cpu_idle1 < <(cpu_ticks)
+cpu_all=$((cpu_busy1 - cpu_busy0 + cpu_idle1 - cpu_idle0))
 
 echo
 echo "tests: $(fmt_s "$pool_ms") wall (the schedule: $SCHEDULE); up to $max_running at once (DS01_CHECK_JOBS=$JOBS), $((busy_ms / (pool_ms > 0 ? pool_ms : 1))).$(((busy_ms * 10 / (pool_ms > 0 ? pool_ms : 1)) % 10)) on average"
+echo "  the CPUs ($NCPU) were $(((cpu_busy1 - cpu_busy0) * 100 / (cpu_all > 0 ? cpu_all : 1))) % busy (anything else on the machine included)"
 [ "$throttled" -eq 0 ] || echo "  the machine's load average reached $MAXLOAD (DS01_CHECK_MAXLOAD): new tests waited about $((throttled / 4)) s in all"
 for p in "${PASSES[@]}"; do
 	[ -n "${P_T0[$p]:-}" ] || continue

@@ -33,7 +33,8 @@
 #   needs=           shared machine state the test changes; tests that need the same thing never
 #                    run at the same time: utmp (rewrites the login records), dockerd (restarts
 #                    the engine: runs alone, after everything else), cpu (saturates the CPUs)
-#   budget=          seconds the test takes in the plain pass on a 2-core machine (reported)
+#   budget=          seconds the test takes in the plain pass on a 2-core machine, three tests at
+#                    once, plus a quarter (reported; the scheduler starts long budgets first)
 #
 # $DS01_PASS is plain, asan or tsan (the runner sets it). Assert strict timing only under
 # `if strict_timing; then ...` (sanitizers slow everything down); size stress loops with

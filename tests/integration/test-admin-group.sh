@@ -8,7 +8,7 @@
 # for another user's container, only their own containers with container-list --all). A reload
 # by SIGHUP that changes admin_group takes effect for the next command: the old group's member
 # is refused, the new group's member is served, root stays an administrator.
-# ds01-test: kind=functional budget=12
+# ds01-test: kind=functional budget=16
 . "$(dirname "$0")/lib.sh"
 ds01_setup
 # assert_json DESC FILTER JSON: assert_jq, but no JSON at all fails (jq -e passes on empty input).

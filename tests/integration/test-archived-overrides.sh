@@ -5,7 +5,7 @@
 # and what they can still do), can still stop and retire what they have, and `ds01 users` marks
 # them archived, their container still listed. A line naming an unknown group keeps the running
 # configuration and says file:line.
-# ds01-test: kind=functional budget=25
+# ds01-test: kind=functional budget=7
 . "$(dirname "$0")/lib.sh"
 ds01_setup
 U=$(ds01_user "it$$u") || fail "cannot create user U"

@@ -10,7 +10,7 @@
 #    on its containers (made with `docker create`) is not managed (issue 11 item 7) and stays;
 #  - nothing unmanaged is touched: plain `docker run`/`docker create`/exited containers without
 #    ds01 labels, and one with this instance's label but without ds01.managed=true, survive.
-# ds01-test: kind=functional budget=26
+# ds01-test: kind=functional budget=32
 DS01_CONFIG_EXTRA='sample_interval_s: 1'
 . "$(dirname "$0")/lib.sh"
 ds01_setup

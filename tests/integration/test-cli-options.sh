@@ -12,7 +12,7 @@
 #  - container-stats --watch: a frame per sample (sample_interval_s 1) whose values change (the
 #    runtime, and the pids after the container starts processes); it ends with exit 0 on Ctrl-C
 #    (SIGINT); when the container is retired it ends with "not found" (exit 4).
-# ds01-test: kind=functional budget=70
+# ds01-test: kind=functional budget=38
 DS01_CONFIG_EXTRA='sample_interval_s: 1'
 . "$(dirname "$0")/lib.sh"
 ds01_setup

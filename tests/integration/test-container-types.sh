@@ -4,7 +4,7 @@
 # container-deploy container is stopped, while an idle `docker run` container (docker:
 # idle_timeout_h 1) and a dev container (devcontainer: idle_timeout_h null, exempt) keep
 # running; each gets its interface's SIGTERM grace as its stop timeout.
-# ds01-test: kind=functional budget=30
+# ds01-test: kind=functional budget=17
 DS01_CONFIG_EXTRA='sample_interval_s: 1'
 . "$(dirname "$0")/lib.sh"
 ds01_setup

@@ -4,7 +4,7 @@
 # deleted while the daemon was down frees its GPU (reconcile at start-up), leases still block
 # double allocation, retire releases. A SIGHUP with a broken ds01.yaml or limits file keeps the daemon
 # running on the last good config and logs the error.
-# ds01-test: kind=functional threads budget=14
+# ds01-test: kind=functional threads budget=19
 DS01_GPUS=2
 . "$(dirname "$0")/lib.sh"
 ds01_setup

@@ -7,7 +7,7 @@
 #  - a declared dataset whose path a user could swap (a symlink on the way, a directory of A's,
 #    a directory under one of A's) is refused (exit 1) with nothing left behind;
 #  - on an existing container --data is refused, saying how to get it (exit 2).
-# ds01-test: kind=security budget=20
+# ds01-test: kind=security budget=11
 . "$(dirname "$0")/lib.sh"
 ds01_setup
 

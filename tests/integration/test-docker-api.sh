@@ -6,7 +6,7 @@
 # rm work on their own container by project, full name or id prefix; the user guide's two
 # commands work verbatim; calls ds01 does not offer are refused with a message naming what to
 # use instead.
-# ds01-test: kind=functional threads budget=60
+# ds01-test: kind=functional threads budget=36
 . "$(dirname "$0")/lib.sh"
 ds01_setup
 ds01_start_daemon

@@ -4,7 +4,7 @@
 # script sets it) builds ds01-<uid>/PROJECT:latest with the build's output streamed back; the
 # image is the user's (image-list shows it, docker run uses it); another tag, --build-arg,
 # --network host and a Dockerfile FROM another user's image are refused with the reason.
-# ds01-test: kind=functional budget=45
+# ds01-test: kind=functional budget=12
 . "$(dirname "$0")/lib.sh"
 ds01_setup
 ds01_start_daemon

@@ -2,7 +2,7 @@
 # The daemon follows Docker's event stream: a managed container removed behind its
 # back (docker rm -f) frees its GPU lease within seconds, without a restart; a container that
 # dies (docker kill) shows as exited in container-list.
-# ds01-test: kind=functional threads budget=9
+# ds01-test: kind=functional threads budget=16
 DS01_GPUS=2
 . "$(dirname "$0")/lib.sh"
 ds01_setup

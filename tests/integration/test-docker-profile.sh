@@ -4,7 +4,7 @@
 # the endpoint for a user who is neither root nor in the docker group, so `docker ps` there shows
 # their own containers; root, a member of the docker group, and a user who chose a DOCKER_HOST or
 # a docker context keep their own. `make uninstall` removes it.
-# ds01-test: kind=functional budget=15
+# ds01-test: kind=functional budget=8
 . "$(dirname "$0")/lib.sh"
 ds01_setup
 ds01_start_daemon

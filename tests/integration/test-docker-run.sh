@@ -4,7 +4,7 @@
 # network, labelled ds01.interface=docker; the image's command or the client's runs (exit status,
 # output, -it under a pty, --rm); -v ~/workspace/P:/path mounts that workspace; --gpus N leases
 # GPUs like container-deploy, released by docker rm; one container per name.
-# ds01-test: kind=functional budget=50
+# ds01-test: kind=functional budget=28
 . "$(dirname "$0")/lib.sh"
 ds01_setup
 ds01_start_daemon

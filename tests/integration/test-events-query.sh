@@ -1,7 +1,7 @@
 #!/bin/bash
 # ds01 events: the audit log read through the daemon; a user sees only their own events, an
 # administrator everyone's; filters by type (and family), container, time.
-# ds01-test: kind=functional budget=6
+# ds01-test: kind=functional budget=11
 . "$(dirname "$0")/lib.sh"
 ds01_setup
 ds01_start_daemon

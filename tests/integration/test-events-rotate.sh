@@ -6,7 +6,7 @@
 # Cheap events: a user naming someone else's container (container-stop x._.other) is refused
 # and audited as auth.denied with details.container = the name, which numbers each event.
 # (audit_names_per_uid: each made-up name is itemised, as a site that wants every name would)
-# ds01-test: kind=functional threads budget=15
+# ds01-test: kind=functional threads budget=17
 DS01_CONFIG_EXTRA=$'events_max_kb: 4\nevents_keep: 3\naudit_names_per_uid: 100000'
 . "$(dirname "$0")/lib.sh"
 ds01_setup

@@ -14,7 +14,7 @@
 #  - SIGHUP with a changed file: E's entry now expires in a few seconds (E is idle-stopped after
 #    that moment, not before), N gets an entry (N's restarted container stays past its timeout),
 #    R's entry is gone (R is stopped at once for its used-up runtime).
-# ds01-test: kind=functional threads budget=30
+# ds01-test: kind=functional threads budget=38
 DS01_CONFIG_EXTRA='sample_interval_s: 1'
 . "$(dirname "$0")/lib.sh"
 ds01_setup

@@ -2,7 +2,7 @@
 # A deploy whose container cannot be created (image does not exist) fails with a message naming
 # the image, and rolls back: no container, no GPU lease (usage 0; a deploy needing every GPU
 # succeeds afterwards).
-# ds01-test: kind=functional budget=4
+# ds01-test: kind=functional budget=7
 DS01_GPUS=2
 . "$(dirname "$0")/lib.sh"
 ds01_setup

@@ -8,7 +8,7 @@
 # Most attempts fail fast (quota / no GPU free / no MIG slice) so this stays quick.
 # Under a sanitizer the storm is a quarter of that (stress_count): 5 users, 50 deploys, 2 GPUs,
 # still more users than GPUs.
-# ds01-test: kind=stress threads needs=cpu budget=30
+# ds01-test: kind=stress threads needs=cpu budget=41
 . "$(dirname "$0")/lib.sh"
 NUSERS=$(stress_count 20)
 NGPUS=$((NUSERS * 2 / 5))

@@ -9,7 +9,7 @@
 # Docker is in the ledger with its labelled GPUs leased to it (or flagged with a gpu.conflict
 # event), every ledger container exists in Docker, no lease without a container, no slot twice,
 # no reservation left; then everything retires through the CLI and every GPU is free.
-# ds01-test: kind=stress threads budget=68
+# ds01-test: kind=stress threads budget=117
 DS01_GPUS=4
 . "$(dirname "$0")/lib.sh"
 KILLS=${DS01_CRASH_KILLS:-$(stress_count 50)}

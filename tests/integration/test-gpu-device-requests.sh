@@ -4,7 +4,7 @@
 # `could not select device driver "nvidia"`, and the deploy exits 1 with Docker's message and
 # rolls everything back: no container, no lease (ledger, check-limits, ds01 gpus); the
 # GPU is still leasable. --cpu-only deploys work (no device request at all).
-# ds01-test: kind=functional budget=5
+# ds01-test: kind=functional budget=14
 . "$(dirname "$0")/lib.sh"
 ds01_setup
 if docker info --format '{{json .Runtimes}}' 2>/dev/null | grep -q nvidia; then

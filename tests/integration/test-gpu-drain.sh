@@ -3,7 +3,7 @@
 # the drained GPU is untouched; new deploys never get a drained GPU (they fill the rest, then
 # exit 3); `ds01 gpus` shows the drains (by, reason, since); drains survive a daemon restart;
 # undrain makes the GPU leasable again; non-admins get exit 5 for `ds01 gpus` and drain/undrain.
-# ds01-test: kind=functional budget=13
+# ds01-test: kind=functional budget=34
 DS01_GPUS=3
 . "$(dirname "$0")/lib.sh"
 ds01_setup

@@ -6,7 +6,7 @@
 # the stopped container stays; container-start then gets the same GPU back if it is free, or
 # else (another user took it) another GPU: the container is recreated, a note says so, and
 # /workspace keeps its files.
-# ds01-test: kind=functional budget=23
+# ds01-test: kind=functional budget=38
 DS01_GPUS=3
 DS01_CONFIG_EXTRA='sample_interval_s: 1'
 . "$(dirname "$0")/lib.sh"

@@ -4,7 +4,7 @@
 # 2g.10gb, then a 3g when no 2g is left); quota arithmetic 3g + 3g + 1g = 1.0 against a 1.0
 # quota succeeds and a further 1g is refused (exit 3, naming the holders); allow_full_gpu: false
 # makes --gpus 1 a MIG slice even with a whole GPU free; invalid profiles are usage errors.
-# ds01-test: kind=functional budget=16
+# ds01-test: kind=functional budget=36
 . "$(dirname "$0")/lib.sh"
 ds01_setup
 

@@ -6,7 +6,7 @@
 # is split; a MIG reconfiguration shows up at once with `ds01 gpus --rescan` and by itself
 # within ~3 s (sample_interval_s: 1); backend nvml with a missing library is a clear start-up
 # error naming it; backend auto with a missing library falls back to simulated and says so.
-# ds01-test: kind=functional budget=17
+# ds01-test: kind=functional budget=41
 DS01_CONFIG_EXTRA='sample_interval_s: 1'
 . "$(dirname "$0")/lib.sh"
 ds01_setup

@@ -14,7 +14,7 @@
 # idle clock that the session keeps at 0 (container-list). Then each session ends as a user ends
 # it (`exit`, CMD returns): its CLI exits with the shell's or CMD's status, and the container is
 # idle-stopped about an idle timeout after the end.
-# ds01-test: kind=functional threads needs=utmp budget=30
+# ds01-test: kind=functional threads needs=utmp budget=36
 DS01_CONFIG_EXTRA='sample_interval_s: 1'
 . "$(dirname "$0")/lib.sh"
 command -v tmux >/dev/null 2>&1 || skip_test "tmux not installed"

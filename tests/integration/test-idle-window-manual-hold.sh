@@ -6,7 +6,7 @@
 #  - with gpu_hold_after_stop_h 1 and gpu_hold_after_manual_stop_m 0.05 (3 s), the GPU of a
 #    container its owner stopped is released 3 s later (gpu.release says the owner stopped it),
 #    while that of a container whose command ended by itself stays held.
-# ds01-test: kind=functional budget=45
+# ds01-test: kind=functional budget=25
 DS01_CONFIG_EXTRA='sample_interval_s: 1'
 . "$(dirname "$0")/lib.sh"
 ds01_setup

@@ -4,7 +4,7 @@
 # and uid:gid, the progress stream in order, deploy/run using the image as the user (name and
 # uid from the image's /etc/passwd), image-list with the containers using it, image-delete
 # refusing while in use and keeping the Dockerfile, and package names checked before anything.
-# ds01-test: kind=functional budget=9
+# ds01-test: kind=functional budget=25
 . "$(dirname "$0")/lib.sh"
 ds01_setup
 ds01_image_setup

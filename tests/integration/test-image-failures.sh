@@ -4,7 +4,7 @@
 # (CLI cap DS01_MAX_CONTEXT_MB and the daemon's images.max_context_mb) with a pointer to
 # .dockerignore, which then works, Ctrl-C cancels a build (exit 130, the build container goes,
 # nothing is tagged), and images.build_timeout_s stops a build that runs too long.
-# ds01-test: kind=functional threads budget=23
+# ds01-test: kind=functional threads budget=35
 . "$(dirname "$0")/lib.sh"
 ds01_setup
 BUILD_TIMEOUT=12

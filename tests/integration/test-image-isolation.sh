@@ -4,7 +4,7 @@
 # delete everyone's. And image-update as A: --add edits the marked python block (each package
 # once, a new pin replaces the old one) and rebuilds; --add-system that cannot build (no
 # apt-get in the base) fails naming the step and keeps the previous image.
-# ds01-test: kind=functional budget=15
+# ds01-test: kind=functional budget=37
 . "$(dirname "$0")/lib.sh"
 ds01_setup
 ds01_image_setup

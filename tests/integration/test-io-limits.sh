@@ -4,7 +4,7 @@
 # workspaces), and the open-files limit: docker inspect shows them, the kernel's blkio (or io)
 # controller inside the container has them, `ulimit -n` inside says so, and check-limits shows
 # them to the user.
-# ds01-test: kind=functional budget=20
+# ds01-test: kind=functional budget=9
 . "$(dirname "$0")/lib.sh"
 ds01_setup
 ds01_write_lifecycle_limits "$(printf 'io_read_bps: 10m\nio_write_bps: 5m\nulimit_nofile: 4096')"

@@ -2,7 +2,7 @@
 # Users cannot see or act on each other's containers: B's list has none of A's, every action of B
 # on A's container answers "not found" (exit 4) and is logged as auth.denied; A's container is
 # untouched; B's workspace is B's own. Root (admin) sees everything with --all.
-# ds01-test: kind=functional budget=6
+# ds01-test: kind=functional budget=15
 . "$(dirname "$0")/lib.sh"
 ds01_setup
 ds01_start_daemon

@@ -7,7 +7,7 @@
 # command ended. B cannot open A's socket. A second `ds01 jupyter nb` finds it running. In a
 # container without Jupyter the command says how to get it (exit 3) and unpublishes the port it
 # published; a bad port is a usage error.
-# ds01-test: kind=functional budget=40
+# ds01-test: kind=functional budget=16
 . "$(dirname "$0")/lib.sh"
 ds01_setup
 # one build at a time (the plain and sanitizer passes may both want it); minutes on a fresh host

@@ -2,7 +2,7 @@
 # The whole loop: deploy (background) -> run a command in /workspace as the user -> list ->
 # retire (container gone, GPU released, workspace kept) -> deploy again (same files) ->
 # deploy of an existing project is a no-op (exit 0) -> retire.
-# ds01-test: kind=functional budget=7
+# ds01-test: kind=functional budget=14
 . "$(dirname "$0")/lib.sh"
 ds01_setup
 ds01_start_daemon

@@ -12,7 +12,7 @@
 # `promtool check rules` the shipped alert rules, which Prometheus also loads and evaluates
 # without error; the dashboard is valid JSON. /other is 404, POST is 405, and with
 # metrics_listen "off" ds01d listens on no TCP port.
-# ds01-test: kind=functional threads needs=utmp,cpu budget=25
+# ds01-test: kind=functional threads needs=utmp,cpu budget=54
 DS01_GPUS=5
 DS01_CONFIG_EXTRA='sample_interval_s: 1'
 . "$(dirname "$0")/lib.sh"

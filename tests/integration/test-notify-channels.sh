@@ -9,7 +9,7 @@
 #  - the user's terminal: a tmux session the user started (tmux registers each pane in utmp
 #    as the user's login through utempter, as terminal emulators do); its screen shows the
 #    three "*** ds01: ... ***" lines. (/var/run/utmp, if this test created it, goes at exit.)
-# ds01-test: kind=functional threads needs=utmp budget=23
+# ds01-test: kind=functional threads needs=utmp budget=39
 DS01_CONFIG_EXTRA='sample_interval_s: 1'
 . "$(dirname "$0")/lib.sh"
 # Every channel is checked: a missing tool fails the test (scripts/deps.sh installs them).

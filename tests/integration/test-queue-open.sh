@@ -2,7 +2,7 @@
 # container-deploy NAME --wait --open on a real terminal (issue 16, item 1): on a full server it
 # says its place in the queue and keeps showing it while it waits; when the GPU is retired the
 # request is granted and the shell opens in the new container, on the GPU that was freed.
-# ds01-test: kind=functional needs=utmp budget=30
+# ds01-test: kind=functional needs=utmp budget=16
 DS01_GPUS=1
 DS01_CONFIG_EXTRA='queue:
   pass_interval_s: 1'

@@ -4,7 +4,7 @@
 # once for the quota (exit 3); no slot is leased twice and nobody holds more than the quota;
 # when the 4 running containers are retired, 4 waiting requests are granted, again on distinct
 # GPUs, and the queue shrinks by exactly those. (ASan: a quarter of the users, 2 GPUs.)
-# ds01-test: kind=stress threads budget=65
+# ds01-test: kind=stress threads budget=31
 . "$(dirname "$0")/lib.sh"
 NUSERS=$(stress_count 12)
 NG=$((NUSERS > 5 ? 4 : NUSERS - 1)) # fewer GPUs than users: someone always waits

@@ -2,7 +2,7 @@
 # Quota and resource refusals exit 3 and leave nothing behind (no container, no lease):
 # slots per container, GPU-equivalents per user (message names the holders), container count,
 # and no GPU free (2 simulated GPUs) when another user holds them.
-# ds01-test: kind=functional budget=14
+# ds01-test: kind=functional budget=37
 DS01_GPUS=2
 . "$(dirname "$0")/lib.sh"
 ds01_setup

@@ -6,7 +6,7 @@
 # that retire had left behind a moment later, so only what retire itself says and logs shows
 # that it released it), check-limits shows nothing held, and the one GPU is free for the next
 # deploy. The mutation check (tests/mutation, 05-retire-keeps-leases) proves these checks bite.
-# ds01-test: kind=functional budget=35
+# ds01-test: kind=functional budget=15
 DS01_GPUS=1
 . "$(dirname "$0")/lib.sh"
 ds01_setup

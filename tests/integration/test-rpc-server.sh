@@ -4,7 +4,7 @@
 # once; those connections count against their owner's bound and are given back when the client
 # goes away. Requests too large for an event loop, malformed messages and many requests on one
 # kept-open connection all get their answers.
-# ds01-test: kind=functional threads budget=4
+# ds01-test: kind=functional threads budget=9
 . "$(dirname "$0")/lib.sh"
 command -v python3 >/dev/null 2>&1 || fail "python3 is not installed (the raw protocol client; scripts/deps.sh installs it)"
 ds01_setup

@@ -10,7 +10,7 @@
 # The root files stay root's and unchanged, no keep-alive is honoured, and the monitor does not
 # stall: every container is stopped on time for idleness. B's traps are in place before B's
 # containers start, A's right after ns1 starts, before its first warning.
-# ds01-test: kind=security budget=17
+# ds01-test: kind=security budget=26
 DS01_CONFIG_EXTRA='sample_interval_s: 1'
 . "$(dirname "$0")/lib.sh"
 ds01_setup

@@ -7,7 +7,7 @@
 # the path. Rounds until 12 deploys went through (3 under a sanitizer: stress_count), at most
 # eight times as many rounds and 25 s: about half the rounds are refused, and 9 rounds once gave
 # only 2 deploys.
-# ds01-test: kind=security budget=14
+# ds01-test: kind=security budget=38
 . "$(dirname "$0")/lib.sh"
 ds01_setup
 ds01_start_daemon

@@ -4,7 +4,7 @@
 # User B deploys with --image set to every one-digit hex prefix (0-f) and to each of A's layer
 # ids, full and short: every deploy is refused or runs an image that is none of A's, and B never
 # reads A's file. The site image stays usable.
-# ds01-test: kind=security budget=9
+# ds01-test: kind=security budget=24
 . "$(dirname "$0")/lib.sh"
 ds01_setup
 ds01_image_setup

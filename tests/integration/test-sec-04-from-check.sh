@@ -6,7 +6,7 @@
 # built the last); and variants (escape directive, COPY --from='quoted', a base's ONBUILD
 # trigger). Each is refused with a message naming the problem, and the secret is never printed.
 # A raw client's plain context still builds (the refusals are not the client's fault).
-# ds01-test: kind=security budget=8
+# ds01-test: kind=security budget=18
 . "$(dirname "$0")/lib.sh"
 ds01_setup
 ds01_image_setup

@@ -6,7 +6,7 @@
 # (a batch command); a container of idle shells (a detached sleep, an interactive shell on a
 # terminal) stops in well under the grace; a process that ignores TERM is killed after the
 # grace, not before. The warnings and the stop/retire messages say so.
-# ds01-test: kind=security threads needs=utmp budget=22
+# ds01-test: kind=security threads needs=utmp budget=34
 DS01_CONFIG_EXTRA='sample_interval_s: 1'
 . "$(dirname "$0")/lib.sh"
 command -v tmux >/dev/null 2>&1 || skip_test "tmux not installed"

@@ -2,7 +2,7 @@
 # Issue 11 item 6: build output is the user's, and a line need not end. A RUN step prints 100 MB
 # without a newline and fails; ds01d (root) keeps only the start of that line: its peak memory
 # (VmHWM) stays under 64 MB, and the failure is reported with the step and a bounded tail.
-# ds01-test: kind=security needs=cpu budget=7
+# ds01-test: kind=security needs=cpu budget=19
 . "$(dirname "$0")/lib.sh"
 ds01_setup
 ds01_image_setup

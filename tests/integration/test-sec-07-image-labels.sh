@@ -4,7 +4,7 @@
 # key, continuation, old "key value" form, upper case, ONBUILD), is refused before any step runs,
 # naming the label. And a ds01.* label an image has anyway (a site image here) does not reach
 # the containers made from it: ds01 blanks what it does not set itself.
-# ds01-test: kind=security budget=4
+# ds01-test: kind=security budget=13
 . "$(dirname "$0")/lib.sh"
 ds01_setup
 ds01_image_setup

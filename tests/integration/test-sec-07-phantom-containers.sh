@@ -9,7 +9,7 @@
 # timeout, none of them ever shows in the victim's container-list, `ds01 status`, /metrics, the
 # victim's inbox or events.jsonl, none is stopped by ds01 or holds a GPU lease; the victim's own
 # idle container, deployed at the same time, is warned and stopped (so the monitor did look).
-# ds01-test: kind=security budget=13
+# ds01-test: kind=security budget=27
 DS01_CONFIG_EXTRA='sample_interval_s: 1'
 . "$(dirname "$0")/lib.sh"
 command -v curl >/dev/null 2>&1 || skip_test "curl not installed"

@@ -9,7 +9,7 @@
 # Meanwhile B's container-list is answered promptly. The flood runs on the default settings.
 # Then ds01d.log's rotation by size: restarted with log_max_kb: 8, a log prefilled past it moves
 # to ds01d.log.1 and the daemon goes on in a new ds01d.log.
-# ds01-test: kind=security threads needs=cpu budget=6
+# ds01-test: kind=security threads needs=cpu budget=11
 . "$(dirname "$0")/lib.sh"
 command -v python3 >/dev/null 2>&1 || skip_test "python3 not installed"
 ds01_setup

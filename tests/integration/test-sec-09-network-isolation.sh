@@ -9,7 +9,7 @@
 # networks nothing uses any more.
 # The probes that must fail wait out their timeouts (Docker drops the packets) side by side with
 # the rest, in the background, so the timeouts stay as long as they were.
-# ds01-test: kind=security budget=17
+# ds01-test: kind=security budget=27
 . "$(dirname "$0")/lib.sh"
 ds01_setup
 ds01_image_setup

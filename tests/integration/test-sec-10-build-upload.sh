@@ -4,7 +4,7 @@
 # received (one build per user), the others are refused at once naming
 # images.max_builds_per_user. When the client hangs up (its pipes still open), ds01d stops
 # reading within seconds: the spooled context is gone and B's next build works.
-# ds01-test: kind=security threads budget=8
+# ds01-test: kind=security threads budget=15
 . "$(dirname "$0")/lib.sh"
 ds01_setup
 ds01_image_setup

@@ -4,7 +4,7 @@
 # timeout): the container is kept while that lasts, then stopped for idleness (not at 4 s, not
 # in 2099). A fresh .keep-alive still keeps a container, and container-list shows the real end of
 # the keep-alive.
-# ds01-test: kind=security budget=24
+# ds01-test: kind=security budget=25
 DS01_CONFIG_EXTRA='sample_interval_s: 1'
 . "$(dirname "$0")/lib.sh"
 ds01_setup

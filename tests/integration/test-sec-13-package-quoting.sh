@@ -3,7 +3,7 @@
 # "numpy>=1.20 scipy<2" writes them single-quoted, the build hands pip exactly those two
 # arguments and makes no file named "=1.20" or "2" (no shell redirection); image-update --add
 # re-pins a quoted spec. A spec with a character no requirement has is refused, naming it.
-# ds01-test: kind=security budget=12
+# ds01-test: kind=security budget=28
 . "$(dirname "$0")/lib.sh"
 ds01_setup
 ds01_image_setup

@@ -2,7 +2,7 @@
 # Issue 11 item 14: builds count against the user. While one build of B runs, a second one is
 # refused at once with a message naming images.max_builds_per_user (default 1); once the first
 # ends, it works. A build's RUN runs under the group's memory limit (its cgroup says 256 MB).
-# ds01-test: kind=security threads budget=6
+# ds01-test: kind=security threads budget=14
 . "$(dirname "$0")/lib.sh"
 ds01_setup
 ds01_image_setup

@@ -5,7 +5,7 @@
 #  - images.max_images_mb_per_user (1 MB here): B's first build succeeds; with B's images at
 #    or over the cap the next build is refused (exit 3) naming the key and the fix; image-list
 #    shows the total against the cap; image-delete makes room and the build works again.
-# ds01-test: kind=security budget=11
+# ds01-test: kind=security budget=20
 . "$(dirname "$0")/lib.sh"
 ds01_setup
 # shellcheck disable=SC2034 # read by ds01_image_setup (lib.sh)

@@ -5,7 +5,7 @@
 # (idle_timeout_h 0.0025 = 9 s; 14.4 s under a sanitizer, where deploying and attaching take
 # longer): before the fix signals.session stayed true for ever. In the same daemon a container
 # whose attach client stays connected is not stopped.
-# ds01-test: kind=security threads budget=21
+# ds01-test: kind=security threads budget=25
 DS01_CONFIG_EXTRA='sample_interval_s: 1'
 . "$(dirname "$0")/lib.sh"
 ds01_setup

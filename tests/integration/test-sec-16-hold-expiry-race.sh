@@ -6,7 +6,7 @@
 # land on the sweep); a watcher reads Docker and the ledger all along. Every time Docker shows
 # the container running, the ledger has a lease for it. Deterministic, step by step at the
 # store level: tests/unit/test-store.c (test_hold_expiry_race).
-# ds01-test: kind=security threads needs=cpu budget=19
+# ds01-test: kind=security threads needs=cpu budget=33
 DS01_GPUS=2
 DS01_CONFIG_EXTRA='sample_interval_s: 1'
 ROUNDS=${DS01_SEC16_ROUNDS:-5}

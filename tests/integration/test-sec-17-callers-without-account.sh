@@ -5,7 +5,7 @@
 # says why and what to do; a uid without a passwd entry (root dropping to it with setpriv) is
 # refused with a message naming service_uids; a uid listed in service_uids is served. Each
 # refusal is audited (auth.denied, action "connect"). The user's normal session still works.
-# ds01-test: kind=security budget=3
+# ds01-test: kind=security budget=4
 UNUSED1=64$((RANDOM % 900 + 100))1
 UNUSED2=64$((RANDOM % 900 + 100))2
 . "$(dirname "$0")/lib.sh"

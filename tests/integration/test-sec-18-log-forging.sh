@@ -5,7 +5,7 @@
 # user's making: no line starts with the forged "<3>", none holds a raw control character.
 # A user part that is a valid name of another user is still "not found" and audited, and the
 # name reaches the log only escaped (a \x0a, never a line break).
-# ds01-test: kind=security budget=3
+# ds01-test: kind=security budget=4
 . "$(dirname "$0")/lib.sh"
 ds01_setup
 ds01_start_daemon

@@ -4,7 +4,7 @@
 # administrator runs `container-logs` on a terminal (script(1) gives it a pty): the control
 # characters arrive as visible caret text (^[), with no ESC or CSI byte; the user's own
 # container-logs on a terminal likewise. `--raw` and a pipe get the bytes as they are.
-# ds01-test: kind=security budget=3
+# ds01-test: kind=security budget=5
 . "$(dirname "$0")/lib.sh"
 command -v script >/dev/null 2>&1 || skip_test "script (util-linux) not installed"
 ds01_setup

@@ -6,7 +6,7 @@
 # it left off, and an old-style one naming an offset is refused. A user's history query over 60 MB of other users'
 # events in the rotated files answers from the newest file alone (well under a second), and one
 # that must look through everything skips others' lines without parsing them.
-# ds01-test: kind=security needs=cpu budget=5
+# ds01-test: kind=security needs=cpu budget=9
 . "$(dirname "$0")/lib.sh"
 command -v python3 >/dev/null 2>&1 || skip_test "python3 not installed"
 ds01_setup

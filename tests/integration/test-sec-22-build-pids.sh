@@ -2,7 +2,7 @@
 # Issue 11 item 22: image builds get the group's pids_limit (256 in the test limits). A RUN step
 # that starts 400 background processes hits the limit (a fork fails) instead of starting them
 # all, and the build ends, failed, within a bounded time.
-# ds01-test: kind=security budget=6
+# ds01-test: kind=security budget=10
 . "$(dirname "$0")/lib.sh"
 ds01_setup
 ds01_image_setup

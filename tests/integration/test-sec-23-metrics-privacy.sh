@@ -5,7 +5,7 @@
 # the scraper with the token of metrics_token_file gets the per-user series (set with `ds01
 # reload`; the token is read at each scrape). test-metrics has a real Prometheus scrape them
 # with the shipped configuration's authorization: credentials_file.
-# ds01-test: kind=security budget=4
+# ds01-test: kind=security budget=8
 . "$(dirname "$0")/lib.sh"
 command -v curl >/dev/null 2>&1 || skip_test "curl not installed"
 ds01_setup

@@ -4,7 +4,7 @@
 # a real user whose login is "u<that uid>" deploys the same project beside it: each gets a
 # container of their own, sees only their own workspace, runs as their own uid, and cannot reach
 # the other's container by its full name.
-# ds01-test: kind=security budget=6
+# ds01-test: kind=security budget=12
 . "$(dirname "$0")/lib.sh"
 ds01_setup
 ds01_start_daemon

@@ -4,7 +4,7 @@
 # says they were; VOLUME /workspace is the workspace itself. Inside it (VOLUME /workspace/cache)
 # the deploy is refused, naming the line to remove: Docker would hide the user's files there
 # under an empty volume and leave a root-owned directory in the workspace.
-# ds01-test: kind=security budget=6
+# ds01-test: kind=security budget=10
 . "$(dirname "$0")/lib.sh"
 ds01_setup
 ds01_start_daemon

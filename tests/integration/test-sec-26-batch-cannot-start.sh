@@ -4,7 +4,7 @@
 # not found) with a message naming the command, and leaves no container behind; a command that
 # exists but is not executable exits 126. A command that starts is deployed at once (no waiting
 # out a timeout), and container-list (text and --json) shows the exit code of an exited one.
-# ds01-test: kind=security budget=8
+# ds01-test: kind=security budget=15
 . "$(dirname "$0")/lib.sh"
 ds01_setup
 ds01_start_daemon

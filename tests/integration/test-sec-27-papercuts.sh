@@ -3,7 +3,7 @@
 # what it says (not as --cpu-only); image-create --framework with a framework the site does not
 # have fails with the list the site has and leaves no empty project directory behind; a site's
 # own framework name (not one of DS01's four) is accepted; -h promises no framework by name.
-# ds01-test: kind=security budget=5
+# ds01-test: kind=security budget=10
 . "$(dirname "$0")/lib.sh"
 ds01_setup
 DS01_IMAGES_EXTRA="    rapids: $DS01_IMAGE"

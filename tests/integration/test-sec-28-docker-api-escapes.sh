@@ -5,7 +5,7 @@
 # --userns host), --device, --cap-add, --security-opt, --user 0, exec -u 0, cp onto a host path,
 # ds01's own labels, another user's container (by name and by id prefix) and image, a build with
 # --network host. Each is refused, nothing is created, and each is audited (auth.denied).
-# ds01-test: kind=security budget=70
+# ds01-test: kind=security budget=42
 DS01_CONFIG_EXTRA='audit_names_per_uid: 1000'
 . "$(dirname "$0")/lib.sh"
 ds01_setup

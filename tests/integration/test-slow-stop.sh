@@ -5,7 +5,7 @@
 # inventory is published: a monitor tick ends, `ds01 gpus --rescan` (of a changed inventory,
 # which is published), `ds01 reload`, another user's deploy and container-list all
 # complete, each well before the stop does; the stop itself is still waiting when they are done.
-# ds01-test: kind=functional threads budget=40
+# ds01-test: kind=functional threads budget=15
 DS01_CONFIG_EXTRA='sample_interval_s: 1'
 . "$(dirname "$0")/lib.sh"
 ds01_setup

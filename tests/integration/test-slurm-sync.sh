@@ -13,7 +13,7 @@
 # users' associations are never touched, and a wanted name the site took is refused; a user is
 # refused (exit 5); a daemon with no cluster key refuses slurm-sync and its health has no slurm
 # line; with slurmdbd down, health fails its slurm check and slurm-sync says why.
-# ds01-test: kind=functional needs=slurm budget=60
+# ds01-test: kind=functional needs=slurm budget=79
 . "$(dirname "$0")/lib.sh"
 
 for tool in sacctmgr slurmdbd slurmctld scontrol munge munged mariadbd mariadb mariadb-install-db; do

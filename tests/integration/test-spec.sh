@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The Docker spec of deployed containers (docker inspect): user, workdir, labels, GPU env,
 # no privileges, limits from the group, init as PID 1; GPU, --gpus 2, aliases and CPU-only.
-# ds01-test: kind=functional budget=12
+# ds01-test: kind=functional budget=32
 . "$(dirname "$0")/lib.sh"
 ds01_setup
 ds01_start_daemon

@@ -12,7 +12,7 @@
 #  - ds01 storage setup refuses on this ext4 without project quotas, naming the cause and fix;
 #  - the project-quota backend itself runs only where the kernel mounts ext4 with prjquota (not
 #    this CI kernel: built without CONFIG_QFMT_V2), else that part is skipped with the reason.
-# ds01-test: kind=functional threads budget=45
+# ds01-test: kind=functional threads budget=24
 . "$(dirname "$0")/lib.sh"
 ds01_setup
 for tool in mkfs.ext4 losetup mountpoint curl du; do

@@ -10,7 +10,7 @@
 # `make uninstall` removes the unit again; without SYSTEMD_UNITDIR, install puts a unit only
 # where systemd runs. `systemd-analyze verify` checks the unit when it is installed (it works
 # without systemd as init); the test says when it is not.
-# ds01-test: kind=functional budget=15
+# ds01-test: kind=functional budget=5
 . "$(dirname "$0")/lib.sh"
 ds01_setup
 REPO=$(cd "$(dirname "$0")/../.." && pwd)

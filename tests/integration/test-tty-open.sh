@@ -9,7 +9,7 @@
 #   container-attach qs (stopped)   exit 1, "not running - container-run qs starts it"
 #   container-retire qs, then container-deploy qs --open: a new container (another Docker id,
 #                                   its /tmp fresh) with the same files in /workspace
-# ds01-test: kind=functional needs=utmp budget=25
+# ds01-test: kind=functional needs=utmp budget=15
 . "$(dirname "$0")/lib.sh"
 command -v tmux >/dev/null 2>&1 || skip_test "tmux not installed"
 ds01_setup

@@ -2,7 +2,7 @@
 # container-run NAME on a real terminal (tmux pane, 120x40) opens an interactive shell in
 # /workspace as the user, with a tty of the terminal's size; `exit` returns to the caller with
 # status 0 and leaves the session container running.
-# ds01-test: kind=functional threads needs=utmp budget=5
+# ds01-test: kind=functional threads needs=utmp budget=9
 . "$(dirname "$0")/lib.sh"
 command -v tmux >/dev/null 2>&1 || fail "tmux is not installed (the terminal; scripts/deps.sh installs it)"
 ds01_setup

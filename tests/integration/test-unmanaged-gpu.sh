@@ -9,7 +9,7 @@
 # ("managed"). A process in a plain `docker run` container of B (bare_metal_access.exempt_users)
 # is attributed to that container by name, and B gets no warning. When A's process leaves the
 # GPU the end is logged and GPU 0 is leasable again: A's `--wait` deploy is granted it.
-# ds01-test: kind=functional threads budget=25
+# ds01-test: kind=functional threads budget=27
 DS01_CONFIG_EXTRA='sample_interval_s: 1'
 . "$(dirname "$0")/lib.sh"
 command -v curl >/dev/null 2>&1 || skip_test "curl not installed"

@@ -8,7 +8,7 @@
 #  - a user sees only their own row; --user B as A is exit 5; an unknown user exit 4; root sees
 #    both; --csv has a header and a row per user; a bad --month is exit 2;
 #  - the figures survive a daemon restart, and the time the daemon was down is not charged.
-# ds01-test: kind=functional budget=29
+# ds01-test: kind=functional budget=34
 DS01_CONFIG_EXTRA='sample_interval_s: 1'
 . "$(dirname "$0")/lib.sh"
 ds01_setup

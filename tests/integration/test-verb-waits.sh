@@ -4,7 +4,7 @@
 # while a container-stop --timeout 6 of a container whose process ignores SIGTERM is still in
 # its grace (the same happens when the user retires during the monitor's idle stop). The
 # retire answers 0 after the stop has finished, the stop answers 0 too, and nothing is left.
-# ds01-test: kind=functional budget=20
+# ds01-test: kind=functional budget=13
 . "$(dirname "$0")/lib.sh"
 ds01_setup
 ds01_start_daemon

@@ -3,7 +3,7 @@
 # prepares a workspace: ~/workspace/NAME -> /etc, ~/workspace -> /etc, a dangling symlink, and a
 # workspace directory owned by another user are all refused (exit 5, naming the path) with
 # nothing created.
-# ds01-test: kind=functional budget=4
+# ds01-test: kind=functional budget=8
 . "$(dirname "$0")/lib.sh"
 ds01_setup
 ds01_start_daemon
