@@ -249,9 +249,11 @@ int cluster_route(const struct cli_command *cmd, const char *name, int argc, cha
         struct job *jobs = NULL;
         size_t n = 0;
         if (running_jobs(&cl, project, &jobs, &n, &err) < 0) {
-                if (cl.local)
-                        return CLI_CONTINUE; /* the local answer says it is not here */
-                return output_error(cmd->name, err);
+                if (!cl.local)
+                        return output_error(cmd->name, err);
+                /* this node's answer says it is not here; the note says why no other was asked */
+                fprintf(stderr, "note: only this node was asked: %s\n", err->message);
+                return CLI_CONTINUE;
         }
         const struct job *there = NULL;
         for (size_t i = 0; i < n && !there; i++)
