@@ -270,6 +270,14 @@ capture on1 "$A" container-run pb -- sh -c 'hostname >/dev/null; exit 7'
 assert_eq 7 "$RC" "... and the command's exit code comes back through srun"
 capture on2 "$A" container-run pa -- cat /etc/hostname
 assert_eq 0 "$RC" "container-run pa from node 2 reaches node 1's container: $ERR"
+# an interactive session: a terminal on stdin (script's pty) goes through srun --pty; the shell
+# in pb's container has a terminal too ([ -t 0 ]), runs what is typed, and its exit status
+# comes back
+RUNPB=$(SOCK=$SOCK as_user_cmdline "$A" container-run pb)
+capture bash -c "printf '%s\n' '[ -t 0 ] && echo pty-\$((6 * 7))-ok; exit 5' |
+	nsenter --net=/run/netns/$NS_1 script -qec $(printf %q "$RUNPB") /dev/null"
+assert_contains "$OUT" "pty-42-ok" "container-run pb with a terminal from node 1 opens a shell with a terminal in pb: $ERR"
+assert_eq 5 "$RC" "... and the shell's exit status comes back"
 
 # --- B cannot reach A's containers ---------------------------------------------------------------
 capture on1 "$B" container-logs pb
