@@ -1,6 +1,7 @@
 /* cmd-admin.c - what the machine is doing: `container-stats` for everyone, and for
  * administrators `ds01 status`, `ds01 users`, `ds01 health`, `ds01 reload`. */
 #include "client.h"
+#include "cluster.h"
 #include "cmd.h"
 #include "output.h"
 
@@ -164,6 +165,8 @@ int cmd_stats(const struct cli_command *cmd, int argc, char **argv)
                 return r;
         if (a.n_pos && all)
                 return cli_usage_error(cmd, "give a NAME or --all, not both");
+        if (a.n_pos && (r = cluster_route(cmd, a.pos[0], argc, argv, false)) != CLI_CONTINUE)
+                return r;
         double every = 0;
         if (interval_s) {
                 char *end;

@@ -1,6 +1,7 @@
 /* cmd-container.c - the container verbs that are one request and one answer: deploy, retire,
  * start, stop, remove, list, logs; and `ds01 version`. */
 #include "client.h"
+#include "cluster.h"
 #include "cmd.h"
 #include "output.h"
 
@@ -316,6 +317,9 @@ static int verb_parse(const struct cli_command *cmd, int argc, char **argv,
                 r = cli_usage_error(cmd, "a command after '--' is for container-run");
         if (r == CLI_CONTINUE)
                 v->name = v->args.pos[0];
+        /* a container on another node of the cluster: the same command there */
+        if (r == CLI_CONTINUE)
+                r = cluster_route(cmd, v->name, argc, argv, false);
         return r;
 }
 
@@ -500,9 +504,14 @@ int cmd_list(const struct cli_command *cmd, int argc, char **argv)
         if (r != CLI_CONTINUE)
                 return r;
 
-        json_t *res = NULL;
-        r = client_oneshot(cmd->name, "container.list", json_pack("{s:b}", "all", all), &res, NULL);
-        if (r != 0)
+        /* in a cluster: every node's, each with its node */
+        json_t *res = NULL, *cluster = NULL;
+        if ((r = cluster_list(cmd, all, &cluster)) != 0)
+                return r;
+        if (cluster)
+                res = json_pack("{s:o}", "containers", cluster);
+        else if ((r = client_oneshot(cmd->name, "container.list", json_pack("{s:b}", "all", all),
+                                     &res, NULL)) != 0)
                 return r;
         if (json) {
                 output_json(res);
@@ -515,10 +524,12 @@ int cmd_list(const struct cli_command *cmd, int argc, char **argv)
                 json_decref(res);
                 return 0;
         }
-        static const char *const headers[] = {"NAME",  "STATE",     "GPUS",
-                                              "PORTS", "IMAGE",     "UPTIME",
-                                              "IDLE",  "IDLE-STOP", "RUNTIME-LEFT"};
-        _cleanup_table_ struct table *t = table_new(ARRAY_SIZE(headers), headers);
+        static const char *const headers[] = {"NAME",         "STATE",  "GPUS", "PORTS",
+                                              "IMAGE",        "UPTIME", "IDLE", "IDLE-STOP",
+                                              "RUNTIME-LEFT", "NODE"};
+        /* the NODE column only in a cluster */
+        _cleanup_table_ struct table *t =
+            table_new(ARRAY_SIZE(headers) - (cluster ? 0 : 1), headers);
         int64_t now = now_s();
         size_t i;
         json_t *c;
@@ -568,8 +579,8 @@ int cmd_list(const struct cli_command *cmd, int argc, char **argv)
                         snprintf(run_left, sizeof(run_left), "unlimited");
                 _cleanup_free_ char *ports = output_ports_cell(json_object_get(c, "ports"));
                 const char *cells[] = {
-                    name, state_cell, gpus,      ports,   cli_jstr(c, "image", "-"),
-                    up,   idle,       idle_left, run_left};
+                    name, state_cell, gpus,      ports,    cli_jstr(c, "image", "-"),
+                    up,   idle,       idle_left, run_left, cli_jstr(c, "node", "-")};
                 table_add_row(t, cells);
                 table_set_colour(t, 1, state_colour(state));
         }
@@ -590,6 +601,8 @@ int cmd_logs(const struct cli_command *cmd, int argc, char **argv)
         };
         _cleanup_(cli_args_release) struct cli_args a = {0};
         int r = cli_parse_name(cmd, argc, argv, opts, &a);
+        if (r == CLI_CONTINUE)
+                r = cluster_route(cmd, a.pos[0], argc, argv, false);
         if (r != CLI_CONTINUE)
                 return r;
         int64_t n_tail = -1;

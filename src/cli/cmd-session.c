@@ -3,6 +3,7 @@
  * between the terminal (or pipes) and that stream, forwards window-size changes, and finally
  * asks the daemon for the command's exit code, all on the one connection that created the exec. */
 #include "client.h"
+#include "cluster.h"
 #include "cmd.h"
 #include "output.h"
 
@@ -387,6 +388,9 @@ static int run_or_attach(const struct cli_command *cmd, int argc, char **argv, b
         int r = cli_parse_name(cmd, argc, argv, NULL, &a);
         if (r == CLI_CONTINUE && a.rest && a.n_rest == 0)
                 r = cli_usage_error(cmd, "no command after '--'");
+        /* a container on another node of the cluster: the session through srun --pty */
+        if (r == CLI_CONTINUE)
+                r = cluster_route(cmd, a.pos[0], argc, argv, true);
         if (r != CLI_CONTINUE)
                 return r;
 

@@ -2,6 +2,7 @@
 #include "daemon/requests/methods.h"
 
 #include "daemon/storage/setup.h"
+#include "daemon/cluster/clusterinfo.h"
 #include "daemon/cluster/slurmsync.h"
 #include "daemon/config/reload.h"
 #include "daemon/config/generation.h"
@@ -246,6 +247,7 @@ static const struct method methods[] = {
      NULL,
      M_ADMIN | M_READ, /* Slurm's accounting only: no container or lease changes */
      {{"apply", P_BOOL, false, 0, 0}}},
+    {"cluster.info", clusterinfo_handle, NULL, M_READ, {{0}}},
     {"gpu.rescan", handle_rescan, NULL, M_ADMIN, {{0}}},
     {"gpu.drain",
      gpuadmin_drain,
