@@ -126,6 +126,11 @@
  *                      usage: {gpu_equivalents, gpu_slots, containers,
  *                          gpus: [{container, uuid, weight}], builds (image builds running;
  *                          each under memory and max_cpus)}}
+ *   cluster.submit_params {} -> {cluster: false} on a single server, else {cluster: true, name,
+ *                      node, slurm_bin, slurm_conf?, group, accounts (bool), account?, qos?,
+ *                      time_limit_min (null: none), sigterm_grace_s, signal_before_end_s,
+ *                      max_gpu_equivalents, max_runtime_h, admin} (the caller's sbatch
+ *                      options for a deploy in cluster mode, cluster/slurmsubmit.h)
  */
 #pragma once
 

@@ -2,6 +2,7 @@
 #include "daemon/requests/methods.h"
 
 #include "daemon/storage/setup.h"
+#include "daemon/cluster/slurmsubmit.h"
 #include "daemon/cluster/slurmsync.h"
 #include "daemon/config/reload.h"
 #include "daemon/config/generation.h"
@@ -160,6 +161,7 @@ static const struct method methods[] = {
      {NAME_PARAM, {"follow", P_BOOL, false, 0, 0}, {"tail", P_INT, false, -1, 1000000}},
      .target = TARGET_CONTAINER},
     {"limits.get", queries_limits, NULL, M_READ, {{0}}},
+    {"cluster.submit_params", slurmsubmit_params, NULL, M_READ, {{0}}},
     {"container.keepalive",
      keepalive_set,
      NULL,
