@@ -220,10 +220,9 @@ json_t *deploy_params(const struct deploy_req *q)
 {
         const struct deploy_args *o = &q->o;
         json_t *params =
-            o->slurm_job
-                ? json_pack("{s:s, s:s}", "project", q->project, "slurm_job", o->slurm_job)
-                : json_pack("{s:s, s:I, s:b}", "project", q->project, "gpus",
-                            (json_int_t)q->n_gpus, "cpu_only", q->n_gpus == 0);
+            o->slurm_job ? json_pack("{s:s, s:s}", "project", q->project, "slurm_job", o->slurm_job)
+                         : json_pack("{s:s, s:I, s:b}", "project", q->project, "gpus",
+                                     (json_int_t)q->n_gpus, "cpu_only", q->n_gpus == 0);
         if (o->image)
                 json_object_set_new(params, "image", json_string(o->image));
         if (o->mig)

@@ -34,12 +34,12 @@
 
 extern char **environ;
 
-#define JOB_PREFIX      "ds01:"
-#define MARK_DEPLOYED   "ds01-slurm-job: deployed "
-#define MARK_FAILED     "ds01-slurm-job: failed "
-#define SLURM_CMD_MS    (30 * 1000)
-#define SLURM_MAX_OUT   (16u << 20)
-#define POLL_MS         300
+#define JOB_PREFIX    "ds01:"
+#define MARK_DEPLOYED "ds01-slurm-job: deployed "
+#define MARK_FAILED   "ds01-slurm-job: failed "
+#define SLURM_CMD_MS  (30 * 1000)
+#define SLURM_MAX_OUT (16u << 20)
+#define POLL_MS       300
 /* Without --wait: how long a job may stay PENDING before it counts as "no GPU free" (sbatch
  * has no --immediate; slurmctld tries to start a job as it is submitted, unless
  * SchedulerParameters=defer, when the next scheduling pass does) */
@@ -73,7 +73,8 @@ static json_t *cluster_info(void)
 static int slurm_run(const json_t *info, const char *tool, const char *const *args, char **ret_out,
                      char **ret_err)
 {
-        _cleanup_free_ char *path = xasprintf("%s/%s", cli_jstr(info, "slurm_bin", "/usr/bin"), tool);
+        _cleanup_free_ char *path =
+            xasprintf("%s/%s", cli_jstr(info, "slurm_bin", "/usr/bin"), tool);
         const char *conf = cli_jstr(info, "slurm_conf", NULL);
         _cleanup_free_ char *conf_var = conf ? xasprintf("SLURM_CONF=%s", conf) : NULL;
         size_t n = 0;
@@ -118,7 +119,8 @@ static const char *slurm_reason(const char *errout)
         return p ? p + 7 : errout;
 }
 
-/* --- the job's state, as the user sees it in squeue --------------------------------------------- */
+/* --- the job's state, as the user sees it in squeue ---------------------------------------------
+ */
 
 struct job_now {
         char state[32];   /* "" when Slurm no longer lists the job */
@@ -162,7 +164,8 @@ static void job_cancel(const json_t *info, const char *id)
         slurm_run(info, "scancel", args, &out, &errout);
 }
 
-/* --- the output file ---------------------------------------------------------------------------- */
+/* --- the output file ----------------------------------------------------------------------------
+ */
 
 /* ~/.ds01/slurm, made the user's alone; NULL with a message printed. */
 static char *output_dir(const char *cmd)
@@ -243,14 +246,16 @@ static void print_job_errors(const char *path)
 {
         _cleanup_free_ char *text = read_small_file(path);
         char *save = NULL;
-        for (char *l = text ? strtok_r(text, "\n", &save) : NULL; l; l = strtok_r(NULL, "\n", &save))
+        for (char *l = text ? strtok_r(text, "\n", &save) : NULL; l;
+             l = strtok_r(NULL, "\n", &save))
                 if (strncmp(l, "ds01-slurm-job: ", 16) != 0) {
                         _cleanup_free_ char *safe = term_safe(l);
                         fprintf(stderr, "%s\n", safe);
                 }
 }
 
-/* --- submitting --------------------------------------------------------------------------------- */
+/* --- submitting ---------------------------------------------------------------------------------
+ */
 
 /* 'word' for sh, whatever word holds */
 static void add_quoted(struct strbuf *sb, const char *word)
@@ -306,8 +311,7 @@ static int submit_refused(const char *cmd, const struct deploy_req *q, const jso
                           const char *errout)
 {
         const char *why = slurm_reason(errout);
-        if (strstr(errout, "QOS") || strstr(errout, "accounting") ||
-            strstr(errout, "time limit")) {
+        if (strstr(errout, "QOS") || strstr(errout, "accounting") || strstr(errout, "time limit")) {
                 char gpus[32] = "unlimited", hours[32] = "unlimited";
                 const json_t *g = json_object_get(info, "max_gpu_equivalents");
                 const json_t *h = json_object_get(info, "max_runtime_h");
@@ -348,9 +352,9 @@ static int submit(const char *cmd, const struct deploy_req *q, const json_t *inf
         _cleanup_free_ char *name = xasprintf("--job-name=" JOB_PREFIX "%s", q->project);
         _cleanup_free_ char *gres = xasprintf("--gres=gpu:%lld", (long long)q->n_gpus);
         _cleanup_free_ char *output = xasprintf("--output=%s/%s-%%j.out", dir, q->project);
-        _cleanup_free_ char *sig = xasprintf(
-            "--signal=B:TERM@%lld",
-            (long long)json_integer_value(json_object_get(info, "signal_before_end_s")));
+        _cleanup_free_ char *sig =
+            xasprintf("--signal=B:TERM@%lld",
+                      (long long)json_integer_value(json_object_get(info, "signal_before_end_s")));
         _cleanup_free_ char *script = job_script(q);
         _cleanup_free_ char *wrap = xasprintf("--wrap=%s", script);
         _cleanup_free_ char *account = NULL, *qos = NULL, *time = NULL, *deadline = NULL;
@@ -431,8 +435,9 @@ static int wait_for_container(const struct cli_command *command, const struct de
                 }
                 if (s == 0) {
                         print_job_errors(path);
-                        fprintf(stderr, "%s: the deploy in Slurm job %s failed (exit %d); the job "
-                                        "has ended\n",
+                        fprintf(stderr,
+                                "%s: the deploy in Slurm job %s failed (exit %d); the job "
+                                "has ended\n",
                                 cmd, id, code);
                         return code > 0 && code < 128 ? code : DS01_ERR;
                 }
@@ -515,10 +520,10 @@ int slurm_deploy(const struct cli_command *cmd, const struct deploy_req *q)
                                 place = i + 1;
                 rows_release(rows, n);
                 if (q->o.json) {
-                        json_t *doc = json_pack("{s:s, s:b, s:s, s:s, s:I, s:I}", "project",
-                                                q->project, "queued", 1, "slurm_job", id, "reason",
-                                                j.reason, "position", (json_int_t)place, "waiting",
-                                                (json_int_t)n);
+                        json_t *doc =
+                            json_pack("{s:s, s:b, s:s, s:s, s:I, s:I}", "project", q->project,
+                                      "queued", 1, "slurm_job", id, "reason", j.reason, "position",
+                                      (json_int_t)place, "waiting", (json_int_t)n);
                         output_json(doc);
                         json_decref(doc);
                 } else {
@@ -539,7 +544,8 @@ int slurm_deploy(const struct cli_command *cmd, const struct deploy_req *q)
         return wait_for_container(cmd, q, info, id, path);
 }
 
-/* --- the job step ------------------------------------------------------------------------------- */
+/* --- the job step -------------------------------------------------------------------------------
+ */
 
 int cmd_slurm_job(const struct cli_command *cmd, int argc, char **argv)
 {
@@ -592,8 +598,8 @@ int cmd_slurm_job(const struct cli_command *cmd, int argc, char **argv)
         _cleanup_client_ struct client c = CLIENT_INIT;
         json_t *stopped = NULL;
         if (client_open(&c, &err) < 0 ||
-            client_call(&c, "container.stop", json_pack("{s:s}", "name", q.project), &stopped,
-                        NULL, &err) < 0) {
+            client_call(&c, "container.stop", json_pack("{s:s}", "name", q.project), &stopped, NULL,
+                        &err) < 0) {
                 if (err->code != DS01_ENOTFOUND)
                         output_error("container-stop", err);
                 return 0;
@@ -603,7 +609,8 @@ int cmd_slurm_job(const struct cli_command *cmd, int argc, char **argv)
         return 0;
 }
 
-/* --- gpu-queue ---------------------------------------------------------------------------------- */
+/* --- gpu-queue ----------------------------------------------------------------------------------
+ */
 
 static void rows_release(struct queue_row *rows, size_t n)
 {
@@ -655,8 +662,7 @@ static size_t slurm_pending(const json_t *info, struct queue_row **ret, struct e
         _cleanup_free_ char *out = NULL, *errout = NULL;
         *ret = NULL;
         if (slurm_run(info, "squeue", args, &out, &errout) != 0) {
-                error_set(err, DS01_ERR, "cannot ask Slurm for its queue: squeue: %s",
-                          errout);
+                error_set(err, DS01_ERR, "cannot ask Slurm for its queue: squeue: %s", errout);
                 return 0;
         }
         struct queue_row *rows = NULL;
@@ -675,9 +681,9 @@ static size_t slurm_pending(const json_t *info, struct queue_row **ret, struct e
                 if (k < 6 || strncmp(f[5], JOB_PREFIX, strlen(JOB_PREFIX)) != 0)
                         continue;
                 rows = xrealloc(rows, (n + 1) * sizeof(*rows));
-                rows[n++] = (struct queue_row){xstrdup(f[0]), xstrdup(f[1]),
-                                               xstrdup(f[5] + strlen(JOB_PREFIX)), xstrdup(f[3]),
-                                               xstrdup(f[4]), atoll(f[2])};
+                rows[n++] = (struct queue_row){
+                    xstrdup(f[0]), xstrdup(f[1]), xstrdup(f[5] + strlen(JOB_PREFIX)),
+                    xstrdup(f[3]), xstrdup(f[4]), atoll(f[2])};
         }
         sprio_priorities(info, rows, n);
         if (n > 1)
@@ -752,27 +758,27 @@ int slurm_queue(const struct cli_command *cmd, const struct cli_args *a, bool js
         if (err)
                 return output_error(cmd->name, err);
         json_t *list = json_array();
-        static const char *const h[] = {"POS", "JOB", "USER", "PROJECT", "GPUS", "REASON",
-                                        "PRIORITY"};
+        static const char *const h[] = {"POS",  "JOB",    "USER",    "PROJECT",
+                                        "GPUS", "REASON", "PRIORITY"};
         _cleanup_table_ struct table *t = table_new(ARRAY_SIZE(h), h);
         size_t shown = 0;
         for (size_t i = 0; i < n; i++) {
                 /* a user sees their own; an administrator everyone's with --all */
                 if (!streq(rows[i].user, me) && !(admin && all))
                         continue;
-                char pos[16], prio[32];
+                char pos[32], prio[32];
                 snprintf(pos, sizeof(pos), "%zu", i + 1);
                 snprintf(prio, sizeof(prio), "%lld", (long long)rows[i].priority);
                 const char *gpus = gres_count(rows[i].gres);
                 _cleanup_free_ char *project = term_safe(rows[i].project);
-                table_add_row(t, (const char *const[]){pos, rows[i].id, rows[i].user, project,
-                                                       gpus, rows[i].reason, prio});
-                json_array_append_new(
-                    list, json_pack("{s:I, s:s, s:s, s:s, s:s, s:s, s:I}", "position",
-                                    (json_int_t)(i + 1), "slurm_job", rows[i].id, "user",
-                                    rows[i].user, "project", rows[i].project, "gpus", gpus,
-                                    "reason", rows[i].reason, "priority",
-                                    (json_int_t)rows[i].priority));
+                table_add_row(t, (const char *const[]){pos, rows[i].id, rows[i].user, project, gpus,
+                                                       rows[i].reason, prio});
+                json_array_append_new(list,
+                                      json_pack("{s:I, s:s, s:s, s:s, s:s, s:s, s:I}", "position",
+                                                (json_int_t)(i + 1), "slurm_job", rows[i].id,
+                                                "user", rows[i].user, "project", rows[i].project,
+                                                "gpus", gpus, "reason", rows[i].reason, "priority",
+                                                (json_int_t)rows[i].priority));
                 shown++;
         }
         if (json) {
@@ -783,8 +789,8 @@ int slurm_queue(const struct cli_command *cmd, const struct cli_args *a, bool js
         } else {
                 json_decref(list);
                 if (shown == 0)
-                        printf("No job of yours waits in Slurm's queue (%zu ds01 job%s wait).\n",
-                               n, n == 1 ? "" : "s");
+                        printf("No job of yours waits in Slurm's queue (%zu ds01 job%s wait).\n", n,
+                               n == 1 ? "" : "s");
                 else {
                         table_print(t, stdout, false);
                         printf("%zu ds01 job%s wait in Slurm's queue.\n", n, n == 1 ? "" : "s");

@@ -285,7 +285,10 @@ static const struct {
 /* The step of container-deploy's Slurm job (cmd-slurm.c): run by the job's script, so not in
  * the list of commands. */
 static const struct cli_command slurm_job_command = {
-    "slurm-job", cmd_slurm_job, "PROJECT", "The step of a deploy's Slurm job (cluster mode)",
+    "slurm-job",
+    cmd_slurm_job,
+    "PROJECT",
+    "The step of a deploy's Slurm job (cluster mode)",
     "Run by the script of the Slurm job container-deploy submits in a cluster: deploys PROJECT\n"
     "on the job's GPUs, then stops it when Slurm ends the job (SIGTERM).\n",
     .options = cmd_deploy_options,

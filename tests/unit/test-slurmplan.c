@@ -139,10 +139,11 @@ static void test_diff(void **state)
                                    "Description=ds01: group student",
                                    "MaxTRESPerUser=gres/gpu=2",
                                    "MaxWall=1440",
+                                   "Flags=DenyOnLimit",
                                    NULL};
         for (size_t k = 0; want_args[k]; k++)
                 assert_string_equal(p.steps[i].args[k], want_args[k]);
-        assert_null(p.steps[i].args[8]);
+        assert_null(p.steps[i].args[9]);
         slurm_plan_release(&p);
         slurm_state_release(&want);
         slurm_state_release(&have);

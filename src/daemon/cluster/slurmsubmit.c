@@ -12,8 +12,8 @@ static json_t *num_or_null(double v)
         return v < 0 ? json_null() : json_real(v);
 }
 
-int slurmsubmit_params(struct ds01d *d, const struct caller *c, json_t *params,
-                       json_t **ret_result, struct error **err)
+int slurmsubmit_params(struct ds01d *d, const struct caller *c, json_t *params, json_t **ret_result,
+                       struct error **err)
 {
         (void)params;
         (void)err;
@@ -29,8 +29,7 @@ int slurmsubmit_params(struct ds01d *d, const struct caller *c, json_t *params,
                                 "group", ls.group ? ls.group : "", "accounts", cl->accounts,
                                 "sigterm_grace_s", (json_int_t)ls.policies.sigterm_grace_s,
                                 "max_gpu_equivalents", num_or_null(ls.max_gpu_equivalents),
-                                "max_runtime_h", num_or_null(ls.max_runtime_h), "admin",
-                                c->admin);
+                                "max_runtime_h", num_or_null(ls.max_runtime_h), "admin", c->admin);
         if (cl->slurm_conf)
                 json_object_set_new(res, "slurm_conf", json_string(cl->slurm_conf));
         /* Slurm's time limit is ds01's runtime cap: the job ends where the container would be

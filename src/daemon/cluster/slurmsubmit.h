@@ -18,5 +18,5 @@
  * (only with cluster.accounts), time_limit_min (the caller's max_runtime_h rounded up; null:
  * none), sigterm_grace_s, signal_before_end_s, max_gpu_equivalents (null: none),
  * max_runtime_h (null: none), admin}. */
-int slurmsubmit_params(struct ds01d *d, const struct caller *c, json_t *params,
-                       json_t **ret_result, struct error **err);
+int slurmsubmit_params(struct ds01d *d, const struct caller *c, json_t *params, json_t **ret_result,
+                       struct error **err);

@@ -402,7 +402,8 @@ int parse_cluster(const struct yamldoc *d, const struct yamldoc_node *v, struct 
                 return -1;
         bool accounts = true;
         const struct yamldoc_node *acc = yamldoc_map_get(v, "accounts");
-        if (!yamldoc_is_null(acc) && yamldoc_get_bool(d, acc, "cluster.accounts", &accounts, err) < 0)
+        if (!yamldoc_is_null(acc) &&
+            yamldoc_get_bool(d, acc, "cluster.accounts", &accounts, err) < 0)
                 return -1;
         if (!backend || !streq(backend, "slurm"))
                 return yamldoc_error(
