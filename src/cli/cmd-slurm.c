@@ -496,7 +496,7 @@ int slurm_deploy(const struct cli_command *cmd, const struct deploy_req *q)
                         memset(&j, 0, sizeof(j));
                 if (!streq(j.state, "PENDING"))
                         break;
-                if (!streq(j.reason, "None") && q->o.wait)
+                if (!streq(j.reason, "None")) /* the scheduler looked at it: it waits */
                         break;
                 if (now_ms() - t0 > START_WINDOW_MS)
                         break;
