@@ -188,6 +188,13 @@ assert_exit 0 -m "slurm-sync --apply writes the groups' accounts and QOS" as_roo
 job_field() { squeue -h -j "$1" -o "$2" 2>/dev/null; }
 user_jobs() { squeue -h -u "$1" -o %i 2>/dev/null; }
 no_jobs_of() { [ -z "$(user_jobs "$1")" ]; }
+# waited_ok SECS DESC WHY CMD...: ok DESC once CMD succeeds within SECS, else not_ok with the
+# output of the command WHY (run then)
+waited_ok() {
+	local secs=$1 desc=$2 why=$3
+	shift 3
+	if wait_for "$secs" "$@"; then ok "$desc"; else not_ok "$desc" "after $secs s: $(eval "$why" 2>&1)"; fi
+}
 job_id_of() { sed -n 's/.*slurm job: \([0-9][0-9]*\) on node.*/\1/p' <<<"$1"; }
 
 # --- A: a container for a Slurm job ----------------------------------------------------------------
@@ -209,13 +216,14 @@ wait_for 10 test -e "$HA/workspace/p1/ready" || fail "p1's command did not start
 # --- B: 2 GPUs while one is A's --------------------------------------------------------------------
 capture as_user "$B" container-deploy p2 --gpus 2
 assert_eq 3 "$RC" "B's 2-GPU deploy without --wait exits 3 while one GPU is taken: $OUT"
+note "B's refusal: $ERR"
 assert_contains "$ERR" "no GPU free" "... saying no GPU is free"
 assert_contains "$ERR" "add --wait" "... and naming --wait"
-wait_for 10 no_jobs_of "$B" || not_ok "... and leaves no job" "squeue: $(user_jobs "$B")"
-ok "... and leaves no job of B in Slurm"
+waited_ok 10 "... and leaves no job of B in Slurm" 'user_jobs "$B"' no_jobs_of "$B"
 
 capture as_user "$B" container-deploy p2 --gpus 2 --wait
 assert_eq 0 "$RC" "with --wait it joins Slurm's queue: $ERR"
+note "B's --wait: $OUT"
 assert_contains "$OUT" "position 1 of 1" "... at position 1"
 JB=$(user_jobs "$B")
 assert_eq PENDING "$(job_field "$JB" %T)" "... its job $JB is PENDING"
@@ -232,12 +240,12 @@ assert_eq 4 "$RC" "A's gpu-queue leave p2 finds no job of A's"
 assert_eq PENDING "$(job_field "$JB" %T)" "... and B's job still waits"
 capture as_user "$B" gpu-queue leave p2
 assert_eq 0 "$RC" "B's gpu-queue leave p2: $ERR"
-wait_for 10 no_jobs_of "$B" || not_ok "... cancels the job" "squeue: $(user_jobs "$B")"
-ok "... cancels B's job (squeue has none of B's)"
+waited_ok 10 "... cancels B's job (squeue has none of B's)" 'user_jobs "$B"' no_jobs_of "$B"
 
 # --- C's group may use 1 GPU: refused at submission --------------------------------------------
 capture as_user "$C" container-deploy big --gpus 2
 assert_eq 3 "$RC" "C's 2-GPU deploy over the group's 1 GPU is refused (exit 3): $OUT"
+note "C's refusal: $ERR"
 assert_contains "$ERR" "Slurm refused the job" "... by Slurm at submission"
 assert_contains "$ERR" "group tiny: max_gpu_equivalents 1" "... naming the ds01 limit"
 assert_eq "" "$(user_jobs "$C")" "... and no job of C exists"
@@ -245,25 +253,23 @@ assert_eq "" "$(user_jobs "$C")" "... and no job of C exists"
 # --- a deploy that fails inside the job ------------------------------------------------------------
 capture as_user "$A" container-deploy bad --gpus 1 --image ds01it/nonexistent:nope
 assert_ne 0 "$RC" "a deploy whose step fails in the job (no such image) exits non-zero"
+note "the failed step: $ERR"
 assert_contains "$ERR" "container-deploy: " "... showing the step's error"
 assert_contains "$ERR" "nonexistent" "... about the image"
 assert_contains "$ERR" "has ended" "... and that the job has ended"
 assert_no_container "bad._.$A" "... and nothing is deployed"
 only_ja() { [ "$(user_jobs "$A")" = "$JA" ]; }
-wait_for 20 only_ja || not_ok "... its job ended" "squeue: $(user_jobs "$A")"
-ok "... its job has ended (A has only job $JA)"
+waited_ok 20 "... its job has ended (A has only job $JA)" 'user_jobs "$A"' only_ja
 
 # --- scancel: the step stops the container with its grace -------------------------------------------
 as_user "$A" env SLURM_CONF="$SLURM_CONF" scancel "$JA" || fail "A's scancel $JA"
 saved() { [ "$(cat "$HA/workspace/p1/ckpt" 2>/dev/null)" = saved ]; }
-wait_for 30 saved || not_ok "scancel of A's job: the container gets SIGTERM and its grace" "no ckpt"
-ok "scancel of A's job: the container's TERM trap wrote /workspace/ckpt (its grace)"
+waited_ok 30 "scancel of A's job: the container's TERM trap wrote /workspace/ckpt (its grace)" \
+	'ls "$HA/workspace/p1"' saved
 stopped() { [ "$(docker_state "p1._.$A")" != running ]; }
-wait_for 20 stopped || not_ok "... and the container stopped" "state $(docker_state "p1._.$A")"
-ok "... the container stopped ($(docker_state "p1._.$A"))"
+waited_ok 20 "... the container stopped" 'docker_state "p1._.$A"' stopped
 ja_gone() { s=$(job_field "$JA" %T); [ -z "$s" ] || [ "$s" = CANCELLED ]; }
-wait_for 30 ja_gone || not_ok "... and the job ended" "state $(job_field "$JA" %T)"
-ok "... and the job ended"
+waited_ok 30 "... and the job ended" 'job_field "$JA" %T' ja_gone
 
 # --- without the cluster key: the single server's deploy and queue --------------------------------
 assert_exit 0 as_user "$A" container-retire p1
