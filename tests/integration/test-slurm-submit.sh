@@ -221,12 +221,22 @@ assert_contains "$ERR" "no GPU free" "... saying no GPU is free"
 assert_contains "$ERR" "add --wait" "... and naming --wait"
 waited_ok 10 "... and leaves no job of B in Slurm" 'user_jobs "$B"' no_jobs_of "$B"
 
-capture as_user "$B" container-deploy p2 --gpus 2 --wait
+T_SUB=$(date +%s)
+capture as_user "$B" container-deploy p2 --gpus 2 --wait --max-wait 10m
 assert_eq 0 "$RC" "with --wait it joins Slurm's queue: $ERR"
 note "B's --wait: $OUT"
 assert_contains "$OUT" "position 1 of 1" "... at position 1"
 JB=$(user_jobs "$B")
 assert_eq PENDING "$(job_field "$JB" %T)" "... its job $JB is PENDING"
+# --max-wait 10m: Slurm removes the job once it cannot start by then with its 2 h time limit
+DL=$(scontrol show job "$JB" 2>/dev/null | grep -o 'Deadline=[0-9T:-]*' | cut -d= -f2)
+DLS=$(date -d "$DL" +%s 2>/dev/null || echo 0)
+W=$((DLS - T_SUB))
+if [ "$W" -ge $((600 + 7200 - 5)) ] && [ "$W" -le $((600 + 7200 + 30)) ]; then
+	ok "... --max-wait 10m is Slurm's deadline: 10 min + the 2 h time limit from now ($DL)"
+else
+	not_ok "... --max-wait 10m is Slurm's deadline" "Deadline=$DL, $W s after the submission"
+fi
 capture as_user "$B" gpu-queue --json
 assert_eq 0 "$RC" "gpu-queue as B: $ERR"
 assert_jq "... lists B's job $JB for p2 at place 1 with 2 GPUs and Slurm's reason" \
