@@ -79,8 +79,7 @@ int cmd_version(const struct cli_command *cmd, int argc, char **argv)
         return 0;
 }
 
-static void print_deployed(const char *project, const json_t *res, char *const *cmd_argv,
-                           size_t n_cmd)
+void print_deployed(const char *project, const json_t *res, char *const *cmd_argv, size_t n_cmd)
 {
         const json_t *gpus = json_object_get(res, "gpus");
         size_t n = json_array_size(gpus);
@@ -111,12 +110,6 @@ static void print_deployed(const char *project, const json_t *res, char *const *
 }
 
 /* container-deploy's options: what it parses, its usage line and its help (cmd.h). */
-struct deploy_args {
-        const char *image, *gpus, *mig;
-        struct cli_list ports, data;
-        const char *max_wait, *slurm_job;
-        bool cpu_only, open, background, json, ssh, no_ssh, wait;
-};
 
 #define DEPLOY_FIELD(f) .offset = offsetof(struct deploy_args, f)
 const struct cli_option cmd_deploy_options[] = {
@@ -156,18 +149,19 @@ const struct cli_option cmd_deploy_options[] = {
 };
 #undef DEPLOY_FIELD
 
-int cmd_deploy(const struct cli_command *cmd, int argc, char **argv)
+int deploy_parse(const struct cli_command *cmd, int argc, char **argv, struct deploy_req *q)
 {
-        struct deploy_args o = {0};
-        _cleanup_(cli_args_release) struct cli_args a = {0};
-        int r = cli_parse_args(cmd, argc, argv, &o, &a);
+        struct deploy_args *op = &q->o;
+        int r = cli_parse_args(cmd, argc, argv, op, &q->a);
         if (r != CLI_CONTINUE)
                 return r;
+        const struct deploy_args o = *op;
         const char *image = o.image, *gpus_arg = o.gpus, *mig = o.mig;
         bool cpu_only = o.cpu_only, open = o.open, background = o.background, json = o.json;
-        if ((r = cli_want_positional(cmd, &a, 1, 1)) != CLI_CONTINUE)
+        if ((r = cli_want_positional(cmd, &q->a, 1, 1)) != CLI_CONTINUE)
                 return r;
-        const char *project = a.pos[0];
+        const char *project = q->project = q->a.pos[0];
+        const struct cli_args a = q->a;
 
         _cleanup_error_ struct error *err = NULL;
         if (names_check_project(project, &err) < 0)
@@ -188,25 +182,24 @@ int cmd_deploy(const struct cli_command *cmd, int argc, char **argv)
                 return cli_usage_error(cmd, "--mig needs a MIG profile such as 3g.20gb");
         if (a.rest && a.n_rest == 0)
                 return cli_usage_error(cmd, "no command after '--'");
-        int64_t max_wait = 0;
         if (o.max_wait && !o.wait)
                 return cli_usage_error(cmd, "--max-wait goes with --wait");
-        if (o.max_wait && (parse_duration(o.max_wait, &max_wait) < 0 || max_wait <= 0))
+        if (o.max_wait && (parse_duration(o.max_wait, &q->max_wait) < 0 || q->max_wait <= 0))
                 return cli_usage_error(cmd,
                                        "--max-wait needs a duration such as 30m or 2h, not "
                                        "'%s'",
                                        o.max_wait);
-        int64_t n_gpus = 1;
-        if (gpus_arg && parse_int64(gpus_arg, 0, MAX_GPUS, &n_gpus) < 0)
+        q->n_gpus = 1;
+        if (gpus_arg && parse_int64(gpus_arg, 0, MAX_GPUS, &q->n_gpus) < 0)
                 return cli_usage_error(cmd, "the number of GPUs must be 0..%d, not '%s'", MAX_GPUS,
                                        gpus_arg);
-        if (mig && gpus_arg && n_gpus == 0)
+        if (mig && gpus_arg && q->n_gpus == 0)
                 return cli_usage_error(cmd,
                                        "--gpus 0 asks for no GPU and --mig %s for a MIG "
                                        "instance: drop one of them",
                                        mig);
         if (cpu_only)
-                n_gpus = 0;
+                q->n_gpus = 0;
         if (o.data.over)
                 return cli_usage_error(cmd, "--data is given more than %d times", CLI_LIST_MAX);
         if (o.ports.over || o.ports.n > NAMES_PORTS_MAX)
@@ -221,38 +214,61 @@ int cmd_deploy(const struct cli_command *cmd, int argc, char **argv)
         if (o.slurm_job && (o.wait || gpus_arg || mig || cpu_only))
                 return cli_usage_error(cmd, "--slurm-job takes the job's GPUs: give no --gpus, "
                                             "--mig, --cpu-only or --wait with it");
-        json_t *params = o.slurm_job
-                             ? json_pack("{s:s, s:s}", "project", project, "slurm_job", o.slurm_job)
-                             : json_pack("{s:s, s:I, s:b}", "project", project, "gpus",
-                                         (json_int_t)n_gpus, "cpu_only", n_gpus == 0);
-        if (image)
-                json_object_set_new(params, "image", json_string(image));
-        if (mig)
-                json_object_set_new(params, "mig", json_string(mig));
-        if (o.ssh || o.no_ssh)
-                json_object_set_new(params, "ssh", json_boolean(o.ssh));
-        if (o.data.n > 0) {
+        return CLI_CONTINUE;
+}
+
+json_t *deploy_params(const struct deploy_req *q)
+{
+        const struct deploy_args *o = &q->o;
+        json_t *params =
+            o->slurm_job ? json_pack("{s:s, s:s}", "project", q->project, "slurm_job", o->slurm_job)
+                         : json_pack("{s:s, s:I, s:b}", "project", q->project, "gpus",
+                                     (json_int_t)q->n_gpus, "cpu_only", q->n_gpus == 0);
+        if (o->image)
+                json_object_set_new(params, "image", json_string(o->image));
+        if (o->mig)
+                json_object_set_new(params, "mig", json_string(o->mig));
+        if (o->ssh || o->no_ssh)
+                json_object_set_new(params, "ssh", json_boolean(o->ssh));
+        if (o->data.n > 0) {
                 json_t *data = json_array();
-                for (size_t i = 0; i < o.data.n; i++)
-                        json_array_append_new(data, json_string(o.data.v[i]));
+                for (size_t i = 0; i < o->data.n; i++)
+                        json_array_append_new(data, json_string(o->data.v[i]));
                 json_object_set_new(params, "data", data);
         }
-        if (o.ports.n > 0) {
+        if (o->ports.n > 0) {
                 json_t *ports = json_array();
-                for (size_t i = 0; i < o.ports.n; i++)
-                        json_array_append_new(ports, json_string(o.ports.v[i]));
+                for (size_t i = 0; i < o->ports.n; i++)
+                        json_array_append_new(ports, json_string(o->ports.v[i]));
                 json_object_set_new(params, "ports", ports);
         }
-        if (o.wait)
+        if (o->wait)
                 json_object_set_new(params, "wait", json_true());
-        if (max_wait > 0)
-                json_object_set_new(params, "max_wait_s", json_integer(max_wait));
-        if (a.rest) {
+        if (q->max_wait > 0)
+                json_object_set_new(params, "max_wait_s", json_integer(q->max_wait));
+        if (q->a.rest) {
                 json_t *words = json_array();
-                for (size_t i = 0; i < a.n_rest; i++)
-                        json_array_append_new(words, json_string(a.rest[i]));
+                for (size_t i = 0; i < q->a.n_rest; i++)
+                        json_array_append_new(words, json_string(q->a.rest[i]));
                 json_object_set_new(params, "cmd", words);
         }
+        return params;
+}
+
+int cmd_deploy(const struct cli_command *cmd, int argc, char **argv)
+{
+        _cleanup_(deploy_req_release) struct deploy_req q = {0};
+        int r = deploy_parse(cmd, argc, argv, &q);
+        if (r != CLI_CONTINUE)
+                return r;
+        const char *project = q.project;
+        const struct cli_args a = q.a;
+        bool open = q.o.open, json = q.o.json;
+        /* a request for GPUs in a cluster is a Slurm job (cmd-slurm.c) */
+        if (!q.o.slurm_job && q.n_gpus > 0 && (r = slurm_deploy(cmd, &q)) != CLI_CONTINUE)
+                return r;
+        json_t *params = deploy_params(&q);
+        _cleanup_error_ struct error *err = NULL;
 
         _cleanup_client_ struct client c = CLIENT_INIT;
         if (client_open(&c, &err) < 0) {

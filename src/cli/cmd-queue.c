@@ -175,6 +175,9 @@ int cmd_gpu_queue(const struct cli_command *cmd, int argc, char **argv)
                 r = cli_want_positional(cmd, &a, 0, 3);
         if (r != CLI_CONTINUE)
                 return r;
+        /* in a Slurm cluster the queue is Slurm's (cmd-slurm.c) */
+        if ((r = slurm_queue(cmd, &a, json, all)) != CLI_CONTINUE)
+                return r;
         if (a.n_pos > 0 && !streq(a.pos[0], "list"))
                 return queue_verb(cmd, &a, json);
         json_t *res = NULL;

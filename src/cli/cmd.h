@@ -116,6 +116,40 @@ int64_t cli_jtime(const json_t *o, const char *key);
 int cmd_version(const struct cli_command *cmd, int argc, char **argv);
 int cmd_deploy(const struct cli_command *cmd, int argc, char **argv);
 extern const struct cli_option cmd_deploy_options[];
+/* container-deploy's options (cmd_deploy_options) and arguments, parsed and checked: the same
+ * for a deploy here, one submitted to Slurm and the job step's (cmd-slurm.c). */
+struct deploy_args {
+        const char *image, *gpus, *mig;
+        struct cli_list ports, data;
+        const char *max_wait, *slurm_job;
+        bool cpu_only, open, background, json, ssh, no_ssh, wait;
+};
+struct deploy_req {
+        struct deploy_args o;
+        struct cli_args a;
+        const char *project;
+        int64_t n_gpus;   /* 0: CPU only */
+        int64_t max_wait; /* seconds; 0: none */
+};
+static inline void deploy_req_release(struct deploy_req *q)
+{
+        cli_args_release(&q->a);
+}
+/* Returns CLI_CONTINUE, or the exit code after printing a usage error. */
+int deploy_parse(const struct cli_command *cmd, int argc, char **argv, struct deploy_req *q);
+/* container.deploy's params for q (a new reference). */
+json_t *deploy_params(const struct deploy_req *q);
+/* What a deploy prints: the container, its GPUs, image, workspace and how to use it. */
+void print_deployed(const char *project, const json_t *res, char *const *cmd_argv, size_t n_cmd);
+/* cmd-slurm.c: container-deploy in cluster mode (ds01d says so): submits the deploy as a Slurm
+ * job and waits for its container (or, with --wait, leaves it pending). CLI_CONTINUE when this
+ * node is not in a cluster (deploy here), else the exit code. */
+int slurm_deploy(const struct cli_command *cmd, const struct deploy_req *q);
+/* `ds01 slurm-job PROJECT [deploy options]`: the job step (hidden; the job script runs it). */
+int cmd_slurm_job(const struct cli_command *cmd, int argc, char **argv);
+/* gpu-queue in cluster mode: Slurm's pending ds01 jobs, and leave. CLI_CONTINUE when this node
+ * is not in a cluster. */
+int slurm_queue(const struct cli_command *cmd, const struct cli_args *a, bool json, bool all);
 int cmd_retire(const struct cli_command *cmd, int argc, char **argv);
 int cmd_start(const struct cli_command *cmd, int argc, char **argv);
 int cmd_stop(const struct cli_command *cmd, int argc, char **argv);

@@ -282,8 +282,22 @@ static const struct {
     {"ds01-gpu-queue", "gpu-queue"},
 };
 
+/* The step of container-deploy's Slurm job (cmd-slurm.c): run by the job's script, so not in
+ * the list of commands. */
+static const struct cli_command slurm_job_command = {
+    "slurm-job",
+    cmd_slurm_job,
+    "PROJECT",
+    "The step of a deploy's Slurm job (cluster mode)",
+    "Run by the script of the Slurm job container-deploy submits in a cluster: deploys PROJECT\n"
+    "on the job's GPUs, then stops it when Slurm ends the job (SIGTERM).\n",
+    .options = cmd_deploy_options,
+};
+
 const struct cli_command *cli_find(const char *name)
 {
+        if (streq(name, slurm_job_command.name))
+                return &slurm_job_command;
         for (size_t i = 0; i < ARRAY_SIZE(aliases); i++)
                 if (streq(name, aliases[i].alias))
                         name = aliases[i].name;

@@ -126,6 +126,12 @@
  *                      usage: {gpu_equivalents, gpu_slots, containers,
  *                          gpus: [{container, uuid, weight}], builds (image builds running;
  *                          each under memory and max_cpus)}}
+ *   cluster.info       {} -> {enabled: false} on a single server, else {enabled: true, backend,
+ *                      name, node, slurm_bin, slurm_conf (null: Slurm's default), group,
+ *                      accounts (bool), account?, qos?, time_limit_min (null: none),
+ *                      sigterm_grace_s, signal_before_end_s, max_gpu_equivalents,
+ *                      max_runtime_h, admin} (the node's Slurm for routing, and the caller's
+ *                      sbatch options for a deploy in cluster mode; cluster/clusterinfo.h)
  */
 #pragma once
 

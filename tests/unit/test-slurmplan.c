@@ -139,10 +139,11 @@ static void test_diff(void **state)
                                    "Description=ds01: group student",
                                    "MaxTRESPerUser=gres/gpu=2",
                                    "MaxWall=1440",
+                                   "Flags=DenyOnLimit",
                                    NULL};
         for (size_t k = 0; want_args[k]; k++)
                 assert_string_equal(p.steps[i].args[k], want_args[k]);
-        assert_null(p.steps[i].args[8]);
+        assert_null(p.steps[i].args[9]);
         slurm_plan_release(&p);
         slurm_state_release(&want);
         slurm_state_release(&have);
@@ -215,6 +216,7 @@ static void test_config(void **state)
         assert_string_equal(c->cluster->slurm_bin, "/usr/bin");
         assert_string_equal(c->cluster->account_prefix, "ds01_");
         assert_string_equal(c->cluster->slurm_conf, "/etc/slurm/slurm.conf");
+        assert_true(c->cluster->accounts); /* slurm-sync's accounts are used by default */
         /* node: the short hostname unless given */
         char host[256] = "";
         assert_int_equal(gethostname(host, sizeof(host) - 1), 0);
@@ -224,6 +226,10 @@ static void test_config(void **state)
         c = load_yaml("cluster:\n  backend: slurm\n  name: a\n  node: gpu-01.b_2\n", &err);
         assert_non_null(c);
         assert_string_equal(c->cluster->node, "gpu-01.b_2");
+        config_free(c);
+        c = load_yaml("cluster:\n  backend: slurm\n  name: a\n  accounts: false\n", &err);
+        assert_non_null(c);
+        assert_false(c->cluster->accounts);
         config_free(c);
         static const struct {
                 const char *yaml, *msg;

@@ -320,6 +320,11 @@ static char *limit_text(int64_t v, const char *unit)
         return v < 0 ? xstrdup("none") : xasprintf("%lld%s", (long long)v, unit);
 }
 
+/* A job over a QOS's own limits (more GPUs than the group may have, a longer time) is refused
+ * when it is submitted, as ds01 refuses such a deploy, rather than pending for ever. Not read
+ * back from Slurm: a flag removed by hand is put back by the next change of the QOS only. */
+#define QOS_FLAGS "Flags=DenyOnLimit"
+
 static void qos_steps(const struct slurm_qos *w, const struct slurm_qos *h, struct slurm_plan *p)
 {
         _cleanup_strv_ struct strv a = {0};
@@ -335,6 +340,7 @@ static void qos_steps(const struct slurm_qos *w, const struct slurm_qos *h, stru
                         push_f(&a, "MaxTRESPerUser=gres/gpu=", w->max_gpus);
                 if (w->max_wall_min >= 0)
                         push_f(&a, "MaxWall=", w->max_wall_min);
+                strv_push(&a, QOS_FLAGS);
                 add_step(p, SLURM_ADD,
                          xasprintf("qos %s: gres/gpu per user %s, MaxWall %s", w->name, g, m), &a);
                 return;
@@ -353,6 +359,7 @@ static void qos_steps(const struct slurm_qos *w, const struct slurm_qos *h, stru
         strv_push(&a, descr);
         push_f(&a, "MaxTRESPerUser=gres/gpu=", w->max_gpus); /* -1 clears it */
         push_f(&a, "MaxWall=", w->max_wall_min);
+        strv_push(&a, QOS_FLAGS);
         add_step(p, SLURM_CHANGE,
                  xasprintf("qos %s: gres/gpu per user %s -> %s, MaxWall %s -> %s", w->name, hg, g,
                            hm, m),

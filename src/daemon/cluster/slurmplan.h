@@ -6,6 +6,7 @@
  * What ds01 writes, for each limits group G (N = cluster.account_prefix + G, e.g. ds01_student):
  *  - QOS N: MaxTRESPerUser=gres/gpu=<max_gpu_equivalents rounded up> (Slurm counts devices, and
  *    ds01's cap is per user), MaxWall=<max_runtime_h in minutes>; unlimited values are unset;
+ *    Flags=DenyOnLimit (a job over them is refused at submission, not left pending);
  *  - account N on the cluster, under root: Fairshare=<the group's priority, at least 1>,
  *    QOS=N, DefaultQOS=N;
  *  - an association (user, N) for each user of G.

@@ -373,12 +373,12 @@ static unsigned cluster_line(const struct yamldoc_node *m, const char *key)
 }
 
 /* cluster: {backend: slurm, name: NAME, slurm_conf: FILE, slurm_bin: DIR, account_prefix: P,
- * node: NODENAME} */
+ * node: NODENAME, accounts: BOOL} */
 int parse_cluster(const struct yamldoc *d, const struct yamldoc_node *v, struct config *c,
                   struct error **err)
 {
         static const char *const known[] = {"backend",        "name", "slurm_conf", "slurm_bin",
-                                            "account_prefix", "node", NULL};
+                                            "account_prefix", "node", "accounts",   NULL};
         free_cluster(c);
         if (yamldoc_is_null(v))
                 return 0;
@@ -399,6 +399,11 @@ int parse_cluster(const struct yamldoc *d, const struct yamldoc_node *v, struct 
             cluster_string(d, v, "slurm_bin", &bin, err) < 0 ||
             cluster_string(d, v, "account_prefix", &prefix, err) < 0 ||
             cluster_string(d, v, "node", &node, err) < 0)
+                return -1;
+        bool accounts = true;
+        const struct yamldoc_node *acc = yamldoc_map_get(v, "accounts");
+        if (!yamldoc_is_null(acc) &&
+            yamldoc_get_bool(d, acc, "cluster.accounts", &accounts, err) < 0)
                 return -1;
         if (!backend || !streq(backend, "slurm"))
                 return yamldoc_error(
@@ -450,5 +455,6 @@ int parse_cluster(const struct yamldoc *d, const struct yamldoc_node *v, struct 
         c->cluster->slurm_conf = conf ? xstrdup(conf) : NULL;
         c->cluster->slurm_bin = xstrdup(bin);
         c->cluster->account_prefix = xstrdup(prefix);
+        c->cluster->accounts = accounts;
         return 0;
 }

@@ -138,6 +138,9 @@ struct config {
                 char *slurm_bin;      /* the directory of sacctmgr (/usr/bin) */
                 char *account_prefix; /* ds01's accounts and QOS: <prefix><group> (ds01_) */
                 char *node;           /* this host's NodeName in slurm.conf (the short hostname) */
+                /* accounts: Slurm has slurm-sync's accounts and QOS (slurmdbd); a submitted
+                 * deploy names them. false for a Slurm without accounting. Default true. */
+                bool accounts;
         } * cluster;
 };
 

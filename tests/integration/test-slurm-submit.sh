@@ -1,0 +1,296 @@
+#!/usr/bin/env bash
+# container-deploy in cluster mode is a Slurm job (issue 17 item 2's front end;
+# docs/cluster-design.md). One node on loopback with Slurm's accounting: a munged of its own,
+# MariaDB, slurmdbd, slurmctld and slurmd (gres gpu:2 over fake devices), files in $T; ds01d on
+# the fake NVML with 2 GPUs and the `cluster:` key; `ds01 slurm-sync --apply` writes the groups'
+# accounts and QOS. As real users: A's `container-deploy p1 --gpus 1` runs sbatch as A, and the
+# job's step deploys the container on the job's GPU (container-list shows it; squeue shows the
+# job RUNNING as ds01:p1 in account and QOS ds01_student with the 2 h runtime cap as its time
+# limit). B's 2-GPU deploy while one GPU is taken exits 3 ("no GPU free", --wait) and leaves no
+# job; with --wait the job stays pending, gpu-queue shows it to B at place 1 with Slurm's
+# reason (not to A), A cannot make it leave, `gpu-queue leave p2` cancels it. C's group may use
+# 1 GPU: a 2-GPU deploy is refused at submission (the QOS's DenyOnLimit), naming the ds01
+# limit. A deploy whose step fails inside the job (no such image) shows the step's error to
+# the submitting user, exits non-zero, and the job has ended. scancel of A's job: the step gets
+# SIGTERM and stops the container with its grace (a TERM trap inside writes
+# /workspace/ckpt). Without the cluster key, container-deploy and gpu-queue are the single
+# server's again (no job).
+# ds01-test: kind=functional needs=slurm budget=90
+. "$(dirname "$0")/lib.sh"
+
+for tool in slurmctld slurmd slurmdbd sacctmgr scontrol sbatch squeue scancel munge munged \
+	mariadbd mariadb mariadb-install-db; do
+	command -v "$tool" >/dev/null 2>&1 || PATH=$PATH:/usr/sbin command -v "$tool" >/dev/null 2>&1 ||
+		skip_test "$tool is not installed (scripts/deps.sh installs slurm-wlm, slurmdbd, munge, mariadb-server)"
+done
+export PATH=$PATH:/usr/sbin
+ds01_setup
+A=$(ds01_user "it$$a") || fail "cannot create user A"
+B=$(ds01_user "it$$b") || fail "cannot create user B"
+C=$(ds01_user "it$$c") || fail "cannot create user C"
+HA=$(user_home "$A")
+
+SL=$T/slurm
+CLUSTER=ds01sub
+NODE=ds01s$$
+MARIADB_PID=
+SLURMDBD_PID=
+SLURMCTLD_PID=
+SLURMD_PID=
+FAKEDEVS=()
+trap_extra() {
+	local p u
+	# the jobs first (slurmd's steps end their processes), then the daemons
+	if [ -n "$SLURMCTLD_PID" ]; then
+		for u in "$A" "$B" "$C"; do scancel -u "$u" >/dev/null 2>&1; done
+		for _ in $(seq 100); do [ -z "$(squeue -h -t R,CG 2>/dev/null)" ] && break; sleep 0.1; done
+	fi
+	slurm_stop "$SLURMD_PID" "$SLURMCTLD_PID" "$SLURMDBD_PID" "$MARIADB_PID"
+	for p in "${FAKEDEVS[@]}"; do rm -f "$p"; done
+	slurm_munge_down
+}
+
+# --- Slurm with accounting, one node with 2 fake GPUs ------------------------------------------------
+T0=$(now_ms)
+mkdir -p "$SL"/{db,mysqld,state,spool,log}
+chown mysql:mysql "$SL/db" "$SL/mysqld"
+chown slurm:slurm "$SL/state" "$SL/log"
+chmod 755 "$SL"
+slurm_munge_up
+DEVBASE=fakenvidia$$_
+for i in 0 1; do
+	mknod -m 666 "/dev/$DEVBASE$i" c 195 "$i" || fail "mknod /dev/$DEVBASE$i"
+	FAKEDEVS+=("/dev/$DEVBASE$i")
+done
+DBPORT=$(free_port)
+DBDPORT=$(free_port)
+CTLPORT=$(free_port)
+DPORT=$(free_port)
+mariadb-install-db --no-defaults --user=mysql --datadir="$SL/db" --auth-root-authentication-method=socket \
+	--skip-test-db >"$SL/log/mariadb-install.log" 2>&1 || fail "mariadb-install-db: $(tail -5 "$SL/log/mariadb-install.log")"
+runuser -u mysql -- mariadbd --no-defaults --datadir="$SL/db" --socket="$SL/mysqld/sock" \
+	--bind-address=127.0.0.1 --port="$DBPORT" --pid-file="$SL/mysqld/pid" \
+	--log-error="$SL/mysqld/err" </dev/null >/dev/null 2>&1 &
+MARIADB_PID=$(pid_of_file "$SL/mysqld/pid") || fail "MariaDB did not start: $(tail -5 "$SL/mysqld/err")"
+wait_for 10 mariadb --no-defaults -S "$SL/mysqld/sock" -e 'select 1' || fail "MariaDB does not answer"
+mariadb --no-defaults -S "$SL/mysqld/sock" -e "CREATE USER 'slurm'@'127.0.0.1' IDENTIFIED BY 'ds01test';
+	GRANT ALL ON slurm_acct.* TO 'slurm'@'127.0.0.1';" || fail "cannot create MariaDB's slurm user"
+cat >"$SL/slurmdbd.conf" <<EOC
+AuthType=auth/munge
+AuthInfo=socket=$SLURM_MUNGE_SOCKET
+DbdAddr=127.0.0.1
+DbdHost=localhost
+DbdPort=$DBDPORT
+SlurmUser=slurm
+LogFile=$SL/log/slurmdbd.log
+PidFile=$SL/slurmdbd.pid
+StorageType=accounting_storage/mysql
+StorageHost=127.0.0.1
+StoragePort=$DBPORT
+StorageUser=slurm
+StoragePass=ds01test
+StorageLoc=slurm_acct
+EOC
+chown slurm:slurm "$SL/slurmdbd.conf"
+chmod 600 "$SL/slurmdbd.conf"
+cat >"$SL/slurm.conf" <<EOC
+ClusterName=$CLUSTER
+SlurmctldHost=$(hostname -s)(127.0.0.1)
+SlurmctldPort=$CTLPORT
+SlurmdPort=$DPORT
+SlurmUser=slurm
+AuthType=auth/munge
+AuthInfo=socket=$SLURM_MUNGE_SOCKET
+StateSaveLocation=$SL/state
+SlurmdSpoolDir=$SL/spool
+SlurmctldPidFile=$SL/slurmctld.pid
+SlurmdPidFile=$SL/slurmd.pid
+SlurmctldLogFile=$SL/log/slurmctld.log
+SlurmdLogFile=$SL/slurmd.log
+ProctrackType=proctrack/linuxproc
+TaskPlugin=task/none
+MpiDefault=none
+ReturnToService=2
+SelectType=select/cons_tres
+SelectTypeParameters=CR_Core
+SlurmdParameters=config_overrides
+GresTypes=gpu
+MinJobAge=300
+KillWait=30
+AccountingStorageType=accounting_storage/slurmdbd
+AccountingStorageHost=127.0.0.1
+AccountingStoragePort=$DBDPORT
+AccountingStoragePass=$SLURM_MUNGE_SOCKET
+AccountingStorageTRES=gres/gpu
+AccountingStorageEnforce=associations,limits,qos
+PriorityType=priority/multifactor
+NodeName=$NODE NodeAddr=127.0.0.1 NodeHostname=$NODE CPUs=8 RealMemory=16000 Gres=gpu:2 State=UNKNOWN
+PartitionName=gpu Nodes=$NODE Default=YES MaxTime=INFINITE State=UP
+EOC
+cat >"$SL/gres.conf" <<EOC
+AutoDetect=off
+NodeName=$NODE Name=gpu File=/dev/${DEVBASE}[0-1]
+EOC
+export SLURM_CONF=$SL/slurm.conf
+slurmdbd || fail "slurmdbd does not start: $(tail -5 "$SL/log/slurmdbd.log")"
+SLURMDBD_PID=$(pid_of_file "$SL/slurmdbd.pid") || fail "slurmdbd wrote no pid"
+wait_for 20 sacctmgr -n -P show cluster || fail "slurmdbd does not answer: $(tail -5 "$SL/log/slurmdbd.log")"
+sacctmgr -i add cluster "$CLUSTER" >/dev/null || fail "sacctmgr add cluster"
+slurmctld || fail "slurmctld does not start: $(tail -5 "$SL/log/slurmctld.log")"
+SLURMCTLD_PID=$(pid_of_file "$SL/slurmctld.pid") || fail "slurmctld wrote no pid"
+wait_for 20 scontrol ping || fail "slurmctld does not answer: $(tail -5 "$SL/log/slurmctld.log")"
+slurmd -N "$NODE" || fail "slurmd does not start: $(tail -5 "$SL/slurmd.log")"
+SLURMD_PID=$(pid_of_file "$SL/slurmd.pid") || fail "slurmd wrote no pid"
+node_idle() { sinfo -h -n "$NODE" -o %t 2>/dev/null | grep -qx idle; }
+wait_for 20 node_idle || fail "node $NODE is not idle: $(sinfo -h -N 2>&1) $(tail -5 "$SL/slurmd.log")"
+ok "MariaDB, slurmdbd, slurmctld and slurmd answer, node $NODE idle with gpu:2 ($(($(now_ms) - T0)) ms)"
+
+# --- ds01 on the fake NVML's 2 GPUs, in the cluster; Slurm's accounts from the limits ---------------
+fake_nvml_use
+fake_nvml_write "$(fake_nvml_inventory 2)"
+fake_nvml_config
+cat >>"$DS01_CONFIG" <<EOC
+cluster:
+  backend: slurm
+  name: $CLUSTER
+  slurm_conf: $SL/slurm.conf
+  slurm_bin: $(dirname "$(command -v sbatch)")
+  node: $NODE
+EOC
+cat >"$DS01_LIMITS" <<EOL
+defaults:
+  max_gpu_equivalents: 1.0
+  max_gpu_slots_per_container: 2
+  allow_full_gpu: true
+  max_cpus: 1
+  memory: 256m
+  memory_swap: 256m
+  shm_size: 64m
+  pids_limit: 256
+  max_containers_per_user: 3
+default_group: student
+groups:
+  student:
+    members: [$A, $B]
+    max_gpu_equivalents: 2.0
+    max_runtime_h: 2
+  tiny:
+    members: [$C]
+    max_gpu_equivalents: 1.0
+    max_runtime_h: 2
+policies:
+  sigterm_grace_s: 5
+EOL
+ds01_start_daemon
+assert_exit 0 -m "slurm-sync --apply writes the groups' accounts and QOS" as_root ds01 slurm-sync --apply
+
+# squeue's view of one job (as root): JOBID FORMAT
+job_field() { squeue -h -j "$1" -o "$2" 2>/dev/null; }
+user_jobs() { squeue -h -u "$1" -o %i 2>/dev/null; }
+no_jobs_of() { [ -z "$(user_jobs "$1")" ]; }
+# waited_ok SECS DESC WHY CMD...: ok DESC once CMD succeeds within SECS, else not_ok with the
+# output of the command WHY (run then)
+waited_ok() {
+	local secs=$1 desc=$2 why=$3
+	shift 3
+	if wait_for "$secs" "$@"; then ok "$desc"; else not_ok "$desc" "after $secs s: $(eval "$why" 2>&1)"; fi
+}
+job_id_of() { sed -n 's/.*slurm job: \([0-9][0-9]*\) on node.*/\1/p' <<<"$1"; }
+
+# --- A: a container for a Slurm job ----------------------------------------------------------------
+SAVER='trap "sleep 1; echo saved > /workspace/ckpt; exit 0" TERM; : > /workspace/ready; while :; do sleep 1; done'
+capture as_user "$A" container-deploy p1 --gpus 1 -- sh -c "$SAVER"
+assert_eq 0 "$RC" "A's container-deploy p1 --gpus 1 in cluster mode succeeds: $ERR"
+assert_contains "$OUT" "Deployed 'p1' (container p1._.$A) with 1 GPU" "... it prints what a single server's deploy prints"
+JA=$(job_id_of "$OUT")
+[ -n "$JA" ] || fail "the deploy names no Slurm job: $OUT"
+assert_contains "$OUT" "slurm job: $JA on node $NODE" "... with the job id and the node"
+assert_eq "RUNNING|ds01:p1|ds01_student|ds01_student|2:00:00|$A" "$(job_field "$JA" '%T|%j|%a|%q|%l|%u')" \
+	"... squeue: job $JA RUNNING as A, named ds01:p1, account and QOS ds01_student, time limit 2 h (max_runtime_h)"
+assert_eq running "$(docker_state "p1._.$A")" "... the container runs"
+assert_eq "$JA" "$(docker inspect -f '{{index .Config.Labels "ds01.slurm.job"}}' "p1._.$A" 2>/dev/null)" \
+	"... for job $JA (its label)"
+assert_eq 1 "$(container_entry "$A" p1 | jq '.gpus | length')" "... container-list shows it with 1 GPU"
+wait_for 10 test -e "$HA/workspace/p1/ready" || fail "p1's command did not start"
+
+# --- B: 2 GPUs while one is A's --------------------------------------------------------------------
+capture as_user "$B" container-deploy p2 --gpus 2
+assert_eq 3 "$RC" "B's 2-GPU deploy without --wait exits 3 while one GPU is taken: $OUT"
+note "B's refusal: $ERR"
+assert_contains "$ERR" "no GPU free" "... saying no GPU is free"
+assert_contains "$ERR" "add --wait" "... and naming --wait"
+waited_ok 10 "... and leaves no job of B in Slurm" 'user_jobs "$B"' no_jobs_of "$B"
+
+T_SUB=$(date +%s)
+capture as_user "$B" container-deploy p2 --gpus 2 --wait --max-wait 10m
+assert_eq 0 "$RC" "with --wait it joins Slurm's queue: $ERR"
+note "B's --wait: $OUT"
+assert_contains "$OUT" "position 1 of 1" "... at position 1"
+JB=$(user_jobs "$B")
+assert_eq PENDING "$(job_field "$JB" %T)" "... its job $JB is PENDING"
+# --max-wait 10m: Slurm removes the job once it cannot start by then with its 2 h time limit
+DL=$(scontrol show job "$JB" 2>/dev/null | grep -o 'Deadline=[0-9T:-]*' | cut -d= -f2)
+DLS=$(date -d "$DL" +%s 2>/dev/null || echo 0)
+W=$((DLS - T_SUB))
+if [ "$W" -ge $((600 + 7200 - 5)) ] && [ "$W" -le $((600 + 7200 + 30)) ]; then
+	ok "... --max-wait 10m is Slurm's deadline: 10 min + the 2 h time limit from now ($DL)"
+else
+	not_ok "... --max-wait 10m is Slurm's deadline" "Deadline=$DL, $W s after the submission"
+fi
+capture as_user "$B" gpu-queue --json
+assert_eq 0 "$RC" "gpu-queue as B: $ERR"
+assert_jq "... lists B's job $JB for p2 at place 1 with 2 GPUs and Slurm's reason" \
+	".requests | length == 1 and .[0].slurm_job == \"$JB\" and .[0].position == 1 and .[0].project == \"p2\" and .[0].gpus == \"2\" and (.[0].reason | length > 0) and .[0].reason != \"None\"" "$OUT"
+capture as_user "$B" gpu-queue
+assert_match "$OUT" "1 +$JB +$B +p2 +2 +[A-Za-z]+" "... and as a table"
+capture as_user "$A" gpu-queue --json
+assert_jq "gpu-queue as A does not show B's job" '(.requests | length) == 0 and .waiting == 1' "$OUT"
+capture as_user "$A" gpu-queue leave p2
+assert_eq 4 "$RC" "A's gpu-queue leave p2 finds no job of A's"
+assert_eq PENDING "$(job_field "$JB" %T)" "... and B's job still waits"
+capture as_user "$B" gpu-queue leave p2
+assert_eq 0 "$RC" "B's gpu-queue leave p2: $ERR"
+waited_ok 10 "... cancels B's job (squeue has none of B's)" 'user_jobs "$B"' no_jobs_of "$B"
+
+# --- C's group may use 1 GPU: refused at submission --------------------------------------------
+capture as_user "$C" container-deploy big --gpus 2
+assert_eq 3 "$RC" "C's 2-GPU deploy over the group's 1 GPU is refused (exit 3): $OUT"
+note "C's refusal: $ERR"
+assert_contains "$ERR" "Slurm refused the job" "... by Slurm at submission"
+assert_contains "$ERR" "group tiny: max_gpu_equivalents 1" "... naming the ds01 limit"
+assert_eq "" "$(user_jobs "$C")" "... and no job of C exists"
+
+# --- a deploy that fails inside the job ------------------------------------------------------------
+capture as_user "$A" container-deploy bad --gpus 1 --image ds01it/nonexistent:nope
+assert_ne 0 "$RC" "a deploy whose step fails in the job (no such image) exits non-zero"
+note "the failed step: $ERR"
+assert_contains "$ERR" "container-deploy: " "... showing the step's error"
+assert_contains "$ERR" "nonexistent" "... about the image"
+assert_contains "$ERR" "has ended" "... and that the job has ended"
+assert_no_container "bad._.$A" "... and nothing is deployed"
+only_ja() { [ "$(user_jobs "$A")" = "$JA" ]; }
+waited_ok 20 "... its job has ended (A has only job $JA)" 'user_jobs "$A"' only_ja
+
+# --- scancel: the step stops the container with its grace -------------------------------------------
+as_user "$A" env SLURM_CONF="$SLURM_CONF" scancel "$JA" || fail "A's scancel $JA"
+saved() { [ "$(cat "$HA/workspace/p1/ckpt" 2>/dev/null)" = saved ]; }
+waited_ok 30 "scancel of A's job: the container's TERM trap wrote /workspace/ckpt (its grace)" \
+	'ls "$HA/workspace/p1"' saved
+stopped() { [ "$(docker_state "p1._.$A")" != running ]; }
+waited_ok 20 "... the container stopped" 'docker_state "p1._.$A"' stopped
+ja_gone() { s=$(job_field "$JA" %T); [ -z "$s" ] || [ "$s" = CANCELLED ]; }
+waited_ok 30 "... and the job ended" 'job_field "$JA" %T' ja_gone
+
+# --- without the cluster key: the single server's deploy and queue --------------------------------
+assert_exit 0 as_user "$A" container-retire p1
+ds01_stop_daemon "ds01d stops (to start without the cluster key)"
+sed -i '/^cluster:/,$d' "$DS01_CONFIG"
+ds01_start_daemon
+capture as_user "$A" container-deploy p4 --gpus 1
+assert_eq 0 "$RC" "without the cluster key container-deploy --gpus 1 deploys here: $ERR"
+assert_not_contains "$OUT" "slurm job" "... with no Slurm job"
+assert_eq "" "$(user_jobs "$A")" "... squeue has no job of A's"
+capture as_user "$A" gpu-queue
+assert_contains "$OUT" "No request of yours waits" "gpu-queue is ds01's own queue again"
+
+ds01_done
