@@ -32,7 +32,9 @@
 #   threads          also run under ThreadSanitizer (races between daemon threads matter here)
 #   needs=           shared machine state the test changes; tests that need the same thing never
 #                    run at the same time: utmp (rewrites the login records), dockerd (restarts
-#                    the engine: runs alone, after everything else), cpu (saturates the CPUs)
+#                    the engine: runs alone, after everything else), cpu (saturates the CPUs),
+#                    slurm (a Slurm of its own, MariaDB too in some: heavy, and Slurm's timeouts
+#                    want the CPU; each test has its own munged, ports and devices)
 #   budget=          seconds the test takes in the plain pass on a 2-core machine, three tests at
 #                    once, plus a quarter (reported; the scheduler starts long budgets first)
 #
