@@ -1500,6 +1500,180 @@ slurm_munge_down() {
 	slurm_stop "$(cat "$T/munge/munged.pid")"
 }
 
+# The Slurm fixture, one per test, all in $SL=$T/slurm (logs in $SL/log): ports of its own,
+# devices of its own (/dev/fakenvidia<pid>_...), its own munged. In order:
+#   slurm_setup CLUSTER [accounting]   directories, ports, munged; with "accounting" also MariaDB
+#                                      and slurmdbd.conf (slurmdbd starts in slurm_start_ctld)
+#   slurm_fake_gpus N [TAG]            N character devices; SLURM_GPU_FILES is gres.conf's File=
+#   slurm_conf_common [CTLADDR]        the slurm.conf lines every test has (accounting ones too
+#                                      where set up): the test writes them, then its own (nodes,
+#                                      partitions, timeouts) and exports SLURM_CONF=$SL/slurm.conf
+#   slurm_start_ctld                   slurmdbd (with accounting: it answers, CLUSTER is added),
+#                                      then slurmctld, answering
+#   slurm_start_node NODE [CMD...]     slurmd -N NODE (CMD: a prefix, e.g. nsenter --net=...), idle
+#   slurm_teardown USER...             from trap_extra: the users' jobs cancelled and gone, every
+#                                      daemon stopped (TERM, then KILL), the devices removed, munged
+SL=
+SLURM_CLUSTER=
+SLURM_ACCOUNTING=0
+SLURM_CTLPORT=
+SLURM_DBPORT=
+SLURM_DBDPORT=
+SLURM_DPORT=
+SLURM_GPU_FILES=
+SLURM_PIDS=()        # the daemons started, in order
+declare -A SLURM_COMM # pid -> its command name then: a pid reused since is never signalled
+SLURM_DEVICES=()
+slurm_setup() {
+	SLURM_CLUSTER=$1
+	[ "${2:-}" = accounting ] && SLURM_ACCOUNTING=1
+	SL=$T/slurm
+	mkdir -p "$SL"/{state,spool,log} || fail "cannot make $SL"
+	chown slurm:slurm "$SL/state" "$SL/spool" "$SL/log"
+	chmod 755 "$SL"
+	slurm_munge_up
+	SLURM_CTLPORT=$(free_port)
+	SLURM_DPORT=$(free_port) # slurmd's: nodes on loopback must not meet another test's
+	[ "$SLURM_ACCOUNTING" = 1 ] && _slurm_mariadb_up
+	return 0
+}
+
+# MariaDB for slurmdbd (its own datadir, socket and port), and slurmdbd.conf.
+_slurm_mariadb_up() {
+	mkdir -p "$SL"/{db,mysqld} && chown mysql:mysql "$SL/db" "$SL/mysqld"
+	SLURM_DBPORT=$(free_port)
+	SLURM_DBDPORT=$(free_port)
+	mariadb-install-db --no-defaults --user=mysql --datadir="$SL/db" \
+		--auth-root-authentication-method=socket --skip-test-db >"$SL/log/mariadb-install.log" 2>&1 ||
+		fail "mariadb-install-db: $(tail -5 "$SL/log/mariadb-install.log")"
+	runuser -u mysql -- mariadbd --no-defaults --datadir="$SL/db" --socket="$SL/mysqld/sock" \
+		--bind-address=127.0.0.1 --port="$SLURM_DBPORT" --pid-file="$SL/mysqld/pid" \
+		--log-error="$SL/mysqld/err" </dev/null >/dev/null 2>&1 &
+	_slurm_track "$SL/mysqld/pid" || fail "MariaDB did not start: $(tail -5 "$SL/mysqld/err")"
+	wait_for 10 mariadb --no-defaults -S "$SL/mysqld/sock" -e 'select 1' || fail "MariaDB does not answer"
+	mariadb --no-defaults -S "$SL/mysqld/sock" -e "CREATE USER 'slurm'@'127.0.0.1' IDENTIFIED BY 'ds01test';
+		GRANT ALL ON slurm_acct.* TO 'slurm'@'127.0.0.1';" || fail "cannot create MariaDB's slurm user"
+	cat >"$SL/slurmdbd.conf" <<EOC
+AuthType=auth/munge
+AuthInfo=socket=$SLURM_MUNGE_SOCKET
+DbdAddr=127.0.0.1
+DbdHost=localhost
+DbdPort=$SLURM_DBDPORT
+SlurmUser=slurm
+LogFile=$SL/log/slurmdbd.log
+PidFile=$SL/slurmdbd.pid
+StorageType=accounting_storage/mysql
+StorageHost=127.0.0.1
+StoragePort=$SLURM_DBPORT
+StorageUser=slurm
+StoragePass=ds01test
+StorageLoc=slurm_acct
+EOC
+	chown slurm:slurm "$SL/slurmdbd.conf"
+	chmod 600 "$SL/slurmdbd.conf"
+}
+
+slurm_fake_gpus() { # N [TAG]
+	local i base=fakenvidia$$_${2:-}
+	for ((i = 0; i < $1; i++)); do
+		mknod -m 666 "/dev/$base$i" c 195 "$i" || fail "mknod /dev/$base$i"
+		SLURM_DEVICES+=("/dev/$base$i")
+	done
+	SLURM_GPU_FILES="/dev/$base[0-$(($1 - 1))]"
+}
+
+slurm_conf_common() { # [CTLADDR]
+	cat <<EOC
+ClusterName=$SLURM_CLUSTER
+SlurmctldHost=$(hostname -s)(${1:-127.0.0.1})
+SlurmctldPort=$SLURM_CTLPORT
+SlurmdPort=$SLURM_DPORT
+SlurmUser=slurm
+AuthType=auth/munge
+AuthInfo=socket=$SLURM_MUNGE_SOCKET
+StateSaveLocation=$SL/state
+SlurmdSpoolDir=$SL/spool/%n
+SlurmctldPidFile=$SL/slurmctld.pid
+SlurmdPidFile=$SL/slurmd-%n.pid
+SlurmctldLogFile=$SL/log/slurmctld.log
+SlurmdLogFile=$SL/log/slurmd-%n.log
+ProctrackType=proctrack/linuxproc
+TaskPlugin=task/none
+MpiDefault=none
+ReturnToService=2
+SelectType=select/cons_tres
+SelectTypeParameters=CR_Core
+SlurmdParameters=config_overrides
+GresTypes=gpu
+MinJobAge=300
+EOC
+	[ "$SLURM_ACCOUNTING" = 1 ] || return 0
+	cat <<EOC
+AccountingStorageType=accounting_storage/slurmdbd
+AccountingStorageHost=127.0.0.1
+AccountingStoragePort=$SLURM_DBDPORT
+AccountingStoragePass=$SLURM_MUNGE_SOCKET
+AccountingStorageTRES=gres/gpu
+AccountingStorageEnforce=associations,limits,qos
+PriorityType=priority/multifactor
+EOC
+}
+
+slurm_start_ctld() {
+	[ -n "${SLURM_CONF:-}" ] || fail "slurm_start_ctld: export SLURM_CONF first"
+	if [ "$SLURM_ACCOUNTING" = 1 ]; then
+		slurmdbd || fail "slurmdbd does not start: $(tail -5 "$SL/log/slurmdbd.log")"
+		_slurm_track "$SL/slurmdbd.pid" || fail "slurmdbd wrote no pid"
+		wait_for 20 sacctmgr -n -P show cluster || fail "slurmdbd does not answer: $(tail -5 "$SL/log/slurmdbd.log")"
+		sacctmgr -i add cluster "$SLURM_CLUSTER" >/dev/null || fail "sacctmgr add cluster"
+	fi
+	slurmctld || fail "slurmctld does not start: $(tail -5 "$SL/log/slurmctld.log")"
+	_slurm_track "$SL/slurmctld.pid" || fail "slurmctld wrote no pid"
+	wait_for 20 scontrol ping || fail "slurmctld does not answer: $(tail -5 "$SL/log/slurmctld.log")"
+}
+
+slurm_start_node() { # NODE [CMD...]
+	local node=$1
+	shift
+	mkdir -p "$SL/spool/$node"
+	"$@" slurmd -N "$node" || fail "slurmd $node does not start: $(tail -5 "$SL/log/slurmd-$node.log")"
+	_slurm_track "$SL/slurmd-$node.pid" || fail "slurmd $node wrote no pid"
+	wait_for 20 _slurm_node_idle "$node" ||
+		fail "node $node is not idle: $(sinfo -h -N 2>&1) $(tail -5 "$SL/log/slurmd-$node.log")"
+}
+_slurm_node_idle() { sinfo -h -n "$1" -o %t 2>/dev/null | grep -qx idle; }
+
+# _slurm_track PIDFILE: the daemon whose pid PIDFILE holds joins SLURM_PIDS.
+_slurm_track() {
+	local pid comm
+	pid=$(pid_of_file "$1") || return 1
+	read -r comm <"/proc/$pid/comm" || return 1
+	SLURM_PIDS+=("$pid")
+	SLURM_COMM[$pid]=$comm
+}
+
+# slurm_stop_tracked PID: one of the fixture's daemons stopped (a test that stops one on purpose).
+slurm_stop_tracked() {
+	local comm=
+	read -r comm <"/proc/$1/comm" 2>/dev/null
+	[ -n "$comm" ] && [ "$comm" = "${SLURM_COMM[$1]:-}" ] && slurm_stop "$1"
+	return 0
+}
+
+slurm_teardown() { # USER...
+	local u i p
+	if [ -n "${SLURM_CONF:-}" ] && [ -f "$SL/slurmctld.pid" ]; then
+		# the jobs first (slurmd's steps end their processes), then the daemons
+		for u in "$@"; do [ -n "$u" ] && scancel -u "$u" >/dev/null 2>&1; done
+		wait_for 10 eval '[ -z "$(squeue -h -t R,CG 2>/dev/null)" ]'
+	fi
+	# last started, first stopped: slurmd, slurmctld, slurmdbd, MariaDB
+	for ((i = ${#SLURM_PIDS[@]} - 1; i >= 0; i--)); do slurm_stop_tracked "${SLURM_PIDS[i]}"; done
+	SLURM_PIDS=()
+	for p in "${SLURM_DEVICES[@]}"; do rm -f "$p"; done
+	slurm_munge_down
+}
+
 # slurm_stop PID...: each daemon gets SIGTERM and 10 s, then SIGKILL (empty PIDs are skipped).
 slurm_stop() {
 	local p

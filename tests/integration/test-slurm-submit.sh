@@ -30,119 +30,29 @@ B=$(ds01_user "it$$b") || fail "cannot create user B"
 C=$(ds01_user "it$$c") || fail "cannot create user C"
 HA=$(user_home "$A")
 
-SL=$T/slurm
 CLUSTER=ds01sub
 NODE=ds01s$$
-MARIADB_PID=
-SLURMDBD_PID=
-SLURMCTLD_PID=
-SLURMD_PID=
-FAKEDEVS=()
-trap_extra() {
-	local p u
-	# the jobs first (slurmd's steps end their processes), then the daemons
-	if [ -n "$SLURMCTLD_PID" ]; then
-		for u in "$A" "$B" "$C"; do scancel -u "$u" >/dev/null 2>&1; done
-		for _ in $(seq 100); do [ -z "$(squeue -h -t R,CG 2>/dev/null)" ] && break; sleep 0.1; done
-	fi
-	slurm_stop "$SLURMD_PID" "$SLURMCTLD_PID" "$SLURMDBD_PID" "$MARIADB_PID"
-	for p in "${FAKEDEVS[@]}"; do rm -f "$p"; done
-	slurm_munge_down
-}
+trap_extra() { slurm_teardown "$A" "$B" "$C"; }
 
 # --- Slurm with accounting, one node with 2 fake GPUs ------------------------------------------------
 T0=$(now_ms)
-mkdir -p "$SL"/{db,mysqld,state,spool,log}
-chown mysql:mysql "$SL/db" "$SL/mysqld"
-chown slurm:slurm "$SL/state" "$SL/log"
-chmod 755 "$SL"
-slurm_munge_up
-DEVBASE=fakenvidia$$_
-for i in 0 1; do
-	mknod -m 666 "/dev/$DEVBASE$i" c 195 "$i" || fail "mknod /dev/$DEVBASE$i"
-	FAKEDEVS+=("/dev/$DEVBASE$i")
-done
-DBPORT=$(free_port)
-DBDPORT=$(free_port)
-CTLPORT=$(free_port)
-DPORT=$(free_port)
-mariadb-install-db --no-defaults --user=mysql --datadir="$SL/db" --auth-root-authentication-method=socket \
-	--skip-test-db >"$SL/log/mariadb-install.log" 2>&1 || fail "mariadb-install-db: $(tail -5 "$SL/log/mariadb-install.log")"
-runuser -u mysql -- mariadbd --no-defaults --datadir="$SL/db" --socket="$SL/mysqld/sock" \
-	--bind-address=127.0.0.1 --port="$DBPORT" --pid-file="$SL/mysqld/pid" \
-	--log-error="$SL/mysqld/err" </dev/null >/dev/null 2>&1 &
-MARIADB_PID=$(pid_of_file "$SL/mysqld/pid") || fail "MariaDB did not start: $(tail -5 "$SL/mysqld/err")"
-wait_for 10 mariadb --no-defaults -S "$SL/mysqld/sock" -e 'select 1' || fail "MariaDB does not answer"
-mariadb --no-defaults -S "$SL/mysqld/sock" -e "CREATE USER 'slurm'@'127.0.0.1' IDENTIFIED BY 'ds01test';
-	GRANT ALL ON slurm_acct.* TO 'slurm'@'127.0.0.1';" || fail "cannot create MariaDB's slurm user"
-cat >"$SL/slurmdbd.conf" <<EOC
-AuthType=auth/munge
-AuthInfo=socket=$SLURM_MUNGE_SOCKET
-DbdAddr=127.0.0.1
-DbdHost=localhost
-DbdPort=$DBDPORT
-SlurmUser=slurm
-LogFile=$SL/log/slurmdbd.log
-PidFile=$SL/slurmdbd.pid
-StorageType=accounting_storage/mysql
-StorageHost=127.0.0.1
-StoragePort=$DBPORT
-StorageUser=slurm
-StoragePass=ds01test
-StorageLoc=slurm_acct
-EOC
-chown slurm:slurm "$SL/slurmdbd.conf"
-chmod 600 "$SL/slurmdbd.conf"
-cat >"$SL/slurm.conf" <<EOC
-ClusterName=$CLUSTER
-SlurmctldHost=$(hostname -s)(127.0.0.1)
-SlurmctldPort=$CTLPORT
-SlurmdPort=$DPORT
-SlurmUser=slurm
-AuthType=auth/munge
-AuthInfo=socket=$SLURM_MUNGE_SOCKET
-StateSaveLocation=$SL/state
-SlurmdSpoolDir=$SL/spool
-SlurmctldPidFile=$SL/slurmctld.pid
-SlurmdPidFile=$SL/slurmd.pid
-SlurmctldLogFile=$SL/log/slurmctld.log
-SlurmdLogFile=$SL/slurmd.log
-ProctrackType=proctrack/linuxproc
-TaskPlugin=task/none
-MpiDefault=none
-ReturnToService=2
-SelectType=select/cons_tres
-SelectTypeParameters=CR_Core
-SlurmdParameters=config_overrides
-GresTypes=gpu
-MinJobAge=300
+slurm_setup "$CLUSTER" accounting
+slurm_fake_gpus 2
+{
+	slurm_conf_common
+	cat <<EOC
 KillWait=30
-AccountingStorageType=accounting_storage/slurmdbd
-AccountingStorageHost=127.0.0.1
-AccountingStoragePort=$DBDPORT
-AccountingStoragePass=$SLURM_MUNGE_SOCKET
-AccountingStorageTRES=gres/gpu
-AccountingStorageEnforce=associations,limits,qos
-PriorityType=priority/multifactor
 NodeName=$NODE NodeAddr=127.0.0.1 NodeHostname=$NODE CPUs=8 RealMemory=16000 Gres=gpu:2 State=UNKNOWN
 PartitionName=gpu Nodes=$NODE Default=YES MaxTime=INFINITE State=UP
 EOC
+} >"$SL/slurm.conf"
 cat >"$SL/gres.conf" <<EOC
 AutoDetect=off
-NodeName=$NODE Name=gpu File=/dev/${DEVBASE}[0-1]
+NodeName=$NODE Name=gpu File=$SLURM_GPU_FILES
 EOC
 export SLURM_CONF=$SL/slurm.conf
-slurmdbd || fail "slurmdbd does not start: $(tail -5 "$SL/log/slurmdbd.log")"
-SLURMDBD_PID=$(pid_of_file "$SL/slurmdbd.pid") || fail "slurmdbd wrote no pid"
-wait_for 20 sacctmgr -n -P show cluster || fail "slurmdbd does not answer: $(tail -5 "$SL/log/slurmdbd.log")"
-sacctmgr -i add cluster "$CLUSTER" >/dev/null || fail "sacctmgr add cluster"
-slurmctld || fail "slurmctld does not start: $(tail -5 "$SL/log/slurmctld.log")"
-SLURMCTLD_PID=$(pid_of_file "$SL/slurmctld.pid") || fail "slurmctld wrote no pid"
-wait_for 20 scontrol ping || fail "slurmctld does not answer: $(tail -5 "$SL/log/slurmctld.log")"
-slurmd -N "$NODE" || fail "slurmd does not start: $(tail -5 "$SL/slurmd.log")"
-SLURMD_PID=$(pid_of_file "$SL/slurmd.pid") || fail "slurmd wrote no pid"
-node_idle() { sinfo -h -n "$NODE" -o %t 2>/dev/null | grep -qx idle; }
-wait_for 20 node_idle || fail "node $NODE is not idle: $(sinfo -h -N 2>&1) $(tail -5 "$SL/slurmd.log")"
+slurm_start_ctld
+slurm_start_node "$NODE"
 ok "MariaDB, slurmdbd, slurmctld and slurmd answer, node $NODE idle with gpu:2 ($(($(now_ms) - T0)) ms)"
 
 # --- ds01 on the fake NVML's 2 GPUs, in the cluster; Slurm's accounts from the limits ---------------

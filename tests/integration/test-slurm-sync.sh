@@ -28,92 +28,23 @@ C=$(ds01_user "it$$c") || fail "cannot create user C"
 D=$(ds01_user "it$$d") || fail "cannot create user D"
 
 # --- Slurm's accounting stack, in $T/slurm, on loopback ------------------------------------------
-SL=$T/slurm
 CLUSTER=ds01test
-MARIADB_PID=
-SLURMDBD_PID=
-SLURMCTLD_PID=
-# trap_extra: the cleanup stops what this test started, before $T goes
-trap_extra() {
-	slurm_stop "$SLURMCTLD_PID" "$SLURMDBD_PID" "$MARIADB_PID"
-	slurm_munge_down
-}
+trap_extra() { slurm_teardown; }
 
 T0=$(now_ms)
-mkdir -p "$SL"/{db,mysqld,state,spool,log}
-chown mysql:mysql "$SL/db" "$SL/mysqld"
-chown slurm:slurm "$SL/state" "$SL/spool" "$SL/log"
-slurm_munge_up
-DBPORT=$(free_port)
-DBDPORT=$(free_port)
-CTLPORT=$(free_port)
-mariadb-install-db --no-defaults --user=mysql --datadir="$SL/db" --auth-root-authentication-method=socket \
-	--skip-test-db >"$SL/log/mariadb-install.log" 2>&1 || fail "mariadb-install-db: $(tail -5 "$SL/log/mariadb-install.log")"
-note "mariadb-install-db: $(($(now_ms) - T0)) ms"
-runuser -u mysql -- mariadbd --no-defaults --datadir="$SL/db" --socket="$SL/mysqld/sock" \
-	--bind-address=127.0.0.1 --port="$DBPORT" --pid-file="$SL/mysqld/pid" \
-	--log-error="$SL/mysqld/err" </dev/null >/dev/null 2>&1 &
-MARIADB_PID=$(pid_of_file "$SL/mysqld/pid") || fail "MariaDB did not start: $(tail -5 "$SL/mysqld/err")"
-wait_for 10 mariadb --no-defaults -S "$SL/mysqld/sock" -e 'select 1' || fail "MariaDB does not answer"
-mariadb --no-defaults -S "$SL/mysqld/sock" -e "CREATE USER 'slurm'@'127.0.0.1' IDENTIFIED BY 'ds01test';
-	GRANT ALL ON slurm_acct.* TO 'slurm'@'127.0.0.1';" || fail "cannot create MariaDB's slurm user"
-cat >"$SL/slurmdbd.conf" <<EOC
-AuthType=auth/munge
-AuthInfo=socket=$SLURM_MUNGE_SOCKET
-DbdAddr=127.0.0.1
-DbdHost=localhost
-DbdPort=$DBDPORT
-SlurmUser=slurm
-LogFile=$SL/log/slurmdbd.log
-PidFile=$SL/slurmdbd.pid
-StorageType=accounting_storage/mysql
-StorageHost=127.0.0.1
-StoragePort=$DBPORT
-StorageUser=slurm
-StoragePass=ds01test
-StorageLoc=slurm_acct
-EOC
-chown slurm:slurm "$SL/slurmdbd.conf"
-chmod 600 "$SL/slurmdbd.conf"
-cat >"$SL/slurm.conf" <<EOC
-ClusterName=$CLUSTER
-SlurmctldHost=$(hostname -s)(127.0.0.1)
-SlurmctldPort=$CTLPORT
-SlurmUser=slurm
-AuthType=auth/munge
-AuthInfo=socket=$SLURM_MUNGE_SOCKET
-StateSaveLocation=$SL/state
-SlurmdSpoolDir=$SL/spool
-SlurmctldPidFile=$SL/slurmctld.pid
-SlurmctldLogFile=$SL/log/slurmctld.log
-ProctrackType=proctrack/linuxproc
-TaskPlugin=task/none
-MpiDefault=none
-ReturnToService=2
-SelectType=select/cons_tres
-SelectTypeParameters=CR_Core
-GresTypes=gpu
-AccountingStorageType=accounting_storage/slurmdbd
-AccountingStorageHost=127.0.0.1
-AccountingStoragePort=$DBDPORT
-AccountingStoragePass=$SLURM_MUNGE_SOCKET
-AccountingStorageTRES=gres/gpu
-AccountingStorageEnforce=associations,limits,qos
-PriorityType=priority/multifactor
+slurm_setup "$CLUSTER" accounting
+note "MariaDB: $(($(now_ms) - T0)) ms"
+{
+	slurm_conf_common
+	cat <<EOC
 NodeName=localhost CPUs=2 State=UNKNOWN
 PartitionName=gpu Nodes=localhost Default=YES
 EOC
+} >"$SL/slurm.conf"
 export SLURM_CONF=$SL/slurm.conf
-slurmdbd || fail "slurmdbd does not start: $(tail -5 "$SL/log/slurmdbd.log")"
-SLURMDBD_PID=$(pid_of_file "$SL/slurmdbd.pid") || fail "slurmdbd wrote no pid"
-wait_for 20 sacctmgr -n -P show cluster || fail "slurmdbd does not answer: $(tail -5 "$SL/log/slurmdbd.log")"
-note "slurmdbd answers: $(($(now_ms) - T0)) ms"
-sacctmgr -i add cluster "$CLUSTER" >/dev/null || fail "sacctmgr add cluster"
-slurmctld || fail "slurmctld does not start: $(tail -5 "$SL/log/slurmctld.log")"
-SLURMCTLD_PID=$(pid_of_file "$SL/slurmctld.pid") || fail "slurmctld wrote no pid"
-wait_for 20 scontrol ping || fail "slurmctld does not answer: $(tail -5 "$SL/log/slurmctld.log")"
-note "slurmctld answers: $(($(now_ms) - T0)) ms"
-ok "Slurm's accounting stack is up (MariaDB :$DBPORT, slurmdbd :$DBDPORT, slurmctld :$CTLPORT)"
+slurm_start_ctld
+note "slurmdbd and slurmctld answer: $(($(now_ms) - T0)) ms"
+ok "Slurm's accounting stack is up (MariaDB :$SLURM_DBPORT, slurmdbd :$SLURM_DBDPORT, slurmctld :$SLURM_CTLPORT)"
 
 # The site's own: an account with a user (A), and an account and a QOS named with ds01's prefix
 # but not made by ds01.
@@ -286,9 +217,7 @@ assert_contains "$ERR" "QOS 'ds01_newgroup' that ds01 did not make" "... naming 
 assert_eq "" "$(sacctmgr -n -P show assoc where account=ds01_newgroup format=Account)" "... and nothing applied"
 
 # slurmdbd down: health fails its slurm check with the reason, slurm-sync says why.
-kill -TERM "$SLURMDBD_PID"
-wait_for 10 sh -c "! kill -0 $SLURMDBD_PID 2>/dev/null" || fail "slurmdbd does not stop"
-SLURMDBD_PID=
+slurm_stop_tracked "$(cat "$SL/slurmdbd.pid")"
 T1=$(now_ms)
 capture as_root ds01 health --json
 assert_jq "slurmdbd down: health's slurm check fails, saying it cannot read Slurm" \
