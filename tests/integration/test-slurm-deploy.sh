@@ -23,77 +23,28 @@ ds01_setup
 A=$(ds01_user "it$$a") || fail "cannot create user A"
 B=$(ds01_user "it$$b") || fail "cannot create user B"
 
-SL=$T/slurm
 NODE=ds01n$$
-SLURMCTLD_PID=
-SLURMD_PID=
-FAKEDEVS=()
-trap_extra() {
-	local p
-	# the jobs first (slurmd's steps end their processes), then the daemons
-	if [ -n "$SLURMCTLD_PID" ]; then
-		scancel -u "$A" >/dev/null 2>&1
-		scancel -u "$B" >/dev/null 2>&1
-		for _ in $(seq 100); do [ -z "$(squeue -h -t R,CG 2>/dev/null)" ] && break; sleep 0.1; done
-	fi
-	slurm_stop "$SLURMD_PID" "$SLURMCTLD_PID"
-	for p in "${FAKEDEVS[@]}"; do rm -f "$p"; done
-	slurm_munge_down
-}
+trap_extra() { slurm_teardown "$A" "$B"; }
 
 # --- Slurm: slurmctld and slurmd on loopback, 4 fake GPUs -----------------------------------------
-mkdir -p "$SL"/{state,spool,log,jobs}
-chown slurm:slurm "$SL/state" "$SL/log"
-chmod 1777 "$SL/jobs"
-chmod 755 "$SL"
-slurm_munge_up
-# device nodes of our own numbers (no other test's); the character device of /dev/nvidiaN
-DEVBASE=fakenvidia$$_
-for i in 0 1 2 3; do
-	mknod -m 666 "/dev/$DEVBASE$i" c 195 "$i" || fail "mknod /dev/$DEVBASE$i"
-	FAKEDEVS+=("/dev/$DEVBASE$i")
-done
-CTLPORT=$(free_port)
-DPORT=$(free_port)
-cat >"$SL/slurm.conf" <<EOC
-ClusterName=ds01dep
-SlurmctldHost=$(hostname -s)(127.0.0.1)
-SlurmctldPort=$CTLPORT
-SlurmdPort=$DPORT
-SlurmUser=slurm
-AuthType=auth/munge
-AuthInfo=socket=$SLURM_MUNGE_SOCKET
-StateSaveLocation=$SL/state
-SlurmdSpoolDir=$SL/spool
-SlurmctldPidFile=$SL/slurmctld.pid
-SlurmdPidFile=$SL/slurmd.pid
-SlurmctldLogFile=$SL/log/slurmctld.log
-SlurmdLogFile=$SL/slurmd.log
-ProctrackType=proctrack/linuxproc
-TaskPlugin=task/none
-MpiDefault=none
-ReturnToService=2
-SelectType=select/cons_tres
-SelectTypeParameters=CR_Core
-SlurmdParameters=config_overrides
-GresTypes=gpu
-MinJobAge=300
+T0=$(now_ms)
+slurm_setup ds01dep
+mkdir -p "$SL/jobs" && chmod 1777 "$SL/jobs"
+slurm_fake_gpus 4
+{
+	slurm_conf_common
+	cat <<EOC
 NodeName=$NODE NodeAddr=127.0.0.1 NodeHostname=$NODE CPUs=8 RealMemory=16000 Gres=gpu:4 State=UNKNOWN
 PartitionName=gpu Nodes=$NODE Default=YES MaxTime=INFINITE State=UP
 EOC
+} >"$SL/slurm.conf"
 cat >"$SL/gres.conf" <<EOC
 AutoDetect=off
-NodeName=$NODE Name=gpu File=/dev/${DEVBASE}[0-3]
+NodeName=$NODE Name=gpu File=$SLURM_GPU_FILES
 EOC
 export SLURM_CONF=$SL/slurm.conf
-T0=$(now_ms)
-slurmctld || fail "slurmctld does not start: $(tail -5 "$SL/log/slurmctld.log")"
-SLURMCTLD_PID=$(pid_of_file "$SL/slurmctld.pid") || fail "slurmctld wrote no pid"
-wait_for 20 scontrol ping || fail "slurmctld does not answer: $(tail -5 "$SL/log/slurmctld.log")"
-slurmd -N "$NODE" || fail "slurmd does not start: $(tail -5 "$SL/slurmd.log")"
-SLURMD_PID=$(pid_of_file "$SL/slurmd.pid") || fail "slurmd wrote no pid"
-node_idle() { sinfo -h -n "$NODE" -o %t 2>/dev/null | grep -qx idle; }
-wait_for 20 node_idle || fail "node $NODE is not idle: $(sinfo -h -N 2>&1) $(tail -5 "$SL/slurmd.log")"
+slurm_start_ctld
+slurm_start_node "$NODE"
 ok "slurmctld and slurmd answer, node $NODE idle with gpu:4 ($(($(now_ms) - T0)) ms)"
 
 # --- ds01 on the fake NVML's 4 GPUs, in the cluster ---------------------------------------------
@@ -139,14 +90,14 @@ EOS
 chmod 755 "$SL/jobs/hold.sh"
 JH=$(submit "$B" hold --gres=gpu:1)
 has_gpus() { [ -s "$SL/jobs/$1.gpus" ]; }
-wait_for 30 has_gpus hold || fail "B's holding job does not run: state $(job_state "$JH"), $(tail -3 "$SL/slurmd.log")"
+wait_for 30 has_gpus hold || fail "B's holding job does not run: state $(job_state "$JH"), $(tail -3 "$SL/log/slurmd-$NODE.log")"
 assert_eq 0 "$(cat "$SL/jobs/hold.gpus")" "B's job without a container holds gres index 0 in Slurm"
 
 # --- A's job with 2 GPUs ----------------------------------------------------------------------
 write_job ja pa
 JA=$(submit "$A" ja --gres=gpu:2)
 [ -n "$JA" ] || fail "sbatch of A's job failed"
-wait_for 30 has_rc ja || fail "A's job did not run its deploy: state $(job_state "$JA"), $(tail -3 "$SL/slurmd.log")"
+wait_for 30 has_rc ja || fail "A's job did not run its deploy: state $(job_state "$JA"), $(tail -3 "$SL/log/slurmd-$NODE.log")"
 assert_eq 0 "$(cat "$SL/jobs/ja.rc")" "A's job script deploys with --slurm-job (exit 0): $(head -c 300 "$SL/jobs/ja.err")"
 CA=pa._.$A
 GA=$(cat "$SL/jobs/ja.gpus")
