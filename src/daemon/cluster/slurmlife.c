@@ -35,6 +35,7 @@ struct slurmlife {
         /* the last pass, for health */
         size_t containers;
         int64_t asked_ms, failing_ms;
+        size_t tries; /* failed asks since failing_ms */
         char *error;
         /* containers being stopped and retired, by name, and their threads */
         struct strv ending;
@@ -114,6 +115,7 @@ static void note_answer(struct slurmlife *l, size_t containers)
         if (l->failing_ms)
                 log_notice("Slurm answers again: the containers of Slurm jobs follow their jobs");
         l->failing_ms = 0;
+        l->tries = 0;
         free(l->error);
         l->error = NULL;
         l->asked_ms = now_ms();
@@ -131,6 +133,7 @@ static void note_failure(struct slurmlife *l, size_t containers, const char *nod
                             node, why, containers);
         if (!l->failing_ms)
                 l->failing_ms = now_ms();
+        l->tries++;
         free(l->error);
         l->error = xstrdup(why);
         l->containers = containers;
@@ -145,12 +148,10 @@ struct ending {
         int64_t job;
 };
 
-static void tell_owner(struct ds01d *v, const json_t *inspect, const char *name, int64_t job,
-                       int grace, bool stopped)
+/* owner: resolved before the ledger row went (managed_owner reads it) */
+static void tell_owner(struct ds01d *v, const struct caller *owner, const json_t *inspect,
+                       const char *name, int64_t job, int grace, bool stopped)
 {
-        struct caller owner = {0};
-        if (!inspect || managed_owner(v, inspect, &owner) < 0)
-                return;
         _cleanup_free_ char *project = managed_project(inspect);
         const char *ws = docker_inspect_workspace(inspect);
         _cleanup_free_ char *sig =
@@ -164,10 +165,9 @@ static void tell_owner(struct ds01d *v, const json_t *inspect, const char *name,
             project ? project : name, (long long)job, v->cfg->cluster->node, sig,
             ws && *ws ? ws : "its workspace");
         json_t *details = json_pack("{s:I}", "slurm_job", (json_int_t)job);
-        enforce_notify(v, &owner, name, project ? project : name, ws, "slurm_job_ended", text,
+        enforce_notify(v, owner, name, project ? project : name, ws, "slurm_job_ended", text,
                        details);
         json_decref(details);
-        caller_release(&owner);
 }
 
 static void end_container(struct ds01d *v, const struct ending *j)
@@ -198,16 +198,20 @@ static void end_container(struct ds01d *v, const struct ending *j)
         /* SIGTERM to every process, the grace, then SIGKILL, as every stop */
         if (running && docker_container_stop(v->docker, j->docker_id, grace, &err) < 0)
                 goto unbusy;
-        struct caller sys = {.login = (char *)"ds01d"};
+        struct caller sys = {.login = (char *)"ds01d"}, owner = {0};
+        bool told = inspect && managed_owner(v, inspect, &owner) == 0;
         char **rel = NULL;
         if (container_remove_and_release(v, &sys, j->name, inspect, why, &rel, &err) == 0) {
                 log_notice("%s: %s%s; retired", j->name, why, running ? ": stopped" : "");
                 store_strv_free(rel);
                 oplock_release(v->ops, j->name);
-                tell_owner(v, inspect, j->name, j->job, grace, running);
+                if (told)
+                        tell_owner(v, &owner, inspect, j->name, j->job, grace, running);
+                caller_release(&owner);
                 json_decref(inspect);
                 return;
         }
+        caller_release(&owner);
 unbusy:
         if (err) {
                 log_error("%s: retiring it after its Slurm job %lld ended: %s", j->name,
@@ -420,6 +424,7 @@ void slurmlife_status(struct slurmlife *l, struct slurmlife_status *ret)
         ret->containers = l->containers;
         ret->asked_ms = l->asked_ms;
         ret->failing_ms = l->failing_ms;
+        ret->tries = l->tries;
         ret->error = l->error ? xstrdup(l->error) : NULL;
         pthread_mutex_unlock(&l->lock);
         ret->ending = slurmend_pending(l->d->slurmend);

@@ -35,6 +35,7 @@ struct slurmlife_status {
         size_t containers;  /* containers of Slurm jobs in the ledger at the last pass */
         int64_t asked_ms;   /* unix ms of the last answer from Slurm (0: never asked) */
         int64_t failing_ms; /* unix ms since when Slurm does not answer (0: it does) */
+        size_t tries;       /* asks that failed since then */
         char *error;        /* why, while failing (the caller frees) */
         size_t ending;      /* jobs ds01d is ending (slurmend.h) */
 };

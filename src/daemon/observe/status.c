@@ -516,14 +516,15 @@ static void check_slurm_jobs(struct ds01d *d, json_t *checks)
         slurmlife_status(d->slurmlife, &st);
         char at[64];
         if (st.failing_ms > 0)
-                check(checks, "slurm_jobs", false,
-                      "Slurm does not answer which jobs run on %s since %s: %s - the %zu "
-                      "container(s) of Slurm jobs here are left as they are until it does (start "
-                      "slurmctld, check SLURM_CONF %s)",
-                      d->cfg->cluster->node, format_iso8601(st.failing_ms / 1000, at),
-                      st.error ? st.error : "?", st.containers,
-                      d->cfg->cluster->slurm_conf ? d->cfg->cluster->slurm_conf
-                                                  : "(Slurm's default)");
+                check(
+                    checks, "slurm_jobs", false,
+                    "Slurm does not answer which jobs run on %s since %s (%zu tries): %s - the "
+                    "%zu container(s) of Slurm jobs here are left as they are until it does (start "
+                    "slurmctld, check SLURM_CONF %s)",
+                    d->cfg->cluster->node, format_iso8601(st.failing_ms / 1000, at), st.tries,
+                    st.error ? st.error : "?", st.containers,
+                    d->cfg->cluster->slurm_conf ? d->cfg->cluster->slurm_conf
+                                                : "(Slurm's default)");
         else if (st.containers == 0)
                 check(checks, "slurm_jobs", true, "no container of a Slurm job on %s",
                       d->cfg->cluster->node);
