@@ -272,6 +272,7 @@ int main(int argc, char **argv)
         ports_restore(&v);
         usercgroup_refresh(&v); /* the limits file may have changed while ds01d was down */
         storage_new(&d);        /* d.storage, before the monitor's thread copies d */
+        slurmlife_new(&d);      /* d.slurmlife, likewise (its thread starts below) */
         monitor = monitor_start(&d, &err); /* sets d.monitor before its thread runs */
         if (!monitor)
                 goto fail;
@@ -282,7 +283,7 @@ int main(int argc, char **argv)
         if (!watch)
                 goto fail;
         /* its first pass at once: containers of Slurm jobs that ended while ds01d was down */
-        if (!slurmlife_start(&d, &err)) /* sets d.slurmlife before its thread runs */
+        if (slurmlife_start(d.slurmlife, &err) < 0)
                 goto fail;
         if (metrics_start(&d, &metrics, &err) < 0)
                 goto fail;

@@ -29,7 +29,7 @@
 struct slurmlife {
         struct ds01d *d; /* the root */
         pthread_t thread;
-        bool halted;           /* joined (only the stopping thread looks) */
+        bool joinable;         /* its thread runs, not yet joined (main's thread only) */
         _Atomic bool stopping; /* no more passes: a squeue under way gives up */
         pthread_mutex_t lock;
         /* the last pass, for health */
@@ -366,31 +366,33 @@ static void *watcher(void *arg)
         return NULL;
 }
 
-struct slurmlife *slurmlife_start(struct ds01d *d, struct error **err)
+struct slurmlife *slurmlife_new(struct ds01d *d)
 {
         struct slurmlife *l = xzalloc(sizeof(*l));
         l->d = d;
         pthread_mutex_init(&l->lock, NULL);
-        d->slurmlife = l; /* before the thread runs: it pins views of d */
-        int r = pthread_create(&l->thread, NULL, watcher, l);
-        if (r != 0) {
-                error_set_errno(err, r, "starting the Slurm watcher thread");
-                pthread_mutex_destroy(&l->lock);
-                free(l);
-                d->slurmlife = NULL;
-                return NULL;
-        }
+        d->slurmlife = l;
         return l;
+}
+
+int slurmlife_start(struct slurmlife *l, struct error **err)
+{
+        int r = pthread_create(&l->thread, NULL, watcher, l);
+        if (r != 0)
+                return error_set_errno(err, r, "starting the Slurm watcher thread");
+        l->joinable = true;
+        return 0;
 }
 
 void slurmlife_halt(struct slurmlife *l)
 {
-        if (!l || l->halted)
+        if (!l)
                 return;
         atomic_store(&l->stopping, true);
         slurmend_stop(l->d->slurmend);
-        pthread_join(l->thread, NULL);
-        l->halted = true;
+        if (l->joinable)
+                pthread_join(l->thread, NULL);
+        l->joinable = false;
 }
 
 struct slurmlife *slurmlife_stop(struct slurmlife *l)

@@ -21,13 +21,15 @@
 
 struct slurmlife;
 
-/* Starts the watcher (ds01d's root d; d->slurmend must be set) and sets d->slurmlife. Its first
- * pass comes at once: the start-up reconciliation of the containers of Slurm jobs with what
- * Slurm runs now. */
-struct slurmlife *slurmlife_start(struct ds01d *d, struct error **err);
+/* The watcher's state, set as d->slurmlife (d: ds01d's root, before any thread copies it;
+ * d->slurmend must be set). */
+struct slurmlife *slurmlife_new(struct ds01d *d);
+/* Starts its thread. Its first pass comes at once: the start-up reconciliation of the containers
+ * of Slurm jobs with what Slurm runs now. */
+int slurmlife_start(struct slurmlife *l, struct error **err);
 /* No pass from now on; a stop in flight finishes. Idempotent. */
 void slurmlife_halt(struct slurmlife *l);
-/* Halts, waits for the stops in flight and frees. */
+/* Halts, waits for the stops in flight and frees (l NULL: nothing). */
 struct slurmlife *slurmlife_stop(struct slurmlife *l);
 
 /* What the watcher last saw, for `ds01 health`. */
