@@ -445,8 +445,8 @@ int container_remove_and_release(struct ds01d *d, const struct caller *c, const 
         if (job > 0)
                 json_object_set_new(ev, "slurm_job", json_integer(job));
         events_log(d->events, "container.remove", owner ? owner : c->login, ev);
-        /* A Slurm job's container went: its job ends too, on the watcher's thread (a job that
-         * ended first, the watcher's own retire, is only forgotten there). */
+        /* A Slurm job's container went: its job ends too, on the watcher's thread (when the job
+         * ended first - the watcher's own retire - the request is only forgotten there). */
         slurmend_request(d->slurmend, job, uid, name, reason);
         if (rel && rel[0])
                 events_log(d->events, "gpu.release", owner ? owner : c->login,
