@@ -433,6 +433,15 @@ int cmd_stop(const struct cli_command *cmd, int argc, char **argv)
                v.name, cli_jstr(res, "container", v.name),
                (long long)json_integer_value(json_object_get(res, "sigterm_grace_s")));
         char b[32];
+        json_int_t job = json_integer_value(json_object_get(res, "slurm_job"));
+        if (job > 0) { /* its life was its Slurm job's (docs/cluster-design.md) */
+                printf("It belonged to Slurm job %lld, which ends with it; its GPUs were "
+                       "released. A new job deploys it again; your files in /workspace are "
+                       "kept.\n",
+                       (long long)job);
+                json_decref(res);
+                return 0;
+        }
         double ch = json_number_value(json_object_get(res, "container_hold_after_stop_h"));
         printf("Resume it with container-start %s", v.name);
         if (ch >= 0)

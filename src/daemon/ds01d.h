@@ -36,6 +36,8 @@ struct storage;
 struct generations;
 struct generation;
 struct outside;
+struct slurmend;
+struct slurmlife;
 
 struct ds01d {
         struct generations *gens; /* where the current generation is published */
@@ -65,4 +67,6 @@ struct ds01d {
         struct oplocks *ops;         /* one operation per container name (oplock.h) */
         struct exec_registry *execs; /* exec sessions handed out, and to whom (sessions.h) */
         struct relay *relay;         /* published ports' sockets and connections (relay.h) */
+        struct slurmend *slurmend;   /* Slurm jobs to end, the watcher's doorbell (slurmend.h) */
+        struct slurmlife *slurmlife; /* the watcher of Slurm jobs' containers (slurmlife.h) */
 };

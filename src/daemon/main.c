@@ -29,6 +29,8 @@
 #include "daemon/gpus/outside.h"
 #include "daemon/ports/ports.h"
 #include "daemon/ports/relay.h"
+#include "daemon/cluster/slurmend.h"
+#include "daemon/cluster/slurmlife.h"
 
 #include <curl/curl.h>
 #include <dlfcn.h>
@@ -181,6 +183,7 @@ int main(int argc, char **argv)
         d.ops = oplocks_new();
         d.execs = execs_new();
         d.kick = queuekick_new();
+        d.slurmend = slurmend_new();
         d.snap = snapshot_cache_new();
         struct rpc_server *srv = NULL;
         struct watch *watch = NULL;
@@ -269,6 +272,7 @@ int main(int argc, char **argv)
         ports_restore(&v);
         usercgroup_refresh(&v); /* the limits file may have changed while ds01d was down */
         storage_new(&d);        /* d.storage, before the monitor's thread copies d */
+        slurmlife_new(&d);      /* d.slurmlife, likewise (its thread starts below) */
         monitor = monitor_start(&d, &err); /* sets d.monitor before its thread runs */
         if (!monitor)
                 goto fail;
@@ -277,6 +281,9 @@ int main(int argc, char **argv)
                 goto fail;
         watch = watch_start(&d, reconciled_at, &err);
         if (!watch)
+                goto fail;
+        /* its first pass at once: containers of Slurm jobs that ended while ds01d was down */
+        if (slurmlife_start(d.slurmlife, &err) < 0)
                 goto fail;
         if (metrics_start(&d, &metrics, &err) < 0)
                 goto fail;
@@ -335,8 +342,9 @@ fail:
 out:;
         /* First: a stopping daemon starts no idle or runtime stop (one in flight finishes). */
         monitor_halt(monitor);
-        queue_halt(queue);       /* nor a grant */
-        storage_halt(d.storage); /* a walk in progress stops at its next step */
+        queue_halt(queue);           /* nor a grant */
+        slurmlife_halt(d.slurmlife); /* nor a retire for a Slurm job (one in flight finishes) */
+        storage_halt(d.storage);     /* a walk in progress stops at its next step */
         size_t busy = srv ? rpc_server_stop(srv, 5000) : 0;
         ds01d_unpin(&v); /* start-up's view, when start-up failed */
         /* After the connection threads: a `ds01 reload` may still move the metrics server. */
@@ -351,6 +359,8 @@ out:;
                 d.kick = queuekick_free(d.kick);
                 monitor = monitor_stop(monitor); /* joins its thread */
                 d.monitor = NULL;
+                d.slurmlife = slurmlife_stop(d.slurmlife); /* waits for its stops in flight */
+                d.slurmend = slurmend_free(d.slurmend);
         }
         if (sfd >= 0)
                 close(sfd);

@@ -51,14 +51,14 @@ static bool drain(int fd, struct strbuf *sb, size_t max)
         return true;
 }
 
-/* Both pipes read to their end, or the deadline: false when it passed. */
-static bool collect(int out, int err, int64_t deadline, struct strbuf *o, struct strbuf *e,
-                    size_t max)
+/* Both pipes read to their end, or the deadline (or *stop): false when it passed. */
+static bool collect(int out, int err, int64_t deadline, const _Atomic bool *stop, struct strbuf *o,
+                    struct strbuf *e, size_t max)
 {
         struct pollfd p[2] = {{out, POLLIN, 0}, {err, POLLIN, 0}};
         while (p[0].fd >= 0 || p[1].fd >= 0) {
                 int64_t left = deadline - now_ms();
-                if (left <= 0)
+                if (left <= 0 || (stop && atomic_load(stop)))
                         return false;
                 int r = poll(p, 2, (int)(left > 1000 ? 1000 : left));
                 if (r < 0 && errno != EINTR)
@@ -72,6 +72,13 @@ static bool collect(int out, int err, int64_t deadline, struct strbuf *o, struct
 
 int spawn_capture(const char *path, const char *const argv[], const char *const envp[],
                   int64_t timeout_ms, size_t max_bytes, char **ret_out, char **ret_err)
+{
+        return spawn_capture_until(path, argv, envp, timeout_ms, NULL, max_bytes, ret_out, ret_err);
+}
+
+int spawn_capture_until(const char *path, const char *const argv[], const char *const envp[],
+                        int64_t timeout_ms, const _Atomic bool *stop, size_t max_bytes,
+                        char **ret_out, char **ret_err)
 {
         int po[2], pe[2];
         if (pipe2(po, O_CLOEXEC) < 0)
@@ -98,7 +105,7 @@ int spawn_capture(const char *path, const char *const argv[], const char *const 
                 return -1;
         }
         struct strbuf o = STRBUF_INIT, e = STRBUF_INIT;
-        bool done = collect(po[0], pe[0], now_ms() + timeout_ms, &o, &e, max_bytes);
+        bool done = collect(po[0], pe[0], now_ms() + timeout_ms, stop, &o, &e, max_bytes);
         close(po[0]);
         close(pe[0]);
         if (!done)

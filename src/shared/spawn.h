@@ -3,6 +3,8 @@
  * failed). No state. */
 #pragma once
 
+#include <stdatomic.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -19,3 +21,8 @@ int spawn_wait(const char *const *paths, size_t n, const char *argv[]);
  * signal (the output up to then is set). */
 int spawn_capture(const char *path, const char *const argv[], const char *const envp[],
                   int64_t timeout_ms, size_t max_bytes, char **ret_out, char **ret_err);
+/* spawn_capture that also gives up, as for the time limit (-2), within a second of *stop becoming
+ * true (a daemon that is stopping does not wait out a child's time limit; NULL: never). */
+int spawn_capture_until(const char *path, const char *const argv[], const char *const envp[],
+                        int64_t timeout_ms, const _Atomic bool *stop, size_t max_bytes,
+                        char **ret_out, char **ret_err);

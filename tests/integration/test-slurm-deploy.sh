@@ -11,7 +11,7 @@
 # a job without GPUs (from its own script), a finished job, a job whose GPU ds01 leased to
 # another container (Slurm and ds01 disagree), a GPU index ds01 does not have, a job on another
 # node (ds01d with another cluster.node), and a daemon without the cluster key.
-# ds01-test: kind=functional needs=slurm budget=50
+# ds01-test: kind=functional needs=slurm budget=60
 . "$(dirname "$0")/lib.sh"
 
 for tool in slurmctld slurmd scontrol sbatch squeue scancel munge munged; do
@@ -62,7 +62,7 @@ EOC
 ds01_start_daemon
 
 # A job script: the deploy for its job, its answer and exit status kept in $SL/jobs/NAME.*,
-# then it runs until cancelled (the container's life tied to the job is later work).
+# then it runs until cancelled (or until ds01d ends it with its container).
 write_job() { # NAME PROJECT
 	cat >"$SL/jobs/$1.sh" <<EOS
 #!/bin/sh
@@ -165,23 +165,29 @@ assert_match "$ERR" "job $JC is (CANCELLED|COMPLETED), not RUNNING" "... saying 
 assert_no_container "late._.$A" "... and nothing is deployed"
 assert_no_container "pc._.$A" "... nor for the job without GPUs"
 
-# Slurm and ds01 disagree: B's GPU 3 goes free in Slurm (scancel) while ds01 still leases it to
-# B's container; a new job on it is refused, naming the container.
-scancel "$JB"
-wait_for 20 job_done "$JB" || fail "job $JB did not end"
+# Slurm and ds01 disagree: GPU 0 goes free in Slurm (B's holding job is cancelled) while ds01
+# leases it to a container of no job (B's own deploy, ds01's pick: its only free GPU); a new job
+# on it is refused, naming the container. (A Slurm job's container never outlives its job:
+# test-slurm-lifetime.)
+scancel "$JH"
+wait_for 20 job_done "$JH" || fail "job $JH did not end"
+assert_exit 0 as_user "$B" container-deploy pz --gpus 1
+assert_eq "$(fake_nvml_uuid 0)" "$(container_gpus "$B" pz)" "B's deploy of no job gets ds01's only free GPU, 0"
 write_job jd pd
 JD=$(submit "$A" jd --gres=gpu:1)
 wait_for 30 has_rc jd || fail "A's second job did not run its deploy: state $(job_state "$JD")"
+assert_eq 0 "$(cat "$SL/jobs/jd.gpus")" "... Slurm gives a new job index 0"
 assert_ne 0 "$(cat "$SL/jobs/jd.rc")" "a job whose GPUs ds01 leased to another container is refused"
-assert_contains "$(cat "$SL/jobs/jd.err")" "is leased to container pb._.$B" "... naming the container"
+assert_contains "$(cat "$SL/jobs/jd.err")" "is leased to container pz._.$B" "... naming the container"
 assert_no_container "pd._.$A" "... and nothing is deployed"
 
-# A GPU index ds01 does not have: GPU 3 leaves ds01's inventory (B's container retired first),
-# and a job Slurm gives indexes 0 and 3 is refused.
+# A GPU index ds01 does not have: GPU 3 leaves ds01's inventory (B's containers retired first:
+# pb's retire ends B's job), and a job Slurm gives indexes 0 and 3 is refused.
 assert_exit 0 as_user "$B" container-retire pb
-scancel "$JD" "$JH"
+assert_exit 0 as_user "$B" container-retire pz
+wait_for 20 job_done "$JB" || fail "job $JB did not end with its container"
+scancel "$JD"
 wait_for 20 job_done "$JD" || fail "job $JD did not end"
-wait_for 20 job_done "$JH" || fail "job $JH did not end"
 fake_nvml_edit '.gpus |= .[0:3]' || fail "cannot edit the fake NVML"
 as_root ds01 gpus --rescan >/dev/null || fail "ds01 gpus --rescan"
 write_job je pe

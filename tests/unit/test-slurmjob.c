@@ -90,6 +90,14 @@ static void test_parse(void **state)
         err = error_free(err);
 
         assert_int_equal(slurmjob_parse(text, 99, &j, &err), 0);
+        /* slurmctld down: squeue --json exits 0 with no jobs and the failure in "errors" */
+        const char *down = "{\"meta\": {}, \"errors\": [{\"description\": \"Failed while looking "
+                           "for jobs\", \"error_number\": -1, \"error\": \"Unspecified error\", "
+                           "\"source\": \"slurm_load_jobs\"}], \"jobs\": []}";
+        assert_int_equal(slurmjob_parse(down, 99, &j, &err), -1);
+        assert_non_null(strstr(err->message, "cannot ask Slurm about job 99"));
+        assert_non_null(strstr(err->message, "Failed while looking for jobs"));
+        err = error_free(err);
         assert_int_equal(slurmjob_parse("JobId=3 UserId=bob(1002)", 3, &j, &err), -1);
         assert_non_null(strstr(err->message, "no job list"));
         error_free(err);

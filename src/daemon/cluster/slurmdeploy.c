@@ -1,11 +1,11 @@
 /* slurmdeploy.c - checking a Slurm job for a deploy (see slurmdeploy.h). */
 #include "daemon/cluster/slurmdeploy.h"
 
+#include "daemon/cluster/slurmcmd.h"
 #include "daemon/cluster/slurmjob.h"
 #include "daemon/config/config.h"
 #include "daemon/gpus/gpu.h"
 #include "daemon/requests/access.h"
-#include "shared/spawn.h"
 
 #include <errno.h>
 #include <string.h>
@@ -20,34 +20,24 @@
 static int squeue_job(const struct config_cluster *cl, int64_t id, char **ret_out,
                       bool *ret_missing, struct error **err)
 {
-        _cleanup_free_ char *path = xasprintf("%s/squeue", cl->slurm_bin);
-        _cleanup_free_ char *conf =
-            cl->slurm_conf ? xasprintf("SLURM_CONF=%s", cl->slurm_conf) : NULL;
         _cleanup_free_ char *ids = xasprintf("%lld", (long long)id);
-        const char *envp[] = {"PATH=/usr/sbin:/usr/bin:/sbin:/bin", "LC_ALL=C", conf, NULL};
-        const char *argv[] = {path, "--json", "-j", ids, NULL};
+        const char *args[] = {"--json", "-j", ids, NULL};
         _cleanup_free_ char *out = NULL, *errout = NULL;
         *ret_missing = false;
-        int r =
-            spawn_capture(path, argv, envp, SQUEUE_TIMEOUT_MS, SQUEUE_MAX_OUTPUT, &out, &errout);
+        int r = slurmcmd_run(cl, "squeue", args, SQUEUE_TIMEOUT_MS, NULL, SQUEUE_MAX_OUTPUT, &out,
+                             &errout, err);
         if (r == -1)
-                return error_set(err, DS01_ERR,
-                                 "cannot run %s: %s - install Slurm's client commands on this "
-                                 "node or set cluster.slurm_bin in ds01.yaml",
-                                 path, strerror(errno));
-        char *e = errout && *errout ? errout : "";
-        for (char *p = e; *p; p++) /* one line: its message goes into ds01's */
-                if (*p == '\n')
-                        *p = p[1] ? ' ' : '\0';
+                return -1;
+        const char *e = errout ? errout : "";
         if (r != 0 && strstr(e, "Invalid job id")) {
                 *ret_missing = true;
                 return 0;
         }
         if (r == -2)
                 return error_set(err, DS01_ERR,
-                                 "squeue was stopped after %d s: slurmctld does not answer - "
-                                 "try again later (%.300s)",
-                                 SQUEUE_TIMEOUT_MS / 1000, e);
+                                 "cannot ask Slurm about job %lld: squeue was stopped after %d s, "
+                                 "slurmctld does not answer - try again later (%.300s)",
+                                 (long long)id, SQUEUE_TIMEOUT_MS / 1000, e);
         if (r != 0)
                 return error_set(err, DS01_ERR,
                                  "cannot ask Slurm about job %lld: squeue exited with %d: "

@@ -50,6 +50,21 @@ int slurmjob_parse(const char *text, int64_t id, struct slurm_job *ret, struct e
                                  "squeue (22.05 or later)?",
                                  root ? "" : ": ", root ? "" : jerr.text);
         }
+        /* squeue --json exits 0 when slurmctld does not answer, with an empty job list and the
+         * failure here: not "no such job" */
+        json_t *e0 = json_array_get(json_object_get(root, "errors"), 0);
+        if (e0) {
+                const char *descr = json_string_value(json_object_get(e0, "description"));
+                const char *what = json_string_value(json_object_get(e0, "error"));
+                const char *src = json_string_value(json_object_get(e0, "source"));
+                error_set(err, DS01_ERR,
+                          "cannot ask Slurm about job %lld: squeue --json reports '%.200s' "
+                          "(%.100s, in %.60s) - is slurmctld up? Try again later",
+                          (long long)id, descr ? descr : "an error", what ? what : "?",
+                          src ? src : "?");
+                json_decref(root);
+                return -1;
+        }
         size_t i;
         json_t *job;
         json_array_foreach (jobs, i, job) {

@@ -39,7 +39,8 @@ bool slurmjob_id_valid(const char *s, int64_t *ret_id);
 
 /* Job `id` of `squeue --json`'s answer (Slurm 22.05 lists every job it knows there, filters or
  * not). Returns 1 and fills *ret when it is there, 0 when not; -1 when the answer is not
- * squeue's JSON or the job lacks a field ds01 needs (err says which). */
+ * squeue's JSON, reports errors (slurmctld did not answer: squeue still exits 0) or the job
+ * lacks a field ds01 needs (err says which). */
 int slurmjob_parse(const char *json, int64_t id, struct slurm_job *ret, struct error **err);
 
 /* Where Slurm's host list (comma-separated names, each with at most one bracketed range set

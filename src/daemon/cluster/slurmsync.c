@@ -1,11 +1,11 @@
 /* slurmsync.c - running sacctmgr for `ds01 slurm-sync` and `ds01 health` (see slurmsync.h). */
 #include "daemon/cluster/slurmsync.h"
 
+#include "daemon/cluster/slurmcmd.h"
 #include "daemon/cluster/slurmplan.h"
 #include "daemon/config/config.h"
 #include "daemon/config/limits.h"
 #include "shared/log.h"
-#include "shared/spawn.h"
 #include "shared/strbuf.h"
 #include "shared/strv.h"
 
@@ -26,26 +26,18 @@ static bool sync_running;
 static int sacctmgr(const struct config_cluster *cl, const char *flag, char *const *args,
                     char **ret_out, struct error **err)
 {
-        _cleanup_free_ char *path = xasprintf("%s/sacctmgr", cl->slurm_bin);
-        _cleanup_free_ char *conf =
-            cl->slurm_conf ? xasprintf("SLURM_CONF=%s", cl->slurm_conf) : NULL;
-        const char *envp[] = {"PATH=/usr/sbin:/usr/bin:/sbin:/bin", "LC_ALL=C", conf, NULL};
         size_t n = 0;
         while (args[n])
                 n++;
-        _cleanup_free_ const char **argv = xcalloc(n + 3, sizeof(*argv));
-        argv[0] = path;
-        argv[1] = flag;
+        _cleanup_free_ const char **argv = xcalloc(n + 2, sizeof(*argv));
+        argv[0] = flag;
         for (size_t i = 0; i < n; i++)
-                argv[i + 2] = args[i];
+                argv[i + 1] = args[i];
         _cleanup_free_ char *out = NULL, *errout = NULL;
-        int r = spawn_capture(path, argv, envp, SACCTMGR_TIMEOUT_MS, SACCTMGR_MAX_OUTPUT, &out,
-                              &errout);
+        int r = slurmcmd_run(cl, "sacctmgr", argv, SACCTMGR_TIMEOUT_MS, NULL, SACCTMGR_MAX_OUTPUT,
+                             &out, &errout, err);
         if (r == -1)
-                return error_set(err, DS01_ERR,
-                                 "cannot run %s: %s - install Slurm's client commands or set "
-                                 "cluster.slurm_bin in ds01.yaml",
-                                 path, strerror(errno));
+                return -1;
         if (r != 0) {
                 char *e = errout && *errout ? errout : out ? out : "";
                 for (char *p = e; *p; p++) /* one line: its message goes into ds01's */

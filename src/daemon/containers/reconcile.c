@@ -3,6 +3,9 @@
 #include "daemon/containers/reconcile.h"
 #include "daemon/ports/relay.h"
 
+#include "daemon/cluster/slurmend.h"
+#include "daemon/gpus/leases.h"
+
 #include "daemon/containers/managed.h"
 #include "daemon/containers/oplock.h"
 #include "daemon/containers/sshkeys.h"
@@ -123,7 +126,7 @@ static int adopt_rename(struct ds01d *d, const struct store_container *row, cons
         if (streq_ptr(jstr(e, "State"), "running"))
                 store_unhold(d->store, nm + 1, NULL);
         else
-                store_hold(d->store, nm + 1, NULL);
+                leases_stopped(d, nm + 1);
         events_log(
             d->events, "container.rename", row->user,
             json_pack("{s:s, s:s, s:s}", "from", row->name, "to", nm + 1, "by", "reconcile"));
@@ -185,7 +188,7 @@ int reconcile_ledger(struct ds01d *d, bool startup, struct error **err)
                          * lease follows what the container is now. */
                         bool running = streq_ptr(docker_state, "running");
                         int n = running ? store_unhold(d->store, rows[k].name, NULL)
-                                        : store_hold(d->store, rows[k].name, NULL);
+                                        : leases_stopped(d, rows[k].name);
                         if (n > 0) {
                                 log_notice("reconcile: %s is %s; its GPU lease is now %s",
                                            rows[k].name, docker_state ? docker_state : "?",
@@ -258,12 +261,15 @@ void reconcile_on_died(struct ds01d *d, const char *name, const char *docker_id)
         if (store_get(d->store, name, &sc, NULL) < 0)
                 return;
         bool same = sc.docker_id && streq(sc.docker_id, docker_id);
+        int64_t job = sc.slurm_job;
         store_container_release(&sc);
         if (!same)
                 return;
-        int n = store_hold(d->store, name, NULL);
-        if (n > 0)
+        int n = leases_stopped(d, name);
+        if (n > 0 && job <= 0)
                 log_info("%s stopped: holding its %d GPU lease(s)", name, n);
+        if (job > 0) /* a Slurm job's container ended first: the watcher ends the job */
+                slurmend_ring(d->slurmend);
 }
 
 void reconcile_on_started(struct ds01d *d, const char *name, const char *docker_id)

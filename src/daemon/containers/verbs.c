@@ -3,6 +3,8 @@
 
 #include "daemon/ports/relay.h"
 
+#include "daemon/cluster/slurmend.h"
+
 #include "daemon/containers/managed.h"
 #include "daemon/containers/network.h"
 #include "daemon/containers/oplock.h"
@@ -187,6 +189,22 @@ static int check_runtime_left(struct ds01d *d, const struct caller *owner, json_
             ws && *ws ? ws : "its workspace", project, project);
 }
 
+/* A Slurm job's container lives as long as its job (cluster/slurmlife.h): its stop ended the
+ * job, so it is not started again. */
+static int check_slurm_job(const json_t *inspect, const char *project,
+                           const struct store_container *sc, struct error **err)
+{
+        if (sc->slurm_job <= 0)
+                return 0;
+        const char *ws = docker_inspect_workspace(inspect);
+        return error_set(err, DS01_ERR,
+                         "'%s' cannot be started again: its Slurm job %lld ended when it "
+                         "stopped - deploy again from a new job (container-deploy %s --slurm-job "
+                         "$SLURM_JOB_ID in the job's script); your files in %s are kept",
+                         project, (long long)sc->slurm_job, project,
+                         ws && *ws ? ws : "its workspace");
+}
+
 /* A container made before pins (workspace.h) has the user's path as its mount source: started,
  * Docker would follow whatever that path is then. Refused, with the way out. */
 static int check_pinned(struct ds01d *d, const json_t *inspect, const char *pin_name,
@@ -285,7 +303,8 @@ int container_start(struct ds01d *d, const struct caller *c, json_t *params, jso
                 struct store_container sc;
                 if (store_get(d->store, name, &sc, err) < 0)
                         goto unbusy;
-                if (check_runtime_left(d, &owner, inspect, name, project, &sc, err) < 0) {
+                if (check_slurm_job(inspect, project, &sc, err) < 0 ||
+                    check_runtime_left(d, &owner, inspect, name, project, &sc, err) < 0) {
                         store_container_release(&sc);
                         goto unbusy;
                 }
@@ -359,8 +378,10 @@ int container_stop(struct ds01d *d, const struct caller *c, json_t *params, json
         /* The owner's own stop gets gpu_hold_after_manual_stop_m (an administrator's does not). */
         struct store_container sc;
         bool manual = false;
+        int64_t job = 0;
         if (store_get(d->store, name, &sc, NULL) == 0) {
                 manual = sc.uid == (unsigned)c->uid;
+                job = sc.slurm_job;
                 store_container_release(&sc);
         }
         if (manual)
@@ -371,17 +392,22 @@ int container_stop(struct ds01d *d, const struct caller *c, json_t *params, json
                 error_wrap(err, "stopping '%s'", name);
                 goto unbusy;
         }
-        store_hold(d->store, name, NULL);
-        events_log(d->events, "container.stopped", c->login,
-                   json_pack("{s:s, s:s}", "container", name, "by", "user"));
+        /* held, or released at once for a Slurm job's (whose end the watcher sees to) */
+        leases_stopped(d, name);
+        json_t *ev = json_pack("{s:s, s:s}", "container", name, "by", "user");
+        if (job > 0)
+                json_object_set_new(ev, "slurm_job", json_integer(job));
+        events_log(d->events, "container.stopped", c->login, ev);
         /* What happens next, for the CLI to say: the holds of the GPUs and of the container. */
         struct limit_set ls;
         managed_owner_limits(d, inspect, &ls);
         const char *gpus = managed_label(inspect, "ds01.gpu.uuids");
         *ret_result = json_pack("{s:s, s:s, s:i, s:b, s:f, s:f}", "container", name, "state",
                                 "exited", "sigterm_grace_s", timeout, "gpus", gpus && *gpus,
-                                "gpu_hold_after_stop_h", hold_h(d, &ls, manual),
+                                "gpu_hold_after_stop_h", job > 0 ? 0 : hold_h(d, &ls, manual),
                                 "container_hold_after_stop_h", ls.container_hold_after_stop_h);
+        if (job > 0)
+                json_object_set_new(*ret_result, "slurm_job", json_integer(job));
         limit_set_release(&ls);
         r = 0;
 unbusy:
@@ -402,14 +428,26 @@ int container_remove_and_release(struct ds01d *d, const struct caller *c, const 
         }
         _cleanup_free_ char *pin = managed_pin_name(d, name);
         managed_pins_remove(d, name, pin);
+        struct store_container sc;
+        int64_t job = 0, uid = -1;
+        if (store_get(d->store, name, &sc, NULL) == 0) {
+                job = sc.slurm_job;
+                uid = sc.uid;
+                store_container_release(&sc);
+        }
         char **rel = NULL;
         if (store_forget(d->store, name, &rel, err) < 0)
                 return -1;
         relay_close(d->relay, name, 0); /* its published ports went with the row */
         const char *owner = inspect ? managed_label(inspect, "ds01.user") : NULL;
-        events_log(
-            d->events, "container.remove", owner ? owner : c->login,
-            json_pack("{s:s, s:s, s:s}", "container", name, "reason", reason, "by", c->login));
+        json_t *ev =
+            json_pack("{s:s, s:s, s:s}", "container", name, "reason", reason, "by", c->login);
+        if (job > 0)
+                json_object_set_new(ev, "slurm_job", json_integer(job));
+        events_log(d->events, "container.remove", owner ? owner : c->login, ev);
+        /* A Slurm job's container went: its job ends too, on the watcher's thread (when the job
+         * ended first - the watcher's own retire - the request is only forgotten there). */
+        slurmend_request(d->slurmend, job, uid, name, reason);
         if (rel && rel[0])
                 events_log(d->events, "gpu.release", owner ? owner : c->login,
                            json_pack("{s:s, s:o, s:s}", "container", name, "gpus",

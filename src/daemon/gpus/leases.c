@@ -321,6 +321,43 @@ void leases_sweep_holds(struct ds01d *d)
         store_containers_free(rows, n);
 }
 
+int leases_stopped(struct ds01d *d, const char *name)
+{
+        struct store_container sc;
+        if (store_get(d->store, name, &sc, NULL) < 0)
+                return 0;
+        int64_t job = sc.slurm_job;
+        char *user = xstrdup(sc.user ? sc.user : "");
+        store_container_release(&sc);
+        if (job <= 0) {
+                free(user);
+                return store_hold(d->store, name, NULL);
+        }
+        char **rel = NULL;
+        struct error *err = NULL;
+        int n = 0;
+        if (store_release_leases(d->store, name, &rel, &err) < 0) {
+                log_error("%s: releasing the GPUs of Slurm job %lld's stopped container: %s", name,
+                          (long long)job, err->message);
+                error_free(err);
+        }
+        while (rel && rel[n])
+                n++;
+        if (n > 0) {
+                log_notice("%s stopped: released its %d GPU(s) (Slurm job %lld: no hold)", name, n,
+                           (long long)job);
+                events_log(d->events, "gpu.release", user,
+                           json_pack("{s:s, s:o, s:s, s:I}", "container", name, "gpus",
+                                     strv_to_json(rel), "reason",
+                                     "stopped (a Slurm job's: no hold)", "slurm_job",
+                                     (json_int_t)job));
+                queuekick_ring(d->kick);
+        }
+        store_strv_free(rel);
+        free(user);
+        return n;
+}
+
 void leases_demand(struct ds01d *d, const struct store_container *rows, size_t n,
                    struct rules_demand *ret)
 {

@@ -30,6 +30,12 @@ int leases_reserve_slots(struct ds01d *d, const struct caller *c, const struct l
 int leases_relet(struct ds01d *d, const struct caller *owner, const json_t *inspect,
                  const char *name, const struct limit_set *ls, char ***ret_got, bool *ret_same,
                  struct error **err);
+/* Container `name` stopped (its stop, its process' exit, seen at start-up): its bound leases
+ * are held for gpu_hold_after_stop_h (leases_sweep_holds ends the hold), except a Slurm job's
+ * (the ledger's slurm_job), which keeps no GPU: its leases are released at once, before ds01d
+ * ends the job (cluster/slurmlife.h), so that the job Slurm places next on the GPU finds it free.
+ * A restart of a Slurm job's container is a new job. Returns how many leases changed. */
+int leases_stopped(struct ds01d *d, const char *name);
 /* Releases held leases whose gpu_hold_after_stop_h (the owner's limits) has passed. Call with
  * a view (generation.h). */
 void leases_sweep_holds(struct ds01d *d);

@@ -2,6 +2,7 @@
  * status.h). */
 #include "daemon/observe/status.h"
 
+#include "daemon/cluster/slurmlife.h"
 #include "daemon/cluster/slurmsync.h"
 #include "daemon/gpus/reservations.h"
 
@@ -507,6 +508,35 @@ static void check_slurm(struct ds01d *d, json_t *checks)
                             json_true());
 }
 
+/* cluster mode: whether the watcher (slurmlife.h) hears from Slurm about the jobs of this node's
+ * containers. Slurm not answering fails: those containers are then left as they are. */
+static void check_slurm_jobs(struct ds01d *d, json_t *checks)
+{
+        struct slurmlife_status st;
+        slurmlife_status(d->slurmlife, &st);
+        char at[64];
+        if (st.failing_ms > 0)
+                check(
+                    checks, "slurm_jobs", false,
+                    "Slurm does not answer which jobs run on %s since %s (%zu tries): %s - the "
+                    "%zu container(s) of Slurm jobs here are left as they are until it does (start "
+                    "slurmctld, check SLURM_CONF %s)",
+                    d->cfg->cluster->node, format_iso8601(st.failing_ms / 1000, at), st.tries,
+                    st.error ? st.error : "?", st.containers,
+                    d->cfg->cluster->slurm_conf ? d->cfg->cluster->slurm_conf
+                                                : "(Slurm's default)");
+        else if (st.containers == 0)
+                check(checks, "slurm_jobs", true, "no container of a Slurm job on %s",
+                      d->cfg->cluster->node);
+        else
+                check(checks, "slurm_jobs", true,
+                      "%zu container(s) of Slurm jobs on %s follow their jobs (Slurm last asked "
+                      "%s; %zu job(s) being ended)",
+                      st.containers, d->cfg->cluster->node,
+                      st.asked_ms ? format_iso8601(st.asked_ms / 1000, at) : "never", st.ending);
+        free(st.error);
+}
+
 int status_health(struct ds01d *d, const struct caller *c, json_t *params, json_t **ret_result,
                   struct error **err)
 {
@@ -571,8 +601,10 @@ int status_health(struct ds01d *d, const struct caller *c, json_t *params, json_
         check_disk(checks, "disk_log", d->cfg->log_dir);
 
         check_outside(d, checks);
-        if (d->cfg->cluster)
+        if (d->cfg->cluster) {
                 check_slurm(d, checks);
+                check_slurm_jobs(d, checks);
+        }
 
         int64_t dur = 0, last = monitor_last_tick_ms(d->monitor, &dur);
         int64_t late_ms = 3 * d->cfg->sample_interval_s * 1000 + 5000;

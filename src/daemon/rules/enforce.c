@@ -60,6 +60,12 @@ int enforce_stop(struct ds01d *d, const char *id, const char *event, const char 
                 oplock_release(d->ops, name);
                 goto out;
         }
+        struct store_container sc;
+        if (store_get(d->store, name, &sc, NULL) == 0) {
+                if (sc.slurm_job > 0) /* the watcher ends it (cluster/slurmlife.h) */
+                        json_object_set_new(evidence, "slurm_job", json_integer(sc.slurm_job));
+                store_container_release(&sc);
+        }
         char **rel = NULL;
         if (store_release_leases(d->store, name, &rel, &err) < 0) {
                 log_error("%s: releasing its GPUs after %s: %s", name, event, err->message);

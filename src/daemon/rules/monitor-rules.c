@@ -316,11 +316,18 @@ void monitor_rule_idle(struct monitor *m, struct ds01d *d, struct activity *a,
                 json_object_set_new(e, "idle_samples", json_integer(a->idle_streak));
                 _cleanup_free_ char *done = stop_done_text(row, ls);
                 _cleanup_free_ char *why = demand_text(m, full, timeout);
+                /* a Slurm job's container is not started again: its job ends with it */
+                _cleanup_free_ char *next =
+                    sc && sc->slurm_job > 0
+                        ? xasprintf("Its Slurm job %lld ends with it; a new job deploys it again",
+                                    (long long)sc->slurm_job)
+                        : xasprintf("Start it again with container-start %s, or retire it: "
+                                    "container-retire %s",
+                                    project, project);
                 char *text = xasprintf(
-                    "'%s' was stopped after %s without activity (the idle timeout is %s%s): %s. "
-                    "Start it again with container-start %s, or retire it: container-retire %s",
+                    "'%s' was stopped after %s without activity (the idle timeout is %s%s): %s. %s",
                     project, format_duration(idle, b1), format_duration(timeout, b2), why, done,
-                    project, project);
+                    next);
                 start_stop(m, a, "maintenance.idle_kill", text, e);
                 return;
         }
