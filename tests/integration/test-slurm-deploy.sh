@@ -165,14 +165,30 @@ assert_match "$ERR" "job $JC is (CANCELLED|COMPLETED), not RUNNING" "... saying 
 assert_no_container "late._.$A" "... and nothing is deployed"
 assert_no_container "pc._.$A" "... nor for the job without GPUs"
 
+# In a cluster the node's GPUs are Slurm's: a GPU deploy of no job is refused by ds01d itself
+# (a raw request, as an old CLI or another client would send it), CPU-only is not.
+cp "$(dirname "$0")/raw-rpc.py" "$T/raw-rpc.py" && chmod 755 "$T/raw-rpc.py"
+capture as_user "$B" /usr/bin/python3 "$T/raw-rpc.py" call container.deploy '{"project":"raw","gpus":1}'
+assert_ne 0 "$RC" "a GPU deploy of no job is refused in a cluster"
+assert_contains "$OUT" "GPUs are Slurm's" "... saying the GPUs are Slurm's: $OUT"
+assert_no_container "raw._.$B" "... and nothing is deployed"
+assert_exit 0 -m "a CPU-only deploy of no job is not" as_user "$B" container-deploy cpu --cpu-only
+assert_exit 0 as_user "$B" container-retire cpu
 # Slurm and ds01 disagree: GPU 0 goes free in Slurm (B's holding job is cancelled) while ds01
-# leases it to a container of no job (B's own deploy, ds01's pick: its only free GPU); a new job
-# on it is refused, naming the container. (A Slurm job's container never outlives its job:
-# test-slurm-lifetime.)
+# leases it to a container of no job, one B deployed before the node joined the cluster (ds01d
+# restarted without, then with the cluster key); a new job on it is refused, naming the
+# container. (A Slurm job's container never outlives its job: test-slurm-lifetime.)
 scancel "$JH"
 wait_for 20 job_done "$JH" || fail "job $JH did not end"
+cp "$DS01_CONFIG" "$T/ds01-cluster.yaml"
+ds01_stop_daemon "ds01d stops (to start before the node joined the cluster)"
+sed -i '/^cluster:/,$d' "$DS01_CONFIG"
+ds01_start_daemon
 assert_exit 0 as_user "$B" container-deploy pz --gpus 1
 assert_eq "$(fake_nvml_uuid 0)" "$(container_gpus "$B" pz)" "B's deploy of no job gets ds01's only free GPU, 0"
+ds01_stop_daemon "ds01d stops (to start in the cluster again)"
+cp "$T/ds01-cluster.yaml" "$DS01_CONFIG"
+ds01_start_daemon
 write_job jd pd
 JD=$(submit "$A" jd --gres=gpu:1)
 wait_for 30 has_rc jd || fail "A's second job did not run its deploy: state $(job_state "$JD")"

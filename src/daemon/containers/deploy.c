@@ -285,6 +285,15 @@ int deploy_run(struct ds01d *d, const struct caller *c, json_t *params, bool fro
                                  "--cpu-only and --mig %s contradict each other - give one", mig);
         if (mig && pool_parse_profile(mig, &mig_slices, &mig_mem, err) < 0)
                 return -1;
+        /* In a cluster the GPUs are Slurm's: a lease of ds01's own, from any path (an old CLI,
+         * the Docker endpoint's --gpus, a raw request), would be a GPU Slurm gives a job next */
+        if (d->cfg->cluster && !jjob && (n_gpus > 0 || mig))
+                return error_set(err, DS01_EUSAGE,
+                                 "this node's GPUs are Slurm's (cluster '%s'): container-deploy "
+                                 "%s --gpus N submits a Slurm job for them, or deploy with "
+                                 "--cpu-only",
+                                 d->cfg->cluster->name ? d->cfg->cluster->name : "?",
+                                 project ? project : "NAME");
         if (names_check_project(project, err) < 0)
                 return -1;
         int ports[NAMES_PORTS_MAX];
