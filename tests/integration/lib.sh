@@ -1509,7 +1509,8 @@ slurm_munge_down() {
 #                                      where set up): the test writes them, then its own (nodes,
 #                                      partitions, timeouts) and exports SLURM_CONF=$SL/slurm.conf
 #   slurm_start_ctld                   slurmdbd (with accounting: it answers, CLUSTER is added),
-#                                      then slurmctld, answering
+#                                      then slurmctld, answering (again after slurm_stop_ctld)
+#   slurm_stop_ctld                    slurmctld stopped (a test of Slurm not answering)
 #   slurm_start_node NODE [CMD...]     slurmd -N NODE (CMD: a prefix, e.g. nsenter --net=...), idle
 #   slurm_teardown USER...             from trap_extra: the users' jobs cancelled and gone, every
 #                                      daemon stopped (TERM, then KILL), the devices removed, munged
@@ -1627,6 +1628,7 @@ slurm_start_ctld() {
 		wait_for 20 sacctmgr -n -P show cluster || fail "slurmdbd does not answer: $(tail -5 "$SL/log/slurmdbd.log")"
 		sacctmgr -i add cluster "$SLURM_CLUSTER" >/dev/null || fail "sacctmgr add cluster"
 	fi
+	rm -f "$SL/slurmctld.pid" # (a test may start it again: the pid read must be the new one)
 	slurmctld || fail "slurmctld does not start: $(tail -5 "$SL/log/slurmctld.log")"
 	_slurm_track "$SL/slurmctld.pid" || fail "slurmctld wrote no pid"
 	wait_for 20 scontrol ping || fail "slurmctld does not answer: $(tail -5 "$SL/log/slurmctld.log")"
@@ -1651,6 +1653,8 @@ _slurm_track() {
 	SLURM_PIDS+=("$pid")
 	SLURM_COMM[$pid]=$comm
 }
+
+slurm_stop_ctld() { slurm_stop_tracked "$(cat "$SL/slurmctld.pid" 2>/dev/null)"; }
 
 # slurm_stop_tracked PID: one of the fixture's daemons stopped (a test that stops one on purpose).
 slurm_stop_tracked() {

@@ -29,79 +29,29 @@ ds01_setup
 A=$(ds01_user "it$$a") || fail "cannot create user A"
 HA=$(user_home "$A")
 
-SL=$T/slurm
 NODE=ds01l$$
-SLURMCTLD_PID=
-SLURMD_PID=
-FAKEDEVS=()
-trap_extra() {
-	local p
-	if [ -n "$SLURMCTLD_PID" ] && kill -0 "$SLURMCTLD_PID" 2>/dev/null; then
-		scancel -u "$A" >/dev/null 2>&1
-		for _ in $(seq 100); do [ -z "$(squeue -h -t R,CG 2>/dev/null)" ] && break; sleep 0.1; done
-	fi
-	slurm_stop "$SLURMD_PID" "$SLURMCTLD_PID"
-	for p in "${FAKEDEVS[@]}"; do rm -f "$p"; done
-	slurm_munge_down
-}
+trap_extra() { slurm_teardown "$A"; }
 
 # --- Slurm: slurmctld and slurmd on loopback, 2 fake GPUs -----------------------------------------
-mkdir -p "$SL"/{state,spool,log,jobs}
-chown slurm:slurm "$SL/state" "$SL/log"
-chmod 1777 "$SL/jobs"
-chmod 755 "$SL"
-slurm_munge_up
-DEVBASE=fakenvidia$$_
-for i in 0 1; do
-	mknod -m 666 "/dev/$DEVBASE$i" c 195 "$i" || fail "mknod /dev/$DEVBASE$i"
-	FAKEDEVS+=("/dev/$DEVBASE$i")
-done
-CTLPORT=$(free_port)
-DPORT=$(free_port)
+slurm_setup ds01life
+mkdir -p "$SL/jobs" && chmod 1777 "$SL/jobs"
+slurm_fake_gpus 2
 # KillWait=2: `scancel ID` of a job that ignores SIGTERM kills it 2 s later
-cat >"$SL/slurm.conf" <<EOC
-ClusterName=ds01life
-SlurmctldHost=$(hostname -s)(127.0.0.1)
-SlurmctldPort=$CTLPORT
-SlurmdPort=$DPORT
-SlurmUser=slurm
-AuthType=auth/munge
-AuthInfo=socket=$SLURM_MUNGE_SOCKET
-StateSaveLocation=$SL/state
-SlurmdSpoolDir=$SL/spool
-SlurmctldPidFile=$SL/slurmctld.pid
-SlurmdPidFile=$SL/slurmd.pid
-SlurmctldLogFile=$SL/log/slurmctld.log
-SlurmdLogFile=$SL/slurmd.log
-ProctrackType=proctrack/linuxproc
-TaskPlugin=task/none
-MpiDefault=none
-ReturnToService=2
-SelectType=select/cons_tres
-SelectTypeParameters=CR_Core
-SlurmdParameters=config_overrides
-GresTypes=gpu
-MinJobAge=300
+{
+	slurm_conf_common
+	cat <<EOC
 KillWait=2
 NodeName=$NODE NodeAddr=127.0.0.1 NodeHostname=$NODE CPUs=8 RealMemory=16000 Gres=gpu:2 State=UNKNOWN
 PartitionName=gpu Nodes=$NODE Default=YES MaxTime=INFINITE State=UP
 EOC
+} >"$SL/slurm.conf"
 cat >"$SL/gres.conf" <<EOC
 AutoDetect=off
-NodeName=$NODE Name=gpu File=/dev/${DEVBASE}[0-1]
+NodeName=$NODE Name=gpu File=$SLURM_GPU_FILES
 EOC
 export SLURM_CONF=$SL/slurm.conf
-start_slurmctld() {
-	rm -f "$SL/slurmctld.pid"
-	slurmctld || fail "slurmctld does not start: $(tail -5 "$SL/log/slurmctld.log")"
-	SLURMCTLD_PID=$(pid_of_file "$SL/slurmctld.pid") || fail "slurmctld wrote no pid"
-	wait_for 20 scontrol ping || fail "slurmctld does not answer: $(tail -5 "$SL/log/slurmctld.log")"
-}
-start_slurmctld
-slurmd -N "$NODE" || fail "slurmd does not start: $(tail -5 "$SL/slurmd.log")"
-SLURMD_PID=$(pid_of_file "$SL/slurmd.pid") || fail "slurmd wrote no pid"
-node_idle() { sinfo -h -n "$NODE" -o %t 2>/dev/null | grep -qx idle; }
-wait_for 20 node_idle || fail "node $NODE is not idle: $(sinfo -h -N 2>&1) $(tail -5 "$SL/slurmd.log")"
+slurm_start_ctld
+slurm_start_node "$NODE"
 ok "slurmctld and slurmd answer, node $NODE idle with gpu:2"
 
 # --- ds01 on the fake NVML's 2 GPUs, in the cluster; SIGTERM grace 3 s -----------------------------
@@ -221,8 +171,7 @@ assert_eq bound "$(gpu_lease_state "$G5")" "... with its GPU lease"
 assert_ok "... and its job still runs" job_listed "$J5"
 
 # --- slurmctld down: no news is no news ----------------------------------------------------------
-slurm_stop "$SLURMCTLD_PID"
-SLURMCTLD_PID=
+slurm_stop_ctld
 note "slurmctld stopped"
 capture as_user "$A" container-deploy px --slurm-job "$J5"
 assert_ne 0 "$RC" "a --slurm-job deploy while slurmctld is down is refused"
@@ -243,7 +192,7 @@ if [ "$STOP_MS" -lt 8000 ]; then ok "... does not wait for Slurm ($STOP_MS ms)";
 capture as_user "$A" container-start p5
 assert_ne 0 "$RC" "... and container-start of it is refused"
 assert_contains "$ERR" "its Slurm job $J5 ended" "... saying so"
-start_slurmctld
+slurm_start_ctld
 note "slurmctld started again"
 wait_for 40 job_gone "$J5"
 assert_ok "once slurmctld answers, the stopped container's job $J5 is ended" job_gone "$J5"
