@@ -191,8 +191,28 @@ waited_ok 20 "... the container stopped" 'docker_state "p1._.$A"' stopped
 ja_gone() { s=$(job_field "$JA" %T); [ -z "$s" ] || [ "$s" = CANCELLED ]; }
 waited_ok 30 "... and the job ended" 'job_field "$JA" %T' ja_gone
 
+# --- a full cluster: a waiting job starts when another user retires ------------------------------
+retired_p1() { [ -z "$(container_entry "$A" p1)" ] || as_user "$A" container-retire p1 >/dev/null 2>&1; }
+wait_for 20 retired_p1 || fail "A's p1 is not retired"
+assert_exit 0 -m "A takes one GPU" as_user "$A" container-deploy q1 --gpus 1
+assert_exit 0 -m "B takes the other" as_user "$B" container-deploy q2 --gpus 1
+capture as_user "$C" container-deploy q3 --gpus 1 --wait
+assert_eq 0 "$RC" "with both GPUs taken, C's --wait deploy joins Slurm's queue: $ERR"
+JC=$(user_jobs "$C")
+assert_eq PENDING "$(job_field "$JC" %T)" "... its job $JC is PENDING"
+T1=$(now_ms)
+assert_exit 0 -m "A retires q1" as_user "$A" container-retire q1
+c_runs() { [ "$(docker_state "q3._.$C")" = running ]; }
+waited_ok 60 "... and C's waiting job starts and deploys its container on the freed GPU" \
+	'echo "job $(job_field "$JC" %T)"; docker_state "q3._.$C"' c_runs
+note "retire to C's container running: $(($(now_ms) - T1)) ms"
+assert_eq RUNNING "$(job_field "$JC" %T)" "... C's job runs"
+assert_eq 1 "$(container_entry "$C" q3 | jq '.gpus | length')" "... and container-list shows C's container with 1 GPU"
+assert_exit 0 as_user "$B" container-retire q2
+assert_exit 0 as_user "$C" container-retire q3
+waited_ok 30 "... their jobs end with their containers" 'squeue -h' eval '[ -z "$(user_jobs "$B")$(user_jobs "$C")" ]'
+
 # --- without the cluster key: the single server's deploy and queue --------------------------------
-assert_exit 0 as_user "$A" container-retire p1
 ds01_stop_daemon "ds01d stops (to start without the cluster key)"
 sed -i '/^cluster:/,$d' "$DS01_CONFIG"
 ds01_start_daemon
