@@ -53,6 +53,23 @@ static void sleep_ms(long ms)
         nanosleep(&ts, NULL);
 }
 
+/* This node's answer to cluster.info when it is in a cluster; NULL otherwise, with
+ * *ret_no_daemon when no ds01d answers here. */
+static json_t *node_info(bool *ret_no_daemon)
+{
+        _cleanup_client_ struct client c = CLIENT_INIT;
+        _cleanup_error_ struct error *err = NULL;
+        json_t *res = NULL;
+        *ret_no_daemon = client_open(&c, &err) < 0;
+        if (*ret_no_daemon || client_call(&c, "cluster.info", NULL, &res, NULL, &err) < 0)
+                return NULL;
+        if (!cli_jbool(res, "enabled")) {
+                json_decref(res);
+                return NULL;
+        }
+        return res;
+}
+
 /* The cluster as the CLI knows it: this node's answer to cluster.info when it is in a cluster.
  * On a login node (no ds01d answers, DS01_CLUSTER_SLURM_CONF set: cluster.h) only what the
  * environment says, {enabled, login, slurm_conf}: no account, QOS, time limit or signal margin,
@@ -60,21 +77,12 @@ static void sleep_ms(long ms)
  * the daemon cannot be asked: the ordinary path then says why). */
 static json_t *cluster_info(void)
 {
-        _cleanup_client_ struct client c = CLIENT_INIT;
-        _cleanup_error_ struct error *err = NULL;
-        json_t *res = NULL;
+        bool no_daemon = false;
+        json_t *res = node_info(&no_daemon);
         const char *conf = NULL;
-        if (client_open(&c, &err) < 0)
-                return cluster_login(&conf) ? json_pack("{s:b, s:b, s:s?}", "enabled", true,
-                                                        "login", true, "slurm_conf", conf)
-                                            : NULL;
-        if (client_call(&c, "cluster.info", NULL, &res, NULL, &err) < 0)
-                return NULL;
-        if (!cli_jbool(res, "enabled")) {
-                json_decref(res);
-                return NULL;
-        }
-        return res;
+        if (res || !no_daemon || !cluster_login(&conf))
+                return res;
+        return json_pack("{s:b, s:b, s:s?}", "enabled", true, "login", true, "slurm_conf", conf);
 }
 
 /* Runs Slurm's `tool` as the user: exit status with stdout and stderr (one line each, at most
@@ -677,22 +685,6 @@ static int64_t step_wake_ms(const json_t *info, const char *job, int64_t cap_end
         return wake < 0 ? 0 : wake;
 }
 
-/* This node's cluster.info (the step runs on the job's node, as the user); NULL without. */
-static json_t *node_info(void)
-{
-        _cleanup_client_ struct client c = CLIENT_INIT;
-        _cleanup_error_ struct error *err = NULL;
-        json_t *res = NULL;
-        if (client_open(&c, &err) < 0 ||
-            client_call(&c, "cluster.info", NULL, &res, NULL, &err) < 0)
-                return NULL;
-        if (!cli_jbool(res, "enabled")) {
-                json_decref(res);
-                return NULL;
-        }
-        return res;
-}
-
 /* Waits for a signal in set, or for the moment to stop before the job's end (0). */
 static int step_wait(const sigset_t *set, const json_t *info, const char *job, int64_t cap_end_ms)
 {
@@ -739,7 +731,8 @@ int cmd_slurm_job(const struct cli_command *cmd, int argc, char **argv)
                                             "--cpu-only, --wait or --slurm-job");
         q.o.slurm_job = job;
         /* before the deploy, so that the job's limit is right once its container is */
-        _cleanup_(json_decrefp) json_t *info = node_info();
+        bool no_daemon = false; /* then the deploy below says why */
+        _cleanup_(json_decrefp) json_t *info = node_info(&no_daemon);
         const json_t *cap = info ? json_object_get(info, "time_limit_min") : NULL;
         int64_t cap_end_ms = json_is_integer(cap) ? now_ms() + json_integer_value(cap) * 60000 : -1;
         if (info)
