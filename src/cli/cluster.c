@@ -67,18 +67,24 @@ static void cluster_get(struct cluster *cl)
                 json_decref(res);
                 return;
         }
-        const char *conf = getenv(LOGIN_ENV);
-        if (conf) {
+        const char *conf = NULL;
+        if (cluster_login(&conf)) {
                 cl->enabled = true;
-                cl->slurm_conf = *conf ? xstrdup(conf) : NULL;
+                cl->slurm_conf = conf ? xstrdup(conf) : NULL;
         }
 }
 
-/* The path of Slurm's program `prog`: in slurm_bin, else the first in PATH. */
-static char *slurm_prog(const struct cluster *cl, const char *prog)
+bool cluster_login(const char **ret_conf)
 {
-        if (cl->slurm_bin)
-                return xasprintf("%s/%s", cl->slurm_bin, prog);
+        const char *conf = getenv(LOGIN_ENV);
+        *ret_conf = conf && *conf ? conf : NULL;
+        return conf && !getenv(HOP_ENV);
+}
+
+char *cluster_slurm_prog(const char *slurm_bin, const char *prog)
+{
+        if (slurm_bin && *slurm_bin)
+                return xasprintf("%s/%s", slurm_bin, prog);
         const char *path = getenv("PATH");
         _cleanup_free_ char *copy = xstrdup(path && *path ? path : "/usr/bin:/bin");
         char *save = NULL;
@@ -89,6 +95,11 @@ static char *slurm_prog(const struct cluster *cl, const char *prog)
                 free(p);
         }
         return xstrdup(prog);
+}
+
+static char *slurm_prog(const struct cluster *cl, const char *prog)
+{
+        return cluster_slurm_prog(cl->slurm_bin, prog);
 }
 
 /* The user's environment for srun and squeue: SLURM_CONF from the cluster key, without this

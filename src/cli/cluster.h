@@ -29,3 +29,12 @@ int cluster_route(const struct cli_command *cmd, const char *name, int argc, cha
  * "node"; a node that does not answer is named on stderr and left out. Returns 0, or the exit
  * code after an error was printed. */
 int cluster_list(const struct cli_command *cmd, bool all, json_t **ret_list);
+
+/* On a host where no ds01d answers: whether it is a login node of the cluster
+ * (DS01_CLUSTER_SLURM_CONF is set, and this is not a command routed here through srun), with
+ * *ret_conf its slurm.conf (NULL: Slurm's default). */
+bool cluster_login(const char **ret_conf);
+
+/* The path of Slurm's program `prog`: in slurm_bin (the cluster key's), else the first in PATH
+ * (a login node's). A new string. */
+char *cluster_slurm_prog(const char *slurm_bin, const char *prog);

@@ -13,6 +13,7 @@
  * limit, a drain) stops the container with its grace. The submitting CLI reads that line from
  * the output file, which it put in ~/.ds01/slurm (the user's alone). */
 #include "client.h"
+#include "cluster.h"
 #include "cmd.h"
 #include "output.h"
 
@@ -21,6 +22,7 @@
 #include "../shared/spawn.h"
 #include "../shared/strbuf.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pwd.h>
@@ -51,15 +53,15 @@ static void sleep_ms(long ms)
         nanosleep(&ts, NULL);
 }
 
-/* The node's answer to cluster.info when it is in a cluster; NULL otherwise (also
- * when the daemon cannot be asked: the ordinary path then says why). */
-static json_t *cluster_info(void)
+/* This node's answer to cluster.info when it is in a cluster; NULL otherwise, with
+ * *ret_no_daemon when no ds01d answers here. */
+static json_t *node_info(bool *ret_no_daemon)
 {
         _cleanup_client_ struct client c = CLIENT_INIT;
         _cleanup_error_ struct error *err = NULL;
         json_t *res = NULL;
-        if (client_open(&c, &err) < 0 ||
-            client_call(&c, "cluster.info", NULL, &res, NULL, &err) < 0)
+        *ret_no_daemon = client_open(&c, &err) < 0;
+        if (*ret_no_daemon || client_call(&c, "cluster.info", NULL, &res, NULL, &err) < 0)
                 return NULL;
         if (!cli_jbool(res, "enabled")) {
                 json_decref(res);
@@ -68,13 +70,27 @@ static json_t *cluster_info(void)
         return res;
 }
 
+/* The cluster as the CLI knows it: this node's answer to cluster.info when it is in a cluster.
+ * On a login node (no ds01d answers, DS01_CLUSTER_SLURM_CONF set: cluster.h) only what the
+ * environment says, {enabled, login, slurm_conf}: no account, QOS, time limit or signal margin,
+ * which the job's step gets from its node's ds01d (step_time_limit). NULL otherwise (also when
+ * the daemon cannot be asked: the ordinary path then says why). */
+static json_t *cluster_info(void)
+{
+        bool no_daemon = false;
+        json_t *res = node_info(&no_daemon);
+        const char *conf = NULL;
+        if (res || !no_daemon || !cluster_login(&conf))
+                return res;
+        return json_pack("{s:b, s:b, s:s?}", "enabled", true, "login", true, "slurm_conf", conf);
+}
+
 /* Runs Slurm's `tool` as the user: exit status with stdout and stderr (one line each, at most
  * what fits a message), -1 when it cannot run. */
 static int slurm_run(const json_t *info, const char *tool, const char *const *args, char **ret_out,
                      char **ret_err)
 {
-        _cleanup_free_ char *path =
-            xasprintf("%s/%s", cli_jstr(info, "slurm_bin", "/usr/bin"), tool);
+        _cleanup_free_ char *path = cluster_slurm_prog(cli_jstr(info, "slurm_bin", NULL), tool);
         const char *conf = cli_jstr(info, "slurm_conf", NULL);
         _cleanup_free_ char *conf_var = conf ? xasprintf("SLURM_CONF=%s", conf) : NULL;
         size_t n = 0;
@@ -311,7 +327,17 @@ static int submit_refused(const char *cmd, const struct deploy_req *q, const jso
                           const char *errout)
 {
         const char *why = slurm_reason(errout);
-        if (strstr(errout, "QOS") || strstr(errout, "accounting") || strstr(errout, "time limit")) {
+        bool limits =
+            strstr(errout, "QOS") || strstr(errout, "accounting") || strstr(errout, "time limit");
+        if (limits && !json_object_get(info, "group")) { /* a login node knows no limits */
+                fprintf(stderr,
+                        "%s: Slurm refused the job: %s - your ds01 limits (your group's Slurm "
+                        "QOS) do not allow %lld GPU%s; ask for fewer (check-limits on a GPU "
+                        "node shows them)\n",
+                        cmd, why, (long long)q->n_gpus, q->n_gpus == 1 ? "" : "s");
+                return DS01_ERESOURCE;
+        }
+        if (limits) {
                 char gpus[32] = "unlimited", hours[32] = "unlimited";
                 const json_t *g = json_object_get(info, "max_gpu_equivalents");
                 const json_t *h = json_object_get(info, "max_runtime_h");
@@ -331,10 +357,9 @@ static int submit_refused(const char *cmd, const struct deploy_req *q, const jso
         if (strstr(errout, "node configuration is not available") ||
             strstr(errout, "Requested node config")) {
                 fprintf(stderr,
-                        "%s: Slurm refused the job: %s - no node of cluster %s has %lld GPU%s "
+                        "%s: Slurm refused the job: %s - no node of the cluster has %lld GPU%s "
                         "you may use; ask for fewer\n",
-                        cmd, why, cli_jstr(info, "name", "?"), (long long)q->n_gpus,
-                        q->n_gpus == 1 ? "" : "s");
+                        cmd, why, (long long)q->n_gpus, q->n_gpus == 1 ? "" : "s");
                 return DS01_ERESOURCE;
         }
         _cleanup_free_ char *safe = term_safe(errout);
@@ -342,7 +367,10 @@ static int submit_refused(const char *cmd, const struct deploy_req *q, const jso
         return DS01_ERR;
 }
 
-/* sbatch for q; the job's id in *ret_id (a new string), its output file in *ret_out. */
+/* sbatch for q; the job's id in *ret_id (a new string), its output file in *ret_out. What info
+ * does not know (a login node's: account, QOS, time limit, signal) is left out: Slurm applies
+ * the user's default account and its QOS (slurm-sync sets both), and the job's step lowers the
+ * time limit to the runtime cap and stops the container before the end (cmd_slurm_job). */
 static int submit(const char *cmd, const struct deploy_req *q, const json_t *info, char **ret_id,
                   char **ret_out)
 {
@@ -352,12 +380,10 @@ static int submit(const char *cmd, const struct deploy_req *q, const json_t *inf
         _cleanup_free_ char *name = xasprintf("--job-name=" JOB_PREFIX "%s", q->project);
         _cleanup_free_ char *gres = xasprintf("--gres=gpu:%lld", (long long)q->n_gpus);
         _cleanup_free_ char *output = xasprintf("--output=%s/%s-%%j.out", dir, q->project);
-        _cleanup_free_ char *sig =
-            xasprintf("--signal=B:TERM@%lld",
-                      (long long)json_integer_value(json_object_get(info, "signal_before_end_s")));
         _cleanup_free_ char *script = job_script(q);
         _cleanup_free_ char *wrap = xasprintf("--wrap=%s", script);
-        _cleanup_free_ char *account = NULL, *qos = NULL, *time = NULL, *deadline = NULL;
+        _cleanup_free_ char *account = NULL, *qos = NULL, *time = NULL, *deadline = NULL,
+                            *sig = NULL;
         const char *args[16];
         size_t n = 0;
         args[n++] = "--parsable";
@@ -365,7 +391,11 @@ static int submit(const char *cmd, const struct deploy_req *q, const json_t *inf
         args[n++] = gres;
         args[n++] = output;
         args[n++] = "--chdir=/";
-        args[n++] = sig;
+        const json_t *before = json_object_get(info, "signal_before_end_s");
+        if (json_is_integer(before)) {
+                sig = xasprintf("--signal=B:TERM@%lld", (long long)json_integer_value(before));
+                args[n++] = sig;
+        }
         if (json_object_get(info, "account")) {
                 account = xasprintf("--account=%s", cli_jstr(info, "account", ""));
                 qos = xasprintf("--qos=%s", cli_jstr(info, "qos", ""));
@@ -381,6 +411,15 @@ static int submit(const char *cmd, const struct deploy_req *q, const json_t *inf
                 /* Slurm removes the job when it can no longer end by the deadline (start >
                  * deadline - time limit): so the deadline is the latest start plus the time
                  * limit */
+                if (!json_is_integer(limit) && cli_jbool(info, "login")) {
+                        fprintf(stderr,
+                                "%s: --max-wait needs your runtime cap (Slurm's --deadline counts "
+                                "from the job's end), which only a GPU node's ds01d knows - run "
+                                "this deploy on a GPU node, or use --wait alone and gpu-queue "
+                                "leave %s to give up\n",
+                                cmd, q->project);
+                        return CLI_EXIT_USAGE;
+                }
                 if (!json_is_integer(limit)) {
                         fprintf(stderr,
                                 "%s: --max-wait needs a runtime cap (Slurm's --deadline counts "
@@ -457,6 +496,13 @@ static int wait_for_container(const struct cli_command *command, const struct de
                         fflush(stdout);
                         if (!q->o.open)
                                 return 0;
+                        /* the job's node may be another (or this is a login node): the shell
+                         * goes there through srun, as container-run's does */
+                        static const struct cli_command run = {.name = "container-run"};
+                        char *run_argv[] = {(char *)"container-run", (char *)q->project, NULL};
+                        int routed = cluster_route(&run, q->project, 2, run_argv, true);
+                        if (routed != CLI_CONTINUE)
+                                return routed;
                         _cleanup_client_ struct client c = CLIENT_INIT;
                         _cleanup_error_ struct error *err = NULL;
                         if (client_open(&c, &err) < 0)
@@ -547,6 +593,121 @@ int slurm_deploy(const struct cli_command *cmd, const struct deploy_req *q)
 /* --- the job step -------------------------------------------------------------------------------
  */
 
+/* At most this long between two looks at the job's end (an administrator may move it) */
+#define STEP_RECHECK_MS (10 * 60 * 1000)
+
+/* Slurm's times ("UNLIMITED", "[DAYS-]HOURS:MIN:SEC", "MIN:SEC", "DAYS-HOURS") in seconds; -1
+ * for none or not a time. */
+static int64_t slurm_secs(const char *s)
+{
+        s += strspn(s, " ");
+        int64_t days = 0, f[3] = {0}, secs = 0;
+        const char *dash = strchr(s, '-');
+        if (dash) {
+                if (!isdigit((unsigned char)*s))
+                        return -1;
+                days = atoll(s);
+                s = dash + 1;
+        }
+        int n = 0;
+        char *end = (char *)s;
+        while (n < 3 && isdigit((unsigned char)*s)) {
+                f[n++] = strtoll(s, &end, 10);
+                if (*end != ':')
+                        break;
+                s = end + 1;
+        }
+        if (n == 0 || (*end && !isspace((unsigned char)*end)))
+                return -1;
+        for (int i = 0; i < n; i++)
+                secs = secs * 60 + f[i];
+        for (int i = n; dash && i < 3; i++) /* DAYS-HOURS[:MIN] */
+                secs *= 60;
+        return days * 86400 + secs;
+}
+
+/* The job's time limit as the runtime cap in the step's node's cluster.info: a job submitted
+ * where that cap is unknown (a login node, or by hand) runs until Slurm's default limit, so the
+ * step lowers it (a user may lower, never raise, their job's limit). Lines for the output
+ * file. */
+static void step_time_limit(const json_t *info, const char *job)
+{
+        const json_t *cap = json_object_get(info, "time_limit_min");
+        if (!json_is_integer(cap))
+                return;
+        long long min = (long long)json_integer_value(cap);
+        const char *look[] = {"-h", "-j", job, "-o", "%l", NULL};
+        _cleanup_free_ char *out = NULL, *errout = NULL;
+        int r = slurm_run(info, "squeue", look, &out, &errout);
+        if (r == 0) {
+                int64_t limit = slurm_secs(out);
+                if (limit >= 0 && limit <= min * 60)
+                        return;
+                _cleanup_free_ char *id = xasprintf("JobId=%s", job);
+                _cleanup_free_ char *tl = xasprintf("TimeLimit=%lld", min);
+                const char *update[] = {"update", id, tl, NULL};
+                free(out);
+                free(errout);
+                r = slurm_run(info, "scontrol", update, &out, &errout);
+        }
+        if (r == 0)
+                printf("ds01-slurm-job: time limit set to the runtime cap, %lld min\n", min);
+        else
+                printf("ds01-slurm-job: cannot set the time limit to the runtime cap (%lld min): "
+                       "%s - this step stops the container at the cap itself\n",
+                       min, errout);
+        fflush(stdout);
+}
+
+/* Milliseconds until the step must stop the container so that it has its grace
+ * (signal_before_end_s) before the job's end: the end Slurm has now, or the runtime cap from
+ * cap_end_ms when that is sooner (the time limit could not be lowered); -1 when the job has no
+ * end. The step's own clock, so that a job submitted without --signal (a login node's) still
+ * gives the container its grace; with --signal, whichever comes first. */
+static int64_t step_wake_ms(const json_t *info, const char *job, int64_t cap_end_ms)
+{
+        const char *args[] = {"-h", "-j", job, "-o", "%L", NULL};
+        _cleanup_free_ char *out = NULL, *errout = NULL;
+        int64_t now = now_ms(), end = cap_end_ms;
+        bool known = true;
+        if (slurm_run(info, "squeue", args, &out, &errout) == 0) {
+                int64_t left = slurm_secs(out);
+                if (left >= 0 && (end < 0 || now + left * 1000 < end))
+                        end = now + left * 1000;
+        } else
+                known = false; /* no news: look again soon */
+        if (end < 0)
+                return known ? -1 : STEP_RECHECK_MS;
+        int64_t before = json_integer_value(json_object_get(info, "signal_before_end_s"));
+        int64_t wake = end - before * 1000 - now;
+        if (!known && wake > STEP_RECHECK_MS)
+                return STEP_RECHECK_MS;
+        return wake < 0 ? 0 : wake;
+}
+
+/* Waits for a signal in set, or for the moment to stop before the job's end (0). */
+static int step_wait(const sigset_t *set, const json_t *info, const char *job, int64_t cap_end_ms)
+{
+        for (;;) {
+                int64_t ms = info ? step_wake_ms(info, job, cap_end_ms) : -1;
+                if (ms == 0)
+                        return 0;
+                if (ms < 0) {
+                        int sig = 0;
+                        if (sigwait(set, &sig) == 0)
+                                return sig;
+                        continue;
+                }
+                if (ms > STEP_RECHECK_MS)
+                        ms = STEP_RECHECK_MS;
+                struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+                int sig = sigtimedwait(set, NULL, &ts);
+                if (sig > 0)
+                        return sig;
+                /* the timeout (EAGAIN) or EINTR: look at the job's end again */
+        }
+}
+
 int cmd_slurm_job(const struct cli_command *cmd, int argc, char **argv)
 {
         /* blocked from the start: a TERM during the deploy is taken after it */
@@ -569,6 +730,13 @@ int cmd_slurm_job(const struct cli_command *cmd, int argc, char **argv)
                 return cli_usage_error(cmd, "takes its job's GPUs: no --gpus, --mig, "
                                             "--cpu-only, --wait or --slurm-job");
         q.o.slurm_job = job;
+        /* before the deploy, so that the job's limit is right once its container is */
+        bool no_daemon = false; /* then the deploy below says why */
+        _cleanup_(json_decrefp) json_t *info = node_info(&no_daemon);
+        const json_t *cap = info ? json_object_get(info, "time_limit_min") : NULL;
+        int64_t cap_end_ms = json_is_integer(cap) ? now_ms() + json_integer_value(cap) * 60000 : -1;
+        if (info)
+                step_time_limit(info, job);
         json_t *params = deploy_params(&q);
         _cleanup_error_ struct error *err = NULL;
         json_t *res = NULL;
@@ -588,10 +756,9 @@ int cmd_slurm_job(const struct cli_command *cmd, int argc, char **argv)
         printf(MARK_DEPLOYED "%s\n", text ? text : "{}");
         fflush(stdout);
 
-        int sig = 0;
-        while (sigwait(&set, &sig) != 0)
-                ;
-        printf("ds01-slurm-job: %s: stopping '%s' with its grace\n", strsignal(sig), q.project);
+        int sig = step_wait(&set, info, job, cap_end_ms);
+        printf("ds01-slurm-job: %s: stopping '%s' with its grace\n",
+               sig ? strsignal(sig) : "the job's time limit is near", q.project);
         fflush(stdout);
         /* the container may be stopped or gone already (ds01d ends the job when it stops
          * first): that is the end wanted, quietly */

@@ -13,7 +13,15 @@
 # project finds nothing and B's own srun into A's job is refused by Slurm. A node lost (its
 # slurmd and job processes killed, marked down): its jobs end in Slurm and the other node's
 # container keeps running and is listed.
-# ds01-test: kind=functional needs=slurm budget=90
+# Deploys from the login namespace, whose CLI has no ds01d (DS01_SOCKET names no socket,
+# DS01_CLUSTER_SLURM_CONF is set): A's two 1-GPU `container-deploy`s, while each node has one
+# GPU free, land on both nodes; container-list there shows them with their nodes; each job's
+# time limit is A's runtime cap (the step set it: the login node cannot know it); with no GPU
+# free a deploy exits 3, with --wait it pends and gpu-queue (and leave) work from there; 4 GPUs
+# (no node has them) are refused with exit 3. C's group has a 1-minute cap: the step stops C's
+# container with its grace before Slurm's time limit (its TERM trap writes /workspace/ckpt) and
+# the job completes.
+# ds01-test: kind=functional needs=slurm budget=120
 . "$(dirname "$0")/lib.sh"
 
 for tool in slurmctld slurmd scontrol sbatch squeue scancel srun munge munged nsenter ip; do
@@ -21,10 +29,33 @@ for tool in slurmctld slurmd scontrol sbatch squeue scancel srun munge munged ns
 		skip_test "$tool is not installed (scripts/deps.sh installs slurm-wlm and munge)"
 done
 export PATH=$PATH:/usr/sbin
-DS01_GPUS=2
+DS01_GPUS=3
 ds01_setup
 A=$(ds01_user "it$$a") || fail "cannot create user A"
 B=$(ds01_user "it$$b") || fail "cannot create user B"
+C=$(ds01_user "it$$c") || fail "cannot create user C"
+# A's and B's runtime cap is 2 h (Slurm's time limit of their jobs); C's is 1 minute
+cat >"$DS01_LIMITS" <<EOL
+defaults:
+  max_gpu_equivalents: 2.0
+  max_gpu_slots_per_container: 2
+  allow_full_gpu: true
+  max_cpus: 1
+  memory: 256m
+  memory_swap: 256m
+  shm_size: 64m
+  pids_limit: 256
+  max_containers_per_user: 3
+default_group: student
+groups:
+  student:
+    max_runtime_h: 2
+  short:
+    members: [$C]
+    max_runtime_h: 0.016
+policies:
+  sigterm_grace_s: 5
+EOL
 
 SL=$T/slurm
 N1=ds01x$$
@@ -47,6 +78,7 @@ trap_extra() {
 	if [ -n "$SLURMCTLD_PID" ]; then
 		scancel -u "$A" >/dev/null 2>&1
 		scancel -u "$B" >/dev/null 2>&1
+		scancel -u "$C" >/dev/null 2>&1
 		for _ in $(seq 100); do [ -z "$(squeue -h -t R,CG 2>/dev/null)" ] && break; sleep 0.1; done
 	fi
 	slurm_stop "$SLURMD1_PID" "$SLURMD2_PID" "$SLURMCTLD_PID"
@@ -95,7 +127,7 @@ chmod 1777 "$SL/jobs"
 chmod 755 "$SL"
 slurm_munge_up
 DEVBASE=fakenvidia$$_
-for i in 0 1 2 3; do
+for i in 0 1 2 3 4 5; do
 	mknod -m 666 "/dev/$DEVBASE$i" c 195 "$i" || fail "mknod /dev/$DEVBASE$i"
 	FAKEDEVS+=("/dev/$DEVBASE$i")
 done
@@ -135,14 +167,14 @@ SelectTypeParameters=CR_Core
 SlurmdParameters=config_overrides
 GresTypes=gpu
 MinJobAge=300
-NodeName=$N1 NodeAddr=$NET.2 NodeHostname=$N1 CPUs=8 RealMemory=16000 Gres=gpu:2 State=UNKNOWN
-NodeName=$N2 NodeAddr=$NET.3 NodeHostname=$N2 CPUs=8 RealMemory=16000 Gres=gpu:2 State=UNKNOWN
+NodeName=$N1 NodeAddr=$NET.2 NodeHostname=$N1 CPUs=8 RealMemory=16000 Gres=gpu:3 State=UNKNOWN
+NodeName=$N2 NodeAddr=$NET.3 NodeHostname=$N2 CPUs=8 RealMemory=16000 Gres=gpu:3 State=UNKNOWN
 PartitionName=gpu Nodes=$N1,$N2 Default=YES MaxTime=INFINITE State=UP
 EOC
 cat >"$SL/gres.conf" <<EOC
 AutoDetect=off
-NodeName=$N1 Name=gpu File=/dev/${DEVBASE}[0-1]
-NodeName=$N2 Name=gpu File=/dev/${DEVBASE}[2-3]
+NodeName=$N1 Name=gpu File=/dev/${DEVBASE}[0-2]
+NodeName=$N2 Name=gpu File=/dev/${DEVBASE}[3-5]
 EOC
 export SLURM_CONF=$SL/slurm.conf
 T0=$(now_ms)
@@ -298,6 +330,76 @@ assert_contains "$OUT" "Retired 'pb'" "... says so"
 assert_eq "" "$(dstate "pb._.$A")" "... and node 2's container is gone"
 capture on1 "$A" container-logs pb
 assert_eq 4 "$RC" "container-logs of the retired pb: not found (exit 4)"
+
+# --- deploys from the login namespace: Slurm picks the node, the step sets the time limit -------
+# Each node has 2 of its 3 GPUs in jobs now (ja, jc; jb, jd): one 1-GPU job fits on each.
+job_id_of() { sed -n 's/.*slurm job: \([0-9][0-9]*\) on node.*/\1/p' <<<"$1"; }
+LJ=()
+for p in lx1 lx2; do
+	capture onlogin "$A" container-deploy "$p" --gpus 1
+	assert_eq 0 "$RC" "A's container-deploy $p --gpus 1 from the login namespace (no ds01d) succeeds: $ERR"
+	assert_contains "$OUT" "Deployed '$p' (container $p._.$A) with 1 GPU" "... it prints what a deploy prints"
+	LJ+=("$(job_id_of "$OUT")")
+	[ -n "${LJ[-1]}" ] || fail "the deploy of $p names no Slurm job: $OUT"
+done
+capture onlogin "$A" container-list --json
+assert_eq 0 "$RC" "container-list --json as A from the login namespace: $ERR"
+LX=$(jq -r '[.containers[] | select(.project | startswith("lx")) | .node] | sort | join(",")' <<<"$OUT")
+assert_eq "$(printf '%s\n' "$N1" "$N2" | sort | paste -sd,)" "$LX" "... lx1 and lx2 landed on both nodes"
+assert_match "$(nodes_of "$OUT")" "^lx1@($N1|$N2),lx2@($N1|$N2),pa@$N1,pd@$N2\$" "... listed with pa and pd"
+for j in "${LJ[@]}"; do
+	assert_eq "2:00:00|$A|ds01:lx" "$(squeue -h -j "$j" -o '%l|%u|%j' 2>/dev/null | sed 's/[12]$//')" \
+		"job $j: A's, named ds01:lx*, time limit 2 h (A's runtime cap, set by its step)"
+done
+capture onlogin "$A" container-deploy lz --gpus 1
+assert_eq 3 "$RC" "with no GPU free a deploy from the login namespace exits 3: $OUT"
+assert_contains "$ERR" "no GPU free" "... saying no GPU is free"
+capture onlogin "$A" container-deploy lw --gpus 1 --wait
+assert_eq 0 "$RC" "with --wait it joins Slurm's queue: $ERR"
+assert_contains "$OUT" "'lw' waits for GPUs" "... and says so"
+capture onlogin "$A" gpu-queue --json
+assert_eq 0 "$RC" "gpu-queue from the login namespace: $ERR"
+assert_jq "... lists A's pending lw at place 1" '.requests | length == 1 and .[0].project == "lw" and .[0].position == 1' "$OUT"
+LW=$(jq -r '.requests[0].slurm_job' <<<"$OUT")
+capture onlogin "$A" gpu-queue leave lw
+assert_eq 0 "$RC" "gpu-queue leave lw from the login namespace: $ERR"
+lw_gone() { s=$(job_state "$LW"); [ -z "$s" ] || [ "$s" = CANCELLED ]; }
+wait_for 10 lw_gone && ok "... cancels its job $LW" || not_ok "... cancels its job $LW" "$(job_state "$LW")"
+capture onlogin "$A" container-deploy big --gpus 4
+assert_eq 3 "$RC" "4 GPUs (no node has them) from the login namespace: exit 3"
+assert_contains "$ERR" "no node of the cluster has 4 GPUs" "... naming the problem: $ERR"
+capture onlogin "$A" container-deploy lm --gpus 1 --wait --max-wait 10m
+assert_eq 2 "$RC" "--max-wait from the login namespace (no runtime cap known there) is refused"
+assert_contains "$ERR" "GPU node" "... saying where it works: $ERR"
+for p in lx1 lx2; do
+	assert_exit 0 -m "container-retire $p from the login namespace" onlogin "$A" container-retire "$p"
+	assert_eq "" "$(dstate "$p._.$A")" "... its container is gone"
+done
+assert_exit 0 -m "A's scancel of their jobs" onlogin "$A" env SLURM_CONF="$SLURM_CONF" scancel "${LJ[@]}"
+job_over() { s=$(job_state "$1"); [ -z "$s" ] || { [ "$s" != RUNNING ] && [ "$s" != COMPLETING ]; }; }
+lx_over() { job_over "${LJ[0]}" && job_over "${LJ[1]}"; }
+wait_for 30 lx_over && ok "... the jobs end" || not_ok "... the jobs end" "$(squeue -h -u "$A" 2>&1)"
+
+# C's 1-minute cap: the step's own clock stops the container with its grace (the job from the
+# login node has no --signal) and the job completes before Slurm's time limit
+HC=$(getent passwd "$C" | cut -d: -f6)
+SAVER='trap "sleep 1; echo saved > /workspace/ckpt; exit 0" TERM; while :; do sleep 1; done'
+T_C=$(now_ms)
+capture onlogin "$C" container-deploy sc --gpus 1 -- sh -c "$SAVER"
+assert_eq 0 "$RC" "C's container-deploy sc from the login namespace: $ERR"
+JCS=$(job_id_of "$OUT")
+assert_eq "1:00|$C" "$(squeue -h -j "$JCS" -o '%l|%u' 2>/dev/null)" "... its job's time limit is C's 1-minute cap"
+saved() { [ "$(cat "$HC/workspace/sc/ckpt" 2>/dev/null)" = saved ]; }
+wait_for 50 saved
+E_C=$((($(now_ms) - T_C) / 1000))
+if saved && [ "$E_C" -lt 58 ]; then
+	ok "... the step stopped it with its grace ${E_C} s after the deploy, before the 60 s limit (its TERM trap wrote ckpt)"
+else
+	not_ok "... stopped with its grace before the 60 s limit" "after $E_C s: $(cat "$HC"/.ds01/slurm/sc-*.out 2>&1)"
+fi
+assert_contains "$(cat "$HC"/.ds01/slurm/sc-"$JCS".out 2>/dev/null)" "time limit is near" "... the step says why"
+jc_done() { scontrol show job "$JCS" 2>/dev/null | grep -q 'JobState=COMPLETED'; }
+wait_for 20 jc_done && ok "... and the job completed (not TIMEOUT)" || not_ok "... the job completed" "$(scontrol show job "$JCS" 2>&1 | grep -o 'JobState=[A-Z]*')"
 
 # --- node 2 lost -----------------------------------------------------------------------------------
 kill -KILL "$SLURMD2_PID"

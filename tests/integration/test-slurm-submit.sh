@@ -11,8 +11,10 @@
 # reason (not to A), A cannot make it leave, `gpu-queue leave p2` cancels it. C's group may use
 # 1 GPU: a 2-GPU deploy is refused at submission (the QOS's DenyOnLimit), naming the ds01
 # limit. A deploy whose step fails inside the job (no such image) shows the step's error to
-# the submitting user, exits non-zero, and the job has ended. scancel of A's job: the step gets
-# SIGTERM and stops the container with its grace (a TERM trap inside writes
+# the submitting user, exits non-zero, and the job has ended. What a login node's submission
+# relies on: a job without --account/--qos/--time gets the group's account, QOS and MaxWall;
+# C's 2 GPUs from a login node (no ds01d) are refused by the default QOS too. scancel of A's
+# job: the step gets SIGTERM and stops the container with its grace (a TERM trap inside writes
 # /workspace/ckpt). Without the cluster key, container-deploy and gpu-queue are the single
 # server's again (no job).
 # ds01-test: kind=functional needs=slurm budget=90
@@ -107,6 +109,12 @@ waited_ok() {
 }
 job_id_of() { sed -n 's/.*slurm job: \([0-9][0-9]*\) on node.*/\1/p' <<<"$1"; }
 
+# --- what a login node's submission (no --account, --qos, --time) relies on -----------------------
+JH=$(as_user "$A" env SLURM_CONF="$SLURM_CONF" sbatch --parsable --hold --gres=gpu:1 -o /dev/null --wrap true | cut -d';' -f1)
+assert_eq "ds01_student|ds01_student|2:00:00" "$(job_field "$JH" '%a|%q|%l')" \
+	"a job without --account, --qos and --time (a login node's) gets the group's account and QOS (slurm-sync's defaults) and its MaxWall, the runtime cap"
+as_user "$A" env SLURM_CONF="$SLURM_CONF" scancel "$JH"
+
 # --- A: a container for a Slurm job ----------------------------------------------------------------
 SAVER='trap "sleep 1; echo saved > /workspace/ckpt; exit 0" TERM; : > /workspace/ready; while :; do sleep 1; done'
 capture as_user "$A" container-deploy p1 --gpus 1 -- sh -c "$SAVER"
@@ -168,6 +176,11 @@ assert_eq 3 "$RC" "C's 2-GPU deploy over the group's 1 GPU is refused (exit 3): 
 note "C's refusal: $ERR"
 assert_contains "$ERR" "Slurm refused the job" "... by Slurm at submission"
 assert_contains "$ERR" "group tiny: max_gpu_equivalents 1" "... naming the ds01 limit"
+assert_eq "" "$(user_jobs "$C")" "... and no job of C exists"
+capture as_user "$C" env DS01_SOCKET="$T/run/none.sock" DS01_CLUSTER_SLURM_CONF="$SLURM_CONF" \
+	container-deploy big --gpus 2
+assert_eq 3 "$RC" "... and from a login node (no ds01d: no --qos passed, the default QOS's limit): exit 3"
+assert_contains "$ERR" "your group's Slurm QOS" "... naming the QOS: $ERR"
 assert_eq "" "$(user_jobs "$C")" "... and no job of C exists"
 
 # --- a deploy that fails inside the job ------------------------------------------------------------
