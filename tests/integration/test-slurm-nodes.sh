@@ -30,6 +30,7 @@ for tool in slurmctld slurmd scontrol sbatch squeue scancel srun munge munged ns
 done
 export PATH=$PATH:/usr/sbin
 DS01_GPUS=3
+DS01_CONFIG_EXTRA='sample_interval_s: 1' # the watcher of Slurm jobs runs at this interval
 ds01_setup
 A=$(ds01_user "it$$a") || fail "cannot create user A"
 B=$(ds01_user "it$$b") || fail "cannot create user B"
@@ -57,7 +58,6 @@ policies:
   sigterm_grace_s: 5
 EOL
 
-SL=$T/slurm
 N1=ds01x$$
 N2=ds01y$$
 NS_L=ds01l$$ # the login namespace: the bridge, and a CLI without a ds01d
@@ -65,23 +65,13 @@ NS_1=ds01p$$ # node 1's network
 NS_2=ds01q$$ # node 2's network
 HOSTIF=ds01h$$
 NET=10.$((200 + $$ % 50)).$((($$ / 50) % 250))
-SLURMCTLD_PID=
-SLURMD1_PID=
-SLURMD2_PID=
 DS01D2_PID=
 INSTANCE2=${INSTANCE}-n2
 SOCK2=$T/run2/ds01.sock
-FAKEDEVS=()
 NETNS=()
 trap_extra() {
 	local p
-	if [ -n "$SLURMCTLD_PID" ]; then
-		scancel -u "$A" >/dev/null 2>&1
-		scancel -u "$B" >/dev/null 2>&1
-		scancel -u "$C" >/dev/null 2>&1
-		for _ in $(seq 100); do [ -z "$(squeue -h -t R,CG 2>/dev/null)" ] && break; sleep 0.1; done
-	fi
-	slurm_stop "$SLURMD1_PID" "$SLURMD2_PID" "$SLURMCTLD_PID"
+	slurm_teardown "$A" "$B" "$C"
 	# job processes of the lost node (its slurmd could not end them)
 	for p in "$SL"/jobs/*.pid; do
 		[ -s "$p" ] && kill -KILL $(cat "$p") 2>/dev/null
@@ -97,8 +87,6 @@ trap_extra() {
 	ds01_remove_instance_cgroups "$INSTANCE2"
 	ip link del "$HOSTIF" >/dev/null 2>&1
 	for p in "${NETNS[@]}"; do ip netns del "$p" >/dev/null 2>&1; done
-	for p in "${FAKEDEVS[@]}"; do rm -f "$p"; done
-	slurm_munge_down
 }
 
 # --- the network: a bridge in the login namespace; the nodes and the host on it -----------------
@@ -121,18 +109,12 @@ for ns in "$NS_1" "$NS_2"; do
 done
 
 # --- Slurm: slurmctld on the host's end, one slurmd per node namespace, 2 fake GPUs each ---------
-mkdir -p "$SL"/{state,log,jobs} "$SL/spool/$N1" "$SL/spool/$N2"
-chown slurm:slurm "$SL/state" "$SL/log"
-chmod 1777 "$SL/jobs"
-chmod 755 "$SL"
-slurm_munge_up
-DEVBASE=fakenvidia$$_
-for i in 0 1 2 3 4 5; do
-	mknod -m 666 "/dev/$DEVBASE$i" c 195 "$i" || fail "mknod /dev/$DEVBASE$i"
-	FAKEDEVS+=("/dev/$DEVBASE$i")
-done
-CTLPORT=$(free_port)
-DPORT=$(free_port)
+slurm_setup ds01nodes
+mkdir -p "$SL/jobs" && chmod 1777 "$SL/jobs"
+slurm_fake_gpus 3 a
+GPUS1=$SLURM_GPU_FILES
+slurm_fake_gpus 3 b
+GPUS2=$SLURM_GPU_FILES
 # On a real cluster every node's ds01d has the default socket and no TaskProlog is needed; here
 # both run on one host, so a task learns its node's socket from the TaskProlog.
 cat >"$SL/taskprolog.sh" <<EOS
@@ -143,51 +125,25 @@ $N2) echo "export DS01_SOCKET=$SOCK2" ;;
 esac
 EOS
 chmod 755 "$SL/taskprolog.sh"
-cat >"$SL/slurm.conf" <<EOC
-ClusterName=ds01nodes
-SlurmctldHost=$(hostname -s)($NET.1)
-SlurmctldPort=$CTLPORT
-SlurmdPort=$DPORT
-SlurmUser=slurm
-AuthType=auth/munge
-AuthInfo=socket=$SLURM_MUNGE_SOCKET
-StateSaveLocation=$SL/state
-SlurmdSpoolDir=$SL/spool/%n
-SlurmctldPidFile=$SL/slurmctld.pid
-SlurmdPidFile=$SL/slurmd-%n.pid
-SlurmctldLogFile=$SL/log/slurmctld.log
-SlurmdLogFile=$SL/slurmd-%n.log
+{
+	slurm_conf_common "$NET.1"
+	cat <<EOC
 TaskProlog=$SL/taskprolog.sh
-ProctrackType=proctrack/linuxproc
-TaskPlugin=task/none
-MpiDefault=none
-ReturnToService=2
-SelectType=select/cons_tres
-SelectTypeParameters=CR_Core
-SlurmdParameters=config_overrides
-GresTypes=gpu
-MinJobAge=300
 NodeName=$N1 NodeAddr=$NET.2 NodeHostname=$N1 CPUs=8 RealMemory=16000 Gres=gpu:3 State=UNKNOWN
 NodeName=$N2 NodeAddr=$NET.3 NodeHostname=$N2 CPUs=8 RealMemory=16000 Gres=gpu:3 State=UNKNOWN
 PartitionName=gpu Nodes=$N1,$N2 Default=YES MaxTime=INFINITE State=UP
 EOC
+} >"$SL/slurm.conf"
 cat >"$SL/gres.conf" <<EOC
 AutoDetect=off
-NodeName=$N1 Name=gpu File=/dev/${DEVBASE}[0-2]
-NodeName=$N2 Name=gpu File=/dev/${DEVBASE}[3-5]
+NodeName=$N1 Name=gpu File=$GPUS1
+NodeName=$N2 Name=gpu File=$GPUS2
 EOC
 export SLURM_CONF=$SL/slurm.conf
 T0=$(now_ms)
-slurmctld || fail "slurmctld does not start: $(tail -5 "$SL/log/slurmctld.log")"
-SLURMCTLD_PID=$(pid_of_file "$SL/slurmctld.pid") || fail "slurmctld wrote no pid"
-wait_for 20 scontrol ping || fail "slurmctld does not answer: $(tail -5 "$SL/log/slurmctld.log")"
-nsenter --net="/run/netns/$NS_1" slurmd -N "$N1" || fail "slurmd $N1 does not start: $(tail -5 "$SL/slurmd-$N1.log")"
-SLURMD1_PID=$(pid_of_file "$SL/slurmd-$N1.pid") || fail "slurmd $N1 wrote no pid"
-nsenter --net="/run/netns/$NS_2" slurmd -N "$N2" || fail "slurmd $N2 does not start: $(tail -5 "$SL/slurmd-$N2.log")"
-SLURMD2_PID=$(pid_of_file "$SL/slurmd-$N2.pid") || fail "slurmd $N2 wrote no pid"
-node_is() { sinfo -h -n "$1" -o %t 2>/dev/null | grep -qx "$2"; }
-wait_for 20 node_is "$N1" idle || fail "node $N1 is not idle: $(sinfo -h -N 2>&1) $(tail -5 "$SL/slurmd-$N1.log")"
-wait_for 20 node_is "$N2" idle || fail "node $N2 is not idle: $(sinfo -h -N 2>&1) $(tail -5 "$SL/slurmd-$N2.log")"
+slurm_start_ctld
+slurm_start_node "$N1" nsenter --net="/run/netns/$NS_1"
+slurm_start_node "$N2" nsenter --net="/run/netns/$NS_2"
 ok "slurmctld and two slurmd in their own namespaces answer, both nodes idle ($(($(now_ms) - T0)) ms)"
 
 # --- two ds01d on the one dockerd: node 1 is the test's daemon, node 2 a second instance -------
@@ -331,8 +287,16 @@ assert_eq "" "$(dstate "pb._.$A")" "... and node 2's container is gone"
 capture on1 "$A" container-logs pb
 assert_eq 4 "$RC" "container-logs of the retired pb: not found (exit 4)"
 
+# pb's retire ended its job jb (ds01d ends the job of a container that ended first)
+jb_over() { s=$(job_state "$JB"); [ -z "$s" ] || { [ "$s" != RUNNING ] && [ "$s" != COMPLETING ]; }; }
+wait_for 20 jb_over && ok "... and node 2's ds01d ended its job $JB" || not_ok "... its job $JB ended" "$(job_state "$JB")"
+
 # --- deploys from the login namespace: Slurm picks the node, the step sets the time limit -------
-# Each node has 2 of its 3 GPUs in jobs now (ja, jc; jb, jd): one 1-GPU job fits on each.
+# B takes the GPU jb left on node 2: then each node has 2 of its 3 GPUs in jobs (ja, jc; jd, jf)
+# and one 1-GPU job fits on each.
+write_job jf pf
+JF=$(submit "$B" jf pf "$N2")
+deployed jf "$JF" "B's job ds01:pf on $N2 takes the GPU jb left"
 job_id_of() { sed -n 's/.*slurm job: \([0-9][0-9]*\) on node.*/\1/p' <<<"$1"; }
 LJ=()
 for p in lx1 lx2; do
@@ -375,6 +339,7 @@ for p in lx1 lx2; do
 	assert_exit 0 -m "container-retire $p from the login namespace" onlogin "$A" container-retire "$p"
 	assert_eq "" "$(dstate "$p._.$A")" "... its container is gone"
 done
+assert_exit 0 -m "B retires pf from the login namespace" onlogin "$B" container-retire pf
 assert_exit 0 -m "A's scancel of their jobs" onlogin "$A" env SLURM_CONF="$SLURM_CONF" scancel "${LJ[@]}"
 job_over() { s=$(job_state "$1"); [ -z "$s" ] || { [ "$s" != RUNNING ] && [ "$s" != COMPLETING ]; }; }
 lx_over() { job_over "${LJ[0]}" && job_over "${LJ[1]}"; }
@@ -402,9 +367,8 @@ jc_done() { scontrol show job "$JCS" 2>/dev/null | grep -q 'JobState=COMPLETED';
 wait_for 20 jc_done && ok "... and the job completed (not TIMEOUT)" || not_ok "... the job completed" "$(scontrol show job "$JCS" 2>&1 | grep -o 'JobState=[A-Z]*')"
 
 # --- node 2 lost -----------------------------------------------------------------------------------
-kill -KILL "$SLURMD2_PID"
+kill -KILL "$(cat "$SL/slurmd-$N2.pid")"
 for j in jb jd; do kill -KILL $(cat "$SL/jobs/$j.pid") 2>/dev/null; done
-SLURMD2_PID=
 scontrol update nodename="$N2" state=down reason=test || fail "cannot mark $N2 down"
 job_ended() { s=$(job_state "$1"); [ -z "$s" ] || { [ "$s" != RUNNING ] && [ "$s" != COMPLETING ]; }; }
 wait_for 30 job_ended "$JD" || fail "job $JD on the lost node still $(job_state "$JD")"
@@ -417,5 +381,10 @@ assert_eq 0 "$RC" "container-list from the login namespace still works: $ERR"
 assert_eq "pa@$N1" "$(nodes_of "$OUT")" "... and lists node 1's container (none of the lost node's jobs runs)"
 capture on1 "$A" container-run pa -- cat /etc/hostname
 assert_eq 0 "$RC" "container-run pa on node 1 works on: $ERR"
+# node 2's ds01d still runs (only its slurmd was lost): its watcher sees job $JD ended in Slurm
+pd_gone() { [ -z "$(dstate "pd._.$A")" ]; }
+wait_for 30 pd_gone
+assert_ok "node 2's ds01d retires the container of its job that Slurm ended (NODE_FAIL)" pd_gone
+assert_eq running "$(dstate "pa._.$A")" "... and node 1's container runs on"
 
 ds01_done
