@@ -15,7 +15,9 @@
 # relies on: a job without --account/--qos/--time gets the group's account, QOS and MaxWall;
 # C's 2 GPUs from a login node (no ds01d) are refused by the default QOS too. scancel of A's
 # job: the step gets SIGTERM and stops the container with its grace (a TERM trap inside writes
-# /workspace/ckpt). Without the cluster key, container-deploy and gpu-queue are the single
+# /workspace/ckpt). A full cluster: C's --wait job starts and deploys when A retires. A
+# reservation made with scontrol for C: B's deploy cannot start (exit 3), C's in it can
+# (SBATCH_RESERVATION). Without the cluster key, container-deploy and gpu-queue are the single
 # server's again (no job).
 # ds01-test: kind=functional needs=slurm budget=90
 . "$(dirname "$0")/lib.sh"
@@ -224,6 +226,21 @@ assert_eq 1 "$(container_entry "$C" q3 | jq '.gpus | length')" "... and containe
 assert_exit 0 as_user "$B" container-retire q2
 assert_exit 0 as_user "$C" container-retire q3
 waited_ok 30 "... their jobs end with their containers" 'squeue -h' eval '[ -z "$(user_jobs "$B")$(user_jobs "$C")" ]'
+
+# --- a reservation made with scontrol is honoured: the node is C's for the window ---------------
+scontrol create reservation ReservationName=ds01res Users="$C" Nodes="$NODE" StartTime=now \
+	Duration=10 Flags=IGNORE_JOBS >/dev/null || fail "scontrol create reservation"
+capture as_user "$B" container-deploy r0 --gpus 1
+assert_eq 3 "$RC" "with the node reserved for C, B's deploy cannot start: exit 3"
+assert_contains "$ERR" "no GPU free" "... the usual refusal: $ERR"
+waited_ok 10 "... and leaves no job of B" 'user_jobs "$B"' no_jobs_of "$B"
+capture as_user "$C" env SBATCH_RESERVATION=ds01res container-deploy r1 --gpus 1
+assert_eq 0 "$RC" "C deploys in the reservation (SBATCH_RESERVATION, sbatch's own variable): $ERR"
+JR=$(user_jobs "$C")
+assert_eq ds01res "$(job_field "$JR" %v)" "... its job $JR runs in the reservation"
+assert_exit 0 as_user "$C" container-retire r1
+waited_ok 30 "... its job ends with the container" 'user_jobs "$C"' no_jobs_of "$C"
+scontrol delete ReservationName=ds01res || fail "scontrol delete reservation (in use?)"
 
 # --- without the cluster key: the single server's deploy and queue --------------------------------
 ds01_stop_daemon "ds01d stops (to start without the cluster key)"
