@@ -44,18 +44,7 @@ trap_extra() { slurm_teardown "$U"; }
 
 NODE=ds01b$$
 slurm_setup ds01bench
-slurm_fake_gpus 2
-{
-	slurm_conf_common
-	cat <<EOC
-NodeName=$NODE NodeAddr=127.0.0.1 NodeHostname=$NODE CPUs=8 RealMemory=16000 Gres=gpu:2 State=UNKNOWN
-PartitionName=gpu Nodes=$NODE Default=YES MaxTime=INFINITE State=UP
-EOC
-} >"$SL/slurm.conf"
-printf 'AutoDetect=off\nNodeName=%s Name=gpu File=%s\n' "$NODE" "$SLURM_GPU_FILES" >"$SL/gres.conf"
-export SLURM_CONF=$SL/slurm.conf
-slurm_start_ctld
-slurm_start_node "$NODE"
+slurm_one_node "$NODE" 2
 
 fake_nvml_use
 fake_nvml_write "$(fake_nvml_inventory 2)"

@@ -1512,6 +1512,8 @@ slurm_munge_down() {
 #                                      then slurmctld, answering (again after slurm_stop_ctld)
 #   slurm_stop_ctld                    slurmctld stopped (a test of Slurm not answering)
 #   slurm_start_node NODE [CMD...]     slurmd -N NODE (CMD: a prefix, e.g. nsenter --net=...), idle
+#   slurm_one_node NODE N [LINE...]    all of the above but slurm_setup for one node on loopback
+#                                      with N GPUs (LINE: more slurm.conf lines), running
 #   slurm_teardown USER...             from trap_extra: the users' jobs cancelled and gone, every
 #                                      daemon stopped (TERM, then KILL), the devices removed, munged
 SL=
@@ -1662,6 +1664,22 @@ slurm_stop_tracked() {
 	read -r comm <"/proc/$1/comm" 2>/dev/null
 	[ -n "$comm" ] && [ "$comm" = "${SLURM_COMM[$1]:-}" ] && slurm_stop "$1"
 	return 0
+}
+
+slurm_one_node() { # NODE N [LINE...]
+	local node=$1 n=$2
+	shift 2
+	slurm_fake_gpus "$n"
+	{
+		slurm_conf_common
+		printf '%s\n' "$@"
+		echo "NodeName=$node NodeAddr=127.0.0.1 NodeHostname=$node CPUs=8 RealMemory=16000 Gres=gpu:$n State=UNKNOWN"
+		echo "PartitionName=gpu Nodes=$node Default=YES MaxTime=INFINITE State=UP"
+	} >"$SL/slurm.conf"
+	printf 'AutoDetect=off\nNodeName=%s Name=gpu File=%s\n' "$node" "$SLURM_GPU_FILES" >"$SL/gres.conf"
+	export SLURM_CONF=$SL/slurm.conf
+	slurm_start_ctld
+	slurm_start_node "$node"
 }
 
 slurm_teardown() { # USER...

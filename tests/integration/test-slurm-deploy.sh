@@ -30,21 +30,7 @@ trap_extra() { slurm_teardown "$A" "$B"; }
 T0=$(now_ms)
 slurm_setup ds01dep
 mkdir -p "$SL/jobs" && chmod 1777 "$SL/jobs"
-slurm_fake_gpus 4
-{
-	slurm_conf_common
-	cat <<EOC
-NodeName=$NODE NodeAddr=127.0.0.1 NodeHostname=$NODE CPUs=8 RealMemory=16000 Gres=gpu:4 State=UNKNOWN
-PartitionName=gpu Nodes=$NODE Default=YES MaxTime=INFINITE State=UP
-EOC
-} >"$SL/slurm.conf"
-cat >"$SL/gres.conf" <<EOC
-AutoDetect=off
-NodeName=$NODE Name=gpu File=$SLURM_GPU_FILES
-EOC
-export SLURM_CONF=$SL/slurm.conf
-slurm_start_ctld
-slurm_start_node "$NODE"
+slurm_one_node "$NODE" 4
 ok "slurmctld and slurmd answer, node $NODE idle with gpu:4 ($(($(now_ms) - T0)) ms)"
 
 # --- ds01 on the fake NVML's 4 GPUs, in the cluster ---------------------------------------------

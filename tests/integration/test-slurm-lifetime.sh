@@ -35,23 +35,8 @@ trap_extra() { slurm_teardown "$A"; }
 # --- Slurm: slurmctld and slurmd on loopback, 2 fake GPUs -----------------------------------------
 slurm_setup ds01life
 mkdir -p "$SL/jobs" && chmod 1777 "$SL/jobs"
-slurm_fake_gpus 2
 # KillWait=2: `scancel ID` of a job that ignores SIGTERM kills it 2 s later
-{
-	slurm_conf_common
-	cat <<EOC
-KillWait=2
-NodeName=$NODE NodeAddr=127.0.0.1 NodeHostname=$NODE CPUs=8 RealMemory=16000 Gres=gpu:2 State=UNKNOWN
-PartitionName=gpu Nodes=$NODE Default=YES MaxTime=INFINITE State=UP
-EOC
-} >"$SL/slurm.conf"
-cat >"$SL/gres.conf" <<EOC
-AutoDetect=off
-NodeName=$NODE Name=gpu File=$SLURM_GPU_FILES
-EOC
-export SLURM_CONF=$SL/slurm.conf
-slurm_start_ctld
-slurm_start_node "$NODE"
+slurm_one_node "$NODE" 2 KillWait=2
 ok "slurmctld and slurmd answer, node $NODE idle with gpu:2"
 
 # --- ds01 on the fake NVML's 2 GPUs, in the cluster; SIGTERM grace 3 s -----------------------------

@@ -41,22 +41,7 @@ trap_extra() { slurm_teardown "$A" "$B" "$C"; }
 # --- Slurm with accounting, one node with 2 fake GPUs ------------------------------------------------
 T0=$(now_ms)
 slurm_setup "$CLUSTER" accounting
-slurm_fake_gpus 2
-{
-	slurm_conf_common
-	cat <<EOC
-KillWait=30
-NodeName=$NODE NodeAddr=127.0.0.1 NodeHostname=$NODE CPUs=8 RealMemory=16000 Gres=gpu:2 State=UNKNOWN
-PartitionName=gpu Nodes=$NODE Default=YES MaxTime=INFINITE State=UP
-EOC
-} >"$SL/slurm.conf"
-cat >"$SL/gres.conf" <<EOC
-AutoDetect=off
-NodeName=$NODE Name=gpu File=$SLURM_GPU_FILES
-EOC
-export SLURM_CONF=$SL/slurm.conf
-slurm_start_ctld
-slurm_start_node "$NODE"
+slurm_one_node "$NODE" 2 KillWait=30
 ok "MariaDB, slurmdbd, slurmctld and slurmd answer, node $NODE idle with gpu:2 ($(($(now_ms) - T0)) ms)"
 
 # --- ds01 on the fake NVML's 2 GPUs, in the cluster; Slurm's accounts from the limits ---------------
