@@ -9,6 +9,11 @@
 #include <string.h>
 #include <time.h>
 
+/* How long after the container's end ds01d waits before it ends the job: a retire (stop,
+ * remove) routed from another node runs inside the job (`srun --overlap`, src/cli/cluster.c),
+ * and ending the job at once would kill the step that asked before its answer is out. The
+ * container has had its grace already; the job's end is bookkeeping and can wait this long. */
+#define END_DELAY_MS (3 * 1000)
 /* After `scancel --signal=TERM --full`, how long the job's script has to end by itself (it
  * stops its container and exits) before `scancel ID` ends the job (Slurm's own SIGTERM,
  * KillWait, SIGKILL). */
@@ -22,6 +27,7 @@
 struct end {
         int64_t job, uid;
         char *container, *why;
+        int64_t asked_ms;         /* unix ms the end was asked for */
         int64_t term_ms, kill_ms; /* unix ms the scancel was run (0: not yet) */
 };
 
@@ -86,7 +92,8 @@ void slurmend_request(struct slurmend *e, int64_t job, int64_t uid, const char *
                 known = e->v[i].job == job;
         if (!known) {
                 e->v = xrealloc(e->v, (e->n + 1) * sizeof(*e->v));
-                e->v[e->n++] = (struct end){job, uid, xstrdup(container), xstrdup(why), 0, 0};
+                e->v[e->n++] =
+                    (struct end){job, uid, xstrdup(container), xstrdup(why), now_ms(), 0, 0};
         }
         e->rung = true;
         pthread_cond_signal(&e->cond);
@@ -172,6 +179,12 @@ static int due(struct end *x, int64_t now, int64_t *next)
 {
         if (x->kill_ms > 0 && now - x->kill_ms >= END_RETRY_MS)
                 x->term_ms = x->kill_ms = 0; /* Slurm did not end it: again from the start */
+        if (x->term_ms == 0 && now - x->asked_ms < END_DELAY_MS) {
+                int64_t at = x->asked_ms + END_DELAY_MS;
+                if (*next == 0 || at < *next)
+                        *next = at;
+                return 0;
+        }
         int what = x->term_ms == 0                                       ? 1
                    : x->kill_ms == 0 && now - x->term_ms >= END_GRACE_MS ? 2
                                                                          : 0;

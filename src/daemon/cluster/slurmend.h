@@ -1,9 +1,10 @@
 /* slurmend.h - the Slurm jobs ds01d ends because their container ended first (cluster mode,
  * docs/cluster-design.md): a container-stop, retire or remove, an idle or runtime stop, its main
  * process' exit. The container's stop has already given its processes SIGTERM and their grace,
- * so ending the job is bookkeeping: `scancel --signal=TERM --full ID` (the batch script and its
- * steps get SIGTERM), then, when Slurm still runs the job END_GRACE later, `scancel ID`. Both run
- * as root through slurmcmd.h (argv, a clean environment), on the watcher's thread
+ * so ending the job is bookkeeping, done END_DELAY after (a retire routed into the job through
+ * srun must get its answer out first): `scancel --signal=TERM --full ID` (the batch script and
+ * its steps get SIGTERM), then, when Slurm still runs the job END_GRACE later, `scancel ID`. Both
+ * run as root through slurmcmd.h (argv, a clean environment), on the watcher's thread
  * (slurmlife.h), never on a request's: a slurmctld that is down must not hang a stop.
  *
  * It is also the watcher's doorbell (a Slurm job's container stopped: a pass soon). A leaf, so
