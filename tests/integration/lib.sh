@@ -1651,7 +1651,7 @@ _slurm_node_idle() { sinfo -h -n "$1" -o %t 2>/dev/null | grep -qx idle; }
 _slurm_track() {
 	local pid comm
 	pid=$(pid_of_file "$1") || return 1
-	read -r comm <"/proc/$pid/comm" || return 1
+	{ read -r comm <"/proc/$pid/comm"; } 2>/dev/null || return 1
 	SLURM_PIDS+=("$pid")
 	SLURM_COMM[$pid]=$comm
 }
@@ -1661,7 +1661,7 @@ slurm_stop_ctld() { slurm_stop_tracked "$(cat "$SL/slurmctld.pid" 2>/dev/null)";
 # slurm_stop_tracked PID: one of the fixture's daemons stopped (a test that stops one on purpose).
 slurm_stop_tracked() {
 	local comm=
-	read -r comm <"/proc/$1/comm" 2>/dev/null
+	{ read -r comm <"/proc/$1/comm"; } 2>/dev/null # (gone: nothing to stop)
 	[ -n "$comm" ] && [ "$comm" = "${SLURM_COMM[$1]:-}" ] && slurm_stop "$1"
 	return 0
 }

@@ -16,7 +16,7 @@
 #  - slurmctld down: a running container stays running while the watcher's asks fail (ds01 health
 #    says so), a --slurm-job deploy is refused ("cannot ask Slurm about job N"), a container-stop
 #    does not hang; once slurmctld is back, the stopped container's job is ended and it is retired.
-# ds01-test: kind=functional threads needs=slurm budget=200
+# ds01-test: kind=functional threads needs=slurm budget=97
 DS01_CONFIG_EXTRA='sample_interval_s: 1'
 . "$(dirname "$0")/lib.sh"
 

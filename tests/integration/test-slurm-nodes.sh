@@ -21,7 +21,7 @@
 # (no node has them) are refused with exit 3. C's group has a 1-minute cap: the step stops C's
 # container with its grace before Slurm's time limit (its TERM trap writes /workspace/ckpt) and
 # the job completes.
-# ds01-test: kind=functional needs=slurm budget=120
+# ds01-test: kind=functional needs=slurm budget=80
 . "$(dirname "$0")/lib.sh"
 
 for tool in slurmctld slurmd scontrol sbatch squeue scancel srun munge munged nsenter ip; do
