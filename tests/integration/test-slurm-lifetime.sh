@@ -8,7 +8,7 @@
 #    container-stop releases its GPU at once, names the job in its event, ends the job (also one
 #    whose script ignores SIGTERM: then `scancel ID` after a grace), container-start of it is
 #    refused ("its Slurm job N ended"), and the next job gets both GPUs; a runtime stop
-#    (max_runtime_h) ends the job too.
+#    (max_runtime_h) and an idle stop (idle_timeout_h) end the job too.
 #  - The job ends first: scancel of the job stops the container - its process gets SIGTERM and
 #    saves its work (a trap writes the workspace) - and retires it, its GPU released.
 #  - ds01d restarted: a container whose job still runs is kept with its lease; one whose job was
@@ -16,7 +16,7 @@
 #  - slurmctld down: a running container stays running while the watcher's asks fail (ds01 health
 #    says so), a --slurm-job deploy is refused ("cannot ask Slurm about job N"), a container-stop
 #    does not hang; once slurmctld is back, the stopped container's job is ended and it is retired.
-# ds01-test: kind=functional threads needs=slurm budget=97
+# ds01-test: kind=functional threads needs=slurm budget=136
 DS01_CONFIG_EXTRA='sample_interval_s: 1'
 . "$(dirname "$0")/lib.sh"
 
@@ -195,5 +195,15 @@ assert_ok "the runtime stop of job $J4's container ends the job" job_gone "$J4"
 assert_ne 0 "$(ev_n "$(ev_job maintenance.runtime_kill "$J4")")" "... the runtime stop's event names the job"
 wait_for 20 container_gone "p4._.$A"
 assert_ok "... and the container is retired" container_gone "p4._.$A"
+
+# --- an idle stop ends the job (the fake NVML's GPUs are idle; idle_timeout_h 0.003: 11 s) --------
+ds01_write_lifecycle_limits 'idle_timeout_h: 0.003' 'sigterm_grace_s: 3'
+assert_exit 0 -m "ds01 reload (idle_timeout_h 0.003, no runtime cap)" as_root ds01 reload
+J8=$(deploy_job j8 p8 1)
+wait_for 60 job_gone "$J8"
+assert_ok "the idle stop of job $J8's container ends the job" job_gone "$J8"
+assert_ne 0 "$(ev_n "$(ev_job maintenance.idle_kill "$J8")")" "... the idle stop's event names the job"
+wait_for 20 container_gone "p8._.$A"
+assert_ok "... and the container is retired" container_gone "p8._.$A"
 
 ds01_done
