@@ -1516,6 +1516,16 @@ slurm_munge_down() {
 #                                      with N GPUs (LINE: more slurm.conf lines), running
 #   slurm_teardown USER...             from trap_extra: the users' jobs cancelled and gone, every
 #                                      daemon stopped (TERM, then KILL), the devices removed, munged
+# slurm_tools TOOL...: each is installed (Slurm's daemons live in /usr/sbin, which joins PATH),
+# else the test is skipped saying which package installs it (scripts/deps.sh does).
+slurm_tools() {
+	export PATH=$PATH:/usr/sbin
+	local tool
+	for tool in "$@"; do
+		command -v "$tool" >/dev/null 2>&1 ||
+			skip_test "$tool is not installed (scripts/deps.sh installs slurm-wlm, slurmdbd, munge, mariadb-server)"
+	done
+}
 SL=
 SLURM_CLUSTER=
 SLURM_ACCOUNTING=0

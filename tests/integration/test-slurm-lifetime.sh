@@ -20,11 +20,7 @@
 DS01_CONFIG_EXTRA='sample_interval_s: 1'
 . "$(dirname "$0")/lib.sh"
 
-for tool in slurmctld slurmd scontrol sbatch squeue scancel munge munged; do
-	command -v "$tool" >/dev/null 2>&1 || PATH=$PATH:/usr/sbin command -v "$tool" >/dev/null 2>&1 ||
-		skip_test "$tool is not installed (scripts/deps.sh installs slurm-wlm and munge)"
-done
-export PATH=$PATH:/usr/sbin
+slurm_tools slurmctld slurmd scontrol sbatch squeue scancel munge munged
 ds01_setup
 A=$(ds01_user "it$$a") || fail "cannot create user A"
 HA=$(user_home "$A")

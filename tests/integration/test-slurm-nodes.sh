@@ -24,11 +24,7 @@
 # ds01-test: kind=functional needs=slurm budget=80
 . "$(dirname "$0")/lib.sh"
 
-for tool in slurmctld slurmd scontrol sbatch squeue scancel srun munge munged nsenter ip; do
-	command -v "$tool" >/dev/null 2>&1 || PATH=$PATH:/usr/sbin command -v "$tool" >/dev/null 2>&1 ||
-		skip_test "$tool is not installed (scripts/deps.sh installs slurm-wlm and munge)"
-done
-export PATH=$PATH:/usr/sbin
+slurm_tools slurmctld slurmd scontrol sbatch squeue scancel srun munge munged nsenter ip
 DS01_GPUS=3
 DS01_CONFIG_EXTRA='sample_interval_s: 1' # the watcher of Slurm jobs runs at this interval
 ds01_setup

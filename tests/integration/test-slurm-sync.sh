@@ -16,11 +16,7 @@
 # ds01-test: kind=functional needs=slurm budget=79
 . "$(dirname "$0")/lib.sh"
 
-for tool in sacctmgr slurmdbd slurmctld scontrol munge munged mariadbd mariadb mariadb-install-db; do
-	command -v "$tool" >/dev/null 2>&1 || PATH=$PATH:/usr/sbin command -v "$tool" >/dev/null 2>&1 ||
-		skip_test "$tool is not installed (scripts/deps.sh installs slurm-wlm, slurmdbd, munge, mariadb-server)"
-done
-export PATH=$PATH:/usr/sbin
+slurm_tools sacctmgr slurmdbd slurmctld scontrol munge munged mariadbd mariadb mariadb-install-db
 ds01_setup
 A=$(ds01_user "it$$a") || fail "cannot create user A"
 B=$(ds01_user "it$$b") || fail "cannot create user B"
