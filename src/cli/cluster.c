@@ -102,10 +102,7 @@ static char *slurm_prog(const struct cluster *cl, const char *prog)
         return cluster_slurm_prog(cl->slurm_bin, prog);
 }
 
-/* The user's environment for srun and squeue: SLURM_CONF from the cluster key, without this
- * node's DS01_SOCKET (on the job's node the CLI talks to that node's ds01d: the default
- * socket, or what slurm.conf's TaskProlog exports). hop: with HOP_ENV. NULL-terminated. */
-static char **slurm_env(const struct cluster *cl, bool hop)
+char **cluster_slurm_env(const char *slurm_conf, bool routed, bool hop)
 {
         extern char **environ;
         size_t n = 0;
@@ -114,19 +111,26 @@ static char **slurm_env(const struct cluster *cl, bool hop)
         char **env = xcalloc(n + 3, sizeof(*env));
         size_t k = 0;
         for (size_t i = 0; i < n; i++) {
-                if (startswith(environ[i], "DS01_SOCKET=") || startswith(environ[i], HOP_ENV "=") ||
-                    (cl->slurm_conf && startswith(environ[i], "SLURM_CONF=")))
+                if ((routed && startswith(environ[i], "DS01_SOCKET=")) ||
+                    startswith(environ[i], HOP_ENV "=") ||
+                    (slurm_conf && startswith(environ[i], "SLURM_CONF=")))
                         continue;
                 env[k++] = xstrdup(environ[i]);
         }
-        if (cl->slurm_conf)
-                env[k++] = xasprintf("SLURM_CONF=%s", cl->slurm_conf);
+        if (slurm_conf)
+                env[k++] = xasprintf("SLURM_CONF=%s", slurm_conf);
         if (hop)
                 env[k++] = xstrdup(HOP_ENV "=1");
         return env;
 }
 
-static void env_free(char **env)
+/* The routing's environment for srun and squeue (see cluster_slurm_env). */
+static char **slurm_env(const struct cluster *cl, bool hop)
+{
+        return cluster_slurm_env(cl->slurm_conf, true, hop);
+}
+
+void cluster_env_free(char **env)
 {
         for (size_t i = 0; env && env[i]; i++)
                 free(env[i]);
@@ -162,7 +166,7 @@ static int running_jobs(const struct cluster *cl, const char *project, struct jo
         _cleanup_free_ char *out = NULL, *errtext = NULL;
         int st = spawn_capture(squeue, argv, (const char *const *)env, SQUEUE_TIMEOUT,
                                MAX_OUTPUT_BYTES, &out, &errtext);
-        env_free(env);
+        cluster_env_free(env);
         if (st != 0) {
                 if (st == -1)
                         return error_set_errno(err, errno, "cannot run %s", squeue);
@@ -288,8 +292,8 @@ int cluster_route(const struct cli_command *cmd, const char *name, int argc, cha
         int e = errno;
         fprintf(stderr, "%s: cannot run %s to reach the container's node: %s\n", cmd->name, v[0],
                 strerror(e));
-        env_free(env);
-        env_free(v);
+        cluster_env_free(env);
+        cluster_env_free(v);
         return 1;
 }
 
@@ -304,8 +308,8 @@ static int remote_list(const struct cluster *cl, const struct job *job, bool all
         _cleanup_free_ char *out = NULL, *errtext = NULL;
         int st = spawn_capture(v[0], (const char *const *)v, (const char *const *)env,
                                REMOTE_TIMEOUT, MAX_OUTPUT_BYTES, &out, &errtext);
-        env_free(env);
-        env_free(v);
+        cluster_env_free(env);
+        cluster_env_free(v);
         if (st != 0) {
                 char *nl = errtext ? strchr(errtext, '\n') : NULL;
                 if (nl)

@@ -35,6 +35,14 @@ int cluster_list(const struct cli_command *cmd, bool all, json_t **ret_list);
  * *ret_conf its slurm.conf (NULL: Slurm's default). */
 bool cluster_login(const char **ret_conf);
 
+/* The user's environment for Slurm's commands, run as the user: SLURM_CONF set to slurm_conf
+ * (NULL: the user's own), no routing marker. routed: also without DS01_SOCKET (a command sent
+ * to another node through srun talks to that node's ds01d: the default socket, or what
+ * slurm.conf's TaskProlog exports); a submitted job keeps it. hop: with the routing marker (the
+ * command on the far side does not route again). NULL-terminated; free with cluster_env_free. */
+char **cluster_slurm_env(const char *slurm_conf, bool routed, bool hop);
+void cluster_env_free(char **env);
+
 /* The path of Slurm's program `prog`: in slurm_bin (the cluster key's), else the first in PATH
  * (a login node's). A new string. */
 char *cluster_slurm_prog(const char *slurm_bin, const char *prog);

@@ -34,8 +34,6 @@
 #include <time.h>
 #include <unistd.h>
 
-extern char **environ;
-
 #define JOB_PREFIX    "ds01:"
 #define MARK_DEPLOYED "ds01-slurm-job: deployed "
 #define MARK_FAILED   "ds01-slurm-job: failed "
@@ -91,18 +89,7 @@ static int slurm_run(const json_t *info, const char *tool, const char *const *ar
                      char **ret_err)
 {
         _cleanup_free_ char *path = cluster_slurm_prog(cli_jstr(info, "slurm_bin", NULL), tool);
-        const char *conf = cli_jstr(info, "slurm_conf", NULL);
-        _cleanup_free_ char *conf_var = conf ? xasprintf("SLURM_CONF=%s", conf) : NULL;
-        size_t n = 0;
-        while (environ[n])
-                n++;
-        _cleanup_free_ const char **envp = xcalloc(n + 2, sizeof(*envp));
-        size_t k = 0;
-        for (size_t i = 0; i < n; i++)
-                if (!conf_var || strncmp(environ[i], "SLURM_CONF=", 11) != 0)
-                        envp[k++] = environ[i];
-        if (conf_var)
-                envp[k++] = conf_var;
+        char **envp = cluster_slurm_env(cli_jstr(info, "slurm_conf", NULL), false, false);
         size_t na = 0;
         while (args[na])
                 na++;
@@ -111,7 +98,9 @@ static int slurm_run(const json_t *info, const char *tool, const char *const *ar
         for (size_t i = 0; i < na; i++)
                 argv[i + 1] = args[i];
         char *out = NULL, *errout = NULL;
-        int r = spawn_capture(path, argv, envp, SLURM_CMD_MS, SLURM_MAX_OUT, &out, &errout);
+        int r = spawn_capture(path, argv, (const char *const *)envp, SLURM_CMD_MS, SLURM_MAX_OUT,
+                              &out, &errout);
+        cluster_env_free(envp);
         if (r == -1) {
                 *ret_out = xstrdup("");
                 *ret_err = xasprintf("cannot run %s: %s", path, strerror(errno));
