@@ -311,19 +311,29 @@ static char *job_script(const struct deploy_req *q)
         return strbuf_detach(&sb);
 }
 
+/* What q asks Slurm for, for messages: "1 GPU", "2 GPUs", "1 MIG instance 3g.20gb". */
+static char *asked(const struct deploy_req *q)
+{
+        if (q->o.mig)
+                return xasprintf("%lld MIG instance%s %s", (long long)q->n_gpus,
+                                 q->n_gpus == 1 ? "" : "s", q->o.mig);
+        return xasprintf("%lld GPU%s", (long long)q->n_gpus, q->n_gpus == 1 ? "" : "s");
+}
+
 /* sbatch refused the job: exit 3 for what the cluster or the user's limits cannot give. */
 static int submit_refused(const char *cmd, const struct deploy_req *q, const json_t *info,
                           const char *errout)
 {
         const char *why = slurm_reason(errout);
+        _cleanup_free_ char *what = asked(q);
         bool limits =
             strstr(errout, "QOS") || strstr(errout, "accounting") || strstr(errout, "time limit");
         if (limits && !json_object_get(info, "group")) { /* a login node knows no limits */
                 fprintf(stderr,
                         "%s: Slurm refused the job: %s - your ds01 limits (your group's Slurm "
-                        "QOS) do not allow %lld GPU%s; ask for fewer (check-limits on a GPU "
-                        "node shows them)\n",
-                        cmd, why, (long long)q->n_gpus, q->n_gpus == 1 ? "" : "s");
+                        "QOS) do not allow %s; ask for fewer (check-limits on a GPU node "
+                        "shows them)\n",
+                        cmd, why, what);
                 return DS01_ERESOURCE;
         }
         if (limits) {
@@ -336,19 +346,20 @@ static int submit_refused(const char *cmd, const struct deploy_req *q, const jso
                         snprintf(hours, sizeof(hours), "%g h", json_number_value(h));
                 fprintf(stderr,
                         "%s: Slurm refused the job: %s - your ds01 limits (group %s: "
-                        "max_gpu_equivalents %s, max_runtime_h %s%s%s) do not allow %lld "
-                        "GPU%s; ask for fewer (check-limits)\n",
+                        "max_gpu_equivalents %s, max_runtime_h %s%s%s) do not allow %s; ask "
+                        "for fewer (check-limits)\n",
                         cmd, why, cli_jstr(info, "group", "?"), gpus, hours,
                         json_object_get(info, "qos") ? ", Slurm QOS " : "",
-                        cli_jstr(info, "qos", ""), (long long)q->n_gpus, q->n_gpus == 1 ? "" : "s");
+                        cli_jstr(info, "qos", ""), what);
                 return DS01_ERESOURCE;
         }
         if (strstr(errout, "node configuration is not available") ||
-            strstr(errout, "Requested node config")) {
+            strstr(errout, "Requested node config") || strstr(errout, "Invalid generic resource")) {
                 fprintf(stderr,
-                        "%s: Slurm refused the job: %s - no node of the cluster has %lld GPU%s "
-                        "you may use; ask for fewer\n",
-                        cmd, why, (long long)q->n_gpus, q->n_gpus == 1 ? "" : "s");
+                        "%s: Slurm refused the job: %s - no node of the cluster has %s you may "
+                        "use; ask for %s (sinfo -o '%%N %%G' lists each node's GPUs and MIG "
+                        "types)\n",
+                        cmd, why, what, q->o.mig ? "a profile a node has" : "fewer");
                 return DS01_ERESOURCE;
         }
         _cleanup_free_ char *safe = term_safe(errout);
@@ -367,7 +378,9 @@ static int submit(const char *cmd, const struct deploy_req *q, const json_t *inf
         if (!dir)
                 return DS01_ERR;
         _cleanup_free_ char *name = xasprintf("--job-name=" JOB_PREFIX "%s", q->project);
-        _cleanup_free_ char *gres = xasprintf("--gres=gpu:%lld", (long long)q->n_gpus);
+        /* a MIG instance is a gres type (gres.conf's Type=PROFILE) */
+        _cleanup_free_ char *gres = xasprintf("--gres=gpu:%s%s%lld", q->o.mig ? q->o.mig : "",
+                                              q->o.mig ? ":" : "", (long long)q->n_gpus);
         _cleanup_free_ char *output = xasprintf("--output=%s/%s-%%j.out", dir, q->project);
         _cleanup_free_ char *script = job_script(q);
         _cleanup_free_ char *wrap = xasprintf("--wrap=%s", script);
@@ -515,9 +528,12 @@ int slurm_deploy(const struct cli_command *cmd, const struct deploy_req *q)
         _cleanup_(json_decrefp) json_t *info = cluster_info();
         if (!info)
                 return CLI_CONTINUE;
-        if (q->o.mig)
-                return cli_usage_error(cmd, "--mig is not offered in a Slurm cluster yet: ask for "
-                                            "whole GPUs with --gpus N");
+        if (q->o.mig && !strchr(q->o.mig, '.'))
+                return cli_usage_error(cmd,
+                                       "in a Slurm cluster --mig takes the whole profile as the "
+                                       "nodes' gres.conf types it, such as 3g.20gb, not '%s' "
+                                       "(sinfo -o '%%N %%G' lists them)",
+                                       q->o.mig);
         _cleanup_free_ char *id = NULL, *path = NULL;
         int r = submit(cmd->name, q, info, &id, &path);
         if (r != 0)
@@ -538,12 +554,13 @@ int slurm_deploy(const struct cli_command *cmd, const struct deploy_req *q)
                 sleep_ms(POLL_MS);
         }
         if (streq(j.state, "PENDING") && !q->o.wait) {
+                _cleanup_free_ char *what = asked(q);
                 job_cancel(info, id);
                 unlink(path);
                 fprintf(stderr,
-                        "%s: no GPU free: Slurm cannot start a job with %lld GPU%s now (%s) - "
-                        "add --wait to wait in the queue for it, or deploy with --cpu-only\n",
-                        cmd->name, (long long)q->n_gpus, q->n_gpus == 1 ? "" : "s", j.reason);
+                        "%s: no GPU free: Slurm cannot start a job with %s now (%s) - add "
+                        "--wait to wait in the queue for it, or deploy with --cpu-only\n",
+                        cmd->name, what, j.reason);
                 return DS01_ERESOURCE;
         }
         if (streq(j.state, "PENDING")) {

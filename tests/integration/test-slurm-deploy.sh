@@ -193,7 +193,7 @@ JE=$(submit "$A" je --gres=gpu:2)
 wait_for 30 has_rc je || fail "A's third job did not run its deploy: state $(job_state "$JE")"
 assert_eq 0,3 "$(cat "$SL/jobs/je.gpus")" "a job gets indexes 0 and 3 in Slurm"
 assert_ne 0 "$(cat "$SL/jobs/je.rc")" "... and its deploy is refused: ds01 has no GPU 3"
-assert_contains "$(cat "$SL/jobs/je.err")" "GPU 3 of node $NODE, which ds01 does not have" "... saying so"
+assert_contains "$(cat "$SL/jobs/je.err")" "GPU 3 of node $NODE (gres type '', device file number 3), which ds01 does not have as a whole GPU" "... saying so"
 assert_no_container "pe._.$A" "... and nothing is deployed"
 scancel "$JE"
 

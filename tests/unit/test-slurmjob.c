@@ -1,5 +1,5 @@
 /* test-slurmjob.c - a Slurm job read for a deploy (cluster/slurmjob.c): squeue's JSON, host
- * lists, and the GPU indexes a job holds on a node. */
+ * lists, the GPU indexes a job holds on a node, and the node's GPUs as slurmd -G lists them. */
 #include "daemon/cluster/slurmjob.h"
 
 #include <setjmp.h>
@@ -103,12 +103,61 @@ static void test_parse(void **state)
         error_free(err);
 }
 
+/* slurmd -G's records as Slurm 22.05 prints them (grouped by type: the order of a job's IDX) */
+static void test_gres_layout(void **state)
+{
+        (void)state;
+        const char *text =
+            "slurmd: Gres Name=gpu Type=a100 Count=1 Index=0 ID=7696487 File=/dev/nvidia0 (null)\n"
+            "slurmd: Gres Name=gpu Type=a100 Count=1 Index=4 ID=7696487 File=/dev/nvidia4 (null)\n"
+            "slurmd: Gres Name=gpu Type=3g.20gb Count=1 Index=1 ID=7696487 "
+            "File=/dev/nvidia1,/dev/nvidia-caps/nvidia-cap21 (null)\n"
+            "slurmd: Gres Name=mps Type=(null) Count=100 Index=0 ID=1 File=/dev/nvidia0 (null)\n"
+            "slurmd: Gres Name=gpu Type=(null) Count=3 Index=5 ID=7696487 File=/dev/nvidia[5-6,8] "
+            "(null)\n";
+        struct slurm_gres_gpu g[SLURMJOB_MAX_GPUS];
+        struct error *err = NULL;
+        assert_int_equal(slurmjob_parse_gres_layout(text, g, &err), 6);
+        assert_string_equal(g[0].type, "a100");
+        assert_int_equal(g[0].file_no, 0);
+        assert_int_equal(g[1].file_no, 4);
+        assert_string_equal(g[2].type, "3g.20gb");
+        assert_int_equal(g[2].file_no, 1); /* MultipleFiles: the first file's */
+        assert_string_equal(g[3].type, "");
+        assert_int_equal(g[3].file_no, 5);
+        assert_int_equal(g[5].file_no, 8);
+        /* a Count without as many files: the rest have no number */
+        assert_int_equal(
+            slurmjob_parse_gres_layout("slurmd: Gres Name=gpu Type=t Count=2 File=(null)", g, &err),
+            2);
+        assert_int_equal(g[1].file_no, -1);
+        assert_int_equal(slurmjob_parse_gres_layout("nothing of gpus\n", g, &err), 0);
+        /* as slurmcmd_run gives stderr: one line */
+        assert_int_equal(slurmjob_parse_gres_layout(
+                             "slurmd: Gres Name=gpu Type=a Count=1 File=/dev/n7 (null) slurmd: "
+                             "Gres Name=gpu Type=b Count=1 File=/dev/n2 (null)",
+                             g, &err),
+                         2);
+        assert_string_equal(g[1].type, "b");
+        assert_int_equal(g[1].file_no, 2);
+        /* malformed: no Count, a range beyond the bound */
+        assert_int_equal(
+            slurmjob_parse_gres_layout("slurmd: Gres Name=gpu Type=t File=/dev/x0", g, &err), -1);
+        assert_non_null(strstr(err->message, "cannot read slurmd's GPU record"));
+        err = error_free(err);
+        assert_int_equal(slurmjob_parse_gres_layout(
+                             "slurmd: Gres Name=gpu Type=t Count=99 File=/dev/x[0-98]", g, &err),
+                         -1);
+        error_free(err);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
             cmocka_unit_test(test_ids),
             cmocka_unit_test(test_hostlist),
             cmocka_unit_test(test_parse),
+            cmocka_unit_test(test_gres_layout),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -5,6 +5,7 @@
 #include "daemon/cluster/slurmjob.h"
 #include "daemon/config/config.h"
 #include "daemon/gpus/gpu.h"
+#include "daemon/gpus/pool.h"
 #include "daemon/requests/access.h"
 
 #include <errno.h>
@@ -47,24 +48,74 @@ static int squeue_job(const struct config_cluster *cl, int64_t id, char **ret_ou
         return 0;
 }
 
-/* ds01's whole GPU of index idx (slurmjob.h's mapping), or NULL with err. */
-static const struct gpu_slot *slot_of_index(const struct gpu_inventory *inv, int64_t job, int idx,
-                                            const char *node, struct error **err)
+/* The node's GPUs as Slurm indexes them, from `slurmd -G -N NODE` (it reads slurm.conf and
+ * gres.conf and prints, on stderr, the records in the order a job's IDX counts them).
+ * slurmd is in the sbin beside slurm_bin's bin (/usr/bin -> /usr/sbin). */
+static int gres_layout(const struct config_cluster *cl, struct slurm_gres_gpu *ret,
+                       struct error **err)
+{
+        const char *args[] = {"-G", "-N", cl->node, NULL};
+        _cleanup_free_ char *out = NULL, *errout = NULL;
+        int r = slurmcmd_run(cl, "../sbin/slurmd", args, SQUEUE_TIMEOUT_MS, NULL, 1u << 20, &out,
+                             &errout, err);
+        if (r == -1)
+                return -1;
+        if (r != 0)
+                return error_set(err, DS01_ERR,
+                                 "cannot read this node's GPUs from Slurm: slurmd -G exited with "
+                                 "%d: %.300s",
+                                 r, errout ? errout : "");
+        return slurmjob_parse_gres_layout(errout, ret, err);
+}
+
+/* A MIG profile's shape ("3g.20gb"): such a gres type names MIG instances. */
+static bool is_profile(const char *type)
+{
+        int slices, mem;
+        _cleanup_error_ struct error *e = NULL;
+        return strchr(type, '.') && pool_parse_profile(type, &slices, &mem, &e) == 0;
+}
+
+/* The ds01 slot of the job's GPU index idx: record idx of the node's layout. A record typed as
+ * a MIG profile is ds01's k-th allocatable instance of that profile (k: its rank among the
+ * layout's records of that type); any other is the whole GPU whose minor is its device file's
+ * number. NULL with err when ds01 has no such slot. */
+static const struct gpu_slot *slot_of_gres(const struct gpu_inventory *inv,
+                                           const struct slurm_gres_gpu *layout, int n_layout,
+                                           int64_t job, int idx, const char *node,
+                                           struct error **err)
 {
         const struct gpu_slot *all;
         size_t n = gpu_inventory_slots(inv, &all);
-        for (size_t i = 0; i < n; i++) {
-                if (all[i].parent_uuid || all[i].gpu_index != idx)
-                        continue;
+        const struct slurm_gres_gpu *g = idx < n_layout ? &layout[idx] : NULL;
+        bool mig = g && is_profile(g->type);
+        int rank = 0;
+        for (int i = 0; g && mig && i < idx; i++)
+                rank += streq(layout[i].type, g->type);
+        for (size_t i = 0; g && i < n; i++) {
                 if (!all[i].allocatable)
-                        break;
-                return &all[i];
+                        continue;
+                if (mig && all[i].profile && streq(all[i].profile, g->type) && rank-- == 0)
+                        return &all[i];
+                if (!mig && !all[i].parent_uuid && g->file_no >= 0 &&
+                    all[i].minor == (unsigned)g->file_no)
+                        return &all[i];
         }
-        error_set(err, DS01_ERR,
-                  "Slurm gave job %lld GPU %d of node %s, which ds01 does not have as a whole "
-                  "GPU (ds01 gpus lists %zu slots) - gres.conf and ds01's GPUs disagree; an "
-                  "administrator lists the node's GPUs in gres.conf in NVML's order",
-                  (long long)job, idx, node, n);
+        if (!g)
+                error_set(err, DS01_ERR,
+                          "Slurm gave job %lld GPU %d of node %s, which slurmd -G does not list "
+                          "(%d GPUs) - slurm.conf and gres.conf disagree; an administrator "
+                          "restarts slurmd after changing them",
+                          (long long)job, idx, node, n_layout);
+        else
+                error_set(err, DS01_ERR,
+                          "Slurm gave job %lld GPU %d of node %s (gres type '%s', device file "
+                          "number %ld), which ds01 does not have as %s (ds01 gpus lists %zu "
+                          "slots) - gres.conf and ds01's GPUs disagree; an administrator lists "
+                          "the whole GPUs by their /dev/nvidiaN and each MIG instance with its "
+                          "profile as Type (docs/cluster-design.md)",
+                          (long long)job, idx, node, g->type, g->file_no,
+                          mig ? "a MIG instance of that profile" : "a whole GPU", n);
         return NULL;
 }
 
@@ -136,9 +187,13 @@ int slurmdeploy_check(struct ds01d *d, const struct caller *c, const json_t *job
                           (long long)id, cl->node);
                 goto out;
         }
+        struct slurm_gres_gpu layout[SLURMJOB_MAX_GPUS];
+        int n_layout = gres_layout(cl, layout, err);
+        if (n_layout < 0)
+                goto out;
         const struct gpu_slot **slots = xcalloc((size_t)n + 1, sizeof(*slots));
         for (int i = 0; i < n; i++) {
-                slots[i] = slot_of_index(d->inv, id, idx[i], cl->node, err);
+                slots[i] = slot_of_gres(d->inv, layout, n_layout, id, idx[i], cl->node, err);
                 if (!slots[i]) {
                         free(slots);
                         goto out;

@@ -6,6 +6,7 @@
 #include <jansson.h>
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -257,4 +258,115 @@ int slurmjob_node_gpus(const struct slurm_job *j, const char *node, int *ret, st
                 if (k == 0 || ret[k - 1] != ret[i])
                         ret[k++] = ret[i];
         return (int)k;
+}
+
+/* The value of " KEY=" in line (up to a space or its end), copied into buf; false when absent
+ * or too long. */
+static bool field(const char *line, const char *end, const char *key, char *buf, size_t size)
+{
+        size_t kn = strlen(key);
+        for (const char *p = line; p + kn <= end; p++) {
+                if (strncmp(p, key, kn) != 0 || (p > line && p[-1] != ' '))
+                        continue;
+                const char *v = p + kn, *e = v;
+                while (e < end && *e != ' ')
+                        e++;
+                if ((size_t)(e - v) >= size)
+                        return false;
+                memcpy(buf, v, (size_t)(e - v));
+                buf[e - v] = '\0';
+                return true;
+        }
+        return false;
+}
+
+/* The number "path" ends in (its first file's, for MultipleFiles "a,b"), or -1. */
+static long file_number(const char *path)
+{
+        size_t n = strcspn(path, ",");
+        size_t k = n;
+        while (k > 0 && path[k - 1] >= '0' && path[k - 1] <= '9')
+                k--;
+        return digits(path + k, n - k);
+}
+
+/* Expands File "pre[0-1,3]suf" (or a plain path) into the numbers of its files, appended to
+ * ret from *n. Returns 0, -1 when malformed or over SLURMJOB_MAX_GPUS. */
+static int file_numbers(const char *file, struct slurm_gres_gpu *ret, size_t *n, const char *type)
+{
+        const char *open = strchr(file, '[');
+        long nums[SLURMJOB_MAX_GPUS];
+        size_t k = 0;
+        if (!open) {
+                nums[k++] = streq(file, "(null)") ? -1 : file_number(file);
+        } else {
+                const char *close = strchr(open, ']');
+                if (!close || close[1] != '\0') /* "...[0-3]" only: suffixes are not device files */
+                        return -1;
+                for (const char *p = open + 1; p < close;) {
+                        const char *comma = memchr(p, ',', (size_t)(close - p));
+                        const char *e = comma ? comma : close;
+                        const char *dash = memchr(p, '-', (size_t)(e - p));
+                        long lo = digits(p, (size_t)((dash ? dash : e) - p));
+                        long hi = dash ? digits(dash + 1, (size_t)(e - dash - 1)) : lo;
+                        if (lo < 0 || hi < lo || hi - lo >= SLURMJOB_MAX_GPUS)
+                                return -1;
+                        for (long v = lo; v <= hi; v++) {
+                                if (k >= SLURMJOB_MAX_GPUS)
+                                        return -1;
+                                nums[k++] = v;
+                        }
+                        p = comma ? comma + 1 : close;
+                }
+        }
+        for (size_t i = 0; i < k; i++) {
+                if (*n >= SLURMJOB_MAX_GPUS)
+                        return -1;
+                ret[*n].file_no = nums[i];
+                snprintf(ret[*n].type, sizeof(ret[*n].type), "%s", type);
+                (*n)++;
+        }
+        return (int)k;
+}
+
+int slurmjob_parse_gres_layout(const char *text, struct slurm_gres_gpu *ret, struct error **err)
+{
+        size_t n = 0;
+        /* a record runs from its "Gres Name=" to the next (slurmcmd_run makes stderr one line) */
+        for (const char *p = text ? strstr(text, "Gres Name=") : NULL; p;) {
+                const char *next = strstr(p + 1, "Gres Name=");
+                const char *end = next ? next : p + strcspn(p, "\n");
+                const char *g = strncmp(p, "Gres Name=gpu ", 14) == 0 ? p : NULL;
+                if (g) {
+                        char type[64], count[16], file[256];
+                        long c;
+                        if (!field(g, end, "Type=", type, sizeof(type)) ||
+                            !field(g, end, "Count=", count, sizeof(count)) ||
+                            !field(g, end, "File=", file, sizeof(file)) ||
+                            (c = digits(count, strlen(count))) < 1)
+                                return error_set(err, DS01_ERR,
+                                                 "cannot read slurmd's GPU record '%.*s'",
+                                                 (int)(end - p > 200 ? 200 : end - p), p);
+                        if (streq(type, "(null)"))
+                                type[0] = '\0';
+                        int k = file_numbers(file, ret, &n, type);
+                        for (; k >= 0 && k < c; k++) { /* Count without as many files */
+                                if (n >= SLURMJOB_MAX_GPUS) {
+                                        k = -1;
+                                        break;
+                                }
+                                ret[n].file_no = -1;
+                                snprintf(ret[n].type, sizeof(ret[n].type), "%s", type);
+                                n++;
+                        }
+                        if (k < 0)
+                                return error_set(err, DS01_ERR,
+                                                 "cannot read slurmd's GPU record '%.*s' (over "
+                                                 "%d GPUs, or a File= ds01 cannot expand)",
+                                                 (int)(end - p > 200 ? 200 : end - p), p,
+                                                 SLURMJOB_MAX_GPUS);
+                }
+                p = next;
+        }
+        return (int)n;
 }

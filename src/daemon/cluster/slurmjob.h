@@ -8,9 +8,11 @@
  * "x Nodes=n1 GRES=gpu:4(IDX:0-3)" would claim GPUs it does not hold. squeue --json keeps every
  * value in its own field.
  *
- * GPU mapping: a job's GPU indexes are indexes into its node's gres.conf list of gpu devices;
- * ds01 maps index i to its whole GPU of index i (NVML's order). The node's gres.conf lists the
- * GPUs in that order (File=/dev/nvidia[0-N]), which is what docs/cluster-design.md asks. */
+ * GPU mapping: a job's GPU indexes are indexes into its node's list of gpu records as slurmd
+ * reads gres.conf (grouped by type, `slurmd -G` prints them in that order):
+ * slurmjob_parse_gres_layout reads that list, and slurmdeploy.c maps each record to a ds01 slot
+ * (a whole GPU by its device file's number, a MIG instance by type and rank;
+ * docs/cluster-design.md has the contract). */
 #pragma once
 
 #include "shared/error.h"
@@ -51,3 +53,17 @@ int64_t slurmjob_hostlist_index(const char *list, const char *node);
 /* The GPU indexes the job holds on `node`, ascending, in ret (at most SLURMJOB_MAX_GPUS);
  * returns how many (0: none there), -1 when a GRES value cannot be read (err says which). */
 int slurmjob_node_gpus(const struct slurm_job *j, const char *node, int *ret, struct error **err);
+
+/* One GPU of a node as Slurm indexes them (the IDX of a job's GRES): its gres type ("" when
+ * untyped: a MIG profile such as "3g.20gb", or a model) and the number its device file ends in
+ * (/dev/nvidia3 -> 3; -1 when it has none). */
+struct slurm_gres_gpu {
+        char type[64];
+        long file_no;
+};
+
+/* The node's GPUs from `slurmd -G -N NODE` (its stderr: "slurmd: Gres Name=gpu Type=T Count=N
+ * Index=I ID=... File=F ..." per gres.conf record, in Slurm's index order; a record of Count N
+ * with File=/dev/nvidia[0-3] is N GPUs). Other gres are skipped. Returns how many GPUs (at most
+ * SLURMJOB_MAX_GPUS) are in ret, -1 when a gpu record cannot be read (err says which). */
+int slurmjob_parse_gres_layout(const char *text, struct slurm_gres_gpu *ret, struct error **err);

@@ -60,6 +60,7 @@ static void load_simulated(struct gpu_inventory *inv, const struct config *c)
                 s->uuid = xasprintf("GPU-5a11d000-0000-4000-8000-%012zu", i);
                 s->name = xstrdup(g->name);
                 s->gpu_index = (int)i;
+                s->minor = (unsigned)i; /* /dev/nvidia<i>, as on nearly every real machine */
                 s->memory_mib = g->memory_mib;
                 s->weight = 1.0;
                 s->allocatable = g->n_mig == 0;

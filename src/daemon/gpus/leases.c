@@ -205,6 +205,7 @@ int leases_relet(struct ds01d *d, const struct caller *owner, const json_t *insp
         };
         struct error *e1 = NULL;
         struct resv_check rc = {0};
+        _cleanup_free_ char *busy_why = NULL; /* before the first goto: its cleanup runs at out */
         if (resv_check(d, owner->login, ls, &rc, err) < 0) {
                 resv_check_release(&rc);
                 free(prev);
@@ -212,7 +213,6 @@ int leases_relet(struct ds01d *d, const struct caller *owner, const json_t *insp
         }
         req.withheld = rc.withheld;
         req.withheld_why = rc.why;
-        _cleanup_free_ char *busy_why = NULL;
         char **busy = outside_busy(d->outside, &busy_why);
         req.outside = busy;
         req.outside_why = busy_why;

@@ -184,9 +184,10 @@ static int context_refuse(struct error **err, const char *why)
 
 int buildcheck_context(const char *buf, size_t len, char **ret_dockerfile, struct error **err)
 {
+        /* gzip, bzip2, xz ("\xfd7zXZ": split so that \xfd does not swallow the 7), zstd */
         static const char *const magics[] = {"\x1f\x8b", "BZh",
-                                             "\xfd"
-                                             "7zXZ",
+                                             ("\xfd"
+                                              "7zXZ"),
                                              "\x28\xb5\x2f\xfd"};
         for (size_t i = 0; i < sizeof(magics) / sizeof(magics[0]); i++)
                 if (len >= strlen(magics[i]) && memcmp(buf, magics[i], strlen(magics[i])) == 0)

@@ -321,16 +321,14 @@ static int64_t tcp_peer_uid(int fd)
         ssize_t n = -1;
         if (send(nl, &req, sizeof(req), 0) == (ssize_t)sizeof(req))
                 n = recv(nl, buf, sizeof(buf), 0);
-        for (struct nlmsghdr *h = (struct nlmsghdr *)buf; n > 0 && NLMSG_OK(h, (size_t)n);
-             h = NLMSG_NEXT(h, n)) {
-                if (h->nlmsg_type != SOCK_DIAG_BY_FAMILY ||
-                    h->nlmsg_len < NLMSG_LENGTH(sizeof(struct inet_diag_msg)))
-                        break;
+        /* the exact 4-tuple matches one socket: the answer's first message is it */
+        struct nlmsghdr *h = (struct nlmsghdr *)buf;
+        if (n > 0 && NLMSG_OK(h, (size_t)n) && h->nlmsg_type == SOCK_DIAG_BY_FAMILY &&
+            h->nlmsg_len >= NLMSG_LENGTH(sizeof(struct inet_diag_msg))) {
                 const struct inet_diag_msg *m = NLMSG_DATA(h);
                 if (m->id.idiag_sport == peer.sin_port && m->id.idiag_dport == me.sin_port &&
                     m->id.idiag_src[0] == peer.sin_addr.s_addr)
                         uid = m->idiag_uid;
-                break;
         }
         close(nl);
         return uid;
