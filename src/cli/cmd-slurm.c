@@ -23,6 +23,7 @@
 #include "../shared/strbuf.h"
 
 #include <ctype.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pwd.h>
@@ -34,12 +35,13 @@
 #include <time.h>
 #include <unistd.h>
 
-#define JOB_PREFIX    "ds01:"
-#define MARK_DEPLOYED "ds01-slurm-job: deployed "
-#define MARK_FAILED   "ds01-slurm-job: failed "
-#define SLURM_CMD_MS  (30 * 1000)
-#define SLURM_MAX_OUT (16u << 20)
-#define POLL_MS       300
+#define JOB_PREFIX       "ds01:"
+#define OUTPUT_KEEP_DAYS 30 /* a job's output in ~/.ds01/slurm is removed after */
+#define MARK_DEPLOYED    "ds01-slurm-job: deployed "
+#define MARK_FAILED      "ds01-slurm-job: failed "
+#define SLURM_CMD_MS     (30 * 1000)
+#define SLURM_MAX_OUT    (16u << 20)
+#define POLL_MS          300
 /* Without --wait: how long a job may stay PENDING before it counts as "no GPU free" (sbatch
  * has no --immediate; slurmctld tries to start a job as it is submitted, unless
  * SchedulerParameters=defer, when the next scheduling pass does) */
@@ -173,6 +175,27 @@ static void job_cancel(const json_t *info, const char *id)
  */
 
 /* ~/.ds01/slurm, made the user's alone; NULL with a message printed. */
+/* Removes the job outputs (NAME-ID.out) in dir older than OUTPUT_KEEP_DAYS: every deploy adds
+ * one. Runs as the user, in their own directory; not a plain file is left alone. */
+static void prune_outputs(const char *dir)
+{
+        DIR *dp = opendir(dir);
+        if (!dp)
+                return;
+        time_t cut = time(NULL) - (time_t)OUTPUT_KEEP_DAYS * 86400;
+        for (struct dirent *e; (e = readdir(dp));) {
+                size_t n = strlen(e->d_name);
+                struct stat st;
+                if (n < 5 || strcmp(e->d_name + n - 4, ".out") != 0 ||
+                    fstatat(dirfd(dp), e->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
+                    !S_ISREG(st.st_mode) || st.st_mtime >= cut)
+                        continue;
+                (void)unlinkat(dirfd(dp), e->d_name, 0);
+        }
+        closedir(dp);
+}
+
+/* ~/.ds01/slurm, made a 0700 directory of the caller's, its old outputs pruned. */
 static char *output_dir(const char *cmd)
 {
         struct passwd *pw = getpwuid(getuid());
@@ -204,6 +227,7 @@ static char *output_dir(const char *cmd)
                 free(dir);
                 return NULL;
         }
+        prune_outputs(dir);
         return dir;
 }
 

@@ -9,7 +9,8 @@
 # has no GPU free (exit 3, no job left); a profile no node has is refused at submission (exit
 # 3); a short profile (3g) is a usage error naming the whole form; a job Slurm gives the
 # 7g.40gb record that ds01 lacks is refused by ds01d ("gres.conf and ds01's GPUs disagree")
-# and ends; --gpus 1 gets the whole GPU (its device file's number is NVML's minor).
+# and ends; --gpus 1 gets the whole GPU (its device file's number is NVML's minor). A deploy
+# removes the user's job outputs in ~/.ds01/slurm older than 30 days.
 # ds01-test: kind=functional needs=slurm budget=40
 . "$(dirname "$0")/lib.sh"
 
@@ -88,6 +89,10 @@ no_jobs_of() { [ -z "$(user_jobs "$1")" ]; }
 gpu_of() { container_entry "$1" "$2" | jq -r '.gpus[0] | "\(.uuid) \(.profile // "whole")"'; }
 
 # --- two 3g.20gb deploys land on the two instances ----------------------------------------------
+# (A's job outputs of before: one 40 days old, one of yesterday; a deploy prunes those over 30)
+HA=$(user_home "$A")
+as_user "$A" sh -c 'mkdir -p -m 700 ~/.ds01/slurm && cd ~/.ds01/slurm && touch -d "40 days ago" old-1.out && touch -d "1 day ago" new-2.out' ||
+	fail "cannot make A's old job outputs"
 capture as_user "$A" container-deploy m1 --mig 3g.20gb
 assert_eq 0 "$RC" "A's container-deploy m1 --mig 3g.20gb in cluster mode succeeds: $ERR"
 assert_match "$OUT" "slurm job: [0-9]+ on node $NODE" "... as a Slurm job on $NODE"
@@ -100,6 +105,8 @@ assert_eq "$M0 3g.20gb,$M1 3g.20gb" "$(printf '%s\n' "$GA" "$GB" | sort | paste 
 	"... container-list shows each on its own 3g.20gb instance (both of GPU 1's)"
 assert_contains "$(docker inspect -f '{{json .Config.Env}}' "m1._.$A" 2>/dev/null)" \
 	"\"NVIDIA_VISIBLE_DEVICES=$(cut -d' ' -f1 <<<"$GA")\"" "... and A's container sees exactly that MIG device"
+assert_eq "new-2.out m1-$(user_jobs "$A").out" "$(cd "$HA/.ds01/slurm" && ls | sort -r | paste -sd' ')" \
+	"... its output is in ~/.ds01/slurm, where the deploy removed the output of 40 days ago and kept yesterday's"
 JOBS_A=$(user_jobs "$A")
 assert_match "$(squeue -h -j "$JOBS_A" -o %b)" "3g.20gb:1" "... A's job asked Slurm for gres gpu:3g.20gb:1"
 
