@@ -18,7 +18,9 @@
 # GPU free, land on both nodes; container-list there shows them with their nodes; each job's
 # time limit is A's runtime cap (the step set it: the login node cannot know it); with no GPU
 # free a deploy exits 3, with --wait it pends and gpu-queue (and leave) work from there; 4 GPUs
-# (no node has them) are refused with exit 3. C's group has a 1-minute cap: the step stops C's
+# (no node has them) are refused with exit 3; `container-deploy lo --gpus 1 --open` in a
+# terminal opens a shell in the new container (its workspace, a terminal, its exit status)
+# through srun --pty. C's group has a 1-minute cap: the step stops C's
 # container with its grace before Slurm's time limit (its TERM trap writes /workspace/ckpt) and
 # the job completes.
 # ds01-test: kind=functional needs=slurm budget=80
@@ -340,6 +342,19 @@ assert_exit 0 -m "A's scancel of their jobs" onlogin "$A" env SLURM_CONF="$SLURM
 job_over() { s=$(job_state "$1"); [ -z "$s" ] || { [ "$s" != RUNNING ] && [ "$s" != COMPLETING ]; }; }
 lx_over() { job_over "${LJ[0]}" && job_over "${LJ[1]}"; }
 wait_for 30 lx_over && ok "... the jobs end" || not_ok "... the jobs end" "$(squeue -h -u "$A" 2>&1)"
+
+# --open from the login namespace, in a terminal (script's pty): the job deploys on a node Slurm
+# picks and the shell opens in that container, through srun --pty; what is typed runs there
+mkdir -p "$PA_HOME/workspace/lo" && echo "lo-workspace" >"$PA_HOME/workspace/lo/marker" &&
+	chown -R "$A:" "$PA_HOME/workspace/lo" || fail "cannot seed lo's workspace"
+OPENLO=$(SOCK=$NOSOCK as_user_cmdline "$A" env DS01_CLUSTER_SLURM_CONF="$SLURM_CONF" container-deploy lo --gpus 1 --open)
+capture bash -c "{ sleep 1; printf '%s\n' 'cat /workspace/marker; [ -t 0 ] && echo open-\$((6 * 7))-ok; exit 4'; } |
+	nsenter --net=/run/netns/$NS_L script -qec $(printf %q "$OPENLO") /dev/null"
+assert_contains "$OUT" "slurm job: " "container-deploy lo --gpus 1 --open from the login namespace submits a job: $ERR"
+assert_contains "$OUT" "open-42-ok" "... and opens a shell with a terminal in lo's container"
+assert_contains "$OUT" "lo-workspace" "... whose /workspace is lo's"
+assert_eq 4 "$RC" "... and the shell's exit status comes back"
+assert_exit 0 -m "container-retire lo from the login namespace" onlogin "$A" container-retire lo
 
 # C's 1-minute cap: the step's own clock stops the container with its grace (the job from the
 # login node has no --signal) and the job completes before Slurm's time limit
