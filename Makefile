@@ -12,6 +12,7 @@
 #   make test             unit tests only (meson test)
 #   make format-check     clang-format --dry-run --Werror over src/ tests/unit/ fuzz/
 #   make format           clang-format -i over the same files
+#   make clang-check      clang's diagnostics (syntax only) over every C file build/ compiles
 #   make mutation         (root) deliberate defects in a copy of the tree, each must fail a test
 #                         (tests/mutation/README.md; not part of check; MUTATION_ARGS="04a --full")
 #   make clean            remove build/
@@ -50,7 +51,7 @@ PROGRAMS = $(BUILDDIR)/ds01d $(BUILDDIR)/ds01 $(BUILDDIR)/ds01-init $(BUILDDIR)/
 
 FORMAT_DIRS = src tests/unit fuzz
 
-.PHONY: all build install uninstall up check check-plain test format-check format clean
+.PHONY: all build install uninstall up check check-plain test format-check format clang-check clean
 
 all: build
 
@@ -109,6 +110,9 @@ format-check:
 	if [ -z "$$files" ]; then echo "format-check: no files"; exit 0; fi; \
 	$(CLANG_FORMAT) --dry-run --Werror $$files && \
 	echo "format-check: $$(echo "$$files" | wc -l) files clean"
+
+clang-check: build
+	@bash scripts/clang-check.sh build && echo "clang-check: clean"
 
 format:
 	@files=$$(find $(FORMAT_DIRS) -type f \( -name '*.c' -o -name '*.h' \) 2>/dev/null | sort); \

@@ -2,7 +2,7 @@
 # Run every ds01 test (as root): packages, dockerd, the suite's fixtures, then three passes -- a
 # plain build in build/, AddressSanitizer+UBSan in build-asan/, ThreadSanitizer in build-tsan/ --
 # each running the unit tests (meson test) and its integration tests (tests/integration/test-*.sh)
-# against the real dockerd; finally clang-format.
+# against the real dockerd; finally clang's diagnostics and clang-format.
 #
 #   scripts/check.sh [NAME...]     NAME limits the integration tests (test-NAME.sh or NAME)
 #
@@ -688,6 +688,14 @@ for p in "${PASSES[@]}"; do
 	[ -n "${P_T0[$p]:-}" ] || continue
 	echo "  $p: ${P_N[$p]:-0} integration tests, $(fmt_s "${P_SUM[$p]:-0}") of test time, from +$(fmt_s $((P_T0[$p] - pool_t0))) to +$(fmt_s $((P_T1[$p] - pool_t0)))"
 done
+
+step "clang's diagnostics (scripts/clang-check.sh)"
+if bash "$REPO/scripts/clang-check.sh" "${P_BUILD[plain]}"; then
+	passed=$((passed + 1))
+else
+	failed=$((failed + 1))
+	failures+=("clang-check (clang refuses what gcc accepted: see its output above)")
+fi
 
 step "format (clang-format)"
 if make --no-print-directory format-check; then

@@ -5,7 +5,7 @@
 set -euo pipefail
 
 BUILD_DEPS=(make gcc meson ninja-build pkg-config libc6-dev libcurl4-gnutls-dev libjansson-dev
-	libyaml-dev libsqlite3-dev libmicrohttpd-dev libarchive-dev libcmocka-dev clang-format)
+	libyaml-dev libsqlite3-dev libmicrohttpd-dev libarchive-dev libcmocka-dev clang-format clang)
 RUN_DEPS=(docker.io iptables busybox-static debootstrap tmux util-linux bsdutils curl passwd procps
 	jq sqlite3 python3 prometheus iproute2 openssh-server openssh-client git docker-compose nodejs
 	gdb chromium slurm-wlm slurmdbd munge mariadb-server) # gdb: check.sh shows the threads of a

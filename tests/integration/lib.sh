@@ -717,6 +717,16 @@ ds01_write_config() {
 	} >"$DS01_CONFIG"
 }
 
+# ds01_write_limits_sized < TEXT: $DS01_LIMITS with the test containers' sizes as its defaults
+# (1 CPU, 256m memory and swap, 64m shm, 256 pids), then TEXT: more defaults keys (indented by
+# two), default_group, groups, policies.
+ds01_write_limits_sized() {
+	{
+		printf 'defaults:\n  max_cpus: 1\n  memory: 256m\n  memory_swap: 256m\n  shm_size: 64m\n  pids_limit: 256\n'
+		cat
+	} >"$DS01_LIMITS"
+}
+
 # ds01_write_limits: the default test limits (student: 2.0 gpueq, 2 slots/container,
 # 3 containers, 1 CPU, 256m memory and swap, 64m shm, 256 pids). Tests may overwrite
 # $DS01_LIMITS afterwards.
@@ -1674,6 +1684,17 @@ slurm_stop_tracked() {
 	{ read -r comm <"/proc/$1/comm"; } 2>/dev/null # (gone: nothing to stop)
 	[ -n "$comm" ] && [ "$comm" = "${SLURM_COMM[$1]:-}" ] && slurm_stop "$1"
 	return 0
+}
+
+# slurm_ds01_cluster NODE [LINE...]: ds01.yaml's cluster key for this Slurm ($SLURM_CLUSTER,
+# $SL/slurm.conf, the directory of the Slurm commands on PATH) with ds01d on NODE; each LINE
+# (such as "accounts: false") is added under it.
+slurm_ds01_cluster() {
+	local node=$1 line
+	shift
+	printf 'cluster:\n  backend: slurm\n  name: %s\n  slurm_conf: %s\n  slurm_bin: %s\n  node: %s\n' \
+		"$SLURM_CLUSTER" "$SL/slurm.conf" "$(dirname "$(command -v scontrol)")" "$node" >>"$DS01_CONFIG"
+	for line in "$@"; do printf '  %s\n' "$line" >>"$DS01_CONFIG"; done
 }
 
 slurm_one_node() { # NODE N [LINE...]

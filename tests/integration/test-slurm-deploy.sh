@@ -33,14 +33,7 @@ ok "slurmctld and slurmd answer, node $NODE idle with gpu:4 ($(($(now_ms) - T0))
 fake_nvml_use
 fake_nvml_write "$(fake_nvml_inventory 4)"
 fake_nvml_config
-cat >>"$DS01_CONFIG" <<EOC
-cluster:
-  backend: slurm
-  name: ds01dep
-  slurm_conf: $SL/slurm.conf
-  slurm_bin: $(dirname "$(command -v scontrol)")
-  node: $NODE
-EOC
+slurm_ds01_cluster "$NODE"
 ds01_start_daemon
 
 # A job script: the deploy for its job, its answer and exit status kept in $SL/jobs/NAME.*,

@@ -34,22 +34,9 @@ ok "MariaDB, slurmdbd, slurmctld and slurmd answer, node $NODE idle with gpu:1 (
 fake_nvml_use
 fake_nvml_write "$(fake_nvml_inventory 1)"
 fake_nvml_config
-cat >>"$DS01_CONFIG" <<EOC
-cluster:
-  backend: slurm
-  name: $CLUSTER
-  slurm_conf: $SL/slurm.conf
-  slurm_bin: $(dirname "$(command -v sbatch)")
-  node: $NODE
-EOC
-cat >"$DS01_LIMITS" <<EOL
-defaults:
+slurm_ds01_cluster "$NODE"
+ds01_write_limits_sized <<EOL
   max_gpu_equivalents: 1.0
-  max_cpus: 1
-  memory: 256m
-  memory_swap: 256m
-  shm_size: 64m
-  pids_limit: 256
 default_group: student
 groups:
   student:

@@ -40,14 +40,7 @@ ds01_write_lifecycle_limits '' 'sigterm_grace_s: 3'
 fake_nvml_use
 fake_nvml_write "$(fake_nvml_inventory 2)"
 fake_nvml_config
-cat >>"$DS01_CONFIG" <<EOC
-cluster:
-  backend: slurm
-  name: ds01life
-  slurm_conf: $SL/slurm.conf
-  slurm_bin: $(dirname "$(command -v scontrol)")
-  node: $NODE
-EOC
+slurm_ds01_cluster "$NODE"
 ds01_start_daemon
 
 # write_job NAME PROJECT [SCRIPT_PREFIX] [-- CMD]: a job script that deploys PROJECT for its job

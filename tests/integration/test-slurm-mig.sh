@@ -56,23 +56,9 @@ fake_nvml_write "$(fake_nvml_inventory 2 '.gpus[1] += {mig_enabled: true, mig_de
 	{uuid: $m0, profile: "3g.20gb"}, {uuid: $m1, profile: "3g.20gb"}, {uuid: $m2, profile: "1g.5gb"}]}' \
 	--arg m0 "$M0" --arg m1 "$M1" --arg m2 "$M2")"
 fake_nvml_config
-cat >>"$DS01_CONFIG" <<EOC
-cluster:
-  backend: slurm
-  name: ds01mig
-  slurm_conf: $SL/slurm.conf
-  slurm_bin: $(dirname "$(command -v scontrol)")
-  node: $NODE
-  accounts: false
-EOC
-cat >"$DS01_LIMITS" <<EOL
-defaults:
+slurm_ds01_cluster "$NODE" "accounts: false"
+ds01_write_limits_sized <<EOL
   max_gpu_equivalents: 1.0
-  max_cpus: 1
-  memory: 256m
-  memory_swap: 256m
-  shm_size: 64m
-  pids_limit: 256
   max_containers_per_user: 3
 default_group: student
 groups:

@@ -43,24 +43,11 @@ ok "MariaDB, slurmdbd, slurmctld and slurmd answer, node $NODE idle with gpu:2 (
 fake_nvml_use
 fake_nvml_write "$(fake_nvml_inventory 2)"
 fake_nvml_config
-cat >>"$DS01_CONFIG" <<EOC
-cluster:
-  backend: slurm
-  name: $CLUSTER
-  slurm_conf: $SL/slurm.conf
-  slurm_bin: $(dirname "$(command -v sbatch)")
-  node: $NODE
-EOC
-cat >"$DS01_LIMITS" <<EOL
-defaults:
+slurm_ds01_cluster "$NODE"
+ds01_write_limits_sized <<EOL
   max_gpu_equivalents: 1.0
   max_gpu_slots_per_container: 2
   allow_full_gpu: true
-  max_cpus: 1
-  memory: 256m
-  memory_swap: 256m
-  shm_size: 64m
-  pids_limit: 256
   max_containers_per_user: 3
 default_group: student
 groups:

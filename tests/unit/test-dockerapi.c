@@ -467,8 +467,8 @@ static void test_exec_other_spellings(void **state)
             "{\"user\":\"0\"}",
             "{\"USER\":\"0\"}",
             "{\"User\":\"1500\",\"uSeR\":\"1500\"}",
-            "{\"U\xc5\xbf"
-            "er\":\"0\"}", /* U+017F, which Go folds to 's' */
+            ("{\"U\xc5\xbf"
+             "er\":\"0\"}"), /* U+017F, which Go folds to 's' */
             "{\"Privileged\":false,\"privileged\":true}",
             "{\"PRIVILEGED\":true}",
             "{\"privileged\":false}",
@@ -1076,8 +1076,8 @@ static void test_create_refused(void **state)
             "{\"Image\":\"u\",\"User\":\"alice\"}",
             "{\"Image\":\"u\",\"User\":\"1500:1600\"}",
             "{\"Image\":\"u\",\"User\":\"alice:1600\"}",
-            "{\"Image\":\"u\",\"Volumes\":{},\"NetworkingConfig\":{\"EndpointsConfig\":"
-            "{\"bridge\":{},\"default\":{}}}}",
+            ("{\"Image\":\"u\",\"Volumes\":{},\"NetworkingConfig\":{\"EndpointsConfig\":"
+             "{\"bridge\":{},\"default\":{}}}}"),
             "{\"Image\":\"u\",\"HostConfig\":null,\"NetworkingConfig\":null}",
         };
         for (size_t i = 0; i < ARRAY_SIZE(allowed); i++)

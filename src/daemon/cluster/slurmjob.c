@@ -200,6 +200,28 @@ static int cmp_int(const void *a, const void *b)
         return *(const int *)a - *(const int *)b;
 }
 
+/* Appends the numbers of range set "0-1,3" (r up to end) to ret from *n, at most max in all.
+ * -1 when it is malformed or names more. */
+static int expand_ranges(const char *r, const char *end, long *ret, size_t max, size_t *n)
+{
+        for (const char *q = r; q < end;) {
+                const char *c = memchr(q, ',', (size_t)(end - q));
+                const char *ce = c ? c : end;
+                const char *dash = memchr(q, '-', (size_t)(ce - q));
+                long lo = digits(q, (size_t)((dash ? dash : ce) - q));
+                long hi = dash ? digits(dash + 1, (size_t)(ce - dash - 1)) : lo;
+                if (lo < 0 || hi < lo || hi - lo >= (long)max)
+                        return -1;
+                for (long k = lo; k <= hi; k++) {
+                        if (*n >= max)
+                                return -1;
+                        ret[(*n)++] = k;
+                }
+                q = c ? c + 1 : end;
+        }
+        return 0;
+}
+
 /* "gpu:2(IDX:0-1)", "gpu:a100:1(IDX:3),gpu:v100:1(IDX:5)", "gpu(IDX:0,2)", "" ->
  * the IDX numbers of the gpu entries. */
 static int gres_gpus(const char *gres, int *ret, size_t *n, struct error **err)
@@ -221,25 +243,15 @@ static int gres_gpus(const char *gres, int *ret, size_t *n, struct error **err)
                         if (!close)
                                 return error_set(err, DS01_ERR, "cannot read Slurm's GRES '%.200s'",
                                                  gres);
-                        for (const char *q = r; q < close;) {
-                                const char *c = memchr(q, ',', (size_t)(close - q));
-                                const char *ce = c ? c : close;
-                                const char *dash = memchr(q, '-', (size_t)(ce - q));
-                                long lo = digits(q, (size_t)((dash ? dash : ce) - q));
-                                long hi = dash ? digits(dash + 1, (size_t)(ce - dash - 1)) : lo;
-                                if (lo < 0 || hi < lo || hi - lo >= SLURMJOB_MAX_GPUS)
-                                        return error_set(err, DS01_ERR,
-                                                         "cannot read Slurm's GRES '%.200s'", gres);
-                                for (long k = lo; k <= hi; k++) {
-                                        if (*n >= SLURMJOB_MAX_GPUS)
-                                                return error_set(err, DS01_ERR,
-                                                                 "Slurm's GRES '%.200s' names "
-                                                                 "more than %d GPUs",
-                                                                 gres, SLURMJOB_MAX_GPUS);
-                                        ret[(*n)++] = (int)k;
-                                }
-                                q = c ? c + 1 : close;
-                        }
+                        long nums[SLURMJOB_MAX_GPUS];
+                        size_t k = 0;
+                        if (expand_ranges(r, close, nums, SLURMJOB_MAX_GPUS - *n, &k) < 0)
+                                return error_set(err, DS01_ERR,
+                                                 "cannot read Slurm's GRES '%.200s' (or it names "
+                                                 "more than %d GPUs)",
+                                                 gres, SLURMJOB_MAX_GPUS);
+                        for (size_t i = 0; i < k; i++)
+                                ret[(*n)++] = (int)nums[i];
                 }
                 p = *e ? e + 1 : e;
         }
@@ -301,23 +313,9 @@ static int file_numbers(const char *file, struct slurm_gres_gpu *ret, size_t *n,
                 nums[k++] = streq(file, "(null)") ? -1 : file_number(file);
         } else {
                 const char *close = strchr(open, ']');
-                if (!close || close[1] != '\0') /* "...[0-3]" only: suffixes are not device files */
+                if (!close || close[1] != '\0' || /* "...[0-3]" only: a suffix is no device */
+                    expand_ranges(open + 1, close, nums, SLURMJOB_MAX_GPUS, &k) < 0)
                         return -1;
-                for (const char *p = open + 1; p < close;) {
-                        const char *comma = memchr(p, ',', (size_t)(close - p));
-                        const char *e = comma ? comma : close;
-                        const char *dash = memchr(p, '-', (size_t)(e - p));
-                        long lo = digits(p, (size_t)((dash ? dash : e) - p));
-                        long hi = dash ? digits(dash + 1, (size_t)(e - dash - 1)) : lo;
-                        if (lo < 0 || hi < lo || hi - lo >= SLURMJOB_MAX_GPUS)
-                                return -1;
-                        for (long v = lo; v <= hi; v++) {
-                                if (k >= SLURMJOB_MAX_GPUS)
-                                        return -1;
-                                nums[k++] = v;
-                        }
-                        p = comma ? comma + 1 : close;
-                }
         }
         for (size_t i = 0; i < k; i++) {
                 if (*n >= SLURMJOB_MAX_GPUS)
