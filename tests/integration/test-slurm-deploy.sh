@@ -7,7 +7,7 @@
 # `container-deploy P --slurm-job $SLURM_JOB_ID` and sleeps: the container exists, is the
 # user's, holds exactly the ds01 GPUs of the job's gres indexes (SLURM_JOB_GPUS), carries the
 # ds01.slurm.job label, and the ledger row has the job id; a second user's job gets the last GPU. Placement is Slurm's: with GPU 0 held by another job in Slurm (free in ds01, ds01's own
-# pick), the job gets and the container holds indexes 1 and 2. Refused: another user naming the job (not yours, audited auth.denied), a made-up job id,
+# pick), the job gets and the container holds indexes 1 and 2. Refused: another user naming the job (not yours, audited auth.denied; also a job whose GPU no container holds), a made-up job id,
 # a job without GPUs (from its own script), a finished job, a job whose GPU ds01 leased to
 # another container (Slurm and ds01 disagree), a GPU index ds01 does not have, a job on another
 # node (ds01d with another cluster.node), and a daemon without the cluster key.
@@ -67,6 +67,11 @@ JH=$(submit "$B" hold --gres=gpu:1)
 has_gpus() { [ -s "$SL/jobs/$1.gpus" ]; }
 wait_for 30 has_gpus hold || fail "B's holding job does not run: state $(job_state "$JH"), $(tail -3 "$SL/log/slurmd-$NODE.log")"
 assert_eq 0 "$(cat "$SL/jobs/hold.gpus")" "B's job without a container holds gres index 0 in Slurm"
+# its GPU is free in ds01 and A has nothing deployed: only the owner check stands between A and it
+capture as_user "$A" container-deploy grab --slurm-job "$JH"
+assert_ne 0 "$RC" "A naming B's job (no container holds its GPU) is refused"
+assert_contains "$ERR" "job $JH is not yours" "... saying it is not A's"
+assert_no_container "grab._.$A" "... and nothing is deployed on B's GPU"
 
 # --- A's job with 2 GPUs ----------------------------------------------------------------------
 write_job ja pa
