@@ -105,6 +105,10 @@ capture as_user "$A" container-deploy plain --slurm-job "$JA"
 assert_ne 0 "$RC" "a project with a container not of the job is refused"
 assert_contains "$ERR" "'plain' already has a container" "... saying so"
 assert_exit 0 as_user "$A" container-retire plain
+capture as_user "$A" container-deploy second --slurm-job "$JA"
+assert_ne 0 "$RC" "a second project for the same job is refused (one container per job)"
+assert_contains "$ERR" "Slurm job $JA has container $CA already" "... naming the job's container: $ERR"
+assert_no_container "second._.$A" "... and nothing is deployed"
 
 # --- B's job with 1 GPU: the last one -----------------------------------------------------------
 write_job jb pb

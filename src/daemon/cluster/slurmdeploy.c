@@ -6,6 +6,7 @@
 #include "daemon/config/config.h"
 #include "daemon/gpus/gpu.h"
 #include "daemon/gpus/pool.h"
+#include "daemon/ledger/store.h"
 #include "daemon/requests/access.h"
 
 #include <errno.h>
@@ -205,5 +206,24 @@ int slurmdeploy_check(struct ds01d *d, const struct caller *c, const json_t *job
         r = 0;
 out:
         slurm_job_release(&sj);
+        return r;
+}
+
+int slurmdeploy_one_container(struct ds01d *d, const struct caller *c, int64_t job,
+                              const char *container, struct error **err)
+{
+        struct store_container *rows = NULL;
+        size_t n = 0;
+        if (store_list(d->store, (int64_t)c->uid, &rows, &n, err) < 0)
+                return -1;
+        int r = 0;
+        for (size_t i = 0; i < n && r == 0; i++)
+                if (rows[i].slurm_job == job && !streq(rows[i].name, container))
+                        r = error_set(err, DS01_EUSAGE,
+                                      "Slurm job %lld has container %s already: one container "
+                                      "per job - submit another job for another project "
+                                      "(container-deploy PROJECT --gpus N)",
+                                      (long long)job, rows[i].name);
+        store_containers_free(rows, n);
         return r;
 }

@@ -21,3 +21,8 @@
  * and squeue failing (DS01_ERR). */
 int slurmdeploy_check(struct ds01d *d, const struct caller *c, const json_t *job, int64_t *ret_id,
                       const struct gpu_slot ***ret_slots, size_t *ret_n, struct error **err);
+
+/* One container per job: refuses (DS01_EUSAGE) when the caller's ledger has a container other
+ * than `container` deployed for job `job` (a job script deploying a second project). */
+int slurmdeploy_one_container(struct ds01d *d, const struct caller *c, int64_t job,
+                              const char *container, struct error **err);

@@ -398,6 +398,8 @@ int deploy_run(struct ds01d *d, const struct caller *c, json_t *params, bool fro
                 goto out;
         }
         ierr = error_free(ierr);
+        if (slurm_job > 0 && slurmdeploy_one_container(d, c, slurm_job, container, err) < 0)
+                goto out;
         struct store_container sc;
         if (store_get(d->store, container, &sc, NULL) == 0) {
                 /* In the ledger but not in Docker: a leftover of a crash; reconcile it now. */
