@@ -1,6 +1,7 @@
 /* fuzz-buildcheck.c - a build context as a user sends it: the tar reader, then the Dockerfile
  * reader over the input itself (a Dockerfile is any text). */
 #include "../src/daemon/images/buildcheck.h"
+#include "fuzz.h"
 
 #include <stdint.h>
 #include <stdlib.h>
@@ -19,9 +20,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 free(df);
         }
         e = error_free(e);
-        char *text = malloc(size + 1);
-        memcpy(text, data, size);
-        text[size] = '\0';
+        char *text = fuzz_string(data, size);
+        if (!text)
+                return 0;
         char **refs = NULL;
         if (buildcheck_dockerfile(text, &refs, &e) == 0)
                 buildcheck_refs_free(refs);

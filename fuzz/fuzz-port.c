@@ -2,6 +2,7 @@
  * of 1..65535 (what a user types for --port and container-port) and refuses everything else
  * with a message, never reading past the string. */
 #include "../src/shared/names.h"
+#include "fuzz.h"
 
 #include <stdint.h>
 #include <stdio.h>
@@ -12,11 +13,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-        char *s = malloc(size + 1);
+        char *s = fuzz_string(data, size);
         if (!s)
                 return 0;
-        memcpy(s, data, size);
-        s[size] = '\0';
         struct error *err = NULL;
         int port = -1;
         int r = names_parse_port(s, &port, &err);

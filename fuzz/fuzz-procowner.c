@@ -2,6 +2,7 @@
  * names below a delegated subtree are chosen by users): it never reads past the text, and what
  * it finds is 64 lower-case hex digits that occur in the text. */
 #include "../src/daemon/gpus/procowner.h"
+#include "fuzz.h"
 
 #include <stdint.h>
 #include <stdlib.h>
@@ -11,11 +12,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-        char *text = malloc(size + 1);
+        char *text = fuzz_string(data, size);
         if (!text)
                 return 0;
-        memcpy(text, data, size);
-        text[size] = '\0';
         char id[PROCOWNER_ID_LEN + 1];
         if (procowner_container_id(text, id)) {
                 if (strlen(id) != PROCOWNER_ID_LEN ||

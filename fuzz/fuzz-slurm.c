@@ -3,6 +3,7 @@
  * it, and slurmd -G's GPU records. Any bytes: no crash, no read past the input, and the bounds
  * hold (at most SLURMJOB_MAX_GPUS indexes, ascending and distinct; types NUL-terminated). */
 #include "../src/daemon/cluster/slurmjob.h"
+#include "fuzz.h"
 
 #include <stdint.h>
 #include <stdlib.h>
@@ -38,11 +39,9 @@ static void job(const char *s)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-        char *s = malloc(size + 1);
+        char *s = fuzz_string(data, size);
         if (!s)
                 return 0;
-        memcpy(s, data, size);
-        s[size] = '\0';
         job(s);
         int64_t pos = slurmjob_hostlist_index(s, "n1");
         if (pos < -1)
