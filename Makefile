@@ -112,7 +112,7 @@ format-check:
 	echo "format-check: $$(echo "$$files" | wc -l) files clean"
 
 clang-check: build
-	@bash scripts/clang-check.sh build && echo "clang-check: clean"
+	@bash scripts/clang-check.sh build
 
 format:
 	@files=$$(find $(FORMAT_DIRS) -type f \( -name '*.c' -o -name '*.h' \) 2>/dev/null | sort); \

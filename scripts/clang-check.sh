@@ -13,3 +13,4 @@ jq -r '.[] | select(.file | endswith(".c")) | [.directory, .command] | @tsv' "$d
 	sed -E 's/\t[^ ]+ /\tclang -fsyntax-only -fno-color-diagnostics /; s/ -fdiagnostics-color=[a-z]+//; s/ -MD//; s/ -M[QF] [^ ]+//g; s/ -o [^ ]+//' |
 	xargs -d '\n' -P "$(nproc)" -I{} sh -c 'line=$1; cd "${line%%	*}" && eval "${line#*	}"' _ {} 2>&1 |
 	{ out=$(cat); [ -z "$out" ] || { printf '%s\n' "$out"; exit 1; }; }
+echo "clang-check: $(jq '[.[] | select(.file | endswith(".c"))] | length' "$db") C files compiled, no diagnostic"

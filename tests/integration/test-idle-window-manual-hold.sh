@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # DS01's idle_detection_window and gpu_hold_after_manual_stop_m, with sample_interval_s 1:
 #  - with a 3 s idle timeout and a window of 8 idle samples in a row, W's idle container is
-#    stopped only after 8 samples (not at 3 s), while Q, whose override sets the window to 1, is
+#    stopped only after 8 samples a sample interval apart (not at 3 s, and not sooner because
+#    the monitor made extra passes for Q's deadlines), while Q, whose override sets the window to 1, is
 #    stopped at the timeout; check-limits shows each one's window;
 #  - with gpu_hold_after_stop_h 1 and gpu_hold_after_manual_stop_m 0.05 (3 s), the GPU of a
 #    container its owner stopped is released 3 s later (gpu.release says the owner stopped it),
 #    while that of a container whose command ended by itself stays held.
-# ds01-test: kind=functional budget=25
+# ds01-test: kind=functional budget=32
 DS01_CONFIG_EXTRA='sample_interval_s: 1'
 . "$(dirname "$0")/lib.sh"
 ds01_setup
@@ -49,8 +50,10 @@ assert_jq "W's idle_kill: after 8 idle samples in a row, not at the first" '.det
 	"$(first_event "$(ev_for maintenance.idle_kill "idle._.$W")")"
 assert_jq "Q's idle_kill: at its timeout, with fewer" '.details.idle_samples >= 1 and .details.idle_samples < 8' \
 	"$(first_event "$(ev_for maintenance.idle_kill "idle._.$Q")")"
-awk -v a="$WA" -v t="$TO" 'BEGIN { exit !(a >= t + 2) }' && ok "W is stopped well after its timeout ($WA s)" ||
-	not_ok "W is stopped well after its timeout (the window)" "$WA s after its start"
+# 8 samples at least 3/4 of the 1 s interval apart, the first after a measured one: >= 6.25 s
+# (the monitor's extra passes for Q's deadlines do not count as W's samples)
+awk -v a="$WA" 'BEGIN { exit !(a >= 6.25) }' && ok "W is stopped well after its timeout ($WA s): 8 samples of 1 s" ||
+	not_ok "W is stopped only after 8 samples of 1 s (>= 6.25 s after its start)" "$WA s after its start"
 awk -v a="$QA" -v t="$TO" 'BEGIN { exit !(a >= t - 0.1) }' && ok "Q is not stopped before its timeout" ||
 	not_ok "Q is not stopped before its timeout" "$QA s"
 if strict_timing; then

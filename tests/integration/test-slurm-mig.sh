@@ -11,7 +11,7 @@
 # 7g.40gb record that ds01 lacks is refused by ds01d ("gres.conf and ds01's GPUs disagree")
 # and ends; --gpus 1 gets the whole GPU (its device file's number is NVML's minor). A deploy
 # removes the user's job outputs in ~/.ds01/slurm older than 30 days.
-# ds01-test: kind=functional needs=slurm budget=40
+# ds01-test: kind=functional needs=slurm budget=47
 . "$(dirname "$0")/lib.sh"
 
 slurm_tools slurmctld slurmd scontrol sbatch squeue scancel munge munged

@@ -23,7 +23,7 @@
 # through srun --pty. C's group has a 1-minute cap: the step stops C's
 # container with its grace before Slurm's time limit (its TERM trap writes /workspace/ckpt) and
 # the job completes.
-# ds01-test: kind=functional needs=slurm budget=80
+# ds01-test: kind=functional needs=slurm budget=110
 . "$(dirname "$0")/lib.sh"
 
 slurm_tools slurmctld slurmd scontrol sbatch squeue scancel srun munge munged nsenter ip

@@ -19,7 +19,7 @@
 # reservation made with scontrol for C: B's deploy cannot start (exit 3), C's in it can
 # (SBATCH_RESERVATION). Without the cluster key, container-deploy and gpu-queue are the single
 # server's again (no job).
-# ds01-test: kind=functional needs=slurm budget=65
+# ds01-test: kind=functional needs=slurm budget=75
 . "$(dirname "$0")/lib.sh"
 
 slurm_tools slurmctld slurmd slurmdbd sacctmgr scontrol sbatch squeue scancel munge munged mariadbd mariadb mariadb-install-db

@@ -40,6 +40,7 @@ struct activity {
         int64_t grace_end_ms;   /* unix ms: the idle clock starts no earlier (grace_period_m) */
         int idle_warned, runtime_warned;
         int64_t idle_streak; /* idle samples (with rates) in a row, for idle_detection_window */
+        int64_t streak_ms;   /* unix ms of the last sample idle_streak counted */
         bool stopping;
         int64_t stopped_ms; /* unix ms: when the last stop this monitor asked for was done */
         char *workspace;

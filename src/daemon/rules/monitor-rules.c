@@ -263,6 +263,13 @@ static char *demand_text(const struct monitor *m, int64_t full, int64_t timeout)
                          dm->waiting ? ", requests waiting" : "");
 }
 
+/* The least time between two samples idle_detection_window counts: most of the sample interval
+ * (a periodic pass comes a little early or late). */
+static int64_t streak_gap_ms(const struct ds01d *d)
+{
+        return d->cfg->sample_interval_s * 1000 * 3 / 4; /* the config keeps it >= 1 */
+}
+
 void monitor_rule_idle(struct monitor *m, struct ds01d *d, struct activity *a,
                        const struct snap_container *row, const struct store_container *sc,
                        const struct limit_set *ls, int64_t tms)
@@ -276,8 +283,12 @@ void monitor_rule_idle(struct monitor *m, struct ds01d *d, struct activity *a,
                         a->last_active_ms = tms > a->grace_end_ms ? tms : a->grace_end_ms;
                 a->idle_warned = 0;
                 a->idle_streak = 0;
-        } else if (a->measured) {
+                a->streak_ms = 0; /* the next idle sample starts a new streak at once */
+        } else if (a->measured && tms - a->streak_ms >= streak_gap_ms(d)) {
+                /* one observation per sample interval: the passes the monitor makes in between
+                 * (another container's deadline, a docker event) would fill the window early */
                 a->idle_streak++;
+                a->streak_ms = tms;
         }
         a->idle_timeout_s = -1;
         a->keepalive_until = keepalive(a, row, sc, ls, now, &a->keepalive_source);
