@@ -5,7 +5,7 @@
 # aggregate) fills the same memory untouched; a fork loop stops at tasks_max across U's
 # containers; the caps are in the kernel's files, in check-limits, `ds01 users` and /metrics, and
 # a reload rewrites them. aggregate.gpu_limit lowers max_gpu_equivalents.
-# ds01-test: kind=functional budget=9
+# ds01-test: kind=functional budget=17
 . "$(dirname "$0")/lib.sh"
 ds01_setup
 command -v curl >/dev/null 2>&1 || skip_test "curl not installed"

@@ -6,7 +6,7 @@
 # theirs). The web page, loaded in headless Chromium: its DOM shows the same numbers, it
 # reloads itself, has no scripts or external assets, names nobody until board_show_users is
 # set (then it does), and renders (a PNG screenshot).
-# ds01-test: kind=functional budget=15
+# ds01-test: kind=functional budget=22
 . "$(dirname "$0")/lib.sh"
 ds01_setup
 command -v chromium >/dev/null || fail "chromium is not installed (scripts/deps.sh installs it)"

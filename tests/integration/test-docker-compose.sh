@@ -7,7 +7,7 @@
 # attached `up` work; `down` removes the containers and the project's network, which was never a
 # Docker network (a view of the user's own), and leaves nothing. Another user does not see the
 # project's network; a Compose network asking for what a view cannot give is refused.
-# ds01-test: kind=functional budget=28
+# ds01-test: kind=functional budget=38
 . "$(dirname "$0")/lib.sh"
 ds01_setup
 ds01_start_daemon

@@ -8,7 +8,7 @@
 # steps) is adopted at start-up. Refused, each with its message and nothing changed: another user's
 # container (No such container), another user's suffix, a name in use (a container, a waiting
 # deploy), an invalid name, and a container with published ports (the message says how).
-# ds01-test: kind=functional budget=25
+# ds01-test: kind=functional budget=33
 DS01_GPUS=1 # training's GPU fills the server: a deploy --wait waits in the queue
 . "$(dirname "$0")/lib.sh"
 ds01_setup

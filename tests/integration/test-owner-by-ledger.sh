@@ -6,7 +6,7 @@
 # project name and by its full name, answer "not found" (exit 4, audited as auth.denied); the
 # container keeps running with its workspace; its list is not the new account's. An
 # administrator still retires it.
-# ds01-test: kind=security budget=5
+# ds01-test: kind=security budget=8
 . "$(dirname "$0")/lib.sh"
 ds01_setup
 ds01_start_daemon

@@ -13,7 +13,7 @@
 #  - retire keeps the files, and the next deploy of the project sees them again;
 #  - the same checks as for home: a symlinked project, a DIR/<user> that is not the user's and a
 #    DIR that others may write are refused (exit 5, naming the path and the fix).
-# ds01-test: kind=functional budget=10
+# ds01-test: kind=functional budget=16
 DS01_CONFIG_EXTRA='sample_interval_s: 1'
 . "$(dirname "$0")/lib.sh"
 ds01_setup
