@@ -174,7 +174,6 @@ static void job_cancel(const json_t *info, const char *id)
 /* --- the output file ----------------------------------------------------------------------------
  */
 
-/* ~/.ds01/slurm, made the user's alone; NULL with a message printed. */
 /* Removes the job outputs (NAME-ID.out) in dir older than OUTPUT_KEEP_DAYS: every deploy adds
  * one. Runs as the user, in their own directory; not a plain file is left alone. */
 static void prune_outputs(const char *dir)
@@ -195,7 +194,8 @@ static void prune_outputs(const char *dir)
         closedir(dp);
 }
 
-/* ~/.ds01/slurm, made a 0700 directory of the caller's, its old outputs pruned. */
+/* ~/.ds01/slurm, made a 0700 directory of the caller's, its old outputs pruned; NULL with a
+ * message printed. */
 static char *output_dir(const char *cmd)
 {
         struct passwd *pw = getpwuid(getuid());

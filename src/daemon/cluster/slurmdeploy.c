@@ -86,21 +86,17 @@ static const struct gpu_slot *slot_of_gres(const struct gpu_inventory *inv,
                                            int64_t job, int idx, const char *node,
                                            struct error **err)
 {
-        const struct gpu_slot *all;
-        size_t n = gpu_inventory_slots(inv, &all);
         const struct slurm_gres_gpu *g = idx < n_layout ? &layout[idx] : NULL;
         bool mig = g && is_profile(g->type);
+        const struct gpu_slot *const *cand;
+        size_t n = gpu_inventory_allocatable(inv, mig, &cand);
         int rank = 0;
         for (int i = 0; g && mig && i < idx; i++)
                 rank += streq(layout[i].type, g->type);
         for (size_t i = 0; g && i < n; i++) {
-                if (!all[i].allocatable)
-                        continue;
-                if (mig && all[i].profile && streq(all[i].profile, g->type) && rank-- == 0)
-                        return &all[i];
-                if (!mig && !all[i].parent_uuid && g->file_no >= 0 &&
-                    all[i].minor == (unsigned)g->file_no)
-                        return &all[i];
+                if (mig ? streq(cand[i]->profile, g->type) && rank-- == 0
+                        : g->file_no >= 0 && cand[i]->minor == (unsigned)g->file_no)
+                        return cand[i];
         }
         if (!g)
                 error_set(err, DS01_ERR,
@@ -111,7 +107,7 @@ static const struct gpu_slot *slot_of_gres(const struct gpu_inventory *inv,
         else
                 error_set(err, DS01_ERR,
                           "Slurm gave job %lld GPU %d of node %s (gres type '%s', device file "
-                          "number %ld), which ds01 does not have as %s (ds01 gpus lists %zu "
+                          "number %ld), which ds01 does not have as %s (it has %zu such "
                           "slots) - gres.conf and ds01's GPUs disagree; an administrator lists "
                           "the whole GPUs by their /dev/nvidiaN and each MIG instance with its "
                           "profile as Type (docs/cluster-design.md)",

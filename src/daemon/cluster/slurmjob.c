@@ -302,9 +302,22 @@ static long file_number(const char *path)
         return digits(path + k, n - k);
 }
 
-/* Expands File "pre[0-1,3]suf" (or a plain path) into the numbers of its files, appended to
- * ret from *n. Returns 0, -1 when malformed or over SLURMJOB_MAX_GPUS. */
-static int file_numbers(const char *file, struct slurm_gres_gpu *ret, size_t *n, const char *type)
+/* Appends a GPU of type and file number to ret at *n; false when ret is full. */
+static bool push_gpu(struct slurm_gres_gpu *ret, size_t *n, const char *type, long file_no)
+{
+        if (*n >= SLURMJOB_MAX_GPUS)
+                return false;
+        ret[*n].file_no = file_no;
+        snprintf(ret[*n].type, sizeof(ret[*n].type), "%s", type);
+        (*n)++;
+        return true;
+}
+
+/* Appends the GPUs of one record: Count of them, numbered by File "pre[0-1,3]" (or a plain
+ * path), those without a file of their own numbered -1. -1 when malformed or over
+ * SLURMJOB_MAX_GPUS. */
+static int record_gpus(const char *file, long count, const char *type, struct slurm_gres_gpu *ret,
+                       size_t *n)
 {
         const char *open = strchr(file, '[');
         long nums[SLURMJOB_MAX_GPUS];
@@ -317,14 +330,10 @@ static int file_numbers(const char *file, struct slurm_gres_gpu *ret, size_t *n,
                     expand_ranges(open + 1, close, nums, SLURMJOB_MAX_GPUS, &k) < 0)
                         return -1;
         }
-        for (size_t i = 0; i < k; i++) {
-                if (*n >= SLURMJOB_MAX_GPUS)
+        for (long i = 0; i < (long)k || i < count; i++)
+                if (!push_gpu(ret, n, type, i < (long)k ? nums[i] : -1))
                         return -1;
-                ret[*n].file_no = nums[i];
-                snprintf(ret[*n].type, sizeof(ret[*n].type), "%s", type);
-                (*n)++;
-        }
-        return (int)k;
+        return 0;
 }
 
 int slurmjob_parse_gres_layout(const char *text, struct slurm_gres_gpu *ret, struct error **err)
@@ -347,17 +356,7 @@ int slurmjob_parse_gres_layout(const char *text, struct slurm_gres_gpu *ret, str
                                                  (int)(end - p > 200 ? 200 : end - p), p);
                         if (streq(type, "(null)"))
                                 type[0] = '\0';
-                        int k = file_numbers(file, ret, &n, type);
-                        for (; k >= 0 && k < c; k++) { /* Count without as many files */
-                                if (n >= SLURMJOB_MAX_GPUS) {
-                                        k = -1;
-                                        break;
-                                }
-                                ret[n].file_no = -1;
-                                snprintf(ret[n].type, sizeof(ret[n].type), "%s", type);
-                                n++;
-                        }
-                        if (k < 0)
+                        if (record_gpus(file, c, type, ret, &n) < 0)
                                 return error_set(err, DS01_ERR,
                                                  "cannot read slurmd's GPU record '%.*s' (over "
                                                  "%d GPUs, or a File= ds01 cannot expand)",
