@@ -5,7 +5,8 @@
  *
  * Replays a trace of sessions through the daemon's own decisions: gpus/pool.c's pool_pick
  * chooses each grant's GPUs (wear spreading), gpus/queue.c's queue_fairshare and
- * queue_priority order the waiting requests, rules/rules.c's rules_idle (with
+ * queue_priority order the waiting requests, gpus/backfill.c's backfill_pass decides which of
+ * them start (the blocked one, backfill past it), rules/rules.c's rules_idle (with
  * idle_detection_window), rules_idle_timeout_s (high demand), rules_runtime and
  * rules_gpu_hold_s decide idle stops, runtime stops and the GPU hold after a stop. No Docker
  * and no ledger: leases, the queue and the usage are arrays here. A step is one sample
@@ -13,8 +14,7 @@
  *
  * Three policies, each on the same trace:
  *   ds01    the queue (--wait): fair share (decayed GPU-hours against group priority) and age,
- *           the first request that cannot fit blocks the rest except backfill (a runtime cap
- *           that ends before its estimate); idle samples every 60 s, a window of 1; high demand
+ *           the first request that cannot fit blocks the rest except backfill; idle samples every 60 s, a window of 1; high demand
  *           (0.8, halving the idle timeout) as DS01's file sets it.
  *   ds01-legacy  DS01 as it behaved: no queue - a refused user retries every 15 minutes;
  *           idle checks hourly, 3 idle observations in a row before the stop; no high demand.
@@ -39,6 +39,7 @@
  * share. One JSON object on stdout (or --json FILE); --svg draws the comparison. */
 #include "../../src/daemon/config/config.h"
 #include "../../src/daemon/config/limits.h"
+#include "../../src/daemon/gpus/backfill.h"
 #include "../../src/daemon/gpus/pool.h"
 #include "../../src/daemon/gpus/queue.h"
 #include "../../src/daemon/gpus/slot.h"
@@ -535,34 +536,45 @@ static int cmp_i64(const void *a, const void *b)
         return x < y ? -1 : x > y;
 }
 
-/* When need GPUs are free at the latest, from the runtime caps of the running jobs and the
- * holds of the stopped ones (queue.c's capacity_when), and how many are free then
- * (capacity_free_at). */
-static int64_t shadow_of(const struct sim *s, int need, int *ret_free_then)
+/* The capacity as the board gives it to the queue: free GPUs now, and when each leased one
+ * frees at the latest (a running job's runtime cap, a stopped one's hold). */
+/* A job's runtime cap in seconds (< 0: none), as queue.c takes its owner's. */
+static int64_t cap_s_of(const struct sim *s, const struct job *j)
 {
-        int free_now = n_free(s);
-        *ret_free_then = free_now;
-        if (need <= free_now)
-                return s->now;
-        int64_t ends[MAX_GPUS];
-        size_t n = 0;
+        double h = limits_of(s, j)->max_runtime_h;
+        return h < 0 ? -1 : (int64_t)ceil(h * 3600);
+}
+
+static void capacity_now(const struct sim *s, struct capacity *cap)
+{
+        cap->free_now = n_free(s);
+        cap->ends = xcalloc((size_t)s->n_gpus + 1, sizeof(*cap->ends));
+        cap->n_ends = 0;
         for (size_t i = 0; i < s->n_jobs; i++) {
                 const struct job *j = &s->jobs[i];
-                int64_t cap = (int64_t)(limits_of(s, j)->max_runtime_h * 3600);
-                int64_t end = j->state == J_RUN    ? j->started_at + cap
+                int64_t cap_s = cap_s_of(s, j);
+                int64_t end = j->state == J_RUN && cap_s >= 0 ? j->started_at + cap_s
                               : j->state == J_HELD ? j->held_until
-                                                   : -1;
-                for (int k = 0; end >= 0 && k < j->n && n < MAX_GPUS; k++)
-                        ends[n++] = end;
+                                                   : INT64_MAX;
+                for (int k = 0; end != INT64_MAX && k < j->n; k++)
+                        cap->ends[cap->n_ends++] = end;
         }
-        qsort(ends, n, sizeof(*ends), cmp_i64);
-        size_t k = (size_t)(need - free_now);
-        if (k > n)
-                return INT64_MAX;
-        int64_t t = ends[k - 1];
-        for (size_t i = 0; i < n && ends[i] <= t; i++)
-                (*ret_free_then)++;
-        return t;
+        qsort(cap->ends, cap->n_ends, sizeof(*cap->ends), cmp_i64);
+}
+
+struct pass_ctx {
+        struct sim *s;
+        struct ranked *r;
+};
+
+/* backfill.h's try: the placement policy's choice, and the grant. */
+static enum backfill_try try_place(void *ctx, size_t i)
+{
+        struct pass_ctx *p = ctx;
+        if (!place(p->s, p->r[i].j))
+                return BACKFILL_BUSY;
+        grant(p->s, p->r[i].j);
+        return BACKFILL_STARTED;
 }
 
 static void grant_queue(struct sim *s)
@@ -582,27 +594,15 @@ static void grant_queue(struct sim *s)
                                                      : -(double)s->jobs[i].asked_at;
                 }
         qsort(r, n, sizeof(*r), cmp_key);
-        int64_t shadow = -1;
-        int extra = 0; /* GPUs the blocked request will not need at its shadow time */
-        for (size_t i = 0; i < n; i++) {
-                struct job *j = r[i].j;
-                int need = sess(s, j)->gpus;
-                bool in_extra = shadow >= 0 && need <= extra;
-                if (shadow >= 0) {
-                        int64_t cap = (int64_t)(limits_of(s, j)->max_runtime_h * 3600);
-                        if (!s->p->backfill || (!in_extra && s->now + cap > shadow))
-                                continue;
-                }
-                if (place(s, j)) {
-                        grant(s, j);
-                        if (in_extra)
-                                extra -= need;
-                } else if (shadow < 0) {
-                        int free_then;
-                        shadow = shadow_of(s, need, &free_then);
-                        extra = free_then - need;
-                }
-        }
+        struct backfill_request *v = xcalloc(n + 1, sizeof(*v));
+        for (size_t i = 0; i < n; i++)
+                v[i] = (struct backfill_request){sess(s, r[i].j)->gpus, cap_s_of(s, r[i].j)};
+        struct capacity cap;
+        capacity_now(s, &cap);
+        struct pass_ctx ctx = {s, r};
+        backfill_pass(&cap, v, n, s->now, s->p->backfill, try_place, &ctx);
+        free(cap.ends);
+        free(v);
         free(r);
 }
 

@@ -1,10 +1,12 @@
-/* test-pool.c - the placement policy: profiles, candidates, best fit, wear, topology. */
+/* test-pool.c - the placement policy: profiles, candidates, best fit, wear, topology; the
+ * queue's order and which waiting requests start (backfill). */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "daemon/gpus/backfill.h"
 #include "daemon/gpus/pool.h"
 #include "daemon/gpus/queue.h"
 #include "daemon/gpus/reservations.h"
@@ -225,13 +227,80 @@ static void test_queue_priority(void **state)
         assert_true(queue_priority(&w, 0.1, 86400, 0) > queue_priority(&w, 1, 0, 0));
 }
 
+/* backfill_pass's tries are recorded; each answers what answer[i] says. */
+struct tries {
+        enum backfill_try answer[8];
+        size_t tried[8], n;
+};
+
+static enum backfill_try try_recorded(void *ctx, size_t i)
+{
+        struct tries *t = ctx;
+        t->tried[t->n++] = i;
+        return t->answer[i];
+}
+
+/* The blocked request and the ones that may pass it (gpus/backfill.h). */
+static void test_backfill(void **state)
+{
+        (void)state;
+        /* 1 slot free, leases end at 100 and 200. The 2-slot request at the head blocks: it
+         * starts at 100 at the latest, when 2 are free and none spare. */
+        int64_t ends[] = {100, 200};
+        struct capacity cap = {1, ends, 2};
+        struct backfill_request v[] = {{2, 50}, {1, 150}, {1, 80}, {1, 10}, {0, 1}};
+        struct tries t = {.answer = {BACKFILL_STARTED, BACKFILL_STARTED, BACKFILL_STARTED,
+                                     BACKFILL_STARTED, BACKFILL_STARTED}};
+        assert_int_equal(capacity_when(&cap, 2, 0), 100);
+        assert_int_equal(capacity_when(&cap, 4, 0), 0); /* never, as far as anyone knows */
+        assert_int_equal(capacity_free_at(&cap, 150), 2);
+        assert_int_equal(backfill_pass(&cap, v, 5, 0, true, try_recorded, &t), 1);
+        /* the head is not tried (1 free < 2); cap 150 would run past 100; cap 80 passes; then
+         * nothing is free for the cap-10 one; the gone one (0 slots) is skipped */
+        assert_int_equal(t.n, 1);
+        assert_int_equal(t.tried[0], 2);
+        assert_int_equal(cap.free_now, 0);
+
+        /* first come, first served: nothing passes the blocked head */
+        cap.free_now = 1;
+        t.n = 0;
+        assert_int_equal(backfill_pass(&cap, v, 5, 0, false, try_recorded, &t), 0);
+        assert_int_equal(t.n, 0);
+
+        /* 2 free, both leases end at 100: a 3-slot head starts then with 1 to spare, so one
+         * 1-slot request without a runtime cap may take it now, and a second may not */
+        int64_t ends2[] = {100, 100};
+        struct capacity cap2 = {2, ends2, 2};
+        struct backfill_request w[] = {{3, 10}, {1, -1}, {1, -1}};
+        t = (struct tries){.answer = {BACKFILL_STARTED, BACKFILL_STARTED, BACKFILL_STARTED}};
+        assert_int_equal(backfill_pass(&cap2, w, 3, 0, true, try_recorded, &t), 1);
+        assert_int_equal(t.n, 1);
+        assert_int_equal(t.tried[0], 1);
+
+        /* no lease has an end: the blocked head's start is unknown, and nothing passes it */
+        struct capacity none = {0, NULL, 0};
+        struct backfill_request x[] = {{1, 10}, {1, 1}};
+        t = (struct tries){0};
+        assert_int_equal(backfill_pass(&none, x, 2, 0, true, try_recorded, &t), 0);
+        assert_int_equal(t.n, 0);
+
+        /* a request kept waiting for its own reason (a quota) blocks nobody; a busy one does */
+        struct capacity two = {2, NULL, 0};
+        struct backfill_request y[] = {{1, 10}, {1, 10}, {1, 10}, {1, 10}};
+        t = (struct tries){
+            .answer = {BACKFILL_KEPT, BACKFILL_ENDED, BACKFILL_BUSY, BACKFILL_STARTED}};
+        assert_int_equal(backfill_pass(&two, y, 4, 0, true, try_recorded, &t), 0);
+        assert_int_equal(t.n, 3); /* the fourth would delay the busy third (start unknown) */
+        assert_int_equal(two.free_now, 2);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
             cmocka_unit_test(test_parse_profile),  cmocka_unit_test(test_best_fit),
             cmocka_unit_test(test_wear_spreading), cmocka_unit_test(test_topology),
             cmocka_unit_test(test_candidates),     cmocka_unit_test(test_reservation_rule),
-            cmocka_unit_test(test_queue_priority),
+            cmocka_unit_test(test_queue_priority), cmocka_unit_test(test_backfill),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -4,6 +4,7 @@
 #include "daemon/config/generation.h"
 #include "daemon/containers/deploy.h"
 #include "daemon/docker/dockerjson.h"
+#include "daemon/gpus/backfill.h"
 #include "daemon/gpus/queuekick.h"
 #include "daemon/ledger/store.h"
 #include "daemon/observe/board.h"
@@ -177,13 +178,7 @@ static int order_load(struct ds01d *d, struct order *o, int64_t now, struct erro
         return 0;
 }
 
-/* ---- capacity: free slots now, and when the leased ones free at the latest ---- */
-
-struct capacity {
-        int64_t free_now;
-        int64_t *ends; /* sorted; leases with an unlimited cap are not here */
-        size_t n_ends;
-};
+/* ---- capacity (backfill.h): free slots now, and when the leased ones free at the latest ---- */
 
 static int cmp_i64(const void *a, const void *b)
 {
@@ -218,23 +213,6 @@ static void capacity_load(struct ds01d *d, struct capacity *cap)
         error_free(err);
 }
 
-/* When need slots are free at the latest: now, a lease's end, or 0 (unknown). */
-static int64_t capacity_when(const struct capacity *cap, int64_t need, int64_t now)
-{
-        if (need <= cap->free_now)
-                return now;
-        size_t k = (size_t)(need - cap->free_now);
-        return k <= cap->n_ends ? cap->ends[k - 1] : 0;
-}
-
-static int64_t capacity_free_at(const struct capacity *cap, int64_t t)
-{
-        int64_t n = cap->free_now;
-        for (size_t i = 0; i < cap->n_ends && cap->ends[i] <= t; i++)
-                n++;
-        return n;
-}
-
 /* Each request's estimate: enough slots for it and every request ahead of it. */
 static void estimate(struct order *o, const struct capacity *cap, int64_t now)
 {
@@ -246,8 +224,6 @@ static void estimate(struct order *o, const struct capacity *cap, int64_t now)
 }
 
 /* ---- a pass ---- */
-
-enum grant { GRANTED, BUSY, KEEP, ENDED };
 
 static void tell(struct ds01d *d, const struct caller *owner, const struct store_queued *q,
                  const char *event, const char *text)
@@ -276,16 +252,16 @@ static void end_request(struct ds01d *d, const struct caller *owner, const struc
         }
 }
 
-static enum grant grant(struct ds01d *d, const struct store_queued *q, int64_t now)
+static enum backfill_try grant(struct ds01d *d, const struct store_queued *q, int64_t now)
 {
         struct caller owner;
         if (caller_for((uid_t)q->uid, &owner) < 0) {
                 end_request(d, NULL, q, "queue.fail", "the account is gone");
-                return ENDED;
+                return BACKFILL_ENDED;
         }
         struct error *err = NULL;
         json_t *params = json_loads(q->params, 0, NULL), *res = NULL;
-        enum grant g = ENDED;
+        enum backfill_try g = BACKFILL_ENDED;
         bool busy = false;
         if (!params || store_queue_set_granting(d->store, q->id, true, &err) < 0) {
                 log_error("queue: request %lld: %s", (long long)q->id,
@@ -304,14 +280,14 @@ static enum grant grant(struct ds01d *d, const struct store_queued *q, int64_t n
                     "%s",
                     q->project, format_duration(now - q->created_at, b), q->project);
                 tell(d, &owner, q, "queue_grant", text);
-                g = GRANTED;
+                g = BACKFILL_STARTED;
                 goto out;
         }
         store_queue_set_granting(d->store, q->id, false, NULL);
         if (busy) {
-                g = BUSY;
+                g = BACKFILL_BUSY;
         } else if (err->code == DS01_ERESOURCE) {
-                g = KEEP; /* over the quota or the container limit now: it may fit later */
+                g = BACKFILL_KEPT; /* over the quota or the container limit now: it may fit later */
         } else {
                 end_request(d, &owner, q, "queue.fail", err->message);
         }
@@ -351,6 +327,18 @@ static void tidy(struct ds01d *d, struct order *o, int64_t now)
         }
 }
 
+struct pass_ctx {
+        struct ds01d *d;
+        const struct order *o;
+        int64_t now;
+};
+
+static enum backfill_try try_grant(void *ctx, size_t i)
+{
+        struct pass_ctx *p = ctx;
+        return grant(p->d, p->o->v[i].q, p->now);
+}
+
 static void pass(struct ds01d *d)
 {
         int64_t now = now_s();
@@ -368,30 +356,12 @@ static void pass(struct ds01d *d)
         tidy(d, &o, now);
         struct capacity cap;
         capacity_load(d, &cap);
-        bool blocked = false;
-        int64_t shadow = 0, extra = 0;
-        for (size_t i = 0; i < o.n; i++) {
-                const struct ranked *r = &o.v[i];
-                int64_t need = r->q->n_slots;
-                if (need == 0)
-                        continue;
-                bool in_extra = blocked && need <= extra;
-                if (blocked && !in_extra &&
-                    !(shadow > 0 && r->cap_s >= 0 && now + r->cap_s <= shadow))
-                        continue; /* it would delay the blocked request */
-                /* fewer slots free than it needs: it cannot start now (a deploy would only be
-                 * refused, at the cost of an image inspect and a workspace check) */
-                enum grant g = cap.free_now < need ? BUSY : grant(d, r->q, now);
-                if (g == GRANTED) {
-                        cap.free_now -= need;
-                        if (in_extra)
-                                extra -= need;
-                } else if (g == BUSY && !blocked) {
-                        blocked = true;
-                        shadow = capacity_when(&cap, need, now);
-                        extra = shadow > 0 ? capacity_free_at(&cap, shadow) - need : 0;
-                }
-        }
+        struct backfill_request *v = xcalloc(o.n, sizeof(*v));
+        for (size_t i = 0; i < o.n; i++)
+                v[i] = (struct backfill_request){o.v[i].q->n_slots, o.v[i].cap_s};
+        struct pass_ctx ctx = {d, &o, now};
+        backfill_pass(&cap, v, o.n, now, true, try_grant, &ctx);
+        free(v);
         free(cap.ends);
         order_release(&o);
 }

@@ -11,11 +11,10 @@
  * queue.pass_interval_s anyway (a reservation's end, a --max-wait running out). It takes the
  * requests in priority order and deploys each as its owner: the normal deploy, so the quota is
  * checked again and placement is the usual policy. The first request that cannot get its GPUs
- * blocks the ones behind it, except backfill: a request may go first when its runtime cap ends
- * before the blocked one's estimated start, or when it fits in slots the blocked one will not
- * need then. A granted request leaves the queue and its owner is told on every channel (inbox,
- * terminals, alerts file, webhook); one whose deploy fails for another reason (its image gone,
- * the account archived) leaves it with the reason; one over its quota keeps waiting.
+ * blocks the ones behind it, except backfill (the rule is backfill.h's). A granted request leaves
+ * the queue and its owner is told on every channel (inbox, terminals, alerts file, webhook); one
+ * whose deploy fails for another reason (its image gone, the account archived) leaves it with the
+ * reason; one over its quota keeps waiting.
  *
  * Priority, Slurm's multifactor with two factors:
  *   P = queue.weight_fairshare x F + queue.weight_age x A + an administrator's move
