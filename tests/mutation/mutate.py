@@ -9,6 +9,10 @@
   mutate.py check TREE FILE.mut   check that the mutation applies to TREE (every find matches
                                   exactly once); exit 3 with a message that says what to update
   mutate.py apply TREE FILE.mut   apply it in TREE (after the same check)
+  mutate.py check-all REPO        check every mutation in REPO/tests/mutation/mutations: it
+                                  applies, and the tests it names exist (a meson test, run in
+                                  every build, so that a mutation the code outgrew is seen at
+                                  once rather than at the next `make mutation`)
   mutate.py targets BUILD NAME...  the ninja targets of unit tests NAME (meson introspect): the
                                   executable each runs, and any built file among its arguments
   mutate.py restore SRC TREE FILE.mut
@@ -230,6 +234,43 @@ def targets(build, names):
         print(os.path.relpath(p, build))
 
 
+def unit_test_names(repo):
+    """The meson test names tests/unit/meson.build declares: the unit_tests table's keys and
+    each test('NAME', ...)."""
+    with open(os.path.join(repo, "tests/unit/meson.build"), encoding="utf-8") as f:
+        text = f.read()
+    return set(re.findall(r"^\s*'([\w-]+)'\s*:", text, re.M)) | set(
+        re.findall(r"^test\('([\w-]+)'", text, re.M))
+
+
+def check_all(repo):
+    mdir = os.path.join(repo, "tests/mutation/mutations")
+    units = unit_test_names(repo)
+    problems = []
+    names = sorted(n for n in os.listdir(mdir) if n.endswith(".mut"))
+    for n in names:
+        path = os.path.join(mdir, n)
+        try:
+            m = parse(path)
+            plan(repo, path)
+        except MutationError as e:
+            problems.append(str(e))
+            continue
+        for t in m["tests"]:
+            if t.startswith("unit:"):
+                ok = t[5:] in units
+            else:
+                ok = os.path.exists(os.path.join(repo, "tests/integration/test-%s.sh" % t))
+            if not ok:
+                problems.append("mutation %s names the test %s, which does not exist: update its "
+                                "tests: line in %s" % (m["name"], t, path))
+    for p in problems:
+        sys.stderr.write("%s\n" % p)
+    print("mutations: %d checked, %d problem(s)" % (len(names), len(problems)))
+    if problems:
+        raise MutationError("%d mutation(s) need updating (above)" % len(problems))
+
+
 def main(argv):
     try:
         if len(argv) == 4 and argv[1] == "sync":
@@ -248,6 +289,8 @@ def main(argv):
                 for fname, text in new.items():
                     with open(os.path.join(argv[2], fname), "w", encoding="utf-8") as f:
                         f.write(text)
+        elif len(argv) == 3 and argv[1] == "check-all":
+            check_all(argv[2])
         elif len(argv) >= 3 and argv[1] == "targets":
             targets(argv[2], set(argv[3:]))
         elif len(argv) == 5 and argv[1] == "restore":
