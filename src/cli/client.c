@@ -64,12 +64,9 @@ int cli_show(const struct cli_command *cmd, int argc, char **argv, const char *m
             {NULL, 0, CLI_OPT_FLAG, NULL, NULL},
         };
         _cleanup_(cli_args_release) struct cli_args a = {0};
-        int r = cli_parse(cmd, argc, argv, takes_user ? opts_user : opts, &a);
+        int r =
+            cli_parse_n(cmd, argc, argv, takes_user ? opts_user : opts, &a, 0, takes_user ? 1 : 0);
         if (r != CLI_CONTINUE) {
-                json_decref(params);
-                return r;
-        }
-        if ((r = cli_want_positional(cmd, &a, 0, takes_user ? 1 : 0)) != CLI_CONTINUE) {
                 json_decref(params);
                 return r;
         }

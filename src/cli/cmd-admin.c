@@ -156,10 +156,8 @@ int cmd_stats(const struct cli_command *cmd, int argc, char **argv)
             {NULL, 0, CLI_OPT_FLAG, NULL, NULL},
         };
         _cleanup_(cli_args_release) struct cli_args a = {0};
-        int r = cli_parse(cmd, argc, argv, opts, &a);
+        int r = cli_parse_n(cmd, argc, argv, opts, &a, 0, 1);
         if (r != CLI_CONTINUE)
-                return r;
-        if ((r = cli_want_positional(cmd, &a, 0, 1)) != CLI_CONTINUE)
                 return r;
         if (a.n_pos && (r = cli_check_name(cmd, a.pos[0])) != CLI_CONTINUE)
                 return r;
@@ -508,10 +506,8 @@ int cmd_slurm_sync(const struct cli_command *cmd, int argc, char **argv)
             {NULL, 0, CLI_OPT_FLAG, NULL, NULL},
         };
         _cleanup_(cli_args_release) struct cli_args a = {0};
-        int r = cli_parse(cmd, argc, argv, opts, &a);
+        int r = cli_parse_n(cmd, argc, argv, opts, &a, 0, 0);
         if (r != CLI_CONTINUE)
-                return r;
-        if ((r = cli_want_positional(cmd, &a, 0, 0)) != CLI_CONTINUE)
                 return r;
         if (apply && check)
                 return cli_usage_error(cmd, "--check only looks; leave out --apply");

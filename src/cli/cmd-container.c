@@ -51,10 +51,8 @@ int cmd_version(const struct cli_command *cmd, int argc, char **argv)
             {NULL, 0, CLI_OPT_FLAG, NULL, NULL},
         };
         _cleanup_(cli_args_release) struct cli_args a = {0};
-        int r = cli_parse(cmd, argc, argv, opts, &a);
+        int r = cli_parse_n(cmd, argc, argv, opts, &a, 0, 0);
         if (r != CLI_CONTINUE)
-                return r;
-        if ((r = cli_want_positional(cmd, &a, 0, 0)) != CLI_CONTINUE)
                 return r;
 
         if (!json) {
@@ -324,9 +322,7 @@ static int verb_parse(const struct cli_command *cmd, int argc, char **argv,
         opts[n++] = (struct cli_option){"json", 0, CLI_OPT_FLAG, &v->json, NULL};
         opts[n] = (struct cli_option){NULL, 0, CLI_OPT_FLAG, NULL, NULL};
 
-        int r = cli_parse(cmd, argc, argv, opts, &v->args);
-        if (r == CLI_CONTINUE)
-                r = cli_want_positional(cmd, &v->args, 1, 1);
+        int r = cli_parse_n(cmd, argc, argv, opts, &v->args, 1, 1);
         if (r == CLI_CONTINUE)
                 r = cli_check_name(cmd, v->args.pos[0]);
         if (r == CLI_CONTINUE && v->args.rest)
@@ -523,9 +519,7 @@ int cmd_list(const struct cli_command *cmd, int argc, char **argv)
             {NULL, 0, CLI_OPT_FLAG, NULL, NULL},
         };
         _cleanup_(cli_args_release) struct cli_args a = {0};
-        int r = cli_parse(cmd, argc, argv, opts, &a);
-        if (r == CLI_CONTINUE)
-                r = cli_want_positional(cmd, &a, 0, 0);
+        int r = cli_parse_n(cmd, argc, argv, opts, &a, 0, 0);
         if (r != CLI_CONTINUE)
                 return r;
 

@@ -71,10 +71,8 @@ int cmd_gpus(const struct cli_command *cmd, int argc, char **argv)
             {NULL, 0, CLI_OPT_FLAG, NULL, NULL},
         };
         _cleanup_(cli_args_release) struct cli_args a = {0};
-        int r = cli_parse(cmd, argc, argv, opts, &a);
+        int r = cli_parse_n(cmd, argc, argv, opts, &a, 0, 0);
         if (r != CLI_CONTINUE)
-                return r;
-        if ((r = cli_want_positional(cmd, &a, 0, 0)) != CLI_CONTINUE)
                 return r;
         _cleanup_error_ struct error *err = NULL;
         _cleanup_client_ struct client c = CLIENT_INIT;
@@ -109,10 +107,8 @@ int cmd_gpu_drain(const struct cli_command *cmd, int argc, char **argv)
             {NULL, 0, CLI_OPT_FLAG, NULL, NULL},
         };
         _cleanup_(cli_args_release) struct cli_args a = {0};
-        int r = cli_parse(cmd, argc, argv, opts, &a);
+        int r = cli_parse_n(cmd, argc, argv, opts, &a, 1, 1);
         if (r != CLI_CONTINUE)
-                return r;
-        if ((r = cli_want_positional(cmd, &a, 1, 1)) != CLI_CONTINUE)
                 return r;
         if (undrain && reason)
                 return cli_usage_error(cmd, "--reason is for drain");

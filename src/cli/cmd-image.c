@@ -380,9 +380,7 @@ int cmd_image_create(const struct cli_command *cmd, int argc, char **argv)
             {NULL, 0, CLI_OPT_FLAG, NULL, NULL},
         };
         _cleanup_(cli_args_release) struct cli_args a = {0};
-        int r = cli_parse(cmd, argc, argv, opts, &a);
-        if (r == CLI_CONTINUE)
-                r = cli_want_positional(cmd, &a, 1, 1);
+        int r = cli_parse_n(cmd, argc, argv, opts, &a, 1, 1);
         if (r != CLI_CONTINUE)
                 return r;
         if (a.rest)
@@ -658,9 +656,7 @@ int cmd_image_update(const struct cli_command *cmd, int argc, char **argv)
             {NULL, 0, CLI_OPT_FLAG, NULL, NULL},
         };
         _cleanup_(cli_args_release) struct cli_args a = {0};
-        int r = cli_parse(cmd, argc, argv, opts, &a);
-        if (r == CLI_CONTINUE)
-                r = cli_want_positional(cmd, &a, 1, 1);
+        int r = cli_parse_n(cmd, argc, argv, opts, &a, 1, 1);
         if (r != CLI_CONTINUE)
                 return r;
         if (a.rest)
@@ -764,9 +760,7 @@ int cmd_image_list(const struct cli_command *cmd, int argc, char **argv)
             {NULL, 0, CLI_OPT_FLAG, NULL, NULL},
         };
         _cleanup_(cli_args_release) struct cli_args a = {0};
-        int r = cli_parse(cmd, argc, argv, opts, &a);
-        if (r == CLI_CONTINUE)
-                r = cli_want_positional(cmd, &a, 0, 0);
+        int r = cli_parse_n(cmd, argc, argv, opts, &a, 0, 0);
         if (r != CLI_CONTINUE)
                 return r;
         json_t *res = NULL;
@@ -836,9 +830,7 @@ int cmd_image_delete(const struct cli_command *cmd, int argc, char **argv)
             {NULL, 0, CLI_OPT_FLAG, NULL, NULL},
         };
         _cleanup_(cli_args_release) struct cli_args a = {0};
-        int r = cli_parse(cmd, argc, argv, opts, &a);
-        if (r == CLI_CONTINUE)
-                r = cli_want_positional(cmd, &a, 1, 1);
+        int r = cli_parse_n(cmd, argc, argv, opts, &a, 1, 1);
         if (r != CLI_CONTINUE)
                 return r;
         const char *project = a.pos[0];

@@ -19,10 +19,8 @@ int cmd_keepalive(const struct cli_command *cmd, int argc, char **argv)
             {NULL, 0, CLI_OPT_FLAG, NULL, NULL},
         };
         _cleanup_(cli_args_release) struct cli_args a = {0};
-        int r = cli_parse(cmd, argc, argv, opts, &a);
+        int r = cli_parse_n(cmd, argc, argv, opts, &a, 2, 2);
         if (r != CLI_CONTINUE)
-                return r;
-        if ((r = cli_want_positional(cmd, &a, 2, 2)) != CLI_CONTINUE)
                 return r;
         if ((r = cli_check_name(cmd, a.pos[0])) != CLI_CONTINUE)
                 return r;
@@ -70,10 +68,8 @@ int cmd_inbox(const struct cli_command *cmd, int argc, char **argv)
             {NULL, 0, CLI_OPT_FLAG, NULL, NULL},
         };
         _cleanup_(cli_args_release) struct cli_args a = {0};
-        int r = cli_parse(cmd, argc, argv, opts, &a);
+        int r = cli_parse_n(cmd, argc, argv, opts, &a, 0, 0);
         if (r != CLI_CONTINUE)
-                return r;
-        if ((r = cli_want_positional(cmd, &a, 0, 0)) != CLI_CONTINUE)
                 return r;
         int64_t n = 50;
         if (limit && parse_int64(limit, 1, 200, &n) < 0)
@@ -191,10 +187,8 @@ int cmd_events(const struct cli_command *cmd, int argc, char **argv)
             {NULL, 0, CLI_OPT_FLAG, NULL, NULL},
         };
         _cleanup_(cli_args_release) struct cli_args a = {0};
-        int r = cli_parse(cmd, argc, argv, opts, &a);
+        int r = cli_parse_n(cmd, argc, argv, opts, &a, 0, 0);
         if (r != CLI_CONTINUE)
-                return r;
-        if ((r = cli_want_positional(cmd, &a, 0, 0)) != CLI_CONTINUE)
                 return r;
         /* Following starts from a short tail, as tail -f does, unless a start time is given. */
         int64_t n = follow && !since ? 10 : 200;

@@ -170,9 +170,7 @@ int cmd_gpu_queue(const struct cli_command *cmd, int argc, char **argv)
             {NULL, 0, CLI_OPT_FLAG, NULL, NULL},
         };
         _cleanup_(cli_args_release) struct cli_args a = {0};
-        int r = cli_parse(cmd, argc, argv, opts, &a);
-        if (r == CLI_CONTINUE)
-                r = cli_want_positional(cmd, &a, 0, 3);
+        int r = cli_parse_n(cmd, argc, argv, opts, &a, 0, 3);
         if (r != CLI_CONTINUE)
                 return r;
         /* in a Slurm cluster the queue is Slurm's (cmd-slurm.c) */

@@ -96,10 +96,8 @@ int cmd_report(const struct cli_command *cmd, int argc, char **argv)
             {NULL, 0, CLI_OPT_FLAG, NULL, NULL},
         };
         _cleanup_(cli_args_release) struct cli_args a = {0};
-        int r = cli_parse(cmd, argc, argv, opts, &a);
+        int r = cli_parse_n(cmd, argc, argv, opts, &a, 0, 0);
         if (r != CLI_CONTINUE)
-                return r;
-        if ((r = cli_want_positional(cmd, &a, 0, 0)) != CLI_CONTINUE)
                 return r;
         if (json && csv)
                 return cli_usage_error(cmd, "--json and --csv contradict each other - give one");

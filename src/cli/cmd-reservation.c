@@ -45,9 +45,7 @@ int cmd_reservation_create(const struct cli_command *cmd, int argc, char **argv)
             {"json", 0, CLI_OPT_FLAG, &json, NULL},    {NULL, 0, CLI_OPT_FLAG, NULL, NULL},
         };
         _cleanup_(cli_args_release) struct cli_args a = {0};
-        int r = cli_parse(cmd, argc, argv, opts, &a);
-        if (r == CLI_CONTINUE)
-                r = cli_want_positional(cmd, &a, 1, 1);
+        int r = cli_parse_n(cmd, argc, argv, opts, &a, 1, 1);
         if (r != CLI_CONTINUE)
                 return r;
         if (!gpus == !slots)
@@ -154,9 +152,7 @@ int cmd_reservation_delete(const struct cli_command *cmd, int argc, char **argv)
 {
         const struct cli_option opts[] = {{NULL, 0, CLI_OPT_FLAG, NULL, NULL}};
         _cleanup_(cli_args_release) struct cli_args a = {0};
-        int r = cli_parse(cmd, argc, argv, opts, &a);
-        if (r == CLI_CONTINUE)
-                r = cli_want_positional(cmd, &a, 1, 1);
+        int r = cli_parse_n(cmd, argc, argv, opts, &a, 1, 1);
         if (r != CLI_CONTINUE)
                 return r;
         json_t *res = NULL;

@@ -83,6 +83,9 @@ int cli_want_positional(const struct cli_command *cmd, const struct cli_args *a,
 /* Prints "NAME: message" and a hint to stderr; returns 2. */
 int cli_usage_error(const struct cli_command *cmd, const char *fmt, ...) _printf_(2, 3);
 void cli_print_help(const struct cli_command *cmd, FILE *f);
+/* cli_parse, then cli_want_positional(min, max). */
+int cli_parse_n(const struct cli_command *cmd, int argc, char **argv, const struct cli_option *opts,
+                struct cli_args *ret, size_t min, size_t max);
 /* A container NAME as users type it: a project or "proj._.user". Non-empty, < 256 bytes, no
  * '/'. Returns CLI_CONTINUE or 2 (after printing). */
 int cli_check_name(const struct cli_command *cmd, const char *name);

@@ -255,12 +255,17 @@ int cli_check_name(const struct cli_command *cmd, const char *name)
         return CLI_CONTINUE;
 }
 
+int cli_parse_n(const struct cli_command *cmd, int argc, char **argv, const struct cli_option *opts,
+                struct cli_args *ret, size_t min, size_t max)
+{
+        int r = cli_parse(cmd, argc, argv, opts, ret);
+        return r == CLI_CONTINUE ? cli_want_positional(cmd, ret, min, max) : r;
+}
+
 int cli_parse_name(const struct cli_command *cmd, int argc, char **argv,
                    const struct cli_option *opts, struct cli_args *ret)
 {
-        int r = cli_parse(cmd, argc, argv, opts, ret);
-        if (r == CLI_CONTINUE)
-                r = cli_want_positional(cmd, ret, 1, 1);
+        int r = cli_parse_n(cmd, argc, argv, opts, ret, 1, 1);
         if (r == CLI_CONTINUE)
                 r = cli_check_name(cmd, ret->pos[0]);
         return r;
