@@ -40,6 +40,14 @@ void *xrealloc(void *p, size_t n)
         return p;
 }
 
+void *xgrow(void *v, size_t n, size_t *cap, size_t size)
+{
+        if (n < *cap)
+                return v;
+        *cap = *cap ? *cap * 2 : 8;
+        return xrealloc(v, *cap * size);
+}
+
 char *xstrdup(const char *s)
 {
         char *p = strdup(s);

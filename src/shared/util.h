@@ -21,6 +21,9 @@ void *xmalloc(size_t n);
 void *xzalloc(size_t n);
 void *xrealloc(void *p, size_t n);
 void *xcalloc(size_t nmemb, size_t size);
+/* Room for one more element in a growing array v of n elements of size bytes, *cap allocated:
+ * doubles the allocation (first to 8) when it is full. Returns v, moved or not. */
+void *xgrow(void *v, size_t n, size_t *cap, size_t size);
 char *xstrdup(const char *s);
 char *xstrndup(const char *s, size_t n);
 char *xasprintf(const char *fmt, ...) _printf_(1, 2);

@@ -3,7 +3,7 @@
 # it exits, container-logs shows its output and the exit code is kept. Plus the atomic steps:
 # container-stop (quick: init exits on SIGTERM), container-start, container-run starting a
 # stopped container, container-remove (frees the GPU, keeps the workspace).
-# ds01-test: kind=functional budget=18
+# ds01-test: kind=functional budget=23
 . "$(dirname "$0")/lib.sh"
 ds01_setup
 ds01_start_daemon

@@ -7,7 +7,7 @@
 # replaced on the host by a link to another user's workspace or /etc, not through a link inside
 # the workspace; another user's container is "No such container"; a stopped container's copy
 # says to start it.
-# ds01-test: kind=functional budget=16
+# ds01-test: kind=functional budget=24
 . "$(dirname "$0")/lib.sh"
 ds01_setup
 ds01_start_daemon

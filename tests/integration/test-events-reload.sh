@@ -10,7 +10,7 @@
 # Cheap events: a user naming someone else's container (container-stop x._.other) is refused and
 # audited as auth.denied with details.container = the name, which numbers each event (long names:
 # fewer events fill a file).
-# ds01-test: kind=functional threads budget=11
+# ds01-test: kind=functional threads budget=13
 DS01_CONFIG_EXTRA=$'events_max_kb: 4\nevents_keep: 3\naudit_names_per_uid: 100000'
 . "$(dirname "$0")/lib.sh"
 ds01_setup

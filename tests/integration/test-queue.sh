@@ -4,7 +4,7 @@
 # loses nothing of the queue; an administrator moves a request first; a deploy without --wait
 # does not jump the queue (and says --wait exists); leave and --max-wait end a request; a
 # request that can never fit is refused at once, not queued.
-# ds01-test: kind=functional budget=22
+# ds01-test: kind=functional budget=28
 DS01_GPUS=2
 DS01_CONFIG_EXTRA='sample_interval_s: 1
 queue:

@@ -7,7 +7,7 @@
 # reservation_unused_release_m 0 a slot no member leased is everyone's in the window, and one a
 # member has leased stays the members' for the rest of it; delete frees the slots; list, status
 # and the events show them, and they outlive a daemon restart.
-# ds01-test: kind=functional budget=22
+# ds01-test: kind=functional budget=27
 DS01_CONFIG_EXTRA='reservation_unused_release_m: 0'
 . "$(dirname "$0")/lib.sh"
 ds01_setup

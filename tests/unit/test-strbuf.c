@@ -1,5 +1,6 @@
 /* test-strbuf.c - the JSON writers that container.list builds its answer with: whatever a string
- * holds, jansson must read back exactly that string; integers at their limits. */
+ * holds, jansson must read back exactly that string; integers at their limits. And xgrow, the
+ * growing arrays the ledger reads rows into. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -101,12 +102,31 @@ static void test_base64(void **state)
         strbuf_release(&sb);
 }
 
+/* 1000 elements pushed one by one keep their values; the allocation doubles (8, 16, ...). */
+static void test_xgrow(void **state)
+{
+        (void)state;
+        int64_t *v = NULL;
+        size_t n = 0, cap = 0;
+        for (int64_t i = 0; i < 1000; i++) {
+                v = xgrow(v, n, &cap, sizeof(*v));
+                assert_true(cap > n);
+                v[n++] = i * i;
+        }
+        assert_int_equal(cap, 1024);
+        for (size_t i = 0; i < n; i++)
+                assert_int_equal(v[i], (int64_t)(i * i));
+        assert_ptr_equal(xgrow(v, 10, &cap, sizeof(*v)), v); /* room left: unchanged */
+        assert_int_equal(cap, 1024);
+        free(v);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
             cmocka_unit_test(test_json_string), cmocka_unit_test(test_json_string_escapes),
             cmocka_unit_test(test_i64),         cmocka_unit_test(test_base64),
-            cmocka_unit_test(test_html),
+            cmocka_unit_test(test_html),        cmocka_unit_test(test_xgrow),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

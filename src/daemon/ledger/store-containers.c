@@ -12,10 +12,7 @@ static int load_leases(struct store *s, struct store_container *c, struct error 
         size_t cap = 0;
         int r;
         while ((r = store_step(s, st, S_CONTAINER_LEASES, err)) > 0) {
-                if (c->n_leases == cap) {
-                        cap = cap ? cap * 2 : 4;
-                        c->leases = xrealloc(c->leases, cap * sizeof(*c->leases));
-                }
+                c->leases = xgrow(c->leases, c->n_leases, &cap, sizeof(*c->leases));
                 c->leases[c->n_leases++] = (struct store_lease){
                     .slot_uuid = store_column_strdup(st, 0),
                     .container = store_column_strdup(st, 1),
@@ -77,10 +74,7 @@ int store_list_locked(struct store *s, int64_t uid, struct store_container_vec *
         size_t cap = 0;
         int r;
         while ((r = store_step(s, st, S_LIST_CONTAINERS, err)) > 0) {
-                if (ret->n == cap) {
-                        cap = cap ? cap * 2 : 8;
-                        ret->v = xrealloc(ret->v, cap * sizeof(*ret->v));
-                }
+                ret->v = xgrow(ret->v, ret->n, &cap, sizeof(*ret->v));
                 if (load_container(s, st, &ret->v[ret->n++], err) < 0)
                         return -1;
         }

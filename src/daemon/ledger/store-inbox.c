@@ -81,10 +81,7 @@ static int inbox_read_locked(struct store *s, enum stmt_id id, unsigned uid, int
         size_t cap = 0;
         int r;
         while ((r = store_step(s, st, id, err)) > 0) {
-                if (*n == cap) {
-                        cap = cap ? cap * 2 : 8;
-                        *v = xrealloc(*v, cap * sizeof(**v));
-                }
+                *v = xgrow(*v, *n, &cap, sizeof(**v));
                 (*v)[(*n)++] = (struct store_inbox_msg){
                     .id = sqlite3_column_int64(st, 0),
                     .container = store_column_strdup(st, 1),

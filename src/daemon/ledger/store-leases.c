@@ -523,10 +523,7 @@ static int drains_locked(struct store *s, struct store_drain **v, size_t *n, str
         size_t cap = 0;
         int r;
         while ((r = store_step(s, st, S_LIST_DRAINS, err)) > 0) {
-                if (*n == cap) {
-                        cap = cap ? cap * 2 : 8;
-                        *v = xrealloc(*v, cap * sizeof(**v));
-                }
+                *v = xgrow(*v, *n, &cap, sizeof(**v));
                 (*v)[(*n)++] = (struct store_drain){
                     .slot_uuid = store_column_strdup(st, 0),
                     .by = store_column_strdup(st, 1),

@@ -65,10 +65,7 @@ static int list_locked(struct store *s, struct store_queued **v, size_t *n, stru
         size_t cap = 0;
         int r;
         while ((r = store_step(s, st, S_QUEUE_LIST, err)) > 0) {
-                if (*n == cap) {
-                        cap = cap ? cap * 2 : 8;
-                        *v = xrealloc(*v, cap * sizeof(**v));
-                }
+                *v = xgrow(*v, *n, &cap, sizeof(**v));
                 (*v)[(*n)++] = (struct store_queued){
                     .id = sqlite3_column_int64(st, 0),
                     .uid = (unsigned)sqlite3_column_int64(st, 1),
@@ -153,10 +150,7 @@ static int since_locked(struct store *s, const char *day, struct store_usage **v
         size_t cap = 0;
         int r;
         while ((r = store_step(s, st, S_USAGE_SINCE, err)) > 0) {
-                if (*n == cap) {
-                        cap = cap ? cap * 2 : 8;
-                        *v = xrealloc(*v, cap * sizeof(**v));
-                }
+                *v = xgrow(*v, *n, &cap, sizeof(**v));
                 struct store_usage *u = &(*v)[(*n)++];
                 *u = (struct store_usage){
                     .uid = (unsigned)sqlite3_column_int64(st, 0),

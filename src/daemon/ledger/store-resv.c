@@ -85,10 +85,7 @@ static int list_locked(struct store *s, int64_t now, struct store_resv **v, size
         size_t cap = 0;
         int k;
         while ((k = store_step(s, st, S_RESV_LIST, err)) > 0) {
-                if (*n == cap) {
-                        cap = cap ? cap * 2 : 4;
-                        *v = xrealloc(*v, cap * sizeof(**v));
-                }
+                *v = xgrow(*v, *n, &cap, sizeof(**v));
                 (*v)[(*n)++] = (struct store_resv){
                     .name = store_column_strdup(st, 0),
                     .start_s = sqlite3_column_int64(st, 1),

@@ -36,10 +36,7 @@ static int usage_month_locked(struct store *s, const char *month, int64_t uid,
         size_t cap = 0;
         int r;
         while ((r = store_step(s, st, S_USAGE_MONTH, err)) > 0) {
-                if (*n == cap) {
-                        cap = cap ? cap * 2 : 8;
-                        *v = xrealloc(*v, cap * sizeof(**v));
-                }
+                *v = xgrow(*v, *n, &cap, sizeof(**v));
                 struct store_usage *u = &(*v)[(*n)++];
                 *u = (struct store_usage){
                     .uid = (unsigned)sqlite3_column_int64(st, 0),
@@ -88,10 +85,7 @@ static int released_locked(struct store *s, int64_t since, struct store_released
         size_t cap = 0;
         int r;
         while ((r = store_step(s, st, S_RELEASED_SINCE, err)) > 0) {
-                if (*n == cap) {
-                        cap = cap ? cap * 2 : 8;
-                        *v = xrealloc(*v, cap * sizeof(**v));
-                }
+                *v = xgrow(*v, *n, &cap, sizeof(**v));
                 (*v)[(*n)++] = (struct store_released){
                     .container = store_column_strdup(st, 0),
                     .uid = (unsigned)sqlite3_column_int64(st, 1),
