@@ -14,8 +14,9 @@
  *
  * Three policies, each on the same trace:
  *   ds01    the queue (--wait): fair share (decayed GPU-hours against group priority) and age,
- *           the first request that cannot fit blocks the rest except backfill; idle samples every 60 s, a window of 1; high demand
- *           (0.8, halving the idle timeout) as DS01's file sets it.
+ *           the first request that cannot fit blocks the rest except backfill; idle samples
+ *           every 60 s, a window of 1; high demand (0.8, halving the idle timeout) as DS01's
+ *           file sets it.
  *   ds01-legacy  DS01 as it behaved: no queue - a refused user retries every 15 minutes;
  *           idle checks hourly, 3 idle observations in a row before the stop; no high demand.
  *   fcfs    ds01's idle rules, a queue in arrival order without fair share or backfill.
@@ -530,14 +531,6 @@ static double priority_of(const struct sim *s, const struct job *j, double used,
         return queue_priority(&w, f, (double)(s->now - j->asked_at), 0);
 }
 
-static int cmp_i64(const void *a, const void *b)
-{
-        int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
-        return x < y ? -1 : x > y;
-}
-
-/* The capacity as the board gives it to the queue: free GPUs now, and when each leased one
- * frees at the latest (a running job's runtime cap, a stopped one's hold). */
 /* A job's runtime cap in seconds (< 0: none), as queue.c takes its owner's. */
 static int64_t cap_s_of(const struct sim *s, const struct job *j)
 {
@@ -545,6 +538,8 @@ static int64_t cap_s_of(const struct sim *s, const struct job *j)
         return h < 0 ? -1 : (int64_t)ceil(h * 3600);
 }
 
+/* The capacity as the board gives it to the queue: free GPUs now, and when each leased one
+ * frees at the latest (a running job's runtime cap, a stopped one's hold). */
 static void capacity_now(const struct sim *s, struct capacity *cap)
 {
         cap->free_now = n_free(s);
@@ -559,7 +554,7 @@ static void capacity_now(const struct sim *s, struct capacity *cap)
                 for (int k = 0; end != INT64_MAX && k < j->n; k++)
                         cap->ends[cap->n_ends++] = end;
         }
-        qsort(cap->ends, cap->n_ends, sizeof(*cap->ends), cmp_i64);
+        capacity_sort(cap);
 }
 
 struct pass_ctx {

@@ -64,7 +64,7 @@ assert_event queue.grant "$C"
 assert_no_container "dd._.$D" "D, ahead of C in the queue, got no container: it would delay B"
 waits "$D" && ok "D still waits" || not_ok "D left the queue" "$(queue_json)"
 capture as_root ds01 board --json
-assert_jq "the board shows a GPU free all the while (2 leased of 3)" '[.slots[] | select(.state == "free")] | length == 1' "$OUT"
+assert_jq "the board shows one GPU free while D waits (2 leased of 3)" '[.slots[] | select(.state == "free")] | length == 1' "$OUT"
 capture queue_json
 assert_jq "B keeps its estimate and position 1, D position 2" \
 	"[.requests[] | [.user, .position]] == [[\"$B\", 1], [\"$D\", 2]] and (.requests[0].estimate - $EST | fabs <= 2)" "$OUT"

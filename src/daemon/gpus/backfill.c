@@ -1,6 +1,8 @@
 /* backfill.c - which waiting requests may start now (see backfill.h). */
 #include "daemon/gpus/backfill.h"
 
+#include <stdlib.h>
+
 int64_t capacity_when(const struct capacity *cap, int64_t need, int64_t now)
 {
         if (need <= cap->free_now)
@@ -17,11 +19,20 @@ int64_t capacity_free_at(const struct capacity *cap, int64_t t)
         return n;
 }
 
-/* Whether r may start ahead of the blocked request (shadow, extra: see backfill_pass). */
-static bool may_pass(const struct backfill_request *r, int64_t now, int64_t shadow, int64_t extra)
+static int cmp_i64(const void *a, const void *b)
 {
-        if (r->need <= extra)
-                return true; /* it fits in slots the blocked one will not need */
+        int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+        return x < y ? -1 : x > y;
+}
+
+void capacity_sort(struct capacity *cap)
+{
+        qsort(cap->ends, cap->n_ends, sizeof(*cap->ends), cmp_i64);
+}
+
+/* Whether r is gone again by the blocked request's estimated start (0: not known). */
+static bool ends_before(const struct backfill_request *r, int64_t now, int64_t shadow)
+{
         return shadow > 0 && r->cap_s >= 0 && now + r->cap_s <= shadow;
 }
 
@@ -36,8 +47,9 @@ size_t backfill_pass(struct capacity *cap, const struct backfill_request *v, siz
                 const struct backfill_request *r = &v[i];
                 if (r->need == 0)
                         continue;
+                /* in_extra: it fits in slots the blocked one will not need */
                 bool in_extra = blocked && r->need <= extra;
-                if (blocked && (!backfill || !may_pass(r, now, shadow, extra)))
+                if (blocked && (!backfill || !(in_extra || ends_before(r, now, shadow))))
                         continue; /* it would delay the blocked request */
                 /* fewer slots free than it needs: it cannot start now (a try would only be
                  * refused, at the cost of a deploy's checks) */

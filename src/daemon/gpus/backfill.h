@@ -26,6 +26,8 @@ struct capacity {
         size_t n_ends;
 };
 
+/* Sorts cap->ends ascending (after filling them in any order). */
+void capacity_sort(struct capacity *cap);
 /* When need slots are free at the latest: now, a lease's end, or 0 (not known). */
 int64_t capacity_when(const struct capacity *cap, int64_t need, int64_t now);
 /* How many slots are free at time t at the latest count. */

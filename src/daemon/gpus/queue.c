@@ -180,12 +180,6 @@ static int order_load(struct ds01d *d, struct order *o, int64_t now, struct erro
 
 /* ---- capacity (backfill.h): free slots now, and when the leased ones free at the latest ---- */
 
-static int cmp_i64(const void *a, const void *b)
-{
-        int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
-        return x < y ? -1 : x > y;
-}
-
 /* The capacity as a board (board.h) shows it. */
 static void capacity_of(const json_t *b, struct capacity *cap)
 {
@@ -201,7 +195,7 @@ static void capacity_of(const json_t *b, struct capacity *cap)
                 else if (streq_ptr(state, "leased") && json_is_integer(t))
                         cap->ends[cap->n_ends++] = json_integer_value(t);
         }
-        qsort(cap->ends, cap->n_ends, sizeof(*cap->ends), cmp_i64);
+        capacity_sort(cap);
 }
 
 static void capacity_load(struct ds01d *d, struct capacity *cap)
