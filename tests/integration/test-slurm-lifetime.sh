@@ -6,8 +6,8 @@
 # (they never stop their container themselves: what is tested is ds01d's side).
 #  - The container ends first: container-retire ends the job (squeue no longer lists it); a
 #    container-stop releases its GPU at once, names the job in its event, ends the job (also one
-#    whose script ignores SIGTERM: then `scancel ID` after a grace), container-start of it is
-#    refused ("its Slurm job N ended"), and the next job gets both GPUs; a runtime stop
+#    whose script ignores SIGTERM: then `scancel ID` after the owner's grace), container-start
+#    of it is refused ("its Slurm job N ended"), and the next job gets both GPUs; a runtime stop
 #    (max_runtime_h) and an idle stop (idle_timeout_h) end the job too.
 #  - The job ends first: scancel of the job stops the container - its process gets SIGTERM and
 #    saves its work (a trap writes the workspace) - and retires it, its GPU released.
@@ -122,6 +122,15 @@ assert_contains "$ERR" "its Slurm job $J3 ended" "... saying its job ended"
 assert_contains "$ERR" "deploy again" "... and what to do"
 wait_for 40 job_gone "$J3"
 assert_ok "... job $J3 ends although its script ignores SIGTERM (scancel after the grace)" job_gone "$J3"
+# the script's grace after its SIGTERM is its owner's sigterm_grace_s (3 s here), as the
+# container's processes had: the two scancels' events are that far apart
+end_at() { events_query "$(ev_job slurm.job_end "$J3") and .details.action == \"$1\"" | head -1 | jq -r '.timestamp | fromdateiso8601'; }
+T_TERM=$(end_at sigterm) T_KILL=$(end_at cancel)
+[ -n "$T_TERM" ] && [ -n "$T_KILL" ] || fail "job $J3's slurm.job_end events: sigterm at '$T_TERM', cancel at '$T_KILL'"
+assert_ok "... scancel ID came the owner's grace (3 s) after the SIGTERM: $((T_KILL - T_TERM)) s" test $((T_KILL - T_TERM)) -ge 3
+if strict_timing; then
+	assert_ok "... and not much later (it was a fixed 10 s): $((T_KILL - T_TERM)) s" test $((T_KILL - T_TERM)) -le 6
+fi
 wait_for 20 container_gone "p3._.$A"
 assert_ok "... then the stopped container is retired" container_gone "p3._.$A"
 J7=$(deploy_job j7 p7 2)

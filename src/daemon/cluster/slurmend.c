@@ -14,10 +14,6 @@
  * and ending the job at once would kill the step that asked before its answer is out. The
  * container has had its grace already; the job's end is bookkeeping and can wait this long. */
 #define END_DELAY_MS (3 * 1000)
-/* After `scancel --signal=TERM --full`, how long the job's script has to end by itself (it
- * stops its container and exits) before `scancel ID` ends the job (Slurm's own SIGTERM,
- * KillWait, SIGKILL). */
-#define END_GRACE_MS (10 * 1000)
 /* A job Slurm still runs this long after `scancel ID` is asked for again from the start (a
  * scancel that failed, a slurmctld that lost it). */
 #define END_RETRY_MS       (60 * 1000)
@@ -27,6 +23,7 @@
 struct end {
         int64_t job, uid;
         char *container, *why;
+        int64_t grace_ms;         /* after SIGTERM, the script's time to end by itself */
         int64_t asked_ms;         /* unix ms the end was asked for */
         int64_t term_ms, kill_ms; /* unix ms the scancel was run (0: not yet) */
 };
@@ -82,7 +79,7 @@ void slurmend_ring(struct slurmend *e)
 }
 
 void slurmend_request(struct slurmend *e, int64_t job, int64_t uid, const char *container,
-                      const char *why)
+                      const char *why, int grace_s)
 {
         if (!e || job <= 0)
                 return;
@@ -92,8 +89,12 @@ void slurmend_request(struct slurmend *e, int64_t job, int64_t uid, const char *
                 known = e->v[i].job == job;
         if (!known) {
                 e->v = xrealloc(e->v, (e->n + 1) * sizeof(*e->v));
-                e->v[e->n++] =
-                    (struct end){job, uid, xstrdup(container), xstrdup(why), now_ms(), 0, 0};
+                e->v[e->n++] = (struct end){.job = job,
+                                            .uid = uid,
+                                            .container = xstrdup(container),
+                                            .why = xstrdup(why),
+                                            .grace_ms = (int64_t)(grace_s < 0 ? 0 : grace_s) * 1000,
+                                            .asked_ms = now_ms()};
         }
         e->rung = true;
         pthread_cond_signal(&e->cond);
@@ -185,10 +186,8 @@ static int due(struct end *x, int64_t now, int64_t *next)
                         *next = at;
                 return 0;
         }
-        int what = x->term_ms == 0                                       ? 1
-                   : x->kill_ms == 0 && now - x->term_ms >= END_GRACE_MS ? 2
-                                                                         : 0;
-        int64_t at = what ? 0 : x->kill_ms ? x->kill_ms + END_RETRY_MS : x->term_ms + END_GRACE_MS;
+        int what = x->term_ms == 0 ? 1 : x->kill_ms == 0 && now - x->term_ms >= x->grace_ms ? 2 : 0;
+        int64_t at = what ? 0 : x->kill_ms ? x->kill_ms + END_RETRY_MS : x->term_ms + x->grace_ms;
         if (at > 0 && (*next == 0 || at < *next))
                 *next = at;
         return what;
@@ -224,7 +223,7 @@ int64_t slurmend_pass(struct slurmend *e, struct ds01d *v, const struct slurm_ru
                                 x->term_ms = now;
                         else
                                 x->kill_ms = now;
-                        int64_t at = now + (w == 1 ? END_GRACE_MS : END_RETRY_MS);
+                        int64_t at = now + (w == 1 ? x->grace_ms : END_RETRY_MS);
                         if (next == 0 || at < next)
                                 next = at;
                 }

@@ -3,7 +3,9 @@
  * process' exit. The container's stop has already given its processes SIGTERM and their grace,
  * so ending the job is bookkeeping, done END_DELAY after (a retire routed into the job through
  * srun must get its answer out first): `scancel --signal=TERM --full ID` (the batch script and
- * its steps get SIGTERM), then, when Slurm still runs the job END_GRACE later, `scancel ID`. Both
+ * its steps get SIGTERM), then, when Slurm still runs the job the owner's sigterm_grace_s later
+ * (the grace the container's processes had: a script that saves after its container ends gets
+ * as long), `scancel ID` (Slurm's own SIGTERM, KillWait, SIGKILL). Both
  * run as root through slurmcmd.h (argv, a clean environment), on the watcher's thread
  * (slurmlife.h), never on a request's: a slurmctld that is down must not hang a stop.
  *
@@ -33,10 +35,11 @@ struct slurmend;
 
 struct slurmend *slurmend_new(void);
 struct slurmend *slurmend_free(struct slurmend *e);
-/* Job `job` of uid, whose container `container` ended (why: for the event), is to end. Rings
- * the doorbell. e NULL, or job <= 0: nothing. */
+/* Job `job` of uid, whose container `container` ended (why: for the event), is to end; its
+ * script gets grace_s (the owner's sigterm_grace_s) after its SIGTERM. Rings the doorbell. e NULL,
+ * or job <= 0: nothing. */
 void slurmend_request(struct slurmend *e, int64_t job, int64_t uid, const char *container,
-                      const char *why);
+                      const char *why, int grace_s);
 /* A pass soon (a Slurm job's container stopped). e NULL: nothing. */
 void slurmend_ring(struct slurmend *e);
 /* The watcher: waits until rung, timeout_ms passed or stopped. Returns false once stopped. */

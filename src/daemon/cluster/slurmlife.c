@@ -275,11 +275,11 @@ static void start_ending(struct slurmlife *l, const struct store_container *row)
 
 /* --- the pass ------------------------------------------------------------------------------- */
 
-static const char *docker_state(const struct snapshot *snap, const char *id)
+static const struct snap_container *snap_of(const struct snapshot *snap, const char *id)
 {
         for (size_t i = 0; snap && id && i < snap->n; i++)
                 if (streq(snap->containers[i].id, id))
-                        return snap->containers[i].state;
+                        return &snap->containers[i];
         return NULL;
 }
 
@@ -328,15 +328,16 @@ static int64_t pass(struct slurmlife *l, struct ds01d *v)
                         start_ending(l, row);
                         continue;
                 }
-                const char *st = docker_state(snap, row->docker_id);
-                if (!st || (!streq(st, "exited") && !streq(st, "dead")))
+                const struct snap_container *sc = snap_of(snap, row->docker_id);
+                if (!sc || (!streq(sc->state, "exited") && !streq(sc->state, "dead")))
                         continue;
                 /* its container ended first: the GPUs go before the job does (the job Slurm
                  * starts next on them finds them free) */
                 if (row->n_leases > 0)
                         leases_stopped(v, row->name);
                 slurmend_request(v->slurmend, row->slurm_job, row->uid, row->name,
-                                 "stopped while its job ran");
+                                 "stopped while its job ran",
+                                 managed_uid_grace_s(v, row->uid, sc->interface));
         }
         if (snap)
                 snapshot_put(v->snap, snap);

@@ -81,27 +81,48 @@ int managed_owner(struct ds01d *d, const json_t *inspect, struct caller *ret)
         return r;
 }
 
-/* How long a stop of this container waits after SIGTERM before Docker kills what is left: its
- * owner's sigterm_grace_s (the default group's when the owner has no account any more). */
-void managed_owner_limits(struct ds01d *d, const json_t *inspect, struct limit_set *ret)
+void managed_uid_limits(struct ds01d *d, int64_t uid, const char *interface, struct limit_set *ret)
 {
         struct caller owner;
-        if (managed_owner(d, inspect, &owner) < 0) {
+        if (uid < 0 || caller_for((uid_t)uid, &owner) < 0)
                 limits_resolve(d->limits, "", NULL, 0, ret);
-                return;
+        else {
+                limits_resolve(d->limits, owner.login, owner.gids, owner.n_gids, ret);
+                caller_release(&owner);
         }
-        limits_resolve(d->limits, owner.login, owner.gids, owner.n_gids, ret);
-        limits_apply_interface(d->limits, managed_label(inspect, "ds01.interface"), ret);
-        caller_release(&owner);
+        limits_apply_interface(d->limits, interface, ret);
+}
+
+void managed_owner_limits(struct ds01d *d, const json_t *inspect, struct limit_set *ret)
+{
+        struct store_container rec;
+        int64_t uid = -1;
+        if (managed_record(d, inspect, &rec)) {
+                uid = rec.uid;
+                store_container_release(&rec);
+        }
+        managed_uid_limits(d, uid, managed_label(inspect, "ds01.interface"), ret);
+}
+
+static int grace_of(struct limit_set *ls)
+{
+        int64_t g = ls->policies.sigterm_grace_s;
+        limit_set_release(ls);
+        return (int)(g < 0 ? 0 : g);
 }
 
 int managed_grace_s(struct ds01d *d, const json_t *inspect)
 {
         struct limit_set ls;
         managed_owner_limits(d, inspect, &ls);
-        int64_t g = ls.policies.sigterm_grace_s;
-        limit_set_release(&ls);
-        return (int)(g < 0 ? 0 : g);
+        return grace_of(&ls);
+}
+
+int managed_uid_grace_s(struct ds01d *d, int64_t uid, const char *interface)
+{
+        struct limit_set ls;
+        managed_uid_limits(d, uid, interface, &ls);
+        return grace_of(&ls);
 }
 
 json_t *managed_cmd(const json_t *inspect)

@@ -21,11 +21,16 @@ const char *managed_state(const json_t *inspect);
 /* The owner the ledger records, as a caller; -1 when the container is not ours or the owner has
  * no account. */
 int managed_owner(struct ds01d *d, const json_t *inspect, struct caller *ret);
-/* The owner's limits (the default group's when the owner has no account any more). */
+/* The limits of uid's containers made through `interface` (ds01.interface; NULL: none): the
+ * default group's when uid (-1: unknown) has no account any more. */
+void managed_uid_limits(struct ds01d *d, int64_t uid, const char *interface, struct limit_set *ret);
+/* The owner's limits, as managed_uid_limits gives them for the ledger's owner of a container. */
 void managed_owner_limits(struct ds01d *d, const json_t *inspect, struct limit_set *ret);
 /* How long a stop waits after SIGTERM before Docker kills what is left: the owner's
  * sigterm_grace_s. */
 int managed_grace_s(struct ds01d *d, const json_t *inspect);
+/* The same for uid's containers made through `interface`, when the ledger row may be gone. */
+int managed_uid_grace_s(struct ds01d *d, int64_t uid, const char *interface);
 /* The batch command the container was created with (a new array; [] for a session container). */
 json_t *managed_cmd(const json_t *inspect);
 /* Starts container `id` with its workspace directory ws_fd on its pins (under `pin`, the name

@@ -447,7 +447,11 @@ int container_remove_and_release(struct ds01d *d, const struct caller *c, const 
         events_log(d->events, "container.remove", owner ? owner : c->login, ev);
         /* A Slurm job's container went: its job ends too, on the watcher's thread (when the job
          * ended first - the watcher's own retire - the request is only forgotten there). */
-        slurmend_request(d->slurmend, job, uid, name, reason);
+        if (job > 0) {
+                const char *iface = inspect ? managed_label(inspect, "ds01.interface") : NULL;
+                slurmend_request(d->slurmend, job, uid, name, reason,
+                                 managed_uid_grace_s(d, uid, iface));
+        }
         if (rel && rel[0])
                 events_log(d->events, "gpu.release", owner ? owner : c->login,
                            json_pack("{s:s, s:o, s:s}", "container", name, "gpus",
