@@ -1,6 +1,7 @@
 #include "util.h"
 
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <time.h>
 
@@ -44,6 +45,8 @@ void *xgrow(void *v, size_t n, size_t *cap, size_t size)
 {
         if (n < *cap)
                 return v;
+        if (*cap > SIZE_MAX / 2 / size) /* a size that would wrap: out of memory, as calloc says */
+                oom();
         *cap = *cap ? *cap * 2 : 8;
         return xrealloc(v, *cap * size);
 }

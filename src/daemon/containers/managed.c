@@ -87,7 +87,7 @@ void managed_uid_limits(struct ds01d *d, int64_t uid, const char *interface, str
         if (uid < 0 || caller_for((uid_t)uid, &owner) < 0)
                 limits_resolve(d->limits, "", NULL, 0, ret);
         else {
-                limits_resolve(d->limits, owner.login, owner.gids, owner.n_gids, ret);
+                caller_limits(d, &owner, ret);
                 caller_release(&owner);
         }
         limits_apply_interface(d->limits, interface, ret);
